@@ -1,0 +1,95 @@
+//! `loyalty check`: diagnostics for each file, as text or JSON.
+
+use super::{display_name, read_source, USAGE_ERROR};
+use loyalty::diagnostic::{DiagnosticRecord, Severity};
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Program files (`.loyalty`); `-` reads standard input.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// How to print diagnostics: `human` (source excerpts, for people) or
+    /// `json` (one document, for editors and CI).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Serialize)]
+struct JsonReport {
+    files: usize,
+    errors: usize,
+    warnings: usize,
+    diagnostics: Vec<DiagnosticRecord>,
+}
+
+pub fn run(args: &Args) -> ExitCode {
+    let color = std::io::stdout().is_terminal();
+    let mut records = Vec::new();
+    let mut rendered = String::new();
+    for path in &args.files {
+        let source = match read_source(path) {
+            Ok(source) => source,
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(USAGE_ERROR);
+            }
+        };
+        let name = display_name(path);
+        for diagnostic in loyalty::check_source(&source) {
+            rendered.push_str(&diagnostic.render(&name, &source, color));
+            rendered.push('\n');
+            records.push(diagnostic.to_record(&name, &source));
+        }
+    }
+    let errors = records.iter().filter(|r| r.severity == Severity::Error).count();
+    let warnings = records.len() - errors;
+    match args.format {
+        Format::Human => {
+            print!("{rendered}");
+            println!(
+                "checked {}: {}, {}",
+                plural(args.files.len(), "file"),
+                plural(errors, "error"),
+                plural(warnings, "warning")
+            );
+        }
+        Format::Json => {
+            let report = JsonReport {
+                files: args.files.len(),
+                errors,
+                warnings,
+                diagnostics: records,
+            };
+            match serde_json::to_string_pretty(&report) {
+                Ok(json) => println!("{json}"),
+                Err(e) => {
+                    eprintln!("error: cannot write JSON: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    }
+    if errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}

@@ -1,0 +1,70 @@
+//! `loyalty fmt`: rewrites files in canonical form, or lists those that are not.
+
+use super::{display_name, read_source, USAGE_ERROR};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Program files (`.loyalty`); `-` reads standard input.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Write nothing; name the files that are not formatted and exit with 1
+    /// if there are any.
+    #[arg(long)]
+    check: bool,
+}
+
+pub fn run(args: &Args) -> ExitCode {
+    let color = std::io::stdout().is_terminal();
+    let mut failed = false;
+    for path in &args.files {
+        let source = match read_source(path) {
+            Ok(source) => source,
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(USAGE_ERROR);
+            }
+        };
+        let name = display_name(path);
+        let formatted = match loyalty::syntax::format(&source) {
+            Ok(formatted) => formatted,
+            Err(diagnostic) => {
+                print!("{}", diagnostic.render(&name, &source, color));
+                failed = true;
+                continue;
+            }
+        };
+        if path == Path::new("-") {
+            if args.check {
+                failed |= formatted != source;
+            } else {
+                print!("{formatted}");
+            }
+        } else if formatted != source {
+            if args.check {
+                println!("not formatted: {name}");
+                failed = true;
+            } else if let Err(e) = write_atomically(path, &formatted) {
+                eprintln!("error: cannot write `{name}`: {e}");
+                return ExitCode::from(USAGE_ERROR);
+            } else {
+                println!("formatted: {name}");
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Writes beside the file, then renames over it: a crash never leaves half a program.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".fmt-tmp");
+    std::fs::write(&temp, text)?;
+    std::fs::rename(&temp, path)
+}

@@ -1,0 +1,71 @@
+//! Command-line commands. Thin: each reads its inputs, calls the library and
+//! prints; exit codes are 0 for success, 1 for findings, 2 for usage errors.
+
+mod check;
+mod fmt;
+
+use clap::{Parser, Subcommand};
+use std::path::Path;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "loyalty",
+    version,
+    about = "A rules engine for rewards and tier programs",
+    long_about = "A rules engine for rewards and tier programs.\n\n\
+        Programs are written in `.loyalty` files: points, tiers, earning rules, \
+        perks and rewards. `loyalty check` finds every mistake in them, \
+        `loyalty fmt` keeps them tidy."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check programs for mistakes: unknown names, type and currency errors,
+    /// tier order, rule order and more.
+    ///
+    /// Exits with 0 when no errors were found (warnings allowed), 1 when there
+    /// were errors, 2 when a file could not be read.
+    Check(check::Args),
+    /// Rewrite programs in canonical form, keeping comments.
+    ///
+    /// With `--check`, writes nothing and exits with 1 if any file is not
+    /// formatted. `-` reads standard input and writes standard output.
+    Fmt(fmt::Args),
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
+    }
+}
+
+/// Exit code for a usage error: a missing or unreadable file.
+const USAGE_ERROR: u8 = 2;
+
+/// Reads a program file, or standard input for `-`.
+fn read_source(path: &Path) -> Result<String, String> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+    }
+}
+
+/// The name a file is shown under in diagnostics.
+fn display_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    }
+}

@@ -1,0 +1,552 @@
+//! The abstract syntax tree of a `.loyalty` program, as written: every node
+//! keeps its source span, nothing is resolved yet (that is `check`'s job).
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use std::ops::Range;
+
+/// A byte range in the source text.
+///
+/// Spans always compare equal, so that two trees compare by what they say,
+/// not where they say it: `parse(fmt(p)) == p` is the formatter's contract.
+#[derive(Debug, Clone, Copy, Default, Eq)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl PartialEq for Span {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Self {
+        Span { start, end }
+    }
+
+    pub fn range(&self) -> Range<usize> {
+        self.start..self.end
+    }
+
+    /// The smallest span covering both.
+    pub fn to(self, other: Span) -> Span {
+        Span::new(self.start.min(other.start), self.end.max(other.end))
+    }
+}
+
+/// A node with the span of the text it was parsed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spanned<T> {
+    pub node: T,
+    pub span: Span,
+}
+
+impl<T> Spanned<T> {
+    pub fn new(node: T, span: Span) -> Self {
+        Spanned { node, span }
+    }
+}
+
+/// A declared or referenced name.
+pub type Ident = Spanned<String>;
+/// A decimal literal.
+pub type Number = Spanned<Decimal>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct File {
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    Program(ProgramDecl),
+    Member(MemberDecl),
+    Event(EventDecl),
+    Points(PointsDecl),
+    Tiers(TiersDecl),
+    Rule(RuleDecl),
+    Perk(PerkDecl),
+    Reward(RewardDecl),
+}
+
+impl Item {
+    pub fn span(&self) -> Span {
+        match self {
+            Item::Program(d) => d.span,
+            Item::Member(d) => d.span,
+            Item::Event(d) => d.span,
+            Item::Points(d) => d.span,
+            Item::Tiers(d) => d.span,
+            Item::Rule(d) => d.span,
+            Item::Perk(d) => d.span,
+            Item::Reward(d) => d.span,
+        }
+    }
+}
+
+// ------------------------------------------------------------------ literals
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Money {
+    pub amount: Number,
+    pub currency: Ident,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeUnit {
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Duration {
+    pub count: Number,
+    pub unit: TimeUnit,
+    pub span: Span,
+}
+
+/// A unit of the calendar: what `at end of ...` and `calendar ...` round to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalendarUnit {
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+/// The period a cap, limit or budget counts over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Year,
+    Lifetime,
+}
+
+// ------------------------------------------------------------------ program
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgramDecl {
+    pub name: Spanned<String>,
+    pub settings: Vec<Spanned<ProgramSetting>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProgramSetting {
+    Currency(Ident),
+    Timezone(Spanned<String>),
+    Effective(Spanned<NaiveDate>),
+    Overspent(OverspentPolicy),
+}
+
+/// What happens when a return takes back points that were already spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverspentPolicy {
+    /// The balance goes negative: a debt recovered from future earning.
+    GoNegative,
+    /// The missing points are written off: the balance stops at zero.
+    WriteOff,
+}
+
+// ------------------------------------------------------------------ schemas
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberDecl {
+    pub fields: Vec<FieldDecl>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventDecl {
+    pub name: Ident,
+    pub fields: Vec<FieldDecl>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldDecl {
+    pub name: Ident,
+    pub ty: Spanned<FieldType>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    Number,
+    Money,
+    Text,
+    Date,
+    Bool,
+}
+
+// ------------------------------------------------------------------ points
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointsDecl {
+    pub name: Ident,
+    pub settings: Vec<Spanned<PointsSetting>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PointsSetting {
+    Precision(Number),
+    Value(Money),
+    Breakage(Number),
+    Pending(Duration),
+    Qualifying,
+    Expire(Expiry),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expiry {
+    Never,
+    /// `expire 6 months after earn [at end of month]`
+    AfterEarn {
+        term: Duration,
+        end_of: Option<Spanned<CalendarUnit>>,
+    },
+    /// `expire after 24 months without activity`
+    Inactivity(Duration),
+    /// `expire at end of year [+ 1]`
+    EndOf {
+        unit: Spanned<CalendarUnit>,
+        plus: Option<Number>,
+    },
+}
+
+// ------------------------------------------------------------------ tiers
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TiersDecl {
+    /// Measures named in the header (`tiers by stars earned or by count of flight`),
+    /// which `from N or M` thresholds refer to by position.
+    pub by: Vec<Spanned<MeasureSource>>,
+    pub window: Spanned<Window>,
+    pub stmts: Vec<Spanned<TierStmt>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MeasureSource {
+    /// Points of a type earned in the window (never the balance).
+    PointsEarned(Ident),
+    /// The current balance of a points type, when the program asks for it.
+    Balance(Ident),
+    /// The number of events of a type in the window.
+    Count(Ident),
+    /// The sum of a number or money field of an event type in the window.
+    FieldSum { event: Ident, field: Ident },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Window {
+    Calendar(CalendarUnit),
+    Rolling(Duration),
+    /// The member's year, counted from the enrolment date.
+    Membership,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TierStmt {
+    Measure {
+        name: Ident,
+        source: Spanned<MeasureSource>,
+    },
+    Tier(TierDef),
+    Upgrade(UpgradePolicy),
+    Downgrade(DowngradePolicy),
+    Lifetime {
+        tier: Ident,
+        amount: Number,
+        points: Ident,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TierDef {
+    pub name: Ident,
+    pub qualify: Threshold,
+    pub keep: Option<Threshold>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Threshold {
+    /// `from start`: where every member begins.
+    Start,
+    /// `from 25000 or 30`: one value per header measure, joined by `or`.
+    Values(Vec<Number>),
+    /// `when pqp >= 5000 and flights >= 15`: a condition on named measures.
+    When(Expr),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpgradePolicy {
+    Immediately,
+    AtPeriodEnd,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DowngradePolicy {
+    Never,
+    AtPeriodEnd(Vec<Spanned<DowngradeOption>>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DowngradeOption {
+    /// `at most N levels` per period end.
+    Step(Number),
+    /// `after N months grace` before the downgrade takes effect.
+    Grace(Duration),
+}
+
+// ------------------------------------------------------------------ rules
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleDecl {
+    pub name: Ident,
+    pub stmts: Vec<Spanned<RuleStmt>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleStmt {
+    On {
+        event: Ident,
+        condition: Option<Expr>,
+    },
+    Earn(Earn),
+    Cap {
+        amount: Number,
+        points: Ident,
+        scope: CapScope,
+    },
+    Limit {
+        count: Number,
+        period: Spanned<Period>,
+    },
+    Budget {
+        amount: Number,
+        points: Ident,
+        period: Option<Spanned<Period>>,
+    },
+    Round(Rounding),
+    Group(Ident),
+    During {
+        from: Spanned<NaiveDate>,
+        to: Spanned<NaiveDate>,
+    },
+    MinSpend(Money),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Earn {
+    pub award: Award,
+    pub multiplier: Option<Multiplier>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Award {
+    /// `earn 50% of flight_miles [award_miles]`: a share of an earlier rule's
+    /// rounded award on the same event.
+    PercentOf {
+        percent: Number,
+        rule: Ident,
+        points: Option<Ident>,
+    },
+    /// `earn 2 stars [per [full] 1 USD of amount]`
+    Amount {
+        amount: Expr,
+        points: Ident,
+        per: Option<PerClause>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerClause {
+    /// `per full 20 CNY` counts whole steps; `per 20 CNY` is proportional.
+    pub full: bool,
+    pub unit: Number,
+    pub currency: Option<Ident>,
+    pub base: Expr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Multiplier {
+    pub key: Ident,
+    pub entries: Vec<TableEntry>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableEntry {
+    pub key: Spanned<TableKey>,
+    pub factor: Number,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TableKey {
+    Text(String),
+    Name(String),
+    Number(Decimal),
+    Else,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CapScope {
+    PerEvent,
+    PerMember(Spanned<Period>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rounding {
+    Down,
+    Up,
+    HalfUp,
+    HalfEven,
+}
+
+// ------------------------------------------------------------------ perks, rewards
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerkDecl {
+    pub name: Ident,
+    pub tiers: Spanned<TierSet>,
+    pub settings: Vec<Spanned<PerkSetting>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TierSet {
+    All,
+    AndAbove(Ident),
+    List(Vec<Ident>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PerkSetting {
+    Limit {
+        count: Number,
+        period: Spanned<Period>,
+    },
+    Cost(Money),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RewardDecl {
+    pub name: Ident,
+    pub settings: Vec<Spanned<RewardSetting>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RewardSetting {
+    Price { amount: Number, points: Ident },
+    Cost(Money),
+}
+
+// ------------------------------------------------------------------ expressions
+
+pub type Expr = Spanned<ExprKind>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    Number(Decimal),
+    Money(Money),
+    Percent(Decimal),
+    Date(NaiveDate),
+    Duration(Duration),
+    Text(String),
+    Bool(bool),
+    /// An event field, a member attribute, a measure, a tier or a built-in name.
+    Name(String),
+    /// `member.birthday`
+    MemberAttr(Ident),
+    /// `balance of stars`
+    Balance(Ident),
+    Paren(Box<Expr>),
+    Unary {
+        op: UnaryOp,
+        expr: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    InList {
+        expr: Box<Expr>,
+        items: Vec<Expr>,
+    },
+    InRange {
+        expr: Box<Expr>,
+        low: Box<Expr>,
+        high: Box<Expr>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnaryOp {
+    Not,
+    Neg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    Or,
+    And,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+impl BinaryOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinaryOp::Or => "or",
+            BinaryOp::And => "and",
+            BinaryOp::Eq => "=",
+            BinaryOp::Ne => "!=",
+            BinaryOp::Lt => "<",
+            BinaryOp::Le => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::Ge => ">=",
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+        }
+    }
+
+    /// Binding strength: higher binds tighter (the Pratt parser's order).
+    pub fn precedence(self) -> u8 {
+        match self {
+            BinaryOp::Or => 1,
+            BinaryOp::And => 2,
+            BinaryOp::Eq
+            | BinaryOp::Ne
+            | BinaryOp::Lt
+            | BinaryOp::Le
+            | BinaryOp::Gt
+            | BinaryOp::Ge => 4,
+            BinaryOp::Add | BinaryOp::Sub => 5,
+            BinaryOp::Mul | BinaryOp::Div => 6,
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Syntax: the `.loyalty` text as a tree (`parse`) and back (`format`).
+
+pub mod ast;
+mod format;
+mod parse;
+
+pub use format::format;
+pub use parse::{parse, parse_with_comments, Comment};
+pub(crate) use parse::or_list;

@@ -1,0 +1,963 @@
+//! The pest parser and the builder that turns its parse tree into the AST,
+//! with every syntax error rendered through the shared `Diagnostic` type.
+
+use super::ast::*;
+use crate::diagnostic::Diagnostic;
+use chrono::NaiveDate;
+use pest::error::{ErrorVariant, InputLocation};
+use pest::iterators::Pair;
+use pest::pratt_parser::{Assoc, Op, PrattParser};
+use pest::Parser;
+use rust_decimal::Decimal;
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/loyalty.pest"]
+struct LoyaltyParser;
+
+/// How deeply brackets may nest: far beyond any real program, low enough that
+/// no recursion over the tree can exhaust the stack.
+const MAX_NESTING: usize = 32;
+/// How many tokens one expression may hold, for the same reason.
+const MAX_EXPRESSION_TOKENS: usize = 1000;
+
+/// A `#` comment, kept aside so the formatter can put it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    /// The comment's text, from `#` to the end of the line.
+    pub text: String,
+    pub span: Span,
+}
+
+/// Parses a program.
+pub fn parse(source: &str) -> Result<File, Diagnostic> {
+    parse_with_comments(source).map(|(file, _)| file)
+}
+
+/// Parses a program and returns its comments in source order beside it.
+pub fn parse_with_comments(source: &str) -> Result<(File, Vec<Comment>), Diagnostic> {
+    check_nesting(source)?;
+    pest::set_error_detail(true);
+    let mut pairs =
+        LoyaltyParser::parse(Rule::file, source).map_err(|e| syntax_error(&e, source))?;
+    let file = pairs.next().ok_or_else(|| internal(Span::default()))?;
+    check_spacing(&file, source)?;
+    let comments = file
+        .clone()
+        .into_inner()
+        .flatten()
+        .filter(|p| p.as_rule() == Rule::COMMENT)
+        .map(|p| Comment {
+            text: p.as_str().trim_end().to_string(),
+            span: span(&p),
+        })
+        .collect();
+    let mut items = Vec::new();
+    for pair in children(file) {
+        if pair.as_rule() != Rule::EOI {
+            items.push(build_item(pair)?);
+        }
+    }
+    Ok((File { items }, comments))
+}
+
+/// Rejects brackets nested deeper than `MAX_NESTING`, outside strings and comments.
+fn check_nesting(source: &str) -> Result<(), Diagnostic> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut in_comment = false;
+    let mut escaped = false;
+    for (i, c) in source.char_indices() {
+        if in_comment {
+            in_comment = c != '\n';
+        } else if in_string {
+            in_string = escaped || (c != '"' && c != '\n');
+            escaped = !escaped && c == '\\';
+        } else {
+            match c {
+                '#' => in_comment = true,
+                '"' => in_string = true,
+                '(' | '[' | '{' => {
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        return Err(Diagnostic::error(
+                            "too-deep",
+                            Span::new(i, i + 1),
+                            format!("brackets nest more than {MAX_NESTING} deep"),
+                        )
+                        .with_help("split the condition into simpler parts"));
+                    }
+                }
+                ')' | ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every keyword of the grammar, for "did you mean" on syntax errors.
+const KEYWORDS: &[&str] = &[
+    "above", "activity", "after", "all", "and", "at", "balance", "breakage", "budget", "by",
+    "calendar", "cap", "cost", "count", "currency", "down", "downgrade", "during", "earn",
+    "earned", "effective", "else", "end", "event", "even", "exclusive", "expire", "false", "for",
+    "from", "full", "go", "grace", "group", "half", "immediately", "in", "keep", "level",
+    "levels", "lifetime", "limit", "measure", "member", "membership", "min", "most", "negative",
+    "never", "not", "of", "off", "on", "or", "over", "overspent", "pending", "per", "perk",
+    "period", "points", "precision", "price", "program", "qualifying", "return", "reward",
+    "rolling", "round", "rule", "spend", "start", "sum", "tier", "tiers", "times", "timezone",
+    "total", "true", "up", "upgrade", "value", "when", "where", "without", "write", "year",
+];
+
+fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// Rejects a word glued to the keyword before it (`earnn`, `rulebase`): pest
+/// matches a keyword as a prefix, so `rulebase` would otherwise read as
+/// `rule base`.
+fn check_spacing(file: &Pair<Rule>, source: &str) -> Result<()> {
+    for pair in file.clone().into_inner().flatten() {
+        let start = pair.as_span().start();
+        let before = source.get(..start).unwrap_or_default();
+        let after = source.get(start..).unwrap_or_default();
+        if before.ends_with(is_word_char) && after.starts_with(is_word_char) {
+            let word_start = before.trim_end_matches(is_word_char).len();
+            let word_end = after.find(|c| !is_word_char(c)).map_or(source.len(), |n| start + n);
+            let keyword = source.get(word_start..start).unwrap_or_default();
+            let rest = source.get(start..word_end).unwrap_or_default();
+            return Err(Diagnostic::error(
+                "syntax",
+                Span::new(word_start, word_end),
+                format!("`{keyword}` and `{rest}` run together"),
+            )
+            .with_help(format!("write a space between them: `{keyword} {rest}`")));
+        }
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ syntax errors
+
+fn syntax_error(error: &pest::error::Error<Rule>, source: &str) -> Diagnostic {
+    let position = match error.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let message_and_expected = match &error.variant {
+        ErrorVariant::CustomError { message } => {
+            return Diagnostic::error("syntax", found_span(source, position), message.clone())
+        }
+        ErrorVariant::ParsingError { positives, .. } => positives,
+    };
+    let mut expected: BTreeSet<String> = message_and_expected
+        .iter()
+        .filter_map(|r| describe_rule(*r))
+        .map(str::to_string)
+        .collect();
+    if let Some(attempts) = error.parse_attempts() {
+        for token in attempts.expected_tokens() {
+            // Literal keywords and punctuation; character ranges and built-in
+            // rules are already described by the rule they belong to.
+            let token = token.to_string();
+            let token = token.trim();
+            if !token.is_empty() && token != "#" && token != "BUILTIN_RULE" && !(token.len() > 2 && token.contains(".."))
+            {
+                expected.insert(format!("`{token}`"));
+            }
+        }
+    }
+    let found_at = found_span(source, position);
+    let found = source
+        .get(found_at.range())
+        .filter(|s| !s.is_empty())
+        .map_or_else(|| "the end of the file".to_string(), |s| format!("`{s}`"));
+    let message = if expected.is_empty() {
+        format!("unexpected {found}")
+    } else {
+        format!("expected {}, found {found}", or_list(expected.into_iter()))
+    };
+    let mut diagnostic = Diagnostic::error("syntax", found_at, message);
+    if let Some(help) = syntax_help(source, found_at) {
+        diagnostic = diagnostic.with_help(help);
+    }
+    diagnostic
+}
+
+/// The token at `position`: a word, or one character, or nothing at the end.
+fn found_span(source: &str, position: usize) -> Span {
+    let rest = source.get(position..).unwrap_or_default();
+    let word = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+        .unwrap_or(rest.len());
+    let len = if word > 0 {
+        word
+    } else {
+        rest.chars().next().map_or(0, char::len_utf8)
+    };
+    Span::new(position, position + len)
+}
+
+fn syntax_help(source: &str, found: Span) -> Option<String> {
+    let text = source.get(found.range())?;
+    let line_start = source.get(..found.start)?.rfind('\n').map_or(0, |i| i + 1);
+    let previous_word = source
+        .get(line_start..found.start)?
+        .split(|c: char| !is_word_char(c))
+        .rfind(|w| !w.is_empty());
+    for word in [Some(text), previous_word].into_iter().flatten() {
+        if let Some(keyword) = misspelt_keyword(word) {
+            return Some(format!("`{word}` is not a keyword: did you mean `{keyword}`?"));
+        }
+    }
+    if text.chars().any(|c| c.is_ascii_uppercase()) && text.chars().any(|c| c.is_ascii_lowercase()) {
+        Some("names are written in lowercase, with `_` between words, like `gold_extra`".into())
+    } else if text.contains(',') || text.contains('\'') {
+        Some("write numbers without separators, like `25000`, and text in double quotes".into())
+    } else {
+        None
+    }
+}
+
+/// The keyword a word is a near miss of, if any.
+fn misspelt_keyword(word: &str) -> Option<&'static str> {
+    if word.len() < 3 || KEYWORDS.contains(&word) {
+        return None;
+    }
+    KEYWORDS
+        .iter()
+        .filter(|k| k.len() >= 3)
+        .map(|k| (strsim::damerau_levenshtein(word, k), *k))
+        .filter(|(distance, _)| *distance <= 1 + word.len() / 6)
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn describe_rule(kind: Rule) -> Option<&'static str> {
+    Some(match kind {
+        Rule::ident => "a name",
+        Rule::number | Rule::number_part => "a number",
+        Rule::date => "a date like `2025-01-31`",
+        Rule::currency => "a currency code like `USD`",
+        Rule::string => "a text in double quotes",
+        Rule::percent => "a percentage like `15%`",
+        Rule::money => "an amount of money like `4.50 USD`",
+        Rule::duration => "a duration like `14 days`",
+        Rule::time_unit => "`days`, `weeks`, `months` or `years`",
+        Rule::calendar_unit => "`day`, `week`, `month`, `quarter` or `year`",
+        Rule::period => "`day`, `week`, `month`, `quarter`, `year` or `lifetime`",
+        Rule::field_type => "a field type (`number`, `money`, `text`, `date` or `bool`)",
+        Rule::expr => "an expression",
+        Rule::EOI => "the end of the file",
+        _ => return None,
+    })
+}
+
+/// `a`, `a or b`, `a, b or c`.
+pub(crate) fn or_list(items: impl Iterator<Item = String>) -> String {
+    let items: Vec<String> = items.collect();
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+fn internal(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        "internal",
+        span,
+        "the parser met a shape it does not know: this is a bug in loyalty",
+    )
+}
+
+// ------------------------------------------------------------------ tree walking
+
+type Result<T, E = Diagnostic> = std::result::Result<T, E>;
+
+fn span(pair: &Pair<Rule>) -> Span {
+    let s = pair.as_span();
+    Span::new(s.start(), s.end())
+}
+
+/// The children of a pair, without comments.
+fn children(pair: Pair<Rule>) -> impl Iterator<Item = Pair<Rule>> {
+    pair.into_inner().filter(|p| p.as_rule() != Rule::COMMENT)
+}
+
+/// The children of a pair, read in order, each of an expected rule.
+struct Children<'i> {
+    pairs: std::iter::Peekable<std::vec::IntoIter<Pair<'i, Rule>>>,
+    span: Span,
+}
+
+impl<'i> Children<'i> {
+    fn of(pair: Pair<'i, Rule>) -> Self {
+        let span = span(&pair);
+        Children {
+            pairs: children(pair).collect::<Vec<_>>().into_iter().peekable(),
+            span,
+        }
+    }
+
+    fn next(&mut self) -> Result<Pair<'i, Rule>> {
+        self.pairs.next().ok_or_else(|| internal(self.span))
+    }
+
+    fn expect(&mut self, kind: Rule) -> Result<Pair<'i, Rule>> {
+        match self.pairs.next() {
+            Some(p) if p.as_rule() == kind => Ok(p),
+            _ => Err(internal(self.span)),
+        }
+    }
+
+    fn optional(&mut self, kind: Rule) -> Option<Pair<'i, Rule>> {
+        self.pairs.next_if(|p| p.as_rule() == kind)
+    }
+
+    fn rest(self) -> impl Iterator<Item = Pair<'i, Rule>> {
+        self.pairs
+    }
+}
+
+fn ident(pair: Pair<Rule>) -> Ident {
+    Spanned::new(pair.as_str().to_string(), span(&pair))
+}
+
+fn decimal(pair: &Pair<Rule>) -> Result<Number> {
+    let text = pair.as_str().trim();
+    let text = text.strip_suffix('%').unwrap_or(text);
+    Decimal::from_str_exact(text)
+        .map(|value| Spanned::new(value, span(pair)))
+        .map_err(|_| {
+            Diagnostic::error(
+                "number-too-large",
+                span(pair),
+                format!("`{text}` has more digits than loyalty can compute with exactly"),
+            )
+            .with_help("numbers may have at most 28 significant digits")
+        })
+}
+
+fn date(pair: &Pair<Rule>) -> Result<Spanned<NaiveDate>> {
+    NaiveDate::parse_from_str(pair.as_str(), "%Y-%m-%d")
+        .map(|d| Spanned::new(d, span(pair)))
+        .map_err(|_| {
+            Diagnostic::error(
+                "invalid-date",
+                span(pair),
+                format!("`{}` is not a date in the calendar", pair.as_str()),
+            )
+            .with_help("dates are written year-month-day, like `2025-02-28`")
+        })
+}
+
+fn string(pair: Pair<Rule>) -> Result<Spanned<String>> {
+    let s = span(&pair);
+    let text = Children::of(pair).expect(Rule::string_text)?;
+    let mut out = String::new();
+    let mut escaped = false;
+    for c in text.as_str().chars() {
+        if escaped || c != '\\' {
+            out.push(c);
+            escaped = false;
+        } else {
+            escaped = true;
+        }
+    }
+    Ok(Spanned::new(out, s))
+}
+
+fn money(pair: Pair<Rule>) -> Result<Money> {
+    let mut c = Children::of(pair);
+    let amount = decimal(&c.expect(Rule::number)?)?;
+    let currency = ident(c.expect(Rule::currency)?);
+    Ok(Money { amount, currency })
+}
+
+fn duration(pair: Pair<Rule>) -> Result<Duration> {
+    let s = span(&pair);
+    let mut c = Children::of(pair);
+    let count = decimal(&c.expect(Rule::number)?)?;
+    let unit = match c.expect(Rule::time_unit)?.as_str().trim_end_matches('s') {
+        "day" => TimeUnit::Day,
+        "week" => TimeUnit::Week,
+        "month" => TimeUnit::Month,
+        _ => TimeUnit::Year,
+    };
+    Ok(Duration {
+        count,
+        unit,
+        span: s,
+    })
+}
+
+fn calendar_unit(pair: Pair<Rule>) -> Spanned<CalendarUnit> {
+    let unit = match pair.as_str() {
+        "day" => CalendarUnit::Day,
+        "week" => CalendarUnit::Week,
+        "month" => CalendarUnit::Month,
+        "quarter" => CalendarUnit::Quarter,
+        _ => CalendarUnit::Year,
+    };
+    Spanned::new(unit, span(&pair))
+}
+
+fn period(pair: Pair<Rule>) -> Spanned<Period> {
+    let p = match pair.as_str() {
+        "day" => Period::Day,
+        "week" => Period::Week,
+        "month" => Period::Month,
+        "quarter" => Period::Quarter,
+        "year" => Period::Year,
+        _ => Period::Lifetime,
+    };
+    Spanned::new(p, span(&pair))
+}
+
+/// `per member per <period>` / `per <period>`: the period inside.
+fn inner_period(pair: Pair<Rule>) -> Result<Spanned<Period>> {
+    Ok(period(Children::of(pair).expect(Rule::period)?))
+}
+
+// ------------------------------------------------------------------ items
+
+fn build_item(pair: Pair<Rule>) -> Result<Item> {
+    let s = span(&pair);
+    Ok(match pair.as_rule() {
+        Rule::program => Item::Program(program(pair, s)?),
+        Rule::member => Item::Member(MemberDecl {
+            fields: children(pair).map(field).collect::<Result<_>>()?,
+            span: s,
+        }),
+        Rule::event_decl => {
+            let mut c = Children::of(pair);
+            let name = ident(c.expect(Rule::ident)?);
+            Item::Event(EventDecl {
+                name,
+                fields: c.rest().map(field).collect::<Result<_>>()?,
+                span: s,
+            })
+        }
+        Rule::points => Item::Points(points(pair, s)?),
+        Rule::tiers => Item::Tiers(tiers(pair, s)?),
+        Rule::rule_decl => Item::Rule(rule(pair, s)?),
+        Rule::perk => Item::Perk(perk(pair, s)?),
+        Rule::reward => Item::Reward(reward(pair, s)?),
+        _ => return Err(internal(s)),
+    })
+}
+
+fn program(pair: Pair<Rule>, s: Span) -> Result<ProgramDecl> {
+    let mut c = Children::of(pair);
+    let name = string(c.expect(Rule::string)?)?;
+    let mut settings = Vec::new();
+    for stmt in c.rest() {
+        let ss = span(&stmt);
+        let kind = stmt.as_rule();
+        let mut c = Children::of(stmt);
+        let setting = match kind {
+            Rule::currency_stmt => ProgramSetting::Currency(ident(c.expect(Rule::currency)?)),
+            Rule::timezone_stmt => ProgramSetting::Timezone(string(c.expect(Rule::string)?)?),
+            Rule::effective_stmt => ProgramSetting::Effective(date(&c.expect(Rule::date)?)?),
+            Rule::overspent_stmt => ProgramSetting::Overspent(match c.next()?.as_rule() {
+                Rule::go_negative => OverspentPolicy::GoNegative,
+                _ => OverspentPolicy::WriteOff,
+            }),
+            _ => return Err(internal(ss)),
+        };
+        settings.push(Spanned::new(setting, ss));
+    }
+    Ok(ProgramDecl {
+        name,
+        settings,
+        span: s,
+    })
+}
+
+fn field(pair: Pair<Rule>) -> Result<FieldDecl> {
+    let s = span(&pair);
+    let mut c = Children::of(pair);
+    let name = ident(c.expect(Rule::ident)?);
+    let ty_pair = c.expect(Rule::field_type)?;
+    let ty = match ty_pair.as_str() {
+        "number" => FieldType::Number,
+        "money" => FieldType::Money,
+        "text" => FieldType::Text,
+        "date" => FieldType::Date,
+        _ => FieldType::Bool,
+    };
+    Ok(FieldDecl {
+        name,
+        ty: Spanned::new(ty, span(&ty_pair)),
+        span: s,
+    })
+}
+
+fn points(pair: Pair<Rule>, s: Span) -> Result<PointsDecl> {
+    let mut c = Children::of(pair);
+    let name = ident(c.expect(Rule::ident)?);
+    let mut settings = Vec::new();
+    for stmt in c.rest() {
+        let ss = span(&stmt);
+        let kind = stmt.as_rule();
+        let mut c = Children::of(stmt);
+        let setting = match kind {
+            Rule::precision_stmt => PointsSetting::Precision(decimal(&c.expect(Rule::number)?)?),
+            Rule::value_stmt => PointsSetting::Value(money(c.expect(Rule::money)?)?),
+            Rule::breakage_stmt => PointsSetting::Breakage(decimal(&c.expect(Rule::percent)?)?),
+            Rule::pending_stmt => PointsSetting::Pending(duration(c.expect(Rule::duration)?)?),
+            Rule::qualifying_stmt => PointsSetting::Qualifying,
+            Rule::expire_stmt => PointsSetting::Expire(expiry(c.next()?)?),
+            _ => return Err(internal(ss)),
+        };
+        settings.push(Spanned::new(setting, ss));
+    }
+    Ok(PointsDecl {
+        name,
+        settings,
+        span: s,
+    })
+}
+
+fn expiry(pair: Pair<Rule>) -> Result<Expiry> {
+    let kind = pair.as_rule();
+    let mut c = Children::of(pair);
+    Ok(match kind {
+        Rule::never => Expiry::Never,
+        Rule::expire_inactivity => Expiry::Inactivity(duration(c.expect(Rule::duration)?)?),
+        Rule::expire_calendar => Expiry::EndOf {
+            unit: calendar_unit(c.expect(Rule::calendar_unit)?),
+            plus: c.optional(Rule::number).map(|p| decimal(&p)).transpose()?,
+        },
+        Rule::expire_after_earn => Expiry::AfterEarn {
+            term: duration(c.expect(Rule::duration)?)?,
+            end_of: c
+                .optional(Rule::end_of)
+                .map(|p| Children::of(p).expect(Rule::calendar_unit).map(calendar_unit))
+                .transpose()?,
+        },
+        _ => return Err(internal(c.span)),
+    })
+}
+
+// ------------------------------------------------------------------ tiers
+
+fn tiers(pair: Pair<Rule>, s: Span) -> Result<TiersDecl> {
+    let mut c = Children::of(pair);
+    let by = match c.optional(Rule::tiers_by) {
+        Some(p) => children(p).map(measure_source).collect::<Result<_>>()?,
+        None => Vec::new(),
+    };
+    let window_pair = c.next()?;
+    let ws = span(&window_pair);
+    let window_rule = window_pair.as_rule();
+    let mut wc = Children::of(window_pair);
+    let window = match window_rule {
+        Rule::calendar_window => Window::Calendar(calendar_unit(wc.expect(Rule::calendar_unit)?).node),
+        Rule::rolling_window => Window::Rolling(duration(wc.expect(Rule::duration)?)?),
+        Rule::membership_window => Window::Membership,
+        _ => return Err(internal(ws)),
+    };
+    let mut stmts = Vec::new();
+    for stmt in c.rest() {
+        let ss = span(&stmt);
+        stmts.push(Spanned::new(tier_stmt(stmt)?, ss));
+    }
+    Ok(TiersDecl {
+        by,
+        window: Spanned::new(window, ws),
+        stmts,
+        span: s,
+    })
+}
+
+fn measure_source(pair: Pair<Rule>) -> Result<Spanned<MeasureSource>> {
+    let s = span(&pair);
+    let kind = pair.as_rule();
+    let mut c = Children::of(pair);
+    let source = match kind {
+        Rule::count_of => MeasureSource::Count(ident(c.expect(Rule::ident)?)),
+        Rule::field_sum => MeasureSource::FieldSum {
+            event: ident(c.expect(Rule::ident)?),
+            field: ident(c.expect(Rule::ident)?),
+        },
+        Rule::points_sum | Rule::points_earned => {
+            MeasureSource::PointsEarned(ident(c.expect(Rule::ident)?))
+        }
+        Rule::balance_of => MeasureSource::Balance(ident(c.expect(Rule::ident)?)),
+        _ => return Err(internal(s)),
+    };
+    Ok(Spanned::new(source, s))
+}
+
+fn tier_stmt(pair: Pair<Rule>) -> Result<TierStmt> {
+    let kind = pair.as_rule();
+    let mut c = Children::of(pair);
+    Ok(match kind {
+        Rule::measure_stmt => TierStmt::Measure {
+            name: ident(c.expect(Rule::ident)?),
+            source: measure_source(c.next()?)?,
+        },
+        Rule::tier_def => TierStmt::Tier(TierDef {
+            name: ident(c.expect(Rule::ident)?),
+            qualify: threshold(c.next()?)?,
+            keep: c
+                .optional(Rule::keep)
+                .map(|p| Children::of(p).next().and_then(threshold))
+                .transpose()?,
+        }),
+        Rule::upgrade_stmt => TierStmt::Upgrade(match c.next()?.as_rule() {
+            Rule::immediately => UpgradePolicy::Immediately,
+            _ => UpgradePolicy::AtPeriodEnd,
+        }),
+        Rule::downgrade_stmt => {
+            if c.optional(Rule::never).is_some() {
+                TierStmt::Downgrade(DowngradePolicy::Never)
+            } else {
+                c.expect(Rule::at_period_end)?;
+                let mut options = Vec::new();
+                for option in c.rest() {
+                    let os = span(&option);
+                    let kind = option.as_rule();
+                    let mut oc = Children::of(option);
+                    let option = match kind {
+                        Rule::step_opt => DowngradeOption::Step(decimal(&oc.expect(Rule::number)?)?),
+                        _ => DowngradeOption::Grace(duration(oc.expect(Rule::duration)?)?),
+                    };
+                    options.push(Spanned::new(option, os));
+                }
+                TierStmt::Downgrade(DowngradePolicy::AtPeriodEnd(options))
+            }
+        }
+        Rule::lifetime_stmt => TierStmt::Lifetime {
+            tier: ident(c.expect(Rule::ident)?),
+            amount: decimal(&c.expect(Rule::number)?)?,
+            points: ident(c.expect(Rule::ident)?),
+        },
+        _ => return Err(internal(c.span)),
+    })
+}
+
+fn threshold(pair: Pair<Rule>) -> Result<Threshold> {
+    Ok(match pair.as_rule() {
+        Rule::from_start => Threshold::Start,
+        Rule::when_cond => Threshold::When(expr(Children::of(pair).expect(Rule::expr)?)?),
+        Rule::from_values | Rule::keep_values => {
+            Threshold::Values(children(pair).map(|p| decimal(&p)).collect::<Result<_>>()?)
+        }
+        _ => return Err(internal(span(&pair))),
+    })
+}
+
+// ------------------------------------------------------------------ rules
+
+fn rule(pair: Pair<Rule>, s: Span) -> Result<RuleDecl> {
+    let mut c = Children::of(pair);
+    let name = ident(c.expect(Rule::ident)?);
+    let mut stmts = Vec::new();
+    for stmt in c.rest() {
+        let ss = span(&stmt);
+        stmts.push(Spanned::new(rule_stmt(stmt)?, ss));
+    }
+    Ok(RuleDecl {
+        name,
+        stmts,
+        span: s,
+    })
+}
+
+fn rule_stmt(pair: Pair<Rule>) -> Result<RuleStmt> {
+    let kind = pair.as_rule();
+    let mut c = Children::of(pair);
+    Ok(match kind {
+        Rule::on_stmt => RuleStmt::On {
+            event: ident(c.expect(Rule::ident)?),
+            condition: c.optional(Rule::expr).map(expr).transpose()?,
+        },
+        Rule::earn_stmt => RuleStmt::Earn(Earn {
+            award: award(c.next()?)?,
+            multiplier: c.optional(Rule::multiplier).map(multiplier).transpose()?,
+        }),
+        Rule::cap_stmt => RuleStmt::Cap {
+            amount: decimal(&c.expect(Rule::number)?)?,
+            points: ident(c.expect(Rule::ident)?),
+            scope: {
+                let scope = c.next()?;
+                match scope.as_rule() {
+                    Rule::per_event => CapScope::PerEvent,
+                    _ => CapScope::PerMember(inner_period(scope)?),
+                }
+            },
+        },
+        Rule::limit_stmt => RuleStmt::Limit {
+            count: decimal(&c.expect(Rule::number)?)?,
+            period: inner_period(c.expect(Rule::per_member_period)?)?,
+        },
+        Rule::budget_stmt => RuleStmt::Budget {
+            amount: decimal(&c.expect(Rule::number)?)?,
+            points: ident(c.expect(Rule::ident)?),
+            period: c.optional(Rule::per_period).map(inner_period).transpose()?,
+        },
+        Rule::round_stmt => RuleStmt::Round(match c.next()?.as_rule() {
+            Rule::round_half_up => Rounding::HalfUp,
+            Rule::round_half_even => Rounding::HalfEven,
+            Rule::round_up => Rounding::Up,
+            _ => Rounding::Down,
+        }),
+        Rule::group_stmt => RuleStmt::Group(ident(c.expect(Rule::ident)?)),
+        Rule::during_stmt => RuleStmt::During {
+            from: date(&c.expect(Rule::date)?)?,
+            to: date(&c.expect(Rule::date)?)?,
+        },
+        Rule::min_spend_stmt => RuleStmt::MinSpend(money(c.expect(Rule::money)?)?),
+        _ => return Err(internal(c.span)),
+    })
+}
+
+fn award(pair: Pair<Rule>) -> Result<Award> {
+    let kind = pair.as_rule();
+    let mut c = Children::of(pair);
+    Ok(match kind {
+        Rule::earn_percent => Award::PercentOf {
+            percent: decimal(&c.expect(Rule::percent)?)?,
+            rule: ident(c.expect(Rule::ident)?),
+            points: c.optional(Rule::ident).map(ident),
+        },
+        Rule::earn_amount => Award::Amount {
+            amount: expr(c.expect(Rule::expr)?)?,
+            points: ident(c.expect(Rule::ident)?),
+            per: c.optional(Rule::per_clause).map(per_clause).transpose()?,
+        },
+        _ => return Err(internal(c.span)),
+    })
+}
+
+fn per_clause(pair: Pair<Rule>) -> Result<PerClause> {
+    let s = span(&pair);
+    let mut c = Children::of(pair);
+    Ok(PerClause {
+        full: c.optional(Rule::full).is_some(),
+        unit: decimal(&c.expect(Rule::number)?)?,
+        currency: c.optional(Rule::currency).map(ident),
+        base: expr(c.expect(Rule::expr)?)?,
+        span: s,
+    })
+}
+
+fn multiplier(pair: Pair<Rule>) -> Result<Multiplier> {
+    let s = span(&pair);
+    let mut c = Children::of(pair);
+    let key = ident(c.expect(Rule::ident)?);
+    let mut entries = Vec::new();
+    for entry in c.rest() {
+        let mut ec = Children::of(entry);
+        let key_pair = ec.next()?;
+        let ks = span(&key_pair);
+        let key = match key_pair.as_rule() {
+            Rule::string => TableKey::Text(string(key_pair)?.node),
+            Rule::else_key => TableKey::Else,
+            Rule::ident => TableKey::Name(key_pair.as_str().to_string()),
+            _ => TableKey::Number(decimal(&key_pair)?.node),
+        };
+        entries.push(TableEntry {
+            key: Spanned::new(key, ks),
+            factor: decimal(&ec.expect(Rule::number)?)?,
+        });
+    }
+    Ok(Multiplier {
+        key,
+        entries,
+        span: s,
+    })
+}
+
+// ------------------------------------------------------------------ perks, rewards
+
+fn perk(pair: Pair<Rule>, s: Span) -> Result<PerkDecl> {
+    let mut c = Children::of(pair);
+    let name = ident(c.expect(Rule::ident)?);
+    let set_pair = c.next()?;
+    let set_span = span(&set_pair);
+    let tiers = match set_pair.as_rule() {
+        Rule::tiers_all => TierSet::All,
+        Rule::tier_and_above => TierSet::AndAbove(ident(Children::of(set_pair).expect(Rule::ident)?)),
+        _ => TierSet::List(children(set_pair).map(ident).collect()),
+    };
+    let mut settings = Vec::new();
+    for stmt in c.rest() {
+        let ss = span(&stmt);
+        let setting = match stmt.as_rule() {
+            Rule::perk_limit => {
+                let mut c = Children::of(stmt);
+                PerkSetting::Limit {
+                    count: decimal(&c.expect(Rule::number)?)?,
+                    period: inner_period(c.expect(Rule::per_period)?)?,
+                }
+            }
+            _ => PerkSetting::Cost(cost(stmt)?),
+        };
+        settings.push(Spanned::new(setting, ss));
+    }
+    Ok(PerkDecl {
+        name,
+        tiers: Spanned::new(tiers, set_span),
+        settings,
+        span: s,
+    })
+}
+
+fn cost(pair: Pair<Rule>) -> Result<Money> {
+    money(Children::of(pair).expect(Rule::money)?)
+}
+
+fn reward(pair: Pair<Rule>, s: Span) -> Result<RewardDecl> {
+    let mut c = Children::of(pair);
+    let name = ident(c.expect(Rule::ident)?);
+    let mut settings = Vec::new();
+    for stmt in c.rest() {
+        let ss = span(&stmt);
+        let setting = match stmt.as_rule() {
+            Rule::price_stmt => {
+                let mut c = Children::of(stmt);
+                RewardSetting::Price {
+                    amount: decimal(&c.expect(Rule::number)?)?,
+                    points: ident(c.expect(Rule::ident)?),
+                }
+            }
+            _ => RewardSetting::Cost(cost(stmt)?),
+        };
+        settings.push(Spanned::new(setting, ss));
+    }
+    Ok(RewardDecl {
+        name,
+        settings,
+        span: s,
+    })
+}
+
+// ------------------------------------------------------------------ expressions
+
+static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
+    PrattParser::new()
+        .op(Op::infix(Rule::op_or, Assoc::Left))
+        .op(Op::infix(Rule::op_and, Assoc::Left))
+        .op(Op::prefix(Rule::op_not))
+        .op(Op::infix(Rule::op_eq, Assoc::Left)
+            | Op::infix(Rule::op_ne, Assoc::Left)
+            | Op::infix(Rule::op_lt, Assoc::Left)
+            | Op::infix(Rule::op_le, Assoc::Left)
+            | Op::infix(Rule::op_gt, Assoc::Left)
+            | Op::infix(Rule::op_ge, Assoc::Left))
+        .op(Op::postfix(Rule::in_list) | Op::postfix(Rule::in_range))
+        .op(Op::infix(Rule::op_add, Assoc::Left) | Op::infix(Rule::op_sub, Assoc::Left))
+        .op(Op::infix(Rule::op_mul, Assoc::Left) | Op::infix(Rule::op_div, Assoc::Left))
+        .op(Op::prefix(Rule::op_neg))
+});
+
+fn expr(pair: Pair<Rule>) -> Result<Expr> {
+    let s = span(&pair);
+    if pair.clone().into_inner().flatten().count() > MAX_EXPRESSION_TOKENS {
+        return Err(Diagnostic::error(
+            "too-long",
+            s,
+            format!("this expression has more than {MAX_EXPRESSION_TOKENS} parts"),
+        )
+        .with_help("split it into several rules or measures"));
+    }
+    PRATT
+        .map_primary(primary)
+        .map_prefix(|op, rhs| {
+            let rhs = rhs?;
+            let op_kind = if op.as_rule() == Rule::op_not {
+                UnaryOp::Not
+            } else {
+                UnaryOp::Neg
+            };
+            Ok(Spanned::new(
+                ExprKind::Unary {
+                    op: op_kind,
+                    expr: Box::new(rhs.clone()),
+                },
+                span(&op).to(rhs.span),
+            ))
+        })
+        .map_infix(|lhs, op, rhs| {
+            let (lhs, rhs) = (lhs?, rhs?);
+            let op = match op.as_rule() {
+                Rule::op_or => BinaryOp::Or,
+                Rule::op_and => BinaryOp::And,
+                Rule::op_eq => BinaryOp::Eq,
+                Rule::op_ne => BinaryOp::Ne,
+                Rule::op_lt => BinaryOp::Lt,
+                Rule::op_le => BinaryOp::Le,
+                Rule::op_gt => BinaryOp::Gt,
+                Rule::op_ge => BinaryOp::Ge,
+                Rule::op_add => BinaryOp::Add,
+                Rule::op_sub => BinaryOp::Sub,
+                Rule::op_mul => BinaryOp::Mul,
+                _ => BinaryOp::Div,
+            };
+            let s = lhs.span.to(rhs.span);
+            Ok(Spanned::new(
+                ExprKind::Binary {
+                    op,
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
+                },
+                s,
+            ))
+        })
+        .map_postfix(|lhs, op| {
+            let lhs = lhs?;
+            let s = lhs.span.to(span(&op));
+            let kind = if op.as_rule() == Rule::in_list {
+                ExprKind::InList {
+                    expr: Box::new(lhs),
+                    items: children(op).map(expr).collect::<Result<_>>()?,
+                }
+            } else {
+                let mut c = Children::of(op);
+                ExprKind::InRange {
+                    expr: Box::new(lhs),
+                    low: Box::new(primary(c.next()?)?),
+                    high: Box::new(primary(c.next()?)?),
+                }
+            };
+            Ok(Spanned::new(kind, s))
+        })
+        .parse(children(pair))
+}
+
+fn primary(pair: Pair<Rule>) -> Result<Expr> {
+    let s = span(&pair);
+    let kind = match pair.as_rule() {
+        Rule::paren => ExprKind::Paren(Box::new(expr(Children::of(pair).expect(Rule::expr)?)?)),
+        Rule::date => ExprKind::Date(date(&pair)?.node),
+        Rule::money => ExprKind::Money(money(pair)?),
+        Rule::duration => ExprKind::Duration(duration(pair)?),
+        Rule::percent => ExprKind::Percent(decimal(&pair)?.node),
+        Rule::number => ExprKind::Number(decimal(&pair)?.node),
+        Rule::string => ExprKind::Text(string(pair)?.node),
+        Rule::boolean => ExprKind::Bool(pair.as_str() == "true"),
+        Rule::member_attr => ExprKind::MemberAttr(ident(Children::of(pair).expect(Rule::ident)?)),
+        Rule::balance_ref => ExprKind::Balance(ident(Children::of(pair).expect(Rule::ident)?)),
+        Rule::name => ExprKind::Name(pair.as_str().to_string()),
+        _ => return Err(internal(s)),
+    };
+    Ok(Spanned::new(kind, s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_keyword_is_in_the_grammar() {
+        let grammar = include_str!("../../grammar/loyalty.pest");
+        for keyword in KEYWORDS {
+            assert!(grammar.contains(&format!("\"{keyword}\"")), "`{keyword}` is not in the grammar");
+        }
+    }
+}
