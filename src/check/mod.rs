@@ -1,10 +1,132 @@
 //! The checker: name resolution, types, currencies and ordering over a parsed
-//! program, reporting every mistake it finds as a diagnostic.
+//! program. It never stops at the first mistake: every problem it can find is
+//! reported, each with the span it is about and, where it can, a fix.
 
-use crate::diagnostic::Diagnostic;
-use crate::syntax::ast::File;
+mod declarations;
+mod expressions;
+mod items;
+mod rules;
+mod suggest;
+mod tiers;
+
+pub use declarations::{BuiltinEvent, Symbols};
+
+use crate::diagnostic::{self, Diagnostic};
+use crate::syntax::ast::{File, Ident, Money, Number, Span};
+use std::collections::BTreeMap;
+use rust_decimal::Decimal;
 
 /// Checks a parsed program; returns every error and warning, sorted by position.
-pub fn check(_file: &File) -> Vec<Diagnostic> {
-    Vec::new()
+pub fn check(file: &File) -> Vec<Diagnostic> {
+    let mut checker = Checker::default();
+    let symbols = Symbols::collect(file, &mut checker);
+    items::check_program(file, &mut checker);
+    items::check_points(file, &symbols, &mut checker);
+    tiers::check_tiers(file, &symbols, &mut checker);
+    rules::check_rules(file, &symbols, &mut checker);
+    items::check_perks_and_rewards(file, &symbols, &mut checker);
+    items::check_unused(file, &symbols, &mut checker);
+    let mut diagnostics = checker.diagnostics;
+    diagnostic::sort(&mut diagnostics);
+    diagnostics
+}
+
+/// Collects diagnostics while the checks run.
+#[derive(Default)]
+pub(crate) struct Checker {
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Checker {
+    fn report(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// Reports a money literal in another currency than the program's.
+    fn check_currency(&mut self, money: &Money, symbols: &Symbols) {
+        if let Some(currency) = symbols.currency {
+            if money.currency.node != currency {
+                self.report(
+                    Diagnostic::error(
+                        "currency-mismatch",
+                        money.currency.span,
+                        format!(
+                            "`{}` is not this program's currency, `{currency}`",
+                            money.currency.node
+                        ),
+                    )
+                    .with_label("another currency")
+                    .with_help(format!(
+                        "every amount of money in a program is in its currency: write `{} {currency}`",
+                        money.amount.node
+                    )),
+                );
+            }
+        }
+    }
+
+    /// Reports a count that must be a whole number above zero; `what` names it.
+    /// Returns whether it was valid.
+    fn check_whole_positive(&mut self, number: &Number, what: &str) -> bool {
+        if number.node <= Decimal::ZERO || !number.node.fract().is_zero() {
+            self.report(
+                Diagnostic::error(
+                    "invalid-value",
+                    number.span,
+                    format!("{what} must be a whole number above zero, not `{}`", number.node),
+                )
+                .with_label("not a whole number above zero"),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Reports an amount that must be above zero (decimals allowed).
+    fn check_positive(&mut self, number: &Number, what: &str) {
+        if number.node <= Decimal::ZERO {
+            self.report(
+                Diagnostic::error(
+                    "invalid-value",
+                    number.span,
+                    format!("{what} must be above zero, not `{}`", number.node),
+                )
+                .with_label("must be above zero"),
+            );
+        }
+    }
+
+    /// Reports the second occurrence of something that may appear only once.
+    fn duplicate(&mut self, span: Span, what: &str) {
+        self.report(
+            Diagnostic::error("duplicate", span, format!("{what} is given twice"))
+                .with_label("given again here")
+                .with_help("keep only one of them"),
+        );
+    }
+
+    /// Records a declared name; reports it if it was declared before.
+    /// Returns whether the name was new.
+    fn declare<'a>(
+        &mut self,
+        seen: &mut BTreeMap<&'a str, Span>,
+        kind: &str,
+        name: &'a Ident,
+    ) -> bool {
+        if seen.contains_key(name.node.as_str()) {
+            self.report(
+                Diagnostic::error(
+                    "duplicate",
+                    name.span,
+                    format!("{kind} `{}` is declared twice", name.node),
+                )
+                .with_label("declared again here")
+                .with_help("give each one its own name, or remove one of them"),
+            );
+            false
+        } else {
+            seen.insert(&name.node, name.span);
+            true
+        }
+    }
 }

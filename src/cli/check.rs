@@ -1,7 +1,7 @@
 //! `loyalty check`: diagnostics for each file, as text or JSON.
 
 use super::{display_name, read_source, USAGE_ERROR};
-use loyalty::diagnostic::{DiagnosticRecord, Severity};
+use loyalty::diagnostic::{plural, DiagnosticRecord, Severity};
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -83,13 +83,5 @@ pub fn run(args: &Args) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    }
-}
-
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
     }
 }

@@ -6,4 +6,3 @@ mod parse;
 
 pub use format::format;
 pub use parse::{parse, parse_with_comments, Comment};
-pub(crate) use parse::or_list;

@@ -2,7 +2,7 @@
 //! with every syntax error rendered through the shared `Diagnostic` type.
 
 use super::ast::*;
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{or_list, Diagnostic};
 use chrono::NaiveDate;
 use pest::error::{ErrorVariant, InputLocation};
 use pest::iterators::Pair;
@@ -252,16 +252,6 @@ fn describe_rule(kind: Rule) -> Option<&'static str> {
         Rule::EOI => "the end of the file",
         _ => return None,
     })
-}
-
-/// `a`, `a or b`, `a, b or c`.
-pub(crate) fn or_list(items: impl Iterator<Item = String>) -> String {
-    let items: Vec<String> = items.collect();
-    match items.split_last() {
-        None => String::new(),
-        Some((last, [])) => last.clone(),
-        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-    }
 }
 
 fn internal(span: Span) -> Diagnostic {

@@ -1,0 +1,319 @@
+//! Checks of the declarations around the rules: the program header, points
+//! types, perks and rewards, and names declared but never used.
+
+use super::declarations::{BuiltinEvent, Symbols};
+use super::expressions::unknown_points;
+use super::tiers::unknown_tier;
+use super::{suggest, Checker};
+use crate::diagnostic::Diagnostic;
+use crate::syntax::ast::*;
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+
+/// How many decimal places a points type may have.
+const MAX_PRECISION: u32 = 8;
+
+pub fn check_program(file: &File, checker: &mut Checker) {
+    let Some(program) = file.items.iter().find_map(|item| match item {
+        Item::Program(p) => Some(p),
+        _ => None,
+    }) else {
+        let span = file.items.first().map_or(Span::default(), |i| {
+            Span::new(i.span().start, i.span().start)
+        });
+        checker.report(
+            Diagnostic::error("missing-program", span, "this file has no `program` block")
+                .with_label("expected before this")
+                .with_help(
+                    "start with `program \"Name\" { currency USD  timezone \"America/New_York\" }`",
+                ),
+        );
+        return;
+    };
+    let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+    for setting in &program.settings {
+        let key = match &setting.node {
+            ProgramSetting::Currency(_) => "currency",
+            ProgramSetting::Timezone(_) => "timezone",
+            ProgramSetting::Effective(_) => "effective",
+            ProgramSetting::Overspent(_) => "on overspent return",
+        };
+        if seen.insert(key, setting.span).is_some() {
+            checker.duplicate(setting.span, &format!("`{key}`"));
+        }
+        if let ProgramSetting::Timezone(zone) = &setting.node {
+            check_timezone(zone, checker);
+        }
+    }
+    for (key, example) in [("currency", "currency USD"), ("timezone", "timezone \"America/New_York\"")] {
+        if !seen.contains_key(key) {
+            checker.report(
+                Diagnostic::error(
+                    "missing-setting",
+                    program.name.span,
+                    format!("the program has no `{key}`"),
+                )
+                .with_label(format!("no `{key}`"))
+                .with_help(format!("add `{example}` to the program block")),
+            );
+        }
+    }
+}
+
+fn check_timezone(zone: &Spanned<String>, checker: &mut Checker) {
+    if chrono_tz::Tz::from_str(&zone.node).is_ok() {
+        return;
+    }
+    let names = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
+    let close = suggest::closest(&zone.node, names.clone()).or_else(|| {
+        // "New York" → "America/New_York": match on the city part alone.
+        let city = zone.node.replace(' ', "_");
+        names
+            .clone()
+            .find(|n| n.rsplit('/').next().is_some_and(|c| c.eq_ignore_ascii_case(&city)))
+    });
+    let diagnostic = Diagnostic::error(
+        "invalid-timezone",
+        zone.span,
+        format!("`{}` is not a time zone", zone.node),
+    )
+    .with_label("unknown time zone");
+    checker.report(match close {
+        Some(name) => diagnostic.with_help(format!("did you mean `{name}`?")),
+        None => diagnostic.with_help("use an IANA time zone name, like \"Europe/Paris\""),
+    });
+}
+
+pub fn check_points(file: &File, symbols: &Symbols, checker: &mut Checker) {
+    for item in &file.items {
+        let Item::Points(points) = item else { continue };
+        let qualifying = points
+            .settings
+            .iter()
+            .any(|s| matches!(s.node, PointsSetting::Qualifying));
+        let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+        for setting in &points.settings {
+            let key = match &setting.node {
+                PointsSetting::Precision(_) => "precision",
+                PointsSetting::Value(_) => "value",
+                PointsSetting::Breakage(_) => "breakage",
+                PointsSetting::Pending(_) => "pending",
+                PointsSetting::Qualifying => "qualifying",
+                PointsSetting::Expire(_) => "expire",
+            };
+            if seen.insert(key, setting.span).is_some() {
+                checker.duplicate(setting.span, &format!("`{key}`"));
+            }
+            if qualifying && matches!(key, "value" | "breakage" | "pending" | "expire") {
+                checker.report(
+                    Diagnostic::error(
+                        "qualifying-expiry",
+                        setting.span,
+                        format!("`{key}` can never matter for `{}`: it only counts toward tiers", points.name.node),
+                    )
+                    .with_label("has no effect on qualifying points")
+                    .with_help("qualifying points are never spent: remove this line, or remove `qualifying`"),
+                );
+            }
+            match &setting.node {
+                PointsSetting::Precision(p) => {
+                    let valid = p.node.fract().is_zero() && p.node <= Decimal::from(MAX_PRECISION);
+                    if !valid {
+                        checker.report(
+                            Diagnostic::error("invalid-value", p.span, format!("precision `{}` is not a number of decimal places", p.node))
+                                .with_label("not 0 to 8")
+                                .with_help("precision is how many decimals a balance has: a whole number from 0 to 8"),
+                        );
+                    }
+                }
+                PointsSetting::Value(money) => {
+                    checker.check_currency(money, symbols);
+                    checker.check_positive(&money.amount, "the value of a point");
+                }
+                PointsSetting::Breakage(b) => {
+                    if b.node > Decimal::ONE_HUNDRED {
+                        checker.report(
+                            Diagnostic::error("invalid-value", b.span, format!("breakage of {}% is more than all the points", b.node))
+                                .with_label("above 100%")
+                                .with_help("breakage is the share of points never redeemed: 0% to 100%"),
+                        );
+                    }
+                }
+                PointsSetting::Pending(d) => {
+                    checker.check_whole_positive(&d.count, "a pending period");
+                }
+                PointsSetting::Expire(expiry) => match expiry {
+                    Expiry::AfterEarn { term, .. } => {
+                        checker.check_whole_positive(&term.count, "an expiry term");
+                    }
+                    Expiry::Inactivity(d) => {
+                        checker.check_whole_positive(&d.count, "an inactivity period");
+                    }
+                    Expiry::EndOf { plus: Some(n), .. } => {
+                        checker.check_whole_positive(n, "the number of periods added");
+                    }
+                    Expiry::EndOf { plus: None, .. } | Expiry::Never => {}
+                },
+                PointsSetting::Qualifying => {}
+            }
+        }
+    }
+}
+
+pub fn check_perks_and_rewards(file: &File, symbols: &Symbols, checker: &mut Checker) {
+    for item in &file.items {
+        match item {
+            Item::Perk(perk) => {
+                match &perk.tiers.node {
+                    TierSet::All => {}
+                    TierSet::AndAbove(tier) => check_tier_name(tier, symbols, checker),
+                    TierSet::List(tiers) => {
+                        let mut seen = BTreeMap::new();
+                        for tier in tiers {
+                            check_tier_name(tier, symbols, checker);
+                            checker.declare(&mut seen, "tier", tier);
+                        }
+                    }
+                }
+                let mut seen = BTreeSet::new();
+                for setting in &perk.settings {
+                    match &setting.node {
+                        PerkSetting::Limit { count, .. } => {
+                            checker.check_whole_positive(count, "a perk's limit");
+                        }
+                        PerkSetting::Cost(money) => {
+                            if !seen.insert("cost") {
+                                checker.duplicate(setting.span, "`cost`");
+                            }
+                            checker.check_currency(money, symbols);
+                        }
+                    }
+                }
+            }
+            Item::Reward(reward) => check_reward(reward, symbols, checker),
+            _ => {}
+        }
+    }
+}
+
+fn check_tier_name(tier: &Ident, symbols: &Symbols, checker: &mut Checker) {
+    if symbols.tier_rank(&tier.node).is_none() {
+        checker.report(unknown_tier(tier, symbols));
+    }
+}
+
+fn check_reward(reward: &RewardDecl, symbols: &Symbols, checker: &mut Checker) {
+    let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+    for setting in &reward.settings {
+        match &setting.node {
+            RewardSetting::Price { amount, points } => {
+                if seen.insert("price", setting.span).is_some() {
+                    checker.duplicate(setting.span, "`price`");
+                }
+                checker.check_positive(amount, "a price");
+                if !symbols.points.contains_key(points.node.as_str()) {
+                    checker.report(unknown_points(points, symbols));
+                } else if symbols.is_qualifying(&points.node) {
+                    checker.report(
+                        Diagnostic::error(
+                            "not-redeemable",
+                            points.span,
+                            format!("`{}` are qualifying points: they cannot be spent", points.node),
+                        )
+                        .with_label("qualifying only")
+                        .with_help("price rewards in a points type members can redeem"),
+                    );
+                }
+            }
+            RewardSetting::Cost(money) => {
+                if seen.insert("cost", setting.span).is_some() {
+                    checker.duplicate(setting.span, "`cost`");
+                }
+                checker.check_currency(money, symbols);
+            }
+        }
+    }
+    if !seen.contains_key("price") {
+        checker.report(
+            Diagnostic::error(
+                "missing-setting",
+                reward.name.span,
+                format!("reward `{}` has no price", reward.name.node),
+            )
+            .with_label("no `price`")
+            .with_help("add a price in points, like `price 150 stars`"),
+        );
+    }
+}
+
+/// Points types and event types declared but never used.
+pub fn check_unused(file: &File, symbols: &Symbols, checker: &mut Checker) {
+    let mut used_points: BTreeSet<&str> = symbols.earned_anywhere();
+    let mut used_events: BTreeSet<&str> = BTreeSet::new();
+    for item in &file.items {
+        match item {
+            Item::Rule(rule) => {
+                for stmt in &rule.stmts {
+                    if let RuleStmt::On { event, .. } = &stmt.node {
+                        used_events.insert(&event.node);
+                    }
+                }
+            }
+            Item::Tiers(tiers) => {
+                let sources = tiers.by.iter().chain(tiers.stmts.iter().filter_map(|s| match &s.node {
+                    TierStmt::Measure { source, .. } => Some(source),
+                    _ => None,
+                }));
+                for source in sources {
+                    match &source.node {
+                        MeasureSource::PointsEarned(p) | MeasureSource::Balance(p) => {
+                            used_points.insert(&p.node);
+                        }
+                        MeasureSource::Count(e) | MeasureSource::FieldSum { event: e, .. } => {
+                            used_events.insert(&e.node);
+                        }
+                    }
+                }
+            }
+            Item::Reward(reward) => {
+                for setting in &reward.settings {
+                    if let RewardSetting::Price { points, .. } = &setting.node {
+                        used_points.insert(&points.node);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for item in &file.items {
+        match item {
+            Item::Points(points) if !used_points.contains(points.name.node.as_str()) => {
+                checker.report(
+                    Diagnostic::warning(
+                        "unused",
+                        points.name.span,
+                        format!("no rule earns `{}` and nothing else uses it", points.name.node),
+                    )
+                    .with_label("declared for nothing")
+                    .with_help("add a rule that earns it, or remove it"),
+                );
+            }
+            Item::Event(event)
+                if BuiltinEvent::ALL.iter().all(|b| b.name() != event.name.node)
+                    && !used_events.contains(event.name.node.as_str()) =>
+            {
+                checker.report(
+                    Diagnostic::warning(
+                        "unused",
+                        event.name.span,
+                        format!("no rule or tier uses `{}` events", event.name.node),
+                    )
+                    .with_label("declared for nothing")
+                    .with_help(format!("add a rule `on {}`, or remove it", event.name.node)),
+                );
+            }
+            _ => {}
+        }
+    }
+}

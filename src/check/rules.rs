@@ -1,0 +1,468 @@
+//! Checks of earning rules: the event they fire on, their awards and rates,
+//! references to earlier rules, caps, limits, budgets and campaign windows.
+
+use super::declarations::Symbols;
+use super::expressions::{unknown_points, Scope, Ty, Types};
+use super::{suggest, Checker};
+use crate::diagnostic::Diagnostic;
+use crate::syntax::ast::*;
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub fn check_rules(file: &File, symbols: &Symbols, checker: &mut Checker) {
+    let mut groups: BTreeMap<&str, Vec<Span>> = BTreeMap::new();
+    for item in &file.items {
+        if let Item::Rule(rule) = item {
+            check_rule(rule, symbols, checker, &mut groups);
+        }
+    }
+    for (name, spans) in groups {
+        if let [only] = spans.as_slice() {
+            checker.report(
+                Diagnostic::warning(
+                    "single-rule-group",
+                    *only,
+                    format!("only this rule is in the exclusive group `{name}`"),
+                )
+                .with_label("alone in its group")
+                .with_help("a group picks the best of several rules: add others to it, or remove this line"),
+            );
+        }
+    }
+}
+
+fn check_rule<'a>(
+    rule: &'a RuleDecl,
+    symbols: &Symbols,
+    checker: &mut Checker,
+    groups: &mut BTreeMap<&'a str, Vec<Span>>,
+) {
+    let index = symbols.rule_index.get(rule.name.node.as_str()).copied();
+    let earned = symbols.earned_by(rule);
+    let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+    let mut once = |checker: &mut Checker, key: &'static str, span: Span| {
+        if seen.insert(key, span).is_some() {
+            checker.duplicate(span, &format!("`{key}`"));
+        }
+    };
+
+    let on = rule.stmts.iter().find_map(|s| match &s.node {
+        RuleStmt::On { event, condition } => Some((event, condition)),
+        _ => None,
+    });
+    let event = on.and_then(|(event, _)| resolve_event(event, symbols, checker));
+    let scope = || Scope::Event(event);
+
+    for stmt in &rule.stmts {
+        match &stmt.node {
+            RuleStmt::On { condition, .. } => {
+                once(checker, "on", stmt.span);
+                if let Some(condition) = condition {
+                    types(symbols, scope(), checker).condition(condition);
+                    if matches!(condition.node, ExprKind::Bool(false)) {
+                        never_fires(checker, condition.span, "its condition is always false");
+                    }
+                }
+            }
+            RuleStmt::Earn(earn) => {
+                check_award(&earn.award, rule, index, symbols, scope(), checker);
+                if let Some(multiplier) = &earn.multiplier {
+                    check_multiplier(multiplier, symbols, scope(), checker);
+                }
+            }
+            RuleStmt::Cap { amount, points, .. } => {
+                checker.check_positive(amount, "a cap");
+                check_earned_points(points, &earned, rule, "cap", symbols, checker);
+            }
+            RuleStmt::Limit { count, .. } => {
+                if count.node.is_zero() {
+                    never_fires(checker, count.span, "`limit 0` lets it fire no time at all");
+                } else {
+                    checker.check_whole_positive(count, "a limit");
+                }
+            }
+            RuleStmt::Budget { amount, points, .. } => {
+                checker.check_positive(amount, "a budget");
+                check_earned_points(points, &earned, rule, "budget", symbols, checker);
+            }
+            RuleStmt::Round(_) => once(checker, "round", stmt.span),
+            RuleStmt::Group(group) => {
+                once(checker, "exclusive group", stmt.span);
+                groups.entry(&group.node).or_default().push(group.span);
+            }
+            RuleStmt::During { from, to } => {
+                once(checker, "during", stmt.span);
+                if to.node < from.node {
+                    checker.report(
+                        Diagnostic::error(
+                            "empty-range",
+                            from.span.to(to.span),
+                            format!("the window ends ({}) before it starts ({})", to.node, from.node),
+                        )
+                        .with_label("nothing is in it")
+                        .with_help("write the start date first: `during FROM .. TO`"),
+                    );
+                } else if let Some(effective) = symbols.effective.filter(|e| to.node < *e) {
+                    never_fires(
+                        checker,
+                        to.span,
+                        &format!("its window ends before the program starts on {effective}"),
+                    );
+                }
+            }
+            RuleStmt::MinSpend(money) => {
+                once(checker, "min spend", stmt.span);
+                checker.check_currency(money, symbols);
+                if let Some((event_name, _)) = event.filter(|(name, _)| *name != "purchase") {
+                    checker.report(
+                        Diagnostic::error(
+                            "wrong-event",
+                            stmt.span,
+                            format!("`min spend` needs a purchase, but this rule is on `{event_name}`"),
+                        )
+                        .with_label("only for purchases")
+                        .with_help("use a `where` condition on this event's fields instead"),
+                    );
+                }
+            }
+        }
+    }
+
+    let missing = |what: &str, example: &str| {
+        Diagnostic::error(
+            "missing-setting",
+            rule.name.span,
+            format!("rule `{}` has no `{what}`", rule.name.node),
+        )
+        .with_label(format!("no `{what}`"))
+        .with_help(format!("add a line like `{example}`"))
+    };
+    if on.is_none() {
+        checker.report(missing("on", "on purchase"));
+    }
+    if !rule.stmts.iter().any(|s| matches!(s.node, RuleStmt::Earn(_))) {
+        checker.report(missing("earn", "earn 1 points per 1 USD of amount"));
+    }
+}
+
+fn types<'s, 'a, 'c>(
+    symbols: &'s Symbols<'a>,
+    scope: Scope<'s, 'a>,
+    checker: &'c mut Checker,
+) -> Types<'s, 'a, 'c> {
+    Types {
+        symbols,
+        scope,
+        checker,
+    }
+}
+
+fn never_fires(checker: &mut Checker, span: Span, why: &str) {
+    checker.report(
+        Diagnostic::warning("never-fires", span, format!("this rule can never fire: {why}"))
+            .with_label("never true"),
+    );
+}
+
+/// The event a rule is `on`, if it is known and may fire rules.
+fn resolve_event<'s, 'a>(
+    event: &Ident,
+    symbols: &'s Symbols<'a>,
+    checker: &mut Checker,
+) -> Option<(&'s str, &'s super::declarations::EventSchema<'a>)> {
+    let Some((name, schema)) = symbols.events.get_key_value(event.node.as_str()) else {
+        checker.report(suggest::unknown(
+            &event.node,
+            event.span,
+            format!("unknown event type `{}`", event.node),
+            "event types",
+            symbols
+                .events
+                .iter()
+                .filter(|(_, s)| s.builtin.is_none_or(|b| b.fires_rules()))
+                .map(|(n, _)| *n),
+        ));
+        return None;
+    };
+    if let Some(builtin) = schema.builtin.filter(|b| !b.fires_rules()) {
+        checker.report(
+            Diagnostic::error(
+                "builtin-event",
+                event.span,
+                format!("rules cannot fire on `{}` events", builtin.name()),
+            )
+            .with_label("has a fixed effect")
+            .with_help(match builtin.name() {
+                "return" => "a return reverses what its purchase earned, by itself",
+                "redeem" => "a redeem spends points; rules earn them on purchases and declared events",
+                _ => "`use_perk` uses up a perk; rules earn points on purchases and declared events",
+            }),
+        );
+        return None;
+    }
+    Some((name, schema))
+}
+
+fn check_award(
+    award: &Award,
+    rule: &RuleDecl,
+    index: Option<usize>,
+    symbols: &Symbols,
+    scope: Scope,
+    checker: &mut Checker,
+) {
+    match award {
+        Award::PercentOf {
+            percent,
+            rule: other,
+            points,
+        } => {
+            checker.check_positive(percent, "a percentage");
+            let Some(other_index) = symbols.rule_index.get(other.node.as_str()).copied() else {
+                checker.report(suggest::unknown(
+                    &other.node,
+                    other.span,
+                    format!("unknown rule `{}`", other.node),
+                    "rules",
+                    symbols.rules.iter().map(|r| r.name.node.as_str()),
+                ));
+                return;
+            };
+            if index.is_some_and(|own| other_index >= own) {
+                let which = if other.node == rule.name.node {
+                    "itself".to_string()
+                } else {
+                    format!("`{}`, which comes later", other.node)
+                };
+                checker.report(
+                    Diagnostic::error(
+                        "later-rule",
+                        other.span,
+                        format!("rule `{}` takes a share of {which}", rule.name.node),
+                    )
+                    .with_label("not an earlier rule")
+                    .with_help("rules run in the order they are written: move this rule below the one it refers to"),
+                );
+                return;
+            }
+            let Some(other_rule) = symbols.rules.get(other_index) else {
+                return;
+            };
+            let other_earns = symbols.earned_by(other_rule);
+            match points {
+                Some(points) if !symbols.points.contains_key(points.node.as_str()) => {
+                    checker.report(unknown_points(points, symbols));
+                }
+                Some(points) if !other_earns.contains(points.node.as_str()) => {
+                    checker.report(
+                        Diagnostic::error(
+                            "percent-points",
+                            points.span,
+                            format!("rule `{}` does not earn `{}`", other.node, points.node),
+                        )
+                        .with_label("not earned by that rule")
+                        .with_help(earns_help(&other.node, &other_earns)),
+                    );
+                }
+                None if other_earns.len() > 1 => checker.report(
+                    Diagnostic::error(
+                        "percent-points",
+                        other.span,
+                        format!("rule `{}` earns several points types: say which", other.node),
+                    )
+                    .with_label("which points?")
+                    .with_help(format!(
+                        "name one after the rule, like `earn {}% of {} {}`",
+                        percent.node,
+                        other.node,
+                        other_earns.iter().next().copied().unwrap_or("points")
+                    )),
+                ),
+                _ => {}
+            }
+        }
+        Award::Amount {
+            amount,
+            points,
+            per,
+        } => {
+            if !symbols.points.contains_key(points.node.as_str()) {
+                checker.report(unknown_points(points, symbols));
+            }
+            let mut types = types(symbols, scope, checker);
+            let amount_ty = types.infer(amount);
+            if !matches!(amount_ty, Ty::Number | Ty::Unknown) {
+                types.checker.report(
+                    Diagnostic::error(
+                        "type-mismatch",
+                        amount.span,
+                        format!("an award is a number of points, but this is {}", amount_ty.describe()),
+                    )
+                    .with_label("not a number")
+                    .with_help(format!(
+                        "to earn in proportion to an amount, write `earn 2 {} per 1 {} of amount`",
+                        points.node,
+                        symbols.currency.unwrap_or("USD")
+                    )),
+                );
+            }
+            if let Some(per) = per {
+                check_per(per, symbols, &mut types);
+            }
+        }
+    }
+}
+
+fn earns_help(rule: &str, earns: &BTreeSet<&str>) -> String {
+    if earns.is_empty() {
+        format!("`{rule}` earns no points")
+    } else {
+        format!(
+            "`{rule}` earns {}",
+            crate::diagnostic::or_list(earns.iter().map(|p| format!("`{p}`")))
+        )
+    }
+}
+
+/// `per [full] N [CUR] of BASE`: a rate's unit and what it is applied to.
+fn check_per(per: &PerClause, symbols: &Symbols, types: &mut Types) {
+    if per.unit.node <= Decimal::ZERO {
+        types.checker.report(
+            Diagnostic::error("zero-rate", per.unit.span, "a rate cannot be per zero")
+                .with_label("divides by zero")
+                .with_help("write the amount that earns the points, like `per 1 USD`"),
+        );
+    }
+    if let (Some(currency), Some(program)) = (&per.currency, symbols.currency) {
+        if currency.node != program {
+            types.checker.report(
+                Diagnostic::error(
+                    "currency-mismatch",
+                    currency.span,
+                    format!("`{}` is not this program's currency, `{program}`", currency.node),
+                )
+                .with_label("another currency")
+                .with_help(format!("write `per {} {program}`", per.unit.node)),
+            );
+        }
+    }
+    let base_ty = types.infer(&per.base);
+    let currency = symbols.currency.unwrap_or("USD");
+    match (base_ty, &per.currency) {
+        (Ty::Unknown, _) | (Ty::Money, Some(_)) | (Ty::Number, None) => {}
+        (Ty::Money, None) => types.checker.report(
+            Diagnostic::error("currency-mismatch", per.base.span, "the rate is per a plain number, but this is money")
+                .with_label("money")
+                .with_help(format!("say the currency: `per {} {currency} of ...`", per.unit.node)),
+        ),
+        (Ty::Number, Some(c)) => types.checker.report(
+            Diagnostic::error(
+                "currency-mismatch",
+                per.base.span,
+                format!("the rate is per {}, but this is a plain number", c.node),
+            )
+            .with_label("not money")
+            .with_help(format!("drop the currency: `per {} of ...`", per.unit.node)),
+        ),
+        (ty, _) => types.checker.report(
+            Diagnostic::error(
+                "type-mismatch",
+                per.base.span,
+                format!("points are earned per a number or money, but this is {}", ty.describe()),
+            )
+            .with_label("cannot be counted")
+            .with_help("earn per a money field (`of amount`) or a number field (`of nights`)"),
+        ),
+    }
+}
+
+fn check_multiplier(multiplier: &Multiplier, symbols: &Symbols, scope: Scope, checker: &mut Checker) {
+    let key_expr = Spanned::new(ExprKind::Name(multiplier.key.node.clone()), multiplier.key.span);
+    let mut types = types(symbols, scope, checker);
+    let by_tier = multiplier.key.node == "tier";
+    let key_ty = if by_tier { Ty::Tier } else { types.infer(&key_expr) };
+    let mut seen = BTreeSet::new();
+    for entry in &multiplier.entries {
+        let key = &entry.key;
+        let key_text = match &key.node {
+            TableKey::Text(t) => format!("\"{t}\""),
+            TableKey::Name(n) => n.clone(),
+            TableKey::Number(n) => n.normalize().to_string(),
+            TableKey::Else => "else".to_string(),
+        };
+        if !seen.insert(key_text.clone()) {
+            types.checker.report(
+                Diagnostic::error("duplicate-key", key.span, format!("`{key_text}` is in the table twice"))
+                    .with_label("again")
+                    .with_help("give each value one factor"),
+            );
+        }
+        let fits = match (&key.node, key_ty) {
+            (TableKey::Else, _) | (_, Ty::Unknown) => true,
+            (TableKey::Text(_), Ty::Text) | (TableKey::Number(_), Ty::Number) => true,
+            (TableKey::Name(name), Ty::Tier) => {
+                if symbols.tier_rank(name).is_none() {
+                    types.checker.report(suggest::unknown(
+                        name,
+                        key.span,
+                        format!("unknown tier `{name}`"),
+                        "tiers",
+                        symbols.tiers.iter().map(|t| t.node.as_str()),
+                    ));
+                }
+                true
+            }
+            _ => false,
+        };
+        if !fits {
+            types.checker.report(
+                Diagnostic::error(
+                    "type-mismatch",
+                    key.span,
+                    format!("`{}` is {}, but this key is not", multiplier.key.node, key_ty.describe()),
+                )
+                .with_label("wrong kind of key")
+                .with_help(match key_ty {
+                    Ty::Text => "text keys are in double quotes, like `\"F\": 3`",
+                    Ty::Tier => "keys are tier names, like `gold: 1.5`",
+                    _ => "keys are numbers, like `2: 1.5`",
+                }),
+            );
+        }
+    }
+    if !matches!(key_ty, Ty::Text | Ty::Number | Ty::Tier | Ty::Unknown) {
+        types.checker.report(
+            Diagnostic::error(
+                "type-mismatch",
+                multiplier.key.span,
+                format!("a table looks up text, numbers or tiers, but `{}` is {}", multiplier.key.node, key_ty.describe()),
+            )
+            .with_label("cannot look up")
+            .with_help("multiply by a text field, like `times fare_class { \"F\": 3, else: 1 }`"),
+        );
+    }
+}
+
+/// `cap`/`budget` in a points type the rule awards.
+fn check_earned_points(
+    points: &Ident,
+    earned: &BTreeSet<&str>,
+    rule: &RuleDecl,
+    what: &str,
+    symbols: &Symbols,
+    checker: &mut Checker,
+) {
+    if !symbols.points.contains_key(points.node.as_str()) {
+        checker.report(unknown_points(points, symbols));
+    } else if !earned.contains(points.node.as_str()) {
+        checker.report(
+            Diagnostic::error(
+                "cap-points",
+                points.span,
+                format!("rule `{}` does not earn `{}`, so a {what} on it changes nothing", rule.name.node, points.node),
+            )
+            .with_label("not earned by this rule")
+            .with_help(earns_help(&rule.name.node, earned)),
+        );
+    }
+}

@@ -1,0 +1,43 @@
+//! "Did you mean": the declared name closest to a typo, and the diagnostic
+//! for an unknown name that carries it.
+
+use crate::diagnostic::Diagnostic;
+use crate::syntax::ast::Span;
+use crate::diagnostic::or_list;
+
+/// The candidate closest to `name`, if it is close enough to be a typo.
+pub fn closest<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .filter(|c| *c != name)
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|(distance, _)| *distance <= limit)
+        .min()
+        .map(|(_, c)| c)
+}
+
+/// An unknown-name error for `name`: `message` says what is unknown; the help suggests
+/// the closest of `candidates`, or lists them (as `plural`) when few.
+pub fn unknown<'c>(
+    name: &str,
+    span: Span,
+    message: String,
+    plural: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Diagnostic {
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    let diagnostic = Diagnostic::error("unknown-name", span, message).with_label("not declared");
+    if let Some(close) = closest(name, candidates.iter().copied()) {
+        diagnostic.with_help(format!("did you mean `{close}`?"))
+    } else if candidates.is_empty() {
+        diagnostic.with_help(format!("this program declares no {plural}"))
+    } else if candidates.len() <= 8 {
+        diagnostic.with_help(format!(
+            "the {plural} here are {}",
+            or_list(candidates.iter().map(|c| format!("`{c}`")))
+        ))
+    } else {
+        diagnostic.with_help(format!("declare it, or use one of the {} {plural}", candidates.len()))
+    }
+}
