@@ -165,6 +165,10 @@ impl Types<'_, '_, '_> {
                 if let Some(ty) = self.builtin(name, span) {
                     return ty;
                 }
+                if event.is_none() {
+                    // The rule's event is unknown (reported already): so are its fields.
+                    return Ty::Unknown;
+                }
                 let event_name = event.map_or("the event", |(name, _)| name);
                 let declared: Vec<&str> = event
                     .iter()
@@ -386,11 +390,12 @@ impl Types<'_, '_, '_> {
         match (lt, rt) {
             (Ty::Unknown, _) | (_, Ty::Unknown) => {}
             (Ty::Money, Ty::Number) | (Ty::Number, Ty::Money) => {
-                let plain = if lt == Ty::Number { lhs } else { rhs };
+                let (plain, money) = if lt == Ty::Number { (lhs, rhs) } else { (rhs, lhs) };
                 let currency = self.symbols.currency.unwrap_or("USD");
-                let example = match &plain.node {
-                    ExprKind::Number(n) => format!("`{n} {currency}`"),
-                    _ => format!("an amount like `10 {currency}`"),
+                let help = match (&plain.node, &money.node) {
+                    (ExprKind::Number(n), _) => format!("compare money with money: write `{n} {currency}`"),
+                    (_, ExprKind::Money(m)) => format!("this is a plain number: drop the currency and write `{}`", m.amount.node),
+                    _ => "compare money with money, and numbers with numbers".to_string(),
                 };
                 self.checker.report(
                     Diagnostic::error(
@@ -399,7 +404,7 @@ impl Types<'_, '_, '_> {
                         "money is compared with a plain number",
                     )
                     .with_label("no currency")
-                    .with_help(format!("compare money with money: write {example}")),
+                    .with_help(help),
                 );
             }
             _ if lt == rt || (lt.numeric() && rt.numeric()) => {

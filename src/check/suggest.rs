@@ -3,11 +3,13 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::syntax::ast::Span;
-use crate::diagnostic::or_list;
 
 /// The candidate closest to `name`, if it is close enough to be a typo.
 pub fn closest<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
-    let limit = (name.chars().count() / 3).max(1);
+    // One edit in three characters; names of one or two characters are too
+    // short for any edit to suggest a real match.
+    let length = name.chars().count();
+    let limit = if length < 3 { 0 } else { (length / 3).max(1) };
     candidates
         .into_iter()
         .filter(|c| *c != name)
@@ -33,10 +35,8 @@ pub fn unknown<'c>(
     } else if candidates.is_empty() {
         diagnostic.with_help(format!("this program declares no {plural}"))
     } else if candidates.len() <= 8 {
-        diagnostic.with_help(format!(
-            "the {plural} here are {}",
-            or_list(candidates.iter().map(|c| format!("`{c}`")))
-        ))
+        let listed: Vec<String> = candidates.iter().map(|c| format!("`{c}`")).collect();
+        diagnostic.with_help(format!("declared {plural}: {}", listed.join(", ")))
     } else {
         diagnostic.with_help(format!("declare it, or use one of the {} {plural}", candidates.len()))
     }
