@@ -125,7 +125,8 @@ impl<'a> Symbols<'a> {
                 Item::Program(program) => symbols.program(program, &mut seen, checker),
                 Item::Member(member) => {
                     if seen.member.replace(member.span).is_some() {
-                        checker.duplicate(keyword_span(member.span, "member"), "the `member` block");
+                        checker
+                            .duplicate(keyword_span(member.span, "member"), "the `member` block");
                     } else {
                         symbols.member = fields(&member.fields, checker);
                     }
@@ -145,7 +146,9 @@ impl<'a> Symbols<'a> {
                 }
                 Item::Rule(rule) => {
                     if checker.declare(&mut seen.rules, "rule", &rule.name) {
-                        symbols.rule_index.insert(&rule.name.node, symbols.rules.len());
+                        symbols
+                            .rule_index
+                            .insert(&rule.name.node, symbols.rules.len());
                         symbols.rules.push(rule);
                     }
                 }
@@ -241,15 +244,13 @@ impl<'a> Symbols<'a> {
         let mut seen_measures = BTreeMap::new();
         for stmt in &tiers.stmts {
             match &stmt.node {
-                TierStmt::Tier(tier) => {
-                    if checker.declare(&mut seen_tiers, "tier", &tier.name) {
-                        self.tiers.push(&tier.name);
-                    }
+                TierStmt::Tier(tier) if checker.declare(&mut seen_tiers, "tier", &tier.name) => {
+                    self.tiers.push(&tier.name);
                 }
-                TierStmt::Measure { name, source } => {
-                    if checker.declare(&mut seen_measures, "measure", name) {
-                        self.measures.insert(&name.node, source);
-                    }
+                TierStmt::Measure { name, source }
+                    if checker.declare(&mut seen_measures, "measure", name) =>
+                {
+                    self.measures.insert(&name.node, source);
                 }
                 _ => {}
             }

@@ -88,7 +88,10 @@ impl Types<'_, '_, '_> {
         if ty != Ty::Bool && ty != Ty::Unknown {
             self.mismatch(
                 expr.span,
-                format!("a condition must be true or false, but this is {}", ty.describe()),
+                format!(
+                    "a condition must be true or false, but this is {}",
+                    ty.describe()
+                ),
                 "a condition compares things, like `amount >= 10 USD` or `tier >= gold`",
             );
         }
@@ -112,7 +115,10 @@ impl Types<'_, '_, '_> {
             ExprKind::Paren(inner) => self.infer(inner),
             ExprKind::Unary { op, expr: inner } => self.unary(*op, inner),
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, expr.span),
-            ExprKind::InList { expr: subject, items } => {
+            ExprKind::InList {
+                expr: subject,
+                items,
+            } => {
                 if self.is_tier(subject) {
                     items.iter().for_each(|item| self.tier_name(item));
                 } else {
@@ -390,11 +396,20 @@ impl Types<'_, '_, '_> {
         match (lt, rt) {
             (Ty::Unknown, _) | (_, Ty::Unknown) => {}
             (Ty::Money, Ty::Number) | (Ty::Number, Ty::Money) => {
-                let (plain, money) = if lt == Ty::Number { (lhs, rhs) } else { (rhs, lhs) };
+                let (plain, money) = if lt == Ty::Number {
+                    (lhs, rhs)
+                } else {
+                    (rhs, lhs)
+                };
                 let currency = self.symbols.currency.unwrap_or("USD");
                 let help = match (&plain.node, &money.node) {
-                    (ExprKind::Number(n), _) => format!("compare money with money: write `{n} {currency}`"),
-                    (_, ExprKind::Money(m)) => format!("this is a plain number: drop the currency and write `{}`", m.amount.node),
+                    (ExprKind::Number(n), _) => {
+                        format!("compare money with money: write `{n} {currency}`")
+                    }
+                    (_, ExprKind::Money(m)) => format!(
+                        "this is a plain number: drop the currency and write `{}`",
+                        m.amount.node
+                    ),
                     _ => "compare money with money, and numbers with numbers".to_string(),
                 };
                 self.checker.report(

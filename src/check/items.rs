@@ -46,7 +46,10 @@ pub fn check_program(file: &File, checker: &mut Checker) {
             check_timezone(zone, checker);
         }
     }
-    for (key, example) in [("currency", "currency USD"), ("timezone", "timezone \"America/New_York\"")] {
+    for (key, example) in [
+        ("currency", "currency USD"),
+        ("timezone", "timezone \"America/New_York\""),
+    ] {
         if !seen.contains_key(key) {
             checker.report(
                 Diagnostic::error(
@@ -69,9 +72,11 @@ fn check_timezone(zone: &Spanned<String>, checker: &mut Checker) {
     let close = suggest::closest(&zone.node, names.clone()).or_else(|| {
         // "New York" → "America/New_York": match on the city part alone.
         let city = zone.node.replace(' ', "_");
-        names
-            .clone()
-            .find(|n| n.rsplit('/').next().is_some_and(|c| c.eq_ignore_ascii_case(&city)))
+        names.clone().find(|n| {
+            n.rsplit('/')
+                .next()
+                .is_some_and(|c| c.eq_ignore_ascii_case(&city))
+        })
     });
     let diagnostic = Diagnostic::error(
         "invalid-timezone",
@@ -134,9 +139,15 @@ pub fn check_points(file: &File, symbols: &Symbols, checker: &mut Checker) {
                 PointsSetting::Breakage(b) => {
                     if b.node > Decimal::ONE_HUNDRED {
                         checker.report(
-                            Diagnostic::error("invalid-value", b.span, format!("breakage of {}% is more than all the points", b.node))
-                                .with_label("above 100%")
-                                .with_help("breakage is the share of points never redeemed: 0% to 100%"),
+                            Diagnostic::error(
+                                "invalid-value",
+                                b.span,
+                                format!("breakage of {}% is more than all the points", b.node),
+                            )
+                            .with_label("above 100%")
+                            .with_help(
+                                "breakage is the share of points never redeemed: 0% to 100%",
+                            ),
                         );
                     }
                 }
@@ -219,7 +230,10 @@ fn check_reward(reward: &RewardDecl, symbols: &Symbols, checker: &mut Checker) {
                         Diagnostic::error(
                             "not-redeemable",
                             points.span,
-                            format!("`{}` are qualifying points: they cannot be spent", points.node),
+                            format!(
+                                "`{}` are qualifying points: they cannot be spent",
+                                points.node
+                            ),
                         )
                         .with_label("qualifying only")
                         .with_help("price rewards in a points type members can redeem"),
@@ -261,10 +275,14 @@ pub fn check_unused(file: &File, symbols: &Symbols, checker: &mut Checker) {
                 }
             }
             Item::Tiers(tiers) => {
-                let sources = tiers.by.iter().chain(tiers.stmts.iter().filter_map(|s| match &s.node {
-                    TierStmt::Measure { source, .. } => Some(source),
-                    _ => None,
-                }));
+                let sources =
+                    tiers
+                        .by
+                        .iter()
+                        .chain(tiers.stmts.iter().filter_map(|s| match &s.node {
+                            TierStmt::Measure { source, .. } => Some(source),
+                            _ => None,
+                        }));
                 for source in sources {
                     match &source.node {
                         MeasureSource::PointsEarned(p) | MeasureSource::Balance(p) => {
@@ -293,14 +311,19 @@ pub fn check_unused(file: &File, symbols: &Symbols, checker: &mut Checker) {
                     Diagnostic::warning(
                         "unused",
                         points.name.span,
-                        format!("no rule earns `{}` and nothing else uses it", points.name.node),
+                        format!(
+                            "no rule earns `{}` and nothing else uses it",
+                            points.name.node
+                        ),
                     )
                     .with_label("declared for nothing")
                     .with_help("add a rule that earns it, or remove it"),
                 );
             }
             Item::Event(event)
-                if BuiltinEvent::ALL.iter().all(|b| b.name() != event.name.node)
+                if BuiltinEvent::ALL
+                    .iter()
+                    .all(|b| b.name() != event.name.node)
                     && !used_events.contains(event.name.node.as_str()) =>
             {
                 checker.report(

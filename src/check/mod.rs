@@ -13,8 +13,8 @@ pub use declarations::{BuiltinEvent, Symbols};
 
 use crate::diagnostic::{self, Diagnostic};
 use crate::syntax::ast::{File, Ident, Money, Number, Span};
-use std::collections::BTreeMap;
 use rust_decimal::Decimal;
+use std::collections::BTreeMap;
 
 /// Checks a parsed program; returns every error and warning, sorted by position.
 pub fn check(file: &File) -> Vec<Diagnostic> {
@@ -73,7 +73,10 @@ impl Checker {
                 Diagnostic::error(
                     "invalid-value",
                     number.span,
-                    format!("{what} must be a whole number above zero, not `{}`", number.node),
+                    format!(
+                        "{what} must be a whole number above zero, not `{}`",
+                        number.node
+                    ),
                 )
                 .with_label("not a whole number above zero"),
             );

@@ -97,7 +97,10 @@ fn check_rule<'a>(
                         Diagnostic::error(
                             "empty-range",
                             from.span.to(to.span),
-                            format!("the window ends ({}) before it starts ({})", to.node, from.node),
+                            format!(
+                                "the window ends ({}) before it starts ({})",
+                                to.node, from.node
+                            ),
                         )
                         .with_label("nothing is in it")
                         .with_help("write the start date first: `during FROM .. TO`"),
@@ -118,7 +121,9 @@ fn check_rule<'a>(
                         Diagnostic::error(
                             "wrong-event",
                             stmt.span,
-                            format!("`min spend` needs a purchase, but this rule is on `{event_name}`"),
+                            format!(
+                                "`min spend` needs a purchase, but this rule is on `{event_name}`"
+                            ),
                         )
                         .with_label("only for purchases")
                         .with_help("use a `where` condition on this event's fields instead"),
@@ -140,7 +145,11 @@ fn check_rule<'a>(
     if on.is_none() {
         checker.report(missing("on", "on purchase"));
     }
-    if !rule.stmts.iter().any(|s| matches!(s.node, RuleStmt::Earn(_))) {
+    if !rule
+        .stmts
+        .iter()
+        .any(|s| matches!(s.node, RuleStmt::Earn(_)))
+    {
         checker.report(missing("earn", "earn 1 points per 1 USD of amount"));
     }
 }
@@ -159,8 +168,12 @@ fn types<'s, 'a, 'c>(
 
 fn never_fires(checker: &mut Checker, span: Span, why: &str) {
     checker.report(
-        Diagnostic::warning("never-fires", span, format!("this rule can never fire: {why}"))
-            .with_label("never true"),
+        Diagnostic::warning(
+            "never-fires",
+            span,
+            format!("this rule can never fire: {why}"),
+        )
+        .with_label("never true"),
     );
 }
 
@@ -194,8 +207,12 @@ fn resolve_event<'s, 'a>(
             .with_label("has a fixed effect")
             .with_help(match builtin.name() {
                 "return" => "a return reverses what its purchase earned, by itself",
-                "redeem" => "a redeem spends points; rules earn them on purchases and declared events",
-                _ => "`use_perk` uses up a perk; rules earn points on purchases and declared events",
+                "redeem" => {
+                    "a redeem spends points; rules earn them on purchases and declared events"
+                }
+                _ => {
+                    "`use_perk` uses up a perk; rules earn points on purchases and declared events"
+                }
             }),
         );
         return None;
@@ -268,7 +285,10 @@ fn check_award(
                     Diagnostic::error(
                         "percent-points",
                         other.span,
-                        format!("rule `{}` earns several points types: say which", other.node),
+                        format!(
+                            "rule `{}` earns several points types: say which",
+                            other.node
+                        ),
                     )
                     .with_label("which points?")
                     .with_help(format!(
@@ -296,7 +316,10 @@ fn check_award(
                     Diagnostic::error(
                         "type-mismatch",
                         amount.span,
-                        format!("an award is a number of points, but this is {}", amount_ty.describe()),
+                        format!(
+                            "an award is a number of points, but this is {}",
+                            amount_ty.describe()
+                        ),
                     )
                     .with_label("not a number")
                     .with_help(format!(
@@ -339,7 +362,10 @@ fn check_per(per: &PerClause, symbols: &Symbols, types: &mut Types) {
                 Diagnostic::error(
                     "currency-mismatch",
                     currency.span,
-                    format!("`{}` is not this program's currency, `{program}`", currency.node),
+                    format!(
+                        "`{}` is not this program's currency, `{program}`",
+                        currency.node
+                    ),
                 )
                 .with_label("another currency")
                 .with_help(format!("write `per {} {program}`", per.unit.node)),
@@ -351,9 +377,16 @@ fn check_per(per: &PerClause, symbols: &Symbols, types: &mut Types) {
     match (base_ty, &per.currency) {
         (Ty::Unknown, _) | (Ty::Money, Some(_)) | (Ty::Number, None) => {}
         (Ty::Money, None) => types.checker.report(
-            Diagnostic::error("currency-mismatch", per.base.span, "the rate is per a plain number, but this is money")
-                .with_label("money")
-                .with_help(format!("say the currency: `per {} {currency} of ...`", per.unit.node)),
+            Diagnostic::error(
+                "currency-mismatch",
+                per.base.span,
+                "the rate is per a plain number, but this is money",
+            )
+            .with_label("money")
+            .with_help(format!(
+                "say the currency: `per {} {currency} of ...`",
+                per.unit.node
+            )),
         ),
         (Ty::Number, Some(c)) => types.checker.report(
             Diagnostic::error(
@@ -368,7 +401,10 @@ fn check_per(per: &PerClause, symbols: &Symbols, types: &mut Types) {
             Diagnostic::error(
                 "type-mismatch",
                 per.base.span,
-                format!("points are earned per a number or money, but this is {}", ty.describe()),
+                format!(
+                    "points are earned per a number or money, but this is {}",
+                    ty.describe()
+                ),
             )
             .with_label("cannot be counted")
             .with_help("earn per a money field (`of amount`) or a number field (`of nights`)"),
@@ -376,11 +412,23 @@ fn check_per(per: &PerClause, symbols: &Symbols, types: &mut Types) {
     }
 }
 
-fn check_multiplier(multiplier: &Multiplier, symbols: &Symbols, scope: Scope, checker: &mut Checker) {
-    let key_expr = Spanned::new(ExprKind::Name(multiplier.key.node.clone()), multiplier.key.span);
+fn check_multiplier(
+    multiplier: &Multiplier,
+    symbols: &Symbols,
+    scope: Scope,
+    checker: &mut Checker,
+) {
+    let key_expr = Spanned::new(
+        ExprKind::Name(multiplier.key.node.clone()),
+        multiplier.key.span,
+    );
     let mut types = types(symbols, scope, checker);
     let by_tier = multiplier.key.node == "tier";
-    let key_ty = if by_tier { Ty::Tier } else { types.infer(&key_expr) };
+    let key_ty = if by_tier {
+        Ty::Tier
+    } else {
+        types.infer(&key_expr)
+    };
     let mut seen = BTreeSet::new();
     for entry in &multiplier.entries {
         let key = &entry.key;
@@ -392,9 +440,13 @@ fn check_multiplier(multiplier: &Multiplier, symbols: &Symbols, scope: Scope, ch
         };
         if !seen.insert(key_text.clone()) {
             types.checker.report(
-                Diagnostic::error("duplicate-key", key.span, format!("`{key_text}` is in the table twice"))
-                    .with_label("again")
-                    .with_help("give each value one factor"),
+                Diagnostic::error(
+                    "duplicate-key",
+                    key.span,
+                    format!("`{key_text}` is in the table twice"),
+                )
+                .with_label("again")
+                .with_help("give each value one factor"),
             );
         }
         let fits = match (&key.node, key_ty) {
@@ -419,7 +471,11 @@ fn check_multiplier(multiplier: &Multiplier, symbols: &Symbols, scope: Scope, ch
                 Diagnostic::error(
                     "type-mismatch",
                     key.span,
-                    format!("`{}` is {}, but this key is not", multiplier.key.node, key_ty.describe()),
+                    format!(
+                        "`{}` is {}, but this key is not",
+                        multiplier.key.node,
+                        key_ty.describe()
+                    ),
                 )
                 .with_label("wrong kind of key")
                 .with_help(match key_ty {
@@ -435,7 +491,11 @@ fn check_multiplier(multiplier: &Multiplier, symbols: &Symbols, scope: Scope, ch
             Diagnostic::error(
                 "type-mismatch",
                 multiplier.key.span,
-                format!("a table looks up text, numbers or tiers, but `{}` is {}", multiplier.key.node, key_ty.describe()),
+                format!(
+                    "a table looks up text, numbers or tiers, but `{}` is {}",
+                    multiplier.key.node,
+                    key_ty.describe()
+                ),
             )
             .with_label("cannot look up")
             .with_help("multiply by a text field, like `times fare_class { \"F\": 3, else: 1 }`"),
@@ -459,7 +519,10 @@ fn check_earned_points(
             Diagnostic::error(
                 "cap-points",
                 points.span,
-                format!("rule `{}` does not earn `{}`, so a {what} on it changes nothing", rule.name.node, points.node),
+                format!(
+                    "rule `{}` does not earn `{}`, so a {what} on it changes nothing",
+                    rule.name.node, points.node
+                ),
             )
             .with_label("not earned by this rule")
             .with_help(earns_help(&rule.name.node, earned)),

@@ -38,6 +38,9 @@ pub fn unknown<'c>(
         let listed: Vec<String> = candidates.iter().map(|c| format!("`{c}`")).collect();
         diagnostic.with_help(format!("declared {plural}: {}", listed.join(", ")))
     } else {
-        diagnostic.with_help(format!("declare it, or use one of the {} {plural}", candidates.len()))
+        diagnostic.with_help(format!(
+            "declare it, or use one of the {} {plural}",
+            candidates.len()
+        ))
     }
 }

@@ -73,9 +73,13 @@ pub fn check_tiers(file: &File, symbols: &Symbols, checker: &mut Checker) {
     }
     if symbols.tiers.is_empty() {
         checker.report(
-            Diagnostic::error("missing-setting", keyword_span(tiers.span, "tiers"), "the tiers block declares no tier")
-                .with_label("no `tier` lines")
-                .with_help("add tiers from the lowest up, like `tier green from 0`"),
+            Diagnostic::error(
+                "missing-setting",
+                keyword_span(tiers.span, "tiers"),
+                "the tiers block declares no tier",
+            )
+            .with_label("no `tier` lines")
+            .with_help("add tiers from the lowest up, like `tier green from 0`"),
         );
     }
 }
@@ -157,16 +161,24 @@ fn check_tier(
             Diagnostic::error(
                 "first-tier",
                 tier.name.span,
-                format!("the first tier, `{}`, must be where every member starts", tier.name.node),
+                format!(
+                    "the first tier, `{}`, must be where every member starts",
+                    tier.name.node
+                ),
             )
             .with_label("the lowest tier")
-            .with_help("declare tiers from the lowest up; the lowest is `from 0` (or `from start`)"),
+            .with_help(
+                "declare tiers from the lowest up; the lowest is `from 0` (or `from start`)",
+            ),
         ),
         (Threshold::Start, false) => checker.report(
             Diagnostic::error(
                 "first-tier",
                 tier.name.span,
-                format!("only the first tier starts `from start`, not `{}`", tier.name.node),
+                format!(
+                    "only the first tier starts `from start`, not `{}`",
+                    tier.name.node
+                ),
             )
             .with_label("not the lowest tier")
             .with_help("give it a threshold, like `from 500` or `when nights >= 25`"),
@@ -189,7 +201,11 @@ fn check_tier(
                 Diagnostic::error(
                     "threshold-count",
                     span,
-                    format!("{} given for {}", plural(values.len(), "value"), plural(expected, "measure")),
+                    format!(
+                        "{} given for {}",
+                        plural(values.len(), "value"),
+                        plural(expected, "measure")
+                    ),
                 )
                 .with_label("wrong number of values")
                 .with_help(help),
@@ -253,14 +269,25 @@ fn check_tier(
 }
 
 /// A tier above the first whose every measure counts points nobody earns.
-fn check_reachable(tier: &TierDef, tiers: &TiersDecl, symbols: &Symbols, earned: &BTreeSet<&str>, checker: &mut Checker) {
+fn check_reachable(
+    tier: &TierDef,
+    tiers: &TiersDecl,
+    symbols: &Symbols,
+    earned: &BTreeSet<&str>,
+    checker: &mut Checker,
+) {
     let mut sources: Vec<&MeasureSource> = Vec::new();
     match &tier.qualify {
         Threshold::Values(_) => sources.extend(tiers.by.iter().map(|s| &s.node)),
         Threshold::When(condition) => {
             let mut names = Vec::new();
             names_in(condition, &mut names);
-            sources.extend(names.iter().filter_map(|n| symbols.measures.get(n.as_str())).map(|s| &s.node));
+            sources.extend(
+                names
+                    .iter()
+                    .filter_map(|n| symbols.measures.get(n.as_str()))
+                    .map(|s| &s.node),
+            );
         }
         Threshold::Start => return,
     }
@@ -275,7 +302,11 @@ fn check_reachable(tier: &TierDef, tiers: &TiersDecl, symbols: &Symbols, earned:
         let known = points.iter().all(|p| symbols.points.contains_key(p));
         if known && !points.is_empty() && points.iter().all(|p| !earned.contains(p)) {
             let names = or_list(points.iter().map(|p| format!("`{p}`")));
-            checker.report(unreachable(tier.name.span, &format!("tier `{}`", tier.name.node), &names));
+            checker.report(unreachable(
+                tier.name.span,
+                &format!("tier `{}`", tier.name.node),
+                &names,
+            ));
         }
     }
 }
@@ -288,7 +319,9 @@ fn unreachable(span: Span, what: &str, points: &str) -> Diagnostic {
         format!("no member can reach {what}: no rule earns `{points}`"),
     )
     .with_label("unreachable")
-    .with_help(format!("add a rule that earns `{points}`, or measure the tier by something members do"))
+    .with_help(format!(
+        "add a rule that earns `{points}`, or measure the tier by something members do"
+    ))
 }
 
 /// The bare names an expression mentions.

@@ -51,7 +51,10 @@ pub fn run(args: &Args) -> ExitCode {
             records.push(diagnostic.to_record(&name, &source));
         }
     }
-    let errors = records.iter().filter(|r| r.severity == Severity::Error).count();
+    let errors = records
+        .iter()
+        .filter(|r| r.severity == Severity::Error)
+        .count();
     let warnings = records.len() - errors;
     match args.format {
         Format::Human => {

@@ -317,6 +317,9 @@ pub struct RuleDecl {
     pub span: Span,
 }
 
+// Statements are built once per program and never copied on a hot path, so
+// the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum RuleStmt {
     On {

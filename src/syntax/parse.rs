@@ -99,15 +99,93 @@ fn check_nesting(source: &str) -> Result<(), Diagnostic> {
 
 /// Every keyword of the grammar, for "did you mean" on syntax errors.
 const KEYWORDS: &[&str] = &[
-    "above", "activity", "after", "all", "and", "at", "balance", "breakage", "budget", "by",
-    "calendar", "cap", "cost", "count", "currency", "down", "downgrade", "during", "earn",
-    "earned", "effective", "else", "end", "event", "even", "exclusive", "expire", "false", "for",
-    "from", "full", "go", "grace", "group", "half", "immediately", "in", "keep", "level",
-    "levels", "lifetime", "limit", "measure", "member", "membership", "min", "most", "negative",
-    "never", "not", "of", "off", "on", "or", "over", "overspent", "pending", "per", "perk",
-    "period", "points", "precision", "price", "program", "qualifying", "return", "reward",
-    "rolling", "round", "rule", "spend", "start", "sum", "tier", "tiers", "times", "timezone",
-    "total", "true", "up", "upgrade", "value", "when", "where", "without", "write", "year",
+    "above",
+    "activity",
+    "after",
+    "all",
+    "and",
+    "at",
+    "balance",
+    "breakage",
+    "budget",
+    "by",
+    "calendar",
+    "cap",
+    "cost",
+    "count",
+    "currency",
+    "down",
+    "downgrade",
+    "during",
+    "earn",
+    "earned",
+    "effective",
+    "else",
+    "end",
+    "event",
+    "even",
+    "exclusive",
+    "expire",
+    "false",
+    "for",
+    "from",
+    "full",
+    "go",
+    "grace",
+    "group",
+    "half",
+    "immediately",
+    "in",
+    "keep",
+    "level",
+    "levels",
+    "lifetime",
+    "limit",
+    "measure",
+    "member",
+    "membership",
+    "min",
+    "most",
+    "negative",
+    "never",
+    "not",
+    "of",
+    "off",
+    "on",
+    "or",
+    "over",
+    "overspent",
+    "pending",
+    "per",
+    "perk",
+    "period",
+    "points",
+    "precision",
+    "price",
+    "program",
+    "qualifying",
+    "return",
+    "reward",
+    "rolling",
+    "round",
+    "rule",
+    "spend",
+    "start",
+    "sum",
+    "tier",
+    "tiers",
+    "times",
+    "timezone",
+    "total",
+    "true",
+    "up",
+    "upgrade",
+    "value",
+    "when",
+    "where",
+    "without",
+    "write",
+    "year",
 ];
 
 fn is_word_char(c: char) -> bool {
@@ -124,7 +202,9 @@ fn check_spacing(file: &Pair<Rule>, source: &str) -> Result<()> {
         let after = source.get(start..).unwrap_or_default();
         if before.ends_with(is_word_char) && after.starts_with(is_word_char) {
             let word_start = before.trim_end_matches(is_word_char).len();
-            let word_end = after.find(|c| !is_word_char(c)).map_or(source.len(), |n| start + n);
+            let word_end = after
+                .find(|c| !is_word_char(c))
+                .map_or(source.len(), |n| start + n);
             let keyword = source.get(word_start..start).unwrap_or_default();
             let rest = source.get(start..word_end).unwrap_or_default();
             return Err(Diagnostic::error(
@@ -162,7 +242,10 @@ fn syntax_error(error: &pest::error::Error<Rule>, source: &str) -> Diagnostic {
             // rules are already described by the rule they belong to.
             let token = token.to_string();
             let token = token.trim();
-            if !token.is_empty() && token != "#" && token != "BUILTIN_RULE" && !(token.len() > 2 && token.contains(".."))
+            if !token.is_empty()
+                && token != "#"
+                && token != "BUILTIN_RULE"
+                && !(token.len() > 2 && token.contains(".."))
             {
                 expected.insert(format!("`{token}`"));
             }
@@ -208,10 +291,13 @@ fn syntax_help(source: &str, found: Span) -> Option<String> {
         .rfind(|w| !w.is_empty());
     for word in [Some(text), previous_word].into_iter().flatten() {
         if let Some(keyword) = misspelt_keyword(word) {
-            return Some(format!("`{word}` is not a keyword: did you mean `{keyword}`?"));
+            return Some(format!(
+                "`{word}` is not a keyword: did you mean `{keyword}`?"
+            ));
         }
     }
-    if text.chars().any(|c| c.is_ascii_uppercase()) && text.chars().any(|c| c.is_ascii_lowercase()) {
+    if text.chars().any(|c| c.is_ascii_uppercase()) && text.chars().any(|c| c.is_ascii_lowercase())
+    {
         Some("names are written in lowercase, with `_` between words, like `gold_extra`".into())
     } else if text.contains(',') || text.contains('\'') {
         Some("write numbers without separators, like `25000`, and text in double quotes".into())
@@ -525,7 +611,11 @@ fn expiry(pair: Pair<Rule>) -> Result<Expiry> {
             term: duration(c.expect(Rule::duration)?)?,
             end_of: c
                 .optional(Rule::end_of)
-                .map(|p| Children::of(p).expect(Rule::calendar_unit).map(calendar_unit))
+                .map(|p| {
+                    Children::of(p)
+                        .expect(Rule::calendar_unit)
+                        .map(calendar_unit)
+                })
                 .transpose()?,
         },
         _ => return Err(internal(c.span)),
@@ -545,7 +635,9 @@ fn tiers(pair: Pair<Rule>, s: Span) -> Result<TiersDecl> {
     let window_rule = window_pair.as_rule();
     let mut wc = Children::of(window_pair);
     let window = match window_rule {
-        Rule::calendar_window => Window::Calendar(calendar_unit(wc.expect(Rule::calendar_unit)?).node),
+        Rule::calendar_window => {
+            Window::Calendar(calendar_unit(wc.expect(Rule::calendar_unit)?).node)
+        }
         Rule::rolling_window => Window::Rolling(duration(wc.expect(Rule::duration)?)?),
         Rule::membership_window => Window::Membership,
         _ => return Err(internal(ws)),
@@ -613,7 +705,9 @@ fn tier_stmt(pair: Pair<Rule>) -> Result<TierStmt> {
                     let kind = option.as_rule();
                     let mut oc = Children::of(option);
                     let option = match kind {
-                        Rule::step_opt => DowngradeOption::Step(decimal(&oc.expect(Rule::number)?)?),
+                        Rule::step_opt => {
+                            DowngradeOption::Step(decimal(&oc.expect(Rule::number)?)?)
+                        }
                         _ => DowngradeOption::Grace(duration(oc.expect(Rule::duration)?)?),
                     };
                     options.push(Spanned::new(option, os));
@@ -772,7 +866,9 @@ fn perk(pair: Pair<Rule>, s: Span) -> Result<PerkDecl> {
     let set_span = span(&set_pair);
     let tiers = match set_pair.as_rule() {
         Rule::tiers_all => TierSet::All,
-        Rule::tier_and_above => TierSet::AndAbove(ident(Children::of(set_pair).expect(Rule::ident)?)),
+        Rule::tier_and_above => {
+            TierSet::AndAbove(ident(Children::of(set_pair).expect(Rule::ident)?))
+        }
         _ => TierSet::List(children(set_pair).map(ident).collect()),
     };
     let mut settings = Vec::new();
@@ -947,7 +1043,10 @@ mod tests {
     fn every_listed_keyword_is_in_the_grammar() {
         let grammar = include_str!("../../grammar/loyalty.pest");
         for keyword in KEYWORDS {
-            assert!(grammar.contains(&format!("\"{keyword}\"")), "`{keyword}` is not in the grammar");
+            assert!(
+                grammar.contains(&format!("\"{keyword}\"")),
+                "`{keyword}` is not in the grammar"
+            );
         }
     }
 }
