@@ -5,6 +5,7 @@
 //! every mistake as a [`Diagnostic`].
 
 pub mod check;
+pub mod compile;
 pub mod diagnostic;
 pub mod syntax;
 

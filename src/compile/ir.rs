@@ -1,0 +1,274 @@
+//! The compiled program: what the engine runs. Names are resolved to indices,
+//! literals to `Decimal`s and dates, thresholds to conditions, so nothing is
+//! looked up by name while events are applied.
+
+use crate::syntax::ast::{
+    BinaryOp, CalendarUnit, FieldType, OverspentPolicy, Period, Rounding, TimeUnit,
+};
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+
+pub type EventTypeId = usize;
+pub type PointsId = usize;
+pub type RuleId = usize;
+pub type TierRank = usize;
+pub type PerkId = usize;
+pub type RewardId = usize;
+
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub name: String,
+    pub currency: String,
+    pub timezone: Tz,
+    pub effective: Option<NaiveDate>,
+    pub overspent: OverspentPolicy,
+    pub member_attributes: Vec<Field>,
+    pub events: Vec<EventType>,
+    pub points: Vec<PointsType>,
+    pub tiers: Option<Tiers>,
+    pub rules: Vec<Rule>,
+    pub perks: Vec<Perk>,
+    pub rewards: Vec<Reward>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: String,
+    pub ty: FieldType,
+}
+
+/// What an event does besides firing rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Purchase,
+    Enroll,
+    Return,
+    Redeem,
+    UsePerk,
+    /// A type the program declares (`flight`, `stay`): it fires rules only.
+    Declared,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventType {
+    pub name: String,
+    pub kind: EventKind,
+    /// The fields a record carries, in the order the engine stores them.
+    pub fields: Vec<Field>,
+    /// The rules `on` this type, in declaration order.
+    pub rules: Vec<RuleId>,
+}
+
+/// A whole number of days, weeks, months or years.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Term {
+    pub count: u32,
+    pub unit: TimeUnit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiryRule {
+    Never,
+    AfterEarn {
+        term: Term,
+        end_of: Option<CalendarUnit>,
+    },
+    Inactivity(Term),
+    EndOf {
+        unit: CalendarUnit,
+        plus: u32,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct PointsType {
+    pub name: String,
+    /// Decimal places of a balance (0 for whole points).
+    pub precision: u32,
+    /// What one redeemed point costs, in the program's currency.
+    pub value: Option<Decimal>,
+    /// Finance's expected share never redeemed, as a fraction (0.15 for 15%).
+    pub breakage: Option<Decimal>,
+    pub pending: Option<Term>,
+    pub qualifying: bool,
+    pub expiry: ExpiryRule,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tiers {
+    /// Lowest first; the first is where every member starts.
+    pub tiers: Vec<Tier>,
+    pub measures: Vec<Measure>,
+    pub window: Window,
+    pub upgrade_immediately: bool,
+    pub downgrade: Downgrade,
+    pub lifetime: Vec<Lifetime>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tier {
+    pub name: String,
+    /// When a member reaches the tier (over the measures); `None` for the first.
+    pub qualify: Option<Expr>,
+    /// When a member in the tier keeps it at a period end; defaults to `qualify`.
+    pub keep: Option<Expr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    PointsEarned(PointsId),
+    Balance(PointsId),
+    Count(EventTypeId),
+    FieldSum(EventTypeId, usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    Calendar(CalendarUnit),
+    Rolling(Term),
+    Membership,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Downgrade {
+    Never,
+    AtPeriodEnd {
+        /// Levels dropped at most per period end; `None` drops to where the measures say.
+        step: Option<u32>,
+        grace: Option<Term>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime {
+    pub tier: TierRank,
+    pub points: PointsId,
+    pub threshold: Decimal,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub event: EventTypeId,
+    pub condition: Option<Expr>,
+    pub awards: Vec<Award>,
+    pub caps: Vec<Cap>,
+    pub limits: Vec<Limit>,
+    pub budgets: Vec<Budget>,
+    pub rounding: Rounding,
+    pub group: Option<usize>,
+    pub during: Option<(NaiveDate, NaiveDate)>,
+    pub min_spend: Option<Decimal>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Award {
+    pub points: PointsId,
+    pub amount: AwardAmount,
+    pub multiplier: Option<Multiplier>,
+}
+
+#[derive(Debug, Clone)]
+pub enum AwardAmount {
+    /// `earn N P`, or `earn N P per [full] U of BASE`.
+    Rate { amount: Expr, per: Option<Per> },
+    /// `earn X% of R`: a fraction of an earlier rule's rounded award of this points type.
+    ShareOf { fraction: Decimal, rule: RuleId },
+}
+
+#[derive(Debug, Clone)]
+pub struct Per {
+    pub full: bool,
+    pub unit: Decimal,
+    pub base: Expr,
+}
+
+#[derive(Debug, Clone)]
+pub struct Multiplier {
+    pub key: Expr,
+    pub entries: Vec<(Value, Decimal)>,
+    pub otherwise: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cap {
+    pub points: PointsId,
+    pub amount: Decimal,
+    /// `None`: per event.
+    pub period: Option<Period>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub count: u32,
+    pub period: Period,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub points: PointsId,
+    pub amount: Decimal,
+    /// `None`: in total.
+    pub period: Option<Period>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Perk {
+    pub name: String,
+    /// The tiers it is granted to, by rank.
+    pub tiers: Vec<TierRank>,
+    pub limit: Option<Limit>,
+    pub cost: Option<Decimal>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Reward {
+    pub name: String,
+    pub points: PointsId,
+    pub price: Decimal,
+    pub cost: Option<Decimal>,
+}
+
+/// A value at run time. Money is a `Number` in the program's currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Number(Decimal),
+    Text(String),
+    Date(NaiveDate),
+    Bool(bool),
+    Tier(TierRank),
+    Duration(Term),
+    /// An optional field the record left empty.
+    Missing,
+}
+
+/// Names the engine computes from the member and the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    Tier,
+    Date,
+    Weekday,
+    Hour,
+    Month,
+    DaysToBirthday,
+    DaysSinceEnroll,
+}
+
+#[derive(Debug, Clone)]
+pub enum Expr {
+    Const(Value),
+    /// A field of the event being applied, by index in its type's fields.
+    Field(usize),
+    /// A member attribute, by index.
+    Attribute(usize),
+    Builtin(Builtin),
+    /// A tier measure (only in tier conditions).
+    Measure(usize),
+    Balance(PointsId),
+    Not(Box<Expr>),
+    Neg(Box<Expr>),
+    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    InList(Box<Expr>, Vec<Expr>),
+    InRange(Box<Expr>, Box<Expr>, Box<Expr>),
+}

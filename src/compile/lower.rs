@@ -1,0 +1,688 @@
+//! Lowering: the checked AST to the IR. The checker has proven every name and
+//! type, so a lookup that fails here is a bug, reported as an internal error
+//! rather than a panic.
+
+use super::ir::*;
+use crate::diagnostic::Diagnostic;
+use crate::syntax::ast::{self, BinaryOp, ExprKind, Item, Spanned, UnaryOp};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+type Result<T> = std::result::Result<T, Diagnostic>;
+
+fn internal(span: ast::Span, what: &str) -> Diagnostic {
+    Diagnostic::error(
+        "internal",
+        span,
+        format!("the compiler could not resolve {what}: this is a bug in loyalty"),
+    )
+}
+
+/// Name → index tables for one program.
+#[derive(Default)]
+struct Names {
+    events: BTreeMap<String, EventTypeId>,
+    points: BTreeMap<String, PointsId>,
+    tiers: BTreeMap<String, TierRank>,
+    measures: BTreeMap<String, usize>,
+    rules: BTreeMap<String, RuleId>,
+    groups: BTreeMap<String, usize>,
+}
+
+impl Names {
+    fn get(map: &BTreeMap<String, usize>, name: &ast::Ident, what: &str) -> Result<usize> {
+        map.get(&name.node)
+            .copied()
+            .ok_or_else(|| internal(name.span, &format!("{what} `{}`", name.node)))
+    }
+}
+
+pub fn lower(file: &ast::File) -> Result<Program> {
+    let mut program = Program {
+        name: String::new(),
+        currency: String::new(),
+        timezone: chrono_tz::UTC,
+        effective: None,
+        overspent: ast::OverspentPolicy::GoNegative,
+        member_attributes: Vec::new(),
+        events: builtin_events(),
+        points: Vec::new(),
+        tiers: None,
+        rules: Vec::new(),
+        perks: Vec::new(),
+        rewards: Vec::new(),
+    };
+    let mut names = Names::default();
+    for item in &file.items {
+        match item {
+            Item::Program(p) => lower_header(p, &mut program)?,
+            Item::Member(m) => program.member_attributes = fields(&m.fields),
+            Item::Event(e) => match program.events.iter_mut().find(|t| t.name == e.name.node) {
+                Some(builtin) => builtin.fields.extend(fields(&e.fields)),
+                None => program.events.push(EventType {
+                    name: e.name.node.clone(),
+                    kind: EventKind::Declared,
+                    fields: fields(&e.fields),
+                    rules: Vec::new(),
+                }),
+            },
+            Item::Points(p) => {
+                names
+                    .points
+                    .insert(p.name.node.clone(), program.points.len());
+                program.points.push(points_type(p)?);
+            }
+            _ => {}
+        }
+    }
+    if let Some(enroll) = program
+        .events
+        .iter_mut()
+        .find(|t| t.kind == EventKind::Enroll)
+    {
+        enroll.fields = program.member_attributes.clone();
+    }
+    names.events = program
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.name.clone(), i))
+        .collect();
+    for item in &file.items {
+        if let Item::Tiers(t) = item {
+            program.tiers = Some(lower_tiers(t, &mut names, &program)?);
+            break;
+        }
+    }
+    for item in &file.items {
+        if let Item::Rule(r) = item {
+            names.rules.insert(r.name.node.clone(), program.rules.len());
+        }
+    }
+    for item in &file.items {
+        match item {
+            Item::Rule(r) => {
+                let rule = lower_rule(r, &mut names, &program)?;
+                let id = program.rules.len();
+                if let Some(event) = program.events.get_mut(rule.event) {
+                    event.rules.push(id);
+                }
+                program.rules.push(rule);
+            }
+            Item::Perk(p) => program.perks.push(lower_perk(p, &names, &program)?),
+            Item::Reward(r) => program.rewards.push(lower_reward(r, &names)?),
+            _ => {}
+        }
+    }
+    Ok(program)
+}
+
+fn builtin_events() -> Vec<EventType> {
+    use crate::check::BuiltinEvent;
+    BuiltinEvent::ALL
+        .into_iter()
+        .map(|b| EventType {
+            name: b.name().to_string(),
+            kind: match b {
+                BuiltinEvent::Purchase => EventKind::Purchase,
+                BuiltinEvent::Enroll => EventKind::Enroll,
+                BuiltinEvent::Return => EventKind::Return,
+                BuiltinEvent::Redeem => EventKind::Redeem,
+                BuiltinEvent::UsePerk => EventKind::UsePerk,
+            },
+            fields: b
+                .fields()
+                .iter()
+                .map(|(name, ty)| Field {
+                    name: (*name).to_string(),
+                    ty: *ty,
+                })
+                .collect(),
+            rules: Vec::new(),
+        })
+        .collect()
+}
+
+fn fields(decls: &[ast::FieldDecl]) -> Vec<Field> {
+    decls
+        .iter()
+        .map(|f| Field {
+            name: f.name.node.clone(),
+            ty: f.ty.node,
+        })
+        .collect()
+}
+
+fn lower_header(p: &ast::ProgramDecl, program: &mut Program) -> Result<()> {
+    program.name = p.name.node.clone();
+    for setting in &p.settings {
+        match &setting.node {
+            ast::ProgramSetting::Currency(c) => program.currency = c.node.clone(),
+            ast::ProgramSetting::Timezone(z) => {
+                program.timezone = chrono_tz::Tz::from_str(&z.node)
+                    .map_err(|_| internal(z.span, "the time zone"))?;
+            }
+            ast::ProgramSetting::Effective(d) => program.effective = Some(d.node),
+            ast::ProgramSetting::Overspent(o) => program.overspent = *o,
+        }
+    }
+    Ok(())
+}
+
+fn whole(n: &ast::Number) -> Result<u32> {
+    u32::try_from(n.node.trunc().mantissa() / 10i128.pow(n.node.scale()))
+        .map_err(|_| internal(n.span, "a whole number"))
+}
+
+fn term(d: &ast::Duration) -> Result<Term> {
+    Ok(Term {
+        count: whole(&d.count)?,
+        unit: d.unit,
+    })
+}
+
+fn points_type(p: &ast::PointsDecl) -> Result<PointsType> {
+    let mut points = PointsType {
+        name: p.name.node.clone(),
+        precision: 0,
+        value: None,
+        breakage: None,
+        pending: None,
+        qualifying: false,
+        expiry: ExpiryRule::Never,
+    };
+    for setting in &p.settings {
+        match &setting.node {
+            ast::PointsSetting::Precision(n) => points.precision = whole(n)?,
+            ast::PointsSetting::Value(m) => points.value = Some(m.amount.node),
+            ast::PointsSetting::Breakage(b) => {
+                points.breakage = Some(b.node / Decimal::ONE_HUNDRED)
+            }
+            ast::PointsSetting::Pending(d) => points.pending = Some(term(d)?),
+            ast::PointsSetting::Qualifying => points.qualifying = true,
+            ast::PointsSetting::Expire(e) => {
+                points.expiry = match e {
+                    ast::Expiry::Never => ExpiryRule::Never,
+                    ast::Expiry::AfterEarn { term: t, end_of } => ExpiryRule::AfterEarn {
+                        term: term(t)?,
+                        end_of: end_of.as_ref().map(|u| u.node),
+                    },
+                    ast::Expiry::Inactivity(d) => ExpiryRule::Inactivity(term(d)?),
+                    ast::Expiry::EndOf { unit, plus } => ExpiryRule::EndOf {
+                        unit: unit.node,
+                        plus: plus.as_ref().map(whole).transpose()?.unwrap_or(0),
+                    },
+                }
+            }
+        }
+    }
+    Ok(points)
+}
+
+fn measure(
+    source: &Spanned<ast::MeasureSource>,
+    names: &Names,
+    program: &Program,
+) -> Result<Measure> {
+    Ok(match &source.node {
+        ast::MeasureSource::PointsEarned(p) => {
+            Measure::PointsEarned(Names::get(&names.points, p, "points type")?)
+        }
+        ast::MeasureSource::Balance(p) => {
+            Measure::Balance(Names::get(&names.points, p, "points type")?)
+        }
+        ast::MeasureSource::Count(e) => Measure::Count(Names::get(&names.events, e, "event type")?),
+        ast::MeasureSource::FieldSum { event, field } => {
+            let id = Names::get(&names.events, event, "event type")?;
+            let index = program
+                .events
+                .get(id)
+                .and_then(|t| t.fields.iter().position(|f| f.name == field.node))
+                .ok_or_else(|| internal(field.span, "a field"))?;
+            Measure::FieldSum(id, index)
+        }
+    })
+}
+
+fn lower_tiers(t: &ast::TiersDecl, names: &mut Names, program: &Program) -> Result<Tiers> {
+    let mut measures: Vec<Measure> =
+        t.by.iter()
+            .map(|s| measure(s, names, program))
+            .collect::<Result<_>>()?;
+    for stmt in &t.stmts {
+        if let ast::TierStmt::Measure { name, source } = &stmt.node {
+            names.measures.insert(name.node.clone(), measures.len());
+            measures.push(measure(source, names, program)?);
+        }
+        if let ast::TierStmt::Tier(tier) = &stmt.node {
+            names
+                .tiers
+                .insert(tier.name.node.clone(), names.tiers.len());
+        }
+    }
+    let window = match &t.window.node {
+        ast::Window::Calendar(u) => Window::Calendar(*u),
+        ast::Window::Rolling(d) => Window::Rolling(term(d)?),
+        ast::Window::Membership => Window::Membership,
+    };
+    let mut tiers = Tiers {
+        tiers: Vec::new(),
+        measures,
+        window,
+        upgrade_immediately: true,
+        downgrade: Downgrade::AtPeriodEnd {
+            step: None,
+            grace: None,
+        },
+        lifetime: Vec::new(),
+    };
+    let scope = Scope::Measures;
+    for stmt in &t.stmts {
+        match &stmt.node {
+            ast::TierStmt::Measure { .. } => {}
+            ast::TierStmt::Tier(tier) => {
+                let qualify = threshold(&tier.qualify, names, program, scope)?;
+                let keep = tier
+                    .keep
+                    .as_ref()
+                    .map(|k| threshold(k, names, program, scope))
+                    .transpose()?
+                    .flatten();
+                tiers.tiers.push(Tier {
+                    name: tier.name.node.clone(),
+                    qualify,
+                    keep,
+                });
+            }
+            ast::TierStmt::Upgrade(u) => {
+                tiers.upgrade_immediately = *u == ast::UpgradePolicy::Immediately
+            }
+            ast::TierStmt::Downgrade(ast::DowngradePolicy::Never) => {
+                tiers.downgrade = Downgrade::Never
+            }
+            ast::TierStmt::Downgrade(ast::DowngradePolicy::AtPeriodEnd(options)) => {
+                let (mut step, mut grace) = (None, None);
+                for option in options {
+                    match &option.node {
+                        ast::DowngradeOption::Step(n) => step = Some(whole(n)?),
+                        ast::DowngradeOption::Grace(d) => grace = Some(term(d)?),
+                    }
+                }
+                tiers.downgrade = Downgrade::AtPeriodEnd { step, grace };
+            }
+            ast::TierStmt::Lifetime {
+                tier,
+                amount,
+                points,
+            } => tiers.lifetime.push(Lifetime {
+                tier: Names::get(&names.tiers, tier, "tier")?,
+                points: Names::get(&names.points, points, "points type")?,
+                threshold: amount.node,
+            }),
+        }
+    }
+    Ok(tiers)
+}
+
+/// A threshold as a condition over the measures; `None` for `from start`
+/// and for the first tier's `from 0`.
+fn threshold(
+    t: &ast::Threshold,
+    names: &Names,
+    program: &Program,
+    scope: Scope,
+) -> Result<Option<Expr>> {
+    Ok(match t {
+        ast::Threshold::Start => None,
+        ast::Threshold::Values(values) if values.iter().all(|v| v.node.is_zero()) => None,
+        ast::Threshold::Values(values) => values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                Expr::Binary(
+                    BinaryOp::Ge,
+                    Box::new(Expr::Measure(i)),
+                    Box::new(Expr::Const(Value::Number(v.node))),
+                )
+            })
+            .reduce(|a, b| Expr::Binary(BinaryOp::Or, Box::new(a), Box::new(b))),
+        ast::Threshold::When(e) => Some(expr(e, names, program, scope)?),
+    })
+}
+
+/// What bare names in an expression refer to.
+#[derive(Clone, Copy)]
+enum Scope {
+    Event(EventTypeId),
+    Measures,
+}
+
+fn expr(e: &ast::Expr, names: &Names, program: &Program, scope: Scope) -> Result<Expr> {
+    let sub = |x: &ast::Expr| expr(x, names, program, scope).map(Box::new);
+    Ok(match &e.node {
+        ExprKind::Number(n) => Expr::Const(Value::Number(*n)),
+        ExprKind::Money(m) => Expr::Const(Value::Number(m.amount.node)),
+        ExprKind::Percent(p) => Expr::Const(Value::Number(*p / Decimal::ONE_HUNDRED)),
+        ExprKind::Date(d) => Expr::Const(Value::Date(*d)),
+        ExprKind::Duration(d) => Expr::Const(Value::Duration(term(d)?)),
+        ExprKind::Text(t) => Expr::Const(Value::Text(t.clone())),
+        ExprKind::Bool(b) => Expr::Const(Value::Bool(*b)),
+        ExprKind::Paren(inner) => expr(inner, names, program, scope)?,
+        ExprKind::Name(name) => resolve_name(name, e.span, names, program, scope)?,
+        ExprKind::MemberAttr(attr) => Expr::Attribute(
+            program
+                .member_attributes
+                .iter()
+                .position(|a| a.name == attr.node)
+                .ok_or_else(|| internal(attr.span, "a member attribute"))?,
+        ),
+        ExprKind::Balance(p) => Expr::Balance(Names::get(&names.points, p, "points type")?),
+        ExprKind::Unary {
+            op: UnaryOp::Not,
+            expr: inner,
+        } => Expr::Not(sub(inner)?),
+        ExprKind::Unary {
+            op: UnaryOp::Neg,
+            expr: inner,
+        } => Expr::Neg(sub(inner)?),
+        ExprKind::Binary { op, lhs, rhs } => Expr::Binary(*op, sub(lhs)?, sub(rhs)?),
+        ExprKind::InList {
+            expr: subject,
+            items,
+        } => Expr::InList(
+            sub(subject)?,
+            items
+                .iter()
+                .map(|i| expr(i, names, program, scope))
+                .collect::<Result<_>>()?,
+        ),
+        ExprKind::InRange {
+            expr: subject,
+            low,
+            high,
+        } => Expr::InRange(sub(subject)?, sub(low)?, sub(high)?),
+    })
+}
+
+fn resolve_name(
+    name: &str,
+    span: ast::Span,
+    names: &Names,
+    program: &Program,
+    scope: Scope,
+) -> Result<Expr> {
+    match scope {
+        Scope::Measures => names
+            .measures
+            .get(name)
+            .map(|i| Expr::Measure(*i))
+            .ok_or_else(|| internal(span, &format!("measure `{name}`"))),
+        Scope::Event(event) => {
+            let fields = program
+                .events
+                .get(event)
+                .map(|t| t.fields.as_slice())
+                .unwrap_or_default();
+            if let Some(i) = fields.iter().position(|f| f.name == name) {
+                return Ok(Expr::Field(i));
+            }
+            if let Some(i) = program
+                .member_attributes
+                .iter()
+                .position(|a| a.name == name)
+            {
+                return Ok(Expr::Attribute(i));
+            }
+            Ok(match name {
+                "tier" => Expr::Builtin(Builtin::Tier),
+                "date" => Expr::Builtin(Builtin::Date),
+                "weekday" => Expr::Builtin(Builtin::Weekday),
+                "hour" => Expr::Builtin(Builtin::Hour),
+                "month" => Expr::Builtin(Builtin::Month),
+                "days_to_birthday" => Expr::Builtin(Builtin::DaysToBirthday),
+                "days_since_enroll" => Expr::Builtin(Builtin::DaysSinceEnroll),
+                // Compared with `tier`: a tier's name stands for its rank.
+                _ => Expr::Const(Value::Tier(
+                    names
+                        .tiers
+                        .get(name)
+                        .copied()
+                        .ok_or_else(|| internal(span, &format!("name `{name}`")))?,
+                )),
+            })
+        }
+    }
+}
+
+fn period_limit(count: &ast::Number, period: &Spanned<ast::Period>) -> Result<Limit> {
+    Ok(Limit {
+        count: whole(count)?,
+        period: period.node,
+    })
+}
+
+fn lower_rule(r: &ast::RuleDecl, names: &mut Names, program: &Program) -> Result<Rule> {
+    let (event, condition) = r
+        .stmts
+        .iter()
+        .find_map(|s| match &s.node {
+            ast::RuleStmt::On { event, condition } => Some((event, condition)),
+            _ => None,
+        })
+        .ok_or_else(|| internal(r.name.span, "the rule's event"))?;
+    let event = Names::get(&names.events, event, "event type")?;
+    let scope = Scope::Event(event);
+    let mut rule = Rule {
+        name: r.name.node.clone(),
+        event,
+        condition: condition
+            .as_ref()
+            .map(|c| expr(c, names, program, scope))
+            .transpose()?,
+        awards: Vec::new(),
+        caps: Vec::new(),
+        limits: Vec::new(),
+        budgets: Vec::new(),
+        rounding: ast::Rounding::Down,
+        group: None,
+        during: None,
+        min_spend: None,
+    };
+    for stmt in &r.stmts {
+        match &stmt.node {
+            ast::RuleStmt::On { .. } => {}
+            ast::RuleStmt::Earn(earn) => {
+                let multiplier = earn
+                    .multiplier
+                    .as_ref()
+                    .map(|m| multiplier(m, names, program, scope))
+                    .transpose()?;
+                rule.awards
+                    .extend(award(&earn.award, multiplier, names, program, scope)?);
+            }
+            ast::RuleStmt::Cap {
+                amount,
+                points,
+                scope: cap_scope,
+            } => rule.caps.push(Cap {
+                points: Names::get(&names.points, points, "points type")?,
+                amount: amount.node,
+                period: match cap_scope {
+                    ast::CapScope::PerEvent => None,
+                    ast::CapScope::PerMember(p) => Some(p.node),
+                },
+            }),
+            ast::RuleStmt::Limit { count, period } => {
+                rule.limits.push(period_limit(count, period)?)
+            }
+            ast::RuleStmt::Budget {
+                amount,
+                points,
+                period,
+            } => rule.budgets.push(Budget {
+                points: Names::get(&names.points, points, "points type")?,
+                amount: amount.node,
+                period: period.as_ref().map(|p| p.node),
+            }),
+            ast::RuleStmt::Round(mode) => rule.rounding = *mode,
+            ast::RuleStmt::Group(g) => {
+                let next = names.groups.len();
+                rule.group = Some(*names.groups.entry(g.node.clone()).or_insert(next));
+            }
+            ast::RuleStmt::During { from, to } => rule.during = Some((from.node, to.node)),
+            ast::RuleStmt::MinSpend(m) => rule.min_spend = Some(m.amount.node),
+        }
+    }
+    Ok(rule)
+}
+
+fn multiplier(
+    m: &ast::Multiplier,
+    names: &Names,
+    program: &Program,
+    scope: Scope,
+) -> Result<Multiplier> {
+    let key = resolve_name(&m.key.node, m.key.span, names, program, scope)?;
+    let mut entries = Vec::new();
+    let mut otherwise = None;
+    for entry in &m.entries {
+        let value = match &entry.key.node {
+            ast::TableKey::Else => {
+                otherwise = Some(entry.factor.node);
+                continue;
+            }
+            ast::TableKey::Text(t) => Value::Text(t.clone()),
+            ast::TableKey::Number(n) => Value::Number(*n),
+            ast::TableKey::Name(n) => Value::Tier(
+                names
+                    .tiers
+                    .get(n)
+                    .copied()
+                    .ok_or_else(|| internal(entry.key.span, "a tier"))?,
+            ),
+        };
+        entries.push((value, entry.factor.node));
+    }
+    Ok(Multiplier {
+        key,
+        entries,
+        otherwise,
+    })
+}
+
+/// One `earn` line: one award, or for `X% of R` without a points type, one
+/// per points type that R awards.
+fn award(
+    a: &ast::Award,
+    multiplier: Option<Multiplier>,
+    names: &Names,
+    program: &Program,
+    scope: Scope,
+) -> Result<Vec<Award>> {
+    Ok(match a {
+        ast::Award::Amount {
+            amount,
+            points,
+            per,
+        } => vec![Award {
+            points: Names::get(&names.points, points, "points type")?,
+            amount: AwardAmount::Rate {
+                amount: expr(amount, names, program, scope)?,
+                per: per
+                    .as_ref()
+                    .map(|p| {
+                        Ok::<_, Diagnostic>(Per {
+                            full: p.full,
+                            unit: p.unit.node,
+                            base: expr(&p.base, names, program, scope)?,
+                        })
+                    })
+                    .transpose()?,
+            },
+            multiplier,
+        }],
+        ast::Award::PercentOf {
+            percent,
+            rule,
+            points,
+        } => {
+            let rule_id = Names::get(&names.rules, rule, "rule")?;
+            let fraction = percent.node / Decimal::ONE_HUNDRED;
+            let types: Vec<PointsId> = match points {
+                Some(p) => vec![Names::get(&names.points, p, "points type")?],
+                None => {
+                    let earlier = program
+                        .rules
+                        .get(rule_id)
+                        .ok_or_else(|| internal(rule.span, "an earlier rule"))?;
+                    let mut types: Vec<PointsId> =
+                        earlier.awards.iter().map(|a| a.points).collect();
+                    types.dedup();
+                    types
+                }
+            };
+            types
+                .into_iter()
+                .map(|points| Award {
+                    points,
+                    amount: AwardAmount::ShareOf {
+                        fraction,
+                        rule: rule_id,
+                    },
+                    multiplier: multiplier.clone(),
+                })
+                .collect()
+        }
+    })
+}
+
+fn lower_perk(p: &ast::PerkDecl, names: &Names, program: &Program) -> Result<Perk> {
+    let tier_count = program.tiers.as_ref().map_or(0, |t| t.tiers.len());
+    let tiers = match &p.tiers.node {
+        ast::TierSet::All => (0..tier_count).collect(),
+        ast::TierSet::AndAbove(t) => (Names::get(&names.tiers, t, "tier")?..tier_count).collect(),
+        ast::TierSet::List(list) => {
+            let mut ranks: Vec<TierRank> = list
+                .iter()
+                .map(|t| Names::get(&names.tiers, t, "tier"))
+                .collect::<Result<_>>()?;
+            ranks.sort_unstable();
+            ranks
+        }
+    };
+    let mut perk = Perk {
+        name: p.name.node.clone(),
+        tiers,
+        limit: None,
+        cost: None,
+    };
+    for setting in &p.settings {
+        match &setting.node {
+            ast::PerkSetting::Limit { count, period } => {
+                perk.limit = Some(period_limit(count, period)?)
+            }
+            ast::PerkSetting::Cost(m) => perk.cost = Some(m.amount.node),
+        }
+    }
+    Ok(perk)
+}
+
+fn lower_reward(r: &ast::RewardDecl, names: &Names) -> Result<Reward> {
+    let mut reward = Reward {
+        name: r.name.node.clone(),
+        points: 0,
+        price: Decimal::ZERO,
+        cost: None,
+    };
+    for setting in &r.settings {
+        match &setting.node {
+            ast::RewardSetting::Price { amount, points } => {
+                reward.points = Names::get(&names.points, points, "points type")?;
+                reward.price = amount.node;
+            }
+            ast::RewardSetting::Cost(m) => reward.cost = Some(m.amount.node),
+        }
+    }
+    Ok(reward)
+}
