@@ -7,6 +7,7 @@
 pub mod check;
 pub mod compile;
 pub mod diagnostic;
+pub mod events;
 pub mod syntax;
 
 pub use diagnostic::{Diagnostic, Severity};
