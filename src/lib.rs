@@ -7,6 +7,7 @@
 pub mod check;
 pub mod compile;
 pub mod diagnostic;
+pub mod engine;
 pub mod events;
 pub mod syntax;
 

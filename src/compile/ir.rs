@@ -151,7 +151,9 @@ pub struct Lifetime {
 pub struct Rule {
     pub name: String,
     pub event: EventTypeId,
-    pub condition: Option<Expr>,
+    /// The `where` condition split at its top-level `and`s: the rule fires
+    /// when all hold, and `explain` can say which one did not.
+    pub conditions: Vec<Condition>,
     pub awards: Vec<Award>,
     pub caps: Vec<Cap>,
     pub limits: Vec<Limit>,
@@ -160,6 +162,13 @@ pub struct Rule {
     pub group: Option<usize>,
     pub during: Option<(NaiveDate, NaiveDate)>,
     pub min_spend: Option<Decimal>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Condition {
+    pub expr: Expr,
+    /// The condition as written, for explanations.
+    pub text: String,
 }
 
 #[derive(Debug, Clone)]
@@ -251,7 +260,8 @@ pub enum Builtin {
     Weekday,
     Hour,
     Month,
-    DaysToBirthday,
+    /// Days to the next birthday: the `birthday` attribute, by index.
+    DaysToBirthday(usize),
     DaysSinceEnroll,
 }
 

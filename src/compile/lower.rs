@@ -38,7 +38,7 @@ impl Names {
     }
 }
 
-pub fn lower(file: &ast::File) -> Result<Program> {
+pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
     let mut program = Program {
         name: String::new(),
         currency: String::new(),
@@ -103,7 +103,7 @@ pub fn lower(file: &ast::File) -> Result<Program> {
     for item in &file.items {
         match item {
             Item::Rule(r) => {
-                let rule = lower_rule(r, &mut names, &program)?;
+                let rule = lower_rule(r, source, &mut names, &program)?;
                 let id = program.rules.len();
                 if let Some(event) = program.events.get_mut(rule.event) {
                     event.rules.push(id);
@@ -440,7 +440,13 @@ fn resolve_name(
                 "weekday" => Expr::Builtin(Builtin::Weekday),
                 "hour" => Expr::Builtin(Builtin::Hour),
                 "month" => Expr::Builtin(Builtin::Month),
-                "days_to_birthday" => Expr::Builtin(Builtin::DaysToBirthday),
+                "days_to_birthday" => Expr::Builtin(Builtin::DaysToBirthday(
+                    program
+                        .member_attributes
+                        .iter()
+                        .position(|a| a.name == "birthday")
+                        .ok_or_else(|| internal(span, "the `birthday` attribute"))?,
+                )),
                 "days_since_enroll" => Expr::Builtin(Builtin::DaysSinceEnroll),
                 // Compared with `tier`: a tier's name stands for its rank.
                 _ => Expr::Const(Value::Tier(
@@ -462,7 +468,12 @@ fn period_limit(count: &ast::Number, period: &Spanned<ast::Period>) -> Result<Li
     })
 }
 
-fn lower_rule(r: &ast::RuleDecl, names: &mut Names, program: &Program) -> Result<Rule> {
+fn lower_rule(
+    r: &ast::RuleDecl,
+    source: &str,
+    names: &mut Names,
+    program: &Program,
+) -> Result<Rule> {
     let (event, condition) = r
         .stmts
         .iter()
@@ -476,10 +487,21 @@ fn lower_rule(r: &ast::RuleDecl, names: &mut Names, program: &Program) -> Result
     let mut rule = Rule {
         name: r.name.node.clone(),
         event,
-        condition: condition
-            .as_ref()
-            .map(|c| expr(c, names, program, scope))
-            .transpose()?,
+        conditions: match condition {
+            Some(c) => conjuncts(c)
+                .into_iter()
+                .map(|part| {
+                    Ok(Condition {
+                        expr: expr(part, names, program, scope)?,
+                        text: source
+                            .get(part.span.range())
+                            .unwrap_or_default()
+                            .to_string(),
+                    })
+                })
+                .collect::<Result<_>>()?,
+            None => Vec::new(),
+        },
         awards: Vec::new(),
         caps: Vec::new(),
         limits: Vec::new(),
@@ -535,6 +557,22 @@ fn lower_rule(r: &ast::RuleDecl, names: &mut Names, program: &Program) -> Result
         }
     }
     Ok(rule)
+}
+
+/// `a and b and c` as `[a, b, c]`; anything else as itself.
+fn conjuncts(e: &ast::Expr) -> Vec<&ast::Expr> {
+    match &e.node {
+        ExprKind::Binary {
+            op: BinaryOp::And,
+            lhs,
+            rhs,
+        } => {
+            let mut parts = conjuncts(lhs);
+            parts.extend(conjuncts(rhs));
+            parts
+        }
+        _ => vec![e],
+    }
 }
 
 fn multiplier(

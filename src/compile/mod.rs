@@ -15,6 +15,6 @@ pub fn compile(source: &str) -> Result<(Program, Vec<Diagnostic>), Vec<Diagnosti
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(diagnostics);
     }
-    let program = lower::lower(&file).map_err(|e| vec![e])?;
+    let program = lower::lower(&file, source).map_err(|e| vec![e])?;
     Ok((program, diagnostics))
 }

@@ -1,0 +1,173 @@
+//! Calendar arithmetic in the program's time zone: local times, period
+//! boundaries, terms, and the keys that caps, limits and budgets count by.
+//! Every calendar question is asked in one zone, the program's.
+
+use crate::compile::ir::Term;
+use crate::syntax::ast::{CalendarUnit, Period, TimeUnit};
+use chrono::{
+    DateTime, Datelike, Days, LocalResult, Months, NaiveDate, NaiveDateTime, TimeZone, Utc,
+};
+use chrono_tz::Tz;
+
+/// The wall-clock time of an instant in the program's zone.
+pub fn local(tz: Tz, t: DateTime<Utc>) -> NaiveDateTime {
+    t.with_timezone(&tz).naive_local()
+}
+
+/// The instant of a wall-clock time. A time skipped by a DST change moves
+/// forward to the first that exists; a repeated one takes the earlier instant.
+pub fn instant(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+    let mut probe = local;
+    for _ in 0..=4 {
+        match tz.from_local_datetime(&probe) {
+            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => return t.with_timezone(&Utc),
+            LocalResult::None => probe += chrono::Duration::minutes(30),
+        }
+    }
+    // No zone has a gap of two hours; read the time as UTC rather than fail.
+    Utc.from_utc_datetime(&local)
+}
+
+/// Midnight at the start of a local date, as an instant.
+pub fn start_of_day(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
+    instant(tz, date.and_time(chrono::NaiveTime::MIN))
+}
+
+/// The first day of the calendar unit that contains `date` (weeks start on Monday).
+pub fn unit_start(unit: CalendarUnit, date: NaiveDate) -> NaiveDate {
+    let first_of = |month: u32| NaiveDate::from_ymd_opt(date.year(), month, 1).unwrap_or(date);
+    match unit {
+        CalendarUnit::Day => date,
+        CalendarUnit::Week => date - Days::new(u64::from(date.weekday().num_days_from_monday())),
+        CalendarUnit::Month => first_of(date.month()),
+        CalendarUnit::Quarter => first_of((date.month0() / 3) * 3 + 1),
+        CalendarUnit::Year => first_of(1),
+    }
+}
+
+/// The first day after the calendar unit that contains `date`, moved on by
+/// `extra` more units: `at end of year + 1` is `next_unit_start(Year, d, 1)`.
+pub fn next_unit_start(unit: CalendarUnit, date: NaiveDate, extra: u32) -> NaiveDate {
+    let start = unit_start(unit, date);
+    let steps = extra.saturating_add(1);
+    let shifted = match unit {
+        CalendarUnit::Day => start.checked_add_days(Days::new(u64::from(steps))),
+        CalendarUnit::Week => start.checked_add_days(Days::new(7 * u64::from(steps))),
+        CalendarUnit::Month => start.checked_add_months(Months::new(steps)),
+        CalendarUnit::Quarter => start.checked_add_months(Months::new(steps.saturating_mul(3))),
+        CalendarUnit::Year => start.checked_add_months(Months::new(steps.saturating_mul(12))),
+    };
+    shifted.unwrap_or(NaiveDate::MAX)
+}
+
+/// A wall-clock time moved on by a term; month ends clamp (31 Aug + 6 months
+/// is 28 or 29 Feb).
+pub fn add_term(local: NaiveDateTime, term: Term) -> NaiveDateTime {
+    let count = term.count;
+    let shifted = match term.unit {
+        TimeUnit::Day => local.checked_add_days(Days::new(u64::from(count))),
+        TimeUnit::Week => local.checked_add_days(Days::new(7 * u64::from(count))),
+        TimeUnit::Month => local.checked_add_months(Months::new(count)),
+        TimeUnit::Year => local.checked_add_months(Months::new(count.saturating_mul(12))),
+    };
+    shifted.unwrap_or(NaiveDateTime::MAX)
+}
+
+/// An instant moved on by a term, counted on the program's calendar.
+pub fn after(tz: Tz, t: DateTime<Utc>, term: Term) -> DateTime<Utc> {
+    instant(tz, add_term(local(tz, t), term))
+}
+
+/// Which period a date falls in, as a number that is equal for dates in the
+/// same period: the key caps, limits and budgets count by.
+pub fn period_key(period: Period, date: NaiveDate) -> i64 {
+    let year = i64::from(date.year());
+    match period {
+        Period::Day => i64::from(date.num_days_from_ce()),
+        Period::Week => i64::from(unit_start(CalendarUnit::Week, date).num_days_from_ce()),
+        Period::Month => year * 12 + i64::from(date.month0()),
+        Period::Quarter => year * 4 + i64::from(date.month0() / 3),
+        Period::Year => year,
+        Period::Lifetime => 0,
+    }
+}
+
+/// Days from `date` to the next birthday on or after it. A 29 February
+/// birthday falls on 28 February in years without one.
+pub fn days_to_birthday(date: NaiveDate, birthday: NaiveDate) -> i64 {
+    let in_year = |year: i32| {
+        NaiveDate::from_ymd_opt(year, birthday.month(), birthday.day())
+            .or_else(|| NaiveDate::from_ymd_opt(year, 2, 28))
+    };
+    let this_year = in_year(date.year()).filter(|b| *b >= date);
+    match this_year.or_else(|| in_year(date.year() + 1)) {
+        Some(next) => (next - date).num_days(),
+        None => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn units_start_and_end() {
+        assert_eq!(
+            unit_start(CalendarUnit::Week, d("2025-03-06")),
+            d("2025-03-03")
+        );
+        assert_eq!(
+            unit_start(CalendarUnit::Quarter, d("2025-08-15")),
+            d("2025-07-01")
+        );
+        assert_eq!(
+            next_unit_start(CalendarUnit::Month, d("2024-12-15"), 0),
+            d("2025-01-01")
+        );
+        assert_eq!(
+            next_unit_start(CalendarUnit::Year, d("2025-05-01"), 1),
+            d("2027-01-01")
+        );
+        assert_eq!(
+            next_unit_start(CalendarUnit::Quarter, d("2025-11-30"), 0),
+            d("2026-01-01")
+        );
+    }
+
+    #[test]
+    fn month_terms_clamp_to_month_end() {
+        let t = d("2025-08-31").and_hms_opt(10, 0, 0).unwrap();
+        let term = Term {
+            count: 6,
+            unit: TimeUnit::Month,
+        };
+        assert_eq!(
+            add_term(t, term),
+            d("2026-02-28").and_hms_opt(10, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn birthdays_on_29_february() {
+        let birthday = d("2000-02-29");
+        assert_eq!(days_to_birthday(d("2025-02-27"), birthday), 1);
+        assert_eq!(days_to_birthday(d("2024-02-27"), birthday), 2);
+        assert_eq!(days_to_birthday(d("2025-03-01"), birthday), 364);
+    }
+
+    #[test]
+    fn dst_gap_moves_forward_and_overlap_takes_earlier() {
+        let tz: Tz = "America/New_York".parse().unwrap();
+        let gap = d("2025-03-09").and_hms_opt(2, 30, 0).unwrap();
+        assert_eq!(instant(tz, gap).to_rfc3339(), "2025-03-09T07:00:00+00:00");
+        let overlap = d("2025-11-02").and_hms_opt(1, 30, 0).unwrap();
+        assert_eq!(
+            instant(tz, overlap).to_rfc3339(),
+            "2025-11-02T05:30:00+00:00"
+        );
+    }
+}

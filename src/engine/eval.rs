@@ -1,0 +1,175 @@
+//! Evaluation of compiled expressions against an event and a member's state
+//! before the event. A missing field makes a comparison false and arithmetic
+//! missing, never an error: the record was typed when it was read.
+
+use super::calendar;
+use crate::compile::ir::{Builtin, Expr, PointsId, TierRank, Value};
+use crate::syntax::ast::{BinaryOp, TimeUnit};
+use chrono::{Datelike, Days, Months, NaiveDate, NaiveDateTime, Timelike};
+use rust_decimal::Decimal;
+
+/// What an expression can see.
+pub struct Scope<'a> {
+    pub fields: &'a [Value],
+    pub attributes: &'a [Value],
+    pub tier: TierRank,
+    /// The event's wall-clock time in the program's zone.
+    pub local: NaiveDateTime,
+    pub enrolled: NaiveDate,
+    pub balances: &'a [Decimal],
+    pub measures: &'a [Decimal],
+}
+
+/// Whether a condition holds (a missing value makes it false).
+pub fn holds(expr: &Expr, scope: &Scope) -> bool {
+    eval(expr, scope) == Value::Bool(true)
+}
+
+/// A number, or `None` if the value is missing.
+pub fn number(expr: &Expr, scope: &Scope) -> Option<Decimal> {
+    match eval(expr, scope) {
+        Value::Number(n) => Some(n),
+        _ => None,
+    }
+}
+
+pub fn eval(expr: &Expr, scope: &Scope) -> Value {
+    match expr {
+        Expr::Const(v) => v.clone(),
+        Expr::Field(i) => scope.fields.get(*i).cloned().unwrap_or(Value::Missing),
+        Expr::Attribute(i) => scope.attributes.get(*i).cloned().unwrap_or(Value::Missing),
+        Expr::Builtin(b) => builtin(*b, scope),
+        Expr::Measure(i) => scope
+            .measures
+            .get(*i)
+            .map_or(Value::Missing, |n| Value::Number(*n)),
+        Expr::Balance(p) => balance(*p, scope),
+        Expr::Not(e) => match eval(e, scope) {
+            Value::Bool(b) => Value::Bool(!b),
+            _ => Value::Missing,
+        },
+        Expr::Neg(e) => match eval(e, scope) {
+            Value::Number(n) => Value::Number(-n),
+            _ => Value::Missing,
+        },
+        Expr::Binary(op, lhs, rhs) => binary(*op, lhs, rhs, scope),
+        Expr::InList(subject, items) => {
+            let value = eval(subject, scope);
+            if value == Value::Missing {
+                return Value::Bool(false);
+            }
+            Value::Bool(items.iter().any(|item| eval(item, scope) == value))
+        }
+        Expr::InRange(subject, low, high) => {
+            let value = eval(subject, scope);
+            let above = compare(&eval(low, scope), &value).is_some_and(|o| o.is_le());
+            let below = compare(&value, &eval(high, scope)).is_some_and(|o| o.is_le());
+            Value::Bool(above && below)
+        }
+    }
+}
+
+fn balance(points: PointsId, scope: &Scope) -> Value {
+    scope
+        .balances
+        .get(points)
+        .map_or(Value::Missing, |b| Value::Number(*b))
+}
+
+fn builtin(b: Builtin, scope: &Scope) -> Value {
+    let date = scope.local.date();
+    match b {
+        Builtin::Tier => Value::Tier(scope.tier),
+        Builtin::Date => Value::Date(date),
+        Builtin::Weekday => Value::Text(weekday_name(date).to_string()),
+        Builtin::Hour => Value::Number(Decimal::from(scope.local.hour())),
+        Builtin::Month => Value::Number(Decimal::from(date.month())),
+        Builtin::DaysSinceEnroll => {
+            Value::Number(Decimal::from((date - scope.enrolled).num_days()))
+        }
+        Builtin::DaysToBirthday(attribute) => match scope.attributes.get(attribute) {
+            Some(Value::Date(birthday)) => {
+                Value::Number(Decimal::from(calendar::days_to_birthday(date, *birthday)))
+            }
+            _ => Value::Missing,
+        },
+    }
+}
+
+fn weekday_name(date: NaiveDate) -> &'static str {
+    match date.weekday() {
+        chrono::Weekday::Mon => "monday",
+        chrono::Weekday::Tue => "tuesday",
+        chrono::Weekday::Wed => "wednesday",
+        chrono::Weekday::Thu => "thursday",
+        chrono::Weekday::Fri => "friday",
+        chrono::Weekday::Sat => "saturday",
+        chrono::Weekday::Sun => "sunday",
+    }
+}
+
+fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => Some(x.cmp(y)),
+        (Value::Date(x), Value::Date(y)) => Some(x.cmp(y)),
+        (Value::Text(x), Value::Text(y)) => Some(x.cmp(y)),
+        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        (Value::Tier(x), Value::Tier(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}
+
+fn binary(op: BinaryOp, lhs: &Expr, rhs: &Expr, scope: &Scope) -> Value {
+    match op {
+        BinaryOp::And => Value::Bool(holds(lhs, scope) && holds(rhs, scope)),
+        BinaryOp::Or => Value::Bool(holds(lhs, scope) || holds(rhs, scope)),
+        BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+            let Some(ordering) = compare(&eval(lhs, scope), &eval(rhs, scope)) else {
+                return Value::Bool(false);
+            };
+            Value::Bool(match op {
+                BinaryOp::Eq => ordering.is_eq(),
+                BinaryOp::Ne => ordering.is_ne(),
+                BinaryOp::Lt => ordering.is_lt(),
+                BinaryOp::Le => ordering.is_le(),
+                BinaryOp::Gt => ordering.is_gt(),
+                _ => ordering.is_ge(),
+            })
+        }
+        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div => {
+            arithmetic(op, eval(lhs, scope), eval(rhs, scope))
+        }
+    }
+}
+
+fn arithmetic(op: BinaryOp, a: Value, b: Value) -> Value {
+    let result = match (op, a, b) {
+        (BinaryOp::Add, Value::Number(x), Value::Number(y)) => x.checked_add(y).map(Value::Number),
+        (BinaryOp::Sub, Value::Number(x), Value::Number(y)) => x.checked_sub(y).map(Value::Number),
+        (BinaryOp::Mul, Value::Number(x), Value::Number(y)) => x.checked_mul(y).map(Value::Number),
+        (BinaryOp::Div, Value::Number(x), Value::Number(y)) => x.checked_div(y).map(Value::Number),
+        (BinaryOp::Add, Value::Date(d), Value::Duration(t))
+        | (BinaryOp::Add, Value::Duration(t), Value::Date(d)) => shift(d, t.count, t.unit, true),
+        (BinaryOp::Sub, Value::Date(d), Value::Duration(t)) => shift(d, t.count, t.unit, false),
+        _ => None,
+    };
+    // Overflow and division by zero leave the value missing: the rule does not fire.
+    result.unwrap_or(Value::Missing)
+}
+
+fn shift(date: NaiveDate, count: u32, unit: TimeUnit, forward: bool) -> Option<Value> {
+    let (days, months) = match unit {
+        TimeUnit::Day => (u64::from(count), 0),
+        TimeUnit::Week => (7 * u64::from(count), 0),
+        TimeUnit::Month => (0, count),
+        TimeUnit::Year => (0, count.saturating_mul(12)),
+    };
+    let shifted = if forward {
+        date.checked_add_days(Days::new(days))?
+            .checked_add_months(Months::new(months))?
+    } else {
+        date.checked_sub_days(Days::new(days))?
+            .checked_sub_months(Months::new(months))?
+    };
+    Some(Value::Date(shifted))
+}

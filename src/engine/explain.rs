@@ -1,0 +1,200 @@
+//! Explanations for one member, written for a marketer: for each event,
+//! which rules fired with their arithmetic (rate × base, rounding, cap cut),
+//! which did not and which part of their condition was false, and the tier
+//! changes and expiries in between.
+
+use super::calendar;
+use super::ledger::{Entry, EntryKind};
+use crate::compile::ir::{PointsId, Program, RuleId, Value};
+use crate::events::Event;
+use rust_decimal::Decimal;
+use std::fmt::Write;
+
+/// What happened to one rule on one event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleOutcome {
+    pub rule: RuleId,
+    pub fired: Option<Fired>,
+    /// Why it did not fire.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fired {
+    pub points: PointsId,
+    pub arithmetic: String,
+    pub rounded: Decimal,
+    pub awarded: Decimal,
+    pub cuts: Vec<String>,
+}
+
+impl RuleOutcome {
+    pub fn skipped(rule: RuleId, reason: String) -> Self {
+        RuleOutcome {
+            rule,
+            fired: None,
+            reason: Some(reason),
+        }
+    }
+
+    pub fn fired(
+        rule: RuleId,
+        points: PointsId,
+        arithmetic: String,
+        rounded: Decimal,
+        awarded: Decimal,
+        cuts: Vec<String>,
+    ) -> Self {
+        RuleOutcome {
+            rule,
+            fired: Some(Fired {
+                points,
+                arithmetic,
+                rounded,
+                awarded,
+                cuts,
+            }),
+            reason: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Line {
+    Event(Event),
+    Rules(Vec<RuleOutcome>),
+    Entry(Entry),
+}
+
+/// The story of one member, collected while the engine runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    pub member: String,
+    lines: Vec<Line>,
+}
+
+impl Explanation {
+    pub fn new(member: &str) -> Self {
+        Explanation {
+            member: member.to_string(),
+            lines: Vec::new(),
+        }
+    }
+
+    pub(super) fn event(&mut self, event: &Event, _program: &Program) {
+        self.lines.push(Line::Event(event.clone()));
+    }
+
+    pub(super) fn rules(&mut self, outcomes: Vec<RuleOutcome>) {
+        self.lines.push(Line::Rules(outcomes));
+    }
+
+    pub(super) fn entry(&mut self, entry: &Entry) {
+        self.lines.push(Line::Entry(entry.clone()));
+    }
+
+    /// The explanation as text.
+    pub fn render(&self, program: &Program) -> String {
+        let tz = program.timezone;
+        let points_name = |p: PointsId| program.points.get(p).map_or("points", |t| t.name.as_str());
+        let rule_name = |r: RuleId| program.rules.get(r).map_or("?", |t| t.name.as_str());
+        let mut out = String::new();
+        let _ = writeln!(out, "member {}", self.member);
+        for line in &self.lines {
+            match line {
+                Line::Event(event) => {
+                    let kind = program
+                        .events
+                        .get(event.kind)
+                        .map_or("event", |t| t.name.as_str());
+                    let fields: Vec<String> = program
+                        .events
+                        .get(event.kind)
+                        .map(|t| t.fields.as_slice())
+                        .unwrap_or_default()
+                        .iter()
+                        .zip(&event.fields)
+                        .filter(|(_, v)| **v != Value::Missing)
+                        .map(|(f, v)| format!("{} {}", f.name, show(v)))
+                        .collect();
+                    let _ = writeln!(
+                        out,
+                        "\n{}  {kind} {}{}",
+                        calendar::local(tz, event.time).format("%Y-%m-%d %H:%M"),
+                        event.id,
+                        if fields.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", fields.join(", "))
+                        }
+                    );
+                }
+                Line::Rules(outcomes) => {
+                    for outcome in outcomes {
+                        let name = rule_name(outcome.rule);
+                        match (&outcome.fired, &outcome.reason) {
+                            (Some(f), _) => {
+                                let mut text = format!(
+                                    "  ✓ {name}: {} = {} {}",
+                                    f.arithmetic,
+                                    f.rounded,
+                                    points_name(f.points)
+                                );
+                                for cut in &f.cuts {
+                                    let _ = write!(text, "; {cut}");
+                                }
+                                if f.awarded != f.rounded {
+                                    let _ = write!(text, " → {} awarded", f.awarded);
+                                }
+                                let _ = writeln!(out, "{text}");
+                            }
+                            (None, Some(reason)) => {
+                                let _ = writeln!(out, "  ✗ {name}: {reason}");
+                            }
+                            (None, None) => {}
+                        }
+                    }
+                }
+                Line::Entry(entry) => {
+                    let time = calendar::local(tz, entry.time).format("%Y-%m-%d %H:%M");
+                    let points = entry.points.map(points_name).unwrap_or_default();
+                    let text = match entry.kind {
+                        EntryKind::Earn | EntryKind::Pend | EntryKind::CapCut => continue,
+                        EntryKind::Release => format!("{} {points} become spendable", entry.amount),
+                        EntryKind::Expire => {
+                            format!("{} {points} expire {}", -entry.amount, entry.note)
+                        }
+                        EntryKind::Spend => {
+                            format!("spends {} {points} {}", -entry.amount, entry.note)
+                        }
+                        EntryKind::Reverse => {
+                            format!("{} {points} taken back {}", -entry.amount, entry.note)
+                        }
+                        EntryKind::TierChange => format!("tier: {}", entry.note),
+                        EntryKind::PerkGrant => format!("gains perk {}", entry.note),
+                        EntryKind::PerkUse => format!("uses perk {}", entry.note),
+                    };
+                    let balance = if entry.points.is_some() {
+                        format!(" (balance {})", entry.balance)
+                    } else {
+                        String::new()
+                    };
+                    let _ = writeln!(out, "  {time}  {}{balance}", text.trim_end());
+                }
+            }
+        }
+        out
+    }
+}
+
+fn show(value: &Value) -> String {
+    match value {
+        Value::Number(n) => n.to_string(),
+        Value::Text(t) => format!("\"{t}\""),
+        Value::Date(d) => d.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Tier(t) => format!("tier {t}"),
+        Value::Duration(t) => format!("{} {:?}", t.count, t.unit),
+        Value::Missing => "(none)".to_string(),
+    }
+}

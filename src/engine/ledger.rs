@@ -1,0 +1,85 @@
+//! The ledger: one entry per change to a member's points, tier or perks, in
+//! the order the engine applied them, and the running totals finance checks
+//! it against.
+
+use crate::compile::ir::{PointsId, RuleId};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EntryKind {
+    /// Points awarded and spendable at once.
+    Earn,
+    /// Points awarded but pending until the return window closes.
+    Pend,
+    /// Pending points becoming spendable (the balance does not change).
+    Release,
+    /// Points an award lost to a cap or budget (not added to the balance).
+    CapCut,
+    Spend,
+    Expire,
+    /// Points taken back by a return.
+    Reverse,
+    TierChange,
+    PerkGrant,
+    PerkUse,
+}
+
+impl EntryKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EntryKind::Earn => "earn",
+            EntryKind::Pend => "pend",
+            EntryKind::Release => "release",
+            EntryKind::CapCut => "cap_cut",
+            EntryKind::Spend => "spend",
+            EntryKind::Expire => "expire",
+            EntryKind::Reverse => "reverse",
+            EntryKind::TierChange => "tier_change",
+            EntryKind::PerkGrant => "perk_grant",
+            EntryKind::PerkUse => "perk_use",
+        }
+    }
+}
+
+/// One ledger row. Amounts are signed: spends, expiries and reversals are negative.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub kind: EntryKind,
+    pub member: String,
+    pub time: DateTime<Utc>,
+    pub points: Option<PointsId>,
+    pub amount: Decimal,
+    /// The member's balance of `points` after this entry.
+    pub balance: Decimal,
+    pub rule: Option<RuleId>,
+    /// The id of the event that caused it (none for clock-driven entries).
+    pub event: Option<String>,
+    /// Details for people: tiers changed between, a cap's cut, a reward's name.
+    pub note: String,
+    /// What it cost the company (redemptions and perk uses), in the program's currency.
+    pub cost: Option<Decimal>,
+}
+
+/// Per points type totals over everything applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub issued: Decimal,
+    pub spent: Decimal,
+    pub expired: Decimal,
+    pub reversed: Decimal,
+}
+
+impl Totals {
+    /// issued − spent − expired − reversed: what the members hold.
+    pub fn outstanding(&self) -> Decimal {
+        self.issued - self.spent - self.expired - self.reversed
+    }
+
+    pub fn add(&mut self, other: &Totals) {
+        self.issued += other.issued;
+        self.spent += other.spent;
+        self.expired += other.expired;
+        self.reversed += other.reversed;
+    }
+}

@@ -1,0 +1,240 @@
+//! A member's state: attributes, tier, points buckets per points type,
+//! window measures, counters for caps and limits, and the purchases a return
+//! can refer to.
+
+use super::ledger::Totals;
+use crate::compile::ir::{PerkId, PointsId, RuleId, TierRank, Value};
+use crate::syntax::ast::Rounding;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, VecDeque};
+
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub id: String,
+    pub enrolled: DateTime<Utc>,
+    pub attributes: Vec<Value>,
+    pub tier: TierRank,
+    /// The lowest tier the member can fall to (lifetime status).
+    pub floor: TierRank,
+    pub pending_downgrade: Option<(TierRank, DateTime<Utc>)>,
+    /// When the current tier period began.
+    pub period_started: DateTime<Utc>,
+    pub wallets: Vec<Wallet>,
+    /// Measure sums for the current tier period (calendar and membership windows).
+    pub window: Vec<Decimal>,
+    /// Dated measure contributions (rolling windows).
+    pub window_entries: VecDeque<(DateTime<Utc>, usize, Decimal)>,
+    pub counters: BTreeMap<Counter, Decimal>,
+    pub purchases: BTreeMap<String, Purchase>,
+    pub lifetime_earned: Vec<Decimal>,
+}
+
+/// What a cap, limit or perk counts, in which period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Counter {
+    /// Times a rule fired, for its limit number `usize`.
+    Fired(RuleId, usize, i64),
+    /// Points a rule awarded under its cap number `usize`.
+    Capped(RuleId, usize, i64),
+    /// Times a perk was used.
+    PerkUsed(PerkId, i64),
+}
+
+/// One award, as a bucket: the unit of expiry and of FIFO spending.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bucket {
+    pub id: u64,
+    /// What is left of it.
+    pub amount: Decimal,
+    pub earned_at: DateTime<Utc>,
+    pub available_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl Bucket {
+    /// Spending order: earliest expiry first (never-expiring last), then earliest earned.
+    fn order(&self) -> (DateTime<Utc>, DateTime<Utc>, u64) {
+        (
+            self.expires_at.unwrap_or(DateTime::<Utc>::MAX_UTC),
+            self.earned_at,
+            self.id,
+        )
+    }
+}
+
+/// A member's holding of one points type.
+#[derive(Debug, Clone, Default)]
+pub struct Wallet {
+    /// Live buckets in spending order.
+    pub buckets: Vec<Bucket>,
+    /// Points reversed after they were spent: a debt new earning pays first.
+    pub debt: Decimal,
+    pub last_activity: Option<DateTime<Utc>>,
+    pub totals: Totals,
+}
+
+impl Wallet {
+    /// Every live point, pending ones included, less the debt.
+    pub fn balance(&self) -> Decimal {
+        self.buckets.iter().map(|b| b.amount).sum::<Decimal>() - self.debt
+    }
+
+    /// Points that can be spent at `now`.
+    pub fn available(&self, now: DateTime<Utc>) -> Decimal {
+        self.buckets
+            .iter()
+            .filter(|b| b.available_at <= now)
+            .map(|b| b.amount)
+            .sum::<Decimal>()
+            - self.debt
+    }
+
+    pub fn pending(&self, now: DateTime<Utc>) -> Decimal {
+        self.buckets
+            .iter()
+            .filter(|b| b.available_at > now)
+            .map(|b| b.amount)
+            .sum()
+    }
+
+    /// Adds an award; a debt takes its share first. Returns the id of the
+    /// bucket the rest went to, if any.
+    pub fn add(&mut self, mut bucket: Bucket) -> Option<u64> {
+        let paid = self.debt.min(bucket.amount);
+        self.debt -= paid;
+        bucket.amount -= paid;
+        if bucket.amount.is_zero() {
+            return None;
+        }
+        let id = bucket.id;
+        let at = self
+            .buckets
+            .partition_point(|b| b.order() <= bucket.order());
+        self.buckets.insert(at, bucket);
+        Some(id)
+    }
+
+    /// Takes `amount` from available buckets in spending order. The caller
+    /// has checked the available balance.
+    pub fn spend(&mut self, amount: Decimal, now: DateTime<Utc>) {
+        let mut left = amount;
+        for bucket in self.buckets.iter_mut().filter(|b| b.available_at <= now) {
+            let taken = left.min(bucket.amount);
+            bucket.amount -= taken;
+            left -= taken;
+            if left.is_zero() {
+                break;
+            }
+        }
+        self.buckets.retain(|b| !b.amount.is_zero());
+    }
+
+    /// Takes back `amount`, from bucket `preferred` first (the purchase's
+    /// own), then in spending order, pending points included. Returns what
+    /// could not be taken because the points were spent.
+    pub fn take_back(&mut self, amount: Decimal, preferred: Option<u64>) -> Decimal {
+        let mut left = amount;
+        let preferred_first = self
+            .buckets
+            .iter()
+            .position(|b| Some(b.id) == preferred)
+            .into_iter()
+            .chain(0..self.buckets.len());
+        for i in preferred_first {
+            if let Some(bucket) = self.buckets.get_mut(i) {
+                let taken = left.min(bucket.amount);
+                bucket.amount -= taken;
+                left -= taken;
+            }
+            if left.is_zero() {
+                break;
+            }
+        }
+        self.buckets.retain(|b| !b.amount.is_zero());
+        left
+    }
+
+    /// Removes a bucket, returning what was left in it.
+    pub fn remove(&mut self, id: u64) -> Option<Decimal> {
+        let at = self.buckets.iter().position(|b| b.id == id)?;
+        Some(self.buckets.remove(at).amount)
+    }
+}
+
+/// A purchase that returns may refer to.
+#[derive(Debug, Clone)]
+pub struct Purchase {
+    pub amount: Decimal,
+    pub returned: Decimal,
+    pub awards: Vec<PurchaseAward>,
+    /// What the purchase added to each tier measure, to take back on return.
+    pub measures: Vec<(usize, Decimal)>,
+    pub time: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PurchaseAward {
+    pub points: PointsId,
+    pub rule: RuleId,
+    pub awarded: Decimal,
+    pub reversed: Decimal,
+    pub bucket: Option<u64>,
+    pub rounding: Rounding,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 1, day, 0, 0, 0).unwrap()
+    }
+
+    fn bucket(id: u64, amount: i64, earned: u32, expires: Option<u32>) -> Bucket {
+        Bucket {
+            id,
+            amount: Decimal::from(amount),
+            earned_at: at(earned),
+            available_at: at(earned),
+            expires_at: expires.map(at),
+        }
+    }
+
+    #[test]
+    fn spends_earliest_expiry_first_then_earliest_earned() {
+        let mut wallet = Wallet::default();
+        wallet.add(bucket(1, 10, 1, None));
+        wallet.add(bucket(2, 10, 2, Some(20)));
+        wallet.add(bucket(3, 10, 3, Some(10)));
+        wallet.spend(Decimal::from(15), at(5));
+        let left: Vec<(u64, Decimal)> = wallet.buckets.iter().map(|b| (b.id, b.amount)).collect();
+        assert_eq!(left, vec![(2, Decimal::from(5)), (1, Decimal::from(10))]);
+    }
+
+    #[test]
+    fn debt_is_paid_before_new_points_count() {
+        let mut wallet = Wallet {
+            debt: Decimal::from(4),
+            ..Wallet::default()
+        };
+        assert_eq!(wallet.add(bucket(1, 3, 1, None)), None);
+        assert_eq!(wallet.balance(), Decimal::from(-1));
+        wallet.add(bucket(2, 5, 2, None));
+        assert_eq!(wallet.balance(), Decimal::from(4));
+    }
+
+    #[test]
+    fn take_back_prefers_the_purchase_bucket_and_reports_the_shortfall() {
+        let mut wallet = Wallet::default();
+        wallet.add(bucket(1, 10, 1, None));
+        wallet.add(bucket(2, 4, 2, None));
+        assert_eq!(
+            wallet.take_back(Decimal::from(6), Some(2)),
+            Decimal::from(0)
+        );
+        assert_eq!(wallet.balance(), Decimal::from(8));
+        assert_eq!(wallet.take_back(Decimal::from(10), None), Decimal::from(2));
+    }
+}

@@ -1,0 +1,693 @@
+//! The engine: applies a compiled program to events in time order, keeping
+//! every member's state and writing the ledger. See `docs/semantics.md` for
+//! the contract; in short: the clock advances before each event (expiries,
+//! releases, period ends and grace ends due at or before it, in time order),
+//! rules run in declaration order against the state before the event, and
+//! every change is one ledger entry.
+
+pub mod calendar;
+mod eval;
+pub mod explain;
+pub mod ledger;
+pub mod member;
+mod rules;
+mod tiers;
+
+use crate::compile::ir::{EventKind, ExpiryRule, PointsId, Program, RuleId, Value};
+use crate::events::{Event, Reject};
+use chrono::{DateTime, Utc};
+use explain::Explanation;
+use ledger::{Entry, EntryKind, Totals};
+use member::{Bucket, Counter, Member, Wallet};
+use rust_decimal::Decimal;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+
+/// Something the clock must do at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Due {
+    at: DateTime<Utc>,
+    /// Insertion order: ties at one instant are applied in the order they were scheduled.
+    seq: u64,
+    member: usize,
+    what: DueKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum DueKind {
+    Release(PointsId, u64),
+    Expire(PointsId, u64),
+    /// Check whether the points type has had no activity for its term.
+    Inactivity(PointsId),
+    PeriodEnd,
+    GraceEnd,
+}
+
+/// Counts of events, for the summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub applied: u64,
+    pub rejected: u64,
+}
+
+pub struct Engine<'p> {
+    program: &'p Program,
+    members: Vec<Member>,
+    index: HashMap<String, usize>,
+    due: BinaryHeap<Reverse<Due>>,
+    seq: u64,
+    next_bucket: u64,
+    clock: Option<DateTime<Utc>>,
+    event_ids: HashSet<String>,
+    /// Program-wide budget use per (rule, budget, period).
+    budgets: BTreeMap<(RuleId, usize, i64), Decimal>,
+    ledger: Vec<Entry>,
+    totals: Vec<Totals>,
+    counts: Counts,
+    explanation: Option<Explanation>,
+}
+
+impl<'p> Engine<'p> {
+    pub fn new(program: &'p Program) -> Self {
+        Engine {
+            program,
+            members: Vec::new(),
+            index: HashMap::new(),
+            due: BinaryHeap::new(),
+            seq: 0,
+            next_bucket: 0,
+            clock: None,
+            event_ids: HashSet::new(),
+            budgets: BTreeMap::new(),
+            ledger: Vec::new(),
+            totals: vec![Totals::default(); program.points.len()],
+            counts: Counts::default(),
+            explanation: None,
+        }
+    }
+
+    /// Records, for one member, why each rule did or did not fire.
+    pub fn explain(&mut self, member: &str) {
+        self.explanation = Some(Explanation::new(member));
+    }
+
+    pub fn program(&self) -> &'p Program {
+        self.program
+    }
+
+    /// Applies one event, or rejects it without changing anything but the clock.
+    pub fn apply(&mut self, event: &Event) -> Result<(), Reject> {
+        let result = self.try_apply(event);
+        match &result {
+            Ok(()) => self.counts.applied += 1,
+            Err(_) => self.counts.rejected += 1,
+        }
+        result
+    }
+
+    fn try_apply(&mut self, event: &Event) -> Result<(), Reject> {
+        let reject = |reason: String| Reject {
+            origin: event.origin.clone(),
+            id: Some(event.id.clone()),
+            member: Some(event.member.clone()),
+            reason,
+        };
+        if let Some(clock) = self.clock.filter(|c| event.time < *c) {
+            return Err(reject(format!(
+                "event at {} is earlier than one already applied ({clock}): input must be in time order",
+                event.time
+            )));
+        }
+        if self.event_ids.contains(&event.id) {
+            return Err(reject(format!(
+                "duplicate event id `{}`: an event is applied once",
+                event.id
+            )));
+        }
+        self.advance_to(event.time);
+        let kind = self
+            .program
+            .events
+            .get(event.kind)
+            .map(|t| t.kind)
+            .ok_or_else(|| reject("unknown event type".to_string()))?;
+        let member = match (self.index.get(&event.member).copied(), kind) {
+            (Some(_), EventKind::Enroll) => {
+                return Err(reject(format!(
+                    "member `{}` is already enrolled",
+                    event.member
+                )))
+            }
+            (None, EventKind::Enroll) => None,
+            (Some(m), _) => Some(m),
+            (None, _) => {
+                return Err(reject(format!(
+                    "unknown member `{}`: no enroll event came before this one",
+                    event.member
+                )))
+            }
+        };
+        if let Some(explanation) = self
+            .explanation
+            .as_mut()
+            .filter(|e| e.member == event.member)
+        {
+            explanation.event(event, self.program);
+        }
+        match (kind, member) {
+            (EventKind::Enroll, _) => {
+                let m = self.enroll(event);
+                self.earn(m, event)
+            }
+            (EventKind::Return, Some(m)) => self.return_purchase(m, event).map_err(reject)?,
+            (EventKind::Redeem, Some(m)) => self.redeem(m, event).map_err(reject)?,
+            (EventKind::UsePerk, Some(m)) => self.use_perk(m, event).map_err(reject)?,
+            (EventKind::Purchase | EventKind::Declared, Some(m)) => self.earn(m, event),
+            (_, None) => return Err(reject("unknown member".to_string())),
+        }
+        self.event_ids.insert(event.id.clone());
+        Ok(())
+    }
+
+    /// Applies everything due at or before `time`, in time order.
+    pub fn advance_to(&mut self, time: DateTime<Utc>) {
+        while let Some(Reverse(due)) = self.due.peek().copied() {
+            if due.at > time {
+                break;
+            }
+            self.due.pop();
+            self.clock = Some(due.at);
+            match due.what {
+                DueKind::Release(p, bucket) => self.release(due.member, p, bucket, due.at),
+                DueKind::Expire(p, bucket) => self.expire_bucket(due.member, p, bucket, due.at),
+                DueKind::Inactivity(p) => self.expire_inactive(due.member, p, due.at),
+                DueKind::PeriodEnd => self.period_end(due.member, due.at),
+                DueKind::GraceEnd => self.grace_end(due.member, due.at),
+            }
+        }
+        if self.clock.is_none_or(|c| c < time) {
+            self.clock = Some(time);
+        }
+    }
+
+    fn schedule(&mut self, at: DateTime<Utc>, member: usize, what: DueKind) {
+        self.seq += 1;
+        self.due.push(Reverse(Due {
+            at,
+            seq: self.seq,
+            member,
+            what,
+        }));
+    }
+
+    /// Ledger entries written since the last call, in the order applied.
+    pub fn drain_ledger(&mut self) -> Vec<Entry> {
+        std::mem::take(&mut self.ledger)
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// Totals per points type.
+    pub fn totals(&self) -> &[Totals] {
+        &self.totals
+    }
+
+    /// Members in the order of their ids.
+    pub fn members(&self) -> Vec<&Member> {
+        let mut members: Vec<&Member> = self.members.iter().collect();
+        members.sort_by(|a, b| a.id.cmp(&b.id));
+        members
+    }
+
+    pub fn clock(&self) -> Option<DateTime<Utc>> {
+        self.clock
+    }
+
+    pub fn take_explanation(&mut self) -> Option<Explanation> {
+        self.explanation.take()
+    }
+
+    // ------------------------------------------------------------ ledger
+
+    fn record(
+        &mut self,
+        m: usize,
+        kind: EntryKind,
+        time: DateTime<Utc>,
+        points: Option<PointsId>,
+        amount: Decimal,
+    ) -> &mut Entry {
+        let (member, balance) = match self.members.get(m) {
+            Some(member) => (
+                member.id.clone(),
+                points
+                    .and_then(|p| member.wallets.get(p))
+                    .map_or(Decimal::ZERO, Wallet::balance),
+            ),
+            None => (String::new(), Decimal::ZERO),
+        };
+        let entry = Entry {
+            kind,
+            member,
+            time,
+            points,
+            amount,
+            balance,
+            rule: None,
+            event: None,
+            note: String::new(),
+            cost: None,
+        };
+        if let Some(explanation) = self
+            .explanation
+            .as_mut()
+            .filter(|e| e.member == entry.member)
+        {
+            explanation.entry(&entry);
+        }
+        self.ledger.push(entry);
+        let last = self.ledger.len() - 1;
+        // The entry was pushed just above.
+        #[allow(clippy::indexing_slicing)]
+        &mut self.ledger[last]
+    }
+
+    fn wallet(&mut self, m: usize, p: PointsId) -> Option<&mut Wallet> {
+        self.members
+            .get_mut(m)
+            .and_then(|member| member.wallets.get_mut(p))
+    }
+
+    /// Adds to both the member's and the program's totals.
+    fn count(&mut self, m: usize, p: PointsId, update: impl Fn(&mut Totals)) {
+        if let Some(wallet) = self.wallet(m, p) {
+            update(&mut wallet.totals);
+        }
+        if let Some(totals) = self.totals.get_mut(p) {
+            update(totals);
+        }
+    }
+
+    // ------------------------------------------------------------ events
+
+    fn enroll(&mut self, event: &Event) -> usize {
+        let program = self.program;
+        let m = self.members.len();
+        let measures = program.tiers.as_ref().map_or(0, |t| t.measures.len());
+        self.members.push(Member {
+            id: event.member.clone(),
+            enrolled: event.time,
+            attributes: event.fields.clone(),
+            tier: 0,
+            floor: 0,
+            pending_downgrade: None,
+            period_started: event.time,
+            wallets: vec![Wallet::default(); program.points.len()],
+            window: vec![Decimal::ZERO; measures],
+            window_entries: VecDeque::new(),
+            counters: BTreeMap::new(),
+            purchases: BTreeMap::new(),
+            lifetime_earned: vec![Decimal::ZERO; program.points.len()],
+        });
+        self.index.insert(event.member.clone(), m);
+        self.joined(m, event);
+        m
+    }
+
+    /// Adds the points a rule awarded as a bucket, with its expiry and
+    /// pending release scheduled. Returns the bucket's id.
+    fn award(
+        &mut self,
+        m: usize,
+        p: PointsId,
+        amount: Decimal,
+        rule: RuleId,
+        event: &Event,
+    ) -> Option<u64> {
+        let program = self.program;
+        let points = program.points.get(p)?;
+        let tz = program.timezone;
+        let now = event.time;
+        let available_at = points
+            .pending
+            .map_or(now, |term| calendar::after(tz, now, term));
+        let expires_at = match points.expiry {
+            ExpiryRule::Never | ExpiryRule::Inactivity(_) => None,
+            ExpiryRule::AfterEarn { term, end_of: None } => Some(calendar::after(tz, now, term)),
+            ExpiryRule::AfterEarn {
+                term,
+                end_of: Some(unit),
+            } => {
+                let end = calendar::add_term(calendar::local(tz, now), term).date();
+                Some(calendar::start_of_day(
+                    tz,
+                    calendar::next_unit_start(unit, end, 0),
+                ))
+            }
+            ExpiryRule::EndOf { unit, plus } => {
+                let date = calendar::local(tz, now).date();
+                Some(calendar::start_of_day(
+                    tz,
+                    calendar::next_unit_start(unit, date, plus),
+                ))
+            }
+        };
+        self.next_bucket += 1;
+        let id = self.next_bucket;
+        let bucket = Bucket {
+            id,
+            amount,
+            earned_at: now,
+            available_at,
+            expires_at,
+        };
+        let kept = self.wallet(m, p)?.add(bucket);
+        self.count(m, p, |t| t.issued += amount);
+        if let Some(member) = self.members.get_mut(m) {
+            if let Some(earned) = member.lifetime_earned.get_mut(p) {
+                *earned += amount;
+            }
+        }
+        self.touch(m, p, now);
+        let kind = if available_at > now {
+            EntryKind::Pend
+        } else {
+            EntryKind::Earn
+        };
+        let entry = self.record(m, kind, now, Some(p), amount);
+        entry.rule = Some(rule);
+        entry.event = Some(event.id.clone());
+        if let Some(bucket) = kept {
+            if available_at > now {
+                self.schedule(available_at, m, DueKind::Release(p, bucket));
+            }
+            if let Some(at) = expires_at {
+                self.schedule(at, m, DueKind::Expire(p, bucket));
+            }
+        }
+        kept
+    }
+
+    /// Activity on a points type: restarts its inactivity clock.
+    fn touch(&mut self, m: usize, p: PointsId, now: DateTime<Utc>) {
+        let program = self.program;
+        if let Some(wallet) = self.wallet(m, p) {
+            wallet.last_activity = Some(now);
+        }
+        if let Some(ExpiryRule::Inactivity(term)) = program.points.get(p).map(|t| t.expiry) {
+            self.schedule(
+                calendar::after(program.timezone, now, term),
+                m,
+                DueKind::Inactivity(p),
+            );
+        }
+    }
+
+    fn return_purchase(&mut self, m: usize, event: &Event) -> Result<(), String> {
+        let program = self.program;
+        let fields = program
+            .events
+            .get(event.kind)
+            .map(|t| t.fields.as_slice())
+            .unwrap_or_default();
+        let field = |name: &str| {
+            fields
+                .iter()
+                .position(|f| f.name == name)
+                .and_then(|i| event.fields.get(i))
+        };
+        let Some(Value::Text(of)) = field("of") else {
+            return Err("a return needs `of`, the id of the purchase".to_string());
+        };
+        let Some(Value::Number(amount)) = field("amount").cloned() else {
+            return Err("a return needs an `amount`".to_string());
+        };
+        let member = self.members.get(m).ok_or("unknown member")?;
+        let purchase = member.purchases.get(of).ok_or_else(|| {
+            format!(
+                "return of unknown purchase `{of}` for member `{}`",
+                member.id
+            )
+        })?;
+        let left = purchase.amount - purchase.returned;
+        if amount > left {
+            return Err(format!(
+                "return of {amount} is more than the {left} left to return of purchase `{of}` ({} bought, {} returned before)",
+                purchase.amount, purchase.returned
+            ));
+        }
+        let of = of.clone();
+        self.reverse(m, &of, amount, event);
+        Ok(())
+    }
+
+    fn redeem(&mut self, m: usize, event: &Event) -> Result<(), String> {
+        let program = self.program;
+        let fields = program
+            .events
+            .get(event.kind)
+            .map(|t| t.fields.as_slice())
+            .unwrap_or_default();
+        let field = |name: &str| {
+            fields
+                .iter()
+                .position(|f| f.name == name)
+                .and_then(|i| event.fields.get(i))
+                .filter(|v| **v != Value::Missing)
+        };
+        let (p, amount, cost, note) = match (field("reward"), field("points"), field("points_type"))
+        {
+            (Some(Value::Text(name)), _, _) => {
+                let reward = program
+                    .rewards
+                    .iter()
+                    .find(|r| r.name == *name)
+                    .ok_or_else(|| format!("unknown reward `{name}`"))?;
+                (
+                    reward.points,
+                    reward.price,
+                    reward.cost,
+                    format!("reward {name}"),
+                )
+            }
+            (_, Some(Value::Number(amount)), Some(Value::Text(points))) => {
+                let p = program
+                    .points
+                    .iter()
+                    .position(|t| t.name == *points)
+                    .ok_or_else(|| format!("unknown points type `{points}`"))?;
+                let cost = program
+                    .points
+                    .get(p)
+                    .and_then(|t| t.value)
+                    .map(|v| v * *amount);
+                (p, *amount, cost, String::new())
+            }
+            _ => return Err("a redeem needs a `reward`, or `points` and `points_type`".to_string()),
+        };
+        let points = program.points.get(p).ok_or("unknown points type")?;
+        if points.qualifying {
+            return Err(format!(
+                "`{}` are qualifying points and cannot be redeemed",
+                points.name
+            ));
+        }
+        let now = event.time;
+        let wallet = self.wallet(m, p).ok_or("unknown member")?;
+        let available = wallet.available(now);
+        if amount > available {
+            let pending = wallet.pending(now);
+            let waiting = if pending.is_zero() {
+                String::new()
+            } else {
+                format!(" ({pending} more are pending)")
+            };
+            return Err(format!(
+                "redeem of {amount} {} is beyond the available balance of {available}{waiting}",
+                points.name
+            ));
+        }
+        wallet.spend(amount, now);
+        self.count(m, p, |t| t.spent += amount);
+        self.touch(m, p, now);
+        let entry = self.record(m, EntryKind::Spend, now, Some(p), -amount);
+        entry.event = Some(event.id.clone());
+        entry.note = note;
+        entry.cost = cost;
+        Ok(())
+    }
+
+    fn use_perk(&mut self, m: usize, event: &Event) -> Result<(), String> {
+        let program = self.program;
+        let Some(Value::Text(name)) = event.fields.first() else {
+            return Err("a use_perk needs the `perk` it uses".to_string());
+        };
+        let (id, perk) = program
+            .perks
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.name == *name)
+            .ok_or_else(|| format!("unknown perk `{name}`"))?;
+        let member = self.members.get_mut(m).ok_or("unknown member")?;
+        if !perk.tiers.contains(&member.tier) {
+            let tier = program
+                .tiers
+                .as_ref()
+                .and_then(|t| t.tiers.get(member.tier))
+                .map_or("no tier", |t| t.name.as_str());
+            return Err(format!("perk `{name}` is not granted to tier `{tier}`"));
+        }
+        if let Some(limit) = perk.limit {
+            let date = calendar::local(program.timezone, event.time).date();
+            let counter = Counter::PerkUsed(id, calendar::period_key(limit.period, date));
+            let used = member.counters.entry(counter).or_default();
+            if *used >= Decimal::from(limit.count) {
+                return Err(format!(
+                    "perk `{name}` was already used {} times this {}",
+                    limit.count,
+                    period_name(limit.period)
+                ));
+            }
+            *used += Decimal::ONE;
+        }
+        let entry = self.record(m, EntryKind::PerkUse, event.time, None, Decimal::ZERO);
+        entry.event = Some(event.id.clone());
+        entry.note = name.clone();
+        entry.cost = perk.cost;
+        Ok(())
+    }
+
+    /// Takes back the share `amount` of purchase `of` from what it earned.
+    fn reverse(&mut self, m: usize, of: &str, amount: Decimal, event: &Event) {
+        let program = self.program;
+        let Some(member) = self.members.get_mut(m) else {
+            return;
+        };
+        let Some(purchase) = member.purchases.get_mut(of) else {
+            return;
+        };
+        purchase.returned += amount;
+        let share = if purchase.amount.is_zero() {
+            Decimal::ONE
+        } else {
+            purchase.returned / purchase.amount
+        };
+        let mut reversals = Vec::new();
+        for award in &mut purchase.awards {
+            let precision = program.points.get(award.points).map_or(0, |t| t.precision);
+            // Cumulative rounding: partial returns add up to exactly the award.
+            let due =
+                rules::round(award.awarded * share, precision, award.rounding).min(award.awarded);
+            let this_time = due - award.reversed;
+            award.reversed = due;
+            if !this_time.is_zero() {
+                reversals.push((award.points, award.rule, this_time, award.bucket));
+            }
+        }
+        let purchase = purchase.clone();
+        tiers::take_back_measures(member, program, &purchase, amount);
+        let write_off = program.overspent == crate::syntax::ast::OverspentPolicy::WriteOff;
+        for (p, rule, points, bucket) in reversals {
+            let Some(wallet) = self.wallet(m, p) else {
+                continue;
+            };
+            let short = wallet.take_back(points, bucket);
+            let (reversed, note) = if short.is_zero() {
+                (points, String::new())
+            } else if write_off {
+                (
+                    points - short,
+                    format!("{short} already spent: written off"),
+                )
+            } else {
+                wallet.debt += short;
+                (
+                    points,
+                    format!("{short} already spent: the balance goes negative"),
+                )
+            };
+            self.count(m, p, |t| t.reversed += reversed);
+            if let Some(member) = self.members.get_mut(m) {
+                if let Some(earned) = member.lifetime_earned.get_mut(p) {
+                    *earned -= reversed;
+                }
+            }
+            let entry = self.record(m, EntryKind::Reverse, event.time, Some(p), -reversed);
+            entry.rule = Some(rule);
+            entry.event = Some(event.id.clone());
+            entry.note = note;
+        }
+    }
+
+    // ------------------------------------------------------------ clock
+
+    fn release(&mut self, m: usize, p: PointsId, bucket: u64, at: DateTime<Utc>) {
+        let amount = self
+            .wallet(m, p)
+            .and_then(|w| w.buckets.iter().find(|b| b.id == bucket))
+            .map(|b| b.amount);
+        if let Some(amount) = amount.filter(|a| !a.is_zero()) {
+            self.record(m, EntryKind::Release, at, Some(p), amount);
+        }
+    }
+
+    fn expire_bucket(&mut self, m: usize, p: PointsId, bucket: u64, at: DateTime<Utc>) {
+        if let Some(amount) = self.wallet(m, p).and_then(|w| w.remove(bucket)) {
+            self.expired(m, p, amount, at, String::new());
+        }
+    }
+
+    fn expire_inactive(&mut self, m: usize, p: PointsId, at: DateTime<Utc>) {
+        let program = self.program;
+        let Some(ExpiryRule::Inactivity(term)) = program.points.get(p).map(|t| t.expiry) else {
+            return;
+        };
+        let Some(wallet) = self.wallet(m, p) else {
+            return;
+        };
+        // A later activity scheduled its own check: this one is stale.
+        let due = wallet
+            .last_activity
+            .map(|last| calendar::after(program.timezone, last, term));
+        if due != Some(at) {
+            return;
+        }
+        let amount: Decimal = wallet.buckets.drain(..).map(|b| b.amount).sum();
+        let note = format!("no activity for {} {}s", term.count, term.unit_name());
+        self.expired(m, p, amount, at, note);
+    }
+
+    fn expired(&mut self, m: usize, p: PointsId, amount: Decimal, at: DateTime<Utc>, note: String) {
+        if amount.is_zero() {
+            return;
+        }
+        self.count(m, p, |t| t.expired += amount);
+        self.record(m, EntryKind::Expire, at, Some(p), -amount).note = note;
+    }
+}
+
+fn period_name(period: crate::syntax::ast::Period) -> &'static str {
+    use crate::syntax::ast::Period;
+    match period {
+        Period::Day => "day",
+        Period::Week => "week",
+        Period::Month => "month",
+        Period::Quarter => "quarter",
+        Period::Year => "year",
+        Period::Lifetime => "membership",
+    }
+}
+
+impl crate::compile::ir::Term {
+    fn unit_name(&self) -> &'static str {
+        use crate::syntax::ast::TimeUnit;
+        match self.unit {
+            TimeUnit::Day => "day",
+            TimeUnit::Week => "week",
+            TimeUnit::Month => "month",
+            TimeUnit::Year => "year",
+        }
+    }
+}

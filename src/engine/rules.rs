@@ -1,0 +1,440 @@
+//! Earning: the rules on an event, evaluated in declaration order against
+//! the member's state before the event; awards rounded per rule and points
+//! type, cut by caps and budgets, exclusive groups resolved best-of.
+
+use super::calendar;
+use super::eval::{self, Scope};
+use super::explain::RuleOutcome;
+use super::ledger::EntryKind;
+use super::member::{Counter, Purchase, PurchaseAward};
+use super::{tiers, Engine};
+use crate::compile::ir::{AwardAmount, EventKind, PointsId, Rule, RuleId, Value};
+use crate::events::Event;
+use crate::syntax::ast::Rounding;
+use rust_decimal::{Decimal, RoundingStrategy};
+
+/// Rounds to `precision` decimal places with a rule's rounding mode.
+pub fn round(value: Decimal, precision: u32, mode: Rounding) -> Decimal {
+    let strategy = match mode {
+        Rounding::Down => RoundingStrategy::ToZero,
+        Rounding::Up => RoundingStrategy::AwayFromZero,
+        Rounding::HalfUp => RoundingStrategy::MidpointAwayFromZero,
+        Rounding::HalfEven => RoundingStrategy::MidpointNearestEven,
+    };
+    value.round_dp_with_strategy(precision, strategy)
+}
+
+/// One rule's proposed award of one points type on one event.
+#[derive(Debug, Clone)]
+struct Proposal {
+    rule: RuleId,
+    points: PointsId,
+    /// Rounded, before caps.
+    rounded: Decimal,
+    /// After caps and budgets.
+    awarded: Decimal,
+    /// Why and by how much it was cut.
+    cuts: Vec<(Decimal, String)>,
+    arithmetic: String,
+}
+
+impl Engine<'_> {
+    /// Fires the rules on an event and applies what they award, then the
+    /// event's effect on tier measures and tiers.
+    pub(super) fn earn(&mut self, m: usize, event: &Event) {
+        let program = self.program;
+        let Some(event_type) = program.events.get(event.kind) else {
+            return;
+        };
+        let Some(member) = self.members.get(m) else {
+            return;
+        };
+        let tz = program.timezone;
+        let local = calendar::local(tz, event.time);
+        let balances: Vec<Decimal> = member.wallets.iter().map(|w| w.balance()).collect();
+        let measures = tiers::current_measures(member, program, event.time);
+        let scope = Scope {
+            fields: &event.fields,
+            attributes: &member.attributes,
+            tier: member.tier,
+            local,
+            enrolled: calendar::local(tz, member.enrolled).date(),
+            balances: &balances,
+            measures: &measures,
+        };
+        let amount_field = event_type.fields.iter().position(|f| f.name == "amount");
+        let purchase_amount = match amount_field.and_then(|i| event.fields.get(i)) {
+            Some(Value::Number(n)) if event_type.kind == EventKind::Purchase => Some(*n),
+            _ => None,
+        };
+
+        let mut outcomes: Vec<RuleOutcome> = Vec::new();
+        let mut proposals: Vec<Proposal> = Vec::new();
+        let mut fired: Vec<RuleId> = Vec::new();
+        for &rule_id in &event_type.rules {
+            let Some(rule) = program.rules.get(rule_id) else {
+                continue;
+            };
+            if let Some(reason) = self.why_not(m, rule, rule_id, &scope, purchase_amount) {
+                outcomes.push(RuleOutcome::skipped(rule_id, reason));
+                continue;
+            }
+            fired.push(rule_id);
+            for (points, raw, arithmetic) in raw_awards(rule, rule_id, &scope, &proposals) {
+                let precision = program.points.get(points).map_or(0, |t| t.precision);
+                let rounded = round(raw.max(Decimal::ZERO), precision, rule.rounding);
+                let (awarded, cuts) = self.cut(m, rule, rule_id, points, rounded, local.date());
+                proposals.push(Proposal {
+                    rule: rule_id,
+                    points,
+                    rounded,
+                    awarded,
+                    cuts,
+                    arithmetic,
+                });
+            }
+        }
+        let losers = exclusive_losers(program.rules.as_slice(), &fired, &proposals);
+        for proposal in proposals.iter_mut().filter(|p| losers.contains(&p.rule)) {
+            proposal.awarded = Decimal::ZERO;
+        }
+
+        let mut purchase_awards = Vec::new();
+        let mut earned_now = vec![Decimal::ZERO; program.points.len()];
+        for rule_id in fired {
+            let Some(rule) = program.rules.get(rule_id) else {
+                continue;
+            };
+            if losers.contains(&rule_id) {
+                outcomes.push(RuleOutcome::skipped(
+                    rule_id,
+                    "another rule of its exclusive group awarded more".to_string(),
+                ));
+                continue;
+            }
+            self.count_firing(m, rule, rule_id, local.date());
+            for proposal in proposals.iter().filter(|p| p.rule == rule_id) {
+                outcomes.push(RuleOutcome::fired(
+                    rule_id,
+                    proposal.points,
+                    proposal.arithmetic.clone(),
+                    proposal.rounded,
+                    proposal.awarded,
+                    proposal.cuts.iter().map(|(_, why)| why.clone()).collect(),
+                ));
+                for (cut, why) in &proposal.cuts {
+                    let entry = self.record(
+                        m,
+                        EntryKind::CapCut,
+                        event.time,
+                        Some(proposal.points),
+                        *cut,
+                    );
+                    entry.rule = Some(rule_id);
+                    entry.event = Some(event.id.clone());
+                    entry.note = why.clone();
+                }
+                if proposal.awarded.is_zero() {
+                    continue;
+                }
+                self.use_limits(
+                    m,
+                    rule,
+                    rule_id,
+                    proposal.points,
+                    proposal.awarded,
+                    local.date(),
+                );
+                let bucket = self.award(m, proposal.points, proposal.awarded, rule_id, event);
+                if let Some(earned) = earned_now.get_mut(proposal.points) {
+                    *earned += proposal.awarded;
+                }
+                purchase_awards.push(PurchaseAward {
+                    points: proposal.points,
+                    rule: rule_id,
+                    awarded: proposal.awarded,
+                    reversed: Decimal::ZERO,
+                    bucket,
+                    rounding: rule.rounding,
+                });
+            }
+        }
+        if let Some(explanation) = self
+            .explanation
+            .as_mut()
+            .filter(|e| e.member == event.member)
+        {
+            explanation.rules(outcomes);
+        }
+        let contributions = tiers::add_measures(self, m, event, &earned_now);
+        if let Some(amount) = purchase_amount {
+            if let Some(member) = self.members.get_mut(m) {
+                member.purchases.insert(
+                    event.id.clone(),
+                    Purchase {
+                        amount,
+                        returned: Decimal::ZERO,
+                        awards: purchase_awards,
+                        measures: contributions,
+                        time: event.time,
+                    },
+                );
+            }
+        }
+        self.after_event(m, event.time);
+    }
+
+    /// Why a rule does not fire on this event, or `None` if it does.
+    fn why_not(
+        &self,
+        m: usize,
+        rule: &Rule,
+        rule_id: RuleId,
+        scope: &Scope,
+        purchase_amount: Option<Decimal>,
+    ) -> Option<String> {
+        let date = scope.local.date();
+        if let Some((from, to)) = rule.during {
+            if date < from || date > to {
+                return Some(format!("outside its window {from} .. {to}"));
+            }
+        }
+        if let Some(min) = rule.min_spend {
+            if purchase_amount.is_none_or(|a| a < min) {
+                return Some(format!("the purchase is below the minimum spend of {min}"));
+            }
+        }
+        if let Some(failed) = rule
+            .conditions
+            .iter()
+            .find(|c| !eval::holds(&c.expr, scope))
+        {
+            return Some(format!("`{}` is false", failed.text));
+        }
+        let member = self.members.get(m)?;
+        for (i, limit) in rule.limits.iter().enumerate() {
+            let key = Counter::Fired(rule_id, i, calendar::period_key(limit.period, date));
+            let fired = member.counters.get(&key).copied().unwrap_or_default();
+            if fired >= Decimal::from(limit.count) {
+                return Some(format!(
+                    "its limit of {} per {} is reached",
+                    limit.count,
+                    super::period_name(limit.period)
+                ));
+            }
+        }
+        None
+    }
+
+    /// An award cut to what caps and budgets leave.
+    fn cut(
+        &self,
+        m: usize,
+        rule: &Rule,
+        rule_id: RuleId,
+        points: PointsId,
+        rounded: Decimal,
+        date: chrono::NaiveDate,
+    ) -> (Decimal, Vec<(Decimal, String)>) {
+        let mut awarded = rounded;
+        let mut cuts = Vec::new();
+        let Some(member) = self.members.get(m) else {
+            return (awarded, cuts);
+        };
+        for (i, cap) in rule
+            .caps
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.points == points)
+        {
+            let used = cap.period.map_or(Decimal::ZERO, |period| {
+                let key = Counter::Capped(rule_id, i, calendar::period_key(period, date));
+                member.counters.get(&key).copied().unwrap_or_default()
+            });
+            let room = (cap.amount - used).max(Decimal::ZERO);
+            if awarded > room {
+                let scope = cap.period.map_or("event".to_string(), |p| {
+                    format!("member per {}", super::period_name(p))
+                });
+                cuts.push((
+                    awarded - room,
+                    format!("cap {} per {scope}: {awarded} cut to {room}", cap.amount),
+                ));
+                awarded = room;
+            }
+        }
+        for (i, budget) in rule
+            .budgets
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.points == points)
+        {
+            let key = (
+                rule_id,
+                i,
+                budget.period.map_or(0, |p| calendar::period_key(p, date)),
+            );
+            let used = self.budgets.get(&key).copied().unwrap_or_default();
+            let room = (budget.amount - used).max(Decimal::ZERO);
+            if awarded > room {
+                cuts.push((
+                    awarded - room,
+                    format!(
+                        "budget of {} exhausted: {awarded} cut to {room}",
+                        budget.amount
+                    ),
+                ));
+                awarded = room;
+            }
+        }
+        (awarded, cuts)
+    }
+
+    fn count_firing(&mut self, m: usize, rule: &Rule, rule_id: RuleId, date: chrono::NaiveDate) {
+        let Some(member) = self.members.get_mut(m) else {
+            return;
+        };
+        for (i, limit) in rule.limits.iter().enumerate() {
+            let key = Counter::Fired(rule_id, i, calendar::period_key(limit.period, date));
+            *member.counters.entry(key).or_default() += Decimal::ONE;
+        }
+    }
+
+    fn use_limits(
+        &mut self,
+        m: usize,
+        rule: &Rule,
+        rule_id: RuleId,
+        points: PointsId,
+        awarded: Decimal,
+        date: chrono::NaiveDate,
+    ) {
+        if let Some(member) = self.members.get_mut(m) {
+            for (i, cap) in rule
+                .caps
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.points == points)
+            {
+                if let Some(period) = cap.period {
+                    let key = Counter::Capped(rule_id, i, calendar::period_key(period, date));
+                    *member.counters.entry(key).or_default() += awarded;
+                }
+            }
+        }
+        for (i, budget) in rule
+            .budgets
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.points == points)
+        {
+            let key = (
+                rule_id,
+                i,
+                budget.period.map_or(0, |p| calendar::period_key(p, date)),
+            );
+            *self.budgets.entry(key).or_default() += awarded;
+        }
+    }
+}
+
+/// A rule's unrounded awards per points type (summed over its `earn` lines),
+/// with the arithmetic for explanations.
+fn raw_awards(
+    rule: &Rule,
+    rule_id: RuleId,
+    scope: &Scope,
+    earlier: &[Proposal],
+) -> Vec<(PointsId, Decimal, String)> {
+    let mut awards: Vec<(PointsId, Decimal, String)> = Vec::new();
+    for award in &rule.awards {
+        let (mut raw, mut arithmetic) = match &award.amount {
+            AwardAmount::Rate { amount, per } => {
+                let Some(rate) = eval::number(amount, scope) else {
+                    continue;
+                };
+                match per {
+                    None => (rate, format!("{rate}")),
+                    Some(per) => {
+                        let Some(base) = eval::number(&per.base, scope) else {
+                            continue;
+                        };
+                        let units = base.checked_div(per.unit).unwrap_or_default();
+                        let units = if per.full { units.trunc() } else { units };
+                        let how = if per.full {
+                            format!("{rate} × {units} full steps of {} in {base}", per.unit)
+                        } else {
+                            format!("{rate} × {base} / {}", per.unit)
+                        };
+                        (rate.checked_mul(units).unwrap_or_default(), how)
+                    }
+                }
+            }
+            AwardAmount::ShareOf {
+                fraction,
+                rule: other,
+            } => {
+                let base: Decimal = earlier
+                    .iter()
+                    .filter(|p| p.rule == *other && p.points == award.points && p.rule != rule_id)
+                    .map(|p| p.awarded)
+                    .sum();
+                (
+                    fraction.checked_mul(base).unwrap_or_default(),
+                    format!("{}% of {base}", fraction * Decimal::ONE_HUNDRED),
+                )
+            }
+        };
+        if let Some(table) = &award.multiplier {
+            let key = eval::eval(&table.key, scope);
+            let factor = table
+                .entries
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, f)| *f)
+                .or(table.otherwise)
+                .unwrap_or_default();
+            raw = raw.checked_mul(factor).unwrap_or_default();
+            arithmetic = format!("{arithmetic} × {factor}");
+        }
+        match awards.iter_mut().find(|(p, _, _)| *p == award.points) {
+            Some((_, total, how)) => {
+                *total += raw;
+                how.push_str(&format!(" + {arithmetic}"));
+            }
+            None => awards.push((award.points, raw, arithmetic)),
+        }
+    }
+    awards
+}
+
+/// The rules that lose their exclusive group: of the rules of a group that
+/// fired, the one with the largest award wins (the first written on a tie).
+fn exclusive_losers(rules: &[Rule], fired: &[RuleId], proposals: &[Proposal]) -> Vec<RuleId> {
+    let total = |rule: RuleId| -> Decimal {
+        proposals
+            .iter()
+            .filter(|p| p.rule == rule)
+            .map(|p| p.awarded)
+            .sum()
+    };
+    let mut losers = Vec::new();
+    let mut winners: Vec<(usize, RuleId)> = Vec::new();
+    for &rule_id in fired {
+        let Some(group) = rules.get(rule_id).and_then(|r| r.group) else {
+            continue;
+        };
+        match winners.iter_mut().find(|(g, _)| *g == group) {
+            None => winners.push((group, rule_id)),
+            Some((_, best)) => {
+                if total(rule_id) > total(*best) {
+                    losers.push(*best);
+                    *best = rule_id;
+                } else {
+                    losers.push(rule_id);
+                }
+            }
+        }
+    }
+    losers
+}

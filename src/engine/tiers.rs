@@ -1,0 +1,359 @@
+//! Tiers: measures over the tier window, upgrades right after the event that
+//! crossed a threshold, requalification at period ends (keep thresholds,
+//! downgrade step and grace), lifetime status, and the perks a tier grants.
+
+use super::calendar;
+use super::eval::{self, Scope};
+use super::ledger::EntryKind;
+use super::member::{Member, Purchase};
+use super::{DueKind, Engine};
+use crate::compile::ir::{Downgrade, Measure, Program, Term, TierRank, Tiers, Value, Window};
+use crate::events::Event;
+use crate::syntax::ast::{CalendarUnit, TimeUnit};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+/// The tier measures as they stand at `now`.
+pub fn current_measures(member: &Member, program: &Program, now: DateTime<Utc>) -> Vec<Decimal> {
+    let Some(tiers) = &program.tiers else {
+        return Vec::new();
+    };
+    let rolling_since = match tiers.window {
+        Window::Rolling(term) => Some(before(program, now, term)),
+        _ => None,
+    };
+    tiers
+        .measures
+        .iter()
+        .enumerate()
+        .map(|(i, measure)| match (measure, rolling_since) {
+            (Measure::Balance(p), _) => member
+                .wallets
+                .get(*p)
+                .map_or(Decimal::ZERO, |w| w.balance()),
+            (_, Some(since)) => member
+                .window_entries
+                .iter()
+                .filter(|(t, m, _)| *m == i && *t > since)
+                .map(|(_, _, v)| *v)
+                .sum(),
+            (_, None) => member.window.get(i).copied().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// `now` moved back by a term on the program's calendar.
+fn before(program: &Program, now: DateTime<Utc>, term: Term) -> DateTime<Utc> {
+    let local = calendar::local(program.timezone, now);
+    let back = match term.unit {
+        TimeUnit::Day => local.checked_sub_days(chrono::Days::new(u64::from(term.count))),
+        TimeUnit::Week => local.checked_sub_days(chrono::Days::new(7 * u64::from(term.count))),
+        TimeUnit::Month => local.checked_sub_months(chrono::Months::new(term.count)),
+        TimeUnit::Year => {
+            local.checked_sub_months(chrono::Months::new(term.count.saturating_mul(12)))
+        }
+    };
+    back.map_or(DateTime::<Utc>::MIN_UTC, |t| {
+        calendar::instant(program.timezone, t)
+    })
+}
+
+/// Adds an event to the measures; returns what it added to each, so a
+/// return can take it back.
+pub fn add_measures(
+    engine: &mut Engine,
+    m: usize,
+    event: &Event,
+    earned: &[Decimal],
+) -> Vec<(usize, Decimal)> {
+    let program = engine.program;
+    let Some(tiers) = &program.tiers else {
+        return Vec::new();
+    };
+    let contributions: Vec<(usize, Decimal)> = tiers
+        .measures
+        .iter()
+        .enumerate()
+        .filter_map(|(i, measure)| {
+            let value = match measure {
+                Measure::PointsEarned(p) => earned.get(*p).copied()?,
+                Measure::Count(e) if *e == event.kind => Decimal::ONE,
+                Measure::FieldSum(e, f) if *e == event.kind => match event.fields.get(*f) {
+                    Some(Value::Number(n)) => *n,
+                    _ => return None,
+                },
+                _ => return None,
+            };
+            (!value.is_zero()).then_some((i, value))
+        })
+        .collect();
+    if let Some(member) = engine.members.get_mut(m) {
+        add_to_window(member, tiers, &contributions, event.time);
+    }
+    contributions
+}
+
+fn add_to_window(
+    member: &mut Member,
+    tiers: &Tiers,
+    contributions: &[(usize, Decimal)],
+    at: DateTime<Utc>,
+) {
+    for (i, value) in contributions {
+        if matches!(tiers.window, Window::Rolling(_)) {
+            member.window_entries.push_back((at, *i, *value));
+        } else if let Some(sum) = member.window.get_mut(*i) {
+            *sum += *value;
+        }
+    }
+}
+
+/// Takes a returned share of a purchase back out of the measures: counts
+/// only when the purchase is returned in full, sums in proportion. A
+/// purchase from a period already closed no longer counts.
+pub fn take_back_measures(
+    member: &mut Member,
+    program: &Program,
+    purchase: &Purchase,
+    returned_now: Decimal,
+) {
+    let Some(tiers) = &program.tiers else { return };
+    let share = returned_now
+        .checked_div(purchase.amount)
+        .unwrap_or(Decimal::ONE);
+    let fully_returned = purchase.returned >= purchase.amount;
+    let taken: Vec<(usize, Decimal)> = purchase
+        .measures
+        .iter()
+        .filter_map(|(i, value)| match tiers.measures.get(*i) {
+            Some(Measure::Count(_)) => fully_returned.then_some((*i, -*value)),
+            Some(_) => Some((*i, -(*value * share))),
+            None => None,
+        })
+        .collect();
+    let in_this_period = purchase.time >= member.period_started;
+    if matches!(tiers.window, Window::Rolling(_)) || in_this_period {
+        add_to_window(member, tiers, &taken, purchase.time);
+    }
+}
+
+/// The highest tier whose threshold the measures meet (0 if none).
+fn qualified(tiers: &Tiers, scope: &Scope) -> TierRank {
+    tiers
+        .tiers
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, t)| t.qualify.as_ref().is_none_or(|q| eval::holds(q, scope)))
+        .map_or(0, |(rank, _)| rank)
+}
+
+/// Whether the measures keep a member in `rank` (its keep threshold, or its own).
+fn keeps(tiers: &Tiers, rank: TierRank, scope: &Scope) -> bool {
+    tiers.tiers.get(rank).is_none_or(|t| {
+        t.keep
+            .as_ref()
+            .or(t.qualify.as_ref())
+            .is_none_or(|q| eval::holds(q, scope))
+    })
+}
+
+/// A scope over the measures only (tier thresholds see nothing else).
+fn measures_scope<'a>(measures: &'a [Decimal], local: chrono::NaiveDateTime) -> Scope<'a> {
+    Scope {
+        fields: &[],
+        attributes: &[],
+        tier: 0,
+        local,
+        enrolled: local.date(),
+        balances: &[],
+        measures,
+    }
+}
+
+impl Engine<'_> {
+    /// A new member: the lowest tier, its perks, and the first period end.
+    pub(super) fn joined(&mut self, m: usize, event: &Event) {
+        let program = self.program;
+        let Some(tiers) = &program.tiers else { return };
+        if let Some(member) = self.members.get_mut(m) {
+            member.period_started = event.time;
+        }
+        let name = tiers.tiers.first().map_or("", |t| t.name.as_str());
+        let entry = self.record(m, EntryKind::TierChange, event.time, None, Decimal::ZERO);
+        entry.event = Some(event.id.clone());
+        entry.note = format!("joined at {name}");
+        self.grant_perks(m, None, 0, event.time);
+        let next = self.next_period_end(event.time, event.time);
+        self.schedule(next, m, DueKind::PeriodEnd);
+    }
+
+    fn next_period_end(&self, from: DateTime<Utc>, enrolled: DateTime<Utc>) -> DateTime<Utc> {
+        let program = self.program;
+        let tz = program.timezone;
+        let date = calendar::local(tz, from).date();
+        let next_start =
+            |unit| calendar::start_of_day(tz, calendar::next_unit_start(unit, date, 0));
+        match program.tiers.as_ref().map(|t| t.window) {
+            Some(Window::Calendar(unit)) => next_start(unit),
+            // A rolling window is reviewed at every month end.
+            Some(Window::Rolling(_)) | None => next_start(CalendarUnit::Month),
+            Some(Window::Membership) => {
+                let mut anniversary = enrolled;
+                let year = Term {
+                    count: 1,
+                    unit: TimeUnit::Year,
+                };
+                while anniversary <= from {
+                    let next = calendar::after(tz, anniversary, year);
+                    if next <= anniversary {
+                        break;
+                    }
+                    anniversary = next;
+                }
+                anniversary
+            }
+        }
+    }
+
+    /// After an event: lifetime status, immediate upgrades, and a pending
+    /// downgrade called off when the member requalifies.
+    pub(super) fn after_event(&mut self, m: usize, now: DateTime<Utc>) {
+        let program = self.program;
+        let Some(tiers) = &program.tiers else { return };
+        let Some(member) = self.members.get_mut(m) else {
+            return;
+        };
+        for lifetime in &tiers.lifetime {
+            let earned = member
+                .lifetime_earned
+                .get(lifetime.points)
+                .copied()
+                .unwrap_or_default();
+            if earned >= lifetime.threshold && member.floor < lifetime.tier {
+                member.floor = lifetime.tier;
+            }
+        }
+        let measures = current_measures(member, program, now);
+        let scope = measures_scope(&measures, calendar::local(program.timezone, now));
+        let current = member.tier;
+        let mut target = member.floor.max(current);
+        if tiers.upgrade_immediately {
+            target = target.max(qualified(tiers, &scope));
+        }
+        if member.pending_downgrade.is_some() && (target > current || keeps(tiers, current, &scope))
+        {
+            member.pending_downgrade = None;
+        }
+        if target > current {
+            let why = if target == member.floor && qualified(tiers, &scope) < target {
+                "lifetime status"
+            } else {
+                "threshold reached"
+            };
+            self.set_tier(m, target, now, why);
+        }
+    }
+
+    /// A tier period ends: requalify on the period's measures, then start afresh.
+    pub(super) fn period_end(&mut self, m: usize, at: DateTime<Utc>) {
+        let program = self.program;
+        let Some(tiers) = &program.tiers else { return };
+        let Some(member) = self.members.get_mut(m) else {
+            return;
+        };
+        let measures = current_measures(member, program, at);
+        let scope = measures_scope(&measures, calendar::local(program.timezone, at));
+        let current = member.tier;
+        let reached = qualified(tiers, &scope);
+        let mut target = current;
+        if !tiers.upgrade_immediately && reached > current {
+            target = reached;
+        }
+        let mut grace_until = None;
+        if let (false, Downgrade::AtPeriodEnd { step, grace }) =
+            (keeps(tiers, current, &scope), tiers.downgrade)
+        {
+            let lowest = step.map_or(0, |s| current.saturating_sub(s as usize));
+            target = reached.max(lowest).max(member.floor).min(current);
+            grace_until = grace.map(|g| calendar::after(program.timezone, at, g));
+        }
+        if !matches!(tiers.window, Window::Rolling(_)) {
+            member.window.iter_mut().for_each(|v| *v = Decimal::ZERO);
+        }
+        member.period_started = at;
+        let enrolled = member.enrolled;
+        match grace_until {
+            Some(until) if target < current => {
+                member.pending_downgrade = Some((target, until));
+                self.schedule(until, m, DueKind::GraceEnd);
+            }
+            _ if target != current => {
+                let why = if target > current {
+                    "requalified upward"
+                } else {
+                    "not requalified"
+                };
+                self.set_tier(m, target, at, why);
+            }
+            _ => {}
+        }
+        if let Window::Rolling(term) = tiers.window {
+            let since = before(program, at, term);
+            if let Some(member) = self.members.get_mut(m) {
+                while member
+                    .window_entries
+                    .front()
+                    .is_some_and(|(t, _, _)| *t <= since)
+                {
+                    member.window_entries.pop_front();
+                }
+            }
+        }
+        let next = self.next_period_end(at, enrolled);
+        if next > at {
+            self.schedule(next, m, DueKind::PeriodEnd);
+        }
+    }
+
+    pub(super) fn grace_end(&mut self, m: usize, at: DateTime<Utc>) {
+        let Some(member) = self.members.get_mut(m) else {
+            return;
+        };
+        if let Some((target, until)) = member.pending_downgrade {
+            if until == at {
+                member.pending_downgrade = None;
+                if target < member.tier {
+                    self.set_tier(m, target, at, "not requalified, after grace");
+                }
+            }
+        }
+    }
+
+    fn set_tier(&mut self, m: usize, to: TierRank, at: DateTime<Utc>, why: &str) {
+        let program = self.program;
+        let Some(tiers) = &program.tiers else { return };
+        let Some(member) = self.members.get_mut(m) else {
+            return;
+        };
+        let from = member.tier;
+        member.tier = to;
+        let name = |rank: TierRank| tiers.tiers.get(rank).map_or("?", |t| t.name.as_str());
+        let note = format!("{} → {} ({why})", name(from), name(to));
+        self.record(m, EntryKind::TierChange, at, None, Decimal::ZERO)
+            .note = note;
+        self.grant_perks(m, Some(from), to, at);
+    }
+
+    /// Records the perks a member gains by moving from one tier to another.
+    fn grant_perks(&mut self, m: usize, from: Option<TierRank>, to: TierRank, at: DateTime<Utc>) {
+        let program = self.program;
+        for perk in &program.perks {
+            let had = from.is_some_and(|f| perk.tiers.contains(&f));
+            if perk.tiers.contains(&to) && !had {
+                self.record(m, EntryKind::PerkGrant, at, None, Decimal::ZERO)
+                    .note = perk.name.clone();
+            }
+        }
+    }
+}
