@@ -4,6 +4,6 @@ pub mod ast;
 mod format;
 mod parse;
 
-pub use format::format;
-pub use parse::{parse, parse_with_comments, Comment};
+pub use format::{format, print};
 pub(crate) use parse::or_list;
+pub use parse::{parse, parse_with_comments, Comment};
