@@ -1,5 +1,7 @@
-//! Property test of the printer: random valid program trees print to text
-//! that parses back to the same tree and that the formatter leaves alone.
+//! Property tests of the formatter: random valid program trees print to text
+//! that parses back to the same tree and that the formatter leaves alone;
+//! comments inserted between any two tokens of a program survive formatting,
+//! in order, and the result is a fixed point.
 
 #![allow(
     clippy::unwrap_used,
@@ -10,7 +12,7 @@
 
 use chrono::NaiveDate;
 use loyalty::syntax::ast::*;
-use loyalty::syntax::{format, parse, print};
+use loyalty::syntax::{format, parse, parse_with_comments, print, Comment};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
@@ -636,4 +638,53 @@ fn parenthesize_adds_exactly_the_needed_parentheses() {
         print(&file),
         "rule r {\n  on x where (a or b) and not c - (d - e) = f\n}\n"
     );
+}
+
+// ------------------------------------------------------------------ comments anywhere
+
+/// Where a comment may be inserted into `source`: before a whitespace
+/// character outside text and outside comments (a comment's final newline
+/// included, else the insertion would extend that comment).
+fn comment_positions(source: &str) -> Vec<usize> {
+    let mut positions = Vec::new();
+    let (mut in_text, mut in_comment, mut escaped) = (false, false, false);
+    for (i, c) in source.char_indices() {
+        if in_comment {
+            in_comment = c != '\n';
+        } else if in_text {
+            in_text = escaped || c != '"';
+            escaped = !escaped && c == '\\';
+        } else if c == '#' {
+            in_comment = true;
+        } else if c == '"' {
+            in_text = true;
+        } else if c.is_whitespace() {
+            positions.push(i);
+        }
+    }
+    positions
+}
+
+const MESSY: &str = include_str!("fmt/messy.loyalty");
+
+proptest! {
+    // Each case formats a whole program twice: fewer cases keep this quick.
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn comments_between_any_tokens_are_kept_in_order(
+        at in proptest::sample::subsequence(comment_positions(MESSY), 1..10),
+    ) {
+        let mut source = MESSY.to_string();
+        for (n, position) in at.iter().enumerate().rev() {
+            source.insert_str(*position, &format!(" #c{n}\n"));
+        }
+        let (file, comments) = parse_with_comments(&source).unwrap();
+        let formatted = format(&source).unwrap();
+        let (formatted_file, formatted_comments) = parse_with_comments(&formatted).unwrap();
+        prop_assert_eq!(format(&formatted).unwrap(), formatted.clone(), "not a fixed point:\n{}", source);
+        prop_assert_eq!(formatted_file, file);
+        let texts = |comments: Vec<Comment>| comments.into_iter().map(|c| c.text).collect::<Vec<_>>();
+        prop_assert_eq!(texts(formatted_comments), texts(comments));
+    }
 }
