@@ -4,5 +4,5 @@ pub mod ast;
 mod format;
 mod parse;
 
-pub use format::format;
+pub use format::{format, print};
 pub use parse::{parse, parse_with_comments, Comment};
