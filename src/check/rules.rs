@@ -512,9 +512,12 @@ fn check_earned_points(
     symbols: &Symbols,
     checker: &mut Checker,
 ) {
+    let refers_to_unknown = awards_unknown(rule, symbols, symbols.rules.len());
     if !symbols.points.contains_key(points.node.as_str()) {
         checker.report(unknown_points(points, symbols));
-    } else if !earned.contains(points.node.as_str()) {
+    } else if !earned.contains(points.node.as_str()) && !refers_to_unknown {
+        // (An award of an unknown points type was reported already; what it
+        // earns is unknown, so the cap may well be right.)
         checker.report(
             Diagnostic::error(
                 "cap-points",
@@ -528,4 +531,31 @@ fn check_earned_points(
             .with_help(earns_help(&rule.name.node, earned)),
         );
     }
+}
+
+/// Whether a rule awards a points type that is not declared, directly or
+/// through `N% of` an earlier rule: what it earns is then unknown.
+fn awards_unknown(rule: &RuleDecl, symbols: &Symbols, depth: usize) -> bool {
+    rule.stmts.iter().any(|s| match &s.node {
+        RuleStmt::Earn(Earn {
+            award: Award::Amount { points, .. },
+            ..
+        }) => !symbols.points.contains_key(points.node.as_str()),
+        RuleStmt::Earn(Earn {
+            award: Award::PercentOf { rule: other, .. },
+            ..
+        }) => match symbols
+            .rule_index
+            .get(other.node.as_str())
+            .and_then(|i| symbols.rules.get(*i))
+        {
+            None => true,
+            Some(other) => {
+                depth > 0
+                    && other.name.node != rule.name.node
+                    && awards_unknown(other, symbols, depth - 1)
+            }
+        },
+        _ => false,
+    })
 }

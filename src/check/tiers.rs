@@ -216,6 +216,8 @@ fn check_tier(
     };
     for threshold in std::iter::once(&tier.qualify).chain(&tier.keep) {
         match threshold {
+            // The first tier's `from 0` stands for every measure.
+            Threshold::Values(values) if first && is_zero(values) => {}
             Threshold::Values(values) => {
                 count_values(values, checker);
             }

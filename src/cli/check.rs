@@ -1,6 +1,6 @@
 //! `loyalty check`: diagnostics for each file, as text or JSON.
 
-use super::{display_name, read_source, USAGE_ERROR};
+use super::{display_name, out, read_source, USAGE_ERROR};
 use loyalty::diagnostic::{plural, DiagnosticRecord, Severity};
 use serde::Serialize;
 use std::io::IsTerminal;
@@ -58,13 +58,13 @@ pub fn run(args: &Args) -> ExitCode {
     let warnings = records.len() - errors;
     match args.format {
         Format::Human => {
-            print!("{rendered}");
-            println!(
-                "checked {}: {}, {}",
+            out(&rendered);
+            out(&format!(
+                "checked {}: {}, {}\n",
                 plural(args.files.len(), "file"),
                 plural(errors, "error"),
                 plural(warnings, "warning")
-            );
+            ));
         }
         Format::Json => {
             let report = JsonReport {
@@ -74,7 +74,7 @@ pub fn run(args: &Args) -> ExitCode {
                 diagnostics: records,
             };
             match serde_json::to_string_pretty(&report) {
-                Ok(json) => println!("{json}"),
+                Ok(json) => out(&format!("{json}\n")),
                 Err(e) => {
                     eprintln!("error: cannot write JSON: {e}");
                     return ExitCode::FAILURE;

@@ -1,6 +1,6 @@
 //! `loyalty fmt`: rewrites files in canonical form, or lists those that are not.
 
-use super::{display_name, read_source, USAGE_ERROR};
+use super::{display_name, out, read_source, USAGE_ERROR};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,7 +31,7 @@ pub fn run(args: &Args) -> ExitCode {
         let formatted = match loyalty::syntax::format(&source) {
             Ok(formatted) => formatted,
             Err(diagnostic) => {
-                print!("{}", diagnostic.render(&name, &source, color));
+                out(&diagnostic.render(&name, &source, color));
                 failed = true;
                 continue;
             }
@@ -40,17 +40,17 @@ pub fn run(args: &Args) -> ExitCode {
             if args.check {
                 failed |= formatted != source;
             } else {
-                print!("{formatted}");
+                out(&formatted);
             }
         } else if formatted != source {
             if args.check {
-                println!("not formatted: {name}");
+                out(&format!("not formatted: {name}\n"));
                 failed = true;
             } else if let Err(e) = write_atomically(path, &formatted) {
                 eprintln!("error: cannot write `{name}`: {e}");
                 return ExitCode::from(USAGE_ERROR);
             } else {
-                println!("formatted: {name}");
+                out(&format!("formatted: {name}\n"));
             }
         }
     }

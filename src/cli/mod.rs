@@ -49,6 +49,19 @@ pub fn run() -> ExitCode {
 /// Exit code for a usage error: a missing or unreadable file.
 const USAGE_ERROR: u8 = 2;
 
+/// Writes to standard output. A closed pipe (`loyalty check ... | head`)
+/// ends the program quietly; any other write error is reported.
+fn out(text: &str) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().write_all(text.as_bytes()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(i32::from(USAGE_ERROR));
+    }
+}
+
 /// Reads a program file, or standard input for `-`.
 fn read_source(path: &Path) -> Result<String, String> {
     if path == Path::new("-") {

@@ -352,9 +352,39 @@ fn internal(span: Span) -> Diagnostic {
 
 type Result<T, E = Diagnostic> = std::result::Result<T, E>;
 
+/// A pair's span without the whitespace and comments pest skipped after its
+/// last token (a rule ending in an optional part takes them in).
 fn span(pair: &Pair<Rule>) -> Span {
     let s = pair.as_span();
-    Span::new(s.start(), s.end())
+    let mut text = s.as_str();
+    loop {
+        let trimmed = text.trim_end();
+        let line_start = trimmed.rfind('\n').map_or(0, |i| i + 1);
+        let comment = trimmed.get(line_start..).and_then(comment_start);
+        text = match comment {
+            Some(at) => trimmed.get(..line_start + at).unwrap_or(trimmed),
+            None => trimmed,
+        };
+        if comment.is_none() {
+            break;
+        }
+    }
+    Span::new(s.start(), s.start() + text.len())
+}
+
+/// Where a `#` comment starts in a line, outside any string.
+fn comment_start(line: &str) -> Option<usize> {
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            '#' if !in_string => return Some(i),
+            '"' if !escaped => in_string = !in_string,
+            _ => {}
+        }
+        escaped = in_string && !escaped && c == '\\';
+    }
+    None
 }
 
 /// The children of a pair, without comments.
