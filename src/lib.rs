@@ -9,6 +9,7 @@ pub mod compile;
 pub mod diagnostic;
 pub mod engine;
 pub mod events;
+pub mod report;
 pub mod syntax;
 
 pub use diagnostic::{Diagnostic, Severity};

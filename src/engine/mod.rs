@@ -7,6 +7,7 @@
 
 pub mod calendar;
 mod eval;
+pub mod replay;
 pub mod explain;
 pub mod ledger;
 pub mod member;
@@ -17,6 +18,7 @@ use crate::compile::ir::{EventKind, ExpiryRule, PointsId, Program, RuleId, Value
 use crate::events::{Event, Reject};
 use chrono::{DateTime, Utc};
 use explain::Explanation;
+pub use tiers::current_measures;
 use ledger::{Entry, EntryKind, Totals};
 use member::{Bucket, Counter, Member, Wallet};
 use rust_decimal::Decimal;

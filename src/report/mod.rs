@@ -1,0 +1,272 @@
+//! Reports: the ledger, member end states, rejects and the summary, written
+//! as CSV and JSON to any writer, and the short table a person reads.
+
+use crate::compile::ir::Program;
+use crate::engine::ledger::{Entry, Totals};
+use crate::engine::member::Member;
+use crate::engine::replay::Outcome;
+use crate::engine::{Counts, Engine};
+use crate::events::Reject;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::io::Write;
+
+/// A time as the program's zone shows it, with its offset.
+pub fn local_time(program: &Program, t: DateTime<Utc>) -> String {
+    t.with_timezone(&program.timezone)
+        .to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+/// Writes ledger entries as CSV, header first, as they come.
+pub struct LedgerWriter<'p, W: Write> {
+    program: &'p Program,
+    csv: csv::Writer<W>,
+}
+
+impl<'p, W: Write> LedgerWriter<'p, W> {
+    pub fn new(program: &'p Program, out: W) -> csv::Result<Self> {
+        let mut csv = csv::Writer::from_writer(out);
+        csv.write_record([
+            "kind", "member", "time", "points", "amount", "balance", "rule", "event", "cost", "note",
+        ])?;
+        Ok(LedgerWriter { program, csv })
+    }
+
+    pub fn write(&mut self, entries: &[Entry]) -> csv::Result<()> {
+        let program = self.program;
+        for e in entries {
+            let points = e.points.and_then(|p| program.points.get(p)).map(|t| t.name.as_str());
+            let rule = e.rule.and_then(|r| program.rules.get(r)).map(|r| r.name.as_str());
+            let balance = if e.points.is_some() {
+                e.balance.to_string()
+            } else {
+                String::new()
+            };
+            let amount = if e.points.is_some() {
+                e.amount.to_string()
+            } else {
+                String::new()
+            };
+            self.csv.write_record([
+                e.kind.name(),
+                &e.member,
+                &local_time(program, e.time),
+                points.unwrap_or_default(),
+                &amount,
+                &balance,
+                rule.unwrap_or_default(),
+                e.event.as_deref().unwrap_or_default(),
+                &e.cost.map(|c| c.to_string()).unwrap_or_default(),
+                &e.note,
+            ])?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> std::io::Result<()> {
+        self.csv.flush()
+    }
+}
+
+/// Writes each member's end state: tier, balance and pending points per
+/// points type, and the tier measures.
+pub fn write_members<W: Write>(engine: &Engine, now: DateTime<Utc>, out: W) -> csv::Result<()> {
+    let program = engine.program();
+    let mut csv = csv::Writer::from_writer(out);
+    let mut header = vec!["member".to_string(), "tier".to_string()];
+    for p in &program.points {
+        header.push(format!("{}_balance", p.name));
+        header.push(format!("{}_pending", p.name));
+    }
+    let measures = program.tiers.as_ref().map_or(0, |t| t.measures.len());
+    header.extend((0..measures).map(|i| format!("measure_{}", i + 1)));
+    csv.write_record(&header)?;
+    for member in engine.members() {
+        csv.write_record(member_row(program, member, now))?;
+    }
+    csv.flush()?;
+    Ok(())
+}
+
+fn member_row(program: &Program, member: &Member, now: DateTime<Utc>) -> Vec<String> {
+    let tier = program
+        .tiers
+        .as_ref()
+        .and_then(|t| t.tiers.get(member.tier))
+        .map_or(String::new(), |t| t.name.clone());
+    let mut row = vec![member.id.clone(), tier];
+    for wallet in &member.wallets {
+        row.push(wallet.balance().to_string());
+        row.push(wallet.pending(now).to_string());
+    }
+    row.extend(
+        crate::engine::current_measures(member, program, now)
+            .iter()
+            .map(Decimal::to_string),
+    );
+    row
+}
+
+pub fn write_rejects<W: Write>(rejects: &[Reject], out: W) -> csv::Result<()> {
+    let mut csv = csv::Writer::from_writer(out);
+    csv.write_record(["file", "line", "id", "member", "reason"])?;
+    for r in rejects {
+        csv.write_record([
+            r.origin.file.as_str(),
+            &r.origin.line.to_string(),
+            r.id.as_deref().unwrap_or_default(),
+            r.member.as_deref().unwrap_or_default(),
+            &r.reason,
+        ])?;
+    }
+    csv.flush()?;
+    Ok(())
+}
+
+/// The run's totals, as finance reconciles them.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Summary {
+    pub program: String,
+    pub currency: String,
+    pub events: EventCounts,
+    pub points: Vec<PointsSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EventCounts {
+    pub read: u64,
+    pub applied: u64,
+    pub rejected: u64,
+    pub after_until: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PointsSummary {
+    pub points: String,
+    pub issued: Decimal,
+    pub spent: Decimal,
+    pub expired: Decimal,
+    pub reversed: Decimal,
+    /// issued − spent − expired − reversed, which equals the sum of balances.
+    pub outstanding: Decimal,
+    /// Of the outstanding points, those not yet spendable.
+    pub pending: Decimal,
+    /// outstanding × value per point × (1 − breakage), when the value is known.
+    pub liability: Option<Decimal>,
+}
+
+pub fn summary(engine: &Engine, outcome: &Outcome, now: DateTime<Utc>) -> Summary {
+    let program = engine.program();
+    let Counts { applied, .. } = engine.counts();
+    let members = engine.members();
+    let points = program
+        .points
+        .iter()
+        .zip(engine.totals())
+        .enumerate()
+        .map(|(p, (points, totals))| {
+            let pending = members
+                .iter()
+                .filter_map(|m| m.wallets.get(p))
+                .map(|w| w.pending(now))
+                .sum();
+            points_summary(&points.name, totals, pending, points.value, points.breakage, points.qualifying)
+        })
+        .collect();
+    Summary {
+        program: program.name.clone(),
+        currency: program.currency.clone(),
+        events: EventCounts {
+            read: outcome.read,
+            applied,
+            // Records the reader rejected plus events the engine rejected.
+            rejected: outcome.rejects.len() as u64,
+            after_until: outcome.after_until,
+        },
+        points,
+    }
+}
+
+fn points_summary(
+    name: &str,
+    totals: &Totals,
+    pending: Decimal,
+    value: Option<Decimal>,
+    breakage: Option<Decimal>,
+    qualifying: bool,
+) -> PointsSummary {
+    let outstanding = totals.outstanding();
+    let liability = value.filter(|_| !qualifying).map(|v| {
+        (outstanding * v * (Decimal::ONE - breakage.unwrap_or_default())).round_dp(2)
+    });
+    PointsSummary {
+        points: name.to_string(),
+        issued: totals.issued,
+        spent: totals.spent,
+        expired: totals.expired,
+        reversed: totals.reversed,
+        outstanding,
+        pending,
+        liability,
+    }
+}
+
+/// The summary as a short table for a terminal.
+pub fn summary_table(summary: &Summary) -> String {
+    let mut rows = vec![[
+        "points".to_string(),
+        "issued".to_string(),
+        "spent".to_string(),
+        "expired".to_string(),
+        "reversed".to_string(),
+        "outstanding".to_string(),
+        "pending".to_string(),
+        format!("liability {}", summary.currency),
+    ]];
+    for p in &summary.points {
+        rows.push([
+            p.points.clone(),
+            p.issued.to_string(),
+            p.spent.to_string(),
+            p.expired.to_string(),
+            p.reversed.to_string(),
+            p.outstanding.to_string(),
+            p.pending.to_string(),
+            p.liability.map_or("-".to_string(), |l| l.to_string()),
+        ]);
+    }
+    let widths: Vec<usize> = (0..8)
+        .map(|c| rows.iter().map(|r| r.get(c).map_or(0, |s| s.chars().count())).max().unwrap_or(0))
+        .collect();
+    let e = &summary.events;
+    let mut out = format!(
+        "{}: {} events read, {} applied, {} rejected{}\n\n",
+        summary.program,
+        e.read,
+        e.applied,
+        e.rejected,
+        if e.after_until > 0 {
+            format!(", {} after --until (not applied)", e.after_until)
+        } else {
+            String::new()
+        }
+    );
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (cell, w))| {
+                if i == 0 {
+                    format!("{cell:<w$}")
+                } else {
+                    format!("{cell:>w$}")
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
