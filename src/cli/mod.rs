@@ -2,7 +2,10 @@
 //! prints; exit codes are 0 for success, 1 for findings, 2 for usage errors.
 
 mod check;
+mod explain;
 mod fmt;
+mod input;
+mod run;
 
 use clap::{Parser, Subcommand};
 use std::path::Path;
@@ -36,6 +39,15 @@ enum Command {
     /// With `--check`, writes nothing and exits with 1 if any file is not
     /// formatted. `-` reads standard input and writes standard output.
     Fmt(fmt::Args),
+    /// Replay events through a program: writes the ledger, the members' end
+    /// state, the rejected records and a summary, and prints the totals.
+    ///
+    /// Bad records never stop the run (unless --strict): each goes to
+    /// rejects.csv with its line and reason.
+    Run(run::Args),
+    /// Explain one member's points, event by event: which rules fired with
+    /// their arithmetic, which did not and why, tier changes and expiries.
+    Explain(explain::Args),
 }
 
 pub fn run() -> ExitCode {
@@ -43,6 +55,8 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Fmt(args) => fmt::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Explain(args) => explain::run(&args),
     }
 }
 

@@ -16,6 +16,17 @@ pub enum Order {
     Stream,
 }
 
+/// How to replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    pub order: Order,
+    /// The instant the clock ends at (default: the last event's time);
+    /// later records are counted, not applied.
+    pub until: Option<DateTime<Utc>>,
+    /// Stop at the first reject.
+    pub strict: bool,
+}
+
 /// What a replay read and did not apply.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -26,15 +37,18 @@ pub struct Outcome {
 }
 
 /// Applies records to the engine; `ledger` receives entries as they are
-/// written (so a caller can stream them to a file). `until` is the instant
-/// the clock ends at (default: the last event's time).
+/// written (so a caller can stream them to a file).
 pub fn replay<E>(
     engine: &mut Engine,
     records: impl Iterator<Item = Result<Event, Reject>>,
-    order: Order,
-    until: Option<DateTime<Utc>>,
+    options: Options,
     ledger: &mut dyn FnMut(Vec<Entry>) -> Result<(), E>,
 ) -> Result<Outcome, E> {
+    let Options {
+        order,
+        until,
+        strict,
+    } = options;
     let mut outcome = Outcome::default();
     let apply = |engine: &mut Engine, event: &Event, outcome: &mut Outcome| {
         if until.is_some_and(|u| event.time > u) {
@@ -52,6 +66,9 @@ pub fn replay<E>(
                     Err(reject) => outcome.rejects.push(reject),
                 }
                 ledger(engine.drain_ledger())?;
+                if strict && !outcome.rejects.is_empty() {
+                    return Ok(outcome);
+                }
             }
         }
         Order::Sort => {
@@ -62,12 +79,18 @@ pub fn replay<E>(
                     Ok(event) => events.push(event),
                     Err(reject) => outcome.rejects.push(reject),
                 }
+                if strict && !outcome.rejects.is_empty() {
+                    return Ok(outcome);
+                }
             }
             // Stable: equal times keep input order.
             events.sort_by_key(|e| e.time);
             for event in &events {
                 apply(engine, event, &mut outcome);
                 ledger(engine.drain_ledger())?;
+                if strict && !outcome.rejects.is_empty() {
+                    return Ok(outcome);
+                }
             }
         }
     }
