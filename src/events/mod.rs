@@ -298,6 +298,29 @@ mod tests {
         assert_eq!(from_csv, without_origins(Format::Yaml, yaml));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Any bytes at all: no panic, and every result placed on a line of
+        /// the input, in order.
+        #[test]
+        fn any_input_reads_to_results_in_line_order(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"\n ,:-\"{}[]#0aeid5.\xff".to_vec()),
+                0..200,
+            ),
+            format in proptest::sample::select(vec![Format::Csv, Format::Jsonl, Format::Yaml]),
+        ) {
+            let program = program(PROGRAM);
+            let lines = bytes.iter().filter(|b| **b == b'\n').count() + 1;
+            let places: Vec<usize> = read(&program, format, &bytes[..], "f")
+                .map(|r| r.map_or_else(|r| r.origin.line, |e| e.origin.line))
+                .collect();
+            proptest::prop_assert!(places.iter().all(|line| (1..=lines).contains(line)), "{places:?}");
+            proptest::prop_assert!(places.is_sorted(), "{places:?}");
+        }
+    }
+
     #[test]
     fn positions_are_cut_from_parser_messages() {
         assert_eq!(
