@@ -6,7 +6,7 @@ mod declarations;
 mod expressions;
 mod items;
 mod rules;
-mod suggest;
+pub(crate) mod suggest;
 mod tiers;
 
 pub use declarations::{BuiltinEvent, Symbols};

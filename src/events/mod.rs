@@ -2,9 +2,117 @@
 //! YAML and typed by the program's declared event schemas. A record that
 //! cannot be typed becomes a [`Reject`] with its line and reason; reading
 //! goes on.
+//!
+//! # Records
+//!
+//! Every record has four fields:
+//!
+//! | field | what |
+//! |---|---|
+//! | `id` | the event's id, unique in the stream |
+//! | `time` | when it happened (see below) |
+//! | `member` | the member's id |
+//! | `type` | `purchase`, `enroll`, `return`, `redeem`, `use_perk`, or a type the program declares with `event` |
+//!
+//! A record without one of them (or with it empty) is rejected, naming the
+//! field. An unknown `type` is rejected with the closest type's name when
+//! there is one ("did you mean `purchase`?").
+//!
+//! The other fields are those of the record's type: for `purchase`,
+//! `amount` and the fields the program's `event purchase { ... }` adds; for
+//! `return`, `of` (the id of the purchase returned) and `amount`; for
+//! `redeem`, `reward`, `points` and `points_type`; for `use_perk`, `perk`;
+//! for `enroll`, the member attributes of the program's `member { ... }`;
+//! for a declared type, its declared fields. A field the type does not have
+//! is rejected ("`purchase` has no field `nights`") unless it is empty, so
+//! one CSV file can have a column for every field of every type.
+//!
+//! # Values
+//!
+//! Surrounding spaces are ignored. An empty value, and a JSON or YAML null,
+//! means the field is absent: the engine sees it as missing. Otherwise a
+//! value is read by the field's declared type:
+//!
+//! | type | accepted | examples |
+//! |---|---|---|
+//! | `number` | a decimal, optionally signed, optionally with an exponent | `3`, `-2.5`, `1.5e3` |
+//! | `money` | a decimal, optionally followed by the program's currency; never negative | `4.50`, `4.50 USD` |
+//! | `text` | anything | `Downtown` |
+//! | `date` | `YYYY-MM-DD` | `2025-03-01` |
+//! | `bool` | `true` or `false`, in any case | `true`, `FALSE` |
+//!
+//! Numbers are exact decimals, never floating point. Thousands separators
+//! (`1,000`) and decimal commas (`4,50`) are rejected rather than guessed.
+//! Money in another currency (`4.50 EUR` in a USD program) is rejected. A
+//! value that does not read as its type is rejected, naming the field, the
+//! value and what was expected.
+//!
+//! Some built-in fields are required: a `purchase` needs an `amount`; a
+//! `return` needs `of` and an `amount` greater than 0; a `use_perk` needs a
+//! `perk`; a `redeem` needs either a `reward`, or `points` (greater than 0)
+//! and `points_type`, not both.
+//!
+//! # Times
+//!
+//! `time` is either RFC 3339 with a UTC offset — `2025-03-01T10:00:00+01:00`,
+//! `2025-03-01T09:00:00Z`, with fractional seconds if wanted — or a local
+//! time in the program's `timezone`: `2025-03-01T10:00:00`,
+//! `2025-03-01 10:00:00`, `2025-03-01 10:00`, or a date alone,
+//! `2025-03-01`, meaning midnight. Times are stored in UTC.
+//!
+//! Daylight saving time makes some local times special. When the clocks go
+//! forward, the skipped local times (2:30 on 2025-03-09 in
+//! `America/New_York`) do not exist, and a record giving one is rejected:
+//! give such a time with its offset. When the clocks go back, the repeated
+//! local times (1:30 on 2025-11-02 in `America/New_York`) are read as the
+//! earlier of the two instants (1:30 -04:00); give the offset
+//! (`2025-11-02T01:30:00-05:00`) to mean the later one.
+//!
+//! # Formats
+//!
+//! **CSV** (`.csv`): the first line is a header naming the columns; it must
+//! have `id`, `time`, `member` and `type`, or the file is rejected as a
+//! whole (one reject for line 1). Each later row is a record; a row with
+//! more or fewer cells than the header is rejected. A record's line is the
+//! physical line it starts on, the header being line 1.
+//!
+//! **JSON Lines** (`.jsonl`, `.ndjson`): one JSON object per line; blank
+//! lines are skipped. A line that is not a JSON object is rejected. Numbers
+//! keep their exact digits; a JSON number, `true` or `false` in a text
+//! field is read as its text (`"member": 1042` is member `1042`).
+//!
+//! **YAML** (`.yaml`, `.yml`): a list of records, each a map:
+//!
+//! ```yaml
+//! - id: e1
+//!   time: 2025-03-01 10:00
+//!   member: m1
+//!   type: purchase
+//!   amount: 4.50
+//! ```
+//!
+//! Every value is read from its text as written, so `amount: 4.50` is
+//! exactly 4.50 and `member: 007` is member `007`. A record's line is the
+//! line of its `- `. Each record is read on its own: a record that is not
+//! valid YAML, or holds a list or map as a value, is rejected and the others
+//! are still read; for the same reason an anchor in one record cannot be
+//! used by another (`*name`, `<<: *name`). A document written another way
+//! (a flow list `[...]`) is read as a whole: its records all get the line of
+//! the list's start, and one error in it rejects the whole file.
+//!
+//! In every format, bytes that are not UTF-8 reject the record they are in
+//! (for a CSV header or a YAML list read as a whole, the file).
 
-use crate::compile::ir::{EventTypeId, Value};
+mod csv;
+mod jsonl;
+mod record;
+mod value;
+mod yaml;
+
+use crate::compile::ir::{EventTypeId, Program, Value};
 use chrono::{DateTime, Utc};
+use std::io::BufRead;
+use std::path::Path;
 
 /// One typed event.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,4 +144,189 @@ pub struct Reject {
     pub id: Option<String>,
     pub member: Option<String>,
     pub reason: String,
+}
+
+impl Reject {
+    /// A reject for a line that could not be read as a record at all.
+    fn unreadable(file: &str, line: usize, reason: String) -> Reject {
+        Reject {
+            origin: Origin {
+                file: file.to_owned(),
+                line,
+            },
+            id: None,
+            member: None,
+            reason,
+        }
+    }
+}
+
+/// An event file's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Csv,
+    Jsonl,
+    Yaml,
+}
+
+impl Format {
+    /// The format a file's extension names: `.csv`, `.jsonl` or `.ndjson`,
+    /// `.yaml` or `.yml`, in any case.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+        match extension.as_str() {
+            "csv" => Some(Format::Csv),
+            "jsonl" | "ndjson" => Some(Format::Jsonl),
+            "yaml" | "yml" => Some(Format::Yaml),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the records of `input` in `format`, each typed by `program` or
+/// rejected; `file` names the input in every [`Origin`]. CSV and JSON Lines
+/// are read lazily, a record at a time; YAML is read whole first.
+pub fn read<'p, R: BufRead + 'p>(
+    program: &'p Program,
+    format: Format,
+    input: R,
+    file: &str,
+) -> Box<dyn Iterator<Item = Result<Event, Reject>> + 'p> {
+    match format {
+        Format::Csv => Box::new(csv::CsvRecords::new(program, input, file)),
+        Format::Jsonl => Box::new(jsonl::JsonlRecords::new(program, input, file)),
+        Format::Yaml => yaml::read(program, input, file),
+    }
+}
+
+/// A parser's error message without the position it appends (" at line 3
+/// column 7"), which counts from the start of what that parser was given
+/// rather than of the file.
+fn without_position(message: &str) -> &str {
+    message
+        .find(" at line ")
+        .map_or(message, |at| message.get(..at).unwrap_or(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::compile;
+
+    /// A program with a declared purchase field, member attributes, a
+    /// declared event type and every built-in type.
+    pub(super) const PROGRAM: &str = r#"
+        program "T" { currency USD  timezone "America/New_York" }
+        member { birthday: date  vip: bool  city: text }
+        event purchase { store: text }
+        event stay { nights: number  rate: money }
+        points pts
+        rule base { on purchase  earn 1 pts per 1 USD of amount }
+        rule nights { on stay  earn 100 pts per 1 of nights }
+    "#;
+
+    pub(super) fn program(source: &str) -> Program {
+        compile(source).expect("the test program compiles").0
+    }
+
+    pub(super) fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .expect("an RFC 3339 time")
+            .with_timezone(&Utc)
+    }
+
+    /// Reads `text` in `format` as file `f`.
+    pub(super) fn read_all(format: Format, text: &str) -> Vec<Result<Event, Reject>> {
+        let program = program(PROGRAM);
+        read(&program, format, text.as_bytes(), "f").collect()
+    }
+
+    /// The lines of the events and rejects `text` reads to, in order, each
+    /// with its id (events) or reason (rejects).
+    pub(super) fn outline(format: Format, text: &str) -> Vec<(usize, Result<String, String>)> {
+        read_all(format, text)
+            .into_iter()
+            .map(|r| match r {
+                Ok(e) => (e.origin.line, Ok(e.id)),
+                Err(r) => (r.origin.line, Err(r.reason)),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn formats_come_from_extensions() {
+        let cases = [
+            ("events.csv", Some(Format::Csv)),
+            ("a/b/events.CSV", Some(Format::Csv)),
+            ("events.jsonl", Some(Format::Jsonl)),
+            ("events.ndjson", Some(Format::Jsonl)),
+            ("events.yaml", Some(Format::Yaml)),
+            ("events.yml", Some(Format::Yaml)),
+            ("events.json", None),
+            ("events", None),
+        ];
+        for (path, format) in cases {
+            assert_eq!(Format::from_path(Path::new(path)), format, "{path}");
+        }
+    }
+
+    #[test]
+    fn the_same_records_read_the_same_in_every_format() {
+        let csv = "id,time,member,type,amount,store\n\
+                   e1,2025-03-01 10:00,m1,purchase,4.50,Downtown\n\
+                   e2,2025-03-02T10:00:00Z,m1,purchase,7,\n";
+        let jsonl = r#"{"id": "e1", "time": "2025-03-01 10:00", "member": "m1", "type": "purchase", "amount": 4.50, "store": "Downtown"}
+{"id": "e2", "time": "2025-03-02T10:00:00Z", "member": "m1", "type": "purchase", "amount": "7"}
+"#;
+        let yaml = "- id: e1\n  time: 2025-03-01 10:00\n  member: m1\n  type: purchase\n  \
+                    amount: 4.50\n  store: Downtown\n\
+                    - id: e2\n  time: 2025-03-02T10:00:00Z\n  member: m1\n  type: purchase\n  \
+                    amount: 7\n";
+        let without_origins = |format, text| {
+            read_all(format, text)
+                .into_iter()
+                .map(|r| {
+                    let mut event = r.unwrap();
+                    event.origin.line = 0;
+                    event
+                })
+                .collect::<Vec<_>>()
+        };
+        let from_csv = without_origins(Format::Csv, csv);
+        assert_eq!(from_csv.len(), 2);
+        assert_eq!(from_csv, without_origins(Format::Jsonl, jsonl));
+        assert_eq!(from_csv, without_origins(Format::Yaml, yaml));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Any bytes at all: no panic, and every result placed on a line of
+        /// the input, in order.
+        #[test]
+        fn any_input_reads_to_results_in_line_order(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"\n ,:-\"{}[]#0aeid5.\xff".to_vec()),
+                0..200,
+            ),
+            format in proptest::sample::select(vec![Format::Csv, Format::Jsonl, Format::Yaml]),
+        ) {
+            let program = program(PROGRAM);
+            let lines = bytes.iter().filter(|b| **b == b'\n').count() + 1;
+            let places: Vec<usize> = read(&program, format, &bytes[..], "f")
+                .map(|r| r.map_or_else(|r| r.origin.line, |e| e.origin.line))
+                .collect();
+            proptest::prop_assert!(places.iter().all(|line| (1..=lines).contains(line)), "{places:?}");
+            proptest::prop_assert!(places.is_sorted(), "{places:?}");
+        }
+    }
+
+    #[test]
+    fn positions_are_cut_from_parser_messages() {
+        assert_eq!(
+            without_position("EOF while parsing an object at line 1 column 9"),
+            "EOF while parsing an object"
+        );
+        assert_eq!(without_position("no position here"), "no position here");
+    }
 }

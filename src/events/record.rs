@@ -1,0 +1,523 @@
+//! Typing one record, whatever format it came from: its cells checked
+//! against the event type it names and turned into an [`Event`], or a
+//! [`Reject`] that says what is wrong.
+
+use super::{value, Event, Origin, Reject};
+use crate::check::suggest;
+use crate::compile::ir::{EventKind, EventType, EventTypeId, Field, Program, Value};
+use crate::syntax::ast::FieldType;
+use rust_decimal::Decimal;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+/// The fields every record has, whatever its type.
+const ENVELOPE: [&str; 4] = ["id", "time", "member", "type"];
+
+/// One value of a record as its format gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Cell<'a> {
+    /// A scalar's text; empty for an empty cell or a null.
+    Text(Cow<'a, str>),
+    /// A list or an object, which no field can hold.
+    Compound,
+}
+
+/// The cells of one record by name.
+struct Record<'k, 'v> {
+    cells: BTreeMap<&'k str, Cell<'v>>,
+    /// The first name given twice.
+    duplicate: Option<&'k str>,
+}
+
+impl<'k, 'v> Record<'k, 'v> {
+    fn new(cells: impl IntoIterator<Item = (&'k str, Cell<'v>)>) -> Self {
+        let mut record = Record {
+            cells: BTreeMap::new(),
+            duplicate: None,
+        };
+        for (name, cell) in cells {
+            if record.cells.insert(name, cell).is_some() {
+                record.duplicate.get_or_insert(name);
+            }
+        }
+        record
+    }
+
+    /// The trimmed text of `name`; `None` when absent or empty.
+    fn text(&self, name: &str) -> Result<Option<&str>, String> {
+        match self.cells.get(name) {
+            None => Ok(None),
+            Some(Cell::Text(text)) => Ok(Some(text.trim()).filter(|t| !t.is_empty())),
+            Some(Cell::Compound) => Err(format!(
+                "field `{name}` holds a list or an object; it takes a single value"
+            )),
+        }
+    }
+
+    fn required(&self, name: &str) -> Result<&str, String> {
+        self.text(name)?.ok_or_else(|| format!("missing `{name}`"))
+    }
+}
+
+/// Types one record read at `origin` by `program`'s event schemas.
+pub(crate) fn type_record<'k, 'v>(
+    program: &Program,
+    origin: Origin,
+    cells: impl IntoIterator<Item = (&'k str, Cell<'v>)>,
+) -> Result<Event, Reject> {
+    let record = Record::new(cells);
+    typed(program, &record, &origin).map_err(|reason| Reject {
+        id: record.text("id").ok().flatten().map(str::to_owned),
+        member: record.text("member").ok().flatten().map(str::to_owned),
+        origin,
+        reason,
+    })
+}
+
+fn typed(program: &Program, record: &Record, origin: &Origin) -> Result<Event, String> {
+    if let Some(name) = record.duplicate {
+        return Err(format!("field `{name}` is given twice"));
+    }
+    let id = record.required("id")?;
+    let time = record.required("time")?;
+    let member = record.required("member")?;
+    let (kind, event_type) = event_type(program, record.required("type")?)?;
+    let time = value::instant(time, program.timezone).map_err(|e| format!("field `time`: {e}"))?;
+    check_no_other_fields(record, event_type)?;
+    let fields = event_type
+        .fields
+        .iter()
+        .map(|field| field_value(program, field, record.text(&field.name)?))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_required(event_type, &fields)?;
+    Ok(Event {
+        id: id.to_owned(),
+        time,
+        member: member.to_owned(),
+        kind,
+        fields,
+        origin: origin.clone(),
+    })
+}
+
+fn event_type<'p>(
+    program: &'p Program,
+    name: &str,
+) -> Result<(EventTypeId, &'p EventType), String> {
+    if let Some(found) = program
+        .events
+        .iter()
+        .enumerate()
+        .find(|(_, e)| e.name == name)
+    {
+        return Ok(found);
+    }
+    let names = program.events.iter().map(|e| e.name.as_str());
+    Err(match suggest::closest(name, names.clone()) {
+        Some(close) => format!("unknown event type `{name}`; did you mean `{close}`?"),
+        None => format!(
+            "unknown event type `{name}`; this program's types are {}",
+            quoted_list(names)
+        ),
+    })
+}
+
+/// Rejects a value for a field the record's type does not have; an empty
+/// one is just absent, as in a CSV column that other types use.
+fn check_no_other_fields(record: &Record, event_type: &EventType) -> Result<(), String> {
+    let declared = || event_type.fields.iter().map(|f| f.name.as_str());
+    for (name, cell) in &record.cells {
+        let empty = matches!(cell, Cell::Text(text) if text.trim().is_empty());
+        if empty || ENVELOPE.contains(name) || declared().any(|f| f == *name) {
+            continue;
+        }
+        let type_name = &event_type.name;
+        return Err(match suggest::closest(name, declared()) {
+            Some(close) => {
+                format!("`{type_name}` has no field `{name}`; did you mean `{close}`?")
+            }
+            None if event_type.fields.is_empty() => {
+                format!("`{type_name}` has no field `{name}`; it has no fields")
+            }
+            None => format!(
+                "`{type_name}` has no field `{name}`; its fields are {}",
+                quoted_list(declared())
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn field_value(program: &Program, field: &Field, text: Option<&str>) -> Result<Value, String> {
+    let Some(text) = text else {
+        return Ok(Value::Missing);
+    };
+    let value = match field.ty {
+        FieldType::Number => value::decimal(text)
+            .map(Value::Number)
+            .ok_or_else(|| format!("`{text}` is not a number (expected one like 3 or 2.5)")),
+        FieldType::Money => value::money(text, &program.currency).map(Value::Number),
+        FieldType::Text => Ok(Value::Text(text.to_owned())),
+        FieldType::Date => value::date(text)
+            .map(Value::Date)
+            .ok_or_else(|| format!("`{text}` is not a date (expected YYYY-MM-DD)")),
+        FieldType::Bool => value::boolean(text)
+            .map(Value::Bool)
+            .ok_or_else(|| format!("`{text}` is not a bool (expected true or false)")),
+    };
+    value.map_err(|reason| format!("field `{}`: {reason}", field.name))
+}
+
+/// The built-in fields without which a built-in event means nothing.
+fn check_required(event_type: &EventType, fields: &[Value]) -> Result<(), String> {
+    let get = |name: &str| {
+        event_type
+            .fields
+            .iter()
+            .position(|f| f.name == name)
+            .and_then(|i| fields.get(i))
+            .unwrap_or(&Value::Missing)
+    };
+    let present = |name: &str| get(name) != &Value::Missing;
+    let positive = |name: &str| matches!(get(name), Value::Number(n) if *n > Decimal::ZERO);
+    let error = match event_type.kind {
+        EventKind::Purchase if !present("amount") => "`purchase` needs an `amount`",
+        EventKind::Return if !present("of") => {
+            "`return` needs `of`, the id of the purchase returned"
+        }
+        EventKind::Return if !positive("amount") => "`return` needs an `amount` greater than 0",
+        EventKind::UsePerk if !present("perk") => "`use_perk` needs `perk`, the perk used",
+        EventKind::Redeem => match (present("reward"), present("points"), present("points_type")) {
+            (true, false, false) => return Ok(()),
+            (true, _, _) => "`redeem` takes a `reward`, or `points` and `points_type`, not both",
+            (false, false, false) => "`redeem` needs a `reward`, or `points` and `points_type`",
+            (false, true, false) => "`redeem` with `points` needs `points_type`",
+            (false, false, true) => "`redeem` with `points_type` needs `points`",
+            (false, true, true) if !positive("points") => "`redeem` needs `points` greater than 0",
+            (false, true, true) => return Ok(()),
+        },
+        _ => return Ok(()),
+    };
+    Err(error.to_owned())
+}
+
+fn quoted_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::tests::{program, utc, PROGRAM};
+    use chrono::NaiveDate;
+    use std::str::FromStr;
+
+    fn origin() -> Origin {
+        Origin {
+            file: "events.csv".into(),
+            line: 7,
+        }
+    }
+
+    fn typed(pairs: &[(&str, &str)]) -> Result<Event, Reject> {
+        let program = program(PROGRAM);
+        let cells = pairs
+            .iter()
+            .map(|(k, v)| (*k, Cell::Text(Cow::Borrowed(*v))));
+        type_record(&program, origin(), cells)
+    }
+
+    /// The reason a record with these cells is rejected, after checking
+    /// the reject carries the record's place, id and member.
+    fn reason(pairs: &[(&str, &str)]) -> String {
+        let reject = typed(pairs).unwrap_err();
+        assert_eq!(reject.origin, origin());
+        let cell = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, v)| *k == name && !v.trim().is_empty())
+                .map(|(_, v)| v.trim().to_string())
+        };
+        assert_eq!(reject.id, cell("id"));
+        assert_eq!(reject.member, cell("member"));
+        reject.reason
+    }
+
+    fn with(pairs: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut all = vec![
+            ("id", "e1"),
+            ("time", "2025-03-01 10:00"),
+            ("member", "m1"),
+            ("type", "purchase"),
+            ("amount", "12.50"),
+        ];
+        for (name, value) in pairs {
+            match all.iter_mut().find(|(k, _)| k == name) {
+                Some(cell) => cell.1 = value,
+                None => all.push((name, value)),
+            }
+        }
+        all
+    }
+
+    fn number(text: &str) -> Value {
+        Value::Number(Decimal::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn a_purchase_is_typed_by_its_schema() {
+        let event = typed(&with(&[("store", " Downtown "), ("amount", "12.50 USD")])).unwrap();
+        assert_eq!(
+            event,
+            Event {
+                id: "e1".into(),
+                time: utc("2025-03-01T15:00:00Z"),
+                member: "m1".into(),
+                kind: 0,
+                fields: vec![number("12.50"), Value::Text("Downtown".into())],
+                origin: origin(),
+            }
+        );
+    }
+
+    #[test]
+    fn empty_fields_are_missing() {
+        let event = typed(&with(&[("store", "  ")])).unwrap();
+        assert_eq!(event.fields, vec![number("12.50"), Value::Missing]);
+    }
+
+    #[test]
+    fn an_enroll_carries_the_member_attributes() {
+        let event = typed(&[
+            ("id", "e0"),
+            ("time", "2025-01-01"),
+            ("member", "m1"),
+            ("type", "enroll"),
+            ("birthday", "1990-05-17"),
+            ("vip", "TRUE"),
+        ])
+        .unwrap();
+        assert_eq!(event.kind, 1);
+        assert_eq!(
+            event.fields,
+            vec![
+                Value::Date(NaiveDate::from_ymd_opt(1990, 5, 17).unwrap()),
+                Value::Bool(true),
+                Value::Missing,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_declared_type_reads_numbers_and_money() {
+        let event = typed(&[
+            ("id", "s1"),
+            ("time", "2025-03-01T10:00:00Z"),
+            ("member", "m1"),
+            ("type", "stay"),
+            ("nights", "-2.5"),
+            ("rate", "120"),
+        ])
+        .unwrap();
+        assert_eq!(event.kind, 5);
+        assert_eq!(event.fields, vec![number("-2.5"), number("120")]);
+    }
+
+    #[test]
+    fn each_envelope_field_is_required() {
+        for name in ENVELOPE {
+            let mut pairs = with(&[]);
+            pairs.retain(|(k, _)| *k != name);
+            assert_eq!(reason(&pairs), format!("missing `{name}`"));
+            assert_eq!(reason(&with(&[(name, " ")])), format!("missing `{name}`"));
+        }
+    }
+
+    #[test]
+    fn an_unknown_type_suggests_the_closest() {
+        assert_eq!(
+            reason(&with(&[("type", "purchse")])),
+            "unknown event type `purchse`; did you mean `purchase`?"
+        );
+        assert_eq!(
+            reason(&with(&[("type", "refund")])),
+            "unknown event type `refund`; this program's types are `purchase`, `enroll`, \
+             `return`, `redeem`, `use_perk`, `stay`"
+        );
+    }
+
+    #[test]
+    fn a_field_of_another_type_is_rejected_unless_empty() {
+        assert_eq!(
+            reason(&with(&[("nights", "2")])),
+            "`purchase` has no field `nights`; its fields are `amount`, `store`"
+        );
+        assert_eq!(
+            reason(&with(&[("stor", "x")])),
+            "`purchase` has no field `stor`; did you mean `store`?"
+        );
+        assert!(typed(&with(&[("nights", "")])).is_ok());
+    }
+
+    #[test]
+    fn unparseable_values_name_the_field_value_and_kind() {
+        let cases = [
+            (("amount", "12,50"), "field `amount`: `12,50` is not money (expected an amount like 4.50 or 4.50 USD)"),
+            (("amount", "3 EUR"), "field `amount`: `3 EUR` is not in this program's currency, USD"),
+            (("amount", "-3"), "field `amount`: `-3` is negative; money never is"),
+            (("time", "soon"), "field `time`: `soon` is not a time (expected 2025-03-01T10:00:00+01:00, or 2025-03-01 10:00[:00] or 2025-03-01 in America/New_York)"),
+        ];
+        for ((name, value), expected) in cases {
+            assert_eq!(reason(&with(&[(name, value)])), expected);
+        }
+        let enroll = |name, value| {
+            reason(&[
+                ("id", "e0"),
+                ("time", "2025-01-01"),
+                ("member", "m1"),
+                ("type", "enroll"),
+                (name, value),
+            ])
+        };
+        assert_eq!(
+            enroll("birthday", "17/05/1990"),
+            "field `birthday`: `17/05/1990` is not a date (expected YYYY-MM-DD)"
+        );
+        assert_eq!(
+            enroll("vip", "yes"),
+            "field `vip`: `yes` is not a bool (expected true or false)"
+        );
+        let stay = reason(&[
+            ("id", "s1"),
+            ("time", "2025-01-01"),
+            ("member", "m1"),
+            ("type", "stay"),
+            ("nights", "two"),
+        ]);
+        assert_eq!(
+            stay,
+            "field `nights`: `two` is not a number (expected one like 3 or 2.5)"
+        );
+    }
+
+    #[test]
+    fn a_time_the_clocks_skip_is_rejected() {
+        let reason = reason(&with(&[("time", "2025-03-09 02:30")]));
+        assert!(
+            reason
+                .starts_with("field `time`: `2025-03-09 02:30` does not exist in America/New_York"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_list_or_object_is_no_value() {
+        let program = program(PROGRAM);
+        let mut cells: Vec<_> = with(&[])
+            .into_iter()
+            .map(|(k, v)| (k, Cell::Text(Cow::Borrowed(v))))
+            .collect();
+        cells.push(("store", Cell::Compound));
+        let reject = type_record(&program, origin(), cells).unwrap_err();
+        assert_eq!(
+            reject.reason,
+            "field `store` holds a list or an object; it takes a single value"
+        );
+    }
+
+    #[test]
+    fn a_field_given_twice_is_rejected() {
+        let mut pairs = with(&[]);
+        pairs.push(("amount", "3"));
+        assert_eq!(reason(&pairs), "field `amount` is given twice");
+    }
+
+    fn builtin(kind: &str, pairs: &[(&str, &str)]) -> Result<Event, Reject> {
+        let mut all = vec![
+            ("id", "x1"),
+            ("time", "2025-03-01"),
+            ("member", "m1"),
+            ("type", kind),
+        ];
+        all.extend_from_slice(pairs);
+        typed(&all)
+    }
+
+    fn builtin_reason(kind: &str, pairs: &[(&str, &str)]) -> String {
+        builtin(kind, pairs).unwrap_err().reason
+    }
+
+    #[test]
+    fn built_in_events_need_their_fields() {
+        assert_eq!(
+            builtin_reason("purchase", &[]),
+            "`purchase` needs an `amount`"
+        );
+        assert!(builtin("purchase", &[("amount", "0")]).is_ok());
+
+        assert_eq!(
+            builtin_reason("return", &[("amount", "5")]),
+            "`return` needs `of`, the id of the purchase returned"
+        );
+        for amount in ["", "0"] {
+            assert_eq!(
+                builtin_reason("return", &[("of", "e1"), ("amount", amount)]),
+                "`return` needs an `amount` greater than 0"
+            );
+        }
+        let ret = builtin("return", &[("of", "e1"), ("amount", "5")]).unwrap();
+        assert_eq!(ret.fields, vec![Value::Text("e1".into()), number("5")]);
+
+        assert_eq!(
+            builtin_reason("use_perk", &[]),
+            "`use_perk` needs `perk`, the perk used"
+        );
+        assert!(builtin("use_perk", &[("perk", "lounge")]).is_ok());
+    }
+
+    #[test]
+    fn a_redeem_names_a_reward_or_points_and_their_type() {
+        let reward = builtin("redeem", &[("reward", "mug")]).unwrap();
+        assert_eq!(
+            reward.fields,
+            vec![Value::Text("mug".into()), Value::Missing, Value::Missing]
+        );
+        let points = builtin("redeem", &[("points", "500"), ("points_type", "pts")]).unwrap();
+        assert_eq!(
+            points.fields,
+            vec![Value::Missing, number("500"), Value::Text("pts".into())]
+        );
+        let cases: [(&[(&str, &str)], &str); 6] = [
+            (
+                &[],
+                "`redeem` needs a `reward`, or `points` and `points_type`",
+            ),
+            (
+                &[("points", "5")],
+                "`redeem` with `points` needs `points_type`",
+            ),
+            (
+                &[("points_type", "pts")],
+                "`redeem` with `points_type` needs `points`",
+            ),
+            (
+                &[("points", "0"), ("points_type", "pts")],
+                "`redeem` needs `points` greater than 0",
+            ),
+            (
+                &[("points", "-5"), ("points_type", "pts")],
+                "`redeem` needs `points` greater than 0",
+            ),
+            (
+                &[("reward", "mug"), ("points", "5")],
+                "`redeem` takes a `reward`, or `points` and `points_type`, not both",
+            ),
+        ];
+        for (pairs, expected) in cases {
+            assert_eq!(builtin_reason("redeem", pairs), expected, "{pairs:?}");
+        }
+    }
+}

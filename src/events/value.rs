@@ -1,0 +1,256 @@
+//! Reading one value of an event record: times, numbers, money, dates and
+//! booleans from their text, each failure a reason a person can act on.
+
+use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+
+/// Local times a record may give, read in the program's time zone.
+const LOCAL_TIME_FORMATS: [&str; 4] = [
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+];
+
+/// The instant `text` names: RFC 3339 with an offset, or a local time (or a
+/// date alone, at midnight) in `zone`. A local time that falls twice (when
+/// the clocks go back) is the earlier instant; one the clocks skip is an error.
+pub(crate) fn instant(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    let local = LOCAL_TIME_FORMATS
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+        .or_else(|| date(text).map(|day| day.and_time(NaiveTime::MIN)))
+        .ok_or_else(|| {
+            format!(
+                "`{text}` is not a time (expected 2025-03-01T10:00:00+01:00, \
+                 or 2025-03-01 10:00[:00] or 2025-03-01 in {zone})"
+            )
+        })?;
+    match zone.from_local_datetime(&local) {
+        LocalResult::Single(time) | LocalResult::Ambiguous(time, _) => Ok(time.with_timezone(&Utc)),
+        LocalResult::None => Err(format!(
+            "`{text}` does not exist in {zone}: the clocks skip it \
+             (daylight saving time); give the time with its UTC offset"
+        )),
+    }
+}
+
+/// A decimal number: `12`, `-3`, `4.50`, or with an exponent (`1.5e3`), as
+/// JSON writers may give it. No thousands separators.
+pub(crate) fn decimal(text: &str) -> Option<Decimal> {
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => (mantissa, Some(exponent)),
+        None => (unsigned, None),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    match exponent {
+        None => Decimal::from_str_exact(text).ok(),
+        Some(exponent) => {
+            let exponent = exponent.strip_prefix(['-', '+']).unwrap_or(exponent);
+            if !digits(exponent) {
+                return None;
+            }
+            Decimal::from_scientific(text).ok()
+        }
+    }
+}
+
+/// An amount of money in `currency`: a decimal, optionally followed by the
+/// currency code (`4.50 USD`); never negative.
+pub(crate) fn money(text: &str, currency: &str) -> Result<Decimal, String> {
+    // A currency code is three letters; `1e2` ends in a digit, not a code.
+    let letters = text
+        .bytes()
+        .rev()
+        .take_while(u8::is_ascii_alphabetic)
+        .count();
+    let (amount, code) = match text.split_at_checked(text.len() - letters) {
+        Some((amount, code)) if letters == 3 => (amount.trim_end(), Some(code)),
+        _ => (text, None),
+    };
+    let amount = decimal(amount).ok_or_else(|| {
+        format!("`{text}` is not money (expected an amount like 4.50 or 4.50 {currency})")
+    })?;
+    if let Some(code) = code {
+        if code != currency {
+            return Err(format!(
+                "`{text}` is not in this program's currency, {currency}"
+            ));
+        }
+    }
+    if amount < Decimal::ZERO {
+        return Err(format!("`{text}` is negative; money never is"));
+    }
+    Ok(amount)
+}
+
+/// A calendar date, `YYYY-MM-DD`.
+pub(crate) fn date(text: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+}
+
+/// `true` or `false`, in any case (spreadsheets write `TRUE`).
+pub(crate) fn boolean(text: &str) -> Option<bool> {
+    if text.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if text.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono_tz::America::New_York;
+    use std::str::FromStr;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn dec(text: &str) -> Decimal {
+        Decimal::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn rfc3339_offsets_convert_to_utc() {
+        let cases = [
+            ("2025-03-01T10:00:00+01:00", "2025-03-01T09:00:00Z"),
+            ("2025-03-01T10:00:00Z", "2025-03-01T10:00:00Z"),
+            ("2025-03-01T10:00:00-05:30", "2025-03-01T15:30:00Z"),
+            ("2025-03-01T00:30:00+02:00", "2025-02-28T22:30:00Z"),
+            ("2025-03-01T10:00:00.250+01:00", "2025-03-01T09:00:00.250Z"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(instant(text, New_York), Ok(utc(expected)), "{text}");
+        }
+    }
+
+    #[test]
+    fn local_times_are_read_in_the_program_zone() {
+        // New York is UTC-5 in winter, UTC-4 in summer.
+        let cases = [
+            ("2025-03-01T10:00:00", "2025-03-01T15:00:00Z"),
+            ("2025-03-01 10:00:00", "2025-03-01T15:00:00Z"),
+            ("2025-03-01 10:00", "2025-03-01T15:00:00Z"),
+            ("2025-03-01T10:00", "2025-03-01T15:00:00Z"),
+            ("2025-03-01 10:00:00.5", "2025-03-01T15:00:00.5Z"),
+            ("2025-03-01", "2025-03-01T05:00:00Z"),
+            ("2025-07-01 10:00", "2025-07-01T14:00:00Z"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(instant(text, New_York), Ok(utc(expected)), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_time_in_the_spring_forward_gap_is_an_error_that_says_so() {
+        // On 2025-03-09 New York's clocks jump from 02:00 to 03:00.
+        let reason = instant("2025-03-09 02:30", New_York).unwrap_err();
+        assert!(
+            reason.contains("does not exist in America/New_York"),
+            "{reason}"
+        );
+        assert!(reason.contains("daylight saving"), "{reason}");
+        assert_eq!(
+            instant("2025-03-09 03:00", New_York),
+            Ok(utc("2025-03-09T07:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn a_time_in_the_fall_back_overlap_is_the_earlier_instant() {
+        // On 2025-11-02 New York's 01:30 happens at -04:00, then again at -05:00.
+        assert_eq!(
+            instant("2025-11-02 01:30", New_York),
+            Ok(utc("2025-11-02T05:30:00Z"))
+        );
+        assert_eq!(
+            instant("2025-11-02T01:30:00-05:00", New_York),
+            Ok(utc("2025-11-02T06:30:00Z"))
+        );
+    }
+
+    #[test]
+    fn malformed_times_are_errors_with_the_accepted_forms() {
+        for text in [
+            "yesterday",
+            "2025-13-01",
+            "2025-03-01 25:00",
+            "01/03/2025",
+            "10:00",
+        ] {
+            let reason = instant(text, New_York).unwrap_err();
+            assert!(
+                reason.starts_with(&format!("`{text}` is not a time")),
+                "{reason}"
+            );
+            assert!(reason.contains("America/New_York"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn decimals_are_exact() {
+        assert_eq!(decimal("4.50"), Some(dec("4.50")));
+        assert_eq!(decimal("4.50").map(|d| d.to_string()), Some("4.50".into()));
+        assert_eq!(decimal("-3"), Some(dec("-3")));
+        assert_eq!(decimal("+3"), Some(dec("3")));
+        assert_eq!(decimal("0.1"), Some(dec("0.1")));
+        assert_eq!(
+            decimal("12345678901234567890.123456789"),
+            Some(dec("12345678901234567890.123456789"))
+        );
+        assert_eq!(decimal("1.5e3"), Some(dec("1500")));
+        assert_eq!(decimal("25E-2"), Some(dec("0.25")));
+    }
+
+    #[test]
+    fn malformed_decimals_are_rejected() {
+        for text in [
+            "", "-", ".5", "5.", "1,000", "1_000", "1.2.3", "abc", "1e", "e5", "--1", "0x10",
+            "NaN", "1e+", "1 000",
+        ] {
+            assert_eq!(decimal(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn money_takes_the_program_currency_as_a_suffix() {
+        assert_eq!(money("4.50", "USD"), Ok(dec("4.50")));
+        assert_eq!(money("4.50 USD", "USD"), Ok(dec("4.50")));
+        assert_eq!(money("4.50USD", "USD"), Ok(dec("4.50")));
+        assert_eq!(money("0", "USD"), Ok(Decimal::ZERO));
+        assert_eq!(money("1e2", "USD"), Ok(dec("100")));
+        let other = money("4.50 EUR", "USD").unwrap_err();
+        assert_eq!(other, "`4.50 EUR` is not in this program's currency, USD");
+        let negative = money("-1 USD", "USD").unwrap_err();
+        assert_eq!(negative, "`-1 USD` is negative; money never is");
+        let junk = money("four", "USD").unwrap_err();
+        assert!(junk.starts_with("`four` is not money"), "{junk}");
+        assert!(money("USD", "USD").is_err());
+        assert!(money("5 US", "USD").is_err());
+    }
+
+    #[test]
+    fn dates_and_booleans() {
+        assert_eq!(date("2025-02-28"), NaiveDate::from_ymd_opt(2025, 2, 28));
+        assert_eq!(date("2025-02-29"), None);
+        assert_eq!(date("2025-02-28T10:00"), None);
+        assert_eq!(boolean("true"), Some(true));
+        assert_eq!(boolean("FALSE"), Some(false));
+        assert_eq!(boolean("yes"), None);
+    }
+}

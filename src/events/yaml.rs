@@ -1,0 +1,488 @@
+//! YAML event files: a list of records, each a map. The file is read whole,
+//! cut into its list items by their `- ` lines, and each item is parsed on
+//! its own, so one bad record neither hides the others nor loses its line.
+
+use super::record::{type_record, Cell};
+use super::{without_position, Event, Origin, Reject};
+use crate::compile::ir::Program;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use std::borrow::Cow;
+use std::fmt;
+use std::io::BufRead;
+use std::ops::Range;
+
+/// Reads all of `input`, then types its records one by one as they are asked for.
+pub(super) fn read<'p, R: BufRead + 'p>(
+    program: &'p Program,
+    mut input: R,
+    file: &str,
+) -> Box<dyn Iterator<Item = Result<Event, Reject>> + 'p> {
+    let mut bytes = Vec::new();
+    if let Err(error) = input.read_to_end(&mut bytes) {
+        let reject = Reject::unreadable(file, 1, format!("cannot read the file: {error}"));
+        return Box::new(std::iter::once(Err(reject)));
+    }
+    let file = file.to_owned();
+    let items = items(&bytes);
+    Box::new(items.into_iter().flat_map(move |item| {
+        let text = bytes.get(item.bytes.clone()).unwrap_or_default();
+        parse_item(program, text, &item, &file)
+    }))
+}
+
+/// A part of the file that parses on its own: one list item, or the whole
+/// document when its items cannot be found by their lines.
+#[derive(Debug)]
+struct Item {
+    /// The 1-based line its records are placed at.
+    line: usize,
+    /// The 1-based line its bytes start on.
+    first_line: usize,
+    bytes: Range<usize>,
+}
+
+/// Cuts a YAML document into its top-level list items: lines at the
+/// indentation of the first item that start with `- ` (or are `-` alone),
+/// each running to the next such line or to a document marker (`---`, `...`).
+/// Comments, blank lines and directives before the first item are left out.
+/// A document whose first content is not a `- ` line, or that has content
+/// after the list ended, is one item.
+fn items(bytes: &[u8]) -> Vec<Item> {
+    let mut items: Vec<Item> = Vec::new();
+    // The list's indentation, once its first item is seen.
+    let mut indent = None;
+    // Whether a marker closed the list.
+    let mut ended = false;
+    let mut start = 0;
+    for (index, line) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
+        let number = index + 1;
+        let line_start = start;
+        start += line.len();
+        let content = line.trim_ascii();
+        if is_marker(content) {
+            if let (Some(last), false) = (items.last_mut(), ended) {
+                last.bytes.end = line_start;
+            }
+            ended = indent.is_some();
+            continue;
+        }
+        if content.is_empty() || content.starts_with(b"#") {
+            continue;
+        }
+        let depth = line.iter().take_while(|b| **b == b' ').count();
+        let rest = line.get(depth..).unwrap_or_default();
+        let is_item =
+            rest.first() == Some(&b'-') && rest.get(1).is_none_or(u8::is_ascii_whitespace);
+        match indent {
+            None if is_item => indent = Some(depth),
+            None => return vec![whole(bytes, number)],
+            Some(_) if ended => return vec![whole(bytes, items.first().map_or(1, |i| i.line))],
+            Some(_) => {}
+        }
+        if is_item && indent == Some(depth) {
+            if let Some(last) = items.last_mut() {
+                last.bytes.end = line_start;
+            }
+            items.push(Item {
+                line: number,
+                first_line: number,
+                bytes: line_start..bytes.len(),
+            });
+        }
+    }
+    items
+}
+
+/// Whether a line (trimmed) is a document start or end marker, or a directive.
+fn is_marker(content: &[u8]) -> bool {
+    content == b"---" || content == b"..." || content.starts_with(b"%")
+}
+
+/// The whole document as one item, its records placed at `line`.
+fn whole(bytes: &[u8], line: usize) -> Item {
+    Item {
+        line,
+        first_line: 1,
+        bytes: 0..bytes.len(),
+    }
+}
+
+/// Parses one item (a list of one record, or a whole document's list) and
+/// types its records, all placed at the item's line.
+fn parse_item(
+    program: &Program,
+    bytes: &[u8],
+    item: &Item,
+    file: &str,
+) -> Vec<Result<Event, Reject>> {
+    let line = item.line;
+    let reject = |reason| vec![Err(Reject::unreadable(file, line, reason))];
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return reject("the record is not valid UTF-8".to_owned());
+    };
+    let records = match serde_norway::from_str::<Option<Vec<RawRecord>>>(text) {
+        Ok(records) => records.unwrap_or_default(),
+        Err(error) => {
+            let message = error.to_string();
+            let message = without_index(without_position(&message));
+            return reject(match error.location() {
+                Some(at) => format!(
+                    "not a record (line {}): {message}",
+                    item.first_line + at.line().saturating_sub(1)
+                ),
+                None => format!("not a record: {message}"),
+            });
+        }
+    };
+    records
+        .into_iter()
+        .map(|RawRecord(cells)| {
+            let origin = Origin {
+                file: file.to_owned(),
+                line,
+            };
+            let cells = cells.iter().map(|(name, value)| {
+                let text = value.as_deref().unwrap_or_default();
+                (name.as_str(), Cell::Text(Cow::Borrowed(text)))
+            });
+            type_record(program, origin, cells)
+        })
+        .collect()
+}
+
+/// A message without the path serde_norway starts it with (`.[0].amount: `),
+/// whose index counts within the parsed item, not the file; a field name
+/// in it is kept.
+fn without_index(message: &str) -> Cow<'_, str> {
+    let Some(rest) = message.strip_prefix(".[") else {
+        return Cow::Borrowed(message);
+    };
+    let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    if let Some(rest) = rest.strip_prefix("]: ") {
+        return Cow::Borrowed(rest);
+    }
+    match rest
+        .strip_prefix("].")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((field, rest)) => Cow::Owned(format!("field `{field}`: {rest}")),
+        None => Cow::Borrowed(message),
+    }
+}
+
+/// A record's fields in order, each value the text it was written as
+/// (`None` for a null): YAML's own reading would make `4.50` a float and
+/// `0x10` the number 16.
+struct RawRecord(Vec<(String, Option<String>)>);
+
+impl<'de> Deserialize<'de> for RawRecord {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(RecordVisitor)
+    }
+}
+
+struct RecordVisitor;
+
+impl<'de> Visitor<'de> for RecordVisitor {
+    type Value = RawRecord;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a record of `field: value` lines")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<RawRecord, M::Error> {
+        let mut cells = Vec::new();
+        while let Some((RawScalar(name), value)) =
+            map.next_entry::<RawScalar, Option<RawScalar>>()?
+        {
+            cells.push((name, value.map(|RawScalar(text)| text)));
+        }
+        Ok(RawRecord(cells))
+    }
+}
+
+/// A scalar's text as written; a key or value that is a list or a map is
+/// an error. `Option<RawScalar>` reads a null as `None`.
+struct RawScalar(String);
+
+impl<'de> Deserialize<'de> for RawScalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(ScalarVisitor).map(RawScalar)
+    }
+}
+
+struct ScalarVisitor;
+
+impl Visitor<'_> for ScalarVisitor {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a single value (text, a number, a date, true or false)")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<String, E> {
+        Ok(text.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::ir::Value;
+    use crate::events::tests::{outline, program, read_all, utc, PROGRAM};
+    use crate::events::{read, Format};
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+
+    fn lines(text: &str) -> Vec<usize> {
+        items(text.as_bytes()).into_iter().map(|i| i.line).collect()
+    }
+
+    #[test]
+    fn items_are_found_by_their_dash_lines() {
+        let text = "# events\n---\n- id: a\n  note: |\n    - not an item\n\n- id: b\n  list:\n  - nested\n-\n  id: c\n...\n";
+        let items = items(text.as_bytes());
+        let texts: Vec<&str> = items.iter().map(|i| &text[i.bytes.clone()]).collect();
+        assert_eq!(lines(text), [3, 7, 10]);
+        assert_eq!(
+            texts,
+            [
+                "- id: a\n  note: |\n    - not an item\n\n",
+                "- id: b\n  list:\n  - nested\n",
+                "-\n  id: c\n"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_indented_list_is_cut_at_its_own_indentation() {
+        assert_eq!(lines("  - id: a\n    x: 1\n  - id: b\n"), [1, 3]);
+    }
+
+    #[test]
+    fn documents_not_written_as_a_block_list_are_one_item() {
+        assert_eq!(lines("[{id: a}, {id: b}]\n"), [1]);
+        assert_eq!(lines("# a comment\n\nevents:\n  - id: a\n"), [3]);
+        assert_eq!(lines("- id: a\n---\n- id: b\n"), [1]);
+        assert!(lines("# nothing\n\n").is_empty());
+    }
+
+    #[test]
+    fn a_good_file_reads_into_events() {
+        let text = "\
+# Hand-written cases.
+- id: e0
+  time: 2025-01-01
+  member: 007
+  type: enroll
+  vip: true
+  city: ~
+  birthday: 1990-05-17
+
+- id: s1
+  time: 2025-03-01T10:00:00+01:00
+  member: 007
+  type: stay
+  nights: 3
+  rate: 129.90
+
+- {id: e1, time: '2025-03-01 10:00', member: '007', type: purchase, amount: 12345678901234567.25 USD}
+";
+        let events: Vec<Event> = read_all(Format::Yaml, text)
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect::<Vec<_>>();
+        let number = |text| Value::Number(Decimal::from_str(text).unwrap());
+        let origin = |line| Origin {
+            file: "f".into(),
+            line,
+        };
+        assert_eq!(
+            events,
+            vec![
+                Event {
+                    id: "e0".into(),
+                    time: utc("2025-01-01T05:00:00Z"),
+                    member: "007".into(),
+                    kind: 1,
+                    fields: vec![
+                        Value::Date(chrono::NaiveDate::from_ymd_opt(1990, 5, 17).unwrap()),
+                        Value::Bool(true),
+                        Value::Missing,
+                    ],
+                    origin: origin(2),
+                },
+                Event {
+                    id: "s1".into(),
+                    time: utc("2025-03-01T09:00:00Z"),
+                    member: "007".into(),
+                    kind: 5,
+                    fields: vec![number("3"), number("129.90")],
+                    origin: origin(10),
+                },
+                Event {
+                    id: "e1".into(),
+                    time: utc("2025-03-01T15:00:00Z"),
+                    member: "007".into(),
+                    kind: 0,
+                    fields: vec![number("12345678901234567.25"), Value::Missing],
+                    origin: origin(17),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn values_are_read_as_written() {
+        let stay = |nights: &str| {
+            format!("- id: s1\n  time: 2025-03-01\n  member: m1\n  type: stay\n  nights: {nights}\n  rate: 1e2\n")
+        };
+        let events = read_all(Format::Yaml, &stay("2.50"));
+        let event = events[0].as_ref().unwrap();
+        let Value::Number(nights) = &event.fields[0] else {
+            panic!("{event:?}")
+        };
+        assert_eq!(nights.to_string(), "2.50");
+        assert_eq!(event.fields[1], Value::Number(Decimal::new(100, 0)));
+        // YAML itself would read `0x10` as 16; a record's number is decimal.
+        let hex = read_all(Format::Yaml, &stay("0x10"))
+            .pop()
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            hex.reason,
+            "field `nights`: `0x10` is not a number (expected one like 3 or 2.5)"
+        );
+    }
+
+    #[test]
+    fn each_bad_record_is_one_reject_and_the_records_around_it_are_read() {
+        let text = "\
+- id: e1
+  time: 2025-03-01
+  member: m1
+  type: purchase
+  amount: 5
+- just text
+- id: e3
+  time: 2025-03-01
+  member: m1
+  type: purchase
+  amount: [5]
+- id: e4
+  time: 2025-03-01
+  member: m1
+  type: purchase
+  amount: 5
+  amount: 6
+- id: e5
+  time: 2025-11-02 01:30
+  member: m1
+  type: stay
+  nights: 2
+  store: x
+- id: e6
+  time: \"2025-03-01
+- id: e7
+  time: 2025-03-01
+  member: m1
+  type: use_perk
+  perk: lounge
+";
+        assert_eq!(
+            outline(Format::Yaml, text),
+            vec![
+                (1, Ok("e1".into())),
+                (
+                    6,
+                    Err(
+                        "not a record (line 6): invalid type: string \"just text\", \
+                         expected a record of `field: value` lines"
+                            .into()
+                    )
+                ),
+                (
+                    7,
+                    Err(
+                        "not a record (line 11): field `amount`: invalid type: sequence, \
+                         expected a single value (text, a number, a date, true or false)"
+                            .into()
+                    )
+                ),
+                (12, Err("field `amount` is given twice".into())),
+                (
+                    18,
+                    Err("`stay` has no field `store`; its fields are `nights`, `rate`".into())
+                ),
+                (
+                    24,
+                    Err("not a record (line 26): found unexpected end of stream".into())
+                ),
+                (26, Ok("e7".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_rejects_only_its_record() {
+        let record = |id: &str, member: &str| {
+            format!("- id: {id}\n  time: 2025-03-01\n  member: {member}\n  type: use_perk\n  perk: lounge\n")
+        };
+        let mut bytes = record("e1", "m1").into_bytes();
+        bytes.extend_from_slice(b"- id: e2\n  member: m\xff\n");
+        bytes.extend_from_slice(record("e3", "m1").as_bytes());
+        let program = program(PROGRAM);
+        let lines: Vec<_> = read(&program, Format::Yaml, &bytes[..], "f")
+            .map(|r| {
+                r.map(|e| e.origin.line)
+                    .map_err(|r| (r.origin.line, r.reason))
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                Ok(1),
+                Err((6, "the record is not valid UTF-8".into())),
+                Ok(8)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_document_that_is_not_a_list_is_one_reject() {
+        let text = "events:\n  - id: e1\n";
+        let results = outline(Format::Yaml, text);
+        assert_eq!(results.len(), 1);
+        let (line, reason) = &results[0];
+        assert_eq!(*line, 1);
+        let reason = reason.as_ref().unwrap_err();
+        assert!(reason.contains("expected a sequence"), "{reason}");
+    }
+
+    #[test]
+    fn paths_lose_their_index_and_keep_their_field() {
+        assert_eq!(without_index(".[0]: invalid type"), "invalid type");
+        assert_eq!(
+            without_index(".[12].amount: invalid type"),
+            "field `amount`: invalid type"
+        );
+        assert_eq!(without_index("invalid type"), "invalid type");
+    }
+
+    #[test]
+    fn an_empty_document_has_no_records() {
+        assert!(read_all(Format::Yaml, "").is_empty());
+        assert!(read_all(Format::Yaml, "# nothing yet\n").is_empty());
+        assert!(read_all(Format::Yaml, "[]\n").is_empty());
+    }
+
+    #[test]
+    fn a_flow_list_is_read_whole() {
+        let text = "[{id: a, time: 2025-03-01, member: m1, type: use_perk, perk: x},\n \
+                    {id: b, time: 2025-03-01, member: m1, type: use_perk, perk: y}]\n";
+        assert_eq!(
+            outline(Format::Yaml, text),
+            vec![(1, Ok("a".into())), (1, Ok("b".into()))]
+        );
+    }
+}
