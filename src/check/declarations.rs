@@ -87,6 +87,9 @@ pub const BUILTIN_NAMES: &[&str] = &[
     "balance",
 ];
 
+/// The columns of every event record, besides its type's fields.
+pub const RECORD_FIELDS: &[&str] = &["id", "time", "member", "type"];
+
 /// Everything a program declares, by name.
 #[derive(Debug, Default)]
 pub struct Symbols<'a> {
@@ -338,7 +341,17 @@ fn fields<'a>(decls: &'a [FieldDecl], checker: &mut Checker) -> BTreeMap<&'a str
     let mut seen = BTreeMap::new();
     let mut fields = BTreeMap::new();
     for field in decls {
-        if BUILTIN_NAMES.contains(&field.name.node.as_str()) {
+        if RECORD_FIELDS.contains(&field.name.node.as_str()) {
+            checker.report(
+                Diagnostic::error(
+                    "reserved-name",
+                    field.name.span,
+                    format!("`{}` is a column every event record has", field.name.node),
+                )
+                .with_label("reserved")
+                .with_help("choose another name for this field"),
+            );
+        } else if BUILTIN_NAMES.contains(&field.name.node.as_str()) {
             checker.report(
                 Diagnostic::error(
                     "reserved-name",

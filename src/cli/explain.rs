@@ -27,7 +27,11 @@ fn explain(args: &Args) -> Result<ExitCode, ExitCode> {
     let mut engine = Engine::new(&program);
     engine.explain(&args.member);
     let options = Options {
-        order: if args.inputs.stream { Order::Stream } else { Order::Sort },
+        order: if args.inputs.stream {
+            Order::Stream
+        } else {
+            Order::Sort
+        },
         until,
         strict: false,
     };
@@ -41,7 +45,11 @@ fn explain(args: &Args) -> Result<ExitCode, ExitCode> {
     if let Some(explanation) = engine.take_explanation() {
         input::print(&explanation.render(&program));
     }
-    for reject in outcome.rejects.iter().filter(|r| r.member.as_deref() == Some(args.member.as_str())) {
+    for reject in outcome
+        .rejects
+        .iter()
+        .filter(|r| r.member.as_deref() == Some(args.member.as_str()))
+    {
         input::print(&format!(
             "\nrejected: {} line {}: {}\n",
             reject.origin.file, reject.origin.line, reject.reason

@@ -60,7 +60,8 @@ pub fn records<'p>(
     program: &'p Program,
     inputs: &Inputs,
 ) -> Result<Box<dyn Iterator<Item = Result<Event, Reject>> + 'p>, ExitCode> {
-    let mut all: Box<dyn Iterator<Item = Result<Event, Reject>> + 'p> = Box::new(std::iter::empty());
+    let mut all: Box<dyn Iterator<Item = Result<Event, Reject>> + 'p> =
+        Box::new(std::iter::empty());
     for path in &inputs.events {
         let format = inputs.input_format.or_else(|| Format::from_path(path)).ok_or_else(|| {
             eprintln!(
@@ -94,7 +95,9 @@ pub fn until(program: &Program, until: Option<&str>) -> Result<Option<DateTime<U
     match DateTime::parse_from_rfc3339(text) {
         Ok(t) => Ok(Some(t.with_timezone(&Utc))),
         Err(_) => {
-            eprintln!("error: --until `{text}` is neither a date (2026-12-31) nor an RFC 3339 time");
+            eprintln!(
+                "error: --until `{text}` is neither a date (2026-12-31) nor an RFC 3339 time"
+            );
             Err(ExitCode::from(USAGE_ERROR))
         }
     }

@@ -50,26 +50,47 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
     let until = input::until(&program, args.inputs.until.as_deref())?;
     let records = input::records(&program, &args.inputs)?;
     written(std::fs::create_dir_all(&args.out), "the output folder")?;
-    let mut ledger = written(LedgerWriter::new(&program, create(&args.out, "ledger.csv")?), "ledger.csv")?;
+    let mut ledger = written(
+        LedgerWriter::new(&program, create(&args.out, "ledger.csv")?),
+        "ledger.csv",
+    )?;
     let mut engine = Engine::new(&program);
     let options = Options {
-        order: if args.inputs.stream { Order::Stream } else { Order::Sort },
+        order: if args.inputs.stream {
+            Order::Stream
+        } else {
+            Order::Sort
+        },
         until,
         strict: args.strict,
     };
     let outcome = written(
-        replay::replay(&mut engine, records, options, &mut |entries| ledger.write(&entries)),
+        replay::replay(&mut engine, records, options, &mut |entries| {
+            ledger.write(&entries)
+        }),
         "ledger.csv",
     )?;
     written(ledger.finish(), "ledger.csv")?;
     let now = engine.clock().unwrap_or_default();
-    written(report::write_members(&engine, now, create(&args.out, "members.csv")?), "members.csv")?;
-    written(report::write_rejects(&outcome.rejects, create(&args.out, "rejects.csv")?), "rejects.csv")?;
+    written(
+        report::write_members(&engine, now, create(&args.out, "members.csv")?),
+        "members.csv",
+    )?;
+    written(
+        report::write_rejects(&outcome.rejects, create(&args.out, "rejects.csv")?),
+        "rejects.csv",
+    )?;
     let summary = report::summary(&engine, &outcome, now);
     let json = written(serde_json::to_string_pretty(&summary), "summary.json")?;
-    written(std::fs::write(args.out.join("summary.json"), json + "\n"), "summary.json")?;
+    written(
+        std::fs::write(args.out.join("summary.json"), json + "\n"),
+        "summary.json",
+    )?;
     input::print(&report::summary_table(&summary));
-    input::print(&format!("\nwrote ledger.csv, members.csv, rejects.csv and summary.json to {}\n", args.out.display()));
+    input::print(&format!(
+        "\nwrote ledger.csv, members.csv, rejects.csv and summary.json to {}\n",
+        args.out.display()
+    ));
     if let Some(first) = outcome.rejects.first() {
         eprintln!(
             "{} records rejected (see rejects.csv); the first: {} line {}: {}",

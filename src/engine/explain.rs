@@ -23,6 +23,8 @@ pub struct RuleOutcome {
 pub struct Fired {
     pub points: PointsId,
     pub arithmetic: String,
+    /// Before rounding.
+    pub raw: Decimal,
     pub rounded: Decimal,
     pub awarded: Decimal,
     pub cuts: Vec<String>,
@@ -41,6 +43,7 @@ impl RuleOutcome {
         rule: RuleId,
         points: PointsId,
         arithmetic: String,
+        raw: Decimal,
         rounded: Decimal,
         awarded: Decimal,
         cuts: Vec<String>,
@@ -50,6 +53,7 @@ impl RuleOutcome {
             fired: Some(Fired {
                 points,
                 arithmetic,
+                raw,
                 rounded,
                 awarded,
                 cuts,
@@ -134,8 +138,13 @@ impl Explanation {
                         let name = rule_name(outcome.rule);
                         match (&outcome.fired, &outcome.reason) {
                             (Some(f), _) => {
+                                let rounding = if f.raw == f.rounded {
+                                    String::new()
+                                } else {
+                                    format!("{}, rounded to ", f.raw.normalize())
+                                };
                                 let mut text = format!(
-                                    "  ✓ {name}: {} = {} {}",
+                                    "  ✓ {name}: {} = {rounding}{} {}",
                                     f.arithmetic,
                                     f.rounded,
                                     points_name(f.points)

@@ -7,10 +7,10 @@
 
 pub mod calendar;
 mod eval;
-pub mod replay;
 pub mod explain;
 pub mod ledger;
 pub mod member;
+pub mod replay;
 mod rules;
 mod tiers;
 
@@ -18,12 +18,12 @@ use crate::compile::ir::{EventKind, ExpiryRule, PointsId, Program, RuleId, Value
 use crate::events::{Event, Reject};
 use chrono::{DateTime, Utc};
 use explain::Explanation;
-pub use tiers::current_measures;
 use ledger::{Entry, EntryKind, Totals};
 use member::{Bucket, Counter, Member, Wallet};
 use rust_decimal::Decimal;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+pub use tiers::current_measures;
 
 /// Something the clock must do at a given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -67,6 +67,8 @@ pub struct Engine<'p> {
     totals: Vec<Totals>,
     counts: Counts,
     explanation: Option<Explanation>,
+    /// How much of `ledger` the explanation has seen.
+    explained: usize,
 }
 
 impl<'p> Engine<'p> {
@@ -85,6 +87,7 @@ impl<'p> Engine<'p> {
             totals: vec![Totals::default(); program.points.len()],
             counts: Counts::default(),
             explanation: None,
+            explained: 0,
         }
     }
 
@@ -100,6 +103,7 @@ impl<'p> Engine<'p> {
     /// Applies one event, or rejects it without changing anything but the clock.
     pub fn apply(&mut self, event: &Event) -> Result<(), Reject> {
         let result = self.try_apply(event);
+        self.explain_entries();
         match &result {
             Ok(()) => self.counts.applied += 1,
             Err(_) => self.counts.rejected += 1,
@@ -127,6 +131,7 @@ impl<'p> Engine<'p> {
             )));
         }
         self.advance_to(event.time);
+        self.explained = self.ledger.len();
         let kind = self
             .program
             .events
@@ -190,6 +195,20 @@ impl<'p> Engine<'p> {
         if self.clock.is_none_or(|c| c < time) {
             self.clock = Some(time);
         }
+        self.explain_entries();
+    }
+
+    /// Adds the ledger entries written since the last call to the explanation.
+    fn explain_entries(&mut self) {
+        let start = self.explained.min(self.ledger.len());
+        self.explained = self.ledger.len();
+        if let Some(explanation) = self.explanation.as_mut() {
+            for entry in self.ledger.iter().skip(start) {
+                if entry.member == explanation.member {
+                    explanation.entry(entry);
+                }
+            }
+        }
     }
 
     fn schedule(&mut self, at: DateTime<Utc>, member: usize, what: DueKind) {
@@ -204,6 +223,7 @@ impl<'p> Engine<'p> {
 
     /// Ledger entries written since the last call, in the order applied.
     pub fn drain_ledger(&mut self) -> Vec<Entry> {
+        self.explained = 0;
         std::mem::take(&mut self.ledger)
     }
 
@@ -262,13 +282,6 @@ impl<'p> Engine<'p> {
             note: String::new(),
             cost: None,
         };
-        if let Some(explanation) = self
-            .explanation
-            .as_mut()
-            .filter(|e| e.member == entry.member)
-        {
-            explanation.entry(&entry);
-        }
         self.ledger.push(entry);
         let last = self.ledger.len() - 1;
         // The entry was pushed just above.
@@ -547,7 +560,7 @@ impl<'p> Engine<'p> {
             let used = member.counters.entry(counter).or_default();
             if *used >= Decimal::from(limit.count) {
                 return Err(format!(
-                    "perk `{name}` was already used {} times this {}",
+                    "perk `{name}` is used up: its limit is {} per {}",
                     limit.count,
                     period_name(limit.period)
                 ));
@@ -571,17 +584,15 @@ impl<'p> Engine<'p> {
             return;
         };
         purchase.returned += amount;
-        let share = if purchase.amount.is_zero() {
-            Decimal::ONE
-        } else {
-            purchase.returned / purchase.amount
-        };
         let mut reversals = Vec::new();
         for award in &mut purchase.awards {
             let precision = program.points.get(award.points).map_or(0, |t| t.precision);
             // Cumulative rounding: partial returns add up to exactly the award.
-            let due =
-                rules::round(award.awarded * share, precision, award.rounding).min(award.awarded);
+            // Multiply before dividing: 120 × 40 / 120 is exactly 40.
+            let share = (award.awarded * purchase.returned)
+                .checked_div(purchase.amount)
+                .unwrap_or(award.awarded);
+            let due = rules::round(share, precision, award.rounding).min(award.awarded);
             let this_time = due - award.reversed;
             award.reversed = due;
             if !this_time.is_zero() {

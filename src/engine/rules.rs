@@ -29,6 +29,7 @@ pub fn round(value: Decimal, precision: u32, mode: Rounding) -> Decimal {
 struct Proposal {
     rule: RuleId,
     points: PointsId,
+    raw: Decimal,
     /// Rounded, before caps.
     rounded: Decimal,
     /// After caps and budgets.
@@ -87,6 +88,7 @@ impl Engine<'_> {
                 proposals.push(Proposal {
                     rule: rule_id,
                     points,
+                    raw,
                     rounded,
                     awarded,
                     cuts,
@@ -118,6 +120,7 @@ impl Engine<'_> {
                     rule_id,
                     proposal.points,
                     proposal.arithmetic.clone(),
+                    proposal.raw,
                     proposal.rounded,
                     proposal.awarded,
                     proposal.cuts.iter().map(|(_, why)| why.clone()).collect(),
@@ -164,6 +167,7 @@ impl Engine<'_> {
             .as_mut()
             .filter(|e| e.member == event.member)
         {
+            outcomes.sort_by_key(|o| o.rule);
             explanation.rules(outcomes);
         }
         let contributions = tiers::add_measures(self, m, event, &earned_now);

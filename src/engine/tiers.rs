@@ -118,16 +118,18 @@ pub fn take_back_measures(
     returned_now: Decimal,
 ) {
     let Some(tiers) = &program.tiers else { return };
-    let share = returned_now
-        .checked_div(purchase.amount)
-        .unwrap_or(Decimal::ONE);
     let fully_returned = purchase.returned >= purchase.amount;
     let taken: Vec<(usize, Decimal)> = purchase
         .measures
         .iter()
         .filter_map(|(i, value)| match tiers.measures.get(*i) {
             Some(Measure::Count(_)) => fully_returned.then_some((*i, -*value)),
-            Some(_) => Some((*i, -(*value * share))),
+            Some(_) => Some((
+                *i,
+                -(*value * returned_now)
+                    .checked_div(purchase.amount)
+                    .unwrap_or(*value),
+            )),
             None => None,
         })
         .collect();

@@ -28,7 +28,8 @@ impl<'p, W: Write> LedgerWriter<'p, W> {
     pub fn new(program: &'p Program, out: W) -> csv::Result<Self> {
         let mut csv = csv::Writer::from_writer(out);
         csv.write_record([
-            "kind", "member", "time", "points", "amount", "balance", "rule", "event", "cost", "note",
+            "kind", "member", "time", "points", "amount", "balance", "rule", "event", "cost",
+            "note",
         ])?;
         Ok(LedgerWriter { program, csv })
     }
@@ -36,8 +37,14 @@ impl<'p, W: Write> LedgerWriter<'p, W> {
     pub fn write(&mut self, entries: &[Entry]) -> csv::Result<()> {
         let program = self.program;
         for e in entries {
-            let points = e.points.and_then(|p| program.points.get(p)).map(|t| t.name.as_str());
-            let rule = e.rule.and_then(|r| program.rules.get(r)).map(|r| r.name.as_str());
+            let points = e
+                .points
+                .and_then(|p| program.points.get(p))
+                .map(|t| t.name.as_str());
+            let rule = e
+                .rule
+                .and_then(|r| program.rules.get(r))
+                .map(|r| r.name.as_str());
             let balance = if e.points.is_some() {
                 e.balance.to_string()
             } else {
@@ -171,7 +178,14 @@ pub fn summary(engine: &Engine, outcome: &Outcome, now: DateTime<Utc>) -> Summar
                 .filter_map(|m| m.wallets.get(p))
                 .map(|w| w.pending(now))
                 .sum();
-            points_summary(&points.name, totals, pending, points.value, points.breakage, points.qualifying)
+            points_summary(
+                &points.name,
+                totals,
+                pending,
+                points.value,
+                points.breakage,
+                points.qualifying,
+            )
         })
         .collect();
     Summary {
@@ -197,9 +211,9 @@ fn points_summary(
     qualifying: bool,
 ) -> PointsSummary {
     let outstanding = totals.outstanding();
-    let liability = value.filter(|_| !qualifying).map(|v| {
-        (outstanding * v * (Decimal::ONE - breakage.unwrap_or_default())).round_dp(2)
-    });
+    let liability = value
+        .filter(|_| !qualifying)
+        .map(|v| (outstanding * v * (Decimal::ONE - breakage.unwrap_or_default())).round_dp(2));
     PointsSummary {
         points: name.to_string(),
         issued: totals.issued,
@@ -237,7 +251,12 @@ pub fn summary_table(summary: &Summary) -> String {
         ]);
     }
     let widths: Vec<usize> = (0..8)
-        .map(|c| rows.iter().map(|r| r.get(c).map_or(0, |s| s.chars().count())).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let e = &summary.events;
     let mut out = format!(
