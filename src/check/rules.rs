@@ -60,7 +60,12 @@ fn check_rule<'a>(
                 if let Some(condition) = condition {
                     types(symbols, scope(), checker).condition(condition);
                     if matches!(condition.node, ExprKind::Bool(false)) {
-                        never_fires(checker, condition.span, "its condition is always false");
+                        never_fires(
+                            checker,
+                            condition.span,
+                            "its condition is always false",
+                            "never true",
+                        );
                     }
                 }
             }
@@ -76,7 +81,12 @@ fn check_rule<'a>(
             }
             RuleStmt::Limit { count, .. } => {
                 if count.node.is_zero() {
-                    never_fires(checker, count.span, "`limit 0` lets it fire no time at all");
+                    never_fires(
+                        checker,
+                        count.span,
+                        "`limit 0` lets it fire no time at all",
+                        "no firing allowed",
+                    );
                 } else {
                     checker.check_whole_positive(count, "a limit");
                 }
@@ -110,6 +120,7 @@ fn check_rule<'a>(
                         checker,
                         to.span,
                         &format!("its window ends before the program starts on {effective}"),
+                        "over before the start",
                     );
                 }
             }
@@ -150,7 +161,10 @@ fn check_rule<'a>(
         .iter()
         .any(|s| matches!(s.node, RuleStmt::Earn(_)))
     {
-        checker.report(missing("earn", "earn 1 points per 1 USD of amount"));
+        let points = symbols.points.keys().next().copied().unwrap_or("points");
+        let currency = symbols.currency.unwrap_or("USD");
+        let example = format!("earn 1 {points} per 1 {currency} of amount");
+        checker.report(missing("earn", &example));
     }
 }
 
@@ -166,14 +180,14 @@ fn types<'s, 'a, 'c>(
     }
 }
 
-fn never_fires(checker: &mut Checker, span: Span, why: &str) {
+fn never_fires(checker: &mut Checker, span: Span, why: &str, label: &str) {
     checker.report(
         Diagnostic::warning(
             "never-fires",
             span,
             format!("this rule can never fire: {why}"),
         )
-        .with_label("never true"),
+        .with_label(label),
     );
 }
 

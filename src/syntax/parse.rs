@@ -188,6 +188,35 @@ const KEYWORDS: &[&str] = &[
     "year",
 ];
 
+/// The words that start a statement inside a block.
+const STATEMENT_WORDS: &[&str] = &[
+    "on",
+    "earn",
+    "cap",
+    "limit",
+    "budget",
+    "round",
+    "exclusive",
+    "during",
+    "min",
+    "tier",
+    "measure",
+    "upgrade",
+    "downgrade",
+    "lifetime",
+    "precision",
+    "value",
+    "breakage",
+    "pending",
+    "expire",
+    "qualifying",
+    "price",
+    "cost",
+    "currency",
+    "timezone",
+    "effective",
+];
+
 fn is_word_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
@@ -239,14 +268,14 @@ fn syntax_error(error: &pest::error::Error<Rule>, source: &str) -> Diagnostic {
     if let Some(attempts) = error.parse_attempts() {
         for token in attempts.expected_tokens() {
             // Literal keywords and punctuation; character ranges and built-in
-            // rules are already described by the rule they belong to.
+            // rules are already described by the rule they belong to, and `_`
+            // and `.` only come from the lookahead that ends a word.
             let token = token.to_string();
             let token = token.trim();
-            if !token.is_empty()
-                && token != "#"
-                && token != "BUILTIN_RULE"
-                && !(token.len() > 2 && token.contains(".."))
-            {
+            let noise = token.is_empty()
+                || ["#", "_", ".", "BUILTIN_RULE"].contains(&token)
+                || (token.len() > 2 && token.contains(".."));
+            if !noise {
                 expected.insert(format!("`{token}`"));
             }
         }
@@ -296,10 +325,17 @@ fn syntax_help(source: &str, found: Span) -> Option<String> {
             ));
         }
     }
-    if text.chars().any(|c| c.is_ascii_uppercase()) && text.chars().any(|c| c.is_ascii_lowercase())
+    if STATEMENT_WORDS.contains(&text) {
+        Some(format!(
+            "`{text}` starts a new statement: is the one before it finished?"
+        ))
+    } else if text.starts_with('\'') {
+        Some("text is written in double quotes, like `\"app\"`".into())
+    } else if text.chars().any(|c| c.is_ascii_uppercase())
+        && text.chars().any(|c| c.is_ascii_lowercase())
     {
         Some("names are written in lowercase, with `_` between words, like `gold_extra`".into())
-    } else if text.contains(',') || text.contains('\'') {
+    } else if text.contains(',') {
         Some("write numbers without separators, like `25000`, and text in double quotes".into())
     } else {
         None
