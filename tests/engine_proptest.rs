@@ -2,6 +2,13 @@
 //! equation for every member and points type, byte-identical reruns, and
 //! the same per-member results however the stream is split by member.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use loyalty::compile::{compile, Program};
 use loyalty::engine::replay::{replay, Options, Order};
 use loyalty::engine::Engine;
@@ -292,7 +299,7 @@ fn the_generated_streams_exercise_the_engine() {
         .map(|i| {
             let member = i % 4;
             let action = match i % 6 {
-                0 | 1 | 2 => Action::Purchase {
+                0..=2 => Action::Purchase {
                     member,
                     cents: 1_000 + 997 * i as u32,
                     app: i % 2 == 0,
