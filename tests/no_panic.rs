@@ -375,8 +375,9 @@ fn odd_whole_inputs() {
 /// A small valid program with `condition` as a rule's `where` clause.
 fn with_condition(condition: &str) -> String {
     format!(
-        "program \"Huge\" {{\n  currency USD\n}}\n\nevent purchase {{\n  amount: money\n  channel: text\n}}\n\n\
-         points stars\n\nrule r {{\n  on purchase where {condition}\n  earn 1 stars\n}}\n"
+        "program \"Huge\" {{\n  currency USD\n  timezone \"UTC\"\n}}\n\n\
+         event order {{\n  amount: money\n  channel: text\n}}\n\n\
+         points stars\n\nrule r {{\n  on order where {condition}\n  earn 1 stars\n}}\n"
     )
 }
 
@@ -451,7 +452,7 @@ fn ten_thousand_rules() {
     let mut source = with_condition("amount >= 1 USD");
     for i in 0..10_000 {
         source.push_str(&format!(
-            "\nrule r{i} {{\n  on purchase where channel = \"c{i}\" and amount >= {i} USD\n  earn {} stars per 1 USD of amount\n}}\n",
+            "\nrule r{i} {{\n  on order where channel = \"c{i}\" and amount >= {i} USD\n  earn {} stars per 1 USD of amount\n}}\n",
             1 + i % 5
         ));
     }
