@@ -125,7 +125,7 @@ fn bench(c: &mut Criterion) {
     }
     for (stage, run) in STAGES {
         let mut group = c.benchmark_group(stage);
-        group.sample_size(20);
+        group.sample_size(10);
         for (rules, text) in &programs {
             group.throughput(Throughput::Bytes(text.len() as u64));
             group.bench_with_input(
