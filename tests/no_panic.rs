@@ -1,0 +1,464 @@
+//! Robustness: no text, however mangled or huge, makes `check_source` (or the
+//! formatter) panic, overflow the stack or hang, and every diagnostic points
+//! inside the source and renders.
+//!
+//! The seeds are the example programs (`programs/*.loyalty`, read at run time
+//! so new examples are covered as they land) and `tests/fixtures/*.loyalty`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use loyalty::Diagnostic;
+use proptest::prelude::*;
+use proptest::sample::Index;
+use std::path::Path;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+/// How long checking one huge input may take in a debug build on a busy
+/// machine: the 200,000-term sum needs about 6 s there (0.8 MB through an
+/// unoptimised pest), a quadratic walk or a hang would need far more.
+const QUICK: Duration = Duration::from_secs(20);
+
+/// The seed programs, name and text, in a stable order.
+static SAMPLES: LazyLock<Vec<(String, String)>> = LazyLock::new(|| {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut samples: Vec<(String, String)> = ["tests/fixtures", "programs"]
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(root.join(dir)).ok())
+        .flatten()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "loyalty"))
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            (path.strip_prefix(root).unwrap().display().to_string(), text)
+        })
+        .collect();
+    samples.sort();
+    assert!(
+        samples
+            .iter()
+            .any(|(name, _)| name.ends_with("sampler.loyalty")),
+        "the fixture tests/fixtures/sampler.loyalty is missing"
+    );
+    samples
+});
+
+/// Checks `source`; asserts every diagnostic is well-formed.
+fn assert_checks(source: &str) -> Vec<Diagnostic> {
+    let diagnostics = loyalty::check_source(source);
+    for diagnostic in &diagnostics {
+        assert_points_inside(diagnostic, source);
+    }
+    diagnostics
+}
+
+/// Checks and formats `source`; asserts every diagnostic is well-formed.
+fn assert_well_behaved(source: &str) -> Vec<Diagnostic> {
+    if let Err(diagnostic) = loyalty::syntax::format(source) {
+        assert_points_inside(&diagnostic, source);
+    }
+    assert_checks(source)
+}
+
+fn assert_points_inside(diagnostic: &Diagnostic, source: &str) {
+    let span = diagnostic.span;
+    assert!(
+        span.start <= span.end && span.end <= source.len(),
+        "span {span:?} outside a source of {} bytes: {diagnostic:?}",
+        source.len()
+    );
+    assert!(
+        source.is_char_boundary(span.start) && source.is_char_boundary(span.end),
+        "span {span:?} splits a character: {diagnostic:?}"
+    );
+    // miette wraps long lines, so compare the words only.
+    let words = |text: &str| -> String { text.chars().filter(|c| c.is_alphanumeric()).collect() };
+    let rendered = diagnostic.render("input.loyalty", source, false);
+    assert!(
+        words(&rendered).contains(&words(&diagnostic.message)),
+        "the rendering lacks the message {:?}:\n{rendered}",
+        diagnostic.message
+    );
+    let record = diagnostic.to_record("input.loyalty", source);
+    assert!((record.line, record.column) <= (record.end_line, record.end_column));
+}
+
+/// Runs `assert_checks` and fails if it took longer than `QUICK`.
+fn assert_quick(what: &str, source: &str) -> Vec<Diagnostic> {
+    let started = Instant::now();
+    let diagnostics = assert_checks(source);
+    let took = started.elapsed();
+    assert!(took < QUICK, "{what}: took {took:?}");
+    diagnostics
+}
+
+// ------------------------------------------------------------------ mutation
+
+/// Splits text into words, numbers, runs of white space and single other
+/// characters; joining the pieces gives the text back.
+fn tokens(text: &str) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while let Some(first) = rest.chars().next() {
+        let run = |keep: fn(char) -> bool| rest.find(|c| !keep(c)).unwrap_or(rest.len());
+        let len = if first.is_alphabetic() || first == '_' {
+            run(|c| c.is_alphanumeric() || c == '_')
+        } else if first.is_ascii_digit() {
+            run(|c| c.is_ascii_digit() || c == '.')
+        } else if first.is_whitespace() {
+            run(char::is_whitespace)
+        } else {
+            first.len_utf8()
+        };
+        let (piece, tail) = rest.split_at(len);
+        pieces.push(piece);
+        rest = tail;
+    }
+    pieces
+}
+
+fn lines(text: &str) -> Vec<&str> {
+    text.split_inclusive('\n').collect()
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Unit {
+    Token,
+    Line,
+}
+
+#[derive(Debug, Clone)]
+enum Edit {
+    Drop(Index),
+    Duplicate(Index),
+    Swap(Index, Index),
+    Insert(Index, String),
+}
+
+fn apply(text: &str, unit: Unit, edit: &Edit) -> String {
+    let mut pieces: Vec<&str> = match unit {
+        Unit::Token => tokens(text),
+        Unit::Line => lines(text),
+    };
+    let len = pieces.len();
+    match edit {
+        Edit::Insert(at, junk) => pieces.insert(if len == 0 { 0 } else { at.index(len + 1) }, junk),
+        _ if len == 0 => {}
+        Edit::Drop(at) => {
+            pieces.remove(at.index(len));
+        }
+        Edit::Duplicate(at) => {
+            let i = at.index(len);
+            pieces.insert(i, pieces[i]);
+        }
+        Edit::Swap(a, b) => pieces.swap(a.index(len), b.index(len)),
+    }
+    pieces.concat()
+}
+
+/// Characters that stress the lexer: multi-byte UTF-8, comment and string
+/// delimiters, escapes, brackets, operators, line ends, control characters.
+const JUNK_CHARS: &[char] = &[
+    'é', '€', '😀', 'ß', '\u{200b}', '\u{feff}', '\u{301}', '#', '"', '\\', '(', ')', '[', ']',
+    '{', '}', '.', ',', ':', '%', '=', '!', '<', '>', '+', '-', '*', '/', '\n', '\r', '\t', ' ',
+    '\0', '0', '9', 'a', 'Z', '_',
+];
+
+/// Words that steer the parser into its other branches.
+const JUNK_WORDS: &[&str] = &[
+    "and",
+    "or",
+    "not",
+    "in",
+    "of",
+    "per",
+    "where",
+    "else",
+    "true",
+    "false",
+    "earn",
+    "on",
+    "rule",
+    "tier",
+    "tiers",
+    "points",
+    "member",
+    "event",
+    "perk",
+    "reward",
+    "program",
+    "times",
+    "cap",
+    "limit",
+    "budget",
+    "round",
+    "during",
+    "min",
+    "spend",
+    "keep",
+    "when",
+    "from",
+    "start",
+    "measure",
+    "sum",
+    "count",
+    "balance",
+    "expire",
+    "never",
+    "after",
+    "days",
+    "month",
+    "USD",
+    "2025-02-30",
+    "99999999999999999999999999999",
+    "0.0000000000000000000000000001",
+    "..",
+    "%",
+    "full",
+    "lifetime",
+];
+
+fn junk() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::collection::vec(prop::sample::select(JUNK_CHARS), 1..4)
+            .prop_map(|chars| chars.into_iter().collect()),
+        prop::sample::select(JUNK_WORDS).prop_map(|w| format!(" {w} ")),
+        any::<char>().prop_map(String::from),
+    ]
+}
+
+fn unit() -> impl Strategy<Value = Unit> {
+    prop_oneof![3 => Just(Unit::Token), 1 => Just(Unit::Line)]
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        any::<Index>().prop_map(Edit::Drop),
+        any::<Index>().prop_map(Edit::Duplicate),
+        (any::<Index>(), any::<Index>()).prop_map(|(a, b)| Edit::Swap(a, b)),
+        (any::<Index>(), junk()).prop_map(|(at, junk)| Edit::Insert(at, junk)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn mutated_programs_never_panic(
+        sample in any::<Index>(),
+        edits in prop::collection::vec((unit(), edit()), 1..6),
+    ) {
+        let (_, text) = &SAMPLES[sample.index(SAMPLES.len())];
+        let mutated = edits.iter().fold(text.clone(), |text, (unit, edit)| apply(&text, *unit, edit));
+        assert_well_behaved(&mutated);
+    }
+
+    /// Pieces of two programs glued together: declarations cut mid-way, in
+    /// an order no one writes.
+    #[test]
+    fn spliced_programs_never_panic(a in any::<Index>(), b in any::<Index>(), cut_a in any::<Index>(), cut_b in any::<Index>()) {
+        let (_, first) = &SAMPLES[a.index(SAMPLES.len())];
+        let (_, second) = &SAMPLES[b.index(SAMPLES.len())];
+        let first = tokens(first);
+        let second = tokens(second);
+        let head = first[..cut_a.index(first.len() + 1)].concat();
+        let tail = second[cut_b.index(second.len() + 1)..].concat();
+        assert_well_behaved(&(head + &tail));
+    }
+}
+
+/// The mutations start from a program that parses, so they reach past the
+/// first declaration.
+#[test]
+fn the_fixture_parses() {
+    let (_, text) = SAMPLES
+        .iter()
+        .find(|(name, _)| name.ends_with("sampler.loyalty"))
+        .unwrap();
+    assert!(loyalty::syntax::parse(text).is_ok());
+}
+
+/// Checks every prefix of `text` that ends on a char boundary.
+fn assert_every_cut_checks(name: &str, text: &str) {
+    for (end, _) in text.char_indices().chain([(text.len(), ' ')]) {
+        let cut = &text[..end];
+        let result = std::panic::catch_unwind(|| assert_checks(cut));
+        assert!(result.is_ok(), "{name} cut at byte {end} fails:\n{cut}");
+    }
+}
+
+/// Where each top-level declaration starts: lines that open with a keyword
+/// at the margin (a comment above a declaration stays with the one before).
+fn declaration_starts(text: &str) -> Vec<usize> {
+    let mut starts = vec![0];
+    starts.extend(
+        text.match_indices('\n')
+            .map(|(i, _)| i + 1)
+            .filter(|&i| text[i..].starts_with(|c: char| c.is_ascii_lowercase())),
+    );
+    starts
+}
+
+#[test]
+fn every_truncation_of_the_fixture_is_handled() {
+    let (name, text) = SAMPLES
+        .iter()
+        .find(|(name, _)| name.ends_with("sampler.loyalty"))
+        .unwrap();
+    assert_every_cut_checks(name, text);
+}
+
+/// Truncating whole example programs at every character costs time
+/// quadratic in their length (about 1 s per KB² in a debug build), too much
+/// for all of `programs/`; cutting each declaration on its own at every
+/// character, and each program between declarations, covers every cut
+/// position at linear cost.
+#[test]
+fn every_truncation_of_each_declaration_is_handled() {
+    for (name, text) in SAMPLES.iter() {
+        let starts = declaration_starts(text);
+        assert!(starts.len() > 3, "{name}: no declarations found");
+        let ends = starts.iter().skip(1).copied().chain([text.len()]);
+        for (start, end) in starts.iter().copied().zip(ends) {
+            assert_every_cut_checks(
+                &format!("{name}, the declaration at byte {start},"),
+                &text[start..end],
+            );
+            assert_checks(&text[..start]);
+        }
+    }
+}
+
+/// Inputs that are odd as a whole rather than as a mutation of a program.
+#[test]
+fn odd_whole_inputs() {
+    for source in [
+        "",
+        " ",
+        "\n\n\n",
+        "\u{feff}",
+        "\u{feff}rule r { }",
+        "#",
+        "# only a comment",
+        "\"",
+        "\"\\",
+        "program \"\\",
+        "program \"unterminated\n{ }",
+        "program \"x\" {\r\n currency USD\r\n}\r\n",
+        "rule r {\r on x \r}",
+        "\0",
+        "rule \0 {}",
+        "😀😀😀",
+        "rule r { on e where é }",
+        "rule r { on e where 1 in 2 .. }",
+        "rule r { on e where x in [] }",
+        "rule r { earn 99999999999999999999999999999 p }",
+        "rule r { earn 1 p per 0.00000000000000000000000000001 USD of amount }",
+        "rule r { during 2025-02-30 .. 9999-99-99 }",
+        "points p { precision 99999999999999999999 }",
+        "points p { expire at end of month + 99999999999999999999999999 }",
+        "tiers over rolling 0 days { tier a from 0 or 0 or 0 }",
+        ")))]]]}}}",
+        "(((",
+    ] {
+        let result = std::panic::catch_unwind(|| assert_well_behaved(source));
+        assert!(result.is_ok(), "fails on {source:?}");
+    }
+}
+
+// ------------------------------------------------------------------ huge inputs
+
+/// A small valid program with `condition` as a rule's `where` clause.
+fn with_condition(condition: &str) -> String {
+    format!(
+        "program \"Huge\" {{\n  currency USD\n  timezone \"UTC\"\n}}\n\n\
+         event order {{\n  amount: money\n  channel: text\n}}\n\n\
+         points stars\n\nrule r {{\n  on order where {condition}\n  earn 1 stars\n}}\n"
+    )
+}
+
+#[test]
+fn ten_thousand_nested_parentheses() {
+    let depth = 10_000;
+    let condition = format!("{}1{} > 0", "(".repeat(depth), ")".repeat(depth));
+    assert_quick("nested parentheses", &with_condition(&condition));
+}
+
+#[test]
+fn nesting_just_within_any_limit() {
+    // Whatever depth the parser allows, the deepest accepted nesting must also
+    // get through the checker and the formatter; try a ladder of depths.
+    for depth in [8, 16, 24, 30, 31, 32, 33, 64, 128, 256] {
+        let condition = format!(
+            "{}not channel = \"a\"{}",
+            "(not ".repeat(depth),
+            ")".repeat(depth)
+        );
+        assert_well_behaved(&with_condition(&condition));
+        let lists = format!(
+            "{}\"a\"{}",
+            "(channel in [".repeat(depth),
+            "])".repeat(depth)
+        );
+        assert_well_behaved(&with_condition(&lists));
+    }
+}
+
+#[test]
+fn a_hundred_thousand_nots() {
+    let condition = format!("{}channel = \"a\"", "not ".repeat(100_000));
+    assert_quick("`not` chain", &with_condition(&condition));
+}
+
+#[test]
+fn long_prefix_chains_below_the_token_limit() {
+    // Prefix operators nest to the right, so a chain that fits under any
+    // token limit is still as deep as it is long.
+    for n in [100, 300, 490, 500, 990, 999, 1000, 1001, 2000] {
+        let nots = format!("{}channel = \"a\"", "not ".repeat(n));
+        assert_well_behaved(&with_condition(&nots));
+        let negations = format!("{}1 > 0", "- ".repeat(n));
+        assert_well_behaved(&with_condition(&negations));
+        let sum = format!("{} > 0", vec!["1"; n].join(" - "));
+        assert_well_behaved(&with_condition(&sum));
+    }
+}
+
+#[test]
+fn a_two_hundred_thousand_term_sum() {
+    let condition = format!("{} > 0", vec!["1"; 200_000].join(" + "));
+    assert_quick("long sum", &with_condition(&condition));
+}
+
+#[test]
+fn a_one_megabyte_string() {
+    let text = "é\\\"x".repeat(1 << 18);
+    let source = with_condition(&format!("channel = \"{text}\""));
+    let errors: Vec<_> = assert_quick("1 MB string", &source)
+        .into_iter()
+        .filter(Diagnostic::is_error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let unterminated = with_condition(&format!("channel = \"{}", "x".repeat(1 << 20)));
+    assert_quick("unterminated 1 MB string", &unterminated);
+}
+
+#[test]
+fn ten_thousand_rules() {
+    let mut source = with_condition("amount >= 1 USD");
+    for i in 0..10_000 {
+        source.push_str(&format!(
+            "\nrule r{i} {{\n  on order where channel = \"c{i}\" and amount >= {i} USD\n  earn {} stars per 1 USD of amount\n}}\n",
+            1 + i % 5
+        ));
+    }
+    let errors: Vec<_> = assert_quick("10,000 rules", &source)
+        .into_iter()
+        .filter(Diagnostic::is_error)
+        .collect();
+    assert!(errors.is_empty(), "{:?}", errors.first());
+}
