@@ -38,9 +38,7 @@ pub fn parse(source: &str) -> Result<File, Diagnostic> {
 /// Parses a program and returns its comments in source order beside it.
 pub fn parse_with_comments(source: &str) -> Result<(File, Vec<Comment>), Diagnostic> {
     check_nesting(source)?;
-    pest::set_error_detail(true);
-    let mut pairs =
-        LoyaltyParser::parse(Rule::file, source).map_err(|e| syntax_error(&e, source))?;
+    let mut pairs = LoyaltyParser::parse(Rule::file, source).map_err(|_| detailed_error(source))?;
     let file = pairs.next().ok_or_else(|| internal(Span::default()))?;
     check_spacing(&file, source)?;
     let comments = file
@@ -60,6 +58,19 @@ pub fn parse_with_comments(source: &str) -> Result<(File, Vec<Comment>), Diagnos
         }
     }
     Ok((File { items }, comments))
+}
+
+/// The syntax error of a source that failed to parse, with every token pest
+/// tried at the failing position. Collecting those halves parsing speed, so
+/// it is switched on only once some input has failed; it is never switched
+/// off again, since other threads may be parsing with it (the setting is
+/// process-wide) and their messages must not depend on timing.
+fn detailed_error(source: &str) -> Diagnostic {
+    pest::set_error_detail(true);
+    match LoyaltyParser::parse(Rule::file, source) {
+        Err(error) => syntax_error(&error, source),
+        Ok(_) => internal(Span::default()),
+    }
 }
 
 /// Rejects brackets nested deeper than `MAX_NESTING`, outside strings and comments.
