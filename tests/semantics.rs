@@ -328,3 +328,1053 @@ rule eve {
         ]
     );
 }
+
+// ------------------------------------------------------------ returns
+
+const ONE_PER_USD: &str = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+
+#[test]
+fn a_return_after_the_points_were_spent_leaves_a_debt_that_earning_pays_first() {
+    let run = run(
+        ONE_PER_USD,
+        "id,time,member,type,amount,of,points,points_type
+         e1,2025-01-01 09:00,ann,enroll,,,,
+         e2,2025-01-02 10:00,ann,purchase,100,,,
+         e3,2025-01-03 10:00,ann,redeem,,,100,pts
+         e4,2025-01-04 10:00,ann,return,100,e2,,
+         e5,2025-01-05 10:00,ann,purchase,30,,,
+         e6,2025-01-05 11:00,ann,redeem,,,1,pts
+         e7,2025-01-06 10:00,ann,purchase,80,,,
+         e8,2025-01-07 10:00,ann,redeem,,,10,pts",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 100 =100 base",
+            "spend 2025-01-03T10:00:00-05:00 -100 =0",
+            "reverse 2025-01-04T10:00:00-05:00 -100 =-100 base",
+            "earn 2025-01-05T10:00:00-05:00 30 =-70 base",
+            "earn 2025-01-06T10:00:00-05:00 80 =10 base",
+            "spend 2025-01-07T10:00:00-05:00 -10 =0",
+        ]
+    );
+    assert_eq!(
+        run.ledger[2].note,
+        "100 already spent: the balance goes negative"
+    );
+    // Nothing can be redeemed while the balance is negative.
+    assert_eq!(run.reject_lines(), [7]);
+    let totals = &run.totals["pts"];
+    assert_eq!(
+        (totals.issued, totals.spent, totals.reversed),
+        (d("210"), d("110"), d("100"))
+    );
+}
+
+#[test]
+fn write_off_reverses_only_what_is_left() {
+    let program = r#"
+program "Test" {
+  currency USD
+  timezone "America/New_York"
+  on overspent return write off
+}
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#;
+    let run = run(
+        program,
+        "id,time,member,type,amount,of,points,points_type
+         e1,2025-01-01 09:00,ann,enroll,,,,
+         e2,2025-01-02 10:00,ann,purchase,100,,,
+         e3,2025-01-03 10:00,ann,redeem,,,60,pts
+         e4,2025-01-04 10:00,ann,return,100,e2,,
+         e5,2025-01-05 10:00,ann,purchase,30,,,",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 100 =100 base",
+            "spend 2025-01-03T10:00:00-05:00 -60 =40",
+            "reverse 2025-01-04T10:00:00-05:00 -40 =0 base",
+            "earn 2025-01-05T10:00:00-05:00 30 =30 base",
+        ]
+    );
+    assert_eq!(run.ledger[2].note, "60 already spent: written off");
+    assert_eq!(run.totals["pts"].reversed, d("40"));
+}
+
+#[test]
+fn partial_returns_add_up_to_exactly_the_award() {
+    let program = ny!(r#"
+points pts
+rule thirty_three {
+  on purchase
+  earn 33 pts
+}
+rule seven {
+  on purchase
+  earn 7 pts
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,of
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-02 10:00,ann,purchase,100.00,
+         e3,2025-01-03 10:00,ann,return,33.33,e2
+         e4,2025-01-04 10:00,ann,return,33.33,e2
+         e5,2025-01-05 10:00,ann,return,33.34,e2
+         e6,2025-01-06 10:00,ann,return,0.01,e2",
+    );
+    // 33 × 33.33% = 10.9989 → 10, then 21.9978 → 21 (11 more), then 33 (12 more);
+    // 7 gives 2.3331 → 2, 4.6662 → 4, then 7.
+    assert_eq!(
+        run.rows("ann", &["reverse"]),
+        [
+            "reverse 2025-01-03T10:00:00-05:00 -10 =30 thirty_three",
+            "reverse 2025-01-03T10:00:00-05:00 -2 =28 seven",
+            "reverse 2025-01-04T10:00:00-05:00 -11 =17 thirty_three",
+            "reverse 2025-01-04T10:00:00-05:00 -2 =15 seven",
+            "reverse 2025-01-05T10:00:00-05:00 -12 =3 thirty_three",
+            "reverse 2025-01-05T10:00:00-05:00 -3 =0 seven",
+        ]
+    );
+    assert_eq!(run.reject_lines(), [7]);
+    assert!(
+        run.rejects[0].1.contains("left to return"),
+        "{:?}",
+        run.rejects
+    );
+    assert_eq!(run.totals["pts"].reversed, d("40"));
+}
+
+#[test]
+fn a_return_beyond_what_is_left_of_the_purchase_is_rejected() {
+    let run = run(
+        ONE_PER_USD,
+        "id,time,member,type,amount,of
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-02 10:00,ann,purchase,100,
+         e3,2025-01-03 10:00,ann,return,60,e2
+         e4,2025-01-04 10:00,ann,return,50,e2
+         e5,2025-01-05 10:00,ann,return,40,e2",
+    );
+    assert_eq!(run.reject_lines(), [5]);
+    assert!(
+        run.rejects[0].1.contains("more than the 40 left"),
+        "{:?}",
+        run.rejects
+    );
+    assert_eq!(
+        run.rows("ann", &["reverse"]),
+        [
+            "reverse 2025-01-03T10:00:00-05:00 -60 =40 base",
+            "reverse 2025-01-05T10:00:00-05:00 -40 =0 base",
+        ]
+    );
+}
+
+#[test]
+fn a_return_takes_its_purchases_own_points_first() {
+    let program = ny!(r#"
+points pts {
+  expire 1 month after earn at end of month
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount,of
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-05 10:00,ann,purchase,10,
+         e3,2025-02-10 10:00,ann,purchase,20,
+         e4,2025-02-11 10:00,ann,return,20,e3",
+        "2025-04-15",
+    );
+    // The January points stay and expire on their own date; the February
+    // ones, which would have expired on 1 April, were taken back.
+    assert_eq!(
+        run.rows("ann", &["reverse", "expire"]),
+        [
+            "reverse 2025-02-11T10:00:00-05:00 -20 =10 base",
+            "expire 2025-03-01T00:00:00-05:00 -10 =0",
+        ]
+    );
+}
+
+#[test]
+fn a_return_during_the_pending_term_takes_back_pending_points() {
+    let program = ny!(r#"
+points pts {
+  pending 14 days
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount,of
+         e1,2025-03-01 09:00,ann,enroll,,
+         e2,2025-03-01 10:00,ann,purchase,50,
+         e3,2025-03-03 10:00,ann,return,25,e2",
+        "2025-03-20",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "pend 2025-03-01T10:00:00-05:00 50 =50 base",
+            "reverse 2025-03-03T10:00:00-05:00 -25 =25 base",
+            "release 2025-03-15T10:00:00-04:00 25 =25",
+        ]
+    );
+    assert_eq!(run.member("ann").pending["pts"], d("0"));
+}
+
+#[test]
+fn returns_reduce_tier_measures_in_proportion() {
+    let program = ny!(r#"
+points pts
+tiers by sum of purchase.amount over calendar year {
+  tier base from 0
+  tier gold from 500
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,of
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-02-01 10:00,ann,purchase,400,
+         e3,2025-02-02 10:00,ann,return,100,e2
+         e4,2025-02-03 10:00,ann,purchase,150,",
+    );
+    // 400 − 100 + 150 = 450: still below gold.
+    assert_eq!(run.member("ann").measures, [d("450")]);
+    assert_eq!(run.tier("ann"), "base");
+}
+
+// ------------------------------------------------------------ spending
+
+#[test]
+fn spending_takes_the_earliest_expiry_first() {
+    let program = ny!(r#"
+points pts {
+  expire 1 month after earn at end of month
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount,points,points_type
+         e1,2025-01-01 09:00,ann,enroll,,,
+         e2,2025-01-05 10:00,ann,purchase,10,,
+         e3,2025-01-20 10:00,ann,purchase,10,,
+         e4,2025-02-03 10:00,ann,purchase,10,,
+         e5,2025-02-04 10:00,ann,redeem,,15,pts",
+        "2025-04-15",
+    );
+    // The two January awards expire on 1 March, the February one on
+    // 1 April: the 15 come from January, oldest first.
+    assert_eq!(
+        run.rows("ann", &["spend", "expire"]),
+        [
+            "spend 2025-02-04T10:00:00-05:00 -15 =15",
+            "expire 2025-03-01T00:00:00-05:00 -5 =10",
+            "expire 2025-04-01T00:00:00-04:00 -10 =0",
+        ]
+    );
+}
+
+// ------------------------------------------------------------ rejects and order
+
+#[test]
+fn each_class_of_reject_has_its_line_and_the_other_events_apply() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+reward coffee {
+  price 5 pts
+  cost 1.50 USD
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,of,reward
+         e1,2025-01-01 09:00,ann,enroll,,,
+         e2,2025-01-02 10:00,ann,purchase,10,,
+         e2,2025-01-03 10:00,ann,purchase,10,,
+         e3,2025-01-03 11:00,zed,purchase,10,,
+         e4,2025-01-04 10:00,ann,enroll,,,
+         e5,2025-01-05 10:00,ann,return,5,e99,
+         e6,2025-01-06 10:00,ann,redeem,,,coffee
+         e7,2025-01-07 10:00,ann,redeem,,,coffee
+         e8,2025-01-08 10:00,ann,redeem,,,coffee
+         e9,2025-01-09 10:00,ann,redeem,,,tea
+         e10,2025-01-10 10:00,ann,purchase,3,,",
+    );
+    let expected = [
+        (4, "duplicate event id `e2`"),
+        (5, "unknown member `zed`"),
+        (6, "member `ann` is already enrolled"),
+        (7, "return of unknown purchase `e99`"),
+        (10, "beyond the available balance of 0"),
+        (11, "unknown reward `tea`"),
+    ];
+    assert_eq!(run.rejects.len(), expected.len(), "{:?}", run.rejects);
+    for ((line, reason), (want_line, want)) in run.rejects.iter().zip(expected) {
+        assert_eq!(*line, want_line);
+        assert!(reason.contains(want), "line {line}: {reason}");
+    }
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 10 =10 base",
+            "spend 2025-01-06T10:00:00-05:00 -5 =5",
+            "spend 2025-01-07T10:00:00-05:00 -5 =0",
+            "earn 2025-01-10T10:00:00-05:00 3 =3 base",
+        ]
+    );
+    let spend = &run.ledger[1];
+    assert_eq!(
+        (spend.event.as_str(), spend.cost, spend.note.as_str()),
+        ("e6", Some(d("1.50")), "reward coffee")
+    );
+    assert!(!run.members.contains_key("zed"));
+}
+
+#[test]
+fn out_of_order_input_is_sorted_by_default_and_rejected_when_streaming() {
+    let events = "id,time,member,type,amount
+                  e1,2025-01-01 09:00,ann,enroll,
+                  e3,2025-01-03 10:00,ann,purchase,30
+                  e2,2025-01-02 10:00,ann,purchase,20";
+    let sorted = run(ONE_PER_USD, events);
+    assert!(sorted.rejects.is_empty());
+    assert_eq!(
+        sorted.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 20 =20 base",
+            "earn 2025-01-03T10:00:00-05:00 30 =50 base",
+        ]
+    );
+    let streamed = run_with(ONE_PER_USD, events, Order::Stream, None);
+    assert_eq!(streamed.reject_lines(), [4]);
+    assert!(streamed.rejects[0]
+        .1
+        .contains("earlier than one already applied"));
+    assert_eq!(
+        streamed.rows("ann", &[]),
+        ["earn 2025-01-03T10:00:00-05:00 30 =30 base"]
+    );
+}
+
+#[test]
+fn events_at_the_same_time_keep_their_input_order() {
+    let run = run(
+        ONE_PER_USD,
+        "id,time,member,type,amount,points,points_type
+         e1,2025-01-01 09:00,ann,enroll,,,
+         e2,2025-01-01 09:00,bob,enroll,,,
+         e3,2025-01-02 10:00,ann,purchase,10,,
+         e4,2025-01-02 10:00,bob,purchase,10,,
+         e5,2025-01-03 10:00,ann,purchase,5,,
+         e6,2025-01-03 10:00,ann,redeem,,15,pts
+         e7,2025-01-03 10:00,bob,redeem,,15,pts
+         e8,2025-01-03 10:00,bob,purchase,5,,",
+    );
+    assert_eq!(run.balance("ann", "pts"), d("0"));
+    assert_eq!(run.balance("bob", "pts"), d("15"));
+    assert_eq!(run.reject_lines(), [8]);
+}
+
+#[test]
+fn until_applies_what_is_due_by_the_end_of_that_day_and_no_later_event() {
+    let program = ny!(r#"
+points pts {
+  expire at end of month
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+    let events = "id,time,member,type,amount
+                  e1,2025-01-01 09:00,ann,enroll,
+                  e2,2025-01-15 10:00,ann,purchase,10
+                  e3,2025-02-10 10:00,ann,purchase,20
+                  e4,2025-02-28 23:30,ann,purchase,5
+                  e5,2025-03-01 00:00,ann,purchase,7";
+    let until = run_until(program, events, "2025-02-28");
+    assert_eq!(until.after_until, 1);
+    // 1 March 00:00 is after the end of 28 February: the February points stay.
+    assert_eq!(
+        until.rows("ann", &[]),
+        [
+            "earn 2025-01-15T10:00:00-05:00 10 =10 base",
+            "expire 2025-02-01T00:00:00-05:00 -10 =0",
+            "earn 2025-02-10T10:00:00-05:00 20 =20 base",
+            "earn 2025-02-28T23:30:00-05:00 5 =25 base",
+        ]
+    );
+    let later = run_until(program, events, "2025-03-31");
+    assert_eq!(later.after_until, 0);
+    assert_eq!(
+        later.rows("ann", &["expire"]),
+        [
+            "expire 2025-02-01T00:00:00-05:00 -10 =0",
+            "expire 2025-03-01T00:00:00-05:00 -20 =5",
+            "expire 2025-03-01T00:00:00-05:00 -5 =0",
+        ]
+    );
+    assert_eq!(later.balance("ann", "pts"), d("7"));
+    // Without --until the clock stops at the last event: 1 April's expiry waits.
+    let plain = run(program, events);
+    assert_eq!(plain.balance("ann", "pts"), d("7"));
+    assert_eq!(plain.rows("ann", &["expire"]).len(), 3);
+}
+
+// ------------------------------------------------------------ earning
+
+#[test]
+fn per_full_counts_whole_steps() {
+    let program = r#"
+program "Shanghai" {
+  currency CNY
+  timezone "Asia/Shanghai"
+}
+points pts
+rule step {
+  on purchase
+  earn 1 pts per full 20 CNY of amount
+}
+"#;
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,39
+         e3,2025-01-03 10:00,ann,purchase,40
+         e4,2025-01-04 10:00,ann,purchase,19.99",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00+08:00 1 =1 step",
+            "earn 2025-01-03T10:00:00+08:00 2 =3 step",
+        ]
+    );
+}
+
+#[test]
+fn per_is_proportional_and_per_full_is_not() {
+    let program = ny!(r#"
+points pts
+rule proportional {
+  on purchase
+  earn 5 pts per 2.50 USD of amount
+}
+rule step {
+  on purchase
+  earn 5 pts per full 2.50 USD of amount
+}
+rule double {
+  on purchase
+  earn 2 pts per 1 USD of amount
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,3.00
+         e3,2025-01-03 10:00,ann,purchase,3.40",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            // 3.00 / 2.50 = 1.2 steps × 5 = 6; one full step = 5; 2 × 3 = 6.
+            "earn 2025-01-02T10:00:00-05:00 6 =6 proportional",
+            "earn 2025-01-02T10:00:00-05:00 5 =11 step",
+            "earn 2025-01-02T10:00:00-05:00 6 =17 double",
+            // 3.40 / 2.50 × 5 = 6.8 → 6; one full step; 2 × 3.40 = 6.8 → 6.
+            "earn 2025-01-03T10:00:00-05:00 6 =23 proportional",
+            "earn 2025-01-03T10:00:00-05:00 5 =28 step",
+            "earn 2025-01-03T10:00:00-05:00 6 =34 double",
+        ]
+    );
+}
+
+#[test]
+fn each_rounding_mode_rounds_the_award_once() {
+    let program = ny!(r#"
+points pts
+rule down {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+rule up {
+  on purchase
+  earn 1 pts per 1 USD of amount
+  round up
+}
+rule half_up {
+  on purchase
+  earn 1 pts per 1 USD of amount
+  round half up
+}
+rule half_even {
+  on purchase
+  earn 1 pts per 1 USD of amount
+  round half even
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,12.50
+         e3,2025-01-03 10:00,ann,purchase,12.40
+         e4,2025-01-04 10:00,ann,purchase,13.50",
+    );
+    let awards: Vec<(String, String)> = run
+        .ledger
+        .iter()
+        .map(|r| (r.rule.clone(), r.amount.normalize().to_string()))
+        .collect();
+    let expected = [
+        ("down", "12"),
+        ("up", "13"),
+        ("half_up", "13"),
+        ("half_even", "12"),
+        ("down", "12"),
+        ("up", "13"),
+        ("half_up", "12"),
+        ("half_even", "12"),
+        ("down", "13"),
+        ("up", "14"),
+        ("half_up", "14"),
+        ("half_even", "14"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(r, a)| (r.to_string(), a.to_string()))
+        .collect();
+    assert_eq!(awards, expected);
+}
+
+#[test]
+fn awards_round_to_the_points_precision_summed_over_earn_lines() {
+    let program = ny!(r#"
+points pts {
+  precision 2
+}
+rule thirds {
+  on purchase
+  earn 1 pts per 3 USD of amount
+  earn 1 pts per 3 USD of amount
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,1",
+    );
+    // 1/3 + 1/3 rounded once: 0.66, not 0.33 + 0.33.
+    assert_eq!(
+        run.rows("ann", &[]),
+        ["earn 2025-01-02T10:00:00-05:00 0.66 =0.66 thirds"]
+    );
+}
+
+#[test]
+fn a_negative_award_earns_nothing() {
+    let program = ny!(r#"
+points pts
+rule over_ten {
+  on purchase
+  earn 1 pts per 1 USD of amount - 10 USD
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,5
+         e3,2025-01-03 10:00,ann,purchase,15",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        ["earn 2025-01-03T10:00:00-05:00 5 =5 over_ten"]
+    );
+    assert_eq!(run.totals["pts"].issued, d("5"));
+}
+
+const WITH_CHANNEL: &str = "event purchase {\n  channel: text\n}\npoints pts\n";
+
+#[test]
+fn a_share_of_an_earlier_rule_uses_its_rounded_award_and_is_nothing_if_it_did_not_fire() {
+    let program = format!(
+        "{}{WITH_CHANNEL}{}",
+        ny!(""),
+        r#"
+rule base {
+  on purchase where channel = "store"
+  earn 1 pts per 1 USD of amount
+}
+rule echo {
+  on purchase
+  earn 100% of base
+  round half up
+}
+"#
+    );
+    let run = run(
+        &program,
+        "id,time,member,type,amount,channel
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-02 10:00,ann,purchase,7.99,store
+         e3,2025-01-03 10:00,ann,purchase,7.99,web",
+    );
+    // 100% of the rounded 7, not of 7.99 (which half up would make 8).
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 7 =7 base",
+            "earn 2025-01-02T10:00:00-05:00 7 =14 echo",
+        ]
+    );
+}
+
+#[test]
+fn a_share_of_a_capped_rule_is_a_share_of_what_it_awarded() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+  cap 10 pts per event
+}
+rule echo {
+  on purchase
+  earn 100% of base
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,30",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "cap_cut 2025-01-02T10:00:00-05:00 20 =0 base",
+            "earn 2025-01-02T10:00:00-05:00 10 =10 base",
+            "earn 2025-01-02T10:00:00-05:00 10 =20 echo",
+        ]
+    );
+    assert_eq!(run.ledger[0].note, "cap 10 per event: 30 cut to 10");
+}
+
+#[test]
+fn a_share_of_a_rule_that_lost_its_exclusive_group_is_nothing() {
+    let program = ny!(r#"
+points pts
+rule small {
+  on purchase
+  earn 10 pts
+  exclusive group welcome
+}
+rule big {
+  on purchase
+  earn 20 pts
+  exclusive group welcome
+}
+rule echo {
+  on purchase
+  earn 50% of small
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,30",
+    );
+    // `small` is recorded as not firing, so `echo` has nothing to share.
+    assert_eq!(
+        run.rows("ann", &[]),
+        ["earn 2025-01-02T10:00:00-05:00 20 =20 big"]
+    );
+}
+
+#[test]
+fn multiplier_tables_use_else_or_earn_nothing_for_an_unlisted_key() {
+    let program = format!(
+        "{}{WITH_CHANNEL}{}",
+        ny!(""),
+        r#"
+rule with_else {
+  on purchase
+  earn 10 pts
+  times channel { "app": 2, else: 0.5 }
+}
+rule without_else {
+  on purchase
+  earn 10 pts
+  times channel { "app": 3 }
+}
+"#
+    );
+    let run = run(
+        &program,
+        "id,time,member,type,amount,channel
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-02 10:00,ann,purchase,1,app
+         e3,2025-01-03 10:00,ann,purchase,1,web",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 20 =20 with_else",
+            "earn 2025-01-02T10:00:00-05:00 30 =50 without_else",
+            "earn 2025-01-03T10:00:00-05:00 5 =55 with_else",
+        ]
+    );
+}
+
+#[test]
+fn an_exclusive_group_pays_the_best_and_the_first_on_a_tie() {
+    let program = format!(
+        "{}{WITH_CHANNEL}{}",
+        ny!(""),
+        r#"
+rule first {
+  on purchase
+  earn 10 pts
+  exclusive group promo
+  limit 1 per member per lifetime
+}
+rule app {
+  on purchase where channel = "app"
+  earn 20 pts
+  exclusive group promo
+}
+rule web {
+  on purchase where channel = "web"
+  earn 10 pts
+  exclusive group promo
+}
+rule outside {
+  on purchase
+  earn 1 pts
+}
+"#
+    );
+    let run = run(
+        &program,
+        "id,time,member,type,amount,channel
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-02 10:00,ann,purchase,1,app
+         e3,2025-01-03 10:00,ann,purchase,1,web
+         e4,2025-01-04 10:00,ann,purchase,1,web",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            // `first` loses to `app` and so does not use up its limit...
+            "earn 2025-01-02T10:00:00-05:00 20 =20 app",
+            "earn 2025-01-02T10:00:00-05:00 1 =21 outside",
+            // ...wins the tie with `web` as the first written...
+            "earn 2025-01-03T10:00:00-05:00 10 =31 first",
+            "earn 2025-01-03T10:00:00-05:00 1 =32 outside",
+            // ...and then has reached its limit.
+            "earn 2025-01-04T10:00:00-05:00 10 =42 web",
+            "earn 2025-01-04T10:00:00-05:00 1 =43 outside",
+        ]
+    );
+}
+
+#[test]
+fn during_includes_both_ends_in_the_programs_zone() {
+    let program = ny!(r#"
+points pts
+rule launch_week {
+  on purchase
+  during 2025-03-01 .. 2025-03-07
+  earn 10 pts
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-02-28 23:59,ann,purchase,1
+         e3,2025-03-01 00:00,ann,purchase,1
+         e4,2025-03-08T04:30:00Z,ann,purchase,1
+         e5,2025-03-08 00:00,ann,purchase,1",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-03-01T00:00:00-05:00 10 =10 launch_week",
+            "earn 2025-03-07T23:30:00-05:00 10 =20 launch_week",
+        ]
+    );
+}
+
+#[test]
+fn min_spend_is_inclusive() {
+    let program = ny!(r#"
+points pts
+rule big_basket {
+  on purchase
+  min spend 20 USD
+  earn 10 pts
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,19.99
+         e3,2025-01-03 10:00,ann,purchase,20.00",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        ["earn 2025-01-03T10:00:00-05:00 10 =10 big_basket"]
+    );
+}
+
+#[test]
+fn limits_count_firings_per_local_day_year_and_lifetime() {
+    let program = ny!(r#"
+points pts
+rule daily {
+  on purchase
+  earn 1 pts
+  limit 1 per member per day
+}
+rule yearly {
+  on purchase
+  earn 10 pts
+  limit 2 per member per year
+}
+rule once {
+  on purchase
+  earn 100 pts
+  limit 1 per member per lifetime
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-01 10:00,ann,purchase,1
+         e3,2025-01-01 11:00,ann,purchase,1
+         e4,2025-01-02T04:30:00Z,ann,purchase,1
+         e5,2025-01-02 10:00,ann,purchase,1
+         e6,2026-01-01 10:00,ann,purchase,1",
+    );
+    let fired: Vec<(&str, &str)> = run
+        .ledger
+        .iter()
+        .map(|r| (r.event.as_str(), r.rule.as_str()))
+        .collect();
+    assert_eq!(
+        fired,
+        [
+            ("e2", "daily"),
+            ("e2", "yearly"),
+            ("e2", "once"),
+            ("e3", "yearly"),
+            // e4 is 23:30 on 1 January in New York: nothing left that day.
+            ("e5", "daily"),
+            ("e6", "daily"),
+            ("e6", "yearly"),
+        ]
+    );
+}
+
+#[test]
+fn a_comparison_with_an_empty_field_is_false() {
+    let program = ny!(r#"
+event purchase {
+  category: text
+}
+points pts
+rule food {
+  on purchase where category = "food"
+  earn 1 pts
+}
+rule not_food {
+  on purchase where category != "food"
+  earn 10 pts
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,category
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-02 10:00,ann,purchase,1,
+         e3,2025-01-03 10:00,ann,purchase,1,toys",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        ["earn 2025-01-03T10:00:00-05:00 10 =10 not_food"]
+    );
+}
+
+#[test]
+fn conditions_read_the_balance_before_the_event() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+rule loyal {
+  on purchase where balance of pts >= 10
+  earn 100 pts
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,10
+         e3,2025-01-03 10:00,ann,purchase,1",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 10 =10 base",
+            "earn 2025-01-03T10:00:00-05:00 1 =11 base",
+            "earn 2025-01-03T10:00:00-05:00 100 =111 loyal",
+        ]
+    );
+}
+
+#[test]
+fn a_cap_cuts_the_award_that_reaches_it_and_resets_with_the_day() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+  cap 150 pts per member per day
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,100
+         e3,2025-01-02 11:00,ann,purchase,80
+         e4,2025-01-02 12:00,ann,purchase,40
+         e5,2025-01-03 00:30,ann,purchase,40",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 100 =100 base",
+            "cap_cut 2025-01-02T11:00:00-05:00 30 =100 base",
+            "earn 2025-01-02T11:00:00-05:00 50 =150 base",
+            "cap_cut 2025-01-02T12:00:00-05:00 40 =150 base",
+            "earn 2025-01-03T00:30:00-05:00 40 =190 base",
+        ]
+    );
+    let notes: Vec<&str> = run
+        .ledger
+        .iter()
+        .filter(|r| r.kind == "cap_cut")
+        .map(|r| r.note.as_str())
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            "cap 150 per member per day: 80 cut to 50",
+            "cap 150 per member per day: 40 cut to 0",
+        ]
+    );
+}
+
+#[test]
+fn a_budget_exhausted_by_other_members_cuts_the_next_award() {
+    let program = ny!(r#"
+points pts
+rule monthly {
+  on purchase
+  earn 1 pts per 1 USD of amount
+  budget 100 pts per month
+}
+rule launch {
+  on purchase
+  earn 10 pts
+  budget 15 pts in total
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-01 09:00,bob,enroll,
+         e3,2025-01-01 09:00,cid,enroll,
+         e4,2025-01-02 10:00,ann,purchase,80
+         e5,2025-01-03 10:00,bob,purchase,50
+         e6,2025-01-04 10:00,cid,purchase,10
+         e7,2025-02-01 10:00,cid,purchase,10",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 80 =80 monthly",
+            "earn 2025-01-02T10:00:00-05:00 10 =90 launch",
+        ]
+    );
+    assert_eq!(
+        run.rows("bob", &[]),
+        [
+            "cap_cut 2025-01-03T10:00:00-05:00 30 =0 monthly",
+            "earn 2025-01-03T10:00:00-05:00 20 =20 monthly",
+            "cap_cut 2025-01-03T10:00:00-05:00 5 =20 launch",
+            "earn 2025-01-03T10:00:00-05:00 5 =25 launch",
+        ]
+    );
+    assert_eq!(
+        run.rows("cid", &[]),
+        [
+            "cap_cut 2025-01-04T10:00:00-05:00 10 =0 monthly",
+            "cap_cut 2025-01-04T10:00:00-05:00 10 =0 launch",
+            "earn 2025-02-01T10:00:00-05:00 10 =10 monthly",
+            "cap_cut 2025-02-01T10:00:00-05:00 10 =10 launch",
+        ]
+    );
+    let bob_cut = run.ledger.iter().find(|r| r.member == "bob").unwrap();
+    assert_eq!(bob_cut.note, "budget of 100 exhausted: 50 cut to 20");
+}
