@@ -33,7 +33,10 @@ pub fn instant(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
         .and_then(|t| t.with_nanosecond(0))
         .unwrap_or(local);
     for _ in 0..=24 * 60 {
-        probe += chrono::Duration::minutes(1);
+        let Some(next) = probe.checked_add_signed(chrono::Duration::minutes(1)) else {
+            break;
+        };
+        probe = next;
         if let Some(t) = earliest(&probe) {
             return t;
         }
