@@ -1378,3 +1378,534 @@ rule launch {
     let bob_cut = run.ledger.iter().find(|r| r.member == "bob").unwrap();
     assert_eq!(bob_cut.note, "budget of 100 exhausted: 50 cut to 20");
 }
+
+// ------------------------------------------------------------ tiers
+
+#[test]
+fn a_threshold_is_reached_at_exactly_its_value() {
+    let program = ny!(r#"
+points pts {
+  precision 2
+}
+tiers by pts earned over calendar year {
+  tier base from 0
+  tier gold from 500
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-01 09:00,bob,enroll,
+         e3,2025-01-02 10:00,ann,purchase,499.99
+         e4,2025-01-02 10:00,bob,purchase,500.00",
+    );
+    assert_eq!(run.tier("ann"), "base");
+    assert_eq!(
+        run.rows("bob", &["tier_change"]),
+        [
+            "tier_change 2025-01-01T09:00:00-05:00 joined at base",
+            "tier_change 2025-01-02T10:00:00-05:00 base → gold (threshold reached)",
+        ]
+    );
+}
+
+#[test]
+fn an_upgrade_follows_the_event_and_rules_see_the_tier_before_it() {
+    let program = ny!(r#"
+points pts
+tiers by pts earned over calendar year {
+  tier base from 0
+  tier gold from 100
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+  times tier { base: 1, gold: 2 }
+}
+rule gold_bonus {
+  on purchase where tier >= gold
+  earn 5 pts
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,100
+         e3,2025-01-03 10:00,ann,purchase,1",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-01T09:00:00-05:00 joined at base",
+            "earn 2025-01-02T10:00:00-05:00 100 =100 base",
+            "tier_change 2025-01-02T10:00:00-05:00 base → gold (threshold reached)",
+            "earn 2025-01-03T10:00:00-05:00 2 =102 base",
+            "earn 2025-01-03T10:00:00-05:00 5 =107 gold_bonus",
+        ]
+    );
+}
+
+#[test]
+fn spending_points_does_not_lower_a_tier_measure() {
+    let program = ny!(r#"
+points pts
+tiers by pts earned over calendar year {
+  tier base from 0
+  tier gold from 500
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,points,points_type
+         e1,2025-01-01 09:00,ann,enroll,,,
+         e2,2025-01-02 10:00,ann,purchase,300,,
+         e3,2025-01-03 10:00,ann,redeem,,300,pts
+         e4,2025-01-04 10:00,ann,purchase,200,,",
+    );
+    assert_eq!(run.tier("ann"), "gold");
+    assert_eq!(run.member("ann").measures, [d("500")]);
+    assert_eq!(run.balance("ann", "pts"), d("200"));
+}
+
+const GOLD_AT_100: &str = "points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over calendar year {
+  tier base from 0
+  tier gold from 100
+";
+
+#[test]
+fn a_downgrade_grace_across_the_year_end_lands_on_1_february_unless_requalified() {
+    let program = format!(
+        "{}{GOLD_AT_100}  downgrade at period end, after 1 month grace\n}}\n",
+        ny!("")
+    );
+    let run = run_until(
+        &program,
+        "id,time,member,type,amount
+         e1,2024-01-01 09:00,ann,enroll,
+         e2,2024-01-01 09:00,bob,enroll,
+         e3,2024-01-01 09:00,cid,enroll,
+         e4,2024-06-01 10:00,ann,purchase,100
+         e5,2024-06-01 10:00,bob,purchase,100
+         e6,2024-06-01 10:00,cid,purchase,100
+         e7,2026-01-20 10:00,bob,purchase,100
+         e8,2026-01-20 10:00,cid,purchase,50",
+        "2026-03-01",
+    );
+    // Gold through 2024 kept them gold for 2025; 2025 earned nothing.
+    let downgrade =
+        "tier_change 2026-02-01T00:00:00-05:00 gold → base (not requalified, after grace)";
+    assert_eq!(run.rows("ann", &["tier_change"])[2], downgrade);
+    assert_eq!(run.rows("cid", &["tier_change"])[2], downgrade);
+    assert_eq!(run.rows("bob", &["tier_change"]).len(), 2);
+    assert_eq!(
+        [run.tier("ann"), run.tier("bob"), run.tier("cid")],
+        ["base", "gold", "base"]
+    );
+}
+
+#[test]
+fn a_keep_threshold_decides_who_stays_at_the_period_end() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over calendar year {
+  tier base from 0
+  tier gold from 500 keep 450
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-01 09:00,bob,enroll,
+         e3,2025-03-01 10:00,ann,purchase,500
+         e4,2025-03-01 10:00,bob,purchase,500
+         e5,2026-03-01 10:00,ann,purchase,450
+         e6,2026-03-01 10:00,bob,purchase,449",
+        "2027-01-05",
+    );
+    assert_eq!(run.tier("ann"), "gold");
+    assert_eq!(
+        run.rows("bob", &["tier_change"])[2],
+        "tier_change 2027-01-01T00:00:00-05:00 gold → base (not requalified)"
+    );
+}
+
+#[test]
+fn at_most_one_level_down_per_period_end() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over calendar year {
+  tier base from 0
+  tier silver from 100
+  tier gold from 500
+  downgrade at period end, at most 1 level
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-03-01 10:00,ann,purchase,500",
+        "2028-01-05",
+    );
+    // 2025 keeps her gold for 2026; 2026 and 2027 earn nothing.
+    assert_eq!(
+        run.rows("ann", &["tier_change"]),
+        [
+            "tier_change 2025-01-01T09:00:00-05:00 joined at base",
+            "tier_change 2025-03-01T10:00:00-05:00 base → gold (threshold reached)",
+            "tier_change 2027-01-01T00:00:00-05:00 gold → silver (not requalified)",
+            "tier_change 2028-01-01T00:00:00-05:00 silver → base (not requalified)",
+        ]
+    );
+}
+
+#[test]
+fn lifetime_status_is_a_floor_reached_by_points_earned_ever() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over calendar year {
+  tier base from 0
+  tier gold from 500
+  tier platinum from 2000
+  lifetime gold after 1000 pts earned
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-01 09:00,bob,enroll,
+         e3,2025-03-01 10:00,ann,purchase,2000
+         e4,2025-03-01 10:00,bob,purchase,400
+         e5,2026-03-01 10:00,bob,purchase,400
+         e6,2027-03-01 10:00,bob,purchase,300",
+        "2027-03-05",
+    );
+    assert_eq!(
+        run.rows("ann", &["tier_change"])[2..],
+        [
+            // Nothing earned in 2026: without the floor she would drop to base.
+            "tier_change 2027-01-01T00:00:00-05:00 platinum → gold (not requalified)",
+        ]
+    );
+    assert_eq!(
+        run.rows("bob", &["tier_change"])[1..],
+        ["tier_change 2027-03-01T10:00:00-05:00 base → gold (lifetime status)"]
+    );
+    assert_eq!(run.tier("ann"), "gold");
+}
+
+#[test]
+fn upgrade_at_period_end_waits_for_the_review() {
+    let program = format!("{}{GOLD_AT_100}  upgrade at period end\n}}\n", ny!(""));
+    let run = run_until(
+        &program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-06-01 10:00,ann,purchase,100",
+        "2026-01-15",
+    );
+    assert_eq!(
+        run.rows("ann", &["tier_change"]),
+        [
+            "tier_change 2025-01-01T09:00:00-05:00 joined at base",
+            "tier_change 2026-01-01T00:00:00-05:00 base → gold (requalified upward)",
+        ]
+    );
+}
+
+#[test]
+fn a_tier_measured_by_a_count_of_events() {
+    let program = ny!(r#"
+event flight {
+  distance: number
+}
+points miles
+rule fly {
+  on flight
+  earn 1 miles per 1 of distance
+}
+tiers by count of flight over calendar year {
+  tier blue from 0
+  tier silver from 3
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,distance
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,flight,500
+         e3,2025-01-03 10:00,ann,flight,800
+         e4,2025-01-04 10:00,ann,flight,100",
+    );
+    assert_eq!(
+        run.rows("ann", &["tier_change"])[1..],
+        ["tier_change 2025-01-04T10:00:00-05:00 blue → silver (threshold reached)"]
+    );
+    assert_eq!(run.member("ann").measures, [d("3")]);
+    assert_eq!(run.balance("ann", "miles"), d("1400"));
+}
+
+#[test]
+fn a_tier_measured_by_a_field_sum_or_a_count() {
+    let program = ny!(r#"
+event stay {
+  nights: number
+}
+points pts
+rule base {
+  on stay
+  earn 10 pts
+}
+tiers over calendar year {
+  measure nights = sum of stay.nights
+  measure stays = count of stay
+  tier member from start
+  tier silver when nights >= 10 or stays >= 4
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,nights
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-01 09:00,bob,enroll,
+         e3,2025-01-02 10:00,ann,stay,4
+         e4,2025-01-03 10:00,ann,stay,5
+         e5,2025-01-04 10:00,ann,stay,1
+         e6,2025-01-02 10:00,bob,stay,1
+         e7,2025-01-03 10:00,bob,stay,1
+         e8,2025-01-04 10:00,bob,stay,1
+         e9,2025-01-05 10:00,bob,stay,1",
+    );
+    assert_eq!(
+        run.rows("ann", &["tier_change"])[1..],
+        ["tier_change 2025-01-04T10:00:00-05:00 member → silver (threshold reached)"]
+    );
+    assert_eq!(run.member("ann").measures, [d("10"), d("3")]);
+    assert_eq!(
+        run.rows("bob", &["tier_change"])[1..],
+        ["tier_change 2025-01-05T10:00:00-05:00 member → silver (threshold reached)"]
+    );
+}
+
+#[test]
+fn a_rolling_window_trails_the_event_and_is_reviewed_at_month_ends() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over rolling 12 months {
+  tier base from 0
+  tier gold from 100
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-01 09:00,bob,enroll,
+         e3,2025-01-15 10:00,ann,purchase,100
+         e4,2025-06-15 10:00,bob,purchase,60
+         e5,2026-01-10 10:00,bob,purchase,60",
+        "2026-02-15",
+    );
+    // Reviewed on 1 January 2026, ann's January 2025 points still count;
+    // on 1 February they have left the window.
+    assert_eq!(
+        run.rows("ann", &["tier_change"])[1..],
+        [
+            "tier_change 2025-01-15T10:00:00-05:00 base → gold (threshold reached)",
+            "tier_change 2026-02-01T00:00:00-05:00 gold → base (not requalified)",
+        ]
+    );
+    // 60 + 60 across the calendar year's end.
+    assert_eq!(
+        run.rows("bob", &["tier_change"])[1..],
+        ["tier_change 2026-01-10T10:00:00-05:00 base → gold (threshold reached)"]
+    );
+    assert_eq!(run.member("bob").measures, [d("120")]);
+}
+
+#[test]
+fn a_membership_year_starts_at_each_enrolment_anniversary() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over membership year {
+  tier base from 0
+  tier gold from 100
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-03-10 10:00,ann,enroll,
+         e2,2025-03-10 10:00,bob,enroll,
+         e3,2025-12-01 10:00,ann,purchase,60
+         e4,2026-01-15 10:00,ann,purchase,60
+         e5,2026-03-09 10:00,bob,purchase,60
+         e6,2026-03-11 10:00,bob,purchase,60",
+    );
+    assert_eq!(
+        run.rows("ann", &["tier_change"])[1..],
+        ["tier_change 2026-01-15T10:00:00-05:00 base → gold (threshold reached)"]
+    );
+    // Bob's year restarted on 10 March between his two purchases.
+    assert_eq!(run.tier("bob"), "base");
+    assert_eq!(run.member("bob").measures, [d("60")]);
+}
+
+// ------------------------------------------------------------ perks
+
+#[test]
+fn perks_come_with_tiers_and_their_limits_count_per_period() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over calendar year {
+  tier base from 0
+  tier gold from 100
+  downgrade never
+}
+perk free_refills for all tiers
+perk lounge for gold and above {
+  limit 1 per year
+  cost 12.50 USD
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,perk
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-02 10:00,ann,use_perk,,lounge
+         e3,2025-01-03 10:00,ann,purchase,100,
+         e4,2025-01-04 10:00,ann,use_perk,,lounge
+         e5,2025-01-05 10:00,ann,use_perk,,lounge
+         e6,2025-01-06 10:00,ann,use_perk,,free_refills
+         e7,2026-01-02 10:00,ann,use_perk,,lounge",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-01T09:00:00-05:00 joined at base",
+            "perk_grant 2025-01-01T09:00:00-05:00 free_refills",
+            "earn 2025-01-03T10:00:00-05:00 100 =100 base",
+            "tier_change 2025-01-03T10:00:00-05:00 base → gold (threshold reached)",
+            "perk_grant 2025-01-03T10:00:00-05:00 lounge",
+            "perk_use 2025-01-04T10:00:00-05:00 lounge",
+            "perk_use 2025-01-06T10:00:00-05:00 free_refills",
+            "perk_use 2026-01-02T10:00:00-05:00 lounge",
+        ]
+    );
+    let costs: Vec<Option<rust_decimal::Decimal>> = run
+        .ledger
+        .iter()
+        .filter(|r| r.kind == "perk_use")
+        .map(|r| r.cost)
+        .collect();
+    assert_eq!(costs, [Some(d("12.50")), None, Some(d("12.50"))]);
+    assert_eq!(run.reject_lines(), [3, 6]);
+    assert!(run.rejects[0].1.contains("not granted to tier `base`"));
+    assert!(run.rejects[1].1.contains("used up"));
+}
+
+// ------------------------------------------------------------ determinism
+
+const BEAN_STARS: &str = include_str!("../programs/bean_stars.loyalty");
+const BEAN_STARS_EVENTS: &str = include_str!("../programs/bean_stars.events.csv");
+
+#[test]
+fn a_replay_is_repeatable_and_members_can_be_replayed_apart() {
+    let whole = run_until(BEAN_STARS, BEAN_STARS_EVENTS, "2026-12-31");
+    let again = run_until(BEAN_STARS, BEAN_STARS_EVENTS, "2026-12-31");
+    let short = |r: &support::Run| r.ledger.iter().map(|x| x.short()).collect::<Vec<_>>();
+    assert_eq!(short(&whole), short(&again));
+    assert!(
+        whole.ledger.len() > 20,
+        "the sample should exercise the engine"
+    );
+    let mut lines = BEAN_STARS_EVENTS.lines();
+    let header = lines.next().unwrap();
+    let records: Vec<&str> = lines.collect();
+    let mut issued = rust_decimal::Decimal::ZERO;
+    for member in whole.members.keys() {
+        let own: Vec<&str> = records
+            .iter()
+            .copied()
+            .filter(|l| l.split(',').nth(2) == Some(member.as_str()))
+            .collect();
+        let alone = run_until(
+            BEAN_STARS,
+            &format!("{header}\n{}", own.join("\n")),
+            "2026-12-31",
+        );
+        assert_eq!(alone.rows(member, &[]), whole.rows(member, &[]), "{member}");
+        assert_eq!(alone.member(member), whole.member(member), "{member}");
+        issued += alone.totals["stars"].issued;
+    }
+    assert_eq!(issued, whole.totals["stars"].issued);
+}
+
+#[test]
+fn a_membership_year_from_29_february_returns_to_29_february_in_leap_years() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over membership year {
+  tier base from 0
+  tier gold from 100
+}
+"#);
+    // Anniversaries: 28 February 2025, 2026 and 2027, then 29 February
+    // 2028, at 10:00. Both purchases of 28 February 2028 fall in one year.
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2024-02-29 10:00,ann,enroll,
+         e2,2028-02-28 09:00,ann,purchase,60
+         e3,2028-02-28 11:00,ann,purchase,60",
+    );
+    assert_eq!(
+        run.rows("ann", &["tier_change"])[1..],
+        ["tier_change 2028-02-28T11:00:00-05:00 base → gold (threshold reached)"]
+    );
+}
