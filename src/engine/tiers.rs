@@ -325,6 +325,8 @@ impl Engine<'_> {
         if let Some((target, until)) = member.pending_downgrade {
             if until == at {
                 member.pending_downgrade = None;
+                // Lifetime status reached during the grace is a floor too.
+                let target = target.max(member.floor);
                 if target < member.tier {
                     self.set_tier(m, target, at, "not requalified, after grace");
                 }
