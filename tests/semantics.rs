@@ -1909,3 +1909,240 @@ tiers by pts earned over membership year {
         ["tier_change 2028-02-28T11:00:00-05:00 base → gold (threshold reached)"]
     );
 }
+
+#[test]
+fn a_grace_downgrade_never_lands_below_a_lifetime_tier_reached_during_the_grace() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over calendar year {
+  tier base from 0
+  tier gold from 500
+  tier platinum from 2000
+  downgrade at period end, after 1 month grace
+  lifetime gold after 2500 pts earned
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount
+         e1,2024-01-01 09:00,ann,enroll,
+         e2,2024-03-01 10:00,ann,purchase,2000
+         e3,2026-01-15 10:00,ann,purchase,600",
+        "2026-03-01",
+    );
+    // Nothing earned in 2025; by the end of the grace she has earned 2600
+    // in all, so gold is her floor.
+    assert_eq!(
+        run.rows("ann", &["tier_change"])[2..],
+        ["tier_change 2026-02-01T00:00:00-05:00 platinum → gold (not requalified, after grace)"]
+    );
+}
+
+#[test]
+fn a_purchase_returned_after_its_period_closed_no_longer_counts() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by sum of purchase.amount over calendar year {
+  tier base from 0
+  tier gold from 500
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,of
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-12-20 10:00,ann,purchase,600,
+         e3,2026-01-05 10:00,ann,return,600,e2
+         e4,2026-02-01 10:00,ann,purchase,500,",
+    );
+    // The 2026 window holds the February purchase only: the return of a
+    // 2025 purchase takes nothing from it.
+    assert_eq!(run.member("ann").measures, [d("500")]);
+    assert_eq!(run.balance("ann", "pts"), d("500"));
+}
+
+#[test]
+fn an_event_at_a_period_end_counts_in_the_new_period() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over calendar year {
+  tier base from 0
+  tier gold from 100
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-12-31 23:59,ann,purchase,60
+         e3,2026-01-01 00:00,ann,purchase,60",
+    );
+    assert_eq!(run.tier("ann"), "base");
+    assert_eq!(run.member("ann").measures, [d("60")]);
+}
+
+#[test]
+fn hour_and_weekday_are_read_in_the_programs_zone() {
+    let program = ny!(r#"
+points pts
+rule morning {
+  on purchase where hour < 11
+  earn 1 pts
+}
+rule sunday {
+  on purchase where weekday = "sunday"
+  earn 10 pts
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-03-01 09:00,ann,enroll,
+         e2,2025-03-08T15:30:00Z,ann,purchase,1
+         e3,2025-03-09T14:30:00Z,ann,purchase,1
+         e4,2025-03-10T03:30:00Z,ann,purchase,1",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            // Saturday 10:30 EST.
+            "earn 2025-03-08T10:30:00-05:00 1 =1 morning",
+            // Sunday 10:30 EDT: the clocks went forward that night.
+            "earn 2025-03-09T10:30:00-04:00 1 =2 morning",
+            "earn 2025-03-09T10:30:00-04:00 10 =12 sunday",
+            // Sunday 23:30 in New York, Monday in UTC.
+            "earn 2025-03-09T23:30:00-04:00 10 =22 sunday",
+        ]
+    );
+}
+
+#[test]
+fn a_calendar_expiry_across_a_dst_change_is_at_local_midnight() {
+    let program = ny!(r#"
+points pts {
+  expire at end of week
+}
+rule base {
+  on purchase
+  earn 1 pts
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount
+         e1,2025-03-01 09:00,ann,enroll,
+         e2,2025-03-01 09:00,bob,enroll,
+         e3,2025-03-05 10:00,ann,purchase,1
+         e4,2025-10-29 10:00,bob,purchase,1",
+        "2025-11-30",
+    );
+    // Weeks start on Monday; each of these weeks holds a DST change.
+    assert_eq!(
+        run.rows("ann", &["expire"]),
+        ["expire 2025-03-10T00:00:00-04:00 -1 =0"]
+    );
+    assert_eq!(
+        run.rows("bob", &["expire"]),
+        ["expire 2025-11-03T00:00:00-05:00 -1 =0"]
+    );
+}
+
+#[test]
+fn enrolment_runs_the_rules_on_enroll() {
+    let program = ny!(r#"
+member {
+  cardholder: bool
+}
+points pts
+rule welcome {
+  on enroll
+  earn 100 pts
+}
+rule card_welcome {
+  on enroll where cardholder
+  earn 50 pts
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,cardholder
+         e1,2025-01-01 09:00,ann,enroll,true
+         e2,2025-01-01 09:00,bob,enroll,false
+         e3,2025-01-02 09:00,bob,enroll,true",
+    );
+    assert_eq!(run.balance("ann", "pts"), d("150"));
+    // The second enrolment is rejected and pays nothing.
+    assert_eq!(run.balance("bob", "pts"), d("100"));
+    assert_eq!(run.reject_lines(), [4]);
+}
+
+#[test]
+fn the_other_reject_classes_are_reported_too() {
+    let program = ny!(r#"
+points pts
+points status {
+  qualifying
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+  earn 1 status per 1 USD of amount
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,of,points,points_type
+         e1,2025-01-01 09:00,ann,enroll,,,,
+         e2,2025-01-01 09:00,bob,enroll,,,,
+         e3,2025-01-02 10:00,ann,purchase,ten,,,
+         e4,2025-01-02 10:00,ann,purchace,10,,,
+         e5,2025-01-03 10:00,bob,purchase,10,,,
+         e6,2025-01-04 10:00,ann,return,10,e5,,
+         e7,2025-01-05 10:00,bob,redeem,,,5,status
+         e8,2025-01-06 10:00,bob,redeem,,,5,pts",
+    );
+    let expected = [
+        (4, "`amount`"),
+        (5, "did you mean `purchase`?"),
+        (7, "return of unknown purchase `e5` for member `ann`"),
+        (8, "`status` are qualifying points and cannot be redeemed"),
+    ];
+    assert_eq!(run.rejects.len(), expected.len(), "{:?}", run.rejects);
+    for ((line, reason), (want_line, want)) in run.rejects.iter().zip(expected) {
+        assert_eq!(*line, want_line);
+        assert!(reason.contains(want), "line {line}: {reason}");
+    }
+    assert_eq!(run.balance("bob", "pts"), d("5"));
+    assert_eq!(run.balance("bob", "status"), d("10"));
+}
+
+#[test]
+fn a_rejected_record_does_not_move_the_clock_of_a_stream() {
+    let run = run_with(
+        ONE_PER_USD,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-06-01 10:00,zed,purchase,10
+         e3,2025-01-02 10:00,ann,purchase,20",
+        Order::Stream,
+        None,
+    );
+    // zed's record was not applied, so ann's is not earlier than anything applied.
+    assert_eq!(run.reject_lines(), [3]);
+    assert_eq!(
+        run.rows("ann", &[]),
+        ["earn 2025-01-02T10:00:00-05:00 20 =20 base"]
+    );
+}
