@@ -934,13 +934,15 @@ rule over_ten {
     assert_eq!(run.totals["pts"].issued, d("5"));
 }
 
-const WITH_CHANNEL: &str = "event purchase {\n  channel: text\n}\npoints pts\n";
+/// A program whose purchases carry a `channel`, with `rules` earning `pts`.
+fn with_channel(rules: &str) -> String {
+    let head = ny!("event purchase {\n  channel: text\n}\npoints pts\n");
+    format!("{head}{rules}")
+}
 
 #[test]
 fn a_share_of_an_earlier_rule_uses_its_rounded_award_and_is_nothing_if_it_did_not_fire() {
-    let program = format!(
-        "{}{WITH_CHANNEL}{}",
-        ny!(""),
+    let program = with_channel(
         r#"
 rule base {
   on purchase where channel = "store"
@@ -951,7 +953,7 @@ rule echo {
   earn 100% of base
   round half up
 }
-"#
+"#,
     );
     let run = run(
         &program,
@@ -1035,9 +1037,7 @@ rule echo {
 
 #[test]
 fn multiplier_tables_use_else_or_earn_nothing_for_an_unlisted_key() {
-    let program = format!(
-        "{}{WITH_CHANNEL}{}",
-        ny!(""),
+    let program = with_channel(
         r#"
 rule with_else {
   on purchase
@@ -1049,7 +1049,7 @@ rule without_else {
   earn 10 pts
   times channel { "app": 3 }
 }
-"#
+"#,
     );
     let run = run(
         &program,
@@ -1070,9 +1070,7 @@ rule without_else {
 
 #[test]
 fn an_exclusive_group_pays_the_best_and_the_first_on_a_tie() {
-    let program = format!(
-        "{}{WITH_CHANNEL}{}",
-        ny!(""),
+    let program = with_channel(
         r#"
 rule first {
   on purchase
@@ -1094,7 +1092,7 @@ rule outside {
   on purchase
   earn 1 pts
 }
-"#
+"#,
     );
     let run = run(
         &program,
@@ -1477,22 +1475,29 @@ rule base {
     assert_eq!(run.balance("ann", "pts"), d("200"));
 }
 
-const GOLD_AT_100: &str = "points pts
+/// Gold from 100 points earned in a calendar year, with `policy` (an
+/// `upgrade` or `downgrade` line) in the tiers block.
+fn gold_at_100(policy: &str) -> String {
+    let head = ny!(r#"
+points pts
 rule base {
   on purchase
   earn 1 pts per 1 USD of amount
 }
-tiers by pts earned over calendar year {
+"#);
+    format!(
+        "{head}tiers by pts earned over calendar year {{
   tier base from 0
   tier gold from 100
-";
+  {policy}
+}}
+"
+    )
+}
 
 #[test]
 fn a_downgrade_grace_across_the_year_end_lands_on_1_february_unless_requalified() {
-    let program = format!(
-        "{}{GOLD_AT_100}  downgrade at period end, after 1 month grace\n}}\n",
-        ny!("")
-    );
+    let program = gold_at_100("downgrade at period end, after 1 month grace");
     let run = run_until(
         &program,
         "id,time,member,type,amount
@@ -1625,7 +1630,7 @@ tiers by pts earned over calendar year {
 
 #[test]
 fn upgrade_at_period_end_waits_for_the_review() {
-    let program = format!("{}{GOLD_AT_100}  upgrade at period end\n}}\n", ny!(""));
+    let program = gold_at_100("upgrade at period end");
     let run = run_until(
         &program,
         "id,time,member,type,amount
@@ -2144,5 +2149,100 @@ fn a_rejected_record_does_not_move_the_clock_of_a_stream() {
     assert_eq!(
         run.rows("ann", &[]),
         ["earn 2025-01-02T10:00:00-05:00 20 =20 base"]
+    );
+}
+
+#[test]
+fn a_return_reverses_what_was_awarded_after_the_cap() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+  cap 10 pts per event
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,of
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-02 10:00,ann,purchase,30,
+         e3,2025-01-03 10:00,ann,return,15,e2
+         e4,2025-01-04 10:00,ann,return,15,e2",
+    );
+    assert_eq!(
+        run.rows("ann", &["reverse"]),
+        [
+            "reverse 2025-01-03T10:00:00-05:00 -5 =5 base",
+            "reverse 2025-01-04T10:00:00-05:00 -5 =0 base",
+        ]
+    );
+}
+
+#[test]
+fn a_count_measure_drops_only_when_the_purchase_is_returned_in_full() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts
+}
+tiers over calendar year {
+  measure purchases = count of purchase
+  measure spend = sum of purchase.amount
+  tier base from start
+  tier regular when purchases >= 5
+}
+"#);
+    let events = "id,time,member,type,amount,of
+                  e1,2025-01-01 09:00,ann,enroll,,
+                  e2,2025-01-02 10:00,ann,purchase,100,
+                  e3,2025-01-03 10:00,ann,return,40,e2
+                  e4,2025-01-04 10:00,ann,return,60,e2";
+    let first_return: String = events.lines().take(4).collect::<Vec<_>>().join("\n");
+    let partly = run(program, &first_return);
+    assert_eq!(partly.member("ann").measures, [d("1"), d("60")]);
+    let fully = run(program, events);
+    assert_eq!(fully.member("ann").measures, [d("0"), d("0")]);
+}
+
+#[test]
+fn an_exclusive_group_compares_shares_of_other_rules_too() {
+    let program = ny!(r#"
+event purchase {
+  category: text
+}
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+rule garden {
+  on purchase where category = "garden"
+  earn 2 pts per 1 USD of amount
+  exclusive group order_bonus
+}
+rule black_friday {
+  on purchase
+  during 2025-11-28 .. 2025-12-01
+  earn 400% of base
+  exclusive group order_bonus
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,category
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-11-27 10:00,ann,purchase,10,garden
+         e3,2025-11-28 10:00,ann,purchase,10,garden",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-11-27T10:00:00-05:00 10 =10 base",
+            "earn 2025-11-27T10:00:00-05:00 20 =30 garden",
+            "earn 2025-11-28T10:00:00-05:00 10 =40 base",
+            "earn 2025-11-28T10:00:00-05:00 40 =80 black_friday",
+        ]
     );
 }
