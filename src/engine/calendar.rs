@@ -5,7 +5,8 @@
 use crate::compile::ir::Term;
 use crate::syntax::ast::{CalendarUnit, Period, TimeUnit};
 use chrono::{
-    DateTime, Datelike, Days, LocalResult, Months, NaiveDate, NaiveDateTime, TimeZone, Utc,
+    DateTime, Datelike, Days, LocalResult, Months, NaiveDate, NaiveDateTime, TimeZone, Timelike,
+    Utc,
 };
 use chrono_tz::Tz;
 
@@ -17,14 +18,30 @@ pub fn local(tz: Tz, t: DateTime<Utc>) -> NaiveDateTime {
 /// The instant of a wall-clock time. A time skipped by a DST change moves
 /// forward to the first that exists; a repeated one takes the earlier instant.
 pub fn instant(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
-    let mut probe = local;
-    for _ in 0..=4 {
-        match tz.from_local_datetime(&probe) {
-            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => return t.with_timezone(&Utc),
-            LocalResult::None => probe += chrono::Duration::minutes(30),
+    let earliest = |t: &NaiveDateTime| match tz.from_local_datetime(t) {
+        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.with_timezone(&Utc)),
+        LocalResult::None => None,
+    };
+    if let Some(t) = earliest(&local) {
+        return t;
+    }
+    // Zones change offset on a whole minute, so the first whole minute after
+    // `local` that exists is the end of the gap. The longest gap on record
+    // is a day (Samoa, December 2011).
+    let mut probe = local
+        .with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or(local);
+    for _ in 0..=24 * 60 {
+        let Some(next) = probe.checked_add_signed(chrono::Duration::minutes(1)) else {
+            break;
+        };
+        probe = next;
+        if let Some(t) = earliest(&probe) {
+            return t;
         }
     }
-    // No zone has a gap of two hours; read the time as UTC rather than fail.
+    // Unreachable with real zone data; read the time as UTC rather than fail.
     Utc.from_utc_datetime(&local)
 }
 
@@ -163,6 +180,8 @@ mod tests {
     fn dst_gap_moves_forward_and_overlap_takes_earlier() {
         let tz: Tz = "America/New_York".parse().unwrap();
         let gap = d("2025-03-09").and_hms_opt(2, 30, 0).unwrap();
+        assert_eq!(instant(tz, gap).to_rfc3339(), "2025-03-09T07:00:00+00:00");
+        let gap = d("2025-03-09").and_hms_opt(2, 15, 20).unwrap();
         assert_eq!(instant(tz, gap).to_rfc3339(), "2025-03-09T07:00:00+00:00");
         let overlap = d("2025-11-02").and_hms_opt(1, 30, 0).unwrap();
         assert_eq!(

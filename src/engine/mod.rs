@@ -100,7 +100,10 @@ impl<'p> Engine<'p> {
         self.program
     }
 
-    /// Applies one event, or rejects it without changing anything but the clock.
+    /// Applies one event, or rejects it. A record rejected for what it is
+    /// (a duplicate id, an unknown type or member, a second enrolment)
+    /// changes nothing; one rejected against the member's state (a balance,
+    /// a purchase, a perk) is judged at its time, so the clock has moved to it.
     pub fn apply(&mut self, event: &Event) -> Result<(), Reject> {
         let result = self.try_apply(event);
         self.explain_entries();
@@ -130,8 +133,6 @@ impl<'p> Engine<'p> {
                 event.id
             )));
         }
-        self.advance_to(event.time);
-        self.explained = self.ledger.len();
         let kind = self
             .program
             .events
@@ -154,6 +155,10 @@ impl<'p> Engine<'p> {
                 )))
             }
         };
+        // Only now, so a record rejected for what it is leaves the clock
+        // where the last applied event put it.
+        self.advance_to(event.time);
+        self.explained = self.ledger.len();
         if let Some(explanation) = self
             .explanation
             .as_mut()

@@ -70,33 +70,32 @@ impl Engine<'_> {
         };
 
         let mut outcomes: Vec<RuleOutcome> = Vec::new();
-        let mut proposals: Vec<Proposal> = Vec::new();
         let mut fired: Vec<RuleId> = Vec::new();
         for &rule_id in &event_type.rules {
             let Some(rule) = program.rules.get(rule_id) else {
                 continue;
             };
-            if let Some(reason) = self.why_not(m, rule, rule_id, &scope, purchase_amount) {
-                outcomes.push(RuleOutcome::skipped(rule_id, reason));
-                continue;
-            }
-            fired.push(rule_id);
-            for (points, raw, arithmetic) in raw_awards(rule, rule_id, &scope, &proposals) {
-                let precision = program.points.get(points).map_or(0, |t| t.precision);
-                let rounded = round(raw.max(Decimal::ZERO), precision, rule.rounding);
-                let (awarded, cuts) = self.cut(m, rule, rule_id, points, rounded, local.date());
-                proposals.push(Proposal {
-                    rule: rule_id,
-                    points,
-                    raw,
-                    rounded,
-                    awarded,
-                    cuts,
-                    arithmetic,
-                });
+            match self.why_not(m, rule, rule_id, &scope, purchase_amount) {
+                Some(reason) => outcomes.push(RuleOutcome::skipped(rule_id, reason)),
+                None => fired.push(rule_id),
             }
         }
-        let losers = exclusive_losers(program.rules.as_slice(), &fired, &proposals);
+        // A share of a rule that loses its exclusive group is nothing, and a
+        // share may itself decide a group: propose again until the losers
+        // stop changing (at most once per rule, so it always ends).
+        let mut losers: Vec<RuleId> = Vec::new();
+        let mut proposals;
+        let mut rounds = 0;
+        loop {
+            proposals = self.propose(m, &fired, &losers, &scope);
+            let settled = exclusive_losers(program.rules.as_slice(), &fired, &proposals);
+            rounds += 1;
+            let done = settled == losers || rounds > fired.len();
+            losers = settled;
+            if done {
+                break;
+            }
+        }
         for proposal in proposals.iter_mut().filter(|p| losers.contains(&p.rule)) {
             proposal.awarded = Decimal::ZERO;
         }
@@ -186,6 +185,40 @@ impl Engine<'_> {
             }
         }
         self.after_event(m, event.time);
+    }
+
+    /// The awards of the rules that fired, rounded and cut by caps and
+    /// budgets; shares of `losers` count as nothing.
+    fn propose(
+        &self,
+        m: usize,
+        fired: &[RuleId],
+        losers: &[RuleId],
+        scope: &Scope,
+    ) -> Vec<Proposal> {
+        let program = self.program;
+        let mut proposals: Vec<Proposal> = Vec::new();
+        for &rule_id in fired {
+            let Some(rule) = program.rules.get(rule_id) else {
+                continue;
+            };
+            for (points, raw, arithmetic) in raw_awards(rule, rule_id, scope, &proposals, losers) {
+                let precision = program.points.get(points).map_or(0, |t| t.precision);
+                let rounded = round(raw.max(Decimal::ZERO), precision, rule.rounding);
+                let (awarded, cuts) =
+                    self.cut(m, rule, rule_id, points, rounded, scope.local.date());
+                proposals.push(Proposal {
+                    rule: rule_id,
+                    points,
+                    raw,
+                    rounded,
+                    awarded,
+                    cuts,
+                    arithmetic,
+                });
+            }
+        }
+        proposals
     }
 
     /// Why a rule does not fire on this event, or `None` if it does.
@@ -349,6 +382,7 @@ fn raw_awards(
     rule_id: RuleId,
     scope: &Scope,
     earlier: &[Proposal],
+    losers: &[RuleId],
 ) -> Vec<(PointsId, Decimal, String)> {
     let mut awards: Vec<(PointsId, Decimal, String)> = Vec::new();
     for award in &rule.awards {
@@ -381,6 +415,7 @@ fn raw_awards(
                 let base: Decimal = earlier
                     .iter()
                     .filter(|p| p.rule == *other && p.points == award.points && p.rule != rule_id)
+                    .filter(|p| !losers.contains(&p.rule))
                     .map(|p| p.awarded)
                     .sum();
                 (

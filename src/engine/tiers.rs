@@ -201,19 +201,19 @@ impl Engine<'_> {
             // A rolling window is reviewed at every month end.
             Some(Window::Rolling(_)) | None => next_start(CalendarUnit::Month),
             Some(Window::Membership) => {
-                let mut anniversary = enrolled;
-                let year = Term {
-                    count: 1,
-                    unit: TimeUnit::Year,
-                };
-                while anniversary <= from {
-                    let next = calendar::after(tz, anniversary, year);
-                    if next <= anniversary {
-                        break;
-                    }
-                    anniversary = next;
-                }
-                anniversary
+                // Each anniversary counts from the enrolment itself, so one
+                // clamped to 28 February returns to 29 February in leap years.
+                let joined = calendar::local(tz, enrolled);
+                (1..=u32::MAX)
+                    .map(|count| {
+                        let term = Term {
+                            count,
+                            unit: TimeUnit::Year,
+                        };
+                        calendar::instant(tz, calendar::add_term(joined, term))
+                    })
+                    .find(|anniversary| *anniversary > from)
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC)
             }
         }
     }
@@ -325,6 +325,8 @@ impl Engine<'_> {
         if let Some((target, until)) = member.pending_downgrade {
             if until == at {
                 member.pending_downgrade = None;
+                // Lifetime status reached during the grace is a floor too.
+                let target = target.max(member.floor);
                 if target < member.tier {
                     self.set_tier(m, target, at, "not requalified, after grace");
                 }

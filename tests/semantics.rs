@@ -1,0 +1,2248 @@
+//! The engine against `docs/semantics.md`, one rule of the contract per
+//! test: a tiny program, a few events, and the exact ledger rows, balances,
+//! tiers or rejects the contract says they give.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod support;
+
+use loyalty::engine::replay::Order;
+use support::{d, run, run_until, run_with};
+
+// ------------------------------------------------------------ the clock and expiry
+
+#[test]
+fn an_event_at_the_instant_of_an_expiry_sees_the_points_gone() {
+    let program = ny!(r#"
+points pts {
+  expire 6 months after earn at end of month
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,points,points_type
+         e1,2024-12-01 09:00,ann,enroll,,,
+         e2,2024-12-01 09:00,bob,enroll,,,
+         e3,2024-12-15 10:00,ann,purchase,10,,
+         e4,2024-12-15 10:00,bob,purchase,10,,
+         e5,2025-06-30 23:59,ann,redeem,,10,pts
+         e6,2025-07-01 00:00,bob,redeem,,10,pts",
+    );
+    // Earned on 15 December: valid through 30 June, gone at 1 July 00:00.
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2024-12-15T10:00:00-05:00 10 =10 base",
+            "spend 2025-06-30T23:59:00-04:00 -10 =0",
+        ]
+    );
+    assert_eq!(
+        run.rows("bob", &[]),
+        [
+            "earn 2024-12-15T10:00:00-05:00 10 =10 base",
+            "expire 2025-07-01T00:00:00-04:00 -10 =0",
+        ]
+    );
+    assert_eq!(run.reject_lines(), [7]);
+    assert!(run.rejects[0].1.contains("available balance of 0"));
+    assert_eq!(run.totals["pts"].expired, d("10"));
+    assert_eq!(run.totals["pts"].spent, d("10"));
+}
+
+#[test]
+fn expiry_after_earn_keeps_the_wall_clock_and_clamps_to_month_end() {
+    let program = ny!(r#"
+points pts {
+  expire 6 months after earn
+}
+rule base {
+  on purchase
+  earn 5 pts
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-31 10:00,ann,purchase,1
+         e3,2025-08-31 10:00,ann,purchase,1",
+        "2026-03-01",
+    );
+    assert_eq!(
+        run.rows("ann", &["expire"]),
+        [
+            // Six months of the calendar: 10:00 EST becomes 10:00 EDT.
+            "expire 2025-07-31T10:00:00-04:00 -5 =0",
+            // 31 August + 6 months is the last day of February.
+            "expire 2026-02-28T10:00:00-05:00 -5 =0",
+        ]
+    );
+}
+
+#[test]
+fn expiry_at_end_of_year_plus_one() {
+    let program = ny!(r#"
+points pts {
+  expire at end of year + 1
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount,points,points_type
+         e1,2025-01-01 09:00,ann,enroll,,,
+         e2,2025-05-01 12:00,ann,purchase,10,,
+         e3,2025-12-31 23:30,ann,purchase,20,,
+         e4,2026-01-01 00:00,ann,purchase,40,,
+         e5,2026-12-31 23:59,ann,redeem,,1,pts",
+        "2027-01-02",
+    );
+    assert_eq!(
+        run.rows("ann", &["spend", "expire"]),
+        [
+            "spend 2026-12-31T23:59:00-05:00 -1 =69",
+            // Both 2025 awards end with 2026; the one from 1 January 2026 lives on.
+            "expire 2027-01-01T00:00:00-05:00 -9 =60",
+            "expire 2027-01-01T00:00:00-05:00 -20 =40",
+        ]
+    );
+    assert_eq!(run.balance("ann", "pts"), d("40"));
+}
+
+#[test]
+fn calendar_expiry_is_counted_in_the_programs_zone() {
+    let program = ny!(r#"
+points pts {
+  expire at end of month
+}
+rule base {
+  on purchase
+  earn 3 pts
+}
+"#);
+    // 1 February 01:00 UTC is still 31 January in New York.
+    let run = run_until(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-02-01T01:00:00Z,ann,purchase,1",
+        "2025-03-15",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-31T20:00:00-05:00 3 =3 base",
+            "expire 2025-02-01T00:00:00-05:00 -3 =0",
+        ]
+    );
+}
+
+#[test]
+fn inactivity_expires_every_bucket_together_and_activity_restarts_the_clock() {
+    let program = ny!(r#"
+points pts {
+  expire after 3 months without activity
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount,points,points_type
+         e1,2025-01-01 09:00,ann,enroll,,,
+         e2,2025-01-01 09:00,bob,enroll,,,
+         e3,2025-01-10 10:00,ann,purchase,10,,
+         e4,2025-03-01 10:00,ann,purchase,5,,
+         e5,2025-01-10 10:00,bob,purchase,10,,
+         e6,2025-04-01 12:00,bob,redeem,,2,pts",
+        "2025-08-01",
+    );
+    assert_eq!(
+        run.rows("ann", &["expire"]),
+        ["expire 2025-06-01T10:00:00-04:00 -15 =0"]
+    );
+    let expiry = run.ledger.iter().find(|r| r.kind == "expire").unwrap();
+    assert_eq!(expiry.note, "no activity for 3 months");
+    // A redemption is activity too.
+    assert_eq!(
+        run.rows("bob", &["expire"]),
+        ["expire 2025-07-01T12:00:00-04:00 -8 =0"]
+    );
+}
+
+#[test]
+fn a_day_after_earn_across_the_dst_changes_is_a_calendar_day() {
+    let program = ny!(r#"
+points pts {
+  expire 1 day after earn
+}
+rule base {
+  on purchase
+  earn 1 pts
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount
+         e1,2025-03-01 09:00,ann,enroll,
+         e2,2025-03-01 09:00,bob,enroll,
+         e3,2025-03-01 09:00,cid,enroll,
+         e4,2025-03-08 12:00,ann,purchase,1
+         e5,2025-11-01 12:00,bob,purchase,1
+         e6,2025-11-01 01:30,cid,purchase,1",
+        "2025-11-03",
+    );
+    // Spring forward: 23 hours later, same wall-clock time.
+    assert_eq!(
+        run.rows("ann", &["expire"]),
+        ["expire 2025-03-09T12:00:00-04:00 -1 =0"]
+    );
+    // Fall back: 25 hours later.
+    assert_eq!(
+        run.rows("bob", &["expire"]),
+        ["expire 2025-11-02T12:00:00-05:00 -1 =0"]
+    );
+    // 01:30 happens twice on 2 November: the earlier instant.
+    assert_eq!(
+        run.rows("cid", &["expire"]),
+        ["expire 2025-11-02T01:30:00-04:00 -1 =0"]
+    );
+}
+
+#[test]
+fn an_expiry_in_the_skipped_hour_moves_to_the_first_time_that_exists() {
+    let program = ny!(r#"
+points pts {
+  expire 1 day after earn
+}
+rule base {
+  on purchase
+  earn 1 pts
+}
+"#);
+    // 02:15 on 9 March 2025 does not exist in New York: the first local
+    // time that does is 03:00.
+    let run = run_until(
+        program,
+        "id,time,member,type,amount
+         e1,2025-03-01 09:00,ann,enroll,
+         e2,2025-03-08 02:15,ann,purchase,1",
+        "2025-03-10",
+    );
+    assert_eq!(
+        run.rows("ann", &["expire"]),
+        ["expire 2025-03-09T03:00:00-04:00 -1 =0"]
+    );
+}
+
+#[test]
+fn pending_points_are_released_after_the_term_across_a_dst_change() {
+    let program = r#"
+program "Paris" {
+  currency EUR
+  timezone "Europe/Paris"
+}
+points pts {
+  pending 14 days
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 EUR of amount
+}
+"#;
+    // Clocks go forward in Paris on 30 March 2025.
+    let run = run(
+        program,
+        "id,time,member,type,amount,points,points_type
+         e1,2025-03-01 09:00,ann,enroll,,,
+         e2,2025-03-01 10:00,ann,purchase,30,,
+         e3,2025-03-20 12:00,ann,purchase,50,,
+         e4,2025-04-03 11:59,ann,redeem,,40,pts
+         e5,2025-04-03 12:00,ann,redeem,,40,pts",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "pend 2025-03-01T10:00:00+01:00 30 =30 base",
+            "release 2025-03-15T10:00:00+01:00 30 =30",
+            "pend 2025-03-20T12:00:00+01:00 50 =80 base",
+            "release 2025-04-03T12:00:00+02:00 50 =80",
+            "spend 2025-04-03T12:00:00+02:00 -40 =40",
+        ]
+    );
+    assert_eq!(run.reject_lines(), [5]);
+    let reason = &run.rejects[0].1;
+    assert!(
+        reason.contains("available balance of 30") && reason.contains("50 more are pending"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_29_february_birthday_falls_on_28_february_in_other_years() {
+    let program = ny!(r#"
+member {
+  birthday: date
+}
+points pts
+rule birthday {
+  on purchase where days_to_birthday = 0
+  earn 50 pts
+}
+rule eve {
+  on purchase where days_to_birthday = 1
+  earn 1 pts
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,birthday
+         e1,2024-01-01 09:00,ann,enroll,,2000-02-29
+         e2,2024-02-28 10:00,ann,purchase,1,
+         e3,2024-02-29 10:00,ann,purchase,1,
+         e4,2025-02-27 10:00,ann,purchase,1,
+         e5,2025-02-28 10:00,ann,purchase,1,
+         e6,2025-03-01 10:00,ann,purchase,1,",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2024-02-28T10:00:00-05:00 1 =1 eve",
+            "earn 2024-02-29T10:00:00-05:00 50 =51 birthday",
+            "earn 2025-02-27T10:00:00-05:00 1 =52 eve",
+            "earn 2025-02-28T10:00:00-05:00 50 =102 birthday",
+        ]
+    );
+}
+
+// ------------------------------------------------------------ returns
+
+const ONE_PER_USD: &str = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+
+#[test]
+fn a_return_after_the_points_were_spent_leaves_a_debt_that_earning_pays_first() {
+    let run = run(
+        ONE_PER_USD,
+        "id,time,member,type,amount,of,points,points_type
+         e1,2025-01-01 09:00,ann,enroll,,,,
+         e2,2025-01-02 10:00,ann,purchase,100,,,
+         e3,2025-01-03 10:00,ann,redeem,,,100,pts
+         e4,2025-01-04 10:00,ann,return,100,e2,,
+         e5,2025-01-05 10:00,ann,purchase,30,,,
+         e6,2025-01-05 11:00,ann,redeem,,,1,pts
+         e7,2025-01-06 10:00,ann,purchase,80,,,
+         e8,2025-01-07 10:00,ann,redeem,,,10,pts",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 100 =100 base",
+            "spend 2025-01-03T10:00:00-05:00 -100 =0",
+            "reverse 2025-01-04T10:00:00-05:00 -100 =-100 base",
+            "earn 2025-01-05T10:00:00-05:00 30 =-70 base",
+            "earn 2025-01-06T10:00:00-05:00 80 =10 base",
+            "spend 2025-01-07T10:00:00-05:00 -10 =0",
+        ]
+    );
+    assert_eq!(
+        run.ledger[2].note,
+        "100 already spent: the balance goes negative"
+    );
+    // Nothing can be redeemed while the balance is negative.
+    assert_eq!(run.reject_lines(), [7]);
+    let totals = &run.totals["pts"];
+    assert_eq!(
+        (totals.issued, totals.spent, totals.reversed),
+        (d("210"), d("110"), d("100"))
+    );
+}
+
+#[test]
+fn write_off_reverses_only_what_is_left() {
+    let program = r#"
+program "Test" {
+  currency USD
+  timezone "America/New_York"
+  on overspent return write off
+}
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#;
+    let run = run(
+        program,
+        "id,time,member,type,amount,of,points,points_type
+         e1,2025-01-01 09:00,ann,enroll,,,,
+         e2,2025-01-02 10:00,ann,purchase,100,,,
+         e3,2025-01-03 10:00,ann,redeem,,,60,pts
+         e4,2025-01-04 10:00,ann,return,100,e2,,
+         e5,2025-01-05 10:00,ann,purchase,30,,,",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 100 =100 base",
+            "spend 2025-01-03T10:00:00-05:00 -60 =40",
+            "reverse 2025-01-04T10:00:00-05:00 -40 =0 base",
+            "earn 2025-01-05T10:00:00-05:00 30 =30 base",
+        ]
+    );
+    assert_eq!(run.ledger[2].note, "60 already spent: written off");
+    assert_eq!(run.totals["pts"].reversed, d("40"));
+}
+
+#[test]
+fn partial_returns_add_up_to_exactly_the_award() {
+    let program = ny!(r#"
+points pts
+rule thirty_three {
+  on purchase
+  earn 33 pts
+}
+rule seven {
+  on purchase
+  earn 7 pts
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,of
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-02 10:00,ann,purchase,100.00,
+         e3,2025-01-03 10:00,ann,return,33.33,e2
+         e4,2025-01-04 10:00,ann,return,33.33,e2
+         e5,2025-01-05 10:00,ann,return,33.34,e2
+         e6,2025-01-06 10:00,ann,return,0.01,e2",
+    );
+    // 33 × 33.33% = 10.9989 → 10, then 21.9978 → 21 (11 more), then 33 (12 more);
+    // 7 gives 2.3331 → 2, 4.6662 → 4, then 7.
+    assert_eq!(
+        run.rows("ann", &["reverse"]),
+        [
+            "reverse 2025-01-03T10:00:00-05:00 -10 =30 thirty_three",
+            "reverse 2025-01-03T10:00:00-05:00 -2 =28 seven",
+            "reverse 2025-01-04T10:00:00-05:00 -11 =17 thirty_three",
+            "reverse 2025-01-04T10:00:00-05:00 -2 =15 seven",
+            "reverse 2025-01-05T10:00:00-05:00 -12 =3 thirty_three",
+            "reverse 2025-01-05T10:00:00-05:00 -3 =0 seven",
+        ]
+    );
+    assert_eq!(run.reject_lines(), [7]);
+    assert!(
+        run.rejects[0].1.contains("left to return"),
+        "{:?}",
+        run.rejects
+    );
+    assert_eq!(run.totals["pts"].reversed, d("40"));
+}
+
+#[test]
+fn a_return_beyond_what_is_left_of_the_purchase_is_rejected() {
+    let run = run(
+        ONE_PER_USD,
+        "id,time,member,type,amount,of
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-02 10:00,ann,purchase,100,
+         e3,2025-01-03 10:00,ann,return,60,e2
+         e4,2025-01-04 10:00,ann,return,50,e2
+         e5,2025-01-05 10:00,ann,return,40,e2",
+    );
+    assert_eq!(run.reject_lines(), [5]);
+    assert!(
+        run.rejects[0].1.contains("more than the 40 left"),
+        "{:?}",
+        run.rejects
+    );
+    assert_eq!(
+        run.rows("ann", &["reverse"]),
+        [
+            "reverse 2025-01-03T10:00:00-05:00 -60 =40 base",
+            "reverse 2025-01-05T10:00:00-05:00 -40 =0 base",
+        ]
+    );
+}
+
+#[test]
+fn a_return_takes_its_purchases_own_points_first() {
+    let program = ny!(r#"
+points pts {
+  expire 1 month after earn at end of month
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount,of
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-05 10:00,ann,purchase,10,
+         e3,2025-02-10 10:00,ann,purchase,20,
+         e4,2025-02-11 10:00,ann,return,20,e3",
+        "2025-04-15",
+    );
+    // The January points stay and expire on their own date; the February
+    // ones, which would have expired on 1 April, were taken back.
+    assert_eq!(
+        run.rows("ann", &["reverse", "expire"]),
+        [
+            "reverse 2025-02-11T10:00:00-05:00 -20 =10 base",
+            "expire 2025-03-01T00:00:00-05:00 -10 =0",
+        ]
+    );
+}
+
+#[test]
+fn a_return_during_the_pending_term_takes_back_pending_points() {
+    let program = ny!(r#"
+points pts {
+  pending 14 days
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount,of
+         e1,2025-03-01 09:00,ann,enroll,,
+         e2,2025-03-01 10:00,ann,purchase,50,
+         e3,2025-03-03 10:00,ann,return,25,e2",
+        "2025-03-20",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "pend 2025-03-01T10:00:00-05:00 50 =50 base",
+            "reverse 2025-03-03T10:00:00-05:00 -25 =25 base",
+            "release 2025-03-15T10:00:00-04:00 25 =25",
+        ]
+    );
+    assert_eq!(run.member("ann").pending["pts"], d("0"));
+}
+
+#[test]
+fn returns_reduce_tier_measures_in_proportion() {
+    let program = ny!(r#"
+points pts
+tiers by sum of purchase.amount over calendar year {
+  tier base from 0
+  tier gold from 500
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,of
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-02-01 10:00,ann,purchase,400,
+         e3,2025-02-02 10:00,ann,return,100,e2
+         e4,2025-02-03 10:00,ann,purchase,150,",
+    );
+    // 400 − 100 + 150 = 450: still below gold.
+    assert_eq!(run.member("ann").measures, [d("450")]);
+    assert_eq!(run.tier("ann"), "base");
+}
+
+// ------------------------------------------------------------ spending
+
+#[test]
+fn spending_takes_the_earliest_expiry_first() {
+    let program = ny!(r#"
+points pts {
+  expire 1 month after earn at end of month
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount,points,points_type
+         e1,2025-01-01 09:00,ann,enroll,,,
+         e2,2025-01-05 10:00,ann,purchase,10,,
+         e3,2025-01-20 10:00,ann,purchase,10,,
+         e4,2025-02-03 10:00,ann,purchase,10,,
+         e5,2025-02-04 10:00,ann,redeem,,15,pts",
+        "2025-04-15",
+    );
+    // The two January awards expire on 1 March, the February one on
+    // 1 April: the 15 come from January, oldest first.
+    assert_eq!(
+        run.rows("ann", &["spend", "expire"]),
+        [
+            "spend 2025-02-04T10:00:00-05:00 -15 =15",
+            "expire 2025-03-01T00:00:00-05:00 -5 =10",
+            "expire 2025-04-01T00:00:00-04:00 -10 =0",
+        ]
+    );
+}
+
+// ------------------------------------------------------------ rejects and order
+
+#[test]
+fn each_class_of_reject_has_its_line_and_the_other_events_apply() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+reward coffee {
+  price 5 pts
+  cost 1.50 USD
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,of,reward
+         e1,2025-01-01 09:00,ann,enroll,,,
+         e2,2025-01-02 10:00,ann,purchase,10,,
+         e2,2025-01-03 10:00,ann,purchase,10,,
+         e3,2025-01-03 11:00,zed,purchase,10,,
+         e4,2025-01-04 10:00,ann,enroll,,,
+         e5,2025-01-05 10:00,ann,return,5,e99,
+         e6,2025-01-06 10:00,ann,redeem,,,coffee
+         e7,2025-01-07 10:00,ann,redeem,,,coffee
+         e8,2025-01-08 10:00,ann,redeem,,,coffee
+         e9,2025-01-09 10:00,ann,redeem,,,tea
+         e10,2025-01-10 10:00,ann,purchase,3,,",
+    );
+    let expected = [
+        (4, "duplicate event id `e2`"),
+        (5, "unknown member `zed`"),
+        (6, "member `ann` is already enrolled"),
+        (7, "return of unknown purchase `e99`"),
+        (10, "beyond the available balance of 0"),
+        (11, "unknown reward `tea`"),
+    ];
+    assert_eq!(run.rejects.len(), expected.len(), "{:?}", run.rejects);
+    for ((line, reason), (want_line, want)) in run.rejects.iter().zip(expected) {
+        assert_eq!(*line, want_line);
+        assert!(reason.contains(want), "line {line}: {reason}");
+    }
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 10 =10 base",
+            "spend 2025-01-06T10:00:00-05:00 -5 =5",
+            "spend 2025-01-07T10:00:00-05:00 -5 =0",
+            "earn 2025-01-10T10:00:00-05:00 3 =3 base",
+        ]
+    );
+    let spend = &run.ledger[1];
+    assert_eq!(
+        (spend.event.as_str(), spend.cost, spend.note.as_str()),
+        ("e6", Some(d("1.50")), "reward coffee")
+    );
+    assert!(!run.members.contains_key("zed"));
+}
+
+#[test]
+fn out_of_order_input_is_sorted_by_default_and_rejected_when_streaming() {
+    let events = "id,time,member,type,amount
+                  e1,2025-01-01 09:00,ann,enroll,
+                  e3,2025-01-03 10:00,ann,purchase,30
+                  e2,2025-01-02 10:00,ann,purchase,20";
+    let sorted = run(ONE_PER_USD, events);
+    assert!(sorted.rejects.is_empty());
+    assert_eq!(
+        sorted.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 20 =20 base",
+            "earn 2025-01-03T10:00:00-05:00 30 =50 base",
+        ]
+    );
+    let streamed = run_with(ONE_PER_USD, events, Order::Stream, None);
+    assert_eq!(streamed.reject_lines(), [4]);
+    assert!(streamed.rejects[0]
+        .1
+        .contains("earlier than one already applied"));
+    assert_eq!(
+        streamed.rows("ann", &[]),
+        ["earn 2025-01-03T10:00:00-05:00 30 =30 base"]
+    );
+}
+
+#[test]
+fn events_at_the_same_time_keep_their_input_order() {
+    let run = run(
+        ONE_PER_USD,
+        "id,time,member,type,amount,points,points_type
+         e1,2025-01-01 09:00,ann,enroll,,,
+         e2,2025-01-01 09:00,bob,enroll,,,
+         e3,2025-01-02 10:00,ann,purchase,10,,
+         e4,2025-01-02 10:00,bob,purchase,10,,
+         e5,2025-01-03 10:00,ann,purchase,5,,
+         e6,2025-01-03 10:00,ann,redeem,,15,pts
+         e7,2025-01-03 10:00,bob,redeem,,15,pts
+         e8,2025-01-03 10:00,bob,purchase,5,,",
+    );
+    assert_eq!(run.balance("ann", "pts"), d("0"));
+    assert_eq!(run.balance("bob", "pts"), d("15"));
+    assert_eq!(run.reject_lines(), [8]);
+}
+
+#[test]
+fn until_applies_what_is_due_by_the_end_of_that_day_and_no_later_event() {
+    let program = ny!(r#"
+points pts {
+  expire at end of month
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+    let events = "id,time,member,type,amount
+                  e1,2025-01-01 09:00,ann,enroll,
+                  e2,2025-01-15 10:00,ann,purchase,10
+                  e3,2025-02-10 10:00,ann,purchase,20
+                  e4,2025-02-28 23:30,ann,purchase,5
+                  e5,2025-03-01 00:00,ann,purchase,7";
+    let until = run_until(program, events, "2025-02-28");
+    assert_eq!(until.after_until, 1);
+    // 1 March 00:00 is after the end of 28 February: the February points stay.
+    assert_eq!(
+        until.rows("ann", &[]),
+        [
+            "earn 2025-01-15T10:00:00-05:00 10 =10 base",
+            "expire 2025-02-01T00:00:00-05:00 -10 =0",
+            "earn 2025-02-10T10:00:00-05:00 20 =20 base",
+            "earn 2025-02-28T23:30:00-05:00 5 =25 base",
+        ]
+    );
+    let later = run_until(program, events, "2025-03-31");
+    assert_eq!(later.after_until, 0);
+    assert_eq!(
+        later.rows("ann", &["expire"]),
+        [
+            "expire 2025-02-01T00:00:00-05:00 -10 =0",
+            "expire 2025-03-01T00:00:00-05:00 -20 =5",
+            "expire 2025-03-01T00:00:00-05:00 -5 =0",
+        ]
+    );
+    assert_eq!(later.balance("ann", "pts"), d("7"));
+    // Without --until the clock stops at the last event: 1 April's expiry waits.
+    let plain = run(program, events);
+    assert_eq!(plain.balance("ann", "pts"), d("7"));
+    assert_eq!(plain.rows("ann", &["expire"]).len(), 3);
+}
+
+// ------------------------------------------------------------ earning
+
+#[test]
+fn per_full_counts_whole_steps() {
+    let program = r#"
+program "Shanghai" {
+  currency CNY
+  timezone "Asia/Shanghai"
+}
+points pts
+rule step {
+  on purchase
+  earn 1 pts per full 20 CNY of amount
+}
+"#;
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,39
+         e3,2025-01-03 10:00,ann,purchase,40
+         e4,2025-01-04 10:00,ann,purchase,19.99",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00+08:00 1 =1 step",
+            "earn 2025-01-03T10:00:00+08:00 2 =3 step",
+        ]
+    );
+}
+
+#[test]
+fn per_is_proportional_and_per_full_is_not() {
+    let program = ny!(r#"
+points pts
+rule proportional {
+  on purchase
+  earn 5 pts per 2.50 USD of amount
+}
+rule step {
+  on purchase
+  earn 5 pts per full 2.50 USD of amount
+}
+rule double {
+  on purchase
+  earn 2 pts per 1 USD of amount
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,3.00
+         e3,2025-01-03 10:00,ann,purchase,3.40",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            // 3.00 / 2.50 = 1.2 steps × 5 = 6; one full step = 5; 2 × 3 = 6.
+            "earn 2025-01-02T10:00:00-05:00 6 =6 proportional",
+            "earn 2025-01-02T10:00:00-05:00 5 =11 step",
+            "earn 2025-01-02T10:00:00-05:00 6 =17 double",
+            // 3.40 / 2.50 × 5 = 6.8 → 6; one full step; 2 × 3.40 = 6.8 → 6.
+            "earn 2025-01-03T10:00:00-05:00 6 =23 proportional",
+            "earn 2025-01-03T10:00:00-05:00 5 =28 step",
+            "earn 2025-01-03T10:00:00-05:00 6 =34 double",
+        ]
+    );
+}
+
+#[test]
+fn each_rounding_mode_rounds_the_award_once() {
+    let program = ny!(r#"
+points pts
+rule down {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+rule up {
+  on purchase
+  earn 1 pts per 1 USD of amount
+  round up
+}
+rule half_up {
+  on purchase
+  earn 1 pts per 1 USD of amount
+  round half up
+}
+rule half_even {
+  on purchase
+  earn 1 pts per 1 USD of amount
+  round half even
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,12.50
+         e3,2025-01-03 10:00,ann,purchase,12.40
+         e4,2025-01-04 10:00,ann,purchase,13.50",
+    );
+    let awards: Vec<(String, String)> = run
+        .ledger
+        .iter()
+        .map(|r| (r.rule.clone(), r.amount.normalize().to_string()))
+        .collect();
+    let expected = [
+        ("down", "12"),
+        ("up", "13"),
+        ("half_up", "13"),
+        ("half_even", "12"),
+        ("down", "12"),
+        ("up", "13"),
+        ("half_up", "12"),
+        ("half_even", "12"),
+        ("down", "13"),
+        ("up", "14"),
+        ("half_up", "14"),
+        ("half_even", "14"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(r, a)| (r.to_string(), a.to_string()))
+        .collect();
+    assert_eq!(awards, expected);
+}
+
+#[test]
+fn awards_round_to_the_points_precision_summed_over_earn_lines() {
+    let program = ny!(r#"
+points pts {
+  precision 2
+}
+rule thirds {
+  on purchase
+  earn 1 pts per 3 USD of amount
+  earn 1 pts per 3 USD of amount
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,1",
+    );
+    // 1/3 + 1/3 rounded once: 0.66, not 0.33 + 0.33.
+    assert_eq!(
+        run.rows("ann", &[]),
+        ["earn 2025-01-02T10:00:00-05:00 0.66 =0.66 thirds"]
+    );
+}
+
+#[test]
+fn a_negative_award_earns_nothing() {
+    let program = ny!(r#"
+points pts
+rule over_ten {
+  on purchase
+  earn 1 pts per 1 USD of amount - 10 USD
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,5
+         e3,2025-01-03 10:00,ann,purchase,15",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        ["earn 2025-01-03T10:00:00-05:00 5 =5 over_ten"]
+    );
+    assert_eq!(run.totals["pts"].issued, d("5"));
+}
+
+/// A program whose purchases carry a `channel`, with `rules` earning `pts`.
+fn with_channel(rules: &str) -> String {
+    let head = ny!("event purchase {\n  channel: text\n}\npoints pts\n");
+    format!("{head}{rules}")
+}
+
+#[test]
+fn a_share_of_an_earlier_rule_uses_its_rounded_award_and_is_nothing_if_it_did_not_fire() {
+    let program = with_channel(
+        r#"
+rule base {
+  on purchase where channel = "store"
+  earn 1 pts per 1 USD of amount
+}
+rule echo {
+  on purchase
+  earn 100% of base
+  round half up
+}
+"#,
+    );
+    let run = run(
+        &program,
+        "id,time,member,type,amount,channel
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-02 10:00,ann,purchase,7.99,store
+         e3,2025-01-03 10:00,ann,purchase,7.99,web",
+    );
+    // 100% of the rounded 7, not of 7.99 (which half up would make 8).
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 7 =7 base",
+            "earn 2025-01-02T10:00:00-05:00 7 =14 echo",
+        ]
+    );
+}
+
+#[test]
+fn a_share_of_a_capped_rule_is_a_share_of_what_it_awarded() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+  cap 10 pts per event
+}
+rule echo {
+  on purchase
+  earn 100% of base
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,30",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "cap_cut 2025-01-02T10:00:00-05:00 20 =0 base",
+            "earn 2025-01-02T10:00:00-05:00 10 =10 base",
+            "earn 2025-01-02T10:00:00-05:00 10 =20 echo",
+        ]
+    );
+    assert_eq!(run.ledger[0].note, "cap 10 per event: 30 cut to 10");
+}
+
+#[test]
+fn a_share_of_a_rule_that_lost_its_exclusive_group_is_nothing() {
+    let program = ny!(r#"
+points pts
+rule small {
+  on purchase
+  earn 10 pts
+  exclusive group welcome
+}
+rule big {
+  on purchase
+  earn 20 pts
+  exclusive group welcome
+}
+rule echo {
+  on purchase
+  earn 50% of small
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,30",
+    );
+    // `small` is recorded as not firing, so `echo` has nothing to share.
+    assert_eq!(
+        run.rows("ann", &[]),
+        ["earn 2025-01-02T10:00:00-05:00 20 =20 big"]
+    );
+}
+
+#[test]
+fn multiplier_tables_use_else_or_earn_nothing_for_an_unlisted_key() {
+    let program = with_channel(
+        r#"
+rule with_else {
+  on purchase
+  earn 10 pts
+  times channel { "app": 2, else: 0.5 }
+}
+rule without_else {
+  on purchase
+  earn 10 pts
+  times channel { "app": 3 }
+}
+"#,
+    );
+    let run = run(
+        &program,
+        "id,time,member,type,amount,channel
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-02 10:00,ann,purchase,1,app
+         e3,2025-01-03 10:00,ann,purchase,1,web",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 20 =20 with_else",
+            "earn 2025-01-02T10:00:00-05:00 30 =50 without_else",
+            "earn 2025-01-03T10:00:00-05:00 5 =55 with_else",
+        ]
+    );
+}
+
+#[test]
+fn an_exclusive_group_pays_the_best_and_the_first_on_a_tie() {
+    let program = with_channel(
+        r#"
+rule first {
+  on purchase
+  earn 10 pts
+  exclusive group promo
+  limit 1 per member per lifetime
+}
+rule app {
+  on purchase where channel = "app"
+  earn 20 pts
+  exclusive group promo
+}
+rule web {
+  on purchase where channel = "web"
+  earn 10 pts
+  exclusive group promo
+}
+rule outside {
+  on purchase
+  earn 1 pts
+}
+"#,
+    );
+    let run = run(
+        &program,
+        "id,time,member,type,amount,channel
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-02 10:00,ann,purchase,1,app
+         e3,2025-01-03 10:00,ann,purchase,1,web
+         e4,2025-01-04 10:00,ann,purchase,1,web",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            // `first` loses to `app` and so does not use up its limit...
+            "earn 2025-01-02T10:00:00-05:00 20 =20 app",
+            "earn 2025-01-02T10:00:00-05:00 1 =21 outside",
+            // ...wins the tie with `web` as the first written...
+            "earn 2025-01-03T10:00:00-05:00 10 =31 first",
+            "earn 2025-01-03T10:00:00-05:00 1 =32 outside",
+            // ...and then has reached its limit.
+            "earn 2025-01-04T10:00:00-05:00 10 =42 web",
+            "earn 2025-01-04T10:00:00-05:00 1 =43 outside",
+        ]
+    );
+}
+
+#[test]
+fn during_includes_both_ends_in_the_programs_zone() {
+    let program = ny!(r#"
+points pts
+rule launch_week {
+  on purchase
+  during 2025-03-01 .. 2025-03-07
+  earn 10 pts
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-02-28 23:59,ann,purchase,1
+         e3,2025-03-01 00:00,ann,purchase,1
+         e4,2025-03-08T04:30:00Z,ann,purchase,1
+         e5,2025-03-08 00:00,ann,purchase,1",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-03-01T00:00:00-05:00 10 =10 launch_week",
+            "earn 2025-03-07T23:30:00-05:00 10 =20 launch_week",
+        ]
+    );
+}
+
+#[test]
+fn min_spend_is_inclusive() {
+    let program = ny!(r#"
+points pts
+rule big_basket {
+  on purchase
+  min spend 20 USD
+  earn 10 pts
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,19.99
+         e3,2025-01-03 10:00,ann,purchase,20.00",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        ["earn 2025-01-03T10:00:00-05:00 10 =10 big_basket"]
+    );
+}
+
+#[test]
+fn limits_count_firings_per_local_day_year_and_lifetime() {
+    let program = ny!(r#"
+points pts
+rule daily {
+  on purchase
+  earn 1 pts
+  limit 1 per member per day
+}
+rule yearly {
+  on purchase
+  earn 10 pts
+  limit 2 per member per year
+}
+rule once {
+  on purchase
+  earn 100 pts
+  limit 1 per member per lifetime
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-01 10:00,ann,purchase,1
+         e3,2025-01-01 11:00,ann,purchase,1
+         e4,2025-01-02T04:30:00Z,ann,purchase,1
+         e5,2025-01-02 10:00,ann,purchase,1
+         e6,2026-01-01 10:00,ann,purchase,1",
+    );
+    let fired: Vec<(&str, &str)> = run
+        .ledger
+        .iter()
+        .map(|r| (r.event.as_str(), r.rule.as_str()))
+        .collect();
+    assert_eq!(
+        fired,
+        [
+            ("e2", "daily"),
+            ("e2", "yearly"),
+            ("e2", "once"),
+            ("e3", "yearly"),
+            // e4 is 23:30 on 1 January in New York: nothing left that day.
+            ("e5", "daily"),
+            ("e6", "daily"),
+            ("e6", "yearly"),
+        ]
+    );
+}
+
+#[test]
+fn a_comparison_with_an_empty_field_is_false() {
+    let program = ny!(r#"
+event purchase {
+  category: text
+}
+points pts
+rule food {
+  on purchase where category = "food"
+  earn 1 pts
+}
+rule not_food {
+  on purchase where category != "food"
+  earn 10 pts
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,category
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-02 10:00,ann,purchase,1,
+         e3,2025-01-03 10:00,ann,purchase,1,toys",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        ["earn 2025-01-03T10:00:00-05:00 10 =10 not_food"]
+    );
+}
+
+#[test]
+fn conditions_read_the_balance_before_the_event() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+rule loyal {
+  on purchase where balance of pts >= 10
+  earn 100 pts
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,10
+         e3,2025-01-03 10:00,ann,purchase,1",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 10 =10 base",
+            "earn 2025-01-03T10:00:00-05:00 1 =11 base",
+            "earn 2025-01-03T10:00:00-05:00 100 =111 loyal",
+        ]
+    );
+}
+
+#[test]
+fn a_cap_cuts_the_award_that_reaches_it_and_resets_with_the_day() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+  cap 150 pts per member per day
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,100
+         e3,2025-01-02 11:00,ann,purchase,80
+         e4,2025-01-02 12:00,ann,purchase,40
+         e5,2025-01-03 00:30,ann,purchase,40",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 100 =100 base",
+            "cap_cut 2025-01-02T11:00:00-05:00 30 =100 base",
+            "earn 2025-01-02T11:00:00-05:00 50 =150 base",
+            "cap_cut 2025-01-02T12:00:00-05:00 40 =150 base",
+            "earn 2025-01-03T00:30:00-05:00 40 =190 base",
+        ]
+    );
+    let notes: Vec<&str> = run
+        .ledger
+        .iter()
+        .filter(|r| r.kind == "cap_cut")
+        .map(|r| r.note.as_str())
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            "cap 150 per member per day: 80 cut to 50",
+            "cap 150 per member per day: 40 cut to 0",
+        ]
+    );
+}
+
+#[test]
+fn a_budget_exhausted_by_other_members_cuts_the_next_award() {
+    let program = ny!(r#"
+points pts
+rule monthly {
+  on purchase
+  earn 1 pts per 1 USD of amount
+  budget 100 pts per month
+}
+rule launch {
+  on purchase
+  earn 10 pts
+  budget 15 pts in total
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-01 09:00,bob,enroll,
+         e3,2025-01-01 09:00,cid,enroll,
+         e4,2025-01-02 10:00,ann,purchase,80
+         e5,2025-01-03 10:00,bob,purchase,50
+         e6,2025-01-04 10:00,cid,purchase,10
+         e7,2025-02-01 10:00,cid,purchase,10",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 80 =80 monthly",
+            "earn 2025-01-02T10:00:00-05:00 10 =90 launch",
+        ]
+    );
+    assert_eq!(
+        run.rows("bob", &[]),
+        [
+            "cap_cut 2025-01-03T10:00:00-05:00 30 =0 monthly",
+            "earn 2025-01-03T10:00:00-05:00 20 =20 monthly",
+            "cap_cut 2025-01-03T10:00:00-05:00 5 =20 launch",
+            "earn 2025-01-03T10:00:00-05:00 5 =25 launch",
+        ]
+    );
+    assert_eq!(
+        run.rows("cid", &[]),
+        [
+            "cap_cut 2025-01-04T10:00:00-05:00 10 =0 monthly",
+            "cap_cut 2025-01-04T10:00:00-05:00 10 =0 launch",
+            "earn 2025-02-01T10:00:00-05:00 10 =10 monthly",
+            "cap_cut 2025-02-01T10:00:00-05:00 10 =10 launch",
+        ]
+    );
+    let bob_cut = run.ledger.iter().find(|r| r.member == "bob").unwrap();
+    assert_eq!(bob_cut.note, "budget of 100 exhausted: 50 cut to 20");
+}
+
+// ------------------------------------------------------------ tiers
+
+#[test]
+fn a_threshold_is_reached_at_exactly_its_value() {
+    let program = ny!(r#"
+points pts {
+  precision 2
+}
+tiers by pts earned over calendar year {
+  tier base from 0
+  tier gold from 500
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-01 09:00,bob,enroll,
+         e3,2025-01-02 10:00,ann,purchase,499.99
+         e4,2025-01-02 10:00,bob,purchase,500.00",
+    );
+    assert_eq!(run.tier("ann"), "base");
+    assert_eq!(
+        run.rows("bob", &["tier_change"]),
+        [
+            "tier_change 2025-01-01T09:00:00-05:00 joined at base",
+            "tier_change 2025-01-02T10:00:00-05:00 base → gold (threshold reached)",
+        ]
+    );
+}
+
+#[test]
+fn an_upgrade_follows_the_event_and_rules_see_the_tier_before_it() {
+    let program = ny!(r#"
+points pts
+tiers by pts earned over calendar year {
+  tier base from 0
+  tier gold from 100
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+  times tier { base: 1, gold: 2 }
+}
+rule gold_bonus {
+  on purchase where tier >= gold
+  earn 5 pts
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,100
+         e3,2025-01-03 10:00,ann,purchase,1",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-01T09:00:00-05:00 joined at base",
+            "earn 2025-01-02T10:00:00-05:00 100 =100 base",
+            "tier_change 2025-01-02T10:00:00-05:00 base → gold (threshold reached)",
+            "earn 2025-01-03T10:00:00-05:00 2 =102 base",
+            "earn 2025-01-03T10:00:00-05:00 5 =107 gold_bonus",
+        ]
+    );
+}
+
+#[test]
+fn spending_points_does_not_lower_a_tier_measure() {
+    let program = ny!(r#"
+points pts
+tiers by pts earned over calendar year {
+  tier base from 0
+  tier gold from 500
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,points,points_type
+         e1,2025-01-01 09:00,ann,enroll,,,
+         e2,2025-01-02 10:00,ann,purchase,300,,
+         e3,2025-01-03 10:00,ann,redeem,,300,pts
+         e4,2025-01-04 10:00,ann,purchase,200,,",
+    );
+    assert_eq!(run.tier("ann"), "gold");
+    assert_eq!(run.member("ann").measures, [d("500")]);
+    assert_eq!(run.balance("ann", "pts"), d("200"));
+}
+
+/// Gold from 100 points earned in a calendar year, with `policy` (an
+/// `upgrade` or `downgrade` line) in the tiers block.
+fn gold_at_100(policy: &str) -> String {
+    let head = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+    format!(
+        "{head}tiers by pts earned over calendar year {{
+  tier base from 0
+  tier gold from 100
+  {policy}
+}}
+"
+    )
+}
+
+#[test]
+fn a_downgrade_grace_across_the_year_end_lands_on_1_february_unless_requalified() {
+    let program = gold_at_100("downgrade at period end, after 1 month grace");
+    let run = run_until(
+        &program,
+        "id,time,member,type,amount
+         e1,2024-01-01 09:00,ann,enroll,
+         e2,2024-01-01 09:00,bob,enroll,
+         e3,2024-01-01 09:00,cid,enroll,
+         e4,2024-06-01 10:00,ann,purchase,100
+         e5,2024-06-01 10:00,bob,purchase,100
+         e6,2024-06-01 10:00,cid,purchase,100
+         e7,2026-01-20 10:00,bob,purchase,100
+         e8,2026-01-20 10:00,cid,purchase,50",
+        "2026-03-01",
+    );
+    // Gold through 2024 kept them gold for 2025; 2025 earned nothing.
+    let downgrade =
+        "tier_change 2026-02-01T00:00:00-05:00 gold → base (not requalified, after grace)";
+    assert_eq!(run.rows("ann", &["tier_change"])[2], downgrade);
+    assert_eq!(run.rows("cid", &["tier_change"])[2], downgrade);
+    assert_eq!(run.rows("bob", &["tier_change"]).len(), 2);
+    assert_eq!(
+        [run.tier("ann"), run.tier("bob"), run.tier("cid")],
+        ["base", "gold", "base"]
+    );
+}
+
+#[test]
+fn a_keep_threshold_decides_who_stays_at_the_period_end() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over calendar year {
+  tier base from 0
+  tier gold from 500 keep 450
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-01 09:00,bob,enroll,
+         e3,2025-03-01 10:00,ann,purchase,500
+         e4,2025-03-01 10:00,bob,purchase,500
+         e5,2026-03-01 10:00,ann,purchase,450
+         e6,2026-03-01 10:00,bob,purchase,449",
+        "2027-01-05",
+    );
+    assert_eq!(run.tier("ann"), "gold");
+    assert_eq!(
+        run.rows("bob", &["tier_change"])[2],
+        "tier_change 2027-01-01T00:00:00-05:00 gold → base (not requalified)"
+    );
+}
+
+#[test]
+fn at_most_one_level_down_per_period_end() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over calendar year {
+  tier base from 0
+  tier silver from 100
+  tier gold from 500
+  downgrade at period end, at most 1 level
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-03-01 10:00,ann,purchase,500",
+        "2028-01-05",
+    );
+    // 2025 keeps her gold for 2026; 2026 and 2027 earn nothing.
+    assert_eq!(
+        run.rows("ann", &["tier_change"]),
+        [
+            "tier_change 2025-01-01T09:00:00-05:00 joined at base",
+            "tier_change 2025-03-01T10:00:00-05:00 base → gold (threshold reached)",
+            "tier_change 2027-01-01T00:00:00-05:00 gold → silver (not requalified)",
+            "tier_change 2028-01-01T00:00:00-05:00 silver → base (not requalified)",
+        ]
+    );
+}
+
+#[test]
+fn lifetime_status_is_a_floor_reached_by_points_earned_ever() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over calendar year {
+  tier base from 0
+  tier gold from 500
+  tier platinum from 2000
+  lifetime gold after 1000 pts earned
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-01 09:00,bob,enroll,
+         e3,2025-03-01 10:00,ann,purchase,2000
+         e4,2025-03-01 10:00,bob,purchase,400
+         e5,2026-03-01 10:00,bob,purchase,400
+         e6,2027-03-01 10:00,bob,purchase,300",
+        "2027-03-05",
+    );
+    assert_eq!(
+        run.rows("ann", &["tier_change"])[2..],
+        [
+            // Nothing earned in 2026: without the floor she would drop to base.
+            "tier_change 2027-01-01T00:00:00-05:00 platinum → gold (not requalified)",
+        ]
+    );
+    assert_eq!(
+        run.rows("bob", &["tier_change"])[1..],
+        ["tier_change 2027-03-01T10:00:00-05:00 base → gold (lifetime status)"]
+    );
+    assert_eq!(run.tier("ann"), "gold");
+}
+
+#[test]
+fn upgrade_at_period_end_waits_for_the_review() {
+    let program = gold_at_100("upgrade at period end");
+    let run = run_until(
+        &program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-06-01 10:00,ann,purchase,100",
+        "2026-01-15",
+    );
+    assert_eq!(
+        run.rows("ann", &["tier_change"]),
+        [
+            "tier_change 2025-01-01T09:00:00-05:00 joined at base",
+            "tier_change 2026-01-01T00:00:00-05:00 base → gold (requalified upward)",
+        ]
+    );
+}
+
+#[test]
+fn a_tier_measured_by_a_count_of_events() {
+    let program = ny!(r#"
+event flight {
+  distance: number
+}
+points miles
+rule fly {
+  on flight
+  earn 1 miles per 1 of distance
+}
+tiers by count of flight over calendar year {
+  tier blue from 0
+  tier silver from 3
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,distance
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,flight,500
+         e3,2025-01-03 10:00,ann,flight,800
+         e4,2025-01-04 10:00,ann,flight,100",
+    );
+    assert_eq!(
+        run.rows("ann", &["tier_change"])[1..],
+        ["tier_change 2025-01-04T10:00:00-05:00 blue → silver (threshold reached)"]
+    );
+    assert_eq!(run.member("ann").measures, [d("3")]);
+    assert_eq!(run.balance("ann", "miles"), d("1400"));
+}
+
+#[test]
+fn a_tier_measured_by_a_field_sum_or_a_count() {
+    let program = ny!(r#"
+event stay {
+  nights: number
+}
+points pts
+rule base {
+  on stay
+  earn 10 pts
+}
+tiers over calendar year {
+  measure nights = sum of stay.nights
+  measure stays = count of stay
+  tier member from start
+  tier silver when nights >= 10 or stays >= 4
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,nights
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-01 09:00,bob,enroll,
+         e3,2025-01-02 10:00,ann,stay,4
+         e4,2025-01-03 10:00,ann,stay,5
+         e5,2025-01-04 10:00,ann,stay,1
+         e6,2025-01-02 10:00,bob,stay,1
+         e7,2025-01-03 10:00,bob,stay,1
+         e8,2025-01-04 10:00,bob,stay,1
+         e9,2025-01-05 10:00,bob,stay,1",
+    );
+    assert_eq!(
+        run.rows("ann", &["tier_change"])[1..],
+        ["tier_change 2025-01-04T10:00:00-05:00 member → silver (threshold reached)"]
+    );
+    assert_eq!(run.member("ann").measures, [d("10"), d("3")]);
+    assert_eq!(
+        run.rows("bob", &["tier_change"])[1..],
+        ["tier_change 2025-01-05T10:00:00-05:00 member → silver (threshold reached)"]
+    );
+}
+
+#[test]
+fn a_rolling_window_trails_the_event_and_is_reviewed_at_month_ends() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over rolling 12 months {
+  tier base from 0
+  tier gold from 100
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-01 09:00,bob,enroll,
+         e3,2025-01-15 10:00,ann,purchase,100
+         e4,2025-06-15 10:00,bob,purchase,60
+         e5,2026-01-10 10:00,bob,purchase,60",
+        "2026-02-15",
+    );
+    // Reviewed on 1 January 2026, ann's January 2025 points still count;
+    // on 1 February they have left the window.
+    assert_eq!(
+        run.rows("ann", &["tier_change"])[1..],
+        [
+            "tier_change 2025-01-15T10:00:00-05:00 base → gold (threshold reached)",
+            "tier_change 2026-02-01T00:00:00-05:00 gold → base (not requalified)",
+        ]
+    );
+    // 60 + 60 across the calendar year's end.
+    assert_eq!(
+        run.rows("bob", &["tier_change"])[1..],
+        ["tier_change 2026-01-10T10:00:00-05:00 base → gold (threshold reached)"]
+    );
+    assert_eq!(run.member("bob").measures, [d("120")]);
+}
+
+#[test]
+fn a_membership_year_starts_at_each_enrolment_anniversary() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over membership year {
+  tier base from 0
+  tier gold from 100
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-03-10 10:00,ann,enroll,
+         e2,2025-03-10 10:00,bob,enroll,
+         e3,2025-12-01 10:00,ann,purchase,60
+         e4,2026-01-15 10:00,ann,purchase,60
+         e5,2026-03-09 10:00,bob,purchase,60
+         e6,2026-03-11 10:00,bob,purchase,60",
+    );
+    assert_eq!(
+        run.rows("ann", &["tier_change"])[1..],
+        ["tier_change 2026-01-15T10:00:00-05:00 base → gold (threshold reached)"]
+    );
+    // Bob's year restarted on 10 March between his two purchases.
+    assert_eq!(run.tier("bob"), "base");
+    assert_eq!(run.member("bob").measures, [d("60")]);
+}
+
+// ------------------------------------------------------------ perks
+
+#[test]
+fn perks_come_with_tiers_and_their_limits_count_per_period() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over calendar year {
+  tier base from 0
+  tier gold from 100
+  downgrade never
+}
+perk free_refills for all tiers
+perk lounge for gold and above {
+  limit 1 per year
+  cost 12.50 USD
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,perk
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-02 10:00,ann,use_perk,,lounge
+         e3,2025-01-03 10:00,ann,purchase,100,
+         e4,2025-01-04 10:00,ann,use_perk,,lounge
+         e5,2025-01-05 10:00,ann,use_perk,,lounge
+         e6,2025-01-06 10:00,ann,use_perk,,free_refills
+         e7,2026-01-02 10:00,ann,use_perk,,lounge",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-01T09:00:00-05:00 joined at base",
+            "perk_grant 2025-01-01T09:00:00-05:00 free_refills",
+            "earn 2025-01-03T10:00:00-05:00 100 =100 base",
+            "tier_change 2025-01-03T10:00:00-05:00 base → gold (threshold reached)",
+            "perk_grant 2025-01-03T10:00:00-05:00 lounge",
+            "perk_use 2025-01-04T10:00:00-05:00 lounge",
+            "perk_use 2025-01-06T10:00:00-05:00 free_refills",
+            "perk_use 2026-01-02T10:00:00-05:00 lounge",
+        ]
+    );
+    let costs: Vec<Option<rust_decimal::Decimal>> = run
+        .ledger
+        .iter()
+        .filter(|r| r.kind == "perk_use")
+        .map(|r| r.cost)
+        .collect();
+    assert_eq!(costs, [Some(d("12.50")), None, Some(d("12.50"))]);
+    assert_eq!(run.reject_lines(), [3, 6]);
+    assert!(run.rejects[0].1.contains("not granted to tier `base`"));
+    assert!(run.rejects[1].1.contains("used up"));
+}
+
+// ------------------------------------------------------------ determinism
+
+const BEAN_STARS: &str = include_str!("../programs/bean_stars.loyalty");
+const BEAN_STARS_EVENTS: &str = include_str!("../programs/bean_stars.events.csv");
+
+#[test]
+fn a_replay_is_repeatable_and_members_can_be_replayed_apart() {
+    let whole = run_until(BEAN_STARS, BEAN_STARS_EVENTS, "2026-12-31");
+    let again = run_until(BEAN_STARS, BEAN_STARS_EVENTS, "2026-12-31");
+    let short = |r: &support::Run| r.ledger.iter().map(|x| x.short()).collect::<Vec<_>>();
+    assert_eq!(short(&whole), short(&again));
+    assert!(
+        whole.ledger.len() > 20,
+        "the sample should exercise the engine"
+    );
+    let mut lines = BEAN_STARS_EVENTS.lines();
+    let header = lines.next().unwrap();
+    let records: Vec<&str> = lines.collect();
+    let mut issued = rust_decimal::Decimal::ZERO;
+    for member in whole.members.keys() {
+        let own: Vec<&str> = records
+            .iter()
+            .copied()
+            .filter(|l| l.split(',').nth(2) == Some(member.as_str()))
+            .collect();
+        let alone = run_until(
+            BEAN_STARS,
+            &format!("{header}\n{}", own.join("\n")),
+            "2026-12-31",
+        );
+        assert_eq!(alone.rows(member, &[]), whole.rows(member, &[]), "{member}");
+        assert_eq!(alone.member(member), whole.member(member), "{member}");
+        issued += alone.totals["stars"].issued;
+    }
+    assert_eq!(issued, whole.totals["stars"].issued);
+}
+
+#[test]
+fn a_membership_year_from_29_february_returns_to_29_february_in_leap_years() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over membership year {
+  tier base from 0
+  tier gold from 100
+}
+"#);
+    // Anniversaries: 28 February 2025, 2026 and 2027, then 29 February
+    // 2028, at 10:00. Both purchases of 28 February 2028 fall in one year.
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2024-02-29 10:00,ann,enroll,
+         e2,2028-02-28 09:00,ann,purchase,60
+         e3,2028-02-28 11:00,ann,purchase,60",
+    );
+    assert_eq!(
+        run.rows("ann", &["tier_change"])[1..],
+        ["tier_change 2028-02-28T11:00:00-05:00 base → gold (threshold reached)"]
+    );
+}
+
+#[test]
+fn a_grace_downgrade_never_lands_below_a_lifetime_tier_reached_during_the_grace() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over calendar year {
+  tier base from 0
+  tier gold from 500
+  tier platinum from 2000
+  downgrade at period end, after 1 month grace
+  lifetime gold after 2500 pts earned
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount
+         e1,2024-01-01 09:00,ann,enroll,
+         e2,2024-03-01 10:00,ann,purchase,2000
+         e3,2026-01-15 10:00,ann,purchase,600",
+        "2026-03-01",
+    );
+    // Nothing earned in 2025; by the end of the grace she has earned 2600
+    // in all, so gold is her floor.
+    assert_eq!(
+        run.rows("ann", &["tier_change"])[2..],
+        ["tier_change 2026-02-01T00:00:00-05:00 platinum → gold (not requalified, after grace)"]
+    );
+}
+
+#[test]
+fn a_purchase_returned_after_its_period_closed_no_longer_counts() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by sum of purchase.amount over calendar year {
+  tier base from 0
+  tier gold from 500
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,of
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-12-20 10:00,ann,purchase,600,
+         e3,2026-01-05 10:00,ann,return,600,e2
+         e4,2026-02-01 10:00,ann,purchase,500,",
+    );
+    // The 2026 window holds the February purchase only: the return of a
+    // 2025 purchase takes nothing from it.
+    assert_eq!(run.member("ann").measures, [d("500")]);
+    assert_eq!(run.balance("ann", "pts"), d("500"));
+}
+
+#[test]
+fn an_event_at_a_period_end_counts_in_the_new_period() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over calendar year {
+  tier base from 0
+  tier gold from 100
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-12-31 23:59,ann,purchase,60
+         e3,2026-01-01 00:00,ann,purchase,60",
+    );
+    assert_eq!(run.tier("ann"), "base");
+    assert_eq!(run.member("ann").measures, [d("60")]);
+}
+
+#[test]
+fn hour_and_weekday_are_read_in_the_programs_zone() {
+    let program = ny!(r#"
+points pts
+rule morning {
+  on purchase where hour < 11
+  earn 1 pts
+}
+rule sunday {
+  on purchase where weekday = "sunday"
+  earn 10 pts
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-03-01 09:00,ann,enroll,
+         e2,2025-03-08T15:30:00Z,ann,purchase,1
+         e3,2025-03-09T14:30:00Z,ann,purchase,1
+         e4,2025-03-10T03:30:00Z,ann,purchase,1",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            // Saturday 10:30 EST.
+            "earn 2025-03-08T10:30:00-05:00 1 =1 morning",
+            // Sunday 10:30 EDT: the clocks went forward that night.
+            "earn 2025-03-09T10:30:00-04:00 1 =2 morning",
+            "earn 2025-03-09T10:30:00-04:00 10 =12 sunday",
+            // Sunday 23:30 in New York, Monday in UTC.
+            "earn 2025-03-09T23:30:00-04:00 10 =22 sunday",
+        ]
+    );
+}
+
+#[test]
+fn a_calendar_expiry_across_a_dst_change_is_at_local_midnight() {
+    let program = ny!(r#"
+points pts {
+  expire at end of week
+}
+rule base {
+  on purchase
+  earn 1 pts
+}
+"#);
+    let run = run_until(
+        program,
+        "id,time,member,type,amount
+         e1,2025-03-01 09:00,ann,enroll,
+         e2,2025-03-01 09:00,bob,enroll,
+         e3,2025-03-05 10:00,ann,purchase,1
+         e4,2025-10-29 10:00,bob,purchase,1",
+        "2025-11-30",
+    );
+    // Weeks start on Monday; each of these weeks holds a DST change.
+    assert_eq!(
+        run.rows("ann", &["expire"]),
+        ["expire 2025-03-10T00:00:00-04:00 -1 =0"]
+    );
+    assert_eq!(
+        run.rows("bob", &["expire"]),
+        ["expire 2025-11-03T00:00:00-05:00 -1 =0"]
+    );
+}
+
+#[test]
+fn enrolment_runs_the_rules_on_enroll() {
+    let program = ny!(r#"
+member {
+  cardholder: bool
+}
+points pts
+rule welcome {
+  on enroll
+  earn 100 pts
+}
+rule card_welcome {
+  on enroll where cardholder
+  earn 50 pts
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,cardholder
+         e1,2025-01-01 09:00,ann,enroll,true
+         e2,2025-01-01 09:00,bob,enroll,false
+         e3,2025-01-02 09:00,bob,enroll,true",
+    );
+    assert_eq!(run.balance("ann", "pts"), d("150"));
+    // The second enrolment is rejected and pays nothing.
+    assert_eq!(run.balance("bob", "pts"), d("100"));
+    assert_eq!(run.reject_lines(), [4]);
+}
+
+#[test]
+fn the_other_reject_classes_are_reported_too() {
+    let program = ny!(r#"
+points pts
+points status {
+  qualifying
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+  earn 1 status per 1 USD of amount
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,of,points,points_type
+         e1,2025-01-01 09:00,ann,enroll,,,,
+         e2,2025-01-01 09:00,bob,enroll,,,,
+         e3,2025-01-02 10:00,ann,purchase,ten,,,
+         e4,2025-01-02 10:00,ann,purchace,10,,,
+         e5,2025-01-03 10:00,bob,purchase,10,,,
+         e6,2025-01-04 10:00,ann,return,10,e5,,
+         e7,2025-01-05 10:00,bob,redeem,,,5,status
+         e8,2025-01-06 10:00,bob,redeem,,,5,pts",
+    );
+    let expected = [
+        (4, "`amount`"),
+        (5, "did you mean `purchase`?"),
+        (7, "return of unknown purchase `e5` for member `ann`"),
+        (8, "`status` are qualifying points and cannot be redeemed"),
+    ];
+    assert_eq!(run.rejects.len(), expected.len(), "{:?}", run.rejects);
+    for ((line, reason), (want_line, want)) in run.rejects.iter().zip(expected) {
+        assert_eq!(*line, want_line);
+        assert!(reason.contains(want), "line {line}: {reason}");
+    }
+    assert_eq!(run.balance("bob", "pts"), d("5"));
+    assert_eq!(run.balance("bob", "status"), d("10"));
+}
+
+#[test]
+fn a_rejected_record_does_not_move_the_clock_of_a_stream() {
+    let run = run_with(
+        ONE_PER_USD,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-06-01 10:00,zed,purchase,10
+         e3,2025-01-02 10:00,ann,purchase,20",
+        Order::Stream,
+        None,
+    );
+    // zed's record was not applied, so ann's is not earlier than anything applied.
+    assert_eq!(run.reject_lines(), [3]);
+    assert_eq!(
+        run.rows("ann", &[]),
+        ["earn 2025-01-02T10:00:00-05:00 20 =20 base"]
+    );
+}
+
+#[test]
+fn a_return_reverses_what_was_awarded_after_the_cap() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+  cap 10 pts per event
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,of
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-02 10:00,ann,purchase,30,
+         e3,2025-01-03 10:00,ann,return,15,e2
+         e4,2025-01-04 10:00,ann,return,15,e2",
+    );
+    assert_eq!(
+        run.rows("ann", &["reverse"]),
+        [
+            "reverse 2025-01-03T10:00:00-05:00 -5 =5 base",
+            "reverse 2025-01-04T10:00:00-05:00 -5 =0 base",
+        ]
+    );
+}
+
+#[test]
+fn a_count_measure_drops_only_when_the_purchase_is_returned_in_full() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts
+}
+tiers over calendar year {
+  measure purchases = count of purchase
+  measure spend = sum of purchase.amount
+  tier base from start
+  tier regular when purchases >= 5
+}
+"#);
+    let events = "id,time,member,type,amount,of
+                  e1,2025-01-01 09:00,ann,enroll,,
+                  e2,2025-01-02 10:00,ann,purchase,100,
+                  e3,2025-01-03 10:00,ann,return,40,e2
+                  e4,2025-01-04 10:00,ann,return,60,e2";
+    let first_return: String = events.lines().take(4).collect::<Vec<_>>().join("\n");
+    let partly = run(program, &first_return);
+    assert_eq!(partly.member("ann").measures, [d("1"), d("60")]);
+    let fully = run(program, events);
+    assert_eq!(fully.member("ann").measures, [d("0"), d("0")]);
+}
+
+#[test]
+fn an_exclusive_group_compares_shares_of_other_rules_too() {
+    let program = ny!(r#"
+event purchase {
+  category: text
+}
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+rule garden {
+  on purchase where category = "garden"
+  earn 2 pts per 1 USD of amount
+  exclusive group order_bonus
+}
+rule black_friday {
+  on purchase
+  during 2025-11-28 .. 2025-12-01
+  earn 400% of base
+  exclusive group order_bonus
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,category
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-11-27 10:00,ann,purchase,10,garden
+         e3,2025-11-28 10:00,ann,purchase,10,garden",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-11-27T10:00:00-05:00 10 =10 base",
+            "earn 2025-11-27T10:00:00-05:00 20 =30 garden",
+            "earn 2025-11-28T10:00:00-05:00 10 =40 base",
+            "earn 2025-11-28T10:00:00-05:00 40 =80 black_friday",
+        ]
+    );
+}

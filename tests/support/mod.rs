@@ -1,0 +1,278 @@
+//! Runs a program source over inline CSV events the way `loyalty run` does,
+//! and keeps what came out (ledger rows, rejects, member end states, totals)
+//! as plain owned values that tests can compare, checking on the way that
+//! every ledger row's balance is what the rows before it add up to.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use chrono::{DateTime, NaiveDate, Utc};
+use loyalty::compile::Program;
+use loyalty::engine::calendar;
+use loyalty::engine::ledger::{Entry, Totals};
+use loyalty::engine::replay::{self, Options, Order};
+use loyalty::engine::Engine;
+use loyalty::report::local_time;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+/// A program header in New York time, prepended to a literal body.
+#[macro_export]
+macro_rules! ny {
+    ($body:literal) => {
+        concat!(
+            "program \"Test\" {\n  currency USD\n  timezone \"America/New_York\"\n}\n",
+            $body
+        )
+    };
+}
+
+pub fn d(text: &str) -> Decimal {
+    Decimal::from_str(text).unwrap()
+}
+
+/// One ledger row with names instead of indices and the time as the
+/// program's zone shows it.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub kind: &'static str,
+    pub member: String,
+    pub time: String,
+    pub points: String,
+    pub amount: Decimal,
+    pub balance: Decimal,
+    pub rule: String,
+    pub event: String,
+    pub note: String,
+    pub cost: Option<Decimal>,
+}
+
+impl Row {
+    /// `kind time amount =balance rule` for points rows, `kind time note`
+    /// for tier and perk rows: short enough to list a member's whole history.
+    pub fn short(&self) -> String {
+        if self.points.is_empty() {
+            return format!("{} {} {}", self.kind, self.time, self.note);
+        }
+        let line = format!(
+            "{} {} {} ={}",
+            self.kind,
+            self.time,
+            self.amount.normalize(),
+            self.balance.normalize()
+        );
+        if self.rule.is_empty() {
+            line
+        } else {
+            format!("{line} {}", self.rule)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberState {
+    pub tier: String,
+    pub balances: BTreeMap<String, Decimal>,
+    pub pending: BTreeMap<String, Decimal>,
+    pub measures: Vec<Decimal>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub ledger: Vec<Row>,
+    /// `(line, reason)`, in input order.
+    pub rejects: Vec<(usize, String)>,
+    pub members: BTreeMap<String, MemberState>,
+    pub totals: BTreeMap<String, Totals>,
+    pub after_until: u64,
+}
+
+impl Run {
+    /// A member's rows of the given kinds (all kinds when empty), short.
+    pub fn rows(&self, member: &str, kinds: &[&str]) -> Vec<String> {
+        self.ledger
+            .iter()
+            .filter(|r| r.member == member && (kinds.is_empty() || kinds.contains(&r.kind)))
+            .map(Row::short)
+            .collect()
+    }
+
+    pub fn member(&self, id: &str) -> &MemberState {
+        self.members
+            .get(id)
+            .unwrap_or_else(|| panic!("no member `{id}` in {:?}", self.members.keys()))
+    }
+
+    pub fn balance(&self, member: &str, points: &str) -> Decimal {
+        self.member(member).balances[points]
+    }
+
+    pub fn tier(&self, member: &str) -> &str {
+        &self.member(member).tier
+    }
+
+    pub fn reject_lines(&self) -> Vec<usize> {
+        self.rejects.iter().map(|(line, _)| *line).collect()
+    }
+}
+
+/// Sorted replay, the clock stopping at the last event.
+pub fn run(program: &str, events: &str) -> Run {
+    run_with(program, events, Order::Sort, None)
+}
+
+/// Sorted replay through the end of `day` in the program's zone, as `--until DAY`.
+pub fn run_until(program: &str, events: &str, day: &str) -> Run {
+    run_with(program, events, Order::Sort, Some(day))
+}
+
+/// Replays `events` (CSV; each line trimmed, blank lines dropped, so the
+/// header is line 1 and the first record line 2) over `program`.
+pub fn run_with(program: &str, events: &str, order: Order, until: Option<&str>) -> Run {
+    let program = compile(program);
+    let csv: Vec<&str> = events
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let input = std::io::Cursor::new(csv.join("\n").into_bytes());
+    let records = loyalty::events::read(&program, loyalty::events::Format::Csv, input, "t.csv");
+    let until = until.map(|day| end_of_day(&program, day));
+    let mut engine = Engine::new(&program);
+    let mut entries = Vec::new();
+    let options = Options {
+        order,
+        until,
+        strict: false,
+    };
+    let outcome = replay::replay(&mut engine, records, options, &mut |batch| {
+        entries.extend(batch);
+        Ok::<(), ()>(())
+    })
+    .unwrap();
+    let ledger: Vec<Row> = entries.iter().map(|e| row(&program, e)).collect();
+    check_running_balances(&ledger);
+    let now = engine.clock().unwrap_or_default();
+    let members = engine
+        .members()
+        .into_iter()
+        .map(|m| (m.id.clone(), member_state(&program, m, now)))
+        .collect();
+    let totals = program
+        .points
+        .iter()
+        .zip(engine.totals())
+        .map(|(p, t)| (p.name.clone(), t.clone()))
+        .collect();
+    Run {
+        ledger,
+        rejects: outcome
+            .rejects
+            .into_iter()
+            .map(|r| (r.origin.line, r.reason))
+            .collect(),
+        members,
+        totals,
+        after_until: outcome.after_until,
+    }
+}
+
+fn compile(source: &str) -> Program {
+    match loyalty::compile::compile(source) {
+        Ok((program, _warnings)) => program,
+        Err(diagnostics) => panic!(
+            "the test program does not compile:\n{}",
+            diagnostics
+                .iter()
+                .map(|d| d.render("test.loyalty", source, false))
+                .collect::<String>()
+        ),
+    }
+}
+
+/// The last instant of a local day, as the CLI reads `--until DAY`.
+fn end_of_day(program: &Program, day: &str) -> DateTime<Utc> {
+    let day = NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
+    calendar::start_of_day(program.timezone, day.succ_opt().unwrap())
+        - chrono::Duration::nanoseconds(1)
+}
+
+fn row(program: &Program, e: &Entry) -> Row {
+    Row {
+        kind: e.kind.name(),
+        member: e.member.clone(),
+        time: local_time(program, e.time),
+        points: e
+            .points
+            .map(|p| program.points[p].name.clone())
+            .unwrap_or_default(),
+        amount: e.amount,
+        balance: e.balance,
+        rule: e
+            .rule
+            .map(|r| program.rules[r].name.clone())
+            .unwrap_or_default(),
+        event: e.event.clone().unwrap_or_default(),
+        note: e.note.clone(),
+        cost: e.cost,
+    }
+}
+
+/// issued − spent − expired − reversed = balance, after every row: each
+/// row's balance is the previous one plus its amount, except for rows that
+/// change no balance (a release, a cap's cut).
+fn check_running_balances(ledger: &[Row]) {
+    let mut balances: BTreeMap<(&str, &str), Decimal> = BTreeMap::new();
+    for r in ledger.iter().filter(|r| !r.points.is_empty()) {
+        let balance = balances.entry((&r.member, &r.points)).or_default();
+        let moves = !matches!(r.kind, "release" | "cap_cut");
+        if moves {
+            *balance += r.amount;
+        }
+        assert_eq!(
+            *balance,
+            r.balance,
+            "the balance after `{}` does not add up",
+            r.short()
+        );
+    }
+}
+
+fn member_state(
+    program: &Program,
+    m: &loyalty::engine::member::Member,
+    now: DateTime<Utc>,
+) -> MemberState {
+    let tier = program
+        .tiers
+        .as_ref()
+        .map(|t| t.tiers[m.tier].name.clone())
+        .unwrap_or_default();
+    let names = program.points.iter().map(|p| p.name.clone());
+    for (p, wallet) in m.wallets.iter().enumerate() {
+        // The member's own totals must agree with the balance too.
+        assert_eq!(
+            wallet.totals.outstanding(),
+            wallet.balance(),
+            "member `{}`: issued − spent − expired − reversed is not the balance of `{}`",
+            m.id,
+            program.points[p].name
+        );
+    }
+    MemberState {
+        tier,
+        balances: names
+            .clone()
+            .zip(m.wallets.iter().map(|w| w.balance()))
+            .collect(),
+        pending: names
+            .zip(m.wallets.iter().map(|w| w.pending(now)))
+            .collect(),
+        measures: loyalty::engine::current_measures(m, program, now),
+    }
+}
