@@ -605,7 +605,13 @@ impl<'p> Engine<'p> {
             }
         }
         let purchase = purchase.clone();
-        tiers::take_back_measures(member, program, &purchase, amount);
+        let mut reversed_points = vec![Decimal::ZERO; program.points.len()];
+        for (p, _, points, _) in &reversals {
+            if let Some(total) = reversed_points.get_mut(*p) {
+                *total += *points;
+            }
+        }
+        tiers::take_back_measures(member, program, &purchase, amount, &reversed_points);
         let write_off = program.overspent == crate::syntax::ast::OverspentPolicy::WriteOff;
         for (p, rule, points, bucket) in reversals {
             let Some(wallet) = self.wallet(m, p) else {

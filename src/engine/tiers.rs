@@ -108,14 +108,16 @@ fn add_to_window(
     }
 }
 
-/// Takes a returned share of a purchase back out of the measures: counts
-/// only when the purchase is returned in full, sums in proportion. A
+/// Takes a returned share of a purchase back out of the measures: points
+/// earned by what was reversed (`reversed` per points type), counts only
+/// when the purchase is returned in full, field sums in proportion. A
 /// purchase from a period already closed no longer counts.
 pub fn take_back_measures(
     member: &mut Member,
     program: &Program,
     purchase: &Purchase,
     returned_now: Decimal,
+    reversed: &[Decimal],
 ) {
     let Some(tiers) = &program.tiers else { return };
     let fully_returned = purchase.returned >= purchase.amount;
@@ -124,6 +126,7 @@ pub fn take_back_measures(
         .iter()
         .filter_map(|(i, value)| match tiers.measures.get(*i) {
             Some(Measure::Count(_)) => fully_returned.then_some((*i, -*value)),
+            Some(Measure::PointsEarned(p)) => Some((*i, -reversed.get(*p).copied().unwrap_or_default())),
             Some(_) => Some((
                 *i,
                 -(*value * returned_now)
