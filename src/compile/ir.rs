@@ -100,6 +100,8 @@ pub struct Tiers {
     /// Lowest first; the first is where every member starts.
     pub tiers: Vec<Tier>,
     pub measures: Vec<Measure>,
+    /// A column name per measure: its name, or what it counts (`stars_earned`).
+    pub measure_names: Vec<String>,
     pub window: Window,
     pub upgrade_immediately: bool,
     pub downgrade: Downgrade,

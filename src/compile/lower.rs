@@ -245,15 +245,29 @@ fn measure(
     })
 }
 
+/// A column name for a measure named only by what it counts.
+fn measure_column(source: &ast::MeasureSource) -> String {
+    match source {
+        ast::MeasureSource::PointsEarned(p) => format!("{}_earned", p.node),
+        ast::MeasureSource::Balance(p) => format!("{}_balance_measure", p.node),
+        ast::MeasureSource::Count(e) => format!("{}_count", e.node),
+        ast::MeasureSource::FieldSum { event, field } => {
+            format!("{}_{}_sum", event.node, field.node)
+        }
+    }
+}
+
 fn lower_tiers(t: &ast::TiersDecl, names: &mut Names, program: &Program) -> Result<Tiers> {
     let mut measures: Vec<Measure> =
         t.by.iter()
             .map(|s| measure(s, names, program))
             .collect::<Result<_>>()?;
+    let mut measure_names: Vec<String> = t.by.iter().map(|s| measure_column(&s.node)).collect();
     for stmt in &t.stmts {
         if let ast::TierStmt::Measure { name, source } = &stmt.node {
             names.measures.insert(name.node.clone(), measures.len());
             measures.push(measure(source, names, program)?);
+            measure_names.push(name.node.clone());
         }
         if let ast::TierStmt::Tier(tier) = &stmt.node {
             names
@@ -269,6 +283,7 @@ fn lower_tiers(t: &ast::TiersDecl, names: &mut Names, program: &Program) -> Resu
     let mut tiers = Tiers {
         tiers: Vec::new(),
         measures,
+        measure_names,
         window,
         upgrade_immediately: true,
         downgrade: Downgrade::AtPeriodEnd {

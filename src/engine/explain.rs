@@ -66,6 +66,7 @@ impl RuleOutcome {
 #[derive(Debug, Clone, PartialEq)]
 enum Line {
     Event(Event),
+    Rejected(String),
     Rules(Vec<RuleOutcome>),
     Entry(Entry),
 }
@@ -87,6 +88,18 @@ impl Explanation {
 
     pub(super) fn event(&mut self, event: &Event, _program: &Program) {
         self.lines.push(Line::Event(event.clone()));
+    }
+
+    /// An event that was not applied, and why.
+    pub(super) fn rejected(&mut self, event: &Event, reason: &str) {
+        let shown = self.lines.iter().rev().find_map(|l| match l {
+            Line::Event(e) => Some(e.id == event.id && e.origin == event.origin),
+            _ => None,
+        });
+        if shown != Some(true) {
+            self.lines.push(Line::Event(event.clone()));
+        }
+        self.lines.push(Line::Rejected(reason.to_string()));
     }
 
     pub(super) fn rules(&mut self, outcomes: Vec<RuleOutcome>) {
@@ -133,6 +146,9 @@ impl Explanation {
                         }
                     );
                 }
+                Line::Rejected(reason) => {
+                    let _ = writeln!(out, "  ✗ rejected: {reason}");
+                }
                 Line::Rules(outcomes) => {
                     for outcome in outcomes {
                         let name = rule_name(outcome.rule);
@@ -171,13 +187,17 @@ impl Explanation {
                         EntryKind::Earn | EntryKind::Pend | EntryKind::CapCut => continue,
                         EntryKind::Release => format!("{} {points} become spendable", entry.amount),
                         EntryKind::Expire => {
-                            format!("{} {points} expire {}", -entry.amount, entry.note)
+                            format!("{} {points} expire{}", -entry.amount, aside(&entry.note))
                         }
                         EntryKind::Spend => {
                             format!("spends {} {points} {}", -entry.amount, entry.note)
                         }
                         EntryKind::Reverse => {
-                            format!("{} {points} taken back {}", -entry.amount, entry.note)
+                            format!(
+                                "{} {points} taken back{}",
+                                -entry.amount,
+                                aside(&entry.note)
+                            )
                         }
                         EntryKind::TierChange => format!("tier: {}", entry.note),
                         EntryKind::PerkGrant => format!("gains perk {}", entry.note),
@@ -193,6 +213,15 @@ impl Explanation {
             }
         }
         out
+    }
+}
+
+/// A ledger note as an aside after a sentence, or nothing.
+fn aside(note: &str) -> String {
+    if note.is_empty() {
+        String::new()
+    } else {
+        format!(" ({note})")
     }
 }
 

@@ -109,7 +109,16 @@ impl<'p> Engine<'p> {
         self.explain_entries();
         match &result {
             Ok(()) => self.counts.applied += 1,
-            Err(_) => self.counts.rejected += 1,
+            Err(reject) => {
+                self.counts.rejected += 1;
+                if let Some(explanation) = self
+                    .explanation
+                    .as_mut()
+                    .filter(|e| e.member == event.member)
+                {
+                    explanation.rejected(event, &reject.reason);
+                }
+            }
         }
         result
     }
@@ -275,13 +284,22 @@ impl<'p> Engine<'p> {
             ),
             None => (String::new(), Decimal::ZERO),
         };
+        // A zero is written `0`, never `-0`.
         let entry = Entry {
             kind,
             member,
             time,
             points,
-            amount,
-            balance,
+            amount: if amount.is_zero() {
+                Decimal::ZERO
+            } else {
+                amount
+            },
+            balance: if balance.is_zero() {
+                Decimal::ZERO
+            } else {
+                balance
+            },
             rule: None,
             event: None,
             note: String::new(),
@@ -700,7 +718,7 @@ fn period_name(period: crate::syntax::ast::Period) -> &'static str {
         Period::Month => "month",
         Period::Quarter => "quarter",
         Period::Year => "year",
-        Period::Lifetime => "membership",
+        Period::Lifetime => "lifetime",
     }
 }
 

@@ -126,7 +126,9 @@ pub fn take_back_measures(
         .iter()
         .filter_map(|(i, value)| match tiers.measures.get(*i) {
             Some(Measure::Count(_)) => fully_returned.then_some((*i, -*value)),
-            Some(Measure::PointsEarned(p)) => Some((*i, -reversed.get(*p).copied().unwrap_or_default())),
+            Some(Measure::PointsEarned(p)) => {
+                Some((*i, -reversed.get(*p).copied().unwrap_or_default()))
+            }
             Some(_) => Some((
                 *i,
                 -(*value * returned_now)

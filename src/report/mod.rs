@@ -18,6 +18,13 @@ pub fn local_time(program: &Program, t: DateTime<Utc>) -> String {
         .to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
+/// An amount of money with its cents (two decimals, half away from zero).
+pub fn money(amount: Decimal) -> String {
+    let cents =
+        amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    format!("{cents:.2}")
+}
+
 /// Writes ledger entries as CSV, header first, as they come.
 pub struct LedgerWriter<'p, W: Write> {
     program: &'p Program,
@@ -64,7 +71,7 @@ impl<'p, W: Write> LedgerWriter<'p, W> {
                 &balance,
                 rule.unwrap_or_default(),
                 e.event.as_deref().unwrap_or_default(),
-                &e.cost.map(|c| c.to_string()).unwrap_or_default(),
+                &e.cost.map(money).unwrap_or_default(),
                 &e.note,
             ])?;
         }
@@ -86,8 +93,9 @@ pub fn write_members<W: Write>(engine: &Engine, now: DateTime<Utc>, out: W) -> c
         header.push(format!("{}_balance", p.name));
         header.push(format!("{}_pending", p.name));
     }
-    let measures = program.tiers.as_ref().map_or(0, |t| t.measures.len());
-    header.extend((0..measures).map(|i| format!("measure_{}", i + 1)));
+    if let Some(tiers) = &program.tiers {
+        header.extend(tiers.measure_names.iter().cloned());
+    }
     csv.write_record(&header)?;
     for member in engine.members() {
         csv.write_record(member_row(program, member, now))?;
