@@ -8,6 +8,7 @@ use crate::syntax::ast::{
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
+use std::collections::BTreeMap;
 
 pub type EventTypeId = usize;
 pub type PointsId = usize;
@@ -30,12 +31,29 @@ pub struct Program {
     pub rules: Vec<Rule>,
     pub perks: Vec<Perk>,
     pub rewards: Vec<Reward>,
+    /// Rewards, perks and points types by name, for the records that name them.
+    pub reward_index: BTreeMap<String, RewardId>,
+    pub perk_index: BTreeMap<String, PerkId>,
+    pub points_index: BTreeMap<String, PointsId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
     pub name: String,
     pub ty: FieldType,
+}
+
+/// Where the engine finds the built-in fields of built-in events: they come
+/// first in their type's fields, in the order `check::BuiltinEvent::fields`
+/// gives, before any field the program adds.
+pub mod builtin_field {
+    pub const PURCHASE_AMOUNT: usize = 0;
+    pub const RETURN_OF: usize = 0;
+    pub const RETURN_AMOUNT: usize = 1;
+    pub const REDEEM_REWARD: usize = 0;
+    pub const REDEEM_POINTS: usize = 1;
+    pub const REDEEM_POINTS_TYPE: usize = 2;
+    pub const USE_PERK_PERK: usize = 0;
 }
 
 /// What an event does besides firing rules.
@@ -283,4 +301,38 @@ pub enum Expr {
     Binary(BinaryOp, Box<Expr>, Box<Expr>),
     InList(Box<Expr>, Vec<Expr>),
     InRange(Box<Expr>, Box<Expr>, Box<Expr>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::builtin_field::*;
+    use crate::check::BuiltinEvent;
+
+    #[test]
+    fn builtin_field_positions_match_the_schemas() {
+        let position =
+            |event: BuiltinEvent, name: &str| event.fields().iter().position(|(n, _)| *n == name);
+        assert_eq!(
+            position(BuiltinEvent::Purchase, "amount"),
+            Some(PURCHASE_AMOUNT)
+        );
+        assert_eq!(position(BuiltinEvent::Return, "of"), Some(RETURN_OF));
+        assert_eq!(
+            position(BuiltinEvent::Return, "amount"),
+            Some(RETURN_AMOUNT)
+        );
+        assert_eq!(
+            position(BuiltinEvent::Redeem, "reward"),
+            Some(REDEEM_REWARD)
+        );
+        assert_eq!(
+            position(BuiltinEvent::Redeem, "points"),
+            Some(REDEEM_POINTS)
+        );
+        assert_eq!(
+            position(BuiltinEvent::Redeem, "points_type"),
+            Some(REDEEM_POINTS_TYPE)
+        );
+        assert_eq!(position(BuiltinEvent::UsePerk, "perk"), Some(USE_PERK_PERK));
+    }
 }

@@ -52,6 +52,9 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
         rules: Vec::new(),
         perks: Vec::new(),
         rewards: Vec::new(),
+        reward_index: BTreeMap::new(),
+        perk_index: BTreeMap::new(),
+        points_index: BTreeMap::new(),
     };
     let mut names = Names::default();
     for item in &file.items {
@@ -115,6 +118,16 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
             _ => {}
         }
     }
+    let index = |names: Vec<&String>| {
+        names
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect()
+    };
+    program.reward_index = index(program.rewards.iter().map(|r| &r.name).collect());
+    program.perk_index = index(program.perks.iter().map(|p| &p.name).collect());
+    program.points_index = index(program.points.iter().map(|p| &p.name).collect());
     Ok(program)
 }
 

@@ -14,7 +14,7 @@ pub mod replay;
 mod rules;
 mod tiers;
 
-use crate::compile::ir::{EventKind, ExpiryRule, PointsId, Program, RuleId, Value};
+use crate::compile::ir::{builtin_field, EventKind, ExpiryRule, PointsId, Program, RuleId, Value};
 use crate::events::{Event, Reject};
 use chrono::{DateTime, Utc};
 use explain::Explanation;
@@ -444,22 +444,11 @@ impl<'p> Engine<'p> {
     }
 
     fn return_purchase(&mut self, m: usize, event: &Event) -> Result<(), String> {
-        let program = self.program;
-        let fields = program
-            .events
-            .get(event.kind)
-            .map(|t| t.fields.as_slice())
-            .unwrap_or_default();
-        let field = |name: &str| {
-            fields
-                .iter()
-                .position(|f| f.name == name)
-                .and_then(|i| event.fields.get(i))
-        };
-        let Some(Value::Text(of)) = field("of") else {
+        let Some(Value::Text(of)) = event.fields.get(builtin_field::RETURN_OF) else {
             return Err("a return needs `of`, the id of the purchase".to_string());
         };
-        let Some(Value::Number(amount)) = field("amount").cloned() else {
+        let Some(Value::Number(amount)) = event.fields.get(builtin_field::RETURN_AMOUNT).cloned()
+        else {
             return Err("a return needs an `amount`".to_string());
         };
         let member = self.members.get(m).ok_or("unknown member")?;
@@ -483,25 +472,17 @@ impl<'p> Engine<'p> {
 
     fn redeem(&mut self, m: usize, event: &Event) -> Result<(), String> {
         let program = self.program;
-        let fields = program
-            .events
-            .get(event.kind)
-            .map(|t| t.fields.as_slice())
-            .unwrap_or_default();
-        let field = |name: &str| {
-            fields
-                .iter()
-                .position(|f| f.name == name)
-                .and_then(|i| event.fields.get(i))
-                .filter(|v| **v != Value::Missing)
-        };
-        let (p, amount, cost, note) = match (field("reward"), field("points"), field("points_type"))
-        {
+        let field = |i: usize| event.fields.get(i).filter(|v| **v != Value::Missing);
+        let (p, amount, cost, note) = match (
+            field(builtin_field::REDEEM_REWARD),
+            field(builtin_field::REDEEM_POINTS),
+            field(builtin_field::REDEEM_POINTS_TYPE),
+        ) {
             (Some(Value::Text(name)), _, _) => {
                 let reward = program
-                    .rewards
-                    .iter()
-                    .find(|r| r.name == *name)
+                    .reward_index
+                    .get(name)
+                    .and_then(|r| program.rewards.get(*r))
                     .ok_or_else(|| format!("unknown reward `{name}`"))?;
                 (
                     reward.points,
@@ -511,10 +492,9 @@ impl<'p> Engine<'p> {
                 )
             }
             (_, Some(Value::Number(amount)), Some(Value::Text(points))) => {
-                let p = program
-                    .points
-                    .iter()
-                    .position(|t| t.name == *points)
+                let p = *program
+                    .points_index
+                    .get(points)
                     .ok_or_else(|| format!("unknown points type `{points}`"))?;
                 let cost = program
                     .points
@@ -559,14 +539,13 @@ impl<'p> Engine<'p> {
 
     fn use_perk(&mut self, m: usize, event: &Event) -> Result<(), String> {
         let program = self.program;
-        let Some(Value::Text(name)) = event.fields.first() else {
+        let Some(Value::Text(name)) = event.fields.get(builtin_field::USE_PERK_PERK) else {
             return Err("a use_perk needs the `perk` it uses".to_string());
         };
         let (id, perk) = program
-            .perks
-            .iter()
-            .enumerate()
-            .find(|(_, p)| p.name == *name)
+            .perk_index
+            .get(name)
+            .and_then(|id| Some((*id, program.perks.get(*id)?)))
             .ok_or_else(|| format!("unknown perk `{name}`"))?;
         let member = self.members.get_mut(m).ok_or("unknown member")?;
         if !perk.tiers.contains(&member.tier) {

@@ -8,7 +8,7 @@ use super::explain::RuleOutcome;
 use super::ledger::EntryKind;
 use super::member::{Counter, Purchase, PurchaseAward};
 use super::{tiers, Engine};
-use crate::compile::ir::{AwardAmount, EventKind, PointsId, Rule, RuleId, Value};
+use crate::compile::ir::{builtin_field, AwardAmount, EventKind, PointsId, Rule, RuleId, Value};
 use crate::events::Event;
 use crate::syntax::ast::Rounding;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -63,8 +63,7 @@ impl Engine<'_> {
             balances: &balances,
             measures: &measures,
         };
-        let amount_field = event_type.fields.iter().position(|f| f.name == "amount");
-        let purchase_amount = match amount_field.and_then(|i| event.fields.get(i)) {
+        let purchase_amount = match event.fields.get(builtin_field::PURCHASE_AMOUNT) {
             Some(Value::Number(n)) if event_type.kind == EventKind::Purchase => Some(*n),
             _ => None,
         };
