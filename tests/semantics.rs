@@ -173,7 +173,11 @@ rule base {
     );
     assert_eq!(
         run.rows("ann", &["expire"]),
-        ["expire 2025-06-01T10:00:00-04:00 -15 =0"]
+        // Together, one row per bucket (each keeps its earn date for cohorts).
+        [
+            "expire 2025-06-01T10:00:00-04:00 -10 =5",
+            "expire 2025-06-01T10:00:00-04:00 -5 =0"
+        ]
     );
     let expiry = run.ledger.iter().find(|r| r.kind == "expire").unwrap();
     assert_eq!(expiry.note, "no activity for 3 months");

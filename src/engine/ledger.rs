@@ -59,6 +59,8 @@ pub struct Entry {
     pub note: String,
     /// What it cost the company (redemptions and perk uses), in the program's currency.
     pub cost: Option<Decimal>,
+    /// For an expiry: when the expired points were earned (their cohort).
+    pub earned: Option<DateTime<Utc>>,
 }
 
 /// Per points type totals over everything applied.

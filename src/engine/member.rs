@@ -155,10 +155,10 @@ impl Wallet {
         left
     }
 
-    /// Removes a bucket, returning what was left in it.
-    pub fn remove(&mut self, id: u64) -> Option<Decimal> {
+    /// Removes a bucket, returning it with what was left in it.
+    pub fn remove(&mut self, id: u64) -> Option<Bucket> {
         let at = self.buckets.iter().position(|b| b.id == id)?;
-        Some(self.buckets.remove(at).amount)
+        Some(self.buckets.remove(at))
     }
 }
 

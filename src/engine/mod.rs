@@ -304,6 +304,7 @@ impl<'p> Engine<'p> {
             event: None,
             note: String::new(),
             cost: None,
+            earned: None,
         };
         self.ledger.push(entry);
         let last = self.ledger.len() - 1;
@@ -655,8 +656,8 @@ impl<'p> Engine<'p> {
     }
 
     fn expire_bucket(&mut self, m: usize, p: PointsId, bucket: u64, at: DateTime<Utc>) {
-        if let Some(amount) = self.wallet(m, p).and_then(|w| w.remove(bucket)) {
-            self.expired(m, p, amount, at, String::new());
+        if let Some(bucket) = self.wallet(m, p).and_then(|w| w.remove(bucket)) {
+            self.expired(m, p, &bucket, at, String::new());
         }
     }
 
@@ -675,17 +676,27 @@ impl<'p> Engine<'p> {
         if due != Some(at) {
             return;
         }
-        let amount: Decimal = wallet.buckets.drain(..).map(|b| b.amount).sum();
         let note = format!("no activity for {} {}s", term.count, term.unit_name());
-        self.expired(m, p, amount, at, note);
+        // One entry per bucket, in spending order, so each keeps its earn date.
+        while let Some(bucket) = self
+            .wallet(m, p)
+            .and_then(|w| (!w.buckets.is_empty()).then(|| w.buckets.remove(0)))
+        {
+            self.expired(m, p, &bucket, at, note.clone());
+        }
     }
 
-    fn expired(&mut self, m: usize, p: PointsId, amount: Decimal, at: DateTime<Utc>, note: String) {
+    /// Records points of a bucket lost to expiry (the bucket is already out
+    /// of the wallet), with the bucket's earn time for cohort analysis.
+    fn expired(&mut self, m: usize, p: PointsId, bucket: &Bucket, at: DateTime<Utc>, note: String) {
+        let amount = bucket.amount;
         if amount.is_zero() {
             return;
         }
         self.count(m, p, |t| t.expired += amount);
-        self.record(m, EntryKind::Expire, at, Some(p), -amount).note = note;
+        let entry = self.record(m, EntryKind::Expire, at, Some(p), -amount);
+        entry.note = note;
+        entry.earned = Some(bucket.earned_at);
     }
 }
 
