@@ -9,6 +9,7 @@ pub mod compile;
 pub mod diagnostic;
 pub mod engine;
 pub mod events;
+pub mod finance;
 pub mod report;
 pub mod syntax;
 
