@@ -1,7 +1,7 @@
 //! `loyalty explain`: one member's story, event by event, for a marketer.
 
 use super::input::{self, Inputs};
-use loyalty::engine::replay::{self, Options, Order};
+use loyalty::engine::replay;
 use loyalty::engine::Engine;
 use std::process::ExitCode;
 
@@ -26,15 +26,7 @@ fn explain(args: &Args) -> Result<ExitCode, ExitCode> {
     let records = input::records(&program, &args.inputs)?;
     let mut engine = Engine::new(&program);
     engine.explain(&args.member);
-    let options = Options {
-        order: if args.inputs.stream {
-            Order::Stream
-        } else {
-            Order::Sort
-        },
-        until,
-        strict: false,
-    };
+    let options = args.inputs.options(until, false);
     let outcome = replay::replay(&mut engine, records, options, &mut |_| Ok::<(), ()>(()))
         .unwrap_or_default();
     let found = engine.members().iter().any(|m| m.id == args.member);

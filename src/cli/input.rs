@@ -5,6 +5,7 @@ use super::{display_name, out, read_source, USAGE_ERROR};
 use chrono::{DateTime, NaiveDate, Utc};
 use loyalty::compile::Program;
 use loyalty::engine::calendar;
+use loyalty::engine::replay::{Options, Order};
 use loyalty::events::{self, Event, Format, Reject};
 use std::io::{BufRead, BufReader, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -33,6 +34,21 @@ pub struct Inputs {
     /// events are sorted by time first (equal times keep input order).
     #[arg(long)]
     pub stream: bool,
+}
+
+impl Inputs {
+    /// How to replay, from the flags.
+    pub fn options(&self, until: Option<DateTime<Utc>>, strict: bool) -> Options {
+        Options {
+            order: if self.stream {
+                Order::Stream
+            } else {
+                Order::Sort
+            },
+            until,
+            strict,
+        }
+    }
 }
 
 /// Compiles the program, printing its diagnostics if it has errors.

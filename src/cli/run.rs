@@ -3,7 +3,7 @@
 
 use super::input::{self, Inputs};
 use super::USAGE_ERROR;
-use loyalty::engine::replay::{self, Options, Order};
+use loyalty::engine::replay;
 use loyalty::engine::Engine;
 use loyalty::report::{self, LedgerWriter};
 use std::fs::File;
@@ -55,15 +55,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
         "ledger.csv",
     )?;
     let mut engine = Engine::new(&program);
-    let options = Options {
-        order: if args.inputs.stream {
-            Order::Stream
-        } else {
-            Order::Sort
-        },
-        until,
-        strict: args.strict,
-    };
+    let options = args.inputs.options(until, args.strict);
     let outcome = written(
         replay::replay(&mut engine, records, options, &mut |entries| {
             ledger.write(&entries)

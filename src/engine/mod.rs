@@ -565,7 +565,7 @@ impl<'p> Engine<'p> {
                 return Err(format!(
                     "perk `{name}` is used up: its limit is {} per {}",
                     limit.count,
-                    period_name(limit.period)
+                    limit.period.name()
                 ));
             }
             *used += Decimal::ONE;
@@ -676,7 +676,7 @@ impl<'p> Engine<'p> {
         if due != Some(at) {
             return;
         }
-        let note = format!("no activity for {} {}s", term.count, term.unit_name());
+        let note = format!("no activity for {} {}s", term.count, term.unit.name());
         // One entry per bucket, in spending order, so each keeps its earn date.
         while let Some(bucket) = self
             .wallet(m, p)
@@ -697,29 +697,5 @@ impl<'p> Engine<'p> {
         let entry = self.record(m, EntryKind::Expire, at, Some(p), -amount);
         entry.note = note;
         entry.earned = Some(bucket.earned_at);
-    }
-}
-
-fn period_name(period: crate::syntax::ast::Period) -> &'static str {
-    use crate::syntax::ast::Period;
-    match period {
-        Period::Day => "day",
-        Period::Week => "week",
-        Period::Month => "month",
-        Period::Quarter => "quarter",
-        Period::Year => "year",
-        Period::Lifetime => "lifetime",
-    }
-}
-
-impl crate::compile::ir::Term {
-    fn unit_name(&self) -> &'static str {
-        use crate::syntax::ast::TimeUnit;
-        match self.unit {
-            TimeUnit::Day => "day",
-            TimeUnit::Week => "week",
-            TimeUnit::Month => "month",
-            TimeUnit::Year => "year",
-        }
     }
 }

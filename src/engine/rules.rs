@@ -8,7 +8,9 @@ use super::explain::RuleOutcome;
 use super::ledger::EntryKind;
 use super::member::{Counter, Purchase, PurchaseAward};
 use super::{tiers, Engine};
-use crate::compile::ir::{builtin_field, AwardAmount, EventKind, PointsId, Rule, RuleId, Value};
+use crate::compile::ir::{
+    builtin_field, AwardAmount, Budget, EventKind, PointsId, Rule, RuleId, Value,
+};
 use crate::events::Event;
 use crate::syntax::ast::Rounding;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -255,7 +257,7 @@ impl Engine<'_> {
                 return Some(format!(
                     "its limit of {} per {} is reached",
                     limit.count,
-                    super::period_name(limit.period)
+                    limit.period.name()
                 ));
             }
         }
@@ -289,9 +291,9 @@ impl Engine<'_> {
             });
             let room = (cap.amount - used).max(Decimal::ZERO);
             if awarded > room {
-                let scope = cap.period.map_or("event".to_string(), |p| {
-                    format!("member per {}", super::period_name(p))
-                });
+                let scope = cap
+                    .period
+                    .map_or("event".to_string(), |p| format!("member per {}", p.name()));
                 cuts.push((
                     awarded - room,
                     format!("cap {} per {scope}: {awarded} cut to {room}", cap.amount),
@@ -305,12 +307,11 @@ impl Engine<'_> {
             .enumerate()
             .filter(|(_, b)| b.points == points)
         {
-            let key = (
-                rule_id,
-                i,
-                budget.period.map_or(0, |p| calendar::period_key(p, date)),
-            );
-            let used = self.budgets.get(&key).copied().unwrap_or_default();
+            let used = self
+                .budgets
+                .get(&budget_key(rule_id, i, budget, date))
+                .copied()
+                .unwrap_or_default();
             let room = (budget.amount - used).max(Decimal::ZERO);
             if awarded > room {
                 cuts.push((
@@ -364,14 +365,26 @@ impl Engine<'_> {
             .enumerate()
             .filter(|(_, b)| b.points == points)
         {
-            let key = (
-                rule_id,
-                i,
-                budget.period.map_or(0, |p| calendar::period_key(p, date)),
-            );
-            *self.budgets.entry(key).or_default() += awarded;
+            *self
+                .budgets
+                .entry(budget_key(rule_id, i, budget, date))
+                .or_default() += awarded;
         }
     }
+}
+
+/// Where a budget's use is counted: per rule, budget and period.
+fn budget_key(
+    rule: RuleId,
+    index: usize,
+    budget: &Budget,
+    date: chrono::NaiveDate,
+) -> (RuleId, usize, i64) {
+    (
+        rule,
+        index,
+        budget.period.map_or(0, |p| calendar::period_key(p, date)),
+    )
 }
 
 /// A rule's unrounded awards per points type (summed over its `earn` lines),

@@ -109,6 +109,18 @@ pub struct Duration {
     pub span: Span,
 }
 
+impl TimeUnit {
+    /// The singular keyword (`month`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeUnit::Day => "day",
+            TimeUnit::Week => "week",
+            TimeUnit::Month => "month",
+            TimeUnit::Year => "year",
+        }
+    }
+}
+
 /// A unit of the calendar: what `at end of ...` and `calendar ...` round to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CalendarUnit {
@@ -117,6 +129,18 @@ pub enum CalendarUnit {
     Month,
     Quarter,
     Year,
+}
+
+impl CalendarUnit {
+    pub fn name(self) -> &'static str {
+        match self {
+            CalendarUnit::Day => "day",
+            CalendarUnit::Week => "week",
+            CalendarUnit::Month => "month",
+            CalendarUnit::Quarter => "quarter",
+            CalendarUnit::Year => "year",
+        }
+    }
 }
 
 /// The period a cap, limit or budget counts over.
@@ -128,6 +152,19 @@ pub enum Period {
     Quarter,
     Year,
     Lifetime,
+}
+
+impl Period {
+    pub fn name(self) -> &'static str {
+        match self {
+            Period::Day => "day",
+            Period::Week => "week",
+            Period::Month => "month",
+            Period::Quarter => "quarter",
+            Period::Year => "year",
+            Period::Lifetime => "lifetime",
+        }
+    }
 }
 
 // ------------------------------------------------------------------ program

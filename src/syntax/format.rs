@@ -510,7 +510,7 @@ fn points_setting(setting: &PointsSetting) -> Text {
             Expiry::AfterEarn { term, end_of } => {
                 let end_of = end_of
                     .as_ref()
-                    .map(|unit| format!(" at end of {}", calendar_unit(unit.node)))
+                    .map(|unit| format!(" at end of {}", unit.node.name()))
                     .unwrap_or_default();
                 format!("expire {} after earn{end_of}", duration(term)).into()
             }
@@ -522,7 +522,7 @@ fn points_setting(setting: &PointsSetting) -> Text {
                     .as_ref()
                     .map(|n| format!(" + {}", n.node))
                     .unwrap_or_default();
-                format!("expire at end of {}{plus}", calendar_unit(unit.node)).into()
+                format!("expire at end of {}{plus}", unit.node.name()).into()
             }
         },
     }
@@ -546,7 +546,7 @@ fn measure(source: &MeasureSource) -> String {
 
 fn window(window: &Window) -> String {
     match window {
-        Window::Calendar(unit) => format!("calendar {}", calendar_unit(*unit)),
+        Window::Calendar(unit) => format!("calendar {}", unit.name()),
         Window::Rolling(d) => format!("rolling {}", duration(d)),
         Window::Membership => "membership year".to_string(),
     }
@@ -640,12 +640,12 @@ fn rule_stmt(stmt: &RuleStmt) -> String {
         } => {
             let scope = match scope {
                 CapScope::PerEvent => "per event".to_string(),
-                CapScope::PerMember(p) => format!("per member per {}", period(p.node)),
+                CapScope::PerMember(p) => format!("per member per {}", p.node.name()),
             };
             format!("cap {} {} {scope}", amount.node, points.node)
         }
         RuleStmt::Limit { count, period: p } => {
-            format!("limit {} per member per {}", count.node, period(p.node))
+            format!("limit {} per member per {}", count.node, p.node.name())
         }
         RuleStmt::Budget {
             amount,
@@ -654,7 +654,7 @@ fn rule_stmt(stmt: &RuleStmt) -> String {
         } => {
             let scope = p.as_ref().map_or_else(
                 || "in total".to_string(),
-                |p| format!("per {}", period(p.node)),
+                |p| format!("per {}", p.node.name()),
             );
             format!("budget {} {} {scope}", amount.node, points.node)
         }
@@ -730,7 +730,7 @@ fn tier_set(set: &TierSet) -> String {
 fn perk_setting(setting: &PerkSetting) -> String {
     match setting {
         PerkSetting::Limit { count, period: p } => {
-            format!("limit {} per {}", count.node, period(p.node))
+            format!("limit {} per {}", count.node, p.node.name())
         }
         PerkSetting::Cost(m) => format!("cost {}", money(m)),
     }
@@ -759,35 +759,9 @@ fn money(money: &Money) -> String {
 
 fn duration(duration: &Duration) -> String {
     let count = duration.count.node;
-    let unit = match duration.unit {
-        TimeUnit::Day => "day",
-        TimeUnit::Week => "week",
-        TimeUnit::Month => "month",
-        TimeUnit::Year => "year",
-    };
+    let unit = duration.unit.name();
     let plural = if count == Decimal::ONE { "" } else { "s" };
     format!("{count} {unit}{plural}")
-}
-
-fn calendar_unit(unit: CalendarUnit) -> &'static str {
-    match unit {
-        CalendarUnit::Day => "day",
-        CalendarUnit::Week => "week",
-        CalendarUnit::Month => "month",
-        CalendarUnit::Quarter => "quarter",
-        CalendarUnit::Year => "year",
-    }
-}
-
-fn period(period: Period) -> &'static str {
-    match period {
-        Period::Day => "day",
-        Period::Week => "week",
-        Period::Month => "month",
-        Period::Quarter => "quarter",
-        Period::Year => "year",
-        Period::Lifetime => "lifetime",
-    }
 }
 
 fn expr(e: &Expr) -> String {
