@@ -11,6 +11,7 @@ pub mod engine;
 pub mod events;
 pub mod report;
 pub mod syntax;
+pub mod testing;
 
 pub use diagnostic::{Diagnostic, Severity};
 
