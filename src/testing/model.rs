@@ -337,12 +337,7 @@ pub fn parse(text: &str) -> Result<TestFile, FileError> {
     let file: TestFile = serde_norway::from_str(text).map_err(|error| {
         let location = error.location();
         let message = error.to_string();
-        // serde_norway ends its message with the position, given apart here.
-        let message = message
-            .rfind(" at line ")
-            .and_then(|at| message.get(..at))
-            .unwrap_or(&message)
-            .to_string();
+        let message = without_position(&message);
         FileError {
             line: location.as_ref().map(serde_norway::Location::line),
             column: location.as_ref().map(serde_norway::Location::column),
@@ -399,6 +394,19 @@ pub(crate) fn locate(text: &str, case: Option<usize>, key: &str) -> Option<usize
         .find(|&i| lines.get(i).is_some_and(|line| is_key(line)))
         .or(Some(start))
         .map(|i| i + 1)
+}
+
+/// A serde_norway message without the position it writes into it (" at
+/// line 3 column 7"), which the error gives apart.
+fn without_position(message: &str) -> String {
+    match message.find(" at line ") {
+        None => message.to_string(),
+        Some(at) => {
+            let (before, rest) = message.split_at(at);
+            let after = rest.find(',').map_or("", |comma| rest.get(comma..).unwrap_or(""));
+            format!("{before}{after}")
+        }
+    }
 }
 
 fn is_only_comments(text: &str) -> bool {
