@@ -3,6 +3,7 @@
 //! request; and with `--review`, asks about each changed snapshot.
 
 use super::{out, USAGE_ERROR};
+use loyalty::diagnostic::plural;
 use loyalty::testing::runner::{self, CaseReport, FileReport, SnapshotMode, Tally, Written};
 use loyalty::testing::{json, junit};
 use std::io::{BufRead, IsTerminal, Write};
@@ -139,7 +140,11 @@ fn lines(report: &FileReport, color: bool) -> String {
                     Some(Written::Updated) => " (snapshot updated)",
                     None => "",
                 };
-                text.push_str(&format!("{} {file}: {}{note}\n", paint(code, status), case.name));
+                text.push_str(&format!(
+                    "{} {file}: {}{note}\n",
+                    paint(code, status),
+                    case.name
+                ));
                 for failure in &case.failures {
                     text.push_str(&format!("  {}\n", failure.title()));
                     text.push_str(&failure.diff().render(4, color));
@@ -154,10 +159,16 @@ fn lines(report: &FileReport, color: bool) -> String {
 fn closing(tally: &Tally) -> String {
     let mut line = format!("\n{} passed, {} failed", tally.passed, tally.failed);
     if tally.broken_files > 0 {
-        line.push_str(&format!(", {} broken test files", tally.broken_files));
+        line.push_str(&format!(
+            ", {}",
+            plural(tally.broken_files, "broken test file")
+        ));
     }
     if tally.snapshots_written > 0 {
-        line.push_str(&format!(", {} snapshots written", tally.snapshots_written));
+        line.push_str(&format!(
+            ", {} written",
+            plural(tally.snapshots_written, "snapshot")
+        ));
     }
     line + "\n"
 }

@@ -48,7 +48,10 @@ impl Diff {
         let mut lines = Diff::default();
         for group in diff.grouped_ops(CONTEXT) {
             let start = group.first().map_or(0, |op| op.new_range().start);
-            lines.push(Tag::Heading, format!("@@ {name} line {} @@", start + first_line));
+            lines.push(
+                Tag::Heading,
+                format!("@@ {name} line {} @@", start + first_line),
+            );
             for op in &group {
                 for change in diff.iter_changes(op) {
                     let tag = match change.tag() {

@@ -279,8 +279,16 @@ impl TryFrom<RawLedgerRow> for LedgerRow {
 
     fn try_from(raw: RawLedgerRow) -> Result<LedgerRow, String> {
         let values = [
-            raw.kind, raw.member, raw.time, raw.points, raw.amount, raw.balance, raw.rule,
-            raw.event, raw.cost, raw.note,
+            raw.kind,
+            raw.member,
+            raw.time,
+            raw.points,
+            raw.amount,
+            raw.balance,
+            raw.rule,
+            raw.event,
+            raw.cost,
+            raw.note,
         ];
         columns(LEDGER_COLUMNS.into_iter().zip(values)).map(LedgerRow)
     }
@@ -403,7 +411,9 @@ fn without_position(message: &str) -> String {
         None => message.to_string(),
         Some(at) => {
             let (before, rest) = message.split_at(at);
-            let after = rest.find(',').map_or("", |comma| rest.get(comma..).unwrap_or(""));
+            let after = rest
+                .find(',')
+                .map_or("", |comma| rest.get(comma..).unwrap_or(""));
             format!("{before}{after}")
         }
     }

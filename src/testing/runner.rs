@@ -181,8 +181,8 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 }
 
 fn search(folder: &Path, found: &mut Vec<PathBuf>) -> Result<(), String> {
-    let entries =
-        std::fs::read_dir(folder).map_err(|e| format!("cannot read `{}`: {e}", folder.display()))?;
+    let entries = std::fs::read_dir(folder)
+        .map_err(|e| format!("cannot read `{}`: {e}", folder.display()))?;
     for entry in entries {
         let entry = entry.map_err(|e| format!("cannot read `{}`: {e}", folder.display()))?;
         let path = entry.path();
@@ -456,9 +456,13 @@ impl<'a> Context<'a> {
         let stored = snapshot::read(&path).map_err(cannot)?;
         let store = match (&stored, self.mode) {
             (Some(stored), _) if *stored == new => return Ok(None),
-            (None, SnapshotMode::Update | SnapshotMode::Check { write_missing: true }) => {
-                Written::New
-            }
+            (
+                None,
+                SnapshotMode::Update
+                | SnapshotMode::Check {
+                    write_missing: true,
+                },
+            ) => Written::New,
             (Some(_), SnapshotMode::Update) => Written::Updated,
             (None, SnapshotMode::Check { .. }) => {
                 let mut diff = Diff::default();
@@ -613,10 +617,7 @@ mod expect {
                 got => {
                     wrong = true;
                     diff.push(Tag::Expected, format!("{id}: {want}"));
-                    diff.push(
-                        Tag::Actual,
-                        format!("{id}: {}", got.unwrap_or_else(|e| e)),
-                    );
+                    diff.push(Tag::Actual, format!("{id}: {}", got.unwrap_or_else(|e| e)));
                 }
             }
         }
@@ -679,8 +680,9 @@ mod expect {
         let mut next = 0;
         for want in wanted {
             let matches = |row: &Vec<String>| {
-                want.iter()
-                    .all(|(column, value)| cell(columns, row, column).is_some_and(|c| same(column, value, c)))
+                want.iter().all(|(column, value)| {
+                    cell(columns, row, column).is_some_and(|c| same(column, value, c))
+                })
             };
             if let Some(at) = actual.iter().skip(next).position(matches) {
                 next += at + 1;
@@ -688,7 +690,12 @@ mod expect {
             }
             let shown = |row: &Vec<String>| {
                 want.iter()
-                    .map(|(column, _)| format!("{column}={}", cell(columns, row, column).unwrap_or_default()))
+                    .map(|(column, _)| {
+                        format!(
+                            "{column}={}",
+                            cell(columns, row, column).unwrap_or_default()
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join(" ")
             };
@@ -703,13 +710,18 @@ mod expect {
                 let row = actual.get(at).map(shown).unwrap_or_default();
                 diff.push(
                     Tag::Actual,
-                    format!("{row} ({what}.csv line {}, before the row matched above it)", at + 2),
+                    format!(
+                        "{row} ({what}.csv line {}, before the row matched above it)",
+                        at + 2
+                    ),
                 );
                 format!("{what} row out of order: it comes before the row matched for the expectation above it")
             } else {
                 let score = |row: &Vec<String>| {
                     want.iter()
-                        .filter(|(column, value)| cell(columns, row, column).is_some_and(|c| same(column, value, c)))
+                        .filter(|(column, value)| {
+                            cell(columns, row, column).is_some_and(|c| same(column, value, c))
+                        })
                         .count()
                 };
                 // The closest row: most columns equal, the first on a tie.
@@ -722,7 +734,10 @@ mod expect {
                         Tag::Actual,
                         format!("{} (closest: {what}.csv line {})", shown(row), i + 2),
                     ),
-                    _ => diff.push(Tag::Actual, format!("(no {what} row shares a column value)")),
+                    _ => diff.push(
+                        Tag::Actual,
+                        format!("(no {what} row shares a column value)"),
+                    ),
                 }
                 format!("no {what} row matches (- expected, + closest actual)")
             };
@@ -743,11 +758,16 @@ mod expect {
         let want = want.trim();
         match column {
             "note" | "reason" => got.contains(want),
-            "amount" | "balance" | "cost" | "line" => match (model::decimal(want), model::decimal(got)) {
-                (Some(want), Some(got)) => want == got,
-                _ => want == got,
-            },
-            "time" => match (DateTime::parse_from_rfc3339(want), DateTime::parse_from_rfc3339(got)) {
+            "amount" | "balance" | "cost" | "line" => {
+                match (model::decimal(want), model::decimal(got)) {
+                    (Some(want), Some(got)) => want == got,
+                    _ => want == got,
+                }
+            }
+            "time" => match (
+                DateTime::parse_from_rfc3339(want),
+                DateTime::parse_from_rfc3339(got),
+            ) {
                 (Ok(want), Ok(got)) => want == got,
                 _ => got.starts_with(&want.replacen(' ', "T", 1)),
             },

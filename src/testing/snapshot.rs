@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 const PART: &str = "=== ";
 
 /// The first line of every snapshot.
-const TITLE: &str =
-    "# loyalty test snapshot: written by `loyalty test`, reviewed in pull requests";
+const TITLE: &str = "# loyalty test snapshot: written by `loyalty test`, reviewed in pull requests";
 
 /// What a snapshot holds.
 pub struct Contents<'a> {
@@ -131,7 +130,11 @@ pub fn compare(stored: &str, new: &str) -> Diff {
         }
         let changes = Diff::between(&old, &new, name, 1);
         let (removed, added) = changes.counts();
-        let unit = if name.ends_with(".csv") { "row" } else { "line" };
+        let unit = if name.ends_with(".csv") {
+            "row"
+        } else {
+            "line"
+        };
         diff.push(
             Tag::Heading,
             format!(
