@@ -53,7 +53,11 @@ pub fn run(args: &Args) -> ExitCode {
         eprintln!("error: no test files (*.test.yaml) found");
         return ExitCode::from(USAGE_ERROR);
     }
-    let review = args.review && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    // Asking needs a person at a terminal, and would break a JSON document.
+    let review = args.review
+        && args.format == Format::Human
+        && std::io::stdin().is_terminal()
+        && std::io::stdout().is_terminal();
     let mode = if args.update {
         SnapshotMode::Update
     } else {
