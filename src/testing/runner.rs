@@ -754,7 +754,7 @@ mod expect {
     /// Whether a cell matches what was expected of it: numbers as numbers,
     /// notes and reasons as a part of the text, times as instants (RFC 3339)
     /// or as the start of the local time (`2025-03-01` is any time that day).
-    fn same(column: &str, want: &str, got: &str) -> bool {
+    pub(super) fn same(column: &str, want: &str, got: &str) -> bool {
         let want = want.trim();
         match column {
             "note" | "reason" => got.contains(want),
@@ -782,5 +782,59 @@ mod expect {
             .filter_map(Result::ok)
             .map(|record| record.iter().map(str::to_owned).collect())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expect::same;
+    use super::*;
+
+    #[test]
+    fn cells_match_by_their_column_kind() {
+        assert!(same("amount", "4.5", "4.50"));
+        assert!(!same("amount", "4", "40"));
+        assert!(same("cost", "", ""));
+        assert!(same("note", "gold", "green → gold (threshold reached)"));
+        assert!(same("time", "2025-03-01", "2025-03-01T10:00:00-05:00"));
+        assert!(same(
+            "time",
+            "2025-03-01 10:00",
+            "2025-03-01T10:00:00-05:00"
+        ));
+        assert!(!same(
+            "time",
+            "2025-03-01 11:00",
+            "2025-03-01T10:00:00-05:00"
+        ));
+        assert!(same(
+            "time",
+            "2025-03-01T15:00:00Z",
+            "2025-03-01T10:00:00-05:00"
+        ));
+        assert!(!same("kind", "ear", "earn"));
+    }
+
+    #[test]
+    fn keys_are_found_in_their_case() {
+        let text = "# tests\nprogram: p.loyalty\ntests:\n  - name: a\n    events: a.csv\n  - name: b\n    snapshot: true\n    events: b.csv\n";
+        assert_eq!(locate(text, None, "program"), Some(2));
+        assert_eq!(locate(text, Some(0), "events"), Some(5));
+        assert_eq!(locate(text, Some(1), "events"), Some(8));
+        assert_eq!(locate(text, Some(1), "until"), Some(6), "the case's line");
+        assert_eq!(locate(text, Some(2), "events"), None);
+    }
+
+    #[test]
+    fn inline_records_become_json_lines_of_text() {
+        let records = [Record(vec![
+            ("id".into(), Some("e1".into())),
+            ("amount".into(), Some("4.50".into())),
+            ("store".into(), None),
+        ])];
+        assert_eq!(
+            json_lines(&records).unwrap(),
+            "{\"amount\":\"4.50\",\"id\":\"e1\",\"store\":null}\n"
+        );
     }
 }
