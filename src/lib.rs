@@ -12,6 +12,7 @@ pub mod events;
 pub mod finance;
 pub mod report;
 pub mod syntax;
+pub mod testing;
 
 pub use diagnostic::{Diagnostic, Severity};
 

@@ -6,6 +6,7 @@ mod explain;
 mod fmt;
 mod input;
 mod run;
+mod test;
 
 use clap::{Parser, Subcommand};
 use std::path::Path;
@@ -48,6 +49,13 @@ enum Command {
     /// Explain one member's points, event by event: which rules fired with
     /// their arithmetic, which did not and why, tier changes and expiries.
     Explain(explain::Args),
+    /// Run `*.test.yaml` test files: replay their events through their
+    /// programs and check balances, tiers, ledger rows, rejects and
+    /// snapshots.
+    ///
+    /// Exits with 0 when every test passed, 1 when any failed, 2 when a test
+    /// file is broken (or none was found).
+    Test(test::Args),
 }
 
 pub fn run() -> ExitCode {
@@ -57,6 +65,7 @@ pub fn run() -> ExitCode {
         Command::Fmt(args) => fmt::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Test(args) => test::run(&args),
     }
 }
 

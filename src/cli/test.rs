@@ -1,0 +1,204 @@
+//! `loyalty test`: runs test files and prints one line per test, the
+//! differences of those that fail, and a count; writes JUnit XML or JSON on
+//! request; and with `--review`, asks about each changed snapshot.
+
+use super::{out, USAGE_ERROR};
+use loyalty::diagnostic::plural;
+use loyalty::testing::runner::{self, CaseReport, FileReport, SnapshotMode, Tally, Written};
+use loyalty::testing::{json, junit};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Test files, or folders searched for `*.test.yaml` files (default:
+    /// the current folder).
+    paths: Vec<PathBuf>,
+    /// Store every snapshot that is missing or differs from this run.
+    #[arg(long, conflicts_with = "review")]
+    update: bool,
+    /// Show each missing or changed snapshot and ask whether to accept it
+    /// (on a terminal; otherwise the same as a plain run).
+    #[arg(long)]
+    review: bool,
+    /// Also write the results as JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// `human`: a line per test and the differences; `json`: one document.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+pub fn run(args: &Args) -> ExitCode {
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths.clone()
+    };
+    let files = match runner::discover(&paths) {
+        Ok(files) => files,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(USAGE_ERROR);
+        }
+    };
+    if files.is_empty() {
+        eprintln!("error: no test files (*.test.yaml) found");
+        return ExitCode::from(USAGE_ERROR);
+    }
+    // Asking needs a person at a terminal, and would break a JSON document.
+    let review = args.review
+        && args.format == Format::Human
+        && std::io::stdin().is_terminal()
+        && std::io::stdout().is_terminal();
+    let mode = if args.update {
+        SnapshotMode::Update
+    } else {
+        SnapshotMode::Check {
+            write_missing: !in_ci() && !review,
+        }
+    };
+    let color = args.format == Format::Human && std::io::stdout().is_terminal();
+    let mut reports: Vec<FileReport> = Vec::new();
+    for file in files {
+        let mut report = runner::run_file(&file, mode);
+        if review {
+            if let Ok(cases) = &mut report.outcome {
+                for case in cases.iter_mut() {
+                    ask(case, color);
+                }
+            }
+        }
+        if args.format == Format::Human {
+            out(&lines(&report, color));
+        }
+        reports.push(report);
+    }
+    let tally = Tally::of(&reports);
+    match args.format {
+        Format::Human => out(&closing(&tally)),
+        Format::Json => match json::to_json(&reports) {
+            Ok(text) => out(&text),
+            Err(e) => {
+                eprintln!("error: cannot write JSON: {e}");
+                return ExitCode::from(USAGE_ERROR);
+            }
+        },
+    }
+    if let Some(path) = &args.junit {
+        let written = junit::to_junit(&reports).and_then(|xml| std::fs::write(path, xml));
+        if let Err(e) = written {
+            eprintln!("error: cannot write `{}`: {e}", path.display());
+            return ExitCode::from(USAGE_ERROR);
+        }
+    }
+    if tally.broken_files > 0 {
+        ExitCode::from(USAGE_ERROR)
+    } else if tally.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Whether this is a CI run: `CI` set to anything but empty, `0` or `false`
+/// (GitHub Actions, GitLab and most others set `CI=true`).
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+}
+
+/// A file's lines: one per test, the failures' differences under it.
+fn lines(report: &FileReport, color: bool) -> String {
+    let paint = |code: &str, text: &str| {
+        if color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    };
+    let file = report.file.display();
+    match &report.outcome {
+        Err(error) => format!(
+            "{} {file}\n  {}: {}\n",
+            paint("1;31", "BROKEN"),
+            error.place(&report.file),
+            error.message.replace('\n', "\n  ")
+        ),
+        Ok(cases) => {
+            let mut text = String::new();
+            for case in cases {
+                let (status, code) = if case.passed() {
+                    ("ok    ", "32")
+                } else {
+                    ("FAILED", "1;31")
+                };
+                let note = match case.written {
+                    Some(Written::New) => " (snapshot written)",
+                    Some(Written::Updated) => " (snapshot updated)",
+                    None => "",
+                };
+                text.push_str(&format!(
+                    "{} {file}: {}{note}\n",
+                    paint(code, status),
+                    case.name
+                ));
+                for failure in &case.failures {
+                    text.push_str(&format!("  {}\n", failure.title()));
+                    text.push_str(&failure.diff().render(4, color));
+                }
+            }
+            text
+        }
+    }
+}
+
+/// The last line: `N passed, N failed`, and what else happened.
+fn closing(tally: &Tally) -> String {
+    let mut line = format!("\n{} passed, {} failed", tally.passed, tally.failed);
+    if tally.broken_files > 0 {
+        line.push_str(&format!(
+            ", {}",
+            plural(tally.broken_files, "broken test file")
+        ));
+    }
+    if tally.snapshots_written > 0 {
+        line.push_str(&format!(
+            ", {} written",
+            plural(tally.snapshots_written, "snapshot")
+        ));
+    }
+    line + "\n"
+}
+
+/// Shows a case's missing or changed snapshot and accepts it if the person
+/// at the terminal says so.
+fn ask(case: &mut CaseReport, color: bool) {
+    let snapshots: Vec<String> = case
+        .failures
+        .iter()
+        .filter(|f| matches!(f, runner::Failure::Snapshot { .. }))
+        .map(|f| format!("{}\n{}", f.title(), f.diff().render(2, color)))
+        .collect();
+    if snapshots.is_empty() {
+        return;
+    }
+    out(&format!("\n{}\n{}", case.name, snapshots.join("\n")));
+    out("accept this snapshot? [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return;
+    }
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        if let Err(e) = case.accept_snapshot() {
+            eprintln!("error: cannot write the snapshot: {e}");
+        }
+    }
+}

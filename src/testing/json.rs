@@ -1,0 +1,112 @@
+//! `--format json`: a run's results as one JSON document, for tools that
+//! read neither the text nor JUnit. Stable: no times, files in run order.
+//!
+//! ```json
+//! {
+//!   "passed": 3, "failed": 1, "broken_files": 0, "snapshots_written": 0,
+//!   "files": [{
+//!     "file": "programs/bean_stars.test.yaml",
+//!     "error": null,
+//!     "tests": [{
+//!       "name": "gold members earn 1.2 stars per dollar",
+//!       "status": "failed",
+//!       "snapshot_written": null,
+//!       "failures": [{"message": "balances differ (- expected, + actual)",
+//!                     "diff": [{"tag": "expected", "text": "ann stars: 35"},
+//!                              {"tag": "actual", "text": "ann stars: 30"}]}]
+//!     }]
+//!   }]
+//! }
+//! ```
+//!
+//! A broken file has an `error` (`line`, `column`, `message`) and no tests.
+
+use super::diff::Diff;
+use super::runner::{FileReport, Tally, Written};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Report<'a> {
+    #[serde(flatten)]
+    tally: Tally,
+    files: Vec<File<'a>>,
+}
+
+#[derive(Serialize)]
+struct File<'a> {
+    file: String,
+    error: Option<Error<'a>>,
+    tests: Vec<Test<'a>>,
+}
+
+#[derive(Serialize)]
+struct Error<'a> {
+    line: Option<usize>,
+    column: Option<usize>,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct Test<'a> {
+    name: &'a str,
+    status: &'static str,
+    snapshot_written: Option<&'static str>,
+    failures: Vec<Failure<'a>>,
+}
+
+#[derive(Serialize)]
+struct Failure<'a> {
+    message: String,
+    diff: &'a Diff,
+}
+
+/// The results as pretty-printed JSON, ending in a newline.
+pub fn to_json(reports: &[FileReport]) -> serde_json::Result<String> {
+    let files = reports
+        .iter()
+        .map(|report| {
+            let (error, tests) = match &report.outcome {
+                Err(e) => (
+                    Some(Error {
+                        line: e.line,
+                        column: e.column,
+                        message: &e.message,
+                    }),
+                    Vec::new(),
+                ),
+                Ok(cases) => (
+                    None,
+                    cases
+                        .iter()
+                        .map(|case| Test {
+                            name: &case.name,
+                            status: if case.passed() { "passed" } else { "failed" },
+                            snapshot_written: case.written.map(|w| match w {
+                                Written::New => "new",
+                                Written::Updated => "updated",
+                            }),
+                            failures: case
+                                .failures
+                                .iter()
+                                .map(|f| Failure {
+                                    message: f.title(),
+                                    diff: f.diff(),
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                ),
+            };
+            File {
+                file: report.file.display().to_string(),
+                error,
+                tests,
+            }
+        })
+        .collect();
+    let report = Report {
+        tally: Tally::of(reports),
+        files,
+    };
+    serde_json::to_string_pretty(&report).map(|json| json + "\n")
+}
