@@ -2,10 +2,9 @@
 //! diagnostics printed), the event files, and the `--until` date.
 
 use super::{display_name, out, read_source, USAGE_ERROR};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use loyalty::compile::Program;
-use loyalty::engine::calendar;
-use loyalty::engine::replay::{Options, Order};
+use loyalty::engine::replay::{Options, Order, Until};
 use loyalty::events::{self, Event, Format, Reject};
 use std::io::{BufRead, BufReader, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -103,17 +102,10 @@ pub fn records<'p>(
 /// `--until`: a day (through its end) or an instant.
 pub fn until(program: &Program, until: Option<&str>) -> Result<Option<DateTime<Utc>>, ExitCode> {
     let Some(text) = until else { return Ok(None) };
-    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        let next = day.succ_opt().unwrap_or(NaiveDate::MAX);
-        let end = calendar::start_of_day(program.timezone, next) - chrono::Duration::nanoseconds(1);
-        return Ok(Some(end));
-    }
-    match DateTime::parse_from_rfc3339(text) {
-        Ok(t) => Ok(Some(t.with_timezone(&Utc))),
-        Err(_) => {
-            eprintln!(
-                "error: --until `{text}` is neither a date (2026-12-31) nor an RFC 3339 time"
-            );
+    match text.parse::<Until>() {
+        Ok(until) => Ok(Some(until.instant(program.timezone))),
+        Err(message) => {
+            eprintln!("error: --until {message}");
             Err(ExitCode::from(USAGE_ERROR))
         }
     }

@@ -16,6 +16,46 @@ pub enum Order {
     Stream,
 }
 
+/// Where a replay stops: through the end of a day in the program's zone
+/// (`2026-12-31`), or at an instant (RFC 3339).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    Day(chrono::NaiveDate),
+    Instant(DateTime<chrono::FixedOffset>),
+}
+
+impl std::str::FromStr for Until {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            return Ok(Until::Day(day));
+        }
+        DateTime::parse_from_rfc3339(text)
+            .map(Until::Instant)
+            .map_err(|_| {
+                format!(
+                    "`{text}` is neither a date (2025-12-31) nor an RFC 3339 time \
+                     (2025-12-31T18:00:00-05:00)"
+                )
+            })
+    }
+}
+
+impl Until {
+    /// The last instant the replay covers.
+    pub fn instant(self, tz: chrono_tz::Tz) -> DateTime<Utc> {
+        match self {
+            Until::Day(day) => {
+                let next = day.succ_opt().unwrap_or(chrono::NaiveDate::MAX);
+                super::calendar::start_of_day(tz, next) - chrono::Duration::nanoseconds(1)
+            }
+            Until::Instant(t) => t.with_timezone(&Utc),
+        }
+    }
+}
+
 /// How to replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {

@@ -3,7 +3,6 @@
 //! snapshot flag. Unknown keys and values of the wrong shape are errors with
 //! a line, so a typo never turns a test into one that checks nothing.
 
-use chrono::{DateTime, FixedOffset, NaiveDate};
 use rust_decimal::Decimal;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize as DeriveDeserialize;
@@ -39,7 +38,7 @@ pub struct Case {
 struct RawCase {
     name: String,
     events: Events,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "until")]
     until: Option<Until>,
     #[serde(default)]
     expect: Expect,
@@ -192,31 +191,12 @@ pub fn decimal(text: &str) -> Option<Decimal> {
     Decimal::from_str_exact(text.trim()).ok()
 }
 
-/// Where a replay stops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Until {
-    /// Through the end of this day in the program's zone.
-    Day(NaiveDate),
-    Instant(DateTime<FixedOffset>),
-}
+/// Where a replay stops (a day, through its end, or an instant).
+pub use crate::engine::replay::Until;
 
-impl<'de> Deserialize<'de> for Until {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        scalar(deserializer, |text| {
-            let text = text.trim();
-            if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-                return Ok(Until::Day(day));
-            }
-            DateTime::parse_from_rfc3339(text)
-                .map(Until::Instant)
-                .map_err(|_| {
-                    format!(
-                        "`{text}` is neither a date (2025-12-31) nor an RFC 3339 time \
-                         (2025-12-31T18:00:00-05:00)"
-                    )
-                })
-        })
-    }
+/// Reads `until:` with the same rules as `--until`.
+fn until<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Until>, D::Error> {
+    scalar(deserializer, |text| text.parse::<Until>()).map(Some)
 }
 
 /// What must be true after the replay. Every part is optional; all given
@@ -487,7 +467,9 @@ mod tests {
         assert_eq!(case.events, Events::File("e.csv".into()));
         assert_eq!(
             case.until,
-            Some(Until::Day(NaiveDate::from_ymd_opt(2025, 12, 31).unwrap()))
+            Some(Until::Day(
+                chrono::NaiveDate::from_ymd_opt(2025, 12, 31).unwrap()
+            ))
         );
         assert_eq!(
             case.expect.balances["ann"]["stars"],

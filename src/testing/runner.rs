@@ -10,7 +10,7 @@ use crate::engine::replay::{self, Options, Order};
 use crate::engine::Engine;
 use crate::events::{self, Event, Format, Reject};
 use crate::report::{self, LedgerWriter};
-use chrono::{DateTime, Utc};
+
 use std::io::{BufReader, Cursor};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -338,7 +338,7 @@ impl<'a> Context<'a> {
     fn replay(&self, index: usize, case: &Case) -> Result<Results, FileError> {
         let program = self.program;
         let records = self.records(index, case)?;
-        let until = case.until.map(|until| until_instant(program, until));
+        let until = case.until.map(|until| until.instant(program.timezone));
         let mut engine = Engine::new(program);
         let mut ledger_bytes = Vec::new();
         let mut ledger = LedgerWriter::new(program, &mut ledger_bytes).map_err(internal)?;
@@ -512,19 +512,6 @@ fn json_lines(records: &[Record]) -> serde_json::Result<String> {
         lines.push('\n');
     }
     Ok(lines)
-}
-
-/// `until` as the instant the replay stops at: a day runs through its last
-/// moment in the program's zone.
-pub fn until_instant(program: &Program, until: Until) -> DateTime<Utc> {
-    match until {
-        Until::Day(day) => {
-            let next = day.succ_opt().unwrap_or(chrono::NaiveDate::MAX);
-            crate::engine::calendar::start_of_day(program.timezone, next)
-                - chrono::Duration::nanoseconds(1)
-        }
-        Until::Instant(t) => t.with_timezone(&Utc),
-    }
 }
 
 /// A failure writing to memory, which does not happen; reported rather than
