@@ -69,6 +69,9 @@ pub struct Engine<'p> {
     explanation: Option<Explanation>,
     /// How much of `ledger` the explanation has seen.
     explained: usize,
+    /// The event being applied: the source of every entry written meanwhile
+    /// (entries the clock writes have none).
+    current_event: Option<String>,
 }
 
 impl<'p> Engine<'p> {
@@ -88,6 +91,7 @@ impl<'p> Engine<'p> {
             counts: Counts::default(),
             explanation: None,
             explained: 0,
+            current_event: None,
         }
     }
 
@@ -106,6 +110,7 @@ impl<'p> Engine<'p> {
     /// a purchase, a perk) is judged at its time, so the clock has moved to it.
     pub fn apply(&mut self, event: &Event) -> Result<(), Reject> {
         let result = self.try_apply(event);
+        self.current_event = None;
         self.explain_entries();
         match &result {
             Ok(()) => self.counts.applied += 1,
@@ -168,6 +173,7 @@ impl<'p> Engine<'p> {
         // where the last applied event put it.
         self.advance_to(event.time);
         self.explained = self.ledger.len();
+        self.current_event = Some(event.id.clone());
         if let Some(explanation) = self
             .explanation
             .as_mut()
@@ -301,7 +307,7 @@ impl<'p> Engine<'p> {
                 balance
             },
             rule: None,
-            event: None,
+            event: self.current_event.clone(),
             note: String::new(),
             cost: None,
             earned: None,
@@ -417,7 +423,6 @@ impl<'p> Engine<'p> {
         };
         let entry = self.record(m, kind, now, Some(p), amount);
         entry.rule = Some(rule);
-        entry.event = Some(event.id.clone());
         if let Some(bucket) = kept {
             if available_at > now {
                 self.schedule(available_at, m, DueKind::Release(p, bucket));
@@ -532,7 +537,6 @@ impl<'p> Engine<'p> {
         self.count(m, p, |t| t.spent += amount);
         self.touch(m, p, now);
         let entry = self.record(m, EntryKind::Spend, now, Some(p), -amount);
-        entry.event = Some(event.id.clone());
         entry.note = note;
         entry.cost = cost;
         Ok(())
@@ -571,7 +575,6 @@ impl<'p> Engine<'p> {
             *used += Decimal::ONE;
         }
         let entry = self.record(m, EntryKind::PerkUse, event.time, None, Decimal::ZERO);
-        entry.event = Some(event.id.clone());
         entry.note = name.clone();
         entry.cost = perk.cost;
         Ok(())
@@ -638,7 +641,6 @@ impl<'p> Engine<'p> {
             }
             let entry = self.record(m, EntryKind::Reverse, event.time, Some(p), -reversed);
             entry.rule = Some(rule);
-            entry.event = Some(event.id.clone());
             entry.note = note;
         }
     }

@@ -134,7 +134,6 @@ impl Engine<'_> {
                         *cut,
                     );
                     entry.rule = Some(rule_id);
-                    entry.event = Some(event.id.clone());
                     entry.note = why.clone();
                 }
                 if proposal.awarded.is_zero() {

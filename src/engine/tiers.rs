@@ -188,7 +188,6 @@ impl Engine<'_> {
         }
         let name = tiers.tiers.first().map_or("", |t| t.name.as_str());
         let entry = self.record(m, EntryKind::TierChange, event.time, None, Decimal::ZERO);
-        entry.event = Some(event.id.clone());
         entry.note = format!("joined at {name}");
         self.grant_perks(m, None, 0, event.time);
         let next = self.next_period_end(event.time, event.time);
