@@ -159,7 +159,7 @@ fn line_number(line: u64) -> usize {
 mod tests {
     use super::*;
     use crate::compile::ir::Value;
-    use crate::events::tests::{outline, program, read_all, utc, PROGRAM};
+    use crate::events::tests::{origins, outline, program, read_all, utc, PROGRAM};
     use crate::events::{read, Format};
     use rust_decimal::Decimal;
     use std::io::{Cursor, Read};
@@ -268,15 +268,8 @@ mod tests {
     fn invalid_utf8_rejects_only_its_row() {
         let mut bytes = b"id,time,member,type,amount\ne1,2025-03-01,m1,purchase,5\n".to_vec();
         bytes.extend_from_slice(b"e2,2025-03-01,m\xff,purchase,5\ne3,2025-03-01,m1,purchase,5\n");
-        let program = program(PROGRAM);
-        let lines: Vec<_> = read(&program, Format::Csv, &bytes[..], "f")
-            .map(|r| {
-                r.map(|e| e.origin.line)
-                    .map_err(|r| (r.origin.line, r.reason))
-            })
-            .collect();
         assert_eq!(
-            lines,
+            origins(Format::Csv, &bytes),
             vec![
                 Ok(2),
                 Err((3, "column `member` is not valid UTF-8".into())),

@@ -121,7 +121,7 @@ fn kind(value: &Json) -> &'static str {
 mod tests {
     use super::*;
     use crate::compile::ir::Value;
-    use crate::events::tests::{outline, program, read_all, utc, PROGRAM};
+    use crate::events::tests::{origins, outline, program, read_all, utc, PROGRAM};
     use crate::events::{read, Format};
     use rust_decimal::Decimal;
     use std::str::FromStr;
@@ -233,15 +233,8 @@ mod tests {
         let mut bytes = good.to_vec();
         bytes.extend_from_slice(b"\n{\"id\": \"e\xc3\x28\"}\n");
         bytes.extend_from_slice(good);
-        let program = program(PROGRAM);
-        let lines: Vec<_> = read(&program, Format::Jsonl, &bytes[..], "f")
-            .map(|r| {
-                r.map(|e| e.origin.line)
-                    .map_err(|r| (r.origin.line, r.reason))
-            })
-            .collect();
         assert_eq!(
-            lines,
+            origins(Format::Jsonl, &bytes),
             vec![Ok(1), Err((2, "the line is not valid UTF-8".into())), Ok(3)]
         );
     }

@@ -241,6 +241,18 @@ mod tests {
         read(&program, format, text.as_bytes(), "f").collect()
     }
 
+    /// The lines of the events and rejects raw `bytes` (not always UTF-8)
+    /// read to: the line of each event, the line and reason of each reject.
+    pub(super) fn origins(format: Format, bytes: &[u8]) -> Vec<Result<usize, (usize, String)>> {
+        let program = program(PROGRAM);
+        read(&program, format, bytes, "f")
+            .map(|r| {
+                r.map(|e| e.origin.line)
+                    .map_err(|r| (r.origin.line, r.reason))
+            })
+            .collect()
+    }
+
     /// The lines of the events and rejects `text` reads to, in order, each
     /// with its id (events) or reason (rejects).
     pub(super) fn outline(format: Format, text: &str) -> Vec<(usize, Result<String, String>)> {

@@ -229,8 +229,8 @@ impl Visitor<'_> for ScalarVisitor {
 mod tests {
     use super::*;
     use crate::compile::ir::Value;
-    use crate::events::tests::{outline, program, read_all, utc, PROGRAM};
-    use crate::events::{read, Format};
+    use crate::events::tests::{origins, outline, read_all, utc};
+    use crate::events::Format;
     use rust_decimal::Decimal;
     use std::str::FromStr;
 
@@ -431,15 +431,8 @@ mod tests {
         let mut bytes = record("e1", "m1").into_bytes();
         bytes.extend_from_slice(b"- id: e2\n  member: m\xff\n");
         bytes.extend_from_slice(record("e3", "m1").as_bytes());
-        let program = program(PROGRAM);
-        let lines: Vec<_> = read(&program, Format::Yaml, &bytes[..], "f")
-            .map(|r| {
-                r.map(|e| e.origin.line)
-                    .map_err(|r| (r.origin.line, r.reason))
-            })
-            .collect();
         assert_eq!(
-            lines,
+            origins(Format::Yaml, &bytes),
             vec![
                 Ok(1),
                 Err((6, "the record is not valid UTF-8".into())),
