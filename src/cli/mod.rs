@@ -2,6 +2,7 @@
 //! prints; exit codes are 0 for success, 1 for findings, 2 for usage errors.
 
 mod check;
+mod diff;
 mod explain;
 mod fmt;
 mod input;
@@ -48,6 +49,12 @@ enum Command {
     /// Explain one member's points, event by event: which rules fired with
     /// their arithmetic, which did not and why, tier changes and expiries.
     Explain(explain::Args),
+    /// What a change to a program costs: both programs replayed on the same
+    /// events, and the change in points issued, liability and cost, overall
+    /// and per tier, with the members whose balances moved most.
+    ///
+    /// `--format markdown` gives tables to paste into a pull request.
+    Diff(diff::Args),
 }
 
 pub fn run() -> ExitCode {
@@ -57,6 +64,7 @@ pub fn run() -> ExitCode {
         Command::Fmt(args) => fmt::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Diff(args) => diff::run(&args),
     }
 }
 
