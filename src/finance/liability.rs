@@ -289,7 +289,7 @@ impl<'p> LiabilityBuilder<'p> {
                 Ok(estimate) => estimate,
                 Err(why) => {
                     let (rate, how) = from_program();
-                    (rate, format!("{why}, so the program's {how}"))
+                    (rate, format!("the program's {how}, as {why}"))
                 }
             },
         };
@@ -302,7 +302,7 @@ impl<'p> LiabilityBuilder<'p> {
         };
         Rate {
             rate,
-            how: format!("{} {how}{valued}", points.name),
+            how: format!("{}: {how}{valued}", points.name),
         }
     }
 
@@ -317,9 +317,11 @@ impl<'p> LiabilityBuilder<'p> {
             .get(p)
             .map_or(ExpiryRule::Never, |points| points.expiry);
         match expiry {
-            ExpiryRule::Never => return Err("never expire".to_string()),
+            ExpiryRule::Never => return Err("they never expire".to_string()),
             ExpiryRule::Inactivity(_) => {
-                return Err("expire after inactivity, which no cohort's age decides".to_string())
+                return Err(
+                    "they expire after inactivity, which no cohort's age decides".to_string(),
+                )
             }
             ExpiryRule::AfterEarn { .. } | ExpiryRule::EndOf { .. } => {}
         }
@@ -363,7 +365,7 @@ impl<'p> LiabilityBuilder<'p> {
         Ok((
             rate,
             format!(
-                "{}: {} of the {} points issued (less reversed) in {span} expired; their expiry ran out by {until_day}",
+                "{} ({} of the {} points issued less reversed in {span} expired; their expiry ran out by {until_day})",
                 percent(rate),
                 points(expired),
                 points(kept)
