@@ -24,7 +24,7 @@ pub struct Args {
     )]
     events: Vec<PathBuf>,
     /// A simulation scenario both programs run on, with the same random
-    /// streams.
+    /// streams (needs `loyalty simulate`, not built yet).
     #[arg(long, value_name = "FILE")]
     scenario: Option<PathBuf>,
     /// Replay up to and including this day (YYYY-MM-DD, in the old
