@@ -2,6 +2,7 @@
 //! prints; exit codes are 0 for success, 1 for findings, 2 for usage errors.
 
 mod check;
+mod diff;
 mod explain;
 mod fmt;
 mod input;
@@ -56,6 +57,12 @@ enum Command {
     /// Exits with 0 when every test passed, 1 when any failed, 2 when a test
     /// file is broken (or none was found).
     Test(test::Args),
+    /// What a change to a program costs: both programs replayed on the same
+    /// events, and the change in points issued, liability and cost, overall
+    /// and per tier, with the members whose balances moved most.
+    ///
+    /// `--format markdown` gives tables to paste into a pull request.
+    Diff(diff::Args),
 }
 
 pub fn run() -> ExitCode {
@@ -66,6 +73,7 @@ pub fn run() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Diff(args) => diff::run(&args),
     }
 }
 

@@ -1,11 +1,15 @@
 //! `loyalty run`: replays events and writes the ledger, member end states,
-//! rejects and summary, with a short table on standard output.
+//! rejects and summary, with a short table on standard output; with
+//! `--report`, finance's liability and deferred revenue tables too.
 
 use super::input::{self, Inputs};
 use super::USAGE_ERROR;
 use loyalty::engine::replay;
 use loyalty::engine::Engine;
+use loyalty::finance::deferred::{self, Rounding};
+use loyalty::finance::liability::{Breakage, LiabilityBuilder};
 use loyalty::report::{self, LedgerWriter};
+use rust_decimal::Decimal;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -22,6 +26,39 @@ pub struct Args {
     /// Stop at the first rejected record and exit with 1.
     #[arg(long)]
     strict: bool,
+    /// Finance reports to write and print: `liability` (liability.csv: per
+    /// month and points type, issued, spent, expired, reversed,
+    /// outstanding, breakage, liability and cost) and `deferred-revenue`
+    /// (deferred_revenue.csv: the IFRS 15 allocation). Several are
+    /// separated by commas.
+    #[arg(long, value_enum, value_name = "REPORT", value_delimiter = ',')]
+    report: Vec<Report>,
+    /// The breakage rate the reports use for every points type, in percent
+    /// (`18` or `18%`), or `estimate` to estimate it from the history by
+    /// monthly earning cohort. Default: each points type's `breakage`.
+    #[arg(long, value_name = "PCT", value_parser = parse_breakage, requires = "report")]
+    breakage: Option<Breakage>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Report {
+    Liability,
+    DeferredRevenue,
+}
+
+fn parse_breakage(text: &str) -> Result<Breakage, String> {
+    if text == "estimate" {
+        return Ok(Breakage::Estimated);
+    }
+    let number = text.strip_suffix('%').unwrap_or(text);
+    match number.parse::<Decimal>() {
+        Ok(pct) if pct >= Decimal::ZERO && pct <= Decimal::ONE_HUNDRED => {
+            Ok(Breakage::Given(pct / Decimal::ONE_HUNDRED))
+        }
+        _ => Err(format!(
+            "`{text}` is not a percentage from 0 to 100 (`18`, `18%`) or `estimate`"
+        )),
+    }
 }
 
 pub fn run(args: &Args) -> ExitCode {
@@ -55,9 +92,11 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
         "ledger.csv",
     )?;
     let mut engine = Engine::new(&program);
+    let mut liability = LiabilityBuilder::new(&program);
     let options = args.inputs.options(until, args.strict);
     let outcome = written(
         replay::replay(&mut engine, records, options, &mut |entries| {
+            liability.add(&entries);
             ledger.write(&entries)
         }),
         "ledger.csv",
@@ -79,8 +118,41 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
         "summary.json",
     )?;
     input::print(&report::summary_table(&summary));
+    let mut wrote = vec!["ledger.csv", "members.csv", "rejects.csv", "summary.json"];
+    if !args.report.is_empty() {
+        let breakage = args.breakage.clone().unwrap_or(Breakage::Program);
+        let table = liability.finish(until.unwrap_or(now), breakage);
+        written(
+            table.write_csv(create(&args.out, "liability.csv")?),
+            "liability.csv",
+        )?;
+        wrote.push("liability.csv");
+        if args.report.contains(&Report::Liability) {
+            input::print(&format!("\nliability\n\n{}", table.text()));
+        }
+        if args.report.contains(&Report::DeferredRevenue) {
+            let allocation = deferred::from_run(&engine, &liability, &table, Rounding::CENTS)
+                .map_err(|message| {
+                    eprintln!("error: {message}");
+                    ExitCode::from(USAGE_ERROR)
+                })?;
+            let rows = deferred::recognize(&allocation);
+            written(
+                deferred::write_csv(&rows, create(&args.out, "deferred_revenue.csv")?),
+                "deferred_revenue.csv",
+            )?;
+            wrote.push("deferred_revenue.csv");
+            input::print(&format!(
+                "\ndeferred revenue (IFRS 15), {}\n\n{}",
+                program.currency,
+                deferred::text(&rows)
+            ));
+        }
+    }
+    let last = wrote.pop().unwrap_or_default();
     input::print(&format!(
-        "\nwrote ledger.csv, members.csv, rejects.csv and summary.json to {}\n",
+        "\nwrote {} and {last} to {}\n",
+        wrote.join(", "),
         args.out.display()
     ));
     if let Some(first) = outcome.rejects.first() {

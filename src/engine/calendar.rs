@@ -2,7 +2,7 @@
 //! boundaries, terms, and the keys that caps, limits and budgets count by.
 //! Every calendar question is asked in one zone, the program's.
 
-use crate::compile::ir::Term;
+use crate::compile::ir::{ExpiryRule, Term};
 use crate::syntax::ast::{CalendarUnit, Period, TimeUnit};
 use chrono::{
     DateTime, Datelike, Days, LocalResult, Months, NaiveDate, NaiveDateTime, TimeZone, Timelike,
@@ -93,6 +93,27 @@ pub fn add_term(local: NaiveDateTime, term: Term) -> NaiveDateTime {
 /// An instant moved on by a term, counted on the program's calendar.
 pub fn after(tz: Tz, t: DateTime<Utc>, term: Term) -> DateTime<Utc> {
     instant(tz, add_term(local(tz, t), term))
+}
+
+/// When points earned at `earned` expire under a rule with a fixed date:
+/// `None` for points that never expire and for expiry after inactivity
+/// (which depends on what the member does later).
+pub fn expiry(tz: Tz, rule: ExpiryRule, earned: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match rule {
+        ExpiryRule::Never | ExpiryRule::Inactivity(_) => None,
+        ExpiryRule::AfterEarn { term, end_of: None } => Some(after(tz, earned, term)),
+        ExpiryRule::AfterEarn {
+            term,
+            end_of: Some(unit),
+        } => {
+            let end = add_term(local(tz, earned), term).date();
+            Some(start_of_day(tz, next_unit_start(unit, end, 0)))
+        }
+        ExpiryRule::EndOf { unit, plus } => {
+            let date = local(tz, earned).date();
+            Some(start_of_day(tz, next_unit_start(unit, date, plus)))
+        }
+    }
 }
 
 /// Which period a date falls in, as a number that is equal for dates in the

@@ -59,7 +59,8 @@ pub struct Entry {
     pub note: String,
     /// What it cost the company (redemptions and perk uses), in the program's currency.
     pub cost: Option<Decimal>,
-    /// For an expiry: when the expired points were earned (their cohort).
+    /// For an expiry: when the expired points were earned (their cohort); for
+    /// a reversal: when the returned purchase earned them.
     pub earned: Option<DateTime<Utc>>,
 }
 

@@ -378,27 +378,7 @@ impl<'p> Engine<'p> {
         let available_at = points
             .pending
             .map_or(now, |term| calendar::after(tz, now, term));
-        let expires_at = match points.expiry {
-            ExpiryRule::Never | ExpiryRule::Inactivity(_) => None,
-            ExpiryRule::AfterEarn { term, end_of: None } => Some(calendar::after(tz, now, term)),
-            ExpiryRule::AfterEarn {
-                term,
-                end_of: Some(unit),
-            } => {
-                let end = calendar::add_term(calendar::local(tz, now), term).date();
-                Some(calendar::start_of_day(
-                    tz,
-                    calendar::next_unit_start(unit, end, 0),
-                ))
-            }
-            ExpiryRule::EndOf { unit, plus } => {
-                let date = calendar::local(tz, now).date();
-                Some(calendar::start_of_day(
-                    tz,
-                    calendar::next_unit_start(unit, date, plus),
-                ))
-            }
-        };
+        let expires_at = calendar::expiry(tz, points.expiry, now);
         self.next_bucket += 1;
         let id = self.next_bucket;
         let bucket = Bucket {
@@ -642,6 +622,7 @@ impl<'p> Engine<'p> {
             let entry = self.record(m, EntryKind::Reverse, event.time, Some(p), -reversed);
             entry.rule = Some(rule);
             entry.note = note;
+            entry.earned = Some(purchase.time);
         }
     }
 

@@ -1,13 +1,24 @@
 //! The monthly liability table, built from ledger entries as they are
-//! written (so a streamed run needs no second pass).
-//!
-//! Interface only: the implementation is being written (issue 4).
+//! written (so a streamed run needs no second pass): per month in the
+//! program's zone and per points type, the points issued, spent, expired and
+//! reversed, what is outstanding at the month's end, and what that is worth
+//! after breakage; plus what redemptions and perk uses cost. See
+//! `docs/finance.md`.
 
-use crate::compile::ir::Program;
-use crate::engine::ledger::Entry;
-use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
+use crate::compile::ir::{ExpiryRule, Program};
+use crate::engine::calendar;
+use crate::engine::ledger::{Entry, EntryKind};
+use crate::finance::table::{percent, points, Table};
+use crate::report::money;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Write;
+
+/// The name of the row that carries the cost of perk uses: perks belong to
+/// no points type. Brackets keep it apart from any points type's name.
+pub const PERKS: &str = "(perks)";
 
 /// Where the breakage rate comes from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -48,23 +59,395 @@ pub struct LiabilityTable {
     pub breakage_method: String,
 }
 
+/// A calendar month as a number: year × 12 + month − 1, so months count up
+/// by one and `BTreeMap` keeps them in order.
+type Month = i64;
+
+/// The month an instant falls in, in the program's zone: `2025-01`.
+pub fn month_label(program: &Program, t: DateTime<Utc>) -> String {
+    month_name(month_of(program, t))
+}
+
+fn month_of(program: &Program, t: DateTime<Utc>) -> Month {
+    let date = calendar::local(program.timezone, t).date();
+    i64::from(date.year()) * 12 + i64::from(date.month0())
+}
+
+fn first_day(month: Month) -> Option<NaiveDate> {
+    let year = i32::try_from(month.div_euclid(12)).ok()?;
+    let month0 = u32::try_from(month.rem_euclid(12)).ok()?;
+    NaiveDate::from_ymd_opt(year, month0 + 1, 1)
+}
+
+fn month_name(month: Month) -> String {
+    format!(
+        "{:04}-{:02}",
+        month.div_euclid(12),
+        month.rem_euclid(12) + 1
+    )
+}
+
+/// One month's movements of one points type, as positive amounts.
+#[derive(Debug, Clone, Copy, Default)]
+struct Flows {
+    issued: Decimal,
+    spent: Decimal,
+    expired: Decimal,
+    reversed: Decimal,
+    cost: Decimal,
+}
+
+/// What became of the points earned in one month.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cohort {
+    issued: Decimal,
+    reversed: Decimal,
+    expired: Decimal,
+}
+
+#[derive(Debug, Clone, Default)]
+struct MonthFlows {
+    /// Indexed like the program's points types.
+    points: Vec<Flows>,
+    perks: Decimal,
+}
+
 /// Collects ledger entries, then builds the table.
 pub struct LiabilityBuilder<'p> {
     program: &'p Program,
+    /// Every month some entry fell in, with what moved in it.
+    months: BTreeMap<Month, MonthFlows>,
+    /// Per points type, by the month the points were earned.
+    cohorts: Vec<BTreeMap<Month, Cohort>>,
 }
 
 impl<'p> LiabilityBuilder<'p> {
     pub fn new(program: &'p Program) -> Self {
-        LiabilityBuilder { program }
+        LiabilityBuilder {
+            program,
+            months: BTreeMap::new(),
+            cohorts: vec![BTreeMap::new(); program.points.len()],
+        }
     }
 
-    pub fn add(&mut self, _entries: &[Entry]) {}
-
-    pub fn finish(self, _until: DateTime<Utc>, _breakage: Breakage) -> LiabilityTable {
-        LiabilityTable {
-            currency: self.program.currency.clone(),
-            rows: Vec::new(),
-            breakage_method: String::new(),
+    pub fn add(&mut self, entries: &[Entry]) {
+        let program = self.program;
+        for e in entries {
+            let month = self
+                .months
+                .entry(month_of(program, e.time))
+                .or_insert_with(|| MonthFlows {
+                    points: vec![Flows::default(); program.points.len()],
+                    perks: Decimal::ZERO,
+                });
+            // Costs are summed as the ledger shows them, in cents, so the
+            // table adds up to the ledger's column.
+            let cost = e.cost.map(super::cents).unwrap_or_default();
+            if e.kind == EntryKind::PerkUse {
+                month.perks += cost;
+                continue;
+            }
+            let Some(p) = e.points else { continue };
+            let (Some(flows), Some(cohorts)) = (month.points.get_mut(p), self.cohorts.get_mut(p))
+            else {
+                continue;
+            };
+            // Expiries and reversals belong to the cohort the points were
+            // earned in, which the ledger names.
+            let cohort = month_of(program, e.earned.unwrap_or(e.time));
+            match e.kind {
+                EntryKind::Earn | EntryKind::Pend => {
+                    flows.issued += e.amount;
+                    cohorts.entry(cohort).or_default().issued += e.amount;
+                }
+                EntryKind::Spend => {
+                    flows.spent -= e.amount;
+                    flows.cost += cost;
+                }
+                EntryKind::Expire => {
+                    flows.expired -= e.amount;
+                    cohorts.entry(cohort).or_default().expired -= e.amount;
+                }
+                EntryKind::Reverse => {
+                    flows.reversed -= e.amount;
+                    cohorts.entry(cohort).or_default().reversed -= e.amount;
+                }
+                // Releases and cap cuts change no balance; tier and perk
+                // entries carry no points.
+                EntryKind::Release
+                | EntryKind::CapCut
+                | EntryKind::TierChange
+                | EntryKind::PerkGrant
+                | EntryKind::PerkUse => {}
+            }
         }
+    }
+
+    /// The table from the first month with an entry through the month of
+    /// `until`, every month in between included.
+    pub fn finish(&self, until: DateTime<Utc>, breakage: Breakage) -> LiabilityTable {
+        let program = self.program;
+        let rates: Vec<Rate> = (0..program.points.len())
+            .map(|p| self.rate(p, until, &breakage))
+            .collect();
+        let mut rows = Vec::new();
+        if let (Some(first), Some(last)) = (
+            self.months.keys().next().copied(),
+            self.months.keys().next_back().copied(),
+        ) {
+            let last = last.max(month_of(program, until));
+            let mut outstanding = vec![Decimal::ZERO; program.points.len()];
+            for month in first..=last {
+                let flows = self.months.get(&month);
+                for (p, (points, rate)) in program.points.iter().zip(&rates).enumerate() {
+                    let f = flows
+                        .and_then(|f| f.points.get(p))
+                        .copied()
+                        .unwrap_or_default();
+                    let Some(held) = outstanding.get_mut(p) else {
+                        continue;
+                    };
+                    *held += f.issued - f.spent - f.expired - f.reversed;
+                    let value = points.value.filter(|_| !points.qualifying);
+                    rows.push(LiabilityRow {
+                        month: month_name(month),
+                        points: points.name.clone(),
+                        issued: f.issued,
+                        spent: f.spent,
+                        expired: f.expired,
+                        reversed: f.reversed,
+                        outstanding: *held,
+                        breakage: rate.rate,
+                        liability: value
+                            .map(|v| super::liability(*held, v, rate.rate))
+                            .unwrap_or_default(),
+                        cost: f.cost,
+                    });
+                }
+                if !program.perks.is_empty() {
+                    rows.push(LiabilityRow {
+                        month: month_name(month),
+                        points: PERKS.to_string(),
+                        issued: Decimal::ZERO,
+                        spent: Decimal::ZERO,
+                        expired: Decimal::ZERO,
+                        reversed: Decimal::ZERO,
+                        outstanding: Decimal::ZERO,
+                        breakage: Decimal::ZERO,
+                        liability: Decimal::ZERO,
+                        cost: flows.map(|f| f.perks).unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        let source = match breakage {
+            Breakage::Program => "the program's `breakage` settings".to_string(),
+            Breakage::Given(rate) => format!("--breakage {} for every points type", percent(rate)),
+            Breakage::Estimated => {
+                "estimated from the replayed history by monthly earning cohort".to_string()
+            }
+        };
+        let details: Vec<String> = rates.into_iter().map(|r| r.how).collect();
+        LiabilityTable {
+            currency: program.currency.clone(),
+            rows,
+            breakage_method: format!("{source}: {}", details.join("; ")),
+        }
+    }
+
+    /// Points of type `p` issued less reversed, by the month they were
+    /// earned in (`2025-01`): a return takes points back from the month of
+    /// its purchase.
+    pub fn net_issued_by_cohort(&self, p: usize) -> Vec<(String, Decimal)> {
+        self.cohorts
+            .get(p)
+            .into_iter()
+            .flatten()
+            .map(|(month, c)| (month_name(*month), c.issued - c.reversed))
+            .collect()
+    }
+
+    /// The breakage rate of points type `p`, and how it was obtained.
+    fn rate(&self, p: usize, until: DateTime<Utc>, breakage: &Breakage) -> Rate {
+        let program = self.program;
+        let Some(points) = program.points.get(p) else {
+            return Rate::default();
+        };
+        let from_program = || {
+            let rate = points.breakage.unwrap_or_default();
+            let setting = if points.breakage.is_some() {
+                ""
+            } else {
+                " (no `breakage` setting)"
+            };
+            (rate, format!("{}{setting}", percent(rate)))
+        };
+        let (rate, how) = match breakage {
+            Breakage::Program => from_program(),
+            Breakage::Given(rate) => (*rate, percent(*rate)),
+            Breakage::Estimated => match self.estimate(p, until) {
+                Ok(estimate) => estimate,
+                Err(why) => {
+                    let (rate, how) = from_program();
+                    (rate, format!("the program's {how}, as {why}"))
+                }
+            },
+        };
+        let valued = if points.qualifying {
+            " (qualifying: no liability)"
+        } else if points.value.is_none() {
+            " (no value per point: no liability)"
+        } else {
+            ""
+        };
+        Rate {
+            rate,
+            how: format!("{}: {how}{valued}", points.name),
+        }
+    }
+
+    /// The share of points (issued less reversed) that expired, over the
+    /// monthly earning cohorts whose every point's expiry date is at or
+    /// before `until`; or why there is no such cohort.
+    fn estimate(&self, p: usize, until: DateTime<Utc>) -> Result<(Decimal, String), String> {
+        let program = self.program;
+        let tz = program.timezone;
+        let expiry = program
+            .points
+            .get(p)
+            .map_or(ExpiryRule::Never, |points| points.expiry);
+        match expiry {
+            ExpiryRule::Never => return Err("they never expire".to_string()),
+            ExpiryRule::Inactivity(_) => {
+                return Err(
+                    "they expire after inactivity, which no cohort's age decides".to_string(),
+                )
+            }
+            ExpiryRule::AfterEarn { .. } | ExpiryRule::EndOf { .. } => {}
+        }
+        // The last points of a cohort are earned at the month's last instant
+        // and expire last.
+        let matured = |month: Month| {
+            first_day(month + 1)
+                .map(|next| calendar::start_of_day(tz, next) - chrono::Duration::nanoseconds(1))
+                .and_then(|last| calendar::expiry(tz, expiry, last))
+                .is_some_and(|at| at <= until)
+        };
+        let until_day = calendar::local(tz, until).date();
+        let cohorts: Vec<(Month, &Cohort)> = self
+            .cohorts
+            .get(p)
+            .into_iter()
+            .flatten()
+            .filter(|(month, c)| matured(**month) && c.issued > c.reversed)
+            .map(|(month, c)| (*month, c))
+            .collect();
+        let (Some((first, _)), Some((last, _))) = (cohorts.first(), cohorts.last()) else {
+            return Err(format!(
+                "no earning cohort's expiry has run out by {until_day}"
+            ));
+        };
+        let kept: Decimal = cohorts.iter().map(|(_, c)| c.issued - c.reversed).sum();
+        let expired: Decimal = cohorts.iter().map(|(_, c)| c.expired).sum();
+        let rate = (expired / kept)
+            .clamp(Decimal::ZERO, Decimal::ONE)
+            .round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero);
+        let span = if first == last {
+            format!("the earning cohort {}", month_name(*first))
+        } else {
+            format!(
+                "the {} earning cohorts {} to {}",
+                cohorts.len(),
+                month_name(*first),
+                month_name(*last)
+            )
+        };
+        Ok((
+            rate,
+            format!(
+                "{} ({} of the {} points issued less reversed in {span} expired; their expiry ran out by {until_day})",
+                percent(rate),
+                points(expired),
+                points(kept)
+            ),
+        ))
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Rate {
+    rate: Decimal,
+    how: String,
+}
+
+impl LiabilityTable {
+    /// The rows as CSV: amounts of money with two decimals, breakage as a
+    /// fraction.
+    pub fn write_csv<W: Write>(&self, out: W) -> csv::Result<()> {
+        let mut csv = csv::Writer::from_writer(out);
+        csv.write_record([
+            "month",
+            "points",
+            "issued",
+            "spent",
+            "expired",
+            "reversed",
+            "outstanding",
+            "breakage",
+            "liability",
+            "cost",
+            "currency",
+        ])?;
+        for r in &self.rows {
+            csv.write_record([
+                r.month.as_str(),
+                &r.points,
+                &points(r.issued),
+                &points(r.spent),
+                &points(r.expired),
+                &points(r.reversed),
+                &points(r.outstanding),
+                &r.breakage.normalize().to_string(),
+                &money(r.liability),
+                &money(r.cost),
+                &self.currency,
+            ])?;
+        }
+        csv.flush()?;
+        Ok(())
+    }
+
+    /// The table for a person, with the breakage method under it.
+    pub fn text(&self) -> String {
+        let liability = format!("liability {}", self.currency);
+        let cost = format!("cost {}", self.currency);
+        let mut table = Table::new(&[
+            "month",
+            "points",
+            "issued",
+            "spent",
+            "expired",
+            "reversed",
+            "outstanding",
+            "breakage",
+            &liability,
+            &cost,
+        ])
+        .labels(2);
+        for r in &self.rows {
+            table.push(vec![
+                r.month.clone(),
+                r.points.clone(),
+                points(r.issued),
+                points(r.spent),
+                points(r.expired),
+                points(r.reversed),
+                points(r.outstanding),
+                percent(r.breakage),
+                money(r.liability),
+                money(r.cost),
+            ]);
+        }
+        format!("{}\nbreakage: {}\n", table.text(), self.breakage_method)
     }
 }

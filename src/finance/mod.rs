@@ -1,4 +1,24 @@
 //! Finance: what the points cost. Liability per month and points type from
-//! the ledger, breakage, and deferred revenue.
+//! the ledger, breakage, deferred revenue, and the cost of a change to a
+//! program.
 
+pub mod deferred;
+pub mod diff;
 pub mod liability;
+pub mod table;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+
+/// An amount of money rounded to cents, half away from zero: how the ledger
+/// writes costs, so sums of rounded costs match what `ledger.csv` shows.
+pub fn cents(amount: Decimal) -> Decimal {
+    amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+}
+
+/// What outstanding points are worth: outstanding × value per point ×
+/// (1 − breakage), rounded to cents half to even, as `summary.json` has
+/// always rounded its liability (so the two reports agree to the cent).
+pub fn liability(outstanding: Decimal, value: Decimal, breakage: Decimal) -> Decimal {
+    (outstanding * value * (Decimal::ONE - breakage))
+        .round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven)
+}

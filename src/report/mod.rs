@@ -20,9 +20,7 @@ pub fn local_time(program: &Program, t: DateTime<Utc>) -> String {
 
 /// An amount of money with its cents (two decimals, half away from zero).
 pub fn money(amount: Decimal) -> String {
-    let cents =
-        amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
-    format!("{cents:.2}")
+    format!("{:.2}", crate::finance::cents(amount))
 }
 
 /// Writes ledger entries as CSV, header first, as they come.
@@ -221,7 +219,7 @@ fn points_summary(
     let outstanding = totals.outstanding();
     let liability = value
         .filter(|_| !qualifying)
-        .map(|v| (outstanding * v * (Decimal::ONE - breakage.unwrap_or_default())).round_dp(2));
+        .map(|v| crate::finance::liability(outstanding, v, breakage.unwrap_or_default()));
     PointsSummary {
         points: name.to_string(),
         issued: totals.issued,

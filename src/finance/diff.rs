@@ -1,0 +1,486 @@
+//! What a change to a program costs: two programs replayed on the same
+//! events, and the difference in points issued, liability and cost,
+//! overall and per tier, with the members whose balances moved most.
+
+use crate::compile::ir::Program;
+use crate::engine::replay::{self, Options, Order};
+use crate::engine::Engine;
+use crate::events::{Event, Reject};
+use crate::finance::liability::{Breakage, LiabilityBuilder};
+use crate::finance::table::{percent, points, signed, Table};
+use crate::report::money;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+/// How many members the diff lists.
+pub const TOP_MEMBERS: usize = 10;
+
+/// One points type as a program defines it, for valuing balances.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointsOutcome {
+    pub name: String,
+    pub issued: Decimal,
+    /// At the end, from the liability table (each program's own breakage).
+    pub liability: Decimal,
+    /// `None` for points that carry no liability (qualifying, or no value).
+    pub value: Option<Decimal>,
+    pub breakage: Decimal,
+}
+
+/// One member at the end of a replay.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemberOutcome {
+    /// `None` for a program without tiers.
+    pub tier: Option<String>,
+    /// By points type name.
+    pub issued: BTreeMap<String, Decimal>,
+    pub balance: BTreeMap<String, Decimal>,
+    /// What the member's redemptions and perk uses cost.
+    pub cost: Decimal,
+}
+
+/// What one program made of the events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub program: String,
+    pub currency: String,
+    /// In the program's order.
+    pub points: Vec<PointsOutcome>,
+    /// Tier names, lowest first.
+    pub tiers: Vec<String>,
+    pub cost: Decimal,
+    pub rejected: u64,
+    pub members: BTreeMap<String, MemberOutcome>,
+}
+
+/// Replays the records (sorted by time) through the program up to `until`
+/// (default: the last event) and values the result with the program's own
+/// breakage settings.
+pub fn outcome(
+    program: &Program,
+    records: impl Iterator<Item = Result<Event, Reject>>,
+    until: Option<DateTime<Utc>>,
+) -> Outcome {
+    let mut engine = Engine::new(program);
+    let mut builder = LiabilityBuilder::new(program);
+    let mut costs: BTreeMap<String, Decimal> = BTreeMap::new();
+    let options = Options {
+        order: Order::Sort,
+        until,
+        strict: false,
+    };
+    let result = replay::replay(&mut engine, records, options, &mut |entries| {
+        for e in entries.iter().filter(|e| e.cost.is_some()) {
+            *costs.entry(e.member.clone()).or_default() +=
+                e.cost.map(super::cents).unwrap_or_default();
+        }
+        builder.add(&entries);
+        Ok::<(), std::convert::Infallible>(())
+    });
+    let rejected = match result {
+        Ok(outcome) => outcome.rejects.len() as u64,
+        Err(never) => match never {},
+    };
+    let end = until.or(engine.clock()).unwrap_or_default();
+    let table = builder.finish(end, Breakage::Program);
+    let points = program
+        .points
+        .iter()
+        .map(|t| {
+            let rows = || table.rows.iter().filter(|r| r.points == t.name);
+            let last = rows().next_back();
+            PointsOutcome {
+                name: t.name.clone(),
+                issued: rows().map(|r| r.issued).sum(),
+                liability: last.map(|r| r.liability).unwrap_or_default(),
+                value: t.value.filter(|_| !t.qualifying),
+                breakage: last.map(|r| r.breakage).unwrap_or_default(),
+            }
+        })
+        .collect();
+    let tier_name = |rank: usize| {
+        program
+            .tiers
+            .as_ref()
+            .and_then(|t| t.tiers.get(rank))
+            .map(|t| t.name.clone())
+    };
+    let members = engine
+        .members()
+        .into_iter()
+        .map(|m| {
+            let by_type = |f: &dyn Fn(&crate::engine::member::Wallet) -> Decimal| {
+                program
+                    .points
+                    .iter()
+                    .zip(&m.wallets)
+                    .map(|(t, w)| (t.name.clone(), f(w)))
+                    .collect()
+            };
+            let outcome = MemberOutcome {
+                tier: tier_name(m.tier),
+                issued: by_type(&|w| w.totals.issued),
+                balance: by_type(&|w| w.balance()),
+                cost: costs.get(&m.id).copied().unwrap_or_default(),
+            };
+            (m.id.clone(), outcome)
+        })
+        .collect();
+    Outcome {
+        program: program.name.clone(),
+        currency: program.currency.clone(),
+        points,
+        tiers: program
+            .tiers
+            .as_ref()
+            .map(|t| t.tiers.iter().map(|t| t.name.clone()).collect())
+            .unwrap_or_default(),
+        cost: table.rows.iter().map(|r| r.cost).sum(),
+        rejected,
+        members,
+    }
+}
+
+/// How a measure is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Points,
+    Money,
+    Count,
+}
+
+/// One measure under both programs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub measure: String,
+    pub unit: Unit,
+    pub old: Decimal,
+    pub new: Decimal,
+}
+
+impl Line {
+    pub fn change(&self) -> Decimal {
+        self.new - self.old
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TierDiff {
+    /// The members' tier at the end under the old program.
+    pub tier: String,
+    pub members: usize,
+    pub lines: Vec<Line>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberDiff {
+    pub member: String,
+    pub old_tier: Option<String>,
+    pub new_tier: Option<String>,
+    /// Per points type: the balance under each program.
+    pub balances: Vec<(String, Decimal, Decimal)>,
+    /// The sum over points types of how far the balance moved.
+    pub moved: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diff {
+    pub currency: String,
+    pub overall: Vec<Line>,
+    pub tiers: Vec<TierDiff>,
+    /// The members whose balances moved most, most first (none unchanged).
+    pub members: Vec<MemberDiff>,
+}
+
+impl Diff {
+    /// True when no figure changed.
+    pub fn is_zero(&self) -> bool {
+        self.members.is_empty()
+            && self
+                .overall
+                .iter()
+                .chain(self.tiers.iter().flat_map(|t| &t.lines))
+                .all(|l| l.change().is_zero())
+    }
+}
+
+/// The tier a member is grouped under when the old program has no tiers.
+const ALL_MEMBERS: &str = "(all members)";
+/// The group of members the old replay does not know.
+const NOT_IN_OLD: &str = "(not in the old run)";
+
+/// Compares two replays of the same events. Both programs must count money
+/// in the same currency.
+pub fn compare(old: &Outcome, new: &Outcome) -> Result<Diff, String> {
+    if old.currency != new.currency {
+        return Err(format!(
+            "the programs count money in different currencies ({} and {}): their costs cannot be compared",
+            old.currency, new.currency
+        ));
+    }
+    let currency = &old.currency;
+    // Points types by name: the old program's first, then any the new one adds.
+    let mut names: Vec<&str> = old.points.iter().map(|p| p.name.as_str()).collect();
+    for p in &new.points {
+        if !names.contains(&p.name.as_str()) {
+            names.push(&p.name);
+        }
+    }
+    let find = |outcome: &'_ Outcome, name: &str| -> Option<PointsOutcome> {
+        outcome.points.iter().find(|p| p.name == name).cloned()
+    };
+    let liability_line = |old_value: Decimal, new_value: Decimal| Line {
+        measure: format!("liability {currency}"),
+        unit: Unit::Money,
+        old: old_value,
+        new: new_value,
+    };
+    let cost_line = |old_value: Decimal, new_value: Decimal| Line {
+        measure: format!("cost {currency}"),
+        unit: Unit::Money,
+        old: old_value,
+        new: new_value,
+    };
+    let issued_line = |name: &str, old_value: Decimal, new_value: Decimal| Line {
+        measure: format!("{name} issued"),
+        unit: Unit::Points,
+        old: old_value,
+        new: new_value,
+    };
+
+    let mut overall: Vec<Line> = names
+        .iter()
+        .map(|name| {
+            let issued = |o: &Outcome| find(o, name).map(|p| p.issued).unwrap_or_default();
+            issued_line(name, issued(old), issued(new))
+        })
+        .collect();
+    let liability = |o: &Outcome| o.points.iter().map(|p| p.liability).sum::<Decimal>();
+    overall.push(liability_line(liability(old), liability(new)));
+    overall.push(cost_line(old.cost, new.cost));
+    overall.push(Line {
+        measure: "rejected records".to_string(),
+        unit: Unit::Count,
+        old: Decimal::from(old.rejected),
+        new: Decimal::from(new.rejected),
+    });
+
+    // Members grouped by their tier under the old program, in tier order.
+    let group_of = |id: &str| match old.members.get(id) {
+        Some(m) => m.tier.clone().unwrap_or_else(|| ALL_MEMBERS.to_string()),
+        None => NOT_IN_OLD.to_string(),
+    };
+    let mut ids: Vec<&String> = old.members.keys().collect();
+    ids.extend(
+        new.members
+            .keys()
+            .filter(|id| !old.members.contains_key(*id)),
+    );
+    let mut groups: Vec<String> = old.tiers.clone();
+    groups.push(ALL_MEMBERS.to_string());
+    groups.push(NOT_IN_OLD.to_string());
+    let tiers = groups
+        .into_iter()
+        .filter_map(|group| {
+            let members: Vec<&String> = ids
+                .iter()
+                .copied()
+                .filter(|id| group_of(id) == group)
+                .collect();
+            if members.is_empty() {
+                return None;
+            }
+            let side = |o: &Outcome| {
+                let of = |name: &str, f: fn(&MemberOutcome) -> &BTreeMap<String, Decimal>| {
+                    members
+                        .iter()
+                        .filter_map(|id| o.members.get(*id))
+                        .filter_map(|m| f(m).get(name))
+                        .sum::<Decimal>()
+                };
+                let issued: Vec<Decimal> = names.iter().map(|n| of(n, |m| &m.issued)).collect();
+                let liability: Decimal = o
+                    .points
+                    .iter()
+                    .filter_map(|p| {
+                        let value = p.value?;
+                        Some(super::liability(
+                            of(&p.name, |m| &m.balance),
+                            value,
+                            p.breakage,
+                        ))
+                    })
+                    .sum();
+                let cost: Decimal = members
+                    .iter()
+                    .filter_map(|id| o.members.get(*id))
+                    .map(|m| m.cost)
+                    .sum();
+                (issued, liability, cost)
+            };
+            let (old_issued, old_liability, old_cost) = side(old);
+            let (new_issued, new_liability, new_cost) = side(new);
+            let mut lines: Vec<Line> = names
+                .iter()
+                .zip(old_issued.into_iter().zip(new_issued))
+                .map(|(name, (o, n))| issued_line(name, o, n))
+                .collect();
+            lines.push(liability_line(old_liability, new_liability));
+            lines.push(cost_line(old_cost, new_cost));
+            Some(TierDiff {
+                tier: group,
+                members: members.len(),
+                lines,
+            })
+        })
+        .collect();
+
+    let mut members: Vec<MemberDiff> = ids
+        .iter()
+        .map(|id| {
+            let (o, n) = (old.members.get(*id), new.members.get(*id));
+            let balance = |m: Option<&MemberOutcome>, name: &str| {
+                m.and_then(|m| m.balance.get(name))
+                    .copied()
+                    .unwrap_or_default()
+            };
+            let balances: Vec<(String, Decimal, Decimal)> = names
+                .iter()
+                .map(|name| (name.to_string(), balance(o, name), balance(n, name)))
+                .collect();
+            MemberDiff {
+                member: (*id).clone(),
+                old_tier: o.and_then(|m| m.tier.clone()),
+                new_tier: n.and_then(|m| m.tier.clone()),
+                moved: balances.iter().map(|(_, a, b)| (*b - *a).abs()).sum(),
+                balances,
+            }
+        })
+        .filter(|m| !m.moved.is_zero() || m.old_tier != m.new_tier)
+        .collect();
+    // Stable: equal moves keep the members' id order.
+    members.sort_by_key(|m| std::cmp::Reverse(m.moved));
+    members.truncate(TOP_MEMBERS);
+    Ok(Diff {
+        currency: currency.clone(),
+        overall,
+        tiers,
+        members,
+    })
+}
+
+fn show(unit: Unit, amount: Decimal) -> String {
+    match unit {
+        Unit::Points | Unit::Count => points(amount),
+        Unit::Money => money(amount),
+    }
+}
+
+fn line_cells(line: &Line) -> Vec<String> {
+    let change = line.change();
+    let relative = if line.old.is_zero() {
+        if change.is_zero() {
+            percent(Decimal::ZERO)
+        } else {
+            "new".to_string()
+        }
+    } else {
+        signed(change / line.old.abs(), percent)
+    };
+    vec![
+        line.measure.clone(),
+        show(line.unit, line.old),
+        show(line.unit, line.new),
+        signed(change, |c| show(line.unit, c)),
+        relative,
+    ]
+}
+
+/// The diff as a report: aligned text, or Markdown for a pull request.
+pub fn render(diff: &Diff, title: &str, markdown: bool) -> String {
+    let table = |t: &Table| if markdown { t.markdown() } else { t.text() };
+    let heading = |text: &str| {
+        if markdown {
+            format!("#### {text}\n\n")
+        } else {
+            format!("{text}\n\n")
+        }
+    };
+    let mut out = if markdown {
+        format!("### {title}\n\n")
+    } else {
+        format!("{title}\n\n")
+    };
+
+    let mut overall = Table::new(&["measure", "old", "new", "change", "change %"]);
+    for line in &diff.overall {
+        overall.push(line_cells(line));
+    }
+    out.push_str(&heading("Overall"));
+    out.push_str(&table(&overall));
+
+    let mut tiers = Table::new(&["tier", "measure", "old", "new", "change", "change %"]).labels(2);
+    for tier in &diff.tiers {
+        let members = if tier.members == 1 {
+            "member"
+        } else {
+            "members"
+        };
+        let label = format!("{} ({} {members})", tier.tier, tier.members);
+        for line in &tier.lines {
+            let mut cells = vec![label.clone()];
+            cells.extend(line_cells(line));
+            tiers.push(cells);
+        }
+    }
+    out.push('\n');
+    out.push_str(&heading(
+        "By tier (each member's tier at the end under the old program)",
+    ));
+    out.push_str(&table(&tiers));
+
+    out.push('\n');
+    out.push_str(&heading(&format!(
+        "Members whose balances moved most (at most {TOP_MEMBERS})"
+    )));
+    if diff.members.is_empty() {
+        out.push_str("No member's balance or tier changed.\n");
+        return out;
+    }
+    let mut header = vec!["member".to_string(), "tier".to_string()];
+    if let Some(first) = diff.members.first() {
+        header.extend(first.balances.iter().map(|(name, _, _)| name.clone()));
+    }
+    header.push("moved".to_string());
+    let mut members = Table {
+        header,
+        rows: Vec::new(),
+        labels: 2,
+    };
+    let arrow = |old: &str, new: &str| {
+        if old == new {
+            old.to_string()
+        } else {
+            format!("{old} → {new}")
+        }
+    };
+    for m in &diff.members {
+        let mut cells = vec![
+            m.member.clone(),
+            arrow(
+                m.old_tier.as_deref().unwrap_or("-"),
+                m.new_tier.as_deref().unwrap_or("-"),
+            ),
+        ];
+        cells.extend(
+            m.balances
+                .iter()
+                .map(|(_, old, new)| arrow(&points(*old), &points(*new))),
+        );
+        cells.push(points(m.moved));
+        members.push(cells);
+    }
+    out.push_str(&table(&members));
+    out
+}
