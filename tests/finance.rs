@@ -9,10 +9,9 @@
     clippy::panic
 )]
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use loyalty::compile::{compile, Program};
-use loyalty::engine::calendar;
-use loyalty::engine::replay::{replay, Options, Order};
+use loyalty::engine::replay::{replay, Options, Order, Until};
 use loyalty::engine::Engine;
 use loyalty::events::{read, Format};
 use loyalty::finance::deferred::{self, Allocation, Period, Rounding};
@@ -39,13 +38,9 @@ fn program(source: &str) -> Program {
         .0
 }
 
-/// The last instant of a local day, as `--until DAY` reads it.
+/// The last instant of a local day, as the CLI reads `--until DAY`.
 fn end_of_day(program: &Program, day: &str) -> DateTime<Utc> {
-    let next = NaiveDate::parse_from_str(day, "%Y-%m-%d")
-        .unwrap()
-        .succ_opt()
-        .unwrap();
-    calendar::start_of_day(program.timezone, next) - Duration::nanoseconds(1)
+    day.parse::<Until>().unwrap().instant(program.timezone)
 }
 
 /// Inline CSV: each line trimmed, blank lines dropped.

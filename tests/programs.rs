@@ -11,10 +11,10 @@
     clippy::panic
 )]
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use loyalty::compile::{compile, Program};
-use loyalty::engine::replay::{replay, Options, Order, Outcome};
-use loyalty::engine::{calendar, Engine};
+use loyalty::engine::replay::{replay, Options, Order, Outcome, Until};
+use loyalty::engine::Engine;
 use loyalty::events::{read, Format};
 use loyalty::report::{self, LedgerWriter, Summary};
 use rust_decimal::Decimal;
@@ -129,13 +129,9 @@ fn program(name: &str) -> Program {
         .0
 }
 
-/// The end of a local day in the program's zone, as `--until DAY` reads it.
+/// The last instant of a local day, as the CLI reads `--until DAY`.
 fn end_of_day(program: &Program, day: &str) -> DateTime<Utc> {
-    let next = NaiveDate::parse_from_str(day, "%Y-%m-%d")
-        .unwrap()
-        .succ_opt()
-        .unwrap();
-    calendar::start_of_day(program.timezone, next) - Duration::nanoseconds(1)
+    day.parse::<Until>().unwrap().instant(program.timezone)
 }
 
 /// Replays a sample into `engine`, handing ledger entries to `ledger`.

@@ -8,8 +8,8 @@
 use crate::compile::ir::{ExpiryRule, Program};
 use crate::engine::calendar;
 use crate::engine::ledger::{Entry, EntryKind};
-use crate::finance::table::{percent, points, Table};
 use crate::report::money;
+use crate::report::table::{percent, points, Table};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;

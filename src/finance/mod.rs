@@ -5,7 +5,6 @@
 pub mod deferred;
 pub mod diff;
 pub mod liability;
-pub mod table;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 

@@ -11,6 +11,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::io::Write;
+use table::Table;
+
+pub mod table;
 
 /// A time as the program's zone shows it, with its offset.
 pub fn local_time(program: &Program, t: DateTime<Utc>) -> String {
@@ -234,18 +237,19 @@ fn points_summary(
 
 /// The summary as a short table for a terminal.
 pub fn summary_table(summary: &Summary) -> String {
-    let mut rows = vec![[
-        "points".to_string(),
-        "issued".to_string(),
-        "spent".to_string(),
-        "expired".to_string(),
-        "reversed".to_string(),
-        "outstanding".to_string(),
-        "pending".to_string(),
-        format!("liability {}", summary.currency),
-    ]];
+    let liability = format!("liability {}", summary.currency);
+    let mut table = Table::new(&[
+        "points",
+        "issued",
+        "spent",
+        "expired",
+        "reversed",
+        "outstanding",
+        "pending",
+        &liability,
+    ]);
     for p in &summary.points {
-        rows.push([
+        table.push(vec![
             p.points.clone(),
             p.issued.to_string(),
             p.spent.to_string(),
@@ -256,17 +260,9 @@ pub fn summary_table(summary: &Summary) -> String {
             p.liability.map_or("-".to_string(), |l| l.to_string()),
         ]);
     }
-    let widths: Vec<usize> = (0..8)
-        .map(|c| {
-            rows.iter()
-                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
     let e = &summary.events;
-    let mut out = format!(
-        "{}: {} events read, {} applied, {} rejected{}\n\n",
+    format!(
+        "{}: {} events read, {} applied, {} rejected{}\n\n{}",
         summary.program,
         e.read,
         e.applied,
@@ -275,23 +271,7 @@ pub fn summary_table(summary: &Summary) -> String {
             format!(", {} after --until (not applied)", e.after_until)
         } else {
             String::new()
-        }
-    );
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(i, (cell, w))| {
-                if i == 0 {
-                    format!("{cell:<w$}")
-                } else {
-                    format!("{cell:>w$}")
-                }
-            })
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+        },
+        table.text()
+    )
 }

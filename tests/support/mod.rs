@@ -10,11 +10,10 @@
     clippy::panic
 )]
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use loyalty::compile::Program;
-use loyalty::engine::calendar;
 use loyalty::engine::ledger::{Entry, Totals};
-use loyalty::engine::replay::{self, Options, Order};
+use loyalty::engine::replay::{self, Options, Order, Until};
 use loyalty::engine::Engine;
 use loyalty::report::local_time;
 use rust_decimal::Decimal;
@@ -197,9 +196,7 @@ fn compile(source: &str) -> Program {
 
 /// The last instant of a local day, as the CLI reads `--until DAY`.
 fn end_of_day(program: &Program, day: &str) -> DateTime<Utc> {
-    let day = NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
-    calendar::start_of_day(program.timezone, day.succ_opt().unwrap())
-        - chrono::Duration::nanoseconds(1)
+    day.parse::<Until>().unwrap().instant(program.timezone)
 }
 
 fn row(program: &Program, e: &Entry) -> Row {

@@ -1,5 +1,5 @@
-//! Plain tables for the finance reports: aligned text for a terminal, or
-//! Markdown to paste into a pull request, from the same rows.
+//! Plain tables for reports: aligned text for a terminal, or Markdown to
+//! paste into a pull request, from the same rows.
 
 use rust_decimal::Decimal;
 
@@ -90,7 +90,10 @@ pub fn points(amount: Decimal) -> String {
 
 /// A fraction as a percentage with two decimals (`0.15` is `15.00%`).
 pub fn percent(fraction: Decimal) -> String {
-    format!("{:.2}%", super::cents(fraction * Decimal::ONE_HUNDRED))
+    format!(
+        "{:.2}%",
+        crate::finance::cents(fraction * Decimal::ONE_HUNDRED)
+    )
 }
 
 /// A change with its sign: `+12`, `-3.50`, `0`.
