@@ -6,6 +6,7 @@ mod explain;
 mod fmt;
 mod input;
 mod run;
+mod simulate;
 
 use clap::{Parser, Subcommand};
 use std::path::Path;
@@ -48,6 +49,13 @@ enum Command {
     /// Explain one member's points, event by event: which rules fired with
     /// their arithmetic, which did not and why, tier changes and expiries.
     Explain(explain::Args),
+    /// Project what a program will cost on a synthetic population: many
+    /// seeded runs of a scenario, and per month the 5th, 50th and 95th
+    /// percentiles of the liability table and the program's KPIs.
+    ///
+    /// The output is the same for any --threads. Exits with 1 when the
+    /// scenario does not fit the program, 2 on a usage error.
+    Simulate(simulate::Args),
 }
 
 pub fn run() -> ExitCode {
@@ -57,6 +65,7 @@ pub fn run() -> ExitCode {
         Command::Fmt(args) => fmt::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
     }
 }
 
