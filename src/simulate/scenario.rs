@@ -9,6 +9,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 
 /// A scenario as written. [`super::plan::Plan`] checks it against a program.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -32,26 +33,25 @@ pub struct Scenario {
     #[serde(default)]
     pub hours: Hours,
     /// The fields the program adds to `purchase`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique")]
     pub fields: BTreeMap<String, Draw>,
     /// The member attributes sent with `enroll`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique")]
     pub attributes: BTreeMap<String, Draw>,
     /// Event types the program declares (`flight`, `stay`), by name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique")]
     pub events: BTreeMap<String, EventSpec>,
     #[serde(default)]
     pub redeem: Option<Redeem>,
     #[serde(default)]
     pub returns: Option<Returns>,
     /// Perk uses, by perk name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique")]
     pub perks: BTreeMap<String, PerkUse>,
 }
 
 /// The number of months simulated: 1 to 600.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "u32")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Months(pub u32);
 
 impl TryFrom<u32> for Months {
@@ -81,8 +81,7 @@ pub struct Members {
 }
 
 /// A fraction from 0 to 1.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default, Deserialize)]
-#[serde(try_from = "f64")]
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
 pub struct Share(pub f64);
 
 impl TryFrom<f64> for Share {
@@ -109,8 +108,7 @@ pub struct Rate {
 }
 
 /// A finite number, 0 or more.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default, Deserialize)]
-#[serde(try_from = "f64")]
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
 pub struct NonNegative(pub f64);
 
 impl TryFrom<f64> for NonNegative {
@@ -125,8 +123,7 @@ impl TryFrom<f64> for NonNegative {
 }
 
 /// Local hours `[from, to)` in which events happen: `[7, 22]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "[u32; 2]")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hours {
     pub from: u32,
     pub to: u32,
@@ -157,7 +154,7 @@ impl TryFrom<[u32; 2]> for Hours {
 pub struct EventSpec {
     pub per_month: Rate,
     /// Every field of the type.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique")]
     pub fields: BTreeMap<String, Draw>,
     #[serde(default)]
     pub hours: Hours,
@@ -198,8 +195,7 @@ pub struct Returns {
 }
 
 /// A number of days, 1 to 3,650.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "u32")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Days(pub u32);
 
 impl TryFrom<u32> for Days {
@@ -228,14 +224,49 @@ pub struct Mix(pub Vec<(String, f64)>);
 
 impl<'de> Deserialize<'de> for Mix {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let map = BTreeMap::<String, Share>::deserialize(deserializer)?;
+        let map: BTreeMap<String, Share> = unique(deserializer)?;
         mix(map.into_iter().map(|(k, v)| (k, v.0)).collect())
     }
 }
 
-/// Checks that a mix's shares add up to 1 (within rounding).
+/// A map by name in which a name given twice is an error (a plain map
+/// would keep the last silently).
+fn unique<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, T>, D::Error> {
+    struct Unique<T>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Unique<T> {
+        type Value = BTreeMap<String, T>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a map of names")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut entries = BTreeMap::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if entries.contains_key(&key) {
+                    return Err(de::Error::custom(format!("`{key}` is given twice")));
+                }
+                let value = map.next_value()?;
+                entries.insert(key, value);
+            }
+            Ok(entries)
+        }
+    }
+    deserializer.deserialize_map(Unique(PhantomData))
+}
+
+/// Checks that a mix names each value once and its shares add up to 1
+/// (within rounding).
 fn mix<E: de::Error>(entries: Vec<(String, f64)>) -> Result<Mix, E> {
     let total: f64 = entries.iter().map(|(_, share)| share).sum();
+    if let Some((value, _)) = entries
+        .iter()
+        .enumerate()
+        .find(|(i, (v, _))| entries.iter().take(*i).any(|(w, _)| w == v))
+        .map(|(_, e)| e)
+    {
+        return Err(E::custom(format!("`{value}` is given twice")));
+    }
     if entries.is_empty() {
         return Err(E::custom("an empty mix: give values and their shares"));
     }
@@ -277,8 +308,7 @@ fn two() -> Decimals {
 }
 
 /// A finite number above 0.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Deserialize)]
-#[serde(try_from = "f64")]
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
 pub struct Positive(pub f64);
 
 impl TryFrom<f64> for Positive {
@@ -293,8 +323,7 @@ impl TryFrom<f64> for Positive {
 }
 
 /// Decimal places of a drawn amount, 0 to 6.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "u32")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decimals(pub u32);
 
 impl TryFrom<u32> for Decimals {
@@ -404,10 +433,105 @@ impl<'de> Visitor<'de> for DrawVisitor {
     }
 }
 
+// Values are checked inside the visitor of their own node, so the
+// parser's error names their key and line; a check after deserializing
+// (`#[serde(try_from)]`) would name only the enclosing map.
+
+/// A number checked by `T::try_from`.
+struct Checked<T, R>(PhantomData<(T, R)>);
+
+impl<'de, T: TryFrom<f64, Error = String>> Visitor<'de> for Checked<T, f64> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a number")
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+        T::try_from(v).map_err(E::custom)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        self.visit_f64(v as f64)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        self.visit_f64(v as f64)
+    }
+}
+
+impl<'de, T: TryFrom<u32, Error = String>> Visitor<'de> for Checked<T, u32> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a whole number")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        let v = u32::try_from(v).map_err(|_| E::custom(format!("{v} is too large")))?;
+        T::try_from(v).map_err(E::custom)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        let v = u64::try_from(v).map_err(|_| E::custom(format!("{v} is negative")))?;
+        self.visit_u64(v)
+    }
+}
+
+macro_rules! checked {
+    ($t:ty, f64) => {
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_f64(Checked::<$t, f64>(PhantomData))
+            }
+        }
+    };
+    ($t:ty, u32) => {
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_u32(Checked::<$t, u32>(PhantomData))
+            }
+        }
+    };
+}
+
+checked!(Share, f64);
+checked!(NonNegative, f64);
+checked!(Positive, f64);
+checked!(Months, u32);
+checked!(Days, u32);
+checked!(Decimals, u32);
+
+impl<'de> Deserialize<'de> for Hours {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Pair;
+        impl<'de> Visitor<'de> for Pair {
+            type Value = Hours;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("[from, to]: two hours")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Hours, A::Error> {
+                let mut next = || -> Result<u32, A::Error> {
+                    seq.next_element()?
+                        .ok_or_else(|| de::Error::custom("[from, to]: two hours"))
+                };
+                let pair = [next()?, next()?];
+                if seq.next_element::<u32>()?.is_some() {
+                    return Err(de::Error::custom("[from, to]: two hours, no more"));
+                }
+                Hours::try_from(pair).map_err(de::Error::custom)
+            }
+        }
+        d.deserialize_seq(Pair)
+    }
+}
+
 fn date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<NaiveDate, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    NaiveDate::parse_from_str(&text, "%Y-%m-%d")
-        .map_err(|_| de::Error::custom(format!("`{text}` is not a date (expected YYYY-MM-DD)")))
+    struct Date;
+    impl Visitor<'_> for Date {
+        type Value = NaiveDate;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a date (YYYY-MM-DD)")
+        }
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<NaiveDate, E> {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map_err(|_| E::custom(format!("`{text}` is not a date (expected YYYY-MM-DD)")))
+        }
+    }
+    deserializer.deserialize_str(Date)
 }
 
 /// A scenario that could not be read or does not fit the program: the

@@ -8,7 +8,9 @@
 use super::member::{Chances, Planned, Synthetic};
 use super::plan::{Activity, Plan};
 use crate::compile::ir::{builtin_field, Program, RewardId, Value};
+use crate::engine::calendar;
 use crate::engine::ledger::{Entry, EntryKind};
+use crate::engine::member::Counter;
 use crate::engine::Engine;
 use crate::events::{Event, Origin};
 use crate::finance::liability::{Breakage, LiabilityBuilder, LiabilityRow};
@@ -44,7 +46,8 @@ pub struct Tally {
     pub sales: Decimal,
     pub redemptions: u64,
     pub perk_uses: u64,
-    /// Events the engine refused (a perk used beyond its limit, mostly).
+    /// Events the engine refused: none unless the state changed between a
+    /// decision and its event (an expiry in the minute before a redemption).
     pub rejected: u64,
 }
 
@@ -378,10 +381,19 @@ impl Shard<'_> {
             .zip(&chances.perks)
             .filter_map(|(p, chance)| plan.perks.get(*p).filter(|p| *chance < p.probability))
             .filter(|p| {
-                program
-                    .perks
-                    .get(p.perk)
-                    .is_some_and(|perk| perk.tiers.contains(&state.tier))
+                program.perks.get(p.perk).is_some_and(|perk| {
+                    // Members use a perk while their tier has it and uses are left.
+                    let used_up = perk.limit.is_some_and(|limit| {
+                        let date = calendar::local(program.timezone, time).date();
+                        let key =
+                            Counter::PerkUsed(p.perk, calendar::period_key(limit.period, date));
+                        state
+                            .counters
+                            .get(&key)
+                            .is_some_and(|used| *used >= Decimal::from(limit.count))
+                    });
+                    perk.tiers.contains(&state.tier) && !used_up
+                })
             })
             .map(|p| p.perk)
             .collect();
