@@ -306,3 +306,58 @@ fn compared_programs_see_the_same_members_and_a_doubled_rate_doubles_the_points(
     assert_eq!(bytes(&same.report), bytes(&again.report));
     assert_eq!(same.runs[0].members, again.runs[0].members);
 }
+
+#[test]
+fn the_command_writes_its_tables_and_names_a_bad_scenario_s_file_and_line() {
+    let dir = std::env::temp_dir().join(format!("loyalty-simulate-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let program = dir.join("base.loyalty");
+    let scenario = dir.join("scenario.yaml");
+    let out = dir.join("out");
+    std::fs::write(&program, BASE.replace("RATE", "1")).unwrap();
+    std::fs::write(&scenario, SCENARIO).unwrap();
+    let simulate = |scenario: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_loyalty"))
+            .arg("simulate")
+            .args([&program, scenario])
+            .args(["--runs", "2", "--threads", "2", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let done = simulate(&scenario);
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(done.status.success(), "{stdout}");
+    assert!(stdout.contains("KPIs in 2026-06"), "{stdout}");
+    // Not a terminal: no progress bar.
+    assert_eq!(String::from_utf8_lossy(&done.stderr), "");
+    let kpis = std::fs::read_to_string(out.join("kpis.csv")).unwrap();
+    assert!(
+        kpis.starts_with("month,kpi,p5,p50,p95\n2026-03,members,"),
+        "{kpis}"
+    );
+    let liability = std::fs::read_to_string(out.join("liability.csv")).unwrap();
+    assert!(
+        liability.starts_with("month,points,breakage,issued_p5,"),
+        "{liability}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("simulation.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["runs"], 2);
+    assert_eq!(json["months"].as_array().unwrap().len(), 4);
+
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, SCENARIO.replace("months: 4", "months: 0")).unwrap();
+    let failed = simulate(&bad);
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: {}:3: months: 0 months: between 1 and 600",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
