@@ -486,6 +486,7 @@ fn aligned(rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simulate::shard::ShardResult;
 
     fn decimals(values: impl IntoIterator<Item = i64>) -> Vec<Decimal> {
         values.into_iter().map(Decimal::from).collect()
@@ -523,6 +524,92 @@ mod tests {
     fn ratios_round_to_four_places_and_zero_on_nothing() {
         assert_eq!(ratio(Decimal::ONE, Decimal::from(3)), Decimal::new(3333, 4));
         assert_eq!(ratio(Decimal::ONE, Decimal::ZERO), Decimal::ZERO);
+    }
+
+    fn row(
+        month: &str,
+        points: &str,
+        issued: i64,
+        spent: i64,
+        outstanding: i64,
+        cost: i64,
+    ) -> LiabilityRow {
+        LiabilityRow {
+            month: month.to_string(),
+            points: points.to_string(),
+            issued: Decimal::from(issued),
+            spent: Decimal::from(spent),
+            expired: Decimal::ZERO,
+            reversed: Decimal::ZERO,
+            outstanding: Decimal::from(outstanding),
+            breakage: Decimal::new(15, 2),
+            liability: Decimal::from(outstanding) / Decimal::from(100),
+            cost: Decimal::from(cost),
+        }
+    }
+
+    #[test]
+    fn shards_add_up_in_month_and_program_order_and_feed_the_kpis() {
+        let program = crate::compile::compile(
+            r#"program "T" { currency USD  timezone "UTC" }
+               points a { value 0.01 USD }
+               points b { value 0.01 USD }
+               rule r { on purchase  earn 1 a per 1 USD of amount }"#,
+        )
+        .unwrap()
+        .0;
+        let tally = |members, sales| Tally {
+            members,
+            sales: Decimal::from(sales),
+            ..Tally::default()
+        };
+        let first = ShardResult {
+            rows: vec![
+                row("2026-01", "(perks)", 0, 0, 0, 5),
+                row("2026-01", "b", 10, 0, 10, 0),
+                row("2026-01", "a", 100, 20, 80, 2),
+                row("2026-02", "a", 50, 30, 100, 3),
+            ],
+            tallies: vec![tally(3, 400), tally(3, 100)],
+            ..ShardResult::default()
+        };
+        let second = ShardResult {
+            rows: vec![
+                row("2026-02", "a", 100, 0, 100, 0),
+                row("2026-01", "a", 0, 0, 0, 0),
+            ],
+            tallies: vec![tally(1, 100), tally(2, 0)],
+            ..ShardResult::default()
+        };
+        let run = merge(&program, vec![first, second]);
+        let outline: Vec<(&str, &str, Decimal, Decimal)> = run
+            .rows
+            .iter()
+            .map(|r| (r.month.as_str(), r.points.as_str(), r.issued, r.outstanding))
+            .collect();
+        let d = Decimal::from;
+        assert_eq!(
+            outline,
+            vec![
+                ("2026-01", "a", d(100), d(80)),
+                ("2026-01", "b", d(10), d(10)),
+                ("2026-01", "(perks)", d(0), d(0)),
+                ("2026-02", "a", d(150), d(200)),
+            ]
+        );
+        assert_eq!(run.rows[3].liability, d(2));
+        assert_eq!(run.tallies, vec![tally(4, 500), tally(5, 100)]);
+
+        let months = ["2026-01".to_string(), "2026-02".to_string()];
+        let kpis = kpis(&program, &months, &run);
+        let get = |m: usize, name: &str| kpis[m].iter().find(|(n, _)| n == name).unwrap().1;
+        assert_eq!(get(0, "redemption_rate:a"), Decimal::new(2, 1));
+        // 50 spent of 250 issued to date.
+        assert_eq!(get(1, "redemption_rate:a"), Decimal::new(2, 1));
+        assert_eq!(get(0, "cost"), d(7));
+        assert_eq!(get(0, "cost_per_member"), Decimal::new(175, 2));
+        assert_eq!(get(0, "cost_pct_of_sales"), Decimal::new(14, 1));
+        assert_eq!(get(1, "cost_pct_of_sales"), d(3));
     }
 
     #[test]
