@@ -8,6 +8,7 @@ mod fmt;
 mod input;
 mod run;
 mod test;
+mod simulate;
 
 use clap::{Parser, Subcommand};
 use std::path::Path;
@@ -63,6 +64,13 @@ enum Command {
     ///
     /// `--format markdown` gives tables to paste into a pull request.
     Diff(diff::Args),
+    /// Project what a program will cost on a synthetic population: many
+    /// seeded runs of a scenario, and per month the 5th, 50th and 95th
+    /// percentiles of the liability table and the program's KPIs.
+    ///
+    /// The output is the same for any --threads. Exits with 1 when the
+    /// scenario does not fit the program, 2 on a usage error.
+    Simulate(simulate::Args),
 }
 
 pub fn run() -> ExitCode {
@@ -74,6 +82,7 @@ pub fn run() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Diff(args) => diff::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
     }
 }
 

@@ -263,6 +263,12 @@ impl<'p> Engine<'p> {
         members
     }
 
+    /// One member's state by id (a simulation asks for balances and tiers
+    /// after every event, so `members()`'s sorted copy would be too slow).
+    pub fn member(&self, id: &str) -> Option<&Member> {
+        self.index.get(id).and_then(|&m| self.members.get(m))
+    }
+
     pub fn clock(&self) -> Option<DateTime<Utc>> {
         self.clock
     }

@@ -1,0 +1,110 @@
+//! `loyalty simulate`: a program on a synthetic population, many runs; prints
+//! the liability per month with its 5th–95th percentile band and the KPIs,
+//! and writes them as CSV and JSON.
+
+use super::{display_name, input, read_source, USAGE_ERROR};
+use indicatif::{ProgressBar, ProgressStyle};
+use loyalty::simulate::{self, Options};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The program (`.loyalty`).
+    program: PathBuf,
+    /// The scenario (`.yaml`): the population, its habits and the months
+    /// simulated. See docs/simulation.md.
+    scenario: PathBuf,
+    /// How many runs, each a new draw of the population.
+    #[arg(long, default_value_t = 20)]
+    runs: u64,
+    /// Worker threads (default: one per core). The output is the same for any number.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Replaces the scenario's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The folder to write liability.csv, kpis.csv and simulation.json to
+    /// (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "loyalty-simulation")]
+    out: PathBuf,
+}
+
+pub fn run(args: &Args) -> ExitCode {
+    match simulate_inner(args) {
+        Ok(code) | Err(code) => code,
+    }
+}
+
+fn usage<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> ExitCode + '_ {
+    move |e| {
+        eprintln!("error: {what}: {e}");
+        ExitCode::from(USAGE_ERROR)
+    }
+}
+
+fn simulate_inner(args: &Args) -> Result<ExitCode, ExitCode> {
+    let program = input::program(&args.program)?;
+    let source = read_source(&args.scenario).map_err(|message| {
+        eprintln!("error: {message}");
+        ExitCode::from(USAGE_ERROR)
+    })?;
+    let name = display_name(&args.scenario);
+    let plan = simulate::load(&program, &source).map_err(|e| {
+        match e.line {
+            Some(line) => eprintln!("error: {name}:{line}: {}", e.message),
+            None => eprintln!("error: {name}: {}", e.message),
+        }
+        ExitCode::FAILURE
+    })?;
+    let options = Options {
+        runs: args.runs,
+        seed: args.seed,
+        keep_members: false,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.unwrap_or(0))
+        .build()
+        .map_err(usage("cannot start the worker threads"))?;
+    let total = args.runs * simulate::shards(&plan).len() as u64;
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(total);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} shards, {eta} left",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let result = pool.install(|| simulate::simulate(&program, &plan, &options, &|| bar.inc(1)));
+    bar.finish_and_clear();
+    let simulation = result.map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(USAGE_ERROR)
+    })?;
+    let report = &simulation.report;
+    std::fs::create_dir_all(&args.out).map_err(usage("cannot create the output folder"))?;
+    let create = |file: &str| {
+        std::fs::File::create(args.out.join(file))
+            .map(std::io::BufWriter::new)
+            .map_err(usage(file))
+    };
+    report
+        .write_liability_csv(create("liability.csv")?)
+        .map_err(usage("liability.csv"))?;
+    report
+        .write_kpis_csv(create("kpis.csv")?)
+        .map_err(usage("kpis.csv"))?;
+    let json = serde_json::to_string_pretty(report).map_err(usage("simulation.json"))?;
+    std::fs::write(args.out.join("simulation.json"), json + "\n")
+        .map_err(usage("simulation.json"))?;
+    input::print(&report.text());
+    input::print(&format!(
+        "\nwrote liability.csv, kpis.csv and simulation.json to {}\n",
+        args.out.display()
+    ));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,531 @@
+//! One shard: a range of synthetic members run through one engine in time
+//! order. Members never meet, so a shard's results do not depend on which
+//! other members share it, except through program-wide budgets (programs
+//! with budgets run all members in one shard). After each event the shard
+//! reads the member's state to decide what follows it (a redemption, a perk
+//! use, a return), and at each month's end it counts the KPIs.
+
+use super::member::{Chances, Planned, Synthetic};
+use super::plan::{Activity, Plan};
+use crate::compile::ir::{builtin_field, Program, RewardId, Value};
+use crate::engine::calendar;
+use crate::engine::ledger::{Entry, EntryKind};
+use crate::engine::member::Counter;
+use crate::engine::Engine;
+use crate::events::{Event, Origin};
+use crate::finance::liability::{Breakage, LiabilityBuilder, LiabilityRow};
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::{Decimal, RoundingStrategy};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::ops::Range;
+
+/// The trailing window of the active-members KPI, in months (about 90 days).
+pub const ACTIVE_MONTHS: usize = 3;
+/// The trailing window of the repeat-purchase rate, in months.
+pub const REPEAT_MONTHS: usize = 12;
+
+/// What the shard's members did in one month, as counts and sums that add
+/// up across shards.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    /// Members enrolled by the month's end, whether they left or not.
+    pub enrolled: u64,
+    /// Enrolled and not left.
+    pub members: u64,
+    pub joined: u64,
+    pub left: u64,
+    /// Members (not left) who earned or redeemed in the trailing [`ACTIVE_MONTHS`].
+    pub active: u64,
+    /// Members per tier, lowest first, among those who have not left.
+    pub tiers: Vec<u64>,
+    /// Members with a purchase in the trailing [`REPEAT_MONTHS`], and those with two or more.
+    pub purchasers: u64,
+    pub repeaters: u64,
+    /// Purchases less returns, plus the sales field of other events.
+    pub sales: Decimal,
+    pub redemptions: u64,
+    pub perk_uses: u64,
+    /// Events the engine refused: none unless the state changed between a
+    /// decision and its event (an expiry in the minute before a redemption).
+    pub rejected: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, other: &Tally) {
+        self.enrolled += other.enrolled;
+        self.members += other.members;
+        self.joined += other.joined;
+        self.left += other.left;
+        self.active += other.active;
+        if self.tiers.len() < other.tiers.len() {
+            self.tiers.resize(other.tiers.len(), 0);
+        }
+        for (mine, theirs) in self.tiers.iter_mut().zip(&other.tiers) {
+            *mine += theirs;
+        }
+        self.purchasers += other.purchasers;
+        self.repeaters += other.repeaters;
+        self.sales += other.sales;
+        self.redemptions += other.redemptions;
+        self.perk_uses += other.perk_uses;
+        self.rejected += other.rejected;
+    }
+}
+
+/// One member at the end of a run, for comparing two programs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemberEnd {
+    pub id: String,
+    /// `None` for a program without tiers.
+    pub tier: Option<String>,
+    /// By points type name.
+    pub issued: BTreeMap<String, Decimal>,
+    pub balance: BTreeMap<String, Decimal>,
+    /// What the member's redemptions and perk uses cost, in cents.
+    pub cost: Decimal,
+}
+
+/// What a shard produced.
+#[derive(Debug, Clone, Default)]
+pub struct ShardResult {
+    /// The liability table of the shard's ledger.
+    pub rows: Vec<LiabilityRow>,
+    pub breakage_method: String,
+    /// One per month simulated.
+    pub tallies: Vec<Tally>,
+    /// In member order, when asked for.
+    pub members: Vec<MemberEnd>,
+}
+
+/// A member's place in the shard.
+struct Seat {
+    synthetic: Synthetic,
+    /// The last month they earned or redeemed in.
+    last_active: Option<usize>,
+    /// (month, purchases) for recent months, oldest first.
+    purchases: VecDeque<(usize, u32)>,
+    cost: Decimal,
+}
+
+struct Shard<'a> {
+    program: &'a Program,
+    plan: &'a Plan,
+    engine: Engine<'a>,
+    builder: LiabilityBuilder<'a>,
+    seats: Vec<Seat>,
+    tallies: Vec<Tally>,
+    month: usize,
+}
+
+/// Runs members `range` of `run`.
+pub fn run(
+    program: &Program,
+    plan: &Plan,
+    run: u64,
+    range: Range<u64>,
+    keep_members: bool,
+) -> ShardResult {
+    let months = plan.months();
+    let mut shard = Shard {
+        program,
+        plan,
+        engine: Engine::new(program),
+        builder: LiabilityBuilder::new(program),
+        seats: range
+            .map(|index| Seat {
+                synthetic: Synthetic::new(plan, run, index),
+                last_active: None,
+                purchases: VecDeque::new(),
+                cost: Decimal::ZERO,
+            })
+            .collect(),
+        tallies: vec![Tally::default(); months],
+        month: 0,
+    };
+    let mut next: BinaryHeap<Reverse<(DateTime<Utc>, usize)>> = BinaryHeap::new();
+    for (s, seat) in shard.seats.iter_mut().enumerate() {
+        if let Some(t) = seat.synthetic.next_time(plan) {
+            next.push(Reverse((t, s)));
+        }
+    }
+    let end = plan.month_starts.last().copied().unwrap_or_default();
+    while let Some(Reverse((time, s))) = next.pop() {
+        if time >= end {
+            break;
+        }
+        while plan
+            .month_starts
+            .get(shard.month + 1)
+            .is_some_and(|boundary| time >= *boundary)
+        {
+            shard.close_month();
+        }
+        shard.step(s);
+        if let Some(t) = shard
+            .seats
+            .get_mut(s)
+            .and_then(|seat| seat.synthetic.next_time(plan))
+        {
+            next.push(Reverse((t, s)));
+        }
+    }
+    while shard.month < months {
+        shard.close_month();
+    }
+    let until = end - Duration::nanoseconds(1);
+    let table = shard.builder.finish(until, Breakage::Program);
+    let members = if keep_members {
+        shard
+            .seats
+            .iter()
+            .map(|seat| member_end(program, &shard.engine, seat))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    ShardResult {
+        rows: table.rows,
+        breakage_method: table.breakage_method,
+        tallies: shard.tallies,
+        members,
+    }
+}
+
+impl Shard<'_> {
+    /// Applies the member's next event and plans what follows it.
+    fn step(&mut self, s: usize) {
+        let plan = self.plan;
+        let Some(seat) = self.seats.get_mut(s) else {
+            return;
+        };
+        let Some((time, id, planned)) = seat.synthetic.pop() else {
+            return;
+        };
+        let member = seat.synthetic.id.clone();
+        let event = |kind, fields| Event {
+            id: id.clone(),
+            time,
+            member: member.clone(),
+            kind,
+            fields,
+            origin: Origin {
+                file: "simulation".to_string(),
+                line: 0,
+            },
+        };
+        let month = self.month;
+        let program = self.program;
+        let (event, activity) = match &planned {
+            Planned::Enroll(attributes) => (event(plan.enroll, attributes.clone()), None),
+            Planned::Activity {
+                activity, fields, ..
+            } => {
+                let Some(a) = plan.activities.get(*activity) else {
+                    return;
+                };
+                (event(a.kind, fields.clone()), Some(a))
+            }
+            Planned::Redeem(reward) => {
+                let Some((kind, name)) = plan
+                    .redeem
+                    .as_ref()
+                    .zip(program.rewards.get(*reward))
+                    .map(|(r, w)| (r.kind, w.name.clone()))
+                else {
+                    return;
+                };
+                (
+                    event(
+                        kind,
+                        builtin(
+                            program,
+                            kind,
+                            builtin_field::REDEEM_REWARD,
+                            Value::Text(name),
+                        ),
+                    ),
+                    None,
+                )
+            }
+            Planned::Return { of, amount } => {
+                let Some((kind, _)) = plan.returns else {
+                    return;
+                };
+                let mut fields = builtin(
+                    program,
+                    kind,
+                    builtin_field::RETURN_OF,
+                    Value::Text(of.clone()),
+                );
+                if let Some(f) = fields.get_mut(builtin_field::RETURN_AMOUNT) {
+                    *f = Value::Number(*amount);
+                }
+                (event(kind, fields), None)
+            }
+            Planned::UsePerk(perk) => {
+                let Some((kind, name)) = plan
+                    .use_perk
+                    .zip(program.perks.get(*perk))
+                    .map(|(k, p)| (k, p.name.clone()))
+                else {
+                    return;
+                };
+                (
+                    event(
+                        kind,
+                        builtin(
+                            program,
+                            kind,
+                            builtin_field::USE_PERK_PERK,
+                            Value::Text(name),
+                        ),
+                    ),
+                    None,
+                )
+            }
+        };
+        let applied = self.engine.apply(&event).is_ok();
+        let entries = self.engine.drain_ledger();
+        self.builder.add(&entries);
+        let Some(tally) = self.tallies.get_mut(month) else {
+            return;
+        };
+        if !applied {
+            tally.rejected += 1;
+            return;
+        }
+        let Some(seat) = self.seats.get_mut(s) else {
+            return;
+        };
+        for e in entries.iter().filter(|e| e.member == member) {
+            if matches!(e.kind, EntryKind::Earn | EntryKind::Pend | EntryKind::Spend) {
+                seat.last_active = Some(month);
+            }
+            seat.cost += cents(e);
+        }
+        match &planned {
+            Planned::Redeem(_) => tally.redemptions += 1,
+            Planned::UsePerk(_) => tally.perk_uses += 1,
+            Planned::Return { amount, .. } => tally.sales -= *amount,
+            Planned::Enroll(_) => {}
+            Planned::Activity {
+                fields, chances, ..
+            } => {
+                let Some(a) = activity else { return };
+                if a.counts_as_purchase {
+                    match seat.purchases.back_mut() {
+                        Some((m, count)) if *m == month => *count += 1,
+                        _ => seat.purchases.push_back((month, 1)),
+                    }
+                }
+                if let Some(Value::Number(sales)) = a.sales.and_then(|f| fields.get(f)) {
+                    tally.sales += *sales;
+                }
+                self.follow(s, time, &id, a, fields, chances);
+            }
+        }
+    }
+
+    /// Plans a redemption, perk uses and a return after an activity, as the
+    /// member's state and the activity's chances say.
+    fn follow(
+        &mut self,
+        s: usize,
+        time: DateTime<Utc>,
+        id: &str,
+        activity: &Activity,
+        fields: &[Value],
+        chances: &Chances,
+    ) {
+        let plan = self.plan;
+        let program = self.program;
+        let Some(seat) = self.seats.get_mut(s) else {
+            return;
+        };
+        let Some(state) = self.engine.member(&seat.synthetic.id) else {
+            return;
+        };
+        let redeem_at = time + Duration::minutes(1);
+        let reward = plan
+            .redeem
+            .as_ref()
+            .filter(|r| chances.redeem < r.probability)
+            .and_then(|r| {
+                let affordable = |reward: RewardId| {
+                    program.rewards.get(reward).is_some_and(|w| {
+                        let available = state
+                            .wallets
+                            .get(w.points)
+                            .map_or(Decimal::ZERO, |wallet| wallet.available(redeem_at));
+                        available >= r.threshold && available >= w.price
+                    })
+                };
+                if r.wanted.is_empty() {
+                    // The dearest affordable, the first written on a tie.
+                    (0..program.rewards.len())
+                        .filter(|w| affordable(*w))
+                        .min_by_key(|w| (Reverse(program.rewards.get(*w).map(|w| w.price)), *w))
+                } else {
+                    r.wanted
+                        .iter()
+                        .find(|(_, cumulative)| chances.reward < *cumulative)
+                        .or(r.wanted.last())
+                        .map(|(w, _)| *w)
+                        .filter(|w| affordable(*w))
+                }
+            });
+        let perks: Vec<_> = activity
+            .perks
+            .iter()
+            .zip(&chances.perks)
+            .filter_map(|(p, chance)| plan.perks.get(*p).filter(|p| *chance < p.probability))
+            .filter(|p| {
+                program.perks.get(p.perk).is_some_and(|perk| {
+                    // Members use a perk while their tier has it and uses are left.
+                    let used_up = perk.limit.is_some_and(|limit| {
+                        let date = calendar::local(program.timezone, time).date();
+                        let key =
+                            Counter::PerkUsed(p.perk, calendar::period_key(limit.period, date));
+                        state
+                            .counters
+                            .get(&key)
+                            .is_some_and(|used| *used >= Decimal::from(limit.count))
+                    });
+                    perk.tiers.contains(&state.tier) && !used_up
+                })
+            })
+            .map(|p| p.perk)
+            .collect();
+        if let Some(reward) = reward {
+            seat.synthetic.schedule(redeem_at, Planned::Redeem(reward));
+        }
+        for perk in perks {
+            seat.synthetic
+                .schedule(time + Duration::minutes(2), Planned::UsePerk(perk));
+        }
+        let end = plan.month_starts.last().copied().unwrap_or_default();
+        if let (Some((_, returns)), Some(ret)) = (plan.returns, chances.ret) {
+            let at = time + Duration::days(i64::from(ret.after_days));
+            let amount = match fields.get(builtin_field::PURCHASE_AMOUNT) {
+                Some(Value::Number(amount)) => *amount,
+                _ => Decimal::ZERO,
+            };
+            let amount = if ret.partial < returns.partial.0 {
+                (amount * super::member::fixed(ret.share, 4))
+                    .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+                    .max(Decimal::new(1, 2))
+                    .min(amount)
+            } else {
+                amount
+            };
+            if ret.happens < returns.probability.0 && at < end && amount > Decimal::ZERO {
+                seat.synthetic.schedule(
+                    at,
+                    Planned::Return {
+                        of: id.to_string(),
+                        amount,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Applies what is due by the month's end and counts its KPIs.
+    fn close_month(&mut self) {
+        let plan = self.plan;
+        let month = self.month;
+        self.month += 1;
+        let Some(&end) = plan.month_starts.get(month + 1) else {
+            return;
+        };
+        self.engine.advance_to(end - Duration::nanoseconds(1));
+        let entries = self.engine.drain_ledger();
+        self.builder.add(&entries);
+        let tiers = self.program.tiers.as_ref().map_or(0, |t| t.tiers.len());
+        let Some(tally) = self.tallies.get_mut(month) else {
+            return;
+        };
+        tally.tiers = vec![0; tiers];
+        for seat in &mut self.seats {
+            let synthetic = &seat.synthetic;
+            if synthetic.joined >= end {
+                continue;
+            }
+            tally.enrolled += 1;
+            tally.joined += u64::from(synthetic.join_month == month);
+            tally.left += u64::from(synthetic.leaves == month);
+            let stays = synthetic.leaves > month;
+            tally.members += u64::from(stays);
+            tally.active +=
+                u64::from(stays && seat.last_active.is_some_and(|m| m + ACTIVE_MONTHS > month));
+            if stays {
+                if let Some(count) = self
+                    .engine
+                    .member(&synthetic.id)
+                    .and_then(|m| tally.tiers.get_mut(m.tier))
+                {
+                    *count += 1;
+                }
+            }
+            while seat
+                .purchases
+                .front()
+                .is_some_and(|(m, _)| m + REPEAT_MONTHS <= month)
+            {
+                seat.purchases.pop_front();
+            }
+            let purchases: u32 = seat.purchases.iter().map(|(_, n)| n).sum();
+            tally.purchasers += u64::from(purchases >= 1);
+            tally.repeaters += u64::from(purchases >= 2);
+        }
+    }
+}
+
+/// The fields of a built-in event with one of them set.
+fn builtin(program: &Program, kind: usize, field: usize, value: Value) -> Vec<Value> {
+    let count = program.events.get(kind).map_or(0, |e| e.fields.len());
+    let mut fields = vec![Value::Missing; count];
+    if let Some(f) = fields.get_mut(field) {
+        *f = value;
+    }
+    fields
+}
+
+/// An entry's cost as the ledger writes it, in cents.
+fn cents(entry: &Entry) -> Decimal {
+    entry.cost.map_or(Decimal::ZERO, |c| {
+        c.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+    })
+}
+
+fn member_end(program: &Program, engine: &Engine, seat: &Seat) -> MemberEnd {
+    let id = &seat.synthetic.id;
+    let state = engine.member(id);
+    let by_type = |f: &dyn Fn(&crate::engine::member::Wallet) -> Decimal| {
+        program
+            .points
+            .iter()
+            .enumerate()
+            .map(|(p, t)| {
+                let amount = state
+                    .and_then(|m| m.wallets.get(p))
+                    .map_or(Decimal::ZERO, f);
+                (t.name.clone(), amount)
+            })
+            .collect()
+    };
+    MemberEnd {
+        id: id.clone(),
+        tier: state.and_then(|m| {
+            program
+                .tiers
+                .as_ref()
+                .and_then(|t| t.tiers.get(m.tier))
+                .map(|t| t.name.clone())
+        }),
+        issued: by_type(&|w| w.totals.issued),
+        balance: by_type(&|w| w.balance()),
+        cost: seat.cost,
+    }
+}
