@@ -689,17 +689,4 @@ fn diff_prints_markdown_for_a_pull_request() {
     assert!(stdout.starts_with(
         "### programs/cartwheel.loyalty → programs/cartwheel.loyalty on programs/cartwheel.events.csv\n\n#### Overall\n\n| measure | old | new | change | change % |\n|---|---:|---:|---:|---:|\n| coins issued |"
     ), "{stdout}");
-
-    let (ok, _, stderr) = loyalty(&[
-        "diff",
-        "programs/cartwheel.loyalty",
-        "programs/cartwheel.loyalty",
-        "--scenario",
-        "scenario.yaml",
-    ]);
-    assert!(!ok);
-    assert!(
-        stderr.contains("--scenario needs `loyalty simulate`"),
-        "{stderr}"
-    );
 }

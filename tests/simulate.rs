@@ -11,7 +11,8 @@
 )]
 
 use loyalty::compile::{compile, Program};
-use loyalty::simulate::{self, Options, Plan, Report, Simulation};
+use loyalty::finance::diff::{self, MemberOutcome};
+use loyalty::simulate::{self, Options, Plan, Report, RunResult, Simulation};
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
 
@@ -99,6 +100,36 @@ fn a_different_seed_gives_different_numbers() {
     assert_ne!(first.runs[0].members, first.runs[1].members);
 }
 
+/// A run's liability table agrees with its members: per points type, the
+/// points issued over all months are what the members were issued, and the
+/// last month's outstanding points are the members' balances.
+fn reconciles(program: &Program, run: &RunResult, name: &str) {
+    for points in &program.points {
+        let rows: Vec<_> = run
+            .rows
+            .iter()
+            .filter(|r| r.points == points.name)
+            .collect();
+        let members = |f: &dyn Fn(&MemberOutcome) -> Decimal| -> Decimal {
+            run.members.values().map(f).sum()
+        };
+        let issued: Decimal = rows.iter().map(|r| r.issued).sum();
+        assert_eq!(
+            issued,
+            members(&|m| m.issued[&points.name]),
+            "{name}: {} issued",
+            points.name
+        );
+        let outstanding = rows.last().map_or(Decimal::ZERO, |r| r.outstanding);
+        assert_eq!(
+            outstanding,
+            members(&|m| m.balance[&points.name]),
+            "{name}: {} outstanding",
+            points.name
+        );
+    }
+}
+
 #[test]
 fn every_example_scenario_runs() {
     let mut found = 0;
@@ -127,10 +158,13 @@ fn every_example_scenario_runs() {
         assert_eq!(kpi(report, 11, "rejected"), Decimal::ZERO, "{name}");
         let issued: Decimal = simulation.runs[0]
             .members
-            .iter()
+            .values()
             .flat_map(|m| m.issued.values())
             .sum();
         assert!(issued > Decimal::ZERO, "{name}: no points issued");
+        for run in &simulation.runs {
+            reconciles(&program, run, name);
+        }
     }
     assert_eq!(found, 5, "a scenario beside each example program");
 }
@@ -292,7 +326,7 @@ fn compared_programs_see_the_same_members_and_a_doubled_rate_doubles_the_points(
     let issued = |s: &Simulation| -> Vec<Decimal> {
         s.runs
             .iter()
-            .flat_map(|r| &r.members)
+            .flat_map(|r| r.members.values())
             .map(|m| m.issued["pts"])
             .collect()
     };
@@ -302,9 +336,20 @@ fn compared_programs_see_the_same_members_and_a_doubled_rate_doubles_the_points(
     let doubled: Vec<Decimal> = old_issued.iter().map(|d| d * Decimal::TWO).collect();
     assert_eq!(doubled, new_issued);
 
+    // What `loyalty diff --scenario` compares: the run's totals move by
+    // exactly what the members' do.
+    let outcome = |s: &Simulation, program| s.runs[0].outcome(program);
+    let change = diff::compare(&outcome(&a, &old), &outcome(&b, &new)).unwrap();
+    let first_run: Decimal = a.runs[0].members.values().map(|m| m.issued["pts"]).sum();
+    assert_eq!(change.overall[0].old, first_run);
+    assert_eq!(change.overall[0].change(), first_run);
+    assert!(change.tiers[0].lines[0].change() > Decimal::ZERO);
+
     let (same, again) = simulate::compare(&old, &old, SCENARIO, &options, &|| {}).unwrap();
     assert_eq!(bytes(&same.report), bytes(&again.report));
     assert_eq!(same.runs[0].members, again.runs[0].members);
+    let unchanged = diff::compare(&outcome(&same, &old), &outcome(&again, &old)).unwrap();
+    assert!(unchanged.is_zero(), "{unchanged:?}");
 }
 
 #[test]
@@ -359,5 +404,36 @@ fn the_command_writes_its_tables_and_names_a_bad_scenario_s_file_and_line() {
         )),
         "{stderr}"
     );
+
+    // `loyalty diff --scenario`: the same population under both programs.
+    let doubled = dir.join("doubled.loyalty");
+    std::fs::write(&doubled, BASE.replace("RATE", "2")).unwrap();
+    let diff = |scenario: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_loyalty"))
+            .arg("diff")
+            .args([&program, &doubled])
+            .arg("--scenario")
+            .arg(scenario)
+            .args(["--format", "markdown"])
+            .output()
+            .unwrap()
+    };
+    let done = diff(&scenario);
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(done.status.success(), "{stdout}");
+    assert!(
+        stdout.starts_with(&format!(
+            "### {} → {} on {} (seed 5, 340 members, 4 months)\n\n#### Overall\n\n| measure | old | new | change | change % |\n|---|---:|---:|---:|---:|\n| pts issued |",
+            program.display(),
+            doubled.display(),
+            scenario.display()
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("+100.00% |"), "{stdout}");
+    let failed = diff(&bad);
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains("bad.yaml:3: months"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,11 +1,14 @@
 //! `loyalty diff`: what a change to a program costs, from both programs
-//! replayed on the same events, as text or as Markdown for a pull request.
+//! replayed on the same events or run on the same simulated population, as
+//! text or as Markdown for a pull request.
 
 use super::input::{self, Inputs};
-use super::{display_name, USAGE_ERROR};
+use super::{display_name, read_source, USAGE_ERROR};
+use loyalty::compile::ir::Program;
 use loyalty::events::Format;
-use loyalty::finance::diff;
-use std::path::PathBuf;
+use loyalty::finance::diff::{self, Outcome};
+use loyalty::simulate::{self, Options, Simulation};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -23,13 +26,20 @@ pub struct Args {
         conflicts_with = "scenario"
     )]
     events: Vec<PathBuf>,
-    /// A simulation scenario both programs run on, with the same random
-    /// streams (needs `loyalty simulate`, not built yet).
+    /// A simulation scenario (see `loyalty simulate`) both programs run on:
+    /// one run of its population, with the same random numbers for both
+    /// (the same members, visits, tickets and choices), so what differs is
+    /// the program, not the luck.
     #[arg(long, value_name = "FILE")]
     scenario: Option<PathBuf>,
-    /// Replay up to and including this day (YYYY-MM-DD, in the old
-    /// program's time zone) or instant (RFC 3339). Default: the last event.
-    #[arg(long, value_name = "DATE")]
+    /// With --scenario: replaces the scenario's seed (another draw of the
+    /// population).
+    #[arg(long, requires = "scenario")]
+    seed: Option<u64>,
+    /// With --events: replay up to and including this day (YYYY-MM-DD, in
+    /// the old program's time zone) or instant (RFC 3339). Default: the last
+    /// event.
+    #[arg(long, value_name = "DATE", conflicts_with = "scenario")]
     until: Option<String>,
     /// The format of files whose extension does not say.
     #[arg(long, value_enum, value_name = "FORMAT")]
@@ -52,14 +62,37 @@ pub fn run(args: &Args) -> ExitCode {
 }
 
 fn diff_inner(args: &Args) -> Result<ExitCode, ExitCode> {
-    if args.scenario.is_some() {
-        eprintln!("error: --scenario needs `loyalty simulate`, not built yet");
-        return Err(ExitCode::from(USAGE_ERROR));
-    }
     let old = input::program(&args.old)?;
     let new = input::program(&args.new)?;
+    let (old_outcome, new_outcome, source) = match &args.scenario {
+        Some(scenario) => on_scenario(args, scenario, (&old, &new))?,
+        None => on_events(args, &old, &new)?,
+    };
+    let result = diff::compare(&old_outcome, &new_outcome).map_err(|message| {
+        eprintln!("error: {message}");
+        ExitCode::from(USAGE_ERROR)
+    })?;
+    let title = format!(
+        "{} → {} on {source}",
+        display_name(&args.old),
+        display_name(&args.new),
+    );
+    input::print(&diff::render(
+        &result,
+        &title,
+        args.format == OutputFormat::Markdown,
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Both programs replayed on the event files; and what the title says they ran on.
+fn on_events(
+    args: &Args,
+    old: &Program,
+    new: &Program,
+) -> Result<(Outcome, Outcome, String), ExitCode> {
     // One instant for both, so both replays stop at the same moment.
-    let until = input::until(&old, args.until.as_deref())?;
+    let until = input::until(old, args.until.as_deref())?;
     let side = |path: &PathBuf, program| {
         let inputs = Inputs {
             program: path.clone(),
@@ -70,27 +103,48 @@ fn diff_inner(args: &Args) -> Result<ExitCode, ExitCode> {
         };
         input::records(program, &inputs).map(|records| diff::outcome(program, records, until))
     };
-    let old_outcome = side(&args.old, &old)?;
-    let new_outcome = side(&args.new, &new)?;
-    let result = diff::compare(&old_outcome, &new_outcome).map_err(|message| {
-        eprintln!("error: {message}");
-        ExitCode::from(USAGE_ERROR)
-    })?;
     let files: Vec<String> = args.events.iter().map(|p| display_name(p)).collect();
     let until = args
         .until
         .as_deref()
         .map_or(String::new(), |u| format!(" through {u}"));
-    let title = format!(
-        "{} → {} on {}{until}",
-        display_name(&args.old),
-        display_name(&args.new),
-        files.join(", ")
+    Ok((
+        side(&args.old, old)?,
+        side(&args.new, new)?,
+        format!("{}{until}", files.join(", ")),
+    ))
+}
+
+/// Both programs on one run of the scenario's population, with common
+/// random numbers; and what the title says they ran on.
+fn on_scenario(
+    args: &Args,
+    scenario: &Path,
+    (old, new): (&Program, &Program),
+) -> Result<(Outcome, Outcome, String), ExitCode> {
+    let source = read_source(scenario).map_err(|message| {
+        eprintln!("error: {message}");
+        ExitCode::from(USAGE_ERROR)
+    })?;
+    let options = Options {
+        runs: 1,
+        seed: args.seed,
+        keep_members: true,
+    };
+    let (a, b) = simulate::compare(old, new, &source, &options, &|| {})
+        .map_err(|e| super::simulate::report_error(scenario, &e))?;
+    let outcome = |s: &Simulation, program| {
+        s.runs
+            .first()
+            .map(|run| run.outcome(program))
+            .ok_or(ExitCode::FAILURE)
+    };
+    let what = format!(
+        "{} (seed {}, {} members, {} months)",
+        display_name(scenario),
+        a.report.seed,
+        a.report.population,
+        a.report.months.len()
     );
-    input::print(&diff::render(
-        &result,
-        &title,
-        args.format == OutputFormat::Markdown,
-    ));
-    Ok(ExitCode::SUCCESS)
+    Ok((outcome(&a, old)?, outcome(&b, new)?, what))
 }

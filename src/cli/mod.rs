@@ -7,8 +7,8 @@ mod explain;
 mod fmt;
 mod input;
 mod run;
-mod test;
 mod simulate;
+mod test;
 
 use clap::{Parser, Subcommand};
 use std::path::Path;
@@ -59,8 +59,9 @@ enum Command {
     /// file is broken (or none was found).
     Test(test::Args),
     /// What a change to a program costs: both programs replayed on the same
-    /// events, and the change in points issued, liability and cost, overall
-    /// and per tier, with the members whose balances moved most.
+    /// events (--events) or run on the same simulated population
+    /// (--scenario), and the change in points issued, liability and cost,
+    /// overall and per tier, with the members whose balances moved most.
     ///
     /// `--format markdown` gives tables to paste into a pull request.
     Diff(diff::Args),

@@ -6,7 +6,7 @@ use super::{display_name, input, read_source, USAGE_ERROR};
 use indicatif::{ProgressBar, ProgressStyle};
 use loyalty::simulate::{self, Options};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -44,20 +44,23 @@ fn usage<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> ExitCode + '_ {
     }
 }
 
+/// Prints a scenario that does not fit the program, with its file and line.
+pub fn report_error(scenario: &Path, e: &simulate::Error) -> ExitCode {
+    let name = display_name(scenario);
+    match e.line {
+        Some(line) => eprintln!("error: {name}:{line}: {}", e.message),
+        None => eprintln!("error: {name}: {}", e.message),
+    }
+    ExitCode::FAILURE
+}
+
 fn simulate_inner(args: &Args) -> Result<ExitCode, ExitCode> {
     let program = input::program(&args.program)?;
     let source = read_source(&args.scenario).map_err(|message| {
         eprintln!("error: {message}");
         ExitCode::from(USAGE_ERROR)
     })?;
-    let name = display_name(&args.scenario);
-    let plan = simulate::load(&program, &source).map_err(|e| {
-        match e.line {
-            Some(line) => eprintln!("error: {name}:{line}: {}", e.message),
-            None => eprintln!("error: {name}: {}", e.message),
-        }
-        ExitCode::FAILURE
-    })?;
+    let plan = simulate::load(&program, &source).map_err(|e| report_error(&args.scenario, &e))?;
     let options = Options {
         runs: args.runs,
         seed: args.seed,

@@ -3,10 +3,11 @@
 //! overall and per tier, with the members whose balances moved most.
 
 use crate::compile::ir::Program;
+use crate::engine::member::{Member, Wallet};
 use crate::engine::replay::{self, Options, Order};
 use crate::engine::Engine;
 use crate::events::{Event, Reject};
-use crate::finance::liability::{Breakage, LiabilityBuilder};
+use crate::finance::liability::{Breakage, LiabilityBuilder, LiabilityRow};
 use crate::report::money;
 use crate::report::table::{percent, points, signed, Table};
 use chrono::{DateTime, Utc};
@@ -84,61 +85,87 @@ pub fn outcome(
     };
     let end = until.or(engine.clock()).unwrap_or_default();
     let table = builder.finish(end, Breakage::Program);
-    let points = program
-        .points
-        .iter()
-        .map(|t| {
-            let rows = || table.rows.iter().filter(|r| r.points == t.name);
-            let last = rows().next_back();
-            PointsOutcome {
-                name: t.name.clone(),
-                issued: rows().map(|r| r.issued).sum(),
-                liability: last.map(|r| r.liability).unwrap_or_default(),
-                value: t.value.filter(|_| !t.qualifying),
-                breakage: last.map(|r| r.breakage).unwrap_or_default(),
-            }
-        })
-        .collect();
-    let tier_name = |rank: usize| {
-        program
-            .tiers
-            .as_ref()
-            .and_then(|t| t.tiers.get(rank))
-            .map(|t| t.name.clone())
-    };
     let members = engine
         .members()
         .into_iter()
         .map(|m| {
-            let by_type = |f: &dyn Fn(&crate::engine::member::Wallet) -> Decimal| {
-                program
-                    .points
-                    .iter()
-                    .zip(&m.wallets)
-                    .map(|(t, w)| (t.name.clone(), f(w)))
-                    .collect()
-            };
-            let outcome = MemberOutcome {
-                tier: tier_name(m.tier),
-                issued: by_type(&|w| w.totals.issued),
-                balance: by_type(&|w| w.balance()),
-                cost: costs.get(&m.id).copied().unwrap_or_default(),
-            };
-            (m.id.clone(), outcome)
+            let cost = costs.get(&m.id).copied().unwrap_or_default();
+            (m.id.clone(), MemberOutcome::of(program, Some(m), cost))
         })
         .collect();
-    Outcome {
-        program: program.name.clone(),
-        currency: program.currency.clone(),
-        points,
-        tiers: program
-            .tiers
-            .as_ref()
-            .map(|t| t.tiers.iter().map(|t| t.name.clone()).collect())
-            .unwrap_or_default(),
-        cost: table.rows.iter().map(|r| r.cost).sum(),
-        rejected,
-        members,
+    Outcome::of(program, &table.rows, rejected, members)
+}
+
+impl MemberOutcome {
+    /// A member's end state as `program` defines it; `None` (a member not
+    /// enrolled yet) gives zero balances and no tier.
+    pub fn of(program: &Program, state: Option<&Member>, cost: Decimal) -> MemberOutcome {
+        let by_type = |f: &dyn Fn(&Wallet) -> Decimal| {
+            program
+                .points
+                .iter()
+                .enumerate()
+                .map(|(p, t)| {
+                    let amount = state
+                        .and_then(|m| m.wallets.get(p))
+                        .map_or(Decimal::ZERO, f);
+                    (t.name.clone(), amount)
+                })
+                .collect()
+        };
+        MemberOutcome {
+            tier: state.and_then(|m| {
+                program
+                    .tiers
+                    .as_ref()
+                    .and_then(|t| t.tiers.get(m.tier))
+                    .map(|t| t.name.clone())
+            }),
+            issued: by_type(&|w| w.totals.issued),
+            balance: by_type(&|w| w.balance()),
+            cost,
+        }
+    }
+}
+
+impl Outcome {
+    /// What a program made of some events, from its liability table (each
+    /// points type's issued sum, and liability and breakage at the last
+    /// month) and its members' end states.
+    pub fn of(
+        program: &Program,
+        rows: &[LiabilityRow],
+        rejected: u64,
+        members: BTreeMap<String, MemberOutcome>,
+    ) -> Outcome {
+        let points = program
+            .points
+            .iter()
+            .map(|t| {
+                let rows = || rows.iter().filter(|r| r.points == t.name);
+                let last = rows().next_back();
+                PointsOutcome {
+                    name: t.name.clone(),
+                    issued: rows().map(|r| r.issued).sum(),
+                    liability: last.map(|r| r.liability).unwrap_or_default(),
+                    value: t.value.filter(|_| !t.qualifying),
+                    breakage: last.map(|r| r.breakage).unwrap_or_default(),
+                }
+            })
+            .collect();
+        Outcome {
+            program: program.name.clone(),
+            currency: program.currency.clone(),
+            points,
+            tiers: program
+                .tiers
+                .as_ref()
+                .map(|t| t.tiers.iter().map(|t| t.name.clone()).collect())
+                .unwrap_or_default(),
+            cost: rows.iter().map(|r| r.cost).sum(),
+            rejected,
+            members,
+        }
     }
 }
 

@@ -14,7 +14,7 @@ pub mod stats;
 
 pub use plan::Plan;
 pub use scenario::{Error, Scenario};
-pub use shard::{MemberEnd, Tally};
+pub use shard::Tally;
 pub use stats::{Report, RunResult};
 
 use crate::compile::ir::Program;
@@ -140,8 +140,15 @@ pub fn compare(
     options: &Options,
     progress: &(dyn Fn() + Sync),
 ) -> Result<(Simulation, Simulation), Error> {
-    let old_plan = load(old, source)?;
-    let new_plan = load(new, source)?;
+    // Name the program a scenario does not fit: it may fit only one of them.
+    let plan = |program: &Program| {
+        load(program, source).map_err(|e| Error {
+            message: format!("{} (program \"{}\")", e.message, program.name),
+            line: e.line,
+        })
+    };
+    let old_plan = plan(old)?;
+    let new_plan = plan(new)?;
     Ok((
         simulate(old, &old_plan, options, progress)?,
         simulate(new, &new_plan, options, progress)?,

@@ -13,6 +13,7 @@ use crate::engine::ledger::{Entry, EntryKind};
 use crate::engine::member::Counter;
 use crate::engine::Engine;
 use crate::events::{Event, Origin};
+use crate::finance::diff::MemberOutcome;
 use crate::finance::liability::{Breakage, LiabilityBuilder, LiabilityRow};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -73,19 +74,6 @@ impl Tally {
     }
 }
 
-/// One member at the end of a run, for comparing two programs.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct MemberEnd {
-    pub id: String,
-    /// `None` for a program without tiers.
-    pub tier: Option<String>,
-    /// By points type name.
-    pub issued: BTreeMap<String, Decimal>,
-    pub balance: BTreeMap<String, Decimal>,
-    /// What the member's redemptions and perk uses cost, in cents.
-    pub cost: Decimal,
-}
-
 /// What a shard produced.
 #[derive(Debug, Clone, Default)]
 pub struct ShardResult {
@@ -94,8 +82,9 @@ pub struct ShardResult {
     pub breakage_method: String,
     /// One per month simulated.
     pub tallies: Vec<Tally>,
-    /// In member order, when asked for.
-    pub members: Vec<MemberEnd>,
+    /// Each member's end state by id, when asked for (for comparing two
+    /// programs).
+    pub members: BTreeMap<String, MemberOutcome>,
 }
 
 /// A member's place in the shard.
@@ -179,10 +168,14 @@ pub fn run(
         shard
             .seats
             .iter()
-            .map(|seat| member_end(program, &shard.engine, seat))
+            .map(|seat| {
+                let id = &seat.synthetic.id;
+                let state = shard.engine.member(id);
+                (id.clone(), MemberOutcome::of(program, state, seat.cost))
+            })
             .collect()
     } else {
-        Vec::new()
+        BTreeMap::new()
     };
     ShardResult {
         rows: table.rows,
@@ -497,35 +490,4 @@ fn cents(entry: &Entry) -> Decimal {
     entry.cost.map_or(Decimal::ZERO, |c| {
         c.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
     })
-}
-
-fn member_end(program: &Program, engine: &Engine, seat: &Seat) -> MemberEnd {
-    let id = &seat.synthetic.id;
-    let state = engine.member(id);
-    let by_type = |f: &dyn Fn(&crate::engine::member::Wallet) -> Decimal| {
-        program
-            .points
-            .iter()
-            .enumerate()
-            .map(|(p, t)| {
-                let amount = state
-                    .and_then(|m| m.wallets.get(p))
-                    .map_or(Decimal::ZERO, f);
-                (t.name.clone(), amount)
-            })
-            .collect()
-    };
-    MemberEnd {
-        id: id.clone(),
-        tier: state.and_then(|m| {
-            program
-                .tiers
-                .as_ref()
-                .and_then(|t| t.tiers.get(m.tier))
-                .map(|t| t.name.clone())
-        }),
-        issued: by_type(&|w| w.totals.issued),
-        balance: by_type(&|w| w.balance()),
-        cost: seat.cost,
-    }
 }

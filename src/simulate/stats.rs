@@ -5,6 +5,7 @@
 
 use super::shard::{ShardResult, Tally};
 use crate::compile::ir::Program;
+use crate::finance::diff::{MemberOutcome, Outcome};
 use crate::finance::liability::LiabilityRow;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
@@ -18,7 +19,7 @@ pub struct RunResult {
     pub rows: Vec<LiabilityRow>,
     pub breakage_method: String,
     pub tallies: Vec<Tally>,
-    pub members: Vec<super::MemberEnd>,
+    pub members: BTreeMap<String, MemberOutcome>,
 }
 
 /// Adds up a run's shards, in shard order. Flows, outstanding points, cost
@@ -65,6 +66,15 @@ pub fn merge(program: &Program, shards: Vec<ShardResult>) -> RunResult {
     }
     run.rows = rows.into_values().collect();
     run
+}
+
+impl RunResult {
+    /// The run as `loyalty diff` compares it: its liability table's totals
+    /// and its members' end states (kept only with `keep_members`).
+    pub fn outcome(&self, program: &Program) -> Outcome {
+        let rejected = self.tallies.iter().map(|t| t.rejected).sum();
+        Outcome::of(program, &self.rows, rejected, self.members.clone())
+    }
 }
 
 /// The KPIs of one run per month, as (name, value), the same names in the
