@@ -209,6 +209,9 @@ impl Shard<'_> {
         };
         let month = self.month;
         let program = self.program;
+        // A redeem or a perk use: the event naming the reward or perk.
+        let named =
+            |kind, field, name| event(kind, builtin(program, kind, field, Value::Text(name)));
         let (event, activity) = match &planned {
             Planned::Enroll(attributes) => (event(plan.enroll, attributes.clone()), None),
             Planned::Activity {
@@ -228,18 +231,7 @@ impl Shard<'_> {
                 else {
                     return;
                 };
-                (
-                    event(
-                        kind,
-                        builtin(
-                            program,
-                            kind,
-                            builtin_field::REDEEM_REWARD,
-                            Value::Text(name),
-                        ),
-                    ),
-                    None,
-                )
+                (named(kind, builtin_field::REDEEM_REWARD, name), None)
             }
             Planned::Return { of, amount } => {
                 let Some((kind, _)) = plan.returns else {
@@ -264,18 +256,7 @@ impl Shard<'_> {
                 else {
                     return;
                 };
-                (
-                    event(
-                        kind,
-                        builtin(
-                            program,
-                            kind,
-                            builtin_field::USE_PERK_PERK,
-                            Value::Text(name),
-                        ),
-                    ),
-                    None,
-                )
+                (named(kind, builtin_field::USE_PERK_PERK, name), None)
             }
         };
         let applied = self.engine.apply(&event).is_ok();
