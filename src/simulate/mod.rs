@@ -106,7 +106,7 @@ pub fn simulate(
         .flat_map(|run| ranges.iter().map(move |r| (run, r.clone())))
         .collect();
     // `collect` keeps the order of `work`, whichever thread ran what.
-    let mut results: Vec<shard::ShardResult> = work
+    let mut results: Vec<RunResult> = work
         .into_par_iter()
         .map(|(run, range)| {
             let result = shard::run(program, plan, run, range, options.keep_members);

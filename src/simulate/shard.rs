@@ -7,6 +7,7 @@
 
 use super::member::{Chances, Planned, Synthetic};
 use super::plan::{Activity, Plan};
+use super::stats::RunResult;
 use crate::compile::ir::{builtin_field, Program, RewardId, Value};
 use crate::engine::calendar;
 use crate::engine::ledger::{Entry, EntryKind};
@@ -14,7 +15,7 @@ use crate::engine::member::Counter;
 use crate::engine::Engine;
 use crate::events::{Event, Origin};
 use crate::finance::diff::MemberOutcome;
-use crate::finance::liability::{Breakage, LiabilityBuilder, LiabilityRow};
+use crate::finance::liability::{Breakage, LiabilityBuilder};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::cmp::Reverse;
@@ -74,19 +75,6 @@ impl Tally {
     }
 }
 
-/// What a shard produced.
-#[derive(Debug, Clone, Default)]
-pub struct ShardResult {
-    /// The liability table of the shard's ledger.
-    pub rows: Vec<LiabilityRow>,
-    pub breakage_method: String,
-    /// One per month simulated.
-    pub tallies: Vec<Tally>,
-    /// Each member's end state by id, when asked for (for comparing two
-    /// programs).
-    pub members: BTreeMap<String, MemberOutcome>,
-}
-
 /// A member's place in the shard.
 struct Seat {
     synthetic: Synthetic,
@@ -114,7 +102,7 @@ pub fn run(
     run: u64,
     range: Range<u64>,
     keep_members: bool,
-) -> ShardResult {
+) -> RunResult {
     let months = plan.months();
     let mut shard = Shard {
         program,
@@ -177,7 +165,7 @@ pub fn run(
     } else {
         BTreeMap::new()
     };
-    ShardResult {
+    RunResult {
         rows: table.rows,
         breakage_method: table.breakage_method,
         tallies: shard.tallies,

@@ -3,7 +3,7 @@
 //! across runs of every column of the liability table and every KPI; then
 //! the report as CSV, JSON and a table for people.
 
-use super::shard::{ShardResult, Tally};
+use super::shard::Tally;
 use crate::compile::ir::Program;
 use crate::finance::diff::{MemberOutcome, Outcome};
 use crate::finance::liability::LiabilityRow;
@@ -12,20 +12,24 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
 
-/// One run: its shards' tables and tallies added up.
+/// What a shard produced, or a run: its shards' results added up.
 #[derive(Debug, Clone, Default)]
 pub struct RunResult {
-    /// Per month and points type, months in order, points in the program's order.
+    /// The liability table: per month and points type, months in order,
+    /// points in the program's order.
     pub rows: Vec<LiabilityRow>,
     pub breakage_method: String,
+    /// One per month simulated.
     pub tallies: Vec<Tally>,
+    /// Each member's end state by id, when asked for (for comparing two
+    /// programs).
     pub members: BTreeMap<String, MemberOutcome>,
 }
 
 /// Adds up a run's shards, in shard order. Flows, outstanding points, cost
 /// and liability are sums (each shard's liability rounded to the cent
 /// first); the breakage rate is the program's, the same in every shard.
-pub fn merge(program: &Program, shards: Vec<ShardResult>) -> RunResult {
+pub fn merge(program: &Program, shards: Vec<RunResult>) -> RunResult {
     let order = |points: &str| {
         program
             .points
@@ -496,7 +500,6 @@ fn aligned(rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulate::shard::ShardResult;
 
     fn decimals(values: impl IntoIterator<Item = i64>) -> Vec<Decimal> {
         values.into_iter().map(Decimal::from).collect()
@@ -573,7 +576,7 @@ mod tests {
             sales: Decimal::from(sales),
             ..Tally::default()
         };
-        let first = ShardResult {
+        let first = RunResult {
             rows: vec![
                 row("2026-01", "(perks)", 0, 0, 0, 5),
                 row("2026-01", "b", 10, 0, 10, 0),
@@ -581,15 +584,15 @@ mod tests {
                 row("2026-02", "a", 50, 30, 100, 3),
             ],
             tallies: vec![tally(3, 400), tally(3, 100)],
-            ..ShardResult::default()
+            ..RunResult::default()
         };
-        let second = ShardResult {
+        let second = RunResult {
             rows: vec![
                 row("2026-02", "a", 100, 0, 100, 0),
                 row("2026-01", "a", 0, 0, 0, 0),
             ],
             tallies: vec![tally(1, 100), tally(2, 0)],
-            ..ShardResult::default()
+            ..RunResult::default()
         };
         let run = merge(&program, vec![first, second]);
         let outline: Vec<(&str, &str, Decimal, Decimal)> = run
