@@ -16,15 +16,21 @@ pub enum BuiltinEvent {
     Return,
     Redeem,
     UsePerk,
+    Transfer,
+    JoinPool,
+    LeavePool,
 }
 
 impl BuiltinEvent {
-    pub const ALL: [BuiltinEvent; 5] = [
+    pub const ALL: [BuiltinEvent; 8] = [
         BuiltinEvent::Purchase,
         BuiltinEvent::Enroll,
         BuiltinEvent::Return,
         BuiltinEvent::Redeem,
         BuiltinEvent::UsePerk,
+        BuiltinEvent::Transfer,
+        BuiltinEvent::JoinPool,
+        BuiltinEvent::LeavePool,
     ];
 
     pub fn name(self) -> &'static str {
@@ -34,6 +40,9 @@ impl BuiltinEvent {
             BuiltinEvent::Return => "return",
             BuiltinEvent::Redeem => "redeem",
             BuiltinEvent::UsePerk => "use_perk",
+            BuiltinEvent::Transfer => "transfer",
+            BuiltinEvent::JoinPool => "join_pool",
+            BuiltinEvent::LeavePool => "leave_pool",
         }
     }
 
@@ -49,6 +58,12 @@ impl BuiltinEvent {
                 ("points_type", FieldType::Text),
             ],
             BuiltinEvent::UsePerk => &[("perk", FieldType::Text)],
+            BuiltinEvent::Transfer => &[
+                ("to", FieldType::Text),
+                ("points", FieldType::Number),
+                ("points_type", FieldType::Text),
+            ],
+            BuiltinEvent::JoinPool | BuiltinEvent::LeavePool => &[("pool", FieldType::Text)],
         }
     }
 

@@ -91,6 +91,7 @@ fn check_timezone(zone: &Spanned<String>, checker: &mut Checker) {
 }
 
 pub fn check_points(file: &File, symbols: &Symbols, checker: &mut Checker) {
+    let mut pool_kinds: BTreeSet<&str> = BTreeSet::new();
     for item in &file.items {
         let Item::Points(points) = item else { continue };
         let qualifying = points
@@ -106,6 +107,8 @@ pub fn check_points(file: &File, symbols: &Symbols, checker: &mut Checker) {
                 PointsSetting::Pending(_) => "pending",
                 PointsSetting::Qualifying => "qualifying",
                 PointsSetting::Expire(_) => "expire",
+                PointsSetting::Transfers(_) => "transfers",
+                PointsSetting::Pool { .. } => "pool",
             };
             if seen.insert(key, setting.span).is_some() {
                 checker.duplicate(setting.span, &format!("`{key}`"));
@@ -167,7 +170,70 @@ pub fn check_points(file: &File, symbols: &Symbols, checker: &mut Checker) {
                     Expiry::EndOf { plus: None, .. } | Expiry::Never => {}
                 },
                 PointsSetting::Qualifying => {}
+                PointsSetting::Transfers(options) => check_transfers(options, checker),
+                PointsSetting::Pool { kind, most } => {
+                    if !pool_kinds.insert(&kind.node) {
+                        checker.report(
+                            Diagnostic::error(
+                                "duplicate",
+                                kind.span,
+                                format!("pools of kind `{}` are declared twice", kind.node),
+                            )
+                            .with_label("declared again here")
+                            .with_help("a pool account is named by its kind (`household:smiths`): give each points type's pools a kind of its own"),
+                        );
+                    }
+                    if let Some(most) = most {
+                        checker.check_whole_positive(most, "the most members of a pool");
+                    }
+                }
             }
+            if qualifying && matches!(key, "transfers" | "pool") {
+                checker.report(
+                    Diagnostic::error(
+                        "not-transferable",
+                        setting.span,
+                        format!(
+                            "`{}` are qualifying points: they cannot be given or pooled",
+                            points.name.node
+                        ),
+                    )
+                    .with_label("status credit belongs to the member who earned it")
+                    .with_help("remove this line, or move it to a points type members spend"),
+                );
+            }
+        }
+    }
+}
+
+/// The options of a `transfers` line: each once, a minimum above zero and a
+/// fee below 100%.
+fn check_transfers(options: &[Spanned<TransferOption>], checker: &mut Checker) {
+    let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+    for option in options {
+        let key = match &option.node {
+            TransferOption::Min(min) => {
+                checker.check_positive(min, "the minimum of a transfer");
+                "min"
+            }
+            TransferOption::Fee(fee) => {
+                if fee.node >= Decimal::ONE_HUNDRED {
+                    checker.report(
+                        Diagnostic::error(
+                            "invalid-value",
+                            fee.span,
+                            format!("a transfer fee of {}% leaves nothing to give", fee.node),
+                        )
+                        .with_label("100% or more")
+                        .with_help("the fee is a share of the points given, paid on top by the giver: below 100%"),
+                    );
+                }
+                "fee"
+            }
+            TransferOption::Expiry(_) => "expiry",
+        };
+        if seen.insert(key, option.span).is_some() {
+            checker.duplicate(option.span, &format!("the transfers' `{key}`"));
         }
     }
 }

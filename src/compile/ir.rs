@@ -35,6 +35,8 @@ pub struct Program {
     pub reward_index: BTreeMap<String, RewardId>,
     pub perk_index: BTreeMap<String, PerkId>,
     pub points_index: BTreeMap<String, PointsId>,
+    /// Points types by the kind of pool they are pooled in.
+    pub pool_index: BTreeMap<String, PointsId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +56,25 @@ pub mod builtin_field {
     pub const REDEEM_POINTS: usize = 1;
     pub const REDEEM_POINTS_TYPE: usize = 2;
     pub const USE_PERK_PERK: usize = 0;
+    pub const TRANSFER_TO: usize = 0;
+    pub const TRANSFER_POINTS: usize = 1;
+    pub const TRANSFER_POINTS_TYPE: usize = 2;
+    pub const POOL_POOL: usize = 0;
+}
+
+impl Program {
+    /// Whether records of this kind can do anything here: transfers need a
+    /// points type with `transfers` or a `pool`, pool events a `pool`.
+    pub fn uses(&self, kind: EventKind) -> bool {
+        match kind {
+            EventKind::Transfer => self
+                .points
+                .iter()
+                .any(|p| p.transfers.is_some() || p.pool.is_some()),
+            EventKind::JoinPool | EventKind::LeavePool => !self.pool_index.is_empty(),
+            _ => true,
+        }
+    }
 }
 
 /// What an event does besides firing rules.
@@ -64,6 +85,10 @@ pub enum EventKind {
     Return,
     Redeem,
     UsePerk,
+    /// Points given to another member, or moved into or out of a pool.
+    Transfer,
+    JoinPool,
+    LeavePool,
     /// A type the program declares (`flight`, `stay`): it fires rules only.
     Declared,
 }
@@ -111,6 +136,27 @@ pub struct PointsType {
     pub pending: Option<Term>,
     pub qualifying: bool,
     pub expiry: ExpiryRule,
+    /// Whether and how members may give these points to each other.
+    pub transfers: Option<Transfers>,
+    /// The kind of shared account members may pool these points in.
+    pub pool: Option<Pool>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transfers {
+    /// The fewest points one transfer may move (0: any amount above zero).
+    pub min: Decimal,
+    /// The giver pays this share of the points moved on top, as a fraction.
+    pub fee: Decimal,
+    /// Moved points keep their earn and expiry dates; else they are earned anew.
+    pub keep_expiry: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pool {
+    /// A pool account is named `kind:id` (`household:smiths`).
+    pub kind: String,
+    pub most_members: Option<u32>,
 }
 
 #[derive(Debug, Clone)]

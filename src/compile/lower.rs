@@ -55,6 +55,7 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
         reward_index: BTreeMap::new(),
         perk_index: BTreeMap::new(),
         points_index: BTreeMap::new(),
+        pool_index: BTreeMap::new(),
     };
     let mut names = Names::default();
     for item in &file.items {
@@ -128,6 +129,12 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
     program.reward_index = index(program.rewards.iter().map(|r| &r.name).collect());
     program.perk_index = index(program.perks.iter().map(|p| &p.name).collect());
     program.points_index = index(program.points.iter().map(|p| &p.name).collect());
+    program.pool_index = program
+        .points
+        .iter()
+        .enumerate()
+        .filter_map(|(p, t)| Some((t.pool.as_ref()?.kind.clone(), p)))
+        .collect();
     Ok(program)
 }
 
@@ -143,6 +150,9 @@ fn builtin_events() -> Vec<EventType> {
                 BuiltinEvent::Return => EventKind::Return,
                 BuiltinEvent::Redeem => EventKind::Redeem,
                 BuiltinEvent::UsePerk => EventKind::UsePerk,
+                BuiltinEvent::Transfer => EventKind::Transfer,
+                BuiltinEvent::JoinPool => EventKind::JoinPool,
+                BuiltinEvent::LeavePool => EventKind::LeavePool,
             },
             fields: b
                 .fields()
@@ -204,6 +214,8 @@ fn points_type(p: &ast::PointsDecl) -> Result<PointsType> {
         pending: None,
         qualifying: false,
         expiry: ExpiryRule::Never,
+        transfers: None,
+        pool: None,
     };
     for setting in &p.settings {
         match &setting.node {
@@ -227,6 +239,31 @@ fn points_type(p: &ast::PointsDecl) -> Result<PointsType> {
                         plus: plus.as_ref().map(whole).transpose()?.unwrap_or(0),
                     },
                 }
+            }
+            ast::PointsSetting::Transfers(options) => {
+                let mut transfers = Transfers {
+                    min: Decimal::ZERO,
+                    fee: Decimal::ZERO,
+                    keep_expiry: true,
+                };
+                for option in options {
+                    match &option.node {
+                        ast::TransferOption::Min(n) => transfers.min = n.node,
+                        ast::TransferOption::Fee(p) => {
+                            transfers.fee = p.node / Decimal::ONE_HUNDRED
+                        }
+                        ast::TransferOption::Expiry(e) => {
+                            transfers.keep_expiry = *e == ast::TransferExpiry::Keep
+                        }
+                    }
+                }
+                points.transfers = Some(transfers);
+            }
+            ast::PointsSetting::Pool { kind, most } => {
+                points.pool = Some(Pool {
+                    kind: kind.node.clone(),
+                    most_members: most.as_ref().map(whole).transpose()?,
+                })
             }
         }
     }

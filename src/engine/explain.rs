@@ -202,6 +202,14 @@ impl Explanation {
                         EntryKind::TierChange => format!("tier: {}", entry.note),
                         EntryKind::PerkGrant => format!("gains perk {}", entry.note),
                         EntryKind::PerkUse => format!("uses perk {}", entry.note),
+                        EntryKind::TransferOut => {
+                            format!("gives {} {points} {}", -entry.amount, entry.note)
+                        }
+                        EntryKind::TransferIn => {
+                            format!("receives {} {points} {}", entry.amount, entry.note)
+                        }
+                        EntryKind::PoolJoin => format!("joins pool {}", entry.note),
+                        EntryKind::PoolLeave => format!("leaves pool {}", entry.note),
                     };
                     let balance = if entry.points.is_some() {
                         format!(" (balance {})", entry.balance)

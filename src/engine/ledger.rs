@@ -23,6 +23,12 @@ pub enum EntryKind {
     TierChange,
     PerkGrant,
     PerkUse,
+    /// Points given to another member or a pool (negative), and received.
+    TransferOut,
+    TransferIn,
+    /// A member joined or left a pool (no points move).
+    PoolJoin,
+    PoolLeave,
 }
 
 impl EntryKind {
@@ -38,6 +44,10 @@ impl EntryKind {
             EntryKind::TierChange => "tier_change",
             EntryKind::PerkGrant => "perk_grant",
             EntryKind::PerkUse => "perk_use",
+            EntryKind::TransferOut => "transfer_out",
+            EntryKind::TransferIn => "transfer_in",
+            EntryKind::PoolJoin => "pool_join",
+            EntryKind::PoolLeave => "pool_leave",
         }
     }
 }
@@ -71,12 +81,14 @@ pub struct Totals {
     pub spent: Decimal,
     pub expired: Decimal,
     pub reversed: Decimal,
+    /// Received less given by transfers: zero over the whole program.
+    pub transferred: Decimal,
 }
 
 impl Totals {
-    /// issued − spent − expired − reversed: what the members hold.
+    /// issued + transferred − spent − expired − reversed: what the members hold.
     pub fn outstanding(&self) -> Decimal {
-        self.issued - self.spent - self.expired - self.reversed
+        self.issued + self.transferred - self.spent - self.expired - self.reversed
     }
 
     pub fn add(&mut self, other: &Totals) {
@@ -84,5 +96,6 @@ impl Totals {
         self.spent += other.spent;
         self.expired += other.expired;
         self.reversed += other.reversed;
+        self.transferred += other.transferred;
     }
 }

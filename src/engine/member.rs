@@ -118,16 +118,28 @@ impl Wallet {
     /// Takes `amount` from available buckets in spending order. The caller
     /// has checked the available balance.
     pub fn spend(&mut self, amount: Decimal, now: DateTime<Utc>) {
+        self.withdraw(amount, now);
+    }
+
+    /// Takes `amount` from available buckets in spending order and returns
+    /// what it took from each, as buckets with their dates. The caller has checked the available balance.
+    pub fn withdraw(&mut self, amount: Decimal, now: DateTime<Utc>) -> Vec<Bucket> {
+        let mut taken = Vec::new();
         let mut left = amount;
         for bucket in self.buckets.iter_mut().filter(|b| b.available_at <= now) {
-            let taken = left.min(bucket.amount);
-            bucket.amount -= taken;
-            left -= taken;
+            let part = left.min(bucket.amount);
+            bucket.amount -= part;
+            left -= part;
+            taken.push(Bucket {
+                amount: part,
+                ..bucket.clone()
+            });
             if left.is_zero() {
                 break;
             }
         }
         self.buckets.retain(|b| !b.amount.is_zero());
+        taken
     }
 
     /// Takes back `amount`, from bucket `preferred` first (the purchase's

@@ -13,6 +13,7 @@ pub mod member;
 pub mod replay;
 mod rules;
 mod tiers;
+mod transfers;
 
 use crate::compile::ir::{builtin_field, EventKind, ExpiryRule, PointsId, Program, RuleId, Value};
 use crate::events::{Event, Reject};
@@ -22,7 +23,7 @@ use ledger::{Entry, EntryKind, Totals};
 use member::{Bucket, Counter, Member, Wallet};
 use rust_decimal::Decimal;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 pub use tiers::current_measures;
 
 /// Something the clock must do at a given time.
@@ -72,6 +73,10 @@ pub struct Engine<'p> {
     /// The event being applied: the source of every entry written meanwhile
     /// (entries the clock writes have none).
     current_event: Option<String>,
+    /// Pool accounts by their slot in `members`.
+    pools: BTreeMap<usize, transfers::PoolAccount>,
+    /// The pool account each (member, points type) is in.
+    memberships: BTreeMap<(usize, PointsId), usize>,
 }
 
 impl<'p> Engine<'p> {
@@ -92,6 +97,8 @@ impl<'p> Engine<'p> {
             explanation: None,
             explained: 0,
             current_event: None,
+            pools: BTreeMap::new(),
+            memberships: BTreeMap::new(),
         }
     }
 
@@ -154,6 +161,12 @@ impl<'p> Engine<'p> {
             .map(|t| t.kind)
             .ok_or_else(|| reject("unknown event type".to_string()))?;
         let member = match (self.index.get(&event.member).copied(), kind) {
+            (Some(m), _) if self.is_pool(m) && kind != EventKind::Transfer => {
+                return Err(reject(format!(
+                    "`{}` is a pool: its only events are transfers to its members",
+                    event.member
+                )))
+            }
             (Some(_), EventKind::Enroll) => {
                 return Err(reject(format!(
                     "member `{}` is already enrolled",
@@ -189,6 +202,9 @@ impl<'p> Engine<'p> {
             (EventKind::Return, Some(m)) => self.return_purchase(m, event).map_err(reject)?,
             (EventKind::Redeem, Some(m)) => self.redeem(m, event).map_err(reject)?,
             (EventKind::UsePerk, Some(m)) => self.use_perk(m, event).map_err(reject)?,
+            (EventKind::Transfer, Some(m)) => self.transfer(m, event).map_err(reject)?,
+            (EventKind::JoinPool, Some(m)) => self.join_pool(m, event).map_err(reject)?,
+            (EventKind::LeavePool, Some(m)) => self.leave_pool(m, event).map_err(reject)?,
             (EventKind::Purchase | EventKind::Declared, Some(m)) => self.earn(m, event),
             (_, None) => return Err(reject("unknown member".to_string())),
         }
@@ -344,24 +360,9 @@ impl<'p> Engine<'p> {
     // ------------------------------------------------------------ events
 
     fn enroll(&mut self, event: &Event) -> usize {
-        let program = self.program;
         let m = self.members.len();
-        let measures = program.tiers.as_ref().map_or(0, |t| t.measures.len());
-        self.members.push(Member {
-            id: event.member.clone(),
-            enrolled: event.time,
-            attributes: event.fields.clone(),
-            tier: 0,
-            floor: 0,
-            pending_downgrade: None,
-            period_started: event.time,
-            wallets: vec![Wallet::default(); program.points.len()],
-            window: vec![Decimal::ZERO; measures],
-            window_entries: VecDeque::new(),
-            counters: BTreeMap::new(),
-            purchases: BTreeMap::new(),
-            lifetime_earned: vec![Decimal::ZERO; program.points.len()],
-        });
+        let member = self.blank_member(&event.member, event.time, event.fields.clone());
+        self.members.push(member);
         self.index.insert(event.member.clone(), m);
         self.joined(m, event);
         m

@@ -316,7 +316,7 @@ mod tests {
                     id: "s1".into(),
                     time: utc("2025-03-01T09:00:00Z"),
                     member: "007".into(),
-                    kind: 5,
+                    kind: crate::check::BuiltinEvent::ALL.len(),
                     fields: vec![number("3"), number("129.90")],
                     origin: origin(10),
                 },

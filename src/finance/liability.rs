@@ -172,13 +172,19 @@ impl<'p> LiabilityBuilder<'p> {
                     flows.reversed -= e.amount;
                     cohorts.entry(cohort).or_default().reversed -= e.amount;
                 }
-                // Releases and cap cuts change no balance; tier and perk
-                // entries carry no points.
+                // Releases and cap cuts change no balance; tier, perk and
+                // pool entries carry no points; a transfer's two entries
+                // cancel out (the giver's and the receiver's points are
+                // outstanding all the same).
                 EntryKind::Release
                 | EntryKind::CapCut
                 | EntryKind::TierChange
                 | EntryKind::PerkGrant
-                | EntryKind::PerkUse => {}
+                | EntryKind::PerkUse
+                | EntryKind::TransferOut
+                | EntryKind::TransferIn
+                | EntryKind::PoolJoin
+                | EntryKind::PoolLeave => {}
             }
         }
     }

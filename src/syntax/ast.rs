@@ -241,6 +241,41 @@ pub enum PointsSetting {
     Pending(Duration),
     Qualifying,
     Expire(Expiry),
+    /// `transfers [min N] [, fee P%] [, keep expiry | restart expiry]`:
+    /// members may give these points to each other.
+    Transfers(Vec<Spanned<TransferOption>>),
+    /// `pool household [, at most 6 members]`: members may pool these points
+    /// in shared accounts of this kind.
+    Pool {
+        kind: Ident,
+        most: Option<Number>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransferOption {
+    /// The fewest points one transfer may move.
+    Min(Number),
+    /// A share of the points moved, paid in points by the giver.
+    Fee(Number),
+    /// Whether moved points keep their earn and expiry dates (`keep expiry`,
+    /// the default) or start afresh as if earned at the transfer.
+    Expiry(TransferExpiry),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferExpiry {
+    Keep,
+    Restart,
+}
+
+impl TransferExpiry {
+    pub fn name(self) -> &'static str {
+        match self {
+            TransferExpiry::Keep => "keep expiry",
+            TransferExpiry::Restart => "restart expiry",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

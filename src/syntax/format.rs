@@ -525,6 +525,28 @@ fn points_setting(setting: &PointsSetting) -> Text {
                 format!("expire at end of {}{plus}", unit.node.name()).into()
             }
         },
+        PointsSetting::Transfers(options) => {
+            let options: Vec<String> = options
+                .iter()
+                .map(|o| match &o.node {
+                    TransferOption::Min(n) => format!("min {}", n.node),
+                    TransferOption::Fee(p) => format!("fee {}%", p.node),
+                    TransferOption::Expiry(e) => e.name().to_string(),
+                })
+                .collect();
+            if options.is_empty() {
+                "transfers".into()
+            } else {
+                format!("transfers {}", options.join(", ")).into()
+            }
+        }
+        PointsSetting::Pool { kind, most } => {
+            let most = most
+                .as_ref()
+                .map(|n| format!(", at most {} members", n.node))
+                .unwrap_or_default();
+            format!("pool {}{most}", kind.node).into()
+        }
     }
 }
 

@@ -663,6 +663,31 @@ fn points(pair: Pair<Rule>, s: Span) -> Result<PointsDecl> {
             Rule::pending_stmt => PointsSetting::Pending(duration(c.expect(Rule::duration)?)?),
             Rule::qualifying_stmt => PointsSetting::Qualifying,
             Rule::expire_stmt => PointsSetting::Expire(expiry(c.next()?)?),
+            Rule::transfers_stmt => PointsSetting::Transfers(
+                c.rest()
+                    .map(|option| {
+                        let os = span(&option);
+                        let kind = option.as_rule();
+                        let mut c = Children::of(option);
+                        let option = match kind {
+                            Rule::transfer_min => {
+                                TransferOption::Min(decimal(&c.expect(Rule::number)?)?)
+                            }
+                            Rule::transfer_fee => {
+                                TransferOption::Fee(decimal(&c.expect(Rule::percent)?)?)
+                            }
+                            Rule::keep_expiry => TransferOption::Expiry(TransferExpiry::Keep),
+                            Rule::restart_expiry => TransferOption::Expiry(TransferExpiry::Restart),
+                            _ => return Err(internal(os)),
+                        };
+                        Ok(Spanned::new(option, os))
+                    })
+                    .collect::<Result<_>>()?,
+            ),
+            Rule::pool_stmt => PointsSetting::Pool {
+                kind: ident(c.expect(Rule::ident)?),
+                most: c.rest().next().map(|n| decimal(&n)).transpose()?,
+            },
             _ => return Err(internal(ss)),
         };
         settings.push(Spanned::new(setting, ss));

@@ -1,0 +1,327 @@
+//! Points that change hands: transfers between members, and pools — shared
+//! accounts (households) that members join, give points to and take points
+//! from. Points move with their earn and expiry dates (`keep expiry`) or are
+//! earned anew at the transfer (`restart expiry`); either way the program's
+//! outstanding points do not change, only whose they are (a fee is spent).
+
+use super::ledger::EntryKind;
+use super::member::{Bucket, Member};
+use super::{calendar, DueKind, Engine};
+use crate::compile::ir::{builtin_field, PointsId, Transfers, Value};
+use crate::engine::rules;
+use crate::events::Event;
+use crate::syntax::ast::Rounding;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use std::collections::BTreeSet;
+
+/// A pool account: the member slot that holds its points, and who is in it.
+#[derive(Debug, Clone)]
+pub(super) struct PoolAccount {
+    pub points: PointsId,
+    pub members: BTreeSet<usize>,
+}
+
+/// Who gives and who receives, and on what terms.
+enum Route<'p> {
+    /// Between two members: the points type's `transfers` terms apply.
+    Members(&'p Transfers),
+    /// A member's points into their pool, or the pool's out to a member of
+    /// it: no minimum and no fee.
+    Pool,
+}
+
+impl<'p> Engine<'p> {
+    /// Whether member slot `m` is a pool account rather than a member.
+    pub(super) fn is_pool(&self, m: usize) -> bool {
+        self.pools.contains_key(&m)
+    }
+
+    /// A fresh member slot: no points, the lowest tier, no purchases.
+    pub(super) fn blank_member(
+        &self,
+        id: &str,
+        time: DateTime<Utc>,
+        attributes: Vec<Value>,
+    ) -> Member {
+        let program = self.program;
+        let measures = program.tiers.as_ref().map_or(0, |t| t.measures.len());
+        Member {
+            id: id.to_string(),
+            enrolled: time,
+            attributes,
+            tier: 0,
+            floor: 0,
+            pending_downgrade: None,
+            period_started: time,
+            wallets: vec![Default::default(); program.points.len()],
+            window: vec![Decimal::ZERO; measures],
+            window_entries: Default::default(),
+            counters: Default::default(),
+            purchases: Default::default(),
+            lifetime_earned: vec![Decimal::ZERO; program.points.len()],
+        }
+    }
+
+    /// `transfer`: the event's member (or pool) gives `points` of
+    /// `points_type` to the account named by `to`.
+    pub(super) fn transfer(&mut self, from: usize, event: &Event) -> Result<(), String> {
+        let program = self.program;
+        let field = |i: usize| event.fields.get(i).filter(|v| **v != Value::Missing);
+        let (Some(Value::Text(to)), Some(Value::Number(amount)), Some(Value::Text(type_name))) = (
+            field(builtin_field::TRANSFER_TO),
+            field(builtin_field::TRANSFER_POINTS),
+            field(builtin_field::TRANSFER_POINTS_TYPE),
+        ) else {
+            return Err("a transfer needs `to`, `points` and `points_type`".to_string());
+        };
+        let amount = *amount;
+        let p = *program
+            .points_index
+            .get(type_name)
+            .ok_or_else(|| format!("unknown points type `{type_name}`"))?;
+        let points = program.points.get(p).ok_or("unknown points type")?;
+        if amount <= Decimal::ZERO || amount.round_dp(points.precision) != amount {
+            return Err(format!(
+                "a transfer moves a positive amount of {type_name} with at most {} decimals, not {amount}",
+                points.precision
+            ));
+        }
+        let to_slot = *self
+            .index
+            .get(to)
+            .ok_or_else(|| format!("transfer to unknown member or pool `{to}`"))?;
+        if to_slot == from {
+            return Err(format!("`{to}` cannot transfer to itself"));
+        }
+        let route = self.route(from, to_slot, p)?;
+        let fee = match route {
+            Route::Members(terms) => {
+                if amount < terms.min {
+                    return Err(format!(
+                        "transfer of {amount} {type_name} is below the minimum of {}",
+                        terms.min
+                    ));
+                }
+                // The fee is rounded up to the points' precision: never less
+                // than the share the program asks.
+                rules::round(amount * terms.fee, points.precision, Rounding::Up)
+            }
+            Route::Pool => Decimal::ZERO,
+        };
+        let now = event.time;
+        let wallet = self.wallet(from, p).ok_or("unknown member")?;
+        let available = wallet.available(now);
+        if amount + fee > available {
+            let fee_text = if fee.is_zero() {
+                String::new()
+            } else {
+                format!(" and its fee of {fee}")
+            };
+            return Err(format!(
+                "transfer of {amount} {type_name}{fee_text} is beyond the available balance of {available}"
+            ));
+        }
+        let parts = wallet.withdraw(amount, now);
+        let keep = match route {
+            Route::Members(terms) => terms.keep_expiry,
+            Route::Pool => true,
+        };
+        let (giver, receiver) = (self.account_name(from), self.account_name(to_slot));
+        self.count(from, p, |t| t.transferred -= amount);
+        self.record(from, EntryKind::TransferOut, now, Some(p), -amount)
+            .note = format!("to {receiver}");
+        self.receive(to_slot, p, parts, keep, now);
+        self.count(to_slot, p, |t| t.transferred += amount);
+        self.record(to_slot, EntryKind::TransferIn, now, Some(p), amount)
+            .note = format!("from {giver}");
+        if !fee.is_zero() {
+            if let Some(wallet) = self.wallet(from, p) {
+                wallet.spend(fee, now);
+            }
+            self.count(from, p, |t| t.spent += fee);
+            self.record(from, EntryKind::Spend, now, Some(p), -fee).note =
+                format!("transfer fee ({receiver})");
+        }
+        self.touch(from, p, now);
+        self.touch(to_slot, p, now);
+        Ok(())
+    }
+
+    /// Which kind of transfer goes from `from` to `to` in points type `p`,
+    /// or why none may.
+    fn route(&self, from: usize, to: usize, p: PointsId) -> Result<Route<'p>, String> {
+        let program: &'p crate::compile::ir::Program = self.program;
+        let type_name = program.points.get(p).map_or("", |t| t.name.as_str());
+        let pool_of = |account: usize| self.pools.get(&account);
+        let in_pool = |member: usize, account: usize| self.membership(member, p) == Some(account);
+        match (pool_of(from), pool_of(to)) {
+            (Some(_), Some(_)) => {
+                Err("points move between a pool and its members, not between pools".to_string())
+            }
+            (Some(pool), None) | (None, Some(pool)) if pool.points != p => {
+                let holds = program
+                    .points
+                    .get(pool.points)
+                    .map_or("", |t| t.name.as_str());
+                Err(format!("the pool holds {holds}, not {type_name}"))
+            }
+            (Some(_), None) if !in_pool(to, from) => Err(format!(
+                "`{}` is not in pool `{}`: a pool gives only to its members",
+                self.account_name(to),
+                self.account_name(from)
+            )),
+            (None, Some(_)) if !in_pool(from, to) => Err(format!(
+                "`{}` is not in pool `{}`: join it first",
+                self.account_name(from),
+                self.account_name(to)
+            )),
+            (Some(_), None) | (None, Some(_)) => Ok(Route::Pool),
+            (None, None) => program
+                .points
+                .get(p)
+                .and_then(|t| t.transfers.as_ref())
+                .map(Route::Members)
+                .ok_or_else(|| format!("the program does not let members transfer {type_name}")),
+        }
+    }
+
+    fn account_name(&self, m: usize) -> String {
+        self.members
+            .get(m)
+            .map(|a| a.id.clone())
+            .unwrap_or_default()
+    }
+
+    /// Adds the parts taken from a giver to a receiver: as they were (the
+    /// same earn and expiry dates, spendable at once), or as one bucket
+    /// earned now under the points type's expiry rule.
+    fn receive(
+        &mut self,
+        m: usize,
+        p: PointsId,
+        parts: Vec<Bucket>,
+        keep: bool,
+        now: DateTime<Utc>,
+    ) {
+        let program = self.program;
+        let dated: Vec<(Decimal, DateTime<Utc>, Option<DateTime<Utc>>)> = if keep {
+            parts
+                .iter()
+                .map(|b| (b.amount, b.earned_at, b.expires_at))
+                .collect()
+        } else {
+            let expiry = program.points.get(p).map(|t| t.expiry);
+            let expires_at = expiry.and_then(|rule| calendar::expiry(program.timezone, rule, now));
+            vec![(parts.iter().map(|b| b.amount).sum(), now, expires_at)]
+        };
+        for (amount, earned_at, expires_at) in dated {
+            self.next_bucket += 1;
+            let id = self.next_bucket;
+            let bucket = Bucket {
+                id,
+                amount,
+                earned_at,
+                available_at: now,
+                expires_at,
+            };
+            let kept = self.wallet(m, p).and_then(|w| w.add(bucket));
+            if let (Some(bucket), Some(at)) = (kept, expires_at) {
+                self.schedule(at, m, DueKind::Expire(p, bucket));
+            }
+        }
+    }
+
+    /// `join_pool`: the member joins pool `kind:id`, which is opened by its
+    /// first member.
+    pub(super) fn join_pool(&mut self, m: usize, event: &Event) -> Result<(), String> {
+        let (name, p) = self.pool_named(event)?;
+        if let Some(account) = self.membership(m, p) {
+            return Err(format!(
+                "already in pool `{}`: leave it first",
+                self.account_name(account)
+            ));
+        }
+        let account = match self.index.get(&name).copied() {
+            Some(account) if self.is_pool(account) => account,
+            Some(_) => return Err(format!("`{name}` is a member, not a pool")),
+            None => {
+                let account = self.members.len();
+                let slot = self.blank_member(&name, event.time, Vec::new());
+                self.members.push(slot);
+                self.index.insert(name.clone(), account);
+                self.pools.insert(
+                    account,
+                    PoolAccount {
+                        points: p,
+                        members: BTreeSet::new(),
+                    },
+                );
+                account
+            }
+        };
+        let most = self
+            .program
+            .points
+            .get(p)
+            .and_then(|t| t.pool.as_ref())
+            .and_then(|pool| pool.most_members);
+        let pool = self.pools.get_mut(&account).ok_or("unknown pool")?;
+        if let Some(most) = most.filter(|most| pool.members.len() >= *most as usize) {
+            return Err(format!("pool `{name}` is full: at most {most} members"));
+        }
+        pool.members.insert(m);
+        self.memberships.insert((m, p), account);
+        self.record(m, EntryKind::PoolJoin, event.time, None, Decimal::ZERO)
+            .note = name;
+        Ok(())
+    }
+
+    /// `leave_pool`: the member leaves; the pool keeps its points.
+    pub(super) fn leave_pool(&mut self, m: usize, event: &Event) -> Result<(), String> {
+        let (name, p) = self.pool_named(event)?;
+        let account = self
+            .index
+            .get(&name)
+            .copied()
+            .filter(|a| self.membership(m, p) == Some(*a))
+            .ok_or_else(|| format!("not in pool `{name}`"))?;
+        if let Some(pool) = self.pools.get_mut(&account) {
+            pool.members.remove(&m);
+        }
+        self.memberships.remove(&(m, p));
+        self.record(m, EntryKind::PoolLeave, event.time, None, Decimal::ZERO)
+            .note = name;
+        Ok(())
+    }
+
+    /// The pool a `join_pool` or `leave_pool` names, and the points type
+    /// its kind pools.
+    fn pool_named(&self, event: &Event) -> Result<(String, PointsId), String> {
+        let program = self.program;
+        let Some(Value::Text(name)) = event.fields.get(builtin_field::POOL_POOL) else {
+            return Err("needs `pool`, the pool's name (`household:smiths`)".to_string());
+        };
+        let kinds: Vec<&str> = program.pool_index.keys().map(String::as_str).collect();
+        if kinds.is_empty() {
+            return Err("the program has no pools".to_string());
+        }
+        let (kind, id) = name.split_once(':').unwrap_or((name, ""));
+        let p = program
+            .pool_index
+            .get(kind)
+            .copied()
+            .filter(|_| !id.is_empty());
+        p.map(|p| (name.clone(), p)).ok_or_else(|| {
+            format!(
+                "`{name}` is not a pool name: `kind:id` with kind {}",
+                kinds.join(" or ")
+            )
+        })
+    }
+
+    /// The pool member `m` is in for points type `p`.
+    fn membership(&self, m: usize, p: PointsId) -> Option<usize> {
+        self.memberships.get(&(m, p)).copied()
+    }
+}
