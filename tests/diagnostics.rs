@@ -48,6 +48,7 @@ const CODES: &[&str] = &[
     "cap-points",
     "qualifying-expiry",
     "not-redeemable",
+    "not-transferable",
     "unreachable-tier",
     "invalid-value",
     "builtin-event",

@@ -1,6 +1,7 @@
 //! Properties of the engine over random valid event streams: the balance
 //! equation for every member and points type, byte-identical reruns, and
-//! the same per-member results however the stream is split by member.
+//! the same per-member results however the stream is split by member (by
+//! pairs of members, since transfers and a pool link the members of a pair).
 
 #![allow(
     clippy::unwrap_used,
@@ -20,8 +21,9 @@ use std::collections::BTreeMap;
 
 /// A program with pending points, two expiry kinds, tiers with a keep
 /// threshold and grace, caps, a limit, a share of an earlier rule, an
-/// exclusive group and qualifying points (no budget: budgets are shared
-/// across members, so splitting the stream by member would change them).
+/// exclusive group, qualifying points, transfers with a fee and a pool (no
+/// budget: budgets are shared across members, so splitting the stream by
+/// member would change them).
 const PROGRAM: &str = r#"
 program "Props" {
   currency USD
@@ -37,11 +39,13 @@ points stars {
   value 0.01 USD
   pending 3 days
   expire 2 months after earn at end of month
+  transfers min 10, fee 5%, restart expiry
 }
 
 points miles {
   precision 2
   expire after 3 months without activity
+  pool household, at most 2 members
 }
 
 points status {
@@ -114,6 +118,17 @@ enum Action {
         member: usize,
         hundredths: u32,
     },
+    /// Stars to the other member of the pair.
+    Give {
+        member: usize,
+        points: u32,
+    },
+    /// Miles into the pair's pool, or out of it to the member.
+    Pool {
+        member: usize,
+        hundredths: u32,
+        out: bool,
+    },
 }
 
 fn action() -> impl Strategy<Value = (u32, Action)> {
@@ -126,20 +141,28 @@ fn action() -> impl Strategy<Value = (u32, Action)> {
             .prop_map(|(member, of, cents)| Action::Return { member, of, cents }),
         1 => (member.clone(), 1u32..200).prop_map(|(member, points)| Action::Redeem { member, points }),
         1 => member.clone().prop_map(|member| Action::RedeemReward { member }),
-        1 => (member, 1u32..5_000).prop_map(|(member, hundredths)| Action::RedeemMiles { member, hundredths }),
+        1 => (member.clone(), 1u32..5_000).prop_map(|(member, hundredths)| Action::RedeemMiles { member, hundredths }),
+        1 => (member.clone(), 1u32..100).prop_map(|(member, points)| Action::Give { member, points }),
+        1 => (member, 1u32..5_000, any::<bool>())
+            .prop_map(|(member, hundredths, out)| Action::Pool { member, hundredths, out }),
     ];
     (gap, act)
 }
 
 /// The stream as CSV: four enrolments, then the actions a few minutes to days apart.
 fn csv(actions: &[(u32, Action)]) -> String {
-    let mut out = String::from("id,time,member,type,amount,channel,of,reward,points,points_type\n");
+    let mut out =
+        String::from("id,time,member,type,amount,channel,of,reward,points,points_type,to,pool\n");
     let start = chrono::NaiveDate::from_ymd_opt(2025, 1, 1)
         .unwrap()
         .and_hms_opt(9, 0, 0)
         .unwrap();
     for m in 0..4 {
-        out.push_str(&format!("enroll{m},2025-01-01 08:00,m{m},enroll,,,,,,\n"));
+        out.push_str(&format!("enroll{m},2025-01-01 08:00,m{m},enroll,,,,,,,,\n"));
+        let pool = pool(m);
+        out.push_str(&format!(
+            "join{m},2025-01-01 08:00,m{m},join_pool,,,,,,,,{pool}\n"
+        ));
     }
     let mut time = start;
     let mut purchases: Vec<(usize, String)> = Vec::new();
@@ -153,7 +176,7 @@ fn csv(actions: &[(u32, Action)]) -> String {
                 purchases.push((*member, id.clone()));
                 let channel = if *app { "app" } else { "store" };
                 format!(
-                    "{id},{t},m{member},purchase,{},{channel},,,,",
+                    "{id},{t},m{member},purchase,{},{channel},,,,,,",
                     money(*cents)
                 )
             }
@@ -163,20 +186,49 @@ fn csv(actions: &[(u32, Action)]) -> String {
                     .filter(|(m, _)| m == member)
                     .nth(*of)
                     .map_or("nothing".to_string(), |(_, id)| id.clone());
-                format!("{id},{t},m{member},return,{},,{of},,,", money(*cents))
+                format!("{id},{t},m{member},return,{},,{of},,,,,", money(*cents))
             }
             Action::Redeem { member, points } => {
-                format!("{id},{t},m{member},redeem,,,,,{points},stars")
+                format!("{id},{t},m{member},redeem,,,,,{points},stars,,")
             }
-            Action::RedeemReward { member } => format!("{id},{t},m{member},redeem,,,,coffee,,"),
+            Action::RedeemReward { member } => {
+                format!("{id},{t},m{member},redeem,,,,coffee,,,,")
+            }
             Action::RedeemMiles { member, hundredths } => {
-                format!("{id},{t},m{member},redeem,,,,,{},miles", money(*hundredths))
+                format!(
+                    "{id},{t},m{member},redeem,,,,,{},miles,,",
+                    money(*hundredths)
+                )
+            }
+            Action::Give { member, points } => {
+                let partner = member ^ 1;
+                format!("{id},{t},m{member},transfer,,,,,{points},stars,m{partner},")
+            }
+            Action::Pool {
+                member,
+                hundredths,
+                out,
+            } => {
+                let (from, to) = if *out {
+                    (pool(*member), format!("m{member}"))
+                } else {
+                    (format!("m{member}"), pool(*member))
+                };
+                format!(
+                    "{id},{t},{from},transfer,,,,,{},miles,{to},",
+                    money(*hundredths)
+                )
             }
         };
         out.push_str(&line);
         out.push('\n');
     }
     out
+}
+
+/// The pool of a member's pair: m0 and m1 share one, m2 and m3 another.
+fn pool(member: usize) -> String {
+    format!("household:p{}", member / 2)
 }
 
 /// What one run leaves: the ledger text and, per member, the ledger rows
@@ -268,15 +320,20 @@ proptest! {
     #[test]
     fn splitting_by_member_changes_nothing(
         actions in prop::collection::vec(action(), 1..120),
-        group in prop::collection::vec(any::<bool>(), 4),
+        group in prop::collection::vec(any::<bool>(), 2),
     ) {
         let program = program();
         let events = csv(&actions);
         let whole = run(&program, &events);
+        // Pairs stay together: their members give to each other and share
+        // a pool (`household:p0` is pair 0's).
         let in_part = |line: &str, part: bool| {
             let member = line.split(',').nth(2).unwrap_or_default();
-            let index: usize = member.trim_start_matches('m').parse().unwrap_or(0);
-            group[index] == part
+            let pair: usize = match member.strip_prefix("household:p") {
+                Some(pair) => pair.parse().unwrap_or(0),
+                None => member.trim_start_matches('m').parse::<usize>().unwrap_or(0) / 2,
+            };
+            group[pair] == part
         };
         let mut merged = BTreeMap::new();
         for part in [true, false] {
@@ -295,10 +352,10 @@ proptest! {
 /// returns, spending and tiers.
 #[test]
 fn the_generated_streams_exercise_the_engine() {
-    let actions: Vec<(u32, Action)> = (0..60)
+    let actions: Vec<(u32, Action)> = (0..80)
         .map(|i| {
-            let member = i % 4;
-            let action = match i % 6 {
+            let member = (i / 8) % 4;
+            let action = match i % 8 {
                 0..=2 => Action::Purchase {
                     member,
                     cents: 1_000 + 997 * i as u32,
@@ -310,6 +367,12 @@ fn the_generated_streams_exercise_the_engine() {
                     cents: 500,
                 },
                 4 => Action::Redeem { member, points: 20 },
+                5 => Action::Give { member, points: 15 },
+                6 => Action::Pool {
+                    member,
+                    hundredths: 120,
+                    out: i % 16 >= 8,
+                },
                 _ => Action::RedeemMiles {
                     member,
                     hundredths: 150,
@@ -328,6 +391,9 @@ fn the_generated_streams_exercise_the_engine() {
         "spend",
         "cap_cut",
         "tier_change",
+        "transfer_out",
+        "transfer_in",
+        "pool_join",
     ] {
         assert!(
             result

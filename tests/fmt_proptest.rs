@@ -342,6 +342,9 @@ fn points() -> impl Strategy<Value = Item> {
         duration().prop_map(PointsSetting::Pending),
         Just(PointsSetting::Qualifying),
         expiry.prop_map(PointsSetting::Expire),
+        proptest::collection::vec(transfer_option(), 0..4).prop_map(PointsSetting::Transfers),
+        (ident(), proptest::option::of(number()))
+            .prop_map(|(kind, most)| PointsSetting::Pool { kind, most }),
     ];
     (
         ident(),
@@ -354,6 +357,16 @@ fn points() -> impl Strategy<Value = Item> {
                 span: Span::default(),
             })
         })
+}
+
+fn transfer_option() -> impl Strategy<Value = Spanned<TransferOption>> {
+    prop_oneof![
+        number().prop_map(TransferOption::Min),
+        number().prop_map(TransferOption::Fee),
+        Just(TransferOption::Expiry(TransferExpiry::Keep)),
+        Just(TransferOption::Expiry(TransferExpiry::Restart)),
+    ]
+    .prop_map(spanned)
 }
 
 fn measure_source() -> impl Strategy<Value = Spanned<MeasureSource>> {

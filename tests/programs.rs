@@ -98,6 +98,8 @@ const SAMPLES: [Sample; 5] = [
             ("h37", "`$398.00` is not money"),
             ("h38", "return of unknown purchase `h36`"),
             ("h39", "beyond the available balance"),
+            ("h74", "below the minimum of 1000"),
+            ("h76", "`sam` is not in pool `household:rosa`"),
             ("h69", "unknown member `walkin_2291`"),
             ("h63", "duplicate event id `h63`"),
         ],

@@ -3,7 +3,9 @@
 //! as plain owned values that tests can compare, checking on the way that
 //! every ledger row's balance is what the rows before it add up to.
 
+// Each test crate that includes this module uses a part of it.
 #![allow(
+    dead_code,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
