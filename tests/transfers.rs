@@ -36,6 +36,16 @@ fn events(lines: &str) -> String {
     format!("{HEADER}\n{lines}")
 }
 
+/// Ann and Bob enrol, Ann earns 100 on 15 January 2025; then `lines`.
+fn after_ann_earns_100(lines: &str) -> String {
+    events(&format!(
+        "e1,2025-01-10 09:00,ann,enroll,,,,,
+         e2,2025-01-10 09:00,bob,enroll,,,,,
+         e3,2025-01-15 10:00,ann,purchase,100,,,,
+         {lines}"
+    ))
+}
+
 /// Whatever moved, the program holds what it issued less what left it, and
 /// that is what the accounts hold.
 fn balanced(run: &Run) {
@@ -49,12 +59,7 @@ fn balanced(run: &Run) {
 fn given_points_keep_their_dates_and_the_giver_pays_the_fee() {
     let run = run_until(
         &PROGRAM.replace("EXPIRY", "keep expiry"),
-        &events(
-            "e1,2025-01-10 09:00,ann,enroll,,,,,
-             e2,2025-01-10 09:00,bob,enroll,,,,,
-             e3,2025-01-15 10:00,ann,purchase,100,,,,
-             t1,2025-03-01 12:00,ann,transfer,,bob,60,pts,",
-        ),
+        &after_ann_earns_100("t1,2025-03-01 12:00,ann,transfer,,bob,60,pts,"),
         "2025-12-31",
     );
     assert_eq!(
@@ -89,12 +94,7 @@ fn given_points_keep_their_dates_and_the_giver_pays_the_fee() {
 fn restarted_points_are_earned_anew_at_the_transfer() {
     let run = run_until(
         &PROGRAM.replace("EXPIRY", "restart expiry"),
-        &events(
-            "e1,2025-01-10 09:00,ann,enroll,,,,,
-             e2,2025-01-10 09:00,bob,enroll,,,,,
-             e3,2025-01-15 10:00,ann,purchase,100,,,,
-             t1,2025-03-01 12:00,ann,transfer,,bob,50,pts,",
-        ),
+        &after_ann_earns_100("t1,2025-03-01 12:00,ann,transfer,,bob,50,pts,"),
         "2025-12-31",
     );
     assert_eq!(
@@ -111,11 +111,8 @@ fn restarted_points_are_earned_anew_at_the_transfer() {
 fn transfers_the_program_does_not_allow_are_rejected_with_the_reason() {
     let run = run_until(
         &PROGRAM.replace("EXPIRY", "keep expiry"),
-        &events(
-            "e1,2025-01-10 09:00,ann,enroll,,,,,
-             e2,2025-01-10 09:00,bob,enroll,,,,,
-             e3,2025-01-15 10:00,ann,purchase,100,,,,
-             t1,2025-03-01 12:00,ann,transfer,,bob,40,pts,
+        &after_ann_earns_100(
+            "t1,2025-03-01 12:00,ann,transfer,,bob,40,pts,
              t2,2025-03-01 12:01,ann,transfer,,bob,95,pts,
              t3,2025-03-01 12:02,ann,transfer,,zoe,60,pts,
              t4,2025-03-01 12:03,ann,transfer,,ann,60,pts,
@@ -160,11 +157,8 @@ rule base {
 "#);
     let run = run_until(
         program,
-        &events(
-            "e1,2025-01-10 09:00,ann,enroll,,,,,
-             e2,2025-01-10 09:00,bob,enroll,,,,,
-             e3,2025-01-15 10:00,ann,purchase,100,,,,
-             t1,2025-01-16 12:00,ann,transfer,,bob,10,pts,
+        &after_ann_earns_100(
+            "t1,2025-01-16 12:00,ann,transfer,,bob,10,pts,
              t2,2025-01-16 12:00,ann,transfer,,bob,10,miles,
              e4,2025-01-17 10:00,ann,join_pool,,,,,household:x",
         ),
@@ -197,11 +191,8 @@ rule base {
 "#);
     let run = run_until(
         program,
-        &events(
-            "e1,2025-01-10 09:00,ann,enroll,,,,,
-             e2,2025-01-10 09:00,bob,enroll,,,,,
-             e3,2025-01-15 10:00,ann,purchase,100,,,,
-             t1,2025-01-16 12:00,ann,transfer,,bob,10,pts,
+        &after_ann_earns_100(
+            "t1,2025-01-16 12:00,ann,transfer,,bob,10,pts,
              t2,2025-01-30 12:00,ann,transfer,,bob,10,pts,",
         ),
         "2025-03-31",
