@@ -130,7 +130,7 @@ pub fn generate<W: Write>(
         .collect();
     let mut written = 0;
     for end in plan.month_starts.iter().skip(1) {
-        let mut month: Vec<(DateTime<Utc>, usize, String, EventTypeId, Vec<Value>)> = Vec::new();
+        let mut month: Vec<Drawn> = Vec::new();
         for (m, member) in members.iter_mut().enumerate() {
             while member.next_time(plan).is_some_and(|t| t < *end) {
                 let Some((time, id, planned)) = member.pop() else {
@@ -162,6 +162,9 @@ pub fn generate<W: Write>(
     Ok(written)
 }
 
+/// An event drawn: time, member index, id, type and fields.
+type Drawn = (DateTime<Utc>, usize, String, EventTypeId, Vec<Value>);
+
 /// Writes events in a format `loyalty run` reads.
 struct Writer<'p, W: Write> {
     program: &'p Program,
@@ -173,7 +176,7 @@ struct Writer<'p, W: Write> {
 }
 
 enum Out<W: Write> {
-    Csv(csv::Writer<W>),
+    Csv(Box<csv::Writer<W>>),
     Jsonl(W),
 }
 
@@ -203,7 +206,7 @@ impl<'p, W: Write> Writer<'p, W> {
             Format::Csv => {
                 let mut csv = csv::Writer::from_writer(out);
                 csv.write_record(["id", "time", "member", "type"].iter().chain(&columns))?;
-                Out::Csv(csv)
+                Out::Csv(Box::new(csv))
             }
             Format::Jsonl => Out::Jsonl(out),
         };
