@@ -157,3 +157,62 @@ fn bad_options_are_usage_errors() {
         assert!(String::from_utf8_lossy(&output.stderr).contains("error:"));
     }
 }
+
+#[test]
+fn more_threads_write_the_same_files() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["bean_stars", "northwind_miles"] {
+        let path = program(name);
+        let events = loyalty(&[
+            "gen",
+            path.to_str().unwrap(),
+            "--members",
+            "300",
+            "--events",
+            "9000",
+        ]);
+        let file = format!("{name}.csv");
+        let one = run(name, dir.path(), &file, &events, &["--threads", "1"]);
+        for threads in ["2", "3"] {
+            let more = run(name, dir.path(), &file, &events, &["--threads", threads]);
+            for output in ["ledger.csv", "members.csv", "rejects.csv", "summary.json"] {
+                assert_eq!(read(&one, output), read(&more, output), "{name} {output}");
+            }
+        }
+        // Enough entries that the ledger crosses several hand-over batches.
+        assert!(
+            read(&one, "ledger.csv").lines().count() > 2 * 4096,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn strict_stops_at_the_first_reject_with_threads_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut events = gen("bean_stars", &[]);
+    events.extend_from_slice(b"bad,2026-06-01T12:00:00Z,nobody,purchase,1.00,app,coffee,,,,,,\n");
+    for threads in ["1", "2", "3"] {
+        let input = dir.path().join("strict.csv");
+        std::fs::write(&input, &events).unwrap();
+        let path = program("bean_stars");
+        let out = dir.path().join(format!("strict-{threads}"));
+        let status = Command::new(env!("CARGO_BIN_EXE_loyalty"))
+            .args([
+                "run",
+                path.to_str().unwrap(),
+                input.to_str().unwrap(),
+                "--strict",
+            ])
+            .args(["--threads", threads, "--out", out.to_str().unwrap()])
+            .output()
+            .unwrap()
+            .status;
+        assert_eq!(status.code(), Some(1), "--threads {threads}");
+        assert_eq!(
+            read(&out, "rejects.csv").lines().count(),
+            2,
+            "--threads {threads}"
+        );
+    }
+}

@@ -189,12 +189,16 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
                 });
                 let _ = send_entries.send(batch);
                 drop(send_entries);
-                let sink = writer.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                let sink = writer
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
                 outcome.and_then(|outcome| sink.map(|sink| (outcome, sink)))
             };
             // The replay dropped the receiver: a reader still reading (after
             // --strict stopped early) finds the channel closed and stops.
-            let read = reader.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            let read = reader
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
             read?;
             let (outcome, sink) = written(outcome, "ledger.csv")?;
             Ok::<_, ExitCode>((outcome, sink.ledger, sink.liability))
