@@ -252,6 +252,9 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
             ));
         }
     }
+    // Freeing a million members' state one allocation at a time takes
+    // seconds the process is about to get back from the system anyway.
+    std::mem::forget(engine);
     let last = wrote.pop().unwrap_or_default();
     input::print(&format!(
         "\nwrote {} and {last} to {}\n",
