@@ -216,3 +216,31 @@ fn strict_stops_at_the_first_reject_with_threads_too() {
         );
     }
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    for format in ["csv", "jsonl"] {
+        let path = program("bean_stars");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_loyalty"))
+            .args(["gen", path.to_str().unwrap(), "--members", "20000"])
+            .args(["--events", "400000", "--format", format])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.contains("id"), "{line}");
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{format}");
+        assert!(
+            output.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

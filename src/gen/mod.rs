@@ -205,7 +205,8 @@ impl<'p, W: Write> Writer<'p, W> {
         let out = match format {
             Format::Csv => {
                 let mut csv = csv::Writer::from_writer(out);
-                csv.write_record(["id", "time", "member", "type"].iter().chain(&columns))?;
+                csv.write_record(["id", "time", "member", "type"].iter().chain(&columns))
+                    .map_err(io_error)?;
                 Out::Csv(Box::new(csv))
             }
             Format::Jsonl => Out::Jsonl(out),
@@ -240,11 +241,12 @@ impl<'p, W: Write> Writer<'p, W> {
                     }
                 }
                 let head = [id, time.as_str(), member, event.name.as_str()];
-                Ok(csv.write_record(
+                csv.write_record(
                     head.iter()
                         .copied()
                         .chain(self.row.iter().map(String::as_str)),
-                )?)
+                )
+                .map_err(io_error)
             }
             Out::Jsonl(out) => {
                 let mut record = serde_json::Map::new();
@@ -267,6 +269,15 @@ impl<'p, W: Write> Writer<'p, W> {
             Out::Csv(mut csv) => csv.flush(),
             Out::Jsonl(mut out) => out.flush(),
         }
+    }
+}
+
+/// A CSV writer's error as the I/O error it wraps, so a closed pipe stays
+/// recognisable (`loyalty gen ... | head`).
+fn io_error(error: csv::Error) -> std::io::Error {
+    match error.into_kind() {
+        csv::ErrorKind::Io(error) => error,
+        other => std::io::Error::other(format!("{other:?}")),
     }
 }
 
