@@ -45,7 +45,7 @@ pub fn plan(program: &Program, scenario_source: &str, options: &Options) -> Resu
         line: None,
     };
     let mut scenario = Scenario::parse(scenario_source)?;
-    let months = Months::try_from(options.months).map_err(|e| fail(format!("--months {e}")))?;
+    let months = Months::try_from(options.months).map_err(|e| fail(format!("--months: {e}")))?;
     if options.members == 0 || options.members >= 1 << crate::simulate::member::MEMBER_BITS {
         return Err(fail(format!(
             "--members {}: from 1 to {}",
