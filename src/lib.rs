@@ -10,6 +10,7 @@ pub mod diagnostic;
 pub mod engine;
 pub mod events;
 pub mod finance;
+pub mod gen;
 pub mod report;
 pub mod simulate;
 pub mod syntax;

@@ -5,6 +5,7 @@ mod check;
 mod diff;
 mod explain;
 mod fmt;
+mod gen;
 mod input;
 mod run;
 mod simulate;
@@ -72,6 +73,12 @@ enum Command {
     /// The output is the same for any --threads. Exits with 1 when the
     /// scenario does not fit the program, 2 on a usage error.
     Simulate(simulate::Args),
+    /// Write a synthetic event stream for a program: members drawn from its
+    /// scenario's habits, scaled to --members and --events, sorted by time.
+    ///
+    /// The same arguments give the same bytes on every machine; the stream
+    /// loads with `loyalty run` without rejects.
+    Gen(gen::Args),
 }
 
 pub fn run() -> ExitCode {
@@ -84,6 +91,7 @@ pub fn run() -> ExitCode {
         Command::Test(args) => test::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Simulate(args) => simulate::run(&args),
+        Command::Gen(args) => gen::run(&args),
     }
 }
 

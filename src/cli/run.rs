@@ -4,8 +4,11 @@
 
 use super::input::{self, Inputs};
 use super::USAGE_ERROR;
+use loyalty::compile::Program;
+use loyalty::engine::ledger::Entry;
 use loyalty::engine::replay;
 use loyalty::engine::Engine;
+use loyalty::events::{Event, Reject};
 use loyalty::finance::deferred::{self, Rounding};
 use loyalty::finance::liability::{Breakage, LiabilityBuilder};
 use loyalty::report::{self, LedgerWriter};
@@ -14,6 +17,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::mpsc::{self, SyncSender};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -38,7 +42,20 @@ pub struct Args {
     /// monthly earning cohort. Default: each points type's `breakage`.
     #[arg(long, value_name = "PCT", value_parser = parse_breakage, requires = "report")]
     breakage: Option<Breakage>,
+    /// Threads: 1 reads, applies and writes in turn; 2 reads and types the
+    /// records on a thread of its own while events are applied and written;
+    /// 3 or more also write the ledger on a third. The output is the same
+    /// for any number.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: u16,
 }
+
+/// Records or entries handed between threads at a time: enough to make the
+/// cost of a hand-over small, few enough to keep memory flat.
+const BATCH: usize = 4096;
+
+/// Batches in flight between two threads before the faster one waits.
+const IN_FLIGHT: usize = 16;
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Report {
@@ -82,25 +99,111 @@ fn written<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) -> Result<
     })
 }
 
+/// Where entries go: the ledger file and the liability table.
+struct Sink<'p> {
+    ledger: LedgerWriter<'p, BufWriter<File>>,
+    liability: LiabilityBuilder<'p>,
+}
+
+impl Sink<'_> {
+    fn add(&mut self, entries: &[Entry]) -> csv::Result<()> {
+        self.liability.add(entries);
+        self.ledger.write(entries)
+    }
+}
+
+/// Reads and types the records of every input in batches, for a replay on
+/// another thread; stops early when that replay hangs up.
+fn read_ahead(
+    program: &Program,
+    inputs: &Inputs,
+    out: &SyncSender<Vec<Result<Event, Reject>>>,
+) -> Result<(), ExitCode> {
+    let mut batch = Vec::with_capacity(BATCH);
+    for record in input::records(program, inputs)? {
+        batch.push(record);
+        if batch.len() >= BATCH && out.send(std::mem::take(&mut batch)).is_err() {
+            return Ok(());
+        }
+    }
+    // An error here means the replay hung up: it needs no more.
+    let _ = out.send(batch);
+    Ok(())
+}
+
 fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
     let program = input::program(&args.inputs.program)?;
     let until = input::until(&program, args.inputs.until.as_deref())?;
+    // Opens every file now, so a missing one stops the run before anything is written.
     let records = input::records(&program, &args.inputs)?;
     written(std::fs::create_dir_all(&args.out), "the output folder")?;
-    let mut ledger = written(
+    let ledger = written(
         LedgerWriter::new(&program, create(&args.out, "ledger.csv")?),
         "ledger.csv",
     )?;
     let mut engine = Engine::new(&program);
-    let mut liability = LiabilityBuilder::new(&program);
     let options = args.inputs.options(until, args.strict);
-    let outcome = written(
-        replay::replay(&mut engine, records, options, &mut |entries| {
-            liability.add(&entries);
-            ledger.write(&entries)
-        }),
-        "ledger.csv",
-    )?;
+    let (outcome, ledger, liability) = if args.threads == 1 {
+        let mut sink = Sink {
+            ledger,
+            liability: LiabilityBuilder::new(&program),
+        };
+        let outcome = written(
+            replay::replay(&mut engine, records, options, &mut |entries| {
+                sink.add(&entries)
+            }),
+            "ledger.csv",
+        )?;
+        (outcome, sink.ledger, sink.liability)
+    } else {
+        drop(records);
+        let program = &program;
+        let engine = &mut engine;
+        std::thread::scope(|scope| {
+            let (send_records, receive_records) = mpsc::sync_channel(IN_FLIGHT);
+            let reader = scope.spawn(move || read_ahead(program, &args.inputs, &send_records));
+            let mut sink = Sink {
+                ledger,
+                liability: LiabilityBuilder::new(program),
+            };
+            let records = receive_records.into_iter().flatten();
+            let outcome = if args.threads == 2 {
+                replay::replay(engine, records, options, &mut |entries| sink.add(&entries))
+                    .map(|outcome| (outcome, sink))
+            } else {
+                let (send_entries, receive_entries) = mpsc::sync_channel::<Vec<Entry>>(IN_FLIGHT);
+                let writer = scope.spawn(move || {
+                    receive_entries
+                        .into_iter()
+                        .try_for_each(|entries| sink.add(&entries))
+                        .map(|()| sink)
+                });
+                let mut batch = Vec::new();
+                let outcome = replay::replay(engine, records, options, &mut |mut entries| {
+                    batch.append(&mut entries);
+                    if batch.len() >= BATCH {
+                        // A closed channel means the writer failed: its join says why.
+                        let _ = send_entries.send(std::mem::take(&mut batch));
+                    }
+                    Ok::<(), csv::Error>(())
+                });
+                let _ = send_entries.send(batch);
+                drop(send_entries);
+                let sink = writer
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+                outcome.and_then(|outcome| sink.map(|sink| (outcome, sink)))
+            };
+            // The replay dropped the receiver: a reader still reading (after
+            // --strict stopped early) finds the channel closed and stops.
+            let read = reader
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            read?;
+            let (outcome, sink) = written(outcome, "ledger.csv")?;
+            Ok::<_, ExitCode>((outcome, sink.ledger, sink.liability))
+        })?
+    };
     written(ledger.finish(), "ledger.csv")?;
     let now = engine.clock().unwrap_or_default();
     written(
@@ -149,6 +252,9 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
             ));
         }
     }
+    // Freeing a million members' state one allocation at a time takes
+    // seconds the process is about to get back from the system anyway.
+    std::mem::forget(engine);
     let last = wrote.pop().unwrap_or_default();
     input::print(&format!(
         "\nwrote {} and {last} to {}\n",

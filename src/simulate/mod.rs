@@ -6,7 +6,7 @@
 //! so the output is the same for any number of threads. See
 //! `docs/simulation.md`.
 
-mod member;
+pub(crate) mod member;
 pub mod plan;
 pub mod scenario;
 mod shard;

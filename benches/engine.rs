@@ -1,0 +1,134 @@
+//! How fast events go through: per example program, the engine alone on
+//! events already in memory (events per second); and for the coffee and
+//! airline programs, `loyalty run`'s path from a CSV file to a ledger file
+//! next to the raw ceiling, reading and typing the same file without
+//! applying it. Inputs come from `loyalty gen`, generated in the setup.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use chrono::NaiveDate;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use loyalty::compile::{compile, Program};
+use loyalty::engine::replay::{self, Order};
+use loyalty::engine::Engine;
+use loyalty::events::{self, Event, Format};
+use loyalty::gen;
+use loyalty::report::LedgerWriter;
+use std::hint::black_box;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+const PROGRAMS: [&str; 5] = [
+    "bean_stars",
+    "cartwheel",
+    "harbor_hotels",
+    "meridian_cards",
+    "northwind_miles",
+];
+
+/// Small enough that a sample takes well under a second in a release build.
+const MEMBERS: u64 = 1_000;
+const EVENTS: u64 = 24_000;
+
+fn example(name: &str) -> (Program, Vec<u8>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
+    let source = std::fs::read_to_string(dir.join(format!("{name}.loyalty"))).unwrap();
+    let scenario = std::fs::read_to_string(dir.join(format!("{name}.scenario.yaml"))).unwrap();
+    let program = compile(&source).unwrap().0;
+    let options = gen::Options {
+        members: MEMBERS,
+        events: EVENTS,
+        seed: Some(1),
+        months: 24,
+        end: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+    };
+    let plan = gen::plan(&program, &scenario, &options).unwrap();
+    let mut csv = Vec::new();
+    gen::generate(&program, &plan, gen::Format::Csv, &mut csv).unwrap();
+    (program, csv)
+}
+
+fn typed(program: &Program, csv: &[u8]) -> Vec<Event> {
+    events::read(program, Format::Csv, csv, "bench.csv")
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn in_memory(c: &mut Criterion) {
+    let mut group = c.benchmark_group("engine");
+    group.sample_size(10);
+    for name in PROGRAMS {
+        let (program, csv) = example(name);
+        let events = typed(&program, &csv);
+        group.throughput(Throughput::Elements(events.len() as u64));
+        group.bench_with_input(BenchmarkId::new("apply", name), &events, |b, events| {
+            b.iter(|| {
+                let mut engine = Engine::new(&program);
+                let mut entries = 0;
+                for event in events {
+                    engine.apply(event).unwrap();
+                    entries += engine.drain_ledger().len();
+                }
+                black_box(entries)
+            })
+        });
+    }
+    group.finish();
+}
+
+/// `loyalty run --stream`'s work: read, type, apply, write the ledger.
+fn run(program: &Program, input: &Path, out: &Path) -> u64 {
+    let file = BufReader::new(std::fs::File::open(input).unwrap());
+    let records = events::read(program, Format::Csv, file, "bench.csv");
+    let ledger = std::io::BufWriter::new(std::fs::File::create(out).unwrap());
+    let mut ledger = LedgerWriter::new(program, ledger).unwrap();
+    let mut engine = Engine::new(program);
+    let options = replay::Options {
+        order: Order::Stream,
+        until: None,
+        strict: false,
+    };
+    let outcome = replay::replay(&mut engine, records, options, &mut |entries| {
+        ledger.write(&entries)
+    })
+    .unwrap();
+    ledger.finish().unwrap();
+    assert!(outcome.rejects.is_empty());
+    outcome.read
+}
+
+/// The ceiling: reading and typing the records, nothing applied.
+fn read(program: &Program, input: &Path) -> u64 {
+    let file = BufReader::new(std::fs::File::open(input).unwrap());
+    events::read(program, Format::Csv, file, "bench.csv")
+        .map(|record| u64::from(record.is_ok()))
+        .sum()
+}
+
+fn from_csv(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut group = c.benchmark_group("csv");
+    group.sample_size(10);
+    for name in ["bean_stars", "northwind_miles"] {
+        let (program, csv) = example(name);
+        let input: PathBuf = dir.path().join(format!("{name}.csv"));
+        std::fs::write(&input, &csv).unwrap();
+        let out = dir.path().join(format!("{name}.ledger.csv"));
+        let count = read(&program, &input);
+        group.throughput(Throughput::Elements(count));
+        group.bench_function(BenchmarkId::new("read", name), |b| {
+            b.iter(|| black_box(read(&program, &input)))
+        });
+        group.bench_function(BenchmarkId::new("run", name), |b| {
+            b.iter(|| black_box(run(&program, &input, &out)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, in_memory, from_csv);
+criterion_main!(benches);

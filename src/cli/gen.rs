@@ -1,0 +1,106 @@
+//! `loyalty gen`: a deterministic synthetic event stream for a program, for
+//! benchmarks and for trying a program out, drawn from its scenario file.
+
+use super::{display_name, input, read_source, USAGE_ERROR};
+use chrono::NaiveDate;
+use loyalty::gen::{self, Format, Options};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The program (`.loyalty`).
+    program: PathBuf,
+    /// Members in all: half enrol on the first day, the rest join evenly
+    /// over the months.
+    #[arg(long, default_value_t = 1000)]
+    members: u64,
+    /// Events in all, enrolments included (the count drawn is close to it).
+    #[arg(long, default_value_t = 12_000)]
+    events: u64,
+    /// Replaces the scenario's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Calendar months the stream spans.
+    #[arg(long, default_value_t = 24)]
+    months: u32,
+    /// The stream's last day (YYYY-MM-DD, in the program's time zone).
+    #[arg(long, value_name = "DATE", default_value = "2026-12-31")]
+    end: NaiveDate,
+    /// The scenario whose habits (ticket sizes, field values, the mix of
+    /// event types, hours) the members follow. Default: the program's name
+    /// with `.scenario.yaml` (`bean_stars.scenario.yaml`).
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "csv")]
+    format: Format,
+    /// The file to write (default: standard output).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+pub fn run(args: &Args) -> ExitCode {
+    match gen_inner(args) {
+        Ok(code) | Err(code) => code,
+    }
+}
+
+fn usage(message: String) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(USAGE_ERROR)
+}
+
+fn gen_inner(args: &Args) -> Result<ExitCode, ExitCode> {
+    let program = input::program(&args.program)?;
+    let scenario = args.scenario.clone().unwrap_or_else(|| {
+        let stem = args.program.file_stem().unwrap_or_default();
+        let mut name = stem.to_os_string();
+        name.push(".scenario.yaml");
+        args.program.with_file_name(name)
+    });
+    let source = read_source(&scenario).map_err(|message| {
+        usage(format!(
+            "{message}\n  (gen draws its members from a scenario: see docs/simulation.md, or pass --scenario)"
+        ))
+    })?;
+    let options = Options {
+        members: args.members,
+        events: args.events,
+        seed: args.seed,
+        months: args.months,
+        end: args.end,
+    };
+    let plan = gen::plan(&program, &source, &options).map_err(|e| {
+        let name = display_name(&scenario);
+        match e.line {
+            Some(line) => eprintln!("error: {name}:{line}: {}", e.message),
+            None => eprintln!("error: {name}: {}", e.message),
+        }
+        ExitCode::FAILURE
+    })?;
+    let out: Box<dyn Write> = match &args.out {
+        None => Box::new(std::io::stdout().lock()),
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .map_err(|e| usage(format!("cannot write `{}`: {e}", path.display())))?,
+        ),
+    };
+    let target = args.out.as_deref().unwrap_or(Path::new("standard output"));
+    match gen::generate(
+        &program,
+        &plan,
+        args.format,
+        BufWriter::with_capacity(1 << 16, out),
+    ) {
+        Ok(count) => {
+            if args.out.is_some() {
+                eprintln!("wrote {count} events to {}", target.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        // `loyalty gen ... | head`: a closed pipe is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(usage(format!("cannot write {}: {e}", target.display()))),
+    }
+}
