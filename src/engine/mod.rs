@@ -9,7 +9,6 @@ pub mod calendar;
 mod eval;
 pub mod explain;
 pub mod ledger;
-pub mod links;
 pub mod member;
 pub mod replay;
 mod rules;
