@@ -123,6 +123,11 @@ enum Action {
         member: usize,
         points: u32,
     },
+    /// A manual credit (or debit, when negative) of stars.
+    Adjust {
+        member: usize,
+        points: i32,
+    },
     /// Miles into the pair's pool, or out of it to the member.
     Pool {
         member: usize,
@@ -143,6 +148,7 @@ fn action() -> impl Strategy<Value = (u32, Action)> {
         1 => member.clone().prop_map(|member| Action::RedeemReward { member }),
         1 => (member.clone(), 1u32..5_000).prop_map(|(member, hundredths)| Action::RedeemMiles { member, hundredths }),
         1 => (member.clone(), 1u32..100).prop_map(|(member, points)| Action::Give { member, points }),
+        1 => (member.clone(), -60i32..60).prop_map(|(member, points)| Action::Adjust { member, points }),
         1 => (member, 1u32..5_000, any::<bool>())
             .prop_map(|(member, hundredths, out)| Action::Pool { member, hundredths, out }),
     ];
@@ -151,17 +157,20 @@ fn action() -> impl Strategy<Value = (u32, Action)> {
 
 /// The stream as CSV: four enrolments, then the actions a few minutes to days apart.
 fn csv(actions: &[(u32, Action)]) -> String {
-    let mut out =
-        String::from("id,time,member,type,amount,channel,of,reward,points,points_type,to,pool\n");
+    let mut out = String::from(
+        "id,time,member,type,amount,channel,of,reward,points,points_type,to,pool,reason\n",
+    );
     let start = chrono::NaiveDate::from_ymd_opt(2025, 1, 1)
         .unwrap()
         .and_hms_opt(9, 0, 0)
         .unwrap();
     for m in 0..4 {
-        out.push_str(&format!("enroll{m},2025-01-01 08:00,m{m},enroll,,,,,,,,\n"));
+        out.push_str(&format!(
+            "enroll{m},2025-01-01 08:00,m{m},enroll,,,,,,,,,\n"
+        ));
         let pool = pool(m);
         out.push_str(&format!(
-            "join{m},2025-01-01 08:00,m{m},join_pool,,,,,,,,{pool}\n"
+            "join{m},2025-01-01 08:00,m{m},join_pool,,,,,,,,{pool},\n"
         ));
     }
     let mut time = start;
@@ -176,7 +185,7 @@ fn csv(actions: &[(u32, Action)]) -> String {
                 purchases.push((*member, id.clone()));
                 let channel = if *app { "app" } else { "store" };
                 format!(
-                    "{id},{t},m{member},purchase,{},{channel},,,,,,",
+                    "{id},{t},m{member},purchase,{},{channel},,,,,,,",
                     money(*cents)
                 )
             }
@@ -186,23 +195,26 @@ fn csv(actions: &[(u32, Action)]) -> String {
                     .filter(|(m, _)| m == member)
                     .nth(*of)
                     .map_or("nothing".to_string(), |(_, id)| id.clone());
-                format!("{id},{t},m{member},return,{},,{of},,,,,", money(*cents))
+                format!("{id},{t},m{member},return,{},,{of},,,,,,", money(*cents))
             }
             Action::Redeem { member, points } => {
-                format!("{id},{t},m{member},redeem,,,,,{points},stars,,")
+                format!("{id},{t},m{member},redeem,,,,,{points},stars,,,")
             }
             Action::RedeemReward { member } => {
-                format!("{id},{t},m{member},redeem,,,,coffee,,,,")
+                format!("{id},{t},m{member},redeem,,,,coffee,,,,,")
             }
             Action::RedeemMiles { member, hundredths } => {
                 format!(
-                    "{id},{t},m{member},redeem,,,,,{},miles,,",
+                    "{id},{t},m{member},redeem,,,,,{},miles,,,",
                     money(*hundredths)
                 )
             }
             Action::Give { member, points } => {
                 let partner = member ^ 1;
-                format!("{id},{t},m{member},transfer,,,,,{points},stars,m{partner},")
+                format!("{id},{t},m{member},transfer,,,,,{points},stars,m{partner},,")
+            }
+            Action::Adjust { member, points } => {
+                format!("{id},{t},m{member},adjust,,,,,{points},stars,,,goodwill")
             }
             Action::Pool {
                 member,
@@ -215,7 +227,7 @@ fn csv(actions: &[(u32, Action)]) -> String {
                     (format!("m{member}"), pool(*member))
                 };
                 format!(
-                    "{id},{t},{from},transfer,,,,,{},miles,{to},",
+                    "{id},{t},{from},transfer,,,,,{},miles,{to},,",
                     money(*hundredths)
                 )
             }
@@ -367,6 +379,7 @@ fn the_generated_streams_exercise_the_engine() {
                     cents: 500,
                 },
                 4 => Action::Redeem { member, points: 20 },
+                5 if i % 16 == 5 => Action::Adjust { member, points: 12 },
                 5 => Action::Give { member, points: 15 },
                 6 => Action::Pool {
                     member,
@@ -394,6 +407,7 @@ fn the_generated_streams_exercise_the_engine() {
         "transfer_out",
         "transfer_in",
         "pool_join",
+        "adjust",
     ] {
         assert!(
             result

@@ -19,10 +19,11 @@ pub enum BuiltinEvent {
     Transfer,
     JoinPool,
     LeavePool,
+    Adjust,
 }
 
 impl BuiltinEvent {
-    pub const ALL: [BuiltinEvent; 8] = [
+    pub const ALL: [BuiltinEvent; 9] = [
         BuiltinEvent::Purchase,
         BuiltinEvent::Enroll,
         BuiltinEvent::Return,
@@ -31,6 +32,7 @@ impl BuiltinEvent {
         BuiltinEvent::Transfer,
         BuiltinEvent::JoinPool,
         BuiltinEvent::LeavePool,
+        BuiltinEvent::Adjust,
     ];
 
     pub fn name(self) -> &'static str {
@@ -43,6 +45,7 @@ impl BuiltinEvent {
             BuiltinEvent::Transfer => "transfer",
             BuiltinEvent::JoinPool => "join_pool",
             BuiltinEvent::LeavePool => "leave_pool",
+            BuiltinEvent::Adjust => "adjust",
         }
     }
 
@@ -64,6 +67,13 @@ impl BuiltinEvent {
                 ("points_type", FieldType::Text),
             ],
             BuiltinEvent::JoinPool | BuiltinEvent::LeavePool => &[("pool", FieldType::Text)],
+            BuiltinEvent::Adjust => &[
+                ("points", FieldType::Number),
+                ("points_type", FieldType::Text),
+                ("reason", FieldType::Text),
+                ("purchase", FieldType::Text),
+                ("expires", FieldType::Date),
+            ],
         }
     }
 

@@ -60,6 +60,11 @@ pub mod builtin_field {
     pub const TRANSFER_POINTS: usize = 1;
     pub const TRANSFER_POINTS_TYPE: usize = 2;
     pub const POOL_POOL: usize = 0;
+    pub const ADJUST_POINTS: usize = 0;
+    pub const ADJUST_POINTS_TYPE: usize = 1;
+    pub const ADJUST_REASON: usize = 2;
+    pub const ADJUST_PURCHASE: usize = 3;
+    pub const ADJUST_EXPIRES: usize = 4;
 }
 
 impl Program {
@@ -89,6 +94,8 @@ pub enum EventKind {
     Transfer,
     JoinPool,
     LeavePool,
+    /// A manual credit or debit with a reason.
+    Adjust,
     /// A type the program declares (`flight`, `stay`): it fires rules only.
     Declared,
 }

@@ -153,6 +153,7 @@ fn builtin_events() -> Vec<EventType> {
                 BuiltinEvent::Transfer => EventKind::Transfer,
                 BuiltinEvent::JoinPool => EventKind::JoinPool,
                 BuiltinEvent::LeavePool => EventKind::LeavePool,
+                BuiltinEvent::Adjust => EventKind::Adjust,
             },
             fields: b
                 .fields()

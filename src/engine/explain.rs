@@ -210,6 +210,9 @@ impl Explanation {
                         }
                         EntryKind::PoolJoin => format!("joins pool {}", entry.note),
                         EntryKind::PoolLeave => format!("leaves pool {}", entry.note),
+                        EntryKind::Adjust => {
+                            format!("adjusted by {} {points} ({})", entry.amount, entry.note)
+                        }
                     };
                     let balance = if entry.points.is_some() {
                         format!(" (balance {})", entry.balance)

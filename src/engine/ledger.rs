@@ -29,6 +29,8 @@ pub enum EntryKind {
     /// A member joined or left a pool (no points move).
     PoolJoin,
     PoolLeave,
+    /// A manual credit (positive) or debit (negative), the reason as note.
+    Adjust,
 }
 
 impl EntryKind {
@@ -48,6 +50,7 @@ impl EntryKind {
             EntryKind::TransferIn => "transfer_in",
             EntryKind::PoolJoin => "pool_join",
             EntryKind::PoolLeave => "pool_leave",
+            EntryKind::Adjust => "adjust",
         }
     }
 }

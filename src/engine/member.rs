@@ -188,7 +188,8 @@ pub struct Purchase {
 #[derive(Debug, Clone)]
 pub struct PurchaseAward {
     pub points: PointsId,
-    pub rule: RuleId,
+    /// The rule that earned it; `None` for an `adjust` credit made for the purchase.
+    pub rule: Option<RuleId>,
     pub awarded: Decimal,
     pub reversed: Decimal,
     pub bucket: Option<u64>,

@@ -5,6 +5,7 @@
 //! rules run in declaration order against the state before the event, and
 //! every change is one ledger entry.
 
+mod adjust;
 pub mod calendar;
 mod eval;
 pub mod explain;
@@ -211,6 +212,7 @@ impl<'p> Engine<'p> {
             (EventKind::Transfer, Some(m)) => self.transfer(m, event).map_err(reject)?,
             (EventKind::JoinPool, Some(m)) => self.join_pool(m, event).map_err(reject)?,
             (EventKind::LeavePool, Some(m)) => self.leave_pool(m, event).map_err(reject)?,
+            (EventKind::Adjust, Some(m)) => self.adjust(m, event).map_err(reject)?,
             (EventKind::Purchase | EventKind::Declared, Some(m)) => self.earn(m, event),
             (_, None) => return Err(reject("unknown member".to_string())),
         }
@@ -600,8 +602,10 @@ impl<'p> Engine<'p> {
             }
         }
         let purchase = purchase.clone();
+        // Only what rules earned counts toward tiers: an adjust credit made
+        // for the purchase is taken back from the balance alone.
         let mut reversed_points = vec![Decimal::ZERO; program.points.len()];
-        for (p, _, points, _) in &reversals {
+        for (p, _, points, _) in reversals.iter().filter(|r| r.1.is_some()) {
             if let Some(total) = reversed_points.get_mut(*p) {
                 *total += *points;
             }
@@ -628,13 +632,13 @@ impl<'p> Engine<'p> {
                 )
             };
             self.count(m, p, |t| t.reversed += reversed);
-            if let Some(member) = self.members.get_mut(m) {
+            if let Some(member) = self.members.get_mut(m).filter(|_| rule.is_some()) {
                 if let Some(earned) = member.lifetime_earned.get_mut(p) {
                     *earned -= reversed;
                 }
             }
             let entry = self.record(m, EntryKind::Reverse, event.time, Some(p), -reversed);
-            entry.rule = Some(rule);
+            entry.rule = rule;
             entry.note = note;
             entry.earned = Some(purchase.time);
         }

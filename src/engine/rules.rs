@@ -153,7 +153,7 @@ impl Engine<'_> {
                 }
                 purchase_awards.push(PurchaseAward {
                     points: proposal.points,
-                    rule: rule_id,
+                    rule: Some(rule_id),
                     awarded: proposal.awarded,
                     reversed: Decimal::ZERO,
                     bucket,

@@ -168,7 +168,12 @@ impl<'p> LiabilityBuilder<'p> {
                     flows.expired -= e.amount;
                     cohorts.entry(cohort).or_default().expired -= e.amount;
                 }
-                EntryKind::Reverse => {
+                // A manual credit is issued; a debit is taken back.
+                EntryKind::Adjust if e.amount > Decimal::ZERO => {
+                    flows.issued += e.amount;
+                    cohorts.entry(cohort).or_default().issued += e.amount;
+                }
+                EntryKind::Reverse | EntryKind::Adjust => {
                     flows.reversed -= e.amount;
                     cohorts.entry(cohort).or_default().reversed -= e.amount;
                 }

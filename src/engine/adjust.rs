@@ -1,0 +1,136 @@
+//! Manual adjustments: a credit or debit of points with a reason code, as a
+//! service agent or a batch correction makes them. A credit may belong to a
+//! purchase (a return of that purchase then takes it back in proportion, as
+//! it does the rules' awards) or be goodwill (never taken back), and may
+//! carry its own expiry date.
+
+use super::ledger::EntryKind;
+use super::member::{Bucket, PurchaseAward};
+use super::{calendar, DueKind, Engine};
+use crate::compile::ir::{builtin_field, Value};
+use crate::events::Event;
+use crate::syntax::ast::Rounding;
+use chrono::Duration;
+use rust_decimal::Decimal;
+
+impl Engine<'_> {
+    /// `adjust`: `points` (signed) of `points_type`, for `reason`.
+    pub(super) fn adjust(&mut self, m: usize, event: &Event) -> Result<(), String> {
+        let program = self.program;
+        let field = |i: usize| event.fields.get(i).filter(|v| **v != Value::Missing);
+        let (Some(Value::Number(amount)), Some(Value::Text(type_name)), Some(Value::Text(reason))) = (
+            field(builtin_field::ADJUST_POINTS),
+            field(builtin_field::ADJUST_POINTS_TYPE),
+            field(builtin_field::ADJUST_REASON),
+        ) else {
+            return Err(
+                "an adjust needs `points` (signed), `points_type` and a `reason`".to_string(),
+            );
+        };
+        let amount = *amount;
+        let p = *program
+            .points_index
+            .get(type_name)
+            .ok_or_else(|| format!("unknown points type `{type_name}`"))?;
+        let points = program.points.get(p).ok_or("unknown points type")?;
+        if points.qualifying {
+            return Err(format!(
+                "`{type_name}` are qualifying points: tier measures come from earning rules, not adjustments"
+            ));
+        }
+        if amount.is_zero() || amount.round_dp(points.precision) != amount {
+            return Err(format!(
+                "an adjust moves a non-zero amount of {type_name} with at most {} decimals, not {amount}",
+                points.precision
+            ));
+        }
+        let purchase = match field(builtin_field::ADJUST_PURCHASE) {
+            Some(Value::Text(id)) => Some(id.clone()),
+            _ => None,
+        };
+        let expires = match field(builtin_field::ADJUST_EXPIRES) {
+            Some(Value::Date(day)) => Some(*day),
+            _ => None,
+        };
+        let now = event.time;
+        if amount < Decimal::ZERO {
+            if purchase.is_some() || expires.is_some() {
+                return Err(
+                    "a debit names no `purchase` and no `expires`: those are for credits"
+                        .to_string(),
+                );
+            }
+            let debit = -amount;
+            let wallet = self.wallet(m, p).ok_or("unknown member")?;
+            let balance = wallet.balance();
+            if debit > balance {
+                return Err(format!(
+                    "a debit of {debit} {type_name} is beyond the balance of {balance}"
+                ));
+            }
+            wallet.take_back(debit, None);
+            self.count(m, p, |t| t.reversed += debit);
+            self.record(m, EntryKind::Adjust, now, Some(p), amount).note = reason.clone();
+            self.touch(m, p, now);
+            return Ok(());
+        }
+        if let Some(id) = &purchase {
+            let member = self.members.get(m).ok_or("unknown member")?;
+            if !member.purchases.contains_key(id) {
+                return Err(format!(
+                    "adjust for unknown purchase `{id}` of member `{}`",
+                    member.id
+                ));
+            }
+        }
+        // An override expires at the end of its day, in the program's zone.
+        let expires_at = match expires {
+            Some(day) => {
+                let at = calendar::start_of_day(program.timezone, day + Duration::days(1));
+                if at <= now {
+                    return Err(format!(
+                        "an adjust expiring on {day} would be expired already"
+                    ));
+                }
+                Some(at)
+            }
+            None => calendar::expiry(program.timezone, points.expiry, now),
+        };
+        self.next_bucket += 1;
+        let id = self.next_bucket;
+        let bucket = Bucket {
+            id,
+            amount,
+            earned_at: now,
+            available_at: now,
+            expires_at,
+        };
+        let kept = self.wallet(m, p).ok_or("unknown member")?.add(bucket);
+        if let (Some(bucket), Some(at)) = (kept, expires_at) {
+            self.schedule(at, m, DueKind::Expire(p, bucket));
+        }
+        self.count(m, p, |t| t.issued += amount);
+        self.touch(m, p, now);
+        let note = match &purchase {
+            Some(id) => format!("{reason} (for purchase {id})"),
+            None => reason.clone(),
+        };
+        self.record(m, EntryKind::Adjust, now, Some(p), amount).note = note;
+        if let Some(award) = purchase.and_then(|id| {
+            let member = self.members.get_mut(m)?;
+            member.purchases.get_mut(&id)
+        }) {
+            award.awards.push(PurchaseAward {
+                points: p,
+                rule: None,
+                awarded: amount,
+                reversed: Decimal::ZERO,
+                bucket: kept,
+                // A credit is taken back in proportion, rounded down like
+                // the rules' default.
+                rounding: Rounding::Down,
+            });
+        }
+        Ok(())
+    }
+}
