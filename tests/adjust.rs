@@ -1,6 +1,7 @@
 //! Manual adjustments: goodwill credits that no return takes back, credits
 //! for a purchase that its return takes back in proportion, expiry
-//! overrides, debits within the balance, and clear rejects otherwise.
+//! overrides, debits within the balance, and clear rejects otherwise; and
+//! cancelled redemptions, whose points go back with their dates.
 
 #![allow(
     clippy::unwrap_used,
@@ -133,4 +134,80 @@ fn debits_come_out_of_the_balance_and_bad_adjustments_are_rejected() {
         ["adjust 2025-01-16T10:00:00-05:00 -20 =100"]
     );
     assert_eq!(run.totals["stars"].reversed, d("20"));
+}
+
+/// Stars as above, and a reward with a cost.
+const WITH_REWARD: &str = ny!(r#"
+points stars {
+  value 0.01 USD
+  expire 6 months after earn at end of month
+}
+rule base {
+  on purchase
+  earn 1 stars per 1 USD of amount
+}
+reward mug {
+  price 60 stars
+  cost 4.00 USD
+}
+"#);
+
+const REDEEM_HEADER: &str = "id,time,member,type,amount,reward,redemption";
+
+#[test]
+fn a_cancelled_redemption_gives_the_points_back_with_their_dates_and_takes_its_cost_back() {
+    let run = run_until(
+        WITH_REWARD,
+        &format!(
+            "{REDEEM_HEADER}
+             e1,2025-01-10 09:00,ann,enroll,,,
+             e2,2025-01-15 10:00,ann,purchase,100,,
+             e3,2025-02-10 10:00,ann,purchase,30,,
+             r1,2025-03-01 10:00,ann,redeem,,mug,
+             c1,2025-03-05 10:00,ann,cancel_redeem,,,r1
+             c2,2025-03-06 10:00,ann,cancel_redeem,,,r1
+             c3,2025-03-06 10:01,ann,cancel_redeem,,,r9
+             r2,2025-03-07 10:00,ann,redeem,,mug,
+             c4,2025-09-01 10:00,ann,cancel_redeem,,,r2"
+        ),
+        "2025-12-31",
+    );
+    assert_eq!(
+        run.rows("ann", &["spend", "redeem_cancel", "expire"]),
+        [
+            "spend 2025-03-01T10:00:00-05:00 -60 =70",
+            "redeem_cancel 2025-03-05T10:00:00-05:00 60 =130",
+            "spend 2025-03-07T10:00:00-05:00 -60 =70",
+            // January's 40 left expire at the end of July, February's 30 at
+            // the end of August.
+            "expire 2025-08-01T00:00:00-04:00 -40 =30",
+            "expire 2025-09-01T00:00:00-04:00 -30 =0",
+            // r2 took 60 of January's stars, from two buckets (40 never
+            // spent, 20 of those r1 gave back): given back in September,
+            // they are past their date and expire at once, bucket by bucket.
+            "redeem_cancel 2025-09-01T10:00:00-04:00 60 =60",
+            "expire 2025-09-01T10:00:00-04:00 -40 =20",
+            "expire 2025-09-01T10:00:00-04:00 -20 =0",
+        ]
+    );
+    let cancel = run
+        .ledger
+        .iter()
+        .find(|r| r.kind == "redeem_cancel")
+        .unwrap();
+    assert_eq!(cancel.cost, Some(d("-4.00")));
+    assert_eq!(cancel.note, "r1 cancelled (reward mug)");
+    let reasons: Vec<&str> = run.rejects.iter().map(|(_, r)| r.as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "redemption `r1` is already cancelled",
+            "cancel of unknown redemption `r9` for member `ann`",
+        ]
+    );
+    let totals = &run.totals["stars"];
+    assert_eq!(
+        (totals.issued, totals.spent, totals.expired),
+        (d("130"), d("0"), d("130"))
+    );
 }

@@ -123,6 +123,11 @@ enum Action {
         member: usize,
         points: u32,
     },
+    /// Cancels the member's `of`th redemption (or an unknown one).
+    CancelRedeem {
+        member: usize,
+        of: usize,
+    },
     /// A manual credit (or debit, when negative) of stars.
     Adjust {
         member: usize,
@@ -149,6 +154,7 @@ fn action() -> impl Strategy<Value = (u32, Action)> {
         1 => (member.clone(), 1u32..5_000).prop_map(|(member, hundredths)| Action::RedeemMiles { member, hundredths }),
         1 => (member.clone(), 1u32..100).prop_map(|(member, points)| Action::Give { member, points }),
         1 => (member.clone(), -60i32..60).prop_map(|(member, points)| Action::Adjust { member, points }),
+        1 => (member.clone(), 0usize..6).prop_map(|(member, of)| Action::CancelRedeem { member, of }),
         1 => (member, 1u32..5_000, any::<bool>())
             .prop_map(|(member, hundredths, out)| Action::Pool { member, hundredths, out }),
     ];
@@ -158,7 +164,7 @@ fn action() -> impl Strategy<Value = (u32, Action)> {
 /// The stream as CSV: four enrolments, then the actions a few minutes to days apart.
 fn csv(actions: &[(u32, Action)]) -> String {
     let mut out = String::from(
-        "id,time,member,type,amount,channel,of,reward,points,points_type,to,pool,reason\n",
+        "id,time,member,type,amount,channel,of,reward,points,points_type,to,pool,reason,redemption\n",
     );
     let start = chrono::NaiveDate::from_ymd_opt(2025, 1, 1)
         .unwrap()
@@ -166,15 +172,16 @@ fn csv(actions: &[(u32, Action)]) -> String {
         .unwrap();
     for m in 0..4 {
         out.push_str(&format!(
-            "enroll{m},2025-01-01 08:00,m{m},enroll,,,,,,,,,\n"
+            "enroll{m},2025-01-01 08:00,m{m},enroll,,,,,,,,,,\n"
         ));
         let pool = pool(m);
         out.push_str(&format!(
-            "join{m},2025-01-01 08:00,m{m},join_pool,,,,,,,,{pool},\n"
+            "join{m},2025-01-01 08:00,m{m},join_pool,,,,,,,,{pool},,\n"
         ));
     }
     let mut time = start;
     let mut purchases: Vec<(usize, String)> = Vec::new();
+    let mut redemptions: Vec<(usize, String)> = Vec::new();
     for (i, (gap, action)) in actions.iter().enumerate() {
         time += chrono::Duration::minutes(i64::from(*gap));
         let t = time.format("%Y-%m-%d %H:%M");
@@ -185,7 +192,7 @@ fn csv(actions: &[(u32, Action)]) -> String {
                 purchases.push((*member, id.clone()));
                 let channel = if *app { "app" } else { "store" };
                 format!(
-                    "{id},{t},m{member},purchase,{},{channel},,,,,,,",
+                    "{id},{t},m{member},purchase,{},{channel},,,,,,,,",
                     money(*cents)
                 )
             }
@@ -195,26 +202,36 @@ fn csv(actions: &[(u32, Action)]) -> String {
                     .filter(|(m, _)| m == member)
                     .nth(*of)
                     .map_or("nothing".to_string(), |(_, id)| id.clone());
-                format!("{id},{t},m{member},return,{},,{of},,,,,,", money(*cents))
+                format!("{id},{t},m{member},return,{},,{of},,,,,,,", money(*cents))
             }
             Action::Redeem { member, points } => {
-                format!("{id},{t},m{member},redeem,,,,,{points},stars,,,")
+                redemptions.push((*member, id.clone()));
+                format!("{id},{t},m{member},redeem,,,,,{points},stars,,,,")
             }
             Action::RedeemReward { member } => {
-                format!("{id},{t},m{member},redeem,,,,coffee,,,,,")
+                redemptions.push((*member, id.clone()));
+                format!("{id},{t},m{member},redeem,,,,coffee,,,,,,")
             }
             Action::RedeemMiles { member, hundredths } => {
                 format!(
-                    "{id},{t},m{member},redeem,,,,,{},miles,,,",
+                    "{id},{t},m{member},redeem,,,,,{},miles,,,,",
                     money(*hundredths)
                 )
             }
             Action::Give { member, points } => {
                 let partner = member ^ 1;
-                format!("{id},{t},m{member},transfer,,,,,{points},stars,m{partner},,")
+                format!("{id},{t},m{member},transfer,,,,,{points},stars,m{partner},,,")
+            }
+            Action::CancelRedeem { member, of } => {
+                let of = redemptions
+                    .iter()
+                    .filter(|(m, _)| m == member)
+                    .nth(*of)
+                    .map_or("nothing".to_string(), |(_, id)| id.clone());
+                format!("{id},{t},m{member},cancel_redeem,,,,,,,,,,{of}")
             }
             Action::Adjust { member, points } => {
-                format!("{id},{t},m{member},adjust,,,,,{points},stars,,,goodwill")
+                format!("{id},{t},m{member},adjust,,,,,{points},stars,,,goodwill,")
             }
             Action::Pool {
                 member,
@@ -227,7 +244,7 @@ fn csv(actions: &[(u32, Action)]) -> String {
                     (format!("m{member}"), pool(*member))
                 };
                 format!(
-                    "{id},{t},{from},transfer,,,,,{},miles,{to},,",
+                    "{id},{t},{from},transfer,,,,,{},miles,{to},,,",
                     money(*hundredths)
                 )
             }
@@ -380,6 +397,7 @@ fn the_generated_streams_exercise_the_engine() {
                 },
                 4 => Action::Redeem { member, points: 20 },
                 5 if i % 16 == 5 => Action::Adjust { member, points: 12 },
+                5 if i % 32 == 13 => Action::CancelRedeem { member, of: 0 },
                 5 => Action::Give { member, points: 15 },
                 6 => Action::Pool {
                     member,
@@ -408,6 +426,7 @@ fn the_generated_streams_exercise_the_engine() {
         "transfer_in",
         "pool_join",
         "adjust",
+        "redeem_cancel",
     ] {
         assert!(
             result

@@ -20,10 +20,11 @@ pub enum BuiltinEvent {
     JoinPool,
     LeavePool,
     Adjust,
+    CancelRedeem,
 }
 
 impl BuiltinEvent {
-    pub const ALL: [BuiltinEvent; 9] = [
+    pub const ALL: [BuiltinEvent; 10] = [
         BuiltinEvent::Purchase,
         BuiltinEvent::Enroll,
         BuiltinEvent::Return,
@@ -33,6 +34,7 @@ impl BuiltinEvent {
         BuiltinEvent::JoinPool,
         BuiltinEvent::LeavePool,
         BuiltinEvent::Adjust,
+        BuiltinEvent::CancelRedeem,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +48,7 @@ impl BuiltinEvent {
             BuiltinEvent::JoinPool => "join_pool",
             BuiltinEvent::LeavePool => "leave_pool",
             BuiltinEvent::Adjust => "adjust",
+            BuiltinEvent::CancelRedeem => "cancel_redeem",
         }
     }
 
@@ -74,6 +77,7 @@ impl BuiltinEvent {
                 ("purchase", FieldType::Text),
                 ("expires", FieldType::Date),
             ],
+            BuiltinEvent::CancelRedeem => &[("redemption", FieldType::Text)],
         }
     }
 

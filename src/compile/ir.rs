@@ -65,6 +65,7 @@ pub mod builtin_field {
     pub const ADJUST_REASON: usize = 2;
     pub const ADJUST_PURCHASE: usize = 3;
     pub const ADJUST_EXPIRES: usize = 4;
+    pub const CANCEL_REDEEM_REDEMPTION: usize = 0;
 }
 
 impl Program {
@@ -96,6 +97,8 @@ pub enum EventKind {
     LeavePool,
     /// A manual credit or debit with a reason.
     Adjust,
+    /// Reverses a redemption.
+    CancelRedeem,
     /// A type the program declares (`flight`, `stay`): it fires rules only.
     Declared,
 }

@@ -154,6 +154,7 @@ fn builtin_events() -> Vec<EventType> {
                 BuiltinEvent::JoinPool => EventKind::JoinPool,
                 BuiltinEvent::LeavePool => EventKind::LeavePool,
                 BuiltinEvent::Adjust => EventKind::Adjust,
+                BuiltinEvent::CancelRedeem => EventKind::CancelRedeem,
             },
             fields: b
                 .fields()

@@ -134,3 +134,61 @@ impl Engine<'_> {
         Ok(())
     }
 }
+
+impl Engine<'_> {
+    /// `cancel_redeem`: the redemption's points go back into buckets with
+    /// the dates they were taken from; those whose expiry has passed
+    /// meanwhile expire at once.
+    pub(super) fn cancel_redeem(&mut self, m: usize, event: &Event) -> Result<(), String> {
+        let Some(Value::Text(id)) = event.fields.get(builtin_field::CANCEL_REDEEM_REDEMPTION)
+        else {
+            return Err("a cancel_redeem needs `redemption`, the id of the redeem".to_string());
+        };
+        let member = self.members.get_mut(m).ok_or("unknown member")?;
+        let member_id = member.id.clone();
+        let redemption = member.redemptions.get_mut(id).ok_or_else(|| {
+            format!("cancel of unknown redemption `{id}` for member `{member_id}`")
+        })?;
+        if redemption.cancelled {
+            return Err(format!("redemption `{id}` is already cancelled"));
+        }
+        redemption.cancelled = true;
+        let redemption = redemption.clone();
+        let (p, now) = (redemption.points, event.time);
+        let amount: Decimal = redemption.parts.iter().map(|b| b.amount).sum();
+        let mut expired = Vec::new();
+        let mut restored = Vec::new();
+        for part in redemption.parts {
+            self.next_bucket += 1;
+            let bucket = Bucket {
+                id: self.next_bucket,
+                ..part
+            };
+            if bucket.expires_at.is_some_and(|at| at <= now) {
+                expired.push(bucket);
+            } else {
+                restored.push(bucket);
+            }
+        }
+        // All of it comes back first, so the balance column adds up, then
+        // what has expired meanwhile goes.
+        for bucket in expired.iter().cloned().chain(restored) {
+            let expires_at = bucket.expires_at;
+            let kept = self.wallet(m, p).ok_or("unknown member")?.add(bucket);
+            if let (Some(bucket), Some(at)) = (kept, expires_at.filter(|at| *at > now)) {
+                self.schedule(at, m, DueKind::Expire(p, bucket));
+            }
+        }
+        self.count(m, p, |t| t.spent -= amount);
+        self.touch(m, p, now);
+        let entry = self.record(m, EntryKind::RedeemCancel, now, Some(p), amount);
+        entry.note = format!("{id} cancelled ({})", redemption.note);
+        entry.cost = redemption.cost.map(|c| -c);
+        for bucket in expired {
+            if let Some(gone) = self.wallet(m, p).and_then(|w| w.remove(bucket.id)) {
+                self.expired(m, p, &gone, now, format!("expired while {id} held it"));
+            }
+        }
+        Ok(())
+    }
+}

@@ -213,6 +213,9 @@ impl Explanation {
                         EntryKind::Adjust => {
                             format!("adjusted by {} {points} ({})", entry.amount, entry.note)
                         }
+                        EntryKind::RedeemCancel => {
+                            format!("gets {} {points} back: {}", entry.amount, entry.note)
+                        }
                     };
                     let balance = if entry.points.is_some() {
                         format!(" (balance {})", entry.balance)

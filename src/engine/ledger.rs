@@ -31,6 +31,9 @@ pub enum EntryKind {
     PoolLeave,
     /// A manual credit (positive) or debit (negative), the reason as note.
     Adjust,
+    /// Points of a cancelled redemption given back (positive), its cost
+    /// taken back (negative).
+    RedeemCancel,
 }
 
 impl EntryKind {
@@ -51,6 +54,7 @@ impl EntryKind {
             EntryKind::PoolJoin => "pool_join",
             EntryKind::PoolLeave => "pool_leave",
             EntryKind::Adjust => "adjust",
+            EntryKind::RedeemCancel => "redeem_cancel",
         }
     }
 }

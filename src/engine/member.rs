@@ -27,6 +27,8 @@ pub struct Member {
     pub window_entries: VecDeque<(DateTime<Utc>, usize, Decimal)>,
     pub counters: BTreeMap<Counter, Decimal>,
     pub purchases: BTreeMap<String, Purchase>,
+    /// Redemptions by event id, for `cancel_redeem`.
+    pub redemptions: BTreeMap<String, Redemption>,
     pub lifetime_earned: Vec<Decimal>,
 }
 
@@ -172,6 +174,17 @@ impl Wallet {
         let at = self.buckets.iter().position(|b| b.id == id)?;
         Some(self.buckets.remove(at))
     }
+}
+
+/// A redemption a `cancel_redeem` may reverse: the parts it took, with
+/// their dates, so the points go back where they came from.
+#[derive(Debug, Clone)]
+pub struct Redemption {
+    pub points: PointsId,
+    pub parts: Vec<Bucket>,
+    pub cost: Option<Decimal>,
+    pub note: String,
+    pub cancelled: bool,
 }
 
 /// A purchase that returns may refer to.

@@ -21,7 +21,7 @@ use crate::events::{Event, Reject};
 use chrono::{DateTime, Utc};
 use explain::Explanation;
 use ledger::{Entry, EntryKind, Totals};
-use member::{Bucket, Counter, Member, Wallet};
+use member::{Bucket, Counter, Member, Redemption, Wallet};
 use rust_decimal::Decimal;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
@@ -213,6 +213,7 @@ impl<'p> Engine<'p> {
             (EventKind::JoinPool, Some(m)) => self.join_pool(m, event).map_err(reject)?,
             (EventKind::LeavePool, Some(m)) => self.leave_pool(m, event).map_err(reject)?,
             (EventKind::Adjust, Some(m)) => self.adjust(m, event).map_err(reject)?,
+            (EventKind::CancelRedeem, Some(m)) => self.cancel_redeem(m, event).map_err(reject)?,
             (EventKind::Purchase | EventKind::Declared, Some(m)) => self.earn(m, event),
             (_, None) => return Err(reject("unknown member".to_string())),
         }
@@ -529,12 +530,24 @@ impl<'p> Engine<'p> {
                 points.name
             ));
         }
-        wallet.spend(amount, now);
+        let parts = wallet.withdraw(amount, now);
         self.count(m, p, |t| t.spent += amount);
         self.touch(m, p, now);
         let entry = self.record(m, EntryKind::Spend, now, Some(p), -amount);
-        entry.note = note;
+        entry.note = note.clone();
         entry.cost = cost;
+        if let Some(member) = self.members.get_mut(m) {
+            member.redemptions.insert(
+                event.id.clone(),
+                Redemption {
+                    points: p,
+                    parts,
+                    cost,
+                    note,
+                    cancelled: false,
+                },
+            );
+        }
         Ok(())
     }
 

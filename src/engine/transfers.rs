@@ -59,6 +59,7 @@ impl<'p> Engine<'p> {
             window_entries: Default::default(),
             counters: Default::default(),
             purchases: Default::default(),
+            redemptions: Default::default(),
             lifetime_earned: vec![Decimal::ZERO; program.points.len()],
         }
     }

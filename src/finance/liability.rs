@@ -160,7 +160,9 @@ impl<'p> LiabilityBuilder<'p> {
                     flows.issued += e.amount;
                     cohorts.entry(cohort).or_default().issued += e.amount;
                 }
-                EntryKind::Spend => {
+                // A cancelled redemption gives its points back and takes
+                // its cost back (a negative cost).
+                EntryKind::Spend | EntryKind::RedeemCancel => {
                     flows.spent -= e.amount;
                     flows.cost += cost;
                 }
