@@ -49,6 +49,7 @@ const CODES: &[&str] = &[
     "qualifying-expiry",
     "not-redeemable",
     "not-transferable",
+    "preview-rule",
     "unreachable-tier",
     "invalid-value",
     "builtin-event",

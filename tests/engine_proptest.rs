@@ -21,7 +21,8 @@ use std::collections::BTreeMap;
 
 /// A program with pending points, two expiry kinds, tiers with a keep
 /// threshold and grace, caps, a limit, a share of an earlier rule, an
-/// exclusive group, qualifying points, transfers with a fee and a pool (no
+/// exclusive group, qualifying points, a preview rule, transfers with a fee
+/// and a pool (no
 /// budget: budgets are shared across members, so splitting the stream by
 /// member would change them).
 const PROGRAM: &str = r#"
@@ -88,6 +89,12 @@ rule big_order {
   on purchase where amount >= 200 USD
   earn 60 stars
   exclusive group welcome
+}
+
+preview rule store_double {
+  on purchase where channel = "store"
+  earn 100% of base stars
+  cap 30 stars per member per day
 }
 
 reward coffee {
@@ -427,6 +434,7 @@ fn the_generated_streams_exercise_the_engine() {
         "pool_join",
         "adjust",
         "redeem_cancel",
+        "preview",
     ] {
         assert!(
             result

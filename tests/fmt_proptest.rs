@@ -519,11 +519,13 @@ fn rule() -> impl Strategy<Value = Item> {
         money().prop_map(RuleStmt::MinSpend),
     ];
     (
+        any::<bool>(),
         ident(),
         proptest::collection::vec(stmt.prop_map(spanned), 0..6),
     )
-        .prop_map(|(name, stmts)| {
+        .prop_map(|(preview, name, stmts)| {
             Item::Rule(RuleDecl {
+                preview,
                 name,
                 stmts,
                 span: Span::default(),
@@ -642,6 +644,7 @@ fn parenthesize_adds_exactly_the_needed_parentheses() {
     };
     let file = File {
         items: vec![Item::Rule(RuleDecl {
+            preview: false,
             name: spanned("r".to_string()),
             stmts: vec![spanned(on)],
             span: Span::default(),

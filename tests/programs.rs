@@ -301,10 +301,10 @@ fn every_ledger_balance_is_the_previous_one_plus_the_amount() {
             }
             let key = (row["member"].clone(), row["points"].clone());
             let before = balances.get(&key).copied().unwrap_or_default();
-            // A release makes points spendable and a cap cut records points
-            // never awarded: neither changes the balance.
+            // A release makes points spendable, a cap cut and a preview
+            // record points never awarded: none changes the balance.
             let change = match row["kind"].as_str() {
-                "release" | "cap_cut" => Decimal::ZERO,
+                "release" | "cap_cut" | "preview" => Decimal::ZERO,
                 _ => decimal(&row["amount"]),
             };
             let after = decimal(&row["balance"]);

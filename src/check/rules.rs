@@ -98,7 +98,19 @@ fn check_rule<'a>(
             RuleStmt::Round(_) => once(checker, "round", stmt.span),
             RuleStmt::Group(group) => {
                 once(checker, "exclusive group", stmt.span);
-                groups.entry(&group.node).or_default().push(group.span);
+                if rule.preview {
+                    checker.report(
+                        Diagnostic::error(
+                            "preview-rule",
+                            stmt.span,
+                            format!("preview rule `{}` cannot compete in an exclusive group", rule.name.node),
+                        )
+                        .with_label("would decide which real rule pays")
+                        .with_help("a preview rule must change nothing: remove this line while it is a preview"),
+                    );
+                } else {
+                    groups.entry(&group.node).or_default().push(group.span);
+                }
             }
             RuleStmt::During { from, to } => {
                 once(checker, "during", stmt.span);
@@ -279,6 +291,18 @@ fn check_award(
             let Some(other_rule) = symbols.rules.get(other_index) else {
                 return;
             };
+            if other_rule.preview && !rule.preview {
+                checker.report(
+                    Diagnostic::error(
+                        "preview-rule",
+                        other.span,
+                        format!("rule `{}` takes a share of preview rule `{}`, which awards nothing", rule.name.node, other.node),
+                    )
+                    .with_label("a preview rule")
+                    .with_help("make this rule a preview too, or switch the other one on (remove `preview`)"),
+                );
+                return;
+            }
             let other_earns = symbols.earned_by(other_rule);
             match points {
                 Some(points) if !symbols.points.contains_key(points.node.as_str()) => {

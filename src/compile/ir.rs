@@ -238,6 +238,8 @@ pub struct Rule {
     pub group: Option<usize>,
     pub during: Option<(NaiveDate, NaiveDate)>,
     pub min_spend: Option<Decimal>,
+    /// Written to the ledger as `preview` rows, never awarded.
+    pub preview: bool,
 }
 
 #[derive(Debug, Clone)]

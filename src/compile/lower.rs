@@ -577,6 +577,7 @@ fn lower_rule(
         group: None,
         during: None,
         min_spend: None,
+        preview: r.preview,
     };
     for stmt in &r.stmts {
         match &stmt.node {

@@ -213,6 +213,11 @@ impl Explanation {
                         EntryKind::Adjust => {
                             format!("adjusted by {} {points} ({})", entry.amount, entry.note)
                         }
+                        EntryKind::Preview => format!(
+                            "would earn {} {points} by preview rule {}",
+                            entry.amount,
+                            entry.rule.map(rule_name).unwrap_or_default()
+                        ),
                         EntryKind::RedeemCancel => {
                             format!("gets {} {points} back: {}", entry.amount, entry.note)
                         }

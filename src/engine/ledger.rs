@@ -34,6 +34,8 @@ pub enum EntryKind {
     /// Points of a cancelled redemption given back (positive), its cost
     /// taken back (negative).
     RedeemCancel,
+    /// What a `preview` rule would have awarded (no balance changes).
+    Preview,
 }
 
 impl EntryKind {
@@ -55,6 +57,7 @@ impl EntryKind {
             EntryKind::PoolLeave => "pool_leave",
             EntryKind::Adjust => "adjust",
             EntryKind::RedeemCancel => "redeem_cancel",
+            EntryKind::Preview => "preview",
         }
     }
 }
@@ -90,6 +93,8 @@ pub struct Totals {
     pub reversed: Decimal,
     /// Received less given by transfers: zero over the whole program.
     pub transferred: Decimal,
+    /// What `preview` rules would have issued: never part of a balance.
+    pub preview: Decimal,
 }
 
 impl Totals {
@@ -104,5 +109,6 @@ impl Totals {
         self.expired += other.expired;
         self.reversed += other.reversed;
         self.transferred += other.transferred;
+        self.preview += other.preview;
     }
 }

@@ -147,6 +147,21 @@ impl Engine<'_> {
                     proposal.awarded,
                     local.date(),
                 );
+                if rule.preview {
+                    // What it would have awarded: a row and a total, and
+                    // nothing else.
+                    let would = proposal.awarded;
+                    self.count(m, proposal.points, |t| t.preview += would);
+                    let entry = self.record(
+                        m,
+                        EntryKind::Preview,
+                        event.time,
+                        Some(proposal.points),
+                        proposal.awarded,
+                    );
+                    entry.rule = Some(rule_id);
+                    continue;
+                }
                 let bucket = self.award(m, proposal.points, proposal.awarded, rule_id, event);
                 if let Some(earned) = earned_now.get_mut(proposal.points) {
                     *earned += proposal.awarded;

@@ -191,7 +191,8 @@ impl<'p> LiabilityBuilder<'p> {
                 | EntryKind::TransferOut
                 | EntryKind::TransferIn
                 | EntryKind::PoolJoin
-                | EntryKind::PoolLeave => {}
+                | EntryKind::PoolLeave
+                | EntryKind::Preview => {}
             }
         }
     }

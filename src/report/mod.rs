@@ -170,6 +170,16 @@ pub struct PointsSummary {
     pub pending: Decimal,
     /// outstanding × value per point × (1 − breakage), when the value is known.
     pub liability: Option<Decimal>,
+    /// What `preview` rules would have issued, and what that is worth at
+    /// the point's value (left out when no preview rule awarded anything).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview: Option<Preview>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Preview {
+    pub issued: Decimal,
+    pub value: Option<Decimal>,
 }
 
 pub fn summary(engine: &Engine, outcome: &Outcome, now: DateTime<Utc>) -> Summary {
@@ -232,6 +242,12 @@ fn points_summary(
         outstanding,
         pending,
         liability,
+        preview: (!totals.preview.is_zero()).then(|| Preview {
+            issued: totals.preview,
+            value: value
+                .filter(|_| !qualifying)
+                .map(|v| crate::finance::cents(totals.preview * v)),
+        }),
     }
 }
 
@@ -273,5 +289,24 @@ pub fn summary_table(summary: &Summary) -> String {
             String::new()
         },
         table.text()
-    )
+    ) + &preview_lines(summary)
+}
+
+/// A line per points type that `preview` rules would have issued.
+fn preview_lines(summary: &Summary) -> String {
+    summary
+        .points
+        .iter()
+        .filter_map(|p| {
+            let preview = p.preview.as_ref()?;
+            let worth = preview
+                .value
+                .map(|v| format!(", worth {v} {}", summary.currency))
+                .unwrap_or_default();
+            Some(format!(
+                "\npreview rules would have issued {} {}{worth} (not awarded)",
+                preview.issued, p.points
+            ))
+        })
+        .collect()
 }

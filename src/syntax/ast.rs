@@ -384,6 +384,8 @@ pub enum DowngradeOption {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleDecl {
+    /// `preview rule`: evaluated and written to the ledger, never awarded.
+    pub preview: bool,
     pub name: Ident,
     pub stmts: Vec<Spanned<RuleStmt>>,
     pub span: Span,

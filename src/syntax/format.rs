@@ -439,7 +439,11 @@ fn item_block(item: &Item) -> Block {
             )
         }
         Item::Rule(r) => block(
-            format!("rule {}", r.name.node),
+            format!(
+                "{}rule {}",
+                if r.preview { "preview " } else { "" },
+                r.name.node
+            ),
             r.name.span,
             r.stmts
                 .iter()

@@ -841,6 +841,7 @@ fn threshold(pair: Pair<Rule>) -> Result<Threshold> {
 
 fn rule(pair: Pair<Rule>, s: Span) -> Result<RuleDecl> {
     let mut c = Children::of(pair);
+    let preview = c.pairs.next_if(|p| p.as_rule() == Rule::preview).is_some();
     let name = ident(c.expect(Rule::ident)?);
     let mut stmts = Vec::new();
     for stmt in c.rest() {
@@ -848,6 +849,7 @@ fn rule(pair: Pair<Rule>, s: Span) -> Result<RuleDecl> {
         stmts.push(Spanned::new(rule_stmt(stmt)?, ss));
     }
     Ok(RuleDecl {
+        preview,
         name,
         stmts,
         span: s,

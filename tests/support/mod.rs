@@ -229,7 +229,7 @@ fn check_running_balances(ledger: &[Row]) {
     let mut balances: BTreeMap<(&str, &str), Decimal> = BTreeMap::new();
     for r in ledger.iter().filter(|r| !r.points.is_empty()) {
         let balance = balances.entry((&r.member, &r.points)).or_default();
-        let moves = !matches!(r.kind, "release" | "cap_cut");
+        let moves = !matches!(r.kind, "release" | "cap_cut" | "preview");
         if moves {
             *balance += r.amount;
         }
