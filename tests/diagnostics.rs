@@ -50,6 +50,7 @@ const CODES: &[&str] = &[
     "not-redeemable",
     "not-transferable",
     "preview-rule",
+    "rollover",
     "unreachable-tier",
     "invalid-value",
     "builtin-event",

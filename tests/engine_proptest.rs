@@ -57,6 +57,7 @@ tiers by status earned over calendar month {
   tier base from 0
   tier silver from 100 keep 80
   tier gold from 300
+  rollover up to 50
   downgrade at period end, at most 1 level, after 10 days grace
 }
 

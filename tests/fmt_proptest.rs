@@ -416,6 +416,7 @@ fn tiers() -> impl Strategy<Value = Item> {
             amount,
             points
         }),
+        number().prop_map(TierStmt::Rollover),
     ];
     (
         proptest::collection::vec(measure_source(), 0..3),

@@ -26,7 +26,7 @@ pub fn check_tiers(file: &File, symbols: &Symbols, checker: &mut Checker) {
     let earned = symbols.earned_anywhere();
     let mut previous: Option<(&TierDef, &Vec<Number>)> = None;
     let mut first = true;
-    let (mut upgrade, mut downgrade) = (None::<Span>, None::<Span>);
+    let (mut upgrade, mut downgrade, mut rollover) = (None::<Span>, None::<Span>, None::<Span>);
     for stmt in &tiers.stmts {
         match &stmt.node {
             TierStmt::Measure { source, .. } => check_source(source, symbols, checker),
@@ -36,6 +36,13 @@ pub fn check_tiers(file: &File, symbols: &Symbols, checker: &mut Checker) {
                 if let Threshold::Values(values) = &tier.qualify {
                     previous = Some((tier, values));
                 }
+            }
+            TierStmt::Rollover(cap) => {
+                if rollover.replace(stmt.span).is_some() {
+                    checker.duplicate(stmt.span, "`rollover`");
+                }
+                checker.check_positive(cap, "a rollover cap");
+                check_rollover(tiers, stmt.span, checker);
             }
             TierStmt::Upgrade(_) => {
                 if upgrade.replace(stmt.span).is_some() {
@@ -365,5 +372,34 @@ fn check_downgrade(options: &[Spanned<DowngradeOption>], checker: &mut Checker) 
                 checker.check_whole_positive(&d.count, "a grace period");
             }
         }
+    }
+}
+
+/// A rollover carries what a header measure holds above the threshold of
+/// the tier reached: it needs those measures and thresholds, and a window
+/// that starts afresh at each period end.
+fn check_rollover(tiers: &TiersDecl, span: Span, checker: &mut Checker) {
+    let why =
+        if matches!(tiers.window.node, Window::Rolling(_)) {
+            Some("a rolling window never starts afresh, so there is no next period to carry into")
+        } else if tiers.by.is_empty() {
+            Some("the tiers have no `by` measures whose surplus could carry over")
+        } else if tiers.stmts.iter().any(
+            |s| matches!(&s.node, TierStmt::Tier(t) if matches!(t.qualify, Threshold::When(_))),
+        ) {
+            Some("a tier defined by `when` has no threshold to measure a surplus above")
+        } else {
+            None
+        };
+    if let Some(why) = why {
+        checker.report(
+            Diagnostic::error(
+                "rollover",
+                span,
+                format!("`rollover` cannot apply here: {why}"),
+            )
+            .with_label("no surplus to carry")
+            .with_help("rollover suits `tiers by M over calendar year` with `from N` thresholds"),
+        );
     }
 }

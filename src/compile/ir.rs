@@ -176,6 +176,9 @@ pub struct Tiers {
     pub measures: Vec<Measure>,
     /// A column name per measure: its name, or what it counts (`stars_earned`).
     pub measure_names: Vec<String>,
+    /// `rollover up to N`: the most of each header measure carried into
+    /// the next period.
+    pub rollover: Option<Decimal>,
     pub window: Window,
     pub upgrade_immediately: bool,
     pub downgrade: Downgrade,
@@ -185,6 +188,9 @@ pub struct Tiers {
 #[derive(Debug, Clone)]
 pub struct Tier {
     pub name: String,
+    /// The `from` values, one per header measure (all zero for `from
+    /// start`); `None` for a `when` condition.
+    pub values: Option<Vec<Decimal>>,
     /// When a member reaches the tier (over the measures); `None` for the first.
     pub qualify: Option<Expr>,
     /// When a member in the tier keeps it at a period end; defaults to `qualify`.

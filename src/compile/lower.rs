@@ -336,6 +336,7 @@ fn lower_tiers(t: &ast::TiersDecl, names: &mut Names, program: &Program) -> Resu
         tiers: Vec::new(),
         measures,
         measure_names,
+        rollover: None,
         window,
         upgrade_immediately: true,
         downgrade: Downgrade::AtPeriodEnd {
@@ -358,6 +359,13 @@ fn lower_tiers(t: &ast::TiersDecl, names: &mut Names, program: &Program) -> Resu
                     .flatten();
                 tiers.tiers.push(Tier {
                     name: tier.name.node.clone(),
+                    values: match &tier.qualify {
+                        ast::Threshold::Start => Some(vec![Decimal::ZERO; t.by.len()]),
+                        ast::Threshold::Values(values) => {
+                            Some(values.iter().map(|v| v.node).collect())
+                        }
+                        ast::Threshold::When(_) => None,
+                    },
                     qualify,
                     keep,
                 });
@@ -387,6 +395,7 @@ fn lower_tiers(t: &ast::TiersDecl, names: &mut Names, program: &Program) -> Resu
                 points: Names::get(&names.points, points, "points type")?,
                 threshold: amount.node,
             }),
+            ast::TierStmt::Rollover(cap) => tiers.rollover = Some(cap.node),
         }
     }
     Ok(tiers)

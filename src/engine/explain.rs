@@ -213,6 +213,7 @@ impl Explanation {
                         EntryKind::Adjust => {
                             format!("adjusted by {} {points} ({})", entry.amount, entry.note)
                         }
+                        EntryKind::Rollover => format!("rollover: {}", entry.note),
                         EntryKind::Preview => format!(
                             "would earn {} {points} by preview rule {}",
                             entry.amount,

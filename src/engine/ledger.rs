@@ -36,6 +36,9 @@ pub enum EntryKind {
     RedeemCancel,
     /// What a `preview` rule would have awarded (no balance changes).
     Preview,
+    /// Qualifying credit carried into the next tier period (a measure, not
+    /// a balance).
+    Rollover,
 }
 
 impl EntryKind {
@@ -58,6 +61,7 @@ impl EntryKind {
             EntryKind::Adjust => "adjust",
             EntryKind::RedeemCancel => "redeem_cancel",
             EntryKind::Preview => "preview",
+            EntryKind::Rollover => "rollover",
         }
     }
 }

@@ -284,8 +284,22 @@ impl Engine<'_> {
             target = reached.max(lowest).max(member.floor).min(current);
             grace_until = grace.map(|g| calendar::after(program.timezone, at, g));
         }
+        let mut carried = Vec::new();
         if !matches!(tiers.window, Window::Rolling(_)) {
             member.window.iter_mut().for_each(|v| *v = Decimal::ZERO);
+            // Rollover: what each header measure holds above the threshold
+            // of the tier reached starts the next period, at most the cap.
+            let floor = tiers.tiers.get(reached).and_then(|t| t.values.as_ref());
+            if let (Some(cap), Some(floor)) = (tiers.rollover, floor) {
+                for (i, threshold) in floor.iter().enumerate() {
+                    let surplus = measures.get(i).copied().unwrap_or_default() - threshold;
+                    let carry = surplus.min(cap);
+                    if let (true, Some(slot)) = (carry > Decimal::ZERO, member.window.get_mut(i)) {
+                        *slot = carry;
+                        carried.push((i, carry));
+                    }
+                }
+            }
         }
         member.period_started = at;
         let enrolled = member.enrolled;
@@ -303,6 +317,11 @@ impl Engine<'_> {
                 self.set_tier(m, target, at, why);
             }
             _ => {}
+        }
+        for (i, carry) in carried {
+            let name = tiers.measure_names.get(i).map_or("", String::as_str);
+            let entry = self.record(m, EntryKind::Rollover, at, None, carry);
+            entry.note = format!("{carry} {name} carried into the next period");
         }
         if let Window::Rolling(term) = tiers.window {
             let since = before(program, at, term);

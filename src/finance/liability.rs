@@ -192,7 +192,8 @@ impl<'p> LiabilityBuilder<'p> {
                 | EntryKind::TransferIn
                 | EntryKind::PoolJoin
                 | EntryKind::PoolLeave
-                | EntryKind::Preview => {}
+                | EntryKind::Preview
+                | EntryKind::Rollover => {}
             }
         }
     }

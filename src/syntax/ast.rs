@@ -341,6 +341,10 @@ pub enum TierStmt {
         amount: Number,
         points: Ident,
     },
+    /// `rollover up to N`: at a period end, what each header measure holds
+    /// above the threshold of the tier reached carries into the next
+    /// period, at most N.
+    Rollover(Number),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -625,6 +625,7 @@ fn tier_stmt(stmt: &TierStmt) -> Text {
             tier.node, amount.node, points.node
         )
         .into(),
+        TierStmt::Rollover(cap) => format!("rollover up to {}", cap.node).into(),
     }
 }
 

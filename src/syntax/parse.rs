@@ -822,6 +822,7 @@ fn tier_stmt(pair: Pair<Rule>) -> Result<TierStmt> {
             amount: decimal(&c.expect(Rule::number)?)?,
             points: ident(c.expect(Rule::ident)?),
         },
+        Rule::rollover_stmt => TierStmt::Rollover(decimal(&c.expect(Rule::number)?)?),
         _ => return Err(internal(c.span)),
     })
 }
