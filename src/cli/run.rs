@@ -3,7 +3,7 @@
 //! `--report`, finance's liability and deferred revenue tables too.
 
 use super::input::{self, Inputs};
-use super::USAGE_ERROR;
+use super::{display_name, USAGE_ERROR};
 use loyalty::compile::Program;
 use loyalty::engine::ledger::Entry;
 use loyalty::engine::replay;
@@ -11,6 +11,7 @@ use loyalty::engine::Engine;
 use loyalty::events::{Event, Reject};
 use loyalty::finance::deferred::{self, Rounding};
 use loyalty::finance::liability::{Breakage, LiabilityBuilder};
+use loyalty::report::html::{self, TierMix};
 use loyalty::report::{self, LedgerWriter};
 use rust_decimal::Decimal;
 use std::fs::File;
@@ -42,6 +43,11 @@ pub struct Args {
     /// monthly earning cohort. Default: each points type's `breakage`.
     #[arg(long, value_name = "PCT", value_parser = parse_breakage, requires = "report")]
     breakage: Option<Breakage>,
+    /// Also write the report as one self-contained HTML page with charts
+    /// (liability over time, issued/spent/expired per month, tier mix).
+    /// Needs --report.
+    #[arg(long, value_name = "FILE", requires = "report")]
+    html: Option<PathBuf>,
     /// Threads: 1 reads, applies and writes in turn; 2 reads and types the
     /// records on a thread of its own while events are applied and written;
     /// 3 or more also write the ledger on a third. The output is the same
@@ -99,15 +105,20 @@ fn written<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) -> Result<
     })
 }
 
-/// Where entries go: the ledger file and the liability table.
+/// Where entries go: the ledger file, the liability table and, for
+/// `--html`, the tier mix.
 struct Sink<'p> {
     ledger: LedgerWriter<'p, BufWriter<File>>,
     liability: LiabilityBuilder<'p>,
+    mix: Option<TierMix<'p>>,
 }
 
 impl Sink<'_> {
     fn add(&mut self, entries: &[Entry]) -> csv::Result<()> {
         self.liability.add(entries);
+        if let Some(mix) = &mut self.mix {
+            mix.add(entries);
+        }
         self.ledger.write(entries)
     }
 }
@@ -143,10 +154,12 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
     )?;
     let mut engine = Engine::new(&program);
     let options = args.inputs.options(until, args.strict);
-    let (outcome, ledger, liability) = if args.threads == 1 {
+    let mix = args.html.as_ref().map(|_| TierMix::new(&program));
+    let (outcome, sink) = if args.threads == 1 {
         let mut sink = Sink {
             ledger,
             liability: LiabilityBuilder::new(&program),
+            mix,
         };
         let outcome = written(
             replay::replay(&mut engine, records, options, &mut |entries| {
@@ -154,7 +167,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
             }),
             "ledger.csv",
         )?;
-        (outcome, sink.ledger, sink.liability)
+        (outcome, sink)
     } else {
         drop(records);
         let program = &program;
@@ -165,6 +178,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
             let mut sink = Sink {
                 ledger,
                 liability: LiabilityBuilder::new(program),
+                mix,
             };
             let records = receive_records.into_iter().flatten();
             let outcome = if args.threads == 2 {
@@ -201,9 +215,14 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
                 .unwrap_or_else(|e| std::panic::resume_unwind(e));
             read?;
             let (outcome, sink) = written(outcome, "ledger.csv")?;
-            Ok::<_, ExitCode>((outcome, sink.ledger, sink.liability))
+            Ok::<_, ExitCode>((outcome, sink))
         })?
     };
+    let Sink {
+        ledger,
+        liability,
+        mix,
+    } = sink;
     written(ledger.finish(), "ledger.csv")?;
     let now = engine.clock().unwrap_or_default();
     written(
@@ -232,6 +251,30 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
         wrote.push("liability.csv");
         if args.report.contains(&Report::Liability) {
             input::print(&format!("\nliability\n\n{}", table.text()));
+        }
+        if let (Some(path), Some(mix)) = (&args.html, &mix) {
+            let facts = vec![
+                ("program".to_string(), display_name(&args.inputs.program)),
+                (
+                    "events".to_string(),
+                    args.inputs
+                        .events
+                        .iter()
+                        .map(|p| display_name(p))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                (
+                    "until".to_string(),
+                    args.inputs
+                        .until
+                        .clone()
+                        .unwrap_or("the last event".to_string()),
+                ),
+                ("breakage".to_string(), table.breakage_method.clone()),
+            ];
+            let page = html::run_page(&program, &facts, &table, mix);
+            written(std::fs::write(path, page), &path.display().to_string())?;
         }
         if args.report.contains(&Report::DeferredRevenue) {
             let allocation = deferred::from_run(&engine, &liability, &table, Rounding::CENTS)

@@ -29,6 +29,11 @@ pub struct Args {
     /// (created if missing).
     #[arg(long, value_name = "DIR", default_value = "loyalty-simulation")]
     out: PathBuf,
+    /// Also write the results as one self-contained HTML page with charts
+    /// (liability with its p5–p95 band, issued/spent/expired per month,
+    /// tier mix).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 pub fn run(args: &Args) -> ExitCode {
@@ -104,6 +109,18 @@ fn simulate_inner(args: &Args) -> Result<ExitCode, ExitCode> {
     let json = serde_json::to_string_pretty(report).map_err(usage("simulation.json"))?;
     std::fs::write(args.out.join("simulation.json"), json + "\n")
         .map_err(usage("simulation.json"))?;
+    if let Some(path) = &args.html {
+        let facts = vec![
+            ("program".to_string(), display_name(&args.program)),
+            ("scenario".to_string(), display_name(&args.scenario)),
+            ("runs".to_string(), report.runs.to_string()),
+            ("seed".to_string(), report.seed.to_string()),
+            ("members per run".to_string(), report.population.to_string()),
+            ("breakage".to_string(), report.breakage_method.clone()),
+        ];
+        let page = loyalty::report::html::simulation_page(&program, &facts, report);
+        std::fs::write(path, page).map_err(usage("the HTML page"))?;
+    }
     input::print(&report.text());
     input::print(&format!(
         "\nwrote liability.csv, kpis.csv and simulation.json to {}\n",

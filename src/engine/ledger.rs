@@ -2,7 +2,7 @@
 //! the order the engine applied them, and the running totals finance checks
 //! it against.
 
-use crate::compile::ir::{PointsId, RuleId};
+use crate::compile::ir::{PointsId, RuleId, TierRank};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
@@ -86,6 +86,8 @@ pub struct Entry {
     /// For an expiry: when the expired points were earned (their cohort); for
     /// a reversal: when the returned purchase earned them.
     pub earned: Option<DateTime<Utc>>,
+    /// For a tier change: the member's tier after it.
+    pub tier: Option<TierRank>,
 }
 
 /// Per points type totals over everything applied.

@@ -343,6 +343,7 @@ impl<'p> Engine<'p> {
             note: String::new(),
             cost: None,
             earned: None,
+            tier: None,
         };
         self.ledger.push(entry);
         let last = self.ledger.len() - 1;

@@ -189,6 +189,7 @@ impl Engine<'_> {
         let name = tiers.tiers.first().map_or("", |t| t.name.as_str());
         let entry = self.record(m, EntryKind::TierChange, event.time, None, Decimal::ZERO);
         entry.note = format!("joined at {name}");
+        entry.tier = Some(0);
         self.grant_perks(m, None, 0, event.time);
         let next = self.next_period_end(event.time, event.time);
         self.schedule(next, m, DueKind::PeriodEnd);
@@ -367,8 +368,9 @@ impl Engine<'_> {
         member.tier = to;
         let name = |rank: TierRank| tiers.tiers.get(rank).map_or("?", |t| t.name.as_str());
         let note = format!("{} → {} ({why})", name(from), name(to));
-        self.record(m, EntryKind::TierChange, at, None, Decimal::ZERO)
-            .note = note;
+        let entry = self.record(m, EntryKind::TierChange, at, None, Decimal::ZERO);
+        entry.note = note;
+        entry.tier = Some(to);
         self.grant_perks(m, Some(from), to, at);
     }
 

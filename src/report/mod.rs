@@ -13,6 +13,7 @@ use serde::Serialize;
 use std::io::Write;
 use table::Table;
 
+pub mod html;
 pub mod table;
 
 /// A time as the program's zone shows it, with its offset.
