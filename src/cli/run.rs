@@ -11,6 +11,7 @@ use loyalty::engine::Engine;
 use loyalty::events::{Event, Reject};
 use loyalty::finance::deferred::{self, Rounding};
 use loyalty::finance::liability::{Breakage, LiabilityBuilder};
+use loyalty::finance::upcoming;
 use loyalty::report::html::{self, TierMix};
 use loyalty::report::{self, LedgerWriter};
 use rust_decimal::Decimal;
@@ -34,8 +35,10 @@ pub struct Args {
     /// Finance reports to write and print: `liability` (liability.csv: per
     /// month and points type, issued, spent, expired, reversed,
     /// outstanding, breakage, liability and cost) and `deferred-revenue`
-    /// (deferred_revenue.csv: the IFRS 15 allocation). Several are
-    /// separated by commas.
+    /// (deferred_revenue.csv: the IFRS 15 allocation) and `upcoming`
+    /// (upcoming_expiry.csv: points expiring in the 30, 60 and 90 days
+    /// after --until; upcoming_tiers.csv: members the next tier review would
+    /// move down). Several are separated by commas.
     #[arg(long, value_enum, value_name = "REPORT", value_delimiter = ',')]
     report: Vec<Report>,
     /// The breakage rate the reports use for every points type, in percent
@@ -67,6 +70,7 @@ const IN_FLIGHT: usize = 16;
 enum Report {
     Liability,
     DeferredRevenue,
+    Upcoming,
 }
 
 fn parse_breakage(text: &str) -> Result<Breakage, String> {
@@ -275,6 +279,19 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
             ];
             let page = html::run_page(&program, &facts, &table, mix);
             written(std::fs::write(path, page), &path.display().to_string())?;
+        }
+        if args.report.contains(&Report::Upcoming) {
+            let upcoming = upcoming::upcoming(&engine, until.unwrap_or(now));
+            written(
+                upcoming.write_expiry_csv(&program, create(&args.out, "upcoming_expiry.csv")?),
+                "upcoming_expiry.csv",
+            )?;
+            written(
+                upcoming.write_tiers_csv(&program, create(&args.out, "upcoming_tiers.csv")?),
+                "upcoming_tiers.csv",
+            )?;
+            wrote.extend(["upcoming_expiry.csv", "upcoming_tiers.csv"]);
+            input::print(&format!("\nupcoming\n\n{}", upcoming.text(&program)));
         }
         if args.report.contains(&Report::DeferredRevenue) {
             let allocation = deferred::from_run(&engine, &liability, &table, Rounding::CENTS)

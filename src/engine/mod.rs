@@ -25,7 +25,7 @@ use member::{Bucket, Counter, Member, Redemption, Wallet};
 use rust_decimal::Decimal;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
-pub use tiers::current_measures;
+pub use tiers::{current_measures, Projected};
 
 /// The hasher of the engine's lookups by id, which are hashed on every
 /// event: foldhash, several times faster than the standard SipHash on short

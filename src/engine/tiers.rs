@@ -166,6 +166,72 @@ fn keeps(tiers: &Tiers, rank: TierRank, scope: &Scope) -> bool {
 }
 
 /// A scope over the measures only (tier thresholds see nothing else).
+/// What a review at a period end decides for a member in `current`: the
+/// tier, and the grace a downgrade waits for.
+fn review(
+    tiers: &Tiers,
+    current: TierRank,
+    floor: TierRank,
+    scope: &Scope,
+) -> (TierRank, Option<Term>) {
+    let reached = qualified(tiers, scope);
+    let mut target = current;
+    if !tiers.upgrade_immediately && reached > current {
+        target = reached;
+    }
+    match (keeps(tiers, current, scope), tiers.downgrade) {
+        (false, Downgrade::AtPeriodEnd { step, grace }) => {
+            let lowest = step.map_or(0, |s| current.saturating_sub(s as usize));
+            (reached.max(lowest).max(floor).min(current), grace)
+        }
+        _ => (target, None),
+    }
+}
+
+/// A member the next review would move down if nothing more happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Projected {
+    pub member: String,
+    pub tier: TierRank,
+    pub to: TierRank,
+    /// The period end that reviews it.
+    pub at: DateTime<Utc>,
+    /// The measures as they would stand then.
+    pub measures: Vec<Decimal>,
+}
+
+impl Engine<'_> {
+    /// Members whose tier the next period end would lower, if nothing more
+    /// happened after `now`, in id order.
+    pub fn projected_downgrades(&self, now: DateTime<Utc>) -> Vec<Projected> {
+        let program = self.program;
+        let Some(tiers) = &program.tiers else {
+            return Vec::new();
+        };
+        let mut out: Vec<Projected> = self
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(m, _)| !self.is_pool(*m))
+            .filter_map(|(_, member)| {
+                let at = self.next_period_end(now, member.enrolled);
+                let measures = current_measures(member, program, at);
+                let scope = measures_scope(&measures, calendar::local(program.timezone, at));
+                let (to, _) = review(tiers, member.tier, member.floor, &scope);
+                (to < member.tier).then(|| Projected {
+                    member: member.id.clone(),
+                    tier: member.tier,
+                    to,
+                    at,
+                    measures: measures.clone(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.member.cmp(&b.member));
+        out
+    }
+}
+
 fn measures_scope<'a>(measures: &'a [Decimal], local: chrono::NaiveDateTime) -> Scope<'a> {
     Scope {
         fields: &[],
@@ -273,18 +339,8 @@ impl Engine<'_> {
         let scope = measures_scope(&measures, calendar::local(program.timezone, at));
         let current = member.tier;
         let reached = qualified(tiers, &scope);
-        let mut target = current;
-        if !tiers.upgrade_immediately && reached > current {
-            target = reached;
-        }
-        let mut grace_until = None;
-        if let (false, Downgrade::AtPeriodEnd { step, grace }) =
-            (keeps(tiers, current, &scope), tiers.downgrade)
-        {
-            let lowest = step.map_or(0, |s| current.saturating_sub(s as usize));
-            target = reached.max(lowest).max(member.floor).min(current);
-            grace_until = grace.map(|g| calendar::after(program.timezone, at, g));
-        }
+        let (target, grace) = review(tiers, current, member.floor, &scope);
+        let grace_until = grace.map(|g| calendar::after(program.timezone, at, g));
         let mut carried = Vec::new();
         if !matches!(tiers.window, Window::Rolling(_)) {
             member.window.iter_mut().for_each(|v| *v = Decimal::ZERO);

@@ -1,0 +1,229 @@
+//! What is coming, as of `--until`: the points that will expire in the next
+//! 30, 60 and 90 days (per member and points type, bucket expiries and
+//! inactivity expiries alike), and the members the next tier review would
+//! move down if nothing more happened. For `--report upcoming`.
+
+use crate::compile::ir::{ExpiryRule, Program};
+use crate::engine::calendar;
+use crate::engine::Engine;
+use crate::report::table::Table;
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::io::Write;
+
+/// The windows, in days after the as-of instant: (first day, last day).
+pub const WINDOWS: [(i64, i64); 3] = [(0, 30), (31, 60), (61, 90)];
+
+/// Points of one member and type expiring in one window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expiring {
+    pub member: String,
+    pub points: String,
+    /// An index into [`WINDOWS`].
+    pub window: usize,
+    pub amount: Decimal,
+    /// The first expiry in the window.
+    pub first: DateTime<Utc>,
+}
+
+/// A member the next review would move down.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Downgrade {
+    pub member: String,
+    pub tier: String,
+    pub to: String,
+    pub at: DateTime<Utc>,
+    /// Per `by` measure with a `from` threshold on the member's tier: its
+    /// value at the review and what it lacks to keep the tier.
+    pub short: Vec<(String, Decimal, Decimal)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upcoming {
+    pub as_of: DateTime<Utc>,
+    pub expiring: Vec<Expiring>,
+    pub downgrades: Vec<Downgrade>,
+}
+
+/// The window `at` falls in, counting whole days after `as_of` (a point
+/// expiring within the first day is in day 0).
+fn window_of(as_of: DateTime<Utc>, at: DateTime<Utc>) -> Option<usize> {
+    if at <= as_of {
+        return None;
+    }
+    let days = (at - as_of - Duration::nanoseconds(1)).num_days();
+    WINDOWS
+        .iter()
+        .position(|(first, last)| (*first..=*last).contains(&days))
+}
+
+pub fn upcoming(engine: &Engine, as_of: DateTime<Utc>) -> Upcoming {
+    let program = engine.program();
+    let mut expiring: BTreeMap<(String, usize, usize), (Decimal, DateTime<Utc>)> = BTreeMap::new();
+    for member in engine.members() {
+        for (p, (points, wallet)) in program.points.iter().zip(&member.wallets).enumerate() {
+            if points.qualifying {
+                continue;
+            }
+            let mut add = |at: DateTime<Utc>, amount: Decimal| {
+                if let Some(w) = window_of(as_of, at).filter(|_| amount > Decimal::ZERO) {
+                    let slot = expiring
+                        .entry((member.id.clone(), p, w))
+                        .or_insert((Decimal::ZERO, at));
+                    slot.0 += amount;
+                    slot.1 = slot.1.min(at);
+                }
+            };
+            match points.expiry {
+                ExpiryRule::Inactivity(term) => {
+                    if let Some(last) = wallet.last_activity {
+                        add(
+                            calendar::after(program.timezone, last, term),
+                            wallet.balance(),
+                        );
+                    }
+                }
+                _ => {
+                    for bucket in &wallet.buckets {
+                        if let Some(at) = bucket.expires_at {
+                            add(at, bucket.amount);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let expiring = expiring
+        .into_iter()
+        .map(|((member, p, window), (amount, first))| Expiring {
+            member,
+            points: program
+                .points
+                .get(p)
+                .map(|t| t.name.clone())
+                .unwrap_or_default(),
+            window,
+            amount,
+            first,
+        })
+        .collect();
+    let downgrades = engine
+        .projected_downgrades(as_of)
+        .into_iter()
+        .map(|d| downgrade(program, d))
+        .collect();
+    Upcoming {
+        as_of,
+        expiring,
+        downgrades,
+    }
+}
+
+fn downgrade(program: &Program, d: crate::engine::Projected) -> Downgrade {
+    let tiers = program.tiers.as_ref();
+    let name = |rank: usize| {
+        tiers
+            .and_then(|t| t.tiers.get(rank))
+            .map(|t| t.name.clone())
+            .unwrap_or_default()
+    };
+    let thresholds = tiers
+        .and_then(|t| t.tiers.get(d.tier))
+        .and_then(|t| t.values.clone())
+        .unwrap_or_default();
+    let short = thresholds
+        .iter()
+        .enumerate()
+        .map(|(i, threshold)| {
+            let value = d.measures.get(i).copied().unwrap_or_default();
+            let measure = tiers
+                .and_then(|t| t.measure_names.get(i))
+                .cloned()
+                .unwrap_or_default();
+            (measure, value, (*threshold - value).max(Decimal::ZERO))
+        })
+        .collect();
+    Downgrade {
+        member: d.member,
+        tier: name(d.tier),
+        to: name(d.to),
+        at: d.at,
+        short,
+    }
+}
+
+fn window_name(w: usize) -> String {
+    WINDOWS
+        .get(w)
+        .map_or(String::new(), |(first, last)| format!("{first}-{last}"))
+}
+
+impl Upcoming {
+    /// `upcoming_expiry.csv`: member, points, days, amount, first expiry.
+    pub fn write_expiry_csv<W: Write>(&self, program: &Program, out: W) -> csv::Result<()> {
+        let mut csv = csv::Writer::from_writer(out);
+        csv.write_record(["member", "points", "days", "amount", "first_expiry"])?;
+        for e in &self.expiring {
+            csv.write_record([
+                e.member.clone(),
+                e.points.clone(),
+                window_name(e.window),
+                e.amount.to_string(),
+                crate::report::local_time(program, e.first),
+            ])?;
+        }
+        csv.flush()?;
+        Ok(())
+    }
+
+    /// `upcoming_tiers.csv`: member, tier, projected tier, review, and what
+    /// each measure lacks to keep the tier.
+    pub fn write_tiers_csv<W: Write>(&self, program: &Program, out: W) -> csv::Result<()> {
+        let mut csv = csv::Writer::from_writer(out);
+        csv.write_record(["member", "tier", "projected", "review", "short_of"])?;
+        for d in &self.downgrades {
+            let short: Vec<String> = d
+                .short
+                .iter()
+                .map(|(measure, value, lacking)| {
+                    format!("{measure} {value} (needs {lacking} more)")
+                })
+                .collect();
+            csv.write_record([
+                d.member.clone(),
+                d.tier.clone(),
+                d.to.clone(),
+                crate::report::local_time(program, d.at),
+                short.join(" or "),
+            ])?;
+        }
+        csv.flush()?;
+        Ok(())
+    }
+
+    /// Totals per points type and window, and the number of downgrades.
+    pub fn text(&self, program: &Program) -> String {
+        let mut table = Table::new(&["points", "expiring in 0-30 days", "31-60", "61-90"]);
+        for points in program.points.iter().filter(|p| !p.qualifying) {
+            let sum = |w: usize| -> Decimal {
+                self.expiring
+                    .iter()
+                    .filter(|e| e.points == points.name && e.window == w)
+                    .map(|e| e.amount)
+                    .sum()
+            };
+            table.push(vec![
+                points.name.clone(),
+                sum(0).to_string(),
+                sum(1).to_string(),
+                sum(2).to_string(),
+            ]);
+        }
+        format!(
+            "{}\n{} member(s) projected to move down at their next review",
+            table.text(),
+            self.downgrades.len()
+        )
+    }
+}

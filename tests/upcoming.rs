@@ -1,0 +1,141 @@
+//! `--report upcoming`: points expiring in the 30, 60 and 90 days after
+//! `--until`, by bucket or by inactivity, and members the next tier review
+//! would move down, with what they lack.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use loyalty::compile::compile;
+use loyalty::engine::replay::{self, Options, Order, Until};
+use loyalty::engine::Engine;
+use loyalty::events::{read, Format};
+use loyalty::finance::upcoming::{upcoming, Upcoming};
+
+const PROGRAM: &str = r#"
+program "Test" { currency USD  timezone "America/New_York" }
+points stars {
+  expire 3 months after earn at end of month
+}
+points miles {
+  expire after 6 months without activity
+}
+tiers by stars earned over calendar year {
+  tier green from 0
+  tier gold from 100
+}
+rule base {
+  on purchase
+  earn 1 stars per 1 USD of amount
+  earn 1 miles per 1 USD of amount
+}
+"#;
+
+fn report(events: &str, until: &str) -> (Upcoming, String, String) {
+    let program = compile(PROGRAM).unwrap().0;
+    let csv: Vec<&str> = events
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let text = csv.join("\n");
+    let records = read(&program, Format::Csv, text.as_bytes(), "t.csv");
+    let until = until.parse::<Until>().unwrap().instant(program.timezone);
+    let mut engine = Engine::new(&program);
+    let options = Options {
+        order: Order::Sort,
+        until: Some(until),
+        strict: false,
+    };
+    replay::replay(&mut engine, records, options, &mut |_| Ok::<(), ()>(())).unwrap();
+    let result = upcoming(&engine, until);
+    let (mut expiry, mut tiers) = (Vec::new(), Vec::new());
+    result.write_expiry_csv(&program, &mut expiry).unwrap();
+    result.write_tiers_csv(&program, &mut tiers).unwrap();
+    (
+        result,
+        String::from_utf8(expiry).unwrap(),
+        String::from_utf8(tiers).unwrap(),
+    )
+}
+
+#[test]
+fn expiries_fall_in_their_windows_and_a_lapsing_gold_member_is_flagged() {
+    let (result, expiry, tiers) = report(
+        "id,time,member,type,amount,of
+         e1,2025-01-05 09:00,ann,enroll,,
+         e2,2025-01-05 09:00,bob,enroll,,
+         e3,2025-09-10 10:00,ann,purchase,120,
+         e4,2025-10-20 10:00,ann,purchase,30,
+         e5,2025-11-20 10:00,ann,purchase,5,
+         e6,2025-06-15 10:00,bob,purchase,40,
+         e7,2025-01-05 09:00,cy,enroll,,
+         e8,2025-03-01 10:00,cy,purchase,120,
+         e9,2025-03-10 10:00,cy,return,60,e8",
+        "2025-11-30",
+    );
+    // Ann's September stars expire at the end of December (the second
+    // window), October's and November's at the ends of January and
+    // February (both in the third: 1 March is 90 days after 1 December). Her
+    // miles were last active on 20 November: six months on is May, beyond
+    // the windows. Bob's miles lapse on 15 December (last active in June);
+    // his stars expired at the end of September already.
+    assert_eq!(
+        expiry,
+        "member,points,days,amount,first_expiry
+ann,stars,31-60,120,2026-01-01T00:00:00-05:00
+ann,stars,61-90,35,2026-02-01T00:00:00-05:00
+bob,miles,0-30,40,2025-12-15T10:00:00-05:00
+"
+    );
+    // Ann keeps gold on 2025's 155 stars. Cy reached gold in March, then
+    // returned half: 60 stars earned, 40 short of keeping gold at the
+    // review on 1 January.
+    assert_eq!(
+        tiers,
+        "member,tier,projected,review,short_of
+cy,gold,green,2026-01-01T00:00:00-05:00,stars_earned 60 (needs 40 more)
+"
+    );
+    assert!(result
+        .text(&compile(PROGRAM).unwrap().0)
+        .contains("1 member(s) projected"));
+}
+
+#[test]
+fn the_run_command_writes_the_upcoming_files_for_an_example_program() {
+    let out = std::env::temp_dir().join(format!("loyalty-upcoming-{}", std::process::id()));
+    let done = std::process::Command::new(env!("CARGO_BIN_EXE_loyalty"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "run",
+            "programs/northwind_miles.loyalty",
+            "programs/northwind_miles.events.csv",
+            "--until",
+            "2026-11-30",
+            "--report",
+            "upcoming",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(done.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("1 member(s) projected to move down"),
+        "{stdout}"
+    );
+    let tiers = std::fs::read_to_string(out.join("upcoming_tiers.csv")).unwrap();
+    // Lea, platinum on 2025's flying, has flown little in 2026.
+    assert!(
+        tiers.contains("\nlea,platinum,gold,2027-01-01T00:00:00+01:00,status_miles_earned "),
+        "{tiers}"
+    );
+    let expiry = std::fs::read_to_string(out.join("upcoming_expiry.csv")).unwrap();
+    assert!(expiry.contains("\nkai,award_miles,61-90,392,"), "{expiry}");
+    std::fs::remove_dir_all(&out).unwrap();
+}
