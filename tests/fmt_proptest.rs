@@ -345,6 +345,15 @@ fn points() -> impl Strategy<Value = Item> {
         proptest::collection::vec(transfer_option(), 0..4).prop_map(PointsSetting::Transfers),
         (ident(), proptest::option::of(number()))
             .prop_map(|(kind, most)| PointsSetting::Pool { kind, most }),
+        proptest::collection::vec(
+            prop_oneof![
+                number().prop_map(RedeemLimit::AtLeast),
+                number().prop_map(RedeemLimit::AtMost),
+            ]
+            .prop_map(spanned),
+            1..3
+        )
+        .prop_map(PointsSetting::Redeem),
     ];
     (
         ident(),
@@ -561,7 +570,13 @@ fn perk() -> impl Strategy<Value = Item> {
 
 fn reward() -> impl Strategy<Value = Item> {
     let setting = prop_oneof![
-        (number(), ident()).prop_map(|(amount, points)| RewardSetting::Price { amount, points }),
+        (number(), ident(), proptest::collection::vec(ident(), 0..3)).prop_map(
+            |(amount, points, tiers)| RewardSetting::Price {
+                amount,
+                points,
+                tiers
+            }
+        ),
         money().prop_map(RewardSetting::Cost),
     ];
     (

@@ -109,6 +109,7 @@ pub fn check_points(file: &File, symbols: &Symbols, checker: &mut Checker) {
                 PointsSetting::Expire(_) => "expire",
                 PointsSetting::Transfers(_) => "transfers",
                 PointsSetting::Pool { .. } => "pool",
+                PointsSetting::Redeem(_) => "redeem",
             };
             if seen.insert(key, setting.span).is_some() {
                 checker.duplicate(setting.span, &format!("`{key}`"));
@@ -171,6 +172,7 @@ pub fn check_points(file: &File, symbols: &Symbols, checker: &mut Checker) {
                 },
                 PointsSetting::Qualifying => {}
                 PointsSetting::Transfers(options) => check_transfers(options, checker),
+                PointsSetting::Redeem(limits) => check_redeem_limits(limits, checker),
                 PointsSetting::Pool { kind, most } => {
                     if !pool_kinds.insert(&kind.node) {
                         checker.report(
@@ -188,6 +190,20 @@ pub fn check_points(file: &File, symbols: &Symbols, checker: &mut Checker) {
                     }
                 }
             }
+            if qualifying && key == "redeem" {
+                checker.report(
+                    Diagnostic::error(
+                        "not-redeemable",
+                        setting.span,
+                        format!(
+                            "`{}` are qualifying points: they are never redeemed",
+                            points.name.node
+                        ),
+                    )
+                    .with_label("no redemption to bound")
+                    .with_help("remove this line"),
+                );
+            }
             if qualifying && matches!(key, "transfers" | "pool") {
                 checker.report(
                     Diagnostic::error(
@@ -202,6 +218,38 @@ pub fn check_points(file: &File, symbols: &Symbols, checker: &mut Checker) {
                     .with_help("remove this line, or move it to a points type members spend"),
                 );
             }
+        }
+    }
+}
+
+/// `redeem at least N, at most M`: each once, above zero, the least no more
+/// than the most.
+fn check_redeem_limits(limits: &[Spanned<RedeemLimit>], checker: &mut Checker) {
+    let (mut least, mut most) = (None::<&Number>, None::<&Number>);
+    for limit in limits {
+        let (slot, n, what) = match &limit.node {
+            RedeemLimit::AtLeast(n) => (&mut least, n, "at least"),
+            RedeemLimit::AtMost(n) => (&mut most, n, "at most"),
+        };
+        if slot.replace(n).is_some() {
+            checker.duplicate(limit.span, &format!("`{what}`"));
+        }
+        checker.check_positive(n, "a redemption bound");
+    }
+    if let (Some(least), Some(most)) = (least, most) {
+        if least.node > most.node {
+            checker.report(
+                Diagnostic::error(
+                    "invalid-value",
+                    least.span,
+                    format!(
+                        "at least {} is more than at most {}: no redemption fits",
+                        least.node, most.node
+                    ),
+                )
+                .with_label("above the most")
+                .with_help("the least a redemption spends must not exceed the most"),
+            );
         }
     }
 }
@@ -282,9 +330,42 @@ fn check_tier_name(tier: &Ident, symbols: &Symbols, checker: &mut Checker) {
 
 fn check_reward(reward: &RewardDecl, symbols: &Symbols, checker: &mut Checker) {
     let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+    let mut tier_prices: BTreeSet<&str> = BTreeSet::new();
     for setting in &reward.settings {
         match &setting.node {
-            RewardSetting::Price { amount, points } => {
+            RewardSetting::Price {
+                amount,
+                points,
+                tiers,
+            } if !tiers.is_empty() => {
+                checker.check_positive(amount, "a price");
+                let base = reward.settings.iter().find_map(|s| match &s.node {
+                    RewardSetting::Price { points, tiers, .. } if tiers.is_empty() => Some(points),
+                    _ => None,
+                });
+                if base.is_some_and(|base| base.node != points.node) {
+                    checker.report(
+                        Diagnostic::error(
+                            "invalid-value",
+                            points.span,
+                            format!(
+                                "a tier price in `{}` for a reward priced in another points type",
+                                points.node
+                            ),
+                        )
+                        .with_label("not the reward's points type")
+                        .with_help("price every tier in the points type of the reward's `price`"),
+                    );
+                }
+                for tier in tiers {
+                    if symbols.tier_rank(&tier.node).is_none() {
+                        checker.report(unknown_tier(tier, symbols));
+                    } else if !tier_prices.insert(tier.node.as_str()) {
+                        checker.duplicate(tier.span, &format!("a price for `{}`", tier.node));
+                    }
+                }
+            }
+            RewardSetting::Price { amount, points, .. } => {
                 if seen.insert("price", setting.span).is_some() {
                     checker.duplicate(setting.span, "`price`");
                 }

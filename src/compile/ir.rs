@@ -150,6 +150,9 @@ pub struct PointsType {
     pub transfers: Option<Transfers>,
     /// The kind of shared account members may pool these points in.
     pub pool: Option<Pool>,
+    /// Bounds on the points one redemption spends.
+    pub redeem_min: Option<Decimal>,
+    pub redeem_max: Option<Decimal>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -320,6 +323,8 @@ pub struct Reward {
     pub name: String,
     pub points: PointsId,
     pub price: Decimal,
+    /// Prices for some tiers, in the same points type.
+    pub tier_prices: Vec<(TierRank, Decimal)>,
     pub cost: Option<Decimal>,
 }
 

@@ -218,6 +218,8 @@ fn points_type(p: &ast::PointsDecl) -> Result<PointsType> {
         expiry: ExpiryRule::Never,
         transfers: None,
         pool: None,
+        redeem_min: None,
+        redeem_max: None,
     };
     for setting in &p.settings {
         match &setting.node {
@@ -260,6 +262,14 @@ fn points_type(p: &ast::PointsDecl) -> Result<PointsType> {
                     }
                 }
                 points.transfers = Some(transfers);
+            }
+            ast::PointsSetting::Redeem(limits) => {
+                for limit in limits {
+                    match &limit.node {
+                        ast::RedeemLimit::AtLeast(n) => points.redeem_min = Some(n.node),
+                        ast::RedeemLimit::AtMost(n) => points.redeem_max = Some(n.node),
+                    }
+                }
             }
             ast::PointsSetting::Pool { kind, most } => {
                 points.pool = Some(Pool {
@@ -788,11 +798,22 @@ fn lower_reward(r: &ast::RewardDecl, names: &Names) -> Result<Reward> {
         name: r.name.node.clone(),
         points: 0,
         price: Decimal::ZERO,
+        tier_prices: Vec::new(),
         cost: None,
     };
     for setting in &r.settings {
         match &setting.node {
-            ast::RewardSetting::Price { amount, points } => {
+            ast::RewardSetting::Price {
+                amount,
+                points,
+                tiers,
+            } if !tiers.is_empty() => {
+                for tier in tiers {
+                    let rank = Names::get(&names.tiers, tier, "tier")?;
+                    reward.tier_prices.push((rank, amount.node));
+                }
+            }
+            ast::RewardSetting::Price { amount, points, .. } => {
                 reward.points = Names::get(&names.points, points, "points type")?;
                 reward.price = amount.node;
             }

@@ -488,12 +488,14 @@ impl<'p> Engine<'p> {
                     .get(name)
                     .and_then(|r| program.rewards.get(*r))
                     .ok_or_else(|| format!("unknown reward `{name}`"))?;
-                (
-                    reward.points,
-                    reward.price,
-                    reward.cost,
-                    format!("reward {name}"),
-                )
+                // The member's tier may have a price of its own.
+                let tier = self.members.get(m).map(|member| member.tier);
+                let price = reward
+                    .tier_prices
+                    .iter()
+                    .find(|(rank, _)| Some(*rank) == tier)
+                    .map_or(reward.price, |(_, price)| *price);
+                (reward.points, price, reward.cost, format!("reward {name}"))
             }
             (_, Some(Value::Number(amount)), Some(Value::Text(points))) => {
                 let p = *program
@@ -513,6 +515,18 @@ impl<'p> Engine<'p> {
         if points.qualifying {
             return Err(format!(
                 "`{}` are qualifying points and cannot be redeemed",
+                points.name
+            ));
+        }
+        if let Some(least) = points.redeem_min.filter(|least| amount < *least) {
+            return Err(format!(
+                "redeem of {amount} {} is below the least of {least} per redemption",
+                points.name
+            ));
+        }
+        if let Some(most) = points.redeem_max.filter(|most| amount > *most) {
+            return Err(format!(
+                "redeem of {amount} {} is above the most of {most} per redemption",
                 points.name
             ));
         }

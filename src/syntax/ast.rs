@@ -250,6 +250,14 @@ pub enum PointsSetting {
         kind: Ident,
         most: Option<Number>,
     },
+    /// `redeem at least 500, at most 50000`: bounds on one redemption.
+    Redeem(Vec<Spanned<RedeemLimit>>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RedeemLimit {
+    AtLeast(Number),
+    AtMost(Number),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -531,7 +539,13 @@ pub struct RewardDecl {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RewardSetting {
-    Price { amount: Number, points: Ident },
+    /// `price 500 stars`, or with `for gold, reserve` the price for those
+    /// tiers.
+    Price {
+        amount: Number,
+        points: Ident,
+        tiers: Vec<Ident>,
+    },
     Cost(Money),
 }
 

@@ -544,6 +544,16 @@ fn points_setting(setting: &PointsSetting) -> Text {
                 format!("transfers {}", options.join(", ")).into()
             }
         }
+        PointsSetting::Redeem(limits) => {
+            let limits: Vec<String> = limits
+                .iter()
+                .map(|l| match &l.node {
+                    RedeemLimit::AtLeast(n) => format!("at least {}", n.node),
+                    RedeemLimit::AtMost(n) => format!("at most {}", n.node),
+                })
+                .collect();
+            format!("redeem {}", limits.join(", ")).into()
+        }
         PointsSetting::Pool { kind, most } => {
             let most = most
                 .as_ref()
@@ -765,7 +775,19 @@ fn perk_setting(setting: &PerkSetting) -> String {
 
 fn reward_setting(setting: &RewardSetting) -> String {
     match setting {
-        RewardSetting::Price { amount, points } => format!("price {} {}", amount.node, points.node),
+        RewardSetting::Price {
+            amount,
+            points,
+            tiers,
+        } => {
+            let tiers: Vec<&str> = tiers.iter().map(|t| t.node.as_str()).collect();
+            let tiers = if tiers.is_empty() {
+                String::new()
+            } else {
+                format!(" for {}", tiers.join(", "))
+            };
+            format!("price {} {}{tiers}", amount.node, points.node)
+        }
         RewardSetting::Cost(m) => format!("cost {}", money(m)),
     }
 }

@@ -684,6 +684,21 @@ fn points(pair: Pair<Rule>, s: Span) -> Result<PointsDecl> {
                     })
                     .collect::<Result<_>>()?,
             ),
+            Rule::redeem_stmt => PointsSetting::Redeem(
+                c.rest()
+                    .map(|limit| {
+                        let ls = span(&limit);
+                        let kind = limit.as_rule();
+                        let n = decimal(&Children::of(limit).expect(Rule::number)?)?;
+                        let limit = if kind == Rule::at_least {
+                            RedeemLimit::AtLeast(n)
+                        } else {
+                            RedeemLimit::AtMost(n)
+                        };
+                        Ok(Spanned::new(limit, ls))
+                    })
+                    .collect::<Result<_>>()?,
+            ),
             Rule::pool_stmt => PointsSetting::Pool {
                 kind: ident(c.expect(Rule::ident)?),
                 most: c.rest().next().map(|n| decimal(&n)).transpose()?,
@@ -1015,6 +1030,10 @@ fn reward(pair: Pair<Rule>, s: Span) -> Result<RewardDecl> {
                 RewardSetting::Price {
                     amount: decimal(&c.expect(Rule::number)?)?,
                     points: ident(c.expect(Rule::ident)?),
+                    tiers: c
+                        .rest()
+                        .flat_map(|list| children(list).map(ident).collect::<Vec<_>>())
+                        .collect(),
                 }
             }
             _ => RewardSetting::Cost(cost(stmt)?),
