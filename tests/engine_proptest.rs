@@ -41,6 +41,7 @@ points stars {
   pending 3 days
   expire 2 months after earn at end of month
   transfers min 10, fee 5%, restart expiry
+  redeem at least 5, at most 150
 }
 
 points miles {
@@ -100,6 +101,7 @@ preview rule store_double {
 
 reward coffee {
   price 30 stars
+  price 20 stars for gold
 }
 "#;
 
