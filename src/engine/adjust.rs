@@ -5,7 +5,7 @@
 //! carry its own expiry date.
 
 use super::ledger::EntryKind;
-use super::member::{Bucket, PurchaseAward};
+use super::member::PurchaseAward;
 use super::{calendar, DueKind, Engine};
 use crate::compile::ir::{builtin_field, Value};
 use crate::events::Event;
@@ -96,15 +96,7 @@ impl Engine<'_> {
             }
             None => calendar::expiry(program.timezone, points.expiry, now),
         };
-        self.next_bucket += 1;
-        let id = self.next_bucket;
-        let bucket = Bucket {
-            id,
-            amount,
-            earned_at: now,
-            available_at: now,
-            expires_at,
-        };
+        let bucket = self.new_bucket(amount, now, now, expires_at);
         let kept = self.wallet(m, p).ok_or("unknown member")?.add(bucket);
         if let (Some(bucket), Some(at)) = (kept, expires_at) {
             self.schedule(at, m, DueKind::Expire(p, bucket));
@@ -159,11 +151,12 @@ impl Engine<'_> {
         let mut expired = Vec::new();
         let mut restored = Vec::new();
         for part in redemption.parts {
-            self.next_bucket += 1;
-            let bucket = Bucket {
-                id: self.next_bucket,
-                ..part
-            };
+            let bucket = self.new_bucket(
+                part.amount,
+                part.earned_at,
+                part.available_at,
+                part.expires_at,
+            );
             if bucket.expires_at.is_some_and(|at| at <= now) {
                 expired.push(bucket);
             } else {

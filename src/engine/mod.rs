@@ -397,15 +397,7 @@ impl<'p> Engine<'p> {
             .pending
             .map_or(now, |term| calendar::after(tz, now, term));
         let expires_at = calendar::expiry(tz, points.expiry, now);
-        self.next_bucket += 1;
-        let id = self.next_bucket;
-        let bucket = Bucket {
-            id,
-            amount,
-            earned_at: now,
-            available_at,
-            expires_at,
-        };
+        let bucket = self.new_bucket(amount, now, available_at, expires_at);
         let kept = self.wallet(m, p)?.add(bucket);
         self.count(m, p, |t| t.issued += amount);
         if let Some(member) = self.members.get_mut(m) {
@@ -430,6 +422,24 @@ impl<'p> Engine<'p> {
             }
         }
         kept
+    }
+
+    /// A bucket with the next id.
+    fn new_bucket(
+        &mut self,
+        amount: Decimal,
+        earned_at: DateTime<Utc>,
+        available_at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Bucket {
+        self.next_bucket += 1;
+        Bucket {
+            id: self.next_bucket,
+            amount,
+            earned_at,
+            available_at,
+            expires_at,
+        }
     }
 
     /// Activity on a points type: restarts its inactivity clock.

@@ -217,15 +217,7 @@ impl<'p> Engine<'p> {
             vec![(parts.iter().map(|b| b.amount).sum(), now, expires_at)]
         };
         for (amount, earned_at, expires_at) in dated {
-            self.next_bucket += 1;
-            let id = self.next_bucket;
-            let bucket = Bucket {
-                id,
-                amount,
-                earned_at,
-                available_at: now,
-                expires_at,
-            };
+            let bucket = self.new_bucket(amount, earned_at, now, expires_at);
             let kept = self.wallet(m, p).and_then(|w| w.add(bucket));
             if let (Some(bucket), Some(at)) = (kept, expires_at) {
                 self.schedule(at, m, DueKind::Expire(p, bucket));

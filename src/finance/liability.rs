@@ -434,9 +434,19 @@ impl LiabilityTable {
 
     /// The table for a person, with the breakage method under it.
     pub fn text(&self) -> String {
-        let liability = format!("liability {}", self.currency);
-        let cost = format!("cost {}", self.currency);
-        let mut table = Table::new(&[
+        let (header, rows) = self.cells();
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        let mut table = Table::new(&header).labels(2);
+        for row in rows {
+            table.push(row);
+        }
+        format!("{}\nbreakage: {}\n", table.text(), self.breakage_method)
+    }
+
+    /// The header and rows as people read them (breakage in percent, money
+    /// with its cents), for the terminal and the HTML page.
+    pub fn cells(&self) -> (Vec<String>, Vec<Vec<String>>) {
+        let header = [
             "month",
             "points",
             "issued",
@@ -445,24 +455,32 @@ impl LiabilityTable {
             "reversed",
             "outstanding",
             "breakage",
-            &liability,
-            &cost,
+        ]
+        .iter()
+        .map(|h| h.to_string())
+        .chain([
+            format!("liability {}", self.currency),
+            format!("cost {}", self.currency),
         ])
-        .labels(2);
-        for r in &self.rows {
-            table.push(vec![
-                r.month.clone(),
-                r.points.clone(),
-                points(r.issued),
-                points(r.spent),
-                points(r.expired),
-                points(r.reversed),
-                points(r.outstanding),
-                percent(r.breakage),
-                money(r.liability),
-                money(r.cost),
-            ]);
-        }
-        format!("{}\nbreakage: {}\n", table.text(), self.breakage_method)
+        .collect();
+        let rows = self
+            .rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.month.clone(),
+                    r.points.clone(),
+                    points(r.issued),
+                    points(r.spent),
+                    points(r.expired),
+                    points(r.reversed),
+                    points(r.outstanding),
+                    percent(r.breakage),
+                    money(r.liability),
+                    money(r.cost),
+                ]
+            })
+            .collect();
+        (header, rows)
     }
 }

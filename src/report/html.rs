@@ -110,37 +110,8 @@ pub fn run_page(program: &Program, facts: &Facts, table: &LiabilityTable, mix: &
     tier_section(&mut body, program, &months, |month| {
         mix.at(month).into_iter().map(Decimal::from).collect()
     });
-    let rows: Vec<Vec<String>> = table
-        .rows
-        .iter()
-        .map(|r| {
-            [
-                r.month.clone(),
-                r.points.clone(),
-                r.issued.to_string(),
-                r.spent.to_string(),
-                r.expired.to_string(),
-                r.reversed.to_string(),
-                r.outstanding.to_string(),
-                r.breakage.to_string(),
-                r.liability.to_string(),
-                r.cost.to_string(),
-            ]
-            .into()
-        })
-        .collect();
-    let header = [
-        "month",
-        "points",
-        "issued",
-        "spent",
-        "expired",
-        "reversed",
-        "outstanding",
-        "breakage",
-        "liability",
-        "cost",
-    ];
+    let (header, rows) = table.cells();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
     section(&mut body, "Liability table", &html_table(&header, &rows));
     let _ = writeln!(body, "<p>Breakage: {}</p>", escape(&table.breakage_method));
     page(&program.name, facts, &body)
