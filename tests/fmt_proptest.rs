@@ -286,6 +286,7 @@ fn program() -> impl Strategy<Value = Item> {
         date().prop_map(|d| ProgramSetting::Effective(spanned(d))),
         Just(ProgramSetting::Overspent(OverspentPolicy::GoNegative)),
         Just(ProgramSetting::Overspent(OverspentPolicy::WriteOff)),
+        duration().prop_map(ProgramSetting::AcceptLate),
     ];
     (
         text(),
@@ -394,9 +395,11 @@ fn values() -> impl Strategy<Value = Threshold> {
 
 fn tiers() -> impl Strategy<Value = Item> {
     let window = prop_oneof![
-        calendar_unit().prop_map(Window::Calendar),
+        (calendar_unit(), proptest::option::of(date()))
+            .prop_map(|(unit, from)| Window::Calendar(unit, from)),
         duration().prop_map(Window::Rolling),
         Just(Window::Membership),
+        Just(Window::Qualification),
     ];
     let qualify = prop_oneof![
         Just(Threshold::Start),

@@ -130,9 +130,9 @@ fn the_run_command_writes_the_upcoming_files_for_an_example_program() {
         "{stdout}"
     );
     let tiers = std::fs::read_to_string(out.join("upcoming_tiers.csv")).unwrap();
-    // Lea, platinum on 2025's flying, has flown little in 2026.
+    // Lea, platinum on the 2025 status year's flying, has flown little since March 2026.
     assert!(
-        tiers.contains("\nlea,platinum,gold,2027-01-01T00:00:00+01:00,status_miles_earned "),
+        tiers.contains("\nlea,platinum,gold,2027-03-01T00:00:00+01:00,status_miles_earned "),
         "{tiers}"
     );
     let expiry = std::fs::read_to_string(out.join("upcoming_expiry.csv")).unwrap();

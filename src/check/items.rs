@@ -38,12 +38,26 @@ pub fn check_program(file: &File, checker: &mut Checker) {
             ProgramSetting::Timezone(_) => "timezone",
             ProgramSetting::Effective(_) => "effective",
             ProgramSetting::Overspent(_) => "on overspent return",
+            ProgramSetting::AcceptLate(_) => "accept late events",
         };
         if seen.insert(key, setting.span).is_some() {
             checker.duplicate(setting.span, &format!("`{key}`"));
         }
-        if let ProgramSetting::Timezone(zone) = &setting.node {
-            check_timezone(zone, checker);
+        match &setting.node {
+            ProgramSetting::Timezone(zone) => check_timezone(zone, checker),
+            ProgramSetting::AcceptLate(d) if !d.count.node.fract().is_zero() => checker.report(
+                Diagnostic::error(
+                    "invalid-value",
+                    d.count.span,
+                    format!(
+                        "a lateness must be a whole number, not `{}`",
+                        d.count.node
+                    ),
+                )
+                .with_label("not a whole number")
+                .with_help("`accept late events up to 0 days` rejects every late event"),
+            ),
+            _ => {}
         }
     }
     for (key, example) in [

@@ -24,6 +24,9 @@ pub struct Program {
     pub timezone: Tz,
     pub effective: Option<NaiveDate>,
     pub overspent: OverspentPolicy,
+    /// `accept late events up to N`: how far behind the clock a late event
+    /// may be; `None` accepts any lateness.
+    pub late_limit: Option<Term>,
     pub member_attributes: Vec<Field>,
     pub events: Vec<EventType>,
     pub points: Vec<PointsType>,
@@ -210,9 +213,13 @@ pub enum Measure {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Window {
-    Calendar(CalendarUnit),
+    /// Calendar periods, or periods of the unit counted from a date.
+    Calendar(CalendarUnit, Option<NaiveDate>),
     Rolling(Term),
+    /// A year from the enrolment, anniversary to anniversary.
     Membership,
+    /// A year from the enrolment or the last upgrade, whichever is later.
+    Qualification,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

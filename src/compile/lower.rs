@@ -45,6 +45,7 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
         timezone: chrono_tz::UTC,
         effective: None,
         overspent: ast::OverspentPolicy::GoNegative,
+        late_limit: None,
         member_attributes: Vec::new(),
         events: builtin_events(),
         points: Vec::new(),
@@ -190,6 +191,7 @@ fn lower_header(p: &ast::ProgramDecl, program: &mut Program) -> Result<()> {
             }
             ast::ProgramSetting::Effective(d) => program.effective = Some(d.node),
             ast::ProgramSetting::Overspent(o) => program.overspent = *o,
+            ast::ProgramSetting::AcceptLate(d) => program.late_limit = Some(term(d)?),
         }
     }
     Ok(())
@@ -338,9 +340,10 @@ fn lower_tiers(t: &ast::TiersDecl, names: &mut Names, program: &Program) -> Resu
         }
     }
     let window = match &t.window.node {
-        ast::Window::Calendar(u) => Window::Calendar(*u),
+        ast::Window::Calendar(u, from) => Window::Calendar(*u, *from),
         ast::Window::Rolling(d) => Window::Rolling(term(d)?),
         ast::Window::Membership => Window::Membership,
+        ast::Window::Qualification => Window::Qualification,
     };
     let mut tiers = Tiers {
         tiers: Vec::new(),

@@ -77,6 +77,46 @@ pub fn next_unit_start(unit: CalendarUnit, date: NaiveDate, extra: u32) -> Naive
     shifted.unwrap_or(NaiveDate::MAX)
 }
 
+/// The first start of a period after `date`, for periods of `unit` counted
+/// from `anchor` (`calendar year from 2025-04-01` starts every 1 April).
+/// Each start is counted from the anchor itself, so a 31st clamped to a
+/// shorter month returns to the 31st.
+pub fn next_anchored_start(unit: CalendarUnit, anchor: NaiveDate, date: NaiveDate) -> NaiveDate {
+    let months = match unit {
+        CalendarUnit::Day | CalendarUnit::Week => {
+            let step = if unit == CalendarUnit::Day { 1 } else { 7 };
+            let days = (date - anchor).num_days();
+            let k = days.div_euclid(step) + 1;
+            return anchor
+                .checked_add_signed(chrono::Duration::days(k * step))
+                .unwrap_or(NaiveDate::MAX);
+        }
+        CalendarUnit::Month => 1u32,
+        CalendarUnit::Quarter => 3,
+        CalendarUnit::Year => 12,
+    };
+    let nth = |k: i64| {
+        let shift =
+            Months::new(u32::try_from(k.unsigned_abs() * u64::from(months)).unwrap_or(u32::MAX));
+        if k >= 0 {
+            anchor.checked_add_months(shift)
+        } else {
+            anchor.checked_sub_months(shift)
+        }
+    };
+    let apart = i64::from(date.year() - anchor.year()) * 12 + i64::from(date.month())
+        - i64::from(anchor.month());
+    // The start found this way is at most one period early: step on.
+    let mut k = apart.div_euclid(i64::from(months)) - 1;
+    loop {
+        match nth(k) {
+            Some(start) if start > date => return start,
+            Some(_) => k += 1,
+            None => return NaiveDate::MAX,
+        }
+    }
+}
+
 /// A wall-clock time moved on by a term; month ends clamp (31 Aug + 6 months
 /// is 28 or 29 Feb).
 pub fn add_term(local: NaiveDateTime, term: Term) -> NaiveDateTime {
@@ -174,6 +214,25 @@ mod tests {
             next_unit_start(CalendarUnit::Quarter, d("2025-11-30"), 0),
             d("2026-01-01")
         );
+    }
+
+    #[test]
+    fn anchored_periods_count_from_their_date() {
+        let year = |date| next_anchored_start(CalendarUnit::Year, d("2025-04-01"), d(date));
+        assert_eq!(year("2025-03-31"), d("2025-04-01"));
+        assert_eq!(year("2025-04-01"), d("2026-04-01"));
+        assert_eq!(year("2031-12-31"), d("2032-04-01"));
+        assert_eq!(year("2019-05-01"), d("2020-04-01"));
+        // A 31st clamps in short months and comes back in long ones.
+        let month = |date| next_anchored_start(CalendarUnit::Month, d("2025-01-31"), d(date));
+        assert_eq!(month("2025-02-10"), d("2025-02-28"));
+        assert_eq!(month("2025-02-28"), d("2025-03-31"));
+        let quarter = |date| next_anchored_start(CalendarUnit::Quarter, d("2025-02-01"), d(date));
+        assert_eq!(quarter("2025-12-15"), d("2026-02-01"));
+        // Weeks keep the anchor's weekday (a Wednesday here).
+        let week = |date| next_anchored_start(CalendarUnit::Week, d("2025-01-01"), d(date));
+        assert_eq!(week("2025-01-07"), d("2025-01-08"));
+        assert_eq!(week("2024-12-31"), d("2025-01-01"));
     }
 
     #[test]

@@ -214,7 +214,7 @@ impl Engine<'_> {
             .enumerate()
             .filter(|(m, _)| !self.is_pool(*m))
             .filter_map(|(_, member)| {
-                let at = self.next_period_end(now, member.enrolled);
+                let at = next_period_end(program, now, member);
                 let measures = current_measures(member, program, at);
                 let scope = measures_scope(&measures, calendar::local(program.timezone, at));
                 let (to, _) = review(tiers, member.tier, member.floor, &scope);
@@ -229,6 +229,40 @@ impl Engine<'_> {
             .collect();
         out.sort_by(|a, b| a.member.cmp(&b.member));
         out
+    }
+}
+
+/// The end of the tier period that `from` falls in, for `member`.
+fn next_period_end(program: &Program, from: DateTime<Utc>, member: &Member) -> DateTime<Utc> {
+    let tz = program.timezone;
+    let date = calendar::local(tz, from).date();
+    let start = |date| calendar::start_of_day(tz, date);
+    let anniversary_of = |anchor| {
+        // Each anniversary counts from the anchor itself, so one clamped
+        // to 28 February returns to 29 February in leap years.
+        let anchor = calendar::local(tz, anchor);
+        (1..=u32::MAX)
+            .map(|count| {
+                let term = Term {
+                    count,
+                    unit: TimeUnit::Year,
+                };
+                calendar::instant(tz, calendar::add_term(anchor, term))
+            })
+            .find(|anniversary| *anniversary > from)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    };
+    match program.tiers.as_ref().map(|t| t.window) {
+        Some(Window::Calendar(unit, None)) => start(calendar::next_unit_start(unit, date, 0)),
+        Some(Window::Calendar(unit, Some(anchor))) => {
+            start(calendar::next_anchored_start(unit, anchor, date))
+        }
+        // A rolling window is reviewed at every month end.
+        Some(Window::Rolling(_)) | None => {
+            start(calendar::next_unit_start(CalendarUnit::Month, date, 0))
+        }
+        Some(Window::Membership) => anniversary_of(member.enrolled),
+        Some(Window::Qualification) => anniversary_of(member.period_started),
     }
 }
 
@@ -249,44 +283,17 @@ impl Engine<'_> {
     pub(super) fn joined(&mut self, m: usize, event: &Event) {
         let program = self.program;
         let Some(tiers) = &program.tiers else { return };
-        if let Some(member) = self.members.get_mut(m) {
-            member.period_started = event.time;
-        }
+        let Some(member) = self.members.get_mut(m) else {
+            return;
+        };
+        member.period_started = event.time;
+        let next = next_period_end(program, event.time, member);
         let name = tiers.tiers.first().map_or("", |t| t.name.as_str());
         let entry = self.record(m, EntryKind::TierChange, event.time, None, Decimal::ZERO);
         entry.note = format!("joined at {name}");
         entry.tier = Some(0);
         self.grant_perks(m, None, 0, event.time);
-        let next = self.next_period_end(event.time, event.time);
         self.schedule(next, m, DueKind::PeriodEnd);
-    }
-
-    fn next_period_end(&self, from: DateTime<Utc>, enrolled: DateTime<Utc>) -> DateTime<Utc> {
-        let program = self.program;
-        let tz = program.timezone;
-        let date = calendar::local(tz, from).date();
-        let next_start =
-            |unit| calendar::start_of_day(tz, calendar::next_unit_start(unit, date, 0));
-        match program.tiers.as_ref().map(|t| t.window) {
-            Some(Window::Calendar(unit)) => next_start(unit),
-            // A rolling window is reviewed at every month end.
-            Some(Window::Rolling(_)) | None => next_start(CalendarUnit::Month),
-            Some(Window::Membership) => {
-                // Each anniversary counts from the enrolment itself, so one
-                // clamped to 28 February returns to 29 February in leap years.
-                let joined = calendar::local(tz, enrolled);
-                (1..=u32::MAX)
-                    .map(|count| {
-                        let term = Term {
-                            count,
-                            unit: TimeUnit::Year,
-                        };
-                        calendar::instant(tz, calendar::add_term(joined, term))
-                    })
-                    .find(|anniversary| *anniversary > from)
-                    .unwrap_or(DateTime::<Utc>::MAX_UTC)
-            }
-        }
     }
 
     /// After an event: lifetime status, immediate upgrades, and a pending
@@ -325,6 +332,11 @@ impl Engine<'_> {
                 "threshold reached"
             };
             self.set_tier(m, target, now, why);
+            // A qualification year starts at the upgrade.
+            if tiers.window == Window::Qualification {
+                let reached = qualified(tiers, &scope);
+                self.start_period(m, now, &measures, reached);
+            }
         }
     }
 
@@ -332,20 +344,67 @@ impl Engine<'_> {
     pub(super) fn period_end(&mut self, m: usize, at: DateTime<Utc>) {
         let program = self.program;
         let Some(tiers) = &program.tiers else { return };
-        let Some(member) = self.members.get_mut(m) else {
+        let Some(member) = self.members.get(m) else {
             return;
         };
+        // A period restarted since this end was scheduled (a qualification
+        // year restarts at each upgrade) is reviewed at its own end.
+        if next_period_end(program, member.period_started, member) != at {
+            return;
+        }
         let measures = current_measures(member, program, at);
         let scope = measures_scope(&measures, calendar::local(program.timezone, at));
         let current = member.tier;
         let reached = qualified(tiers, &scope);
         let (target, grace) = review(tiers, current, member.floor, &scope);
-        let grace_until = grace.map(|g| calendar::after(program.timezone, at, g));
+        match grace.map(|g| calendar::after(program.timezone, at, g)) {
+            Some(until) if target < current => {
+                if let Some(member) = self.members.get_mut(m) {
+                    member.pending_downgrade = Some((target, until));
+                }
+                self.schedule(until, m, DueKind::GraceEnd);
+            }
+            _ if target != current => {
+                let why = if target > current {
+                    "requalified upward"
+                } else {
+                    "not requalified"
+                };
+                self.set_tier(m, target, at, why);
+            }
+            _ => {}
+        }
+        self.start_period(m, at, &measures, reached);
+    }
+
+    /// Starts a member's next tier period at `at`: the measures start
+    /// afresh but for what `rollover` carries over (surplus above the
+    /// threshold of the tier `reached`, up to the cap, each with a ledger
+    /// row), and the period's end is scheduled.
+    fn start_period(
+        &mut self,
+        m: usize,
+        at: DateTime<Utc>,
+        measures: &[Decimal],
+        reached: TierRank,
+    ) {
+        let program = self.program;
+        let Some(tiers) = &program.tiers else { return };
+        let Some(member) = self.members.get_mut(m) else {
+            return;
+        };
         let mut carried = Vec::new();
-        if !matches!(tiers.window, Window::Rolling(_)) {
+        if let Window::Rolling(term) = tiers.window {
+            let since = before(program, at, term);
+            while member
+                .window_entries
+                .front()
+                .is_some_and(|(t, _, _)| *t <= since)
+            {
+                member.window_entries.pop_front();
+            }
+        } else {
             member.window.iter_mut().for_each(|v| *v = Decimal::ZERO);
-            // Rollover: what each header measure holds above the threshold
-            // of the tier reached starts the next period, at most the cap.
             let floor = tiers.tiers.get(reached).and_then(|t| t.values.as_ref());
             if let (Some(cap), Some(floor)) = (tiers.rollover, floor) {
                 for (i, threshold) in floor.iter().enumerate() {
@@ -359,40 +418,12 @@ impl Engine<'_> {
             }
         }
         member.period_started = at;
-        let enrolled = member.enrolled;
-        match grace_until {
-            Some(until) if target < current => {
-                member.pending_downgrade = Some((target, until));
-                self.schedule(until, m, DueKind::GraceEnd);
-            }
-            _ if target != current => {
-                let why = if target > current {
-                    "requalified upward"
-                } else {
-                    "not requalified"
-                };
-                self.set_tier(m, target, at, why);
-            }
-            _ => {}
-        }
+        let next = next_period_end(program, at, member);
         for (i, carry) in carried {
             let name = tiers.measure_names.get(i).map_or("", String::as_str);
             let entry = self.record(m, EntryKind::Rollover, at, None, carry);
             entry.note = format!("{carry} {name} carried into the next period");
         }
-        if let Window::Rolling(term) = tiers.window {
-            let since = before(program, at, term);
-            if let Some(member) = self.members.get_mut(m) {
-                while member
-                    .window_entries
-                    .front()
-                    .is_some_and(|(t, _, _)| *t <= since)
-                {
-                    member.window_entries.pop_front();
-                }
-            }
-        }
-        let next = self.next_period_end(at, enrolled);
         if next > at {
             self.schedule(next, m, DueKind::PeriodEnd);
         }

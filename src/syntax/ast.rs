@@ -182,6 +182,9 @@ pub enum ProgramSetting {
     Timezone(Spanned<String>),
     Effective(Spanned<NaiveDate>),
     Overspent(OverspentPolicy),
+    /// `accept late events up to 7 days`: how far behind the clock an
+    /// event may be and still be applied (by re-running its member).
+    AcceptLate(Duration),
 }
 
 /// What happens when a return takes back points that were already spent.
@@ -329,10 +332,15 @@ pub enum MeasureSource {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Window {
-    Calendar(CalendarUnit),
+    /// Calendar periods; with a date, periods of the unit counted from it
+    /// (`calendar year from 2025-04-01`: 1 April to 31 March).
+    Calendar(CalendarUnit, Option<NaiveDate>),
     Rolling(Duration),
     /// The member's year, counted from the enrolment date.
     Membership,
+    /// A year counted from the enrolment, started afresh whenever the
+    /// member reaches a higher tier.
+    Qualification,
 }
 
 #[derive(Debug, Clone, PartialEq)]

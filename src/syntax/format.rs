@@ -483,6 +483,7 @@ fn program_setting(setting: &ProgramSetting) -> Text {
         ProgramSetting::Overspent(OverspentPolicy::WriteOff) => {
             "on overspent return write off".into()
         }
+        ProgramSetting::AcceptLate(d) => format!("accept late events up to {}", duration(d)).into(),
     }
 }
 
@@ -582,9 +583,11 @@ fn measure(source: &MeasureSource) -> String {
 
 fn window(window: &Window) -> String {
     match window {
-        Window::Calendar(unit) => format!("calendar {}", unit.name()),
+        Window::Calendar(unit, None) => format!("calendar {}", unit.name()),
+        Window::Calendar(unit, Some(from)) => format!("calendar {} from {from}", unit.name()),
         Window::Rolling(d) => format!("rolling {}", duration(d)),
         Window::Membership => "membership year".to_string(),
+        Window::Qualification => "qualification year".to_string(),
     }
 }
 

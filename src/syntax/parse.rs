@@ -111,6 +111,7 @@ fn check_nesting(source: &str) -> Result<(), Diagnostic> {
 /// Every keyword of the grammar, for "did you mean" on syntax errors.
 const KEYWORDS: &[&str] = &[
     "above",
+    "accept",
     "activity",
     "after",
     "all",
@@ -133,8 +134,9 @@ const KEYWORDS: &[&str] = &[
     "effective",
     "else",
     "end",
-    "event",
     "even",
+    "event",
+    "events",
     "exclusive",
     "expire",
     "false",
@@ -148,6 +150,7 @@ const KEYWORDS: &[&str] = &[
     "immediately",
     "in",
     "keep",
+    "late",
     "level",
     "levels",
     "lifetime",
@@ -168,12 +171,13 @@ const KEYWORDS: &[&str] = &[
     "overspent",
     "pending",
     "per",
-    "perk",
     "period",
+    "perk",
     "points",
     "precision",
     "price",
     "program",
+    "qualification",
     "qualifying",
     "return",
     "reward",
@@ -187,6 +191,7 @@ const KEYWORDS: &[&str] = &[
     "tiers",
     "times",
     "timezone",
+    "to",
     "total",
     "true",
     "up",
@@ -618,6 +623,7 @@ fn program(pair: Pair<Rule>, s: Span) -> Result<ProgramDecl> {
                 Rule::go_negative => OverspentPolicy::GoNegative,
                 _ => OverspentPolicy::WriteOff,
             }),
+            Rule::late_stmt => ProgramSetting::AcceptLate(duration(c.expect(Rule::duration)?)?),
             _ => return Err(internal(ss)),
         };
         settings.push(Spanned::new(setting, ss));
@@ -753,10 +759,16 @@ fn tiers(pair: Pair<Rule>, s: Span) -> Result<TiersDecl> {
     let mut wc = Children::of(window_pair);
     let window = match window_rule {
         Rule::calendar_window => {
-            Window::Calendar(calendar_unit(wc.expect(Rule::calendar_unit)?).node)
+            let unit = calendar_unit(wc.expect(Rule::calendar_unit)?).node;
+            let from = match wc.optional(Rule::date) {
+                Some(d) => Some(date(&d)?.node),
+                None => None,
+            };
+            Window::Calendar(unit, from)
         }
         Rule::rolling_window => Window::Rolling(duration(wc.expect(Rule::duration)?)?),
         Rule::membership_window => Window::Membership,
+        Rule::qualification_window => Window::Qualification,
         _ => return Err(internal(ws)),
     };
     let mut stmts = Vec::new();

@@ -1,0 +1,119 @@
+//! Tier-validity anchors: a tier year counted from a fixed date
+//! (`calendar year from 2025-04-01`), and a qualification year that starts
+//! afresh at each upgrade (`qualification year`), with what they do to
+//! reviews, downgrades and rollover.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod support;
+
+use support::{d, run_until};
+
+const PROGRAM_YEAR: &str = ny!(r#"
+points miles {
+  qualifying
+}
+tiers by miles earned over calendar year from 2025-04-01 {
+  tier blue from 0
+  tier gold from 1000
+  downgrade at period end
+}
+rule flight {
+  on purchase
+  earn 1 miles per 1 USD of amount
+}
+"#);
+
+#[test]
+fn a_tier_year_from_a_fixed_date_is_reviewed_on_that_date_every_year() {
+    let events = "id,time,member,type,amount
+                  e1,2024-06-01 09:00,ann,enroll,
+                  e2,2025-03-15 10:00,ann,purchase,1200
+                  e3,2025-04-02 10:00,ann,purchase,300";
+    let run = run_until(PROGRAM_YEAR, events, "2026-12-31");
+    // Gold in March, inside the year from April 2024; the review on 1 April
+    // 2025 keeps her (1200 reached), and the next, on 1 April 2026, counts
+    // only the 300 flown since and moves her down. Nothing on 1 January.
+    assert_eq!(
+        run.rows("ann", &["tier_change"]),
+        [
+            "tier_change 2024-06-01T09:00:00-04:00 joined at blue",
+            "tier_change 2025-03-15T10:00:00-04:00 blue → gold (threshold reached)",
+            "tier_change 2026-04-01T00:00:00-04:00 gold → blue (not requalified)",
+        ]
+    );
+    // After the April 2026 review the count starts afresh.
+    assert_eq!(run.member("ann").measures, [d("0")]);
+}
+
+const QUALIFICATION: &str = ny!(r#"
+points xp {
+  qualifying
+}
+tiers by xp earned over qualification year {
+  tier explorer from 0
+  tier silver from 100
+  tier gold from 180
+  rollover up to 50
+  downgrade at period end, at most 1 level
+}
+rule flight {
+  on purchase
+  earn 1 xp per 1 USD of amount
+}
+"#);
+
+#[test]
+fn a_qualification_year_restarts_at_each_upgrade_with_the_surplus_carried() {
+    let events = "id,time,member,type,amount
+                  e1,2025-01-10 09:00,ann,enroll,
+                  e2,2025-06-10 10:00,ann,purchase,130
+                  e3,2025-09-01 10:00,ann,purchase,40";
+    let run = run_until(QUALIFICATION, events, "2027-12-31");
+    assert_eq!(
+        run.rows("ann", &["tier_change", "rollover"]),
+        [
+            "tier_change 2025-01-10T09:00:00-05:00 joined at explorer",
+            // Silver on 10 June: 30 xp above its threshold carry into a
+            // qualification year that runs from that day.
+            "tier_change 2025-06-10T10:00:00-04:00 explorer → silver (threshold reached)",
+            "rollover 2025-06-10T10:00:00-04:00 30 xp_earned carried into the next period",
+            // 30 + 40 = 70 by 10 June 2026: not enough to keep silver (the
+            // enrolment anniversary in January reviews nothing). All 70 are
+            // surplus above explorer's 0, so the cap's 50 carry over, and
+            // carry again at the next review with nothing flown.
+            "tier_change 2026-06-10T10:00:00-04:00 silver → explorer (not requalified)",
+            "rollover 2026-06-10T10:00:00-04:00 50 xp_earned carried into the next period",
+            "rollover 2027-06-10T10:00:00-04:00 50 xp_earned carried into the next period",
+        ]
+    );
+    assert_eq!(run.member("ann").measures, [d("50")]);
+}
+
+#[test]
+fn a_qualification_year_keeps_the_tier_a_year_from_the_upgrade() {
+    let events = "id,time,member,type,amount
+                  e1,2025-01-10 09:00,bob,enroll,
+                  e2,2025-11-20 10:00,bob,purchase,200
+                  e3,2026-05-01 10:00,bob,purchase,180";
+    let run = run_until(QUALIFICATION, events, "2026-12-31");
+    // Straight to gold in November (200 ≥ 180, 20 carried); 20 + 180 by
+    // May keeps gold at the review a year after the upgrade, in November
+    // 2026 (not at the enrolment anniversary in January), with 20 carried.
+    assert_eq!(
+        run.rows("bob", &["tier_change", "rollover"]),
+        [
+            "tier_change 2025-01-10T09:00:00-05:00 joined at explorer",
+            "tier_change 2025-11-20T10:00:00-05:00 explorer → gold (threshold reached)",
+            "rollover 2025-11-20T10:00:00-05:00 20 xp_earned carried into the next period",
+            "rollover 2026-11-20T10:00:00-05:00 20 xp_earned carried into the next period",
+        ]
+    );
+    assert_eq!(run.tier("bob"), "gold");
+    assert_eq!(run.member("bob").measures, [d("20")]);
+}
