@@ -49,10 +49,7 @@ pub fn check_program(file: &File, checker: &mut Checker) {
                 Diagnostic::error(
                     "invalid-value",
                     d.count.span,
-                    format!(
-                        "a lateness must be a whole number, not `{}`",
-                        d.count.node
-                    ),
+                    format!("a lateness must be a whole number, not `{}`", d.count.node),
                 )
                 .with_label("not a whole number")
                 .with_help("`accept late events up to 0 days` rejects every late event"),

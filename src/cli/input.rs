@@ -29,8 +29,10 @@ pub struct Inputs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub input_format: Option<Format>,
     /// Apply events as they are read, without loading the input whole; an
-    /// event earlier than one already applied is rejected. Without it,
-    /// events are sorted by time first (equal times keep input order).
+    /// event earlier than the clock (sent late) re-runs its member with it
+    /// in place, or is rejected past the program's `accept late events up
+    /// to N`. Without it, events are sorted by time first (equal times keep
+    /// input order).
     #[arg(long)]
     pub stream: bool,
 }

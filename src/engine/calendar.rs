@@ -130,6 +130,19 @@ pub fn add_term(local: NaiveDateTime, term: Term) -> NaiveDateTime {
     shifted.unwrap_or(NaiveDateTime::MAX)
 }
 
+/// An instant moved back by a term, counted on the program's calendar.
+pub fn before(tz: Tz, t: DateTime<Utc>, term: Term) -> DateTime<Utc> {
+    let local = local(tz, t);
+    let count = term.count;
+    let back = match term.unit {
+        TimeUnit::Day => local.checked_sub_days(Days::new(u64::from(count))),
+        TimeUnit::Week => local.checked_sub_days(Days::new(7 * u64::from(count))),
+        TimeUnit::Month => local.checked_sub_months(Months::new(count)),
+        TimeUnit::Year => local.checked_sub_months(Months::new(count.saturating_mul(12))),
+    };
+    back.map_or(DateTime::<Utc>::MIN_UTC, |t| instant(tz, t))
+}
+
 /// An instant moved on by a term, counted on the program's calendar.
 pub fn after(tz: Tz, t: DateTime<Utc>, term: Term) -> DateTime<Utc> {
     instant(tz, add_term(local(tz, t), term))

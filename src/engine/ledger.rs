@@ -109,6 +109,15 @@ impl Totals {
         self.issued + self.transferred - self.spent - self.expired - self.reversed
     }
 
+    pub fn subtract(&mut self, other: &Totals) {
+        self.issued -= other.issued;
+        self.spent -= other.spent;
+        self.expired -= other.expired;
+        self.reversed -= other.reversed;
+        self.transferred -= other.transferred;
+        self.preview -= other.preview;
+    }
+
     pub fn add(&mut self, other: &Totals) {
         self.issued += other.issued;
         self.spent += other.spent;

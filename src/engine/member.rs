@@ -41,6 +41,8 @@ pub enum Counter {
     Capped(RuleId, usize, i64),
     /// Times a perk was used.
     PerkUsed(PerkId, i64),
+    /// The member's use of a program-wide budget (rule, budget, period).
+    Budget((RuleId, usize, i64)),
 }
 
 /// One award, as a bucket: the unit of expiry and of FIFO spending.

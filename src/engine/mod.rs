@@ -9,6 +9,7 @@ mod adjust;
 pub mod calendar;
 mod eval;
 pub mod explain;
+mod late;
 pub mod ledger;
 pub mod member;
 pub mod replay;
@@ -84,6 +85,9 @@ pub struct Engine<'p> {
     pools: BTreeMap<usize, transfers::PoolAccount>,
     /// The pool account each (member, points type) is in.
     memberships: BTreeMap<(usize, PointsId), usize>,
+    /// Per member slot, what re-running it for a late event needs; `None`
+    /// when late events are rejected.
+    history: Option<Vec<late::History>>,
 }
 
 impl<'p> Engine<'p> {
@@ -106,6 +110,7 @@ impl<'p> Engine<'p> {
             current_event: None,
             pools: BTreeMap::new(),
             memberships: BTreeMap::new(),
+            history: None,
         }
     }
 
@@ -149,7 +154,8 @@ impl<'p> Engine<'p> {
             member: Some(event.member.clone()),
             reason,
         };
-        if let Some(clock) = self.clock.filter(|c| event.time < *c) {
+        let late = self.clock.filter(|c| event.time < *c);
+        if let (Some(clock), false) = (late, self.keeps_history()) {
             return Err(reject(format!(
                 "event at {} is earlier than one already applied ({clock}): input must be in time order",
                 event.time
@@ -189,6 +195,11 @@ impl<'p> Engine<'p> {
                 )))
             }
         };
+        if let Some(clock) = late {
+            self.apply_late(event, member, clock).map_err(reject)?;
+            self.event_ids.insert(event.id.clone());
+            return Ok(());
+        }
         // Only now, so a record rejected for what it is leaves the clock
         // where the last applied event put it.
         self.advance_to(event.time);
@@ -218,6 +229,7 @@ impl<'p> Engine<'p> {
             (_, None) => return Err(reject("unknown member".to_string())),
         }
         self.event_ids.insert(event.id.clone());
+        self.remember_event(event);
         Ok(())
     }
 
@@ -244,9 +256,11 @@ impl<'p> Engine<'p> {
     }
 
     /// Adds the ledger entries written since the last call to the explanation.
+    /// And to the members' histories, when late events are re-run.
     fn explain_entries(&mut self) {
         let start = self.explained.min(self.ledger.len());
         self.explained = self.ledger.len();
+        self.remember_entries(start);
         if let Some(explanation) = self.explanation.as_mut() {
             for entry in self.ledger.iter().skip(start) {
                 if entry.member == explanation.member {

@@ -1,7 +1,9 @@
 //! Replay: a stream of records through the engine, in time order. By default
 //! records are sorted by time (equal times keep input order); in streaming
-//! mode they are applied as read and a record earlier than the clock is
-//! rejected, so input of any size runs in constant memory.
+//! mode they are applied as read, and a record earlier than the clock (a
+//! late event) is applied by re-running its member with it (see
+//! `engine::late`), or rejected when the program's `accept late events up
+//! to N` says it is too late.
 
 use super::ledger::Entry;
 use super::Engine;
@@ -12,7 +14,7 @@ use chrono::{DateTime, Utc};
 pub enum Order {
     /// Read everything, sort by time, then apply.
     Sort,
-    /// Apply as read; reject records out of time order.
+    /// Apply as read; a record out of time order re-runs its member.
     Stream,
 }
 
@@ -99,6 +101,7 @@ pub fn replay<E>(
     };
     match order {
         Order::Stream => {
+            engine.accept_late_events();
             for record in records {
                 outcome.read += 1;
                 match record {

@@ -379,10 +379,13 @@ impl Engine<'_> {
             .enumerate()
             .filter(|(_, b)| b.points == points)
         {
-            *self
-                .budgets
-                .entry(budget_key(rule_id, i, budget, date))
-                .or_default() += awarded;
+            let key = budget_key(rule_id, i, budget, date);
+            *self.budgets.entry(key).or_default() += awarded;
+            // The member's share, so re-running the member (a late event)
+            // can give it back first.
+            if let Some(member) = self.members.get_mut(m) {
+                *member.counters.entry(Counter::Budget(key)).or_default() += awarded;
+            }
         }
     }
 }

@@ -19,7 +19,7 @@ pub fn current_measures(member: &Member, program: &Program, now: DateTime<Utc>) 
         return Vec::new();
     };
     let rolling_since = match tiers.window {
-        Window::Rolling(term) => Some(before(program, now, term)),
+        Window::Rolling(term) => Some(calendar::before(program.timezone, now, term)),
         _ => None,
     };
     tiers
@@ -40,22 +40,6 @@ pub fn current_measures(member: &Member, program: &Program, now: DateTime<Utc>) 
             (_, None) => member.window.get(i).copied().unwrap_or_default(),
         })
         .collect()
-}
-
-/// `now` moved back by a term on the program's calendar.
-fn before(program: &Program, now: DateTime<Utc>, term: Term) -> DateTime<Utc> {
-    let local = calendar::local(program.timezone, now);
-    let back = match term.unit {
-        TimeUnit::Day => local.checked_sub_days(chrono::Days::new(u64::from(term.count))),
-        TimeUnit::Week => local.checked_sub_days(chrono::Days::new(7 * u64::from(term.count))),
-        TimeUnit::Month => local.checked_sub_months(chrono::Months::new(term.count)),
-        TimeUnit::Year => {
-            local.checked_sub_months(chrono::Months::new(term.count.saturating_mul(12)))
-        }
-    };
-    back.map_or(DateTime::<Utc>::MIN_UTC, |t| {
-        calendar::instant(program.timezone, t)
-    })
 }
 
 /// Adds an event to the measures; returns what it added to each, so a
@@ -395,7 +379,7 @@ impl Engine<'_> {
         };
         let mut carried = Vec::new();
         if let Window::Rolling(term) = tiers.window {
-            let since = before(program, at, term);
+            let since = calendar::before(program.timezone, at, term);
             while member
                 .window_entries
                 .front()

@@ -30,6 +30,9 @@ pub struct Case {
     pub expect: Expect,
     /// Compare the whole ledger, rejects and summary with a stored snapshot.
     pub snapshot: bool,
+    /// Apply the events in the order written, as `run --stream` does: one
+    /// earlier than the clock is a late event.
+    pub stream: bool,
 }
 
 /// `Case` as written, before the check that it expects something.
@@ -44,6 +47,8 @@ struct RawCase {
     expect: Expect,
     #[serde(default)]
     snapshot: bool,
+    #[serde(default)]
+    stream: bool,
 }
 
 impl TryFrom<RawCase> for Case {
@@ -65,6 +70,7 @@ impl TryFrom<RawCase> for Case {
             until: raw.until,
             expect: raw.expect,
             snapshot: raw.snapshot,
+            stream: raw.stream,
         })
     }
 }

@@ -343,7 +343,11 @@ impl<'a> Context<'a> {
         let mut ledger_bytes = Vec::new();
         let mut ledger = LedgerWriter::new(program, &mut ledger_bytes).map_err(internal)?;
         let options = Options {
-            order: Order::Sort,
+            order: if case.stream {
+                Order::Stream
+            } else {
+                Order::Sort
+            },
             until,
             strict: false,
         };
