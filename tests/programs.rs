@@ -140,7 +140,7 @@ fn end_of_day(program: &Program, day: &str) -> DateTime<Utc> {
 fn replay_sample(
     engine: &mut Engine,
     sample: &Sample,
-    ledger: &mut dyn FnMut(Vec<loyalty::engine::ledger::Entry>) -> csv::Result<()>,
+    ledger: &mut dyn FnMut(&mut Vec<loyalty::engine::ledger::Entry>) -> csv::Result<()>,
 ) -> Outcome {
     let program = engine.program();
     let file = format!("programs/{}.events.csv", sample.name);

@@ -197,8 +197,8 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
                         .map(|()| sink)
                 });
                 let mut batch = Vec::new();
-                let outcome = replay::replay(engine, records, options, &mut |mut entries| {
-                    batch.append(&mut entries);
+                let outcome = replay::replay(engine, records, options, &mut |entries| {
+                    batch.append(entries);
                     if batch.len() >= BATCH {
                         // A closed channel means the writer failed: its join says why.
                         let _ = send_entries.send(std::mem::take(&mut batch));

@@ -57,15 +57,15 @@ impl<'p> Engine<'p> {
         self.history.is_some()
     }
 
-    /// Adds an applied event to its member's history.
-    pub(super) fn remember_event(&mut self, event: &Event) {
+    /// Adds an applied event to its member's history (if one is kept).
+    pub(super) fn remember_event(&mut self, event: Event) {
         let m = self.index.get(&event.member).copied();
         if let (Some(history), Some(m)) = (self.history.as_mut(), m) {
             if history.len() <= m {
                 history.resize_with(m + 1, History::default);
             }
             if let Some(h) = history.get_mut(m) {
-                h.events.push(event.clone());
+                h.events.push(event);
             }
         }
     }

@@ -128,11 +128,29 @@ impl<'p> Engine<'p> {
     /// changes nothing; one rejected against the member's state (a balance,
     /// a purchase, a perk) is judged at its time, so the clock has moved to it.
     pub fn apply(&mut self, event: &Event) -> Result<(), Reject> {
+        if self.settle(event)? && self.keeps_history() {
+            self.remember_event(event.clone());
+        }
+        Ok(())
+    }
+
+    /// `apply` for an event the caller gives away, so that keeping it for
+    /// late events (with `--stream`) does not copy it.
+    pub fn apply_owned(&mut self, event: Event) -> Result<(), Reject> {
+        if self.settle(&event)? {
+            self.remember_event(event);
+        }
+        Ok(())
+    }
+
+    /// Applies or rejects an event and counts it; true when it was applied
+    /// in time order (a late event re-ran its member instead).
+    fn settle(&mut self, event: &Event) -> Result<bool, Reject> {
         let result = self.try_apply(event);
         self.current_event = None;
         self.explain_entries();
         match &result {
-            Ok(()) => self.counts.applied += 1,
+            Ok(_) => self.counts.applied += 1,
             Err(reject) => {
                 self.counts.rejected += 1;
                 if let Some(explanation) = self
@@ -147,7 +165,7 @@ impl<'p> Engine<'p> {
         result
     }
 
-    fn try_apply(&mut self, event: &Event) -> Result<(), Reject> {
+    fn try_apply(&mut self, event: &Event) -> Result<bool, Reject> {
         let reject = |reason: String| Reject {
             origin: event.origin.clone(),
             id: Some(event.id.clone()),
@@ -198,7 +216,7 @@ impl<'p> Engine<'p> {
         if let Some(clock) = late {
             self.apply_late(event, member, clock).map_err(reject)?;
             self.event_ids.insert(event.id.clone());
-            return Ok(());
+            return Ok(false);
         }
         // Only now, so a record rejected for what it is leaves the clock
         // where the last applied event put it.
@@ -229,8 +247,7 @@ impl<'p> Engine<'p> {
             (_, None) => return Err(reject("unknown member".to_string())),
         }
         self.event_ids.insert(event.id.clone());
-        self.remember_event(event);
-        Ok(())
+        Ok(true)
     }
 
     /// Applies everything due at or before `time`, in time order.
@@ -284,6 +301,15 @@ impl<'p> Engine<'p> {
     pub fn drain_ledger(&mut self) -> Vec<Entry> {
         self.explained = 0;
         std::mem::take(&mut self.ledger)
+    }
+
+    /// Moves the entries written since the last call into `rows` (cleared
+    /// first); the engine writes on into `rows`' old buffer, so neither
+    /// buffer is allocated again (month ends write a row per member at once).
+    pub fn drain_ledger_into(&mut self, rows: &mut Vec<Entry>) {
+        self.explained = 0;
+        rows.clear();
+        std::mem::swap(&mut self.ledger, rows);
     }
 
     pub fn counts(&self) -> Counts {

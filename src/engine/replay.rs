@@ -79,12 +79,13 @@ pub struct Outcome {
 }
 
 /// Applies records to the engine; `ledger` receives entries as they are
-/// written (so a caller can stream them to a file).
+/// written (so a caller can stream them to a file), in a buffer reused from
+/// call to call: it may read the rows or move them out.
 pub fn replay<E>(
     engine: &mut Engine,
     records: impl Iterator<Item = Result<Event, Reject>>,
     options: Options,
-    ledger: &mut dyn FnMut(Vec<Entry>) -> Result<(), E>,
+    ledger: &mut dyn FnMut(&mut Vec<Entry>) -> Result<(), E>,
 ) -> Result<Outcome, E> {
     let Options {
         order,
@@ -92,10 +93,15 @@ pub fn replay<E>(
         strict,
     } = options;
     let mut outcome = Outcome::default();
-    let apply = |engine: &mut Engine, event: &Event, outcome: &mut Outcome| {
+    let mut rows = Vec::new();
+    let mut flush = |engine: &mut Engine| {
+        engine.drain_ledger_into(&mut rows);
+        ledger(&mut rows)
+    };
+    let apply = |engine: &mut Engine, event: Event, outcome: &mut Outcome| {
         if until.is_some_and(|u| event.time > u) {
             outcome.after_until += 1;
-        } else if let Err(reject) = engine.apply(event) {
+        } else if let Err(reject) = engine.apply_owned(event) {
             outcome.rejects.push(reject);
         }
     };
@@ -105,10 +111,10 @@ pub fn replay<E>(
             for record in records {
                 outcome.read += 1;
                 match record {
-                    Ok(event) => apply(engine, &event, &mut outcome),
+                    Ok(event) => apply(engine, event, &mut outcome),
                     Err(reject) => outcome.rejects.push(reject),
                 }
-                ledger(engine.drain_ledger())?;
+                flush(engine)?;
                 if strict && !outcome.rejects.is_empty() {
                     return Ok(outcome);
                 }
@@ -128,9 +134,9 @@ pub fn replay<E>(
             }
             // Stable: equal times keep input order.
             events.sort_by_key(|e| e.time);
-            for event in &events {
+            for event in events {
                 apply(engine, event, &mut outcome);
-                ledger(engine.drain_ledger())?;
+                flush(engine)?;
                 if strict && !outcome.rejects.is_empty() {
                     return Ok(outcome);
                 }
@@ -140,7 +146,7 @@ pub fn replay<E>(
     if let Some(until) = until {
         engine.advance_to(until);
     }
-    ledger(engine.drain_ledger())?;
+    flush(engine)?;
     outcome.rejects.sort_by(|a, b| a.origin.cmp(&b.origin));
     Ok(outcome)
 }

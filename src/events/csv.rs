@@ -14,7 +14,7 @@ const REQUIRED: [&str; 4] = ["id", "time", "member", "type"];
 pub(super) struct CsvRecords<'p, R> {
     program: &'p Program,
     reader: ::csv::Reader<R>,
-    file: String,
+    file: std::sync::Arc<str>,
     /// The column names, once the header is read.
     header: Option<Vec<String>>,
     row: ::csv::ByteRecord,
@@ -31,7 +31,7 @@ impl<'p, R: BufRead> CsvRecords<'p, R> {
             reader: ::csv::ReaderBuilder::new()
                 .has_headers(false)
                 .from_reader(input),
-            file: file.to_owned(),
+            file: file.into(),
             header: None,
             row: ::csv::ByteRecord::new(),
             done: false,

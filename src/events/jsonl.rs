@@ -11,7 +11,7 @@ use std::io::BufRead;
 pub(super) struct JsonlRecords<'p, R> {
     program: &'p Program,
     input: R,
-    file: String,
+    file: std::sync::Arc<str>,
     /// The number of the line last read.
     line: usize,
     buffer: Vec<u8>,
@@ -24,7 +24,7 @@ impl<'p, R: BufRead> JsonlRecords<'p, R> {
         JsonlRecords {
             program,
             input,
-            file: file.to_owned(),
+            file: file.into(),
             line: 0,
             buffer: Vec::new(),
             done: false,

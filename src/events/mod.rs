@@ -132,7 +132,8 @@ pub struct Event {
 /// A record's place in the input.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Origin {
-    pub file: String,
+    /// Shared by every record of a file.
+    pub file: std::sync::Arc<str>,
     /// 1-based line (for CSV the header is line 1; for YAML the line where the record starts).
     pub line: usize,
 }
@@ -151,7 +152,7 @@ impl Reject {
     fn unreadable(file: &str, line: usize, reason: String) -> Reject {
         Reject {
             origin: Origin {
-                file: file.to_owned(),
+                file: file.into(),
                 line,
             },
             id: None,

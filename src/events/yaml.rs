@@ -138,7 +138,7 @@ fn parse_item(
         .into_iter()
         .map(|RawRecord(cells)| {
             let origin = Origin {
-                file: file.to_owned(),
+                file: file.into(),
                 line,
             };
             let cells = cells.iter().map(|(name, value)| {

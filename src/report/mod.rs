@@ -130,7 +130,7 @@ pub fn write_rejects<W: Write>(rejects: &[Reject], out: W) -> csv::Result<()> {
     csv.write_record(["file", "line", "id", "member", "reason"])?;
     for r in rejects {
         csv.write_record([
-            r.origin.file.as_str(),
+            &*r.origin.file,
             &r.origin.line.to_string(),
             r.id.as_deref().unwrap_or_default(),
             r.member.as_deref().unwrap_or_default(),

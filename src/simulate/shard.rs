@@ -191,7 +191,7 @@ impl Shard<'_> {
             kind,
             fields,
             origin: Origin {
-                file: "simulation".to_string(),
+                file: "simulation".into(),
                 line: 0,
             },
         };

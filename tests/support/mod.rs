@@ -152,7 +152,7 @@ pub fn run_with(program: &str, events: &str, order: Order, until: Option<&str>) 
         strict: false,
     };
     let outcome = replay::replay(&mut engine, records, options, &mut |batch| {
-        entries.extend(batch);
+        entries.append(batch);
         Ok::<(), ()>(())
     })
     .unwrap();
