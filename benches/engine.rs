@@ -93,7 +93,7 @@ fn run(program: &Program, input: &Path, out: &Path) -> u64 {
         strict: false,
     };
     let outcome = replay::replay(&mut engine, records, options, &mut |entries| {
-        ledger.write(&entries)
+        ledger.write(entries)
     })
     .unwrap();
     ledger.finish().unwrap();

@@ -294,7 +294,7 @@ fn run(program: &Program, events: &str) -> Run {
         strict: false,
     };
     replay(&mut engine, records, options, &mut |entries| {
-        writer.write(&entries)
+        writer.write(entries)
     })
     .unwrap();
     writer.finish().unwrap();

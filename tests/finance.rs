@@ -150,8 +150,8 @@ fn liability_reconciles_with_the_ledger_for_every_example_program() {
             sample_records(&program, &name),
             options(until),
             &mut |entries| {
-                builder.add(&entries);
-                writer.write(&entries)
+                builder.add(entries);
+                writer.write(entries)
             },
         )
         .unwrap();
@@ -249,7 +249,7 @@ fn perk_costs_have_their_own_row_and_a_given_breakage_applies_to_every_type() {
         sample_records(&program, "bean_stars"),
         options(until),
         &mut |entries| {
-            builder.add(&entries);
+            builder.add(entries);
             Ok::<(), ()>(())
         },
     )
@@ -318,7 +318,7 @@ fn table(source: &str, events: &str, day: &str, breakage: Breakage) -> Liability
     let mut builder = LiabilityBuilder::new(&program);
     let records = read(&program, Format::Csv, csv(events), "t.csv");
     let outcome = replay(&mut engine, records, options(until), &mut |entries| {
-        builder.add(&entries);
+        builder.add(entries);
         Ok::<(), ()>(())
     })
     .unwrap();
@@ -470,7 +470,7 @@ fn deferred_revenue_on_a_run_recognizes_no_more_than_it_allocated() {
     let mut builder = LiabilityBuilder::new(&program);
     let records = read(&program, Format::Csv, csv(EXPIRING_EVENTS), "t.csv");
     replay(&mut engine, records, options(until), &mut |entries| {
-        builder.add(&entries);
+        builder.add(entries);
         Ok::<(), ()>(())
     })
     .unwrap();

@@ -171,7 +171,7 @@ fn run(sample: &Sample) -> Run {
     let mut engine = Engine::new(&program);
     let mut ledger = Vec::new();
     let mut writer = LedgerWriter::new(&program, &mut ledger).unwrap();
-    let outcome = replay_sample(&mut engine, sample, &mut |entries| writer.write(&entries));
+    let outcome = replay_sample(&mut engine, sample, &mut |entries| writer.write(entries));
     writer.finish().unwrap();
     let now = engine.clock().unwrap();
     let mut members = Vec::new();

@@ -167,7 +167,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
         };
         let outcome = written(
             replay::replay(&mut engine, records, options, &mut |entries| {
-                sink.add(&entries)
+                sink.add(entries)
             }),
             "ledger.csv",
         )?;
@@ -186,7 +186,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
             };
             let records = receive_records.into_iter().flatten();
             let outcome = if args.threads == 2 {
-                replay::replay(engine, records, options, &mut |entries| sink.add(&entries))
+                replay::replay(engine, records, options, &mut |entries| sink.add(entries))
                     .map(|outcome| (outcome, sink))
             } else {
                 let (send_entries, receive_entries) = mpsc::sync_channel::<Vec<Entry>>(IN_FLIGHT);

@@ -76,7 +76,7 @@ pub fn outcome(
             *costs.entry(e.member.clone()).or_default() +=
                 e.cost.map(super::cents).unwrap_or_default();
         }
-        builder.add(&entries);
+        builder.add(entries);
         Ok::<(), std::convert::Infallible>(())
     });
     let rejected = match result {

@@ -352,7 +352,7 @@ impl<'a> Context<'a> {
             strict: false,
         };
         let outcome = replay::replay(&mut engine, records, options, &mut |entries| {
-            ledger.write(&entries)
+            ledger.write(entries)
         })
         .map_err(internal)?;
         ledger.finish().map_err(internal)?;
