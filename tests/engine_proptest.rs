@@ -356,6 +356,22 @@ proptest! {
         prop_assert_eq!(first.ledger, second.ledger);
     }
 
+    /// The same with the tier period anchored elsewhere: counted from a
+    /// fixed date, or restarted at each upgrade (rollover included).
+    #[test]
+    fn balance_equation_holds_with_every_tier_anchor(
+        actions in prop::collection::vec(action(), 1..120),
+        anchor in prop_oneof![Just("calendar month from 2025-01-15"), Just("qualification year")],
+    ) {
+        let source = PROGRAM.replace("over calendar month {", &format!("over {anchor} {{"));
+        prop_assert!(source.contains(anchor));
+        let program = compile(&source).expect("the test program compiles").0;
+        let events = csv(&actions);
+        let first = run(&program, &events);
+        let second = run(&program, &events);
+        prop_assert_eq!(first.ledger, second.ledger);
+    }
+
     #[test]
     fn splitting_by_member_changes_nothing(
         actions in prop::collection::vec(action(), 1..120),
