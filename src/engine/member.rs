@@ -32,6 +32,22 @@ pub struct Member {
     pub lifetime_earned: Vec<Decimal>,
 }
 
+impl Member {
+    /// The counter for `key`, created at zero. Creating one for a new period
+    /// drops the same counter's earlier periods: events are applied in time
+    /// order, so those are never read again. Budget shares are kept (a late
+    /// event gives them back).
+    pub fn counter(&mut self, key: Counter) -> &mut Decimal {
+        if let (false, Some(first)) = (self.counters.contains_key(&key), key.first_period()) {
+            let stale: Vec<Counter> = self.counters.range(first..key).map(|(k, _)| *k).collect();
+            for old in stale {
+                self.counters.remove(&old);
+            }
+        }
+        self.counters.entry(key).or_default()
+    }
+}
+
 /// What a cap, limit or perk counts, in which period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Counter {
@@ -43,6 +59,19 @@ pub enum Counter {
     PerkUsed(PerkId, i64),
     /// The member's use of a program-wide budget (rule, budget, period).
     Budget((RuleId, usize, i64)),
+}
+
+impl Counter {
+    /// The same counter in the earliest period there can be, for counters
+    /// whose past periods can be dropped.
+    fn first_period(self) -> Option<Counter> {
+        match self {
+            Counter::Fired(rule, i, _) => Some(Counter::Fired(rule, i, i64::MIN)),
+            Counter::Capped(rule, i, _) => Some(Counter::Capped(rule, i, i64::MIN)),
+            Counter::PerkUsed(perk, _) => Some(Counter::PerkUsed(perk, i64::MIN)),
+            Counter::Budget(_) => None,
+        }
+    }
 }
 
 /// One award, as a bucket: the unit of expiry and of FIFO spending.
@@ -215,6 +244,43 @@ pub struct PurchaseAward {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_counter_of_a_new_period_drops_that_counters_past_periods_only() {
+        let mut member = Member {
+            id: "ann".to_string(),
+            enrolled: at(1),
+            attributes: Vec::new(),
+            tier: 0,
+            floor: 0,
+            pending_downgrade: None,
+            period_started: at(1),
+            wallets: Vec::new(),
+            window: Vec::new(),
+            window_entries: VecDeque::new(),
+            counters: BTreeMap::new(),
+            purchases: BTreeMap::new(),
+            redemptions: BTreeMap::new(),
+            lifetime_earned: Vec::new(),
+        };
+        *member.counter(Counter::Fired(0, 0, 10)) += Decimal::ONE;
+        *member.counter(Counter::Fired(0, 1, 10)) += Decimal::ONE;
+        *member.counter(Counter::Budget((0, 0, 10))) += Decimal::TEN;
+        *member.counter(Counter::Fired(0, 0, 10)) += Decimal::ONE;
+        assert_eq!(member.counters[&Counter::Fired(0, 0, 10)], Decimal::TWO);
+        *member.counter(Counter::Fired(0, 0, 11)) += Decimal::ONE;
+        *member.counter(Counter::Budget((0, 0, 11))) += Decimal::ONE;
+        let kept: Vec<Counter> = member.counters.keys().copied().collect();
+        assert_eq!(
+            kept,
+            [
+                Counter::Fired(0, 0, 11),
+                Counter::Fired(0, 1, 10),
+                Counter::Budget((0, 0, 10)),
+                Counter::Budget((0, 0, 11)),
+            ]
+        );
+    }
 
     fn at(day: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2025, 1, day, 0, 0, 0).unwrap()

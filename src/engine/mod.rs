@@ -638,7 +638,7 @@ impl<'p> Engine<'p> {
         if let Some(limit) = perk.limit {
             let date = calendar::local(program.timezone, event.time).date();
             let counter = Counter::PerkUsed(id, calendar::period_key(limit.period, date));
-            let used = member.counters.entry(counter).or_default();
+            let used = member.counter(counter);
             if *used >= Decimal::from(limit.count) {
                 return Err(format!(
                     "perk `{name}` is used up: its limit is {} per {}",

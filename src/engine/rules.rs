@@ -347,7 +347,7 @@ impl Engine<'_> {
         };
         for (i, limit) in rule.limits.iter().enumerate() {
             let key = Counter::Fired(rule_id, i, calendar::period_key(limit.period, date));
-            *member.counters.entry(key).or_default() += Decimal::ONE;
+            *member.counter(key) += Decimal::ONE;
         }
     }
 
@@ -369,7 +369,7 @@ impl Engine<'_> {
             {
                 if let Some(period) = cap.period {
                     let key = Counter::Capped(rule_id, i, calendar::period_key(period, date));
-                    *member.counters.entry(key).or_default() += awarded;
+                    *member.counter(key) += awarded;
                 }
             }
         }
@@ -384,7 +384,7 @@ impl Engine<'_> {
             // The member's share, so re-running the member (a late event)
             // can give it back first.
             if let Some(member) = self.members.get_mut(m) {
-                *member.counters.entry(Counter::Budget(key)).or_default() += awarded;
+                *member.counter(Counter::Budget(key)) += awarded;
             }
         }
     }
