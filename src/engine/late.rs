@@ -8,7 +8,7 @@
 
 use super::ledger::{Entry, EntryKind};
 use super::member::Counter;
-use super::{calendar, Engine};
+use super::{calendar, packed, Engine};
 use crate::compile::ir::{EventKind, Program};
 use crate::events::Event;
 use chrono::{DateTime, Utc};
@@ -17,17 +17,33 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 /// What a member's re-run starts from: every event applied to the member,
-/// in time order, and, for a program with budgets, every ledger row written
-/// for it. Without budgets a member's rows depend on its events alone, so
-/// they are made again by a replay when needed rather than kept (rows take
-/// most of the memory).
+/// in time order (packed, see `packed`), and, for a program with budgets,
+/// every ledger row written for it. Without budgets a member's rows depend
+/// on its events alone, so they are made again by a replay when needed
+/// rather than kept (rows would take most of the memory).
 #[derive(Debug, Clone, Default)]
 pub(super) struct History {
-    events: Vec<Event>,
+    events: Vec<u8>,
     entries: Vec<Entry>,
     /// Whether the member ever gave or received points by transfer or a
     /// pool (its rows then depend on other members).
     linked: bool,
+}
+
+/// The histories of all members, by member slot.
+#[derive(Debug, Default)]
+pub(super) struct Histories {
+    members: Vec<History>,
+    files: packed::Files,
+}
+
+impl Histories {
+    fn of(&mut self, m: usize) -> Option<&mut History> {
+        if self.members.len() <= m {
+            self.members.resize_with(m + 1, History::default);
+        }
+        self.members.get_mut(m)
+    }
 }
 
 /// An instant as the program's clock shows it.
@@ -48,7 +64,7 @@ impl<'p> Engine<'p> {
     pub fn accept_late_events(&mut self) {
         let none_accepted = self.program.late_limit.is_some_and(|t| t.count == 0);
         if !none_accepted && self.members.is_empty() {
-            self.history = Some(Vec::new());
+            self.history = Some(Histories::default());
         }
     }
 
@@ -58,14 +74,15 @@ impl<'p> Engine<'p> {
     }
 
     /// Adds an applied event to its member's history (if one is kept).
-    pub(super) fn remember_event(&mut self, event: Event) {
+    pub(super) fn remember_event(&mut self, event: &Event) {
         let m = self.index.get(&event.member).copied();
         if let (Some(history), Some(m)) = (self.history.as_mut(), m) {
-            if history.len() <= m {
-                history.resize_with(m + 1, History::default);
+            let Histories { members, files } = history;
+            if members.len() <= m {
+                members.resize_with(m + 1, History::default);
             }
-            if let Some(h) = history.get_mut(m) {
-                h.events.push(event);
+            if let Some(h) = members.get_mut(m) {
+                packed::pack(event, files, &mut h.events);
             }
         }
     }
@@ -80,10 +97,7 @@ impl<'p> Engine<'p> {
             let Some(&m) = self.index.get(&entry.member) else {
                 continue;
             };
-            if history.len() <= m {
-                history.resize_with(m + 1, History::default);
-            }
-            if let Some(h) = history.get_mut(m) {
+            if let Some(h) = history.of(m) {
                 h.linked |= matches!(
                     entry.kind,
                     EntryKind::TransferIn
@@ -124,9 +138,14 @@ impl<'p> Engine<'p> {
                 ));
             }
         }
-        let old = match (member, self.history.as_ref()) {
-            (Some(m), Some(history)) => history.get(m).cloned().unwrap_or_default(),
-            (None, Some(_)) => History::default(),
+        let (old, old_events) = match (member, self.history.as_ref()) {
+            (Some(m), Some(history)) => {
+                let old = history.members.get(m).cloned().unwrap_or_default();
+                let events = packed::unpack(&old.events, &event.member, &history.files)
+                    .ok_or_else(|| format!("the history of `{}` cannot be read", event.member))?;
+                (old, events)
+            }
+            (None, Some(_)) => (History::default(), Vec::new()),
             (_, None) => return Err("input must be in time order".to_string()),
         };
         if self.is_linked(member, event, &old) {
@@ -152,7 +171,7 @@ impl<'p> Engine<'p> {
         } else {
             // The rows written, made again: without budgets they depend
             // on the member's events alone.
-            self.replay_member(&old.events, budgets.clone(), clock)
+            self.replay_member(&old_events, budgets.clone(), clock)
                 .map_err(|(id, reason)| {
                     format!(
                         "re-running `{}` did not give back event `{id}`: {reason}",
@@ -161,7 +180,7 @@ impl<'p> Engine<'p> {
                 })?
                 .ledger
         };
-        let mut events = old.events;
+        let mut events = old_events;
         events.push(event.clone());
         // Stable: the late event goes after events of the same instant.
         events.sort_by_key(|e| e.time);
@@ -219,17 +238,18 @@ impl<'p> Engine<'p> {
             self.schedule(due.at, m, due.what);
         }
         if let Some(history) = self.history.as_mut() {
-            if history.len() <= m {
-                history.resize_with(m + 1, History::default);
+            let mut packed_events = Vec::new();
+            for e in &events {
+                packed::pack(e, &mut history.files, &mut packed_events);
             }
-            if let Some(h) = history.get_mut(m) {
-                let entries = if keeps_rows(program) {
-                    std::mem::take(&mut scratch.ledger)
-                } else {
-                    Vec::new()
-                };
+            let entries = if keeps_rows(program) {
+                std::mem::take(&mut scratch.ledger)
+            } else {
+                Vec::new()
+            };
+            if let Some(h) = history.of(m) {
                 *h = History {
-                    events,
+                    events: packed_events,
                     entries,
                     linked: false,
                 };

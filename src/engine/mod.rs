@@ -12,6 +12,7 @@ pub mod explain;
 mod late;
 pub mod ledger;
 pub mod member;
+mod packed;
 pub mod replay;
 mod rules;
 mod tiers;
@@ -87,7 +88,7 @@ pub struct Engine<'p> {
     memberships: BTreeMap<(usize, PointsId), usize>,
     /// Per member slot, what re-running it for a late event needs; `None`
     /// when late events are rejected.
-    history: Option<Vec<late::History>>,
+    history: Option<late::Histories>,
 }
 
 impl<'p> Engine<'p> {
@@ -128,16 +129,7 @@ impl<'p> Engine<'p> {
     /// changes nothing; one rejected against the member's state (a balance,
     /// a purchase, a perk) is judged at its time, so the clock has moved to it.
     pub fn apply(&mut self, event: &Event) -> Result<(), Reject> {
-        if self.settle(event)? && self.keeps_history() {
-            self.remember_event(event.clone());
-        }
-        Ok(())
-    }
-
-    /// `apply` for an event the caller gives away, so that keeping it for
-    /// late events (with `--stream`) does not copy it.
-    pub fn apply_owned(&mut self, event: Event) -> Result<(), Reject> {
-        if self.settle(&event)? {
+        if self.settle(event)? {
             self.remember_event(event);
         }
         Ok(())

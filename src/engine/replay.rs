@@ -101,7 +101,7 @@ pub fn replay<E>(
     let apply = |engine: &mut Engine, event: Event, outcome: &mut Outcome| {
         if until.is_some_and(|u| event.time > u) {
             outcome.after_until += 1;
-        } else if let Err(reject) = engine.apply_owned(event) {
+        } else if let Err(reject) = engine.apply(&event) {
             outcome.rejects.push(reject);
         }
     };

@@ -1,0 +1,229 @@
+//! A compact byte encoding of the events a member's late-event history
+//! keeps: a few dozen bytes per event instead of the several hundred an
+//! `Event` holds in its allocations, since `--stream` keeps every applied
+//! event. The member id is not stored (the history belongs to one member),
+//! and a file name is stored as its index in a table shared by all members.
+
+use crate::compile::ir::{Term, Value};
+use crate::events::{Event, Origin};
+use crate::syntax::ast::TimeUnit;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use std::sync::Arc;
+
+/// The files events were read from, by index.
+#[derive(Debug, Default)]
+pub struct Files(Vec<Arc<str>>);
+
+impl Files {
+    fn index(&mut self, file: &Arc<str>) -> u32 {
+        // Records come file after file: the last one is nearly always it.
+        let found = self
+            .0
+            .iter()
+            .rposition(|f| Arc::ptr_eq(f, file) || **f == **file);
+        let index = found.unwrap_or_else(|| {
+            self.0.push(file.clone());
+            self.0.len() - 1
+        });
+        u32::try_from(index).unwrap_or(u32::MAX)
+    }
+}
+
+/// Appends `event` to `out`.
+pub fn pack(event: &Event, files: &mut Files, out: &mut Vec<u8>) {
+    text(&event.id, out);
+    out.extend_from_slice(&event.time.timestamp().to_le_bytes());
+    out.extend_from_slice(&event.time.timestamp_subsec_nanos().to_le_bytes());
+    number(event.kind, out);
+    number(files.index(&event.origin.file) as usize, out);
+    number(event.origin.line, out);
+    number(event.fields.len(), out);
+    for value in &event.fields {
+        match value {
+            Value::Number(n) => {
+                out.push(0);
+                out.extend_from_slice(&n.serialize());
+            }
+            Value::Text(t) => {
+                out.push(1);
+                text(t, out);
+            }
+            Value::Date(d) => {
+                out.push(2);
+                out.extend_from_slice(&d.num_days_from_ce().to_le_bytes());
+            }
+            Value::Bool(b) => out.push(if *b { 4 } else { 3 }),
+            Value::Tier(rank) => {
+                out.push(5);
+                number(*rank, out);
+            }
+            Value::Duration(term) => {
+                out.push(6);
+                out.extend_from_slice(&term.count.to_le_bytes());
+                out.push(match term.unit {
+                    TimeUnit::Day => 0,
+                    TimeUnit::Week => 1,
+                    TimeUnit::Month => 2,
+                    TimeUnit::Year => 3,
+                });
+            }
+            Value::Missing => out.push(7),
+        }
+    }
+}
+
+/// The events in `bytes`, in the order packed, as events of `member`;
+/// `None` if the bytes were not written by `pack` with these `files`.
+pub fn unpack(bytes: &[u8], member: &str, files: &Files) -> Option<Vec<Event>> {
+    let mut reader = Reader(bytes);
+    let mut events = Vec::new();
+    while !reader.0.is_empty() {
+        let id = reader.text()?;
+        let seconds = i64::from_le_bytes(reader.take()?);
+        let nanos = u32::from_le_bytes(reader.take()?);
+        let time = DateTime::<Utc>::from_timestamp(seconds, nanos)?;
+        let kind = reader.number()?;
+        let file = files.0.get(reader.number()?)?.clone();
+        let line = reader.number()?;
+        let count = reader.number()?;
+        let mut fields = Vec::with_capacity(count.min(256));
+        for _ in 0..count {
+            let value = match reader.take::<1>()?[0] {
+                0 => Value::Number(Decimal::deserialize(reader.take()?)),
+                1 => Value::Text(reader.text()?),
+                2 => Value::Date(NaiveDate::from_num_days_from_ce_opt(i32::from_le_bytes(
+                    reader.take()?,
+                ))?),
+                3 => Value::Bool(false),
+                4 => Value::Bool(true),
+                5 => Value::Tier(reader.number()?),
+                6 => {
+                    let count = u32::from_le_bytes(reader.take()?);
+                    let unit = match reader.take::<1>()?[0] {
+                        0 => TimeUnit::Day,
+                        1 => TimeUnit::Week,
+                        2 => TimeUnit::Month,
+                        3 => TimeUnit::Year,
+                        _ => return None,
+                    };
+                    Value::Duration(Term { count, unit })
+                }
+                7 => Value::Missing,
+                _ => return None,
+            };
+            fields.push(value);
+        }
+        events.push(Event {
+            id,
+            time,
+            member: member.to_string(),
+            kind,
+            fields,
+            origin: Origin { file, line },
+        });
+    }
+    Some(events)
+}
+
+/// A count or index, in 1 to 9 bytes (7 bits a byte, low bits first).
+fn number(mut n: usize, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn text(t: &str, out: &mut Vec<u8>) {
+    number(t.len(), out);
+    out.extend_from_slice(t.as_bytes());
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.0.split_first_chunk::<N>()?;
+        self.0 = rest;
+        Some(*head)
+    }
+
+    fn number(&mut self) -> Option<usize> {
+        let mut n = 0usize;
+        for shift in (0..64).step_by(7) {
+            let [byte] = self.take::<1>()?;
+            n |= usize::from(byte & 0x7f).checked_shl(shift)?;
+            if byte < 0x80 {
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    fn text(&mut self) -> Option<String> {
+        let len = self.number()?;
+        if len > self.0.len() {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(len);
+        self.0 = rest;
+        String::from_utf8(head.to_vec()).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str, fields: Vec<Value>, file: &Arc<str>) -> Event {
+        Event {
+            id: id.to_string(),
+            time: DateTime::<Utc>::from_timestamp(1_735_700_000, 123_456_789).unwrap(),
+            member: "ann".to_string(),
+            kind: 300,
+            fields,
+            origin: Origin {
+                file: file.clone(),
+                line: 1_000_000,
+            },
+        }
+    }
+
+    #[test]
+    fn events_come_back_as_they_were_packed() {
+        let a: Arc<str> = "a.csv".into();
+        let b: Arc<str> = "b.jsonl".into();
+        let events = [
+            event(
+                "e1",
+                vec![
+                    Value::Number(Decimal::new(-12345, 2)),
+                    Value::Text("dîner à 20 €".to_string()),
+                    Value::Date(NaiveDate::from_ymd_opt(1990, 2, 28).unwrap()),
+                    Value::Bool(true),
+                    Value::Bool(false),
+                    Value::Tier(2),
+                    Value::Duration(Term {
+                        count: 14,
+                        unit: TimeUnit::Month,
+                    }),
+                    Value::Missing,
+                ],
+                &a,
+            ),
+            event("", Vec::new(), &b),
+            event("e3", vec![Value::Text(String::new())], &a),
+        ];
+        let mut files = Files::default();
+        let mut bytes = Vec::new();
+        for e in &events {
+            pack(e, &mut files, &mut bytes);
+        }
+        assert_eq!(files.0.len(), 2);
+        let back = unpack(&bytes, "ann", &files).unwrap();
+        assert_eq!(back, events);
+        // Cut short, the bytes are refused rather than misread.
+        assert!(unpack(&bytes[..bytes.len() - 1], "ann", &files).is_none());
+    }
+}
