@@ -24,7 +24,7 @@ use std::collections::BinaryHeap;
 #[derive(Debug, Clone, Default)]
 pub(super) struct History {
     events: Vec<u8>,
-    entries: Vec<Entry>,
+    entries: Vec<u8>,
     /// Whether the member ever gave or received points by transfer or a
     /// pool (its rows then depend on other members).
     linked: bool,
@@ -106,7 +106,7 @@ impl<'p> Engine<'p> {
                         | EntryKind::PoolLeave
                 );
                 if keep {
-                    h.entries.push(entry.clone());
+                    packed::pack_entry(entry, &mut h.entries);
                 }
             }
         }
@@ -167,7 +167,8 @@ impl<'p> Engine<'p> {
             }
         }
         let written = if keeps_rows(program) {
-            old.entries
+            packed::unpack_entries(&old.entries, &event.member)
+                .ok_or_else(|| format!("the history of `{}` cannot be read", event.member))?
         } else {
             // The rows written, made again: without budgets they depend
             // on the member's events alone.
@@ -242,11 +243,12 @@ impl<'p> Engine<'p> {
             for e in &events {
                 packed::pack(e, &mut history.files, &mut packed_events);
             }
-            let entries = if keeps_rows(program) {
-                std::mem::take(&mut scratch.ledger)
-            } else {
-                Vec::new()
-            };
+            let mut entries = Vec::new();
+            if keeps_rows(program) {
+                for entry in &scratch.ledger {
+                    packed::pack_entry(entry, &mut entries);
+                }
+            }
             if let Some(h) = history.of(m) {
                 *h = History {
                     events: packed_events,

@@ -1,9 +1,12 @@
-//! A compact byte encoding of the events a member's late-event history
-//! keeps: a few dozen bytes per event instead of the several hundred an
-//! `Event` holds in its allocations, since `--stream` keeps every applied
-//! event. The member id is not stored (the history belongs to one member),
-//! and a file name is stored as its index in a table shared by all members.
+//! A compact byte encoding of the events and ledger rows a member's
+//! late-event history keeps: a few dozen bytes each instead of the several
+//! hundred an `Event` or an `Entry` holds in its allocations, since
+//! `--stream` keeps every applied event (and, for a program with budgets,
+//! every row). The member id is not stored (the history belongs to one
+//! member), and a file name is stored as its index in a table shared by all
+//! members.
 
+use super::ledger::{Entry, EntryKind};
 use crate::compile::ir::{Term, Value};
 use crate::events::{Event, Origin};
 use crate::syntax::ast::TimeUnit;
@@ -33,8 +36,7 @@ impl Files {
 /// Appends `event` to `out`.
 pub fn pack(event: &Event, files: &mut Files, out: &mut Vec<u8>) {
     text(&event.id, out);
-    out.extend_from_slice(&event.time.timestamp().to_le_bytes());
-    out.extend_from_slice(&event.time.timestamp_subsec_nanos().to_le_bytes());
+    instant(event.time, out);
     number(event.kind, out);
     number(files.index(&event.origin.file) as usize, out);
     number(event.origin.line, out);
@@ -80,9 +82,7 @@ pub fn unpack(bytes: &[u8], member: &str, files: &Files) -> Option<Vec<Event>> {
     let mut events = Vec::new();
     while !reader.0.is_empty() {
         let id = reader.text()?;
-        let seconds = i64::from_le_bytes(reader.take()?);
-        let nanos = u32::from_le_bytes(reader.take()?);
-        let time = DateTime::<Utc>::from_timestamp(seconds, nanos)?;
+        let time = reader.instant()?;
         let kind = reader.number()?;
         let file = files.0.get(reader.number()?)?.clone();
         let line = reader.number()?;
@@ -126,6 +126,139 @@ pub fn unpack(bytes: &[u8], member: &str, files: &Files) -> Option<Vec<Event>> {
     Some(events)
 }
 
+/// Every kind of ledger row, by its code in the packed form.
+const KINDS: [EntryKind; 18] = [
+    EntryKind::Earn,
+    EntryKind::Pend,
+    EntryKind::Release,
+    EntryKind::CapCut,
+    EntryKind::Spend,
+    EntryKind::Expire,
+    EntryKind::Reverse,
+    EntryKind::TierChange,
+    EntryKind::PerkGrant,
+    EntryKind::PerkUse,
+    EntryKind::TransferOut,
+    EntryKind::TransferIn,
+    EntryKind::PoolJoin,
+    EntryKind::PoolLeave,
+    EntryKind::Adjust,
+    EntryKind::RedeemCancel,
+    EntryKind::Preview,
+    EntryKind::Rollover,
+];
+
+fn kind_code(kind: EntryKind) -> u8 {
+    match kind {
+        EntryKind::Earn => 0,
+        EntryKind::Pend => 1,
+        EntryKind::Release => 2,
+        EntryKind::CapCut => 3,
+        EntryKind::Spend => 4,
+        EntryKind::Expire => 5,
+        EntryKind::Reverse => 6,
+        EntryKind::TierChange => 7,
+        EntryKind::PerkGrant => 8,
+        EntryKind::PerkUse => 9,
+        EntryKind::TransferOut => 10,
+        EntryKind::TransferIn => 11,
+        EntryKind::PoolJoin => 12,
+        EntryKind::PoolLeave => 13,
+        EntryKind::Adjust => 14,
+        EntryKind::RedeemCancel => 15,
+        EntryKind::Preview => 16,
+        EntryKind::Rollover => 17,
+    }
+}
+
+/// Appends a ledger row to `out`.
+pub fn pack_entry(entry: &Entry, out: &mut Vec<u8>) {
+    out.push(kind_code(entry.kind));
+    instant(entry.time, out);
+    maybe_number(entry.points, out);
+    out.extend_from_slice(&entry.amount.serialize());
+    out.extend_from_slice(&entry.balance.serialize());
+    maybe_number(entry.rule, out);
+    match &entry.event {
+        Some(id) => {
+            out.push(1);
+            text(id, out);
+        }
+        None => out.push(0),
+    }
+    text(&entry.note, out);
+    match entry.cost {
+        Some(cost) => {
+            out.push(1);
+            out.extend_from_slice(&cost.serialize());
+        }
+        None => out.push(0),
+    }
+    match entry.earned {
+        Some(t) => {
+            out.push(1);
+            instant(t, out);
+        }
+        None => out.push(0),
+    }
+    maybe_number(entry.tier, out);
+}
+
+/// The ledger rows in `bytes`, as rows of `member`; `None` if the bytes
+/// were not written by `pack_entry`.
+pub fn unpack_entries(bytes: &[u8], member: &str) -> Option<Vec<Entry>> {
+    let mut reader = Reader(bytes);
+    let mut entries = Vec::new();
+    while !reader.0.is_empty() {
+        let [code] = reader.take::<1>()?;
+        let kind = *KINDS.get(usize::from(code))?;
+        let time = reader.instant()?;
+        let points = reader.maybe_number()?;
+        let amount = Decimal::deserialize(reader.take()?);
+        let balance = Decimal::deserialize(reader.take()?);
+        let rule = reader.maybe_number()?;
+        let event = match reader.take::<1>()? {
+            [0] => None,
+            _ => Some(reader.text()?),
+        };
+        let note = reader.text()?;
+        let cost = match reader.take::<1>()? {
+            [0] => None,
+            _ => Some(Decimal::deserialize(reader.take()?)),
+        };
+        let earned = match reader.take::<1>()? {
+            [0] => None,
+            _ => Some(reader.instant()?),
+        };
+        let tier = reader.maybe_number()?;
+        entries.push(Entry {
+            kind,
+            member: member.to_string(),
+            time,
+            points,
+            amount,
+            balance,
+            rule,
+            event,
+            note,
+            cost,
+            earned,
+            tier,
+        });
+    }
+    Some(entries)
+}
+
+fn instant(t: DateTime<Utc>, out: &mut Vec<u8>) {
+    out.extend_from_slice(&t.timestamp().to_le_bytes());
+    out.extend_from_slice(&t.timestamp_subsec_nanos().to_le_bytes());
+}
+
+/// `None` as 0, `Some(n)` as n + 1.
+fn maybe_number(n: Option<usize>, out: &mut Vec<u8>) {
+    number(n.map_or(0, |n| n.saturating_add(1)), out);
+}
+
 /// A count or index, in 1 to 9 bytes (7 bits a byte, low bits first).
 fn number(mut n: usize, out: &mut Vec<u8>) {
     while n >= 0x80 {
@@ -159,6 +292,16 @@ impl Reader<'_> {
             }
         }
         None
+    }
+
+    fn instant(&mut self) -> Option<DateTime<Utc>> {
+        let seconds = i64::from_le_bytes(self.take()?);
+        let nanos = u32::from_le_bytes(self.take()?);
+        DateTime::<Utc>::from_timestamp(seconds, nanos)
+    }
+
+    fn maybe_number(&mut self) -> Option<Option<usize>> {
+        Some(self.number()?.checked_sub(1))
     }
 
     fn text(&mut self) -> Option<String> {
@@ -225,5 +368,47 @@ mod tests {
         assert_eq!(back, events);
         // Cut short, the bytes are refused rather than misread.
         assert!(unpack(&bytes[..bytes.len() - 1], "ann", &files).is_none());
+    }
+
+    #[test]
+    fn every_row_kind_has_its_own_code() {
+        for (code, kind) in KINDS.iter().enumerate() {
+            assert_eq!(usize::from(kind_code(*kind)), code);
+        }
+    }
+
+    #[test]
+    fn rows_come_back_as_they_were_packed() {
+        let at = DateTime::<Utc>::from_timestamp(1_735_700_000, 5).unwrap();
+        let full = Entry {
+            kind: EntryKind::Rollover,
+            member: "ann".to_string(),
+            time: at,
+            points: Some(0),
+            amount: Decimal::new(-150, 1),
+            balance: Decimal::new(99_999_999_999, 4),
+            rule: Some(200),
+            event: Some("e-7".to_string()),
+            note: "undone for late event e9: reward coffee".to_string(),
+            cost: Some(Decimal::new(-150, 2)),
+            earned: Some(at),
+            tier: Some(3),
+        };
+        let bare = Entry {
+            kind: EntryKind::Earn,
+            points: None,
+            rule: None,
+            event: None,
+            note: String::new(),
+            cost: None,
+            earned: None,
+            tier: None,
+            ..full.clone()
+        };
+        let mut bytes = Vec::new();
+        pack_entry(&full, &mut bytes);
+        pack_entry(&bare, &mut bytes);
+        assert_eq!(unpack_entries(&bytes, "ann").unwrap(), [full, bare]);
+        assert!(unpack_entries(&bytes[..bytes.len() - 1], "ann").is_none());
     }
 }
