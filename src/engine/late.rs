@@ -14,7 +14,6 @@ use crate::events::Event;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 
 /// What a member's re-run starts from: every event applied to the member,
 /// in time order (packed, see `packed`), and, for a program with budgets,
@@ -66,6 +65,11 @@ impl<'p> Engine<'p> {
         if !none_accepted && self.members.is_empty() {
             self.history = Some(Histories::default());
         }
+    }
+
+    /// How many times a late event re-ran member slot `m`.
+    pub(super) fn generation(&self, m: usize) -> u32 {
+        self.generations.get(m).copied().unwrap_or(0)
     }
 
     /// Whether late events are re-run rather than rejected.
@@ -227,12 +231,14 @@ impl<'p> Engine<'p> {
         }
         self.budgets = scratch.budgets;
         self.next_bucket = scratch.next_bucket;
-        // The member's pending clock work is the re-run's.
-        let others: Vec<_> = std::mem::take(&mut self.due)
-            .into_iter()
-            .filter(|Reverse(due)| due.member != m)
-            .collect();
-        self.due = BinaryHeap::from(others);
+        // The member's pending clock work is the re-run's: a new generation
+        // makes the old dues void.
+        if self.generations.len() <= m {
+            self.generations.resize(m + 1, 0);
+        }
+        if let Some(generation) = self.generations.get_mut(m) {
+            *generation = generation.wrapping_add(1);
+        }
         let mut moved: Vec<_> = scratch.due.into_iter().map(|Reverse(due)| due).collect();
         moved.sort();
         for due in moved {

@@ -42,6 +42,10 @@ struct Due {
     /// Insertion order: ties at one instant are applied in the order they were scheduled.
     seq: u64,
     member: usize,
+    /// The member's generation when it was scheduled: a late event's re-run
+    /// starts a new one, and the dues of older generations are dropped
+    /// when they come up (rather than searched for in the queue).
+    generation: u32,
     what: DueKind,
 }
 
@@ -89,6 +93,9 @@ pub struct Engine<'p> {
     /// Per member slot, what re-running it for a late event needs; `None`
     /// when late events are rejected.
     history: Option<late::Histories>,
+    /// Per member slot, how many times a late event re-ran it (empty until
+    /// one did): see `Due::generation`.
+    generations: Vec<u32>,
 }
 
 impl<'p> Engine<'p> {
@@ -112,6 +119,7 @@ impl<'p> Engine<'p> {
             pools: BTreeMap::new(),
             memberships: BTreeMap::new(),
             history: None,
+            generations: Vec::new(),
         }
     }
 
@@ -249,6 +257,9 @@ impl<'p> Engine<'p> {
                 break;
             }
             self.due.pop();
+            if due.generation != self.generation(due.member) {
+                continue;
+            }
             self.clock = Some(due.at);
             match due.what {
                 DueKind::Release(p, bucket) => self.release(due.member, p, bucket, due.at),
@@ -281,10 +292,12 @@ impl<'p> Engine<'p> {
 
     fn schedule(&mut self, at: DateTime<Utc>, member: usize, what: DueKind) {
         self.seq += 1;
+        let generation = self.generation(member);
         self.due.push(Reverse(Due {
             at,
             seq: self.seq,
             member,
+            generation,
             what,
         }));
     }
