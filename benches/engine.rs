@@ -1,8 +1,10 @@
 //! How fast events go through: per example program, the engine alone on
-//! events already in memory (events per second); and for the coffee and
+//! events already in memory (events per second); for the coffee and
 //! airline programs, `loyalty run`'s path from a CSV file to a ledger file
 //! next to the raw ceiling, reading and typing the same file without
-//! applying it. Inputs come from `loyalty gen`, generated in the setup.
+//! applying it; and a streamed replay in time order next to the same events
+//! with one in a hundred sent late (each re-runs its member). Inputs come
+//! from `loyalty gen`, generated in the setup.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -130,5 +132,58 @@ fn from_csv(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, in_memory, from_csv);
+/// A streamed replay of events already in memory; returns the rows written.
+fn stream(program: &Program, events: &[Event]) -> usize {
+    let mut engine = Engine::new(program);
+    let options = replay::Options {
+        order: Order::Stream,
+        until: None,
+        strict: false,
+    };
+    let mut rows = 0;
+    replay::replay(
+        &mut engine,
+        events.iter().cloned().map(Ok),
+        options,
+        &mut |entries| {
+            rows += entries.len();
+            Ok::<(), ()>(())
+        },
+    )
+    .unwrap();
+    rows
+}
+
+fn late(c: &mut Criterion) {
+    let mut group = c.benchmark_group("late");
+    group.sample_size(10);
+    for name in ["bean_stars", "northwind_miles"] {
+        let (program, csv) = example(name);
+        let in_order = typed(&program, &csv);
+        // Every hundredth record (enrolments aside) arrives 200 records late.
+        let mut shuffled = in_order.clone();
+        let mut i = shuffled.len().saturating_sub(201);
+        while i > 0 {
+            if i % 100 == 0 && program.events[shuffled[i].kind].name != "enroll" {
+                let event = shuffled.remove(i);
+                shuffled.insert(i + 200, event);
+            }
+            i -= 1;
+        }
+        group.throughput(Throughput::Elements(in_order.len() as u64));
+        group.bench_with_input(
+            BenchmarkId::new("in_order", name),
+            &in_order,
+            |b, events| b.iter(|| black_box(stream(&program, events))),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("one_percent_late", name),
+            &shuffled,
+            |b, events| b.iter(|| black_box(stream(&program, events))),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, in_memory, from_csv, late);
 criterion_main!(benches);
