@@ -1,9 +1,9 @@
 //! Late events with `--stream`: an event older than the clock re-runs its
-//! member with it in place, writing the rows that change as undone-then-
-//! redone, so the member ends as a sorted replay would leave it; or it is
-//! rejected when the program's `accept late events up to N` says it is too
-//! late, when re-running would make a later event fail, or when the member
-//! is linked to others by transfers.
+//! member (with every member linked to it by transfers or a pool) with it
+//! in place, writing the rows that change as undone-then-redone, so the
+//! members end as a sorted replay would leave them; or it is rejected when
+//! the program's `accept late events up to N` says it is too late, or when
+//! re-running would make a later event fail.
 
 #![allow(
     clippy::unwrap_used,
@@ -25,6 +25,7 @@ points stars {
   pending 3 days
   expire 2 months after earn at end of month
   transfers
+  pool household
 }
 tiers by stars earned over calendar year {
   tier green from 0
@@ -143,23 +144,50 @@ fn a_late_event_that_would_make_a_later_one_fail_is_rejected_and_changes_nothing
 }
 
 #[test]
-fn a_late_event_for_a_member_linked_by_a_transfer_is_rejected() {
-    let events = "id,time,member,type,amount,points,points_type,to
-                  e1,2025-01-05 09:00,ann,enroll,,,,
-                  e2,2025-01-05 09:00,bob,enroll,,,,
-                  e3,2025-01-06 10:00,ann,purchase,100,,,
-                  e4,2025-01-20 10:00,ann,transfer,,40,stars,bob
-                  e5,2025-01-10 10:00,bob,purchase,5,,,";
+fn a_late_event_re_runs_the_members_a_transfer_links() {
+    let events = "id,time,member,type,amount,points,points_type,to,pool
+                  e1,2025-01-05 09:00,ann,enroll,,,,,
+                  e2,2025-01-05 09:00,bob,enroll,,,,,
+                  e3,2025-01-06 10:00,ann,purchase,100,,,,
+                  e4,2025-01-20 10:00,ann,transfer,,40,stars,bob,
+                  e5,2025-01-10 10:00,bob,purchase,5,,,,
+                  e6,2025-01-12 10:00,ann,redeem,,70,stars,,";
     let late = stream(PROGRAM, events);
-    assert_eq!(late.rejects.len(), 1, "{:?}", late.rejects);
+    // e5 re-runs bob, and with him ann, who gave him points; e6, late too,
+    // leaves ann 30, so her gift of 40 would fail: e6 is rejected.
+    assert_eq!(late.reject_lines(), [7]);
     assert!(
-        late.rejects[0]
-            .1
-            .contains("`bob` is linked to other members by transfers or a pool"),
+        late.rejects[0].1.contains("it would make event `e4`"),
         "{:?}",
         late.rejects
     );
-    assert_eq!(late.balance("bob", "stars"), d("40"));
+    let sorted = sorted(
+        PROGRAM,
+        &events.replace("e6,2025-01-12 10:00,ann,redeem,,70,stars,,", ""),
+    );
+    assert_eq!(late.members, sorted.members);
+    assert_eq!(late.totals, sorted.totals);
+    assert_eq!(late.balance("bob", "stars"), d("45"));
+}
+
+#[test]
+fn a_late_event_re_runs_a_pool_with_its_members() {
+    let events = "id,time,member,type,amount,points,points_type,to,pool
+                  e1,2025-01-05 09:00,ann,enroll,,,,,
+                  e2,2025-01-05 09:00,bob,enroll,,,,,
+                  e3,2025-01-06 10:00,ann,join_pool,,,,,household:h
+                  e4,2025-01-06 10:00,bob,join_pool,,,,,household:h
+                  e5,2025-01-07 10:00,ann,purchase,100,,,,
+                  e6,2025-01-15 10:00,ann,transfer,,60,stars,household:h,
+                  e7,2025-01-16 10:00,household:h,transfer,,50,stars,bob,
+                  e8,2025-01-09 10:00,bob,purchase,7,,,,";
+    let late = stream(PROGRAM, events);
+    assert!(late.rejects.is_empty(), "{:?}", late.rejects);
+    let sorted = sorted(PROGRAM, events);
+    assert_eq!(late.members, sorted.members);
+    assert_eq!(late.totals, sorted.totals);
+    assert_eq!(late.balance("bob", "stars"), d("57"));
+    assert_eq!(late.balance("household:h", "stars"), d("10"));
 }
 
 #[test]
@@ -194,26 +222,57 @@ fn a_program_may_bound_how_late_an_event_may_be() {
     assert!(late.rejects[0].1.contains("input must be in time order"));
 }
 
-/// One member's stream: purchases and redemptions by day offset.
+/// Three members' streams by day offset: purchases, redemptions, gifts to
+/// each other, and a household pool they join, give to and take from.
 #[derive(Debug, Clone)]
 enum Action {
-    Purchase { member: u8, day: u32, amount: u32 },
-    Redeem { member: u8, day: u32, points: u32 },
+    Purchase {
+        member: u8,
+        day: u32,
+        amount: u32,
+    },
+    Redeem {
+        member: u8,
+        day: u32,
+        points: u32,
+    },
+    Give {
+        member: u8,
+        to: u8,
+        day: u32,
+        points: u32,
+    },
+    Join {
+        member: u8,
+        day: u32,
+    },
+    Pool {
+        member: u8,
+        day: u32,
+        points: u32,
+        take: bool,
+    },
 }
 
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
-        6 => (0u8..3, 0u32..200, 1u32..300)
+        8 => (0u8..3, 0u32..200, 1u32..300)
             .prop_map(|(member, day, amount)| Action::Purchase { member, day, amount }),
         1 => (0u8..3, 0u32..200, 1u32..60)
             .prop_map(|(member, day, points)| Action::Redeem { member, day, points }),
+        1 => (0u8..3, 1u8..3, 0u32..200, 1u32..60).prop_map(|(member, step, day, points)| {
+            Action::Give { member, to: (member + step) % 3, day, points }
+        }),
+        1 => (0u8..3, 0u32..200).prop_map(|(member, day)| Action::Join { member, day }),
+        1 => (0u8..3, 0u32..200, 1u32..60, any::<bool>())
+            .prop_map(|(member, day, points, take)| Action::Pool { member, day, points, take }),
     ]
 }
 
 fn csv(actions: &[Action]) -> String {
-    let mut out = String::from("id,time,member,type,amount,points,points_type\n");
+    let mut out = String::from("id,time,member,type,amount,points,points_type,to,pool\n");
     for m in 0..3 {
-        out.push_str(&format!("j{m},2025-01-01 08:00,m{m},enroll,,,\n"));
+        out.push_str(&format!("j{m},2025-01-01 08:00,m{m},enroll,,,,,\n"));
     }
     let day = |d: u32| {
         chrono::NaiveDate::from_ymd_opt(2025, 1, 2).unwrap() + chrono::Days::new(u64::from(d))
@@ -225,15 +284,53 @@ fn csv(actions: &[Action]) -> String {
                 day: d,
                 amount,
             } => {
-                format!("a{i},{} 12:00,m{member},purchase,{amount},,\n", day(*d))
+                format!("a{i},{} 12:00,m{member},purchase,{amount},,,,\n", day(*d))
             }
             Action::Redeem {
                 member,
                 day: d,
                 points,
             } => {
-                format!("a{i},{} 12:00,m{member},redeem,,{points},stars\n", day(*d))
+                format!(
+                    "a{i},{} 12:00,m{member},redeem,,{points},stars,,\n",
+                    day(*d)
+                )
             }
+            Action::Give {
+                member,
+                to,
+                day: d,
+                points,
+            } => {
+                format!(
+                    "a{i},{} 12:00,m{member},transfer,,{points},stars,m{to},\n",
+                    day(*d)
+                )
+            }
+            Action::Join { member, day: d } => {
+                format!(
+                    "a{i},{} 12:00,m{member},join_pool,,,,,household:h\n",
+                    day(*d)
+                )
+            }
+            Action::Pool {
+                member,
+                day: d,
+                points,
+                take: false,
+            } => format!(
+                "a{i},{} 12:00,m{member},transfer,,{points},stars,household:h,\n",
+                day(*d)
+            ),
+            Action::Pool {
+                member,
+                day: d,
+                points,
+                take: true,
+            } => format!(
+                "a{i},{} 12:00,household:h,transfer,,{points},stars,m{member},\n",
+                day(*d)
+            ),
         };
         out.push_str(&line);
     }
@@ -252,8 +349,11 @@ proptest! {
         actions in prop::collection::vec(action(), 1..40),
     ) {
         let events = csv(&actions);
-        let late = stream(PROGRAM, &events);
-        let sorted = sorted(PROGRAM, &events);
+        // Both clocks stop at the same day: a record rejected for what it
+        // is (a pool that does not exist yet) does not move the clock.
+        let until = Some("2025-12-31");
+        let late = run_with(PROGRAM, &events, Order::Stream, until);
+        let sorted = run_with(PROGRAM, &events, Order::Sort, until);
         let ids = |run: &Run| {
             let mut lines = run.reject_lines();
             lines.sort_unstable();
@@ -274,7 +374,7 @@ proptest! {
             "cap 500 stars per member per month",
             "cap 500 stars per member per month\n  budget 400 stars per month",
         );
-        let late = stream(&budgeted, &events);
+        let late = run_with(&budgeted, &events, Order::Stream, until);
         let held: rust_decimal::Decimal = late.members.values().map(|m| m.balances["stars"]).sum();
         prop_assert_eq!(late.totals["stars"].outstanding(), held);
     }

@@ -1,31 +1,35 @@
 //! Late events: an event older than the clock (backdated, or sent late) is
 //! applied by re-running its member from enrolment with the event in its
-//! place in time, on a scratch engine. The ledger stays append-only: the
-//! rows the re-run changes are undone (each written again with its amount
-//! negated, newest first) and the re-run's rows from the first difference
-//! on are written after them. A program that declares `accept late events
-//! up to N` rejects events further behind the clock than that.
+//! place in time, on a scratch engine — together with every member linked
+//! to it by transfers or a pool, since their points depend on each other.
+//! The ledger stays append-only: per member, the rows the re-run changes
+//! are undone (each written again with its amount negated, newest first)
+//! and the re-run's rows from the first difference on are written after
+//! them. A program that declares `accept late events up to N` rejects
+//! events further behind the clock than that.
 
 use super::ledger::{Entry, EntryKind};
 use super::member::Counter;
 use super::{calendar, packed, Engine};
-use crate::compile::ir::{EventKind, Program};
+use crate::compile::ir::{builtin_field, EventKind, Program, Value};
 use crate::events::Event;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use std::cmp::Reverse;
+use std::collections::BTreeMap;
 
 /// What a member's re-run starts from: every event applied to the member,
-/// in time order (packed, see `packed`), and, for a program with budgets,
-/// every ledger row written for it. Without budgets a member's rows depend
-/// on its events alone, so they are made again by a replay when needed
-/// rather than kept (rows would take most of the memory).
+/// in the order applied (packed, see `packed`), and, for a program with
+/// budgets, every ledger row written for it. Without budgets a member's
+/// rows depend on its events (and its linked members') alone, so they are
+/// made again by a replay when needed rather than kept (rows would take
+/// most of the memory).
 #[derive(Debug, Clone, Default)]
 pub(super) struct History {
     events: Vec<u8>,
     entries: Vec<u8>,
-    /// Whether the member ever gave or received points by transfer or a
-    /// pool (its rows then depend on other members).
+    /// Whether the member ever gave or received points by transfer or was
+    /// in a pool: it is then re-run with the members it is linked to.
     linked: bool,
 }
 
@@ -34,6 +38,11 @@ pub(super) struct History {
 pub(super) struct Histories {
     members: Vec<History>,
     files: packed::Files,
+    /// Members linked by transfers and pools, as a union-find forest over
+    /// member slots (each slot's parent; a root is its own).
+    parent: Vec<usize>,
+    /// How many events have been kept: the next one's place in the order.
+    kept: u64,
 }
 
 impl Histories {
@@ -42,6 +51,46 @@ impl Histories {
             self.members.resize_with(m + 1, History::default);
         }
         self.members.get_mut(m)
+    }
+
+    /// The root of `m`'s group of linked members.
+    fn root(&mut self, mut m: usize) -> usize {
+        if self.parent.len() <= m {
+            let from = self.parent.len();
+            self.parent.extend(from..=m);
+        }
+        while let Some(&up) = self.parent.get(m).filter(|&&up| up != m) {
+            // Path halving: point at the grandparent on the way up.
+            let grand = self.parent.get(up).copied().unwrap_or(up);
+            if let Some(slot) = self.parent.get_mut(m) {
+                *slot = grand;
+            }
+            m = up;
+        }
+        m
+    }
+
+    fn link(&mut self, a: usize, b: usize) {
+        let (a, b) = (self.root(a), self.root(b));
+        if let Some(slot) = self.parent.get_mut(a.max(b)) {
+            *slot = a.min(b);
+        }
+        for m in [a, b] {
+            if let Some(h) = self.of(m) {
+                h.linked = true;
+            }
+        }
+    }
+
+    /// Member `m` and every member linked to it, in slot order.
+    fn group(&mut self, m: usize) -> Vec<usize> {
+        if !self.members.get(m).is_some_and(|h| h.linked) {
+            return vec![m];
+        }
+        let root = self.root(m);
+        (0..self.parent.len())
+            .filter(|&other| self.root(other) == root)
+            .collect()
     }
 }
 
@@ -81,38 +130,49 @@ impl<'p> Engine<'p> {
     pub(super) fn remember_event(&mut self, event: &Event) {
         let m = self.index.get(&event.member).copied();
         if let (Some(history), Some(m)) = (self.history.as_mut(), m) {
-            let Histories { members, files } = history;
+            let seq = history.kept;
+            history.kept += 1;
+            let Histories { members, files, .. } = history;
             if members.len() <= m {
                 members.resize_with(m + 1, History::default);
             }
             if let Some(h) = members.get_mut(m) {
-                packed::pack(event, files, &mut h.events);
+                packed::pack(seq, event, files, &mut h.events);
             }
         }
     }
 
-    /// Adds ledger rows written since `start` to their members' histories.
+    /// Adds ledger rows written since `start` to their members' histories,
+    /// and links the members (and pools) that one event moved points
+    /// between or joined.
     pub(super) fn remember_entries(&mut self, start: usize) {
         let keep = keeps_rows(self.program);
         let Some(history) = self.history.as_mut() else {
             return;
         };
+        let mut linked = Vec::new();
         for entry in self.ledger.iter().skip(start) {
             let Some(&m) = self.index.get(&entry.member) else {
                 continue;
             };
-            if let Some(h) = history.of(m) {
-                h.linked |= matches!(
-                    entry.kind,
-                    EntryKind::TransferIn
-                        | EntryKind::TransferOut
-                        | EntryKind::PoolJoin
-                        | EntryKind::PoolLeave
-                );
-                if keep {
-                    packed::pack_entry(entry, &mut h.entries);
+            match entry.kind {
+                EntryKind::TransferIn | EntryKind::TransferOut => linked.push(m),
+                // The note names the pool, itself a slot.
+                EntryKind::PoolJoin | EntryKind::PoolLeave => {
+                    linked.push(m);
+                    linked.extend(self.index.get(&entry.note).copied());
                 }
+                _ => {}
             }
+            if let (true, Some(h)) = (keep, history.of(m)) {
+                packed::pack_entry(entry, &mut h.entries);
+            }
+        }
+        if let Some((&first, rest)) = linked.split_first() {
+            for &other in rest {
+                history.link(first, other);
+            }
+            history.link(first, first);
         }
     }
 
@@ -142,27 +202,39 @@ impl<'p> Engine<'p> {
                 ));
             }
         }
-        let (old, old_events) = match (member, self.history.as_ref()) {
-            (Some(m), Some(history)) => {
-                let old = history.members.get(m).cloned().unwrap_or_default();
-                let events = packed::unpack(&old.events, &event.member, &history.files)
-                    .ok_or_else(|| format!("the history of `{}` cannot be read", event.member))?;
-                (old, events)
-            }
-            (None, Some(_)) => (History::default(), Vec::new()),
-            (_, None) => return Err("input must be in time order".to_string()),
+        // The members to re-run: the event's own and everyone linked to
+        // it, and for a late transfer or pool event its counterpart's.
+        let counterpart = self.counterpart(event);
+        let Some(history) = self.history.as_mut() else {
+            return Err("input must be in time order".to_string());
         };
-        if self.is_linked(member, event, &old) {
-            return Err(format!(
-                "`{}` is linked to other members by transfers or a pool, so a late event \
-                 cannot re-run them alone: send it in time order",
-                event.member
-            ));
+        let mut slots: Vec<usize> = member.map(|m| history.group(m)).unwrap_or_default();
+        if let Some(other) = counterpart {
+            slots.extend(history.group(other));
         }
+        slots.sort_unstable();
+        slots.dedup();
+        let mut old_events = Vec::new();
+        let mut written: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+        for &slot in &slots {
+            let Some(id) = self.members.get(slot).map(|m| m.id.clone()) else {
+                continue;
+            };
+            let kept = history.members.get(slot).cloned().unwrap_or_default();
+            let unreadable = || format!("the history of `{id}` cannot be read");
+            old_events
+                .extend(packed::unpack(&kept.events, &id, &history.files).ok_or_else(unreadable)?);
+            if keeps_rows(program) {
+                let rows = packed::unpack_entries(&kept.entries, &id).ok_or_else(unreadable)?;
+                written.insert(id, rows);
+            }
+        }
+        let late_seq = history.kept;
+        old_events.sort_by_key(|(seq, e)| (e.time, *seq));
         let mut budgets = self.budgets.clone();
-        // The member's own use of the budgets is given back first.
-        if let Some(before) = member.and_then(|m| self.members.get(m)) {
-            for (counter, used) in &before.counters {
+        // The members' own use of the budgets is given back first.
+        for member in slots.iter().filter_map(|&slot| self.members.get(slot)) {
+            for (counter, used) in &member.counters {
                 if let Counter::Budget(key) = counter {
                     if let Some(total) = budgets.get_mut(key) {
                         *total -= *used;
@@ -170,54 +242,71 @@ impl<'p> Engine<'p> {
                 }
             }
         }
-        let written = if keeps_rows(program) {
-            packed::unpack_entries(&old.entries, &event.member)
-                .ok_or_else(|| format!("the history of `{}` cannot be read", event.member))?
-        } else {
-            // The rows written, made again: without budgets they depend
-            // on the member's events alone.
-            self.replay_member(&old_events, budgets.clone(), clock)
+        let old_list: Vec<Event> = old_events.iter().map(|(_, e)| e.clone()).collect();
+        if !keeps_rows(program) {
+            // The rows written, made again: without budgets they depend on
+            // these members' events alone.
+            let again = self
+                .replay_member(&old_list, budgets.clone(), clock)
                 .map_err(|(id, reason)| {
-                    format!(
-                        "re-running `{}` did not give back event `{id}`: {reason}",
-                        event.member
-                    )
-                })?
-                .ledger
-        };
+                    format!("re-running did not give back event `{id}`: {reason}")
+                })?;
+            for entry in again.ledger {
+                written.entry(entry.member.clone()).or_default().push(entry);
+            }
+        }
         let mut events = old_events;
-        events.push(event.clone());
-        // Stable: the late event goes after events of the same instant.
-        events.sort_by_key(|e| e.time);
+        events.push((late_seq, event.clone()));
+        events.sort_by_key(|(seq, e)| (e.time, *seq));
+        let list: Vec<Event> = events.iter().map(|(_, e)| e.clone()).collect();
         let mut scratch = self
-            .replay_member(&events, budgets, clock)
+            .replay_member(&list, budgets, clock)
             .map_err(|(id, reason)| {
                 if id == event.id {
                     reason
                 } else {
-                    let time = events.iter().find(|e| e.id == id).map(|e| e.time);
+                    let time = list.iter().find(|e| e.id == id).map(|e| e.time);
                     format!(
                         "applied at its time it would make event `{id}` at {} fail: {reason}",
                         time.map_or(String::new(), |t| shown(program, t).to_string())
                     )
                 }
             })?;
-        let Some(rerun) = scratch.members.pop() else {
-            return Err("the re-run kept no member".to_string());
-        };
-        self.restate(event, &written, &scratch.ledger);
 
-        let m = match member {
-            Some(m) => m,
-            None => {
-                let blank = self.blank_member(&event.member, event.time, Vec::new());
-                self.members.push(blank);
-                self.index
-                    .insert(event.member.clone(), self.members.len() - 1);
-                self.members.len() - 1
-            }
-        };
-        if let Some(slot) = self.members.get_mut(m) {
+        // Each member's rows: the old undone and the new written, from the
+        // first that differs.
+        let mut rerun_rows: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+        for entry in std::mem::take(&mut scratch.ledger) {
+            rerun_rows
+                .entry(entry.member.clone())
+                .or_default()
+                .push(entry);
+        }
+        // Scratch slots to slots here, by id (a member or pool the re-run
+        // made first is added).
+        let mut map = Vec::with_capacity(scratch.members.len());
+        for rerun in &scratch.members {
+            let slot = match self.index.get(&rerun.id) {
+                Some(&slot) => slot,
+                None => {
+                    let blank = self.blank_member(&rerun.id, rerun.enrolled, Vec::new());
+                    self.members.push(blank);
+                    self.index.insert(rerun.id.clone(), self.members.len() - 1);
+                    self.members.len() - 1
+                }
+            };
+            map.push(slot);
+        }
+        let slot_of = |s: usize| map.get(s).copied().unwrap_or(s);
+        for rerun in &scratch.members {
+            let old = written.remove(&rerun.id).unwrap_or_default();
+            let new = rerun_rows.get(&rerun.id).map_or(&[][..], Vec::as_slice);
+            self.restate(event, &old, new);
+        }
+        for (s, rerun) in std::mem::take(&mut scratch.members).into_iter().enumerate() {
+            let Some(slot) = self.members.get_mut(slot_of(s)) else {
+                continue;
+            };
             let before = std::mem::replace(slot, rerun);
             for (p, totals) in self.totals.iter_mut().enumerate() {
                 // A blank member's totals are zero: nothing to take back.
@@ -229,38 +318,66 @@ impl<'p> Engine<'p> {
                 }
             }
         }
+        // Pools and who is in them, as the re-run left them.
+        let mapped: Vec<usize> = map.clone();
+        self.memberships.retain(|(m, _), _| !mapped.contains(m));
+        for ((m, p), account) in &scratch.memberships {
+            self.memberships
+                .insert((slot_of(*m), *p), slot_of(*account));
+        }
+        for (account, pool) in &scratch.pools {
+            let mut pool = pool.clone();
+            pool.members = pool.members.iter().map(|&m| slot_of(m)).collect();
+            self.pools.insert(slot_of(*account), pool);
+        }
         self.budgets = scratch.budgets;
         self.next_bucket = scratch.next_bucket;
-        // The member's pending clock work is the re-run's: a new generation
-        // makes the old dues void.
-        if self.generations.len() <= m {
-            self.generations.resize(m + 1, 0);
-        }
-        if let Some(generation) = self.generations.get_mut(m) {
-            *generation = generation.wrapping_add(1);
+        // Their pending clock work is the re-run's: a new generation makes
+        // the old dues void.
+        for &slot in &map {
+            if self.generations.len() <= slot {
+                self.generations.resize(slot + 1, 0);
+            }
+            if let Some(generation) = self.generations.get_mut(slot) {
+                *generation = generation.wrapping_add(1);
+            }
         }
         let mut moved: Vec<_> = scratch.due.into_iter().map(|Reverse(due)| due).collect();
         moved.sort();
         for due in moved {
-            self.schedule(due.at, m, due.what);
+            self.schedule(due.at, slot_of(due.member), due.what);
         }
         if let Some(history) = self.history.as_mut() {
-            let mut packed_events = Vec::new();
-            for e in &events {
-                packed::pack(e, &mut history.files, &mut packed_events);
+            history.kept += 1;
+            let mut kept: BTreeMap<&str, History> = BTreeMap::new();
+            for (seq, e) in &events {
+                let h = kept.entry(e.member.as_str()).or_default();
+                packed::pack(*seq, e, &mut history.files, &mut h.events);
             }
-            let mut entries = Vec::new();
             if keeps_rows(program) {
-                for entry in &scratch.ledger {
-                    packed::pack_entry(entry, &mut entries);
+                for (id, rows) in &rerun_rows {
+                    let h = kept.entry(id.as_str()).or_default();
+                    for entry in rows {
+                        packed::pack_entry(entry, &mut h.entries);
+                    }
                 }
             }
-            if let Some(h) = history.of(m) {
-                *h = History {
-                    events: packed_events,
-                    entries,
-                    linked: false,
-                };
+            for &slot in &map {
+                let id = self
+                    .members
+                    .get(slot)
+                    .map(|m| m.id.as_str())
+                    .unwrap_or_default();
+                let fresh = kept.remove(id).unwrap_or_default();
+                if let Some(h) = history.of(slot) {
+                    let linked = h.linked;
+                    *h = History { linked, ..fresh };
+                }
+            }
+            if let Some((&first, rest)) = map.split_first() {
+                for &other in rest {
+                    history.link(first, other);
+                }
             }
         }
         // The rows just written are in the history already.
@@ -289,17 +406,19 @@ impl<'p> Engine<'p> {
         Ok(scratch)
     }
 
-    /// A member whose points move to or from others (transfers, pools)
-    /// cannot be re-run alone.
-    fn is_linked(&self, member: Option<usize>, event: &Event, old: &History) -> bool {
-        let kind = self.program.events.get(event.kind).map(|t| t.kind);
-        let links = matches!(
-            kind,
-            Some(EventKind::Transfer | EventKind::JoinPool | EventKind::LeavePool)
-        );
-        let pooled = member
-            .is_some_and(|m| self.is_pool(m) || self.memberships.keys().any(|(x, _)| *x == m));
-        links || pooled || old.linked
+    /// The other side of a transfer (its recipient) or of a pool event
+    /// (the pool), if it has a slot.
+    fn counterpart(&self, event: &Event) -> Option<usize> {
+        let kind = self.program.events.get(event.kind).map(|t| t.kind)?;
+        let field = match kind {
+            EventKind::Transfer => builtin_field::TRANSFER_TO,
+            EventKind::JoinPool | EventKind::LeavePool => builtin_field::POOL_POOL,
+            _ => return None,
+        };
+        match event.fields.get(field) {
+            Some(Value::Text(name)) => self.index.get(name).copied(),
+            _ => None,
+        }
     }
 
     /// Writes the ledger rows that turn a member's `old` rows into the

@@ -33,8 +33,10 @@ impl Files {
     }
 }
 
-/// Appends `event` to `out`.
-pub fn pack(event: &Event, files: &mut Files, out: &mut Vec<u8>) {
+/// Appends `event` to `out`, with `seq`, its place in the order events
+/// were applied (ties at one instant are replayed in it).
+pub fn pack(seq: u64, event: &Event, files: &mut Files, out: &mut Vec<u8>) {
+    number(usize::try_from(seq).unwrap_or(usize::MAX), out);
     text(&event.id, out);
     instant(event.time, out);
     number(event.kind, out);
@@ -75,12 +77,14 @@ pub fn pack(event: &Event, files: &mut Files, out: &mut Vec<u8>) {
     }
 }
 
-/// The events in `bytes`, in the order packed, as events of `member`;
-/// `None` if the bytes were not written by `pack` with these `files`.
-pub fn unpack(bytes: &[u8], member: &str, files: &Files) -> Option<Vec<Event>> {
+/// The events in `bytes`, each with its `seq`, in the order packed, as
+/// events of `member`; `None` if the bytes were not written by `pack` with
+/// these `files`.
+pub fn unpack(bytes: &[u8], member: &str, files: &Files) -> Option<Vec<(u64, Event)>> {
     let mut reader = Reader(bytes);
     let mut events = Vec::new();
     while !reader.0.is_empty() {
+        let seq = u64::try_from(reader.number()?).ok()?;
         let id = reader.text()?;
         let time = reader.instant()?;
         let kind = reader.number()?;
@@ -114,14 +118,15 @@ pub fn unpack(bytes: &[u8], member: &str, files: &Files) -> Option<Vec<Event>> {
             };
             fields.push(value);
         }
-        events.push(Event {
+        let event = Event {
             id,
             time,
             member: member.to_string(),
             kind,
             fields,
             origin: Origin { file, line },
-        });
+        };
+        events.push((seq, event));
     }
     Some(events)
 }
@@ -360,11 +365,14 @@ mod tests {
         ];
         let mut files = Files::default();
         let mut bytes = Vec::new();
-        for e in &events {
-            pack(e, &mut files, &mut bytes);
+        for (seq, e) in events.iter().enumerate() {
+            pack(seq as u64 * 1000, e, &mut files, &mut bytes);
         }
         assert_eq!(files.0.len(), 2);
         let back = unpack(&bytes, "ann", &files).unwrap();
+        let seqs: Vec<u64> = back.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(seqs, [0, 1000, 2000]);
+        let back: Vec<Event> = back.into_iter().map(|(_, e)| e).collect();
         assert_eq!(back, events);
         // Cut short, the bytes are refused rather than misread.
         assert!(unpack(&bytes[..bytes.len() - 1], "ann", &files).is_none());
