@@ -41,6 +41,8 @@ pub(super) struct Histories {
     /// Members linked by transfers and pools, as a union-find forest over
     /// member slots (each slot's parent; a root is its own).
     parent: Vec<usize>,
+    /// The members of each group of more than one, by its root.
+    groups: BTreeMap<usize, Vec<usize>>,
     /// How many events have been kept: the next one's place in the order.
     kept: u64,
 }
@@ -71,26 +73,29 @@ impl Histories {
     }
 
     fn link(&mut self, a: usize, b: usize) {
-        let (a, b) = (self.root(a), self.root(b));
-        if let Some(slot) = self.parent.get_mut(a.max(b)) {
-            *slot = a.min(b);
-        }
         for m in [a, b] {
             if let Some(h) = self.of(m) {
                 h.linked = true;
             }
         }
+        let (a, b) = (self.root(a), self.root(b));
+        if a == b {
+            return;
+        }
+        let (root, other) = (a.min(b), a.max(b));
+        if let Some(slot) = self.parent.get_mut(other) {
+            *slot = root;
+        }
+        let moved = self.groups.remove(&other).unwrap_or_else(|| vec![other]);
+        let group = self.groups.entry(root).or_insert_with(|| vec![root]);
+        group.extend(moved);
+        group.sort_unstable();
     }
 
     /// Member `m` and every member linked to it, in slot order.
     fn group(&mut self, m: usize) -> Vec<usize> {
-        if !self.members.get(m).is_some_and(|h| h.linked) {
-            return vec![m];
-        }
         let root = self.root(m);
-        (0..self.parent.len())
-            .filter(|&other| self.root(other) == root)
-            .collect()
+        self.groups.get(&root).cloned().unwrap_or_else(|| vec![m])
     }
 }
 
@@ -454,5 +459,27 @@ impl<'p> Engine<'p> {
             self.ledger.push(undo);
         }
         self.ledger.extend(new.iter().skip(same).cloned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Histories;
+
+    #[test]
+    fn linked_members_form_one_group_and_others_stay_alone() {
+        let mut h = Histories::default();
+        h.link(5, 2);
+        h.link(7, 9);
+        assert_eq!(h.group(5), [2, 5]);
+        assert_eq!(h.group(9), [7, 9]);
+        h.link(9, 5);
+        assert_eq!(h.group(2), [2, 5, 7, 9]);
+        assert_eq!(h.group(7), [2, 5, 7, 9]);
+        assert_eq!(h.group(3), [3]);
+        assert_eq!(h.group(40), [40]);
+        h.link(4, 4);
+        assert_eq!(h.group(4), [4]);
+        assert!(h.members.get(4).is_some_and(|m| m.linked));
     }
 }
