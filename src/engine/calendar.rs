@@ -82,16 +82,16 @@ pub fn next_unit_start(unit: CalendarUnit, date: NaiveDate, extra: u32) -> Naive
 /// Each start is counted from the anchor itself, so a 31st clamped to a
 /// shorter month returns to the 31st.
 pub fn next_anchored_start(unit: CalendarUnit, anchor: NaiveDate, date: NaiveDate) -> NaiveDate {
-    let months = match unit {
-        CalendarUnit::Day | CalendarUnit::Week => {
-            let step = if unit == CalendarUnit::Day { 1 } else { 7 };
-            let days = (date - anchor).num_days();
-            let k = days.div_euclid(step) + 1;
-            return anchor
-                .checked_add_signed(chrono::Duration::days(k * step))
-                .unwrap_or(NaiveDate::MAX);
-        }
-        CalendarUnit::Month => 1u32,
+    let by_days = |step: i64| {
+        let k = (date - anchor).num_days().div_euclid(step) + 1;
+        anchor
+            .checked_add_signed(chrono::Duration::days(k * step))
+            .unwrap_or(NaiveDate::MAX)
+    };
+    let months: u32 = match unit {
+        CalendarUnit::Day => return by_days(1),
+        CalendarUnit::Week => return by_days(7),
+        CalendarUnit::Month => 1,
         CalendarUnit::Quarter => 3,
         CalendarUnit::Year => 12,
     };
@@ -120,27 +120,34 @@ pub fn next_anchored_start(unit: CalendarUnit, anchor: NaiveDate, date: NaiveDat
 /// A wall-clock time moved on by a term; month ends clamp (31 Aug + 6 months
 /// is 28 or 29 Feb).
 pub fn add_term(local: NaiveDateTime, term: Term) -> NaiveDateTime {
-    let count = term.count;
-    let shifted = match term.unit {
-        TimeUnit::Day => local.checked_add_days(Days::new(u64::from(count))),
-        TimeUnit::Week => local.checked_add_days(Days::new(7 * u64::from(count))),
-        TimeUnit::Month => local.checked_add_months(Months::new(count)),
-        TimeUnit::Year => local.checked_add_months(Months::new(count.saturating_mul(12))),
-    };
-    shifted.unwrap_or(NaiveDateTime::MAX)
+    shift(local, term, true).unwrap_or(NaiveDateTime::MAX)
 }
 
 /// An instant moved back by a term, counted on the program's calendar.
 pub fn before(tz: Tz, t: DateTime<Utc>, term: Term) -> DateTime<Utc> {
-    let local = local(tz, t);
-    let count = term.count;
-    let back = match term.unit {
-        TimeUnit::Day => local.checked_sub_days(Days::new(u64::from(count))),
-        TimeUnit::Week => local.checked_sub_days(Days::new(7 * u64::from(count))),
-        TimeUnit::Month => local.checked_sub_months(Months::new(count)),
-        TimeUnit::Year => local.checked_sub_months(Months::new(count.saturating_mul(12))),
+    shift(local(tz, t), term, false).map_or(DateTime::<Utc>::MIN_UTC, |t| instant(tz, t))
+}
+
+/// A wall-clock time moved on (`forward`) or back by a term; `None` past
+/// the calendar's ends.
+fn shift(local: NaiveDateTime, term: Term, forward: bool) -> Option<NaiveDateTime> {
+    let count = u64::from(term.count);
+    let (days, months) = match term.unit {
+        TimeUnit::Day => (count, 0),
+        TimeUnit::Week => (7 * count, 0),
+        TimeUnit::Month => (0, count),
+        TimeUnit::Year => (0, count.saturating_mul(12)),
     };
-    back.map_or(DateTime::<Utc>::MIN_UTC, |t| instant(tz, t))
+    let months = Months::new(u32::try_from(months).unwrap_or(u32::MAX));
+    if forward {
+        local
+            .checked_add_days(Days::new(days))?
+            .checked_add_months(months)
+    } else {
+        local
+            .checked_sub_days(Days::new(days))?
+            .checked_sub_months(months)
+    }
 }
 
 /// An instant moved on by a term, counted on the program's calendar.

@@ -10,7 +10,7 @@
 
 use super::ledger::{Entry, EntryKind};
 use super::member::Counter;
-use super::{calendar, packed, Engine};
+use super::{calendar, packed, Budgets, Engine};
 use crate::compile::ir::{builtin_field, EventKind, Program, Value};
 use crate::events::Event;
 use chrono::{DateTime, Utc};
@@ -28,20 +28,21 @@ use std::collections::BTreeMap;
 pub(super) struct History {
     events: Vec<u8>,
     entries: Vec<u8>,
-    /// Whether the member ever gave or received points by transfer or was
-    /// in a pool: it is then re-run with the members it is linked to.
-    linked: bool,
 }
 
 /// The histories of all members, by member slot.
 #[derive(Debug, Default)]
 pub(super) struct Histories {
     members: Vec<History>,
+    /// Whether rows are kept too: a member's rows depend on other members
+    /// through program-wide budgets, so they must be kept to be undone
+    /// exactly.
+    keep_rows: bool,
     files: packed::Files,
-    /// Members linked by transfers and pools, as a union-find forest over
-    /// member slots (each slot's parent; a root is its own).
-    parent: Vec<usize>,
-    /// The members of each group of more than one, by its root.
+    /// Members linked by transfers and pools: each linked slot's group, by
+    /// the key of the group it is in (slots never linked have none).
+    group_of: BTreeMap<usize, usize>,
+    /// The members of each group, in slot order, by its key.
     groups: BTreeMap<usize, Vec<usize>>,
     /// How many events have been kept: the next one's place in the order.
     kept: u64,
@@ -55,59 +56,53 @@ impl Histories {
         self.members.get_mut(m)
     }
 
-    /// The root of `m`'s group of linked members.
-    fn root(&mut self, mut m: usize) -> usize {
-        if self.parent.len() <= m {
-            let from = self.parent.len();
-            self.parent.extend(from..=m);
-        }
-        while let Some(&up) = self.parent.get(m).filter(|&&up| up != m) {
-            // Path halving: point at the grandparent on the way up.
-            let grand = self.parent.get(up).copied().unwrap_or(up);
-            if let Some(slot) = self.parent.get_mut(m) {
-                *slot = grand;
-            }
-            m = up;
-        }
-        m
-    }
-
+    /// Puts `a` and `b` (and their groups) in one group; the smaller group
+    /// joins the larger (on a tie, the one with the higher key).
     fn link(&mut self, a: usize, b: usize) {
-        for m in [a, b] {
-            if let Some(h) = self.of(m) {
-                h.linked = true;
-            }
-        }
-        let (a, b) = (self.root(a), self.root(b));
+        let key = |m: usize| self.group_of.get(&m).copied().unwrap_or(m);
+        let (a, b) = (key(a), key(b));
         if a == b {
             return;
         }
-        let (root, other) = (a.min(b), a.max(b));
-        if let Some(slot) = self.parent.get_mut(other) {
-            *slot = root;
+        let size = |k: usize| self.groups.get(&k).map_or(1, Vec::len);
+        let (keep, gone) = if (size(a), b) > (size(b), a) {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let moved = self.groups.remove(&gone).unwrap_or_else(|| vec![gone]);
+        for &m in moved.iter().chain([&keep]) {
+            self.group_of.insert(m, keep);
         }
-        let moved = self.groups.remove(&other).unwrap_or_else(|| vec![other]);
-        let group = self.groups.entry(root).or_insert_with(|| vec![root]);
+        let group = self.groups.entry(keep).or_insert_with(|| vec![keep]);
         group.extend(moved);
         group.sort_unstable();
     }
 
     /// Member `m` and every member linked to it, in slot order.
-    fn group(&mut self, m: usize) -> Vec<usize> {
-        let root = self.root(m);
-        self.groups.get(&root).cloned().unwrap_or_else(|| vec![m])
+    fn group(&self, m: usize) -> Vec<usize> {
+        self.group_of
+            .get(&m)
+            .and_then(|key| self.groups.get(key))
+            .cloned()
+            .unwrap_or_else(|| vec![m])
     }
+}
+
+/// Ledger rows by member id.
+type RowsOf = BTreeMap<String, Vec<Entry>>;
+
+fn by_member(entries: Vec<Entry>) -> RowsOf {
+    let mut rows = RowsOf::new();
+    for entry in entries {
+        rows.entry(entry.member.clone()).or_default().push(entry);
+    }
+    rows
 }
 
 /// An instant as the program's clock shows it.
 fn shown(program: &Program, t: DateTime<Utc>) -> impl std::fmt::Display {
     calendar::local(program.timezone, t).format("%Y-%m-%d %H:%M")
-}
-
-/// Whether a member's rows depend on other members through program-wide
-/// budgets, so the rows written must be kept to be undone exactly.
-fn keeps_rows(program: &Program) -> bool {
-    program.rules.iter().any(|r| !r.budgets.is_empty())
 }
 
 impl<'p> Engine<'p> {
@@ -117,7 +112,10 @@ impl<'p> Engine<'p> {
     pub fn accept_late_events(&mut self) {
         let none_accepted = self.program.late_limit.is_some_and(|t| t.count == 0);
         if !none_accepted && self.members.is_empty() {
-            self.history = Some(Histories::default());
+            self.history = Some(Histories {
+                keep_rows: self.program.rules.iter().any(|r| !r.budgets.is_empty()),
+                ..Histories::default()
+            });
         }
     }
 
@@ -151,7 +149,6 @@ impl<'p> Engine<'p> {
     /// and links the members (and pools) that one event moved points
     /// between or joined.
     pub(super) fn remember_entries(&mut self, start: usize) {
-        let keep = keeps_rows(self.program);
         let Some(history) = self.history.as_mut() else {
             return;
         };
@@ -169,15 +166,16 @@ impl<'p> Engine<'p> {
                 }
                 _ => {}
             }
-            if let (true, Some(h)) = (keep, history.of(m)) {
-                packed::pack_entry(entry, &mut h.entries);
+            if history.keep_rows {
+                if let Some(h) = history.of(m) {
+                    packed::pack_entry(entry, &mut h.entries);
+                }
             }
         }
         if let Some((&first, rest)) = linked.split_first() {
             for &other in rest {
                 history.link(first, other);
             }
-            history.link(first, first);
         }
     }
 
@@ -210,32 +208,20 @@ impl<'p> Engine<'p> {
         // The members to re-run: the event's own and everyone linked to
         // it, and for a late transfer or pool event its counterpart's.
         let counterpart = self.counterpart(event);
-        let Some(history) = self.history.as_mut() else {
+        let Some(history) = self.history.as_ref() else {
             return Err("input must be in time order".to_string());
         };
         let mut slots: Vec<usize> = member.map(|m| history.group(m)).unwrap_or_default();
-        if let Some(other) = counterpart {
-            slots.extend(history.group(other));
-        }
+        slots.extend(
+            counterpart
+                .map(|other| history.group(other))
+                .unwrap_or_default(),
+        );
         slots.sort_unstable();
         slots.dedup();
-        let mut old_events = Vec::new();
-        let mut written: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
-        for &slot in &slots {
-            let Some(id) = self.members.get(slot).map(|m| m.id.clone()) else {
-                continue;
-            };
-            let kept = history.members.get(slot).cloned().unwrap_or_default();
-            let unreadable = || format!("the history of `{id}` cannot be read");
-            old_events
-                .extend(packed::unpack(&kept.events, &id, &history.files).ok_or_else(unreadable)?);
-            if keeps_rows(program) {
-                let rows = packed::unpack_entries(&kept.entries, &id).ok_or_else(unreadable)?;
-                written.insert(id, rows);
-            }
-        }
+        let (mut events, mut written) = self.kept_for(&slots)?;
+        let keep_rows = history.keep_rows;
         let late_seq = history.kept;
-        old_events.sort_by_key(|(seq, e)| (e.time, *seq));
         let mut budgets = self.budgets.clone();
         // The members' own use of the budgets is given back first.
         for member in slots.iter().filter_map(|&slot| self.members.get(slot)) {
@@ -247,74 +233,111 @@ impl<'p> Engine<'p> {
                 }
             }
         }
-        let old_list: Vec<Event> = old_events.iter().map(|(_, e)| e.clone()).collect();
-        if !keeps_rows(program) {
+        events.sort_by_key(|(seq, e)| (e.time, *seq));
+        if !keep_rows {
             // The rows written, made again: without budgets they depend on
             // these members' events alone.
-            let again = self
-                .replay_member(&old_list, budgets.clone(), clock)
-                .map_err(|(id, reason)| {
-                    format!("re-running did not give back event `{id}`: {reason}")
-                })?;
-            for entry in again.ledger {
-                written.entry(entry.member.clone()).or_default().push(entry);
-            }
+            let again =
+                self.replay_group(&events, budgets.clone(), clock)
+                    .map_err(|(id, reason)| {
+                        format!("re-running did not give back event `{id}`: {reason}")
+                    })?;
+            written = by_member(again.ledger);
         }
-        let mut events = old_events;
         events.push((late_seq, event.clone()));
         events.sort_by_key(|(seq, e)| (e.time, *seq));
-        let list: Vec<Event> = events.iter().map(|(_, e)| e.clone()).collect();
         let mut scratch = self
-            .replay_member(&list, budgets, clock)
+            .replay_group(&events, budgets, clock)
             .map_err(|(id, reason)| {
                 if id == event.id {
-                    reason
-                } else {
-                    let time = list.iter().find(|e| e.id == id).map(|e| e.time);
-                    format!(
-                        "applied at its time it would make event `{id}` at {} fail: {reason}",
-                        time.map_or(String::new(), |t| shown(program, t).to_string())
-                    )
+                    return reason;
                 }
+                let time = events.iter().find(|(_, e)| e.id == id).map(|(_, e)| e.time);
+                format!(
+                    "applied at its time it would make event `{id}` at {} fail: {reason}",
+                    time.map_or(String::new(), |t| shown(program, t).to_string())
+                )
             })?;
-
+        let rerun_rows = by_member(std::mem::take(&mut scratch.ledger));
         // Each member's rows: the old undone and the new written, from the
         // first that differs.
-        let mut rerun_rows: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
-        for entry in std::mem::take(&mut scratch.ledger) {
-            rerun_rows
-                .entry(entry.member.clone())
-                .or_default()
-                .push(entry);
-        }
-        // Scratch slots to slots here, by id (a member or pool the re-run
-        // made first is added).
-        let mut map = Vec::with_capacity(scratch.members.len());
         for rerun in &scratch.members {
-            let slot = match self.index.get(&rerun.id) {
-                Some(&slot) => slot,
-                None => {
-                    let blank = self.blank_member(&rerun.id, rerun.enrolled, Vec::new());
-                    self.members.push(blank);
-                    self.index.insert(rerun.id.clone(), self.members.len() - 1);
-                    self.members.len() - 1
-                }
-            };
-            map.push(slot);
-        }
-        let slot_of = |s: usize| map.get(s).copied().unwrap_or(s);
-        for rerun in &scratch.members {
-            let old = written.remove(&rerun.id).unwrap_or_default();
+            let old = written.get(&rerun.id).map_or(&[][..], Vec::as_slice);
             let new = rerun_rows.get(&rerun.id).map_or(&[][..], Vec::as_slice);
-            self.restate(event, &old, new);
+            self.restate(event, old, new);
         }
-        for (s, rerun) in std::mem::take(&mut scratch.members).into_iter().enumerate() {
+        let map = self.adopt(scratch);
+        if let Some(history) = self.history.as_mut() {
+            // The rows kept are the re-run's; the events kept do not change
+            // (the late one is added as any applied event is).
+            if history.keep_rows {
+                for &slot in &map {
+                    let id = self.members.get(slot).map(|m| m.id.as_str());
+                    let rows = id.and_then(|id| rerun_rows.get(id));
+                    if let Some(h) = history.of(slot) {
+                        h.entries.clear();
+                        for entry in rows.into_iter().flatten() {
+                            packed::pack_entry(entry, &mut h.entries);
+                        }
+                    }
+                }
+            }
+            if let Some((&first, rest)) = map.split_first() {
+                for &other in rest {
+                    history.link(first, other);
+                }
+            }
+        }
+        // The rows just written are in the history already.
+        self.explained = self.ledger.len();
+        Ok(())
+    }
+
+    /// The events kept for `slots`, each with its place in the applied
+    /// order, and the rows kept for them by member id (none without
+    /// budgets).
+    fn kept_for(&self, slots: &[usize]) -> Result<(Vec<(u64, Event)>, RowsOf), String> {
+        let mut events = Vec::new();
+        let mut rows = RowsOf::new();
+        let Some(history) = self.history.as_ref() else {
+            return Ok((events, rows));
+        };
+        for &slot in slots {
+            let (Some(member), Some(kept)) = (self.members.get(slot), history.members.get(slot))
+            else {
+                continue;
+            };
+            let id = &member.id;
+            let unreadable = || format!("the history of `{id}` cannot be read");
+            events.extend(packed::unpack(&kept.events, id, &history.files).ok_or_else(unreadable)?);
+            if history.keep_rows {
+                let kept_rows = packed::unpack_entries(&kept.entries, id).ok_or_else(unreadable)?;
+                rows.insert(id.clone(), kept_rows);
+            }
+        }
+        Ok((events, rows))
+    }
+
+    /// Takes over the members, pools, budgets and clock work a re-run left
+    /// (the totals moved from the old state to the new); returns, for each
+    /// of its slots, the slot here (a member or pool it made first is
+    /// added).
+    fn adopt(&mut self, scratch: Engine<'p>) -> Vec<usize> {
+        let map: Vec<usize> = scratch
+            .members
+            .iter()
+            .map(|rerun| match self.index.get(&rerun.id) {
+                Some(&slot) => slot,
+                None => self.add_slot(&rerun.id, rerun.enrolled, Vec::new()),
+            })
+            .collect();
+        let slot_of = |s: usize| map.get(s).copied().unwrap_or(s);
+        for (s, rerun) in scratch.members.into_iter().enumerate() {
             let Some(slot) = self.members.get_mut(slot_of(s)) else {
                 continue;
             };
             let before = std::mem::replace(slot, rerun);
             for (p, totals) in self.totals.iter_mut().enumerate() {
-                // A blank member's totals are zero: nothing to take back.
                 if let Some(wallet) = before.wallets.get(p) {
                     totals.subtract(&wallet.totals);
                 }
@@ -324,8 +347,7 @@ impl<'p> Engine<'p> {
             }
         }
         // Pools and who is in them, as the re-run left them.
-        let mapped: Vec<usize> = map.clone();
-        self.memberships.retain(|(m, _), _| !mapped.contains(m));
+        self.memberships.retain(|(m, _), _| !map.contains(m));
         for ((m, p), account) in &scratch.memberships {
             self.memberships
                 .insert((slot_of(*m), *p), slot_of(*account));
@@ -352,57 +374,22 @@ impl<'p> Engine<'p> {
         for due in moved {
             self.schedule(due.at, slot_of(due.member), due.what);
         }
-        if let Some(history) = self.history.as_mut() {
-            history.kept += 1;
-            let mut kept: BTreeMap<&str, History> = BTreeMap::new();
-            for (seq, e) in &events {
-                let h = kept.entry(e.member.as_str()).or_default();
-                packed::pack(*seq, e, &mut history.files, &mut h.events);
-            }
-            if keeps_rows(program) {
-                for (id, rows) in &rerun_rows {
-                    let h = kept.entry(id.as_str()).or_default();
-                    for entry in rows {
-                        packed::pack_entry(entry, &mut h.entries);
-                    }
-                }
-            }
-            for &slot in &map {
-                let id = self
-                    .members
-                    .get(slot)
-                    .map(|m| m.id.as_str())
-                    .unwrap_or_default();
-                let fresh = kept.remove(id).unwrap_or_default();
-                if let Some(h) = history.of(slot) {
-                    let linked = h.linked;
-                    *h = History { linked, ..fresh };
-                }
-            }
-            if let Some((&first, rest)) = map.split_first() {
-                for &other in rest {
-                    history.link(first, other);
-                }
-            }
-        }
-        // The rows just written are in the history already.
-        self.explained = self.ledger.len();
-        Ok(())
+        map
     }
 
-    /// A scratch engine that has applied `events` (one member's) over
-    /// `budgets` and advanced to `clock`; or the id of the event it
+    /// A scratch engine that has applied `events` (a group's, in order)
+    /// over `budgets` and advanced to `clock`; or the id of the event it
     /// rejected, and why.
-    fn replay_member(
+    fn replay_group(
         &self,
-        events: &[Event],
-        budgets: std::collections::BTreeMap<(crate::compile::ir::RuleId, usize, i64), Decimal>,
+        events: &[(u64, Event)],
+        budgets: Budgets,
         clock: DateTime<Utc>,
     ) -> Result<Engine<'p>, (String, String)> {
         let mut scratch = Engine::new(self.program);
         scratch.next_bucket = self.next_bucket;
         scratch.budgets = budgets;
-        for e in events {
+        for (_, e) in events {
             scratch
                 .apply(e)
                 .map_err(|reject| (e.id.clone(), reject.reason))?;
@@ -480,6 +467,5 @@ mod tests {
         assert_eq!(h.group(40), [40]);
         h.link(4, 4);
         assert_eq!(h.group(4), [4]);
-        assert!(h.members.get(4).is_some_and(|m| m.linked));
     }
 }

@@ -109,21 +109,20 @@ impl Totals {
         self.issued + self.transferred - self.spent - self.expired - self.reversed
     }
 
-    pub fn subtract(&mut self, other: &Totals) {
-        self.issued -= other.issued;
-        self.spent -= other.spent;
-        self.expired -= other.expired;
-        self.reversed -= other.reversed;
-        self.transferred -= other.transferred;
-        self.preview -= other.preview;
+    pub fn add(&mut self, other: &Totals) {
+        self.combine(other, |a, b| *a += b);
     }
 
-    pub fn add(&mut self, other: &Totals) {
-        self.issued += other.issued;
-        self.spent += other.spent;
-        self.expired += other.expired;
-        self.reversed += other.reversed;
-        self.transferred += other.transferred;
-        self.preview += other.preview;
+    pub fn subtract(&mut self, other: &Totals) {
+        self.combine(other, |a, b| *a -= b);
+    }
+
+    fn combine(&mut self, other: &Totals, op: fn(&mut Decimal, Decimal)) {
+        op(&mut self.issued, other.issued);
+        op(&mut self.spent, other.spent);
+        op(&mut self.expired, other.expired);
+        op(&mut self.reversed, other.reversed);
+        op(&mut self.transferred, other.transferred);
+        op(&mut self.preview, other.preview);
     }
 }

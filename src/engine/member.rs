@@ -33,6 +33,33 @@ pub struct Member {
 }
 
 impl Member {
+    /// A fresh member: no points, the lowest tier, no purchases; `points`
+    /// wallets and `measures` tier measures.
+    pub fn new(
+        id: &str,
+        time: DateTime<Utc>,
+        attributes: Vec<Value>,
+        points: usize,
+        measures: usize,
+    ) -> Member {
+        Member {
+            id: id.to_string(),
+            enrolled: time,
+            attributes,
+            tier: 0,
+            floor: 0,
+            pending_downgrade: None,
+            period_started: time,
+            wallets: vec![Wallet::default(); points],
+            window: vec![Decimal::ZERO; measures],
+            window_entries: VecDeque::new(),
+            counters: BTreeMap::new(),
+            purchases: BTreeMap::new(),
+            redemptions: BTreeMap::new(),
+            lifetime_earned: vec![Decimal::ZERO; points],
+        }
+    }
+
     /// The counter for `key`, created at zero. Creating one for a new period
     /// drops the same counter's earlier periods: events are applied in time
     /// order, so those are never read again. Budget shares are kept (a late
@@ -247,22 +274,7 @@ mod tests {
 
     #[test]
     fn a_counter_of_a_new_period_drops_that_counters_past_periods_only() {
-        let mut member = Member {
-            id: "ann".to_string(),
-            enrolled: at(1),
-            attributes: Vec::new(),
-            tier: 0,
-            floor: 0,
-            pending_downgrade: None,
-            period_started: at(1),
-            wallets: Vec::new(),
-            window: Vec::new(),
-            window_entries: VecDeque::new(),
-            counters: BTreeMap::new(),
-            purchases: BTreeMap::new(),
-            redemptions: BTreeMap::new(),
-            lifetime_earned: Vec::new(),
-        };
+        let mut member = Member::new("ann", at(1), Vec::new(), 0, 0);
         *member.counter(Counter::Fired(0, 0, 10)) += Decimal::ONE;
         *member.counter(Counter::Fired(0, 1, 10)) += Decimal::ONE;
         *member.counter(Counter::Budget((0, 0, 10))) += Decimal::TEN;

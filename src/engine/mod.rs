@@ -35,6 +35,9 @@ pub use tiers::{current_measures, Projected};
 /// never depends on their order.
 type FastHash = foldhash::fast::RandomState;
 
+/// Program-wide budget use per (rule, budget, period).
+type Budgets = BTreeMap<(RuleId, usize, i64), Decimal>;
+
 /// Something the clock must do at a given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Due {
@@ -76,7 +79,7 @@ pub struct Engine<'p> {
     clock: Option<DateTime<Utc>>,
     event_ids: HashSet<String, FastHash>,
     /// Program-wide budget use per (rule, budget, period).
-    budgets: BTreeMap<(RuleId, usize, i64), Decimal>,
+    budgets: Budgets,
     ledger: Vec<Entry>,
     totals: Vec<Totals>,
     counts: Counts,
@@ -137,20 +140,14 @@ impl<'p> Engine<'p> {
     /// changes nothing; one rejected against the member's state (a balance,
     /// a purchase, a perk) is judged at its time, so the clock has moved to it.
     pub fn apply(&mut self, event: &Event) -> Result<(), Reject> {
-        if self.settle(event)? {
-            self.remember_event(event);
-        }
-        Ok(())
-    }
-
-    /// Applies or rejects an event and counts it; true when it was applied
-    /// in time order (a late event re-ran its member instead).
-    fn settle(&mut self, event: &Event) -> Result<bool, Reject> {
         let result = self.try_apply(event);
         self.current_event = None;
-        self.explain_entries();
+        self.observe_entries();
         match &result {
-            Ok(_) => self.counts.applied += 1,
+            Ok(()) => {
+                self.counts.applied += 1;
+                self.remember_event(event);
+            }
             Err(reject) => {
                 self.counts.rejected += 1;
                 if let Some(explanation) = self
@@ -165,7 +162,7 @@ impl<'p> Engine<'p> {
         result
     }
 
-    fn try_apply(&mut self, event: &Event) -> Result<bool, Reject> {
+    fn try_apply(&mut self, event: &Event) -> Result<(), Reject> {
         let reject = |reason: String| Reject {
             origin: event.origin.clone(),
             id: Some(event.id.clone()),
@@ -216,7 +213,7 @@ impl<'p> Engine<'p> {
         if let Some(clock) = late {
             self.apply_late(event, member, clock).map_err(reject)?;
             self.event_ids.insert(event.id.clone());
-            return Ok(false);
+            return Ok(());
         }
         // Only now, so a record rejected for what it is leaves the clock
         // where the last applied event put it.
@@ -247,7 +244,7 @@ impl<'p> Engine<'p> {
             (_, None) => return Err(reject("unknown member".to_string())),
         }
         self.event_ids.insert(event.id.clone());
-        Ok(true)
+        Ok(())
     }
 
     /// Applies everything due at or before `time`, in time order.
@@ -272,12 +269,12 @@ impl<'p> Engine<'p> {
         if self.clock.is_none_or(|c| c < time) {
             self.clock = Some(time);
         }
-        self.explain_entries();
+        self.observe_entries();
     }
 
-    /// Adds the ledger entries written since the last call to the explanation.
-    /// And to the members' histories, when late events are re-run.
-    fn explain_entries(&mut self) {
+    /// Passes the ledger entries written since the last call to the
+    /// explanation and, when late events are re-run, to the histories.
+    fn observe_entries(&mut self) {
         let start = self.explained.min(self.ledger.len());
         self.explained = self.ledger.len();
         self.remember_entries(start);
@@ -416,10 +413,7 @@ impl<'p> Engine<'p> {
     // ------------------------------------------------------------ events
 
     fn enroll(&mut self, event: &Event) -> usize {
-        let m = self.members.len();
-        let member = self.blank_member(&event.member, event.time, event.fields.clone());
-        self.members.push(member);
-        self.index.insert(event.member.clone(), m);
+        let m = self.add_slot(&event.member, event.time, event.fields.clone());
         self.joined(m, event);
         m
     }

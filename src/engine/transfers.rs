@@ -37,31 +37,26 @@ impl<'p> Engine<'p> {
         self.pools.contains_key(&m)
     }
 
-    /// A fresh member slot: no points, the lowest tier, no purchases.
-    pub(super) fn blank_member(
-        &self,
+    /// Adds a fresh member slot (a member, or a pool account) for `id`:
+    /// no points, the lowest tier, no purchases. Returns the slot.
+    pub(super) fn add_slot(
+        &mut self,
         id: &str,
         time: DateTime<Utc>,
         attributes: Vec<Value>,
-    ) -> Member {
+    ) -> usize {
         let program = self.program;
         let measures = program.tiers.as_ref().map_or(0, |t| t.measures.len());
-        Member {
-            id: id.to_string(),
-            enrolled: time,
+        let m = self.members.len();
+        self.members.push(Member::new(
+            id,
+            time,
             attributes,
-            tier: 0,
-            floor: 0,
-            pending_downgrade: None,
-            period_started: time,
-            wallets: vec![Default::default(); program.points.len()],
-            window: vec![Decimal::ZERO; measures],
-            window_entries: Default::default(),
-            counters: Default::default(),
-            purchases: Default::default(),
-            redemptions: Default::default(),
-            lifetime_earned: vec![Decimal::ZERO; program.points.len()],
-        }
+            program.points.len(),
+            measures,
+        ));
+        self.index.insert(id.to_string(), m);
+        m
     }
 
     /// `transfer`: the event's member (or pool) gives `points` of
@@ -239,10 +234,7 @@ impl<'p> Engine<'p> {
             Some(account) if self.is_pool(account) => account,
             Some(_) => return Err(format!("`{name}` is a member, not a pool")),
             None => {
-                let account = self.members.len();
-                let slot = self.blank_member(&name, event.time, Vec::new());
-                self.members.push(slot);
-                self.index.insert(name.clone(), account);
+                let account = self.add_slot(&name, event.time, Vec::new());
                 self.pools.insert(
                     account,
                     PoolAccount {
