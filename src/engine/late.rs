@@ -56,6 +56,18 @@ impl Histories {
         self.members.get_mut(m)
     }
 
+    /// Adds `event` to member slot `m`'s history, next in the order.
+    fn keep(&mut self, m: usize, event: &Event) {
+        let seq = self.kept;
+        self.kept += 1;
+        if self.members.len() <= m {
+            self.members.resize_with(m + 1, History::default);
+        }
+        if let Some(h) = self.members.get_mut(m) {
+            packed::pack(seq, event, &mut self.files, &mut h.events);
+        }
+    }
+
     /// Puts `a` and `b` (and their groups) in one group; the smaller group
     /// joins the larger (on a tie, the one with the higher key).
     fn link(&mut self, a: usize, b: usize) {
@@ -100,6 +112,26 @@ fn by_member(entries: Vec<Entry>) -> RowsOf {
     rows
 }
 
+/// Why an event at `time` is later than the program's `accept late events
+/// up to N` allows, with the clock at `clock`; `None` if it is not.
+fn too_late(program: &Program, time: DateTime<Utc>, clock: DateTime<Utc>) -> Option<String> {
+    let limit = program.late_limit?;
+    if time >= calendar::before(program.timezone, clock, limit) {
+        return None;
+    }
+    let plural = if limit.count == 1 { "" } else { "s" };
+    let date = |t| calendar::local(program.timezone, t).date();
+    Some(format!(
+        "event at {} is {} day(s) late (the clock is at {}): the program accepts late events \
+         up to {} {}{plural}",
+        shown(program, time),
+        (date(clock) - date(time)).num_days(),
+        shown(program, clock),
+        limit.count,
+        limit.unit.name()
+    ))
+}
+
 /// An instant as the program's clock shows it.
 fn shown(program: &Program, t: DateTime<Utc>) -> impl std::fmt::Display {
     calendar::local(program.timezone, t).format("%Y-%m-%d %H:%M")
@@ -133,15 +165,7 @@ impl<'p> Engine<'p> {
     pub(super) fn remember_event(&mut self, event: &Event) {
         let m = self.index.get(&event.member).copied();
         if let (Some(history), Some(m)) = (self.history.as_mut(), m) {
-            let seq = history.kept;
-            history.kept += 1;
-            let Histories { members, files, .. } = history;
-            if members.len() <= m {
-                members.resize_with(m + 1, History::default);
-            }
-            if let Some(h) = members.get_mut(m) {
-                packed::pack(seq, event, files, &mut h.events);
-            }
+            history.keep(m, event);
         }
     }
 
@@ -189,21 +213,8 @@ impl<'p> Engine<'p> {
         clock: DateTime<Utc>,
     ) -> Result<(), String> {
         let program = self.program;
-        if let Some(limit) = program.late_limit {
-            let oldest = calendar::before(program.timezone, clock, limit);
-            if event.time < oldest {
-                let unit = limit.unit.name();
-                let plural = if limit.count == 1 { "" } else { "s" };
-                let local = |t| calendar::local(program.timezone, t);
-                return Err(format!(
-                    "event at {} is {} day(s) late (the clock is at {}): the program accepts \
-                     late events up to {} {unit}{plural}",
-                    shown(program, event.time),
-                    (local(clock).date() - local(event.time).date()).num_days(),
-                    shown(program, clock),
-                    limit.count
-                ));
-            }
+        if let Some(reason) = too_late(program, event.time, clock) {
+            return Err(reason);
         }
         // The members to re-run: the event's own and everyone linked to
         // it, and for a late transfer or pool event its counterpart's.
