@@ -16,7 +16,7 @@ mod support;
 
 use loyalty::engine::replay::Order;
 use proptest::prelude::*;
-use support::{d, run_with, Run};
+use support::{d, run, run_with, Run};
 
 const PROGRAM: &str = ny!(r#"
 points stars {
@@ -41,10 +41,6 @@ rule base {
 
 fn stream(program: &str, events: &str) -> Run {
     run_with(program, events, Order::Stream, None)
-}
-
-fn sorted(program: &str, events: &str) -> Run {
-    run_with(program, events, Order::Sort, None)
 }
 
 #[test]
@@ -77,7 +73,7 @@ fn a_late_purchase_re_runs_its_member_and_ends_as_a_sorted_replay_would() {
     assert_eq!(undone.note, "undone for late event e5");
     assert_eq!(undone.event, "e3");
     // The same members, balances, tiers and totals as the sorted replay.
-    let sorted = sorted(PROGRAM, events);
+    let sorted = run(PROGRAM, events);
     assert_eq!(late.members, sorted.members);
     assert_eq!(late.totals, sorted.totals);
     assert_eq!(late.rows("bob", &[]), sorted.rows("bob", &[]));
@@ -94,7 +90,7 @@ fn the_clock_work_of_a_re_run_member_is_the_re_runs() {
                   e3,2025-01-10 10:00,ann,purchase,25
                   e4,2025-04-15 10:00,ann,purchase,1";
     let late = stream(PROGRAM, events);
-    let sorted = sorted(PROGRAM, events);
+    let sorted = run(PROGRAM, events);
     assert!(late.rejects.is_empty(), "{:?}", late.rejects);
     assert_eq!(late.members, sorted.members);
     assert_eq!(late.totals, sorted.totals);
@@ -121,7 +117,7 @@ fn a_late_enrolment_is_applied_at_its_time() {
         late.rows("cy", &[]),
         ["tier_change 2025-02-01T09:00:00-05:00 joined at green"]
     );
-    assert_eq!(late.members, sorted(PROGRAM, events).members);
+    assert_eq!(late.members, run(PROGRAM, events).members);
 }
 
 #[test]
@@ -161,7 +157,7 @@ fn a_late_event_re_runs_the_members_a_transfer_links() {
         "{:?}",
         late.rejects
     );
-    let sorted = sorted(
+    let sorted = run(
         PROGRAM,
         &events.replace("e6,2025-01-12 10:00,ann,redeem,,70,stars,,", ""),
     );
@@ -183,7 +179,7 @@ fn a_late_event_re_runs_a_pool_with_its_members() {
                   e8,2025-01-09 10:00,bob,purchase,7,,,,";
     let late = stream(PROGRAM, events);
     assert!(late.rejects.is_empty(), "{:?}", late.rejects);
-    let sorted = sorted(PROGRAM, events);
+    let sorted = run(PROGRAM, events);
     assert_eq!(late.members, sorted.members);
     assert_eq!(late.totals, sorted.totals);
     assert_eq!(late.balance("bob", "stars"), d("57"));

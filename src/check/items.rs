@@ -45,15 +45,10 @@ pub fn check_program(file: &File, checker: &mut Checker) {
         }
         match &setting.node {
             ProgramSetting::Timezone(zone) => check_timezone(zone, checker),
-            ProgramSetting::AcceptLate(d) if !d.count.node.fract().is_zero() => checker.report(
-                Diagnostic::error(
-                    "invalid-value",
-                    d.count.span,
-                    format!("a lateness must be a whole number, not `{}`", d.count.node),
-                )
-                .with_label("not a whole number")
-                .with_help("`accept late events up to 0 days` rejects every late event"),
-            ),
+            // `up to 0 days` rejects every late event.
+            ProgramSetting::AcceptLate(d) => {
+                checker.check_whole(&d.count, "a lateness", true);
+            }
             _ => {}
         }
     }

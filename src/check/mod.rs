@@ -68,17 +68,30 @@ impl Checker {
     /// Reports a count that must be a whole number above zero; `what` names it.
     /// Returns whether it was valid.
     fn check_whole_positive(&mut self, number: &Number, what: &str) -> bool {
-        if number.node <= Decimal::ZERO || !number.node.fract().is_zero() {
+        self.check_whole(number, what, false)
+    }
+
+    /// Reports a count that must be a whole number, above zero unless
+    /// `zero_allowed`; `what` names it. Returns whether it was valid.
+    fn check_whole(&mut self, number: &Number, what: &str, zero_allowed: bool) -> bool {
+        let too_small = if zero_allowed {
+            number.node < Decimal::ZERO
+        } else {
+            number.node <= Decimal::ZERO
+        };
+        if too_small || !number.node.fract().is_zero() {
+            let kind = if zero_allowed {
+                "a whole number"
+            } else {
+                "a whole number above zero"
+            };
             self.report(
                 Diagnostic::error(
                     "invalid-value",
                     number.span,
-                    format!(
-                        "{what} must be a whole number above zero, not `{}`",
-                        number.node
-                    ),
+                    format!("{what} must be {kind}, not `{}`", number.node),
                 )
-                .with_label("not a whole number above zero"),
+                .with_label(format!("not {kind}")),
             );
             return false;
         }
