@@ -121,7 +121,7 @@ fn debits_come_out_of_the_balance_and_bad_adjustments_are_rejected() {
         [
             "a debit of 101 stars is beyond the balance of 100",
             "a debit names no `purchase` and no `expires`: those are for credits",
-            "adjust for unknown purchase `e9` of member `ann`",
+            "adjust for unknown purchase `e9` for member `ann`",
             "an adjust moves a non-zero amount of stars with at most 0 decimals, not 0",
             "`status` are qualifying points: tier measures come from earning rules, not adjustments",
             "an adjust needs `points` (signed), `points_type` and a `reason`",

@@ -462,13 +462,14 @@ fn the_rounding_policy_changes_the_kpmg_figures_as_documented() {
     assert_eq!(rows[2].revenue, d("3552.01"));
 }
 
-#[test]
-fn deferred_revenue_on_a_run_recognizes_no_more_than_it_allocated() {
-    let program = program(EXPIRING);
+/// The deferred-revenue allocation of a run through 30 April, with the
+/// purchases each member still keeps for returns.
+fn allocation_to_april(source: &str, events: &str) -> (Allocation, BTreeMap<String, usize>) {
+    let program = program(source);
     let until = end_of_day(&program, "2025-04-30");
     let mut engine = Engine::new(&program);
     let mut builder = LiabilityBuilder::new(&program);
-    let records = read(&program, Format::Csv, csv(EXPIRING_EVENTS), "t.csv");
+    let records = read(&program, Format::Csv, csv(events), "t.csv");
     replay(&mut engine, records, options(until), &mut |entries| {
         builder.add(entries);
         Ok::<(), ()>(())
@@ -476,7 +477,17 @@ fn deferred_revenue_on_a_run_recognizes_no_more_than_it_allocated() {
     .unwrap();
     let table = builder.finish(until, Breakage::Program);
     let allocation = deferred::from_run(&engine, &builder, &table, Rounding::EXACT).unwrap();
-    let periods: Vec<(&str, Decimal, Decimal, Decimal, Decimal)> = allocation
+    let kept = engine
+        .members()
+        .iter()
+        .map(|m| (m.id.clone(), m.purchases.len()))
+        .collect();
+    (allocation, kept)
+}
+
+/// (month, sales, points issued, redeemed, expired) per period.
+fn periods(allocation: &Allocation) -> Vec<(&str, Decimal, Decimal, Decimal, Decimal)> {
+    allocation
         .periods
         .iter()
         .map(|p| {
@@ -488,7 +499,13 @@ fn deferred_revenue_on_a_run_recognizes_no_more_than_it_allocated() {
                 p.points_expired,
             )
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn deferred_revenue_on_a_run_recognizes_no_more_than_it_allocated() {
+    let (allocation, _) = allocation_to_april(EXPIRING, EXPIRING_EVENTS);
+    let periods = periods(&allocation);
     // bob's return of 50 USD counts against January, his purchase's month,
     // for the sale and for its points.
     assert_eq!(
@@ -514,6 +531,31 @@ fn deferred_revenue_on_a_run_recognizes_no_more_than_it_allocated() {
     // 90% of the 550 issued would be 495, but 200 expired: at most the
     // other 350 can ever be redeemed.
     assert_eq!(last.expected_to_redeem, d("350"));
+}
+
+#[test]
+fn purchases_a_return_window_forgets_still_count_in_their_months_sales() {
+    let events = format!(
+        "{EXPIRING_EVENTS}
+         e9,2025-03-20 10:00,ann,purchase,40,,
+         e10,2025-03-21 10:00,bob,return,10,e4,"
+    );
+    let (kept_all, kept) = allocation_to_april(EXPIRING, &events);
+    let windowed = EXPIRING.replace(
+        "  timezone \"America/New_York\"\n",
+        "  timezone \"America/New_York\"\n  accept returns up to 30 days\n",
+    );
+    let (forgot, kept_in_window) = allocation_to_april(&windowed, &events);
+    // bob's second return comes 60 days after his purchase: accepted
+    // without a window (January's sales lose 10 more), rejected with one.
+    // Forgotten purchases keep their sales.
+    let sales = |a: &Allocation| a.periods.iter().map(|p| p.sales).collect::<Vec<_>>();
+    assert_eq!(sales(&kept_all), [d("240"), d("300"), d("40"), d("0")]);
+    assert_eq!(sales(&forgot), [d("250"), d("300"), d("40"), d("0")]);
+    // ann's January purchase was forgotten when she bought again in March.
+    assert_eq!(kept.get("ann"), Some(&2));
+    assert_eq!(kept_in_window.get("ann"), Some(&1));
+    assert_eq!(kept_in_window.get("bob"), Some(&0));
 }
 
 /// Two programs that differ only in the base rule's rate.

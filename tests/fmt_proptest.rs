@@ -287,6 +287,7 @@ fn program() -> impl Strategy<Value = Item> {
         Just(ProgramSetting::Overspent(OverspentPolicy::GoNegative)),
         Just(ProgramSetting::Overspent(OverspentPolicy::WriteOff)),
         duration().prop_map(ProgramSetting::AcceptLate),
+        duration().prop_map(ProgramSetting::AcceptReturns),
     ];
     (
         text(),

@@ -248,6 +248,12 @@ enum Action {
         points: u32,
         take: bool,
     },
+    Return {
+        of: u8,
+        /// Days after the purchase.
+        after: u32,
+        amount: u32,
+    },
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -262,35 +268,58 @@ fn action() -> impl Strategy<Value = Action> {
         1 => (0u8..3, 0u32..200).prop_map(|(member, day)| Action::Join { member, day }),
         1 => (0u8..3, 0u32..200, 1u32..60, any::<bool>())
             .prop_map(|(member, day, points, take)| Action::Pool { member, day, points, take }),
+        2 => (any::<u8>(), 0u32..45, 0u32..300)
+            .prop_map(|(of, after, amount)| Action::Return { of, after, amount }),
     ]
 }
 
 fn csv(actions: &[Action]) -> String {
-    let mut out = String::from("id,time,member,type,amount,points,points_type,to,pool\n");
+    let mut out = String::from("id,time,member,type,amount,points,points_type,to,pool,of\n");
     for m in 0..3 {
-        out.push_str(&format!("j{m},2025-01-01 08:00,m{m},enroll,,,,,\n"));
+        out.push_str(&format!("j{m},2025-01-01 08:00,m{m},enroll,,,,,,\n"));
     }
     let day = |d: u32| {
         chrono::NaiveDate::from_ymd_opt(2025, 1, 2).unwrap() + chrono::Days::new(u64::from(d))
     };
     for (i, action) in actions.iter().enumerate() {
+        let mut of = String::new();
         let line = match action {
+            Action::Return {
+                of: j,
+                after,
+                amount,
+            } => {
+                // A return of part of a purchase listed anywhere (so it
+                // may arrive first, or late), up to 45 days after it.
+                let j = usize::from(*j) % actions.len();
+                let Some(Action::Purchase {
+                    member,
+                    day: d,
+                    amount: bought,
+                }) = actions.get(j)
+                else {
+                    continue;
+                };
+                of = format!("a{j}");
+                format!(
+                    "a{i},{} 12:00,m{member},return,{},,,,",
+                    day(d + after),
+                    1 + amount % bought
+                )
+            }
             Action::Purchase {
                 member,
                 day: d,
                 amount,
             } => {
-                format!("a{i},{} 12:00,m{member},purchase,{amount},,,,\n", day(*d))
+                format!("a{i},{} 12:00,m{member},purchase,{amount},,,,", day(*d))
             }
             Action::Redeem {
                 member,
                 day: d,
                 points,
             } => {
-                format!(
-                    "a{i},{} 12:00,m{member},redeem,,{points},stars,,\n",
-                    day(*d)
-                )
+                format!("a{i},{} 12:00,m{member},redeem,,{points},stars,,", day(*d))
             }
             Action::Give {
                 member,
@@ -299,15 +328,12 @@ fn csv(actions: &[Action]) -> String {
                 points,
             } => {
                 format!(
-                    "a{i},{} 12:00,m{member},transfer,,{points},stars,m{to},\n",
+                    "a{i},{} 12:00,m{member},transfer,,{points},stars,m{to},",
                     day(*d)
                 )
             }
             Action::Join { member, day: d } => {
-                format!(
-                    "a{i},{} 12:00,m{member},join_pool,,,,,household:h\n",
-                    day(*d)
-                )
+                format!("a{i},{} 12:00,m{member},join_pool,,,,,household:h", day(*d))
             }
             Action::Pool {
                 member,
@@ -315,7 +341,7 @@ fn csv(actions: &[Action]) -> String {
                 points,
                 take: false,
             } => format!(
-                "a{i},{} 12:00,m{member},transfer,,{points},stars,household:h,\n",
+                "a{i},{} 12:00,m{member},transfer,,{points},stars,household:h,",
                 day(*d)
             ),
             Action::Pool {
@@ -324,11 +350,11 @@ fn csv(actions: &[Action]) -> String {
                 points,
                 take: true,
             } => format!(
-                "a{i},{} 12:00,household:h,transfer,,{points},stars,m{member},\n",
+                "a{i},{} 12:00,household:h,transfer,,{points},stars,m{member},",
                 day(*d)
             ),
         };
-        out.push_str(&line);
+        out.push_str(&format!("{line},{of}\n"));
     }
     out
 }
@@ -339,7 +365,8 @@ proptest! {
     /// Events in any order through `--stream`: the running balances hold
     /// after every row (checked by the support code), and when the late
     /// events re-run without a reject the sorted replay did not have, every
-    /// member, balance, tier and total is the sorted replay's.
+    /// member, balance, tier and total, and the sales by month, are the
+    /// sorted replay's (with and without a return window).
     #[test]
     fn streamed_late_events_end_where_a_sorted_replay_ends(
         actions in prop::collection::vec(action(), 1..40),
@@ -362,6 +389,20 @@ proptest! {
         if ids(&late) == ids(&sorted) {
             prop_assert_eq!(&late.members, &sorted.members);
             prop_assert_eq!(&late.totals, &sorted.totals);
+            prop_assert_eq!(&late.sales, &sorted.sales);
+        }
+        // A return window forgets purchases as the clock passes them: a
+        // late return still finds its purchase in the re-run.
+        let windowed = PROGRAM.replace(
+            "  timezone \"America/New_York\"\n",
+            "  timezone \"America/New_York\"\n  accept returns up to 30 days\n",
+        );
+        let late = run_with(&windowed, &events, Order::Stream, until);
+        let sorted = run_with(&windowed, &events, Order::Sort, until);
+        if ids(&late) == ids(&sorted) {
+            prop_assert_eq!(&late.members, &sorted.members);
+            prop_assert_eq!(&late.totals, &sorted.totals);
+            prop_assert_eq!(&late.sales, &sorted.sales);
         }
         // With a budget shared by all members, the rows written are kept
         // to be undone: the running balances and the equation still hold

@@ -382,6 +382,38 @@ fn a_return_after_the_points_were_spent_leaves_a_debt_that_earning_pays_first() 
 }
 
 #[test]
+fn a_return_window_accepts_returns_up_to_its_end_and_rejects_later_ones() {
+    let program = ONE_PER_USD.replace(
+        "  timezone \"America/New_York\"\n",
+        "  timezone \"America/New_York\"\n  accept returns up to 30 days\n",
+    );
+    let run = run(
+        &program,
+        "id,time,member,type,amount,of,points,points_type
+         e1,2025-01-01 09:00,ann,enroll,,,,
+         e2,2025-01-02 10:00,ann,purchase,100,,,
+         e3,2025-01-05 10:00,ann,purchase,50,,,
+         e4,2025-02-01 10:00,ann,return,10,e2,,
+         e5,2025-02-04 10:01,ann,return,10,e3,,
+         e6,2025-02-04 10:02,ann,purchase,20,,,
+         e7,2025-02-05 10:00,ann,return,10,e2,,",
+    );
+    // 30 days to the minute after e2 is still in its window; e3's closed a
+    // minute before its return, and e2's before the last one.
+    assert_eq!(
+        run.rows("ann", &["reverse"]),
+        ["reverse 2025-02-01T10:00:00-05:00 -10 =140 base"]
+    );
+    assert_eq!(run.reject_lines(), [6, 8]);
+    assert_eq!(
+        run.rejects[0].1,
+        "return of unknown purchase `e3` for member `ann`, or one made too long ago: \
+         the program accepts returns up to 30 days after the purchase"
+    );
+    assert_eq!(run.balance("ann", "pts"), d("160"));
+}
+
+#[test]
 fn write_off_reverses_only_what_is_left() {
     let program = r#"
 program "Test" {

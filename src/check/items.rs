@@ -39,6 +39,7 @@ pub fn check_program(file: &File, checker: &mut Checker) {
             ProgramSetting::Effective(_) => "effective",
             ProgramSetting::Overspent(_) => "on overspent return",
             ProgramSetting::AcceptLate(_) => "accept late events",
+            ProgramSetting::AcceptReturns(_) => "accept returns",
         };
         if seen.insert(key, setting.span).is_some() {
             checker.duplicate(setting.span, &format!("`{key}`"));
@@ -48,6 +49,9 @@ pub fn check_program(file: &File, checker: &mut Checker) {
             // `up to 0 days` rejects every late event.
             ProgramSetting::AcceptLate(d) => {
                 checker.check_whole(&d.count, "a lateness", true);
+            }
+            ProgramSetting::AcceptReturns(d) => {
+                checker.check_whole_positive(&d.count, "a return window");
             }
             _ => {}
         }

@@ -27,6 +27,9 @@ pub struct Program {
     /// `accept late events up to N`: how far behind the clock a late event
     /// may be; `None` accepts any lateness.
     pub late_limit: Option<Term>,
+    /// `accept returns up to N`: how long after a purchase a return (or an
+    /// adjust made for the purchase) may refer to it; `None`: forever.
+    pub return_window: Option<Term>,
     pub member_attributes: Vec<Field>,
     pub events: Vec<EventType>,
     pub points: Vec<PointsType>,
@@ -121,6 +124,14 @@ pub struct EventType {
 pub struct Term {
     pub count: u32,
     pub unit: TimeUnit,
+}
+
+/// `30 days`, `1 month`: as the program would write it.
+impl std::fmt::Display for Term {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = if self.count == 1 { "" } else { "s" };
+        write!(f, "{} {}{plural}", self.count, self.unit.name())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -46,6 +46,7 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
         effective: None,
         overspent: ast::OverspentPolicy::GoNegative,
         late_limit: None,
+        return_window: None,
         member_attributes: Vec::new(),
         events: builtin_events(),
         points: Vec::new(),
@@ -192,6 +193,7 @@ fn lower_header(p: &ast::ProgramDecl, program: &mut Program) -> Result<()> {
             ast::ProgramSetting::Effective(d) => program.effective = Some(d.node),
             ast::ProgramSetting::Overspent(o) => program.overspent = *o,
             ast::ProgramSetting::AcceptLate(d) => program.late_limit = Some(term(d)?),
+            ast::ProgramSetting::AcceptReturns(d) => program.return_window = Some(term(d)?),
         }
     }
     Ok(())

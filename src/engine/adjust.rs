@@ -75,13 +75,7 @@ impl Engine<'_> {
             return Ok(());
         }
         if let Some(id) = &purchase {
-            let member = self.members.get(m).ok_or("unknown member")?;
-            if !member.purchases.contains_key(id) {
-                return Err(format!(
-                    "adjust for unknown purchase `{id}` of member `{}`",
-                    member.id
-                ));
-            }
+            self.open_purchase(m, id, now, "adjust for")?;
         }
         // An override expires at the end of its day, in the program's zone.
         let expires_at = match expires {
@@ -110,7 +104,7 @@ impl Engine<'_> {
         self.record(m, EntryKind::Adjust, now, Some(p), amount).note = note;
         if let Some(award) = purchase.and_then(|id| {
             let member = self.members.get_mut(m)?;
-            member.purchases.get_mut(&id)
+            member.purchase_mut(&id)
         }) {
             award.awards.push(PurchaseAward {
                 points: p,

@@ -119,16 +119,13 @@ fn too_late(program: &Program, time: DateTime<Utc>, clock: DateTime<Utc>) -> Opt
     if time >= calendar::before(program.timezone, clock, limit) {
         return None;
     }
-    let plural = if limit.count == 1 { "" } else { "s" };
     let date = |t| calendar::local(program.timezone, t).date();
     Some(format!(
         "event at {} is {} day(s) late (the clock is at {}): the program accepts late events \
-         up to {} {}{plural}",
+         up to {limit}",
         shown(program, time),
         (date(clock) - date(time)).num_days(),
         shown(program, clock),
-        limit.count,
-        limit.unit.name()
     ))
 }
 
@@ -278,6 +275,7 @@ impl<'p> Engine<'p> {
             self.restate(event, old, new);
         }
         let map = self.adopt(scratch);
+        self.count_late_sale(event, &events);
         if let Some(history) = self.history.as_mut() {
             // The rows kept are the re-run's; the events kept do not change
             // (the late one is added as any applied event is).
@@ -302,6 +300,34 @@ impl<'p> Engine<'p> {
         // The rows just written are in the history already.
         self.explained = self.ledger.len();
         Ok(())
+    }
+
+    /// Counts a late purchase's sale, or a late return against its
+    /// purchase's month: the re-run counted them on the scratch engine, whose
+    /// sales are not adopted (the group's other events were counted here
+    /// when they came).
+    fn count_late_sale(&mut self, event: &Event, events: &[(u64, Event)]) {
+        let kind = self.program.events.get(event.kind).map(|t| t.kind);
+        let field = |i| event.fields.get(i);
+        match kind {
+            Some(EventKind::Purchase) => {
+                if let Some(Value::Number(amount)) = field(builtin_field::PURCHASE_AMOUNT) {
+                    self.count_sale(event.time, *amount);
+                }
+            }
+            Some(EventKind::Return) => {
+                let purchased = match field(builtin_field::RETURN_OF) {
+                    Some(Value::Text(of)) => events.iter().find(|(_, e)| e.id == *of),
+                    _ => None,
+                };
+                if let (Some((_, purchase)), Some(Value::Number(amount))) =
+                    (purchased, field(builtin_field::RETURN_AMOUNT))
+                {
+                    self.count_sale(purchase.time, -*amount);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// The events kept for `slots`, each with its place in the applied

@@ -2,10 +2,12 @@
 //! window measures, counters for caps and limits, and the purchases a return
 //! can refer to.
 
+use super::calendar;
 use super::ledger::Totals;
-use crate::compile::ir::{PerkId, PointsId, RuleId, TierRank, Value};
+use crate::compile::ir::{PerkId, PointsId, RuleId, Term, TierRank, Value};
 use crate::syntax::ast::Rounding;
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -26,7 +28,9 @@ pub struct Member {
     /// Dated measure contributions (rolling windows).
     pub window_entries: VecDeque<(DateTime<Utc>, usize, Decimal)>,
     pub counters: BTreeMap<Counter, Decimal>,
-    pub purchases: BTreeMap<String, Purchase>,
+    /// The purchases a return can still refer to, in the order they were
+    /// made (a few a member, so a search from the newest is quick).
+    pub purchases: Vec<Purchase>,
     /// Redemptions by event id, for `cancel_redeem`.
     pub redemptions: BTreeMap<String, Redemption>,
     pub lifetime_earned: Vec<Decimal>,
@@ -54,7 +58,7 @@ impl Member {
             window: vec![Decimal::ZERO; measures],
             window_entries: VecDeque::new(),
             counters: BTreeMap::new(),
-            purchases: BTreeMap::new(),
+            purchases: Vec::new(),
             redemptions: BTreeMap::new(),
             lifetime_earned: vec![Decimal::ZERO; points],
         }
@@ -72,6 +76,26 @@ impl Member {
             }
         }
         self.counters.entry(key).or_default()
+    }
+
+    /// The purchase with event id `id`, if a return can still refer to it.
+    pub fn purchase_mut(&mut self, id: &str) -> Option<&mut Purchase> {
+        self.purchases.iter_mut().rev().find(|p| &*p.id == id)
+    }
+
+    /// Forgets the purchases the program's return window (`accept returns
+    /// up to N`) has closed on at `now`; without a window, none. Events come
+    /// in time order, so a forgotten purchase could never be returned again.
+    pub fn forget_purchases(&mut self, tz: Tz, window: Option<Term>, now: DateTime<Utc>) {
+        let Some(window) = window else {
+            return;
+        };
+        let closed = self
+            .purchases
+            .iter()
+            .take_while(|p| calendar::after(tz, p.time, window) < now)
+            .count();
+        self.purchases.drain(..closed);
     }
 }
 
@@ -248,6 +272,8 @@ pub struct Redemption {
 /// A purchase that returns may refer to.
 #[derive(Debug, Clone)]
 pub struct Purchase {
+    /// Its event id.
+    pub id: Box<str>,
     pub amount: Decimal,
     pub returned: Decimal,
     pub awards: Vec<PurchaseAward>,

@@ -20,10 +20,11 @@ mod transfers;
 
 use crate::compile::ir::{builtin_field, EventKind, ExpiryRule, PointsId, Program, RuleId, Value};
 use crate::events::{Event, Reject};
+use crate::syntax::ast::Period;
 use chrono::{DateTime, Utc};
 use explain::Explanation;
 use ledger::{Entry, EntryKind, Totals};
-use member::{Bucket, Counter, Member, Redemption, Wallet};
+use member::{Bucket, Counter, Member, Purchase, Redemption, Wallet};
 use rust_decimal::Decimal;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
@@ -99,6 +100,10 @@ pub struct Engine<'p> {
     /// Per member slot, how many times a late event re-ran it (empty until
     /// one did): see `Due::generation`.
     generations: Vec<u32>,
+    /// Purchase amounts less what was returned of them, by the month of the
+    /// purchase (`calendar::period_key` of months): kept here rather than
+    /// summed over the members' purchases, which a return window forgets.
+    sales: BTreeMap<i64, Decimal>,
 }
 
 impl<'p> Engine<'p> {
@@ -123,6 +128,7 @@ impl<'p> Engine<'p> {
             memberships: BTreeMap::new(),
             history: None,
             generations: Vec::new(),
+            sales: BTreeMap::new(),
         }
     }
 
@@ -323,6 +329,23 @@ impl<'p> Engine<'p> {
         &self.totals
     }
 
+    /// Purchase amounts less what was returned of them, by the month of the
+    /// purchase in the program's zone (the number `calendar::period_key`
+    /// gives months), in month order.
+    pub fn sales_by_month(&self) -> &BTreeMap<i64, Decimal> {
+        &self.sales
+    }
+
+    /// Adds `amount` (negative for a return) to the sales of the month
+    /// `purchased` falls in.
+    fn count_sale(&mut self, purchased: DateTime<Utc>, amount: Decimal) {
+        let date = calendar::local(self.program.timezone, purchased).date();
+        *self
+            .sales
+            .entry(calendar::period_key(Period::Month, date))
+            .or_default() += amount;
+    }
+
     /// Members in the order of their ids.
     pub fn members(&self) -> Vec<&Member> {
         let mut members: Vec<&Member> = self.members.iter().collect();
@@ -504,13 +527,7 @@ impl<'p> Engine<'p> {
         else {
             return Err("a return needs an `amount`".to_string());
         };
-        let member = self.members.get(m).ok_or("unknown member")?;
-        let purchase = member.purchases.get(of).ok_or_else(|| {
-            format!(
-                "return of unknown purchase `{of}` for member `{}`",
-                member.id
-            )
-        })?;
+        let purchase = self.open_purchase(m, of, event.time, "return of")?;
         let left = purchase.amount - purchase.returned;
         if amount > left {
             return Err(format!(
@@ -521,6 +538,30 @@ impl<'p> Engine<'p> {
         let of = of.clone();
         self.reverse(m, &of, amount, event);
         Ok(())
+    }
+
+    /// The purchase `of` of member `m` that a return or an adjust (`what`)
+    /// at `now` may refer to: made by the member and, if the program has a
+    /// return window, not closed by it.
+    fn open_purchase(
+        &mut self,
+        m: usize,
+        of: &str,
+        now: DateTime<Utc>,
+        what: &str,
+    ) -> Result<&mut Purchase, String> {
+        let program = self.program;
+        let member = self.members.get_mut(m).ok_or("unknown member")?;
+        member.forget_purchases(program.timezone, program.return_window, now);
+        let unknown = match program.return_window {
+            Some(window) => format!(
+                "{what} unknown purchase `{of}` for member `{}`, or one made too long ago: \
+                 the program accepts returns up to {window} after the purchase",
+                member.id,
+            ),
+            None => format!("{what} unknown purchase `{of}` for member `{}`", member.id),
+        };
+        member.purchase_mut(of).ok_or(unknown)
     }
 
     fn redeem(&mut self, m: usize, event: &Event) -> Result<(), String> {
@@ -659,7 +700,7 @@ impl<'p> Engine<'p> {
         let Some(member) = self.members.get_mut(m) else {
             return;
         };
-        let Some(purchase) = member.purchases.get_mut(of) else {
+        let Some(purchase) = member.purchase_mut(of) else {
             return;
         };
         purchase.returned += amount;
@@ -688,6 +729,7 @@ impl<'p> Engine<'p> {
             }
         }
         tiers::take_back_measures(member, program, &purchase, amount, &reversed_points);
+        self.count_sale(purchase.time, -amount);
         let write_off = program.overspent == crate::syntax::ast::OverspentPolicy::WriteOff;
         for (p, rule, points, bucket) in reversals {
             let Some(wallet) = self.wallet(m, p) else {

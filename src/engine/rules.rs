@@ -187,17 +187,22 @@ impl Engine<'_> {
         let contributions = tiers::add_measures(self, m, event, &earned_now);
         if let Some(amount) = purchase_amount {
             if let Some(member) = self.members.get_mut(m) {
-                member.purchases.insert(
-                    event.id.clone(),
-                    Purchase {
-                        amount,
-                        returned: Decimal::ZERO,
-                        awards: purchase_awards,
-                        measures: contributions,
-                        time: event.time,
-                    },
-                );
+                member.forget_purchases(program.timezone, program.return_window, event.time);
+                // Kept for years by programs without a return window: no
+                // spare capacity.
+                purchase_awards.shrink_to_fit();
+                let mut measures = contributions;
+                measures.shrink_to_fit();
+                member.purchases.push(Purchase {
+                    id: event.id.as_str().into(),
+                    amount,
+                    returned: Decimal::ZERO,
+                    awards: purchase_awards,
+                    measures,
+                    time: event.time,
+                });
             }
+            self.count_sale(event.time, amount);
         }
         self.after_event(m, event.time);
     }

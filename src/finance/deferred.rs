@@ -7,7 +7,7 @@
 
 use crate::compile::ir::Program;
 use crate::engine::Engine;
-use crate::finance::liability::{month_label, LiabilityBuilder, LiabilityTable};
+use crate::finance::liability::{month_name, LiabilityBuilder, LiabilityTable};
 use crate::report::money;
 use crate::report::table::{percent, points, Table};
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -192,14 +192,12 @@ pub fn from_run(
             .or_insert_with(|| blank(&month))
             .points_issued += issued;
     }
-    for member in engine.members() {
-        for purchase in member.purchases.values() {
-            let month = month_label(program, purchase.time);
-            periods
-                .entry(month.clone())
-                .or_insert_with(|| blank(&month))
-                .sales += purchase.amount - purchase.returned;
-        }
+    for (&month, &sales) in engine.sales_by_month() {
+        let month = month_name(month);
+        periods
+            .entry(month.clone())
+            .or_insert_with(|| blank(&month))
+            .sales += sales;
     }
     let expected = Decimal::ONE - breakage;
     Ok(Allocation {

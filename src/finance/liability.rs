@@ -10,7 +10,8 @@ use crate::engine::calendar;
 use crate::engine::ledger::{Entry, EntryKind};
 use crate::report::money;
 use crate::report::table::{percent, points, Table};
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use crate::syntax::ast::Period;
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -61,7 +62,7 @@ pub struct LiabilityTable {
 
 /// A calendar month as a number: year × 12 + month − 1, so months count up
 /// by one and `BTreeMap` keeps them in order.
-type Month = i64;
+pub type Month = i64;
 
 /// The month an instant falls in, in the program's zone: `2025-01`.
 pub fn month_label(program: &Program, t: DateTime<Utc>) -> String {
@@ -69,8 +70,7 @@ pub fn month_label(program: &Program, t: DateTime<Utc>) -> String {
 }
 
 fn month_of(program: &Program, t: DateTime<Utc>) -> Month {
-    let date = calendar::local(program.timezone, t).date();
-    i64::from(date.year()) * 12 + i64::from(date.month0())
+    calendar::period_key(Period::Month, calendar::local(program.timezone, t).date())
 }
 
 fn first_day(month: Month) -> Option<NaiveDate> {
@@ -79,7 +79,8 @@ fn first_day(month: Month) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(year, month0 + 1, 1)
 }
 
-fn month_name(month: Month) -> String {
+/// `2025-01` for a month number.
+pub fn month_name(month: Month) -> String {
     format!(
         "{:04}-{:02}",
         month.div_euclid(12),

@@ -185,6 +185,9 @@ pub enum ProgramSetting {
     /// `accept late events up to 7 days`: how far behind the clock an
     /// event may be and still be applied (by re-running its member).
     AcceptLate(Duration),
+    /// `accept returns up to 30 days`: how long after a purchase a return
+    /// may refer to it (and the engine keeps it).
+    AcceptReturns(Duration),
 }
 
 /// What happens when a return takes back points that were already spent.

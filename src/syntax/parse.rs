@@ -624,6 +624,9 @@ fn program(pair: Pair<Rule>, s: Span) -> Result<ProgramDecl> {
                 _ => OverspentPolicy::WriteOff,
             }),
             Rule::late_stmt => ProgramSetting::AcceptLate(duration(c.expect(Rule::duration)?)?),
+            Rule::returns_stmt => {
+                ProgramSetting::AcceptReturns(duration(c.expect(Rule::duration)?)?)
+            }
             _ => return Err(internal(ss)),
         };
         settings.push(Spanned::new(setting, ss));

@@ -90,6 +90,8 @@ pub struct Run {
     pub rejects: Vec<(usize, String)>,
     pub members: BTreeMap<String, MemberState>,
     pub totals: BTreeMap<String, Totals>,
+    /// Net sales by month number, as deferred revenue counts them.
+    pub sales: BTreeMap<i64, Decimal>,
     pub after_until: u64,
 }
 
@@ -179,6 +181,7 @@ pub fn run_with(program: &str, events: &str, order: Order, until: Option<&str>) 
             .collect(),
         members,
         totals,
+        sales: engine.sales_by_month().clone(),
         after_until: outcome.after_until,
     }
 }
