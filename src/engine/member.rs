@@ -27,7 +27,9 @@ pub struct Member {
     pub window: Vec<Decimal>,
     /// Dated measure contributions (rolling windows).
     pub window_entries: VecDeque<(DateTime<Utc>, usize, Decimal)>,
-    pub counters: BTreeMap<Counter, Decimal>,
+    /// Cap, limit, perk and budget counters, in key order (a few a member:
+    /// a sorted list is smaller than a map's nodes).
+    pub counters: Vec<(Counter, Decimal)>,
     /// The purchases a return can still refer to, in the order they were
     /// made (a few a member, so a search from the newest is quick).
     pub purchases: Vec<Purchase>,
@@ -57,7 +59,7 @@ impl Member {
             wallets: vec![Wallet::default(); points],
             window: vec![Decimal::ZERO; measures],
             window_entries: VecDeque::new(),
-            counters: BTreeMap::new(),
+            counters: Vec::new(),
             purchases: Vec::new(),
             redemptions: BTreeMap::new(),
             lifetime_earned: vec![Decimal::ZERO; points],
@@ -68,14 +70,29 @@ impl Member {
     /// drops the same counter's earlier periods: events are applied in time
     /// order, so those are never read again. Budget shares are kept (a late
     /// event gives them back).
+    #[allow(clippy::indexing_slicing)] // `at` is in bounds: found, or just inserted there
     pub fn counter(&mut self, key: Counter) -> &mut Decimal {
-        if let (false, Some(first)) = (self.counters.contains_key(&key), key.first_period()) {
-            let stale: Vec<Counter> = self.counters.range(first..key).map(|(k, _)| *k).collect();
-            for old in stale {
-                self.counters.remove(&old);
+        let at = match self.counters.binary_search_by(|(k, _)| k.cmp(&key)) {
+            Ok(at) => at,
+            Err(at) => {
+                let from = key
+                    .first_period()
+                    .map_or(at, |first| self.counters.partition_point(|(k, _)| *k < first));
+                self.counters.drain(from..at);
+                self.counters.insert(from, (key, Decimal::ZERO));
+                from
             }
-        }
-        self.counters.entry(key).or_default()
+        };
+        &mut self.counters[at].1
+    }
+
+    /// What counter `key` has counted (zero if it has not been created).
+    pub fn counted(&self, key: Counter) -> Decimal {
+        self.counters
+            .binary_search_by(|(k, _)| k.cmp(&key))
+            .ok()
+            .and_then(|at| self.counters.get(at))
+            .map_or(Decimal::ZERO, |(_, n)| *n)
     }
 
     /// The purchase with event id `id`, if a return can still refer to it.
@@ -305,10 +322,10 @@ mod tests {
         *member.counter(Counter::Fired(0, 1, 10)) += Decimal::ONE;
         *member.counter(Counter::Budget((0, 0, 10))) += Decimal::TEN;
         *member.counter(Counter::Fired(0, 0, 10)) += Decimal::ONE;
-        assert_eq!(member.counters[&Counter::Fired(0, 0, 10)], Decimal::TWO);
+        assert_eq!(member.counted(Counter::Fired(0, 0, 10)), Decimal::TWO);
         *member.counter(Counter::Fired(0, 0, 11)) += Decimal::ONE;
         *member.counter(Counter::Budget((0, 0, 11))) += Decimal::ONE;
-        let kept: Vec<Counter> = member.counters.keys().copied().collect();
+        let kept: Vec<Counter> = member.counters.iter().map(|(k, _)| *k).collect();
         assert_eq!(
             kept,
             [

@@ -271,7 +271,7 @@ impl Engine<'_> {
         let member = self.members.get(m)?;
         for (i, limit) in rule.limits.iter().enumerate() {
             let key = Counter::Fired(rule_id, i, calendar::period_key(limit.period, date));
-            let fired = member.counters.get(&key).copied().unwrap_or_default();
+            let fired = member.counted(key);
             if fired >= Decimal::from(limit.count) {
                 return Some(format!(
                     "its limit of {} per {} is reached",
@@ -306,7 +306,7 @@ impl Engine<'_> {
         {
             let used = cap.period.map_or(Decimal::ZERO, |period| {
                 let key = Counter::Capped(rule_id, i, calendar::period_key(period, date));
-                member.counters.get(&key).copied().unwrap_or_default()
+                member.counted(key)
             });
             let room = (cap.amount - used).max(Decimal::ZERO);
             if awarded > room {

@@ -349,10 +349,7 @@ impl Shard<'_> {
                         let date = calendar::local(program.timezone, time).date();
                         let key =
                             Counter::PerkUsed(p.perk, calendar::period_key(limit.period, date));
-                        state
-                            .counters
-                            .get(&key)
-                            .is_some_and(|used| *used >= Decimal::from(limit.count))
+                        state.counted(key) >= Decimal::from(limit.count)
                     });
                     perk.tiers.contains(&state.tier) && !used_up
                 })

@@ -180,6 +180,7 @@ const KEYWORDS: &[&str] = &[
     "qualification",
     "qualifying",
     "return",
+    "returns",
     "reward",
     "rolling",
     "round",
