@@ -75,9 +75,9 @@ impl Member {
         let at = match self.counters.binary_search_by(|(k, _)| k.cmp(&key)) {
             Ok(at) => at,
             Err(at) => {
-                let from = key
-                    .first_period()
-                    .map_or(at, |first| self.counters.partition_point(|(k, _)| *k < first));
+                let from = key.first_period().map_or(at, |first| {
+                    self.counters.partition_point(|(k, _)| *k < first)
+                });
                 self.counters.drain(from..at);
                 self.counters.insert(from, (key, Decimal::ZERO));
                 from

@@ -9,6 +9,7 @@ mod adjust;
 pub mod calendar;
 mod eval;
 pub mod explain;
+mod ids;
 mod late;
 pub mod ledger;
 pub mod member;
@@ -27,7 +28,7 @@ use ledger::{Entry, EntryKind, Totals};
 use member::{Bucket, Counter, Member, Purchase, Redemption, Wallet};
 use rust_decimal::Decimal;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 pub use tiers::{current_measures, Projected};
 
 /// The hasher of the engine's lookups by id, which are hashed on every
@@ -78,7 +79,7 @@ pub struct Engine<'p> {
     seq: u64,
     next_bucket: u64,
     clock: Option<DateTime<Utc>>,
-    event_ids: HashSet<String, FastHash>,
+    event_ids: ids::EventIds,
     /// Program-wide budget use per (rule, budget, period).
     budgets: Budgets,
     ledger: Vec<Entry>,
@@ -116,7 +117,7 @@ impl<'p> Engine<'p> {
             seq: 0,
             next_bucket: 0,
             clock: None,
-            event_ids: HashSet::default(),
+            event_ids: ids::EventIds::default(),
             budgets: BTreeMap::new(),
             ledger: Vec::new(),
             totals: vec![Totals::default(); program.points.len()],
@@ -218,7 +219,7 @@ impl<'p> Engine<'p> {
         };
         if let Some(clock) = late {
             self.apply_late(event, member, clock).map_err(reject)?;
-            self.event_ids.insert(event.id.clone());
+            self.event_ids.insert(&event.id);
             return Ok(());
         }
         // Only now, so a record rejected for what it is leaves the clock
@@ -249,7 +250,7 @@ impl<'p> Engine<'p> {
             (EventKind::Purchase | EventKind::Declared, Some(m)) => self.earn(m, event),
             (_, None) => return Err(reject("unknown member".to_string())),
         }
-        self.event_ids.insert(event.id.clone());
+        self.event_ids.insert(&event.id);
         Ok(())
     }
 
