@@ -373,7 +373,11 @@ impl<'p> Engine<'p> {
             let Some(slot) = self.members.get_mut(slot_of(s)) else {
                 continue;
             };
+            // The slot keeps its rank (a member the re-run enrolled took
+            // the late event's position when its slot was added).
+            let rank = slot.rank;
             let before = std::mem::replace(slot, rerun);
+            slot.rank = rank;
             for (p, totals) in self.totals.iter_mut().enumerate() {
                 if let Some(wallet) = before.wallets.get(p) {
                     totals.subtract(&wallet.totals);

@@ -14,6 +14,10 @@ use std::collections::{BTreeMap, VecDeque};
 #[derive(Debug, Clone)]
 pub struct Member {
     pub id: String,
+    /// The position of the event that enrolled it among the events the
+    /// engine was given: the order members' clock work runs in at one
+    /// instant.
+    pub rank: u64,
     pub enrolled: DateTime<Utc>,
     pub attributes: Vec<Value>,
     pub tier: TierRank,
@@ -43,6 +47,7 @@ impl Member {
     /// wallets and `measures` tier measures.
     pub fn new(
         id: &str,
+        rank: u64,
         time: DateTime<Utc>,
         attributes: Vec<Value>,
         points: usize,
@@ -50,6 +55,7 @@ impl Member {
     ) -> Member {
         Member {
             id: id.to_string(),
+            rank,
             enrolled: time,
             attributes,
             tier: 0,
@@ -317,7 +323,7 @@ mod tests {
 
     #[test]
     fn a_counter_of_a_new_period_drops_that_counters_past_periods_only() {
-        let mut member = Member::new("ann", at(1), Vec::new(), 0, 0);
+        let mut member = Member::new("ann", 0, at(1), Vec::new(), 0, 0);
         *member.counter(Counter::Fired(0, 0, 10)) += Decimal::ONE;
         *member.counter(Counter::Fired(0, 1, 10)) += Decimal::ONE;
         *member.counter(Counter::Budget((0, 0, 10))) += Decimal::TEN;

@@ -44,7 +44,13 @@ type Budgets = BTreeMap<(RuleId, usize, i64), Decimal>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Due {
     at: DateTime<Utc>,
-    /// Insertion order: ties at one instant are applied in the order they were scheduled.
+    /// The member's rank (`Member::rank`): at one instant, members' clock
+    /// work runs in the order the members joined, which does not depend on
+    /// how other members' work was interleaved (so members applied in
+    /// separate shards merge back into the same order).
+    rank: u64,
+    /// Insertion order: one member's ties at one instant are applied in the
+    /// order they were scheduled.
     seq: u64,
     member: usize,
     /// The member's generation when it was scheduled: a late event's re-run
@@ -98,6 +104,9 @@ pub struct Engine<'p> {
     /// Per member slot, what re-running it for a late event needs; `None`
     /// when late events are rejected.
     history: Option<late::Histories>,
+    /// How many events `apply` has been given: the next one's position,
+    /// which a member it enrols takes as its rank.
+    position: u64,
     /// Per member slot, how many times a late event re-ran it (empty until
     /// one did): see `Due::generation`.
     generations: Vec<u32>,
@@ -115,6 +124,7 @@ impl<'p> Engine<'p> {
             index: HashMap::default(),
             due: BinaryHeap::new(),
             seq: 0,
+            position: 0,
             next_bucket: 0,
             clock: None,
             event_ids: ids::EventIds::default(),
@@ -148,6 +158,7 @@ impl<'p> Engine<'p> {
     /// a purchase, a perk) is judged at its time, so the clock has moved to it.
     pub fn apply(&mut self, event: &Event) -> Result<(), Reject> {
         let result = self.try_apply(event);
+        self.position += 1;
         self.current_event = None;
         self.observe_entries();
         match &result {
@@ -297,8 +308,10 @@ impl<'p> Engine<'p> {
     fn schedule(&mut self, at: DateTime<Utc>, member: usize, what: DueKind) {
         self.seq += 1;
         let generation = self.generation(member);
+        let rank = self.members.get(member).map_or(0, |m| m.rank);
         self.due.push(Reverse(Due {
             at,
+            rank,
             seq: self.seq,
             member,
             generation,

@@ -50,6 +50,7 @@ impl<'p> Engine<'p> {
         let m = self.members.len();
         self.members.push(Member::new(
             id,
+            self.position,
             time,
             attributes,
             program.points.len(),
