@@ -7,6 +7,7 @@ use super::{display_name, USAGE_ERROR};
 use loyalty::compile::Program;
 use loyalty::engine::ledger::Entry;
 use loyalty::engine::replay;
+use loyalty::engine::sharded;
 use loyalty::engine::Engine;
 use loyalty::events::{Event, Reject};
 use loyalty::finance::deferred::{self, Rounding};
@@ -51,10 +52,14 @@ pub struct Args {
     /// Needs --report.
     #[arg(long, value_name = "FILE", requires = "report")]
     html: Option<PathBuf>,
-    /// Threads: 1 reads, applies and writes in turn; 2 reads and types the
-    /// records on a thread of its own while events are applied and written;
-    /// 3 or more also write the ledger on a third. The output is the same
-    /// for any number.
+    /// Threads: 1 reads, applies and writes in turn. With more, records are
+    /// read and typed on a thread of their own, and members are dealt into
+    /// as many shards as threads, each applied on a thread of its own, the
+    /// ledger merged back in order on the main thread; for a program whose
+    /// members can transfer or pool points or share a budget (which cannot
+    /// be split), and with --strict, events are applied on one thread
+    /// (and with 3 or more the ledger written on another). The output is
+    /// the same for any number.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     threads: u16,
 }
@@ -185,7 +190,17 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
                 mix,
             };
             let records = receive_records.into_iter().flatten();
-            let outcome = if args.threads == 2 {
+            let shards = !args.strict && sharded::why_not_sharded(program).is_none();
+            let outcome = if shards {
+                sharded::replay_sharded(
+                    engine,
+                    records,
+                    options,
+                    usize::from(args.threads),
+                    &mut |entries| sink.add(entries),
+                )
+                .map(|outcome| (outcome, sink))
+            } else if args.threads == 2 {
                 replay::replay(engine, records, options, &mut |entries| sink.add(entries))
                     .map(|outcome| (outcome, sink))
             } else {

@@ -1,13 +1,14 @@
-//! The ids of the events applied so far, for the duplicate check. Millions
-//! of short ids as a `HashSet<String>` cost a heap allocation and a 24-byte
-//! string each; here every id's bytes go into one buffer, after its length,
-//! and a hash table keeps only where each starts.
+//! A set of ids: the events applied so far, for the duplicate check, and
+//! the members a sharded run has enrolled. Millions of short ids as a
+//! `HashSet<String>` cost a heap allocation and a 24-byte string each; here
+//! every id's bytes go into one buffer, after its length, and a hash table
+//! keeps only where each starts.
 
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
 
 #[derive(Default)]
-pub struct EventIds {
+pub struct IdSet {
     /// Each id as its length (4 bytes, little-endian) then its bytes.
     bytes: Vec<u8>,
     /// Where each id starts in `bytes`.
@@ -15,7 +16,7 @@ pub struct EventIds {
     hasher: super::FastHash,
 }
 
-impl EventIds {
+impl IdSet {
     pub fn contains(&self, id: &str) -> bool {
         self.find(self.hasher.hash_one(id), id)
     }
@@ -24,6 +25,15 @@ impl EventIds {
         self.starts
             .find(hash, |&start| read(&self.bytes, start) == Some(id))
             .is_some()
+    }
+
+    /// Adds every id of `other`.
+    pub fn absorb(&mut self, other: &IdSet) {
+        let mut start = 0;
+        while let Some(id) = read(&other.bytes, start) {
+            start += 4 + id.len();
+            self.insert(id);
+        }
     }
 
     /// Adds `id`, unless it is there already.
@@ -61,11 +71,11 @@ fn read(bytes: &[u8], start: usize) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::EventIds;
+    use super::IdSet;
 
     #[test]
     fn finds_what_was_inserted_and_nothing_else() {
-        let mut ids = EventIds::default();
+        let mut ids = IdSet::default();
         let many: Vec<String> = (0..10_000).map(|i| format!("e{i}")).collect();
         for id in &many {
             assert!(!ids.contains(id));
@@ -81,5 +91,11 @@ mod tests {
         assert!(!ids.contains("e"));
         // "e5" was not stored twice.
         assert_eq!(ids.starts.len(), 10_001);
+        let mut other = IdSet::default();
+        other.insert("x");
+        other.insert("e7");
+        other.absorb(&ids);
+        assert!(many.iter().all(|id| other.contains(id)) && other.contains("x"));
+        assert_eq!(other.starts.len(), 10_002);
     }
 }

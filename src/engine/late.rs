@@ -112,9 +112,20 @@ fn by_member(entries: Vec<Entry>) -> RowsOf {
     rows
 }
 
+/// Whether a streamed replay of `program` re-runs late events (keeping a
+/// history) rather than rejecting them: unless it accepts no lateness
+/// (`accept late events up to 0 days`).
+pub(super) fn accepts_late_events(program: &Program) -> bool {
+    program.late_limit.is_none_or(|t| t.count != 0)
+}
+
 /// Why an event at `time` is later than the program's `accept late events
 /// up to N` allows, with the clock at `clock`; `None` if it is not.
-fn too_late(program: &Program, time: DateTime<Utc>, clock: DateTime<Utc>) -> Option<String> {
+pub(super) fn too_late(
+    program: &Program,
+    time: DateTime<Utc>,
+    clock: DateTime<Utc>,
+) -> Option<String> {
     let limit = program.late_limit?;
     if time >= calendar::before(program.timezone, clock, limit) {
         return None;
@@ -139,8 +150,7 @@ impl<'p> Engine<'p> {
     /// clock are applied rather than rejected. Call before the first event;
     /// a program that accepts no lateness (`up to 0 days`) keeps nothing.
     pub fn accept_late_events(&mut self) {
-        let none_accepted = self.program.late_limit.is_some_and(|t| t.count == 0);
-        if !none_accepted && self.members.is_empty() {
+        if accepts_late_events(self.program) && self.members.is_empty() {
             self.history = Some(Histories {
                 keep_rows: self.program.rules.iter().any(|r| !r.budgets.is_empty()),
                 ..Histories::default()

@@ -16,6 +16,7 @@ pub mod member;
 mod packed;
 pub mod replay;
 mod rules;
+pub mod sharded;
 mod tiers;
 mod transfers;
 
@@ -39,6 +40,10 @@ type FastHash = foldhash::fast::RandomState;
 
 /// Program-wide budget use per (rule, budget, period).
 type Budgets = BTreeMap<(RuleId, usize, i64), Decimal>;
+
+/// Where a piece of clock work falls among all done at one advance of the
+/// clock: its time, its member's rank and its place in scheduling order.
+pub type ClockOrder = (DateTime<Utc>, u64, u64);
 
 /// Something the clock must do at a given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -85,7 +90,7 @@ pub struct Engine<'p> {
     seq: u64,
     next_bucket: u64,
     clock: Option<DateTime<Utc>>,
-    event_ids: ids::EventIds,
+    event_ids: ids::IdSet,
     /// Program-wide budget use per (rule, budget, period).
     budgets: Budgets,
     ledger: Vec<Entry>,
@@ -104,6 +109,9 @@ pub struct Engine<'p> {
     /// Per member slot, what re-running it for a late event needs; `None`
     /// when late events are rejected.
     history: Option<late::Histories>,
+    /// With `mark_clock_work`: for each piece of clock work done, its
+    /// place in the clock order and where its rows start in `ledger`.
+    marks: Option<Vec<(ClockOrder, usize)>>,
     /// How many events `apply` has been given: the next one's position,
     /// which a member it enrols takes as its rank.
     position: u64,
@@ -116,6 +124,39 @@ pub struct Engine<'p> {
     sales: BTreeMap<i64, Decimal>,
 }
 
+/// `event` rejected for `reason`.
+fn rejected(event: &Event, reason: String) -> Reject {
+    Reject {
+        origin: event.origin.clone(),
+        id: Some(event.id.clone()),
+        member: Some(event.member.clone()),
+        reason,
+    }
+}
+
+/// `event` rejected for coming after the clock passed its time, when late
+/// events are not re-run.
+fn out_of_order(event: &Event, clock: DateTime<Utc>) -> Reject {
+    rejected(
+        event,
+        format!(
+            "event at {} is earlier than one already applied ({clock}): input must be in time order",
+            event.time
+        ),
+    )
+}
+
+/// `event` rejected for an id already applied.
+fn duplicate(event: &Event) -> Reject {
+    rejected(
+        event,
+        format!(
+            "duplicate event id `{}`: an event is applied once",
+            event.id
+        ),
+    )
+}
+
 impl<'p> Engine<'p> {
     pub fn new(program: &'p Program) -> Self {
         Engine {
@@ -125,9 +166,10 @@ impl<'p> Engine<'p> {
             due: BinaryHeap::new(),
             seq: 0,
             position: 0,
+            marks: None,
             next_bucket: 0,
             clock: None,
-            event_ids: ids::EventIds::default(),
+            event_ids: ids::IdSet::default(),
             budgets: BTreeMap::new(),
             ledger: Vec::new(),
             totals: vec![Totals::default(); program.points.len()],
@@ -181,24 +223,13 @@ impl<'p> Engine<'p> {
     }
 
     fn try_apply(&mut self, event: &Event) -> Result<(), Reject> {
-        let reject = |reason: String| Reject {
-            origin: event.origin.clone(),
-            id: Some(event.id.clone()),
-            member: Some(event.member.clone()),
-            reason,
-        };
+        let reject = |reason: String| rejected(event, reason);
         let late = self.clock.filter(|c| event.time < *c);
         if let (Some(clock), false) = (late, self.keeps_history()) {
-            return Err(reject(format!(
-                "event at {} is earlier than one already applied ({clock}): input must be in time order",
-                event.time
-            )));
+            return Err(out_of_order(event, clock));
         }
         if self.event_ids.contains(&event.id) {
-            return Err(reject(format!(
-                "duplicate event id `{}`: an event is applied once",
-                event.id
-            )));
+            return Err(duplicate(event));
         }
         let kind = self
             .program
@@ -267,13 +298,18 @@ impl<'p> Engine<'p> {
 
     /// Applies everything due at or before `time`, in time order.
     pub fn advance_to(&mut self, time: DateTime<Utc>) {
+        let mut worked = false;
         while let Some(Reverse(due)) = self.due.peek().copied() {
             if due.at > time {
                 break;
             }
+            worked = true;
             self.due.pop();
             if due.generation != self.generation(due.member) {
                 continue;
+            }
+            if let Some(marks) = self.marks.as_mut() {
+                marks.push(((due.at, due.rank, due.seq), self.ledger.len()));
             }
             self.clock = Some(due.at);
             match due.what {
@@ -287,7 +323,9 @@ impl<'p> Engine<'p> {
         if self.clock.is_none_or(|c| c < time) {
             self.clock = Some(time);
         }
-        self.observe_entries();
+        if worked {
+            self.observe_entries();
+        }
     }
 
     /// Passes the ledger entries written since the last call to the
@@ -317,6 +355,67 @@ impl<'p> Engine<'p> {
             generation,
             what,
         }));
+    }
+
+    /// How many ledger rows wait to be drained.
+    pub fn ledger_len(&self) -> usize {
+        self.ledger.len()
+    }
+
+    /// Keeps, from now on, where each piece of clock work's rows start (see
+    /// `drain_marks_into`): a sharded replay merges shards' rows with it.
+    pub fn mark_clock_work(&mut self) {
+        self.marks.get_or_insert_with(Vec::new);
+    }
+
+    /// Moves the marks made since the last call into `marks` (cleared
+    /// first): each piece of clock work's order and the index, in the rows
+    /// written since the ledger was last drained, where its rows start.
+    pub fn drain_marks_into(&mut self, marks: &mut Vec<(ClockOrder, usize)>) {
+        marks.clear();
+        if let Some(own) = self.marks.as_mut() {
+            std::mem::swap(own, marks);
+        }
+    }
+
+    /// Sets the position the next event has among all events given to any
+    /// engine of a sharded replay (a member it enrols takes it as its rank).
+    pub fn set_position(&mut self, position: u64) {
+        self.position = position;
+    }
+
+    /// Takes over the members, clock work, totals, counts, sales and event
+    /// ids of `shard`, an engine that applied other members' events of the
+    /// same program, so that one engine holds a sharded replay's end state
+    /// for the reports. Late-event histories are not taken over.
+    pub fn absorb(&mut self, shard: Engine<'p>) {
+        let first = self.members.len();
+        for (i, member) in shard.members.iter().enumerate() {
+            self.index.insert(member.id.clone(), first + i);
+        }
+        let mut dues: Vec<Due> = shard
+            .due
+            .iter()
+            .map(|Reverse(due)| *due)
+            .filter(|due| due.generation == shard.generation(due.member))
+            .collect();
+        dues.sort();
+        self.members.extend(shard.members);
+        for due in dues {
+            self.schedule(due.at, first + due.member, due.what);
+        }
+        for (total, more) in self.totals.iter_mut().zip(&shard.totals) {
+            total.add(more);
+        }
+        for (month, sales) in shard.sales {
+            *self.sales.entry(month).or_default() += sales;
+        }
+        self.counts.applied += shard.counts.applied;
+        self.counts.rejected += shard.counts.rejected;
+        self.event_ids.absorb(&shard.event_ids);
+        self.clock = self.clock.max(shard.clock);
+        self.next_bucket = self.next_bucket.max(shard.next_bucket);
+        self.position = self.position.max(shard.position);
     }
 
     /// Ledger entries written since the last call, in the order applied.

@@ -84,6 +84,13 @@ impl<'p> Engine<'p> {
                 points.precision
             ));
         }
+        // Said before the recipient is looked up: that is the reason
+        // whoever `to` names (a sharded replay may not know them).
+        if points.transfers.is_none() && program.pool_index.is_empty() {
+            return Err(format!(
+                "the program does not let members transfer {type_name}"
+            ));
+        }
         let to_slot = *self
             .index
             .get(to)

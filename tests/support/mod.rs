@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use loyalty::compile::Program;
 use loyalty::engine::ledger::{Entry, Totals};
 use loyalty::engine::replay::{self, Options, Order, Until};
+use loyalty::engine::sharded;
 use loyalty::engine::Engine;
 use loyalty::report::local_time;
 use rust_decimal::Decimal;
@@ -39,7 +40,7 @@ pub fn d(text: &str) -> Decimal {
 
 /// One ledger row with names instead of indices and the time as the
 /// program's zone shows it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub kind: &'static str,
     pub member: String,
@@ -137,6 +138,18 @@ pub fn run_until(program: &str, events: &str, day: &str) -> Run {
 /// Replays `events` (CSV; each line trimmed, blank lines dropped, so the
 /// header is line 1 and the first record line 2) over `program`.
 pub fn run_with(program: &str, events: &str, order: Order, until: Option<&str>) -> Run {
+    run_in_shards(program, events, order, until, None)
+}
+
+/// As `run_with`, with `--threads`' sharded replay over `shards` engines
+/// when given.
+pub fn run_in_shards(
+    program: &str,
+    events: &str,
+    order: Order,
+    until: Option<&str>,
+    shards: Option<usize>,
+) -> Run {
     let program = compile(program);
     let csv: Vec<&str> = events
         .lines()
@@ -153,10 +166,14 @@ pub fn run_with(program: &str, events: &str, order: Order, until: Option<&str>) 
         until,
         strict: false,
     };
-    let outcome = replay::replay(&mut engine, records, options, &mut |batch| {
+    let mut sink = |batch: &mut Vec<Entry>| {
         entries.append(batch);
         Ok::<(), ()>(())
-    })
+    };
+    let outcome = match shards {
+        Some(shards) => sharded::replay_sharded(&mut engine, records, options, shards, &mut sink),
+        None => replay::replay(&mut engine, records, options, &mut sink),
+    }
     .unwrap();
     let ledger: Vec<Row> = entries.iter().map(|e| row(&program, e)).collect();
     check_running_balances(&ledger);

@@ -1,0 +1,179 @@
+//! `run --threads`' sharded replay: members dealt to several engines on
+//! several threads, the ledger merged back. Whatever the order, lateness,
+//! duplicates and rejects of the input, it must give exactly what one engine
+//! gives: the same rows in the same order, rejects, members, totals and
+//! sales.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod support;
+
+use loyalty::engine::replay::Order;
+use loyalty::engine::sharded::why_not_sharded;
+use proptest::prelude::*;
+use support::{run_in_shards, Run};
+
+fn assert_same(one: &Run, sharded: &Run, what: &str) {
+    assert_eq!(one.ledger.len(), sharded.ledger.len(), "{what}: rows");
+    for (i, (a, b)) in one.ledger.iter().zip(&sharded.ledger).enumerate() {
+        assert_eq!(a, b, "{what}: row {i}");
+    }
+    assert_eq!(one.rejects, sharded.rejects, "{what}: rejects");
+    assert_eq!(one.members, sharded.members, "{what}: members");
+    assert_eq!(one.totals, sharded.totals, "{what}: totals");
+    assert_eq!(one.sales, sharded.sales, "{what}: sales");
+    assert_eq!(one.after_until, sharded.after_until, "{what}: after until");
+}
+
+#[test]
+fn the_coffee_sample_gives_the_same_ledger_in_any_number_of_shards() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
+    let program = std::fs::read_to_string(dir.join("bean_stars.loyalty")).unwrap();
+    let events = std::fs::read_to_string(dir.join("bean_stars.events.csv")).unwrap();
+    for order in [Order::Sort, Order::Stream] {
+        for until in [None, Some("2026-12-31")] {
+            let one = run_in_shards(&program, &events, order, until, None);
+            assert!(one.ledger.len() > 50 && !one.rejects.is_empty());
+            for shards in [1, 2, 3, 5] {
+                let many = run_in_shards(&program, &events, order, until, Some(shards));
+                assert_same(
+                    &one,
+                    &many,
+                    &format!("{order:?}, {shards} shards, {until:?}"),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn programs_whose_members_share_points_or_budgets_are_not_sharded() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
+    let why = |name: &str| {
+        let source = std::fs::read_to_string(dir.join(name)).unwrap();
+        let (program, _) = loyalty::compile::compile(&source).unwrap();
+        why_not_sharded(&program)
+    };
+    assert_eq!(why("bean_stars.loyalty"), None);
+    assert_eq!(
+        why("northwind_miles.loyalty"),
+        Some("it has program-wide budgets")
+    );
+    assert_eq!(
+        why("harbor_hotels.loyalty"),
+        Some("its members can transfer points or pool them")
+    );
+}
+
+/// Month-end expiry (every member's at one instant), pending points,
+/// tiers reviewed at period ends with a grace period, a capped rule, a
+/// limited perk, returns, and late events accepted up to 30 days.
+const PROGRAM: &str = r#"
+program "Test" {
+  currency USD
+  timezone "America/New_York"
+  accept late events up to 30 days
+  accept returns up to 60 days
+}
+points stars {
+  precision 0
+  pending 2 days
+  expire 1 month after earn at end of month
+}
+tiers by stars earned over calendar quarter {
+  tier green from 0
+  tier gold from 150
+  downgrade at period end, after 10 days grace
+}
+rule base {
+  on purchase
+  earn 1 stars per 1 USD of amount
+  cap 300 stars per member per month
+}
+perk lounge for gold {
+  limit 2 per month
+}
+"#;
+
+#[derive(Debug, Clone)]
+enum Action {
+    Enroll(u8),
+    Purchase(u8, u32),
+    Return(u8, u8, u32),
+    Redeem(u8, u32),
+    Perk(u8),
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        1 => (0u8..6).prop_map(Action::Enroll),
+        8 => (0u8..6, 1u32..200).prop_map(|(m, a)| Action::Purchase(m, a)),
+        2 => (0u8..6, any::<u8>(), 1u32..100).prop_map(|(m, of, a)| Action::Return(m, of, a)),
+        2 => (0u8..6, 1u32..120).prop_map(|(m, p)| Action::Redeem(m, p)),
+        1 => (0u8..6).prop_map(Action::Perk),
+    ]
+}
+
+/// CSV of the actions, each at its day (so out of order when the days are
+/// not sorted) and with its own id, or another action's id when `reuse`
+/// says so (a duplicate, or a retry of a rejected one).
+fn csv(actions: &[(Action, u32, Option<u8>)]) -> String {
+    let mut out = String::from("id,time,member,type,amount,of,points,points_type,perk\n");
+    let day = |d: u32| {
+        chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Days::new(u64::from(d))
+    };
+    for (i, (action, d, reuse)) in actions.iter().enumerate() {
+        let id = reuse.map_or(i, |r| usize::from(r) % (i + 1));
+        let time = format!("{} {:02}:00", day(*d), 8 + i % 12);
+        let line = match action {
+            Action::Enroll(m) => format!("e{id},{time},m{m},enroll,,,,,"),
+            Action::Purchase(m, a) => format!("e{id},{time},m{m},purchase,{a},,,,"),
+            Action::Return(m, of, a) => {
+                format!(
+                    "e{id},{time},m{m},return,{a},e{},,,",
+                    usize::from(*of) % actions.len()
+                )
+            }
+            Action::Redeem(m, p) => format!("e{id},{time},m{m},redeem,,,{p},stars,"),
+            Action::Perk(m) => format!("e{id},{time},m{m},use_perk,,,,,lounge"),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn any_stream_gives_the_same_ledger_sharded_as_in_one_engine(
+        actions in prop::collection::vec(
+            (action(), 0u32..400, prop::option::weighted(0.1, any::<u8>())),
+            1..80,
+        ),
+        shards in 2usize..4,
+    ) {
+        // Every member enrolled first, except when the actions say so.
+        let mut all: Vec<(Action, u32, Option<u8>)> =
+            (0..4).map(|m| (Action::Enroll(m), 0, None)).collect();
+        all.extend(actions);
+        let events = csv(&all);
+        for order in [Order::Stream, Order::Sort] {
+            for until in [None, Some("2026-06-30")] {
+                let one = run_in_shards(PROGRAM, &events, order, until, None);
+                let many = run_in_shards(PROGRAM, &events, order, until, Some(shards));
+                prop_assert_eq!(&one.ledger, &many.ledger);
+                prop_assert_eq!(&one.rejects, &many.rejects);
+                prop_assert_eq!(&one.members, &many.members);
+                prop_assert_eq!(&one.totals, &many.totals);
+                prop_assert_eq!(&one.sales, &many.sales);
+            }
+        }
+    }
+}
