@@ -29,7 +29,8 @@ use ledger::{Entry, EntryKind, Totals};
 use member::{Bucket, Counter, Member, Purchase, Redemption, Wallet};
 use rust_decimal::Decimal;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use dary_heap::QuaternaryHeap;
+use std::collections::{BTreeMap, HashMap};
 pub use tiers::{current_measures, Projected};
 
 /// The hasher of the engine's lookups by id, which are hashed on every
@@ -86,7 +87,7 @@ pub struct Engine<'p> {
     program: &'p Program,
     members: Vec<Member>,
     index: HashMap<String, usize, FastHash>,
-    due: BinaryHeap<Reverse<Due>>,
+    due: QuaternaryHeap<Reverse<Due>>,
     seq: u64,
     next_bucket: u64,
     clock: Option<DateTime<Utc>>,
@@ -163,7 +164,7 @@ impl<'p> Engine<'p> {
             program,
             members: Vec::new(),
             index: HashMap::default(),
-            due: BinaryHeap::new(),
+            due: QuaternaryHeap::new(),
             seq: 0,
             position: 0,
             marks: None,
