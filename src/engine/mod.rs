@@ -24,12 +24,12 @@ use crate::compile::ir::{builtin_field, EventKind, ExpiryRule, PointsId, Program
 use crate::events::{Event, Reject};
 use crate::syntax::ast::Period;
 use chrono::{DateTime, Utc};
+use dary_heap::QuaternaryHeap;
 use explain::Explanation;
 use ledger::{Entry, EntryKind, Totals};
 use member::{Bucket, Counter, Member, Purchase, Redemption, Wallet};
 use rust_decimal::Decimal;
 use std::cmp::Reverse;
-use dary_heap::QuaternaryHeap;
 use std::collections::{BTreeMap, HashMap};
 pub use tiers::{current_measures, Projected};
 
@@ -882,7 +882,7 @@ impl<'p> Engine<'p> {
     fn release(&mut self, m: usize, p: PointsId, bucket: u64, at: DateTime<Utc>) {
         let amount = self
             .wallet(m, p)
-            .and_then(|w| w.buckets.iter().find(|b| b.id == bucket))
+            .and_then(|w| w.buckets().iter().find(|b| b.id == bucket))
             .map(|b| b.amount);
         if let Some(amount) = amount.filter(|a| !a.is_zero()) {
             self.record(m, EntryKind::Release, at, Some(p), amount);
@@ -912,10 +912,7 @@ impl<'p> Engine<'p> {
         }
         let note = format!("no activity for {} {}s", term.count, term.unit.name());
         // One entry per bucket, in spending order, so each keeps its earn date.
-        while let Some(bucket) = self
-            .wallet(m, p)
-            .and_then(|w| (!w.buckets.is_empty()).then(|| w.buckets.remove(0)))
-        {
+        while let Some(bucket) = self.wallet(m, p).and_then(Wallet::remove_first) {
             self.expired(m, p, &bucket, at, note.clone());
         }
     }

@@ -85,7 +85,7 @@ pub fn upcoming(engine: &Engine, as_of: DateTime<Utc>) -> Upcoming {
                     }
                 }
                 _ => {
-                    for bucket in &wallet.buckets {
+                    for bucket in wallet.buckets() {
                         if let Some(at) = bucket.expires_at {
                             add(at, bucket.amount);
                         }
