@@ -91,7 +91,9 @@ pub struct Engine<'p> {
     seq: u64,
     next_bucket: u64,
     clock: Option<DateTime<Utc>>,
-    event_ids: ids::IdSet,
+    /// The ids of the events applied, for the duplicate check; `None` when
+    /// the caller checks (a sharded replay's dealer).
+    event_ids: Option<ids::IdSet>,
     /// Program-wide budget use per (rule, budget, period).
     budgets: Budgets,
     ledger: Vec<Entry>,
@@ -170,7 +172,7 @@ impl<'p> Engine<'p> {
             marks: None,
             next_bucket: 0,
             clock: None,
-            event_ids: ids::IdSet::default(),
+            event_ids: Some(ids::IdSet::default()),
             budgets: BTreeMap::new(),
             ledger: Vec::new(),
             totals: vec![Totals::default(); program.points.len()],
@@ -229,7 +231,11 @@ impl<'p> Engine<'p> {
         if let (Some(clock), false) = (late, self.keeps_history()) {
             return Err(out_of_order(event, clock));
         }
-        if self.event_ids.contains(&event.id) {
+        if self
+            .event_ids
+            .as_ref()
+            .is_some_and(|ids| ids.contains(&event.id))
+        {
             return Err(duplicate(event));
         }
         let kind = self
@@ -262,7 +268,7 @@ impl<'p> Engine<'p> {
         };
         if let Some(clock) = late {
             self.apply_late(event, member, clock).map_err(reject)?;
-            self.event_ids.insert(&event.id);
+            self.keep_id(&event.id);
             return Ok(());
         }
         // Only now, so a record rejected for what it is leaves the clock
@@ -293,7 +299,7 @@ impl<'p> Engine<'p> {
             (EventKind::Purchase | EventKind::Declared, Some(m)) => self.earn(m, event),
             (_, None) => return Err(reject("unknown member".to_string())),
         }
-        self.event_ids.insert(&event.id);
+        self.keep_id(&event.id);
         Ok(())
     }
 
@@ -379,6 +385,17 @@ impl<'p> Engine<'p> {
         }
     }
 
+    /// Leaves the duplicate-id check to the caller: no ids are kept.
+    pub fn leave_ids_to_caller(&mut self) {
+        self.event_ids = None;
+    }
+
+    fn keep_id(&mut self, id: &str) {
+        if let Some(ids) = self.event_ids.as_mut() {
+            ids.insert(id);
+        }
+    }
+
     /// Sets the position the next event has among all events given to any
     /// engine of a sharded replay (a member it enrols takes it as its rank).
     pub fn set_position(&mut self, position: u64) {
@@ -386,7 +403,7 @@ impl<'p> Engine<'p> {
     }
 
     /// Takes over the members, clock work, totals, counts, sales and event
-    /// ids of `shard`, an engine that applied other members' events of the
+    /// ids (if both keep them) of `shard`, an engine that applied other members' events of the
     /// same program, so that one engine holds a sharded replay's end state
     /// for the reports. Late-event histories are not taken over.
     pub fn absorb(&mut self, shard: Engine<'p>) {
@@ -413,7 +430,9 @@ impl<'p> Engine<'p> {
         }
         self.counts.applied += shard.counts.applied;
         self.counts.rejected += shard.counts.rejected;
-        self.event_ids.absorb(&shard.event_ids);
+        if let (Some(ids), Some(more)) = (self.event_ids.as_mut(), &shard.event_ids) {
+            ids.absorb(more);
+        }
         self.clock = self.clock.max(shard.clock);
         self.next_bucket = self.next_bucket.max(shard.next_bucket);
         self.position = self.position.max(shard.position);

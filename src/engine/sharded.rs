@@ -75,9 +75,10 @@ struct Piece {
 }
 
 /// Applies records as `replay::replay` does, over `shards` engines on as
-/// many threads, and leaves the end state in `engine` (which must be new).
-/// `--strict` is not supported (a reject is known only when its shard gets
-/// to it).
+/// many threads, and leaves the end state in `engine` (which must be new)
+/// for the reports; the ids were checked here, so `engine` keeps none and
+/// would not check later events for duplicates. `--strict` is not
+/// supported (a reject is known only when its shard gets to it).
 pub fn replay_sharded<E>(
     engine: &mut Engine,
     records: impl Iterator<Item = Result<Event, Reject>>,
@@ -87,6 +88,7 @@ pub fn replay_sharded<E>(
 ) -> Result<Outcome, E> {
     let program = engine.program();
     let shards = shards.max(1);
+    engine.leave_ids_to_caller();
     std::thread::scope(|scope| {
         let mut inboxes = Vec::new();
         let mut outboxes = Vec::new();
@@ -133,6 +135,8 @@ fn work<'p>(
         engine.accept_late_events();
     }
     engine.mark_clock_work();
+    // The dealer deals an id again only if every shard rejected it.
+    engine.leave_ids_to_caller();
     let mut marks = Vec::new();
     for batch in items {
         // The engine writes the whole batch's rows into its ledger; each
