@@ -2,9 +2,10 @@
 //! events already in memory (events per second); for the coffee and
 //! airline programs, `loyalty run`'s path from a CSV file to a ledger file
 //! next to the raw ceiling, reading and typing the same file without
-//! applying it; and a streamed replay in time order next to the same events
-//! with one in a hundred sent late (each re-runs its member). Inputs come
-//! from `loyalty gen`, generated in the setup.
+//! applying it; a streamed replay in time order next to the same events
+//! with one in a hundred sent late (each re-runs its member); and the
+//! coffee program's replay in one engine next to two shards on two threads.
+//! Inputs come from `loyalty gen`, generated in the setup.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,7 +16,9 @@
 use chrono::NaiveDate;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use loyalty::compile::{compile, Program};
+use loyalty::engine::ledger::Entry;
 use loyalty::engine::replay::{self, Order};
+use loyalty::engine::sharded;
 use loyalty::engine::Engine;
 use loyalty::events::{self, Event, Format};
 use loyalty::gen;
@@ -134,6 +137,12 @@ fn from_csv(c: &mut Criterion) {
 
 /// A streamed replay of events already in memory; returns the rows written.
 fn stream(program: &Program, events: &[Event]) -> usize {
+    stream_in(program, events, None)
+}
+
+/// A streamed replay of `events` in one engine, or in `shards` engines on
+/// as many threads; the number of rows written.
+fn stream_in(program: &Program, events: &[Event], shards: Option<usize>) -> usize {
     let mut engine = Engine::new(program);
     let options = replay::Options {
         order: Order::Stream,
@@ -141,17 +150,35 @@ fn stream(program: &Program, events: &[Event]) -> usize {
         strict: false,
     };
     let mut rows = 0;
-    replay::replay(
-        &mut engine,
-        events.iter().cloned().map(Ok),
-        options,
-        &mut |entries| {
-            rows += entries.len();
-            Ok::<(), ()>(())
-        },
-    )
+    let records = events.iter().cloned().map(Ok);
+    let mut count = |entries: &mut Vec<Entry>| {
+        rows += entries.len();
+        Ok::<(), ()>(())
+    };
+    match shards {
+        Some(shards) => sharded::replay_sharded(&mut engine, records, options, shards, &mut count),
+        None => replay::replay(&mut engine, records, options, &mut count),
+    }
     .unwrap();
     rows
+}
+
+/// The coffee program (its members never touch each other's points) in
+/// one engine and in two shards on two threads, events in memory.
+fn shards(c: &mut Criterion) {
+    let mut group = c.benchmark_group("shards");
+    group.sample_size(10);
+    let (program, csv) = example("bean_stars");
+    let events = typed(&program, &csv);
+    group.throughput(Throughput::Elements(events.len() as u64));
+    for (label, shards) in [("one_engine", None), ("two_shards", Some(2))] {
+        group.bench_with_input(
+            BenchmarkId::new(label, "bean_stars"),
+            &events,
+            |b, events| b.iter(|| black_box(stream_in(&program, events, shards))),
+        );
+    }
+    group.finish();
 }
 
 fn late(c: &mut Criterion) {
@@ -185,5 +212,5 @@ fn late(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, in_memory, from_csv, late);
+criterion_group!(benches, in_memory, from_csv, late, shards);
 criterion_main!(benches);
