@@ -4,7 +4,10 @@
 //! `--stream` keeps every applied event (and, for a program with budgets,
 //! every row). The member id is not stored (the history belongs to one
 //! member), and a file name is stored as its index in a table shared by all
-//! members.
+//! members. Numbers are varints: a decimal is its sign and scale in a byte
+//! and its mantissa (3 bytes for 4.95), an instant its seconds and
+//! nanoseconds (6 bytes), and an id that starts with its member's id keeps
+//! only the rest.
 
 use super::ledger::{Entry, EntryKind};
 use crate::compile::ir::{Term, Value};
@@ -37,7 +40,7 @@ impl Files {
 /// were applied (ties at one instant are replayed in it).
 pub fn pack(seq: u64, event: &Event, files: &mut Files, out: &mut Vec<u8>) {
     number(usize::try_from(seq).unwrap_or(usize::MAX), out);
-    text(&event.id, out);
+    id(&event.id, &event.member, out);
     instant(event.time, out);
     number(event.kind, out);
     number(files.index(&event.origin.file) as usize, out);
@@ -47,7 +50,7 @@ pub fn pack(seq: u64, event: &Event, files: &mut Files, out: &mut Vec<u8>) {
         match value {
             Value::Number(n) => {
                 out.push(0);
-                out.extend_from_slice(&n.serialize());
+                decimal(*n, out);
             }
             Value::Text(t) => {
                 out.push(1);
@@ -85,7 +88,7 @@ pub fn unpack(bytes: &[u8], member: &str, files: &Files) -> Option<Vec<(u64, Eve
     let mut events = Vec::new();
     while !reader.0.is_empty() {
         let seq = u64::try_from(reader.number()?).ok()?;
-        let id = reader.text()?;
+        let id = reader.id(member)?;
         let time = reader.instant()?;
         let kind = reader.number()?;
         let file = files.0.get(reader.number()?)?.clone();
@@ -94,7 +97,7 @@ pub fn unpack(bytes: &[u8], member: &str, files: &Files) -> Option<Vec<(u64, Eve
         let mut fields = Vec::with_capacity(count.min(256));
         for _ in 0..count {
             let value = match reader.take::<1>()?[0] {
-                0 => Value::Number(Decimal::deserialize(reader.take()?)),
+                0 => Value::Number(reader.decimal()?),
                 1 => Value::Text(reader.text()?),
                 2 => Value::Date(NaiveDate::from_num_days_from_ce_opt(i32::from_le_bytes(
                     reader.take()?,
@@ -181,8 +184,8 @@ pub fn pack_entry(entry: &Entry, out: &mut Vec<u8>) {
     out.push(kind_code(entry.kind));
     instant(entry.time, out);
     maybe_number(entry.points, out);
-    out.extend_from_slice(&entry.amount.serialize());
-    out.extend_from_slice(&entry.balance.serialize());
+    decimal(entry.amount, out);
+    decimal(entry.balance, out);
     maybe_number(entry.rule, out);
     match &entry.event {
         Some(id) => {
@@ -195,7 +198,7 @@ pub fn pack_entry(entry: &Entry, out: &mut Vec<u8>) {
     match entry.cost {
         Some(cost) => {
             out.push(1);
-            out.extend_from_slice(&cost.serialize());
+            decimal(cost, out);
         }
         None => out.push(0),
     }
@@ -219,8 +222,8 @@ pub fn unpack_entries(bytes: &[u8], member: &str) -> Option<Vec<Entry>> {
         let kind = *KINDS.get(usize::from(code))?;
         let time = reader.instant()?;
         let points = reader.maybe_number()?;
-        let amount = Decimal::deserialize(reader.take()?);
-        let balance = Decimal::deserialize(reader.take()?);
+        let amount = reader.decimal()?;
+        let balance = reader.decimal()?;
         let rule = reader.maybe_number()?;
         let event = match reader.take::<1>()? {
             [0] => None,
@@ -229,7 +232,7 @@ pub fn unpack_entries(bytes: &[u8], member: &str) -> Option<Vec<Entry>> {
         let note = reader.text()?;
         let cost = match reader.take::<1>()? {
             [0] => None,
-            _ => Some(Decimal::deserialize(reader.take()?)),
+            _ => Some(reader.decimal()?),
         };
         let earned = match reader.take::<1>()? {
             [0] => None,
@@ -254,9 +257,44 @@ pub fn unpack_entries(bytes: &[u8], member: &str) -> Option<Vec<Entry>> {
     Some(entries)
 }
 
+/// Seconds since 1970 (zigzag, so earlier times are small too) and
+/// nanoseconds, each a varint: 6 bytes for a time of these years to the
+/// second, instead of 12.
 fn instant(t: DateTime<Utc>, out: &mut Vec<u8>) {
-    out.extend_from_slice(&t.timestamp().to_le_bytes());
-    out.extend_from_slice(&t.timestamp_subsec_nanos().to_le_bytes());
+    let seconds = t.timestamp();
+    wide((seconds << 1 ^ seconds >> 63) as u64 as u128, out);
+    number(t.timestamp_subsec_nanos() as usize, out);
+}
+
+/// A decimal as its sign and scale in one byte and its mantissa's
+/// magnitude as a varint: 3 bytes for 4.95, instead of 16.
+fn decimal(d: Decimal, out: &mut Vec<u8>) {
+    out.push(u8::from(d.is_sign_negative()) << 7 | d.scale() as u8);
+    wide(d.mantissa().unsigned_abs(), out);
+}
+
+/// An event id: a member's ids often start with the member's own
+/// (`m0001587-3`), so such an id keeps only the rest.
+fn id(id: &str, member: &str, out: &mut Vec<u8>) {
+    match id.strip_prefix(member) {
+        Some(rest) if !member.is_empty() => {
+            number(rest.len() << 1 | 1, out);
+            out.extend_from_slice(rest.as_bytes());
+        }
+        _ => {
+            number(id.len() << 1, out);
+            out.extend_from_slice(id.as_bytes());
+        }
+    }
+}
+
+/// A number of up to 128 bits, 7 bits a byte, low bits first.
+fn wide(mut n: u128, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
 }
 
 /// `None` as 0, `Some(n)` as n + 1.
@@ -288,10 +326,14 @@ impl Reader<'_> {
     }
 
     fn number(&mut self) -> Option<usize> {
-        let mut n = 0usize;
-        for shift in (0..64).step_by(7) {
+        usize::try_from(self.wide()?).ok()
+    }
+
+    fn wide(&mut self) -> Option<u128> {
+        let mut n = 0u128;
+        for shift in (0..128).step_by(7) {
             let [byte] = self.take::<1>()?;
-            n |= usize::from(byte & 0x7f).checked_shl(shift)?;
+            n |= u128::from(byte & 0x7f).checked_shl(shift)?;
             if byte < 0x80 {
                 return Some(n);
             }
@@ -300,9 +342,34 @@ impl Reader<'_> {
     }
 
     fn instant(&mut self) -> Option<DateTime<Utc>> {
-        let seconds = i64::from_le_bytes(self.take()?);
-        let nanos = u32::from_le_bytes(self.take()?);
+        let zigzag = u64::try_from(self.wide()?).ok()?;
+        let seconds = (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64);
+        let nanos = u32::try_from(self.number()?).ok()?;
         DateTime::<Utc>::from_timestamp(seconds, nanos)
+    }
+
+    fn decimal(&mut self) -> Option<Decimal> {
+        let [head] = self.take::<1>()?;
+        let mantissa = i128::try_from(self.wide()?).ok()?;
+        let mut d = Decimal::try_from_i128_with_scale(mantissa, u32::from(head & 0x7f)).ok()?;
+        d.set_sign_negative(head & 0x80 != 0);
+        Some(d)
+    }
+
+    fn id(&mut self, member: &str) -> Option<String> {
+        let head = self.number()?;
+        let len = head >> 1;
+        if len > self.0.len() {
+            return None;
+        }
+        let (bytes, rest) = self.0.split_at(len);
+        self.0 = rest;
+        let text = std::str::from_utf8(bytes).ok()?;
+        Some(if head & 1 == 1 {
+            format!("{member}{text}")
+        } else {
+            text.to_string()
+        })
     }
 
     fn maybe_number(&mut self) -> Option<Option<usize>> {
@@ -362,6 +429,11 @@ mod tests {
             ),
             event("", Vec::new(), &b),
             event("e3", vec![Value::Text(String::new())], &a),
+            // Ids that start with the member's keep only the rest.
+            event("ann-17", vec![Value::Number(-Decimal::ZERO)], &a),
+            event("ann", vec![Value::Number(Decimal::MAX)], &a),
+            event("annex", vec![Value::Number(Decimal::new(1, 28))], &a),
+            event("an", vec![Value::Number(Decimal::MIN)], &a),
         ];
         let mut files = Files::default();
         let mut bytes = Vec::new();
@@ -371,9 +443,12 @@ mod tests {
         assert_eq!(files.0.len(), 2);
         let back = unpack(&bytes, "ann", &files).unwrap();
         let seqs: Vec<u64> = back.iter().map(|(seq, _)| *seq).collect();
-        assert_eq!(seqs, [0, 1000, 2000]);
+        assert_eq!(seqs, [0, 1000, 2000, 3000, 4000, 5000, 6000]);
         let back: Vec<Event> = back.into_iter().map(|(_, e)| e).collect();
         assert_eq!(back, events);
+        // Decimals come back with their sign and scale, not just equal.
+        let shown = |e: &[Event]| format!("{:?}", e.iter().map(|e| &e.fields).collect::<Vec<_>>());
+        assert_eq!(shown(&back), shown(&events));
         // Cut short, the bytes are refused rather than misread.
         assert!(unpack(&bytes[..bytes.len() - 1], "ann", &files).is_none());
     }
@@ -413,10 +488,21 @@ mod tests {
             tier: None,
             ..full.clone()
         };
+        // Times before 1970 and far ahead, to the nanosecond.
+        let early = Entry {
+            time: DateTime::<Utc>::from_timestamp(-2_208_988_800, 999_999_999).unwrap(),
+            earned: Some(DateTime::<Utc>::from_timestamp(253_402_300_799, 1).unwrap()),
+            amount: Decimal::new(-5, 0),
+            balance: -Decimal::ZERO,
+            ..full.clone()
+        };
         let mut bytes = Vec::new();
         pack_entry(&full, &mut bytes);
         pack_entry(&bare, &mut bytes);
-        assert_eq!(unpack_entries(&bytes, "ann").unwrap(), [full, bare]);
+        pack_entry(&early, &mut bytes);
+        let back = unpack_entries(&bytes, "ann").unwrap();
+        assert_eq!(format!("{back:?}"), format!("{:?}", [&full, &bare, &early]));
+        assert_eq!(back, [full, bare, early]);
         assert!(unpack_entries(&bytes[..bytes.len() - 1], "ann").is_none());
     }
 }
