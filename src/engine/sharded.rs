@@ -26,6 +26,7 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
 
 /// Events dealt to the shards at a time.
 const BATCH: usize = 4096;
@@ -47,12 +48,14 @@ pub fn why_not_sharded(program: &Program) -> Option<&'static str> {
     None
 }
 
-/// What a shard is told, in input order.
-enum Item {
-    /// The clock moves to this time before the event at this position.
-    Tick(u64, DateTime<Utc>),
-    /// An event of one of the shard's members, at its position.
-    Event(u64, Event),
+/// What a shard is told for one batch: every time the clock moves (the
+/// position of the event it moves for, and to when), shared by all shards,
+/// and the events of its own members with their positions.
+struct Batch {
+    ticks: Arc<[(u64, DateTime<Utc>)]>,
+    events: Vec<(u64, Event)>,
+    /// A buffer for the batch's rows, handed back by the merge (empty).
+    rows: Vec<Entry>,
 }
 
 /// Where a piece of a shard's rows goes in the merged ledger: before the
@@ -94,7 +97,7 @@ pub fn replay_sharded<E>(
         let mut outboxes = Vec::new();
         let mut workers = Vec::new();
         for _ in 0..shards {
-            let (send_items, items) = mpsc::sync_channel::<Vec<Item>>(IN_FLIGHT);
+            let (send_items, items) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
             let (send_pieces, pieces) = mpsc::sync_channel::<Piece>(IN_FLIGHT);
             let stream = options.order == Order::Stream;
             workers.push(scope.spawn(move || work(program, stream, &items, &send_pieces)));
@@ -127,7 +130,7 @@ pub fn replay_sharded<E>(
 fn work<'p>(
     program: &'p Program,
     stream: bool,
-    items: &Receiver<Vec<Item>>,
+    batches: &Receiver<Batch>,
     pieces: &SyncSender<Piece>,
 ) -> Engine<'p> {
     let mut engine = Engine::new(program);
@@ -138,24 +141,37 @@ fn work<'p>(
     // The dealer deals an id again only if every shard rejected it.
     engine.leave_ids_to_caller();
     let mut marks = Vec::new();
-    for batch in items {
+    for batch in batches {
         // The engine writes the whole batch's rows into its ledger; each
-        // item's rows are the ones written since the last (`written`).
+        // tick's or event's rows are the ones written since the last
+        // (`written`).
         let mut piece = Piece::default();
         let mut written = 0;
-        for item in batch {
-            let position = match item {
-                Item::Tick(position, time) => {
-                    engine.advance_to(time);
-                    position
+        let mut ticks = batch.ticks.iter().peekable();
+        let mut events = batch.events.into_iter().peekable();
+        loop {
+            // In input order; at one position the clock moves first.
+            let tick_first = match (ticks.peek(), events.peek()) {
+                (Some((tick, _)), Some((event, _))) => tick <= event,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let position = if tick_first {
+                let Some(&(position, time)) = ticks.next() else {
+                    break;
+                };
+                engine.advance_to(time);
+                position
+            } else {
+                let Some((position, event)) = events.next() else {
+                    break;
+                };
+                engine.set_position(position);
+                if let Err(reject) = engine.apply(&event) {
+                    piece.rejects.push(reject);
                 }
-                Item::Event(position, event) => {
-                    engine.set_position(position);
-                    if let Err(reject) = engine.apply(&event) {
-                        piece.rejects.push(reject);
-                    }
-                    position
-                }
+                position
             };
             engine.drain_marks_into(&mut marks);
             let end = engine.ledger_len();
@@ -181,6 +197,7 @@ fn work<'p>(
             }
             written = end;
         }
+        piece.rows = batch.rows;
         engine.drain_ledger_into(&mut piece.rows);
         if pieces.send(piece).is_err() {
             break;
@@ -194,10 +211,14 @@ fn work<'p>(
 struct Dealer<'p> {
     program: &'p Program,
     options: Options,
-    inboxes: Vec<SyncSender<Vec<Item>>>,
+    inboxes: Vec<SyncSender<Batch>>,
     outboxes: Vec<Receiver<Piece>>,
-    /// Each shard's items of the batch being dealt.
-    dealing: Vec<Vec<Item>>,
+    /// The clock moves of the batch being dealt.
+    ticks: Vec<(u64, DateTime<Utc>)>,
+    /// Each shard's events of the batch being dealt.
+    dealing: Vec<Vec<(u64, Event)>>,
+    /// Row buffers the merge has emptied, for the shards to fill again.
+    spare: Vec<Vec<Entry>>,
     dealt: usize,
     /// Batches sent and not merged yet.
     pending: usize,
@@ -224,7 +245,7 @@ impl<'p> Dealer<'p> {
     fn new(
         program: &'p Program,
         options: Options,
-        inboxes: Vec<SyncSender<Vec<Item>>>,
+        inboxes: Vec<SyncSender<Batch>>,
         outboxes: Vec<Receiver<Piece>>,
     ) -> Self {
         let shards = inboxes.len();
@@ -233,7 +254,9 @@ impl<'p> Dealer<'p> {
             options,
             inboxes,
             outboxes,
+            ticks: Vec::new(),
             dealing: (0..shards).map(|_| Vec::new()).collect(),
+            spare: Vec::new(),
             dealt: 0,
             pending: 0,
             merged: Vec::new(),
@@ -269,9 +292,7 @@ impl<'p> Dealer<'p> {
         }
         if let Some(until) = self.options.until {
             // After every event: the clock work up to `until`.
-            for shard in &mut self.dealing {
-                shard.push(Item::Tick(u64::MAX, until));
-            }
+            self.ticks.push((u64::MAX, until));
         }
         self.send(ledger)?;
         while self.pending > 0 {
@@ -323,13 +344,11 @@ impl<'p> Dealer<'p> {
         }
         if admitted && late.is_none() {
             self.clock = Some(event.time);
-            for shard in &mut self.dealing {
-                shard.push(Item::Tick(position, event.time));
-            }
+            self.ticks.push((position, event.time));
         }
         let shard = self.routing.hash_one(&event.member) as usize % self.dealing.len();
-        if let Some(items) = self.dealing.get_mut(shard) {
-            items.push(Item::Event(position, event));
+        if let Some(events) = self.dealing.get_mut(shard) {
+            events.push((position, event));
         }
         self.dealt += 1;
         if self.dealt >= BATCH {
@@ -362,15 +381,21 @@ impl<'p> Dealer<'p> {
         &mut self,
         ledger: &mut dyn FnMut(&mut Vec<Entry>) -> Result<(), E>,
     ) -> Result<(), E> {
-        if self.dealing.iter().all(Vec::is_empty) {
+        if self.ticks.is_empty() && self.dealing.iter().all(Vec::is_empty) {
             return Ok(());
         }
         if self.pending >= IN_FLIGHT {
             self.merge(ledger)?;
         }
-        for (inbox, items) in self.inboxes.iter().zip(&mut self.dealing) {
+        let ticks: Arc<[(u64, DateTime<Utc>)]> = std::mem::take(&mut self.ticks).into();
+        for (inbox, events) in self.inboxes.iter().zip(&mut self.dealing) {
+            let batch = Batch {
+                ticks: ticks.clone(),
+                events: std::mem::take(events),
+                rows: self.spare.pop().unwrap_or_default(),
+            };
             // A closed inbox means its worker panicked: its join says why.
-            let _ = inbox.send(std::mem::take(items));
+            let _ = inbox.send(batch);
         }
         self.dealt = 0;
         self.pending += 1;
@@ -398,8 +423,9 @@ impl<'p> Dealer<'p> {
             self.outcome.rejects.extend(piece.rejects);
             let shard = rows.len();
             pieces.extend(piece.pieces.into_iter().map(|(key, n)| (key, shard, n)));
-            rows.push(piece.rows.into_iter());
+            rows.push(piece.rows);
         }
+        let mut columns: Vec<_> = rows.iter_mut().map(|r| r.drain(..)).collect();
         // A shard's pieces are in key order, and keys of different shards
         // never tie (a member, its clock work and its events are in one
         // shard): in key order, each shard's rows are taken in turn.
@@ -407,10 +433,13 @@ impl<'p> Dealer<'p> {
         let mut merged = std::mem::take(&mut self.merged);
         merged.clear();
         for (_, shard, n) in pieces {
-            if let Some(rows) = rows.get_mut(shard) {
-                merged.extend(rows.by_ref().take(n));
+            if let Some(column) = columns.get_mut(shard) {
+                merged.extend(column.by_ref().take(n));
             }
         }
+        drop(columns);
+        // The emptied buffers go back out with the next batches.
+        self.spare.extend(rows);
         let passed = ledger(&mut merged);
         self.merged = merged;
         passed
