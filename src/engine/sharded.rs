@@ -31,6 +31,9 @@ use std::sync::Arc;
 /// Events dealt to the shards at a time.
 const BATCH: usize = 4096;
 
+/// The most rows a buffer handed back to a shard may have room for.
+const SPARE_ROWS: usize = 4 * BATCH;
+
 /// Batches a shard may be ahead of the merge.
 const IN_FLIGHT: usize = 8;
 
@@ -438,8 +441,10 @@ impl<'p> Dealer<'p> {
             }
         }
         drop(columns);
-        // The emptied buffers go back out with the next batches.
-        self.spare.extend(rows);
+        // The emptied buffers go back out with the next batches, unless a
+        // month end made them large: kept, they would hold its memory.
+        self.spare
+            .extend(rows.into_iter().filter(|r| r.capacity() <= SPARE_ROWS));
         let passed = ledger(&mut merged);
         self.merged = merged;
         passed
