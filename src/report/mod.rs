@@ -31,6 +31,10 @@ pub fn money(amount: Decimal) -> String {
 pub struct LedgerWriter<'p, W: Write> {
     program: &'p Program,
     csv: csv::Writer<W>,
+    /// The last row's time and how it was written: rows come in runs of one
+    /// instant (an event's, a month end's), and converting and formatting
+    /// a time for each was a few percent of a run.
+    last_time: Option<(DateTime<Utc>, String)>,
 }
 
 impl<'p, W: Write> LedgerWriter<'p, W> {
@@ -40,7 +44,11 @@ impl<'p, W: Write> LedgerWriter<'p, W> {
             "kind", "member", "time", "points", "amount", "balance", "rule", "event", "cost",
             "note",
         ])?;
-        Ok(LedgerWriter { program, csv })
+        Ok(LedgerWriter {
+            program,
+            csv,
+            last_time: None,
+        })
     }
 
     pub fn write(&mut self, entries: &[Entry]) -> csv::Result<()> {
@@ -64,10 +72,17 @@ impl<'p, W: Write> LedgerWriter<'p, W> {
             } else {
                 String::new()
             };
+            if self.last_time.as_ref().is_none_or(|(t, _)| *t != e.time) {
+                self.last_time = Some((e.time, local_time(program, e.time)));
+            }
+            let time = self
+                .last_time
+                .as_ref()
+                .map_or("", |(_, text)| text.as_str());
             self.csv.write_record([
                 e.kind.name(),
                 &e.member,
-                &local_time(program, e.time),
+                time,
                 points.unwrap_or_default(),
                 &amount,
                 &balance,
