@@ -231,6 +231,31 @@ fn strict_stops_at_the_first_reject_with_threads_too() {
 }
 
 #[test]
+fn more_threads_say_when_they_cannot_split_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let note = |name: &str| {
+        let path = program(name);
+        let events = path.with_extension("events.csv");
+        let output = Command::new(env!("CARGO_BIN_EXE_loyalty"))
+            .args(["run", path.to_str().unwrap(), events.to_str().unwrap()])
+            .args(["--threads", "2", "--out"])
+            .arg(dir.path().join(name))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .filter(|l| l.starts_with("note:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        note("northwind_miles"),
+        "note: events are applied on one thread (it has program-wide budgets); the others read"
+    );
+    assert_eq!(note("bean_stars"), "");
+}
+
+#[test]
 fn a_reader_that_stops_early_is_not_an_error() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;

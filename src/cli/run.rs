@@ -190,7 +190,18 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
                 mix,
             };
             let records = receive_records.into_iter().flatten();
-            let shards = !args.strict && sharded::why_not_sharded(program).is_none();
+            let unsplit = if args.strict {
+                Some("--strict stops at the first reject in input order")
+            } else {
+                sharded::why_not_sharded(program)
+            };
+            if let Some(why) = unsplit {
+                eprintln!(
+                    "note: events are applied on one thread ({why}); the others read{}",
+                    if args.threads > 2 { " and write" } else { "" }
+                );
+            }
+            let shards = unsplit.is_none();
             let outcome = if shards {
                 sharded::replay_sharded(
                     engine,
