@@ -58,8 +58,8 @@ pub struct Args {
     /// ledger merged back in order on the main thread; for a program whose
     /// members can transfer or pool points or share a budget (which cannot
     /// be split), and with --strict, events are applied on one thread
-    /// (and with 3 or more the ledger written on another). The output is
-    /// the same for any number.
+    /// (and with 3 or more the ledger written on another), which a note on
+    /// standard error says. The output is the same for any number.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     threads: u16,
 }
