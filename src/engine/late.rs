@@ -10,7 +10,7 @@
 
 use super::ledger::{Entry, EntryKind};
 use super::member::Counter;
-use super::{calendar, packed, Budgets, Engine};
+use super::{calendar, number_field, packed, text_field, Budgets, Engine};
 use crate::compile::ir::{builtin_field, EventKind, Program, Value};
 use crate::events::Event;
 use chrono::{DateTime, Utc};
@@ -318,22 +318,19 @@ impl<'p> Engine<'p> {
     /// when they came).
     fn count_late_sale(&mut self, event: &Event, events: &[(u64, Event)]) {
         let kind = self.program.events.get(event.kind).map(|t| t.kind);
-        let field = |i| event.fields.get(i);
         match kind {
             Some(EventKind::Purchase) => {
-                if let Some(Value::Number(amount)) = field(builtin_field::PURCHASE_AMOUNT) {
-                    self.count_sale(event.time, *amount);
+                if let Some(amount) = number_field(event, builtin_field::PURCHASE_AMOUNT) {
+                    self.count_sale(event.time, amount);
                 }
             }
             Some(EventKind::Return) => {
-                let purchased = match field(builtin_field::RETURN_OF) {
-                    Some(Value::Text(of)) => events.iter().find(|(_, e)| e.id == *of),
-                    _ => None,
-                };
-                if let (Some((_, purchase)), Some(Value::Number(amount))) =
-                    (purchased, field(builtin_field::RETURN_AMOUNT))
+                let purchased = text_field(event, builtin_field::RETURN_OF)
+                    .and_then(|of| events.iter().find(|(_, e)| e.id == of));
+                if let (Some((_, purchase)), Some(amount)) =
+                    (purchased, number_field(event, builtin_field::RETURN_AMOUNT))
                 {
-                    self.count_sale(purchase.time, -*amount);
+                    self.count_sale(purchase.time, -amount);
                 }
             }
             _ => {}

@@ -127,6 +127,22 @@ pub struct Engine<'p> {
     sales: BTreeMap<i64, Decimal>,
 }
 
+/// Field `i` of `event`, if it holds a number.
+fn number_field(event: &Event, i: usize) -> Option<Decimal> {
+    match event.fields.get(i) {
+        Some(Value::Number(n)) => Some(*n),
+        _ => None,
+    }
+}
+
+/// Field `i` of `event`, if it holds text.
+fn text_field(event: &Event, i: usize) -> Option<&str> {
+    match event.fields.get(i) {
+        Some(Value::Text(t)) => Some(t),
+        _ => None,
+    }
+}
+
 /// `event` rejected for `reason`.
 fn rejected(event: &Event, reason: String) -> Reject {
     Reject {
@@ -653,11 +669,10 @@ impl<'p> Engine<'p> {
     }
 
     fn return_purchase(&mut self, m: usize, event: &Event) -> Result<(), String> {
-        let Some(Value::Text(of)) = event.fields.get(builtin_field::RETURN_OF) else {
+        let Some(of) = text_field(event, builtin_field::RETURN_OF) else {
             return Err("a return needs `of`, the id of the purchase".to_string());
         };
-        let Some(Value::Number(amount)) = event.fields.get(builtin_field::RETURN_AMOUNT).cloned()
-        else {
+        let Some(amount) = number_field(event, builtin_field::RETURN_AMOUNT) else {
             return Err("a return needs an `amount`".to_string());
         };
         let purchase = self.open_purchase(m, of, event.time, "return of")?;
@@ -668,7 +683,7 @@ impl<'p> Engine<'p> {
                 purchase.amount, purchase.returned
             ));
         }
-        let of = of.clone();
+        let of = of.to_string();
         self.reverse(m, &of, amount, event);
         Ok(())
     }

@@ -7,10 +7,8 @@ use super::eval::{self, Scope};
 use super::explain::RuleOutcome;
 use super::ledger::EntryKind;
 use super::member::{Counter, Purchase, PurchaseAward};
-use super::{tiers, Engine};
-use crate::compile::ir::{
-    builtin_field, AwardAmount, Budget, EventKind, PointsId, Rule, RuleId, Value,
-};
+use super::{number_field, tiers, Engine};
+use crate::compile::ir::{builtin_field, AwardAmount, Budget, EventKind, PointsId, Rule, RuleId};
 use crate::events::Event;
 use crate::syntax::ast::Rounding;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -65,10 +63,8 @@ impl Engine<'_> {
             balances: &balances,
             measures: &measures,
         };
-        let purchase_amount = match event.fields.get(builtin_field::PURCHASE_AMOUNT) {
-            Some(Value::Number(n)) if event_type.kind == EventKind::Purchase => Some(*n),
-            _ => None,
-        };
+        let purchase_amount = number_field(event, builtin_field::PURCHASE_AMOUNT)
+            .filter(|_| event_type.kind == EventKind::Purchase);
 
         let mut outcomes: Vec<RuleOutcome> = Vec::new();
         let mut fired: Vec<RuleId> = Vec::new();

@@ -222,7 +222,6 @@ struct Dealer<'p> {
     dealing: Vec<Vec<(u64, Event)>>,
     /// Row buffers the merge has emptied, for the shards to fill again.
     spare: Vec<Vec<Entry>>,
-    dealt: usize,
     /// Batches sent and not merged yet.
     pending: usize,
     /// The buffer merged rows are passed on in, kept from batch to batch.
@@ -260,7 +259,6 @@ impl<'p> Dealer<'p> {
             ticks: Vec::new(),
             dealing: (0..shards).map(|_| Vec::new()).collect(),
             spare: Vec::new(),
-            dealt: 0,
             pending: 0,
             merged: Vec::new(),
             clock: None,
@@ -353,8 +351,7 @@ impl<'p> Dealer<'p> {
         if let Some(events) = self.dealing.get_mut(shard) {
             events.push((position, event));
         }
-        self.dealt += 1;
-        if self.dealt >= BATCH {
+        if self.dealing.iter().map(Vec::len).sum::<usize>() >= BATCH {
             self.send(ledger)?;
         }
         Ok(())
@@ -400,7 +397,6 @@ impl<'p> Dealer<'p> {
             // A closed inbox means its worker panicked: its join says why.
             let _ = inbox.send(batch);
         }
-        self.dealt = 0;
         self.pending += 1;
         Ok(())
     }
