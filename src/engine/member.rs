@@ -2,12 +2,10 @@
 //! window measures, counters for caps and limits, and the purchases a return
 //! can refer to.
 
-use super::calendar;
 use super::ledger::Totals;
-use crate::compile::ir::{PerkId, PointsId, RuleId, Term, TierRank, Value};
+use crate::compile::ir::{PerkId, PointsId, RuleId, TierRank, Value};
 use crate::syntax::ast::Rounding;
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -106,17 +104,14 @@ impl Member {
         self.purchases.iter_mut().rev().find(|p| &*p.id == id)
     }
 
-    /// Forgets the purchases the program's return window (`accept returns
-    /// up to N`) has closed on at `now`; without a window, none. Events come
-    /// in time order, so a forgotten purchase could never be returned again.
-    pub fn forget_purchases(&mut self, tz: Tz, window: Option<Term>, now: DateTime<Utc>) {
-        let Some(window) = window else {
-            return;
-        };
+    /// Forgets the purchases whose return window (`accept returns up to
+    /// N`) has closed at `now`. Events come in time order, so a forgotten
+    /// purchase could never be returned again.
+    pub fn forget_purchases(&mut self, now: DateTime<Utc>) {
         let closed = self
             .purchases
             .iter()
-            .take_while(|p| calendar::after(tz, p.time, window) < now)
+            .take_while(|p| p.closes.is_some_and(|closes| closes < now))
             .count();
         self.purchases.drain(..closed);
     }
@@ -324,6 +319,9 @@ pub struct Purchase {
     /// What the purchase added to each tier measure, to take back on return.
     pub measures: Vec<(usize, Decimal)>,
     pub time: DateTime<Utc>,
+    /// The last instant a return may refer to it (computed once, from the
+    /// program's return window); `None` without a window.
+    pub closes: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]

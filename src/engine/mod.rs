@@ -700,7 +700,7 @@ impl<'p> Engine<'p> {
     ) -> Result<&mut Purchase, String> {
         let program = self.program;
         let member = self.members.get_mut(m).ok_or("unknown member")?;
-        member.forget_purchases(program.timezone, program.return_window, now);
+        member.forget_purchases(now);
         let unknown = match program.return_window {
             Some(window) => format!(
                 "{what} unknown purchase `{of}` for member `{}`, or one made too long ago: \

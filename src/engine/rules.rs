@@ -183,7 +183,7 @@ impl Engine<'_> {
         let contributions = tiers::add_measures(self, m, event, &earned_now);
         if let Some(amount) = purchase_amount {
             if let Some(member) = self.members.get_mut(m) {
-                member.forget_purchases(program.timezone, program.return_window, event.time);
+                member.forget_purchases(event.time);
                 // Kept for years by programs without a return window: no
                 // spare capacity.
                 purchase_awards.shrink_to_fit();
@@ -196,6 +196,9 @@ impl Engine<'_> {
                     awards: purchase_awards,
                     measures,
                     time: event.time,
+                    closes: program
+                        .return_window
+                        .map(|w| calendar::after(tz, event.time, w)),
                 });
             }
             self.count_sale(event.time, amount);
