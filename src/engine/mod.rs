@@ -944,7 +944,7 @@ impl<'p> Engine<'p> {
         if due != Some(at) {
             return;
         }
-        let note = format!("no activity for {} {}s", term.count, term.unit.name());
+        let note = format!("no activity for {term}");
         // One entry per bucket, in spending order, so each keeps its earn date.
         while let Some(bucket) = self.wallet(m, p).and_then(Wallet::remove_first) {
             self.expired(m, p, &bucket, at, note.clone());
