@@ -27,15 +27,6 @@ impl IdSet {
             .is_some()
     }
 
-    /// Adds every id of `other`.
-    pub fn absorb(&mut self, other: &IdSet) {
-        let mut start = 0;
-        while let Some(id) = read(&other.bytes, start) {
-            start += 4 + id.len();
-            self.insert(id);
-        }
-    }
-
     /// Adds `id`, unless it is there already.
     pub fn insert(&mut self, id: &str) {
         let hash = self.hasher.hash_one(id);
@@ -91,11 +82,5 @@ mod tests {
         assert!(!ids.contains("e"));
         // "e5" was not stored twice.
         assert_eq!(ids.starts.len(), 10_001);
-        let mut other = IdSet::default();
-        other.insert("x");
-        other.insert("e7");
-        other.absorb(&ids);
-        assert!(many.iter().all(|id| other.contains(id)) && other.contains("x"));
-        assert_eq!(other.starts.len(), 10_002);
     }
 }

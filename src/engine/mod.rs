@@ -418,10 +418,11 @@ impl<'p> Engine<'p> {
         self.position = position;
     }
 
-    /// Takes over the members, clock work, totals, counts, sales and event
-    /// ids (if both keep them) of `shard`, an engine that applied other members' events of the
-    /// same program, so that one engine holds a sharded replay's end state
-    /// for the reports. Late-event histories are not taken over.
+    /// Takes over the members, clock work, totals, counts and sales of
+    /// `shard`, an engine that applied other members' events of the same
+    /// program, so that one engine holds a sharded replay's end state for
+    /// the reports. Event ids (the dealer checked them) and late-event
+    /// histories are not taken over.
     pub fn absorb(&mut self, shard: Engine<'p>) {
         let first = self.members.len();
         for (i, member) in shard.members.iter().enumerate() {
@@ -446,12 +447,8 @@ impl<'p> Engine<'p> {
         }
         self.counts.applied += shard.counts.applied;
         self.counts.rejected += shard.counts.rejected;
-        if let (Some(ids), Some(more)) = (self.event_ids.as_mut(), &shard.event_ids) {
-            ids.absorb(more);
-        }
         self.clock = self.clock.max(shard.clock);
         self.next_bucket = self.next_bucket.max(shard.next_bucket);
-        self.position = self.position.max(shard.position);
     }
 
     /// Ledger entries written since the last call, in the order applied.
