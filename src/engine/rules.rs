@@ -8,7 +8,9 @@ use super::explain::RuleOutcome;
 use super::ledger::EntryKind;
 use super::member::{Counter, Purchase, PurchaseAward};
 use super::{number_field, tiers, Engine};
-use crate::compile::ir::{builtin_field, AwardAmount, Budget, EventKind, PointsId, Rule, RuleId};
+use crate::compile::ir::{
+    builtin_field, AwardAmount, Budget, EventKind, Limit, PointsId, Rule, RuleId,
+};
 use crate::events::Event;
 use crate::syntax::ast::Rounding;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -36,6 +38,8 @@ struct Proposal {
     awarded: Decimal,
     /// Why and by how much it was cut.
     cuts: Vec<(Decimal, String)>,
+    /// How it was computed, for an explanation (empty when the member is
+    /// not being explained).
     arithmetic: String,
 }
 
@@ -65,6 +69,12 @@ impl Engine<'_> {
         };
         let purchase_amount = number_field(event, builtin_field::PURCHASE_AMOUNT)
             .filter(|_| event_type.kind == EventKind::Purchase);
+        // The rules' outcomes are told only in an explanation of this
+        // member: their texts are not written otherwise.
+        let explaining = self
+            .explanation
+            .as_ref()
+            .is_some_and(|e| e.member == event.member);
 
         let mut outcomes: Vec<RuleOutcome> = Vec::new();
         let mut fired: Vec<RuleId> = Vec::new();
@@ -73,7 +83,10 @@ impl Engine<'_> {
                 continue;
             };
             match self.why_not(m, rule, rule_id, &scope, purchase_amount) {
-                Some(reason) => outcomes.push(RuleOutcome::skipped(rule_id, reason)),
+                Some(reason) if explaining => {
+                    outcomes.push(RuleOutcome::skipped(rule_id, reason.to_string()));
+                }
+                Some(_) => {}
                 None => fired.push(rule_id),
             }
         }
@@ -84,7 +97,7 @@ impl Engine<'_> {
         let mut proposals;
         let mut rounds = 0;
         loop {
-            proposals = self.propose(m, &fired, &losers, &scope);
+            proposals = self.propose(m, &fired, &losers, &scope, explaining);
             let settled = exclusive_losers(program.rules.as_slice(), &fired, &proposals);
             rounds += 1;
             let done = settled == losers || rounds > fired.len();
@@ -104,23 +117,27 @@ impl Engine<'_> {
                 continue;
             };
             if losers.contains(&rule_id) {
-                outcomes.push(RuleOutcome::skipped(
-                    rule_id,
-                    "another rule of its exclusive group awarded more".to_string(),
-                ));
+                if explaining {
+                    outcomes.push(RuleOutcome::skipped(
+                        rule_id,
+                        "another rule of its exclusive group awarded more".to_string(),
+                    ));
+                }
                 continue;
             }
             self.count_firing(m, rule, rule_id, local.date());
             for proposal in proposals.iter().filter(|p| p.rule == rule_id) {
-                outcomes.push(RuleOutcome::fired(
-                    rule_id,
-                    proposal.points,
-                    proposal.arithmetic.clone(),
-                    proposal.raw,
-                    proposal.rounded,
-                    proposal.awarded,
-                    proposal.cuts.iter().map(|(_, why)| why.clone()).collect(),
-                ));
+                if explaining {
+                    outcomes.push(RuleOutcome::fired(
+                        rule_id,
+                        proposal.points,
+                        proposal.arithmetic.clone(),
+                        proposal.raw,
+                        proposal.rounded,
+                        proposal.awarded,
+                        proposal.cuts.iter().map(|(_, why)| why.clone()).collect(),
+                    ));
+                }
                 for (cut, why) in &proposal.cuts {
                     let entry = self.record(
                         m,
@@ -172,11 +189,7 @@ impl Engine<'_> {
                 });
             }
         }
-        if let Some(explanation) = self
-            .explanation
-            .as_mut()
-            .filter(|e| e.member == event.member)
-        {
+        if let Some(explanation) = self.explanation.as_mut().filter(|_| explaining) {
             outcomes.sort_by_key(|o| o.rule);
             explanation.rules(outcomes);
         }
@@ -214,6 +227,7 @@ impl Engine<'_> {
         fired: &[RuleId],
         losers: &[RuleId],
         scope: &Scope,
+        explaining: bool,
     ) -> Vec<Proposal> {
         let program = self.program;
         let mut proposals: Vec<Proposal> = Vec::new();
@@ -221,7 +235,9 @@ impl Engine<'_> {
             let Some(rule) = program.rules.get(rule_id) else {
                 continue;
             };
-            for (points, raw, arithmetic) in raw_awards(rule, rule_id, scope, &proposals, losers) {
+            for (points, raw, arithmetic) in
+                raw_awards(rule, rule_id, scope, &proposals, losers, explaining)
+            {
                 let precision = program.points.get(points).map_or(0, |t| t.precision);
                 let rounded = round(raw.max(Decimal::ZERO), precision, rule.rounding);
                 let (awarded, cuts) =
@@ -241,23 +257,23 @@ impl Engine<'_> {
     }
 
     /// Why a rule does not fire on this event, or `None` if it does.
-    fn why_not(
+    fn why_not<'r>(
         &self,
         m: usize,
-        rule: &Rule,
+        rule: &'r Rule,
         rule_id: RuleId,
         scope: &Scope,
         purchase_amount: Option<Decimal>,
-    ) -> Option<String> {
+    ) -> Option<Unfired<'r>> {
         let date = scope.local.date();
         if let Some((from, to)) = rule.during {
             if date < from || date > to {
-                return Some(format!("outside its window {from} .. {to}"));
+                return Some(Unfired::Outside(from, to));
             }
         }
         if let Some(min) = rule.min_spend {
             if purchase_amount.is_none_or(|a| a < min) {
-                return Some(format!("the purchase is below the minimum spend of {min}"));
+                return Some(Unfired::BelowMinimum(min));
             }
         }
         if let Some(failed) = rule
@@ -265,18 +281,14 @@ impl Engine<'_> {
             .iter()
             .find(|c| !eval::holds(&c.expr, scope))
         {
-            return Some(format!("`{}` is false", failed.text));
+            return Some(Unfired::False(&failed.text));
         }
         let member = self.members.get(m)?;
         for (i, limit) in rule.limits.iter().enumerate() {
             let key = Counter::Fired(rule_id, i, calendar::period_key(limit.period, date));
             let fired = member.counted(key);
             if fired >= Decimal::from(limit.count) {
-                return Some(format!(
-                    "its limit of {} per {} is reached",
-                    limit.count,
-                    limit.period.name()
-                ));
+                return Some(Unfired::LimitReached(limit));
             }
         }
         None
@@ -394,6 +406,33 @@ impl Engine<'_> {
     }
 }
 
+/// Why a rule did not fire, told in words only when explained.
+enum Unfired<'r> {
+    Outside(chrono::NaiveDate, chrono::NaiveDate),
+    BelowMinimum(Decimal),
+    /// A condition, as written, that does not hold.
+    False(&'r str),
+    LimitReached(&'r Limit),
+}
+
+impl std::fmt::Display for Unfired<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unfired::Outside(from, to) => write!(f, "outside its window {from} .. {to}"),
+            Unfired::BelowMinimum(min) => {
+                write!(f, "the purchase is below the minimum spend of {min}")
+            }
+            Unfired::False(condition) => write!(f, "`{condition}` is false"),
+            Unfired::LimitReached(limit) => write!(
+                f,
+                "its limit of {} per {} is reached",
+                limit.count,
+                limit.period.name()
+            ),
+        }
+    }
+}
+
 /// Where a budget's use is counted: per rule, budget and period.
 fn budget_key(
     rule: RuleId,
@@ -409,14 +448,17 @@ fn budget_key(
 }
 
 /// A rule's unrounded awards per points type (summed over its `earn` lines),
-/// with the arithmetic for explanations.
+/// with the arithmetic for explanations when `explaining` (left empty
+/// otherwise: writing it out was a tenth of earning's time).
 fn raw_awards(
     rule: &Rule,
     rule_id: RuleId,
     scope: &Scope,
     earlier: &[Proposal],
     losers: &[RuleId],
+    explaining: bool,
 ) -> Vec<(PointsId, Decimal, String)> {
+    let told = |text: &dyn Fn() -> String| if explaining { text() } else { String::new() };
     let mut awards: Vec<(PointsId, Decimal, String)> = Vec::new();
     for award in &rule.awards {
         let (mut raw, mut arithmetic) = match &award.amount {
@@ -425,18 +467,20 @@ fn raw_awards(
                     continue;
                 };
                 match per {
-                    None => (rate, format!("{rate}")),
+                    None => (rate, told(&|| format!("{rate}"))),
                     Some(per) => {
                         let Some(base) = eval::number(&per.base, scope) else {
                             continue;
                         };
                         let units = base.checked_div(per.unit).unwrap_or_default();
                         let units = if per.full { units.trunc() } else { units };
-                        let how = if per.full {
-                            format!("{rate} × {units} full steps of {} in {base}", per.unit)
-                        } else {
-                            format!("{rate} × {base} / {}", per.unit)
-                        };
+                        let how = told(&|| {
+                            if per.full {
+                                format!("{rate} × {units} full steps of {} in {base}", per.unit)
+                            } else {
+                                format!("{rate} × {base} / {}", per.unit)
+                            }
+                        });
                         (rate.checked_mul(units).unwrap_or_default(), how)
                     }
                 }
@@ -453,7 +497,7 @@ fn raw_awards(
                     .sum();
                 (
                     fraction.checked_mul(base).unwrap_or_default(),
-                    format!("{}% of {base}", fraction * Decimal::ONE_HUNDRED),
+                    told(&|| format!("{}% of {base}", fraction * Decimal::ONE_HUNDRED)),
                 )
             }
         };
@@ -467,12 +511,14 @@ fn raw_awards(
                 .or(table.otherwise)
                 .unwrap_or_default();
             raw = raw.checked_mul(factor).unwrap_or_default();
-            arithmetic = format!("{arithmetic} × {factor}");
+            arithmetic = told(&|| format!("{arithmetic} × {factor}"));
         }
         match awards.iter_mut().find(|(p, _, _)| *p == award.points) {
             Some((_, total, how)) => {
                 *total += raw;
-                how.push_str(&format!(" + {arithmetic}"));
+                if explaining {
+                    how.push_str(&format!(" + {arithmetic}"));
+                }
             }
             None => awards.push((award.points, raw, arithmetic)),
         }

@@ -120,6 +120,9 @@ pub struct LiabilityBuilder<'p> {
     months: BTreeMap<Month, MonthFlows>,
     /// Per points type, by the month the points were earned.
     cohorts: Vec<BTreeMap<Month, Cohort>>,
+    /// The last row's time and month: an event's rows share their instant,
+    /// and a zone lookup per row was a twentieth of a run's time.
+    last_month: Option<(DateTime<Utc>, Month)>,
 }
 
 impl<'p> LiabilityBuilder<'p> {
@@ -128,15 +131,21 @@ impl<'p> LiabilityBuilder<'p> {
             program,
             months: BTreeMap::new(),
             cohorts: vec![BTreeMap::new(); program.points.len()],
+            last_month: None,
         }
     }
 
     pub fn add(&mut self, entries: &[Entry]) {
         let program = self.program;
         for e in entries {
+            let month_key = match self.last_month {
+                Some((time, month)) if time == e.time => month,
+                _ => month_of(program, e.time),
+            };
+            self.last_month = Some((e.time, month_key));
             let month = self
                 .months
-                .entry(month_of(program, e.time))
+                .entry(month_key)
                 .or_insert_with(|| MonthFlows {
                     points: vec![Flows::default(); program.points.len()],
                     perks: Decimal::ZERO,
@@ -155,7 +164,10 @@ impl<'p> LiabilityBuilder<'p> {
             };
             // Expiries and reversals belong to the cohort the points were
             // earned in, which the ledger names.
-            let cohort = month_of(program, e.earned.unwrap_or(e.time));
+            let cohort = e
+                .earned
+                .filter(|earned| *earned != e.time)
+                .map_or(month_key, |earned| month_of(program, earned));
             match e.kind {
                 EntryKind::Earn | EntryKind::Pend => {
                     flows.issued += e.amount;
