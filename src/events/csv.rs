@@ -10,13 +10,20 @@ use std::io::BufRead;
 /// The columns without which no row can be a record.
 const REQUIRED: [&str; 4] = ["id", "time", "member", "type"];
 
+/// A file's column names, and their order by name: every row's cells are
+/// given to typing in that order, which then need not sort each record.
+struct Header {
+    names: Vec<String>,
+    by_name: Vec<usize>,
+}
+
 /// The records of a CSV file, in order.
 pub(super) struct CsvRecords<'p, R> {
     program: &'p Program,
     reader: ::csv::Reader<R>,
     file: std::sync::Arc<str>,
-    /// The column names, once the header is read.
-    header: Option<Vec<String>>,
+    /// The columns, once the header is read.
+    header: Option<Header>,
     row: ::csv::ByteRecord,
     /// Set after an error that ends the file: a bad header, a read error.
     done: bool,
@@ -76,7 +83,12 @@ impl<'p, R: BufRead> CsvRecords<'p, R> {
         {
             return Err(self.reject(1, format!("the header has column `{twice}` twice")));
         }
-        self.header = Some(header);
+        let mut by_name: Vec<usize> = (0..header.len()).collect();
+        by_name.sort_by_key(|&i| header.get(i));
+        self.header = Some(Header {
+            names: header,
+            by_name,
+        });
         Ok(true)
     }
 
@@ -104,18 +116,24 @@ impl<'p, R: BufRead> CsvRecords<'p, R> {
     }
 
     /// Types the row just read.
-    fn record(&self, header: &[String]) -> Result<Event, Reject> {
+    fn record(&self, header: &Header) -> Result<Event, Reject> {
         let line = self.row.position().map_or(0, |p| line_number(p.line()));
-        let cells = self
+        let texts = self
             .row
             .iter()
-            .zip(header)
+            .zip(&header.names)
             .map(|(cell, name)| {
                 std::str::from_utf8(cell)
-                    .map(|text| (name.as_str(), Cell::Text(Cow::Borrowed(text))))
                     .map_err(|_| self.reject(line, format!("column `{name}` is not valid UTF-8")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let cells = header.by_name.iter().filter_map(|&i| {
+            let text = *texts.get(i)?;
+            Some((
+                header.names.get(i)?.as_str(),
+                Cell::Text(Cow::Borrowed(text)),
+            ))
+        });
         let origin = Origin {
             file: self.file.clone(),
             line,

@@ -33,6 +33,18 @@ struct Record<'k, 'v> {
 
 impl<'k, 'v> Record<'k, 'v> {
     fn new(cells: impl IntoIterator<Item = (&'k str, Cell<'v>)>) -> Self {
+        let cells: Vec<(&'k str, Cell<'v>)> = cells.into_iter().collect();
+        // A CSV file's rows come in name order (its reader sorts the
+        // columns once): sorting each record was a twelfth of a run.
+        if cells
+            .windows(2)
+            .all(|pair| matches!(pair, [(a, _), (b, _)] if a < b))
+        {
+            return Record {
+                cells,
+                duplicate: None,
+            };
+        }
         let mut cells: Vec<(usize, (&'k str, Cell<'v>))> = cells.into_iter().enumerate().collect();
         cells.sort_by_key(|(_, (name, _))| *name);
         // The name whose second occurrence comes first in the record.

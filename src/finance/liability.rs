@@ -143,13 +143,10 @@ impl<'p> LiabilityBuilder<'p> {
                 _ => month_of(program, e.time),
             };
             self.last_month = Some((e.time, month_key));
-            let month = self
-                .months
-                .entry(month_key)
-                .or_insert_with(|| MonthFlows {
-                    points: vec![Flows::default(); program.points.len()],
-                    perks: Decimal::ZERO,
-                });
+            let month = self.months.entry(month_key).or_insert_with(|| MonthFlows {
+                points: vec![Flows::default(); program.points.len()],
+                perks: Decimal::ZERO,
+            });
             // Costs are summed as the ledger shows them, in cents, so the
             // table adds up to the ledger's column.
             let cost = e.cost.map(super::cents).unwrap_or_default();
