@@ -28,6 +28,10 @@ fn assert_same(one: &Run, sharded: &Run, what: &str) {
     assert_eq!(one.totals, sharded.totals, "{what}: totals");
     assert_eq!(one.sales, sharded.sales, "{what}: sales");
     assert_eq!(one.after_until, sharded.after_until, "{what}: after until");
+    assert_eq!(
+        one.afterwards, sharded.afterwards,
+        "{what}: rows left scheduled"
+    );
 }
 
 #[test]
@@ -39,6 +43,7 @@ fn the_coffee_sample_gives_the_same_ledger_in_any_number_of_shards() {
         for until in [None, Some("2026-12-31")] {
             let one = run_in_shards(&program, &events, order, until, None);
             assert!(one.ledger.len() > 50 && !one.rejects.is_empty());
+            assert!(!one.afterwards.is_empty(), "the run leaves work scheduled");
             for shards in [1, 2, 3, 5] {
                 let many = run_in_shards(&program, &events, order, until, Some(shards));
                 assert_same(

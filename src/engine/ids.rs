@@ -4,6 +4,7 @@
 //! every id's bytes go into one buffer, after its length, and a hash table
 //! keeps only where each starts.
 
+use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
 
@@ -18,46 +19,48 @@ pub struct IdSet {
 
 impl IdSet {
     pub fn contains(&self, id: &str) -> bool {
-        self.find(self.hasher.hash_one(id), id)
-    }
-
-    fn find(&self, hash: u64, id: &str) -> bool {
+        let id = id.as_bytes();
         self.starts
-            .find(hash, |&start| read(&self.bytes, start) == Some(id))
+            .find(self.hasher.hash_one(id), |&start| {
+                read(&self.bytes, start) == Some(id)
+            })
             .is_some()
     }
 
-    /// Adds `id`, unless it is there already.
-    pub fn insert(&mut self, id: &str) {
-        let hash = self.hasher.hash_one(id);
-        if self.find(hash, id) {
-            return;
-        }
-        // An id longer than 4 GiB cannot be read from any input we accept;
-        // it is kept out rather than stored wrongly.
+    /// Adds `id`; `false` if it was there already. One hash and one probe
+    /// of the table (the dealer of a sharded run asks this for every event).
+    pub fn insert(&mut self, id: &str) -> bool {
+        let id = id.as_bytes();
+        // An id of 4 GiB or more is not kept (nor could a file hold many).
         let Ok(len) = u32::try_from(id.len()) else {
-            return;
+            return true;
         };
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(&len.to_le_bytes());
-        self.bytes.extend_from_slice(id.as_bytes());
         let Self {
             bytes,
             starts,
             hasher,
         } = self;
-        starts.insert_unique(hash, start, |&s| {
-            hasher.hash_one(read(bytes, s).unwrap_or_default())
-        });
+        let entry = starts.entry(
+            hasher.hash_one(id),
+            |&start| read(bytes, start) == Some(id),
+            |&start| hasher.hash_one(read(bytes, start).unwrap_or_default()),
+        );
+        let Entry::Vacant(vacant) = entry else {
+            return false;
+        };
+        vacant.insert(bytes.len());
+        bytes.extend_from_slice(&len.to_le_bytes());
+        bytes.extend_from_slice(id);
+        true
     }
 }
 
-/// The id that starts at `start` of `bytes`.
-fn read(bytes: &[u8], start: usize) -> Option<&str> {
+/// The id whose length starts at `start`.
+fn read(bytes: &[u8], start: usize) -> Option<&[u8]> {
     let len_bytes = bytes.get(start..start.checked_add(4)?)?;
     let len = usize::try_from(u32::from_le_bytes(len_bytes.try_into().ok()?)).ok()?;
     let from = start + 4;
-    std::str::from_utf8(bytes.get(from..from.checked_add(len)?)?).ok()
+    bytes.get(from..from.checked_add(len)?)
 }
 
 #[cfg(test)]
@@ -70,10 +73,11 @@ mod tests {
         let many: Vec<String> = (0..10_000).map(|i| format!("e{i}")).collect();
         for id in &many {
             assert!(!ids.contains(id));
-            ids.insert(id);
+            assert!(ids.insert(id), "{id} is new");
         }
-        ids.insert("e5");
-        ids.insert("");
+        assert!(!ids.insert("e5"), "e5 was there");
+        assert!(ids.insert(""));
+        assert!(!ids.insert(""));
         for id in &many {
             assert!(ids.contains(id), "{id}");
         }

@@ -322,11 +322,12 @@ impl<'p> Dealer<'p> {
             self.outcome.rejects.push(out_of_order(&event, clock));
             return Ok(());
         }
-        if self.ids.contains(&event.id) && self.applied(&event.id, ledger)? {
+        // An id dealt before is a duplicate if that event was applied (a
+        // rejected event's id is free again).
+        if !self.ids.insert(&event.id) && self.applied(&event.id, ledger)? {
             self.outcome.rejects.push(duplicate(&event));
             return Ok(());
         }
-        self.ids.insert(&event.id);
         if let Some(counts) = self.retried.get_mut(event.id.as_str()) {
             counts.0 += 1;
         }

@@ -94,6 +94,9 @@ pub struct Run {
     /// Net sales by month number, as deferred revenue counts them.
     pub sales: BTreeMap<i64, Decimal>,
     pub after_until: u64,
+    /// The rows the clock writes when it is then moved on two years
+    /// (expiries and tier reviews still due): what the run left scheduled.
+    pub afterwards: Vec<Row>,
 }
 
 impl Run {
@@ -200,7 +203,18 @@ pub fn run_in_shards(
         totals,
         sales: engine.sales_by_month().clone(),
         after_until: outcome.after_until,
+        afterwards: afterwards(&program, &mut engine, now),
     }
+}
+
+/// The rows `engine` writes when its clock moves on two years from `now`.
+fn afterwards(program: &Program, engine: &mut Engine, now: DateTime<Utc>) -> Vec<Row> {
+    engine.advance_to(now + chrono::Duration::days(731));
+    engine
+        .drain_ledger()
+        .iter()
+        .map(|e| row(program, e))
+        .collect()
 }
 
 fn compile(source: &str) -> Program {
