@@ -9,15 +9,58 @@ use chrono::{
     Utc,
 };
 use chrono_tz::Tz;
+use std::cell::Cell;
+use std::thread::LocalKey;
+
+/// The last conversions each way, per thread. Applying one event turns
+/// its time into local time several times over (rules, tier measures,
+/// pending and expiry dates), and a month's awards share their expiry day;
+/// a zone lookup is a search of the zone's history (a tenth of a run's
+/// instructions before these).
+type Memo<K, V> = Cell<[Option<(K, V)>; MEMO]>;
+
+/// How many conversions each memo keeps: an event's time, its member's
+/// enrolment, its pending, return and expiry dates.
+const MEMO: usize = 4;
+
+thread_local! {
+    static LOCAL_TIMES: Memo<(Tz, DateTime<Utc>), NaiveDateTime> = const { Cell::new([None; MEMO]) };
+    static INSTANTS: Memo<(Tz, NaiveDateTime), DateTime<Utc>> = const { Cell::new([None; MEMO]) };
+}
+
+/// `compute(key)`, or what it gave for `key` if that was one of the last
+/// `MEMO` asked.
+fn remembered<K: Copy + PartialEq + 'static, V: Copy + 'static>(
+    memo: &'static LocalKey<Memo<K, V>>,
+    key: K,
+    compute: impl FnOnce() -> V,
+) -> V {
+    memo.with(|memo| {
+        let last = memo.get();
+        if let Some((_, value)) = last.iter().flatten().find(|(k, _)| *k == key) {
+            return *value;
+        }
+        let value = compute();
+        let mut next = [None; MEMO];
+        next[0] = Some((key, value));
+        next[1..].copy_from_slice(&last[..MEMO - 1]);
+        memo.set(next);
+        value
+    })
+}
 
 /// The wall-clock time of an instant in the program's zone.
 pub fn local(tz: Tz, t: DateTime<Utc>) -> NaiveDateTime {
-    t.with_timezone(&tz).naive_local()
+    remembered(&LOCAL_TIMES, (tz, t), || t.with_timezone(&tz).naive_local())
 }
 
 /// The instant of a wall-clock time. A time skipped by a DST change moves
 /// forward to the first that exists; a repeated one takes the earlier instant.
 pub fn instant(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+    remembered(&INSTANTS, (tz, local), || look_up_instant(tz, local))
+}
+
+fn look_up_instant(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
     let earliest = |t: &NaiveDateTime| match tz.from_local_datetime(t) {
         LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.with_timezone(&Utc)),
         LocalResult::None => None,
@@ -210,6 +253,28 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn remembered_conversions_are_the_zone_lookups_whatever_the_order() {
+        let zones: [Tz; 3] = [
+            "America/New_York".parse().unwrap(),
+            "Europe/Paris".parse().unwrap(),
+            "Pacific/Chatham".parse().unwrap(),
+        ];
+        let start = Utc.with_ymd_and_hms(2025, 3, 1, 0, 0, 0).unwrap();
+        // Hours around the spring changes, each zone and instant asked
+        // several times in a shuffled order, so the memo both hits and misses.
+        for i in 0..3000_i64 {
+            let t = start + chrono::Duration::minutes((i * 7919) % (40 * 24 * 60));
+            let tz = zones[usize::try_from(i % 3).unwrap()];
+            let expected = t.with_timezone(&tz).naive_local();
+            assert_eq!(local(tz, t), expected, "{tz} {t}");
+            assert_eq!(local(tz, t), expected, "{tz} {t}, asked again");
+            assert_eq!(instant(tz, expected), look_up_instant(tz, expected));
+            let back = zones[usize::try_from((i + 1) % 3).unwrap()];
+            assert_eq!(instant(back, expected), look_up_instant(back, expected));
+        }
     }
 
     #[test]
