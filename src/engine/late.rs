@@ -15,7 +15,6 @@ use crate::compile::ir::{builtin_field, EventKind, Program, Value};
 use crate::events::Event;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 /// What a member's re-run starts from: every event applied to the member,
@@ -417,7 +416,7 @@ impl<'p> Engine<'p> {
                 *generation = generation.wrapping_add(1);
             }
         }
-        let mut moved: Vec<_> = scratch.due.into_iter().map(|Reverse(due)| due).collect();
+        let mut moved = scratch.due.into_all();
         moved.sort();
         for due in moved {
             self.schedule(due.at, slot_of(due.member), due.what);

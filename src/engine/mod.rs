@@ -7,6 +7,7 @@
 
 mod adjust;
 pub mod calendar;
+mod clock;
 mod eval;
 pub mod explain;
 mod ids;
@@ -24,12 +25,10 @@ use crate::compile::ir::{builtin_field, EventKind, ExpiryRule, PointsId, Program
 use crate::events::{Event, Reject};
 use crate::syntax::ast::Period;
 use chrono::{DateTime, Utc};
-use dary_heap::QuaternaryHeap;
 use explain::Explanation;
 use ledger::{Entry, EntryKind, Totals};
 use member::{Bucket, Counter, Member, Purchase, Redemption, Wallet};
 use rust_decimal::Decimal;
-use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 pub use tiers::{current_measures, Projected};
 
@@ -66,6 +65,12 @@ struct Due {
     what: DueKind,
 }
 
+impl clock::Dated for Due {
+    fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum DueKind {
     Release(PointsId, u64),
@@ -87,7 +92,7 @@ pub struct Engine<'p> {
     program: &'p Program,
     members: Vec<Member>,
     index: HashMap<String, usize, FastHash>,
-    due: QuaternaryHeap<Reverse<Due>>,
+    due: clock::ClockQueue<Due>,
     seq: u64,
     next_bucket: u64,
     clock: Option<DateTime<Utc>>,
@@ -182,7 +187,7 @@ impl<'p> Engine<'p> {
             program,
             members: Vec::new(),
             index: HashMap::default(),
-            due: QuaternaryHeap::new(),
+            due: clock::ClockQueue::default(),
             seq: 0,
             position: 0,
             marks: None,
@@ -322,12 +327,8 @@ impl<'p> Engine<'p> {
     /// Applies everything due at or before `time`, in time order.
     pub fn advance_to(&mut self, time: DateTime<Utc>) {
         let mut worked = false;
-        while let Some(Reverse(due)) = self.due.peek().copied() {
-            if due.at > time {
-                break;
-            }
+        while let Some(due) = self.due.pop_through(time) {
             worked = true;
-            self.due.pop();
             if due.generation != self.generation(due.member) {
                 continue;
             }
@@ -370,14 +371,14 @@ impl<'p> Engine<'p> {
         self.seq += 1;
         let generation = self.generation(member);
         let rank = self.members.get(member).map_or(0, |m| m.rank);
-        self.due.push(Reverse(Due {
+        self.due.push(Due {
             at,
             rank,
             seq: self.seq,
             member,
             generation,
             what,
-        }));
+        });
     }
 
     /// How many ledger rows wait to be drained.
@@ -429,27 +430,21 @@ impl<'p> Engine<'p> {
         for (i, member) in shard.members.iter().enumerate() {
             self.index.insert(member.id.clone(), first + i);
         }
-        // The shard's current dues join the queue, which is built again at
-        // once (scheduling them one by one was a twentieth of a two-thread
-        // run). Their scheduling order is kept, after this engine's own.
+        // The shard's current dues join the queue, their scheduling order
+        // kept after this engine's own.
         let seq = self.seq;
-        let mut dues = std::mem::take(&mut self.due).into_vec();
-        dues.extend(
-            shard
-                .due
-                .iter()
-                .map(|Reverse(due)| *due)
-                .filter(|due| due.generation == shard.generation(due.member))
-                .map(|due| {
-                    Reverse(Due {
-                        member: first + due.member,
-                        generation: self.generation(first + due.member),
-                        seq: seq + due.seq,
-                        ..due
-                    })
-                }),
-        );
-        self.due = dues.into();
+        for due in shard
+            .due
+            .iter()
+            .filter(|due| due.generation == shard.generation(due.member))
+        {
+            self.due.push(Due {
+                member: first + due.member,
+                generation: self.generation(first + due.member),
+                seq: seq + due.seq,
+                ..*due
+            });
+        }
         self.seq += shard.seq;
         self.members.extend(shard.members);
         for (total, more) in self.totals.iter_mut().zip(&shard.totals) {
