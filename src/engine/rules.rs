@@ -202,7 +202,7 @@ impl Engine<'_> {
                 purchase_awards.shrink_to_fit();
                 let mut measures = contributions;
                 measures.shrink_to_fit();
-                member.purchases.push(Purchase {
+                member.keep_purchase(Purchase {
                     id: event.id.as_str().into(),
                     amount,
                     returned: Decimal::ZERO,
