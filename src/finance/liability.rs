@@ -120,9 +120,6 @@ pub struct LiabilityBuilder<'p> {
     months: BTreeMap<Month, MonthFlows>,
     /// Per points type, by the month the points were earned.
     cohorts: Vec<BTreeMap<Month, Cohort>>,
-    /// The last row's time and month: an event's rows share their instant,
-    /// and a zone lookup per row was a twentieth of a run's time.
-    last_month: Option<(DateTime<Utc>, Month)>,
 }
 
 impl<'p> LiabilityBuilder<'p> {
@@ -131,22 +128,19 @@ impl<'p> LiabilityBuilder<'p> {
             program,
             months: BTreeMap::new(),
             cohorts: vec![BTreeMap::new(); program.points.len()],
-            last_month: None,
         }
     }
 
     pub fn add(&mut self, entries: &[Entry]) {
         let program = self.program;
         for e in entries {
-            let month_key = match self.last_month {
-                Some((time, month)) if time == e.time => month,
-                _ => month_of(program, e.time),
-            };
-            self.last_month = Some((e.time, month_key));
-            let month = self.months.entry(month_key).or_insert_with(|| MonthFlows {
-                points: vec![Flows::default(); program.points.len()],
-                perks: Decimal::ZERO,
-            });
+            let month = self
+                .months
+                .entry(month_of(program, e.time))
+                .or_insert_with(|| MonthFlows {
+                    points: vec![Flows::default(); program.points.len()],
+                    perks: Decimal::ZERO,
+                });
             // Costs are summed as the ledger shows them, in cents, so the
             // table adds up to the ledger's column.
             let cost = e.cost.map(super::cents).unwrap_or_default();
@@ -161,10 +155,7 @@ impl<'p> LiabilityBuilder<'p> {
             };
             // Expiries and reversals belong to the cohort the points were
             // earned in, which the ledger names.
-            let cohort = e
-                .earned
-                .filter(|earned| *earned != e.time)
-                .map_or(month_key, |earned| month_of(program, earned));
+            let cohort = month_of(program, e.earned.unwrap_or(e.time));
             match e.kind {
                 EntryKind::Earn | EntryKind::Pend => {
                     flows.issued += e.amount;
