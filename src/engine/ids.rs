@@ -25,8 +25,6 @@ const PIECE: usize = 1 << 20;
 #[derive(Default)]
 struct Pieces {
     pieces: Vec<Vec<u8>>,
-    /// The bytes of every piece together.
-    len: usize,
 }
 
 impl Pieces {
@@ -39,7 +37,8 @@ impl Pieces {
             .last()
             .is_none_or(|piece| piece.capacity() - piece.len() < need)
         {
-            let size = self.len.clamp(256, PIECE).max(need);
+            let last = self.pieces.last().map_or(0, Vec::capacity);
+            let size = last.saturating_mul(2).clamp(256, PIECE).max(need);
             self.pieces.push(Vec::with_capacity(size));
         }
         let index = self.pieces.len().saturating_sub(1) as u64;
@@ -49,7 +48,6 @@ impl Pieces {
         let offset = piece.len() as u64;
         piece.extend_from_slice(&len.to_le_bytes());
         piece.extend_from_slice(id);
-        self.len += need;
         (index << 32) | offset
     }
 

@@ -298,15 +298,21 @@ impl Wallet {
     /// Removes a bucket, returning it with what was left in it.
     pub fn remove(&mut self, id: u64) -> Option<Bucket> {
         let at = self.buckets.iter().position(|b| b.id == id)?;
-        let bucket = self.buckets.remove(at);
-        self.held -= bucket.amount;
-        Some(bucket)
+        self.take(at)
     }
 
     /// Removes the first bucket in spending order, if any.
     pub fn remove_first(&mut self) -> Option<Bucket> {
-        let id = self.buckets.first()?.id;
-        self.remove(id)
+        self.take(0)
+    }
+
+    fn take(&mut self, at: usize) -> Option<Bucket> {
+        if at >= self.buckets.len() {
+            return None;
+        }
+        let bucket = self.buckets.remove(at);
+        self.held -= bucket.amount;
+        Some(bucket)
     }
 
     /// Live buckets in spending order.
