@@ -1,6 +1,6 @@
-//! How fast large programs parse, and parse and check, in bytes per second:
-//! generated programs of 1,000 and 5,000 rules with the other declarations in
-//! the proportions of a real program.
+//! How fast programs parse, and parse and check, in bytes per second: each
+//! example program in `programs/`, and generated programs of 1,000 and 5,000
+//! rules with the other declarations in the proportions of a real program.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -107,8 +107,27 @@ const STAGES: [(&str, Stage); 2] = [
     }),
 ];
 
+/// The example programs, by name.
+fn examples() -> Vec<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "loyalty"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect()
+}
+
 fn bench(c: &mut Criterion) {
     let programs: Vec<(usize, String)> = SIZES.iter().map(|&n| (n, program(n))).collect();
+    let examples = examples();
     for (rules, text) in &programs {
         let errors: Vec<_> = loyalty::check_source(text)
             .into_iter()
@@ -126,13 +145,17 @@ fn bench(c: &mut Criterion) {
     for (stage, run) in STAGES {
         let mut group = c.benchmark_group(stage);
         group.sample_size(10);
-        for (rules, text) in &programs {
-            group.throughput(Throughput::Bytes(text.len() as u64));
-            group.bench_with_input(
-                BenchmarkId::new("rules", rules),
-                text.as_str(),
-                |b, text| b.iter(|| run(black_box(text))),
+        let inputs = examples
+            .iter()
+            .map(|(name, text)| (BenchmarkId::new("example", name), text))
+            .chain(
+                programs
+                    .iter()
+                    .map(|(rules, text)| (BenchmarkId::new("rules", rules), text)),
             );
+        for (id, text) in inputs {
+            group.throughput(Throughput::Bytes(text.len() as u64));
+            group.bench_with_input(id, text.as_str(), |b, text| b.iter(|| run(black_box(text))));
         }
         group.finish();
     }
