@@ -16,6 +16,7 @@ use crate::syntax::ast::TimeUnit;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use std::sync::Arc;
+use unsigned_varint as varint;
 
 /// The files events were read from, by index.
 #[derive(Debug, Default)]
@@ -288,13 +289,9 @@ fn id(id: &str, member: &str, out: &mut Vec<u8>) {
     }
 }
 
-/// A number of up to 128 bits, 7 bits a byte, low bits first.
-fn wide(mut n: u128, out: &mut Vec<u8>) {
-    while n >= 0x80 {
-        out.push((n as u8 & 0x7f) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
+/// A number of up to 128 bits as a varint (7 bits a byte, low bits first).
+fn wide(n: u128, out: &mut Vec<u8>) {
+    out.extend_from_slice(varint::encode::u128(n, &mut varint::encode::u128_buffer()));
 }
 
 /// `None` as 0, `Some(n)` as n + 1.
@@ -303,12 +300,11 @@ fn maybe_number(n: Option<usize>, out: &mut Vec<u8>) {
 }
 
 /// A count or index, in 1 to 9 bytes (7 bits a byte, low bits first).
-fn number(mut n: usize, out: &mut Vec<u8>) {
-    while n >= 0x80 {
-        out.push((n as u8 & 0x7f) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
+fn number(n: usize, out: &mut Vec<u8>) {
+    out.extend_from_slice(varint::encode::usize(
+        n,
+        &mut varint::encode::usize_buffer(),
+    ));
 }
 
 fn text(t: &str, out: &mut Vec<u8>) {
@@ -326,19 +322,15 @@ impl Reader<'_> {
     }
 
     fn number(&mut self) -> Option<usize> {
-        usize::try_from(self.wide()?).ok()
+        let (n, rest) = varint::decode::usize(self.0).ok()?;
+        self.0 = rest;
+        Some(n)
     }
 
     fn wide(&mut self) -> Option<u128> {
-        let mut n = 0u128;
-        for shift in (0..128).step_by(7) {
-            let [byte] = self.take::<1>()?;
-            n |= u128::from(byte & 0x7f).checked_shl(shift)?;
-            if byte < 0x80 {
-                return Some(n);
-            }
-        }
-        None
+        let (n, rest) = varint::decode::u128(self.0).ok()?;
+        self.0 = rest;
+        Some(n)
     }
 
     fn instant(&mut self) -> Option<DateTime<Utc>> {
