@@ -16,7 +16,7 @@ mod support;
 
 use loyalty::engine::replay::Order;
 use proptest::prelude::*;
-use support::{d, run, run_with, Run};
+use support::{d, run, run_with, tied_expiries, Run};
 
 const PROGRAM: &str = ny!(r#"
 points stars {
@@ -103,6 +103,33 @@ fn the_clock_work_of_a_re_run_member_is_the_re_runs() {
         ]
     );
     assert_eq!(late.rows("ann", &["release"]).len(), 2);
+}
+
+#[test]
+fn a_re_run_members_clock_work_keeps_its_order_at_one_instant() {
+    // The late purchase re-runs ann: her inactivity check and her bonus
+    // expiry of 1 June come from the re-run, the bonus (its rule fires
+    // first) before the check, as in the sorted replay.
+    let program = tied_expiries(false);
+    let events = "id,time,member,type,amount
+        e1,2025-01-01 09:00,ann,enroll,
+        e2,2025-01-10 10:00,ann,purchase,10
+        e3,2025-03-01 10:00,ann,purchase,5
+        e4,2025-02-01 10:00,ann,purchase,1";
+    let late = run_with(&program, events, Order::Stream, Some("2025-08-01"));
+    let sorted = run_with(&program, events, Order::Sort, Some("2025-08-01"));
+    assert!(late.rejects.is_empty());
+    let expiries = sorted.rows("ann", &["expire"]);
+    assert_eq!(
+        expiries[2..],
+        [
+            "expire 2025-06-01T10:00:00-04:00 -2 =0",
+            "expire 2025-06-01T10:00:00-04:00 -10 =6",
+            "expire 2025-06-01T10:00:00-04:00 -1 =5",
+            "expire 2025-06-01T10:00:00-04:00 -5 =0",
+        ]
+    );
+    assert_eq!(late.rows("ann", &["expire"]), expiries);
 }
 
 #[test]
@@ -403,6 +430,20 @@ proptest! {
             prop_assert_eq!(&late.members, &sorted.members);
             prop_assert_eq!(&late.totals, &sorted.totals);
             prop_assert_eq!(&late.sales, &sorted.sales);
+        }
+        // Points that expire together after a time without activity: the
+        // re-run's inactivity checks, waiting in the queue, are the sorted
+        // replay's, and so is what they do after the clock stops.
+        let inactive = PROGRAM.replace(
+            "expire 2 months after earn at end of month",
+            "expire after 2 months without activity",
+        );
+        let late = run_with(&inactive, &events, Order::Stream, until);
+        let sorted = run_with(&inactive, &events, Order::Sort, until);
+        if ids(&late) == ids(&sorted) {
+            prop_assert_eq!(&late.members, &sorted.members);
+            prop_assert_eq!(&late.totals, &sorted.totals);
+            prop_assert_eq!(&late.afterwards, &sorted.afterwards);
         }
         // With a budget shared by all members, the rows written are kept
         // to be undone: the running balances and the equation still hold

@@ -12,7 +12,7 @@
 mod support;
 
 use loyalty::engine::replay::Order;
-use support::{d, run, run_until, run_with};
+use support::{d, run, run_until, run_with, tied_expiries};
 
 // ------------------------------------------------------------ the clock and expiry
 
@@ -185,6 +185,32 @@ rule base {
     assert_eq!(
         run.rows("bob", &["expire"]),
         ["expire 2025-07-01T12:00:00-04:00 -8 =0"]
+    );
+}
+
+#[test]
+fn an_inactivity_expiry_keeps_its_place_among_the_members_clock_work_at_one_instant() {
+    // Both types expire at 2025-06-01 10:00 for the purchase of 1 March,
+    // whose `status` rule fires first: the inactivity check it asks for was
+    // scheduled before the bonus bucket's expiry, and runs first, although
+    // the check the January purchase queued was only put off to then when
+    // it came due.
+    let run = run_until(
+        &tied_expiries(true),
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-10 10:00,ann,purchase,10
+         e3,2025-03-01 10:00,ann,purchase,5",
+        "2025-08-01",
+    );
+    assert_eq!(
+        run.rows("ann", &["expire"]),
+        [
+            "expire 2025-04-10T10:00:00-04:00 -2 =2",
+            "expire 2025-06-01T10:00:00-04:00 -10 =5",
+            "expire 2025-06-01T10:00:00-04:00 -5 =0",
+            "expire 2025-06-01T10:00:00-04:00 -2 =0",
+        ]
     );
 }
 

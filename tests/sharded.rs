@@ -16,7 +16,7 @@ mod support;
 use loyalty::engine::replay::Order;
 use loyalty::engine::sharded::why_not_sharded;
 use proptest::prelude::*;
-use support::{run_in_shards, Run};
+use support::{run_in_shards, tied_expiries, Run};
 
 fn assert_same(one: &Run, sharded: &Run, what: &str) {
     assert_eq!(one.ledger.len(), sharded.ledger.len(), "{what}: rows");
@@ -57,6 +57,25 @@ fn the_coffee_sample_gives_the_same_ledger_in_any_number_of_shards() {
 }
 
 #[test]
+fn clock_work_left_by_shards_keeps_its_order_at_one_instant() {
+    // Each member's bonus expiry and inactivity check of 1 June are due
+    // after the run: gathered from two shards, they run in the order one
+    // engine runs them (the bonus first: its rule fires first).
+    let mut events = String::from("id,time,member,type,amount\n");
+    for m in ["ann", "bob", "cat", "dan", "eve", "fay"] {
+        events += &format!("{m}1,2025-01-01 09:00,{m},enroll,\n");
+        events += &format!("{m}2,2025-01-10 10:00,{m},purchase,10\n");
+        events += &format!("{m}3,2025-03-01 10:00,{m},purchase,5\n");
+    }
+    let program = tied_expiries(false);
+    let until = Some("2025-03-31");
+    let one = run_in_shards(&program, &events, Order::Stream, until, None);
+    let many = run_in_shards(&program, &events, Order::Stream, until, Some(2));
+    assert_same(&one, &many, "two shards");
+    assert_eq!(one.afterwards.len(), 6 * 4, "{:?}", one.afterwards);
+}
+
+#[test]
 fn programs_whose_members_share_points_or_budgets_are_not_sharded() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
     let why = |name: &str| {
@@ -90,6 +109,9 @@ points stars {
   pending 2 days
   expire 1 month after earn at end of month
 }
+points status {
+  expire after 2 months without activity
+}
 tiers by stars earned over calendar quarter {
   tier green from 0
   tier gold from 150
@@ -99,6 +121,10 @@ rule base {
   on purchase
   earn 1 stars per 1 USD of amount
   cap 300 stars per member per month
+}
+rule standing {
+  on purchase
+  earn 1 status per 10 USD of amount
 }
 perk lounge for gold {
   limit 2 per month
@@ -178,6 +204,7 @@ proptest! {
                 prop_assert_eq!(&one.members, &many.members);
                 prop_assert_eq!(&one.totals, &many.totals);
                 prop_assert_eq!(&one.sales, &many.sales);
+                prop_assert_eq!(&one.afterwards, &many.afterwards);
             }
         }
     }

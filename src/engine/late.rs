@@ -416,11 +416,7 @@ impl<'p> Engine<'p> {
                 *generation = generation.wrapping_add(1);
             }
         }
-        let mut moved = scratch.due.into_all();
-        moved.sort();
-        for due in moved {
-            self.schedule(due.at, slot_of(due.member), due.what);
-        }
+        self.take_dues(scratch.due.into_all().into_iter(), scratch.seq, &map);
         map
     }
 

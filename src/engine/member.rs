@@ -195,6 +195,13 @@ pub struct Wallet {
     /// Points reversed after they were spent: a debt new earning pays first.
     pub debt: Decimal,
     pub last_activity: Option<DateTime<Utc>>,
+    /// The one inactivity check waiting in the clock queue, if any: when it
+    /// is due, and the scheduling order of the check the latest activity
+    /// asked for. Activity does not queue a check of its own while one
+    /// waits: the waiting one, come due, is put off to the latest
+    /// activity's time in that activity's place in the order (a check per
+    /// activity filled the queue: most of a 2-year term's work was stale).
+    pub inactivity_check: Option<(DateTime<Utc>, u64)>,
     pub totals: Totals,
 }
 

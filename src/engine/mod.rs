@@ -369,16 +369,41 @@ impl<'p> Engine<'p> {
 
     fn schedule(&mut self, at: DateTime<Utc>, member: usize, what: DueKind) {
         self.seq += 1;
+        self.queue(at, member, self.seq, what);
+    }
+
+    /// Queues clock work in scheduling order `seq`, taken before.
+    fn queue(&mut self, at: DateTime<Utc>, member: usize, seq: u64, what: DueKind) {
         let generation = self.generation(member);
         let rank = self.members.get(member).map_or(0, |m| m.rank);
         self.due.push(Due {
             at,
             rank,
-            seq: self.seq,
+            seq,
             member,
             generation,
             what,
         });
+    }
+
+    /// Queues another engine's clock work here, for members now in slots
+    /// `slots[its slot]`, whose state it left is here already: its
+    /// scheduling order (`seqs` taken) kept, after this engine's own.
+    fn take_dues(&mut self, dues: impl Iterator<Item = Due>, seqs: u64, slots: &[usize]) {
+        let offset = self.seq;
+        for &slot in slots {
+            let wallets = self.members.get_mut(slot).map(|m| m.wallets.iter_mut());
+            for wallet in wallets.into_iter().flatten() {
+                if let Some((_, seq)) = &mut wallet.inactivity_check {
+                    *seq += offset;
+                }
+            }
+        }
+        for due in dues {
+            let slot = slots.get(due.member).copied().unwrap_or(due.member);
+            self.queue(due.at, slot, offset + due.seq, due.what);
+        }
+        self.seq += seqs;
     }
 
     /// How many ledger rows wait to be drained.
@@ -430,23 +455,16 @@ impl<'p> Engine<'p> {
         for (i, member) in shard.members.iter().enumerate() {
             self.index.insert(member.id.clone(), first + i);
         }
-        // The shard's current dues join the queue, their scheduling order
-        // kept after this engine's own.
-        let seq = self.seq;
-        for due in shard
+        // The shard's current dues join the queue.
+        let current: Vec<Due> = shard
             .due
             .iter()
             .filter(|due| due.generation == shard.generation(due.member))
-        {
-            self.due.push(Due {
-                member: first + due.member,
-                generation: self.generation(first + due.member),
-                seq: seq + due.seq,
-                ..*due
-            });
-        }
-        self.seq += shard.seq;
+            .copied()
+            .collect();
         self.members.extend(shard.members);
+        let slots: Vec<usize> = (first..self.members.len()).collect();
+        self.take_dues(current.into_iter(), shard.seq, &slots);
         for (total, more) in self.totals.iter_mut().zip(&shard.totals) {
             total.add(more);
         }
@@ -665,11 +683,19 @@ impl<'p> Engine<'p> {
             wallet.last_activity = Some(now);
         }
         if let Some(ExpiryRule::Inactivity(term)) = program.points.get(p).map(|t| t.expiry) {
-            self.schedule(
-                calendar::after(program.timezone, now, term),
-                m,
-                DueKind::Inactivity(p),
-            );
+            self.seq += 1;
+            let seq = self.seq;
+            let at = calendar::after(program.timezone, now, term);
+            let Some(wallet) = self.wallet(m, p) else {
+                return;
+            };
+            match &mut wallet.inactivity_check {
+                Some((_, latest)) => *latest = seq,
+                None => {
+                    wallet.inactivity_check = Some((at, seq));
+                    self.queue(at, m, seq, DueKind::Inactivity(p));
+                }
+            }
         }
     }
 
@@ -942,11 +968,17 @@ impl<'p> Engine<'p> {
         let Some(wallet) = self.wallet(m, p) else {
             return;
         };
-        // A later activity scheduled its own check: this one is stale.
+        let latest = wallet.inactivity_check.take().map(|(_, seq)| seq);
         let due = wallet
             .last_activity
             .map(|last| calendar::after(program.timezone, last, term));
         if due != Some(at) {
+            // There was activity since this check was queued: the check is
+            // put off to the latest activity's.
+            if let (Some(due), Some(seq)) = (due.filter(|due| *due > at), latest) {
+                wallet.inactivity_check = Some((due, seq));
+                self.queue(due, m, seq, DueKind::Inactivity(p));
+            }
             return;
         }
         let note = format!("no activity for {term}");
@@ -967,5 +999,52 @@ impl<'p> Engine<'p> {
         let entry = self.record(m, EntryKind::Expire, at, Some(p), -amount);
         entry.note = note;
         entry.earned = Some(bucket.earned_at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn activity_keeps_one_inactivity_check_queued_per_wallet() {
+        let source = "program \"T\" {\n  currency USD\n  timezone \"UTC\"\n}\n\
+            points pts {\n  expire after 3 months without activity\n}\n\
+            rule base {\n  on purchase\n  earn 1 pts per 1 USD of amount\n}\n";
+        let (program, _) = crate::compile::compile(source).expect("compiles");
+        let mut csv = String::from("id,time,member,type,amount\ne0,2025-01-01 09:00,ann,enroll,\n");
+        for day in 1..=28 {
+            csv += &format!("p{day},2025-02-{day:02} 10:00,ann,purchase,10\n");
+        }
+        let events = crate::events::read(
+            &program,
+            crate::events::Format::Csv,
+            csv.as_bytes(),
+            "t.csv",
+        );
+        let mut engine = Engine::new(&program);
+        for event in events {
+            engine.apply(&event.expect("typed")).expect("applied");
+        }
+        let checks = |engine: &Engine| {
+            engine
+                .due
+                .iter()
+                .filter(|due| matches!(due.what, DueKind::Inactivity(_)))
+                .map(|due| due.at)
+                .collect::<Vec<_>>()
+        };
+        let first = Utc.with_ymd_and_hms(2025, 5, 1, 10, 0, 0).unwrap();
+        assert_eq!(checks(&engine), [first]);
+        // Come due, the check is put off to the last purchase's.
+        engine.advance_to(first);
+        let last = Utc.with_ymd_and_hms(2025, 5, 28, 10, 0, 0).unwrap();
+        assert_eq!(checks(&engine), [last]);
+        assert_eq!(engine.members[0].wallets[0].balance(), Decimal::from(280));
+        engine.advance_to(last);
+        assert!(checks(&engine).is_empty());
+        assert_eq!(engine.members[0].wallets[0].balance(), Decimal::ZERO);
     }
 }

@@ -34,6 +34,25 @@ macro_rules! ny {
     };
 }
 
+/// A program whose two points types expire at one instant for a purchase:
+/// `status` by inactivity after 3 months, `bonus` 3 months after earn. Its
+/// rules fire in order, `status` first if `status_first`: which of the two
+/// expiries a purchase schedules first, and so which runs first.
+pub fn tied_expiries(status_first: bool) -> String {
+    let status = "rule base {\n  on purchase\n  earn 1 status per 1 USD of amount\n}\n";
+    let bonus = "rule extra {\n  on purchase\n  earn 2 bonus\n}\n";
+    let (first, second) = if status_first {
+        (status, bonus)
+    } else {
+        (bonus, status)
+    };
+    format!(
+        "{}points status {{\n  expire after 3 months without activity\n}}\n\
+         points bonus {{\n  expire 3 months after earn\n}}\n{first}{second}",
+        ny!("")
+    )
+}
+
 pub fn d(text: &str) -> Decimal {
     Decimal::from_str(text).unwrap()
 }
