@@ -153,10 +153,17 @@ fn stream_in(program: &Program, events: &[Event], shards: Option<usize>) -> usiz
     let records = events.iter().cloned().map(Ok);
     let mut count = |entries: &mut Vec<Entry>| {
         rows += entries.len();
-        Ok::<(), ()>(())
+        Ok::<(), std::io::Error>(())
     };
     match shards {
-        Some(shards) => sharded::replay_sharded(&mut engine, records, options, shards, &mut count),
+        Some(shards) => {
+            let output = sharded::Output {
+                format: None,
+                rows: true,
+                sink: &mut |entries, _| count(entries),
+            };
+            sharded::replay_sharded(&mut engine, records, options, shards, output)
+        }
         None => replay::replay(&mut engine, records, options, &mut count),
     }
     .unwrap();

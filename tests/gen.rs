@@ -192,6 +192,12 @@ fn more_threads_write_the_same_files() {
                 assert_eq!(read(&one, output), read(&more, output), "{name} {output}");
             }
         }
+        // Without reports the shards' rows are formatted on their threads
+        // and only the lines merged.
+        let plain = run(name, dir.path(), &file, &events, &["--threads", "2"]);
+        for output in ["ledger.csv", "members.csv", "rejects.csv", "summary.json"] {
+            assert_eq!(read(&one, output), read(&plain, output), "{name} {output}");
+        }
         // Enough entries that the ledger crosses several hand-over batches.
         assert!(
             read(&one, "ledger.csv").lines().count() > 2 * 4096,

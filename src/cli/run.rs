@@ -14,7 +14,7 @@ use loyalty::finance::deferred::{self, Rounding};
 use loyalty::finance::liability::{Breakage, LiabilityBuilder};
 use loyalty::finance::upcoming;
 use loyalty::report::html::{self, TierMix};
-use loyalty::report::{self, LedgerWriter};
+use loyalty::report::{self, LedgerLines, LedgerWriter};
 use rust_decimal::Decimal;
 use std::fs::File;
 use std::io::BufWriter;
@@ -114,21 +114,38 @@ fn written<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) -> Result<
     })
 }
 
-/// Where entries go: the ledger file, the liability table and, for
-/// `--html`, the tier mix.
+/// Where entries go: the ledger file and, for `--report`, the liability
+/// table and, for `--html`, the tier mix.
 struct Sink<'p> {
     ledger: LedgerWriter<'p, BufWriter<File>>,
-    liability: LiabilityBuilder<'p>,
+    liability: Option<LiabilityBuilder<'p>>,
     mix: Option<TierMix<'p>>,
 }
 
 impl Sink<'_> {
     fn add(&mut self, entries: &[Entry]) -> csv::Result<()> {
-        self.liability.add(entries);
+        self.tally(entries);
+        self.ledger.write(entries)
+    }
+
+    /// Adds entries whose ledger lines were formatted elsewhere.
+    fn add_lines(&mut self, entries: &[Entry], lines: &[u8]) -> csv::Result<()> {
+        self.tally(entries);
+        self.ledger.write_lines(lines)
+    }
+
+    fn tally(&mut self, entries: &[Entry]) {
+        if let Some(liability) = &mut self.liability {
+            liability.add(entries);
+        }
         if let Some(mix) = &mut self.mix {
             mix.add(entries);
         }
-        self.ledger.write(entries)
+    }
+
+    /// Whether the reports need the entries, not only their lines.
+    fn tallies(&self) -> bool {
+        self.liability.is_some() || self.mix.is_some()
     }
 }
 
@@ -142,7 +159,11 @@ fn read_ahead(
     let mut batch = Vec::with_capacity(BATCH);
     for record in input::records(program, inputs)? {
         batch.push(record);
-        if batch.len() >= BATCH && out.send(std::mem::take(&mut batch)).is_err() {
+        if batch.len() >= BATCH
+            && out
+                .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                .is_err()
+        {
             return Ok(());
         }
     }
@@ -164,10 +185,11 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
     let mut engine = Engine::new(&program);
     let options = args.inputs.options(until, args.strict);
     let mix = args.html.as_ref().map(|_| TierMix::new(&program));
+    let liability = (!args.report.is_empty()).then(|| LiabilityBuilder::new(&program));
     let (outcome, sink) = if args.threads == 1 {
         let mut sink = Sink {
             ledger,
-            liability: LiabilityBuilder::new(&program),
+            liability,
             mix,
         };
         let outcome = written(
@@ -186,7 +208,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
             let reader = scope.spawn(move || read_ahead(program, &args.inputs, &send_records));
             let mut sink = Sink {
                 ledger,
-                liability: LiabilityBuilder::new(program),
+                liability,
                 mix,
             };
             let records = receive_records.into_iter().flatten();
@@ -203,14 +225,18 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
             }
             let shards = unsplit.is_none();
             let outcome = if shards {
-                sharded::replay_sharded(
-                    engine,
-                    records,
-                    options,
-                    usize::from(args.threads),
-                    &mut |entries| sink.add(entries),
-                )
-                .map(|outcome| (outcome, sink))
+                let lines = |program| -> Box<dyn sharded::Format + '_> {
+                    Box::new(LedgerLines::new(program))
+                };
+                let format = move || lines(program);
+                let rows = sink.tallies();
+                let output = sharded::Output {
+                    format: Some(&format),
+                    rows,
+                    sink: &mut |entries, lines| sink.add_lines(entries, lines),
+                };
+                sharded::replay_sharded(engine, records, options, usize::from(args.threads), output)
+                    .map(|outcome| (outcome, sink))
             } else if args.threads == 2 {
                 replay::replay(engine, records, options, &mut |entries| sink.add(entries))
                     .map(|outcome| (outcome, sink))
@@ -271,7 +297,8 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
     )?;
     input::print(&report::summary_table(&summary));
     let mut wrote = vec!["ledger.csv", "members.csv", "rejects.csv", "summary.json"];
-    if !args.report.is_empty() {
+    // Kept for --report only.
+    if let Some(liability) = liability {
         let breakage = args.breakage.clone().unwrap_or(Breakage::Program);
         let table = liability.finish(until.unwrap_or(now), breakage);
         written(

@@ -13,7 +13,9 @@
 //! by the position of the event they were written before or for, and clock
 //! work among itself by `ClockOrder` (time, the member's rank, scheduling
 //! order: the same in every engine, `Due`'s order). Sorting the shards'
-//! pieces by that key gives the single engine's ledger, byte for byte.
+//! pieces by that key gives the single engine's ledger, byte for byte. Each
+//! shard may also format its rows (`Format`: the ledger file's lines) on its
+//! own thread, so that the merge only puts bytes in order.
 
 use super::ids::IdSet;
 use super::late::{accepts_late_events, too_late};
@@ -25,6 +27,7 @@ use crate::events::{Event, Reject};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::io;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 
@@ -33,6 +36,9 @@ const BATCH: usize = 4096;
 
 /// The most rows a buffer handed back to a shard may have room for.
 const SPARE_ROWS: usize = 4 * BATCH;
+
+/// The most bytes a buffer handed back to a shard may have room for.
+const SPARE_BYTES: usize = 100 * SPARE_ROWS;
 
 /// Batches a shard may be ahead of the merge.
 const IN_FLIGHT: usize = 8;
@@ -51,14 +57,40 @@ pub fn why_not_sharded(program: &Program) -> Option<&'static str> {
     None
 }
 
+/// Turns a shard's rows into the bytes of the output, on the shard's
+/// thread.
+pub trait Format: Send {
+    /// Formats `rows`; returns how many bytes they took.
+    fn add(&mut self, rows: &[Entry]) -> io::Result<usize>;
+    /// The bytes formatted since the last call; the next are formatted into
+    /// `reuse`.
+    fn take(&mut self, reuse: Vec<u8>) -> io::Result<Vec<u8>>;
+}
+
+/// What the merge passes on, batch by batch, in the single engine's order.
+pub struct Output<'o, 'p, E> {
+    /// Makes each shard's `Format`; without one, no bytes are made.
+    pub format: Option<&'o (dyn Fn() -> Box<dyn Format + 'p> + Sync)>,
+    /// Whether the rows themselves are passed on (else they are dropped
+    /// on the shards' threads, once formatted).
+    pub rows: bool,
+    /// Receives the merged rows (none unless `rows`) and bytes.
+    pub sink: &'o mut Sink<'o, E>,
+}
+
+/// Where the merged rows and bytes go, batch by batch.
+pub type Sink<'s, E> = dyn FnMut(&mut Vec<Entry>, &[u8]) -> Result<(), E> + 's;
+
 /// What a shard is told for one batch: every time the clock moves (the
 /// position of the event it moves for, and to when), shared by all shards,
 /// and the events of its own members with their positions.
 struct Batch {
     ticks: Arc<[(u64, DateTime<Utc>)]>,
     events: Vec<(u64, Event)>,
-    /// A buffer for the batch's rows, handed back by the merge (empty).
+    /// Buffers for the batch's rows and bytes, handed back by the merge
+    /// (empty).
     rows: Vec<Entry>,
+    bytes: Vec<u8>,
 }
 
 /// Where a piece of a shard's rows goes in the merged ledger: before the
@@ -70,14 +102,24 @@ struct Key {
     clock: Option<ClockOrder>,
 }
 
-/// A shard's work on one batch: its rows, cut into keyed pieces, and its
-/// rejects.
+/// A shard's work on one batch: its rows and their bytes, cut into keyed
+/// pieces, and its rejects.
 #[derive(Default)]
 struct Piece {
     rows: Vec<Entry>,
-    /// Each piece's key and the number of rows in it, in `rows`' order.
-    pieces: Vec<(Key, usize)>,
+    bytes: Vec<u8>,
+    /// Each piece's key, rows and bytes, in `rows`' and `bytes`' order.
+    pieces: Vec<(Key, Part)>,
     rejects: Vec<Reject>,
+    /// Why the rows could not be formatted: the replay fails with it.
+    failed: Option<io::Error>,
+}
+
+/// How much of a shard's rows and bytes a piece is.
+#[derive(Debug, Clone, Copy, Default)]
+struct Part {
+    rows: usize,
+    bytes: usize,
 }
 
 /// Applies records as `replay::replay` does, over `shards` engines on as
@@ -85,13 +127,18 @@ struct Piece {
 /// for the reports; the ids were checked here, so `engine` keeps none and
 /// would not check later events for duplicates. `--strict` is not
 /// supported (a reject is known only when its shard gets to it).
-pub fn replay_sharded<E>(
-    engine: &mut Engine,
+pub fn replay_sharded<'p, E: From<io::Error>>(
+    engine: &mut Engine<'p>,
     records: impl Iterator<Item = Result<Event, Reject>>,
     options: Options,
     shards: usize,
-    ledger: &mut dyn FnMut(&mut Vec<Entry>) -> Result<(), E>,
+    output: Output<'_, 'p, E>,
 ) -> Result<Outcome, E> {
+    let Output {
+        format,
+        rows: keep_rows,
+        sink: ledger,
+    } = output;
     let program = engine.program();
     let shards = shards.max(1);
     engine.leave_ids_to_caller();
@@ -103,7 +150,13 @@ pub fn replay_sharded<E>(
             let (send_items, items) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
             let (send_pieces, pieces) = mpsc::sync_channel::<Piece>(IN_FLIGHT);
             let stream = options.order == Order::Stream;
-            workers.push(scope.spawn(move || work(program, stream, &items, &send_pieces)));
+            let shard = Shard {
+                program,
+                stream,
+                format: format.map(|make| make()),
+                keep_rows,
+            };
+            workers.push(scope.spawn(move || shard.work(&items, &send_pieces)));
             inboxes.push(send_items);
             outboxes.push(pieces);
         }
@@ -128,85 +181,122 @@ pub fn replay_sharded<E>(
     })
 }
 
-/// A shard's thread: applies what it is told and sends its rows back per
-/// batch; returns its engine when its inbox closes.
-fn work<'p>(
+/// What a shard's thread is given to work with.
+struct Shard<'p> {
     program: &'p Program,
     stream: bool,
-    batches: &Receiver<Batch>,
-    pieces: &SyncSender<Piece>,
-) -> Engine<'p> {
-    let mut engine = Engine::new(program);
-    if stream {
-        engine.accept_late_events();
-    }
-    engine.mark_clock_work();
-    // The dealer deals an id again only if every shard rejected it.
-    engine.leave_ids_to_caller();
-    let mut marks = Vec::new();
-    for batch in batches {
-        // The engine writes the whole batch's rows into its ledger; each
-        // tick's or event's rows are the ones written since the last
-        // (`written`).
-        let mut piece = Piece::default();
-        let mut written = 0;
-        let mut ticks = batch.ticks.iter().peekable();
-        let mut events = batch.events.into_iter().peekable();
-        loop {
-            // In input order; at one position the clock moves first.
-            let tick_first = match (ticks.peek(), events.peek()) {
-                (Some((tick, _)), Some((event, _))) => tick <= event,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
+    format: Option<Box<dyn Format + 'p>>,
+    keep_rows: bool,
+}
+
+impl<'p> Shard<'p> {
+    /// A shard's thread: applies what it is told and sends its rows back per
+    /// batch; returns its engine when its inbox closes.
+    fn work(mut self, batches: &Receiver<Batch>, pieces: &SyncSender<Piece>) -> Engine<'p> {
+        let program = self.program;
+        let mut engine = Engine::new(program);
+        if self.stream {
+            engine.accept_late_events();
+        }
+        engine.mark_clock_work();
+        // The dealer deals an id again only if every shard rejected it.
+        engine.leave_ids_to_caller();
+        let mut marks = Vec::new();
+        let mut last_pieces = 0;
+        for batch in batches {
+            // The engine writes the whole batch's rows into its ledger; each
+            // tick's or event's rows are the ones written since the last
+            // (`written`). Room for as many pieces as the last batch had.
+            let mut piece = Piece {
+                pieces: Vec::with_capacity(last_pieces),
+                ..Piece::default()
             };
-            let position = if tick_first {
-                let Some(&(position, time)) = ticks.next() else {
-                    break;
+            let mut written = 0;
+            let mut ticks = batch.ticks.iter().peekable();
+            let mut events = batch.events.into_iter().peekable();
+            loop {
+                // In input order; at one position the clock moves first.
+                let tick_first = match (ticks.peek(), events.peek()) {
+                    (Some((tick, _)), Some((event, _))) => tick <= event,
+                    (Some(_), None) => true,
+                    (None, Some(_)) => false,
+                    (None, None) => break,
                 };
-                engine.advance_to(time);
-                position
-            } else {
-                let Some((position, event)) = events.next() else {
-                    break;
+                let position = if tick_first {
+                    let Some(&(position, time)) = ticks.next() else {
+                        break;
+                    };
+                    engine.advance_to(time);
+                    position
+                } else {
+                    let Some((position, event)) = events.next() else {
+                        break;
+                    };
+                    engine.set_position(position);
+                    if let Err(reject) = engine.apply(&event) {
+                        piece.rejects.push(reject);
+                    }
+                    position
                 };
-                engine.set_position(position);
-                if let Err(reject) = engine.apply(&event) {
-                    piece.rejects.push(reject);
+                engine.drain_marks_into(&mut marks);
+                let end = engine.ledger_len();
+                // Rows before the first mark are the event's own; each mark
+                // starts a piece of clock work.
+                let first = marks.first().map_or(end, |(_, at)| *at);
+                if first > written {
+                    let key = Key {
+                        position,
+                        own: true,
+                        clock: None,
+                    };
+                    let rows = first - written;
+                    piece.pieces.push((key, Part { rows, bytes: 0 }));
                 }
-                position
-            };
-            engine.drain_marks_into(&mut marks);
-            let end = engine.ledger_len();
-            // Rows before the first mark are the event's own; each mark
-            // starts a piece of clock work.
-            let first = marks.first().map_or(end, |(_, at)| *at);
-            if first > written {
-                let key = Key {
-                    position,
-                    own: true,
-                    clock: None,
-                };
-                piece.pieces.push((key, first - written));
+                let ends = marks.iter().skip(1).map(|(_, at)| *at).chain([end]);
+                for ((order, start), end) in marks.iter().zip(ends) {
+                    let key = Key {
+                        position,
+                        own: false,
+                        clock: Some(*order),
+                    };
+                    // Clock work that wrote nothing (a stale due) is left out.
+                    let rows = end.saturating_sub(*start);
+                    if rows > 0 {
+                        piece.pieces.push((key, Part { rows, bytes: 0 }));
+                    }
+                }
+                written = end;
             }
-            let ends = marks.iter().skip(1).map(|(_, at)| *at).chain([end]);
-            for ((order, start), end) in marks.iter().zip(ends) {
-                let key = Key {
-                    position,
-                    own: false,
-                    clock: Some(*order),
-                };
-                piece.pieces.push((key, end.saturating_sub(*start)));
+            last_pieces = piece.pieces.len();
+            piece.rows = batch.rows;
+            engine.drain_ledger_into(&mut piece.rows);
+            if let Some(format) = self.format.as_mut() {
+                if let Err(e) = format_pieces(format.as_mut(), &mut piece, batch.bytes) {
+                    piece.failed = Some(e);
+                }
             }
-            written = end;
+            if !self.keep_rows {
+                // Dropped here, on this thread, not the merge's.
+                piece.rows.clear();
+            }
+            if pieces.send(piece).is_err() {
+                break;
+            }
         }
-        piece.rows = batch.rows;
-        engine.drain_ledger_into(&mut piece.rows);
-        if pieces.send(piece).is_err() {
-            break;
-        }
+        engine
     }
-    engine
+}
+
+/// Formats a batch's rows, piece by piece, into `bytes`' buffer.
+fn format_pieces(format: &mut dyn Format, piece: &mut Piece, bytes: Vec<u8>) -> io::Result<()> {
+    let mut rows = piece.rows.as_slice();
+    for (_, part) in &mut piece.pieces {
+        let (these, rest) = rows.split_at(part.rows.min(rows.len()));
+        part.bytes = format.add(these)?;
+        rows = rest;
+    }
+    piece.bytes = format.take(bytes)?;
+    Ok(())
 }
 
 /// Decides, on the calling thread, what one engine decides across members,
@@ -220,12 +310,16 @@ struct Dealer<'p> {
     ticks: Vec<(u64, DateTime<Utc>)>,
     /// Each shard's events of the batch being dealt.
     dealing: Vec<Vec<(u64, Event)>>,
-    /// Row buffers the merge has emptied, for the shards to fill again.
+    /// Row and byte buffers the merge has emptied, for the shards to fill
+    /// again.
     spare: Vec<Vec<Entry>>,
+    spare_bytes: Vec<Vec<u8>>,
     /// Batches sent and not merged yet.
     pending: usize,
-    /// The buffer merged rows are passed on in, kept from batch to batch.
+    /// The buffers merged rows and bytes are passed on in, kept from batch
+    /// to batch.
     merged: Vec<Entry>,
+    merged_bytes: Vec<u8>,
     clock: Option<DateTime<Utc>>,
     /// The ids of the events dealt (a reject in a shard may leave one free
     /// again: see `retried`).
@@ -259,8 +353,10 @@ impl<'p> Dealer<'p> {
             ticks: Vec::new(),
             dealing: (0..shards).map(|_| Vec::new()).collect(),
             spare: Vec::new(),
+            spare_bytes: Vec::new(),
             pending: 0,
             merged: Vec::new(),
+            merged_bytes: Vec::new(),
             clock: None,
             ids: IdSet::default(),
             retried: HashMap::default(),
@@ -272,10 +368,10 @@ impl<'p> Dealer<'p> {
         }
     }
 
-    fn deal<E>(
+    fn deal<E: From<io::Error>>(
         &mut self,
         records: impl Iterator<Item = Result<Event, Reject>>,
-        ledger: &mut dyn FnMut(&mut Vec<Entry>) -> Result<(), E>,
+        ledger: &mut Sink<'_, E>,
     ) -> Result<(), E> {
         let mut sorted = Vec::new();
         for record in records {
@@ -306,10 +402,10 @@ impl<'p> Dealer<'p> {
     /// Deals one event to its member's shard, after what one engine would
     /// decide across members: a reject for its time or a duplicate id, and
     /// whether it moves the clock (then every shard is told).
-    fn event<E>(
+    fn event<E: From<io::Error>>(
         &mut self,
         event: Event,
-        ledger: &mut dyn FnMut(&mut Vec<Entry>) -> Result<(), E>,
+        ledger: &mut Sink<'_, E>,
     ) -> Result<(), E> {
         if self.options.until.is_some_and(|u| event.time > u) {
             self.outcome.after_until += 1;
@@ -361,10 +457,10 @@ impl<'p> Dealer<'p> {
     /// Whether the event with `id`, dealt before, was applied: waits for
     /// the shards to get through everything dealt so far (ids seen twice
     /// are rare).
-    fn applied<E>(
+    fn applied<E: From<io::Error>>(
         &mut self,
         id: &str,
-        ledger: &mut dyn FnMut(&mut Vec<Entry>) -> Result<(), E>,
+        ledger: &mut Sink<'_, E>,
     ) -> Result<bool, E> {
         self.send(ledger)?;
         while self.pending > 0 {
@@ -378,10 +474,7 @@ impl<'p> Dealer<'p> {
 
     /// Sends the batch being dealt to the shards, merging the oldest batch
     /// first if the shards are that far ahead.
-    fn send<E>(
-        &mut self,
-        ledger: &mut dyn FnMut(&mut Vec<Entry>) -> Result<(), E>,
-    ) -> Result<(), E> {
+    fn send<E: From<io::Error>>(&mut self, ledger: &mut Sink<'_, E>) -> Result<(), E> {
         if self.ticks.is_empty() && self.dealing.iter().all(Vec::is_empty) {
             return Ok(());
         }
@@ -392,8 +485,10 @@ impl<'p> Dealer<'p> {
         for (inbox, events) in self.inboxes.iter().zip(&mut self.dealing) {
             let batch = Batch {
                 ticks: ticks.clone(),
-                events: std::mem::take(events),
+                // Room for as many events as this shard had.
+                events: std::mem::replace(events, Vec::with_capacity(events.len())),
                 rows: self.spare.pop().unwrap_or_default(),
+                bytes: self.spare_bytes.pop().unwrap_or_default(),
             };
             // A closed inbox means its worker panicked: its join says why.
             let _ = inbox.send(batch);
@@ -403,16 +498,15 @@ impl<'p> Dealer<'p> {
     }
 
     /// Merges the shards' rows of the oldest batch sent and passes them on.
-    fn merge<E>(
-        &mut self,
-        ledger: &mut dyn FnMut(&mut Vec<Entry>) -> Result<(), E>,
-    ) -> Result<(), E> {
+    fn merge<E: From<io::Error>>(&mut self, ledger: &mut Sink<'_, E>) -> Result<(), E> {
         self.pending = self.pending.saturating_sub(1);
-        // Each piece's key, shard and number of rows.
-        let mut pieces: Vec<(Key, usize, usize)> = Vec::new();
+        // Each shard's pieces, in key order.
+        let mut pieces = Vec::new();
         let mut rows = Vec::new();
+        let mut bytes = Vec::new();
+        let mut failed = None;
         for outbox in &self.outboxes {
-            let Ok(piece) = outbox.recv() else {
+            let Ok(mut piece) = outbox.recv() else {
                 continue;
             };
             for reject in &piece.rejects {
@@ -421,20 +515,45 @@ impl<'p> Dealer<'p> {
                 }
             }
             self.outcome.rejects.extend(piece.rejects);
-            let shard = rows.len();
-            pieces.extend(piece.pieces.into_iter().map(|(key, n)| (key, shard, n)));
+            failed = failed.or(piece.failed);
+            if !piece.pieces.is_sorted_by_key(|(key, _)| *key) {
+                piece.pieces.sort_by_key(|(key, _)| *key);
+            }
+            pieces.push(piece.pieces.into_iter().peekable());
             rows.push(piece.rows);
+            bytes.push(piece.bytes);
+        }
+        if let Some(e) = failed {
+            return Err(e.into());
         }
         let mut columns: Vec<_> = rows.iter_mut().map(|r| r.drain(..)).collect();
-        // A shard's pieces are in key order, and keys of different shards
-        // never tie (a member, its clock work and its events are in one
-        // shard): in key order, each shard's rows are taken in turn.
-        pieces.sort_unstable_by_key(|(key, ..)| *key);
+        let mut byte_columns: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
         let mut merged = std::mem::take(&mut self.merged);
+        let mut merged_bytes = std::mem::take(&mut self.merged_bytes);
         merged.clear();
-        for (_, shard, n) in pieces {
+        merged_bytes.clear();
+        // Keys of different shards never tie (a member, its clock work and
+        // its events are in one shard): the piece with the least key of the
+        // shards' next ones comes next.
+        loop {
+            let next = pieces
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(shard, list)| list.peek().map(|(key, _)| (*key, shard)))
+                .min();
+            let Some((_, shard)) = next else {
+                break;
+            };
+            let Some((_, part)) = pieces.get_mut(shard).and_then(Iterator::next) else {
+                break;
+            };
             if let Some(column) = columns.get_mut(shard) {
-                merged.extend(column.by_ref().take(n));
+                merged.extend(column.by_ref().take(part.rows));
+            }
+            if let Some(column) = byte_columns.get_mut(shard) {
+                let (these, rest) = column.split_at(part.bytes.min(column.len()));
+                merged_bytes.extend_from_slice(these);
+                *column = rest;
             }
         }
         drop(columns);
@@ -442,8 +561,11 @@ impl<'p> Dealer<'p> {
         // month end made them large: kept, they would hold its memory.
         self.spare
             .extend(rows.into_iter().filter(|r| r.capacity() <= SPARE_ROWS));
-        let passed = ledger(&mut merged);
+        self.spare_bytes
+            .extend(bytes.into_iter().filter(|b| b.capacity() <= SPARE_BYTES));
+        let passed = ledger(&mut merged, &merged_bytes);
         self.merged = merged;
+        self.merged_bytes = merged_bytes;
         passed
     }
 }

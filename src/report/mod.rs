@@ -27,31 +27,30 @@ pub fn money(amount: Decimal) -> String {
     format!("{:.2}", crate::finance::cents(amount))
 }
 
-/// Writes ledger entries as CSV, header first, as they come.
-pub struct LedgerWriter<'p, W: Write> {
+/// Ledger entries as the lines of `ledger.csv`, formatted into a byte buffer
+/// (no header): a sharded replay formats each shard's rows on its own
+/// thread and merges the bytes.
+pub struct LedgerLines<'p> {
     program: &'p Program,
-    csv: csv::Writer<W>,
+    csv: csv::Writer<Vec<u8>>,
     /// The last row's time and how it was written: rows come in runs of one
     /// instant (an event's, a month end's), and converting and formatting
     /// a time for each was a few percent of a run.
     last_time: Option<(DateTime<Utc>, String)>,
 }
 
-impl<'p, W: Write> LedgerWriter<'p, W> {
-    pub fn new(program: &'p Program, out: W) -> csv::Result<Self> {
-        let mut csv = csv::Writer::from_writer(out);
-        csv.write_record([
-            "kind", "member", "time", "points", "amount", "balance", "rule", "event", "cost",
-            "note",
-        ])?;
-        Ok(LedgerWriter {
+impl<'p> LedgerLines<'p> {
+    pub fn new(program: &'p Program) -> Self {
+        LedgerLines {
             program,
-            csv,
+            csv: csv::Writer::from_writer(Vec::new()),
             last_time: None,
-        })
+        }
     }
 
-    pub fn write(&mut self, entries: &[Entry]) -> csv::Result<()> {
+    /// Formats `entries`; returns how many bytes their lines took.
+    pub fn add(&mut self, entries: &[Entry]) -> csv::Result<usize> {
+        let before = self.csv.get_ref().len();
         let program = self.program;
         for e in entries {
             let points = e
@@ -92,11 +91,93 @@ impl<'p, W: Write> LedgerWriter<'p, W> {
                 &e.note,
             ])?;
         }
+        // Moves the lines out of the writer's own buffer, where they
+        // cannot be counted.
+        self.csv.flush()?;
+        Ok(self.csv.get_ref().len() - before)
+    }
+
+    /// How many bytes of lines are waiting to be taken.
+    pub fn len(&self) -> usize {
+        self.csv.get_ref().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes the lines formatted so far; the next are formatted into
+    /// `reuse` (cleared first), so no buffer is allocated again.
+    pub fn take(&mut self, mut reuse: Vec<u8>) -> csv::Result<Vec<u8>> {
+        reuse.clear();
+        let full = std::mem::replace(&mut self.csv, csv::Writer::from_writer(reuse));
+        full.into_inner().map_err(|e| e.into_error().into())
+    }
+}
+
+impl crate::engine::sharded::Format for LedgerLines<'_> {
+    fn add(&mut self, rows: &[Entry]) -> std::io::Result<usize> {
+        Ok(LedgerLines::add(self, rows)?)
+    }
+
+    fn take(&mut self, reuse: Vec<u8>) -> std::io::Result<Vec<u8>> {
+        Ok(LedgerLines::take(self, reuse)?)
+    }
+}
+
+/// Writes ledger entries as CSV, header first, as they come.
+pub struct LedgerWriter<'p, W: Write> {
+    lines: LedgerLines<'p>,
+    out: W,
+    /// The buffer the lines were last written from, emptied.
+    spare: Vec<u8>,
+}
+
+/// How many bytes of lines the writer gathers before it writes them out.
+const WRITE_AT: usize = 256 * 1024;
+
+impl<'p, W: Write> LedgerWriter<'p, W> {
+    pub fn new(program: &'p Program, mut out: W) -> csv::Result<Self> {
+        let mut header = csv::Writer::from_writer(Vec::new());
+        header.write_record([
+            "kind", "member", "time", "points", "amount", "balance", "rule", "event", "cost",
+            "note",
+        ])?;
+        out.write_all(&header.into_inner().map_err(|e| e.into_error())?)?;
+        Ok(LedgerWriter {
+            lines: LedgerLines::new(program),
+            out,
+            spare: Vec::new(),
+        })
+    }
+
+    pub fn write(&mut self, entries: &[Entry]) -> csv::Result<()> {
+        self.lines.add(entries)?;
+        if self.lines.len() >= WRITE_AT {
+            self.write_out()?;
+        }
         Ok(())
     }
 
-    pub fn finish(mut self) -> std::io::Result<()> {
-        self.csv.flush()
+    /// Writes lines formatted elsewhere (`LedgerLines`), after the rows
+    /// written before.
+    pub fn write_lines(&mut self, lines: &[u8]) -> csv::Result<()> {
+        if !self.lines.is_empty() {
+            self.write_out()?;
+        }
+        Ok(self.out.write_all(lines)?)
+    }
+
+    fn write_out(&mut self) -> csv::Result<()> {
+        let lines = self.lines.take(std::mem::take(&mut self.spare))?;
+        self.out.write_all(&lines)?;
+        self.spare = lines;
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> csv::Result<()> {
+        self.write_out()?;
+        Ok(self.out.flush()?)
     }
 }
 

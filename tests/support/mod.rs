@@ -190,10 +190,17 @@ pub fn run_in_shards(
     };
     let mut sink = |batch: &mut Vec<Entry>| {
         entries.append(batch);
-        Ok::<(), ()>(())
+        Ok::<(), std::io::Error>(())
     };
     let outcome = match shards {
-        Some(shards) => sharded::replay_sharded(&mut engine, records, options, shards, &mut sink),
+        Some(shards) => {
+            let output = sharded::Output {
+                format: None,
+                rows: true,
+                sink: &mut |rows, _| sink(rows),
+            };
+            sharded::replay_sharded(&mut engine, records, options, shards, output)
+        }
         None => replay::replay(&mut engine, records, options, &mut sink),
     }
     .unwrap();
