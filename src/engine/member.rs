@@ -8,6 +8,7 @@ use crate::syntax::ast::Rounding;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, VecDeque};
+use std::num::NonZeroU64;
 
 #[derive(Debug, Clone)]
 pub struct Member {
@@ -115,6 +116,11 @@ impl Member {
             .take_while(|p| p.closes.is_some_and(|closes| closes < now))
             .count();
         self.purchases.drain(..closed);
+        if self.purchases.is_empty() && closed > 0 {
+            // Its room goes too: most members have no purchase open most
+            // of the time.
+            self.purchases = Vec::new();
+        }
     }
 
     /// Keeps `purchase` for returns.
@@ -195,13 +201,13 @@ pub struct Wallet {
     /// Points reversed after they were spent: a debt new earning pays first.
     pub debt: Decimal,
     pub last_activity: Option<DateTime<Utc>>,
-    /// The one inactivity check waiting in the clock queue, if any: when it
-    /// is due, and the scheduling order of the check the latest activity
-    /// asked for. Activity does not queue a check of its own while one
-    /// waits: the waiting one, come due, is put off to the latest
-    /// activity's time in that activity's place in the order (a check per
-    /// activity filled the queue: most of a 2-year term's work was stale).
-    pub inactivity_check: Option<(DateTime<Utc>, u64)>,
+    /// While an inactivity check waits in the clock queue, the scheduling
+    /// order of the check the latest activity asked for. Activity does not
+    /// queue a check of its own while one waits: the waiting one, come due,
+    /// is put off to the latest activity's time in that activity's place in
+    /// the order (a check per activity filled the queue: most of a 2-year
+    /// term's work was stale).
+    pub inactivity_check: Option<NonZeroU64>,
     pub totals: Totals,
 }
 

@@ -30,6 +30,7 @@ use ledger::{Entry, EntryKind, Totals};
 use member::{Bucket, Counter, Member, Purchase, Redemption, Wallet};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroU64;
 pub use tiers::{current_measures, Projected};
 
 /// The hasher of the engine's lookups by id, which are hashed on every
@@ -332,6 +333,12 @@ impl<'p> Engine<'p> {
             if due.generation != self.generation(due.member) {
                 continue;
             }
+            // Purchases whose returns have closed are forgotten when the
+            // member's clock work comes too, not only at its next purchase
+            // or return (which may never come).
+            if let Some(member) = self.members.get_mut(due.member) {
+                member.forget_purchases(due.at);
+            }
             if let Some(marks) = self.marks.as_mut() {
                 marks.push(((due.at, due.rank, due.seq), self.ledger.len()));
             }
@@ -394,8 +401,8 @@ impl<'p> Engine<'p> {
         for &slot in slots {
             let wallets = self.members.get_mut(slot).map(|m| m.wallets.iter_mut());
             for wallet in wallets.into_iter().flatten() {
-                if let Some((_, seq)) = &mut wallet.inactivity_check {
-                    *seq += offset;
+                if let Some(seq) = &mut wallet.inactivity_check {
+                    *seq = seq.saturating_add(offset);
                 }
             }
         }
@@ -689,12 +696,10 @@ impl<'p> Engine<'p> {
             let Some(wallet) = self.wallet(m, p) else {
                 return;
             };
-            match &mut wallet.inactivity_check {
-                Some((_, latest)) => *latest = seq,
-                None => {
-                    wallet.inactivity_check = Some((at, seq));
-                    self.queue(at, m, seq, DueKind::Inactivity(p));
-                }
+            let waiting = wallet.inactivity_check.is_some();
+            wallet.inactivity_check = NonZeroU64::new(seq);
+            if !waiting {
+                self.queue(at, m, seq, DueKind::Inactivity(p));
             }
         }
     }
@@ -968,7 +973,7 @@ impl<'p> Engine<'p> {
         let Some(wallet) = self.wallet(m, p) else {
             return;
         };
-        let latest = wallet.inactivity_check.take().map(|(_, seq)| seq);
+        let latest = wallet.inactivity_check.take();
         let due = wallet
             .last_activity
             .map(|last| calendar::after(program.timezone, last, term));
@@ -976,8 +981,8 @@ impl<'p> Engine<'p> {
             // There was activity since this check was queued: the check is
             // put off to the latest activity's.
             if let (Some(due), Some(seq)) = (due.filter(|due| *due > at), latest) {
-                wallet.inactivity_check = Some((due, seq));
-                self.queue(due, m, seq, DueKind::Inactivity(p));
+                wallet.inactivity_check = Some(seq);
+                self.queue(due, m, seq.get(), DueKind::Inactivity(p));
             }
             return;
         }
@@ -1008,26 +1013,37 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    #[test]
-    fn activity_keeps_one_inactivity_check_queued_per_wallet() {
-        let source = "program \"T\" {\n  currency USD\n  timezone \"UTC\"\n}\n\
-            points pts {\n  expire after 3 months without activity\n}\n\
-            rule base {\n  on purchase\n  earn 1 pts per 1 USD of amount\n}\n";
-        let (program, _) = crate::compile::compile(source).expect("compiles");
-        let mut csv = String::from("id,time,member,type,amount\ne0,2025-01-01 09:00,ann,enroll,\n");
-        for day in 1..=28 {
-            csv += &format!("p{day},2025-02-{day:02} 10:00,ann,purchase,10\n");
-        }
-        let events = crate::events::read(
-            &program,
-            crate::events::Format::Csv,
-            csv.as_bytes(),
-            "t.csv",
+    /// A program in UTC with `header`'s settings and `points`' body for
+    /// its one points type, earned at 1 a dollar.
+    fn program(header: &str, points: &str) -> Program {
+        let source = format!(
+            "program \"T\" {{\n  currency USD\n  timezone \"UTC\"\n{header}}}\n\
+             points pts {{\n{points}}}\n\
+             rule base {{\n  on purchase\n  earn 1 pts per 1 USD of amount\n}}\n"
         );
-        let mut engine = Engine::new(&program);
-        for event in events {
+        crate::compile::compile(&source).expect("compiles").0
+    }
+
+    /// An engine that has applied `ann`'s enrolment on 1 January 2025 and
+    /// her purchases of 10 USD at 10:00 on each of `days` (`2025-02-01`).
+    fn after_purchases<'p>(program: &'p Program, days: &[String]) -> Engine<'p> {
+        let mut csv = String::from("id,time,member,type,amount\ne0,2025-01-01 09:00,ann,enroll,\n");
+        for (i, day) in days.iter().enumerate() {
+            csv += &format!("p{i},{day} 10:00,ann,purchase,10\n");
+        }
+        let format = crate::events::Format::Csv;
+        let mut engine = Engine::new(program);
+        for event in crate::events::read(program, format, csv.as_bytes(), "t.csv") {
             engine.apply(&event.expect("typed")).expect("applied");
         }
+        engine
+    }
+
+    #[test]
+    fn activity_keeps_one_inactivity_check_queued_per_wallet() {
+        let program = program("", "  expire after 3 months without activity\n");
+        let days: Vec<String> = (1..=28).map(|day| format!("2025-02-{day:02}")).collect();
+        let mut engine = after_purchases(&program, &days);
         let checks = |engine: &Engine| {
             engine
                 .due
@@ -1046,5 +1062,21 @@ mod tests {
         engine.advance_to(last);
         assert!(checks(&engine).is_empty());
         assert_eq!(engine.members[0].wallets[0].balance(), Decimal::ZERO);
+    }
+
+    #[test]
+    fn clock_work_forgets_purchases_whose_returns_have_closed() {
+        let program = program(
+            "  accept returns up to 30 days\n",
+            "  pending 14 days\n  expire 6 months after earn\n",
+        );
+        let mut engine = after_purchases(&program, &["2025-02-01".to_string()]);
+        assert_eq!(engine.members[0].purchases.len(), 1);
+        // The release, 14 days on, is within the 30 days: kept.
+        engine.advance_to(Utc.with_ymd_and_hms(2025, 2, 20, 0, 0, 0).unwrap());
+        assert_eq!(engine.members[0].purchases.len(), 1);
+        // The expiry, 6 months on, forgets it, room and all.
+        engine.advance_to(Utc.with_ymd_and_hms(2025, 8, 2, 0, 0, 0).unwrap());
+        assert_eq!(engine.members[0].purchases.capacity(), 0);
     }
 }
