@@ -54,10 +54,11 @@ pub struct Args {
     html: Option<PathBuf>,
     /// Threads: 1 reads, applies and writes in turn. With more, records are
     /// read and typed on a thread of their own, and members are dealt into
-    /// as many shards as threads, each applied on a thread of its own, the
-    /// ledger merged back in order on the main thread; for a program whose
-    /// members can transfer or pool points or share a budget (which cannot
-    /// be split), and with --strict, events are applied on one thread
+    /// as many shards as threads, each applied on a thread of its own that
+    /// also formats its ledger lines, merged back in order on the main
+    /// thread; for a program whose members can transfer or pool points or
+    /// share a budget (which cannot be split), and with --strict, events
+    /// are applied on one thread
     /// (and with 3 or more the ledger written on another), which a note on
     /// standard error says. The output is the same for any number.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
