@@ -156,14 +156,13 @@ fn stream_in(program: &Program, events: &[Event], shards: Option<usize>) -> usiz
         Ok::<(), std::io::Error>(())
     };
     match shards {
-        Some(shards) => {
-            let output = sharded::Output {
-                format: None,
-                rows: true,
-                sink: &mut |entries, _| count(entries),
-            };
-            sharded::replay_sharded(&mut engine, records, options, shards, output)
-        }
+        Some(shards) => sharded::replay_sharded(
+            &mut engine,
+            records,
+            options,
+            shards,
+            sharded::Output::rows(&mut |entries, _| count(entries)),
+        ),
         None => replay::replay(&mut engine, records, options, &mut count),
     }
     .unwrap();

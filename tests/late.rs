@@ -392,8 +392,9 @@ proptest! {
     /// Events in any order through `--stream`: the running balances hold
     /// after every row (checked by the support code), and when the late
     /// events re-run without a reject the sorted replay did not have, every
-    /// member, balance, tier and total, and the sales by month, are the
-    /// sorted replay's (with and without a return window).
+    /// member, balance, tier and total, the sales by month and the clock
+    /// work left are the sorted replay's (with and without a return window,
+    /// with expiry by date or by inactivity).
     #[test]
     fn streamed_late_events_end_where_a_sorted_replay_ends(
         actions in prop::collection::vec(action(), 1..40),
@@ -402,49 +403,43 @@ proptest! {
         // Both clocks stop at the same day: a record rejected for what it
         // is (a pool that does not exist yet) does not move the clock.
         let until = Some("2025-12-31");
-        let late = run_with(PROGRAM, &events, Order::Stream, until);
-        let sorted = run_with(PROGRAM, &events, Order::Sort, until);
         let ids = |run: &Run| {
             let mut lines = run.reject_lines();
             lines.sort_unstable();
             lines
         };
-        // The balance equation: what the totals say is outstanding is what
-        // the members hold.
-        let held: rust_decimal::Decimal = late.members.values().map(|m| m.balances["stars"]).sum();
-        prop_assert_eq!(late.totals["stars"].outstanding(), held);
-        if ids(&late) == ids(&sorted) {
-            prop_assert_eq!(&late.members, &sorted.members);
-            prop_assert_eq!(&late.totals, &sorted.totals);
-            prop_assert_eq!(&late.sales, &sorted.sales);
-        }
+        // `program` streamed and sorted: the balance equation holds (what
+        // the totals say is outstanding is what the members hold), and
+        // without a reject the sorted replay did not have, both end alike,
+        // down to the clock work they leave scheduled.
+        let ends_alike = |program: &str| -> Result<(), TestCaseError> {
+            let late = run_with(program, &events, Order::Stream, until);
+            let sorted = run_with(program, &events, Order::Sort, until);
+            let held: rust_decimal::Decimal =
+                late.members.values().map(|m| m.balances["stars"]).sum();
+            prop_assert_eq!(late.totals["stars"].outstanding(), held);
+            if ids(&late) == ids(&sorted) {
+                prop_assert_eq!(&late.members, &sorted.members);
+                prop_assert_eq!(&late.totals, &sorted.totals);
+                prop_assert_eq!(&late.sales, &sorted.sales);
+                prop_assert_eq!(&late.afterwards, &sorted.afterwards);
+            }
+            Ok(())
+        };
+        ends_alike(PROGRAM)?;
         // A return window forgets purchases as the clock passes them: a
         // late return still finds its purchase in the re-run.
-        let windowed = PROGRAM.replace(
+        ends_alike(&PROGRAM.replace(
             "  timezone \"America/New_York\"\n",
             "  timezone \"America/New_York\"\n  accept returns up to 30 days\n",
-        );
-        let late = run_with(&windowed, &events, Order::Stream, until);
-        let sorted = run_with(&windowed, &events, Order::Sort, until);
-        if ids(&late) == ids(&sorted) {
-            prop_assert_eq!(&late.members, &sorted.members);
-            prop_assert_eq!(&late.totals, &sorted.totals);
-            prop_assert_eq!(&late.sales, &sorted.sales);
-        }
+        ))?;
         // Points that expire together after a time without activity: the
         // re-run's inactivity checks, waiting in the queue, are the sorted
-        // replay's, and so is what they do after the clock stops.
-        let inactive = PROGRAM.replace(
+        // replay's.
+        ends_alike(&PROGRAM.replace(
             "expire 2 months after earn at end of month",
             "expire after 2 months without activity",
-        );
-        let late = run_with(&inactive, &events, Order::Stream, until);
-        let sorted = run_with(&inactive, &events, Order::Sort, until);
-        if ids(&late) == ids(&sorted) {
-            prop_assert_eq!(&late.members, &sorted.members);
-            prop_assert_eq!(&late.totals, &sorted.totals);
-            prop_assert_eq!(&late.afterwards, &sorted.afterwards);
-        }
+        ))?;
         // With a budget shared by all members, the rows written are kept
         // to be undone: the running balances and the equation still hold
         // (who gets the budget first depends on arrival, so no comparison).

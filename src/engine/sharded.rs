@@ -78,6 +78,17 @@ pub struct Output<'o, 'p, E> {
     pub sink: &'o mut Sink<'o, E>,
 }
 
+impl<'o, E> Output<'o, '_, E> {
+    /// The merged rows, no bytes: `sink` is given the rows alone.
+    pub fn rows(sink: &'o mut Sink<'o, E>) -> Self {
+        Output {
+            format: None,
+            rows: true,
+            sink,
+        }
+    }
+}
+
 /// Where the merged rows and bytes go, batch by batch.
 pub type Sink<'s, E> = dyn FnMut(&mut Vec<Entry>, &[u8]) -> Result<(), E> + 's;
 

@@ -193,14 +193,13 @@ pub fn run_in_shards(
         Ok::<(), std::io::Error>(())
     };
     let outcome = match shards {
-        Some(shards) => {
-            let output = sharded::Output {
-                format: None,
-                rows: true,
-                sink: &mut |rows, _| sink(rows),
-            };
-            sharded::replay_sharded(&mut engine, records, options, shards, output)
-        }
+        Some(shards) => sharded::replay_sharded(
+            &mut engine,
+            records,
+            options,
+            shards,
+            sharded::Output::rows(&mut |rows, _| sink(rows)),
+        ),
         None => replay::replay(&mut engine, records, options, &mut sink),
     }
     .unwrap();
