@@ -46,6 +46,15 @@ type Budgets = BTreeMap<(RuleId, usize, i64), Decimal>;
 /// clock: its time, its member's rank and its place in scheduling order.
 pub type ClockOrder = (DateTime<Utc>, u64, u64);
 
+/// An event that passed the checks made before any clock work.
+struct Admitted {
+    kind: EventKind,
+    /// Its member's slot (`None` for an enrolment).
+    member: Option<usize>,
+    /// The clock, if the event is older than it.
+    late: Option<DateTime<Utc>>,
+}
+
 /// Something the clock must do at a given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Due {
@@ -247,7 +256,22 @@ impl<'p> Engine<'p> {
         result
     }
 
-    fn try_apply(&mut self, event: &Event) -> Result<(), Reject> {
+    /// Does, in pieces, the clock work the next `apply(event)` would do
+    /// before the event itself (none if the event would be rejected or is
+    /// late): stops once the ledger holds `rows` rows, and says whether
+    /// more is due, for the caller to drain the ledger and call again. A
+    /// month end's expiries for every member are then never all in memory
+    /// at once.
+    pub fn clock_work_before(&mut self, event: &Event, rows: usize) -> bool {
+        match self.admit(event) {
+            Ok(Admitted { late: None, .. }) => self.advance_some(event.time, rows),
+            _ => false,
+        }
+    }
+
+    /// Whether `event` would be applied as it is, and how: the checks made
+    /// before any clock work.
+    fn admit(&self, event: &Event) -> Result<Admitted, Reject> {
         let reject = |reason: String| rejected(event, reason);
         let late = self.clock.filter(|c| event.time < *c);
         if let (Some(clock), false) = (late, self.keeps_history()) {
@@ -288,6 +312,12 @@ impl<'p> Engine<'p> {
                 )))
             }
         };
+        Ok(Admitted { kind, member, late })
+    }
+
+    fn try_apply(&mut self, event: &Event) -> Result<(), Reject> {
+        let reject = |reason: String| rejected(event, reason);
+        let Admitted { kind, member, late } = self.admit(event)?;
         if let Some(clock) = late {
             self.apply_late(event, member, clock).map_err(reject)?;
             self.keep_id(&event.id);
@@ -327,7 +357,15 @@ impl<'p> Engine<'p> {
 
     /// Applies everything due at or before `time`, in time order.
     pub fn advance_to(&mut self, time: DateTime<Utc>) {
+        self.advance_some(time, usize::MAX);
+    }
+
+    /// Applies what is due at or before `time`, in time order, until the
+    /// ledger holds `rows` rows; says whether it stopped with more due (the
+    /// clock is then at the last work done).
+    pub fn advance_some(&mut self, time: DateTime<Utc>, rows: usize) -> bool {
         let mut worked = false;
+        let mut more = false;
         while let Some(due) = self.due.pop_through(time) {
             worked = true;
             if due.generation != self.generation(due.member) {
@@ -350,13 +388,18 @@ impl<'p> Engine<'p> {
                 DueKind::PeriodEnd => self.period_end(due.member, due.at),
                 DueKind::GraceEnd => self.grace_end(due.member, due.at),
             }
+            if self.ledger.len() >= rows {
+                more = true;
+                break;
+            }
         }
-        if self.clock.is_none_or(|c| c < time) {
+        if !more && self.clock.is_none_or(|c| c < time) {
             self.clock = Some(time);
         }
         if worked {
             self.observe_entries();
         }
+        more
     }
 
     /// Passes the ledger entries written since the last call to the
@@ -1024,17 +1067,25 @@ mod tests {
         crate::compile::compile(&source).expect("compiles").0
     }
 
+    /// The events of `records` (`id,time,member,type,amount` lines).
+    fn events(program: &Program, records: &str) -> Vec<Event> {
+        let csv = format!("id,time,member,type,amount\n{records}");
+        let format = crate::events::Format::Csv;
+        crate::events::read(program, format, csv.as_bytes(), "t.csv")
+            .map(|event| event.expect("typed"))
+            .collect()
+    }
+
     /// An engine that has applied `ann`'s enrolment on 1 January 2025 and
     /// her purchases of 10 USD at 10:00 on each of `days` (`2025-02-01`).
     fn after_purchases<'p>(program: &'p Program, days: &[String]) -> Engine<'p> {
-        let mut csv = String::from("id,time,member,type,amount\ne0,2025-01-01 09:00,ann,enroll,\n");
+        let mut records = String::from("e0,2025-01-01 09:00,ann,enroll,\n");
         for (i, day) in days.iter().enumerate() {
-            csv += &format!("p{i},{day} 10:00,ann,purchase,10\n");
+            records += &format!("p{i},{day} 10:00,ann,purchase,10\n");
         }
-        let format = crate::events::Format::Csv;
         let mut engine = Engine::new(program);
-        for event in crate::events::read(program, format, csv.as_bytes(), "t.csv") {
-            engine.apply(&event.expect("typed")).expect("applied");
+        for event in events(program, &records) {
+            engine.apply(&event).expect("applied");
         }
         engine
     }
@@ -1078,5 +1129,52 @@ mod tests {
         // The expiry, 6 months on, forgets it, room and all.
         engine.advance_to(Utc.with_ymd_and_hms(2025, 8, 2, 0, 0, 0).unwrap());
         assert_eq!(engine.members[0].purchases.capacity(), 0);
+    }
+
+    #[test]
+    fn clock_work_before_an_event_comes_in_pieces_and_makes_the_same_rows() {
+        let program = program("", "  expire 1 month after earn at end of month\n");
+        let mut records = String::new();
+        let members = ["ann", "bob", "cat", "dan", "eve"];
+        for m in members {
+            records += &format!("{m}0,2025-01-01 09:00,{m},enroll,\n");
+        }
+        for m in members {
+            records += &format!("{m}1,2025-01-10 10:00,{m},purchase,10\n");
+        }
+        records += "x,2025-03-05 10:00,ann,purchase,1\n";
+        let all = events(&program, &records);
+        let (last, before) = all.split_last().unwrap();
+        let mut whole = Engine::new(&program);
+        let mut pieces = Engine::new(&program);
+        for event in before {
+            whole.apply(event).unwrap();
+            pieces.apply(event).unwrap();
+        }
+        whole.drain_ledger();
+        pieces.drain_ledger();
+        whole.apply(last).unwrap();
+        // Every member's points expire at the end of February: five rows,
+        // two at a time.
+        let mut rows = Vec::new();
+        let mut sizes = Vec::new();
+        while pieces.clock_work_before(last, 2) {
+            sizes.push(pieces.ledger_len());
+            rows.extend(pieces.drain_ledger());
+        }
+        pieces.apply(last).unwrap();
+        rows.extend(pieces.drain_ledger());
+        assert_eq!(sizes, [2, 2]);
+        let whole = whole.drain_ledger();
+        assert_eq!(whole.len(), 6, "five expiries and the purchase's earn");
+        assert_eq!(rows, whole);
+        // A record that will be rejected does no clock work.
+        let mut fresh = Engine::new(&program);
+        for event in before {
+            fresh.apply(event).unwrap();
+        }
+        let unknown = events(&program, "y,2025-03-05 10:00,zed,purchase,1\n");
+        assert!(!fresh.clock_work_before(&unknown[0], 2));
+        assert_eq!(fresh.clock(), before.last().map(|e| e.time));
     }
 }

@@ -58,6 +58,10 @@ impl Until {
     }
 }
 
+/// The most rows of clock work before one event passed on at a time
+/// (about 10 MB).
+const PIECE_ROWS: usize = 50_000;
+
 /// How to replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
@@ -98,12 +102,20 @@ pub fn replay<E>(
         engine.drain_ledger_into(&mut rows);
         ledger(&mut rows)
     };
-    let apply = |engine: &mut Engine, event: Event, outcome: &mut Outcome| {
+    // Applies an event and passes its rows on; long clock work before it
+    // (a month end's expiries) is passed on in pieces.
+    let mut apply = |engine: &mut Engine, event: Event, outcome: &mut Outcome| {
         if until.is_some_and(|u| event.time > u) {
             outcome.after_until += 1;
-        } else if let Err(reject) = engine.apply(&event) {
-            outcome.rejects.push(reject);
+        } else {
+            while engine.clock_work_before(&event, PIECE_ROWS) {
+                flush(engine)?;
+            }
+            if let Err(reject) = engine.apply(&event) {
+                outcome.rejects.push(reject);
+            }
         }
+        flush(engine)
     };
     match order {
         Order::Stream => {
@@ -111,10 +123,9 @@ pub fn replay<E>(
             for record in records {
                 outcome.read += 1;
                 match record {
-                    Ok(event) => apply(engine, event, &mut outcome),
+                    Ok(event) => apply(engine, event, &mut outcome)?,
                     Err(reject) => outcome.rejects.push(reject),
                 }
-                flush(engine)?;
                 if strict && !outcome.rejects.is_empty() {
                     return Ok(outcome);
                 }
@@ -135,8 +146,7 @@ pub fn replay<E>(
             // Stable: equal times keep input order.
             events.sort_by_key(|e| e.time);
             for event in events {
-                apply(engine, event, &mut outcome);
-                flush(engine)?;
+                apply(engine, event, &mut outcome)?;
                 if strict && !outcome.rejects.is_empty() {
                     return Ok(outcome);
                 }
@@ -144,7 +154,9 @@ pub fn replay<E>(
         }
     }
     if let Some(until) = until {
-        engine.advance_to(until);
+        while engine.advance_some(until, PIECE_ROWS) {
+            flush(engine)?;
+        }
     }
     flush(engine)?;
     outcome.rejects.sort_by(|a, b| a.origin.cmp(&b.origin));
