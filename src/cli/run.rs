@@ -226,10 +226,9 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
             }
             let shards = unsplit.is_none();
             let outcome = if shards {
-                let lines = |program| -> Box<dyn sharded::Format + '_> {
-                    Box::new(LedgerLines::new(program))
-                };
-                let format = move || lines(program);
+                // Each shard formats its own ledger lines.
+                let format =
+                    || -> Box<dyn sharded::Format + '_> { Box::new(LedgerLines::new(program)) };
                 let rows = sink.tallies();
                 let output = sharded::Output {
                     format: Some(&format),

@@ -12,7 +12,7 @@
 //! the same points of the input as one engine does it; rows are then keyed
 //! by the position of the event they were written before or for, and clock
 //! work among itself by `ClockOrder` (time, the member's rank, scheduling
-//! order: the same in every engine, `Due`'s order). Sorting the shards'
+//! order: the same in every engine, `Due`'s order). Merging the shards'
 //! pieces by that key gives the single engine's ledger, byte for byte. Each
 //! shard may also format its rows (`Format`: the ledger file's lines) on its
 //! own thread, so that the merge only puts bytes in order.

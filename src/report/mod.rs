@@ -94,7 +94,7 @@ impl<'p> LedgerLines<'p> {
         // Moves the lines out of the writer's own buffer, where they
         // cannot be counted.
         self.csv.flush()?;
-        Ok(self.csv.get_ref().len() - before)
+        Ok(self.csv.get_ref().len().saturating_sub(before))
     }
 
     /// How many bytes of lines are waiting to be taken.
