@@ -74,15 +74,32 @@ impl<T: Ord + Copy + Dated> ClockQueue<T> {
         }
     }
 
+    /// Whether an item is due at or before `time`.
+    pub fn any_through(&mut self, time: DateTime<Utc>) -> bool {
+        self.reach(day(time));
+        let first = match self.first_from_ready() {
+            Some(true) => self.ready.front(),
+            Some(false) => self.late.peek().map(|Reverse(item)| item),
+            None => None,
+        };
+        first.is_some_and(|item| item.at() <= time)
+    }
+
+    /// Whether the first item (of the days reached) is in `ready` rather
+    /// than in `late`; `None` if there is none.
+    fn first_from_ready(&self) -> Option<bool> {
+        match (self.ready.front(), self.late.peek()) {
+            (Some(ready), Some(Reverse(late))) => Some(ready <= late),
+            (Some(_), None) => Some(true),
+            (None, Some(_)) => Some(false),
+            (None, None) => None,
+        }
+    }
+
     /// Removes and returns the first item, if it is due at or before `time`.
     pub fn pop_through(&mut self, time: DateTime<Utc>) -> Option<T> {
         self.reach(day(time));
-        let from_ready = match (self.ready.front(), self.late.peek()) {
-            (Some(ready), Some(Reverse(late))) => ready <= late,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => return None,
-        };
+        let from_ready = self.first_from_ready()?;
         if from_ready {
             self.ready
                 .front()
@@ -177,7 +194,8 @@ mod tests {
 
     proptest! {
         /// Whatever is scheduled when, items come out as from one heap of
-        /// them all: in order, each once, none before its time.
+        /// them all: in order, each once, none before its time (and the
+        /// queue says whether one is due as the heap would).
         #[test]
         fn items_come_out_in_order_as_from_one_heap(ops in prop::collection::vec(op(), 1..300)) {
             let start = DateTime::parse_from_rfc3339("2025-01-31T23:00:00Z").unwrap().to_utc();
@@ -198,6 +216,7 @@ mod tests {
                                 .peek()
                                 .filter(|Reverse(item)| item.0 <= clock)
                                 .map(|Reverse(item)| *item);
+                            prop_assert_eq!(queue.any_through(clock), expected.is_some());
                             if expected.is_some() {
                                 model.pop();
                             }

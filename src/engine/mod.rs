@@ -263,6 +263,10 @@ impl<'p> Engine<'p> {
     /// month end's expiries for every member are then never all in memory
     /// at once.
     pub fn clock_work_before(&mut self, event: &Event, rows: usize) -> bool {
+        // Mostly nothing is due: then the checks are left to `apply`.
+        if !self.due.any_through(event.time) {
+            return false;
+        }
         match self.admit(event) {
             Ok(Admitted { late: None, .. }) => self.advance_some(event.time, rows),
             _ => false,
