@@ -20,7 +20,7 @@
 use super::ids::IdSet;
 use super::late::{accepts_late_events, too_late};
 use super::ledger::Entry;
-use super::replay::{Options, Order, Outcome};
+use super::replay::{Options, Order, Outcome, PIECE_ROWS};
 use super::{duplicate, out_of_order, ClockOrder, Engine};
 use crate::compile::ir::{EventKind, Program};
 use crate::events::{Event, Reject};
@@ -215,14 +215,17 @@ impl<'p> Shard<'p> {
         let mut marks = Vec::new();
         let mut last_pieces = 0;
         for batch in batches {
-            // The engine writes the whole batch's rows into its ledger; each
-            // tick's or event's rows are the ones written since the last
-            // (`written`). Room for as many pieces as the last batch had.
+            // Each tick's or event's rows are the ones the engine wrote
+            // since the last (`written`); they are formatted and passed to
+            // `piece` (`settle`) at the end of the batch, and in between
+            // while a month end's clock work goes on. Room for as many
+            // pieces as the last batch had.
             let mut piece = Piece {
                 pieces: Vec::with_capacity(last_pieces),
+                rows: batch.rows,
                 ..Piece::default()
             };
-            let mut written = 0;
+            let mut cut = Cut::default();
             let mut ticks = batch.ticks.iter().peekable();
             let mut events = batch.events.into_iter().peekable();
             loop {
@@ -237,7 +240,10 @@ impl<'p> Shard<'p> {
                     let Some(&(position, time)) = ticks.next() else {
                         break;
                     };
-                    engine.advance_to(time);
+                    while engine.advance_some(time, PIECE_ROWS) {
+                        cut.pieces(&mut engine, position, &mut marks, &mut piece);
+                        self.settle(&mut engine, &mut cut, &mut piece);
+                    }
                     position
                 } else {
                     let Some((position, event)) = events.next() else {
@@ -249,46 +255,15 @@ impl<'p> Shard<'p> {
                     }
                     position
                 };
-                engine.drain_marks_into(&mut marks);
-                let end = engine.ledger_len();
-                // Rows before the first mark are the event's own; each mark
-                // starts a piece of clock work.
-                let first = marks.first().map_or(end, |(_, at)| *at);
-                if first > written {
-                    let key = Key {
-                        position,
-                        own: true,
-                        clock: None,
-                    };
-                    let rows = first - written;
-                    piece.pieces.push((key, Part { rows, bytes: 0 }));
-                }
-                let ends = marks.iter().skip(1).map(|(_, at)| *at).chain([end]);
-                for ((order, start), end) in marks.iter().zip(ends) {
-                    let key = Key {
-                        position,
-                        own: false,
-                        clock: Some(*order),
-                    };
-                    // Clock work that wrote nothing (a stale due) is left out.
-                    let rows = end.saturating_sub(*start);
-                    if rows > 0 {
-                        piece.pieces.push((key, Part { rows, bytes: 0 }));
-                    }
-                }
-                written = end;
+                cut.pieces(&mut engine, position, &mut marks, &mut piece);
             }
+            self.settle(&mut engine, &mut cut, &mut piece);
             last_pieces = piece.pieces.len();
-            piece.rows = batch.rows;
-            engine.drain_ledger_into(&mut piece.rows);
-            if let Some(format) = self.format.as_mut() {
-                if let Err(e) = format_pieces(format.as_mut(), &mut piece, batch.bytes) {
-                    piece.failed = Some(e);
+            if let (Some(format), None) = (self.format.as_mut(), &piece.failed) {
+                match format.take(batch.bytes) {
+                    Ok(bytes) => piece.bytes = bytes,
+                    Err(e) => piece.failed = Some(e),
                 }
-            }
-            if !self.keep_rows {
-                // Dropped here, on this thread, not the merge's.
-                piece.rows.clear();
             }
             if pieces.send(piece).is_err() {
                 break;
@@ -296,18 +271,86 @@ impl<'p> Shard<'p> {
         }
         engine
     }
+
+    /// Moves the rows the engine wrote since the last call into `piece`:
+    /// formatted (its pieces since then told their bytes), and kept only
+    /// if the rows are passed on (else dropped here, on this thread).
+    fn settle(&mut self, engine: &mut Engine, cut: &mut Cut, piece: &mut Piece) {
+        engine.drain_ledger_into(&mut cut.rows);
+        let parts = piece.pieces.get_mut(cut.settled..).unwrap_or_default();
+        if let (Some(format), None) = (self.format.as_mut(), &piece.failed) {
+            let mut rows = cut.rows.as_slice();
+            for (_, part) in parts {
+                let (these, rest) = rows.split_at(part.rows.min(rows.len()));
+                match format.add(these) {
+                    Ok(bytes) => part.bytes = bytes,
+                    Err(e) => {
+                        piece.failed = Some(e);
+                        break;
+                    }
+                }
+                rows = rest;
+            }
+        }
+        cut.settled = piece.pieces.len();
+        cut.written = 0;
+        if self.keep_rows {
+            piece.rows.append(&mut cut.rows);
+        } else {
+            cut.rows.clear();
+        }
+    }
 }
 
-/// Formats a batch's rows, piece by piece, into `bytes`' buffer.
-fn format_pieces(format: &mut dyn Format, piece: &mut Piece, bytes: Vec<u8>) -> io::Result<()> {
-    let mut rows = piece.rows.as_slice();
-    for (_, part) in &mut piece.pieces {
-        let (these, rest) = rows.split_at(part.rows.min(rows.len()));
-        part.bytes = format.add(these)?;
-        rows = rest;
+/// Where a shard is in cutting the engine's rows into keyed pieces.
+#[derive(Default)]
+struct Cut {
+    /// Rows the engine has written since they were last settled.
+    written: usize,
+    /// How many of the batch's pieces have been settled.
+    settled: usize,
+    /// A buffer the engine's rows are drained into (kept for its room).
+    rows: Vec<Entry>,
+}
+
+impl Cut {
+    /// Cuts the rows written since the last call into pieces keyed by
+    /// `position`: the rows before the first piece of clock work are the
+    /// event's own; each piece of clock work starts at its mark.
+    fn pieces(
+        &mut self,
+        engine: &mut Engine,
+        position: u64,
+        marks: &mut Vec<(ClockOrder, usize)>,
+        piece: &mut Piece,
+    ) {
+        engine.drain_marks_into(marks);
+        let end = engine.ledger_len();
+        let first = marks.first().map_or(end, |(_, at)| *at);
+        if first > self.written {
+            let key = Key {
+                position,
+                own: true,
+                clock: None,
+            };
+            let rows = first - self.written;
+            piece.pieces.push((key, Part { rows, bytes: 0 }));
+        }
+        let ends = marks.iter().skip(1).map(|(_, at)| *at).chain([end]);
+        for ((order, start), end) in marks.iter().zip(ends) {
+            let key = Key {
+                position,
+                own: false,
+                clock: Some(*order),
+            };
+            // Clock work that wrote nothing (a stale due) is left out.
+            let rows = end.saturating_sub(*start);
+            if rows > 0 {
+                piece.pieces.push((key, Part { rows, bytes: 0 }));
+            }
+        }
+        self.written = end;
     }
-    piece.bytes = format.take(bytes)?;
-    Ok(())
 }
 
 /// Decides, on the calling thread, what one engine decides across members,
@@ -578,5 +621,94 @@ impl<'p> Dealer<'p> {
         self.merged = merged;
         self.merged_bytes = merged_bytes;
         passed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::engine::replay::replay;
+    use crate::report::LedgerLines;
+
+    #[test]
+    fn a_month_end_in_pieces_gives_one_engines_rows_and_lines() {
+        // Seven members' points expire at one month end: the single
+        // engine and the shards pass that clock work on a few rows at a
+        // time (`PIECE_ROWS` is 2 in unit tests).
+        let source = "program \"T\" {\n  currency USD\n  timezone \"UTC\"\n}\n\
+            points pts {\n  expire 1 month after earn at end of month\n}\n\
+            rule base {\n  on purchase\n  earn 1 pts per 1 USD of amount\n}\n";
+        let (program, _) = crate::compile::compile(source).expect("compiles");
+        let members = ["ann", "bob", "cat", "dan", "eve", "fay", "gus"];
+        let mut csv = String::from("id,time,member,type,amount\n");
+        for m in members {
+            csv += &format!("{m}0,2025-01-01 09:00,{m},enroll,\n");
+        }
+        for m in members {
+            csv += &format!("{m}1,2025-01-10 10:00,{m},purchase,10\n");
+        }
+        csv += "last,2025-03-05 10:00,ann,purchase,1\n";
+        let records = || {
+            crate::events::read(
+                &program,
+                crate::events::Format::Csv,
+                csv.as_bytes(),
+                "t.csv",
+            )
+        };
+        let options = Options {
+            order: Order::Stream,
+            until: Some(
+                DateTime::parse_from_rfc3339("2025-12-31T00:00:00Z")
+                    .unwrap()
+                    .to_utc(),
+            ),
+            strict: false,
+        };
+        let mut one = Vec::new();
+        let mut sizes = Vec::new();
+        replay(
+            &mut Engine::new(&program),
+            records(),
+            options,
+            &mut |rows: &mut Vec<Entry>| {
+                sizes.push(rows.len());
+                one.append(rows);
+                Ok::<(), io::Error>(())
+            },
+        )
+        .unwrap();
+        assert!(
+            sizes.contains(&2),
+            "the month end came in pieces: {sizes:?}"
+        );
+        let mut lines = LedgerLines::new(&program);
+        lines.add(&one).unwrap();
+        let one_lines = lines.take(Vec::new()).unwrap();
+        for keep_rows in [true, false] {
+            let mut rows = Vec::new();
+            let mut bytes = Vec::new();
+            let format = || -> Box<dyn Format + '_> { Box::new(LedgerLines::new(&program)) };
+            let output = Output {
+                format: Some(&format),
+                rows: keep_rows,
+                sink: &mut |more: &mut Vec<Entry>, lines: &[u8]| {
+                    rows.append(more);
+                    bytes.extend_from_slice(lines);
+                    Ok::<(), io::Error>(())
+                },
+            };
+            replay_sharded(&mut Engine::new(&program), records(), options, 3, output).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&bytes),
+                String::from_utf8_lossy(&one_lines)
+            );
+            if keep_rows {
+                assert_eq!(rows, one);
+            } else {
+                assert!(rows.is_empty());
+            }
+        }
     }
 }
