@@ -1,20 +1,114 @@
 //! CSV event files: a header naming the columns, then one record per row,
 //! read a row at a time.
 
-use super::record::{type_record, Cell};
+use super::record::{type_cells, Cells, Envelope};
 use super::{Event, Origin, Reject};
-use crate::compile::ir::Program;
-use std::borrow::Cow;
+use crate::compile::ir::{EventType, EventTypeId, Field, Program};
 use std::io::BufRead;
 
-/// The columns without which no row can be a record.
-const REQUIRED: [&str; 4] = ["id", "time", "member", "type"];
-
-/// A file's column names, and their order by name: every row's cells are
-/// given to typing in that order, which then need not sort each record.
+/// A file's columns, and where typing finds each field in its rows: worked
+/// out once from the header, so that typing a row looks nothing up by name.
 struct Header {
     names: Vec<String>,
-    by_name: Vec<usize>,
+    /// The column of each envelope field, in `Envelope::ALL` order.
+    envelope: [usize; 4],
+    /// Where each event type of the program, by id, has its cells.
+    types: Vec<TypeColumns>,
+}
+
+/// Where one event type has its cells in a file's rows.
+struct TypeColumns {
+    /// The column of each of its fields; none when the file has no such
+    /// column.
+    fields: Vec<Option<usize>>,
+    /// The columns that must be empty in its rows, those of neither the
+    /// envelope nor the type, in name order.
+    strays: Vec<usize>,
+}
+
+impl Header {
+    /// The plan for `names`, the columns of a header; the envelope fields
+    /// it lacks if any.
+    fn plan(program: &Program, names: Vec<String>) -> Result<Header, Vec<&'static str>> {
+        let column = |name: &str| names.iter().position(|column| column == name);
+        let missing: Vec<&str> = Envelope::ALL
+            .iter()
+            .map(|field| field.name())
+            .filter(|name| column(name).is_none())
+            .collect();
+        let envelope = Envelope::ALL.map(|field| column(field.name()).unwrap_or_default());
+        if !missing.is_empty() {
+            return Err(missing);
+        }
+        let mut by_name: Vec<usize> = (0..names.len()).collect();
+        by_name.sort_by_key(|&i| names.get(i));
+        let types = program
+            .events
+            .iter()
+            .map(|event_type| {
+                let fields = event_type.fields.iter().map(|f| column(&f.name)).collect();
+                let strays = by_name
+                    .iter()
+                    .copied()
+                    .filter(|&i| {
+                        !envelope.contains(&i)
+                            && !event_type
+                                .fields
+                                .iter()
+                                .any(|f| names.get(i) == Some(&f.name))
+                    })
+                    .collect();
+                TypeColumns { fields, strays }
+            })
+            .collect();
+        Ok(Header {
+            names,
+            envelope,
+            types,
+        })
+    }
+}
+
+/// A row's cells, found by its header's plan.
+struct Row<'a> {
+    header: &'a Header,
+    row: &'a ::csv::StringRecord,
+}
+
+impl Row<'_> {
+    fn cell(&self, column: usize) -> Option<&str> {
+        self.row
+            .get(column)
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+    }
+}
+
+impl Cells for Row<'_> {
+    fn duplicate(&self) -> Option<&str> {
+        // A header with a name twice is rejected as a whole.
+        None
+    }
+
+    fn envelope(&self, field: Envelope) -> Result<Option<&str>, String> {
+        let column = self.header.envelope.get(field as usize);
+        Ok(column.and_then(|&column| self.cell(column)))
+    }
+
+    fn field(&self, kind: EventTypeId, index: usize, _: &Field) -> Result<Option<&str>, String> {
+        let column = self
+            .header
+            .types
+            .get(kind)
+            .and_then(|columns| columns.fields.get(index).copied().flatten());
+        Ok(column.and_then(|column| self.cell(column)))
+    }
+
+    fn stray(&self, kind: EventTypeId, _: &EventType) -> Option<&str> {
+        let strays = &self.header.types.get(kind)?.strays;
+        let column = strays.iter().find(|&&column| self.cell(column).is_some())?;
+        self.header.names.get(*column).map(String::as_str)
+    }
 }
 
 /// The records of a CSV file, in order.
@@ -24,7 +118,7 @@ pub(super) struct CsvRecords<'p, R> {
     file: std::sync::Arc<str>,
     /// The columns, once the header is read.
     header: Option<Header>,
-    row: ::csv::ByteRecord,
+    row: ::csv::StringRecord,
     /// Set after an error that ends the file: a bad header, a read error.
     done: bool,
 }
@@ -40,7 +134,7 @@ impl<'p, R: BufRead> CsvRecords<'p, R> {
                 .from_reader(input),
             file: file.into(),
             header: None,
-            row: ::csv::ByteRecord::new(),
+            row: ::csv::StringRecord::new(),
             done: false,
         }
     }
@@ -54,91 +148,55 @@ impl<'p, R: BufRead> CsvRecords<'p, R> {
         if !self.read_row()? {
             return Ok(false);
         }
-        let header = self
-            .row
-            .iter()
-            .map(|name| std::str::from_utf8(name).map(|name| name.trim().to_owned()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| self.reject(1, "the header is not valid UTF-8".to_owned()))?;
-        let missing: Vec<String> = REQUIRED
-            .iter()
-            .filter(|name| !header.iter().any(|column| column == *name))
-            .map(|name| format!("`{name}`"))
-            .collect();
-        if !missing.is_empty() {
+        let names = self.row.iter().map(|name| name.trim().to_owned()).collect();
+        let header = Header::plan(self.program, names).map_err(|missing| {
             let (noun, list) = match missing.len() {
-                1 => ("column", missing.join("")),
-                _ => ("columns", missing.join(", ")),
+                1 => ("column", format!("`{}`", missing.join(""))),
+                _ => ("columns", format!("`{}`", missing.join("`, `"))),
             };
-            return Err(self.reject(
-                1,
-                format!("the header has no {list} {noun}; every record needs one"),
-            ));
-        }
+            let reason = format!("the header has no {list} {noun}; every record needs one");
+            self.reject(1, reason)
+        })?;
         if let Some(twice) = header
+            .names
             .iter()
             .enumerate()
-            .find(|(i, name)| header.iter().skip(i + 1).any(|other| other == *name))
+            .find(|(i, name)| header.names.iter().skip(i + 1).any(|other| other == *name))
             .map(|(_, name)| name)
         {
-            return Err(self.reject(1, format!("the header has column `{twice}` twice")));
+            let reason = format!("the header has column `{twice}` twice");
+            return Err(self.reject(1, reason));
         }
-        let mut by_name: Vec<usize> = (0..header.len()).collect();
-        by_name.sort_by_key(|&i| header.get(i));
-        self.header = Some(Header {
-            names: header,
-            by_name,
-        });
+        self.header = Some(header);
         Ok(true)
     }
 
     /// Reads the next row into `self.row`; `Ok(false)` at the end.
     fn read_row(&mut self) -> Result<bool, Reject> {
-        self.reader
-            .read_byte_record(&mut self.row)
-            .map_err(|error| {
-                let line = error.position().map_or(0, |p| line_number(p.line()));
-                match error.kind() {
-                    ::csv::ErrorKind::UnequalLengths {
-                        expected_len, len, ..
-                    } => self.reject(
-                        line,
-                        format!("the row has {len} cells but the header has {expected_len}"),
-                    ),
-                    _ => {
-                        // Only a read error is left (rows are bytes, so no UTF-8 error):
-                        // nothing after it can be trusted.
-                        self.done = true;
-                        self.reject(line, format!("cannot read the file: {error}"))
-                    }
+        self.reader.read_record(&mut self.row).map_err(|error| {
+            let line = error.position().map_or(0, |p| line_number(p.line()));
+            match error.kind() {
+                ::csv::ErrorKind::UnequalLengths {
+                    expected_len, len, ..
+                } => self.reject(
+                    line,
+                    format!("the row has {len} cells but the header has {expected_len}"),
+                ),
+                ::csv::ErrorKind::Utf8 { err, .. } => {
+                    let column = self.header.as_ref().and_then(|h| h.names.get(err.field()));
+                    let reason = match column {
+                        Some(name) => format!("column `{name}` is not valid UTF-8"),
+                        None => "the header is not valid UTF-8".to_owned(),
+                    };
+                    self.reject(line, reason)
                 }
-            })
-    }
-
-    /// Types the row just read.
-    fn record(&self, header: &Header) -> Result<Event, Reject> {
-        let line = self.row.position().map_or(0, |p| line_number(p.line()));
-        let texts = self
-            .row
-            .iter()
-            .zip(&header.names)
-            .map(|(cell, name)| {
-                std::str::from_utf8(cell)
-                    .map_err(|_| self.reject(line, format!("column `{name}` is not valid UTF-8")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let cells = header.by_name.iter().filter_map(|&i| {
-            let text = *texts.get(i)?;
-            Some((
-                header.names.get(i)?.as_str(),
-                Cell::Text(Cow::Borrowed(text)),
-            ))
-        });
-        let origin = Origin {
-            file: self.file.clone(),
-            line,
-        };
-        type_record(self.program, origin, cells)
+                _ => {
+                    // Only a read error is left: nothing after it can be trusted.
+                    self.done = true;
+                    self.reject(line, format!("cannot read the file: {error}"))
+                }
+            }
+        })
     }
 }
 
@@ -149,7 +207,7 @@ impl<R: BufRead> Iterator for CsvRecords<'_, R> {
         if self.done {
             return None;
         }
-        let Some(header) = self.header.take() else {
+        if self.header.is_none() {
             return match self.read_header() {
                 Ok(true) => self.next(),
                 Ok(false) => None,
@@ -158,14 +216,24 @@ impl<R: BufRead> Iterator for CsvRecords<'_, R> {
                     Some(Err(reject))
                 }
             };
-        };
-        let item = match self.read_row() {
-            Ok(true) => Some(self.record(&header)),
+        }
+        match self.read_row() {
+            Ok(true) => {
+                let line = self.row.position().map_or(0, |p| line_number(p.line()));
+                let origin = Origin {
+                    file: self.file.clone(),
+                    line,
+                };
+                let header = self.header.as_ref()?;
+                let row = Row {
+                    header,
+                    row: &self.row,
+                };
+                Some(type_cells(self.program, origin, &row))
+            }
             Ok(false) => None,
             Err(reject) => Some(Err(reject)),
-        };
-        self.header = Some(header);
-        item
+        }
     }
 }
 
@@ -177,9 +245,12 @@ fn line_number(line: u64) -> usize {
 mod tests {
     use super::*;
     use crate::compile::ir::Value;
+    use crate::events::record::{type_record, Cell};
     use crate::events::tests::{origins, outline, program, read_all, utc, PROGRAM};
     use crate::events::{read, Format};
+    use proptest::prelude::{Just, Strategy};
     use rust_decimal::Decimal;
+    use std::borrow::Cow;
     use std::io::{Cursor, Read};
 
     #[test]
@@ -297,6 +368,15 @@ mod tests {
     }
 
     #[test]
+    fn a_header_not_in_utf8_is_one_reject_for_the_file() {
+        let bytes = b"id,time,member,type,am\xffount\ne1,2025-03-01,m1,purchase,5\n";
+        assert_eq!(
+            origins(Format::Csv, bytes),
+            vec![Err((1, "the header is not valid UTF-8".into()))]
+        );
+    }
+
+    #[test]
     fn a_header_without_a_required_column_is_one_reject_for_line_1() {
         let text = "id,when,member,amount\ne1,2025-03-01,m1,5\ne2,2025-03-01,m1,5\n";
         assert_eq!(
@@ -329,6 +409,69 @@ mod tests {
     fn an_empty_file_has_no_records() {
         assert!(read_all(Format::Csv, "").is_empty());
         assert!(read_all(Format::Csv, "id,time,member,type\n").is_empty());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// A row typed by its header's plan is the record typed by name:
+        /// the same event, or the same reject, whatever the columns and
+        /// their order.
+        #[test]
+        fn a_row_types_as_its_cells_by_name(
+            columns in proptest::sample::subsequence(
+                vec!["amount", "store", "nights", "rate", "of", "birthday", "vip", "city",
+                     "reward", "points", "points_type", "perk", "stor", "bogus"],
+                0..=14,
+            ).prop_flat_map(|extra| {
+                let mut columns = vec!["id", "time", "member", "type"];
+                columns.extend(extra);
+                Just(columns).prop_shuffle()
+            }),
+            seed in proptest::collection::vec(0usize..1000, 1..8),
+        ) {
+            let values = |column: &str| -> &[&str] {
+                match column {
+                    "id" => &["e1", " e2 ", ""],
+                    "time" => &["2025-03-01", "2025-03-01 10:00", "soon", ""],
+                    "member" => &["m1", ""],
+                    "type" => &["purchase", "stay", "enroll", "return", "redeem", "use_perk", "purchse"],
+                    _ => &["", " ", "5", "-2", "e1", "2025-03-01", "true", "mug", "pts", "x"],
+                }
+            };
+            let rows: Vec<Vec<&str>> = seed
+                .iter()
+                .map(|&n| {
+                    columns
+                        .iter()
+                        .enumerate()
+                        .map(|(i, column)| {
+                            let pool = values(column);
+                            pool[(n / (i + 1) + i * 7) % pool.len()]
+                        })
+                        .collect()
+                })
+                .collect();
+            let mut text = columns.join(",") + "\n";
+            for row in &rows {
+                text.push_str(&row.join(","));
+                text.push('\n');
+            }
+            let program = program(PROGRAM);
+            let by_name: Vec<Result<Event, Reject>> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, row)| {
+                    let origin = Origin { file: "f".into(), line: i + 2 };
+                    let cells = columns
+                        .iter()
+                        .zip(row)
+                        .map(|(name, text)| (*name, Cell::Text(Cow::Borrowed(*text))));
+                    type_record(&program, origin, cells)
+                })
+                .collect();
+            proptest::prop_assert_eq!(read_all(Format::Csv, &text), by_name);
+        }
     }
 
     /// `n` purchase rows after a header.

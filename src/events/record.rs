@@ -9,8 +9,49 @@ use crate::syntax::ast::FieldType;
 use rust_decimal::Decimal;
 use std::borrow::Cow;
 
-/// The fields every record has, whatever its type.
-const ENVELOPE: [&str; 4] = ["id", "time", "member", "type"];
+/// The fields every record has, whatever its type, in the order typing
+/// reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Envelope {
+    Id,
+    Time,
+    Member,
+    Type,
+}
+
+impl Envelope {
+    pub(crate) const ALL: [Envelope; 4] = [
+        Envelope::Id,
+        Envelope::Time,
+        Envelope::Member,
+        Envelope::Type,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Envelope::Id => "id",
+            Envelope::Time => "time",
+            Envelope::Member => "member",
+            Envelope::Type => "type",
+        }
+    }
+}
+
+/// A record's cells as typing asks for them: by name in a record that
+/// brings its names along (JSON Lines, YAML), by column in a CSV row, its
+/// file's header having placed every name once for all rows. Every text is
+/// trimmed, and `None` when the cell is absent or empty.
+pub(crate) trait Cells {
+    /// The first name given twice.
+    fn duplicate(&self) -> Option<&str>;
+    fn envelope(&self, field: Envelope) -> Result<Option<&str>, String>;
+    /// Field `index` of event type `kind`, which is `field`.
+    fn field(&self, kind: EventTypeId, index: usize, field: &Field)
+        -> Result<Option<&str>, String>;
+    /// The first name (in name order) of a cell with text that is neither
+    /// an envelope field nor a field of event type `kind`.
+    fn stray(&self, kind: EventTypeId, event_type: &EventType) -> Option<&str>;
+}
 
 /// One value of a record as its format gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +63,7 @@ pub(crate) enum Cell<'a> {
 }
 
 /// The cells of one record by name.
-struct Record<'k, 'v> {
+pub(super) struct Record<'k, 'v> {
     /// Sorted by name (a record's own order among equal names): a sorted
     /// list, not a map, as building a map's nodes for every record was a
     /// twentieth of reading.
@@ -78,41 +119,89 @@ impl<'k, 'v> Record<'k, 'v> {
             )),
         }
     }
+}
 
-    fn required(&self, name: &str) -> Result<&str, String> {
-        self.text(name)?.ok_or_else(|| format!("missing `{name}`"))
+impl Cells for Record<'_, '_> {
+    fn duplicate(&self) -> Option<&str> {
+        self.duplicate
+    }
+
+    fn envelope(&self, field: Envelope) -> Result<Option<&str>, String> {
+        self.text(field.name())
+    }
+
+    fn field(&self, _: EventTypeId, _: usize, field: &Field) -> Result<Option<&str>, String> {
+        self.text(&field.name)
+    }
+
+    fn stray(&self, _: EventTypeId, event_type: &EventType) -> Option<&str> {
+        let envelope = Envelope::ALL.map(Envelope::name);
+        self.cells
+            .iter()
+            .find(|(name, cell)| {
+                let empty = matches!(cell, Cell::Text(text) if text.trim().is_empty());
+                !empty
+                    && !envelope.contains(name)
+                    && !event_type.fields.iter().any(|f| f.name == *name)
+            })
+            .map(|(name, _)| *name)
     }
 }
 
-/// Types one record read at `origin` by `program`'s event schemas.
+/// Types one record read at `origin` by `program`'s event schemas, its
+/// cells given by name.
 pub(crate) fn type_record<'k, 'v>(
     program: &Program,
     origin: Origin,
     cells: impl IntoIterator<Item = (&'k str, Cell<'v>)>,
 ) -> Result<Event, Reject> {
-    let record = Record::new(cells);
-    typed(program, &record, &origin).map_err(|reason| Reject {
-        id: record.text("id").ok().flatten().map(str::to_owned),
-        member: record.text("member").ok().flatten().map(str::to_owned),
+    type_cells(program, origin, &Record::new(cells))
+}
+
+/// Types one record read at `origin` by `program`'s event schemas.
+pub(crate) fn type_cells(
+    program: &Program,
+    origin: Origin,
+    cells: &impl Cells,
+) -> Result<Event, Reject> {
+    typed(program, cells, &origin).map_err(|reason| Reject {
+        id: cells
+            .envelope(Envelope::Id)
+            .ok()
+            .flatten()
+            .map(str::to_owned),
+        member: cells
+            .envelope(Envelope::Member)
+            .ok()
+            .flatten()
+            .map(str::to_owned),
         origin,
         reason,
     })
 }
 
-fn typed(program: &Program, record: &Record, origin: &Origin) -> Result<Event, String> {
-    if let Some(name) = record.duplicate {
+fn typed(program: &Program, cells: &impl Cells, origin: &Origin) -> Result<Event, String> {
+    if let Some(name) = cells.duplicate() {
         return Err(format!("field `{name}` is given twice"));
     }
-    let id = record.required("id")?;
-    let time = record.required("time")?;
-    let member = record.required("member")?;
-    let (kind, event_type) = event_type(program, record.required("type")?)?;
+    let required = |field: Envelope| {
+        cells
+            .envelope(field)?
+            .ok_or_else(|| format!("missing `{}`", field.name()))
+    };
+    let id = required(Envelope::Id)?;
+    let time = required(Envelope::Time)?;
+    let member = required(Envelope::Member)?;
+    let (kind, event_type) = event_type(program, required(Envelope::Type)?)?;
     let time = value::instant(time, program.timezone).map_err(|e| format!("field `time`: {e}"))?;
-    check_no_other_fields(record, event_type)?;
+    if let Some(name) = cells.stray(kind, event_type) {
+        return Err(stray_field(name, event_type));
+    }
     let fields = event_type
         .fields
         .iter()
-        .map(|field| field_value(program, field, record.text(&field.name)?))
+        .enumerate()
+        .map(|(index, field)| field_value(program, field, cells.field(kind, index, field)?))
         .collect::<Result<Vec<_>, _>>()?;
     check_required(event_type, &fields)?;
     Ok(Event {
@@ -151,30 +240,22 @@ fn event_type<'p>(
     })
 }
 
-/// Rejects a value for a field the record's type does not have; an empty
-/// one is just absent, as in a CSV column that other types use.
-fn check_no_other_fields(record: &Record, event_type: &EventType) -> Result<(), String> {
+/// Why a record with a value for `name`, a field its type does not have,
+/// is rejected. (An empty value is just absent, as in a CSV column that
+/// other types use.)
+fn stray_field(name: &str, event_type: &EventType) -> String {
     let declared = || event_type.fields.iter().map(|f| f.name.as_str());
-    for (name, cell) in &record.cells {
-        let empty = matches!(cell, Cell::Text(text) if text.trim().is_empty());
-        if empty || ENVELOPE.contains(name) || declared().any(|f| f == *name) {
-            continue;
+    let type_name = &event_type.name;
+    match suggest::closest(name, declared()) {
+        Some(close) => format!("`{type_name}` has no field `{name}`; did you mean `{close}`?"),
+        None if event_type.fields.is_empty() => {
+            format!("`{type_name}` has no field `{name}`; it has no fields")
         }
-        let type_name = &event_type.name;
-        return Err(match suggest::closest(name, declared()) {
-            Some(close) => {
-                format!("`{type_name}` has no field `{name}`; did you mean `{close}`?")
-            }
-            None if event_type.fields.is_empty() => {
-                format!("`{type_name}` has no field `{name}`; it has no fields")
-            }
-            None => format!(
-                "`{type_name}` has no field `{name}`; its fields are {}",
-                quoted_list(declared())
-            ),
-        });
+        None => format!(
+            "`{type_name}` has no field `{name}`; its fields are {}",
+            quoted_list(declared())
+        ),
     }
-    Ok(())
 }
 
 fn field_value(program: &Program, field: &Field, text: Option<&str>) -> Result<Value, String> {
@@ -357,7 +438,7 @@ mod tests {
 
     #[test]
     fn each_envelope_field_is_required() {
-        for name in ENVELOPE {
+        for name in Envelope::ALL.map(Envelope::name) {
             let mut pairs = with(&[]);
             pairs.retain(|(k, _)| *k != name);
             assert_eq!(reason(&pairs), format!("missing `{name}`"));
