@@ -7,6 +7,7 @@ use crate::compile::ir::{Builtin, Expr, PointsId, TierRank, Value};
 use crate::syntax::ast::{BinaryOp, TimeUnit};
 use chrono::{Datelike, Days, Months, NaiveDate, NaiveDateTime, Timelike};
 use rust_decimal::Decimal;
+use std::borrow::Cow;
 
 /// What an expression can see.
 pub struct Scope<'a> {
@@ -22,41 +23,43 @@ pub struct Scope<'a> {
 
 /// Whether a condition holds (a missing value makes it false).
 pub fn holds(expr: &Expr, scope: &Scope) -> bool {
-    eval(expr, scope) == Value::Bool(true)
+    *eval(expr, scope) == Value::Bool(true)
 }
 
 /// A number, or `None` if the value is missing.
 pub fn number(expr: &Expr, scope: &Scope) -> Option<Decimal> {
-    match eval(expr, scope) {
+    match *eval(expr, scope) {
         Value::Number(n) => Some(n),
         _ => None,
     }
 }
 
-pub fn eval(expr: &Expr, scope: &Scope) -> Value {
-    match expr {
-        Expr::Const(v) => v.clone(),
-        Expr::Field(i) => scope.fields.get(*i).cloned().unwrap_or(Value::Missing),
-        Expr::Attribute(i) => scope.attributes.get(*i).cloned().unwrap_or(Value::Missing),
+/// The value of `expr`: borrowed when it is a constant, a field or an
+/// attribute (cloning their texts was a sixtieth of a run).
+pub fn eval<'a>(expr: &'a Expr, scope: &Scope<'a>) -> Cow<'a, Value> {
+    let computed = match expr {
+        Expr::Const(v) => return Cow::Borrowed(v),
+        Expr::Field(i) => return scope.fields.get(*i).map_or(MISSING, Cow::Borrowed),
+        Expr::Attribute(i) => return scope.attributes.get(*i).map_or(MISSING, Cow::Borrowed),
         Expr::Builtin(b) => builtin(*b, scope),
         Expr::Measure(i) => scope
             .measures
             .get(*i)
             .map_or(Value::Missing, |n| Value::Number(*n)),
         Expr::Balance(p) => balance(*p, scope),
-        Expr::Not(e) => match eval(e, scope) {
+        Expr::Not(e) => match *eval(e, scope) {
             Value::Bool(b) => Value::Bool(!b),
             _ => Value::Missing,
         },
-        Expr::Neg(e) => match eval(e, scope) {
+        Expr::Neg(e) => match *eval(e, scope) {
             Value::Number(n) => Value::Number(-n),
             _ => Value::Missing,
         },
         Expr::Binary(op, lhs, rhs) => binary(*op, lhs, rhs, scope),
         Expr::InList(subject, items) => {
             let value = eval(subject, scope);
-            if value == Value::Missing {
-                return Value::Bool(false);
+            if *value == Value::Missing {
+                return Cow::Owned(Value::Bool(false));
             }
             Value::Bool(items.iter().any(|item| eval(item, scope) == value))
         }
@@ -66,8 +69,11 @@ pub fn eval(expr: &Expr, scope: &Scope) -> Value {
             let below = compare(&value, &eval(high, scope)).is_some_and(|o| o.is_le());
             Value::Bool(above && below)
         }
-    }
+    };
+    Cow::Owned(computed)
 }
+
+const MISSING: Cow<'static, Value> = Cow::Owned(Value::Missing);
 
 fn balance(points: PointsId, scope: &Scope) -> Value {
     scope
@@ -137,20 +143,20 @@ fn binary(op: BinaryOp, lhs: &Expr, rhs: &Expr, scope: &Scope) -> Value {
             })
         }
         BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div => {
-            arithmetic(op, eval(lhs, scope), eval(rhs, scope))
+            arithmetic(op, &eval(lhs, scope), &eval(rhs, scope))
         }
     }
 }
 
-fn arithmetic(op: BinaryOp, a: Value, b: Value) -> Value {
+fn arithmetic(op: BinaryOp, a: &Value, b: &Value) -> Value {
     let result = match (op, a, b) {
-        (BinaryOp::Add, Value::Number(x), Value::Number(y)) => x.checked_add(y).map(Value::Number),
-        (BinaryOp::Sub, Value::Number(x), Value::Number(y)) => x.checked_sub(y).map(Value::Number),
-        (BinaryOp::Mul, Value::Number(x), Value::Number(y)) => x.checked_mul(y).map(Value::Number),
-        (BinaryOp::Div, Value::Number(x), Value::Number(y)) => x.checked_div(y).map(Value::Number),
+        (BinaryOp::Add, Value::Number(x), Value::Number(y)) => x.checked_add(*y).map(Value::Number),
+        (BinaryOp::Sub, Value::Number(x), Value::Number(y)) => x.checked_sub(*y).map(Value::Number),
+        (BinaryOp::Mul, Value::Number(x), Value::Number(y)) => x.checked_mul(*y).map(Value::Number),
+        (BinaryOp::Div, Value::Number(x), Value::Number(y)) => x.checked_div(*y).map(Value::Number),
         (BinaryOp::Add, Value::Date(d), Value::Duration(t))
-        | (BinaryOp::Add, Value::Duration(t), Value::Date(d)) => shift(d, t.count, t.unit, true),
-        (BinaryOp::Sub, Value::Date(d), Value::Duration(t)) => shift(d, t.count, t.unit, false),
+        | (BinaryOp::Add, Value::Duration(t), Value::Date(d)) => shift(*d, t.count, t.unit, true),
+        (BinaryOp::Sub, Value::Date(d), Value::Duration(t)) => shift(*d, t.count, t.unit, false),
         _ => None,
     };
     // Overflow and division by zero leave the value missing: the rule does not fire.

@@ -506,7 +506,7 @@ fn raw_awards(
             let factor = table
                 .entries
                 .iter()
-                .find(|(k, _)| *k == key)
+                .find(|(k, _)| *k == *key)
                 .map(|(_, f)| *f)
                 .or(table.otherwise)
                 .unwrap_or_default();
