@@ -37,6 +37,10 @@ pub struct LedgerLines<'p> {
     /// instant (an event's, a month end's), and converting and formatting
     /// a time for each was a few percent of a run.
     last_time: Option<(DateTime<Utc>, String)>,
+    /// The row being written's amount and balance, formatted into the same
+    /// two buffers each time rather than into new strings.
+    amount: String,
+    balance: String,
 }
 
 impl<'p> LedgerLines<'p> {
@@ -45,6 +49,8 @@ impl<'p> LedgerLines<'p> {
             program,
             csv: csv::Writer::from_writer(Vec::new()),
             last_time: None,
+            amount: String::new(),
+            balance: String::new(),
         }
     }
 
@@ -61,16 +67,14 @@ impl<'p> LedgerLines<'p> {
                 .rule
                 .and_then(|r| program.rules.get(r))
                 .map(|r| r.name.as_str());
-            let balance = if e.points.is_some() {
-                e.balance.to_string()
-            } else {
-                String::new()
-            };
-            let amount = if e.points.is_some() {
-                e.amount.to_string()
-            } else {
-                String::new()
-            };
+            self.amount.clear();
+            self.balance.clear();
+            if e.points.is_some() {
+                std::fmt::Write::write_fmt(&mut self.amount, format_args!("{}", e.amount))
+                    .map_err(std::io::Error::other)?;
+                std::fmt::Write::write_fmt(&mut self.balance, format_args!("{}", e.balance))
+                    .map_err(std::io::Error::other)?;
+            }
             if self.last_time.as_ref().is_none_or(|(t, _)| *t != e.time) {
                 self.last_time = Some((e.time, local_time(program, e.time)));
             }
@@ -83,8 +87,8 @@ impl<'p> LedgerLines<'p> {
                 &e.member,
                 time,
                 points.unwrap_or_default(),
-                &amount,
-                &balance,
+                &self.amount,
+                &self.balance,
                 rule.unwrap_or_default(),
                 e.event.as_deref().unwrap_or_default(),
                 &e.cost.map(money).unwrap_or_default(),
