@@ -26,6 +26,9 @@ const MEMO: usize = 4;
 thread_local! {
     static LOCAL_TIMES: Memo<(Tz, DateTime<Utc>), NaiveDateTime> = const { Cell::new([None; MEMO]) };
     static INSTANTS: Memo<(Tz, NaiveDateTime), DateTime<Utc>> = const { Cell::new([None; MEMO]) };
+    /// Days' starts on their own, as a month's awards share their expiry
+    /// day while the times of events and their terms change with each.
+    static DAY_STARTS: Memo<(Tz, NaiveDate), DateTime<Utc>> = const { Cell::new([None; MEMO]) };
 }
 
 /// `compute(key)`, or what it gave for `key` if that was one of the last
@@ -90,7 +93,9 @@ fn look_up_instant(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
 
 /// Midnight at the start of a local date, as an instant.
 pub fn start_of_day(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
-    instant(tz, date.and_time(chrono::NaiveTime::MIN))
+    remembered(&DAY_STARTS, (tz, date), || {
+        look_up_instant(tz, date.and_time(chrono::NaiveTime::MIN))
+    })
 }
 
 /// The first day of the calendar unit that contains `date` (weeks start on Monday).

@@ -5,7 +5,7 @@
 use super::ledger::Totals;
 use crate::compile::ir::{PerkId, PointsId, RuleId, TierRank, Value};
 use crate::syntax::ast::Rounding;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroU64;
@@ -18,6 +18,9 @@ pub struct Member {
     /// instant.
     pub rank: u64,
     pub enrolled: DateTime<Utc>,
+    /// The local date of `enrolled` in the program's zone (looking it up
+    /// for every event was a fiftieth of a run).
+    pub enrolled_on: NaiveDate,
     pub attributes: Vec<Value>,
     pub tier: TierRank,
     /// The lowest tier the member can fall to (lifetime status).
@@ -48,6 +51,7 @@ impl Member {
         id: &str,
         rank: u64,
         time: DateTime<Utc>,
+        enrolled_on: NaiveDate,
         attributes: Vec<Value>,
         points: usize,
         measures: usize,
@@ -56,6 +60,7 @@ impl Member {
             id: id.to_string(),
             rank,
             enrolled: time,
+            enrolled_on,
             attributes,
             tier: 0,
             floor: 0,
@@ -379,7 +384,7 @@ mod tests {
 
     #[test]
     fn a_counter_of_a_new_period_drops_that_counters_past_periods_only() {
-        let mut member = Member::new("ann", 0, at(1), Vec::new(), 0, 0);
+        let mut member = Member::new("ann", 0, at(1), at(1).date_naive(), Vec::new(), 0, 0);
         *member.counter(Counter::Fired(0, 0, 10)) += Decimal::ONE;
         *member.counter(Counter::Fired(0, 1, 10)) += Decimal::ONE;
         *member.counter(Counter::Budget((0, 0, 10))) += Decimal::TEN;

@@ -63,7 +63,7 @@ impl Engine<'_> {
             attributes: &member.attributes,
             tier: member.tier,
             local,
-            enrolled: calendar::local(tz, member.enrolled).date(),
+            enrolled: member.enrolled_on,
             balances: &balances,
             measures: &measures,
         };

@@ -52,6 +52,7 @@ impl<'p> Engine<'p> {
             id,
             self.position,
             time,
+            calendar::local(program.timezone, time).date(),
             attributes,
             program.points.len(),
             measures,
