@@ -214,6 +214,9 @@ impl<'p> Shard<'p> {
         engine.leave_ids_to_caller();
         let mut marks = Vec::new();
         let mut last_pieces = 0;
+        // Kept from batch to batch for its row buffer: the engine writes
+        // into it in turn, so neither is grown from nothing again.
+        let mut cut = Cut::default();
         for batch in batches {
             // Each tick's or event's rows are the ones the engine wrote
             // since the last (`written`); they are formatted and passed to
@@ -225,7 +228,7 @@ impl<'p> Shard<'p> {
                 rows: batch.rows,
                 ..Piece::default()
             };
-            let mut cut = Cut::default();
+            cut.settled = 0;
             let mut ticks = batch.ticks.iter().peekable();
             let mut events = batch.events.into_iter().peekable();
             loop {
