@@ -77,8 +77,10 @@ struct Row<'a> {
 
 impl Row<'_> {
     fn cell(&self, column: usize) -> Option<&str> {
+        // Most of a wide file's cells are empty: no trimming for them.
         self.row
             .get(column)
+            .filter(|text| !text.is_empty())
             .map(str::trim)
             .filter(|text| !text.is_empty())
     }
