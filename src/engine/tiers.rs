@@ -14,9 +14,13 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 /// The tier measures as they stand at `now`.
-pub fn current_measures(member: &Member, program: &Program, now: DateTime<Utc>) -> Vec<Decimal> {
+pub fn current_measures<C: FromIterator<Decimal>>(
+    member: &Member,
+    program: &Program,
+    now: DateTime<Utc>,
+) -> C {
     let Some(tiers) = &program.tiers else {
-        return Vec::new();
+        return std::iter::empty().collect();
     };
     let rolling_since = match tiers.window {
         Window::Rolling(term) => Some(calendar::before(program.timezone, now, term)),
@@ -199,7 +203,7 @@ impl Engine<'_> {
             .filter(|(m, _)| !self.is_pool(*m))
             .filter_map(|(_, member)| {
                 let at = next_period_end(program, now, member);
-                let measures = current_measures(member, program, at);
+                let measures: Vec<Decimal> = current_measures(member, program, at);
                 let scope = measures_scope(&measures, calendar::local(program.timezone, at));
                 let (to, _) = review(tiers, member.tier, member.floor, &scope);
                 (to < member.tier).then(|| Projected {
@@ -298,7 +302,7 @@ impl Engine<'_> {
                 member.floor = lifetime.tier;
             }
         }
-        let measures = current_measures(member, program, now);
+        let measures: Vec<Decimal> = current_measures(member, program, now);
         let scope = measures_scope(&measures, calendar::local(program.timezone, now));
         let current = member.tier;
         let mut target = member.floor.max(current);
@@ -336,7 +340,7 @@ impl Engine<'_> {
         if next_period_end(program, member.period_started, member) != at {
             return;
         }
-        let measures = current_measures(member, program, at);
+        let measures: Vec<Decimal> = current_measures(member, program, at);
         let scope = measures_scope(&measures, calendar::local(program.timezone, at));
         let current = member.tier;
         let reached = qualified(tiers, &scope);

@@ -230,7 +230,7 @@ fn member_row(program: &Program, member: &Member, now: DateTime<Utc>) -> Vec<Str
         row.push(wallet.pending(now).to_string());
     }
     row.extend(
-        crate::engine::current_measures(member, program, now)
+        crate::engine::current_measures::<Vec<Decimal>>(member, program, now)
             .iter()
             .map(Decimal::to_string),
     );
