@@ -12,6 +12,7 @@ use crate::events::Event;
 use crate::syntax::ast::{CalendarUnit, TimeUnit};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use smallvec::SmallVec;
 
 /// The tier measures as they stand at `now`.
 pub fn current_measures<C: FromIterator<Decimal>>(
@@ -302,7 +303,7 @@ impl Engine<'_> {
                 member.floor = lifetime.tier;
             }
         }
-        let measures: Vec<Decimal> = current_measures(member, program, now);
+        let measures: SmallVec<[Decimal; 4]> = current_measures(member, program, now);
         let scope = measures_scope(&measures, calendar::local(program.timezone, now));
         let current = member.tier;
         let mut target = member.floor.max(current);
@@ -340,7 +341,7 @@ impl Engine<'_> {
         if next_period_end(program, member.period_started, member) != at {
             return;
         }
-        let measures: Vec<Decimal> = current_measures(member, program, at);
+        let measures: SmallVec<[Decimal; 4]> = current_measures(member, program, at);
         let scope = measures_scope(&measures, calendar::local(program.timezone, at));
         let current = member.tier;
         let reached = qualified(tiers, &scope);
