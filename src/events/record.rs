@@ -63,7 +63,7 @@ pub(crate) enum Cell<'a> {
 }
 
 /// The cells of one record by name.
-pub(super) struct Record<'k, 'v> {
+struct Record<'k, 'v> {
     /// Sorted by name (a record's own order among equal names): a sorted
     /// list, not a map, as building a map's nodes for every record was a
     /// twentieth of reading.
