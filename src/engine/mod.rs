@@ -499,15 +499,30 @@ impl<'p> Engine<'p> {
     }
 
     /// Takes over the members, clock work, totals, counts and sales of
-    /// `shard`, an engine that applied other members' events of the same
+    /// `shards`, engines that applied other members' events of the same
     /// program, so that one engine holds a sharded replay's end state for
     /// the reports. Event ids (the dealer checked them) and late-event
     /// histories are not taken over.
-    pub fn absorb(&mut self, shard: Engine<'p>) {
+    pub fn absorb(&mut self, shards: Vec<Engine<'p>>) {
+        // Room for every shard's members at once: grown shard by shard,
+        // the list was copied, and held twice, at the run's peak.
+        let members = shards.iter().map(|shard| shard.members.len()).sum();
+        self.members.reserve(members);
+        self.index.reserve(members);
+        for shard in shards {
+            self.absorb_one(shard);
+        }
+    }
+
+    fn absorb_one(&mut self, mut shard: Engine<'p>) {
         let first = self.members.len();
-        self.index.reserve(shard.members.len());
         for (i, member) in shard.members.iter().enumerate() {
-            self.index.insert(member.id.clone(), first + i);
+            // The id moves from the shard's index rather than being copied.
+            let id = match shard.index.remove_entry(member.id.as_str()) {
+                Some((id, _)) => id,
+                None => member.id.clone(),
+            };
+            self.index.insert(id, first + i);
         }
         // The shard's current dues join the queue.
         let current: Vec<Due> = shard

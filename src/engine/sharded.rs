@@ -181,12 +181,15 @@ pub fn replay_sharded<'p, E: From<io::Error>>(
         } = dealer;
         // Closing the inboxes ends the workers.
         drop(inboxes);
-        for worker in workers {
-            let shard = worker
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            engine.absorb(shard);
-        }
+        let ends = workers
+            .into_iter()
+            .map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+            })
+            .collect();
+        engine.absorb(ends);
         engine.set_position(next_position);
         result.map(|()| outcome)
     })
@@ -272,6 +275,9 @@ impl<'p> Shard<'p> {
                 break;
             }
         }
+        // The end state is gathered into one engine without the late-event
+        // history: freed here, before the gathering's peak.
+        engine.history = None;
         engine
     }
 
