@@ -58,7 +58,7 @@ impl Engine<'_> {
         let tz = program.timezone;
         let local = calendar::local(tz, event.time);
         // The few values an event's rules see are kept on the stack
-        // (`SmallVec`): allocating them was a twentieth of a run.
+        // (`SmallVec`): allocating them was about 1 % of a run.
         let balances: SmallVec<[Decimal; 4]> = member.wallets.iter().map(|w| w.balance()).collect();
         let measures: SmallVec<[Decimal; 4]> = tiers::current_measures(member, program, event.time);
         let scope = Scope {
