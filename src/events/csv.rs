@@ -185,10 +185,14 @@ impl<'p, R: BufRead> CsvRecords<'p, R> {
                     format!("the row has {len} cells but the header has {expected_len}"),
                 ),
                 ::csv::ErrorKind::Utf8 { err, .. } => {
-                    let column = self.header.as_ref().and_then(|h| h.names.get(err.field()));
-                    let reason = match column {
-                        Some(name) => format!("column `{name}` is not valid UTF-8"),
+                    let reason = match &self.header {
                         None => "the header is not valid UTF-8".to_owned(),
+                        Some(header) => match header.names.get(err.field()) {
+                            Some(name) => format!("column `{name}` is not valid UTF-8"),
+                            // A row has as many cells as the header (or is
+                            // rejected for that first).
+                            None => format!("cell {} is not valid UTF-8", err.field() + 1),
+                        },
                     };
                     self.reject(line, reason)
                 }
