@@ -21,9 +21,16 @@ pub struct Scope<'a> {
     pub measures: &'a [Decimal],
 }
 
-/// Whether a condition holds (a missing value makes it false).
+/// Whether a condition holds (a missing value makes it false). Conditions
+/// are mostly comparisons joined by `and` and `or`: those are decided
+/// without making a value of each step.
 pub fn holds(expr: &Expr, scope: &Scope) -> bool {
-    *eval(expr, scope) == Value::Bool(true)
+    match expr {
+        // Arithmetic is never true.
+        Expr::Binary(op, lhs, rhs) => condition(*op, lhs, rhs, scope).unwrap_or(false),
+        Expr::Not(e) => *eval(e, scope) == Value::Bool(false),
+        _ => *eval(expr, scope) == Value::Bool(true),
+    }
 }
 
 /// A number, or `None` if the value is missing.
@@ -126,26 +133,29 @@ fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
 }
 
 fn binary(op: BinaryOp, lhs: &Expr, rhs: &Expr, scope: &Scope) -> Value {
-    match op {
-        BinaryOp::And => Value::Bool(holds(lhs, scope) && holds(rhs, scope)),
-        BinaryOp::Or => Value::Bool(holds(lhs, scope) || holds(rhs, scope)),
-        BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
-            let Some(ordering) = compare(&eval(lhs, scope), &eval(rhs, scope)) else {
-                return Value::Bool(false);
-            };
-            Value::Bool(match op {
-                BinaryOp::Eq => ordering.is_eq(),
-                BinaryOp::Ne => ordering.is_ne(),
-                BinaryOp::Lt => ordering.is_lt(),
-                BinaryOp::Le => ordering.is_le(),
-                BinaryOp::Gt => ordering.is_gt(),
-                _ => ordering.is_ge(),
-            })
-        }
-        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div => {
-            arithmetic(op, &eval(lhs, scope), &eval(rhs, scope))
-        }
+    match condition(op, lhs, rhs, scope) {
+        Some(holds) => Value::Bool(holds),
+        None => arithmetic(op, &eval(lhs, scope), &eval(rhs, scope)),
     }
+}
+
+/// What a logical or comparison operator gives (values that cannot be
+/// compared make a comparison false); `None` for arithmetic.
+fn condition(op: BinaryOp, lhs: &Expr, rhs: &Expr, scope: &Scope) -> Option<bool> {
+    let ordered = |test: fn(std::cmp::Ordering) -> bool| {
+        compare(&eval(lhs, scope), &eval(rhs, scope)).is_some_and(test)
+    };
+    Some(match op {
+        BinaryOp::And => holds(lhs, scope) && holds(rhs, scope),
+        BinaryOp::Or => holds(lhs, scope) || holds(rhs, scope),
+        BinaryOp::Eq => ordered(std::cmp::Ordering::is_eq),
+        BinaryOp::Ne => ordered(std::cmp::Ordering::is_ne),
+        BinaryOp::Lt => ordered(std::cmp::Ordering::is_lt),
+        BinaryOp::Le => ordered(std::cmp::Ordering::is_le),
+        BinaryOp::Gt => ordered(std::cmp::Ordering::is_gt),
+        BinaryOp::Ge => ordered(std::cmp::Ordering::is_ge),
+        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div => return None,
+    })
 }
 
 fn arithmetic(op: BinaryOp, a: &Value, b: &Value) -> Value {
@@ -178,4 +188,83 @@ fn shift(date: NaiveDate, count: u32, unit: TimeUnit, forward: bool) -> Option<V
             .checked_sub_months(Months::new(months))?
     };
     Some(Value::Date(shifted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn leaf() -> impl Strategy<Value = Expr> {
+        prop_oneof![
+            (-2_i64..3).prop_map(|n| Expr::Const(Value::Number(Decimal::from(n)))),
+            prop::sample::select(vec!["a", "b"])
+                .prop_map(|t| Expr::Const(Value::Text(t.to_owned()))),
+            any::<bool>().prop_map(|b| Expr::Const(Value::Bool(b))),
+            Just(Expr::Const(Value::Missing)),
+            (0_usize..4).prop_map(Expr::Field),
+        ]
+    }
+
+    fn expr() -> impl Strategy<Value = Expr> {
+        let ops = vec![
+            BinaryOp::And,
+            BinaryOp::Or,
+            BinaryOp::Eq,
+            BinaryOp::Ne,
+            BinaryOp::Lt,
+            BinaryOp::Le,
+            BinaryOp::Gt,
+            BinaryOp::Ge,
+            BinaryOp::Add,
+            BinaryOp::Sub,
+            BinaryOp::Mul,
+            BinaryOp::Div,
+        ];
+        leaf().prop_recursive(4, 24, 3, move |inner| {
+            prop_oneof![
+                inner.clone().prop_map(|e| Expr::Not(Box::new(e))),
+                inner.clone().prop_map(|e| Expr::Neg(Box::new(e))),
+                (
+                    prop::sample::select(ops.clone()),
+                    inner.clone(),
+                    inner.clone()
+                )
+                    .prop_map(|(op, l, r)| Expr::Binary(
+                        op,
+                        Box::new(l),
+                        Box::new(r)
+                    )),
+                (inner.clone(), prop::collection::vec(inner, 0..3))
+                    .prop_map(|(e, items)| Expr::InList(Box::new(e), items)),
+            ]
+        })
+    }
+
+    proptest! {
+        /// A condition holds exactly when its value is `true`: the short
+        /// way `holds` decides comparisons, `and`, `or` and `not` is the
+        /// long way's answer.
+        #[test]
+        fn holds_is_a_true_value(e in expr()) {
+            let fields = [
+                Value::Number(Decimal::ONE),
+                Value::Text("a".to_owned()),
+                Value::Bool(false),
+                Value::Missing,
+            ];
+            let scope = Scope {
+                fields: &fields,
+                attributes: &[],
+                tier: 0,
+                local: NaiveDate::from_ymd_opt(2025, 3, 1)
+                    .and_then(|d| d.and_hms_opt(10, 0, 0))
+                    .expect("a time"),
+                enrolled: NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date"),
+                balances: &[],
+                measures: &[],
+            };
+            prop_assert_eq!(holds(&e, &scope), *eval(&e, &scope) == Value::Bool(true), "{:?}", e);
+        }
+    }
 }
