@@ -218,22 +218,7 @@ fn range_bound() -> impl Strategy<Value = Box<Expr>> {
 }
 
 fn binary_op() -> impl Strategy<Value = BinaryOp> {
-    proptest::sample::select(
-        &[
-            BinaryOp::Or,
-            BinaryOp::And,
-            BinaryOp::Eq,
-            BinaryOp::Ne,
-            BinaryOp::Lt,
-            BinaryOp::Le,
-            BinaryOp::Gt,
-            BinaryOp::Ge,
-            BinaryOp::Add,
-            BinaryOp::Sub,
-            BinaryOp::Mul,
-            BinaryOp::Div,
-        ][..],
-    )
+    proptest::sample::select(&BinaryOp::ALL[..])
 }
 
 fn expr() -> impl Strategy<Value = Expr> {

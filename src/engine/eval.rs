@@ -207,26 +207,12 @@ mod tests {
     }
 
     fn expr() -> impl Strategy<Value = Expr> {
-        let ops = vec![
-            BinaryOp::And,
-            BinaryOp::Or,
-            BinaryOp::Eq,
-            BinaryOp::Ne,
-            BinaryOp::Lt,
-            BinaryOp::Le,
-            BinaryOp::Gt,
-            BinaryOp::Ge,
-            BinaryOp::Add,
-            BinaryOp::Sub,
-            BinaryOp::Mul,
-            BinaryOp::Div,
-        ];
-        leaf().prop_recursive(4, 24, 3, move |inner| {
+        leaf().prop_recursive(4, 24, 3, |inner| {
             prop_oneof![
                 inner.clone().prop_map(|e| Expr::Not(Box::new(e))),
                 inner.clone().prop_map(|e| Expr::Neg(Box::new(e))),
                 (
-                    prop::sample::select(ops.clone()),
+                    prop::sample::select(&BinaryOp::ALL[..]),
                     inner.clone(),
                     inner.clone()
                 )
