@@ -155,17 +155,7 @@ fn stream_in(program: &Program, events: &[Event], shards: Option<usize>) -> usiz
         rows += entries.len();
         Ok::<(), std::io::Error>(())
     };
-    match shards {
-        Some(shards) => sharded::replay_sharded(
-            &mut engine,
-            records,
-            options,
-            shards,
-            sharded::Output::rows(&mut |entries, _| count(entries)),
-        ),
-        None => replay::replay(&mut engine, records, options, &mut count),
-    }
-    .unwrap();
+    sharded::replay_rows(&mut engine, records, options, shards, &mut count).unwrap();
     rows
 }
 

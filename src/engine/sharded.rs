@@ -78,14 +78,26 @@ pub struct Output<'o, 'p, E> {
     pub sink: &'o mut Sink<'o, E>,
 }
 
-impl<'o, E> Output<'o, '_, E> {
-    /// The merged rows, no bytes: `sink` is given the rows alone.
-    pub fn rows(sink: &'o mut Sink<'o, E>) -> Self {
-        Output {
-            format: None,
-            rows: true,
-            sink,
+/// Replays `records` into `engine` in one engine (`shards` none) or dealt
+/// into `shards` engines on as many threads, and passes the ledger rows
+/// to `rows`, batch by batch: the same rows either way.
+pub fn replay_rows<'p, E: From<io::Error>>(
+    engine: &mut Engine<'p>,
+    records: impl Iterator<Item = Result<Event, Reject>>,
+    options: Options,
+    shards: Option<usize>,
+    rows: &mut dyn FnMut(&mut Vec<Entry>) -> Result<(), E>,
+) -> Result<Outcome, E> {
+    match shards {
+        Some(shards) => {
+            let output = Output {
+                format: None,
+                rows: true,
+                sink: &mut |merged, _| rows(merged),
+            };
+            replay_sharded(engine, records, options, shards, output)
         }
+        None => super::replay::replay(engine, records, options, rows),
     }
 }
 

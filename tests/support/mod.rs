@@ -15,7 +15,7 @@
 use chrono::{DateTime, Utc};
 use loyalty::compile::Program;
 use loyalty::engine::ledger::{Entry, Totals};
-use loyalty::engine::replay::{self, Options, Order, Until};
+use loyalty::engine::replay::{Options, Order, Until};
 use loyalty::engine::sharded;
 use loyalty::engine::Engine;
 use loyalty::report::local_time;
@@ -192,17 +192,7 @@ pub fn run_in_shards(
         entries.append(batch);
         Ok::<(), std::io::Error>(())
     };
-    let outcome = match shards {
-        Some(shards) => sharded::replay_sharded(
-            &mut engine,
-            records,
-            options,
-            shards,
-            sharded::Output::rows(&mut |rows, _| sink(rows)),
-        ),
-        None => replay::replay(&mut engine, records, options, &mut sink),
-    }
-    .unwrap();
+    let outcome = sharded::replay_rows(&mut engine, records, options, shards, &mut sink).unwrap();
     let ledger: Vec<Row> = entries.iter().map(|e| row(&program, e)).collect();
     check_running_balances(&ledger);
     let now = engine.clock().unwrap_or_default();
