@@ -1077,7 +1077,7 @@ mod tests {
 
     /// A program in UTC with `header`'s settings and `points`' body for
     /// its one points type, earned at 1 a dollar.
-    fn program(header: &str, points: &str) -> Program {
+    pub(super) fn program(header: &str, points: &str) -> Program {
         let source = format!(
             "program \"T\" {{\n  currency USD\n  timezone \"UTC\"\n{header}}}\n\
              points pts {{\n{points}}}\n\
@@ -1087,7 +1087,7 @@ mod tests {
     }
 
     /// The events of `records` (`id,time,member,type,amount` lines).
-    fn events(program: &Program, records: &str) -> Vec<Event> {
+    pub(super) fn events(program: &Program, records: &str) -> Vec<Event> {
         let csv = format!("id,time,member,type,amount\n{records}");
         let format = crate::events::Format::Csv;
         crate::events::read(program, format, csv.as_bytes(), "t.csv")
@@ -1150,19 +1150,27 @@ mod tests {
         assert_eq!(engine.members[0].purchases.capacity(), 0);
     }
 
-    #[test]
-    fn clock_work_before_an_event_comes_in_pieces_and_makes_the_same_rows() {
+    /// A program whose points expire at the end of the month after they
+    /// are earned, and events of `members`: each enrols on 1 January 2025
+    /// and buys for 10 USD on 10 January (their points all expire at the
+    /// end of February); then `ann` buys again on 5 March.
+    pub(super) fn month_end(members: &[&str]) -> (Program, Vec<Event>) {
         let program = program("", "  expire 1 month after earn at end of month\n");
         let mut records = String::new();
-        let members = ["ann", "bob", "cat", "dan", "eve"];
         for m in members {
             records += &format!("{m}0,2025-01-01 09:00,{m},enroll,\n");
         }
         for m in members {
             records += &format!("{m}1,2025-01-10 10:00,{m},purchase,10\n");
         }
-        records += "x,2025-03-05 10:00,ann,purchase,1\n";
-        let all = events(&program, &records);
+        records += "last,2025-03-05 10:00,ann,purchase,1\n";
+        let events = events(&program, &records);
+        (program, events)
+    }
+
+    #[test]
+    fn clock_work_before_an_event_comes_in_pieces_and_makes_the_same_rows() {
+        let (program, all) = month_end(&["ann", "bob", "cat", "dan", "eve"]);
         let (last, before) = all.split_last().unwrap();
         let mut whole = Engine::new(&program);
         let mut pieces = Engine::new(&program);

@@ -650,6 +650,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::engine::replay::replay;
+    use crate::engine::tests::month_end;
     use crate::report::LedgerLines;
 
     #[test]
@@ -657,27 +658,8 @@ mod tests {
         // Seven members' points expire at one month end: the single
         // engine and the shards pass that clock work on a few rows at a
         // time (`PIECE_ROWS` is 2 in unit tests).
-        let source = "program \"T\" {\n  currency USD\n  timezone \"UTC\"\n}\n\
-            points pts {\n  expire 1 month after earn at end of month\n}\n\
-            rule base {\n  on purchase\n  earn 1 pts per 1 USD of amount\n}\n";
-        let (program, _) = crate::compile::compile(source).expect("compiles");
-        let members = ["ann", "bob", "cat", "dan", "eve", "fay", "gus"];
-        let mut csv = String::from("id,time,member,type,amount\n");
-        for m in members {
-            csv += &format!("{m}0,2025-01-01 09:00,{m},enroll,\n");
-        }
-        for m in members {
-            csv += &format!("{m}1,2025-01-10 10:00,{m},purchase,10\n");
-        }
-        csv += "last,2025-03-05 10:00,ann,purchase,1\n";
-        let records = || {
-            crate::events::read(
-                &program,
-                crate::events::Format::Csv,
-                csv.as_bytes(),
-                "t.csv",
-            )
-        };
+        let (program, events) = month_end(&["ann", "bob", "cat", "dan", "eve", "fay", "gus"]);
+        let records = || events.iter().cloned().map(Ok);
         let options = Options {
             order: Order::Stream,
             until: Some(
