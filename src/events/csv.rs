@@ -31,15 +31,15 @@ impl Header {
     /// it lacks if any.
     fn plan(program: &Program, names: Vec<String>) -> Result<Header, Vec<&'static str>> {
         let column = |name: &str| names.iter().position(|column| column == name);
-        let missing: Vec<&str> = Envelope::ALL
-            .iter()
-            .map(|field| field.name())
-            .filter(|name| column(name).is_none())
-            .collect();
-        let envelope = Envelope::ALL.map(|field| column(field.name()).unwrap_or_default());
-        if !missing.is_empty() {
-            return Err(missing);
-        }
+        let found = Envelope::ALL.map(|field| column(field.name()));
+        let [Some(id), Some(time), Some(member), Some(kind)] = found else {
+            let missing = Envelope::ALL.iter().zip(&found);
+            return Err(missing
+                .filter(|(_, at)| at.is_none())
+                .map(|(field, _)| field.name())
+                .collect());
+        };
+        let envelope = [id, time, member, kind];
         let mut by_name: Vec<usize> = (0..names.len()).collect();
         by_name.sort_by_key(|&i| names.get(i));
         let types = program
