@@ -518,10 +518,10 @@ impl<'p> Engine<'p> {
         let first = self.members.len();
         for (i, member) in shard.members.iter().enumerate() {
             // The id moves from the shard's index rather than being copied.
-            let id = match shard.index.remove_entry(member.id.as_str()) {
-                Some((id, _)) => id,
-                None => member.id.clone(),
-            };
+            let id = shard
+                .index
+                .remove_entry(member.id.as_str())
+                .map_or_else(|| member.id.clone(), |(id, _)| id);
             self.index.insert(id, first + i);
         }
         // The shard's current dues join the queue.
