@@ -202,17 +202,15 @@ impl Engine<'_> {
             if let Some(member) = self.members.get_mut(m) {
                 member.forget_purchases(event.time);
                 // Kept for years by programs without a return window: no
-                // spare capacity.
-                let mut purchase_awards = purchase_awards.into_vec();
-                purchase_awards.shrink_to_fit();
-                let mut measures = contributions;
-                measures.shrink_to_fit();
+                // spare capacity (copied from the stack into vectors of
+                // their length: shrinking grown ones was a fiftieth of
+                // a run).
                 member.keep_purchase(Purchase {
                     id: event.id.as_str().into(),
                     amount,
                     returned: Decimal::ZERO,
-                    awards: purchase_awards,
-                    measures,
+                    awards: purchase_awards.to_vec(),
+                    measures: contributions.to_vec(),
                     time: event.time,
                     closes: program
                         .return_window

@@ -54,12 +54,12 @@ pub fn add_measures(
     m: usize,
     event: &Event,
     earned: &[Decimal],
-) -> Vec<(usize, Decimal)> {
+) -> SmallVec<[(usize, Decimal); 4]> {
     let program = engine.program;
     let Some(tiers) = &program.tiers else {
-        return Vec::new();
+        return SmallVec::new();
     };
-    let contributions: Vec<(usize, Decimal)> = tiers
+    let contributions: SmallVec<[(usize, Decimal); 4]> = tiers
         .measures
         .iter()
         .enumerate()
