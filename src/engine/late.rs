@@ -14,6 +14,7 @@ use super::{calendar, number_field, packed, text_field, Budgets, Engine};
 use crate::compile::ir::{builtin_field, EventKind, Program, Value};
 use crate::events::Event;
 use chrono::{DateTime, Utc};
+use compact_str::CompactString;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
@@ -101,7 +102,7 @@ impl Histories {
 }
 
 /// Ledger rows by member id.
-type RowsOf = BTreeMap<String, Vec<Entry>>;
+type RowsOf = BTreeMap<CompactString, Vec<Entry>>;
 
 fn by_member(entries: Vec<Entry>) -> RowsOf {
     let mut rows = RowsOf::new();
@@ -184,7 +185,7 @@ impl<'p> Engine<'p> {
         };
         let mut linked = Vec::new();
         for entry in self.ledger.iter().skip(start) {
-            let Some(&m) = self.index.get(&entry.member) else {
+            let Some(&m) = self.index.get(entry.member.as_str()) else {
                 continue;
             };
             match entry.kind {
@@ -279,8 +280,12 @@ impl<'p> Engine<'p> {
         // Each member's rows: the old undone and the new written, from the
         // first that differs.
         for rerun in &scratch.members {
-            let old = written.get(&rerun.id).map_or(&[][..], Vec::as_slice);
-            let new = rerun_rows.get(&rerun.id).map_or(&[][..], Vec::as_slice);
+            let old = written
+                .get(rerun.id.as_str())
+                .map_or(&[][..], Vec::as_slice);
+            let new = rerun_rows
+                .get(rerun.id.as_str())
+                .map_or(&[][..], Vec::as_slice);
             self.restate(event, old, new);
         }
         let map = self.adopt(scratch);
@@ -355,7 +360,7 @@ impl<'p> Engine<'p> {
             events.extend(packed::unpack(&kept.events, id, &history.files).ok_or_else(unreadable)?);
             if history.keep_rows {
                 let kept_rows = packed::unpack_entries(&kept.entries, id).ok_or_else(unreadable)?;
-                rows.insert(id.clone(), kept_rows);
+                rows.insert(id.as_str().into(), kept_rows);
             }
         }
         Ok((events, rows))

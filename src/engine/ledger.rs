@@ -4,6 +4,7 @@
 
 use crate::compile::ir::{PointsId, RuleId, TierRank};
 use chrono::{DateTime, Utc};
+use compact_str::CompactString;
 use rust_decimal::Decimal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -70,7 +71,7 @@ impl EntryKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub kind: EntryKind,
-    pub member: String,
+    pub member: CompactString,
     pub time: DateTime<Utc>,
     pub points: Option<PointsId>,
     pub amount: Decimal,
@@ -78,7 +79,7 @@ pub struct Entry {
     pub balance: Decimal,
     pub rule: Option<RuleId>,
     /// The id of the event that caused it (none for clock-driven entries).
-    pub event: Option<String>,
+    pub event: Option<CompactString>,
     /// Details for people: tiers changed between, a cap's cut, a reward's name.
     pub note: String,
     /// What it cost the company (redemptions and perk uses), in the program's currency.

@@ -25,6 +25,7 @@ use crate::compile::ir::{builtin_field, EventKind, ExpiryRule, PointsId, Program
 use crate::events::{Event, Reject};
 use crate::syntax::ast::Period;
 use chrono::{DateTime, Utc};
+use compact_str::CompactString;
 use explain::Explanation;
 use ledger::{Entry, EntryKind, Totals};
 use member::{Bucket, Counter, Member, Purchase, Redemption, Wallet};
@@ -119,7 +120,7 @@ pub struct Engine<'p> {
     explained: usize,
     /// The event being applied: the source of every entry written meanwhile
     /// (entries the clock writes have none).
-    current_event: Option<String>,
+    current_event: Option<CompactString>,
     /// Pool accounts by their slot in `members`.
     pools: BTreeMap<usize, transfers::PoolAccount>,
     /// The pool account each (member, points type) is in.
@@ -331,7 +332,7 @@ impl<'p> Engine<'p> {
         // where the last applied event put it.
         self.advance_to(event.time);
         self.explained = self.ledger.len();
-        self.current_event = Some(event.id.clone());
+        self.current_event = Some(event.id.as_str().into());
         if let Some(explanation) = self
             .explanation
             .as_mut()
@@ -621,12 +622,12 @@ impl<'p> Engine<'p> {
     ) -> &mut Entry {
         let (member, balance) = match self.members.get(m) {
             Some(member) => (
-                member.id.clone(),
+                CompactString::from(member.id.as_str()),
                 points
                     .and_then(|p| member.wallets.get(p))
                     .map_or(Decimal::ZERO, Wallet::balance),
             ),
-            None => (String::new(), Decimal::ZERO),
+            None => (CompactString::default(), Decimal::ZERO),
         };
         // A zero is written `0`, never `-0`.
         let entry = Entry {

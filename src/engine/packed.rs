@@ -228,7 +228,7 @@ pub fn unpack_entries(bytes: &[u8], member: &str) -> Option<Vec<Entry>> {
         let rule = reader.maybe_number()?;
         let event = match reader.take::<1>()? {
             [0] => None,
-            _ => Some(reader.text()?),
+            _ => Some(reader.text()?.into()),
         };
         let note = reader.text()?;
         let cost = match reader.take::<1>()? {
@@ -242,7 +242,7 @@ pub fn unpack_entries(bytes: &[u8], member: &str) -> Option<Vec<Entry>> {
         let tier = reader.maybe_number()?;
         entries.push(Entry {
             kind,
-            member: member.to_string(),
+            member: member.into(),
             time,
             points,
             amount,
@@ -457,13 +457,13 @@ mod tests {
         let at = DateTime::<Utc>::from_timestamp(1_735_700_000, 5).unwrap();
         let full = Entry {
             kind: EntryKind::Rollover,
-            member: "ann".to_string(),
+            member: "ann".into(),
             time: at,
             points: Some(0),
             amount: Decimal::new(-150, 1),
             balance: Decimal::new(99_999_999_999, 4),
             rule: Some(200),
-            event: Some("e-7".to_string()),
+            event: Some("e-7".into()),
             note: "undone for late event e9: reward coffee".to_string(),
             cost: Some(Decimal::new(-150, 2)),
             earned: Some(at),

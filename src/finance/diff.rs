@@ -73,7 +73,7 @@ pub fn outcome(
     };
     let result = replay::replay(&mut engine, records, options, &mut |entries| {
         for e in entries.iter().filter(|e| e.cost.is_some()) {
-            *costs.entry(e.member.clone()).or_default() +=
+            *costs.entry(e.member.to_string()).or_default() +=
                 e.cost.map(super::cents).unwrap_or_default();
         }
         builder.add(entries);

@@ -38,7 +38,7 @@ impl<'p> TierMix<'p> {
     pub fn add(&mut self, entries: &[Entry]) {
         for e in entries.iter().filter(|e| e.kind == EntryKind::TierChange) {
             let Some(to) = e.tier else { continue };
-            if let Some(from) = self.tiers.insert(e.member.clone(), to) {
+            if let Some(from) = self.tiers.insert(e.member.to_string(), to) {
                 if let Some(n) = self.counts.get_mut(from) {
                     *n = n.saturating_sub(1);
                 }

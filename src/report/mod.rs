@@ -498,13 +498,13 @@ mod tests {
             .to_utc();
         let entry = |member: &str, event: Option<&str>, note: &str| Entry {
             kind: EntryKind::Earn,
-            member: member.to_owned(),
+            member: member.into(),
             time,
             points: Some(0),
             amount: Decimal::new(125, 1),
             balance: Decimal::from(-3),
             rule: Some(0),
-            event: event.map(str::to_owned),
+            event: event.map(Into::into),
             note: note.to_owned(),
             cost: Some(Decimal::new(5, 1)),
             earned: None,

@@ -253,7 +253,7 @@ fn end_of_day(program: &Program, day: &str) -> DateTime<Utc> {
 fn row(program: &Program, e: &Entry) -> Row {
     Row {
         kind: e.kind.name(),
-        member: e.member.clone(),
+        member: e.member.to_string(),
         time: local_time(program, e.time),
         points: e
             .points
@@ -265,7 +265,7 @@ fn row(program: &Program, e: &Entry) -> Row {
             .rule
             .map(|r| program.rules[r].name.clone())
             .unwrap_or_default(),
-        event: e.event.clone().unwrap_or_default(),
+        event: e.event.as_deref().unwrap_or_default().to_owned(),
         note: e.note.clone(),
         cost: e.cost,
     }
