@@ -170,7 +170,7 @@ impl<'p> Engine<'p> {
 
     /// Adds an applied event to its member's history (if one is kept).
     pub(super) fn remember_event(&mut self, event: &Event) {
-        let m = self.index.get(&event.member).copied();
+        let m = self.index.get(event.member.as_str()).copied();
         if let (Some(history), Some(m)) = (self.history.as_mut(), m) {
             history.keep(m, event);
         }
@@ -193,7 +193,7 @@ impl<'p> Engine<'p> {
                 // The note names the pool, itself a slot.
                 EntryKind::PoolJoin | EntryKind::PoolLeave => {
                     linked.push(m);
-                    linked.extend(self.index.get(&entry.note).copied());
+                    linked.extend(self.index.get(entry.note.as_str()).copied());
                 }
                 _ => {}
             }
@@ -374,7 +374,7 @@ impl<'p> Engine<'p> {
         let map: Vec<usize> = scratch
             .members
             .iter()
-            .map(|rerun| match self.index.get(&rerun.id) {
+            .map(|rerun| match self.index.get(rerun.id.as_str()) {
                 Some(&slot) => slot,
                 None => self.add_slot(&rerun.id, rerun.enrolled, Vec::new()),
             })
@@ -456,7 +456,7 @@ impl<'p> Engine<'p> {
             _ => return None,
         };
         match event.fields.get(field) {
-            Some(Value::Text(name)) => self.index.get(name).copied(),
+            Some(Value::Text(name)) => self.index.get(name.as_str()).copied(),
             _ => None,
         }
     }

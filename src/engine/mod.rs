@@ -102,7 +102,9 @@ pub struct Counts {
 pub struct Engine<'p> {
     program: &'p Program,
     members: Vec<Member>,
-    index: HashMap<String, usize, FastHash>,
+    /// Member slots by id. An id of up to 24 bytes is kept in the table
+    /// itself: a key on the heap was a cache miss of its own at each event.
+    index: HashMap<CompactString, usize, FastHash>,
     due: clock::ClockQueue<Due>,
     seq: u64,
     next_bucket: u64,
@@ -295,7 +297,7 @@ impl<'p> Engine<'p> {
             .get(event.kind)
             .map(|t| t.kind)
             .ok_or_else(|| reject("unknown event type".to_string()))?;
-        let member = match (self.index.get(&event.member).copied(), kind) {
+        let member = match (self.index.get(event.member.as_str()).copied(), kind) {
             (Some(m), _) if self.is_pool(m) && kind != EventKind::Transfer => {
                 return Err(reject(format!(
                     "`{}` is a pool: its only events are transfers to its members",
@@ -522,7 +524,7 @@ impl<'p> Engine<'p> {
             let id = shard
                 .index
                 .remove_entry(member.id.as_str())
-                .map_or_else(|| member.id.clone(), |(id, _)| id);
+                .map_or_else(|| member.id.as_str().into(), |(id, _)| id);
             self.index.insert(id, first + i);
         }
         // The shard's current dues join the queue.

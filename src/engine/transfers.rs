@@ -57,7 +57,7 @@ impl<'p> Engine<'p> {
             program.points.len(),
             measures,
         ));
-        self.index.insert(id.to_string(), m);
+        self.index.insert(id.into(), m);
         m
     }
 
@@ -94,7 +94,7 @@ impl<'p> Engine<'p> {
         }
         let to_slot = *self
             .index
-            .get(to)
+            .get(to.as_str())
             .ok_or_else(|| format!("transfer to unknown member or pool `{to}`"))?;
         if to_slot == from {
             return Err(format!("`{to}` cannot transfer to itself"));
@@ -239,7 +239,7 @@ impl<'p> Engine<'p> {
                 self.account_name(account)
             ));
         }
-        let account = match self.index.get(&name).copied() {
+        let account = match self.index.get(name.as_str()).copied() {
             Some(account) if self.is_pool(account) => account,
             Some(_) => return Err(format!("`{name}` is a member, not a pool")),
             None => {
@@ -276,7 +276,7 @@ impl<'p> Engine<'p> {
         let (name, p) = self.pool_named(event)?;
         let account = self
             .index
-            .get(&name)
+            .get(name.as_str())
             .copied()
             .filter(|a| self.membership(m, p) == Some(*a))
             .ok_or_else(|| format!("not in pool `{name}`"))?;
