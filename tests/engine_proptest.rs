@@ -309,7 +309,7 @@ fn run(program: &Program, events: &str) -> Run {
             .push(line.to_string());
     }
     for member in engine.members() {
-        let entry = per_member.entry(member.id.clone()).or_default();
+        let entry = per_member.entry(member.id.to_string()).or_default();
         entry.1 = member.wallets.iter().map(|w| w.balance()).collect();
         entry.2 = member.tier;
     }

@@ -480,7 +480,7 @@ fn allocation_to_april(source: &str, events: &str) -> (Allocation, BTreeMap<Stri
     let kept = engine
         .members()
         .iter()
-        .map(|m| (m.id.clone(), m.purchases().len()))
+        .map(|m| (m.id.to_string(), m.purchases().len()))
         .collect();
     (allocation, kept)
 }

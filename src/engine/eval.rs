@@ -228,9 +228,12 @@ mod tests {
     }
 
     proptest! {
-        /// A condition holds exactly when its value is `true`: the short
-        /// way `holds` decides comparisons, `and`, `or` and `not` is the
-        /// long way's answer.
+        /// A condition holds exactly when its value is `true`: `holds`'s
+        /// own ways (`not` without negating a value, arithmetic as never
+        /// true, `and` and `or` through `holds` again) give `eval`'s
+        /// answer. Both decide a comparison with `condition`, so this does
+        /// not check comparisons themselves: the example programs' ledger
+        /// snapshots and `tests/semantics.rs` (`where` clauses) do.
         #[test]
         fn holds_is_a_true_value(e in expr()) {
             let fields = [

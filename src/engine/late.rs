@@ -280,12 +280,8 @@ impl<'p> Engine<'p> {
         // Each member's rows: the old undone and the new written, from the
         // first that differs.
         for rerun in &scratch.members {
-            let old = written
-                .get(rerun.id.as_str())
-                .map_or(&[][..], Vec::as_slice);
-            let new = rerun_rows
-                .get(rerun.id.as_str())
-                .map_or(&[][..], Vec::as_slice);
+            let old = written.get(&rerun.id).map_or(&[][..], Vec::as_slice);
+            let new = rerun_rows.get(&rerun.id).map_or(&[][..], Vec::as_slice);
             self.restate(event, old, new);
         }
         let map = self.adopt(scratch);
@@ -360,7 +356,7 @@ impl<'p> Engine<'p> {
             events.extend(packed::unpack(&kept.events, id, &history.files).ok_or_else(unreadable)?);
             if history.keep_rows {
                 let kept_rows = packed::unpack_entries(&kept.entries, id).ok_or_else(unreadable)?;
-                rows.insert(id.as_str().into(), kept_rows);
+                rows.insert(id.clone(), kept_rows);
             }
         }
         Ok((events, rows))
@@ -374,7 +370,7 @@ impl<'p> Engine<'p> {
         let map: Vec<usize> = scratch
             .members
             .iter()
-            .map(|rerun| match self.index.get(rerun.id.as_str()) {
+            .map(|rerun| match self.index.get(&rerun.id) {
                 Some(&slot) => slot,
                 None => self.add_slot(&rerun.id, rerun.enrolled, Vec::new()),
             })

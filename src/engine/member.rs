@@ -6,13 +6,14 @@ use super::ledger::Totals;
 use crate::compile::ir::{PerkId, PointsId, RuleId, TierRank, Value};
 use crate::syntax::ast::Rounding;
 use chrono::{DateTime, NaiveDate, Utc};
+use compact_str::CompactString;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroU64;
 
 #[derive(Debug, Clone)]
 pub struct Member {
-    pub id: String,
+    pub id: CompactString,
     /// The position of the event that enrolled it among the events the
     /// engine was given: the order members' clock work runs in at one
     /// instant.
@@ -64,7 +65,7 @@ impl Member {
         measures: usize,
     ) -> Member {
         Member {
-            id: id.to_string(),
+            id: id.into(),
             rank,
             enrolled: time,
             enrolled_on,

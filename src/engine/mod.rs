@@ -517,15 +517,10 @@ impl<'p> Engine<'p> {
         }
     }
 
-    fn absorb_one(&mut self, mut shard: Engine<'p>) {
+    fn absorb_one(&mut self, shard: Engine<'p>) {
         let first = self.members.len();
         for (i, member) in shard.members.iter().enumerate() {
-            // The id moves from the shard's index rather than being copied.
-            let id = shard
-                .index
-                .remove_entry(member.id.as_str())
-                .map_or_else(|| member.id.as_str().into(), |(id, _)| id);
-            self.index.insert(id, first + i);
+            self.index.insert(member.id.clone(), first + i);
         }
         // The shard's current dues join the queue.
         let current: Vec<Due> = shard
@@ -624,7 +619,7 @@ impl<'p> Engine<'p> {
     ) -> &mut Entry {
         let (member, balance) = match self.members.get(m) {
             Some(member) => (
-                CompactString::from(member.id.as_str()),
+                member.id.clone(),
                 points
                     .and_then(|p| member.wallets.get(p))
                     .map_or(Decimal::ZERO, Wallet::balance),

@@ -208,7 +208,7 @@ impl Engine<'_> {
                 let scope = measures_scope(&measures, calendar::local(program.timezone, at));
                 let (to, _) = review(tiers, member.tier, member.floor, &scope);
                 (to < member.tier).then(|| Projected {
-                    member: member.id.clone(),
+                    member: member.id.to_string(),
                     tier: member.tier,
                     to,
                     at,

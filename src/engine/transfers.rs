@@ -194,7 +194,7 @@ impl<'p> Engine<'p> {
     fn account_name(&self, m: usize) -> String {
         self.members
             .get(m)
-            .map(|a| a.id.clone())
+            .map(|a| a.id.to_string())
             .unwrap_or_default()
     }
 

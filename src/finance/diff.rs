@@ -89,8 +89,8 @@ pub fn outcome(
         .members()
         .into_iter()
         .map(|m| {
-            let cost = costs.get(&m.id).copied().unwrap_or_default();
-            (m.id.clone(), MemberOutcome::of(program, Some(m), cost))
+            let cost = costs.get(m.id.as_str()).copied().unwrap_or_default();
+            (m.id.to_string(), MemberOutcome::of(program, Some(m), cost))
         })
         .collect();
     Outcome::of(program, &table.rows, rejected, members)

@@ -69,7 +69,7 @@ pub fn upcoming(engine: &Engine, as_of: DateTime<Utc>) -> Upcoming {
             let mut add = |at: DateTime<Utc>, amount: Decimal| {
                 if let Some(w) = window_of(as_of, at).filter(|_| amount > Decimal::ZERO) {
                     let slot = expiring
-                        .entry((member.id.clone(), p, w))
+                        .entry((member.id.to_string(), p, w))
                         .or_insert((Decimal::ZERO, at));
                     slot.0 += amount;
                     slot.1 = slot.1.min(at);

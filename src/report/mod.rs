@@ -256,7 +256,7 @@ fn member_row(program: &Program, member: &Member, now: DateTime<Utc>) -> Vec<Str
         .as_ref()
         .and_then(|t| t.tiers.get(member.tier))
         .map_or(String::new(), |t| t.name.clone());
-    let mut row = vec![member.id.clone(), tier];
+    let mut row = vec![member.id.to_string(), tier];
     for wallet in &member.wallets {
         row.push(wallet.balance().to_string());
         row.push(wallet.pending(now).to_string());

@@ -365,7 +365,7 @@ impl<'a> Context<'a> {
             .members()
             .into_iter()
             .map(|member| MemberState {
-                id: member.id.clone(),
+                id: member.id.to_string(),
                 balances: program
                     .points
                     .iter()

@@ -199,7 +199,7 @@ pub fn run_in_shards(
     let members = engine
         .members()
         .into_iter()
-        .map(|m| (m.id.clone(), member_state(&program, m, now)))
+        .map(|m| (m.id.to_string(), member_state(&program, m, now)))
         .collect();
     let totals = program
         .points
