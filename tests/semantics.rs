@@ -1103,6 +1103,133 @@ rule echo {
 }
 
 #[test]
+fn a_share_reads_the_rule_it_names_not_the_first_rule() {
+    // The issue's repro: the shared rule is the second of three.
+    let program = with_channel(
+        r#"
+rule other {
+  on purchase where channel = "web"
+  earn 1 pts
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+rule bonus {
+  on purchase
+  earn 50% of base
+}
+"#,
+    );
+    let run = run(
+        &program,
+        "id,time,member,type,amount,channel
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-02 10:00,ann,purchase,10.00,store
+         e3,2025-01-03 10:00,ann,purchase,4.00,web",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 10 =10 base",
+            "earn 2025-01-02T10:00:00-05:00 5 =15 bonus",
+            "earn 2025-01-03T10:00:00-05:00 1 =16 other",
+            "earn 2025-01-03T10:00:00-05:00 4 =20 base",
+            "earn 2025-01-03T10:00:00-05:00 2 =22 bonus",
+        ]
+    );
+}
+
+#[test]
+fn a_share_without_a_points_type_takes_the_type_of_the_rule_it_names() {
+    // The first rule earns `stamps`; the shared one (third) earns `pts`:
+    // the share pays `pts`, not `stamps`.
+    let program = ny!(r#"
+points stamps
+points miles
+points pts
+rule stamp {
+  on purchase
+  earn 1 stamps
+}
+rule flyer {
+  on purchase
+  earn 1 miles
+}
+rule base {
+  on purchase
+  earn 2 pts per 1 USD of amount
+}
+rule bonus {
+  on purchase
+  earn 10% of base
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,30",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 1 =1 stamp",
+            "earn 2025-01-02T10:00:00-05:00 1 =1 flyer",
+            "earn 2025-01-02T10:00:00-05:00 60 =60 base",
+            "earn 2025-01-02T10:00:00-05:00 6 =66 bonus",
+        ]
+    );
+}
+
+#[test]
+fn an_exclusive_group_of_shares_of_later_rules_pays_the_larger_share() {
+    // Both shares point past the first rule, one of them at a rule of the
+    // same group's neighbour: the group compares 50% of `big` (15) with
+    // 100% of `small` (10).
+    let program = ny!(r#"
+points pts
+rule welcome {
+  on purchase
+  earn 1 pts
+}
+rule small {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+rule big {
+  on purchase
+  earn 3 pts per 1 USD of amount
+}
+rule echo_small {
+  on purchase
+  earn 100% of small
+  exclusive group echo
+}
+rule echo_big {
+  on purchase
+  earn 50% of big
+  exclusive group echo
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,10",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 1 =1 welcome",
+            "earn 2025-01-02T10:00:00-05:00 10 =11 small",
+            "earn 2025-01-02T10:00:00-05:00 30 =41 big",
+            "earn 2025-01-02T10:00:00-05:00 15 =56 echo_big",
+        ]
+    );
+}
+
+#[test]
 fn multiplier_tables_use_else_or_earn_nothing_for_an_unlisted_key() {
     let program = with_channel(
         r#"

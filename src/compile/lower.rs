@@ -101,11 +101,13 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
             break;
         }
     }
-    for item in &file.items {
-        if let Item::Rule(r) = item {
-            names.rules.insert(r.name.node.clone(), program.rules.len());
-        }
-    }
+    // Each rule's id is its place among the rules, known before any is
+    // lowered: a share may name a rule written after it.
+    let rules = file.items.iter().filter_map(|item| match item {
+        Item::Rule(r) => Some(r.name.node.clone()),
+        _ => None,
+    });
+    names.rules = rules.enumerate().map(|(id, name)| (name, id)).collect();
     for item in &file.items {
         match item {
             Item::Rule(r) => {
@@ -746,9 +748,12 @@ fn award(
                         .rules
                         .get(rule_id)
                         .ok_or_else(|| internal(rule.span, "an earlier rule"))?;
-                    let mut types: Vec<PointsId> =
-                        earlier.awards.iter().map(|a| a.points).collect();
-                    types.dedup();
+                    let mut types: Vec<PointsId> = Vec::new();
+                    for award in &earlier.awards {
+                        if !types.contains(&award.points) {
+                            types.push(award.points);
+                        }
+                    }
                     types
                 }
             };
