@@ -1717,6 +1717,66 @@ fn a_downgrade_grace_across_the_year_end_lands_on_1_february_unless_requalified(
     );
 }
 
+/// Gold from 100 points earned over the last 12 months, reviewed at each
+/// month end, with `grace`.
+fn rolling_gold_with_grace(grace: &str) -> String {
+    let head = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+    format!(
+        "{head}tiers by pts earned over rolling 12 months {{
+  tier base from 0
+  tier gold from 100
+  downgrade at period end, after {grace} grace
+}}
+"
+    )
+}
+
+#[test]
+fn a_rolling_window_downgrade_lands_when_the_first_failed_reviews_grace_ends() {
+    // Gold on 10 June 2024; the window holds nothing from 10 June 2025, so
+    // the review at 1 July 2025 is the first she fails. Monthly reviews
+    // after it must not push the drop further: it lands when that first
+    // grace ends, for graces longer than a month too.
+    let events = "id,time,member,type,amount
+                  e1,2024-01-01 09:00,ann,enroll,
+                  e2,2024-06-10 10:00,ann,purchase,100";
+    for (grace, drop) in [
+        ("1 month", "2025-08-01T00:00:00-04:00"),
+        ("2 months", "2025-09-01T00:00:00-04:00"),
+        ("40 days", "2025-08-10T00:00:00-04:00"),
+        ("6 months", "2026-01-01T00:00:00-05:00"),
+    ] {
+        let run = run_until(&rolling_gold_with_grace(grace), events, "2026-06-30");
+        assert_eq!(
+            run.rows("ann", &["tier_change"]),
+            [
+                "tier_change 2024-01-01T09:00:00-05:00 joined at base".to_string(),
+                "tier_change 2024-06-10T10:00:00-04:00 base → gold (threshold reached)".to_string(),
+                format!("tier_change {drop} gold → base (not requalified, after grace)"),
+            ],
+            "grace {grace}"
+        );
+    }
+}
+
+#[test]
+fn a_member_who_requalifies_during_a_rolling_grace_keeps_the_tier() {
+    let events = "id,time,member,type,amount
+                  e1,2024-01-01 09:00,ann,enroll,
+                  e2,2024-06-10 10:00,ann,purchase,100
+                  e3,2025-08-15 10:00,ann,purchase,100";
+    let run = run_until(&rolling_gold_with_grace("2 months"), events, "2026-06-30");
+    // Failed at 1 July 2025, back to 100 on 15 August, before 1 September.
+    assert_eq!(run.rows("ann", &["tier_change"]).len(), 2);
+    assert_eq!(run.tier("ann"), "gold");
+}
+
 #[test]
 fn a_keep_threshold_decides_who_stays_at_the_period_end() {
     let program = ny!(r#"

@@ -35,7 +35,11 @@ rule base {
 "#;
 
 fn report(events: &str, until: &str) -> (Upcoming, String, String) {
-    let program = compile(PROGRAM).unwrap().0;
+    report_of(PROGRAM, events, until)
+}
+
+fn report_of(source: &str, events: &str, until: &str) -> (Upcoming, String, String) {
+    let program = compile(source).unwrap().0;
     let csv: Vec<&str> = events
         .lines()
         .map(str::trim)
@@ -103,6 +107,36 @@ cy,gold,green,2026-01-01T00:00:00-05:00,stars_earned 60 (needs 40 more)
     assert!(result
         .text(&compile(PROGRAM).unwrap().0)
         .contains("1 member(s) projected"));
+}
+
+#[test]
+fn a_member_in_a_rolling_windows_grace_is_projected_to_drop_when_the_grace_ends() {
+    let program = r#"
+program "Test" { currency USD  timezone "America/New_York" }
+points stars
+tiers by stars earned over rolling 12 months {
+  tier green from 0
+  tier gold from 100
+  downgrade at period end, after 2 months grace
+}
+rule base {
+  on purchase
+  earn 1 stars per 1 USD of amount
+}
+"#;
+    let events = "id,time,member,type,amount
+                  e1,2024-01-05 09:00,ann,enroll,
+                  e2,2024-06-10 10:00,ann,purchase,120";
+    // The window is empty from 10 June 2025: the review of 1 July 2025
+    // starts a two-month grace. Asked in July or in August, the drop is
+    // on 1 September, not at the next month end.
+    let expected = "member,tier,projected,review,short_of
+ann,gold,green,2025-09-01T00:00:00-04:00,stars_earned 0 (needs 100 more)
+";
+    for until in ["2025-07-15", "2025-08-20"] {
+        let (_, _, tiers) = report_of(program, events, until);
+        assert_eq!(tiers, expected, "as of {until}");
+    }
 }
 
 #[test]

@@ -183,7 +183,8 @@ pub struct Projected {
     pub member: String,
     pub tier: TierRank,
     pub to: TierRank,
-    /// The period end that reviews it.
+    /// When it drops: the period end that reviews it, or for a member
+    /// already in a grace period, the grace's end.
     pub at: DateTime<Utc>,
     /// The measures as they would stand then.
     pub measures: Vec<Decimal>,
@@ -203,10 +204,16 @@ impl Engine<'_> {
             .enumerate()
             .filter(|(m, _)| !self.is_pool(*m))
             .filter_map(|(_, member)| {
-                let at = next_period_end(program, now, member);
+                // A member in a grace already drops when it ends; the
+                // others at the next review.
+                let (at, pending) = match member.pending_downgrade {
+                    Some((to, until)) => (until, Some(to.max(member.floor))),
+                    None => (next_period_end(program, now, member), None),
+                };
                 let measures: Vec<Decimal> = current_measures(member, program, at);
                 let scope = measures_scope(&measures, calendar::local(program.timezone, at));
-                let (to, _) = review(tiers, member.tier, member.floor, &scope);
+                let to = pending
+                    .unwrap_or_else(|| review(tiers, member.tier, member.floor, &scope).0);
                 (to < member.tier).then(|| Projected {
                     member: member.id.to_string(),
                     tier: member.tier,
@@ -346,12 +353,18 @@ impl Engine<'_> {
         let current = member.tier;
         let reached = qualified(tiers, &scope);
         let (target, grace) = review(tiers, current, member.floor, &scope);
+        let waiting = member.pending_downgrade.map(|(_, until)| until);
         match grace.map(|g| calendar::after(program.timezone, at, g)) {
             Some(until) if target < current => {
+                // A drop already waiting keeps its date: a rolling window
+                // is reviewed every month, and a later review must not push
+                // the drop further (it may lower its target).
                 if let Some(member) = self.members.get_mut(m) {
-                    member.pending_downgrade = Some((target, until));
+                    member.pending_downgrade = Some((target, waiting.unwrap_or(until)));
                 }
-                self.schedule(until, m, DueKind::GraceEnd);
+                if waiting.is_none() {
+                    self.schedule(until, m, DueKind::GraceEnd);
+                }
             }
             _ if target != current => {
                 let why = if target > current {
