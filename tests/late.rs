@@ -275,6 +275,12 @@ enum Action {
         points: u32,
         take: bool,
     },
+    /// A manual credit (or, negative, a debit).
+    Adjust {
+        member: u8,
+        day: u32,
+        points: i32,
+    },
     Return {
         of: u8,
         /// Days after the purchase.
@@ -295,15 +301,18 @@ fn action() -> impl Strategy<Value = Action> {
         1 => (0u8..3, 0u32..200).prop_map(|(member, day)| Action::Join { member, day }),
         1 => (0u8..3, 0u32..200, 1u32..60, any::<bool>())
             .prop_map(|(member, day, points, take)| Action::Pool { member, day, points, take }),
+        1 => (0u8..3, 0u32..200, -40i32..60)
+            .prop_map(|(member, day, points)| Action::Adjust { member, day, points }),
         2 => (any::<u8>(), 0u32..45, 0u32..300)
             .prop_map(|(of, after, amount)| Action::Return { of, after, amount }),
     ]
 }
 
 fn csv(actions: &[Action]) -> String {
-    let mut out = String::from("id,time,member,type,amount,points,points_type,to,pool,of\n");
+    let mut out =
+        String::from("id,time,member,type,amount,points,points_type,to,pool,of,reason\n");
     for m in 0..3 {
-        out.push_str(&format!("j{m},2025-01-01 08:00,m{m},enroll,,,,,,\n"));
+        out.push_str(&format!("j{m},2025-01-01 08:00,m{m},enroll,,,,,,,\n"));
     }
     let day = |d: u32| {
         chrono::NaiveDate::from_ymd_opt(2025, 1, 2).unwrap() + chrono::Days::new(u64::from(d))
@@ -359,6 +368,14 @@ fn csv(actions: &[Action]) -> String {
                     day(*d)
                 )
             }
+            Action::Adjust {
+                member,
+                day: d,
+                points,
+            } => format!(
+                "a{i},{} 12:00,m{member},adjust,,{points},stars,,",
+                day(*d)
+            ),
             Action::Join { member, day: d } => {
                 format!("a{i},{} 12:00,m{member},join_pool,,,,,household:h", day(*d))
             }
@@ -381,7 +398,12 @@ fn csv(actions: &[Action]) -> String {
                 day(*d)
             ),
         };
-        out.push_str(&format!("{line},{of}\n"));
+        let reason = if matches!(action, Action::Adjust { .. }) {
+            "goodwill"
+        } else {
+            ""
+        };
+        out.push_str(&format!("{line},{of},{reason}\n"));
     }
     out
 }
@@ -418,6 +440,15 @@ proptest! {
             let held: rust_decimal::Decimal =
                 late.members.values().map(|m| m.balances["stars"]).sum();
             prop_assert_eq!(late.totals["stars"].outstanding(), held);
+            // liability.csv's flows add up to summary.json's totals, late
+            // events or not.
+            for run in [&late, &sorted] {
+                let (flows, totals) = (&run.liability["stars"], &run.totals["stars"]);
+                prop_assert_eq!(
+                    [flows.issued, flows.spent, flows.expired, flows.reversed],
+                    [totals.issued, totals.spent, totals.expired, totals.reversed]
+                );
+            }
             if ids(&late) == ids(&sorted) {
                 prop_assert_eq!(&late.members, &sorted.members);
                 prop_assert_eq!(&late.totals, &sorted.totals);

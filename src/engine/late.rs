@@ -482,6 +482,7 @@ impl<'p> Engine<'p> {
             undo.balance = balance;
             undo.cost = row.cost.map(|c| -c);
             undo.tier = tier;
+            undo.undoes = true;
             undo.note = if row.note.is_empty() {
                 format!("undone for late event {}", late.id)
             } else {

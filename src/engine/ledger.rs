@@ -89,6 +89,10 @@ pub struct Entry {
     pub earned: Option<DateTime<Utc>>,
     /// For a tier change: the member's tier after it.
     pub tier: Option<TierRank>,
+    /// This row undoes an earlier one of the same kind (a late event re-ran
+    /// its member): its amount and cost are that row's negated, so a
+    /// negative `adjust` here takes back a credit, not a debit.
+    pub undoes: bool,
 }
 
 /// Per points type totals over everything applied.

@@ -648,6 +648,7 @@ impl<'p> Engine<'p> {
             cost: None,
             earned: None,
             tier: None,
+            undoes: false,
         };
         self.ledger.push(entry);
         let last = self.ledger.len() - 1;

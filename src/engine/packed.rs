@@ -211,6 +211,7 @@ pub fn pack_entry(entry: &Entry, out: &mut Vec<u8>) {
         None => out.push(0),
     }
     maybe_number(entry.tier, out);
+    out.push(u8::from(entry.undoes));
 }
 
 /// The ledger rows in `bytes`, as rows of `member`; `None` if the bytes
@@ -240,6 +241,11 @@ pub fn unpack_entries(bytes: &[u8], member: &str) -> Option<Vec<Entry>> {
             _ => Some(reader.instant()?),
         };
         let tier = reader.maybe_number()?;
+        let undoes = match reader.take::<1>()? {
+            [0] => false,
+            [1] => true,
+            _ => return None,
+        };
         entries.push(Entry {
             kind,
             member: member.into(),
@@ -253,6 +259,7 @@ pub fn unpack_entries(bytes: &[u8], member: &str) -> Option<Vec<Entry>> {
             cost,
             earned,
             tier,
+            undoes,
         });
     }
     Some(entries)
@@ -468,6 +475,7 @@ mod tests {
             cost: Some(Decimal::new(-150, 2)),
             earned: Some(at),
             tier: Some(3),
+            undoes: true,
         };
         let bare = Entry {
             kind: EntryKind::Earn,
@@ -478,6 +486,7 @@ mod tests {
             cost: None,
             earned: None,
             tier: None,
+            undoes: false,
             ..full.clone()
         };
         // Times before 1970 and far ahead, to the nanosecond.

@@ -171,8 +171,9 @@ impl<'p> LiabilityBuilder<'p> {
                     flows.expired -= e.amount;
                     cohorts.entry(cohort).or_default().expired -= e.amount;
                 }
-                // A manual credit is issued; a debit is taken back.
-                EntryKind::Adjust if e.amount > Decimal::ZERO => {
+                // A manual credit is issued; a debit is taken back. Undoing
+                // one negates its amount: undone, a credit is issued less.
+                EntryKind::Adjust if (e.amount > Decimal::ZERO) != e.undoes => {
                     flows.issued += e.amount;
                     cohorts.entry(cohort).or_default().issued += e.amount;
                 }

@@ -509,6 +509,7 @@ mod tests {
             cost: Some(Decimal::new(5, 1)),
             earned: None,
             tier: None,
+            undoes: false,
         };
         let entries = [
             entry("m1", Some("e1"), ""),

@@ -18,6 +18,7 @@ use loyalty::engine::ledger::{Entry, Totals};
 use loyalty::engine::replay::{Options, Order, Until};
 use loyalty::engine::sharded;
 use loyalty::engine::Engine;
+use loyalty::finance::liability::{Breakage, LiabilityBuilder, LiabilityTable, PERKS};
 use loyalty::report::local_time;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -116,6 +117,9 @@ pub struct Run {
     /// The rows the clock writes when it is then moved on two years
     /// (expiries and tier reviews still due): what the run left scheduled.
     pub afterwards: Vec<Row>,
+    /// Per points type, the liability table's months added up, as the
+    /// ledger's totals: issued, spent, expired and reversed.
+    pub liability: BTreeMap<String, Totals>,
 }
 
 impl Run {
@@ -194,6 +198,8 @@ pub fn run_in_shards(
     };
     let outcome = sharded::replay_rows(&mut engine, records, options, shards, &mut sink).unwrap();
     let ledger: Vec<Row> = entries.iter().map(|e| row(&program, e)).collect();
+    let mut liability = LiabilityBuilder::new(&program);
+    liability.add(&entries);
     check_running_balances(&ledger);
     let now = engine.clock().unwrap_or_default();
     let members = engine
@@ -219,7 +225,21 @@ pub fn run_in_shards(
         sales: engine.sales_by_month().clone(),
         after_until: outcome.after_until,
         afterwards: afterwards(&program, &mut engine, now),
+        liability: liability_totals(&liability.finish(now, Breakage::Program)),
     }
+}
+
+/// The months of `table` added up per points type (perk costs left out).
+fn liability_totals(table: &LiabilityTable) -> BTreeMap<String, Totals> {
+    let mut totals: BTreeMap<String, Totals> = BTreeMap::new();
+    for row in table.rows.iter().filter(|r| r.points != PERKS) {
+        let t = totals.entry(row.points.clone()).or_default();
+        t.issued += row.issued;
+        t.spent += row.spent;
+        t.expired += row.expired;
+        t.reversed += row.reversed;
+    }
+    totals
 }
 
 /// The rows `engine` writes when its clock moves on two years from `now`.
