@@ -414,7 +414,8 @@ fn tiers() -> impl Strategy<Value = Item> {
             amount,
             points
         }),
-        number().prop_map(TierStmt::Rollover),
+        (proptest::option::of(ident()), number())
+            .prop_map(|(measure, cap)| TierStmt::Rollover { measure, cap }),
     ];
     (
         proptest::collection::vec(measure_source(), 0..3),

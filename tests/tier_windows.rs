@@ -85,14 +85,14 @@ fn a_qualification_year_restarts_at_each_upgrade_with_the_surplus_carried() {
             "rollover 2025-06-10T10:00:00-04:00 30 xp_earned carried into the next period",
             // 30 + 40 = 70 by 10 June 2026: not enough to keep silver (the
             // enrolment anniversary in January reviews nothing). All 70 are
-            // surplus above explorer's 0, so the cap's 50 carry over, and
-            // carry again at the next review with nothing flown.
+            // surplus above explorer's 0, but the 30 carried in are gone
+            // with the year: the 40 flown carry over. With nothing flown
+            // since, nothing carries at the next review.
             "tier_change 2026-06-10T10:00:00-04:00 silver → explorer (not requalified)",
-            "rollover 2026-06-10T10:00:00-04:00 50 xp_earned carried into the next period",
-            "rollover 2027-06-10T10:00:00-04:00 50 xp_earned carried into the next period",
+            "rollover 2026-06-10T10:00:00-04:00 40 xp_earned carried into the next period",
         ]
     );
-    assert_eq!(run.member("ann").measures, [d("50")]);
+    assert_eq!(run.member("ann").measures, [d("0")]);
 }
 
 #[test]

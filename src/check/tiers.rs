@@ -26,7 +26,8 @@ pub fn check_tiers(file: &File, symbols: &Symbols, checker: &mut Checker) {
     let earned = symbols.earned_anywhere();
     let mut previous: Option<(&TierDef, &Vec<Number>)> = None;
     let mut first = true;
-    let (mut upgrade, mut downgrade, mut rollover) = (None::<Span>, None::<Span>, None::<Span>);
+    let (mut upgrade, mut downgrade) = (None::<Span>, None::<Span>);
+    let mut rolled = std::collections::BTreeSet::new();
     for stmt in &tiers.stmts {
         match &stmt.node {
             TierStmt::Measure { source, .. } => check_source(source, symbols, checker),
@@ -37,9 +38,10 @@ pub fn check_tiers(file: &File, symbols: &Symbols, checker: &mut Checker) {
                     previous = Some((tier, values));
                 }
             }
-            TierStmt::Rollover(cap) => {
-                if rollover.replace(stmt.span).is_some() {
-                    checker.duplicate(stmt.span, "`rollover`");
+            TierStmt::Rollover { measure, cap } => {
+                let column = rollover_measure(tiers, measure.as_ref(), stmt.span, checker);
+                if column.is_some_and(|c| !rolled.insert(c)) {
+                    checker.duplicate(stmt.span, "`rollover` of one measure");
                 }
                 checker.check_positive(cap, "a rollover cap");
                 check_rollover(tiers, stmt.span, checker);
@@ -372,6 +374,50 @@ fn check_downgrade(options: &[Spanned<DowngradeOption>], checker: &mut Checker) 
                 checker.check_whole_positive(&d.count, "a grace period");
             }
         }
+    }
+}
+
+/// The header measure a `rollover` carries: the one it names, or the
+/// header's only one. A name that is no header measure, or no name with
+/// several, is an error (a flight count must not carry because miles do).
+fn rollover_measure(
+    tiers: &TiersDecl,
+    measure: Option<&Ident>,
+    span: Span,
+    checker: &mut Checker,
+) -> Option<String> {
+    let columns: Vec<String> = tiers.by.iter().map(|s| s.node.column()).collect();
+    match (measure, columns.as_slice()) {
+        (Some(name), _) if columns.contains(&name.node) => Some(name.node.clone()),
+        (Some(name), _) => {
+            checker.report(suggest::unknown(
+                &name.node,
+                name.span,
+                format!("`{}` is not a `by` measure of the tiers", name.node),
+                "`by` measures",
+                columns.iter().map(String::as_str),
+            ));
+            None
+        }
+        (None, [only]) => Some(only.clone()),
+        (None, [first, _, ..]) => {
+            checker.report(
+                Diagnostic::error(
+                    "rollover",
+                    span,
+                    format!(
+                        "the tiers have {} `by` measures: say which one carries over",
+                        columns.len()
+                    ),
+                )
+                .with_label("which measure?")
+                .with_help(format!(
+                    "name it, one line per measure that carries: `rollover {first} up to N`"
+                )),
+            );
+            None
+        }
+        (None, []) => None,
     }
 }
 

@@ -193,9 +193,9 @@ pub struct Tiers {
     pub measures: Vec<Measure>,
     /// A column name per measure: its name, or what it counts (`stars_earned`).
     pub measure_names: Vec<String>,
-    /// `rollover up to N`: the most of each header measure carried into
-    /// the next period.
-    pub rollover: Option<Decimal>,
+    /// Per header measure, `rollover M up to N`: the most of it carried
+    /// into the next period (none: nothing carries).
+    pub rollover: Vec<Option<Decimal>>,
     pub window: Window,
     pub upgrade_immediately: bool,
     pub downgrade: Downgrade,

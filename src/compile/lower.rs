@@ -314,23 +314,12 @@ fn measure(
 }
 
 /// A column name for a measure named only by what it counts.
-fn measure_column(source: &ast::MeasureSource) -> String {
-    match source {
-        ast::MeasureSource::PointsEarned(p) => format!("{}_earned", p.node),
-        ast::MeasureSource::Balance(p) => format!("{}_balance_measure", p.node),
-        ast::MeasureSource::Count(e) => format!("{}_count", e.node),
-        ast::MeasureSource::FieldSum { event, field } => {
-            format!("{}_{}_sum", event.node, field.node)
-        }
-    }
-}
-
 fn lower_tiers(t: &ast::TiersDecl, names: &mut Names, program: &Program) -> Result<Tiers> {
     let mut measures: Vec<Measure> =
         t.by.iter()
             .map(|s| measure(s, names, program))
             .collect::<Result<_>>()?;
-    let mut measure_names: Vec<String> = t.by.iter().map(|s| measure_column(&s.node)).collect();
+    let mut measure_names: Vec<String> = t.by.iter().map(|s| s.node.column()).collect();
     for stmt in &t.stmts {
         if let ast::TierStmt::Measure { name, source } = &stmt.node {
             names.measures.insert(name.node.clone(), measures.len());
@@ -353,7 +342,7 @@ fn lower_tiers(t: &ast::TiersDecl, names: &mut Names, program: &Program) -> Resu
         tiers: Vec::new(),
         measures,
         measure_names,
-        rollover: None,
+        rollover: vec![None; t.by.len()],
         window,
         upgrade_immediately: true,
         downgrade: Downgrade::AtPeriodEnd {
@@ -412,7 +401,16 @@ fn lower_tiers(t: &ast::TiersDecl, names: &mut Names, program: &Program) -> Resu
                 points: Names::get(&names.points, points, "points type")?,
                 threshold: amount.node,
             }),
-            ast::TierStmt::Rollover(cap) => tiers.rollover = Some(cap.node),
+            ast::TierStmt::Rollover { measure, cap } => {
+                // The checker made sure the measure is a header one, or
+                // that the header has only one.
+                let at = match measure {
+                    Some(name) => tiers.measure_names.iter().position(|m| *m == name.node),
+                    None => Some(0),
+                };
+                let slot = at.and_then(|i| tiers.rollover.get_mut(i));
+                *slot.ok_or_else(|| internal(stmt.span, "a rollover's measure"))? = Some(cap.node);
+            }
         }
     }
     Ok(tiers)

@@ -32,6 +32,9 @@ pub struct Member {
     pub wallets: Vec<Wallet>,
     /// Measure sums for the current tier period (calendar and membership windows).
     pub window: Vec<Decimal>,
+    /// Per measure, what `rollover` carried into the current tier period
+    /// (empty when nothing was): it counts toward this period only.
+    pub carried: Vec<Decimal>,
     /// Dated measure contributions (rolling windows).
     pub window_entries: VecDeque<(DateTime<Utc>, usize, Decimal)>,
     /// Cap, limit, perk and budget counters, in key order (a few a member:
@@ -76,6 +79,7 @@ impl Member {
             period_started: time,
             wallets: vec![Wallet::default(); points],
             window: vec![Decimal::ZERO; measures],
+            carried: Vec::new(),
             window_entries: VecDeque::new(),
             counters: Vec::new(),
             purchases: Vec::new(),

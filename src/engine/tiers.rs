@@ -407,14 +407,27 @@ impl Engine<'_> {
             }
         } else {
             member.window.iter_mut().for_each(|v| *v = Decimal::ZERO);
+            let carried_in = std::mem::take(&mut member.carried);
             let floor = tiers.tiers.get(reached).and_then(|t| t.values.as_ref());
-            if let (Some(cap), Some(floor)) = (tiers.rollover, floor) {
-                for (i, threshold) in floor.iter().enumerate() {
-                    let surplus = measures.get(i).copied().unwrap_or_default() - threshold;
-                    let carry = surplus.min(cap);
-                    if let (true, Some(slot)) = (carry > Decimal::ZERO, member.window.get_mut(i)) {
+            let thresholds = floor.into_iter().flatten().zip(&tiers.rollover);
+            for (i, (threshold, cap)) in thresholds.enumerate() {
+                let Some(cap) = cap else { continue };
+                let held = measures.get(i).copied().unwrap_or_default();
+                // What was carried in counted toward the period that ends,
+                // and is gone with it: the surplus carried is at most what
+                // the period itself added.
+                let own = held - carried_in.get(i).copied().unwrap_or_default();
+                let carry = (held - threshold).min(own).min(*cap);
+                if let (true, Some(slot)) = (carry > Decimal::ZERO, member.window.get_mut(i)) {
+                    *slot = carry;
+                    carried.push((i, carry));
+                }
+            }
+            if !carried.is_empty() {
+                member.carried = vec![Decimal::ZERO; member.window.len()];
+                for &(i, carry) in &carried {
+                    if let Some(slot) = member.carried.get_mut(i) {
                         *slot = carry;
-                        carried.push((i, carry));
                     }
                 }
             }

@@ -333,6 +333,21 @@ pub enum MeasureSource {
     FieldSum { event: Ident, field: Ident },
 }
 
+impl MeasureSource {
+    /// The name a header measure goes by (`stars_earned`, `flight_count`):
+    /// its column in members.csv, and what `rollover` names it.
+    pub fn column(&self) -> String {
+        match self {
+            MeasureSource::PointsEarned(p) => format!("{}_earned", p.node),
+            MeasureSource::Balance(p) => format!("{}_balance_measure", p.node),
+            MeasureSource::Count(e) => format!("{}_count", e.node),
+            MeasureSource::FieldSum { event, field } => {
+                format!("{}_{}_sum", event.node, field.node)
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Window {
     /// Calendar periods; with a date, periods of the unit counted from it
@@ -360,10 +375,10 @@ pub enum TierStmt {
         amount: Number,
         points: Ident,
     },
-    /// `rollover up to N`: at a period end, what each header measure holds
-    /// above the threshold of the tier reached carries into the next
-    /// period, at most N.
-    Rollover(Number),
+    /// `rollover M up to N`: at a period end, what header measure `M`
+    /// holds above the threshold of the tier reached carries into the next
+    /// period, at most N. Without `M`, the header's only measure.
+    Rollover { measure: Option<Ident>, cap: Number },
 }
 
 #[derive(Debug, Clone, PartialEq)]

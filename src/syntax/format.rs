@@ -639,7 +639,11 @@ fn tier_stmt(stmt: &TierStmt) -> Text {
             tier.node, amount.node, points.node
         )
         .into(),
-        TierStmt::Rollover(cap) => format!("rollover up to {}", cap.node).into(),
+        TierStmt::Rollover { measure, cap } => match measure {
+            Some(measure) => format!("rollover {} up to {}", measure.node, cap.node),
+            None => format!("rollover up to {}", cap.node),
+        }
+        .into(),
     }
 }
 

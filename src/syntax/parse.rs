@@ -853,7 +853,10 @@ fn tier_stmt(pair: Pair<Rule>) -> Result<TierStmt> {
             amount: decimal(&c.expect(Rule::number)?)?,
             points: ident(c.expect(Rule::ident)?),
         },
-        Rule::rollover_stmt => TierStmt::Rollover(decimal(&c.expect(Rule::number)?)?),
+        Rule::rollover_stmt => TierStmt::Rollover {
+            measure: c.optional(Rule::ident).map(ident),
+            cap: decimal(&c.expect(Rule::number)?)?,
+        },
         _ => return Err(internal(c.span)),
     })
 }
