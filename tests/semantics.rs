@@ -546,6 +546,73 @@ fn a_return_beyond_what_is_left_of_the_purchase_is_rejected() {
     );
 }
 
+/// One point per dollar, expiring at the end of the month after the earn
+/// month.
+const EXPIRING_NEXT_MONTH: &str = ny!(r#"
+points pts {
+  expire 1 month after earn at end of month
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+
+#[test]
+fn a_return_after_the_purchases_points_expired_reclaims_nothing_more() {
+    // January's 100 points expire on 1 March; the purchase comes back on
+    // 10 March. They are gone already: the return takes nothing from the
+    // March points and leaves no debt (they are not lost twice).
+    let run = run(
+        EXPIRING_NEXT_MONTH,
+        "id,time,member,type,amount,of
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-05 10:00,ann,purchase,100,
+         e3,2025-03-05 10:00,ann,purchase,40,
+         e4,2025-03-10 10:00,ann,return,100,e2",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-05T10:00:00-05:00 100 =100 base",
+            "expire 2025-03-01T00:00:00-05:00 -100 =0",
+            "earn 2025-03-05T10:00:00-05:00 40 =40 base",
+        ]
+    );
+    assert_eq!(run.balance("ann", "pts"), d("40"));
+    let totals = &run.totals["pts"];
+    assert_eq!((totals.expired, totals.reversed), (d("100"), d("0")));
+}
+
+#[test]
+fn a_return_after_part_of_the_points_expired_reclaims_its_share_of_the_rest() {
+    // 100 points: 60 spent, the other 40 expire on 1 March. Half the
+    // purchase comes back: half of the 60 that did not expire is 30,
+    // taken from the March points.
+    let run = run(
+        EXPIRING_NEXT_MONTH,
+        "id,time,member,type,amount,of,points,points_type
+         e1,2025-01-01 09:00,ann,enroll,,,,
+         e2,2025-01-05 10:00,ann,purchase,100,,,
+         e3,2025-01-06 10:00,ann,redeem,,,60,pts
+         e4,2025-03-05 10:00,ann,purchase,50,,,
+         e5,2025-03-10 10:00,ann,return,50,e2,,
+         e6,2025-03-11 10:00,ann,return,50,e2,,",
+    );
+    assert_eq!(
+        run.rows("ann", &["reverse", "expire"]),
+        [
+            "expire 2025-03-01T00:00:00-05:00 -40 =0",
+            "reverse 2025-03-10T10:00:00-04:00 -30 =20 base",
+            "reverse 2025-03-11T10:00:00-04:00 -30 =-10 base",
+        ]
+    );
+    // The second half: 30 more were due, 20 were left to take, 10 owed.
+    assert_eq!(run.ledger.last().unwrap().note, "10 already spent: the balance goes negative");
+    let totals = &run.totals["pts"];
+    assert_eq!((totals.expired, totals.reversed), (d("40"), d("60")));
+}
+
 #[test]
 fn a_return_takes_its_purchases_own_points_first() {
     let program = ny!(r#"

@@ -111,6 +111,7 @@ impl Engine<'_> {
                 rule: None,
                 awarded: amount,
                 reversed: Decimal::ZERO,
+                expired: Decimal::ZERO,
                 bucket: kept,
                 // A credit is taken back in proportion, rounded down like
                 // the rules' default.

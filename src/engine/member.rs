@@ -398,6 +398,8 @@ pub struct PurchaseAward {
     pub rule: Option<RuleId>,
     pub awarded: Decimal,
     pub reversed: Decimal,
+    /// What of its bucket expired: gone already, never taken back again.
+    pub expired: Decimal,
     pub bucket: Option<u64>,
     pub rounding: Rounding,
 }

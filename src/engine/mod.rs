@@ -952,14 +952,17 @@ impl<'p> Engine<'p> {
         let mut reversals = Vec::new();
         for award in &mut purchase.awards {
             let precision = program.points.get(award.points).map_or(0, |t| t.precision);
+            // Points of the award that expired are gone already: the return
+            // takes back its share of the rest only.
+            let live = award.awarded - award.expired;
             // Cumulative rounding: partial returns add up to exactly the award.
             // Multiply before dividing: 120 × 40 / 120 is exactly 40.
-            let share = (award.awarded * purchase.returned)
+            let share = (live * purchase.returned)
                 .checked_div(purchase.amount)
-                .unwrap_or(award.awarded);
-            let due = rules::round(share, precision, award.rounding).min(award.awarded);
-            let this_time = due - award.reversed;
-            award.reversed = due;
+                .unwrap_or(live);
+            let due = rules::round(share, precision, award.rounding).min(live);
+            let this_time = (due - award.reversed).max(Decimal::ZERO);
+            award.reversed = award.reversed.max(due);
             if !this_time.is_zero() {
                 reversals.push((award.points, award.rule, this_time, award.bucket));
             }
@@ -1062,6 +1065,13 @@ impl<'p> Engine<'p> {
             return;
         }
         self.count(m, p, |t| t.expired += amount);
+        // A return of the purchase that earned them does not take them again.
+        if let Some(member) = self.members.get_mut(m) {
+            let mut awards = member.purchases.iter_mut().rev().flat_map(|b| &mut b.awards);
+            if let Some(award) = awards.find(|a| a.points == p && a.bucket == Some(bucket.id)) {
+                award.expired += amount;
+            }
+        }
         let entry = self.record(m, EntryKind::Expire, at, Some(p), -amount);
         entry.note = note;
         entry.earned = Some(bucket.earned_at);

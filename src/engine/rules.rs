@@ -188,6 +188,7 @@ impl Engine<'_> {
                     rule: Some(rule_id),
                     awarded: proposal.awarded,
                     reversed: Decimal::ZERO,
+                    expired: Decimal::ZERO,
                     bucket,
                     rounding: rule.rounding,
                 });
