@@ -509,4 +509,10 @@ rule launch {
     assert_eq!(late.balance("bob", "stars"), d("40"));
     assert_eq!(late.balance("ann", "stars"), d("60"));
     assert_eq!(late.totals["stars"].issued, d("100"));
+    // The exception docs/semantics.md states: sorted, Ann's two purchases
+    // come before Bob's and take 70 of the budget, leaving him 30. A
+    // shared budget goes to whoever came first, and late is not first.
+    let sorted = run(program, events);
+    assert_eq!(sorted.balance("ann", "stars"), d("70"));
+    assert_eq!(sorted.balance("bob", "stars"), d("30"));
 }

@@ -1845,6 +1845,87 @@ fn a_member_who_requalifies_during_a_rolling_grace_keeps_the_tier() {
 }
 
 #[test]
+fn a_purchase_returned_in_full_gives_back_its_rules_limited_firings() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+rule welcome {
+  on purchase
+  earn 50 pts
+  limit 1 per member per lifetime
+}
+rule daily {
+  on purchase
+  earn 5 pts
+  limit 1 per member per day
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,of
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-01 09:00,bob,enroll,,
+         e3,2025-01-02 10:00,ann,purchase,20,
+         e4,2025-01-02 11:00,ann,return,20,e3
+         e5,2025-01-02 12:00,ann,purchase,30,
+         e6,2025-01-02 10:00,bob,purchase,20,
+         e7,2025-01-02 11:00,bob,return,10,e6
+         e8,2025-01-02 12:00,bob,purchase,30,",
+    );
+    // Ann's first purchase is undone in full: as if it had not happened,
+    // her next purchase earns the welcome bonus and the day's bonus.
+    assert_eq!(
+        run.rows("ann", &["earn"]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 20 =20 base",
+            "earn 2025-01-02T10:00:00-05:00 50 =70 welcome",
+            "earn 2025-01-02T10:00:00-05:00 5 =75 daily",
+            "earn 2025-01-02T12:00:00-05:00 30 =30 base",
+            "earn 2025-01-02T12:00:00-05:00 50 =80 welcome",
+            "earn 2025-01-02T12:00:00-05:00 5 =85 daily",
+        ]
+    );
+    // Bob returned half: the purchase stands, and so do its firings.
+    assert_eq!(
+        run.rows("bob", &["earn"]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 20 =20 base",
+            "earn 2025-01-02T10:00:00-05:00 50 =70 welcome",
+            "earn 2025-01-02T10:00:00-05:00 5 =75 daily",
+            // 75 less half of each award (10 + 25 + 2, rounded down) is 38.
+            "earn 2025-01-02T12:00:00-05:00 30 =68 base",
+        ]
+    );
+}
+
+#[test]
+fn a_purchase_that_lifted_the_tier_returned_in_full_drops_it_at_the_next_review() {
+    let program = gold_at_100("downgrade at period end");
+    let run = run_until(
+        &program,
+        "id,time,member,type,amount,of
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-03-01 10:00,ann,purchase,150,
+         e3,2025-03-05 10:00,ann,return,150,e2",
+        "2026-01-31",
+    );
+    // Gold from 1 March; the return leaves 2025 at 0, which the review on
+    // 1 January judges: gold until then, like any member who did not
+    // requalify (the program's step, keep and grace apply as to them).
+    assert_eq!(
+        run.rows("ann", &["tier_change"]),
+        [
+            "tier_change 2025-01-01T09:00:00-05:00 joined at base",
+            "tier_change 2025-03-01T10:00:00-05:00 base → gold (threshold reached)",
+            "tier_change 2026-01-01T00:00:00-05:00 gold → base (not requalified)",
+        ]
+    );
+}
+
+#[test]
 fn a_keep_threshold_decides_who_stays_at_the_period_end() {
     let program = ny!(r#"
 points pts

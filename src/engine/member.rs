@@ -119,6 +119,16 @@ impl Member {
             .map_or(Decimal::ZERO, |(_, n)| *n)
     }
 
+    /// Takes one back from counter `key`, if it is still kept (a counter
+    /// of a past period may be gone; it limits nothing any more).
+    pub fn uncount(&mut self, key: Counter) {
+        if let Ok(at) = self.counters.binary_search_by(|(k, _)| k.cmp(&key)) {
+            if let Some((_, n)) = self.counters.get_mut(at) {
+                *n = (*n - Decimal::ONE).max(Decimal::ZERO);
+            }
+        }
+    }
+
     /// The purchase with event id `id`, if a return can still refer to it.
     pub fn purchase_mut(&mut self, id: &str) -> Option<&mut Purchase> {
         self.purchases.iter_mut().rev().find(|p| &*p.id == id)
@@ -383,6 +393,9 @@ pub struct Purchase {
     pub amount: Decimal,
     pub returned: Decimal,
     pub awards: Vec<PurchaseAward>,
+    /// The rules with a `limit` that fired on it: returned in full, it
+    /// gives their firings back.
+    pub limited: Vec<RuleId>,
     /// What the purchase added to each tier measure, to take back on return.
     pub measures: Vec<(usize, Decimal)>,
     pub time: DateTime<Utc>,

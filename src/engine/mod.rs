@@ -968,6 +968,18 @@ impl<'p> Engine<'p> {
             }
         }
         let purchase = purchase.clone();
+        if purchase.returned >= purchase.amount {
+            // Returned in full, the purchase is undone: the limits its
+            // rules used count it no more.
+            let date = calendar::local(program.timezone, purchase.time).date();
+            for rule_id in &purchase.limited {
+                let limits = program.rules.get(*rule_id).map(|r| r.limits.as_slice());
+                for (i, limit) in limits.unwrap_or_default().iter().enumerate() {
+                    let period = calendar::period_key(limit.period, date);
+                    member.uncount(Counter::Fired(*rule_id, i, period));
+                }
+            }
+        }
         // Only what rules earned counts toward tiers: an adjust credit made
         // for the purchase is taken back from the balance alone.
         let mut reversed_points = vec![Decimal::ZERO; program.points.len()];

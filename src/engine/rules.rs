@@ -114,6 +114,7 @@ impl Engine<'_> {
         }
 
         let mut purchase_awards: SmallVec<[PurchaseAward; 4]> = SmallVec::new();
+        let mut limited: SmallVec<[RuleId; 4]> = SmallVec::new();
         let mut earned_now: SmallVec<[Decimal; 4]> =
             SmallVec::from_elem(Decimal::ZERO, program.points.len());
         for rule_id in fired {
@@ -130,6 +131,9 @@ impl Engine<'_> {
                 continue;
             }
             self.count_firing(m, rule, rule_id, local.date());
+            if !rule.limits.is_empty() {
+                limited.push(rule_id);
+            }
             for proposal in proposals.iter().filter(|p| p.rule == rule_id) {
                 if explaining {
                     outcomes.push(RuleOutcome::fired(
@@ -211,6 +215,7 @@ impl Engine<'_> {
                     amount,
                     returned: Decimal::ZERO,
                     awards: purchase_awards.to_vec(),
+                    limited: limited.to_vec(),
                     measures: contributions.to_vec(),
                     time: event.time,
                     closes: program
