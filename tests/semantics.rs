@@ -1297,6 +1297,37 @@ rule echo_big {
 }
 
 #[test]
+fn a_rules_earn_lines_are_added_up_and_rounded_once() {
+    // Two lines of 0.6 points each on a 1 USD purchase: 1.2, rounded down
+    // once to 1 (rounding each line would give 0 + 0).
+    let program = ny!(r#"
+points pts
+rule first {
+  on purchase
+  earn 1 pts
+}
+rule twice {
+  on purchase
+  earn 0.6 pts per 1 USD of amount
+  earn 0.6 pts per 1 USD of amount
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,1",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 1 =1 first",
+            "earn 2025-01-02T10:00:00-05:00 1 =2 twice",
+        ]
+    );
+}
+
+#[test]
 fn multiplier_tables_use_else_or_earn_nothing_for_an_unlisted_key() {
     let program = with_channel(
         r#"
