@@ -225,10 +225,10 @@ fn a_missing_snapshot_fails_in_ci_and_is_written_otherwise() {
     assert!(stored.starts_with("# loyalty test snapshot"), "{stored}");
     assert!(stored.contains("# test: Whole run\n# program: shop.loyalty\n# until: 2025-01-31\n"));
     assert!(stored.contains(
-        "\n=== ledger.csv\nkind,member,time,points,amount,balance,rule,event,cost,note\n"
+        "\n=== ledger.csv\nkind,member,time,points,amount,balance,rule,event,cost,note,earned\n"
     ));
     assert!(
-        stored.contains("earn,ann,2025-01-06T09:00:00+00:00,stars,4,4,base,e2,,\n"),
+        stored.contains("earn,ann,2025-01-06T09:00:00+00:00,stars,4,4,base,e2,,,\n"),
         "{stored}"
     );
     assert!(

@@ -95,6 +95,7 @@ impl<'p> LedgerLines<'p> {
                 .as_ref()
                 .map_or("", |(_, text)| text.as_str());
             let cost = e.cost.map(money).unwrap_or_default();
+            let earned = e.earned.map(|t| local_time(program, t)).unwrap_or_default();
             let fields = [
                 e.kind.name(),
                 &e.member,
@@ -106,6 +107,7 @@ impl<'p> LedgerLines<'p> {
                 e.event.as_deref().unwrap_or_default(),
                 &cost,
                 &e.note,
+                &earned,
             ];
             // Names are identifiers, and times and numbers are written
             // here: only ids and notes can hold what CSV quotes.
@@ -189,7 +191,7 @@ impl<'p, W: Write> LedgerWriter<'p, W> {
         let mut header = csv::Writer::from_writer(Vec::new());
         header.write_record([
             "kind", "member", "time", "points", "amount", "balance", "rule", "event", "cost",
-            "note",
+            "note", "earned",
         ])?;
         out.write_all(&header.into_inner().map_err(|e| e.into_error())?)?;
         Ok(LedgerWriter {
@@ -514,7 +516,11 @@ mod tests {
         let entries = [
             entry("m1", Some("e1"), ""),
             entry("a,b", Some("say \"hi\""), "two\nlines"),
-            entry(" x ", None, "ok"),
+            Entry {
+                kind: EntryKind::Expire,
+                earned: Some(time - chrono::Duration::days(59)),
+                ..entry(" x ", None, "ok")
+            },
         ];
         let mut lines = LedgerLines::new(&program);
         let bytes = lines.add(&entries).expect("formats");
@@ -522,9 +528,9 @@ mod tests {
         assert_eq!(bytes, text.len());
         assert_eq!(
             text,
-            "earn,m1,2025-03-01T10:00:00+00:00,pts,12.5,-3,base,e1,0.50,\n\
-             earn,\"a,b\",2025-03-01T10:00:00+00:00,pts,12.5,-3,base,\"say \"\"hi\"\"\",0.50,\"two\nlines\"\n\
-             earn, x ,2025-03-01T10:00:00+00:00,pts,12.5,-3,base,,0.50,ok\n"
+            "earn,m1,2025-03-01T10:00:00+00:00,pts,12.5,-3,base,e1,0.50,,\n\
+             earn,\"a,b\",2025-03-01T10:00:00+00:00,pts,12.5,-3,base,\"say \"\"hi\"\"\",0.50,\"two\nlines\",\n\
+             expire, x ,2025-03-01T10:00:00+00:00,pts,12.5,-3,base,,0.50,ok,2025-01-01T10:00:00+00:00\n"
         );
     }
 

@@ -48,10 +48,10 @@
 //!   as `members.csv` has it (pending points included, debts subtracted).
 //! - `ledger` and `rejects` rows give only the columns they care about, by
 //!   the names of `ledger.csv` (`kind`, `member`, `time`, `points`,
-//!   `amount`, `balance`, `rule`, `event`, `cost`, `note`) and `rejects.csv`
+//!   `amount`, `balance`, `rule`, `event`, `cost`, `note`, `earned`) and `rejects.csv`
 //!   (`file`, `line`, `id`, `member`, `reason`). Each must match a row after
 //!   the one matched for the row above it. Numbers compare as numbers;
-//!   `note` and `reason` match a part of the text; `time` is an RFC 3339
+//!   `note` and `reason` match a part of the text; `time` and `earned` are an RFC 3339
 //!   instant, or the start of the local time (`2025-03-01` is any time that
 //!   day, `2025-03-01 10:00` that minute).
 //!

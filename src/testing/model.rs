@@ -241,8 +241,9 @@ impl Expect {
 pub struct LedgerRow(pub Vec<(&'static str, String)>);
 
 /// The columns of `ledger.csv`, in its order.
-pub const LEDGER_COLUMNS: [&str; 10] = [
+pub const LEDGER_COLUMNS: [&str; 11] = [
     "kind", "member", "time", "points", "amount", "balance", "rule", "event", "cost", "note",
+    "earned",
 ];
 
 #[derive(DeriveDeserialize)]
@@ -258,6 +259,7 @@ struct RawLedgerRow {
     event: Option<Text>,
     cost: Option<Text>,
     note: Option<Text>,
+    earned: Option<Text>,
 }
 
 impl TryFrom<RawLedgerRow> for LedgerRow {
@@ -275,6 +277,7 @@ impl TryFrom<RawLedgerRow> for LedgerRow {
             raw.event,
             raw.cost,
             raw.note,
+            raw.earned,
         ];
         columns(LEDGER_COLUMNS.into_iter().zip(values)).map(LedgerRow)
     }

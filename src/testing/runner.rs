@@ -755,7 +755,7 @@ mod expect {
                     _ => want == got,
                 }
             }
-            "time" => match (
+            "time" | "earned" => match (
                 DateTime::parse_from_rfc3339(want),
                 DateTime::parse_from_rfc3339(got),
             ) {
