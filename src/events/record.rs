@@ -514,13 +514,10 @@ mod tests {
     }
 
     #[test]
-    fn a_time_the_clocks_skip_is_rejected() {
-        let reason = reason(&with(&[("time", "2025-03-09 02:30")]));
-        assert!(
-            reason
-                .starts_with("field `time`: `2025-03-09 02:30` does not exist in America/New_York"),
-            "{reason}"
-        );
+    fn a_time_the_clocks_skip_is_read_forward_by_the_gap() {
+        // New York jumps from 02:00 to 03:00: 02:30 is 03:30 -04:00.
+        let event = typed(&with(&[("time", "2025-03-09 02:30")])).unwrap();
+        assert_eq!(event.time, utc("2025-03-09T07:30:00Z"));
     }
 
     #[test]

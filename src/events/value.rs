@@ -1,7 +1,8 @@
 //! Reading one value of an event record: times, numbers, money, dates and
 //! booleans from their text, each failure a reason a person can act on.
 
-use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use crate::engine::calendar;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
@@ -14,8 +15,10 @@ const LOCAL_TIME_FORMATS: [&str; 4] = [
 ];
 
 /// The instant `text` names: RFC 3339 with an offset, or a local time (or a
-/// date alone, at midnight) in `zone`. A local time that falls twice (when
-/// the clocks go back) is the earlier instant; one the clocks skip is an error.
+/// date alone, at midnight) in `zone`, read as the engine's calendar reads
+/// one ([`calendar::instant`]): a local time that falls twice (when the
+/// clocks go back) is the earlier instant; one the clocks skip moves forward
+/// by the length of the gap.
 pub(crate) fn instant(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Ok(time.with_timezone(&Utc));
@@ -30,13 +33,7 @@ pub(crate) fn instant(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
                  or 2025-03-01 10:00[:00] or 2025-03-01 in {zone})"
             )
         })?;
-    match zone.from_local_datetime(&local) {
-        LocalResult::Single(time) | LocalResult::Ambiguous(time, _) => Ok(time.with_timezone(&Utc)),
-        LocalResult::None => Err(format!(
-            "`{text}` does not exist in {zone}: the clocks skip it \
-             (daylight saving time); give the time with its UTC offset"
-        )),
-    }
+    Ok(calendar::instant(zone, local))
 }
 
 /// A decimal number: `12`, `-3`, `4.50`, or with an exponent (`1.5e3`), as
@@ -157,18 +154,20 @@ mod tests {
     }
 
     #[test]
-    fn a_time_in_the_spring_forward_gap_is_an_error_that_says_so() {
-        // On 2025-03-09 New York's clocks jump from 02:00 to 03:00.
-        let reason = instant("2025-03-09 02:30", New_York).unwrap_err();
-        assert!(
-            reason.contains("does not exist in America/New_York"),
-            "{reason}"
-        );
-        assert!(reason.contains("daylight saving"), "{reason}");
-        assert_eq!(
-            instant("2025-03-09 03:00", New_York),
-            Ok(utc("2025-03-09T07:00:00Z"))
-        );
+    fn a_time_in_the_spring_forward_gap_moves_forward_by_the_gap() {
+        // On 2025-03-09 New York's clocks jump from 02:00 (-05:00) to 03:00
+        // (-04:00): a time in between is read at -05:00, an hour later on
+        // the clock, so two times in the gap keep their order and spacing.
+        let cases = [
+            ("2025-03-09 02:00", "2025-03-09T07:00:00Z"),
+            ("2025-03-09 02:30", "2025-03-09T07:30:00Z"),
+            ("2025-03-09T02:59:59", "2025-03-09T07:59:59Z"),
+            ("2025-03-09 03:00", "2025-03-09T07:00:00Z"),
+            ("2025-03-09 03:30", "2025-03-09T07:30:00Z"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(instant(text, New_York), Ok(utc(expected)), "{text}");
+        }
     }
 
     #[test]
