@@ -57,8 +57,10 @@
 //! `time` is either RFC 3339 with a UTC offset — `2025-03-01T10:00:00+01:00`,
 //! `2025-03-01T09:00:00Z`, with fractional seconds if wanted — or a local
 //! time in the program's `timezone`: `2025-03-01T10:00:00`,
-//! `2025-03-01 10:00:00`, `2025-03-01 10:00`, or a date alone,
-//! `2025-03-01`, meaning midnight. Times are stored in UTC.
+//! `2025-03-01 10:00:00`, `2025-03-01T10:00`, `2025-03-01 10:00` (seconds
+//! with a fraction if wanted), or a date alone, `2025-03-01`, meaning
+//! midnight. Every field has all its digits and the separators between
+//! them (`2025-02-111:00` is not a time). Times are stored in UTC.
 //!
 //! Daylight saving time makes some local times special. When the clocks go
 //! forward, the skipped local times (2:30 on 2025-03-09 in
