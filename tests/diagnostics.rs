@@ -305,6 +305,46 @@ fn check_exits_with_0_on_a_clean_program_and_2_on_a_missing_file() {
 }
 
 #[test]
+fn check_reports_every_readable_file_when_one_cannot_be_read() {
+    let files = [
+        JSON_SAMPLE,
+        "bad/no_such_file.loyalty",
+        "bad/tier_order.loyalty",
+    ];
+    let human = loyalty(&[&["check"], &files[..]].concat());
+    let stdout = String::from_utf8_lossy(&human.stdout);
+    let stderr = String::from_utf8_lossy(&human.stderr);
+    assert_eq!(human.status.code(), Some(2), "{stdout}{stderr}");
+    // The diagnostics of the files before and after the unreadable one.
+    assert!(stdout.contains(&format!("[{JSON_SAMPLE}:")), "{stdout}");
+    assert!(stdout.contains("[bad/tier_order.loyalty:"), "{stdout}");
+    assert!(
+        stdout.ends_with("checked 2 files: 2 errors, 0 warnings\n"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.starts_with("error: cannot read `bad/no_such_file.loyalty`"),
+        "{stderr}"
+    );
+
+    let json = loyalty(&[&["check", "--format", "json"], &files[..]].concat());
+    assert_eq!(json.status.code(), Some(2));
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        (&report["files"], &report["errors"]),
+        (&2.into(), &2.into())
+    );
+    let named: Vec<&str> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(named, [JSON_SAMPLE, "bad/tier_order.loyalty"]);
+    assert!(String::from_utf8_lossy(&json.stderr).contains("no_such_file.loyalty"));
+}
+
+#[test]
 fn expect_lines_are_read_with_and_without_positions() {
     let source = "# expect: unknown-name at 4:9\n# expect: unused\n# A typo.\nrule x {}\n";
     assert_eq!(

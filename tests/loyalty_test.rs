@@ -280,8 +280,8 @@ fn a_changed_rule_fails_its_snapshot_naming_the_changed_rows() {
     );
     assert!(
         text.contains(
-            "    - earn,ann,2025-01-06T09:00:00+00:00,stars,4,4,base,e2,,\n    \
-             + earn,ann,2025-01-06T09:00:00+00:00,stars,9,9,base,e2,,\n"
+            "    - earn,ann,2025-01-06T09:00:00+00:00,stars,4,4,base,e2,,,\n    \
+             + earn,ann,2025-01-06T09:00:00+00:00,stars,9,9,base,e2,,,\n"
         ),
         "{text}"
     );

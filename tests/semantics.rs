@@ -12,7 +12,8 @@
 mod support;
 
 use loyalty::engine::replay::Order;
-use support::{d, run, run_until, run_with, tied_expiries};
+use loyalty::events::Format;
+use support::{d, run, run_format, run_until, run_with, tied_expiries};
 
 // ------------------------------------------------------------ the clock and expiry
 
@@ -254,7 +255,7 @@ rule base {
 }
 
 #[test]
-fn an_expiry_in_the_skipped_hour_moves_to_the_first_time_that_exists() {
+fn an_expiry_in_the_skipped_hour_moves_forward_by_the_gap() {
     let program = ny!(r#"
 points pts {
   expire 1 day after earn
@@ -264,8 +265,8 @@ rule base {
   earn 1 pts
 }
 "#);
-    // 02:15 on 9 March 2025 does not exist in New York: the first local
-    // time that does is 03:00.
+    // 02:15 on 9 March 2025 does not exist in New York: the clocks jump
+    // from 02:00 to 03:00, so it is read an hour later, 03:15.
     let run = run_until(
         program,
         "id,time,member,type,amount
@@ -275,8 +276,43 @@ rule base {
     );
     assert_eq!(
         run.rows("ann", &["expire"]),
-        ["expire 2025-03-09T03:00:00-04:00 -1 =0"]
+        ["expire 2025-03-09T03:15:00-04:00 -1 =0"]
     );
+}
+
+#[test]
+fn a_record_in_the_skipped_hour_is_applied_forward_by_the_gap_in_csv_and_json_lines() {
+    let program = r#"
+program "Lisbon" {
+  currency EUR
+  timezone "Europe/Lisbon"
+}
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 EUR of amount
+}
+"#;
+    // Lisbon's clocks jump from 01:00 to 02:00 on 30 March 2025: the two
+    // purchases in the gap are read an hour later, in their order.
+    let csv = "id,time,member,type,amount
+               e1,2025-03-01 09:00,ann,enroll,
+               e2,2025-03-30 01:10,ann,purchase,3
+               e3,2025-03-30 01:50,ann,purchase,4";
+    let jsonl = r#"{"id": "e1", "time": "2025-03-01 09:00", "member": "ann", "type": "enroll"}
+{"id": "e2", "time": "2025-03-30 01:10", "member": "ann", "type": "purchase", "amount": 3}
+{"id": "e3", "time": "2025-03-30T01:50:00", "member": "ann", "type": "purchase", "amount": 4}
+"#;
+    let expected = [
+        "earn 2025-03-30T02:10:00+01:00 3 =3 base",
+        "earn 2025-03-30T02:50:00+01:00 4 =7 base",
+    ];
+    let from_csv = run(program, csv);
+    assert_eq!(from_csv.rejects, []);
+    assert_eq!(from_csv.rows("ann", &["earn"]), expected);
+    let from_jsonl = run_format(program, Format::Jsonl, jsonl);
+    assert_eq!(from_jsonl.rejects, []);
+    assert_eq!(from_jsonl.rows("ann", &["earn"]), expected);
 }
 
 #[test]

@@ -32,16 +32,19 @@ struct JsonReport {
     diagnostics: Vec<DiagnosticRecord>,
 }
 
+/// Checks every file that can be read and reports them all, then names the
+/// files that could not be read (exit code 2).
 pub fn run(args: &Args) -> ExitCode {
     let color = std::io::stdout().is_terminal();
     let mut records = Vec::new();
     let mut rendered = String::new();
+    let mut unreadable = Vec::new();
     for path in &args.files {
         let source = match read_source(path) {
             Ok(source) => source,
             Err(message) => {
-                eprintln!("error: {message}");
-                return ExitCode::from(USAGE_ERROR);
+                unreadable.push(message);
+                continue;
             }
         };
         let name = display_name(path);
@@ -56,19 +59,20 @@ pub fn run(args: &Args) -> ExitCode {
         .filter(|r| r.severity == Severity::Error)
         .count();
     let warnings = records.len() - errors;
+    let checked = args.files.len() - unreadable.len();
     match args.format {
         Format::Human => {
             out(&rendered);
             out(&format!(
                 "checked {}: {}, {}\n",
-                plural(args.files.len(), "file"),
+                plural(checked, "file"),
                 plural(errors, "error"),
                 plural(warnings, "warning")
             ));
         }
         Format::Json => {
             let report = JsonReport {
-                files: args.files.len(),
+                files: checked,
                 errors,
                 warnings,
                 diagnostics: records,
@@ -82,7 +86,12 @@ pub fn run(args: &Args) -> ExitCode {
             }
         }
     }
-    if errors > 0 {
+    for message in &unreadable {
+        eprintln!("error: {message}");
+    }
+    if !unreadable.is_empty() {
+        ExitCode::from(USAGE_ERROR)
+    } else if errors > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -5,8 +5,8 @@
 use crate::compile::ir::{ExpiryRule, Term};
 use crate::syntax::ast::{CalendarUnit, Period, TimeUnit};
 use chrono::{
-    DateTime, Datelike, Days, LocalResult, Months, NaiveDate, NaiveDateTime, TimeZone, Timelike,
-    Utc,
+    DateTime, Datelike, Days, LocalResult, Months, NaiveDate, NaiveDateTime, Offset, TimeZone,
+    Timelike, Utc,
 };
 use chrono_tz::Tz;
 use std::cell::Cell;
@@ -58,37 +58,50 @@ pub fn local(tz: Tz, t: DateTime<Utc>) -> NaiveDateTime {
 }
 
 /// The instant of a wall-clock time. A time skipped by a DST change moves
-/// forward to the first that exists; a repeated one takes the earlier instant.
+/// forward by the length of the gap: it is read with the offset in force
+/// before the clocks jumped, so 02:30 on a night they jump from 02:00 to
+/// 03:00 is 03:30 (as java.time and Temporal read it). A repeated time takes
+/// the earlier instant.
 pub fn instant(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
     remembered(&INSTANTS, (tz, local), || look_up_instant(tz, local))
 }
 
 fn look_up_instant(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
-    let earliest = |t: &NaiveDateTime| match tz.from_local_datetime(t) {
+    earliest(tz, local)
+        .or_else(|| in_gap(tz, local))
+        // Unreachable with real zone data; read the time as UTC rather than fail.
+        .unwrap_or_else(|| Utc.from_utc_datetime(&local))
+}
+
+/// The earlier instant of a wall-clock time; `None` if the clocks skip it.
+fn earliest(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    match tz.from_local_datetime(&local) {
         LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.with_timezone(&Utc)),
         LocalResult::None => None,
-    };
-    if let Some(t) = earliest(&local) {
-        return t;
     }
-    // Zones change offset on a whole minute, so the first whole minute after
-    // `local` that exists is the end of the gap. The longest gap on record
-    // is a day (Samoa, December 2011).
-    let mut probe = local
-        .with_second(0)
-        .and_then(|t| t.with_nanosecond(0))
-        .unwrap_or(local);
+}
+
+/// A wall-clock time the clocks skip, read with the offset in force just
+/// before they jumped.
+fn in_gap(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    // The first whole minute after `local` that exists is less than a minute
+    // past the jump (zones change offset on a whole minute, and the oldest
+    // offsets within seconds of one); a minute before it, the old offset was
+    // still in force. The longest gap on record is a day (Samoa, December
+    // 2011).
+    let mut probe = local.with_second(0)?.with_nanosecond(0)?;
     for _ in 0..=24 * 60 {
-        let Some(next) = probe.checked_add_signed(chrono::Duration::minutes(1)) else {
-            break;
-        };
-        probe = next;
-        if let Some(t) = earliest(&probe) {
-            return t;
+        probe = probe.checked_add_signed(chrono::Duration::minutes(1))?;
+        if let Some(end) = earliest(tz, probe) {
+            let just_before = end.checked_sub_signed(chrono::Duration::minutes(1))?;
+            let offset = tz.offset_from_utc_datetime(&just_before.naive_utc()).fix();
+            return offset
+                .from_local_datetime(&local)
+                .single()
+                .map(|t| t.with_timezone(&Utc));
         }
     }
-    // Unreachable with real zone data; read the time as UTC rather than fail.
-    Utc.from_utc_datetime(&local)
+    None
 }
 
 /// Midnight at the start of a local date, as an instant.
@@ -347,16 +360,29 @@ mod tests {
     }
 
     #[test]
-    fn dst_gap_moves_forward_and_overlap_takes_earlier() {
-        let tz: Tz = "America/New_York".parse().unwrap();
-        let gap = d("2025-03-09").and_hms_opt(2, 30, 0).unwrap();
-        assert_eq!(instant(tz, gap).to_rfc3339(), "2025-03-09T07:00:00+00:00");
-        let gap = d("2025-03-09").and_hms_opt(2, 15, 20).unwrap();
-        assert_eq!(instant(tz, gap).to_rfc3339(), "2025-03-09T07:00:00+00:00");
-        let overlap = d("2025-11-02").and_hms_opt(1, 30, 0).unwrap();
+    fn dst_gap_moves_forward_by_its_length_and_overlap_takes_earlier() {
+        let at = |zone: &str, date: &str, h, m, s| {
+            let tz: Tz = zone.parse().unwrap();
+            let local = d(date).and_hms_opt(h, m, s).unwrap();
+            instant(tz, local).with_timezone(&tz).to_rfc3339()
+        };
+        // New York jumps from 02:00 to 03:00: an hour forward.
+        let ny = "America/New_York";
+        assert_eq!(at(ny, "2025-03-09", 2, 30, 0), "2025-03-09T03:30:00-04:00");
+        assert_eq!(at(ny, "2025-03-09", 2, 15, 20), "2025-03-09T03:15:20-04:00");
+        assert_eq!(at(ny, "2025-03-09", 2, 0, 0), "2025-03-09T03:00:00-04:00");
+        // Lord Howe Island jumps half an hour, from 02:00 to 02:30.
+        let lord_howe = "Australia/Lord_Howe";
         assert_eq!(
-            instant(tz, overlap).to_rfc3339(),
-            "2025-11-02T05:30:00+00:00"
+            at(lord_howe, "2025-10-05", 2, 10, 0),
+            "2025-10-05T02:40:00+11:00"
         );
+        // Samoa skipped 30 December 2011 whole: a day forward.
+        assert_eq!(
+            at("Pacific/Apia", "2011-12-30", 12, 0, 0),
+            "2011-12-31T12:00:00+14:00"
+        );
+        // 01:30 happens twice when New York falls back: the earlier one.
+        assert_eq!(at(ny, "2025-11-02", 1, 30, 0), "2025-11-02T01:30:00-04:00");
     }
 }

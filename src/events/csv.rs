@@ -319,7 +319,7 @@ mod tests {
                     e4,2025-03-01,m1,purchase,5,2\n\
                     e5,2025-03-01,m1,purchase,five,\n\
                     ,2025-03-01,m1,purchase,5,\n\
-                    e7,2025-03-09 02:30,m1,purchase,5,\n\
+                    e7,2025-02-111:00,m1,purchase,5,\n\
                     \"e8\n\",2025-03-01,m1,purchase,5,\n\
                     e9,2025-03-01,m1,purchase,5,\n";
         assert_eq!(
@@ -339,8 +339,10 @@ mod tests {
                 (7, Err("missing `id`".into())),
                 (
                     8,
-                    Err("field `time`: `2025-03-09 02:30` does not exist in America/New_York: \
-                         the clocks skip it (daylight saving time); give the time with its UTC offset"
+                    Err("field `time`: `2025-02-111:00` is not a time (expected \
+                         2025-03-01T10:00:00+01:00 or 2025-03-01T10:00:00Z, or in America/New_York \
+                         2025-03-01T10:00:00, 2025-03-01 10:00:00, 2025-03-01T10:00, \
+                         2025-03-01 10:00 or 2025-03-01; seconds may have a fraction, 10:00:00.5)"
                         .into())
                 ),
                 // A quoted cell may span lines: the record's line is where it starts.

@@ -57,16 +57,20 @@
 //! `time` is either RFC 3339 with a UTC offset — `2025-03-01T10:00:00+01:00`,
 //! `2025-03-01T09:00:00Z`, with fractional seconds if wanted — or a local
 //! time in the program's `timezone`: `2025-03-01T10:00:00`,
-//! `2025-03-01 10:00:00`, `2025-03-01 10:00`, or a date alone,
-//! `2025-03-01`, meaning midnight. Times are stored in UTC.
+//! `2025-03-01 10:00:00`, `2025-03-01T10:00`, `2025-03-01 10:00` (seconds
+//! with a fraction if wanted), or a date alone, `2025-03-01`, meaning
+//! midnight. Every field has all its digits and the separators between
+//! them (`2025-02-111:00` is not a time). Times are stored in UTC.
 //!
 //! Daylight saving time makes some local times special. When the clocks go
 //! forward, the skipped local times (2:30 on 2025-03-09 in
-//! `America/New_York`) do not exist, and a record giving one is rejected:
-//! give such a time with its offset. When the clocks go back, the repeated
-//! local times (1:30 on 2025-11-02 in `America/New_York`) are read as the
-//! earlier of the two instants (1:30 -04:00); give the offset
-//! (`2025-11-02T01:30:00-05:00`) to mean the later one.
+//! `America/New_York`) move forward by the length of the gap, as the
+//! engine's calendar moves them: 2:30 is read at -05:00, which is 3:30
+//! -04:00 (see "The clock" in `docs/semantics.md`). When the clocks go
+//! back, the repeated local times (1:30 on 2025-11-02 in
+//! `America/New_York`) are read as the earlier of the two instants (1:30
+//! -04:00); give the offset (`2025-11-02T01:30:00-05:00`) to mean the later
+//! one.
 //!
 //! # Formats
 //!

@@ -1,11 +1,13 @@
 //! Reading one value of an event record: times, numbers, money, dates and
 //! booleans from their text, each failure a reason a person can act on.
 
-use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use crate::engine::calendar;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
-/// Local times a record may give, read in the program's time zone.
+/// Local times a record may give, read in the program's time zone, once
+/// [`local_shape`] has found the text's digits where these put them.
 const LOCAL_TIME_FORMATS: [&str; 4] = [
     "%Y-%m-%dT%H:%M:%S%.f",
     "%Y-%m-%d %H:%M:%S%.f",
@@ -14,29 +16,65 @@ const LOCAL_TIME_FORMATS: [&str; 4] = [
 ];
 
 /// The instant `text` names: RFC 3339 with an offset, or a local time (or a
-/// date alone, at midnight) in `zone`. A local time that falls twice (when
-/// the clocks go back) is the earlier instant; one the clocks skip is an error.
+/// date alone, at midnight) in `zone`, read as the engine's calendar reads
+/// one ([`calendar::instant`]): a local time that falls twice (when the
+/// clocks go back) is the earlier instant; one the clocks skip moves forward
+/// by the length of the gap.
 pub(crate) fn instant(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Ok(time.with_timezone(&Utc));
     }
-    let local = LOCAL_TIME_FORMATS
-        .iter()
-        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
-        .or_else(|| date(text).map(|day| day.and_time(NaiveTime::MIN)))
+    let local = local_shape(text)
+        .then(|| {
+            LOCAL_TIME_FORMATS
+                .iter()
+                .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+                .or_else(|| date(text).map(|day| day.and_time(NaiveTime::MIN)))
+        })
+        .flatten()
         .ok_or_else(|| {
             format!(
-                "`{text}` is not a time (expected 2025-03-01T10:00:00+01:00, \
-                 or 2025-03-01 10:00[:00] or 2025-03-01 in {zone})"
+                "`{text}` is not a time (expected 2025-03-01T10:00:00+01:00 or \
+                 2025-03-01T10:00:00Z, or in {zone} 2025-03-01T10:00:00, \
+                 2025-03-01 10:00:00, 2025-03-01T10:00, 2025-03-01 10:00 or 2025-03-01; \
+                 seconds may have a fraction, 10:00:00.5)"
             )
         })?;
-    match zone.from_local_datetime(&local) {
-        LocalResult::Single(time) | LocalResult::Ambiguous(time, _) => Ok(time.with_timezone(&Utc)),
-        LocalResult::None => Err(format!(
-            "`{text}` does not exist in {zone}: the clocks skip it \
-             (daylight saving time); give the time with its UTC offset"
-        )),
+    Ok(calendar::instant(zone, local))
+}
+
+/// Whether `text` has the digits and separators of a local time: a date
+/// `2025-03-01`, alone or followed by `T` or a space and `10:00`,
+/// `10:00:00` or `10:00:00.5`. The formats' own parsing takes one digit
+/// for two and reads on across a missing separator (`2025-02-111:00` as
+/// 11 February 01:00), so the shape is checked first.
+fn local_shape(text: &str) -> bool {
+    let Some((day, rest)) = text.split_at_checked(10) else {
+        return false;
+    };
+    if !shaped(day, "9999-99-99") {
+        return false;
     }
+    let Some(clock) = rest.strip_prefix(['T', ' ']) else {
+        return rest.is_empty();
+    };
+    match clock.split_once('.') {
+        None => shaped(clock, "99:99") || shaped(clock, "99:99:99"),
+        Some((clock, fraction)) => {
+            shaped(clock, "99:99:99")
+                && !fraction.is_empty()
+                && fraction.bytes().all(|b| b.is_ascii_digit())
+        }
+    }
+}
+
+/// Whether `text` is `pattern` with a digit for each `9` in it.
+fn shaped(text: &str, pattern: &str) -> bool {
+    text.len() == pattern.len()
+        && text.bytes().zip(pattern.bytes()).all(|(t, p)| match p {
+            b'9' => t.is_ascii_digit(),
+            _ => t == p,
+        })
 }
 
 /// A decimal number: `12`, `-3`, `4.50`, or with an exponent (`1.5e3`), as
@@ -93,9 +131,11 @@ pub(crate) fn money(text: &str, currency: &str) -> Result<Decimal, String> {
     Ok(amount)
 }
 
-/// A calendar date, `YYYY-MM-DD`.
+/// A calendar date, `YYYY-MM-DD`, with every digit written.
 pub(crate) fn date(text: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+    shaped(text, "9999-99-99")
+        .then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
+        .flatten()
 }
 
 /// `true` or `false`, in any case (spreadsheets write `TRUE`).
@@ -148,6 +188,10 @@ mod tests {
             ("2025-03-01 10:00", "2025-03-01T15:00:00Z"),
             ("2025-03-01T10:00", "2025-03-01T15:00:00Z"),
             ("2025-03-01 10:00:00.5", "2025-03-01T15:00:00.5Z"),
+            (
+                "2025-03-01T10:00:00.123456789",
+                "2025-03-01T15:00:00.123456789Z",
+            ),
             ("2025-03-01", "2025-03-01T05:00:00Z"),
             ("2025-07-01 10:00", "2025-07-01T14:00:00Z"),
         ];
@@ -157,18 +201,20 @@ mod tests {
     }
 
     #[test]
-    fn a_time_in_the_spring_forward_gap_is_an_error_that_says_so() {
-        // On 2025-03-09 New York's clocks jump from 02:00 to 03:00.
-        let reason = instant("2025-03-09 02:30", New_York).unwrap_err();
-        assert!(
-            reason.contains("does not exist in America/New_York"),
-            "{reason}"
-        );
-        assert!(reason.contains("daylight saving"), "{reason}");
-        assert_eq!(
-            instant("2025-03-09 03:00", New_York),
-            Ok(utc("2025-03-09T07:00:00Z"))
-        );
+    fn a_time_in_the_spring_forward_gap_moves_forward_by_the_gap() {
+        // On 2025-03-09 New York's clocks jump from 02:00 (-05:00) to 03:00
+        // (-04:00): a time in between is read at -05:00, an hour later on
+        // the clock, so two times in the gap keep their order and spacing.
+        let cases = [
+            ("2025-03-09 02:00", "2025-03-09T07:00:00Z"),
+            ("2025-03-09 02:30", "2025-03-09T07:30:00Z"),
+            ("2025-03-09T02:59:59", "2025-03-09T07:59:59Z"),
+            ("2025-03-09 03:00", "2025-03-09T07:00:00Z"),
+            ("2025-03-09 03:30", "2025-03-09T07:30:00Z"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(instant(text, New_York), Ok(utc(expected)), "{text}");
+        }
     }
 
     #[test]
@@ -192,13 +238,36 @@ mod tests {
             "2025-03-01 25:00",
             "01/03/2025",
             "10:00",
+            // Digits run together: no reading of them is safe.
+            "2025-02-111:00",
+            "2025-02-0108:00",
+            "2025-02-01T1:00",
+            "2025-02-01 10:0",
+            "2025-2-01 10:00",
+            "2025-02-1",
+            "20250-02-01",
+            "+2025-02-01",
+            "2025-02-01  10:00",
+            "2025-02-01 10:00 ",
+            " 2025-02-01",
+            "2025-02-01 10:00:00.",
+            "2025-02-01 10:00.5",
+            "2025-02-01 10:00:00,5",
+            "2025-02-01t10:00",
+            "2025-02-111:00:00Z",
+            "2025-02-01T1:00:00Z",
+            "2025-2-01T10:00:00Z",
         ] {
             let reason = instant(text, New_York).unwrap_err();
-            assert!(
-                reason.starts_with(&format!("`{text}` is not a time")),
-                "{reason}"
+            assert_eq!(
+                reason,
+                format!(
+                    "`{text}` is not a time (expected 2025-03-01T10:00:00+01:00 or \
+                     2025-03-01T10:00:00Z, or in America/New_York 2025-03-01T10:00:00, \
+                     2025-03-01 10:00:00, 2025-03-01T10:00, 2025-03-01 10:00 or 2025-03-01; \
+                     seconds may have a fraction, 10:00:00.5)"
+                )
             );
-            assert!(reason.contains("America/New_York"), "{reason}");
         }
     }
 
@@ -249,6 +318,15 @@ mod tests {
         assert_eq!(date("2025-02-28"), NaiveDate::from_ymd_opt(2025, 2, 28));
         assert_eq!(date("2025-02-29"), None);
         assert_eq!(date("2025-02-28T10:00"), None);
+        for text in [
+            "2025-2-28",
+            "2025-02-1",
+            "02025-02-01",
+            "+2025-02-01",
+            " 2025-02-01",
+        ] {
+            assert_eq!(date(text), None, "{text}");
+        }
         assert_eq!(boolean("true"), Some(true));
         assert_eq!(boolean("FALSE"), Some(false));
         assert_eq!(boolean("yes"), None);

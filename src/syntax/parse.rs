@@ -108,102 +108,38 @@ fn check_nesting(source: &str) -> Result<(), Diagnostic> {
     Ok(())
 }
 
-/// Every keyword of the grammar, for "did you mean" on syntax errors.
-const KEYWORDS: &[&str] = &[
-    "above",
-    "accept",
-    "activity",
-    "after",
-    "all",
-    "and",
-    "at",
-    "balance",
-    "breakage",
-    "budget",
-    "by",
-    "calendar",
-    "cap",
-    "cost",
-    "count",
-    "currency",
-    "down",
-    "downgrade",
-    "during",
-    "earn",
-    "earned",
-    "effective",
-    "else",
-    "end",
-    "even",
-    "event",
-    "events",
-    "exclusive",
-    "expire",
-    "false",
-    "for",
-    "from",
-    "full",
-    "go",
-    "grace",
-    "group",
-    "half",
-    "immediately",
-    "in",
-    "keep",
-    "late",
-    "level",
-    "levels",
-    "lifetime",
-    "limit",
-    "measure",
-    "member",
-    "membership",
-    "min",
-    "most",
-    "negative",
-    "never",
-    "not",
-    "of",
-    "off",
-    "on",
-    "or",
-    "over",
-    "overspent",
-    "pending",
-    "per",
-    "period",
-    "perk",
-    "points",
-    "precision",
-    "price",
-    "program",
-    "qualification",
-    "qualifying",
-    "return",
-    "returns",
-    "reward",
-    "rolling",
-    "round",
-    "rule",
-    "spend",
-    "start",
-    "sum",
-    "tier",
-    "tiers",
-    "times",
-    "timezone",
-    "to",
-    "total",
-    "true",
-    "up",
-    "upgrade",
-    "value",
-    "when",
-    "where",
-    "without",
-    "write",
-    "year",
-];
+/// Every keyword of the grammar, for "did you mean" on syntax errors: the
+/// words it quotes, read from the grammar itself so that no keyword it gains
+/// is left out.
+static KEYWORDS: LazyLock<BTreeSet<&'static str>> =
+    LazyLock::new(|| quoted_words(include_str!("../../grammar/loyalty.pest")));
+
+/// The literals of a pest grammar that are words (lowercase letters and
+/// `_`), outside `//` comments.
+fn quoted_words(grammar: &str) -> BTreeSet<&str> {
+    let mut words = BTreeSet::new();
+    let mut chars = grammar.char_indices();
+    while let Some((at, c)) = chars.next() {
+        if c == '/' && grammar.get(at..).is_some_and(|rest| rest.starts_with("//")) {
+            chars.find(|(_, c)| *c == '\n');
+        } else if c == '"' {
+            let mut end = at + 1;
+            while let Some((i, c)) = chars.next() {
+                if c == '\\' {
+                    chars.next();
+                } else if c == '"' {
+                    end = i;
+                    break;
+                }
+            }
+            let literal = grammar.get(at + 1..end).unwrap_or_default();
+            if !literal.is_empty() && literal.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                words.insert(literal);
+            }
+        }
+    }
+    words
+}
 
 /// The words that start a statement inside a block.
 const STATEMENT_WORDS: &[&str] = &[
@@ -1183,13 +1119,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_listed_keyword_is_in_the_grammar() {
-        let grammar = include_str!("../../grammar/loyalty.pest");
-        for keyword in KEYWORDS {
-            assert!(
-                grammar.contains(&format!("\"{keyword}\"")),
-                "`{keyword}` is not in the grammar"
-            );
+    fn near_misses_of_every_statement_keyword_are_suggested() {
+        let cases = [
+            ("tranfers", "transfers"),
+            ("redem", "redeem"),
+            ("pooll", "pool"),
+            ("preveiw", "preview"),
+            ("rolover", "rollover"),
+            ("restrat", "restart"),
+            ("expiy", "expiry"),
+            ("fea", "fee"),
+            ("lest", "least"),
+            ("memebrs", "members"),
+        ];
+        for (typo, keyword) in cases {
+            assert_eq!(misspelt_keyword(typo), Some(keyword), "{typo}");
         }
+        let error = parse("points pts {\n  tranfers min 10\n}\n").unwrap_err();
+        assert_eq!(
+            error.help.as_deref(),
+            Some("`tranfers` is not a keyword: did you mean `transfers`?")
+        );
+    }
+
+    #[test]
+    fn the_keywords_are_the_words_the_grammar_quotes() {
+        let grammar = r#"
+// A "comment" is no keyword.
+rule = { "rule" ~ ident ~ "{" ~ "}" }   // "nor" is this one
+text = { "\"" ~ ("\\" ~ "\"" | "a_b")* ~ "\"" ~ "Upper" ~ ".." ~ "x2" }
+"#;
+        assert_eq!(
+            quoted_words(grammar).into_iter().collect::<Vec<_>>(),
+            ["a_b", "rule"]
+        );
+        // The grammar's own: the words of a few statements, no punctuation.
+        for word in ["transfers", "members", "on", "days", "quarter", "bool"] {
+            assert!(KEYWORDS.contains(word), "{word}");
+        }
+        assert!(KEYWORDS
+            .iter()
+            .all(|w| w.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
+        assert!(!KEYWORDS.contains("app"), "a word from a comment");
     }
 }

@@ -18,6 +18,7 @@ use loyalty::engine::ledger::{Entry, Totals};
 use loyalty::engine::replay::{Options, Order, Until};
 use loyalty::engine::sharded;
 use loyalty::engine::Engine;
+use loyalty::events::Format;
 use loyalty::finance::liability::{Breakage, LiabilityBuilder, LiabilityTable, PERKS};
 use loyalty::report::local_time;
 use rust_decimal::Decimal;
@@ -176,14 +177,29 @@ pub fn run_in_shards(
     until: Option<&str>,
     shards: Option<usize>,
 ) -> Run {
-    let program = compile(program);
     let csv: Vec<&str> = events
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    let input = std::io::Cursor::new(csv.join("\n").into_bytes());
-    let records = loyalty::events::read(&program, loyalty::events::Format::Csv, input, "t.csv");
+    replay(program, Format::Csv, &csv.join("\n"), order, until, shards)
+}
+
+/// Sorted replay of `events` written in `format`, read as they are.
+pub fn run_format(program: &str, format: Format, events: &str) -> Run {
+    replay(program, format, events, Order::Sort, None, None)
+}
+
+fn replay(
+    program: &str,
+    format: Format,
+    events: &str,
+    order: Order,
+    until: Option<&str>,
+    shards: Option<usize>,
+) -> Run {
+    let program = compile(program);
+    let records = loyalty::events::read(&program, format, events.as_bytes(), "t");
     let until = until.map(|day| end_of_day(&program, day));
     let mut engine = Engine::new(&program);
     let mut entries = Vec::new();
