@@ -313,7 +313,7 @@ fn a_changed_rule_fails_its_snapshot_naming_the_changed_rows() {
     );
     assert!(std::fs::read_to_string(&snap)
         .unwrap()
-        .contains(",stars,9,9,base,e2,,\n"));
+        .contains(",stars,9,9,base,e2,,,\n"));
 }
 
 #[test]
