@@ -81,16 +81,17 @@ fn expiries_fall_in_their_windows_and_a_lapsing_gold_member_is_flagged() {
          e9,2025-03-10 10:00,cy,return,60,e8",
         "2025-11-30",
     );
-    // Ann's September stars expire at the end of December (the second
-    // window), October's and November's at the ends of January and
-    // February (both in the third: 1 March is 90 days after 1 December). Her
+    // Ann's September stars are valid through 31 December, day 30 after
+    // 1 December (the first window: an expiry at midnight closes the day
+    // before); October's and November's through the ends of January and
+    // February (days 61 and 89, both in the third). Her
     // miles were last active on 20 November: six months on is May, beyond
     // the windows. Bob's miles lapse on 15 December (last active in June);
     // his stars expired at the end of September already.
     assert_eq!(
         expiry,
         "member,points,days,amount,first_expiry
-ann,stars,31-60,120,2026-01-01T00:00:00-05:00
+ann,stars,0-30,120,2026-01-01T00:00:00-05:00
 ann,stars,61-90,35,2026-02-01T00:00:00-05:00
 bob,miles,0-30,40,2025-12-15T10:00:00-05:00
 "

@@ -46,13 +46,18 @@ pub struct Upcoming {
     pub downgrades: Vec<Downgrade>,
 }
 
-/// The window `at` falls in, counting whole days after `as_of` (a point
-/// expiring within the first day is in day 0).
-fn window_of(as_of: DateTime<Utc>, at: DateTime<Utc>) -> Option<usize> {
+/// The window an expiry at `at` falls in, counting calendar days in the
+/// program's zone: day 0 is the day just after `as_of` begins (with
+/// `--until DAY`, the next day), and points count on the last day they
+/// are valid: an expiry at midnight closes the day before.
+fn window_of(tz: chrono_tz::Tz, as_of: DateTime<Utc>, at: DateTime<Utc>) -> Option<usize> {
     if at <= as_of {
         return None;
     }
-    let days = (at - as_of - Duration::nanoseconds(1)).num_days();
+    let instant = Duration::nanoseconds(1);
+    let first = calendar::local(tz, as_of + instant).date();
+    let last_valid = calendar::local(tz, at - instant).date();
+    let days = (last_valid - first).num_days().max(0);
     WINDOWS
         .iter()
         .position(|(first, last)| (*first..=*last).contains(&days))
@@ -67,7 +72,7 @@ pub fn upcoming(engine: &Engine, as_of: DateTime<Utc>) -> Upcoming {
                 continue;
             }
             let mut add = |at: DateTime<Utc>, amount: Decimal| {
-                if let Some(w) = window_of(as_of, at).filter(|_| amount > Decimal::ZERO) {
+                if let Some(w) = window_of(program.timezone, as_of, at).filter(|_| amount > Decimal::ZERO) {
                     let slot = expiring
                         .entry((member.id.to_string(), p, w))
                         .or_insert((Decimal::ZERO, at));
@@ -225,5 +230,36 @@ impl Upcoming {
             table.text(),
             self.downgrades.len()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::window_of;
+    use crate::engine::replay::Until;
+    use chrono::{DateTime, Utc};
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    #[test]
+    fn an_expiry_at_midnight_counts_on_the_day_before() {
+        let tz = chrono_tz::America::New_York;
+        let as_of = "2025-11-30".parse::<Until>().unwrap().instant(tz);
+        let window = |text| window_of(tz, as_of, at(text));
+        // Day 0 is 1 December; valid through 31 December is day 30.
+        assert_eq!(window("2025-12-01T00:00:00-05:00"), Some(0));
+        assert_eq!(window("2026-01-01T00:00:00-05:00"), Some(0));
+        // Valid into 1 January: day 31.
+        assert_eq!(window("2026-01-01T00:01:00-05:00"), Some(1));
+        // Valid through 28 February is day 89, into 1 March day 90; 2
+        // March is past the last window, and what expires before day 0
+        // starts is in none.
+        assert_eq!(window("2026-03-01T00:00:00-05:00"), Some(2));
+        assert_eq!(window("2026-03-01T09:00:00-05:00"), Some(2));
+        assert_eq!(window("2026-03-02T09:00:00-05:00"), None);
+        assert_eq!(window("2025-11-30T23:00:00-05:00"), None);
     }
 }
