@@ -173,13 +173,7 @@ pub fn run_in_shards(
     shards: Option<usize>,
 ) -> Run {
     let program = compile(program);
-    let csv: Vec<&str> = events
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let input = std::io::Cursor::new(csv.join("\n").into_bytes());
-    let records = loyalty::events::read(&program, loyalty::events::Format::Csv, input, "t.csv");
+    let records = csv_records(&program, events);
     let until = until.map(|day| end_of_day(&program, day));
     let mut engine = Engine::new(&program);
     let mut entries = Vec::new();
@@ -220,6 +214,54 @@ pub fn run_in_shards(
         after_until: outcome.after_until,
         afterwards: afterwards(&program, &mut engine, now),
     }
+}
+
+/// The records of `events` (CSV; each line trimmed, blank lines dropped)
+/// as file `t.csv`.
+fn csv_records<'p>(
+    program: &'p Program,
+    events: &str,
+) -> Box<dyn Iterator<Item = Result<loyalty::events::Event, loyalty::events::Reject>> + 'p> {
+    let csv: Vec<&str> = events
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let input = std::io::Cursor::new(csv.join("\n").into_bytes());
+    loyalty::events::read(program, loyalty::events::Format::Csv, input, "t.csv")
+}
+
+/// `loyalty explain --member MEMBER` of a sorted replay of `events` (CSV,
+/// as for [`run_with`]): the text it prints, without the rejects it lists
+/// after it.
+pub fn explain(program: &str, events: &str, member: &str) -> String {
+    let program = compile(program);
+    let mut engine = Engine::new(&program);
+    engine.explain(member);
+    let options = Options {
+        order: Order::Sort,
+        until: None,
+        strict: false,
+    };
+    let records = csv_records(&program, events);
+    loyalty::engine::replay::replay(&mut engine, records, options, &mut |_| {
+        Ok::<(), std::io::Error>(())
+    })
+    .unwrap();
+    engine.take_explanation().unwrap().render(&program)
+}
+
+/// The rejects (line, reason) of reading `text` in `format`, typed by `program`.
+pub fn read_rejects(
+    program: &str,
+    format: loyalty::events::Format,
+    text: &str,
+) -> Vec<(usize, String)> {
+    let program = compile(program);
+    loyalty::events::read(&program, format, text.as_bytes(), "t")
+        .filter_map(Result::err)
+        .map(|r| (r.origin.line, r.reason))
+        .collect()
 }
 
 /// The rows `engine` writes when its clock moves on two years from `now`.
