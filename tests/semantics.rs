@@ -1526,6 +1526,81 @@ fn a_missing_required_field_is_rejected_in_json_lines_and_yaml() {
     );
 }
 
+#[test]
+fn an_optional_field_may_be_missing_and_a_rule_reading_it_does_not_fire() {
+    let run = run(&with_fields("optional "), WITHOUT_FIELDS);
+    assert!(run.rejects.is_empty(), "{:?}", run.rejects);
+    // Neither `local` nor `app` fires on bob's purchase without a channel;
+    // the fuel without litres earns nothing and is not counted by the limit.
+    assert_eq!(
+        run.rows("bob", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 1 =1 local",
+            "earn 2025-01-02T12:00:00-05:00 30 =31 fill",
+            "earn 2025-01-02T13:00:00-05:00 1 =32 local",
+            "earn 2025-01-02T13:00:00-05:00 2 =34 app",
+        ]
+    );
+    assert!(run.rows("ann", &[]).is_empty());
+}
+
+#[test]
+fn explain_tells_a_rule_that_did_not_fire_for_a_missing_field() {
+    let story = support::explain(&with_fields("optional "), WITHOUT_FIELDS, "bob");
+    let told = |event: &str| -> Vec<&str> {
+        story
+            .split("\n\n")
+            .find(|block| block.contains(event))
+            .unwrap_or_else(|| panic!("no {event} in\n{story}"))
+            .lines()
+            .skip(1)
+            .collect()
+    };
+    assert_eq!(
+        told("purchase e3"),
+        [
+            "  ✓ local: 1 = 1 pts",
+            "  ✗ app: `channel = \"app\"` is false (`channel` is missing)",
+        ]
+    );
+    assert_eq!(
+        told("fuel e4"),
+        ["  ✗ fill: nothing to earn: `litres` is missing"]
+    );
+    assert_eq!(told("fuel e5"), ["  ✓ fill: 1 × 30 / 1 = 30 pts"]);
+    let ann = support::explain(&with_fields("optional "), WITHOUT_FIELDS, "ann");
+    assert!(ann.contains("enroll e1"), "{ann}");
+}
+
+#[test]
+fn a_rule_whose_amount_has_no_value_does_not_fire() {
+    let program = ny!(r#"
+event fuel {
+  litres: number
+}
+points pts
+rule fill {
+  on fuel
+  earn 10 pts per 1 of 100 / litres
+  limit 1 per member per day
+}
+"#);
+    let events = "id,time,member,type,litres
+                  e1,2025-01-01 09:00,ann,enroll,
+                  e2,2025-01-02 10:00,ann,fuel,0
+                  e3,2025-01-02 11:00,ann,fuel,50";
+    // Dividing by zero leaves `fill` without an amount: it does not fire,
+    // so its limit still lets the next fuel of the day earn.
+    assert_eq!(
+        run(program, events).rows("ann", &[]),
+        ["earn 2025-01-02T11:00:00-05:00 20 =20 fill"]
+    );
+    assert!(support::explain(program, events, "ann").contains(
+        "fuel e2: litres 0\n  ✗ fill: nothing to earn: an `earn` amount has no value \
+         (a division by zero or an overflow)\n"
+    ));
+}
+
 // ------------------------------------------------------------ tiers
 
 #[test]
