@@ -158,11 +158,20 @@ pub fn sort(diagnostics: &mut [Diagnostic]) {
 
 /// `a`, `a or b`, `a, b or c`: a list for a message.
 pub fn or_list(items: impl Iterator<Item = String>) -> String {
+    list(items, "or")
+}
+
+/// `a`, `a and b`, `a, b and c`: a list for a message.
+pub fn and_list(items: impl Iterator<Item = String>) -> String {
+    list(items, "and")
+}
+
+fn list(items: impl Iterator<Item = String>, last_word: &str) -> String {
     let items: Vec<String> = items.collect();
     match items.split_last() {
         None => String::new(),
         Some((last, [])) => last.clone(),
-        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        Some((last, rest)) => format!("{} {last_word} {last}", rest.join(", ")),
     }
 }
 

@@ -23,7 +23,8 @@ fn spanned<T>(node: T) -> Spanned<T> {
 }
 
 /// Names that are not keywords, some starting like one (`or_else`,
-/// `ontime`), to catch a keyword matched as the prefix of a name.
+/// `ontime`), to catch a keyword matched as the prefix of a name, and
+/// `optional`, a word of the grammar that is still a name.
 const NAMES: &[&str] = &[
     "stars",
     "gold",
@@ -36,6 +37,7 @@ const NAMES: &[&str] = &[
     "ontime",
     "earned_miles",
     "a1",
+    "optional",
 ];
 
 fn name() -> impl Strategy<Value = String> {
@@ -296,8 +298,9 @@ fn fields() -> impl Strategy<Value = Vec<FieldDecl>> {
         Just(FieldType::Bool),
     ];
     proptest::collection::vec(
-        (ident(), ty).prop_map(|(name, ty)| FieldDecl {
+        (ident(), any::<bool>(), ty).prop_map(|(name, optional, ty)| FieldDecl {
             name,
+            optional,
             ty: spanned(ty),
             span: Span::default(),
         }),

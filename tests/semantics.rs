@@ -1551,7 +1551,7 @@ rule once {
 fn a_comparison_with_an_empty_field_is_false() {
     let program = ny!(r#"
 event purchase {
-  category: text
+  category: optional text
 }
 points pts
 rule food {
@@ -1570,6 +1570,7 @@ rule not_food {
          e2,2025-01-02 10:00,ann,purchase,1,
          e3,2025-01-03 10:00,ann,purchase,1,toys",
     );
+    assert!(run.rejects.is_empty(), "{:?}", run.rejects);
     assert_eq!(
         run.rows("ann", &[]),
         ["earn 2025-01-03T10:00:00-05:00 10 =10 not_food"]
@@ -1703,6 +1704,161 @@ rule launch {
     );
     let bob_cut = run.ledger.iter().find(|r| r.member == "bob").unwrap();
     assert_eq!(bob_cut.note, "budget of 100 exhausted: 50 cut to 20");
+}
+
+// ------------------------------------------------------------ declared fields
+
+/// Fields on `enroll` (the member's), added to `purchase` and of a declared
+/// type, with rules reading each; `opt` is `"optional "` or `""`.
+fn with_fields(opt: &str) -> String {
+    format!(
+        "{}member {{\n  city: {opt}text\n}}\n\
+         event purchase {{\n  channel: {opt}text\n}}\n\
+         event fuel {{\n  litres: {opt}number\n}}\n\
+         points pts\n\
+         rule local {{\n  on purchase where city = \"Lyon\"\n  earn 1 pts\n}}\n\
+         rule app {{\n  on purchase where amount > 0 USD and channel = \"app\"\n  earn 2 pts\n}}\n\
+         rule fill {{\n  on fuel\n  earn 1 pts per 1 of litres\n  limit 1 per member per day\n}}\n",
+        ny!("")
+    )
+}
+
+/// Each of `with_fields`' fields left out once (line 2, 4, 5), as CSV.
+const WITHOUT_FIELDS: &str = "id,time,member,type,city,amount,channel,litres
+     e1,2025-01-01 09:00,ann,enroll,,,,
+     e2,2025-01-01 09:00,bob,enroll,Lyon,,,
+     e3,2025-01-02 10:00,bob,purchase,,5,,
+     e4,2025-01-02 11:00,bob,fuel,,,,
+     e5,2025-01-02 12:00,bob,fuel,,,,30
+     e6,2025-01-02 13:00,bob,purchase,,5,app,";
+
+/// Why a record without a required field is rejected.
+fn needs(field: &str, kind: &str) -> String {
+    format!("missing `{field}`, which every `{kind}` needs (it is not declared `optional`)")
+}
+
+#[test]
+fn a_record_without_a_required_field_is_rejected_with_its_line_and_the_fields_name() {
+    let run = run(&with_fields(""), WITHOUT_FIELDS);
+    assert_eq!(
+        run.rejects,
+        [
+            (2, needs("city", "enroll")),
+            (4, needs("channel", "purchase")),
+            (5, needs("litres", "fuel")),
+        ]
+    );
+    // They change nothing: ann was never enrolled; bob's fuel at 12:00 is
+    // the first of the day.
+    assert!(!run.members.contains_key("ann"));
+    assert_eq!(
+        run.rows("bob", &[]),
+        [
+            "earn 2025-01-02T12:00:00-05:00 30 =30 fill",
+            "earn 2025-01-02T13:00:00-05:00 1 =31 local",
+            "earn 2025-01-02T13:00:00-05:00 2 =33 app",
+        ]
+    );
+}
+
+#[test]
+fn a_missing_required_field_is_rejected_in_json_lines_and_yaml() {
+    let program = with_fields("");
+    let jsonl = r#"{"id": "e1", "time": "2025-01-01", "member": "ann", "type": "enroll", "city": "Lyon"}
+{"id": "e2", "time": "2025-01-02", "member": "ann", "type": "purchase", "amount": 5}
+{"id": "e3", "time": "2025-01-02", "member": "ann", "type": "fuel", "litres": null}
+"#;
+    let yaml = "- id: e1\n  time: 2025-01-01\n  member: ann\n  type: enroll\n\
+                - id: e2\n  time: 2025-01-02\n  member: ann\n  type: purchase\n  amount: 5\n  channel: ''\n";
+    assert_eq!(
+        support::read_rejects(&program, Format::Jsonl, jsonl),
+        [
+            (2, needs("channel", "purchase")),
+            (3, needs("litres", "fuel"))
+        ]
+    );
+    assert_eq!(
+        support::read_rejects(&program, Format::Yaml, yaml),
+        [
+            (1, needs("city", "enroll")),
+            (5, needs("channel", "purchase"))
+        ]
+    );
+}
+
+#[test]
+fn an_optional_field_may_be_missing_and_a_rule_reading_it_does_not_fire() {
+    let run = run(&with_fields("optional "), WITHOUT_FIELDS);
+    assert!(run.rejects.is_empty(), "{:?}", run.rejects);
+    // Neither `local` nor `app` fires on bob's purchase without a channel;
+    // the fuel without litres earns nothing and is not counted by the limit.
+    assert_eq!(
+        run.rows("bob", &[]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 1 =1 local",
+            "earn 2025-01-02T12:00:00-05:00 30 =31 fill",
+            "earn 2025-01-02T13:00:00-05:00 1 =32 local",
+            "earn 2025-01-02T13:00:00-05:00 2 =34 app",
+        ]
+    );
+    assert!(run.rows("ann", &[]).is_empty());
+}
+
+#[test]
+fn explain_tells_a_rule_that_did_not_fire_for_a_missing_field() {
+    let story = support::explain(&with_fields("optional "), WITHOUT_FIELDS, "bob");
+    let told = |event: &str| -> Vec<&str> {
+        story
+            .split("\n\n")
+            .find(|block| block.contains(event))
+            .unwrap_or_else(|| panic!("no {event} in\n{story}"))
+            .lines()
+            .skip(1)
+            .collect()
+    };
+    assert_eq!(
+        told("purchase e3"),
+        [
+            "  ✓ local: 1 = 1 pts",
+            "  ✗ app: `channel = \"app\"` is false (`channel` is missing)",
+        ]
+    );
+    assert_eq!(
+        told("fuel e4"),
+        ["  ✗ fill: nothing to earn: `litres` is missing"]
+    );
+    assert_eq!(told("fuel e5"), ["  ✓ fill: 1 × 30 / 1 = 30 pts"]);
+    let ann = support::explain(&with_fields("optional "), WITHOUT_FIELDS, "ann");
+    assert!(ann.contains("enroll e1"), "{ann}");
+}
+
+#[test]
+fn a_rule_whose_amount_has_no_value_does_not_fire() {
+    let program = ny!(r#"
+event fuel {
+  litres: number
+}
+points pts
+rule fill {
+  on fuel
+  earn 10 pts per 1 of 100 / litres
+  limit 1 per member per day
+}
+"#);
+    let events = "id,time,member,type,litres
+                  e1,2025-01-01 09:00,ann,enroll,
+                  e2,2025-01-02 10:00,ann,fuel,0
+                  e3,2025-01-02 11:00,ann,fuel,50";
+    // Dividing by zero leaves `fill` without an amount: it does not fire,
+    // so its limit still lets the next fuel of the day earn.
+    assert_eq!(
+        run(program, events).rows("ann", &[]),
+        ["earn 2025-01-02T11:00:00-05:00 20 =20 fill"]
+    );
+    assert!(support::explain(program, events, "ann").contains(
+        "fuel e2: litres 0\n  ✗ fill: nothing to earn: an `earn` amount has no value \
+         (a division by zero or an overflow)\n"
+    ));
 }
 
 // ------------------------------------------------------------ tiers

@@ -49,6 +49,12 @@ pub struct Program {
 pub struct Field {
     pub name: String,
     pub ty: FieldType,
+    /// A record that leaves it empty is rejected: a field the program
+    /// declares without `optional`. Built-in fields are not: which of them
+    /// a built-in event needs depends on the others (a `redeem` takes a
+    /// `reward`, or `points` and `points_type`), and the reader checks that
+    /// event by event.
+    pub required: bool,
 }
 
 /// Where the engine finds the built-in fields of built-in events: they come

@@ -166,6 +166,7 @@ fn builtin_events() -> Vec<EventType> {
                 .map(|(name, ty)| Field {
                     name: (*name).to_string(),
                     ty: *ty,
+                    required: false,
                 })
                 .collect(),
             rules: Vec::new(),
@@ -179,6 +180,7 @@ fn fields(decls: &[ast::FieldDecl]) -> Vec<Field> {
         .map(|f| Field {
             name: f.name.node.clone(),
             ty: f.ty.node,
+            required: !f.optional,
         })
         .collect()
 }

@@ -82,6 +82,55 @@ pub fn eval<'a>(expr: &'a Expr, scope: &Scope<'a>) -> Cow<'a, Value> {
 
 const MISSING: Cow<'static, Value> = Cow::Owned(Value::Missing);
 
+/// A field of the event being applied, or a member attribute, by index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    Field(usize),
+    Attribute(usize),
+}
+
+/// Adds to `found` the fields and attributes `expr` reads that are missing
+/// in `scope`, in the order written, each once: what an explanation names
+/// when a condition is false or an amount has no value.
+pub fn missing(expr: &Expr, scope: &Scope, found: &mut Vec<Read>) {
+    let read = match expr {
+        Expr::Field(i) => Some((Read::Field(*i), scope.fields.get(*i))),
+        Expr::Attribute(i) | Expr::Builtin(Builtin::DaysToBirthday(i)) => {
+            Some((Read::Attribute(*i), scope.attributes.get(*i)))
+        }
+        _ => None,
+    };
+    if let Some((read, value)) = read {
+        if value.is_none_or(|v| *v == Value::Missing) && !found.contains(&read) {
+            found.push(read);
+        }
+    }
+    match expr {
+        Expr::Not(e) | Expr::Neg(e) => missing(e, scope, found),
+        Expr::Binary(_, lhs, rhs) => {
+            missing(lhs, scope, found);
+            missing(rhs, scope, found);
+        }
+        Expr::InList(subject, items) => {
+            missing(subject, scope, found);
+            for item in items {
+                missing(item, scope, found);
+            }
+        }
+        Expr::InRange(subject, low, high) => {
+            for e in [subject, low, high] {
+                missing(e, scope, found);
+            }
+        }
+        Expr::Const(_)
+        | Expr::Field(_)
+        | Expr::Attribute(_)
+        | Expr::Builtin(_)
+        | Expr::Measure(_)
+        | Expr::Balance(_) => {}
+    }
+}
+
 fn balance(points: PointsId, scope: &Scope) -> Value {
     scope
         .balances

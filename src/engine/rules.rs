@@ -9,8 +9,10 @@ use super::ledger::EntryKind;
 use super::member::{Counter, Purchase, PurchaseAward};
 use super::{number_field, tiers, Engine};
 use crate::compile::ir::{
-    builtin_field, AwardAmount, Budget, EventKind, Limit, PointsId, Rule, RuleId,
+    builtin_field, Award, AwardAmount, Budget, Condition, EventKind, EventType, Expr, Limit,
+    PointsId, Program, Rule, RuleId,
 };
+use crate::diagnostic::and_list;
 use crate::events::Event;
 use crate::syntax::ast::Rounding;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -87,7 +89,8 @@ impl Engine<'_> {
             };
             match self.why_not(m, rule, rule_id, &scope, purchase_amount) {
                 Some(reason) if explaining => {
-                    outcomes.push(RuleOutcome::skipped(rule_id, reason.to_string()));
+                    let told = reason.told(program, event_type, &scope);
+                    outcomes.push(RuleOutcome::skipped(rule_id, told));
                 }
                 Some(_) => {}
                 None => fired.push(rule_id),
@@ -290,7 +293,10 @@ impl Engine<'_> {
             .iter()
             .find(|c| !eval::holds(&c.expr, scope))
         {
-            return Some(Unfired::False(&failed.text));
+            return Some(Unfired::False(failed));
+        }
+        if let Some(award) = rule.awards.iter().find(|a| !has_amount(a, scope)) {
+            return Some(Unfired::NoAmount(award));
         }
         let member = self.members.get(m)?;
         for (i, limit) in rule.limits.iter().enumerate() {
@@ -415,25 +421,76 @@ impl Engine<'_> {
     }
 }
 
+/// Whether an `earn` line's amount has a value on this event: a rate or a
+/// base that reads a missing field, or divides by zero, has none.
+fn has_amount(award: &Award, scope: &Scope) -> bool {
+    match &award.amount {
+        AwardAmount::Rate { amount, per } => {
+            eval::number(amount, scope).is_some()
+                && per
+                    .as_ref()
+                    .is_none_or(|per| eval::number(&per.base, scope).is_some())
+        }
+        AwardAmount::ShareOf { .. } => true,
+    }
+}
+
 /// Why a rule did not fire, told in words only when explained.
 enum Unfired<'r> {
     Outside(chrono::NaiveDate, chrono::NaiveDate),
     BelowMinimum(Decimal),
-    /// A condition, as written, that does not hold.
-    False(&'r str),
+    /// A condition that does not hold.
+    False(&'r Condition),
+    /// An `earn` line whose amount has no value.
+    NoAmount(&'r Award),
     LimitReached(&'r Limit),
 }
 
-impl std::fmt::Display for Unfired<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Unfired::Outside(from, to) => write!(f, "outside its window {from} .. {to}"),
-            Unfired::BelowMinimum(min) => {
-                write!(f, "the purchase is below the minimum spend of {min}")
+impl Unfired<'_> {
+    /// In words, naming the fields and member attributes the record left
+    /// empty that a false condition or an amount without a value read.
+    fn told(&self, program: &Program, event_type: &EventType, scope: &Scope) -> String {
+        let missing = |exprs: &[&Expr]| {
+            let mut found = Vec::new();
+            for expr in exprs {
+                eval::missing(expr, scope, &mut found);
             }
-            Unfired::False(condition) => write!(f, "`{condition}` is false"),
-            Unfired::LimitReached(limit) => write!(
-                f,
+            let names = found.iter().filter_map(|read| {
+                let field = match read {
+                    eval::Read::Field(i) => event_type.fields.get(*i),
+                    eval::Read::Attribute(i) => program.member_attributes.get(*i),
+                };
+                field.map(|f| format!("`{}`", f.name))
+            });
+            let names: Vec<String> = names.collect();
+            let verb = if names.len() == 1 { "is" } else { "are" };
+            (!names.is_empty()).then(|| format!("{} {verb} missing", and_list(names.into_iter())))
+        };
+        match self {
+            Unfired::Outside(from, to) => format!("outside its window {from} .. {to}"),
+            Unfired::BelowMinimum(min) => {
+                format!("the purchase is below the minimum spend of {min}")
+            }
+            Unfired::False(condition) => match missing(&[&condition.expr]) {
+                Some(missing) => format!("`{}` is false ({missing})", condition.text),
+                None => format!("`{}` is false", condition.text),
+            },
+            Unfired::NoAmount(award) => {
+                let exprs: Vec<&Expr> = match &award.amount {
+                    AwardAmount::Rate { amount, per } => {
+                        [Some(amount), per.as_ref().map(|p| &p.base)]
+                            .into_iter()
+                            .flatten()
+                            .collect()
+                    }
+                    AwardAmount::ShareOf { .. } => Vec::new(),
+                };
+                let why = missing(&exprs).unwrap_or_else(|| {
+                    "an `earn` amount has no value (a division by zero or an overflow)".to_string()
+                });
+                format!("nothing to earn: {why}")
+            }
+            Unfired::LimitReached(limit) => format!(
                 "its limit of {} per {} is reached",
                 limit.count,
                 limit.period.name()

@@ -50,7 +50,10 @@
 //! Some built-in fields are required: a `purchase` needs an `amount`; a
 //! `return` needs `of` and an `amount` greater than 0; a `use_perk` needs a
 //! `perk`; a `redeem` needs either a `reward`, or `points` (greater than 0)
-//! and `points_type`, not both.
+//! and `points_type`, not both. Every field the program declares (a member
+//! attribute on `enroll`, a field added to `purchase`, a field of a
+//! declared type) is required unless declared `optional`: a record that
+//! leaves it absent or empty is rejected, naming it.
 //!
 //! # Times
 //!
@@ -219,12 +222,13 @@ mod tests {
     use crate::compile::compile;
 
     /// A program with a declared purchase field, member attributes, a
-    /// declared event type and every built-in type.
+    /// declared event type and every built-in type; every declared field
+    /// is `optional` but a stay's `nights`.
     pub(super) const PROGRAM: &str = r#"
         program "T" { currency USD  timezone "America/New_York" }
-        member { birthday: date  vip: bool  city: text }
-        event purchase { store: text }
-        event stay { nights: number  rate: money }
+        member { birthday: optional date  vip: optional bool  city: optional text }
+        event purchase { store: optional text }
+        event stay { nights: number  rate: optional money }
         points pts
         rule base { on purchase  earn 1 pts per 1 USD of amount }
         rule nights { on stay  earn 100 pts per 1 of nights }

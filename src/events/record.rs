@@ -203,7 +203,8 @@ fn typed(program: &Program, cells: &impl Cells, origin: &Origin) -> Result<Event
         .enumerate()
         .map(|(index, field)| field_value(program, field, cells.field(kind, index, field)?))
         .collect::<Result<Vec<_>, _>>()?;
-    check_required(event_type, &fields)?;
+    check_builtin(event_type, &fields)?;
+    check_declared(event_type, &fields)?;
     Ok(Event {
         id: id.to_owned(),
         time,
@@ -279,7 +280,7 @@ fn field_value(program: &Program, field: &Field, text: Option<&str>) -> Result<V
 }
 
 /// The built-in fields without which a built-in event means nothing.
-fn check_required(event_type: &EventType, fields: &[Value]) -> Result<(), String> {
+fn check_builtin(event_type: &EventType, fields: &[Value]) -> Result<(), String> {
     let get = |name: &str| {
         event_type
             .fields
@@ -309,6 +310,23 @@ fn check_required(event_type: &EventType, fields: &[Value]) -> Result<(), String
         _ => return Ok(()),
     };
     Err(error.to_owned())
+}
+
+/// The fields the program declares without `optional`: a record must give
+/// each of them.
+fn check_declared(event_type: &EventType, fields: &[Value]) -> Result<(), String> {
+    match event_type
+        .fields
+        .iter()
+        .zip(fields)
+        .find(|(field, value)| field.required && **value == Value::Missing)
+    {
+        Some((field, _)) => Err(format!(
+            "missing `{}`, which every `{}` needs (it is not declared `optional`)",
+            field.name, event_type.name
+        )),
+        None => Ok(()),
+    }
 }
 
 fn quoted_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
@@ -444,6 +462,26 @@ mod tests {
             assert_eq!(reason(&pairs), format!("missing `{name}`"));
             assert_eq!(reason(&with(&[(name, " ")])), format!("missing `{name}`"));
         }
+    }
+
+    #[test]
+    fn a_declared_field_is_required_unless_optional() {
+        let stay = |pairs: &[(&'static str, &'static str)]| {
+            let mut all = vec![
+                ("id", "s1"),
+                ("time", "2025-03-01"),
+                ("member", "m1"),
+                ("type", "stay"),
+            ];
+            all.extend_from_slice(pairs);
+            all
+        };
+        let expected = "missing `nights`, which every `stay` needs (it is not declared `optional`)";
+        assert_eq!(reason(&stay(&[("rate", "120")])), expected);
+        assert_eq!(reason(&stay(&[("nights", "  ")])), expected);
+        // `rate` is optional.
+        let event = typed(&stay(&[("nights", "2")])).unwrap();
+        assert_eq!(event.fields, vec![number("2"), Value::Missing]);
     }
 
     #[test]

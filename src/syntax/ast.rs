@@ -217,6 +217,9 @@ pub struct EventDecl {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldDecl {
     pub name: Ident,
+    /// `name: optional type`: a record may leave it empty; otherwise a
+    /// record without it is rejected.
+    pub optional: bool,
     pub ty: Spanned<FieldType>,
     pub span: Span,
 }

@@ -499,7 +499,8 @@ fn fields(fields: &[FieldDecl]) -> Vec<(Span, Text)> {
                 FieldType::Date => "date",
                 FieldType::Bool => "bool",
             };
-            (f.span, format!("{}: {ty}", f.name.node).into())
+            let optional = if f.optional { "optional " } else { "" };
+            (f.span, format!("{}: {optional}{ty}", f.name.node).into())
         })
         .collect()
 }
@@ -890,7 +891,7 @@ mod tests {
 
 member {
   birthday: date
-  region: text
+  region: optional text
   vip: bool
   age: number
   spent: money
@@ -898,7 +899,7 @@ member {
 
 event flight {
   distance: number
-  fare_class: text
+  fare_class: optional text
 }
 
 points stars {
@@ -1066,6 +1067,14 @@ reward free_drink {
         assert_formats(
             "reward r { price 150 stars  cost 2.20 USD }",
             "reward r {\n  price 150 stars\n  cost 2.20 USD\n}\n",
+        );
+    }
+
+    #[test]
+    fn an_optional_field_keeps_its_word() {
+        assert_formats(
+            "event fuel { litres :optional   number optional: optional text\n}",
+            "event fuel {\n  litres: optional number\n  optional: optional text\n}\n",
         );
     }
 

@@ -579,6 +579,7 @@ fn field(pair: Pair<Rule>) -> Result<FieldDecl> {
     let s = span(&pair);
     let mut c = Children::of(pair);
     let name = ident(c.expect(Rule::ident)?);
+    let optional = c.optional(Rule::optional).is_some();
     let ty_pair = c.expect(Rule::field_type)?;
     let ty = match ty_pair.as_str() {
         "number" => FieldType::Number,
@@ -589,6 +590,7 @@ fn field(pair: Pair<Rule>) -> Result<FieldDecl> {
     };
     Ok(FieldDecl {
         name,
+        optional,
         ty: Spanned::new(ty, span(&ty_pair)),
         span: s,
     })

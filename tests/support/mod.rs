@@ -177,17 +177,23 @@ pub fn run_in_shards(
     until: Option<&str>,
     shards: Option<usize>,
 ) -> Run {
-    let csv: Vec<&str> = events
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    replay(program, Format::Csv, &csv.join("\n"), order, until, shards)
+    replay(program, Format::Csv, &trimmed(events), order, until, shards)
 }
 
 /// Sorted replay of `events` written in `format`, read as they are.
 pub fn run_format(program: &str, format: Format, events: &str) -> Run {
     replay(program, format, events, Order::Sort, None, None)
+}
+
+/// Inline CSV events with each line trimmed and blank lines dropped, so
+/// the header is line 1 and the first record line 2.
+fn trimmed(events: &str) -> String {
+    let lines: Vec<&str> = events
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join("\n")
 }
 
 fn replay(
@@ -256,6 +262,40 @@ fn liability_totals(table: &LiabilityTable) -> BTreeMap<String, Totals> {
         t.reversed += row.reversed;
     }
     totals
+}
+
+/// `loyalty explain --member MEMBER` of a sorted replay of `events` (CSV,
+/// as for [`run_with`]): the text it prints, without the rejects it lists
+/// after it.
+pub fn explain(program: &str, events: &str, member: &str) -> String {
+    let program = compile(program);
+    let mut engine = Engine::new(&program);
+    engine.explain(member);
+    let options = Options {
+        order: Order::Sort,
+        until: None,
+        strict: false,
+    };
+    let text = trimmed(events);
+    let records = loyalty::events::read(&program, Format::Csv, text.as_bytes(), "t");
+    loyalty::engine::replay::replay(&mut engine, records, options, &mut |_| {
+        Ok::<(), std::io::Error>(())
+    })
+    .unwrap();
+    engine.take_explanation().unwrap().render(&program)
+}
+
+/// The rejects (line, reason) of reading `text` in `format`, typed by `program`.
+pub fn read_rejects(
+    program: &str,
+    format: loyalty::events::Format,
+    text: &str,
+) -> Vec<(usize, String)> {
+    let program = compile(program);
+    loyalty::events::read(&program, format, text.as_bytes(), "t")
+        .filter_map(Result::err)
+        .map(|r| (r.origin.line, r.reason))
+        .collect()
 }
 
 /// The rows `engine` writes when its clock moves on two years from `now`.
