@@ -309,8 +309,7 @@ fn action() -> impl Strategy<Value = Action> {
 }
 
 fn csv(actions: &[Action]) -> String {
-    let mut out =
-        String::from("id,time,member,type,amount,points,points_type,to,pool,of,reason\n");
+    let mut out = String::from("id,time,member,type,amount,points,points_type,to,pool,of,reason\n");
     for m in 0..3 {
         out.push_str(&format!("j{m},2025-01-01 08:00,m{m},enroll,,,,,,,\n"));
     }
@@ -372,10 +371,7 @@ fn csv(actions: &[Action]) -> String {
                 member,
                 day: d,
                 points,
-            } => format!(
-                "a{i},{} 12:00,m{member},adjust,,{points},stars,,",
-                day(*d)
-            ),
+            } => format!("a{i},{} 12:00,m{member},adjust,,{points},stars,,", day(*d)),
             Action::Join { member, day: d } => {
                 format!("a{i},{} 12:00,m{member},join_pool,,,,,household:h", day(*d))
             }

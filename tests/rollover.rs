@@ -137,9 +137,8 @@ fn rollover_carries_only_the_measures_it_names() {
     );
     assert_eq!(run.member("ann").measures, [d("200"), d("0")]);
     // Both named, each with its own cap.
-    let both = miles_or_flights(
-        "rollover miles_earned up to 500\n  rollover purchase_count up to 1",
-    );
+    let both =
+        miles_or_flights("rollover miles_earned up to 500\n  rollover purchase_count up to 1");
     let run = run_until(&both, &events, "2026-01-31");
     assert_eq!(run.member("ann").measures, [d("200"), d("1")]);
 }
@@ -159,7 +158,11 @@ fn rollover_must_name_its_measure_when_the_tiers_have_several() {
     assert_eq!(unnamed[0].0, "rollover");
     assert!(unnamed[0].1.contains("2 `by` measures"), "{unnamed:?}");
     assert!(
-        unnamed[0].2.as_deref().unwrap().contains("rollover miles_earned up to N"),
+        unnamed[0]
+            .2
+            .as_deref()
+            .unwrap()
+            .contains("rollover miles_earned up to N"),
         "{unnamed:?}"
     );
     let typo = check("rollover miles_earnd up to 500");

@@ -644,7 +644,10 @@ fn a_return_after_part_of_the_points_expired_reclaims_its_share_of_the_rest() {
         ]
     );
     // The second half: 30 more were due, 20 were left to take, 10 owed.
-    assert_eq!(run.ledger.last().unwrap().note, "10 already spent: the balance goes negative");
+    assert_eq!(
+        run.ledger.last().unwrap().note,
+        "10 already spent: the balance goes negative"
+    );
     let totals = &run.totals["pts"];
     assert_eq!((totals.expired, totals.reversed), (d("40"), d("60")));
 }

@@ -1079,7 +1079,11 @@ impl<'p> Engine<'p> {
         self.count(m, p, |t| t.expired += amount);
         // A return of the purchase that earned them does not take them again.
         if let Some(member) = self.members.get_mut(m) {
-            let mut awards = member.purchases.iter_mut().rev().flat_map(|b| &mut b.awards);
+            let mut awards = member
+                .purchases
+                .iter_mut()
+                .rev()
+                .flat_map(|b| &mut b.awards);
             if let Some(award) = awards.find(|a| a.points == p && a.bucket == Some(bucket.id)) {
                 award.expired += amount;
             }

@@ -212,8 +212,8 @@ impl Engine<'_> {
                 };
                 let measures: Vec<Decimal> = current_measures(member, program, at);
                 let scope = measures_scope(&measures, calendar::local(program.timezone, at));
-                let to = pending
-                    .unwrap_or_else(|| review(tiers, member.tier, member.floor, &scope).0);
+                let to =
+                    pending.unwrap_or_else(|| review(tiers, member.tier, member.floor, &scope).0);
                 (to < member.tier).then(|| Projected {
                     member: member.id.to_string(),
                     tier: member.tier,

@@ -72,7 +72,9 @@ pub fn upcoming(engine: &Engine, as_of: DateTime<Utc>) -> Upcoming {
                 continue;
             }
             let mut add = |at: DateTime<Utc>, amount: Decimal| {
-                if let Some(w) = window_of(program.timezone, as_of, at).filter(|_| amount > Decimal::ZERO) {
+                if let Some(w) =
+                    window_of(program.timezone, as_of, at).filter(|_| amount > Decimal::ZERO)
+                {
                     let slot = expiring
                         .entry((member.id.to_string(), p, w))
                         .or_insert((Decimal::ZERO, at));

@@ -381,7 +381,10 @@ pub enum TierStmt {
     /// `rollover M up to N`: at a period end, what header measure `M`
     /// holds above the threshold of the tier reached carries into the next
     /// period, at most N. Without `M`, the header's only measure.
-    Rollover { measure: Option<Ident>, cap: Number },
+    Rollover {
+        measure: Option<Ident>,
+        cap: Number,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
