@@ -17,6 +17,7 @@ use crate::events::Event;
 use crate::syntax::ast::Rounding;
 use rust_decimal::{Decimal, RoundingStrategy};
 use smallvec::SmallVec;
+use std::collections::BTreeMap;
 
 /// Rounds to `precision` decimal places with a rule's rounding mode.
 pub fn round(value: Decimal, precision: u32, mode: Rounding) -> Decimal {
@@ -112,7 +113,7 @@ impl Engine<'_> {
                 break;
             }
         }
-        for proposal in proposals.iter_mut().filter(|p| losers.contains(&p.rule)) {
+        for proposal in proposals.iter_mut().filter(|p| is_in(&losers, p.rule)) {
             proposal.awarded = Decimal::ZERO;
         }
 
@@ -124,7 +125,7 @@ impl Engine<'_> {
             let Some(rule) = program.rules.get(rule_id) else {
                 continue;
             };
-            if losers.contains(&rule_id) {
+            if is_in(&losers, rule_id) {
                 if explaining {
                     outcomes.push(RuleOutcome::skipped(
                         rule_id,
@@ -137,7 +138,7 @@ impl Engine<'_> {
             if !rule.limits.is_empty() {
                 limited.push(rule_id);
             }
-            for proposal in proposals.iter().filter(|p| p.rule == rule_id) {
+            for proposal in of_rule(&proposals, rule_id) {
                 if explaining {
                     outcomes.push(RuleOutcome::fired(
                         rule_id,
@@ -555,10 +556,10 @@ fn raw_awards(
                 fraction,
                 rule: other,
             } => {
-                let base: Decimal = earlier
+                let base: Decimal = of_rule(earlier, *other)
                     .iter()
-                    .filter(|p| p.rule == *other && p.points == award.points && p.rule != rule_id)
-                    .filter(|p| !losers.contains(&p.rule))
+                    .filter(|p| p.points == award.points && p.rule != rule_id)
+                    .filter(|p| !is_in(losers, p.rule))
                     .map(|p| p.awarded)
                     .sum();
                 (
@@ -594,35 +595,50 @@ fn raw_awards(
 
 /// The rules that lose their exclusive group: of the rules of a group that
 /// fired, the one with the largest award wins (the first written on a tie).
+/// In rule order (the order the rules fired in), as [`is_in`] and
+/// [`of_rule`] need.
 fn exclusive_losers(
     rules: &[Rule],
     fired: &[RuleId],
     proposals: &[Proposal],
 ) -> SmallVec<[RuleId; 4]> {
-    let total = |rule: RuleId| -> Decimal {
-        proposals
-            .iter()
-            .filter(|p| p.rule == rule)
-            .map(|p| p.awarded)
-            .sum()
-    };
+    let total =
+        |rule: RuleId| -> Decimal { of_rule(proposals, rule).iter().map(|p| p.awarded).sum() };
     let mut losers = SmallVec::new();
-    let mut winners: SmallVec<[(usize, RuleId); 4]> = SmallVec::new();
+    let mut winners: BTreeMap<usize, (RuleId, Decimal)> = BTreeMap::new();
     for &rule_id in fired {
         let Some(group) = rules.get(rule_id).and_then(|r| r.group) else {
             continue;
         };
-        match winners.iter_mut().find(|(g, _)| *g == group) {
-            None => winners.push((group, rule_id)),
-            Some((_, best)) => {
-                if total(rule_id) > total(*best) {
-                    losers.push(*best);
-                    *best = rule_id;
+        let award = total(rule_id);
+        match winners.get_mut(&group) {
+            None => {
+                winners.insert(group, (rule_id, award));
+            }
+            Some(best) => {
+                if award > best.1 {
+                    losers.push(best.0);
+                    *best = (rule_id, award);
                 } else {
                     losers.push(rule_id);
                 }
             }
         }
     }
+    losers.sort_unstable();
     losers
+}
+
+/// Whether `rule` is among `rules`, sorted.
+fn is_in(rules: &[RuleId], rule: RuleId) -> bool {
+    rules.binary_search(&rule).is_ok()
+}
+
+/// The proposals of `rule`: proposals are made in rule order, so a rule's
+/// are together and found by halving (a scan for each of many rules made an
+/// event's cost grow with the square of the rules).
+fn of_rule(proposals: &[Proposal], rule: RuleId) -> &[Proposal] {
+    let from = proposals.partition_point(|p| p.rule < rule);
+    let to = proposals.partition_point(|p| p.rule <= rule);
+    proposals.get(from..to).unwrap_or_default()
 }
