@@ -12,6 +12,9 @@
 
 mod support;
 
+use loyalty::engine::replay::{self, Options, Order, Until};
+use loyalty::engine::Engine;
+use loyalty::events::Format;
 use support::{d, run_until};
 
 const PROGRAM_YEAR: &str = ny!(r#"
@@ -116,4 +119,53 @@ fn a_qualification_year_keeps_the_tier_a_year_from_the_upgrade() {
     );
     assert_eq!(run.tier("bob"), "gold");
     assert_eq!(run.member("bob").measures, [d("20")]);
+}
+
+/// Replays `events` (CSV) over `program` through the end of `day`; the
+/// engine as it then stands.
+fn engine_after<'p>(program: &'p loyalty::compile::Program, events: &str, day: &str) -> Engine<'p> {
+    let lines: Vec<&str> = events.lines().map(str::trim).collect();
+    let text = lines.join("\n");
+    let records = loyalty::events::read(program, Format::Csv, text.as_bytes(), "t.csv");
+    let until = day.parse::<Until>().unwrap().instant(program.timezone);
+    let mut engine = Engine::new(program);
+    let options = Options {
+        order: Order::Sort,
+        until: Some(until),
+        strict: false,
+    };
+    replay::replay(&mut engine, records, options, &mut |_| Ok::<(), ()>(())).unwrap();
+    engine
+}
+
+#[test]
+fn a_member_whose_reviews_can_change_nothing_has_none_queued_until_its_next_event() {
+    let program = loyalty::compile::compile(PROGRAM_YEAR).unwrap().0;
+    // Ann flies once, keeps gold a year, drops to blue on 1 April 2026 and
+    // then has nothing to review: blue with no miles stays blue.
+    let quiet = "id,time,member,type,amount
+                 e1,2024-06-01 09:00,ann,enroll,
+                 e2,2025-03-15 10:00,ann,purchase,1200";
+    let engine = engine_after(&program, quiet, "2026-04-30");
+    assert_eq!(engine.member("ann").unwrap().tier, 0);
+    // Nothing queued: moving the clock a millennium does no work.
+    assert_eq!(engine.queued_clock_work(), 0);
+    // Her next purchase, 30 years on, queues the review of its tier year
+    // again, and she is reviewed as if every review had run: gold from
+    // the flight, blue again at the April 2057 review (the tier year from
+    // 1 April 2056 earned 1200, so 1 April 2057 keeps gold; 2058 drops).
+    let later = format!("{quiet}\n e3,2056-05-01 10:00,ann,purchase,1200");
+    let run = run_until(PROGRAM_YEAR, &later, "2058-12-31");
+    assert_eq!(
+        run.rows("ann", &["tier_change"]),
+        [
+            "tier_change 2024-06-01T09:00:00-04:00 joined at blue",
+            "tier_change 2025-03-15T10:00:00-04:00 blue → gold (threshold reached)",
+            "tier_change 2026-04-01T00:00:00-04:00 gold → blue (not requalified)",
+            "tier_change 2056-05-01T10:00:00-04:00 blue → gold (threshold reached)",
+            "tier_change 2058-04-01T00:00:00-04:00 gold → blue (not requalified)",
+        ]
+    );
+    let engine = engine_after(&program, &later, "2056-05-01");
+    assert_eq!(engine.queued_clock_work(), 1);
 }

@@ -444,7 +444,7 @@ impl<'p> Engine<'p> {
 
     /// The other side of a transfer (its recipient) or of a pool event
     /// (the pool), if it has a slot.
-    fn counterpart(&self, event: &Event) -> Option<usize> {
+    pub(super) fn counterpart(&self, event: &Event) -> Option<usize> {
         let kind = self.program.events.get(event.kind).map(|t| t.kind)?;
         let field = match kind {
             EventKind::Transfer => builtin_field::TRANSFER_TO,

@@ -27,6 +27,9 @@ pub struct Member {
     /// The lowest tier the member can fall to (lifetime status).
     pub floor: TierRank,
     pub pending_downgrade: Option<(TierRank, DateTime<Utc>)>,
+    /// No tier review is queued: every review would change nothing until
+    /// the member's next event, which queues one again (`Engine::wake`).
+    pub reviews_paused: bool,
     /// When the current tier period began.
     pub period_started: DateTime<Utc>,
     pub wallets: Vec<Wallet>,
@@ -76,6 +79,7 @@ impl Member {
             tier: 0,
             floor: 0,
             pending_downgrade: None,
+            reviews_paused: false,
             period_started: time,
             wallets: vec![Wallet::default(); points],
             window: vec![Decimal::ZERO; measures],

@@ -333,6 +333,11 @@ impl<'p> Engine<'p> {
         // Only now, so a record rejected for what it is leaves the clock
         // where the last applied event put it.
         self.advance_to(event.time);
+        // Reviews paused while nothing could change resume with the
+        // member's events (a transfer's recipient's too).
+        for m in member.into_iter().chain(self.counterpart(event)) {
+            self.wake_reviews(m, event.time);
+        }
         self.explained = self.ledger.len();
         self.current_event = Some(event.id.as_str().into());
         if let Some(explanation) = self
@@ -597,6 +602,13 @@ impl<'p> Engine<'p> {
     /// after every event, so `members()`'s sorted copy would be too slow).
     pub fn member(&self, id: &str) -> Option<&Member> {
         self.index.get(id).and_then(|&m| self.members.get(m))
+    }
+
+    /// How many items of clock work (expiries, releases, inactivity checks,
+    /// tier reviews and grace ends) wait in the queue: what a clock move
+    /// may have to do.
+    pub fn queued_clock_work(&self) -> usize {
+        self.due.iter().count()
     }
 
     pub fn clock(&self) -> Option<DateTime<Utc>> {

@@ -10,7 +10,7 @@ use super::{DueKind, Engine};
 use crate::compile::ir::{Downgrade, Measure, Program, Term, TierRank, Tiers, Value, Window};
 use crate::events::Event;
 use crate::syntax::ast::{CalendarUnit, TimeUnit};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use rust_decimal::Decimal;
 use smallvec::SmallVec;
 
@@ -154,6 +154,22 @@ fn keeps(tiers: &Tiers, rank: TierRank, scope: &Scope) -> bool {
     })
 }
 
+/// Whether every review of `member` from now on would change nothing and
+/// write nothing until its next event: it is at its floor (no review can
+/// move it down), has no drop waiting, and either its measures are all zero
+/// or they cannot matter (upgrades come with events, and nothing rolls
+/// over). Nothing but an event raises a measure, and a `when` tier's
+/// condition is only asked at a review with `upgrade at period end`.
+fn reviews_idle(tiers: &Tiers, member: &Member, measures: &[Decimal]) -> bool {
+    let upgrades_at_review = !tiers.upgrade_immediately;
+    let measures_matter = upgrades_at_review || tiers.rollover.iter().any(Option::is_some);
+    let when_tier = tiers.tiers.iter().any(|t| t.values.is_none());
+    member.tier == member.floor
+        && member.pending_downgrade.is_none()
+        && !(upgrades_at_review && when_tier)
+        && (!measures_matter || measures.iter().all(Decimal::is_zero))
+}
+
 /// A scope over the measures only (tier thresholds see nothing else).
 /// What a review at a period end decides for a member in `current`: the
 /// tier, and the grace a downgrade waits for.
@@ -235,9 +251,12 @@ fn next_period_end(program: &Program, from: DateTime<Utc>, member: &Member) -> D
     let start = |date| calendar::start_of_day(tz, date);
     let anniversary_of = |anchor| {
         // Each anniversary counts from the anchor itself, so one clamped
-        // to 28 February returns to 29 February in leap years.
+        // to 28 February returns to 29 February in leap years. The first
+        // after `from` is at most a year past `from`'s year's: counting
+        // starts there, not at the first (a member's years are many).
         let anchor = calendar::local(tz, anchor);
-        (1..=u32::MAX)
+        let years = date.year().saturating_sub(anchor.year()).saturating_sub(1);
+        (u32::try_from(years).unwrap_or(0).max(1)..=u32::MAX)
             .map(|count| {
                 let term = Term {
                     count,
@@ -434,14 +453,41 @@ impl Engine<'_> {
         }
         member.period_started = at;
         let next = next_period_end(program, at, member);
+        let idle = reviews_idle(
+            tiers,
+            member,
+            &current_measures::<Vec<_>>(member, program, at),
+        );
+        member.reviews_paused = idle;
         for (i, carry) in carried {
             let name = tiers.measure_names.get(i).map_or("", String::as_str);
             let entry = self.record(m, EntryKind::Rollover, at, None, carry);
             entry.note = format!("{carry} {name} carried into the next period");
         }
-        if next > at {
+        if next > at && !idle {
             self.schedule(next, m, DueKind::PeriodEnd);
         }
+    }
+
+    /// Before an event of member `m` at `now`: if its reviews were paused,
+    /// the period is brought to the one `now` falls in (the reviews skipped
+    /// would each have changed nothing but the period's start) and its end
+    /// queued, as if every review had run.
+    pub(super) fn wake_reviews(&mut self, m: usize, now: DateTime<Utc>) {
+        let program = self.program;
+        let Some(member) = self.members.get_mut(m).filter(|m| m.reviews_paused) else {
+            return;
+        };
+        member.reviews_paused = false;
+        loop {
+            let end = next_period_end(program, member.period_started, member);
+            if end > now || end <= member.period_started {
+                break;
+            }
+            member.period_started = end;
+        }
+        let next = next_period_end(program, member.period_started, member);
+        self.schedule(next, m, DueKind::PeriodEnd);
     }
 
     pub(super) fn grace_end(&mut self, m: usize, at: DateTime<Utc>) {
