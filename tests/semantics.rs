@@ -60,6 +60,46 @@ rule base {
 }
 
 #[test]
+fn a_record_more_than_a_century_past_the_clock_is_rejected_as_a_mistyped_year() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#);
+    let events = "id,time,member,type,amount
+                  e1,2025-01-01 09:00,ann,enroll,
+                  e2,2025-01-02 10:00,ann,purchase,10
+                  e3,8025-01-03 10:00,ann,purchase,20
+                  e4,2124-12-31 10:00,ann,purchase,30";
+    for shards in [None, Some(2)] {
+        let run = support::run_in_shards(program, events, Order::Sort, None, shards);
+        assert_eq!(run.reject_lines(), [4], "{shards:?}");
+        assert_eq!(
+            run.rejects[0].1,
+            "event on 8025-01-03 is more than 100 years after the last record applied \
+             (2124-12-31): is its year mistyped?"
+        );
+        assert_eq!(run.balance("ann", "pts"), d("40"));
+    }
+    // Before any record, the horizon counts from the program's effective day.
+    let effective = program.replace(
+        "  currency USD\n",
+        "  currency USD\n  effective 2025-01-01\n",
+    );
+    let run = run(
+        &effective,
+        "id,time,member,type,amount
+         e1,2125-01-02 09:00,ann,enroll,",
+    );
+    assert_eq!(run.reject_lines(), [2]);
+    assert!(run.rejects[0]
+        .1
+        .contains("after the program's effective day (2025-01-01)"));
+}
+
+#[test]
 fn expiry_after_earn_keeps_the_wall_clock_and_clamps_to_month_end() {
     let program = ny!(r#"
 points pts {

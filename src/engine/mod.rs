@@ -21,9 +21,11 @@ pub mod sharded;
 mod tiers;
 mod transfers;
 
-use crate::compile::ir::{builtin_field, EventKind, ExpiryRule, PointsId, Program, RuleId, Value};
+use crate::compile::ir::{
+    builtin_field, EventKind, ExpiryRule, PointsId, Program, RuleId, Term, Value,
+};
 use crate::events::{Event, Reject};
-use crate::syntax::ast::Period;
+use crate::syntax::ast::{Period, TimeUnit};
 use chrono::{DateTime, Utc};
 use compact_str::CompactString;
 use explain::Explanation;
@@ -183,6 +185,43 @@ fn out_of_order(event: &Event, clock: DateTime<Utc>) -> Reject {
     )
 }
 
+/// How many years past the clock (or, before the first record, past the
+/// program's `effective` day) a record may be dated: a record further
+/// ahead is taken for a mistyped year, since applying it would move every
+/// member's clock through the centuries between.
+pub const HORIZON_YEARS: u32 = 100;
+
+/// `event` rejected for a time beyond the horizon, if it is.
+fn beyond_horizon(
+    program: &Program,
+    event: &Event,
+    clock: Option<DateTime<Utc>>,
+) -> Option<Reject> {
+    let tz = program.timezone;
+    let from = clock.or_else(|| program.effective.map(|day| calendar::start_of_day(tz, day)))?;
+    let term = Term {
+        count: HORIZON_YEARS,
+        unit: TimeUnit::Year,
+    };
+    let horizon = calendar::after(tz, from, term);
+    let what = if clock.is_some() {
+        "the last record applied"
+    } else {
+        "the program's effective day"
+    };
+    (event.time > horizon).then(|| {
+        let day = |t| calendar::local(tz, t).date();
+        rejected(
+            event,
+            format!(
+                "event on {} is more than {HORIZON_YEARS} years after {what} ({}): is its year mistyped?",
+                day(event.time),
+                day(from)
+            ),
+        )
+    })
+}
+
 /// `event` rejected for an id already applied.
 fn duplicate(event: &Event) -> Reject {
     rejected(
@@ -283,6 +322,9 @@ impl<'p> Engine<'p> {
         let late = self.clock.filter(|c| event.time < *c);
         if let (Some(clock), false) = (late, self.keeps_history()) {
             return Err(out_of_order(event, clock));
+        }
+        if let Some(reject) = beyond_horizon(self.program, event, self.clock) {
+            return Err(reject);
         }
         if self
             .event_ids

@@ -21,7 +21,7 @@ use super::ids::IdSet;
 use super::late::{accepts_late_events, too_late};
 use super::ledger::Entry;
 use super::replay::{Options, Order, Outcome, PIECE_ROWS};
-use super::{duplicate, out_of_order, ClockOrder, Engine};
+use super::{beyond_horizon, duplicate, out_of_order, ClockOrder, Engine};
 use crate::compile::ir::{EventKind, Program};
 use crate::events::{Event, Reject};
 use chrono::{DateTime, Utc};
@@ -491,6 +491,10 @@ impl<'p> Dealer<'p> {
         let late = self.clock.filter(|c| event.time < *c);
         if let (Some(clock), false) = (late, self.keeps_history) {
             self.outcome.rejects.push(out_of_order(&event, clock));
+            return Ok(());
+        }
+        if let Some(reject) = beyond_horizon(self.program, &event, self.clock) {
+            self.outcome.rejects.push(reject);
             return Ok(());
         }
         // An id dealt before is a duplicate if that event was applied (a
