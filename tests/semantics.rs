@@ -782,6 +782,34 @@ rule base {
 // ------------------------------------------------------------ spending
 
 #[test]
+fn a_redeem_finer_than_the_points_precision_is_rejected() {
+    let program = ny!(r#"
+points cents {
+  precision 2
+}
+rule base {
+  on purchase
+  earn 1 cents per 1 USD of amount
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,points,points_type
+         e1,2025-01-01 09:00,ann,enroll,,,
+         e2,2025-01-02 10:00,ann,purchase,10,,
+         e3,2025-01-03 10:00,ann,redeem,,0.001,cents
+         e4,2025-01-04 10:00,ann,redeem,,0.01,cents",
+    );
+    assert_eq!(run.reject_lines(), [4]);
+    assert_eq!(
+        run.rejects[0].1,
+        "a redeem takes cents with at most 2 decimals, not 0.001"
+    );
+    assert_eq!(run.balance("ann", "cents"), d("9.99"));
+}
+
+
+#[test]
 fn spending_takes_the_earliest_expiry_first() {
     let program = ny!(r#"
 points pts {

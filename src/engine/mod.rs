@@ -907,6 +907,12 @@ impl<'p> Engine<'p> {
                 points.name
             ));
         }
+        if amount.round_dp(points.precision) != amount {
+            return Err(format!(
+                "a redeem takes {} with at most {} decimals, not {amount}",
+                points.name, points.precision
+            ));
+        }
         if let Some(least) = points.redeem_min.filter(|least| amount < *least) {
             return Err(format!(
                 "redeem of {amount} {} is below the least of {least} per redemption",
