@@ -1404,6 +1404,38 @@ rule echo_big {
 }
 
 #[test]
+fn rules_earn_from_the_programs_effective_day_on() {
+    let program = ny!(r#"
+points pts
+rule welcome {
+  on enroll
+  earn 5 pts
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#)
+    .replace("  currency USD\n", "  currency USD\n  effective 2025-03-01\n");
+    let events = "id,time,member,type,amount
+                  e1,2025-02-10 09:00,ann,enroll,
+                  e2,2025-02-28 23:59,ann,purchase,10
+                  e3,2025-03-01 00:00,ann,purchase,20";
+    let run = run(&program, events);
+    // Members may enroll before the launch; nothing earns until it.
+    assert!(run.reject_lines().is_empty());
+    assert_eq!(
+        run.rows("ann", &["earn"]),
+        ["earn 2025-03-01T00:00:00-05:00 20 =20 base"]
+    );
+    let explained = support::explain(&program, events, "ann");
+    assert!(
+        explained.contains("✗ base: the program takes effect on 2025-03-01"),
+        "{explained}"
+    );
+}
+
+#[test]
 fn a_rules_earn_lines_are_added_up_and_rounded_once() {
     // Two lines of 0.6 points each on a 1 USD purchase: 1.2, rounded down
     // once to 1 (rounding each line would give 0 + 0).

@@ -279,6 +279,9 @@ impl Engine<'_> {
         purchase_amount: Option<Decimal>,
     ) -> Option<Unfired<'r>> {
         let date = scope.local.date();
+        if let Some(effective) = self.program.effective.filter(|day| date < *day) {
+            return Some(Unfired::BeforeEffective(effective));
+        }
         if let Some((from, to)) = rule.during {
             if date < from || date > to {
                 return Some(Unfired::Outside(from, to));
@@ -438,6 +441,8 @@ fn has_amount(award: &Award, scope: &Scope) -> bool {
 
 /// Why a rule did not fire, told in words only when explained.
 enum Unfired<'r> {
+    /// Before the program's `effective` day.
+    BeforeEffective(chrono::NaiveDate),
     Outside(chrono::NaiveDate, chrono::NaiveDate),
     BelowMinimum(Decimal),
     /// A condition that does not hold.
@@ -468,6 +473,7 @@ impl Unfired<'_> {
             (!names.is_empty()).then(|| format!("{} {verb} missing", and_list(names.into_iter())))
         };
         match self {
+            Unfired::BeforeEffective(day) => format!("the program takes effect on {day}"),
             Unfired::Outside(from, to) => format!("outside its window {from} .. {to}"),
             Unfired::BelowMinimum(min) => {
                 format!("the purchase is below the minimum spend of {min}")
