@@ -149,6 +149,21 @@ enum Action {
         hundredths: u32,
         out: bool,
     },
+    /// A purchase, return, redemption, credit or transfer of an amount
+    /// drawn from the whole decimal range (up to about 7.9 × 10^28, with
+    /// up to 28 decimals): rejected or applied, never a panic.
+    Huge {
+        member: usize,
+        kind: u8,
+        amount: Decimal,
+    },
+}
+
+/// Any non-negative decimal: 96 bits of mantissa, any scale.
+fn any_decimal() -> impl Strategy<Value = Decimal> {
+    (any::<u128>(), 0u32..=28).prop_map(|(bits, scale)| {
+        Decimal::from_i128_with_scale((bits & ((1 << 96) - 1)) as i128, scale)
+    })
 }
 
 fn action() -> impl Strategy<Value = (u32, Action)> {
@@ -165,8 +180,10 @@ fn action() -> impl Strategy<Value = (u32, Action)> {
         1 => (member.clone(), 1u32..100).prop_map(|(member, points)| Action::Give { member, points }),
         1 => (member.clone(), -60i32..60).prop_map(|(member, points)| Action::Adjust { member, points }),
         1 => (member.clone(), 0usize..6).prop_map(|(member, of)| Action::CancelRedeem { member, of }),
-        1 => (member, 1u32..5_000, any::<bool>())
+        1 => (member.clone(), 1u32..5_000, any::<bool>())
             .prop_map(|(member, hundredths, out)| Action::Pool { member, hundredths, out }),
+        1 => (member, 0u8..5, any_decimal())
+            .prop_map(|(member, kind, amount)| Action::Huge { member, kind, amount }),
     ];
     (gap, act)
 }
@@ -242,6 +259,29 @@ fn csv(actions: &[(u32, Action)]) -> String {
             }
             Action::Adjust { member, points } => {
                 format!("{id},{t},m{member},adjust,,,,,{points},stars,,,goodwill,")
+            }
+            Action::Huge {
+                member,
+                kind,
+                amount,
+            } => {
+                let of = purchases
+                    .iter()
+                    .rfind(|(m, _)| m == member)
+                    .map_or("nothing".to_string(), |(_, id)| id.clone());
+                match kind {
+                    0 => {
+                        purchases.push((*member, id.clone()));
+                        format!("{id},{t},m{member},purchase,{amount},app,,,,,,,,")
+                    }
+                    1 => format!("{id},{t},m{member},return,{amount},,{of},,,,,,,"),
+                    2 => format!("{id},{t},m{member},redeem,,,,,{amount},stars,,,,"),
+                    3 => format!("{id},{t},m{member},adjust,,,,,{amount},stars,,,goodwill,"),
+                    _ => {
+                        let partner = member ^ 1;
+                        format!("{id},{t},m{member},transfer,,,,,{amount},stars,m{partner},,,")
+                    }
+                }
             }
             Action::Pool {
                 member,

@@ -808,7 +808,6 @@ rule base {
     assert_eq!(run.balance("ann", "cents"), d("9.99"));
 }
 
-
 #[test]
 fn spending_takes_the_earliest_expiry_first() {
     let program = ny!(r#"
@@ -1416,7 +1415,10 @@ rule base {
   earn 1 pts per 1 USD of amount
 }
 "#)
-    .replace("  currency USD\n", "  currency USD\n  effective 2025-03-01\n");
+    .replace(
+        "  currency USD\n",
+        "  currency USD\n  effective 2025-03-01\n",
+    );
     let events = "id,time,member,type,amount
                   e1,2025-02-10 09:00,ann,enroll,
                   e2,2025-02-28 23:59,ann,purchase,10
@@ -1936,7 +1938,7 @@ fn explain_tells_a_rule_that_did_not_fire_for_a_missing_field() {
 }
 
 #[test]
-fn a_rule_whose_amount_has_no_value_does_not_fire() {
+fn a_rule_whose_amount_cannot_be_computed_rejects_the_record() {
     let program = ny!(r#"
 event fuel {
   litres: number
@@ -1952,16 +1954,22 @@ rule fill {
                   e1,2025-01-01 09:00,ann,enroll,
                   e2,2025-01-02 10:00,ann,fuel,0
                   e3,2025-01-02 11:00,ann,fuel,50";
-    // Dividing by zero leaves `fill` without an amount: it does not fire,
-    // so its limit still lets the next fuel of the day earn.
+    // Dividing by zero leaves `fill` without an amount: the record is
+    // rejected, naming the rule (never a silent 0), and changes nothing,
+    // so the limit still lets the next fuel of the day earn.
+    let run = run(program, events);
+    assert_eq!(run.reject_lines(), [3]);
     assert_eq!(
-        run(program, events).rows("ann", &[]),
+        run.rejects[0].1,
+        "rule `fill` cannot compute its award: an `earn` amount divides by zero or exceeds \
+         the largest number loyalty holds"
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
         ["earn 2025-01-02T11:00:00-05:00 20 =20 fill"]
     );
-    assert!(support::explain(program, events, "ann").contains(
-        "fuel e2: litres 0\n  ✗ fill: nothing to earn: an `earn` amount has no value \
-         (a division by zero or an overflow)\n"
-    ));
+    assert!(support::explain(program, events, "ann")
+        .contains("fuel e2: litres 0\n  ✗ rejected: rule `fill` cannot compute its award"));
 }
 
 // ------------------------------------------------------------ tiers

@@ -149,6 +149,20 @@ pub fn check_points(file: &File, symbols: &Symbols, checker: &mut Checker) {
                 PointsSetting::Value(money) => {
                     checker.check_currency(money, symbols);
                     checker.check_positive(&money.amount, "the value of a point");
+                    if money.amount.node > Decimal::from(1_000_000) {
+                        checker.report(
+                            Diagnostic::error(
+                                "invalid-value",
+                                money.amount.span,
+                                format!(
+                                    "a point worth {} is beyond the most a point may be worth, 1000000",
+                                    money.amount.node
+                                ),
+                            )
+                            .with_label("too valuable")
+                            .with_help("liability is points × value: with up to 10^20 points, a value above a million would overflow it"),
+                        );
+                    }
                 }
                 PointsSetting::Breakage(b) => {
                     if b.node > Decimal::ONE_HUNDRED {

@@ -79,11 +79,12 @@ impl Checker {
         } else {
             number.node <= Decimal::ZERO
         };
-        if too_small || !number.node.fract().is_zero() {
-            let kind = if zero_allowed {
-                "a whole number"
-            } else {
-                "a whole number above zero"
+        let too_large = number.node > Decimal::from(u32::MAX);
+        if too_small || too_large || !number.node.fract().is_zero() {
+            let kind = match (zero_allowed, too_large) {
+                (_, true) => "a whole number up to 4294967295",
+                (true, false) => "a whole number",
+                (false, false) => "a whole number above zero",
             };
             self.report(
                 Diagnostic::error(

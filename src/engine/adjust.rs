@@ -6,7 +6,7 @@
 
 use super::ledger::EntryKind;
 use super::member::PurchaseAward;
-use super::{calendar, DueKind, Engine};
+use super::{calendar, rules, DueKind, Engine};
 use crate::compile::ir::{builtin_field, Value};
 use crate::events::Event;
 use crate::syntax::ast::Rounding;
@@ -73,6 +73,10 @@ impl Engine<'_> {
             self.record(m, EntryKind::Adjust, now, Some(p), amount).note = reason.clone();
             self.touch(m, p, now);
             return Ok(());
+        }
+        let issued = self.totals.get(p).map_or(Decimal::ZERO, |t| t.issued);
+        if !rules::within(issued, amount) {
+            return Err(rules::too_large(&format!("the {type_name} issued")));
         }
         if let Some(id) = &purchase {
             self.open_purchase(m, id, now, "adjust for")?;

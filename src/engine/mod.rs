@@ -185,6 +185,15 @@ fn out_of_order(event: &Event, clock: DateTime<Utc>) -> Reject {
     )
 }
 
+/// The most loyalty counts of anything summed over a run: 10^20. The
+/// points issued program-wide (every balance, total, counter and measure of
+/// points is at most that), a month's sales and a tier measure's sum of a
+/// field stay within it: a record that would take one past it is rejected.
+/// With it, and a point's value at most 10^6 (`check`), no sum or product
+/// the engine and the finance reports make can overflow a decimal (about
+/// 7.9 × 10^28).
+pub const LARGEST: Decimal = Decimal::from_parts(0x6310_0000, 0x6BC7_5E2D, 0x5, false, 0);
+
 /// How many years past the clock (or, before the first record, past the
 /// program's `effective` day) a record may be dated: a record further
 /// ahead is taken for a mistyped year, since applying it would move every
@@ -391,8 +400,12 @@ impl<'p> Engine<'p> {
         }
         match (kind, member) {
             (EventKind::Enroll, _) => {
+                let rows = self.ledger.len();
                 let m = self.enroll(event);
-                self.earn(m, event)
+                if let Err(reason) = self.earn(m, event) {
+                    self.unenroll(m, rows);
+                    return Err(reject(reason));
+                }
             }
             (EventKind::Return, Some(m)) => self.return_purchase(m, event).map_err(reject)?,
             (EventKind::Redeem, Some(m)) => self.redeem(m, event).map_err(reject)?,
@@ -402,7 +415,9 @@ impl<'p> Engine<'p> {
             (EventKind::LeavePool, Some(m)) => self.leave_pool(m, event).map_err(reject)?,
             (EventKind::Adjust, Some(m)) => self.adjust(m, event).map_err(reject)?,
             (EventKind::CancelRedeem, Some(m)) => self.cancel_redeem(m, event).map_err(reject)?,
-            (EventKind::Purchase | EventKind::Declared, Some(m)) => self.earn(m, event),
+            (EventKind::Purchase | EventKind::Declared, Some(m)) => {
+                self.earn(m, event).map_err(reject)?;
+            }
             (_, None) => return Err(reject("unknown member".to_string())),
         }
         self.keep_id(&event.id);
@@ -622,6 +637,13 @@ impl<'p> Engine<'p> {
         &self.sales
     }
 
+    /// The sales so far of the month `purchased` falls in.
+    fn sales_in_month_of(&self, purchased: DateTime<Utc>) -> Decimal {
+        let date = calendar::local(self.program.timezone, purchased).date();
+        let month = calendar::period_key(Period::Month, date);
+        self.sales.get(&month).copied().unwrap_or_default()
+    }
+
     /// Adds `amount` (negative for a return) to the sales of the month
     /// `purchased` falls in.
     fn count_sale(&mut self, purchased: DateTime<Utc>, amount: Decimal) {
@@ -733,6 +755,22 @@ impl<'p> Engine<'p> {
         let m = self.add_slot(&event.member, event.time, event.fields.clone());
         self.joined(m, event);
         m
+    }
+
+    /// Takes back the enrolment of member `m`, the last added, whose
+    /// earning failed: its slot, the rows written since the ledger held
+    /// `rows`, and (by a new generation) the clock work it queued.
+    fn unenroll(&mut self, m: usize, rows: usize) {
+        if let Some(member) = self.members.pop() {
+            self.index.remove(member.id.as_str());
+        }
+        self.ledger.truncate(rows);
+        if self.generations.len() <= m {
+            self.generations.resize(m + 1, 0);
+        }
+        if let Some(generation) = self.generations.get_mut(m) {
+            *generation += 1;
+        }
     }
 
     /// Adds the points a rule awarded as a bucket, with its expiry and
@@ -891,11 +929,14 @@ impl<'p> Engine<'p> {
                     .points_index
                     .get(points)
                     .ok_or_else(|| format!("unknown points type `{points}`"))?;
-                let cost = program
-                    .points
-                    .get(p)
-                    .and_then(|t| t.value)
-                    .map(|v| v * *amount);
+                let value = program.points.get(p).and_then(|t| t.value);
+                let cost = match value {
+                    Some(v) => Some(
+                        v.checked_mul(*amount)
+                            .ok_or_else(|| rules::too_large("the redemption's cost"))?,
+                    ),
+                    None => None,
+                };
                 (p, *amount, cost, String::new())
             }
             _ => return Err("a redeem needs a `reward`, or `points` and `points_type`".to_string()),
@@ -1017,8 +1058,16 @@ impl<'p> Engine<'p> {
             let live = award.awarded - award.expired;
             // Cumulative rounding: partial returns add up to exactly the award.
             // Multiply before dividing: 120 × 40 / 120 is exactly 40.
-            let share = (live * purchase.returned)
-                .checked_div(purchase.amount)
+            // (Past the largest decimal, the returned fraction first: within
+            // a rounding of the 28th digit, which the points' precision
+            // rounds away.)
+            let share = live
+                .checked_mul(purchase.returned)
+                .and_then(|product| product.checked_div(purchase.amount))
+                .or_else(|| {
+                    let fraction = purchase.returned.checked_div(purchase.amount)?;
+                    live.checked_mul(fraction)
+                })
                 .unwrap_or(live);
             let due = rules::round(share, precision, award.rounding).min(live);
             let this_time = (due - award.reversed).max(Decimal::ZERO);

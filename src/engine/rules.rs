@@ -7,10 +7,10 @@ use super::eval::{self, Scope};
 use super::explain::RuleOutcome;
 use super::ledger::EntryKind;
 use super::member::{Counter, Purchase, PurchaseAward};
-use super::{number_field, tiers, Engine};
+use super::{number_field, tiers, Engine, LARGEST};
 use crate::compile::ir::{
     builtin_field, Award, AwardAmount, Budget, Condition, EventKind, EventType, Expr, Limit,
-    PointsId, Program, Rule, RuleId,
+    Measure, PointsId, Program, Rule, RuleId, Value,
 };
 use crate::diagnostic::and_list;
 use crate::events::Event;
@@ -49,14 +49,16 @@ struct Proposal {
 
 impl Engine<'_> {
     /// Fires the rules on an event and applies what they award, then the
-    /// event's effect on tier measures and tiers.
-    pub(super) fn earn(&mut self, m: usize, event: &Event) {
+    /// event's effect on tier measures and tiers. An award that cannot be
+    /// computed, or a sum it would take past [`LARGEST`], is an error
+    /// before anything changes.
+    pub(super) fn earn(&mut self, m: usize, event: &Event) -> Result<(), String> {
         let program = self.program;
         let Some(event_type) = program.events.get(event.kind) else {
-            return;
+            return Ok(());
         };
         let Some(member) = self.members.get(m) else {
-            return;
+            return Ok(());
         };
         let tz = program.timezone;
         let local = calendar::local(tz, event.time);
@@ -89,6 +91,13 @@ impl Engine<'_> {
                 continue;
             };
             match self.why_not(m, rule, rule_id, &scope, purchase_amount) {
+                Some(Unfired::NoAmount(award)) if !reads_missing(award, &scope) => {
+                    return Err(format!(
+                        "rule `{}` cannot compute its award: an `earn` amount divides by zero \
+                         or exceeds the largest number loyalty holds",
+                        rule.name
+                    ));
+                }
                 Some(reason) if explaining => {
                     let told = reason.told(program, event_type, &scope);
                     outcomes.push(RuleOutcome::skipped(rule_id, told));
@@ -104,7 +113,7 @@ impl Engine<'_> {
         let mut proposals;
         let mut rounds = 0;
         loop {
-            proposals = self.propose(m, &fired, &losers, &scope, explaining);
+            proposals = self.propose(m, &fired, &losers, &scope, explaining)?;
             let settled = exclusive_losers(program.rules.as_slice(), &fired, &proposals);
             rounds += 1;
             let done = settled == losers || rounds > fired.len();
@@ -116,6 +125,7 @@ impl Engine<'_> {
         for proposal in proposals.iter_mut().filter(|p| is_in(&losers, p.rule)) {
             proposal.awarded = Decimal::ZERO;
         }
+        self.room_for(event, &proposals, &measures, purchase_amount)?;
 
         let mut purchase_awards: SmallVec<[PurchaseAward; 4]> = SmallVec::new();
         let mut limited: SmallVec<[RuleId; 4]> = SmallVec::new();
@@ -230,6 +240,67 @@ impl Engine<'_> {
             self.count_sale(event.time, amount);
         }
         self.after_event(m, event.time);
+        Ok(())
+    }
+
+    /// Whether what `event` adds keeps every sum within [`LARGEST`]: the
+    /// points issued program-wide (and what `preview` rules would have
+    /// issued), the tier measures that sum one of its fields, and its
+    /// month's sales.
+    fn room_for(
+        &self,
+        event: &Event,
+        proposals: &[Proposal],
+        measures: &[Decimal],
+        purchase_amount: Option<Decimal>,
+    ) -> Result<(), String> {
+        let program = self.program;
+        for (p, points) in program.points.iter().enumerate() {
+            let totals = self.totals.get(p);
+            for preview in [false, true] {
+                let added: Decimal = proposals
+                    .iter()
+                    .filter(|x| x.points == p)
+                    .filter(|x| program.rules.get(x.rule).is_some_and(|r| r.preview) == preview)
+                    .map(|x| x.awarded)
+                    .sum();
+                let so_far =
+                    totals.map_or(
+                        Decimal::ZERO,
+                        |t| if preview { t.preview } else { t.issued },
+                    );
+                if !within(so_far, added) {
+                    let what = if preview {
+                        "that preview rules would issue"
+                    } else {
+                        "issued"
+                    };
+                    return Err(too_large(&format!("the {} {what}", points.name)));
+                }
+            }
+        }
+        if let Some(tiers) = &program.tiers {
+            for (i, measure) in tiers.measures.iter().enumerate() {
+                let Measure::FieldSum(e, f) = measure else {
+                    continue;
+                };
+                let value = match event.fields.get(*f) {
+                    Some(Value::Number(n)) if *e == event.kind => *n,
+                    _ => continue,
+                };
+                let so_far = measures.get(i).copied().unwrap_or_default();
+                if !within(so_far, value) {
+                    let name = tiers.measure_names.get(i).map_or("", String::as_str);
+                    return Err(too_large(&format!("the tier measure {name}")));
+                }
+            }
+        }
+        if let Some(amount) = purchase_amount {
+            if !within(self.sales_in_month_of(event.time), amount) {
+                return Err(too_large("the month's sales"));
+            }
+        }
+        Ok(())
     }
 
     /// The awards of the rules that fired, rounded and cut by caps and
@@ -241,16 +312,22 @@ impl Engine<'_> {
         losers: &[RuleId],
         scope: &Scope,
         explaining: bool,
-    ) -> SmallVec<[Proposal; 4]> {
+    ) -> Result<SmallVec<[Proposal; 4]>, String> {
         let program = self.program;
         let mut proposals: SmallVec<[Proposal; 4]> = SmallVec::new();
         for &rule_id in fired {
             let Some(rule) = program.rules.get(rule_id) else {
                 continue;
             };
-            for (points, raw, arithmetic) in
-                raw_awards(rule, rule_id, scope, &proposals, losers, explaining)
-            {
+            let awards = raw_awards(rule, rule_id, scope, &proposals, losers, explaining)
+                .ok_or_else(|| {
+                    format!(
+                        "rule `{}` cannot compute its award: it exceeds the largest number \
+                         loyalty holds",
+                        rule.name
+                    )
+                })?;
+            for (points, raw, arithmetic) in awards {
                 let precision = program.points.get(points).map_or(0, |t| t.precision);
                 let rounded = round(raw.max(Decimal::ZERO), precision, rule.rounding);
                 let (awarded, cuts) =
@@ -266,7 +343,7 @@ impl Engine<'_> {
                 });
             }
         }
-        proposals
+        Ok(proposals)
     }
 
     /// Why a rule does not fire on this event, or `None` if it does.
@@ -530,7 +607,7 @@ fn raw_awards(
     earlier: &[Proposal],
     losers: &[RuleId],
     explaining: bool,
-) -> SmallVec<[(PointsId, Decimal, String); 2]> {
+) -> Option<SmallVec<[(PointsId, Decimal, String); 2]>> {
     let told = |text: &dyn Fn() -> String| if explaining { text() } else { String::new() };
     let mut awards: SmallVec<[(PointsId, Decimal, String); 2]> = SmallVec::new();
     for award in &rule.awards {
@@ -545,7 +622,7 @@ fn raw_awards(
                         let Some(base) = eval::number(&per.base, scope) else {
                             continue;
                         };
-                        let units = base.checked_div(per.unit).unwrap_or_default();
+                        let units = base.checked_div(per.unit)?;
                         let units = if per.full { units.trunc() } else { units };
                         let how = told(&|| {
                             if per.full {
@@ -554,7 +631,7 @@ fn raw_awards(
                                 format!("{rate} × {base} / {}", per.unit)
                             }
                         });
-                        (rate.checked_mul(units).unwrap_or_default(), how)
+                        (rate.checked_mul(units)?, how)
                     }
                 }
             }
@@ -569,7 +646,7 @@ fn raw_awards(
                     .map(|p| p.awarded)
                     .sum();
                 (
-                    fraction.checked_mul(base).unwrap_or_default(),
+                    fraction.checked_mul(base)?,
                     told(&|| format!("{}% of {base}", fraction * Decimal::ONE_HUNDRED)),
                 )
             }
@@ -583,12 +660,12 @@ fn raw_awards(
                 .map(|(_, f)| *f)
                 .or(table.otherwise)
                 .unwrap_or_default();
-            raw = raw.checked_mul(factor).unwrap_or_default();
+            raw = raw.checked_mul(factor)?;
             arithmetic = told(&|| format!("{arithmetic} × {factor}"));
         }
         match awards.iter_mut().find(|(p, _, _)| *p == award.points) {
             Some((_, total, how)) => {
-                *total += raw;
+                *total = total.checked_add(raw)?;
                 if explaining {
                     how.push_str(&format!(" + {arithmetic}"));
                 }
@@ -596,7 +673,32 @@ fn raw_awards(
             None => awards.push((award.points, raw, arithmetic)),
         }
     }
-    awards
+    Some(awards)
+}
+
+/// Whether `total + added` stays within [`LARGEST`] either way.
+pub(super) fn within(total: Decimal, added: Decimal) -> bool {
+    total
+        .checked_add(added)
+        .is_some_and(|sum| sum.abs() <= LARGEST)
+}
+
+/// The reason for a record that would take `what` past [`LARGEST`].
+pub(super) fn too_large(what: &str) -> String {
+    format!("{what} would exceed {LARGEST}, the most loyalty counts")
+}
+
+/// Whether an `earn` amount without a value reads a field or attribute the
+/// record left empty (otherwise its arithmetic failed).
+fn reads_missing(award: &Award, scope: &Scope) -> bool {
+    let mut found = Vec::new();
+    if let AwardAmount::Rate { amount, per } = &award.amount {
+        eval::missing(amount, scope, &mut found);
+        if let Some(per) = per {
+            eval::missing(&per.base, scope, &mut found);
+        }
+    }
+    !found.is_empty()
 }
 
 /// The rules that lose their exclusive group: of the rules of a group that

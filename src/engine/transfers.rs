@@ -117,7 +117,10 @@ impl<'p> Engine<'p> {
         let now = event.time;
         let wallet = self.wallet(from, p).ok_or("unknown member")?;
         let available = wallet.available(now);
-        if amount + fee > available {
+        if amount
+            .checked_add(fee)
+            .is_none_or(|total| total > available)
+        {
             let fee_text = if fee.is_zero() {
                 String::new()
             } else {

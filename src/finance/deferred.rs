@@ -132,10 +132,13 @@ pub fn recognize(input: &Allocation) -> Vec<RevenueRow> {
             .min(issued_to_date - expired_to_date)
             .max(redeemed_to_date);
         let cumulative = if expected_to_redeem > Decimal::ZERO {
-            round(
-                allocated_to_date * redeemed_to_date / expected_to_redeem,
-                rounding.amounts,
-            )
+            // Multiply first, exactly; past the largest decimal, the
+            // redeemed fraction first (within a rounding of the 28th digit).
+            let recognized_to_date = allocated_to_date
+                .checked_mul(redeemed_to_date)
+                .map(|product| product / expected_to_redeem)
+                .unwrap_or_else(|| allocated_to_date * (redeemed_to_date / expected_to_redeem));
+            round(recognized_to_date, rounding.amounts)
         } else {
             allocated_to_date
         };

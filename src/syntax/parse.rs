@@ -420,19 +420,37 @@ fn ident(pair: Pair<Rule>) -> Ident {
     Spanned::new(pair.as_str().to_string(), span(&pair))
 }
 
+/// The largest number a program may write: 10^15, a quadrillion.
+const LARGEST_LITERAL: i64 = 1_000_000_000_000_000;
+
+/// The most decimal places a number of a program may have.
+const MOST_DECIMALS: u32 = 10;
+
 fn decimal(pair: &Pair<Rule>) -> Result<Number> {
     let text = pair.as_str().trim();
     let text = text.strip_suffix('%').unwrap_or(text);
-    Decimal::from_str_exact(text)
-        .map(|value| Spanned::new(value, span(pair)))
-        .map_err(|_| {
-            Diagnostic::error(
-                "number-too-large",
-                span(pair),
-                format!("`{text}` has more digits than loyalty can compute with exactly"),
-            )
-            .with_help("numbers may have at most 28 significant digits")
-        })
+    let out_of_range = |why: String| {
+        Diagnostic::error("number-too-large", span(pair), why).with_help(
+            "amounts summed over a run stay within 10^20: constants beyond a quadrillion, or \
+             finer than ten decimals, would overflow them",
+        )
+    };
+    let value = Decimal::from_str_exact(text).map_err(|_| {
+        out_of_range(format!(
+            "`{text}` has more digits than loyalty can compute with exactly"
+        ))
+    })?;
+    if value > Decimal::from(LARGEST_LITERAL) {
+        return Err(out_of_range(format!(
+            "`{text}` is beyond the largest number a program may write, 10^15"
+        )));
+    }
+    if value.scale() > MOST_DECIMALS {
+        return Err(out_of_range(format!(
+            "`{text}` has more than {MOST_DECIMALS} decimal places"
+        )));
+    }
+    Ok(Spanned::new(value, span(pair)))
 }
 
 fn date(pair: &Pair<Rule>) -> Result<Spanned<NaiveDate>> {
