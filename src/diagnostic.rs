@@ -1,9 +1,40 @@
 //! Diagnostics shared by every stage: one type for parse errors, checker
 //! errors and warnings, rendered rustc-style (through miette) or as JSON.
 
-use crate::syntax::ast::Span;
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource};
 use serde::Serialize;
+use std::ops::Range;
+
+/// A byte range in the source text.
+///
+/// Spans always compare equal, so that two trees compare by what they say,
+/// not where they say it: `parse(fmt(p)) == p` is the formatter's contract.
+#[derive(Debug, Clone, Copy, Default, Eq)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl PartialEq for Span {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Self {
+        Span { start, end }
+    }
+
+    pub fn range(&self) -> Range<usize> {
+        self.start..self.end
+    }
+
+    /// The smallest span covering both.
+    pub fn to(self, other: Span) -> Span {
+        Span::new(self.start.min(other.start), self.end.max(other.end))
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
