@@ -14,6 +14,7 @@ use std::io::Write;
 use table::Table;
 
 pub mod html;
+pub mod output;
 pub mod table;
 
 /// A time as the program's zone shows it, with its offset.
@@ -225,9 +226,11 @@ impl<'p, W: Write> LedgerWriter<'p, W> {
         Ok(())
     }
 
-    pub fn finish(mut self) -> csv::Result<()> {
+    /// Writes what is left and flushes; returns the writer written to.
+    pub fn finish(mut self) -> csv::Result<W> {
         self.write_out()?;
-        Ok(self.out.flush()?)
+        self.out.flush()?;
+        Ok(self.out)
     }
 }
 
