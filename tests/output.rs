@@ -286,3 +286,106 @@ fn a_killed_run_leaves_the_previous_set() {
     assert_eq!(std::fs::read(out.join("ledger.csv")).unwrap(), ledger);
     verified(&out);
 }
+
+const SHOP: &str = "program \"Shop\" {\n  currency USD\n  timezone \"UTC\"\n}\n\n\
+    points stars {\n  precision 0\n}\n\n\
+    rule base {\n  on purchase\n  earn 1 stars per 1 USD of amount\n}\n";
+
+/// The `events` and `stopped_at` of the summary of a `--strict` run of
+/// `events` (CSV lines after the header), with `extra` flags.
+fn strict_summary(events: &[&str], extra: &[&str]) -> (serde_json::Value, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("shop.loyalty");
+    std::fs::write(&program, SHOP).unwrap();
+    let file = dir.path().join("events.csv");
+    let header = "id,time,member,type,amount,points,points_type";
+    std::fs::write(
+        &file,
+        [header]
+            .iter()
+            .chain(events)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let mut args = vec![
+        "run",
+        program.to_str().unwrap(),
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let output = loyalty(&args);
+    let strict = extra.contains(&"--strict");
+    assert_eq!(output.status.code(), Some(i32::from(strict)), "{output:?}");
+    verified(&out);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let events = summary["events"].clone();
+    let count = |key: &str| events.get(key).map_or(0, |n| n.as_u64().unwrap());
+    assert_eq!(
+        count("read"),
+        count("applied") + count("rejected") + count("after_until") + count("not_applied"),
+        "{events}"
+    );
+    (
+        events,
+        summary.get("stopped_at").cloned().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn a_strict_run_that_stops_counts_what_it_read_and_did_not_apply() {
+    let enrol = "e1,2025-01-05T08:00:00Z,ann,enroll,,,";
+    let buy = "e2,2025-01-06T09:00:00Z,ann,purchase,4.50,,";
+    let too_much = "e3,2025-01-07T09:00:00Z,ann,redeem,,10,stars";
+    let buy_again = "e4,2025-01-08T09:00:00Z,ann,purchase,3.00,,";
+    let unreadable = "e5,2025-01-09T09:00:00Z,ann,purchase,lots,,";
+    let last = "e6,2025-01-10T09:00:00Z,ann,purchase,1.00,,";
+
+    // Sorted: reading stops at the unreadable record, before anything is applied.
+    let all = [enrol, buy, too_much, buy_again, unreadable, last];
+    let (events, stopped) = strict_summary(&all, &["--strict"]);
+    assert_eq!(
+        events,
+        serde_json::json!({"read": 5, "applied": 0, "rejected": 1, "after_until": 0, "not_applied": 4})
+    );
+    assert_eq!(stopped["line"], 6, "{stopped}");
+    assert_eq!(stopped["id"], "e5", "{stopped}");
+    assert!(
+        stopped["reason"].as_str().unwrap().contains("amount"),
+        "{stopped}"
+    );
+
+    // Sorted, every record read: applying stops at the redemption.
+    let readable = [enrol, buy, too_much, buy_again, last];
+    let (events, stopped) = strict_summary(&readable, &["--strict"]);
+    assert_eq!(
+        events,
+        serde_json::json!({"read": 5, "applied": 2, "rejected": 1, "after_until": 0, "not_applied": 2})
+    );
+    assert_eq!(
+        (stopped["line"].as_u64(), stopped["id"].as_str()),
+        (Some(4), Some("e3"))
+    );
+
+    // Streamed: applied as read, so nothing read is left.
+    let (events, stopped) = strict_summary(&readable, &["--strict", "--stream"]);
+    assert_eq!(
+        events,
+        serde_json::json!({"read": 3, "applied": 2, "rejected": 1, "after_until": 0, "not_applied": 0})
+    );
+    assert_eq!(stopped["id"], "e3");
+
+    // Without --strict nothing stops: no stopped_at, no not_applied.
+    let (events, stopped) = strict_summary(&readable, &[]);
+    assert_eq!(
+        events,
+        serde_json::json!({"read": 5, "applied": 4, "rejected": 1, "after_until": 0})
+    );
+    assert!(stopped.is_null());
+}
