@@ -389,3 +389,44 @@ fn a_strict_run_that_stops_counts_what_it_read_and_did_not_apply() {
     );
     assert!(stopped.is_null());
 }
+
+#[test]
+fn a_killed_gen_leaves_the_previous_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = dir.path().join("stream.csv");
+    std::fs::write(&stream, "the previous stream\n").unwrap();
+    let program = programs().join("bean_stars.loyalty");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loyalty"))
+        .args([
+            "gen",
+            program.to_str().unwrap(),
+            "--members",
+            "10000",
+            "--events",
+            "2000000",
+            "--out",
+            stream.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once it has written something, wherever it writes.
+    let started = Instant::now();
+    while listing(dir.path())
+        .iter()
+        .map(|name| std::fs::metadata(dir.path().join(name)).map_or(0, |m| m.len()))
+        .sum::<u64>()
+        < 100_000
+        && started.elapsed() < Duration::from_secs(120)
+        && child.try_wait().unwrap().is_none()
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        std::fs::read(&stream).unwrap() == b"the previous stream\n",
+        "the previous stream was replaced"
+    );
+    assert_eq!(listing(dir.path()), ["stream.csv".to_string()].into());
+}
