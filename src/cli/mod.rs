@@ -98,6 +98,11 @@ pub fn run() -> ExitCode {
 /// Exit code for a usage error: a missing or unreadable file.
 const USAGE_ERROR: u8 = 2;
 
+/// `--threads`: from 1 to `limits::MOST_THREADS`.
+fn threads() -> clap::builder::RangedI64ValueParser<u16> {
+    clap::value_parser!(u16).range(1..=i64::from(loyalty::limits::MOST_THREADS))
+}
+
 /// Writes to standard output. A closed pipe (`loyalty check ... | head`)
 /// ends the program quietly; any other write error is reported.
 fn out(text: &str) {

@@ -64,8 +64,9 @@ pub struct Args {
     /// share a budget (which cannot be split), and with --strict, events
     /// are applied on one thread
     /// (and with 3 or more the ledger written on another), which a note on
-    /// standard error says. The output is the same for any number.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    /// standard error says. The output is the same for any number. At
+    /// most 256.
+    #[arg(long, default_value_t = 1, value_parser = super::threads())]
     threads: u16,
 }
 

@@ -19,9 +19,10 @@ pub struct Args {
     /// How many runs, each a new draw of the population.
     #[arg(long, default_value_t = 20)]
     runs: u64,
-    /// Worker threads (default: one per core). The output is the same for any number.
-    #[arg(long)]
-    threads: Option<usize>,
+    /// Worker threads (default: one per core), at most 256. The output is
+    /// the same for any number.
+    #[arg(long, value_parser = super::threads())]
+    threads: Option<u16>,
     /// Replaces the scenario's seed.
     #[arg(long)]
     seed: Option<u64>,
@@ -72,7 +73,7 @@ fn simulate_inner(args: &Args) -> Result<ExitCode, ExitCode> {
         keep_members: false,
     };
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.unwrap_or(0))
+        .num_threads(args.threads.map_or(0, usize::from))
         .build()
         .map_err(usage("cannot start the worker threads"))?;
     let total = args.runs * simulate::shards(&plan).len() as u64;
