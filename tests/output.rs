@@ -65,11 +65,17 @@ fn sha256(bytes: &[u8]) -> String {
 /// Checks that every file `summary.json` lists is there with its bytes,
 /// rows and checksum, and returns the names listed.
 fn verified(out: &Path) -> Vec<String> {
+    verified_by(out, "summary.json")
+}
+
+/// Checks that every file the summary `name` lists is there with its
+/// bytes, rows and checksum, and returns the names listed.
+fn verified_by(out: &Path, name: &str) -> Vec<String> {
     let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.join(name)).unwrap()).unwrap();
     let files = summary["files"]
         .as_array()
-        .expect("summary.json lists its files");
+        .unwrap_or_else(|| panic!("{name} lists its files"));
     let mut names = Vec::new();
     for file in files {
         let name = file["name"].as_str().unwrap();
@@ -428,5 +434,57 @@ fn a_killed_gen_leaves_the_previous_stream() {
         std::fs::read(&stream).unwrap() == b"the previous stream\n",
         "the previous stream was replaced"
     );
-    assert_eq!(listing(dir.path()), ["stream.csv".to_string()].into());
+    // What the killed gen wrote is in its temporary file, which the next
+    // gen of the same file replaces.
+    assert_eq!(
+        listing(dir.path()),
+        [".stream.csv.loyalty-tmp", "stream.csv"].map(String::from).into()
+    );
+}
+
+#[test]
+fn simulate_writes_its_folder_all_at_once_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("small.scenario.yaml");
+    let text = std::fs::read_to_string(programs().join("bean_stars.scenario.yaml"))
+        .unwrap()
+        .replace(
+            "initial: 2000, joins_per_month: 80",
+            "initial: 60, joins_per_month: 5",
+        )
+        .replace("months: 24", "months: 4");
+    std::fs::write(&scenario, text).unwrap();
+    let out = dir.path().join("sim");
+    let program = programs().join("bean_stars.loyalty");
+    let simulate = |extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            program.to_str().unwrap(),
+            scenario.to_str().unwrap(),
+            "--runs",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let output = loyalty(&args);
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+    };
+    let page = out.join("page.html");
+    simulate(&["--html", page.to_str().unwrap()]);
+    assert_eq!(
+        verified_by(&out, "simulation.json"),
+        ["liability.csv", "kpis.csv", "page.html"]
+    );
+    simulate(&[]);
+    assert_eq!(
+        verified_by(&out, "simulation.json"),
+        ["liability.csv", "kpis.csv"]
+    );
+    assert_eq!(
+        listing(&out),
+        ["kpis.csv", "liability.csv", "simulation.json"]
+            .map(String::from)
+            .into()
+    );
 }

@@ -98,6 +98,12 @@ pub fn run() -> ExitCode {
 /// Exit code for a usage error: a missing or unreadable file.
 const USAGE_ERROR: u8 = 2;
 
+/// Reports an output file that could not be written, read or removed.
+fn failed(error: loyalty::report::output::Error) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::from(USAGE_ERROR)
+}
+
 /// `--threads`: from 1 to `limits::MOST_THREADS`.
 fn threads() -> clap::builder::RangedI64ValueParser<u16> {
     clap::value_parser!(u16).range(1..=i64::from(loyalty::limits::MOST_THREADS))

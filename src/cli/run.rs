@@ -4,7 +4,7 @@
 //! files go through `report::output::Folder`: all in place, or none.
 
 use super::input::{self, Inputs};
-use super::{display_name, USAGE_ERROR};
+use super::{display_name, failed, USAGE_ERROR};
 use loyalty::compile::Program;
 use loyalty::engine::ledger::Entry;
 use loyalty::engine::replay;
@@ -15,10 +15,9 @@ use loyalty::finance::deferred::{self, Rounding};
 use loyalty::finance::liability::{Breakage, LiabilityBuilder};
 use loyalty::finance::upcoming;
 use loyalty::report::html::{self, TierMix};
-use loyalty::report::output::{self, AtomicFile, Folder, FolderFile};
+use loyalty::report::output::{Folder, FolderFile};
 use loyalty::report::{self, LedgerLines, LedgerWriter};
 use rust_decimal::Decimal;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, SyncSender};
@@ -103,12 +102,6 @@ pub fn run(args: &Args) -> ExitCode {
     match run_inner(args) {
         Ok(code) | Err(code) => code,
     }
-}
-
-/// Reports a file that could not be written, read or removed.
-fn failed(error: output::Error) -> ExitCode {
-    eprintln!("error: {error}");
-    ExitCode::from(USAGE_ERROR)
 }
 
 fn written<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) -> Result<T, ExitCode> {
@@ -330,13 +323,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
                 ("breakage".to_string(), table.breakage_method.clone()),
             ];
             let page = html::run_page(&program, &facts, &table, mix);
-            // A page in the output folder is one of the run's files; one
-            // elsewhere is put in place on its own, before the folder's.
-            match folder.name_of(path) {
-                Some(name) => folder.write(&name, |f| f.write_all(page.as_bytes())),
-                None => AtomicFile::replace(path, page.as_bytes()),
-            }
-            .map_err(failed)?;
+            folder.write_at(path, page.as_bytes()).map_err(failed)?;
         }
         if args.report.contains(&Report::Upcoming) {
             let upcoming = upcoming::upcoming(&engine, until.unwrap_or(now));

@@ -267,9 +267,19 @@ impl Folder {
         })
     }
 
+    /// Writes `bytes` to `path`: as one of the run's files when `path` is
+    /// in the folder, else on its own, replaced whole right away (and not
+    /// listed).
+    pub fn write_at(&mut self, path: &Path, bytes: &[u8]) -> Result<(), Error> {
+        match self.name_of(path) {
+            Some(name) => self.write(&name, |f| f.write_all(bytes)),
+            None => AtomicFile::replace(path, bytes),
+        }
+    }
+
     /// The name under which `path` would be a file of this folder, if it
     /// is one: its parent is the folder.
-    pub fn name_of(&self, path: &Path) -> Option<String> {
+    fn name_of(&self, path: &Path) -> Option<String> {
         let name = path.file_name()?.to_str()?;
         let parent = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
