@@ -438,7 +438,9 @@ fn a_killed_gen_leaves_the_previous_stream() {
     // gen of the same file replaces.
     assert_eq!(
         listing(dir.path()),
-        [".stream.csv.loyalty-tmp", "stream.csv"].map(String::from).into()
+        [".stream.csv.loyalty-tmp", "stream.csv"]
+            .map(String::from)
+            .into()
     );
 }
 

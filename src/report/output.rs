@@ -175,6 +175,12 @@ struct Records {
 
 impl Records {
     fn add(&mut self, bytes: &[u8]) {
+        // Most text has no quote: its line breaks are counted as fast as
+        // the bytes can be scanned.
+        if !self.quoted && !bytes.contains(&b'"') {
+            self.lines += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+            return;
+        }
         for &byte in bytes {
             match byte {
                 b'"' => self.quoted = !self.quoted,
@@ -453,10 +459,17 @@ mod tests {
     #[test]
     fn csv_records_are_counted_with_line_breaks_in_quotes() {
         let mut records = Records::default();
-        for piece in ["a,b\n1,\"two\nlines\"\n", "2,\"say \"\"hi", "\"\"\"\n3,x\n"] {
+        for piece in [
+            "a,b\n1,\"two\nlines\"\n",
+            "2,\"say \"\"hi",
+            "\"\"\"\n3,x\n",
+            "4,y\n5,\"z",
+            "\nz\n",
+            "\"\n",
+        ] {
             records.add(piece.as_bytes());
         }
-        assert_eq!(records.lines, 4);
+        assert_eq!(records.lines, 6);
     }
 
     #[test]
