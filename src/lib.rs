@@ -11,6 +11,7 @@ pub mod engine;
 pub mod events;
 pub mod finance;
 pub mod gen;
+pub mod limits;
 pub mod report;
 pub mod simulate;
 pub mod syntax;

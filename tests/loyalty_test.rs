@@ -340,11 +340,6 @@ fn broken_test_files_exit_2_with_file_line_and_field() {
             "shop.test.yaml:1: program: `bad.loyalty` has errors",
         ),
         (
-            "missing event file",
-            "program: shop.loyalty\ntests:\n  - name: a\n    events: []\n    snapshot: true\n  - name: b\n    snapshot: true\n    events: gone.csv\n",
-            "shop.test.yaml:8: tests[1].events: cannot read `gone.csv`",
-        ),
-        (
             "no program key",
             "tests:\n  - name: a\n    events: []\n    snapshot: true\n",
             "shop.test.yaml:1:1: missing field `program`",
@@ -367,6 +362,88 @@ fn broken_test_files_exit_2_with_file_line_and_field() {
             "{what}: {out}"
         );
     }
+}
+
+#[test]
+fn a_case_that_cannot_run_is_its_own_error_and_the_other_cases_run() {
+    let gone = "  - name: gone\n    snapshot: true\n    events: gone.csv\n";
+    let dir = project(&[(
+        "shop.test.yaml",
+        test_file(&[passing_case("good"), gone.to_string(), failing_case("bad")]),
+    )]);
+    let output = loyalty_test(
+        dir.path(),
+        true,
+        &["shop.test.yaml", "--junit", "results.xml"],
+    );
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains("ok     shop.test.yaml: good\n"), "{text}");
+    assert!(
+        text.contains(
+            "ERROR  shop.test.yaml: gone\n  shop.test.yaml:17: tests[1].events: cannot read `gone.csv`"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("FAILED shop.test.yaml: bad\n"), "{text}");
+    assert!(text.ends_with("\n1 passed, 1 failed, 1 error\n"), "{text}");
+
+    let xml = std::fs::read_to_string(dir.path().join("results.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let root = doc.root_element();
+    assert_eq!(root.attribute("tests"), Some("3"), "{xml}");
+    assert_eq!(root.attribute("failures"), Some("1"), "{xml}");
+    assert_eq!(root.attribute("errors"), Some("1"), "{xml}");
+    let cases: Vec<_> = root
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    let names: Vec<_> = cases.iter().map(|c| c.attribute("name").unwrap()).collect();
+    assert_eq!(names, ["good", "gone", "bad"]);
+    let error = cases[1]
+        .children()
+        .find(|n| n.has_tag_name("error"))
+        .unwrap();
+    assert!(
+        error
+            .attribute("message")
+            .unwrap()
+            .contains("cannot read `gone.csv`"),
+        "{xml}"
+    );
+
+    let output = loyalty_test(dir.path(), true, &["--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (&json["passed"], &json["failed"], &json["errors"]),
+        (&1.into(), &1.into(), &1.into())
+    );
+    let gone = &json["files"][0]["tests"][1];
+    assert_eq!(gone["status"], "error");
+    assert_eq!(gone["error"]["line"], 17);
+}
+
+#[test]
+fn the_junit_file_is_written_when_standard_output_is_closed() {
+    let cases: Vec<String> = (0..100)
+        .map(|i| failing_case(&format!("bad {i}")))
+        .collect();
+    let dir = project(&[("shop.test.yaml", test_file(&cases))]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loyalty"))
+        .current_dir(dir.path())
+        .args(["test", "--junit", "results.xml"])
+        .env("CI", "true")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // `loyalty test --junit results.xml | head -1`: the reader goes away.
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let xml = std::fs::read_to_string(dir.path().join("results.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    assert_eq!(doc.root_element().attribute("failures"), Some("100"));
 }
 
 #[test]

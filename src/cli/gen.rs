@@ -4,8 +4,9 @@
 use super::{display_name, input, read_source, USAGE_ERROR};
 use chrono::NaiveDate;
 use loyalty::gen::{self, Format, Options};
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use loyalty::report::output::AtomicFile;
+use std::io::BufWriter;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -79,28 +80,21 @@ fn gen_inner(args: &Args) -> Result<ExitCode, ExitCode> {
         }
         ExitCode::FAILURE
     })?;
-    let out: Box<dyn Write> = match &args.out {
-        None => Box::new(std::io::stdout().lock()),
-        Some(path) => Box::new(
-            std::fs::File::create(path)
-                .map_err(|e| usage(format!("cannot write `{}`: {e}", path.display())))?,
-        ),
+    let Some(path) = &args.out else {
+        let out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        return match gen::generate(&program, &plan, args.format, out) {
+            // `loyalty gen ... | head`: a closed pipe is not an error.
+            Ok(_) => Ok(ExitCode::SUCCESS),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+            Err(e) => Err(usage(format!("cannot write standard output: {e}"))),
+        };
     };
-    let target = args.out.as_deref().unwrap_or(Path::new("standard output"));
-    match gen::generate(
-        &program,
-        &plan,
-        args.format,
-        BufWriter::with_capacity(1 << 16, out),
-    ) {
-        Ok(count) => {
-            if args.out.is_some() {
-                eprintln!("wrote {count} events to {}", target.display());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        // `loyalty gen ... | head`: a closed pipe is not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        Err(e) => Err(usage(format!("cannot write {}: {e}", target.display()))),
-    }
+    // Put in place only when complete: a failed or killed run leaves
+    // whatever was there.
+    let mut file = AtomicFile::create(path).map_err(|e| usage(e.to_string()))?;
+    let count = gen::generate(&program, &plan, args.format, &mut file)
+        .map_err(|e| usage(format!("cannot write `{}`: {e}", path.display())))?;
+    file.commit().map_err(|e| usage(e.to_string()))?;
+    eprintln!("wrote {count} events to {}", path.display());
+    Ok(ExitCode::SUCCESS)
 }

@@ -57,7 +57,7 @@ enum Command {
     /// snapshots.
     ///
     /// Exits with 0 when every test passed, 1 when any failed, 2 when a test
-    /// file is broken (or none was found).
+    /// file is broken, a test could not be run, or no file was found.
     Test(test::Args),
     /// What a change to a program costs: both programs replayed on the same
     /// events (--events) or run on the same simulated population
@@ -98,16 +98,36 @@ pub fn run() -> ExitCode {
 /// Exit code for a usage error: a missing or unreadable file.
 const USAGE_ERROR: u8 = 2;
 
+/// Reports an output file that could not be written, read or removed.
+fn failed(error: loyalty::report::output::Error) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::from(USAGE_ERROR)
+}
+
+/// `--threads`: from 1 to `limits::MOST_THREADS`.
+fn threads() -> clap::builder::RangedI64ValueParser<u16> {
+    clap::value_parser!(u16).range(1..=i64::from(loyalty::limits::MOST_THREADS))
+}
+
 /// Writes to standard output. A closed pipe (`loyalty check ... | head`)
 /// ends the program quietly; any other write error is reported.
 fn out(text: &str) {
+    if !out_open(text) {
+        std::process::exit(0);
+    }
+}
+
+/// Writes to standard output; `false` when it is a closed pipe (the reader
+/// went away). Any other write error is reported and ends the program.
+fn out_open(text: &str) -> bool {
     use std::io::Write;
-    if let Err(e) = std::io::stdout().write_all(text.as_bytes()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+    match std::io::stdout().write_all(text.as_bytes()) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => false,
+        Err(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            std::process::exit(i32::from(USAGE_ERROR));
         }
-        eprintln!("error: cannot write to standard output: {e}");
-        std::process::exit(i32::from(USAGE_ERROR));
     }
 }
 

@@ -1,9 +1,10 @@
 //! `loyalty run`: replays events and writes the ledger, member end states,
 //! rejects and summary, with a short table on standard output; with
-//! `--report`, finance's liability and deferred revenue tables too.
+//! `--report`, finance's liability and deferred revenue tables too. The
+//! files go through `report::output::Folder`: all in place, or none.
 
 use super::input::{self, Inputs};
-use super::{display_name, USAGE_ERROR};
+use super::{display_name, failed, USAGE_ERROR};
 use loyalty::compile::Program;
 use loyalty::engine::ledger::Entry;
 use loyalty::engine::replay;
@@ -14,11 +15,10 @@ use loyalty::finance::deferred::{self, Rounding};
 use loyalty::finance::liability::{Breakage, LiabilityBuilder};
 use loyalty::finance::upcoming;
 use loyalty::report::html::{self, TierMix};
+use loyalty::report::output::{Folder, FolderFile};
 use loyalty::report::{self, LedgerLines, LedgerWriter};
 use rust_decimal::Decimal;
-use std::fs::File;
-use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, SyncSender};
 
@@ -27,7 +27,10 @@ pub struct Args {
     #[command(flatten)]
     inputs: Inputs,
     /// The folder to write ledger.csv, members.csv, rejects.csv and
-    /// summary.json to (created if missing).
+    /// summary.json to (created if missing). The files are put in place
+    /// only when the run succeeds, summary.json last, listing them with
+    /// their checksums; the previous run's files this run does not write
+    /// are removed.
     #[arg(long, value_name = "DIR", default_value = "loyalty-out")]
     out: PathBuf,
     /// Stop at the first rejected record and exit with 1.
@@ -60,8 +63,9 @@ pub struct Args {
     /// share a budget (which cannot be split), and with --strict, events
     /// are applied on one thread
     /// (and with 3 or more the ledger written on another), which a note on
-    /// standard error says. The output is the same for any number.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    /// standard error says. The output is the same for any number. At
+    /// most 256.
+    #[arg(long, default_value_t = 1, value_parser = super::threads())]
     threads: u16,
 }
 
@@ -100,14 +104,6 @@ pub fn run(args: &Args) -> ExitCode {
     }
 }
 
-fn create(dir: &Path, name: &str) -> Result<BufWriter<File>, ExitCode> {
-    let path = dir.join(name);
-    File::create(&path).map(BufWriter::new).map_err(|e| {
-        eprintln!("error: cannot write `{}`: {e}", path.display());
-        ExitCode::from(USAGE_ERROR)
-    })
-}
-
 fn written<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) -> Result<T, ExitCode> {
     result.map_err(|e| {
         eprintln!("error: cannot write {what}: {e}");
@@ -118,7 +114,7 @@ fn written<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) -> Result<
 /// Where entries go: the ledger file and, for `--report`, the liability
 /// table and, for `--html`, the tier mix.
 struct Sink<'p> {
-    ledger: LedgerWriter<'p, BufWriter<File>>,
+    ledger: LedgerWriter<'p, FolderFile>,
     liability: Option<LiabilityBuilder<'p>>,
     mix: Option<TierMix<'p>>,
 }
@@ -178,9 +174,9 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
     let until = input::until(&program, args.inputs.until.as_deref())?;
     // Opens every file now, so a missing one stops the run before anything is written.
     let records = input::records(&program, &args.inputs)?;
-    written(std::fs::create_dir_all(&args.out), "the output folder")?;
+    let mut folder = Folder::open(&args.out, "summary.json").map_err(failed)?;
     let ledger = written(
-        LedgerWriter::new(&program, create(&args.out, "ledger.csv")?),
+        LedgerWriter::new(&program, folder.create("ledger.csv").map_err(failed)?),
         "ledger.csv",
     )?;
     let mut engine = Engine::new(&program);
@@ -279,33 +275,29 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
         liability,
         mix,
     } = sink;
-    written(ledger.finish(), "ledger.csv")?;
+    folder
+        .add(written(ledger.finish(), "ledger.csv")?)
+        .map_err(failed)?;
     let now = engine.clock().unwrap_or_default();
-    written(
-        report::write_members(&engine, now, create(&args.out, "members.csv")?),
-        "members.csv",
-    )?;
-    written(
-        report::write_rejects(&outcome.rejects, create(&args.out, "rejects.csv")?),
-        "rejects.csv",
-    )?;
+    folder
+        .write("members.csv", |f| {
+            Ok(report::write_members(&engine, now, f)?)
+        })
+        .map_err(failed)?;
+    folder
+        .write("rejects.csv", |f| {
+            Ok(report::write_rejects(&outcome.rejects, f)?)
+        })
+        .map_err(failed)?;
     let summary = report::summary(&engine, &outcome, now);
-    let json = written(serde_json::to_string_pretty(&summary), "summary.json")?;
-    written(
-        std::fs::write(args.out.join("summary.json"), json + "\n"),
-        "summary.json",
-    )?;
     input::print(&report::summary_table(&summary));
-    let mut wrote = vec!["ledger.csv", "members.csv", "rejects.csv", "summary.json"];
     // Kept for --report only.
     if let Some(liability) = liability {
         let breakage = args.breakage.clone().unwrap_or(Breakage::Program);
         let table = liability.finish(until.unwrap_or(now), breakage);
-        written(
-            table.write_csv(create(&args.out, "liability.csv")?),
-            "liability.csv",
-        )?;
-        wrote.push("liability.csv");
+        folder
+            .write("liability.csv", |f| Ok(table.write_csv(f)?))
+            .map_err(failed)?;
         if args.report.contains(&Report::Liability) {
             input::print(&format!("\nliability\n\n{}", table.text()));
         }
@@ -331,19 +323,20 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
                 ("breakage".to_string(), table.breakage_method.clone()),
             ];
             let page = html::run_page(&program, &facts, &table, mix);
-            written(std::fs::write(path, page), &path.display().to_string())?;
+            folder.write_at(path, page.as_bytes()).map_err(failed)?;
         }
         if args.report.contains(&Report::Upcoming) {
             let upcoming = upcoming::upcoming(&engine, until.unwrap_or(now));
-            written(
-                upcoming.write_expiry_csv(&program, create(&args.out, "upcoming_expiry.csv")?),
-                "upcoming_expiry.csv",
-            )?;
-            written(
-                upcoming.write_tiers_csv(&program, create(&args.out, "upcoming_tiers.csv")?),
-                "upcoming_tiers.csv",
-            )?;
-            wrote.extend(["upcoming_expiry.csv", "upcoming_tiers.csv"]);
+            folder
+                .write("upcoming_expiry.csv", |f| {
+                    Ok(upcoming.write_expiry_csv(&program, f)?)
+                })
+                .map_err(failed)?;
+            folder
+                .write("upcoming_tiers.csv", |f| {
+                    Ok(upcoming.write_tiers_csv(&program, f)?)
+                })
+                .map_err(failed)?;
             input::print(&format!("\nupcoming\n\n{}", upcoming.text(&program)));
         }
         if args.report.contains(&Report::DeferredRevenue) {
@@ -353,11 +346,11 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
                     ExitCode::from(USAGE_ERROR)
                 })?;
             let rows = deferred::recognize(&allocation);
-            written(
-                deferred::write_csv(&rows, create(&args.out, "deferred_revenue.csv")?),
-                "deferred_revenue.csv",
-            )?;
-            wrote.push("deferred_revenue.csv");
+            folder
+                .write("deferred_revenue.csv", |f| {
+                    Ok(deferred::write_csv(&rows, f)?)
+                })
+                .map_err(failed)?;
             input::print(&format!(
                 "\ndeferred revenue (IFRS 15), {}\n\n{}",
                 program.currency,
@@ -368,10 +361,11 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
     // Freeing a million members' state one allocation at a time takes
     // seconds the process is about to get back from the system anyway.
     std::mem::forget(engine);
-    let last = wrote.pop().unwrap_or_default();
+    let listed = folder.commit(&summary).map_err(failed)?;
+    let names: Vec<&str> = listed.iter().map(|l| l.name.as_str()).collect();
     input::print(&format!(
-        "\nwrote {} and {last} to {}\n",
-        wrote.join(", "),
+        "\nwrote {} and summary.json to {}\n",
+        names.join(", "),
         args.out.display()
     ));
     if let Some(first) = outcome.rejects.first() {

@@ -2,8 +2,9 @@
 //! the liability per month with its 5th–95th percentile band and the KPIs,
 //! and writes them as CSV and JSON.
 
-use super::{display_name, input, read_source, USAGE_ERROR};
+use super::{display_name, failed, input, read_source, USAGE_ERROR};
 use indicatif::{ProgressBar, ProgressStyle};
+use loyalty::report::output::Folder;
 use loyalty::simulate::{self, Options};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -19,9 +20,10 @@ pub struct Args {
     /// How many runs, each a new draw of the population.
     #[arg(long, default_value_t = 20)]
     runs: u64,
-    /// Worker threads (default: one per core). The output is the same for any number.
-    #[arg(long)]
-    threads: Option<usize>,
+    /// Worker threads (default: one per core), at most 256. The output is
+    /// the same for any number.
+    #[arg(long, value_parser = super::threads())]
+    threads: Option<u16>,
     /// Replaces the scenario's seed.
     #[arg(long)]
     seed: Option<u64>,
@@ -72,7 +74,7 @@ fn simulate_inner(args: &Args) -> Result<ExitCode, ExitCode> {
         keep_members: false,
     };
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.unwrap_or(0))
+        .num_threads(args.threads.map_or(0, usize::from))
         .build()
         .map_err(usage("cannot start the worker threads"))?;
     let total = args.runs * simulate::shards(&plan).len() as u64;
@@ -94,21 +96,14 @@ fn simulate_inner(args: &Args) -> Result<ExitCode, ExitCode> {
         ExitCode::from(USAGE_ERROR)
     })?;
     let report = &simulation.report;
-    std::fs::create_dir_all(&args.out).map_err(usage("cannot create the output folder"))?;
-    let create = |file: &str| {
-        std::fs::File::create(args.out.join(file))
-            .map(std::io::BufWriter::new)
-            .map_err(usage(file))
-    };
-    report
-        .write_liability_csv(create("liability.csv")?)
-        .map_err(usage("liability.csv"))?;
-    report
-        .write_kpis_csv(create("kpis.csv")?)
-        .map_err(usage("kpis.csv"))?;
-    let json = serde_json::to_string_pretty(report).map_err(usage("simulation.json"))?;
-    std::fs::write(args.out.join("simulation.json"), json + "\n")
-        .map_err(usage("simulation.json"))?;
+    // All in place at once, simulation.json last, listing the others.
+    let mut folder = Folder::open(&args.out, "simulation.json").map_err(failed)?;
+    folder
+        .write("liability.csv", |f| Ok(report.write_liability_csv(f)?))
+        .map_err(failed)?;
+    folder
+        .write("kpis.csv", |f| Ok(report.write_kpis_csv(f)?))
+        .map_err(failed)?;
     if let Some(path) = &args.html {
         let facts = vec![
             ("program".to_string(), display_name(&args.program)),
@@ -119,8 +114,9 @@ fn simulate_inner(args: &Args) -> Result<ExitCode, ExitCode> {
             ("breakage".to_string(), report.breakage_method.clone()),
         ];
         let page = loyalty::report::html::simulation_page(&program, &facts, report);
-        std::fs::write(path, page).map_err(usage("the HTML page"))?;
+        folder.write_at(path, page.as_bytes()).map_err(failed)?;
     }
+    folder.commit(report).map_err(failed)?;
     input::print(&report.text());
     input::print(&format!(
         "\nwrote liability.csv, kpis.csv and simulation.json to {}\n",

@@ -2,8 +2,9 @@
 //! differences of those that fail, and a count; writes JUnit XML or JSON on
 //! request; and with `--review`, asks about each changed snapshot.
 
-use super::{out, USAGE_ERROR};
+use super::{out, out_open, USAGE_ERROR};
 use loyalty::diagnostic::plural;
+use loyalty::report::output::AtomicFile;
 use loyalty::testing::runner::{self, CaseReport, FileReport, SnapshotMode, Tally, Written};
 use loyalty::testing::{json, junit};
 use std::io::{BufRead, IsTerminal, Write};
@@ -66,6 +67,10 @@ pub fn run(args: &Args) -> ExitCode {
         }
     };
     let color = args.format == Format::Human && std::io::stdout().is_terminal();
+    // Standard output closed (`loyalty test --junit ... | head`): the tests
+    // still run and the JUnit file is still written.
+    let mut open = true;
+    let mut print = |text: &str| open = open && out_open(text);
     let mut reports: Vec<FileReport> = Vec::new();
     for file in files {
         let mut report = runner::run_file(&file, mode);
@@ -77,15 +82,15 @@ pub fn run(args: &Args) -> ExitCode {
             }
         }
         if args.format == Format::Human {
-            out(&lines(&report, color));
+            print(&lines(&report, color));
         }
         reports.push(report);
     }
     let tally = Tally::of(&reports);
     match args.format {
-        Format::Human => out(&closing(&tally)),
+        Format::Human => print(&closing(&tally)),
         Format::Json => match json::to_json(&reports) {
-            Ok(text) => out(&text),
+            Ok(text) => print(&text),
             Err(e) => {
                 eprintln!("error: cannot write JSON: {e}");
                 return ExitCode::from(USAGE_ERROR);
@@ -93,13 +98,15 @@ pub fn run(args: &Args) -> ExitCode {
         },
     }
     if let Some(path) = &args.junit {
-        let written = junit::to_junit(&reports).and_then(|xml| std::fs::write(path, xml));
+        let written = junit::to_junit(&reports)
+            .map_err(|e| e.to_string())
+            .and_then(|xml| AtomicFile::replace(path, xml.as_bytes()).map_err(|e| e.to_string()));
         if let Err(e) = written {
-            eprintln!("error: cannot write `{}`: {e}", path.display());
+            eprintln!("error: cannot write the JUnit file: {e}");
             return ExitCode::from(USAGE_ERROR);
         }
     }
-    if tally.broken_files > 0 {
+    if tally.broken_files > 0 || tally.errors > 0 {
         ExitCode::from(USAGE_ERROR)
     } else if tally.failed > 0 {
         ExitCode::FAILURE
@@ -134,6 +141,16 @@ fn lines(report: &FileReport, color: bool) -> String {
         Ok(cases) => {
             let mut text = String::new();
             for case in cases {
+                if let Some(error) = &case.error {
+                    text.push_str(&format!(
+                        "{} {file}: {}\n  {}: {}\n",
+                        paint("1;31", "ERROR "),
+                        case.name,
+                        error.place(&report.file),
+                        error.message.replace('\n', "\n  ")
+                    ));
+                    continue;
+                }
                 let (status, code) = if case.passed() {
                     ("ok    ", "32")
                 } else {
@@ -162,6 +179,9 @@ fn lines(report: &FileReport, color: bool) -> String {
 /// The last line: `N passed, N failed`, and what else happened.
 fn closing(tally: &Tally) -> String {
     let mut line = format!("\n{} passed, {} failed", tally.passed, tally.failed);
+    if tally.errors > 0 {
+        line.push_str(&format!(", {}", plural(tally.errors, "error")));
+    }
     if tally.broken_files > 0 {
         line.push_str(&format!(
             ", {}",

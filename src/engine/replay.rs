@@ -80,6 +80,11 @@ pub struct Outcome {
     pub rejects: Vec<Reject>,
     /// Records after `until`, left for a later run.
     pub after_until: u64,
+    /// Set when `strict` stopped the replay at its reject: the records read
+    /// before it and not applied (when sorting, all those read before the
+    /// reject of a record; when applying in time order, those after the
+    /// rejected event). Records after the stop are not read.
+    pub not_applied: Option<u64>,
 }
 
 /// Applies records to the engine; `ledger` receives entries as they are
@@ -127,6 +132,7 @@ pub fn replay<E>(
                     Err(reject) => outcome.rejects.push(reject),
                 }
                 if strict && !outcome.rejects.is_empty() {
+                    outcome.not_applied = Some(0);
                     return Ok(outcome);
                 }
             }
@@ -140,14 +146,17 @@ pub fn replay<E>(
                     Err(reject) => outcome.rejects.push(reject),
                 }
                 if strict && !outcome.rejects.is_empty() {
+                    outcome.not_applied = Some(events.len() as u64);
                     return Ok(outcome);
                 }
             }
             // Stable: equal times keep input order.
             events.sort_by_key(|e| e.time);
-            for event in events {
+            let mut events = events.into_iter();
+            while let Some(event) = events.next() {
                 apply(engine, event, &mut outcome)?;
                 if strict && !outcome.rejects.is_empty() {
+                    outcome.not_applied = Some(events.len() as u64);
                     return Ok(outcome);
                 }
             }

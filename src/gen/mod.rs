@@ -27,6 +27,14 @@ pub struct Options {
     pub end: NaiveDate,
 }
 
+/// Estimated bytes of a member while the stream is drawn (its random
+/// stream, rates and next events): about 2.2 KiB measured, rounded up.
+const MEMBER_BYTES: u64 = 2304;
+
+/// Estimated bytes of an event held until its month is sorted and written:
+/// 190 to 250 measured, rounded up.
+const EVENT_BYTES: u64 = 256;
+
 /// The output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -59,6 +67,23 @@ pub fn plan(program: &Program, scenario_source: &str, options: &Options) -> Resu
             options.events, options.members
         )));
     }
+    let members = options.members.saturating_mul(MEMBER_BYTES);
+    crate::limits::within_memory(members, || {
+        format!("--members {}: the members", options.members)
+    })
+    .map_err(fail)?;
+    // The busiest month (the last, with every member, or the first, with
+    // half of them enrolling) has under twice an average month's events.
+    let month_events = options
+        .events
+        .min(options.events.saturating_mul(2) / u64::from(months.0));
+    crate::limits::within_memory(month_events.saturating_mul(EVENT_BYTES), || {
+        format!(
+            "--events {} over --months {}: the busiest month's events",
+            options.events, options.months
+        )
+    })
+    .map_err(fail)?;
     let start = options
         .end
         .checked_add_signed(Duration::days(1))

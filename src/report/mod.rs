@@ -14,6 +14,7 @@ use std::io::Write;
 use table::Table;
 
 pub mod html;
+pub mod output;
 pub mod table;
 
 /// A time as the program's zone shows it, with its offset.
@@ -225,9 +226,11 @@ impl<'p, W: Write> LedgerWriter<'p, W> {
         Ok(())
     }
 
-    pub fn finish(mut self) -> csv::Result<()> {
+    /// Writes what is left and flushes; returns the writer written to.
+    pub fn finish(mut self) -> csv::Result<W> {
         self.write_out()?;
-        Ok(self.out.flush()?)
+        self.out.flush()?;
+        Ok(self.out)
     }
 }
 
@@ -293,15 +296,31 @@ pub struct Summary {
     pub program: String,
     pub currency: String,
     pub events: EventCounts,
+    /// The record whose reject stopped a `--strict` run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<StoppedAt>,
     pub points: Vec<PointsSummary>,
 }
 
+/// Records read = applied + rejected + after `--until` + not applied.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct EventCounts {
     pub read: u64,
     pub applied: u64,
     pub rejected: u64,
     pub after_until: u64,
+    /// Only when `--strict` stopped the run: records read but not applied
+    /// (the records after the stop were not read, and are not counted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_applied: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StoppedAt {
+    pub file: String,
+    pub line: usize,
+    pub id: Option<String>,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -363,7 +382,18 @@ pub fn summary(engine: &Engine, outcome: &Outcome, now: DateTime<Utc>) -> Summar
             // Records the reader rejected plus events the engine rejected.
             rejected: outcome.rejects.len() as u64,
             after_until: outcome.after_until,
+            not_applied: outcome.not_applied,
         },
+        // A stopped run has one reject: the one that stopped it.
+        stopped_at: outcome
+            .not_applied
+            .and(outcome.rejects.first())
+            .map(|r| StoppedAt {
+                file: r.origin.file.to_string(),
+                line: r.origin.line,
+                id: r.id.clone(),
+                reason: r.reason.clone(),
+            }),
         points,
     }
 }
@@ -424,8 +454,15 @@ pub fn summary_table(summary: &Summary) -> String {
         ]);
     }
     let e = &summary.events;
+    let stopped = match (&summary.stopped_at, e.not_applied) {
+        (Some(at), Some(n)) => format!(
+            "; --strict stopped at {} line {}, with {n} read and not applied",
+            at.file, at.line
+        ),
+        _ => String::new(),
+    };
     format!(
-        "{}: {} events read, {} applied, {} rejected{}\n\n{}",
+        "{}: {} events read, {} applied, {} rejected{}{stopped}\n\n{}",
         summary.program,
         e.read,
         e.applied,

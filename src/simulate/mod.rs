@@ -66,9 +66,61 @@ pub fn shards(plan: &Plan) -> Vec<Range<u64>> {
         .collect()
 }
 
+/// Estimated bytes of a member while its shard runs: its synthetic self
+/// (its random stream, its rates, its next events) and its engine state
+/// (wallets, buckets, the index); about 3.7 KiB measured on the example
+/// scenarios, rounded up.
+const LIVE_MEMBER_BYTES: u64 = 4096;
+
+/// Estimated bytes a shard's results hold per month until the end of the
+/// simulation: a liability row per points type (176 bytes and its two
+/// names), the month's tally (120 bytes) and its count per tier.
+const ROW_BYTES: u64 = 208;
+const TALLY_BYTES: u64 = 128;
+const TIER_BYTES: u64 = 8;
+
+/// Estimated bytes of a member's end state kept per run (`keep_members`):
+/// its id and outcome, and an issued and a balance entry per points type.
+const KEPT_MEMBER_BYTES: u64 = 160;
+const KEPT_POINTS_BYTES: u64 = 128;
+
+/// An estimate of the memory a simulation needs, the least it takes: every
+/// shard's results of every run, kept until the runs are merged; every
+/// member's end state in every run with `keep_members`; and one shard's
+/// members at a time (all of a run's members for a program with budgets,
+/// which runs them in one engine). The same on every machine: it does not
+/// count the threads.
+pub fn footprint(program: &Program, plan: &Plan, options: &Options) -> u64 {
+    let population = plan.population();
+    let (shards, shard_members) = if plan.has_budgets {
+        (1, population)
+    } else {
+        (population.div_ceil(SHARD_SIZE), population.min(SHARD_SIZE))
+    };
+    let points = program.points.len() as u64;
+    let tiers = program.tiers.as_ref().map_or(0, |t| t.tiers.len()) as u64;
+    let per_shard_month = points * ROW_BYTES + TALLY_BYTES + tiers * TIER_BYTES;
+    let results = options
+        .runs
+        .saturating_mul(shards)
+        .saturating_mul(plan.months() as u64)
+        .saturating_mul(per_shard_month);
+    let kept = if options.keep_members {
+        options
+            .runs
+            .saturating_mul(population)
+            .saturating_mul(KEPT_MEMBER_BYTES + points * KEPT_POINTS_BYTES)
+    } else {
+        0
+    };
+    let live = shard_members.saturating_mul(LIVE_MEMBER_BYTES);
+    results.saturating_add(kept).saturating_add(live)
+}
+
 /// Checks the options against the plan: the run and member numbers must fit
-/// their parts of a stream number.
-pub fn check(plan: &Plan, options: &Options) -> Result<(), Error> {
+/// their parts of a stream number, and the simulation must fit
+/// [`crate::limits::MEMORY_BOUND`].
+pub fn check(program: &Program, plan: &Plan, options: &Options) -> Result<(), Error> {
     let fail = |message: String| {
         Err(Error {
             message,
@@ -84,7 +136,19 @@ pub fn check(plan: &Plan, options: &Options) -> Result<(), Error> {
             plan.population()
         ));
     }
-    Ok(())
+    let bytes = footprint(program, plan, options);
+    crate::limits::within_memory(bytes, || {
+        format!(
+            "members: {} members and --runs {}",
+            plan.population(),
+            options.runs
+        )
+    })
+    .or_else(|message| {
+        fail(format!(
+            "{message}: simulate fewer members (liability and cost scale with the number of members) or fewer runs"
+        ))
+    })
 }
 
 /// Runs the simulation on rayon's current pool; `progress` is called once
@@ -95,7 +159,7 @@ pub fn simulate(
     options: &Options,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Simulation, Error> {
-    check(plan, options)?;
+    check(program, plan, options)?;
     let mut plan = plan.clone();
     if let Some(seed) = options.seed {
         plan.seed = seed;

@@ -3,7 +3,7 @@
 //!
 //! ```json
 //! {
-//!   "passed": 3, "failed": 1, "broken_files": 0, "snapshots_written": 0,
+//!   "passed": 3, "failed": 1, "errors": 0, "broken_files": 0, "snapshots_written": 0,
 //!   "files": [{
 //!     "file": "programs/bean_stars.test.yaml",
 //!     "error": null,
@@ -19,9 +19,11 @@
 //! }
 //! ```
 //!
-//! A broken file has an `error` (`line`, `column`, `message`) and no tests.
+//! A broken file has an `error` (`line`, `column`, `message`) and no tests;
+//! a test that could not be run has the status `error` and an `error`.
 
 use super::diff::Diff;
+use super::model::FileError;
 use super::runner::{FileReport, Tally, Written};
 use serde::Serialize;
 
@@ -46,12 +48,25 @@ struct Error<'a> {
     message: &'a str,
 }
 
+impl<'a> Error<'a> {
+    fn of(e: &'a FileError) -> Error<'a> {
+        Error {
+            line: e.line,
+            column: e.column,
+            message: &e.message,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Test<'a> {
     name: &'a str,
     status: &'static str,
     snapshot_written: Option<&'static str>,
     failures: Vec<Failure<'a>>,
+    /// Why the case could not be run, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<Error<'a>>,
 }
 
 #[derive(Serialize)]
@@ -66,21 +81,18 @@ pub fn to_json(reports: &[FileReport]) -> serde_json::Result<String> {
         .iter()
         .map(|report| {
             let (error, tests) = match &report.outcome {
-                Err(e) => (
-                    Some(Error {
-                        line: e.line,
-                        column: e.column,
-                        message: &e.message,
-                    }),
-                    Vec::new(),
-                ),
+                Err(e) => (Some(Error::of(e)), Vec::new()),
                 Ok(cases) => (
                     None,
                     cases
                         .iter()
                         .map(|case| Test {
                             name: &case.name,
-                            status: if case.passed() { "passed" } else { "failed" },
+                            status: match (&case.error, case.passed()) {
+                                (Some(_), _) => "error",
+                                (None, true) => "passed",
+                                (None, false) => "failed",
+                            },
                             snapshot_written: case.written.map(|w| match w {
                                 Written::New => "new",
                                 Written::Updated => "updated",
@@ -93,6 +105,7 @@ pub fn to_json(reports: &[FileReport]) -> serde_json::Result<String> {
                                     diff: f.diff(),
                                 })
                                 .collect(),
+                            error: case.error.as_ref().map(Error::of),
                         })
                         .collect(),
                 ),

@@ -3,7 +3,8 @@
 //! Jenkins (`junit` step) show. One `<testsuite>` per test file, one
 //! `<testcase>` per case; a failed case has a `<failure>` whose `message`
 //! is its first failure's title and whose text is every failure with its
-//! diff; a broken test file is a suite with one `<error>` case.
+//! diff; a case that could not be run has an `<error>`; a broken test file
+//! is a suite with one `<error>` case.
 
 use super::runner::{FileReport, Tally};
 use quick_xml::events::{BytesDecl, BytesText, Event};
@@ -28,10 +29,10 @@ pub fn to_junit(reports: &[FileReport]) -> io::Result<String> {
         ("name", "loyalty test".to_string()),
         (
             "tests",
-            (tally.passed + tally.failed + tally.broken_files).to_string(),
+            (tally.passed + tally.failed + tally.errors + tally.broken_files).to_string(),
         ),
         ("failures", tally.failed.to_string()),
-        ("errors", tally.broken_files.to_string()),
+        ("errors", (tally.errors + tally.broken_files).to_string()),
         ("time", seconds(total)),
     ];
     element(&mut writer, "testsuites", &attributes, |writer| {
@@ -44,7 +45,8 @@ pub fn to_junit(reports: &[FileReport]) -> io::Result<String> {
 
 /// One test file's `<testsuite>`.
 fn suite(writer: &mut Xml, report: &FileReport) -> io::Result<()> {
-    let file = xml_text(&report.file.display().to_string());
+    let path = &report.file;
+    let file = xml_text(&path.display().to_string());
     let case = |name: &str, time: Duration| {
         [
             ("name", xml_text(name)),
@@ -72,17 +74,26 @@ fn suite(writer: &mut Xml, report: &FileReport) -> io::Result<()> {
             })
         }
         Ok(cases) => {
-            let failed = cases.iter().filter(|c| !c.passed()).count();
+            let errors = cases.iter().filter(|c| c.error.is_some()).count();
+            let failed = cases.iter().filter(|c| !c.passed()).count() - errors;
             let attributes = [
                 ("name", file.clone()),
                 ("tests", cases.len().to_string()),
                 ("failures", failed.to_string()),
-                ("errors", "0".to_string()),
+                ("errors", errors.to_string()),
                 ("time", seconds(cases.iter().map(|c| c.duration).sum())),
             ];
             element(writer, "testsuite", &attributes, |writer| {
                 for report in cases {
                     let attributes = case(&report.name, report.duration);
+                    if let Some(error) = &report.error {
+                        let message =
+                            xml_text(&format!("{}: {}", error.place(path), error.message));
+                        element(writer, "testcase", &attributes, |writer| {
+                            outcome(writer, "error", &message)
+                        })?;
+                        continue;
+                    }
                     if report.passed() {
                         let empty = writer.create_element("testcase");
                         empty

@@ -33,9 +33,12 @@
 //! - `program` and `tests` are required; each test needs a `name` (unique,
 //!   also as a file name), `events`, and `expect`, `snapshot: true` or both.
 //!   An unknown key, a value of the wrong type, a missing or erroneous
-//!   program, an unreadable event file, an empty file or a test that checks
-//!   nothing make the file *broken*: reported with its line and field path
-//!   (`tests[1].expect: unknown field ...`), exit code 2.
+//!   program, an empty file or a test that checks nothing make the file
+//!   *broken*: reported with its line and field path (`tests[1].expect:
+//!   unknown field ...`), exit code 2. A test that cannot be run (an
+//!   unreadable event file, a snapshot that cannot be written, a panic in
+//!   loyalty) is an *error* of that test alone, with its line, exit code 2;
+//!   the file's other tests still run and are reported.
 //! - Inline records are read by the same readers as event files (rendered
 //!   as JSON Lines, every value as the text written), so their values are
 //!   typed by the program's schemas and a bad one is a reject, as in a run.

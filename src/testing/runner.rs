@@ -43,11 +43,16 @@ pub struct CaseReport {
     /// Set when this run stored the case's snapshot.
     pub written: Option<Written>,
     pub duration: Duration,
+    /// Why the case could not be run (its event file cannot be read, its
+    /// snapshot cannot be written, or loyalty failed inside): the case's
+    /// error, not a failure of what it checks, and not the end of the
+    /// file's other cases.
+    pub error: Option<FileError>,
 }
 
 impl CaseReport {
     pub fn passed(&self) -> bool {
-        self.failures.is_empty()
+        self.failures.is_empty() && self.error.is_none()
     }
 
     /// Stores the new snapshot of a failed snapshot comparison, which no
@@ -125,12 +130,13 @@ impl Failure {
     }
 }
 
-/// How many cases passed and failed, how many files were broken, and how
-/// many snapshots were stored, over a run.
+/// How many cases passed, failed and could not be run, how many files were
+/// broken, and how many snapshots were stored, over a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Tally {
     pub passed: usize,
     pub failed: usize,
+    pub errors: usize,
     pub broken_files: usize,
     pub snapshots_written: usize,
 }
@@ -143,7 +149,9 @@ impl Tally {
                 Err(_) => tally.broken_files += 1,
                 Ok(cases) => {
                     for case in cases {
-                        if case.passed() {
+                        if case.error.is_some() {
+                            tally.errors += 1;
+                        } else if case.passed() {
                             tally.passed += 1;
                         } else {
                             tally.failed += 1;
@@ -201,12 +209,29 @@ fn search(folder: &Path, found: &mut Vec<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs every case of one test file.
+/// Runs every case of one test file, each on its own: a case that cannot
+/// be run is that case's error, and the others still run.
 pub fn run_file(file: &Path, mode: SnapshotMode) -> FileReport {
     FileReport {
         file: file.to_path_buf(),
-        outcome: run_cases(file, mode),
+        outcome: isolated(|| run_cases(file, mode)),
     }
+}
+
+/// Runs `work`; a panic in it (a bug in loyalty) is returned as an error,
+/// so that it fails one case or file, not the whole run.
+fn isolated<T>(work: impl FnOnce() -> Result<T, FileError>) -> Result<T, FileError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|m| m.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(FileError::new(
+            None,
+            format!("internal error: loyalty panicked ({message}); please report it with this test file"),
+        ))
+    })
 }
 
 fn run_cases(file: &Path, mode: SnapshotMode) -> Result<Vec<CaseReport>, FileError> {
@@ -229,12 +254,21 @@ fn run_cases(file: &Path, mode: SnapshotMode) -> Result<Vec<CaseReport>, FileErr
         program: &program,
         mode,
     };
-    test_file
+    Ok(test_file
         .tests
         .iter()
         .enumerate()
-        .map(|(index, case)| context.run(index, case))
-        .collect()
+        .map(|(index, case)| {
+            let started = Instant::now();
+            isolated(|| context.run(index, case)).unwrap_or_else(|error| CaseReport {
+                name: case.name.clone(),
+                failures: Vec::new(),
+                written: None,
+                duration: started.elapsed(),
+                error: Some(error),
+            })
+        })
+        .collect())
 }
 
 /// Compiles the program the test file names; its errors make the test file
@@ -332,6 +366,7 @@ impl<'a> Context<'a> {
             failures,
             written,
             duration: started.elapsed(),
+            error: None,
         })
     }
 
@@ -780,6 +815,20 @@ mod expect {
 mod tests {
     use super::expect::same;
     use super::*;
+
+    #[test]
+    fn a_panic_is_an_error_of_its_own() {
+        let error = isolated(|| -> Result<(), FileError> { panic!("boom") }).unwrap_err();
+        assert!(
+            error.message.contains("loyalty panicked (boom)"),
+            "{error:?}"
+        );
+        let error =
+            isolated(|| -> Result<(), FileError> { std::panic::panic_any(format!("boom {}", 2)) })
+                .unwrap_err();
+        assert!(error.message.contains("(boom 2)"), "{error:?}");
+        assert_eq!(isolated(|| Ok(1)), Ok(1));
+    }
 
     #[test]
     fn cells_match_by_their_column_kind() {

@@ -1,0 +1,189 @@
+//! What a command may ask of the machine is bounded, the same on every
+//! machine, and refused up front with the reason: threads past
+//! `limits::MOST_THREADS`, and simulations and generated streams whose
+//! estimated memory is past `limits::MEMORY_BOUND` (too many members, runs
+//! or events).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use loyalty::compile::{compile, Program};
+use loyalty::limits::MEMORY_BOUND;
+use loyalty::simulate::{self, Options};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn programs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("programs")
+}
+
+fn example(name: &str) -> (Program, String) {
+    let dir = programs();
+    let source = std::fs::read_to_string(dir.join(format!("{name}.loyalty"))).unwrap();
+    let scenario = std::fs::read_to_string(dir.join(format!("{name}.scenario.yaml"))).unwrap();
+    (compile(&source).unwrap().0, scenario)
+}
+
+fn loyalty(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loyalty"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn path(name: &str) -> String {
+    programs().join(name).to_str().unwrap().to_string()
+}
+
+/// The command fails with exit code 2 and a message holding every one of `parts`.
+fn refused(args: &[&str], parts: &[&str]) {
+    let output = loyalty(args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    for part in parts {
+        assert!(stderr.contains(part), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn threads_past_the_most_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    refused(
+        &[
+            "run",
+            &path("bean_stars.loyalty"),
+            &path("bean_stars.events.csv"),
+            "--threads",
+            "257",
+            "--out",
+            out,
+        ],
+        &["--threads", "257", "1..=256"],
+    );
+    assert!(!dir.path().join("out").exists(), "nothing is written");
+    refused(
+        &[
+            "simulate",
+            &path("bean_stars.loyalty"),
+            &path("bean_stars.scenario.yaml"),
+            "--runs",
+            "1",
+            "--threads",
+            "257",
+            "--out",
+            out,
+        ],
+        &["--threads", "257", "1..=256"],
+    );
+    let output = loyalty(&[
+        "run",
+        &path("bean_stars.loyalty"),
+        &path("bean_stars.events.csv"),
+        "--threads",
+        "256",
+        "--out",
+        out,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+}
+
+#[test]
+fn a_population_that_cannot_fit_in_memory_is_refused_with_its_estimate() {
+    let (program, scenario) = example("bean_stars");
+    let mut plan = simulate::load(&program, &scenario).unwrap();
+    let options = Options {
+        runs: 20,
+        seed: None,
+        keep_members: false,
+    };
+    simulate::check(&program, &plan, &options).unwrap();
+    plan.initial = 1_000_000_000;
+    plan.joins_per_month = 0;
+    let message = simulate::check(&program, &plan, &options)
+        .unwrap_err()
+        .message;
+    assert!(message.contains("1000000000 members"), "{message}");
+    assert!(message.contains("GiB"), "{message}");
+    assert!(message.contains("64 GiB"), "{message}");
+    assert!(simulate::footprint(&program, &plan, &options) > MEMORY_BOUND);
+
+    // As many runs as the stream numbers allow, of the scenario's own
+    // population: the runs' results would not fit.
+    let plan = simulate::load(&program, &scenario).unwrap();
+    let many = Options {
+        runs: simulate::MOST_RUNS,
+        ..options
+    };
+    let message = simulate::check(&program, &plan, &many).unwrap_err().message;
+    assert!(message.contains("--runs"), "{message}");
+
+    // A program with a budget runs each run's members in one engine.
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = std::fs::read_to_string(programs().join("cartwheel.scenario.yaml"))
+        .unwrap()
+        .replace(
+            "initial: 1500, joins_per_month: 60",
+            "initial: 1000000000, joins_per_month: 0",
+        );
+    assert!(scenario.contains("initial: 1000000000"));
+    let file = dir.path().join("big.scenario.yaml");
+    std::fs::write(&file, scenario).unwrap();
+    let out = dir.path().join("out");
+    refused(
+        &[
+            "simulate",
+            &path("cartwheel.loyalty"),
+            file.to_str().unwrap(),
+            "--runs",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &["1000000000 members", "64 GiB"],
+    );
+}
+
+#[test]
+fn a_stream_that_cannot_fit_in_memory_is_refused_with_its_estimate() {
+    let (program, scenario) = example("bean_stars");
+    let options = |members: u64, events: u64| loyalty::gen::Options {
+        members,
+        events,
+        seed: None,
+        months: 24,
+        end: chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+    };
+    loyalty::gen::plan(&program, &scenario, &options(1_000_000, 12_000_000)).unwrap();
+    let message = loyalty::gen::plan(&program, &scenario, &options(1_000_000_000, 1_000_000_000))
+        .unwrap_err()
+        .message;
+    assert!(message.starts_with("--members 1000000000"), "{message}");
+    assert!(message.contains("64 GiB"), "{message}");
+    let message = loyalty::gen::plan(&program, &scenario, &options(1000, 1_000_000_000_000))
+        .unwrap_err()
+        .message;
+    assert!(message.starts_with("--events 1000000000000"), "{message}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("big.csv");
+    let output = loyalty(&[
+        "gen",
+        &path("bean_stars.loyalty"),
+        "--members",
+        "1000000000",
+        "--events",
+        "1000000000",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--members 1000000000"), "{stderr}");
+    assert!(!out.exists());
+}
