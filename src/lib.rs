@@ -11,10 +11,12 @@ pub mod engine;
 pub mod events;
 pub mod finance;
 pub mod gen;
+pub mod html;
 pub mod limits;
 pub mod report;
 pub mod simulate;
 pub mod syntax;
+pub mod table;
 pub mod testing;
 
 pub use diagnostic::{Diagnostic, Severity};

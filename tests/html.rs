@@ -12,7 +12,7 @@
 )]
 
 use loyalty::compile::compile;
-use loyalty::report::html;
+use loyalty::html;
 use loyalty::simulate::{self, Options};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -113,7 +113,7 @@ fn simulate_inner(args: &Args) -> Result<ExitCode, ExitCode> {
             ("members per run".to_string(), report.population.to_string()),
             ("breakage".to_string(), report.breakage_method.clone()),
         ];
-        let page = loyalty::report::html::simulation_page(&program, &facts, report);
+        let page = loyalty::html::simulation_page(&program, &facts, report);
         folder.write_at(path, page.as_bytes()).map_err(failed)?;
     }
     folder.commit(report).map_err(failed)?;

@@ -57,6 +57,13 @@ pub fn local(tz: Tz, t: DateTime<Utc>) -> NaiveDateTime {
     remembered(&LOCAL_TIMES, (tz, t), || t.with_timezone(&tz).naive_local())
 }
 
+/// An instant as the zone's clock shows it, in RFC 3339 with its offset:
+/// how every report writes a time.
+pub fn rfc3339(tz: Tz, t: DateTime<Utc>) -> String {
+    t.with_timezone(&tz)
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+}
+
 /// The instant of a wall-clock time. A time skipped by a DST change moves
 /// forward by the length of the gap: it is read with the offset in force
 /// before the clocks jumped, so 02:30 on a night they jump from 02:00 to

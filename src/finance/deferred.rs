@@ -8,8 +8,8 @@
 use crate::compile::ir::Program;
 use crate::engine::Engine;
 use crate::finance::liability::{month_name, LiabilityBuilder, LiabilityTable};
-use crate::report::money;
-use crate::report::table::{percent, points, Table};
+use crate::table::money;
+use crate::table::{percent, points, Table};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -8,8 +8,8 @@ use crate::engine::replay::{self, Options, Order};
 use crate::engine::Engine;
 use crate::events::{Event, Reject};
 use crate::finance::liability::{Breakage, LiabilityBuilder, LiabilityRow};
-use crate::report::money;
-use crate::report::table::{percent, points, signed, Table};
+use crate::table::money;
+use crate::table::{percent, points, signed, Table};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -74,7 +74,7 @@ pub fn outcome(
     let result = replay::replay(&mut engine, records, options, &mut |entries| {
         for e in entries.iter().filter(|e| e.cost.is_some()) {
             *costs.entry(e.member.to_string()).or_default() +=
-                e.cost.map(super::cents).unwrap_or_default();
+                e.cost.map(crate::table::cents).unwrap_or_default();
         }
         builder.add(entries);
         Ok::<(), std::convert::Infallible>(())

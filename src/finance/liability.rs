@@ -8,9 +8,9 @@
 use crate::compile::ir::{ExpiryRule, Program};
 use crate::engine::calendar;
 use crate::engine::ledger::{Entry, EntryKind};
-use crate::report::money;
-use crate::report::table::{percent, points, Table};
 use crate::syntax::ast::Period;
+use crate::table::money;
+use crate::table::{percent, points, Table};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
@@ -143,7 +143,7 @@ impl<'p> LiabilityBuilder<'p> {
                 });
             // Costs are summed as the ledger shows them, in cents, so the
             // table adds up to the ledger's column.
-            let cost = e.cost.map(super::cents).unwrap_or_default();
+            let cost = e.cost.map(crate::table::cents).unwrap_or_default();
             if e.kind == EntryKind::PerkUse {
                 month.perks += cost;
                 continue;

@@ -9,12 +9,6 @@ pub mod upcoming;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-/// An amount of money rounded to cents, half away from zero: how the ledger
-/// writes costs, so sums of rounded costs match what `ledger.csv` shows.
-pub fn cents(amount: Decimal) -> Decimal {
-    amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
-}
-
 /// What outstanding points are worth: outstanding × value per point ×
 /// (1 − breakage), rounded to cents half to even, as `summary.json` has
 /// always rounded its liability (so the two reports agree to the cent).

@@ -6,7 +6,7 @@
 use crate::compile::ir::{ExpiryRule, Program};
 use crate::engine::calendar;
 use crate::engine::Engine;
-use crate::report::table::Table;
+use crate::table::Table;
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -177,7 +177,7 @@ impl Upcoming {
                 e.points.clone(),
                 window_name(e.window),
                 e.amount.to_string(),
-                crate::report::local_time(program, e.first),
+                calendar::rfc3339(program.timezone, e.first),
             ])?;
         }
         csv.flush()?;
@@ -201,7 +201,7 @@ impl Upcoming {
                 d.member.clone(),
                 d.tier.clone(),
                 d.to.clone(),
-                crate::report::local_time(program, d.at),
+                calendar::rfc3339(program.timezone, d.at),
                 short.join(" or "),
             ])?;
         }

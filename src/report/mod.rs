@@ -2,31 +2,20 @@
 //! as CSV and JSON to any writer, and the short table a person reads.
 
 use crate::compile::ir::Program;
+use crate::engine::calendar;
 use crate::engine::ledger::{Entry, Totals};
 use crate::engine::member::Member;
 use crate::engine::replay::Outcome;
 use crate::engine::{Counts, Engine};
 use crate::events::Reject;
-use chrono::{DateTime, SecondsFormat, Utc};
+use crate::table::{money, Table};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::io::Write;
-use table::Table;
 
-pub mod html;
 pub mod output;
-pub mod table;
-
-/// A time as the program's zone shows it, with its offset.
-pub fn local_time(program: &Program, t: DateTime<Utc>) -> String {
-    t.with_timezone(&program.timezone)
-        .to_rfc3339_opts(SecondsFormat::AutoSi, false)
-}
-
-/// An amount of money with its cents (two decimals, half away from zero).
-pub fn money(amount: Decimal) -> String {
-    format!("{:.2}", crate::finance::cents(amount))
-}
+pub mod tier_mix;
 
 /// Appends `n` to `out` exactly as its `Display` writes it: a whole number
 /// (most points amounts and balances) through `itoa`, which was a twentieth
@@ -89,14 +78,17 @@ impl<'p> LedgerLines<'p> {
                 write_decimal(&mut self.balance, e.balance);
             }
             if self.last_time.as_ref().is_none_or(|(t, _)| *t != e.time) {
-                self.last_time = Some((e.time, local_time(program, e.time)));
+                self.last_time = Some((e.time, calendar::rfc3339(program.timezone, e.time)));
             }
             let time = self
                 .last_time
                 .as_ref()
                 .map_or("", |(_, text)| text.as_str());
             let cost = e.cost.map(money).unwrap_or_default();
-            let earned = e.earned.map(|t| local_time(program, t)).unwrap_or_default();
+            let earned = e
+                .earned
+                .map(|t| calendar::rfc3339(program.timezone, t))
+                .unwrap_or_default();
             let fields = [
                 e.kind.name(),
                 &e.member,
@@ -423,7 +415,7 @@ fn points_summary(
             issued: totals.preview,
             value: value
                 .filter(|_| !qualifying)
-                .map(|v| crate::finance::cents(totals.preview * v)),
+                .map(|v| crate::table::cents(totals.preview * v)),
         }),
     }
 }

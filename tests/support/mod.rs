@@ -14,13 +14,13 @@
 
 use chrono::{DateTime, Utc};
 use loyalty::compile::Program;
+use loyalty::engine::calendar;
 use loyalty::engine::ledger::{Entry, Totals};
 use loyalty::engine::replay::{Options, Order, Until};
 use loyalty::engine::sharded;
 use loyalty::engine::Engine;
 use loyalty::events::Format;
 use loyalty::finance::liability::{Breakage, LiabilityBuilder, LiabilityTable, PERKS};
-use loyalty::report::local_time;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -330,7 +330,7 @@ fn row(program: &Program, e: &Entry) -> Row {
     Row {
         kind: e.kind.name(),
         member: e.member.to_string(),
-        time: local_time(program, e.time),
+        time: calendar::rfc3339(program.timezone, e.time),
         points: e
             .points
             .map(|p| program.points[p].name.clone())

@@ -1,7 +1,20 @@
 //! Plain tables for reports: aligned text for a terminal, or Markdown to
-//! paste into a pull request, from the same rows.
+//! paste into a pull request, from the same rows; and money as reports
+//! write it. The ground floor of the reports: the ledger's, finance's and
+//! the simulation's tables all use it, and it uses none of them.
 
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
+
+/// An amount of money rounded to cents, half away from zero: how the ledger
+/// writes costs, so sums of rounded costs match what `ledger.csv` shows.
+pub fn cents(amount: Decimal) -> Decimal {
+    amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+}
+
+/// An amount of money with its cents (two decimals, half away from zero).
+pub fn money(amount: Decimal) -> String {
+    format!("{:.2}", cents(amount))
+}
 
 /// A header and rows of cells; the first `labels` columns are text
 /// (left-aligned), the others are figures (right-aligned).
@@ -90,10 +103,7 @@ pub fn points(amount: Decimal) -> String {
 
 /// A fraction as a percentage with two decimals (`0.15` is `15.00%`).
 pub fn percent(fraction: Decimal) -> String {
-    format!(
-        "{:.2}%",
-        crate::finance::cents(fraction * Decimal::ONE_HUNDRED)
-    )
+    format!("{:.2}%", cents(fraction * Decimal::ONE_HUNDRED))
 }
 
 /// A change with its sign: `+12`, `-3.50`, `0`.
@@ -108,7 +118,6 @@ pub fn signed(change: Decimal, show: impl Fn(Decimal) -> String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::money;
 
     fn table() -> Table {
         let mut t = Table::new(&["points", "issued"]);

@@ -4,62 +4,14 @@
 //! expired per month, and the tier mix over time — drawn with plotters'
 //! SVG backend. The same report gives the same bytes.
 
-use crate::compile::ir::{Program, TierRank};
-use crate::engine::ledger::{Entry, EntryKind};
-use crate::finance::liability::{month_label, LiabilityTable};
+use crate::compile::ir::Program;
+use crate::finance::liability::LiabilityTable;
+use crate::report::tier_mix::TierMix;
 use crate::simulate::Report;
 use plotters::prelude::*;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
-
-/// Members per tier at each month's end, from the ledger's tier changes.
-#[derive(Debug, Clone)]
-pub struct TierMix<'p> {
-    program: &'p Program,
-    tiers: HashMap<String, TierRank>,
-    counts: Vec<u64>,
-    /// The counts after the last change in each month that had one.
-    months: BTreeMap<String, Vec<u64>>,
-}
-
-impl<'p> TierMix<'p> {
-    pub fn new(program: &'p Program) -> Self {
-        let tiers = program.tiers.as_ref().map_or(0, |t| t.tiers.len());
-        TierMix {
-            program,
-            tiers: HashMap::new(),
-            counts: vec![0; tiers],
-            months: BTreeMap::new(),
-        }
-    }
-
-    pub fn add(&mut self, entries: &[Entry]) {
-        for e in entries.iter().filter(|e| e.kind == EntryKind::TierChange) {
-            let Some(to) = e.tier else { continue };
-            if let Some(from) = self.tiers.insert(e.member.to_string(), to) {
-                if let Some(n) = self.counts.get_mut(from) {
-                    *n = n.saturating_sub(1);
-                }
-            }
-            if let Some(n) = self.counts.get_mut(to) {
-                *n += 1;
-            }
-            self.months
-                .insert(month_label(self.program, e.time), self.counts.clone());
-        }
-    }
-
-    /// Members per tier at the end of `month`: as the last change at or
-    /// before it left them.
-    fn at(&self, month: &str) -> Vec<u64> {
-        self.months
-            .range(..=month.to_string())
-            .next_back()
-            .map_or_else(|| vec![0; self.counts.len()], |(_, c)| c.clone())
-    }
-}
 
 /// What the page says was run, as (label, value) lines.
 pub type Facts = Vec<(String, String)>;
