@@ -14,6 +14,7 @@ pub mod gen;
 pub mod html;
 pub mod limits;
 pub mod report;
+pub mod run;
 pub mod simulate;
 pub mod syntax;
 pub mod table;

@@ -5,23 +5,17 @@
 
 use super::input::{self, Inputs};
 use super::{display_name, failed, USAGE_ERROR};
-use loyalty::compile::Program;
-use loyalty::engine::ledger::Entry;
-use loyalty::engine::replay;
-use loyalty::engine::sharded;
-use loyalty::engine::Engine;
-use loyalty::events::{Event, Reject};
 use loyalty::finance::deferred::{self, Rounding};
 use loyalty::finance::liability::{Breakage, LiabilityBuilder};
 use loyalty::finance::upcoming;
 use loyalty::html;
-use loyalty::report::output::{Folder, FolderFile};
+use loyalty::report::output::Folder;
 use loyalty::report::tier_mix::TierMix;
-use loyalty::report::{self, LedgerLines, LedgerWriter};
+use loyalty::report::{self, LedgerWriter};
+use loyalty::run::{Finished, Run, RunError, Sinks};
 use rust_decimal::Decimal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::mpsc::{self, SyncSender};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -70,13 +64,6 @@ pub struct Args {
     threads: u16,
 }
 
-/// Records or entries handed between threads at a time: enough to make the
-/// cost of a hand-over small, few enough to keep memory flat.
-const BATCH: usize = 4096;
-
-/// Batches in flight between two threads before the faster one waits.
-const IN_FLIGHT: usize = 16;
-
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Report {
     Liability,
@@ -112,64 +99,6 @@ fn written<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) -> Result<
     })
 }
 
-/// Where entries go: the ledger file and, for `--report`, the liability
-/// table and, for `--html`, the tier mix.
-struct Sink<'p> {
-    ledger: LedgerWriter<'p, FolderFile>,
-    liability: Option<LiabilityBuilder<'p>>,
-    mix: Option<TierMix<'p>>,
-}
-
-impl Sink<'_> {
-    fn add(&mut self, entries: &[Entry]) -> csv::Result<()> {
-        self.tally(entries);
-        self.ledger.write(entries)
-    }
-
-    /// Adds entries whose ledger lines were formatted elsewhere.
-    fn add_lines(&mut self, entries: &[Entry], lines: &[u8]) -> csv::Result<()> {
-        self.tally(entries);
-        self.ledger.write_lines(lines)
-    }
-
-    fn tally(&mut self, entries: &[Entry]) {
-        if let Some(liability) = &mut self.liability {
-            liability.add(entries);
-        }
-        if let Some(mix) = &mut self.mix {
-            mix.add(entries);
-        }
-    }
-
-    /// Whether the reports need the entries, not only their lines.
-    fn tallies(&self) -> bool {
-        self.liability.is_some() || self.mix.is_some()
-    }
-}
-
-/// Reads and types the records of every input in batches, for a replay on
-/// another thread; stops early when that replay hangs up.
-fn read_ahead(
-    program: &Program,
-    inputs: &Inputs,
-    out: &SyncSender<Vec<Result<Event, Reject>>>,
-) -> Result<(), ExitCode> {
-    let mut batch = Vec::with_capacity(BATCH);
-    for record in input::records(program, inputs)? {
-        batch.push(record);
-        if batch.len() >= BATCH
-            && out
-                .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
-                .is_err()
-        {
-            return Ok(());
-        }
-    }
-    // An error here means the replay hung up: it needs no more.
-    let _ = out.send(batch);
-    Ok(())
-}
-
 fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
     let program = input::program(&args.inputs.program)?;
     let until = input::until(&program, args.inputs.until.as_deref())?;
@@ -180,102 +109,47 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
         LedgerWriter::new(&program, folder.create("ledger.csv").map_err(failed)?),
         "ledger.csv",
     )?;
-    let mut engine = Engine::new(&program);
     let options = args.inputs.options(until, args.strict);
-    let mix = args.html.as_ref().map(|_| TierMix::new(&program));
-    let liability = (!args.report.is_empty()).then(|| LiabilityBuilder::new(&program));
-    let (outcome, sink) = if args.threads == 1 {
-        let mut sink = Sink {
-            ledger,
-            liability,
-            mix,
-        };
-        let outcome = written(
-            replay::replay(&mut engine, records, options, &mut |entries| {
-                sink.add(entries)
-            }),
-            "ledger.csv",
-        )?;
-        (outcome, sink)
-    } else {
-        drop(records);
-        let program = &program;
-        let engine = &mut engine;
-        std::thread::scope(|scope| {
-            let (send_records, receive_records) = mpsc::sync_channel(IN_FLIGHT);
-            let reader = scope.spawn(move || read_ahead(program, &args.inputs, &send_records));
-            let mut sink = Sink {
-                ledger,
-                liability,
-                mix,
-            };
-            let records = receive_records.into_iter().flatten();
-            let unsplit = if args.strict {
-                Some("--strict stops at the first reject in input order")
-            } else {
-                sharded::why_not_sharded(program)
-            };
-            if let Some(why) = unsplit {
-                eprintln!(
-                    "note: events are applied on one thread ({why}); the others read{}",
-                    if args.threads > 2 { " and write" } else { "" }
-                );
-            }
-            let shards = unsplit.is_none();
-            let outcome = if shards {
-                // Each shard formats its own ledger lines.
-                let format =
-                    || -> Box<dyn sharded::Format + '_> { Box::new(LedgerLines::new(program)) };
-                let rows = sink.tallies();
-                let output = sharded::Output {
-                    format: Some(&format),
-                    rows,
-                    sink: &mut |entries, lines| sink.add_lines(entries, lines),
-                };
-                sharded::replay_sharded(engine, records, options, usize::from(args.threads), output)
-                    .map(|outcome| (outcome, sink))
-            } else if args.threads == 2 {
-                replay::replay(engine, records, options, &mut |entries| sink.add(entries))
-                    .map(|outcome| (outcome, sink))
-            } else {
-                let (send_entries, receive_entries) = mpsc::sync_channel::<Vec<Entry>>(IN_FLIGHT);
-                let writer = scope.spawn(move || {
-                    receive_entries
-                        .into_iter()
-                        .try_for_each(|entries| sink.add(&entries))
-                        .map(|()| sink)
-                });
-                let mut batch = Vec::new();
-                let outcome = replay::replay(engine, records, options, &mut |entries| {
-                    batch.append(entries);
-                    if batch.len() >= BATCH {
-                        // A closed channel means the writer failed: its join says why.
-                        let _ = send_entries.send(std::mem::take(&mut batch));
-                    }
-                    Ok::<(), csv::Error>(())
-                });
-                let _ = send_entries.send(batch);
-                drop(send_entries);
-                let sink = writer
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
-                outcome.and_then(|outcome| sink.map(|sink| (outcome, sink)))
-            };
-            // The replay dropped the receiver: a reader still reading (after
-            // --strict stopped early) finds the channel closed and stops.
-            let read = reader
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            read?;
-            let (outcome, sink) = written(outcome, "ledger.csv")?;
-            Ok::<_, ExitCode>((outcome, sink))
-        })?
+    let sinks = Sinks {
+        ledger: Some(ledger),
+        liability: (!args.report.is_empty()).then(|| LiabilityBuilder::new(&program)),
+        tier_mix: args.html.as_ref().map(|_| TierMix::new(&program)),
+        rows: None,
     };
-    let Sink {
-        ledger,
+    // Opened once more, on the thread that reads them (the files opened
+    // above stop the run on a missing one before anything is written).
+    drop(records);
+    let open = || input::records(&program, &args.inputs);
+    let finished = match Run::new(&program, options)
+        .threads(usize::from(args.threads))
+        .replay(&open, sinks)
+    {
+        Ok(finished) => finished,
+        Err(RunError::Open(code)) => return Err(code),
+        Err(RunError::Write(e)) => return written(Err(e), "ledger.csv"),
+    };
+    if let Some(why) = finished.one_thread {
+        eprintln!(
+            "note: events are applied on one thread ({why}); the others read{}",
+            if args.threads > 2 { " and write" } else { "" }
+        );
+    }
+    let Finished {
+        engine,
+        outcome,
+        sinks,
+        ..
+    } = finished;
+    let Sinks {
+        ledger: Some(ledger),
         liability,
-        mix,
-    } = sink;
+        tier_mix: mix,
+        ..
+    } = sinks
+    else {
+        // The run was given a ledger, and gives its sinks back.
+        return Err(ExitCode::from(USAGE_ERROR));
+    };
     folder
         .add(written(ledger.finish(), "ledger.csv")?)
         .map_err(failed)?;

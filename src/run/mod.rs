@@ -1,0 +1,294 @@
+//! One run of a program over events, as every caller makes it: the command
+//! line, `loyalty test`, `diff`, the benches and the tests (and, to come,
+//! the bindings and the server). [`Run`] says how (order, `--until`,
+//! strict, threads, a member to explain); [`Sinks`] where the ledger's rows
+//! go, through one fan-out (the ledger file, the liability table, the tier
+//! mix, a caller's own); [`Run::replay`] chooses the thread mode — one
+//! thread; records read ahead on a thread of their own and members dealt
+//! into shards; or, for a program whose members cannot be split, the ledger
+//! written on a thread of its own — and gives back the engine's end state.
+//! The output is the same for any number of threads.
+
+use crate::compile::ir::Program;
+use crate::engine::ledger::Entry;
+use crate::engine::replay::{self, Options, Outcome};
+use crate::engine::sharded;
+use crate::engine::Engine;
+use crate::events::{Event, Reject};
+use crate::finance::liability::LiabilityBuilder;
+use crate::report::tier_mix::TierMix;
+use crate::report::{LedgerLines, LedgerWriter};
+use std::io::{self, Write};
+use std::sync::mpsc::{self, SyncSender};
+
+/// Records or rows handed between threads at a time: enough to make the
+/// cost of a hand-over small, few enough to keep memory flat.
+const BATCH: usize = 4096;
+
+/// Batches in flight between two threads before the faster one waits.
+const IN_FLIGHT: usize = 16;
+
+/// The records of a run, read and typed (or rejected) one by one.
+pub type Records<'r> = Box<dyn Iterator<Item = Result<Event, Reject>> + 'r>;
+
+/// A caller's own sink: every row, in the ledger's order.
+pub type RowSink<'s> = dyn FnMut(&[Entry]) -> io::Result<()> + Send + 's;
+
+/// How to run a program over events.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'p> {
+    program: &'p Program,
+    options: Options,
+    threads: usize,
+    explain: Option<&'p str>,
+}
+
+/// Where a run's rows go; each is optional.
+pub struct Sinks<'p, 's, W: Write> {
+    /// `ledger.csv`'s lines.
+    pub ledger: Option<LedgerWriter<'p, W>>,
+    /// The liability table's flows (`--report`).
+    pub liability: Option<LiabilityBuilder<'p>>,
+    /// Members per tier by month (`--html`).
+    pub tier_mix: Option<TierMix<'p>>,
+    pub rows: Option<&'s mut RowSink<'s>>,
+}
+
+/// A run done: the engine as it ended, what was read and not applied, and
+/// the sinks (a ledger writer still to be finished).
+pub struct Finished<'p, 's, W: Write> {
+    pub engine: Engine<'p>,
+    pub outcome: Outcome,
+    pub sinks: Sinks<'p, 's, W>,
+    /// Why events were applied on one thread although more were asked for.
+    pub one_thread: Option<&'static str>,
+}
+
+/// Why a run did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError<E> {
+    /// The records could not be opened.
+    #[error("{0}")]
+    Open(E),
+    /// A sink could not take the rows.
+    #[error("cannot write the ledger: {0}")]
+    Write(#[from] csv::Error),
+}
+
+impl<'p> Run<'p> {
+    /// A run of `program` on one thread.
+    pub fn new(program: &'p Program, options: Options) -> Self {
+        Run {
+            program,
+            options,
+            threads: 1,
+            explain: None,
+        }
+    }
+
+    /// With `threads` threads (at least one).
+    pub fn threads(self, threads: usize) -> Self {
+        Run {
+            threads: threads.max(1),
+            ..self
+        }
+    }
+
+    /// Explaining `member`'s rows and rules (`Engine::take_explanation`).
+    pub fn explain(self, member: &'p str) -> Self {
+        Run {
+            explain: Some(member),
+            ..self
+        }
+    }
+
+    /// Replays the records `open` gives through a new engine into `sinks`.
+    /// `open` is called once, on the thread that reads the records.
+    pub fn replay<'s, W: Write + Send, E: Send>(
+        &self,
+        open: &(dyn Fn() -> Result<Records<'p>, E> + Sync),
+        mut sinks: Sinks<'p, 's, W>,
+    ) -> Result<Finished<'p, 's, W>, RunError<E>> {
+        let program = self.program;
+        let options = self.options;
+        let mut engine = Engine::new(program);
+        if let Some(member) = self.explain {
+            engine.explain(member);
+        }
+        if self.threads == 1 {
+            let records = open().map_err(RunError::Open)?;
+            let outcome =
+                replay::replay(&mut engine, records, options, &mut |rows| sinks.add(rows))?;
+            return Ok(Finished {
+                engine,
+                outcome,
+                sinks,
+                one_thread: None,
+            });
+        }
+        let one_thread = if options.strict {
+            Some("--strict stops at the first reject in input order")
+        } else {
+            sharded::why_not_sharded(program)
+        };
+        let threads = self.threads;
+        let engine_ref = &mut engine;
+        let (outcome, sinks) = std::thread::scope(|scope| {
+            let (send_records, receive_records) = mpsc::sync_channel(IN_FLIGHT);
+            let reader = scope.spawn(move || read_ahead(open, &send_records));
+            let records = receive_records.into_iter().flatten();
+            let replayed = match one_thread {
+                None => replay_in_shards(engine_ref, records, options, threads, sinks),
+                Some(_) if threads == 2 => {
+                    replay::replay(engine_ref, records, options, &mut |rows| sinks.add(rows))
+                        .map(|outcome| (outcome, sinks))
+                }
+                Some(_) => replay_then_write(scope, engine_ref, records, options, sinks),
+            };
+            // The replay dropped the receiver: a reader still reading (after
+            // --strict stopped early) finds the channel closed and stops.
+            let read = reader
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            read.map_err(RunError::Open)?;
+            Ok::<_, RunError<E>>(replayed?)
+        })?;
+        Ok(Finished {
+            engine,
+            outcome,
+            sinks,
+            one_thread,
+        })
+    }
+}
+
+impl<'p, 's, W: Write> Sinks<'p, 's, W> {
+    fn add(&mut self, rows: &[Entry]) -> csv::Result<()> {
+        self.tally(rows)?;
+        match &mut self.ledger {
+            Some(ledger) => ledger.write(rows),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds rows whose ledger lines were formatted elsewhere.
+    fn add_lines(&mut self, rows: &[Entry], lines: &[u8]) -> csv::Result<()> {
+        self.tally(rows)?;
+        match &mut self.ledger {
+            Some(ledger) => ledger.write_lines(lines),
+            None => Ok(()),
+        }
+    }
+
+    fn tally(&mut self, rows: &[Entry]) -> csv::Result<()> {
+        if let Some(liability) = &mut self.liability {
+            liability.add(rows);
+        }
+        if let Some(mix) = &mut self.tier_mix {
+            mix.add(rows);
+        }
+        if let Some(sink) = &mut self.rows {
+            sink(rows)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a sink needs the rows, not only their lines.
+    fn tallies(&self) -> bool {
+        self.liability.is_some() || self.tier_mix.is_some() || self.rows.is_some()
+    }
+}
+
+impl<'p, 's> Sinks<'p, 's, io::Sink> {
+    /// No sink: the run's end state only.
+    pub fn none() -> Self {
+        Sinks {
+            ledger: None,
+            liability: None,
+            tier_mix: None,
+            rows: None,
+        }
+    }
+
+    /// Every row to `rows`, and nothing else.
+    pub fn rows(rows: &'s mut RowSink<'s>) -> Self {
+        Sinks {
+            rows: Some(rows),
+            ..Sinks::none()
+        }
+    }
+}
+
+/// Reads and types the records `open` gives in batches, for a replay on
+/// another thread; stops early when that replay hangs up.
+fn read_ahead<'p, E>(
+    open: &(dyn Fn() -> Result<Records<'p>, E> + Sync),
+    out: &SyncSender<Vec<Result<Event, Reject>>>,
+) -> Result<(), E> {
+    let mut batch = Vec::with_capacity(BATCH);
+    for record in open()? {
+        batch.push(record);
+        if batch.len() >= BATCH
+            && out
+                .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                .is_err()
+        {
+            return Ok(());
+        }
+    }
+    // An error here means the replay hung up: it needs no more.
+    let _ = out.send(batch);
+    Ok(())
+}
+
+/// Members dealt into `threads` shards, each formatting its own ledger
+/// lines when there is a ledger.
+fn replay_in_shards<'p, 's, W: Write>(
+    engine: &mut Engine<'p>,
+    records: impl Iterator<Item = Result<Event, Reject>>,
+    options: Options,
+    threads: usize,
+    mut sinks: Sinks<'p, 's, W>,
+) -> csv::Result<(Outcome, Sinks<'p, 's, W>)> {
+    let program = engine.program();
+    let format = || -> Box<dyn sharded::Format + 'p> { Box::new(LedgerLines::new(program)) };
+    let output = sharded::Output {
+        format: sinks.ledger.is_some().then_some(&format as _),
+        rows: sinks.tallies(),
+        sink: &mut |rows, lines| sinks.add_lines(rows, lines),
+    };
+    let outcome = sharded::replay_sharded(engine, records, options, threads, output)?;
+    Ok((outcome, sinks))
+}
+
+/// Events applied on this thread, the rows written on another.
+fn replay_then_write<'scope, 'p: 'scope, 's: 'scope, W: Write + Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    engine: &mut Engine<'p>,
+    records: impl Iterator<Item = Result<Event, Reject>>,
+    options: Options,
+    mut sinks: Sinks<'p, 's, W>,
+) -> csv::Result<(Outcome, Sinks<'p, 's, W>)> {
+    let (send_rows, receive_rows) = mpsc::sync_channel::<Vec<Entry>>(IN_FLIGHT);
+    let writer = scope.spawn(move || {
+        receive_rows
+            .into_iter()
+            .try_for_each(|rows| sinks.add(&rows))
+            .map(|()| sinks)
+    });
+    let mut batch = Vec::new();
+    let outcome = replay::replay(engine, records, options, &mut |rows| {
+        batch.append(rows);
+        if batch.len() >= BATCH {
+            // A closed channel means the writer failed: its join says why.
+            let _ = send_rows.send(std::mem::take(&mut batch));
+        }
+        Ok::<(), csv::Error>(())
+    });
+    let _ = send_rows.send(batch);
+    drop(send_rows);
+    let sinks = writer
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+    outcome.and_then(|outcome| sinks.map(|sinks| (outcome, sinks)))
+}
