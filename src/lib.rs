@@ -1,8 +1,94 @@
 //! `loyalty`: a rules engine for configurable rewards and tier programs.
 //!
-//! The pipeline, one module per stage: [`syntax`] parses `.loyalty` text into
-//! an AST and formats it back; [`check`] resolves names and types and reports
-//! every mistake as a [`Diagnostic`].
+//! A program is written in a `.loyalty` file; events (enrolments,
+//! purchases, returns, redemptions…) are replayed through it, and every
+//! change to a member's points or tier is one row of a ledger. The
+//! pipeline, one module per stage, data flowing one way:
+//!
+//! - [`diagnostic`]: one [`Diagnostic`] type for every stage's errors and
+//!   warnings, rendered rustc-style or as JSON.
+//! - [`syntax`]: parses `.loyalty` text into an AST with source spans, and
+//!   formats it back in canonical layout (`loyalty fmt`).
+//! - [`check`]: resolves names, types, currencies and ordering, reporting
+//!   every mistake it finds, not only the first (`loyalty check`).
+//! - [`compile`]: lowers a checked AST to the IR the engine runs: names
+//!   resolved to indices, literals to exact decimals.
+//! - [`events`]: reads CSV, JSON Lines or YAML records and types them by the
+//!   program's event schemas; a record that cannot be typed is a reject.
+//! - [`engine`]: applies events in time order (the clock's expiries,
+//!   releases and tier reviews first), keeping members' state and writing
+//!   the ledger; [`engine::replay`] drives it, late events re-run their
+//!   member, and [`engine::sharded`] splits members over threads.
+//! - [`report`] and [`finance`]: the ledger, members, rejects and summary
+//!   files and the HTML page; the liability by month, breakage, IFRS 15
+//!   deferred revenue, upcoming expiries and the cost of a change (`diff`).
+//! - [`simulate`], [`testing`] and [`gen`]: a program on a synthetic
+//!   population (`loyalty simulate`), test files and snapshots
+//!   (`loyalty test`), synthetic event streams (`loyalty gen`).
+//! - The binary's `src/cli/` parses the command line, calls these and
+//!   prints.
+//!
+//! The engine's contract (time order, rounding, expiry, tiers, returns) is
+//! `docs/semantics.md`; the language is `docs/language.md`.
+//!
+//! # Example
+//!
+//! Check and compile a program, read four CSV events, replay them, and read
+//! a member's balance:
+//!
+//! ```
+//! use loyalty::engine::replay::{replay, Options, Order};
+//! use loyalty::engine::Engine;
+//! use loyalty::events::{read, Format};
+//! use rust_decimal::Decimal;
+//!
+//! let source = r#"
+//! program "Corner Cafe" {
+//!   currency EUR
+//!   timezone "Europe/Lisbon"
+//! }
+//!
+//! points beans {
+//!   precision 0
+//! }
+//!
+//! rule base {
+//!   on purchase
+//!   earn 10 beans per 1 EUR of amount
+//! }
+//!
+//! reward pastry {
+//!   price 150 beans
+//! }
+//! "#;
+//! // Syntax and check: no errors, no warnings.
+//! assert!(loyalty::check_source(source).is_empty());
+//! let (program, _warnings) = loyalty::compile::compile(source).expect("no errors");
+//!
+//! let csv = "\
+//! id,time,member,type,amount,reward
+//! e1,2025-03-01 09:00,ann,enroll,,
+//! e2,2025-03-02 09:00,ann,purchase,12.50,
+//! e3,2025-03-03 09:00,ann,purchase,7.60,
+//! e4,2025-03-04 09:00,ann,redeem,,pastry
+//! ";
+//! let records = read(&program, Format::Csv, csv.as_bytes(), "events.csv");
+//! let mut engine = Engine::new(&program);
+//! let options = Options { order: Order::Sort, until: None, strict: false };
+//! let mut rows = 0;
+//! let outcome = replay(&mut engine, records, options, &mut |batch| {
+//!     rows += batch.len(); // ledger rows, as they are written
+//!     Ok::<(), std::io::Error>(())
+//! })?;
+//! assert_eq!((outcome.read, outcome.rejects.len()), (4, 0));
+//!
+//! // 125 + 76 beans earned, 150 spent on the pastry.
+//! let beans = program.points_index["beans"];
+//! let ann = engine.member("ann").expect("enrolled");
+//! assert_eq!(ann.wallets[beans].balance(), Decimal::from(51));
+//! assert_eq!(rows, 3);
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 pub mod check;
 pub mod compile;

@@ -22,8 +22,15 @@ use std::process::ExitCode;
     about = "A rules engine for rewards and tier programs",
     long_about = "A rules engine for rewards and tier programs.\n\n\
         Programs are written in `.loyalty` files: points, tiers, earning rules, \
-        perks and rewards. `loyalty check` finds every mistake in them, \
-        `loyalty fmt` keeps them tidy."
+        perks and rewards. `check` finds every mistake in them and `fmt` keeps \
+        them tidy. `run` replays events (CSV, JSON Lines, YAML) through a \
+        program and writes the ledger, the members' end state, the rejected \
+        records and a summary, with finance reports on request; `explain` \
+        tells one member's story rule by rule. `test` checks a program's \
+        effect on members against test files and snapshots, `diff` prices a \
+        change on the same events or population, `simulate` projects a \
+        program on a synthetic population, and `gen` writes synthetic event \
+        streams."
 )]
 struct Cli {
     #[command(subcommand)]
