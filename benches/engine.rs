@@ -19,11 +19,11 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use loyalty::compile::{compile, Program};
 use loyalty::engine::ledger::Entry;
 use loyalty::engine::replay::{self, Order};
-use loyalty::engine::sharded;
 use loyalty::engine::Engine;
 use loyalty::events::{self, Event, Format};
 use loyalty::gen;
 use loyalty::report::LedgerWriter;
+use loyalty::run::{Run, Sinks};
 use std::hint::black_box;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -91,20 +91,23 @@ fn run(program: &Program, input: &Path, out: &Path) -> u64 {
     let file = BufReader::new(std::fs::File::open(input).unwrap());
     let records = events::read(program, Format::Csv, file, "bench.csv");
     let ledger = std::io::BufWriter::new(std::fs::File::create(out).unwrap());
-    let mut ledger = LedgerWriter::new(program, ledger).unwrap();
-    let mut engine = Engine::new(program);
+    let sinks = Sinks {
+        ledger: Some(LedgerWriter::new(program, ledger).unwrap()),
+        liability: None,
+        tier_mix: None,
+        rows: None,
+    };
     let options = replay::Options {
         order: Order::Stream,
         until: None,
         strict: false,
     };
-    let outcome = replay::replay(&mut engine, records, options, &mut |entries| {
-        ledger.write(entries)
-    })
-    .unwrap();
-    ledger.finish().unwrap();
-    assert!(outcome.rejects.is_empty());
-    outcome.read
+    let finished = Run::new(program, options)
+        .replay(Box::new(records), sinks)
+        .unwrap();
+    finished.sinks.ledger.unwrap().finish().unwrap();
+    assert!(finished.outcome.rejects.is_empty());
+    finished.outcome.read
 }
 
 /// The ceiling: reading and typing the records, nothing applied.
@@ -144,7 +147,6 @@ fn stream(program: &Program, events: &[Event]) -> usize {
 /// A streamed replay of `events` in one engine, or in `shards` engines on
 /// as many threads; the number of rows written.
 fn stream_in(program: &Program, events: &[Event], shards: Option<usize>) -> usize {
-    let mut engine = Engine::new(program);
     let options = replay::Options {
         order: Order::Stream,
         until: None,
@@ -152,11 +154,14 @@ fn stream_in(program: &Program, events: &[Event], shards: Option<usize>) -> usiz
     };
     let mut rows = 0;
     let records = events.iter().cloned().map(Ok);
-    let mut count = |entries: &mut Vec<Entry>| {
+    let mut count = |entries: &[Entry]| {
         rows += entries.len();
-        Ok::<(), std::io::Error>(())
+        Ok(())
     };
-    sharded::replay_rows(&mut engine, records, options, shards, &mut count).unwrap();
+    let run = Run::new(program, options);
+    let run = shards.map_or(run, |shards| run.shards(shards));
+    run.replay(Box::new(records), Sinks::rows(&mut count))
+        .unwrap();
     rows
 }
 

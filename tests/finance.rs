@@ -592,7 +592,7 @@ const BASE_RATE_EVENTS: &str = "id,time,member,type,amount,category
 fn outcome(source: &str, events: &str) -> diff::Outcome {
     let program = program(source);
     let records = read(&program, Format::Csv, csv(events), "t.csv");
-    diff::outcome(&program, records, None)
+    loyalty::run::diff::outcome(&program, Box::new(records), None).unwrap()
 }
 
 #[test]
@@ -631,7 +631,10 @@ fn a_program_against_itself_changes_nothing() {
             std::fs::read_to_string(programs_dir().join(format!("{name}.loyalty"))).unwrap();
         let program = program(&source);
         let until = Some(end_of_day(&program, until_of(&name)));
-        let run = || diff::outcome(&program, sample_records(&program, &name), until);
+        let run = || {
+            loyalty::run::diff::outcome(&program, Box::new(sample_records(&program, &name)), until)
+                .unwrap()
+        };
         let (old, new) = (run(), run());
         let diff = diff::compare(&old, &new).unwrap();
         assert!(diff.is_zero(), "{name}: {diff:?}");

@@ -101,7 +101,11 @@ fn on_events(
             input_format: args.input_format,
             stream: false,
         };
-        input::records(program, &inputs).map(|records| diff::outcome(program, records, until))
+        let records = input::records(program, &inputs)?;
+        loyalty::run::diff::outcome(program, records, until).map_err(|e| {
+            eprintln!("error: cannot replay the events: {e}");
+            ExitCode::from(USAGE_ERROR)
+        })
     };
     let files: Vec<String> = args.events.iter().map(|p| display_name(p)).collect();
     let until = args

@@ -1,8 +1,7 @@
 //! `loyalty explain`: one member's story, event by event, for a marketer.
 
 use super::input::{self, Inputs};
-use loyalty::engine::replay;
-use loyalty::engine::Engine;
+use loyalty::run::{Finished, Run, Sinks};
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -24,11 +23,18 @@ fn explain(args: &Args) -> Result<ExitCode, ExitCode> {
     let program = input::program(&args.inputs.program)?;
     let until = input::until(&program, args.inputs.until.as_deref())?;
     let records = input::records(&program, &args.inputs)?;
-    let mut engine = Engine::new(&program);
-    engine.explain(&args.member);
     let options = args.inputs.options(until, false);
-    let outcome = replay::replay(&mut engine, records, options, &mut |_| Ok::<(), ()>(()))
-        .unwrap_or_default();
+    // Nothing is written, so nothing can fail to be.
+    let Ok(Finished {
+        mut engine,
+        outcome,
+        ..
+    }) = Run::new(&program, options)
+        .explain(&args.member)
+        .replay(records, Sinks::none())
+    else {
+        return Ok(ExitCode::FAILURE);
+    };
     let found = engine.members().iter().any(|m| m.id == args.member);
     if !found {
         eprintln!("error: no member `{}` in these events", args.member);

@@ -122,7 +122,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
     let open = || input::records(&program, &args.inputs);
     let finished = match Run::new(&program, options)
         .threads(usize::from(args.threads))
-        .replay(&open, sinks)
+        .replay_read(&open, sinks)
     {
         Ok(finished) => finished,
         Err(RunError::Open(code)) => return Err(code),

@@ -78,29 +78,6 @@ pub struct Output<'o, 'p, E> {
     pub sink: &'o mut Sink<'o, E>,
 }
 
-/// Replays `records` into `engine` in one engine (`shards` none) or dealt
-/// into `shards` engines on as many threads, and passes the ledger rows
-/// to `rows`, batch by batch: the same rows either way.
-pub fn replay_rows<'p, E: From<io::Error>>(
-    engine: &mut Engine<'p>,
-    records: impl Iterator<Item = Result<Event, Reject>>,
-    options: Options,
-    shards: Option<usize>,
-    rows: &mut dyn FnMut(&mut Vec<Entry>) -> Result<(), E>,
-) -> Result<Outcome, E> {
-    match shards {
-        Some(shards) => {
-            let output = Output {
-                format: None,
-                rows: true,
-                sink: &mut |merged, _| rows(merged),
-            };
-            replay_sharded(engine, records, options, shards, output)
-        }
-        None => super::replay::replay(engine, records, options, rows),
-    }
-}
-
 /// Where the merged rows and bytes go, batch by batch.
 pub type Sink<'s, E> = dyn FnMut(&mut Vec<Entry>, &[u8]) -> Result<(), E> + 's;
 

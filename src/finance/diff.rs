@@ -1,16 +1,13 @@
-//! What a change to a program costs: two programs replayed on the same
-//! events, and the difference in points issued, liability and cost,
-//! overall and per tier, with the members whose balances moved most.
+//! What a change to a program costs: the outcomes of two programs replayed
+//! on the same events (`run::diff` replays them), and the difference in
+//! points issued, liability and cost, overall and per tier, with the
+//! members whose balances moved most.
 
 use crate::compile::ir::Program;
 use crate::engine::member::{Member, Wallet};
-use crate::engine::replay::{self, Options, Order};
-use crate::engine::Engine;
-use crate::events::{Event, Reject};
-use crate::finance::liability::{Breakage, LiabilityBuilder, LiabilityRow};
+use crate::finance::liability::LiabilityRow;
 use crate::table::money;
 use crate::table::{percent, points, signed, Table};
-use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
@@ -53,47 +50,6 @@ pub struct Outcome {
     pub cost: Decimal,
     pub rejected: u64,
     pub members: BTreeMap<String, MemberOutcome>,
-}
-
-/// Replays the records (sorted by time) through the program up to `until`
-/// (default: the last event) and values the result with the program's own
-/// breakage settings.
-pub fn outcome(
-    program: &Program,
-    records: impl Iterator<Item = Result<Event, Reject>>,
-    until: Option<DateTime<Utc>>,
-) -> Outcome {
-    let mut engine = Engine::new(program);
-    let mut builder = LiabilityBuilder::new(program);
-    let mut costs: BTreeMap<String, Decimal> = BTreeMap::new();
-    let options = Options {
-        order: Order::Sort,
-        until,
-        strict: false,
-    };
-    let result = replay::replay(&mut engine, records, options, &mut |entries| {
-        for e in entries.iter().filter(|e| e.cost.is_some()) {
-            *costs.entry(e.member.to_string()).or_default() +=
-                e.cost.map(crate::table::cents).unwrap_or_default();
-        }
-        builder.add(entries);
-        Ok::<(), std::convert::Infallible>(())
-    });
-    let rejected = match result {
-        Ok(outcome) => outcome.rejects.len() as u64,
-        Err(never) => match never {},
-    };
-    let end = until.or(engine.clock()).unwrap_or_default();
-    let table = builder.finish(end, Breakage::Program);
-    let members = engine
-        .members()
-        .into_iter()
-        .map(|m| {
-            let cost = costs.get(m.id.as_str()).copied().unwrap_or_default();
-            (m.id.to_string(), MemberOutcome::of(program, Some(m), cost))
-        })
-        .collect();
-    Outcome::of(program, &table.rows, rejected, members)
 }
 
 impl MemberOutcome {

@@ -18,8 +18,11 @@ use crate::events::{Event, Reject};
 use crate::finance::liability::LiabilityBuilder;
 use crate::report::tier_mix::TierMix;
 use crate::report::{LedgerLines, LedgerWriter};
+use std::convert::Infallible;
 use std::io::{self, Write};
 use std::sync::mpsc::{self, SyncSender};
+
+pub mod diff;
 
 /// Records or rows handed between threads at a time: enough to make the
 /// cost of a hand-over small, few enough to keep memory flat.
@@ -40,6 +43,8 @@ pub struct Run<'p> {
     program: &'p Program,
     options: Options,
     threads: usize,
+    /// Members in this many shards whatever the threads (`Run::shards`).
+    shards: Option<usize>,
     explain: Option<&'p str>,
 }
 
@@ -82,6 +87,7 @@ impl<'p> Run<'p> {
             program,
             options,
             threads: 1,
+            shards: None,
             explain: None,
         }
     }
@@ -94,6 +100,16 @@ impl<'p> Run<'p> {
         }
     }
 
+    /// Members dealt into `shards` shards, each on a thread of its own,
+    /// whatever `threads` says (for a program whose members can be split):
+    /// how the tests and benches compare a sharded replay with one engine.
+    pub fn shards(self, shards: usize) -> Self {
+        Run {
+            shards: Some(shards.max(1)),
+            ..self
+        }
+    }
+
     /// Explaining `member`'s rows and rules (`Engine::take_explanation`).
     pub fn explain(self, member: &'p str) -> Self {
         Run {
@@ -102,11 +118,33 @@ impl<'p> Run<'p> {
         }
     }
 
+    /// Replays `records` through a new engine into `sinks`.
+    pub fn replay<'s, W: Write + Send>(
+        &self,
+        records: Records<'p>,
+        sinks: Sinks<'p, 's, W>,
+    ) -> Result<Finished<'p, 's, W>, csv::Error> {
+        self.replay_from(Source::<Infallible>::Records(records), sinks)
+            .map_err(|e| match e {
+                RunError::Write(e) => e,
+                RunError::Open(never) => match never {},
+            })
+    }
+
     /// Replays the records `open` gives through a new engine into `sinks`.
-    /// `open` is called once, on the thread that reads the records.
-    pub fn replay<'s, W: Write + Send, E: Send>(
+    /// `open` is called once; with more than one thread, on a thread of its
+    /// own that reads and types the records while they are applied.
+    pub fn replay_read<'s, W: Write + Send, E: Send>(
         &self,
         open: &(dyn Fn() -> Result<Records<'p>, E> + Sync),
+        sinks: Sinks<'p, 's, W>,
+    ) -> Result<Finished<'p, 's, W>, RunError<E>> {
+        self.replay_from(Source::Open(open), sinks)
+    }
+
+    fn replay_from<'s, W: Write + Send, E: Send>(
+        &self,
+        source: Source<'_, 'p, E>,
         mut sinks: Sinks<'p, 's, W>,
     ) -> Result<Finished<'p, 's, W>, RunError<E>> {
         let program = self.program;
@@ -115,8 +153,18 @@ impl<'p> Run<'p> {
         if let Some(member) = self.explain {
             engine.explain(member);
         }
+        if let (Some(shards), None) = (self.shards, sharded::why_not_sharded(program)) {
+            let records = source.open()?;
+            let (outcome, sinks) = replay_in_shards(&mut engine, records, options, shards, sinks)?;
+            return Ok(Finished {
+                engine,
+                outcome,
+                sinks,
+                one_thread: None,
+            });
+        }
         if self.threads == 1 {
-            let records = open().map_err(RunError::Open)?;
+            let records = source.open()?;
             let outcome =
                 replay::replay(&mut engine, records, options, &mut |rows| sinks.add(rows))?;
             return Ok(Finished {
@@ -134,9 +182,17 @@ impl<'p> Run<'p> {
         let threads = self.threads;
         let engine_ref = &mut engine;
         let (outcome, sinks) = std::thread::scope(|scope| {
-            let (send_records, receive_records) = mpsc::sync_channel(IN_FLIGHT);
-            let reader = scope.spawn(move || read_ahead(open, &send_records));
-            let records = receive_records.into_iter().flatten();
+            let (records, reader): (Records<'_>, _) = match source {
+                Source::Records(records) => (records, None),
+                Source::Open(open) => {
+                    let (send_records, receive_records) = mpsc::sync_channel(IN_FLIGHT);
+                    let reader = scope.spawn(move || read_ahead(open, &send_records));
+                    (
+                        Box::new(receive_records.into_iter().flatten()),
+                        Some(reader),
+                    )
+                }
+            };
             let replayed = match one_thread {
                 None => replay_in_shards(engine_ref, records, options, threads, sinks),
                 Some(_) if threads == 2 => {
@@ -147,10 +203,12 @@ impl<'p> Run<'p> {
             };
             // The replay dropped the receiver: a reader still reading (after
             // --strict stopped early) finds the channel closed and stops.
-            let read = reader
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            read.map_err(RunError::Open)?;
+            if let Some(reader) = reader {
+                let read = reader
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+                read.map_err(RunError::Open)?;
+            }
             Ok::<_, RunError<E>>(replayed?)
         })?;
         Ok(Finished {
@@ -159,6 +217,25 @@ impl<'p> Run<'p> {
             sinks,
             one_thread,
         })
+    }
+}
+
+/// Where a run's records come from.
+enum Source<'o, 'p, E> {
+    /// In hand: read on the thread that applies them.
+    Records(Records<'p>),
+    /// Opened by the function, on a thread of their own when there are
+    /// threads to spare.
+    Open(&'o (dyn Fn() -> Result<Records<'p>, E> + Sync)),
+}
+
+impl<'p, E> Source<'_, 'p, E> {
+    /// The records, opened here.
+    fn open(self) -> Result<Records<'p>, RunError<E>> {
+        match self {
+            Source::Records(records) => Ok(records),
+            Source::Open(open) => open().map_err(RunError::Open),
+        }
     }
 }
 

@@ -6,10 +6,10 @@ use super::diff::{Diff, Tag};
 use super::model::{self, locate, Case, Events, FileError, Record, TestFile, Until};
 use super::snapshot;
 use crate::compile::Program;
-use crate::engine::replay::{self, Options, Order};
-use crate::engine::Engine;
+use crate::engine::replay::{Options, Order};
 use crate::events::{self, Event, Format, Reject};
 use crate::report::{self, LedgerWriter};
+use crate::run::{Finished, Run, Sinks};
 
 use std::io::{BufReader, Cursor};
 use std::path::{Path, PathBuf};
@@ -374,9 +374,8 @@ impl<'a> Context<'a> {
         let program = self.program;
         let records = self.records(index, case)?;
         let until = case.until.map(|until| until.instant(program.timezone));
-        let mut engine = Engine::new(program);
         let mut ledger_bytes = Vec::new();
-        let mut ledger = LedgerWriter::new(program, &mut ledger_bytes).map_err(internal)?;
+        let ledger = LedgerWriter::new(program, &mut ledger_bytes).map_err(internal)?;
         let options = Options {
             order: if case.stream {
                 Order::Stream
@@ -386,11 +385,23 @@ impl<'a> Context<'a> {
             until,
             strict: false,
         };
-        let outcome = replay::replay(&mut engine, records, options, &mut |entries| {
-            ledger.write(entries)
-        })
-        .map_err(internal)?;
-        ledger.finish().map_err(internal)?;
+        let sinks = Sinks {
+            ledger: Some(ledger),
+            liability: None,
+            tier_mix: None,
+            rows: None,
+        };
+        let Finished {
+            engine,
+            outcome,
+            sinks,
+            ..
+        } = Run::new(program, options)
+            .replay(records, sinks)
+            .map_err(internal)?;
+        if let Some(ledger) = sinks.ledger {
+            ledger.finish().map_err(internal)?;
+        }
         let now = engine.clock().unwrap_or_default();
         let mut rejects = Vec::new();
         report::write_rejects(&outcome.rejects, &mut rejects).map_err(internal)?;

@@ -17,10 +17,10 @@ use loyalty::compile::Program;
 use loyalty::engine::calendar;
 use loyalty::engine::ledger::{Entry, Totals};
 use loyalty::engine::replay::{Options, Order, Until};
-use loyalty::engine::sharded;
 use loyalty::engine::Engine;
 use loyalty::events::Format;
 use loyalty::finance::liability::{Breakage, LiabilityBuilder, LiabilityTable, PERKS};
+use loyalty::run::{Finished, Sinks};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -207,18 +207,25 @@ fn replay(
     let program = compile(program);
     let records = loyalty::events::read(&program, format, events.as_bytes(), "t");
     let until = until.map(|day| end_of_day(&program, day));
-    let mut engine = Engine::new(&program);
     let mut entries = Vec::new();
     let options = Options {
         order,
         until,
         strict: false,
     };
-    let mut sink = |batch: &mut Vec<Entry>| {
-        entries.append(batch);
-        Ok::<(), std::io::Error>(())
+    let mut sink = |rows: &[Entry]| {
+        entries.extend_from_slice(rows);
+        Ok(())
     };
-    let outcome = sharded::replay_rows(&mut engine, records, options, shards, &mut sink).unwrap();
+    let run = loyalty::run::Run::new(&program, options);
+    let run = shards.map_or(run, |shards| run.shards(shards));
+    let Finished {
+        mut engine,
+        outcome,
+        ..
+    } = run
+        .replay(Box::new(records), Sinks::rows(&mut sink))
+        .unwrap();
     let ledger: Vec<Row> = entries.iter().map(|e| row(&program, e)).collect();
     let mut liability = LiabilityBuilder::new(&program);
     liability.add(&entries);
@@ -269,8 +276,6 @@ fn liability_totals(table: &LiabilityTable) -> BTreeMap<String, Totals> {
 /// after it.
 pub fn explain(program: &str, events: &str, member: &str) -> String {
     let program = compile(program);
-    let mut engine = Engine::new(&program);
-    engine.explain(member);
     let options = Options {
         order: Order::Sort,
         until: None,
@@ -278,11 +283,11 @@ pub fn explain(program: &str, events: &str, member: &str) -> String {
     };
     let text = trimmed(events);
     let records = loyalty::events::read(&program, Format::Csv, text.as_bytes(), "t");
-    loyalty::engine::replay::replay(&mut engine, records, options, &mut |_| {
-        Ok::<(), std::io::Error>(())
-    })
-    .unwrap();
-    engine.take_explanation().unwrap().render(&program)
+    let mut finished = loyalty::run::Run::new(&program, options)
+        .explain(member)
+        .replay(Box::new(records), Sinks::none())
+        .unwrap();
+    finished.engine.take_explanation().unwrap().render(&program)
 }
 
 /// The rejects (line, reason) of reading `text` in `format`, typed by `program`.

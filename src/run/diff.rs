@@ -1,0 +1,57 @@
+//! The replays `loyalty diff` compares: a program run over events, valued
+//! with its own breakage settings, with what each member cost.
+
+use super::{Records, Run, Sinks};
+use crate::compile::ir::Program;
+use crate::engine::ledger::Entry;
+use crate::engine::replay::{Options, Order};
+use crate::finance::diff::{MemberOutcome, Outcome};
+use crate::finance::liability::{Breakage, LiabilityBuilder};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+/// Replays the records (sorted by time) through the program up to `until`
+/// (default: the last event) and values the result with the program's own
+/// breakage settings.
+pub fn outcome(
+    program: &Program,
+    records: Records<'_>,
+    until: Option<DateTime<Utc>>,
+) -> Result<Outcome, csv::Error> {
+    let mut costs: BTreeMap<String, Decimal> = BTreeMap::new();
+    let options = Options {
+        order: Order::Sort,
+        until,
+        strict: false,
+    };
+    let mut cost = |rows: &[Entry]| {
+        for e in rows.iter().filter(|e| e.cost.is_some()) {
+            *costs.entry(e.member.to_string()).or_default() +=
+                e.cost.map(crate::table::cents).unwrap_or_default();
+        }
+        Ok(())
+    };
+    let sinks = Sinks {
+        liability: Some(LiabilityBuilder::new(program)),
+        ..Sinks::rows(&mut cost)
+    };
+    let finished = Run::new(program, options).replay(records, sinks)?;
+    let engine = finished.engine;
+    let rejected = finished.outcome.rejects.len() as u64;
+    let end = until.or(engine.clock()).unwrap_or_default();
+    let liability = finished
+        .sinks
+        .liability
+        .map(|builder| builder.finish(end, Breakage::Program).rows)
+        .unwrap_or_default();
+    let members = engine
+        .members()
+        .into_iter()
+        .map(|m| {
+            let cost = costs.get(m.id.as_str()).copied().unwrap_or_default();
+            (m.id.to_string(), MemberOutcome::of(program, Some(m), cost))
+        })
+        .collect();
+    Ok(Outcome::of(program, &liability, rejected, members))
+}
