@@ -11,10 +11,10 @@
 )]
 
 use loyalty::compile::{compile, Program};
-use loyalty::engine::replay::{replay, Options, Order};
-use loyalty::engine::Engine;
+use loyalty::engine::replay::{Options, Order};
 use loyalty::events::{read, Format};
 use loyalty::report::LedgerWriter;
+use loyalty::run::Sinks;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -322,10 +322,9 @@ fn program() -> Program {
 }
 
 fn run(program: &Program, events: &str) -> Run {
-    let mut engine = Engine::new(program);
     let records = read(program, Format::Csv, events.as_bytes(), "props.csv");
     let mut buffer = Vec::new();
-    let mut writer = LedgerWriter::new(program, &mut buffer).unwrap();
+    let writer = LedgerWriter::new(program, &mut buffer).unwrap();
     let options = Options {
         order: Order::Sort,
         until: chrono::DateTime::parse_from_rfc3339("2026-06-30T00:00:00Z")
@@ -333,11 +332,19 @@ fn run(program: &Program, events: &str) -> Run {
             .map(|t| t.to_utc()),
         strict: false,
     };
-    replay(&mut engine, records, options, &mut |entries| {
-        writer.write(entries)
-    })
-    .unwrap();
-    writer.finish().unwrap();
+    let sinks = Sinks {
+        ledger: Some(writer),
+        liability: None,
+        tier_mix: None,
+        rows: None,
+    };
+    let finished = loyalty::run::Run::new(program, options)
+        .replay(Box::new(records), sinks)
+        .unwrap();
+    let engine = finished.engine;
+    if let Some(writer) = finished.sinks.ledger {
+        writer.finish().unwrap();
+    }
     let ledger = String::from_utf8(buffer).unwrap();
     let mut per_member: BTreeMap<String, (Vec<String>, Vec<Decimal>, usize)> = BTreeMap::new();
     for line in ledger.lines().skip(1) {

@@ -11,13 +11,13 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use loyalty::compile::{compile, Program};
-use loyalty::engine::replay::{replay, Options, Order, Until};
-use loyalty::engine::Engine;
+use loyalty::engine::replay::{Options, Order, Until};
 use loyalty::events::{read, Format};
 use loyalty::finance::deferred::{self, Allocation, Period, Rounding};
 use loyalty::finance::diff;
 use loyalty::finance::liability::{Breakage, LiabilityBuilder, LiabilityTable, PERKS};
 use loyalty::report::{self, LedgerWriter};
+use loyalty::run::{Finished, Run, Sinks};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -51,6 +51,25 @@ fn csv(events: &str) -> Cursor<Vec<u8>> {
         .filter(|l| !l.is_empty())
         .collect();
     Cursor::new(lines.join("\n").into_bytes())
+}
+
+/// `records` replayed through `program` up to `until` with the liability
+/// table's builder (and `ledger`'s lines, when given) as the run's sinks.
+fn replayed<'p, W: std::io::Write + Send>(
+    program: &'p Program,
+    records: impl Iterator<Item = Result<loyalty::events::Event, loyalty::events::Reject>> + 'p,
+    until: DateTime<Utc>,
+    ledger: Option<LedgerWriter<'p, W>>,
+) -> Finished<'p, 'p, W> {
+    let sinks = Sinks {
+        ledger,
+        liability: Some(LiabilityBuilder::new(program)),
+        tier_mix: None,
+        rows: None,
+    };
+    Run::new(program, options(until))
+        .replay(Box::new(records), sinks)
+        .unwrap()
 }
 
 fn options(until: DateTime<Utc>) -> Options {
@@ -141,22 +160,21 @@ fn liability_reconciles_with_the_ledger_for_every_example_program() {
             std::fs::read_to_string(programs_dir().join(format!("{name}.loyalty"))).unwrap();
         let program = program(&source);
         let until = end_of_day(&program, until_of(&name));
-        let mut engine = Engine::new(&program);
-        let mut builder = LiabilityBuilder::new(&program);
         let mut ledger = Vec::new();
-        let mut writer = LedgerWriter::new(&program, &mut ledger).unwrap();
-        let outcome = replay(
-            &mut engine,
+        let writer = LedgerWriter::new(&program, &mut ledger).unwrap();
+        let Finished {
+            engine,
+            outcome,
+            sinks,
+            ..
+        } = replayed(
+            &program,
             sample_records(&program, &name),
-            options(until),
-            &mut |entries| {
-                builder.add(entries);
-                writer.write(entries)
-            },
-        )
-        .unwrap();
-        writer.finish().unwrap();
-        let table = builder.finish(until, Breakage::Program);
+            until,
+            Some(writer),
+        );
+        sinks.ledger.unwrap().finish().unwrap();
+        let table = sinks.liability.unwrap().finish(until, Breakage::Program);
         let summary = report::summary(&engine, &outcome, engine.clock().unwrap());
         let (amounts, ledger_cost) = ledger_sums(&ledger);
         let ledger_sum = |points: &str, kinds: &[&str]| -> Decimal {
@@ -242,19 +260,17 @@ fn perk_costs_have_their_own_row_and_a_given_breakage_applies_to_every_type() {
     let source = std::fs::read_to_string(programs_dir().join("bean_stars.loyalty")).unwrap();
     let program = program(&source);
     let until = end_of_day(&program, "2026-03-31");
-    let mut engine = Engine::new(&program);
-    let mut builder = LiabilityBuilder::new(&program);
-    replay(
-        &mut engine,
+    let finished = replayed::<std::io::Sink>(
+        &program,
         sample_records(&program, "bean_stars"),
-        options(until),
-        &mut |entries| {
-            builder.add(entries);
-            Ok::<(), ()>(())
-        },
-    )
-    .unwrap();
-    let table = builder.finish(until, Breakage::Given(d("0.4")));
+        until,
+        None,
+    );
+    let table = finished
+        .sinks
+        .liability
+        .unwrap()
+        .finish(until, Breakage::Given(d("0.4")));
     let perks: Decimal = table
         .rows
         .iter()
@@ -314,16 +330,14 @@ const EXPIRING_EVENTS: &str = "id,time,member,type,amount,of,reward
 fn table(source: &str, events: &str, day: &str, breakage: Breakage) -> LiabilityTable {
     let program = program(source);
     let until = end_of_day(&program, day);
-    let mut engine = Engine::new(&program);
-    let mut builder = LiabilityBuilder::new(&program);
     let records = read(&program, Format::Csv, csv(events), "t.csv");
-    let outcome = replay(&mut engine, records, options(until), &mut |entries| {
-        builder.add(entries);
-        Ok::<(), ()>(())
-    })
-    .unwrap();
-    assert!(outcome.rejects.is_empty(), "{:?}", outcome.rejects);
-    builder.finish(until, breakage)
+    let finished = replayed::<std::io::Sink>(&program, records, until, None);
+    assert!(
+        finished.outcome.rejects.is_empty(),
+        "{:?}",
+        finished.outcome.rejects
+    );
+    finished.sinks.liability.unwrap().finish(until, breakage)
 }
 
 #[test]
@@ -467,14 +481,9 @@ fn the_rounding_policy_changes_the_kpmg_figures_as_documented() {
 fn allocation_to_april(source: &str, events: &str) -> (Allocation, BTreeMap<String, usize>) {
     let program = program(source);
     let until = end_of_day(&program, "2025-04-30");
-    let mut engine = Engine::new(&program);
-    let mut builder = LiabilityBuilder::new(&program);
     let records = read(&program, Format::Csv, csv(events), "t.csv");
-    replay(&mut engine, records, options(until), &mut |entries| {
-        builder.add(entries);
-        Ok::<(), ()>(())
-    })
-    .unwrap();
+    let Finished { engine, sinks, .. } = replayed::<std::io::Sink>(&program, records, until, None);
+    let builder = sinks.liability.unwrap();
     let table = builder.finish(until, Breakage::Program);
     let allocation = deferred::from_run(&engine, &builder, &table, Rounding::EXACT).unwrap();
     let kept = engine

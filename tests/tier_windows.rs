@@ -12,9 +12,10 @@
 
 mod support;
 
-use loyalty::engine::replay::{self, Options, Order, Until};
+use loyalty::engine::replay::{Options, Order, Until};
 use loyalty::engine::Engine;
 use loyalty::events::Format;
+use loyalty::run::Sinks;
 use support::{d, run_until};
 
 const PROGRAM_YEAR: &str = ny!(r#"
@@ -128,14 +129,13 @@ fn engine_after<'p>(program: &'p loyalty::compile::Program, events: &str, day: &
     let text = lines.join("\n");
     let records = loyalty::events::read(program, Format::Csv, text.as_bytes(), "t.csv");
     let until = day.parse::<Until>().unwrap().instant(program.timezone);
-    let mut engine = Engine::new(program);
     let options = Options {
         order: Order::Sort,
         until: Some(until),
         strict: false,
     };
-    replay::replay(&mut engine, records, options, &mut |_| Ok::<(), ()>(())).unwrap();
-    engine
+    let run = loyalty::run::Run::new(program, options);
+    run.replay(Box::new(records), Sinks::none()).unwrap().engine
 }
 
 #[test]

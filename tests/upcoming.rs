@@ -10,10 +10,10 @@
 )]
 
 use loyalty::compile::compile;
-use loyalty::engine::replay::{self, Options, Order, Until};
-use loyalty::engine::Engine;
+use loyalty::engine::replay::{Options, Order, Until};
 use loyalty::events::{read, Format};
 use loyalty::finance::upcoming::{upcoming, Upcoming};
+use loyalty::run::Sinks;
 
 const PROGRAM: &str = r#"
 program "Test" { currency USD  timezone "America/New_York" }
@@ -48,13 +48,13 @@ fn report_of(source: &str, events: &str, until: &str) -> (Upcoming, String, Stri
     let text = csv.join("\n");
     let records = read(&program, Format::Csv, text.as_bytes(), "t.csv");
     let until = until.parse::<Until>().unwrap().instant(program.timezone);
-    let mut engine = Engine::new(&program);
     let options = Options {
         order: Order::Sort,
         until: Some(until),
         strict: false,
     };
-    replay::replay(&mut engine, records, options, &mut |_| Ok::<(), ()>(())).unwrap();
+    let run = loyalty::run::Run::new(&program, options);
+    let engine = run.replay(Box::new(records), Sinks::none()).unwrap().engine;
     let result = upcoming(&engine, until);
     let (mut expiry, mut tiers) = (Vec::new(), Vec::new());
     result.write_expiry_csv(&program, &mut expiry).unwrap();

@@ -121,7 +121,7 @@ impl<'p> Run<'p> {
     /// Replays `records` through a new engine into `sinks`.
     pub fn replay<'s, W: Write + Send>(
         &self,
-        records: Records<'p>,
+        records: Records<'_>,
         sinks: Sinks<'p, 's, W>,
     ) -> Result<Finished<'p, 's, W>, csv::Error> {
         self.replay_from(Source::<Infallible>::Records(records), sinks)
@@ -144,7 +144,7 @@ impl<'p> Run<'p> {
 
     fn replay_from<'s, W: Write + Send, E: Send>(
         &self,
-        source: Source<'_, 'p, E>,
+        source: Source<'_, '_, E>,
         mut sinks: Sinks<'p, 's, W>,
     ) -> Result<Finished<'p, 's, W>, RunError<E>> {
         let program = self.program;
@@ -221,17 +221,17 @@ impl<'p> Run<'p> {
 }
 
 /// Where a run's records come from.
-enum Source<'o, 'p, E> {
+enum Source<'o, 'r, E> {
     /// In hand: read on the thread that applies them.
-    Records(Records<'p>),
+    Records(Records<'r>),
     /// Opened by the function, on a thread of their own when there are
     /// threads to spare.
-    Open(&'o (dyn Fn() -> Result<Records<'p>, E> + Sync)),
+    Open(&'o (dyn Fn() -> Result<Records<'r>, E> + Sync)),
 }
 
-impl<'p, E> Source<'_, 'p, E> {
+impl<'r, E> Source<'_, 'r, E> {
     /// The records, opened here.
-    fn open(self) -> Result<Records<'p>, RunError<E>> {
+    fn open(self) -> Result<Records<'r>, RunError<E>> {
         match self {
             Source::Records(records) => Ok(records),
             Source::Open(open) => open().map_err(RunError::Open),
