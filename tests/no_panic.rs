@@ -1,6 +1,7 @@
 //! Robustness: no text, however mangled or huge, makes `check_source` (or the
 //! formatter) panic, overflow the stack or hang, and every diagnostic points
-//! inside the source and renders.
+//! inside the source and renders. Likewise no event file makes a reader
+//! panic or hang, or lose the records around a bad one (the last section).
 //!
 //! The seeds are the example programs (`programs/*.loyalty`, read at run time
 //! so new examples are covered as they land) and `tests/fixtures/*.loyalty`.
@@ -11,6 +12,7 @@
     clippy::panic
 )]
 
+use loyalty::events::Format;
 use loyalty::Diagnostic;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -461,4 +463,55 @@ fn ten_thousand_rules() {
         .filter(Diagnostic::is_error)
         .collect();
     assert!(errors.is_empty(), "{:?}", errors.first());
+}
+
+// ------------------------------------------------------------------ event files
+
+/// A program for the event files below: purchases earn points.
+const EVENTS_PROGRAM: &str = "program \"T\" { currency USD  timezone \"America/New_York\" }\n\
+                              points pts\n\
+                              rule base { on purchase  earn 1 pts per 1 USD of amount }\n";
+
+/// Two purchases, `p1` and `p2`, in each format.
+const TWO_PURCHASES: [(Format, &str); 3] = [
+    (
+        Format::Csv,
+        "id,time,member,type,amount\n\
+         p1,2025-03-01,m1,purchase,5\n\
+         p2,2025-03-02,m1,purchase,6\n",
+    ),
+    (
+        Format::Jsonl,
+        "{\"id\": \"p1\", \"time\": \"2025-03-01\", \"member\": \"m1\", \"type\": \"purchase\", \"amount\": 5}\n\
+         {\"id\": \"p2\", \"time\": \"2025-03-02\", \"member\": \"m1\", \"type\": \"purchase\", \"amount\": 6}\n",
+    ),
+    (
+        Format::Yaml,
+        "- id: p1\n  time: 2025-03-01\n  member: m1\n  type: purchase\n  amount: 5\n\
+         - id: p2\n  time: 2025-03-02\n  member: m1\n  type: purchase\n  amount: 6\n",
+    ),
+];
+
+/// What reading `bytes` as `format` gives: each event's id, or each
+/// reject's line and reason.
+fn read_events(format: Format, bytes: &[u8]) -> Vec<Result<String, (usize, String)>> {
+    let (program, _) = loyalty::compile::compile(EVENTS_PROGRAM).unwrap();
+    loyalty::events::read(&program, format, bytes, "events")
+        .map(|r| r.map(|e| e.id).map_err(|r| (r.origin.line, r.reason)))
+        .collect()
+}
+
+/// A UTF-8 byte order mark, which some editors put at the start of a file.
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
+#[test]
+fn a_byte_order_mark_before_the_first_record_is_skipped() {
+    for (format, text) in TWO_PURCHASES {
+        let marked = [BOM, text.as_bytes()].concat();
+        assert_eq!(
+            read_events(format, &marked),
+            [Ok("p1".to_owned()), Ok("p2".to_owned())],
+            "{format:?}"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! JSON Lines event files: one JSON object per line, read a line at a time.
 
 use super::record::{type_record, Cell};
-use super::{without_position, Event, Origin, Reject};
+use super::{without_position, Event, Origin, Reject, BOM};
 use crate::compile::ir::Program;
 use serde_json::Value as Json;
 use std::borrow::Cow;
@@ -77,7 +77,11 @@ impl<R: BufRead> Iterator for JsonlRecords<'_, R> {
                 Ok(0) => return None,
                 Ok(_) => {
                     self.line += 1;
-                    let line = self.buffer.trim_ascii();
+                    let line = match self.line {
+                        1 => self.buffer.strip_prefix(BOM).unwrap_or(&self.buffer),
+                        _ => &self.buffer,
+                    };
+                    let line = line.trim_ascii();
                     if !line.is_empty() {
                         return Some(self.record(line));
                     }

@@ -108,7 +108,8 @@
 //! the list's start, and one error in it rejects the whole file.
 //!
 //! In every format, bytes that are not UTF-8 reject the record they are in
-//! (for a CSV header or a YAML list read as a whole, the file).
+//! (for a CSV header or a YAML list read as a whole, the file). A UTF-8
+//! byte order mark at the start of a file is skipped.
 
 mod csv;
 mod jsonl;
@@ -206,6 +207,10 @@ pub fn read<'p, R: BufRead + 'p>(
         Format::Yaml => yaml::read(program, input, file),
     }
 }
+
+/// The UTF-8 byte order mark some editors start a file with: skipped at the
+/// start of a file in every format (the CSV reader skips it on its own).
+const BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// A parser's error message without the position it appends (" at line 3
 /// column 7"), which counts from the start of what that parser was given

@@ -3,7 +3,7 @@
 //! its own, so one bad record neither hides the others nor loses its line.
 
 use super::record::{type_record, Cell};
-use super::{without_position, Event, Origin, Reject};
+use super::{without_position, Event, Origin, Reject, BOM};
 use crate::compile::ir::Program;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use std::borrow::Cow;
@@ -21,6 +21,9 @@ pub(super) fn read<'p, R: BufRead + 'p>(
     if let Err(error) = input.read_to_end(&mut bytes) {
         let reject = Reject::unreadable(file, 1, format!("cannot read the file: {error}"));
         return Box::new(std::iter::once(Err(reject)));
+    }
+    if bytes.starts_with(BOM) {
+        bytes.drain(..BOM.len());
     }
     let file = file.to_owned();
     let items = items(&bytes);
