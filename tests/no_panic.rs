@@ -515,3 +515,21 @@ fn a_byte_order_mark_before_the_first_record_is_skipped() {
         );
     }
 }
+
+#[test]
+fn yaml_document_markers_are_read_as_documents_of_one_list() {
+    let (_, text) = TWO_PURCHASES[2];
+    let (p1, p2) = text.split_at(text.find("- id: p2").unwrap());
+    for marked in [
+        format!("---\n{text}"),
+        format!("---\n{text}...\n"),
+        format!("{p1}---\n{p2}"),
+        format!("%YAML 1.2\n---\n{p1}...\n---\n{p2}---\n"),
+    ] {
+        assert_eq!(
+            read_events(Format::Yaml, marked.as_bytes()),
+            [Ok("p1".to_owned()), Ok("p2".to_owned())],
+            "{marked}"
+        );
+    }
+}

@@ -105,7 +105,13 @@
 //! are still read; for the same reason an anchor in one record cannot be
 //! used by another (`*name`, `<<: *name`). A document written another way
 //! (a flow list `[...]`) is read as a whole: its records all get the line of
-//! the list's start, and one error in it rejects the whole file.
+//! the list's start, and one error in it rejects the whole document.
+//!
+//! A file may hold several documents, each started by a `---` line (and
+//! ended by a `...` line, if wanted): their lists are read in order, as one
+//! list. Each document is read on its own, so one that is not a list is one
+//! reject, at its first line, and the others are still read. A document
+//! with nothing in it (a `---` alone, a trailing `---`) adds nothing.
 //!
 //! In every format, bytes that are not UTF-8 reject the record they are in
 //! (for a CSV header or a YAML list read as a whole, the file). A UTF-8
