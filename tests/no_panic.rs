@@ -533,3 +533,30 @@ fn yaml_document_markers_are_read_as_documents_of_one_list() {
         );
     }
 }
+
+#[test]
+fn an_unterminated_csv_quote_is_reported_where_it_opened() {
+    let (_, text) = TWO_PURCHASES[0];
+    let later = "p3,2025-03-03,m1,purchase,7\np4,2025-03-04,m1,purchase,8\n";
+    // The quote opens a record's first cell, or its last (the record
+    // has as many cells as the header), or ends in an escaped quote.
+    for bad in [
+        "\"p2,2025-03-02,m1,purchase,6\n",
+        "p2,2025-03-02,m1,purchase,\"6\n",
+        "p2,2025-03-02,m1,purchase,\"6\"\"\n",
+    ] {
+        let file = text.replace("p2,2025-03-02,m1,purchase,6\n", bad) + later;
+        assert_eq!(
+            read_events(Format::Csv, file.as_bytes()),
+            [
+                Ok("p1".to_owned()),
+                Err((
+                    3,
+                    "a quote opened on line 3 is never closed, so the rest of the file is not read"
+                        .to_owned()
+                ))
+            ],
+            "{file}"
+        );
+    }
+}

@@ -81,7 +81,13 @@
 //! have `id`, `time`, `member` and `type`, or the file is rejected as a
 //! whole (one reject for line 1). Each later row is a record; a row with
 //! more or fewer cells than the header is rejected. A record's line is the
-//! physical line it starts on, the header being line 1.
+//! physical line it starts on, the header being line 1. A cell may be
+//! quoted (`"Downtown, 5th"`, a quote in it doubled), and a quoted cell may
+//! span lines; a quote opens a cell only as its first character. A quote
+//! that never closes would take the rest of the file into its cell: the
+//! record is rejected, naming the line the quote opened on ("a quote opened
+//! on line 7 is never closed"); the records before it are read, and nothing
+//! after it is.
 //!
 //! **JSON Lines** (`.jsonl`, `.ndjson`): one JSON object per line; blank
 //! lines are skipped. A line that is not a JSON object is rejected. Numbers
