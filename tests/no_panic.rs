@@ -560,3 +560,110 @@ fn an_unterminated_csv_quote_is_reported_where_it_opened() {
         );
     }
 }
+
+/// One record of `cells` as a file in `format` (values written as text).
+fn one_record(format: Format, cells: &[(&str, &str)]) -> String {
+    match format {
+        Format::Csv => {
+            let (names, values): (Vec<&str>, Vec<&str>) = cells.iter().copied().unzip();
+            format!("{}\n{}\n", names.join(","), values.join(","))
+        }
+        Format::Jsonl => {
+            let pairs: Vec<String> = cells.iter().map(|(k, v)| format!("{k:?}: {v:?}")).collect();
+            format!("{{{}}}\n", pairs.join(", "))
+        }
+        Format::Yaml => {
+            let pairs: Vec<String> = cells.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            format!("- {}\n", pairs.join("\n  "))
+        }
+    }
+}
+
+#[test]
+fn a_reject_quotes_a_few_hundred_bytes_of_a_huge_value() {
+    const HUGE: usize = 1 << 20;
+    let digits = "9".repeat(HUGE);
+    let letters = "x".repeat(HUGE);
+    let purchase = |cells: &[(&'static str, &str)]| -> Vec<(String, String)> {
+        let mut all: Vec<(String, String)> = [
+            ("id", "p1"),
+            ("time", "2025-03-01"),
+            ("member", "m1"),
+            ("type", "purchase"),
+            ("amount", "5"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (name, value) in cells {
+            match all.iter_mut().find(|(k, _)| k == name) {
+                Some(cell) => cell.1 = value.to_string(),
+                None => all.push((name.to_string(), value.to_string())),
+            }
+        }
+        all
+    };
+    let cases = [
+        purchase(&[("amount", &digits)]),
+        purchase(&[("time", &digits)]),
+        purchase(&[("type", &letters)]),
+        purchase(&[("id", &letters), ("member", &letters), ("amount", "five")]),
+        // A field the type does not have, named by a huge name.
+        {
+            let mut cells = purchase(&[]);
+            cells.push((letters.clone(), "1".to_owned()));
+            cells
+        },
+        {
+            let mut cells = purchase(&[]);
+            cells.push((letters.clone(), "1".to_owned()));
+            cells.push((letters.clone(), "2".to_owned()));
+            cells
+        },
+    ];
+    let (program, _) = loyalty::compile::compile(EVENTS_PROGRAM).unwrap();
+    let mut files: Vec<(Format, String)> = Vec::new();
+    for cells in &cases {
+        let cells: Vec<(&str, &str)> = cells
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        for format in [Format::Csv, Format::Jsonl, Format::Yaml] {
+            files.push((format, one_record(format, &cells)));
+        }
+    }
+    // A YAML list item, or a whole document, that is a huge text.
+    files.push((Format::Yaml, format!("- {letters}\n")));
+    files.push((Format::Yaml, format!("{letters}\n")));
+    for (format, file) in &files {
+        let results: Vec<_> =
+            loyalty::events::read(&program, *format, file.as_bytes(), "events").collect();
+        let [Err(reject)] = &results[..] else {
+            panic!("{format:?}: {} results, not one reject", results.len());
+        };
+        let echoed: Vec<&String> = [&reject.id, &reject.member]
+            .into_iter()
+            .flatten()
+            .chain([&reject.reason])
+            .collect();
+        for text in &echoed {
+            assert!(
+                text.len() < 1000,
+                "{format:?}: {} bytes echoed: {}",
+                text.len(),
+                &text[..300]
+            );
+        }
+        // YAML takes no key longer than 1024 bytes: a huge one is an error
+        // of syntax, which quotes nothing. A parser's message quoting a
+        // huge value is cut as the value would be.
+        assert!(
+            echoed
+                .iter()
+                .any(|text| text.contains(&format!("… ({HUGE} bytes)"))
+                    || text.starts_with("not a record") && text.ends_with(" bytes)"))
+                || reject.reason.ends_with("could not find expected ':'"),
+            "{format:?}: {echoed:?}"
+        );
+    }
+}

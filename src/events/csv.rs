@@ -2,7 +2,7 @@
 //! read a row at a time.
 
 use super::record::{type_cells, Cells, Envelope};
-use super::{Event, Origin, Reject, BOM};
+use super::{echo, Event, Origin, Reject, BOM};
 use crate::compile::ir::{EventType, EventTypeId, Field, Program};
 use std::io::{BufRead, Read};
 
@@ -166,7 +166,7 @@ impl<'p, R: BufRead> CsvRecords<'p, R> {
             .find(|(i, name)| header.names.iter().skip(i + 1).any(|other| other == *name))
             .map(|(_, name)| name)
         {
-            let reason = format!("the header has column `{twice}` twice");
+            let reason = format!("the header has column `{}` twice", echo(twice));
             return Err(self.reject(1, reason));
         }
         self.header = Some(header);
@@ -202,7 +202,9 @@ impl<'p, R: BufRead> CsvRecords<'p, R> {
                     let reason = match &self.header {
                         None => "the header is not valid UTF-8".to_owned(),
                         Some(header) => match header.names.get(err.field()) {
-                            Some(name) => format!("column `{name}` is not valid UTF-8"),
+                            Some(name) => {
+                                format!("column `{}` is not valid UTF-8", echo(name))
+                            }
                             // A row has as many cells as the header (or is
                             // rejected for that first).
                             None => format!("cell {} is not valid UTF-8", err.field() + 1),
@@ -602,7 +604,7 @@ mod tests {
                 .last()
                 .unwrap()
                 .unwrap();
-            let swallowed = last.iter().last() != Some(&b"Z"[..]);
+            let swallowed = last.iter().next_back() != Some(&b"Z"[..]);
             proptest::prop_assert_eq!(quotes.unclosed.is_some(), swallowed);
         }
     }

@@ -122,6 +122,13 @@
 //! In every format, bytes that are not UTF-8 reject the record they are in
 //! (for a CSV header or a YAML list read as a whole, the file). A UTF-8
 //! byte order mark at the start of a file is skipped.
+//!
+//! A reject quotes at most 200 bytes of a value, in its reason and in the
+//! id and member it carries: a longer value is cut there (at the start of a
+//! character) and followed by its length, as in
+//! ``field `amount`: `99999… (1048576 bytes)` is not money``. A parser's
+//! message that quotes a value (YAML's, for a list item that is text rather
+//! than a record) is cut as a whole the same way.
 
 mod csv;
 mod jsonl;
@@ -131,6 +138,7 @@ mod yaml;
 
 use crate::compile::ir::{EventTypeId, Program, Value};
 use chrono::{DateTime, Utc};
+use std::borrow::Cow;
 use std::io::BufRead;
 use std::path::Path;
 
@@ -218,6 +226,26 @@ pub fn read<'p, R: BufRead + 'p>(
         Format::Jsonl => Box::new(jsonl::JsonlRecords::new(program, input, file)),
         Format::Yaml => yaml::read(program, input, file),
     }
+}
+
+/// The most of a value a reject quotes: a reject says what is wrong with a
+/// value, it does not keep a copy of a huge one (in `rejects.csv` and on the
+/// terminal).
+const ECHO_BYTES: usize = 200;
+
+/// `text` as a reject quotes it: whole up to [`ECHO_BYTES`] bytes; a longer
+/// text cut there (at the start of a character) and followed by
+/// `… (N bytes)`, N being its whole length.
+fn echo(text: &str) -> Cow<'_, str> {
+    if text.len() <= ECHO_BYTES {
+        return Cow::Borrowed(text);
+    }
+    let cut = (0..=ECHO_BYTES)
+        .rev()
+        .find(|&at| text.is_char_boundary(at))
+        .unwrap_or(0);
+    let head = text.get(..cut).unwrap_or_default();
+    Cow::Owned(format!("{head}… ({} bytes)", text.len()))
 }
 
 /// The UTF-8 byte order mark some editors start a file with: skipped at the
@@ -357,6 +385,23 @@ mod tests {
             proptest::prop_assert!(places.iter().all(|line| (1..=lines).contains(line)), "{places:?}");
             proptest::prop_assert!(places.is_sorted(), "{places:?}");
         }
+    }
+
+    #[test]
+    fn a_value_is_echoed_up_to_a_bound() {
+        let short = "é".repeat(ECHO_BYTES / 2);
+        assert_eq!(echo(&short), short);
+        let long = "x".repeat(ECHO_BYTES + 1);
+        assert_eq!(
+            echo(&long),
+            format!("{}… ({} bytes)", &long[..ECHO_BYTES], ECHO_BYTES + 1)
+        );
+        // Cut at the start of the character that would cross the bound.
+        let wide = format!("x{short}");
+        assert_eq!(
+            echo(&wide),
+            format!("{}… ({} bytes)", &wide[..ECHO_BYTES - 1], ECHO_BYTES + 1)
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Reading one value of an event record: times, numbers, money, dates and
 //! booleans from their text, each failure a reason a person can act on.
 
+use super::echo;
 use crate::engine::calendar;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
@@ -34,10 +35,11 @@ pub(crate) fn instant(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
         .flatten()
         .ok_or_else(|| {
             format!(
-                "`{text}` is not a time (expected 2025-03-01T10:00:00+01:00 or \
+                "`{}` is not a time (expected 2025-03-01T10:00:00+01:00 or \
                  2025-03-01T10:00:00Z, or in {zone} 2025-03-01T10:00:00, \
                  2025-03-01 10:00:00, 2025-03-01T10:00, 2025-03-01 10:00 or 2025-03-01; \
-                 seconds may have a fraction, 10:00:00.5)"
+                 seconds may have a fraction, 10:00:00.5)",
+                echo(text)
             )
         })?;
     Ok(calendar::instant(zone, local))
@@ -115,18 +117,23 @@ pub(crate) fn money(text: &str, currency: &str) -> Result<Decimal, String> {
         Some((amount, code)) if letters == 3 => (amount.trim_end(), Some(code)),
         _ => (text, None),
     };
+    let shown = || echo(text);
     let amount = decimal(amount).ok_or_else(|| {
-        format!("`{text}` is not money (expected an amount like 4.50 or 4.50 {currency})")
+        format!(
+            "`{}` is not money (expected an amount like 4.50 or 4.50 {currency})",
+            shown()
+        )
     })?;
     if let Some(code) = code {
         if code != currency {
             return Err(format!(
-                "`{text}` is not in this program's currency, {currency}"
+                "`{}` is not in this program's currency, {currency}",
+                shown()
             ));
         }
     }
     if amount < Decimal::ZERO {
-        return Err(format!("`{text}` is negative; money never is"));
+        return Err(format!("`{}` is negative; money never is", shown()));
     }
     Ok(amount)
 }

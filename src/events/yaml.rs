@@ -5,7 +5,7 @@
 //! others nor loses its line.
 
 use super::record::{type_record, Cell};
-use super::{without_position, Event, Origin, Reject, BOM};
+use super::{echo, without_position, Event, Origin, Reject, BOM};
 use crate::compile::ir::Program;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use std::borrow::Cow;
@@ -175,7 +175,9 @@ fn parse_item(
         Ok(records) => records.unwrap_or_default(),
         Err(error) => {
             let message = error.to_string();
-            let message = without_index(without_position(&message));
+            // The parser's message may quote a value (a list item that is
+            // text, not a record): it is quoted as a value is.
+            let message = echo(&without_index(without_position(&message))).into_owned();
             return reject(match error.location() {
                 Some(at) => format!(
                     "not a record (line {}): {message}",
