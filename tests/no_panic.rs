@@ -667,3 +667,37 @@ fn a_reject_quotes_a_few_hundred_bytes_of_a_huge_value() {
         );
     }
 }
+
+#[test]
+fn deeply_nested_yaml_is_one_reject_naming_the_depth() {
+    // Ten thousand levels keep the test quick before the limit too; a
+    // hundred thousand took minutes.
+    let depth = 10_000;
+    let (_, text) = TWO_PURCHASES[2];
+    let read = [Ok("p1".to_owned()), Ok("p2".to_owned())];
+    let too_deep = |line| {
+        Err((
+            line,
+            format!("not a record (line {line}): lists and maps are nested more than 64 deep"),
+        ))
+    };
+    for (deep, line) in [
+        (
+            format!("- x: {}1{}\n", "[".repeat(depth), "]".repeat(depth)),
+            11,
+        ),
+        (
+            format!("- x: {}1{}\n", "{a: ".repeat(depth), "}".repeat(depth)),
+            11,
+        ),
+        (format!("- {}x\n", "- ".repeat(depth)), 11),
+        (
+            format!("---\n{}1{}\n", "[".repeat(depth), "]".repeat(depth)),
+            12,
+        ),
+    ] {
+        let results = read_events(Format::Yaml, format!("{text}{deep}").as_bytes());
+        assert_eq!(results[..2], read);
+        assert_eq!(results[2..], [too_deep(line)]);
+    }
+}

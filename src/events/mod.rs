@@ -113,6 +113,12 @@
 //! (a flow list `[...]`) is read as a whole: its records all get the line of
 //! the list's start, and one error in it rejects the whole document.
 //!
+//! Records are flat, and a list of them nests two deep: an item (or a
+//! document read whole) whose lists and maps nest more than 64 deep is
+//! rejected before it is parsed ("lists and maps are nested more than 64
+//! deep", with the line where they pass 64), as the parser's work grows with
+//! the square of the depth.
+//!
 //! A file may hold several documents, each started by a `---` line (and
 //! ended by a `...` line, if wanted): their lists are read in order, as one
 //! list. Each document is read on its own, so one that is not a list is one
@@ -132,6 +138,7 @@
 
 mod csv;
 mod jsonl;
+mod nesting;
 mod record;
 mod value;
 mod yaml;

@@ -5,7 +5,7 @@
 //! others nor loses its line.
 
 use super::record::{type_record, Cell};
-use super::{echo, without_position, Event, Origin, Reject, BOM};
+use super::{echo, nesting, without_position, Event, Origin, Reject, BOM};
 use crate::compile::ir::Program;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use std::borrow::Cow;
@@ -171,6 +171,13 @@ fn parse_item(
     let Ok(text) = std::str::from_utf8(bytes) else {
         return reject("the record is not valid UTF-8".to_owned());
     };
+    if let Some(at) = nesting::too_deep(bytes) {
+        return reject(format!(
+            "not a record (line {}): lists and maps are nested more than {} deep",
+            item.first_line + at - 1,
+            nesting::MAX_DEPTH
+        ));
+    }
     let records = match serde_norway::from_str::<Option<Vec<RawRecord>>>(text) {
         Ok(records) => records.unwrap_or_default(),
         Err(error) => {
