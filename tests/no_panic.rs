@@ -701,3 +701,32 @@ fn deeply_nested_yaml_is_one_reject_naming_the_depth() {
         assert_eq!(results[2..], [too_deep(line)]);
     }
 }
+
+#[test]
+fn a_field_given_twice_is_one_reject() {
+    let cases = [
+        (
+            Format::Jsonl,
+            "{\"id\": \"p1\", \"time\": \"2025-03-01\", \"member\": \"m1\", \"type\": \"purchase\", \
+             \"amount\": 5, \"amount\": 6}\n",
+            (1, "field `amount` is given twice"),
+        ),
+        (
+            Format::Yaml,
+            "- {id: p1, time: 2025-03-01, member: m1, type: purchase, amount: 5, amount: 6}\n",
+            (1, "field `amount` is given twice"),
+        ),
+        (
+            Format::Csv,
+            "id,time,member,type,amount,amount\np1,2025-03-01,m1,purchase,5,6\n",
+            (1, "the header has column `amount` twice"),
+        ),
+    ];
+    for (format, file, (line, reason)) in cases {
+        assert_eq!(
+            read_events(format, file.as_bytes()),
+            [Err((line, reason.to_owned()))],
+            "{format:?}"
+        );
+    }
+}

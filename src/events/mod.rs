@@ -25,7 +25,10 @@
 //! for `enroll`, the member attributes of the program's `member { ... }`;
 //! for a declared type, its declared fields. A field the type does not have
 //! is rejected ("`purchase` has no field `nights`") unless it is empty, so
-//! one CSV file can have a column for every field of every type.
+//! one CSV file can have a column for every field of every type. A record
+//! that gives a field twice (a JSON or YAML key twice) is rejected ("field
+//! `amount` is given twice") rather than one value silently kept; a CSV
+//! header with a column twice rejects the file.
 //!
 //! # Values
 //!
