@@ -16,7 +16,7 @@ pub(super) const MAX_DEPTH: usize = 64;
 pub(super) fn too_deep(text: &[u8]) -> Option<usize> {
     let mut scanner = Scanner::new(text);
     while scanner.token() {
-        if scanner.depth() > MAX_DEPTH {
+        if scanner.deepest > MAX_DEPTH {
             return Some(scanner.line);
         }
     }
@@ -35,6 +35,46 @@ struct Indent {
     list_inside: bool,
 }
 
+/// A token outside flow collections that may be the key of a block map,
+/// if a `:` follows it on its line. (Flow collections have keys of their
+/// own, which do not indent.)
+#[derive(Debug, Clone, Copy)]
+struct Key {
+    line: usize,
+    at: usize,
+    column: usize,
+    /// How deep the flow collections in it nest (a key may be `[a, b]`),
+    /// inside the map it turns out to start.
+    nesting: usize,
+}
+
+/// An open flow collection.
+#[derive(Debug, Clone, Copy)]
+struct Flow {
+    /// A list (`[`) rather than a map (`{`).
+    list: bool,
+    /// Whether its current entry is a pair (`a: b`, `? a`), which in a list
+    /// is a map of its own.
+    pair: bool,
+    /// How deep the flow collections closed in its current entry nest.
+    entry: usize,
+    /// How deep its entries nest, the deepest so far.
+    entries: usize,
+}
+
+impl Flow {
+    /// How deep it nests, itself included.
+    fn nesting(&self) -> usize {
+        1 + self.entries
+    }
+
+    fn note_entry(&mut self) {
+        self.entries = self
+            .entries
+            .max(usize::from(self.pair && self.list) + self.entry);
+    }
+}
+
 /// libyaml's scanner, reduced to what nesting needs.
 struct Scanner<'t> {
     text: &'t [u8],
@@ -45,13 +85,13 @@ struct Scanner<'t> {
     column: usize,
     /// The open block collections, innermost last.
     indents: Vec<Indent>,
-    /// The open flow collections.
-    flow: usize,
+    /// The open flow collections, innermost last.
+    flows: Vec<Flow>,
     /// Whether a key may start at the next token.
     key_allowed: bool,
-    /// The token that may be a key (its line, byte and column), if a `:`
-    /// follows it.
-    key: Option<(usize, usize, usize)>,
+    key: Option<Key>,
+    /// The deepest nesting so far.
+    deepest: usize,
 }
 
 impl<'t> Scanner<'t> {
@@ -62,15 +102,36 @@ impl<'t> Scanner<'t> {
             line: 1,
             column: 0,
             indents: Vec::new(),
-            flow: 0,
+            flows: Vec::new(),
             key_allowed: true,
             key: None,
+            deepest: 0,
         }
     }
 
-    fn depth(&self) -> usize {
+    /// Notes the nesting where the scanner is, `inner` levels more. (The
+    /// scanner stops a little past [`MAX_DEPTH`], so counting the levels
+    /// each time is cheap.)
+    fn reach(&mut self, inner: usize) {
         let lists_inside = self.indents.iter().filter(|i| i.list_inside).count();
-        self.indents.len() + lists_inside + self.flow
+        let pairs = self.flows.iter().filter(|f| f.pair && f.list).count();
+        let depth = self.indents.len() + lists_inside + self.flows.len() + pairs + inner;
+        self.deepest = self.deepest.max(depth);
+    }
+
+    fn in_flow(&self) -> bool {
+        !self.flows.is_empty()
+    }
+
+    /// A `:` or `?` in a flow collection: its entry is a pair.
+    fn pair(&mut self) {
+        if let Some(flow) = self.flows.last_mut() {
+            flow.pair = true;
+            flow.note_entry();
+            // In a list, the pair is a map that holds what came before.
+            let entry = flow.entry;
+            self.reach(entry);
+        }
     }
 
     fn byte(&self, ahead: usize) -> Option<u8> {
@@ -147,7 +208,7 @@ impl<'t> Scanner<'t> {
     /// A block collection starting at `column`: a new level if it is
     /// indented more than the innermost one.
     fn roll(&mut self, column: usize, map: bool) {
-        if self.flow > 0 {
+        if self.in_flow() {
             return;
         }
         if self.indent() < isize::try_from(column).unwrap_or(isize::MAX) {
@@ -178,7 +239,7 @@ impl<'t> Scanner<'t> {
             if self.column == 0 && self.text.get(self.at..self.at + 3) == Some(b"\xef\xbb\xbf") {
                 self.at += 3;
             }
-            while self.is(0, b' ') || (self.flow > 0 || !self.key_allowed) && self.is(0, b'\t') {
+            while self.is(0, b' ') || (self.in_flow() || !self.key_allowed) && self.is(0, b'\t') {
                 self.advance(1);
             }
             if self.is(0, b'#') {
@@ -187,7 +248,7 @@ impl<'t> Scanner<'t> {
             if !self.pass_line_break() {
                 return;
             }
-            if self.flow == 0 {
+            if !self.in_flow() {
                 self.key_allowed = true;
             }
         }
@@ -195,8 +256,20 @@ impl<'t> Scanner<'t> {
 
     /// Notes the next token as one that may be a key.
     fn may_be_key(&mut self) {
-        if self.key_allowed {
-            self.key = Some((self.line, self.at, self.column));
+        if !self.in_flow() && self.key_allowed {
+            self.key = Some(Key {
+                line: self.line,
+                at: self.at,
+                column: self.column,
+                nesting: 0,
+            });
+        }
+    }
+
+    /// Notes that no key outside flow collections is pending.
+    fn no_key(&mut self) {
+        if !self.in_flow() {
+            self.key = None;
         }
     }
 
@@ -206,13 +279,13 @@ impl<'t> Scanner<'t> {
         let Some(byte) = self.byte(0) else {
             return false;
         };
-        if self.flow == 0 {
+        if !self.in_flow() {
             self.unroll(isize::try_from(self.column).unwrap_or(isize::MAX));
         }
         // A key must end on its line, within 1024 bytes.
         self.key = self
             .key
-            .filter(|&(line, at, _)| line == self.line && self.at <= at + 1024);
+            .filter(|key| key.line == self.line && self.at <= key.at + 1024);
         if self.column == 0 && byte == b'%' {
             self.pass_to_line_end();
             return true;
@@ -227,37 +300,63 @@ impl<'t> Scanner<'t> {
         match byte {
             b'[' | b'{' => {
                 self.may_be_key();
-                self.flow += 1;
+                self.flows.push(Flow {
+                    list: byte == b'[',
+                    pair: false,
+                    entry: 0,
+                    entries: 0,
+                });
                 self.key_allowed = true;
                 self.advance(1);
             }
             b']' | b'}' => {
-                self.key = None;
-                self.flow = self.flow.saturating_sub(1);
+                self.no_key();
+                if let Some(closed) = self.flows.pop() {
+                    let nesting = closed.nesting();
+                    match (self.flows.last_mut(), &mut self.key) {
+                        (Some(flow), _) => {
+                            flow.entry = flow.entry.max(nesting);
+                            flow.note_entry();
+                        }
+                        (None, Some(key)) => key.nesting = key.nesting.max(nesting),
+                        (None, None) => {}
+                    }
+                }
                 self.key_allowed = false;
                 self.advance(1);
             }
             b',' => {
-                self.key = None;
+                self.no_key();
+                if let Some(flow) = self.flows.last_mut() {
+                    flow.pair = false;
+                    flow.entry = 0;
+                }
                 self.key_allowed = true;
                 self.advance(1);
             }
             b'-' if self.is_blank_or_end(1) => {
                 self.roll(self.column, false);
-                self.key = None;
+                self.no_key();
                 self.key_allowed = true;
                 self.advance(1);
             }
-            b'?' if self.flow > 0 || self.is_blank_or_end(1) => {
+            b'?' if self.in_flow() || self.is_blank_or_end(1) => {
                 self.roll(self.column, true);
-                self.key = None;
-                self.key_allowed = self.flow == 0;
+                self.pair();
+                self.no_key();
+                self.key_allowed = !self.in_flow();
                 self.advance(1);
             }
-            b':' if self.flow > 0 || self.is_blank_or_end(1) => {
-                let column = self.key.take().map_or(self.column, |(_, _, column)| column);
-                self.roll(column, true);
-                self.key_allowed = self.flow == 0;
+            b':' if self.in_flow() || self.is_blank_or_end(1) => {
+                let key = if !self.in_flow() {
+                    self.key.take()
+                } else {
+                    None
+                };
+                self.roll(key.map_or(self.column, |key| key.column), true);
+                self.reach(key.map_or(0, |key| key.nesting));
+                self.pair();
+                self.key_allowed = !self.in_flow();
                 self.advance(1);
             }
             b'*' | b'&' => {
@@ -278,8 +377,8 @@ impl<'t> Scanner<'t> {
                     self.advance(1);
                 }
             }
-            b'|' | b'>' if self.flow == 0 => {
-                self.key = None;
+            b'|' | b'>' if !self.in_flow() => {
+                self.no_key();
                 self.key_allowed = true;
                 self.block_scalar();
             }
@@ -293,6 +392,7 @@ impl<'t> Scanner<'t> {
                 self.key_allowed = self.plain();
             }
         }
+        self.reach(0);
         true
     }
 
@@ -334,10 +434,11 @@ impl<'t> Scanner<'t> {
                 break;
             }
             while !self.is_blank_or_end(0) {
-                let flow_indicator = matches!(self.byte(0), Some(b',' | b'[' | b']' | b'{' | b'}'));
-                if self.is(0, b':') && (self.is_blank_or_end(1) || self.flow > 0)
-                    || self.flow > 0 && flow_indicator
-                {
+                let flow_indicator = |b| matches!(b, Some(b',' | b'[' | b']' | b'{' | b'}'));
+                let value = self.is(0, b':')
+                    && (self.is_blank_or_end(1)
+                        || self.in_flow() && (flow_indicator(self.byte(1)) || self.is(1, b'?')));
+                if value || self.in_flow() && flow_indicator(self.byte(0)) {
                     return passed_break;
                 }
                 self.advance(1);
@@ -353,7 +454,7 @@ impl<'t> Scanner<'t> {
                     passed_break = true;
                 }
             }
-            if self.flow == 0 && isize::try_from(self.column).unwrap_or(isize::MAX) < indent {
+            if !self.in_flow() && isize::try_from(self.column).unwrap_or(isize::MAX) < indent {
                 break;
             }
         }
@@ -421,11 +522,8 @@ mod tests {
     /// The deepest nesting of `text`.
     fn deepest(text: &str) -> usize {
         let mut scanner = Scanner::new(text.as_bytes());
-        let mut deepest = 0;
-        while scanner.token() {
-            deepest = deepest.max(scanner.depth());
-        }
-        deepest
+        while scanner.token() {}
+        scanner.deepest
     }
 
     #[test]
@@ -468,6 +566,14 @@ mod tests {
             ("a:\n  b:\n    c:\n      d: 1\n", 4),
             ("a:\n- b:\n  - c\n", 4),
             ("- a: [{b: [c, {d: e}]}]\n", 6),
+            // A flow collection may be a key, and hold keys of its own.
+            ("[a]: [b]\n", 2),
+            ("{a: b}: c\n", 2),
+            ("- [a]: b\n", 3),
+            // A pair in a flow list is a map in it.
+            ("[? a, ]", 2),
+            ("[[a]: b, c]", 3),
+            ("[a:b]", 1),
             // Brackets after a comment that a break other than `\n` ends.
             ("[#\r[#\u{2028}[[]]]]", 4),
             ("[a,#]]]\n[[]]]", 3),
