@@ -66,7 +66,12 @@
 //! `2025-03-01 10:00:00`, `2025-03-01T10:00`, `2025-03-01 10:00` (seconds
 //! with a fraction if wanted), or a date alone, `2025-03-01`, meaning
 //! midnight. Every field has all its digits and the separators between
-//! them (`2025-02-111:00` is not a time). Times are stored in UTC.
+//! them (`2025-02-111:00` is not a time). Times are stored in UTC. A time
+//! must fall in the years 0000 to 9999 in the program's time zone, where the
+//! ledger writes it, as those are the years RFC 3339 can write: in a
+//! program in `America/New_York`, `9999-12-31T23:00:00-09:00` (the year
+//! 10000 there) is rejected, naming the year. (A local time is in range
+//! there already.)
 //!
 //! Daylight saving time makes some local times special. When the clocks go
 //! forward, the skipped local times (2:30 on 2025-03-09 in
