@@ -1,6 +1,7 @@
 //! Robustness: no text, however mangled or huge, makes `check_source` (or the
 //! formatter) panic, overflow the stack or hang, and every diagnostic points
-//! inside the source and renders.
+//! inside the source and renders. Likewise no event file makes a reader
+//! panic or hang, or lose the records around a bad one (the last section).
 //!
 //! The seeds are the example programs (`programs/*.loyalty`, read at run time
 //! so new examples are covered as they land) and `tests/fixtures/*.loyalty`.
@@ -11,6 +12,7 @@
     clippy::panic
 )]
 
+use loyalty::events::Format;
 use loyalty::Diagnostic;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -461,4 +463,270 @@ fn ten_thousand_rules() {
         .filter(Diagnostic::is_error)
         .collect();
     assert!(errors.is_empty(), "{:?}", errors.first());
+}
+
+// ------------------------------------------------------------------ event files
+
+/// A program for the event files below: purchases earn points.
+const EVENTS_PROGRAM: &str = "program \"T\" { currency USD  timezone \"America/New_York\" }\n\
+                              points pts\n\
+                              rule base { on purchase  earn 1 pts per 1 USD of amount }\n";
+
+/// Two purchases, `p1` and `p2`, in each format.
+const TWO_PURCHASES: [(Format, &str); 3] = [
+    (
+        Format::Csv,
+        "id,time,member,type,amount\n\
+         p1,2025-03-01,m1,purchase,5\n\
+         p2,2025-03-02,m1,purchase,6\n",
+    ),
+    (
+        Format::Jsonl,
+        "{\"id\": \"p1\", \"time\": \"2025-03-01\", \"member\": \"m1\", \"type\": \"purchase\", \"amount\": 5}\n\
+         {\"id\": \"p2\", \"time\": \"2025-03-02\", \"member\": \"m1\", \"type\": \"purchase\", \"amount\": 6}\n",
+    ),
+    (
+        Format::Yaml,
+        "- id: p1\n  time: 2025-03-01\n  member: m1\n  type: purchase\n  amount: 5\n\
+         - id: p2\n  time: 2025-03-02\n  member: m1\n  type: purchase\n  amount: 6\n",
+    ),
+];
+
+/// What reading `bytes` as `format` gives: each event's id, or each
+/// reject's line and reason.
+fn read_events(format: Format, bytes: &[u8]) -> Vec<Result<String, (usize, String)>> {
+    let (program, _) = loyalty::compile::compile(EVENTS_PROGRAM).unwrap();
+    loyalty::events::read(&program, format, bytes, "events")
+        .map(|r| r.map(|e| e.id).map_err(|r| (r.origin.line, r.reason)))
+        .collect()
+}
+
+/// A UTF-8 byte order mark, which some editors put at the start of a file.
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
+#[test]
+fn a_byte_order_mark_before_the_first_record_is_skipped() {
+    for (format, text) in TWO_PURCHASES {
+        let marked = [BOM, text.as_bytes()].concat();
+        assert_eq!(
+            read_events(format, &marked),
+            [Ok("p1".to_owned()), Ok("p2".to_owned())],
+            "{format:?}"
+        );
+    }
+}
+
+#[test]
+fn yaml_document_markers_are_read_as_documents_of_one_list() {
+    let (_, text) = TWO_PURCHASES[2];
+    let (p1, p2) = text.split_at(text.find("- id: p2").unwrap());
+    for marked in [
+        format!("---\n{text}"),
+        format!("---\n{text}...\n"),
+        format!("{p1}---\n{p2}"),
+        format!("%YAML 1.2\n---\n{p1}...\n---\n{p2}---\n"),
+    ] {
+        assert_eq!(
+            read_events(Format::Yaml, marked.as_bytes()),
+            [Ok("p1".to_owned()), Ok("p2".to_owned())],
+            "{marked}"
+        );
+    }
+}
+
+#[test]
+fn an_unterminated_csv_quote_is_reported_where_it_opened() {
+    let (_, text) = TWO_PURCHASES[0];
+    let later = "p3,2025-03-03,m1,purchase,7\np4,2025-03-04,m1,purchase,8\n";
+    // The quote opens a record's first cell, or its last (the record
+    // has as many cells as the header), or ends in an escaped quote.
+    for bad in [
+        "\"p2,2025-03-02,m1,purchase,6\n",
+        "p2,2025-03-02,m1,purchase,\"6\n",
+        "p2,2025-03-02,m1,purchase,\"6\"\"\n",
+    ] {
+        let file = text.replace("p2,2025-03-02,m1,purchase,6\n", bad) + later;
+        assert_eq!(
+            read_events(Format::Csv, file.as_bytes()),
+            [
+                Ok("p1".to_owned()),
+                Err((
+                    3,
+                    "a quote opened on line 3 is never closed, so the rest of the file is not read"
+                        .to_owned()
+                ))
+            ],
+            "{file}"
+        );
+    }
+}
+
+/// One record of `cells` as a file in `format` (values written as text).
+fn one_record(format: Format, cells: &[(&str, &str)]) -> String {
+    match format {
+        Format::Csv => {
+            let (names, values): (Vec<&str>, Vec<&str>) = cells.iter().copied().unzip();
+            format!("{}\n{}\n", names.join(","), values.join(","))
+        }
+        Format::Jsonl => {
+            let pairs: Vec<String> = cells.iter().map(|(k, v)| format!("{k:?}: {v:?}")).collect();
+            format!("{{{}}}\n", pairs.join(", "))
+        }
+        Format::Yaml => {
+            let pairs: Vec<String> = cells.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            format!("- {}\n", pairs.join("\n  "))
+        }
+    }
+}
+
+#[test]
+fn a_reject_quotes_a_few_hundred_bytes_of_a_huge_value() {
+    const HUGE: usize = 1 << 20;
+    let digits = "9".repeat(HUGE);
+    let letters = "x".repeat(HUGE);
+    let purchase = |cells: &[(&'static str, &str)]| -> Vec<(String, String)> {
+        let mut all: Vec<(String, String)> = [
+            ("id", "p1"),
+            ("time", "2025-03-01"),
+            ("member", "m1"),
+            ("type", "purchase"),
+            ("amount", "5"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (name, value) in cells {
+            match all.iter_mut().find(|(k, _)| k == name) {
+                Some(cell) => cell.1 = value.to_string(),
+                None => all.push((name.to_string(), value.to_string())),
+            }
+        }
+        all
+    };
+    let cases = [
+        purchase(&[("amount", &digits)]),
+        purchase(&[("time", &digits)]),
+        purchase(&[("type", &letters)]),
+        purchase(&[("id", &letters), ("member", &letters), ("amount", "five")]),
+        // A field the type does not have, named by a huge name.
+        {
+            let mut cells = purchase(&[]);
+            cells.push((letters.clone(), "1".to_owned()));
+            cells
+        },
+        {
+            let mut cells = purchase(&[]);
+            cells.push((letters.clone(), "1".to_owned()));
+            cells.push((letters.clone(), "2".to_owned()));
+            cells
+        },
+    ];
+    let (program, _) = loyalty::compile::compile(EVENTS_PROGRAM).unwrap();
+    let mut files: Vec<(Format, String)> = Vec::new();
+    for cells in &cases {
+        let cells: Vec<(&str, &str)> = cells
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        for format in [Format::Csv, Format::Jsonl, Format::Yaml] {
+            files.push((format, one_record(format, &cells)));
+        }
+    }
+    // A YAML list item, or a whole document, that is a huge text.
+    files.push((Format::Yaml, format!("- {letters}\n")));
+    files.push((Format::Yaml, format!("{letters}\n")));
+    for (format, file) in &files {
+        let results: Vec<_> =
+            loyalty::events::read(&program, *format, file.as_bytes(), "events").collect();
+        let [Err(reject)] = &results[..] else {
+            panic!("{format:?}: {} results, not one reject", results.len());
+        };
+        let echoed: Vec<&String> = [&reject.id, &reject.member]
+            .into_iter()
+            .flatten()
+            .chain([&reject.reason])
+            .collect();
+        for text in &echoed {
+            assert!(
+                text.len() < 1000,
+                "{format:?}: {} bytes echoed: {}",
+                text.len(),
+                &text[..300]
+            );
+        }
+        // YAML takes no key longer than 1024 bytes: a huge one is an error
+        // of syntax, which quotes nothing. A parser's message quoting a
+        // huge value is cut as the value would be.
+        assert!(
+            echoed
+                .iter()
+                .any(|text| text.contains(&format!("… ({HUGE} bytes)"))
+                    || text.starts_with("not a record") && text.ends_with(" bytes)"))
+                || reject.reason.ends_with("could not find expected ':'"),
+            "{format:?}: {echoed:?}"
+        );
+    }
+}
+
+#[test]
+fn deeply_nested_yaml_is_one_reject_naming_the_depth() {
+    // Ten thousand levels keep the test quick before the limit too; a
+    // hundred thousand took minutes.
+    let depth = 10_000;
+    let (_, text) = TWO_PURCHASES[2];
+    let read = [Ok("p1".to_owned()), Ok("p2".to_owned())];
+    let too_deep = |line| {
+        Err((
+            line,
+            format!("not a record (line {line}): lists and maps are nested more than 64 deep"),
+        ))
+    };
+    for (deep, line) in [
+        (
+            format!("- x: {}1{}\n", "[".repeat(depth), "]".repeat(depth)),
+            11,
+        ),
+        (
+            format!("- x: {}1{}\n", "{a: ".repeat(depth), "}".repeat(depth)),
+            11,
+        ),
+        (format!("- {}x\n", "- ".repeat(depth)), 11),
+        (
+            format!("---\n{}1{}\n", "[".repeat(depth), "]".repeat(depth)),
+            12,
+        ),
+    ] {
+        let results = read_events(Format::Yaml, format!("{text}{deep}").as_bytes());
+        assert_eq!(results[..2], read);
+        assert_eq!(results[2..], [too_deep(line)]);
+    }
+}
+
+#[test]
+fn a_field_given_twice_is_one_reject() {
+    let cases = [
+        (
+            Format::Jsonl,
+            "{\"id\": \"p1\", \"time\": \"2025-03-01\", \"member\": \"m1\", \"type\": \"purchase\", \
+             \"amount\": 5, \"amount\": 6}\n",
+            (1, "field `amount` is given twice"),
+        ),
+        (
+            Format::Yaml,
+            "- {id: p1, time: 2025-03-01, member: m1, type: purchase, amount: 5, amount: 6}\n",
+            (1, "field `amount` is given twice"),
+        ),
+        (
+            Format::Csv,
+            "id,time,member,type,amount,amount\np1,2025-03-01,m1,purchase,5,6\n",
+            (1, "the header has column `amount` twice"),
+        ),
+    ];
+    for (format, file, (line, reason)) in cases {
+        assert_eq!(
+            read_events(format, file.as_bytes()),
+            [Err((line, reason.to_owned()))],
+            "{format:?}"
+        );
+    }
 }

@@ -13,6 +13,10 @@ pub fn closest<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) ->
     candidates
         .into_iter()
         .filter(|c| *c != name)
+        // No fewer edits than the lengths differ by: a name much longer or
+        // shorter is not compared letter by letter (for a huge value in an
+        // event record, that took seconds a megabyte).
+        .filter(|c| c.chars().count().abs_diff(length) <= limit)
         .map(|c| (strsim::damerau_levenshtein(name, c), c))
         .filter(|(distance, _)| *distance <= limit)
         .min()

@@ -2,9 +2,9 @@
 //! read a row at a time.
 
 use super::record::{type_cells, Cells, Envelope};
-use super::{Event, Origin, Reject};
+use super::{echo, Event, Origin, Reject, BOM};
 use crate::compile::ir::{EventType, EventTypeId, Field, Program};
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 /// A file's columns, and where typing finds each field in its rows: worked
 /// out once from the header, so that typing a row looks nothing up by name.
@@ -116,7 +116,7 @@ impl Cells for Row<'_> {
 /// The records of a CSV file, in order.
 pub(super) struct CsvRecords<'p, R> {
     program: &'p Program,
-    reader: ::csv::Reader<R>,
+    reader: ::csv::Reader<Quotes<R>>,
     file: std::sync::Arc<str>,
     /// The columns, once the header is read.
     header: Option<Header>,
@@ -133,7 +133,7 @@ impl<'p, R: BufRead> CsvRecords<'p, R> {
             // error out of the reader's constructor.
             reader: ::csv::ReaderBuilder::new()
                 .has_headers(false)
-                .from_reader(input),
+                .from_reader(Quotes::new(input)),
             file: file.into(),
             header: None,
             row: ::csv::StringRecord::new(),
@@ -166,7 +166,7 @@ impl<'p, R: BufRead> CsvRecords<'p, R> {
             .find(|(i, name)| header.names.iter().skip(i + 1).any(|other| other == *name))
             .map(|(_, name)| name)
         {
-            let reason = format!("the header has column `{twice}` twice");
+            let reason = format!("the header has column `{}` twice", echo(twice));
             return Err(self.reject(1, reason));
         }
         self.header = Some(header);
@@ -175,7 +175,21 @@ impl<'p, R: BufRead> CsvRecords<'p, R> {
 
     /// Reads the next row into `self.row`; `Ok(false)` at the end.
     fn read_row(&mut self) -> Result<bool, Reject> {
-        self.reader.read_record(&mut self.row).map_err(|error| {
+        let read = self.reader.read_record(&mut self.row);
+        if let Some(quote) = self.unclosed_quote() {
+            // The row ran to the end of the file.
+            self.done = true;
+            let start = match &read {
+                Ok(_) => self.row.position(),
+                Err(error) => error.position(),
+            };
+            let reason = format!(
+                "a quote opened on line {} is never closed, so the rest of the file is not read",
+                line_number(quote.line)
+            );
+            return Err(self.reject(start.map_or(0, |p| line_number(p.line())), reason));
+        }
+        read.map_err(|error| {
             let line = error.position().map_or(0, |p| line_number(p.line()));
             match error.kind() {
                 ::csv::ErrorKind::UnequalLengths {
@@ -188,7 +202,9 @@ impl<'p, R: BufRead> CsvRecords<'p, R> {
                     let reason = match &self.header {
                         None => "the header is not valid UTF-8".to_owned(),
                         Some(header) => match header.names.get(err.field()) {
-                            Some(name) => format!("column `{name}` is not valid UTF-8"),
+                            Some(name) => {
+                                format!("column `{}` is not valid UTF-8", echo(name))
+                            }
                             // A row has as many cells as the header (or is
                             // rejected for that first).
                             None => format!("cell {} is not valid UTF-8", err.field() + 1),
@@ -203,6 +219,122 @@ impl<'p, R: BufRead> CsvRecords<'p, R> {
                 }
             }
         })
+    }
+
+    /// The quote that opened a cell of the row just read and never closed:
+    /// the CSV reader takes such a cell to run to the end of the file, rows
+    /// and all, without a word.
+    fn unclosed_quote(&self) -> Option<Opened> {
+        let end = self.reader.position().byte();
+        self.reader
+            .get_ref()
+            .unclosed
+            .filter(|quote| quote.byte < end)
+    }
+}
+
+/// The input of a CSV file as its reader reads it, followed through the
+/// quotes of its cells as the reader's own rules take them (those of
+/// RFC 4180): a quote opens a quoted cell only as the cell's first byte
+/// (elsewhere it is a quote like any other byte), and in a quoted cell two
+/// quotes are one quote, a single one closes the cell.
+pub(super) struct Quotes<R> {
+    input: R,
+    /// Where the next byte is.
+    at: Opened,
+    /// Whether the next byte starts a cell.
+    cell_start: bool,
+    /// Whether nothing has been read yet.
+    first_read: bool,
+    state: QuoteState,
+    /// Once the input has ended: the quote of a cell still open then.
+    unclosed: Option<Opened>,
+}
+
+/// A place in a CSV file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Opened {
+    /// Counted from the start of the file, a byte order mark included (as
+    /// the CSV reader counts).
+    byte: u64,
+    /// 1-based.
+    line: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuoteState {
+    Unquoted,
+    /// In a cell its quote opened, there.
+    Quoted(Opened),
+    /// Just after a quote in a quoted cell, which closes it unless another
+    /// quote follows.
+    Closing(Opened),
+}
+
+impl<R> Quotes<R> {
+    fn new(input: R) -> Self {
+        Quotes {
+            input,
+            at: Opened { byte: 0, line: 1 },
+            cell_start: true,
+            first_read: true,
+            state: QuoteState::Unquoted,
+            unclosed: None,
+        }
+    }
+
+    fn follow(&mut self, bytes: &[u8]) {
+        let mut rest = bytes;
+        while let Some(at) = rest.iter().position(|b| *b == b'"') {
+            let (before, quote) = rest.split_at(at);
+            self.pass(before);
+            self.state = match self.state {
+                QuoteState::Unquoted if self.cell_start => QuoteState::Quoted(self.at),
+                QuoteState::Unquoted => QuoteState::Unquoted,
+                QuoteState::Quoted(opened) => QuoteState::Closing(opened),
+                QuoteState::Closing(opened) => QuoteState::Quoted(opened),
+            };
+            self.cell_start = false;
+            self.at.byte += 1;
+            rest = quote.get(1..).unwrap_or_default();
+        }
+        self.pass(rest);
+    }
+
+    /// Follows bytes without a quote.
+    fn pass(&mut self, bytes: &[u8]) {
+        let Some(last) = bytes.last() else {
+            return;
+        };
+        if let QuoteState::Closing(_) = self.state {
+            self.state = QuoteState::Unquoted;
+        }
+        self.cell_start = matches!(last, b',' | b'\r' | b'\n');
+        self.at.byte += bytes.len() as u64;
+        self.at.line += bytes.iter().filter(|b| **b == b'\n').count() as u64;
+    }
+}
+
+impl<R: Read> Read for Quotes<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.input.read(buf)?;
+        let bytes = buf.get(..n).unwrap_or_default();
+        if bytes.is_empty() && !buf.is_empty() {
+            if let QuoteState::Quoted(opened) = self.state {
+                self.unclosed = Some(opened);
+            }
+        }
+        // The reader skips a byte order mark at the start of the first
+        // bytes it is given.
+        match bytes.strip_prefix(BOM).filter(|_| self.first_read) {
+            Some(rest) => {
+                self.at.byte += BOM.len() as u64;
+                self.follow(rest);
+            }
+            None => self.follow(bytes),
+        }
+        self.first_read = false;
+        Ok(n)
     }
 }
 
@@ -411,6 +543,70 @@ mod tests {
             outline(Format::Csv, text),
             vec![(1, Err("the header has column `amount` twice".into()))]
         );
+    }
+
+    #[test]
+    fn an_unterminated_quote_is_placed_at_its_record_and_named_by_its_line() {
+        let header = "id,time,member,type,amount,store\n";
+        let good = "e1,2025-03-01,m1,purchase,5,\n";
+        let never_closed = |line| {
+            format!("a quote opened on line {line} is never closed, so the rest of the file is not read")
+        };
+        // The record starts on line 3, its quote on line 4.
+        let text = format!("{header}{good}e2,2025-03-01,m1,purchase,\"5\n\",\"Down\ntown,\ne3\n");
+        assert_eq!(
+            outline(Format::Csv, &text),
+            vec![(2, Ok("e1".into())), (3, Err(never_closed(4)))]
+        );
+        // In the header, after a byte order mark.
+        let text = format!("\u{feff}id,\"time,member,type,amount\n{good}");
+        assert_eq!(outline(Format::Csv, &text), vec![(1, Err(never_closed(1)))]);
+    }
+
+    #[test]
+    fn quotes_that_close_or_do_not_open_a_cell_are_not_unterminated() {
+        let header = "\u{feff}\"id\",time,member,type,amount,store\n";
+        for (last, store) in [
+            ("e1,2025-03-01,m1,purchase,5,12\" pizza", "12\" pizza"),
+            ("e1,2025-03-01,m1,purchase,5,\"12\"\" pizza\"", "12\" pizza"),
+            ("e1,2025-03-01,m1,purchase,5,\"a\"b\"c", "ab\"c"),
+            ("e1,2025-03-01,m1,purchase,5,\"\"\"\"", "\""),
+        ] {
+            let events = read_all(Format::Csv, &format!("{header}{last}"));
+            let event = events[0].as_ref().unwrap();
+            assert_eq!(event.fields[1], Value::Text(store.into()), "{last}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// The quotes are followed as the CSV reader takes them: a cell is
+        /// still open at the end exactly when text added after the end
+        /// lands in the last cell rather than in a record of its own.
+        #[test]
+        fn quotes_are_followed_as_the_reader_reads_them(
+            marked in proptest::bool::ANY,
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"\",\r\na\xef".to_vec()),
+                0..40,
+            ),
+        ) {
+            let bytes = [if marked { BOM } else { b"" }, &bytes].concat();
+            let mut quotes = Quotes::new(&bytes[..]);
+            std::io::copy(&mut quotes, &mut std::io::sink()).unwrap();
+            let extended = [&bytes[..], b"\nZ"].concat();
+            let last = ::csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(&extended[..])
+                .into_byte_records()
+                .last()
+                .unwrap()
+                .unwrap();
+            let swallowed = last.iter().next_back() != Some(&b"Z"[..]);
+            proptest::prop_assert_eq!(quotes.unclosed.is_some(), swallowed);
+        }
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! JSON Lines event files: one JSON object per line, read a line at a time.
 
 use super::record::{type_record, Cell};
-use super::{without_position, Event, Origin, Reject};
+use super::{without_position, Event, Origin, Reject, BOM};
 use crate::compile::ir::Program;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value as Json;
 use std::borrow::Cow;
+use std::fmt;
 use std::io::BufRead;
 
 /// The records of a JSON Lines file, in order.
@@ -39,9 +41,17 @@ impl<'p, R: BufRead> JsonlRecords<'p, R> {
     fn record(&self, line: &[u8]) -> Result<Event, Reject> {
         let text = std::str::from_utf8(line)
             .map_err(|_| self.reject("the line is not valid UTF-8".to_owned()))?;
-        let object = match serde_json::from_str::<Json>(text) {
-            Ok(Json::Object(object)) => object,
-            Ok(other) => {
+        // An object is read into its members, a name given twice kept
+        // twice (a map would keep the last one silently); anything else
+        // into a value, for the reject to say what it is.
+        let read = if text.starts_with('{') {
+            serde_json::from_str::<Members>(text).map(Ok)
+        } else {
+            serde_json::from_str::<Json>(text).map(Err)
+        };
+        let Members(members) = match read {
+            Ok(Ok(members)) => members,
+            Ok(Err(other)) => {
                 return Err(self.reject(format!(
                     "the line is {}, not a JSON object ({{\"id\": ...}})",
                     kind(&other)
@@ -56,7 +66,7 @@ impl<'p, R: BufRead> JsonlRecords<'p, R> {
                 )));
             }
         };
-        let cells = object
+        let cells = members
             .iter()
             .map(|(name, value)| (name.as_str(), cell(value)));
         let origin = Origin {
@@ -77,7 +87,11 @@ impl<R: BufRead> Iterator for JsonlRecords<'_, R> {
                 Ok(0) => return None,
                 Ok(_) => {
                     self.line += 1;
-                    let line = self.buffer.trim_ascii();
+                    let line = match self.line {
+                        1 => self.buffer.strip_prefix(BOM).unwrap_or(&self.buffer),
+                        _ => &self.buffer,
+                    };
+                    let line = line.trim_ascii();
                     if !line.is_empty() {
                         return Some(self.record(line));
                     }
@@ -90,6 +104,33 @@ impl<R: BufRead> Iterator for JsonlRecords<'_, R> {
             }
         }
         None
+    }
+}
+
+/// A JSON object's members in order.
+struct Members(Vec<(String, Json)>);
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(MembersVisitor)
+    }
+}
+
+struct MembersVisitor;
+
+impl<'de> Visitor<'de> for MembersVisitor {
+    type Value = Members;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Members, M::Error> {
+        let mut members = Vec::new();
+        while let Some(member) = map.next_entry()? {
+            members.push(member);
+        }
+        Ok(Members(members))
     }
 }
 

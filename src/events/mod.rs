@@ -25,7 +25,10 @@
 //! for `enroll`, the member attributes of the program's `member { ... }`;
 //! for a declared type, its declared fields. A field the type does not have
 //! is rejected ("`purchase` has no field `nights`") unless it is empty, so
-//! one CSV file can have a column for every field of every type.
+//! one CSV file can have a column for every field of every type. A record
+//! that gives a field twice (a JSON or YAML key twice) is rejected ("field
+//! `amount` is given twice") rather than one value silently kept; a CSV
+//! header with a column twice rejects the file.
 //!
 //! # Values
 //!
@@ -63,7 +66,12 @@
 //! `2025-03-01 10:00:00`, `2025-03-01T10:00`, `2025-03-01 10:00` (seconds
 //! with a fraction if wanted), or a date alone, `2025-03-01`, meaning
 //! midnight. Every field has all its digits and the separators between
-//! them (`2025-02-111:00` is not a time). Times are stored in UTC.
+//! them (`2025-02-111:00` is not a time). Times are stored in UTC. A time
+//! must fall in the years 0000 to 9999 in the program's time zone, where the
+//! ledger writes it, as those are the years RFC 3339 can write: in a
+//! program in `America/New_York`, `9999-12-31T23:00:00-09:00` (the year
+//! 10000 there) is rejected, naming the year. (A local time is in range
+//! there already.)
 //!
 //! Daylight saving time makes some local times special. When the clocks go
 //! forward, the skipped local times (2:30 on 2025-03-09 in
@@ -81,7 +89,13 @@
 //! have `id`, `time`, `member` and `type`, or the file is rejected as a
 //! whole (one reject for line 1). Each later row is a record; a row with
 //! more or fewer cells than the header is rejected. A record's line is the
-//! physical line it starts on, the header being line 1.
+//! physical line it starts on, the header being line 1. A cell may be
+//! quoted (`"Downtown, 5th"`, a quote in it doubled), and a quoted cell may
+//! span lines; a quote opens a cell only as its first character. A quote
+//! that never closes would take the rest of the file into its cell: the
+//! record is rejected, naming the line the quote opened on ("a quote opened
+//! on line 7 is never closed"); the records before it are read, and nothing
+//! after it is.
 //!
 //! **JSON Lines** (`.jsonl`, `.ndjson`): one JSON object per line; blank
 //! lines are skipped. A line that is not a JSON object is rejected. Numbers
@@ -105,19 +119,41 @@
 //! are still read; for the same reason an anchor in one record cannot be
 //! used by another (`*name`, `<<: *name`). A document written another way
 //! (a flow list `[...]`) is read as a whole: its records all get the line of
-//! the list's start, and one error in it rejects the whole file.
+//! the list's start, and one error in it rejects the whole document.
+//!
+//! Records are flat, and a list of them nests two deep: an item (or a
+//! document read whole) whose lists and maps nest more than 64 deep is
+//! rejected before it is parsed ("lists and maps are nested more than 64
+//! deep", with the line where they pass 64), as the parser's work grows with
+//! the square of the depth.
+//!
+//! A file may hold several documents, each started by a `---` line (and
+//! ended by a `...` line, if wanted): their lists are read in order, as one
+//! list. Each document is read on its own, so one that is not a list is one
+//! reject, at its first line, and the others are still read. A document
+//! with nothing in it (a `---` alone, a trailing `---`) adds nothing.
 //!
 //! In every format, bytes that are not UTF-8 reject the record they are in
-//! (for a CSV header or a YAML list read as a whole, the file).
+//! (for a CSV header or a YAML list read as a whole, the file). A UTF-8
+//! byte order mark at the start of a file is skipped.
+//!
+//! A reject quotes at most 200 bytes of a value, in its reason and in the
+//! id and member it carries: a longer value is cut there (at the start of a
+//! character) and followed by its length, as in
+//! ``field `amount`: `99999… (1048576 bytes)` is not money``. A parser's
+//! message that quotes a value (YAML's, for a list item that is text rather
+//! than a record) is cut as a whole the same way.
 
 mod csv;
 mod jsonl;
+mod nesting;
 mod record;
 mod value;
 mod yaml;
 
 use crate::compile::ir::{EventTypeId, Program, Value};
 use chrono::{DateTime, Utc};
+use std::borrow::Cow;
 use std::io::BufRead;
 use std::path::Path;
 
@@ -206,6 +242,30 @@ pub fn read<'p, R: BufRead + 'p>(
         Format::Yaml => yaml::read(program, input, file),
     }
 }
+
+/// The most of a value a reject quotes: a reject says what is wrong with a
+/// value, it does not keep a copy of a huge one (in `rejects.csv` and on the
+/// terminal).
+const ECHO_BYTES: usize = 200;
+
+/// `text` as a reject quotes it: whole up to [`ECHO_BYTES`] bytes; a longer
+/// text cut there (at the start of a character) and followed by
+/// `… (N bytes)`, N being its whole length.
+fn echo(text: &str) -> Cow<'_, str> {
+    if text.len() <= ECHO_BYTES {
+        return Cow::Borrowed(text);
+    }
+    let cut = (0..=ECHO_BYTES)
+        .rev()
+        .find(|&at| text.is_char_boundary(at))
+        .unwrap_or(0);
+    let head = text.get(..cut).unwrap_or_default();
+    Cow::Owned(format!("{head}… ({} bytes)", text.len()))
+}
+
+/// The UTF-8 byte order mark some editors start a file with: skipped at the
+/// start of a file in every format (the CSV reader skips it on its own).
+const BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// A parser's error message without the position it appends (" at line 3
 /// column 7"), which counts from the start of what that parser was given
@@ -340,6 +400,23 @@ mod tests {
             proptest::prop_assert!(places.iter().all(|line| (1..=lines).contains(line)), "{places:?}");
             proptest::prop_assert!(places.is_sorted(), "{places:?}");
         }
+    }
+
+    #[test]
+    fn a_value_is_echoed_up_to_a_bound() {
+        let short = "é".repeat(ECHO_BYTES / 2);
+        assert_eq!(echo(&short), short);
+        let long = "x".repeat(ECHO_BYTES + 1);
+        assert_eq!(
+            echo(&long),
+            format!("{}… ({} bytes)", &long[..ECHO_BYTES], ECHO_BYTES + 1)
+        );
+        // Cut at the start of the character that would cross the bound.
+        let wide = format!("x{short}");
+        assert_eq!(
+            echo(&wide),
+            format!("{}… ({} bytes)", &wide[..ECHO_BYTES - 1], ECHO_BYTES + 1)
+        );
     }
 
     #[test]

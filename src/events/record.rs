@@ -2,7 +2,7 @@
 //! against the event type it names and turned into an [`Event`], or a
 //! [`Reject`] that says what is wrong.
 
-use super::{value, Event, Origin, Reject};
+use super::{echo, value, Event, Origin, Reject};
 use crate::check::suggest;
 use crate::compile::ir::{EventKind, EventType, EventTypeId, Field, Program, Value};
 use crate::syntax::ast::FieldType;
@@ -169,12 +169,12 @@ pub(crate) fn type_cells(
             .envelope(Envelope::Id)
             .ok()
             .flatten()
-            .map(str::to_owned),
+            .map(|id| echo(id).into_owned()),
         member: cells
             .envelope(Envelope::Member)
             .ok()
             .flatten()
-            .map(str::to_owned),
+            .map(|member| echo(member).into_owned()),
         origin,
         reason,
     })
@@ -182,7 +182,7 @@ pub(crate) fn type_cells(
 
 fn typed(program: &Program, cells: &impl Cells, origin: &Origin) -> Result<Event, String> {
     if let Some(name) = cells.duplicate() {
-        return Err(format!("field `{name}` is given twice"));
+        return Err(format!("field `{}` is given twice", echo(name)));
     }
     let required = |field: Envelope| {
         cells
@@ -232,10 +232,11 @@ fn event_type<'p>(
         .iter()
         .filter(|e| program.uses(e.kind))
         .map(|e| e.name.as_str());
+    let shown = echo(name);
     Err(match suggest::closest(name, names.clone()) {
-        Some(close) => format!("unknown event type `{name}`; did you mean `{close}`?"),
+        Some(close) => format!("unknown event type `{shown}`; did you mean `{close}`?"),
         None => format!(
-            "unknown event type `{name}`; this program's types are {}",
+            "unknown event type `{shown}`; this program's types are {}",
             quoted_list(names)
         ),
     })
@@ -247,13 +248,14 @@ fn event_type<'p>(
 fn stray_field(name: &str, event_type: &EventType) -> String {
     let declared = || event_type.fields.iter().map(|f| f.name.as_str());
     let type_name = &event_type.name;
+    let shown = echo(name);
     match suggest::closest(name, declared()) {
-        Some(close) => format!("`{type_name}` has no field `{name}`; did you mean `{close}`?"),
+        Some(close) => format!("`{type_name}` has no field `{shown}`; did you mean `{close}`?"),
         None if event_type.fields.is_empty() => {
-            format!("`{type_name}` has no field `{name}`; it has no fields")
+            format!("`{type_name}` has no field `{shown}`; it has no fields")
         }
         None => format!(
-            "`{type_name}` has no field `{name}`; its fields are {}",
+            "`{type_name}` has no field `{shown}`; its fields are {}",
             quoted_list(declared())
         ),
     }
@@ -263,18 +265,19 @@ fn field_value(program: &Program, field: &Field, text: Option<&str>) -> Result<V
     let Some(text) = text else {
         return Ok(Value::Missing);
     };
+    let shown = || echo(text);
     let value = match field.ty {
         FieldType::Number => value::decimal(text)
             .map(Value::Number)
-            .ok_or_else(|| format!("`{text}` is not a number (expected one like 3 or 2.5)")),
+            .ok_or_else(|| format!("`{}` is not a number (expected one like 3 or 2.5)", shown())),
         FieldType::Money => value::money(text, &program.currency).map(Value::Number),
         FieldType::Text => Ok(Value::Text(text.to_owned())),
         FieldType::Date => value::date(text)
             .map(Value::Date)
-            .ok_or_else(|| format!("`{text}` is not a date (expected YYYY-MM-DD)")),
+            .ok_or_else(|| format!("`{}` is not a date (expected YYYY-MM-DD)", shown())),
         FieldType::Bool => value::boolean(text)
             .map(Value::Bool)
-            .ok_or_else(|| format!("`{text}` is not a bool (expected true or false)")),
+            .ok_or_else(|| format!("`{}` is not a bool (expected true or false)", shown())),
     };
     value.map_err(|reason| format!("field `{}`: {reason}", field.name))
 }

@@ -1,8 +1,9 @@
 //! Reading one value of an event record: times, numbers, money, dates and
 //! booleans from their text, each failure a reason a person can act on.
 
+use super::echo;
 use crate::engine::calendar;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
@@ -19,11 +20,26 @@ const LOCAL_TIME_FORMATS: [&str; 4] = [
 /// date alone, at midnight) in `zone`, read as the engine's calendar reads
 /// one ([`calendar::instant`]): a local time that falls twice (when the
 /// clocks go back) is the earlier instant; one the clocks skip moves forward
-/// by the length of the gap.
+/// by the length of the gap. It must be in the years 0000 to 9999 in
+/// `zone`, the ones RFC 3339 can write: the ledger writes times there.
 pub(crate) fn instant(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
-    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-        return Ok(time.with_timezone(&Utc));
+    let time = match DateTime::parse_from_rfc3339(text) {
+        Ok(time) => time.with_timezone(&Utc),
+        Err(_) => local_instant(text, zone)?,
+    };
+    let year = time.with_timezone(&zone).year();
+    if !(0..=9999).contains(&year) {
+        return Err(format!(
+            "`{}` is in the year {year} in {zone}, the program's time zone; \
+             a time must be in the years 0000 to 9999 there",
+            echo(text),
+        ));
     }
+    Ok(time)
+}
+
+/// The instant a local time names in `zone`.
+fn local_instant(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
     let local = local_shape(text)
         .then(|| {
             LOCAL_TIME_FORMATS
@@ -34,10 +50,11 @@ pub(crate) fn instant(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
         .flatten()
         .ok_or_else(|| {
             format!(
-                "`{text}` is not a time (expected 2025-03-01T10:00:00+01:00 or \
+                "`{}` is not a time (expected 2025-03-01T10:00:00+01:00 or \
                  2025-03-01T10:00:00Z, or in {zone} 2025-03-01T10:00:00, \
                  2025-03-01 10:00:00, 2025-03-01T10:00, 2025-03-01 10:00 or 2025-03-01; \
-                 seconds may have a fraction, 10:00:00.5)"
+                 seconds may have a fraction, 10:00:00.5)",
+                echo(text)
             )
         })?;
     Ok(calendar::instant(zone, local))
@@ -115,18 +132,23 @@ pub(crate) fn money(text: &str, currency: &str) -> Result<Decimal, String> {
         Some((amount, code)) if letters == 3 => (amount.trim_end(), Some(code)),
         _ => (text, None),
     };
+    let shown = || echo(text);
     let amount = decimal(amount).ok_or_else(|| {
-        format!("`{text}` is not money (expected an amount like 4.50 or 4.50 {currency})")
+        format!(
+            "`{}` is not money (expected an amount like 4.50 or 4.50 {currency})",
+            shown()
+        )
     })?;
     if let Some(code) = code {
         if code != currency {
             return Err(format!(
-                "`{text}` is not in this program's currency, {currency}"
+                "`{}` is not in this program's currency, {currency}",
+                shown()
             ));
         }
     }
     if amount < Decimal::ZERO {
-        return Err(format!("`{text}` is negative; money never is"));
+        return Err(format!("`{}` is negative; money never is", shown()));
     }
     Ok(amount)
 }
@@ -267,6 +289,45 @@ mod tests {
                      2025-03-01 10:00:00, 2025-03-01T10:00, 2025-03-01 10:00 or 2025-03-01; \
                      seconds may have a fraction, 10:00:00.5)"
                 )
+            );
+        }
+    }
+
+    #[test]
+    fn times_are_in_the_years_0000_to_9999_in_the_program_zone() {
+        use chrono_tz::Pacific::Kiritimati;
+        use chrono_tz::UTC;
+        let local =
+            |text, zone: Tz| instant(text, zone).map(|t| t.with_timezone(&zone).to_rfc3339());
+        for (text, zone, expected) in [
+            (
+                "9999-12-31T23:00:00-05:00",
+                New_York,
+                "9999-12-31T23:00:00-05:00",
+            ),
+            ("9999-12-31 23:59:59", New_York, "9999-12-31T23:59:59-05:00"),
+            (
+                "9999-12-31T09:59:59Z",
+                Kiritimati,
+                "9999-12-31T23:59:59+14:00",
+            ),
+            ("0000-01-01T00:00:00Z", UTC, "0000-01-01T00:00:00+00:00"),
+        ] {
+            assert_eq!(local(text, zone), Ok(expected.to_owned()), "{text}");
+        }
+        for (text, zone, year) in [
+            ("9999-12-31T23:00:00-09:00", New_York, 10000),
+            ("9999-12-31T10:00:00Z", Kiritimati, 10000),
+            ("0000-01-01T00:00:00+01:00", UTC, -1),
+            ("0000-01-01T00:00:00Z", New_York, -1),
+        ] {
+            assert_eq!(
+                local(text, zone),
+                Err(format!(
+                    "`{text}` is in the year {year} in {zone}, the program's time zone; \
+                     a time must be in the years 0000 to 9999 there"
+                )),
+                "{text}"
             );
         }
     }

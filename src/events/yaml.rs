@@ -1,9 +1,11 @@
-//! YAML event files: a list of records, each a map. The file is read whole,
-//! cut into its list items by their `- ` lines, and each item is parsed on
-//! its own, so one bad record neither hides the others nor loses its line.
+//! YAML event files: a list of records, each a map, in one document or
+//! several. The file is read whole, cut into its documents by their `---`
+//! lines and each document into its list items by their `- ` lines, and
+//! each item is parsed on its own, so one bad record neither hides the
+//! others nor loses its line.
 
 use super::record::{type_record, Cell};
-use super::{without_position, Event, Origin, Reject};
+use super::{echo, nesting, without_position, Event, Origin, Reject, BOM};
 use crate::compile::ir::Program;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use std::borrow::Cow;
@@ -21,6 +23,9 @@ pub(super) fn read<'p, R: BufRead + 'p>(
     if let Err(error) = input.read_to_end(&mut bytes) {
         let reject = Reject::unreadable(file, 1, format!("cannot read the file: {error}"));
         return Box::new(std::iter::once(Err(reject)));
+    }
+    if bytes.starts_with(BOM) {
+        bytes.drain(..BOM.len());
     }
     let file = file.to_owned();
     let items = items(&bytes);
@@ -41,69 +46,115 @@ struct Item {
     bytes: Range<usize>,
 }
 
-/// Cuts a YAML document into its top-level list items: lines at the
-/// indentation of the first item that start with `- ` (or are `-` alone),
-/// each running to the next such line or to a document marker (`---`, `...`).
-/// Comments, blank lines and directives before the first item are left out.
-/// A document whose first content is not a `- ` line, or that has content
-/// after the list ended, is one item.
+/// Cuts a YAML stream into its documents, and each document into its
+/// top-level list items: lines at the indentation of the document's first
+/// item that start with `- ` (or are `-` alone), each running to the next
+/// such line or to the end of the document. Comments, blank lines and
+/// directives before a document's first item are left out. A document
+/// whose first content is not a `- ` line is one item.
+///
+/// A document starts at a line that starts with `---` and a space or
+/// nothing more, and ends at the next such line, at a line that starts
+/// with `...` (its end marker) or `%` (a directive, which comes before a
+/// document), or at the end of the stream.
 fn items(bytes: &[u8]) -> Vec<Item> {
     let mut items: Vec<Item> = Vec::new();
-    // The list's indentation, once its first item is seen.
-    let mut indent = None;
-    // Whether a marker closed the list.
-    let mut ended = false;
+    // The current document's first byte and line, and its shape.
+    let mut document = (0, 1);
+    let mut shape = Shape::Empty;
     let mut start = 0;
     for (index, line) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
         let number = index + 1;
         let line_start = start;
         start += line.len();
-        let content = line.trim_ascii();
-        if is_marker(content) {
-            if let (Some(last), false) = (items.last_mut(), ended) {
+        let marker = Marker::of(line);
+        if let Some(marker) = &marker {
+            if let (Some(last), Shape::List(_) | Shape::Whole) = (items.last_mut(), shape) {
                 last.bytes.end = line_start;
             }
-            ended = indent.is_some();
-            continue;
+            shape = Shape::Empty;
+            document = match marker {
+                Marker::Start(_) => (line_start, number),
+                Marker::End => (start, number + 1),
+            };
         }
-        if content.is_empty() || content.starts_with(b"#") {
+        let content = match marker {
+            Some(Marker::Start(rest)) => rest,
+            Some(Marker::End) => continue,
+            None => line,
+        };
+        let trimmed = content.trim_ascii();
+        if trimmed.is_empty() || trimmed.starts_with(b"#") {
             continue;
         }
         let depth = line.iter().take_while(|b| **b == b' ').count();
         let rest = line.get(depth..).unwrap_or_default();
-        let is_item =
-            rest.first() == Some(&b'-') && rest.get(1).is_none_or(u8::is_ascii_whitespace);
-        match indent {
-            None if is_item => indent = Some(depth),
-            None => return vec![whole(bytes, number)],
-            Some(_) if ended => return vec![whole(bytes, items.first().map_or(1, |i| i.line))],
-            Some(_) => {}
-        }
-        if is_item && indent == Some(depth) {
-            if let Some(last) = items.last_mut() {
-                last.bytes.end = line_start;
+        let is_item = marker.is_none()
+            && rest.first() == Some(&b'-')
+            && rest.get(1).is_none_or(u8::is_ascii_whitespace);
+        let item = Item {
+            line: number,
+            first_line: number,
+            bytes: line_start..bytes.len(),
+        };
+        match shape {
+            Shape::Empty if is_item => {
+                shape = Shape::List(depth);
+                items.push(item);
             }
-            items.push(Item {
-                line: number,
-                first_line: number,
-                bytes: line_start..bytes.len(),
-            });
+            Shape::Empty => {
+                shape = Shape::Whole;
+                let (first_byte, first_line) = document;
+                items.push(Item {
+                    first_line,
+                    bytes: first_byte..bytes.len(),
+                    ..item
+                });
+            }
+            Shape::List(indent) if is_item && depth == indent => {
+                if let Some(last) = items.last_mut() {
+                    last.bytes.end = line_start;
+                }
+                items.push(item);
+            }
+            Shape::List(_) | Shape::Whole => {}
         }
     }
     items
 }
 
-/// Whether a line (trimmed) is a document start or end marker, or a directive.
-fn is_marker(content: &[u8]) -> bool {
-    content == b"---" || content == b"..." || content.starts_with(b"%")
+/// How a document is cut, as far as its lines have shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// No content yet.
+    Empty,
+    /// A block list at this indentation, cut into its items.
+    List(usize),
+    /// Something else, read whole.
+    Whole,
 }
 
-/// The whole document as one item, its records placed at `line`.
-fn whole(bytes: &[u8], line: usize) -> Item {
-    Item {
-        line,
-        first_line: 1,
-        bytes: 0..bytes.len(),
+/// A line that starts or ends a document.
+enum Marker<'a> {
+    /// `---`, with the rest of its line, which may start the document's content.
+    Start(&'a [u8]),
+    /// `...`, or a directive (`%YAML 1.2`), which comes before a document.
+    End,
+}
+
+impl Marker<'_> {
+    fn of(line: &[u8]) -> Option<Marker<'_>> {
+        let after = |marker: &[u8]| {
+            line.strip_prefix(marker)
+                .filter(|rest| rest.first().is_none_or(u8::is_ascii_whitespace))
+        };
+        if let Some(rest) = after(b"---") {
+            Some(Marker::Start(rest))
+        } else if after(b"...").is_some() || line.starts_with(b"%") {
+            Some(Marker::End)
+        } else {
+            None
+        }
     }
 }
 
@@ -120,11 +171,20 @@ fn parse_item(
     let Ok(text) = std::str::from_utf8(bytes) else {
         return reject("the record is not valid UTF-8".to_owned());
     };
+    if let Some(at) = nesting::too_deep(bytes) {
+        return reject(format!(
+            "not a record (line {}): lists and maps are nested more than {} deep",
+            item.first_line + at - 1,
+            nesting::MAX_DEPTH
+        ));
+    }
     let records = match serde_norway::from_str::<Option<Vec<RawRecord>>>(text) {
         Ok(records) => records.unwrap_or_default(),
         Err(error) => {
             let message = error.to_string();
-            let message = without_index(without_position(&message));
+            // The parser's message may quote a value (a list item that is
+            // text, not a record): it is quoted as a value is.
+            let message = echo(&without_index(without_position(&message))).into_owned();
             return reject(match error.location() {
                 Some(at) => format!(
                     "not a record (line {}): {message}",
@@ -263,8 +323,63 @@ mod tests {
     fn documents_not_written_as_a_block_list_are_one_item() {
         assert_eq!(lines("[{id: a}, {id: b}]\n"), [1]);
         assert_eq!(lines("# a comment\n\nevents:\n  - id: a\n"), [3]);
-        assert_eq!(lines("- id: a\n---\n- id: b\n"), [1]);
         assert!(lines("# nothing\n\n").is_empty());
+    }
+
+    #[test]
+    fn each_document_is_cut_on_its_own() {
+        let text = "- id: a\n---\n- id: b\n...\n---\n[{id: c},\n {id: d}]\n--- # four\n  - id: e\n---\n---\n";
+        assert_eq!(lines(text), [1, 3, 6, 9]);
+        let items = items(text.as_bytes());
+        let texts: Vec<&str> = items.iter().map(|i| &text[i.bytes.clone()]).collect();
+        assert_eq!(
+            texts,
+            [
+                "- id: a\n",
+                "- id: b\n",
+                "---\n[{id: c},\n {id: d}]\n",
+                "  - id: e\n"
+            ]
+        );
+        assert_eq!(items[2].first_line, 5);
+        // Markers start a line; `---` is followed by a space or nothing.
+        assert_eq!(lines("- a: |\n    ---\n- b\n"), [1, 3]);
+        assert_eq!(lines("---a\n- id: b\n"), [1]);
+        assert_eq!(lines("--- [a]\n"), [1]);
+    }
+
+    #[test]
+    fn the_documents_of_a_file_are_read_in_order_each_on_its_own() {
+        let perk = |id: &str| {
+            format!("- {{id: {id}, time: 2025-03-01, member: m1, type: use_perk, perk: x}}\n")
+        };
+        let text = format!(
+            "{}---\nevents:\n  {}---\n---\n# nothing\n--- [{{id: c, time: 2025-03-01, member: m1, type: use_perk, perk: x}}]\n---\n{}---\n[x\n---\n{}",
+            perk("a"),
+            perk("b"),
+            perk("d"),
+            perk("e")
+        );
+        let outline = outline(Format::Yaml, &text);
+        assert_eq!(
+            outline,
+            vec![
+                (1, Ok("a".into())),
+                (
+                    3,
+                    Err("not a record (line 3): invalid type: map, expected a sequence".into())
+                ),
+                (8, Ok("c".into())),
+                (10, Ok("d".into())),
+                (
+                    12,
+                    Err("not a record (line 12): invalid type: string \"x\", \
+                         expected a record of `field: value` lines"
+                        .into())
+                ),
+                (14, Ok("e".into())),
+            ]
+        );
     }
 
     #[test]
