@@ -1,5 +1,6 @@
 //! Compile: a checked program's AST lowered to the IR the engine runs.
 
+pub mod calendar;
 pub mod ir;
 mod lower;
 

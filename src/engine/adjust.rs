@@ -6,7 +6,8 @@
 
 use super::ledger::EntryKind;
 use super::member::PurchaseAward;
-use super::{calendar, rules, DueKind, Engine};
+use super::{rules, DueKind, Engine};
+use crate::compile::calendar;
 use crate::compile::ir::{builtin_field, Value};
 use crate::events::Event;
 use crate::syntax::ast::Rounding;

@@ -2,7 +2,7 @@
 //! before the event. A missing field makes a comparison false and arithmetic
 //! missing, never an error: the record was typed when it was read.
 
-use super::calendar;
+use crate::compile::calendar;
 use crate::compile::ir::{Builtin, Expr, PointsId, TierRank, Value};
 use crate::syntax::ast::{BinaryOp, TimeUnit};
 use chrono::{Datelike, Days, Months, NaiveDate, NaiveDateTime, Timelike};

@@ -3,8 +3,8 @@
 //! which did not and which part of their condition was false, and the tier
 //! changes and expiries in between.
 
-use super::calendar;
 use super::ledger::{Entry, EntryKind};
+use crate::compile::calendar;
 use crate::compile::ir::{PointsId, Program, RuleId, Value};
 use crate::events::Event;
 use rust_decimal::Decimal;

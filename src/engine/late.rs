@@ -10,7 +10,8 @@
 
 use super::ledger::{Entry, EntryKind};
 use super::member::Counter;
-use super::{calendar, number_field, packed, text_field, Budgets, Engine};
+use super::{number_field, packed, text_field, Budgets, Engine};
+use crate::compile::calendar;
 use crate::compile::ir::{builtin_field, EventKind, Program, Value};
 use crate::events::Event;
 use chrono::{DateTime, Utc};

@@ -6,7 +6,7 @@
 //! every change is one ledger entry.
 
 mod adjust;
-pub mod calendar;
+
 mod clock;
 mod eval;
 pub mod explain;
@@ -21,6 +21,7 @@ pub mod sharded;
 mod tiers;
 mod transfers;
 
+use crate::compile::calendar;
 use crate::compile::ir::{
     builtin_field, EventKind, ExpiryRule, PointsId, Program, RuleId, Term, Value,
 };

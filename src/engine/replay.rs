@@ -51,7 +51,7 @@ impl Until {
         match self {
             Until::Day(day) => {
                 let next = day.succ_opt().unwrap_or(chrono::NaiveDate::MAX);
-                super::calendar::start_of_day(tz, next) - chrono::Duration::nanoseconds(1)
+                crate::compile::calendar::start_of_day(tz, next) - chrono::Duration::nanoseconds(1)
             }
             Until::Instant(t) => t.with_timezone(&Utc),
         }

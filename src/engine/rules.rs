@@ -2,12 +2,12 @@
 //! the member's state before the event; awards rounded per rule and points
 //! type, cut by caps and budgets, exclusive groups resolved best-of.
 
-use super::calendar;
 use super::eval::{self, Scope};
 use super::explain::RuleOutcome;
 use super::ledger::EntryKind;
 use super::member::{Counter, Purchase, PurchaseAward};
 use super::{number_field, tiers, Engine, LARGEST};
+use crate::compile::calendar;
 use crate::compile::ir::{
     builtin_field, Award, AwardAmount, Budget, Condition, EventKind, EventType, Expr, Limit,
     Measure, PointsId, Program, Rule, RuleId, Value,

@@ -2,11 +2,11 @@
 //! crossed a threshold, requalification at period ends (keep thresholds,
 //! downgrade step and grace), lifetime status, and the perks a tier grants.
 
-use super::calendar;
 use super::eval::{self, Scope};
 use super::ledger::EntryKind;
 use super::member::{Member, Purchase};
 use super::{DueKind, Engine};
+use crate::compile::calendar;
 use crate::compile::ir::{Downgrade, Measure, Program, Term, TierRank, Tiers, Value, Window};
 use crate::events::Event;
 use crate::syntax::ast::{CalendarUnit, TimeUnit};

@@ -6,7 +6,8 @@
 
 use super::ledger::EntryKind;
 use super::member::{Bucket, Member};
-use super::{calendar, DueKind, Engine};
+use super::{DueKind, Engine};
+use crate::compile::calendar;
 use crate::compile::ir::{builtin_field, PointsId, Transfers, Value};
 use crate::engine::rules;
 use crate::events::Event;

@@ -2,7 +2,7 @@
 //! booleans from their text, each failure a reason a person can act on.
 
 use super::echo;
-use crate::engine::calendar;
+use crate::compile::calendar;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;

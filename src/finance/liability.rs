@@ -5,8 +5,8 @@
 //! after breakage; plus what redemptions and perk uses cost. See
 //! `docs/finance.md`.
 
+use crate::compile::calendar;
 use crate::compile::ir::{ExpiryRule, Program};
-use crate::engine::calendar;
 use crate::engine::ledger::{Entry, EntryKind};
 use crate::syntax::ast::Period;
 use crate::table::money;

@@ -3,8 +3,8 @@
 //! inactivity expiries alike), and the members the next tier review would
 //! move down if nothing more happened. For `--report upcoming`.
 
+use crate::compile::calendar;
 use crate::compile::ir::{ExpiryRule, Program};
-use crate::engine::calendar;
 use crate::engine::Engine;
 use crate::table::Table;
 use chrono::{DateTime, Duration, Utc};

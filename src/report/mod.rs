@@ -1,8 +1,8 @@
 //! Reports: the ledger, member end states, rejects and the summary, written
 //! as CSV and JSON to any writer, and the short table a person reads.
 
+use crate::compile::calendar;
 use crate::compile::ir::Program;
-use crate::engine::calendar;
 use crate::engine::ledger::{Entry, Totals};
 use crate::engine::member::Member;
 use crate::engine::replay::Outcome;

@@ -6,8 +6,8 @@
 //! the same for any thread count and for any program run on the scenario.
 
 use super::plan::{Activity, Plan, ValueDraw};
+use crate::compile::calendar;
 use crate::compile::ir::{PerkId, RewardId, Value};
-use crate::engine::calendar;
 use chrono::{DateTime, Duration, Months, NaiveDate, Utc};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -5,8 +5,8 @@
 
 use super::scenario::{Draw, Error, Hours, Rate, Returns, Scenario};
 use crate::check::suggest;
+use crate::compile::calendar;
 use crate::compile::ir::{EventKind, EventTypeId, Field, PerkId, Program, RewardId, Value};
-use crate::engine::calendar;
 use crate::syntax::ast::FieldType;
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use chrono_tz::Tz;

@@ -8,8 +8,8 @@
 use super::member::{Chances, Planned, Synthetic};
 use super::plan::{Activity, Plan};
 use super::stats::RunResult;
+use crate::compile::calendar;
 use crate::compile::ir::{builtin_field, Program, RewardId, Value};
-use crate::engine::calendar;
 use crate::engine::ledger::{Entry, EntryKind};
 use crate::engine::member::Counter;
 use crate::engine::Engine;

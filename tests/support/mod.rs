@@ -13,8 +13,8 @@
 )]
 
 use chrono::{DateTime, Utc};
+use loyalty::compile::calendar;
 use loyalty::compile::Program;
-use loyalty::engine::calendar;
 use loyalty::engine::ledger::{Entry, Totals};
 use loyalty::engine::replay::{Options, Order, Until};
 use loyalty::engine::Engine;
