@@ -37,9 +37,9 @@
 //! a member's balance:
 //!
 //! ```
-//! use loyalty::engine::replay::{replay, Options, Order};
-//! use loyalty::engine::Engine;
+//! use loyalty::engine::replay::{Options, Order};
 //! use loyalty::events::{read, Format};
+//! use loyalty::run::{Run, Sinks};
 //! use rust_decimal::Decimal;
 //!
 //! let source = r#"
@@ -73,21 +73,21 @@
 //! e4,2025-03-04 09:00,ann,redeem,,pastry
 //! ";
 //! let records = read(&program, Format::Csv, csv.as_bytes(), "events.csv");
-//! let mut engine = Engine::new(&program);
 //! let options = Options { order: Order::Sort, until: None, strict: false };
 //! let mut rows = 0;
-//! let outcome = replay(&mut engine, records, options, &mut |batch| {
+//! let mut count = |batch: &[loyalty::engine::ledger::Entry]| {
 //!     rows += batch.len(); // ledger rows, as they are written
-//!     Ok::<(), std::io::Error>(())
-//! })?;
-//! assert_eq!((outcome.read, outcome.rejects.len()), (4, 0));
+//!     Ok(())
+//! };
+//! let finished = Run::new(&program, options).replay(Box::new(records), Sinks::rows(&mut count))?;
+//! assert_eq!((finished.outcome.read, finished.outcome.rejects.len()), (4, 0));
 //!
 //! // 125 + 76 beans earned, 150 spent on the pastry.
 //! let beans = program.points_index["beans"];
-//! let ann = engine.member("ann").expect("enrolled");
+//! let ann = finished.engine.member("ann").expect("enrolled");
 //! assert_eq!(ann.wallets[beans].balance(), Decimal::from(51));
 //! assert_eq!(rows, 3);
-//! # Ok::<(), std::io::Error>(())
+//! # Ok::<(), csv::Error>(())
 //! ```
 
 pub mod check;

@@ -13,10 +13,10 @@
 
 use chrono::{DateTime, Utc};
 use loyalty::compile::{compile, Program};
-use loyalty::engine::replay::{replay, Options, Order, Outcome, Until};
-use loyalty::engine::Engine;
+use loyalty::engine::replay::{Options, Order, Until};
 use loyalty::events::{read, Format};
 use loyalty::report::{self, LedgerWriter, Summary};
+use loyalty::run::{Finished, Sinks};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::io::BufReader;
@@ -137,13 +137,15 @@ fn end_of_day(program: &Program, day: &str) -> DateTime<Utc> {
 }
 
 /// Replays a sample into `engine`, handing ledger entries to `ledger`.
-fn replay_sample(
-    engine: &mut Engine,
+/// The sample replayed through `program` in `order` (explaining `explain`),
+/// into `sinks`.
+fn replay_sample<'p, W: std::io::Write + Send>(
+    program: &'p Program,
     sample: &Sample,
     order: Order,
-    ledger: &mut dyn FnMut(&mut Vec<loyalty::engine::ledger::Entry>) -> csv::Result<()>,
-) -> Outcome {
-    let program = engine.program();
+    explain: Option<&'p str>,
+    sinks: Sinks<'p, 'p, W>,
+) -> Finished<'p, 'p, W> {
     let file = format!("programs/{}.events.csv", sample.name);
     let input =
         std::fs::File::open(programs_dir().join(format!("{}.events.csv", sample.name))).unwrap();
@@ -153,7 +155,9 @@ fn replay_sample(
         until: Some(end_of_day(program, sample.until)),
         strict: false,
     };
-    replay(engine, records, options, ledger).unwrap()
+    let run = loyalty::run::Run::new(program, options);
+    let run = explain.map_or(run, |member| run.explain(member));
+    run.replay(Box::new(records), sinks).unwrap()
 }
 
 /// What `loyalty run` writes for a sample, and the member balances.
@@ -173,13 +177,22 @@ fn run(sample: &Sample) -> Run {
 
 fn run_in(sample: &Sample, order: Order) -> Run {
     let program = program(sample.name);
-    let mut engine = Engine::new(&program);
     let mut ledger = Vec::new();
-    let mut writer = LedgerWriter::new(&program, &mut ledger).unwrap();
-    let outcome = replay_sample(&mut engine, sample, order, &mut |entries| {
-        writer.write(entries)
-    });
-    writer.finish().unwrap();
+    let sinks = Sinks {
+        ledger: Some(LedgerWriter::new(&program, &mut ledger).unwrap()),
+        liability: None,
+        tier_mix: None,
+        rows: None,
+    };
+    let Finished {
+        engine,
+        outcome,
+        sinks,
+        ..
+    } = replay_sample(&program, sample, order, None, sinks);
+    if let Some(writer) = sinks.ledger {
+        writer.finish().unwrap();
+    }
     let now = engine.clock().unwrap();
     let mut members = Vec::new();
     report::write_members(&engine, now, &mut members).unwrap();
@@ -377,10 +390,8 @@ fn a_second_run_writes_the_same_bytes() {
 /// `loyalty explain` for one member of a sample, through the library.
 fn explanation(sample: &Sample, member: &str) -> String {
     let program = program(sample.name);
-    let mut engine = Engine::new(&program);
-    engine.explain(member);
-    replay_sample(&mut engine, sample, Order::Sort, &mut |_| Ok(()));
-    engine.take_explanation().unwrap().render(&program)
+    let mut finished = replay_sample(&program, sample, Order::Sort, Some(member), Sinks::none());
+    finished.engine.take_explanation().unwrap().render(&program)
 }
 
 fn sample(name: &str) -> &'static Sample {
