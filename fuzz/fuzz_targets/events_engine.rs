@@ -10,8 +10,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use loyalty::compile::{compile, Program};
-use loyalty::engine::replay::{self, Options, Order, Until};
-use loyalty::engine::Engine;
+use loyalty::engine::replay::{Options, Order, Until};
+use loyalty::run::{Finished, Run, Sinks};
 use loyalty::events::{self, Format};
 use rust_decimal::Decimal;
 use std::sync::LazyLock;
@@ -48,18 +48,17 @@ fuzz_target!(|data: &[u8]| {
         until,
         strict: false,
     };
-    let mut engine = Engine::new(program);
-    if options.order == Order::Stream {
-        engine.accept_late_events();
-    }
     let records = events::read(program, format, events, "fuzz");
     let mut rows = 0usize;
-    let outcome = replay::replay(&mut engine, records, options, &mut |batch| {
+    let mut count = |batch: &[loyalty::engine::ledger::Entry]| {
         rows += batch.len();
-        batch.clear();
-        Ok::<(), ()>(())
-    })
-    .expect("the sink never fails");
+        Ok(())
+    };
+    let Finished {
+        engine, outcome, ..
+    } = Run::new(program, options)
+        .replay(Box::new(records), Sinks::rows(&mut count))
+        .expect("the sink never fails");
     let now = engine.clock().unwrap_or_default();
     let summary = loyalty::report::summary(&engine, &outcome, now);
     let mut members = Vec::new();
