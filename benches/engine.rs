@@ -91,12 +91,7 @@ fn run(program: &Program, input: &Path, out: &Path) -> u64 {
     let file = BufReader::new(std::fs::File::open(input).unwrap());
     let records = events::read(program, Format::Csv, file, "bench.csv");
     let ledger = std::io::BufWriter::new(std::fs::File::create(out).unwrap());
-    let sinks = Sinks {
-        ledger: Some(LedgerWriter::new(program, ledger).unwrap()),
-        liability: None,
-        tier_mix: None,
-        rows: None,
-    };
+    let sinks = Sinks::to_ledger(LedgerWriter::new(program, ledger).unwrap());
     let options = replay::Options {
         order: Order::Stream,
         until: None,

@@ -332,12 +332,7 @@ fn run(program: &Program, events: &str) -> Run {
             .map(|t| t.to_utc()),
         strict: false,
     };
-    let sinks = Sinks {
-        ledger: Some(writer),
-        liability: None,
-        tier_mix: None,
-        rows: None,
-    };
+    let sinks = Sinks::to_ledger(writer);
     let finished = loyalty::run::Run::new(program, options)
         .replay(Box::new(records), sinks)
         .unwrap();

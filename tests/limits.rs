@@ -11,22 +11,12 @@
     clippy::panic
 )]
 
-use loyalty::compile::{compile, Program};
+mod support;
+
 use loyalty::limits::MEMORY_BOUND;
 use loyalty::simulate::{self, Options};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn programs() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("programs")
-}
-
-fn example(name: &str) -> (Program, String) {
-    let dir = programs();
-    let source = std::fs::read_to_string(dir.join(format!("{name}.loyalty"))).unwrap();
-    let scenario = std::fs::read_to_string(dir.join(format!("{name}.scenario.yaml"))).unwrap();
-    (compile(&source).unwrap().0, scenario)
-}
+use support::{example, programs};
 
 fn loyalty(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_loyalty"))

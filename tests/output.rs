@@ -11,15 +11,14 @@
     clippy::panic
 )]
 
+mod support;
+
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-fn programs() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("programs")
-}
+use support::programs;
 
 fn loyalty(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_loyalty"))

@@ -178,12 +178,7 @@ fn run(sample: &Sample) -> Run {
 fn run_in(sample: &Sample, order: Order) -> Run {
     let program = program(sample.name);
     let mut ledger = Vec::new();
-    let sinks = Sinks {
-        ledger: Some(LedgerWriter::new(&program, &mut ledger).unwrap()),
-        liability: None,
-        tier_mix: None,
-        rows: None,
-    };
+    let sinks = Sinks::to_ledger(LedgerWriter::new(&program, &mut ledger).unwrap());
     let Finished {
         engine,
         outcome,

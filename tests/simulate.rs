@@ -10,22 +10,14 @@
     clippy::panic
 )]
 
+mod support;
+
 use loyalty::compile::{compile, Program};
 use loyalty::finance::diff::{self, MemberOutcome};
 use loyalty::simulate::{self, Options, Plan, Report, RunResult, Simulation};
 use rust_decimal::Decimal;
-use std::path::{Path, PathBuf};
-
-fn programs() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("programs")
-}
-
-fn example(name: &str) -> (Program, String) {
-    let dir = programs();
-    let source = std::fs::read_to_string(dir.join(format!("{name}.loyalty"))).unwrap();
-    let scenario = std::fs::read_to_string(dir.join(format!("{name}.scenario.yaml"))).unwrap();
-    (compile(&source).unwrap().0, scenario)
-}
+use std::path::Path;
+use support::{example, programs};
 
 /// A small version of a plan, so that a debug test runs in well under a second.
 fn small(mut plan: Plan, initial: u64, joins: u64, months: usize) -> Plan {

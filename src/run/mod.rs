@@ -240,6 +240,16 @@ impl<'r, E> Source<'_, 'r, E> {
 }
 
 impl<'p, 's, W: Write> Sinks<'p, 's, W> {
+    /// The ledger's lines to `ledger`, and nothing else.
+    pub fn to_ledger(ledger: LedgerWriter<'p, W>) -> Self {
+        Sinks {
+            ledger: Some(ledger),
+            liability: None,
+            tier_mix: None,
+            rows: None,
+        }
+    }
+
     fn add(&mut self, rows: &[Entry]) -> csv::Result<()> {
         self.tally(rows)?;
         match &mut self.ledger {

@@ -385,12 +385,7 @@ impl<'a> Context<'a> {
             until,
             strict: false,
         };
-        let sinks = Sinks {
-            ledger: Some(ledger),
-            liability: None,
-            tier_mix: None,
-            rows: None,
-        };
+        let sinks = Sinks::to_ledger(ledger);
         let Finished {
             engine,
             outcome,

@@ -25,6 +25,19 @@ use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+/// The example programs' folder.
+pub fn programs() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("programs")
+}
+
+/// An example program, compiled, and the text of its scenario.
+pub fn example(name: &str) -> (Program, String) {
+    let dir = programs();
+    let source = std::fs::read_to_string(dir.join(format!("{name}.loyalty"))).unwrap();
+    let scenario = std::fs::read_to_string(dir.join(format!("{name}.scenario.yaml"))).unwrap();
+    (compile(&source), scenario)
+}
+
 /// A program header in New York time, prepended to a literal body.
 #[macro_export]
 macro_rules! ny {
