@@ -15,15 +15,7 @@ mod support;
 
 use loyalty::limits::MEMORY_BOUND;
 use loyalty::simulate::{self, Options};
-use std::process::{Command, Output};
-use support::{example, programs};
-
-fn loyalty(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_loyalty"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use support::{example, loyalty, programs};
 
 fn path(name: &str) -> String {
     programs().join(name).to_str().unwrap().to_string()

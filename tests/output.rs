@@ -18,14 +18,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-use support::programs;
-
-fn loyalty(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_loyalty"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use support::{loyalty, programs};
 
 /// `loyalty run` of bean_stars on `events` into `out`, with `extra` flags.
 fn run(events: &Path, out: &Path, extra: &[&str]) -> Output {

@@ -25,6 +25,14 @@ use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+/// The `loyalty` command run with `args`, in the test's folder.
+pub fn loyalty(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_loyalty"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// The example programs' folder.
 pub fn programs() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("programs")
