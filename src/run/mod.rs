@@ -153,7 +153,12 @@ impl<'p> Run<'p> {
         if let Some(member) = self.explain {
             engine.explain(member);
         }
-        if let (Some(shards), None) = (self.shards, sharded::why_not_sharded(program)) {
+        let one_thread = if options.strict {
+            Some("--strict stops at the first reject in input order")
+        } else {
+            sharded::why_not_sharded(program)
+        };
+        if let (Some(shards), None) = (self.shards, one_thread) {
             let records = source.open()?;
             let (outcome, sinks) = replay_in_shards(&mut engine, records, options, shards, sinks)?;
             return Ok(Finished {
@@ -174,11 +179,6 @@ impl<'p> Run<'p> {
                 one_thread: None,
             });
         }
-        let one_thread = if options.strict {
-            Some("--strict stops at the first reject in input order")
-        } else {
-            sharded::why_not_sharded(program)
-        };
         let threads = self.threads;
         let engine_ref = &mut engine;
         let (outcome, sinks) = std::thread::scope(|scope| {
