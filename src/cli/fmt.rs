@@ -1,6 +1,7 @@
 //! `loyalty fmt`: rewrites files in canonical form, or lists those that are not.
 
 use super::{display_name, out, read_source, USAGE_ERROR};
+use loyalty::report::output::AtomicFile;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -46,7 +47,7 @@ pub fn run(args: &Args) -> ExitCode {
             if args.check {
                 out(&format!("not formatted: {name}\n"));
                 failed = true;
-            } else if let Err(e) = write_atomically(path, &formatted) {
+            } else if let Err(e) = AtomicFile::replace(path, formatted.as_bytes()) {
                 eprintln!("error: cannot write `{name}`: {e}");
                 return ExitCode::from(USAGE_ERROR);
             } else {
@@ -59,12 +60,4 @@ pub fn run(args: &Args) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
-}
-
-/// Writes beside the file, then renames over it: a crash never leaves half a program.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut temp = path.as_os_str().to_owned();
-    temp.push(".fmt-tmp");
-    std::fs::write(&temp, text)?;
-    std::fs::rename(&temp, path)
 }

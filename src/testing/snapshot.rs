@@ -7,6 +7,7 @@
 //! rule change's effect.
 
 use super::diff::{Diff, Tag};
+use crate::report::output::AtomicFile;
 use std::path::{Path, PathBuf};
 
 /// The line that starts each part of a snapshot, before the part's name.
@@ -95,12 +96,14 @@ pub fn read(path: &Path) -> std::io::Result<Option<String>> {
     }
 }
 
-/// Stores a snapshot, creating its folder.
+/// Stores a snapshot, creating its folder: written whole under a
+/// temporary name, then renamed into place, so a failure never leaves half
+/// a snapshot.
 pub fn write(path: &Path, text: &str) -> std::io::Result<()> {
     if let Some(folder) = path.parent() {
         std::fs::create_dir_all(folder)?;
     }
-    std::fs::write(path, text)
+    AtomicFile::replace(path, text.as_bytes()).map_err(std::io::Error::other)
 }
 
 /// The difference between a stored snapshot and a new one, part by part:
