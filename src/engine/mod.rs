@@ -99,7 +99,6 @@ enum DueKind {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     pub applied: u64,
-    pub rejected: u64,
 }
 
 pub struct Engine<'p> {
@@ -295,7 +294,6 @@ impl<'p> Engine<'p> {
                 self.remember_event(event);
             }
             Err(reject) => {
-                self.counts.rejected += 1;
                 if let Some(explanation) = self
                     .explanation
                     .as_mut()
@@ -602,7 +600,6 @@ impl<'p> Engine<'p> {
             *self.sales.entry(month).or_default() += sales;
         }
         self.counts.applied += shard.counts.applied;
-        self.counts.rejected += shard.counts.rejected;
         self.clock = self.clock.max(shard.clock);
         self.next_bucket = self.next_bucket.max(shard.next_bucket);
     }
