@@ -4,12 +4,8 @@
 //! and a line drawn across it. Without Chromium the render check is
 //! skipped, unless `CI` is set (then it fails: `.ci/run` installs it).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+// clippy.toml allows these in #[test] fns only: for the helpers here.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use loyalty::compile::compile;
 use loyalty::html;

@@ -4,12 +4,8 @@
 //! gives: the same rows in the same order, rejects, members, totals and
 //! sales.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+// clippy.toml allows these in #[test] fns only: for the helpers here.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

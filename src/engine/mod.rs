@@ -1203,7 +1203,6 @@ impl<'p> Engine<'p> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
     use super::*;
     use chrono::TimeZone;
 

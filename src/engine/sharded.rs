@@ -628,7 +628,6 @@ impl<'p> Dealer<'p> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::engine::replay::replay;
     use crate::engine::tests::month_end;
