@@ -3,13 +3,6 @@
 //! overrides, debits within the balance, and clear rejects otherwise; and
 //! cancelled redemptions, whose points go back with their dates.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 mod support;
 
 use support::{d, run_until};

@@ -9,12 +9,8 @@
 //! annotation lines themselves). Other `#` lines may follow to say what the
 //! file is about.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+// clippy.toml allows these in #[test] fns only: for the helpers here.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use loyalty::diagnostic::line_col;
 use serde_json::Value;

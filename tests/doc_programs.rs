@@ -11,12 +11,8 @@
 //! A fence with any other info string starting with `loyalty` is reported,
 //! so a block cannot drop out of the test by a typo in its fence.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+// clippy.toml allows these in #[test] fns only: for the helpers here.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 

@@ -3,12 +3,8 @@
 //! the same per-member results however the stream is split by member (by
 //! pairs of members, since transfers and a pool link the members of a pair).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+// clippy.toml allows these in #[test] fns only: for the helpers here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use loyalty::compile::{compile, Program};
 use loyalty::engine::replay::{Options, Order};

@@ -2,13 +2,6 @@
 //! error or warning: they are what users copy from. (The programs shown in
 //! the README and the docs are tested in `doc_programs.rs`.)
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 use std::path::Path;
 
 /// The five programs the README promises in `programs/`.

@@ -2,12 +2,8 @@
 //! example program, breakage is estimated by earning cohort, deferred
 //! revenue reproduces KPMG's published example, and `diff` prices a change.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+// clippy.toml allows these in #[test] fns only: for the helpers here.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use chrono::{DateTime, NaiveDate, Utc};
 use loyalty::compile::{compile, Program};

@@ -2,12 +2,8 @@
 //! `programs/` is already formatted, and a deliberately messy one formats to
 //! the reviewed snapshot.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+// clippy.toml allows these in #[test] fns only: for the helpers here.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use loyalty::syntax::{format, parse, parse_with_comments};
 use std::path::{Path, PathBuf};

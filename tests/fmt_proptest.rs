@@ -3,12 +3,8 @@
 //! comments inserted between any two tokens of a program survive formatting,
 //! in order, and the result is a fixed point.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+// clippy.toml allows these in #[test] fns only: for the helpers here.
+#![allow(clippy::unwrap_used)]
 
 use chrono::NaiveDate;
 use loyalty::syntax::ast::*;

@@ -1,15 +1,12 @@
 //! `--html` pages: they carry the report's figures, escape what programs
 //! and files name, come out byte-identical twice, and — rendered by headless
 //! Chromium — really draw their charts: each chart has a size on the page
-//! and a line drawn across it. Without Chromium the render check is
-//! skipped, unless `CI` is set (then it fails: `.ci/run` installs it).
+//! and a line drawn across it. The render check is ignored by a plain
+//! `cargo test` (it needs Chromium): `.ci/run` installs Debian's `chromium`
+//! and runs it with `cargo test --test html -- --include-ignored`.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+// clippy.toml allows these in #[test] fns only: for the helpers here.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use loyalty::compile::compile;
 use loyalty::html;
@@ -115,6 +112,7 @@ fn the_simulation_page_has_bands_kpis_and_escapes_text() {
 }
 
 #[test]
+#[ignore = "renders in headless Chromium; run with --ignored after apt-get install chromium (CI runs it)"]
 fn chromium_draws_every_chart() {
     let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
@@ -125,12 +123,7 @@ fn chromium_draws_every_chart() {
                 .is_ok_and(|o| o.status.success())
         })
     else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but Chromium is missing: .ci/run installs Debian's `chromium`"
-        );
-        eprintln!("skipped: no chromium on this machine (set CI to make this a failure)");
-        return;
+        panic!("Chromium is missing: apt-get install chromium (.ci/run installs it)");
     };
     let dir = temp("chromium");
     let run = run_page(&dir);

@@ -5,12 +5,8 @@
 //! the program's `accept late events up to N` says it is too late, or when
 //! re-running would make a later event fail.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+// clippy.toml allows these in #[test] fns only: for the helpers here.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

@@ -4,12 +4,8 @@
 //! estimated memory is past `limits::MEMORY_BOUND` (too many members, runs
 //! or events).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+// clippy.toml allows these in #[test] fns only: for the helpers here.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

@@ -3,12 +3,8 @@
 //! missing-snapshot test files with the right exit codes, messages, JUnit
 //! XML and JSON; a changed rule fails the snapshot that shows it.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+// clippy.toml allows these in #[test] fns only: for the helpers here.
+#![allow(clippy::unwrap_used)]
 
 use loyalty::testing::runner::{self, FileReport, SnapshotMode, Tally};
 use std::path::{Path, PathBuf};

@@ -5,12 +5,9 @@
 //!
 //! The seeds are the example programs (`programs/*.loyalty`, read at run time
 //! so new examples are covered as they land) and `tests/fixtures/*.loyalty`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+
+// clippy.toml allows these in #[test] fns only: for the helpers here.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use loyalty::events::Format;
 use loyalty::Diagnostic;

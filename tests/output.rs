@@ -4,12 +4,8 @@
 //! it does not write (and nothing else); a run that fails or is killed
 //! leaves the previous set whole, or no `summary.json`.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+// clippy.toml allows these in #[test] fns only: for the helpers here.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 mod support;
 

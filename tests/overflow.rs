@@ -3,13 +3,6 @@
 //! sum past `LARGEST` (10^20), is rejected with the reason before anything
 //! changes; `check` refuses constants that would make overflow likely.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 mod support;
 
 use support::{d, run};

@@ -3,13 +3,6 @@
 //! tiers and the program's totals are what they would be without them, and
 //! the summary says what they would have issued and cost.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 mod support;
 
 use support::{d, run_until};

@@ -1,13 +1,6 @@
 //! Rewards priced per tier, and bounds on one redemption: gold pays its own
 //! price, a redemption below the least or above the most is rejected.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 mod support;
 
 use support::{d, run_until};

@@ -2,13 +2,6 @@
 //! threshold of the tier reached starts the next period, up to the cap, as
 //! a ledger row; it counts toward the next period only.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 mod support;
 
 use support::{d, run_until};

@@ -2,13 +2,6 @@
 //! test: a tiny program, a few events, and the exact ledger rows, balances,
 //! tiers or rejects the contract says they give.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 mod support;
 
 use loyalty::engine::replay::Order;

@@ -2,19 +2,21 @@
 //! several threads, the ledger merged back. Whatever the order, lateness,
 //! duplicates and rejects of the input, it must give exactly what one engine
 //! gives: the same rows in the same order, rejects, members, totals and
-//! sales.
+//! sales. And whether clock work is passed on in pieces of two rows or of
+//! `replay::PIECE_ROWS`, one engine or shards write the same ledger.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+// clippy.toml allows these in #[test] fns only: for the helpers here.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 
-use loyalty::engine::replay::Order;
+use loyalty::compile::Program;
+use loyalty::engine::ledger::Entry;
+use loyalty::engine::replay::{Options, Order, Until};
 use loyalty::engine::sharded::why_not_sharded;
+use loyalty::events::{read, Format};
+use loyalty::report::LedgerWriter;
+use loyalty::run::Sinks;
 use proptest::prelude::*;
 use support::{run_in_shards, tied_expiries, Run};
 
@@ -51,6 +53,82 @@ fn the_coffee_sample_gives_the_same_ledger_in_any_number_of_shards() {
                     &many,
                     &format!("{order:?}, {shards} shards, {until:?}"),
                 );
+            }
+        }
+    }
+}
+
+/// `ledger.csv` of a run of `program` over `events`, in `shards` shards
+/// (one engine if `None`) and with clock work passed on `pieces` rows at a
+/// time (the default if `None`), and how many times rows were passed on.
+fn ledger_in_pieces(
+    program: &Program,
+    events: &str,
+    order: Order,
+    until: Option<&str>,
+    shards: Option<usize>,
+    pieces: Option<usize>,
+) -> (String, usize) {
+    let records = read(program, Format::Csv, events.as_bytes(), "events.csv");
+    let until = until.map(|day| day.parse::<Until>().unwrap().instant(program.timezone));
+    let options = Options {
+        order,
+        until,
+        strict: false,
+    };
+    let mut run = loyalty::run::Run::new(program, options);
+    if let Some(shards) = shards {
+        run = run.shards(shards);
+    }
+    if let Some(pieces) = pieces {
+        run = run.pieces(pieces);
+    }
+    let mut buffer = Vec::new();
+    let mut calls = 0;
+    let mut count = |_: &[Entry]| {
+        calls += 1;
+        Ok(())
+    };
+    let sinks = Sinks {
+        ledger: Some(LedgerWriter::new(program, &mut buffer).unwrap()),
+        liability: None,
+        tier_mix: None,
+        rows: Some(&mut count),
+    };
+    let finished = run.replay(Box::new(records), sinks).unwrap();
+    if let Some(writer) = finished.sinks.ledger {
+        writer.finish().unwrap();
+    }
+    (String::from_utf8(buffer).unwrap(), calls)
+}
+
+#[test]
+fn clock_work_in_pieces_of_two_rows_gives_the_same_ledger_for_every_sample() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
+    let samples = [
+        "bean_stars",
+        "cartwheel",
+        "harbor_hotels",
+        "meridian_cards",
+        "northwind_miles",
+    ];
+    for name in samples {
+        let source = std::fs::read_to_string(dir.join(format!("{name}.loyalty"))).unwrap();
+        let events = std::fs::read_to_string(dir.join(format!("{name}.events.csv"))).unwrap();
+        let (program, _) = loyalty::compile::compile(&source).unwrap();
+        for order in [Order::Sort, Order::Stream] {
+            for until in [None, Some("2027-12-31")] {
+                let what = format!("{name}, {order:?}, until {until:?}");
+                let (whole, calls) = ledger_in_pieces(&program, &events, order, until, None, None);
+                let (pieces, more_calls) =
+                    ledger_in_pieces(&program, &events, order, until, None, Some(2));
+                assert_eq!(whole, pieces, "{what}: one engine");
+                if until.is_some() {
+                    assert!(more_calls > calls, "{what}: clock work came in pieces");
+                }
+                let (sharded, _) =
+                    ledger_in_pieces(&program, &events, order, until, Some(3), Some(2));
+                assert_eq!(whole, sharded, "{what}: three shards");
             }
         }
     }

@@ -159,8 +159,6 @@ impl<T: Ord + Copy + Dated> ClockQueue<T> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
     use super::*;
     use proptest::prelude::*;
     use std::collections::BinaryHeap;

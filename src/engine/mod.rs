@@ -99,7 +99,6 @@ enum DueKind {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     pub applied: u64,
-    pub rejected: u64,
 }
 
 pub struct Engine<'p> {
@@ -295,7 +294,6 @@ impl<'p> Engine<'p> {
                 self.remember_event(event);
             }
             Err(reject) => {
-                self.counts.rejected += 1;
                 if let Some(explanation) = self
                     .explanation
                     .as_mut()
@@ -314,7 +312,7 @@ impl<'p> Engine<'p> {
     /// more is due, for the caller to drain the ledger and call again. A
     /// month end's expiries for every member are then never all in memory
     /// at once.
-    pub fn clock_work_before(&mut self, event: &Event, rows: usize) -> bool {
+    fn clock_work_before(&mut self, event: &Event, rows: usize) -> bool {
         // Mostly nothing is due: then the checks are left to `apply`.
         if !self.due.any_through(event.time) {
             return false;
@@ -433,7 +431,7 @@ impl<'p> Engine<'p> {
     /// Applies what is due at or before `time`, in time order, until the
     /// ledger holds `rows` rows; says whether it stopped with more due (the
     /// clock is then at the last work done).
-    pub fn advance_some(&mut self, time: DateTime<Utc>, rows: usize) -> bool {
+    fn advance_some(&mut self, time: DateTime<Utc>, rows: usize) -> bool {
         let mut worked = false;
         let mut more = false;
         while let Some(due) = self.due.pop_through(time) {
@@ -527,20 +525,20 @@ impl<'p> Engine<'p> {
     }
 
     /// How many ledger rows wait to be drained.
-    pub fn ledger_len(&self) -> usize {
+    fn ledger_len(&self) -> usize {
         self.ledger.len()
     }
 
     /// Keeps, from now on, where each piece of clock work's rows start (see
     /// `drain_marks_into`): a sharded replay merges shards' rows with it.
-    pub fn mark_clock_work(&mut self) {
+    fn mark_clock_work(&mut self) {
         self.marks.get_or_insert_with(Vec::new);
     }
 
     /// Moves the marks made since the last call into `marks` (cleared
     /// first): each piece of clock work's order and the index, in the rows
     /// written since the ledger was last drained, where its rows start.
-    pub fn drain_marks_into(&mut self, marks: &mut Vec<(ClockOrder, usize)>) {
+    fn drain_marks_into(&mut self, marks: &mut Vec<(ClockOrder, usize)>) {
         marks.clear();
         if let Some(own) = self.marks.as_mut() {
             std::mem::swap(own, marks);
@@ -548,7 +546,7 @@ impl<'p> Engine<'p> {
     }
 
     /// Leaves the duplicate-id check to the caller: no ids are kept.
-    pub fn leave_ids_to_caller(&mut self) {
+    fn leave_ids_to_caller(&mut self) {
         self.event_ids = None;
     }
 
@@ -560,7 +558,7 @@ impl<'p> Engine<'p> {
 
     /// Sets the position the next event has among all events given to any
     /// engine of a sharded replay (a member it enrols takes it as its rank).
-    pub fn set_position(&mut self, position: u64) {
+    fn set_position(&mut self, position: u64) {
         self.position = position;
     }
 
@@ -569,7 +567,7 @@ impl<'p> Engine<'p> {
     /// program, so that one engine holds a sharded replay's end state for
     /// the reports. Event ids (the dealer checked them) and late-event
     /// histories are not taken over.
-    pub fn absorb(&mut self, shards: Vec<Engine<'p>>) {
+    fn absorb(&mut self, shards: Vec<Engine<'p>>) {
         // Room for every shard's members at once: grown shard by shard,
         // the list was copied, and held twice, at the run's peak.
         let members = shards.iter().map(|shard| shard.members.len()).sum();
@@ -602,7 +600,6 @@ impl<'p> Engine<'p> {
             *self.sales.entry(month).or_default() += sales;
         }
         self.counts.applied += shard.counts.applied;
-        self.counts.rejected += shard.counts.rejected;
         self.clock = self.clock.max(shard.clock);
         self.next_bucket = self.next_bucket.max(shard.next_bucket);
     }
@@ -616,7 +613,7 @@ impl<'p> Engine<'p> {
     /// Moves the entries written since the last call into `rows` (cleared
     /// first); the engine writes on into `rows`' old buffer, so neither
     /// buffer is allocated again (month ends write a row per member at once).
-    pub fn drain_ledger_into(&mut self, rows: &mut Vec<Entry>) {
+    fn drain_ledger_into(&mut self, rows: &mut Vec<Entry>) {
         self.explained = 0;
         rows.clear();
         std::mem::swap(&mut self.ledger, rows);
@@ -1206,7 +1203,6 @@ impl<'p> Engine<'p> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
     use super::*;
     use chrono::TimeZone;
 

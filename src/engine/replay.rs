@@ -58,9 +58,10 @@ impl Until {
     }
 }
 
-/// The most rows of clock work before one event passed on at a time
-/// (about 10 MB; a few in unit tests, so that a month end comes in pieces).
-pub(super) const PIECE_ROWS: usize = if cfg!(test) { 2 } else { 50_000 };
+/// The most rows of clock work before one event passed on at a time, by
+/// default (about 10 MB). Tests pass a few to `replay_in_pieces` (or to
+/// `Run::pieces`), so that a month end comes in pieces.
+pub const PIECE_ROWS: usize = 50_000;
 
 /// How to replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +97,20 @@ pub fn replay<E>(
     options: Options,
     ledger: &mut dyn FnMut(&mut Vec<Entry>) -> Result<(), E>,
 ) -> Result<Outcome, E> {
+    replay_in_pieces(engine, records, options, PIECE_ROWS, ledger)
+}
+
+/// `replay`, with clock work passed on to `ledger` at most `piece_rows`
+/// rows (at least one) at a time before an event, rather than `PIECE_ROWS`:
+/// the rows, and their order, are the same whatever the pieces.
+pub fn replay_in_pieces<E>(
+    engine: &mut Engine,
+    records: impl Iterator<Item = Result<Event, Reject>>,
+    options: Options,
+    piece_rows: usize,
+    ledger: &mut dyn FnMut(&mut Vec<Entry>) -> Result<(), E>,
+) -> Result<Outcome, E> {
+    let piece_rows = piece_rows.max(1);
     let Options {
         order,
         until,
@@ -113,7 +128,7 @@ pub fn replay<E>(
         if until.is_some_and(|u| event.time > u) {
             outcome.after_until += 1;
         } else {
-            while engine.clock_work_before(&event, PIECE_ROWS) {
+            while engine.clock_work_before(&event, piece_rows) {
                 flush(engine)?;
             }
             if let Err(reject) = engine.apply(&event) {
@@ -163,7 +178,7 @@ pub fn replay<E>(
         }
     }
     if let Some(until) = until {
-        while engine.advance_some(until, PIECE_ROWS) {
+        while engine.advance_some(until, piece_rows) {
             flush(engine)?;
         }
     }

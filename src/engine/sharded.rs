@@ -20,7 +20,7 @@
 use super::ids::IdSet;
 use super::late::{accepts_late_events, too_late};
 use super::ledger::Entry;
-use super::replay::{Options, Order, Outcome, PIECE_ROWS};
+use super::replay::{Options, Order, Outcome};
 use super::{beyond_horizon, duplicate, out_of_order, ClockOrder, Engine};
 use crate::compile::ir::{EventKind, Program};
 use crate::events::{Event, Reject};
@@ -126,12 +126,15 @@ struct Part {
 /// many threads, and leaves the end state in `engine` (which must be new)
 /// for the reports; the ids were checked here, so `engine` keeps none and
 /// would not check later events for duplicates. `--strict` is not
-/// supported (a reject is known only when its shard gets to it).
+/// supported (a reject is known only when its shard gets to it). Clock
+/// work comes in pieces of at most `piece_rows` rows, as in
+/// `replay::replay_in_pieces` (`replay::PIECE_ROWS` for `replay`'s).
 pub fn replay_sharded<'p, E: From<io::Error>>(
     engine: &mut Engine<'p>,
     records: impl Iterator<Item = Result<Event, Reject>>,
     options: Options,
     shards: usize,
+    piece_rows: usize,
     output: Output<'_, 'p, E>,
 ) -> Result<Outcome, E> {
     let Output {
@@ -153,6 +156,7 @@ pub fn replay_sharded<'p, E: From<io::Error>>(
             let shard = Shard {
                 program,
                 stream,
+                piece_rows: piece_rows.max(1),
                 format: format.map(|make| make()),
                 keep_rows,
             };
@@ -188,6 +192,8 @@ pub fn replay_sharded<'p, E: From<io::Error>>(
 struct Shard<'p> {
     program: &'p Program,
     stream: bool,
+    /// The most rows of clock work passed on at a time.
+    piece_rows: usize,
     format: Option<Box<dyn Format + 'p>>,
     keep_rows: bool,
 }
@@ -235,7 +241,7 @@ impl<'p> Shard<'p> {
                     let Some(&(position, time)) = ticks.next() else {
                         break;
                     };
-                    while engine.advance_some(time, PIECE_ROWS) {
+                    while engine.advance_some(time, self.piece_rows) {
                         cut.pieces(&mut engine, position, &mut marks, &mut piece);
                         self.settle(&mut engine, &mut cut, &mut piece);
                     }
@@ -628,9 +634,8 @@ impl<'p> Dealer<'p> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::engine::replay::replay;
+    use crate::engine::replay::replay_in_pieces;
     use crate::engine::tests::month_end;
     use crate::report::LedgerLines;
 
@@ -638,7 +643,7 @@ mod tests {
     fn a_month_end_in_pieces_gives_one_engines_rows_and_lines() {
         // Seven members' points expire at one month end: the single
         // engine and the shards pass that clock work on a few rows at a
-        // time (`PIECE_ROWS` is 2 in unit tests).
+        // time (2 here).
         let (program, events) = month_end(&["ann", "bob", "cat", "dan", "eve", "fay", "gus"]);
         let records = || events.iter().cloned().map(Ok);
         let options = Options {
@@ -652,10 +657,11 @@ mod tests {
         };
         let mut one = Vec::new();
         let mut sizes = Vec::new();
-        replay(
+        replay_in_pieces(
             &mut Engine::new(&program),
             records(),
             options,
+            2,
             &mut |rows: &mut Vec<Entry>| {
                 sizes.push(rows.len());
                 one.append(rows);
@@ -683,7 +689,7 @@ mod tests {
                     Ok::<(), io::Error>(())
                 },
             };
-            replay_sharded(&mut Engine::new(&program), records(), options, 3, output).unwrap();
+            replay_sharded(&mut Engine::new(&program), records(), options, 3, 2, output).unwrap();
             assert_eq!(
                 String::from_utf8_lossy(&bytes),
                 String::from_utf8_lossy(&one_lines)

@@ -46,7 +46,8 @@ pub struct LiabilityRow {
     pub outstanding: Decimal,
     /// The breakage rate applied, as a fraction.
     pub breakage: Decimal,
-    /// outstanding × value per point × (1 − breakage), in the currency's minor units.
+    /// outstanding × value per point × (1 − breakage), in the currency's major
+    /// units (USD, not cents), rounded to two decimals.
     pub liability: Decimal,
     /// What redemptions and perk uses cost in the month.
     pub cost: Decimal,

@@ -237,7 +237,6 @@ impl Upcoming {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::window_of;
     use crate::engine::replay::Until;
     use chrono::{DateTime, Utc};

@@ -45,6 +45,8 @@ pub struct Run<'p> {
     threads: usize,
     /// Members in this many shards whatever the threads (`Run::shards`).
     shards: Option<usize>,
+    /// The most rows of clock work passed on at a time (`Run::pieces`).
+    piece_rows: usize,
     explain: Option<&'p str>,
 }
 
@@ -88,6 +90,7 @@ impl<'p> Run<'p> {
             options,
             threads: 1,
             shards: None,
+            piece_rows: replay::PIECE_ROWS,
             explain: None,
         }
     }
@@ -106,6 +109,16 @@ impl<'p> Run<'p> {
     pub fn shards(self, shards: usize) -> Self {
         Run {
             shards: Some(shards.max(1)),
+            ..self
+        }
+    }
+
+    /// Clock work (a month end's expiries) passed on at most `rows` rows
+    /// (at least one) at a time, rather than `replay::PIECE_ROWS`: how the
+    /// tests check that the pieces change nothing.
+    pub fn pieces(self, rows: usize) -> Self {
+        Run {
+            piece_rows: rows.max(1),
             ..self
         }
     }
@@ -149,6 +162,7 @@ impl<'p> Run<'p> {
     ) -> Result<Finished<'p, 's, W>, RunError<E>> {
         let program = self.program;
         let options = self.options;
+        let pieces = self.piece_rows;
         let mut engine = Engine::new(program);
         if let Some(member) = self.explain {
             engine.explain(member);
@@ -160,7 +174,8 @@ impl<'p> Run<'p> {
         };
         if let (Some(shards), None) = (self.shards, one_thread) {
             let records = source.open()?;
-            let (outcome, sinks) = replay_in_shards(&mut engine, records, options, shards, sinks)?;
+            let (outcome, sinks) =
+                replay_in_shards(&mut engine, records, options, shards, pieces, sinks)?;
             return Ok(Finished {
                 engine,
                 outcome,
@@ -171,7 +186,9 @@ impl<'p> Run<'p> {
         if self.threads == 1 {
             let records = source.open()?;
             let outcome =
-                replay::replay(&mut engine, records, options, &mut |rows| sinks.add(rows))?;
+                replay::replay_in_pieces(&mut engine, records, options, pieces, &mut |rows| {
+                    sinks.add(rows)
+                })?;
             return Ok(Finished {
                 engine,
                 outcome,
@@ -194,12 +211,14 @@ impl<'p> Run<'p> {
                 }
             };
             let replayed = match one_thread {
-                None => replay_in_shards(engine_ref, records, options, threads, sinks),
+                None => replay_in_shards(engine_ref, records, options, threads, pieces, sinks),
                 Some(_) if threads == 2 => {
-                    replay::replay(engine_ref, records, options, &mut |rows| sinks.add(rows))
-                        .map(|outcome| (outcome, sinks))
+                    replay::replay_in_pieces(engine_ref, records, options, pieces, &mut |rows| {
+                        sinks.add(rows)
+                    })
+                    .map(|outcome| (outcome, sinks))
                 }
-                Some(_) => replay_then_write(scope, engine_ref, records, options, sinks),
+                Some(_) => replay_then_write(scope, engine_ref, records, options, pieces, sinks),
             };
             // The replay dropped the receiver: a reader still reading (after
             // --strict stopped early) finds the channel closed and stops.
@@ -335,6 +354,7 @@ fn replay_in_shards<'p, 's, W: Write>(
     records: impl Iterator<Item = Result<Event, Reject>>,
     options: Options,
     threads: usize,
+    pieces: usize,
     mut sinks: Sinks<'p, 's, W>,
 ) -> csv::Result<(Outcome, Sinks<'p, 's, W>)> {
     let program = engine.program();
@@ -344,7 +364,7 @@ fn replay_in_shards<'p, 's, W: Write>(
         rows: sinks.tallies(),
         sink: &mut |rows, lines| sinks.add_lines(rows, lines),
     };
-    let outcome = sharded::replay_sharded(engine, records, options, threads, output)?;
+    let outcome = sharded::replay_sharded(engine, records, options, threads, pieces, output)?;
     Ok((outcome, sinks))
 }
 
@@ -354,6 +374,7 @@ fn replay_then_write<'scope, 'p: 'scope, 's: 'scope, W: Write + Send + 'scope>(
     engine: &mut Engine<'p>,
     records: impl Iterator<Item = Result<Event, Reject>>,
     options: Options,
+    pieces: usize,
     mut sinks: Sinks<'p, 's, W>,
 ) -> csv::Result<(Outcome, Sinks<'p, 's, W>)> {
     let (send_rows, receive_rows) = mpsc::sync_channel::<Vec<Entry>>(IN_FLIGHT);
@@ -364,7 +385,7 @@ fn replay_then_write<'scope, 'p: 'scope, 's: 'scope, W: Write + Send + 'scope>(
             .map(|()| sinks)
     });
     let mut batch = Vec::new();
-    let outcome = replay::replay(engine, records, options, &mut |rows| {
+    let outcome = replay::replay_in_pieces(engine, records, options, pieces, &mut |rows| {
         batch.append(rows);
         if batch.len() >= BATCH {
             // A closed channel means the writer failed: its join says why.

@@ -646,20 +646,4 @@ impl BinaryOp {
             BinaryOp::Div => "/",
         }
     }
-
-    /// Binding strength: higher binds tighter (the Pratt parser's order).
-    pub fn precedence(self) -> u8 {
-        match self {
-            BinaryOp::Or => 1,
-            BinaryOp::And => 2,
-            BinaryOp::Eq
-            | BinaryOp::Ne
-            | BinaryOp::Lt
-            | BinaryOp::Le
-            | BinaryOp::Gt
-            | BinaryOp::Ge => 4,
-            BinaryOp::Add | BinaryOp::Sub => 5,
-            BinaryOp::Mul | BinaryOp::Div => 6,
-        }
-    }
 }

@@ -3,11 +3,11 @@
 //! as plain owned values that tests can compare, checking on the way that
 //! every ledger row's balance is what the rows before it add up to.
 
-// Each test crate that includes this module uses a part of it.
+// Each test crate that includes this module uses a part of it; clippy.toml
+// allows unwraps, panics and indexing in #[test] fns only, not in helpers.
 #![allow(
     dead_code,
     clippy::unwrap_used,
-    clippy::expect_used,
     clippy::indexing_slicing,
     clippy::panic
 )]
