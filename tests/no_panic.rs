@@ -775,7 +775,7 @@ fn replay_star_programs(events: &str) -> Vec<Vec<String>> {
     let events = events.join("\n");
     let mut rejects = Vec::new();
     for source in STAR_PROGRAMS {
-        let program = loyalty::compile::compile(source).expect("compiles").0;
+        let program = loyalty::compile::compile(source).unwrap().0;
         for order in [Order::Sort, Order::Stream] {
             let records = loyalty::events::read(&program, Format::Csv, events.as_bytes(), "t");
             let options = Options {
