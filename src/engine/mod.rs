@@ -640,13 +640,6 @@ impl<'p> Engine<'p> {
         &self.sales
     }
 
-    /// The sales so far of the month `purchased` falls in.
-    fn sales_in_month_of(&self, purchased: DateTime<Utc>) -> Decimal {
-        let date = calendar::local(self.program.timezone, purchased).date();
-        let month = calendar::period_key(Period::Month, date);
-        self.sales.get(&month).copied().unwrap_or_default()
-    }
-
     /// Adds `amount` (negative for a return) to the sales of the month
     /// `purchased` falls in.
     fn count_sale(&mut self, purchased: DateTime<Utc>, amount: Decimal) {

@@ -14,7 +14,7 @@ use crate::compile::ir::{
 };
 use crate::diagnostic::and_list;
 use crate::events::Event;
-use crate::syntax::ast::Rounding;
+use crate::syntax::ast::{Period, Rounding};
 use rust_decimal::{Decimal, RoundingStrategy};
 use smallvec::SmallVec;
 use std::collections::BTreeMap;
@@ -125,7 +125,12 @@ impl Engine<'_> {
         for proposal in proposals.iter_mut().filter(|p| is_in(&losers, p.rule)) {
             proposal.awarded = Decimal::ZERO;
         }
-        self.room_for(event, &proposals, &measures, purchase_amount)?;
+        // The month the purchase's sales count in, asked of the calendar once.
+        let sale = purchase_amount.map(|amount| {
+            let month = calendar::period_key(Period::Month, local.date());
+            (month, amount)
+        });
+        self.room_for(event, &proposals, &measures, sale)?;
 
         let mut purchase_awards: SmallVec<[PurchaseAward; 4]> = SmallVec::new();
         let mut limited: SmallVec<[RuleId; 4]> = SmallVec::new();
@@ -237,7 +242,9 @@ impl Engine<'_> {
                         .map(|w| calendar::after(tz, event.time, w)),
                 });
             }
-            self.count_sale(event.time, amount);
+            if let Some((month, amount)) = sale {
+                *self.sales.entry(month).or_default() += amount;
+            }
         }
         self.after_event(m, event.time);
         Ok(())
@@ -252,7 +259,7 @@ impl Engine<'_> {
         event: &Event,
         proposals: &[Proposal],
         measures: &[Decimal],
-        purchase_amount: Option<Decimal>,
+        sale: Option<(i64, Decimal)>,
     ) -> Result<(), String> {
         let program = self.program;
         for (p, points) in program.points.iter().enumerate() {
@@ -295,8 +302,8 @@ impl Engine<'_> {
                 }
             }
         }
-        if let Some(amount) = purchase_amount {
-            if !within(self.sales_in_month_of(event.time), amount) {
+        if let Some((month, amount)) = sale {
+            if !within(self.sales.get(&month).copied().unwrap_or_default(), amount) {
                 return Err(too_large("the month's sales"));
             }
         }
