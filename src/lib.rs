@@ -6,13 +6,16 @@
 //! pipeline, one module per stage, data flowing one way:
 //!
 //! - [`diagnostic`]: one [`Diagnostic`] type for every stage's errors and
-//!   warnings, rendered rustc-style or as JSON.
+//!   warnings, rendered rustc-style or as JSON; [`table`] and [`limits`],
+//!   the ground floor: tables and money as reports write them, and the
+//!   bounds a command may ask of the machine.
 //! - [`syntax`]: parses `.loyalty` text into an AST with source spans, and
 //!   formats it back in canonical layout (`loyalty fmt`).
 //! - [`check`]: resolves names, types, currencies and ordering, reporting
 //!   every mistake it finds, not only the first (`loyalty check`).
 //! - [`compile`]: lowers a checked AST to the IR the engine runs: names
-//!   resolved to indices, literals to exact decimals.
+//!   resolved to indices, literals to exact decimals; [`compile::calendar`]
+//!   answers every calendar question in the program's zone.
 //! - [`events`]: reads CSV, JSON Lines or YAML records and types them by the
 //!   program's event schemas; a record that cannot be typed is a reject.
 //! - [`engine`]: applies events in time order (the clock's expiries,
@@ -20,11 +23,15 @@
 //!   the ledger; [`engine::replay`] drives it, late events re-run their
 //!   member, and [`engine::sharded`] splits members over threads.
 //! - [`report`] and [`finance`]: the ledger, members, rejects and summary
-//!   files and the HTML page; the liability by month, breakage, IFRS 15
-//!   deferred revenue, upcoming expiries and the cost of a change (`diff`).
+//!   files (an output folder written all at once), the tier mix; the
+//!   liability by month, breakage, IFRS 15 deferred revenue, upcoming
+//!   expiries and the cost of a change (`diff`).
+//! - [`run`]: one run of a program over events, as every caller makes it:
+//!   the thread mode chosen inside, rows fanned out to the sinks asked for.
 //! - [`simulate`], [`testing`] and [`gen`]: a program on a synthetic
 //!   population (`loyalty simulate`), test files and snapshots
-//!   (`loyalty test`), synthetic event streams (`loyalty gen`).
+//!   (`loyalty test`), synthetic event streams (`loyalty gen`); [`html`],
+//!   the `--html` pages of a run or a simulation.
 //! - The binary's `src/cli/` parses the command line, calls these and
 //!   prints.
 //!
