@@ -6,7 +6,7 @@
 
 use super::ledger::EntryKind;
 use super::member::PurchaseAward;
-use super::{rules, DueKind, Engine};
+use super::{too_large, within, DueKind, Engine};
 use crate::compile::calendar;
 use crate::compile::ir::{builtin_field, Value};
 use crate::events::Event;
@@ -76,8 +76,8 @@ impl Engine<'_> {
             return Ok(());
         }
         let issued = self.totals.get(p).map_or(Decimal::ZERO, |t| t.issued);
-        if !rules::within(issued, amount) {
-            return Err(rules::too_large(&format!("the {type_name} issued")));
+        if !within(issued, amount) {
+            return Err(too_large(&format!("the {type_name} issued")));
         }
         if let Some(id) = &purchase {
             self.open_purchase(m, id, now, "adjust for")?;

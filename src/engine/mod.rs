@@ -194,6 +194,18 @@ fn out_of_order(event: &Event, clock: DateTime<Utc>) -> Reject {
 /// 7.9 × 10^28).
 pub const LARGEST: Decimal = Decimal::from_parts(0x6310_0000, 0x6BC7_5E2D, 0x5, false, 0);
 
+/// Whether `total + added` stays within [`LARGEST`] either way.
+fn within(total: Decimal, added: Decimal) -> bool {
+    total
+        .checked_add(added)
+        .is_some_and(|sum| sum.abs() <= LARGEST)
+}
+
+/// The reason for a record that would take `what` past [`LARGEST`].
+fn too_large(what: &str) -> String {
+    format!("{what} would exceed {LARGEST}, the most loyalty counts")
+}
+
 /// How many years past the clock (or, before the first record, past the
 /// program's `effective` day) a record may be dated: a record further
 /// ahead is taken for a mistyped year, since applying it would move every
@@ -929,7 +941,7 @@ impl<'p> Engine<'p> {
                 let cost = match value {
                     Some(v) => Some(
                         v.checked_mul(*amount)
-                            .ok_or_else(|| rules::too_large("the redemption's cost"))?,
+                            .ok_or_else(|| too_large("the redemption's cost"))?,
                     ),
                     None => None,
                 };

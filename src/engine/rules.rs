@@ -6,7 +6,7 @@ use super::eval::{self, Scope};
 use super::explain::RuleOutcome;
 use super::ledger::EntryKind;
 use super::member::{Counter, Purchase, PurchaseAward};
-use super::{number_field, tiers, Engine, LARGEST};
+use super::{number_field, tiers, too_large, within, Engine};
 use crate::compile::calendar;
 use crate::compile::ir::{
     builtin_field, Award, AwardAmount, Budget, Condition, EventKind, EventType, Expr, Limit,
@@ -681,18 +681,6 @@ fn raw_awards(
         }
     }
     Some(awards)
-}
-
-/// Whether `total + added` stays within [`LARGEST`] either way.
-pub(super) fn within(total: Decimal, added: Decimal) -> bool {
-    total
-        .checked_add(added)
-        .is_some_and(|sum| sum.abs() <= LARGEST)
-}
-
-/// The reason for a record that would take `what` past [`LARGEST`].
-pub(super) fn too_large(what: &str) -> String {
-    format!("{what} would exceed {LARGEST}, the most loyalty counts")
 }
 
 /// Whether an `earn` amount without a value reads a field or attribute the

@@ -456,7 +456,7 @@ impl Engine<'_> {
         let idle = reviews_idle(
             tiers,
             member,
-            &current_measures::<Vec<_>>(member, program, at),
+            &current_measures::<SmallVec<[Decimal; 4]>>(member, program, at),
         );
         member.reviews_paused = idle;
         for (i, carry) in carried {
