@@ -117,7 +117,7 @@ fn debits_come_out_of_the_balance_and_bad_adjustments_are_rejected() {
             "adjust for unknown purchase `e9` for member `ann`",
             "an adjust moves a non-zero amount of stars with at most 0 decimals, not 0",
             "`status` are qualifying points: tier measures come from earning rules, not adjustments",
-            "an adjust needs `points` (signed), `points_type` and a `reason`",
+            "`adjust` needs `points` (signed), `points_type` and a `reason`",
             "an adjust expiring on 2025-01-15 would be expired already",
             "unknown points type `miles`",
         ]

@@ -128,7 +128,7 @@ fn transfers_the_program_does_not_allow_are_rejected_with_the_reason() {
             "`ann` cannot transfer to itself",
             "a transfer moves a positive amount of pts with at most 0 decimals, not 60.5",
             "unknown points type `miles`",
-            "a transfer needs `to`, `points` and `points_type`",
+            "`transfer` needs `to`, `points` and `points_type`",
         ]
     );
     assert_eq!(run.reject_lines(), [5, 6, 7, 8, 9, 10, 11]);

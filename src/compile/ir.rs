@@ -2,6 +2,7 @@
 //! literals to `Decimal`s and dates, thresholds to conditions, so nothing is
 //! looked up by name while events are applied.
 
+pub use crate::check::BuiltinEvent;
 use crate::syntax::ast::{
     BinaryOp, CalendarUnit, FieldType, OverspentPolicy, Period, Rounding, TimeUnit,
 };
@@ -57,68 +58,27 @@ pub struct Field {
     pub required: bool,
 }
 
-/// Where the engine finds the built-in fields of built-in events: they come
-/// first in their type's fields, in the order `check::BuiltinEvent::fields`
-/// gives, before any field the program adds.
-pub mod builtin_field {
-    pub const PURCHASE_AMOUNT: usize = 0;
-    pub const RETURN_OF: usize = 0;
-    pub const RETURN_AMOUNT: usize = 1;
-    pub const REDEEM_REWARD: usize = 0;
-    pub const REDEEM_POINTS: usize = 1;
-    pub const REDEEM_POINTS_TYPE: usize = 2;
-    pub const USE_PERK_PERK: usize = 0;
-    pub const TRANSFER_TO: usize = 0;
-    pub const TRANSFER_POINTS: usize = 1;
-    pub const TRANSFER_POINTS_TYPE: usize = 2;
-    pub const POOL_POOL: usize = 0;
-    pub const ADJUST_POINTS: usize = 0;
-    pub const ADJUST_POINTS_TYPE: usize = 1;
-    pub const ADJUST_REASON: usize = 2;
-    pub const ADJUST_PURCHASE: usize = 3;
-    pub const ADJUST_EXPIRES: usize = 4;
-    pub const CANCEL_REDEEM_REDEMPTION: usize = 0;
-}
-
 impl Program {
     /// Whether records of this kind can do anything here: transfers need a
     /// points type with `transfers` or a `pool`, pool events a `pool`.
-    pub fn uses(&self, kind: EventKind) -> bool {
-        match kind {
-            EventKind::Transfer => self
+    pub fn uses(&self, builtin: Option<BuiltinEvent>) -> bool {
+        match builtin {
+            Some(BuiltinEvent::Transfer) => self
                 .points
                 .iter()
                 .any(|p| p.transfers.is_some() || p.pool.is_some()),
-            EventKind::JoinPool | EventKind::LeavePool => !self.pool_index.is_empty(),
+            Some(BuiltinEvent::JoinPool | BuiltinEvent::LeavePool) => !self.pool_index.is_empty(),
             _ => true,
         }
     }
 }
 
-/// What an event does besides firing rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    Purchase,
-    Enroll,
-    Return,
-    Redeem,
-    UsePerk,
-    /// Points given to another member, or moved into or out of a pool.
-    Transfer,
-    JoinPool,
-    LeavePool,
-    /// A manual credit or debit with a reason.
-    Adjust,
-    /// Reverses a redemption.
-    CancelRedeem,
-    /// A type the program declares (`flight`, `stay`): it fires rules only.
-    Declared,
-}
-
 #[derive(Debug, Clone)]
 pub struct EventType {
     pub name: String,
-    pub kind: EventKind,
+    /// What it does besides firing rules; `None` for a type the program
+    /// declares (`flight`, `stay`), which fires rules only.
+    pub builtin: Option<BuiltinEvent>,
     /// The fields a record carries, in the order the engine stores them.
     pub fields: Vec<Field>,
     /// The rules `on` this type, in declaration order.
@@ -394,38 +354,4 @@ pub enum Expr {
     Binary(BinaryOp, Box<Expr>, Box<Expr>),
     InList(Box<Expr>, Vec<Expr>),
     InRange(Box<Expr>, Box<Expr>, Box<Expr>),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::builtin_field::*;
-    use crate::check::BuiltinEvent;
-
-    #[test]
-    fn builtin_field_positions_match_the_schemas() {
-        let position =
-            |event: BuiltinEvent, name: &str| event.fields().iter().position(|(n, _)| *n == name);
-        assert_eq!(
-            position(BuiltinEvent::Purchase, "amount"),
-            Some(PURCHASE_AMOUNT)
-        );
-        assert_eq!(position(BuiltinEvent::Return, "of"), Some(RETURN_OF));
-        assert_eq!(
-            position(BuiltinEvent::Return, "amount"),
-            Some(RETURN_AMOUNT)
-        );
-        assert_eq!(
-            position(BuiltinEvent::Redeem, "reward"),
-            Some(REDEEM_REWARD)
-        );
-        assert_eq!(
-            position(BuiltinEvent::Redeem, "points"),
-            Some(REDEEM_POINTS)
-        );
-        assert_eq!(
-            position(BuiltinEvent::Redeem, "points_type"),
-            Some(REDEEM_POINTS_TYPE)
-        );
-        assert_eq!(position(BuiltinEvent::UsePerk, "perk"), Some(USE_PERK_PERK));
-    }
 }

@@ -68,7 +68,7 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
                 Some(builtin) => builtin.fields.extend(fields(&e.fields)),
                 None => program.events.push(EventType {
                     name: e.name.node.clone(),
-                    kind: EventKind::Declared,
+                    builtin: None,
                     fields: fields(&e.fields),
                     rules: Vec::new(),
                 }),
@@ -85,7 +85,7 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
     if let Some(enroll) = program
         .events
         .iter_mut()
-        .find(|t| t.kind == EventKind::Enroll)
+        .find(|t| t.builtin == Some(BuiltinEvent::Enroll))
     {
         enroll.fields = program.member_attributes.clone();
     }
@@ -143,23 +143,11 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
 }
 
 fn builtin_events() -> Vec<EventType> {
-    use crate::check::BuiltinEvent;
     BuiltinEvent::ALL
         .into_iter()
         .map(|b| EventType {
             name: b.name().to_string(),
-            kind: match b {
-                BuiltinEvent::Purchase => EventKind::Purchase,
-                BuiltinEvent::Enroll => EventKind::Enroll,
-                BuiltinEvent::Return => EventKind::Return,
-                BuiltinEvent::Redeem => EventKind::Redeem,
-                BuiltinEvent::UsePerk => EventKind::UsePerk,
-                BuiltinEvent::Transfer => EventKind::Transfer,
-                BuiltinEvent::JoinPool => EventKind::JoinPool,
-                BuiltinEvent::LeavePool => EventKind::LeavePool,
-                BuiltinEvent::Adjust => EventKind::Adjust,
-                BuiltinEvent::CancelRedeem => EventKind::CancelRedeem,
-            },
+            builtin: Some(b),
             fields: b
                 .fields()
                 .iter()

@@ -8,27 +8,28 @@ use super::ledger::EntryKind;
 use super::member::PurchaseAward;
 use super::{too_large, within, DueKind, Engine};
 use crate::compile::calendar;
-use crate::compile::ir::{builtin_field, Value};
-use crate::events::Event;
+use crate::events::{Adjust, Event};
 use crate::syntax::ast::Rounding;
 use chrono::Duration;
 use rust_decimal::Decimal;
 
 impl Engine<'_> {
     /// `adjust`: `points` (signed) of `points_type`, for `reason`.
-    pub(super) fn adjust(&mut self, m: usize, event: &Event) -> Result<(), String> {
+    pub(super) fn adjust(
+        &mut self,
+        m: usize,
+        adjust: &Adjust,
+        event: &Event,
+    ) -> Result<(), String> {
         let program = self.program;
-        let field = |i: usize| event.fields.get(i).filter(|v| **v != Value::Missing);
-        let (Some(Value::Number(amount)), Some(Value::Text(type_name)), Some(Value::Text(reason))) = (
-            field(builtin_field::ADJUST_POINTS),
-            field(builtin_field::ADJUST_POINTS_TYPE),
-            field(builtin_field::ADJUST_REASON),
-        ) else {
-            return Err(
-                "an adjust needs `points` (signed), `points_type` and a `reason`".to_string(),
-            );
-        };
-        let amount = *amount;
+        let Adjust {
+            points: amount,
+            points_type: type_name,
+            reason,
+            purchase,
+            expires,
+        } = adjust;
+        let (amount, expires) = (*amount, *expires);
         let p = *program
             .points_index
             .get(type_name)
@@ -45,14 +46,6 @@ impl Engine<'_> {
                 points.precision
             ));
         }
-        let purchase = match field(builtin_field::ADJUST_PURCHASE) {
-            Some(Value::Text(id)) => Some(id.clone()),
-            _ => None,
-        };
-        let expires = match field(builtin_field::ADJUST_EXPIRES) {
-            Some(Value::Date(day)) => Some(*day),
-            _ => None,
-        };
         let now = event.time;
         if amount < Decimal::ZERO {
             if purchase.is_some() || expires.is_some() {
@@ -107,9 +100,9 @@ impl Engine<'_> {
             None => reason.clone(),
         };
         self.record(m, EntryKind::Adjust, now, Some(p), amount).note = note;
-        if let Some(award) = purchase.and_then(|id| {
+        if let Some(award) = purchase.as_deref().and_then(|id| {
             let member = self.members.get_mut(m)?;
-            member.purchase_mut(&id)
+            member.purchase_mut(id)
         }) {
             award.awards.push(PurchaseAward {
                 points: p,
@@ -131,11 +124,12 @@ impl Engine<'_> {
     /// `cancel_redeem`: the redemption's points go back into buckets with
     /// the dates they were taken from; those whose expiry has passed
     /// meanwhile expire at once.
-    pub(super) fn cancel_redeem(&mut self, m: usize, event: &Event) -> Result<(), String> {
-        let Some(Value::Text(id)) = event.fields.get(builtin_field::CANCEL_REDEEM_REDEMPTION)
-        else {
-            return Err("a cancel_redeem needs `redemption`, the id of the redeem".to_string());
-        };
+    pub(super) fn cancel_redeem(
+        &mut self,
+        m: usize,
+        id: &str,
+        event: &Event,
+    ) -> Result<(), String> {
         let member = self.members.get_mut(m).ok_or("unknown member")?;
         let member_id = member.id.clone();
         let redemption = member.redemptions.get_mut(id).ok_or_else(|| {

@@ -130,7 +130,7 @@ impl Explanation {
                         .map(|t| t.fields.as_slice())
                         .unwrap_or_default()
                         .iter()
-                        .zip(&event.fields)
+                        .zip(event.values().iter())
                         .filter(|(_, v)| **v != Value::Missing)
                         .map(|(f, v)| format!("{} {}", f.name, show(v)))
                         .collect();

@@ -10,10 +10,10 @@
 
 use super::ledger::{Entry, EntryKind};
 use super::member::Counter;
-use super::{number_field, packed, text_field, Budgets, Engine};
+use super::{packed, Budgets, Engine};
 use crate::compile::calendar;
-use crate::compile::ir::{builtin_field, EventKind, Program, Value};
-use crate::events::Event;
+use crate::compile::ir::Program;
+use crate::events::{Body, Event};
 use chrono::{DateTime, Utc};
 use compact_str::CompactString;
 use rust_decimal::Decimal;
@@ -318,20 +318,11 @@ impl<'p> Engine<'p> {
     /// sales are not adopted (the group's other events were counted here
     /// when they came).
     fn count_late_sale(&mut self, event: &Event, events: &[(u64, Event)]) {
-        let kind = self.program.events.get(event.kind).map(|t| t.kind);
-        match kind {
-            Some(EventKind::Purchase) => {
-                if let Some(amount) = number_field(event, builtin_field::PURCHASE_AMOUNT) {
-                    self.count_sale(event.time, amount);
-                }
-            }
-            Some(EventKind::Return) => {
-                let purchased = text_field(event, builtin_field::RETURN_OF)
-                    .and_then(|of| events.iter().find(|(_, e)| e.id == of));
-                if let (Some((_, purchase)), Some(amount)) =
-                    (purchased, number_field(event, builtin_field::RETURN_AMOUNT))
-                {
-                    self.count_sale(purchase.time, -amount);
+        match &event.body {
+            Body::Purchase { amount } => self.count_sale(event.time, *amount),
+            Body::Return(r) => {
+                if let Some((_, purchase)) = events.iter().find(|(_, e)| e.id == r.of) {
+                    self.count_sale(purchase.time, -r.amount);
                 }
             }
             _ => {}
@@ -446,16 +437,12 @@ impl<'p> Engine<'p> {
     /// The other side of a transfer (its recipient) or of a pool event
     /// (the pool), if it has a slot.
     pub(super) fn counterpart(&self, event: &Event) -> Option<usize> {
-        let kind = self.program.events.get(event.kind).map(|t| t.kind)?;
-        let field = match kind {
-            EventKind::Transfer => builtin_field::TRANSFER_TO,
-            EventKind::JoinPool | EventKind::LeavePool => builtin_field::POOL_POOL,
+        let name: &str = match &event.body {
+            Body::Transfer(t) => &t.to,
+            Body::JoinPool { pool } | Body::LeavePool { pool } => pool,
             _ => return None,
         };
-        match event.fields.get(field) {
-            Some(Value::Text(name)) => self.index.get(name.as_str()).copied(),
-            _ => None,
-        }
+        self.index.get(name).copied()
     }
 
     /// Writes the ledger rows that turn a member's `old` rows into the

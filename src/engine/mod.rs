@@ -22,10 +22,8 @@ mod tiers;
 mod transfers;
 
 use crate::compile::calendar;
-use crate::compile::ir::{
-    builtin_field, EventKind, ExpiryRule, PointsId, Program, RuleId, Term, Value,
-};
-use crate::events::{Event, Reject};
+use crate::compile::ir::{BuiltinEvent, ExpiryRule, PointsId, Program, RuleId, Term};
+use crate::events::{Body, Event, Redeem, Reject, Return};
 use crate::syntax::ast::{Period, TimeUnit};
 use chrono::{DateTime, Utc};
 use compact_str::CompactString;
@@ -52,7 +50,6 @@ pub type ClockOrder = (DateTime<Utc>, u64, u64);
 
 /// An event that passed the checks made before any clock work.
 struct Admitted {
-    kind: EventKind,
     /// Its member's slot (`None` for an enrolment).
     member: Option<usize>,
     /// The clock, if the event is older than it.
@@ -145,22 +142,6 @@ pub struct Engine<'p> {
     /// purchase (`calendar::period_key` of months): kept here rather than
     /// summed over the members' purchases, which a return window forgets.
     sales: BTreeMap<i64, Decimal>,
-}
-
-/// Field `i` of `event`, if it holds a number.
-fn number_field(event: &Event, i: usize) -> Option<Decimal> {
-    match event.fields.get(i) {
-        Some(Value::Number(n)) => Some(*n),
-        _ => None,
-    }
-}
-
-/// Field `i` of `event`, if it holds text.
-fn text_field(event: &Event, i: usize) -> Option<&str> {
-    match event.fields.get(i) {
-        Some(Value::Text(t)) => Some(t),
-        _ => None,
-    }
 }
 
 /// `event` rejected for `reason`.
@@ -358,40 +339,41 @@ impl<'p> Engine<'p> {
         {
             return Err(duplicate(event));
         }
-        let kind = self
+        let builtin = self
             .program
             .events
             .get(event.kind)
-            .map(|t| t.kind)
+            .map(|t| t.builtin)
             .ok_or_else(|| reject("unknown event type".to_string()))?;
-        let member = match (self.index.get(event.member.as_str()).copied(), kind) {
-            (Some(m), _) if self.is_pool(m) && kind != EventKind::Transfer => {
+        let enroll = builtin == Some(BuiltinEvent::Enroll);
+        let member = match (self.index.get(event.member.as_str()).copied(), enroll) {
+            (Some(m), _) if self.is_pool(m) && builtin != Some(BuiltinEvent::Transfer) => {
                 return Err(reject(format!(
                     "`{}` is a pool: its only events are transfers to its members",
                     event.member
                 )))
             }
-            (Some(_), EventKind::Enroll) => {
+            (Some(_), true) => {
                 return Err(reject(format!(
                     "member `{}` is already enrolled",
                     event.member
                 )))
             }
-            (None, EventKind::Enroll) => None,
-            (Some(m), _) => Some(m),
-            (None, _) => {
+            (None, true) => None,
+            (Some(m), false) => Some(m),
+            (None, false) => {
                 return Err(reject(format!(
                     "unknown member `{}`: no enroll event came before this one",
                     event.member
                 )))
             }
         };
-        Ok(Admitted { kind, member, late })
+        Ok(Admitted { member, late })
     }
 
     fn try_apply(&mut self, event: &Event) -> Result<(), Reject> {
         let reject = |reason: String| rejected(event, reason);
-        let Admitted { kind, member, late } = self.admit(event)?;
+        let Admitted { member, late } = self.admit(event)?;
         if let Some(clock) = late {
             self.apply_late(event, member, clock).map_err(reject)?;
             self.keep_id(&event.id);
@@ -414,28 +396,29 @@ impl<'p> Engine<'p> {
         {
             explanation.event(event, self.program);
         }
-        match (kind, member) {
-            (EventKind::Enroll, _) => {
-                let rows = self.ledger.len();
-                let m = self.enroll(event);
-                if let Err(reason) = self.earn(m, event) {
-                    self.unenroll(m, rows);
-                    return Err(reject(reason));
-                }
+        let Some(m) = member else {
+            // Admitted without a member: an enrolment.
+            let rows = self.ledger.len();
+            let m = self.enroll(event);
+            if let Err(reason) = self.earn(m, event) {
+                self.unenroll(m, rows);
+                return Err(reject(reason));
             }
-            (EventKind::Return, Some(m)) => self.return_purchase(m, event).map_err(reject)?,
-            (EventKind::Redeem, Some(m)) => self.redeem(m, event).map_err(reject)?,
-            (EventKind::UsePerk, Some(m)) => self.use_perk(m, event).map_err(reject)?,
-            (EventKind::Transfer, Some(m)) => self.transfer(m, event).map_err(reject)?,
-            (EventKind::JoinPool, Some(m)) => self.join_pool(m, event).map_err(reject)?,
-            (EventKind::LeavePool, Some(m)) => self.leave_pool(m, event).map_err(reject)?,
-            (EventKind::Adjust, Some(m)) => self.adjust(m, event).map_err(reject)?,
-            (EventKind::CancelRedeem, Some(m)) => self.cancel_redeem(m, event).map_err(reject)?,
-            (EventKind::Purchase | EventKind::Declared, Some(m)) => {
-                self.earn(m, event).map_err(reject)?;
-            }
-            (_, None) => return Err(reject("unknown member".to_string())),
+            self.keep_id(&event.id);
+            return Ok(());
+        };
+        match &event.body {
+            Body::Return(r) => self.return_purchase(m, r, event),
+            Body::Redeem(r) => self.redeem(m, r, event),
+            Body::UsePerk { perk } => self.use_perk(m, perk, event),
+            Body::Transfer(t) => self.transfer(m, t, event),
+            Body::JoinPool { pool } => self.join_pool(m, pool, event),
+            Body::LeavePool { pool } => self.leave_pool(m, pool, event),
+            Body::Adjust(a) => self.adjust(m, a, event),
+            Body::CancelRedeem { redemption } => self.cancel_redeem(m, redemption, event),
+            Body::Purchase { .. } | Body::Plain => self.earn(m, event),
         }
+        .map_err(reject)?;
         self.keep_id(&event.id);
         Ok(())
     }
@@ -865,13 +848,8 @@ impl<'p> Engine<'p> {
         }
     }
 
-    fn return_purchase(&mut self, m: usize, event: &Event) -> Result<(), String> {
-        let Some(of) = text_field(event, builtin_field::RETURN_OF) else {
-            return Err("a return needs `of`, the id of the purchase".to_string());
-        };
-        let Some(amount) = number_field(event, builtin_field::RETURN_AMOUNT) else {
-            return Err("a return needs an `amount`".to_string());
-        };
+    fn return_purchase(&mut self, m: usize, r: &Return, event: &Event) -> Result<(), String> {
+        let (of, amount) = (r.of.as_str(), r.amount);
         let purchase = self.open_purchase(m, of, event.time, "return of")?;
         let left = purchase.amount - purchase.returned;
         if amount > left {
@@ -909,15 +887,10 @@ impl<'p> Engine<'p> {
         member.purchase_mut(of).ok_or(unknown)
     }
 
-    fn redeem(&mut self, m: usize, event: &Event) -> Result<(), String> {
+    fn redeem(&mut self, m: usize, redeem: &Redeem, event: &Event) -> Result<(), String> {
         let program = self.program;
-        let field = |i: usize| event.fields.get(i).filter(|v| **v != Value::Missing);
-        let (p, amount, cost, note) = match (
-            field(builtin_field::REDEEM_REWARD),
-            field(builtin_field::REDEEM_POINTS),
-            field(builtin_field::REDEEM_POINTS_TYPE),
-        ) {
-            (Some(Value::Text(name)), _, _) => {
+        let (p, amount, cost, note) = match redeem {
+            Redeem::Reward(name) => {
                 let reward = program
                     .reward_index
                     .get(name)
@@ -932,7 +905,10 @@ impl<'p> Engine<'p> {
                     .map_or(reward.price, |(_, price)| *price);
                 (reward.points, price, reward.cost, format!("reward {name}"))
             }
-            (_, Some(Value::Number(amount)), Some(Value::Text(points))) => {
+            Redeem::Points {
+                points: amount,
+                points_type: points,
+            } => {
                 let p = *program
                     .points_index
                     .get(points)
@@ -947,7 +923,6 @@ impl<'p> Engine<'p> {
                 };
                 (p, *amount, cost, String::new())
             }
-            _ => return Err("a redeem needs a `reward`, or `points` and `points_type`".to_string()),
         };
         let points = program.points.get(p).ok_or("unknown points type")?;
         if points.qualifying {
@@ -1010,11 +985,8 @@ impl<'p> Engine<'p> {
         Ok(())
     }
 
-    fn use_perk(&mut self, m: usize, event: &Event) -> Result<(), String> {
+    fn use_perk(&mut self, m: usize, name: &str, event: &Event) -> Result<(), String> {
         let program = self.program;
-        let Some(Value::Text(name)) = event.fields.get(builtin_field::USE_PERK_PERK) else {
-            return Err("a use_perk needs the `perk` it uses".to_string());
-        };
         let (id, perk) = program
             .perk_index
             .get(name)
@@ -1043,7 +1015,7 @@ impl<'p> Engine<'p> {
             *used += Decimal::ONE;
         }
         let entry = self.record(m, EntryKind::PerkUse, event.time, None, Decimal::ZERO);
-        entry.note = name.clone();
+        entry.note = name.to_owned();
         entry.cost = perk.cost;
         Ok(())
     }

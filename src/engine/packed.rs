@@ -10,8 +10,8 @@
 //! only the rest.
 
 use super::ledger::{Entry, EntryKind};
-use crate::compile::ir::{Term, Value};
-use crate::events::{Event, Origin};
+use crate::compile::ir::{BuiltinEvent, Term, Value};
+use crate::events::{Body, Event, Origin};
 use crate::syntax::ast::TimeUnit;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -46,8 +46,18 @@ pub fn pack(seq: u64, event: &Event, files: &mut Files, out: &mut Vec<u8>) {
     number(event.kind, out);
     number(files.index(&event.origin.file) as usize, out);
     number(event.origin.line, out);
-    number(event.fields.len(), out);
-    for value in &event.fields {
+    // The built-in type by its place in `BuiltinEvent::ALL`, after 0 for
+    // none: `unpack` takes the body from the values as the reader did.
+    let builtin = event.body.builtin();
+    number(
+        builtin
+            .and_then(|b| BuiltinEvent::ALL.iter().position(|a| *a == b))
+            .map_or(0, |at| at + 1),
+        out,
+    );
+    let values = event.values();
+    number(values.len(), out);
+    for value in values.iter() {
         match value {
             Value::Number(n) => {
                 out.push(0);
@@ -94,6 +104,10 @@ pub fn unpack(bytes: &[u8], member: &str, files: &Files) -> Option<Vec<(u64, Eve
         let kind = reader.number()?;
         let file = files.0.get(reader.number()?)?.clone();
         let line = reader.number()?;
+        let builtin = match reader.number()? {
+            0 => None,
+            code => Some(*BuiltinEvent::ALL.get(code - 1)?),
+        };
         let count = reader.number()?;
         let mut fields = Vec::with_capacity(count.min(256));
         for _ in 0..count {
@@ -122,11 +136,13 @@ pub fn unpack(bytes: &[u8], member: &str, files: &Files) -> Option<Vec<(u64, Eve
             };
             fields.push(value);
         }
+        let body = Body::take(builtin, &mut fields).ok()?;
         let event = Event {
             id,
             time,
             member: member.to_string(),
             kind,
+            body,
             fields,
             origin: Origin { file, line },
         };
@@ -391,11 +407,16 @@ mod tests {
     use super::*;
 
     fn event(id: &str, fields: Vec<Value>, file: &Arc<str>) -> Event {
+        with_body(id, Body::Plain, fields, file)
+    }
+
+    fn with_body(id: &str, body: Body, fields: Vec<Value>, file: &Arc<str>) -> Event {
         Event {
             id: id.to_string(),
             time: DateTime::<Utc>::from_timestamp(1_735_700_000, 123_456_789).unwrap(),
             member: "ann".to_string(),
             kind: 300,
+            body,
             fields,
             origin: Origin {
                 file: file.clone(),
@@ -433,6 +454,28 @@ mod tests {
             event("ann", vec![Value::Number(Decimal::MAX)], &a),
             event("annex", vec![Value::Number(Decimal::new(1, 28))], &a),
             event("an", vec![Value::Number(Decimal::MIN)], &a),
+            // Built-in bodies, whose values are not in the fields (but a
+            // purchase's amount).
+            with_body(
+                "p1",
+                Body::Purchase {
+                    amount: Decimal::new(495, 2),
+                },
+                vec![Value::Number(Decimal::new(495, 2)), Value::Missing],
+                &a,
+            ),
+            with_body(
+                "a1",
+                Body::Adjust(Box::new(crate::events::Adjust {
+                    points: Decimal::new(-5, 0),
+                    points_type: "stars".into(),
+                    reason: "goodwill".into(),
+                    purchase: None,
+                    expires: NaiveDate::from_ymd_opt(2026, 1, 31),
+                })),
+                Vec::new(),
+                &b,
+            ),
         ];
         let mut files = Files::default();
         let mut bytes = Vec::new();
@@ -442,7 +485,7 @@ mod tests {
         assert_eq!(files.0.len(), 2);
         let back = unpack(&bytes, "ann", &files).unwrap();
         let seqs: Vec<u64> = back.iter().map(|(seq, _)| *seq).collect();
-        assert_eq!(seqs, [0, 1000, 2000, 3000, 4000, 5000, 6000]);
+        assert_eq!(seqs, [0, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000]);
         let back: Vec<Event> = back.into_iter().map(|(_, e)| e).collect();
         assert_eq!(back, events);
         // Decimals come back with their sign and scale, not just equal.

@@ -6,14 +6,14 @@ use super::eval::{self, Scope};
 use super::explain::RuleOutcome;
 use super::ledger::EntryKind;
 use super::member::{Counter, Purchase, PurchaseAward};
-use super::{number_field, tiers, too_large, within, Engine};
+use super::{tiers, too_large, within, Engine};
 use crate::compile::calendar;
 use crate::compile::ir::{
-    builtin_field, Award, AwardAmount, Budget, Condition, EventKind, EventType, Expr, Limit,
-    Measure, PointsId, Program, Rule, RuleId, Value,
+    Award, AwardAmount, Budget, Condition, EventType, Expr, Limit, Measure, PointsId, Program,
+    Rule, RuleId, Value,
 };
 use crate::diagnostic::and_list;
-use crate::events::Event;
+use crate::events::{Body, Event};
 use crate::syntax::ast::{Period, Rounding};
 use rust_decimal::{Decimal, RoundingStrategy};
 use smallvec::SmallVec;
@@ -75,8 +75,10 @@ impl Engine<'_> {
             balances: &balances,
             measures: &measures,
         };
-        let purchase_amount = number_field(event, builtin_field::PURCHASE_AMOUNT)
-            .filter(|_| event_type.kind == EventKind::Purchase);
+        let purchase_amount = match event.body {
+            Body::Purchase { amount } => Some(amount),
+            _ => None,
+        };
         // The rules' outcomes are told only in an explanation of this
         // member: their texts are not written otherwise.
         let explaining = self

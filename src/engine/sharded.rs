@@ -22,7 +22,7 @@ use super::late::{accepts_late_events, too_late};
 use super::ledger::Entry;
 use super::replay::{Options, Order, Outcome};
 use super::{beyond_horizon, duplicate, out_of_order, ClockOrder, Engine};
-use crate::compile::ir::{EventKind, Program};
+use crate::compile::ir::{BuiltinEvent, Program};
 use crate::events::{Event, Reject};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -489,17 +489,14 @@ impl<'p> Dealer<'p> {
         if let Some(counts) = self.retried.get_mut(event.id.as_str()) {
             counts.0 += 1;
         }
-        let kind = self.program.events.get(event.kind).map(|t| t.kind);
+        let builtin = self.program.events.get(event.kind).map(|t| t.builtin);
+        let enroll = builtin == Some(Some(BuiltinEvent::Enroll));
         let enrolled = self.members.contains(&event.member);
-        let admitted = match kind {
-            None => false,
-            Some(EventKind::Enroll) => !enrolled,
-            Some(_) => enrolled,
-        };
+        let admitted = builtin.is_some() && enroll != enrolled;
         // An enrolment in time always succeeds, and a late one unless it
         // is too late (the new member has nothing to re-run).
         let too_late = |clock| too_late(self.program, event.time, clock).is_some();
-        if admitted && kind == Some(EventKind::Enroll) && !late.is_some_and(too_late) {
+        if admitted && enroll && !late.is_some_and(too_late) {
             self.members.insert(&event.member);
         }
         if admitted && late.is_none() {

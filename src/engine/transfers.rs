@@ -8,9 +8,9 @@ use super::ledger::EntryKind;
 use super::member::{Bucket, Member};
 use super::{DueKind, Engine};
 use crate::compile::calendar;
-use crate::compile::ir::{builtin_field, PointsId, Transfers, Value};
+use crate::compile::ir::{PointsId, Transfers, Value};
 use crate::engine::rules;
-use crate::events::Event;
+use crate::events::{Event, Transfer};
 use crate::syntax::ast::Rounding;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -64,16 +64,18 @@ impl<'p> Engine<'p> {
 
     /// `transfer`: the event's member (or pool) gives `points` of
     /// `points_type` to the account named by `to`.
-    pub(super) fn transfer(&mut self, from: usize, event: &Event) -> Result<(), String> {
+    pub(super) fn transfer(
+        &mut self,
+        from: usize,
+        transfer: &Transfer,
+        event: &Event,
+    ) -> Result<(), String> {
         let program = self.program;
-        let field = |i: usize| event.fields.get(i).filter(|v| **v != Value::Missing);
-        let (Some(Value::Text(to)), Some(Value::Number(amount)), Some(Value::Text(type_name))) = (
-            field(builtin_field::TRANSFER_TO),
-            field(builtin_field::TRANSFER_POINTS),
-            field(builtin_field::TRANSFER_POINTS_TYPE),
-        ) else {
-            return Err("a transfer needs `to`, `points` and `points_type`".to_string());
-        };
+        let Transfer {
+            to,
+            points: amount,
+            points_type: type_name,
+        } = transfer;
         let amount = *amount;
         let p = *program
             .points_index
@@ -235,8 +237,8 @@ impl<'p> Engine<'p> {
 
     /// `join_pool`: the member joins pool `kind:id`, which is opened by its
     /// first member.
-    pub(super) fn join_pool(&mut self, m: usize, event: &Event) -> Result<(), String> {
-        let (name, p) = self.pool_named(event)?;
+    pub(super) fn join_pool(&mut self, m: usize, pool: &str, event: &Event) -> Result<(), String> {
+        let (name, p) = self.pool_named(pool)?;
         if let Some(account) = self.membership(m, p) {
             return Err(format!(
                 "already in pool `{}`: leave it first",
@@ -276,8 +278,8 @@ impl<'p> Engine<'p> {
     }
 
     /// `leave_pool`: the member leaves; the pool keeps its points.
-    pub(super) fn leave_pool(&mut self, m: usize, event: &Event) -> Result<(), String> {
-        let (name, p) = self.pool_named(event)?;
+    pub(super) fn leave_pool(&mut self, m: usize, pool: &str, event: &Event) -> Result<(), String> {
+        let (name, p) = self.pool_named(pool)?;
         let account = self
             .index
             .get(name.as_str())
@@ -295,11 +297,8 @@ impl<'p> Engine<'p> {
 
     /// The pool a `join_pool` or `leave_pool` names, and the points type
     /// its kind pools.
-    fn pool_named(&self, event: &Event) -> Result<(String, PointsId), String> {
+    fn pool_named(&self, name: &str) -> Result<(String, PointsId), String> {
         let program = self.program;
-        let Some(Value::Text(name)) = event.fields.get(builtin_field::POOL_POOL) else {
-            return Err("needs `pool`, the pool's name (`household:smiths`)".to_string());
-        };
         let kinds: Vec<&str> = program.pool_index.keys().map(String::as_str).collect();
         if kinds.is_empty() {
             return Err("the program has no pools".to_string());
@@ -310,7 +309,7 @@ impl<'p> Engine<'p> {
             .get(kind)
             .copied()
             .filter(|_| !id.is_empty());
-        p.map(|p| (name.clone(), p)).ok_or_else(|| {
+        p.map(|p| (name.to_owned(), p)).ok_or_else(|| {
             format!(
                 "`{name}` is not a pool name: `kind:id` with kind {}",
                 kinds.join(" or ")

@@ -385,6 +385,7 @@ mod tests {
     use crate::compile::ir::Value;
     use crate::events::record::{type_record, Cell};
     use crate::events::tests::{origins, outline, program, read_all, utc, PROGRAM};
+    use crate::events::Body;
     use crate::events::{read, Format};
     use proptest::prelude::{Just, Strategy};
     use rust_decimal::Decimal;
@@ -415,6 +416,7 @@ mod tests {
                     time: utc("2025-01-01T05:00:00Z"),
                     member: "m1".into(),
                     kind: 1,
+                    body: Body::Plain,
                     fields: vec![
                         Value::Date(chrono::NaiveDate::from_ymd_opt(1990, 5, 17).unwrap()),
                         Value::Bool(true),
@@ -427,6 +429,9 @@ mod tests {
                     time: utc("2025-03-01T09:00:00Z"),
                     member: "m1".into(),
                     kind: 0,
+                    body: Body::Purchase {
+                        amount: Decimal::new(1250, 2),
+                    },
                     fields: vec![number(1250, 2), text("Downtown")],
                     origin: origin(3),
                 },
@@ -435,7 +440,12 @@ mod tests {
                     time: utc("2025-03-02T14:30:00Z"),
                     member: "m1".into(),
                     kind: 2,
-                    fields: vec![text("e1"), number(250, 2)],
+                    // A return's values are all in its body.
+                    body: Body::Return(Box::new(crate::events::Return {
+                        of: "e1".into(),
+                        amount: Decimal::new(250, 2),
+                    })),
+                    fields: Vec::new(),
                     origin: origin(4),
                 },
             ]

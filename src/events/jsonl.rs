@@ -163,6 +163,7 @@ mod tests {
     use super::*;
     use crate::compile::ir::Value;
     use crate::events::tests::{origins, outline, program, read_all, utc, PROGRAM};
+    use crate::events::Body;
     use crate::events::{read, Format};
     use rust_decimal::Decimal;
     use std::str::FromStr;
@@ -193,6 +194,7 @@ mod tests {
                     time: utc("2025-01-01T05:00:00Z"),
                     member: "1042".into(),
                     kind: 1,
+                    body: Body::Plain,
                     fields: vec![Value::Missing, Value::Bool(false), Value::Missing],
                     origin: origin(1),
                 },
@@ -201,6 +203,7 @@ mod tests {
                     time: utc("2025-03-01T15:00:00Z"),
                     member: "1042".into(),
                     kind: crate::check::BuiltinEvent::ALL.len(),
+                    body: Body::Plain,
                     fields: vec![number("3"), number("129.90")],
                     origin: origin(3),
                 },
@@ -209,6 +212,9 @@ mod tests {
                     time: utc("2025-03-01T15:00:00Z"),
                     member: "1042".into(),
                     kind: 0,
+                    body: Body::Purchase {
+                        amount: Decimal::from_str("12345678901234567.25").unwrap(),
+                    },
                     // Beyond what an f64 holds: read from the digits.
                     fields: vec![number("12345678901234567.25"), Value::Missing],
                     origin: origin(4),

@@ -53,7 +53,11 @@
 //! Some built-in fields are required: a `purchase` needs an `amount`; a
 //! `return` needs `of` and an `amount` greater than 0; a `use_perk` needs a
 //! `perk`; a `redeem` needs either a `reward`, or `points` (greater than 0)
-//! and `points_type`, not both. Every field the program declares (a member
+//! and `points_type`, not both; a `transfer` needs `to`, `points` and
+//! `points_type`; an `adjust` needs `points`, `points_type` and a `reason`;
+//! `join_pool` and `leave_pool` need a `pool`; a `cancel_redeem` needs a
+//! `redemption`. The reader decides this once and hands the engine each
+//! built-in event's values typed ([`Body`]). Every field the program declares (a member
 //! attribute on `enroll`, a field added to `purchase`, a field of a
 //! declared type) is required unless declared `optional`: a record that
 //! leaves it absent or empty is rejected, naming it.
@@ -144,6 +148,7 @@
 //! message that quotes a value (YAML's, for a list item that is text rather
 //! than a record) is cut as a whole the same way.
 
+mod body;
 mod csv;
 mod jsonl;
 mod nesting;
@@ -152,6 +157,7 @@ mod value;
 mod yaml;
 
 use crate::compile::ir::{EventTypeId, Program, Value};
+pub use body::{Adjust, Body, Redeem, Return, Transfer};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
 use std::io::BufRead;
@@ -165,11 +171,26 @@ pub struct Event {
     pub time: DateTime<Utc>,
     pub member: String,
     pub kind: EventTypeId,
+    /// What a built-in type's record says, typed.
+    pub body: Body,
     /// One value per field of the event type, in the type's field order;
-    /// `Value::Missing` where the record left a field empty.
+    /// `Value::Missing` where the record left a field empty. Empty for the
+    /// built-in types whose values are all in `body` (all but `purchase`
+    /// and `enroll`).
     pub fields: Vec<Value>,
     /// Where it was read from, for rejects found later by the engine.
     pub origin: Origin,
+}
+
+impl Event {
+    /// Every field's value, in the event type's field order, built-in
+    /// values included (to show or to store the event).
+    pub fn values(&self) -> Cow<'_, [Value]> {
+        match self.body.values() {
+            built_in if built_in.is_empty() => Cow::Borrowed(&self.fields),
+            built_in => Cow::Owned(built_in),
+        }
+    }
 }
 
 /// A record's place in the input.

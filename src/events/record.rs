@@ -2,11 +2,10 @@
 //! against the event type it names and turned into an [`Event`], or a
 //! [`Reject`] that says what is wrong.
 
-use super::{echo, value, Event, Origin, Reject};
+use super::{echo, value, Body, Event, Origin, Reject};
 use crate::check::suggest;
-use crate::compile::ir::{EventKind, EventType, EventTypeId, Field, Program, Value};
+use crate::compile::ir::{EventType, EventTypeId, Field, Program, Value};
 use crate::syntax::ast::FieldType;
-use rust_decimal::Decimal;
 use std::borrow::Cow;
 
 /// The fields every record has, whatever its type, in the order typing
@@ -197,19 +196,20 @@ fn typed(program: &Program, cells: &impl Cells, origin: &Origin) -> Result<Event
     if let Some(name) = cells.stray(kind, event_type) {
         return Err(stray_field(name, event_type));
     }
-    let fields = event_type
+    let mut fields = event_type
         .fields
         .iter()
         .enumerate()
         .map(|(index, field)| field_value(program, field, cells.field(kind, index, field)?))
         .collect::<Result<Vec<_>, _>>()?;
-    check_builtin(event_type, &fields)?;
+    let body = Body::take(event_type.builtin, &mut fields)?;
     check_declared(event_type, &fields)?;
     Ok(Event {
         id: id.to_owned(),
         time,
         member: member.to_owned(),
         kind,
+        body,
         fields,
         origin: origin.clone(),
     })
@@ -230,7 +230,7 @@ fn event_type<'p>(
     let names = program
         .events
         .iter()
-        .filter(|e| program.uses(e.kind))
+        .filter(|e| program.uses(e.builtin))
         .map(|e| e.name.as_str());
     let shown = echo(name);
     Err(match suggest::closest(name, names.clone()) {
@@ -282,39 +282,6 @@ fn field_value(program: &Program, field: &Field, text: Option<&str>) -> Result<V
     value.map_err(|reason| format!("field `{}`: {reason}", field.name))
 }
 
-/// The built-in fields without which a built-in event means nothing.
-fn check_builtin(event_type: &EventType, fields: &[Value]) -> Result<(), String> {
-    let get = |name: &str| {
-        event_type
-            .fields
-            .iter()
-            .position(|f| f.name == name)
-            .and_then(|i| fields.get(i))
-            .unwrap_or(&Value::Missing)
-    };
-    let present = |name: &str| get(name) != &Value::Missing;
-    let positive = |name: &str| matches!(get(name), Value::Number(n) if *n > Decimal::ZERO);
-    let error = match event_type.kind {
-        EventKind::Purchase if !present("amount") => "`purchase` needs an `amount`",
-        EventKind::Return if !present("of") => {
-            "`return` needs `of`, the id of the purchase returned"
-        }
-        EventKind::Return if !positive("amount") => "`return` needs an `amount` greater than 0",
-        EventKind::UsePerk if !present("perk") => "`use_perk` needs `perk`, the perk used",
-        EventKind::Redeem => match (present("reward"), present("points"), present("points_type")) {
-            (true, false, false) => return Ok(()),
-            (true, _, _) => "`redeem` takes a `reward`, or `points` and `points_type`, not both",
-            (false, false, false) => "`redeem` needs a `reward`, or `points` and `points_type`",
-            (false, true, false) => "`redeem` with `points` needs `points_type`",
-            (false, false, true) => "`redeem` with `points_type` needs `points`",
-            (false, true, true) if !positive("points") => "`redeem` needs `points` greater than 0",
-            (false, true, true) => return Ok(()),
-        },
-        _ => return Ok(()),
-    };
-    Err(error.to_owned())
-}
-
 /// The fields the program declares without `optional`: a record must give
 /// each of them.
 fn check_declared(event_type: &EventType, fields: &[Value]) -> Result<(), String> {
@@ -343,7 +310,9 @@ fn quoted_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
 mod tests {
     use super::*;
     use crate::events::tests::{program, utc, PROGRAM};
+    use crate::events::Redeem;
     use chrono::NaiveDate;
+    use rust_decimal::Decimal;
     use std::str::FromStr;
 
     fn origin() -> Origin {
@@ -408,6 +377,9 @@ mod tests {
                 time: utc("2025-03-01T15:00:00Z"),
                 member: "m1".into(),
                 kind: 0,
+                body: Body::Purchase {
+                    amount: Decimal::new(1250, 2),
+                },
                 fields: vec![number("12.50"), Value::Text("Downtown".into())],
                 origin: origin(),
             }
@@ -617,7 +589,14 @@ mod tests {
             );
         }
         let ret = builtin("return", &[("of", "e1"), ("amount", "5")]).unwrap();
-        assert_eq!(ret.fields, vec![Value::Text("e1".into()), number("5")]);
+        assert_eq!(
+            ret.body,
+            Body::Return(Box::new(crate::events::Return {
+                of: "e1".into(),
+                amount: Decimal::from(5),
+            }))
+        );
+        assert!(ret.fields.is_empty());
 
         assert_eq!(
             builtin_reason("use_perk", &[]),
@@ -630,13 +609,20 @@ mod tests {
     fn a_redeem_names_a_reward_or_points_and_their_type() {
         let reward = builtin("redeem", &[("reward", "mug")]).unwrap();
         assert_eq!(
-            reward.fields,
-            vec![Value::Text("mug".into()), Value::Missing, Value::Missing]
+            reward.body,
+            Body::Redeem(Box::new(Redeem::Reward("mug".into())))
         );
         let points = builtin("redeem", &[("points", "500"), ("points_type", "pts")]).unwrap();
         assert_eq!(
-            points.fields,
-            vec![Value::Missing, number("500"), Value::Text("pts".into())]
+            points.body,
+            Body::Redeem(Box::new(Redeem::Points {
+                points: Decimal::from(500),
+                points_type: "pts".into()
+            }))
+        );
+        assert_eq!(
+            points.values().as_ref(),
+            [Value::Missing, number("500"), Value::Text("pts".into())]
         );
         let cases: [(&[(&str, &str)], &str); 6] = [
             (

@@ -290,6 +290,7 @@ mod tests {
     use super::*;
     use crate::compile::ir::Value;
     use crate::events::tests::{origins, outline, read_all, utc};
+    use crate::events::Body;
     use crate::events::Format;
     use rust_decimal::Decimal;
     use std::str::FromStr;
@@ -420,6 +421,7 @@ mod tests {
                     time: utc("2025-01-01T05:00:00Z"),
                     member: "007".into(),
                     kind: 1,
+                    body: Body::Plain,
                     fields: vec![
                         Value::Date(chrono::NaiveDate::from_ymd_opt(1990, 5, 17).unwrap()),
                         Value::Bool(true),
@@ -432,6 +434,7 @@ mod tests {
                     time: utc("2025-03-01T09:00:00Z"),
                     member: "007".into(),
                     kind: crate::check::BuiltinEvent::ALL.len(),
+                    body: Body::Plain,
                     fields: vec![number("3"), number("129.90")],
                     origin: origin(10),
                 },
@@ -440,6 +443,9 @@ mod tests {
                     time: utc("2025-03-01T15:00:00Z"),
                     member: "007".into(),
                     kind: 0,
+                    body: Body::Purchase {
+                        amount: Decimal::from_str("12345678901234567.25").unwrap(),
+                    },
                     fields: vec![number("12345678901234567.25"), Value::Missing],
                     origin: origin(17),
                 },

@@ -6,7 +6,7 @@
 use super::scenario::{Draw, Error, Hours, Rate, Returns, Scenario};
 use crate::check::suggest;
 use crate::compile::calendar;
-use crate::compile::ir::{EventKind, EventTypeId, Field, PerkId, Program, RewardId, Value};
+use crate::compile::ir::{EventTypeId, Field, PerkId, Program, RewardId, Value};
 use crate::syntax::ast::FieldType;
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -192,12 +192,12 @@ pub fn plan(program: &Program, scenario: &Scenario, source: &str) -> Result<Plan
         let kind = program
             .events
             .iter()
-            .position(|e| &e.name == name && e.kind == EventKind::Declared)
+            .position(|e| &e.name == name && e.builtin.is_none())
             .ok_or_else(|| {
                 let declared = program
                     .events
                     .iter()
-                    .filter(|e| e.kind == EventKind::Declared)
+                    .filter(|e| e.builtin.is_none())
                     .map(|e| e.name.as_str());
                 fail(&path, unknown("event type", name, declared))
             })?;

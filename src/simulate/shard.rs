@@ -9,11 +9,11 @@ use super::member::{Chances, Planned, Synthetic};
 use super::plan::{Activity, Plan};
 use super::stats::RunResult;
 use crate::compile::calendar;
-use crate::compile::ir::{builtin_field, Program, RewardId, Value};
+use crate::compile::ir::{Program, RewardId, Value};
 use crate::engine::ledger::{Entry, EntryKind};
 use crate::engine::member::Counter;
 use crate::engine::Engine;
-use crate::events::{Event, Origin};
+use crate::events::{Body, Event, Origin, Redeem, Return};
 use crate::finance::diff::MemberOutcome;
 use crate::finance::liability::{Breakage, LiabilityBuilder};
 use chrono::{DateTime, Duration, Utc};
@@ -184,11 +184,12 @@ impl Shard<'_> {
             return;
         };
         let member = seat.synthetic.id.clone();
-        let event = |kind, fields| Event {
+        let event = |kind, body, fields| Event {
             id: id.clone(),
             time,
             member: member.clone(),
             kind,
+            body,
             fields,
             origin: Origin {
                 file: "simulation".into(),
@@ -197,18 +198,21 @@ impl Shard<'_> {
         };
         let month = self.month;
         let program = self.program;
-        // A redeem or a perk use: the event naming the reward or perk.
-        let named =
-            |kind, field, name| event(kind, builtin(program, kind, field, Value::Text(name)));
         let (event, activity) = match &planned {
-            Planned::Enroll(attributes) => (event(plan.enroll, attributes.clone()), None),
+            Planned::Enroll(attributes) => {
+                (event(plan.enroll, Body::Plain, attributes.clone()), None)
+            }
             Planned::Activity {
                 activity, fields, ..
             } => {
                 let Some(a) = plan.activities.get(*activity) else {
                     return;
                 };
-                (event(a.kind, fields.clone()), Some(a))
+                let mut fields = fields.clone();
+                let builtin = program.events.get(a.kind).and_then(|t| t.builtin);
+                // A planned purchase always has its amount (the plan draws it).
+                let body = Body::take(builtin, &mut fields).unwrap_or(Body::Plain);
+                (event(a.kind, body, fields), Some(a))
             }
             Planned::Redeem(reward) => {
                 let Some((kind, name)) = plan
@@ -219,32 +223,28 @@ impl Shard<'_> {
                 else {
                     return;
                 };
-                (named(kind, builtin_field::REDEEM_REWARD, name), None)
+                let body = Body::Redeem(Box::new(Redeem::Reward(name)));
+                (event(kind, body, Vec::new()), None)
             }
             Planned::Return { of, amount } => {
                 let Some((kind, _)) = plan.returns else {
                     return;
                 };
-                let mut fields = builtin(
-                    program,
-                    kind,
-                    builtin_field::RETURN_OF,
-                    Value::Text(of.clone()),
-                );
-                if let Some(f) = fields.get_mut(builtin_field::RETURN_AMOUNT) {
-                    *f = Value::Number(*amount);
-                }
-                (event(kind, fields), None)
+                let body = Body::Return(Box::new(Return {
+                    of: of.clone(),
+                    amount: *amount,
+                }));
+                (event(kind, body, Vec::new()), None)
             }
             Planned::UsePerk(perk) => {
                 let Some((kind, name)) = plan
                     .use_perk
                     .zip(program.perks.get(*perk))
-                    .map(|(k, p)| (k, p.name.clone()))
+                    .map(|(k, p)| (k, p.name.as_str().into()))
                 else {
                     return;
                 };
-                (named(kind, builtin_field::USE_PERK_PERK, name), None)
+                (event(kind, Body::UsePerk { perk: name }, Vec::new()), None)
             }
         };
         let applied = self.engine.apply(&event).is_ok();
@@ -284,7 +284,11 @@ impl Shard<'_> {
                 if let Some(Value::Number(sales)) = a.sales.and_then(|f| fields.get(f)) {
                     tally.sales += *sales;
                 }
-                self.follow(s, time, &id, a, fields, chances);
+                let amount = match event.body {
+                    Body::Purchase { amount } => amount,
+                    _ => Decimal::ZERO,
+                };
+                self.follow(s, time, &id, a, amount, chances);
             }
         }
     }
@@ -297,7 +301,8 @@ impl Shard<'_> {
         time: DateTime<Utc>,
         id: &str,
         activity: &Activity,
-        fields: &[Value],
+        // What it bought, if it is a purchase: what a return gives back.
+        amount: Decimal,
         chances: &Chances,
     ) {
         let plan = self.plan;
@@ -366,10 +371,6 @@ impl Shard<'_> {
         let end = plan.month_starts.last().copied().unwrap_or_default();
         if let (Some((_, returns)), Some(ret)) = (plan.returns, chances.ret) {
             let at = time + Duration::days(i64::from(ret.after_days));
-            let amount = match fields.get(builtin_field::PURCHASE_AMOUNT) {
-                Some(Value::Number(amount)) => *amount,
-                _ => Decimal::ZERO,
-            };
             let amount = if ret.partial < returns.partial.0 {
                 (amount * super::member::fixed(ret.share, 4))
                     .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
@@ -439,16 +440,6 @@ impl Shard<'_> {
             tally.repeaters += u64::from(purchases >= 2);
         }
     }
-}
-
-/// The fields of a built-in event with one of them set.
-fn builtin(program: &Program, kind: usize, field: usize, value: Value) -> Vec<Value> {
-    let count = program.events.get(kind).map_or(0, |e| e.fields.len());
-    let mut fields = vec![Value::Missing; count];
-    if let Some(f) = fields.get_mut(field) {
-        *f = value;
-    }
-    fields
 }
 
 /// An entry's cost as the ledger writes it, in cents.

@@ -1,0 +1,343 @@
+//! What a built-in event says besides its envelope, typed once, by the
+//! reader: a return's purchase and amount, a redeem's reward or points, a
+//! transfer's recipient… The engine takes these as they are, with nothing
+//! to look up by position and nothing left to check for presence.
+
+use crate::compile::ir::{BuiltinEvent, Value};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+/// A record's built-in values by its type.
+///
+/// A purchase's `amount` is also the first of the event's fields (its
+/// rules' conditions read it there). The other built-in events fire no
+/// rules and take no fields of the program's: their values live here
+/// alone, and their `fields` are empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// An `enroll` (its member attributes are its fields), or a type the
+    /// program declares: fields only.
+    Plain,
+    Purchase {
+        amount: Decimal,
+    },
+    Return(Box<Return>),
+    Redeem(Box<Redeem>),
+    UsePerk {
+        perk: Box<str>,
+    },
+    Transfer(Box<Transfer>),
+    JoinPool {
+        pool: Box<str>,
+    },
+    LeavePool {
+        pool: Box<str>,
+    },
+    Adjust(Box<Adjust>),
+    CancelRedeem {
+        /// The id of the `redeem` cancelled.
+        redemption: Box<str>,
+    },
+}
+
+/// A `return`: `amount` (greater than 0) of purchase `of`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Return {
+    pub of: String,
+    pub amount: Decimal,
+}
+
+/// A `redeem`: a reward, or an amount of a points type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeem {
+    Reward(String),
+    /// `points` (greater than 0) of `points_type`.
+    Points {
+        points: Decimal,
+        points_type: String,
+    },
+}
+
+/// A `transfer` of `points` of `points_type` to the member or pool `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    pub to: String,
+    pub points: Decimal,
+    pub points_type: String,
+}
+
+/// An `adjust`: `points` (signed) of `points_type` for `reason`; a credit
+/// may belong to a `purchase` and carry its own `expires` date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adjust {
+    pub points: Decimal,
+    pub points_type: String,
+    pub reason: String,
+    pub purchase: Option<String>,
+    pub expires: Option<NaiveDate>,
+}
+
+impl Body {
+    /// The body of a record of `builtin` type (`None`: a declared type)
+    /// whose fields, typed by the type's schema, are `fields`: the built-in
+    /// values are taken out of `fields`, but for a purchase's amount, which
+    /// stays. The reason when a value the type needs is absent.
+    pub fn take(builtin: Option<BuiltinEvent>, fields: &mut Vec<Value>) -> Result<Body, String> {
+        let Some(builtin) = builtin else {
+            return Ok(Body::Plain);
+        };
+        if matches!(builtin, BuiltinEvent::Enroll) {
+            return Ok(Body::Plain);
+        }
+        if matches!(builtin, BuiltinEvent::Purchase) {
+            return match fields.first() {
+                Some(Value::Number(amount)) => Ok(Body::Purchase { amount: *amount }),
+                _ => Err("`purchase` needs an `amount`".to_owned()),
+            };
+        }
+        // The other built-in types have their schema's fields only, in
+        // the order `BuiltinEvent::fields` gives.
+        let mut values = std::mem::take(fields).into_iter().map(present);
+        let mut next = || values.next().flatten();
+        let body = match builtin {
+            BuiltinEvent::Purchase | BuiltinEvent::Enroll => Body::Plain,
+            BuiltinEvent::Return => match (text(next()), number(next())) {
+                (None, _) => {
+                    return Err("`return` needs `of`, the id of the purchase returned".into())
+                }
+                (Some(of), Some(amount)) if amount > Decimal::ZERO => {
+                    Body::Return(Box::new(Return { of, amount }))
+                }
+                (Some(_), _) => return Err("`return` needs an `amount` greater than 0".into()),
+            },
+            BuiltinEvent::Redeem => {
+                let redeem =
+                    match (text(next()), number(next()), text(next())) {
+                        (Some(reward), None, None) => Redeem::Reward(reward),
+                        (Some(_), _, _) => return Err(
+                            "`redeem` takes a `reward`, or `points` and `points_type`, not both"
+                                .into(),
+                        ),
+                        (None, None, None) => {
+                            return Err(
+                                "`redeem` needs a `reward`, or `points` and `points_type`".into()
+                            )
+                        }
+                        (None, Some(_), None) => {
+                            return Err("`redeem` with `points` needs `points_type`".into())
+                        }
+                        (None, None, Some(_)) => {
+                            return Err("`redeem` with `points_type` needs `points`".into())
+                        }
+                        (None, Some(points), Some(_)) if points <= Decimal::ZERO => {
+                            return Err("`redeem` needs `points` greater than 0".into())
+                        }
+                        (None, Some(points), Some(points_type)) => Redeem::Points {
+                            points,
+                            points_type,
+                        },
+                    };
+                Body::Redeem(Box::new(redeem))
+            }
+            BuiltinEvent::UsePerk => match text(next()) {
+                Some(perk) => Body::UsePerk { perk: perk.into() },
+                None => return Err("`use_perk` needs `perk`, the perk used".into()),
+            },
+            BuiltinEvent::Transfer => match (text(next()), number(next()), text(next())) {
+                (Some(to), Some(points), Some(points_type)) => Body::Transfer(Box::new(Transfer {
+                    to,
+                    points,
+                    points_type,
+                })),
+                _ => return Err("`transfer` needs `to`, `points` and `points_type`".into()),
+            },
+            BuiltinEvent::JoinPool | BuiltinEvent::LeavePool => {
+                let Some(pool) = text(next()) else {
+                    return Err(format!(
+                        "`{}` needs `pool`, the pool's name (`household:smiths`)",
+                        builtin.name()
+                    ));
+                };
+                let pool = pool.into();
+                match builtin {
+                    BuiltinEvent::JoinPool => Body::JoinPool { pool },
+                    _ => Body::LeavePool { pool },
+                }
+            }
+            BuiltinEvent::Adjust => match (number(next()), text(next()), text(next())) {
+                (Some(points), Some(points_type), Some(reason)) => {
+                    let purchase = text(next());
+                    let expires = match next() {
+                        Some(Value::Date(day)) => Some(day),
+                        _ => None,
+                    };
+                    Body::Adjust(Box::new(Adjust {
+                        points,
+                        points_type,
+                        reason,
+                        purchase,
+                        expires,
+                    }))
+                }
+                _ => {
+                    return Err(
+                        "`adjust` needs `points` (signed), `points_type` and a `reason`".into(),
+                    )
+                }
+            },
+            BuiltinEvent::CancelRedeem => match text(next()) {
+                Some(redemption) => Body::CancelRedeem {
+                    redemption: redemption.into(),
+                },
+                None => {
+                    return Err("`cancel_redeem` needs `redemption`, the id of the redeem".into())
+                }
+            },
+        };
+        Ok(body)
+    }
+
+    /// The built-in type whose records have bodies of this shape (`None`
+    /// for a plain body: the type's fields are all it has), for `take`.
+    pub fn builtin(&self) -> Option<BuiltinEvent> {
+        Some(match self {
+            Body::Plain => return None,
+            Body::Purchase { .. } => BuiltinEvent::Purchase,
+            Body::Return(_) => BuiltinEvent::Return,
+            Body::Redeem(_) => BuiltinEvent::Redeem,
+            Body::UsePerk { .. } => BuiltinEvent::UsePerk,
+            Body::Transfer(_) => BuiltinEvent::Transfer,
+            Body::JoinPool { .. } => BuiltinEvent::JoinPool,
+            Body::LeavePool { .. } => BuiltinEvent::LeavePool,
+            Body::Adjust(_) => BuiltinEvent::Adjust,
+            Body::CancelRedeem { .. } => BuiltinEvent::CancelRedeem,
+        })
+    }
+
+    /// The built-in values a record of this body gave, in its schema's
+    /// order, `Value::Missing` for those it left out: the fields `take`
+    /// took (for a purchase or a plain body, none).
+    pub fn values(&self) -> Vec<Value> {
+        let text = |t: &str| Value::Text(t.to_owned());
+        let maybe = |t: &Option<String>| t.as_deref().map_or(Value::Missing, text);
+        match self {
+            Body::Plain | Body::Purchase { .. } => Vec::new(),
+            Body::Return(r) => vec![text(&r.of), Value::Number(r.amount)],
+            Body::Redeem(r) => match r.as_ref() {
+                Redeem::Reward(reward) => vec![text(reward), Value::Missing, Value::Missing],
+                Redeem::Points {
+                    points,
+                    points_type,
+                } => vec![Value::Missing, Value::Number(*points), text(points_type)],
+            },
+            Body::UsePerk { perk } => vec![text(perk)],
+            Body::Transfer(t) => vec![text(&t.to), Value::Number(t.points), text(&t.points_type)],
+            Body::JoinPool { pool } | Body::LeavePool { pool } => vec![text(pool)],
+            Body::Adjust(a) => vec![
+                Value::Number(a.points),
+                text(&a.points_type),
+                text(&a.reason),
+                maybe(&a.purchase),
+                a.expires.map_or(Value::Missing, Value::Date),
+            ],
+            Body::CancelRedeem { redemption } => vec![text(redemption)],
+        }
+    }
+}
+
+/// A value the record gave (not `Missing`).
+fn present(value: Value) -> Option<Value> {
+    Some(value).filter(|v| *v != Value::Missing)
+}
+
+fn text(value: Option<Value>) -> Option<String> {
+    match value {
+        Some(Value::Text(text)) => Some(text),
+        _ => None,
+    }
+}
+
+fn number(value: Option<Value>) -> Option<Decimal> {
+    match value {
+        Some(Value::Number(number)) => Some(number),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::ast::FieldType;
+
+    /// A value of `ty` for a built-in field.
+    fn sample(ty: FieldType, n: usize) -> Value {
+        match ty {
+            FieldType::Number | FieldType::Money => Value::Number(Decimal::from(n + 1)),
+            FieldType::Text => Value::Text(format!("t{n}")),
+            FieldType::Date => Value::Date(NaiveDate::from_ymd_opt(2025, 1, 1).unwrap()),
+            FieldType::Bool => Value::Bool(true),
+        }
+    }
+
+    /// Taking a body and giving back its values is the identity on records
+    /// that give every built-in field a body can hold: the fields are read
+    /// in the schema's order.
+    #[test]
+    fn values_give_back_what_take_took() {
+        for builtin in BuiltinEvent::ALL {
+            let schema = builtin.fields();
+            let mut all: Vec<Value> = schema
+                .iter()
+                .enumerate()
+                .map(|(n, (_, ty))| sample(*ty, n))
+                .collect();
+            if builtin == BuiltinEvent::Redeem {
+                // A reward, or points: not both.
+                all[1] = Value::Missing;
+                all[2] = Value::Missing;
+            }
+            let mut fields = all.clone();
+            let body = Body::take(Some(builtin), &mut fields).unwrap();
+            let plain = builtin == BuiltinEvent::Enroll;
+            assert_eq!(body.builtin(), Some(builtin).filter(|_| !plain));
+            match body {
+                Body::Plain | Body::Purchase { .. } => assert_eq!(fields, all, "{builtin:?}"),
+                _ => {
+                    assert!(fields.is_empty(), "{builtin:?}");
+                    assert_eq!(body.values(), all, "{builtin:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_redeem_of_points_keeps_them_and_their_type() {
+        let mut fields = vec![
+            Value::Missing,
+            Value::Number(Decimal::from(250)),
+            Value::Text("stars".into()),
+        ];
+        let body = Body::take(Some(BuiltinEvent::Redeem), &mut fields).unwrap();
+        assert_eq!(
+            body,
+            Body::Redeem(Box::new(Redeem::Points {
+                points: Decimal::from(250),
+                points_type: "stars".into()
+            }))
+        );
+    }
+
+    #[test]
+    fn absent_values_a_type_needs_are_named() {
+        let mut fields = vec![Value::Text("p1".into()), Value::Missing];
+        assert_eq!(
+            Body::take(Some(BuiltinEvent::Transfer), &mut fields),
+            Err("`transfer` needs `to`, `points` and `points_type`".into())
+        );
+        let mut fields = vec![Value::Missing];
+        assert_eq!(
+            Body::take(Some(BuiltinEvent::LeavePool), &mut fields),
+            Err("`leave_pool` needs `pool`, the pool's name (`household:smiths`)".into())
+        );
+    }
+}
