@@ -2172,6 +2172,29 @@ fn a_member_who_requalifies_during_a_rolling_grace_keeps_the_tier() {
 }
 
 #[test]
+fn a_grace_cut_short_by_requalifying_does_not_end_the_next_grace_early() {
+    // Failed at 1 July 2025: a drop waits for 1 January 2026. Back to 100
+    // in August (the September review clears the drop), then the purchase
+    // is returned: the October review fails again, and that drop waits
+    // for its own grace, to 1 April 2026. The first grace's end, still
+    // queued for 1 January, must not land it.
+    let events = "id,time,member,type,amount,of
+                  e1,2024-01-01 09:00,ann,enroll,,
+                  e2,2024-06-10 10:00,ann,purchase,100,
+                  e3,2025-08-15 10:00,ann,purchase,100,
+                  e4,2025-09-10 10:00,ann,return,100,e3";
+    let run = run_until(&rolling_gold_with_grace("6 months"), events, "2026-06-30");
+    assert_eq!(
+        run.rows("ann", &["tier_change"]),
+        [
+            "tier_change 2024-01-01T09:00:00-05:00 joined at base",
+            "tier_change 2024-06-10T10:00:00-04:00 base → gold (threshold reached)",
+            "tier_change 2026-04-01T00:00:00-04:00 gold → base (not requalified, after grace)",
+        ]
+    );
+}
+
+#[test]
 fn a_purchase_returned_in_full_gives_back_its_rules_limited_firings() {
     let program = ny!(r#"
 points pts

@@ -436,7 +436,7 @@ impl<'p> Engine<'p> {
         let mut more = false;
         while let Some(due) = self.due.pop_through(time) {
             worked = true;
-            if due.generation != self.generation(due.member) {
+            if !self.is_current(&due) {
                 continue;
             }
             // Purchases whose returns have closed are forgotten when the
@@ -482,6 +482,32 @@ impl<'p> Engine<'p> {
                     explanation.entry(entry);
                 }
             }
+        }
+    }
+
+    /// Whether clock work queued before is still wanted now that it comes
+    /// up: the one place stale work is dropped, rather than searched for
+    /// in the queue when it goes stale. Work queued for a member before a
+    /// late event's re-run of it is of an older generation; a period end
+    /// is stale once the period restarted (a qualification year restarts
+    /// at each upgrade), and a grace end once the drop it waited for was
+    /// settled or put at another date. The rest is never stale: a release
+    /// or an expiry whose bucket is gone finds nothing to do, and an
+    /// inactivity check, of which a wallet has one queued, moves itself to
+    /// the latest activity's date when it comes up (`expire_inactive`).
+    fn is_current(&self, due: &Due) -> bool {
+        if due.generation != self.generation(due.member) {
+            return false;
+        }
+        let Some(member) = self.members.get(due.member) else {
+            return false;
+        };
+        match due.what {
+            DueKind::PeriodEnd => tiers::period_end_of(self.program, member) == Some(due.at),
+            DueKind::GraceEnd => member
+                .pending_downgrade
+                .is_some_and(|(_, until)| until == due.at),
+            DueKind::Release(..) | DueKind::Expire(..) | DueKind::Inactivity(_) => true,
         }
     }
 
@@ -587,7 +613,7 @@ impl<'p> Engine<'p> {
         let current: Vec<Due> = shard
             .due
             .iter()
-            .filter(|due| due.generation == shard.generation(due.member))
+            .filter(|due| shard.is_current(due))
             .copied()
             .collect();
         self.members.extend(shard.members);

@@ -244,6 +244,12 @@ impl Engine<'_> {
     }
 }
 
+/// The end of `member`'s current tier period, if the program has tiers.
+pub(super) fn period_end_of(program: &Program, member: &Member) -> Option<DateTime<Utc>> {
+    program.tiers.as_ref()?;
+    Some(next_period_end(program, member.period_started, member))
+}
+
 /// The end of the tier period that `from` falls in, for `member`.
 fn next_period_end(program: &Program, from: DateTime<Utc>, member: &Member) -> DateTime<Utc> {
     let tz = program.timezone;
@@ -362,11 +368,6 @@ impl Engine<'_> {
         let Some(member) = self.members.get(m) else {
             return;
         };
-        // A period restarted since this end was scheduled (a qualification
-        // year restarts at each upgrade) is reviewed at its own end.
-        if next_period_end(program, member.period_started, member) != at {
-            return;
-        }
         let measures: SmallVec<[Decimal; 4]> = current_measures(member, program, at);
         let scope = measures_scope(&measures, calendar::local(program.timezone, at));
         let current = member.tier;
@@ -494,15 +495,14 @@ impl Engine<'_> {
         let Some(member) = self.members.get_mut(m) else {
             return;
         };
-        if let Some((target, until)) = member.pending_downgrade {
-            if until == at {
-                member.pending_downgrade = None;
-                // Lifetime status reached during the grace is a floor too.
-                let target = target.max(member.floor);
-                if target < member.tier {
-                    self.set_tier(m, target, at, "not requalified, after grace");
-                }
-            }
+        // The drop this grace end was queued for (`Engine::is_current`).
+        let Some((target, _)) = member.pending_downgrade.take() else {
+            return;
+        };
+        // Lifetime status reached during the grace is a floor too.
+        let target = target.max(member.floor);
+        if target < member.tier {
+            self.set_tier(m, target, at, "not requalified, after grace");
         }
     }
 
