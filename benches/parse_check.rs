@@ -1,6 +1,7 @@
 //! How fast programs parse, and parse and check, in bytes per second: each
 //! example program in `programs/`, and generated programs of 1,000 and 5,000
-//! rules with the other declarations in the proportions of a real program.
+//! rules with the other declarations in the proportions of a real program,
+//! and two of one rule with a huge condition.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -125,9 +126,33 @@ fn examples() -> Vec<(String, String)> {
         .collect()
 }
 
+/// Programs of one rule whose condition is huge: a 200,000-term sum and
+/// 10,000 nested parentheses (`tests/no_panic.rs` checks they get through).
+fn huge() -> Vec<(&'static str, String)> {
+    let with_condition = |condition: String| {
+        format!(
+            "program \"Huge\" {{\n  currency USD\n  timezone \"UTC\"\n}}\n\n\
+             event order {{\n  amount: money\n}}\n\n\
+             points stars\n\nrule r {{\n  on order where {condition}\n  earn 1 stars\n}}\n"
+        )
+    };
+    let depth = 10_000;
+    vec![
+        (
+            "sum_200k",
+            with_condition(format!("{} > 0", vec!["1"; 200_000].join(" + "))),
+        ),
+        (
+            "parentheses_10k",
+            with_condition(format!("{}1{} > 0", "(".repeat(depth), ")".repeat(depth))),
+        ),
+    ]
+}
+
 fn bench(c: &mut Criterion) {
     let programs: Vec<(usize, String)> = SIZES.iter().map(|&n| (n, program(n))).collect();
     let examples = examples();
+    let huge = huge();
     for (rules, text) in &programs {
         let errors: Vec<_> = loyalty::check_source(text)
             .into_iter()
@@ -152,6 +177,10 @@ fn bench(c: &mut Criterion) {
                 programs
                     .iter()
                     .map(|(rules, text)| (BenchmarkId::new("rules", rules), text)),
+            )
+            .chain(
+                huge.iter()
+                    .map(|(name, text)| (BenchmarkId::new("huge", name), text)),
             );
         for (id, text) in inputs {
             group.throughput(Throughput::Bytes(text.len() as u64));

@@ -154,6 +154,27 @@ fn rejected(event: &Event, reason: String) -> Reject {
     }
 }
 
+/// The first checks of `event`, on its time, with the clock at `clock`
+/// and late events re-run if `keeps_history`: a late event is rejected
+/// when late events are not re-run, and an event too far beyond the clock
+/// always. The clock if the event is late. One engine and the sharded
+/// dealer, which keeps the clock for its shards, both check here.
+fn admit_time(
+    program: &Program,
+    clock: Option<DateTime<Utc>>,
+    keeps_history: bool,
+    event: &Event,
+) -> Result<Option<DateTime<Utc>>, Reject> {
+    let late = clock.filter(|c| event.time < *c);
+    if let (Some(clock), false) = (late, keeps_history) {
+        return Err(out_of_order(event, clock));
+    }
+    match beyond_horizon(program, event, clock) {
+        Some(reject) => Err(reject),
+        None => Ok(late),
+    }
+}
+
 /// `event` rejected for coming after the clock passed its time, when late
 /// events are not re-run.
 fn out_of_order(event: &Event, clock: DateTime<Utc>) -> Reject {
@@ -325,13 +346,7 @@ impl<'p> Engine<'p> {
     /// before any clock work.
     fn admit(&self, event: &Event) -> Result<Admitted, Reject> {
         let reject = |reason: String| rejected(event, reason);
-        let late = self.clock.filter(|c| event.time < *c);
-        if let (Some(clock), false) = (late, self.keeps_history()) {
-            return Err(out_of_order(event, clock));
-        }
-        if let Some(reject) = beyond_horizon(self.program, event, self.clock) {
-            return Err(reject);
-        }
+        let late = admit_time(self.program, self.clock, self.keeps_history(), event)?;
         if self
             .event_ids
             .as_ref()

@@ -122,60 +122,27 @@ pub fn replay_in_pieces<E>(
         engine.drain_ledger_into(&mut rows);
         ledger(&mut rows)
     };
-    // Applies an event and passes its rows on; long clock work before it
-    // (a month end's expiries) is passed on in pieces.
-    let mut apply = |engine: &mut Engine, event: Event, outcome: &mut Outcome| {
-        if until.is_some_and(|u| event.time > u) {
-            outcome.after_until += 1;
-        } else {
-            while engine.clock_work_before(&event, piece_rows) {
-                flush(engine)?;
-            }
-            if let Err(reject) = engine.apply(&event) {
-                outcome.rejects.push(reject);
-            }
+    if order == Order::Stream {
+        engine.accept_late_events();
+    }
+    let mut events = InOrder::new(records, options);
+    while let Some(event) = events.next(&mut outcome) {
+        // Long clock work before the event (a month end's expiries) is
+        // passed on in pieces.
+        while engine.clock_work_before(&event, piece_rows) {
+            flush(engine)?;
         }
-        flush(engine)
-    };
-    match order {
-        Order::Stream => {
-            engine.accept_late_events();
-            for record in records {
-                outcome.read += 1;
-                match record {
-                    Ok(event) => apply(engine, event, &mut outcome)?,
-                    Err(reject) => outcome.rejects.push(reject),
-                }
-                if strict && !outcome.rejects.is_empty() {
-                    outcome.not_applied = Some(0);
-                    return Ok(outcome);
-                }
-            }
+        if let Err(reject) = engine.apply(&event) {
+            outcome.rejects.push(reject);
         }
-        Order::Sort => {
-            let mut events = Vec::new();
-            for record in records {
-                outcome.read += 1;
-                match record {
-                    Ok(event) => events.push(event),
-                    Err(reject) => outcome.rejects.push(reject),
-                }
-                if strict && !outcome.rejects.is_empty() {
-                    outcome.not_applied = Some(events.len() as u64);
-                    return Ok(outcome);
-                }
-            }
-            // Stable: equal times keep input order.
-            events.sort_by_key(|e| e.time);
-            let mut events = events.into_iter();
-            while let Some(event) = events.next() {
-                apply(engine, event, &mut outcome)?;
-                if strict && !outcome.rejects.is_empty() {
-                    outcome.not_applied = Some(events.len() as u64);
-                    return Ok(outcome);
-                }
-            }
+        flush(engine)?;
+        if strict && !outcome.rejects.is_empty() {
+            outcome.not_applied = Some(events.left());
+            return Ok(outcome);
         }
+    }
+    if outcome.not_applied.is_some() {
+        return Ok(outcome);
     }
     if let Some(until) = until {
         while engine.advance_some(until, piece_rows) {
@@ -185,4 +152,93 @@ pub fn replay_in_pieces<E>(
     flush(engine)?;
     outcome.rejects.sort_by(|a, b| a.origin.cmp(&b.origin));
     Ok(outcome)
+}
+
+/// The events of a replay in the order it applies them: as read, or all
+/// read and then sorted by time (equal times keep input order). What is
+/// not to be applied is counted into the replay's outcome on the way:
+/// records that did not read as events (a strict replay stops at the
+/// first), and events after `until`. One engine's replay and the sharded
+/// dealer both take their events from here.
+pub(super) struct InOrder<I> {
+    records: I,
+    options: Options,
+    /// `Order::Sort`'s events, once all are read.
+    sorted: Option<std::vec::IntoIter<Event>>,
+}
+
+impl<I: Iterator<Item = Result<Event, Reject>>> InOrder<I> {
+    pub(super) fn new(records: I, options: Options) -> Self {
+        InOrder {
+            records,
+            options,
+            sorted: None,
+        }
+    }
+
+    /// The next event to apply; `None` at the end, or when a strict replay
+    /// stopped at a record that did not read (`outcome.not_applied` then
+    /// counts the events read before it and not applied).
+    pub(super) fn next(&mut self, outcome: &mut Outcome) -> Option<Event> {
+        let Options {
+            order,
+            until,
+            strict,
+        } = self.options;
+        loop {
+            let event = match order {
+                Order::Stream => match self.records.next()? {
+                    Ok(event) => {
+                        outcome.read += 1;
+                        event
+                    }
+                    Err(reject) => {
+                        outcome.read += 1;
+                        outcome.rejects.push(reject);
+                        if strict {
+                            outcome.not_applied = Some(0);
+                            return None;
+                        }
+                        continue;
+                    }
+                },
+                Order::Sort => {
+                    if self.sorted.is_none() {
+                        self.sorted = Some(self.read_all(outcome).into_iter());
+                    }
+                    self.sorted.as_mut()?.next()?
+                }
+            };
+            if until.is_some_and(|u| event.time > u) {
+                outcome.after_until += 1;
+                continue;
+            }
+            return Some(event);
+        }
+    }
+
+    /// Every record, the events sorted by time; none if a strict replay
+    /// stopped at a record that did not read.
+    fn read_all(&mut self, outcome: &mut Outcome) -> Vec<Event> {
+        let mut events = Vec::new();
+        for record in self.records.by_ref() {
+            outcome.read += 1;
+            match record {
+                Ok(event) => events.push(event),
+                Err(reject) => outcome.rejects.push(reject),
+            }
+            if self.options.strict && !outcome.rejects.is_empty() {
+                outcome.not_applied = Some(events.len() as u64);
+                return Vec::new();
+            }
+        }
+        // Stable: equal times keep input order.
+        events.sort_by_key(|e| e.time);
+        events
+    }
+
+    /// How many events read are still to be applied.
+    pub(super) fn left(&self) -> u64 {
+        self.sorted.as_ref().map_or(0, |events| events.len() as u64)
+    }
 }

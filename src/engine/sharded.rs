@@ -20,8 +20,8 @@
 use super::ids::IdSet;
 use super::late::{accepts_late_events, too_late};
 use super::ledger::Entry;
-use super::replay::{Options, Order, Outcome};
-use super::{beyond_horizon, duplicate, out_of_order, ClockOrder, Engine};
+use super::replay::{InOrder, Options, Order, Outcome};
+use super::{admit_time, duplicate, ClockOrder, Engine};
 use crate::compile::ir::{BuiltinEvent, Program};
 use crate::events::{Event, Reject};
 use chrono::{DateTime, Utc};
@@ -431,18 +431,8 @@ impl<'p> Dealer<'p> {
         records: impl Iterator<Item = Result<Event, Reject>>,
         ledger: &mut Sink<'_, E>,
     ) -> Result<(), E> {
-        let mut sorted = Vec::new();
-        for record in records {
-            self.outcome.read += 1;
-            match (record, self.options.order) {
-                (Err(reject), _) => self.outcome.rejects.push(reject),
-                (Ok(event), Order::Stream) => self.event(event, ledger)?,
-                (Ok(event), Order::Sort) => sorted.push(event),
-            }
-        }
-        // Stable: equal times keep input order.
-        sorted.sort_by_key(|e| e.time);
-        for event in sorted {
+        let mut events = InOrder::new(records, self.options);
+        while let Some(event) = events.next(&mut self.outcome) {
             self.event(event, ledger)?;
         }
         if let Some(until) = self.options.until {
@@ -465,21 +455,15 @@ impl<'p> Dealer<'p> {
         event: Event,
         ledger: &mut Sink<'_, E>,
     ) -> Result<(), E> {
-        if self.options.until.is_some_and(|u| event.time > u) {
-            self.outcome.after_until += 1;
-            return Ok(());
-        }
         let position = self.next_position;
         self.next_position += 1;
-        let late = self.clock.filter(|c| event.time < *c);
-        if let (Some(clock), false) = (late, self.keeps_history) {
-            self.outcome.rejects.push(out_of_order(&event, clock));
-            return Ok(());
-        }
-        if let Some(reject) = beyond_horizon(self.program, &event, self.clock) {
-            self.outcome.rejects.push(reject);
-            return Ok(());
-        }
+        let late = match admit_time(self.program, self.clock, self.keeps_history, &event) {
+            Ok(late) => late,
+            Err(reject) => {
+                self.outcome.rejects.push(reject);
+                return Ok(());
+            }
+        };
         // An id dealt before is a duplicate if that event was applied (a
         // rejected event's id is free again).
         if !self.ids.insert(&event.id) && self.applied(&event.id, ledger)? {
