@@ -12,7 +12,19 @@ use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
 pub type EventTypeId = usize;
-pub type PointsId = usize;
+/// A points type: its place in `Program::points` (and in every table kept
+/// per points type: a member's wallets, the totals). A type of its own, so
+/// that it is never passed where a member's slot or a rule is meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct PointsId(pub usize);
+
+impl PointsId {
+    /// Its place in a table kept per points type.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
 pub type RuleId = usize;
 pub type TierRank = usize;
 pub type PerkId = usize;

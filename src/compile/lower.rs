@@ -31,7 +31,7 @@ struct Names {
 }
 
 impl Names {
-    fn get(map: &BTreeMap<String, usize>, name: &ast::Ident, what: &str) -> Result<usize> {
+    fn get<Id: Copy>(map: &BTreeMap<String, Id>, name: &ast::Ident, what: &str) -> Result<Id> {
         map.get(&name.node)
             .copied()
             .ok_or_else(|| internal(name.span, &format!("{what} `{}`", name.node)))
@@ -76,7 +76,7 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
             Item::Points(p) => {
                 names
                     .points
-                    .insert(p.name.node.clone(), program.points.len());
+                    .insert(p.name.node.clone(), PointsId(program.points.len()));
                 program.points.push(points_type(p)?);
             }
             _ => {}
@@ -132,12 +132,15 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
     };
     program.reward_index = index(program.rewards.iter().map(|r| &r.name).collect());
     program.perk_index = index(program.perks.iter().map(|p| &p.name).collect());
-    program.points_index = index(program.points.iter().map(|p| &p.name).collect());
+    program.points_index = index(program.points.iter().map(|p| &p.name).collect())
+        .into_iter()
+        .map(|(name, p)| (name, PointsId(p)))
+        .collect();
     program.pool_index = program
         .points
         .iter()
         .enumerate()
-        .filter_map(|(p, t)| Some((t.pool.as_ref()?.kind.clone(), p)))
+        .filter_map(|(p, t)| Some((t.pool.as_ref()?.kind.clone(), PointsId(p))))
         .collect();
     Ok(program)
 }
@@ -794,7 +797,7 @@ fn lower_perk(p: &ast::PerkDecl, names: &Names, program: &Program) -> Result<Per
 fn lower_reward(r: &ast::RewardDecl, names: &Names) -> Result<Reward> {
     let mut reward = Reward {
         name: r.name.node.clone(),
-        points: 0,
+        points: PointsId(0),
         price: Decimal::ZERO,
         tier_prices: Vec::new(),
         cost: None,

@@ -34,7 +34,7 @@ impl Engine<'_> {
             .points_index
             .get(type_name)
             .ok_or_else(|| format!("unknown points type `{type_name}`"))?;
-        let points = program.points.get(p).ok_or("unknown points type")?;
+        let points = program.points.get(p.index()).ok_or("unknown points type")?;
         if points.qualifying {
             return Err(format!(
                 "`{type_name}` are qualifying points: tier measures come from earning rules, not adjustments"
@@ -68,7 +68,10 @@ impl Engine<'_> {
             self.touch(m, p, now);
             return Ok(());
         }
-        let issued = self.totals.get(p).map_or(Decimal::ZERO, |t| t.issued);
+        let issued = self
+            .totals
+            .get(p.index())
+            .map_or(Decimal::ZERO, |t| t.issued);
         if !within(issued, amount) {
             return Err(too_large(&format!("the {type_name} issued")));
         }

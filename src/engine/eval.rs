@@ -134,7 +134,7 @@ pub fn missing(expr: &Expr, scope: &Scope, found: &mut Vec<Read>) {
 fn balance(points: PointsId, scope: &Scope) -> Value {
     scope
         .balances
-        .get(points)
+        .get(points.index())
         .map_or(Value::Missing, |b| Value::Number(*b))
 }
 

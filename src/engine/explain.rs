@@ -113,7 +113,12 @@ impl Explanation {
     /// The explanation as text.
     pub fn render(&self, program: &Program) -> String {
         let tz = program.timezone;
-        let points_name = |p: PointsId| program.points.get(p).map_or("points", |t| t.name.as_str());
+        let points_name = |p: PointsId| {
+            program
+                .points
+                .get(p.index())
+                .map_or("points", |t| t.name.as_str())
+        };
         let rule_name = |r: RuleId| program.rules.get(r).map_or("?", |t| t.name.as_str());
         let mut out = String::new();
         let _ = writeln!(out, "member {}", self.member);

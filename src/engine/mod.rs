@@ -729,7 +729,7 @@ impl<'p> Engine<'p> {
             Some(member) => (
                 member.id.clone(),
                 points
-                    .and_then(|p| member.wallets.get(p))
+                    .and_then(|p| member.wallets.get(p.index()))
                     .map_or(Decimal::ZERO, Wallet::balance),
             ),
             None => (CompactString::default(), Decimal::ZERO),
@@ -768,7 +768,7 @@ impl<'p> Engine<'p> {
     fn wallet(&mut self, m: usize, p: PointsId) -> Option<&mut Wallet> {
         self.members
             .get_mut(m)
-            .and_then(|member| member.wallets.get_mut(p))
+            .and_then(|member| member.wallets.get_mut(p.index()))
     }
 
     /// Adds to both the member's and the program's totals.
@@ -776,7 +776,7 @@ impl<'p> Engine<'p> {
         if let Some(wallet) = self.wallet(m, p) {
             update(&mut wallet.totals);
         }
-        if let Some(totals) = self.totals.get_mut(p) {
+        if let Some(totals) = self.totals.get_mut(p.index()) {
             update(totals);
         }
     }
@@ -816,7 +816,7 @@ impl<'p> Engine<'p> {
         event: &Event,
     ) -> Option<u64> {
         let program = self.program;
-        let points = program.points.get(p)?;
+        let points = program.points.get(p.index())?;
         let tz = program.timezone;
         let now = event.time;
         let available_at = points
@@ -827,7 +827,7 @@ impl<'p> Engine<'p> {
         let kept = self.wallet(m, p)?.add(bucket);
         self.count(m, p, |t| t.issued += amount);
         if let Some(member) = self.members.get_mut(m) {
-            if let Some(earned) = member.lifetime_earned.get_mut(p) {
+            if let Some(earned) = member.lifetime_earned.get_mut(p.index()) {
                 *earned += amount;
             }
         }
@@ -874,7 +874,8 @@ impl<'p> Engine<'p> {
         if let Some(wallet) = self.wallet(m, p) {
             wallet.last_activity = Some(now);
         }
-        if let Some(ExpiryRule::Inactivity(term)) = program.points.get(p).map(|t| t.expiry) {
+        if let Some(ExpiryRule::Inactivity(term)) = program.points.get(p.index()).map(|t| t.expiry)
+        {
             self.seq += 1;
             let seq = self.seq;
             let at = calendar::after(program.timezone, now, term);
@@ -954,7 +955,7 @@ impl<'p> Engine<'p> {
                     .points_index
                     .get(points)
                     .ok_or_else(|| format!("unknown points type `{points}`"))?;
-                let value = program.points.get(p).and_then(|t| t.value);
+                let value = program.points.get(p.index()).and_then(|t| t.value);
                 let cost = match value {
                     Some(v) => Some(
                         v.checked_mul(*amount)
@@ -965,7 +966,7 @@ impl<'p> Engine<'p> {
                 (p, *amount, cost, String::new())
             }
         };
-        let points = program.points.get(p).ok_or("unknown points type")?;
+        let points = program.points.get(p.index()).ok_or("unknown points type")?;
         if points.qualifying {
             return Err(format!(
                 "`{}` are qualifying points and cannot be redeemed",
@@ -1073,7 +1074,10 @@ impl<'p> Engine<'p> {
         purchase.returned += amount;
         let mut reversals = Vec::new();
         for award in &mut purchase.awards {
-            let precision = program.points.get(award.points).map_or(0, |t| t.precision);
+            let precision = program
+                .points
+                .get(award.points.index())
+                .map_or(0, |t| t.precision);
             // Points of the award that expired are gone already: the return
             // takes back its share of the rest only.
             let live = award.awarded - award.expired;
@@ -1114,7 +1118,7 @@ impl<'p> Engine<'p> {
         // for the purchase is taken back from the balance alone.
         let mut reversed_points = vec![Decimal::ZERO; program.points.len()];
         for (p, _, points, _) in reversals.iter().filter(|r| r.1.is_some()) {
-            if let Some(total) = reversed_points.get_mut(*p) {
+            if let Some(total) = reversed_points.get_mut(p.index()) {
                 *total += *points;
             }
         }
@@ -1142,7 +1146,7 @@ impl<'p> Engine<'p> {
             };
             self.count(m, p, |t| t.reversed += reversed);
             if let Some(member) = self.members.get_mut(m).filter(|_| rule.is_some()) {
-                if let Some(earned) = member.lifetime_earned.get_mut(p) {
+                if let Some(earned) = member.lifetime_earned.get_mut(p.index()) {
                     *earned -= reversed;
                 }
             }
@@ -1173,7 +1177,8 @@ impl<'p> Engine<'p> {
 
     fn expire_inactive(&mut self, m: usize, p: PointsId, at: DateTime<Utc>) {
         let program = self.program;
-        let Some(ExpiryRule::Inactivity(term)) = program.points.get(p).map(|t| t.expiry) else {
+        let Some(ExpiryRule::Inactivity(term)) = program.points.get(p.index()).map(|t| t.expiry)
+        else {
             return;
         };
         let Some(wallet) = self.wallet(m, p) else {

@@ -10,7 +10,7 @@
 //! only the rest.
 
 use super::ledger::{Entry, EntryKind};
-use crate::compile::ir::{BuiltinEvent, Term, Value};
+use crate::compile::ir::{BuiltinEvent, PointsId, Term, Value};
 use crate::events::{Body, Event, Origin};
 use crate::syntax::ast::TimeUnit;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -200,7 +200,7 @@ fn kind_code(kind: EntryKind) -> u8 {
 pub fn pack_entry(entry: &Entry, out: &mut Vec<u8>) {
     out.push(kind_code(entry.kind));
     instant(entry.time, out);
-    maybe_number(entry.points, out);
+    maybe_number(entry.points.map(PointsId::index), out);
     decimal(entry.amount, out);
     decimal(entry.balance, out);
     maybe_number(entry.rule, out);
@@ -266,7 +266,7 @@ pub fn unpack_entries(bytes: &[u8], member: &str) -> Option<Vec<Entry>> {
             kind,
             member: member.into(),
             time,
-            points,
+            points: points.map(PointsId),
             amount,
             balance,
             rule,
@@ -509,7 +509,7 @@ mod tests {
             kind: EntryKind::Rollover,
             member: "ann".into(),
             time: at,
-            points: Some(0),
+            points: Some(PointsId(0)),
             amount: Decimal::new(-150, 1),
             balance: Decimal::new(99_999_999_999, 4),
             rule: Some(200),

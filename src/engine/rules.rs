@@ -205,7 +205,7 @@ impl Engine<'_> {
                     continue;
                 }
                 let bucket = self.award(m, proposal.points, proposal.awarded, rule_id, event);
-                if let Some(earned) = earned_now.get_mut(proposal.points) {
+                if let Some(earned) = earned_now.get_mut(proposal.points.index()) {
                     *earned += proposal.awarded;
                 }
                 purchase_awards.push(PurchaseAward {
@@ -269,7 +269,7 @@ impl Engine<'_> {
             for preview in [false, true] {
                 let added: Decimal = proposals
                     .iter()
-                    .filter(|x| x.points == p)
+                    .filter(|x| x.points == PointsId(p))
                     .filter(|x| program.rules.get(x.rule).is_some_and(|r| r.preview) == preview)
                     .map(|x| x.awarded)
                     .sum();
@@ -337,7 +337,10 @@ impl Engine<'_> {
                     )
                 })?;
             for (points, raw, arithmetic) in awards {
-                let precision = program.points.get(points).map_or(0, |t| t.precision);
+                let precision = program
+                    .points
+                    .get(points.index())
+                    .map_or(0, |t| t.precision);
                 let rounded = round(raw.max(Decimal::ZERO), precision, rule.rounding);
                 let (awarded, cuts) =
                     self.cut(m, rule, rule_id, points, rounded, scope.local.date());

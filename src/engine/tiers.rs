@@ -34,7 +34,7 @@ pub fn current_measures<C: FromIterator<Decimal>>(
         .map(|(i, measure)| match (measure, rolling_since) {
             (Measure::Balance(p), _) => member
                 .wallets
-                .get(*p)
+                .get(p.index())
                 .map_or(Decimal::ZERO, |w| w.balance()),
             (_, Some(since)) => member
                 .window_entries
@@ -65,7 +65,7 @@ pub fn add_measures(
         .enumerate()
         .filter_map(|(i, measure)| {
             let value = match measure {
-                Measure::PointsEarned(p) => earned.get(*p).copied()?,
+                Measure::PointsEarned(p) => earned.get(p.index()).copied()?,
                 Measure::Count(e) if *e == event.kind => Decimal::ONE,
                 Measure::FieldSum(e, f) if *e == event.kind => match event.fields.get(*f) {
                     Some(Value::Number(n)) => *n,
@@ -116,7 +116,7 @@ pub fn take_back_measures(
         .filter_map(|(i, value)| match tiers.measures.get(*i) {
             Some(Measure::Count(_)) => fully_returned.then_some((*i, -*value)),
             Some(Measure::PointsEarned(p)) => {
-                Some((*i, -reversed.get(*p).copied().unwrap_or_default()))
+                Some((*i, -reversed.get(p.index()).copied().unwrap_or_default()))
             }
             Some(_) => Some((
                 *i,
@@ -328,7 +328,7 @@ impl Engine<'_> {
         for lifetime in &tiers.lifetime {
             let earned = member
                 .lifetime_earned
-                .get(lifetime.points)
+                .get(lifetime.points.index())
                 .copied()
                 .unwrap_or_default();
             if earned >= lifetime.threshold && member.floor < lifetime.tier {

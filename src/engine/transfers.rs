@@ -81,7 +81,7 @@ impl<'p> Engine<'p> {
             .points_index
             .get(type_name)
             .ok_or_else(|| format!("unknown points type `{type_name}`"))?;
-        let points = program.points.get(p).ok_or("unknown points type")?;
+        let points = program.points.get(p.index()).ok_or("unknown points type")?;
         if amount <= Decimal::ZERO || amount.round_dp(points.precision) != amount {
             return Err(format!(
                 "a transfer moves a positive amount of {type_name} with at most {} decimals, not {amount}",
@@ -163,7 +163,10 @@ impl<'p> Engine<'p> {
     /// or why none may.
     fn route(&self, from: usize, to: usize, p: PointsId) -> Result<Route<'p>, String> {
         let program: &'p crate::compile::ir::Program = self.program;
-        let type_name = program.points.get(p).map_or("", |t| t.name.as_str());
+        let type_name = program
+            .points
+            .get(p.index())
+            .map_or("", |t| t.name.as_str());
         let pool_of = |account: usize| self.pools.get(&account);
         let in_pool = |member: usize, account: usize| self.membership(member, p) == Some(account);
         match (pool_of(from), pool_of(to)) {
@@ -173,7 +176,7 @@ impl<'p> Engine<'p> {
             (Some(pool), None) | (None, Some(pool)) if pool.points != p => {
                 let holds = program
                     .points
-                    .get(pool.points)
+                    .get(pool.points.index())
                     .map_or("", |t| t.name.as_str());
                 Err(format!("the pool holds {holds}, not {type_name}"))
             }
@@ -190,7 +193,7 @@ impl<'p> Engine<'p> {
             (Some(_), None) | (None, Some(_)) => Ok(Route::Pool),
             (None, None) => program
                 .points
-                .get(p)
+                .get(p.index())
                 .and_then(|t| t.transfers.as_ref())
                 .map(Route::Members)
                 .ok_or_else(|| format!("the program does not let members transfer {type_name}")),
@@ -222,7 +225,7 @@ impl<'p> Engine<'p> {
                 .map(|b| (b.amount, b.earned_at, b.expires_at))
                 .collect()
         } else {
-            let expiry = program.points.get(p).map(|t| t.expiry);
+            let expiry = program.points.get(p.index()).map(|t| t.expiry);
             let expires_at = expiry.and_then(|rule| calendar::expiry(program.timezone, rule, now));
             vec![(parts.iter().map(|b| b.amount).sum(), now, expires_at)]
         };
@@ -263,7 +266,7 @@ impl<'p> Engine<'p> {
         let most = self
             .program
             .points
-            .get(p)
+            .get(p.index())
             .and_then(|t| t.pool.as_ref())
             .and_then(|pool| pool.most_members);
         let pool = self.pools.get_mut(&account).ok_or("unknown pool")?;

@@ -150,8 +150,10 @@ impl<'p> LiabilityBuilder<'p> {
                 continue;
             }
             let Some(p) = e.points else { continue };
-            let (Some(flows), Some(cohorts)) = (month.points.get_mut(p), self.cohorts.get_mut(p))
-            else {
+            let (Some(flows), Some(cohorts)) = (
+                month.points.get_mut(p.index()),
+                self.cohorts.get_mut(p.index()),
+            ) else {
                 continue;
             };
             // Expiries and reversals belong to the cohort the points were

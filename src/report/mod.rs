@@ -65,7 +65,7 @@ impl<'p> LedgerLines<'p> {
         for e in entries {
             let points = e
                 .points
-                .and_then(|p| program.points.get(p))
+                .and_then(|p| program.points.get(p.index()))
                 .map(|t| t.name.as_str());
             let rule = e
                 .rule
@@ -531,7 +531,7 @@ mod tests {
             kind: EntryKind::Earn,
             member: member.into(),
             time,
-            points: Some(0),
+            points: Some(crate::compile::ir::PointsId(0)),
             amount: Decimal::new(125, 1),
             balance: Decimal::from(-3),
             rule: Some(0),

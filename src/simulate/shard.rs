@@ -323,7 +323,7 @@ impl Shard<'_> {
                     program.rewards.get(reward).is_some_and(|w| {
                         let available = state
                             .wallets
-                            .get(w.points)
+                            .get(w.points.index())
                             .map_or(Decimal::ZERO, |wallet| wallet.available(redeem_at));
                         available >= r.threshold && available >= w.price
                     })

@@ -359,7 +359,7 @@ fn row(program: &Program, e: &Entry) -> Row {
         time: calendar::rfc3339(program.timezone, e.time),
         points: e
             .points
-            .map(|p| program.points[p].name.clone())
+            .map(|p| program.points[p.index()].name.clone())
             .unwrap_or_default(),
         amount: e.amount,
         balance: e.balance,
