@@ -92,7 +92,7 @@
 //! // 125 + 76 beans earned, 150 spent on the pastry.
 //! let beans = program.points_index["beans"];
 //! let ann = finished.engine.member("ann").expect("enrolled");
-//! assert_eq!(ann.wallets[beans].balance(), Decimal::from(51));
+//! assert_eq!(ann.wallet(beans).map(|w| w.balance()), Some(Decimal::from(51)));
 //! assert_eq!(rows, 3);
 //! # Ok::<(), csv::Error>(())
 //! ```

@@ -93,6 +93,11 @@ impl Member {
         }
     }
 
+    /// The member's wallet of points type `p`.
+    pub fn wallet(&self, p: PointsId) -> Option<&Wallet> {
+        self.wallets.get(p.index())
+    }
+
     /// The counter for `key`, created at zero. Creating one for a new period
     /// drops the same counter's earlier periods: events are applied in time
     /// order, so those are never read again. Budget shares are kept (a late

@@ -729,7 +729,7 @@ impl<'p> Engine<'p> {
             Some(member) => (
                 member.id.clone(),
                 points
-                    .and_then(|p| member.wallets.get(p.index()))
+                    .and_then(|p| member.wallet(p))
                     .map_or(Decimal::ZERO, Wallet::balance),
             ),
             None => (CompactString::default(), Decimal::ZERO),
