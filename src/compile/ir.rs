@@ -25,7 +25,17 @@ impl PointsId {
     }
 }
 
-pub type RuleId = usize;
+/// A rule: its place in `Program::rules`. A type of its own, so that a
+/// share names its rule by this and not by any number at hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct RuleId(pub usize);
+
+impl RuleId {
+    /// Its place in a table kept per rule.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
 pub type TierRank = usize;
 pub type PerkId = usize;
 pub type RewardId = usize;

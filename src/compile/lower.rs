@@ -107,14 +107,17 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
         Item::Rule(r) => Some(r.name.node.clone()),
         _ => None,
     });
-    names.rules = rules.enumerate().map(|(id, name)| (name, id)).collect();
+    names.rules = rules
+        .enumerate()
+        .map(|(id, name)| (name, RuleId(id)))
+        .collect();
     for item in &file.items {
         match item {
             Item::Rule(r) => {
                 let rule = lower_rule(r, source, &mut names, &program)?;
                 let id = program.rules.len();
                 if let Some(event) = program.events.get_mut(rule.event) {
-                    event.rules.push(id);
+                    event.rules.push(RuleId(id));
                 }
                 program.rules.push(rule);
             }
@@ -737,7 +740,7 @@ fn award(
                 None => {
                     let earlier = program
                         .rules
-                        .get(rule_id)
+                        .get(rule_id.index())
                         .ok_or_else(|| internal(rule.span, "an earlier rule"))?;
                     let mut types: Vec<PointsId> = Vec::new();
                     for award in &earlier.awards {

@@ -119,7 +119,12 @@ impl Explanation {
                 .get(p.index())
                 .map_or("points", |t| t.name.as_str())
         };
-        let rule_name = |r: RuleId| program.rules.get(r).map_or("?", |t| t.name.as_str());
+        let rule_name = |r: RuleId| {
+            program
+                .rules
+                .get(r.index())
+                .map_or("?", |t| t.name.as_str())
+        };
         let mut out = String::new();
         let _ = writeln!(out, "member {}", self.member);
         for line in &self.lines {

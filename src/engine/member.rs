@@ -434,21 +434,24 @@ mod tests {
     #[test]
     fn a_counter_of_a_new_period_drops_that_counters_past_periods_only() {
         let mut member = Member::new("ann", 0, at(1), at(1).date_naive(), Vec::new(), 0, 0);
-        *member.counter(Counter::Fired(0, 0, 10)) += Decimal::ONE;
-        *member.counter(Counter::Fired(0, 1, 10)) += Decimal::ONE;
-        *member.counter(Counter::Budget((0, 0, 10))) += Decimal::TEN;
-        *member.counter(Counter::Fired(0, 0, 10)) += Decimal::ONE;
-        assert_eq!(member.counted(Counter::Fired(0, 0, 10)), Decimal::TWO);
-        *member.counter(Counter::Fired(0, 0, 11)) += Decimal::ONE;
-        *member.counter(Counter::Budget((0, 0, 11))) += Decimal::ONE;
+        *member.counter(Counter::Fired(RuleId(0), 0, 10)) += Decimal::ONE;
+        *member.counter(Counter::Fired(RuleId(0), 1, 10)) += Decimal::ONE;
+        *member.counter(Counter::Budget((RuleId(0), 0, 10))) += Decimal::TEN;
+        *member.counter(Counter::Fired(RuleId(0), 0, 10)) += Decimal::ONE;
+        assert_eq!(
+            member.counted(Counter::Fired(RuleId(0), 0, 10)),
+            Decimal::TWO
+        );
+        *member.counter(Counter::Fired(RuleId(0), 0, 11)) += Decimal::ONE;
+        *member.counter(Counter::Budget((RuleId(0), 0, 11))) += Decimal::ONE;
         let kept: Vec<Counter> = member.counters.iter().map(|(k, _)| *k).collect();
         assert_eq!(
             kept,
             [
-                Counter::Fired(0, 0, 11),
-                Counter::Fired(0, 1, 10),
-                Counter::Budget((0, 0, 10)),
-                Counter::Budget((0, 0, 11)),
+                Counter::Fired(RuleId(0), 0, 11),
+                Counter::Fired(RuleId(0), 1, 10),
+                Counter::Budget((RuleId(0), 0, 10)),
+                Counter::Budget((RuleId(0), 0, 11)),
             ]
         );
     }

@@ -1107,7 +1107,10 @@ impl<'p> Engine<'p> {
             // rules used count it no more.
             let date = calendar::local(program.timezone, purchase.time).date();
             for rule_id in &purchase.limited {
-                let limits = program.rules.get(*rule_id).map(|r| r.limits.as_slice());
+                let limits = program
+                    .rules
+                    .get(rule_id.index())
+                    .map(|r| r.limits.as_slice());
                 for (i, limit) in limits.unwrap_or_default().iter().enumerate() {
                     let period = calendar::period_key(limit.period, date);
                     member.uncount(Counter::Fired(*rule_id, i, period));

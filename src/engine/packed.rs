@@ -10,7 +10,7 @@
 //! only the rest.
 
 use super::ledger::{Entry, EntryKind};
-use crate::compile::ir::{BuiltinEvent, PointsId, Term, Value};
+use crate::compile::ir::{BuiltinEvent, PointsId, RuleId, Term, Value};
 use crate::events::{Body, Event, Origin};
 use crate::syntax::ast::TimeUnit;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -203,7 +203,7 @@ pub fn pack_entry(entry: &Entry, out: &mut Vec<u8>) {
     maybe_number(entry.points.map(PointsId::index), out);
     decimal(entry.amount, out);
     decimal(entry.balance, out);
-    maybe_number(entry.rule, out);
+    maybe_number(entry.rule.map(RuleId::index), out);
     match &entry.event {
         Some(id) => {
             out.push(1);
@@ -269,7 +269,7 @@ pub fn unpack_entries(bytes: &[u8], member: &str) -> Option<Vec<Entry>> {
             points: points.map(PointsId),
             amount,
             balance,
-            rule,
+            rule: rule.map(RuleId),
             event,
             note,
             cost,
@@ -512,7 +512,7 @@ mod tests {
             points: Some(PointsId(0)),
             amount: Decimal::new(-150, 1),
             balance: Decimal::new(99_999_999_999, 4),
-            rule: Some(200),
+            rule: Some(RuleId(200)),
             event: Some("e-7".into()),
             note: "undone for late event e9: reward coffee".to_string(),
             cost: Some(Decimal::new(-150, 2)),

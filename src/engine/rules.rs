@@ -89,7 +89,7 @@ impl Engine<'_> {
         let mut outcomes: Vec<RuleOutcome> = Vec::new();
         let mut fired: SmallVec<[RuleId; 8]> = SmallVec::new();
         for &rule_id in &event_type.rules {
-            let Some(rule) = program.rules.get(rule_id) else {
+            let Some(rule) = program.rules.get(rule_id.index()) else {
                 continue;
             };
             match self.why_not(m, rule, rule_id, &scope, purchase_amount) {
@@ -139,7 +139,7 @@ impl Engine<'_> {
         let mut earned_now: SmallVec<[Decimal; 4]> =
             SmallVec::from_elem(Decimal::ZERO, program.points.len());
         for rule_id in fired {
-            let Some(rule) = program.rules.get(rule_id) else {
+            let Some(rule) = program.rules.get(rule_id.index()) else {
                 continue;
             };
             if is_in(&losers, rule_id) {
@@ -270,7 +270,9 @@ impl Engine<'_> {
                 let added: Decimal = proposals
                     .iter()
                     .filter(|x| x.points == PointsId(p))
-                    .filter(|x| program.rules.get(x.rule).is_some_and(|r| r.preview) == preview)
+                    .filter(|x| {
+                        program.rules.get(x.rule.index()).is_some_and(|r| r.preview) == preview
+                    })
                     .map(|x| x.awarded)
                     .sum();
                 let so_far =
@@ -325,7 +327,7 @@ impl Engine<'_> {
         let program = self.program;
         let mut proposals: SmallVec<[Proposal; 4]> = SmallVec::new();
         for &rule_id in fired {
-            let Some(rule) = program.rules.get(rule_id) else {
+            let Some(rule) = program.rules.get(rule_id.index()) else {
                 continue;
             };
             let awards = raw_awards(rule, rule_id, scope, &proposals, losers, explaining)
@@ -715,7 +717,7 @@ fn exclusive_losers(
     let mut losers = SmallVec::new();
     let mut winners: BTreeMap<usize, (RuleId, Decimal)> = BTreeMap::new();
     for &rule_id in fired {
-        let Some(group) = rules.get(rule_id).and_then(|r| r.group) else {
+        let Some(group) = rules.get(rule_id.index()).and_then(|r| r.group) else {
             continue;
         };
         let award = total(rule_id);

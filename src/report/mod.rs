@@ -69,7 +69,7 @@ impl<'p> LedgerLines<'p> {
                 .map(|t| t.name.as_str());
             let rule = e
                 .rule
-                .and_then(|r| program.rules.get(r))
+                .and_then(|r| program.rules.get(r.index()))
                 .map(|r| r.name.as_str());
             self.amount.clear();
             self.balance.clear();
@@ -534,7 +534,7 @@ mod tests {
             points: Some(crate::compile::ir::PointsId(0)),
             amount: Decimal::new(125, 1),
             balance: Decimal::from(-3),
-            rule: Some(0),
+            rule: Some(crate::compile::ir::RuleId(0)),
             event: event.map(Into::into),
             note: note.to_owned(),
             cost: Some(Decimal::new(5, 1)),

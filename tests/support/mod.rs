@@ -365,7 +365,7 @@ fn row(program: &Program, e: &Entry) -> Row {
         balance: e.balance,
         rule: e
             .rule
-            .map(|r| program.rules[r].name.clone())
+            .map(|r| program.rules[r.index()].name.clone())
             .unwrap_or_default(),
         event: e.event.as_deref().unwrap_or_default().to_owned(),
         note: e.note.clone(),
