@@ -4,6 +4,7 @@
 
 use super::{display_name, failed, input, read_source, USAGE_ERROR};
 use indicatif::{ProgressBar, ProgressStyle};
+use loyalty::file_error::FileError;
 use loyalty::report::output::Folder;
 use loyalty::simulate::{self, Options};
 use std::io::IsTerminal;
@@ -52,7 +53,7 @@ fn usage<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> ExitCode + '_ {
 }
 
 /// Prints a scenario that does not fit the program, with its file and line.
-pub fn report_error(scenario: &Path, e: &simulate::Error) -> ExitCode {
+pub fn report_error(scenario: &Path, e: &FileError) -> ExitCode {
     let name = display_name(scenario);
     match e.line {
         Some(line) => eprintln!("error: {name}:{line}: {}", e.message),
