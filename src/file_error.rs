@@ -1,12 +1,14 @@
 //! The error of a YAML file a person writes (a test file, a scenario): a
 //! message and, when known, the line and column it is about.
 
+use serde::Serialize;
 use std::path::Path;
 
 /// A YAML file that could not be read, or whose content does not fit what
 /// it is for. The message starts with the field's path when there is one
-/// (`tests[1].expect: ...`, `members.initial: ...`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// (`tests[1].expect: ...`, `members.initial: ...`). Serialized as
+/// `loyalty test --format json` writes it: `line`, `column`, `message`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{}{message}", line.map(|line| format!("line {line}: ")).unwrap_or_default())]
 pub struct FileError {
     pub line: Option<usize>,
