@@ -1,5 +1,5 @@
 //! Reading what `run` and `explain` need: the program (compiled, or its
-//! diagnostics printed), the event files, and the `--until` date.
+//! diagnostics in the error), the event files, and the `--until` date.
 
 use super::{display_name, out, read, Error};
 use chrono::{DateTime, Utc};
