@@ -156,8 +156,9 @@ enum Error {
     /// `explain`: the member is not in the events.
     #[error("no member `{0}` in these events")]
     NoMember(String),
-    /// A scenario that cannot be read or does not fit the program.
-    #[error("{}", placed(name, error))]
+    /// A scenario that cannot be read or does not fit the program, after
+    /// its file's name and line: `name:line: message`.
+    #[error("{}: {}", error.place(Path::new(name)), error.message)]
     Scenario { name: String, error: FileError },
     /// `gen`: the scenario its members are drawn from cannot be read.
     #[error("cannot read {}: {source}\n  (gen draws its members from a scenario: see docs/simulation.md, or pass --scenario)", shown(path))]
@@ -236,15 +237,6 @@ fn shown(path: &Path) -> String {
         "standard input".to_string()
     } else {
         format!("`{}`", path.display())
-    }
-}
-
-/// A scenario's error after its file's name: `name:line: message`, or
-/// `name: message` when the line is not known.
-fn placed(name: &str, error: &FileError) -> String {
-    match error.line {
-        Some(line) => format!("{name}:{line}: {}", error.message),
-        None => format!("{name}: {}", error.message),
     }
 }
 
