@@ -6,9 +6,10 @@
 //! pipeline, one module per stage, data flowing one way:
 //!
 //! - [`diagnostic`]: one [`Diagnostic`] type for every stage's errors and
-//!   warnings, rendered rustc-style or as JSON; [`table`] and [`limits`],
-//!   the ground floor: tables and money as reports write them, and the
-//!   bounds a command may ask of the machine.
+//!   warnings, rendered rustc-style or as JSON; [`table`], [`limits`] and
+//!   [`file_error`], the ground floor: tables and money as reports write
+//!   them, the bounds a command may ask of the machine, and the error of a
+//!   YAML file (a test file, a scenario) with its line.
 //! - [`syntax`]: parses `.loyalty` text into an AST with source spans, and
 //!   formats it back in canonical layout (`loyalty fmt`).
 //! - [`check`]: resolves names, types, currencies and ordering, reporting
@@ -102,6 +103,7 @@ pub mod compile;
 pub mod diagnostic;
 pub mod engine;
 pub mod events;
+pub mod file_error;
 pub mod finance;
 pub mod gen;
 pub mod html;

@@ -1,6 +1,6 @@
 //! `loyalty check`: diagnostics for each file, as text or JSON.
 
-use super::{display_name, out, read_source, USAGE_ERROR};
+use super::{display_name, out, read, Error};
 use loyalty::diagnostic::{plural, DiagnosticRecord, Severity};
 use serde::Serialize;
 use std::io::IsTerminal;
@@ -34,16 +34,16 @@ struct JsonReport {
 
 /// Checks every file that can be read and reports them all, then names the
 /// files that could not be read (exit code 2).
-pub fn run(args: &Args) -> ExitCode {
+pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let color = std::io::stdout().is_terminal();
     let mut records = Vec::new();
     let mut rendered = String::new();
     let mut unreadable = Vec::new();
     for path in &args.files {
-        let source = match read_source(path) {
+        let source = match read(path) {
             Ok(source) => source,
-            Err(message) => {
-                unreadable.push(message);
+            Err(error) => {
+                unreadable.push(error);
                 continue;
             }
         };
@@ -62,13 +62,13 @@ pub fn run(args: &Args) -> ExitCode {
     let checked = args.files.len() - unreadable.len();
     match args.format {
         Format::Human => {
-            out(&rendered);
+            out(&rendered)?;
             out(&format!(
                 "checked {}: {}, {}\n",
                 plural(checked, "file"),
                 plural(errors, "error"),
                 plural(warnings, "warning")
-            ));
+            ))?;
         }
         Format::Json => {
             let report = JsonReport {
@@ -77,23 +77,15 @@ pub fn run(args: &Args) -> ExitCode {
                 warnings,
                 diagnostics: records,
             };
-            match serde_json::to_string_pretty(&report) {
-                Ok(json) => out(&format!("{json}\n")),
-                Err(e) => {
-                    eprintln!("error: cannot write JSON: {e}");
-                    return ExitCode::FAILURE;
-                }
-            }
+            let json = serde_json::to_string_pretty(&report).map_err(Error::CheckJson)?;
+            out(&format!("{json}\n"))?;
         }
     }
-    for message in &unreadable {
-        eprintln!("error: {message}");
-    }
     if !unreadable.is_empty() {
-        ExitCode::from(USAGE_ERROR)
+        Err(Error::Unreadable(unreadable))
     } else if errors > 0 {
-        ExitCode::FAILURE
+        Ok(ExitCode::FAILURE)
     } else {
-        ExitCode::SUCCESS
+        Ok(ExitCode::SUCCESS)
     }
 }

@@ -3,7 +3,7 @@
 //! text or as Markdown for a pull request.
 
 use super::input::{self, Inputs};
-use super::{display_name, read_source, USAGE_ERROR};
+use super::{display_name, read, Error};
 use loyalty::compile::ir::Program;
 use loyalty::events::Format;
 use loyalty::finance::diff::{self, Outcome};
@@ -55,23 +55,18 @@ enum OutputFormat {
     Markdown,
 }
 
-pub fn run(args: &Args) -> ExitCode {
-    match diff_inner(args) {
-        Ok(code) | Err(code) => code,
-    }
-}
-
-fn diff_inner(args: &Args) -> Result<ExitCode, ExitCode> {
+pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let old = input::program(&args.old)?;
     let new = input::program(&args.new)?;
-    let (old_outcome, new_outcome, source) = match &args.scenario {
+    let compared = match &args.scenario {
         Some(scenario) => on_scenario(args, scenario, (&old, &new))?,
-        None => on_events(args, &old, &new)?,
+        None => Some(on_events(args, &old, &new)?),
     };
-    let result = diff::compare(&old_outcome, &new_outcome).map_err(|message| {
-        eprintln!("error: {message}");
-        ExitCode::from(USAGE_ERROR)
-    })?;
+    // A population of no members makes no run to compare.
+    let Some((old_outcome, new_outcome, source)) = compared else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let result = diff::compare(&old_outcome, &new_outcome)?;
     let title = format!(
         "{} → {} on {source}",
         display_name(&args.old),
@@ -81,7 +76,7 @@ fn diff_inner(args: &Args) -> Result<ExitCode, ExitCode> {
         &result,
         &title,
         args.format == OutputFormat::Markdown,
-    ));
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -90,7 +85,7 @@ fn on_events(
     args: &Args,
     old: &Program,
     new: &Program,
-) -> Result<(Outcome, Outcome, String), ExitCode> {
+) -> Result<(Outcome, Outcome, String), Error> {
     // One instant for both, so both replays stop at the same moment.
     let until = input::until(old, args.until.as_deref())?;
     let side = |path: &PathBuf, program| {
@@ -102,10 +97,7 @@ fn on_events(
             stream: false,
         };
         let records = input::records(program, &inputs)?;
-        loyalty::run::diff::outcome(program, records, until).map_err(|e| {
-            eprintln!("error: cannot replay the events: {e}");
-            ExitCode::from(USAGE_ERROR)
-        })
+        loyalty::run::diff::outcome(program, records, until).map_err(Error::Replay)
     };
     let files: Vec<String> = args.events.iter().map(|p| display_name(p)).collect();
     let until = args
@@ -120,29 +112,26 @@ fn on_events(
 }
 
 /// Both programs on one run of the scenario's population, with common
-/// random numbers; and what the title says they ran on.
+/// random numbers; and what the title says they ran on. `None` when the
+/// population has no members, so there is no run.
 fn on_scenario(
     args: &Args,
     scenario: &Path,
     (old, new): (&Program, &Program),
-) -> Result<(Outcome, Outcome, String), ExitCode> {
-    let source = read_source(scenario).map_err(|message| {
-        eprintln!("error: {message}");
-        ExitCode::from(USAGE_ERROR)
-    })?;
+) -> Result<Option<(Outcome, Outcome, String)>, Error> {
+    let source = read(scenario)?;
     let options = Options {
         runs: 1,
         seed: args.seed,
         keep_members: true,
     };
-    let (a, b) = simulate::compare(old, new, &source, &options, &|| {})
-        .map_err(|e| super::simulate::report_error(scenario, &e))?;
-    let outcome = |s: &Simulation, program| {
-        s.runs
-            .first()
-            .map(|run| run.outcome(program))
-            .ok_or(ExitCode::FAILURE)
-    };
+    let (a, b) = simulate::compare(old, new, &source, &options, &|| {}).map_err(|error| {
+        Error::Scenario {
+            name: display_name(scenario),
+            error,
+        }
+    })?;
+    let outcome = |s: &Simulation, program| s.runs.first().map(|run| run.outcome(program));
     let what = format!(
         "{} (seed {}, {} members, {} months)",
         display_name(scenario),
@@ -150,5 +139,7 @@ fn on_scenario(
         a.report.population,
         a.report.months.len()
     );
-    Ok((outcome(&a, old)?, outcome(&b, new)?, what))
+    Ok(outcome(&a, old)
+        .zip(outcome(&b, new))
+        .map(|(old, new)| (old, new, what)))
 }

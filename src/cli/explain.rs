@@ -1,6 +1,7 @@
 //! `loyalty explain`: one member's story, event by event, for a marketer.
 
 use super::input::{self, Inputs};
+use super::Error;
 use loyalty::run::{Finished, Run, Sinks};
 use std::process::ExitCode;
 
@@ -13,13 +14,7 @@ pub struct Args {
     member: String,
 }
 
-pub fn run(args: &Args) -> ExitCode {
-    match explain(args) {
-        Ok(code) | Err(code) => code,
-    }
-}
-
-fn explain(args: &Args) -> Result<ExitCode, ExitCode> {
+pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let program = input::program(&args.inputs.program)?;
     let until = input::until(&program, args.inputs.until.as_deref())?;
     let records = input::records(&program, &args.inputs)?;
@@ -37,11 +32,10 @@ fn explain(args: &Args) -> Result<ExitCode, ExitCode> {
     };
     let found = engine.members().iter().any(|m| m.id == args.member);
     if !found {
-        eprintln!("error: no member `{}` in these events", args.member);
-        return Ok(ExitCode::FAILURE);
+        return Err(Error::NoMember(args.member.clone()));
     }
     if let Some(explanation) = engine.take_explanation() {
-        input::print(&explanation.render(&program));
+        input::print(&explanation.render(&program))?;
     }
     for reject in outcome
         .rejects
@@ -51,7 +45,7 @@ fn explain(args: &Args) -> Result<ExitCode, ExitCode> {
         input::print(&format!(
             "\nrejected: {} line {}: {}\n",
             reject.origin.file, reject.origin.line, reject.reason
-        ));
+        ))?;
     }
     Ok(ExitCode::SUCCESS)
 }

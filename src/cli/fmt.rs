@@ -1,6 +1,6 @@
 //! `loyalty fmt`: rewrites files in canonical form, or lists those that are not.
 
-use super::{display_name, out, read_source, USAGE_ERROR};
+use super::{display_name, out, read, Error};
 use loyalty::report::output::AtomicFile;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -17,22 +17,16 @@ pub struct Args {
     check: bool,
 }
 
-pub fn run(args: &Args) -> ExitCode {
+pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let color = std::io::stdout().is_terminal();
     let mut failed = false;
     for path in &args.files {
-        let source = match read_source(path) {
-            Ok(source) => source,
-            Err(message) => {
-                eprintln!("error: {message}");
-                return ExitCode::from(USAGE_ERROR);
-            }
-        };
+        let source = read(path)?;
         let name = display_name(path);
         let formatted = match loyalty::syntax::format(&source) {
             Ok(formatted) => formatted,
             Err(diagnostic) => {
-                out(&diagnostic.render(&name, &source, color));
+                out(&diagnostic.render(&name, &source, color))?;
                 failed = true;
                 continue;
             }
@@ -41,23 +35,26 @@ pub fn run(args: &Args) -> ExitCode {
             if args.check {
                 failed |= formatted != source;
             } else {
-                out(&formatted);
+                out(&formatted)?;
             }
         } else if formatted != source {
             if args.check {
-                out(&format!("not formatted: {name}\n"));
+                out(&format!("not formatted: {name}\n"))?;
                 failed = true;
-            } else if let Err(e) = AtomicFile::replace(path, formatted.as_bytes()) {
-                eprintln!("error: cannot write `{name}`: {e}");
-                return ExitCode::from(USAGE_ERROR);
             } else {
-                out(&format!("formatted: {name}\n"));
+                AtomicFile::replace(path, formatted.as_bytes()).map_err(|source| {
+                    Error::Formatted {
+                        name: name.clone(),
+                        source,
+                    }
+                })?;
+                out(&format!("formatted: {name}\n"))?;
             }
         }
     }
-    if failed {
+    Ok(if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    }
+    })
 }

@@ -1,10 +1,10 @@
 //! `loyalty gen`: a deterministic synthetic event stream for a program, for
 //! benchmarks and for trying a program out, drawn from its scenario file.
 
-use super::{display_name, input, read_source, USAGE_ERROR};
+use super::{display_name, input, read_source, Error};
 use chrono::NaiveDate;
 use loyalty::gen::{self, Format, Options};
-use loyalty::report::output::AtomicFile;
+use loyalty::report::output::{self, AtomicFile};
 use std::io::BufWriter;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,18 +41,7 @@ pub struct Args {
     out: Option<PathBuf>,
 }
 
-pub fn run(args: &Args) -> ExitCode {
-    match gen_inner(args) {
-        Ok(code) | Err(code) => code,
-    }
-}
-
-fn usage(message: String) -> ExitCode {
-    eprintln!("error: {message}");
-    ExitCode::from(USAGE_ERROR)
-}
-
-fn gen_inner(args: &Args) -> Result<ExitCode, ExitCode> {
+pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let program = input::program(&args.program)?;
     let scenario = args.scenario.clone().unwrap_or_else(|| {
         let stem = args.program.file_stem().unwrap_or_default();
@@ -60,10 +49,9 @@ fn gen_inner(args: &Args) -> Result<ExitCode, ExitCode> {
         name.push(".scenario.yaml");
         args.program.with_file_name(name)
     });
-    let source = read_source(&scenario).map_err(|message| {
-        usage(format!(
-            "{message}\n  (gen draws its members from a scenario: see docs/simulation.md, or pass --scenario)"
-        ))
+    let source = read_source(&scenario).map_err(|source| Error::NoScenario {
+        path: scenario.clone(),
+        source,
     })?;
     let options = Options {
         members: args.members,
@@ -72,13 +60,9 @@ fn gen_inner(args: &Args) -> Result<ExitCode, ExitCode> {
         months: args.months,
         end: args.end,
     };
-    let plan = gen::plan(&program, &source, &options).map_err(|e| {
-        let name = display_name(&scenario);
-        match e.line {
-            Some(line) => eprintln!("error: {name}:{line}: {}", e.message),
-            None => eprintln!("error: {name}: {}", e.message),
-        }
-        ExitCode::FAILURE
+    let plan = gen::plan(&program, &source, &options).map_err(|error| Error::Scenario {
+        name: display_name(&scenario),
+        error,
     })?;
     let Some(path) = &args.out else {
         let out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
@@ -86,15 +70,19 @@ fn gen_inner(args: &Args) -> Result<ExitCode, ExitCode> {
             // `loyalty gen ... | head`: a closed pipe is not an error.
             Ok(_) => Ok(ExitCode::SUCCESS),
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-            Err(e) => Err(usage(format!("cannot write standard output: {e}"))),
+            Err(e) => Err(Error::EventsToStdout(e)),
         };
     };
     // Put in place only when complete: a failed or killed run leaves
     // whatever was there.
-    let mut file = AtomicFile::create(path).map_err(|e| usage(e.to_string()))?;
-    let count = gen::generate(&program, &plan, args.format, &mut file)
-        .map_err(|e| usage(format!("cannot write `{}`: {e}", path.display())))?;
-    file.commit().map_err(|e| usage(e.to_string()))?;
+    let mut file = AtomicFile::create(path)?;
+    let count =
+        gen::generate(&program, &plan, args.format, &mut file).map_err(|source| output::Error {
+            action: "write",
+            path: path.clone(),
+            source,
+        })?;
+    file.commit()?;
     eprintln!("wrote {count} events to {}", path.display());
     Ok(ExitCode::SUCCESS)
 }

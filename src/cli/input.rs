@@ -1,14 +1,13 @@
 //! Reading what `run` and `explain` need: the program (compiled, or its
-//! diagnostics printed), the event files, and the `--until` date.
+//! diagnostics in the error), the event files, and the `--until` date.
 
-use super::{display_name, out, read_source, USAGE_ERROR};
+use super::{display_name, out, read, Error};
 use chrono::{DateTime, Utc};
 use loyalty::compile::Program;
 use loyalty::engine::replay::{Options, Order, Until};
 use loyalty::events::{self, Event, Format, Reject};
 use std::io::{BufRead, BufReader, IsTerminal};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 /// The arguments `run` and `explain` share.
 #[derive(clap::Args)]
@@ -52,22 +51,20 @@ impl Inputs {
     }
 }
 
-/// Compiles the program, printing its diagnostics if it has errors.
-pub fn program(path: &Path) -> Result<Program, ExitCode> {
-    let source = read_source(path).map_err(|message| {
-        eprintln!("error: {message}");
-        ExitCode::from(USAGE_ERROR)
-    })?;
+/// Compiles the program; its diagnostics, rendered for standard error, if
+/// it has errors.
+pub fn program(path: &Path) -> Result<Program, Error> {
+    let source = read(path)?;
     let color = std::io::stderr().is_terminal();
     match loyalty::compile::compile(&source) {
         Ok((program, _warnings)) => Ok(program),
         Err(diagnostics) => {
             let name = display_name(path);
-            for d in &diagnostics {
-                eprint!("{}", d.render(&name, &source, color));
-            }
-            eprintln!("error: `{name}` has errors: run `loyalty check {name}` after fixing them");
-            Err(ExitCode::FAILURE)
+            let diagnostics = diagnostics
+                .iter()
+                .map(|d| d.render(&name, &source, color))
+                .collect();
+            Err(Error::Program { name, diagnostics })
         }
     }
 }
@@ -76,23 +73,22 @@ pub fn program(path: &Path) -> Result<Program, ExitCode> {
 pub fn records<'p>(
     program: &'p Program,
     inputs: &Inputs,
-) -> Result<Box<dyn Iterator<Item = Result<Event, Reject>> + 'p>, ExitCode> {
+) -> Result<Box<dyn Iterator<Item = Result<Event, Reject>> + 'p>, Error> {
     let mut all: Box<dyn Iterator<Item = Result<Event, Reject>> + 'p> =
         Box::new(std::iter::empty());
     for path in &inputs.events {
-        let format = inputs.input_format.or_else(|| Format::from_path(path)).ok_or_else(|| {
-            eprintln!(
-                "error: cannot tell the format of `{}`: name it .csv, .jsonl or .yaml, or pass --input-format",
-                display_name(path)
-            );
-            ExitCode::from(USAGE_ERROR)
-        })?;
+        let format = inputs
+            .input_format
+            .or_else(|| Format::from_path(path))
+            .ok_or_else(|| Error::EventFormat {
+                name: display_name(path),
+            })?;
         let reader: Box<dyn BufRead> = if path == Path::new("-") {
             Box::new(BufReader::new(std::io::stdin()))
         } else {
-            let file = std::fs::File::open(path).map_err(|e| {
-                eprintln!("error: cannot read `{}`: {e}", path.display());
-                ExitCode::from(USAGE_ERROR)
+            let file = std::fs::File::open(path).map_err(|source| Error::Read {
+                path: path.clone(),
+                source,
             })?;
             Box::new(BufReader::new(file))
         };
@@ -102,18 +98,13 @@ pub fn records<'p>(
 }
 
 /// `--until`: a day (through its end) or an instant.
-pub fn until(program: &Program, until: Option<&str>) -> Result<Option<DateTime<Utc>>, ExitCode> {
+pub fn until(program: &Program, until: Option<&str>) -> Result<Option<DateTime<Utc>>, Error> {
     let Some(text) = until else { return Ok(None) };
-    match text.parse::<Until>() {
-        Ok(until) => Ok(Some(until.instant(program.timezone))),
-        Err(message) => {
-            eprintln!("error: --until {message}");
-            Err(ExitCode::from(USAGE_ERROR))
-        }
-    }
+    let until = text.parse::<Until>().map_err(Error::Until)?;
+    Ok(Some(until.instant(program.timezone)))
 }
 
-/// Prints to standard output (a closed pipe ends quietly).
-pub fn print(text: &str) {
-    out(text);
+/// Prints to standard output (a closed pipe ends the command quietly).
+pub fn print(text: &str) -> Result<(), Error> {
+    out(text)
 }

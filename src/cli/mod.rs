@@ -1,5 +1,6 @@
 //! Command-line commands. Thin: each reads its inputs, calls the library and
-//! prints; exit codes are 0 for success, 1 for findings, 2 for usage errors.
+//! prints; a failure is returned as an [`Error`], which [`run`] prints once.
+//! Exit codes are 0 for success, 1 for findings, 2 for usage errors.
 
 mod check;
 mod diff;
@@ -12,7 +13,9 @@ mod simulate;
 mod test;
 
 use clap::{Parser, Subcommand};
-use std::path::Path;
+use loyalty::file_error::FileError;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -90,7 +93,7 @@ enum Command {
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Run(args) => run::run(&args),
@@ -99,16 +102,142 @@ pub fn run() -> ExitCode {
         Command::Diff(args) => diff::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Gen(args) => gen::run(&args),
-    }
+    };
+    result.unwrap_or_else(|error| error.print())
 }
 
 /// Exit code for a usage error: a missing or unreadable file.
 const USAGE_ERROR: u8 = 2;
 
-/// Reports an output file that could not be written, read or removed.
-fn failed(error: loyalty::report::output::Error) -> ExitCode {
-    eprintln!("error: {error}");
-    ExitCode::from(USAGE_ERROR)
+/// Why a command stopped. Each is printed once, by [`Error::print`], as
+/// `error: ...` on standard error, and ends the command with its exit code:
+/// 1 for a program or scenario that does not fit, 2 for a usage error (a
+/// file that cannot be read or written, a bad argument).
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    /// A program, scenario or event file (or standard input) that cannot be read.
+    #[error("cannot read {}: {source}", shown(path))]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// `check`: the files that could not be read, named after the others
+    /// were checked.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Unreadable(Vec<Error>),
+    /// A program with errors: its diagnostics, rendered, come first.
+    #[error("`{name}` has errors: run `loyalty check {name}` after fixing them")]
+    Program { name: String, diagnostics: String },
+    #[error(
+        "cannot tell the format of `{name}`: name it .csv, .jsonl or .yaml, or pass --input-format"
+    )]
+    EventFormat { name: String },
+    /// `--until`: why it is neither a day nor an instant.
+    #[error("--until {0}")]
+    Until(String),
+    /// An output file that could not be written, read or removed.
+    #[error(transparent)]
+    Output(#[from] loyalty::report::output::Error),
+    /// `fmt`: a formatted program that could not be put in place.
+    #[error("cannot write `{name}`: {source}")]
+    Formatted {
+        name: String,
+        #[source]
+        source: loyalty::report::output::Error,
+    },
+    #[error("cannot write ledger.csv: {0}")]
+    Ledger(#[from] csv::Error),
+    /// `diff`: a replay whose rows could not be taken.
+    #[error("cannot replay the events: {0}")]
+    Replay(#[source] csv::Error),
+    #[error(transparent)]
+    Finance(#[from] loyalty::finance::Error),
+    /// `explain`: the member is not in the events.
+    #[error("no member `{0}` in these events")]
+    NoMember(String),
+    /// A scenario that cannot be read or does not fit the program, after
+    /// its file's name and line: `name:line: message`.
+    #[error("{}: {}", error.place(Path::new(name)), error.message)]
+    Scenario { name: String, error: FileError },
+    /// `gen`: the scenario its members are drawn from cannot be read.
+    #[error("cannot read {}: {source}\n  (gen draws its members from a scenario: see docs/simulation.md, or pass --scenario)", shown(path))]
+    NoScenario {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// `simulate`: options the simulation cannot take (the runs, the
+    /// population, the memory they need).
+    #[error(transparent)]
+    Simulation(FileError),
+    #[error("cannot start the worker threads: {0}")]
+    Threads(#[from] rayon::ThreadPoolBuildError),
+    #[error(transparent)]
+    Search(#[from] loyalty::testing::runner::SearchError),
+    #[error("no test files (*.test.yaml) found")]
+    NoTestFiles,
+    /// `check --format json`: the report could not be written (exit code 1).
+    #[error("cannot write JSON: {0}")]
+    CheckJson(#[source] serde_json::Error),
+    /// `test --format json`: the results could not be written.
+    #[error("cannot write JSON: {0}")]
+    TestJson(#[source] serde_json::Error),
+    #[error("cannot write the JUnit file: {0}")]
+    JunitXml(#[source] io::Error),
+    #[error("cannot write the JUnit file: {0}")]
+    JunitFile(#[source] loyalty::report::output::Error),
+    /// `gen`: the event stream could not be written to standard output.
+    #[error("cannot write standard output: {0}")]
+    EventsToStdout(#[source] io::Error),
+    /// Standard output could not be written, and is not a closed pipe.
+    #[error("cannot write to standard output: {0}")]
+    Stdout(#[source] io::Error),
+    /// Standard output is a closed pipe (`loyalty check ... | head`): the
+    /// reader went away, and the command ends quietly with exit code 0.
+    #[error("standard output is closed")]
+    StdoutClosed,
+}
+
+impl Error {
+    /// Prints the error on standard error (the diagnostics of a program
+    /// first; nothing for a closed standard output) and gives its exit code.
+    fn print(self) -> ExitCode {
+        match &self {
+            Error::StdoutClosed => {}
+            Error::Unreadable(errors) => {
+                for error in errors {
+                    eprintln!("error: {error}");
+                }
+            }
+            Error::Program { diagnostics, .. } => {
+                eprint!("{diagnostics}");
+                eprintln!("error: {self}");
+            }
+            _ => eprintln!("error: {self}"),
+        }
+        ExitCode::from(self.exit_code())
+    }
+
+    fn exit_code(&self) -> u8 {
+        match self {
+            Error::StdoutClosed => 0,
+            Error::Program { .. }
+            | Error::NoMember(_)
+            | Error::Scenario { .. }
+            | Error::CheckJson(_) => 1,
+            _ => USAGE_ERROR,
+        }
+    }
+}
+
+/// A path as read errors name it: `` `programs/a.loyalty` ``, or standard input for `-`.
+fn shown(path: &Path) -> String {
+    if path == Path::new("-") {
+        "standard input".to_string()
+    } else {
+        format!("`{}`", path.display())
+    }
 }
 
 /// `--threads`: from 1 to `limits::MOST_THREADS`.
@@ -117,37 +246,43 @@ fn threads() -> clap::builder::RangedI64ValueParser<u16> {
 }
 
 /// Writes to standard output. A closed pipe (`loyalty check ... | head`)
-/// ends the program quietly; any other write error is reported.
-fn out(text: &str) {
-    if !out_open(text) {
-        std::process::exit(0);
+/// is [`Error::StdoutClosed`], which ends the command quietly.
+fn out(text: &str) -> Result<(), Error> {
+    if out_open(text)? {
+        Ok(())
+    } else {
+        Err(Error::StdoutClosed)
     }
 }
 
 /// Writes to standard output; `false` when it is a closed pipe (the reader
-/// went away). Any other write error is reported and ends the program.
-fn out_open(text: &str) -> bool {
+/// went away). Any other write error is returned.
+fn out_open(text: &str) -> Result<bool, Error> {
     use std::io::Write;
     match std::io::stdout().write_all(text.as_bytes()) {
-        Ok(()) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => false,
-        Err(e) => {
-            eprintln!("error: cannot write to standard output: {e}");
-            std::process::exit(i32::from(USAGE_ERROR));
-        }
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(Error::Stdout(e)),
     }
 }
 
-/// Reads a program file, or standard input for `-`.
-fn read_source(path: &Path) -> Result<String, String> {
+/// Reads a program or scenario file, or standard input for `-`.
+fn read_source(path: &Path) -> Result<String, io::Error> {
     if path == Path::new("-") {
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .map_err(|e| format!("cannot read standard input: {e}"))?;
+        io::Read::read_to_string(&mut io::stdin(), &mut text)?;
         Ok(text)
     } else {
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+        std::fs::read_to_string(path)
     }
+}
+
+/// Reads a program or scenario file, or standard input for `-`; the error names it.
+fn read(path: &Path) -> Result<String, Error> {
+    read_source(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The name a file is shown under in diagnostics.

@@ -4,7 +4,7 @@
 //! files go through `report::output::Folder`: all in place, or none.
 
 use super::input::{self, Inputs};
-use super::{display_name, failed, USAGE_ERROR};
+use super::{display_name, Error, USAGE_ERROR};
 use loyalty::finance::deferred::{self, Rounding};
 use loyalty::finance::liability::{Breakage, LiabilityBuilder};
 use loyalty::finance::upcoming;
@@ -86,29 +86,13 @@ fn parse_breakage(text: &str) -> Result<Breakage, String> {
     }
 }
 
-pub fn run(args: &Args) -> ExitCode {
-    match run_inner(args) {
-        Ok(code) | Err(code) => code,
-    }
-}
-
-fn written<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) -> Result<T, ExitCode> {
-    result.map_err(|e| {
-        eprintln!("error: cannot write {what}: {e}");
-        ExitCode::from(USAGE_ERROR)
-    })
-}
-
-fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
+pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let program = input::program(&args.inputs.program)?;
     let until = input::until(&program, args.inputs.until.as_deref())?;
     // Opens every file now, so a missing one stops the run before anything is written.
     let records = input::records(&program, &args.inputs)?;
-    let mut folder = Folder::open(&args.out, "summary.json").map_err(failed)?;
-    let ledger = written(
-        LedgerWriter::new(&program, folder.create("ledger.csv").map_err(failed)?),
-        "ledger.csv",
-    )?;
+    let mut folder = Folder::open(&args.out, "summary.json")?;
+    let ledger = LedgerWriter::new(&program, folder.create("ledger.csv")?)?;
     let options = args.inputs.options(until, args.strict);
     let sinks = Sinks {
         ledger: Some(ledger),
@@ -125,8 +109,8 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
         .replay_read(&open, sinks)
     {
         Ok(finished) => finished,
-        Err(RunError::Open(code)) => return Err(code),
-        Err(RunError::Write(e)) => return written(Err(e), "ledger.csv"),
+        Err(RunError::Open(error)) => return Err(error),
+        Err(RunError::Write(error)) => return Err(Error::Ledger(error)),
     };
     if let Some(why) = finished.one_thread {
         eprintln!(
@@ -148,33 +132,25 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
     } = sinks
     else {
         // The run was given a ledger, and gives its sinks back.
-        return Err(ExitCode::from(USAGE_ERROR));
+        return Ok(ExitCode::from(USAGE_ERROR));
     };
-    folder
-        .add(written(ledger.finish(), "ledger.csv")?)
-        .map_err(failed)?;
+    folder.add(ledger.finish()?)?;
     let now = engine.clock().unwrap_or_default();
-    folder
-        .write("members.csv", |f| {
-            Ok(report::write_members(&engine, now, f)?)
-        })
-        .map_err(failed)?;
-    folder
-        .write("rejects.csv", |f| {
-            Ok(report::write_rejects(&outcome.rejects, f)?)
-        })
-        .map_err(failed)?;
+    folder.write("members.csv", |f| {
+        Ok(report::write_members(&engine, now, f)?)
+    })?;
+    folder.write("rejects.csv", |f| {
+        Ok(report::write_rejects(&outcome.rejects, f)?)
+    })?;
     let summary = report::summary(&engine, &outcome, now);
-    input::print(&report::summary_table(&summary));
+    input::print(&report::summary_table(&summary))?;
     // Kept for --report only.
     if let Some(liability) = liability {
         let breakage = args.breakage.clone().unwrap_or(Breakage::Program);
         let table = liability.finish(until.unwrap_or(now), breakage);
-        folder
-            .write("liability.csv", |f| Ok(table.write_csv(f)?))
-            .map_err(failed)?;
+        folder.write("liability.csv", |f| Ok(table.write_csv(f)?))?;
         if args.report.contains(&Report::Liability) {
-            input::print(&format!("\nliability\n\n{}", table.text()));
+            input::print(&format!("\nliability\n\n{}", table.text()))?;
         }
         if let (Some(path), Some(mix)) = (&args.html, &mix) {
             let facts = vec![
@@ -198,51 +174,41 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
                 ("breakage".to_string(), table.breakage_method.clone()),
             ];
             let page = html::run_page(&program, &facts, &table, mix);
-            folder.write_at(path, page.as_bytes()).map_err(failed)?;
+            folder.write_at(path, page.as_bytes())?;
         }
         if args.report.contains(&Report::Upcoming) {
             let upcoming = upcoming::upcoming(&engine, until.unwrap_or(now));
-            folder
-                .write("upcoming_expiry.csv", |f| {
-                    Ok(upcoming.write_expiry_csv(&program, f)?)
-                })
-                .map_err(failed)?;
-            folder
-                .write("upcoming_tiers.csv", |f| {
-                    Ok(upcoming.write_tiers_csv(&program, f)?)
-                })
-                .map_err(failed)?;
-            input::print(&format!("\nupcoming\n\n{}", upcoming.text(&program)));
+            folder.write("upcoming_expiry.csv", |f| {
+                Ok(upcoming.write_expiry_csv(&program, f)?)
+            })?;
+            folder.write("upcoming_tiers.csv", |f| {
+                Ok(upcoming.write_tiers_csv(&program, f)?)
+            })?;
+            input::print(&format!("\nupcoming\n\n{}", upcoming.text(&program)))?;
         }
         if args.report.contains(&Report::DeferredRevenue) {
-            let allocation = deferred::from_run(&engine, &liability, &table, Rounding::CENTS)
-                .map_err(|message| {
-                    eprintln!("error: {message}");
-                    ExitCode::from(USAGE_ERROR)
-                })?;
+            let allocation = deferred::from_run(&engine, &liability, &table, Rounding::CENTS)?;
             let rows = deferred::recognize(&allocation);
-            folder
-                .write("deferred_revenue.csv", |f| {
-                    Ok(deferred::write_csv(&rows, f)?)
-                })
-                .map_err(failed)?;
+            folder.write("deferred_revenue.csv", |f| {
+                Ok(deferred::write_csv(&rows, f)?)
+            })?;
             input::print(&format!(
                 "\ndeferred revenue (IFRS 15), {}\n\n{}",
                 program.currency,
                 deferred::text(&rows)
-            ));
+            ))?;
         }
     }
     // Freeing a million members' state one allocation at a time takes
     // seconds the process is about to get back from the system anyway.
     std::mem::forget(engine);
-    let listed = folder.commit(&summary).map_err(failed)?;
+    let listed = folder.commit(&summary)?;
     let names: Vec<&str> = listed.iter().map(|l| l.name.as_str()).collect();
     input::print(&format!(
         "\nwrote {} and summary.json to {}\n",
         names.join(", "),
         args.out.display()
-    ));
+    ))?;
     if let Some(first) = outcome.rejects.first() {
         eprintln!(
             "{} records rejected (see rejects.csv); the first: {} line {}: {}",

@@ -2,12 +2,12 @@
 //! the liability per month with its 5th–95th percentile band and the KPIs,
 //! and writes them as CSV and JSON.
 
-use super::{display_name, failed, input, read_source, USAGE_ERROR};
+use super::{display_name, input, read, Error};
 use indicatif::{ProgressBar, ProgressStyle};
 use loyalty::report::output::Folder;
 use loyalty::simulate::{self, Options};
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -38,36 +38,13 @@ pub struct Args {
     html: Option<PathBuf>,
 }
 
-pub fn run(args: &Args) -> ExitCode {
-    match simulate_inner(args) {
-        Ok(code) | Err(code) => code,
-    }
-}
-
-fn usage<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> ExitCode + '_ {
-    move |e| {
-        eprintln!("error: {what}: {e}");
-        ExitCode::from(USAGE_ERROR)
-    }
-}
-
-/// Prints a scenario that does not fit the program, with its file and line.
-pub fn report_error(scenario: &Path, e: &simulate::Error) -> ExitCode {
-    let name = display_name(scenario);
-    match e.line {
-        Some(line) => eprintln!("error: {name}:{line}: {}", e.message),
-        None => eprintln!("error: {name}: {}", e.message),
-    }
-    ExitCode::FAILURE
-}
-
-fn simulate_inner(args: &Args) -> Result<ExitCode, ExitCode> {
+pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let program = input::program(&args.program)?;
-    let source = read_source(&args.scenario).map_err(|message| {
-        eprintln!("error: {message}");
-        ExitCode::from(USAGE_ERROR)
+    let source = read(&args.scenario)?;
+    let plan = simulate::load(&program, &source).map_err(|error| Error::Scenario {
+        name: display_name(&args.scenario),
+        error,
     })?;
-    let plan = simulate::load(&program, &source).map_err(|e| report_error(&args.scenario, &e))?;
     let options = Options {
         runs: args.runs,
         seed: args.seed,
@@ -75,8 +52,7 @@ fn simulate_inner(args: &Args) -> Result<ExitCode, ExitCode> {
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads.map_or(0, usize::from))
-        .build()
-        .map_err(usage("cannot start the worker threads"))?;
+        .build()?;
     let total = args.runs * simulate::shards(&plan).len() as u64;
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(total);
@@ -91,19 +67,12 @@ fn simulate_inner(args: &Args) -> Result<ExitCode, ExitCode> {
     };
     let result = pool.install(|| simulate::simulate(&program, &plan, &options, &|| bar.inc(1)));
     bar.finish_and_clear();
-    let simulation = result.map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::from(USAGE_ERROR)
-    })?;
+    let simulation = result.map_err(Error::Simulation)?;
     let report = &simulation.report;
     // All in place at once, simulation.json last, listing the others.
-    let mut folder = Folder::open(&args.out, "simulation.json").map_err(failed)?;
-    folder
-        .write("liability.csv", |f| Ok(report.write_liability_csv(f)?))
-        .map_err(failed)?;
-    folder
-        .write("kpis.csv", |f| Ok(report.write_kpis_csv(f)?))
-        .map_err(failed)?;
+    let mut folder = Folder::open(&args.out, "simulation.json")?;
+    folder.write("liability.csv", |f| Ok(report.write_liability_csv(f)?))?;
+    folder.write("kpis.csv", |f| Ok(report.write_kpis_csv(f)?))?;
     if let Some(path) = &args.html {
         let facts = vec![
             ("program".to_string(), display_name(&args.program)),
@@ -114,13 +83,13 @@ fn simulate_inner(args: &Args) -> Result<ExitCode, ExitCode> {
             ("breakage".to_string(), report.breakage_method.clone()),
         ];
         let page = loyalty::html::simulation_page(&program, &facts, report);
-        folder.write_at(path, page.as_bytes()).map_err(failed)?;
+        folder.write_at(path, page.as_bytes())?;
     }
-    folder.commit(report).map_err(failed)?;
-    input::print(&report.text());
+    folder.commit(report)?;
+    input::print(&report.text())?;
     input::print(&format!(
         "\nwrote liability.csv, kpis.csv and simulation.json to {}\n",
         args.out.display()
-    ));
+    ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -2,7 +2,7 @@
 //! differences of those that fail, and a count; writes JUnit XML or JSON on
 //! request; and with `--review`, asks about each changed snapshot.
 
-use super::{out, out_open, USAGE_ERROR};
+use super::{out, out_open, Error, USAGE_ERROR};
 use loyalty::diagnostic::plural;
 use loyalty::report::output::AtomicFile;
 use loyalty::testing::runner::{self, CaseReport, FileReport, SnapshotMode, Tally, Written};
@@ -37,22 +37,15 @@ enum Format {
     Json,
 }
 
-pub fn run(args: &Args) -> ExitCode {
+pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {
         args.paths.clone()
     };
-    let files = match runner::discover(&paths) {
-        Ok(files) => files,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(USAGE_ERROR);
-        }
-    };
+    let files = runner::discover(&paths)?;
     if files.is_empty() {
-        eprintln!("error: no test files (*.test.yaml) found");
-        return ExitCode::from(USAGE_ERROR);
+        return Err(Error::NoTestFiles);
     }
     // Asking needs a person at a terminal, and would break a JSON document.
     let review = args.review
@@ -70,49 +63,41 @@ pub fn run(args: &Args) -> ExitCode {
     // Standard output closed (`loyalty test --junit ... | head`): the tests
     // still run and the JUnit file is still written.
     let mut open = true;
-    let mut print = |text: &str| open = open && out_open(text);
+    let mut print = |text: &str| -> Result<(), Error> {
+        open = open && out_open(text)?;
+        Ok(())
+    };
     let mut reports: Vec<FileReport> = Vec::new();
     for file in files {
         let mut report = runner::run_file(&file, mode);
         if review {
             if let Ok(cases) = &mut report.outcome {
                 for case in cases.iter_mut() {
-                    ask(case, color);
+                    ask(case, color)?;
                 }
             }
         }
         if args.format == Format::Human {
-            print(&lines(&report, color));
+            print(&lines(&report, color))?;
         }
         reports.push(report);
     }
     let tally = Tally::of(&reports);
     match args.format {
-        Format::Human => print(&closing(&tally)),
-        Format::Json => match json::to_json(&reports) {
-            Ok(text) => print(&text),
-            Err(e) => {
-                eprintln!("error: cannot write JSON: {e}");
-                return ExitCode::from(USAGE_ERROR);
-            }
-        },
+        Format::Human => print(&closing(&tally))?,
+        Format::Json => print(&json::to_json(&reports).map_err(Error::TestJson)?)?,
     }
     if let Some(path) = &args.junit {
-        let written = junit::to_junit(&reports)
-            .map_err(|e| e.to_string())
-            .and_then(|xml| AtomicFile::replace(path, xml.as_bytes()).map_err(|e| e.to_string()));
-        if let Err(e) = written {
-            eprintln!("error: cannot write the JUnit file: {e}");
-            return ExitCode::from(USAGE_ERROR);
-        }
+        let xml = junit::to_junit(&reports).map_err(Error::JunitXml)?;
+        AtomicFile::replace(path, xml.as_bytes()).map_err(Error::JunitFile)?;
     }
-    if tally.broken_files > 0 || tally.errors > 0 {
+    Ok(if tally.broken_files > 0 || tally.errors > 0 {
         ExitCode::from(USAGE_ERROR)
     } else if tally.failed > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    }
+    })
 }
 
 /// Whether this is a CI run: `CI` set to anything but empty, `0` or `false`
@@ -199,7 +184,7 @@ fn closing(tally: &Tally) -> String {
 
 /// Shows a case's missing or changed snapshot and accepts it if the person
 /// at the terminal says so.
-fn ask(case: &mut CaseReport, color: bool) {
+fn ask(case: &mut CaseReport, color: bool) -> Result<(), Error> {
     let snapshots: Vec<String> = case
         .failures
         .iter()
@@ -207,18 +192,20 @@ fn ask(case: &mut CaseReport, color: bool) {
         .map(|f| format!("{}\n{}", f.title(), f.diff().render(2, color)))
         .collect();
     if snapshots.is_empty() {
-        return;
+        return Ok(());
     }
-    out(&format!("\n{}\n{}", case.name, snapshots.join("\n")));
-    out("accept this snapshot? [y/N] ");
+    out(&format!("\n{}\n{}", case.name, snapshots.join("\n")))?;
+    out("accept this snapshot? [y/N] ")?;
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
     if std::io::stdin().lock().read_line(&mut answer).is_err() {
-        return;
+        return Ok(());
     }
     if matches!(answer.trim(), "y" | "Y" | "yes") {
+        // Not the end of the run: the other snapshots are still asked about.
         if let Err(e) = case.accept_snapshot() {
             eprintln!("error: cannot write the snapshot: {e}");
         }
     }
+    Ok(())
 }

@@ -8,6 +8,7 @@
 use crate::compile::ir::Program;
 use crate::engine::Engine;
 use crate::finance::liability::{month_name, LiabilityBuilder, LiabilityTable};
+use crate::finance::Error;
 use crate::table::money;
 use crate::table::{percent, points, Table};
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -168,7 +169,7 @@ pub fn from_run(
     builder: &LiabilityBuilder,
     table: &LiabilityTable,
     rounding: Rounding,
-) -> Result<Allocation, String> {
+) -> Result<Allocation, Error> {
     let program = engine.program();
     let (p, points_type, value) = redeemable(program)?;
     let mut periods: BTreeMap<String, Period> = BTreeMap::new();
@@ -217,7 +218,7 @@ pub fn from_run(
 }
 
 /// The one points type members redeem that has a value per point.
-fn redeemable(program: &Program) -> Result<(usize, &str, Decimal), String> {
+fn redeemable(program: &Program) -> Result<(usize, &str, Decimal), Error> {
     let found: Vec<(usize, &str, Decimal)> = program
         .points
         .iter()
@@ -227,15 +228,13 @@ fn redeemable(program: &Program) -> Result<(usize, &str, Decimal), String> {
         .collect();
     match found.as_slice() {
         [one] => Ok(*one),
-        [] => Err(
-            "deferred revenue needs a points type that can be redeemed and has a `value`: this program has none"
-                .to_string(),
-        ),
-        several => Err(format!(
-            "deferred revenue is computed for one points type, and this program has {} with a value ({}): the allocation between several is not supported",
-            several.len(),
-            several.iter().map(|(_, name, _)| format!("`{name}`")).collect::<Vec<_>>().join(", ")
-        )),
+        [] => Err(Error::NoValuedPoints),
+        several => Err(Error::SeveralValuedPoints {
+            names: several
+                .iter()
+                .map(|(_, name, _)| name.to_string())
+                .collect(),
+        }),
     }
 }
 
@@ -363,5 +362,27 @@ mod tests {
         assert_eq!(rows[0].share, Decimal::ZERO);
         assert_eq!(rows[0].allocated, Decimal::ZERO);
         assert_eq!(rows[0].revenue, Decimal::ZERO);
+    }
+
+    #[test]
+    fn deferred_revenue_needs_exactly_one_points_type_with_a_value() {
+        let program = |points: &str| {
+            let source =
+                format!("program \"p\" {{\n  currency EUR\n  timezone \"UTC\"\n}}\n{points}");
+            crate::compile::compile(&source).unwrap().0
+        };
+        let valued = |name: &str| format!("points {name} {{\n  value 0.01 EUR\n}}\n");
+        let none = program("points beans {\n}\n");
+        assert_eq!(
+            redeemable(&none).unwrap_err().to_string(),
+            "deferred revenue needs a points type that can be redeemed and has a `value`: this program has none"
+        );
+        let one = program(&valued("beans"));
+        assert_eq!(redeemable(&one).unwrap().1, "beans");
+        let two = program(&(valued("beans") + &valued("stars")));
+        assert_eq!(
+            redeemable(&two).unwrap_err().to_string(),
+            "deferred revenue is computed for one points type, and this program has 2 with a value (`beans`, `stars`): the allocation between several is not supported"
+        );
     }
 }

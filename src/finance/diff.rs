@@ -6,6 +6,7 @@
 use crate::compile::ir::Program;
 use crate::engine::member::{Member, Wallet};
 use crate::finance::liability::LiabilityRow;
+use crate::finance::Error;
 use crate::table::money;
 use crate::table::{percent, points, signed, Table};
 use rust_decimal::Decimal;
@@ -195,12 +196,12 @@ const NOT_IN_OLD: &str = "(not in the old run)";
 
 /// Compares two replays of the same events. Both programs must count money
 /// in the same currency.
-pub fn compare(old: &Outcome, new: &Outcome) -> Result<Diff, String> {
+pub fn compare(old: &Outcome, new: &Outcome) -> Result<Diff, Error> {
     if old.currency != new.currency {
-        return Err(format!(
-            "the programs count money in different currencies ({} and {}): their costs cannot be compared",
-            old.currency, new.currency
-        ));
+        return Err(Error::DifferentCurrencies {
+            old: old.currency.clone(),
+            new: new.currency.clone(),
+        });
     }
     let currency = &old.currency;
     // Points types by name: the old program's first, then any the new one adds.

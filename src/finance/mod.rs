@@ -16,3 +16,26 @@ pub fn liability(outstanding: Decimal, value: Decimal, breakage: Decimal) -> Dec
     (outstanding * value * (Decimal::ONE - breakage))
         .round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven)
 }
+
+/// Why a finance report cannot be made for these programs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// `diff`: the two programs' costs are in different currencies.
+    #[error(
+        "the programs count money in different currencies ({old} and {new}): their costs cannot be compared"
+    )]
+    DifferentCurrencies { old: String, new: String },
+    /// Deferred revenue: no points type can be redeemed and has a value.
+    #[error(
+        "deferred revenue needs a points type that can be redeemed and has a `value`: this program has none"
+    )]
+    NoValuedPoints,
+    /// Deferred revenue: several points types can, and the allocation
+    /// between them is not supported.
+    #[error(
+        "deferred revenue is computed for one points type, and this program has {} with a value ({}): the allocation between several is not supported",
+        names.len(),
+        names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
+    )]
+    SeveralValuedPoints { names: Vec<String> },
+}

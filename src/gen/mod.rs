@@ -6,9 +6,10 @@
 //! program, the scenario and the options, never on the machine's clock.
 
 use crate::compile::ir::{EventTypeId, Program, Value};
+use crate::file_error::FileError;
 use crate::simulate::member::{Planned, Synthetic};
 use crate::simulate::plan::{self, Plan};
-use crate::simulate::scenario::{Error, Members, Months, NonNegative, Scenario, Share};
+use crate::simulate::scenario::{Members, Months, NonNegative, Scenario, Share};
 use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
 use std::io::Write;
 
@@ -47,11 +48,12 @@ pub enum Format {
 /// redemptions, returns and perk uses (which depend on the engine's state)
 /// are left out; every activity's rate is scaled by one factor so the
 /// expected number of events is `options.events`.
-pub fn plan(program: &Program, scenario_source: &str, options: &Options) -> Result<Plan, Error> {
-    let fail = |message: String| Error {
-        message,
-        line: None,
-    };
+pub fn plan(
+    program: &Program,
+    scenario_source: &str,
+    options: &Options,
+) -> Result<Plan, FileError> {
+    let fail = |message: String| FileError::new(None, message);
     let mut scenario = Scenario::parse(scenario_source)?;
     let months = Months::try_from(options.months).map_err(|e| fail(format!("--months: {e}")))?;
     if options.members == 0 || options.members >= 1 << crate::simulate::member::MEMBER_BITS {

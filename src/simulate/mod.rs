@@ -13,11 +13,12 @@ mod shard;
 pub mod stats;
 
 pub use plan::Plan;
-pub use scenario::{Error, Scenario};
+pub use scenario::Scenario;
 pub use shard::Tally;
 pub use stats::{Report, RunResult};
 
 use crate::compile::ir::Program;
+use crate::file_error::FileError;
 use rayon::prelude::*;
 use std::ops::Range;
 
@@ -47,7 +48,7 @@ pub struct Simulation {
 }
 
 /// Reads a scenario and checks it against the program.
-pub fn load(program: &Program, source: &str) -> Result<Plan, Error> {
+pub fn load(program: &Program, source: &str) -> Result<Plan, FileError> {
     let scenario = Scenario::parse(source)?;
     plan::plan(program, &scenario, source)
 }
@@ -120,13 +121,8 @@ pub fn footprint(program: &Program, plan: &Plan, options: &Options) -> u64 {
 /// Checks the options against the plan: the run and member numbers must fit
 /// their parts of a stream number, and the simulation must fit
 /// [`crate::limits::MEMORY_BOUND`].
-pub fn check(program: &Program, plan: &Plan, options: &Options) -> Result<(), Error> {
-    let fail = |message: String| {
-        Err(Error {
-            message,
-            line: None,
-        })
-    };
+pub fn check(program: &Program, plan: &Plan, options: &Options) -> Result<(), FileError> {
+    let fail = |message: String| Err(FileError::new(None, message));
     if options.runs == 0 || options.runs > MOST_RUNS {
         return fail(format!("--runs {}: from 1 to {MOST_RUNS}", options.runs));
     }
@@ -158,7 +154,7 @@ pub fn simulate(
     plan: &Plan,
     options: &Options,
     progress: &(dyn Fn() + Sync),
-) -> Result<Simulation, Error> {
+) -> Result<Simulation, FileError> {
     check(program, plan, options)?;
     let mut plan = plan.clone();
     if let Some(seed) = options.seed {
@@ -203,12 +199,14 @@ pub fn compare(
     source: &str,
     options: &Options,
     progress: &(dyn Fn() + Sync),
-) -> Result<(Simulation, Simulation), Error> {
+) -> Result<(Simulation, Simulation), FileError> {
     // Name the program a scenario does not fit: it may fit only one of them.
     let plan = |program: &Program| {
-        load(program, source).map_err(|e| Error {
-            message: format!("{} (program \"{}\")", e.message, program.name),
-            line: e.line,
+        load(program, source).map_err(|e| {
+            FileError::new(
+                e.line,
+                format!("{} (program \"{}\")", e.message, program.name),
+            )
         })
     };
     let old_plan = plan(old)?;

@@ -3,10 +3,11 @@
 //! uses exists, and everything is resolved to the indices the generator
 //! uses. A mismatch is an error naming the scenario's field and its line.
 
-use super::scenario::{Draw, Error, Hours, Rate, Returns, Scenario};
+use super::scenario::{Draw, Hours, Rate, Returns, Scenario};
 use crate::check::suggest;
 use crate::compile::calendar;
 use crate::compile::ir::{EventTypeId, Field, PerkId, Program, RewardId, Value};
+use crate::file_error::FileError;
 use crate::syntax::ast::FieldType;
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -103,10 +104,12 @@ pub enum ValueDraw {
 }
 
 /// Checks `scenario` (read from `source`, for line numbers) against `program`.
-pub fn plan(program: &Program, scenario: &Scenario, source: &str) -> Result<Plan, Error> {
-    let fail = |path: &[&str], message: String| Error {
-        message: format!("{}: {message}", path.join(".")),
-        line: super::scenario::line_of(source, path),
+pub fn plan(program: &Program, scenario: &Scenario, source: &str) -> Result<Plan, FileError> {
+    let fail = |path: &[&str], message: String| {
+        FileError::new(
+            super::scenario::line_of(source, path),
+            format!("{}: {message}", path.join(".")),
+        )
     };
     let type_id = |name: &str| program.events.iter().position(|e| e.name == name);
     let months = scenario.months.0;
@@ -372,8 +375,8 @@ fn fields_of(
     given: &BTreeMap<String, Draw>,
     path: &[&str],
     what: &str,
-    fail: &dyn Fn(&[&str], String) -> Error,
-) -> Result<Vec<ValueDraw>, Error> {
+    fail: &dyn Fn(&[&str], String) -> FileError,
+) -> Result<Vec<ValueDraw>, FileError> {
     if let Some(name) = given
         .keys()
         .find(|k| !declared.iter().any(|f| &f.name == *k))
@@ -405,8 +408,8 @@ fn value_draw(
     field: &Field,
     draw: &Draw,
     path: &[&str],
-    fail: &dyn Fn(&[&str], String) -> Error,
-) -> Result<ValueDraw, Error> {
+    fail: &dyn Fn(&[&str], String) -> FileError,
+) -> Result<ValueDraw, FileError> {
     let ty = field.ty;
     let numeric = matches!(ty, FieldType::Number | FieldType::Money);
     let type_name = match ty {

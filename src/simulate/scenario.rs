@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
+use crate::file_error::FileError;
+
 /// A scenario as written. [`super::plan::Plan`] checks it against a program.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -534,28 +536,9 @@ fn date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<NaiveDate, D::Erro
     deserializer.deserialize_str(Date)
 }
 
-/// A scenario that could not be read or does not fit the program: the
-/// message names the field (`members.initial`) and, when known, its line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
-    pub message: String,
-    pub line: Option<usize>,
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "line {line}: {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
-
 impl Scenario {
     /// Reads a scenario from YAML text.
-    pub fn parse(text: &str) -> Result<Scenario, Error> {
+    pub fn parse(text: &str) -> Result<Scenario, FileError> {
         serde_norway::from_str(text).map_err(|e| {
             let line = e.location().map(|l| l.line());
             // The message ends with " at line L column C"; the line is kept apart.
@@ -565,7 +548,7 @@ impl Scenario {
                 .and_then(|at| message.get(..at))
                 .unwrap_or(&message)
                 .to_string();
-            Error { message, line }
+            FileError::new(line, message)
         })
     }
 }
@@ -599,7 +582,7 @@ mod tests {
 
     const MINIMAL: &str = "seed: 1\nstart: 2026-01-01\nmonths: 12\nmembers: { initial: 10 }\n";
 
-    fn error(text: &str) -> Error {
+    fn error(text: &str) -> FileError {
         Scenario::parse(text).unwrap_err()
     }
 

@@ -37,25 +37,8 @@ struct Report<'a> {
 #[derive(Serialize)]
 struct File<'a> {
     file: String,
-    error: Option<Error<'a>>,
+    error: Option<&'a FileError>,
     tests: Vec<Test<'a>>,
-}
-
-#[derive(Serialize)]
-struct Error<'a> {
-    line: Option<usize>,
-    column: Option<usize>,
-    message: &'a str,
-}
-
-impl<'a> Error<'a> {
-    fn of(e: &'a FileError) -> Error<'a> {
-        Error {
-            line: e.line,
-            column: e.column,
-            message: &e.message,
-        }
-    }
 }
 
 #[derive(Serialize)]
@@ -66,7 +49,7 @@ struct Test<'a> {
     failures: Vec<Failure<'a>>,
     /// Why the case could not be run, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<Error<'a>>,
+    error: Option<&'a FileError>,
 }
 
 #[derive(Serialize)]
@@ -81,7 +64,7 @@ pub fn to_json(reports: &[FileReport]) -> serde_json::Result<String> {
         .iter()
         .map(|report| {
             let (error, tests) = match &report.outcome {
-                Err(e) => (Some(Error::of(e)), Vec::new()),
+                Err(e) => (Some(e), Vec::new()),
                 Ok(cases) => (
                     None,
                     cases
@@ -105,7 +88,7 @@ pub fn to_json(reports: &[FileReport]) -> serde_json::Result<String> {
                                     diff: f.diff(),
                                 })
                                 .collect(),
-                            error: case.error.as_ref().map(Error::of),
+                            error: case.error.as_ref(),
                         })
                         .collect(),
                 ),

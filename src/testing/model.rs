@@ -9,6 +9,8 @@ use serde::Deserialize as DeriveDeserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use crate::file_error::FileError;
+
 /// A whole `*.test.yaml` file.
 #[derive(Debug, DeriveDeserialize)]
 #[serde(deny_unknown_fields)]
@@ -412,34 +414,6 @@ fn is_only_comments(text: &str) -> bool {
     text.lines()
         .map(str::trim)
         .all(|line| line.is_empty() || line.starts_with('#') || line == "---")
-}
-
-/// Why a test file could not be read or run: a broken test file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileError {
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    /// Starts with the field's path when there is one (`tests[1].expect: ...`).
-    pub message: String,
-}
-
-impl FileError {
-    pub fn new(line: Option<usize>, message: String) -> FileError {
-        FileError {
-            line,
-            column: None,
-            message,
-        }
-    }
-
-    /// `file:line:column`, as far as the place is known.
-    pub fn place(&self, file: &std::path::Path) -> String {
-        match (self.line, self.column) {
-            (Some(line), Some(column)) => format!("{}:{line}:{column}", file.display()),
-            (Some(line), None) => format!("{}:{line}", file.display()),
-            _ => file.display().to_string(),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -171,11 +171,10 @@ impl Tally {
 /// test file; each folder is searched, with its subfolders, for files named
 /// `*.test.yaml` or `*.test.yml`, skipping hidden folders and `target`.
 /// Files come in path order.
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, SearchError> {
     let mut files = Vec::new();
     for path in paths {
-        let metadata = std::fs::metadata(path)
-            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let metadata = std::fs::metadata(path).map_err(SearchError::at(path))?;
         if metadata.is_dir() {
             let mut found = Vec::new();
             search(path, &mut found)?;
@@ -188,16 +187,31 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-fn search(folder: &Path, found: &mut Vec<PathBuf>) -> Result<(), String> {
-    let entries = std::fs::read_dir(folder)
-        .map_err(|e| format!("cannot read `{}`: {e}", folder.display()))?;
+/// A file or folder that could not be read while looking for test files.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read `{}`: {source}", path.display())]
+pub struct SearchError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl SearchError {
+    fn at(path: &Path) -> impl Fn(std::io::Error) -> SearchError + '_ {
+        move |source| SearchError {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+fn search(folder: &Path, found: &mut Vec<PathBuf>) -> Result<(), SearchError> {
+    let entries = std::fs::read_dir(folder).map_err(SearchError::at(folder))?;
     for entry in entries {
-        let entry = entry.map_err(|e| format!("cannot read `{}`: {e}", folder.display()))?;
+        let entry = entry.map_err(SearchError::at(folder))?;
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        let kind = entry
-            .file_type()
-            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let kind = entry.file_type().map_err(SearchError::at(&path))?;
         if kind.is_dir() {
             if !name.starts_with('.') && name != "target" {
                 search(&path, found)?;
