@@ -346,7 +346,7 @@ fn a_strict_run_that_stops_counts_what_it_read_and_did_not_apply() {
     let (events, stopped) = strict_summary(&all, &["--strict"]);
     assert_eq!(
         events,
-        serde_json::json!({"read": 5, "applied": 0, "rejected": 1, "after_until": 0, "not_applied": 4})
+        serde_json::json!({"read": 5, "applied": 0, "rejected": 1, "rejected_by_class": {"invalid": 1}, "after_until": 0, "not_applied": 4})
     );
     assert_eq!(stopped["line"], 6, "{stopped}");
     assert_eq!(stopped["id"], "e5", "{stopped}");
@@ -360,7 +360,7 @@ fn a_strict_run_that_stops_counts_what_it_read_and_did_not_apply() {
     let (events, stopped) = strict_summary(&readable, &["--strict"]);
     assert_eq!(
         events,
-        serde_json::json!({"read": 5, "applied": 2, "rejected": 1, "after_until": 0, "not_applied": 2})
+        serde_json::json!({"read": 5, "applied": 2, "rejected": 1, "rejected_by_class": {"balance": 1}, "after_until": 0, "not_applied": 2})
     );
     assert_eq!(
         (stopped["line"].as_u64(), stopped["id"].as_str()),
@@ -371,7 +371,7 @@ fn a_strict_run_that_stops_counts_what_it_read_and_did_not_apply() {
     let (events, stopped) = strict_summary(&readable, &["--strict", "--stream"]);
     assert_eq!(
         events,
-        serde_json::json!({"read": 3, "applied": 2, "rejected": 1, "after_until": 0, "not_applied": 0})
+        serde_json::json!({"read": 3, "applied": 2, "rejected": 1, "rejected_by_class": {"balance": 1}, "after_until": 0, "not_applied": 0})
     );
     assert_eq!(stopped["id"], "e3");
 
@@ -379,7 +379,7 @@ fn a_strict_run_that_stops_counts_what_it_read_and_did_not_apply() {
     let (events, stopped) = strict_summary(&readable, &[]);
     assert_eq!(
         events,
-        serde_json::json!({"read": 5, "applied": 4, "rejected": 1, "after_until": 0})
+        serde_json::json!({"read": 5, "applied": 4, "rejected": 1, "rejected_by_class": {"balance": 1}, "after_until": 0})
     );
     assert!(stopped.is_null());
 }

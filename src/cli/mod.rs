@@ -153,6 +153,14 @@ enum Error {
     Replay(#[source] csv::Error),
     #[error(transparent)]
     Finance(#[from] loyalty::finance::Error),
+    /// `run --max-rejects`: more records rejected than it allows (the
+    /// files are written all the same).
+    #[error("{rejected} of {read} records rejected, more than --max-rejects {limit} allows")]
+    TooManyRejects {
+        rejected: u64,
+        read: u64,
+        limit: loyalty::run::RejectLimit,
+    },
     /// `explain`: the member is not in the events.
     #[error("no member `{0}` in these events")]
     NoMember(String),
@@ -224,6 +232,7 @@ impl Error {
             Error::StdoutClosed => 0,
             Error::Program { .. }
             | Error::NoMember(_)
+            | Error::TooManyRejects { .. }
             | Error::Scenario { .. }
             | Error::CheckJson(_) => 1,
             _ => USAGE_ERROR,

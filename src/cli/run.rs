@@ -12,7 +12,7 @@ use loyalty::html;
 use loyalty::report::output::Folder;
 use loyalty::report::tier_mix::TierMix;
 use loyalty::report::{self, LedgerWriter};
-use loyalty::run::{Finished, Run, RunError, Sinks};
+use loyalty::run::{Finished, RejectLimit, Run, RunError, Sinks};
 use rust_decimal::Decimal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +31,11 @@ pub struct Args {
     /// Stop at the first rejected record and exit with 1.
     #[arg(long)]
     strict: bool,
+    /// Fail (exit with 1, the files written all the same) when more
+    /// records than this are rejected: a count (`10`) or a percentage of
+    /// the records read (`0.5%`). A gate on the input's quality.
+    #[arg(long, value_name = "N|P%")]
+    max_rejects: Option<RejectLimit>,
     /// Finance reports to write and print: `liability` (liability.csv: per
     /// month and points type, issued, spent, expired, reversed,
     /// outstanding, breakage, liability and cost) and `deferred-revenue`
@@ -220,6 +225,17 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         if args.strict {
             return Ok(ExitCode::FAILURE);
         }
+    }
+    let rejected = outcome.rejects.len() as u64;
+    if let Some(limit) = args
+        .max_rejects
+        .filter(|limit| limit.exceeded(rejected, outcome.read))
+    {
+        return Err(Error::TooManyRejects {
+            rejected,
+            read: outcome.read,
+            limit,
+        });
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,9 +6,9 @@
 
 use super::ledger::EntryKind;
 use super::member::PurchaseAward;
-use super::{too_large, within, DueKind, Engine};
+use super::{too_large, unknown_member, within, DueKind, Engine, Refusal};
 use crate::compile::calendar;
-use crate::events::{Adjust, Event};
+use crate::events::{Adjust, Event, RejectClass};
 use crate::syntax::ast::Rounding;
 use chrono::Duration;
 use rust_decimal::Decimal;
@@ -20,7 +20,7 @@ impl Engine<'_> {
         m: usize,
         adjust: &Adjust,
         event: &Event,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
         let program = self.program;
         let Adjust {
             points: amount,
@@ -30,36 +30,42 @@ impl Engine<'_> {
             expires,
         } = adjust;
         let (amount, expires) = (*amount, *expires);
-        let p = *program
-            .points_index
-            .get(type_name)
-            .ok_or_else(|| format!("unknown points type `{type_name}`"))?;
-        let points = program.points.get(p.index()).ok_or("unknown points type")?;
+        let p = *program.points_index.get(type_name).ok_or_else(|| {
+            Refusal::new(
+                RejectClass::UnknownName,
+                format!("unknown points type `{type_name}`"),
+            )
+        })?;
+        let points = program
+            .points
+            .get(p.index())
+            .ok_or_else(|| Refusal::new(RejectClass::UnknownName, "unknown points type"))?;
         if points.qualifying {
-            return Err(format!(
+            return Err(Refusal::new(RejectClass::NotAllowed, format!(
                 "`{type_name}` are qualifying points: tier measures come from earning rules, not adjustments"
-            ));
+            )));
         }
         if amount.is_zero() || amount.round_dp(points.precision) != amount {
-            return Err(format!(
+            return Err(Refusal::new(RejectClass::NotAllowed, format!(
                 "an adjust moves a non-zero amount of {type_name} with at most {} decimals, not {amount}",
                 points.precision
-            ));
+            )));
         }
         let now = event.time;
         if amount < Decimal::ZERO {
             if purchase.is_some() || expires.is_some() {
-                return Err(
-                    "a debit names no `purchase` and no `expires`: those are for credits"
-                        .to_string(),
-                );
+                return Err(Refusal::new(
+                    RejectClass::NotAllowed,
+                    "a debit names no `purchase` and no `expires`: those are for credits",
+                ));
             }
             let debit = -amount;
-            let wallet = self.wallet(m, p).ok_or("unknown member")?;
+            let wallet = self.wallet(m, p).ok_or_else(unknown_member)?;
             let balance = wallet.balance();
             if debit > balance {
-                return Err(format!(
-                    "a debit of {debit} {type_name} is beyond the balance of {balance}"
+                return Err(Refusal::new(
+                    RejectClass::Balance,
+                    format!("a debit of {debit} {type_name} is beyond the balance of {balance}"),
                 ));
             }
             wallet.take_back(debit, None);
@@ -83,8 +89,9 @@ impl Engine<'_> {
             Some(day) => {
                 let at = calendar::start_of_day(program.timezone, day + Duration::days(1));
                 if at <= now {
-                    return Err(format!(
-                        "an adjust expiring on {day} would be expired already"
+                    return Err(Refusal::new(
+                        RejectClass::NotAllowed,
+                        format!("an adjust expiring on {day} would be expired already"),
                     ));
                 }
                 Some(at)
@@ -92,7 +99,7 @@ impl Engine<'_> {
             None => calendar::expiry(program.timezone, points.expiry, now),
         };
         let bucket = self.new_bucket(amount, now, now, expires_at);
-        let kept = self.wallet(m, p).ok_or("unknown member")?.add(bucket);
+        let kept = self.wallet(m, p).ok_or_else(unknown_member)?.add(bucket);
         if let (Some(bucket), Some(at)) = (kept, expires_at) {
             self.schedule(at, m, DueKind::Expire(p, bucket));
         }
@@ -132,14 +139,20 @@ impl Engine<'_> {
         m: usize,
         id: &str,
         event: &Event,
-    ) -> Result<(), String> {
-        let member = self.members.get_mut(m).ok_or("unknown member")?;
+    ) -> Result<(), Refusal> {
+        let member = self.members.get_mut(m).ok_or_else(unknown_member)?;
         let member_id = member.id.clone();
         let redemption = member.redemptions.get_mut(id).ok_or_else(|| {
-            format!("cancel of unknown redemption `{id}` for member `{member_id}`")
+            Refusal::new(
+                RejectClass::UnknownName,
+                format!("cancel of unknown redemption `{id}` for member `{member_id}`"),
+            )
         })?;
         if redemption.cancelled {
-            return Err(format!("redemption `{id}` is already cancelled"));
+            return Err(Refusal::new(
+                RejectClass::NotAllowed,
+                format!("redemption `{id}` is already cancelled"),
+            ));
         }
         redemption.cancelled = true;
         let redemption = redemption.clone();
@@ -164,7 +177,7 @@ impl Engine<'_> {
         // what has expired meanwhile goes.
         for bucket in expired.iter().cloned().chain(restored) {
             let expires_at = bucket.expires_at;
-            let kept = self.wallet(m, p).ok_or("unknown member")?.add(bucket);
+            let kept = self.wallet(m, p).ok_or_else(unknown_member)?.add(bucket);
             if let (Some(bucket), Some(at)) = (kept, expires_at.filter(|at| *at > now)) {
                 self.schedule(at, m, DueKind::Expire(p, bucket));
             }

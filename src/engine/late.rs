@@ -10,10 +10,10 @@
 
 use super::ledger::{Entry, EntryKind};
 use super::member::Counter;
-use super::{packed, Budgets, Engine};
+use super::{packed, Budgets, Engine, Refusal};
 use crate::compile::calendar;
 use crate::compile::ir::Program;
-use crate::events::{Body, Event};
+use crate::events::{Body, Event, RejectClass};
 use chrono::{DateTime, Utc};
 use compact_str::CompactString;
 use rust_decimal::Decimal;
@@ -219,16 +219,19 @@ impl<'p> Engine<'p> {
         event: &Event,
         member: Option<usize>,
         clock: DateTime<Utc>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
         let program = self.program;
         if let Some(reason) = too_late(program, event.time, clock) {
-            return Err(reason);
+            return Err(Refusal::new(RejectClass::Time, reason));
         }
         // The members to re-run: the event's own and everyone linked to
         // it, and for a late transfer or pool event its counterpart's.
         let counterpart = self.counterpart(event);
         let Some(history) = self.history.as_ref() else {
-            return Err("input must be in time order".to_string());
+            return Err(Refusal::new(
+                RejectClass::Time,
+                "input must be in time order",
+            ));
         };
         let mut slots: Vec<usize> = member.map(|m| history.group(m)).unwrap_or_default();
         slots.extend(
@@ -258,8 +261,10 @@ impl<'p> Engine<'p> {
             // these members' events alone.
             let again =
                 self.replay_group(&events, budgets.clone(), clock)
-                    .map_err(|(id, reason)| {
-                        format!("re-running did not give back event `{id}`: {reason}")
+                    .map_err(|(id, refusal)| {
+                        refusal.restated(|reason| {
+                            format!("re-running did not give back event `{id}`: {reason}")
+                        })
                     })?;
             written = by_member(again.ledger);
         }
@@ -267,15 +272,17 @@ impl<'p> Engine<'p> {
         events.sort_by_key(|(seq, e)| (e.time, *seq));
         let mut scratch = self
             .replay_group(&events, budgets, clock)
-            .map_err(|(id, reason)| {
+            .map_err(|(id, refusal)| {
                 if id == event.id {
-                    return reason;
+                    return refusal;
                 }
                 let time = events.iter().find(|(_, e)| e.id == id).map(|(_, e)| e.time);
-                format!(
-                    "applied at its time it would make event `{id}` at {} fail: {reason}",
-                    time.map_or(String::new(), |t| shown(program, t).to_string())
-                )
+                refusal.restated(|reason| {
+                    format!(
+                        "applied at its time it would make event `{id}` at {} fail: {reason}",
+                        time.map_or(String::new(), |t| shown(program, t).to_string())
+                    )
+                })
             })?;
         let rerun_rows = by_member(std::mem::take(&mut scratch.ledger));
         // Each member's rows: the old undone and the new written, from the
@@ -332,7 +339,7 @@ impl<'p> Engine<'p> {
     /// The events kept for `slots`, each with its place in the applied
     /// order, and the rows kept for them by member id (none without
     /// budgets).
-    fn kept_for(&self, slots: &[usize]) -> Result<(Vec<(u64, Event)>, RowsOf), String> {
+    fn kept_for(&self, slots: &[usize]) -> Result<(Vec<(u64, Event)>, RowsOf), Refusal> {
         let mut events = Vec::new();
         let mut rows = RowsOf::new();
         let Some(history) = self.history.as_ref() else {
@@ -344,7 +351,12 @@ impl<'p> Engine<'p> {
                 continue;
             };
             let id = &member.id;
-            let unreadable = || format!("the history of `{id}` cannot be read");
+            let unreadable = || {
+                Refusal::new(
+                    RejectClass::Invalid,
+                    format!("the history of `{id}` cannot be read"),
+                )
+            };
             events.extend(packed::unpack(&kept.events, id, &history.files).ok_or_else(unreadable)?);
             if history.keep_rows {
                 let kept_rows = packed::unpack_entries(&kept.entries, id).ok_or_else(unreadable)?;
@@ -421,14 +433,14 @@ impl<'p> Engine<'p> {
         events: &[(u64, Event)],
         budgets: Budgets,
         clock: DateTime<Utc>,
-    ) -> Result<Engine<'p>, (String, String)> {
+    ) -> Result<Engine<'p>, (String, Refusal)> {
         let mut scratch = Engine::new(self.program);
         scratch.next_bucket = self.next_bucket;
         scratch.budgets = budgets;
         for (_, e) in events {
             scratch
                 .apply(e)
-                .map_err(|reject| (e.id.clone(), reject.reason))?;
+                .map_err(|reject| (e.id.clone(), Refusal::new(reject.class, reject.reason)))?;
         }
         scratch.advance_to(clock);
         Ok(scratch)

@@ -23,7 +23,7 @@ mod transfers;
 
 use crate::compile::calendar;
 use crate::compile::ir::{BuiltinEvent, ExpiryRule, PointsId, Program, RuleId, Term};
-use crate::events::{Body, Event, Redeem, Reject, Return};
+use crate::events::{Body, Event, Redeem, Reject, RejectClass, Return};
 use crate::syntax::ast::{Period, TimeUnit};
 use chrono::{DateTime, Utc};
 use compact_str::CompactString;
@@ -144,13 +144,39 @@ pub struct Engine<'p> {
     sales: BTreeMap<i64, Decimal>,
 }
 
-/// `event` rejected for `reason`.
-fn rejected(event: &Event, reason: String) -> Reject {
+/// Why the engine refused an event: the class of the problem and the
+/// sentence that says it.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    class: RejectClass,
+    reason: String,
+}
+
+impl Refusal {
+    fn new(class: RejectClass, reason: impl Into<String>) -> Refusal {
+        Refusal {
+            class,
+            reason: reason.into(),
+        }
+    }
+
+    /// The same refusal, its sentence put into another.
+    fn restated(self, sentence: impl FnOnce(&str) -> String) -> Refusal {
+        Refusal {
+            class: self.class,
+            reason: sentence(&self.reason),
+        }
+    }
+}
+
+/// `event` rejected for `refusal`.
+fn rejected(event: &Event, refusal: Refusal) -> Reject {
     Reject {
         origin: event.origin.clone(),
         id: Some(event.id.clone()),
         member: Some(event.member.clone()),
-        reason,
+        class: refusal.class,
+        reason: refusal.reason,
     }
 }
 
@@ -180,9 +206,12 @@ fn admit_time(
 fn out_of_order(event: &Event, clock: DateTime<Utc>) -> Reject {
     rejected(
         event,
-        format!(
-            "event at {} is earlier than one already applied ({clock}): input must be in time order",
-            event.time
+        Refusal::new(
+            RejectClass::Time,
+            format!(
+                "event at {} is earlier than one already applied ({clock}): input must be in time order",
+                event.time
+            ),
         ),
     )
 }
@@ -203,9 +232,17 @@ fn within(total: Decimal, added: Decimal) -> bool {
         .is_some_and(|sum| sum.abs() <= LARGEST)
 }
 
-/// The reason for a record that would take `what` past [`LARGEST`].
-fn too_large(what: &str) -> String {
-    format!("{what} would exceed {LARGEST}, the most loyalty counts")
+/// The refusal of an event whose member has no slot: never, once admitted.
+fn unknown_member() -> Refusal {
+    Refusal::new(RejectClass::UnknownMember, "unknown member")
+}
+
+/// The refusal of a record that would take `what` past [`LARGEST`].
+fn too_large(what: &str) -> Refusal {
+    Refusal::new(
+        RejectClass::TooLarge,
+        format!("{what} would exceed {LARGEST}, the most loyalty counts"),
+    )
 }
 
 /// How many years past the clock (or, before the first record, past the
@@ -241,10 +278,13 @@ fn beyond_horizon(
         let day = |t| calendar::local(tz, t).date();
         rejected(
             event,
-            format!(
-                "event on {} is more than {HORIZON_YEARS} years after {what} ({}): is its year mistyped?",
-                day(event.time),
-                day(from)
+            Refusal::new(
+                RejectClass::Time,
+                format!(
+                    "event on {} is more than {HORIZON_YEARS} years after {what} ({}): is its year mistyped?",
+                    day(event.time),
+                    day(from)
+                ),
             ),
         )
     })
@@ -254,9 +294,12 @@ fn beyond_horizon(
 fn duplicate(event: &Event) -> Reject {
     rejected(
         event,
-        format!(
-            "duplicate event id `{}`: an event is applied once",
-            event.id
+        Refusal::new(
+            RejectClass::Duplicate,
+            format!(
+                "duplicate event id `{}`: an event is applied once",
+                event.id
+            ),
         ),
     )
 }
@@ -345,7 +388,7 @@ impl<'p> Engine<'p> {
     /// Whether `event` would be applied as it is, and how: the checks made
     /// before any clock work.
     fn admit(&self, event: &Event) -> Result<Admitted, Reject> {
-        let reject = |reason: String| rejected(event, reason);
+        let reject = |class, reason: String| rejected(event, Refusal::new(class, reason));
         let late = admit_time(self.program, self.clock, self.keeps_history(), event)?;
         if self
             .event_ids
@@ -359,35 +402,41 @@ impl<'p> Engine<'p> {
             .events
             .get(event.kind)
             .map(|t| t.builtin)
-            .ok_or_else(|| reject("unknown event type".to_string()))?;
+            .ok_or_else(|| reject(RejectClass::Invalid, "unknown event type".to_string()))?;
         let enroll = builtin == Some(BuiltinEvent::Enroll);
         let member = match (self.index.get(event.member.as_str()).copied(), enroll) {
             (Some(m), _) if self.is_pool(m) && builtin != Some(BuiltinEvent::Transfer) => {
-                return Err(reject(format!(
-                    "`{}` is a pool: its only events are transfers to its members",
-                    event.member
-                )))
+                return Err(reject(
+                    RejectClass::NotAllowed,
+                    format!(
+                        "`{}` is a pool: its only events are transfers to its members",
+                        event.member
+                    ),
+                ))
             }
             (Some(_), true) => {
-                return Err(reject(format!(
-                    "member `{}` is already enrolled",
-                    event.member
-                )))
+                return Err(reject(
+                    RejectClass::Duplicate,
+                    format!("member `{}` is already enrolled", event.member),
+                ))
             }
             (None, true) => None,
             (Some(m), false) => Some(m),
             (None, false) => {
-                return Err(reject(format!(
-                    "unknown member `{}`: no enroll event came before this one",
-                    event.member
-                )))
+                return Err(reject(
+                    RejectClass::UnknownMember,
+                    format!(
+                        "unknown member `{}`: no enroll event came before this one",
+                        event.member
+                    ),
+                ))
             }
         };
         Ok(Admitted { member, late })
     }
 
     fn try_apply(&mut self, event: &Event) -> Result<(), Reject> {
-        let reject = |reason: String| rejected(event, reason);
+        let reject = |refusal| rejected(event, refusal);
         let Admitted { member, late } = self.admit(event)?;
         if let Some(clock) = late {
             self.apply_late(event, member, clock).map_err(reject)?;
@@ -890,14 +939,17 @@ impl<'p> Engine<'p> {
         }
     }
 
-    fn return_purchase(&mut self, m: usize, r: &Return, event: &Event) -> Result<(), String> {
+    fn return_purchase(&mut self, m: usize, r: &Return, event: &Event) -> Result<(), Refusal> {
         let (of, amount) = (r.of.as_str(), r.amount);
         let purchase = self.open_purchase(m, of, event.time, "return of")?;
         let left = purchase.amount - purchase.returned;
         if amount > left {
-            return Err(format!(
-                "return of {amount} is more than the {left} left to return of purchase `{of}` ({} bought, {} returned before)",
-                purchase.amount, purchase.returned
+            return Err(Refusal::new(
+                RejectClass::Balance,
+                format!(
+                    "return of {amount} is more than the {left} left to return of purchase `{of}` ({} bought, {} returned before)",
+                    purchase.amount, purchase.returned
+                ),
             ));
         }
         let of = of.to_string();
@@ -914,9 +966,9 @@ impl<'p> Engine<'p> {
         of: &str,
         now: DateTime<Utc>,
         what: &str,
-    ) -> Result<&mut Purchase, String> {
+    ) -> Result<&mut Purchase, Refusal> {
         let program = self.program;
-        let member = self.members.get_mut(m).ok_or("unknown member")?;
+        let member = self.members.get_mut(m).ok_or_else(unknown_member)?;
         member.forget_purchases(now);
         let unknown = match program.return_window {
             Some(window) => format!(
@@ -926,10 +978,12 @@ impl<'p> Engine<'p> {
             ),
             None => format!("{what} unknown purchase `{of}` for member `{}`", member.id),
         };
-        member.purchase_mut(of).ok_or(unknown)
+        member
+            .purchase_mut(of)
+            .ok_or(Refusal::new(RejectClass::UnknownName, unknown))
     }
 
-    fn redeem(&mut self, m: usize, redeem: &Redeem, event: &Event) -> Result<(), String> {
+    fn redeem(&mut self, m: usize, redeem: &Redeem, event: &Event) -> Result<(), Refusal> {
         let program = self.program;
         let (p, amount, cost, note) = match redeem {
             Redeem::Reward(name) => {
@@ -937,7 +991,9 @@ impl<'p> Engine<'p> {
                     .reward_index
                     .get(name)
                     .and_then(|r| program.rewards.get(*r))
-                    .ok_or_else(|| format!("unknown reward `{name}`"))?;
+                    .ok_or_else(|| {
+                        Refusal::new(RejectClass::UnknownName, format!("unknown reward `{name}`"))
+                    })?;
                 // The member's tier may have a price of its own.
                 let tier = self.members.get(m).map(|member| member.tier);
                 let price = reward
@@ -951,10 +1007,12 @@ impl<'p> Engine<'p> {
                 points: amount,
                 points_type: points,
             } => {
-                let p = *program
-                    .points_index
-                    .get(points)
-                    .ok_or_else(|| format!("unknown points type `{points}`"))?;
+                let p = *program.points_index.get(points).ok_or_else(|| {
+                    Refusal::new(
+                        RejectClass::UnknownName,
+                        format!("unknown points type `{points}`"),
+                    )
+                })?;
                 let value = program.points.get(p.index()).and_then(|t| t.value);
                 let cost = match value {
                     Some(v) => Some(
@@ -966,33 +1024,48 @@ impl<'p> Engine<'p> {
                 (p, *amount, cost, String::new())
             }
         };
-        let points = program.points.get(p.index()).ok_or("unknown points type")?;
+        let points = program
+            .points
+            .get(p.index())
+            .ok_or_else(|| Refusal::new(RejectClass::UnknownName, "unknown points type"))?;
         if points.qualifying {
-            return Err(format!(
-                "`{}` are qualifying points and cannot be redeemed",
-                points.name
+            return Err(Refusal::new(
+                RejectClass::NotAllowed,
+                format!(
+                    "`{}` are qualifying points and cannot be redeemed",
+                    points.name
+                ),
             ));
         }
         if amount.round_dp(points.precision) != amount {
-            return Err(format!(
-                "a redeem takes {} with at most {} decimals, not {amount}",
-                points.name, points.precision
+            return Err(Refusal::new(
+                RejectClass::NotAllowed,
+                format!(
+                    "a redeem takes {} with at most {} decimals, not {amount}",
+                    points.name, points.precision
+                ),
             ));
         }
         if let Some(least) = points.redeem_min.filter(|least| amount < *least) {
-            return Err(format!(
-                "redeem of {amount} {} is below the least of {least} per redemption",
-                points.name
+            return Err(Refusal::new(
+                RejectClass::NotAllowed,
+                format!(
+                    "redeem of {amount} {} is below the least of {least} per redemption",
+                    points.name
+                ),
             ));
         }
         if let Some(most) = points.redeem_max.filter(|most| amount > *most) {
-            return Err(format!(
-                "redeem of {amount} {} is above the most of {most} per redemption",
-                points.name
+            return Err(Refusal::new(
+                RejectClass::NotAllowed,
+                format!(
+                    "redeem of {amount} {} is above the most of {most} per redemption",
+                    points.name
+                ),
             ));
         }
         let now = event.time;
-        let wallet = self.wallet(m, p).ok_or("unknown member")?;
+        let wallet = self.wallet(m, p).ok_or_else(unknown_member)?;
         let available = wallet.available(now);
         if amount > available {
             let pending = wallet.pending(now);
@@ -1001,9 +1074,12 @@ impl<'p> Engine<'p> {
             } else {
                 format!(" ({pending} more are pending)")
             };
-            return Err(format!(
-                "redeem of {amount} {} is beyond the available balance of {available}{waiting}",
-                points.name
+            return Err(Refusal::new(
+                RejectClass::Balance,
+                format!(
+                    "redeem of {amount} {} is beyond the available balance of {available}{waiting}",
+                    points.name
+                ),
             ));
         }
         let parts = wallet.withdraw(amount, now);
@@ -1027,31 +1103,39 @@ impl<'p> Engine<'p> {
         Ok(())
     }
 
-    fn use_perk(&mut self, m: usize, name: &str, event: &Event) -> Result<(), String> {
+    fn use_perk(&mut self, m: usize, name: &str, event: &Event) -> Result<(), Refusal> {
         let program = self.program;
         let (id, perk) = program
             .perk_index
             .get(name)
             .and_then(|id| Some((*id, program.perks.get(*id)?)))
-            .ok_or_else(|| format!("unknown perk `{name}`"))?;
-        let member = self.members.get_mut(m).ok_or("unknown member")?;
+            .ok_or_else(|| {
+                Refusal::new(RejectClass::UnknownName, format!("unknown perk `{name}`"))
+            })?;
+        let member = self.members.get_mut(m).ok_or_else(unknown_member)?;
         if !perk.tiers.contains(&member.tier) {
             let tier = program
                 .tiers
                 .as_ref()
                 .and_then(|t| t.tiers.get(member.tier))
                 .map_or("no tier", |t| t.name.as_str());
-            return Err(format!("perk `{name}` is not granted to tier `{tier}`"));
+            return Err(Refusal::new(
+                RejectClass::NotAllowed,
+                format!("perk `{name}` is not granted to tier `{tier}`"),
+            ));
         }
         if let Some(limit) = perk.limit {
             let date = calendar::local(program.timezone, event.time).date();
             let counter = Counter::PerkUsed(id, calendar::period_key(limit.period, date));
             let used = member.counter(counter);
             if *used >= Decimal::from(limit.count) {
-                return Err(format!(
-                    "perk `{name}` is used up: its limit is {} per {}",
-                    limit.count,
-                    limit.period.name()
+                return Err(Refusal::new(
+                    RejectClass::NotAllowed,
+                    format!(
+                        "perk `{name}` is used up: its limit is {} per {}",
+                        limit.count,
+                        limit.period.name()
+                    ),
                 ));
             }
             *used += Decimal::ONE;

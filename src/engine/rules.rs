@@ -6,14 +6,14 @@ use super::eval::{self, Scope};
 use super::explain::RuleOutcome;
 use super::ledger::EntryKind;
 use super::member::{Counter, Purchase, PurchaseAward};
-use super::{tiers, too_large, within, Engine};
+use super::{tiers, too_large, within, Engine, Refusal};
 use crate::compile::calendar;
 use crate::compile::ir::{
     Award, AwardAmount, Budget, Condition, EventType, Expr, Limit, Measure, PointsId, Program,
     Rule, RuleId, Value,
 };
 use crate::diagnostic::and_list;
-use crate::events::{Body, Event};
+use crate::events::{Body, Event, RejectClass};
 use crate::syntax::ast::{Period, Rounding};
 use rust_decimal::{Decimal, RoundingStrategy};
 use smallvec::SmallVec;
@@ -52,7 +52,7 @@ impl Engine<'_> {
     /// event's effect on tier measures and tiers. An award that cannot be
     /// computed, or a sum it would take past [`LARGEST`], is an error
     /// before anything changes.
-    pub(super) fn earn(&mut self, m: usize, event: &Event) -> Result<(), String> {
+    pub(super) fn earn(&mut self, m: usize, event: &Event) -> Result<(), Refusal> {
         let program = self.program;
         let Some(event_type) = program.events.get(event.kind) else {
             return Ok(());
@@ -94,10 +94,13 @@ impl Engine<'_> {
             };
             match self.why_not(m, rule, rule_id, &scope, purchase_amount) {
                 Some(Unfired::NoAmount(award)) if !reads_missing(award, &scope) => {
-                    return Err(format!(
-                        "rule `{}` cannot compute its award: an `earn` amount divides by zero \
+                    return Err(Refusal::new(
+                        RejectClass::TooLarge,
+                        format!(
+                            "rule `{}` cannot compute its award: an `earn` amount divides by zero \
                          or exceeds the largest number loyalty holds",
-                        rule.name
+                            rule.name
+                        ),
                     ));
                 }
                 Some(reason) if explaining => {
@@ -262,7 +265,7 @@ impl Engine<'_> {
         proposals: &[Proposal],
         measures: &[Decimal],
         sale: Option<(i64, Decimal)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
         let program = self.program;
         for (p, points) in program.points.iter().enumerate() {
             let totals = self.totals.get(p);
@@ -323,7 +326,7 @@ impl Engine<'_> {
         losers: &[RuleId],
         scope: &Scope,
         explaining: bool,
-    ) -> Result<SmallVec<[Proposal; 4]>, String> {
+    ) -> Result<SmallVec<[Proposal; 4]>, Refusal> {
         let program = self.program;
         let mut proposals: SmallVec<[Proposal; 4]> = SmallVec::new();
         for &rule_id in fired {
@@ -332,10 +335,13 @@ impl Engine<'_> {
             };
             let awards = raw_awards(rule, rule_id, scope, &proposals, losers, explaining)
                 .ok_or_else(|| {
-                    format!(
-                        "rule `{}` cannot compute its award: it exceeds the largest number \
+                    Refusal::new(
+                        RejectClass::TooLarge,
+                        format!(
+                            "rule `{}` cannot compute its award: it exceeds the largest number \
                          loyalty holds",
-                        rule.name
+                            rule.name
+                        ),
                     )
                 })?;
             for (points, raw, arithmetic) in awards {

@@ -6,11 +6,11 @@
 
 use super::ledger::EntryKind;
 use super::member::{Bucket, Member};
-use super::{DueKind, Engine};
+use super::{unknown_member, DueKind, Engine, Refusal};
 use crate::compile::calendar;
 use crate::compile::ir::{PointsId, Transfers, Value};
 use crate::engine::rules;
-use crate::events::{Event, Transfer};
+use crate::events::{Event, RejectClass, Transfer};
 use crate::syntax::ast::Rounding;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -69,7 +69,7 @@ impl<'p> Engine<'p> {
         from: usize,
         transfer: &Transfer,
         event: &Event,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
         let program = self.program;
         let Transfer {
             to,
@@ -77,38 +77,52 @@ impl<'p> Engine<'p> {
             points_type: type_name,
         } = transfer;
         let amount = *amount;
-        let p = *program
-            .points_index
-            .get(type_name)
-            .ok_or_else(|| format!("unknown points type `{type_name}`"))?;
-        let points = program.points.get(p.index()).ok_or("unknown points type")?;
+        let p = *program.points_index.get(type_name).ok_or_else(|| {
+            Refusal::new(
+                RejectClass::UnknownName,
+                format!("unknown points type `{type_name}`"),
+            )
+        })?;
+        let points = program
+            .points
+            .get(p.index())
+            .ok_or_else(|| Refusal::new(RejectClass::UnknownName, "unknown points type"))?;
         if amount <= Decimal::ZERO || amount.round_dp(points.precision) != amount {
-            return Err(format!(
+            return Err(Refusal::new(RejectClass::NotAllowed, format!(
                 "a transfer moves a positive amount of {type_name} with at most {} decimals, not {amount}",
                 points.precision
-            ));
+            )));
         }
         // Said before the recipient is looked up: that is the reason
         // whoever `to` names (a sharded replay may not know them).
         if points.transfers.is_none() && program.pool_index.is_empty() {
-            return Err(format!(
-                "the program does not let members transfer {type_name}"
+            return Err(Refusal::new(
+                RejectClass::NotAllowed,
+                format!("the program does not let members transfer {type_name}"),
             ));
         }
-        let to_slot = *self
-            .index
-            .get(to.as_str())
-            .ok_or_else(|| format!("transfer to unknown member or pool `{to}`"))?;
+        let to_slot = *self.index.get(to.as_str()).ok_or_else(|| {
+            Refusal::new(
+                RejectClass::UnknownName,
+                format!("transfer to unknown member or pool `{to}`"),
+            )
+        })?;
         if to_slot == from {
-            return Err(format!("`{to}` cannot transfer to itself"));
+            return Err(Refusal::new(
+                RejectClass::NotAllowed,
+                format!("`{to}` cannot transfer to itself"),
+            ));
         }
         let route = self.route(from, to_slot, p)?;
         let fee = match route {
             Route::Members(terms) => {
                 if amount < terms.min {
-                    return Err(format!(
-                        "transfer of {amount} {type_name} is below the minimum of {}",
-                        terms.min
+                    return Err(Refusal::new(
+                        RejectClass::NotAllowed,
+                        format!(
+                            "transfer of {amount} {type_name} is below the minimum of {}",
+                            terms.min
+                        ),
                     ));
                 }
                 // The fee is rounded up to the points' precision: never less
@@ -118,7 +132,7 @@ impl<'p> Engine<'p> {
             Route::Pool => Decimal::ZERO,
         };
         let now = event.time;
-        let wallet = self.wallet(from, p).ok_or("unknown member")?;
+        let wallet = self.wallet(from, p).ok_or_else(unknown_member)?;
         let available = wallet.available(now);
         if amount
             .checked_add(fee)
@@ -129,9 +143,9 @@ impl<'p> Engine<'p> {
             } else {
                 format!(" and its fee of {fee}")
             };
-            return Err(format!(
+            return Err(Refusal::new(RejectClass::Balance, format!(
                 "transfer of {amount} {type_name}{fee_text} is beyond the available balance of {available}"
-            ));
+            )));
         }
         let parts = wallet.withdraw(amount, now);
         let keep = match route {
@@ -161,7 +175,7 @@ impl<'p> Engine<'p> {
 
     /// Which kind of transfer goes from `from` to `to` in points type `p`,
     /// or why none may.
-    fn route(&self, from: usize, to: usize, p: PointsId) -> Result<Route<'p>, String> {
+    fn route(&self, from: usize, to: usize, p: PointsId) -> Result<Route<'p>, Refusal> {
         let program: &'p crate::compile::ir::Program = self.program;
         let type_name = program
             .points
@@ -170,25 +184,35 @@ impl<'p> Engine<'p> {
         let pool_of = |account: usize| self.pools.get(&account);
         let in_pool = |member: usize, account: usize| self.membership(member, p) == Some(account);
         match (pool_of(from), pool_of(to)) {
-            (Some(_), Some(_)) => {
-                Err("points move between a pool and its members, not between pools".to_string())
-            }
+            (Some(_), Some(_)) => Err(Refusal::new(
+                RejectClass::NotAllowed,
+                "points move between a pool and its members, not between pools",
+            )),
             (Some(pool), None) | (None, Some(pool)) if pool.points != p => {
                 let holds = program
                     .points
                     .get(pool.points.index())
                     .map_or("", |t| t.name.as_str());
-                Err(format!("the pool holds {holds}, not {type_name}"))
+                Err(Refusal::new(
+                    RejectClass::NotAllowed,
+                    format!("the pool holds {holds}, not {type_name}"),
+                ))
             }
-            (Some(_), None) if !in_pool(to, from) => Err(format!(
-                "`{}` is not in pool `{}`: a pool gives only to its members",
-                self.account_name(to),
-                self.account_name(from)
+            (Some(_), None) if !in_pool(to, from) => Err(Refusal::new(
+                RejectClass::NotAllowed,
+                format!(
+                    "`{}` is not in pool `{}`: a pool gives only to its members",
+                    self.account_name(to),
+                    self.account_name(from)
+                ),
             )),
-            (None, Some(_)) if !in_pool(from, to) => Err(format!(
-                "`{}` is not in pool `{}`: join it first",
-                self.account_name(from),
-                self.account_name(to)
+            (None, Some(_)) if !in_pool(from, to) => Err(Refusal::new(
+                RejectClass::NotAllowed,
+                format!(
+                    "`{}` is not in pool `{}`: join it first",
+                    self.account_name(from),
+                    self.account_name(to)
+                ),
             )),
             (Some(_), None) | (None, Some(_)) => Ok(Route::Pool),
             (None, None) => program
@@ -196,7 +220,12 @@ impl<'p> Engine<'p> {
                 .get(p.index())
                 .and_then(|t| t.transfers.as_ref())
                 .map(Route::Members)
-                .ok_or_else(|| format!("the program does not let members transfer {type_name}")),
+                .ok_or_else(|| {
+                    Refusal::new(
+                        RejectClass::NotAllowed,
+                        format!("the program does not let members transfer {type_name}"),
+                    )
+                }),
         }
     }
 
@@ -240,17 +269,25 @@ impl<'p> Engine<'p> {
 
     /// `join_pool`: the member joins pool `kind:id`, which is opened by its
     /// first member.
-    pub(super) fn join_pool(&mut self, m: usize, pool: &str, event: &Event) -> Result<(), String> {
+    pub(super) fn join_pool(&mut self, m: usize, pool: &str, event: &Event) -> Result<(), Refusal> {
         let (name, p) = self.pool_named(pool)?;
         if let Some(account) = self.membership(m, p) {
-            return Err(format!(
-                "already in pool `{}`: leave it first",
-                self.account_name(account)
+            return Err(Refusal::new(
+                RejectClass::NotAllowed,
+                format!(
+                    "already in pool `{}`: leave it first",
+                    self.account_name(account)
+                ),
             ));
         }
         let account = match self.index.get(name.as_str()).copied() {
             Some(account) if self.is_pool(account) => account,
-            Some(_) => return Err(format!("`{name}` is a member, not a pool")),
+            Some(_) => {
+                return Err(Refusal::new(
+                    RejectClass::NotAllowed,
+                    format!("`{name}` is a member, not a pool"),
+                ))
+            }
             None => {
                 let account = self.add_slot(&name, event.time, Vec::new());
                 self.pools.insert(
@@ -269,9 +306,15 @@ impl<'p> Engine<'p> {
             .get(p.index())
             .and_then(|t| t.pool.as_ref())
             .and_then(|pool| pool.most_members);
-        let pool = self.pools.get_mut(&account).ok_or("unknown pool")?;
+        let pool = self
+            .pools
+            .get_mut(&account)
+            .ok_or_else(|| Refusal::new(RejectClass::UnknownName, "unknown pool"))?;
         if let Some(most) = most.filter(|most| pool.members.len() >= *most as usize) {
-            return Err(format!("pool `{name}` is full: at most {most} members"));
+            return Err(Refusal::new(
+                RejectClass::NotAllowed,
+                format!("pool `{name}` is full: at most {most} members"),
+            ));
         }
         pool.members.insert(m);
         self.memberships.insert((m, p), account);
@@ -281,14 +324,21 @@ impl<'p> Engine<'p> {
     }
 
     /// `leave_pool`: the member leaves; the pool keeps its points.
-    pub(super) fn leave_pool(&mut self, m: usize, pool: &str, event: &Event) -> Result<(), String> {
+    pub(super) fn leave_pool(
+        &mut self,
+        m: usize,
+        pool: &str,
+        event: &Event,
+    ) -> Result<(), Refusal> {
         let (name, p) = self.pool_named(pool)?;
         let account = self
             .index
             .get(name.as_str())
             .copied()
             .filter(|a| self.membership(m, p) == Some(*a))
-            .ok_or_else(|| format!("not in pool `{name}`"))?;
+            .ok_or_else(|| {
+                Refusal::new(RejectClass::NotAllowed, format!("not in pool `{name}`"))
+            })?;
         if let Some(pool) = self.pools.get_mut(&account) {
             pool.members.remove(&m);
         }
@@ -300,11 +350,14 @@ impl<'p> Engine<'p> {
 
     /// The pool a `join_pool` or `leave_pool` names, and the points type
     /// its kind pools.
-    fn pool_named(&self, name: &str) -> Result<(String, PointsId), String> {
+    fn pool_named(&self, name: &str) -> Result<(String, PointsId), Refusal> {
         let program = self.program;
         let kinds: Vec<&str> = program.pool_index.keys().map(String::as_str).collect();
         if kinds.is_empty() {
-            return Err("the program has no pools".to_string());
+            return Err(Refusal::new(
+                RejectClass::NotAllowed,
+                "the program has no pools",
+            ));
         }
         let (kind, id) = name.split_once(':').unwrap_or((name, ""));
         let p = program
@@ -313,9 +366,12 @@ impl<'p> Engine<'p> {
             .copied()
             .filter(|_| !id.is_empty());
         p.map(|p| (name.to_owned(), p)).ok_or_else(|| {
-            format!(
-                "`{name}` is not a pool name: `kind:id` with kind {}",
-                kinds.join(" or ")
+            Refusal::new(
+                RejectClass::UnknownName,
+                format!(
+                    "`{name}` is not a pool name: `kind:id` with kind {}",
+                    kinds.join(" or ")
+                ),
             )
         })
     }

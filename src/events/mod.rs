@@ -208,6 +208,9 @@ pub struct Reject {
     pub origin: Origin,
     pub id: Option<String>,
     pub member: Option<String>,
+    /// What kind of problem it is.
+    pub class: RejectClass,
+    /// The sentence that says it.
     pub reason: String,
 }
 
@@ -221,7 +224,71 @@ impl Reject {
             },
             id: None,
             member: None,
+            class: RejectClass::Unreadable,
             reason,
+        }
+    }
+}
+
+/// What kind of problem kept a record from being applied: rejects are
+/// counted by it (`summary.json`, `run --max-rejects`), and a program
+/// reading rejects can act on it without parsing sentences. The names
+/// (`RejectClass::name`) are stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RejectClass {
+    /// A line that is not a record: broken CSV quoting, JSON or YAML.
+    Unreadable,
+    /// A record that does not fit its type: a field missing, unknown or
+    /// given twice, a value that does not read as its type, an unknown
+    /// event type.
+    Invalid,
+    /// An event of a member not enrolled before it.
+    UnknownMember,
+    /// An event id applied before, or a second enrolment.
+    Duplicate,
+    /// A time the run cannot take: earlier than the clock (without late
+    /// events, or later than `accept late events up to` allows), or more
+    /// than a hundred years past it.
+    Time,
+    /// A sum that would pass the most loyalty counts, or an award that
+    /// divides by zero.
+    TooLarge,
+    /// A reward, perk, points type, pool, purchase, redemption or recipient
+    /// the program or the member does not have.
+    UnknownName,
+    /// More than the balance, the available points or the purchase left
+    /// to return.
+    Balance,
+    /// Anything else the program does not allow: a perk not granted or
+    /// used up, a redemption below or above its bounds, qualifying points
+    /// spent, a transfer or pool move the program does not let happen.
+    NotAllowed,
+}
+
+impl RejectClass {
+    pub const ALL: [RejectClass; 9] = [
+        RejectClass::Unreadable,
+        RejectClass::Invalid,
+        RejectClass::UnknownMember,
+        RejectClass::Duplicate,
+        RejectClass::Time,
+        RejectClass::TooLarge,
+        RejectClass::UnknownName,
+        RejectClass::Balance,
+        RejectClass::NotAllowed,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RejectClass::Unreadable => "unreadable",
+            RejectClass::Invalid => "invalid",
+            RejectClass::UnknownMember => "unknown_member",
+            RejectClass::Duplicate => "duplicate",
+            RejectClass::Time => "time",
+            RejectClass::TooLarge => "too_large",
+            RejectClass::UnknownName => "unknown_name",
+            RejectClass::Balance => "balance",
+            RejectClass::NotAllowed => "not_allowed",
         }
     }
 }

@@ -2,7 +2,7 @@
 //! against the event type it names and turned into an [`Event`], or a
 //! [`Reject`] that says what is wrong.
 
-use super::{echo, value, Body, Event, Origin, Reject};
+use super::{echo, value, Body, Event, Origin, Reject, RejectClass};
 use crate::check::suggest;
 use crate::compile::ir::{EventType, EventTypeId, Field, Program, Value};
 use crate::syntax::ast::FieldType;
@@ -175,6 +175,7 @@ pub(crate) fn type_cells(
             .flatten()
             .map(|member| echo(member).into_owned()),
         origin,
+        class: RejectClass::Invalid,
         reason,
     })
 }

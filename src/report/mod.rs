@@ -12,6 +12,7 @@ use crate::table::{money, Table};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::io::Write;
 
 pub mod output;
@@ -300,6 +301,9 @@ pub struct EventCounts {
     pub read: u64,
     pub applied: u64,
     pub rejected: u64,
+    /// The rejects by class (`RejectClass::name`), the classes with any.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub rejected_by_class: BTreeMap<&'static str, u64>,
     pub after_until: u64,
     /// Only when `--strict` stopped the run: records read but not applied
     /// (the records after the stop were not read, and are not counted).
@@ -373,6 +377,7 @@ pub fn summary(engine: &Engine, outcome: &Outcome, now: DateTime<Utc>) -> Summar
             applied,
             // Records the reader rejected plus events the engine rejected.
             rejected: outcome.rejects.len() as u64,
+            rejected_by_class: rejects_by_class(&outcome.rejects),
             after_until: outcome.after_until,
             not_applied: outcome.not_applied,
         },
@@ -388,6 +393,15 @@ pub fn summary(engine: &Engine, outcome: &Outcome, now: DateTime<Utc>) -> Summar
             }),
         points,
     }
+}
+
+/// How many of `rejects` are of each class, the classes with any.
+pub fn rejects_by_class(rejects: &[Reject]) -> BTreeMap<&'static str, u64> {
+    let mut counts = BTreeMap::new();
+    for reject in rejects {
+        *counts.entry(reject.class.name()).or_insert(0) += 1;
+    }
+    counts
 }
 
 fn points_summary(
@@ -453,8 +467,18 @@ pub fn summary_table(summary: &Summary) -> String {
         ),
         _ => String::new(),
     };
+    let classes = if e.rejected_by_class.is_empty() {
+        String::new()
+    } else {
+        let counts: Vec<String> = e
+            .rejected_by_class
+            .iter()
+            .map(|(class, n)| format!("{n} {}", class.replace('_', " ")))
+            .collect();
+        format!(" ({})", counts.join(", "))
+    };
     format!(
-        "{}: {} events read, {} applied, {} rejected{}{stopped}\n\n{}",
+        "{}: {} events read, {} applied, {} rejected{classes}{}{stopped}\n\n{}",
         summary.program,
         e.read,
         e.applied,

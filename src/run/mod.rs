@@ -23,6 +23,9 @@ use std::io::{self, Write};
 use std::sync::mpsc::{self, SyncSender};
 
 pub mod diff;
+mod reject_limit;
+
+pub use reject_limit::RejectLimit;
 
 /// Records or rows handed between threads at a time: enough to make the
 /// cost of a hand-over small, few enough to keep memory flat.

@@ -334,7 +334,8 @@ fn afterwards(program: &Program, engine: &mut Engine, now: DateTime<Utc>) -> Vec
         .collect()
 }
 
-fn compile(source: &str) -> Program {
+/// `source` compiled; the test fails with its diagnostics if it does not.
+pub fn compile(source: &str) -> Program {
     match loyalty::compile::compile(source) {
         Ok((program, _warnings)) => program,
         Err(diagnostics) => panic!(
