@@ -1,6 +1,6 @@
 //! `loyalty check`: diagnostics for each file, as text or JSON.
 
-use super::{display_name, out, read, Error};
+use super::{display_name, out, read, Error, Format};
 use loyalty::diagnostic::{plural, DiagnosticRecord, Severity};
 use serde::Serialize;
 use std::io::IsTerminal;
@@ -16,12 +16,6 @@ pub struct Args {
     /// `json` (one document, for editors and CI).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum Format {
-    Human,
-    Json,
 }
 
 #[derive(Serialize)]

@@ -1,7 +1,8 @@
 //! `loyalty explain`: one member's story, event by event, for a marketer.
 
 use super::input::{self, Inputs};
-use super::Error;
+use super::{Error, Format};
+use loyalty::engine::explain::Story;
 use loyalty::run::{Finished, Run, Sinks};
 use std::process::ExitCode;
 
@@ -12,6 +13,30 @@ pub struct Args {
     /// The member to explain.
     #[arg(long, value_name = "ID")]
     member: String,
+    /// What to print: `human`, the story in sentences, or `json`, one
+    /// document: each event with its fields, the rules that fired with
+    /// their arithmetic as fields, why the others did not, the ledger rows
+    /// after it, and the member's rejects.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+/// `explain --format json`'s document.
+#[derive(serde::Serialize)]
+struct Document {
+    #[serde(flatten)]
+    story: Story,
+    /// The member's records that were not applied.
+    rejects: Vec<Rejected>,
+}
+
+#[derive(serde::Serialize)]
+struct Rejected {
+    file: String,
+    line: usize,
+    id: Option<String>,
+    class: &'static str,
+    reason: String,
 }
 
 pub fn run(args: &Args) -> Result<ExitCode, Error> {
@@ -34,18 +59,42 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     if !found {
         return Err(Error::NoMember(args.member.clone()));
     }
-    if let Some(explanation) = engine.take_explanation() {
-        input::print(&explanation.render(&program))?;
-    }
-    for reject in outcome
+    let explanation = engine.take_explanation();
+    let rejects = outcome
         .rejects
         .iter()
-        .filter(|r| r.member.as_deref() == Some(args.member.as_str()))
-    {
-        input::print(&format!(
-            "\nrejected: {} line {}: {}\n",
-            reject.origin.file, reject.origin.line, reject.reason
-        ))?;
+        .filter(|r| r.member.as_deref() == Some(args.member.as_str()));
+    match args.format {
+        Format::Human => {
+            if let Some(explanation) = &explanation {
+                input::print(&explanation.render(&program))?;
+            }
+            for reject in rejects {
+                input::print(&format!(
+                    "\nrejected: {} line {}: {}\n",
+                    reject.origin.file, reject.origin.line, reject.reason
+                ))?;
+            }
+        }
+        Format::Json => {
+            let Some(explanation) = &explanation else {
+                return Err(Error::NoMember(args.member.clone()));
+            };
+            let document = Document {
+                story: explanation.story(&program),
+                rejects: rejects
+                    .map(|r| Rejected {
+                        file: r.origin.file.to_string(),
+                        line: r.origin.line,
+                        id: r.id.clone(),
+                        class: r.class.name(),
+                        reason: r.reason.clone(),
+                    })
+                    .collect(),
+            };
+            let json = serde_json::to_string_pretty(&document).map_err(Error::ExplainJson)?;
+            input::print(&(json + "\n"))?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -106,6 +106,15 @@ pub fn run() -> ExitCode {
     result.unwrap_or_else(|error| error.print())
 }
 
+/// What a command prints on standard output: `human`, for people, or
+/// `json`, one document for programs (exact decimals as strings, as in
+/// summary.json). The same values on every command that takes `--format`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
 /// Exit code for a usage error: a missing or unreadable file.
 const USAGE_ERROR: u8 = 2;
 
@@ -188,6 +197,12 @@ enum Error {
     /// `check --format json`: the report could not be written (exit code 1).
     #[error("cannot write JSON: {0}")]
     CheckJson(#[source] serde_json::Error),
+    /// `explain --format json`: the story could not be written.
+    #[error("cannot write JSON: {0}")]
+    ExplainJson(#[source] serde_json::Error),
+    /// `run --format json`: the summary could not be written.
+    #[error("cannot write JSON: {0}")]
+    RunJson(#[source] serde_json::Error),
     /// `test --format json`: the results could not be written.
     #[error("cannot write JSON: {0}")]
     TestJson(#[source] serde_json::Error),

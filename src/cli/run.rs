@@ -4,12 +4,12 @@
 //! files go through `report::output::Folder`: all in place, or none.
 
 use super::input::{self, Inputs};
-use super::{display_name, Error, USAGE_ERROR};
+use super::{display_name, Error, Format, USAGE_ERROR};
 use loyalty::finance::deferred::{self, Rounding};
 use loyalty::finance::liability::{Breakage, LiabilityBuilder};
 use loyalty::finance::upcoming;
 use loyalty::html;
-use loyalty::report::output::Folder;
+use loyalty::report::output::{summary_document, Folder};
 use loyalty::report::tier_mix::TierMix;
 use loyalty::report::{self, LedgerWriter};
 use loyalty::run::{Finished, RejectLimit, Run, RunError, Sinks};
@@ -67,6 +67,10 @@ pub struct Args {
     /// most 256.
     #[arg(long, default_value_t = 1, value_parser = super::threads())]
     threads: u16,
+    /// What to print: `human`, the totals and reports as tables, or `json`,
+    /// summary.json's document (the files listed with their checksums).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -92,6 +96,11 @@ fn parse_breakage(text: &str) -> Result<Breakage, String> {
 }
 
 pub fn run(args: &Args) -> Result<ExitCode, Error> {
+    // The tables for people, unless the document is asked for.
+    let say = |text: &str| match args.format {
+        Format::Human => input::print(text),
+        Format::Json => Ok(()),
+    };
     let program = input::program(&args.inputs.program)?;
     let until = input::until(&program, args.inputs.until.as_deref())?;
     // Opens every file now, so a missing one stops the run before anything is written.
@@ -148,14 +157,14 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         Ok(report::write_rejects(&outcome.rejects, f)?)
     })?;
     let summary = report::summary(&engine, &outcome, now);
-    input::print(&report::summary_table(&summary))?;
+    say(&report::summary_table(&summary))?;
     // Kept for --report only.
     if let Some(liability) = liability {
         let breakage = args.breakage.clone().unwrap_or(Breakage::Program);
         let table = liability.finish(until.unwrap_or(now), breakage);
         folder.write("liability.csv", |f| Ok(table.write_csv(f)?))?;
         if args.report.contains(&Report::Liability) {
-            input::print(&format!("\nliability\n\n{}", table.text()))?;
+            say(&format!("\nliability\n\n{}", table.text()))?;
         }
         if let (Some(path), Some(mix)) = (&args.html, &mix) {
             let facts = vec![
@@ -189,7 +198,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
             folder.write("upcoming_tiers.csv", |f| {
                 Ok(upcoming.write_tiers_csv(&program, f)?)
             })?;
-            input::print(&format!("\nupcoming\n\n{}", upcoming.text(&program)))?;
+            say(&format!("\nupcoming\n\n{}", upcoming.text(&program)))?;
         }
         if args.report.contains(&Report::DeferredRevenue) {
             let allocation = deferred::from_run(&engine, &liability, &table, Rounding::CENTS)?;
@@ -197,7 +206,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
             folder.write("deferred_revenue.csv", |f| {
                 Ok(deferred::write_csv(&rows, f)?)
             })?;
-            input::print(&format!(
+            say(&format!(
                 "\ndeferred revenue (IFRS 15), {}\n\n{}",
                 program.currency,
                 deferred::text(&rows)
@@ -208,8 +217,12 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     // seconds the process is about to get back from the system anyway.
     std::mem::forget(engine);
     let listed = folder.commit(&summary)?;
+    if args.format == Format::Json {
+        let document = summary_document(&summary, &listed).map_err(Error::RunJson)?;
+        input::print(&document)?;
+    }
     let names: Vec<&str> = listed.iter().map(|l| l.name.as_str()).collect();
-    input::print(&format!(
+    say(&format!(
         "\nwrote {} and summary.json to {}\n",
         names.join(", "),
         args.out.display()

@@ -8,6 +8,8 @@ use crate::compile::calendar;
 use crate::compile::ir::{PointsId, Program, RuleId, Value};
 use crate::events::Event;
 use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// What happened to one rule on one event.
@@ -243,6 +245,168 @@ impl Explanation {
             }
         }
         out
+    }
+}
+
+/// One member's story as one document (`explain --format json`): each
+/// event with its fields, the rules that fired with their arithmetic as
+/// fields, why the others did not, and the ledger rows written from it
+/// to the next event (its own and the clock's). Exact decimals are
+/// strings, as in summary.json.
+#[derive(Debug, Serialize)]
+pub struct Story {
+    pub member: String,
+    pub events: Vec<StoryEvent>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StoryEvent {
+    /// Local time, RFC 3339.
+    pub time: String,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The values the record gave, by field name.
+    pub fields: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
+    pub rules: Vec<StoryRule>,
+    pub rows: Vec<StoryRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StoryRule {
+    pub rule: String,
+    pub fired: bool,
+    /// For a rule that fired: the points type, the arithmetic in words,
+    /// the amount before and after rounding, the cuts (caps, limits) and
+    /// what was awarded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub points: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arithmetic: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rounded: Option<Decimal>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cuts: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub awarded: Option<Decimal>,
+    /// For one that did not: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why_not: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StoryRow {
+    pub time: String,
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub points: Option<String>,
+    pub amount: Decimal,
+    /// The balance after, for a row of a points type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balance: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub note: String,
+}
+
+impl Explanation {
+    /// The explanation as one document.
+    pub fn story(&self, program: &Program) -> Story {
+        let tz = program.timezone;
+        let points_name = |p: PointsId| {
+            program
+                .points
+                .get(p.index())
+                .map_or("points", |t| t.name.as_str())
+                .to_string()
+        };
+        let rule_name = |r: RuleId| {
+            program
+                .rules
+                .get(r.index())
+                .map_or("?", |t| t.name.as_str())
+                .to_string()
+        };
+        let mut events: Vec<StoryEvent> = Vec::new();
+        for line in &self.lines {
+            match line {
+                Line::Event(event) => {
+                    let event_type = program.events.get(event.kind);
+                    let fields = event_type
+                        .map(|t| t.fields.as_slice())
+                        .unwrap_or_default()
+                        .iter()
+                        .zip(event.values().iter())
+                        .filter(|(_, v)| **v != Value::Missing)
+                        .map(|(f, v)| (f.name.clone(), plain(v)))
+                        .collect();
+                    events.push(StoryEvent {
+                        time: calendar::rfc3339(tz, event.time),
+                        id: event.id.clone(),
+                        kind: event_type.map_or("event", |t| t.name.as_str()).to_string(),
+                        fields,
+                        rejected: None,
+                        rules: Vec::new(),
+                        rows: Vec::new(),
+                    });
+                }
+                Line::Rejected(reason) => {
+                    if let Some(event) = events.last_mut() {
+                        event.rejected = Some(reason.clone());
+                    }
+                }
+                Line::Rules(outcomes) => {
+                    let told = outcomes.iter().map(|outcome| {
+                        let fired = outcome.fired.as_ref();
+                        StoryRule {
+                            rule: rule_name(outcome.rule),
+                            fired: fired.is_some(),
+                            points: fired.map(|f| points_name(f.points)),
+                            arithmetic: fired.map(|f| f.arithmetic.clone()),
+                            raw: fired.map(|f| f.raw.normalize()),
+                            rounded: fired.map(|f| f.rounded),
+                            cuts: fired.map(|f| f.cuts.clone()).unwrap_or_default(),
+                            awarded: fired.map(|f| f.awarded),
+                            why_not: outcome.reason.clone().filter(|_| fired.is_none()),
+                        }
+                    });
+                    if let Some(event) = events.last_mut() {
+                        event.rules.extend(told);
+                    }
+                }
+                Line::Entry(entry) => {
+                    let row = StoryRow {
+                        time: calendar::rfc3339(tz, entry.time),
+                        kind: entry.kind.name(),
+                        points: entry.points.map(points_name),
+                        amount: entry.amount,
+                        balance: entry.points.map(|_| entry.balance),
+                        rule: entry.rule.map(rule_name),
+                        note: entry.note.clone(),
+                    };
+                    if let Some(event) = events.last_mut() {
+                        event.rows.push(row);
+                    }
+                }
+            }
+        }
+        Story {
+            member: self.member.clone(),
+            events,
+        }
+    }
+}
+
+/// A value as a document gives it: text without quotes.
+fn plain(value: &Value) -> String {
+    match value {
+        Value::Text(t) => t.clone(),
+        other => show(other),
     }
 }
 

@@ -225,6 +225,12 @@ struct WithFiles<'a, S> {
     files: &'a [Listed],
 }
 
+/// The summary file's text: `summary` and the `files` of the run, as
+/// `Folder::commit` writes it (and `run --format json` prints it).
+pub fn summary_document(summary: &impl Serialize, files: &[Listed]) -> serde_json::Result<String> {
+    serde_json::to_string_pretty(&WithFiles { summary, files }).map(|json| json + "\n")
+}
+
 /// What the tool reads of a previous summary: the files it listed.
 #[derive(Deserialize)]
 struct Previous {
@@ -367,14 +373,11 @@ impl Folder {
         } = self;
         let summary_path = dir.join(&summary_name);
         let (closed, listed): (Vec<Closed>, Vec<Listed>) = complete.into_iter().unzip();
-        let json = serde_json::to_string_pretty(&WithFiles {
-            summary,
-            files: &listed,
-        })
-        .map_err(|e| Error::new("write", &summary_path)(io::Error::other(e)))?;
+        let json = summary_document(summary, &listed)
+            .map_err(|e| Error::new("write", &summary_path)(io::Error::other(e)))?;
         let mut summary_file = AtomicFile::create(&summary_path)?;
         summary_file
-            .write_all((json + "\n").as_bytes())
+            .write_all(json.as_bytes())
             .map_err(Error::new("write", &summary_path))?;
         let summary_file = summary_file.close()?;
 

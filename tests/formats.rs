@@ -1,0 +1,87 @@
+//! `--format json` on `run` and `explain`: one document on standard
+//! output, for programs, with exact decimals as strings.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod support;
+
+use serde_json::{json, Value};
+use support::loyalty;
+
+const PROGRAM: &str = "programs/bean_stars.loyalty";
+const EVENTS: &str = "programs/bean_stars.events.csv";
+
+fn stdout_json(args: &[&str]) -> Value {
+    let output = loyalty(args);
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn run_prints_the_summary_document_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let output = loyalty(&["run", PROGRAM, EVENTS, "--out", out, "--format", "json"]);
+    assert!(output.status.success(), "{output:?}");
+    let written = std::fs::read(dir.path().join("summary.json")).unwrap();
+    // The same bytes as the file: the files listed with their checksums.
+    assert_eq!(output.stdout, written);
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["points"][0]["points"], "stars");
+    assert!(summary["files"].as_array().unwrap().len() >= 3);
+}
+
+#[test]
+fn explain_tells_each_rule_with_its_arithmetic_or_why_not() {
+    let story = stdout_json(&[
+        "explain", PROGRAM, EVENTS, "--member", "bob", "--format", "json",
+    ]);
+    assert_eq!(story["member"], "bob");
+    let events = story["events"].as_array().unwrap();
+    assert_eq!(events[0]["type"], "enroll");
+    let purchase = &events[1];
+    assert_eq!(
+        (
+            &purchase["id"],
+            &purchase["type"],
+            &purchase["fields"]["amount"]
+        ),
+        (&json!("e06"), &json!("purchase"), &json!("120.00"))
+    );
+    let rules = purchase["rules"].as_array().unwrap();
+    assert_eq!(
+        rules[0],
+        json!({
+            "rule": "base",
+            "fired": true,
+            "points": "stars",
+            "arithmetic": "1 × 120.00 / 1 × 1",
+            "raw": "120",
+            "rounded": "120",
+            "awarded": "120"
+        })
+    );
+    assert_eq!(
+        rules[1],
+        json!({
+            "rule": "breakfast_pairing",
+            "fired": false,
+            "why_not": "`category = \"food\"` is false"
+        })
+    );
+    assert_eq!(purchase["rows"][0]["kind"], "pend");
+    assert_eq!(purchase["rows"][0]["balance"], "120");
+    // A rejected event says why, and the rejects say their class.
+    let redeem = events.iter().find(|e| e["id"] == "e09").unwrap();
+    assert!(redeem["rejected"]
+        .as_str()
+        .unwrap()
+        .starts_with("redeem of 60 stars is beyond the available balance"));
+    let classes: Vec<&str> = story["rejects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["class"].as_str().unwrap())
+        .collect();
+    assert_eq!(classes[..2], ["invalid", "balance"]);
+}
