@@ -122,6 +122,6 @@ pub use diagnostic::{Diagnostic, Severity};
 pub fn check_source(source: &str) -> Vec<Diagnostic> {
     match syntax::parse(source) {
         Ok(file) => check::check(&file),
-        Err(syntax_error) => vec![syntax_error],
+        Err(_) => syntax::syntax_errors(source),
     }
 }

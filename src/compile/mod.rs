@@ -11,7 +11,7 @@ use crate::diagnostic::Diagnostic;
 /// Parses, checks and compiles a program. On errors, returns every
 /// diagnostic (warnings included); on success, the program and its warnings.
 pub fn compile(source: &str) -> Result<(Program, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let file = crate::syntax::parse(source).map_err(|e| vec![e])?;
+    let file = crate::syntax::parse(source).map_err(|_| crate::syntax::syntax_errors(source))?;
     let diagnostics = crate::check::check(&file);
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(diagnostics);

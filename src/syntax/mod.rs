@@ -5,4 +5,4 @@ mod format;
 mod parse;
 
 pub use format::{format, print};
-pub use parse::{parse, parse_with_comments, Comment};
+pub use parse::{parse, parse_with_comments, syntax_errors, Comment};

@@ -141,34 +141,68 @@ fn quoted_words(grammar: &str) -> BTreeSet<&str> {
     words
 }
 
-/// The words that start a statement inside a block.
-const STATEMENT_WORDS: &[&str] = &[
-    "on",
-    "earn",
-    "cap",
-    "limit",
-    "budget",
-    "round",
-    "exclusive",
-    "during",
-    "min",
-    "tier",
-    "measure",
-    "upgrade",
-    "downgrade",
-    "lifetime",
-    "precision",
-    "value",
-    "breakage",
-    "pending",
-    "expire",
-    "qualifying",
-    "price",
-    "cost",
-    "currency",
-    "timezone",
-    "effective",
+/// The statements each block takes, by their first word, as the grammar
+/// has them (`preview rule` is a `rule`; `member` and `event` blocks hold
+/// fields).
+const BLOCK_STATEMENTS: &[(&str, &[&str])] = &[
+    (
+        "program",
+        &["currency", "timezone", "effective", "on", "accept"],
+    ),
+    (
+        "points",
+        &[
+            "precision",
+            "value",
+            "breakage",
+            "pending",
+            "expire",
+            "qualifying",
+            "transfers",
+            "pool",
+            "redeem",
+        ],
+    ),
+    (
+        "tiers",
+        &[
+            "measure",
+            "tier",
+            "upgrade",
+            "downgrade",
+            "lifetime",
+            "rollover",
+        ],
+    ),
+    (
+        "rule",
+        &[
+            "on",
+            "earn",
+            "cap",
+            "limit",
+            "budget",
+            "round",
+            "exclusive",
+            "during",
+            "min",
+        ],
+    ),
+    ("perk", &["limit", "cost"]),
+    ("reward", &["price", "cost"]),
 ];
+
+/// The words that start a top-level block.
+const BLOCK_WORDS: &[&str] = &[
+    "program", "member", "event", "points", "tiers", "rule", "preview", "perk", "reward",
+];
+
+/// Whether `word` starts a statement of some block.
+fn starts_statement(word: &str) -> bool {
+    BLOCK_STATEMENTS
+        .iter()
+        .any(|(_, words)| words.contains(&word))
+}
 
 fn is_word_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
@@ -278,7 +312,9 @@ fn syntax_help(source: &str, found: Span) -> Option<String> {
             ));
         }
     }
-    if STATEMENT_WORDS.contains(&text) {
+    if let Some(help) = block_help(source, found, text, previous_word) {
+        Some(help)
+    } else if starts_statement(text) {
         Some(format!(
             "`{text}` starts a new statement: is the one before it finished?"
         ))
@@ -293,6 +329,130 @@ fn syntax_help(source: &str, found: Span) -> Option<String> {
     } else {
         None
     }
+}
+
+/// Help that knows the block the error is in: a statement written in a
+/// block that does not take it (`cap` in `points`, `expire` in a `rule`),
+/// a `times` table written after the `earn` line, a currency after a
+/// tier threshold.
+fn block_help(source: &str, found: Span, text: &str, previous: Option<&str>) -> Option<String> {
+    let block = enclosing_block(source, found.start)?;
+    if text == "times" && block == "rule" {
+        return Some(
+            "`times` multiplies an `earn`: end the `earn` statement with it, \
+             `earn 1 stars per 1 USD of amount times tier { gold: 2 }`, before `round` and the rest"
+                .into(),
+        );
+    }
+    let after_number = previous.is_some_and(|w| w.chars().all(|c| c.is_ascii_digit() || c == '.'));
+    if block == "tiers"
+        && after_number
+        && text.len() == 3
+        && text.chars().all(|c| c.is_ascii_uppercase())
+    {
+        return Some(format!(
+            "a threshold is a plain number in its measure's unit (a sum of amounts is in the \
+             program's currency already): write it without `{text}`"
+        ));
+    }
+    let takes = |block: &str| {
+        BLOCK_STATEMENTS
+            .iter()
+            .any(|(b, words)| *b == block && words.contains(&text))
+    };
+    if takes(block) {
+        return None;
+    }
+    let homes: Vec<&str> = BLOCK_STATEMENTS
+        .iter()
+        .filter(|(_, words)| words.contains(&text))
+        .map(|(b, _)| *b)
+        .collect();
+    let home = homes.first()?;
+    let why = match (text, block) {
+        ("expire", _) => "points expire by their type, whatever rule earned them".to_string(),
+        ("cap", _) => "a cap limits what a rule awards".to_string(),
+        _ => format!(
+            "`{text}` is a statement of {}",
+            or_list(homes.iter().map(|b| format!("`{b}`")))
+        ),
+    };
+    Some(format!(
+        "{why}: write it in a `{home}` block, not in `{block}`"
+    ))
+}
+
+/// The top-level block (`rule` for `preview rule`) whose braces hold
+/// `position`, if any: the last line before it that starts with a block's
+/// word in its first column, if its `{` is still open there.
+fn enclosing_block(source: &str, position: usize) -> Option<&'static str> {
+    let before = source.get(..position)?;
+    let (start, word) = before
+        .match_indices('\n')
+        .map(|(i, _)| i + 1)
+        .chain(std::iter::once(0))
+        .filter_map(|start| {
+            let line = before.get(start..)?;
+            let word = line.split(|c: char| !is_word_char(c)).next()?;
+            let word = BLOCK_WORDS.iter().find(|w| **w == word)?;
+            Some((start, *word))
+        })
+        .max_by_key(|(start, _)| *start)?;
+    let mut depth = 0i32;
+    for c in before.get(start..)?.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    (depth > 0).then_some(if word == "preview" { "rule" } else { word })
+}
+
+/// The most syntax errors told for one source.
+const MOST_SYNTAX_ERRORS: usize = 20;
+
+/// The syntax errors of `source`, as far as they can be told apart: the
+/// first, then the first from the start of the next top-level block after
+/// it (a line that starts with a block's word in its first column), and so
+/// on, as a compiler recovers at the next item. Empty when it parses.
+pub fn syntax_errors(source: &str) -> Vec<Diagnostic> {
+    let mut errors: Vec<Diagnostic> = Vec::new();
+    let mut offset = 0;
+    while errors.len() < MOST_SYNTAX_ERRORS {
+        let rest = source.get(offset..).unwrap_or_default();
+        let Err(mut error) = parse_with_comments(rest) else {
+            break;
+        };
+        let at = error.span.start;
+        error.span = Span::new(error.span.start + offset, error.span.end + offset);
+        errors.push(error);
+        match next_block(rest, at) {
+            Some(next) => offset += next,
+            None => break,
+        }
+    }
+    errors
+}
+
+/// Where the first top-level block after the line of `position` starts.
+fn next_block(source: &str, position: usize) -> Option<usize> {
+    let line_end = position + source.get(position..)?.find('\n')?;
+    source
+        .get(line_end..)?
+        .match_indices('\n')
+        .map(|(i, _)| line_end + i + 1)
+        .find(|&start| {
+            let line = source.get(start..).unwrap_or_default();
+            let word = line
+                .split(|c: char| !is_word_char(c))
+                .next()
+                .unwrap_or_default();
+            BLOCK_WORDS.contains(&word)
+                && line
+                    .get(word.len()..)
+                    .is_some_and(|after| after.starts_with([' ', '\t', '{']))
+        })
 }
 
 /// The keyword a word is a near miss of, if any.
