@@ -177,6 +177,9 @@ enum Error {
     Search(#[from] loyalty::testing::runner::SearchError),
     #[error("no test files (*.test.yaml) found")]
     NoTestFiles,
+    /// `test -t`: no test's name contains any of the patterns.
+    #[error("no test name contains {}", .0.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" or "))]
+    NoTestSelected(Vec<String>),
     /// `check --format json`: the report could not be written (exit code 1).
     #[error("cannot write JSON: {0}")]
     CheckJson(#[source] serde_json::Error),

@@ -1,11 +1,14 @@
-//! `loyalty test`: runs test files and prints one line per test, the
-//! differences of those that fail, and a count; writes JUnit XML or JSON on
-//! request; and with `--review`, asks about each changed snapshot.
+//! `loyalty test`: runs test files (or the tests named by `-t`) and prints
+//! one line per test, the differences of those that fail, and a count;
+//! writes JUnit XML or JSON on request; and with `--review`, asks about
+//! each changed snapshot.
 
 use super::{out, out_open, Error, USAGE_ERROR};
 use loyalty::diagnostic::plural;
 use loyalty::report::output::AtomicFile;
-use loyalty::testing::runner::{self, CaseReport, FileReport, SnapshotMode, Tally, Written};
+use loyalty::testing::runner::{
+    self, CaseReport, FileReport, Selection, SnapshotMode, Tally, Written,
+};
 use loyalty::testing::{json, junit};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -16,6 +19,15 @@ pub struct Args {
     /// Test files, or folders searched for `*.test.yaml` files (default:
     /// the current folder).
     paths: Vec<PathBuf>,
+    /// Run only the tests whose name contains PATTERN: plain text, not a
+    /// glob or regex, case-sensitive. Repeat it to run the tests that match
+    /// any.
+    #[arg(short = 't', long = "name", value_name = "PATTERN")]
+    names: Vec<String>,
+    /// Stop at the first test that fails or cannot run (or a broken test
+    /// file): the tests after it are not run.
+    #[arg(long)]
+    bail: bool,
     /// Store every snapshot that is missing or differs from this run.
     #[arg(long, conflicts_with = "review")]
     update: bool,
@@ -59,6 +71,11 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
             write_missing: !in_ci() && !review,
         }
     };
+    let selection = Selection {
+        mode,
+        names: &args.names,
+        bail: args.bail,
+    };
     let color = args.format == Format::Human && std::io::stdout().is_terminal();
     // Standard output closed (`loyalty test --junit ... | head`): the tests
     // still run and the JUnit file is still written.
@@ -68,23 +85,34 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         Ok(())
     };
     let mut reports: Vec<FileReport> = Vec::new();
+    let mut stopped = false;
     for file in files {
-        let mut report = runner::run_file(&file, mode);
-        if review {
-            if let Ok(cases) = &mut report.outcome {
-                for case in cases.iter_mut() {
-                    ask(case, color)?;
-                }
+        let mut failed = None;
+        let report = runner::run_selected(&file, &selection, &mut |case| {
+            if review && failed.is_none() {
+                failed = ask(case, color).err();
             }
+        });
+        if let Some(error) = failed {
+            return Err(error);
         }
         if args.format == Format::Human {
             print(&lines(&report, color))?;
         }
+        stopped = args.bail && !report.passed();
         reports.push(report);
+        if stopped {
+            break;
+        }
     }
     let tally = Tally::of(&reports);
+    if !args.names.is_empty()
+        && tally.passed + tally.failed + tally.errors + tally.broken_files == 0
+    {
+        return Err(Error::NoTestSelected(args.names.clone()));
+    }
     match args.format {
-        Format::Human => print(&closing(&tally))?,
+        Format::Human => print(&closing(&tally, stopped))?,
         Format::Json => print(&json::to_json(&reports).map_err(Error::TestJson)?)?,
     }
     if let Some(path) = &args.junit {
@@ -162,7 +190,7 @@ fn lines(report: &FileReport, color: bool) -> String {
 }
 
 /// The last line: `N passed, N failed`, and what else happened.
-fn closing(tally: &Tally) -> String {
+fn closing(tally: &Tally, stopped: bool) -> String {
     let mut line = format!("\n{} passed, {} failed", tally.passed, tally.failed);
     if tally.errors > 0 {
         line.push_str(&format!(", {}", plural(tally.errors, "error")));
@@ -173,11 +201,17 @@ fn closing(tally: &Tally) -> String {
             plural(tally.broken_files, "broken test file")
         ));
     }
+    if tally.filtered_out > 0 {
+        line.push_str(&format!(", {} filtered out", tally.filtered_out));
+    }
     if tally.snapshots_written > 0 {
         line.push_str(&format!(
             ", {} written",
             plural(tally.snapshots_written, "snapshot")
         ));
+    }
+    if stopped {
+        line.push_str(" (stopped at the first failure: --bail)");
     }
     line + "\n"
 }

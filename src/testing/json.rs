@@ -4,6 +4,7 @@
 //! ```json
 //! {
 //!   "passed": 3, "failed": 1, "errors": 0, "broken_files": 0, "snapshots_written": 0,
+//!   "filtered_out": 0,
 //!   "files": [{
 //!     "file": "programs/bean_stars.test.yaml",
 //!     "error": null,

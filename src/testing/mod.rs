@@ -70,8 +70,10 @@
 //!
 //! # Results
 //!
-//! [`runner`] finds test files and runs them, returning results that the
-//! CLI prints, [`junit`] writes as JUnit XML and [`json`] as JSON.
+//! [`runner`] finds test files and runs them (all their cases, or those a
+//! [`runner::Selection`] names, stopping at the first failure if asked),
+//! returning results that the CLI prints, [`junit`] writes as JUnit XML and
+//! [`json`] as JSON.
 
 pub mod diff;
 pub mod json;

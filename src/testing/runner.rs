@@ -26,6 +26,24 @@ pub enum SnapshotMode {
     Update,
 }
 
+/// Which cases of a test file to run, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Selection<'a> {
+    pub mode: SnapshotMode,
+    /// Only the cases whose name contains one of these, as written (all
+    /// cases when empty).
+    pub names: &'a [String],
+    /// Stop at the first case that does not pass: the cases after it are
+    /// not run.
+    pub bail: bool,
+}
+
+impl Selection<'_> {
+    fn selects(&self, name: &str) -> bool {
+        self.names.is_empty() || self.names.iter().any(|part| name.contains(part.as_str()))
+    }
+}
+
 /// The results of one test file.
 #[derive(Debug)]
 pub struct FileReport {
@@ -33,6 +51,17 @@ pub struct FileReport {
     pub file: PathBuf,
     /// The cases' results, or why the file could not be run.
     pub outcome: Result<Vec<CaseReport>, FileError>,
+    /// The cases the selection's names left out.
+    pub filtered_out: usize,
+}
+
+impl FileReport {
+    /// Whether the file could be run and every case run passed.
+    pub fn passed(&self) -> bool {
+        self.outcome
+            .as_ref()
+            .is_ok_and(|cases| cases.iter().all(CaseReport::passed))
+    }
 }
 
 #[derive(Debug)]
@@ -131,7 +160,8 @@ impl Failure {
 }
 
 /// How many cases passed, failed and could not be run, how many files were
-/// broken, and how many snapshots were stored, over a run.
+/// broken, how many snapshots were stored, and how many cases the names
+/// left out, over a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Tally {
     pub passed: usize,
@@ -139,12 +169,14 @@ pub struct Tally {
     pub errors: usize,
     pub broken_files: usize,
     pub snapshots_written: usize,
+    pub filtered_out: usize,
 }
 
 impl Tally {
     pub fn of(reports: &[FileReport]) -> Tally {
         let mut tally = Tally::default();
         for report in reports {
+            tally.filtered_out += report.filtered_out;
             match &report.outcome {
                 Err(_) => tally.broken_files += 1,
                 Ok(cases) => {
@@ -226,10 +258,37 @@ fn search(folder: &Path, found: &mut Vec<PathBuf>) -> Result<(), SearchError> {
 /// Runs every case of one test file, each on its own: a case that cannot
 /// be run is that case's error, and the others still run.
 pub fn run_file(file: &Path, mode: SnapshotMode) -> FileReport {
+    let all = Selection {
+        mode,
+        names: &[],
+        bail: false,
+    };
+    run_selected(file, &all, &mut |_| {})
+}
+
+/// Runs the cases of one test file that `selection` selects, as
+/// [`run_file`] does; `each` is given each case's report as soon as the
+/// case has run (to review its snapshot), before `bail` looks at it.
+pub fn run_selected(
+    file: &Path,
+    selection: &Selection,
+    each: &mut dyn FnMut(&mut CaseReport),
+) -> FileReport {
+    let (outcome, filtered_out) = match isolated(|| run_cases(file, selection, each)) {
+        Ok(ran) => (Ok(ran.cases), ran.filtered_out),
+        Err(error) => (Err(error), 0),
+    };
     FileReport {
         file: file.to_path_buf(),
-        outcome: isolated(|| run_cases(file, mode)),
+        outcome,
+        filtered_out,
     }
+}
+
+/// The cases of a file that ran, and how many the names left out.
+struct Ran {
+    cases: Vec<CaseReport>,
+    filtered_out: usize,
 }
 
 /// Runs `work`; a panic in it (a bug in loyalty) is returned as an error,
@@ -248,7 +307,11 @@ fn isolated<T>(work: impl FnOnce() -> Result<T, FileError>) -> Result<T, FileErr
     })
 }
 
-fn run_cases(file: &Path, mode: SnapshotMode) -> Result<Vec<CaseReport>, FileError> {
+fn run_cases(
+    file: &Path,
+    selection: &Selection,
+    each: &mut dyn FnMut(&mut CaseReport),
+) -> Result<Ran, FileError> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| FileError::new(None, format!("cannot read the test file: {e}")))?;
     let test_file = model::parse(&text)?;
@@ -266,23 +329,34 @@ fn run_cases(file: &Path, mode: SnapshotMode) -> Result<Vec<CaseReport>, FileErr
         text: &text,
         test_file: &test_file,
         program: &program,
-        mode,
+        mode: selection.mode,
     };
-    Ok(test_file
-        .tests
-        .iter()
-        .enumerate()
-        .map(|(index, case)| {
-            let started = Instant::now();
-            isolated(|| context.run(index, case)).unwrap_or_else(|error| CaseReport {
-                name: case.name.clone(),
-                failures: Vec::new(),
-                written: None,
-                duration: started.elapsed(),
-                error: Some(error),
-            })
-        })
-        .collect())
+    let mut cases = Vec::new();
+    let mut filtered_out = 0;
+    for (index, case) in test_file.tests.iter().enumerate() {
+        if !selection.selects(&case.name) {
+            filtered_out += 1;
+            continue;
+        }
+        let started = Instant::now();
+        let mut report = isolated(|| context.run(index, case)).unwrap_or_else(|error| CaseReport {
+            name: case.name.clone(),
+            failures: Vec::new(),
+            written: None,
+            duration: started.elapsed(),
+            error: Some(error),
+        });
+        each(&mut report);
+        let stop = selection.bail && !report.passed();
+        cases.push(report);
+        if stop {
+            break;
+        }
+    }
+    Ok(Ran {
+        cases,
+        filtered_out,
+    })
 }
 
 /// Compiles the program the test file names; its errors make the test file
