@@ -1,6 +1,7 @@
 //! `loyalty test`'s options for working on a program's tests: `-t` runs the
-//! tests whose name contains a pattern, `--bail` stops at the first
-//! failure.
+//! tests whose name contains a pattern, `--bail` stops at the first failure,
+//! the rules no test exercised are named per program, and stale snapshots
+//! are reported (and deleted with `--delete-stale`).
 
 // clippy.toml allows these in #[test] fns only: for the helpers here.
 #![allow(clippy::unwrap_used)]
@@ -26,6 +27,16 @@ fn case(name: &str, day: u32, amount: &str, stars: u32) -> String {
          - {{id: e1, time: 2025-01-01 08:00, member: ann, type: enroll}}\n      \
          - {{id: e2, time: 2025-01-{day:02} 09:00, member: ann, type: purchase, amount: {amount}}}\n    \
          expect:\n      balances:\n        ann: {{stars: {stars}}}\n"
+    )
+}
+
+/// A case that keeps a snapshot of a Monday purchase of 4.50 USD.
+fn snapshot_case(name: &str) -> String {
+    format!(
+        "  - name: {name}\n    events:\n      \
+         - {{id: e1, time: 2025-01-01 08:00, member: ann, type: enroll}}\n      \
+         - {{id: e2, time: 2025-01-06 09:00, member: ann, type: purchase, amount: 4.50}}\n    \
+         snapshot: true\n"
     )
 }
 
@@ -164,10 +175,13 @@ fn bail_stops_at_the_first_failing_test() {
         text.ends_with("\n1 passed, 1 failed (stopped at the first failure: --bail)\n"),
         "{text}"
     );
+    // Not every test ran: no list of rules no test exercised.
+    assert_eq!(stderr(&output), "");
 
     let output = loyalty_test(dir.path(), &[], "");
     let text = stdout(&output);
     assert!(text.ends_with("\n2 passed, 2 failed\n"), "{text}");
+    assert!(stderr(&output).starts_with("warning: rules no test exercised"));
 
     // A failure in a later file stops there too; a run without failures
     // runs everything.
@@ -183,4 +197,145 @@ fn bail_stops_at_the_first_failing_test() {
     let output = loyalty_test(dir.path(), &["--bail", "-t", "passes"], "");
     assert!(stdout(&output).ends_with("\n2 passed, 0 failed, 2 filtered out\n"));
     assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn the_rules_no_test_exercised_are_named_per_program_in_rule_order() {
+    let dir = project(&[
+        // Its last rule is never exercised.
+        ("shop.loyalty", PROGRAM.to_string()),
+        (
+            "shop.test.yaml",
+            test_file("shop.loyalty", &[case("a big monday", 6, "150", 160)]),
+        ),
+        // Its middle rule is never exercised.
+        ("cafe.loyalty", PROGRAM.to_string()),
+        (
+            "cafe.test.yaml",
+            test_file(
+                "cafe.loyalty",
+                &[
+                    case("a small monday", 6, "4.50", 4),
+                    case("a small saturday", 4, "4.50", 9),
+                ],
+            ),
+        ),
+        // Each rule by one of two test files: none is missing.
+        ("deli.loyalty", PROGRAM.to_string()),
+        (
+            "deli_a.test.yaml",
+            test_file("deli.loyalty", &[case("a big monday", 6, "150", 160)]),
+        ),
+        (
+            "deli_b.test.yaml",
+            test_file("deli.loyalty", &[case("a small saturday", 4, "4.50", 9)]),
+        ),
+        // Its first rule is never exercised, and a failing test counts.
+        (
+            "tea.loyalty",
+            PROGRAM.replace(
+                "  on purchase\n  earn 1 stars",
+                "  on purchase where amount > 1000 USD\n  earn 1 stars",
+            ),
+        ),
+        (
+            "tea.test.yaml",
+            test_file(
+                "tea.loyalty",
+                &[case("a big saturday, miscounted", 4, "150", 0)],
+            ),
+        ),
+    ]);
+    let output = loyalty_test(dir.path(), &[], "");
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert_eq!(
+        stderr(&output),
+        "warning: rules no test exercised (they wrote no ledger row in any test):\n  \
+         ./cafe.loyalty: big\n  ./shop.loyalty: weekend\n  ./tea.loyalty: base\n"
+    );
+
+    let output = loyalty_test(dir.path(), &["--format", "json"], "");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        json["unexercised_rules"],
+        serde_json::json!([
+            {"program": "./cafe.loyalty", "rules": ["big"]},
+            {"program": "./shop.loyalty", "rules": ["weekend"]},
+            {"program": "./tea.loyalty", "rules": ["base"]},
+        ])
+    );
+    assert_eq!(json["passed"], 5);
+    assert_eq!(json["filtered_out"], 0);
+    assert!(stderr(&output).contains("  ./shop.loyalty: weekend\n"));
+
+    // A selection cannot tell.
+    let output = loyalty_test(dir.path(), &["-t", "monday", "--format", "json"], "");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["unexercised_rules"], serde_json::Value::Null);
+    assert_eq!(json["filtered_out"], 3);
+    assert_eq!(stderr(&output), "");
+}
+
+#[test]
+fn stale_snapshots_are_reported_and_deleted_on_request() {
+    // `base` only, which every case exercises: no other warning.
+    let base_only = PROGRAM.split("\n\nrule big").next().unwrap().to_string() + "\n";
+    let dir = project(&[
+        ("shop.loyalty", base_only),
+        (
+            "shop.test.yaml",
+            test_file(
+                "shop.loyalty",
+                &[snapshot_case("kept"), snapshot_case("renamed")],
+            ),
+        ),
+        // The snapshots of a test file that is gone.
+        ("gone.snapshots/old.snap", "old".to_string()),
+        ("gone.snapshots/notes.txt", "not a snapshot".to_string()),
+    ]);
+    let output = loyalty_test(dir.path(), &[], "");
+    assert_eq!(output.status.code(), Some(0));
+    let warning = "warning: 2 stale snapshots (no test writes them; `loyalty test --delete-stale` deletes them):\n  \
+         ./gone.snapshots/old.snap\n  ./shop.snapshots/renamed.snap\n";
+    assert_eq!(
+        stderr(&output),
+        "warning: 1 stale snapshot (no test writes them; `loyalty test --delete-stale` deletes them):\n  \
+         ./gone.snapshots/old.snap\n"
+    );
+
+    std::fs::write(
+        dir.path().join("shop.test.yaml"),
+        test_file(
+            "shop.loyalty",
+            &[snapshot_case("kept"), snapshot_case("new name")],
+        ),
+    )
+    .unwrap();
+    let output = loyalty_test(dir.path(), &[], "");
+    assert_eq!(output.status.code(), Some(0), "a warning only");
+    assert_eq!(stderr(&output), warning);
+    assert!(dir.path().join("shop.snapshots/new_name.snap").exists());
+
+    // A test left out by -t still writes its snapshot: not stale.
+    let output = loyalty_test(dir.path(), &["-t", "kept", "--format", "json"], "");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        json["stale_snapshots"],
+        serde_json::json!(["./gone.snapshots/old.snap", "./shop.snapshots/renamed.snap"])
+    );
+
+    let output = loyalty_test(dir.path(), &["--delete-stale"], "");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        stderr(&output),
+        "deleted 2 stale snapshots (no test writes them):\n  \
+         ./gone.snapshots/old.snap\n  ./shop.snapshots/renamed.snap\n"
+    );
+    assert!(!dir.path().join("gone.snapshots/old.snap").exists());
+    assert!(dir.path().join("gone.snapshots/notes.txt").exists());
+    assert!(!dir.path().join("shop.snapshots/renamed.snap").exists());
+    assert!(dir.path().join("shop.snapshots/kept.snap").exists());
+    assert!(dir.path().join("shop.snapshots/new_name.snap").exists());
+    let output = loyalty_test(dir.path(), &[], "");
+    assert_eq!(stderr(&output), "");
 }

@@ -1,7 +1,8 @@
 //! `loyalty test`: runs test files (or the tests named by `-t`) and prints
 //! one line per test, the differences of those that fail, and a count;
-//! writes JUnit XML or JSON on request; and with `--review`, asks about
-//! each changed snapshot.
+//! warns of the rules no test exercised and of stale snapshots; writes JUnit
+//! XML or JSON on request; and with `--review`, asks about each changed
+//! snapshot.
 
 use super::{out, out_open, Error, USAGE_ERROR};
 use loyalty::diagnostic::plural;
@@ -9,6 +10,7 @@ use loyalty::report::output::AtomicFile;
 use loyalty::testing::runner::{
     self, CaseReport, FileReport, Selection, SnapshotMode, Tally, Written,
 };
+use loyalty::testing::unused::{self, Unexercised};
 use loyalty::testing::{json, junit};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -35,6 +37,10 @@ pub struct Args {
     /// (on a terminal; otherwise the same as a plain run).
     #[arg(long)]
     review: bool,
+    /// Delete the stale snapshots: `.snap` files in a snapshot folder that
+    /// no test writes (a test renamed or removed, `snapshot: true` dropped).
+    #[arg(long)]
+    delete_stale: bool,
     /// Also write the results as JUnit XML to FILE.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
@@ -111,14 +117,27 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     {
         return Err(Error::NoTestSelected(args.names.clone()));
     }
+    // Only a run of every test can tell which rules no test exercises.
+    let unexercised = (args.names.is_empty() && !stopped).then(|| unused::rules(&reports));
+    let stale = unused::snapshots(&reports);
     match args.format {
         Format::Human => print(&closing(&tally, stopped))?,
-        Format::Json => print(&json::to_json(&reports).map_err(Error::TestJson)?)?,
+        Format::Json => print(
+            &json::to_json(&reports, unexercised.as_deref(), &stale).map_err(Error::TestJson)?,
+        )?,
     }
     if let Some(path) = &args.junit {
         let xml = junit::to_junit(&reports).map_err(Error::JunitXml)?;
         AtomicFile::replace(path, xml.as_bytes()).map_err(Error::JunitFile)?;
     }
+    eprint!(
+        "{}",
+        warn_unexercised(unexercised.as_deref().unwrap_or_default())
+    );
+    if args.delete_stale {
+        unused::delete(&stale)?;
+    }
+    eprint!("{}", warn_stale(&stale, args.delete_stale));
     Ok(if tally.broken_files > 0 || tally.errors > 0 {
         ExitCode::from(USAGE_ERROR)
     } else if tally.failed > 0 {
@@ -214,6 +233,42 @@ fn closing(tally: &Tally, stopped: bool) -> String {
         line.push_str(" (stopped at the first failure: --bail)");
     }
     line + "\n"
+}
+
+/// The warning that names, per program, the rules no test exercised.
+fn warn_unexercised(unexercised: &[Unexercised]) -> String {
+    if unexercised.is_empty() {
+        return String::new();
+    }
+    let mut text =
+        "warning: rules no test exercised (they wrote no ledger row in any test):\n".to_string();
+    for program in unexercised {
+        text.push_str(&format!(
+            "  {}: {}\n",
+            program.program.display(),
+            program.rules.join(", ")
+        ));
+    }
+    text
+}
+
+/// The warning (or, once deleted, the note) that lists the stale snapshots.
+fn warn_stale(stale: &[PathBuf], deleted: bool) -> String {
+    if stale.is_empty() {
+        return String::new();
+    }
+    let count = plural(stale.len(), "stale snapshot");
+    let mut text = if deleted {
+        format!("deleted {count} (no test writes them):\n")
+    } else {
+        format!(
+            "warning: {count} (no test writes them; `loyalty test --delete-stale` deletes them):\n"
+        )
+    };
+    for path in stale {
+        text.push_str(&format!("  {}\n", path.display()));
+    }
+    text
 }
 
 /// Shows a case's missing or changed snapshot and accepts it if the person

@@ -73,7 +73,8 @@
 //! [`runner`] finds test files and runs them (all their cases, or those a
 //! [`runner::Selection`] names, stopping at the first failure if asked),
 //! returning results that the CLI prints, [`junit`] writes as JUnit XML and
-//! [`json`] as JSON.
+//! [`json`] as JSON; [`unused`] tells from them the rules no case exercised
+//! and the stale snapshots.
 
 pub mod diff;
 pub mod json;
@@ -81,3 +82,4 @@ pub mod junit;
 pub mod model;
 pub mod runner;
 pub mod snapshot;
+pub mod unused;

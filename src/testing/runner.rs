@@ -5,7 +5,9 @@
 use super::diff::{Diff, Tag};
 use super::model::{self, locate, Case, Events, FileError, Record, TestFile, Until};
 use super::snapshot;
+use crate::compile::ir::RuleId;
 use crate::compile::Program;
+use crate::engine::ledger::Entry;
 use crate::engine::replay::{Options, Order};
 use crate::events::{self, Event, Format, Reject};
 use crate::report::{self, LedgerWriter};
@@ -53,6 +55,8 @@ pub struct FileReport {
     pub outcome: Result<Vec<CaseReport>, FileError>,
     /// The cases the selection's names left out.
     pub filtered_out: usize,
+    /// What the file tests, when it could be read and its program compiled.
+    pub tested: Option<Tested>,
 }
 
 impl FileReport {
@@ -64,6 +68,17 @@ impl FileReport {
     }
 }
 
+/// What a test file tests: its program's rules, and the snapshots its
+/// cases write (all of them, selected or not).
+#[derive(Debug)]
+pub struct Tested {
+    /// The program's file: the test file's folder joined with `program`.
+    pub program: PathBuf,
+    /// The program's rules' names, in the program's order.
+    pub rules: Vec<String>,
+    pub snapshots: Vec<PathBuf>,
+}
+
 #[derive(Debug)]
 pub struct CaseReport {
     pub name: String,
@@ -71,6 +86,8 @@ pub struct CaseReport {
     pub failures: Vec<Failure>,
     /// Set when this run stored the case's snapshot.
     pub written: Option<Written>,
+    /// The rules that wrote at least one ledger row, in the program's order.
+    pub fired: Vec<RuleId>,
     pub duration: Duration,
     /// Why the case could not be run (its event file cannot be read, its
     /// snapshot cannot be written, or loyalty failed inside): the case's
@@ -274,21 +291,24 @@ pub fn run_selected(
     selection: &Selection,
     each: &mut dyn FnMut(&mut CaseReport),
 ) -> FileReport {
-    let (outcome, filtered_out) = match isolated(|| run_cases(file, selection, each)) {
-        Ok(ran) => (Ok(ran.cases), ran.filtered_out),
-        Err(error) => (Err(error), 0),
+    let (outcome, filtered_out, tested) = match isolated(|| run_cases(file, selection, each)) {
+        Ok(ran) => (Ok(ran.cases), ran.filtered_out, Some(ran.tested)),
+        Err(error) => (Err(error), 0, None),
     };
     FileReport {
         file: file.to_path_buf(),
         outcome,
         filtered_out,
+        tested,
     }
 }
 
-/// The cases of a file that ran, and how many the names left out.
+/// The cases of a file that ran, how many the names left out, and what the
+/// file tests.
 struct Ran {
     cases: Vec<CaseReport>,
     filtered_out: usize,
+    tested: Tested,
 }
 
 /// Runs `work`; a panic in it (a bug in loyalty) is returned as an error,
@@ -331,6 +351,16 @@ fn run_cases(
         program: &program,
         mode: selection.mode,
     };
+    let tested = Tested {
+        program: folder.join(&test_file.program),
+        rules: program.rules.iter().map(|rule| rule.name.clone()).collect(),
+        snapshots: test_file
+            .tests
+            .iter()
+            .filter(|case| case.snapshot)
+            .map(|case| snapshot::path(file, &case.name))
+            .collect(),
+    };
     let mut cases = Vec::new();
     let mut filtered_out = 0;
     for (index, case) in test_file.tests.iter().enumerate() {
@@ -343,6 +373,7 @@ fn run_cases(
             name: case.name.clone(),
             failures: Vec::new(),
             written: None,
+            fired: Vec::new(),
             duration: started.elapsed(),
             error: Some(error),
         });
@@ -356,6 +387,7 @@ fn run_cases(
     Ok(Ran {
         cases,
         filtered_out,
+        tested,
     })
 }
 
@@ -427,6 +459,8 @@ struct Results {
     summary: String,
     /// Member → points type → balance, and member → tier, from the engine.
     members: Vec<MemberState>,
+    /// The rules that wrote a ledger row.
+    fired: Vec<RuleId>,
 }
 
 struct MemberState {
@@ -453,6 +487,7 @@ impl<'a> Context<'a> {
             name: case.name.clone(),
             failures,
             written,
+            fired: results.fired,
             duration: started.elapsed(),
             error: None,
         })
@@ -473,18 +508,35 @@ impl<'a> Context<'a> {
             until,
             strict: false,
         };
-        let sinks = Sinks::to_ledger(ledger);
-        let Finished {
-            engine,
-            outcome,
-            sinks,
-            ..
-        } = Run::new(program, options)
-            .replay(records, sinks)
-            .map_err(internal)?;
-        if let Some(ledger) = sinks.ledger {
-            ledger.finish().map_err(internal)?;
-        }
+        let mut fired = vec![false; program.rules.len()];
+        let (engine, outcome) = {
+            let mut mark = |rows: &[Entry]| -> std::io::Result<()> {
+                for rule in rows.iter().filter_map(|row| row.rule) {
+                    if let Some(fired) = fired.get_mut(rule.index()) {
+                        *fired = true;
+                    }
+                }
+                Ok(())
+            };
+            let sinks = Sinks {
+                ledger: Some(ledger),
+                liability: None,
+                tier_mix: None,
+                rows: Some(&mut mark),
+            };
+            let Finished {
+                engine,
+                outcome,
+                sinks,
+                ..
+            } = Run::new(program, options)
+                .replay(records, sinks)
+                .map_err(internal)?;
+            if let Some(ledger) = sinks.ledger {
+                ledger.finish().map_err(internal)?;
+            }
+            (engine, outcome)
+        };
         let now = engine.clock().unwrap_or_default();
         let mut rejects = Vec::new();
         report::write_rejects(&outcome.rejects, &mut rejects).map_err(internal)?;
@@ -513,6 +565,12 @@ impl<'a> Context<'a> {
             rejects: String::from_utf8_lossy(&rejects).into_owned(),
             summary,
             members,
+            fired: fired
+                .iter()
+                .enumerate()
+                .filter(|(_, fired)| **fired)
+                .map(|(index, _)| RuleId(index))
+                .collect(),
         })
     }
 
