@@ -1,7 +1,8 @@
 //! `loyalty test`'s options for working on a program's tests: `-t` runs the
 //! tests whose name contains a pattern, `--bail` stops at the first failure,
-//! the rules no test exercised are named per program, and stale snapshots
-//! are reported (and deleted with `--delete-stale`).
+//! the rules no test exercised are named per program, `--review` takes its
+//! answers from standard input, and stale snapshots are reported (and
+//! deleted with `--delete-stale`).
 
 // clippy.toml allows these in #[test] fns only: for the helpers here.
 #![allow(clippy::unwrap_used)]
@@ -274,6 +275,90 @@ fn the_rules_no_test_exercised_are_named_per_program_in_rule_order() {
     assert_eq!(json["unexercised_rules"], serde_json::Value::Null);
     assert_eq!(json["filtered_out"], 3);
     assert_eq!(stderr(&output), "");
+}
+
+#[test]
+fn review_reads_an_answer_per_snapshot_from_standard_input() {
+    let cases = [
+        snapshot_case("first"),
+        snapshot_case("second"),
+        snapshot_case("third"),
+    ];
+    let dir = project(&[
+        ("shop.loyalty", PROGRAM.to_string()),
+        ("shop.test.yaml", test_file("shop.loyalty", &cases)),
+    ]);
+    let snap = |name: &str| {
+        std::fs::read_to_string(dir.path().join(format!("shop.snapshots/{name}.snap"))).unwrap()
+    };
+    assert_eq!(loyalty_test(dir.path(), &[], "").status.code(), Some(0));
+    let before = snap("second");
+    assert!(before.contains(",stars,4,4,base,e2,"), "{before}");
+    let (old, new) = (",stars,4,4,base,e2,", ",stars,9,9,base,e2,");
+
+    // Two stars per dollar instead of one: every snapshot changes.
+    std::fs::write(
+        dir.path().join("shop.loyalty"),
+        PROGRAM.replace("earn 1 stars", "earn 2 stars"),
+    )
+    .unwrap();
+    let output = loyalty_test(dir.path(), &["--review"], "a\nr\n");
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(snap("first").contains(new), "accepted");
+    assert_eq!(snap("second"), before, "rejected");
+    assert!(snap("third").contains(old), "skipped: no answer left");
+    assert!(
+        text.contains("\nsecond\nsnapshot `./shop.snapshots/second.snap` differs"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(no more answers: skipping the rest)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ok     ./shop.test.yaml: first (snapshot updated)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("FAILED ./shop.test.yaml: second (snapshot rejected)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("FAILED ./shop.test.yaml: third (snapshot skipped)\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(
+            "\n1 passed, 2 failed, 1 snapshot written, 1 snapshot rejected, 1 snapshot skipped\n"
+        ),
+        "{text}"
+    );
+
+    // An answer not understood is asked again; `A` accepts the rest
+    // without asking.
+    let output = loyalty_test(dir.path(), &["--review"], "yes\nA\n");
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(snap("second").contains(new));
+    assert!(snap("third").contains(new));
+    assert!(text.contains("`yes`: answer a, r, s or A\n"), "{text}");
+    assert_eq!(
+        text.matches("accept (a), reject (r), skip (s or Enter)")
+            .count(),
+        2,
+        "{text}"
+    );
+    assert!(!text.contains("\nthird\n"), "not shown: {text}");
+
+    // A missing snapshot is asked about, not written unasked.
+    std::fs::remove_file(dir.path().join("shop.snapshots/first.snap")).unwrap();
+    let output = loyalty_test(dir.path(), &["--review"], "s\n");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!dir.path().join("shop.snapshots/first.snap").exists());
+    let output = loyalty_test(dir.path(), &["--review"], "a\n");
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(snap("first").contains(new));
 }
 
 #[test]

@@ -67,7 +67,8 @@ enum Command {
     /// snapshots.
     ///
     /// Exits with 0 when every test passed, 1 when any failed, 2 when a test
-    /// file is broken, a test could not be run, or no file was found.
+    /// file is broken, a test could not be run, or no file (or, with -t, no
+    /// test) was found.
     Test(test::Args),
     /// What a change to a program costs: both programs replayed on the same
     /// events (--events) or run on the same simulated population

@@ -1,14 +1,14 @@
 //! `loyalty test`: runs test files (or the tests named by `-t`) and prints
 //! one line per test, the differences of those that fail, and a count;
 //! warns of the rules no test exercised and of stale snapshots; writes JUnit
-//! XML or JSON on request; and with `--review`, asks about each changed
-//! snapshot.
+//! XML or JSON on request; and with `--review`, asks about each missing or
+//! changed snapshot.
 
 use super::{out, out_open, Error, USAGE_ERROR};
 use loyalty::diagnostic::plural;
 use loyalty::report::output::AtomicFile;
 use loyalty::testing::runner::{
-    self, CaseReport, FileReport, Selection, SnapshotMode, Tally, Written,
+    self, CaseReport, Declined, FileReport, Selection, SnapshotMode, Tally, Written,
 };
 use loyalty::testing::unused::{self, Unexercised};
 use loyalty::testing::{json, junit};
@@ -33,9 +33,12 @@ pub struct Args {
     /// Store every snapshot that is missing or differs from this run.
     #[arg(long, conflicts_with = "review")]
     update: bool,
-    /// Show each missing or changed snapshot and ask whether to accept it
-    /// (on a terminal; otherwise the same as a plain run).
-    #[arg(long)]
+    /// Show each missing or changed snapshot and read an answer from
+    /// standard input, a line each: `a` accepts it (stores it), `r` rejects
+    /// it and `s` (or an empty line) skips it (both keep the stored one and
+    /// the test fails), `A` accepts it and all the rest. The end of the
+    /// input skips the rest.
+    #[arg(long, conflicts_with = "format")]
     review: bool,
     /// Delete the stale snapshots: `.snap` files in a snapshot folder that
     /// no test writes (a test renamed or removed, `snapshot: true` dropped).
@@ -65,16 +68,11 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     if files.is_empty() {
         return Err(Error::NoTestFiles);
     }
-    // Asking needs a person at a terminal, and would break a JSON document.
-    let review = args.review
-        && args.format == Format::Human
-        && std::io::stdin().is_terminal()
-        && std::io::stdout().is_terminal();
     let mode = if args.update {
         SnapshotMode::Update
     } else {
         SnapshotMode::Check {
-            write_missing: !in_ci() && !review,
+            write_missing: !in_ci() && !args.review,
         }
     };
     let selection = Selection {
@@ -83,6 +81,11 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         bail: args.bail,
     };
     let color = args.format == Format::Human && std::io::stdout().is_terminal();
+    let mut reviewer = args.review.then_some(Reviewer {
+        color,
+        accept_all: false,
+        ended: false,
+    });
     // Standard output closed (`loyalty test --junit ... | head`): the tests
     // still run and the JUnit file is still written.
     let mut open = true;
@@ -95,8 +98,8 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     for file in files {
         let mut failed = None;
         let report = runner::run_selected(&file, &selection, &mut |case| {
-            if review && failed.is_none() {
-                failed = ask(case, color).err();
+            if let (Some(reviewer), true) = (&mut reviewer, failed.is_none()) {
+                failed = reviewer.review(case).err();
             }
         });
         if let Some(error) = failed {
@@ -121,7 +124,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let unexercised = (args.names.is_empty() && !stopped).then(|| unused::rules(&reports));
     let stale = unused::snapshots(&reports);
     match args.format {
-        Format::Human => print(&closing(&tally, stopped))?,
+        Format::Human => print(&closing(&tally, &reports, stopped))?,
         Format::Json => print(
             &json::to_json(&reports, unexercised.as_deref(), &stale).map_err(Error::TestJson)?,
         )?,
@@ -188,10 +191,12 @@ fn lines(report: &FileReport, color: bool) -> String {
                 } else {
                     ("FAILED", "1;31")
                 };
-                let note = match case.written {
-                    Some(Written::New) => " (snapshot written)",
-                    Some(Written::Updated) => " (snapshot updated)",
-                    None => "",
+                let note = match (case.written, case.declined) {
+                    (Some(Written::New), _) => " (snapshot written)",
+                    (Some(Written::Updated), _) => " (snapshot updated)",
+                    (None, Some(Declined::Rejected)) => " (snapshot rejected)",
+                    (None, Some(Declined::Skipped)) => " (snapshot skipped)",
+                    (None, None) => "",
                 };
                 text.push_str(&format!(
                     "{} {file}: {}{note}\n",
@@ -209,7 +214,7 @@ fn lines(report: &FileReport, color: bool) -> String {
 }
 
 /// The last line: `N passed, N failed`, and what else happened.
-fn closing(tally: &Tally, stopped: bool) -> String {
+fn closing(tally: &Tally, reports: &[FileReport], stopped: bool) -> String {
     let mut line = format!("\n{} passed, {} failed", tally.passed, tally.failed);
     if tally.errors > 0 {
         line.push_str(&format!(", {}", plural(tally.errors, "error")));
@@ -228,6 +233,23 @@ fn closing(tally: &Tally, stopped: bool) -> String {
             ", {} written",
             plural(tally.snapshots_written, "snapshot")
         ));
+    }
+    let declined = |how: Declined| {
+        reports
+            .iter()
+            .filter_map(|report| report.outcome.as_ref().ok())
+            .flatten()
+            .filter(|case| case.declined == Some(how))
+            .count()
+    };
+    for (how, word) in [
+        (Declined::Rejected, "rejected"),
+        (Declined::Skipped, "skipped"),
+    ] {
+        let count = declined(how);
+        if count > 0 {
+            line.push_str(&format!(", {} {word}", plural(count, "snapshot")));
+        }
     }
     if stopped {
         line.push_str(" (stopped at the first failure: --bail)");
@@ -271,30 +293,80 @@ fn warn_stale(stale: &[PathBuf], deleted: bool) -> String {
     text
 }
 
-/// Shows a case's missing or changed snapshot and accepts it if the person
-/// at the terminal says so.
-fn ask(case: &mut CaseReport, color: bool) -> Result<(), Error> {
-    let snapshots: Vec<String> = case
-        .failures
-        .iter()
-        .filter(|f| matches!(f, runner::Failure::Snapshot { .. }))
-        .map(|f| format!("{}\n{}", f.title(), f.diff().render(2, color)))
-        .collect();
-    if snapshots.is_empty() {
-        return Ok(());
+/// `--review`: asks about each missing or changed snapshot, reading the
+/// answers from standard input a line at a time.
+struct Reviewer {
+    color: bool,
+    /// `A` was answered: accept the rest without asking.
+    accept_all: bool,
+    /// Standard input ended: skip the rest without asking.
+    ended: bool,
+}
+
+/// An answer to `--review`.
+enum Answer {
+    Accept,
+    Reject,
+    Skip,
+}
+
+impl Reviewer {
+    /// Shows a case's missing or changed snapshot and does with it what
+    /// the answer says.
+    fn review(&mut self, case: &mut CaseReport) -> Result<(), Error> {
+        if !case.snapshot_failed() {
+            return Ok(());
+        }
+        let answer = if self.accept_all {
+            Answer::Accept
+        } else {
+            let shown: Vec<String> = case
+                .failures
+                .iter()
+                .filter(|f| matches!(f, runner::Failure::Snapshot { .. }))
+                .map(|f| format!("{}\n{}", f.title(), f.diff().render(2, self.color)))
+                .collect();
+            out(&format!("\n{}\n{}", case.name, shown.join("\n")))?;
+            self.ask()?
+        };
+        match answer {
+            Answer::Accept => {
+                // Not the end of the run: the other snapshots are still asked about.
+                if let Err(e) = case.accept_snapshot() {
+                    eprintln!("error: cannot write the snapshot: {e}");
+                }
+            }
+            Answer::Reject => case.declined = Some(Declined::Rejected),
+            Answer::Skip => case.declined = Some(Declined::Skipped),
+        }
+        Ok(())
     }
-    out(&format!("\n{}\n{}", case.name, snapshots.join("\n")))?;
-    out("accept this snapshot? [y/N] ")?;
-    let _ = std::io::stdout().flush();
-    let mut answer = String::new();
-    if std::io::stdin().lock().read_line(&mut answer).is_err() {
-        return Ok(());
-    }
-    if matches!(answer.trim(), "y" | "Y" | "yes") {
-        // Not the end of the run: the other snapshots are still asked about.
-        if let Err(e) = case.accept_snapshot() {
-            eprintln!("error: cannot write the snapshot: {e}");
+
+    /// Reads answers until one is understood; the end of the input skips.
+    fn ask(&mut self) -> Result<Answer, Error> {
+        loop {
+            if self.ended {
+                return Ok(Answer::Skip);
+            }
+            out("accept (a), reject (r), skip (s or Enter), accept all the rest (A)? ")?;
+            let _ = std::io::stdout().flush();
+            let mut line = String::new();
+            match std::io::stdin().lock().read_line(&mut line) {
+                Ok(0) | Err(_) => {
+                    self.ended = true;
+                    out("\n(no more answers: skipping the rest)\n")?;
+                }
+                Ok(_) => match line.trim() {
+                    "a" => return Ok(Answer::Accept),
+                    "r" => return Ok(Answer::Reject),
+                    "s" | "" => return Ok(Answer::Skip),
+                    "A" => {
+                        self.accept_all = true;
+                        return Ok(Answer::Accept);
+                    }
+                    other => out(&format!("`{other}`: answer a, r, s or A\n"))?,
+                },
+            }
         }
     }
-    Ok(())
 }

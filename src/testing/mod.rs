@@ -65,8 +65,8 @@
 //! (see [`snapshot`]). A missing snapshot fails when the `CI` environment
 //! variable is set (to anything but empty, `0` or `false`) and is written
 //! otherwise; `--update` writes every missing or changed snapshot;
-//! `--review` asks about each one on a terminal. A changed snapshot fails
-//! with the rows that changed, part by part.
+//! `--review` asks about each one, reading the answers from standard input.
+//! A changed snapshot fails with the rows that changed, part by part.
 //!
 //! # Results
 //!
@@ -74,7 +74,7 @@
 //! [`runner::Selection`] names, stopping at the first failure if asked),
 //! returning results that the CLI prints, [`junit`] writes as JUnit XML and
 //! [`json`] as JSON; [`unused`] tells from them the rules no case exercised
-//! and the stale snapshots.
+//! and the stale snapshots. The whole reference is `docs/testing.md`.
 
 pub mod diff;
 pub mod json;

@@ -86,6 +86,8 @@ pub struct CaseReport {
     pub failures: Vec<Failure>,
     /// Set when this run stored the case's snapshot.
     pub written: Option<Written>,
+    /// Set when a review declined the case's missing or changed snapshot.
+    pub declined: Option<Declined>,
     /// The rules that wrote at least one ledger row, in the program's order.
     pub fired: Vec<RuleId>,
     pub duration: Duration,
@@ -123,6 +125,22 @@ impl CaseReport {
         self.failures = kept;
         Ok(())
     }
+
+    /// Whether the case has a missing or changed snapshot.
+    pub fn snapshot_failed(&self) -> bool {
+        self.failures
+            .iter()
+            .any(|f| matches!(f, Failure::Snapshot { .. }))
+    }
+}
+
+/// Why a review left a snapshot as stored: the case still fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Declined {
+    /// The change is not wanted.
+    Rejected,
+    /// Not decided yet.
+    Skipped,
 }
 
 /// Why a snapshot file was written.
@@ -373,6 +391,7 @@ fn run_cases(
             name: case.name.clone(),
             failures: Vec::new(),
             written: None,
+            declined: None,
             fired: Vec::new(),
             duration: started.elapsed(),
             error: Some(error),
@@ -487,6 +506,7 @@ impl<'a> Context<'a> {
             name: case.name.clone(),
             failures,
             written,
+            declined: None,
             fired: results.fired,
             duration: started.elapsed(),
             error: None,
