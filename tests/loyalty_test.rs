@@ -263,7 +263,7 @@ fn a_changed_rule_fails_its_snapshot_naming_the_changed_rows() {
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(
-        text.contains("FAILED ./shop.test.yaml: whole run\n"),
+        text.contains("FAILED ./shop.test.yaml: whole run (snapshot skipped)\n"),
         "{text}"
     );
     assert!(
@@ -293,7 +293,7 @@ fn a_changed_rule_fails_its_snapshot_naming_the_changed_rows() {
         text.contains("    -       \"issued\": \"4\",\n    +       \"issued\": \"9\",\n"),
         "{text}"
     );
-    // Without a terminal, --review is a plain run: nothing accepted.
+    // No answers (standard input closed): --review skips them all.
     assert_eq!(std::fs::read_to_string(&snap).unwrap(), before);
 
     let output = loyalty_test(dir.path(), true, &["--update"]);

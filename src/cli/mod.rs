@@ -67,7 +67,8 @@ enum Command {
     /// snapshots.
     ///
     /// Exits with 0 when every test passed, 1 when any failed, 2 when a test
-    /// file is broken, a test could not be run, or no file was found.
+    /// file is broken, a test could not be run, or no file (or, with -t, no
+    /// test) was found.
     Test(test::Args),
     /// What a change to a program costs: both programs replayed on the same
     /// events (--events) or run on the same simulated population
@@ -194,6 +195,9 @@ enum Error {
     Search(#[from] loyalty::testing::runner::SearchError),
     #[error("no test files (*.test.yaml) found")]
     NoTestFiles,
+    /// `test -t`: no test's name contains any of the patterns.
+    #[error("no test name contains {}", .0.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" or "))]
+    NoTestSelected(Vec<String>),
     /// `check --format json`: the report could not be written (exit code 1).
     #[error("cannot write JSON: {0}")]
     CheckJson(#[source] serde_json::Error),

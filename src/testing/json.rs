@@ -4,6 +4,7 @@
 //! ```json
 //! {
 //!   "passed": 3, "failed": 1, "errors": 0, "broken_files": 0, "snapshots_written": 0,
+//!   "filtered_out": 0,
 //!   "files": [{
 //!     "file": "programs/bean_stars.test.yaml",
 //!     "error": null,
@@ -15,23 +16,31 @@
 //!                     "diff": [{"tag": "expected", "text": "ann stars: 35"},
 //!                              {"tag": "actual", "text": "ann stars: 30"}]}]
 //!     }]
-//!   }]
+//!   }],
+//!   "unexercised_rules": [{"program": "programs/bean_stars.loyalty", "rules": ["birthday"]}],
+//!   "stale_snapshots": ["programs/bean_stars.snapshots/old_case.snap"]
 //! }
 //! ```
 //!
 //! A broken file has an `error` (`line`, `column`, `message`) and no tests;
 //! a test that could not be run has the status `error` and an `error`.
+//! `unexercised_rules` is `null` when not every test ran (`-t`, or a run
+//! stopped by `--bail`).
 
 use super::diff::Diff;
 use super::model::FileError;
 use super::runner::{FileReport, Tally, Written};
+use super::unused::Unexercised;
 use serde::Serialize;
+use std::path::PathBuf;
 
 #[derive(Serialize)]
 struct Report<'a> {
     #[serde(flatten)]
     tally: Tally,
     files: Vec<File<'a>>,
+    unexercised_rules: Option<&'a [Unexercised]>,
+    stale_snapshots: &'a [PathBuf],
 }
 
 #[derive(Serialize)]
@@ -58,8 +67,13 @@ struct Failure<'a> {
     diff: &'a Diff,
 }
 
-/// The results as pretty-printed JSON, ending in a newline.
-pub fn to_json(reports: &[FileReport]) -> serde_json::Result<String> {
+/// The results as pretty-printed JSON, ending in a newline, with the rules
+/// no test exercised (when known) and the stale snapshots.
+pub fn to_json(
+    reports: &[FileReport],
+    unexercised: Option<&[Unexercised]>,
+    stale: &[PathBuf],
+) -> serde_json::Result<String> {
     let files = reports
         .iter()
         .map(|report| {
@@ -103,6 +117,8 @@ pub fn to_json(reports: &[FileReport]) -> serde_json::Result<String> {
     let report = Report {
         tally: Tally::of(reports),
         files,
+        unexercised_rules: unexercised,
+        stale_snapshots: stale,
     };
     serde_json::to_string_pretty(&report).map(|json| json + "\n")
 }

@@ -65,13 +65,16 @@
 //! (see [`snapshot`]). A missing snapshot fails when the `CI` environment
 //! variable is set (to anything but empty, `0` or `false`) and is written
 //! otherwise; `--update` writes every missing or changed snapshot;
-//! `--review` asks about each one on a terminal. A changed snapshot fails
-//! with the rows that changed, part by part.
+//! `--review` asks about each one, reading the answers from standard input.
+//! A changed snapshot fails with the rows that changed, part by part.
 //!
 //! # Results
 //!
-//! [`runner`] finds test files and runs them, returning results that the
-//! CLI prints, [`junit`] writes as JUnit XML and [`json`] as JSON.
+//! [`runner`] finds test files and runs them (all their cases, or those a
+//! [`runner::Selection`] names, stopping at the first failure if asked),
+//! returning results that the CLI prints, [`junit`] writes as JUnit XML and
+//! [`json`] as JSON; [`unused`] tells from them the rules no case exercised
+//! and the stale snapshots. The whole reference is `docs/testing.md`.
 
 pub mod diff;
 pub mod json;
@@ -79,3 +82,4 @@ pub mod junit;
 pub mod model;
 pub mod runner;
 pub mod snapshot;
+pub mod unused;

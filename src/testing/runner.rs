@@ -5,7 +5,9 @@
 use super::diff::{Diff, Tag};
 use super::model::{self, locate, Case, Events, FileError, Record, TestFile, Until};
 use super::snapshot;
+use crate::compile::ir::RuleId;
 use crate::compile::Program;
+use crate::engine::ledger::Entry;
 use crate::engine::replay::{Options, Order};
 use crate::events::{self, Event, Format, Reject};
 use crate::report::{self, LedgerWriter};
@@ -26,6 +28,24 @@ pub enum SnapshotMode {
     Update,
 }
 
+/// Which cases of a test file to run, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Selection<'a> {
+    pub mode: SnapshotMode,
+    /// Only the cases whose name contains one of these, as written (all
+    /// cases when empty).
+    pub names: &'a [String],
+    /// Stop at the first case that does not pass: the cases after it are
+    /// not run.
+    pub bail: bool,
+}
+
+impl Selection<'_> {
+    fn selects(&self, name: &str) -> bool {
+        self.names.is_empty() || self.names.iter().any(|part| name.contains(part.as_str()))
+    }
+}
+
 /// The results of one test file.
 #[derive(Debug)]
 pub struct FileReport {
@@ -33,6 +53,30 @@ pub struct FileReport {
     pub file: PathBuf,
     /// The cases' results, or why the file could not be run.
     pub outcome: Result<Vec<CaseReport>, FileError>,
+    /// The cases the selection's names left out.
+    pub filtered_out: usize,
+    /// What the file tests, when it could be read and its program compiled.
+    pub tested: Option<Tested>,
+}
+
+impl FileReport {
+    /// Whether the file could be run and every case run passed.
+    pub fn passed(&self) -> bool {
+        self.outcome
+            .as_ref()
+            .is_ok_and(|cases| cases.iter().all(CaseReport::passed))
+    }
+}
+
+/// What a test file tests: its program's rules, and the snapshots its
+/// cases write (all of them, selected or not).
+#[derive(Debug)]
+pub struct Tested {
+    /// The program's file: the test file's folder joined with `program`.
+    pub program: PathBuf,
+    /// The program's rules' names, in the program's order.
+    pub rules: Vec<String>,
+    pub snapshots: Vec<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -42,6 +86,10 @@ pub struct CaseReport {
     pub failures: Vec<Failure>,
     /// Set when this run stored the case's snapshot.
     pub written: Option<Written>,
+    /// Set when a review declined the case's missing or changed snapshot.
+    pub declined: Option<Declined>,
+    /// The rules that wrote at least one ledger row, in the program's order.
+    pub fired: Vec<RuleId>,
     pub duration: Duration,
     /// Why the case could not be run (its event file cannot be read, its
     /// snapshot cannot be written, or loyalty failed inside): the case's
@@ -77,6 +125,22 @@ impl CaseReport {
         self.failures = kept;
         Ok(())
     }
+
+    /// Whether the case has a missing or changed snapshot.
+    pub fn snapshot_failed(&self) -> bool {
+        self.failures
+            .iter()
+            .any(|f| matches!(f, Failure::Snapshot { .. }))
+    }
+}
+
+/// Why a review left a snapshot as stored: the case still fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Declined {
+    /// The change is not wanted.
+    Rejected,
+    /// Not decided yet.
+    Skipped,
 }
 
 /// Why a snapshot file was written.
@@ -131,7 +195,8 @@ impl Failure {
 }
 
 /// How many cases passed, failed and could not be run, how many files were
-/// broken, and how many snapshots were stored, over a run.
+/// broken, how many snapshots were stored, and how many cases the names
+/// left out, over a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Tally {
     pub passed: usize,
@@ -139,12 +204,14 @@ pub struct Tally {
     pub errors: usize,
     pub broken_files: usize,
     pub snapshots_written: usize,
+    pub filtered_out: usize,
 }
 
 impl Tally {
     pub fn of(reports: &[FileReport]) -> Tally {
         let mut tally = Tally::default();
         for report in reports {
+            tally.filtered_out += report.filtered_out;
             match &report.outcome {
                 Err(_) => tally.broken_files += 1,
                 Ok(cases) => {
@@ -226,10 +293,40 @@ fn search(folder: &Path, found: &mut Vec<PathBuf>) -> Result<(), SearchError> {
 /// Runs every case of one test file, each on its own: a case that cannot
 /// be run is that case's error, and the others still run.
 pub fn run_file(file: &Path, mode: SnapshotMode) -> FileReport {
+    let all = Selection {
+        mode,
+        names: &[],
+        bail: false,
+    };
+    run_selected(file, &all, &mut |_| {})
+}
+
+/// Runs the cases of one test file that `selection` selects, as
+/// [`run_file`] does; `each` is given each case's report as soon as the
+/// case has run (to review its snapshot), before `bail` looks at it.
+pub fn run_selected(
+    file: &Path,
+    selection: &Selection,
+    each: &mut dyn FnMut(&mut CaseReport),
+) -> FileReport {
+    let (outcome, filtered_out, tested) = match isolated(|| run_cases(file, selection, each)) {
+        Ok(ran) => (Ok(ran.cases), ran.filtered_out, Some(ran.tested)),
+        Err(error) => (Err(error), 0, None),
+    };
     FileReport {
         file: file.to_path_buf(),
-        outcome: isolated(|| run_cases(file, mode)),
+        outcome,
+        filtered_out,
+        tested,
     }
+}
+
+/// The cases of a file that ran, how many the names left out, and what the
+/// file tests.
+struct Ran {
+    cases: Vec<CaseReport>,
+    filtered_out: usize,
+    tested: Tested,
 }
 
 /// Runs `work`; a panic in it (a bug in loyalty) is returned as an error,
@@ -248,7 +345,11 @@ fn isolated<T>(work: impl FnOnce() -> Result<T, FileError>) -> Result<T, FileErr
     })
 }
 
-fn run_cases(file: &Path, mode: SnapshotMode) -> Result<Vec<CaseReport>, FileError> {
+fn run_cases(
+    file: &Path,
+    selection: &Selection,
+    each: &mut dyn FnMut(&mut CaseReport),
+) -> Result<Ran, FileError> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| FileError::new(None, format!("cannot read the test file: {e}")))?;
     let test_file = model::parse(&text)?;
@@ -266,23 +367,47 @@ fn run_cases(file: &Path, mode: SnapshotMode) -> Result<Vec<CaseReport>, FileErr
         text: &text,
         test_file: &test_file,
         program: &program,
-        mode,
+        mode: selection.mode,
     };
-    Ok(test_file
-        .tests
-        .iter()
-        .enumerate()
-        .map(|(index, case)| {
-            let started = Instant::now();
-            isolated(|| context.run(index, case)).unwrap_or_else(|error| CaseReport {
-                name: case.name.clone(),
-                failures: Vec::new(),
-                written: None,
-                duration: started.elapsed(),
-                error: Some(error),
-            })
-        })
-        .collect())
+    let tested = Tested {
+        program: folder.join(&test_file.program),
+        rules: program.rules.iter().map(|rule| rule.name.clone()).collect(),
+        snapshots: test_file
+            .tests
+            .iter()
+            .filter(|case| case.snapshot)
+            .map(|case| snapshot::path(file, &case.name))
+            .collect(),
+    };
+    let mut cases = Vec::new();
+    let mut filtered_out = 0;
+    for (index, case) in test_file.tests.iter().enumerate() {
+        if !selection.selects(&case.name) {
+            filtered_out += 1;
+            continue;
+        }
+        let started = Instant::now();
+        let mut report = isolated(|| context.run(index, case)).unwrap_or_else(|error| CaseReport {
+            name: case.name.clone(),
+            failures: Vec::new(),
+            written: None,
+            declined: None,
+            fired: Vec::new(),
+            duration: started.elapsed(),
+            error: Some(error),
+        });
+        each(&mut report);
+        let stop = selection.bail && !report.passed();
+        cases.push(report);
+        if stop {
+            break;
+        }
+    }
+    Ok(Ran {
+        cases,
+        filtered_out,
+        tested,
+    })
 }
 
 /// Compiles the program the test file names; its errors make the test file
@@ -353,6 +478,8 @@ struct Results {
     summary: String,
     /// Member → points type → balance, and member → tier, from the engine.
     members: Vec<MemberState>,
+    /// The rules that wrote a ledger row.
+    fired: Vec<RuleId>,
 }
 
 struct MemberState {
@@ -379,6 +506,8 @@ impl<'a> Context<'a> {
             name: case.name.clone(),
             failures,
             written,
+            declined: None,
+            fired: results.fired,
             duration: started.elapsed(),
             error: None,
         })
@@ -399,18 +528,35 @@ impl<'a> Context<'a> {
             until,
             strict: false,
         };
-        let sinks = Sinks::to_ledger(ledger);
-        let Finished {
-            engine,
-            outcome,
-            sinks,
-            ..
-        } = Run::new(program, options)
-            .replay(records, sinks)
-            .map_err(internal)?;
-        if let Some(ledger) = sinks.ledger {
-            ledger.finish().map_err(internal)?;
-        }
+        let mut fired = vec![false; program.rules.len()];
+        let (engine, outcome) = {
+            let mut mark = |rows: &[Entry]| -> std::io::Result<()> {
+                for rule in rows.iter().filter_map(|row| row.rule) {
+                    if let Some(fired) = fired.get_mut(rule.index()) {
+                        *fired = true;
+                    }
+                }
+                Ok(())
+            };
+            let sinks = Sinks {
+                ledger: Some(ledger),
+                liability: None,
+                tier_mix: None,
+                rows: Some(&mut mark),
+            };
+            let Finished {
+                engine,
+                outcome,
+                sinks,
+                ..
+            } = Run::new(program, options)
+                .replay(records, sinks)
+                .map_err(internal)?;
+            if let Some(ledger) = sinks.ledger {
+                ledger.finish().map_err(internal)?;
+            }
+            (engine, outcome)
+        };
         let now = engine.clock().unwrap_or_default();
         let mut rejects = Vec::new();
         report::write_rejects(&outcome.rejects, &mut rejects).map_err(internal)?;
@@ -439,6 +585,12 @@ impl<'a> Context<'a> {
             rejects: String::from_utf8_lossy(&rejects).into_owned(),
             summary,
             members,
+            fired: fired
+                .iter()
+                .enumerate()
+                .filter(|(_, fired)| **fired)
+                .map(|(index, _)| RuleId(index))
+                .collect(),
         })
     }
 

@@ -55,6 +55,11 @@ impl Contents<'_> {
 
 /// Where the snapshot of `case` in `test_file` is kept.
 pub fn path(test_file: &Path, case: &str) -> PathBuf {
+    folder(test_file).join(format!("{}.snap", slug(case)))
+}
+
+/// The folder of `test_file`'s snapshots: `<stem>.snapshots` beside it.
+pub fn folder(test_file: &Path) -> PathBuf {
     let name = test_file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -63,10 +68,11 @@ pub fn path(test_file: &Path, case: &str) -> PathBuf {
         .iter()
         .find_map(|suffix| name.strip_suffix(suffix))
         .unwrap_or(&name);
-    test_file
-        .with_file_name(format!("{stem}.snapshots"))
-        .join(format!("{}.snap", slug(case)))
+    test_file.with_file_name(format!("{stem}{FOLDER}"))
 }
+
+/// How the name of a folder of snapshots ends.
+pub const FOLDER: &str = ".snapshots";
 
 /// A case's name as a file name: lowercase letters, digits and `_`.
 pub fn slug(name: &str) -> String {
