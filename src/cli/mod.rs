@@ -48,10 +48,14 @@ enum Command {
     /// Exits with 0 when no errors were found (warnings allowed), 1 when there
     /// were errors, 2 when a file could not be read.
     Check(check::Args),
-    /// Rewrite programs in canonical form, keeping comments.
+    /// Rewrite programs in canonical form, keeping comments: files, or
+    /// folders searched for `*.loyalty` files.
     ///
-    /// With `--check`, writes nothing and exits with 1 if any file is not
-    /// formatted. `-` reads standard input and writes standard output.
+    /// With `--check`, writes nothing, prints the unified diff of what would
+    /// change and exits with 1 if any file is not formatted; `--diff` prints
+    /// the diff and writes nothing. `-` reads standard input and writes
+    /// standard output. Exits with 2 when a file or folder could not be read
+    /// or written.
     Fmt(fmt::Args),
     /// Replay events through a program: writes the ledger, the members' end
     /// state, the rejected records and a summary, and prints the totals.
@@ -122,8 +126,8 @@ enum Error {
         #[source]
         source: io::Error,
     },
-    /// `check`: the files that could not be read, named after the others
-    /// were checked.
+    /// `check`, `fmt`: the files that could not be read (or, for `fmt`,
+    /// written), named after the others were done.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Unreadable(Vec<Error>),
     /// A program with errors: its diagnostics, rendered, come first.
@@ -139,13 +143,6 @@ enum Error {
     /// An output file that could not be written, read or removed.
     #[error(transparent)]
     Output(#[from] loyalty::report::output::Error),
-    /// `fmt`: a formatted program that could not be put in place.
-    #[error("cannot write `{name}`: {source}")]
-    Formatted {
-        name: String,
-        #[source]
-        source: loyalty::report::output::Error,
-    },
     #[error("cannot write ledger.csv: {0}")]
     Ledger(#[from] csv::Error),
     /// `diff`: a replay whose rows could not be taken.
