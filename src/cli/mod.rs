@@ -96,7 +96,22 @@ enum Command {
 }
 
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // `diff --detailed-exitcode` keeps 2 for "the programs differ":
+            // its usage errors exit with 1.
+            let detailed = std::env::args_os().any(|a| a == "--detailed-exitcode");
+            let code = if detailed && error.use_stderr() {
+                1
+            } else {
+                error.exit_code()
+            };
+            // Nothing more can be done about a closed standard error.
+            let _ = error.print();
+            return ExitCode::from(u8::try_from(code).unwrap_or(USAGE_ERROR));
+        }
+    };
     let result = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Fmt(args) => fmt::run(&args),
@@ -150,6 +165,9 @@ enum Error {
     Replay(#[source] csv::Error),
     #[error(transparent)]
     Finance(#[from] loyalty::finance::Error),
+    /// `diff --fail-if`: a threshold that cannot be read or names no figure.
+    #[error(transparent)]
+    Threshold(#[from] loyalty::finance::threshold::Error),
     /// `explain`: the member is not in the events.
     #[error("no member `{0}` in these events")]
     NoMember(String),
