@@ -3,11 +3,13 @@
 //! Exit codes are 0 for success, 1 for findings, 2 for usage errors.
 
 mod check;
+mod completions;
 mod diff;
 mod explain;
 mod fmt;
 mod gen;
 mod input;
+mod man;
 mod run;
 mod simulate;
 mod test;
@@ -18,10 +20,19 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// `loyalty --version`: the version and the commit it was built from
+/// (`build.rs`; `unknown` outside a git repository).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("LOYALTY_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "loyalty",
-    version,
+    version = VERSION,
     about = "A rules engine for rewards and tier programs",
     long_about = "A rules engine for rewards and tier programs.\n\n\
         Programs are written in `.loyalty` files: points, tiers, earning rules, \
@@ -93,6 +104,12 @@ enum Command {
     /// The same arguments give the same bytes on every machine; the stream
     /// loads with `loyalty run` without rejects.
     Gen(gen::Args),
+    /// Print the completion script of a shell (bash, zsh, fish, powershell
+    /// or elvish), to load in its startup file.
+    Completions(completions::Args),
+    /// Print the man page of `loyalty`, or of one of its commands, in roff:
+    /// `loyalty man diff | man -l -`.
+    Man(man::Args),
 }
 
 pub fn run() -> ExitCode {
@@ -121,6 +138,8 @@ pub fn run() -> ExitCode {
         Command::Diff(args) => diff::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Gen(args) => gen::run(&args),
+        Command::Completions(args) => completions::run(&args),
+        Command::Man(args) => man::run(&args),
     };
     result.unwrap_or_else(|error| error.print())
 }
@@ -168,6 +187,9 @@ enum Error {
     /// `diff --fail-if`: a threshold that cannot be read or names no figure.
     #[error(transparent)]
     Threshold(#[from] loyalty::finance::threshold::Error),
+    /// `man`: a page for a command there is not.
+    #[error("no command `{name}`: the commands are {commands}")]
+    NoCommand { name: String, commands: String },
     /// `explain`: the member is not in the events.
     #[error("no member `{0}` in these events")]
     NoMember(String),
