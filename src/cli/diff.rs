@@ -55,8 +55,14 @@ pub struct Args {
     #[arg(long)]
     detailed_exitcode: bool,
     /// Exit with 1 when an overall figure's change crosses THRESHOLD, such
-    /// as `liability>+5%`, `cost>1000` (in the currency) or `stars
-    /// issued<-10%` (docs/finance.md has the grammar). May be repeated.
+    /// as `liability>+5%` or `cost>1000`; may be repeated.
+    ///
+    /// A threshold is MEASURE OP CHANGE. MEASURE: `liability`, `cost`,
+    /// `rejected` (records) or `NAME issued` (a points type). OP: `>`, `>=`,
+    /// `<` or `<=`. CHANGE: a decimal with an optional sign, the change new −
+    /// old in the figure's unit (money in the programs' currency, points,
+    /// records), or with `%` relative to the old figure; from an old figure
+    /// of 0, any rise is above every relative limit and any fall below.
     #[arg(long, value_name = "THRESHOLD")]
     fail_if: Vec<String>,
 }

@@ -89,7 +89,10 @@ enum Command {
     /// (--scenario), and the change in points issued, liability and cost,
     /// overall and per tier, with the members whose balances moved most.
     ///
-    /// `--format markdown` gives tables to paste into a pull request.
+    /// `--format markdown` gives tables to paste into a pull request. Exits
+    /// with 1 when a --fail-if threshold is crossed, 2 on a usage error;
+    /// with --detailed-exitcode, 2 when the programs differ and 1 on any
+    /// error.
     Diff(diff::Args),
     /// Project what a program will cost on a synthetic population: many
     /// seeded runs of a scenario, and per month the 5th, 50th and 95th
