@@ -7,6 +7,7 @@ use super::{display_name, read, Error};
 use loyalty::compile::ir::Program;
 use loyalty::events::Format;
 use loyalty::finance::diff::{self, Outcome};
+use loyalty::finance::threshold::Threshold;
 use loyalty::simulate::{self, Options, Simulation};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -47,6 +48,23 @@ pub struct Args {
     /// `text` for a terminal, `markdown` to paste into a pull request.
     #[arg(long, value_enum, default_value = "text")]
     format: OutputFormat,
+    /// Exit with 2 when the programs differ in effect (any figure of the
+    /// report, or any member's balance or tier), 0 when they do not, and 1
+    /// on an error or a --fail-if threshold crossed, as `terraform plan
+    /// -detailed-exitcode`.
+    #[arg(long)]
+    detailed_exitcode: bool,
+    /// Exit with 1 when an overall figure's change crosses THRESHOLD, such
+    /// as `liability>+5%` or `cost>1000`; may be repeated.
+    ///
+    /// A threshold is MEASURE OP CHANGE. MEASURE: `liability`, `cost`,
+    /// `rejected` (records) or `NAME issued` (a points type). OP: `>`, `>=`,
+    /// `<` or `<=`. CHANGE: a decimal with an optional sign, the change new −
+    /// old in the figure's unit (money in the programs' currency, points,
+    /// records), or with `%` relative to the old figure; from an old figure
+    /// of 0, any rise is above every relative limit and any fall below.
+    #[arg(long, value_name = "THRESHOLD")]
+    fail_if: Vec<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -55,9 +73,42 @@ enum OutputFormat {
     Markdown,
 }
 
+/// Prints the diff, then the thresholds it crossed on standard error. With
+/// --detailed-exitcode every error exits with 1, so that 2 only ever means
+/// that the programs differ.
 pub fn run(args: &Args) -> Result<ExitCode, Error> {
+    let result = compare(args);
+    if !args.detailed_exitcode {
+        return result;
+    }
+    Ok(result.unwrap_or_else(|error| {
+        let closed = error.exit_code() == 0;
+        error.print();
+        if closed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }))
+}
+
+fn compare(args: &Args) -> Result<ExitCode, Error> {
+    let thresholds = args
+        .fail_if
+        .iter()
+        .map(|text| text.parse::<Threshold>())
+        .collect::<Result<Vec<_>, _>>()?;
     let old = input::program(&args.old)?;
     let new = input::program(&args.new)?;
+    let points = || {
+        old.points
+            .iter()
+            .chain(&new.points)
+            .map(|p| p.name.as_str())
+    };
+    for threshold in &thresholds {
+        threshold.fits(points())?;
+    }
     let compared = match &args.scenario {
         Some(scenario) => on_scenario(args, scenario, (&old, &new))?,
         None => Some(on_events(args, &old, &new)?),
@@ -77,7 +128,20 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         &title,
         args.format == OutputFormat::Markdown,
     ))?;
-    Ok(ExitCode::SUCCESS)
+    let mut crossed = false;
+    for threshold in &thresholds {
+        if let Some(crossing) = threshold.crossed(&result)? {
+            eprintln!("{crossing}");
+            crossed = true;
+        }
+    }
+    Ok(if crossed {
+        ExitCode::FAILURE
+    } else if args.detailed_exitcode && !result.is_zero() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Both programs replayed on the event files; and what the title says they ran on.

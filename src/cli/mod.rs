@@ -3,11 +3,13 @@
 //! Exit codes are 0 for success, 1 for findings, 2 for usage errors.
 
 mod check;
+mod completions;
 mod diff;
 mod explain;
 mod fmt;
 mod gen;
 mod input;
+mod man;
 mod run;
 mod simulate;
 mod test;
@@ -18,10 +20,19 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// `loyalty --version`: the version and the commit it was built from
+/// (`build.rs`; `unknown` outside a git repository).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("LOYALTY_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "loyalty",
-    version,
+    version = VERSION,
     about = "A rules engine for rewards and tier programs",
     long_about = "A rules engine for rewards and tier programs.\n\n\
         Programs are written in `.loyalty` files: points, tiers, earning rules, \
@@ -48,10 +59,14 @@ enum Command {
     /// Exits with 0 when no errors were found (warnings allowed), 1 when there
     /// were errors, 2 when a file could not be read.
     Check(check::Args),
-    /// Rewrite programs in canonical form, keeping comments.
+    /// Rewrite programs in canonical form, keeping comments: files, or
+    /// folders searched for `*.loyalty` files.
     ///
-    /// With `--check`, writes nothing and exits with 1 if any file is not
-    /// formatted. `-` reads standard input and writes standard output.
+    /// With `--check`, writes nothing, prints the unified diff of what would
+    /// change and exits with 1 if any file is not formatted; `--diff` prints
+    /// the diff and writes nothing. `-` reads standard input and writes
+    /// standard output. Exits with 2 when a file or folder could not be read
+    /// or written.
     Fmt(fmt::Args),
     /// Replay events through a program: writes the ledger, the members' end
     /// state, the rejected records and a summary, and prints the totals.
@@ -75,7 +90,10 @@ enum Command {
     /// (--scenario), and the change in points issued, liability and cost,
     /// overall and per tier, with the members whose balances moved most.
     ///
-    /// `--format markdown` gives tables to paste into a pull request.
+    /// `--format markdown` gives tables to paste into a pull request. Exits
+    /// with 1 when a --fail-if threshold is crossed, 2 on a usage error;
+    /// with --detailed-exitcode, 2 when the programs differ and 1 on any
+    /// error.
     Diff(diff::Args),
     /// Project what a program will cost on a synthetic population: many
     /// seeded runs of a scenario, and per month the 5th, 50th and 95th
@@ -90,10 +108,31 @@ enum Command {
     /// The same arguments give the same bytes on every machine; the stream
     /// loads with `loyalty run` without rejects.
     Gen(gen::Args),
+    /// Print the completion script of a shell (bash, zsh, fish, powershell
+    /// or elvish), to load in its startup file.
+    Completions(completions::Args),
+    /// Print the man page of `loyalty`, or of one of its commands, in roff:
+    /// `loyalty man diff | man -l -`.
+    Man(man::Args),
 }
 
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // `diff --detailed-exitcode` keeps 2 for "the programs differ":
+            // its usage errors exit with 1.
+            let detailed = std::env::args_os().any(|a| a == "--detailed-exitcode");
+            let code = if detailed && error.use_stderr() {
+                1
+            } else {
+                error.exit_code()
+            };
+            // Nothing more can be done about a closed standard error.
+            let _ = error.print();
+            return ExitCode::from(u8::try_from(code).unwrap_or(USAGE_ERROR));
+        }
+    };
     let result = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Fmt(args) => fmt::run(&args),
@@ -103,6 +142,8 @@ pub fn run() -> ExitCode {
         Command::Diff(args) => diff::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Gen(args) => gen::run(&args),
+        Command::Completions(args) => completions::run(&args),
+        Command::Man(args) => man::run(&args),
     };
     result.unwrap_or_else(|error| error.print())
 }
@@ -132,8 +173,8 @@ enum Error {
         #[source]
         source: io::Error,
     },
-    /// `check`: the files that could not be read, named after the others
-    /// were checked.
+    /// `check`, `fmt`: the files that could not be read (or, for `fmt`,
+    /// written), named after the others were done.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Unreadable(Vec<Error>),
     /// A program with errors: its diagnostics, rendered, come first.
@@ -149,13 +190,6 @@ enum Error {
     /// An output file that could not be written, read or removed.
     #[error(transparent)]
     Output(#[from] loyalty::report::output::Error),
-    /// `fmt`: a formatted program that could not be put in place.
-    #[error("cannot write `{name}`: {source}")]
-    Formatted {
-        name: String,
-        #[source]
-        source: loyalty::report::output::Error,
-    },
     #[error("cannot write ledger.csv: {0}")]
     Ledger(#[from] csv::Error),
     /// `diff`: a replay whose rows could not be taken.
@@ -171,6 +205,12 @@ enum Error {
         read: u64,
         limit: loyalty::run::RejectLimit,
     },
+    /// `diff --fail-if`: a threshold that cannot be read or names no figure.
+    #[error(transparent)]
+    Threshold(#[from] loyalty::finance::threshold::Error),
+    /// `man`: a page for a command there is not.
+    #[error("no command `{name}`: the commands are {commands}")]
+    NoCommand { name: String, commands: String },
     /// `explain`: the member is not in the events.
     #[error("no member `{0}` in these events")]
     NoMember(String),

@@ -134,9 +134,21 @@ pub enum Unit {
     Count,
 }
 
+/// Which figure a line holds, whatever its label says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Figure {
+    /// The points of this type issued.
+    Issued(String),
+    Liability,
+    Cost,
+    Rejected,
+}
+
 /// One measure under both programs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Line {
+    pub figure: Figure,
+    /// The label the report shows: `stars issued`, `liability USD`.
     pub measure: String,
     pub unit: Unit,
     pub old: Decimal,
@@ -146,6 +158,13 @@ pub struct Line {
 impl Line {
     pub fn change(&self) -> Decimal {
         self.new - self.old
+    }
+
+    /// The line as a sentence's part: `liability USD 9.89 → 13.67 (+3.78,
+    /// +38.22%)`.
+    pub fn summary(&self) -> String {
+        let [measure, old, new, change, relative] = line_cells(self);
+        format!("{measure} {old} → {new} ({change}, {relative})")
     }
 }
 
@@ -215,18 +234,21 @@ pub fn compare(old: &Outcome, new: &Outcome) -> Result<Diff, Error> {
         outcome.points.iter().find(|p| p.name == name).cloned()
     };
     let liability_line = |old_value: Decimal, new_value: Decimal| Line {
+        figure: Figure::Liability,
         measure: format!("liability {currency}"),
         unit: Unit::Money,
         old: old_value,
         new: new_value,
     };
     let cost_line = |old_value: Decimal, new_value: Decimal| Line {
+        figure: Figure::Cost,
         measure: format!("cost {currency}"),
         unit: Unit::Money,
         old: old_value,
         new: new_value,
     };
     let issued_line = |name: &str, old_value: Decimal, new_value: Decimal| Line {
+        figure: Figure::Issued(name.to_string()),
         measure: format!("{name} issued"),
         unit: Unit::Points,
         old: old_value,
@@ -244,6 +266,7 @@ pub fn compare(old: &Outcome, new: &Outcome) -> Result<Diff, Error> {
     overall.push(liability_line(liability(old), liability(new)));
     overall.push(cost_line(old.cost, new.cost));
     overall.push(Line {
+        figure: Figure::Rejected,
         measure: "rejected records".to_string(),
         unit: Unit::Count,
         old: Decimal::from(old.rejected),
@@ -361,7 +384,7 @@ fn show(unit: Unit, amount: Decimal) -> String {
     }
 }
 
-fn line_cells(line: &Line) -> Vec<String> {
+fn line_cells(line: &Line) -> [String; 5] {
     let change = line.change();
     let relative = if line.old.is_zero() {
         if change.is_zero() {
@@ -372,7 +395,7 @@ fn line_cells(line: &Line) -> Vec<String> {
     } else {
         signed(change / line.old.abs(), percent)
     };
-    vec![
+    [
         line.measure.clone(),
         show(line.unit, line.old),
         show(line.unit, line.new),
@@ -399,7 +422,7 @@ pub fn render(diff: &Diff, title: &str, markdown: bool) -> String {
 
     let mut overall = Table::new(&["measure", "old", "new", "change", "change %"]);
     for line in &diff.overall {
-        overall.push(line_cells(line));
+        overall.push(line_cells(line).into());
     }
     out.push_str(&heading("Overall"));
     out.push_str(&table(&overall));

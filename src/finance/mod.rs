@@ -5,6 +5,7 @@
 pub mod deferred;
 pub mod diff;
 pub mod liability;
+pub mod threshold;
 pub mod upcoming;
 
 use rust_decimal::{Decimal, RoundingStrategy};
