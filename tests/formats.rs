@@ -85,3 +85,39 @@ fn explain_tells_each_rule_with_its_arithmetic_or_why_not() {
         .collect();
     assert_eq!(classes[..2], ["invalid", "balance"]);
 }
+
+#[test]
+fn diff_gives_the_figures_tiers_and_members_as_one_document() {
+    let old = "programs/cartwheel.loyalty";
+    let source = std::fs::read_to_string(old).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("raised.loyalty");
+    std::fs::write(
+        &new,
+        source.replace("  earn 200 coins\n", "  earn 300 coins\n"),
+    )
+    .unwrap();
+    let new = new.to_str().unwrap();
+    let events = "programs/cartwheel.events.csv";
+    let document = stdout_json(&["diff", old, new, "--events", events, "--format", "json"]);
+    let issued = document["overall"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|line| line["figure"] == json!({"issued": "coins"}))
+        .unwrap();
+    assert_eq!(
+        (&issued["old"], &issued["new"], &issued["unit"]),
+        (&json!("6744"), &json!("7044"), &json!("points"))
+    );
+    assert_eq!(document["currency"], "EUR");
+    assert!(document["title"]
+        .as_str()
+        .unwrap()
+        .contains("raised.loyalty"));
+    assert!(!document["members"].as_array().unwrap().is_empty());
+    // `text`, the format's former name, is still `human`.
+    let text = loyalty(&["diff", old, new, "--events", events, "--format", "text"]);
+    let human = loyalty(&["diff", old, new, "--events", events]);
+    assert_eq!(text.stdout, human.stdout);
+}

@@ -45,8 +45,9 @@ pub struct Args {
     /// The format of files whose extension does not say.
     #[arg(long, value_enum, value_name = "FORMAT")]
     input_format: Option<Format>,
-    /// `text` for a terminal, `markdown` to paste into a pull request.
-    #[arg(long, value_enum, default_value = "text")]
+    /// `human` for a terminal, `markdown` to paste into a pull request,
+    /// `json` for programs (the figures, tiers and members as one document).
+    #[arg(long, value_enum, default_value = "human")]
     format: OutputFormat,
     /// Exit with 2 when the programs differ in effect (any figure of the
     /// report, or any member's balance or tier), 0 when they do not, and 1
@@ -69,8 +70,19 @@ pub struct Args {
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum OutputFormat {
-    Text,
+    /// (`text`, its former name, still works.)
+    #[value(alias = "text")]
+    Human,
+    Json,
     Markdown,
+}
+
+/// `diff --format json`'s document.
+#[derive(serde::Serialize)]
+struct Document<'d> {
+    title: &'d str,
+    #[serde(flatten)]
+    diff: &'d diff::Diff,
 }
 
 /// Prints the diff, then the thresholds it crossed on standard error. With
@@ -123,11 +135,21 @@ fn compare(args: &Args) -> Result<ExitCode, Error> {
         display_name(&args.old),
         display_name(&args.new),
     );
-    input::print(&diff::render(
-        &result,
-        &title,
-        args.format == OutputFormat::Markdown,
-    ))?;
+    match args.format {
+        OutputFormat::Json => {
+            let document = Document {
+                title: &title,
+                diff: &result,
+            };
+            let json = serde_json::to_string_pretty(&document).map_err(Error::DiffJson)?;
+            input::print(&(json + "\n"))?;
+        }
+        OutputFormat::Human | OutputFormat::Markdown => input::print(&diff::render(
+            &result,
+            &title,
+            args.format == OutputFormat::Markdown,
+        ))?,
+    }
     let mut crossed = false;
     for threshold in &thresholds {
         if let Some(crossing) = threshold.crossed(&result)? {

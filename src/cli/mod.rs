@@ -241,6 +241,9 @@ enum Error {
     /// `check --format json`: the report could not be written (exit code 1).
     #[error("cannot write JSON: {0}")]
     CheckJson(#[source] serde_json::Error),
+    /// `diff --format json`: the comparison could not be written.
+    #[error("cannot write JSON: {0}")]
+    DiffJson(#[source] serde_json::Error),
     /// `explain --format json`: the story could not be written.
     #[error("cannot write JSON: {0}")]
     ExplainJson(#[source] serde_json::Error),

@@ -4,7 +4,7 @@
 //! XML or JSON on request; and with `--review`, asks about each missing or
 //! changed snapshot.
 
-use super::{out, out_open, Error, USAGE_ERROR};
+use super::{out, out_open, Error, Format, USAGE_ERROR};
 use loyalty::diagnostic::plural;
 use loyalty::report::output::AtomicFile;
 use loyalty::testing::runner::{
@@ -50,12 +50,6 @@ pub struct Args {
     /// `human`: a line per test and the differences; `json`: one document.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
-    Human,
-    Json,
 }
 
 pub fn run(args: &Args) -> Result<ExitCode, Error> {

@@ -10,6 +10,7 @@ use crate::finance::Error;
 use crate::table::money;
 use crate::table::{percent, points, signed, Table};
 use rust_decimal::Decimal;
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// How many members the diff lists.
@@ -127,7 +128,8 @@ impl Outcome {
 }
 
 /// How a measure is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Unit {
     Points,
     Money,
@@ -135,7 +137,8 @@ pub enum Unit {
 }
 
 /// Which figure a line holds, whatever its label says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Figure {
     /// The points of this type issued.
     Issued(String),
@@ -145,7 +148,7 @@ pub enum Figure {
 }
 
 /// One measure under both programs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Line {
     pub figure: Figure,
     /// The label the report shows: `stars issued`, `liability USD`.
@@ -168,7 +171,7 @@ impl Line {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TierDiff {
     /// The members' tier at the end under the old program.
     pub tier: String,
@@ -176,7 +179,7 @@ pub struct TierDiff {
     pub lines: Vec<Line>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MemberDiff {
     pub member: String,
     pub old_tier: Option<String>,
@@ -187,7 +190,9 @@ pub struct MemberDiff {
     pub moved: Decimal,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// `diff --format json` gives it as it is: exact decimals as strings, a
+/// member's balances as `[points type, old, new]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Diff {
     pub currency: String,
     pub overall: Vec<Line>,
