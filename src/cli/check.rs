@@ -3,7 +3,6 @@
 use super::{display_name, out, read, Error, Format};
 use loyalty::diagnostic::{plural, DiagnosticRecord, Severity};
 use serde::Serialize;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,7 +28,7 @@ struct JsonReport {
 /// Checks every file that can be read and reports them all, then names the
 /// files that could not be read (exit code 2).
 pub fn run(args: &Args) -> Result<ExitCode, Error> {
-    let color = std::io::stdout().is_terminal();
+    let color = super::colour_stdout();
     let mut records = Vec::new();
     let mut rendered = String::new();
     let mut unreadable = Vec::new();

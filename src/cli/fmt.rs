@@ -3,7 +3,6 @@
 
 use super::{display_name, out, read, Error};
 use loyalty::report::output::{self, AtomicFile};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -27,7 +26,7 @@ pub struct Args {
 /// folders that could not be read or written (exit code 2). A program with
 /// a syntax error is reported on standard error and left alone (exit code 1).
 pub fn run(args: &Args) -> Result<ExitCode, Error> {
-    let color = std::io::stderr().is_terminal();
+    let color = super::colour_stderr();
     let mut failed = false;
     let mut errors = Vec::new();
     for path in programs(&args.paths) {

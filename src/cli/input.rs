@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use loyalty::compile::Program;
 use loyalty::engine::replay::{Options, Order, Until};
 use loyalty::events::{self, Event, Format, Reject};
-use std::io::{BufRead, BufReader, IsTerminal};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 /// The arguments `run` and `explain` share.
@@ -55,7 +55,7 @@ impl Inputs {
 /// it has errors.
 pub fn program(path: &Path) -> Result<Program, Error> {
     let source = read(path)?;
-    let color = std::io::stderr().is_terminal();
+    let color = super::colour_stderr();
     match loyalty::compile::compile(&source) {
         Ok((program, _warnings)) => Ok(program),
         Err(diagnostics) => {

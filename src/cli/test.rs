@@ -12,7 +12,7 @@ use loyalty::testing::runner::{
 };
 use loyalty::testing::unused::{self, Unexercised};
 use loyalty::testing::{json, junit};
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -74,7 +74,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         names: &args.names,
         bail: args.bail,
     };
-    let color = args.format == Format::Human && std::io::stdout().is_terminal();
+    let color = args.format == Format::Human && super::colour_stdout();
     let mut reviewer = args.review.then_some(Reviewer {
         color,
         accept_all: false,
@@ -152,9 +152,11 @@ fn in_ci() -> bool {
 
 /// A file's lines: one per test, the failures' differences under it.
 fn lines(report: &FileReport, color: bool) -> String {
-    let paint = |code: &str, text: &str| {
+    let bad = anstyle::AnsiColor::Red.on_default().bold();
+    let good = anstyle::AnsiColor::Green.on_default();
+    let paint = |style: anstyle::Style, text: &str| {
         if color {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            format!("{}{text}{}", style.render(), style.render_reset())
         } else {
             text.to_string()
         }
@@ -163,7 +165,7 @@ fn lines(report: &FileReport, color: bool) -> String {
     match &report.outcome {
         Err(error) => format!(
             "{} {file}\n  {}: {}\n",
-            paint("1;31", "BROKEN"),
+            paint(bad, "BROKEN"),
             error.place(&report.file),
             error.message.replace('\n', "\n  ")
         ),
@@ -173,17 +175,17 @@ fn lines(report: &FileReport, color: bool) -> String {
                 if let Some(error) = &case.error {
                     text.push_str(&format!(
                         "{} {file}: {}\n  {}: {}\n",
-                        paint("1;31", "ERROR "),
+                        paint(bad, "ERROR "),
                         case.name,
                         error.place(&report.file),
                         error.message.replace('\n', "\n  ")
                     ));
                     continue;
                 }
-                let (status, code) = if case.passed() {
-                    ("ok    ", "32")
+                let (status, style) = if case.passed() {
+                    ("ok    ", good)
                 } else {
-                    ("FAILED", "1;31")
+                    ("FAILED", bad)
                 };
                 let note = match (case.written, case.declined) {
                     (Some(Written::New), _) => " (snapshot written)",
@@ -194,7 +196,7 @@ fn lines(report: &FileReport, color: bool) -> String {
                 };
                 text.push_str(&format!(
                     "{} {file}: {}{note}\n",
-                    paint(code, status),
+                    paint(style, status),
                     case.name
                 ));
                 for failure in &case.failures {

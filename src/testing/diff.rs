@@ -2,6 +2,7 @@
 //! line by line. `-` lines are expected, `+` lines are actual, as in a
 //! snapshot review; on a terminal they are red and green.
 
+use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
 /// What a line of a difference shows.
@@ -73,19 +74,24 @@ impl Diff {
     }
 
     /// The lines as text, each ending in a newline and indented by `indent`
-    /// spaces, coloured with ANSI codes when `color` is set.
+    /// spaces, coloured when `color` is set.
     pub fn render(&self, indent: usize, color: bool) -> String {
         let pad = " ".repeat(indent);
         let mut out = String::new();
         for line in &self.0 {
-            let (mark, start) = match line.tag {
-                Tag::Expected => ("- ", "\x1b[31m"),
-                Tag::Actual => ("+ ", "\x1b[32m"),
-                Tag::Same => ("  ", "\x1b[2m"),
-                Tag::Heading => ("", "\x1b[36m"),
+            let (mark, style) = match line.tag {
+                Tag::Expected => ("- ", AnsiColor::Red.on_default()),
+                Tag::Actual => ("+ ", AnsiColor::Green.on_default()),
+                Tag::Same => ("  ", Style::new().dimmed()),
+                Tag::Heading => ("", AnsiColor::Cyan.on_default()),
             };
             if color {
-                out.push_str(&format!("{pad}{start}{mark}{}\x1b[0m\n", line.text));
+                out.push_str(&format!(
+                    "{pad}{}{mark}{}{}\n",
+                    style.render(),
+                    line.text,
+                    style.render_reset()
+                ));
             } else {
                 out.push_str(&format!("{pad}{mark}{}\n", line.text));
             }
