@@ -1,6 +1,6 @@
 //! `loyalty check`: diagnostics for each file, as text or JSON.
 
-use super::{display_name, out, read, Error, Format};
+use super::{display_name, out, progress, read, Error, Format};
 use loyalty::diagnostic::{plural, DiagnosticRecord, Severity};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -41,7 +41,12 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
             }
         };
         let name = display_name(path);
-        for diagnostic in loyalty::check_source(&source) {
+        let diagnostics = loyalty::check_source(&source);
+        progress::detail(&format!(
+            "checked {name}: {} diagnostics",
+            diagnostics.len()
+        ));
+        for diagnostic in diagnostics {
             rendered.push_str(&diagnostic.render(&name, &source, color));
             rendered.push('\n');
             records.push(diagnostic.to_record(&name, &source));

@@ -3,7 +3,7 @@
 //! text or as Markdown for a pull request.
 
 use super::input::{self, Inputs};
-use super::{display_name, read, Error};
+use super::{display_name, progress, read, Error};
 use loyalty::compile::ir::Program;
 use loyalty::events::Format;
 use loyalty::finance::diff::{self, Outcome};
@@ -174,15 +174,18 @@ fn on_events(
 ) -> Result<(Outcome, Outcome, String), Error> {
     // One instant for both, so both replays stop at the same moment.
     let until = input::until(old, args.until.as_deref())?;
+    let inputs = |path: &PathBuf| Inputs {
+        program: path.clone(),
+        events: args.events.clone(),
+        until: None,
+        input_format: args.input_format,
+        stream: false,
+    };
+    // Both replays read the files.
+    let total = input::total_bytes(&inputs(&args.old)).map(|bytes| 2 * bytes);
+    let bar = progress::bytes(total, "read");
     let side = |path: &PathBuf, program| {
-        let inputs = Inputs {
-            program: path.clone(),
-            events: args.events.clone(),
-            until: None,
-            input_format: args.input_format,
-            stream: false,
-        };
-        let records = input::records(program, &inputs)?;
+        let records = input::records(program, &inputs(path), &bar)?;
         loyalty::run::diff::outcome(program, records, until).map_err(Error::Replay)
     };
     let files: Vec<String> = args.events.iter().map(|p| display_name(p)).collect();
@@ -190,9 +193,11 @@ fn on_events(
         .until
         .as_deref()
         .map_or(String::new(), |u| format!(" through {u}"));
+    let compared = (side(&args.old, old)?, side(&args.new, new)?);
+    bar.finish_and_clear();
     Ok((
-        side(&args.old, old)?,
-        side(&args.new, new)?,
+        compared.0,
+        compared.1,
         format!("{}{until}", files.join(", ")),
     ))
 }

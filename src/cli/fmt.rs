@@ -1,7 +1,7 @@
 //! `loyalty fmt`: rewrites programs in canonical form, or prints the unified
 //! diff of what it would change.
 
-use super::{display_name, out, read, Error};
+use super::{display_name, out, progress, read, Error};
 use loyalty::report::output::{self, AtomicFile};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -47,6 +47,9 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
                 continue;
             }
         };
+        if formatted == source {
+            progress::detail(&format!("already formatted: {name}"));
+        }
         if args.check || args.diff {
             if formatted != source {
                 out(&unified_diff(&name, &source, &formatted))?;

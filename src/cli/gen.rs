@@ -1,7 +1,7 @@
 //! `loyalty gen`: a deterministic synthetic event stream for a program, for
 //! benchmarks and for trying a program out, drawn from its scenario file.
 
-use super::{display_name, input, read_source, Error};
+use super::{display_name, input, progress, read_source, Error};
 use chrono::NaiveDate;
 use loyalty::gen::{self, Format, Options};
 use loyalty::report::output::{self, AtomicFile};
@@ -64,9 +64,12 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         name: display_name(&scenario),
         error,
     })?;
+    let bar = progress::bytes(None, "written");
     let Some(path) = &args.out else {
-        let out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-        return match gen::generate(&program, &plan, args.format, out) {
+        let out = BufWriter::with_capacity(1 << 16, bar.wrap_write(std::io::stdout().lock()));
+        let written = gen::generate(&program, &plan, args.format, out);
+        bar.finish_and_clear();
+        return match written {
             // `loyalty gen ... | head`: a closed pipe is not an error.
             Ok(_) => Ok(ExitCode::SUCCESS),
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
@@ -76,13 +79,14 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     // Put in place only when complete: a failed or killed run leaves
     // whatever was there.
     let mut file = AtomicFile::create(path)?;
-    let count =
-        gen::generate(&program, &plan, args.format, &mut file).map_err(|source| output::Error {
-            action: "write",
-            path: path.clone(),
-            source,
-        })?;
+    let written = gen::generate(&program, &plan, args.format, bar.wrap_write(&mut file));
+    bar.finish_and_clear();
+    let count = written.map_err(|source| output::Error {
+        action: "write",
+        path: path.clone(),
+        source,
+    })?;
     file.commit()?;
-    eprintln!("wrote {count} events to {}", path.display());
+    progress::note(&format!("wrote {count} events to {}", path.display()));
     Ok(ExitCode::SUCCESS)
 }

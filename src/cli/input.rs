@@ -3,6 +3,7 @@
 
 use super::{display_name, out, read, Error};
 use chrono::{DateTime, Utc};
+use indicatif::ProgressBar;
 use loyalty::compile::Program;
 use loyalty::engine::replay::{Options, Order, Until};
 use loyalty::events::{self, Event, Format, Reject};
@@ -69,10 +70,12 @@ pub fn program(path: &Path) -> Result<Program, Error> {
     }
 }
 
-/// The events of every file, one after the other, typed or rejected.
+/// The events of every file, one after the other, typed or rejected; the
+/// bytes read counted on `bar`.
 pub fn records<'p>(
     program: &'p Program,
     inputs: &Inputs,
+    bar: &ProgressBar,
 ) -> Result<Box<dyn Iterator<Item = Result<Event, Reject>> + 'p>, Error> {
     let mut all: Box<dyn Iterator<Item = Result<Event, Reject>> + 'p> =
         Box::new(std::iter::empty());
@@ -84,17 +87,31 @@ pub fn records<'p>(
                 name: display_name(path),
             })?;
         let reader: Box<dyn BufRead> = if path == Path::new("-") {
-            Box::new(BufReader::new(std::io::stdin()))
+            Box::new(BufReader::new(bar.wrap_read(std::io::stdin())))
         } else {
             let file = std::fs::File::open(path).map_err(|source| Error::Read {
                 path: path.clone(),
                 source,
             })?;
-            Box::new(BufReader::new(file))
+            Box::new(BufReader::new(bar.wrap_read(file)))
         };
         all = Box::new(all.chain(events::read(program, format, reader, &display_name(path))));
     }
     Ok(all)
+}
+
+/// How many bytes the event files hold; `None` with standard input (or a
+/// file whose size cannot be told).
+pub fn total_bytes(inputs: &Inputs) -> Option<u64> {
+    inputs
+        .events
+        .iter()
+        .map(|path| {
+            (path != Path::new("-"))
+                .then(|| std::fs::metadata(path).ok().map(|m| m.len()))
+                .flatten()
+        })
+        .sum()
 }
 
 /// `--until`: a day (through its end) or an instant.

@@ -10,6 +10,7 @@ mod fmt;
 mod gen;
 mod input;
 mod man;
+mod progress;
 mod run;
 mod simulate;
 mod test;
@@ -53,6 +54,14 @@ struct Cli {
     /// CLICOLOR_FORCE forces it), `always` or `never`.
     #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
     color: ColorWhen,
+    /// Say nothing but the output and errors: no progress bar, no notes.
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Say more on standard error: the files written with their rows,
+    /// bytes and checksums (`run`), each file checked (`check`) or already
+    /// formatted (`fmt`).
+    #[arg(long, short, global = true)]
+    verbose: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -161,6 +170,13 @@ pub fn run() -> ExitCode {
         ColorWhen::Never => anstream::ColorChoice::Never,
     }
     .write_global();
+    progress::set(if cli.quiet {
+        progress::Verbosity::Quiet
+    } else if cli.verbose {
+        progress::Verbosity::Verbose
+    } else {
+        progress::Verbosity::Normal
+    });
     let result = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Fmt(args) => fmt::run(&args),

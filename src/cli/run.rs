@@ -4,7 +4,7 @@
 //! files go through `report::output::Folder`: all in place, or none.
 
 use super::input::{self, Inputs};
-use super::{display_name, Error, Format, USAGE_ERROR};
+use super::{display_name, progress, Error, Format, USAGE_ERROR};
 use loyalty::finance::deferred::{self, Rounding};
 use loyalty::finance::liability::{Breakage, LiabilityBuilder};
 use loyalty::finance::upcoming;
@@ -104,7 +104,8 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let program = input::program(&args.inputs.program)?;
     let until = input::until(&program, args.inputs.until.as_deref())?;
     // Opens every file now, so a missing one stops the run before anything is written.
-    let records = input::records(&program, &args.inputs)?;
+    let bar = progress::bytes(input::total_bytes(&args.inputs), "read");
+    let records = input::records(&program, &args.inputs, &bar)?;
     let mut folder = Folder::open(&args.out, "summary.json")?;
     let ledger = LedgerWriter::new(&program, folder.create("ledger.csv")?)?;
     let options = args.inputs.options(until, args.strict);
@@ -117,20 +118,21 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     // Opened once more, on the thread that reads them (the files opened
     // above stop the run on a missing one before anything is written).
     drop(records);
-    let open = || input::records(&program, &args.inputs);
-    let finished = match Run::new(&program, options)
+    let open = || input::records(&program, &args.inputs, &bar);
+    let finished = Run::new(&program, options)
         .threads(usize::from(args.threads))
-        .replay_read(&open, sinks)
-    {
+        .replay_read(&open, sinks);
+    bar.finish_and_clear();
+    let finished = match finished {
         Ok(finished) => finished,
         Err(RunError::Open(error)) => return Err(error),
         Err(RunError::Write(error)) => return Err(Error::Ledger(error)),
     };
     if let Some(why) = finished.one_thread {
-        eprintln!(
+        progress::note(&format!(
             "note: events are applied on one thread ({why}); the others read{}",
             if args.threads > 2 { " and write" } else { "" }
-        );
+        ));
     }
     let Finished {
         engine,
@@ -221,6 +223,17 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         let document = summary_document(&summary, &listed).map_err(Error::RunJson)?;
         input::print(&document)?;
     }
+    for file in &listed {
+        let rows = file
+            .rows
+            .map_or(String::new(), |rows| format!("{rows} rows, "));
+        progress::detail(&format!(
+            "wrote {}: {rows}{} bytes, sha256 {}",
+            args.out.join(&file.name).display(),
+            file.bytes,
+            file.sha256
+        ));
+    }
     let names: Vec<&str> = listed.iter().map(|l| l.name.as_str()).collect();
     say(&format!(
         "\nwrote {} and summary.json to {}\n",
@@ -228,13 +241,13 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         args.out.display()
     ))?;
     if let Some(first) = outcome.rejects.first() {
-        eprintln!(
+        progress::note(&format!(
             "{} records rejected (see rejects.csv); the first: {} line {}: {}",
             outcome.rejects.len(),
             first.origin.file,
             first.origin.line,
             first.reason
-        );
+        ));
         if args.strict {
             return Ok(ExitCode::FAILURE);
         }

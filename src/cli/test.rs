@@ -4,7 +4,7 @@
 //! XML or JSON on request; and with `--review`, asks about each missing or
 //! changed snapshot.
 
-use super::{out, out_open, Error, Format, USAGE_ERROR};
+use super::{out, out_open, progress, Error, Format, USAGE_ERROR};
 use loyalty::diagnostic::plural;
 use loyalty::report::output::AtomicFile;
 use loyalty::testing::runner::{
@@ -83,8 +83,14 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     // Standard output closed (`loyalty test --junit ... | head`): the tests
     // still run and the JUnit file is still written.
     let mut open = true;
+    // Not while a review asks on the terminal.
+    let bar = if args.review {
+        indicatif::ProgressBar::hidden()
+    } else {
+        progress::items(files.len() as u64, "test files")
+    };
     let mut print = |text: &str| -> Result<(), Error> {
-        open = open && out_open(text)?;
+        open = open && bar.suspend(|| out_open(text))?;
         Ok(())
     };
     let mut reports: Vec<FileReport> = Vec::new();
@@ -102,12 +108,14 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         if args.format == Format::Human {
             print(&lines(&report, color))?;
         }
+        bar.inc(1);
         stopped = args.bail && !report.passed();
         reports.push(report);
         if stopped {
             break;
         }
     }
+    bar.finish_and_clear();
     let tally = Tally::of(&reports);
     if !args.names.is_empty()
         && tally.passed + tally.failed + tally.errors + tally.broken_files == 0
