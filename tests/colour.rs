@@ -2,9 +2,11 @@
 //! `CLICOLOR_FORCE`, and `auto` colouring only a terminal: tried through a
 //! pseudo-terminal (util-linux `script`) and through a pipe.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used)]
 
-use std::process::Command;
+mod support;
+
+use support::written;
 
 /// The escape that starts a colour.
 const ESCAPE: &str = "\u{1b}[";
@@ -16,33 +18,6 @@ fn broken_program() -> tempfile::NamedTempFile {
         .unwrap();
     std::fs::write(file.path(), "program \"x\" {\n").unwrap();
     file
-}
-
-/// `loyalty ARGS` with `env` set (and the colour variables of the caller's
-/// own environment cleared): everything it wrote, standard error included.
-fn written(args: &[&str], env: &[(&str, &str)], terminal: bool) -> String {
-    let mut command = if terminal {
-        // `script` gives the command a pseudo-terminal for its output.
-        let line = std::iter::once(env!("CARGO_BIN_EXE_loyalty"))
-            .chain(args.iter().copied())
-            .map(|a| format!("'{a}'"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let mut command = Command::new("script");
-        command.args(["-qec", &line, "/dev/null"]);
-        command
-    } else {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_loyalty"));
-        command.args(args);
-        command
-    };
-    for name in ["NO_COLOR", "CLICOLOR_FORCE", "CLICOLOR", "CI"] {
-        command.env_remove(name);
-    }
-    command.env("TERM", "xterm-256color");
-    command.envs(env.iter().copied());
-    let output = command.output().expect("`script` (util-linux) runs");
-    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
 }
 
 #[test]

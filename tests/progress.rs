@@ -3,30 +3,13 @@
 //! a pseudo-terminal with util-linux `script`) and never with `--quiet`;
 //! `--quiet` leaves out notes, `-v` adds details.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used)]
 
-use std::process::Command;
+mod support;
 
 /// Everything `loyalty ARGS` wrote, through a pseudo-terminal or a pipe.
 fn written(args: &[&str], terminal: bool) -> String {
-    let mut command = if terminal {
-        let line = std::iter::once(env!("CARGO_BIN_EXE_loyalty"))
-            .chain(args.iter().copied())
-            .map(|a| format!("'{a}'"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let mut command = Command::new("script");
-        command.args(["-qec", &line, "/dev/null"]);
-        command
-    } else {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_loyalty"));
-        command.args(args);
-        command
-    };
-    command.env("TERM", "xterm-256color");
-    command.current_dir(env!("CARGO_MANIFEST_DIR"));
-    let output = command.output().expect("`script` (util-linux) runs");
-    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+    support::written(args, &[], terminal)
 }
 
 const PROGRAM: &str = "programs/bean_stars.loyalty";

@@ -33,6 +33,35 @@ pub fn loyalty(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Everything `loyalty ARGS` wrote (standard output, then standard error),
+/// run in the crate's folder with `env` set and the colour variables of
+/// the caller's own environment cleared; through a pseudo-terminal (the
+/// util-linux `script` command) when `terminal`, else through pipes.
+pub fn written(args: &[&str], env: &[(&str, &str)], terminal: bool) -> String {
+    let mut command = if terminal {
+        let line = std::iter::once(env!("CARGO_BIN_EXE_loyalty"))
+            .chain(args.iter().copied())
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut command = std::process::Command::new("script");
+        command.args(["-qec", &line, "/dev/null"]);
+        command
+    } else {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_loyalty"));
+        command.args(args);
+        command
+    };
+    for name in ["NO_COLOR", "CLICOLOR_FORCE", "CLICOLOR", "CI"] {
+        command.env_remove(name);
+    }
+    command.env("TERM", "xterm-256color");
+    command.envs(env.iter().copied());
+    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    let output = command.output().unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+}
+
 /// The example programs' folder.
 pub fn programs() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("programs")
