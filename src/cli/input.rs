@@ -1,7 +1,7 @@
 //! Reading what `run` and `explain` need: the program (compiled, or its
 //! diagnostics in the error), the event files, and the `--until` date.
 
-use super::{display_name, out, read, Error};
+use super::{display_name, out, progress, read, Error};
 use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
 use loyalty::compile::Program;
@@ -97,7 +97,7 @@ pub fn records<'p>(
         };
         all = Box::new(all.chain(events::read(program, format, reader, &display_name(path))));
     }
-    Ok(all)
+    Ok(Box::new(progress::counting(all, bar)))
 }
 
 /// How many bytes the event files hold; `None` with standard input (or a

@@ -53,12 +53,12 @@ pub fn bytes(total: Option<u64>, what: &str) -> ProgressBar {
         Some(total) => (
             ProgressBar::new(total),
             format!(
-                "{{bar:30}} {{bytes}}/{{total_bytes}} {what} ({{bytes_per_sec}}, {{eta}} left)"
+                "{{bar:30}} {{bytes}}/{{total_bytes}} {what} ({{bytes_per_sec}}, {{eta}} left){{msg}}"
             ),
         ),
         None => (
             ProgressBar::new_spinner(),
-            format!("{{spinner}} {{bytes}} {what} ({{bytes_per_sec}})"),
+            format!("{{spinner}} {{bytes}} {what} ({{bytes_per_sec}}){{msg}}"),
         ),
     };
     bar.set_draw_target(ProgressDrawTarget::stderr());
@@ -81,4 +81,30 @@ pub fn items(total: u64, what: &str) -> ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
+}
+
+/// How often the count of records on a bar is looked at, in records, and
+/// updated at most, in time.
+const COUNT_EVERY: u64 = 256;
+const UPDATE_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// `records`, counted on `bar`'s message as they are read: how many, and
+/// how many a second.
+pub fn counting<T>(records: impl Iterator<Item = T>, bar: &ProgressBar) -> impl Iterator<Item = T> {
+    let bar = bar.clone();
+    let mut read: u64 = 0;
+    let mut shown = std::time::Duration::ZERO;
+    records.inspect(move |_| {
+        read += 1;
+        if read % COUNT_EVERY != 0 || bar.is_hidden() {
+            return;
+        }
+        let elapsed = bar.elapsed();
+        if elapsed >= shown + UPDATE_EVERY {
+            shown = elapsed;
+            // A rate for people to read on a terminal: a float is fine here.
+            let rate = read as f64 / elapsed.as_secs_f64().max(1e-3);
+            bar.set_message(format!(", {read} records, {rate:.0} records/s"));
+        }
+    })
 }
