@@ -516,6 +516,7 @@ fn rule() -> impl Strategy<Value = Item> {
             to: spanned(to)
         }),
         money().prop_map(RuleStmt::MinSpend),
+        Just(RuleStmt::Stop),
     ];
     (
         any::<bool>(),

@@ -2998,3 +2998,74 @@ rule black_friday {
         ]
     );
 }
+
+/// Three rules on a purchase; the one named `stopper` stops the rules
+/// after it when it fires.
+fn with_stop(stopper: &str) -> String {
+    let head = ny!(r#"
+points pts
+event purchase {
+  channel: optional text
+}
+"#);
+    let rule = |name: &str, body: &str| {
+        let stop = if name == stopper { "  stop\n" } else { "" };
+        format!("rule {name} {{\n{body}{stop}}}\n")
+    };
+    format!(
+        "{head}{}{}{}",
+        rule("base", "  on purchase\n  earn 1 pts per 1 USD of amount\n"),
+        rule(
+            "app",
+            "  on purchase where channel = \"app\"\n  earn 5 pts\n"
+        ),
+        rule("match", "  on purchase\n  earn 50% of base\n"),
+    )
+}
+
+const STOP_EVENTS: &str = "id,time,member,type,amount,channel
+    e1,2025-01-01 09:00,ann,enroll,,
+    e2,2025-01-02 10:00,ann,purchase,10,app
+    e3,2025-01-03 10:00,ann,purchase,10,store";
+
+#[test]
+fn a_rule_that_fires_with_stop_leaves_the_rules_after_it_unevaluated() {
+    let earned = |stopper: &str| {
+        run(&with_stop(stopper), STOP_EVENTS)
+            .ledger
+            .iter()
+            .filter(|r| r.kind == "earn")
+            .map(|r| format!("{} {} {}", r.event, r.rule, r.amount))
+            .collect::<Vec<_>>()
+    };
+    // No stop: every rule that matches pays.
+    assert_eq!(
+        earned("none"),
+        [
+            "e2 base 10",
+            "e2 app 5",
+            "e2 match 5",
+            "e3 base 10",
+            "e3 match 5"
+        ]
+    );
+    // The middle rule stops the last when it fires (the app purchase), not
+    // when its condition is false (the store purchase).
+    assert_eq!(
+        earned("app"),
+        ["e2 base 10", "e2 app 5", "e3 base 10", "e3 match 5"]
+    );
+    // The first rule stops both others on every purchase.
+    assert_eq!(earned("base"), ["e2 base 10", "e3 base 10"]);
+    // The last rule's stop has nothing after it to stop.
+    assert_eq!(earned("match"), earned("none"));
+}
+
+#[test]
+fn explain_says_which_rule_stopped_the_others() {
+    let story = support::explain(&with_stop("app"), STOP_EVENTS, "ann");
+    assert!(
+        story.contains("✗ match: not evaluated: rule `app` fired and stops the rules after it"),
+        "{story}"
+    );
+}

@@ -136,6 +136,23 @@ fn check_rule<'a>(
                     );
                 }
             }
+            RuleStmt::Stop => {
+                once(checker, "stop", stmt.span);
+                if rule.preview {
+                    checker.report(
+                        Diagnostic::error(
+                            "preview-rule",
+                            stmt.span,
+                            format!(
+                                "preview rule `{}` cannot stop the rules after it",
+                                rule.name.node
+                            ),
+                        )
+                        .with_label("would change what is awarded")
+                        .with_help("a preview rule must change nothing: remove this line while it is a preview"),
+                    );
+                }
+            }
             RuleStmt::MinSpend(money) => {
                 once(checker, "min spend", stmt.span);
                 checker.check_currency(money, symbols);

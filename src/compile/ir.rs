@@ -255,6 +255,9 @@ pub struct Rule {
     pub min_spend: Option<Decimal>,
     /// Written to the ledger as `preview` rows, never awarded.
     pub preview: bool,
+    /// `stop`: when it fires, the rules after it on the event are not
+    /// evaluated.
+    pub stop: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -598,6 +598,7 @@ fn lower_rule(
         during: None,
         min_spend: None,
         preview: r.preview,
+        stop: false,
     };
     for stmt in &r.stmts {
         match &stmt.node {
@@ -642,6 +643,7 @@ fn lower_rule(
             }
             ast::RuleStmt::During { from, to } => rule.during = Some((from.node, to.node)),
             ast::RuleStmt::MinSpend(m) => rule.min_spend = Some(m.amount.node),
+            ast::RuleStmt::Stop => rule.stop = true,
         }
     }
     Ok(rule)

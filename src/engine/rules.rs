@@ -88,10 +88,21 @@ impl Engine<'_> {
 
         let mut outcomes: Vec<RuleOutcome> = Vec::new();
         let mut fired: SmallVec<[RuleId; 8]> = SmallVec::new();
+        // A rule with `stop` that fires leaves the rules after it unevaluated.
+        let mut stopped_by: Option<&str> = None;
         for &rule_id in &event_type.rules {
             let Some(rule) = program.rules.get(rule_id.index()) else {
                 continue;
             };
+            if let Some(stopper) = stopped_by {
+                if explaining {
+                    let told = format!(
+                        "not evaluated: rule `{stopper}` fired and stops the rules after it"
+                    );
+                    outcomes.push(RuleOutcome::skipped(rule_id, told));
+                }
+                continue;
+            }
             match self.why_not(m, rule, rule_id, &scope, purchase_amount) {
                 Some(Unfired::NoAmount(award)) if !reads_missing(award, &scope) => {
                     return Err(Refusal::new(
@@ -108,7 +119,12 @@ impl Engine<'_> {
                     outcomes.push(RuleOutcome::skipped(rule_id, told));
                 }
                 Some(_) => {}
-                None => fired.push(rule_id),
+                None => {
+                    fired.push(rule_id);
+                    if rule.stop {
+                        stopped_by = Some(rule.name.as_str());
+                    }
+                }
             }
         }
         // A share of a rule that loses its exclusive group is nothing, and a

@@ -436,6 +436,9 @@ pub enum RuleStmt {
         to: Spanned<NaiveDate>,
     },
     MinSpend(Money),
+    /// `stop`: when the rule fires, the rules after it on the event are
+    /// not evaluated.
+    Stop,
 }
 
 #[derive(Debug, Clone, PartialEq)]

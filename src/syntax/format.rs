@@ -714,6 +714,7 @@ fn rule_stmt(stmt: &RuleStmt) -> String {
         RuleStmt::Group(name) => format!("exclusive group {}", name.node),
         RuleStmt::During { from, to } => format!("during {} .. {}", date(from.node), date(to.node)),
         RuleStmt::MinSpend(m) => format!("min spend {}", money(m)),
+        RuleStmt::Stop => "stop".to_string(),
     }
 }
 

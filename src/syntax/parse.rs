@@ -186,6 +186,7 @@ const BLOCK_STATEMENTS: &[(&str, &[&str])] = &[
             "exclusive",
             "during",
             "min",
+            "stop",
         ],
     ),
     ("perk", &["limit", "cost"]),
@@ -1051,6 +1052,7 @@ fn rule_stmt(pair: Pair<Rule>) -> Result<RuleStmt> {
             to: date(&c.expect(Rule::date)?)?,
         },
         Rule::min_spend_stmt => RuleStmt::MinSpend(money(c.expect(Rule::money)?)?),
+        Rule::stop_stmt => RuleStmt::Stop,
         _ => return Err(internal(c.span)),
     })
 }
