@@ -56,6 +56,7 @@ const CODES: &[&str] = &[
     "duplicate-key",
     "never-fires",
     "single-rule-group",
+    "group-choice",
     "unused",
 ];
 

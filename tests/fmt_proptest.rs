@@ -510,7 +510,7 @@ fn rule() -> impl Strategy<Value = Item> {
             }
         }),
         rounding.prop_map(RuleStmt::Round),
-        ident().prop_map(RuleStmt::Group),
+        (ident(), any::<bool>()).prop_map(|(name, by_order)| RuleStmt::Group { name, by_order }),
         (date(), date()).prop_map(|(from, to)| RuleStmt::During {
             from: spanned(from),
             to: spanned(to)

@@ -3069,3 +3069,46 @@ fn explain_says_which_rule_stopped_the_others() {
         "{story}"
     );
 }
+
+/// Three rules in one exclusive group, small to large award, the middle
+/// one on app purchases only; the group chooses by `choice`.
+fn grouped(choice: &str) -> String {
+    let head = ny!(r#"
+points pts
+event purchase {
+  channel: optional text
+}
+"#);
+    let rule = |name: &str, on: &str, award: &str| {
+        format!(
+            "rule {name} {{\n  on {on}\n  earn {award} pts\n  exclusive group promo{choice}\n}}\n"
+        )
+    };
+    format!(
+        "{head}{}{}{}",
+        rule("small", "purchase where amount >= 50 USD", "2"),
+        rule("app", "purchase where channel = \"app\"", "5"),
+        rule("large", "purchase", "9"),
+    )
+}
+
+#[test]
+fn an_exclusive_group_by_order_pays_the_first_written_rule_that_fires() {
+    let events = "id,time,member,type,amount,channel
+        e1,2025-01-01 09:00,ann,enroll,,
+        e2,2025-01-02 10:00,ann,purchase,60,app
+        e3,2025-01-03 10:00,ann,purchase,10,app
+        e4,2025-01-04 10:00,ann,purchase,10,store";
+    let earned = |choice: &str| {
+        run(&grouped(choice), events)
+            .ledger
+            .iter()
+            .filter(|r| r.kind == "earn")
+            .map(|r| format!("{} {}", r.event, r.rule))
+            .collect::<Vec<_>>()
+    };
+    // By the largest award (the default), `large` always wins.
+    assert_eq!(earned(""), ["e2 large", "e3 large", "e4 large"]);
+    // By order, the first written of those that fire.
+    assert_eq!(earned(" by order"), ["e2 small", "e3 app", "e4 large"]);
+}

@@ -10,13 +10,36 @@ use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn check_rules(file: &File, symbols: &Symbols, checker: &mut Checker) {
-    let mut groups: BTreeMap<&str, Vec<Span>> = BTreeMap::new();
+    let mut groups: BTreeMap<&str, Vec<(Span, bool)>> = BTreeMap::new();
     for item in &file.items {
         if let Item::Rule(rule) = item {
             check_rule(rule, symbols, checker, &mut groups);
         }
     }
-    for (name, spans) in groups {
+    for (name, members) in groups {
+        if let Some((_, first)) = members.first() {
+            if let Some((other, by_order)) = members.iter().find(|(_, b)| b != first) {
+                let (one, the_other) = if *by_order {
+                    ("by order", "by the largest award")
+                } else {
+                    ("by the largest award", "by order")
+                };
+                checker.report(
+                    Diagnostic::error(
+                        "group-choice",
+                        *other,
+                        format!(
+                            "the exclusive group `{name}` chooses {one} here but {the_other} in an earlier rule"
+                        ),
+                    )
+                    .with_label("another way to choose")
+                    .with_help(format!(
+                        "write `exclusive group {name} by order` in every rule of the group, or in none"
+                    )),
+                );
+            }
+        }
+        let spans: Vec<Span> = members.iter().map(|(span, _)| *span).collect();
         if let [only] = spans.as_slice() {
             checker.report(
                 Diagnostic::warning(
@@ -35,7 +58,7 @@ fn check_rule<'a>(
     rule: &'a RuleDecl,
     symbols: &Symbols,
     checker: &mut Checker,
-    groups: &mut BTreeMap<&'a str, Vec<Span>>,
+    groups: &mut BTreeMap<&'a str, Vec<(Span, bool)>>,
 ) {
     let index = symbols.rule_index.get(rule.name.node.as_str()).copied();
     let earned = symbols.earned_by(rule);
@@ -96,7 +119,10 @@ fn check_rule<'a>(
                 check_earned_points(points, &earned, rule, "budget", symbols, checker);
             }
             RuleStmt::Round(_) => once(checker, "round", stmt.span),
-            RuleStmt::Group(group) => {
+            RuleStmt::Group {
+                name: group,
+                by_order,
+            } => {
                 once(checker, "exclusive group", stmt.span);
                 if rule.preview {
                     checker.report(
@@ -109,7 +135,10 @@ fn check_rule<'a>(
                         .with_help("a preview rule must change nothing: remove this line while it is a preview"),
                     );
                 } else {
-                    groups.entry(&group.node).or_default().push(group.span);
+                    groups
+                        .entry(&group.node)
+                        .or_default()
+                        .push((group.span, *by_order));
                 }
             }
             RuleStmt::During { from, to } => {

@@ -251,6 +251,9 @@ pub struct Rule {
     pub budgets: Vec<Budget>,
     pub rounding: Rounding,
     pub group: Option<usize>,
+    /// Its exclusive group chooses the first rule written that fires, not
+    /// the largest award (`by order`; the same for every rule of a group).
+    pub group_by_order: bool,
     pub during: Option<(NaiveDate, NaiveDate)>,
     pub min_spend: Option<Decimal>,
     /// Written to the ledger as `preview` rows, never awarded.

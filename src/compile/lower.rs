@@ -595,6 +595,7 @@ fn lower_rule(
         budgets: Vec::new(),
         rounding: ast::Rounding::Down,
         group: None,
+        group_by_order: false,
         during: None,
         min_spend: None,
         preview: r.preview,
@@ -637,9 +638,10 @@ fn lower_rule(
                 period: period.as_ref().map(|p| p.node),
             }),
             ast::RuleStmt::Round(mode) => rule.rounding = *mode,
-            ast::RuleStmt::Group(g) => {
+            ast::RuleStmt::Group { name, by_order } => {
                 let next = names.groups.len();
-                rule.group = Some(*names.groups.entry(g.node.clone()).or_insert(next));
+                rule.group = Some(*names.groups.entry(name.node.clone()).or_insert(next));
+                rule.group_by_order = *by_order;
             }
             ast::RuleStmt::During { from, to } => rule.during = Some((from.node, to.node)),
             ast::RuleStmt::MinSpend(m) => rule.min_spend = Some(m.amount.node),

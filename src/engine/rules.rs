@@ -739,7 +739,10 @@ fn exclusive_losers(
     let mut losers = SmallVec::new();
     let mut winners: BTreeMap<usize, (RuleId, Decimal)> = BTreeMap::new();
     for &rule_id in fired {
-        let Some(group) = rules.get(rule_id.index()).and_then(|r| r.group) else {
+        let Some(rule) = rules.get(rule_id.index()) else {
+            continue;
+        };
+        let Some(group) = rule.group else {
             continue;
         };
         let award = total(rule_id);
@@ -748,7 +751,8 @@ fn exclusive_losers(
                 winners.insert(group, (rule_id, award));
             }
             Some(best) => {
-                if award > best.1 {
+                // By order, the first written (fired in rule order) keeps it.
+                if !rule.group_by_order && award > best.1 {
                     losers.push(best.0);
                     *best = (rule_id, award);
                 } else {

@@ -430,7 +430,12 @@ pub enum RuleStmt {
         period: Option<Spanned<Period>>,
     },
     Round(Rounding),
-    Group(Ident),
+    /// `exclusive group NAME`: of the group's rules that fire, the one with
+    /// the largest award pays; `by order`: the one written first.
+    Group {
+        name: Ident,
+        by_order: bool,
+    },
     During {
         from: Spanned<NaiveDate>,
         to: Spanned<NaiveDate>,

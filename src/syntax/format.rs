@@ -711,7 +711,11 @@ fn rule_stmt(stmt: &RuleStmt) -> String {
             Rounding::HalfEven => "round half even",
         }
         .to_string(),
-        RuleStmt::Group(name) => format!("exclusive group {}", name.node),
+        RuleStmt::Group { name, by_order } => format!(
+            "exclusive group {}{}",
+            name.node,
+            if *by_order { " by order" } else { "" }
+        ),
         RuleStmt::During { from, to } => format!("during {} .. {}", date(from.node), date(to.node)),
         RuleStmt::MinSpend(m) => format!("min spend {}", money(m)),
         RuleStmt::Stop => "stop".to_string(),

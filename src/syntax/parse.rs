@@ -1046,7 +1046,10 @@ fn rule_stmt(pair: Pair<Rule>) -> Result<RuleStmt> {
             Rule::round_up => Rounding::Up,
             _ => Rounding::Down,
         }),
-        Rule::group_stmt => RuleStmt::Group(ident(c.expect(Rule::ident)?)),
+        Rule::group_stmt => RuleStmt::Group {
+            name: ident(c.expect(Rule::ident)?),
+            by_order: c.optional(Rule::by_order).is_some(),
+        },
         Rule::during_stmt => RuleStmt::During {
             from: date(&c.expect(Rule::date)?)?,
             to: date(&c.expect(Rule::date)?)?,
