@@ -7,6 +7,9 @@
 //! `PROPTEST_CASES=20000 cargo test --release --test differential` runs a
 //! long campaign (docs/testing.md).
 
+// clippy.toml allows these in #[test] fns only: for the helpers here.
+#![allow(clippy::unwrap_used)]
+
 mod reference;
 
 use chrono::{DateTime, Utc};
@@ -85,8 +88,15 @@ fn engine(source: &str, events: &str) -> Result<Outcome, String> {
     let header = members.first().cloned().unwrap_or_default();
     for m in members.iter().skip(1) {
         for (column, value) in header.iter().zip(m) {
+            let id = m.first().cloned().unwrap_or_default();
+            if column == "tier" || column.ends_with("_earned") {
+                let entry = result.tiers.entry(id.clone()).or_default();
+                match decimal(value) {
+                    Some(measure) if column != "tier" => entry.1 = Some(measure),
+                    _ => entry.0 = value.clone(),
+                }
+            }
             if let Some(points) = column.strip_suffix("_balance") {
-                let id = m.first().cloned().unwrap_or_default();
                 let balance = decimal(value).ok_or(format!("balance `{value}`"))?;
                 result.balances.insert((id, points.to_string()), balance);
             }
@@ -178,4 +188,138 @@ proptest! {
     fn engine_agrees_with_the_reference(spec in gen::program(), stream in gen::stream()) {
         case(&spec, &stream)?;
     }
+}
+
+// ------------------------------------------------------------------ cases found
+
+/// A header and one points type, for the focused cases below.
+const HEADER: &str = "program \"P\" {\n  currency USD\n  timezone \"America/New_York\"\n  \
+                      effective 2024-01-01\n}\n\nmember {\n  vip: bool\n  region: text\n}\n\n\
+                      event purchase {\n  qty: number\n  channel: optional text\n}\n\n";
+
+fn at(text: &str) -> chrono::NaiveDateTime {
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap()
+}
+
+fn event(id: &str, time: &str, kind: gen::Kind) -> GenEvent {
+    GenEvent {
+        id: id.to_string(),
+        time: at(time),
+        member: "dee".to_string(),
+        kind,
+    }
+}
+
+fn enroll(id: &str, time: &str) -> GenEvent {
+    event(
+        id,
+        time,
+        gen::Kind::Enroll {
+            vip: false,
+            region: "north".to_string(),
+        },
+    )
+}
+
+fn purchase(id: &str, time: &str, amount: i64) -> GenEvent {
+    event(
+        id,
+        time,
+        gen::Kind::Purchase {
+            amount: Decimal::from(amount),
+            qty: Decimal::ZERO,
+            channel: None,
+        },
+    )
+}
+
+/// The engine's outcome and the reference's for `source` and `events`.
+fn both(source: &str, events: &[GenEvent]) -> (Outcome, Outcome) {
+    let tree = loyalty::syntax::parse(source).unwrap();
+    let program = Program::new(&tree);
+    let expected = Evaluation::new(&program).run(events);
+    (engine(source, &gen::jsonl(events)).unwrap(), expected)
+}
+
+/// docs/semantics.md, Tiers: "a member keeps the tier if the ended period
+/// meets its `keep` threshold". A period that earned nothing meets
+/// `keep 0`; the engine drops the member to green on 1 March.
+#[test]
+#[ignore = "engine bug: `keep 0` is read as no `keep` (compile/lower.rs `threshold` lowers \
+            all-zero values to None, and `keeps` then falls back to `from`): a member whose \
+            period earned nothing is dropped"]
+fn keep_zero_keeps_the_tier() {
+    let source = format!(
+        "{HEADER}points stars {{\n  precision 0\n}}\n\n\
+         tiers by stars earned over calendar month {{\n  tier green  from 0\n  \
+         tier silver from 1 keep 0\n  downgrade at period end\n}}\n\n\
+         rule r0 {{\n  on purchase\n  earn 110 stars\n}}\n"
+    );
+    let events = [
+        enroll("e1", "2024-01-31 00:00"),
+        purchase("e2", "2024-01-31 00:00", 1),
+        purchase("e3", "2024-11-03 00:00", 1),
+    ];
+    let (engine, reference) = both(&source, &events);
+    assert_eq!(listing(&engine.ledger), listing(&reference.ledger));
+    assert_eq!(engine.tiers, reference.tiers);
+}
+
+/// docs/semantics.md, Returns: points that expired "are not taken a second
+/// time from other lots: a purchase returned after all its points expired
+/// reverses nothing". Here the purchase's 51 points are redeemed, given
+/// back by a cancel (as a bucket of their own with the same dates) and
+/// expire; a quarter of the purchase is then returned, and the engine takes
+/// 12 points back, leaving a debt. The same section defines `live` as "the
+/// award less what of its bucket expired", and the points given back are in
+/// another bucket: the docs can be read both ways (the reference, and the
+/// generated cases, follow the engine).
+#[test]
+#[ignore = "engine and docs disagree: a return after a cancelled redemption's points expired \
+            takes them back a second time (the docs' `live` counts only the award's own bucket)"]
+fn cancelled_then_expired_points_are_not_taken_back() {
+    let source = format!(
+        "{HEADER}points stars {{\n  precision 0\n  expire 1 month after earn\n}}\n\n\
+         rule r0 {{\n  on purchase\n  earn 51 stars\n}}\n"
+    );
+    let events = [
+        enroll("e0", "2024-01-01 00:00"),
+        purchase("e4", "2024-02-28 00:00", 1),
+        event(
+            "e2",
+            "2024-02-29 00:30",
+            gen::Kind::RedeemPoints {
+                points: Decimal::from(51),
+                points_type: "stars".to_string(),
+            },
+        ),
+        event(
+            "e3",
+            "2024-02-29 00:30",
+            gen::Kind::CancelRedeem {
+                redemption: "e2".to_string(),
+            },
+        ),
+        event(
+            "e1",
+            "2024-04-07 00:00",
+            gen::Kind::Return {
+                of: "e4".to_string(),
+                amount: Decimal::new(25, 2),
+            },
+        ),
+    ];
+    let (engine, _) = both(&source, &events);
+    let taken: Vec<&Row> = engine
+        .ledger
+        .iter()
+        .filter(|r| r.kind == "reverse" && r.amount.is_some_and(|a| !a.is_zero()))
+        .collect();
+    assert!(taken.is_empty(), "{}", listing(&engine.ledger));
+    assert_eq!(
+        engine
+            .balances
+            .get(&("dee".to_string(), "stars".to_string())),
+        Some(&Decimal::ZERO)
+    );
 }

@@ -120,6 +120,7 @@ pub const POINTS: [&str; 3] = ["stars", "miles", "coins"];
 pub const MEMBERS: [&str; 4] = ["ann", "bob", "cy", "dee"];
 const CHANNELS: [&str; 3] = ["app", "web", "store"];
 const REGIONS: [&str; 2] = ["north", "south"];
+const TIERS: [&str; 3] = ["green", "silver", "gold"];
 const ZONES: [&str; 3] = ["America/New_York", "Europe/Lisbon", "Australia/Sydney"];
 
 /// A program before it is a tree: every choice a strategy made, with
@@ -132,6 +133,18 @@ pub struct ProgramSpec {
     write_off: bool,
     points: Vec<PointsSpec>,
     rules: Vec<RuleSpec>,
+    tiers: Option<TiersSpec>,
+}
+
+/// `tiers by P earned over calendar U`, P the first type rule 0 earns.
+#[derive(Debug, Clone)]
+struct TiersSpec {
+    unit: CalendarUnit,
+    /// Above the first tier: each tier's `from` above the one before, and
+    /// how far below it its `keep` is.
+    steps: Vec<(Decimal, Option<Decimal>)>,
+    /// `downgrade at period end` with its `at most N levels`, or `never`.
+    downgrade: Option<Option<u32>>,
 }
 
 #[derive(Debug, Clone)]
@@ -181,6 +194,8 @@ struct EarnSpec {
 #[derive(Debug, Clone)]
 enum TimesSpec {
     Channel(Vec<(usize, Decimal)>, Option<Decimal>),
+    /// `times tier`: keys index `TIERS` (those the program lacks dropped).
+    Tier(Vec<(usize, Decimal)>, Option<Decimal>),
     Qty(Vec<(Decimal, Decimal)>, Option<Decimal>),
 }
 
@@ -322,6 +337,11 @@ fn atom() -> impl Strategy<Value = Expr> {
                 high: Box::new(expr(ExprKind::Date(high))),
             })
         }),
+        (compare(), 0..TIERS.len()).prop_map(|(op, t)| binary(
+            op,
+            name("tier"),
+            name(TIERS.get(t).copied().unwrap_or("green"))
+        )),
         (compare(), 0i64..300).prop_map(|(op, b)| binary(
             op,
             expr(ExprKind::Balance(ident(POINTS[0]))),
@@ -391,6 +411,11 @@ fn times() -> impl Strategy<Value = TimesSpec> {
             proptest::option::of(factor())
         )
             .prop_map(|(keys, other)| TimesSpec::Channel(keys.into_iter().collect(), other)),
+        (
+            proptest::collection::btree_map(0..TIERS.len(), factor(), 1..3),
+            proptest::option::of(factor())
+        )
+            .prop_map(|(keys, other)| TimesSpec::Tier(keys.into_iter().collect(), other)),
         (
             proptest::collection::btree_map(0i64..5, factor(), 1..3),
             proptest::option::of(factor())
@@ -475,7 +500,29 @@ fn points_spec() -> impl Strategy<Value = PointsSpec> {
         })
 }
 
-/// A program: one to three points types, one to six rules.
+fn tiers() -> impl Strategy<Value = TiersSpec> {
+    let unit = prop_oneof![
+        Just(CalendarUnit::Month),
+        Just(CalendarUnit::Quarter),
+        Just(CalendarUnit::Year),
+    ];
+    let step = (positive(400, 0), proptest::option::of(0i64..100));
+    (
+        unit,
+        proptest::collection::vec(step, 1..TIERS.len()),
+        proptest::option::weighted(0.8, proptest::option::of(1u32..3)),
+    )
+        .prop_map(|(unit, steps, downgrade)| TiersSpec {
+            unit,
+            steps: steps
+                .into_iter()
+                .map(|(from, keep)| (from, keep.map(Decimal::from)))
+                .collect(),
+            downgrade,
+        })
+}
+
+/// A program: one to three points types, one to six rules, tiers or not.
 pub fn program() -> impl Strategy<Value = ProgramSpec> {
     (1usize..=3)
         .prop_flat_map(|n| {
@@ -485,15 +532,19 @@ pub fn program() -> impl Strategy<Value = ProgramSpec> {
                 any::<bool>(),
                 proptest::collection::vec(points_spec(), n),
                 proptest::collection::vec(rule(n), 1..=6),
+                proptest::option::weighted(0.5, tiers()),
             )
         })
-        .prop_map(|(zone, effective, write_off, points, rules)| ProgramSpec {
-            zone,
-            effective,
-            write_off,
-            points,
-            rules,
-        })
+        .prop_map(
+            |(zone, effective, write_off, points, rules, tiers)| ProgramSpec {
+                zone,
+                effective,
+                write_off,
+                points,
+                rules,
+                tiers,
+            },
+        )
 }
 
 impl ProgramSpec {
@@ -564,7 +615,28 @@ impl ProgramSpec {
                 span: Span::default(),
             }));
         }
-        let rules = self.resolve_rules();
+        let mut rules = self.resolve_rules();
+        let tiers = self.tiers.as_ref().map_or(0, |t| t.steps.len() + 1);
+        for rule in &mut rules {
+            if let Some(c) = &mut rule.condition {
+                known_tiers(c, tiers);
+            }
+            for e in &mut rule.earns {
+                if let Some(TimesSpec::Tier(keys, other)) = &mut e.times {
+                    keys.retain(|(t, _)| *t < tiers);
+                    if keys.is_empty() && other.is_none() || tiers == 0 {
+                        e.times = None;
+                    }
+                }
+            }
+        }
+        if let Some(t) = &self.tiers {
+            let measured = rules
+                .first()
+                .and_then(|r| r.earns.first())
+                .map_or(0, |e| e.points);
+            items.push(Item::Tiers(t.block(measured)));
+        }
         for (i, rule) in rules.iter().enumerate() {
             items.push(Item::Rule(rule_decl(i, rule)));
         }
@@ -660,6 +732,66 @@ impl ProgramSpec {
     }
 }
 
+impl TiersSpec {
+    /// The block, measuring the points type `measured`.
+    fn block(&self, measured: usize) -> TiersDecl {
+        let points = POINTS.get(measured).copied().unwrap_or("stars");
+        let mut stmts = vec![TierStmt::Tier(TierDef {
+            name: ident(TIERS[0]),
+            qualify: Threshold::Values(vec![num(Decimal::ZERO)]),
+            keep: None,
+        })];
+        let mut from = Decimal::ZERO;
+        for (i, (step, keep)) in self.steps.iter().enumerate() {
+            from += *step;
+            stmts.push(TierStmt::Tier(TierDef {
+                name: ident(TIERS.get(i + 1).copied().unwrap_or("gold")),
+                qualify: Threshold::Values(vec![num(from)]),
+                // Never `keep 0`: the engine reads it as no `keep` (see
+                // tests/differential.rs, `keep_zero_keeps_the_tier`).
+                keep: keep.map(|k| Threshold::Values(vec![num((from - k).max(Decimal::ONE))])),
+            }));
+        }
+        stmts.push(TierStmt::Downgrade(match self.downgrade {
+            None => DowngradePolicy::Never,
+            Some(step) => DowngradePolicy::AtPeriodEnd(
+                step.map(|n| spanned(DowngradeOption::Step(num(Decimal::from(n)))))
+                    .into_iter()
+                    .collect(),
+            ),
+        }));
+        TiersDecl {
+            by: vec![spanned(MeasureSource::PointsEarned(ident(points)))],
+            window: spanned(Window::Calendar(self.unit, None)),
+            stmts: stmts.into_iter().map(spanned).collect(),
+            span: Span::default(),
+        }
+    }
+}
+
+/// Rewrites `tier ... T` comparisons naming a tier the program lacks
+/// (every one, without tiers) to `hour >= 0`.
+fn known_tiers(e: &mut Expr, tiers: usize) {
+    match &mut e.node {
+        ExprKind::Binary { lhs, rhs, .. } => {
+            let unknown = matches!((&lhs.node, &rhs.node), (ExprKind::Name(l), ExprKind::Name(r))
+                if l == "tier" && TIERS.iter().position(|t| t == r).is_none_or(|i| i >= tiers));
+            if unknown {
+                *e = binary(
+                    BinaryOp::Ge,
+                    name("hour"),
+                    expr(ExprKind::Number(Decimal::ZERO)),
+                );
+            } else {
+                known_tiers(lhs, tiers);
+                known_tiers(rhs, tiers);
+            }
+        }
+        ExprKind::Paren(inner) | ExprKind::Unary { expr: inner, .. } => known_tiers(inner, tiers),
+        _ => {}
+    }
+}
+
 #[allow(non_snake_case)]
 fn Duration_(count: u32, unit: TimeUnit) -> loyalty::syntax::ast::Duration {
     loyalty::syntax::ast::Duration {
@@ -724,6 +856,18 @@ fn rule_decl(i: usize, rule: &RuleSpec) -> RuleDecl {
                             )
                         })
                         .collect::<Vec<_>>(),
+                    other,
+                ),
+                TimesSpec::Tier(keys, other) => (
+                    "tier",
+                    keys.iter()
+                        .map(|(t, f)| {
+                            (
+                                TableKey::Name(TIERS.get(*t).copied().unwrap_or("green").into()),
+                                *f,
+                            )
+                        })
+                        .collect(),
                     other,
                 ),
                 TimesSpec::Qty(keys, other) => (

@@ -14,21 +14,34 @@
 //!
 //! What it covers (and so what the generators may produce): earning on
 //! purchases (fixed, `per`, `per full`, shares of any earlier rule,
-//! conditions over fields, attributes and built-in names, `times` tables,
-//! exclusive groups, caps per event and per member per period, limits,
-//! `during`, `min spend`, rounding modes, the `effective` day), several
-//! points types, debt paid first by new earning, `expire N after earn [at
-//! end of U]`, redemptions of points and of rewards (beyond the balance:
-//! rejected), cancelled redemptions, returns full and partial (both
-//! `on overspent return` policies), duplicate ids, unknown members and
-//! second enrolments. Not covered: tiers, pending, budgets, preview rules,
-//! other expiry forms, adjustments, transfers, pools, perks, redeem bounds,
-//! events of declared types, `--stream`. Two restrictions keep the
-//! contract unambiguous: rules in an exclusive group earn one points type
-//! and have no cap (docs/semantics.md does not say which award "the
-//! largest" compares across types, nor whether a losing rule's cap cut is
-//! written), and a share of a grouped rule comes after every rule of that
-//! group (so the group is decided when the share is computed).
+//! conditions over fields, attributes and built-in names, `times` tables by
+//! a field or the tier, exclusive groups, caps per event and per member per
+//! period, limits, `during`, `min spend`, rounding modes, the `effective`
+//! day), several points types, debt paid first by new earning, `expire N
+//! after earn [at end of U]`, redemptions of points and of rewards (beyond
+//! the balance: rejected), cancelled redemptions, returns full and partial
+//! (both `on overspent return` policies, limits given back, tier measures
+//! reduced), tiers by one points type earned over a calendar month, quarter
+//! or year (upgrade immediately, `keep`, downgrade at period end at most N
+//! levels, or never), duplicate ids, unknown members and second enrolments.
+//!
+//! Not covered: tiers by other measures or windows, grace, lifetime,
+//! rollover, `upgrade at period end`; pending, budgets, preview rules,
+//! other expiry forms, adjustments, transfers, pools, perks, tier prices,
+//! redeem bounds, events of declared types, rules on enrolment, `--until`,
+//! `--stream`. Two restrictions keep the contract unambiguous: rules in an
+//! exclusive group earn one points type and have no cap (docs/semantics.md
+//! does not say which award "the largest" compares across types, nor
+//! whether a losing rule's cap cut is written), and a share of a grouped
+//! rule comes after every rule of that group (so the group is decided when
+//! the share is computed).
+//!
+//! Where docs/semantics.md is silent on the form of the ledger, the
+//! reference writes what the engine writes, and says so where it does: the
+//! rows of a rule in the order its lines first name each points type, a cap
+//! cut just before its award, a cancelled part given back as a bucket of its
+//! own (a debt paid from it first) whose immediate expiry carries the
+//! cancel's id, a written-off reversal's row even when nothing was there.
 
 pub mod gen;
 
@@ -56,12 +69,16 @@ pub struct Row {
 }
 
 /// What a run produced: the ledger, the records rejected (by line: record
-/// `i` of the stream is line `i + 1`), and each member's end balances.
+/// `i` of the stream is line `i + 1`), and each member's end balances,
+/// tier and measure.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Outcome {
     pub ledger: Vec<Row>,
     pub rejected: BTreeSet<usize>,
     pub balances: BTreeMap<(String, String), Decimal>,
+    /// Each member's tier and tier measure at the end (empty and `None`
+    /// without tiers).
+    pub tiers: BTreeMap<String, (String, Option<Decimal>)>,
 }
 
 /// A points type as the reference needs it.
@@ -71,8 +88,20 @@ struct Points<'a> {
     expire: Option<&'a Expiry>,
 }
 
+/// A `tiers by P earned over calendar U` block.
+struct Tiers {
+    points: String,
+    unit: CalendarUnit,
+    /// Name, `from` and `keep` thresholds, lowest tier first.
+    tiers: Vec<(String, Decimal, Option<Decimal>)>,
+    /// `downgrade at period end` (else never), and its `at most N levels`.
+    downgrade: bool,
+    step: Option<usize>,
+}
+
 /// The program, read off the tree.
 pub struct Program<'a> {
+    tiers: Option<Tiers>,
     tz: Tz,
     effective: Option<NaiveDate>,
     write_off: bool,
@@ -86,6 +115,7 @@ impl<'a> Program<'a> {
     /// Reads a program that `check` accepted.
     pub fn new(file: &'a File) -> Program<'a> {
         let mut program = Program {
+            tiers: None,
             tz: Tz::UTC,
             effective: None,
             write_off: false,
@@ -127,6 +157,7 @@ impl<'a> Program<'a> {
                     program.points.push(points);
                 }
                 Item::Rule(r) => program.rules.push(r),
+                Item::Tiers(t) => program.tiers = tiers(t),
                 Item::Reward(r) => {
                     for s in &r.settings {
                         if let RewardSetting::Price { amount, points, .. } = &s.node {
@@ -191,6 +222,47 @@ impl<'a> Program<'a> {
     }
 }
 
+/// The tiers of a block measured by one points type earned over a
+/// calendar unit (the only kind the generator writes).
+fn tiers(block: &TiersDecl) -> Option<Tiers> {
+    let Some(MeasureSource::PointsEarned(points)) = block.by.first().map(|b| &b.node) else {
+        return None;
+    };
+    let Window::Calendar(unit, None) = block.window.node else {
+        return None;
+    };
+    let mut tiers = Tiers {
+        points: points.node.clone(),
+        unit,
+        tiers: Vec::new(),
+        downgrade: false,
+        step: None,
+    };
+    let value = |t: &Threshold| match t {
+        Threshold::Values(v) => v.first().map_or(Decimal::ZERO, |n| n.node),
+        _ => Decimal::ZERO,
+    };
+    for s in &block.stmts {
+        match &s.node {
+            TierStmt::Tier(t) => tiers.tiers.push((
+                t.name.node.clone(),
+                value(&t.qualify),
+                t.keep.as_ref().map(value),
+            )),
+            TierStmt::Downgrade(DowngradePolicy::AtPeriodEnd(options)) => {
+                tiers.downgrade = true;
+                for o in options {
+                    if let DowngradeOption::Step(n) = &o.node {
+                        tiers.step = usize::try_from(n.node.mantissa()).ok();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(tiers)
+}
+
 /// The first day after the calendar unit that contains `day`.
 fn next_start(day: NaiveDate, unit: CalendarUnit) -> NaiveDate {
     let month_start = |y: i32, m: u32| {
@@ -206,6 +278,18 @@ fn next_start(day: NaiveDate, unit: CalendarUnit) -> NaiveDate {
         CalendarUnit::Quarter => month_start(day.year(), (day.month() - 1) / 3 * 3 + 4),
         CalendarUnit::Year => month_start(day.year() + 1, 1),
     }
+}
+
+/// The first day of the calendar unit that contains `day`.
+fn unit_start(day: NaiveDate, unit: CalendarUnit) -> NaiveDate {
+    let period = match unit {
+        CalendarUnit::Day => Period::Day,
+        CalendarUnit::Week => Period::Week,
+        CalendarUnit::Month => Period::Month,
+        CalendarUnit::Quarter => Period::Quarter,
+        CalendarUnit::Year => Period::Year,
+    };
+    period_start(day, period).unwrap_or(day)
 }
 
 /// The first day of the period of a cap or limit that contains `day`.
@@ -242,10 +326,6 @@ struct Bucket {
     expires: Option<DateTime<Utc>>,
     /// What of it has expired so far.
     expired: Decimal,
-    /// The bucket an award made that this one's points came from: itself,
-    /// or for points a cancelled redemption gave back, the one they were
-    /// taken from (a return's `live` counts what expired of either).
-    origin: usize,
 }
 
 #[derive(Default)]
@@ -308,6 +388,8 @@ struct AwardMade {
 }
 
 struct Purchase {
+    /// The local day it was made on.
+    day: NaiveDate,
     amount: Decimal,
     returned: Decimal,
     awards: Vec<AwardMade>,
@@ -321,6 +403,13 @@ struct Redemption {
 
 struct Member {
     rank: usize,
+    /// The tier (an index, lowest first), the measure of the current
+    /// period, the first day of that period, and the order its review was
+    /// scheduled in.
+    tier: usize,
+    measure: Decimal,
+    period: NaiveDate,
+    review: usize,
     vip: bool,
     region: String,
     wallets: BTreeMap<String, Wallet>,
@@ -341,6 +430,13 @@ pub struct Evaluation<'p> {
     ids: BTreeSet<String>,
     seq: usize,
     outcome: Outcome,
+}
+
+/// Clock work.
+enum Due {
+    /// A bucket's expiry: its points type and seq.
+    Expiry(String, usize),
+    Review,
 }
 
 /// What a rule made of one purchase: awards per points type after caps,
@@ -366,6 +462,17 @@ impl<'p> Evaluation<'p> {
     /// and returns what came out.
     pub fn run(mut self, events: &[GenEvent]) -> Outcome {
         self.apply_all(events);
+        let measured = self.program.tiers.as_ref();
+        self.outcome.tiers = self
+            .members
+            .iter()
+            .map(|(id, m)| {
+                let tier = measured
+                    .and_then(|t| t.tiers.get(m.tier))
+                    .map_or(String::new(), |t| t.0.clone());
+                (id.clone(), (tier, measured.map(|_| m.measure)))
+            })
+            .collect();
         self.outcome.balances = self
             .members
             .iter()
@@ -426,10 +533,21 @@ impl<'p> Evaluation<'p> {
                     .map(|p| (p.name.clone(), Wallet::default()))
                     .collect();
                 let rank = self.members.len();
+                let day = self.program.local(t).date();
+                let period = self
+                    .program
+                    .tiers
+                    .as_ref()
+                    .map_or(day, |tiers| unit_start(day, tiers.unit));
+                self.seq += 1;
                 self.members.insert(
                     e.member.clone(),
                     Member {
                         rank,
+                        tier: 0,
+                        measure: Decimal::ZERO,
+                        period,
+                        review: self.seq - 1,
                         vip: *vip,
                         region: region.clone(),
                         wallets,
@@ -439,6 +557,9 @@ impl<'p> Evaluation<'p> {
                         redemptions: BTreeMap::new(),
                     },
                 );
+                if self.program.tiers.is_some() {
+                    self.tier_row(&e.member, t, &e.id);
+                }
                 true
             }
             Kind::Purchase {
@@ -499,37 +620,105 @@ impl<'p> Evaluation<'p> {
         });
     }
 
-    /// Everything due at or before `t`: bucket expiries, by time, then
-    /// member (enrolment order), then the order they were scheduled.
+    /// Everything due at or before `t`: bucket expiries and tier reviews,
+    /// by time, then member (enrolment order), then the order they were
+    /// scheduled in (a review is scheduled when its period starts).
     fn advance(&mut self, t: DateTime<Utc>) {
-        let mut due: Vec<(DateTime<Utc>, usize, usize, String, String)> = Vec::new();
-        for (id, m) in &self.members {
-            for (p, w) in &m.wallets {
-                for b in &w.buckets {
-                    if let Some(at) = b.expires.filter(|&at| at <= t && b.amount > Decimal::ZERO) {
-                        due.push((at, m.rank, b.seq, id.clone(), p.clone()));
-                    }
+        while let Some((at, _, _, member, due)) = self.next_due(t) {
+            match due {
+                Due::Expiry(points, seq) => {
+                    let amount = self
+                        .members
+                        .get_mut(&member)
+                        .and_then(|m| m.wallets.get_mut(&points))
+                        .and_then(|w| w.bucket(seq))
+                        .map_or(Decimal::ZERO, |b| {
+                            let amount = b.amount;
+                            b.expired += amount;
+                            b.amount = Decimal::ZERO;
+                            amount
+                        });
+                    self.points_row(&member, at, "expire", &points, -amount, None, "");
                 }
+                Due::Review => self.review(&member, at),
             }
-        }
-        due.sort();
-        for (at, _, seq, member, points) in due {
-            let amount = self
-                .members
-                .get_mut(&member)
-                .and_then(|m| m.wallets.get_mut(&points))
-                .and_then(|w| w.bucket(seq))
-                .map_or(Decimal::ZERO, |b| {
-                    let amount = b.amount;
-                    b.expired += amount;
-                    b.amount = Decimal::ZERO;
-                    amount
-                });
-            self.points_row(&member, at, "expire", &points, -amount, None, "");
         }
         if self.clock.is_none_or(|c| c < t) {
             self.clock = Some(t);
         }
+    }
+
+    /// The first thing due at or before `t`.
+    fn next_due(&self, t: DateTime<Utc>) -> Option<(DateTime<Utc>, usize, usize, String, Due)> {
+        let mut due = Vec::new();
+        for (id, m) in &self.members {
+            for (p, w) in &m.wallets {
+                for b in &w.buckets {
+                    if let Some(at) = b.expires.filter(|&at| at <= t && b.amount > Decimal::ZERO) {
+                        due.push((at, m.rank, b.seq, id.clone(), Due::Expiry(p.clone(), b.seq)));
+                    }
+                }
+            }
+            if let Some(tiers) = &self.program.tiers {
+                let end = next_start(m.period, tiers.unit).and_time(NaiveTime::MIN);
+                let at = self.program.instant(end);
+                if at <= t {
+                    due.push((at, m.rank, m.review, id.clone(), Due::Review));
+                }
+            }
+        }
+        due.into_iter()
+            .min_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)))
+    }
+
+    /// A tier period's end: the member keeps the tier if the period met
+    /// its `keep` (or `from`) threshold, else drops to the highest tier
+    /// met, at most `step` levels; the measure starts again at zero.
+    fn review(&mut self, member: &str, at: DateTime<Utc>) {
+        let Some(tiers) = &self.program.tiers else {
+            return;
+        };
+        let seq = self.seq;
+        self.seq += 1;
+        let Some(m) = self.members.get_mut(member) else {
+            return;
+        };
+        let before = m.tier;
+        if tiers.downgrade {
+            let kept = tiers
+                .tiers
+                .get(m.tier)
+                .is_some_and(|(_, from, keep)| m.measure >= keep.unwrap_or(*from));
+            if !kept {
+                let met = tiers
+                    .tiers
+                    .iter()
+                    .rposition(|(_, from, _)| *from <= m.measure)
+                    .unwrap_or(0);
+                let lowest = tiers.step.map_or(0, |step| m.tier.saturating_sub(step));
+                m.tier = met.max(lowest).min(m.tier);
+            }
+        }
+        m.measure = Decimal::ZERO;
+        m.period = next_start(m.period, tiers.unit);
+        m.review = seq;
+        if m.tier != before {
+            self.tier_row(member, at, "");
+        }
+    }
+
+    /// A `tier_change` row: no points, no amount.
+    fn tier_row(&mut self, member: &str, time: DateTime<Utc>, event: &str) {
+        self.outcome.ledger.push(Row {
+            member: member.to_string(),
+            time,
+            kind: "tier_change".to_string(),
+            points: String::new(),
+            amount: None,
+            balance: None,
+            rule: String::new(),
+            event: event.to_string(),
+        });
     }
 
     /// A new bucket of `amount` earned at `t`, the debt paid from it first;
@@ -551,7 +740,6 @@ impl<'p> Evaluation<'p> {
                 earned: t,
                 expires,
                 expired: Decimal::ZERO,
-                origin: seq,
             });
         }
         seq
@@ -567,15 +755,22 @@ impl<'p> Evaluation<'p> {
         qty: Decimal,
         channel: Option<&str>,
     ) {
+        let local = self.program.local(t);
         let mut record = Purchase {
+            day: local.date(),
             amount,
             returned: Decimal::ZERO,
             awards: Vec::new(),
         };
-        let local = self.program.local(t);
         let fired = match self.members.get(&e.member) {
             Some(m) if self.program.effective.is_none_or(|d| local.date() >= d) => {
                 let facts = Facts {
+                    tiers: self
+                        .program
+                        .tiers
+                        .iter()
+                        .flat_map(|t| t.tiers.iter().map(|(name, _, _)| name.clone()))
+                        .collect(),
                     amount,
                     qty,
                     channel,
@@ -625,8 +820,35 @@ impl<'p> Evaluation<'p> {
                 m.firings.push((r, local.date(), e.id.clone()));
             }
         }
+        self.upgrade(&e.member, &record.awards, t, &e.id);
         if let Some(m) = self.members.get_mut(&e.member) {
             m.purchases.insert(e.id.clone(), record);
+        }
+    }
+
+    /// Adds a purchase's awards of the measured type to the member's
+    /// measure, and moves them up right after the event to the highest tier
+    /// it meets (`upgrade immediately`).
+    fn upgrade(&mut self, member: &str, awards: &[AwardMade], t: DateTime<Utc>, event: &str) {
+        let Some(tiers) = &self.program.tiers else {
+            return;
+        };
+        let Some(m) = self.members.get_mut(member) else {
+            return;
+        };
+        m.measure += awards
+            .iter()
+            .filter(|a| a.points == tiers.points)
+            .map(|a| a.amount)
+            .sum::<Decimal>();
+        let met = tiers
+            .tiers
+            .iter()
+            .rposition(|(_, from, _)| *from <= m.measure)
+            .unwrap_or(0);
+        if met > m.tier {
+            m.tier = met;
+            self.tier_row(member, t, event);
         }
     }
 
@@ -872,25 +1094,28 @@ impl<'p> Evaluation<'p> {
         let points = r.points.clone();
         let parts = r.parts.clone();
         // Each part goes back as a bucket of its own with the dates of the
-        // one it was taken from; one whose expiry has passed expires at once.
+        // one it was taken from, a debt paid from it first (as from any
+        // award: docs/semantics.md does not say, the engine does so); one
+        // whose expiry has passed expires at once.
         let mut restored = Vec::new();
         if let Some(w) = m.wallets.get_mut(&points) {
             for (seq, part) in &parts {
                 let Some(from) = w.buckets.iter().find(|b| b.seq == *seq) else {
                     continue;
                 };
+                let paid = w.debt.min(*part);
                 let bucket = Bucket {
                     seq: self.seq,
-                    amount: *part,
+                    amount: *part - paid,
                     earned: from.earned,
                     expires: from.expires,
                     expired: Decimal::ZERO,
-                    origin: from.origin,
                 };
                 self.seq += 1;
-                if bucket.expires.is_some_and(|at| at <= t) {
-                    restored.push((bucket.seq, *part));
+                if bucket.expires.is_some_and(|at| at <= t) && bucket.amount > Decimal::ZERO {
+                    restored.push((bucket.seq, bucket.amount));
                 }
+                w.debt -= paid;
                 w.buckets.push(bucket);
             }
         }
@@ -926,8 +1151,9 @@ impl<'p> Evaluation<'p> {
         }
         purchase.returned += amount;
         let awards = purchase.awards.len();
+        let measured = self.program.tiers.as_ref().map(|t| t.points.as_str());
         for a in 0..awards {
-            if let Some((points, reversed, rule)) = self.reverse(&e.member, of, a) {
+            if let Some((points, reversed, due, rule)) = self.reverse(&e.member, of, a) {
                 self.points_row(
                     &e.member,
                     t,
@@ -937,6 +1163,15 @@ impl<'p> Evaluation<'p> {
                     Some(rule),
                     &e.id,
                 );
+                // A tier measure goes down in proportion to the return (by
+                // what was due, written off or not), unless the purchase's
+                // period has closed.
+                if let Some(m) = self.members.get_mut(&e.member) {
+                    let open = m.purchases.get(of).is_some_and(|p| p.day >= m.period);
+                    if measured == Some(points.as_str()) && open {
+                        m.measure -= due;
+                    }
+                }
             }
         }
         if let Some(m) = self.members.get_mut(&e.member) {
@@ -951,9 +1186,14 @@ impl<'p> Evaluation<'p> {
     /// returned of it: `live × returned / amount`, rounded as the award was,
     /// less what earlier returns took; from the award's own bucket first,
     /// then in spending order; what is missing is a debt (`go negative`) or
-    /// written off. Returns (points type, amount reversed, rule) when
-    /// something was due.
-    fn reverse(&mut self, member: &str, of: &str, a: usize) -> Option<(String, Decimal, usize)> {
+    /// written off. Returns (points type, amount reversed, amount due,
+    /// rule) when something was due.
+    fn reverse(
+        &mut self,
+        member: &str,
+        of: &str,
+        a: usize,
+    ) -> Option<(String, Decimal, Decimal, usize)> {
         let write_off = self.program.write_off;
         let m = self.members.get_mut(member)?;
         let purchase = m.purchases.get_mut(of)?;
@@ -961,12 +1201,15 @@ impl<'p> Evaluation<'p> {
         let award = purchase.awards.get_mut(a)?;
         let precision = self.program.precision(&award.points);
         let w = m.wallets.get_mut(&award.points)?;
-        let expired: Decimal = w
+        // What expired of the award's own bucket: points that went back to
+        // a bucket of their own when a redemption was cancelled are not
+        // counted when they expire (docs/semantics.md says "its bucket";
+        // see `cancelled_then_expired_points_are_not_taken_back`).
+        let expired = w
             .buckets
             .iter()
-            .filter(|b| b.origin == award.bucket)
-            .map(|b| b.expired)
-            .sum();
+            .find(|b| b.seq == award.bucket)
+            .map_or(Decimal::ZERO, |b| b.expired);
         let live = (award.amount - expired).max(Decimal::ZERO);
         let due = round(live * returned / total, precision, award.rounding);
         let target = due - award.reversed;
@@ -990,7 +1233,7 @@ impl<'p> Evaluation<'p> {
             w.debt += target - taken;
             target
         };
-        Some((award.points.clone(), reversed, award.rule))
+        Some((award.points.clone(), reversed, target, award.rule))
     }
 }
 
@@ -1043,12 +1286,16 @@ enum Value {
     Text(String),
     Bool(bool),
     Date(NaiveDate),
+    /// A tier, by rank.
+    Tier(usize),
     /// An optional field the record left empty.
     Missing,
 }
 
 /// What a rule's expressions can read on one purchase.
 struct Facts<'m> {
+    /// The tiers' names, lowest first.
+    tiers: Vec<String>,
     amount: Decimal,
     qty: Decimal,
     channel: Option<&'m str>,
@@ -1060,6 +1307,7 @@ impl Facts<'_> {
     fn name(&self, name: &str) -> Value {
         match name {
             "amount" => Value::Money(self.amount),
+            "tier" => Value::Tier(self.member.tier),
             "qty" => Value::Number(self.qty),
             "channel" => self
                 .channel
@@ -1081,7 +1329,11 @@ impl Facts<'_> {
                 }
                 .to_string(),
             ),
-            _ => Value::Missing,
+            other => self
+                .tiers
+                .iter()
+                .position(|t| t == other)
+                .map_or(Value::Missing, Value::Tier),
         }
     }
 
@@ -1136,6 +1388,7 @@ impl Facts<'_> {
         let matches = |k: &TableKey| match (k, &key) {
             (TableKey::Text(t), Value::Text(v)) => t == v,
             (TableKey::Number(n), Value::Number(v)) => n == v,
+            (TableKey::Name(n), Value::Tier(v)) => self.tiers.get(*v) == Some(n),
             _ => false,
         };
         m.entries
@@ -1156,6 +1409,7 @@ fn binary(op: BinaryOp, a: Value, b: Value) -> Value {
             (Value::Date(x), Value::Date(y)) => Some(x.cmp(y)),
             (Value::Text(x), Value::Text(y)) => Some(x.cmp(y)),
             (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+            (Value::Tier(x), Value::Tier(y)) => Some(x.cmp(y)),
             _ => None,
         }
     };
