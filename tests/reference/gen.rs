@@ -949,9 +949,10 @@ enum KindSpec {
     /// A return of the `n`th purchase generated (any member's), of a
     /// fraction of its amount: `parts` of 4, or 5 for more than it has.
     Return(usize, u32),
-    /// A redeem of `balance + delta` (in the type's smallest steps): found
-    /// once the stream is resolved, by the reference's balance there.
-    RedeemNear(usize, i64),
+    /// A redeem of `balance + delta` (in the type's smallest steps), or of
+    /// half the balance: found once the stream is resolved, by the
+    /// reference's balance there.
+    RedeemNear(usize, i64, bool),
     RedeemReward(usize),
     Cancel(usize),
     /// A record reusing the id of the `n`th record.
@@ -1005,9 +1006,10 @@ fn kind_spec() -> impl Strategy<Value = KindSpec> {
         8 => (positive(20000, 2), (0i64..6).prop_map(Decimal::from), proptest::option::weighted(0.8, 0..CHANNELS.len()))
             .prop_map(|(a, q, c)| KindSpec::Purchase(a, q, c)),
         2 => (any::<usize>(), 1u32..=5).prop_map(|(n, parts)| KindSpec::Return(n, parts)),
-        2 => (0usize..3, -5i64..=1).prop_map(|(p, delta)| KindSpec::RedeemNear(p, delta)),
+        3 => (0usize..3, -5i64..=1, any::<bool>())
+            .prop_map(|(p, delta, half)| KindSpec::RedeemNear(p, delta, half)),
         1 => (0usize..3).prop_map(KindSpec::RedeemReward),
-        1 => any::<usize>().prop_map(KindSpec::Cancel),
+        2 => any::<usize>().prop_map(KindSpec::Cancel),
         1 => any::<usize>().prop_map(KindSpec::Duplicate),
     ]
 }
@@ -1121,15 +1123,39 @@ pub fn resolve(
                     amount: Decimal::ONE,
                 },
             },
-            KindSpec::RedeemNear(p, delta) => {
-                let p = p % points.len().max(1);
+            KindSpec::RedeemNear(p, delta, half) => {
+                // Of the types the member holds, if any.
+                let time = spec.day.and_time(spec.time);
+                let balances: Vec<Decimal> = points
+                    .iter()
+                    .map(|name| balance(&events, &member, name, time))
+                    .collect();
+                let held: Vec<usize> = (0..points.len())
+                    .filter(|&i| balances.get(i).is_some_and(|b| *b > Decimal::ZERO))
+                    .collect();
+                let p = held
+                    .get(p % held.len().max(1))
+                    .copied()
+                    .unwrap_or(p % points.len().max(1));
                 let name = points.get(p).copied().unwrap_or("stars");
                 let unit = step(precisions.get(p).copied().unwrap_or(0));
-                let near = balance(&events, &member, name, spec.day.and_time(spec.time))
-                    + Decimal::from(*delta) * unit;
-                redeems.push((member.clone(), id.clone()));
+                let held = balances.get(p).copied().unwrap_or_default();
+                let near = if *half {
+                    (held / Decimal::TWO).round_dp_with_strategy(
+                        precisions.get(p).copied().unwrap_or(0),
+                        rust_decimal::RoundingStrategy::ToZero,
+                    )
+                } else {
+                    held + Decimal::from(*delta) * unit
+                }
+                .max(unit);
+                // A cancel names a redeem that is applied (but for the one
+                // in eight that names anyone's).
+                if near <= held {
+                    redeems.push((member.clone(), id.clone()));
+                }
                 Kind::RedeemPoints {
-                    points: near.max(unit),
+                    points: near,
                     points_type: name.to_string(),
                 }
             }
