@@ -164,6 +164,9 @@ struct RuleSpec {
     group: Option<u8>,
     during: Option<(NaiveDate, NaiveDate)>,
     min_spend: Option<Decimal>,
+    /// In a group: the same condition and earn lines as the group's rule
+    /// before it, so that the two tie (the first written must win).
+    tie: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -384,7 +387,9 @@ fn award() -> impl Strategy<Value = AwardSpec> {
         Just(dec(10, 0)),
     ];
     prop_oneof![
-        positive(500, 2).prop_map(AwardSpec::Fixed),
+        // Small whole awards as often as any: two rules of a group then
+        // tie now and then (the first written must win).
+        prop_oneof![positive(5, 0), positive(500, 2)].prop_map(AwardSpec::Fixed),
         (positive(300, 2), any::<bool>(), unit, any::<bool>()).prop_map(
             |(rate, full, unit, of_amount)| AwardSpec::Per {
                 rate,
@@ -460,7 +465,7 @@ fn rule(points: usize) -> impl Strategy<Value = RuleSpec> {
         ),
         proptest::option::weighted(0.25, (1u32..4, period())),
         proptest::option::of(rounding()),
-        proptest::option::weighted(0.3, 0u8..2),
+        proptest::option::weighted(0.3, (0u8..2, any::<bool>())),
         proptest::option::weighted(0.15, window),
         proptest::option::weighted(0.15, positive(3000, 2)),
     )
@@ -471,9 +476,10 @@ fn rule(points: usize) -> impl Strategy<Value = RuleSpec> {
                 cap,
                 limit,
                 round,
-                group,
+                group: group.map(|(g, _)| g),
                 during,
                 min_spend,
+                tie: group.is_some_and(|(_, tie)| tie),
             },
         )
 }
@@ -506,7 +512,12 @@ fn tiers() -> impl Strategy<Value = TiersSpec> {
         Just(CalendarUnit::Quarter),
         Just(CalendarUnit::Year),
     ];
-    let step = (positive(400, 0), proptest::option::of(0i64..100));
+    // Small steps as often as large ones: a measure then lands exactly on
+    // a threshold now and then (where `>=` and `>` differ).
+    let step = (
+        prop_oneof![positive(12, 0), positive(400, 0)],
+        proptest::option::of(0i64..100),
+    );
     (
         unit,
         proptest::collection::vec(step, 1..TIERS.len()),
@@ -664,6 +675,19 @@ impl ProgramSpec {
         // group's last rule is.
         let last_of_group =
             |rules: &[RuleSpec], g: u8| rules.iter().rposition(|r| r.group == Some(g)).unwrap_or(0);
+        for i in 0..rules.len() {
+            let rival = rules.get(i).filter(|r| r.tie).and_then(|r| {
+                rules
+                    .get(..i)?
+                    .iter()
+                    .rfind(|other| other.group.is_some() && other.group == r.group)
+                    .cloned()
+            });
+            if let (Some(rival), Some(rule)) = (rival, rules.get_mut(i)) {
+                rule.condition = rival.condition;
+                rule.earns = rival.earns;
+            }
+        }
         let mut earned: Vec<Vec<usize>> = Vec::new();
         for i in 0..rules.len() {
             let grouped = rules.get(i).is_some_and(|r| r.group.is_some());
