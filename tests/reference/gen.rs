@@ -150,8 +150,15 @@ struct TiersSpec {
 #[derive(Debug, Clone)]
 struct PointsSpec {
     precision: u32,
-    /// `expire N months|days after earn [at end of U]`.
-    expire: Option<(u32, TimeUnit, Option<CalendarUnit>)>,
+    expire: Option<ExpireSpec>,
+}
+
+#[derive(Debug, Clone)]
+enum ExpireSpec {
+    /// `expire N months|days after earn [at end of U]`
+    AfterEarn(u32, TimeUnit, Option<CalendarUnit>),
+    /// `expire at end of U [+ N]`
+    EndOf(CalendarUnit, Option<u32>),
 }
 
 #[derive(Debug, Clone)]
@@ -496,14 +503,13 @@ fn points_spec() -> impl Strategy<Value = PointsSpec> {
         (1u32..4).prop_map(|n| (n, TimeUnit::Month)),
         (1u32..40).prop_map(|n| (n, TimeUnit::Day)),
     ];
-    (
-        0u32..3,
-        proptest::option::weighted(0.4, (term, proptest::option::of(unit))),
-    )
-        .prop_map(|(precision, expire)| PointsSpec {
-            precision,
-            expire: expire.map(|((n, u), end)| (n, u, end)),
-        })
+    let expire = prop_oneof![
+        3 => (term, proptest::option::of(unit.clone()))
+            .prop_map(|((n, u), end)| ExpireSpec::AfterEarn(n, u, end)),
+        1 => (unit, proptest::option::of(1u32..3)).prop_map(|(u, plus)| ExpireSpec::EndOf(u, plus)),
+    ];
+    (0u32..3, proptest::option::weighted(0.4, expire))
+        .prop_map(|(precision, expire)| PointsSpec { precision, expire })
 }
 
 fn tiers() -> impl Strategy<Value = TiersSpec> {
@@ -614,11 +620,20 @@ impl ProgramSpec {
         }));
         for (p, spec) in self.points.iter().enumerate() {
             let mut settings = vec![PointsSetting::Precision(num(Decimal::from(spec.precision)))];
-            if let Some((n, unit, end)) = spec.expire {
-                settings.push(PointsSetting::Expire(Expiry::AfterEarn {
-                    term: Duration_(n, unit),
-                    end_of: end.map(spanned),
-                }));
+            match spec.expire {
+                Some(ExpireSpec::AfterEarn(n, unit, end)) => {
+                    settings.push(PointsSetting::Expire(Expiry::AfterEarn {
+                        term: duration(n, unit),
+                        end_of: end.map(spanned),
+                    }));
+                }
+                Some(ExpireSpec::EndOf(unit, plus)) => {
+                    settings.push(PointsSetting::Expire(Expiry::EndOf {
+                        unit: spanned(unit),
+                        plus: plus.map(|n| num(Decimal::from(n))),
+                    }));
+                }
+                None => {}
             }
             items.push(Item::Points(PointsDecl {
                 name: ident(POINTS.get(p).copied().unwrap_or("stars")),
@@ -816,8 +831,7 @@ fn known_tiers(e: &mut Expr, tiers: usize) {
     }
 }
 
-#[allow(non_snake_case)]
-fn Duration_(count: u32, unit: TimeUnit) -> loyalty::syntax::ast::Duration {
+fn duration(count: u32, unit: TimeUnit) -> loyalty::syntax::ast::Duration {
     loyalty::syntax::ast::Duration {
         count: num(Decimal::from(count)),
         unit,

@@ -18,7 +18,7 @@
 //! a field or the tier, exclusive groups, caps per event and per member per
 //! period, limits, `during`, `min spend`, rounding modes, the `effective`
 //! day), several points types, debt paid first by new earning, `expire N
-//! after earn [at end of U]`, redemptions of points and of rewards (beyond
+//! after earn [at end of U]` and `expire at end of U [+ N]`, redemptions of points and of rewards (beyond
 //! the balance: rejected), cancelled redemptions, returns full and partial
 //! (both `on overspent return` policies, limits given back, tier measures
 //! reduced), tiers by one points type earned over a calendar month, quarter
@@ -27,7 +27,7 @@
 //!
 //! Not covered: tiers by other measures or windows, grace, lifetime,
 //! rollover, `upgrade at period end`; pending, budgets, preview rules,
-//! other expiry forms, adjustments, transfers, pools, perks, tier prices,
+//! expiry after inactivity, adjustments, transfers, pools, perks, tier prices,
 //! redeem bounds, events of declared types, rules on enrolment, `--until`,
 //! `--stream`. Two restrictions keep the contract unambiguous: rules in an
 //! exclusive group earn one points type and have no cap (docs/semantics.md
@@ -203,11 +203,22 @@ impl<'a> Program<'a> {
     /// When a bucket earned at `t` expires, by its type's `expire` line.
     fn expiry(&self, points: &str, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let expire = self.points.iter().find(|p| p.name == points)?.expire?;
-        let Expiry::AfterEarn { term, end_of } = expire else {
-            return None;
+        let local = self.local(t);
+        let (term, end_of) = match expire {
+            Expiry::AfterEarn { term, end_of } => (term, end_of),
+            // The end of the earn unit, plus N units.
+            Expiry::EndOf { unit, plus } => {
+                let plus = plus.as_ref().map_or(0, |n| n.node.mantissa());
+                let mut day = local.date();
+                for _ in 0..plus {
+                    day = next_start(day, unit.node);
+                }
+                let end = next_start(day, unit.node).and_time(NaiveTime::MIN);
+                return Some(self.instant(end));
+            }
+            _ => return None,
         };
         let n = u32::try_from(term.count.node.mantissa()).unwrap_or(0);
-        let local = self.local(t);
         let later = match term.unit {
             TimeUnit::Day => local + Duration::days(i64::from(n)),
             TimeUnit::Week => local + Duration::weeks(i64::from(n)),
