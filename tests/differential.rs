@@ -96,6 +96,12 @@ fn engine(source: &str, events: &str) -> Result<Outcome, String> {
                     _ => entry.0 = value.clone(),
                 }
             }
+            if let Some(points) = column.strip_suffix("_pending") {
+                let pending = decimal(value).ok_or(format!("pending `{value}`"))?;
+                result
+                    .pending
+                    .insert((id.clone(), points.to_string()), pending);
+            }
             if let Some(points) = column.strip_suffix("_balance") {
                 let balance = decimal(value).ok_or(format!("balance `{value}`"))?;
                 result.balances.insert((id, points.to_string()), balance);
@@ -179,6 +185,13 @@ fn case(spec: &ProgramSpec, stream: &[EventSpec]) -> Result<(), TestCaseError> {
         "end balances\n{}",
         context
     );
+    prop_assert_eq!(
+        &actual.pending,
+        &expected.pending,
+        "end pending\n{}",
+        context
+    );
+    prop_assert_eq!(&actual.tiers, &expected.tiers, "end tiers\n{}", context);
     Ok(())
 }
 

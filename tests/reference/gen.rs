@@ -151,6 +151,8 @@ struct TiersSpec {
 struct PointsSpec {
     precision: u32,
     expire: Option<ExpireSpec>,
+    /// `pending N days`.
+    pending: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -508,8 +510,16 @@ fn points_spec() -> impl Strategy<Value = PointsSpec> {
             .prop_map(|((n, u), end)| ExpireSpec::AfterEarn(n, u, end)),
         1 => (unit, proptest::option::of(1u32..3)).prop_map(|(u, plus)| ExpireSpec::EndOf(u, plus)),
     ];
-    (0u32..3, proptest::option::weighted(0.4, expire))
-        .prop_map(|(precision, expire)| PointsSpec { precision, expire })
+    (
+        0u32..3,
+        proptest::option::weighted(0.4, expire),
+        proptest::option::weighted(0.25, 1u32..40),
+    )
+        .prop_map(|(precision, expire, pending)| PointsSpec {
+            precision,
+            expire,
+            pending,
+        })
 }
 
 fn tiers() -> impl Strategy<Value = TiersSpec> {
@@ -620,6 +630,9 @@ impl ProgramSpec {
         }));
         for (p, spec) in self.points.iter().enumerate() {
             let mut settings = vec![PointsSetting::Precision(num(Decimal::from(spec.precision)))];
+            if let Some(days) = spec.pending {
+                settings.push(PointsSetting::Pending(duration(days, TimeUnit::Day)));
+            }
             match spec.expire {
                 Some(ExpireSpec::AfterEarn(n, unit, end)) => {
                     settings.push(PointsSetting::Expire(Expiry::AfterEarn {

@@ -17,18 +17,20 @@
 //! conditions over fields, attributes and built-in names, `times` tables by
 //! a field or the tier, exclusive groups, caps per event and per member per
 //! period, limits, `during`, `min spend`, rounding modes, the `effective`
-//! day), several points types, debt paid first by new earning, `expire N
-//! after earn [at end of U]` and `expire at end of U [+ N]`, redemptions of points and of rewards (beyond
-//! the balance: rejected), cancelled redemptions, returns full and partial
-//! (both `on overspent return` policies, limits given back, tier measures
-//! reduced), tiers by one points type earned over a calendar month, quarter
-//! or year (upgrade immediately, `keep`, downgrade at period end at most N
-//! levels, or never), duplicate ids, unknown members and second enrolments.
+//! day), several points types, `pending` (the `pend` and `release` rows,
+//! only available points spent), debt paid first by new earning, `expire N
+//! after earn [at end of U]` and `expire at end of U [+ N]`, redemptions of
+//! points and of rewards (beyond the available balance: rejected),
+//! cancelled redemptions, returns full and partial (both `on overspent
+//! return` policies, limits given back, tier measures reduced), tiers by
+//! one points type earned over a calendar month, quarter or year (upgrade
+//! immediately, `keep`, downgrade at period end at most N levels, or
+//! never), duplicate ids, unknown members and second enrolments.
 //!
 //! Not covered: tiers by other measures or windows, grace, lifetime,
-//! rollover, `upgrade at period end`; pending, budgets, preview rules,
-//! expiry after inactivity, adjustments, transfers, pools, perks, tier prices,
-//! redeem bounds, events of declared types, rules on enrolment, `--until`,
+//! rollover, `upgrade at period end`; budgets, preview rules, expiry after
+//! inactivity, adjustments, transfers, pools, perks, tier prices, redeem
+//! bounds, events of declared types, rules on enrolment, `--until`,
 //! `--stream`. Two restrictions keep the contract unambiguous: rules in an
 //! exclusive group earn one points type and have no cap (docs/semantics.md
 //! does not say which award "the largest" compares across types, nor
@@ -41,7 +43,8 @@
 //! rows of a rule in the order its lines first name each points type, a cap
 //! cut just before its award, a cancelled part given back as a bucket of its
 //! own (a debt paid from it first) whose immediate expiry carries the
-//! cancel's id, a written-off reversal's row even when nothing was there.
+//! cancel's id, a written-off reversal's row even when nothing was there,
+//! a return taking from pending buckets as from the others.
 
 pub mod gen;
 
@@ -76,6 +79,8 @@ pub struct Outcome {
     pub ledger: Vec<Row>,
     pub rejected: BTreeSet<usize>,
     pub balances: BTreeMap<(String, String), Decimal>,
+    /// Each member's pending points per type at the end.
+    pub pending: BTreeMap<(String, String), Decimal>,
     /// Each member's tier and tier measure at the end (empty and `None`
     /// without tiers).
     pub tiers: BTreeMap<String, (String, Option<Decimal>)>,
@@ -86,6 +91,7 @@ struct Points<'a> {
     name: String,
     precision: u32,
     expire: Option<&'a Expiry>,
+    pending: Option<&'a loyalty::syntax::ast::Duration>,
 }
 
 /// A `tiers by P earned over calendar U` block.
@@ -144,6 +150,7 @@ impl<'a> Program<'a> {
                         name: p.name.node.clone(),
                         precision: 0,
                         expire: None,
+                        pending: None,
                     };
                     for s in &p.settings {
                         match &s.node {
@@ -151,6 +158,7 @@ impl<'a> Program<'a> {
                                 points.precision = u32::try_from(n.node.mantissa()).unwrap_or(0);
                             }
                             PointsSetting::Expire(e) => points.expire = Some(e),
+                            PointsSetting::Pending(d) => points.pending = Some(d),
                             _ => {}
                         }
                     }
@@ -200,6 +208,23 @@ impl<'a> Program<'a> {
         t.with_timezone(&self.tz).naive_local()
     }
 
+    /// Whether points of this type are pending first.
+    fn pends(&self, points: &str) -> bool {
+        self.points
+            .iter()
+            .any(|p| p.name == points && p.pending.is_some())
+    }
+
+    /// When points earned at `t` can be spent (`pending`).
+    fn available_at(&self, points: &str, t: DateTime<Utc>) -> DateTime<Utc> {
+        self.points
+            .iter()
+            .find(|p| p.name == points)
+            .and_then(|p| p.pending)
+            .and_then(|term| add(self.local(t), term))
+            .map_or(t, |at| self.instant(at))
+    }
+
     /// When a bucket earned at `t` expires, by its type's `expire` line.
     fn expiry(&self, points: &str, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let expire = self.points.iter().find(|p| p.name == points)?.expire?;
@@ -218,18 +243,24 @@ impl<'a> Program<'a> {
             }
             _ => return None,
         };
-        let n = u32::try_from(term.count.node.mantissa()).unwrap_or(0);
-        let later = match term.unit {
-            TimeUnit::Day => local + Duration::days(i64::from(n)),
-            TimeUnit::Week => local + Duration::weeks(i64::from(n)),
-            TimeUnit::Month => local.checked_add_months(chrono::Months::new(n))?,
-            TimeUnit::Year => local.checked_add_months(chrono::Months::new(12 * n))?,
-        };
+        let later = add(local, term)?;
         let at = match end_of {
             None => later,
             Some(unit) => next_start(later.date(), unit.node).and_time(NaiveTime::MIN),
         };
         Some(self.instant(at))
+    }
+}
+
+/// A local time a term later, on the calendar (a month after 31 January is
+/// the last day of February).
+fn add(local: NaiveDateTime, term: &loyalty::syntax::ast::Duration) -> Option<NaiveDateTime> {
+    let n = u32::try_from(term.count.node.mantissa()).ok()?;
+    match term.unit {
+        TimeUnit::Day => Some(local + Duration::days(i64::from(n))),
+        TimeUnit::Week => Some(local + Duration::weeks(i64::from(n))),
+        TimeUnit::Month => local.checked_add_months(chrono::Months::new(n)),
+        TimeUnit::Year => local.checked_add_months(chrono::Months::new(12 * n)),
     }
 }
 
@@ -334,6 +365,10 @@ struct Bucket {
     seq: usize,
     amount: Decimal,
     earned: DateTime<Utc>,
+    /// When it can be spent, and whether its release (a pending bucket's)
+    /// is still to come.
+    available: DateTime<Utc>,
+    pending: bool,
     expires: Option<DateTime<Utc>>,
     /// What of it has expired so far.
     expired: Decimal,
@@ -348,6 +383,19 @@ struct Wallet {
 impl Wallet {
     fn balance(&self) -> Decimal {
         self.buckets.iter().map(|b| b.amount).sum::<Decimal>() - self.debt
+    }
+
+    /// What can be spent: the balance less the pending buckets.
+    fn available(&self) -> Decimal {
+        self.balance() - self.pending()
+    }
+
+    fn pending(&self) -> Decimal {
+        self.buckets
+            .iter()
+            .filter(|b| b.pending)
+            .map(|b| b.amount)
+            .sum()
     }
 
     /// The buckets' indices in spending order: earliest expiry first (never
@@ -445,6 +493,8 @@ pub struct Evaluation<'p> {
 
 /// Clock work.
 enum Due {
+    /// A pending bucket's release: its points type and seq.
+    Release(String, usize),
     /// A bucket's expiry: its points type and seq.
     Expiry(String, usize),
     Review,
@@ -484,6 +534,15 @@ impl<'p> Evaluation<'p> {
                 (id.clone(), (tier, measured.map(|_| m.measure)))
             })
             .collect();
+        self.outcome.pending = self
+            .members
+            .iter()
+            .flat_map(|(id, m)| {
+                m.wallets
+                    .iter()
+                    .map(move |(p, w)| ((id.clone(), p.clone()), w.pending()))
+            })
+            .collect();
         self.outcome.balances = self
             .members
             .iter()
@@ -517,7 +576,7 @@ impl<'p> Evaluation<'p> {
         self.members
             .get(member)
             .and_then(|m| m.wallets.get(points))
-            .map_or(Decimal::ZERO, Wallet::balance)
+            .map_or(Decimal::ZERO, Wallet::available)
     }
 
     /// Applies one event; false if it is rejected.
@@ -651,6 +710,20 @@ impl<'p> Evaluation<'p> {
                         });
                     self.points_row(&member, at, "expire", &points, -amount, None, "");
                 }
+                Due::Release(points, seq) => {
+                    let amount = self
+                        .members
+                        .get_mut(&member)
+                        .and_then(|m| m.wallets.get_mut(&points))
+                        .and_then(|w| w.bucket(seq))
+                        .map_or(Decimal::ZERO, |b| {
+                            b.pending = false;
+                            b.amount
+                        });
+                    if amount > Decimal::ZERO {
+                        self.points_row(&member, at, "release", &points, amount, None, "");
+                    }
+                }
                 Due::Review => self.review(&member, at),
             }
         }
@@ -665,6 +738,15 @@ impl<'p> Evaluation<'p> {
         for (id, m) in &self.members {
             for (p, w) in &m.wallets {
                 for b in &w.buckets {
+                    if b.pending && b.available <= t {
+                        due.push((
+                            b.available,
+                            m.rank,
+                            b.seq,
+                            id.clone(),
+                            Due::Release(p.clone(), b.seq),
+                        ));
+                    }
                     if let Some(at) = b.expires.filter(|&at| at <= t && b.amount > Decimal::ZERO) {
                         due.push((at, m.rank, b.seq, id.clone(), Due::Expiry(p.clone(), b.seq)));
                     }
@@ -738,6 +820,7 @@ impl<'p> Evaluation<'p> {
         let seq = self.seq;
         self.seq += 1;
         let expires = self.program.expiry(points, t);
+        let available = self.program.available_at(points, t);
         if let Some(w) = self
             .members
             .get_mut(member)
@@ -749,6 +832,8 @@ impl<'p> Evaluation<'p> {
                 seq,
                 amount: amount - paid,
                 earned: t,
+                available,
+                pending: available > t,
                 expires,
                 expired: Decimal::ZERO,
             });
@@ -816,7 +901,13 @@ impl<'p> Evaluation<'p> {
                 }
                 if award > Decimal::ZERO {
                     let bucket = self.credit(&e.member, &points, award, t);
-                    self.points_row(&e.member, t, "earn", &points, award, Some(r), &e.id);
+                    // A pending type's award is a `pend` row.
+                    let kind = if self.program.pends(&points) {
+                        "pend"
+                    } else {
+                        "earn"
+                    };
+                    self.points_row(&e.member, t, kind, &points, award, Some(r), &e.id);
                     record.awards.push(AwardMade {
                         rule: r,
                         points,
@@ -1075,10 +1166,16 @@ impl<'p> Evaluation<'p> {
         else {
             return false;
         };
-        if amount <= Decimal::ZERO || amount.round_dp(precision) != amount || amount > w.balance() {
+        if amount <= Decimal::ZERO || amount.round_dp(precision) != amount || amount > w.available()
+        {
             return false;
         }
-        let order = w.spending_order();
+        // Available buckets only.
+        let order: Vec<usize> = w
+            .spending_order()
+            .into_iter()
+            .filter(|&i| w.buckets.get(i).is_some_and(|b| !b.pending))
+            .collect();
         let parts = w.take(amount, &order);
         if let Some(m) = self.members.get_mut(&e.member) {
             m.redemptions.insert(
@@ -1119,6 +1216,8 @@ impl<'p> Evaluation<'p> {
                     seq: self.seq,
                     amount: *part - paid,
                     earned: from.earned,
+                    available: from.available,
+                    pending: false,
                     expires: from.expires,
                     expired: Decimal::ZERO,
                 };
