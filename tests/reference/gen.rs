@@ -161,6 +161,8 @@ enum ExpireSpec {
     AfterEarn(u32, TimeUnit, Option<CalendarUnit>),
     /// `expire at end of U [+ N]`
     EndOf(CalendarUnit, Option<u32>),
+    /// `expire after N months|days without activity`
+    Inactivity(u32, TimeUnit),
 }
 
 #[derive(Debug, Clone)]
@@ -506,9 +508,10 @@ fn points_spec() -> impl Strategy<Value = PointsSpec> {
         (1u32..40).prop_map(|n| (n, TimeUnit::Day)),
     ];
     let expire = prop_oneof![
-        3 => (term, proptest::option::of(unit.clone()))
+        3 => (term.clone(), proptest::option::of(unit.clone()))
             .prop_map(|((n, u), end)| ExpireSpec::AfterEarn(n, u, end)),
         1 => (unit, proptest::option::of(1u32..3)).prop_map(|(u, plus)| ExpireSpec::EndOf(u, plus)),
+        1 => term.prop_map(|(n, u)| ExpireSpec::Inactivity(n, u)),
     ];
     (
         0u32..3,
@@ -639,6 +642,9 @@ impl ProgramSpec {
                         term: duration(n, unit),
                         end_of: end.map(spanned),
                     }));
+                }
+                Some(ExpireSpec::Inactivity(n, unit)) => {
+                    settings.push(PointsSetting::Expire(Expiry::Inactivity(duration(n, unit))));
                 }
                 Some(ExpireSpec::EndOf(unit, plus)) => {
                     settings.push(PointsSetting::Expire(Expiry::EndOf {

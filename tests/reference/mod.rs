@@ -19,7 +19,8 @@
 //! period, limits, `during`, `min spend`, rounding modes, the `effective`
 //! day), several points types, `pending` (the `pend` and `release` rows,
 //! only available points spent), debt paid first by new earning, `expire N
-//! after earn [at end of U]` and `expire at end of U [+ N]`, redemptions of
+//! after earn [at end of U]`, `expire at end of U [+ N]` and `expire after
+//! N without activity` (earning, redeeming, a cancel), redemptions of
 //! points and of rewards (beyond the available balance: rejected),
 //! cancelled redemptions, returns full and partial (both `on overspent
 //! return` policies, limits given back, tier measures reduced), tiers by
@@ -28,15 +29,14 @@
 //! never), duplicate ids, unknown members and second enrolments.
 //!
 //! Not covered: tiers by other measures or windows, grace, lifetime,
-//! rollover, `upgrade at period end`; budgets, preview rules, expiry after
-//! inactivity, adjustments, transfers, pools, perks, tier prices, redeem
-//! bounds, events of declared types, rules on enrolment, `--until`,
-//! `--stream`. Two restrictions keep the contract unambiguous: rules in an
-//! exclusive group earn one points type and have no cap (docs/semantics.md
-//! does not say which award "the largest" compares across types, nor
-//! whether a losing rule's cap cut is written), and a share of a grouped
-//! rule comes after every rule of that group (so the group is decided when
-//! the share is computed).
+//! rollover, `upgrade at period end`; budgets, preview rules, adjustments,
+//! transfers, pools, perks, tier prices, redeem bounds, events of declared
+//! types, rules on enrolment, `--until`, `--stream`. Two restrictions keep
+//! the contract unambiguous: rules in an exclusive group earn one points
+//! type and have no cap (docs/semantics.md does not say which award "the
+//! largest" compares across types, nor whether a losing rule's cap cut is
+//! written), and a share of a grouped rule comes after every rule of that
+//! group (so the group is decided when the share is computed).
 //!
 //! Where docs/semantics.md is silent on the form of the ledger, the
 //! reference writes what the engine writes, and says so where it does: the
@@ -44,7 +44,10 @@
 //! cut just before its award, a cancelled part given back as a bucket of its
 //! own (a debt paid from it first) whose immediate expiry carries the
 //! cancel's id, a written-off reversal's row even when nothing was there,
-//! a return taking from pending buckets as from the others.
+//! a return taking from pending buckets as from the others; an inactivity
+//! expiry's rows in spending order, the expiry before a release due at the
+//! same instant, its place among other ties that of the activity its check
+//! waited on.
 
 pub mod gen;
 
@@ -206,6 +209,14 @@ impl<'a> Program<'a> {
 
     fn local(&self, t: DateTime<Utc>) -> NaiveDateTime {
         t.with_timezone(&self.tz).naive_local()
+    }
+
+    /// The term of an `expire after N without activity` type.
+    fn inactivity(&self, points: &str) -> Option<&loyalty::syntax::ast::Duration> {
+        match self.points.iter().find(|p| p.name == points)?.expire? {
+            Expiry::Inactivity(term) => Some(term),
+            _ => None,
+        }
     }
 
     /// Whether points of this type are pending first.
@@ -378,6 +389,16 @@ struct Bucket {
 struct Wallet {
     buckets: Vec<Bucket>,
     debt: Decimal,
+    /// The member's last activity in this type (earning, redeeming, a
+    /// cancel), and the order it came in: when `expire after N without
+    /// activity` counts from.
+    activity: Option<(DateTime<Utc>, usize)>,
+    /// The activity an inactivity check waits on (its time and order): the
+    /// first since the last check; the check, come due, is put off to the
+    /// latest activity if there was a later one. Its place among ties is
+    /// that activity's (docs/semantics.md says only "in the order they
+    /// were scheduled"; this is the order the engine keeps).
+    check: Option<(DateTime<Utc>, usize)>,
 }
 
 impl Wallet {
@@ -497,6 +518,8 @@ enum Due {
     Release(String, usize),
     /// A bucket's expiry: its points type and seq.
     Expiry(String, usize),
+    /// Every bucket of a type, after the time without activity.
+    Inactivity(String),
     Review,
 }
 
@@ -696,20 +719,7 @@ impl<'p> Evaluation<'p> {
     fn advance(&mut self, t: DateTime<Utc>) {
         while let Some((at, _, _, member, due)) = self.next_due(t) {
             match due {
-                Due::Expiry(points, seq) => {
-                    let amount = self
-                        .members
-                        .get_mut(&member)
-                        .and_then(|m| m.wallets.get_mut(&points))
-                        .and_then(|w| w.bucket(seq))
-                        .map_or(Decimal::ZERO, |b| {
-                            let amount = b.amount;
-                            b.expired += amount;
-                            b.amount = Decimal::ZERO;
-                            amount
-                        });
-                    self.points_row(&member, at, "expire", &points, -amount, None, "");
-                }
+                Due::Expiry(points, seq) => self.expire(&member, &points, seq, at, ""),
                 Due::Release(points, seq) => {
                     let amount = self
                         .members
@@ -722,6 +732,39 @@ impl<'p> Evaluation<'p> {
                         });
                     if amount > Decimal::ZERO {
                         self.points_row(&member, at, "release", &points, amount, None, "");
+                    }
+                }
+                Due::Inactivity(points) => {
+                    // Put off to a later activity, if there was one.
+                    if let Some(w) = self
+                        .members
+                        .get_mut(&member)
+                        .and_then(|m| m.wallets.get_mut(&points))
+                    {
+                        let later = w.activity.filter(|a| w.check.is_some_and(|c| a.0 > c.0));
+                        w.check = later;
+                        if later.is_some() {
+                            continue;
+                        }
+                    }
+                    // One row per bucket, in spending order (earliest earned
+                    // first: docs/semantics.md does not say, the engine
+                    // does so).
+                    let seqs: Vec<usize> = self
+                        .members
+                        .get(&member)
+                        .and_then(|m| m.wallets.get(&points))
+                        .map(|w| {
+                            w.spending_order()
+                                .into_iter()
+                                .filter_map(|i| w.buckets.get(i))
+                                .filter(|b| b.amount > Decimal::ZERO)
+                                .map(|b| b.seq)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    for seq in seqs {
+                        self.expire(&member, &points, seq, at, "");
                     }
                 }
                 Due::Review => self.review(&member, at),
@@ -750,6 +793,15 @@ impl<'p> Evaluation<'p> {
                     if let Some(at) = b.expires.filter(|&at| at <= t && b.amount > Decimal::ZERO) {
                         due.push((at, m.rank, b.seq, id.clone(), Due::Expiry(p.clone(), b.seq)));
                     }
+                }
+            }
+            for (p, w) in &m.wallets {
+                let (Some((last, seq)), Some(term)) = (w.check, self.program.inactivity(p)) else {
+                    continue;
+                };
+                let at = add(self.program.local(last), term).map(|at| self.program.instant(at));
+                if let Some(at) = at.filter(|&at| at <= t) {
+                    due.push((at, m.rank, seq, id.clone(), Due::Inactivity(p.clone())));
                 }
             }
             if let Some(tiers) = &self.program.tiers {
@@ -814,11 +866,45 @@ impl<'p> Evaluation<'p> {
         });
     }
 
+    /// What is left of bucket `seq` expires at `at`: an `expire` row.
+    fn expire(&mut self, member: &str, points: &str, seq: usize, at: DateTime<Utc>, event: &str) {
+        let amount = self
+            .members
+            .get_mut(member)
+            .and_then(|m| m.wallets.get_mut(points))
+            .and_then(|w| w.bucket(seq))
+            .map_or(Decimal::ZERO, |b| {
+                let amount = b.amount;
+                b.expired += amount;
+                b.amount = Decimal::ZERO;
+                amount
+            });
+        self.points_row(member, at, "expire", points, -amount, None, event);
+    }
+
+    /// Activity in a points type at `t`.
+    fn active(&mut self, member: &str, points: &str, t: DateTime<Utc>) {
+        let seq = self.seq;
+        self.seq += 1;
+        if let Some(w) = self
+            .members
+            .get_mut(member)
+            .and_then(|m| m.wallets.get_mut(points))
+        {
+            w.activity = Some((t, seq));
+            w.check = w.check.or(w.activity);
+        }
+    }
+
     /// A new bucket of `amount` earned at `t`, the debt paid from it first;
     /// returns its seq.
     fn credit(&mut self, member: &str, points: &str, amount: Decimal, t: DateTime<Utc>) -> usize {
-        let seq = self.seq;
-        self.seq += 1;
+        // The activity comes before the bucket in the order of clock work:
+        // an inactivity expiry due when the bucket's release is comes first
+        // (docs/semantics.md does not say; the engine does so).
+        let activity = self.seq;
+        let seq = self.seq + 1;
+        self.seq += 2;
         let expires = self.program.expiry(points, t);
         let available = self.program.available_at(points, t);
         if let Some(w) = self
@@ -828,6 +914,8 @@ impl<'p> Evaluation<'p> {
         {
             let paid = w.debt.min(amount);
             w.debt -= paid;
+            w.activity = Some((t, activity));
+            w.check = w.check.or(w.activity);
             w.buckets.push(Bucket {
                 seq,
                 amount: amount - paid,
@@ -1187,6 +1275,7 @@ impl<'p> Evaluation<'p> {
                 },
             );
         }
+        self.active(&e.member, points, t);
         self.points_row(&e.member, t, "spend", points, -amount, None, &e.id);
         true
     }
@@ -1223,25 +1312,17 @@ impl<'p> Evaluation<'p> {
                 };
                 self.seq += 1;
                 if bucket.expires.is_some_and(|at| at <= t) && bucket.amount > Decimal::ZERO {
-                    restored.push((bucket.seq, bucket.amount));
+                    restored.push(bucket.seq);
                 }
                 w.debt -= paid;
                 w.buckets.push(bucket);
             }
         }
         let total: Decimal = parts.iter().map(|(_, p)| *p).sum();
+        self.active(&e.member, &points, t);
         self.points_row(&e.member, t, "redeem_cancel", &points, total, None, &e.id);
-        for (seq, part) in restored {
-            if let Some(b) = self
-                .members
-                .get_mut(&e.member)
-                .and_then(|m| m.wallets.get_mut(&points))
-                .and_then(|w| w.bucket(seq))
-            {
-                b.amount -= part;
-                b.expired += part;
-            }
-            self.points_row(&e.member, t, "expire", &points, -part, None, &e.id);
+        for seq in restored {
+            self.expire(&e.member, &points, seq, t, &e.id);
         }
         true
     }
