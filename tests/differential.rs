@@ -14,6 +14,10 @@ mod reference;
 
 use chrono::{DateTime, Utc};
 use loyalty::engine::replay::{Options, Order};
+
+/// `--until DAY`, with the program's zone (the test's, not the engine's
+/// reading of the program).
+type UntilDay = (chrono::NaiveDate, chrono_tz::Tz);
 use loyalty::events::{read, Format};
 use loyalty::report::{self, LedgerWriter};
 use loyalty::run::{Finished, Run, Sinks};
@@ -40,12 +44,12 @@ fn decimal(text: &str) -> Option<Decimal> {
 
 /// What the engine writes for `source` and `events` (JSON Lines), read
 /// back from its ledger, members and rejects files.
-fn engine(source: &str, events: &str) -> Result<Outcome, String> {
+fn engine(source: &str, events: &str, until: Option<UntilDay>) -> Result<Outcome, String> {
     let (program, _) = loyalty::compile::compile(source).map_err(|d| format!("{d:?}"))?;
     let input = read(&program, Format::Jsonl, events.as_bytes(), "t");
     let options = Options {
         order: Order::Sort,
-        until: None,
+        until: until.map(|(day, zone)| loyalty::engine::replay::Until::Day(day).instant(zone)),
         strict: false,
     };
     let mut ledger = Vec::new();
@@ -67,7 +71,10 @@ fn engine(source: &str, events: &str) -> Result<Outcome, String> {
     let mut rejects = Vec::new();
     report::write_rejects(&outcome.rejects, &mut rejects).map_err(|e| e.to_string())?;
 
-    let mut result = Outcome::default();
+    let mut result = Outcome {
+        after_until: usize::try_from(outcome.after_until).unwrap_or(usize::MAX),
+        ..Outcome::default()
+    };
     for r in records(&ledger).iter().skip(1) {
         let field = |i: usize| r.get(i).cloned().unwrap_or_default();
         let time = DateTime::parse_from_rfc3339(&field(2))
@@ -129,7 +136,11 @@ fn listing(rows: &[Row]) -> String {
 
 /// One generated case: the program through print ∘ parse and `check`, the
 /// stream resolved, then engine and reference compared.
-fn case(spec: &ProgramSpec, stream: &[EventSpec]) -> Result<(), TestCaseError> {
+fn case(
+    spec: &ProgramSpec,
+    stream: &[EventSpec],
+    until: Option<chrono::NaiveDate>,
+) -> Result<(), TestCaseError> {
     let tree = spec.build();
     let text = loyalty::syntax::print(&tree);
     let parsed = loyalty::syntax::parse(&text)
@@ -157,9 +168,14 @@ fn case(spec: &ProgramSpec, stream: &[EventSpec]) -> Result<(), TestCaseError> {
     };
     let events = gen::resolve(stream, &points, &precisions, &mut balance);
     let jsonl = gen::jsonl(&events);
-    let expected = Evaluation::new(&program).run(&events);
-    let actual = engine(&text, &jsonl).map_err(TestCaseError::fail)?;
-    let context = format!("program:\n{text}\nevents:\n{jsonl}");
+    let expected = Evaluation::new(&program).run(&events, until);
+    let zone: chrono_tz::Tz = spec
+        .zone()
+        .parse()
+        .map_err(|e| TestCaseError::fail(format!("{e}")))?;
+    let actual =
+        engine(&text, &jsonl, until.map(|day| (day, zone))).map_err(TestCaseError::fail)?;
+    let context = format!("program:\n{text}\nevents:\n{jsonl}until: {until:?}\n");
     if actual.ledger != expected.ledger {
         let first = actual
             .ledger
@@ -192,14 +208,24 @@ fn case(spec: &ProgramSpec, stream: &[EventSpec]) -> Result<(), TestCaseError> {
         context
     );
     prop_assert_eq!(&actual.tiers, &expected.tiers, "end tiers\n{}", context);
+    prop_assert_eq!(
+        actual.after_until,
+        expected.after_until,
+        "after --until\n{}",
+        context
+    );
     Ok(())
 }
 
 proptest! {
     // The default config: 256 cases, or PROPTEST_CASES.
     #[test]
-    fn engine_agrees_with_the_reference(spec in gen::program(), stream in gen::stream()) {
-        case(&spec, &stream)?;
+    fn engine_agrees_with_the_reference(
+        spec in gen::program(),
+        stream in gen::stream(),
+        until in proptest::option::weighted(0.25, gen::day()),
+    ) {
+        case(&spec, &stream, until)?;
     }
 }
 
@@ -250,8 +276,8 @@ fn purchase(id: &str, time: &str, amount: i64) -> GenEvent {
 fn both(source: &str, events: &[GenEvent]) -> (Outcome, Outcome) {
     let tree = loyalty::syntax::parse(source).unwrap();
     let program = Program::new(&tree);
-    let expected = Evaluation::new(&program).run(events);
-    (engine(source, &gen::jsonl(events)).unwrap(), expected)
+    let expected = Evaluation::new(&program).run(events, None);
+    (engine(source, &gen::jsonl(events), None).unwrap(), expected)
 }
 
 /// docs/semantics.md, Tiers: "a member keeps the tier if the ended period

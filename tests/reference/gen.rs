@@ -1035,7 +1035,8 @@ const DAYS: [(i32, u32, u32); 14] = [
     (2025, 3, 31),
 ];
 
-fn day() -> impl Strategy<Value = NaiveDate> {
+/// A day where calendars turn, or any day to April 2025.
+pub fn day() -> impl Strategy<Value = NaiveDate> {
     prop_oneof![
         proptest::sample::select(&DAYS[..]).prop_map(|(y, m, d)| date(y, m, d)),
         (14i64..460).prop_map(|n| date(2024, 1, 1) + Duration::days(n)),

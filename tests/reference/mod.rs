@@ -26,12 +26,13 @@
 //! return` policies, limits given back, tier measures reduced), tiers by
 //! one points type earned over a calendar month, quarter or year (upgrade
 //! immediately, `keep`, downgrade at period end at most N levels, or
-//! never), duplicate ids, unknown members and second enrolments.
+//! never), duplicate ids, unknown members and second enrolments, and
+//! `--until` a day.
 //!
 //! Not covered: tiers by other measures or windows, grace, lifetime,
 //! rollover, `upgrade at period end`; budgets, preview rules, adjustments,
 //! transfers, pools, perks, tier prices, redeem bounds, events of declared
-//! types, rules on enrolment, `--until`, `--stream`. Two restrictions keep
+//! types, rules on enrolment, `--stream`. Two restrictions keep
 //! the contract unambiguous: rules in an exclusive group earn one points
 //! type and have no cap (docs/semantics.md does not say which award "the
 //! largest" compares across types, nor whether a losing rule's cap cut is
@@ -87,6 +88,8 @@ pub struct Outcome {
     /// Each member's tier and tier measure at the end (empty and `None`
     /// without tiers).
     pub tiers: BTreeMap<String, (String, Option<Decimal>)>,
+    /// Records after `--until`, not applied.
+    pub after_until: usize,
 }
 
 /// A points type as the reference needs it.
@@ -544,8 +547,26 @@ impl<'p> Evaluation<'p> {
 
     /// Applies a whole stream in time order (equal times in input order)
     /// and returns what came out.
-    pub fn run(mut self, events: &[GenEvent]) -> Outcome {
-        self.apply_all(events);
+    /// With `until` (`--until DAY`), the run goes through the end of that
+    /// local day: what is due by then is applied, later records are
+    /// counted, not applied.
+    pub fn run(mut self, events: &[GenEvent], until: Option<NaiveDate>) -> Outcome {
+        // The start of the next day.
+        let end = until.map(|day| {
+            let next = day + Duration::days(1);
+            self.program.instant(next.and_time(NaiveTime::MIN))
+        });
+        let (before, after): (Vec<(usize, &GenEvent)>, Vec<_>) = events
+            .iter()
+            .enumerate()
+            .partition(|(_, e)| end.is_none_or(|end| self.program.instant(e.time) < end));
+        self.outcome.after_until = after.len();
+        self.apply_indexed(&before);
+        if let Some(end) = end {
+            // The last instant of the day: the next day's start less a
+            // nanosecond (what is due at midnight belongs to the next day).
+            self.advance(end - Duration::nanoseconds(1));
+        }
         let measured = self.program.tiers.as_ref();
         self.outcome.tiers = self
             .members
@@ -579,13 +600,18 @@ impl<'p> Evaluation<'p> {
     }
 
     pub fn apply_all(&mut self, events: &[GenEvent]) {
-        let mut order: Vec<usize> = (0..events.len()).collect();
-        order.sort_by_key(|&i| events.get(i).map(|e| self.program.instant(e.time)));
-        for i in order {
-            if let Some(e) = events.get(i) {
-                if !self.apply(e) {
-                    self.outcome.rejected.insert(i + 1);
-                }
+        let indexed: Vec<(usize, &GenEvent)> = events.iter().enumerate().collect();
+        self.apply_indexed(&indexed);
+    }
+
+    /// Applies records (with their index in the stream) in time order,
+    /// equal times in input order.
+    fn apply_indexed(&mut self, events: &[(usize, &GenEvent)]) {
+        let mut order = events.to_vec();
+        order.sort_by_key(|(_, e)| self.program.instant(e.time));
+        for (i, e) in order {
+            if !self.apply(e) {
+                self.outcome.rejected.insert(i + 1);
             }
         }
     }
