@@ -170,6 +170,8 @@ struct RuleSpec {
     condition: Option<Expr>,
     earns: Vec<EarnSpec>,
     cap: Option<(Decimal, usize, Option<Period>)>,
+    /// `budget N P in total | per U`: amount, points type, period.
+    budget: Option<(Decimal, usize, Option<Period>)>,
     limit: Option<(u32, Period)>,
     round: Option<Rounding>,
     group: Option<u8>,
@@ -479,12 +481,21 @@ fn rule(points: usize) -> impl Strategy<Value = RuleSpec> {
         proptest::option::weighted(0.3, (0u8..2, any::<bool>())),
         proptest::option::weighted(0.15, window),
         proptest::option::weighted(0.15, positive(3000, 2)),
+        proptest::option::weighted(
+            0.15,
+            (
+                positive(600, 0),
+                any::<usize>(),
+                proptest::option::of(period()),
+            ),
+        ),
     )
         .prop_map(
-            |(condition, earns, cap, limit, round, group, during, min_spend)| RuleSpec {
+            |(condition, earns, cap, limit, round, group, during, min_spend, budget)| RuleSpec {
                 condition,
                 earns,
                 cap,
+                budget,
                 limit,
                 round,
                 group: group.map(|(g, _)| g),
@@ -588,9 +599,9 @@ impl ProgramSpec {
     }
 
     /// The program as a tree that `check` accepts: shares point at an
-    /// earlier rule earning the type they name, caps at a type their rule
-    /// earns; an exclusive group's rules earn the first points type only and
-    /// have no caps, and a share of a grouped rule comes after the whole
+    /// earlier rule earning the type they name, caps and budgets at a type
+    /// their rule earns; an exclusive group's rules earn the first points
+    /// type only and have no caps or budgets, and a share of a grouped rule comes after the whole
     /// group (see the reference's module doc).
     pub fn build(&self) -> File {
         let mut items = vec![Item::Program(ProgramDecl {
@@ -760,11 +771,12 @@ impl ProgramSpec {
             }
             if grouped {
                 rule.cap = None;
+                rule.budget = None;
             }
             let mut types: Vec<usize> = rule.earns.iter().map(|e| e.points).collect();
             types.sort_unstable();
             types.dedup();
-            if let Some((_, p, _)) = &mut rule.cap {
+            for (_, p, _) in rule.cap.iter_mut().chain(rule.budget.iter_mut()) {
                 *p = types.get(*p % types.len().max(1)).copied().unwrap_or(0);
             }
             earned.push(types);
@@ -957,6 +969,13 @@ fn rule_decl(i: usize, rule: &RuleSpec) -> RuleDecl {
             amount: num(amount),
             points: ident(POINTS.get(p).copied().unwrap_or("stars")),
             scope: scope.map_or(CapScope::PerEvent, |p| CapScope::PerMember(spanned(p))),
+        });
+    }
+    if let Some((amount, p, period)) = rule.budget {
+        stmts.push(RuleStmt::Budget {
+            amount: num(amount),
+            points: ident(POINTS.get(p).copied().unwrap_or("stars")),
+            period: period.map(spanned),
         });
     }
     if let Some((count, p)) = rule.limit {

@@ -16,28 +16,28 @@
 //! purchases (fixed, `per`, `per full`, shares of any earlier rule,
 //! conditions over fields, attributes and built-in names, `times` tables by
 //! a field or the tier, exclusive groups, caps per event and per member per
-//! period, limits, `during`, `min spend`, rounding modes, the `effective`
-//! day), several points types, `pending` (the `pend` and `release` rows,
-//! only available points spent), debt paid first by new earning, `expire N
-//! after earn [at end of U]`, `expire at end of U [+ N]` and `expire after
-//! N without activity` (earning, redeeming, a cancel), redemptions of
-//! points and of rewards (beyond the available balance: rejected),
-//! cancelled redemptions, returns full and partial (both `on overspent
-//! return` policies, limits given back, tier measures reduced), tiers by
-//! one points type earned over a calendar month, quarter or year (upgrade
-//! immediately, `keep`, downgrade at period end at most N levels, or
-//! never), duplicate ids, unknown members and second enrolments, and
-//! `--until` a day.
+//! period, budgets in total and per period, limits, `during`, `min spend`,
+//! rounding modes, the `effective` day), several points types, `pending`
+//! (the `pend` and `release` rows, only available points spent), debt paid
+//! first by new earning, `expire N after earn [at end of U]`, `expire at
+//! end of U [+ N]` and `expire after N without activity` (earning,
+//! redeeming, a cancel), redemptions of points and of rewards (beyond the
+//! available balance: rejected), cancelled redemptions, returns full and
+//! partial (both `on overspent return` policies, limits given back, tier
+//! measures reduced), tiers by one points type earned over a calendar
+//! month, quarter or year (upgrade immediately, `keep`, downgrade at period
+//! end at most N levels, or never), duplicate ids, unknown members and
+//! second enrolments, and `--until` a day.
 //!
 //! Not covered: tiers by other measures or windows, grace, lifetime,
-//! rollover, `upgrade at period end`; budgets, preview rules, adjustments,
+//! rollover, `upgrade at period end`; preview rules, adjustments,
 //! transfers, pools, perks, tier prices, redeem bounds, events of declared
-//! types, rules on enrolment, `--stream`. Two restrictions keep
-//! the contract unambiguous: rules in an exclusive group earn one points
-//! type and have no cap (docs/semantics.md does not say which award "the
-//! largest" compares across types, nor whether a losing rule's cap cut is
-//! written), and a share of a grouped rule comes after every rule of that
-//! group (so the group is decided when the share is computed).
+//! types, rules on enrolment, `--stream`. Two restrictions keep the
+//! contract unambiguous: rules in an exclusive group earn one points type
+//! and have no cap or budget (docs/semantics.md does not say which award
+//! "the largest" compares across types, nor whether a losing rule's cap cut
+//! is written), and a share of a grouped rule comes after every rule of
+//! that group (so the group is decided when the share is computed).
 //!
 //! Where docs/semantics.md is silent on the form of the ledger, the
 //! reference writes what the engine writes, and says so where it does: the
@@ -511,6 +511,9 @@ pub struct Evaluation<'p> {
     clock: Option<DateTime<Utc>>,
     members: BTreeMap<String, Member>,
     ids: BTreeSet<String>,
+    /// (rule, points type, local date, amount) of every award, all members:
+    /// for budgets.
+    budgets: Vec<(usize, String, NaiveDate, Decimal)>,
     seq: usize,
     outcome: Outcome,
 }
@@ -540,6 +543,7 @@ impl<'p> Evaluation<'p> {
             clock: None,
             members: BTreeMap::new(),
             ids: BTreeSet::new(),
+            budgets: Vec::new(),
             seq: 0,
             outcome: Outcome::default(),
         }
@@ -1013,6 +1017,7 @@ impl<'p> Evaluation<'p> {
                 if let Some(m) = self.members.get_mut(&e.member) {
                     m.awarded.push((r, points.clone(), local.date(), award));
                 }
+                self.budgets.push((r, points.clone(), local.date(), award));
                 if award > Decimal::ZERO {
                     let bucket = self.credit(&e.member, &points, award, t);
                     // A pending type's award is a `pend` row.
@@ -1259,6 +1264,35 @@ impl<'p> Evaluation<'p> {
                         (amount.node - used).max(Decimal::ZERO)
                     }
                 };
+                if after > room {
+                    fired.cuts.push((name.clone(), after, room));
+                    after = room;
+                }
+            }
+            // Then budgets: what the rule awarded all members in the period.
+            for s in &rule.stmts {
+                let RuleStmt::Budget {
+                    amount,
+                    points,
+                    period,
+                } = &s.node
+                else {
+                    continue;
+                };
+                if points.node != name {
+                    continue;
+                }
+                let period = period.as_ref().map_or(Period::Lifetime, |p| p.node);
+                let start = period_start(date, period);
+                let used: Decimal = self
+                    .budgets
+                    .iter()
+                    .filter(|(br, bp, d, _)| {
+                        *br == r && *bp == name && period_start(*d, period) == start
+                    })
+                    .map(|(_, _, _, a)| *a)
+                    .sum();
+                let room = (amount.node - used).max(Decimal::ZERO);
                 if after > room {
                     fired.cuts.push((name.clone(), after, room));
                     after = room;
