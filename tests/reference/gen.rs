@@ -170,6 +170,9 @@ struct TiersSpec {
     steps: Vec<(Decimal, Option<Decimal>)>,
     /// `downgrade at period end` with its `at most N levels`, or `never`.
     downgrade: Option<Option<u32>>,
+    /// The second tier's `from` is rule 0's first award, when that is a
+    /// whole fixed number: one purchase then lands on the threshold.
+    exact: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -579,14 +582,16 @@ fn tiers() -> impl Strategy<Value = TiersSpec> {
         unit,
         proptest::collection::vec(step, 1..TIERS.len()),
         proptest::option::weighted(0.8, proptest::option::of(1u32..3)),
+        any::<bool>(),
     )
-        .prop_map(|(unit, steps, downgrade)| TiersSpec {
+        .prop_map(|(unit, steps, downgrade, exact)| TiersSpec {
             unit,
             steps: steps
                 .into_iter()
                 .map(|(from, keep)| (from, keep.map(Decimal::from)))
                 .collect(),
             downgrade,
+            exact,
         })
 }
 
@@ -714,10 +719,16 @@ impl ProgramSpec {
             }
         }
         if let Some(t) = &self.tiers {
-            let measured = rules
-                .first()
-                .and_then(|r| r.earns.first())
-                .map_or(0, |e| e.points);
+            let first = rules.first().and_then(|r| r.earns.first());
+            let measured = first.map_or(0, |e| e.points);
+            let mut t = t.clone();
+            if let (true, Some(AwardSpec::Fixed(n)), Some(step)) =
+                (t.exact, first.map(|e| &e.award), t.steps.first_mut())
+            {
+                if n.trunc() >= Decimal::ONE {
+                    step.0 = n.trunc();
+                }
+            }
             items.push(Item::Tiers(t.block(measured)));
         }
         for (i, rule) in rules.iter().enumerate() {
