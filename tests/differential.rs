@@ -2,7 +2,9 @@
 //! and random streams for them, run by the engine (through the public reader
 //! and `loyalty::run::Run`, compared at its output files) and by the
 //! reference evaluator of `tests/reference/`: every ledger row, the rejected
-//! records and the members' end balances must agree.
+//! records, the members' end balances, pending points, tiers and measures,
+//! and the records after `--until` must agree. Cases found where the engine
+//! and docs/semantics.md disagree follow, each ignored with its reason.
 //!
 //! `PROPTEST_CASES=20000 cargo test --release --test differential` runs a
 //! long campaign (docs/testing.md).
