@@ -146,6 +146,15 @@ pub const MEMBERS: [&str; 4] = ["ann", "bob", "cy", "dee"];
 const CHANNELS: [&str; 3] = ["app", "web", "store"];
 const REGIONS: [&str; 2] = ["north", "south"];
 const TIERS: [&str; 3] = ["green", "silver", "gold"];
+const WEEKDAYS: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
 const ZONES: [&str; 3] = ["America/New_York", "Europe/Lisbon", "Australia/Sydney"];
 
 /// A program before it is a tree: every choice a strategy made, with
@@ -213,12 +222,13 @@ struct RuleSpec {
 #[derive(Debug, Clone)]
 enum AwardSpec {
     Fixed(Decimal),
-    /// `N P per [full] U [USD] of amount|qty`
+    /// `N P per [full] U [USD] of amount [- M USD]|qty`
     Per {
         rate: Decimal,
         full: bool,
         unit: Decimal,
         of_amount: bool,
+        less: Option<Decimal>,
     },
     /// `N% of R [P]`, R an index taken modulo the rules before.
     Share {
@@ -372,6 +382,11 @@ fn atom() -> impl Strategy<Value = Expr> {
             name("month"),
             expr(ExprKind::Number(Decimal::from(m)))
         )),
+        (any::<bool>(), proptest::sample::select(&WEEKDAYS[..])).prop_map(|(eq, day)| binary(
+            if eq { BinaryOp::Eq } else { BinaryOp::Ne },
+            name("weekday"),
+            expr(ExprKind::Text(day.to_string()))
+        )),
         (0u32..420, 0u32..60).prop_map(|(from, days)| {
             let low = date(2024, 1, 1) + Duration::days(i64::from(from));
             let high = low + Duration::days(i64::from(days));
@@ -431,14 +446,20 @@ fn award() -> impl Strategy<Value = AwardSpec> {
         // Small whole awards as often as any: two rules of a group then
         // tie now and then (the first written must win).
         prop_oneof![positive(5, 0), positive(500, 2)].prop_map(AwardSpec::Fixed),
-        (positive(300, 2), any::<bool>(), unit, any::<bool>()).prop_map(
-            |(rate, full, unit, of_amount)| AwardSpec::Per {
+        (
+            positive(300, 2),
+            any::<bool>(),
+            unit,
+            any::<bool>(),
+            proptest::option::weighted(0.2, positive(5000, 2))
+        )
+            .prop_map(|(rate, full, unit, of_amount, less)| AwardSpec::Per {
                 rate,
                 full,
                 unit,
                 of_amount,
-            }
-        ),
+                less,
+            }),
         (positive(3000, 1), any::<usize>(), any::<bool>()).prop_map(
             |(percent, rule, name_points)| AwardSpec::Share {
                 percent,
@@ -930,6 +951,7 @@ fn rule_decl(i: usize, rule: &RuleSpec) -> RuleDecl {
                 full,
                 unit,
                 of_amount,
+                less,
             } => Award::Amount {
                 amount: expr(ExprKind::Number(*rate)),
                 points: ident(points),
@@ -937,7 +959,16 @@ fn rule_decl(i: usize, rule: &RuleSpec) -> RuleDecl {
                     full: *full,
                     unit: num(*unit),
                     currency: of_amount.then(|| ident("USD")),
-                    base: name(if *of_amount { "amount" } else { "qty" }),
+                    // `amount - M USD`: below zero earns nothing.
+                    base: match (of_amount, less) {
+                        (true, Some(m)) => binary(
+                            BinaryOp::Sub,
+                            name("amount"),
+                            expr(ExprKind::Money(usd(*m))),
+                        ),
+                        (true, None) => name("amount"),
+                        (false, _) => name("qty"),
+                    },
                     span: Span::default(),
                 }),
             },

@@ -13,7 +13,8 @@
 //! code with the engine, and users of the library have no use for it.
 //!
 //! What it covers (and so what the generators may produce): earning on
-//! purchases (fixed, `per`, `per full`, shares of any earlier rule,
+//! purchases (fixed, `per` and `per full` of a field or of `amount - M
+//! USD` (below zero: less than nothing), shares of any earlier rule,
 //! conditions over fields, attributes and built-in names, `times` tables by
 //! a field or the tier, exclusive groups, caps per event and per member per
 //! period, budgets in total and per period, limits, `during`, `min spend`,
@@ -51,7 +52,8 @@
 //! cut just before its award, a cancelled part given back as a bucket of its
 //! own (a debt paid from it first) whose immediate expiry carries the
 //! cancel's id, a written-off reversal's row even when nothing was there,
-//! a return taking from pending buckets as from the others; an inactivity
+//! a return taking from pending buckets as from the others; `per full`
+//! counting whole steps toward zero on a base below zero; an inactivity
 //! expiry's rows in spending order, the expiry before a release due at the
 //! same instant, its place among other ties that of the activity its check
 //! waited on.
@@ -1184,8 +1186,12 @@ impl<'p> Evaluation<'p> {
                                 Value::Number(b) | Value::Money(b) => b,
                                 _ => return None,
                             };
+                            // Whole steps toward zero: a base below zero
+                            // (`amount - 100 USD`) has -1 whole step at -1.5
+                            // steps (docs/semantics.md does not say; the
+                            // engine does so).
                             let steps = base / per.unit.node;
-                            n * if per.full { steps.floor() } else { steps }
+                            n * if per.full { steps.trunc() } else { steps }
                         }
                     };
                     (points.node.clone(), value)
