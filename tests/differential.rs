@@ -1,0 +1,394 @@
+//! Differential test (issue 20): random programs, printed and parsed back,
+//! and random streams for them, run by the engine (through the public reader
+//! and `loyalty::run::Run`, compared at its output files) and by the
+//! reference evaluator of `tests/reference/`: every ledger row, the rejected
+//! records, the members' end balances, pending points, tiers and measures,
+//! and the records after `--until` must agree. Cases found where the engine
+//! and docs/semantics.md disagree follow, each ignored with its reason.
+//!
+//! `PROPTEST_CASES=20000 cargo test --release --test differential` runs a
+//! long campaign (docs/testing.md).
+
+// clippy.toml allows these in #[test] fns only: for the helpers here.
+#![allow(clippy::unwrap_used)]
+
+mod reference;
+
+use chrono::{DateTime, Utc};
+use loyalty::engine::replay::{Options, Order};
+
+/// `--until DAY`, with the program's zone (the test's, not the engine's
+/// reading of the program).
+type UntilDay = (chrono::NaiveDate, chrono_tz::Tz);
+use loyalty::events::{read, Format};
+use loyalty::report::{self, LedgerWriter};
+use loyalty::run::{Finished, Run, Sinks};
+use proptest::prelude::*;
+use reference::gen::{self, EventSpec, GenEvent, ProgramSpec};
+use reference::{Evaluation, Outcome, Program, Row};
+use rust_decimal::Decimal;
+use std::str::FromStr;
+
+/// The CSV text's records, header first, as strings.
+fn records(text: &[u8]) -> Vec<Vec<String>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text)
+        .records()
+        .map(|r| r.map(|r| r.iter().map(str::to_string).collect()))
+        .collect::<Result<_, _>>()
+        .unwrap_or_default()
+}
+
+fn decimal(text: &str) -> Option<Decimal> {
+    Decimal::from_str(text).ok()
+}
+
+/// What the engine writes for `source` and `events` (JSON Lines), read
+/// back from its ledger, members and rejects files.
+fn engine(source: &str, events: &str, until: Option<UntilDay>) -> Result<Outcome, String> {
+    let (program, _) = loyalty::compile::compile(source).map_err(|d| format!("{d:?}"))?;
+    let input = read(&program, Format::Jsonl, events.as_bytes(), "t");
+    let options = Options {
+        order: Order::Sort,
+        until: until.map(|(day, zone)| loyalty::engine::replay::Until::Day(day).instant(zone)),
+        strict: false,
+    };
+    let mut ledger = Vec::new();
+    let writer = LedgerWriter::new(&program, &mut ledger).map_err(|e| e.to_string())?;
+    let Finished {
+        engine,
+        outcome,
+        sinks,
+        ..
+    } = Run::new(&program, options)
+        .replay(input, Sinks::to_ledger(writer))
+        .map_err(|e| format!("{e:?}"))?;
+    if let Some(writer) = sinks.ledger {
+        writer.finish().map_err(|e| e.to_string())?;
+    }
+    let now = engine.clock().unwrap_or_default();
+    let mut members = Vec::new();
+    report::write_members(&engine, now, &mut members).map_err(|e| e.to_string())?;
+    let mut rejects = Vec::new();
+    report::write_rejects(&outcome.rejects, &mut rejects).map_err(|e| e.to_string())?;
+
+    let mut result = Outcome {
+        after_until: usize::try_from(outcome.after_until).unwrap_or(usize::MAX),
+        ..Outcome::default()
+    };
+    for r in records(&ledger).iter().skip(1) {
+        let field = |i: usize| r.get(i).cloned().unwrap_or_default();
+        let time = DateTime::parse_from_rfc3339(&field(2))
+            .map_err(|e| format!("ledger time {}: {e}", field(2)))?
+            .with_timezone(&Utc);
+        result.ledger.push(Row {
+            kind: field(0),
+            member: field(1),
+            time,
+            points: field(3),
+            amount: decimal(&field(4)),
+            balance: decimal(&field(5)),
+            rule: field(6),
+            event: field(7),
+        });
+    }
+    let members = records(&members);
+    let header = members.first().cloned().unwrap_or_default();
+    for m in members.iter().skip(1) {
+        for (column, value) in header.iter().zip(m) {
+            let id = m.first().cloned().unwrap_or_default();
+            if column == "tier" || column.ends_with("_earned") {
+                let entry = result.tiers.entry(id.clone()).or_default();
+                match decimal(value) {
+                    Some(measure) if column != "tier" => entry.1 = Some(measure),
+                    _ => entry.0 = value.clone(),
+                }
+            }
+            if let Some(points) = column.strip_suffix("_pending") {
+                let pending = decimal(value).ok_or(format!("pending `{value}`"))?;
+                result
+                    .pending
+                    .insert((id.clone(), points.to_string()), pending);
+            }
+            if let Some(points) = column.strip_suffix("_balance") {
+                let balance = decimal(value).ok_or(format!("balance `{value}`"))?;
+                result.balances.insert((id, points.to_string()), balance);
+            }
+        }
+    }
+    for r in records(&rejects).iter().skip(1) {
+        let line = r.get(1).and_then(|l| l.parse().ok()).unwrap_or(0);
+        result.rejected.insert(line);
+    }
+    Ok(result)
+}
+
+/// A ledger for a failure message: one row a line.
+fn listing(rows: &[Row]) -> String {
+    rows.iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {} {:?} ={:?} {} {}\n",
+                r.kind, r.member, r.time, r.points, r.amount, r.balance, r.rule, r.event
+            )
+        })
+        .collect()
+}
+
+/// One generated case: the program through print ∘ parse and `check`, the
+/// stream resolved, then engine and reference compared.
+fn case(
+    spec: &ProgramSpec,
+    stream: &[EventSpec],
+    until: Option<chrono::NaiveDate>,
+) -> Result<(), TestCaseError> {
+    let tree = spec.build();
+    let text = loyalty::syntax::print(&tree);
+    let parsed = loyalty::syntax::parse(&text)
+        .map_err(|d| TestCaseError::fail(format!("{}\n{text}", d.message)))?;
+    prop_assert_eq!(
+        &parsed,
+        &tree,
+        "parse(print(tree)) is not the tree:\n{}",
+        text
+    );
+    let errors: Vec<String> = loyalty::check::check(&parsed)
+        .into_iter()
+        .filter(loyalty::diagnostic::Diagnostic::is_error)
+        .map(|d| d.message)
+        .collect();
+    prop_assert!(errors.is_empty(), "check refused:\n{text}\n{errors:?}");
+
+    let program = Program::new(&parsed);
+    let points = spec.points();
+    let precisions: Vec<u32> = points.iter().map(|p| program.precision(p)).collect();
+    let mut balance = |before: &[GenEvent], member: &str, points: &str, time| {
+        let mut evaluation = Evaluation::new(&program);
+        evaluation.apply_all(before);
+        evaluation.available(member, points, time)
+    };
+    let events = gen::resolve(stream, &points, &precisions, &mut balance);
+    let jsonl = gen::jsonl(&events);
+    let expected = Evaluation::new(&program).run(&events, until);
+    let zone: chrono_tz::Tz = spec
+        .zone()
+        .parse()
+        .map_err(|e| TestCaseError::fail(format!("{e}")))?;
+    let actual =
+        engine(&text, &jsonl, until.map(|day| (day, zone))).map_err(TestCaseError::fail)?;
+    let context = format!("program:\n{text}\nevents:\n{jsonl}until: {until:?}\n");
+    if actual.ledger != expected.ledger {
+        let first = actual
+            .ledger
+            .iter()
+            .zip(&expected.ledger)
+            .position(|(a, e)| a != e)
+            .unwrap_or(actual.ledger.len().min(expected.ledger.len()));
+        return Err(TestCaseError::fail(format!(
+            "ledgers differ from row {first}\nengine:\n{}reference:\n{}{context}",
+            listing(&actual.ledger),
+            listing(&expected.ledger)
+        )));
+    }
+    prop_assert_eq!(
+        &actual.rejected,
+        &expected.rejected,
+        "rejected lines\n{}",
+        context
+    );
+    prop_assert_eq!(
+        &actual.balances,
+        &expected.balances,
+        "end balances\n{}",
+        context
+    );
+    prop_assert_eq!(
+        &actual.pending,
+        &expected.pending,
+        "end pending\n{}",
+        context
+    );
+    prop_assert_eq!(&actual.tiers, &expected.tiers, "end tiers\n{}", context);
+    prop_assert_eq!(
+        actual.after_until,
+        expected.after_until,
+        "after --until\n{}",
+        context
+    );
+    Ok(())
+}
+
+proptest! {
+    // The default config: 256 cases, or PROPTEST_CASES.
+    #[test]
+    fn engine_agrees_with_the_reference(
+        spec in gen::program(),
+        stream in gen::stream(),
+        until in proptest::option::weighted(0.25, gen::day()),
+    ) {
+        case(&spec, &stream, until)?;
+    }
+}
+
+// ------------------------------------------------------------------ cases found
+
+/// A header and one points type, for the focused cases below.
+const HEADER: &str = "program \"P\" {\n  currency USD\n  timezone \"America/New_York\"\n  \
+                      effective 2024-01-01\n}\n\nmember {\n  vip: bool\n  region: text\n}\n\n\
+                      event purchase {\n  qty: number\n  channel: optional text\n}\n\n";
+
+fn at(text: &str) -> chrono::NaiveDateTime {
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap()
+}
+
+fn event(id: &str, time: &str, kind: gen::Kind) -> GenEvent {
+    GenEvent {
+        id: id.to_string(),
+        time: at(time),
+        member: "dee".to_string(),
+        kind,
+    }
+}
+
+fn enroll(id: &str, time: &str) -> GenEvent {
+    event(
+        id,
+        time,
+        gen::Kind::Enroll {
+            vip: false,
+            region: "north".to_string(),
+        },
+    )
+}
+
+fn purchase(id: &str, time: &str, amount: i64) -> GenEvent {
+    event(
+        id,
+        time,
+        gen::Kind::Purchase {
+            amount: Decimal::from(amount),
+            qty: Decimal::ZERO,
+            channel: None,
+        },
+    )
+}
+
+/// The engine's outcome and the reference's for `source` and `events`.
+fn both(source: &str, events: &[GenEvent]) -> (Outcome, Outcome) {
+    let tree = loyalty::syntax::parse(source).unwrap();
+    let program = Program::new(&tree);
+    let expected = Evaluation::new(&program).run(events, None);
+    (engine(source, &gen::jsonl(events), None).unwrap(), expected)
+}
+
+/// docs/semantics.md, Tiers: "a member keeps the tier if the ended period
+/// meets its `keep` threshold". A period that earned nothing meets
+/// `keep 0`; the engine drops the member to green on 1 March.
+#[test]
+#[ignore = "engine bug: `keep 0` is read as no `keep` (compile/lower.rs `threshold` lowers \
+            all-zero values to None, and `keeps` then falls back to `from`): a member whose \
+            period earned nothing is dropped"]
+fn keep_zero_keeps_the_tier() {
+    let source = format!(
+        "{HEADER}points stars {{\n  precision 0\n}}\n\n\
+         tiers by stars earned over calendar month {{\n  tier green  from 0\n  \
+         tier silver from 1 keep 0\n  downgrade at period end\n}}\n\n\
+         rule r0 {{\n  on purchase\n  earn 110 stars\n}}\n"
+    );
+    let events = [
+        enroll("e1", "2024-01-31 00:00"),
+        purchase("e2", "2024-01-31 00:00", 1),
+        purchase("e3", "2024-11-03 00:00", 1),
+    ];
+    let (engine, reference) = both(&source, &events);
+    assert_eq!(listing(&engine.ledger), listing(&reference.ledger));
+    assert_eq!(engine.tiers, reference.tiers);
+}
+
+/// docs/semantics.md, Returns: points that expired "are not taken a second
+/// time from other lots: a purchase returned after all its points expired
+/// reverses nothing". Here the purchase's 51 points are redeemed, given
+/// back by a cancel (as a bucket of their own with the same dates) and
+/// expire; a quarter of the purchase is then returned, and the engine takes
+/// 12 points back, leaving a debt. The same section defines `live` as "the
+/// award less what of its bucket expired", and the points given back are in
+/// another bucket: the docs can be read both ways (the reference, and the
+/// generated cases, follow the engine).
+#[test]
+#[ignore = "engine and docs disagree: a return after a cancelled redemption's points expired \
+            takes them back a second time (the docs' `live` counts only the award's own bucket)"]
+fn cancelled_then_expired_points_are_not_taken_back() {
+    let source = format!(
+        "{HEADER}points stars {{\n  precision 0\n  expire 1 month after earn\n}}\n\n\
+         rule r0 {{\n  on purchase\n  earn 51 stars\n}}\n"
+    );
+    let events = [
+        enroll("e0", "2024-01-01 00:00"),
+        purchase("e4", "2024-02-28 00:00", 1),
+        event(
+            "e2",
+            "2024-02-29 00:30",
+            gen::Kind::RedeemPoints {
+                points: Decimal::from(51),
+                points_type: "stars".to_string(),
+            },
+        ),
+        event(
+            "e3",
+            "2024-02-29 00:30",
+            gen::Kind::CancelRedeem {
+                redemption: "e2".to_string(),
+            },
+        ),
+        event(
+            "e1",
+            "2024-04-07 00:00",
+            gen::Kind::Return {
+                of: "e4".to_string(),
+                amount: Decimal::new(25, 2),
+            },
+        ),
+    ];
+    let (engine, _) = both(&source, &events);
+    let taken: Vec<&Row> = engine
+        .ledger
+        .iter()
+        .filter(|r| r.kind == "reverse" && r.amount.is_some_and(|a| !a.is_zero()))
+        .collect();
+    assert!(taken.is_empty(), "{}", listing(&engine.ledger));
+    assert_eq!(
+        engine
+            .balances
+            .get(&("dee".to_string(), "stars".to_string())),
+        Some(&Decimal::ZERO)
+    );
+}
+
+/// docs/semantics.md, Buckets: with `expire after N months without
+/// activity`, "every bucket of the type expires together N months after the
+/// member last earned or redeemed it". Earned on 28 December at 00:30 and on
+/// 31 December at 00:00, two months later is 28 February 2025 00:00 (the
+/// month has no 31st); the engine's check, queued for 28 February 00:30 by
+/// the first activity and put off to the later activity's term, lands
+/// before its own time and is lost: nothing expires until 31 May, two
+/// months after the next purchase, and the 31 March purchase finds a
+/// balance of 2 that should be gone.
+#[test]
+#[ignore = "engine bug: an inactivity check put off to a later activity whose term ends \
+            earlier (a month end) is lost, and the points do not expire"]
+fn inactivity_after_a_month_end_expires() {
+    let source = format!(
+        "{HEADER}points stars {{\n  precision 0\n  expire after 2 months without activity\n}}\n\n\
+         rule r0 {{\n  on purchase\n  earn 1 stars\n}}\n"
+    );
+    let events = [
+        enroll("e0", "2024-01-01 00:00"),
+        purchase("e1", "2024-12-28 00:30", 1),
+        purchase("e2", "2024-12-31 00:00", 1),
+        purchase("e3", "2025-03-31 00:00", 1),
+    ];
+    let (engine, reference) = both(&source, &events);
+    assert_eq!(listing(&engine.ledger), listing(&reference.ledger));
+    assert_eq!(engine.balances, reference.balances);
+}

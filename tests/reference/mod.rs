@@ -1,0 +1,1785 @@
+//! A reference evaluator: a second, deliberately simple reading of
+//! docs/semantics.md, against which the differential test checks the engine.
+//!
+//! It reads the **checked syntax tree** (`loyalty::syntax::ast`), not the
+//! compiled IR, so that it shares nothing with `compile/lower.rs` — where
+//! issue 17's bug lived (every `earn N% of R` read rule 0's award) — nor
+//! with the engine: no caches, no clock queue, no packed history; buckets
+//! are a plain list searched each time, periods are recomputed from dates,
+//! and every amount is an exact `Decimal`. It consumes the generator's own
+//! records ([`gen::GenEvent`]), never `loyalty::events::Event`.
+//!
+//! It lives under `tests/` because it is a test oracle: it must not share
+//! code with the engine, and users of the library have no use for it.
+//!
+//! What it covers (and so what the generators may produce): earning on
+//! purchases (fixed, `per` and `per full` of a field or of `amount - M
+//! USD` (below zero: less than nothing), shares of any earlier rule,
+//! conditions over fields, attributes and built-in names, `times` tables by
+//! a field or the tier, exclusive groups, caps per event and per member per
+//! period, budgets in total and per period, limits, `during`, `min spend`,
+//! rounding modes, the `effective` day), several points types, `pending`
+//! (the `pend` and `release` rows, only available points spent), debt paid
+//! first by new earning, `expire N after earn [at end of U]`, `expire at
+//! end of U [+ N]` and `expire after N days without activity` (earning,
+//! redeeming, a cancel, an adjustment), redemptions of points and of
+//! rewards (beyond the available balance: rejected), cancelled
+//! redemptions, adjustments (credits, for a purchase or not, with a last
+//! day or not; debits within the balance), returns full and partial (both
+//! `on overspent return` policies, a purchase's credits taken back rounded
+//! down, limits given back, tier measures reduced), tiers by one points
+//! type earned over a calendar month, quarter or year (upgrade immediately,
+//! `keep`, downgrade at period end at most N levels, or never), duplicate
+//! ids, unknown members and second enrolments, and `--until` a day.
+//!
+//! Not covered: tiers by other measures or windows, grace, lifetime,
+//! rollover, `upgrade at period end`; preview rules, transfers, pools,
+//! perks, tier prices, redeem bounds, events of declared types, rules on
+//! enrolment, `--stream`, and `stop` and `exclusive group ... by order`
+//! (added to the language after the reference: the generator writes
+//! neither yet). Two restrictions keep the contract unambiguous:
+//! rules in an exclusive group earn one points type and have no cap or
+//! budget (docs/semantics.md does not say which award "the largest"
+//! compares across types, nor whether a losing rule's cap cut is written),
+//! and a share of a grouped rule comes after every rule of that group (so
+//! the group is decided when the share is computed). Three choices keep the
+//! generated cases clear of the disagreements found here, each a focused
+//! test in tests/differential.rs, ignored with its reason: the generator
+//! writes no `keep 0` and no inactivity term in months, and the reference
+//! reads "what of its bucket expired" literally, as the engine does.
+//!
+//! Where docs/semantics.md is silent on the form of the ledger, the
+//! reference writes what the engine writes, and says so where it does: the
+//! rows of a rule in the order its lines first name each points type, a cap
+//! cut just before its award, a cancelled part given back as a bucket of its
+//! own (a debt paid from it first) whose immediate expiry carries the
+//! cancel's id, a written-off reversal's row even when nothing was there,
+//! a return taking from pending buckets as from the others; `per full`
+//! counting whole steps toward zero on a base below zero; an inactivity
+//! expiry's rows in spending order, the expiry before a release due at the
+//! same instant, its place among other ties that of the activity its check
+//! waited on.
+
+pub mod gen;
+
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset,
+    TimeZone, Timelike, Utc,
+};
+use chrono_tz::Tz;
+use gen::{GenEvent, Kind};
+use loyalty::syntax::ast::*;
+use rust_decimal::{Decimal, RoundingStrategy};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One ledger row, as the comparison sees it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Row {
+    pub member: String,
+    pub time: DateTime<Utc>,
+    pub kind: String,
+    pub points: String,
+    pub amount: Option<Decimal>,
+    pub balance: Option<Decimal>,
+    pub rule: String,
+    pub event: String,
+}
+
+/// What a run produced: the ledger, the records rejected (by line: record
+/// `i` of the stream is line `i + 1`), and each member's end balances,
+/// tier and measure.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Outcome {
+    pub ledger: Vec<Row>,
+    pub rejected: BTreeSet<usize>,
+    pub balances: BTreeMap<(String, String), Decimal>,
+    /// Each member's pending points per type at the end.
+    pub pending: BTreeMap<(String, String), Decimal>,
+    /// Each member's tier and tier measure at the end (empty and `None`
+    /// without tiers).
+    pub tiers: BTreeMap<String, (String, Option<Decimal>)>,
+    /// Records after `--until`, not applied.
+    pub after_until: usize,
+}
+
+/// A points type as the reference needs it.
+struct Points<'a> {
+    name: String,
+    precision: u32,
+    expire: Option<&'a Expiry>,
+    pending: Option<&'a loyalty::syntax::ast::Duration>,
+}
+
+/// A `tiers by P earned over calendar U` block.
+struct Tiers {
+    points: String,
+    unit: CalendarUnit,
+    /// Name, `from` and `keep` thresholds, lowest tier first.
+    tiers: Vec<(String, Decimal, Option<Decimal>)>,
+    /// `downgrade at period end` (else never), and its `at most N levels`.
+    downgrade: bool,
+    step: Option<usize>,
+}
+
+/// The program, read off the tree.
+pub struct Program<'a> {
+    tiers: Option<Tiers>,
+    tz: Tz,
+    effective: Option<NaiveDate>,
+    write_off: bool,
+    points: Vec<Points<'a>>,
+    rules: Vec<&'a RuleDecl>,
+    /// Reward name: price and points type.
+    rewards: BTreeMap<String, (Decimal, String)>,
+}
+
+impl<'a> Program<'a> {
+    /// Reads a program that `check` accepted.
+    pub fn new(file: &'a File) -> Program<'a> {
+        let mut program = Program {
+            tiers: None,
+            tz: Tz::UTC,
+            effective: None,
+            write_off: false,
+            points: Vec::new(),
+            rules: Vec::new(),
+            rewards: BTreeMap::new(),
+        };
+        for item in &file.items {
+            match item {
+                Item::Program(p) => {
+                    for s in &p.settings {
+                        match &s.node {
+                            ProgramSetting::Timezone(z) => {
+                                program.tz = z.node.parse().unwrap_or(Tz::UTC);
+                            }
+                            ProgramSetting::Effective(d) => program.effective = Some(d.node),
+                            ProgramSetting::Overspent(o) => {
+                                program.write_off = *o == OverspentPolicy::WriteOff;
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Item::Points(p) => {
+                    let mut points = Points {
+                        name: p.name.node.clone(),
+                        precision: 0,
+                        expire: None,
+                        pending: None,
+                    };
+                    for s in &p.settings {
+                        match &s.node {
+                            PointsSetting::Precision(n) => {
+                                points.precision = u32::try_from(n.node.mantissa()).unwrap_or(0);
+                            }
+                            PointsSetting::Expire(e) => points.expire = Some(e),
+                            PointsSetting::Pending(d) => points.pending = Some(d),
+                            _ => {}
+                        }
+                    }
+                    program.points.push(points);
+                }
+                Item::Rule(r) => program.rules.push(r),
+                Item::Tiers(t) => program.tiers = tiers(t),
+                Item::Reward(r) => {
+                    for s in &r.settings {
+                        if let RewardSetting::Price { amount, points, .. } = &s.node {
+                            program
+                                .rewards
+                                .insert(r.name.node.clone(), (amount.node, points.node.clone()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        program
+    }
+
+    pub fn precision(&self, points: &str) -> u32 {
+        self.points
+            .iter()
+            .find(|p| p.name == points)
+            .map_or(0, |p| p.precision)
+    }
+
+    /// A local time as an instant: a time the clocks skip is read with the
+    /// offset before the jump, a repeated one is the earlier instant.
+    fn instant(&self, local: NaiveDateTime) -> DateTime<Utc> {
+        match self.tz.from_local_datetime(&local) {
+            LocalResult::Single(t) => t.with_timezone(&Utc),
+            LocalResult::Ambiguous(early, _) => early.with_timezone(&Utc),
+            LocalResult::None => {
+                let before = self
+                    .tz
+                    .offset_from_utc_datetime(&(local - Duration::days(1)))
+                    .fix();
+                (local - Duration::seconds(i64::from(before.local_minus_utc()))).and_utc()
+            }
+        }
+    }
+
+    fn local(&self, t: DateTime<Utc>) -> NaiveDateTime {
+        t.with_timezone(&self.tz).naive_local()
+    }
+
+    /// The term of an `expire after N without activity` type.
+    fn inactivity(&self, points: &str) -> Option<&loyalty::syntax::ast::Duration> {
+        match self.points.iter().find(|p| p.name == points)?.expire? {
+            Expiry::Inactivity(term) => Some(term),
+            _ => None,
+        }
+    }
+
+    /// Whether points of this type are pending first.
+    fn pends(&self, points: &str) -> bool {
+        self.points
+            .iter()
+            .any(|p| p.name == points && p.pending.is_some())
+    }
+
+    /// When points earned at `t` can be spent (`pending`).
+    fn available_at(&self, points: &str, t: DateTime<Utc>) -> DateTime<Utc> {
+        self.points
+            .iter()
+            .find(|p| p.name == points)
+            .and_then(|p| p.pending)
+            .and_then(|term| add(self.local(t), term))
+            .map_or(t, |at| self.instant(at))
+    }
+
+    /// When a bucket earned at `t` expires, by its type's `expire` line.
+    fn expiry(&self, points: &str, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let expire = self.points.iter().find(|p| p.name == points)?.expire?;
+        let local = self.local(t);
+        let (term, end_of) = match expire {
+            Expiry::AfterEarn { term, end_of } => (term, end_of),
+            // The end of the earn unit, plus N units.
+            Expiry::EndOf { unit, plus } => {
+                let plus = plus.as_ref().map_or(0, |n| n.node.mantissa());
+                let mut day = local.date();
+                for _ in 0..plus {
+                    day = next_start(day, unit.node);
+                }
+                let end = next_start(day, unit.node).and_time(NaiveTime::MIN);
+                return Some(self.instant(end));
+            }
+            _ => return None,
+        };
+        let later = add(local, term)?;
+        let at = match end_of {
+            None => later,
+            Some(unit) => next_start(later.date(), unit.node).and_time(NaiveTime::MIN),
+        };
+        Some(self.instant(at))
+    }
+}
+
+/// A local time a term later, on the calendar (a month after 31 January is
+/// the last day of February).
+fn add(local: NaiveDateTime, term: &loyalty::syntax::ast::Duration) -> Option<NaiveDateTime> {
+    let n = u32::try_from(term.count.node.mantissa()).ok()?;
+    match term.unit {
+        TimeUnit::Day => Some(local + Duration::days(i64::from(n))),
+        TimeUnit::Week => Some(local + Duration::weeks(i64::from(n))),
+        TimeUnit::Month => local.checked_add_months(chrono::Months::new(n)),
+        TimeUnit::Year => local.checked_add_months(chrono::Months::new(12 * n)),
+    }
+}
+
+/// The tiers of a block measured by one points type earned over a
+/// calendar unit (the only kind the generator writes).
+fn tiers(block: &TiersDecl) -> Option<Tiers> {
+    let Some(MeasureSource::PointsEarned(points)) = block.by.first().map(|b| &b.node) else {
+        return None;
+    };
+    let Window::Calendar(unit, None) = block.window.node else {
+        return None;
+    };
+    let mut tiers = Tiers {
+        points: points.node.clone(),
+        unit,
+        tiers: Vec::new(),
+        downgrade: false,
+        step: None,
+    };
+    let value = |t: &Threshold| match t {
+        Threshold::Values(v) => v.first().map_or(Decimal::ZERO, |n| n.node),
+        _ => Decimal::ZERO,
+    };
+    for s in &block.stmts {
+        match &s.node {
+            TierStmt::Tier(t) => tiers.tiers.push((
+                t.name.node.clone(),
+                value(&t.qualify),
+                t.keep.as_ref().map(value),
+            )),
+            TierStmt::Downgrade(DowngradePolicy::AtPeriodEnd(options)) => {
+                tiers.downgrade = true;
+                for o in options {
+                    if let DowngradeOption::Step(n) = &o.node {
+                        tiers.step = usize::try_from(n.node.mantissa()).ok();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(tiers)
+}
+
+/// The first day after the calendar unit that contains `day`.
+fn next_start(day: NaiveDate, unit: CalendarUnit) -> NaiveDate {
+    let month_start = |y: i32, m: u32| {
+        let (y, m) = if m > 12 { (y + 1, m - 12) } else { (y, m) };
+        NaiveDate::from_ymd_opt(y, m, 1).unwrap_or(day)
+    };
+    match unit {
+        CalendarUnit::Day => day + Duration::days(1),
+        CalendarUnit::Week => {
+            day + Duration::days(7 - i64::from(day.weekday().num_days_from_monday()))
+        }
+        CalendarUnit::Month => month_start(day.year(), day.month() + 1),
+        CalendarUnit::Quarter => month_start(day.year(), (day.month() - 1) / 3 * 3 + 4),
+        CalendarUnit::Year => month_start(day.year() + 1, 1),
+    }
+}
+
+/// The first day of the calendar unit that contains `day`.
+fn unit_start(day: NaiveDate, unit: CalendarUnit) -> NaiveDate {
+    let period = match unit {
+        CalendarUnit::Day => Period::Day,
+        CalendarUnit::Week => Period::Week,
+        CalendarUnit::Month => Period::Month,
+        CalendarUnit::Quarter => Period::Quarter,
+        CalendarUnit::Year => Period::Year,
+    };
+    period_start(day, period).unwrap_or(day)
+}
+
+/// The first day of the period of a cap or limit that contains `day`.
+fn period_start(day: NaiveDate, period: Period) -> Option<NaiveDate> {
+    let first = |m: u32| NaiveDate::from_ymd_opt(day.year(), m, 1);
+    match period {
+        Period::Day => Some(day),
+        Period::Week => Some(day - Duration::days(i64::from(day.weekday().num_days_from_monday()))),
+        Period::Month => first(day.month()),
+        Period::Quarter => first((day.month() - 1) / 3 * 3 + 1),
+        Period::Year => first(1),
+        Period::Lifetime => None,
+    }
+}
+
+fn round(value: Decimal, precision: u32, rounding: Rounding) -> Decimal {
+    let strategy = match rounding {
+        Rounding::Down => RoundingStrategy::ToZero,
+        Rounding::Up => RoundingStrategy::AwayFromZero,
+        Rounding::HalfUp => RoundingStrategy::MidpointAwayFromZero,
+        Rounding::HalfEven => RoundingStrategy::MidpointNearestEven,
+    };
+    value.round_dp_with_strategy(precision, strategy)
+}
+
+// ------------------------------------------------------------------ state
+
+struct Bucket {
+    /// The order buckets were made in: the order their expiries were
+    /// scheduled, and the last tie-break of spending.
+    seq: usize,
+    amount: Decimal,
+    earned: DateTime<Utc>,
+    /// When it can be spent, and whether its release (a pending bucket's)
+    /// is still to come.
+    available: DateTime<Utc>,
+    pending: bool,
+    expires: Option<DateTime<Utc>>,
+    /// What of it has expired so far.
+    expired: Decimal,
+}
+
+#[derive(Default)]
+struct Wallet {
+    buckets: Vec<Bucket>,
+    debt: Decimal,
+    /// The member's last activity in this type (earning, redeeming, a
+    /// cancel), and the order it came in: when `expire after N without
+    /// activity` counts from.
+    activity: Option<(DateTime<Utc>, usize)>,
+    /// The activity an inactivity check waits on (its time and order): the
+    /// first since the last check; the check, come due, is put off to the
+    /// latest activity if there was a later one. Its place among ties is
+    /// that activity's (docs/semantics.md says only "in the order they
+    /// were scheduled"; this is the order the engine keeps).
+    check: Option<(DateTime<Utc>, usize)>,
+}
+
+impl Wallet {
+    fn balance(&self) -> Decimal {
+        self.buckets.iter().map(|b| b.amount).sum::<Decimal>() - self.debt
+    }
+
+    /// What can be spent: the balance less the pending buckets.
+    fn available(&self) -> Decimal {
+        self.balance() - self.pending()
+    }
+
+    fn pending(&self) -> Decimal {
+        self.buckets
+            .iter()
+            .filter(|b| b.pending)
+            .map(|b| b.amount)
+            .sum()
+    }
+
+    /// The buckets' indices in spending order: earliest expiry first (never
+    /// last), then earliest earned, then the order made.
+    fn spending_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.buckets.len()).collect();
+        order.sort_by_key(|&i| {
+            self.buckets
+                .get(i)
+                .map(|b| (b.expires.is_none(), b.expires, b.earned, b.seq))
+        });
+        order
+    }
+
+    /// Takes up to `amount` from the buckets in `order`; returns the parts
+    /// taken (bucket seq, amount).
+    fn take(&mut self, mut amount: Decimal, order: &[usize]) -> Vec<(usize, Decimal)> {
+        let mut parts = Vec::new();
+        for &i in order {
+            if amount <= Decimal::ZERO {
+                break;
+            }
+            let Some(b) = self.buckets.get_mut(i) else {
+                continue;
+            };
+            let part = b.amount.min(amount);
+            if part > Decimal::ZERO {
+                b.amount -= part;
+                amount -= part;
+                parts.push((b.seq, part));
+            }
+        }
+        parts
+    }
+
+    fn bucket(&mut self, seq: usize) -> Option<&mut Bucket> {
+        self.buckets.iter_mut().find(|b| b.seq == seq)
+    }
+}
+
+/// One award a purchase made, for its returns: a rule's, or an `adjust`
+/// credit made for the purchase (no rule).
+struct AwardMade {
+    rule: Option<usize>,
+    points: String,
+    amount: Decimal,
+    bucket: usize,
+    rounding: Rounding,
+    reversed: Decimal,
+}
+
+struct Purchase {
+    /// The local day it was made on.
+    day: NaiveDate,
+    amount: Decimal,
+    returned: Decimal,
+    awards: Vec<AwardMade>,
+}
+
+struct Redemption {
+    points: String,
+    parts: Vec<(usize, Decimal)>,
+    cancelled: bool,
+}
+
+struct Member {
+    rank: usize,
+    /// The tier (an index, lowest first), the measure of the current
+    /// period, the first day of that period, and the order its review was
+    /// scheduled in.
+    tier: usize,
+    measure: Decimal,
+    period: NaiveDate,
+    review: usize,
+    vip: bool,
+    region: String,
+    wallets: BTreeMap<String, Wallet>,
+    /// (rule, local date, purchase id) of every firing that counts toward
+    /// limits.
+    firings: Vec<(usize, NaiveDate, String)>,
+    /// (rule, points type, local date, amount) of every award, for caps.
+    awarded: Vec<(usize, String, NaiveDate, Decimal)>,
+    purchases: BTreeMap<String, Purchase>,
+    redemptions: BTreeMap<String, Redemption>,
+}
+
+/// A reference run: the program and everything the events did so far.
+pub struct Evaluation<'p> {
+    program: &'p Program<'p>,
+    clock: Option<DateTime<Utc>>,
+    members: BTreeMap<String, Member>,
+    ids: BTreeSet<String>,
+    /// (rule, points type, local date, amount) of every award, all members:
+    /// for budgets.
+    budgets: Vec<(usize, String, NaiveDate, Decimal)>,
+    seq: usize,
+    outcome: Outcome,
+}
+
+/// Clock work.
+enum Due {
+    /// A pending bucket's release: its points type and seq.
+    Release(String, usize),
+    /// A bucket's expiry: its points type and seq.
+    Expiry(String, usize),
+    /// Every bucket of a type, after the time without activity.
+    Inactivity(String),
+    Review,
+}
+
+/// What a rule made of one purchase: awards per points type after caps,
+/// and the cuts the caps made (type, before, after).
+struct Fired {
+    awards: Vec<(String, Decimal)>,
+    cuts: Vec<(String, Decimal, Decimal)>,
+}
+
+impl<'p> Evaluation<'p> {
+    pub fn new(program: &'p Program<'p>) -> Self {
+        Evaluation {
+            program,
+            clock: None,
+            members: BTreeMap::new(),
+            ids: BTreeSet::new(),
+            budgets: Vec::new(),
+            seq: 0,
+            outcome: Outcome::default(),
+        }
+    }
+
+    /// Applies a whole stream in time order (equal times in input order)
+    /// and returns what came out.
+    /// With `until` (`--until DAY`), the run goes through the end of that
+    /// local day: what is due by then is applied, later records are
+    /// counted, not applied.
+    pub fn run(mut self, events: &[GenEvent], until: Option<NaiveDate>) -> Outcome {
+        // The start of the next day.
+        let end = until.map(|day| {
+            let next = day + Duration::days(1);
+            self.program.instant(next.and_time(NaiveTime::MIN))
+        });
+        let (before, after): (Vec<(usize, &GenEvent)>, Vec<_>) = events
+            .iter()
+            .enumerate()
+            .partition(|(_, e)| end.is_none_or(|end| self.program.instant(e.time) < end));
+        self.outcome.after_until = after.len();
+        self.apply_indexed(&before);
+        if let Some(end) = end {
+            // The last instant of the day: the next day's start less a
+            // nanosecond (what is due at midnight belongs to the next day).
+            self.advance(end - Duration::nanoseconds(1));
+        }
+        let measured = self.program.tiers.as_ref();
+        self.outcome.tiers = self
+            .members
+            .iter()
+            .map(|(id, m)| {
+                let tier = measured
+                    .and_then(|t| t.tiers.get(m.tier))
+                    .map_or(String::new(), |t| t.0.clone());
+                (id.clone(), (tier, measured.map(|_| m.measure)))
+            })
+            .collect();
+        self.outcome.pending = self
+            .members
+            .iter()
+            .flat_map(|(id, m)| {
+                m.wallets
+                    .iter()
+                    .map(move |(p, w)| ((id.clone(), p.clone()), w.pending()))
+            })
+            .collect();
+        self.outcome.balances = self
+            .members
+            .iter()
+            .flat_map(|(id, m)| {
+                m.wallets
+                    .iter()
+                    .map(move |(p, w)| ((id.clone(), p.clone()), w.balance()))
+            })
+            .collect();
+        self.outcome
+    }
+
+    pub fn apply_all(&mut self, events: &[GenEvent]) {
+        let indexed: Vec<(usize, &GenEvent)> = events.iter().enumerate().collect();
+        self.apply_indexed(&indexed);
+    }
+
+    /// Applies records (with their index in the stream) in time order,
+    /// equal times in input order.
+    fn apply_indexed(&mut self, events: &[(usize, &GenEvent)]) {
+        let mut order = events.to_vec();
+        order.sort_by_key(|(_, e)| self.program.instant(e.time));
+        for (i, e) in order {
+            if !self.apply(e) {
+                self.outcome.rejected.insert(i + 1);
+            }
+        }
+    }
+
+    /// The balance of `points` that `member` could redeem at `local`.
+    pub fn available(&mut self, member: &str, points: &str, local: NaiveDateTime) -> Decimal {
+        let t = self.program.instant(local);
+        if self.clock.is_none_or(|c| c < t) {
+            self.advance(t);
+        }
+        self.members
+            .get(member)
+            .and_then(|m| m.wallets.get(points))
+            .map_or(Decimal::ZERO, Wallet::available)
+    }
+
+    /// Applies one event; false if it is rejected.
+    fn apply(&mut self, e: &GenEvent) -> bool {
+        if self.ids.contains(&e.id) {
+            return false;
+        }
+        let t = self.program.instant(e.time);
+        let known = self.members.contains_key(&e.member);
+        let enroll = matches!(e.kind, Kind::Enroll { .. });
+        // Rejected before the clock moves: an unknown member, a second
+        // enrolment (docs/semantics.md: only a record judged against the
+        // member's state advances the clock first).
+        if known == enroll {
+            return false;
+        }
+        self.advance(t);
+        let applied = match &e.kind {
+            Kind::Enroll { vip, region } => {
+                let wallets = self
+                    .program
+                    .points
+                    .iter()
+                    .map(|p| (p.name.clone(), Wallet::default()))
+                    .collect();
+                let rank = self.members.len();
+                let day = self.program.local(t).date();
+                let period = self
+                    .program
+                    .tiers
+                    .as_ref()
+                    .map_or(day, |tiers| unit_start(day, tiers.unit));
+                self.seq += 1;
+                self.members.insert(
+                    e.member.clone(),
+                    Member {
+                        rank,
+                        tier: 0,
+                        measure: Decimal::ZERO,
+                        period,
+                        review: self.seq - 1,
+                        vip: *vip,
+                        region: region.clone(),
+                        wallets,
+                        firings: Vec::new(),
+                        awarded: Vec::new(),
+                        purchases: BTreeMap::new(),
+                        redemptions: BTreeMap::new(),
+                    },
+                );
+                if self.program.tiers.is_some() {
+                    self.tier_row(&e.member, t, &e.id);
+                }
+                true
+            }
+            Kind::Purchase {
+                amount,
+                qty,
+                channel,
+            } => {
+                self.purchase(e, t, *amount, *qty, channel.as_deref());
+                true
+            }
+            Kind::Return { of, amount } => self.return_(e, t, of, *amount),
+            Kind::RedeemPoints {
+                points,
+                points_type,
+            } => self.redeem(e, t, points_type, *points),
+            Kind::RedeemReward { reward } => match self.program.rewards.get(reward).cloned() {
+                Some((price, points)) => self.redeem(e, t, &points, price),
+                None => false,
+            },
+            Kind::CancelRedeem { redemption } => self.cancel(e, t, redemption),
+            Kind::Adjust {
+                points,
+                points_type,
+                purchase,
+                expires,
+            } => self.adjust(e, t, points_type, *points, purchase.as_deref(), *expires),
+        };
+        if applied {
+            self.ids.insert(e.id.clone());
+        }
+        applied
+    }
+
+    /// A points row: `amount` moved (or, for a cap cut, noted) and the
+    /// balance after.
+    #[allow(clippy::too_many_arguments)]
+    fn points_row(
+        &mut self,
+        member: &str,
+        time: DateTime<Utc>,
+        kind: &str,
+        points: &str,
+        amount: Decimal,
+        rule: Option<usize>,
+        event: &str,
+    ) {
+        let balance = self
+            .members
+            .get(member)
+            .and_then(|m| m.wallets.get(points))
+            .map_or(Decimal::ZERO, Wallet::balance);
+        let rule = rule
+            .and_then(|r| self.program.rules.get(r))
+            .map_or(String::new(), |r| r.name.node.clone());
+        self.outcome.ledger.push(Row {
+            member: member.to_string(),
+            time,
+            kind: kind.to_string(),
+            points: points.to_string(),
+            amount: Some(amount),
+            balance: Some(balance),
+            rule,
+            event: event.to_string(),
+        });
+    }
+
+    /// Everything due at or before `t`: bucket expiries and tier reviews,
+    /// by time, then member (enrolment order), then the order they were
+    /// scheduled in (a review is scheduled when its period starts).
+    fn advance(&mut self, t: DateTime<Utc>) {
+        while let Some((at, _, _, member, due)) = self.next_due(t) {
+            match due {
+                Due::Expiry(points, seq) => self.expire(&member, &points, seq, at, ""),
+                Due::Release(points, seq) => {
+                    let amount = self
+                        .members
+                        .get_mut(&member)
+                        .and_then(|m| m.wallets.get_mut(&points))
+                        .and_then(|w| w.bucket(seq))
+                        .map_or(Decimal::ZERO, |b| {
+                            b.pending = false;
+                            b.amount
+                        });
+                    if amount > Decimal::ZERO {
+                        self.points_row(&member, at, "release", &points, amount, None, "");
+                    }
+                }
+                Due::Inactivity(points) => {
+                    // Put off to a later activity, if there was one.
+                    if let Some(w) = self
+                        .members
+                        .get_mut(&member)
+                        .and_then(|m| m.wallets.get_mut(&points))
+                    {
+                        let later = w.activity.filter(|a| w.check.is_some_and(|c| a.0 > c.0));
+                        w.check = later;
+                        if later.is_some() {
+                            continue;
+                        }
+                    }
+                    // One row per bucket, in spending order (earliest earned
+                    // first: docs/semantics.md does not say, the engine
+                    // does so).
+                    let seqs: Vec<usize> = self
+                        .members
+                        .get(&member)
+                        .and_then(|m| m.wallets.get(&points))
+                        .map(|w| {
+                            w.spending_order()
+                                .into_iter()
+                                .filter_map(|i| w.buckets.get(i))
+                                .filter(|b| b.amount > Decimal::ZERO)
+                                .map(|b| b.seq)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    for seq in seqs {
+                        self.expire(&member, &points, seq, at, "");
+                    }
+                }
+                Due::Review => self.review(&member, at),
+            }
+        }
+        if self.clock.is_none_or(|c| c < t) {
+            self.clock = Some(t);
+        }
+    }
+
+    /// The first thing due at or before `t`.
+    fn next_due(&self, t: DateTime<Utc>) -> Option<(DateTime<Utc>, usize, usize, String, Due)> {
+        let mut due = Vec::new();
+        for (id, m) in &self.members {
+            for (p, w) in &m.wallets {
+                for b in &w.buckets {
+                    if b.pending && b.available <= t {
+                        due.push((
+                            b.available,
+                            m.rank,
+                            b.seq,
+                            id.clone(),
+                            Due::Release(p.clone(), b.seq),
+                        ));
+                    }
+                    if let Some(at) = b.expires.filter(|&at| at <= t && b.amount > Decimal::ZERO) {
+                        due.push((at, m.rank, b.seq, id.clone(), Due::Expiry(p.clone(), b.seq)));
+                    }
+                }
+            }
+            for (p, w) in &m.wallets {
+                let (Some((last, seq)), Some(term)) = (w.check, self.program.inactivity(p)) else {
+                    continue;
+                };
+                let at = add(self.program.local(last), term).map(|at| self.program.instant(at));
+                if let Some(at) = at.filter(|&at| at <= t) {
+                    due.push((at, m.rank, seq, id.clone(), Due::Inactivity(p.clone())));
+                }
+            }
+            if let Some(tiers) = &self.program.tiers {
+                let end = next_start(m.period, tiers.unit).and_time(NaiveTime::MIN);
+                let at = self.program.instant(end);
+                if at <= t {
+                    due.push((at, m.rank, m.review, id.clone(), Due::Review));
+                }
+            }
+        }
+        due.into_iter()
+            .min_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)))
+    }
+
+    /// A tier period's end: the member keeps the tier if the period met
+    /// its `keep` (or `from`) threshold, else drops to the highest tier
+    /// met, at most `step` levels; the measure starts again at zero.
+    fn review(&mut self, member: &str, at: DateTime<Utc>) {
+        let Some(tiers) = &self.program.tiers else {
+            return;
+        };
+        let seq = self.seq;
+        self.seq += 1;
+        let Some(m) = self.members.get_mut(member) else {
+            return;
+        };
+        let before = m.tier;
+        if tiers.downgrade {
+            let kept = tiers
+                .tiers
+                .get(m.tier)
+                .is_some_and(|(_, from, keep)| m.measure >= keep.unwrap_or(*from));
+            if !kept {
+                let met = tiers
+                    .tiers
+                    .iter()
+                    .rposition(|(_, from, _)| *from <= m.measure)
+                    .unwrap_or(0);
+                let lowest = tiers.step.map_or(0, |step| m.tier.saturating_sub(step));
+                m.tier = met.max(lowest).min(m.tier);
+            }
+        }
+        m.measure = Decimal::ZERO;
+        m.period = next_start(m.period, tiers.unit);
+        m.review = seq;
+        if m.tier != before {
+            self.tier_row(member, at, "");
+        }
+    }
+
+    /// A `tier_change` row: no points, no amount.
+    fn tier_row(&mut self, member: &str, time: DateTime<Utc>, event: &str) {
+        self.outcome.ledger.push(Row {
+            member: member.to_string(),
+            time,
+            kind: "tier_change".to_string(),
+            points: String::new(),
+            amount: None,
+            balance: None,
+            rule: String::new(),
+            event: event.to_string(),
+        });
+    }
+
+    /// What is left of bucket `seq` expires at `at`: an `expire` row.
+    fn expire(&mut self, member: &str, points: &str, seq: usize, at: DateTime<Utc>, event: &str) {
+        let amount = self
+            .members
+            .get_mut(member)
+            .and_then(|m| m.wallets.get_mut(points))
+            .and_then(|w| w.bucket(seq))
+            .map_or(Decimal::ZERO, |b| {
+                let amount = b.amount;
+                b.expired += amount;
+                b.amount = Decimal::ZERO;
+                amount
+            });
+        self.points_row(member, at, "expire", points, -amount, None, event);
+    }
+
+    /// Activity in a points type at `t`.
+    fn active(&mut self, member: &str, points: &str, t: DateTime<Utc>) {
+        let seq = self.seq;
+        self.seq += 1;
+        if let Some(w) = self
+            .members
+            .get_mut(member)
+            .and_then(|m| m.wallets.get_mut(points))
+        {
+            w.activity = Some((t, seq));
+            w.check = w.check.or(w.activity);
+        }
+    }
+
+    /// A new bucket of `amount` earned at `t`, the debt paid from it first;
+    /// returns its seq.
+    fn credit(&mut self, member: &str, points: &str, amount: Decimal, t: DateTime<Utc>) -> usize {
+        // The activity comes before the bucket in the order of clock work:
+        // an inactivity expiry due when the bucket's release is comes first
+        // (docs/semantics.md does not say; the engine does so).
+        let activity = self.seq;
+        let seq = self.seq + 1;
+        self.seq += 2;
+        let expires = self.program.expiry(points, t);
+        let available = self.program.available_at(points, t);
+        if let Some(w) = self
+            .members
+            .get_mut(member)
+            .and_then(|m| m.wallets.get_mut(points))
+        {
+            let paid = w.debt.min(amount);
+            w.debt -= paid;
+            w.activity = Some((t, activity));
+            w.check = w.check.or(w.activity);
+            w.buckets.push(Bucket {
+                seq,
+                amount: amount - paid,
+                earned: t,
+                available,
+                pending: available > t,
+                expires,
+                expired: Decimal::ZERO,
+            });
+        }
+        seq
+    }
+
+    // -------------------------------------------------------------- earning
+
+    fn purchase(
+        &mut self,
+        e: &GenEvent,
+        t: DateTime<Utc>,
+        amount: Decimal,
+        qty: Decimal,
+        channel: Option<&str>,
+    ) {
+        let local = self.program.local(t);
+        let mut record = Purchase {
+            day: local.date(),
+            amount,
+            returned: Decimal::ZERO,
+            awards: Vec::new(),
+        };
+        let fired = match self.members.get(&e.member) {
+            Some(m) if self.program.effective.is_none_or(|d| local.date() >= d) => {
+                let facts = Facts {
+                    tiers: self
+                        .program
+                        .tiers
+                        .iter()
+                        .flat_map(|t| t.tiers.iter().map(|(name, _, _)| name.clone()))
+                        .collect(),
+                    amount,
+                    qty,
+                    channel,
+                    member: m,
+                    local,
+                };
+                self.earn(&facts)
+            }
+            _ => Vec::new(),
+        };
+        for (r, fired) in fired.into_iter().enumerate() {
+            let Some(fired) = fired else { continue };
+            let Some(rule) = self.program.rules.get(r) else {
+                continue;
+            };
+            let rounding = rounding_of(rule);
+            for (points, award) in fired.awards {
+                // Each type's cuts come just before its award.
+                for (_, before, after) in fired.cuts.iter().filter(|(p, _, _)| *p == points) {
+                    self.points_row(
+                        &e.member,
+                        t,
+                        "cap_cut",
+                        &points,
+                        *before - *after,
+                        Some(r),
+                        &e.id,
+                    );
+                }
+                if let Some(m) = self.members.get_mut(&e.member) {
+                    m.awarded.push((r, points.clone(), local.date(), award));
+                }
+                self.budgets.push((r, points.clone(), local.date(), award));
+                if award > Decimal::ZERO {
+                    let bucket = self.credit(&e.member, &points, award, t);
+                    // A pending type's award is a `pend` row.
+                    let kind = if self.program.pends(&points) {
+                        "pend"
+                    } else {
+                        "earn"
+                    };
+                    self.points_row(&e.member, t, kind, &points, award, Some(r), &e.id);
+                    record.awards.push(AwardMade {
+                        rule: Some(r),
+                        points,
+                        amount: award,
+                        bucket,
+                        rounding,
+                        reversed: Decimal::ZERO,
+                    });
+                }
+            }
+            if let Some(m) = self.members.get_mut(&e.member) {
+                m.firings.push((r, local.date(), e.id.clone()));
+            }
+        }
+        self.upgrade(&e.member, &record.awards, t, &e.id);
+        if let Some(m) = self.members.get_mut(&e.member) {
+            m.purchases.insert(e.id.clone(), record);
+        }
+    }
+
+    /// Adds a purchase's awards of the measured type to the member's
+    /// measure, and moves them up right after the event to the highest tier
+    /// it meets (`upgrade immediately`).
+    fn upgrade(&mut self, member: &str, awards: &[AwardMade], t: DateTime<Utc>, event: &str) {
+        let Some(tiers) = &self.program.tiers else {
+            return;
+        };
+        let Some(m) = self.members.get_mut(member) else {
+            return;
+        };
+        m.measure += awards
+            .iter()
+            .filter(|a| a.points == tiers.points)
+            .map(|a| a.amount)
+            .sum::<Decimal>();
+        let met = tiers
+            .tiers
+            .iter()
+            .rposition(|(_, from, _)| *from <= m.measure)
+            .unwrap_or(0);
+        if met > m.tier {
+            m.tier = met;
+            self.tier_row(member, t, event);
+        }
+    }
+
+    /// Every rule on one purchase: `Some` for each rule that fired and did
+    /// not lose its exclusive group.
+    fn earn(&self, facts: &Facts) -> Vec<Option<Fired>> {
+        let rules = &self.program.rules;
+        let mut fired: Vec<Option<Fired>> = Vec::new();
+        for (r, rule) in rules.iter().enumerate() {
+            let outcome = self.rule(r, rule, facts, &fired);
+            fired.push(outcome);
+        }
+        // Exclusive groups: the largest award wins, the first on a tie.
+        let mut winners: BTreeMap<String, (usize, Decimal)> = BTreeMap::new();
+        for (r, rule) in rules.iter().enumerate() {
+            if let (Some(g), Some(f)) = (group_of(rule), fired.get(r).and_then(Option::as_ref)) {
+                let total: Decimal = f.awards.iter().map(|(_, a)| *a).sum();
+                let best = winners.entry(g.to_string()).or_insert((r, total));
+                if total > best.1 {
+                    *best = (r, total);
+                }
+            }
+        }
+        for (r, rule) in rules.iter().enumerate() {
+            if let Some(g) = group_of(rule) {
+                if winners.get(g).is_some_and(|(w, _)| *w != r) {
+                    if let Some(slot) = fired.get_mut(r) {
+                        *slot = None;
+                    }
+                }
+            }
+        }
+        fired
+    }
+
+    /// One rule on one purchase, the rules before it already decided.
+    fn rule(
+        &self,
+        r: usize,
+        rule: &RuleDecl,
+        facts: &Facts,
+        before: &[Option<Fired>],
+    ) -> Option<Fired> {
+        let date = facts.local.date();
+        let mut rounding = Rounding::Down;
+        for s in &rule.stmts {
+            match &s.node {
+                RuleStmt::On { event, condition } => {
+                    if event.node != "purchase" {
+                        return None;
+                    }
+                    if let Some(c) = condition {
+                        if facts.eval(c) != Value::Bool(true) {
+                            return None;
+                        }
+                    }
+                }
+                RuleStmt::During { from, to } if date < from.node || date > to.node => {
+                    return None;
+                }
+                RuleStmt::MinSpend(m) if facts.amount < m.amount.node => return None,
+                RuleStmt::Limit { count, period } => {
+                    let start = period_start(date, period.node);
+                    let used = facts
+                        .member
+                        .firings
+                        .iter()
+                        .filter(|(fr, d, _)| *fr == r && period_start(*d, period.node) == start)
+                        .count();
+                    if Decimal::from(used) >= count.node {
+                        return None;
+                    }
+                }
+                RuleStmt::Round(mode) => rounding = *mode,
+                _ => {}
+            }
+        }
+        // The earn lines of each points type, summed, each times its table,
+        // in the order the lines first name the types (the order of the
+        // rows).
+        let mut sums: Vec<(String, Decimal)> = Vec::new();
+        for s in &rule.stmts {
+            let RuleStmt::Earn(earn) = &s.node else {
+                continue;
+            };
+            let (points, value) = match &earn.award {
+                Award::Amount {
+                    amount,
+                    points,
+                    per,
+                } => {
+                    let Value::Number(n) = facts.eval(amount) else {
+                        return None;
+                    };
+                    let value = match per {
+                        None => n,
+                        Some(per) => {
+                            let base = match facts.eval(&per.base) {
+                                Value::Number(b) | Value::Money(b) => b,
+                                _ => return None,
+                            };
+                            // Whole steps toward zero: a base below zero
+                            // (`amount - 100 USD`) has -1 whole step at -1.5
+                            // steps (docs/semantics.md does not say; the
+                            // engine does so).
+                            let steps = base / per.unit.node;
+                            n * if per.full { steps.trunc() } else { steps }
+                        }
+                    };
+                    (points.node.clone(), value)
+                }
+                Award::PercentOf {
+                    percent,
+                    rule: target,
+                    points,
+                } => {
+                    let t = self
+                        .program
+                        .rules
+                        .iter()
+                        .position(|x| x.name.node == target.node)?;
+                    let target_rule = self.program.rules.get(t)?;
+                    let points = match points {
+                        Some(p) => p.node.clone(),
+                        None => earned_types(target_rule, &self.program.rules)
+                            .first()
+                            .cloned()
+                            .unwrap_or_default(),
+                    };
+                    // After the target's caps; nothing if it did not fire or
+                    // lost its group.
+                    let lost = group_of(target_rule).is_some_and(|g| {
+                        let total = |f: &Fired| f.awards.iter().map(|(_, a)| *a).sum::<Decimal>();
+                        let mine = before.get(t).and_then(Option::as_ref).map(total);
+                        self.program.rules.iter().enumerate().any(|(o, other)| {
+                            let theirs = before.get(o).and_then(Option::as_ref).map(total);
+                            group_of(other) == Some(g)
+                                && o != t
+                                && match (mine, theirs) {
+                                    (Some(m), Some(x)) => x > m || (x == m && o < t),
+                                    _ => false,
+                                }
+                        })
+                    });
+                    let award = before
+                        .get(t)
+                        .and_then(Option::as_ref)
+                        .filter(|_| !lost)
+                        .and_then(|f| f.awards.iter().find(|(p, _)| *p == points))
+                        .map_or(Decimal::ZERO, |(_, a)| *a);
+                    (points, award * percent.node / Decimal::ONE_HUNDRED)
+                }
+            };
+            let factor = match &earn.multiplier {
+                None => Decimal::ONE,
+                Some(m) => facts.factor(m),
+            };
+            match sums.iter_mut().find(|(p, _)| *p == points) {
+                Some((_, sum)) => *sum += value * factor,
+                None => sums.push((points, value * factor)),
+            }
+        }
+        let mut fired = Fired {
+            awards: Vec::new(),
+            cuts: Vec::new(),
+        };
+        for (name, sum) in sums {
+            let precision = self.program.precision(&name);
+            let before = round(sum, precision, rounding).max(Decimal::ZERO);
+            let mut after = before;
+            for s in &rule.stmts {
+                let RuleStmt::Cap {
+                    amount,
+                    points,
+                    scope,
+                } = &s.node
+                else {
+                    continue;
+                };
+                if points.node != name {
+                    continue;
+                }
+                let room = match scope {
+                    CapScope::PerEvent => amount.node,
+                    CapScope::PerMember(period) => {
+                        let start = period_start(date, period.node);
+                        let used: Decimal = facts
+                            .member
+                            .awarded
+                            .iter()
+                            .filter(|(ar, ap, d, _)| {
+                                *ar == r && *ap == name && period_start(*d, period.node) == start
+                            })
+                            .map(|(_, _, _, a)| *a)
+                            .sum();
+                        (amount.node - used).max(Decimal::ZERO)
+                    }
+                };
+                if after > room {
+                    fired.cuts.push((name.clone(), after, room));
+                    after = room;
+                }
+            }
+            // Then budgets: what the rule awarded all members in the period.
+            for s in &rule.stmts {
+                let RuleStmt::Budget {
+                    amount,
+                    points,
+                    period,
+                } = &s.node
+                else {
+                    continue;
+                };
+                if points.node != name {
+                    continue;
+                }
+                let period = period.as_ref().map_or(Period::Lifetime, |p| p.node);
+                let start = period_start(date, period);
+                let used: Decimal = self
+                    .budgets
+                    .iter()
+                    .filter(|(br, bp, d, _)| {
+                        *br == r && *bp == name && period_start(*d, period) == start
+                    })
+                    .map(|(_, _, _, a)| *a)
+                    .sum();
+                let room = (amount.node - used).max(Decimal::ZERO);
+                if after > room {
+                    fired.cuts.push((name.clone(), after, room));
+                    after = room;
+                }
+            }
+            fired.awards.push((name, after));
+        }
+        Some(fired)
+    }
+
+    // -------------------------------------------------------------- spending
+
+    fn redeem(&mut self, e: &GenEvent, t: DateTime<Utc>, points: &str, amount: Decimal) -> bool {
+        let precision = self.program.precision(points);
+        let Some(w) = self
+            .members
+            .get_mut(&e.member)
+            .and_then(|m| m.wallets.get_mut(points))
+        else {
+            return false;
+        };
+        if amount <= Decimal::ZERO || amount.round_dp(precision) != amount || amount > w.available()
+        {
+            return false;
+        }
+        // Available buckets only.
+        let order: Vec<usize> = w
+            .spending_order()
+            .into_iter()
+            .filter(|&i| w.buckets.get(i).is_some_and(|b| !b.pending))
+            .collect();
+        let parts = w.take(amount, &order);
+        if let Some(m) = self.members.get_mut(&e.member) {
+            m.redemptions.insert(
+                e.id.clone(),
+                Redemption {
+                    points: points.to_string(),
+                    parts,
+                    cancelled: false,
+                },
+            );
+        }
+        self.active(&e.member, points, t);
+        self.points_row(&e.member, t, "spend", points, -amount, None, &e.id);
+        true
+    }
+
+    fn cancel(&mut self, e: &GenEvent, t: DateTime<Utc>, redemption: &str) -> bool {
+        let Some(m) = self.members.get_mut(&e.member) else {
+            return false;
+        };
+        let Some(r) = m.redemptions.get_mut(redemption).filter(|r| !r.cancelled) else {
+            return false;
+        };
+        r.cancelled = true;
+        let points = r.points.clone();
+        let parts = r.parts.clone();
+        // Each part goes back as a bucket of its own with the dates of the
+        // one it was taken from, a debt paid from it first (as from any
+        // award: docs/semantics.md does not say, the engine does so); one
+        // whose expiry has passed expires at once.
+        let mut restored = Vec::new();
+        if let Some(w) = m.wallets.get_mut(&points) {
+            for (seq, part) in &parts {
+                let Some(from) = w.buckets.iter().find(|b| b.seq == *seq) else {
+                    continue;
+                };
+                let paid = w.debt.min(*part);
+                let bucket = Bucket {
+                    seq: self.seq,
+                    amount: *part - paid,
+                    earned: from.earned,
+                    available: from.available,
+                    pending: false,
+                    expires: from.expires,
+                    expired: Decimal::ZERO,
+                };
+                self.seq += 1;
+                if bucket.expires.is_some_and(|at| at <= t) && bucket.amount > Decimal::ZERO {
+                    restored.push(bucket.seq);
+                }
+                w.debt -= paid;
+                w.buckets.push(bucket);
+            }
+        }
+        let total: Decimal = parts.iter().map(|(_, p)| *p).sum();
+        self.active(&e.member, &points, t);
+        self.points_row(&e.member, t, "redeem_cancel", &points, total, None, &e.id);
+        for seq in restored {
+            self.expire(&e.member, &points, seq, t, &e.id);
+        }
+        true
+    }
+
+    // -------------------------------------------------------------- adjustments
+
+    /// An `adjust`: a credit is a bucket spendable at once, expiring under
+    /// the type's rule or at the end of the day `expires` names, belonging
+    /// to the purchase it names (taken back, rounded down, when it is
+    /// returned); a debit takes points in spending order, pending ones
+    /// included, within the balance. Both count as activity.
+    fn adjust(
+        &mut self,
+        e: &GenEvent,
+        t: DateTime<Utc>,
+        points: &str,
+        amount: Decimal,
+        purchase: Option<&str>,
+        expires: Option<NaiveDate>,
+    ) -> bool {
+        let precision = self.program.precision(points);
+        let today = self.program.local(t).date();
+        let Some(m) = self.members.get_mut(&e.member) else {
+            return false;
+        };
+        let Some(w) = m.wallets.get(points) else {
+            return false;
+        };
+        if amount.is_zero() || amount.round_dp(precision) != amount {
+            return false;
+        }
+        if amount < Decimal::ZERO {
+            if purchase.is_some() || expires.is_some() || -amount > w.balance() {
+                return false;
+            }
+            let order = w.spending_order();
+            if let Some(w) = m.wallets.get_mut(points) {
+                w.take(-amount, &order);
+            }
+            self.active(&e.member, points, t);
+            self.points_row(&e.member, t, "adjust", points, amount, None, &e.id);
+            return true;
+        }
+        if expires.is_some_and(|day| day < today)
+            || purchase.is_some_and(|p| !m.purchases.contains_key(p))
+        {
+            return false;
+        }
+        let bucket = self.credit(&e.member, points, amount, t);
+        let end = expires.map(|day| {
+            self.program
+                .instant((day + Duration::days(1)).and_time(NaiveTime::MIN))
+        });
+        if let Some(m) = self.members.get_mut(&e.member) {
+            if let Some(b) = m.wallets.get_mut(points).and_then(|w| w.bucket(bucket)) {
+                // Spendable at once; the day named, if any, is its end.
+                b.available = t;
+                b.pending = false;
+                b.expires = end.or(b.expires);
+            }
+            if let Some(p) = purchase.and_then(|p| m.purchases.get_mut(p)) {
+                p.awards.push(AwardMade {
+                    rule: None,
+                    points: points.to_string(),
+                    amount,
+                    bucket,
+                    rounding: Rounding::Down,
+                    reversed: Decimal::ZERO,
+                });
+            }
+        }
+        self.points_row(&e.member, t, "adjust", points, amount, None, &e.id);
+        true
+    }
+
+    // -------------------------------------------------------------- returns
+
+    fn return_(&mut self, e: &GenEvent, t: DateTime<Utc>, of: &str, amount: Decimal) -> bool {
+        let Some(purchase) = self
+            .members
+            .get_mut(&e.member)
+            .and_then(|m| m.purchases.get_mut(of))
+        else {
+            return false;
+        };
+        if amount <= Decimal::ZERO || purchase.returned + amount > purchase.amount {
+            return false;
+        }
+        purchase.returned += amount;
+        let awards = purchase.awards.len();
+        let measured = self.program.tiers.as_ref().map(|t| t.points.as_str());
+        for a in 0..awards {
+            if let Some((points, reversed, due, rule)) = self.reverse(&e.member, of, a) {
+                self.points_row(&e.member, t, "reverse", &points, -reversed, rule, &e.id);
+                // A tier measure goes down in proportion to the return (by
+                // what was due, written off or not), unless the purchase's
+                // period has closed; an adjustment was never measured.
+                if let Some(m) = self.members.get_mut(&e.member) {
+                    let open = m.purchases.get(of).is_some_and(|p| p.day >= m.period);
+                    if measured == Some(points.as_str()) && open && rule.is_some() {
+                        m.measure -= due;
+                    }
+                }
+            }
+        }
+        if let Some(m) = self.members.get_mut(&e.member) {
+            if m.purchases.get(of).is_some_and(|p| p.returned == p.amount) {
+                m.firings.retain(|(_, _, id)| id != of);
+            }
+        }
+        true
+    }
+
+    /// Takes back award `a` of purchase `of` in proportion to what has been
+    /// returned of it: `live × returned / amount`, rounded as the award was,
+    /// less what earlier returns took; from the award's own bucket first,
+    /// then in spending order; what is missing is a debt (`go negative`) or
+    /// written off. Returns (points type, amount reversed, amount due,
+    /// rule) when something was due.
+    fn reverse(
+        &mut self,
+        member: &str,
+        of: &str,
+        a: usize,
+    ) -> Option<(String, Decimal, Decimal, Option<usize>)> {
+        let write_off = self.program.write_off;
+        let m = self.members.get_mut(member)?;
+        let purchase = m.purchases.get_mut(of)?;
+        let (returned, total) = (purchase.returned, purchase.amount);
+        let award = purchase.awards.get_mut(a)?;
+        let precision = self.program.precision(&award.points);
+        let w = m.wallets.get_mut(&award.points)?;
+        // What expired of the award's own bucket: points that went back to
+        // a bucket of their own when a redemption was cancelled are not
+        // counted when they expire (docs/semantics.md says "its bucket";
+        // see `cancelled_then_expired_points_are_not_taken_back`).
+        let expired = w
+            .buckets
+            .iter()
+            .find(|b| b.seq == award.bucket)
+            .map_or(Decimal::ZERO, |b| b.expired);
+        let live = (award.amount - expired).max(Decimal::ZERO);
+        let due = round(live * returned / total, precision, award.rounding);
+        let target = due - award.reversed;
+        if target <= Decimal::ZERO {
+            return None;
+        }
+        award.reversed += target;
+        let mut order: Vec<usize> = w
+            .buckets
+            .iter()
+            .position(|b| b.seq == award.bucket)
+            .into_iter()
+            .collect();
+        order.extend(w.spending_order());
+        let taken: Decimal = w.take(target, &order).iter().map(|(_, p)| *p).sum();
+        // Written off: the row takes what was there (nothing, maybe) and
+        // notes the rest.
+        let reversed = if write_off {
+            taken
+        } else {
+            w.debt += target - taken;
+            target
+        };
+        Some((award.points.clone(), reversed, target, award.rule))
+    }
+}
+
+fn rounding_of(rule: &RuleDecl) -> Rounding {
+    rule.stmts
+        .iter()
+        .find_map(|s| match &s.node {
+            RuleStmt::Round(r) => Some(*r),
+            _ => None,
+        })
+        .unwrap_or(Rounding::Down)
+}
+
+fn group_of(rule: &RuleDecl) -> Option<&str> {
+    rule.stmts.iter().find_map(|s| match &s.node {
+        RuleStmt::Group { name, .. } => Some(name.node.as_str()),
+        _ => None,
+    })
+}
+
+/// The points types a rule earns, in the order its lines name them.
+fn earned_types(rule: &RuleDecl, rules: &[&RuleDecl]) -> Vec<String> {
+    let mut types = Vec::new();
+    for s in &rule.stmts {
+        if let RuleStmt::Earn(earn) = &s.node {
+            let p = match &earn.award {
+                Award::Amount { points, .. } => Some(points.node.clone()),
+                Award::PercentOf {
+                    points: Some(p), ..
+                } => Some(p.node.clone()),
+                Award::PercentOf { rule: r, .. } => rules
+                    .iter()
+                    .find(|x| x.name.node == r.node)
+                    .and_then(|x| earned_types(x, rules).first().cloned()),
+            };
+            if let Some(p) = p.filter(|p| !types.contains(p)) {
+                types.push(p);
+            }
+        }
+    }
+    types
+}
+
+// ------------------------------------------------------------------ expressions
+
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Number(Decimal),
+    Money(Decimal),
+    Text(String),
+    Bool(bool),
+    Date(NaiveDate),
+    /// A tier, by rank.
+    Tier(usize),
+    /// An optional field the record left empty.
+    Missing,
+}
+
+/// What a rule's expressions can read on one purchase.
+struct Facts<'m> {
+    /// The tiers' names, lowest first.
+    tiers: Vec<String>,
+    amount: Decimal,
+    qty: Decimal,
+    channel: Option<&'m str>,
+    member: &'m Member,
+    local: NaiveDateTime,
+}
+
+impl Facts<'_> {
+    fn name(&self, name: &str) -> Value {
+        match name {
+            "amount" => Value::Money(self.amount),
+            "tier" => Value::Tier(self.member.tier),
+            "qty" => Value::Number(self.qty),
+            "channel" => self
+                .channel
+                .map_or(Value::Missing, |c| Value::Text(c.to_string())),
+            "vip" => Value::Bool(self.member.vip),
+            "region" => Value::Text(self.member.region.clone()),
+            "hour" => Value::Number(Decimal::from(self.local.hour())),
+            "month" => Value::Number(Decimal::from(self.local.month())),
+            "date" => Value::Date(self.local.date()),
+            "weekday" => Value::Text(
+                match self.local.weekday() {
+                    chrono::Weekday::Mon => "monday",
+                    chrono::Weekday::Tue => "tuesday",
+                    chrono::Weekday::Wed => "wednesday",
+                    chrono::Weekday::Thu => "thursday",
+                    chrono::Weekday::Fri => "friday",
+                    chrono::Weekday::Sat => "saturday",
+                    chrono::Weekday::Sun => "sunday",
+                }
+                .to_string(),
+            ),
+            other => self
+                .tiers
+                .iter()
+                .position(|t| t == other)
+                .map_or(Value::Missing, Value::Tier),
+        }
+    }
+
+    fn eval(&self, e: &Expr) -> Value {
+        match &e.node {
+            ExprKind::Number(n) => Value::Number(*n),
+            ExprKind::Money(m) => Value::Money(m.amount.node),
+            ExprKind::Percent(p) => Value::Number(*p / Decimal::ONE_HUNDRED),
+            ExprKind::Date(d) => Value::Date(*d),
+            ExprKind::Text(t) => Value::Text(t.clone()),
+            ExprKind::Bool(b) => Value::Bool(*b),
+            ExprKind::Name(n) => self.name(n),
+            ExprKind::MemberAttr(a) => self.name(&a.node),
+            ExprKind::Balance(p) => Value::Number(
+                self.member
+                    .wallets
+                    .get(&p.node)
+                    .map_or(Decimal::ZERO, Wallet::balance),
+            ),
+            ExprKind::Paren(inner) => self.eval(inner),
+            ExprKind::Unary { op, expr } => match (op, self.eval(expr)) {
+                (UnaryOp::Not, Value::Bool(b)) => Value::Bool(!b),
+                (UnaryOp::Neg, Value::Number(n)) => Value::Number(-n),
+                (UnaryOp::Neg, Value::Money(n)) => Value::Money(-n),
+                _ => Value::Missing,
+            },
+            ExprKind::Binary { op, lhs, rhs } => {
+                let (a, b) = (self.eval(lhs), self.eval(rhs));
+                binary(*op, a, b)
+            }
+            ExprKind::InList { expr, items } => {
+                let v = self.eval(expr);
+                if v == Value::Missing {
+                    return Value::Bool(false);
+                }
+                Value::Bool(items.iter().any(|i| self.eval(i) == v))
+            }
+            ExprKind::InRange { expr, low, high } => {
+                let v = self.eval(expr);
+                let low = binary(BinaryOp::Ge, v.clone(), self.eval(low));
+                let high = binary(BinaryOp::Le, v, self.eval(high));
+                Value::Bool(low == Value::Bool(true) && high == Value::Bool(true))
+            }
+            ExprKind::Duration(_) => Value::Missing,
+        }
+    }
+
+    /// A `times` table's factor for this purchase: the key's entry, else
+    /// `else`, else zero (the line earns nothing).
+    fn factor(&self, m: &Multiplier) -> Decimal {
+        let key = self.name(&m.key.node);
+        let matches = |k: &TableKey| match (k, &key) {
+            (TableKey::Text(t), Value::Text(v)) => t == v,
+            (TableKey::Number(n), Value::Number(v)) => n == v,
+            (TableKey::Name(n), Value::Tier(v)) => self.tiers.get(*v) == Some(n),
+            _ => false,
+        };
+        m.entries
+            .iter()
+            .find(|e| matches(&e.key.node))
+            .or_else(|| m.entries.iter().find(|e| e.key.node == TableKey::Else))
+            .map_or(Decimal::ZERO, |e| e.factor.node)
+    }
+}
+
+fn binary(op: BinaryOp, a: Value, b: Value) -> Value {
+    use std::cmp::Ordering;
+    let ordering = |a: &Value, b: &Value| -> Option<Ordering> {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) | (Value::Money(x), Value::Money(y)) => {
+                Some(x.cmp(y))
+            }
+            (Value::Date(x), Value::Date(y)) => Some(x.cmp(y)),
+            (Value::Text(x), Value::Text(y)) => Some(x.cmp(y)),
+            (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+            (Value::Tier(x), Value::Tier(y)) => Some(x.cmp(y)),
+            _ => None,
+        }
+    };
+    let compare = |test: fn(Ordering) -> bool| Value::Bool(ordering(&a, &b).is_some_and(test));
+    match op {
+        BinaryOp::And => Value::Bool(a == Value::Bool(true) && b == Value::Bool(true)),
+        BinaryOp::Or => Value::Bool(a == Value::Bool(true) || b == Value::Bool(true)),
+        BinaryOp::Eq => compare(Ordering::is_eq),
+        BinaryOp::Ne => compare(Ordering::is_ne),
+        BinaryOp::Lt => compare(Ordering::is_lt),
+        BinaryOp::Le => compare(Ordering::is_le),
+        BinaryOp::Gt => compare(Ordering::is_gt),
+        BinaryOp::Ge => compare(Ordering::is_ge),
+        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div => {
+            let (x, money) = match a {
+                Value::Number(x) => (x, false),
+                Value::Money(x) => (x, true),
+                _ => return Value::Missing,
+            };
+            let (y, money_b) = match b {
+                Value::Number(y) => (y, false),
+                Value::Money(y) => (y, true),
+                _ => return Value::Missing,
+            };
+            let value = match op {
+                BinaryOp::Add => x + y,
+                BinaryOp::Sub => x - y,
+                BinaryOp::Mul => x * y,
+                _ => x / y,
+            };
+            if (money || money_b) && !(op == BinaryOp::Div && money && money_b) {
+                Value::Money(value)
+            } else {
+                Value::Number(value)
+            }
+        }
+    }
+}
