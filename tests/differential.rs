@@ -284,11 +284,9 @@ fn both(source: &str, events: &[GenEvent]) -> (Outcome, Outcome) {
 
 /// docs/semantics.md, Tiers: "a member keeps the tier if the ended period
 /// meets its `keep` threshold". A period that earned nothing meets
-/// `keep 0`; the engine drops the member to green on 1 March.
+/// `keep 0`; the engine dropped the member to green on 1 March, reading
+/// `keep 0` as no `keep` (fixed in compile/lower.rs).
 #[test]
-#[ignore = "engine bug: `keep 0` is read as no `keep` (compile/lower.rs `threshold` lowers \
-            all-zero values to None, and `keeps` then falls back to `from`): a member whose \
-            period earned nothing is dropped"]
 fn keep_zero_keeps_the_tier() {
     let source = format!(
         "{HEADER}points stars {{\n  precision 0\n}}\n\n\
@@ -370,13 +368,12 @@ fn cancelled_then_expired_points_are_not_taken_back() {
 /// member last earned or redeemed it". Earned on 28 December at 00:30 and on
 /// 31 December at 00:00, two months later is 28 February 2025 00:00 (the
 /// month has no 31st); the engine's check, queued for 28 February 00:30 by
-/// the first activity and put off to the later activity's term, lands
-/// before its own time and is lost: nothing expires until 31 May, two
-/// months after the next purchase, and the 31 March purchase finds a
-/// balance of 2 that should be gone.
+/// the first activity and put off to the later activity's term, landed
+/// before its own time and was lost: nothing expired until 31 May, two
+/// months after the next purchase, and the 31 March purchase found a
+/// balance of 2 that should be gone. (Fixed: an activity whose term ends
+/// before the waiting check queues its own.)
 #[test]
-#[ignore = "engine bug: an inactivity check put off to a later activity whose term ends \
-            earlier (a month end) is lost, and the points do not expire"]
 fn inactivity_after_a_month_end_expires() {
     let source = format!(
         "{HEADER}points stars {{\n  precision 0\n  expire after 2 months without activity\n}}\n\n\

@@ -353,12 +353,15 @@ fn lower_tiers(t: &ast::TiersDecl, names: &mut Names, program: &Program) -> Resu
             ast::TierStmt::Measure { .. } => {}
             ast::TierStmt::Tier(tier) => {
                 let qualify = threshold(&tier.qualify, names, program, scope)?;
+                // A threshold of zeros holds always: `keep 0` keeps the
+                // tier whatever the period earned (not "no keep", which
+                // would fall back to `from`).
                 let keep = tier
                     .keep
                     .as_ref()
                     .map(|k| threshold(k, names, program, scope))
                     .transpose()?
-                    .flatten();
+                    .map(|keep| keep.unwrap_or(Expr::Const(Value::Bool(true))));
                 tiers.tiers.push(Tier {
                     name: tier.name.node.clone(),
                     values: match &tier.qualify {

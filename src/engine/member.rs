@@ -257,6 +257,12 @@ pub struct Wallet {
     /// the order (a check per activity filled the queue: most of a 2-year
     /// term's work was stale).
     pub inactivity_check: Option<NonZeroU64>,
+    /// When the waiting inactivity check is due: the one check that is
+    /// current (`Engine::is_current`). An activity whose term ends earlier
+    /// than it (a later day clamped to a shorter month's end: 28 December
+    /// 00:30 and 31 December 00:00 both end on 28 February, the second
+    /// earlier) queues a check of its own there, and the other goes stale.
+    pub inactivity_due: Option<DateTime<Utc>>,
     pub totals: Totals,
 }
 

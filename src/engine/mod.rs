@@ -555,10 +555,11 @@ impl<'p> Engine<'p> {
     /// late event's re-run of it is of an older generation; a period end
     /// is stale once the period restarted (a qualification year restarts
     /// at each upgrade), and a grace end once the drop it waited for was
-    /// settled or put at another date. The rest is never stale: a release
-    /// or an expiry whose bucket is gone finds nothing to do, and an
-    /// inactivity check, of which a wallet has one queued, moves itself to
-    /// the latest activity's date when it comes up (`expire_inactive`).
+    /// settled or put at another date, and an inactivity check once its
+    /// wallet waits for another (an activity whose term ends earlier queued
+    /// its own; otherwise the one check moves itself to the latest
+    /// activity's date when it comes up, `expire_inactive`). A release or an
+    /// expiry is never stale: if its bucket is gone it finds nothing to do.
     fn is_current(&self, due: &Due) -> bool {
         if due.generation != self.generation(due.member) {
             return false;
@@ -571,7 +572,11 @@ impl<'p> Engine<'p> {
             DueKind::GraceEnd => member
                 .pending_downgrade
                 .is_some_and(|(_, until)| until == due.at),
-            DueKind::Release(..) | DueKind::Expire(..) | DueKind::Inactivity(_) => true,
+            DueKind::Inactivity(p) => member
+                .wallets
+                .get(p.index())
+                .is_some_and(|wallet| wallet.inactivity_due == Some(due.at)),
+            DueKind::Release(..) | DueKind::Expire(..) => true,
         }
     }
 
@@ -931,9 +936,11 @@ impl<'p> Engine<'p> {
             let Some(wallet) = self.wallet(m, p) else {
                 return;
             };
-            let waiting = wallet.inactivity_check.is_some();
             wallet.inactivity_check = NonZeroU64::new(seq);
-            if !waiting {
+            // The waiting check is put off to this activity's term when it
+            // comes due; a term ending before it needs a check of its own.
+            if wallet.inactivity_due.is_none_or(|waiting| at < waiting) {
+                wallet.inactivity_due = Some(at);
                 self.queue(at, m, seq, DueKind::Inactivity(p));
             }
         }
@@ -1272,14 +1279,17 @@ impl<'p> Engine<'p> {
             return;
         };
         let latest = wallet.inactivity_check.take();
+        wallet.inactivity_due = None;
         let due = wallet
             .last_activity
             .map(|last| calendar::after(program.timezone, last, term));
         if due != Some(at) {
             // There was activity since this check was queued: the check is
-            // put off to the latest activity's.
+            // put off to the latest activity's (a later one: an earlier one
+            // queued its own, and this one would not be current).
             if let (Some(due), Some(seq)) = (due.filter(|due| *due > at), latest) {
                 wallet.inactivity_check = Some(seq);
+                wallet.inactivity_due = Some(due);
                 self.queue(due, m, seq.get(), DueKind::Inactivity(p));
             }
             return;

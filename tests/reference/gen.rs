@@ -571,9 +571,7 @@ fn points_spec() -> impl Strategy<Value = PointsSpec> {
         3 => (term.clone(), proptest::option::of(unit.clone()))
             .prop_map(|((n, u), end)| ExpireSpec::AfterEarn(n, u, end)),
         1 => (unit, proptest::option::of(1u32..3)).prop_map(|(u, plus)| ExpireSpec::EndOf(u, plus)),
-        // In days only: a term in months finds an engine bug (see
-        // tests/differential.rs, `inactivity_after_a_month_end_expires`).
-        1 => (1u32..40).prop_map(|n| ExpireSpec::Inactivity(n, TimeUnit::Day)),
+        1 => term.prop_map(|(n, u)| ExpireSpec::Inactivity(n, u)),
     ];
     (
         0u32..3,
@@ -876,9 +874,9 @@ impl TiersSpec {
             stmts.push(TierStmt::Tier(TierDef {
                 name: ident(TIERS.get(i + 1).copied().unwrap_or("gold")),
                 qualify: Threshold::Values(vec![num(from)]),
-                // Never `keep 0`: the engine reads it as no `keep` (see
-                // tests/differential.rs, `keep_zero_keeps_the_tier`).
-                keep: keep.map(|k| Threshold::Values(vec![num((from - k).max(Decimal::ONE))])),
+                // From `keep 0` (once read as no `keep`: see
+                // tests/differential.rs, `keep_zero_keeps_the_tier`) up.
+                keep: keep.map(|k| Threshold::Values(vec![num((from - k).max(Decimal::ZERO))])),
             }));
         }
         stmts.push(TierStmt::Downgrade(match self.downgrade {
