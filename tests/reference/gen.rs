@@ -217,6 +217,8 @@ struct RuleSpec {
     /// In a group: the same condition and earn lines as the group's rule
     /// before it, so that the two tie (the first written must win).
     tie: bool,
+    /// `stop`: firing, it leaves the rules after it unevaluated.
+    stop: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -538,19 +540,23 @@ fn rule(points: usize) -> impl Strategy<Value = RuleSpec> {
                 proptest::option::of(period()),
             ),
         ),
+        proptest::bool::weighted(0.1),
     )
         .prop_map(
-            |(condition, earns, cap, limit, round, group, during, min_spend, budget)| RuleSpec {
-                condition,
-                earns,
-                cap,
-                budget,
-                limit,
-                round,
-                group: group.map(|(g, _)| g),
-                during,
-                min_spend,
-                tie: group.is_some_and(|(_, tie)| tie),
+            |(condition, earns, cap, limit, round, group, during, min_spend, budget, stop)| {
+                RuleSpec {
+                    condition,
+                    earns,
+                    cap,
+                    budget,
+                    limit,
+                    round,
+                    group: group.map(|(g, _)| g),
+                    during,
+                    min_spend,
+                    tie: group.is_some_and(|(_, tie)| tie),
+                    stop,
+                }
             },
         )
 }
@@ -1055,9 +1061,10 @@ fn rule_decl(i: usize, rule: &RuleSpec) -> RuleDecl {
         stmts.push(RuleStmt::Round(r));
     }
     if let Some(g) = rule.group {
+        // Group 1 chooses by order, group 0 by the largest award.
         stmts.push(RuleStmt::Group {
             name: ident(&format!("g{g}")),
-            by_order: false,
+            by_order: g == 1,
         });
     }
     if let Some((from, to)) = rule.during {
@@ -1068,6 +1075,9 @@ fn rule_decl(i: usize, rule: &RuleSpec) -> RuleDecl {
     }
     if let Some(m) = rule.min_spend {
         stmts.push(RuleStmt::MinSpend(usd(m)));
+    }
+    if rule.stop {
+        stmts.push(RuleStmt::Stop);
     }
     RuleDecl {
         preview: false,

@@ -16,7 +16,8 @@
 //! purchases (fixed, `per` and `per full` of a field or of `amount - M
 //! USD` (below zero: less than nothing), shares of any earlier rule,
 //! conditions over fields, attributes and built-in names, `times` tables by
-//! a field or the tier, exclusive groups, caps per event and per member per
+//! a field or the tier, exclusive groups (by the largest award or `by
+//! order`), `stop`, caps per event and per member per
 //! period, budgets in total and per period, limits, `during`, `min spend`,
 //! rounding modes, the `effective` day), several points types, `pending`
 //! (the `pend` and `release` rows, only available points spent), debt paid
@@ -35,9 +36,7 @@
 //! Not covered: tiers by other measures or windows, grace, lifetime,
 //! rollover, `upgrade at period end`; preview rules, transfers, pools,
 //! perks, tier prices, redeem bounds, events of declared types, rules on
-//! enrolment, `--stream`, and `stop` and `exclusive group ... by order`
-//! (added to the language after the reference: the generator writes
-//! neither yet). Two restrictions keep the contract unambiguous:
+//! enrolment, `--stream`. Two restrictions keep the contract unambiguous:
 //! rules in an exclusive group earn one points type and have no cap or
 //! budget (docs/semantics.md does not say which award "the largest"
 //! compares across types, nor whether a losing rule's cap cut is written),
@@ -1095,17 +1094,25 @@ impl<'p> Evaluation<'p> {
     fn earn(&self, facts: &Facts) -> Vec<Option<Fired>> {
         let rules = &self.program.rules;
         let mut fired: Vec<Option<Fired>> = Vec::new();
+        // A rule with `stop` that fires: the rules after it do not.
+        let mut stopped = false;
         for (r, rule) in rules.iter().enumerate() {
-            let outcome = self.rule(r, rule, facts, &fired);
+            let outcome = if stopped {
+                None
+            } else {
+                self.rule(r, rule, facts, &fired)
+            };
+            stopped |= outcome.is_some() && stops(rule);
             fired.push(outcome);
         }
-        // Exclusive groups: the largest award wins, the first on a tie.
+        // Exclusive groups: the largest award wins, the first on a tie; a
+        // group `by order`, the first that fired.
         let mut winners: BTreeMap<String, (usize, Decimal)> = BTreeMap::new();
         for (r, rule) in rules.iter().enumerate() {
             if let (Some(g), Some(f)) = (group_of(rule), fired.get(r).and_then(Option::as_ref)) {
                 let total: Decimal = f.awards.iter().map(|(_, a)| *a).sum();
                 let best = winners.entry(g.to_string()).or_insert((r, total));
-                if total > best.1 {
+                if total > best.1 && !by_order(rule) {
                     *best = (r, total);
                 }
             }
@@ -1223,9 +1230,12 @@ impl<'p> Evaluation<'p> {
                         let mine = before.get(t).and_then(Option::as_ref).map(total);
                         self.program.rules.iter().enumerate().any(|(o, other)| {
                             let theirs = before.get(o).and_then(Option::as_ref).map(total);
+                            // By order, an earlier rule that fired wins;
+                            // else a larger award, or an equal one earlier.
                             group_of(other) == Some(g)
                                 && o != t
                                 && match (mine, theirs) {
+                                    (Some(_), Some(_)) if by_order(target_rule) => o < t,
                                     (Some(m), Some(x)) => x > m || (x == m && o < t),
                                     _ => false,
                                 }
@@ -1580,6 +1590,18 @@ fn rounding_of(rule: &RuleDecl) -> Rounding {
             _ => None,
         })
         .unwrap_or(Rounding::Down)
+}
+
+/// Whether the rule says `stop`.
+fn stops(rule: &RuleDecl) -> bool {
+    rule.stmts.iter().any(|s| matches!(s.node, RuleStmt::Stop))
+}
+
+/// Whether the rule's exclusive group chooses `by order`.
+fn by_order(rule: &RuleDecl) -> bool {
+    rule.stmts
+        .iter()
+        .any(|s| matches!(s.node, RuleStmt::Group { by_order: true, .. }))
 }
 
 fn group_of(rule: &RuleDecl) -> Option<&str> {
