@@ -46,7 +46,12 @@ fn decimal(text: &str) -> Option<Decimal> {
 
 /// What the engine writes for `source` and `events` (JSON Lines), read
 /// back from its ledger, members and rejects files.
-fn engine(source: &str, events: &str, until: Option<UntilDay>) -> Result<Outcome, String> {
+fn engine(
+    source: &str,
+    events: &str,
+    until: Option<UntilDay>,
+    shards: usize,
+) -> Result<Outcome, String> {
     let (program, _) = loyalty::compile::compile(source).map_err(|d| format!("{d:?}"))?;
     let input = read(&program, Format::Jsonl, events.as_bytes(), "t");
     let options = Options {
@@ -62,6 +67,8 @@ fn engine(source: &str, events: &str, until: Option<UntilDay>) -> Result<Outcome
         sinks,
         ..
     } = Run::new(&program, options)
+        .threads(shards)
+        .shards(shards)
         .replay(input, Sinks::to_ledger(writer))
         .map_err(|e| format!("{e:?}"))?;
     if let Some(writer) = sinks.ledger {
@@ -175,8 +182,8 @@ fn case(
         .zone()
         .parse()
         .map_err(|e| TestCaseError::fail(format!("{e}")))?;
-    let actual =
-        engine(&text, &jsonl, until.map(|day| (day, zone))).map_err(TestCaseError::fail)?;
+    let until = until.map(|day| (day, zone));
+    let actual = engine(&text, &jsonl, until, 1).map_err(TestCaseError::fail)?;
     let context = format!("program:\n{text}\nevents:\n{jsonl}until: {until:?}\n");
     if actual.ledger != expected.ledger {
         let first = actual
@@ -216,6 +223,11 @@ fn case(
         "after --until\n{}",
         context
     );
+    // Members dealt into shards on threads of their own: the same outcome.
+    for shards in [2, 3] {
+        let sharded = engine(&text, &jsonl, until, shards).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(&sharded, &actual, "{} shards\n{}", shards, context);
+    }
     Ok(())
 }
 
@@ -279,7 +291,10 @@ fn both(source: &str, events: &[GenEvent]) -> (Outcome, Outcome) {
     let tree = loyalty::syntax::parse(source).unwrap();
     let program = Program::new(&tree);
     let expected = Evaluation::new(&program).run(events, None);
-    (engine(source, &gen::jsonl(events), None).unwrap(), expected)
+    (
+        engine(source, &gen::jsonl(events), None, 1).unwrap(),
+        expected,
+    )
 }
 
 /// docs/semantics.md, Tiers: "a member keeps the tier if the ended period
