@@ -6,7 +6,7 @@
 
 use super::ledger::EntryKind;
 use super::member::PurchaseAward;
-use super::{too_large, unknown_member, within, DueKind, Engine, Refusal};
+use super::{points_named, too_large, unknown_member, within, DueKind, Engine, Refusal};
 use crate::compile::calendar;
 use crate::events::{Adjust, Event, RejectClass};
 use crate::syntax::ast::Rounding;
@@ -30,16 +30,7 @@ impl Engine<'_> {
             expires,
         } = adjust;
         let (amount, expires) = (*amount, *expires);
-        let p = *program.points_index.get(type_name).ok_or_else(|| {
-            Refusal::new(
-                RejectClass::UnknownName,
-                format!("unknown points type `{type_name}`"),
-            )
-        })?;
-        let points = program
-            .points
-            .get(p.index())
-            .ok_or_else(|| Refusal::new(RejectClass::UnknownName, "unknown points type"))?;
+        let (p, points) = points_named(program, type_name)?;
         if points.qualifying {
             return Err(Refusal::new(RejectClass::NotAllowed, format!(
                 "`{type_name}` are qualifying points: tier measures come from earning rules, not adjustments"

@@ -115,36 +115,17 @@ impl Explanation {
     /// The explanation as text.
     pub fn render(&self, program: &Program) -> String {
         let tz = program.timezone;
-        let points_name = |p: PointsId| {
-            program
-                .points
-                .get(p.index())
-                .map_or("points", |t| t.name.as_str())
-        };
-        let rule_name = |r: RuleId| {
-            program
-                .rules
-                .get(r.index())
-                .map_or("?", |t| t.name.as_str())
-        };
+        let points_name = |p| points_name(program, p);
+        let rule_name = |r| rule_name(program, r);
         let mut out = String::new();
         let _ = writeln!(out, "member {}", self.member);
         for line in &self.lines {
             match line {
                 Line::Event(event) => {
-                    let kind = program
-                        .events
-                        .get(event.kind)
-                        .map_or("event", |t| t.name.as_str());
-                    let fields: Vec<String> = program
-                        .events
-                        .get(event.kind)
-                        .map(|t| t.fields.as_slice())
-                        .unwrap_or_default()
+                    let (kind, given) = given(program, event);
+                    let fields: Vec<String> = given
                         .iter()
-                        .zip(event.values().iter())
-                        .filter(|(_, v)| **v != Value::Missing)
-                        .map(|(f, v)| format!("{} {}", f.name, show(v)))
+                        .map(|(name, v)| format!("{name} {}", show(v)))
                         .collect();
                     let _ = writeln!(
                         out,
@@ -318,37 +299,21 @@ impl Explanation {
     /// The explanation as one document.
     pub fn story(&self, program: &Program) -> Story {
         let tz = program.timezone;
-        let points_name = |p: PointsId| {
-            program
-                .points
-                .get(p.index())
-                .map_or("points", |t| t.name.as_str())
-                .to_string()
-        };
-        let rule_name = |r: RuleId| {
-            program
-                .rules
-                .get(r.index())
-                .map_or("?", |t| t.name.as_str())
-                .to_string()
-        };
+        let points_name = |p| points_name(program, p).to_string();
+        let rule_name = |r| rule_name(program, r).to_string();
         let mut events: Vec<StoryEvent> = Vec::new();
         for line in &self.lines {
             match line {
                 Line::Event(event) => {
-                    let event_type = program.events.get(event.kind);
-                    let fields = event_type
-                        .map(|t| t.fields.as_slice())
-                        .unwrap_or_default()
+                    let (kind, given) = given(program, event);
+                    let fields = given
                         .iter()
-                        .zip(event.values().iter())
-                        .filter(|(_, v)| **v != Value::Missing)
-                        .map(|(f, v)| (f.name.clone(), plain(v)))
+                        .map(|(name, v)| (name.to_string(), plain(v)))
                         .collect();
                     events.push(StoryEvent {
                         time: calendar::rfc3339(tz, event.time),
                         id: event.id.clone(),
-                        kind: event_type.map_or("event", |t| t.name.as_str()).to_string(),
+                        kind: kind.to_string(),
                         fields,
                         rejected: None,
                         rules: Vec::new(),
@@ -400,6 +365,36 @@ impl Explanation {
             events,
         }
     }
+}
+
+fn points_name(program: &Program, p: PointsId) -> &str {
+    program
+        .points
+        .get(p.index())
+        .map_or("points", |t| t.name.as_str())
+}
+
+fn rule_name(program: &Program, r: RuleId) -> &str {
+    program
+        .rules
+        .get(r.index())
+        .map_or("?", |t| t.name.as_str())
+}
+
+/// An event's type name, and the values the record gave, by field name
+/// in the type's order.
+fn given<'a>(program: &'a Program, event: &Event) -> (&'a str, Vec<(&'a str, Value)>) {
+    let Some(event_type) = program.events.get(event.kind) else {
+        return ("event", Vec::new());
+    };
+    let given = event_type
+        .fields
+        .iter()
+        .zip(event.values().iter())
+        .filter(|(_, v)| **v != Value::Missing)
+        .map(|(f, v)| (f.name.as_str(), v.clone()))
+        .collect();
+    (event_type.name.as_str(), given)
 }
 
 /// A value as a document gives it: text without quotes.

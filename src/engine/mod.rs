@@ -22,7 +22,7 @@ mod tiers;
 mod transfers;
 
 use crate::compile::calendar;
-use crate::compile::ir::{BuiltinEvent, ExpiryRule, PointsId, Program, RuleId, Term};
+use crate::compile::ir::{BuiltinEvent, ExpiryRule, PointsId, PointsType, Program, RuleId, Term};
 use crate::events::{Body, Event, Redeem, Reject, RejectClass, Return};
 use crate::syntax::ast::{Period, TimeUnit};
 use chrono::{DateTime, Utc};
@@ -230,6 +230,23 @@ fn within(total: Decimal, added: Decimal) -> bool {
     total
         .checked_add(added)
         .is_some_and(|sum| sum.abs() <= LARGEST)
+}
+
+/// The points type a record names: its id and its definition.
+fn points_named<'p>(
+    program: &'p Program,
+    name: &str,
+) -> Result<(PointsId, &'p PointsType), Refusal> {
+    program
+        .points_index
+        .get(name)
+        .and_then(|&p| Some((p, program.points.get(p.index())?)))
+        .ok_or_else(|| {
+            Refusal::new(
+                RejectClass::UnknownName,
+                format!("unknown points type `{name}`"),
+            )
+        })
 }
 
 /// The refusal of an event whose member has no slot: never, once admitted.
@@ -1014,14 +1031,8 @@ impl<'p> Engine<'p> {
                 points: amount,
                 points_type: points,
             } => {
-                let p = *program.points_index.get(points).ok_or_else(|| {
-                    Refusal::new(
-                        RejectClass::UnknownName,
-                        format!("unknown points type `{points}`"),
-                    )
-                })?;
-                let value = program.points.get(p.index()).and_then(|t| t.value);
-                let cost = match value {
+                let (p, named) = points_named(program, points)?;
+                let cost = match named.value {
                     Some(v) => Some(
                         v.checked_mul(*amount)
                             .ok_or_else(|| too_large("the redemption's cost"))?,

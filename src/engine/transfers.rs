@@ -6,7 +6,7 @@
 
 use super::ledger::EntryKind;
 use super::member::{Bucket, Member};
-use super::{unknown_member, DueKind, Engine, Refusal};
+use super::{points_named, unknown_member, DueKind, Engine, Refusal};
 use crate::compile::calendar;
 use crate::compile::ir::{PointsId, Transfers, Value};
 use crate::engine::rules;
@@ -77,16 +77,7 @@ impl<'p> Engine<'p> {
             points_type: type_name,
         } = transfer;
         let amount = *amount;
-        let p = *program.points_index.get(type_name).ok_or_else(|| {
-            Refusal::new(
-                RejectClass::UnknownName,
-                format!("unknown points type `{type_name}`"),
-            )
-        })?;
-        let points = program
-            .points
-            .get(p.index())
-            .ok_or_else(|| Refusal::new(RejectClass::UnknownName, "unknown points type"))?;
+        let (p, points) = points_named(program, type_name)?;
         if amount <= Decimal::ZERO || amount.round_dp(points.precision) != amount {
             return Err(Refusal::new(RejectClass::NotAllowed, format!(
                 "a transfer moves a positive amount of {type_name} with at most {} decimals, not {amount}",
