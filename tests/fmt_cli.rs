@@ -6,6 +6,8 @@
 // clippy.toml allows these in #[test] fns only: for the helpers here.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -18,23 +20,7 @@ const TIDY_POINTS: &str = "program \"P\" {\n  currency EUR\n  timezone \"Europe/
 
 /// `loyalty fmt ARGS` run in `dir`, with `stdin` on its standard input.
 fn fmt(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loyalty"))
-        .arg("fmt")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    support::loyalty_in(dir, &[&["fmt"], args].concat(), stdin)
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -7,9 +7,10 @@
 // clippy.toml allows these in #[test] fns only: for the helpers here.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 /// Three rules: `base` on every purchase, `big` on 100 USD or more, and
 /// `weekend` on Saturdays.
@@ -59,23 +60,7 @@ fn project(files: &[(&str, String)]) -> tempfile::TempDir {
 /// Runs `loyalty test ARGS` in `dir`, not in CI, with `input` on standard
 /// input.
 fn loyalty_test(dir: &Path, args: &[&str], input: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loyalty"))
-        .current_dir(dir)
-        .arg("test")
-        .args(args)
-        .env_remove("CI")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    support::loyalty_in(dir, &[&["test"], args].concat(), input)
 }
 
 fn stdout(output: &Output) -> String {

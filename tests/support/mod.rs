@@ -33,6 +33,29 @@ pub fn loyalty(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `loyalty ARGS` run in `dir` with `input` on its standard input, and
+/// `CI` unset (snapshots are written as on a developer's machine).
+pub fn loyalty_in(dir: &std::path::Path, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_loyalty"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("CI")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// Everything `loyalty ARGS` wrote (standard output, then standard error),
 /// run in the crate's folder with `env` set and the colour variables of
 /// the caller's own environment cleared; through a pseudo-terminal (the
