@@ -1328,6 +1328,50 @@ mod tests {
     }
 
     #[test]
+    fn the_block_statements_are_the_grammars() {
+        let grammar = include_str!("../../grammar/loyalty.pest");
+        // A rule's definition: what follows `name = {` (or `@{`) on its line.
+        let definition = |name: &str| {
+            grammar.lines().find_map(|line| {
+                let rest = line.strip_prefix(name)?.trim_start();
+                let rest = rest.strip_prefix('=')?.trim_start();
+                Some(rest.trim_start_matches('@').to_string())
+            })
+        };
+        let first_word = |text: &str| {
+            let start = text.find('"')? + 1;
+            let end = start + text.get(start..)?.find('"')?;
+            text.get(start..end).map(str::to_string)
+        };
+        for (block, rule) in [
+            ("program", "program"),
+            ("points", "points"),
+            ("tiers", "tiers"),
+            ("rule", "rule_decl"),
+            ("perk", "perk"),
+            ("reward", "reward"),
+        ] {
+            // The statements are the alternatives of `"{" ~ ( ... )*`.
+            let text = definition(rule).unwrap();
+            let from = text.find("\"{\" ~ (").unwrap() + "\"{\" ~ (".len();
+            let to = from + text[from..].find(")*").unwrap();
+            let words: BTreeSet<String> = text[from..to]
+                .split('|')
+                .map(|alternative| first_word(&definition(alternative.trim()).unwrap()).unwrap())
+                .collect();
+            let table: BTreeSet<String> = BLOCK_STATEMENTS
+                .iter()
+                .find(|(b, _)| *b == block)
+                .unwrap()
+                .1
+                .iter()
+                .map(|w| w.to_string())
+                .collect();
+            assert_eq!(table, words, "the statements of `{block}`");
+        }
+    }
+
+    #[test]
     fn the_keywords_are_the_words_the_grammar_quotes() {
         let grammar = r#"
 // A "comment" is no keyword.
