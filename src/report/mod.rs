@@ -396,7 +396,7 @@ pub fn summary(engine: &Engine, outcome: &Outcome, now: DateTime<Utc>) -> Summar
 }
 
 /// How many of `rejects` are of each class, the classes with any.
-pub fn rejects_by_class(rejects: &[Reject]) -> BTreeMap<&'static str, u64> {
+fn rejects_by_class(rejects: &[Reject]) -> BTreeMap<&'static str, u64> {
     let mut counts = BTreeMap::new();
     for reject in rejects {
         *counts.entry(reject.class.name()).or_insert(0) += 1;

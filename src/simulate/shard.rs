@@ -210,8 +210,14 @@ impl Shard<'_> {
                 };
                 let mut fields = fields.clone();
                 let builtin = program.events.get(a.kind).and_then(|t| t.builtin);
-                // A planned purchase always has its amount (the plan draws it).
-                let body = Body::take(builtin, &mut fields).unwrap_or(Body::Plain);
+                // Typed as the reader types a record: one it would reject
+                // (a purchase without its amount) is counted so.
+                let Ok(body) = Body::take(builtin, &mut fields) else {
+                    if let Some(tally) = self.tallies.get_mut(month) {
+                        tally.rejected += 1;
+                    }
+                    return;
+                };
                 (event(a.kind, body, fields), Some(a))
             }
             Planned::Redeem(reward) => {
