@@ -894,6 +894,114 @@ reward coffee {
     assert!(!run.members.contains_key("zed"));
 }
 
+/// `reject duplicate ids within 2 days`, in New York, where the clocks
+/// went forward on 9 March 2025.
+const TWO_DAY_IDS: &str = r#"program "Test" {
+  currency USD
+  timezone "America/New_York"
+  reject duplicate ids within 2 days
+}
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#;
+
+#[test]
+fn a_copy_within_the_duplicate_window_is_rejected_and_one_outside_it_applied() {
+    let run = run(
+        TWO_DAY_IDS,
+        "id,time,member,type,amount
+         e1,2025-03-01 09:00,ann,enroll,
+         p1,2025-03-07 10:00,ann,purchase,10
+         p1,2025-03-09 10:00,ann,purchase,20
+         p1,2025-03-11 10:01,ann,purchase,30
+         p1,2025-03-13 10:01,ann,purchase,40
+         p1,2025-03-15 10:02,ann,purchase,50",
+    );
+    // Two calendar days after 7 March 10:00 is 9 March 10:00, 47 hours
+    // later across the change: a copy. The rejected copy is not kept, so
+    // 11 March is four days after the applied one: a new record, which
+    // the copy of 13 March (two days later to the minute) repeats.
+    assert_eq!(
+        run.rejects,
+        [
+            (
+                4,
+                "duplicate event id `p1`: a record with this id was applied within 2 days of \
+                 this one"
+                    .to_string()
+            ),
+            (
+                6,
+                "duplicate event id `p1`: a record with this id was applied within 2 days of \
+                 this one"
+                    .to_string()
+            )
+        ]
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-03-07T10:00:00-05:00 10 =10 base",
+            "earn 2025-03-11T10:01:00-04:00 30 =40 base",
+            "earn 2025-03-15T10:02:00-04:00 50 =90 base",
+        ]
+    );
+}
+
+#[test]
+fn a_late_copy_is_a_duplicate_of_the_later_record_it_comes_within_the_window_of() {
+    // Streamed: the copy of p1 comes after p2, and is dated a day before
+    // the applied p1 (within its window); q1's copy is dated three days
+    // before q1 (outside), so it is a late record of its own.
+    let events = "id,time,member,type,amount
+                  e1,2025-03-01 09:00,ann,enroll,
+                  p1,2025-03-20 10:00,ann,purchase,10
+                  q1,2025-03-24 10:00,ann,purchase,20
+                  p1,2025-03-19 10:00,ann,purchase,30
+                  q1,2025-03-21 09:59,ann,purchase,40";
+    let streamed = run_with(TWO_DAY_IDS, events, Order::Stream, None);
+    assert_eq!(streamed.rejects.len(), 1, "{:?}", streamed.rejects);
+    assert_eq!(streamed.rejects[0].0, 5);
+    let sorted = run(TWO_DAY_IDS, events);
+    // Sorted, the 19 March record comes first and the 20 March one is
+    // its copy: the same count of rejects, the other line.
+    assert_eq!(sorted.rejects.len(), 1, "{:?}", sorted.rejects);
+    assert_eq!(sorted.rejects[0].0, 3);
+    assert_eq!(
+        streamed.members["ann"].balances["pts"],
+        d("70"),
+        "10 + 20 + 40"
+    );
+    assert_eq!(
+        sorted.members["ann"].balances["pts"],
+        d("90"),
+        "30 + 20 + 40"
+    );
+}
+
+#[test]
+fn by_default_ids_are_duplicates_within_30_days() {
+    let run = run(
+        ONE_PER_USD,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         p1,2025-01-01 10:00,ann,purchase,10
+         p1,2025-01-31 10:00,ann,purchase,20
+         p1,2025-01-31 10:01,ann,purchase,30",
+    );
+    assert_eq!(
+        run.rejects
+            .iter()
+            .map(|(line, _)| *line)
+            .collect::<Vec<_>>(),
+        [4]
+    );
+    assert_eq!(run.members["ann"].balances["pts"], d("40"));
+}
+
 #[test]
 fn out_of_order_input_is_sorted_by_default_and_re_run_when_streaming() {
     let events = "id,time,member,type,amount

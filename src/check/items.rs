@@ -40,6 +40,7 @@ pub fn check_program(file: &File, checker: &mut Checker) {
             ProgramSetting::Overspent(_) => "on overspent return",
             ProgramSetting::AcceptLate(_) => "accept late events",
             ProgramSetting::AcceptReturns(_) => "accept returns",
+            ProgramSetting::DuplicateWindow(_) => "reject duplicate ids",
         };
         if seen.insert(key, setting.span).is_some() {
             checker.duplicate(setting.span, &format!("`{key}`"));
@@ -52,6 +53,10 @@ pub fn check_program(file: &File, checker: &mut Checker) {
             }
             ProgramSetting::AcceptReturns(d) => {
                 checker.check_whole_positive(&d.count, "a return window");
+            }
+            // `within 0 days`: only copies at the same instant.
+            ProgramSetting::DuplicateWindow(d) => {
+                checker.check_whole(&d.count, "a duplicate window", true);
             }
             _ => {}
         }

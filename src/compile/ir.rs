@@ -53,6 +53,10 @@ pub struct Program {
     /// `accept returns up to N`: how long after a purchase a return (or an
     /// adjust made for the purchase) may refer to it; `None`: forever.
     pub return_window: Option<Term>,
+    /// `reject duplicate ids within N`: a record is a duplicate when an
+    /// applied record has its id and a time at most N before or after its
+    /// own (30 days unless the program says).
+    pub duplicate_window: Term,
     pub member_attributes: Vec<Field>,
     pub events: Vec<EventType>,
     pub points: Vec<PointsType>,

@@ -9,6 +9,14 @@ use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+/// How far apart two records with one id are duplicates when the program
+/// does not say (`reject duplicate ids within 30 days`): a resent record
+/// carries its time, and a month covers a month-end's resent batch.
+pub const DEFAULT_DUPLICATE_WINDOW: Term = Term {
+    count: 30,
+    unit: ast::TimeUnit::Day,
+};
+
 type Result<T> = std::result::Result<T, Diagnostic>;
 
 fn internal(span: ast::Span, what: &str) -> Diagnostic {
@@ -47,6 +55,7 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
         overspent: ast::OverspentPolicy::GoNegative,
         late_limit: None,
         return_window: None,
+        duplicate_window: DEFAULT_DUPLICATE_WINDOW,
         member_attributes: Vec::new(),
         events: builtin_events(),
         points: Vec::new(),
@@ -192,6 +201,7 @@ fn lower_header(p: &ast::ProgramDecl, program: &mut Program) -> Result<()> {
             ast::ProgramSetting::Overspent(o) => program.overspent = *o,
             ast::ProgramSetting::AcceptLate(d) => program.late_limit = Some(term(d)?),
             ast::ProgramSetting::AcceptReturns(d) => program.return_window = Some(term(d)?),
+            ast::ProgramSetting::DuplicateWindow(d) => program.duplicate_window = term(d)?,
         }
     }
     Ok(())

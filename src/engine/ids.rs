@@ -1,9 +1,11 @@
-//! A set of ids: the events applied so far, for the duplicate check, and
-//! the members a sharded run has enrolled. Millions of short ids as a
-//! `HashSet<String>` cost a heap allocation and a 24-byte string each; here
-//! every id's bytes go into pieces of one buffer, after its length, and a
-//! hash table keeps only where each starts.
+//! Sets of ids: the members a sharded run has enrolled (`IdSet`), and the
+//! events applied lately, each with its time, for the duplicate check
+//! (`RecentIds`, which forgets those older than the program's window).
+//! Millions of short ids as a `HashSet<String>` cost a heap allocation and
+//! a 24-byte string each; here every id's bytes go into pieces of one
+//! buffer, after its length, and a hash table keeps only where each starts.
 
+use chrono::{DateTime, Utc};
 use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
@@ -98,9 +100,148 @@ impl IdSet {
     }
 }
 
+/// The fewest ids kept before `RecentIds` first looks for ones to forget.
+const FIRST_SWEEP: usize = 1 << 16;
+
+/// The ids of events applied, each with its time, kept while a later
+/// record could still be a copy of them. One id may be kept several times
+/// (copies further apart than the window are not duplicates). Each record
+/// is its id then its time (seconds, 8 bytes, and nanoseconds, 4) in the
+/// pieces; the memory held is at most about twice that of the ids in the
+/// window, since the ids are swept whenever their number has doubled.
+pub struct RecentIds {
+    bytes: Pieces,
+    starts: HashTable<u64>,
+    hasher: super::FastHash,
+    /// How many ids there will be when the next sweep is due.
+    next_sweep: usize,
+}
+
+impl Default for RecentIds {
+    fn default() -> Self {
+        RecentIds {
+            bytes: Pieces::default(),
+            starts: HashTable::new(),
+            hasher: super::FastHash::default(),
+            next_sweep: FIRST_SWEEP,
+        }
+    }
+}
+
+/// A time as 12 bytes, and back.
+fn time_bytes(time: DateTime<Utc>) -> [u8; 12] {
+    let mut bytes = [0; 12];
+    bytes[..8].copy_from_slice(&time.timestamp().to_le_bytes());
+    bytes[8..].copy_from_slice(&time.timestamp_subsec_nanos().to_le_bytes());
+    bytes
+}
+
+fn time_of(bytes: &[u8]) -> Option<DateTime<Utc>> {
+    let seconds = i64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let nanos = u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?);
+    DateTime::from_timestamp(seconds, nanos)
+}
+
+impl RecentIds {
+    /// The id and time of the record that starts at `start`.
+    fn read(&self, start: u64) -> Option<(&[u8], DateTime<Utc>)> {
+        let record = self.bytes.read(start)?;
+        let (id, time) = record.split_at_checked(record.len().checked_sub(12)?)?;
+        Some((id, time_of(time)?))
+    }
+
+    /// The times of the kept records with `id`, in no particular order.
+    pub fn times<'a>(&'a self, id: &'a str) -> impl Iterator<Item = DateTime<Utc>> + 'a {
+        let id = id.as_bytes();
+        self.starts
+            .iter_hash(self.hasher.hash_one(id))
+            .filter_map(move |&start| self.read(start).filter(|(i, _)| *i == id))
+            .map(|(_, time)| time)
+    }
+
+    /// Keeps `id` at `time`. When the ids have doubled since the last
+    /// sweep, forgets those before `cutoff()` (`None`: keep them all).
+    pub fn insert(
+        &mut self,
+        id: &str,
+        time: DateTime<Utc>,
+        cutoff: impl FnOnce() -> Option<DateTime<Utc>>,
+    ) {
+        if self.starts.len() >= self.next_sweep {
+            if let Some(cutoff) = cutoff() {
+                self.forget_before(cutoff);
+            }
+            self.next_sweep = (2 * self.starts.len()).max(FIRST_SWEEP);
+        }
+        let mut record = Vec::with_capacity(id.len() + 12);
+        record.extend_from_slice(id.as_bytes());
+        record.extend_from_slice(&time_bytes(time));
+        // A record of 4 GiB or more is not kept (nor could a file hold many).
+        let Ok(len) = u32::try_from(record.len()) else {
+            return;
+        };
+        let start = self.bytes.push(len, &record);
+        let hash = self.hasher.hash_one(id.as_bytes());
+        let Self {
+            bytes,
+            starts,
+            hasher,
+            ..
+        } = self;
+        starts.insert_unique(hash, start, |&start| {
+            hasher.hash_one(record_id(bytes.read(start).unwrap_or_default()))
+        });
+    }
+
+    /// Forgets one record of `id` at `time`, if one is kept.
+    pub fn remove(&mut self, id: &str, time: DateTime<Utc>) {
+        let Self {
+            bytes,
+            starts,
+            hasher,
+            ..
+        } = self;
+        let wanted = (id.as_bytes(), time_bytes(time));
+        let found = starts.find_entry(hasher.hash_one(id.as_bytes()), |&start| {
+            bytes.read(start).is_some_and(|record| {
+                record.split_at_checked(record.len().saturating_sub(12))
+                    == Some((wanted.0, &wanted.1[..]))
+            })
+        });
+        if let Ok(entry) = found {
+            entry.remove();
+        }
+    }
+
+    /// Keeps only the records at or after `cutoff`, in fresh pieces.
+    fn forget_before(&mut self, cutoff: DateTime<Utc>) {
+        let mut kept = RecentIds {
+            hasher: self.hasher.clone(),
+            next_sweep: usize::MAX,
+            ..RecentIds::default()
+        };
+        for &start in &self.starts {
+            if let Some((id, time)) = self.read(start).filter(|(_, time)| *time >= cutoff) {
+                if let Ok(id) = std::str::from_utf8(id) {
+                    kept.insert(id, time, || None);
+                }
+            }
+        }
+        kept.next_sweep = self.next_sweep;
+        *self = kept;
+    }
+}
+
+/// The id of a record of `RecentIds` (its bytes before the time).
+fn record_id(record: &[u8]) -> &[u8] {
+    record
+        .get(..record.len().saturating_sub(12))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::IdSet;
+    use super::{IdSet, RecentIds};
 
     #[test]
     fn finds_what_was_inserted_and_nothing_else() {
@@ -143,5 +284,55 @@ mod tests {
         assert!(ids.contains(&long));
         assert!(!ids.contains(&long[1..]));
         assert!(!ids.insert(&many[299_999]));
+    }
+
+    fn at(day: i64) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(day * 86_400 + 7, 250).unwrap_or_default()
+    }
+
+    #[test]
+    fn recent_ids_keep_every_time_of_an_id_and_forget_one_at_a_time() {
+        let mut ids = RecentIds::default();
+        ids.insert("a", at(1), || None);
+        ids.insert("a", at(40), || None);
+        ids.insert("ab", at(2), || None);
+        let mut times: Vec<_> = ids.times("a").collect();
+        times.sort();
+        assert_eq!(times, [at(1), at(40)]);
+        assert_eq!(ids.times("ab").collect::<Vec<_>>(), [at(2)]);
+        assert_eq!(ids.times("b").count(), 0);
+        ids.remove("a", at(2));
+        assert_eq!(ids.times("a").count(), 2, "no record of `a` at day 2");
+        ids.remove("a", at(1));
+        assert_eq!(ids.times("a").collect::<Vec<_>>(), [at(40)]);
+        ids.remove("ab", at(2));
+        assert_eq!(ids.times("ab").count(), 0);
+    }
+
+    #[test]
+    fn recent_ids_forget_those_before_the_cutoff_once_they_doubled() {
+        let mut ids = RecentIds::default();
+        let n = super::FIRST_SWEEP as i64;
+        // One id a day for n days: the sweep is due at the n-th insert.
+        for day in 0..n {
+            ids.insert(&format!("e{day}"), at(day), || Some(at(n - 10)));
+        }
+        assert_eq!(ids.starts.len(), super::FIRST_SWEEP, "no sweep yet");
+        ids.insert("last", at(n), || Some(at(n - 10)));
+        // Days n-10 .. n-1 kept, and the one inserted.
+        assert_eq!(ids.starts.len(), 11);
+        assert_eq!(ids.times("e0").count(), 0);
+        assert_eq!(ids.times(&format!("e{}", n - 11)).count(), 0);
+        assert_eq!(
+            ids.times(&format!("e{}", n - 10)).collect::<Vec<_>>(),
+            [at(n - 10)]
+        );
+        assert_eq!(ids.times("last").collect::<Vec<_>>(), [at(n)]);
+        // No cutoff (any lateness accepted): nothing is forgotten.
+        let mut all = RecentIds::default();
+        for day in 0..=n {
+            all.insert(&format!("e{day}"), at(day), || None);
+        }
+        assert_eq!(all.starts.len(), super::FIRST_SWEEP + 1);
     }
 }

@@ -110,7 +110,7 @@ pub struct Engine<'p> {
     clock: Option<DateTime<Utc>>,
     /// The ids of the events applied, for the duplicate check; `None` when
     /// the caller checks (a sharded replay's dealer).
-    event_ids: Option<ids::IdSet>,
+    event_ids: Option<ids::RecentIds>,
     /// Program-wide budget use per (rule, budget, period).
     budgets: Budgets,
     ledger: Vec<Entry>,
@@ -308,17 +308,50 @@ fn beyond_horizon(
 }
 
 /// `event` rejected for an id already applied.
-fn duplicate(event: &Event) -> Reject {
+fn duplicate(program: &Program, event: &Event) -> Reject {
     rejected(
         event,
         Refusal::new(
             RejectClass::Duplicate,
             format!(
-                "duplicate event id `{}`: an event is applied once",
-                event.id
+                "duplicate event id `{}`: a record with this id was applied within {} of this one",
+                event.id, program.duplicate_window
             ),
         ),
     )
+}
+
+/// Whether `event` copies a kept record: one with its id, the later of the
+/// two no more than the program's duplicate window after the earlier.
+fn is_copy(program: &Program, ids: &ids::RecentIds, event: &Event) -> bool {
+    ids.times(&event.id).any(|kept| {
+        let (earlier, later) = if kept <= event.time {
+            (kept, event.time)
+        } else {
+            (event.time, kept)
+        };
+        later <= calendar::after(program.timezone, earlier, program.duplicate_window)
+    })
+}
+
+/// Before when a kept id can no longer be copied by a record still to
+/// come, with the clock at `clock` and late events re-run if
+/// `keeps_history` (then records may come as late as the program's bound;
+/// `None` without a bound). Two days early, for the calendar's clamped
+/// month ends and skipped hours: keeping an id longer changes nothing.
+fn ids_cutoff(
+    program: &Program,
+    clock: Option<DateTime<Utc>>,
+    keeps_history: bool,
+) -> Option<DateTime<Utc>> {
+    let clock = clock?;
+    let earliest = if keeps_history {
+        calendar::before(program.timezone, clock, program.late_limit?)
+    } else {
+        clock
+    };
+    calendar::before(program.timezone, earliest, program.duplicate_window)
+        .checked_sub_signed(chrono::Duration::days(2))
 }
 
 impl<'p> Engine<'p> {
@@ -333,7 +366,7 @@ impl<'p> Engine<'p> {
             marks: None,
             next_bucket: 0,
             clock: None,
-            event_ids: Some(ids::IdSet::default()),
+            event_ids: Some(ids::RecentIds::default()),
             budgets: BTreeMap::new(),
             ledger: Vec::new(),
             totals: vec![Totals::default(); program.points.len()],
@@ -410,9 +443,9 @@ impl<'p> Engine<'p> {
         if self
             .event_ids
             .as_ref()
-            .is_some_and(|ids| ids.contains(&event.id))
+            .is_some_and(|ids| is_copy(self.program, ids, event))
         {
-            return Err(duplicate(event));
+            return Err(duplicate(self.program, event));
         }
         let builtin = self
             .program
@@ -457,7 +490,7 @@ impl<'p> Engine<'p> {
         let Admitted { member, late } = self.admit(event)?;
         if let Some(clock) = late {
             self.apply_late(event, member, clock).map_err(reject)?;
-            self.keep_id(&event.id);
+            self.keep_id(event);
             return Ok(());
         }
         // Only now, so a record rejected for what it is leaves the clock
@@ -485,7 +518,7 @@ impl<'p> Engine<'p> {
                 self.unenroll(m, rows);
                 return Err(reject(reason));
             }
-            self.keep_id(&event.id);
+            self.keep_id(event);
             return Ok(());
         };
         match &event.body {
@@ -500,7 +533,7 @@ impl<'p> Engine<'p> {
             Body::Purchase { .. } | Body::Plain => self.earn(m, event),
         }
         .map_err(reject)?;
-        self.keep_id(&event.id);
+        self.keep_id(event);
         Ok(())
     }
 
@@ -662,9 +695,12 @@ impl<'p> Engine<'p> {
         self.event_ids = None;
     }
 
-    fn keep_id(&mut self, id: &str) {
+    fn keep_id(&mut self, event: &Event) {
+        let (program, clock, keeps_history) = (self.program, self.clock, self.keeps_history());
         if let Some(ids) = self.event_ids.as_mut() {
-            ids.insert(id);
+            ids.insert(&event.id, event.time, || {
+                ids_cutoff(program, clock, keeps_history)
+            });
         }
     }
 

@@ -5,7 +5,8 @@
 //! Only for programs whose members never touch each other's state (no
 //! transfers, pools or program-wide budgets: `why_not_sharded`). What one
 //! engine decides across members is decided here, on the calling thread,
-//! before an event is dealt: a duplicate id (`IdSet` of the ids dealt), and
+//! before an event is dealt: a duplicate id (`RecentIds` of the ids dealt
+//! and not rejected by a shard), and
 //! whether the event moves the clock (it is in time order, of a known type,
 //! and of an enrolled member, or an enrolment of a new one). Every shard is
 //! told each time the clock moves ("tick"), so its clock work is done at
@@ -17,15 +18,14 @@
 //! shard may also format its rows (`Format`: the ledger file's lines) on its
 //! own thread, so that the merge only puts bytes in order.
 
-use super::ids::IdSet;
+use super::ids::{IdSet, RecentIds};
 use super::late::{accepts_late_events, too_late};
 use super::ledger::Entry;
 use super::replay::{InOrder, Options, Order, Outcome};
-use super::{admit_time, duplicate, ClockOrder, Engine};
+use super::{admit_time, duplicate, ids_cutoff, is_copy, ClockOrder, Engine};
 use crate::compile::ir::{BuiltinEvent, Program};
 use crate::events::{Event, Reject};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::io;
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -111,6 +111,8 @@ struct Piece {
     /// Each piece's key, rows and bytes, in `rows`' and `bytes`' order.
     pieces: Vec<(Key, Part)>,
     rejects: Vec<Reject>,
+    /// The id and time of each event rejected: free again for a copy.
+    freed: Vec<(String, DateTime<Utc>)>,
     /// Why the rows could not be formatted: the replay fails with it.
     failed: Option<io::Error>,
 }
@@ -253,6 +255,7 @@ impl<'p> Shard<'p> {
                     engine.set_position(position);
                     if let Err(reject) = engine.apply(&event) {
                         piece.rejects.push(reject);
+                        piece.freed.push((event.id.to_string(), event.time));
                     }
                     position
                 };
@@ -379,12 +382,9 @@ struct Dealer<'p> {
     merged: Vec<Entry>,
     merged_bytes: Vec<u8>,
     clock: Option<DateTime<Utc>>,
-    /// The ids of the events dealt (a reject in a shard may leave one free
-    /// again: see `retried`).
-    ids: IdSet,
-    /// For ids a shard rejected: (times dealt, times rejected). An id dealt
-    /// more often than rejected was applied.
-    retried: HashMap<String, (u32, u32), super::FastHash>,
+    /// The ids of the events dealt, with their times, less those a shard
+    /// rejected (merged batches leave only ids applied).
+    ids: RecentIds,
     /// Members enrolled.
     members: IdSet,
     keeps_history: bool,
@@ -416,8 +416,7 @@ impl<'p> Dealer<'p> {
             merged: Vec::new(),
             merged_bytes: Vec::new(),
             clock: None,
-            ids: IdSet::default(),
-            retried: HashMap::default(),
+            ids: RecentIds::default(),
             members: IdSet::default(),
             keeps_history: options.order == Order::Stream && accepts_late_events(program),
             routing: foldhash::fast::FixedState::with_seed(0),
@@ -439,10 +438,7 @@ impl<'p> Dealer<'p> {
             // After every event: the clock work up to `until`.
             self.ticks.push((u64::MAX, until));
         }
-        self.send(ledger)?;
-        while self.pending > 0 {
-            self.merge(ledger)?;
-        }
+        self.wait_for_shards(ledger)?;
         self.outcome.rejects.sort_by(|a, b| a.origin.cmp(&b.origin));
         Ok(())
     }
@@ -464,15 +460,19 @@ impl<'p> Dealer<'p> {
                 return Ok(());
             }
         };
-        // An id dealt before is a duplicate if that event was applied (a
-        // rejected event's id is free again).
-        if !self.ids.insert(&event.id) && self.applied(&event.id, ledger)? {
-            self.outcome.rejects.push(duplicate(&event));
-            return Ok(());
+        // A copy of an event dealt is a duplicate if that event was applied
+        // (a rejected event's id is free again): the shards' rejects tell.
+        if is_copy(self.program, &self.ids, &event) {
+            self.wait_for_shards(ledger)?;
+            if is_copy(self.program, &self.ids, &event) {
+                self.outcome.rejects.push(duplicate(self.program, &event));
+                return Ok(());
+            }
         }
-        if let Some(counts) = self.retried.get_mut(event.id.as_str()) {
-            counts.0 += 1;
-        }
+        let (program, clock, keeps_history) = (self.program, self.clock, self.keeps_history);
+        self.ids.insert(&event.id, event.time, || {
+            ids_cutoff(program, clock, keeps_history)
+        });
         let builtin = self.program.events.get(event.kind).map(|t| t.builtin);
         let enroll = builtin == Some(Some(BuiltinEvent::Enroll));
         let enrolled = self.members.contains(&event.member);
@@ -497,22 +497,14 @@ impl<'p> Dealer<'p> {
         Ok(())
     }
 
-    /// Whether the event with `id`, dealt before, was applied: waits for
-    /// the shards to get through everything dealt so far (ids seen twice
-    /// are rare).
-    fn applied<E: From<io::Error>>(
-        &mut self,
-        id: &str,
-        ledger: &mut Sink<'_, E>,
-    ) -> Result<bool, E> {
+    /// Waits for the shards to get through everything dealt so far, so
+    /// that the ids they rejected are free again (copies are rare).
+    fn wait_for_shards<E: From<io::Error>>(&mut self, ledger: &mut Sink<'_, E>) -> Result<(), E> {
         self.send(ledger)?;
         while self.pending > 0 {
             self.merge(ledger)?;
         }
-        Ok(self
-            .retried
-            .get(id)
-            .is_none_or(|(dealt, rejected)| dealt > rejected))
+        Ok(())
     }
 
     /// Sends the batch being dealt to the shards, merging the oldest batch
@@ -552,10 +544,8 @@ impl<'p> Dealer<'p> {
             let Ok(piece) = outbox.recv() else {
                 continue;
             };
-            for reject in &piece.rejects {
-                if let Some(id) = &reject.id {
-                    self.retried.entry(id.clone()).or_insert((1, 0)).1 += 1;
-                }
+            for (id, time) in &piece.freed {
+                self.ids.remove(id, *time);
             }
             self.outcome.rejects.extend(piece.rejects);
             failed = failed.or(piece.failed);

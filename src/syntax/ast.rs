@@ -158,6 +158,9 @@ pub enum ProgramSetting {
     /// `accept returns up to 30 days`: how long after a purchase a return
     /// may refer to it (and the engine keeps it).
     AcceptReturns(Duration),
+    /// `reject duplicate ids within 30 days`: how far apart in time two
+    /// records with one id may be for the later to be a duplicate.
+    DuplicateWindow(Duration),
 }
 
 /// What happens when a return takes back points that were already spent.

@@ -484,6 +484,9 @@ fn program_setting(setting: &ProgramSetting) -> Text {
             "on overspent return write off".into()
         }
         ProgramSetting::AcceptLate(d) => format!("accept late events up to {}", duration(d)).into(),
+        ProgramSetting::DuplicateWindow(d) => {
+            format!("reject duplicate ids within {}", duration(d)).into()
+        }
         ProgramSetting::AcceptReturns(d) => format!("accept returns up to {}", duration(d)).into(),
     }
 }

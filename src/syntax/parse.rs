@@ -147,7 +147,14 @@ fn quoted_words(grammar: &str) -> BTreeSet<&str> {
 const BLOCK_STATEMENTS: &[(&str, &[&str])] = &[
     (
         "program",
-        &["currency", "timezone", "effective", "on", "accept"],
+        &[
+            "currency",
+            "timezone",
+            "effective",
+            "on",
+            "accept",
+            "reject",
+        ],
     ),
     (
         "points",
@@ -742,6 +749,9 @@ fn program(pair: Pair<Rule>, s: Span) -> Result<ProgramDecl> {
             Rule::late_stmt => ProgramSetting::AcceptLate(duration(c.expect(Rule::duration)?)?),
             Rule::returns_stmt => {
                 ProgramSetting::AcceptReturns(duration(c.expect(Rule::duration)?)?)
+            }
+            Rule::duplicates_stmt => {
+                ProgramSetting::DuplicateWindow(duration(c.expect(Rule::duration)?)?)
             }
             _ => return Err(internal(ss)),
         };

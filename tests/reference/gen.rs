@@ -165,6 +165,8 @@ pub struct ProgramSpec {
     zone: usize,
     effective: NaiveDate,
     write_off: bool,
+    /// `reject duplicate ids within N days`, or the default (30 days).
+    duplicate_days: Option<u32>,
     points: Vec<PointsSpec>,
     rules: Vec<RuleSpec>,
     tiers: Option<TiersSpec>,
@@ -628,16 +630,18 @@ pub fn program() -> impl Strategy<Value = ProgramSpec> {
                 0..ZONES.len(),
                 prop_oneof![Just(date(2024, 1, 1)), Just(date(2024, 2, 29))],
                 any::<bool>(),
+                proptest::option::weighted(0.3, prop_oneof![Just(0), Just(2), Just(45)]),
                 proptest::collection::vec(points_spec(), n),
                 proptest::collection::vec(rule(n), 1..=6),
                 proptest::option::weighted(0.5, tiers()),
             )
         })
         .prop_map(
-            |(zone, effective, write_off, points, rules, tiers)| ProgramSpec {
+            |(zone, effective, write_off, duplicate_days, points, rules, tiers)| ProgramSpec {
                 zone,
                 effective,
                 write_off,
+                duplicate_days,
                 points,
                 rules,
                 tiers,
@@ -674,6 +678,13 @@ impl ProgramSpec {
                 }),
             ]
             .into_iter()
+            .chain(self.duplicate_days.map(|n| {
+                ProgramSetting::DuplicateWindow(loyalty::syntax::ast::Duration {
+                    count: spanned(Decimal::from(n)),
+                    unit: TimeUnit::Day,
+                    span: Span::default(),
+                })
+            }))
             .map(spanned)
             .collect(),
             span: Span::default(),

@@ -31,7 +31,7 @@
 //! down, limits given back, tier measures reduced), tiers by one points
 //! type earned over a calendar month, quarter or year (upgrade immediately,
 //! `keep`, downgrade at period end at most N levels, or never), duplicate
-//! ids, unknown members and second enrolments, and `--until` a day.
+//! ids within the program's window in days, unknown members and second enrolments, and `--until` a day.
 //!
 //! Not covered: tiers by other measures or windows, grace, lifetime,
 //! rollover, `upgrade at period end`; preview rules, transfers, pools,
@@ -126,6 +126,8 @@ pub struct Program<'a> {
     tz: Tz,
     effective: Option<NaiveDate>,
     write_off: bool,
+    /// `reject duplicate ids within N days` (the generator writes days).
+    duplicate_days: i64,
     points: Vec<Points<'a>>,
     rules: Vec<&'a RuleDecl>,
     /// Reward name: price and points type.
@@ -140,6 +142,7 @@ impl<'a> Program<'a> {
             tz: Tz::UTC,
             effective: None,
             write_off: false,
+            duplicate_days: 30,
             points: Vec::new(),
             rules: Vec::new(),
             rewards: BTreeMap::new(),
@@ -155,6 +158,10 @@ impl<'a> Program<'a> {
                             ProgramSetting::Effective(d) => program.effective = Some(d.node),
                             ProgramSetting::Overspent(o) => {
                                 program.write_off = *o == OverspentPolicy::WriteOff;
+                            }
+                            ProgramSetting::DuplicateWindow(d) => {
+                                program.duplicate_days =
+                                    i64::try_from(d.count.node.mantissa()).unwrap_or(30);
                             }
                             _ => {}
                         }
@@ -520,7 +527,8 @@ pub struct Evaluation<'p> {
     program: &'p Program<'p>,
     clock: Option<DateTime<Utc>>,
     members: BTreeMap<String, Member>,
-    ids: BTreeSet<String>,
+    /// The times of the applied records, by id.
+    ids: BTreeMap<String, Vec<DateTime<Utc>>>,
     /// (rule, points type, local date, amount) of every award, all members:
     /// for budgets.
     budgets: Vec<(usize, String, NaiveDate, Decimal)>,
@@ -552,7 +560,7 @@ impl<'p> Evaluation<'p> {
             program,
             clock: None,
             members: BTreeMap::new(),
-            ids: BTreeSet::new(),
+            ids: BTreeMap::new(),
             budgets: Vec::new(),
             seq: 0,
             outcome: Outcome::default(),
@@ -644,10 +652,10 @@ impl<'p> Evaluation<'p> {
 
     /// Applies one event; false if it is rejected.
     fn apply(&mut self, e: &GenEvent) -> bool {
-        if self.ids.contains(&e.id) {
+        let t = self.program.instant(e.time);
+        if self.copies(&e.id, t) {
             return false;
         }
-        let t = self.program.instant(e.time);
         let known = self.members.contains_key(&e.member);
         let enroll = matches!(e.kind, Kind::Enroll { .. });
         // Rejected before the clock moves: an unknown member, a second
@@ -721,9 +729,24 @@ impl<'p> Evaluation<'p> {
             } => self.adjust(e, t, points_type, *points, purchase.as_deref(), *expires),
         };
         if applied {
-            self.ids.insert(e.id.clone());
+            self.ids.entry(e.id.clone()).or_default().push(t);
         }
         applied
+    }
+
+    /// Whether a record with `id` at `t` is a duplicate: an applied record
+    /// has its id, the later of the two at most the program's window
+    /// (`reject duplicate ids within N days`, 30 days unless it says)
+    /// after the earlier, on the program's calendar.
+    fn copies(&self, id: &str, t: DateTime<Utc>) -> bool {
+        let window = self.program.duplicate_days;
+        self.ids.get(id).is_some_and(|times| {
+            times.iter().any(|&kept| {
+                let (earlier, later) = (kept.min(t), kept.max(t));
+                let end = self.program.local(earlier) + Duration::days(window);
+                later <= self.program.instant(end)
+            })
+        })
     }
 
     /// A points row: `amount` moved (or, for a cap cut, noted) and the
