@@ -18,6 +18,7 @@ mod packed;
 pub mod replay;
 mod rules;
 pub mod sharded;
+mod spill;
 mod tiers;
 mod transfers;
 

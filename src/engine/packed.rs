@@ -98,6 +98,31 @@ pub fn unpack(bytes: &[u8], member: &str, files: &Files) -> Option<Vec<(u64, Eve
     let mut reader = Reader(bytes);
     let mut events = Vec::new();
     while !reader.0.is_empty() {
+        events.push(reader.event(member, files)?);
+    }
+    Some(events)
+}
+
+/// Appends `event` as `pack` does, after its member's id: a record of a
+/// file of many members' events (the sorted runs of `engine::spill`).
+pub fn pack_with_member(seq: u64, event: &Event, files: &mut Files, out: &mut Vec<u8>) {
+    text(&event.member, out);
+    pack(seq, event, files, out);
+}
+
+/// The event packed by `pack_with_member` in `bytes`, with its `seq`;
+/// `None` if `bytes` are not one such record.
+pub fn unpack_with_member(bytes: &[u8], files: &Files) -> Option<(u64, Event)> {
+    let mut reader = Reader(bytes);
+    let member = reader.text()?;
+    let event = reader.event(&member, files)?;
+    reader.0.is_empty().then_some(event)
+}
+
+impl Reader<'_> {
+    /// One event packed by `pack`, as an event of `member`.
+    fn event(&mut self, member: &str, files: &Files) -> Option<(u64, Event)> {
+        let reader = self;
         let seq = u64::try_from(reader.number()?).ok()?;
         let id = reader.id(member)?;
         let time = reader.instant()?;
@@ -146,9 +171,8 @@ pub fn unpack(bytes: &[u8], member: &str, files: &Files) -> Option<Vec<(u64, Eve
             fields,
             origin: Origin { file, line },
         };
-        events.push((seq, event));
+        Some((seq, event))
     }
-    Some(events)
 }
 
 /// Every kind of ledger row, by its code in the packed form.

@@ -6,9 +6,11 @@
 //! to N` says it is too late.
 
 use super::ledger::Entry;
+use super::spill::{Sorted, Sorter, RUN};
 use super::Engine;
 use crate::events::{Event, Reject};
 use chrono::{DateTime, Utc};
+use std::io;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
@@ -90,8 +92,10 @@ pub struct Outcome {
 
 /// Applies records to the engine; `ledger` receives entries as they are
 /// written (so a caller can stream them to a file), in a buffer reused from
-/// call to call: it may read the rows or move them out.
-pub fn replay<E>(
+/// call to call: it may read the rows or move them out. Sorting many
+/// records writes runs of them to temporary files: an error there ends the
+/// replay with it.
+pub fn replay<E: From<io::Error>>(
     engine: &mut Engine,
     records: impl Iterator<Item = Result<Event, Reject>>,
     options: Options,
@@ -103,7 +107,7 @@ pub fn replay<E>(
 /// `replay`, with clock work passed on to `ledger` at most `piece_rows`
 /// rows (at least one) at a time before an event, rather than `PIECE_ROWS`:
 /// the rows, and their order, are the same whatever the pieces.
-pub fn replay_in_pieces<E>(
+pub fn replay_in_pieces<E: From<io::Error>>(
     engine: &mut Engine,
     records: impl Iterator<Item = Result<Event, Reject>>,
     options: Options,
@@ -126,7 +130,7 @@ pub fn replay_in_pieces<E>(
         engine.accept_late_events();
     }
     let mut events = InOrder::new(records, options);
-    while let Some(event) = events.next(&mut outcome) {
+    while let Some(event) = events.next(&mut outcome)? {
         // Long clock work before the event (a month end's expiries) is
         // passed on in pieces.
         while engine.clock_work_before(&event, piece_rows) {
@@ -155,31 +159,40 @@ pub fn replay_in_pieces<E>(
 }
 
 /// The events of a replay in the order it applies them: as read, or all
-/// read and then sorted by time (equal times keep input order). What is
-/// not to be applied is counted into the replay's outcome on the way:
-/// records that did not read as events (a strict replay stops at the
-/// first), and events after `until`. One engine's replay and the sharded
-/// dealer both take their events from here.
+/// read and then sorted by time (equal times keep input order; past `RUN`
+/// events, in runs on temporary files, `engine::spill`). What is not to be
+/// applied is counted into the replay's outcome on the way: records that
+/// did not read as events (a strict replay stops at the first), and events
+/// after `until`. One engine's replay and the sharded dealer both take
+/// their events from here.
 pub(super) struct InOrder<I> {
     records: I,
     options: Options,
     /// `Order::Sort`'s events, once all are read.
-    sorted: Option<std::vec::IntoIter<Event>>,
+    sorted: Option<Sorted>,
+    /// The most events sorted in memory at once.
+    run: usize,
 }
 
 impl<I: Iterator<Item = Result<Event, Reject>>> InOrder<I> {
     pub(super) fn new(records: I, options: Options) -> Self {
+        Self::with_runs_of(records, options, RUN)
+    }
+
+    /// As `new`, sorting at most `run` events in memory at once.
+    pub(super) fn with_runs_of(records: I, options: Options, run: usize) -> Self {
         InOrder {
             records,
             options,
             sorted: None,
+            run,
         }
     }
 
     /// The next event to apply; `None` at the end, or when a strict replay
     /// stopped at a record that did not read (`outcome.not_applied` then
     /// counts the events read before it and not applied).
-    pub(super) fn next(&mut self, outcome: &mut Outcome) -> Option<Event> {
+    pub(super) fn next(&mut self, outcome: &mut Outcome) -> io::Result<Option<Event>> {
         let Options {
             order,
             until,
@@ -187,58 +200,145 @@ impl<I: Iterator<Item = Result<Event, Reject>>> InOrder<I> {
         } = self.options;
         loop {
             let event = match order {
-                Order::Stream => match self.records.next()? {
-                    Ok(event) => {
+                Order::Stream => match self.records.next() {
+                    None => return Ok(None),
+                    Some(Ok(event)) => {
                         outcome.read += 1;
                         event
                     }
-                    Err(reject) => {
+                    Some(Err(reject)) => {
                         outcome.read += 1;
                         outcome.rejects.push(reject);
                         if strict {
                             outcome.not_applied = Some(0);
-                            return None;
+                            return Ok(None);
                         }
                         continue;
                     }
                 },
                 Order::Sort => {
                     if self.sorted.is_none() {
-                        self.sorted = Some(self.read_all(outcome).into_iter());
+                        self.sorted = self.read_all(outcome)?;
                     }
-                    self.sorted.as_mut()?.next()?
+                    match self.sorted.as_mut() {
+                        Some(sorted) => match sorted.next()? {
+                            Some(event) => event,
+                            None => return Ok(None),
+                        },
+                        None => return Ok(None),
+                    }
                 }
             };
             if until.is_some_and(|u| event.time > u) {
                 outcome.after_until += 1;
                 continue;
             }
-            return Some(event);
+            return Ok(Some(event));
         }
     }
 
-    /// Every record, the events sorted by time; none if a strict replay
+    /// Every record, the events sorted by time; `None` if a strict replay
     /// stopped at a record that did not read.
-    fn read_all(&mut self, outcome: &mut Outcome) -> Vec<Event> {
-        let mut events = Vec::new();
+    fn read_all(&mut self, outcome: &mut Outcome) -> io::Result<Option<Sorted>> {
+        let mut sorter = Sorter::new(self.run);
         for record in self.records.by_ref() {
             outcome.read += 1;
             match record {
-                Ok(event) => events.push(event),
+                Ok(event) => sorter.push(event)?,
                 Err(reject) => outcome.rejects.push(reject),
             }
             if self.options.strict && !outcome.rejects.is_empty() {
-                outcome.not_applied = Some(events.len() as u64);
-                return Vec::new();
+                outcome.not_applied = Some(sorter.len());
+                return Ok(None);
             }
         }
-        // Stable: equal times keep input order.
-        events.sort_by_key(|e| e.time);
-        events
+        sorter.sorted().map(Some)
     }
 
     /// How many events read are still to be applied.
     pub(super) fn left(&self) -> u64 {
-        self.sorted.as_ref().map_or(0, |events| events.len() as u64)
+        self.sorted.as_ref().map_or(0, Sorted::left)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{InOrder, Options, Order, Outcome};
+    use crate::events::{Body, Event, Origin, Reject, RejectClass};
+    use chrono::{DateTime, Utc};
+    use std::sync::Arc;
+
+    fn at(second: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(1_735_700_000 + second, 0).unwrap_or_default()
+    }
+
+    /// Records of events at these seconds, line numbers from 2, and one
+    /// that did not read at line `bad`.
+    fn records(seconds: &[i64], bad: usize) -> Vec<Result<Event, Reject>> {
+        let file: Arc<str> = Arc::from("e.csv");
+        let origin = |line| Origin {
+            file: file.clone(),
+            line,
+        };
+        let mut records: Vec<_> = seconds
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                Ok(Event {
+                    id: format!("e{i}"),
+                    time: at(*s),
+                    member: "ann".to_string(),
+                    kind: 0,
+                    body: Body::Plain,
+                    fields: Vec::new(),
+                    origin: origin(i + 2),
+                })
+            })
+            .collect();
+        records.insert(
+            bad - 2,
+            Err(Reject {
+                origin: origin(bad),
+                id: None,
+                member: None,
+                class: RejectClass::Unreadable,
+                reason: "broken".to_string(),
+            }),
+        );
+        records
+    }
+
+    fn options(strict: bool) -> Options {
+        Options {
+            order: Order::Sort,
+            until: Some(at(4)),
+            strict,
+        }
+    }
+
+    #[test]
+    fn sorting_in_runs_counts_what_sorting_in_memory_counts() {
+        let seconds = [5, 3, 1, 3, 0, 9, 1, 2];
+        for run in [1, 2, 3, 100] {
+            let mut outcome = Outcome::default();
+            let mut events =
+                InOrder::with_runs_of(records(&seconds, 4).into_iter(), options(false), run);
+            let mut ids = Vec::new();
+            while let Some(event) = events.next(&mut outcome).unwrap_or_default() {
+                ids.push(event.id);
+            }
+            assert_eq!(ids, ["e4", "e2", "e6", "e7", "e1", "e3"], "runs of {run}");
+            assert_eq!(
+                (outcome.read, outcome.after_until, outcome.rejects.len()),
+                (9, 2, 1)
+            );
+            // Strict: nothing applied, every event read before the bad
+            // record counted as not applied.
+            let mut outcome = Outcome::default();
+            let mut events =
+                InOrder::with_runs_of(records(&seconds, 4).into_iter(), options(true), run);
+            assert_eq!(events.next(&mut outcome).ok(), Some(None));
+            assert_eq!(outcome.not_applied, Some(2), "runs of {run}");
+        }
     }
 }

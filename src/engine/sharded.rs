@@ -431,7 +431,7 @@ impl<'p> Dealer<'p> {
         ledger: &mut Sink<'_, E>,
     ) -> Result<(), E> {
         let mut events = InOrder::new(records, self.options);
-        while let Some(event) = events.next(&mut self.outcome) {
+        while let Some(event) = events.next(&mut self.outcome)? {
             self.event(event, ledger)?;
         }
         if let Some(until) = self.options.until {

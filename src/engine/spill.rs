@@ -1,0 +1,230 @@
+//! Sorting a replay's events by time when they need not all be in memory:
+//! events are gathered in runs of at most `RUN` events; a full run is
+//! sorted and written, packed (`engine::packed`), to an anonymous temporary
+//! file, and at the end the runs are merged by time and input order. A
+//! sorted replay of millions of events held them all (a few hundred bytes
+//! each) before the first was applied; now it holds one run, a record of
+//! each file being merged, and the engine's state. Equal times keep input
+//! order, as `sort_by_key` keeps it in memory.
+
+use super::packed::{self, Files};
+use crate::events::Event;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+
+/// The most events a run holds in memory (tens of MB): fewer runs than
+/// that hold everything in memory, as before.
+pub(super) const RUN: usize = 1 << 18;
+
+/// Events being gathered, then given back in time order.
+pub(super) struct Sorter {
+    run: usize,
+    /// The run being gathered, with each event's place in the input.
+    events: Vec<(u64, Event)>,
+    /// The runs written so far.
+    files: Vec<File>,
+    names: Files,
+    read: u64,
+}
+
+impl Sorter {
+    /// A sorter that writes a run every `run` events (at least one).
+    pub(super) fn new(run: usize) -> Sorter {
+        Sorter {
+            run: run.max(1),
+            events: Vec::new(),
+            files: Vec::new(),
+            names: Files::default(),
+            read: 0,
+        }
+    }
+
+    pub(super) fn push(&mut self, event: Event) -> io::Result<()> {
+        self.events.push((self.read, event));
+        self.read += 1;
+        if self.events.len() >= self.run {
+            self.write_run()?;
+        }
+        Ok(())
+    }
+
+    /// How many events were pushed.
+    pub(super) fn len(&self) -> u64 {
+        self.read
+    }
+
+    /// Sorts the events gathered (stable: equal times keep input order) and
+    /// writes them to a file of their own, each record its length then its
+    /// bytes.
+    fn write_run(&mut self) -> io::Result<()> {
+        self.events.sort_by_key(|(_, event)| event.time);
+        let mut file = BufWriter::new(tempfile::tempfile()?);
+        let mut record = Vec::new();
+        for (seq, event) in self.events.drain(..) {
+            record.clear();
+            packed::pack_with_member(seq, &event, &mut self.names, &mut record);
+            let len = u32::try_from(record.len())
+                .map_err(|_| io::Error::other("an event of 4 GiB or more"))?;
+            file.write_all(&len.to_le_bytes())?;
+            file.write_all(&record)?;
+        }
+        let mut file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+        file.rewind()?;
+        self.files.push(file);
+        Ok(())
+    }
+
+    /// The events in time order (equal times in input order).
+    pub(super) fn sorted(mut self) -> io::Result<Sorted> {
+        self.events.sort_by_key(|(_, event)| event.time);
+        let mut sorted = Sorted {
+            memory: self.events.into_iter(),
+            memory_head: None,
+            runs: self
+                .files
+                .into_iter()
+                .map(|file| Run {
+                    file: BufReader::new(file),
+                    record: Vec::new(),
+                    head: None,
+                })
+                .collect(),
+            names: self.names,
+            heads: BinaryHeap::new(),
+            left: self.read,
+        };
+        sorted.memory_head = sorted.memory.next();
+        if let Some((seq, event)) = &sorted.memory_head {
+            sorted.heads.push(Reverse((event.time, *seq, MEMORY)));
+        }
+        for i in 0..sorted.runs.len() {
+            sorted.refill(i)?;
+        }
+        Ok(sorted)
+    }
+}
+
+/// Where a head comes from: the run still in memory, or a file's index.
+const MEMORY: usize = usize::MAX;
+
+/// One run's file, read a record at a time.
+struct Run {
+    file: BufReader<File>,
+    record: Vec<u8>,
+    head: Option<Event>,
+}
+
+/// The sorted events of a `Sorter`, merged from its runs.
+pub(super) struct Sorted {
+    memory: std::vec::IntoIter<(u64, Event)>,
+    memory_head: Option<(u64, Event)>,
+    runs: Vec<Run>,
+    names: Files,
+    /// The first event left of each source: its time, its place in the
+    /// input and the source.
+    heads: BinaryHeap<Reverse<(chrono::DateTime<chrono::Utc>, u64, usize)>>,
+    left: u64,
+}
+
+impl Sorted {
+    /// How many events are still to come.
+    pub(super) fn left(&self) -> u64 {
+        self.left
+    }
+
+    /// Reads run `i`'s next event into its head (none at its end).
+    fn refill(&mut self, i: usize) -> io::Result<()> {
+        let Some(run) = self.runs.get_mut(i) else {
+            return Ok(());
+        };
+        let mut len = [0; 4];
+        match run.file.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                run.head = None;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
+        run.record.resize(u32::from_le_bytes(len) as usize, 0);
+        run.file.read_exact(&mut run.record)?;
+        let (seq, event) = packed::unpack_with_member(&run.record, &self.names)
+            .ok_or_else(|| io::Error::other("a sorted run's temporary file was changed"))?;
+        self.heads.push(Reverse((event.time, seq, i)));
+        run.head = Some(event);
+        Ok(())
+    }
+
+    /// The next event in time order; `None` after the last.
+    pub(super) fn next(&mut self) -> io::Result<Option<Event>> {
+        let Some(Reverse((_, _, source))) = self.heads.pop() else {
+            return Ok(None);
+        };
+        self.left = self.left.saturating_sub(1);
+        if source == MEMORY {
+            let head = std::mem::replace(&mut self.memory_head, self.memory.next());
+            if let Some((seq, event)) = &self.memory_head {
+                self.heads.push(Reverse((event.time, *seq, MEMORY)));
+            }
+            return Ok(head.map(|(_, event)| event));
+        }
+        let head = self.runs.get_mut(source).and_then(|run| run.head.take());
+        self.refill(source)?;
+        Ok(head)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Sorter;
+    use crate::events::{Body, Event, Origin};
+    use chrono::{DateTime, Utc};
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    fn event(i: usize, second: i64, file: &Arc<str>) -> Event {
+        Event {
+            id: format!("e{i}"),
+            time: DateTime::<Utc>::from_timestamp(1_735_700_000 + second, 0).unwrap_or_default(),
+            member: format!("m{}", i % 7),
+            kind: i % 3,
+            body: Body::Plain,
+            fields: Vec::new(),
+            origin: Origin {
+                file: file.clone(),
+                line: i + 2,
+            },
+        }
+    }
+
+    proptest! {
+        /// Whatever the run length, the events come back as a stable sort
+        /// by time of the input gives them: equal times (many, from a few
+        /// seconds) in input order.
+        #[test]
+        fn runs_merge_into_the_stable_sort_by_time(
+            seconds in prop::collection::vec(0i64..6, 0..60),
+            run in 1usize..9,
+        ) {
+            let file: Arc<str> = Arc::from("events.csv");
+            let events: Vec<Event> =
+                seconds.iter().enumerate().map(|(i, s)| event(i, *s, &file)).collect();
+            let mut sorter = Sorter::new(run);
+            for e in &events {
+                sorter.push(e.clone()).unwrap();
+            }
+            prop_assert_eq!(sorter.len(), events.len() as u64);
+            let mut sorted = sorter.sorted().unwrap();
+            let mut merged = Vec::new();
+            while let Some(e) = sorted.next().unwrap() {
+                merged.push(e);
+                prop_assert_eq!(sorted.left(), (events.len() - merged.len()) as u64);
+            }
+            let mut expected = events;
+            expected.sort_by_key(|e| e.time);
+            prop_assert_eq!(merged, expected);
+        }
+    }
+}
