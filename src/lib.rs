@@ -32,7 +32,8 @@
 //! - [`simulate`], [`testing`] and [`gen`]: a program on a synthetic
 //!   population (`loyalty simulate`), test files and snapshots
 //!   (`loyalty test`), synthetic event streams (`loyalty gen`); [`html`],
-//!   the `--html` pages of a run or a simulation.
+//!   the `--html` pages of a run or a simulation; [`lsp`], the language
+//!   server editors start (`loyalty lsp`).
 //! - The binary's `src/cli/` parses the command line, calls these and
 //!   prints.
 //!
@@ -108,6 +109,7 @@ pub mod finance;
 pub mod gen;
 pub mod html;
 pub mod limits;
+pub mod lsp;
 pub mod report;
 pub mod run;
 pub mod simulate;

@@ -109,7 +109,7 @@ fn a_command_has_a_page_of_its_own_with_its_options() {
     assert_eq!((code, stdout.as_str()), (Some(2), ""));
     assert_eq!(
         stderr,
-        "error: no command `dif`: the commands are `check`, `fmt`, `run`, `explain`, `test`, `diff`, `simulate`, `gen`, `completions`, `man`, `help`\n"
+        "error: no command `dif`: the commands are `check`, `fmt`, `run`, `explain`, `test`, `diff`, `simulate`, `gen`, `completions`, `man`, `lsp`, `help`\n"
     );
 }
 

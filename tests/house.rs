@@ -1,6 +1,6 @@
 //! The house: every top-level module of `src/` imports only modules below
 //! it in the pipeline `diagnostic → syntax → check → compile → events →
-//! engine → report/finance → run → simulate/testing/gen → html → cli`, with
+//! engine → report/finance → run → simulate/testing/gen → html/lsp → cli`, with
 //! the ground-floor `table`, `limits` and `file_error` under everything
 //! that uses them. A module not in the list fails the test until it is
 //! given its floor.
@@ -30,6 +30,7 @@ const FLOORS: &[(&str, u32)] = &[
     ("testing", 8),
     ("gen", 8),
     ("html", 9),
+    ("lsp", 9),
     ("cli", 10),
     ("main", 10),
 ];

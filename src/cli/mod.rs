@@ -9,6 +9,7 @@ mod explain;
 mod fmt;
 mod gen;
 mod input;
+mod lsp;
 mod man;
 mod progress;
 mod run;
@@ -145,6 +146,10 @@ enum Command {
     /// Print the man page of `loyalty`, or of one of its commands, in roff:
     /// `loyalty man diff | man -l -`.
     Man(man::Args),
+    /// Run the language server for editors, on standard input and output:
+    /// diagnostics as you type, formatting, outline, hover, go to
+    /// definition, references and rename (see editors/README.md).
+    Lsp(lsp::Args),
 }
 
 pub fn run() -> ExitCode {
@@ -188,6 +193,7 @@ pub fn run() -> ExitCode {
         Command::Gen(args) => gen::run(&args),
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => man::run(&args),
+        Command::Lsp(args) => lsp::run(&args),
     };
     result.unwrap_or_else(|error| error.print())
 }
@@ -304,6 +310,9 @@ enum Error {
     /// `gen`: the event stream could not be written to standard output.
     #[error("cannot write standard output: {0}")]
     EventsToStdout(#[source] io::Error),
+    /// `lsp`: the connection to the editor failed.
+    #[error(transparent)]
+    Lsp(#[from] loyalty::lsp::Error),
     /// Standard output could not be written, and is not a closed pipe.
     #[error("cannot write to standard output: {0}")]
     Stdout(#[source] io::Error),
