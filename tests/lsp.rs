@@ -164,6 +164,19 @@ fn an_editor_gets_diagnostics_formatting_navigation_and_rename() {
         .iter()
         .all(|d| d["severity"] == 1 && d["source"] == "loyalty"));
 
+    // Each "did you mean" is a quick fix.
+    let actions = editor.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": URI}, "range": range(14, 10, 10), "context": {"diagnostics": []}}),
+    );
+    let actions = actions["result"].as_array().unwrap();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!(actions[0]["title"], "replace `starz` with `stars`");
+    assert_eq!(
+        actions[0]["edit"]["changes"][URI],
+        json!([{"range": range(14, 9, 14), "newText": "stars"}])
+    );
+
     // Fixing the points type leaves the tier.
     let better = PROGRAM.replace("tier = gold", "tier = glod");
     editor.notify(
@@ -277,6 +290,31 @@ fn an_editor_gets_diagnostics_formatting_navigation_and_rename() {
             .unwrap()
             .contains("is not a name"),
         "{refused}"
+    );
+
+    // Completion at three places: a rule's statements at the start of a
+    // line, tiers after `tier =`, points types after `earn 1`.
+    let labels = |editor: &mut Editor, line, character| -> Vec<String> {
+        let offered = editor.request("textDocument/completion", position(line, character));
+        offered["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["label"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let statements = labels(&mut editor, 14, 2);
+    assert!(
+        statements.len() >= 10 && statements.contains(&"earn".to_string()),
+        "{statements:?}"
+    );
+    assert!(!statements.contains(&"tier".to_string()), "{statements:?}");
+    assert_eq!(labels(&mut editor, 18, 27), ["green", "gold"]);
+    assert_eq!(labels(&mut editor, 14, 9), ["stars"]);
+    assert_eq!(
+        labels(&mut editor, 18, 29),
+        ["gold"],
+        "`go` typed: only gold"
     );
 
     let shutdown = editor.request("shutdown", Value::Null);

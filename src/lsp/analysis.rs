@@ -200,6 +200,175 @@ pub fn uses(source: &str, name: &str) -> Vec<Span> {
         .collect()
 }
 
+/// What a completion offers: a word of the language, or a declared name
+/// (of `Kind`), or a field of an event or the member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Offer {
+    Keyword(&'static str),
+    Name(String, Kind),
+}
+
+impl Offer {
+    pub fn label(&self) -> &str {
+        match self {
+            Offer::Keyword(word) => word,
+            Offer::Name(name, _) => name,
+        }
+    }
+}
+
+/// The innermost block open at the end of `head` (its first word, `rule`
+/// for `preview rule`), and the text of the current line before the word
+/// being typed; `None` for the block at the top level.
+fn context(head: &str) -> (Option<&str>, &str) {
+    let mut open: Vec<usize> = Vec::new();
+    let mut in_string = false;
+    let mut in_comment = false;
+    for (i, c) in head.char_indices() {
+        match c {
+            '\n' => in_comment = false,
+            _ if in_comment => {}
+            '"' => in_string = !in_string,
+            _ if in_string => {}
+            '#' => in_comment = true,
+            '{' => open.push(i),
+            '}' => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    let block = open.last().and_then(|&at| {
+        let line_start = head.get(..at)?.rfind('\n').map_or(0, |n| n + 1);
+        let first = head.get(line_start..at)?.split_whitespace().next()?;
+        Some(if first == "preview" { "rule" } else { first })
+    });
+    let line = head.rsplit('\n').next().unwrap_or_default();
+    (block, line)
+}
+
+/// What may be written at byte `offset` of `source`, the program's last
+/// tree that parsed giving the names: the blocks at the top level; a
+/// block's statements at the start of a line in it; tiers after `tier =`
+/// (or another comparison); points types after `earn N`; rules after
+/// `earn N% of`; event types after `on`; the event's fields, the member's
+/// attributes and `tier` after `where`, `and`, `or`, `not` and `of` (as in
+/// `per 1 USD of amount`); attributes after `member.`. Only those that
+/// start with the word being typed.
+pub fn completions(source: &str, offset: usize, file: Option<&File>) -> Vec<Offer> {
+    let offset = offset.min(source.len());
+    let head = source.get(..offset).unwrap_or_default();
+    let typed_start = head
+        .trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        .len();
+    let typed = head.get(typed_start..).unwrap_or_default();
+    let (block, line) = context(head.get(..typed_start).unwrap_or_default());
+    let words: Vec<&str> = line
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let declared = file.map(declarations).unwrap_or_default();
+    let named = |kinds: &[Kind]| -> Vec<Offer> {
+        declared
+            .iter()
+            .filter(|d| kinds.contains(&d.kind))
+            .map(|d| Offer::Name(d.name.clone(), d.kind))
+            .collect()
+    };
+    let last = words.last().copied().unwrap_or_default();
+    let offers: Vec<Offer> = if line.ends_with("member.") {
+        named(&[Kind::Attribute])
+    } else if words.is_empty() {
+        match block {
+            None => crate::syntax::block_words()
+                .iter()
+                .map(|w| Offer::Keyword(w))
+                .collect(),
+            Some(block) => crate::syntax::block_statements(block)
+                .iter()
+                .map(|w| Offer::Keyword(w))
+                .collect(),
+        }
+    } else if words.len() >= 2
+        && words.get(words.len() - 2) == Some(&"tier")
+        && ["=", "!=", ">=", "<=", ">", "<"].contains(&last)
+    {
+        named(&[Kind::Tier])
+    } else if words.len() == 2 && words.first() == Some(&"earn") && !last.ends_with('%') {
+        named(&[Kind::Points])
+    } else if last == "of" && words.iter().any(|w| w.ends_with('%')) {
+        named(&[Kind::Rule])
+    } else if words == ["on"] {
+        let mut events = named(&[Kind::Event]);
+        events.extend(
+            crate::check::BuiltinEvent::ALL
+                .iter()
+                .map(|b| Offer::Keyword(b.name())),
+        );
+        events
+    } else if ["where", "and", "or", "not", "of"].contains(&last) {
+        event_fields(head, file)
+    } else {
+        Vec::new()
+    };
+    let mut offers: Vec<Offer> = offers
+        .into_iter()
+        .filter(|o| o.label().starts_with(typed))
+        .collect();
+    offers.dedup();
+    offers
+}
+
+/// The fields a condition of the rule being written may name: those of
+/// the event type after its `on`, the member's attributes as `member.X`,
+/// and `tier`.
+fn event_fields(head: &str, file: Option<&File>) -> Vec<Offer> {
+    let on = head
+        .rsplit('\n')
+        .map(str::trim_start)
+        .take_while(|line| !line.starts_with("rule") && !line.starts_with("preview"))
+        .find_map(|line| line.strip_prefix("on "))
+        .and_then(|rest| rest.split_whitespace().next());
+    let mut offers = Vec::new();
+    if let Some(on) = on {
+        if let Some(builtin) = crate::check::BuiltinEvent::ALL
+            .iter()
+            .find(|b| b.name() == on)
+        {
+            offers.extend(
+                builtin
+                    .fields()
+                    .iter()
+                    .map(|(name, _)| Offer::Name((*name).to_string(), Kind::Field)),
+            );
+        }
+        for item in file.map(|f| f.items.as_slice()).unwrap_or_default() {
+            if let Item::Event(event) = item {
+                if event.name.node == on {
+                    offers.extend(
+                        event
+                            .fields
+                            .iter()
+                            .map(|f| Offer::Name(f.name.node.clone(), Kind::Field)),
+                    );
+                }
+            }
+        }
+    }
+    for item in file.map(|f| f.items.as_slice()).unwrap_or_default() {
+        if let Item::Member(member) = item {
+            offers.extend(
+                member
+                    .fields
+                    .iter()
+                    .map(|f| Offer::Name(format!("member.{}", f.name.node), Kind::Attribute)),
+            );
+        }
+    }
+    offers.push(Offer::Keyword("tier"));
+    offers
+}
+
 /// A position as an editor gives it: a line (from 0) and a character, in
 /// UTF-16 code units, within it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,5 +474,47 @@ mod tests {
         assert_eq!(uses(source, "gold").len(), 2);
         assert_eq!(identifier_at(source, 7).map(|(_, w)| w), Some("gold"));
         assert_eq!(identifier_at(source, 9).map(|(_, w)| w), Some("gold"));
+    }
+
+    const PROGRAM: &str = "program \"P\" {\n  currency USD\n  timezone \"UTC\"\n}\nmember {\n  vip: bool\n}\nevent visit {\n  shop: text\n}\npoints stars\npoints miles\ntiers by stars earned over calendar year {\n  tier green from 0\n  tier gold from 100\n}\nrule base {\n  on purchase\n  earn 1 stars per 1 USD of amount\n}\n";
+
+    fn offered(before: &str) -> Vec<String> {
+        let file = crate::syntax::parse(PROGRAM).ok();
+        let source = format!("{PROGRAM}{before}");
+        completions(&source, source.len(), file.as_ref())
+            .iter()
+            .map(|o| o.label().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn completions_offer_what_fits_the_place() {
+        assert_eq!(
+            offered("rule r {\n  on purchase where tier = g"),
+            ["green", "gold"]
+        );
+        assert_eq!(
+            offered("rule r {\n  on purchase\n  earn 5 "),
+            ["stars", "miles"]
+        );
+        assert_eq!(offered("rule r {\n  on purchase\n  earn 5% of "), ["base"]);
+        assert_eq!(
+            offered("rule r {\n  on visit where s"),
+            ["shop"],
+            "the declared event's fields"
+        );
+        assert_eq!(
+            offered("rule r {\n  on purchase where "),
+            ["amount", "member.vip", "tier"]
+        );
+        assert_eq!(offered("rule r {\n  on v"), ["visit"]);
+        assert_eq!(
+            offered("rule r {\n  on purchase\n  e"),
+            ["earn", "exclusive"]
+        );
+        assert_eq!(offered("points p {\n  ex"), ["expire"]);
+        assert_eq!(offered("re"), ["reward"]);
+        assert_eq!(offered("rule r {\n  on purchase where member."), ["vip"]);
+        assert!(offered("# rule r {\nrule r {\n  on purchase where \"{ x").is_empty());
     }
 }

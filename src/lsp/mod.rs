@@ -5,10 +5,12 @@
 //!
 //! It keeps each open file's text (whole-text sync) and answers from it:
 //! diagnostics (every one `loyalty check` gives, published on open and on
-//! every change, with their help), formatting (the `fmt` printer, whole
-//! file), the outline of blocks, hover (what a name is, and its
-//! declaration), go to definition, find references and rename of every
-//! declared name (see `analysis` for how uses are found).
+//! every change, with their help, and a quick fix for each "did you mean"),
+//! formatting (the `fmt` printer, whole file), completion (what fits the
+//! place: a block's statements, tiers after `tier =`, points types after
+//! `earn N`, fields after `where`), the outline of blocks, hover (what a
+//! name is, and its declaration), go to definition, find references and
+//! rename of every declared name (see `analysis` for how uses are found).
 
 pub mod analysis;
 
@@ -54,6 +56,11 @@ fn capabilities() -> types::ServerCapabilities {
         definition_provider: Some(types::OneOf::Left(true)),
         references_provider: Some(types::OneOf::Left(true)),
         rename_provider: Some(types::OneOf::Left(true)),
+        completion_provider: Some(types::CompletionOptions {
+            trigger_characters: Some(vec![" ".to_string(), ".".to_string()]),
+            ..types::CompletionOptions::default()
+        }),
+        code_action_provider: Some(types::CodeActionProviderCapability::Simple(true)),
         ..types::ServerCapabilities::default()
     }
 }
@@ -64,6 +71,7 @@ pub fn serve(connection: &Connection) -> Result<(), Error> {
     let mut server = Server {
         connection,
         documents: BTreeMap::new(),
+        parsed: BTreeMap::new(),
     };
     for message in &connection.receiver {
         match message {
@@ -89,6 +97,9 @@ struct Server<'c> {
     connection: &'c Connection,
     /// The open files' texts, by URI.
     documents: BTreeMap<String, String>,
+    /// The last text of each that parsed, as a tree: the names completion
+    /// offers while the text being typed does not parse.
+    parsed: BTreeMap<String, crate::syntax::ast::File>,
 }
 
 /// A request's parameters, or the error response for them.
@@ -130,6 +141,7 @@ impl Server<'_> {
                 let p: types::DidCloseTextDocumentParams =
                     serde_json::from_value(notification.params)?;
                 self.documents.remove(p.text_document.uri.as_str());
+                self.parsed.remove(p.text_document.uri.as_str());
                 self.publish(p.text_document.uri, Vec::new())
             }
             _ => Ok(()),
@@ -142,6 +154,9 @@ impl Server<'_> {
             .iter()
             .map(|d| lsp_diagnostic(&text, d))
             .collect();
+        if let Ok(file) = crate::syntax::parse(&text) {
+            self.parsed.insert(uri.as_str().to_string(), file);
+        }
         self.documents.insert(uri.as_str().to_string(), text);
         self.publish(uri, diagnostics)
     }
@@ -167,6 +182,8 @@ impl Server<'_> {
             "textDocument/definition" => self.definition(&request),
             "textDocument/references" => self.references(&request),
             "textDocument/rename" => self.rename(&request),
+            "textDocument/completion" => self.completion(&request),
+            "textDocument/codeAction" => self.code_actions(&request),
             method => {
                 return Response::new_err(
                     id,
@@ -315,6 +332,70 @@ impl Server<'_> {
         Ok(json(locations))
     }
 
+    fn completion(&self, request: &Request) -> Result<Value, Response> {
+        let p: types::CompletionParams = params(request)?;
+        let at = &p.text_document_position;
+        let text = self.text(request, &at.text_document.uri)?;
+        let offset = analysis::offset(text, from_lsp(at.position));
+        let file = self.parsed.get(at.text_document.uri.as_str());
+        let items: Vec<types::CompletionItem> = analysis::completions(text, offset, file)
+            .into_iter()
+            .map(|offer| types::CompletionItem {
+                label: offer.label().to_string(),
+                kind: Some(match offer {
+                    analysis::Offer::Keyword(_) => types::CompletionItemKind::KEYWORD,
+                    analysis::Offer::Name(_, Kind::Field | Kind::Attribute) => {
+                        types::CompletionItemKind::FIELD
+                    }
+                    analysis::Offer::Name(..) => types::CompletionItemKind::REFERENCE,
+                }),
+                detail: match &offer {
+                    analysis::Offer::Name(_, kind) => Some(kind.word().to_string()),
+                    analysis::Offer::Keyword(_) => None,
+                },
+                ..types::CompletionItem::default()
+            })
+            .collect();
+        Ok(json(items))
+    }
+
+    /// Quick fixes: a diagnostic whose help is "did you mean `X`?" offers
+    /// to replace what it underlines with `X`.
+    fn code_actions(&self, request: &Request) -> Result<Value, Response> {
+        let p: types::CodeActionParams = params(request)?;
+        let text = self.text(request, &p.text_document.uri)?;
+        let wanted = analysis::offset(text, from_lsp(p.range.start))
+            ..=analysis::offset(text, from_lsp(p.range.end));
+        let actions: Vec<types::CodeActionOrCommand> = crate::check_source(text)
+            .iter()
+            .filter(|d| wanted.contains(&d.span.start) || d.span.range().contains(wanted.start()))
+            .filter_map(|d| {
+                let name = suggestion(d.help.as_deref()?)?;
+                let found = text.get(d.span.range())?;
+                #[allow(clippy::mutable_key_type)] // `Uri` is how lsp-types keys changes.
+                let changes = std::collections::HashMap::from([(
+                    p.text_document.uri.clone(),
+                    vec![types::TextEdit {
+                        range: range(text, d.span),
+                        new_text: name.to_string(),
+                    }],
+                )]);
+                Some(types::CodeActionOrCommand::CodeAction(types::CodeAction {
+                    title: format!("replace `{found}` with `{name}`"),
+                    kind: Some(types::CodeActionKind::QUICKFIX),
+                    diagnostics: Some(vec![lsp_diagnostic(text, d)]),
+                    edit: Some(types::WorkspaceEdit {
+                        changes: Some(changes),
+                        ..types::WorkspaceEdit::default()
+                    }),
+                    is_preferred: Some(true),
+                    ..types::CodeAction::default()
+                }))
+            })
+            .collect();
+        Ok(json(actions))
+    }
+
     fn rename(&self, request: &Request) -> Result<Value, Response> {
         let p: types::RenameParams = params(request)?;
         let at = &p.text_document_position;
@@ -350,6 +431,11 @@ impl Server<'_> {
             ..types::WorkspaceEdit::default()
         }))
     }
+}
+
+/// The name a "did you mean `X`?" help suggests.
+fn suggestion(help: &str) -> Option<&str> {
+    help.strip_prefix("did you mean `")?.strip_suffix("`?")
 }
 
 /// Whether `name` is an identifier of the language (keywords are refused

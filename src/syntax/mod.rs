@@ -5,4 +5,6 @@ mod format;
 mod parse;
 
 pub use format::{format, print};
-pub use parse::{parse, parse_with_comments, syntax_errors, Comment};
+pub use parse::{
+    block_statements, block_words, parse, parse_with_comments, syntax_errors, Comment,
+};

@@ -205,6 +205,21 @@ const BLOCK_WORDS: &[&str] = &[
     "program", "member", "event", "points", "tiers", "rule", "preview", "perk", "reward",
 ];
 
+/// The first words of the statements a block takes (`preview` is a
+/// `rule`); nothing for a block that holds fields or for no block.
+pub fn block_statements(block: &str) -> &'static [&'static str] {
+    let block = if block == "preview" { "rule" } else { block };
+    BLOCK_STATEMENTS
+        .iter()
+        .find(|(name, _)| *name == block)
+        .map_or(&[], |(_, words)| words)
+}
+
+/// The words that start a top-level block.
+pub fn block_words() -> &'static [&'static str] {
+    BLOCK_WORDS
+}
+
 /// Whether `word` starts a statement of some block.
 fn starts_statement(word: &str) -> bool {
     BLOCK_STATEMENTS
