@@ -1,7 +1,9 @@
 //! How fast programs parse, and parse and check, in bytes per second: each
 //! example program in `programs/`, and generated programs of 1,000 and 5,000
 //! rules with the other declarations in the proportions of a real program,
-//! and two of one rule with a huge condition.
+//! and two of one rule with a huge condition; and what the language server
+//! does after each edit of the 5,000-rule program (`lsp_edit`): check the
+//! whole text and turn its diagnostics into the editor's positions.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -188,6 +190,33 @@ fn bench(c: &mut Criterion) {
         }
         group.finish();
     }
+    // An edit as a marketer makes it, mid-file: a points type misspelt (one
+    // error, with its did-you-mean), then put right. The server checks the
+    // whole text after each change.
+    let (_, text) = programs.last().expect("the 5,000-rule program");
+    let at = text.len() / 2 + text[text.len() / 2..].find("earn ").expect("a rule");
+    let rest = &text[at..];
+    let points = rest.split_whitespace().nth(2).expect("earn N P");
+    let misspelt = format!(
+        "{}{}",
+        &text[..at],
+        rest.replacen(points, &format!("{points}x"), 1)
+    );
+    assert_eq!(
+        loyalty::lsp::diagnostics(&misspelt).len(),
+        loyalty::lsp::diagnostics(text).len() + 1,
+        "the misspelt name is one more diagnostic"
+    );
+    let mut group = c.benchmark_group("lsp_edit");
+    group.sample_size(10);
+    for (name, edited) in [("misspelt", &misspelt), ("fixed", text)] {
+        group.bench_with_input(
+            BenchmarkId::new("rules_5000", name),
+            edited.as_str(),
+            |b, text| b.iter(|| loyalty::lsp::diagnostics(black_box(text))),
+        );
+    }
+    group.finish();
 }
 
 criterion_group!(benches, bench);

@@ -377,45 +377,66 @@ pub struct Position {
     pub character: u32,
 }
 
-/// The position of byte `offset` in `source` (clamped to its end and to a
-/// character boundary).
-pub fn position(source: &str, offset: usize) -> Position {
-    let offset = offset.min(source.len());
-    let before = source.get(..offset).unwrap_or(source);
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let line = before.matches('\n').count();
-    let character: usize = before
-        .get(line_start..)
-        .unwrap_or_default()
-        .chars()
-        .map(char::len_utf16)
-        .sum();
-    Position {
-        line: u32::try_from(line).unwrap_or(u32::MAX),
-        character: u32::try_from(character).unwrap_or(u32::MAX),
-    }
+/// Where each line of a text starts: positions and offsets are found by
+/// halving rather than by reading the text from its start (a diagnostic
+/// each on a file of thousands of lines).
+pub struct Lines<'t> {
+    text: &'t str,
+    starts: Vec<usize>,
 }
 
-/// The byte offset of `position` in `source`: a character past the line's
-/// end is its end, a line past the last is the text's end.
-pub fn offset(source: &str, position: Position) -> usize {
-    let mut line_start = 0;
-    for _ in 0..position.line {
-        match source.get(line_start..).and_then(|rest| rest.find('\n')) {
-            Some(i) => line_start += i + 1,
-            None => return source.len(),
+impl<'t> Lines<'t> {
+    pub fn new(text: &'t str) -> Lines<'t> {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Lines { text, starts }
+    }
+
+    /// The text of line `line` (from 0), without its line break.
+    fn line(&self, line: usize) -> (usize, &'t str) {
+        let start = self.starts.get(line).copied().unwrap_or(self.text.len());
+        let end = self
+            .starts
+            .get(line + 1)
+            .map_or(self.text.len(), |next| next - 1);
+        (start, self.text.get(start..end).unwrap_or_default())
+    }
+
+    /// The position of byte `offset` (clamped to the text's end and to a
+    /// character boundary).
+    pub fn position(&self, offset: usize) -> Position {
+        let offset = offset.min(self.text.len());
+        let line = self.starts.partition_point(|&start| start <= offset) - 1;
+        let (start, text) = self.line(line);
+        let character: usize = text
+            .char_indices()
+            .take_while(|(i, _)| start + i < offset)
+            .map(|(_, c)| c.len_utf16())
+            .sum();
+        Position {
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            character: u32::try_from(character).unwrap_or(u32::MAX),
         }
     }
-    let line = source.get(line_start..).unwrap_or_default();
-    let line = line.split('\n').next().unwrap_or_default();
-    let mut units = 0;
-    for (i, c) in line.char_indices() {
-        if units >= position.character as usize {
-            return line_start + i;
+
+    /// The byte offset of `position`: a character past the line's end is
+    /// its end, a line past the last is the text's end.
+    pub fn offset(&self, position: Position) -> usize {
+        let line = position.line as usize;
+        if line >= self.starts.len() {
+            return self.text.len();
         }
-        units += c.len_utf16();
+        let (start, text) = self.line(line);
+        let mut units = 0;
+        for (i, c) in text.char_indices() {
+            if units >= position.character as usize {
+                return start + i;
+            }
+            units += c.len_utf16();
+        }
+        start + text.len()
     }
-    line_start + line.len()
 }
 
 #[cfg(test)]
@@ -424,46 +445,25 @@ mod tests {
 
     #[test]
     fn positions_count_utf16_units_and_come_back_as_offsets() {
-        let source = "ab\n# ünï 😀 x\nlast";
-        for offset_ in [0, 1, 2, 3, 7, 9, 14, 16, source.len()] {
-            if !source.is_char_boundary(offset_) {
-                continue;
-            }
-            assert_eq!(
-                offset(source, position(source, offset_)),
-                offset_,
-                "{offset_}"
-            );
+        let source = "ab\n# ünï 😀 x\n\nlast";
+        let lines = Lines::new(source);
+        for offset in (0..=source.len()).filter(|&o| source.is_char_boundary(o)) {
+            assert_eq!(lines.offset(lines.position(offset)), offset, "{offset}");
         }
+        let at = |line, character| Position { line, character };
         // 😀 is two UTF-16 units: `x` is at character 9 of line 1.
         let x = source.find('x').unwrap_or_default();
+        assert_eq!(lines.position(x), at(1, 9));
+        assert_eq!(lines.position(source.len()), at(3, 4));
         assert_eq!(
-            position(source, x),
-            Position {
-                line: 1,
-                character: 9
-            }
+            lines.offset(at(1, 99)),
+            source.find("\n\n").unwrap_or_default()
         );
         assert_eq!(
-            offset(
-                source,
-                Position {
-                    line: 1,
-                    character: 99
-                }
-            ),
+            lines.offset(at(2, 5)),
             source.find("\nlast").unwrap_or_default()
         );
-        assert_eq!(
-            offset(
-                source,
-                Position {
-                    line: 9,
-                    character: 0
-                }
-            ),
-            source.len()
-        );
+        assert_eq!(lines.offset(at(9, 0)), source.len());
     }
 
     #[test]

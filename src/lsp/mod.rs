@@ -15,7 +15,7 @@
 pub mod analysis;
 
 use crate::diagnostic::{Diagnostic, Severity, Span};
-use analysis::{Declaration, Kind};
+use analysis::{Declaration, Kind, Lines};
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
 use lsp_types as types;
 use serde::de::DeserializeOwned;
@@ -150,10 +150,7 @@ impl Server<'_> {
 
     /// Keeps the new text of `uri` and publishes its diagnostics.
     fn changed(&mut self, uri: types::Uri, text: String) -> Result<(), Error> {
-        let diagnostics = crate::check_source(&text)
-            .iter()
-            .map(|d| lsp_diagnostic(&text, d))
-            .collect();
+        let diagnostics = diagnostics(&text);
         if let Ok(file) = crate::syntax::parse(&text) {
             self.parsed.insert(uri.as_str().to_string(), file);
         }
@@ -215,10 +212,11 @@ impl Server<'_> {
     fn formatting(&self, request: &Request) -> Result<Value, Response> {
         let p: types::DocumentFormattingParams = params(request)?;
         let text = self.text(request, &p.text_document.uri)?;
+        let lines = Lines::new(text);
         // A file that does not parse is left as it is (its diagnostics say why).
         let edits = match crate::syntax::format(text) {
             Ok(formatted) if formatted != text => vec![types::TextEdit {
-                range: range(text, Span::new(0, text.len())),
+                range: range(&lines, Span::new(0, text.len())),
                 new_text: formatted,
             }],
             _ => Vec::new(),
@@ -229,10 +227,11 @@ impl Server<'_> {
     fn symbols(&self, request: &Request) -> Result<Value, Response> {
         let p: types::DocumentSymbolParams = params(request)?;
         let text = self.text(request, &p.text_document.uri)?;
+        let lines = Lines::new(text);
         let symbols: Vec<types::DocumentSymbol> = match crate::syntax::parse(text) {
             Ok(file) => analysis::outline(&file)
                 .iter()
-                .map(|d| symbol(text, d))
+                .map(|d| symbol(&lines, d))
                 .collect(),
             Err(_) => Vec::new(),
         };
@@ -247,7 +246,8 @@ impl Server<'_> {
         at: &types::TextDocumentPositionParams,
     ) -> Result<Option<Named<'_>>, Response> {
         let text = self.text(request, &at.text_document.uri)?;
-        let offset = analysis::offset(text, from_lsp(at.position));
+        let lines = Lines::new(text);
+        let offset = lines.offset(from_lsp(at.position));
         let Some((span, word)) = analysis::identifier_at(text, offset) else {
             return Ok(None);
         };
@@ -268,19 +268,20 @@ impl Server<'_> {
         else {
             return Ok(Value::Null);
         };
+        let lines = Lines::new(text);
         let shown: Vec<String> = declarations
             .iter()
             .map(|d| {
                 let block = text.get(d.span.range()).unwrap_or_default();
-                let mut lines: Vec<&str> = block.lines().take(12).collect();
+                let mut first: Vec<&str> = block.lines().take(12).collect();
                 if block.lines().count() > 12 {
-                    lines.push("…");
+                    first.push("…");
                 }
                 format!(
                     "**{}** `{}`\n\n```loyalty\n{}\n```",
                     d.kind.word(),
                     d.name,
-                    lines.join("\n")
+                    first.join("\n")
                 )
             })
             .collect();
@@ -289,7 +290,7 @@ impl Server<'_> {
                 kind: types::MarkupKind::Markdown,
                 value: shown.join("\n\n---\n\n"),
             }),
-            range: Some(range(text, span)),
+            range: Some(range(&lines, span)),
         }))
     }
 
@@ -299,11 +300,12 @@ impl Server<'_> {
         let Some((text, _, declarations)) = self.named_at(request, at)? else {
             return Ok(Value::Null);
         };
+        let lines = Lines::new(text);
         let locations: Vec<types::Location> = declarations
             .iter()
             .map(|d| types::Location {
                 uri: at.text_document.uri.clone(),
-                range: range(text, d.name_span),
+                range: range(&lines, d.name_span),
             })
             .collect();
         Ok(json(locations))
@@ -315,6 +317,7 @@ impl Server<'_> {
         let Some((text, span, _)) = self.named_at(request, at)? else {
             return Ok(Value::Null);
         };
+        let lines = Lines::new(text);
         let name = text.get(span.range()).unwrap_or_default();
         let declared: Vec<Span> = if p.context.include_declaration {
             Vec::new()
@@ -326,7 +329,7 @@ impl Server<'_> {
             .filter(|s| !declared.iter().any(|d| d.start == s.start))
             .map(|s| types::Location {
                 uri: at.text_document.uri.clone(),
-                range: range(text, s),
+                range: range(&lines, s),
             })
             .collect();
         Ok(json(locations))
@@ -336,7 +339,8 @@ impl Server<'_> {
         let p: types::CompletionParams = params(request)?;
         let at = &p.text_document_position;
         let text = self.text(request, &at.text_document.uri)?;
-        let offset = analysis::offset(text, from_lsp(at.position));
+        let lines = Lines::new(text);
+        let offset = lines.offset(from_lsp(at.position));
         let file = self.parsed.get(at.text_document.uri.as_str());
         let items: Vec<types::CompletionItem> = analysis::completions(text, offset, file)
             .into_iter()
@@ -364,8 +368,8 @@ impl Server<'_> {
     fn code_actions(&self, request: &Request) -> Result<Value, Response> {
         let p: types::CodeActionParams = params(request)?;
         let text = self.text(request, &p.text_document.uri)?;
-        let wanted = analysis::offset(text, from_lsp(p.range.start))
-            ..=analysis::offset(text, from_lsp(p.range.end));
+        let lines = Lines::new(text);
+        let wanted = lines.offset(from_lsp(p.range.start))..=lines.offset(from_lsp(p.range.end));
         let actions: Vec<types::CodeActionOrCommand> = crate::check_source(text)
             .iter()
             .filter(|d| wanted.contains(&d.span.start) || d.span.range().contains(wanted.start()))
@@ -376,14 +380,14 @@ impl Server<'_> {
                 let changes = std::collections::HashMap::from([(
                     p.text_document.uri.clone(),
                     vec![types::TextEdit {
-                        range: range(text, d.span),
+                        range: range(&lines, d.span),
                         new_text: name.to_string(),
                     }],
                 )]);
                 Some(types::CodeActionOrCommand::CodeAction(types::CodeAction {
                     title: format!("replace `{found}` with `{name}`"),
                     kind: Some(types::CodeActionKind::QUICKFIX),
-                    diagnostics: Some(vec![lsp_diagnostic(text, d)]),
+                    diagnostics: Some(vec![lsp_diagnostic(&lines, d)]),
                     edit: Some(types::WorkspaceEdit {
                         changes: Some(changes),
                         ..types::WorkspaceEdit::default()
@@ -406,6 +410,7 @@ impl Server<'_> {
                 "there is no declared name here to rename".to_string(),
             ));
         };
+        let lines = Lines::new(text);
         if !is_name(&p.new_name) {
             return Err(Response::new_err(
                 request.id.clone(),
@@ -420,7 +425,7 @@ impl Server<'_> {
         let edits: Vec<types::TextEdit> = analysis::uses(text, name)
             .into_iter()
             .map(|s| types::TextEdit {
-                range: range(text, s),
+                range: range(&lines, s),
                 new_text: p.new_name.clone(),
             })
             .collect();
@@ -436,6 +441,16 @@ impl Server<'_> {
 /// The name a "did you mean `X`?" help suggests.
 fn suggestion(help: &str) -> Option<&str> {
     help.strip_prefix("did you mean `")?.strip_suffix("`?")
+}
+
+/// The diagnostics of a program's text as the editor shows them: what the
+/// server publishes after every change.
+pub fn diagnostics(text: &str) -> Vec<types::Diagnostic> {
+    let lines = Lines::new(text);
+    crate::check_source(text)
+        .iter()
+        .map(|d| lsp_diagnostic(&lines, d))
+        .collect()
 }
 
 /// Whether `name` is an identifier of the language (keywords are refused
@@ -478,22 +493,22 @@ fn to_lsp(position: analysis::Position) -> types::Position {
     }
 }
 
-fn range(text: &str, span: Span) -> types::Range {
+fn range(lines: &Lines, span: Span) -> types::Range {
     types::Range {
-        start: to_lsp(analysis::position(text, span.start)),
-        end: to_lsp(analysis::position(text, span.end)),
+        start: to_lsp(lines.position(span.start)),
+        end: to_lsp(lines.position(span.end)),
     }
 }
 
 /// A checker's diagnostic as the editor shows it: its message, its help
 /// after it, its label as the related note at the same place.
-fn lsp_diagnostic(text: &str, d: &Diagnostic) -> types::Diagnostic {
+fn lsp_diagnostic(lines: &Lines, d: &Diagnostic) -> types::Diagnostic {
     let message = match &d.help {
         Some(help) => format!("{}\nhelp: {help}", d.message),
         None => d.message.clone(),
     };
     types::Diagnostic {
-        range: range(text, d.span),
+        range: range(lines, d.span),
         severity: Some(match d.severity {
             Severity::Error => types::DiagnosticSeverity::ERROR,
             Severity::Warning => types::DiagnosticSeverity::WARNING,
@@ -519,16 +534,16 @@ fn symbol_kind(kind: Kind) -> types::SymbolKind {
 }
 
 #[allow(deprecated)] // `deprecated` is a field lsp-types still requires.
-fn symbol(text: &str, d: &Declaration) -> types::DocumentSymbol {
+fn symbol(lines: &Lines, d: &Declaration) -> types::DocumentSymbol {
     types::DocumentSymbol {
         name: d.name.clone(),
         detail: Some(d.kind.word().to_string()),
         kind: symbol_kind(d.kind),
         tags: None,
         deprecated: None,
-        range: range(text, d.span),
-        selection_range: range(text, d.name_span),
+        range: range(lines, d.span),
+        selection_range: range(lines, d.name_span),
         children: (!d.children.is_empty())
-            .then(|| d.children.iter().map(|c| symbol(text, c)).collect()),
+            .then(|| d.children.iter().map(|c| symbol(lines, c)).collect()),
     }
 }
