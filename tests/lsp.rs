@@ -274,6 +274,13 @@ fn an_editor_gets_diagnostics_formatting_navigation_and_rename() {
     assert!(shown.starts_with("**points type** `stars`"), "{shown}");
     assert!(shown.contains("points stars"), "{shown}");
 
+    // A built-in field: its event and type.
+    let hover = editor.request("textDocument/hover", position(14, 30));
+    assert_eq!(
+        hover["result"]["contents"]["value"],
+        "**field** `amount` of the built-in event `purchase`: money"
+    );
+
     // Rename `base` everywhere; a name that is not one is refused.
     let mut rename = position(12, 6);
     rename["newName"] = json!("everyday");

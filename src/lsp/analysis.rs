@@ -323,12 +323,7 @@ pub fn completions(source: &str, offset: usize, file: Option<&File>) -> Vec<Offe
 /// the event type after its `on`, the member's attributes as `member.X`,
 /// and `tier`.
 fn event_fields(head: &str, file: Option<&File>) -> Vec<Offer> {
-    let on = head
-        .rsplit('\n')
-        .map(str::trim_start)
-        .take_while(|line| !line.starts_with("rule") && !line.starts_with("preview"))
-        .find_map(|line| line.strip_prefix("on "))
-        .and_then(|rest| rest.split_whitespace().next());
+    let on = rule_event(head);
     let mut offers = Vec::new();
     if let Some(on) = on {
         if let Some(builtin) = crate::check::BuiltinEvent::ALL
@@ -367,6 +362,58 @@ fn event_fields(head: &str, file: Option<&File>) -> Vec<Offer> {
     }
     offers.push(Offer::Keyword("tier"));
     offers
+}
+
+/// The event type after the `on` of the rule `head` ends in.
+fn rule_event(head: &str) -> Option<&str> {
+    head.rsplit('\n')
+        .map(str::trim_start)
+        .take_while(|line| !line.starts_with("rule") && !line.starts_with("preview"))
+        .find_map(|line| line.strip_prefix("on "))
+        .and_then(|rest| rest.split_whitespace().next())
+}
+
+fn type_word(ty: crate::syntax::ast::FieldType) -> &'static str {
+    use crate::syntax::ast::FieldType;
+    match ty {
+        FieldType::Number => "number",
+        FieldType::Money => "money",
+        FieldType::Text => "text",
+        FieldType::Date => "date",
+        FieldType::Bool => "bool",
+    }
+}
+
+/// What a built-in name at byte `offset` is, in Markdown: an event type
+/// every program has (with its fields), or a field of the built-in event
+/// the rule around `offset` is on.
+pub fn builtin_note(source: &str, offset: usize, word: &str) -> Option<String> {
+    use crate::check::BuiltinEvent;
+    let fields = |event: BuiltinEvent| -> Vec<String> {
+        event
+            .fields()
+            .iter()
+            .map(|(name, ty)| format!("`{name}`: {}", type_word(*ty)))
+            .collect()
+    };
+    if let Some(event) = BuiltinEvent::ALL.iter().find(|b| b.name() == word) {
+        let fields = fields(*event);
+        return Some(format!(
+            "**built-in event type** `{word}`{}",
+            if fields.is_empty() {
+                String::new()
+            } else {
+                format!(", with {}", fields.join(", "))
+            }
+        ));
+    }
+    let on = rule_event(source.get(..offset)?)?;
+    let event = BuiltinEvent::ALL.iter().find(|b| b.name() == on)?;
+    let (_, ty) = event.fields().iter().find(|(name, _)| *name == word)?;
+    Some(format!(
+        "**field** `{word}` of the built-in event `{on}`: {}",
+        type_word(*ty)
+    ))
 }
 
 /// A position as an editor gives it: a line (from 0) and a character, in
@@ -485,6 +532,21 @@ mod tests {
             .iter()
             .map(|o| o.label().to_string())
             .collect()
+    }
+
+    #[test]
+    fn built_in_names_are_explained() {
+        let source = format!("{PROGRAM}rule r {{\n  on purchase where amount > 5 USD\n");
+        let at = |word: &str| source.rfind(word).unwrap_or_default();
+        assert_eq!(
+            builtin_note(&source, at("amount"), "amount").as_deref(),
+            Some("**field** `amount` of the built-in event `purchase`: money")
+        );
+        assert_eq!(
+            builtin_note(&source, at("purchase"), "purchase").as_deref(),
+            Some("**built-in event type** `purchase`, with `amount`: money")
+        );
+        assert_eq!(builtin_note(&source, at("where"), "where"), None);
     }
 
     #[test]

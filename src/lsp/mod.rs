@@ -263,10 +263,9 @@ impl Server<'_> {
 
     fn hover(&self, request: &Request) -> Result<Value, Response> {
         let p: types::HoverParams = params(request)?;
-        let Some((text, span, declarations)) =
-            self.named_at(request, &p.text_document_position_params)?
-        else {
-            return Ok(Value::Null);
+        let at = &p.text_document_position_params;
+        let Some((text, span, declarations)) = self.named_at(request, at)? else {
+            return self.builtin_hover(request, at);
         };
         let lines = Lines::new(text);
         let shown: Vec<String> = declarations
@@ -289,6 +288,31 @@ impl Server<'_> {
             contents: types::HoverContents::Markup(types::MarkupContent {
                 kind: types::MarkupKind::Markdown,
                 value: shown.join("\n\n---\n\n"),
+            }),
+            range: Some(range(&lines, span)),
+        }))
+    }
+
+    /// Hover over a name the program does not declare: a built-in event
+    /// type, or a field of the built-in event a rule is on.
+    fn builtin_hover(
+        &self,
+        request: &Request,
+        at: &types::TextDocumentPositionParams,
+    ) -> Result<Value, Response> {
+        let text = self.text(request, &at.text_document.uri)?;
+        let lines = Lines::new(text);
+        let offset = lines.offset(from_lsp(at.position));
+        let Some((span, word)) = analysis::identifier_at(text, offset) else {
+            return Ok(Value::Null);
+        };
+        let Some(note) = analysis::builtin_note(text, offset, word) else {
+            return Ok(Value::Null);
+        };
+        Ok(json(types::Hover {
+            contents: types::HoverContents::Markup(types::MarkupContent {
+                kind: types::MarkupKind::Markdown,
+                value: note,
             }),
             range: Some(range(&lines, span)),
         }))
