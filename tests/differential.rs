@@ -89,7 +89,20 @@ fn engine(
         let time = DateTime::parse_from_rfc3339(&field(2))
             .map_err(|e| format!("ledger time {}: {e}", field(2)))?
             .with_timezone(&Utc);
+        // The tier a change moves to ("green → gold (threshold reached)",
+        // "joined at green"), a perk row's perk, a rollover's note.
+        let note = field(9);
+        let note = match field(0).as_str() {
+            "tier_change" => note
+                .split_once(" → ")
+                .map(|(_, to)| to.split(" (").next().unwrap_or_default().to_string())
+                .or_else(|| note.strip_prefix("joined at ").map(str::to_string))
+                .unwrap_or(note),
+            "perk_grant" | "perk_use" | "rollover" => note,
+            _ => String::new(),
+        };
         result.ledger.push(Row {
+            note,
             kind: field(0),
             member: field(1),
             time,
@@ -102,15 +115,19 @@ fn engine(
     }
     let members = records(&members);
     let header = members.first().cloned().unwrap_or_default();
+    // The tier measures come after the member, the tier and each points
+    // type's balance and pending columns.
+    let points = header.iter().filter(|c| c.ends_with("_pending")).count();
     for m in members.iter().skip(1) {
-        for (column, value) in header.iter().zip(m) {
+        for (i, (column, value)) in header.iter().zip(m).enumerate() {
             let id = m.first().cloned().unwrap_or_default();
-            if column == "tier" || column.ends_with("_earned") {
-                let entry = result.tiers.entry(id.clone()).or_default();
-                match decimal(value) {
-                    Some(measure) if column != "tier" => entry.1 = Some(measure),
-                    _ => entry.0 = value.clone(),
-                }
+            if column == "tier" && !value.is_empty() {
+                result.tiers.insert(id.clone(), value.clone());
+            }
+            if i >= 2 + 2 * points {
+                let measure = decimal(value).ok_or(format!("measure `{value}`"))?;
+                result.measures.insert((id, column.clone()), measure);
+                continue;
             }
             if let Some(points) = column.strip_suffix("_pending") {
                 let pending = decimal(value).ok_or(format!("pending `{value}`"))?;
@@ -136,8 +153,8 @@ fn listing(rows: &[Row]) -> String {
     rows.iter()
         .map(|r| {
             format!(
-                "{} {} {} {} {:?} ={:?} {} {}\n",
-                r.kind, r.member, r.time, r.points, r.amount, r.balance, r.rule, r.event
+                "{} {} {} {} {:?} ={:?} {} {} {}\n",
+                r.kind, r.member, r.time, r.points, r.amount, r.balance, r.rule, r.event, r.note
             )
         })
         .collect()
@@ -217,6 +234,12 @@ fn case(
         context
     );
     prop_assert_eq!(&actual.tiers, &expected.tiers, "end tiers\n{}", context);
+    prop_assert_eq!(
+        &actual.measures,
+        &expected.measures,
+        "end measures\n{}",
+        context
+    );
     prop_assert_eq!(
         actual.after_until,
         expected.after_until,

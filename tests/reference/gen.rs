@@ -56,6 +56,9 @@ pub enum Kind {
         purchase: Option<String>,
         expires: Option<NaiveDate>,
     },
+    UsePerk {
+        perk: String,
+    },
 }
 
 impl GenEvent {
@@ -127,6 +130,10 @@ impl GenEvent {
                 if let Some(day) = expires {
                     put("expires", text(&day.format("%Y-%m-%d").to_string()));
                 }
+            }
+            Kind::UsePerk { perk } => {
+                put("type", text("use_perk"));
+                put("perk", text(perk));
             }
         }
         serde_json::Value::Object(fields).to_string()
