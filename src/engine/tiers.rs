@@ -127,7 +127,7 @@ pub fn take_back_measures(
             None => None,
         })
         .collect();
-    let in_this_period = purchase.time >= member.period_started;
+    let in_this_period = purchase.period == member.periods;
     if matches!(tiers.window, Window::Rolling(_)) || in_this_period {
         add_to_window(member, tiers, &taken, purchase.time);
     }
@@ -453,6 +453,7 @@ impl Engine<'_> {
             }
         }
         member.period_started = at;
+        member.periods += 1;
         let next = next_period_end(program, at, member);
         let idle = reviews_idle(
             tiers,
@@ -486,6 +487,7 @@ impl Engine<'_> {
                 break;
             }
             member.period_started = end;
+            member.periods += 1;
         }
         let next = next_period_end(program, member.period_started, member);
         self.schedule(next, m, DueKind::PeriodEnd);
