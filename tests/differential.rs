@@ -192,7 +192,13 @@ fn case(
         evaluation.apply_all(before);
         evaluation.available(member, points, time)
     };
-    let events = gen::resolve(stream, &points, &precisions, &mut balance);
+    // With a `balance of` measure, no record raises a balance without
+    // running rules (see the reference's tiers module).
+    let mut stream = stream.to_vec();
+    if spec.measures_balance() {
+        gen::gen_tiers::without_credits(&mut stream);
+    }
+    let events = gen::resolve(&stream, &points, &precisions, &mut balance);
     let jsonl = gen::jsonl(&events);
     let expected = Evaluation::new(&program).run(&events, until);
     let zone: chrono_tz::Tz = spec
@@ -426,4 +432,72 @@ fn inactivity_after_a_month_end_expires() {
     let (engine, reference) = both(&source, &events);
     assert_eq!(listing(&engine.ledger), listing(&reference.ledger));
     assert_eq!(engine.balances, reference.balances);
+}
+
+/// docs/language.md, `perk`: "`for all tiers` | every member has it". In
+/// a program without a `tiers` block the engine granted such a perk to no
+/// tier at all, so every `use_perk` was rejected ("perk `refill` is not
+/// granted to tier `no tier`"). (Fixed in compile/lower.rs: without tiers,
+/// `all tiers` is the one place every member is in.)
+#[test]
+fn a_perk_for_all_tiers_needs_no_tiers_block() {
+    let source = format!(
+        "{HEADER}points stars {{\n  precision 0\n}}\n\n\
+         rule r0 {{\n  on purchase\n  earn 1 stars\n}}\n\n\
+         perk refill for all tiers {{\n  limit 1 per day\n}}\n"
+    );
+    let perk = || gen::Kind::UsePerk {
+        perk: "refill".to_string(),
+    };
+    let events = [
+        enroll("e1", "2024-01-02 00:00"),
+        event("e2", "2024-01-03 09:00", perk()),
+        event("e3", "2024-01-03 10:00", perk()),
+        event("e4", "2024-01-04 09:00", perk()),
+    ];
+    let (engine, reference) = both(&source, &events);
+    assert_eq!(listing(&engine.ledger), listing(&reference.ledger));
+    assert_eq!(engine.rejected, reference.rejected);
+    assert_eq!(engine.rejected, [3].into_iter().collect());
+}
+
+/// docs/semantics.md, Tiers: over a `qualification year`, "an upgrade
+/// resets the measures and starts a new year at once"; Returns: "a
+/// purchase from a period already closed no longer counts". The purchase
+/// that lifted Dee to silver counted in the year the upgrade closed; the
+/// engine took a quarter of its quantity back from the new year all the
+/// same (it compared the purchase's time with the year's start, the same
+/// instant), leaving a measure of -0.25. (Fixed: a purchase remembers the
+/// period it counted in.)
+#[test]
+fn a_return_after_a_qualification_upgrade_leaves_the_new_year_alone() {
+    let source = format!(
+        "{HEADER}points stars {{\n  precision 0\n}}\n\n\
+         tiers by sum of purchase.qty over qualification year {{\n  tier green  from 0\n  \
+         tier silver from 1\n}}\n\n\
+         rule r0 {{\n  on purchase\n  earn 1 stars\n}}\n"
+    );
+    let mut buy = purchase("e2", "2024-01-31 00:00", 1);
+    if let gen::Kind::Purchase { qty, .. } = &mut buy.kind {
+        *qty = Decimal::ONE;
+    }
+    let events = [
+        enroll("e0", "2024-01-01 00:00"),
+        buy,
+        event(
+            "e1",
+            "2024-06-30 00:00",
+            gen::Kind::Return {
+                of: "e2".to_string(),
+                amount: Decimal::new(25, 2),
+            },
+        ),
+    ];
+    let (engine, reference) = both(&source, &events);
+    assert_eq!(listing(&engine.ledger), listing(&reference.ledger));
+    assert_eq!(engine.measures, reference.measures);
+    let measure = engine
+        .measures
+        .get(&("dee".to_string(), "purchase_qty_sum".to_string()));
+    assert_eq!(measure, Some(&Decimal::ZERO));
 }
