@@ -373,14 +373,17 @@ impl Engine<'_> {
         let current = member.tier;
         let reached = qualified(tiers, &scope);
         let (target, grace) = review(tiers, current, member.floor, &scope);
-        let waiting = member.pending_downgrade.map(|(_, until)| until);
+        let waiting = member.pending_downgrade;
         match grace.map(|g| calendar::after(program.timezone, at, g)) {
             Some(until) if target < current => {
                 // A drop already waiting keeps its date: a rolling window
                 // is reviewed every month, and a later review must not push
-                // the drop further (it may lower its target).
+                // the drop further (it may only lower its target).
                 if let Some(member) = self.members.get_mut(m) {
-                    member.pending_downgrade = Some((target, waiting.unwrap_or(until)));
+                    member.pending_downgrade = Some(match waiting {
+                        Some((to, when)) => (to.min(target), when),
+                        None => (target, until),
+                    });
                 }
                 if waiting.is_none() {
                     self.schedule(until, m, DueKind::GraceEnd);
