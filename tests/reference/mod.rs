@@ -28,24 +28,38 @@
 //! redemptions, adjustments (credits, for a purchase or not, with a last
 //! day or not; debits within the balance), returns full and partial (both
 //! `on overspent return` policies, a purchase's credits taken back rounded
-//! down, limits given back, tier measures reduced), tiers by one points
-//! type earned over a calendar month, quarter or year (upgrade immediately,
-//! `keep`, downgrade at period end at most N levels, or never), duplicate
-//! ids, unknown members and second enrolments, and `--until` a day.
+//! down, limits given back, tier measures reduced), tiers of every kind
+//! (in `tiers.rs`: one or two `by` measures with `from A or B`, or named
+//! measures with `when` tiers and `keep when`; points earned of a type,
+//! `balance of` a type, `count of purchase`, `sum of purchase.amount`
+//! (spend) and `sum of purchase.qty`; calendar windows of every unit, with
+//! or without `from DATE`, rolling terms in days, weeks and months,
+//! membership and qualification years; `keep` (zero included), downgrade
+//! at period end with a step and a grace, or never; `upgrade immediately`
+//! or `at period end`; lifetime status; rollover of one or several
+//! measures; each policy written or left to its default), perks (for all
+//! tiers, with or without a tiers block, a tier and above, a list; their
+//! limits per period; `perk_grant` and `perk_use` rows), rewards priced
+//! per tier, `redeem at least/at most` bounds, duplicate ids, unknown
+//! members and second enrolments, and `--until` a day.
 //!
-//! Not covered: tiers by other measures or windows, grace, lifetime,
-//! rollover, `upgrade at period end`; preview rules, transfers, pools,
-//! perks, tier prices, redeem bounds, events of declared types, rules on
-//! enrolment, `--stream`. Two restrictions keep the contract unambiguous:
+//! Not covered: preview rules, transfers, pools, events of declared types
+//! (and so tier measures counting them), rules on enrolment, qualifying
+//! points types, a measure's use in a rule's condition, `--stream`. One
+//! more choice keeps the generated cases clear of a disagreement: with a
+//! `balance of` measure the streams hold no adjust credit and no cancelled
+//! redemption (see `tiers.rs` and the ignored
+//! `a_credit_meeting_a_balance_threshold_upgrades`). Two restrictions keep the contract unambiguous:
 //! rules in an exclusive group earn one points type and have no cap or
 //! budget (docs/semantics.md does not say which award "the largest"
 //! compares across types, nor whether a losing rule's cap cut is written),
 //! and a share of a grouped rule comes after every rule of that group (so
-//! the group is decided when the share is computed). Three choices keep the
-//! generated cases clear of the disagreements found here, each a focused
-//! test in tests/differential.rs, ignored with its reason: the generator
-//! writes no `keep 0` and no inactivity term in months, and the reference
-//! reads "what of its bucket expired" literally, as the engine does.
+//! the group is decided when the share is computed). The reference reads
+//! "what of its bucket expired" literally, as the engine does (the ignored
+//! `cancelled_then_expired_points_are_not_taken_back`); the other cases
+//! found (`keep 0`, inactivity terms in months, a perk for all tiers
+//! without tiers, a return after a qualification upgrade) were engine
+//! bugs, fixed, each a focused test in tests/differential.rs.
 //!
 //! Where docs/semantics.md is silent on the form of the ledger, the
 //! reference writes what the engine writes, and says so where it does: the
