@@ -265,7 +265,7 @@ proptest! {
     #[test]
     fn engine_agrees_with_the_reference(
         spec in gen::program(),
-        stream in gen::stream(),
+        stream in gen::gen_tiers::stream(),
         until in proptest::option::weighted(0.25, gen::day()),
     ) {
         case(&spec, &stream, until)?;

@@ -83,6 +83,9 @@ struct TierSpec {
     and: bool,
 }
 
+/// `downgrade at period end`'s step and grace.
+type Downgrade = (Option<u32>, Option<(u32, TimeUnit)>);
+
 #[derive(Debug, Clone)]
 pub struct TiersSpec {
     /// Header measures (`by`), or named measures with `when` tiers.
@@ -96,7 +99,7 @@ pub struct TiersSpec {
     upgrade: Option<bool>,
     /// No line (at period end by default), `never`, or `at period end`
     /// with a step and a grace.
-    downgrade: Option<Option<(Option<u32>, Option<(u32, TimeUnit)>)>>,
+    downgrade: Option<Option<Downgrade>>,
     /// `lifetime T after N P earned`: tier, amount, earned type index.
     lifetime: Vec<(usize, Decimal, usize)>,
     /// Per header measure, a rollover cap; whether a single measure's line
@@ -179,11 +182,16 @@ pub fn tiers() -> impl Strategy<Value = TiersSpec> {
             proptest::collection::vec(proptest::option::weighted(0.4, positive(300, 0)), measures),
             any::<bool>(),
             any::<bool>(),
+            proptest::option::of(prop_oneof![
+                Just(WindowSpec::Calendar(CalendarUnit::Week, None)),
+                Just(WindowSpec::Calendar(CalendarUnit::Day, None)),
+                (3u32..20).prop_map(|n| WindowSpec::Rolling(n, TimeUnit::Day)),
+            ]),
         )
             .prop_map(
                 move |(
                     sources,
-                    window,
+                    mut window,
                     tiers,
                     from_start,
                     upgrade,
@@ -192,18 +200,26 @@ pub fn tiers() -> impl Strategy<Value = TiersSpec> {
                     rollover,
                     name_rollover,
                     exact,
-                )| TiersSpec {
-                    sources,
-                    when,
-                    window,
-                    tiers,
-                    from_start,
-                    upgrade,
-                    downgrade,
-                    lifetime,
-                    rollover,
-                    name_rollover,
-                    exact,
+                    short,
+                )| {
+                    // A grace often spans several reviews: a later one
+                    // may then lower (never raise) the drop it waits on.
+                    if let (Some(short), Some(Some((_, Some(_))))) = (short, downgrade) {
+                        window = short;
+                    }
+                    TiersSpec {
+                        sources,
+                        when,
+                        window,
+                        tiers,
+                        from_start,
+                        upgrade,
+                        downgrade,
+                        lifetime,
+                        rollover,
+                        name_rollover,
+                        exact,
+                    }
                 },
             )
     })
@@ -415,12 +431,15 @@ impl TiersSpec {
 pub struct ExtrasSpec {
     /// Per perk: its tiers (all; a tier and above; a list), its limit and
     /// whether it has a cost.
-    perks: Vec<(PerkTiers, Option<(u32, Period)>, bool)>,
+    perks: Vec<PerkSpec>,
     /// Per reward (by points type), lines of `price N P for T, ...`.
     prices: Vec<Vec<(Decimal, Vec<usize>)>>,
     /// Per points type, `redeem at least A, at most B` (either or both).
     bounds: Vec<Option<(Option<u32>, Option<u32>)>>,
 }
+
+/// A perk's tiers, its limit, and whether it has a cost.
+type PerkSpec = (PerkTiers, Option<(u32, Period)>, bool);
 
 #[derive(Debug, Clone)]
 enum PerkTiers {
@@ -570,4 +589,41 @@ impl ProgramSpec {
     pub fn measures_balance(&self) -> bool {
         self.tiers.as_ref().is_some_and(TiersSpec::measures_balance)
     }
+}
+
+/// Runs of purchases by one member, a few days or weeks apart: tiers need
+/// a member's events dense enough that a period's measure crosses a
+/// threshold, fails a review, then earns a little during a grace.
+fn bursts() -> impl Strategy<Value = Vec<EventSpec>> {
+    let burst = (
+        0..MEMBERS.len(),
+        day(),
+        time_of_day(),
+        2usize..7,
+        proptest::sample::select(&[1i64, 3, 7, 12, 30][..]),
+        positive(20000, 2),
+        (0i64..6).prop_map(Decimal::from),
+    );
+    proptest::collection::vec(burst, 0..3).prop_map(|bursts| {
+        bursts
+            .into_iter()
+            .flat_map(|(member, start, time, count, gap, amount, qty)| {
+                (0..count).map(move |k| EventSpec {
+                    member,
+                    day: start + Duration::days(gap * k as i64),
+                    time,
+                    kind: KindSpec::Purchase(amount, qty, None),
+                })
+            })
+            .collect()
+    })
+}
+
+/// A stream of [`super::stream`]'s records, with runs of purchases by one
+/// member mixed in.
+pub fn stream() -> impl Strategy<Value = Vec<EventSpec>> {
+    (super::stream(), bursts()).prop_map(|(mut stream, bursts)| {
+        stream.extend(bursts);
+        stream
+    })
 }
