@@ -786,7 +786,8 @@ fn award(
 fn lower_perk(p: &ast::PerkDecl, names: &Names, program: &Program) -> Result<Perk> {
     let tier_count = program.tiers.as_ref().map_or(0, |t| t.tiers.len());
     let tiers = match &p.tiers.node {
-        ast::TierSet::All => (0..tier_count).collect(),
+        // Every member has it: without tiers, every member is at rank 0.
+        ast::TierSet::All => (0..tier_count.max(1)).collect(),
         ast::TierSet::AndAbove(t) => (Names::get(&names.tiers, t, "tier")?..tier_count).collect(),
         ast::TierSet::List(list) => {
             let mut ranks: Vec<TierRank> = list

@@ -32,6 +32,11 @@ pub struct Member {
     pub reviews_paused: bool,
     /// When the current tier period began.
     pub period_started: DateTime<Utc>,
+    /// How many tier periods began after the first: which one a purchase
+    /// counted in (a qualification year begun at an upgrade starts at the
+    /// very instant of the purchase that made it, which belongs to the
+    /// year before).
+    pub periods: u64,
     pub wallets: Vec<Wallet>,
     /// Measure sums for the current tier period (calendar and membership windows).
     pub window: Vec<Decimal>,
@@ -81,6 +86,7 @@ impl Member {
             pending_downgrade: None,
             reviews_paused: false,
             period_started: time,
+            periods: 0,
             wallets: vec![Wallet::default(); points],
             window: vec![Decimal::ZERO; measures],
             carried: Vec::new(),
@@ -414,6 +420,8 @@ pub struct Purchase {
     /// What the purchase added to each tier measure, to take back on return.
     pub measures: Vec<(usize, Decimal)>,
     pub time: DateTime<Utc>,
+    /// The tier period it counted in (`Member::periods`).
+    pub period: u64,
     /// The last instant a return may refer to it (computed once, from the
     /// program's return window); `None` without a window.
     pub closes: Option<DateTime<Utc>>,

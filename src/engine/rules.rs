@@ -258,6 +258,7 @@ impl Engine<'_> {
                     limited: limited.to_vec(),
                     measures: contributions.to_vec(),
                     time: event.time,
+                    period: member.periods,
                     closes: program
                         .return_window
                         .map(|w| calendar::after(tz, event.time, w)),

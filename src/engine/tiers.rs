@@ -127,7 +127,7 @@ pub fn take_back_measures(
             None => None,
         })
         .collect();
-    let in_this_period = purchase.time >= member.period_started;
+    let in_this_period = purchase.period == member.periods;
     if matches!(tiers.window, Window::Rolling(_)) || in_this_period {
         add_to_window(member, tiers, &taken, purchase.time);
     }
@@ -373,14 +373,17 @@ impl Engine<'_> {
         let current = member.tier;
         let reached = qualified(tiers, &scope);
         let (target, grace) = review(tiers, current, member.floor, &scope);
-        let waiting = member.pending_downgrade.map(|(_, until)| until);
+        let waiting = member.pending_downgrade;
         match grace.map(|g| calendar::after(program.timezone, at, g)) {
             Some(until) if target < current => {
                 // A drop already waiting keeps its date: a rolling window
                 // is reviewed every month, and a later review must not push
-                // the drop further (it may lower its target).
+                // the drop further (it may only lower its target).
                 if let Some(member) = self.members.get_mut(m) {
-                    member.pending_downgrade = Some((target, waiting.unwrap_or(until)));
+                    member.pending_downgrade = Some(match waiting {
+                        Some((to, when)) => (to.min(target), when),
+                        None => (target, until),
+                    });
                 }
                 if waiting.is_none() {
                     self.schedule(until, m, DueKind::GraceEnd);
@@ -453,6 +456,7 @@ impl Engine<'_> {
             }
         }
         member.period_started = at;
+        member.periods += 1;
         let next = next_period_end(program, at, member);
         let idle = reviews_idle(
             tiers,
@@ -486,6 +490,7 @@ impl Engine<'_> {
                 break;
             }
             member.period_started = end;
+            member.periods += 1;
         }
         let next = next_period_end(program, member.period_started, member);
         self.schedule(next, m, DueKind::PeriodEnd);

@@ -8,6 +8,9 @@ use loyalty::syntax::ast::*;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
+#[path = "gen_tiers.rs"]
+pub mod gen_tiers;
+
 // ------------------------------------------------------------------ events
 
 /// One generated record, in the terms of docs/language.md's event table.
@@ -55,6 +58,9 @@ pub enum Kind {
         points_type: String,
         purchase: Option<String>,
         expires: Option<NaiveDate>,
+    },
+    UsePerk {
+        perk: String,
     },
 }
 
@@ -128,6 +134,10 @@ impl GenEvent {
                     put("expires", text(&day.format("%Y-%m-%d").to_string()));
                 }
             }
+            Kind::UsePerk { perk } => {
+                put("type", text("use_perk"));
+                put("perk", text(perk));
+            }
         }
         serde_json::Value::Object(fields).to_string()
     }
@@ -169,21 +179,9 @@ pub struct ProgramSpec {
     duplicate_days: Option<u32>,
     points: Vec<PointsSpec>,
     rules: Vec<RuleSpec>,
-    tiers: Option<TiersSpec>,
-}
-
-/// `tiers by P earned over calendar U`, P the first type rule 0 earns.
-#[derive(Debug, Clone)]
-struct TiersSpec {
-    unit: CalendarUnit,
-    /// Above the first tier: each tier's `from` above the one before, and
-    /// how far below it its `keep` is.
-    steps: Vec<(Decimal, Option<Decimal>)>,
-    /// `downgrade at period end` with its `at most N levels`, or `never`.
-    downgrade: Option<Option<u32>>,
-    /// The second tier's `from` is rule 0's first award, when that is a
-    /// whole fixed number: one purchase then lands on the threshold.
-    exact: bool,
+    tiers: Option<gen_tiers::TiersSpec>,
+    /// Perks, tier prices, redemption bounds.
+    extras: gen_tiers::ExtrasSpec,
 }
 
 #[derive(Debug, Clone)]
@@ -593,35 +591,6 @@ fn points_spec() -> impl Strategy<Value = PointsSpec> {
         })
 }
 
-fn tiers() -> impl Strategy<Value = TiersSpec> {
-    let unit = prop_oneof![
-        Just(CalendarUnit::Month),
-        Just(CalendarUnit::Quarter),
-        Just(CalendarUnit::Year),
-    ];
-    // Small steps as often as large ones: a measure then lands exactly on
-    // a threshold now and then (where `>=` and `>` differ).
-    let step = (
-        prop_oneof![positive(12, 0), positive(400, 0)],
-        proptest::option::of(0i64..100),
-    );
-    (
-        unit,
-        proptest::collection::vec(step, 1..TIERS.len()),
-        proptest::option::weighted(0.8, proptest::option::of(1u32..3)),
-        any::<bool>(),
-    )
-        .prop_map(|(unit, steps, downgrade, exact)| TiersSpec {
-            unit,
-            steps: steps
-                .into_iter()
-                .map(|(from, keep)| (from, keep.map(Decimal::from)))
-                .collect(),
-            downgrade,
-            exact,
-        })
-}
-
 /// A program: one to three points types, one to six rules, tiers or not.
 pub fn program() -> impl Strategy<Value = ProgramSpec> {
     (1usize..=3)
@@ -633,18 +602,24 @@ pub fn program() -> impl Strategy<Value = ProgramSpec> {
                 proptest::option::weighted(0.3, prop_oneof![Just(0), Just(2), Just(45)]),
                 proptest::collection::vec(points_spec(), n),
                 proptest::collection::vec(rule(n), 1..=6),
-                proptest::option::weighted(0.5, tiers()),
+                // Boxed: their value trees on the heap, not on the test
+                // thread's stack (a debug build overflowed its 2 MiB).
+                proptest::option::weighted(0.6, gen_tiers::tiers()).boxed(),
+                gen_tiers::extras().boxed(),
             )
         })
         .prop_map(
-            |(zone, effective, write_off, duplicate_days, points, rules, tiers)| ProgramSpec {
-                zone,
-                effective,
-                write_off,
-                duplicate_days,
-                points,
-                rules,
-                tiers,
+            |(zone, effective, write_off, duplicate_days, points, rules, tiers, extras)| {
+                ProgramSpec {
+                    zone,
+                    effective,
+                    write_off,
+                    duplicate_days,
+                    points,
+                    rules,
+                    tiers,
+                    extras,
+                }
             },
         )
 }
@@ -733,6 +708,7 @@ impl ProgramSpec {
                 }
                 None => {}
             }
+            settings.extend(self.extras.bounds(p));
             items.push(Item::Points(PointsDecl {
                 name: ident(POINTS.get(p).copied().unwrap_or("stars")),
                 settings: settings.into_iter().map(spanned).collect(),
@@ -740,7 +716,7 @@ impl ProgramSpec {
             }));
         }
         let mut rules = self.resolve_rules();
-        let tiers = self.tiers.as_ref().map_or(0, |t| t.steps.len() + 1);
+        let tiers = self.tiers.as_ref().map_or(0, gen_tiers::TiersSpec::count);
         for rule in &mut rules {
             if let Some(c) = &mut rule.condition {
                 known_tiers(c, tiers);
@@ -755,32 +731,37 @@ impl ProgramSpec {
             }
         }
         if let Some(t) = &self.tiers {
+            // The types rules earn, and rule 0's first fixed award.
+            let mut earned: Vec<usize> = rules
+                .iter()
+                .flat_map(|r| r.earns.iter().map(|e| e.points))
+                .collect();
+            earned.sort_unstable();
+            earned.dedup();
             let first = rules.first().and_then(|r| r.earns.first());
-            let measured = first.map_or(0, |e| e.points);
-            let mut t = t.clone();
-            if let (true, Some(AwardSpec::Fixed(n)), Some(step)) =
-                (t.exact, first.map(|e| &e.award), t.steps.first_mut())
-            {
-                if n.trunc() >= Decimal::ONE {
-                    step.0 = n.trunc();
-                }
-            }
-            items.push(Item::Tiers(t.block(measured)));
+            let first_award = first.and_then(|e| match e.award {
+                AwardSpec::Fixed(n) => Some((n, e.points)),
+                _ => None,
+            });
+            items.push(Item::Tiers(t.block(&earned, first_award)));
         }
         for (i, rule) in rules.iter().enumerate() {
             items.push(Item::Rule(rule_decl(i, rule)));
         }
+        for perk in self.extras.perks(tiers) {
+            items.push(Item::Perk(perk));
+        }
         for (p, name) in self.points().iter().enumerate() {
+            let mut settings = vec![RewardSetting::Price {
+                amount: num(Decimal::from(25 * (p as i64 + 1))),
+                points: ident(name),
+                tiers: Vec::new(),
+            }];
+            settings.extend(self.extras.tier_prices(p, name, tiers));
+            settings.push(RewardSetting::Cost(usd(dec(150, 2))));
             items.push(Item::Reward(RewardDecl {
                 name: ident(&format!("gift_{name}")),
-                settings: vec![
-                    spanned(RewardSetting::Price {
-                        amount: num(Decimal::from(25 * (p as i64 + 1))),
-                        points: ident(name),
-                        tiers: Vec::new(),
-                    }),
-                    spanned(RewardSetting::Cost(usd(dec(150, 2)))),
-                ],
+                settings: settings.into_iter().map(spanned).collect(),
                 span: Span::default(),
             }));
         }
@@ -873,43 +854,6 @@ impl ProgramSpec {
             }
         }
         rules
-    }
-}
-
-impl TiersSpec {
-    /// The block, measuring the points type `measured`.
-    fn block(&self, measured: usize) -> TiersDecl {
-        let points = POINTS.get(measured).copied().unwrap_or("stars");
-        let mut stmts = vec![TierStmt::Tier(TierDef {
-            name: ident(TIERS[0]),
-            qualify: Threshold::Values(vec![num(Decimal::ZERO)]),
-            keep: None,
-        })];
-        let mut from = Decimal::ZERO;
-        for (i, (step, keep)) in self.steps.iter().enumerate() {
-            from += *step;
-            stmts.push(TierStmt::Tier(TierDef {
-                name: ident(TIERS.get(i + 1).copied().unwrap_or("gold")),
-                qualify: Threshold::Values(vec![num(from)]),
-                // From `keep 0` (once read as no `keep`: see
-                // tests/differential.rs, `keep_zero_keeps_the_tier`) up.
-                keep: keep.map(|k| Threshold::Values(vec![num((from - k).max(Decimal::ZERO))])),
-            }));
-        }
-        stmts.push(TierStmt::Downgrade(match self.downgrade {
-            None => DowngradePolicy::Never,
-            Some(step) => DowngradePolicy::AtPeriodEnd(
-                step.map(|n| spanned(DowngradeOption::Step(num(Decimal::from(n)))))
-                    .into_iter()
-                    .collect(),
-            ),
-        }));
-        TiersDecl {
-            by: vec![spanned(MeasureSource::PointsEarned(ident(points)))],
-            window: spanned(Window::Calendar(self.unit, None)),
-            stmts: stmts.into_iter().map(spanned).collect(),
-            span: Span::default(),
-        }
     }
 }
 
@@ -1128,6 +1072,9 @@ enum KindSpec {
     /// for the `n`th purchase (as a return picks it) or none, its last day
     /// so many days after the record's (before it: rejected) or none.
     Adjust(usize, i64, Option<usize>, Option<i64>),
+    /// A `use_perk` of the `n`th of `gen_tiers::PERKS` (past them: a perk
+    /// no program has).
+    UsePerk(usize),
 }
 
 /// Days where calendars turn: month and year ends, a leap day, the DST
@@ -1190,6 +1137,7 @@ fn kind_spec() -> impl Strategy<Value = KindSpec> {
         )
             .prop_map(|(p, points, purchase, days)| KindSpec::Adjust(p, points, purchase, days)),
         1 => any::<usize>().prop_map(KindSpec::Duplicate),
+        2 => gen_tiers::kinds(),
     ]
 }
 
@@ -1362,6 +1310,9 @@ pub fn resolve(
                     .to_string(),
                 purchase: purchase.and_then(|n| pick(&purchases, &member, n).map(|(id, _)| id)),
                 expires: days.map(|d| spec.day + Duration::days(d)),
+            },
+            KindSpec::UsePerk(n) => Kind::UsePerk {
+                perk: gen_tiers::perk_name(*n),
             },
             KindSpec::Duplicate(n) => {
                 if let Some(earlier) = events.get(n % events.len().max(1)) {
