@@ -197,11 +197,7 @@ fn case(
 proptest! {
     // The default config: 256 cases, or PROPTEST_CASES.
     #[test]
-    fn engine_agrees_with_the_reference(
-        spec in gen::program(),
-        stream in gen::stream(),
-        until in proptest::option::weighted(0.25, gen::day()),
-    ) {
+    fn engine_agrees_with_the_reference((spec, stream, until) in generated::inputs()) {
         case(&spec, &stream, until)?;
     }
 }

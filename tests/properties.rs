@@ -416,7 +416,13 @@ fn streamed_late_events_end_as_sorted(
 /// kind by kind: issued (`earn`, `pend`, `adjust`, `redeem_cancel`) less
 /// spent, expired and reversed; and members.csv's `P_balance` is the last
 /// of them (0 for a member with no row of P).
-fn balance_equation(files: &Files, points: &[&str], context: &str) -> Result<(), TestCaseError> {
+fn balance_equation(checked: &Checked) -> Result<(), TestCaseError> {
+    let Checked {
+        files,
+        points,
+        context,
+        ..
+    } = *checked;
     // (member, points type) → kind → the sum of its amounts so far.
     let mut sums: BTreeMap<(&str, &str), BTreeMap<&str, Decimal>> = BTreeMap::new();
     for (i, row) in files.ledger.iter().enumerate() {
@@ -473,6 +479,9 @@ fn balance_equation(files: &Files, points: &[&str], context: &str) -> Result<(),
 /// Issued, spent, expired and reversed, as liability.csv's columns.
 type Flows = [Decimal; 4];
 
+/// Their names, in liability.csv and summary.json.
+const FLOWS: [&str; 4] = ["issued", "spent", "expired", "reversed"];
+
 /// Where a ledger row counts in liability.csv (docs/finance.md): `earn`
 /// and `pend` issued; `spend` spent and `redeem_cancel` against it;
 /// `expire` expired; `reverse` reversed; an `adjust` credit issued and a
@@ -512,12 +521,13 @@ fn number(value: &serde_json::Value) -> Option<Decimal> {
 /// the last month's outstanding; pending is the sum of members.csv's
 /// pending), and its counts add up: read = applied + rejected + after
 /// `--until`, rejected = rejects.csv's records.
-fn ledger_sums(
-    files: &Files,
-    points: &[&str],
-    read: usize,
-    context: &str,
-) -> Result<(), TestCaseError> {
+fn ledger_sums(checked: &Checked) -> Result<(), TestCaseError> {
+    let Checked {
+        files,
+        points,
+        context,
+        read,
+    } = *checked;
     let mut months: BTreeMap<(&str, &str), Flows> = BTreeMap::new();
     for row in &files.ledger {
         let month = row.time.get(..7).unwrap_or_default();
@@ -624,17 +634,11 @@ fn ledger_sums(
             .iter()
             .map(|(_, b)| *b)
             .sum();
-        let got: Vec<Option<Decimal>> = [
-            "issued",
-            "spent",
-            "expired",
-            "reversed",
-            "outstanding",
-            "pending",
-        ]
-        .iter()
-        .map(|k| entry.get(*k).and_then(number))
-        .collect();
+        let got: Vec<Option<Decimal>> = FLOWS
+            .iter()
+            .chain(&["outstanding", "pending"])
+            .map(|k| entry.get(*k).and_then(number))
+            .collect();
         let last = outstanding.get(p).copied().unwrap_or_default();
         prop_assert_eq!(
             last,
@@ -675,19 +679,36 @@ fn ledger_sums(
     Ok(())
 }
 
+/// One run's files, as a property checks them.
+#[derive(Clone, Copy)]
+struct Checked<'a> {
+    files: &'a Files,
+    /// The program's points types.
+    points: &'a [&'a str],
+    /// The program, the stream and the run, for a failure message.
+    context: &'a str,
+    /// How many records the stream has.
+    read: usize,
+}
+
 /// The generated program run sorted and streamed (the records in the
 /// order generated, most of them late), each run's files checked by
 /// `check`.
 fn both_runs(
-    case: &Case,
-    until: Option<NaiveDate>,
-    check: impl Fn(&Files, &str) -> Result<(), TestCaseError>,
+    (spec, stream, until): &generated::Inputs,
+    check: fn(&Checked) -> Result<(), TestCaseError>,
 ) -> Result<(), TestCaseError> {
+    let case = generated::case(spec, stream)?;
     let dir = tempfile::tempdir().map_err(failed)?;
-    let context = context(&case.text, &case.events, until);
+    let context = context(&case.text, &case.events, *until);
     for stream in [false, true] {
-        let files = run(dir.path(), &case.text, &case.events, stream, until)?;
-        check(&files, &format!("stream: {stream}\n{context}"))?;
+        let files = run(dir.path(), &case.text, &case.events, stream, *until)?;
+        check(&Checked {
+            files: &files,
+            points: &spec.points(),
+            context: &format!("stream: {stream}\n{context}"),
+            read: case.events.len(),
+        })?;
     }
     Ok(())
 }
@@ -697,36 +718,21 @@ proptest! {
 
     #[test]
     fn streamed_late_events_end_where_the_sorted_replay_ends(
-        spec in gen::program(),
-        stream in gen::stream(),
+        (spec, stream, until) in generated::inputs(),
         shuffled in proptest::bool::weighted(0.1),
         moves in proptest::collection::vec((any::<Index>(), any::<Index>()), 1..4),
-        until in proptest::option::weighted(0.25, gen::day()),
     ) {
         let case = generated::case(&spec, &stream)?;
         streamed_late_events_end_as_sorted(&case, (shuffled, &moves), until)?;
     }
 
     #[test]
-    fn every_row_balance_is_the_sum_of_the_amounts(
-        spec in gen::program(),
-        stream in gen::stream(),
-        until in proptest::option::weighted(0.25, gen::day()),
-    ) {
-        let case = generated::case(&spec, &stream)?;
-        let points = spec.points();
-        both_runs(&case, until, |files, context| balance_equation(files, &points, context))?;
+    fn every_row_balance_is_the_sum_of_the_amounts(inputs in generated::inputs()) {
+        both_runs(&inputs, balance_equation)?;
     }
 
     #[test]
-    fn liability_and_summary_are_the_ledgers_sums(
-        spec in gen::program(),
-        stream in gen::stream(),
-        until in proptest::option::weighted(0.25, gen::day()),
-    ) {
-        let case = generated::case(&spec, &stream)?;
-        let points = spec.points();
-        let read = case.events.len();
-        both_runs(&case, until, |files, context| ledger_sums(files, &points, read, context))?;
+    fn liability_and_summary_are_the_ledgers_sums(inputs in generated::inputs()) {
+        both_runs(&inputs, ledger_sums)?;
     }
 }

@@ -6,11 +6,23 @@
 
 use crate::reference::gen::{self, EventSpec, GenEvent, ProgramSpec};
 use crate::reference::{Evaluation, Program};
+use chrono::NaiveDate;
 use loyalty::syntax::ast::File;
-use proptest::test_runner::TestCaseError;
-use proptest::{prop_assert, prop_assert_eq};
+use proptest::prelude::*;
 use rust_decimal::Decimal;
 use std::str::FromStr;
+
+/// What a case is generated from: a program, a stream for it, and one time
+/// in four `--until` a day.
+pub type Inputs = (ProgramSpec, Vec<EventSpec>, Option<NaiveDate>);
+
+pub fn inputs() -> impl Strategy<Value = Inputs> {
+    (
+        gen::program(),
+        gen::stream(),
+        proptest::option::weighted(0.25, gen::day()),
+    )
+}
 
 /// A generated program and stream, ready to run.
 pub struct Case {
