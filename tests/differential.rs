@@ -12,6 +12,7 @@
 // clippy.toml allows these in #[test] fns only: for the helpers here.
 #![allow(clippy::unwrap_used)]
 
+mod generated;
 mod reference;
 
 use chrono::{DateTime, Utc};
@@ -20,6 +21,7 @@ use loyalty::engine::replay::{Options, Order};
 /// `--until DAY`, with the program's zone (the test's, not the engine's
 /// reading of the program).
 type UntilDay = (chrono::NaiveDate, chrono_tz::Tz);
+use generated::{decimal, records};
 use loyalty::events::{read, Format};
 use loyalty::report::{self, LedgerWriter};
 use loyalty::run::{Finished, Run, Sinks};
@@ -27,22 +29,6 @@ use proptest::prelude::*;
 use reference::gen::{self, EventSpec, GenEvent, ProgramSpec};
 use reference::{Evaluation, Outcome, Program, Row};
 use rust_decimal::Decimal;
-use std::str::FromStr;
-
-/// The CSV text's records, header first, as strings.
-fn records(text: &[u8]) -> Vec<Vec<String>> {
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(text)
-        .records()
-        .map(|r| r.map(|r| r.iter().map(str::to_string).collect()))
-        .collect::<Result<_, _>>()
-        .unwrap_or_default()
-}
-
-fn decimal(text: &str) -> Option<Decimal> {
-    Decimal::from_str(text).ok()
-}
 
 /// What the engine writes for `source` and `events` (JSON Lines), read
 /// back from its ledger, members and rejects files.
@@ -160,51 +146,22 @@ fn listing(rows: &[Row]) -> String {
         .collect()
 }
 
-/// One generated case: the program through print ∘ parse and `check`, the
-/// stream resolved, then engine and reference compared.
+/// One generated case (the program through print ∘ parse and `check`, the
+/// stream resolved: `generated::case`), engine and reference compared.
 fn case(
     spec: &ProgramSpec,
     stream: &[EventSpec],
     until: Option<chrono::NaiveDate>,
 ) -> Result<(), TestCaseError> {
-    let tree = spec.build();
-    let text = loyalty::syntax::print(&tree);
-    let parsed = loyalty::syntax::parse(&text)
-        .map_err(|d| TestCaseError::fail(format!("{}\n{text}", d.message)))?;
-    prop_assert_eq!(
-        &parsed,
-        &tree,
-        "parse(print(tree)) is not the tree:\n{}",
-        text
-    );
-    let errors: Vec<String> = loyalty::check::check(&parsed)
-        .into_iter()
-        .filter(loyalty::diagnostic::Diagnostic::is_error)
-        .map(|d| d.message)
-        .collect();
-    prop_assert!(errors.is_empty(), "check refused:\n{text}\n{errors:?}");
-
-    let program = Program::new(&parsed);
-    let points = spec.points();
-    let precisions: Vec<u32> = points.iter().map(|p| program.precision(p)).collect();
-    let mut balance = |before: &[GenEvent], member: &str, points: &str, time| {
-        let mut evaluation = Evaluation::new(&program);
-        evaluation.apply_all(before);
-        evaluation.available(member, points, time)
-    };
-    // With a `balance of` measure, no record raises a balance without
-    // running rules (see the reference's tiers module).
-    let mut stream = stream.to_vec();
-    if spec.measures_balance() {
-        gen::gen_tiers::without_credits(&mut stream);
-    }
-    let events = gen::resolve(&stream, &points, &precisions, &mut balance);
+    let generated::Case {
+        text,
+        tree,
+        events,
+        zone,
+    } = generated::case(spec, stream)?;
+    let program = Program::new(&tree);
     let jsonl = gen::jsonl(&events);
     let expected = Evaluation::new(&program).run(&events, until);
-    let zone: chrono_tz::Tz = spec
-        .zone()
-        .parse()
-        .map_err(|e| TestCaseError::fail(format!("{e}")))?;
     let until = until.map(|day| (day, zone));
     let actual = engine(&text, &jsonl, until, 1).map_err(TestCaseError::fail)?;
     let context = format!("program:\n{text}\nevents:\n{jsonl}until: {until:?}\n");
@@ -263,11 +220,7 @@ fn case(
 proptest! {
     // The default config: 256 cases, or PROPTEST_CASES.
     #[test]
-    fn engine_agrees_with_the_reference(
-        spec in gen::program(),
-        stream in gen::gen_tiers::stream(),
-        until in proptest::option::weighted(0.25, gen::day()),
-    ) {
+    fn engine_agrees_with_the_reference((spec, stream, until) in generated::inputs()) {
         case(&spec, &stream, until)?;
     }
 }
