@@ -175,7 +175,9 @@ fn case(
         evaluation.apply_all(before);
         evaluation.available(member, points, time)
     };
-    let events = gen::resolve(stream, &points, &precisions, &mut balance);
+    let mut stream = stream.to_vec();
+    gen::moves::fit(&mut stream, spec);
+    let events = gen::resolve(&stream, &points, &precisions, &mut balance);
     let jsonl = gen::jsonl(&events);
     let expected = Evaluation::new(&program).run(&events, until);
     let zone: chrono_tz::Tz = spec
@@ -270,6 +272,7 @@ fn enroll(id: &str, time: &str) -> GenEvent {
         gen::Kind::Enroll {
             vip: false,
             region: "north".to_string(),
+            attributes: Vec::new(),
         },
     )
 }

@@ -8,6 +8,9 @@ use loyalty::syntax::ast::*;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
+#[path = "gen_moves.rs"]
+pub mod moves;
+
 // ------------------------------------------------------------------ events
 
 /// One generated record, in the terms of docs/language.md's event table.
@@ -27,6 +30,8 @@ pub enum Kind {
     Enroll {
         vip: bool,
         region: String,
+        /// The other attributes given (see [`moves`]).
+        attributes: moves::Fields,
     },
     Purchase {
         amount: Decimal,
@@ -56,6 +61,8 @@ pub enum Kind {
         purchase: Option<String>,
         expires: Option<NaiveDate>,
     },
+    /// A transfer, a pool move, a record of a declared type.
+    Move(moves::Move),
 }
 
 impl GenEvent {
@@ -73,10 +80,15 @@ impl GenEvent {
         );
         put("member", text(&self.member));
         match &self.kind {
-            Kind::Enroll { vip, region } => {
+            Kind::Enroll {
+                vip,
+                region,
+                attributes,
+            } => {
                 put("type", text("enroll"));
                 put("vip", serde_json::Value::Bool(*vip));
                 put("region", text(region));
+                moves::put_fields(attributes, &mut put);
             }
             Kind::Purchase {
                 amount,
@@ -128,6 +140,7 @@ impl GenEvent {
                     put("expires", text(&day.format("%Y-%m-%d").to_string()));
                 }
             }
+            Kind::Move(m) => m.put(&mut put),
         }
         serde_json::Value::Object(fields).to_string()
     }
@@ -168,6 +181,7 @@ pub struct ProgramSpec {
     points: Vec<PointsSpec>,
     rules: Vec<RuleSpec>,
     tiers: Option<TiersSpec>,
+    moves: moves::MovesSpec,
 }
 
 /// `tiers by P earned over calendar U`, P the first type rule 0 earns.
@@ -631,16 +645,18 @@ pub fn program() -> impl Strategy<Value = ProgramSpec> {
                 proptest::collection::vec(points_spec(), n),
                 proptest::collection::vec(rule(n), 1..=6),
                 proptest::option::weighted(0.5, tiers()),
+                moves::moves(6),
             )
         })
         .prop_map(
-            |(zone, effective, write_off, points, rules, tiers)| ProgramSpec {
+            |(zone, effective, write_off, points, rules, tiers, moves)| ProgramSpec {
                 zone,
                 effective,
                 write_off,
                 points,
                 rules,
                 tiers,
+                moves,
             },
         )
 }
@@ -756,8 +772,12 @@ impl ProgramSpec {
             }
             items.push(Item::Tiers(t.block(measured)));
         }
+        let previews = self.moves.previews(&mut rules);
         for (i, rule) in rules.iter().enumerate() {
-            items.push(Item::Rule(rule_decl(i, rule)));
+            let mut decl = rule_decl(i, rule);
+            self.moves
+                .adapt(i, &mut decl, previews.get(i).copied().unwrap_or(false));
+            items.push(Item::Rule(decl));
         }
         for (p, name) in self.points().iter().enumerate() {
             items.push(Item::Reward(RewardDecl {
@@ -773,6 +793,7 @@ impl ProgramSpec {
                 span: Span::default(),
             }));
         }
+        self.moves.extend(&mut items, self.points.len());
         File { items }
     }
 
@@ -1117,6 +1138,7 @@ enum KindSpec {
     /// for the `n`th purchase (as a return picks it) or none, its last day
     /// so many days after the record's (before it: rejected) or none.
     Adjust(usize, i64, Option<usize>, Option<i64>),
+    Move(moves::MoveSpec),
 }
 
 /// Days where calendars turn: month and year ends, a leap day, the DST
@@ -1179,6 +1201,7 @@ fn kind_spec() -> impl Strategy<Value = KindSpec> {
         )
             .prop_map(|(p, points, purchase, days)| KindSpec::Adjust(p, points, purchase, days)),
         1 => any::<usize>().prop_map(KindSpec::Duplicate),
+        4 => moves::move_spec().prop_map(KindSpec::Move),
     ]
 }
 
@@ -1257,7 +1280,7 @@ pub fn resolve(
     let mut redeems: Vec<(String, String)> = Vec::new();
     for &i in &order {
         let Some(spec) = specs.get(i) else { continue };
-        let member = MEMBERS
+        let mut member = MEMBERS
             .get(spec.member)
             .copied()
             .unwrap_or("ann")
@@ -1267,6 +1290,7 @@ pub fn resolve(
             KindSpec::Enroll(vip, region) => Kind::Enroll {
                 vip: *vip,
                 region: REGIONS.get(*region).copied().unwrap_or("north").into(),
+                attributes: Vec::new(),
             },
             KindSpec::Purchase(amount, qty, channel) => {
                 purchases.push((member.clone(), (id.clone(), *amount)));
@@ -1352,6 +1376,13 @@ pub fn resolve(
                 purchase: purchase.and_then(|n| pick(&purchases, &member, n).map(|(id, _)| id)),
                 expires: days.map(|d| spec.day + Duration::days(d)),
             },
+            KindSpec::Move(m) => {
+                let time = spec.day.and_time(spec.time);
+                let (by, kind) =
+                    moves::resolve_move(m, &member, time, points, precisions, &events, balance);
+                member = by;
+                kind
+            }
             KindSpec::Duplicate(n) => {
                 if let Some(earlier) = events.get(n % events.len().max(1)) {
                     id = earlier.id.clone();

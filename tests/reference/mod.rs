@@ -33,10 +33,34 @@
 //! `keep`, downgrade at period end at most N levels, or never), duplicate
 //! ids, unknown members and second enrolments, and `--until` a day.
 //!
+//! Also (tests/reference/moves.rs): transfers between members (`min`, a
+//! `fee` rounded up and spent, `keep expiry` or `restart expiry`, only
+//! available points, a receiver's debt paid first, activity on both
+//! sides) and every reject in their order of checks; pools (`join_pool`
+//! opening one, `at most N members`, one pool of a kind per member,
+//! `leave_pool`, transfers into a member's pool and out of it to its
+//! members, with their dates, no minimum and no fee; a pool's buckets
+//! expiring as a member's, a record for a pool other than a transfer
+//! rejected); `preview` rules on every event (their own caps, limits and
+//! budgets counted, a `preview` row, no balance or measure; shares of
+//! live rules); member attributes of every type, `optional` or not (an
+//! enrolment without a required one is invalid), compared by bare name or
+//! `member.x`, with `days_since_enroll` and `days_to_birthday`, in rules
+//! on every event; declared event types with fields of every type, some
+//! `optional` (a record without a required field, with an undeclared one,
+//! or of an undeclared type is invalid, rejected as read, after `--until`
+//! too), and rules on them (conditions, lists and ranges, arithmetic,
+//! `per [full]` of a number or money field or attribute, `times` by a text
+//! field or attribute, shares of earlier rules on the same type, caps,
+//! limits, budgets, `during`, `stop`); rules `on enroll` (paid after the
+//! joining `tier_change`, measured for the tier).
+//!
 //! Not covered: tiers by other measures or windows, grace, lifetime,
-//! rollover, `upgrade at period end`; preview rules, transfers, pools,
-//! perks, tier prices, redeem bounds, events of declared types, rules on
-//! enrolment, `--stream`. Two restrictions keep the contract unambiguous:
+//! rollover, `upgrade at period end`; perks, tier prices, redeem bounds,
+//! `--stream`; among the above, a date plus a duration in a condition,
+//! `times` tables by a number field of a declared type, a share of a rule
+//! on another event type, and a member or pool named like the other's
+//! names (`kind:id`). Two restrictions keep the contract unambiguous:
 //! rules in an exclusive group earn one points type and have no cap or
 //! budget (docs/semantics.md does not say which award "the largest"
 //! compares across types, nor whether a losing rule's cap cut is written),
@@ -57,9 +81,13 @@
 //! counting whole steps toward zero on a base below zero; an inactivity
 //! expiry's rows in spending order, the expiry before a release due at the
 //! same instant, its place among other ties that of the activity its check
-//! waited on.
+//! waited on; a pool's rank among accounts (for clock work at one instant)
+//! that of the `join_pool` that opened it; a received part's seq after the
+//! giver's rows and its activity after both sides' rows; `pool_join` and
+//! `pool_leave` rows with no points type.
 
 pub mod gen;
+mod moves;
 
 use chrono::{
     DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset,
@@ -103,6 +131,7 @@ pub struct Outcome {
 
 /// A points type as the reference needs it.
 struct Points<'a> {
+    decl: &'a PointsDecl,
     name: String,
     precision: u32,
     expire: Option<&'a Expiry>,
@@ -122,6 +151,7 @@ struct Tiers {
 
 /// The program, read off the tree.
 pub struct Program<'a> {
+    file: &'a File,
     tiers: Option<Tiers>,
     tz: Tz,
     effective: Option<NaiveDate>,
@@ -136,6 +166,7 @@ impl<'a> Program<'a> {
     /// Reads a program that `check` accepted.
     pub fn new(file: &'a File) -> Program<'a> {
         let mut program = Program {
+            file,
             tiers: None,
             tz: Tz::UTC,
             effective: None,
@@ -162,6 +193,7 @@ impl<'a> Program<'a> {
                 }
                 Item::Points(p) => {
                     let mut points = Points {
+                        decl: p,
                         name: p.name.node.clone(),
                         precision: 0,
                         expire: None,
@@ -513,6 +545,8 @@ struct Member {
     awarded: Vec<(usize, String, NaiveDate, Decimal)>,
     purchases: BTreeMap<String, Purchase>,
     redemptions: BTreeMap<String, Redemption>,
+    /// Attributes, pools (tests/reference/moves.rs).
+    extra: moves::Extra,
 }
 
 /// A reference run: the program and everything the events did so far.
@@ -570,9 +604,12 @@ impl<'p> Evaluation<'p> {
             let next = day + Duration::days(1);
             self.program.instant(next.and_time(NaiveTime::MIN))
         });
+        let program = self.program;
+        let rejected = &mut self.outcome.rejected;
         let (before, after): (Vec<(usize, &GenEvent)>, Vec<_>) = events
             .iter()
             .enumerate()
+            .filter(|(i, e)| moves::readable(program, e) || !rejected.insert(i + 1))
             .partition(|(_, e)| end.is_none_or(|end| self.program.instant(e.time) < end));
         self.outcome.after_until = after.len();
         self.apply_indexed(&before);
@@ -653,46 +690,24 @@ impl<'p> Evaluation<'p> {
         // Rejected before the clock moves: an unknown member, a second
         // enrolment (docs/semantics.md: only a record judged against the
         // member's state advances the clock first).
-        if known == enroll {
+        if known == enroll || !self.admissible(e) || !moves::readable(self.program, e) {
             return false;
         }
         self.advance(t);
         let applied = match &e.kind {
-            Kind::Enroll { vip, region } => {
-                let wallets = self
-                    .program
-                    .points
-                    .iter()
-                    .map(|p| (p.name.clone(), Wallet::default()))
-                    .collect();
-                let rank = self.members.len();
-                let day = self.program.local(t).date();
-                let period = self
-                    .program
-                    .tiers
-                    .as_ref()
-                    .map_or(day, |tiers| unit_start(day, tiers.unit));
-                self.seq += 1;
-                self.members.insert(
-                    e.member.clone(),
-                    Member {
-                        rank,
-                        tier: 0,
-                        measure: Decimal::ZERO,
-                        period,
-                        review: self.seq - 1,
-                        vip: *vip,
-                        region: region.clone(),
-                        wallets,
-                        firings: Vec::new(),
-                        awarded: Vec::new(),
-                        purchases: BTreeMap::new(),
-                        redemptions: BTreeMap::new(),
-                    },
-                );
+            Kind::Enroll {
+                vip,
+                region,
+                attributes,
+            } => {
+                let mut member = self.account(t);
+                member.vip = *vip;
+                member.region.clone_from(region);
+                self.members.insert(e.member.clone(), member);
                 if self.program.tiers.is_some() {
                     self.tier_row(&e.member, t, &e.id);
                 }
+                self.enrolled(e, t, attributes);
                 true
             }
             Kind::Purchase {
@@ -719,11 +734,46 @@ impl<'p> Evaluation<'p> {
                 purchase,
                 expires,
             } => self.adjust(e, t, points_type, *points, purchase.as_deref(), *expires),
+            Kind::Move(m) => self.moved(e, t, m),
         };
         if applied {
             self.ids.insert(e.id.clone());
         }
         applied
+    }
+
+    /// A new account (a member, or a pool): no points, the first tier,
+    /// its rank the next.
+    fn account(&mut self, t: DateTime<Utc>) -> Member {
+        let wallets = self
+            .program
+            .points
+            .iter()
+            .map(|p| (p.name.clone(), Wallet::default()))
+            .collect();
+        let rank = self.members.len();
+        let day = self.program.local(t).date();
+        let period = self
+            .program
+            .tiers
+            .as_ref()
+            .map_or(day, |tiers| unit_start(day, tiers.unit));
+        self.seq += 1;
+        Member {
+            rank,
+            tier: 0,
+            measure: Decimal::ZERO,
+            period,
+            review: self.seq - 1,
+            vip: false,
+            region: String::new(),
+            wallets,
+            firings: Vec::new(),
+            awarded: Vec::new(),
+            purchases: BTreeMap::new(),
+            redemptions: BTreeMap::new(),
+            extra: moves::Extra::default(),
+        }
     }
 
     /// A points row: `amount` moved (or, for a cap cut, noted) and the
@@ -1006,11 +1056,28 @@ impl<'p> Evaluation<'p> {
                     channel,
                     member: m,
                     local,
+                    event: "purchase",
+                    fields: BTreeMap::new(),
                 };
                 self.earn(&facts)
             }
             _ => Vec::new(),
         };
+        record.awards = self.pay(e, t, fired);
+        self.upgrade(&e.member, &record.awards, t, &e.id);
+        if let Some(m) = self.members.get_mut(&e.member) {
+            m.purchases.insert(e.id.clone(), record);
+        }
+    }
+
+    /// Pays what the rules made of an event: each points type's cap cuts,
+    /// then its award; a preview rule's award is a `preview` row and
+    /// nothing else (docs/language.md, "Preview rules": after its own
+    /// caps, limits and budgets, which it counts; no balance, no tier
+    /// measure). Each firing counts toward limits. Returns the awards paid.
+    fn pay(&mut self, e: &GenEvent, t: DateTime<Utc>, fired: Vec<Option<Fired>>) -> Vec<AwardMade> {
+        let local = self.program.local(t);
+        let mut awards = Vec::new();
         for (r, fired) in fired.into_iter().enumerate() {
             let Some(fired) = fired else { continue };
             let Some(rule) = self.program.rules.get(r) else {
@@ -1034,7 +1101,9 @@ impl<'p> Evaluation<'p> {
                     m.awarded.push((r, points.clone(), local.date(), award));
                 }
                 self.budgets.push((r, points.clone(), local.date(), award));
-                if award > Decimal::ZERO {
+                if award > Decimal::ZERO && rule.preview {
+                    self.points_row(&e.member, t, "preview", &points, award, Some(r), &e.id);
+                } else if award > Decimal::ZERO {
                     let bucket = self.credit(&e.member, &points, award, t);
                     // A pending type's award is a `pend` row.
                     let kind = if self.program.pends(&points) {
@@ -1043,7 +1112,7 @@ impl<'p> Evaluation<'p> {
                         "earn"
                     };
                     self.points_row(&e.member, t, kind, &points, award, Some(r), &e.id);
-                    record.awards.push(AwardMade {
+                    awards.push(AwardMade {
                         rule: Some(r),
                         points,
                         amount: award,
@@ -1057,10 +1126,7 @@ impl<'p> Evaluation<'p> {
                 m.firings.push((r, local.date(), e.id.clone()));
             }
         }
-        self.upgrade(&e.member, &record.awards, t, &e.id);
-        if let Some(m) = self.members.get_mut(&e.member) {
-            m.purchases.insert(e.id.clone(), record);
-        }
+        awards
     }
 
     /// Adds a purchase's awards of the measured type to the member's
@@ -1142,7 +1208,7 @@ impl<'p> Evaluation<'p> {
         for s in &rule.stmts {
             match &s.node {
                 RuleStmt::On { event, condition } => {
-                    if event.node != "purchase" {
+                    if event.node != facts.event {
                         return None;
                     }
                     if let Some(c) = condition {
@@ -1658,6 +1724,10 @@ struct Facts<'m> {
     channel: Option<&'m str>,
     member: &'m Member,
     local: NaiveDateTime,
+    /// The event's type, and its declared fields (other than a
+    /// purchase's), each `Missing` when left empty.
+    event: &'m str,
+    fields: BTreeMap<String, Value>,
 }
 
 impl Facts<'_> {
@@ -1686,11 +1756,12 @@ impl Facts<'_> {
                 }
                 .to_string(),
             ),
-            other => self
-                .tiers
-                .iter()
-                .position(|t| t == other)
-                .map_or(Value::Missing, Value::Tier),
+            other => self.named(other).unwrap_or_else(|| {
+                self.tiers
+                    .iter()
+                    .position(|t| t == other)
+                    .map_or(Value::Missing, Value::Tier)
+            }),
         }
     }
 
