@@ -726,18 +726,22 @@ impl MovesSpec {
                         }
                     }
                 };
-                let texts: Vec<&InScope> = scope
+                let keys_in_scope: Vec<&InScope> = scope
                     .iter()
-                    .filter(|(n, ty, _)| *ty == FieldType::Text && !n.starts_with("days"))
+                    .filter(|(n, ty, _)| {
+                        matches!(ty, FieldType::Text | FieldType::Number) && !n.starts_with("days")
+                    })
                     .collect();
                 let multiplier = earn.times.as_ref().and_then(|(f, keys, other)| {
-                    let (key, _, _) = texts.get(f % texts.len().max(1))?;
+                    let (key, ty, _) = keys_in_scope.get(f % keys_in_scope.len().max(1))?;
                     let mut entries: Vec<TableEntry> = keys
                         .iter()
                         .map(|(t, factor)| TableEntry {
-                            key: spanned(TableKey::Text(
-                                TEXTS.get(*t).copied().unwrap_or("a").to_string(),
-                            )),
+                            key: spanned(if *ty == FieldType::Text {
+                                TableKey::Text(TEXTS.get(*t).copied().unwrap_or("a").to_string())
+                            } else {
+                                TableKey::Number(Decimal::from(*t))
+                            }),
                             factor: num(*factor),
                         })
                         .collect();
@@ -898,6 +902,29 @@ fn build_atom(atom: &AtomSpec, scope: &[InScope]) -> Option<Expr> {
         FieldType::Bool => binary(eq, subject, expr(ExprKind::Bool(k % 2 == 0))),
         FieldType::Date => {
             let day = date(2023, 1, 1) + Duration::days(k * 7 % 900);
+            // A date a few days, weeks, months or years later or earlier.
+            let subject = if atom.arith {
+                let unit = [
+                    TimeUnit::Day,
+                    TimeUnit::Week,
+                    TimeUnit::Month,
+                    TimeUnit::Year,
+                ];
+                let term = duration(
+                    u32::try_from(k % 5 + 1).unwrap_or(1),
+                    unit.get(usize::try_from(k % 4).unwrap_or(0))
+                        .copied()
+                        .unwrap_or(TimeUnit::Day),
+                );
+                let op = if k % 3 == 0 {
+                    BinaryOp::Sub
+                } else {
+                    BinaryOp::Add
+                };
+                binary(op, subject, expr(ExprKind::Duration(term)))
+            } else {
+                subject
+            };
             if atom.within {
                 expr(ExprKind::InRange {
                     expr: Box::new(subject),
@@ -927,7 +954,8 @@ pub enum MoveSpec {
         delta: i64,
         half: bool,
     },
-    /// From the pool of kind `kind` and id `pool` to member `to`.
+    /// From the pool of kind `kind` and id `pool` to member `to` (one past
+    /// the members: to the pool of the next id, or of none).
     FromPool {
         kind: usize,
         pool: usize,
@@ -974,7 +1002,7 @@ pub fn move_spec() -> impl Strategy<Value = MoveSpec> {
                 half,
             }
         ),
-        2 => (0usize..3, 0..POOL_IDS.len(), 0..MEMBERS.len(), near, proptest::bool::weighted(0.85))
+        2 => (0usize..3, 0..POOL_IDS.len(), 0..=MEMBERS.len(), near, proptest::bool::weighted(0.85))
             .prop_map(|(kind, pool, to, (points, delta, half), same)| MoveSpec::FromPool {
                 kind,
                 pool,
@@ -1214,10 +1242,15 @@ pub fn resolve_move(
             let amount = near(
                 balance, earlier, &from, name, precision, time, *delta, *half,
             );
+            // One past the members: the other pool of the kind (never pool
+            // to pool).
+            let to = MEMBERS
+                .get(*to)
+                .map_or_else(|| pool_name(*kind, pool + 1), |m| m.to_string());
             (
                 from,
                 Kind::Move(Move::Transfer {
-                    to: MEMBERS.get(*to).copied().unwrap_or("ann").to_string(),
+                    to,
                     points: amount,
                     points_type: name.to_string(),
                 }),

@@ -39,7 +39,8 @@
 //! sides) and every reject in their order of checks; pools (`join_pool`
 //! opening one, `at most N members`, one pool of a kind per member,
 //! `leave_pool`, transfers into a member's pool and out of it to its
-//! members, with their dates, no minimum and no fee; a pool's buckets
+//! members, with their dates, no minimum and no fee, never pool to pool or
+//! in another type than the pool's; a pool's buckets
 //! expiring as a member's, a record for a pool other than a transfer
 //! rejected); `preview` rules on every event (their own caps, limits and
 //! budgets counted, a `preview` row, no balance or measure; shares of
@@ -52,15 +53,16 @@
 //! too), and rules on them (conditions, lists and ranges, arithmetic,
 //! `per [full]` of a number or money field or attribute, `times` by a text
 //! field or attribute, shares of earlier rules on the same type, caps,
-//! limits, budgets, `during`, `stop`); rules `on enroll` (paid after the
-//! joining `tier_change`, measured for the tier).
+//! limits, budgets, `during`, `stop`), a date plus or minus a duration
+//! (on the calendar: a month after 31 January is the last of February),
+//! `times` by a text or number field or attribute; rules `on enroll`
+//! (paid after the joining `tier_change`, measured for the tier).
 //!
 //! Not covered: tiers by other measures or windows, grace, lifetime,
 //! rollover, `upgrade at period end`; perks, tier prices, redeem bounds,
-//! `--stream`; among the above, a date plus a duration in a condition,
-//! `times` tables by a number field of a declared type, a share of a rule
-//! on another event type, and a member or pool named like the other's
-//! names (`kind:id`). Two restrictions keep the contract unambiguous:
+//! `--stream`; among the above, a share of a rule on another event type,
+//! a member named like a pool (`kind:id`), and arithmetic that divides by
+//! zero or overflows. Two restrictions keep the contract unambiguous:
 //! rules in an exclusive group earn one points type and have no cap or
 //! budget (docs/semantics.md does not say which award "the largest"
 //! compares across types, nor whether a losing rule's cap cut is written),
@@ -1711,6 +1713,8 @@ enum Value {
     Date(NaiveDate),
     /// A tier, by rank.
     Tier(usize),
+    /// A duration, which a date adds or takes (tests/reference/moves.rs).
+    Duration(loyalty::syntax::ast::Duration),
     /// An optional field the record left empty.
     Missing,
 }
@@ -1805,7 +1809,7 @@ impl Facts<'_> {
                 let high = binary(BinaryOp::Le, v, self.eval(high));
                 Value::Bool(low == Value::Bool(true) && high == Value::Bool(true))
             }
-            ExprKind::Duration(_) => Value::Missing,
+            ExprKind::Duration(d) => Value::Duration(d.clone()),
         }
     }
 
@@ -1851,6 +1855,7 @@ fn binary(op: BinaryOp, a: Value, b: Value) -> Value {
         BinaryOp::Le => compare(Ordering::is_le),
         BinaryOp::Gt => compare(Ordering::is_gt),
         BinaryOp::Ge => compare(Ordering::is_ge),
+        BinaryOp::Add | BinaryOp::Sub if matches!(a, Value::Date(_)) => moves::shift(op, &a, &b),
         BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div => {
             let (x, money) = match a {
                 Value::Number(x) => (x, false),

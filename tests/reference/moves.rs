@@ -189,6 +189,28 @@ pub(super) fn readable(program: &Program, e: &GenEvent) -> bool {
     }
 }
 
+/// A date a duration later (`+`) or earlier (`-`), on the calendar: a
+/// month after 31 January is the last day of February (docs/language.md:
+/// "a date plus a duration is a date").
+pub(super) fn shift(op: BinaryOp, date: &Value, term: &Value) -> Value {
+    let (Value::Date(day), Value::Duration(term)) = (date, term) else {
+        return Value::Missing;
+    };
+    let day = day.and_time(NaiveTime::MIN);
+    let shifted = if op == BinaryOp::Add {
+        add(day, term)
+    } else {
+        let n = u32::try_from(term.count.node.mantissa()).unwrap_or(0);
+        match term.unit {
+            TimeUnit::Day => day.checked_sub_signed(Duration::days(i64::from(n))),
+            TimeUnit::Week => day.checked_sub_signed(Duration::weeks(i64::from(n))),
+            TimeUnit::Month => day.checked_sub_months(chrono::Months::new(n)),
+            TimeUnit::Year => day.checked_sub_months(chrono::Months::new(12 * n)),
+        }
+    };
+    shifted.map_or(Value::Missing, |t| Value::Date(t.date()))
+}
+
 impl Facts<'_> {
     /// An event field, an attribute, or a built-in name of days.
     pub(super) fn named(&self, name: &str) -> Option<Value> {
