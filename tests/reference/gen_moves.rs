@@ -1220,6 +1220,13 @@ pub fn resolve_move(
             let amount = near(
                 balance, earlier, member, name, precision, time, *delta, *half,
             );
+            // Now and then an amount with more decimals than the type has,
+            // or a type the program lacks: rejected.
+            let (amount, name) = match (delta, half) {
+                (-3, false) => (amount + dec(1, precision + 1), name),
+                (-2, true) => (amount, "gems"),
+                _ => (amount, name),
+            };
             (
                 mine,
                 Kind::Move(Move::Transfer {
