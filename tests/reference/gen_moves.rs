@@ -1053,6 +1053,20 @@ pub fn fit(stream: &mut Vec<EventSpec>, spec: &ProgramSpec) {
                     half: delta % 2 == 0,
                 }),
             });
+            // A gift to the next member, half the balance of a type
+            // members may give.
+            joins.push(EventSpec {
+                member: e.member,
+                day: day + Duration::days(gap / 2),
+                time: e.time,
+                kind: KindSpec::Move(MoveSpec::Transfer {
+                    to: (e.member + 1) % MEMBERS.len(),
+                    pool: *id,
+                    points: *kind,
+                    delta: *delta,
+                    half: true,
+                }),
+            });
             // And the pool gives some back.
             joins.push(EventSpec {
                 member: e.member,
