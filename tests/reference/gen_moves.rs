@@ -1229,7 +1229,8 @@ pub fn resolve_move(
                     .unwrap_or("ann")
                     .to_string(),
                 Some(m) => m.to_string(),
-                None => pool_name(*p % points.len().max(1), *pool),
+                // Now and then the pool of another type's kind: rejected.
+                None => pool_name((p + usize::from(*delta == 1)) % points.len().max(1), *pool),
             };
             let amount = near(
                 balance, earlier, member, name, precision, time, *delta, *half,
