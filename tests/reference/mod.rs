@@ -71,7 +71,11 @@
 //! generated cases clear of the disagreements found here, each a focused
 //! test in tests/differential.rs, ignored with its reason: the generator
 //! writes no `keep 0` and no inactivity term in months, and the reference
-//! reads "what of its bucket expired" literally, as the engine does.
+//! reads "what of its bucket expired" literally, as the engine does. A
+//! fourth (tests/reference/moves.rs): the generator writes no `restart
+//! expiry` on a points type with `pending`, since the docs do not say
+//! whether restarted points are pending again
+//! (`restarted_points_of_a_pending_type_are_pending_again`).
 //!
 //! Where docs/semantics.md is silent on the form of the ledger, the
 //! reference writes what the engine writes, and says so where it does: the
