@@ -974,6 +974,9 @@ pub enum MoveSpec {
     },
     Join(usize, usize),
     Leave(usize, usize),
+    /// A `leave_pool` given by the pool itself (rejected: a pool's only
+    /// records are transfers out of it).
+    AsPool(usize, usize),
     /// A record of declared type `e` (undeclared: rejected), each field
     /// given, given empty, or left out.
     Declared(usize, Vec<Option<Option<FieldValue>>>),
@@ -1021,6 +1024,7 @@ pub fn move_spec() -> impl Strategy<Value = MoveSpec> {
             }),
         3 => (0usize..4, 0..POOL_IDS.len()).prop_map(|(k, i)| MoveSpec::Join(k, i)),
         1 => (0usize..4, 0..POOL_IDS.len()).prop_map(|(k, i)| MoveSpec::Leave(k, i)),
+        1 => (0usize..3, 0..POOL_IDS.len()).prop_map(|(k, i)| MoveSpec::AsPool(k, i)),
         5 => (0..EVENTS.len()).prop_flat_map(declared_values),
     ]
 }
@@ -1114,7 +1118,10 @@ pub fn fit(stream: &mut Vec<EventSpec>, spec: &ProgramSpec) {
                 if e.day.ordinal() % 6 != 0 {
                     moves.declared(m, spec.points.len());
                 }
-                if let MoveSpec::Declared(t, values) = m {
+                // One record in eight also gives the fields its type does
+                // not declare (rejected).
+                let all = e.day.ordinal() % 8 == 1;
+                if let (MoveSpec::Declared(t, values), false) = (m, all) {
                     let (Some((_, fields)), Some(declared)) =
                         (EVENTS.get(*t), moves.declared_fields(*t))
                     else {
@@ -1158,7 +1165,7 @@ impl MovesSpec {
                 }
                 *kind = k;
             }
-            MoveSpec::Join(kind, _) | MoveSpec::Leave(kind, _) => {
+            MoveSpec::Join(kind, _) | MoveSpec::Leave(kind, _) | MoveSpec::AsPool(kind, _) => {
                 *kind = choose(*kind, &pooled, POINTS.len());
             }
             MoveSpec::Declared(t, _) => {
@@ -1289,6 +1296,12 @@ pub fn resolve_move(
         MoveSpec::Join(kind, id) => (
             mine,
             Kind::Move(Move::JoinPool {
+                pool: pool_name(*kind, *id),
+            }),
+        ),
+        MoveSpec::AsPool(kind, id) => (
+            pool_name(*kind, *id),
+            Kind::Move(Move::LeavePool {
                 pool: pool_name(*kind, *id),
             }),
         ),

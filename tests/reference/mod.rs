@@ -36,7 +36,9 @@
 //! Also (tests/reference/moves.rs): transfers between members (`min`, a
 //! `fee` rounded up and spent, `keep expiry` or `restart expiry`, only
 //! available points, a receiver's debt paid first, activity on both
-//! sides) and every reject in their order of checks; pools (`join_pool`
+//! sides) and their rejects (an unknown type, too many decimals, an
+//! unknown or the same recipient, no `transfers`, below `min`, beyond the
+//! available balance with the fee; not a missing field); pools (`join_pool`
 //! opening one, `at most N members`, one pool of a kind per member,
 //! `leave_pool`, transfers into a member's pool and out of it to its
 //! members, with their dates, no minimum and no fee, never pool to pool or
@@ -51,8 +53,8 @@
 //! `optional` (a record without a required field, with an undeclared one,
 //! or of an undeclared type is invalid, rejected as read, after `--until`
 //! too), and rules on them (conditions, lists and ranges, arithmetic,
-//! `per [full]` of a number or money field or attribute, `times` by a text
-//! field or attribute, shares of earlier rules on the same type, caps,
+//! `per [full]` of a number or money field or attribute, shares of
+//! earlier rules on the same type, caps,
 //! limits, budgets, `during`, `stop`), a date plus or minus a duration
 //! (on the calendar: a month after 31 January is the last of February),
 //! `times` by a text or number field or attribute; rules `on enroll`
@@ -88,9 +90,9 @@
 //! expiry's rows in spending order, the expiry before a release due at the
 //! same instant, its place among other ties that of the activity its check
 //! waited on; a pool's rank among accounts (for clock work at one instant)
-//! that of the `join_pool` that opened it; a received part's seq after the
-//! giver's rows and its activity after both sides' rows; `pool_join` and
-//! `pool_leave` rows with no points type.
+//! that of the `join_pool` that opened it; a transfer's activity (for an
+//! inactivity expiry's order among ties) the giver's, then the receiver's,
+//! after the rows; `pool_join` and `pool_leave` rows with no points type.
 
 pub mod gen;
 mod moves;
