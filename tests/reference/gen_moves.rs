@@ -476,7 +476,8 @@ impl MovesSpec {
     }
 
     /// The names a rule on event `e` (or on enrolment) reads: the fields,
-    /// the attributes and the built-in names of days.
+    /// the attributes and built-in names (of days, `hour`, `month`,
+    /// `balance of stars`).
     fn scope(&self, e: Option<usize>) -> Vec<InScope> {
         let mut names: Vec<InScope> = e
             .and_then(|e| self.declared_fields(e))
@@ -486,6 +487,9 @@ impl MovesSpec {
             .collect();
         names.extend(self.declared_attributes());
         names.extend(self.days());
+        for builtin in ["hour", "month", "balance"] {
+            names.push((builtin.to_string(), FieldType::Number, false));
+        }
         names
     }
 
@@ -716,7 +720,9 @@ impl MovesSpec {
                     } => {
                         let bases: Vec<&InScope> = scope
                             .iter()
-                            .filter(|(_, ty, _)| matches!(ty, FieldType::Number | FieldType::Money))
+                            .filter(|(n, ty, _)| {
+                                matches!(ty, FieldType::Number | FieldType::Money) && n != "balance"
+                            })
                             .collect();
                         match bases.get(pick % bases.len().max(1)) {
                             Some((n, ty, _)) => Award::Amount {
@@ -737,7 +743,7 @@ impl MovesSpec {
                 let keys_in_scope: Vec<&InScope> = scope
                     .iter()
                     .filter(|(n, ty, _)| {
-                        matches!(ty, FieldType::Text | FieldType::Number) && !n.starts_with("days")
+                        matches!(ty, FieldType::Text | FieldType::Number) && !builtin(n)
                     })
                     .collect();
                 let multiplier = earn.times.as_ref().and_then(|(f, keys, other)| {
@@ -815,6 +821,11 @@ impl MovesSpec {
     }
 }
 
+/// Whether a name in scope is a built-in one (no `times` key).
+fn builtin(n: &str) -> bool {
+    n.starts_with("days") || ["hour", "month", "balance"].contains(&n)
+}
+
 fn points_name(p: usize) -> &'static str {
     POINTS.get(p).copied().unwrap_or("stars")
 }
@@ -849,6 +860,8 @@ fn build_atom(atom: &AtomSpec, scope: &[InScope]) -> Option<Expr> {
     let (n, ty, attribute) = scope.get(atom.pick % scope.len().max(1))?;
     let subject = if *attribute && atom.member {
         expr(ExprKind::MemberAttr(ident(n)))
+    } else if n == "balance" {
+        expr(ExprKind::Balance(ident(POINTS[0])))
     } else {
         name(n)
     };
@@ -861,8 +874,13 @@ fn build_atom(atom: &AtomSpec, scope: &[InScope]) -> Option<Expr> {
     let number = |v: i64| expr(ExprKind::Number(Decimal::from(v)));
     Some(match ty {
         FieldType::Number => {
-            let days = n.starts_with("days");
-            let bound = if days { 400 } else { 7 };
+            let bound = match n.as_str() {
+                "hour" => 24,
+                "month" => 13,
+                "balance" => 300,
+                n if n.starts_with("days") => 400,
+                _ => 7,
+            };
             if atom.within {
                 let low = k % bound;
                 return Some(expr(ExprKind::InRange {

@@ -49,7 +49,8 @@
 //! live rules); member attributes of every type, `optional` or not (an
 //! enrolment without a required one is invalid), compared by bare name or
 //! `member.x`, with `days_since_enroll` and `days_to_birthday`, in rules
-//! on every event; declared event types with fields of every type, some
+//! on every event (and `hour`, `month`, `balance of` in rules on enrolment
+//! and declared types); declared event types with fields of every type, some
 //! `optional` (a record without a required field, with an undeclared one,
 //! or of an undeclared type is invalid, rejected as read, after `--until`
 //! too), and rules on them (conditions, lists and ranges, arithmetic,
