@@ -118,9 +118,11 @@ impl Program<'_> {
         let Some(schema) = self.schema(event) else {
             return false;
         };
+        // A field given empty is not given (docs/semantics.md: empty is
+        // absent), so an empty one the type lacks is no unknown field.
         let declared = given
             .iter()
-            .all(|(name, _)| schema.iter().any(|(n, _)| n == name));
+            .all(|(name, present)| !present || schema.iter().any(|(n, _)| n == name));
         let required = schema
             .iter()
             .filter(|(_, optional)| !optional)
