@@ -316,6 +316,26 @@ impl<'a> Program<'a> {
     }
 }
 
+/// The inactivity check after the wallet's latest activity: it waits on
+/// the first activity since the last check, or on the latest if its term
+/// ends earlier (28 December 00:30 and 31 December 00:00 plus two months
+/// both end on 28 February, the second at 00:00, when the points are gone:
+/// docs/semantics.md, "N months after the member last earned or redeemed
+/// it").
+fn wait_on(program: &Program, points: &str, w: &mut Wallet) {
+    let end = |t: DateTime<Utc>| {
+        program
+            .inactivity(points)
+            .and_then(|term| add(program.local(t), term))
+            .map(|at| program.instant(at))
+    };
+    if let Some(a) = w.activity {
+        if w.check.is_none_or(|c| end(a.0) < end(c.0)) {
+            w.check = Some(a);
+        }
+    }
+}
+
 /// A local time a term later, on the calendar (a month after 31 January is
 /// the last day of February).
 fn add(local: NaiveDateTime, term: &loyalty::syntax::ast::Duration) -> Option<NaiveDateTime> {
@@ -991,13 +1011,14 @@ impl<'p> Evaluation<'p> {
     fn active(&mut self, member: &str, points: &str, t: DateTime<Utc>) {
         let seq = self.seq;
         self.seq += 1;
+        let program = self.program;
         if let Some(w) = self
             .members
             .get_mut(member)
             .and_then(|m| m.wallets.get_mut(points))
         {
             w.activity = Some((t, seq));
-            w.check = w.check.or(w.activity);
+            wait_on(program, points, w);
         }
     }
 
@@ -1012,6 +1033,7 @@ impl<'p> Evaluation<'p> {
         self.seq += 2;
         let expires = self.program.expiry(points, t);
         let available = self.program.available_at(points, t);
+        let program = self.program;
         if let Some(w) = self
             .members
             .get_mut(member)
@@ -1020,7 +1042,7 @@ impl<'p> Evaluation<'p> {
             let paid = w.debt.min(amount);
             w.debt -= paid;
             w.activity = Some((t, activity));
-            w.check = w.check.or(w.activity);
+            wait_on(program, points, w);
             w.buckets.push(Bucket {
                 seq,
                 amount: amount - paid,
