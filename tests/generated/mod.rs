@@ -68,6 +68,7 @@ pub fn case(spec: &ProgramSpec, stream: &[EventSpec]) -> Result<Case, TestCaseEr
     // With a `balance of` measure, no record raises a balance without
     // running rules (see the reference's tiers module).
     let mut stream = stream.to_vec();
+    gen::moves::fit(&mut stream, spec);
     if spec.measures_balance() {
         gen::gen_tiers::without_credits(&mut stream);
     }

@@ -10,6 +10,8 @@ use rust_decimal::Decimal;
 
 #[path = "gen_tiers.rs"]
 pub mod gen_tiers;
+#[path = "gen_moves.rs"]
+pub mod moves;
 
 // ------------------------------------------------------------------ events
 
@@ -30,6 +32,8 @@ pub enum Kind {
     Enroll {
         vip: bool,
         region: String,
+        /// The other attributes given (see [`moves`]).
+        attributes: moves::Fields,
     },
     Purchase {
         amount: Decimal,
@@ -62,6 +66,8 @@ pub enum Kind {
     UsePerk {
         perk: String,
     },
+    /// A transfer, a pool move, a record of a declared type.
+    Move(moves::Move),
 }
 
 impl GenEvent {
@@ -79,10 +85,15 @@ impl GenEvent {
         );
         put("member", text(&self.member));
         match &self.kind {
-            Kind::Enroll { vip, region } => {
+            Kind::Enroll {
+                vip,
+                region,
+                attributes,
+            } => {
                 put("type", text("enroll"));
                 put("vip", serde_json::Value::Bool(*vip));
                 put("region", text(region));
+                moves::put_fields(attributes, &mut put);
             }
             Kind::Purchase {
                 amount,
@@ -138,6 +149,7 @@ impl GenEvent {
                 put("type", text("use_perk"));
                 put("perk", text(perk));
             }
+            Kind::Move(m) => m.put(&mut put),
         }
         serde_json::Value::Object(fields).to_string()
     }
@@ -182,6 +194,7 @@ pub struct ProgramSpec {
     tiers: Option<gen_tiers::TiersSpec>,
     /// Perks, tier prices, redemption bounds.
     extras: gen_tiers::ExtrasSpec,
+    moves: moves::MovesSpec,
 }
 
 #[derive(Debug, Clone)]
@@ -606,10 +619,11 @@ pub fn program() -> impl Strategy<Value = ProgramSpec> {
                 // thread's stack (a debug build overflowed its 2 MiB).
                 proptest::option::weighted(0.6, gen_tiers::tiers()).boxed(),
                 gen_tiers::extras().boxed(),
+                moves::moves(6).boxed(),
             )
         })
         .prop_map(
-            |(zone, effective, write_off, duplicate_days, points, rules, tiers, extras)| {
+            |(zone, effective, write_off, duplicate_days, points, rules, tiers, extras, moves)| {
                 ProgramSpec {
                     zone,
                     effective,
@@ -619,6 +633,7 @@ pub fn program() -> impl Strategy<Value = ProgramSpec> {
                     rules,
                     tiers,
                     extras,
+                    moves,
                 }
             },
         )
@@ -745,8 +760,12 @@ impl ProgramSpec {
             });
             items.push(Item::Tiers(t.block(&earned, first_award)));
         }
+        let previews = self.moves.previews(&mut rules);
         for (i, rule) in rules.iter().enumerate() {
-            items.push(Item::Rule(rule_decl(i, rule)));
+            let mut decl = rule_decl(i, rule);
+            self.moves
+                .adapt(i, &mut decl, previews.get(i).copied().unwrap_or(false));
+            items.push(Item::Rule(decl));
         }
         for perk in self.extras.perks(tiers) {
             items.push(Item::Perk(perk));
@@ -765,6 +784,7 @@ impl ProgramSpec {
                 span: Span::default(),
             }));
         }
+        self.moves.extend(&mut items, self.points.len());
         File { items }
     }
 
@@ -1075,6 +1095,7 @@ enum KindSpec {
     /// A `use_perk` of the `n`th of `gen_tiers::PERKS` (past them: a perk
     /// no program has).
     UsePerk(usize),
+    Move(moves::MoveSpec),
 }
 
 /// Days where calendars turn: month and year ends, a leap day, the DST
@@ -1138,6 +1159,7 @@ fn kind_spec() -> impl Strategy<Value = KindSpec> {
             .prop_map(|(p, points, purchase, days)| KindSpec::Adjust(p, points, purchase, days)),
         1 => any::<usize>().prop_map(KindSpec::Duplicate),
         2 => gen_tiers::kinds(),
+        4 => moves::move_spec().prop_map(KindSpec::Move),
     ]
 }
 
@@ -1216,7 +1238,7 @@ pub fn resolve(
     let mut redeems: Vec<(String, String)> = Vec::new();
     for &i in &order {
         let Some(spec) = specs.get(i) else { continue };
-        let member = MEMBERS
+        let mut member = MEMBERS
             .get(spec.member)
             .copied()
             .unwrap_or("ann")
@@ -1226,6 +1248,7 @@ pub fn resolve(
             KindSpec::Enroll(vip, region) => Kind::Enroll {
                 vip: *vip,
                 region: REGIONS.get(*region).copied().unwrap_or("north").into(),
+                attributes: Vec::new(),
             },
             KindSpec::Purchase(amount, qty, channel) => {
                 purchases.push((member.clone(), (id.clone(), *amount)));
@@ -1314,6 +1337,13 @@ pub fn resolve(
             KindSpec::UsePerk(n) => Kind::UsePerk {
                 perk: gen_tiers::perk_name(*n),
             },
+            KindSpec::Move(m) => {
+                let time = spec.day.and_time(spec.time);
+                let (by, kind) =
+                    moves::resolve_move(m, &member, time, points, precisions, &events, balance);
+                member = by;
+                kind
+            }
             KindSpec::Duplicate(n) => {
                 if let Some(earlier) = events.get(n % events.len().max(1)) {
                     id = earlier.id.clone();
