@@ -500,6 +500,12 @@ impl Evaluation<'_> {
         t: DateTime<Utc>,
     ) -> Vec<(DateTime<Utc>, usize, TierDue)> {
         let mut due = Vec::new();
+        // A pool is no member: it earns nothing and is never reviewed
+        // (docs/semantics.md is silent; the engine schedules no review for
+        // it, so it writes no `rollover` either).
+        if m.extra.pool.is_some() {
+            return due;
+        }
         if let Some(at) = self.period_end(m).filter(|at| *at <= t) {
             due.push((at, m.t.review_seq(), TierDue::Review));
         }
