@@ -467,7 +467,9 @@ impl Engine<'_> {
         for (i, carry) in carried {
             let name = tiers.measure_names.get(i).map_or("", String::as_str);
             let entry = self.record(m, EntryKind::Rollover, at, None, carry);
-            entry.note = format!("{carry} {name} carried into the next period");
+            // As a person writes it (1, not the 1.0 a balance of tenths
+            // leaves): the note is read, not summed.
+            entry.note = format!("{} {name} carried into the next period", carry.normalize());
         }
         if next > at && !idle {
             self.schedule(next, m, DueKind::PeriodEnd);

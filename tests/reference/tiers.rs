@@ -778,7 +778,10 @@ impl Evaluation<'_> {
                     *slot = carry;
                 }
                 let name = model.measures.get(i).map_or("", |(n, _)| n.as_str());
-                rows.push(format!("{carry} {name} carried into the next period"));
+                rows.push(format!(
+                    "{} {name} carried into the next period",
+                    carry.normalize()
+                ));
             }
         }
         m.t.carried = carried;
