@@ -610,3 +610,38 @@ fn an_invalid_record_after_until_is_rejected() {
     assert_eq!(actual.after_until, 1);
     assert_eq!(expected.after_until, 1);
 }
+
+/// docs/semantics.md, Tiers: with a `qualification year`, "an upgrade
+/// resets the measures and starts a new year at once, and a review
+/// scheduled for the year it replaced does nothing"; the clock: one
+/// member's ties "in the order they were scheduled". A rule `on enroll`
+/// lifts Bob to silver at the instant he joins, so the replaced year's
+/// review and the new one fall at the same instant, a year on, with his
+/// enrolment stars' expiry (scheduled between them). The engine ran the
+/// replaced year's review, before the expiry: Bob kept silver on a balance
+/// about to expire. The new year's review comes after the expiry and drops
+/// him to green. (Fixed: a period end is current only if it is the one
+/// last queued, `Member::period_end_seq`.)
+#[test]
+fn a_review_of_a_year_an_upgrade_replaced_does_nothing_even_at_the_same_instant() {
+    let source = format!(
+        "{HEADER}points stars {{\n  precision 0\n  expire 1 month after earn at end of year\n}}\n\n\
+         tiers by balance of stars over qualification year {{\n  tier green  from 0\n  \
+         tier silver from 1\n}}\n\n\
+         rule v0 {{\n  on enroll\n  earn 1 stars\n}}\n\n\
+         rule r0 {{\n  on purchase\n  earn 1 stars\n}}\n"
+    );
+    let events = [
+        enroll("e0", "2024-01-01 00:00"),
+        purchase("e2", "2025-01-01 00:00", 1),
+    ];
+    let (engine, reference) = both(&source, &events);
+    assert_eq!(listing(&engine.ledger), listing(&reference.ledger));
+    let changes: Vec<&str> = engine
+        .ledger
+        .iter()
+        .filter(|r| r.kind == "tier_change")
+        .map(|r| r.note.as_str())
+        .collect();
+    assert_eq!(changes, ["green", "silver", "green", "silver"]);
+}

@@ -32,6 +32,11 @@ pub struct Member {
     pub reviews_paused: bool,
     /// When the current tier period began.
     pub period_started: DateTime<Utc>,
+    /// The scheduling order of the period end queued for the current
+    /// period: a review queued for a period an upgrade replaced may fall at
+    /// the same instant (an upgrade at enrolment, in a qualification year)
+    /// and must do nothing (`Engine::is_current`).
+    pub period_end_seq: u64,
     /// How many tier periods began after the first: which one a purchase
     /// counted in (a qualification year begun at an upgrade starts at the
     /// very instant of the purchase that made it, which belongs to the
@@ -86,6 +91,7 @@ impl Member {
             pending_downgrade: None,
             reviews_paused: false,
             period_started: time,
+            period_end_seq: 0,
             periods: 0,
             wallets: vec![Wallet::default(); points],
             window: vec![Decimal::ZERO; measures],

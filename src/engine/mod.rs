@@ -619,7 +619,10 @@ impl<'p> Engine<'p> {
             return false;
         };
         match due.what {
-            DueKind::PeriodEnd => tiers::period_end_of(self.program, member) == Some(due.at),
+            DueKind::PeriodEnd => {
+                tiers::period_end_of(self.program, member) == Some(due.at)
+                    && member.period_end_seq == due.seq
+            }
             DueKind::GraceEnd => member
                 .pending_downgrade
                 .is_some_and(|(_, until)| until == due.at),
@@ -656,6 +659,9 @@ impl<'p> Engine<'p> {
     fn take_dues(&mut self, dues: impl Iterator<Item = Due>, seqs: u64, slots: &[usize]) {
         let offset = self.seq;
         for &slot in slots {
+            if let Some(member) = self.members.get_mut(slot) {
+                member.period_end_seq = member.period_end_seq.saturating_add(offset);
+            }
             let wallets = self.members.get_mut(slot).map(|m| m.wallets.iter_mut());
             for wallet in wallets.into_iter().flatten() {
                 if let Some(seq) = &mut wallet.inactivity_check {

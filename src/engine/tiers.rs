@@ -300,6 +300,15 @@ fn measures_scope<'a>(measures: &'a [Decimal], local: chrono::NaiveDateTime) -> 
 }
 
 impl Engine<'_> {
+    /// Queues member `m`'s period end at `at`, the one current from now on.
+    fn schedule_period_end(&mut self, m: usize, at: DateTime<Utc>) {
+        self.schedule(at, m, DueKind::PeriodEnd);
+        let seq = self.seq;
+        if let Some(member) = self.members.get_mut(m) {
+            member.period_end_seq = seq;
+        }
+    }
+
     /// A new member: the lowest tier, its perks, and the first period end.
     pub(super) fn joined(&mut self, m: usize, event: &Event) {
         let program = self.program;
@@ -314,7 +323,7 @@ impl Engine<'_> {
         entry.note = format!("joined at {name}");
         entry.tier = Some(0);
         self.grant_perks(m, None, 0, event.time);
-        self.schedule(next, m, DueKind::PeriodEnd);
+        self.schedule_period_end(m, next);
     }
 
     /// After an event: lifetime status, immediate upgrades, and a pending
@@ -472,7 +481,7 @@ impl Engine<'_> {
             entry.note = format!("{} {name} carried into the next period", carry.normalize());
         }
         if next > at && !idle {
-            self.schedule(next, m, DueKind::PeriodEnd);
+            self.schedule_period_end(m, next);
         }
     }
 
@@ -495,7 +504,7 @@ impl Engine<'_> {
             member.periods += 1;
         }
         let next = next_period_end(program, member.period_started, member);
-        self.schedule(next, m, DueKind::PeriodEnd);
+        self.schedule_period_end(m, next);
     }
 
     pub(super) fn grace_end(&mut self, m: usize, at: DateTime<Utc>) {
