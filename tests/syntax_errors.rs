@@ -105,7 +105,14 @@ const BLOCKS: [(&str, &str, &[&str]); 6] = [
     (
         "program",
         "program \"T\" {",
-        &["currency", "timezone", "effective", "on", "accept"],
+        &[
+            "currency",
+            "timezone",
+            "effective",
+            "on",
+            "accept",
+            "reject",
+        ],
     ),
     (
         "points",

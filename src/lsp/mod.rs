@@ -338,19 +338,15 @@ impl Server<'_> {
     fn references(&self, request: &Request) -> Result<Value, Response> {
         let p: types::ReferenceParams = params(request)?;
         let at = &p.text_document_position;
-        let Some((text, span, _)) = self.named_at(request, at)? else {
+        let Some((text, span, declarations)) = self.named_at(request, at)? else {
             return Ok(Value::Null);
         };
         let lines = Lines::new(text);
         let name = text.get(span.range()).unwrap_or_default();
-        let declared: Vec<Span> = if p.context.include_declaration {
-            Vec::new()
-        } else {
-            declaration_spans(text, name)
-        };
+        let declared = |s: &Span| declarations.iter().any(|d| d.name_span.start == s.start);
         let locations: Vec<types::Location> = analysis::uses(text, name)
             .into_iter()
-            .filter(|s| !declared.iter().any(|d| d.start == s.start))
+            .filter(|s| p.context.include_declaration || !declared(s))
             .map(|s| types::Location {
                 uri: at.text_document.uri.clone(),
                 range: range(&lines, s),
@@ -484,19 +480,6 @@ fn is_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
-/// Where `name` is declared in `text`, if it parses.
-fn declaration_spans(text: &str, name: &str) -> Vec<Span> {
-    crate::syntax::parse(text)
-        .map(|file| {
-            analysis::declarations(&file)
-                .into_iter()
-                .filter(|d| d.name == name)
-                .map(|d| d.name_span)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn json(value: impl serde::Serialize) -> Value {

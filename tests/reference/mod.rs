@@ -992,12 +992,7 @@ impl<'p> Evaluation<'p> {
         let fired = match self.members.get(&e.member) {
             Some(m) if self.program.effective.is_none_or(|d| local.date() >= d) => {
                 let facts = Facts {
-                    tiers: self
-                        .program
-                        .tiers
-                        .as_ref()
-                        .map(tiers::Model::names)
-                        .unwrap_or_default(),
+                    tiers: self.program.tier_names(),
                     amount,
                     qty,
                     channel,

@@ -131,7 +131,7 @@ impl Program<'_> {
     }
 
     /// The tiers' names, lowest first.
-    fn tier_names(&self) -> Vec<String> {
+    pub(super) fn tier_names(&self) -> Vec<String> {
         self.tiers
             .as_ref()
             .map(super::tiers::Model::names)
