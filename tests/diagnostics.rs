@@ -42,6 +42,7 @@ const CODES: &[&str] = &[
     "later-rule",
     "percent-points",
     "cap-points",
+    "multiply",
     "qualifying-expiry",
     "not-redeemable",
     "not-transferable",

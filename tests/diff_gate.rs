@@ -11,8 +11,8 @@ const OLD: &str = "programs/cartwheel.loyalty";
 const EVENTS: &str = "programs/cartwheel.events.csv";
 
 /// Cartwheel with its 200-coin bonus raised to 300: on the sample events,
-/// coins issued 6749 → 7049 (+4.45%), liability 17.72 → 18.46 EUR
-/// (+4.18%), cost unchanged.
+/// coins issued 9921 → 10221 (+3.02%), liability 41.50 → 42.26 EUR
+/// (+1.83%), cost unchanged.
 fn raised_bonus() -> tempfile::NamedTempFile {
     let source = std::fs::read_to_string(OLD).unwrap();
     assert!(source.contains("  earn 200 coins\n"));
@@ -57,7 +57,7 @@ fn detailed_exitcode_is_0_for_the_same_program_and_2_for_a_change() {
     let (code, stdout, stderr) = diff(new, &["--detailed-exitcode"]);
     assert_eq!((code, stderr.as_str()), (Some(2), ""));
     assert!(
-        stdout.contains("coins issued       6749   7049    +300    +4.45%"),
+        stdout.contains("coins issued       9921  10221    +300    +3.02%"),
         "{stdout}"
     );
 
@@ -72,14 +72,14 @@ fn a_threshold_crossed_fails_with_1_and_one_not_crossed_does_not() {
     let new = new.path().to_str().unwrap();
     for detailed in [&[][..], &["--detailed-exitcode"][..]] {
         let crossed = [
-            &["--fail-if", "liability>+4%", "--fail-if", "cost>+1000"][..],
+            &["--fail-if", "liability>+1.5%", "--fail-if", "cost>+1000"][..],
             detailed,
         ]
         .concat();
         let (code, stdout, stderr) = diff(new, &crossed);
         assert_eq!(
             stderr,
-            "--fail-if `liability>+4%` crossed: liability EUR 17.72 → 18.46 (+0.74, +4.18%)\n"
+            "--fail-if `liability>+1.5%` crossed: liability EUR 41.50 → 42.26 (+0.76, +1.83%)\n"
         );
         assert_eq!(code, Some(1));
         // The report is printed all the same, for the CI log.
@@ -90,7 +90,7 @@ fn a_threshold_crossed_fails_with_1_and_one_not_crossed_does_not() {
             &[
                 &[
                     "--fail-if",
-                    "liability>+5%",
+                    "liability>+2%",
                     "--fail-if",
                     "cost>+1000",
                     "--fail-if",
@@ -102,7 +102,7 @@ fn a_threshold_crossed_fails_with_1_and_one_not_crossed_does_not() {
         );
         assert_eq!(
             stderr,
-            "--fail-if `coins issued<=+300` crossed: coins issued 6749 → 7049 (+300, +4.45%)\n"
+            "--fail-if `coins issued<=+300` crossed: coins issued 9921 → 10221 (+300, +3.02%)\n"
         );
         assert_eq!(code, Some(1));
 
@@ -111,7 +111,7 @@ fn a_threshold_crossed_fails_with_1_and_one_not_crossed_does_not() {
             &[
                 &[
                     "--fail-if",
-                    "liability>+5%",
+                    "liability>+2%",
                     "--fail-if",
                     "coins issued<+300",
                 ][..],

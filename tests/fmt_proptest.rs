@@ -340,6 +340,7 @@ fn points() -> impl Strategy<Value = Item> {
             1..3
         )
         .prop_map(PointsSetting::Redeem),
+        (number(), period()).prop_map(|(amount, period)| PointsSetting::Cap { amount, period }),
     ];
     (
         ident(),
@@ -517,6 +518,7 @@ fn rule() -> impl Strategy<Value = Item> {
         }),
         money().prop_map(RuleStmt::MinSpend),
         Just(RuleStmt::Stop),
+        (ident(), number()).prop_map(|(points, factor)| RuleStmt::Multiply { points, factor }),
     ];
     (
         any::<bool>(),

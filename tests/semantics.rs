@@ -3220,3 +3220,259 @@ fn an_exclusive_group_by_order_pays_the_first_written_rule_that_fires() {
     // By order, the first written of those that fire.
     assert_eq!(earned(" by order"), ["e2 small", "e3 app", "e4 large"]);
 }
+
+// ------------------------------------------------------------ multipliers and caps on a points type
+
+/// A double-points rule between two earning rules: it multiplies what the
+/// rules written before it earned (after their own caps), not the rule
+/// after it, nor a preview rule; `extra` is written into it (a cap, a
+/// second multiplier...).
+fn multiplied(extra: &str) -> String {
+    let head = ny!(r#"
+points pts
+points miles
+event purchase {
+  channel: optional text
+}
+"#);
+    format!(
+        "{head}rule app {{
+  on purchase where channel = \"app\"
+  earn 15 pts
+  earn 7 miles
+  cap 10 pts per event
+}}
+preview rule trial {{
+  on purchase
+  earn 100 pts
+}}
+rule base {{
+  on purchase
+  earn 1 pts per 1 USD of amount
+}}
+rule double_day {{
+  on purchase where date = 2025-03-05
+  multiply pts by 2.5
+{extra}}}
+rule after {{
+  on purchase
+  earn 1000 pts
+}}
+"
+    )
+}
+
+const MULTIPLIED_EVENTS: &str = "id,time,member,type,amount,channel
+    e1,2025-03-01 09:00,ann,enroll,,
+    e2,2025-03-05 10:00,ann,purchase,11,app
+    e3,2025-03-05 11:00,ann,purchase,3,store
+    e4,2025-03-06 10:00,ann,purchase,11,app";
+
+fn earned_rows(program: &str, events: &str) -> Vec<String> {
+    run(program, events)
+        .ledger
+        .iter()
+        .filter(|r| matches!(r.kind, "earn" | "cap_cut" | "reverse"))
+        .map(|r| {
+            format!(
+                "{} {} {} {} {}",
+                r.kind, r.event, r.rule, r.points, r.amount
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_multiplier_adds_its_factor_less_one_times_what_the_rules_before_it_earned() {
+    let rows = earned_rows(&multiplied(""), MULTIPLIED_EVENTS);
+    assert_eq!(
+        rows,
+        [
+            // The app rule's 15 is capped to 10 before it is multiplied.
+            "cap_cut e2 app pts 5",
+            "earn e2 app pts 10",
+            "earn e2 app miles 7",
+            "earn e2 base pts 11",
+            // (2.5 - 1) × (10 + 11) = 31.5, rounded down; miles are not
+            // multiplied, nor the preview rule's 100, nor `after`'s 1000.
+            "earn e2 double_day pts 31",
+            "earn e2 after pts 1000",
+            "earn e3 base pts 3",
+            "earn e3 double_day pts 4",
+            "earn e3 after pts 1000",
+            "cap_cut e4 app pts 5",
+            "earn e4 app pts 10",
+            "earn e4 app miles 7",
+            "earn e4 base pts 11",
+            "earn e4 after pts 1000",
+        ]
+    );
+}
+
+#[test]
+fn multipliers_add_up_rather_than_compound_and_have_their_own_caps() {
+    // A second multiplier on the same day: each multiplies the earning
+    // rules before it, not the other multiplier.
+    let two = multiplied(
+        "}\nrule treble {\n  on purchase\n  multiply pts by 3\n  cap 40 pts per event\n",
+    );
+    let rows = earned_rows(&two, MULTIPLIED_EVENTS);
+    let of = |event: &str| -> Vec<&str> {
+        rows.iter()
+            .filter(|r| r.split(' ').nth(1) == Some(event))
+            .map(String::as_str)
+            .collect()
+    };
+    assert_eq!(
+        of("e2"),
+        [
+            "cap_cut e2 app pts 5",
+            "earn e2 app pts 10",
+            "earn e2 app miles 7",
+            "earn e2 base pts 11",
+            "earn e2 double_day pts 31",
+            // (3 - 1) × 21 = 42, cut to its own cap of 40.
+            "cap_cut e2 treble pts 2",
+            "earn e2 treble pts 40",
+            "earn e2 after pts 1000",
+        ]
+    );
+    assert_eq!(
+        of("e3"),
+        [
+            "earn e3 base pts 3",
+            "earn e3 double_day pts 4",
+            "earn e3 treble pts 6",
+            "earn e3 after pts 1000",
+        ]
+    );
+}
+
+#[test]
+fn a_returned_purchase_takes_back_what_its_multiplier_added() {
+    // A partial return of e2 (11 USD on the double day): each of its
+    // awards comes back in proportion, rounded down, the multiplier's too.
+    let events = "id,time,member,type,amount,channel,of
+        e1,2025-03-01 09:00,ann,enroll,,,
+        e2,2025-03-05 10:00,ann,purchase,11,app,
+        e3,2025-03-05 11:00,ann,purchase,3,store,
+        r1,2025-03-07 10:00,ann,return,2,,e2";
+    let rows = earned_rows(&multiplied(""), events);
+    let reversed: Vec<&String> = rows.iter().filter(|r| r.starts_with("reverse")).collect();
+    // 2/11 of e2's awards: app 10 → 1.8, miles 7 → 1.27, base 11 → 2,
+    // double_day 31 → 5.63, after 1000 → 181.8; each rounded down.
+    assert_eq!(
+        reversed,
+        [
+            "reverse r1 app pts -1",
+            "reverse r1 app miles -1",
+            "reverse r1 base pts -2",
+            "reverse r1 double_day pts -5",
+            "reverse r1 after pts -181",
+        ]
+    );
+}
+
+/// Two caps on `pts` across every rule, a rule of another type, a share
+/// and a preview rule.
+const POINTS_CAPPED: &str = ny!(r#"
+points miles
+points pts {
+  cap 100 per member per day
+  cap 250 per member per month
+}
+rule miles {
+  on purchase
+  earn 1 miles per 1 USD of amount
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+preview rule trial {
+  on purchase
+  earn 500 pts
+}
+rule match {
+  on purchase
+  earn 50% of base
+}
+"#);
+
+#[test]
+fn a_cap_on_a_points_type_cuts_every_rules_awards_in_rule_order() {
+    let events = "id,time,member,type,amount
+        e1,2025-03-01 09:00,ann,enroll,
+        e2,2025-03-05 10:00,ann,purchase,60
+        e3,2025-03-05 11:00,ann,purchase,20
+        e4,2025-03-06 10:00,ann,purchase,90
+        e5,2025-03-07 10:00,ann,purchase,90
+        e6,2025-04-01 10:00,ann,purchase,40
+        e7,2025-03-01 10:00,bob,enroll,
+        e8,2025-04-02 10:00,bob,purchase,40";
+    let rows: Vec<String> = run(POINTS_CAPPED, events)
+        .ledger
+        .iter()
+        .filter(|r| matches!(r.kind, "earn" | "cap_cut" | "preview"))
+        .map(|r| {
+            format!(
+                "{} {} {} {} {} {}",
+                r.kind, r.member, r.event, r.rule, r.points, r.amount
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            // 60 + 30 under 100 a day; miles are not capped, the preview
+            // rule neither (it changes nothing).
+            "earn ann e2 miles miles 60",
+            "earn ann e2 base pts 60",
+            "preview ann e2 trial pts 500",
+            "earn ann e2 match pts 30",
+            // 10 left today: base takes it first, the share (of base's
+            // award before the type's cap) is cut to nothing.
+            "earn ann e3 miles miles 20",
+            "cap_cut ann e3 base pts 10",
+            "earn ann e3 base pts 10",
+            "preview ann e3 trial pts 500",
+            "cap_cut ann e3 match pts 10",
+            // A new day: 90 + 45 cut to 100.
+            "earn ann e4 miles miles 90",
+            "earn ann e4 base pts 90",
+            "preview ann e4 trial pts 500",
+            "cap_cut ann e4 match pts 35",
+            "earn ann e4 match pts 10",
+            // 200 this month so far: the month's cap leaves 50.
+            "earn ann e5 miles miles 90",
+            "cap_cut ann e5 base pts 40",
+            "earn ann e5 base pts 50",
+            "preview ann e5 trial pts 500",
+            "cap_cut ann e5 match pts 45",
+            // A new month.
+            "earn ann e6 miles miles 40",
+            "earn ann e6 base pts 40",
+            "preview ann e6 trial pts 500",
+            "earn ann e6 match pts 20",
+            // Caps are per member.
+            "earn bob e8 miles miles 40",
+            "earn bob e8 base pts 40",
+            "preview bob e8 trial pts 500",
+            "earn bob e8 match pts 20",
+        ]
+    );
+}
+
+#[test]
+fn explain_says_what_a_points_types_cap_cut() {
+    let events = "id,time,member,type,amount
+        e1,2025-03-01 09:00,ann,enroll,
+        e2,2025-03-05 10:00,ann,purchase,90";
+    let story = support::explain(POINTS_CAPPED, events, "ann");
+    assert!(
+        story.contains(
+            "✓ match: 50% of 90 = 45 pts; pts cap 100 per member per day: 45 cut to 10 → 10 awarded"
+        ),
+        "{story}"
+    );
+}

@@ -92,7 +92,7 @@ tiers by sum of amount over calendar year {{
     assert_eq!(
         helps,
         [
-            "a cap limits what a rule awards: write it in a `rule` block, not in `points`",
+            "a points type's cap counts what every rule pays and names no type, `cap 500 per member per day`; to cap one rule's award, write the cap in the `rule` block",
             "points expire by their type, whatever rule earned them: write it in a `points` block, not in `rule`",
             "`times` multiplies an `earn`: end the `earn` statement with it, `earn 1 stars per 1 USD of amount times tier { gold: 2 }`, before `round` and the rest",
             "a threshold is a plain number in its measure's unit (a sum of amounts is in the program's currency already): write it without `USD`",
@@ -127,6 +127,7 @@ const BLOCKS: [(&str, &str, &[&str]); 6] = [
             "transfers",
             "pool",
             "redeem",
+            "cap",
         ],
     ),
     (
@@ -154,6 +155,8 @@ const BLOCKS: [(&str, &str, &[&str]); 6] = [
             "exclusive",
             "during",
             "min",
+            "stop",
+            "multiply",
         ],
     ),
     ("perk", "perk p for all tiers {", &["limit", "cost"]),

@@ -311,6 +311,11 @@ impl<'a> Symbols<'a> {
         let mut earned = BTreeSet::new();
         let own_index = self.rule_index.get(rule.name.node.as_str()).copied();
         for stmt in &rule.stmts {
+            if let RuleStmt::Multiply { points, .. } = &stmt.node {
+                if let Some((name, _)) = self.points.get_key_value(points.node.as_str()) {
+                    earned.insert(*name);
+                }
+            }
             if let RuleStmt::Earn(earn) = &stmt.node {
                 match &earn.award {
                     Award::Amount { points, .. } => {

@@ -114,6 +114,7 @@ pub fn check_points(file: &File, symbols: &Symbols, checker: &mut Checker) {
             .iter()
             .any(|s| matches!(s.node, PointsSetting::Qualifying));
         let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+        let mut cap_periods: Vec<Period> = Vec::new();
         for setting in &points.settings {
             let key = match &setting.node {
                 PointsSetting::Precision(_) => "precision",
@@ -125,8 +126,10 @@ pub fn check_points(file: &File, symbols: &Symbols, checker: &mut Checker) {
                 PointsSetting::Transfers(_) => "transfers",
                 PointsSetting::Pool { .. } => "pool",
                 PointsSetting::Redeem(_) => "redeem",
+                PointsSetting::Cap { .. } => "cap",
             };
-            if seen.insert(key, setting.span).is_some() {
+            // Caps are many, one per period (checked below).
+            if key != "cap" && seen.insert(key, setting.span).is_some() {
                 checker.duplicate(setting.span, &format!("`{key}`"));
             }
             if qualifying && matches!(key, "value" | "breakage" | "pending" | "expire") {
@@ -200,6 +203,16 @@ pub fn check_points(file: &File, symbols: &Symbols, checker: &mut Checker) {
                     Expiry::EndOf { plus: None, .. } | Expiry::Never => {}
                 },
                 PointsSetting::Qualifying => {}
+                PointsSetting::Cap { amount, period } => {
+                    checker.check_positive(amount, "a cap");
+                    if cap_periods.contains(&period.node) {
+                        checker.duplicate(
+                            period.span,
+                            &format!("a cap per member per {}", period.node.name()),
+                        );
+                    }
+                    cap_periods.push(period.node);
+                }
                 PointsSetting::Transfers(options) => check_transfers(options, checker),
                 PointsSetting::Redeem(limits) => check_redeem_limits(limits, checker),
                 PointsSetting::Pool { kind, most } => {

@@ -182,6 +182,9 @@ fn check_rule<'a>(
                     );
                 }
             }
+            RuleStmt::Multiply { points, factor } => {
+                check_multiply(rule, stmt.span, points, factor, symbols, checker);
+            }
             RuleStmt::MinSpend(money) => {
                 once(checker, "min spend", stmt.span);
                 checker.check_currency(money, symbols);
@@ -217,12 +220,89 @@ fn check_rule<'a>(
     if !rule
         .stmts
         .iter()
-        .any(|s| matches!(s.node, RuleStmt::Earn(_)))
+        .any(|s| matches!(s.node, RuleStmt::Earn(_) | RuleStmt::Multiply { .. }))
     {
         let points = symbols.points.keys().next().copied().unwrap_or("points");
         let currency = symbols.currency.unwrap_or("USD");
         let example = format!("earn 1 {points} per 1 {currency} of amount");
         checker.report(missing("earn", &example));
+    }
+}
+
+/// `multiply P by F`: a declared points type, once per rule, a factor above
+/// one, and no `earn` line beside it (a rule either earns or multiplies
+/// what the rules before it earned).
+fn check_multiply(
+    rule: &RuleDecl,
+    span: Span,
+    points: &Ident,
+    factor: &Number,
+    symbols: &Symbols,
+    checker: &mut Checker,
+) {
+    if !symbols.points.contains_key(points.node.as_str()) {
+        checker.report(unknown_points(points, symbols));
+    }
+    let first = rule
+        .stmts
+        .iter()
+        .find(|s| matches!(&s.node, RuleStmt::Multiply { points: p, .. } if p.node == points.node));
+    // (Spans compare equal whatever their place: compare where they start.)
+    if first.is_some_and(|s| s.span.start != span.start) {
+        checker.duplicate(span, &format!("`multiply {}`", points.node));
+    }
+    let event_of = |r: &RuleDecl| {
+        r.stmts.iter().find_map(|s| match &s.node {
+            RuleStmt::On { event, .. } => Some(event.node.clone()),
+            _ => None,
+        })
+    };
+    let own = symbols.rule_index.get(rule.name.node.as_str()).copied();
+    let multiplied = symbols.rules.iter().take(own.unwrap_or(0)).any(|r| {
+        !r.preview
+            && event_of(r) == event_of(rule)
+            && !r
+                .stmts
+                .iter()
+                .any(|s| matches!(s.node, RuleStmt::Multiply { .. }))
+            && symbols.earned_by(r).contains(points.node.as_str())
+    });
+    let earns = rule
+        .stmts
+        .iter()
+        .find(|s| matches!(s.node, RuleStmt::Earn(_)));
+    if !multiplied && earns.is_none() && symbols.points.contains_key(points.node.as_str()) {
+        never_fires(
+            checker,
+            points.span,
+            &format!(
+                "no rule written before it on its event earns `{}`, so it multiplies nothing",
+                points.node
+            ),
+            "nothing earned before it",
+        );
+    }
+    if factor.node <= Decimal::ONE {
+        checker.report(
+            Diagnostic::error(
+                "invalid-value",
+                factor.span,
+                format!("multiplying by {} adds nothing", factor.node),
+            )
+            .with_label("not above 1")
+            .with_help("`multiply stars by 2` doubles what the rules before it earned: the factor is above 1"),
+        );
+    }
+    if let Some(earn) = earns {
+        checker.report(
+            Diagnostic::error(
+                "multiply",
+                earn.span,
+                format!("rule `{}` both earns and multiplies", rule.name.node),
+            )
+            .with_label("an `earn` line in a rule that multiplies")
+            .with_help("a rule either earns or multiplies what the rules written before it earned: move this line to a rule of its own"),
+        );
     }
 }
 

@@ -159,6 +159,9 @@ pub struct PointsType {
     /// Bounds on the points one redemption spends.
     pub redeem_min: Option<Decimal>,
     pub redeem_max: Option<Decimal>,
+    /// `cap N per member per P`: the most all rules together award one
+    /// member of this type in a period, in the order written.
+    pub caps: Vec<(Decimal, Period)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -267,6 +270,16 @@ pub struct Rule {
     pub stop: bool,
 }
 
+impl Rule {
+    /// Whether it multiplies what the rules before it earned (`multiply`)
+    /// rather than earning of its own.
+    pub fn multiplies(&self) -> bool {
+        self.awards
+            .iter()
+            .any(|a| matches!(a.amount, AwardAmount::Multiply { .. }))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Condition {
     pub expr: Expr,
@@ -287,6 +300,9 @@ pub enum AwardAmount {
     Rate { amount: Expr, per: Option<Per> },
     /// `earn X% of R`: a fraction of an earlier rule's rounded award of this points type.
     ShareOf { fraction: Decimal, rule: RuleId },
+    /// `multiply P by F`: F − 1 times what the live earning rules written
+    /// before this one awarded of this points type on the event.
+    Multiply { factor: Decimal },
 }
 
 #[derive(Debug, Clone)]

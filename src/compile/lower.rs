@@ -232,6 +232,7 @@ fn points_type(p: &ast::PointsDecl) -> Result<PointsType> {
         pool: None,
         redeem_min: None,
         redeem_max: None,
+        caps: Vec::new(),
     };
     for setting in &p.settings {
         match &setting.node {
@@ -288,6 +289,9 @@ fn points_type(p: &ast::PointsDecl) -> Result<PointsType> {
                     kind: kind.node.clone(),
                     most_members: most.as_ref().map(whole).transpose()?,
                 })
+            }
+            ast::PointsSetting::Cap { amount, period } => {
+                points.caps.push((amount.node, period.node))
             }
         }
     }
@@ -659,6 +663,13 @@ fn lower_rule(
             ast::RuleStmt::During { from, to } => rule.during = Some((from.node, to.node)),
             ast::RuleStmt::MinSpend(m) => rule.min_spend = Some(m.amount.node),
             ast::RuleStmt::Stop => rule.stop = true,
+            ast::RuleStmt::Multiply { points, factor } => rule.awards.push(Award {
+                points: Names::get(&names.points, points, "points type")?,
+                amount: AwardAmount::Multiply {
+                    factor: factor.node,
+                },
+                multiplier: None,
+            }),
         }
     }
     Ok(rule)

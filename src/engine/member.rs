@@ -212,6 +212,8 @@ pub enum Counter {
     PerkUsed(PerkId, i64),
     /// The member's use of a program-wide budget (rule, budget, period).
     Budget((RuleId, usize, i64)),
+    /// Points of a type all rules awarded under the type's cap number `usize`.
+    PointsCapped(PointsId, usize, i64),
 }
 
 impl Counter {
@@ -222,6 +224,7 @@ impl Counter {
             Counter::Fired(rule, i, _) => Some(Counter::Fired(rule, i, i64::MIN)),
             Counter::Capped(rule, i, _) => Some(Counter::Capped(rule, i, i64::MIN)),
             Counter::PerkUsed(perk, _) => Some(Counter::PerkUsed(perk, i64::MIN)),
+            Counter::PointsCapped(points, i, _) => Some(Counter::PointsCapped(points, i, i64::MIN)),
             Counter::Budget(_) => None,
         }
     }

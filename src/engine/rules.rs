@@ -146,6 +146,7 @@ impl Engine<'_> {
         for proposal in proposals.iter_mut().filter(|p| is_in(&losers, p.rule)) {
             proposal.awarded = Decimal::ZERO;
         }
+        self.cut_to_points_caps(m, &mut proposals, local.date());
         // The month the purchase's sales count in, asked of the calendar once.
         let sale = purchase_amount.map(|amount| {
             let month = calendar::period_key(Period::Month, local.date());
@@ -350,17 +351,19 @@ impl Engine<'_> {
             let Some(rule) = program.rules.get(rule_id.index()) else {
                 continue;
             };
-            let awards = raw_awards(rule, rule_id, scope, &proposals, losers, explaining)
-                .ok_or_else(|| {
-                    Refusal::new(
-                        RejectClass::TooLarge,
-                        format!(
-                            "rule `{}` cannot compute its award: it exceeds the largest number \
+            let awards = raw_awards(
+                program, rule, rule_id, scope, &proposals, losers, explaining,
+            )
+            .ok_or_else(|| {
+                Refusal::new(
+                    RejectClass::TooLarge,
+                    format!(
+                        "rule `{}` cannot compute its award: it exceeds the largest number \
                          loyalty holds",
-                            rule.name
-                        ),
-                    )
-                })?;
+                        rule.name
+                    ),
+                )
+            })?;
             for (points, raw, arithmetic) in awards {
                 let precision = program
                     .points
@@ -490,6 +493,52 @@ impl Engine<'_> {
         (awarded, cuts)
     }
 
+    /// Cuts the live awards, in rule order, to what each points type's
+    /// caps per member leave (`cap 500 per member per day` in `points`):
+    /// the last of the event's cuts, after the rules' own caps, budgets and
+    /// exclusive groups. Preview rules are not cut: they change nothing.
+    fn cut_to_points_caps(&self, m: usize, proposals: &mut [Proposal], date: chrono::NaiveDate) {
+        let program = self.program;
+        let Some(member) = self.members.get(m) else {
+            return;
+        };
+        let mut awarded_on_event: SmallVec<[Decimal; 4]> =
+            SmallVec::from_elem(Decimal::ZERO, program.points.len());
+        for proposal in proposals.iter_mut() {
+            let preview = program
+                .rules
+                .get(proposal.rule.index())
+                .is_none_or(|r| r.preview);
+            let Some(points) = program.points.get(proposal.points.index()) else {
+                continue;
+            };
+            let Some(so_far) = awarded_on_event.get_mut(proposal.points.index()) else {
+                continue;
+            };
+            if preview {
+                continue;
+            }
+            for (i, (amount, period)) in points.caps.iter().enumerate() {
+                let key =
+                    Counter::PointsCapped(proposal.points, i, calendar::period_key(*period, date));
+                let room = (*amount - member.counted(key) - *so_far).max(Decimal::ZERO);
+                if proposal.awarded > room {
+                    let awarded = proposal.awarded;
+                    proposal.cuts.push((
+                        awarded - room,
+                        format!(
+                            "{} cap {amount} per member per {}: {awarded} cut to {room}",
+                            points.name,
+                            period.name()
+                        ),
+                    ));
+                    proposal.awarded = room;
+                }
+            }
+            *so_far += proposal.awarded;
+        }
+    }
+
     fn count_firing(&mut self, m: usize, rule: &Rule, rule_id: RuleId, date: chrono::NaiveDate) {
         let Some(member) = self.members.get_mut(m) else {
             return;
@@ -522,6 +571,17 @@ impl Engine<'_> {
                 }
             }
         }
+        if let Some(member) = self.members.get_mut(m).filter(|_| !rule.preview) {
+            let caps = self
+                .program
+                .points
+                .get(points.index())
+                .map(|t| t.caps.as_slice());
+            for (i, (_, period)) in caps.unwrap_or_default().iter().enumerate() {
+                let key = Counter::PointsCapped(points, i, calendar::period_key(*period, date));
+                *member.counter(key) += awarded;
+            }
+        }
         for (i, budget) in rule
             .budgets
             .iter()
@@ -549,7 +609,7 @@ fn has_amount(award: &Award, scope: &Scope) -> bool {
                     .as_ref()
                     .is_none_or(|per| eval::number(&per.base, scope).is_some())
         }
-        AwardAmount::ShareOf { .. } => true,
+        AwardAmount::ShareOf { .. } | AwardAmount::Multiply { .. } => true,
     }
 }
 
@@ -604,7 +664,7 @@ impl Unfired<'_> {
                             .flatten()
                             .collect()
                     }
-                    AwardAmount::ShareOf { .. } => Vec::new(),
+                    AwardAmount::ShareOf { .. } | AwardAmount::Multiply { .. } => Vec::new(),
                 };
                 let why = missing(&exprs).unwrap_or_else(|| {
                     "an `earn` amount has no value (a division by zero or an overflow)".to_string()
@@ -638,6 +698,7 @@ fn budget_key(
 /// with the arithmetic for explanations when `explaining` (left empty
 /// otherwise: writing it out was a tenth of earning's time).
 fn raw_awards(
+    program: &Program,
     rule: &Rule,
     rule_id: RuleId,
     scope: &Scope,
@@ -684,7 +745,33 @@ fn raw_awards(
                     .sum();
                 (
                     fraction.checked_mul(base)?,
-                    told(&|| format!("{}% of {base}", fraction * Decimal::ONE_HUNDRED)),
+                    told(&|| {
+                        format!(
+                            "{}% of {base}",
+                            (fraction * Decimal::ONE_HUNDRED).normalize()
+                        )
+                    }),
+                )
+            }
+            AwardAmount::Multiply { factor } => {
+                // What the live earning rules before it awarded: not preview
+                // rules, not group losers, not other multipliers (so
+                // multipliers add up rather than compound).
+                let base: Decimal = earlier
+                    .iter()
+                    .filter(|p| p.points == award.points && !is_in(losers, p.rule))
+                    .filter(|p| {
+                        program
+                            .rules
+                            .get(p.rule.index())
+                            .is_some_and(|r| !r.preview && !r.multiplies())
+                    })
+                    .map(|p| p.awarded)
+                    .sum();
+                let extra = factor.checked_sub(Decimal::ONE)?;
+                (
+                    extra.checked_mul(base)?,
+                    told(&|| format!("({factor} - 1) × {base} earned by the rules before it")),
                 )
             }
         };

@@ -234,6 +234,12 @@ pub enum PointsSetting {
     },
     /// `redeem at least 500, at most 50000`: bounds on one redemption.
     Redeem(Vec<Spanned<RedeemLimit>>),
+    /// `cap 500 per member per day`: the most every rule together may award
+    /// one member of this type in a period.
+    Cap {
+        amount: Number,
+        period: Spanned<Period>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -447,6 +453,12 @@ pub enum RuleStmt {
     /// `stop`: when the rule fires, the rules after it on the event are
     /// not evaluated.
     Stop,
+    /// `multiply stars by 2`: awards what the rules written before it
+    /// earned of the type on the event, times the factor less one.
+    Multiply {
+        points: Ident,
+        factor: Number,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -567,6 +567,9 @@ fn points_setting(setting: &PointsSetting) -> Text {
                 .unwrap_or_default();
             format!("pool {}{most}", kind.node).into()
         }
+        PointsSetting::Cap { amount, period } => {
+            format!("cap {} per member per {}", amount.node, period.node.name()).into()
+        }
     }
 }
 
@@ -722,6 +725,9 @@ fn rule_stmt(stmt: &RuleStmt) -> String {
         RuleStmt::During { from, to } => format!("during {} .. {}", date(from.node), date(to.node)),
         RuleStmt::MinSpend(m) => format!("min spend {}", money(m)),
         RuleStmt::Stop => "stop".to_string(),
+        RuleStmt::Multiply { points, factor } => {
+            format!("multiply {} by {}", points.node, factor.node)
+        }
     }
 }
 

@@ -168,6 +168,7 @@ const BLOCK_STATEMENTS: &[(&str, &[&str])] = &[
             "transfers",
             "pool",
             "redeem",
+            "cap",
         ],
     ),
     (
@@ -194,6 +195,7 @@ const BLOCK_STATEMENTS: &[(&str, &[&str])] = &[
             "during",
             "min",
             "stop",
+            "multiply",
         ],
     ),
     ("perk", &["limit", "cost"]),
@@ -328,6 +330,17 @@ fn syntax_help(source: &str, found: Span) -> Option<String> {
         .get(line_start..found.start)?
         .split(|c: char| !is_word_char(c))
         .rfind(|w| !w.is_empty());
+    let line = source.get(line_start..found.start)?.trim_start();
+    if line.starts_with("cap ")
+        && enclosing_block(source, found.start) == Some("points")
+        && previous_word.is_some_and(|w| w.chars().all(|c| c.is_ascii_digit() || c == '.'))
+    {
+        return Some(
+            "a points type's cap counts what every rule pays and names no type, \
+             `cap 500 per member per day`; to cap one rule's award, write the cap in the `rule` block"
+                .into(),
+        );
+    }
     for word in [Some(text), previous_word].into_iter().flatten() {
         if let Some(keyword) = misspelt_keyword(word) {
             return Some(format!(
@@ -394,7 +407,7 @@ fn block_help(source: &str, found: Span, text: &str, previous: Option<&str>) -> 
     let home = homes.first()?;
     let why = match (text, block) {
         ("expire", _) => "points expire by their type, whatever rule earned them".to_string(),
-        ("cap", _) => "a cap limits what a rule awards".to_string(),
+        ("cap", _) => "a cap limits what a rule, or a points type, awards a member".to_string(),
         _ => format!(
             "`{text}` is a statement of {}",
             or_list(homes.iter().map(|b| format!("`{b}`")))
@@ -855,6 +868,10 @@ fn points(pair: Pair<Rule>, s: Span) -> Result<PointsDecl> {
                 kind: ident(c.expect(Rule::ident)?),
                 most: c.rest().next().map(|n| decimal(&n)).transpose()?,
             },
+            Rule::points_cap_stmt => PointsSetting::Cap {
+                amount: decimal(&c.expect(Rule::number)?)?,
+                period: inner_period(c.expect(Rule::per_member_period)?)?,
+            },
             _ => return Err(internal(ss)),
         };
         settings.push(Spanned::new(setting, ss));
@@ -1081,6 +1098,10 @@ fn rule_stmt(pair: Pair<Rule>) -> Result<RuleStmt> {
         },
         Rule::min_spend_stmt => RuleStmt::MinSpend(money(c.expect(Rule::money)?)?),
         Rule::stop_stmt => RuleStmt::Stop,
+        Rule::multiply_stmt => RuleStmt::Multiply {
+            points: ident(c.expect(Rule::ident)?),
+            factor: decimal(&c.expect(Rule::number)?)?,
+        },
         _ => return Err(internal(c.span)),
     })
 }
