@@ -43,6 +43,7 @@ const CODES: &[&str] = &[
     "percent-points",
     "cap-points",
     "multiply",
+    "rule-expiry",
     "qualifying-expiry",
     "not-redeemable",
     "not-transferable",

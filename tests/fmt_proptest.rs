@@ -304,8 +304,9 @@ fn fields() -> impl Strategy<Value = Vec<FieldDecl>> {
     )
 }
 
-fn points() -> impl Strategy<Value = Item> {
-    let expiry = prop_oneof![
+/// Every form of `expire`, for points types and rules.
+fn expiry() -> impl Strategy<Value = Expiry> {
+    prop_oneof![
         Just(Expiry::Never),
         (duration(), proptest::option::of(calendar_unit())).prop_map(|(term, end_of)| {
             Expiry::AfterEarn {
@@ -320,14 +321,17 @@ fn points() -> impl Strategy<Value = Item> {
                 plus,
             }
         }),
-    ];
+    ]
+}
+
+fn points() -> impl Strategy<Value = Item> {
     let setting = prop_oneof![
         number().prop_map(PointsSetting::Precision),
         money().prop_map(PointsSetting::Value),
         number().prop_map(PointsSetting::Breakage),
         duration().prop_map(PointsSetting::Pending),
         Just(PointsSetting::Qualifying),
-        expiry.prop_map(PointsSetting::Expire),
+        expiry().prop_map(PointsSetting::Expire),
         proptest::collection::vec(transfer_option(), 0..4).prop_map(PointsSetting::Transfers),
         (ident(), proptest::option::of(number()))
             .prop_map(|(kind, most)| PointsSetting::Pool { kind, most }),
@@ -519,6 +523,7 @@ fn rule() -> impl Strategy<Value = Item> {
         money().prop_map(RuleStmt::MinSpend),
         Just(RuleStmt::Stop),
         (ident(), number()).prop_map(|(points, factor)| RuleStmt::Multiply { points, factor }),
+        expiry().prop_map(RuleStmt::Expire),
     ];
     (
         any::<bool>(),

@@ -3476,3 +3476,84 @@ fn explain_says_what_a_points_types_cap_cut() {
         "{story}"
     );
 }
+
+// ------------------------------------------------------------ a rule's own expiry
+
+/// Points that expire a year after earn, a campaign whose points expire 30
+/// days after earn, and status credit the campaign also earns (it never
+/// expires: it is qualifying).
+const CAMPAIGN_EXPIRY: &str = ny!(r#"
+points status {
+  qualifying
+}
+points pts {
+  expire 12 months after earn
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+rule spring {
+  on purchase where date in 2025-03-01 .. 2025-03-31
+  earn 50 pts
+  earn 5 status
+  expire 30 days after earn
+}
+"#);
+
+#[test]
+fn a_rules_expiry_overrides_its_points_types_and_is_spent_first() {
+    let run = run(
+        CAMPAIGN_EXPIRY,
+        "id,time,member,type,amount,points,points_type
+         e1,2025-01-01 09:00,ann,enroll,,,
+         e2,2025-02-01 10:00,ann,purchase,100,,
+         e3,2025-03-02 10:00,ann,purchase,10,,
+         e4,2025-03-10 10:00,ann,redeem,,20,pts
+         e5,2025-04-01 10:00,ann,purchase,10,,
+         e6,2025-04-01 11:00,bob,enroll,,,",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-02-01T10:00:00-05:00 100 =100 base",
+            "earn 2025-03-02T10:00:00-05:00 10 =110 base",
+            "earn 2025-03-02T10:00:00-05:00 50 =160 spring",
+            "earn 2025-03-02T10:00:00-05:00 5 =5 spring",
+            // Spent from the campaign's points, which expire first though
+            // earned last.
+            "spend 2025-03-10T10:00:00-04:00 -20 =140",
+            // 30 days after 10:00 on 2 March: 10:00 on 1 April, before the
+            // purchase of that instant; the year-long points stay.
+            "expire 2025-04-01T10:00:00-04:00 -30 =110",
+            "earn 2025-04-01T10:00:00-04:00 10 =120 base",
+        ]
+    );
+    assert_eq!(run.members["ann"].balances["status"], d("5"));
+}
+
+#[test]
+fn a_rules_expiry_comes_before_its_types_inactivity_expiry() {
+    let program = CAMPAIGN_EXPIRY.replace(
+        "expire 12 months after earn",
+        "expire after 2 months without activity",
+    );
+    let run = run_until(
+        &program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-03-02 10:00,ann,purchase,10",
+        "2025-06-30",
+    );
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-03-02T10:00:00-05:00 10 =10 base",
+            "earn 2025-03-02T10:00:00-05:00 50 =60 spring",
+            "earn 2025-03-02T10:00:00-05:00 5 =5 spring",
+            "expire 2025-04-01T10:00:00-04:00 -50 =10",
+            // Two months without activity take the rest.
+            "expire 2025-05-02T10:00:00-04:00 -10 =0",
+        ]
+    );
+}

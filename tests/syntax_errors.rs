@@ -69,7 +69,7 @@ points stars {{
 rule base {{
   on purchase
   earn 1 stars per 1 USD of amount
-  expire after 12 months
+  pending 14 days
 }}
 
 rule double {{
@@ -93,7 +93,7 @@ tiers by sum of amount over calendar year {{
         helps,
         [
             "a points type's cap counts what every rule pays and names no type, `cap 500 per member per day`; to cap one rule's award, write the cap in the `rule` block",
-            "points expire by their type, whatever rule earned them: write it in a `points` block, not in `rule`",
+            "`pending` is a statement of `points`: write it in a `points` block, not in `rule`",
             "`times` multiplies an `earn`: end the `earn` statement with it, `earn 1 stars per 1 USD of amount times tier { gold: 2 }`, before `round` and the rest",
             "a threshold is a plain number in its measure's unit (a sum of amounts is in the program's currency already): write it without `USD`",
         ]
@@ -157,6 +157,7 @@ const BLOCKS: [(&str, &str, &[&str]); 6] = [
             "min",
             "stop",
             "multiply",
+            "expire",
         ],
     ),
     ("perk", "perk p for all tiers {", &["limit", "cost"]),

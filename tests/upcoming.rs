@@ -170,3 +170,32 @@ fn the_run_command_writes_the_upcoming_files_for_an_example_program() {
     assert!(expiry.contains("\nkai,award_miles,61-90,392,"), "{expiry}");
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+fn miles_a_rule_gave_their_own_expiry_go_at_it_before_the_rest_lapse() {
+    let program = PROGRAM.replace(
+        "  earn 1 miles per 1 USD of amount\n}",
+        "  earn 1 miles per 1 USD of amount\n}\nrule autumn {\n  on purchase\n  earn 25 miles\n  expire 40 days after earn\n}",
+    );
+    let (_, expiry, _) = report_of(
+        &program,
+        "id,time,member,type,amount
+         e1,2025-01-05 09:00,bob,enroll,
+         e2,2025-06-15 10:00,bob,purchase,40
+         e3,2025-11-10 10:00,dee,enroll,
+         e4,2025-11-10 10:00,dee,purchase,10",
+        "2025-11-30",
+    );
+    // Bob's 40 miles (and his autumn 25, gone in July) lapse with his
+    // inactivity on 15 December; dee's 25 autumn miles go on 20 December,
+    // 40 days after earn, and her other 10 with her inactivity in May (her
+    // stars at the end of February).
+    assert_eq!(
+        expiry,
+        "member,points,days,amount,first_expiry
+bob,miles,0-30,40,2025-12-15T10:00:00-05:00
+dee,stars,61-90,10,2026-03-01T00:00:00-05:00
+dee,miles,0-30,25,2025-12-20T10:00:00-05:00
+"
+    );
+}

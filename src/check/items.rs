@@ -190,18 +190,7 @@ pub fn check_points(file: &File, symbols: &Symbols, checker: &mut Checker) {
                 PointsSetting::Pending(d) => {
                     checker.check_whole_positive(&d.count, "a pending period");
                 }
-                PointsSetting::Expire(expiry) => match expiry {
-                    Expiry::AfterEarn { term, .. } => {
-                        checker.check_whole_positive(&term.count, "an expiry term");
-                    }
-                    Expiry::Inactivity(d) => {
-                        checker.check_whole_positive(&d.count, "an inactivity period");
-                    }
-                    Expiry::EndOf { plus: Some(n), .. } => {
-                        checker.check_whole_positive(n, "the number of periods added");
-                    }
-                    Expiry::EndOf { plus: None, .. } | Expiry::Never => {}
-                },
+                PointsSetting::Expire(expiry) => checker.check_expiry(expiry),
                 PointsSetting::Qualifying => {}
                 PointsSetting::Cap { amount, period } => {
                     checker.check_positive(amount, "a cap");

@@ -12,7 +12,7 @@ mod tiers;
 pub use declarations::{BuiltinEvent, Symbols};
 
 use crate::diagnostic::{self, Diagnostic};
-use crate::syntax::ast::{File, Ident, Money, Number, Span};
+use crate::syntax::ast::{Expiry, File, Ident, Money, Number, Span};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
@@ -114,6 +114,23 @@ impl Checker {
     }
 
     /// Reports the second occurrence of something that may appear only once.
+    /// The terms of an `expire` statement, of a points type or a rule:
+    /// whole numbers above zero.
+    fn check_expiry(&mut self, expiry: &Expiry) {
+        match expiry {
+            Expiry::AfterEarn { term, .. } => {
+                self.check_whole_positive(&term.count, "an expiry term");
+            }
+            Expiry::Inactivity(d) => {
+                self.check_whole_positive(&d.count, "an inactivity period");
+            }
+            Expiry::EndOf { plus: Some(n), .. } => {
+                self.check_whole_positive(n, "the number of periods added");
+            }
+            Expiry::EndOf { plus: None, .. } | Expiry::Never => {}
+        }
+    }
+
     fn duplicate(&mut self, span: Span, what: &str) {
         self.report(
             Diagnostic::error("duplicate", span, format!("{what} is given twice"))

@@ -182,6 +182,10 @@ fn check_rule<'a>(
                     );
                 }
             }
+            RuleStmt::Expire(expiry) => {
+                once(checker, "expire", stmt.span);
+                check_rule_expiry(rule, stmt.span, expiry, &earned, symbols, checker);
+            }
             RuleStmt::Multiply { points, factor } => {
                 check_multiply(rule, stmt.span, points, factor, symbols, checker);
             }
@@ -226,6 +230,44 @@ fn check_rule<'a>(
         let currency = symbols.currency.unwrap_or("USD");
         let example = format!("earn 1 {points} per 1 {currency} of amount");
         checker.report(missing("earn", &example));
+    }
+}
+
+/// A rule's own `expire`: any form but inactivity (which takes a type's
+/// every point together), on a rule that earns points that can expire.
+fn check_rule_expiry(
+    rule: &RuleDecl,
+    span: Span,
+    expiry: &Expiry,
+    earned: &BTreeSet<&str>,
+    symbols: &Symbols,
+    checker: &mut Checker,
+) {
+    checker.check_expiry(expiry);
+    if matches!(expiry, Expiry::Inactivity(_)) {
+        checker.report(
+            Diagnostic::error(
+                "rule-expiry",
+                span,
+                format!("rule `{}` cannot expire its points by inactivity", rule.name.node),
+            )
+            .with_label("inactivity is the member's, not the award's")
+            .with_help("inactivity expires every point of a type together: write it in the `points` block, or give the rule a term, like `expire 30 days after earn`"),
+        );
+    }
+    if !earned.is_empty() && earned.iter().all(|p| symbols.is_qualifying(p)) {
+        checker.report(
+            Diagnostic::error(
+                "qualifying-expiry",
+                span,
+                format!(
+                    "rule `{}` earns only qualifying points, which never expire",
+                    rule.name.node
+                ),
+            )
+            .with_label("has no effect on qualifying points")
+            .with_help("remove this line: qualifying points only count toward tiers"),
+        );
     }
 }
 

@@ -268,6 +268,9 @@ pub struct Rule {
     /// `stop`: when it fires, the rules after it on the event are not
     /// evaluated.
     pub stop: bool,
+    /// `expire ...`: when its awards expire, instead of their points
+    /// type's rule (never by inactivity: the checker refuses it).
+    pub expiry: Option<ExpiryRule>,
 }
 
 impl Rule {

@@ -243,20 +243,7 @@ fn points_type(p: &ast::PointsDecl) -> Result<PointsType> {
             }
             ast::PointsSetting::Pending(d) => points.pending = Some(term(d)?),
             ast::PointsSetting::Qualifying => points.qualifying = true,
-            ast::PointsSetting::Expire(e) => {
-                points.expiry = match e {
-                    ast::Expiry::Never => ExpiryRule::Never,
-                    ast::Expiry::AfterEarn { term: t, end_of } => ExpiryRule::AfterEarn {
-                        term: term(t)?,
-                        end_of: end_of.as_ref().map(|u| u.node),
-                    },
-                    ast::Expiry::Inactivity(d) => ExpiryRule::Inactivity(term(d)?),
-                    ast::Expiry::EndOf { unit, plus } => ExpiryRule::EndOf {
-                        unit: unit.node,
-                        plus: plus.as_ref().map(whole).transpose()?.unwrap_or(0),
-                    },
-                }
-            }
+            ast::PointsSetting::Expire(e) => points.expiry = expiry(e)?,
             ast::PointsSetting::Transfers(options) => {
                 let mut transfers = Transfers {
                     min: Decimal::ZERO,
@@ -296,6 +283,22 @@ fn points_type(p: &ast::PointsDecl) -> Result<PointsType> {
         }
     }
     Ok(points)
+}
+
+/// An `expire` statement, of a points type or of a rule.
+fn expiry(e: &ast::Expiry) -> Result<ExpiryRule> {
+    Ok(match e {
+        ast::Expiry::Never => ExpiryRule::Never,
+        ast::Expiry::AfterEarn { term: t, end_of } => ExpiryRule::AfterEarn {
+            term: term(t)?,
+            end_of: end_of.as_ref().map(|u| u.node),
+        },
+        ast::Expiry::Inactivity(d) => ExpiryRule::Inactivity(term(d)?),
+        ast::Expiry::EndOf { unit, plus } => ExpiryRule::EndOf {
+            unit: unit.node,
+            plus: plus.as_ref().map(whole).transpose()?.unwrap_or(0),
+        },
+    })
 }
 
 fn measure(
@@ -617,6 +620,7 @@ fn lower_rule(
         min_spend: None,
         preview: r.preview,
         stop: false,
+        expiry: None,
     };
     for stmt in &r.stmts {
         match &stmt.node {
@@ -663,6 +667,7 @@ fn lower_rule(
             ast::RuleStmt::During { from, to } => rule.during = Some((from.node, to.node)),
             ast::RuleStmt::MinSpend(m) => rule.min_spend = Some(m.amount.node),
             ast::RuleStmt::Stop => rule.stop = true,
+            ast::RuleStmt::Expire(e) => rule.expiry = Some(expiry(e)?),
             ast::RuleStmt::Multiply { points, factor } => rule.awards.push(Award {
                 points: Names::get(&names.points, points, "points type")?,
                 amount: AwardAmount::Multiply {

@@ -347,11 +347,25 @@ impl<'p> LiabilityBuilder<'p> {
         }
         // The last points of a cohort are earned at the month's last instant
         // and expire last.
+        // Rules may give their awards an expiry of their own: a cohort has
+        // matured once its points are past every expiry they may carry.
+        let expiries: Vec<ExpiryRule> = std::iter::once(expiry)
+            .chain(
+                program
+                    .rules
+                    .iter()
+                    .filter(|r| r.awards.iter().any(|a| a.points.index() == p))
+                    .filter_map(|r| r.expiry),
+            )
+            .collect();
         let matured = |month: Month| {
             first_day(month + 1)
                 .map(|next| calendar::start_of_day(tz, next) - chrono::Duration::nanoseconds(1))
-                .and_then(|last| calendar::expiry(tz, expiry, last))
-                .is_some_and(|at| at <= until)
+                .is_some_and(|last| {
+                    expiries
+                        .iter()
+                        .all(|rule| calendar::expiry(tz, *rule, last).is_some_and(|at| at <= until))
+                })
         };
         let until_day = calendar::local(tz, until).date();
         let cohorts: Vec<(Month, &Cohort)> = self

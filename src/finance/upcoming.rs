@@ -84,11 +84,21 @@ pub fn upcoming(engine: &Engine, as_of: DateTime<Utc>) -> Upcoming {
             };
             match points.expiry {
                 ExpiryRule::Inactivity(term) => {
-                    if let Some(last) = wallet.last_activity {
-                        add(
-                            calendar::after(program.timezone, last, term),
-                            wallet.balance(),
-                        );
+                    // Points a rule gave an expiry of their own go at it,
+                    // if that comes first; the rest go together.
+                    let lapse = wallet
+                        .last_activity
+                        .map(|last| calendar::after(program.timezone, last, term));
+                    let mut rest = wallet.balance();
+                    for bucket in wallet.buckets() {
+                        let own = bucket.expires_at.filter(|at| lapse.is_none_or(|l| *at < l));
+                        if let Some(at) = own {
+                            add(at, bucket.amount);
+                            rest -= bucket.amount;
+                        }
+                    }
+                    if let Some(lapse) = lapse {
+                        add(lapse, rest);
                     }
                 }
                 _ => {

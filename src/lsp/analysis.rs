@@ -572,7 +572,7 @@ mod tests {
         assert_eq!(offered("rule r {\n  on v"), ["visit"]);
         assert_eq!(
             offered("rule r {\n  on purchase\n  e"),
-            ["earn", "exclusive"]
+            ["earn", "exclusive", "expire"]
         );
         assert_eq!(offered("points p {\n  ex"), ["expire"]);
         assert_eq!(offered("re"), ["reward"]);

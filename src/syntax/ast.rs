@@ -459,6 +459,9 @@ pub enum RuleStmt {
         points: Ident,
         factor: Number,
     },
+    /// `expire 30 days after earn`: the rule's awards expire so, not as
+    /// their points type says.
+    Expire(Expiry),
 }
 
 #[derive(Debug, Clone, PartialEq)]

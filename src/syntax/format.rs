@@ -508,6 +508,28 @@ fn fields(fields: &[FieldDecl]) -> Vec<(Span, Text)> {
         .collect()
 }
 
+/// An `expire` statement, of a points type or of a rule.
+fn expire(expiry: &Expiry) -> String {
+    match expiry {
+        Expiry::Never => "expire never".into(),
+        Expiry::AfterEarn { term, end_of } => {
+            let end_of = end_of
+                .as_ref()
+                .map(|unit| format!(" at end of {}", unit.node.name()))
+                .unwrap_or_default();
+            format!("expire {} after earn{end_of}", duration(term))
+        }
+        Expiry::Inactivity(d) => format!("expire after {} without activity", duration(d)),
+        Expiry::EndOf { unit, plus } => {
+            let plus = plus
+                .as_ref()
+                .map(|n| format!(" + {}", n.node))
+                .unwrap_or_default();
+            format!("expire at end of {}{plus}", unit.node.name())
+        }
+    }
+}
+
 fn points_setting(setting: &PointsSetting) -> Text {
     match setting {
         PointsSetting::Precision(n) => format!("precision {}", n.node).into(),
@@ -515,26 +537,7 @@ fn points_setting(setting: &PointsSetting) -> Text {
         PointsSetting::Breakage(p) => format!("breakage {}%", p.node).into(),
         PointsSetting::Pending(d) => format!("pending {}", duration(d)).into(),
         PointsSetting::Qualifying => "qualifying".into(),
-        PointsSetting::Expire(expiry) => match expiry {
-            Expiry::Never => "expire never".into(),
-            Expiry::AfterEarn { term, end_of } => {
-                let end_of = end_of
-                    .as_ref()
-                    .map(|unit| format!(" at end of {}", unit.node.name()))
-                    .unwrap_or_default();
-                format!("expire {} after earn{end_of}", duration(term)).into()
-            }
-            Expiry::Inactivity(d) => {
-                format!("expire after {} without activity", duration(d)).into()
-            }
-            Expiry::EndOf { unit, plus } => {
-                let plus = plus
-                    .as_ref()
-                    .map(|n| format!(" + {}", n.node))
-                    .unwrap_or_default();
-                format!("expire at end of {}{plus}", unit.node.name()).into()
-            }
-        },
+        PointsSetting::Expire(e) => expire(e).into(),
         PointsSetting::Transfers(options) => {
             let options: Vec<String> = options
                 .iter()
@@ -725,6 +728,7 @@ fn rule_stmt(stmt: &RuleStmt) -> String {
         RuleStmt::During { from, to } => format!("during {} .. {}", date(from.node), date(to.node)),
         RuleStmt::MinSpend(m) => format!("min spend {}", money(m)),
         RuleStmt::Stop => "stop".to_string(),
+        RuleStmt::Expire(e) => expire(e),
         RuleStmt::Multiply { points, factor } => {
             format!("multiply {} by {}", points.node, factor.node)
         }

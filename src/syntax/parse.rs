@@ -196,6 +196,7 @@ const BLOCK_STATEMENTS: &[(&str, &[&str])] = &[
             "min",
             "stop",
             "multiply",
+            "expire",
         ],
     ),
     ("perk", &["limit", "cost"]),
@@ -406,7 +407,6 @@ fn block_help(source: &str, found: Span, text: &str, previous: Option<&str>) -> 
         .collect();
     let home = homes.first()?;
     let why = match (text, block) {
-        ("expire", _) => "points expire by their type, whatever rule earned them".to_string(),
         ("cap", _) => "a cap limits what a rule, or a points type, awards a member".to_string(),
         _ => format!(
             "`{text}` is a statement of {}",
@@ -1098,6 +1098,7 @@ fn rule_stmt(pair: Pair<Rule>) -> Result<RuleStmt> {
         },
         Rule::min_spend_stmt => RuleStmt::MinSpend(money(c.expect(Rule::money)?)?),
         Rule::stop_stmt => RuleStmt::Stop,
+        Rule::expire_stmt => RuleStmt::Expire(expiry(c.next()?)?),
         Rule::multiply_stmt => RuleStmt::Multiply {
             points: ident(c.expect(Rule::ident)?),
             factor: decimal(&c.expect(Rule::number)?)?,
