@@ -44,6 +44,7 @@ const CODES: &[&str] = &[
     "cap-points",
     "multiply",
     "rule-expiry",
+    "counter",
     "qualifying-expiry",
     "not-redeemable",
     "not-transferable",

@@ -201,8 +201,29 @@ fn primary() -> impl Strategy<Value = Expr> {
         name().prop_map(ExprKind::Name),
         ident().prop_map(ExprKind::MemberAttr),
         ident().prop_map(ExprKind::Balance),
+        (counted(), counter_window()).prop_map(|(source, window)| {
+            ExprKind::Counter(Box::new(CounterRef {
+                source: spanned(source),
+                window: spanned(window),
+            }))
+        }),
     ]
     .prop_map(spanned)
+}
+
+/// What a counter counts: events, or a field of them summed.
+fn counted() -> impl Strategy<Value = MeasureSource> {
+    prop_oneof![
+        ident().prop_map(MeasureSource::Count),
+        (ident(), ident()).prop_map(|(event, field)| MeasureSource::FieldSum { event, field }),
+    ]
+}
+
+fn counter_window() -> impl Strategy<Value = CounterWindow> {
+    prop_oneof![
+        calendar_unit().prop_map(CounterWindow::This),
+        duration().prop_map(CounterWindow::Last),
+    ]
 }
 
 /// A bound of `in A .. B`: the grammar allows a date, money or a number.
@@ -373,8 +394,7 @@ fn measure_source() -> impl Strategy<Value = Spanned<MeasureSource>> {
     prop_oneof![
         ident().prop_map(MeasureSource::PointsEarned),
         ident().prop_map(MeasureSource::Balance),
-        ident().prop_map(MeasureSource::Count),
-        (ident(), ident()).prop_map(|(event, field)| MeasureSource::FieldSum { event, field }),
+        counted(),
     ]
     .prop_map(spanned)
 }

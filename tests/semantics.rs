@@ -3557,3 +3557,105 @@ fn a_rules_expiry_comes_before_its_types_inactivity_expiry() {
         ]
     );
 }
+
+// ------------------------------------------------------------ counters in conditions
+
+/// The fifth purchase of a month earns a bonus; 100 USD spent in a month
+/// earns one once; a third visit within a week earns one.
+const COUNTERS: &str = ny!(r#"
+points pts
+event visit {
+  store: text
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+rule fifth_of_the_month {
+  on purchase where count of purchase in this month = 5
+  earn 50 pts
+}
+rule big_month {
+  on purchase where sum of purchase.amount in this month >= 100 USD
+  earn 500 pts
+  limit 1 per member per month
+}
+rule regular {
+  on visit where count of visit over last 7 days >= 3
+  earn 7 pts
+}
+"#);
+
+#[test]
+fn counters_count_the_members_events_in_their_window_this_one_included() {
+    let run = run(
+        COUNTERS,
+        "id,time,member,type,amount,store
+         e1,2025-01-01 09:00,ann,enroll,,
+         p1,2025-01-03 10:00,ann,purchase,30,
+         p2,2025-01-10 10:00,ann,purchase,30,
+         p3,2025-01-17 10:00,ann,purchase,30,
+         p4,2025-01-24 10:00,ann,purchase,5,
+         p5,2025-01-31 23:30,ann,purchase,5,
+         p6,2025-02-01 00:30,ann,purchase,90,
+         p7,2025-02-02 10:00,ann,purchase,10,
+         e2,2025-01-01 09:00,bob,enroll,,
+         v1,2025-03-01 10:00,bob,visit,,a
+         v2,2025-03-05 10:00,bob,visit,,b
+         v3,2025-03-08 09:59,bob,visit,,a
+         v4,2025-03-15 10:00,bob,visit,,a
+         v5,2025-03-16 10:00,bob,visit,,a
+         v6,2025-03-17 10:00,bob,visit,,a",
+    );
+    let bonuses: Vec<String> = run
+        .ledger
+        .iter()
+        .filter(|r| r.kind == "earn" && r.rule != "base")
+        .map(|r| format!("{} {} {}", r.event, r.rule, r.amount))
+        .collect();
+    assert_eq!(
+        bonuses,
+        [
+            // The fifth purchase of January, at 23:30 New York time, which
+            // also brings January's spend to 100 USD.
+            "p5 fifth_of_the_month 50",
+            "p5 big_month 500",
+            // February starts afresh: 90, then 100.
+            "p7 big_month 500",
+            // v1, v2 and v3 fall within 7 days of v3; v4 has only itself
+            // (v3 is 7 days and a minute before); v6 has v4, v5 and itself.
+            "v3 regular 7",
+            "v6 regular 7",
+        ]
+    );
+}
+
+#[test]
+fn a_late_purchase_re_runs_the_counters_it_changes() {
+    let sorted = "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         p1,2025-01-03 10:00,ann,purchase,30
+         p2,2025-01-10 10:00,ann,purchase,30
+         p3,2025-01-17 10:00,ann,purchase,30
+         p4,2025-01-24 10:00,ann,purchase,5
+         p5,2025-01-31 23:30,ann,purchase,5";
+    // p2 arrives last: re-run, p5 is the fifth of the month again.
+    let late = "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         p1,2025-01-03 10:00,ann,purchase,30
+         p3,2025-01-17 10:00,ann,purchase,30
+         p4,2025-01-24 10:00,ann,purchase,5
+         p5,2025-01-31 23:30,ann,purchase,5
+         p2,2025-01-10 10:00,ann,purchase,30";
+    let program = COUNTERS.replace(
+        "program \"Test\" {\n",
+        "program \"Test\" {\n  accept late events up to 30 days\n",
+    );
+    let streamed = run_with(&program, late, Order::Stream, None);
+    let sorted = run(&program, sorted);
+    assert_eq!(
+        streamed.members["ann"].balances["pts"],
+        sorted.members["ann"].balances["pts"]
+    );
+    assert_eq!(sorted.members["ann"].balances["pts"], d("650"));
+}

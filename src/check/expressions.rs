@@ -112,6 +112,7 @@ impl Types<'_, '_, '_> {
             ExprKind::Name(name) => self.name(name, expr.span),
             ExprKind::MemberAttr(attr) => self.member_attr(attr),
             ExprKind::Balance(points) => self.balance(points),
+            ExprKind::Counter(counter) => self.counter(&counter.source, &counter.window, expr.span),
             ExprKind::Paren(inner) => self.infer(inner),
             ExprKind::Unary { op, expr: inner } => self.unary(*op, inner),
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, expr.span),
@@ -260,6 +261,49 @@ impl Types<'_, '_, '_> {
             self.checker.report(unknown_points(points, self.symbols));
             Ty::Unknown
         }
+    }
+
+    /// `count of E in this U`, `sum of E.F over last N`: in a rule, of an
+    /// event type rules fire on, over a window of whole units.
+    fn counter(
+        &mut self,
+        source: &Spanned<MeasureSource>,
+        window: &Spanned<CounterWindow>,
+        span: Span,
+    ) -> Ty {
+        super::tiers::check_source(source, self.symbols, self.checker);
+        if let CounterWindow::Last(term) = &window.node {
+            self.checker
+                .check_whole_positive(&term.count, "a counter's window");
+        }
+        if matches!(self.scope, Scope::Measures) {
+            self.checker.report(
+                Diagnostic::error("counter", span, "a tier condition cannot use a counter")
+                    .with_label("only in rules")
+                    .with_help("tiers count over their own window: declare a measure, like `measure visits = count of purchase`"),
+            );
+            return Ty::Unknown;
+        }
+        let event = match &source.node {
+            MeasureSource::Count(event) | MeasureSource::FieldSum { event, .. } => Some(event),
+            MeasureSource::PointsEarned(_) | MeasureSource::Balance(_) => None,
+        };
+        let builtin = event
+            .and_then(|e| self.symbols.events.get(e.node.as_str()))
+            .and_then(|schema| schema.builtin)
+            .filter(|b| !b.fires_rules());
+        if let (Some(event), Some(builtin)) = (event, builtin) {
+            self.checker.report(
+                Diagnostic::error(
+                    "counter",
+                    event.span,
+                    format!("a counter cannot count `{}` events", builtin.name()),
+                )
+                .with_label("not counted")
+                .with_help("counters count purchases, enrolments and declared events, the events rules fire on"),
+            );
+        }
+        self.measure_type(&source.node)
     }
 
     fn measure_type(&self, source: &MeasureSource) -> Ty {

@@ -103,7 +103,13 @@ pub fn unknown_tier(tier: &Ident, symbols: &Symbols) -> Diagnostic {
     )
 }
 
-fn check_source(source: &Spanned<MeasureSource>, symbols: &Symbols, checker: &mut Checker) {
+/// What a tier measure, or a counter in a rule's condition, counts: a
+/// declared points type, event type, and number or money field.
+pub(super) fn check_source(
+    source: &Spanned<MeasureSource>,
+    symbols: &Symbols,
+    checker: &mut Checker,
+) {
     match &source.node {
         MeasureSource::PointsEarned(points) | MeasureSource::Balance(points) => {
             if !symbols.points.contains_key(points.node.as_str()) {

@@ -70,6 +70,18 @@ pub struct Program {
     pub points_index: BTreeMap<String, PointsId>,
     /// Points types by the kind of pool they are pooled in.
     pub pool_index: BTreeMap<String, PointsId>,
+    /// The counters rules' expressions read (`count of purchase in this
+    /// month`), each once: what they count (a `Count` or a `FieldSum`) and
+    /// over which window. An [`Expr::Counter`] is an index here.
+    pub counters: Vec<(Measure, CounterWindow)>,
+}
+
+/// The window of a counter: the current calendar unit, or a term back from
+/// the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CounterWindow {
+    This(CalendarUnit),
+    Last(Term),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -400,6 +412,8 @@ pub enum Expr {
     /// A tier measure (only in tier conditions).
     Measure(usize),
     Balance(PointsId),
+    /// A counter of [`Program::counters`], by index.
+    Counter(usize),
     Not(Box<Expr>),
     Neg(Box<Expr>),
     Binary(BinaryOp, Box<Expr>, Box<Expr>),

@@ -67,6 +67,7 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
         perk_index: BTreeMap::new(),
         points_index: BTreeMap::new(),
         pool_index: BTreeMap::new(),
+        counters: Vec::new(),
     };
     let mut names = Names::default();
     for item in &file.items {
@@ -120,6 +121,35 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
         .enumerate()
         .map(|(id, name)| (name, RuleId(id)))
         .collect();
+    // The counters the rules read, each once, known before the rules'
+    // expressions are lowered to indices into them.
+    for item in &file.items {
+        let Item::Rule(r) = item else { continue };
+        let mut found = Vec::new();
+        for stmt in &r.stmts {
+            match &stmt.node {
+                ast::RuleStmt::On {
+                    condition: Some(c), ..
+                } => counters_in(c, &mut found),
+                ast::RuleStmt::Earn(ast::Earn {
+                    award: ast::Award::Amount { amount, per, .. },
+                    ..
+                }) => {
+                    counters_in(amount, &mut found);
+                    if let Some(per) = per {
+                        counters_in(&per.base, &mut found);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (source, window) in found {
+            let counter = counter(source, window, &names, &program)?;
+            if !program.counters.contains(&counter) {
+                program.counters.push(counter);
+            }
+        }
+    }
     for item in &file.items {
         match item {
             Item::Rule(r) => {
@@ -326,6 +356,45 @@ fn measure(
     })
 }
 
+/// The counters an expression reads.
+fn counters_in<'e>(
+    e: &'e ast::Expr,
+    found: &mut Vec<(&'e Spanned<ast::MeasureSource>, &'e ast::CounterWindow)>,
+) {
+    match &e.node {
+        ExprKind::Counter(c) => found.push((&c.source, &c.window.node)),
+        ExprKind::Paren(inner) | ExprKind::Unary { expr: inner, .. } => counters_in(inner, found),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            counters_in(lhs, found);
+            counters_in(rhs, found);
+        }
+        ExprKind::InList { expr, items } => {
+            counters_in(expr, found);
+            items.iter().for_each(|item| counters_in(item, found));
+        }
+        ExprKind::InRange { expr, low, high } => {
+            for part in [expr, low, high] {
+                counters_in(part, found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A counter as the engine keeps it: what it counts and its window.
+fn counter(
+    source: &Spanned<ast::MeasureSource>,
+    window: &ast::CounterWindow,
+    names: &Names,
+    program: &Program,
+) -> Result<(Measure, CounterWindow)> {
+    let window = match window {
+        ast::CounterWindow::This(unit) => CounterWindow::This(*unit),
+        ast::CounterWindow::Last(d) => CounterWindow::Last(term(d)?),
+    };
+    Ok((measure(source, names, program)?, window))
+}
+
 /// A column name for a measure named only by what it counts.
 fn lower_tiers(t: &ast::TiersDecl, names: &mut Names, program: &Program) -> Result<Tiers> {
     let mut measures: Vec<Measure> =
@@ -485,6 +554,11 @@ fn expr(e: &ast::Expr, names: &Names, program: &Program, scope: Scope) -> Result
                 .ok_or_else(|| internal(attr.span, "a member attribute"))?,
         ),
         ExprKind::Balance(p) => Expr::Balance(Names::get(&names.points, p, "points type")?),
+        ExprKind::Counter(c) => {
+            let counter = counter(&c.source, &c.window.node, names, program)?;
+            let index = program.counters.iter().position(|c| *c == counter);
+            Expr::Counter(index.ok_or_else(|| internal(e.span, "a counter"))?)
+        }
         ExprKind::Unary {
             op: UnaryOp::Not,
             expr: inner,

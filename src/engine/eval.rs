@@ -19,6 +19,8 @@ pub struct Scope<'a> {
     pub enrolled: NaiveDate,
     pub balances: &'a [Decimal],
     pub measures: &'a [Decimal],
+    /// The program's counters, this event included.
+    pub counters: &'a [Decimal],
 }
 
 /// Whether a condition holds (a missing value makes it false). Conditions
@@ -54,6 +56,10 @@ pub fn eval<'a>(expr: &'a Expr, scope: &Scope<'a>) -> Cow<'a, Value> {
             .get(*i)
             .map_or(Value::Missing, |n| Value::Number(*n)),
         Expr::Balance(p) => balance(*p, scope),
+        Expr::Counter(i) => scope
+            .counters
+            .get(*i)
+            .map_or(Value::Missing, |n| Value::Number(*n)),
         Expr::Not(e) => match *eval(e, scope) {
             Value::Bool(b) => Value::Bool(!b),
             _ => Value::Missing,
@@ -127,7 +133,8 @@ pub fn missing(expr: &Expr, scope: &Scope, found: &mut Vec<Read>) {
         | Expr::Attribute(_)
         | Expr::Builtin(_)
         | Expr::Measure(_)
-        | Expr::Balance(_) => {}
+        | Expr::Balance(_)
+        | Expr::Counter(_) => {}
     }
 }
 
@@ -301,6 +308,7 @@ mod tests {
                 enrolled: NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date"),
                 balances: &[],
                 measures: &[],
+                counters: &[],
             };
             prop_assert_eq!(holds(&e, &scope), *eval(&e, &scope) == Value::Bool(true), "{:?}", e);
         }

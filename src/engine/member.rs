@@ -50,6 +50,9 @@ pub struct Member {
     pub carried: Vec<Decimal>,
     /// Dated measure contributions (rolling windows).
     pub window_entries: VecDeque<(DateTime<Utc>, usize, Decimal)>,
+    /// Dated contributions to counters over a term (`over last 30 days`),
+    /// by counter index, in time order; kept only inside their term.
+    pub counted_events: VecDeque<(DateTime<Utc>, usize, Decimal)>,
     /// Cap, limit, perk and budget counters, in key order (a few a member:
     /// a sorted list is smaller than a map's nodes).
     pub counters: Vec<(Counter, Decimal)>,
@@ -97,6 +100,7 @@ impl Member {
             window: vec![Decimal::ZERO; measures],
             carried: Vec::new(),
             window_entries: VecDeque::new(),
+            counted_events: VecDeque::new(),
             counters: Vec::new(),
             purchases: Vec::new(),
             first_close: None,
@@ -214,6 +218,9 @@ pub enum Counter {
     Budget((RuleId, usize, i64)),
     /// Points of a type all rules awarded under the type's cap number `usize`.
     PointsCapped(PointsId, usize, i64),
+    /// What the program's counter number `usize` counted in a calendar
+    /// period (keyed by the period's first day).
+    Events(usize, i64),
 }
 
 impl Counter {
@@ -225,6 +232,7 @@ impl Counter {
             Counter::Capped(rule, i, _) => Some(Counter::Capped(rule, i, i64::MIN)),
             Counter::PerkUsed(perk, _) => Some(Counter::PerkUsed(perk, i64::MIN)),
             Counter::PointsCapped(points, i, _) => Some(Counter::PointsCapped(points, i, i64::MIN)),
+            Counter::Events(i, _) => Some(Counter::Events(i, i64::MIN)),
             Counter::Budget(_) => None,
         }
     }

@@ -8,6 +8,7 @@
 mod adjust;
 
 mod clock;
+mod counters;
 mod eval;
 pub mod explain;
 mod ids;

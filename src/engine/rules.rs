@@ -66,6 +66,7 @@ impl Engine<'_> {
         // (`SmallVec`): allocating them was about 1 % of a run.
         let balances: SmallVec<[Decimal; 4]> = member.wallets.iter().map(|w| w.balance()).collect();
         let measures: SmallVec<[Decimal; 4]> = tiers::current_measures(member, program, event.time);
+        let counters = self.counters_at(m, event, local.date());
         let scope = Scope {
             fields: &event.fields,
             attributes: &member.attributes,
@@ -74,6 +75,7 @@ impl Engine<'_> {
             enrolled: member.enrolled_on,
             balances: &balances,
             measures: &measures,
+            counters: &counters,
         };
         let purchase_amount = match event.body {
             Body::Purchase { amount } => Some(amount),
@@ -244,6 +246,7 @@ impl Engine<'_> {
             explanation.rules(outcomes);
         }
         let contributions = tiers::add_measures(self, m, event, &earned_now);
+        self.count_event(m, event, local.date());
         if let Some(amount) = purchase_amount {
             if let Some(member) = self.members.get_mut(m) {
                 member.forget_purchases(event.time);

@@ -296,6 +296,7 @@ fn measures_scope<'a>(measures: &'a [Decimal], local: chrono::NaiveDateTime) -> 
         enrolled: local.date(),
         balances: &[],
         measures,
+        counters: &[],
     }
 }
 

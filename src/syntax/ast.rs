@@ -596,6 +596,9 @@ pub enum ExprKind {
     MemberAttr(Ident),
     /// `balance of stars`
     Balance(Ident),
+    /// `count of purchase in this month`, `sum of purchase.amount over last
+    /// 30 days`: the member's events of a type in a window, this one included.
+    Counter(Box<CounterRef>),
     Paren(Box<Expr>),
     Unary {
         op: UnaryOp,
@@ -615,6 +618,22 @@ pub enum ExprKind {
         low: Box<Expr>,
         high: Box<Expr>,
     },
+}
+
+/// A counter in an expression: what it counts, and over which window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CounterRef {
+    pub source: Spanned<MeasureSource>,
+    pub window: Spanned<CounterWindow>,
+}
+
+/// The window a counter in a condition counts over.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CounterWindow {
+    /// `in this month`: the current day, week, month, quarter or year.
+    This(CalendarUnit),
+    /// `over last 30 days`: from this long before the event up to it.
+    Last(Duration),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

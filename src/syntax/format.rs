@@ -852,6 +852,14 @@ fn expr(e: &Expr) -> String {
         ExprKind::Name(name) => name.clone(),
         ExprKind::MemberAttr(attr) => format!("member.{}", attr.node),
         ExprKind::Balance(points) => format!("balance of {}", points.node),
+        ExprKind::Counter(counter) => {
+            let CounterRef { source, window } = counter.as_ref();
+            let window = match &window.node {
+                CounterWindow::This(unit) => format!("in this {}", unit.name()),
+                CounterWindow::Last(term) => format!("over last {}", duration(term)),
+            };
+            format!("{} {window}", measure(&source.node))
+        }
         ExprKind::Paren(inner) => format!("({})", expr(inner)),
         ExprKind::Unary {
             op: UnaryOp::Not,

@@ -1340,6 +1340,23 @@ fn primary(pair: Pair<Rule>) -> Result<Expr> {
         Rule::boolean => ExprKind::Bool(pair.as_str() == "true"),
         Rule::member_attr => ExprKind::MemberAttr(ident(Children::of(pair).expect(Rule::ident)?)),
         Rule::balance_ref => ExprKind::Balance(ident(Children::of(pair).expect(Rule::ident)?)),
+        Rule::counter_ref => {
+            let mut c = Children::of(pair);
+            let source = measure_source(c.next()?)?;
+            let window = c.next()?;
+            let ws = span(&window);
+            let window = match window.as_rule() {
+                Rule::this_period => {
+                    let unit = Children::of(window).expect(Rule::calendar_unit)?;
+                    CounterWindow::This(calendar_unit(unit).node)
+                }
+                _ => CounterWindow::Last(duration(Children::of(window).expect(Rule::duration)?)?),
+            };
+            ExprKind::Counter(Box::new(CounterRef {
+                source,
+                window: Spanned::new(window, ws),
+            }))
+        }
         Rule::name => ExprKind::Name(pair.as_str().to_string()),
         _ => return Err(internal(s)),
     };
@@ -1361,7 +1378,8 @@ mod tests {
             ("restrat", "restart"),
             ("expiy", "expiry"),
             ("fea", "fee"),
-            ("lest", "least"),
+            ("leats", "least"),
+            ("lsat", "last"),
             ("memebrs", "members"),
         ];
         for (typo, keyword) in cases {

@@ -72,7 +72,9 @@
 //! `times` by a text or number field or attribute; rules `on enroll`
 //! (paid after the joining `tier_change`, measured for the tier).
 //!
-//! Not covered: qualifying points types, a measure's use in a rule's
+//! Not covered: the language issue 24 added on 2026-12-06 (counters in
+//! conditions, `multiply`, caps on a points type, a rule's own `expire`:
+//! tests/semantics.rs covers them), qualifying points types, a measure's use in a rule's
 //! condition, tier measures counting events of declared types, a share of
 //! a rule on another event type, a member named like a pool (`kind:id`),
 //! arithmetic that divides by zero or overflows, `--stream`. One more
@@ -1706,6 +1708,9 @@ impl Facts<'_> {
                     .get(&p.node)
                     .map_or(Decimal::ZERO, Wallet::balance),
             ),
+            // Counters, multipliers and caps on a points type are not
+            // generated yet (see "Not covered" above).
+            ExprKind::Counter(_) => Value::Missing,
             ExprKind::Paren(inner) => self.eval(inner),
             ExprKind::Unary { op, expr } => match (op, self.eval(expr)) {
                 (UnaryOp::Not, Value::Bool(b)) => Value::Bool(!b),
