@@ -15,9 +15,11 @@
 // clippy.toml allows these in #[test] fns only: for the helpers here.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
+mod support;
+
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -79,10 +81,7 @@ impl Served {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let line = support::first_line(&mut child);
         assert!(line.contains("listening on 127.0.0.1 only"), "{line}");
         let address = line
             .split("http://")
@@ -144,13 +143,9 @@ impl Drop for Served {
     }
 }
 
-/// `loyalty CMD ARGS...` from the repository's root: its standard output.
+/// `loyalty ARGS` from the repository's root: its standard output.
 fn loyalty(args: &[&str]) -> String {
-    let done = Command::new(env!("CARGO_BIN_EXE_loyalty"))
-        .current_dir(root())
-        .args(args)
-        .output()
-        .unwrap();
+    let done = support::loyalty(args);
     assert!(
         done.status.success(),
         "{}",
@@ -455,29 +450,11 @@ struct Browser {
 
 impl Browser {
     fn open(url: &str) -> Browser {
-        let chromium = ["chromium", "chromium-browser", "google-chrome"]
-            .into_iter()
-            .find(|c| {
-                Command::new(c)
-                    .arg("--version")
-                    .output()
-                    .is_ok_and(|o| o.status.success())
-            })
-            .unwrap_or_else(|| {
-                panic!("Chromium is missing: apt-get install chromium (.ci/run installs it)")
-            });
+        let chromium = support::chromium();
         let profile = tempfile::tempdir().unwrap();
         let child = Command::new(chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-extensions",
-                "--no-first-run",
-                "--hide-scrollbars",
-                "--remote-debugging-port=0",
-            ])
+            .args(support::HEADLESS)
+            .args(["--hide-scrollbars", "--remote-debugging-port=0"])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
             .stdout(Stdio::null())

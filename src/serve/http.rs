@@ -126,10 +126,11 @@ pub fn read_request(input: &mut impl Read) -> Result<Request, Response> {
     let mut buffer = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     let head_end = loop {
-        if let Some(at) = find(&buffer, b"\r\n\r\n") {
+        let end = find(&buffer, b"\r\n\r\n");
+        if let Some(at) = end.filter(|at| *at <= MOST_HEAD_BYTES) {
             break at;
         }
-        if buffer.len() > MOST_HEAD_BYTES {
+        if end.is_some() || buffer.len() > MOST_HEAD_BYTES {
             return Err(Response::refusal(
                 431,
                 &format!("the request's head is longer than {MOST_HEAD_BYTES} bytes"),

@@ -232,6 +232,10 @@ function showRun(run) {
     ),
   );
   totals.querySelector('table').id = 'totals-table';
+  for (const p of summary.points.filter((p) => p.preview)) {
+    const worth = p.preview.value === null ? '' : `, worth ${p.preview.value} ${currency}`;
+    totals.append(note(`preview rules would have issued ${p.preview.issued} ${p.points}${worth} (not awarded)`));
+  }
   liability.replaceChildren(
     table(
       ['month', 'points', 'issued', 'spent', 'expired', 'outstanding', `liability ${currency}`, `cost ${currency}`],
