@@ -19,6 +19,10 @@ pub const MOST_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// How long a client has to send its whole request.
 pub const TIME_TO_SEND: Duration = Duration::from_secs(20);
 
+/// How long one read of the connection waits before the time left is
+/// looked at again: the connection's read timeout.
+pub const READ_WAIT: Duration = Duration::from_secs(1);
+
 /// A request as read: the method, the path (without its query), the
 /// headers (names in lowercase) and the body.
 #[derive(Debug)]
@@ -197,36 +201,34 @@ pub fn read_request(input: &mut impl Read) -> Result<Request, Response> {
     Ok(request)
 }
 
-/// Reads what has come, at least a byte; a refusal when the client closed
-/// the connection, or is out of time.
+/// Reads what has come, at least a byte, waiting [`READ_WAIT`] at a time;
+/// a refusal when the client closed the connection, or is out of time.
 fn read_some(input: &mut impl Read, chunk: &mut [u8], started: Instant) -> Result<usize, Response> {
-    let timeout = || {
-        Response::refusal(
-            408,
-            &format!(
-                "the request took more than {} s to send",
-                TIME_TO_SEND.as_secs()
-            ),
-        )
-    };
-    if started.elapsed() > TIME_TO_SEND {
-        return Err(timeout());
-    }
-    match input.read(chunk) {
-        Ok(0) => Err(Response::refusal(400, "the request ended early")),
-        Ok(read) => Ok(read),
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) =>
-        {
-            Err(timeout())
+    loop {
+        if started.elapsed() > TIME_TO_SEND {
+            let took = TIME_TO_SEND.as_secs();
+            return Err(Response::refusal(
+                408,
+                &format!("the request took more than {took} s to send"),
+            ));
         }
-        Err(e) => Err(Response::refusal(
-            400,
-            &format!("cannot read the request: {e}"),
-        )),
+        match input.read(chunk) {
+            Ok(0) => return Err(Response::refusal(400, "the request ended early")),
+            Ok(read) => return Ok(read),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                return Err(Response::refusal(
+                    400,
+                    &format!("cannot read the request: {e}"),
+                ))
+            }
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 //!
 //! The server answers on 127.0.0.1 only. Its HTTP is the few lines of
 //! `http` over `std::net`, a thread per connection, rather than a crate:
-//! one user on the loopback, a page, four JSON calls and a body of text
+//! one user on the loopback, a page and a few calls with a body of JSON
 //! need none of keep-alive, chunked bodies, TLS or an async runtime, and
 //! `tiny_http` or `axum` and `tokio` would add their build time and
 //! dependencies for nothing the page uses; the bounds on every request
@@ -219,7 +219,7 @@ impl Server {
 
 /// Reads one request, answers it and closes the connection.
 fn answer(state: &State, mut stream: TcpStream) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(http::TIME_TO_SEND))?;
+    stream.set_read_timeout(Some(http::READ_WAIT))?;
     stream.set_write_timeout(Some(http::TIME_TO_SEND))?;
     let response = match http::read_request(&mut stream) {
         Ok(request) => route(state, &request),
