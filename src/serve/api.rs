@@ -157,7 +157,7 @@ fn analyze(state: &State, text: &str) -> Analysis {
     let has_errors = diagnostics
         .iter()
         .any(|d| d.severity == Some(DiagnosticSeverity::ERROR));
-    let Some(program) = (!has_errors).then(|| compiled(text)).and_then(Result::ok) else {
+    let Some(program) = (!has_errors).then(|| compiled(text)).flatten() else {
         return Analysis {
             diagnostics,
             run: None,
@@ -167,7 +167,7 @@ fn analyze(state: &State, text: &str) -> Analysis {
     let edited = replay(state, &program);
     let diff = edited.as_ref().ok().map(|edited| {
         let disk = on_disk(state)?;
-        let old = compiled(&disk).map_err(|()| {
+        let old = compiled(&disk).ok_or_else(|| {
             format!(
                 "`{}` on disk has errors: nothing to compare with",
                 state.program.display()
@@ -199,10 +199,10 @@ fn analyze(state: &State, text: &str) -> Analysis {
 }
 
 /// The program of a text without errors.
-fn compiled(text: &str) -> Result<Program, ()> {
+fn compiled(text: &str) -> Option<Program> {
     crate::compile::compile(text)
+        .ok()
         .map(|(program, _warnings)| program)
-        .map_err(|_| ())
 }
 
 /// The program's run on the sample events, through their last.
@@ -228,7 +228,7 @@ struct Rejected {
 
 fn explain(state: &State, call: &Member) -> Result<Explained, String> {
     let program =
-        compiled(&call.text).map_err(|()| "the program has errors: fix them first".to_string())?;
+        compiled(&call.text).ok_or_else(|| "the program has errors: fix them first".to_string())?;
     let options = Options {
         order: Order::Sort,
         until: None,
@@ -269,7 +269,7 @@ fn simulation(state: &State, text: &str) -> Result<Simulated, String> {
         .scenario
         .as_ref()
         .ok_or("no scenario: start `loyalty serve` with --scenario FILE")?;
-    let program = compiled(text).map_err(|()| "the program has errors: fix them first")?;
+    let program = compiled(text).ok_or("the program has errors: fix them first")?;
     let plan = simulate::load(&program, &scenario.source).map_err(|e| {
         format!(
             "{}: {}",
