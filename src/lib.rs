@@ -33,7 +33,8 @@
 //!   population (`loyalty simulate`), test files and snapshots
 //!   (`loyalty test`), synthetic event streams (`loyalty gen`); [`html`],
 //!   the `--html` pages of a run or a simulation; [`lsp`], the language
-//!   server editors start (`loyalty lsp`).
+//!   server editors start (`loyalty lsp`); [`serve`], the local page to
+//!   edit a program and see its effect (`loyalty serve`).
 //! - The binary's `src/cli/` parses the command line, calls these and
 //!   prints.
 //!
@@ -112,6 +113,7 @@ pub mod limits;
 pub mod lsp;
 pub mod report;
 pub mod run;
+pub mod serve;
 pub mod simulate;
 pub mod syntax;
 pub mod table;

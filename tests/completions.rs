@@ -21,7 +21,7 @@ fn loyalty(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
-const COMMANDS: [&str; 10] = [
+const COMMANDS: [&str; 11] = [
     "check",
     "fmt",
     "run",
@@ -32,6 +32,7 @@ const COMMANDS: [&str; 10] = [
     "gen",
     "completions",
     "man",
+    "serve",
 ];
 
 #[test]
@@ -109,7 +110,7 @@ fn a_command_has_a_page_of_its_own_with_its_options() {
     assert_eq!((code, stdout.as_str()), (Some(2), ""));
     assert_eq!(
         stderr,
-        "error: no command `dif`: the commands are `check`, `fmt`, `run`, `explain`, `test`, `diff`, `simulate`, `gen`, `completions`, `man`, `lsp`, `help`\n"
+        "error: no command `dif`: the commands are `check`, `fmt`, `run`, `explain`, `test`, `diff`, `simulate`, `gen`, `completions`, `man`, `lsp`, `serve`, `help`\n"
     );
 }
 

@@ -7,6 +7,8 @@
 // clippy.toml allows these in #[test] fns only: for the helpers here.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -267,7 +269,6 @@ fn more_threads_say_when_they_cannot_split_members() {
 
 #[test]
 fn a_reader_that_stops_early_is_not_an_error() {
-    use std::io::{BufRead, BufReader};
     use std::process::Stdio;
     for format in ["csv", "jsonl"] {
         let path = program("bean_stars");
@@ -278,10 +279,7 @@ fn a_reader_that_stops_early_is_not_an_error() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let line = support::first_line(&mut child);
         assert!(line.contains("id"), "{line}");
         let output = child.wait_with_output().unwrap();
         assert_eq!(output.status.code(), Some(0), "{format}");

@@ -8,6 +8,8 @@
 // clippy.toml allows these in #[test] fns only: for the helpers here.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod support;
+
 use loyalty::compile::compile;
 use loyalty::html;
 use loyalty::simulate::{self, Options};
@@ -114,17 +116,7 @@ fn the_simulation_page_has_bands_kpis_and_escapes_text() {
 #[test]
 #[ignore = "renders in headless Chromium; run with --ignored after apt-get install chromium (CI runs it)"]
 fn chromium_draws_every_chart() {
-    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| {
-            Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-    else {
-        panic!("Chromium is missing: apt-get install chromium (.ci/run installs it)");
-    };
+    let chromium = support::chromium();
     let dir = temp("chromium");
     let run = run_page(&dir);
     assert_eq!(render(chromium, &dir, "run", &run), (3, 3));
@@ -171,15 +163,8 @@ document.body.setAttribute('data-check', charts.length + ' ' + drawn.length);
     };
     std::fs::write(&file, checked).unwrap();
     let out = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-extensions",
-            "--no-first-run",
-            "--dump-dom",
-        ])
+        .args(support::HEADLESS)
+        .arg("--dump-dom")
         .arg(format!("file://{}", file.display()))
         .output()
         .unwrap();

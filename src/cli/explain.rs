@@ -3,7 +3,7 @@
 use super::input::{self, Inputs};
 use super::{Error, Format};
 use loyalty::engine::explain::Story;
-use loyalty::run::{Finished, Run, Sinks};
+use loyalty::run::explain::{self, Explained};
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -45,31 +45,20 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let records = input::records(&program, &args.inputs, &indicatif::ProgressBar::hidden())?;
     let options = args.inputs.options(until, false);
     // Nothing is written, so nothing can fail to be.
-    let Ok(Finished {
-        mut engine,
-        outcome,
-        ..
-    }) = Run::new(&program, options)
-        .explain(&args.member)
-        .replay(records, Sinks::none())
-    else {
+    let Ok(explained) = explain::explain(&program, records, options, &args.member) else {
         return Ok(ExitCode::FAILURE);
     };
-    let found = engine.members().iter().any(|m| m.id == args.member);
-    if !found {
+    let Some(Explained {
+        explanation,
+        rejects,
+    }) = explained
+    else {
         return Err(Error::NoMember(args.member.clone()));
-    }
-    let explanation = engine.take_explanation();
-    let rejects = outcome
-        .rejects
-        .iter()
-        .filter(|r| r.member.as_deref() == Some(args.member.as_str()));
+    };
     match args.format {
         Format::Human => {
-            if let Some(explanation) = &explanation {
-                input::print(&explanation.render(&program))?;
-            }
-            for reject in rejects {
+            input::print(&explanation.render(&program))?;
+            for reject in &rejects {
                 input::print(&format!(
                     "\nrejected: {} line {}: {}\n",
                     reject.origin.file, reject.origin.line, reject.reason
@@ -77,12 +66,10 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
             }
         }
         Format::Json => {
-            let Some(explanation) = &explanation else {
-                return Err(Error::NoMember(args.member.clone()));
-            };
             let document = Document {
                 story: explanation.story(&program),
                 rejects: rejects
+                    .iter()
                     .map(|r| Rejected {
                         file: r.origin.file.to_string(),
                         line: r.origin.line,

@@ -2,7 +2,7 @@
 //! diff of what it would change.
 
 use super::{display_name, out, progress, read, Error};
-use loyalty::report::output::{self, AtomicFile};
+use loyalty::report::output;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -58,7 +58,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         } else if path == Path::new("-") {
             out(&formatted)?;
         } else if formatted != source {
-            match replace(&path, &formatted) {
+            match output::rewrite(&path, formatted.as_bytes()) {
                 Ok(()) => out(&format!("formatted: {name}\n"))?,
                 Err(error) => errors.push(Error::Output(error)),
             }
@@ -137,22 +137,4 @@ fn search(folder: &Path, found: &mut Vec<(PathBuf, Option<std::io::Error>)>) {
             found.push((path, None));
         }
     }
-}
-
-/// Replaces the program at `path` with `formatted` at once, keeping its
-/// permissions; through a symbolic link, the file it points to is replaced.
-fn replace(path: &Path, formatted: &str) -> Result<(), output::Error> {
-    let failed = |action| {
-        move |source| output::Error {
-            action,
-            path: path.to_path_buf(),
-            source,
-        }
-    };
-    let target = std::fs::canonicalize(path).map_err(failed("find"))?;
-    let permissions = std::fs::metadata(&target)
-        .map_err(failed("read"))?
-        .permissions();
-    AtomicFile::replace(&target, formatted.as_bytes())?;
-    std::fs::set_permissions(&target, permissions).map_err(failed("set the permissions of"))
 }

@@ -13,6 +13,7 @@ mod lsp;
 mod man;
 mod progress;
 mod run;
+mod serve;
 mod simulate;
 mod test;
 
@@ -46,7 +47,8 @@ const VERSION: &str = concat!(
         effect on members against test files and snapshots, `diff` prices a \
         change on the same events or population, `simulate` projects a \
         program on a synthetic population, and `gen` writes synthetic event \
-        streams."
+        streams. `lsp` serves editors, and `serve` a local page to edit a \
+        program and see its effect as you type."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -150,6 +152,13 @@ enum Command {
     /// diagnostics as you type, formatting, outline, hover, go to
     /// definition, references and rename (see editors/README.md).
     Lsp(lsp::Args),
+    /// Serve a local page to edit a program: diagnostics as you type and,
+    /// on every edit that checks, its totals and liability on sample
+    /// events, the diff against the file on disk, one member's story and
+    /// (with --scenario) the simulated cost; Save writes it back formatted.
+    ///
+    /// Listens on 127.0.0.1 only.
+    Serve(serve::Args),
 }
 
 pub fn run() -> ExitCode {
@@ -194,6 +203,7 @@ pub fn run() -> ExitCode {
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => man::run(&args),
         Command::Lsp(args) => lsp::run(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     result.unwrap_or_else(|error| error.print())
 }
@@ -313,6 +323,9 @@ enum Error {
     /// `lsp`: the connection to the editor failed.
     #[error(transparent)]
     Lsp(#[from] loyalty::lsp::Error),
+    /// `serve`: the server could not start.
+    #[error(transparent)]
+    Serve(#[from] loyalty::serve::Error),
     /// Standard output could not be written, and is not a closed pipe.
     #[error("cannot write to standard output: {0}")]
     Stdout(#[source] io::Error),

@@ -166,8 +166,30 @@ impl Line {
     /// The line as a sentence's part: `liability USD 9.89 → 13.67 (+3.78,
     /// +38.22%)`.
     pub fn summary(&self) -> String {
-        let [measure, old, new, change, relative] = line_cells(self);
+        let [measure, old, new, change, relative] = self.cells();
         format!("{measure} {old} → {new} ({change}, {relative})")
+    }
+
+    /// The line as the report's cells: the measure, the old and new
+    /// figures, the change and the change relative to the old figure.
+    pub fn cells(&self) -> [String; 5] {
+        let change = self.change();
+        let relative = if self.old.is_zero() {
+            if change.is_zero() {
+                percent(Decimal::ZERO)
+            } else {
+                "new".to_string()
+            }
+        } else {
+            signed(change / self.old.abs(), percent)
+        };
+        [
+            self.measure.clone(),
+            show(self.unit, self.old),
+            show(self.unit, self.new),
+            signed(change, |c| show(self.unit, c)),
+            relative,
+        ]
     }
 }
 
@@ -389,26 +411,6 @@ fn show(unit: Unit, amount: Decimal) -> String {
     }
 }
 
-fn line_cells(line: &Line) -> [String; 5] {
-    let change = line.change();
-    let relative = if line.old.is_zero() {
-        if change.is_zero() {
-            percent(Decimal::ZERO)
-        } else {
-            "new".to_string()
-        }
-    } else {
-        signed(change / line.old.abs(), percent)
-    };
-    [
-        line.measure.clone(),
-        show(line.unit, line.old),
-        show(line.unit, line.new),
-        signed(change, |c| show(line.unit, c)),
-        relative,
-    ]
-}
-
 /// The diff as a report: aligned text, or Markdown for a pull request.
 pub fn render(diff: &Diff, title: &str, markdown: bool) -> String {
     let table = |t: &Table| if markdown { t.markdown() } else { t.text() };
@@ -427,7 +429,7 @@ pub fn render(diff: &Diff, title: &str, markdown: bool) -> String {
 
     let mut overall = Table::new(&["measure", "old", "new", "change", "change %"]);
     for line in &diff.overall {
-        overall.push(line_cells(line).into());
+        overall.push(line.cells().into());
     }
     out.push_str(&heading("Overall"));
     out.push_str(&table(&overall));
@@ -442,7 +444,7 @@ pub fn render(diff: &Diff, title: &str, markdown: bool) -> String {
         let label = format!("{} ({} {members})", tier.tier, tier.members);
         for line in &tier.lines {
             let mut cells = vec![label.clone()];
-            cells.extend(line_cells(line));
+            cells.extend(line.cells());
             tiers.push(cells);
         }
     }

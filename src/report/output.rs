@@ -128,6 +128,19 @@ impl AtomicFile {
     }
 }
 
+/// Replaces the file at `path` with `bytes` at once, keeping its
+/// permissions; through a symbolic link, the file it points to is replaced.
+/// How `loyalty fmt` and `loyalty serve` write a program back.
+pub fn rewrite(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let target = std::fs::canonicalize(path).map_err(Error::new("find", path))?;
+    let permissions = std::fs::metadata(&target)
+        .map_err(Error::new("read", path))?
+        .permissions();
+    AtomicFile::replace(&target, bytes)?;
+    std::fs::set_permissions(&target, permissions)
+        .map_err(Error::new("set the permissions of", path))
+}
+
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.out.write(buf)

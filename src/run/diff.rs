@@ -1,15 +1,26 @@
 //! The replays `loyalty diff` compares: a program run over events, valued
-//! with its own breakage settings, with what each member cost.
+//! with its own breakage settings, with what each member cost; and, for
+//! `loyalty serve`, the same replay's totals and liability table.
 
 use super::{Records, Run, Sinks};
 use crate::compile::ir::Program;
 use crate::engine::ledger::Entry;
 use crate::engine::replay::{Options, Order};
 use crate::finance::diff::{MemberOutcome, Outcome};
-use crate::finance::liability::{Breakage, LiabilityBuilder};
+use crate::finance::liability::{Breakage, LiabilityBuilder, LiabilityTable};
+use crate::report::{self, Summary};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
+
+/// One replay as a comparison needs it, and as `loyalty run` reports it.
+pub struct Replayed {
+    pub outcome: Outcome,
+    /// The totals `loyalty run` prints and writes to summary.json.
+    pub summary: Summary,
+    /// The liability by month, with the program's own breakage.
+    pub liability: LiabilityTable,
+}
 
 /// Replays the records (sorted by time) through the program up to `until`
 /// (default: the last event) and values the result with the program's own
@@ -19,6 +30,15 @@ pub fn outcome(
     records: Records<'_>,
     until: Option<DateTime<Utc>>,
 ) -> Result<Outcome, csv::Error> {
+    replay(program, records, until).map(|replayed| replayed.outcome)
+}
+
+/// [`outcome`], with the run's totals and liability table.
+pub fn replay(
+    program: &Program,
+    records: Records<'_>,
+    until: Option<DateTime<Utc>>,
+) -> Result<Replayed, csv::Error> {
     let mut costs: BTreeMap<String, Decimal> = BTreeMap::new();
     let options = Options {
         order: Order::Sort,
@@ -39,12 +59,14 @@ pub fn outcome(
     let finished = Run::new(program, options).replay(records, sinks)?;
     let engine = finished.engine;
     let rejected = finished.outcome.rejects.len() as u64;
-    let end = until.or(engine.clock()).unwrap_or_default();
+    let now = engine.clock().unwrap_or_default();
+    let summary = report::summary(&engine, &finished.outcome, now);
+    // The sinks give back the builder they were given.
     let liability = finished
         .sinks
         .liability
-        .map(|builder| builder.finish(end, Breakage::Program).rows)
-        .unwrap_or_default();
+        .unwrap_or_else(|| LiabilityBuilder::new(program))
+        .finish(until.unwrap_or(now), Breakage::Program);
     let members = engine
         .members()
         .into_iter()
@@ -53,5 +75,9 @@ pub fn outcome(
             (m.id.to_string(), MemberOutcome::of(program, Some(m), cost))
         })
         .collect();
-    Ok(Outcome::of(program, &liability, rejected, members))
+    Ok(Replayed {
+        outcome: Outcome::of(program, &liability.rows, rejected, members),
+        summary,
+        liability,
+    })
 }

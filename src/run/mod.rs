@@ -1,6 +1,6 @@
 //! One run of a program over events, as every caller makes it: the command
-//! line, `loyalty test`, `diff`, the benches and the tests (and, to come,
-//! the bindings and the server). [`Run`] says how (order, `--until`,
+//! line, `loyalty test`, `diff`, `loyalty serve`, the benches and the
+//! tests (and, to come, the bindings). [`Run`] says how (order, `--until`,
 //! strict, threads, a member to explain); [`Sinks`] where the ledger's rows
 //! go, through one fan-out (the ledger file, the liability table, the tier
 //! mix, a caller's own); [`Run::replay`] chooses the thread mode — one
@@ -23,6 +23,7 @@ use std::io::{self, Write};
 use std::sync::mpsc::{self, SyncSender};
 
 pub mod diff;
+pub mod explain;
 mod reject_limit;
 
 pub use reject_limit::RejectLimit;

@@ -6,5 +6,5 @@ mod parse;
 
 pub use format::{format, print};
 pub use parse::{
-    block_statements, block_words, parse, parse_with_comments, syntax_errors, Comment,
+    block_statements, block_words, keywords, parse, parse_with_comments, syntax_errors, Comment,
 };

@@ -114,6 +114,12 @@ fn check_nesting(source: &str) -> Result<(), Diagnostic> {
 static KEYWORDS: LazyLock<BTreeSet<&'static str>> =
     LazyLock::new(|| quoted_words(include_str!("../../grammar/loyalty.pest")));
 
+/// Every keyword of the grammar, in alphabetical order: what the page of
+/// `loyalty serve` highlights.
+pub fn keywords() -> impl Iterator<Item = &'static str> {
+    KEYWORDS.iter().copied()
+}
+
 /// The literals of a pest grammar that are words (lowercase letters and
 /// `_`), outside `//` comments.
 fn quoted_words(grammar: &str) -> BTreeSet<&str> {

@@ -33,6 +33,45 @@ pub fn loyalty(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// The Chromium installed (Debian's `chromium`, or another name it goes
+/// by), for the tests that render pages; without one, they fail saying how
+/// to install it.
+pub fn chromium() -> &'static str {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .unwrap_or_else(|| {
+            panic!("Chromium is missing: apt-get install chromium (.ci/run installs it)")
+        })
+}
+
+/// The first line a child writes on its piped standard output (which is
+/// then closed: a child that writes more finds its reader gone).
+pub fn first_line(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line
+}
+
+/// How the tests start Chromium: headless, without the sandbox (CI runs as
+/// root), the GPU, extensions or anything fetched in the background.
+pub const HEADLESS: [&str; 6] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-extensions",
+    "--no-first-run",
+];
+
 /// `loyalty ARGS` run in `dir` with `input` on its standard input, and
 /// `CI` unset (snapshots are written as on a developer's machine).
 pub fn loyalty_in(dir: &std::path::Path, args: &[&str], input: &str) -> std::process::Output {
