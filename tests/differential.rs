@@ -388,6 +388,35 @@ fn inactivity_after_a_month_end_expires() {
     assert_eq!(engine.balances, reference.balances);
 }
 
+/// docs/semantics.md, The clock: one member's clock work at one instant
+/// goes "in the order they were scheduled", and an inactivity expiry is
+/// scheduled by the member's last activity. Here the 29 January purchase's
+/// release (30 days pending) and the inactivity expiry (a month after the
+/// 30 January purchase, clamped to 28 February like the one after 29
+/// January) fall at one instant: the release, scheduled on 29 January,
+/// comes first. The engine kept the check the 29 January purchase had
+/// queued for that same instant, ahead of the release, and expired the
+/// points unreleased. Found by the campaign of 2026-12-06 (seed kept).
+/// (Fixed: a check that comes due behind a later activity's, at the same
+/// instant, is queued again in that activity's order.)
+#[test]
+fn an_inactivity_expiry_comes_after_a_release_scheduled_before_the_last_activity() {
+    let source = format!(
+        "{HEADER}points coins {{\n  precision 0\n  pending 30 days\n  \
+         expire after 1 month without activity\n}}\n\n\
+         rule r0 {{\n  on purchase\n  earn 1 coins\n}}\n"
+    );
+    let events = [
+        enroll("e0", "2024-01-01 00:00"),
+        purchase("e1", "2025-01-29 02:30", 1),
+        purchase("e2", "2025-01-30 02:30", 1),
+        purchase("e3", "2025-02-28 02:30", 1),
+    ];
+    let (engine, reference) = both(&source, &events);
+    assert_eq!(listing(&engine.ledger), listing(&reference.ledger));
+    assert!(listing(&engine.ledger).contains("release"));
+}
+
 /// docs/language.md, `perk`: "`for all tiers` | every member has it". In
 /// a program without a `tiers` block the engine granted such a perk to no
 /// tier at all, so every `use_perk` was rejected ("perk `refill` is not

@@ -568,7 +568,7 @@ impl<'p> Engine<'p> {
             match due.what {
                 DueKind::Release(p, bucket) => self.release(due.member, p, bucket, due.at),
                 DueKind::Expire(p, bucket) => self.expire_bucket(due.member, p, bucket, due.at),
-                DueKind::Inactivity(p) => self.expire_inactive(due.member, p, due.at),
+                DueKind::Inactivity(p) => self.expire_inactive(due.member, p, due.at, due.seq),
                 DueKind::PeriodEnd => self.period_end(due.member, due.at),
                 DueKind::GraceEnd => self.grace_end(due.member, due.at),
             }
@@ -1331,7 +1331,8 @@ impl<'p> Engine<'p> {
         }
     }
 
-    fn expire_inactive(&mut self, m: usize, p: PointsId, at: DateTime<Utc>) {
+    /// An inactivity check queued in scheduling order `seq` comes due at `at`.
+    fn expire_inactive(&mut self, m: usize, p: PointsId, at: DateTime<Utc>, seq: u64) {
         let program = self.program;
         let Some(ExpiryRule::Inactivity(term)) = program.points.get(p.index()).map(|t| t.expiry)
         else {
@@ -1345,14 +1346,17 @@ impl<'p> Engine<'p> {
         let due = wallet
             .last_activity
             .map(|last| calendar::after(program.timezone, last, term));
-        if due != Some(at) {
-            // There was activity since this check was queued: the check is
-            // put off to the latest activity's (a later one: an earlier one
-            // queued its own, and this one would not be current).
-            if let (Some(due), Some(seq)) = (due.filter(|due| *due > at), latest) {
-                wallet.inactivity_check = Some(seq);
+        // There was activity since this check was queued: the check is put
+        // off to the latest activity's term (a later one: an earlier one
+        // queued its own, and this one would not be current), in that
+        // activity's scheduling order, so that clock work scheduled between
+        // the two at the same instant comes first.
+        let put_off = due != Some(at) || latest.is_some_and(|latest| latest.get() > seq);
+        if put_off {
+            if let (Some(due), Some(latest)) = (due.filter(|due| *due >= at), latest) {
+                wallet.inactivity_check = Some(latest);
                 wallet.inactivity_due = Some(due);
-                self.queue(due, m, seq.get(), DueKind::Inactivity(p));
+                self.queue(due, m, latest.get(), DueKind::Inactivity(p));
             }
             return;
         }
