@@ -4,16 +4,17 @@
 //! files go through `report::output::Folder`: all in place, or none.
 
 use super::input::{self, Inputs};
-use super::{display_name, progress, Error, Format, USAGE_ERROR};
+use super::{display_name, progress, read, Error, Format, USAGE_ERROR};
 use loyalty::finance::deferred::{self, Rounding};
+use loyalty::finance::estimates::Estimates;
 use loyalty::finance::liability::{Breakage, LiabilityBuilder};
+use loyalty::finance::parse_percent;
 use loyalty::finance::upcoming;
 use loyalty::html;
 use loyalty::report::output::{summary_document, Folder};
 use loyalty::report::tier_mix::TierMix;
 use loyalty::report::{self, LedgerWriter};
 use loyalty::run::{Finished, RejectLimit, Run, RunError, Sinks};
-use rust_decimal::Decimal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -50,6 +51,20 @@ pub struct Args {
     /// monthly earning cohort. Default: each points type's `breakage`.
     #[arg(long, value_name = "PCT", value_parser = parse_breakage, requires = "report")]
     breakage: Option<Breakage>,
+    /// Breakage estimates that change over time: a CSV file with the header
+    /// `from,points,breakage` (or `from,points,expected_redemption`) and a
+    /// row per estimate, `2025-03-01,stars,18`, in date order. Each month
+    /// uses the estimate in force at its end (the program's `breakage`
+    /// before a type's first); a change is a catch-up in its month, never a
+    /// restatement of earlier ones (deferred_revenue.csv gains a catch_up
+    /// column).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "report",
+        conflicts_with = "breakage"
+    )]
+    breakage_estimates: Option<PathBuf>,
     /// Also write the report as one self-contained HTML page with charts
     /// (liability over time, issued/spent/expired per month, tier mix).
     /// Needs --report.
@@ -84,15 +99,9 @@ fn parse_breakage(text: &str) -> Result<Breakage, String> {
     if text == "estimate" {
         return Ok(Breakage::Estimated);
     }
-    let number = text.strip_suffix('%').unwrap_or(text);
-    match number.parse::<Decimal>() {
-        Ok(pct) if pct >= Decimal::ZERO && pct <= Decimal::ONE_HUNDRED => {
-            Ok(Breakage::Given(pct / Decimal::ONE_HUNDRED))
-        }
-        _ => Err(format!(
-            "`{text}` is not a percentage from 0 to 100 (`18`, `18%`) or `estimate`"
-        )),
-    }
+    parse_percent(text).map(Breakage::Given).ok_or_else(|| {
+        format!("`{text}` is not a percentage from 0 to 100 (`18`, `18%`) or `estimate`")
+    })
 }
 
 pub fn run(args: &Args) -> Result<ExitCode, Error> {
@@ -103,6 +112,17 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     };
     let program = input::program(&args.inputs.program)?;
     let until = input::until(&program, args.inputs.until.as_deref())?;
+    let breakage = match &args.breakage_estimates {
+        Some(path) => {
+            Breakage::Estimates(Estimates::read(&program, &read(path)?).map_err(|error| {
+                Error::FileContent {
+                    name: display_name(path),
+                    error,
+                }
+            })?)
+        }
+        None => args.breakage.clone().unwrap_or(Breakage::Program),
+    };
     // Opens every file now, so a missing one stops the run before anything is written.
     let bar = progress::bytes(input::total_bytes(&args.inputs), "read");
     let records = input::records(&program, &args.inputs, &bar)?;
@@ -162,7 +182,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     say(&report::summary_table(&summary))?;
     // Kept for --report only.
     if let Some(liability) = liability {
-        let breakage = args.breakage.clone().unwrap_or(Breakage::Program);
+        let catch_up = matches!(breakage, Breakage::Estimates(_));
         let table = liability.finish(until.unwrap_or(now), breakage);
         folder.write("liability.csv", |f| Ok(table.write_csv(f)?))?;
         if args.report.contains(&Report::Liability) {
@@ -206,12 +226,12 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
             let allocation = deferred::from_run(&engine, &liability, &table, Rounding::CENTS)?;
             let rows = deferred::recognize(&allocation);
             folder.write("deferred_revenue.csv", |f| {
-                Ok(deferred::write_csv(&rows, f)?)
+                Ok(deferred::write_csv(&rows, catch_up, f)?)
             })?;
             say(&format!(
                 "\ndeferred revenue (IFRS 15), {}\n\n{}",
                 program.currency,
-                deferred::text(&rows)
+                deferred::text(&rows, catch_up)
             ))?;
         }
     }

@@ -8,6 +8,7 @@
 use crate::compile::calendar;
 use crate::compile::ir::{ExpiryRule, Program};
 use crate::engine::ledger::{Entry, EntryKind};
+use crate::finance::estimates::Estimates;
 use crate::syntax::ast::Period;
 use crate::table::money;
 use crate::table::{percent, points, Table};
@@ -22,7 +23,7 @@ use std::io::Write;
 pub const PERKS: &str = "(perks)";
 
 /// Where the breakage rate comes from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Breakage {
     /// Each points type's `breakage` setting (0 where it has none).
     Program,
@@ -30,6 +31,10 @@ pub enum Breakage {
     Given(Decimal),
     /// Estimated from the replayed history by monthly earning cohort.
     Estimated,
+    /// Estimates that change over time (`--breakage-estimates`): each month
+    /// the one in force at its end; the program's setting before a points
+    /// type's first.
+    Estimates(Estimates),
 }
 
 /// One month of one points type.
@@ -207,7 +212,7 @@ impl<'p> LiabilityBuilder<'p> {
     /// `until`, every month in between included.
     pub fn finish(&self, until: DateTime<Utc>, breakage: Breakage) -> LiabilityTable {
         let program = self.program;
-        let rates: Vec<Rate> = (0..program.points.len())
+        let mut rates: Vec<Rate> = (0..program.points.len())
             .map(|p| self.rate(p, until, &breakage))
             .collect();
         let mut rows = Vec::new();
@@ -219,7 +224,7 @@ impl<'p> LiabilityBuilder<'p> {
             let mut outstanding = vec![Decimal::ZERO; program.points.len()];
             for month in first..=last {
                 let flows = self.months.get(&month);
-                for (p, (points, rate)) in program.points.iter().zip(&rates).enumerate() {
+                for (p, (points, rate)) in program.points.iter().zip(&mut rates).enumerate() {
                     let f = flows
                         .and_then(|f| f.points.get(p))
                         .copied()
@@ -229,6 +234,22 @@ impl<'p> LiabilityBuilder<'p> {
                     };
                     *held += f.issued - f.spent - f.expired - f.reversed;
                     let value = points.value.filter(|_| !points.qualifying);
+                    let worth = |breakage| {
+                        value
+                            .map(|v| super::liability(*held, v, breakage))
+                            .unwrap_or_default()
+                    };
+                    let breakage = rate.at(month);
+                    let before = rate.at(month - 1);
+                    if month > first && breakage != before && value.is_some() {
+                        let change = worth(breakage) - worth(before);
+                        rate.catch_ups.push(format!(
+                            "{} {} {}",
+                            month_name(month),
+                            crate::table::signed(change, money),
+                            program.currency
+                        ));
+                    }
                     rows.push(LiabilityRow {
                         month: month_name(month),
                         points: points.name.clone(),
@@ -237,10 +258,8 @@ impl<'p> LiabilityBuilder<'p> {
                         expired: f.expired,
                         reversed: f.reversed,
                         outstanding: *held,
-                        breakage: rate.rate,
-                        liability: value
-                            .map(|v| super::liability(*held, v, rate.rate))
-                            .unwrap_or_default(),
+                        breakage,
+                        liability: worth(breakage),
                         cost: f.cost,
                     });
                 }
@@ -266,8 +285,24 @@ impl<'p> LiabilityBuilder<'p> {
             Breakage::Estimated => {
                 "estimated from the replayed history by monthly earning cohort".to_string()
             }
+            Breakage::Estimates(_) => {
+                "--breakage-estimates, each month the estimate in force at its end".to_string()
+            }
         };
-        let details: Vec<String> = rates.into_iter().map(|r| r.how).collect();
+        let details: Vec<String> = rates
+            .into_iter()
+            .map(|r| {
+                if r.catch_ups.is_empty() {
+                    r.how
+                } else {
+                    format!(
+                        "{} (catch-up on the liability: {})",
+                        r.how,
+                        r.catch_ups.join(", ")
+                    )
+                }
+            })
+            .collect();
         LiabilityTable {
             currency: program.currency.clone(),
             rows,
@@ -302,8 +337,32 @@ impl<'p> LiabilityBuilder<'p> {
             };
             (rate, format!("{}{setting}", percent(rate)))
         };
+        let mut changes = Vec::new();
         let (rate, how) = match breakage {
             Breakage::Program => from_program(),
+            Breakage::Estimates(estimates) => {
+                let (rate, how) = from_program();
+                changes = estimates
+                    .of(p)
+                    .iter()
+                    .map(|e| (e.month(), e.breakage))
+                    .collect();
+                let how = match estimates.of(p).first() {
+                    Some(first) => {
+                        std::iter::once(format!("the program's {how} before {}", first.from))
+                            .chain(
+                                estimates
+                                    .of(p)
+                                    .iter()
+                                    .map(|e| format!("{} from {}", percent(e.breakage), e.from)),
+                            )
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                    None => format!("the program's {how} (no estimate in the file)"),
+                };
+                (rate, how)
+            }
             Breakage::Given(rate) => (*rate, percent(*rate)),
             Breakage::Estimated => match self.estimate(p, until) {
                 Ok(estimate) => estimate,
@@ -322,7 +381,9 @@ impl<'p> LiabilityBuilder<'p> {
         };
         Rate {
             rate,
+            changes,
             how: format!("{}: {how}{valued}", points.name),
+            catch_ups: Vec::new(),
         }
     }
 
@@ -394,10 +455,27 @@ impl<'p> LiabilityBuilder<'p> {
     }
 }
 
+/// A points type's breakage rate over the months, and how it was obtained.
 #[derive(Debug, Clone, Default)]
 struct Rate {
+    /// The rate before the first change (every month's, without changes).
     rate: Decimal,
+    /// Later rates, each with the first month whose end it is in force at.
+    changes: Vec<(Month, Decimal)>,
     how: String,
+    /// What each change did to the liability in the month it took effect.
+    catch_ups: Vec<String>,
+}
+
+impl Rate {
+    /// The rate in force at the end of `month`.
+    fn at(&self, month: Month) -> Decimal {
+        self.changes
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= month)
+            .map_or(self.rate, |(_, rate)| *rate)
+    }
 }
 
 impl LiabilityTable {

@@ -4,6 +4,7 @@
 
 pub mod deferred;
 pub mod diff;
+pub mod estimates;
 pub mod liability;
 pub mod threshold;
 pub mod upcoming;
@@ -16,6 +17,17 @@ use rust_decimal::{Decimal, RoundingStrategy};
 pub fn liability(outstanding: Decimal, value: Decimal, breakage: Decimal) -> Decimal {
     (outstanding * value * (Decimal::ONE - breakage))
         .round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven)
+}
+
+/// A percentage from 0 to 100 as people write it (`18` or `18%`), as a
+/// fraction (`0.18`); `None` for anything else.
+pub fn parse_percent(text: &str) -> Option<Decimal> {
+    let number = text.strip_suffix('%').unwrap_or(text);
+    number
+        .parse::<Decimal>()
+        .ok()
+        .filter(|pct| *pct >= Decimal::ZERO && *pct <= Decimal::ONE_HUNDRED)
+        .map(|pct| pct / Decimal::ONE_HUNDRED)
 }
 
 /// Why a finance report cannot be made for these programs.

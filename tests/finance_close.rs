@@ -1,0 +1,405 @@
+//! The month-end close: breakage estimates that change over time (a
+//! catch-up in the month a change takes effect, KPMG's Example 10A and
+//! IFRS 15's Example 52 reproduced through a run, and the FreshMart grocery
+//! illustration worked by hand), bad estimate files refused with their line.
+
+// clippy.toml allows these in #[test] fns only: for the helpers here.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+mod support;
+
+use loyalty::engine::replay::{Options, Order, Until};
+use loyalty::events::{read, Format};
+use loyalty::finance::deferred::{self, RevenueRow, Rounding};
+use loyalty::finance::estimates::Estimates;
+use loyalty::finance::liability::{Breakage, LiabilityBuilder};
+use loyalty::run::{Finished, Run, Sinks};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use support::{compile, d, loyalty};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The deferred revenue of `events` (CSV) replayed through `program` up to
+/// the end of `day`, with the breakage `estimates` (CSV) and `rounding`.
+fn revenue(
+    program: &str,
+    events: &str,
+    estimates: &str,
+    day: &str,
+    rounding: Rounding,
+) -> Vec<RevenueRow> {
+    let program = compile(program);
+    let until = day.parse::<Until>().unwrap().instant(program.timezone);
+    let records = read(&program, Format::Csv, events.as_bytes(), "t.csv");
+    let sinks = Sinks {
+        ledger: None::<loyalty::report::LedgerWriter<std::io::Sink>>,
+        liability: Some(LiabilityBuilder::new(&program)),
+        tier_mix: None,
+        rows: None,
+    };
+    let options = Options {
+        order: Order::Sort,
+        until: Some(until),
+        strict: false,
+    };
+    let Finished {
+        engine,
+        outcome,
+        sinks,
+        ..
+    } = Run::new(&program, options)
+        .replay(Box::new(records), sinks)
+        .unwrap();
+    assert!(outcome.rejects.is_empty(), "{:?}", outcome.rejects);
+    let builder = sinks.liability.unwrap();
+    let estimates = Estimates::read(&program, estimates).unwrap();
+    let table = builder.finish(until, Breakage::Estimates(estimates));
+    let allocation = deferred::from_run(&engine, &builder, &table, rounding).unwrap();
+    deferred::recognize(&allocation)
+}
+
+/// Per year (`2025`): the amount allocated to points, the revenue
+/// recognized from them, its catch-up part, and the contract liability at
+/// the year's end.
+fn by_year(rows: &[RevenueRow]) -> BTreeMap<String, (Decimal, Decimal, Decimal, Decimal)> {
+    let mut years: BTreeMap<String, (Decimal, Decimal, Decimal, Decimal)> = BTreeMap::new();
+    for row in rows {
+        let year = years.entry(row.period.label[..4].to_string()).or_default();
+        year.0 += row.allocated;
+        year.1 += row.revenue;
+        year.2 += row.catch_up;
+        year.3 = row.deferred;
+    }
+    years
+}
+
+/// KPMG's Retailer C (Revenue — IFRS 15 Handbook, June 2019, Examples 10A
+/// and 10B, adapted from IFRS 15.IE267–IE270): a point per 10 spent, worth
+/// 1 on a future purchase.
+const RETAILER_C: &str = r#"
+program "Retailer C" {
+  currency USD
+  timezone "UTC"
+}
+points pts {
+  precision 0
+  value 1 USD
+}
+rule base {
+  on purchase
+  earn 1 pts per 10 USD of amount
+}
+"#;
+
+/// Year 1 (2025): products bought for 100,000, 10,000 points earned. Year
+/// 2: 4,500 points redeemed. Year 3: a further 4,000.
+const RETAILER_C_EVENTS: &str = "id,time,member,type,amount,points,points_type
+e1,2025-01-02T09:00:00,c,enroll,,,
+e2,2025-06-15T10:00:00,c,purchase,100000,,
+e3,2026-06-15T10:00:00,c,redeem,,4500,pts
+e4,2027-06-15T10:00:00,c,redeem,,4000,pts
+";
+
+/// 97% expected to be redeemed from the start; in Year 3 the estimate
+/// becomes `year_3` (99% in 10A, 92% in 10B).
+fn retailer_c_estimates(year_3: &str) -> String {
+    format!("from,points,expected_redemption\n2025-01-01,pts,97\n2027-01-01,pts,{year_3}\n")
+}
+
+#[test]
+fn kpmg_example_10a_three_years_through_a_run_with_revised_estimates() {
+    let rows = revenue(
+        RETAILER_C,
+        RETAILER_C_EVENTS,
+        &retailer_c_estimates("99"),
+        "2027-12-31",
+        Rounding::KPMG,
+    );
+    // KPMG's table: 9% of 100,000 allocated in Year 1 (9,700 / 109,700 =
+    // 8.84%, rounded), nothing recognized; Year 2: 9,000 × 4,500 / 9,700 =
+    // 4,175; Year 3: 9,000 × 8,500 / 9,900 − 4,175 = 3,552. The contract
+    // liability: 9,000, 4,825, 1,273.
+    let zero = Decimal::ZERO;
+    assert_eq!(
+        by_year(&rows),
+        BTreeMap::from([
+            ("2025".to_string(), (d("9000"), zero, zero, d("9000"))),
+            ("2026".to_string(), (zero, d("4175"), zero, d("4825"))),
+            ("2027".to_string(), (zero, d("3552"), d("-84"), d("1273"))),
+        ])
+    );
+    // The revision is a catch-up in January 2027, the month it takes
+    // effect: the 4,500 points redeemed so far now earn 9,000 × 4,500 /
+    // 9,900 = 4,091, 84 less than booked. June's redemption brings the rest.
+    let month = |label: &str| rows.iter().find(|r| r.period.label == label).unwrap();
+    assert_eq!(month("2027-01").revenue, d("-84"));
+    assert_eq!(month("2027-01").catch_up, d("-84"));
+    assert_eq!(month("2027-06").revenue, d("3636"));
+    assert_eq!(month("2027-06").catch_up, zero);
+    // Never a restatement: the months before the revision are what a run
+    // with 97% throughout gives.
+    let unrevised = revenue(
+        RETAILER_C,
+        RETAILER_C_EVENTS,
+        &retailer_c_estimates("97"),
+        "2027-12-31",
+        Rounding::KPMG,
+    );
+    let before = |rows: &[RevenueRow]| -> Vec<RevenueRow> {
+        rows.iter()
+            .filter(|r| r.period.label.as_str() < "2027-01")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(before(&rows), before(&unrevised));
+}
+
+#[test]
+fn kpmg_example_10b_lowers_the_estimate_in_year_3() {
+    let rows = revenue(
+        RETAILER_C,
+        RETAILER_C_EVENTS,
+        &retailer_c_estimates("92"),
+        "2027-12-31",
+        Rounding::KPMG,
+    );
+    // 9,000 × 8,500 / 9,200 − 4,175 = 4,140; the catch-up in January:
+    // 9,000 × 4,500 / 9,200 = 4,402, 227 more than booked.
+    let year_3 = by_year(&rows)["2027"];
+    assert_eq!(year_3, (Decimal::ZERO, d("4140"), d("227"), d("685")));
+}
+
+#[test]
+fn kpmg_example_10a_on_the_relative_ssp_basis() {
+    let rows = revenue(
+        RETAILER_C,
+        RETAILER_C_EVENTS,
+        &retailer_c_estimates("99"),
+        "2027-12-31",
+        Rounding::CENTS,
+    );
+    // The ratio unrounded: 100,000 × 9,700 / 109,700 = 8,842.30; then
+    // 8,842.30 × 4,500 / 9,700 = 4,102.10 and 8,842.30 × 8,500 / 9,900 =
+    // 7,591.87, less 4,102.10 = 3,489.77. The catch-up in January 2027:
+    // 8,842.30 × 4,500 / 9,900 = 4,019.23, less 4,102.10 = −82.87.
+    let zero = Decimal::ZERO;
+    assert_eq!(
+        by_year(&rows),
+        BTreeMap::from([
+            ("2025".to_string(), (d("8842.30"), zero, zero, d("8842.30"))),
+            ("2026".to_string(), (zero, d("4102.10"), zero, d("4740.20"))),
+            (
+                "2027".to_string(),
+                (zero, d("3489.77"), d("-82.87"), d("1250.43"))
+            ),
+        ])
+    );
+}
+
+#[test]
+fn ifrs_15_example_52_revises_the_estimate_in_year_2() {
+    // IFRS 15.IE267–IE270: 9,500 of the 10,000 points expected to be
+    // redeemed, so 100,000 × 9,500 / 109,500 = 8,676 to the points; 4,500
+    // redeemed in Year 1: 8,676 × 4,500 / 9,500 = 4,110. In Year 2 the
+    // estimate becomes 9,700 and 8,500 have been redeemed: 8,676 × 8,500 /
+    // 9,700 − 4,110 = 3,493, leaving a contract liability of 1,073.
+    let events = "id,time,member,type,amount,points,points_type
+        e1,2025-01-02T09:00:00,c,enroll,,,
+        e2,2025-03-15T10:00:00,c,purchase,100000,,
+        e3,2025-09-15T10:00:00,c,redeem,,4500,pts
+        e4,2026-09-15T10:00:00,c,redeem,,4000,pts"
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let estimates = "from,points,expected_redemption\n2025-01-01,pts,95\n2026-01-01,pts,97\n";
+    let whole_units = Rounding {
+        share: None,
+        amounts: Some(0),
+    };
+    let rows = revenue(RETAILER_C, &events, estimates, "2026-12-31", whole_units);
+    let zero = Decimal::ZERO;
+    assert_eq!(
+        by_year(&rows),
+        BTreeMap::from([
+            ("2025".to_string(), (d("8676"), d("4110"), zero, d("4566"))),
+            // The catch-up in January 2026: 8,676 × 4,500 / 9,700 = 4,025.
+            ("2026".to_string(), (zero, d("3493"), d("-85"), d("1073"))),
+        ])
+    );
+}
+
+/// `loyalty run` of the FreshMart fixture through May 2025 into `out`,
+/// with `extra` flags.
+fn fresh_market(out: &Path, extra: &[&str]) -> std::process::Output {
+    let program = fixture("fresh_market.loyalty");
+    let events = fixture("fresh_market.events.csv");
+    let mut args = vec![
+        "run",
+        program.to_str().unwrap(),
+        events.to_str().unwrap(),
+        "--until",
+        "2025-05-31",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    loyalty(&args)
+}
+
+/// The named columns of a CSV file, one vector per record.
+fn columns(path: &Path, names: &[&str]) -> Vec<Vec<String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let at: Vec<usize> = names
+        .iter()
+        .map(|n| header.iter().position(|h| h == *n).unwrap())
+        .collect();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            at.iter().map(|&i| r[i].to_string()).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_grocery_illustration_catches_up_in_the_month_the_estimate_is_revised() {
+    let dir = tempfile::tempdir().unwrap();
+    let estimates = fixture("fresh_market.estimates.csv");
+    let output = fresh_market(
+        dir.path(),
+        &[
+            "--report",
+            "liability,deferred-revenue",
+            "--breakage-estimates",
+            estimates.to_str().unwrap(),
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    // Ann (840 EUR) and Bob (420 EUR) earn 1,260 points in January, worth
+    // a cent each, 20% expected never to be redeemed: 1,260 × 0.01 × 0.8 =
+    // 10.08. Ann's voucher takes 500 in February: 760 × 0.008 = 6.08. From
+    // March the estimate is 10%: 760 × 0.009 = 6.84, a catch-up of +0.76
+    // in March alone. Carl earns 500 in April (11.34) and spends them in
+    // May (6.84).
+    let liability = columns(
+        &dir.path().join("liability.csv"),
+        &["month", "outstanding", "breakage", "liability"],
+    );
+    let expected: Vec<Vec<String>> = [
+        ["2025-01", "1260", "0.2", "10.08"],
+        ["2025-02", "760", "0.2", "6.08"],
+        ["2025-03", "760", "0.1", "6.84"],
+        ["2025-04", "1260", "0.1", "11.34"],
+        ["2025-05", "760", "0.1", "6.84"],
+    ]
+    .iter()
+    .map(|r| r.iter().map(|c| c.to_string()).collect())
+    .collect();
+    assert_eq!(liability, expected);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains(
+            "breakage: --breakage-estimates, each month the estimate in force at its end: \
+             bonus: the program's 20.00% before 2025-03-01, 10.00% from 2025-03-01 \
+             (catch-up on the liability: 2025-03 +0.76 EUR)"
+        ),
+        "{stdout}"
+    );
+    // Deferred revenue, the ratio exact and amounts in cents. January:
+    // 1,260 × 10.08 / 1,270.08 = 10.00 allocated; 1,260 × 0.8 = 1,008
+    // points expected to be redeemed. February: 10.00 × 500 / 1,008 = 4.96.
+    // March, the catch-up: 1,260 × 0.9 = 1,134 expected, 10.00 × 500 /
+    // 1,134 = 4.41, so −0.55. April: carl's 500 EUR allocate 500 × 4.5 /
+    // 504.5 = 4.46 at the new estimate (prospectively); 14.46 × 500 /
+    // 1,584 = 4.56. May: 14.46 × 1,000 / 1,584 = 9.13.
+    let deferred = columns(
+        &dir.path().join("deferred_revenue.csv"),
+        &[
+            "period",
+            "allocated",
+            "expected_to_redeem",
+            "revenue",
+            "catch_up",
+            "cumulative_revenue",
+            "deferred",
+        ],
+    );
+    let expected: Vec<Vec<String>> = [
+        ["2025-01", "10.00", "1008", "0.00", "0.00", "0.00", "10.00"],
+        ["2025-02", "0.00", "1008", "4.96", "0.00", "4.96", "5.04"],
+        ["2025-03", "0.00", "1134", "-0.55", "-0.55", "4.41", "5.59"],
+        ["2025-04", "4.46", "1584", "0.15", "0.00", "4.56", "9.90"],
+        ["2025-05", "0.00", "1584", "4.57", "0.00", "9.13", "5.33"],
+    ]
+    .iter()
+    .map(|r| r.iter().map(|c| c.to_string()).collect())
+    .collect();
+    assert_eq!(deferred, expected);
+}
+
+#[test]
+fn without_estimates_the_deferred_revenue_file_has_no_catch_up_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = fresh_market(dir.path(), &["--report", "deferred-revenue"]);
+    assert!(output.status.success(), "{output:?}");
+    let text = std::fs::read_to_string(dir.path().join("deferred_revenue.csv")).unwrap();
+    assert_eq!(
+        text.lines().next().unwrap(),
+        "period,sales,points_issued,points_redeemed,points_expired,expected_redemption,share,\
+         allocated,expected_to_redeem,redeemed_to_date,revenue,cumulative_revenue,deferred"
+    );
+}
+
+#[test]
+fn a_bad_estimates_file_stops_the_run_with_its_name_line_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let estimates = dir.path().join("estimates.csv");
+    std::fs::write(
+        &estimates,
+        "from,points,breakage\n2025-03-01,bonus,10\n2025-02-01,bonus,12\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let output = fresh_market(
+        &out,
+        &[
+            "--report",
+            "liability",
+            "--breakage-estimates",
+            estimates.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {}:3: 2025-02-01 comes after 2025-03-01: estimates are listed by date, \
+             earliest first\n",
+            estimates.display()
+        )
+    );
+    assert!(!out.exists(), "nothing is written");
+    // --breakage and --breakage-estimates are two answers to one question.
+    let output = fresh_market(
+        &out,
+        &[
+            "--report",
+            "liability",
+            "--breakage",
+            "10",
+            "--breakage-estimates",
+            estimates.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+}
