@@ -1,7 +1,9 @@
 //! The month-end close: breakage estimates that change over time (a
 //! catch-up in the month a change takes effect, KPMG's Example 10A and
 //! IFRS 15's Example 52 reproduced through a run, and the FreshMart grocery
-//! illustration worked by hand), bad estimate files refused with their line.
+//! illustration worked by hand), bad estimate files refused with their line;
+//! debts shown apart as a receivable and the reconciliation from
+//! outstanding points × value to deferred revenue, worked by hand.
 
 // clippy.toml allows these in #[test] fns only: for the helpers here.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
@@ -402,4 +404,110 @@ fn a_bad_estimates_file_stops_the_run_with_its_name_line_and_reason() {
         ],
     );
     assert_eq!(output.status.code(), Some(2));
+}
+
+/// A point per dollar, worth a cent, 10% breakage; a return of spent points
+/// leaves a debt (`go negative`, the default).
+const DEBTS: &str = r#"
+program "Test" {
+  currency USD
+  timezone "UTC"
+}
+points pts {
+  precision 0
+  value 0.01 USD
+  breakage 10%
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+reward coffee {
+  price 50 pts
+}
+"#;
+
+/// Ann earns 100 points, spends 50 on a coffee and returns the purchase:
+/// the return takes back 100, so she owes 50. Bob earns 200 and holds them.
+const DEBTS_EVENTS: &str = "id,time,member,type,amount,of,reward
+e1,2025-01-02T09:00:00,ann,enroll,,,
+e2,2025-01-03T09:00:00,ann,purchase,100,,
+e3,2025-01-04T09:00:00,ann,redeem,,,coffee
+e4,2025-01-05T09:00:00,ann,return,100,e2,
+e5,2025-01-06T09:00:00,bob,enroll,,,
+e6,2025-01-07T09:00:00,bob,purchase,200,,
+";
+
+#[test]
+fn debts_are_a_receivable_and_the_reconciliation_reaches_deferred_revenue() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("debts.loyalty");
+    let events = dir.path().join("debts.csv");
+    std::fs::write(&program, DEBTS).unwrap();
+    std::fs::write(&events, DEBTS_EVENTS).unwrap();
+    let out = dir.path().join("out");
+    let output = loyalty(&[
+        "run",
+        program.to_str().unwrap(),
+        events.to_str().unwrap(),
+        "--until",
+        "2025-01-31",
+        "--out",
+        out.to_str().unwrap(),
+        "--report",
+        "reconciliation",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let lines = columns(
+        &out.join("reconciliation.csv"),
+        &["month", "points", "line", "count", "amount"],
+    );
+    let expected: Vec<Vec<String>> = [
+        // 150 outstanding = bob's 200 held − ann's 50 owed.
+        ["outstanding", "150", "1.50"],
+        ["owed", "50", "0.50"],
+        ["held", "200", "2.00"],
+        // Breakage on what is held, 10%: the liability is bob's 200 points.
+        ["breakage", "", "-0.20"],
+        ["held_liability", "", "1.80"],
+        // Ann's debt, valued like the liability: 50 × 0.01 × 0.9.
+        ["receivable", "50", "-0.45"],
+        ["liability_rounding", "", "0.00"],
+        ["liability", "", "1.35"],
+        // Deferred revenue counts bob's 200 points issued (ann's were taken
+        // back with her sale), 90% of them expected to be redeemed, 50
+        // redeemed: 130 still expected, 20 fewer than outstanding.
+        ["expected_vs_outstanding", "-20", "-0.05"],
+        ["expected_redemptions", "130", "1.30"],
+        // 200 × 1.8 / 201.8 = 1.78 allocated to 180 expected points: 1.78 ×
+        // 130 / 180 = 1.29.
+        ["allocation", "", "-0.01"],
+        ["deferred_rounding", "", "0.00"],
+        // 1.78 − 1.78 × 50 / 180 (0.49 recognized).
+        ["deferred", "", "1.29"],
+    ]
+    .iter()
+    .map(|[line, count, amount]| {
+        ["2025-01", "pts", line, count, amount]
+            .iter()
+            .map(|c| c.to_string())
+            .collect()
+    })
+    .collect();
+    assert_eq!(lines, expected);
+    // The printed summary has the same lines, labelled.
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let words = stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains(
+            "reconciliation, USD at the end of 2025-01 points line count USD \
+             pts outstanding points × value 150 1.50 \
+             pts + owed: negative balances × value, shown apart 50 0.50"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        words.contains("pts − receivable: owed × value × (1 − breakage) 50 -0.45"),
+        "{stdout}"
+    );
 }

@@ -8,8 +8,8 @@ use super::{display_name, progress, read, Error, Format, USAGE_ERROR};
 use loyalty::finance::deferred::{self, Rounding};
 use loyalty::finance::estimates::Estimates;
 use loyalty::finance::liability::{Breakage, LiabilityBuilder};
-use loyalty::finance::parse_percent;
 use loyalty::finance::upcoming;
+use loyalty::finance::{parse_percent, reconcile};
 use loyalty::html;
 use loyalty::report::output::{summary_document, Folder};
 use loyalty::report::tier_mix::TierMix;
@@ -43,7 +43,11 @@ pub struct Args {
     /// (deferred_revenue.csv: the IFRS 15 allocation) and `upcoming`
     /// (upcoming_expiry.csv: points expiring in the 30, 60 and 90 days
     /// after --until; upcoming_tiers.csv: members the next tier review would
-    /// move down). Several are separated by commas.
+    /// move down) and `reconciliation` (reconciliation.csv: per month and
+    /// points type, line by line from outstanding points × value to the
+    /// liability, with negative balances apart as a receivable, and on to
+    /// deferred revenue's contract liability). Several are separated by
+    /// commas.
     #[arg(long, value_enum, value_name = "REPORT", value_delimiter = ',')]
     report: Vec<Report>,
     /// The breakage rate the reports use for every points type, in percent
@@ -93,6 +97,7 @@ enum Report {
     Liability,
     DeferredRevenue,
     Upcoming,
+    Reconciliation,
 }
 
 fn parse_breakage(text: &str) -> Result<Breakage, String> {
@@ -131,7 +136,14 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let options = args.inputs.options(until, args.strict);
     let sinks = Sinks {
         ledger: Some(ledger),
-        liability: (!args.report.is_empty()).then(|| LiabilityBuilder::new(&program)),
+        liability: (!args.report.is_empty()).then(|| {
+            let builder = LiabilityBuilder::new(&program);
+            if args.report.contains(&Report::Reconciliation) {
+                builder.with_balances()
+            } else {
+                builder
+            }
+        }),
         tier_mix: args.html.as_ref().map(|_| TierMix::new(&program)),
         rows: None,
     };
@@ -222,16 +234,40 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
             })?;
             say(&format!("\nupcoming\n\n{}", upcoming.text(&program)))?;
         }
-        if args.report.contains(&Report::DeferredRevenue) {
-            let allocation = deferred::from_run(&engine, &liability, &table, Rounding::CENTS)?;
-            let rows = deferred::recognize(&allocation);
+        let wants = |report| args.report.contains(&report);
+        // Deferred revenue, for its own report and the reconciliation's
+        // last lines.
+        let revenue =
+            (wants(Report::DeferredRevenue) || wants(Report::Reconciliation)).then(|| {
+                deferred::from_run(&engine, &liability, &table, Rounding::CENTS)
+                    .map(|allocation| deferred::recognize(&allocation))
+            });
+        if let Some(rows) = revenue.as_ref().filter(|_| wants(Report::DeferredRevenue)) {
+            let rows = rows.as_ref().map_err(Clone::clone)?;
             folder.write("deferred_revenue.csv", |f| {
-                Ok(deferred::write_csv(&rows, catch_up, f)?)
+                Ok(deferred::write_csv(rows, catch_up, f)?)
             })?;
             say(&format!(
                 "\ndeferred revenue (IFRS 15), {}\n\n{}",
                 program.currency,
-                deferred::text(&rows, catch_up)
+                deferred::text(rows, catch_up)
+            ))?;
+        }
+        if let (Some(holdings), Some(revenue)) =
+            (liability.holdings(until.unwrap_or(now)), &revenue)
+        {
+            let deferred = match revenue {
+                Ok(rows) => {
+                    deferred::redeemable(&program).map(|(_, name, _)| (name, rows.as_slice()))
+                }
+                Err(why) => Err(why.clone()),
+            };
+            let reconciliation = reconcile::reconcile(&program, &table, &holdings, deferred);
+            folder.write("reconciliation.csv", |f| Ok(reconciliation.write_csv(f)?))?;
+            say(&format!(
+                "\nreconciliation, {}\n\n{}",
+                program.currency,
+                reconciliation.text()
             ))?;
         }
     }

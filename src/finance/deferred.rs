@@ -247,7 +247,7 @@ pub fn from_run(
 }
 
 /// The one points type members redeem that has a value per point.
-fn redeemable(program: &Program) -> Result<(usize, &str, Decimal), Error> {
+pub fn redeemable(program: &Program) -> Result<(usize, &str, Decimal), Error> {
     let found: Vec<(usize, &str, Decimal)> = program
         .points
         .iter()

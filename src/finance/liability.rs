@@ -8,6 +8,7 @@
 use crate::compile::calendar;
 use crate::compile::ir::{ExpiryRule, Program};
 use crate::engine::ledger::{Entry, EntryKind};
+use crate::finance::balances::{BalanceBook, Holdings};
 use crate::finance::estimates::Estimates;
 use crate::syntax::ast::Period;
 use crate::table::money;
@@ -126,6 +127,8 @@ pub struct LiabilityBuilder<'p> {
     months: BTreeMap<Month, MonthFlows>,
     /// Per points type, by the month the points were earned.
     cohorts: Vec<BTreeMap<Month, Cohort>>,
+    /// Members' balances by month, when asked for ([`Self::with_balances`]).
+    balances: Option<BalanceBook>,
 }
 
 impl<'p> LiabilityBuilder<'p> {
@@ -134,19 +137,28 @@ impl<'p> LiabilityBuilder<'p> {
             program,
             months: BTreeMap::new(),
             cohorts: vec![BTreeMap::new(); program.points.len()],
+            balances: None,
+        }
+    }
+
+    /// Also keeps each member's balances by month, for what members hold
+    /// and owe at each month's end ([`Self::holdings`]): memory grows with
+    /// the members and the months they were active in.
+    pub fn with_balances(self) -> Self {
+        LiabilityBuilder {
+            balances: Some(BalanceBook::new(self.program.points.len())),
+            ..self
         }
     }
 
     pub fn add(&mut self, entries: &[Entry]) {
         let program = self.program;
         for e in entries {
-            let month = self
-                .months
-                .entry(month_of(program, e.time))
-                .or_insert_with(|| MonthFlows {
-                    points: vec![Flows::default(); program.points.len()],
-                    perks: Decimal::ZERO,
-                });
+            let key = month_of(program, e.time);
+            let month = self.months.entry(key).or_insert_with(|| MonthFlows {
+                points: vec![Flows::default(); program.points.len()],
+                perks: Decimal::ZERO,
+            });
             // Costs are summed as the ledger shows them, in cents, so the
             // table adds up to the ledger's column.
             let cost = e.cost.map(crate::table::cents).unwrap_or_default();
@@ -155,6 +167,15 @@ impl<'p> LiabilityBuilder<'p> {
                 continue;
             }
             let Some(p) = e.points else { continue };
+            if let Some(book) = &mut self.balances {
+                // Releases, cap cuts and previews change no balance.
+                if !matches!(
+                    e.kind,
+                    EntryKind::Release | EntryKind::CapCut | EntryKind::Preview
+                ) {
+                    book.add(&e.member, p.index(), key, e.amount);
+                }
+            }
             let (Some(flows), Some(cohorts)) = (
                 month.points.get_mut(p.index()),
                 self.cohorts.get_mut(p.index()),
@@ -216,11 +237,7 @@ impl<'p> LiabilityBuilder<'p> {
             .map(|p| self.rate(p, until, &breakage))
             .collect();
         let mut rows = Vec::new();
-        if let (Some(first), Some(last)) = (
-            self.months.keys().next().copied(),
-            self.months.keys().next_back().copied(),
-        ) {
-            let last = last.max(month_of(program, until));
+        if let Some((first, last)) = self.span(until) {
             let mut outstanding = vec![Decimal::ZERO; program.points.len()];
             for month in first..=last {
                 let flows = self.months.get(&month);
@@ -308,6 +325,26 @@ impl<'p> LiabilityBuilder<'p> {
             rows,
             breakage_method: format!("{source}: {}", details.join("; ")),
         }
+    }
+
+    /// The table's months: from the first with an entry through the month
+    /// of `until` (or of the last entry, when later).
+    fn span(&self, until: DateTime<Utc>) -> Option<(Month, Month)> {
+        let first = self.months.keys().next().copied()?;
+        let last = self.months.keys().next_back().copied()?;
+        Some((first, last.max(month_of(self.program, until))))
+    }
+
+    /// What the members held and owed at the end of each of the table's
+    /// months, per points type (indexed like the program's); `None` unless
+    /// the builder keeps balances ([`Self::with_balances`]).
+    pub fn holdings(&self, until: DateTime<Utc>) -> Option<BTreeMap<Month, Vec<Holdings>>> {
+        let book = self.balances.as_ref()?;
+        Some(
+            self.span(until)
+                .map(|(first, last)| book.holdings(first, last))
+                .unwrap_or_default(),
+        )
     }
 
     /// Points of type `p` issued less reversed, by the month they were

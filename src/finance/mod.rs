@@ -2,10 +2,12 @@
 //! the ledger, breakage, deferred revenue, and the cost of a change to a
 //! program.
 
+pub mod balances;
 pub mod deferred;
 pub mod diff;
 pub mod estimates;
 pub mod liability;
+pub mod reconcile;
 pub mod threshold;
 pub mod upcoming;
 
