@@ -108,51 +108,75 @@ e3,2026-06-15T10:00:00,c,redeem,,4500,pts
 e4,2027-06-15T10:00:00,c,redeem,,4000,pts
 ";
 
-/// 97% expected to be redeemed from the start; in Year 3 the estimate
-/// becomes `year_3` (99% in 10A, 92% in 10B).
-fn retailer_c_estimates(year_3: &str) -> String {
-    format!("from,points,expected_redemption\n2025-01-01,pts,97\n2027-01-01,pts,{year_3}\n")
+/// Retailer C's deferred revenue through Year 3, 97% expected to be
+/// redeemed from the start and `year_3` from its first day (99% in 10A, 92%
+/// in 10B).
+fn retailer_c(year_3: &str, rounding: Rounding) -> Vec<RevenueRow> {
+    let estimates =
+        format!("from,points,expected_redemption\n2025-01-01,pts,97\n2027-01-01,pts,{year_3}\n");
+    revenue(
+        RETAILER_C,
+        RETAILER_C_EVENTS,
+        &estimates,
+        "2027-12-31",
+        rounding,
+    )
 }
 
 #[test]
 fn kpmg_example_10a_three_years_through_a_run_with_revised_estimates() {
-    let rows = revenue(
-        RETAILER_C,
-        RETAILER_C_EVENTS,
-        &retailer_c_estimates("99"),
-        "2027-12-31",
-        Rounding::KPMG,
-    );
-    // KPMG's table: 9% of 100,000 allocated in Year 1 (9,700 / 109,700 =
-    // 8.84%, rounded), nothing recognized; Year 2: 9,000 × 4,500 / 9,700 =
-    // 4,175; Year 3: 9,000 × 8,500 / 9,900 − 4,175 = 3,552. The contract
-    // liability: 9,000, 4,825, 1,273.
     let zero = Decimal::ZERO;
-    assert_eq!(
-        by_year(&rows),
-        BTreeMap::from([
-            ("2025".to_string(), (d("9000"), zero, zero, d("9000"))),
-            ("2026".to_string(), (zero, d("4175"), zero, d("4825"))),
-            ("2027".to_string(), (zero, d("3552"), d("-84"), d("1273"))),
-        ])
-    );
-    // The revision is a catch-up in January 2027, the month it takes
-    // effect: the 4,500 points redeemed so far now earn 9,000 × 4,500 /
-    // 9,900 = 4,091, 84 less than booked. June's redemption brings the rest.
+    let year = |y: &str, allocated: &str, revenue: &str, catch_up: &str, deferred: &str| {
+        (
+            y.to_string(),
+            (d(allocated), d(revenue), d(catch_up), d(deferred)),
+        )
+    };
+    for (rounding, expected) in [
+        // KPMG's table: 9% of 100,000 allocated in Year 1 (9,700 / 109,700
+        // = 8.84%, rounded), nothing recognized; Year 2: 9,000 × 4,500 /
+        // 9,700 = 4,175; Year 3: 9,000 × 8,500 / 9,900 − 4,175 = 3,552. The
+        // contract liability: 9,000, 4,825, 1,273. The revision is a
+        // catch-up in January 2027, the month it takes effect: the 4,500
+        // points redeemed so far now earn 9,000 × 4,500 / 9,900 = 4,091,
+        // 84 less than booked.
+        (
+            Rounding::KPMG,
+            [
+                year("2025", "9000", "0", "0", "9000"),
+                year("2026", "0", "4175", "0", "4825"),
+                year("2027", "0", "3552", "-84", "1273"),
+            ],
+        ),
+        // On the relative-SSP basis, the ratio unrounded: 100,000 × 9,700
+        // / 109,700 = 8,842.30; then 8,842.30 × 4,500 / 9,700 = 4,102.10
+        // and 8,842.30 × 8,500 / 9,900 = 7,591.87, less 4,102.10 =
+        // 3,489.77. The catch-up: 8,842.30 × 4,500 / 9,900 = 4,019.23,
+        // less 4,102.10.
+        (
+            Rounding::CENTS,
+            [
+                year("2025", "8842.30", "0", "0", "8842.30"),
+                year("2026", "0", "4102.10", "0", "4740.20"),
+                year("2027", "0", "3489.77", "-82.87", "1250.43"),
+            ],
+        ),
+    ] {
+        assert_eq!(
+            by_year(&retailer_c("99", rounding)),
+            BTreeMap::from(expected),
+            "{rounding:?}"
+        );
+    }
+    // June 2027's redemption brings the rest of Year 3.
+    let rows = retailer_c("99", Rounding::KPMG);
     let month = |label: &str| rows.iter().find(|r| r.period.label == label).unwrap();
     assert_eq!(month("2027-01").revenue, d("-84"));
-    assert_eq!(month("2027-01").catch_up, d("-84"));
     assert_eq!(month("2027-06").revenue, d("3636"));
     assert_eq!(month("2027-06").catch_up, zero);
     // Never a restatement: the months before the revision are what a run
     // with 97% throughout gives.
-    let unrevised = revenue(
-        RETAILER_C,
-        RETAILER_C_EVENTS,
-        &retailer_c_estimates("97"),
-        "2027-12-31",
-        Rounding::KPMG,
-    );
+    let unrevised = retailer_c("97", Rounding::KPMG);
     let before = |rows: &[RevenueRow]| -> Vec<RevenueRow> {
         rows.iter()
             .filter(|r| r.period.label.as_str() < "2027-01")
@@ -164,44 +188,10 @@ fn kpmg_example_10a_three_years_through_a_run_with_revised_estimates() {
 
 #[test]
 fn kpmg_example_10b_lowers_the_estimate_in_year_3() {
-    let rows = revenue(
-        RETAILER_C,
-        RETAILER_C_EVENTS,
-        &retailer_c_estimates("92"),
-        "2027-12-31",
-        Rounding::KPMG,
-    );
     // 9,000 × 8,500 / 9,200 − 4,175 = 4,140; the catch-up in January:
     // 9,000 × 4,500 / 9,200 = 4,402, 227 more than booked.
-    let year_3 = by_year(&rows)["2027"];
+    let year_3 = by_year(&retailer_c("92", Rounding::KPMG))["2027"];
     assert_eq!(year_3, (Decimal::ZERO, d("4140"), d("227"), d("685")));
-}
-
-#[test]
-fn kpmg_example_10a_on_the_relative_ssp_basis() {
-    let rows = revenue(
-        RETAILER_C,
-        RETAILER_C_EVENTS,
-        &retailer_c_estimates("99"),
-        "2027-12-31",
-        Rounding::CENTS,
-    );
-    // The ratio unrounded: 100,000 × 9,700 / 109,700 = 8,842.30; then
-    // 8,842.30 × 4,500 / 9,700 = 4,102.10 and 8,842.30 × 8,500 / 9,900 =
-    // 7,591.87, less 4,102.10 = 3,489.77. The catch-up in January 2027:
-    // 8,842.30 × 4,500 / 9,900 = 4,019.23, less 4,102.10 = −82.87.
-    let zero = Decimal::ZERO;
-    assert_eq!(
-        by_year(&rows),
-        BTreeMap::from([
-            ("2025".to_string(), (d("8842.30"), zero, zero, d("8842.30"))),
-            ("2026".to_string(), (zero, d("4102.10"), zero, d("4740.20"))),
-            (
-                "2027".to_string(),
-                (zero, d("3489.77"), d("-82.87"), d("1250.43"))
-            ),
-        ])
-    );
 }
 
 #[test]
@@ -510,4 +500,301 @@ fn debts_are_a_receivable_and_the_reconciliation_reaches_deferred_revenue() {
         words.contains("pts − receivable: owed × value × (1 − breakage) 50 -0.45"),
         "{stdout}"
     );
+}
+
+/// The FreshMart history as closes see it: `known` is the number of the
+/// sample's records the January close had (Ann's and Bob's January), and
+/// `late` records follow.
+fn fresh_market_events(dir: &Path, name: &str, known: usize, late: &[&str]) -> PathBuf {
+    let sample = std::fs::read_to_string(fixture("fresh_market.events.csv")).unwrap();
+    let lines: Vec<&str> = sample
+        .lines()
+        .take(known + 1)
+        .chain(late.iter().copied())
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+/// `loyalty run` of FreshMart on `events` through `until` into `out`, with
+/// the liability and deferred revenue reports, closing the months through
+/// a day as the folder of a previous close booked them when `closed` says
+/// so, and `extra` flags; panics unless it succeeds.
+fn close(
+    events: &Path,
+    until: &str,
+    out: &Path,
+    closed: Option<(&str, &Path)>,
+    extra: &[&str],
+) -> String {
+    let program = fixture("fresh_market.loyalty");
+    let mut args = vec![
+        "run",
+        program.to_str().unwrap(),
+        events.to_str().unwrap(),
+        "--until",
+        until,
+        "--out",
+        out.to_str().unwrap(),
+        "--report",
+        "liability,deferred-revenue",
+    ];
+    if let Some((through, booked)) = closed {
+        args.extend([
+            "--close-through",
+            through,
+            "--booked",
+            booked.to_str().unwrap(),
+        ]);
+    }
+    args.extend_from_slice(extra);
+    let output = loyalty(&args);
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A CSV file's lines.
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Dana's January purchase reaches the books in February, after January
+/// was closed.
+const DANA_LATE: [&str; 2] = [
+    "e9,2025-01-25 10:00,dana,enroll,,",
+    "e10,2025-01-26 10:00,dana,purchase,200,",
+];
+
+#[test]
+fn a_late_event_in_a_closed_month_is_booked_in_the_first_open_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (jan, feb) = (dir.path().join("jan"), dir.path().join("feb"));
+    // The January close: Ann's 840 EUR and Bob's 420, 1,260 points.
+    let known = fresh_market_events(dir.path(), "jan.csv", 4, &[]);
+    close(&known, "2025-01-31", &jan, None, &[]);
+    // The February close has Ann's voucher, and Dana's January purchase.
+    let all = fresh_market_events(dir.path(), "feb.csv", 5, &DANA_LATE);
+    let stdout = close(&all, "2025-02-28", &feb, Some(("2025-01-31", &jan)), &[]);
+
+    // As restated, January has Dana's 200 points: 1,460 × 0.008 = 11.68.
+    let restated = lines(&feb.join("liability.csv"));
+    assert_eq!(
+        restated[1],
+        "2025-01,bonus,1460,0,0,0,1460,0.2,11.68,0.00,EUR"
+    );
+    // As booked, January is what the January close booked; February books
+    // the 200 points as issued, and shows the difference: +200 points, and
+    // 11.68 − 10.08 = +1.60 EUR of liability at the close.
+    let booked = lines(&feb.join("liability_booked.csv"));
+    assert_eq!(
+        booked,
+        [
+            "month,points,issued,spent,expired,reversed,outstanding,breakage,liability,cost,\
+             adjustment,adjustment_liability,adjustment_cost,currency",
+            "2025-01,bonus,1260,0,0,0,1260,0.2,10.08,0.00,0,0.00,0.00,EUR",
+            "2025-02,bonus,200,500,0,0,960,0.2,7.68,5.00,200,1.60,0.00,EUR",
+        ]
+    );
+    assert_eq!(
+        lines(&jan.join("liability.csv"))[1],
+        "2025-01,bonus,1260,0,0,0,1260,0.2,10.08,0.00,EUR"
+    );
+    // February's outstanding is the same in both views: the closing stock
+    // is what the events say.
+    assert_eq!(restated[2], "2025-02,bonus,0,500,0,0,960,0.2,7.68,5.00,EUR");
+    assert!(
+        stdout.contains(
+            "adjustments for the closed months, booked in 2025-02: \
+             bonus: +200 points, +1.60 EUR liability, 0.00 EUR cost"
+        ),
+        "{stdout}"
+    );
+
+    // Deferred revenue: restated, January allocates 1,460 × 11.68 /
+    // 1,471.68 = 11.59; booked, it keeps its 10.00 and February books the
+    // 1.59 difference, with 11.59 × 500 / 1,168 = 4.96 of revenue, leaving
+    // the restated contract liability, 6.63.
+    let revenue = columns(
+        &feb.join("deferred_revenue_booked.csv"),
+        &[
+            "period",
+            "sales",
+            "allocated",
+            "revenue",
+            "deferred",
+            "adjustment_allocated",
+            "adjustment_revenue",
+        ],
+    );
+    assert_eq!(
+        revenue,
+        [
+            ["2025-01", "1260.00", "10.00", "0.00", "10.00", "0.00", "0.00"],
+            ["2025-02", "200.00", "1.59", "4.96", "6.63", "1.59", "0.00"],
+        ]
+    );
+    let restated = columns(&feb.join("deferred_revenue.csv"), &["period", "deferred"]);
+    assert_eq!(restated, [["2025-01", "11.59"], ["2025-02", "6.63"]]);
+}
+
+#[test]
+fn a_close_keeps_what_earlier_closes_booked_and_adjusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (jan, feb, mar) = (
+        dir.path().join("jan"),
+        dir.path().join("feb"),
+        dir.path().join("mar"),
+    );
+    let known = fresh_market_events(dir.path(), "jan.csv", 4, &[]);
+    close(&known, "2025-01-31", &jan, None, &[]);
+    let by_feb = fresh_market_events(dir.path(), "feb.csv", 5, &DANA_LATE);
+    close(&by_feb, "2025-02-28", &feb, Some(("2025-01-31", &jan)), &[]);
+    // Bob's purchase of 20 February arrives in March, sent late: streamed,
+    // it is applied in its place.
+    let bob_late = "e11,2025-02-20 10:00,bob,purchase,100,";
+    let late: Vec<&str> = DANA_LATE.iter().copied().chain([bob_late]).collect();
+    let by_mar = fresh_market_events(dir.path(), "mar.csv", 5, &late);
+    close(
+        &by_mar,
+        "2025-03-31",
+        &mar,
+        Some(("2025-02-28", &feb)),
+        &["--stream"],
+    );
+    // January and February as the February close booked them, its
+    // adjustment included; March books Bob's 100 points (+0.80 EUR).
+    let booked = lines(&mar.join("liability_booked.csv"));
+    let feb_booked = lines(&feb.join("liability_booked.csv"));
+    assert_eq!(booked[..3], feb_booked[..3]);
+    assert_eq!(
+        booked[3],
+        "2025-03,bonus,100,0,0,0,1060,0.2,8.48,0.00,100,0.80,0.00,EUR"
+    );
+    // Each booked month's outstanding is the one before plus its flows.
+    let rows = columns(
+        &mar.join("liability_booked.csv"),
+        &["issued", "spent", "expired", "reversed", "outstanding"],
+    );
+    let mut held = Decimal::ZERO;
+    for row in &rows {
+        held += d(&row[0]) - d(&row[1]) - d(&row[2]) - d(&row[3]);
+        assert_eq!(held, d(&row[4]), "{rows:?}");
+    }
+    // Deferred revenue too: February's 100 EUR sale, 100 × 0.8 / 100.8 =
+    // 0.79, is booked in March.
+    let revenue = columns(
+        &mar.join("deferred_revenue_booked.csv"),
+        &["period", "allocated", "adjustment_allocated"],
+    );
+    assert_eq!(
+        revenue,
+        [
+            ["2025-01", "10.00", "0.00"],
+            ["2025-02", "1.59", "1.59"],
+            ["2025-03", "0.79", "0.79"],
+        ]
+    );
+}
+
+#[test]
+fn without_late_events_the_books_are_the_restated_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (jan, feb) = (dir.path().join("jan"), dir.path().join("feb"));
+    let events = fixture("fresh_market.events.csv");
+    close(&events, "2025-01-31", &jan, None, &[]);
+    let stdout = close(&events, "2025-05-31", &feb, Some(("2025-01-31", &jan)), &[]);
+    let restated = lines(&feb.join("liability.csv"));
+    let booked = lines(&feb.join("liability_booked.csv"));
+    for (restated, booked) in restated.iter().zip(&booked).skip(1) {
+        assert_eq!(
+            booked,
+            &restated.replace(",EUR", ",0,0.00,0.00,EUR"),
+            "no adjustment"
+        );
+    }
+    assert!(
+        stdout.contains("adjustments booked in 2025-02: none, the closed months are as booked"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_close_that_cannot_be_made_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let jan = dir.path().join("jan");
+    let events = fixture("fresh_market.events.csv");
+    close(&events, "2025-01-31", &jan, None, &[]);
+    let program = fixture("fresh_market.loyalty");
+    let attempt = |until: &str, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            program.to_str().unwrap(),
+            events.to_str().unwrap(),
+            "--until",
+            until,
+            "--out",
+            dir.path().join("out").to_str().unwrap(),
+            "--report",
+            "liability",
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = loyalty(&args);
+        (
+            output.status.code(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let booked = ["--booked", jan.to_str().unwrap()];
+    fn with<'a>(close: &'a str, booked: &[&'a str; 2]) -> Vec<&'a str> {
+        ["--close-through", close]
+            .into_iter()
+            .chain(booked.iter().copied())
+            .collect()
+    }
+    // Whole months only, and a --booked folder.
+    let (code, stderr) = attempt("2025-05-31", &with("2025-01-15", &booked));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("--close-through 2025-01-15: books close by whole months"),
+        "{stderr}"
+    );
+    let (code, _) = attempt("2025-05-31", &["--close-through", "2025-01-31"]);
+    assert_eq!(code, Some(2));
+    // The January close cannot close February.
+    let (code, stderr) = attempt("2025-05-31", &with("2025-02-28", &booked));
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        stderr,
+        "error: the booked liability ends at 2025-01, but --close-through closes 2025-02: \
+         give the folder of the close that booked it\n"
+    );
+    // Nothing is left open to book adjustments in.
+    let (_, stderr) = attempt("2025-01-31", &with("2025-01-31", &booked));
+    assert!(
+        stderr.contains("--close-through closes every month of the run (through 2025-01)"),
+        "{stderr}"
+    );
+    // A booked report that is not this program's, with its line.
+    let liability = jan.join("liability.csv");
+    let text = std::fs::read_to_string(&liability).unwrap();
+    std::fs::write(&liability, text.replace(",bonus,", ",stars,")).unwrap();
+    let (code, stderr) = attempt("2025-05-31", &with("2025-01-31", &booked));
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {}:2: the program has no points type `stars`\n",
+            liability.display()
+        )
+    );
+    assert!(!dir.path().join("out").exists(), "nothing is written");
 }

@@ -5,17 +5,21 @@
 
 use super::input::{self, Inputs};
 use super::{display_name, progress, read, Error, Format, USAGE_ERROR};
+use loyalty::compile::Program;
+use loyalty::finance::close::{LiabilityAdjustment, RevenueAdjustment};
+use loyalty::finance::deferred::RevenueRow;
 use loyalty::finance::deferred::{self, Rounding};
 use loyalty::finance::estimates::Estimates;
+use loyalty::finance::liability::{month_label, LiabilityRow};
 use loyalty::finance::liability::{Breakage, LiabilityBuilder};
 use loyalty::finance::upcoming;
-use loyalty::finance::{parse_percent, reconcile};
+use loyalty::finance::{close, parse_percent, reconcile};
 use loyalty::html;
 use loyalty::report::output::{summary_document, Folder};
 use loyalty::report::tier_mix::TierMix;
 use loyalty::report::{self, LedgerWriter};
 use loyalty::run::{Finished, RejectLimit, Run, RunError, Sinks};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -69,6 +73,27 @@ pub struct Args {
         conflicts_with = "breakage"
     )]
     breakage_estimates: Option<PathBuf>,
+    /// Close the books through DAY (YYYY-MM-DD, the last day of a month):
+    /// the months through it keep what the previous close booked (read
+    /// from --booked), and whatever the events now say differently about
+    /// them is booked as an adjustment in the first open month.
+    /// liability_booked.csv (and deferred_revenue_booked.csv) have this view,
+    /// with the adjustments shown; liability.csv (and
+    /// deferred_revenue.csv) stay as restated. Needs --booked.
+    #[arg(
+        long,
+        value_name = "DAY",
+        value_parser = parse_close,
+        requires_all = ["report", "booked"]
+    )]
+    close_through: Option<String>,
+    /// The output folder of the previous close, whose figures the closed
+    /// months keep: its liability_booked.csv, or liability.csv if it closed
+    /// nothing (and with --report deferred-revenue its
+    /// deferred_revenue_booked.csv, or deferred_revenue.csv). It may be
+    /// --out itself.
+    #[arg(long, value_name = "DIR", requires = "close_through")]
+    booked: Option<PathBuf>,
     /// Also write the report as one self-contained HTML page with charts
     /// (liability over time, issued/spent/expired per month, tier mix).
     /// Needs --report.
@@ -109,6 +134,62 @@ fn parse_breakage(text: &str) -> Result<Breakage, String> {
     })
 }
 
+fn parse_close(text: &str) -> Result<String, String> {
+    let day = text
+        .parse::<chrono::NaiveDate>()
+        .map_err(|_| format!("`{text}` is not a day (YYYY-MM-DD)"))?;
+    close::closed_through(day).map_err(|e| e.to_string())
+}
+
+/// What the previous close booked, read before the run.
+struct Books {
+    /// The last closed month, `2025-01`.
+    through: String,
+    liability: Vec<(LiabilityRow, LiabilityAdjustment)>,
+    revenue: Option<Vec<(RevenueRow, RevenueAdjustment)>>,
+}
+
+/// The booked report `name` in `dir`: its `_booked` version when a close
+/// wrote one.
+fn booked_file(dir: &Path, name: &str) -> Result<(PathBuf, String), Error> {
+    let booked = dir.join(format!("{name}_booked.csv"));
+    let path = if booked.exists() {
+        booked
+    } else {
+        dir.join(format!("{name}.csv"))
+    };
+    let text = read(&path)?;
+    Ok((path, text))
+}
+
+fn read_books(program: &Program, args: &Args) -> Result<Option<Books>, Error> {
+    let (Some(through), Some(dir)) = (&args.close_through, &args.booked) else {
+        return Ok(None);
+    };
+    let in_file = |path: &Path| {
+        let name = display_name(path);
+        move |error| Error::FileContent { name, error }
+    };
+    let (path, text) = booked_file(dir, "liability")?;
+    let liability = close::read_liability(program, &text).map_err(in_file(&path))?;
+    let months = liability.iter().map(|(r, _)| r.month.as_str());
+    close::covers("liability", months, through)?;
+    let revenue = if args.report.contains(&Report::DeferredRevenue) {
+        let (path, text) = booked_file(dir, "deferred_revenue")?;
+        let revenue = close::read_revenue(&text).map_err(in_file(&path))?;
+        let months = revenue.iter().map(|(r, _)| r.period.label.as_str());
+        close::covers("deferred revenue", months, through)?;
+        Some(revenue)
+    } else {
+        None
+    };
+    Ok(Some(Books {
+        through: through.clone(),
+        liability,
+        revenue,
+    }))
+}
+
 pub fn run(args: &Args) -> Result<ExitCode, Error> {
     // The tables for people, unless the document is asked for.
     let say = |text: &str| match args.format {
@@ -128,6 +209,15 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         }
         None => args.breakage.clone().unwrap_or(Breakage::Program),
     };
+    let books = read_books(&program, args)?;
+    if let (Some(books), Some(until)) = (&books, until) {
+        if month_label(&program, until) <= books.through {
+            return Err(loyalty::finance::Error::NoOpenMonth {
+                through: books.through.clone(),
+            }
+            .into());
+        }
+    }
     // Opens every file now, so a missing one stops the run before anything is written.
     let bar = progress::bytes(input::total_bytes(&args.inputs), "read");
     let records = input::records(&program, &args.inputs, &bar)?;
@@ -200,6 +290,17 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         if args.report.contains(&Report::Liability) {
             say(&format!("\nliability\n\n{}", table.text()))?;
         }
+        if let Some(books) = &books {
+            let booked = close::book_liability(&table, &books.liability, &books.through)?;
+            folder.write("liability_booked.csv", |f| Ok(booked.write_csv(f)?))?;
+            if args.report.contains(&Report::Liability) {
+                say(&format!(
+                    "\nliability as booked, closed through {}\n\n{}",
+                    books.through,
+                    booked.text()
+                ))?;
+            }
+        }
         if let (Some(path), Some(mix)) = (&args.html, &mix) {
             let facts = vec![
                 ("program".to_string(), display_name(&args.inputs.program)),
@@ -252,6 +353,21 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
                 program.currency,
                 deferred::text(rows, catch_up)
             ))?;
+            if let Some((books, booked)) = books
+                .as_ref()
+                .and_then(|b| b.revenue.as_ref().map(|r| (b, r)))
+            {
+                let booked = close::book_revenue(rows, booked, &books.through)?;
+                folder.write("deferred_revenue_booked.csv", |f| {
+                    Ok(booked.write_csv(catch_up, f)?)
+                })?;
+                say(&format!(
+                    "\ndeferred revenue as booked, closed through {}, {}\n\n{}",
+                    books.through,
+                    program.currency,
+                    booked.text(catch_up, &program.currency)
+                ))?;
+            }
         }
         if let (Some(holdings), Some(revenue)) =
             (liability.holdings(until.unwrap_or(now)), &revenue)

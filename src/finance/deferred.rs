@@ -267,7 +267,8 @@ pub fn redeemable(program: &Program) -> Result<(usize, &str, Decimal), Error> {
     }
 }
 
-const COLUMNS: [&str; 13] = [
+/// The columns of `deferred_revenue.csv` (without `catch_up`).
+pub const CSV_COLUMNS: [&str; 13] = [
     "period",
     "sales",
     "points_issued",
@@ -285,7 +286,7 @@ const COLUMNS: [&str; 13] = [
 
 /// The columns, with `catch_up` after `revenue` when asked for.
 fn columns(catch_up: bool) -> Vec<&'static str> {
-    COLUMNS
+    CSV_COLUMNS
         .iter()
         .flat_map(|c| {
             std::iter::once(*c).chain((catch_up && *c == "revenue").then_some("catch_up"))
@@ -318,10 +319,26 @@ fn cells(r: &RevenueRow, catch_up: bool, fraction: impl Fn(Decimal) -> String) -
 /// The rows as CSV: money with two decimals, rates as fractions; with a
 /// `catch_up` column when `catch_up` (estimates that change over time).
 pub fn write_csv<W: Write>(rows: &[RevenueRow], catch_up: bool, out: W) -> csv::Result<()> {
+    write_csv_with(rows, catch_up, &[], |_| Vec::new(), out)
+}
+
+/// As [`write_csv`], with the columns `extra` last: `cells(i)` gives the
+/// `i`th row's.
+pub fn write_csv_with<W: Write>(
+    rows: &[RevenueRow],
+    catch_up: bool,
+    extra: &[&str],
+    more: impl Fn(usize) -> Vec<String>,
+    out: W,
+) -> csv::Result<()> {
     let mut csv = csv::Writer::from_writer(out);
-    csv.write_record(columns(catch_up))?;
-    for r in rows {
-        csv.write_record(cells(r, catch_up, |d| d.normalize().to_string()))?;
+    csv.write_record(columns(catch_up).iter().chain(extra))?;
+    for (i, r) in rows.iter().enumerate() {
+        csv.write_record(
+            cells(r, catch_up, |d| d.normalize().to_string())
+                .into_iter()
+                .chain(more(i)),
+        )?;
     }
     csv.flush()?;
     Ok(())
@@ -329,9 +346,26 @@ pub fn write_csv<W: Write>(rows: &[RevenueRow], catch_up: bool, out: W) -> csv::
 
 /// The rows for a person, rates in percent.
 pub fn text(rows: &[RevenueRow], catch_up: bool) -> String {
-    let mut table = Table::new(&columns(catch_up));
-    for r in rows {
-        table.push(cells(r, catch_up, percent));
+    text_with(rows, catch_up, &[], |_| Vec::new())
+}
+
+/// As [`text`], with the columns `extra` last: `cells(i)` gives the `i`th
+/// row's.
+pub fn text_with(
+    rows: &[RevenueRow],
+    catch_up: bool,
+    extra: &[&str],
+    more: impl Fn(usize) -> Vec<String>,
+) -> String {
+    let header: Vec<&str> = columns(catch_up)
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    let mut table = Table::new(&header);
+    for (i, r) in rows.iter().enumerate() {
+        let mut row = cells(r, catch_up, percent);
+        row.extend(more(i));
+        table.push(row);
     }
     table.text()
 }

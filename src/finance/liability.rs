@@ -38,6 +38,20 @@ pub enum Breakage {
     Estimates(Estimates),
 }
 
+/// The columns of `liability.csv` before `currency`.
+pub const CSV_COLUMNS: [&str; 10] = [
+    "month",
+    "points",
+    "issued",
+    "spent",
+    "expired",
+    "reversed",
+    "outstanding",
+    "breakage",
+    "liability",
+    "cost",
+];
+
 /// One month of one points type.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LiabilityRow {
@@ -515,38 +529,53 @@ impl Rate {
     }
 }
 
+impl LiabilityRow {
+    /// The row's cells, breakage shown by `breakage`, money with its cents.
+    fn cells(&self, breakage: impl Fn(Decimal) -> String) -> Vec<String> {
+        vec![
+            self.month.clone(),
+            self.points.clone(),
+            points(self.issued),
+            points(self.spent),
+            points(self.expired),
+            points(self.reversed),
+            points(self.outstanding),
+            breakage(self.breakage),
+            money(self.liability),
+            money(self.cost),
+        ]
+    }
+}
+
 impl LiabilityTable {
     /// The rows as CSV: amounts of money with two decimals, breakage as a
     /// fraction.
     pub fn write_csv<W: Write>(&self, out: W) -> csv::Result<()> {
+        self.write_csv_with(&[], |_| Vec::new(), out)
+    }
+
+    /// As [`Self::write_csv`], with the columns `extra` before `currency`:
+    /// `cells(i)` gives the `i`th row's.
+    pub fn write_csv_with<W: Write>(
+        &self,
+        extra: &[&str],
+        cells: impl Fn(usize) -> Vec<String>,
+        out: W,
+    ) -> csv::Result<()> {
         let mut csv = csv::Writer::from_writer(out);
-        csv.write_record([
-            "month",
-            "points",
-            "issued",
-            "spent",
-            "expired",
-            "reversed",
-            "outstanding",
-            "breakage",
-            "liability",
-            "cost",
-            "currency",
-        ])?;
-        for r in &self.rows {
-            csv.write_record([
-                r.month.as_str(),
-                &r.points,
-                &points(r.issued),
-                &points(r.spent),
-                &points(r.expired),
-                &points(r.reversed),
-                &points(r.outstanding),
-                &r.breakage.normalize().to_string(),
-                &money(r.liability),
-                &money(r.cost),
-                &self.currency,
-            ])?;
+        csv.write_record(
+            CSV_COLUMNS
+                .iter()
+                .chain(extra)
+                .chain(std::iter::once(&"currency")),
+        )?;
+        for (i, r) in self.rows.iter().enumerate() {
+            csv.write_record(
+                r.cells(|b| b.normalize().to_string())
+                    .into_iter()
+                    .chain(cells(i))
+                    .chain(std::iter::once(self.currency.clone())),
+            )?;
         }
         csv.flush()?;
         Ok(())
@@ -554,10 +583,21 @@ impl LiabilityTable {
 
     /// The table for a person, with the breakage method under it.
     pub fn text(&self) -> String {
+        self.text_with(&[], |_| Vec::new())
+    }
+
+    /// As [`Self::text`], with the columns `extra` last: `cells(i)` gives
+    /// the `i`th row's.
+    pub fn text_with(&self, extra: &[&str], cells: impl Fn(usize) -> Vec<String>) -> String {
         let (header, rows) = self.cells();
-        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        let header: Vec<&str> = header
+            .iter()
+            .map(String::as_str)
+            .chain(extra.iter().copied())
+            .collect();
         let mut table = Table::new(&header).labels(2);
-        for row in rows {
+        for (i, mut row) in rows.into_iter().enumerate() {
+            row.extend(cells(i));
             table.push(row);
         }
         format!("{}\nbreakage: {}\n", table.text(), self.breakage_method)
@@ -566,41 +606,17 @@ impl LiabilityTable {
     /// The header and rows as people read them (breakage in percent, money
     /// with its cents), for the terminal and the HTML page.
     pub fn cells(&self) -> (Vec<String>, Vec<Vec<String>>) {
-        let header = [
-            "month",
-            "points",
-            "issued",
-            "spent",
-            "expired",
-            "reversed",
-            "outstanding",
-            "breakage",
-        ]
-        .iter()
-        .map(|h| h.to_string())
-        .chain([
-            format!("liability {}", self.currency),
-            format!("cost {}", self.currency),
-        ])
-        .collect();
-        let rows = self
-            .rows
+        // The CSV's names, money with its currency.
+        let header = CSV_COLUMNS
             .iter()
-            .map(|r| {
-                vec![
-                    r.month.clone(),
-                    r.points.clone(),
-                    points(r.issued),
-                    points(r.spent),
-                    points(r.expired),
-                    points(r.reversed),
-                    points(r.outstanding),
-                    percent(r.breakage),
-                    money(r.liability),
-                    money(r.cost),
-                ]
-            })
+            .take(8)
+            .map(|h| h.to_string())
+            .chain([
+                format!("liability {}", self.currency),
+                format!("cost {}", self.currency),
+            ])
             .collect();
+        let rows = self.rows.iter().map(|r| r.cells(percent)).collect();
         (header, rows)
     }
 }

@@ -3,6 +3,7 @@
 //! program.
 
 pub mod balances;
+pub mod close;
 pub mod deferred;
 pub mod diff;
 pub mod estimates;
@@ -53,4 +54,23 @@ pub enum Error {
         names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
     )]
     SeveralValuedPoints { names: Vec<String> },
+    /// `--close-through` is not a month's last day.
+    #[error("--close-through {0}: books close by whole months; give the last day of one")]
+    NotMonthEnd(chrono::NaiveDate),
+    /// The booked report stops before the months to close.
+    #[error(
+        "the booked {report} ends at {last}, but --close-through closes {through}: \
+         give the folder of the close that booked it"
+    )]
+    BookedTooShort {
+        report: &'static str,
+        last: String,
+        through: String,
+    },
+    /// The run has no month after the closed ones to book adjustments in.
+    #[error(
+        "--close-through closes every month of the run (through {through}): \
+         the adjustments need an open month after it (a later --until)"
+    )]
+    NoOpenMonth { through: String },
 }
