@@ -52,8 +52,8 @@ fn csv(events: &str) -> Cursor<Vec<u8>> {
 }
 
 /// `records` replayed through `program` up to `until` with the liability
-/// table's builder, keeping balances (and `ledger`'s lines, when given), as
-/// the run's sinks.
+/// table's builder, keeping balances and tracing redemptions to cohorts
+/// (and `ledger`'s lines, when given), as the run's sinks.
 fn replayed<'p, W: std::io::Write + Send>(
     program: &'p Program,
     records: impl Iterator<Item = Result<loyalty::events::Event, loyalty::events::Reject>> + 'p,
@@ -62,7 +62,11 @@ fn replayed<'p, W: std::io::Write + Send>(
 ) -> Finished<'p, 'p, W> {
     let sinks = Sinks {
         ledger,
-        liability: Some(LiabilityBuilder::new(program).with_balances()),
+        liability: Some(
+            LiabilityBuilder::new(program)
+                .with_balances()
+                .with_cohorts(),
+        ),
         tier_mix: None,
         rows: None,
     };
@@ -363,6 +367,57 @@ fn the_reconciliation_adds_up_line_by_line_for_every_example_program() {
         owed_somewhere,
         "some sample has a member in debt at a month's end"
     );
+}
+
+#[test]
+fn every_redemption_is_traced_to_a_cohort_for_every_example_program() {
+    for name in example_programs() {
+        let source =
+            std::fs::read_to_string(programs_dir().join(format!("{name}.loyalty"))).unwrap();
+        let program = program(&source);
+        let until = end_of_day(&program, until_of(&name));
+        let Finished { sinks, .. } =
+            replayed::<std::io::Sink>(&program, sample_records(&program, &name), until, None);
+        let builder = sinks.liability.unwrap();
+        let table = builder.finish(until, Breakage::Program);
+        let holdings = builder.holdings(until).unwrap();
+        let report = builder.cohorts(&table, until).unwrap();
+        assert!(!report.points.is_empty(), "{name}");
+        for fit in &report.points {
+            let p = program
+                .points
+                .iter()
+                .position(|t| t.name == fit.points)
+                .unwrap();
+            // Redeemed to date over the cohorts is what was spent, less
+            // what members still owe for points returned after they were
+            // spent (the points that will repay it are not earned yet).
+            let traced: Decimal = fit
+                .cohorts
+                .iter()
+                .map(|c| c.redeemed.last().copied().unwrap_or_default())
+                .sum();
+            let spent: Decimal = table
+                .rows
+                .iter()
+                .filter(|r| r.points == fit.points)
+                .map(|r| r.spent)
+                .sum();
+            let owed = holdings.values().next_back().unwrap()[p].owed;
+            assert_eq!(traced, spent - owed, "{name} {}", fit.points);
+            assert!(
+                fit.ultimate_redemption_rate >= Decimal::ZERO
+                    && fit.ultimate_redemption_rate <= Decimal::ONE,
+                "{name}"
+            );
+            // More breakage, less liability.
+            let liabilities: Vec<Decimal> = fit.sensitivity.iter().map(|s| s.liability).collect();
+            assert!(
+                liabilities.windows(2).all(|w| w[0] >= w[1]),
+                "{name}: {liabilities:?}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -3,7 +3,9 @@
 //! IFRS 15's Example 52 reproduced through a run, and the FreshMart grocery
 //! illustration worked by hand), bad estimate files refused with their line;
 //! debts shown apart as a receivable and the reconciliation from
-//! outstanding points × value to deferred revenue, worked by hand.
+//! outstanding points × value to deferred revenue, worked by hand; closed
+//! months kept as booked with late events adjusted in the first open one;
+//! breakage by cohort, a chain-ladder triangle worked by hand.
 
 // clippy.toml allows these in #[test] fns only: for the helpers here.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
@@ -797,4 +799,183 @@ fn a_close_that_cannot_be_made_says_why() {
         )
     );
     assert!(!dir.path().join("out").exists(), "nothing is written");
+}
+
+/// A point per dollar, worth a cent, never expiring.
+const COHORTS: &str = r#"
+program "Test" {
+  currency USD
+  timezone "UTC"
+}
+points pts {
+  precision 0
+  value 0.01 USD
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+"#;
+
+/// `loyalty run --report cohorts` of `events` over COHORTS through `until`
+/// in `dir`: what it printed, and the folder.
+fn cohorts(dir: &Path, events: &str, until: &str) -> (String, PathBuf) {
+    let program = dir.join("cohorts.loyalty");
+    let path = dir.join("cohorts.csv");
+    std::fs::write(&program, COHORTS).unwrap();
+    std::fs::write(&path, events).unwrap();
+    let out = dir.join("out");
+    let output = loyalty(&[
+        "run",
+        program.to_str().unwrap(),
+        path.to_str().unwrap(),
+        "--until",
+        until,
+        "--out",
+        out.to_str().unwrap(),
+        "--report",
+        "cohorts",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    (String::from_utf8(output.stdout).unwrap(), out)
+}
+
+#[test]
+fn breakage_by_cohort_is_a_chain_ladder_on_the_points_not_yet_redeemed() {
+    // Four monthly cohorts: Ann's 1,000 points of January (200 redeemed in
+    // February, 100 in March), Bob's 500 of February (100 in March),
+    // Carl's 400 of March (100 in April), Dana's 200 of April.
+    let events = "id,time,member,type,amount,points,points_type
+a0,2025-01-01T09:00:00,ann,enroll,,,
+a1,2025-01-10T09:00:00,ann,purchase,1000,,
+a2,2025-02-10T09:00:00,ann,redeem,,200,pts
+a3,2025-03-10T09:00:00,ann,redeem,,100,pts
+b0,2025-02-01T09:00:00,bob,enroll,,,
+b1,2025-02-05T09:00:00,bob,purchase,500,,
+b2,2025-03-15T09:00:00,bob,redeem,,100,pts
+c0,2025-03-01T09:00:00,carl,enroll,,,
+c1,2025-03-05T09:00:00,carl,purchase,400,,
+c2,2025-04-05T09:00:00,carl,redeem,,100,pts
+d0,2025-04-01T09:00:00,dana,enroll,,,
+d1,2025-04-05T09:00:00,dana,purchase,200,,
+";
+    let dir = tempfile::tempdir().unwrap();
+    let (stdout, out) = cohorts(dir.path(), events, "2025-04-30");
+    let curves = columns(
+        &out.join("cohorts.csv"),
+        &["cohort", "age", "issued", "redeemed", "share"],
+    );
+    let expected: Vec<Vec<String>> = [
+        ["2025-01", "0", "1000", "0", "0"],
+        ["2025-01", "1", "1000", "200", "0.2"],
+        ["2025-01", "2", "1000", "300", "0.3"],
+        ["2025-01", "3", "1000", "300", "0.3"],
+        ["2025-02", "0", "500", "0", "0"],
+        ["2025-02", "1", "500", "100", "0.2"],
+        ["2025-02", "2", "500", "100", "0.2"],
+        ["2025-03", "0", "400", "0", "0"],
+        ["2025-03", "1", "400", "100", "0.25"],
+        ["2025-04", "0", "200", "0", "0"],
+    ]
+    .iter()
+    .map(|r| r.iter().map(|c| c.to_string()).collect())
+    .collect();
+    assert_eq!(curves, expected);
+
+    // Not yet redeemed: January 1,000, 800, 700, 700; February 500, 400,
+    // 400; March 400, 300; April 200. Age-to-age factors: (800 + 400 +
+    // 300) / (1,000 + 500 + 400) = 15/19, (700 + 400) / (800 + 400) =
+    // 11/12, 700 / 700 = 1. Never redeemed: January 700, February 400 × 1,
+    // March 300 × 11/12 = 275, April 200 × 15/19 × 11/12 = 144.7368; of
+    // 2,100 issued, 580.2632 projected to be redeemed: 27.63%, breakage
+    // 72.37%. The 1,600 points outstanding at 1 cent: 4.42 USD, and at
+    // ±2 points of breakage 4.74 and 4.10.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("cohorts.json")).unwrap()).unwrap();
+    let fit = &json["points"][0];
+    let factors: Vec<(&str, u64)> = fit["factors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["factor"].as_str().unwrap(),
+                f["cohorts"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(factors, [("0.789474", 3), ("0.916667", 2), ("1", 1)]);
+    let never: Vec<&str> = fit["cohorts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["unredeemed_ultimate"].as_str().unwrap())
+        .collect();
+    assert_eq!(never, ["700", "400", "275", "144.7368"]);
+    assert_eq!(fit["redeemed_ultimate"], "580.2632");
+    assert_eq!(fit["ultimate_redemption_rate"], "0.2763");
+    assert_eq!(fit["breakage"], "0.7237");
+    assert_eq!(fit["outstanding"], "1600");
+    let sensitivity: Vec<(&str, &str)> = fit["sensitivity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["breakage"].as_str().unwrap(),
+                s["liability"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sensitivity,
+        [("0.7037", "4.74"), ("0.7237", "4.42"), ("0.7437", "4.10")]
+    );
+    assert!(
+        stdout.contains(
+            "pts: 4 cohorts, 580.2632 of 2100 points projected to be redeemed: ultimate \
+             redemption rate 27.63%, breakage 72.37%; liability USD 4.74 at 70.37%, 4.42 at \
+             72.37%, 4.10 at 74.37%"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn redemptions_are_traced_to_cohorts_oldest_first_and_back_when_cancelled() {
+    // Ann earns 100 in January and 100 in February, redeems 150 in March
+    // (January's 100, then 50 of February's) and cancels it in April (the
+    // points go back). In May she earns 200 and redeems all 400; in June
+    // she returns half of May's purchase: 100 of May's points were
+    // redeemed, so they are taken back rather than redeemed, and the 100
+    // she earns in July repay her debt: redeemed from July's cohort.
+    let events = "id,time,member,type,amount,points,points_type,redemption,of
+a0,2025-01-01T09:00:00,ann,enroll,,,,,
+a1,2025-01-10T09:00:00,ann,purchase,100,,,,
+a2,2025-02-10T09:00:00,ann,purchase,100,,,,
+r1,2025-03-10T09:00:00,ann,redeem,,150,pts,,
+c1,2025-04-10T09:00:00,ann,cancel_redeem,,,,r1,
+a3,2025-05-10T09:00:00,ann,purchase,200,,,,
+r2,2025-05-20T09:00:00,ann,redeem,,400,pts,,
+x1,2025-06-10T09:00:00,ann,return,100,,,,a3
+a4,2025-07-10T09:00:00,ann,purchase,100,,,,
+";
+    let dir = tempfile::tempdir().unwrap();
+    let (_, out) = cohorts(dir.path(), events, "2025-07-31");
+    let curves = columns(&out.join("cohorts.csv"), &["cohort", "age", "redeemed"]);
+    let of = |cohort: &str| -> Vec<String> {
+        curves
+            .iter()
+            .filter(|r| r[0] == cohort)
+            .map(|r| r[2].clone())
+            .collect()
+    };
+    // January: 100 redeemed in March, given back in April, redeemed in May.
+    assert_eq!(of("2025-01"), ["0", "0", "100", "0", "100", "100", "100"]);
+    // February: 50 in March, back in April, all 100 in May.
+    assert_eq!(of("2025-02"), ["0", "50", "0", "100", "100", "100"]);
+    // May's: 200 redeemed, 100 of them taken back by the return in June
+    // (its 100 points kept, all redeemed); July's repaid the debt.
+    assert_eq!(of("2025-05"), ["200", "100", "100"]);
+    assert_eq!(of("2025-07"), ["100"]);
 }

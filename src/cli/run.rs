@@ -50,8 +50,11 @@ pub struct Args {
     /// move down) and `reconciliation` (reconciliation.csv: per month and
     /// points type, line by line from outstanding points × value to the
     /// liability, with negative balances apart as a receivable, and on to
-    /// deferred revenue's contract liability). Several are separated by
-    /// commas.
+    /// deferred revenue's contract liability) and `cohorts` (cohorts.csv:
+    /// the share of each monthly earning cohort redeemed by each month
+    /// since; cohorts.json: with the chain-ladder fit of the ultimate
+    /// redemption rate, the breakage it implies and the liability at ±2
+    /// points of it). Several are separated by commas.
     #[arg(long, value_enum, value_name = "REPORT", value_delimiter = ',')]
     report: Vec<Report>,
     /// The breakage rate the reports use for every points type, in percent
@@ -123,6 +126,7 @@ enum Report {
     DeferredRevenue,
     Upcoming,
     Reconciliation,
+    Cohorts,
 }
 
 fn parse_breakage(text: &str) -> Result<Breakage, String> {
@@ -227,12 +231,14 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let sinks = Sinks {
         ledger: Some(ledger),
         liability: (!args.report.is_empty()).then(|| {
-            let builder = LiabilityBuilder::new(&program);
+            let mut builder = LiabilityBuilder::new(&program);
             if args.report.contains(&Report::Reconciliation) {
-                builder.with_balances()
-            } else {
-                builder
+                builder = builder.with_balances();
             }
+            if args.report.contains(&Report::Cohorts) {
+                builder = builder.with_cohorts();
+            }
+            builder
         }),
         tier_mix: args.html.as_ref().map(|_| TierMix::new(&program)),
         rows: None,
@@ -336,6 +342,18 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
             say(&format!("\nupcoming\n\n{}", upcoming.text(&program)))?;
         }
         let wants = |report| args.report.contains(&report);
+        if let Some(cohorts) = liability
+            .cohorts(&table, until.unwrap_or(now))
+            .filter(|_| wants(Report::Cohorts))
+        {
+            folder.write("cohorts.csv", |f| Ok(cohorts.write_csv(f)?))?;
+            folder.write("cohorts.json", |f| cohorts.write_json(f))?;
+            say(&format!(
+                "\nbreakage by cohort, as of {}\n\n{}",
+                cohorts.as_of,
+                cohorts.text()
+            ))?;
+        }
         // Deferred revenue, for its own report and the reconciliation's
         // last lines.
         let revenue =

@@ -9,6 +9,7 @@ use crate::compile::calendar;
 use crate::compile::ir::{ExpiryRule, Program};
 use crate::engine::ledger::{Entry, EntryKind};
 use crate::finance::balances::{BalanceBook, Holdings};
+use crate::finance::cohorts::{CohortBook, CohortReport, CohortTotals};
 use crate::finance::estimates::Estimates;
 use crate::syntax::ast::Period;
 use crate::table::money;
@@ -143,6 +144,8 @@ pub struct LiabilityBuilder<'p> {
     cohorts: Vec<BTreeMap<Month, Cohort>>,
     /// Members' balances by month, when asked for ([`Self::with_balances`]).
     balances: Option<BalanceBook>,
+    /// Redemptions traced to cohorts, when asked for ([`Self::with_cohorts`]).
+    redemptions: Option<CohortBook>,
 }
 
 impl<'p> LiabilityBuilder<'p> {
@@ -152,6 +155,17 @@ impl<'p> LiabilityBuilder<'p> {
             months: BTreeMap::new(),
             cohorts: vec![BTreeMap::new(); program.points.len()],
             balances: None,
+            redemptions: None,
+        }
+    }
+
+    /// Also traces redemptions to the cohorts they drew on, first in, first
+    /// out per member, for [`Self::cohorts`]: memory grows with the members
+    /// and the cohorts they hold.
+    pub fn with_cohorts(self) -> Self {
+        LiabilityBuilder {
+            redemptions: Some(CohortBook::new(self.program.points.len())),
+            ..self
         }
     }
 
@@ -189,6 +203,9 @@ impl<'p> LiabilityBuilder<'p> {
                 ) {
                     book.add(&e.member, p.index(), key, e.amount);
                 }
+            }
+            if let Some(book) = &mut self.redemptions {
+                book.add(e, p.index(), key, e.earned.map(|t| month_of(program, t)));
             }
             let (Some(flows), Some(cohorts)) = (
                 month.points.get_mut(p.index()),
@@ -359,6 +376,59 @@ impl<'p> LiabilityBuilder<'p> {
                 .map(|(first, last)| book.holdings(first, last))
                 .unwrap_or_default(),
         )
+    }
+
+    /// The redemption curves by cohort and their chain-ladder fit, for
+    /// every points type that carries a liability, as of `table`'s last
+    /// month; `None` unless the builder traces redemptions
+    /// ([`Self::with_cohorts`]).
+    pub fn cohorts(&self, table: &LiabilityTable, until: DateTime<Utc>) -> Option<CohortReport> {
+        let book = self.redemptions.as_ref()?;
+        let last = self.span(until).map(|(_, last)| last);
+        let points = self
+            .program
+            .points
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.qualifying)
+            .filter_map(|(p, t)| Some((p, t, t.value?)))
+            .map(|(p, t, value)| {
+                let totals = self
+                    .cohorts
+                    .get(p)
+                    .into_iter()
+                    .flatten()
+                    .map(|(month, c)| {
+                        (
+                            *month,
+                            CohortTotals {
+                                issued: c.issued - c.reversed,
+                                expired: c.expired,
+                            },
+                        )
+                    })
+                    .collect();
+                let outstanding = table
+                    .rows
+                    .iter()
+                    .rfind(|r| r.points == t.name)
+                    .map_or(Decimal::ZERO, |r| r.outstanding);
+                book.fit(
+                    p,
+                    &t.name,
+                    value,
+                    &totals,
+                    last.unwrap_or_default(),
+                    outstanding,
+                )
+            })
+            .collect();
+        Some(CohortReport {
+            as_of: last.map(month_name).unwrap_or_default(),
+            currency: self.program.currency.clone(),
+            method: crate::finance::cohorts::METHOD.to_string(),
+            points,
+        })
     }
 
     /// Points of type `p` issued less reversed, by the month they were

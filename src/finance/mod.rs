@@ -1,9 +1,11 @@
 //! Finance: what the points cost. Liability per month and points type from
-//! the ledger, breakage, deferred revenue, and the cost of a change to a
-//! program.
+//! the ledger, breakage (estimated, revised over time, or fitted by cohort),
+//! deferred revenue, what members owe and the reconciliation, closed
+//! periods, and the cost of a change to a program.
 
 pub mod balances;
 pub mod close;
+pub mod cohorts;
 pub mod deferred;
 pub mod diff;
 pub mod estimates;
