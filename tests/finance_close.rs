@@ -788,6 +788,20 @@ fn a_close_that_cannot_be_made_says_why() {
     // A booked report that is not this program's, with its line.
     let liability = jan.join("liability.csv");
     let text = std::fs::read_to_string(&liability).unwrap();
+    std::fs::write(
+        &liability,
+        text.replace(",10.08,", ",9000000000000000000000000000,"),
+    )
+    .unwrap();
+    let (code, stderr) = attempt("2025-05-31", &with("2025-01-31", &booked));
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {}:2: column `liability` adds up past 10^27: not a report loyalty writes\n",
+            liability.display()
+        )
+    );
     std::fs::write(&liability, text.replace(",bonus,", ",stars,")).unwrap();
     let (code, stderr) = attempt("2025-05-31", &with("2025-01-31", &booked));
     assert_eq!(code, Some(1));

@@ -92,15 +92,36 @@ fn records(text: &str, required: &[&str]) -> Result<Vec<Record>, FileError> {
             format!("no column `{missing}`: not the report `loyalty run` writes"),
         ));
     }
+    // Each column's figures, added up without their signs, stay far from
+    // the largest decimal (what the booked views add to them stays within
+    // it): no report loyalty writes comes near.
+    let largest = Decimal::from_i128_with_scale(10_i128.pow(27), 0);
+    let mut sizes: BTreeMap<&str, Decimal> = BTreeMap::new();
     reader
         .records()
         .map(|record| {
             let record = record.map_err(fail)?;
+            let line = record
+                .position()
+                .and_then(|p| usize::try_from(p.line()).ok())
+                .unwrap_or_default();
+            for (column, text) in header.iter().zip(record.iter()) {
+                let Ok(value) = text.parse::<Decimal>() else {
+                    continue;
+                };
+                let size = sizes.entry(column).or_default();
+                *size = size.saturating_add(value.abs());
+                if *size > largest {
+                    return Err(FileError::new(
+                        Some(line),
+                        format!(
+                            "column `{column}` adds up past 10^27: not a report loyalty writes"
+                        ),
+                    ));
+                }
+            }
             Ok(Record {
-                line: record
-                    .position()
-                    .and_then(|p| usize::try_from(p.line()).ok())
-                    .unwrap_or_default(),
+                line,
                 fields: header
                     .iter()
                     .cloned()

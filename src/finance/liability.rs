@@ -160,8 +160,8 @@ impl<'p> LiabilityBuilder<'p> {
     }
 
     /// Also traces redemptions to the cohorts they drew on, first in, first
-    /// out per member, for [`Self::cohorts`]: memory grows with the members
-    /// and the cohorts they hold.
+    /// out per member, for [`Self::cohorts`]: memory grows with the members,
+    /// the cohorts they hold and the redemptions they made.
     pub fn with_cohorts(self) -> Self {
         LiabilityBuilder {
             redemptions: Some(CohortBook::new(self.program.points.len())),
