@@ -1,11 +1,12 @@
-//! The error of a YAML file a person writes (a test file, a scenario): a
-//! message and, when known, the line and column it is about.
+//! The error of a file a person writes (a test file, a scenario, breakage
+//! estimates) or a report read back: a message and, when known, the line and
+//! column it is about.
 
 use serde::Serialize;
 use std::path::Path;
 
-/// A YAML file that could not be read, or whose content does not fit what
-/// it is for. The message starts with the field's path when there is one
+/// A file that could not be read, or whose content does not fit what it is
+/// for. The message starts with the field's path when there is one
 /// (`tests[1].expect: ...`, `members.initial: ...`). Serialized as
 /// `loyalty test --format json` writes it: `line`, `column`, `message`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]

@@ -1,5 +1,6 @@
 //! Finance reports: the liability table reconciles with the ledger for every
-//! example program, breakage is estimated by earning cohort, deferred
+//! example program, and line by line with what members hold and owe and
+//! with deferred revenue; breakage is estimated by earning cohort, deferred
 //! revenue reproduces KPMG's published example, and `diff` prices a change.
 
 // clippy.toml allows these in #[test] fns only: for the helpers here.
@@ -12,6 +13,7 @@ use loyalty::events::{read, Format};
 use loyalty::finance::deferred::{self, Allocation, Period, Rounding};
 use loyalty::finance::diff;
 use loyalty::finance::liability::{Breakage, LiabilityBuilder, LiabilityTable, PERKS};
+use loyalty::finance::reconcile::{self, Line};
 use loyalty::report::{self, LedgerWriter};
 use loyalty::run::{Finished, Run, Sinks};
 use rust_decimal::Decimal;
@@ -50,7 +52,8 @@ fn csv(events: &str) -> Cursor<Vec<u8>> {
 }
 
 /// `records` replayed through `program` up to `until` with the liability
-/// table's builder (and `ledger`'s lines, when given) as the run's sinks.
+/// table's builder, keeping balances and tracing redemptions to cohorts
+/// (and `ledger`'s lines, when given), as the run's sinks.
 fn replayed<'p, W: std::io::Write + Send>(
     program: &'p Program,
     records: impl Iterator<Item = Result<loyalty::events::Event, loyalty::events::Reject>> + 'p,
@@ -59,7 +62,11 @@ fn replayed<'p, W: std::io::Write + Send>(
 ) -> Finished<'p, 'p, W> {
     let sinks = Sinks {
         ledger,
-        liability: Some(LiabilityBuilder::new(program)),
+        liability: Some(
+            LiabilityBuilder::new(program)
+                .with_balances()
+                .with_cohorts(),
+        ),
         tier_mix: None,
         rows: None,
     };
@@ -248,6 +255,168 @@ fn liability_reconciles_with_the_ledger_for_every_example_program() {
         let cost: Decimal = table.rows.iter().map(|r| r.cost).sum();
         assert_eq!(cost, ledger_cost, "{name}: cost");
         assert!(ledger_cost > Decimal::ZERO, "{name}: the sample has costs");
+    }
+}
+
+#[test]
+fn the_reconciliation_adds_up_line_by_line_for_every_example_program() {
+    let mut owed_somewhere = false;
+    for name in example_programs() {
+        let source =
+            std::fs::read_to_string(programs_dir().join(format!("{name}.loyalty"))).unwrap();
+        let program = program(&source);
+        let until = end_of_day(&program, until_of(&name));
+        let Finished { engine, sinks, .. } =
+            replayed::<std::io::Sink>(&program, sample_records(&program, &name), until, None);
+        let builder = sinks.liability.unwrap();
+        let table = builder.finish(until, Breakage::Program);
+        let holdings = builder.holdings(until).unwrap();
+        let revenue = deferred::from_run(&engine, &builder, &table, Rounding::CENTS)
+            .map(|allocation| deferred::recognize(&allocation));
+        let deferred = match &revenue {
+            Ok(rows) => Ok((deferred::redeemable(&program).unwrap().1, rows.as_slice())),
+            Err(why) => Err(why.clone()),
+        };
+        let reconciliation = reconcile::reconcile(&program, &table, &holdings, deferred);
+
+        // What members hold less what they owe is the outstanding points,
+        // every month; at the end, what they owe is the engine's negative
+        // balances.
+        for row in table.rows.iter().filter(|r| r.points != PERKS) {
+            let p = program
+                .points
+                .iter()
+                .position(|t| t.name == row.points)
+                .unwrap();
+            let month = holdings
+                .iter()
+                .find(|(m, _)| loyalty::finance::liability::month_name(**m) == row.month)
+                .unwrap()
+                .1;
+            assert_eq!(
+                month[p].held - month[p].owed,
+                row.outstanding,
+                "{name} {} {}",
+                row.month,
+                row.points
+            );
+        }
+        let last = holdings.values().next_back().unwrap();
+        for (p, _) in program.points.iter().enumerate() {
+            let owed: Decimal = engine
+                .members()
+                .iter()
+                .map(|m| (-m.wallets[p].balance()).max(Decimal::ZERO))
+                .sum();
+            assert_eq!(last[p].owed, owed, "{name}");
+            owed_somewhere |= holdings.values().any(|m| m[p].owed > Decimal::ZERO);
+        }
+
+        // Each total is the sum of the lines since the one before, and the
+        // totals are the other reports' figures.
+        let totals = [
+            Line::Held,
+            Line::HeldLiability,
+            Line::Liability,
+            Line::ExpectedRedemptions,
+            Line::Deferred,
+        ];
+        let mut since_total = Decimal::ZERO;
+        let mut checked = 0;
+        for line in &reconciliation.lines {
+            if line.line == Line::Outstanding {
+                since_total = Decimal::ZERO;
+            }
+            if totals.contains(&line.line) {
+                assert_eq!(line.amount, since_total, "{name} {line:?}");
+                checked += 1;
+            } else {
+                since_total += line.amount;
+                continue;
+            }
+            since_total = line.amount;
+            let liability = || {
+                table
+                    .rows
+                    .iter()
+                    .find(|r| r.month == line.month && r.points == line.points)
+                    .unwrap()
+                    .liability
+            };
+            match line.line {
+                Line::Liability => assert_eq!(line.amount, liability(), "{name}"),
+                Line::Deferred => {
+                    let rows = revenue.as_ref().unwrap();
+                    let row = rows.iter().find(|r| r.period.label == line.month).unwrap();
+                    assert_eq!(line.amount, row.deferred, "{name} {}", line.month);
+                }
+                _ => {}
+            }
+        }
+        assert!(checked > 0, "{name}: no lines");
+        assert_eq!(
+            reconciliation.without_deferred.is_none(),
+            reconciliation
+                .lines
+                .iter()
+                .any(|l| l.line == Line::Deferred),
+            "{name}"
+        );
+    }
+    assert!(
+        owed_somewhere,
+        "some sample has a member in debt at a month's end"
+    );
+}
+
+#[test]
+fn every_redemption_is_traced_to_a_cohort_for_every_example_program() {
+    for name in example_programs() {
+        let source =
+            std::fs::read_to_string(programs_dir().join(format!("{name}.loyalty"))).unwrap();
+        let program = program(&source);
+        let until = end_of_day(&program, until_of(&name));
+        let Finished { sinks, .. } =
+            replayed::<std::io::Sink>(&program, sample_records(&program, &name), until, None);
+        let builder = sinks.liability.unwrap();
+        let table = builder.finish(until, Breakage::Program);
+        let holdings = builder.holdings(until).unwrap();
+        let report = builder.cohorts(&table, until).unwrap();
+        assert!(!report.points.is_empty(), "{name}");
+        for fit in &report.points {
+            let p = program
+                .points
+                .iter()
+                .position(|t| t.name == fit.points)
+                .unwrap();
+            // Redeemed to date over the cohorts is what was spent, less
+            // what members still owe for points returned after they were
+            // spent (the points that will repay it are not earned yet).
+            let traced: Decimal = fit
+                .cohorts
+                .iter()
+                .map(|c| c.redeemed.last().copied().unwrap_or_default())
+                .sum();
+            let spent: Decimal = table
+                .rows
+                .iter()
+                .filter(|r| r.points == fit.points)
+                .map(|r| r.spent)
+                .sum();
+            let owed = holdings.values().next_back().unwrap()[p].owed;
+            assert_eq!(traced, spent - owed, "{name} {}", fit.points);
+            assert!(
+                fit.ultimate_redemption_rate >= Decimal::ZERO
+                    && fit.ultimate_redemption_rate <= Decimal::ONE,
+                "{name}"
+            );
+            // More breakage, less liability.
+            let liabilities: Vec<Decimal> = fit.sensitivity.iter().map(|s| s.liability).collect();
+            assert!(
+                liabilities.windows(2).all(|w| w[0] >= w[1]),
+                "{name}: {liabilities:?}"
+            );
+        }
     }
 }
 

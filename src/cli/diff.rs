@@ -217,7 +217,7 @@ fn on_scenario(
         keep_members: true,
     };
     let (a, b) = simulate::compare(old, new, &source, &options, &|| {}).map_err(|error| {
-        Error::Scenario {
+        Error::FileContent {
             name: display_name(scenario),
             error,
         }

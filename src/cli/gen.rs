@@ -60,7 +60,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         months: args.months,
         end: args.end,
     };
-    let plan = gen::plan(&program, &source, &options).map_err(|error| Error::Scenario {
+    let plan = gen::plan(&program, &source, &options).map_err(|error| Error::FileContent {
         name: display_name(&scenario),
         error,
     })?;

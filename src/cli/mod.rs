@@ -274,10 +274,11 @@ enum Error {
     /// `explain`: the member is not in the events.
     #[error("no member `{0}` in these events")]
     NoMember(String),
-    /// A scenario that cannot be read or does not fit the program, after
-    /// its file's name and line: `name:line: message`.
+    /// A file a person writes (a scenario, breakage estimates) or a
+    /// previous run's report that cannot be read or does not fit the
+    /// program, after its file's name and line: `name:line: message`.
     #[error("{}: {}", error.place(Path::new(name)), error.message)]
-    Scenario { name: String, error: FileError },
+    FileContent { name: String, error: FileError },
     /// `gen`: the scenario its members are drawn from cannot be read.
     #[error("cannot read {}: {source}\n  (gen draws its members from a scenario: see docs/simulation.md, or pass --scenario)", shown(path))]
     NoScenario {
@@ -361,7 +362,7 @@ impl Error {
             Error::Program { .. }
             | Error::NoMember(_)
             | Error::TooManyRejects { .. }
-            | Error::Scenario { .. }
+            | Error::FileContent { .. }
             | Error::CheckJson(_) => 1,
             _ => USAGE_ERROR,
         }

@@ -4,17 +4,22 @@
 //! files go through `report::output::Folder`: all in place, or none.
 
 use super::input::{self, Inputs};
-use super::{display_name, progress, Error, Format, USAGE_ERROR};
+use super::{display_name, progress, read, Error, Format, USAGE_ERROR};
+use loyalty::compile::Program;
+use loyalty::finance::close::{LiabilityAdjustment, RevenueAdjustment};
+use loyalty::finance::deferred::RevenueRow;
 use loyalty::finance::deferred::{self, Rounding};
+use loyalty::finance::estimates::Estimates;
+use loyalty::finance::liability::{month_label, LiabilityRow};
 use loyalty::finance::liability::{Breakage, LiabilityBuilder};
 use loyalty::finance::upcoming;
+use loyalty::finance::{close, parse_percent, reconcile};
 use loyalty::html;
 use loyalty::report::output::{summary_document, Folder};
 use loyalty::report::tier_mix::TierMix;
 use loyalty::report::{self, LedgerWriter};
 use loyalty::run::{Finished, RejectLimit, Run, RunError, Sinks};
-use rust_decimal::Decimal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -42,7 +47,14 @@ pub struct Args {
     /// (deferred_revenue.csv: the IFRS 15 allocation) and `upcoming`
     /// (upcoming_expiry.csv: points expiring in the 30, 60 and 90 days
     /// after --until; upcoming_tiers.csv: members the next tier review would
-    /// move down). Several are separated by commas.
+    /// move down) and `reconciliation` (reconciliation.csv: per month and
+    /// points type, line by line from outstanding points × value to the
+    /// liability, with negative balances apart as a receivable, and on to
+    /// deferred revenue's contract liability) and `cohorts` (cohorts.csv:
+    /// the share of each monthly earning cohort redeemed by each month
+    /// since; cohorts.json: with the chain-ladder fit of the ultimate
+    /// redemption rate, the breakage it implies and the liability at ±2
+    /// points of it). Several are separated by commas.
     #[arg(long, value_enum, value_name = "REPORT", value_delimiter = ',')]
     report: Vec<Report>,
     /// The breakage rate the reports use for every points type, in percent
@@ -50,6 +62,41 @@ pub struct Args {
     /// monthly earning cohort. Default: each points type's `breakage`.
     #[arg(long, value_name = "PCT", value_parser = parse_breakage, requires = "report")]
     breakage: Option<Breakage>,
+    /// Breakage estimates that change over time: a CSV file with the header
+    /// `from,points,breakage` (or `from,points,expected_redemption`) and a
+    /// row per estimate, `2025-03-01,stars,18`, in date order. Each month
+    /// uses the estimate in force at its end (the program's `breakage`
+    /// before a type's first); a change is a catch-up in its month, never a
+    /// restatement of earlier ones (deferred_revenue.csv gains a catch_up
+    /// column).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "report",
+        conflicts_with = "breakage"
+    )]
+    breakage_estimates: Option<PathBuf>,
+    /// Close the books through DAY (YYYY-MM-DD, the last day of a month):
+    /// the months through it keep what the previous close booked (read
+    /// from --booked), and whatever the events now say differently about
+    /// them is booked as an adjustment in the first open month.
+    /// liability_booked.csv (and deferred_revenue_booked.csv) have this view,
+    /// with the adjustments shown; liability.csv (and
+    /// deferred_revenue.csv) stay as restated. Needs --booked.
+    #[arg(
+        long,
+        value_name = "DAY",
+        value_parser = parse_close,
+        requires_all = ["report", "booked"]
+    )]
+    close_through: Option<String>,
+    /// The output folder of the previous close, whose figures the closed
+    /// months keep: its liability_booked.csv, or liability.csv if it closed
+    /// nothing (and with --report deferred-revenue its
+    /// deferred_revenue_booked.csv, or deferred_revenue.csv). It may be
+    /// --out itself.
+    #[arg(long, value_name = "DIR", requires = "close_through")]
+    booked: Option<PathBuf>,
     /// Also write the report as one self-contained HTML page with charts
     /// (liability over time, issued/spent/expired per month, tier mix).
     /// Needs --report.
@@ -78,21 +125,73 @@ enum Report {
     Liability,
     DeferredRevenue,
     Upcoming,
+    Reconciliation,
+    Cohorts,
 }
 
 fn parse_breakage(text: &str) -> Result<Breakage, String> {
     if text == "estimate" {
         return Ok(Breakage::Estimated);
     }
-    let number = text.strip_suffix('%').unwrap_or(text);
-    match number.parse::<Decimal>() {
-        Ok(pct) if pct >= Decimal::ZERO && pct <= Decimal::ONE_HUNDRED => {
-            Ok(Breakage::Given(pct / Decimal::ONE_HUNDRED))
-        }
-        _ => Err(format!(
-            "`{text}` is not a percentage from 0 to 100 (`18`, `18%`) or `estimate`"
-        )),
-    }
+    parse_percent(text).map(Breakage::Given).ok_or_else(|| {
+        format!("`{text}` is not a percentage from 0 to 100 (`18`, `18%`) or `estimate`")
+    })
+}
+
+fn parse_close(text: &str) -> Result<String, String> {
+    let day = text
+        .parse::<chrono::NaiveDate>()
+        .map_err(|_| format!("`{text}` is not a day (YYYY-MM-DD)"))?;
+    close::closed_through(day).map_err(|e| e.to_string())
+}
+
+/// What the previous close booked, read before the run.
+struct Books {
+    /// The last closed month, `2025-01`.
+    through: String,
+    liability: Vec<(LiabilityRow, LiabilityAdjustment)>,
+    revenue: Option<Vec<(RevenueRow, RevenueAdjustment)>>,
+}
+
+/// The booked report `name` in `dir`: its `_booked` version when a close
+/// wrote one.
+fn booked_file(dir: &Path, name: &str) -> Result<(PathBuf, String), Error> {
+    let booked = dir.join(format!("{name}_booked.csv"));
+    let path = if booked.exists() {
+        booked
+    } else {
+        dir.join(format!("{name}.csv"))
+    };
+    let text = read(&path)?;
+    Ok((path, text))
+}
+
+fn read_books(program: &Program, args: &Args) -> Result<Option<Books>, Error> {
+    let (Some(through), Some(dir)) = (&args.close_through, &args.booked) else {
+        return Ok(None);
+    };
+    let in_file = |path: &Path| {
+        let name = display_name(path);
+        move |error| Error::FileContent { name, error }
+    };
+    let (path, text) = booked_file(dir, "liability")?;
+    let liability = close::read_liability(program, &text).map_err(in_file(&path))?;
+    let months = liability.iter().map(|(r, _)| r.month.as_str());
+    close::covers("liability", months, through)?;
+    let revenue = if args.report.contains(&Report::DeferredRevenue) {
+        let (path, text) = booked_file(dir, "deferred_revenue")?;
+        let revenue = close::read_revenue(&text).map_err(in_file(&path))?;
+        let months = revenue.iter().map(|(r, _)| r.period.label.as_str());
+        close::covers("deferred revenue", months, through)?;
+        Some(revenue)
+    } else {
+        None
+    };
+    Ok(Some(Books {
+        through: through.clone(),
+        liability,
+        revenue,
+    }))
 }
 
 pub fn run(args: &Args) -> Result<ExitCode, Error> {
@@ -103,6 +202,26 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     };
     let program = input::program(&args.inputs.program)?;
     let until = input::until(&program, args.inputs.until.as_deref())?;
+    let breakage = match &args.breakage_estimates {
+        Some(path) => {
+            Breakage::Estimates(Estimates::read(&program, &read(path)?).map_err(|error| {
+                Error::FileContent {
+                    name: display_name(path),
+                    error,
+                }
+            })?)
+        }
+        None => args.breakage.clone().unwrap_or(Breakage::Program),
+    };
+    let books = read_books(&program, args)?;
+    if let (Some(books), Some(until)) = (&books, until) {
+        if month_label(&program, until) <= books.through {
+            return Err(loyalty::finance::Error::NoOpenMonth {
+                through: books.through.clone(),
+            }
+            .into());
+        }
+    }
     // Opens every file now, so a missing one stops the run before anything is written.
     let bar = progress::bytes(input::total_bytes(&args.inputs), "read");
     let records = input::records(&program, &args.inputs, &bar)?;
@@ -111,7 +230,16 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let options = args.inputs.options(until, args.strict);
     let sinks = Sinks {
         ledger: Some(ledger),
-        liability: (!args.report.is_empty()).then(|| LiabilityBuilder::new(&program)),
+        liability: (!args.report.is_empty()).then(|| {
+            let mut builder = LiabilityBuilder::new(&program);
+            if args.report.contains(&Report::Reconciliation) {
+                builder = builder.with_balances();
+            }
+            if args.report.contains(&Report::Cohorts) {
+                builder = builder.with_cohorts();
+            }
+            builder
+        }),
         tier_mix: args.html.as_ref().map(|_| TierMix::new(&program)),
         rows: None,
     };
@@ -162,11 +290,22 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     say(&report::summary_table(&summary))?;
     // Kept for --report only.
     if let Some(liability) = liability {
-        let breakage = args.breakage.clone().unwrap_or(Breakage::Program);
+        let catch_up = matches!(breakage, Breakage::Estimates(_));
         let table = liability.finish(until.unwrap_or(now), breakage);
         folder.write("liability.csv", |f| Ok(table.write_csv(f)?))?;
         if args.report.contains(&Report::Liability) {
             say(&format!("\nliability\n\n{}", table.text()))?;
+        }
+        if let Some(books) = &books {
+            let booked = close::book_liability(&table, &books.liability, &books.through)?;
+            folder.write("liability_booked.csv", |f| Ok(booked.write_csv(f)?))?;
+            if args.report.contains(&Report::Liability) {
+                say(&format!(
+                    "\nliability as booked, closed through {}\n\n{}",
+                    books.through,
+                    booked.text()
+                ))?;
+            }
         }
         if let (Some(path), Some(mix)) = (&args.html, &mix) {
             let facts = vec![
@@ -202,16 +341,67 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
             })?;
             say(&format!("\nupcoming\n\n{}", upcoming.text(&program)))?;
         }
-        if args.report.contains(&Report::DeferredRevenue) {
-            let allocation = deferred::from_run(&engine, &liability, &table, Rounding::CENTS)?;
-            let rows = deferred::recognize(&allocation);
+        let wants = |report| args.report.contains(&report);
+        if let Some(cohorts) = liability
+            .cohorts(&table, until.unwrap_or(now))
+            .filter(|_| wants(Report::Cohorts))
+        {
+            folder.write("cohorts.csv", |f| Ok(cohorts.write_csv(f)?))?;
+            folder.write("cohorts.json", |f| cohorts.write_json(f))?;
+            say(&format!(
+                "\nbreakage by cohort, as of {}\n\n{}",
+                cohorts.as_of,
+                cohorts.text()
+            ))?;
+        }
+        // Deferred revenue, for its own report and the reconciliation's
+        // last lines.
+        let revenue =
+            (wants(Report::DeferredRevenue) || wants(Report::Reconciliation)).then(|| {
+                deferred::from_run(&engine, &liability, &table, Rounding::CENTS)
+                    .map(|allocation| deferred::recognize(&allocation))
+            });
+        if let Some(rows) = revenue.as_ref().filter(|_| wants(Report::DeferredRevenue)) {
+            let rows = rows.as_ref().map_err(Clone::clone)?;
             folder.write("deferred_revenue.csv", |f| {
-                Ok(deferred::write_csv(&rows, f)?)
+                Ok(deferred::write_csv(rows, catch_up, f)?)
             })?;
             say(&format!(
                 "\ndeferred revenue (IFRS 15), {}\n\n{}",
                 program.currency,
-                deferred::text(&rows)
+                deferred::text(rows, catch_up)
+            ))?;
+            if let Some((books, booked)) = books
+                .as_ref()
+                .and_then(|b| b.revenue.as_ref().map(|r| (b, r)))
+            {
+                let booked = close::book_revenue(rows, booked, &books.through)?;
+                folder.write("deferred_revenue_booked.csv", |f| {
+                    Ok(booked.write_csv(catch_up, f)?)
+                })?;
+                say(&format!(
+                    "\ndeferred revenue as booked, closed through {}, {}\n\n{}",
+                    books.through,
+                    program.currency,
+                    booked.text(catch_up, &program.currency)
+                ))?;
+            }
+        }
+        if let (Some(holdings), Some(revenue)) =
+            (liability.holdings(until.unwrap_or(now)), &revenue)
+        {
+            let deferred = match revenue {
+                Ok(rows) => {
+                    deferred::redeemable(&program).map(|(_, name, _)| (name, rows.as_slice()))
+                }
+                Err(why) => Err(why.clone()),
+            };
+            let reconciliation = reconcile::reconcile(&program, &table, &holdings, deferred);
+            folder.write("reconciliation.csv", |f| Ok(reconciliation.write_csv(f)?))?;
+            say(&format!(
+                "\nreconciliation, {}\n\n{}",
+                program.currency,
+                reconciliation.text()
             ))?;
         }
     }

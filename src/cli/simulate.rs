@@ -41,7 +41,7 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let program = input::program(&args.program)?;
     let source = read(&args.scenario)?;
-    let plan = simulate::load(&program, &source).map_err(|error| Error::Scenario {
+    let plan = simulate::load(&program, &source).map_err(|error| Error::FileContent {
         name: display_name(&args.scenario),
         error,
     })?;

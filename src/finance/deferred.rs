@@ -92,6 +92,10 @@ pub struct RevenueRow {
     pub cumulative_revenue: Decimal,
     /// Revenue from points recognized in the period.
     pub revenue: Decimal,
+    /// Of that revenue, what the change in the estimate since the period
+    /// before brought: cumulative revenue at this period's estimate less at
+    /// the previous one's (a cumulative catch-up; 0 when it did not change).
+    pub catch_up: Decimal,
     /// Allocated to date less recognized to date: the contract liability
     /// at the period's end.
     pub deferred: Decimal,
@@ -107,7 +111,8 @@ pub struct RevenueRow {
 ///   least what was redeemed and at most what did not expire;
 ///   `cumulative_revenue = allocated_to_date × redeemed_to_date /
 ///   expected_to_redeem` (all of it when nothing is left to redeem), and the
-///   period's revenue is the change in it.
+///   period's revenue is the change in it. When the estimate changed, the
+///   part of that change due to it is the period's catch-up.
 pub fn recognize(input: &Allocation) -> Vec<RevenueRow> {
     let rounding = input.rounding;
     let mut allocated_to_date = Decimal::ZERO;
@@ -115,6 +120,7 @@ pub fn recognize(input: &Allocation) -> Vec<RevenueRow> {
     let mut redeemed_to_date = Decimal::ZERO;
     let mut expired_to_date = Decimal::ZERO;
     let mut recognized = Decimal::ZERO;
+    let mut previous_estimate = None;
     let mut rows = Vec::with_capacity(input.periods.len());
     for period in &input.periods {
         let ssp_points = period.points_issued * input.value_per_point * period.expected_redemption;
@@ -129,19 +135,29 @@ pub fn recognize(input: &Allocation) -> Vec<RevenueRow> {
         issued_to_date += period.points_issued;
         redeemed_to_date += period.points_redeemed;
         expired_to_date += period.points_expired;
-        let expected_to_redeem = (issued_to_date * period.expected_redemption)
-            .min(issued_to_date - expired_to_date)
-            .max(redeemed_to_date);
-        let cumulative = if expected_to_redeem > Decimal::ZERO {
-            // Multiply first, exactly; past the largest decimal, the
-            // redeemed fraction first (within a rounding of the 28th digit).
-            let recognized_to_date = allocated_to_date
-                .checked_mul(redeemed_to_date)
-                .map(|product| product / expected_to_redeem)
-                .unwrap_or_else(|| allocated_to_date * (redeemed_to_date / expected_to_redeem));
-            round(recognized_to_date, rounding.amounts)
-        } else {
-            allocated_to_date
+        // What is expected to be redeemed, and recognized to date, if
+        // `expected_redemption` is the estimate.
+        let measured = |expected_redemption: Decimal| {
+            let expected_to_redeem = (issued_to_date * expected_redemption)
+                .min(issued_to_date - expired_to_date)
+                .max(redeemed_to_date);
+            let cumulative = if expected_to_redeem > Decimal::ZERO {
+                // Multiply first, exactly; past the largest decimal, the
+                // redeemed fraction first (within a rounding of the 28th digit).
+                let recognized_to_date = allocated_to_date
+                    .checked_mul(redeemed_to_date)
+                    .map(|product| product / expected_to_redeem)
+                    .unwrap_or_else(|| allocated_to_date * (redeemed_to_date / expected_to_redeem));
+                round(recognized_to_date, rounding.amounts)
+            } else {
+                allocated_to_date
+            };
+            (expected_to_redeem, cumulative)
+        };
+        let (expected_to_redeem, cumulative) = measured(period.expected_redemption);
+        let catch_up = match previous_estimate {
+            Some(before) if before != period.expected_redemption => cumulative - measured(before).1,
+            _ => Decimal::ZERO,
         };
         rows.push(RevenueRow {
             period: period.clone(),
@@ -151,9 +167,11 @@ pub fn recognize(input: &Allocation) -> Vec<RevenueRow> {
             redeemed_to_date,
             cumulative_revenue: cumulative,
             revenue: cumulative - recognized,
+            catch_up,
             deferred: allocated_to_date - cumulative,
         });
         recognized = cumulative;
+        previous_estimate = Some(period.expected_redemption);
     }
     rows
 }
@@ -181,14 +199,12 @@ pub fn from_run(
         points_expired: Decimal::ZERO,
         expected_redemption: Decimal::ZERO,
     };
-    let mut breakage = Decimal::ZERO;
     for row in table.rows.iter().filter(|r| r.points == points_type) {
         let period = periods
             .entry(row.month.clone())
             .or_insert_with(|| blank(&row.month));
         period.points_redeemed += row.spent;
         period.points_expired += row.expired;
-        breakage = row.breakage;
     }
     for (month, issued) in builder.net_issued_by_cohort(p) {
         periods
@@ -203,22 +219,35 @@ pub fn from_run(
             .or_insert_with(|| blank(&month))
             .sales += sales;
     }
-    let expected = Decimal::ONE - breakage;
+    // Each month the estimate in force at its end; a month the table has
+    // no row for (sales before the first ledger entry) takes the first.
+    let expected_by_month: BTreeMap<&str, Decimal> = table
+        .rows
+        .iter()
+        .filter(|r| r.points == points_type)
+        .map(|r| (r.month.as_str(), Decimal::ONE - r.breakage))
+        .collect();
+    let mut expected = expected_by_month
+        .values()
+        .next()
+        .copied()
+        .unwrap_or(Decimal::ONE);
+    let mut periods: Vec<Period> = periods.into_values().collect();
+    for period in &mut periods {
+        if let Some(in_force) = expected_by_month.get(period.label.as_str()) {
+            expected = *in_force;
+        }
+        period.expected_redemption = expected;
+    }
     Ok(Allocation {
         value_per_point: value,
         rounding,
-        periods: periods
-            .into_values()
-            .map(|p| Period {
-                expected_redemption: expected,
-                ..p
-            })
-            .collect(),
+        periods,
     })
 }
 
 /// The one points type members redeem that has a value per point.
-fn redeemable(program: &Program) -> Result<(usize, &str, Decimal), Error> {
+pub fn redeemable(program: &Program) -> Result<(usize, &str, Decimal), Error> {
     let found: Vec<(usize, &str, Decimal)> = program
         .points
         .iter()
@@ -238,7 +267,8 @@ fn redeemable(program: &Program) -> Result<(usize, &str, Decimal), Error> {
     }
 }
 
-const COLUMNS: [&str; 13] = [
+/// The columns of `deferred_revenue.csv` (without `catch_up`).
+pub const CSV_COLUMNS: [&str; 13] = [
     "period",
     "sales",
     "points_issued",
@@ -254,9 +284,19 @@ const COLUMNS: [&str; 13] = [
     "deferred",
 ];
 
-fn cells(r: &RevenueRow, fraction: impl Fn(Decimal) -> String) -> Vec<String> {
+/// The columns, with `catch_up` after `revenue` when asked for.
+fn columns(catch_up: bool) -> Vec<&'static str> {
+    CSV_COLUMNS
+        .iter()
+        .flat_map(|c| {
+            std::iter::once(*c).chain((catch_up && *c == "revenue").then_some("catch_up"))
+        })
+        .collect()
+}
+
+fn cells(r: &RevenueRow, catch_up: bool, fraction: impl Fn(Decimal) -> String) -> Vec<String> {
     let p = &r.period;
-    vec![
+    let mut cells = vec![
         p.label.clone(),
         money(p.sales),
         points(p.points_issued),
@@ -268,27 +308,64 @@ fn cells(r: &RevenueRow, fraction: impl Fn(Decimal) -> String) -> Vec<String> {
         points(r.expected_to_redeem),
         points(r.redeemed_to_date),
         money(r.revenue),
-        money(r.cumulative_revenue),
-        money(r.deferred),
-    ]
+    ];
+    if catch_up {
+        cells.push(money(r.catch_up));
+    }
+    cells.extend([money(r.cumulative_revenue), money(r.deferred)]);
+    cells
 }
 
-/// The rows as CSV: money with two decimals, rates as fractions.
-pub fn write_csv<W: Write>(rows: &[RevenueRow], out: W) -> csv::Result<()> {
+/// The rows as CSV: money with two decimals, rates as fractions; with a
+/// `catch_up` column when `catch_up` (estimates that change over time).
+pub fn write_csv<W: Write>(rows: &[RevenueRow], catch_up: bool, out: W) -> csv::Result<()> {
+    write_csv_with(rows, catch_up, &[], |_| Vec::new(), out)
+}
+
+/// As [`write_csv`], with the columns `extra` last: `cells(i)` gives the
+/// `i`th row's.
+pub fn write_csv_with<W: Write>(
+    rows: &[RevenueRow],
+    catch_up: bool,
+    extra: &[&str],
+    more: impl Fn(usize) -> Vec<String>,
+    out: W,
+) -> csv::Result<()> {
     let mut csv = csv::Writer::from_writer(out);
-    csv.write_record(COLUMNS)?;
-    for r in rows {
-        csv.write_record(cells(r, |d| d.normalize().to_string()))?;
+    csv.write_record(columns(catch_up).iter().chain(extra))?;
+    for (i, r) in rows.iter().enumerate() {
+        csv.write_record(
+            cells(r, catch_up, |d| d.normalize().to_string())
+                .into_iter()
+                .chain(more(i)),
+        )?;
     }
     csv.flush()?;
     Ok(())
 }
 
 /// The rows for a person, rates in percent.
-pub fn text(rows: &[RevenueRow]) -> String {
-    let mut table = Table::new(&COLUMNS);
-    for r in rows {
-        table.push(cells(r, percent));
+pub fn text(rows: &[RevenueRow], catch_up: bool) -> String {
+    text_with(rows, catch_up, &[], |_| Vec::new())
+}
+
+/// As [`text`], with the columns `extra` last: `cells(i)` gives the `i`th
+/// row's.
+pub fn text_with(
+    rows: &[RevenueRow],
+    catch_up: bool,
+    extra: &[&str],
+    more: impl Fn(usize) -> Vec<String>,
+) -> String {
+    let header: Vec<&str> = columns(catch_up)
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    let mut table = Table::new(&header);
+    for (i, r) in rows.iter().enumerate() {
+        let mut row = cells(r, catch_up, percent);
+        row.extend(more(i));
+        table.push(row);
     }
     table.text()
 }

@@ -8,6 +8,9 @@
 use crate::compile::calendar;
 use crate::compile::ir::{ExpiryRule, Program};
 use crate::engine::ledger::{Entry, EntryKind};
+use crate::finance::balances::{BalanceBook, Holdings};
+use crate::finance::cohorts::{CohortBook, CohortReport, CohortTotals};
+use crate::finance::estimates::Estimates;
 use crate::syntax::ast::Period;
 use crate::table::money;
 use crate::table::{percent, points, Table};
@@ -22,7 +25,7 @@ use std::io::Write;
 pub const PERKS: &str = "(perks)";
 
 /// Where the breakage rate comes from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Breakage {
     /// Each points type's `breakage` setting (0 where it has none).
     Program,
@@ -30,7 +33,25 @@ pub enum Breakage {
     Given(Decimal),
     /// Estimated from the replayed history by monthly earning cohort.
     Estimated,
+    /// Estimates that change over time (`--breakage-estimates`): each month
+    /// the one in force at its end; the program's setting before a points
+    /// type's first.
+    Estimates(Estimates),
 }
+
+/// The columns of `liability.csv` before `currency`.
+pub const CSV_COLUMNS: [&str; 10] = [
+    "month",
+    "points",
+    "issued",
+    "spent",
+    "expired",
+    "reversed",
+    "outstanding",
+    "breakage",
+    "liability",
+    "cost",
+];
 
 /// One month of one points type.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -121,6 +142,10 @@ pub struct LiabilityBuilder<'p> {
     months: BTreeMap<Month, MonthFlows>,
     /// Per points type, by the month the points were earned.
     cohorts: Vec<BTreeMap<Month, Cohort>>,
+    /// Members' balances by month, when asked for ([`Self::with_balances`]).
+    balances: Option<BalanceBook>,
+    /// Redemptions traced to cohorts, when asked for ([`Self::with_cohorts`]).
+    redemptions: Option<CohortBook>,
 }
 
 impl<'p> LiabilityBuilder<'p> {
@@ -129,19 +154,39 @@ impl<'p> LiabilityBuilder<'p> {
             program,
             months: BTreeMap::new(),
             cohorts: vec![BTreeMap::new(); program.points.len()],
+            balances: None,
+            redemptions: None,
+        }
+    }
+
+    /// Also traces redemptions to the cohorts they drew on, first in, first
+    /// out per member, for [`Self::cohorts`]: memory grows with the members,
+    /// the cohorts they hold and the redemptions they made.
+    pub fn with_cohorts(self) -> Self {
+        LiabilityBuilder {
+            redemptions: Some(CohortBook::new(self.program.points.len())),
+            ..self
+        }
+    }
+
+    /// Also keeps each member's balances by month, for what members hold
+    /// and owe at each month's end ([`Self::holdings`]): memory grows with
+    /// the members and the months they were active in.
+    pub fn with_balances(self) -> Self {
+        LiabilityBuilder {
+            balances: Some(BalanceBook::new(self.program.points.len())),
+            ..self
         }
     }
 
     pub fn add(&mut self, entries: &[Entry]) {
         let program = self.program;
         for e in entries {
-            let month = self
-                .months
-                .entry(month_of(program, e.time))
-                .or_insert_with(|| MonthFlows {
-                    points: vec![Flows::default(); program.points.len()],
-                    perks: Decimal::ZERO,
-                });
+            let key = month_of(program, e.time);
+            let month = self.months.entry(key).or_insert_with(|| MonthFlows {
+                points: vec![Flows::default(); program.points.len()],
+                perks: Decimal::ZERO,
+            });
             // Costs are summed as the ledger shows them, in cents, so the
             // table adds up to the ledger's column.
             let cost = e.cost.map(crate::table::cents).unwrap_or_default();
@@ -150,6 +195,18 @@ impl<'p> LiabilityBuilder<'p> {
                 continue;
             }
             let Some(p) = e.points else { continue };
+            if let Some(book) = &mut self.balances {
+                // Releases, cap cuts and previews change no balance.
+                if !matches!(
+                    e.kind,
+                    EntryKind::Release | EntryKind::CapCut | EntryKind::Preview
+                ) {
+                    book.add(&e.member, p.index(), key, e.amount);
+                }
+            }
+            if let Some(book) = &mut self.redemptions {
+                book.add(e, p.index(), key, e.earned.map(|t| month_of(program, t)));
+            }
             let (Some(flows), Some(cohorts)) = (
                 month.points.get_mut(p.index()),
                 self.cohorts.get_mut(p.index()),
@@ -207,19 +264,15 @@ impl<'p> LiabilityBuilder<'p> {
     /// `until`, every month in between included.
     pub fn finish(&self, until: DateTime<Utc>, breakage: Breakage) -> LiabilityTable {
         let program = self.program;
-        let rates: Vec<Rate> = (0..program.points.len())
+        let mut rates: Vec<Rate> = (0..program.points.len())
             .map(|p| self.rate(p, until, &breakage))
             .collect();
         let mut rows = Vec::new();
-        if let (Some(first), Some(last)) = (
-            self.months.keys().next().copied(),
-            self.months.keys().next_back().copied(),
-        ) {
-            let last = last.max(month_of(program, until));
+        if let Some((first, last)) = self.span(until) {
             let mut outstanding = vec![Decimal::ZERO; program.points.len()];
             for month in first..=last {
                 let flows = self.months.get(&month);
-                for (p, (points, rate)) in program.points.iter().zip(&rates).enumerate() {
+                for (p, (points, rate)) in program.points.iter().zip(&mut rates).enumerate() {
                     let f = flows
                         .and_then(|f| f.points.get(p))
                         .copied()
@@ -229,6 +282,22 @@ impl<'p> LiabilityBuilder<'p> {
                     };
                     *held += f.issued - f.spent - f.expired - f.reversed;
                     let value = points.value.filter(|_| !points.qualifying);
+                    let worth = |breakage| {
+                        value
+                            .map(|v| super::liability(*held, v, breakage))
+                            .unwrap_or_default()
+                    };
+                    let breakage = rate.at(month);
+                    let before = rate.at(month - 1);
+                    if month > first && breakage != before && value.is_some() {
+                        let change = worth(breakage) - worth(before);
+                        rate.catch_ups.push(format!(
+                            "{} {} {}",
+                            month_name(month),
+                            crate::table::signed(change, money),
+                            program.currency
+                        ));
+                    }
                     rows.push(LiabilityRow {
                         month: month_name(month),
                         points: points.name.clone(),
@@ -237,10 +306,8 @@ impl<'p> LiabilityBuilder<'p> {
                         expired: f.expired,
                         reversed: f.reversed,
                         outstanding: *held,
-                        breakage: rate.rate,
-                        liability: value
-                            .map(|v| super::liability(*held, v, rate.rate))
-                            .unwrap_or_default(),
+                        breakage,
+                        liability: worth(breakage),
                         cost: f.cost,
                     });
                 }
@@ -266,13 +333,102 @@ impl<'p> LiabilityBuilder<'p> {
             Breakage::Estimated => {
                 "estimated from the replayed history by monthly earning cohort".to_string()
             }
+            Breakage::Estimates(_) => {
+                "--breakage-estimates, each month the estimate in force at its end".to_string()
+            }
         };
-        let details: Vec<String> = rates.into_iter().map(|r| r.how).collect();
+        let details: Vec<String> = rates
+            .into_iter()
+            .map(|r| {
+                if r.catch_ups.is_empty() {
+                    r.how
+                } else {
+                    format!(
+                        "{} (catch-up on the liability: {})",
+                        r.how,
+                        r.catch_ups.join(", ")
+                    )
+                }
+            })
+            .collect();
         LiabilityTable {
             currency: program.currency.clone(),
             rows,
             breakage_method: format!("{source}: {}", details.join("; ")),
         }
+    }
+
+    /// The table's months: from the first with an entry through the month
+    /// of `until` (or of the last entry, when later).
+    fn span(&self, until: DateTime<Utc>) -> Option<(Month, Month)> {
+        let first = self.months.keys().next().copied()?;
+        let last = self.months.keys().next_back().copied()?;
+        Some((first, last.max(month_of(self.program, until))))
+    }
+
+    /// What the members held and owed at the end of each of the table's
+    /// months, per points type (indexed like the program's); `None` unless
+    /// the builder keeps balances ([`Self::with_balances`]).
+    pub fn holdings(&self, until: DateTime<Utc>) -> Option<BTreeMap<Month, Vec<Holdings>>> {
+        let book = self.balances.as_ref()?;
+        Some(
+            self.span(until)
+                .map(|(first, last)| book.holdings(first, last))
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The redemption curves by cohort and their chain-ladder fit, for
+    /// every points type that carries a liability, as of `table`'s last
+    /// month; `None` unless the builder traces redemptions
+    /// ([`Self::with_cohorts`]).
+    pub fn cohorts(&self, table: &LiabilityTable, until: DateTime<Utc>) -> Option<CohortReport> {
+        let book = self.redemptions.as_ref()?;
+        let last = self.span(until).map(|(_, last)| last);
+        let points = self
+            .program
+            .points
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.qualifying)
+            .filter_map(|(p, t)| Some((p, t, t.value?)))
+            .map(|(p, t, value)| {
+                let totals = self
+                    .cohorts
+                    .get(p)
+                    .into_iter()
+                    .flatten()
+                    .map(|(month, c)| {
+                        (
+                            *month,
+                            CohortTotals {
+                                issued: c.issued - c.reversed,
+                                expired: c.expired,
+                            },
+                        )
+                    })
+                    .collect();
+                let outstanding = table
+                    .rows
+                    .iter()
+                    .rfind(|r| r.points == t.name)
+                    .map_or(Decimal::ZERO, |r| r.outstanding);
+                book.fit(
+                    p,
+                    &t.name,
+                    value,
+                    &totals,
+                    last.unwrap_or_default(),
+                    outstanding,
+                )
+            })
+            .collect();
+        Some(CohortReport {
+            as_of: last.map(month_name).unwrap_or_default(),
+            currency: self.program.currency.clone(),
+            method: crate::finance::cohorts::METHOD.to_string(),
+            points,
+        })
     }
 
     /// Points of type `p` issued less reversed, by the month they were
@@ -302,8 +458,32 @@ impl<'p> LiabilityBuilder<'p> {
             };
             (rate, format!("{}{setting}", percent(rate)))
         };
+        let mut changes = Vec::new();
         let (rate, how) = match breakage {
             Breakage::Program => from_program(),
+            Breakage::Estimates(estimates) => {
+                let (rate, how) = from_program();
+                changes = estimates
+                    .of(p)
+                    .iter()
+                    .map(|e| (e.month(), e.breakage))
+                    .collect();
+                let how = match estimates.of(p).first() {
+                    Some(first) => {
+                        std::iter::once(format!("the program's {how} before {}", first.from))
+                            .chain(
+                                estimates
+                                    .of(p)
+                                    .iter()
+                                    .map(|e| format!("{} from {}", percent(e.breakage), e.from)),
+                            )
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                    None => format!("the program's {how} (no estimate in the file)"),
+                };
+                (rate, how)
+            }
             Breakage::Given(rate) => (*rate, percent(*rate)),
             Breakage::Estimated => match self.estimate(p, until) {
                 Ok(estimate) => estimate,
@@ -322,7 +502,9 @@ impl<'p> LiabilityBuilder<'p> {
         };
         Rate {
             rate,
+            changes,
             how: format!("{}: {how}{valued}", points.name),
+            catch_ups: Vec::new(),
         }
     }
 
@@ -408,44 +590,76 @@ impl<'p> LiabilityBuilder<'p> {
     }
 }
 
+/// A points type's breakage rate over the months, and how it was obtained.
 #[derive(Debug, Clone, Default)]
 struct Rate {
+    /// The rate before the first change (every month's, without changes).
     rate: Decimal,
+    /// Later rates, each with the first month whose end it is in force at.
+    changes: Vec<(Month, Decimal)>,
     how: String,
+    /// What each change did to the liability in the month it took effect.
+    catch_ups: Vec<String>,
+}
+
+impl Rate {
+    /// The rate in force at the end of `month`.
+    fn at(&self, month: Month) -> Decimal {
+        self.changes
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= month)
+            .map_or(self.rate, |(_, rate)| *rate)
+    }
+}
+
+impl LiabilityRow {
+    /// The row's cells, breakage shown by `breakage`, money with its cents.
+    fn cells(&self, breakage: impl Fn(Decimal) -> String) -> Vec<String> {
+        vec![
+            self.month.clone(),
+            self.points.clone(),
+            points(self.issued),
+            points(self.spent),
+            points(self.expired),
+            points(self.reversed),
+            points(self.outstanding),
+            breakage(self.breakage),
+            money(self.liability),
+            money(self.cost),
+        ]
+    }
 }
 
 impl LiabilityTable {
     /// The rows as CSV: amounts of money with two decimals, breakage as a
     /// fraction.
     pub fn write_csv<W: Write>(&self, out: W) -> csv::Result<()> {
+        self.write_csv_with(&[], |_| Vec::new(), out)
+    }
+
+    /// As [`Self::write_csv`], with the columns `extra` before `currency`:
+    /// `cells(i)` gives the `i`th row's.
+    pub fn write_csv_with<W: Write>(
+        &self,
+        extra: &[&str],
+        cells: impl Fn(usize) -> Vec<String>,
+        out: W,
+    ) -> csv::Result<()> {
         let mut csv = csv::Writer::from_writer(out);
-        csv.write_record([
-            "month",
-            "points",
-            "issued",
-            "spent",
-            "expired",
-            "reversed",
-            "outstanding",
-            "breakage",
-            "liability",
-            "cost",
-            "currency",
-        ])?;
-        for r in &self.rows {
-            csv.write_record([
-                r.month.as_str(),
-                &r.points,
-                &points(r.issued),
-                &points(r.spent),
-                &points(r.expired),
-                &points(r.reversed),
-                &points(r.outstanding),
-                &r.breakage.normalize().to_string(),
-                &money(r.liability),
-                &money(r.cost),
-                &self.currency,
-            ])?;
+        csv.write_record(
+            CSV_COLUMNS
+                .iter()
+                .chain(extra)
+                .chain(std::iter::once(&"currency")),
+        )?;
+        for (i, r) in self.rows.iter().enumerate() {
+            csv.write_record(
+                r.cells(|b| b.normalize().to_string())
+                    .into_iter()
+                    .chain(cells(i))
+                    .chain(std::iter::once(self.currency.clone())),
+            )?;
         }
         csv.flush()?;
         Ok(())
@@ -453,10 +667,21 @@ impl LiabilityTable {
 
     /// The table for a person, with the breakage method under it.
     pub fn text(&self) -> String {
+        self.text_with(&[], |_| Vec::new())
+    }
+
+    /// As [`Self::text`], with the columns `extra` last: `cells(i)` gives
+    /// the `i`th row's.
+    pub fn text_with(&self, extra: &[&str], cells: impl Fn(usize) -> Vec<String>) -> String {
         let (header, rows) = self.cells();
-        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        let header: Vec<&str> = header
+            .iter()
+            .map(String::as_str)
+            .chain(extra.iter().copied())
+            .collect();
         let mut table = Table::new(&header).labels(2);
-        for row in rows {
+        for (i, mut row) in rows.into_iter().enumerate() {
+            row.extend(cells(i));
             table.push(row);
         }
         format!("{}\nbreakage: {}\n", table.text(), self.breakage_method)
@@ -465,41 +690,17 @@ impl LiabilityTable {
     /// The header and rows as people read them (breakage in percent, money
     /// with its cents), for the terminal and the HTML page.
     pub fn cells(&self) -> (Vec<String>, Vec<Vec<String>>) {
-        let header = [
-            "month",
-            "points",
-            "issued",
-            "spent",
-            "expired",
-            "reversed",
-            "outstanding",
-            "breakage",
-        ]
-        .iter()
-        .map(|h| h.to_string())
-        .chain([
-            format!("liability {}", self.currency),
-            format!("cost {}", self.currency),
-        ])
-        .collect();
-        let rows = self
-            .rows
+        // The CSV's names, money with its currency.
+        let header = CSV_COLUMNS
             .iter()
-            .map(|r| {
-                vec![
-                    r.month.clone(),
-                    r.points.clone(),
-                    points(r.issued),
-                    points(r.spent),
-                    points(r.expired),
-                    points(r.reversed),
-                    points(r.outstanding),
-                    percent(r.breakage),
-                    money(r.liability),
-                    money(r.cost),
-                ]
-            })
+            .take(8)
+            .map(|h| h.to_string())
+            .chain([
+                format!("liability {}", self.currency),
+                format!("cost {}", self.currency),
+            ])
             .collect();
+        let rows = self.rows.iter().map(|r| r.cells(percent)).collect();
         (header, rows)
     }
 }

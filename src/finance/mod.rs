@@ -1,10 +1,16 @@
 //! Finance: what the points cost. Liability per month and points type from
-//! the ledger, breakage, deferred revenue, and the cost of a change to a
-//! program.
+//! the ledger, breakage (estimated, revised over time, or fitted by cohort),
+//! deferred revenue, what members owe and the reconciliation, closed
+//! periods, and the cost of a change to a program.
 
+pub mod balances;
+pub mod close;
+pub mod cohorts;
 pub mod deferred;
 pub mod diff;
+pub mod estimates;
 pub mod liability;
+pub mod reconcile;
 pub mod threshold;
 pub mod upcoming;
 
@@ -16,6 +22,17 @@ use rust_decimal::{Decimal, RoundingStrategy};
 pub fn liability(outstanding: Decimal, value: Decimal, breakage: Decimal) -> Decimal {
     (outstanding * value * (Decimal::ONE - breakage))
         .round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven)
+}
+
+/// A percentage from 0 to 100 as people write it (`18` or `18%`), as a
+/// fraction (`0.18`); `None` for anything else.
+pub fn parse_percent(text: &str) -> Option<Decimal> {
+    let number = text.strip_suffix('%').unwrap_or(text);
+    number
+        .parse::<Decimal>()
+        .ok()
+        .filter(|pct| *pct >= Decimal::ZERO && *pct <= Decimal::ONE_HUNDRED)
+        .map(|pct| pct / Decimal::ONE_HUNDRED)
 }
 
 /// Why a finance report cannot be made for these programs.
@@ -39,4 +56,23 @@ pub enum Error {
         names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
     )]
     SeveralValuedPoints { names: Vec<String> },
+    /// `--close-through` is not a month's last day.
+    #[error("--close-through {0}: books close by whole months; give the last day of one")]
+    NotMonthEnd(chrono::NaiveDate),
+    /// The booked report stops before the months to close.
+    #[error(
+        "the booked {report} ends at {last}, but --close-through closes {through}: \
+         give the folder of the close that booked it"
+    )]
+    BookedTooShort {
+        report: &'static str,
+        last: String,
+        through: String,
+    },
+    /// The run has no month after the closed ones to book adjustments in.
+    #[error(
+        "--close-through closes every month of the run (through {through}): \
+         the adjustments need an open month after it (a later --until)"
+    )]
+    NoOpenMonth { through: String },
 }
