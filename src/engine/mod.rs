@@ -993,11 +993,19 @@ impl<'p> Engine<'p> {
     /// Activity on a points type: restarts its inactivity clock.
     fn touch(&mut self, m: usize, p: PointsId, now: DateTime<Utc>) {
         let program = self.program;
+        // Activity at the instant of the last (an event's second award, a
+        // second event of that instant) keeps the place the first took in
+        // the order of clock work.
+        let mut placed = false;
         if let Some(wallet) = self.wallet(m, p) {
+            placed = wallet.inactivity_check.is_some() && wallet.last_activity == Some(now);
             wallet.last_activity = Some(now);
         }
         if let Some(ExpiryRule::Inactivity(term)) = program.points.get(p.index()).map(|t| t.expiry)
         {
+            if placed {
+                return;
+            }
             self.seq += 1;
             let seq = self.seq;
             let at = calendar::after(program.timezone, now, term);

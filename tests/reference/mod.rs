@@ -353,6 +353,15 @@ impl<'a> Program<'a> {
 /// both end on 28 February, the second at 00:00, when the points are gone:
 /// docs/semantics.md, "N months after the member last earned or redeemed
 /// it").
+/// Activity at `t`, in clock order `seq`: activity at the instant of the
+/// last keeps the place the first took (docs/semantics.md, The clock).
+fn keep_activity(w: &mut Wallet, t: DateTime<Utc>, seq: usize) {
+    w.activity = match w.activity {
+        Some((at, first)) if at == t => Some((t, first)),
+        _ => Some((t, seq)),
+    };
+}
+
 fn wait_on(program: &Program, points: &str, w: &mut Wallet) {
     let end = |t: DateTime<Utc>| {
         program
@@ -935,7 +944,7 @@ impl<'p> Evaluation<'p> {
             .get_mut(member)
             .and_then(|m| m.wallets.get_mut(points))
         {
-            w.activity = Some((t, seq));
+            keep_activity(w, t, seq);
             wait_on(program, points, w);
         }
     }
@@ -959,7 +968,7 @@ impl<'p> Evaluation<'p> {
         {
             let paid = w.debt.min(amount);
             w.debt -= paid;
-            w.activity = Some((t, activity));
+            keep_activity(w, t, activity);
             wait_on(program, points, w);
             w.buckets.push(Bucket {
                 seq,
