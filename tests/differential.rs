@@ -209,8 +209,10 @@ fn case(
         "after --until\n{}",
         context
     );
-    // Members dealt into shards on threads of their own: the same outcome.
-    for shards in [2, 3] {
+    // Members dealt into shards on threads of their own: the same outcome
+    // (but where the points issued passed 10^20, which each shard checks
+    // over its own members: docs/semantics.md, "Threads").
+    for shards in [2, 3].into_iter().filter(|_| !expected.past_largest) {
         let sharded = engine(&text, &jsonl, until, shards).map_err(TestCaseError::fail)?;
         prop_assert_eq!(&sharded, &actual, "{} shards\n{}", shards, context);
     }
@@ -644,4 +646,37 @@ fn a_review_of_a_year_an_upgrade_replaced_does_nothing_even_at_the_same_instant(
         .map(|r| r.note.as_str())
         .collect();
     assert_eq!(changes, ["green", "silver", "green", "silver"]);
+}
+
+/// docs/semantics.md, "Earning" and "How large numbers may be": a rule
+/// whose award cannot be computed (here `12 / qty` on a quantity of 0)
+/// rejects the record only when it would fire. Its lifetime limit is
+/// reached by the first purchase, so on the second it does not fire, and
+/// the purchase is applied. The engine computed the amount before it
+/// looked at the limits and rejected the purchase. (Fixed in
+/// engine/rules.rs: limits are checked first.)
+#[test]
+fn an_award_a_reached_limit_stops_is_not_computed() {
+    let source = format!(
+        "{HEADER}points stars {{\n  precision 0\n}}\n\n\
+         rule r0 {{\n  on purchase\n  earn 12 / qty stars\n  limit 1 per member per lifetime\n}}\n\n\
+         rule r1 {{\n  on purchase\n  earn 1 stars\n}}\n"
+    );
+    let with_qty = |id: &str, time: &str, qty: i64| {
+        let mut e = purchase(id, time, 10);
+        if let gen::Kind::Purchase { qty: q, .. } = &mut e.kind {
+            *q = Decimal::from(qty);
+        }
+        e
+    };
+    let events = [
+        enroll("e0", "2024-01-01 00:00"),
+        with_qty("e1", "2024-01-02 00:00", 2),
+        with_qty("e2", "2024-01-03 00:00", 0),
+        with_qty("e3", "2024-01-04 00:00", 0),
+    ];
+    let (engine, reference) = both(&source, &events);
+    assert_eq!(listing(&engine.ledger), listing(&reference.ledger));
+    assert_eq!(engine.rejected, reference.rejected);
+    assert!(engine.rejected.is_empty(), "{:?}", engine.rejected);
 }

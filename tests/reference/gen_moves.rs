@@ -238,6 +238,9 @@ enum OtherAward {
         percent: Decimal,
         rule: usize,
     },
+    /// `12 / F P`, F a number name in scope: no award where F is zero (the
+    /// record is rejected).
+    Divided(usize),
 }
 
 fn atom_spec() -> impl Strategy<Value = AtomSpec> {
@@ -274,6 +277,7 @@ fn other_earn() -> impl Strategy<Value = OtherEarn> {
         (positive(3000, 1), any::<usize>())
             .prop_map(|(percent, rule)| OtherAward::Share { percent, rule }),
     ];
+    let award = prop_oneof![12 => award, 1 => any::<usize>().prop_map(OtherAward::Divided)];
     let factor = (0i64..400, 0u32..3).prop_map(|(m, s)| dec(m, s));
     let times = (
         any::<usize>(),
@@ -462,6 +466,23 @@ impl MovesSpec {
         Some(out)
     }
 
+    /// The event types declared, each with its number and money fields
+    /// (and whether each is money): what a tier measure may count.
+    pub(super) fn measurable(&self) -> gen_tiers::Measurable {
+        (0..EVENTS.len())
+            .filter_map(|e| {
+                let (name, _) = EVENTS.get(e)?;
+                let fields = self
+                    .declared_fields(e)?
+                    .into_iter()
+                    .filter(|(_, ty, _)| matches!(ty, FieldType::Number | FieldType::Money))
+                    .map(|(n, ty, _)| (n, ty == FieldType::Money))
+                    .collect();
+                Some((name.to_string(), fields))
+            })
+            .collect()
+    }
+
     /// The event type a rule is on: `None` for enrolment.
     fn event_of(&self, rule: &OtherRule) -> Option<usize> {
         let declared: Vec<usize> = (0..EVENTS.len())
@@ -561,6 +582,13 @@ impl MovesSpec {
             match item {
                 Item::Points(p) => {
                     let i = POINTS.iter().position(|n| *n == p.name.node).unwrap_or(0);
+                    // Qualifying points are neither given nor pooled.
+                    if p.settings
+                        .iter()
+                        .any(|s| s.node == PointsSetting::Qualifying)
+                    {
+                        continue;
+                    }
                     if let Some(Some(t)) = self.transfers.get(i) {
                         let mut options = Vec::new();
                         if let Some(min) = t.min {
@@ -712,6 +740,24 @@ impl MovesSpec {
                         }
                     }
                     OtherAward::Fixed(n) => fixed(*n, p),
+                    OtherAward::Divided(pick) => {
+                        let numbers: Vec<&InScope> = scope
+                            .iter()
+                            .filter(|(n, ty, _)| *ty == FieldType::Number && n != "balance")
+                            .collect();
+                        match numbers.get(pick % numbers.len().max(1)) {
+                            Some((n, _, _)) => Award::Amount {
+                                amount: binary(
+                                    BinaryOp::Div,
+                                    expr(ExprKind::Number(Decimal::from(12))),
+                                    name(n),
+                                ),
+                                points: ident(points_name(p)),
+                                per: None,
+                            },
+                            None => fixed(Decimal::ONE, p),
+                        }
+                    }
                     OtherAward::Per {
                         rate,
                         full,
@@ -889,10 +935,12 @@ fn build_atom(atom: &AtomSpec, scope: &[InScope]) -> Option<Expr> {
                     high: Box::new(number(low + k % 5 * bound / 10)),
                 }));
             }
-            let subject = if atom.arith {
-                binary(BinaryOp::Mul, subject, number(2))
-            } else {
-                subject
+            // Now and then 12 divided by it: a comparison with a division
+            // by zero is false.
+            let subject = match (atom.arith, k % 3) {
+                (true, 0) => binary(BinaryOp::Div, number(12), subject),
+                (true, _) => binary(BinaryOp::Mul, subject, number(2)),
+                (false, _) => subject,
             };
             binary(atom.op, subject, number(k % bound))
         }
@@ -1003,7 +1051,7 @@ pub enum MoveSpec {
     Enroll(bool, usize, Fields),
 }
 
-fn declared_values(e: usize) -> BoxedStrategy<MoveSpec> {
+pub(super) fn declared_values(e: usize) -> BoxedStrategy<MoveSpec> {
     let fields = EVENTS.get(e).map_or(&[][..], |(_, f)| *f);
     fields
         .iter()

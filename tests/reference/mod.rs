@@ -157,6 +157,11 @@ pub struct Outcome {
     pub measures: BTreeMap<(String, String), Decimal>,
     /// Records after `--until`, not applied.
     pub after_until: usize,
+    /// Whether a record was rejected for taking the points issued
+    /// program-wide past 10^20: members dealt into shards are each checked
+    /// against their own sums (docs/semantics.md, "Threads"), so the
+    /// outcome may differ by thread count.
+    pub past_largest: bool,
 }
 
 /// A points type as the reference needs it.
@@ -166,6 +171,8 @@ struct Points<'a> {
     precision: u32,
     expire: Option<&'a Expiry>,
     pending: Option<&'a loyalty::syntax::ast::Duration>,
+    /// Counted toward tiers only: never spent (docs/language.md, `points`).
+    qualifying: bool,
 }
 
 /// The program, read off the tree.
@@ -227,6 +234,7 @@ impl<'a> Program<'a> {
                         precision: 0,
                         expire: None,
                         pending: None,
+                        qualifying: false,
                     };
                     for s in &p.settings {
                         match &s.node {
@@ -235,6 +243,7 @@ impl<'a> Program<'a> {
                             }
                             PointsSetting::Expire(e) => points.expire = Some(e),
                             PointsSetting::Pending(d) => points.pending = Some(d),
+                            PointsSetting::Qualifying => points.qualifying = true,
                             _ => {}
                         }
                     }
@@ -299,6 +308,13 @@ impl<'a> Program<'a> {
             Expiry::Inactivity(term) => Some(term),
             _ => None,
         }
+    }
+
+    /// Whether points of this type only count toward tiers: redeeming
+    /// them, or adjusting them, is rejected (docs/semantics.md,
+    /// "Adjustments" and `not_allowed`).
+    fn qualifying(&self, points: &str) -> bool {
+        self.points.iter().any(|p| p.name == points && p.qualifying)
     }
 
     /// Whether points of this type are pending first.
@@ -559,6 +575,10 @@ pub struct Evaluation<'p> {
     /// (rule, points type, local date, amount) of every award, all members:
     /// for budgets.
     budgets: Vec<(usize, String, NaiveDate, Decimal)>,
+    /// Per points type, what was issued (rules' awards and adjust credits)
+    /// and what preview rules would have issued: each at most 10^20.
+    issued: BTreeMap<String, Decimal>,
+    previewed: BTreeMap<String, Decimal>,
     seq: usize,
     outcome: Outcome,
 }
@@ -589,6 +609,8 @@ impl<'p> Evaluation<'p> {
             members: BTreeMap::new(),
             ids: BTreeMap::new(),
             budgets: Vec::new(),
+            issued: BTreeMap::new(),
+            previewed: BTreeMap::new(),
             seq: 0,
             outcome: Outcome::default(),
         }
@@ -695,19 +717,19 @@ impl<'p> Evaluation<'p> {
                 member.vip = *vip;
                 member.region.clone_from(region);
                 self.members.insert(e.member.clone(), member);
-                self.joined(&e.member, t, &e.id);
-                // Rules on enrolment, measured for the tier.
-                self.enrolled(e, t, attributes);
-                true
+                // Rules on enrolment, measured for the tier; one whose
+                // award cannot be computed enrols nobody.
+                let enrolled = self.enrolled(e, t, attributes);
+                if !enrolled {
+                    self.members.remove(&e.member);
+                }
+                enrolled
             }
             Kind::Purchase {
                 amount,
                 qty,
                 channel,
-            } => {
-                self.purchase(e, t, *amount, *qty, channel.as_deref());
-                true
-            }
+            } => self.purchase(e, t, *amount, *qty, channel.as_deref()),
             Kind::Return { of, amount } => self.return_(e, t, of, *amount),
             Kind::RedeemPoints {
                 points,
@@ -974,6 +996,8 @@ impl<'p> Evaluation<'p> {
 
     // -------------------------------------------------------------- earning
 
+    /// A purchase: its rules, then what it adds to the tier measures; false
+    /// if it is rejected (see [`Evaluation::decide`]).
     fn purchase(
         &mut self,
         e: &GenEvent,
@@ -981,7 +1005,7 @@ impl<'p> Evaluation<'p> {
         amount: Decimal,
         qty: Decimal,
         channel: Option<&str>,
-    ) {
+    ) -> bool {
         let local = self.program.local(t);
         let mut record = Purchase {
             time: t,
@@ -989,21 +1013,23 @@ impl<'p> Evaluation<'p> {
             returned: Decimal::ZERO,
             awards: Vec::new(),
         };
-        let fired = match self.members.get(&e.member) {
-            Some(m) if self.program.effective.is_none_or(|d| local.date() >= d) => {
-                let facts = Facts {
-                    tiers: self.program.tier_names(),
-                    amount,
-                    qty,
-                    channel,
-                    member: m,
-                    local,
-                    event: "purchase",
-                    fields: BTreeMap::new(),
-                };
-                self.earn(&facts)
-            }
-            _ => Vec::new(),
+        let facts = self
+            .members
+            .get(&e.member)
+            .filter(|_| self.program.effective.is_none_or(|d| local.date() >= d))
+            .map(|m| Facts {
+                tiers: self.program.tier_names(),
+                amount,
+                qty,
+                channel,
+                member: m,
+                local,
+                event: "purchase",
+                fields: BTreeMap::new(),
+            });
+        let fired = match self.decide(facts.as_ref()) {
+            Ok(fired) => fired,
+            Err(why) => return self.refused(why),
         };
         record.awards = self.pay(e, t, fired);
         let earned: Vec<(String, Decimal)> = record
@@ -1014,7 +1040,12 @@ impl<'p> Evaluation<'p> {
         if let Some(m) = self.members.get_mut(&e.member) {
             m.purchases.insert(e.id.clone(), record);
         }
-        self.measured(&e.member, t, &e.id, Some((amount, qty)), &earned);
+        let fields = BTreeMap::from([
+            ("amount".to_string(), Value::Money(amount)),
+            ("qty".to_string(), Value::Number(qty)),
+        ]);
+        self.measured(&e.member, t, &e.id, ("purchase", &fields), &earned);
+        true
     }
 
     /// Pays what the rules made of an event: each points type's cap cuts,
@@ -1048,6 +1079,12 @@ impl<'p> Evaluation<'p> {
                     m.awarded.push((r, points.clone(), local.date(), award));
                 }
                 self.budgets.push((r, points.clone(), local.date(), award));
+                let totals = if rule.preview {
+                    &mut self.previewed
+                } else {
+                    &mut self.issued
+                };
+                *totals.entry(points.clone()).or_default() += award;
                 if award > Decimal::ZERO && rule.preview {
                     self.points_row(&e.member, t, "preview", &points, award, Some(r), &e.id);
                 } else if award > Decimal::ZERO {
@@ -1076,9 +1113,10 @@ impl<'p> Evaluation<'p> {
         awards
     }
 
-    /// Every rule on one purchase: `Some` for each rule that fired and did
-    /// not lose its exclusive group.
-    fn earn(&self, facts: &Facts) -> Vec<Option<Fired>> {
+    /// Every rule on one event: `Some` for each rule that fired and did
+    /// not lose its exclusive group; an error if the award of a rule that
+    /// fired (in its group or not) cannot be computed.
+    fn earn(&self, facts: &Facts) -> Result<Vec<Option<Fired>>, Uncomputable> {
         let rules = &self.program.rules;
         let mut fired: Vec<Option<Fired>> = Vec::new();
         // A rule with `stop` that fires: the rules after it do not.
@@ -1087,7 +1125,7 @@ impl<'p> Evaluation<'p> {
             let outcome = if stopped {
                 None
             } else {
-                self.rule(r, rule, facts, &fired)
+                self.rule(r, rule, facts, &fired)?
             };
             stopped |= outcome.is_some() && stops(rule);
             fired.push(outcome);
@@ -1113,35 +1151,75 @@ impl<'p> Evaluation<'p> {
                 }
             }
         }
-        fired
+        Ok(fired)
     }
 
-    /// One rule on one purchase, the rules before it already decided.
+    /// The rules on an event by the member whose state `facts` read, or
+    /// `None` if the record is rejected: an award cannot be computed, or
+    /// the awards would take the points of a type issued program-wide (or
+    /// what preview rules would have issued) past 10^20
+    /// (docs/semantics.md, "How large numbers may be").
+    fn decide(&self, facts: Option<&Facts>) -> Result<Vec<Option<Fired>>, Refused> {
+        let Some(facts) = facts else {
+            return Ok(Vec::new());
+        };
+        let fired = self.earn(facts).map_err(|_| Refused::Uncomputable)?;
+        let mut added: BTreeMap<(bool, &str), Decimal> = BTreeMap::new();
+        for (r, f) in fired.iter().enumerate() {
+            let preview = self.program.rules.get(r).is_some_and(|rule| rule.preview);
+            for (points, award) in f.iter().flat_map(|f| &f.awards) {
+                let sum = added.entry((preview, points)).or_default();
+                *sum = sum.checked_add(*award).ok_or(Refused::PastLargest)?;
+            }
+        }
+        let within = added.iter().all(|((preview, points), award)| {
+            let totals = if *preview {
+                &self.previewed
+            } else {
+                &self.issued
+            };
+            within_largest(totals.get(*points), *award)
+        });
+        if within {
+            Ok(fired)
+        } else {
+            Err(Refused::PastLargest)
+        }
+    }
+
+    /// A record the rules refused: rejected (noting a sum past 10^20).
+    fn refused(&mut self, why: Refused) -> bool {
+        self.outcome.past_largest |= why == Refused::PastLargest;
+        false
+    }
+
+    /// One rule on one event, the rules before it already decided: `None`
+    /// if it does not fire.
     fn rule(
         &self,
         r: usize,
         rule: &RuleDecl,
         facts: &Facts,
         before: &[Option<Fired>],
-    ) -> Option<Fired> {
+    ) -> Result<Option<Fired>, Uncomputable> {
         let date = facts.local.date();
         let mut rounding = Rounding::Down;
         for s in &rule.stmts {
             match &s.node {
                 RuleStmt::On { event, condition } => {
                     if event.node != facts.event {
-                        return None;
+                        return Ok(None);
                     }
                     if let Some(c) = condition {
                         if facts.eval(c) != Value::Bool(true) {
-                            return None;
+                            return Ok(None);
                         }
                     }
                 }
                 RuleStmt::During { from, to } if date < from.node || date > to.node => {
-                    return None;
+                    return Ok(None);
                 }
-                RuleStmt::MinSpend(m) if facts.amount < m.amount.node => return None,
+                RuleStmt::MinSpend(m) if facts.amount < m.amount.node => return Ok(None),
                 RuleStmt::Limit { count, period } => {
                     let start = period_start(date, period.node);
                     let used = facts
@@ -1151,7 +1229,7 @@ impl<'p> Evaluation<'p> {
                         .filter(|(fr, d, _)| *fr == r && period_start(*d, period.node) == start)
                         .count();
                     if Decimal::from(used) >= count.node {
-                        return None;
+                        return Ok(None);
                     }
                 }
                 RuleStmt::Round(mode) => rounding = *mode,
@@ -1172,22 +1250,36 @@ impl<'p> Evaluation<'p> {
                     points,
                     per,
                 } => {
-                    let Value::Number(n) = facts.eval(amount) else {
-                        return None;
+                    // An amount or base that reads an empty field has no
+                    // value: the rule does not fire. One whose fields are
+                    // there but that divides by zero or overflows cannot be
+                    // computed: the record is rejected.
+                    let base = per.as_ref().map(|per| facts.eval(&per.base));
+                    let n = match (facts.eval(amount), base) {
+                        (Value::Number(n), None | Some(Value::Number(_) | Value::Money(_))) => n,
+                        _ if facts.reads_missing(amount)
+                            || per
+                                .as_ref()
+                                .is_some_and(|per| facts.reads_missing(&per.base)) =>
+                        {
+                            return Ok(None)
+                        }
+                        _ => return Err(Uncomputable),
                     };
                     let value = match per {
                         None => n,
                         Some(per) => {
                             let base = match facts.eval(&per.base) {
                                 Value::Number(b) | Value::Money(b) => b,
-                                _ => return None,
+                                _ => return Ok(None),
                             };
                             // Whole steps toward zero: a base below zero
                             // (`amount - 100 USD`) has -1 whole step at -1.5
                             // steps (docs/semantics.md does not say; the
                             // engine does so).
-                            let steps = base / per.unit.node;
-                            n * if per.full { steps.trunc() } else { steps }
+                            let steps = base.checked_div(per.unit.node).ok_or(Uncomputable)?;
+                            let steps = if per.full { steps.trunc() } else { steps };
+                            n.checked_mul(steps).ok_or(Uncomputable)?
                         }
                     };
                     (points.node.clone(), value)
@@ -1197,12 +1289,17 @@ impl<'p> Evaluation<'p> {
                     rule: target,
                     points,
                 } => {
-                    let t = self
+                    let Some(t) = self
                         .program
                         .rules
                         .iter()
-                        .position(|x| x.name.node == target.node)?;
-                    let target_rule = self.program.rules.get(t)?;
+                        .position(|x| x.name.node == target.node)
+                    else {
+                        return Ok(None);
+                    };
+                    let Some(target_rule) = self.program.rules.get(t) else {
+                        return Ok(None);
+                    };
                     let points = match points {
                         Some(p) => p.node.clone(),
                         None => earned_types(target_rule, &self.program.rules)
@@ -1234,16 +1331,21 @@ impl<'p> Evaluation<'p> {
                         .filter(|_| !lost)
                         .and_then(|f| f.awards.iter().find(|(p, _)| *p == points))
                         .map_or(Decimal::ZERO, |(_, a)| *a);
-                    (points, award * percent.node / Decimal::ONE_HUNDRED)
+                    let share = award
+                        .checked_mul(percent.node)
+                        .and_then(|a| a.checked_div(Decimal::ONE_HUNDRED))
+                        .ok_or(Uncomputable)?;
+                    (points, share)
                 }
             };
             let factor = match &earn.multiplier {
                 None => Decimal::ONE,
                 Some(m) => facts.factor(m),
             };
+            let value = value.checked_mul(factor).ok_or(Uncomputable)?;
             match sums.iter_mut().find(|(p, _)| *p == points) {
-                Some((_, sum)) => *sum += value * factor,
-                None => sums.push((points, value * factor)),
+                Some((_, sum)) => *sum = sum.checked_add(value).ok_or(Uncomputable)?,
+                None => sums.push((points, value)),
             }
         }
         let mut fired = Fired {
@@ -1318,7 +1420,7 @@ impl<'p> Evaluation<'p> {
             }
             fired.awards.push((name, after));
         }
-        Some(fired)
+        Ok(Some(fired))
     }
 
     // -------------------------------------------------------------- spending
@@ -1333,6 +1435,7 @@ impl<'p> Evaluation<'p> {
             return false;
         };
         if amount <= Decimal::ZERO
+            || self.program.qualifying(points)
             || amount.round_dp(precision) != amount
             || amount > w.available()
             || !self.program.extras.within_bounds(points, amount)
@@ -1432,7 +1535,10 @@ impl<'p> Evaluation<'p> {
         let Some(w) = m.wallets.get(points) else {
             return false;
         };
-        if amount.is_zero() || amount.round_dp(precision) != amount {
+        if amount.is_zero()
+            || amount.round_dp(precision) != amount
+            || self.program.qualifying(points)
+        {
             return false;
         }
         if amount < Decimal::ZERO {
@@ -1452,6 +1558,11 @@ impl<'p> Evaluation<'p> {
         {
             return false;
         }
+        if !within_largest(self.issued.get(points), amount) {
+            self.outcome.past_largest = true;
+            return false;
+        }
+        *self.issued.entry(points.to_string()).or_default() += amount;
         let bucket = self.credit(&e.member, points, amount, t);
         let end = expires.map(|day| {
             self.program
@@ -1571,6 +1682,28 @@ impl<'p> Evaluation<'p> {
     }
 }
 
+/// An award that cannot be computed: it divides by zero or overflows the
+/// largest decimal (the record is rejected).
+struct Uncomputable;
+
+/// Why the rules on an event reject it.
+#[derive(PartialEq)]
+enum Refused {
+    Uncomputable,
+    /// The points issued (or that preview rules would) would pass 10^20.
+    PastLargest,
+}
+
+/// Whether `so_far` plus `added` stays within 10^20, the most a run counts.
+fn within_largest(so_far: Option<&Decimal>, added: Decimal) -> bool {
+    let largest = Decimal::from_i128_with_scale(10i128.pow(20), 0);
+    so_far
+        .copied()
+        .unwrap_or_default()
+        .checked_add(added)
+        .is_some_and(|sum| sum <= largest)
+}
+
 fn rounding_of(rule: &RuleDecl) -> Rounding {
     rule.stmts
         .iter()
@@ -1638,6 +1771,10 @@ enum Value {
     Duration(loyalty::syntax::ast::Duration),
     /// An optional field the record left empty.
     Missing,
+    /// Arithmetic that divides by zero or overflows the largest decimal:
+    /// a comparison with it is false, an `earn` amount that is it cannot be
+    /// computed (docs/semantics.md, "How large numbers may be").
+    Fault,
 }
 
 /// What a rule's expressions can read on one purchase.
@@ -1734,6 +1871,20 @@ impl Facts<'_> {
         }
     }
 
+    /// Whether `e` reads a field or attribute left empty (its value is
+    /// then missing, not uncomputable).
+    fn reads_missing(&self, e: &Expr) -> bool {
+        match &e.node {
+            ExprKind::Name(n) => self.name(n) == Value::Missing,
+            ExprKind::MemberAttr(a) => self.name(&a.node) == Value::Missing,
+            ExprKind::Paren(inner) | ExprKind::Unary { expr: inner, .. } => {
+                self.reads_missing(inner)
+            }
+            ExprKind::Binary { lhs, rhs, .. } => self.reads_missing(lhs) || self.reads_missing(rhs),
+            _ => false,
+        }
+    }
+
     /// A `times` table's factor for this purchase: the key's entry, else
     /// `else`, else zero (the line earns nothing).
     fn factor(&self, m: &Multiplier) -> Decimal {
@@ -1781,18 +1932,23 @@ fn binary(op: BinaryOp, a: Value, b: Value) -> Value {
             let (x, money) = match a {
                 Value::Number(x) => (x, false),
                 Value::Money(x) => (x, true),
+                Value::Fault => return Value::Fault,
                 _ => return Value::Missing,
             };
             let (y, money_b) = match b {
                 Value::Number(y) => (y, false),
                 Value::Money(y) => (y, true),
+                Value::Fault => return Value::Fault,
                 _ => return Value::Missing,
             };
             let value = match op {
-                BinaryOp::Add => x + y,
-                BinaryOp::Sub => x - y,
-                BinaryOp::Mul => x * y,
-                _ => x / y,
+                BinaryOp::Add => x.checked_add(y),
+                BinaryOp::Sub => x.checked_sub(y),
+                BinaryOp::Mul => x.checked_mul(y),
+                _ => x.checked_div(y),
+            };
+            let Some(value) = value else {
+                return Value::Fault;
             };
             if (money || money_b) && !(op == BinaryOp::Div && money && money_b) {
                 Value::Money(value)

@@ -38,7 +38,7 @@
 //! member, then by when they were scheduled (a period's end when it
 //! starts, a grace's end at the review that began it).
 
-use super::{add, next_start, period_start, Evaluation, Member, Row};
+use super::{add, next_start, period_start, Evaluation, Member, Row, Value};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
 use loyalty::syntax::ast::{self, *};
 use rust_decimal::Decimal;
@@ -267,19 +267,31 @@ impl Model {
                 V::Bool(_) => return None,
             },
             ExprKind::Binary { op, lhs, rhs } => {
-                let (a, b) = (self.eval(lhs, measures)?, self.eval(rhs, measures)?);
-                match (op, a, b) {
+                // Arithmetic that divides by zero or overflows has no
+                // value, and a comparison with it is false (as in a rule's
+                // condition: docs/semantics.md, "Earning").
+                let (a, b) = (self.eval(lhs, measures), self.eval(rhs, measures));
+                let test: Option<fn(&Decimal, &Decimal) -> bool> = match op {
+                    BinaryOp::Eq => Some(Decimal::eq),
+                    BinaryOp::Ne => Some(Decimal::ne),
+                    BinaryOp::Lt => Some(Decimal::lt),
+                    BinaryOp::Le => Some(Decimal::le),
+                    BinaryOp::Gt => Some(Decimal::gt),
+                    BinaryOp::Ge => Some(Decimal::ge),
+                    _ => None,
+                };
+                if let Some(test) = test {
+                    return Some(V::Bool(match (a, b) {
+                        (Some(V::Num(a)), Some(V::Num(b))) => test(&a, &b),
+                        _ => false,
+                    }));
+                }
+                match (op, a?, b?) {
                     (BinaryOp::And, V::Bool(a), V::Bool(b)) => V::Bool(a && b),
                     (BinaryOp::Or, V::Bool(a), V::Bool(b)) => V::Bool(a || b),
-                    (BinaryOp::Eq, V::Num(a), V::Num(b)) => V::Bool(a == b),
-                    (BinaryOp::Ne, V::Num(a), V::Num(b)) => V::Bool(a != b),
-                    (BinaryOp::Lt, V::Num(a), V::Num(b)) => V::Bool(a < b),
-                    (BinaryOp::Le, V::Num(a), V::Num(b)) => V::Bool(a <= b),
-                    (BinaryOp::Gt, V::Num(a), V::Num(b)) => V::Bool(a > b),
-                    (BinaryOp::Ge, V::Num(a), V::Num(b)) => V::Bool(a >= b),
-                    (BinaryOp::Add, V::Num(a), V::Num(b)) => V::Num(a + b),
-                    (BinaryOp::Sub, V::Num(a), V::Num(b)) => V::Num(a - b),
-                    (BinaryOp::Mul, V::Num(a), V::Num(b)) => V::Num(a * b),
+                    (BinaryOp::Add, V::Num(a), V::Num(b)) => V::Num(a.checked_add(b)?),
+                    (BinaryOp::Sub, V::Num(a), V::Num(b)) => V::Num(a.checked_sub(b)?),
+                    (BinaryOp::Mul, V::Num(a), V::Num(b)) => V::Num(a.checked_mul(b)?),
                     (BinaryOp::Div, V::Num(a), V::Num(b)) => V::Num(a.checked_div(b)?),
                     _ => return None,
                 }
@@ -578,39 +590,39 @@ impl Evaluation<'_> {
     }
 
     /// What an event of a rule-running type added to the measures: points
-    /// earned by rules per type (`earned`), one more of its count, its
-    /// fields summed; then lifetime status and upgrades.
+    /// earned by rules per type (`earned`), one more of its type's count,
+    /// its fields summed (one left empty adds nothing); then lifetime
+    /// status and upgrades. `event` is the event's type and its fields; a
+    /// purchase's contributions are kept for its returns.
     pub(super) fn measured(
         &mut self,
         member: &str,
         t: DateTime<Utc>,
-        event: &str,
-        purchase: Option<(Decimal, Decimal)>,
+        id: &str,
+        event: (&str, &BTreeMap<String, Value>),
         earned: &[(String, Decimal)],
     ) {
         let Some(model) = self.program.tiers.as_ref() else {
             return;
         };
+        let (kind, fields) = event;
         let seq = self.next_seq();
         let contributions: Vec<(usize, Decimal)> = model
             .measures
             .iter()
             .enumerate()
             .filter_map(|(i, (_, source))| {
-                let value = match (source, purchase) {
-                    (Source::Earned(p), _) => earned
+                let value = match source {
+                    Source::Earned(p) => earned
                         .iter()
                         .filter(|(ep, _)| ep == p)
                         .map(|(_, a)| *a)
                         .sum(),
-                    (Source::Count(e), Some(_)) if e == "purchase" => Decimal::ONE,
-                    (Source::Sum(e, f), Some((amount, qty))) if e == "purchase" => {
-                        match f.as_str() {
-                            "amount" => amount,
-                            "qty" => qty,
-                            _ => Decimal::ZERO,
-                        }
-                    }
+                    Source::Count(e) if e == kind => Decimal::ONE,
+                    Source::Sum(e, f) if e == kind => match fields.get(f) {
+                        Some(Value::Number(n) | Value::Money(n)) => *n,
+                        _ => Decimal::ZERO,
+                    },
                     _ => Decimal::ZERO,
                 };
                 (!value.is_zero()).then_some((i, value))
@@ -625,11 +637,11 @@ impl Evaluation<'_> {
         for (p, a) in earned {
             *m.t.lifetime.entry(p.clone()).or_default() += *a;
         }
-        if purchase.is_some() {
+        if kind == "purchase" {
             m.t.purchases
-                .insert(event.to_string(), (seq, contributions.clone()));
+                .insert(id.to_string(), (seq, contributions.clone()));
         }
-        self.after_event(member, t, event);
+        self.after_event(member, t, id);
     }
 
     /// After an event that ran rules: lifetime floors, an upgrade to the
