@@ -72,7 +72,8 @@ pub fn case(spec: &ProgramSpec, stream: &[EventSpec]) -> Result<Case, TestCaseEr
     if spec.measures_balance() {
         gen::gen_tiers::without_credits(&mut stream);
     }
-    let events = gen::resolve(&stream, &points, &precisions, &mut balance);
+    let mut events = gen::resolve(&stream, &points, &precisions, &mut balance);
+    gen::moves::rename(&mut events, spec);
     let zone = spec
         .zone()
         .parse()
