@@ -158,6 +158,9 @@ impl Engine<'_> {
                 part.available_at,
                 part.expires_at,
             );
+            if let Some(member) = self.members.get_mut(m) {
+                member.given_back(part.id, bucket.id);
+            }
             if bucket.expires_at.is_some_and(|at| at <= now) {
                 expired.push(bucket);
             } else {

@@ -448,6 +448,11 @@ struct Bucket {
     expires: Option<DateTime<Utc>>,
     /// What of it has expired so far.
     expired: Decimal,
+    /// The bucket an award made that its points belong to: its own seq,
+    /// or for a part a cancelled redemption gave back, the origin of the
+    /// bucket it was taken from (what expires of it is what expired of
+    /// that award: docs/semantics.md, "Returns").
+    origin: usize,
 }
 
 #[derive(Default)]
@@ -989,6 +994,7 @@ impl<'p> Evaluation<'p> {
                 pending: available > t,
                 expires,
                 expired: Decimal::ZERO,
+                origin: seq,
             });
         }
         seq
@@ -1493,6 +1499,7 @@ impl<'p> Evaluation<'p> {
                     pending: false,
                     expires: from.expires,
                     expired: Decimal::ZERO,
+                    origin: from.origin,
                 };
                 self.seq += 1;
                 if bucket.expires.is_some_and(|at| at <= t) && bucket.amount > Decimal::ZERO {
@@ -1646,15 +1653,14 @@ impl<'p> Evaluation<'p> {
         let award = purchase.awards.get_mut(a)?;
         let precision = self.program.precision(&award.points);
         let w = m.wallets.get_mut(&award.points)?;
-        // What expired of the award's own bucket: points that went back to
-        // a bucket of their own when a redemption was cancelled are not
-        // counted when they expire (docs/semantics.md says "its bucket";
-        // see `cancelled_then_expired_points_are_not_taken_back`).
-        let expired = w
+        // What expired of the award's points: of its bucket, and of the
+        // parts a cancelled redemption gave back from it.
+        let expired: Decimal = w
             .buckets
             .iter()
-            .find(|b| b.seq == award.bucket)
-            .map_or(Decimal::ZERO, |b| b.expired);
+            .filter(|b| b.origin == award.bucket)
+            .map(|b| b.expired)
+            .sum();
         let live = (award.amount - expired).max(Decimal::ZERO);
         let due = round(live * returned / total, precision, award.rounding);
         let target = due - award.reversed;

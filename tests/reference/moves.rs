@@ -467,6 +467,7 @@ impl Evaluation<'_> {
                 pending: false,
                 expires,
                 expired: Decimal::ZERO,
+                origin: seq,
             });
         }
     }
