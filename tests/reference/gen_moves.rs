@@ -623,16 +623,8 @@ impl MovesSpec {
                         if let Some(fee) = t.fee {
                             options.push(TransferOption::Fee(num(fee)));
                         }
-                        // No `restart expiry` on a pending type (see
-                        // `restarted_points_of_a_pending_type_are_pending_again`).
-                        let pending = p
-                            .settings
-                            .iter()
-                            .any(|s| matches!(s.node, PointsSetting::Pending(_)));
-                        match t.expiry {
-                            Some(TransferExpiry::Restart) if pending => {}
-                            Some(e) => options.push(TransferOption::Expiry(e)),
-                            None => {}
+                        if let Some(e) = t.expiry {
+                            options.push(TransferOption::Expiry(e));
                         }
                         p.settings.push(spanned(PointsSetting::Transfers(
                             options.into_iter().map(spanned).collect(),
