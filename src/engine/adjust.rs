@@ -117,6 +117,7 @@ impl Engine<'_> {
                 rounding: Rounding::Down,
             });
         }
+        self.balance_raised(m, p, now);
         Ok(())
     }
 }
@@ -186,6 +187,7 @@ impl Engine<'_> {
                 self.expired(m, p, &gone, now, format!("expired while {id} held it"));
             }
         }
+        self.balance_raised(m, p, now);
         Ok(())
     }
 }

@@ -259,14 +259,6 @@ impl TiersSpec {
         self.tiers.len() + 1
     }
 
-    /// Whether a measure is a `balance of` one (whose streams carry no
-    /// adjust credit and no cancelled redemption: see the reference).
-    pub fn measures_balance(&self) -> bool {
-        self.sources
-            .iter()
-            .any(|s| matches!(s, SourceSpec::Balance(_)))
-    }
-
     /// The block. `earned` are the points types some rule earns (a
     /// measure of points counts one of them, or `check` finds its tiers
     /// unreachable); `first_award` rule 0's first fixed award and its type;
@@ -648,24 +640,6 @@ pub(super) fn kinds() -> impl Strategy<Value = KindSpec> {
 /// The perk a `use_perk` names: one of [`PERKS`], or one no program has.
 pub fn perk_name(n: usize) -> String {
     PERKS.get(n).copied().unwrap_or("nope").to_string()
-}
-
-/// Takes out of a stream the records that raise a balance without running
-/// rules (adjust credits, cancelled redemptions): with a `balance of`
-/// measure, whether they upgrade at once is not said (see the reference).
-pub fn without_credits(stream: &mut Vec<EventSpec>) {
-    stream.retain(|e| match &e.kind {
-        KindSpec::Adjust(_, points, _, _) => *points <= 0,
-        KindSpec::Cancel(_) => false,
-        _ => true,
-    });
-}
-
-impl ProgramSpec {
-    /// Whether the program's tiers have a `balance of` measure.
-    pub fn measures_balance(&self) -> bool {
-        self.tiers.as_ref().is_some_and(TiersSpec::measures_balance)
-    }
 }
 
 /// Runs of purchases (or of records of a declared type) by one member, a

@@ -1515,6 +1515,7 @@ impl<'p> Evaluation<'p> {
         for seq in restored {
             self.expire(&e.member, &points, seq, t, &e.id);
         }
+        self.balance_raised(&e.member, &points, t, &e.id);
         true
     }
 
@@ -1594,6 +1595,7 @@ impl<'p> Evaluation<'p> {
             }
         }
         self.points_row(&e.member, t, "adjust", points, amount, None, &e.id);
+        self.balance_raised(&e.member, points, t, &e.id);
         true
     }
 

@@ -436,6 +436,7 @@ impl Evaluation<'_> {
         }
         self.active(&e.member, points, t);
         self.active(to, points, t);
+        self.balance_raised(to, points, t, &e.id);
         true
     }
 

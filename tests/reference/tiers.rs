@@ -644,9 +644,37 @@ impl Evaluation<'_> {
         self.after_event(member, t, id);
     }
 
-    /// After an event that ran rules: lifetime floors, an upgrade to the
-    /// highest tier met (`upgrade immediately`) or to the floor, and a
-    /// waiting drop called off when the member meets their tier again.
+    /// After an event that raised a member's balance of `points` without
+    /// running rules (an adjust credit, a cancelled redemption, points
+    /// received): with a `balance of` measure of that type, judged as after
+    /// an event that ran rules (docs/semantics.md, Tiers). A pool has no
+    /// tier.
+    pub(super) fn balance_raised(
+        &mut self,
+        member: &str,
+        points: &str,
+        now: DateTime<Utc>,
+        event: &str,
+    ) {
+        let measured = self.model().is_some_and(|model| {
+            model
+                .measures
+                .iter()
+                .any(|(_, s)| matches!(s, Source::Balance(p) if p == points))
+        });
+        let pool = self
+            .members
+            .get(member)
+            .is_none_or(|m| m.extra.pool.is_some());
+        if measured && !pool {
+            self.after_event(member, now, event);
+        }
+    }
+
+    /// After an event that ran rules (or raised a balance a measure reads):
+    /// lifetime floors, an upgrade to the highest tier met (`upgrade
+    /// immediately`) or to the floor, and a waiting drop called off when
+    /// the member meets their tier again.
     fn after_event(&mut self, member: &str, now: DateTime<Utc>, event: &str) {
         let Some(model) = self.program.tiers.as_ref() else {
             return;
