@@ -2,7 +2,9 @@
 //! beyond purchases (a child of `gen`, kept in a file of its own): the
 //! `transfers` and `pool` lines of points types, `preview` rules, member
 //! attributes of every type, declared event types with fields of every
-//! type and the rules on them, rules `on enroll`; and the records for them:
+//! type and the rules on them, rules `on enroll`, shares of a rule on
+//! another event type (always nothing), a member named like a pool; and
+//! the records for them:
 //! transfers between members and into and out of pools, `join_pool` and
 //! `leave_pool`, records of the declared types, enrolments with their
 //! attributes (an optional one now and then left empty, a required one

@@ -1,9 +1,12 @@
 //! Strategies for tiers of every kind and what hangs off them (a child of
 //! `gen`, whose helpers it uses): `tiers` blocks by one or two header
 //! measures with `from A or B` thresholds, or by named measures with
-//! `when` conditions; every measure the generated events can feed (points
-//! earned of a type, `balance of` a type, `count of purchase`, `sum of
-//! purchase.amount` (spend) and `sum of purchase.qty`); every window
+//! `when` conditions (now and then a ratio of two measures, false while
+//! the divisor is zero); every measure the generated events can feed
+//! (points earned of a type, `balance of` a type, `count of purchase`,
+//! `sum of purchase.amount` (spend) and `sum of purchase.qty`, the count of
+//! a declared event type and the sum of one of its number or money
+//! fields); every window
 //! (calendar units, anchored `from DATE`, rolling terms, membership and
 //! qualification years); keep, step, grace, lifetime, rollover and the
 //! upgrade policies, each written or left to its default; perks with their

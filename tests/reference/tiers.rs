@@ -8,18 +8,19 @@
 //! what was carried into it; period ends are recomputed from dates.
 //!
 //! - Measures: points of a type earned by rules (less what returns take
-//!   back), `balance of` a type (the balance then), `count of purchase`,
-//!   `sum of purchase.F`. A window restarts at each period end (and, over
-//!   a qualification year, at each upgrade); a rolling window is the sum of
+//!   back), `balance of` a type (the balance then), `count of E` and `sum
+//!   of E.F` for purchases and declared event types (a field left empty
+//!   adds nothing). A window restarts at each period end (and, over a
+//!   qualification year, at each upgrade); a rolling window is the sum of
 //!   the contributions in the trailing term, reviewed at each month end.
 //! - Thresholds: `from A or B` (any header measure reaching its value),
-//!   `when` conditions over named measures; `keep` likewise, a keep of
-//!   zeros holding always (`keep_zero_keeps_the_tier`).
-//! - Upgrades immediately after a purchase or enrolment (the events that
-//!   run rules: the engine asks after no other event, and with `balance
-//!   of` an adjust credit or a cancelled redemption could meet a threshold;
-//!   docs/semantics.md does not say, so the generator writes neither with a
-//!   `balance of` measure: see `a_credit_meeting_a_balance_threshold_upgrades`),
+//!   `when` conditions over named measures (arithmetic that divides by
+//!   zero or overflows makes a comparison false); `keep` likewise, a keep
+//!   of zeros holding always (`keep_zero_keeps_the_tier`).
+//! - Upgrades immediately after an event that runs rules (a purchase, an
+//!   enrolment, a record of a declared type) and, with a `balance of`
+//!   measure, after one that raises that balance (an adjust credit, a
+//!   cancelled redemption, points received: `balance_raised`),
 //!   or at period end; reviews with keep, step, grace (a later review during
 //!   a grace only lowers the tier it drops to), lifetime floors (points of
 //!   the type earned by rules, less reversals), rollover.
