@@ -260,12 +260,17 @@ fn enroll(id: &str, time: &str) -> GenEvent {
 }
 
 fn purchase(id: &str, time: &str, amount: i64) -> GenEvent {
+    purchase_of(id, time, amount, 0)
+}
+
+/// A purchase of `qty` items.
+fn purchase_of(id: &str, time: &str, amount: i64, qty: i64) -> GenEvent {
     event(
         id,
         time,
         gen::Kind::Purchase {
             amount: Decimal::from(amount),
-            qty: Decimal::ZERO,
+            qty: Decimal::from(qty),
             channel: None,
         },
     )
@@ -433,13 +438,9 @@ fn a_return_after_a_qualification_upgrade_leaves_the_new_year_alone() {
          tier silver from 1\n}}\n\n\
          rule r0 {{\n  on purchase\n  earn 1 stars\n}}\n"
     );
-    let mut buy = purchase("e2", "2024-01-31 00:00", 1);
-    if let gen::Kind::Purchase { qty, .. } = &mut buy.kind {
-        *qty = Decimal::ONE;
-    }
     let events = [
         enroll("e0", "2024-01-01 00:00"),
-        buy,
+        purchase_of("e2", "2024-01-31 00:00", 1, 1),
         event(
             "e1",
             "2024-06-30 00:00",
@@ -663,18 +664,11 @@ fn an_award_a_reached_limit_stops_is_not_computed() {
          rule r0 {{\n  on purchase\n  earn 12 / qty stars\n  limit 1 per member per lifetime\n}}\n\n\
          rule r1 {{\n  on purchase\n  earn 1 stars\n}}\n"
     );
-    let with_qty = |id: &str, time: &str, qty: i64| {
-        let mut e = purchase(id, time, 10);
-        if let gen::Kind::Purchase { qty: q, .. } = &mut e.kind {
-            *q = Decimal::from(qty);
-        }
-        e
-    };
     let events = [
         enroll("e0", "2024-01-01 00:00"),
-        with_qty("e1", "2024-01-02 00:00", 2),
-        with_qty("e2", "2024-01-03 00:00", 0),
-        with_qty("e3", "2024-01-04 00:00", 0),
+        purchase_of("e1", "2024-01-02 00:00", 10, 2),
+        purchase_of("e2", "2024-01-03 00:00", 10, 0),
+        purchase_of("e3", "2024-01-04 00:00", 10, 0),
     ];
     let (engine, reference) = both(&source, &events);
     assert_eq!(listing(&engine.ledger), listing(&reference.ledger));

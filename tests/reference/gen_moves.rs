@@ -966,31 +966,15 @@ impl MovesSpec {
     }
 }
 
-/// The points types (indices into [`POINTS`]) a rule earns: those its
-/// lines name, and a share's without a name, its rule's first (found
+/// The points types (indices into [`POINTS`]) a rule earns, as the
+/// reference reads them (a share without a name: its rule's first, found
 /// among `rules`).
 fn earned_types(rule: &RuleDecl, rules: &[RuleDecl]) -> Vec<usize> {
-    let mut types = Vec::new();
-    for s in &rule.stmts {
-        let RuleStmt::Earn(earn) = &s.node else {
-            continue;
-        };
-        let named = match &earn.award {
-            Award::Amount { points, .. }
-            | Award::PercentOf {
-                points: Some(points),
-                ..
-            } => POINTS.iter().position(|p| *p == points.node),
-            Award::PercentOf { rule: r, .. } => rules
-                .iter()
-                .find(|x| x.name.node == r.node)
-                .and_then(|x| earned_types(x, rules).first().copied()),
-        };
-        if let Some(p) = named.filter(|p| !types.contains(p)) {
-            types.push(p);
-        }
-    }
-    types
+    let rules: Vec<&RuleDecl> = rules.iter().collect();
+    crate::reference::earned_types(rule, &rules)
+        .iter()
+        .filter_map(|name| POINTS.iter().position(|p| p == name))
+        .collect()
 }
 
 /// Whether a name in scope is a built-in one (no `times` key).

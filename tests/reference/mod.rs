@@ -1032,18 +1032,12 @@ impl<'p> Evaluation<'p> {
             awards: Vec::new(),
         };
         let facts = self
-            .members
-            .get(&e.member)
-            .filter(|_| self.program.effective.is_none_or(|d| local.date() >= d))
-            .map(|m| Facts {
-                tiers: self.program.tier_names(),
+            .facts(&e.member, local, "purchase", BTreeMap::new())
+            .map(|f| Facts {
                 amount,
                 qty,
                 channel,
-                member: m,
-                local,
-                event: "purchase",
-                fields: BTreeMap::new(),
+                ..f
             });
         let fired = match self.decide(facts.as_ref()) {
             Ok(fired) => fired,
@@ -1170,6 +1164,33 @@ impl<'p> Evaluation<'p> {
             }
         }
         Ok(fired)
+    }
+
+    /// What the rules on an event of type `event` by `member` at `local`
+    /// read (a purchase's amount, quantity and channel are the caller's to
+    /// fill in); `None` before the program's `effective` day, when no rule
+    /// fires.
+    fn facts<'a>(
+        &'a self,
+        member: &str,
+        local: NaiveDateTime,
+        event: &'a str,
+        fields: BTreeMap<String, Value>,
+    ) -> Option<Facts<'a>> {
+        let m = self.members.get(member)?;
+        self.program
+            .effective
+            .is_none_or(|d| local.date() >= d)
+            .then(|| Facts {
+                tiers: self.program.tier_names(),
+                amount: Decimal::ZERO,
+                qty: Decimal::ZERO,
+                channel: None,
+                member: m,
+                local,
+                event,
+                fields,
+            })
     }
 
     /// The rules on an event by the member whose state `facts` read, or

@@ -279,20 +279,7 @@ impl Evaluation<'_> {
         fields: BTreeMap<String, Value>,
     ) -> bool {
         let local = self.program.local(t);
-        let facts = self
-            .members
-            .get(&e.member)
-            .filter(|_| self.program.effective.is_none_or(|d| local.date() >= d))
-            .map(|m| Facts {
-                tiers: self.program.tier_names(),
-                amount: Decimal::ZERO,
-                qty: Decimal::ZERO,
-                channel: None,
-                member: m,
-                local,
-                event,
-                fields: fields.clone(),
-            });
+        let facts = self.facts(&e.member, local, event, fields.clone());
         let fired = match self.decide(facts.as_ref()) {
             Ok(fired) => fired,
             Err(why) => return self.refused(why),
