@@ -160,7 +160,7 @@ impl Engine<'_> {
                 part.expires_at,
             );
             if let Some(member) = self.members.get_mut(m) {
-                member.given_back(part.id, bucket.id);
+                member.note_given_back(part.id, bucket.id);
             }
             if bucket.expires_at.is_some_and(|at| at <= now) {
                 expired.push(bucket);

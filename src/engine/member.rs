@@ -112,7 +112,7 @@ impl Member {
 
     /// Bucket `to` holds points a cancelled redemption gave back from
     /// bucket `from`.
-    pub fn given_back(&mut self, from: u64, to: u64) {
+    pub fn note_given_back(&mut self, from: u64, to: u64) {
         let origin = self.origin(from);
         self.given_back.push((to, origin));
     }
