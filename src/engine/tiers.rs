@@ -333,12 +333,11 @@ impl Engine<'_> {
     /// received): with a `balance of p` measure, judged as after an event
     /// that ran rules. A pool has no tier.
     pub(super) fn balance_raised(&mut self, m: usize, p: PointsId, now: DateTime<Utc>) {
-        let measured = self.program.tiers.as_ref().is_some_and(|tiers| {
-            tiers
-                .measures
-                .iter()
-                .any(|measure| *measure == Measure::Balance(p))
-        });
+        let measured = self
+            .program
+            .tiers
+            .as_ref()
+            .is_some_and(|tiers| tiers.measures.contains(&Measure::Balance(p)));
         if measured && !self.is_pool(m) {
             self.after_event(m, now);
         }
