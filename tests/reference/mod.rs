@@ -169,11 +169,13 @@ pub struct Outcome {
     pub measures: BTreeMap<(String, String), Decimal>,
     /// Records after `--until`, not applied.
     pub after_until: usize,
-    /// Whether a record was rejected for taking the points issued
-    /// program-wide past 10^20: members dealt into shards are each checked
-    /// against their own sums (docs/semantics.md, "Threads"), so the
-    /// outcome may differ by thread count.
-    pub past_largest: bool,
+    /// Whether the run meets one of the two known exceptions to members
+    /// dealt into shards giving one engine's outcome (docs/semantics.md,
+    /// "Threads"): a record rejected for taking the points issued past
+    /// 10^20 (each shard checks its own members' sums), or an enrolment
+    /// its rules rejected (the dealer counts it applied: its member's later
+    /// records still move the shards' clock).
+    pub sharded_may_differ: bool,
 }
 
 /// A points type as the reference needs it.
@@ -739,6 +741,7 @@ impl<'p> Evaluation<'p> {
                 let enrolled = self.enrolled(e, t, attributes);
                 if !enrolled {
                     self.members.remove(&e.member);
+                    self.outcome.sharded_may_differ = true;
                 }
                 enrolled
             }
@@ -1228,7 +1231,7 @@ impl<'p> Evaluation<'p> {
 
     /// A record the rules refused: rejected (noting a sum past 10^20).
     fn refused(&mut self, why: Refused) -> bool {
-        self.outcome.past_largest |= why == Refused::PastLargest;
+        self.outcome.sharded_may_differ |= why == Refused::PastLargest;
         false
     }
 
@@ -1600,7 +1603,7 @@ impl<'p> Evaluation<'p> {
             return false;
         }
         if !within_largest(self.issued.get(points), amount) {
-            self.outcome.past_largest = true;
+            self.outcome.sharded_may_differ = true;
             return false;
         }
         *self.issued.entry(points.to_string()).or_default() += amount;
