@@ -31,7 +31,9 @@ use reference::{Evaluation, Outcome, Program, Row};
 use rust_decimal::Decimal;
 
 /// What the engine writes for `source` and `events` (JSON Lines), read
-/// back from its ledger, members and rejects files.
+/// back from its ledger, members and rejects files: one engine on one
+/// thread (`shards` 1), or members dealt into `shards` shards (a program
+/// whose members can be split).
 fn engine(
     source: &str,
     events: &str,
@@ -47,14 +49,17 @@ fn engine(
     };
     let mut ledger = Vec::new();
     let writer = LedgerWriter::new(&program, &mut ledger).map_err(|e| e.to_string())?;
+    // Not `.shards(1)`: that deals the members too, into one shard.
+    let run = match shards {
+        1 => Run::new(&program, options),
+        _ => Run::new(&program, options).threads(shards).shards(shards),
+    };
     let Finished {
         engine,
         outcome,
         sinks,
         ..
-    } = Run::new(&program, options)
-        .threads(shards)
-        .shards(shards)
+    } = run
         .replay(input, Sinks::to_ledger(writer))
         .map_err(|e| format!("{e:?}"))?;
     if let Some(writer) = sinks.ledger {
