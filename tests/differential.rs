@@ -31,7 +31,9 @@ use reference::{Evaluation, Outcome, Program, Row};
 use rust_decimal::Decimal;
 
 /// What the engine writes for `source` and `events` (JSON Lines), read
-/// back from its ledger, members and rejects files.
+/// back from its ledger, members and rejects files: one engine on one
+/// thread (`shards` 1), or members dealt into `shards` shards (a program
+/// whose members can be split).
 fn engine(
     source: &str,
     events: &str,
@@ -47,14 +49,17 @@ fn engine(
     };
     let mut ledger = Vec::new();
     let writer = LedgerWriter::new(&program, &mut ledger).map_err(|e| e.to_string())?;
+    // Not `.shards(1)`: that deals the members too, into one shard.
+    let run = match shards {
+        1 => Run::new(&program, options),
+        _ => Run::new(&program, options).threads(shards).shards(shards),
+    };
     let Finished {
         engine,
         outcome,
         sinks,
         ..
-    } = Run::new(&program, options)
-        .threads(shards)
-        .shards(shards)
+    } = run
         .replay(input, Sinks::to_ledger(writer))
         .map_err(|e| format!("{e:?}"))?;
     if let Some(writer) = sinks.ledger {
@@ -209,8 +214,9 @@ fn case(
         "after --until\n{}",
         context
     );
-    // Members dealt into shards on threads of their own: the same outcome.
-    for shards in [2, 3] {
+    // Members dealt into shards on threads of their own: the same outcome
+    // (but for the two known exceptions: docs/semantics.md, "Threads").
+    for shards in [2, 3].into_iter().filter(|_| !expected.sharded_may_differ) {
         let sharded = engine(&text, &jsonl, until, shards).map_err(TestCaseError::fail)?;
         prop_assert_eq!(&sharded, &actual, "{} shards\n{}", shards, context);
     }
@@ -258,12 +264,17 @@ fn enroll(id: &str, time: &str) -> GenEvent {
 }
 
 fn purchase(id: &str, time: &str, amount: i64) -> GenEvent {
+    purchase_of(id, time, amount, 0)
+}
+
+/// A purchase of `qty` items.
+fn purchase_of(id: &str, time: &str, amount: i64, qty: i64) -> GenEvent {
     event(
         id,
         time,
         gen::Kind::Purchase {
             amount: Decimal::from(amount),
-            qty: Decimal::ZERO,
+            qty: Decimal::from(qty),
             channel: None,
         },
     )
@@ -306,14 +317,13 @@ fn keep_zero_keeps_the_tier() {
 /// time from other lots: a purchase returned after all its points expired
 /// reverses nothing". Here the purchase's 51 points are redeemed, given
 /// back by a cancel (as a bucket of their own with the same dates) and
-/// expire; a quarter of the purchase is then returned, and the engine takes
-/// 12 points back, leaving a debt. The same section defines `live` as "the
-/// award less what of its bucket expired", and the points given back are in
-/// another bucket: the docs can be read both ways (the reference, and the
-/// generated cases, follow the engine).
+/// expire; a quarter of the purchase is then returned, and the engine took
+/// 12 points back, leaving a debt: it counted as expired only what expired
+/// of the award's own bucket. The docs now say `live` is the award less
+/// what of its points expired, in its bucket or in a part a cancelled
+/// redemption gave back from it. (Fixed: the engine keeps, per member,
+/// which bucket each given-back part came from, `Member::origin`.)
 #[test]
-#[ignore = "engine and docs disagree: a return after a cancelled redemption's points expired \
-            takes them back a second time (the docs' `live` counts only the award's own bucket)"]
 fn cancelled_then_expired_points_are_not_taken_back() {
     let source = format!(
         "{HEADER}points stars {{\n  precision 0\n  expire 1 month after earn\n}}\n\n\
@@ -346,7 +356,8 @@ fn cancelled_then_expired_points_are_not_taken_back() {
             },
         ),
     ];
-    let (engine, _) = both(&source, &events);
+    let (engine, reference) = both(&source, &events);
+    assert_eq!(listing(&engine.ledger), listing(&reference.ledger));
     let taken: Vec<&Row> = engine
         .ledger
         .iter()
@@ -460,13 +471,9 @@ fn a_return_after_a_qualification_upgrade_leaves_the_new_year_alone() {
          tier silver from 1\n}}\n\n\
          rule r0 {{\n  on purchase\n  earn 1 stars\n}}\n"
     );
-    let mut buy = purchase("e2", "2024-01-31 00:00", 1);
-    if let gen::Kind::Purchase { qty, .. } = &mut buy.kind {
-        *qty = Decimal::ONE;
-    }
     let events = [
         enroll("e0", "2024-01-01 00:00"),
-        buy,
+        purchase_of("e2", "2024-01-31 00:00", 1, 1),
         event(
             "e1",
             "2024-06-30 00:00",
@@ -487,17 +494,15 @@ fn a_return_after_a_qualification_upgrade_leaves_the_new_year_alone() {
 
 /// docs/semantics.md, Tiers: "`upgrade immediately` (default): right after
 /// the event that meets a higher tier's threshold", and a measure may be
-/// `balance of` a type. An adjust credit (or a cancelled redemption) that
-/// lifts the balance past silver's threshold is such an event, read
-/// plainly; but Adjustments say a credit "changes no tier measure", and
-/// the engine asks about upgrades only after the events that run rules:
-/// Dee stays green until her next purchase. The docs can be read both
-/// ways; the generator writes no adjust credit and no cancel in a program
-/// with a `balance of` measure.
+/// `balance of` a type. An adjust credit (or a cancelled redemption, or
+/// points received) that lifts the balance past silver's threshold is such
+/// an event; but Adjustments said a credit "changes no tier measure", and
+/// the engine asked about upgrades only after the events that run rules:
+/// Dee stayed green until her next purchase. The docs now say an event
+/// that raises a balance a `balance of` measure reads is judged like one
+/// that runs rules. (Fixed: `Engine::balance_raised`; the generator writes
+/// credits and cancels with `balance of` measures again.)
 #[test]
-#[ignore = "docs ambiguous: whether an adjust credit (or a cancel) that lifts a `balance of` \
-            measure past a threshold upgrades at once (the engine waits for an event that runs \
-            rules)"]
 fn a_credit_meeting_a_balance_threshold_upgrades() {
     let source = format!(
         "{HEADER}points stars {{\n  precision 0\n}}\n\n\
@@ -518,7 +523,8 @@ fn a_credit_meeting_a_balance_threshold_upgrades() {
             },
         ),
     ];
-    let (engine, _) = both(&source, &events);
+    let (engine, reference) = both(&source, &events);
+    assert_eq!(listing(&engine.ledger), listing(&reference.ledger));
     assert_eq!(
         engine.tiers.get("dee").map(String::as_str),
         Some("silver"),
@@ -556,18 +562,15 @@ fn a_later_review_in_a_grace_only_lowers_its_drop() {
 
 /// docs/semantics.md, "Transfers and pools": with `restart expiry` the
 /// receiver gets "one bucket earned at the transfer, expiring under the
-/// type's rule from then"; "spendable at once" is said of `keep expiry`
-/// only, and docs/language.md has restarted points "count as earned at the
-/// transfer", where `pending` says "earned points cannot be spent until
-/// this period has passed". The engine makes the restarted bucket
-/// spendable at once (its points were available when given), so Bob
-/// redeems the 30 stars Dee gave him the same day. The docs can be read
-/// both ways; the generator writes no `restart expiry` on a type with
-/// `pending`.
+/// type's rule from then"; `pending` holds points a purchase earned until
+/// its return window has passed, and only available points move. Whether
+/// restarted points were pending again was not said; the docs now say
+/// they are spendable at once, as given points always are (only their
+/// expiry restarts), which the engine did: Bob redeems the 30 stars Dee
+/// gave him the same day, and the generator writes `restart expiry` on
+/// pending types too.
 #[test]
-#[ignore = "docs ambiguous: whether points given with `restart expiry` are pending again \
-            (the engine makes them spendable at once)"]
-fn restarted_points_of_a_pending_type_are_pending_again() {
+fn restarted_points_of_a_pending_type_are_spendable_at_once() {
     let source = format!(
         "{HEADER}points stars {{\n  precision 0\n  pending 10 days\n  \
          transfers restart expiry\n}}\n\n\
@@ -602,11 +605,16 @@ fn restarted_points_of_a_pending_type_are_pending_again() {
             ),
         ),
     ];
-    let (engine, _) = both(&source, &events);
-    // The transfer applies; Bob's redeem, of points pending until 11
-    // February, does not.
-    assert!(!engine.rejected.contains(&4), "{}", listing(&engine.ledger));
-    assert!(engine.rejected.contains(&5), "{}", listing(&engine.ledger));
+    let (engine, reference) = both(&source, &events);
+    assert_eq!(listing(&engine.ledger), listing(&reference.ledger));
+    // The transfer applies, and so does Bob's redeem.
+    assert!(engine.rejected.is_empty(), "{}", listing(&engine.ledger));
+    assert_eq!(
+        engine
+            .balances
+            .get(&("bob".to_string(), "stars".to_string())),
+        Some(&Decimal::ZERO)
+    );
 }
 
 /// docs/semantics.md, "Input and order": a record that does not fit its
@@ -673,4 +681,30 @@ fn a_review_of_a_year_an_upgrade_replaced_does_nothing_even_at_the_same_instant(
         .map(|r| r.note.as_str())
         .collect();
     assert_eq!(changes, ["green", "silver", "green", "silver"]);
+}
+
+/// docs/semantics.md, "Earning" and "How large numbers may be": a rule
+/// whose award cannot be computed (here `12 / qty` on a quantity of 0)
+/// rejects the record only when it would fire. Its lifetime limit is
+/// reached by the first purchase, so on the second it does not fire, and
+/// the purchase is applied. The engine computed the amount before it
+/// looked at the limits and rejected the purchase. (Fixed in
+/// engine/rules.rs: limits are checked first.)
+#[test]
+fn an_award_a_reached_limit_stops_is_not_computed() {
+    let source = format!(
+        "{HEADER}points stars {{\n  precision 0\n}}\n\n\
+         rule r0 {{\n  on purchase\n  earn 12 / qty stars\n  limit 1 per member per lifetime\n}}\n\n\
+         rule r1 {{\n  on purchase\n  earn 1 stars\n}}\n"
+    );
+    let events = [
+        enroll("e0", "2024-01-01 00:00"),
+        purchase_of("e1", "2024-01-02 00:00", 10, 2),
+        purchase_of("e2", "2024-01-03 00:00", 10, 0),
+        purchase_of("e3", "2024-01-04 00:00", 10, 0),
+    ];
+    let (engine, reference) = both(&source, &events);
+    assert_eq!(listing(&engine.ledger), listing(&reference.ledger));
+    assert_eq!(engine.rejected, reference.rejected);
+    assert!(engine.rejected.is_empty(), "{:?}", engine.rejected);
 }

@@ -195,6 +195,15 @@ impl Types<'_, '_, '_> {
                     diagnostic = diagnostic.with_help(format!(
                         "`{name}` is a tier: compare it with `tier`, like `tier >= {name}`"
                     ));
+                } else if self.symbols.measures.contains_key(name) {
+                    let top = self
+                        .symbols
+                        .tiers
+                        .last()
+                        .map_or("gold", |t| t.node.as_str());
+                    diagnostic = diagnostic.with_help(format!(
+                        "`{name}` is a tier measure, which only the tiers' `when` conditions read: a rule reads the tier it reached, like `tier >= {top}`"
+                    ));
                 }
                 self.checker.report(diagnostic);
                 Ty::Unknown

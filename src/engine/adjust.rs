@@ -117,6 +117,7 @@ impl Engine<'_> {
                 rounding: Rounding::Down,
             });
         }
+        self.balance_raised(m, p, now);
         Ok(())
     }
 }
@@ -158,6 +159,9 @@ impl Engine<'_> {
                 part.available_at,
                 part.expires_at,
             );
+            if let Some(member) = self.members.get_mut(m) {
+                member.note_given_back(part.id, bucket.id);
+            }
             if bucket.expires_at.is_some_and(|at| at <= now) {
                 expired.push(bucket);
             } else {
@@ -183,6 +187,7 @@ impl Engine<'_> {
                 self.expired(m, p, &gone, now, format!("expired while {id} held it"));
             }
         }
+        self.balance_raised(m, p, now);
         Ok(())
     }
 }

@@ -69,6 +69,10 @@ pub struct Member {
     /// Redemptions by event id, for `cancel_redeem`.
     pub redemptions: BTreeMap<String, Redemption>,
     pub lifetime_earned: Vec<Decimal>,
+    /// Buckets that hold points a cancelled redemption gave back, each
+    /// with the bucket an award made that the points came from (`origin`;
+    /// empty unless a redemption was cancelled).
+    given_back: Vec<(u64, u64)>,
 }
 
 impl Member {
@@ -106,7 +110,26 @@ impl Member {
             first_close: None,
             redemptions: BTreeMap::new(),
             lifetime_earned: vec![Decimal::ZERO; points],
+            given_back: Vec::new(),
         }
+    }
+
+    /// Bucket `to` holds points a cancelled redemption gave back from
+    /// bucket `from`.
+    pub fn note_given_back(&mut self, from: u64, to: u64) {
+        let origin = self.origin(from);
+        self.given_back.push((to, origin));
+    }
+
+    /// The bucket an award made that the points of bucket `id` belong to:
+    /// `id` itself, or for points a cancelled redemption gave back, the
+    /// bucket they were first taken from. What expires of them expired of
+    /// that award, and a return does not take it again.
+    pub fn origin(&self, id: u64) -> u64 {
+        self.given_back
+            .iter()
+            .find(|(bucket, _)| *bucket == id)
+            .map_or(id, |(_, origin)| *origin)
     }
 
     /// The member's wallet of points type `p`.

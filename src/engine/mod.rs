@@ -1383,14 +1383,16 @@ impl<'p> Engine<'p> {
             return;
         }
         self.count(m, p, |t| t.expired += amount);
-        // A return of the purchase that earned them does not take them again.
+        // A return of the purchase that earned them does not take them
+        // again (nor, given back by a cancelled redemption, their part).
         if let Some(member) = self.members.get_mut(m) {
+            let origin = member.origin(bucket.id);
             let mut awards = member
                 .purchases
                 .iter_mut()
                 .rev()
                 .flat_map(|b| &mut b.awards);
-            if let Some(award) = awards.find(|a| a.points == p && a.bucket == Some(bucket.id)) {
+            if let Some(award) = awards.find(|a| a.points == p && a.bucket == Some(origin)) {
                 award.expired += amount;
             }
         }

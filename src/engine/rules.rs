@@ -419,9 +419,8 @@ impl Engine<'_> {
         {
             return Some(Unfired::False(failed));
         }
-        if let Some(award) = rule.awards.iter().find(|a| !has_amount(a, scope)) {
-            return Some(Unfired::NoAmount(award));
-        }
+        // Limits before amounts: an amount that cannot be computed rejects
+        // the record, and only a rule that would fire needs one.
         let member = self.members.get(m)?;
         for (i, limit) in rule.limits.iter().enumerate() {
             let key = Counter::Fired(rule_id, i, calendar::period_key(limit.period, date));
@@ -429,6 +428,9 @@ impl Engine<'_> {
             if fired >= Decimal::from(limit.count) {
                 return Some(Unfired::LimitReached(limit));
             }
+        }
+        if let Some(award) = rule.awards.iter().find(|a| !has_amount(a, scope)) {
+            return Some(Unfired::NoAmount(award));
         }
         None
     }

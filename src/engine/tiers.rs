@@ -7,7 +7,9 @@ use super::ledger::EntryKind;
 use super::member::{Member, Purchase};
 use super::{DueKind, Engine};
 use crate::compile::calendar;
-use crate::compile::ir::{Downgrade, Measure, Program, Term, TierRank, Tiers, Value, Window};
+use crate::compile::ir::{
+    Downgrade, Measure, PointsId, Program, Term, TierRank, Tiers, Value, Window,
+};
 use crate::events::Event;
 use crate::syntax::ast::{CalendarUnit, TimeUnit};
 use chrono::{DateTime, Datelike, Utc};
@@ -325,6 +327,21 @@ impl Engine<'_> {
         entry.tier = Some(0);
         self.grant_perks(m, None, 0, event.time);
         self.schedule_period_end(m, next);
+    }
+
+    /// After an event that raised member `m`'s balance of `p` without
+    /// running rules (an adjust credit, a cancelled redemption, points
+    /// received): with a `balance of p` measure, judged as after an event
+    /// that ran rules. A pool has no tier.
+    pub(super) fn balance_raised(&mut self, m: usize, p: PointsId, now: DateTime<Utc>) {
+        let measured = self
+            .program
+            .tiers
+            .as_ref()
+            .is_some_and(|tiers| tiers.measures.contains(&Measure::Balance(p)));
+        if measured && !self.is_pool(m) {
+            self.after_event(m, now);
+        }
     }
 
     /// After an event: lifetime status, immediate upgrades, and a pending

@@ -161,6 +161,7 @@ impl<'p> Engine<'p> {
         }
         self.touch(from, p, now);
         self.touch(to_slot, p, now);
+        self.balance_raised(to_slot, p, now);
         Ok(())
     }
 

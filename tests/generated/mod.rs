@@ -65,14 +65,10 @@ pub fn case(spec: &ProgramSpec, stream: &[EventSpec]) -> Result<Case, TestCaseEr
         evaluation.apply_all(before);
         evaluation.available(member, points, time)
     };
-    // With a `balance of` measure, no record raises a balance without
-    // running rules (see the reference's tiers module).
     let mut stream = stream.to_vec();
     gen::moves::fit(&mut stream, spec);
-    if spec.measures_balance() {
-        gen::gen_tiers::without_credits(&mut stream);
-    }
-    let events = gen::resolve(&stream, &points, &precisions, &mut balance);
+    let mut events = gen::resolve(&stream, &points, &precisions, &mut balance);
+    gen::moves::rename(&mut events, spec);
     let zone = spec
         .zone()
         .parse()

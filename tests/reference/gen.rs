@@ -203,6 +203,9 @@ struct PointsSpec {
     expire: Option<ExpireSpec>,
     /// `pending N days`.
     pending: Option<u32>,
+    /// `qualifying`: then no expiry, no pending, no redemption bounds, no
+    /// reward, no transfers and no pool (`check` refuses them).
+    qualifying: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -251,6 +254,11 @@ enum AwardSpec {
         rule: usize,
         name_points: bool,
     },
+    /// An award past what loyalty counts, now and then: `12 / qty` (no
+    /// award on a quantity of 0: the record is rejected), `1000000000000000
+    /// per 0.0001 of qty` (the points issued soon pass 10^20), or `... per
+    /// 0.0000000001 of qty * 1000000000000000` (past the largest decimal).
+    Risky(u8),
 }
 
 #[derive(Debug, Clone)]
@@ -421,6 +429,25 @@ fn atom() -> impl Strategy<Value = Expr> {
             expr(ExprKind::Balance(ident(POINTS[0]))),
             expr(ExprKind::Number(Decimal::from(b)))
         )),
+        // Arithmetic that divides by zero (a quantity of 0) or overflows
+        // (any other): the comparison is false.
+        (compare(), positive(4000, 2)).prop_map(|(op, m)| binary(
+            op,
+            binary(BinaryOp::Div, name("amount"), name("qty")),
+            expr(ExprKind::Money(usd(m)))
+        )),
+        compare().prop_map(|op| {
+            let most = expr(ExprKind::Number(Decimal::from(1_000_000_000_000_000i64)));
+            binary(
+                op,
+                binary(
+                    BinaryOp::Mul,
+                    binary(BinaryOp::Mul, name("qty"), most.clone()),
+                    most,
+                ),
+                expr(ExprKind::Number(Decimal::ONE)),
+            )
+        }),
     ]
 }
 
@@ -460,8 +487,8 @@ fn award() -> impl Strategy<Value = AwardSpec> {
     prop_oneof![
         // Small whole awards as often as any: two rules of a group then
         // tie now and then (the first written must win).
-        prop_oneof![positive(5, 0), positive(500, 2)].prop_map(AwardSpec::Fixed),
-        (
+        8 => prop_oneof![positive(5, 0), positive(500, 2)].prop_map(AwardSpec::Fixed),
+        8 => (
             positive(300, 2),
             any::<bool>(),
             unit,
@@ -475,13 +502,14 @@ fn award() -> impl Strategy<Value = AwardSpec> {
                 of_amount,
                 less,
             }),
-        (positive(3000, 1), any::<usize>(), any::<bool>()).prop_map(
+        8 => (positive(3000, 1), any::<usize>(), any::<bool>()).prop_map(
             |(percent, rule, name_points)| AwardSpec::Share {
                 percent,
                 rule,
                 name_points,
             }
         ),
+        1 => (0u8..3).prop_map(AwardSpec::Risky),
     ]
 }
 
@@ -596,11 +624,13 @@ fn points_spec() -> impl Strategy<Value = PointsSpec> {
         0u32..3,
         proptest::option::weighted(0.4, expire),
         proptest::option::weighted(0.25, 1u32..40),
+        proptest::bool::weighted(0.15),
     )
-        .prop_map(|(precision, expire, pending)| PointsSpec {
+        .prop_map(|(precision, expire, pending, qualifying)| PointsSpec {
             precision,
-            expire,
-            pending,
+            expire: expire.filter(|_| !qualifying),
+            pending: pending.filter(|_| !qualifying),
+            qualifying,
         })
 }
 
@@ -702,6 +732,9 @@ impl ProgramSpec {
         }));
         for (p, spec) in self.points.iter().enumerate() {
             let mut settings = vec![PointsSetting::Precision(num(Decimal::from(spec.precision)))];
+            if spec.qualifying {
+                settings.push(PointsSetting::Qualifying);
+            }
             if let Some(days) = spec.pending {
                 settings.push(PointsSetting::Pending(duration(days, TimeUnit::Day)));
             }
@@ -723,7 +756,7 @@ impl ProgramSpec {
                 }
                 None => {}
             }
-            settings.extend(self.extras.bounds(p));
+            settings.extend(self.extras.bounds(p).filter(|_| !spec.qualifying));
             items.push(Item::Points(PointsDecl {
                 name: ident(POINTS.get(p).copied().unwrap_or("stars")),
                 settings: settings.into_iter().map(spanned).collect(),
@@ -758,7 +791,11 @@ impl ProgramSpec {
                 AwardSpec::Fixed(n) => Some((n, e.points)),
                 _ => None,
             });
-            items.push(Item::Tiers(t.block(&earned, first_award)));
+            items.push(Item::Tiers(t.block(
+                &earned,
+                first_award,
+                &self.moves.measurable(),
+            )));
         }
         let previews = self.moves.previews(&mut rules);
         for (i, rule) in rules.iter().enumerate() {
@@ -771,6 +808,9 @@ impl ProgramSpec {
             items.push(Item::Perk(perk));
         }
         for (p, name) in self.points().iter().enumerate() {
+            if self.points.get(p).is_some_and(|spec| spec.qualifying) {
+                continue;
+            }
             let mut settings = vec![RewardSetting::Price {
                 amount: num(Decimal::from(25 * (p as i64 + 1))),
                 points: ident(name),
@@ -908,6 +948,34 @@ fn duration(count: u32, unit: TimeUnit) -> loyalty::syntax::ast::Duration {
     }
 }
 
+/// The `k`th of [`AwardSpec::Risky`]'s awards, of `points`.
+fn risky(k: u8, points: &str) -> Award {
+    let number = |n: Decimal| expr(ExprKind::Number(n));
+    let most = Decimal::from(1_000_000_000_000_000i64);
+    let per = |unit: Decimal, base: Expr| {
+        Some(PerClause {
+            full: false,
+            unit: num(unit),
+            currency: None,
+            base,
+            span: Span::default(),
+        })
+    };
+    let (amount, per) = match k {
+        0 => (binary(BinaryOp::Div, number(dec(12, 0)), name("qty")), None),
+        1 => (number(most), per(dec(1, 4), name("qty"))),
+        _ => (
+            number(most),
+            per(dec(1, 10), binary(BinaryOp::Mul, name("qty"), number(most))),
+        ),
+    };
+    Award::Amount {
+        amount,
+        points: ident(points),
+        per,
+    }
+}
+
 fn rule_name(i: usize) -> String {
     format!("r{i}")
 }
@@ -951,6 +1019,7 @@ fn rule_decl(i: usize, rule: &RuleSpec) -> RuleDecl {
                     span: Span::default(),
                 }),
             },
+            AwardSpec::Risky(k) => risky(*k, points),
             AwardSpec::Share {
                 percent,
                 rule,

@@ -2,7 +2,9 @@
 //! beyond purchases (a child of `gen`, kept in a file of its own): the
 //! `transfers` and `pool` lines of points types, `preview` rules, member
 //! attributes of every type, declared event types with fields of every
-//! type and the rules on them, rules `on enroll`; and the records for them:
+//! type and the rules on them, rules `on enroll`, shares of a rule on
+//! another event type (always nothing), a member named like a pool; and
+//! the records for them:
 //! transfers between members and into and out of pools, `join_pool` and
 //! `leave_pool`, records of the declared types, enrolments with their
 //! attributes (an optional one now and then left empty, a required one
@@ -148,6 +150,12 @@ pub struct MovesSpec {
     /// Per purchase rule: a comparison with an attribute, and-ed to its
     /// condition.
     wheres: Vec<Option<AtomSpec>>,
+    /// Per purchase rule: one more `earn N% of R P`, R an earlier rule on
+    /// another event (picked by the index), a share that is always nothing.
+    cross: Vec<Option<(Decimal, usize)>>,
+    /// A member named like a pool (`kind:id`, the kind one past the
+    /// declared ones: a kind no program declares), in place of `cy`.
+    alias: Option<(usize, usize)>,
     /// Per attribute: declared (`optional` or not) or not.
     attributes: Vec<Option<bool>>,
     /// Per event type of [`EVENTS`]: declared or not, and per field:
@@ -233,11 +241,16 @@ enum OtherAward {
         unit: Decimal,
         pick: usize,
     },
-    /// `N% of R P`, R an earlier rule on the same event (else fixed).
+    /// `N% of R P`, R an earlier rule on the same event (else fixed), or
+    /// (`cross`) on another event: a share that is always nothing.
     Share {
         percent: Decimal,
         rule: usize,
+        cross: bool,
     },
+    /// `12 / F P`, F a number name in scope: no award where F is zero (the
+    /// record is rejected).
+    Divided(usize),
 }
 
 fn atom_spec() -> impl Strategy<Value = AtomSpec> {
@@ -271,9 +284,18 @@ fn other_earn() -> impl Strategy<Value = OtherEarn> {
                 pick,
             }
         ),
-        (positive(3000, 1), any::<usize>())
-            .prop_map(|(percent, rule)| OtherAward::Share { percent, rule }),
+        (
+            positive(3000, 1),
+            any::<usize>(),
+            proptest::bool::weighted(0.3)
+        )
+            .prop_map(|(percent, rule, cross)| OtherAward::Share {
+                percent,
+                rule,
+                cross
+            }),
     ];
+    let award = prop_oneof![12 => award, 1 => any::<usize>().prop_map(OtherAward::Divided)];
     let factor = (0i64..400, 0u32..3).prop_map(|(m, s)| dec(m, s));
     let times = (
         any::<usize>(),
@@ -388,6 +410,11 @@ pub fn moves(rules: usize) -> impl Strategy<Value = MovesSpec> {
             ),
             proptest::collection::vec(proptest::bool::weighted(0.15), rules),
             proptest::collection::vec(proptest::option::weighted(0.25, atom_spec()), rules),
+            proptest::collection::vec(
+                proptest::option::weighted(0.1, (positive(3000, 1), any::<usize>())),
+                rules,
+            ),
+            proptest::option::weighted(0.15, (0..=KINDS.len(), 0..POOL_IDS.len())),
         ),
         (
             proptest::collection::vec(
@@ -413,12 +440,17 @@ pub fn moves(rules: usize) -> impl Strategy<Value = MovesSpec> {
         ),
     )
         .prop_map(
-            |((transfers, pools, previews, wheres), (attributes, events, rules, values, joins))| {
+            |(
+                (transfers, pools, previews, wheres, cross, alias),
+                (attributes, events, rules, values, joins),
+            )| {
                 MovesSpec {
                     transfers,
                     pools,
                     previews,
                     wheres,
+                    cross,
+                    alias,
                     attributes,
                     events,
                     rules,
@@ -460,6 +492,23 @@ impl MovesSpec {
             }
         }
         Some(out)
+    }
+
+    /// The event types declared, each with its number and money fields
+    /// (and whether each is money): what a tier measure may count.
+    pub(super) fn measurable(&self) -> gen_tiers::Measurable {
+        (0..EVENTS.len())
+            .filter_map(|e| {
+                let (name, _) = EVENTS.get(e)?;
+                let fields = self
+                    .declared_fields(e)?
+                    .into_iter()
+                    .filter(|(_, ty, _)| matches!(ty, FieldType::Number | FieldType::Money))
+                    .map(|(n, ty, _)| (n, ty == FieldType::Money))
+                    .collect();
+                Some((name.to_string(), fields))
+            })
+            .collect()
     }
 
     /// The event type a rule is on: `None` for enrolment.
@@ -561,6 +610,13 @@ impl MovesSpec {
             match item {
                 Item::Points(p) => {
                     let i = POINTS.iter().position(|n| *n == p.name.node).unwrap_or(0);
+                    // Qualifying points are neither given nor pooled.
+                    if p.settings
+                        .iter()
+                        .any(|s| s.node == PointsSetting::Qualifying)
+                    {
+                        continue;
+                    }
                     if let Some(Some(t)) = self.transfers.get(i) {
                         let mut options = Vec::new();
                         if let Some(min) = t.min {
@@ -569,16 +625,8 @@ impl MovesSpec {
                         if let Some(fee) = t.fee {
                             options.push(TransferOption::Fee(num(fee)));
                         }
-                        // No `restart expiry` on a pending type (see
-                        // `restarted_points_of_a_pending_type_are_pending_again`).
-                        let pending = p
-                            .settings
-                            .iter()
-                            .any(|s| matches!(s.node, PointsSetting::Pending(_)));
-                        match t.expiry {
-                            Some(TransferExpiry::Restart) if pending => {}
-                            Some(e) => options.push(TransferOption::Expiry(e)),
-                            None => {}
+                        if let Some(e) = t.expiry {
+                            options.push(TransferOption::Expiry(e));
                         }
                         p.settings.push(spanned(PointsSetting::Transfers(
                             options.into_iter().map(spanned).collect(),
@@ -622,12 +670,10 @@ impl MovesSpec {
                 }),
             );
         }
-        // The other rules, each before the purchase rule at its place.
-        let decls = self.other_rules(points);
-        // Their places, in their order (a share's rule comes first).
+        // The other rules, each before the purchase rule at its place
+        // (their places in their order: a share's rule comes first).
         let mut places: Vec<usize> = self.rules.iter().map(|r| r.at).collect();
         places.sort_unstable();
-        let mut rules: Vec<(usize, Item)> = Vec::new();
         let mut placed = items.split_off(
             items
                 .iter()
@@ -639,15 +685,59 @@ impl MovesSpec {
             .position(|i| !matches!(i, Item::Rule(_)))
             .map(|i| placed.split_off(i))
             .unwrap_or_default();
-        for (k, item) in placed.into_iter().enumerate() {
-            rules.push((2 * k + 1, item));
+        let mut purchase: Vec<RuleDecl> = placed
+            .into_iter()
+            .filter_map(|i| match i {
+                Item::Rule(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        let decls = self.other_rules(points, &places, &purchase);
+        self.share_across(&mut purchase, &places, &decls);
+        let mut rules: Vec<(usize, RuleDecl)> = Vec::new();
+        for (k, decl) in purchase.into_iter().enumerate() {
+            rules.push((2 * k + 1, decl));
         }
         for (at, decl) in places.into_iter().zip(decls) {
-            rules.push((2 * at, Item::Rule(decl)));
+            rules.push((2 * at, decl));
         }
         rules.sort_by_key(|(at, _)| *at);
-        items.extend(rules.into_iter().map(|(_, item)| item));
+        items.extend(rules.into_iter().map(|(_, decl)| Item::Rule(decl)));
         items.extend(rest);
+    }
+
+    /// Adds to purchase rules their `cross` share: of an earlier rule on
+    /// enrolment or a declared type (`others`, at `places`) that earns a
+    /// type the purchase rule earns (a live rule takes no share of a
+    /// preview one).
+    fn share_across(&self, purchase: &mut [RuleDecl], places: &[usize], others: &[RuleDecl]) {
+        let owns: Vec<Vec<usize>> = purchase.iter().map(|r| earned_types(r, purchase)).collect();
+        for ((i, rule), own) in purchase.iter_mut().enumerate().zip(owns) {
+            let Some(Some((percent, pick))) = self.cross.get(i) else {
+                continue;
+            };
+            let candidates: Vec<(&RuleDecl, usize)> = others
+                .iter()
+                .zip(places)
+                .filter(|(other, at)| **at <= i && (rule.preview || !other.preview))
+                .filter_map(|(other, _)| {
+                    let p = earned_types(other, others)
+                        .into_iter()
+                        .find(|p| own.contains(p))?;
+                    Some((other, p))
+                })
+                .collect();
+            if let Some((other, p)) = candidates.get(pick % candidates.len().max(1)) {
+                rule.stmts.push(spanned(RuleStmt::Earn(Earn {
+                    award: Award::PercentOf {
+                        percent: num(*percent),
+                        rule: other.name.clone(),
+                        points: Some(ident(points_name(*p))),
+                    },
+                    multiplier: None,
+                })));
+            }
+        }
     }
 
     /// The rules on enrolment and the declared types, made well typed:
@@ -655,8 +745,8 @@ impl MovesSpec {
     /// that earns the type (or no share), caps and budgets in a type they
     /// earn; a preview rule does not `stop`, and a live rule takes no share
     /// of a preview one.
-    fn other_rules(&self, points: usize) -> Vec<RuleDecl> {
-        let mut decls = Vec::new();
+    fn other_rules(&self, points: usize, places: &[usize], purchase: &[RuleDecl]) -> Vec<RuleDecl> {
+        let mut decls: Vec<RuleDecl> = Vec::new();
         // Per rule: its event, whether it is a preview, the types it earns.
         let mut earlier: Vec<(Option<usize>, bool, Vec<usize>)> = Vec::new();
         for (k, rule) in self.rules.iter().enumerate() {
@@ -691,7 +781,44 @@ impl MovesSpec {
             for earn in &rule.earns {
                 let mut p = earn.points % points.max(1);
                 let award = match &earn.award {
-                    OtherAward::Share { percent, rule: r } => {
+                    OtherAward::Share {
+                        percent,
+                        rule: r,
+                        cross: true,
+                    } => {
+                        // An earlier rule on another event: the purchase
+                        // rules before this one's place, the other rules
+                        // before it on another event.
+                        let at = places.get(k).copied().unwrap_or(0);
+                        let before = purchase.iter().take(at).chain(
+                            decls
+                                .iter()
+                                .zip(&earlier)
+                                .filter(|(_, (te, _, _))| *te != e)
+                                .map(|(d, _)| d),
+                        );
+                        let candidates: Vec<(&RuleDecl, Vec<usize>)> = before
+                            .filter(|d| rule.preview || !d.preview)
+                            .map(|d| (d, earned_types(d, purchase)))
+                            .filter(|(_, types)| !types.is_empty())
+                            .collect();
+                        match candidates.get(r % candidates.len().max(1)) {
+                            Some((target, types)) => {
+                                if !types.contains(&p) {
+                                    p = types.first().copied().unwrap_or(0);
+                                }
+                                Award::PercentOf {
+                                    percent: num(*percent),
+                                    rule: target.name.clone(),
+                                    points: Some(ident(points_name(p))),
+                                }
+                            }
+                            None => fixed(*percent, p),
+                        }
+                    }
+                    OtherAward::Share {
+                        percent, rule: r, ..
+                    } => {
                         let target = (0..k).rev().cycle().nth(*r % k.max(1)).filter(|&t| {
                             earlier.get(t).is_some_and(|(te, tp, tt)| {
                                 *te == e && (rule.preview || !tp) && !tt.is_empty()
@@ -712,6 +839,24 @@ impl MovesSpec {
                         }
                     }
                     OtherAward::Fixed(n) => fixed(*n, p),
+                    OtherAward::Divided(pick) => {
+                        let numbers: Vec<&InScope> = scope
+                            .iter()
+                            .filter(|(n, ty, _)| *ty == FieldType::Number && n != "balance")
+                            .collect();
+                        match numbers.get(pick % numbers.len().max(1)) {
+                            Some((n, _, _)) => Award::Amount {
+                                amount: binary(
+                                    BinaryOp::Div,
+                                    expr(ExprKind::Number(Decimal::from(12))),
+                                    name(n),
+                                ),
+                                points: ident(points_name(p)),
+                                per: None,
+                            },
+                            None => fixed(Decimal::ONE, p),
+                        }
+                    }
                     OtherAward::Per {
                         rate,
                         full,
@@ -821,6 +966,17 @@ impl MovesSpec {
     }
 }
 
+/// The points types (indices into [`POINTS`]) a rule earns, as the
+/// reference reads them (a share without a name: its rule's first, found
+/// among `rules`).
+fn earned_types(rule: &RuleDecl, rules: &[RuleDecl]) -> Vec<usize> {
+    let rules: Vec<&RuleDecl> = rules.iter().collect();
+    crate::reference::earned_types(rule, &rules)
+        .iter()
+        .filter_map(|name| POINTS.iter().position(|p| p == name))
+        .collect()
+}
+
 /// Whether a name in scope is a built-in one (no `times` key).
 fn builtin(n: &str) -> bool {
     n.starts_with("days") || ["hour", "month", "balance"].contains(&n)
@@ -889,10 +1045,12 @@ fn build_atom(atom: &AtomSpec, scope: &[InScope]) -> Option<Expr> {
                     high: Box::new(number(low + k % 5 * bound / 10)),
                 }));
             }
-            let subject = if atom.arith {
-                binary(BinaryOp::Mul, subject, number(2))
-            } else {
-                subject
+            // Now and then 12 divided by it: a comparison with a division
+            // by zero is false.
+            let subject = match (atom.arith, k % 3) {
+                (true, 0) => binary(BinaryOp::Div, number(12), subject),
+                (true, _) => binary(BinaryOp::Mul, subject, number(2)),
+                (false, _) => subject,
             };
             binary(atom.op, subject, number(k % bound))
         }
@@ -1003,7 +1161,7 @@ pub enum MoveSpec {
     Enroll(bool, usize, Fields),
 }
 
-fn declared_values(e: usize) -> BoxedStrategy<MoveSpec> {
+pub(super) fn declared_values(e: usize) -> BoxedStrategy<MoveSpec> {
     let fields = EVENTS.get(e).map_or(&[][..], |(_, f)| *f);
     fields
         .iter()
@@ -1045,6 +1203,33 @@ pub fn move_spec() -> impl Strategy<Value = MoveSpec> {
         1 => (0usize..3, 0..POOL_IDS.len()).prop_map(|(k, i)| MoveSpec::AsPool(k, i)),
         5 => (0..EVENTS.len()).prop_flat_map(declared_values),
     ]
+}
+
+/// The resolved stream with member `cy` named like a pool (`kind:id`),
+/// when the program says so: a pool of that name, if the program has its
+/// kind, is then the member's name (docs/semantics.md: `join_pool` is
+/// rejected for "a name that is a member's", a record whose `member` is a
+/// pool only for a transfer out of it).
+pub fn rename(events: &mut [GenEvent], spec: &ProgramSpec) {
+    let Some((kind, id)) = spec.moves.alias else {
+        return;
+    };
+    let alias = format!(
+        "{}:{}",
+        KINDS.get(kind).copied().unwrap_or("guild"),
+        POOL_IDS.get(id).copied().unwrap_or("x")
+    );
+    let cy = MEMBERS.get(2).copied().unwrap_or("cy");
+    for e in events {
+        if e.member == cy {
+            e.member.clone_from(&alias);
+        }
+        if let Kind::Move(Move::Transfer { to, .. }) = &mut e.kind {
+            if to == cy {
+                to.clone_from(&alias);
+            }
+        }
+    }
 }
 
 /// Fits a stream to its program: enrolments give the program's

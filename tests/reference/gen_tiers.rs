@@ -1,9 +1,12 @@
 //! Strategies for tiers of every kind and what hangs off them (a child of
 //! `gen`, whose helpers it uses): `tiers` blocks by one or two header
 //! measures with `from A or B` thresholds, or by named measures with
-//! `when` conditions; every measure the generated events can feed (points
-//! earned of a type, `balance of` a type, `count of purchase`, `sum of
-//! purchase.amount` (spend) and `sum of purchase.qty`); every window
+//! `when` conditions (now and then a ratio of two measures, false while
+//! the divisor is zero); every measure the generated events can feed
+//! (points earned of a type, `balance of` a type, `count of purchase`,
+//! `sum of purchase.amount` (spend) and `sum of purchase.qty`, the count of
+//! a declared event type and the sum of one of its number or money
+//! fields); every window
 //! (calendar units, anchored `from DATE`, rolling terms, membership and
 //! qualification years); keep, step, grace, lifetime, rollover and the
 //! upgrade policies, each written or left to its default; perks with their
@@ -25,6 +28,14 @@ pub enum SourceSpec {
     /// `sum of purchase.amount`: spend, in USD.
     Amount,
     Qty,
+    /// A declared event type's count (`false`) or the sum of one of its
+    /// number or money fields (`true`), picked by the index among those
+    /// the program declares (none: a count of purchases).
+    Declared(usize, bool),
+    /// What `Declared` became: `count of E` ...
+    EventCount(usize),
+    /// ... or `sum of E.F`, and whether F is money.
+    EventSum(usize, usize, bool),
 }
 
 impl SourceSpec {
@@ -37,8 +48,8 @@ impl SourceSpec {
     /// high as `from`) up, `keep 0` included once the measure is small.
     fn shrink(self, k: Decimal) -> Decimal {
         match self {
-            SourceSpec::Count => k % Decimal::from(4),
-            SourceSpec::Qty => k % Decimal::from(9),
+            SourceSpec::Count | SourceSpec::EventCount(_) => k % Decimal::from(4),
+            SourceSpec::Qty | SourceSpec::EventSum(_, _, false) => k % Decimal::from(9),
             _ => k,
         }
     }
@@ -46,13 +57,27 @@ impl SourceSpec {
     fn scale(self, step: Decimal) -> Decimal {
         match self {
             SourceSpec::Earned(_) | SourceSpec::Balance(_) => step,
-            // A few purchases, a few items, a few hundred dollars.
-            SourceSpec::Count => (step % Decimal::from(4)).max(Decimal::ONE),
-            SourceSpec::Qty => (step % Decimal::from(9)).max(Decimal::ONE),
-            SourceSpec::Amount => step,
+            // A few events, a few items (nights, friends), a few hundred
+            // dollars.
+            SourceSpec::Count | SourceSpec::EventCount(_) | SourceSpec::Declared(..) => {
+                (step % Decimal::from(4)).max(Decimal::ONE)
+            }
+            SourceSpec::Qty | SourceSpec::EventSum(_, _, false) => {
+                (step % Decimal::from(9)).max(Decimal::ONE)
+            }
+            SourceSpec::Amount | SourceSpec::EventSum(_, _, true) => step,
         }
     }
+
+    /// Whether it sums money (its thresholds are then amounts).
+    fn money(self) -> bool {
+        matches!(self, SourceSpec::Amount | SourceSpec::EventSum(_, _, true))
+    }
 }
+
+/// The event types a program declares that a measure may count, each with
+/// its number and money fields (and whether each is money).
+pub type Measurable = Vec<(String, Vec<(String, bool)>)>;
 
 fn source() -> impl Strategy<Value = SourceSpec> {
     prop_oneof![
@@ -61,6 +86,7 @@ fn source() -> impl Strategy<Value = SourceSpec> {
         2 => Just(SourceSpec::Count),
         2 => Just(SourceSpec::Amount),
         1 => Just(SourceSpec::Qty),
+        3 => (any::<usize>(), any::<bool>()).prop_map(|(e, sum)| SourceSpec::Declared(e, sum)),
     ]
 }
 
@@ -74,13 +100,16 @@ pub enum WindowSpec {
 
 /// One tier above the first: per measure its step above the tier below
 /// and how far below its `from` its `keep` is (no keep: none); for a
-/// `when` tier, its atoms (measure, strict) joined by `and` or `or`.
+/// `when` tier, its atoms (measure, strict) joined by `and` or `or`, and
+/// maybe one more, `mI / mJ >= 1` (false while mJ is zero: a comparison
+/// with a division by zero is false).
 #[derive(Debug, Clone)]
 struct TierSpec {
     steps: Vec<Decimal>,
     keep: Option<Vec<Decimal>>,
     atoms: Vec<(usize, bool)>,
     and: bool,
+    ratio: Option<(usize, usize)>,
 }
 
 /// `downgrade at period end`'s step and grace.
@@ -151,12 +180,14 @@ pub fn tiers() -> impl Strategy<Value = TiersSpec> {
             proptest::option::of(proptest::collection::vec(0i64..120, measures)),
             proptest::collection::vec((0..measures, any::<bool>()), 1..3),
             any::<bool>(),
+            proptest::option::weighted(0.2, (0..measures, 0..measures)),
         )
-            .prop_map(|(steps, keep, atoms, and)| TierSpec {
+            .prop_map(|(steps, keep, atoms, and, ratio)| TierSpec {
                 steps,
                 keep: keep.map(|k| k.into_iter().map(Decimal::from).collect()),
                 atoms,
                 and,
+                ratio,
             });
         let grace = prop_oneof![
             (1u32..4).prop_map(|n| (n, TimeUnit::Month)),
@@ -231,21 +262,41 @@ impl TiersSpec {
         self.tiers.len() + 1
     }
 
-    /// Whether a measure is a `balance of` one (whose streams carry no
-    /// adjust credit and no cancelled redemption: see the reference).
-    pub fn measures_balance(&self) -> bool {
-        self.sources
-            .iter()
-            .any(|s| matches!(s, SourceSpec::Balance(_)))
-    }
-
     /// The block. `earned` are the points types some rule earns (a
     /// measure of points counts one of them, or `check` finds its tiers
-    /// unreachable); `first_award` rule 0's first fixed award and its type.
-    pub fn block(&self, earned: &[usize], first_award: Option<(Decimal, usize)>) -> TiersDecl {
+    /// unreachable); `first_award` rule 0's first fixed award and its type;
+    /// `declared` the event types a measure may count.
+    pub fn block(
+        &self,
+        earned: &[usize],
+        first_award: Option<(Decimal, usize)>,
+        declared: &Measurable,
+    ) -> TiersDecl {
         let points = |i: usize| {
             let p = earned.get(i % earned.len().max(1)).copied().unwrap_or(0);
             ident(POINTS.get(p).copied().unwrap_or("stars"))
+        };
+        // A declared type's count or the sum of one of its fields.
+        let resolve = |s: &SourceSpec| match *s {
+            SourceSpec::Declared(pick, sum) if !declared.is_empty() => {
+                let e = pick % declared.len();
+                let fields = declared.get(e).map_or(&[][..], |(_, f)| f.as_slice());
+                match fields.get(pick / declared.len() % fields.len().max(1)) {
+                    Some((_, money)) if sum => {
+                        SourceSpec::EventSum(e, pick / declared.len() % fields.len(), *money)
+                    }
+                    _ => SourceSpec::EventCount(e),
+                }
+            }
+            SourceSpec::Declared(..) => SourceSpec::Count,
+            other => other,
+        };
+        let event = |e: usize| declared.get(e).map_or("purchase", |(n, _)| n.as_str());
+        let field = |e: usize, f: usize| {
+            declared
+                .get(e)
+                .and_then(|(_, fields)| fields.get(f))
+                .map_or("amount", |(n, _)| n.as_str())
         };
         // Each measure counts something else (a measure twice would be one
         // column twice): a repeated one gives way to a count or a sum.
@@ -258,7 +309,7 @@ impl TiersSpec {
         for s in &self.sources {
             let fallback = [SourceSpec::Count, SourceSpec::Amount, SourceSpec::Qty];
             let taken = |s: &SourceSpec| kinds.iter().any(|k| column(k) == column(s));
-            let s = std::iter::once(*s)
+            let s = std::iter::once(resolve(s))
                 .chain(fallback)
                 .find(|s| !taken(s))
                 .unwrap_or(*s);
@@ -277,6 +328,13 @@ impl TiersSpec {
                 SourceSpec::Qty => MeasureSource::FieldSum {
                     event: ident("purchase"),
                     field: ident("qty"),
+                },
+                SourceSpec::EventCount(e) | SourceSpec::Declared(e, _) => {
+                    MeasureSource::Count(ident(event(*e)))
+                }
+                SourceSpec::EventSum(e, f, _) => MeasureSource::FieldSum {
+                    event: ident(event(*e)),
+                    field: ident(field(*e, *f)),
                 },
             })
             .collect();
@@ -323,25 +381,39 @@ impl TiersSpec {
             });
             let name = ident(TIERS.get(t + 1).copied().unwrap_or("gold"));
             let (qualify, keep) = if self.when {
+                let money = |i: usize| kinds.get(i).is_some_and(|k| k.money());
+                let measure = |i: usize| super::name(names.get(i).map_or("m0", String::as_str));
                 let cond = |values: &[Decimal]| {
-                    let atoms: Vec<Expr> = tier
+                    let mut atoms: Vec<Expr> = tier
                         .atoms
                         .iter()
                         .map(|(i, strict)| {
                             let value = values.get(*i).copied().unwrap_or_default();
-                            let bound = if kinds.get(*i) == Some(&SourceSpec::Amount) {
+                            let bound = if money(*i) {
                                 expr(ExprKind::Money(usd(value)))
                             } else {
                                 expr(ExprKind::Number(value))
                             };
                             let op = if *strict { BinaryOp::Gt } else { BinaryOp::Ge };
-                            binary(
-                                op,
-                                super::name(names.get(*i).map_or("m0", String::as_str)),
-                                bound,
-                            )
+                            binary(op, measure(*i), bound)
                         })
                         .collect();
+                    // Money over a number is money; a number over money is
+                    // no type: divide the money one by the other.
+                    if let Some((i, j)) = tier.ratio {
+                        let (i, j) = if money(j) && !money(i) {
+                            (j, i)
+                        } else {
+                            (i, j)
+                        };
+                        let one = if money(i) && !money(j) {
+                            expr(ExprKind::Money(usd(Decimal::ONE)))
+                        } else {
+                            expr(ExprKind::Number(Decimal::ONE))
+                        };
+                        let ratio = binary(BinaryOp::Div, measure(i), measure(j));
+                        atoms.push(binary(BinaryOp::Ge, ratio, one));
+                    }
                     let op = if tier.and {
                         BinaryOp::And
                     } else {
@@ -573,46 +645,31 @@ pub fn perk_name(n: usize) -> String {
     PERKS.get(n).copied().unwrap_or("nope").to_string()
 }
 
-/// Takes out of a stream the records that raise a balance without running
-/// rules (adjust credits, cancelled redemptions): with a `balance of`
-/// measure, whether they upgrade at once is not said (see the reference).
-pub fn without_credits(stream: &mut Vec<EventSpec>) {
-    stream.retain(|e| match &e.kind {
-        KindSpec::Adjust(_, points, _, _) => *points <= 0,
-        KindSpec::Cancel(_) => false,
-        _ => true,
-    });
-}
-
-impl ProgramSpec {
-    /// Whether the program's tiers have a `balance of` measure.
-    pub fn measures_balance(&self) -> bool {
-        self.tiers.as_ref().is_some_and(TiersSpec::measures_balance)
-    }
-}
-
-/// Runs of purchases by one member, a few days or weeks apart: tiers need
-/// a member's events dense enough that a period's measure crosses a
-/// threshold, fails a review, then earns a little during a grace.
+/// Runs of purchases (or of records of a declared type) by one member, a
+/// few days or weeks apart: tiers need a member's events dense enough that
+/// a period's measure crosses a threshold, fails a review, then earns a
+/// little during a grace.
 fn bursts() -> impl Strategy<Value = Vec<EventSpec>> {
+    let purchase = (positive(20000, 2), (0i64..6).prop_map(Decimal::from))
+        .prop_map(|(amount, qty)| KindSpec::Purchase(amount, qty, None));
+    let declared = (0..moves::EVENTS.len()).prop_flat_map(moves::declared_values);
     let burst = (
         0..MEMBERS.len(),
         day(),
         time_of_day(),
         2usize..7,
         proptest::sample::select(&[1i64, 3, 7, 12, 30][..]),
-        positive(20000, 2),
-        (0i64..6).prop_map(Decimal::from),
+        prop_oneof![3 => purchase, 1 => declared.prop_map(KindSpec::Move)],
     );
     proptest::collection::vec(burst, 0..3).prop_map(|bursts| {
         bursts
             .into_iter()
-            .flat_map(|(member, start, time, count, gap, amount, qty)| {
+            .flat_map(|(member, start, time, count, gap, kind)| {
                 (0..count).map(move |k| EventSpec {
                     member,
                     day: start + Duration::days(gap * k as i64),
                     time,
-                    kind: KindSpec::Purchase(amount, qty, None),
+                    kind: kind.clone(),
                 })
             })
             .collect()

@@ -252,9 +252,11 @@ impl Evaluation<'_> {
         !pool || matches!(e.kind, Kind::Move(Move::Transfer { .. }))
     }
 
-    /// A new member's attributes, and the rules on enrolment (after the
-    /// `tier_change` of joining, as the engine writes it).
-    pub(super) fn enrolled(&mut self, e: &GenEvent, t: DateTime<Utc>, attributes: &Fields) {
+    /// A new member's attributes, its joining `tier_change`, and the rules
+    /// on enrolment (after that row, as the engine writes it); false if
+    /// the rules reject the record (the caller takes the member out
+    /// again: an enrolment so rejected enrols nobody).
+    pub(super) fn enrolled(&mut self, e: &GenEvent, t: DateTime<Utc>, attributes: &Fields) -> bool {
         let schema = self.program.schema("enroll").unwrap_or_default();
         let local = self.program.local(t);
         if let Some(m) = self.members.get_mut(&e.member) {
@@ -263,41 +265,35 @@ impl Evaluation<'_> {
             m.extra.attributes.remove("region");
             m.extra.enrolled = Some(local.date());
         }
-        self.fire(e, t, "enroll", BTreeMap::new());
+        self.fire(e, t, "enroll", BTreeMap::new())
     }
 
     /// The rules on an event other than a purchase, on the member's state
-    /// before it: paid, and their awards measured for the tier.
+    /// before it: paid, and their awards and the event measured for the
+    /// tier; false if the record is rejected ([`Evaluation::decide`]).
     fn fire(
         &mut self,
         e: &GenEvent,
         t: DateTime<Utc>,
         event: &str,
         fields: BTreeMap<String, Value>,
-    ) {
+    ) -> bool {
         let local = self.program.local(t);
-        let fired = match self.members.get(&e.member) {
-            Some(m) if self.program.effective.is_none_or(|d| local.date() >= d) => {
-                let facts = Facts {
-                    tiers: self.program.tier_names(),
-                    amount: Decimal::ZERO,
-                    qty: Decimal::ZERO,
-                    channel: None,
-                    member: m,
-                    local,
-                    event,
-                    fields,
-                };
-                self.earn(&facts)
-            }
-            _ => Vec::new(),
+        let facts = self.facts(&e.member, local, event, fields.clone());
+        let fired = match self.decide(facts.as_ref()) {
+            Ok(fired) => fired,
+            Err(why) => return self.refused(why),
         };
+        if event == "enroll" {
+            self.joined(&e.member, t, &e.id);
+        }
         let earned: Vec<(String, Decimal)> = self
             .pay(e, t, fired)
             .iter()
             .map(|a| (a.points.clone(), a.amount))
             .collect();
-        self.measured(&e.member, t, &e.id, None, &earned);
+        self.measured(&e.member, t, &e.id, (event, &fields), &earned);
+        true
     }
 
     /// A transfer, a pool move, or a record of a declared type; false if
@@ -313,8 +309,7 @@ impl Evaluation<'_> {
             Move::LeavePool { pool } => self.leave(e, t, pool),
             Move::Declared { event, fields } => {
                 let schema = self.program.schema(event).unwrap_or_default();
-                self.fire(e, t, event, values(&schema, fields));
-                true
+                self.fire(e, t, event, values(&schema, fields))
             }
         }
     }
@@ -428,6 +423,7 @@ impl Evaluation<'_> {
         }
         self.active(&e.member, points, t);
         self.active(to, points, t);
+        self.balance_raised(to, points, t, &e.id);
         true
     }
 
@@ -459,6 +455,7 @@ impl Evaluation<'_> {
                 pending: false,
                 expires,
                 expired: Decimal::ZERO,
+                origin: seq,
             });
         }
     }

@@ -8,18 +8,19 @@
 //! what was carried into it; period ends are recomputed from dates.
 //!
 //! - Measures: points of a type earned by rules (less what returns take
-//!   back), `balance of` a type (the balance then), `count of purchase`,
-//!   `sum of purchase.F`. A window restarts at each period end (and, over
-//!   a qualification year, at each upgrade); a rolling window is the sum of
+//!   back), `balance of` a type (the balance then), `count of E` and `sum
+//!   of E.F` for purchases and declared event types (a field left empty
+//!   adds nothing). A window restarts at each period end (and, over a
+//!   qualification year, at each upgrade); a rolling window is the sum of
 //!   the contributions in the trailing term, reviewed at each month end.
 //! - Thresholds: `from A or B` (any header measure reaching its value),
-//!   `when` conditions over named measures; `keep` likewise, a keep of
-//!   zeros holding always (`keep_zero_keeps_the_tier`).
-//! - Upgrades immediately after a purchase or enrolment (the events that
-//!   run rules: the engine asks after no other event, and with `balance
-//!   of` an adjust credit or a cancelled redemption could meet a threshold;
-//!   docs/semantics.md does not say, so the generator writes neither with a
-//!   `balance of` measure: see `a_credit_meeting_a_balance_threshold_upgrades`),
+//!   `when` conditions over named measures (arithmetic that divides by
+//!   zero or overflows makes a comparison false); `keep` likewise, a keep
+//!   of zeros holding always (`keep_zero_keeps_the_tier`).
+//! - Upgrades immediately after an event that runs rules (a purchase, an
+//!   enrolment, a record of a declared type) and, with a `balance of`
+//!   measure, after one that raises that balance (an adjust credit, a
+//!   cancelled redemption, points received: `balance_raised`),
 //!   or at period end; reviews with keep, step, grace (a later review during
 //!   a grace only lowers the tier it drops to), lifetime floors (points of
 //!   the type earned by rules, less reversals), rollover.
@@ -38,7 +39,7 @@
 //! member, then by when they were scheduled (a period's end when it
 //! starts, a grace's end at the review that began it).
 
-use super::{add, next_start, period_start, Evaluation, Member, Row};
+use super::{add, next_start, period_start, Evaluation, Member, Row, Value};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
 use loyalty::syntax::ast::{self, *};
 use rust_decimal::Decimal;
@@ -267,19 +268,31 @@ impl Model {
                 V::Bool(_) => return None,
             },
             ExprKind::Binary { op, lhs, rhs } => {
-                let (a, b) = (self.eval(lhs, measures)?, self.eval(rhs, measures)?);
-                match (op, a, b) {
+                // Arithmetic that divides by zero or overflows has no
+                // value, and a comparison with it is false (as in a rule's
+                // condition: docs/semantics.md, "Earning").
+                let (a, b) = (self.eval(lhs, measures), self.eval(rhs, measures));
+                let test: Option<fn(&Decimal, &Decimal) -> bool> = match op {
+                    BinaryOp::Eq => Some(Decimal::eq),
+                    BinaryOp::Ne => Some(Decimal::ne),
+                    BinaryOp::Lt => Some(Decimal::lt),
+                    BinaryOp::Le => Some(Decimal::le),
+                    BinaryOp::Gt => Some(Decimal::gt),
+                    BinaryOp::Ge => Some(Decimal::ge),
+                    _ => None,
+                };
+                if let Some(test) = test {
+                    return Some(V::Bool(match (a, b) {
+                        (Some(V::Num(a)), Some(V::Num(b))) => test(&a, &b),
+                        _ => false,
+                    }));
+                }
+                match (op, a?, b?) {
                     (BinaryOp::And, V::Bool(a), V::Bool(b)) => V::Bool(a && b),
                     (BinaryOp::Or, V::Bool(a), V::Bool(b)) => V::Bool(a || b),
-                    (BinaryOp::Eq, V::Num(a), V::Num(b)) => V::Bool(a == b),
-                    (BinaryOp::Ne, V::Num(a), V::Num(b)) => V::Bool(a != b),
-                    (BinaryOp::Lt, V::Num(a), V::Num(b)) => V::Bool(a < b),
-                    (BinaryOp::Le, V::Num(a), V::Num(b)) => V::Bool(a <= b),
-                    (BinaryOp::Gt, V::Num(a), V::Num(b)) => V::Bool(a > b),
-                    (BinaryOp::Ge, V::Num(a), V::Num(b)) => V::Bool(a >= b),
-                    (BinaryOp::Add, V::Num(a), V::Num(b)) => V::Num(a + b),
-                    (BinaryOp::Sub, V::Num(a), V::Num(b)) => V::Num(a - b),
-                    (BinaryOp::Mul, V::Num(a), V::Num(b)) => V::Num(a * b),
+                    (BinaryOp::Add, V::Num(a), V::Num(b)) => V::Num(a.checked_add(b)?),
+                    (BinaryOp::Sub, V::Num(a), V::Num(b)) => V::Num(a.checked_sub(b)?),
+                    (BinaryOp::Mul, V::Num(a), V::Num(b)) => V::Num(a.checked_mul(b)?),
                     (BinaryOp::Div, V::Num(a), V::Num(b)) => V::Num(a.checked_div(b)?),
                     _ => return None,
                 }
@@ -578,39 +591,39 @@ impl Evaluation<'_> {
     }
 
     /// What an event of a rule-running type added to the measures: points
-    /// earned by rules per type (`earned`), one more of its count, its
-    /// fields summed; then lifetime status and upgrades.
+    /// earned by rules per type (`earned`), one more of its type's count,
+    /// its fields summed (one left empty adds nothing); then lifetime
+    /// status and upgrades. `event` is the event's type and its fields; a
+    /// purchase's contributions are kept for its returns.
     pub(super) fn measured(
         &mut self,
         member: &str,
         t: DateTime<Utc>,
-        event: &str,
-        purchase: Option<(Decimal, Decimal)>,
+        id: &str,
+        event: (&str, &BTreeMap<String, Value>),
         earned: &[(String, Decimal)],
     ) {
         let Some(model) = self.program.tiers.as_ref() else {
             return;
         };
+        let (kind, fields) = event;
         let seq = self.next_seq();
         let contributions: Vec<(usize, Decimal)> = model
             .measures
             .iter()
             .enumerate()
             .filter_map(|(i, (_, source))| {
-                let value = match (source, purchase) {
-                    (Source::Earned(p), _) => earned
+                let value = match source {
+                    Source::Earned(p) => earned
                         .iter()
                         .filter(|(ep, _)| ep == p)
                         .map(|(_, a)| *a)
                         .sum(),
-                    (Source::Count(e), Some(_)) if e == "purchase" => Decimal::ONE,
-                    (Source::Sum(e, f), Some((amount, qty))) if e == "purchase" => {
-                        match f.as_str() {
-                            "amount" => amount,
-                            "qty" => qty,
-                            _ => Decimal::ZERO,
-                        }
-                    }
+                    Source::Count(e) if e == kind => Decimal::ONE,
+                    Source::Sum(e, f) if e == kind => match fields.get(f) {
+                        Some(Value::Number(n) | Value::Money(n)) => *n,
+                        _ => Decimal::ZERO,
+                    },
                     _ => Decimal::ZERO,
                 };
                 (!value.is_zero()).then_some((i, value))
@@ -625,16 +638,44 @@ impl Evaluation<'_> {
         for (p, a) in earned {
             *m.t.lifetime.entry(p.clone()).or_default() += *a;
         }
-        if purchase.is_some() {
+        if kind == "purchase" {
             m.t.purchases
-                .insert(event.to_string(), (seq, contributions.clone()));
+                .insert(id.to_string(), (seq, contributions.clone()));
         }
-        self.after_event(member, t, event);
+        self.after_event(member, t, id);
     }
 
-    /// After an event that ran rules: lifetime floors, an upgrade to the
-    /// highest tier met (`upgrade immediately`) or to the floor, and a
-    /// waiting drop called off when the member meets their tier again.
+    /// After an event that raised a member's balance of `points` without
+    /// running rules (an adjust credit, a cancelled redemption, points
+    /// received): with a `balance of` measure of that type, judged as after
+    /// an event that ran rules (docs/semantics.md, Tiers). A pool has no
+    /// tier.
+    pub(super) fn balance_raised(
+        &mut self,
+        member: &str,
+        points: &str,
+        now: DateTime<Utc>,
+        event: &str,
+    ) {
+        let measured = self.model().is_some_and(|model| {
+            model
+                .measures
+                .iter()
+                .any(|(_, s)| matches!(s, Source::Balance(p) if p == points))
+        });
+        let pool = self
+            .members
+            .get(member)
+            .is_none_or(|m| m.extra.pool.is_some());
+        if measured && !pool {
+            self.after_event(member, now, event);
+        }
+    }
+
+    /// After an event that ran rules (or raised a balance a measure reads):
+    /// lifetime floors, an upgrade to the highest tier met (`upgrade
+    /// immediately`) or to the floor, and a waiting drop called off when
+    /// the member meets their tier again.
     fn after_event(&mut self, member: &str, now: DateTime<Utc>, event: &str) {
         let Some(model) = self.program.tiers.as_ref() else {
             return;
