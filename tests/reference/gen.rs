@@ -206,6 +206,9 @@ struct PointsSpec {
     /// `qualifying`: then no expiry, no pending, no redemption bounds, no
     /// reward, no transfers and no pool (`check` refuses them).
     qualifying: bool,
+    /// `cap N per member per P`: the most every rule together awards one
+    /// member in a period (one cap per period).
+    caps: Vec<(Decimal, Period)>,
 }
 
 #[derive(Debug, Clone)]
@@ -235,6 +238,12 @@ struct RuleSpec {
     tie: bool,
     /// `stop`: firing, it leaves the rules after it unevaluated.
     stop: bool,
+    /// `multiply P by F` instead of its earn lines (P the first line's
+    /// type): never in a group.
+    multiply: Option<Decimal>,
+    /// The rule's own `expire` (not by inactivity), for the types it earns
+    /// that are not qualifying.
+    expire: Option<ExpireSpec>,
 }
 
 #[derive(Debug, Clone)]
@@ -582,9 +591,30 @@ fn rule(points: usize) -> impl Strategy<Value = RuleSpec> {
             ),
         ),
         proptest::bool::weighted(0.1),
+        (
+            proptest::option::weighted(
+                0.12,
+                prop_oneof![Just(dec(15, 1)), Just(dec(2, 0)), Just(dec(3, 0))],
+            ),
+            proptest::option::weighted(0.12, rule_expire()),
+        ),
     )
         .prop_map(
-            |(condition, earns, cap, limit, round, group, during, min_spend, budget, stop)| {
+            |(
+                condition,
+                earns,
+                cap,
+                limit,
+                round,
+                group,
+                during,
+                min_spend,
+                budget,
+                stop,
+                (multiply, expire),
+            )| {
+                // A multiplier is never in a group.
+                let group = group.filter(|_| multiply.is_none());
                 RuleSpec {
                     condition,
                     earns,
@@ -597,19 +627,35 @@ fn rule(points: usize) -> impl Strategy<Value = RuleSpec> {
                     min_spend,
                     tie: group.is_some_and(|(_, tie)| tie),
                     stop,
+                    multiply,
+                    expire,
                 }
             },
         )
 }
 
-fn points_spec() -> impl Strategy<Value = PointsSpec> {
-    let unit = prop_oneof![
+/// A rule's own expiry: after earn or at the end of a unit.
+fn rule_expire() -> impl Strategy<Value = ExpireSpec> {
+    prop_oneof![
+        (1u32..40, proptest::option::of(calendar_unit()))
+            .prop_map(|(n, end)| ExpireSpec::AfterEarn(n, TimeUnit::Day, end)),
+        (calendar_unit(), proptest::option::of(1u32..3))
+            .prop_map(|(u, plus)| ExpireSpec::EndOf(u, plus)),
+    ]
+}
+
+fn calendar_unit() -> impl Strategy<Value = CalendarUnit> + Clone {
+    prop_oneof![
         Just(CalendarUnit::Day),
         Just(CalendarUnit::Week),
         Just(CalendarUnit::Month),
         Just(CalendarUnit::Quarter),
         Just(CalendarUnit::Year),
-    ];
+    ]
+}
+
+fn points_spec() -> impl Strategy<Value = PointsSpec> {
+    let unit = calendar_unit();
     let term = prop_oneof![
         (1u32..4).prop_map(|n| (n, TimeUnit::Month)),
         (1u32..40).prop_map(|n| (n, TimeUnit::Day)),
@@ -625,13 +671,29 @@ fn points_spec() -> impl Strategy<Value = PointsSpec> {
         proptest::option::weighted(0.4, expire),
         proptest::option::weighted(0.25, 1u32..40),
         proptest::bool::weighted(0.15),
+        proptest::option::weighted(
+            0.2,
+            proptest::collection::vec((positive(400, 0), period()), 1..3).prop_map(|mut caps| {
+                // One cap per period.
+                let mut periods: Vec<Period> = Vec::new();
+                caps.retain(|(_, p)| {
+                    let new = !periods.contains(p);
+                    periods.push(*p);
+                    new
+                });
+                caps
+            }),
+        ),
     )
-        .prop_map(|(precision, expire, pending, qualifying)| PointsSpec {
-            precision,
-            expire: expire.filter(|_| !qualifying),
-            pending: pending.filter(|_| !qualifying),
-            qualifying,
-        })
+        .prop_map(
+            |(precision, expire, pending, qualifying, caps)| PointsSpec {
+                precision,
+                expire: expire.filter(|_| !qualifying),
+                pending: pending.filter(|_| !qualifying),
+                qualifying,
+                caps: caps.unwrap_or_default(),
+            },
+        )
 }
 
 /// A program: one to three points types, one to six rules, tiers or not.
@@ -757,6 +819,12 @@ impl ProgramSpec {
                 None => {}
             }
             settings.extend(self.extras.bounds(p).filter(|_| !spec.qualifying));
+            for (amount, period) in &spec.caps {
+                settings.push(PointsSetting::Cap {
+                    amount: num(*amount),
+                    period: spanned(*period),
+                });
+            }
             items.push(Item::Points(PointsDecl {
                 name: ident(POINTS.get(p).copied().unwrap_or("stars")),
                 settings: settings.into_iter().map(spanned).collect(),
@@ -797,11 +865,21 @@ impl ProgramSpec {
                 &self.moves.measurable(),
             )));
         }
+        for rule in &mut rules {
+            let spendable = rule
+                .earns
+                .iter()
+                .any(|e| self.points.get(e.points).is_some_and(|p| !p.qualifying));
+            if !spendable {
+                rule.expire = None;
+            }
+        }
         let previews = self.moves.previews(&mut rules);
         for (i, rule) in rules.iter().enumerate() {
             let mut decl = rule_decl(i, rule);
             self.moves
                 .adapt(i, &mut decl, previews.get(i).copied().unwrap_or(false));
+
             items.push(Item::Rule(decl));
         }
         for perk in self.extras.perks(tiers) {
@@ -846,6 +924,22 @@ impl ProgramSpec {
             if let (Some(rival), Some(rule)) = (rival, rules.get_mut(i)) {
                 rule.condition = rival.condition;
                 rule.earns = rival.earns;
+            }
+        }
+        // A multiplier comes after every grouped rule (so each group is
+        // decided when it multiplies, as for a share of a grouped rule).
+        let last_grouped = rules.iter().rposition(|r| r.group.is_some());
+        for (i, rule) in rules.iter_mut().enumerate() {
+            if last_grouped.is_some_and(|g| g > i) {
+                rule.multiply = None;
+            }
+        }
+        for rule in rules.iter_mut().filter(|r| r.multiply.is_some()) {
+            // A multiplier multiplies one type: its first line's.
+            rule.earns.truncate(1);
+            for e in &mut rule.earns {
+                e.award = AwardSpec::Fixed(Decimal::ONE);
+                e.times = None;
             }
         }
         let mut earned: Vec<Vec<usize>> = Vec::new();
@@ -985,7 +1079,13 @@ fn rule_decl(i: usize, rule: &RuleSpec) -> RuleDecl {
         event: ident("purchase"),
         condition: rule.condition.clone(),
     }];
-    for e in &rule.earns {
+    if let (Some(factor), Some(e)) = (rule.multiply, rule.earns.first()) {
+        stmts.push(RuleStmt::Multiply {
+            points: ident(POINTS.get(e.points).copied().unwrap_or("stars")),
+            factor: num(factor),
+        });
+    }
+    for e in rule.earns.iter().filter(|_| rule.multiply.is_none()) {
         let points = POINTS.get(e.points).copied().unwrap_or("stars");
         let award = match &e.award {
             AwardSpec::Fixed(n) => Award::Amount {
@@ -1122,6 +1222,19 @@ fn rule_decl(i: usize, rule: &RuleSpec) -> RuleDecl {
     }
     if rule.stop {
         stmts.push(RuleStmt::Stop);
+    }
+    match rule.expire {
+        Some(ExpireSpec::AfterEarn(n, unit, end)) => {
+            stmts.push(RuleStmt::Expire(Expiry::AfterEarn {
+                term: duration(n, unit),
+                end_of: end.map(spanned),
+            }))
+        }
+        Some(ExpireSpec::EndOf(unit, plus)) => stmts.push(RuleStmt::Expire(Expiry::EndOf {
+            unit: spanned(unit),
+            plus: plus.map(|n| num(Decimal::from(n))),
+        })),
+        Some(ExpireSpec::Inactivity(..)) | None => {}
     }
     RuleDecl {
         preview: false,

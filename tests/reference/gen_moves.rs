@@ -716,6 +716,14 @@ impl MovesSpec {
             let Some(Some((percent, pick))) = self.cross.get(i) else {
                 continue;
             };
+            // A rule either earns or multiplies.
+            let multiplies = rule
+                .stmts
+                .iter()
+                .any(|s| matches!(s.node, RuleStmt::Multiply { .. }));
+            if multiplies {
+                continue;
+            }
             let candidates: Vec<(&RuleDecl, usize)> = others
                 .iter()
                 .zip(places)

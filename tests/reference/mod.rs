@@ -88,10 +88,10 @@
 //!
 //! The language refuses some of what a reader might look for: a rule's
 //! condition cannot name a tier measure (`unknown-name`:
-//! tests/bad/unknown_name_measure_in_rule.loyalty). Not covered: the
-//! language issue 24 added on 2026-12-06 (counters in conditions,
-//! `multiply`, caps on a points type, a rule's own `expire`:
-//! tests/semantics.rs covers them), a month's
+//! tests/bad/unknown_name_measure_in_rule.loyalty). Also `multiply` (after
+//! every grouped rule, as a share of a grouped rule is), caps on a points
+//! type and a rule's own `expire`. Not covered: counters in conditions
+//! (`count of purchase in this month`: tests/semantics.rs covers them), a month's
 //! sales or a measure summing a field past 10^20 (the generated amounts
 //! stay small; only the points issued reach it), and `--stream`
 //! (tests/properties.rs compares it with the sorted replay). Two
@@ -190,6 +190,9 @@ struct Points<'a> {
     pending: Option<&'a loyalty::syntax::ast::Duration>,
     /// Counted toward tiers only: never spent (docs/language.md, `points`).
     qualifying: bool,
+    /// `cap N per member per P`: what every rule together may award a
+    /// member of the type in a period.
+    caps: Vec<(Decimal, Period)>,
 }
 
 /// The program, read off the tree.
@@ -252,6 +255,7 @@ impl<'a> Program<'a> {
                         expire: None,
                         pending: None,
                         qualifying: false,
+                        caps: Vec::new(),
                     };
                     for s in &p.settings {
                         match &s.node {
@@ -261,6 +265,9 @@ impl<'a> Program<'a> {
                             PointsSetting::Expire(e) => points.expire = Some(e),
                             PointsSetting::Pending(d) => points.pending = Some(d),
                             PointsSetting::Qualifying => points.qualifying = true,
+                            PointsSetting::Cap { amount, period } => {
+                                points.caps.push((amount.node, period.node));
+                            }
                             _ => {}
                         }
                     }
@@ -353,7 +360,12 @@ impl<'a> Program<'a> {
 
     /// When a bucket earned at `t` expires, by its type's `expire` line.
     fn expiry(&self, points: &str, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let expire = self.points.iter().find(|p| p.name == points)?.expire?;
+        self.expiry_by(self.points.iter().find(|p| p.name == points)?.expire?, t)
+    }
+
+    /// When a bucket earned at `t` expires by the `expire` line `expire`
+    /// (a points type's, or a rule's own).
+    fn expiry_by(&self, expire: &Expiry, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let local = self.local(t);
         let (term, end_of) = match expire {
             Expiry::AfterEarn { term, end_of } => (term, end_of),
@@ -1116,6 +1128,23 @@ impl<'p> Evaluation<'p> {
                     self.points_row(&e.member, t, "preview", &points, award, Some(r), &e.id);
                 } else if award > Decimal::ZERO {
                     let bucket = self.credit(&e.member, &points, award, t);
+                    // A rule's own `expire` replaces its points type's
+                    // (docs/semantics.md, Buckets), for points that expire.
+                    let own = rule.stmts.iter().find_map(|s| match &s.node {
+                        RuleStmt::Expire(x) => Some(x),
+                        _ => None,
+                    });
+                    if let Some(own) = own.filter(|_| !self.program.qualifying(&points)) {
+                        let expires = self.program.expiry_by(own, t);
+                        if let Some(b) = self
+                            .members
+                            .get_mut(&e.member)
+                            .and_then(|m| m.wallets.get_mut(&points))
+                            .and_then(|w| w.bucket(bucket))
+                        {
+                            b.expires = expires;
+                        }
+                    }
                     // A pending type's award is a `pend` row.
                     let kind = if self.program.pends(&points) {
                         "pend"
@@ -1178,7 +1207,53 @@ impl<'p> Evaluation<'p> {
                 }
             }
         }
+        self.cut_to_points_caps(facts, &mut fired);
         Ok(fired)
+    }
+
+    /// A points type's caps come last: the live awards of the type, in
+    /// rule order, cut to what every rule awarded the member in the period
+    /// (and the awards before them on this event) leaves; preview rules are
+    /// not cut (docs/semantics.md, Earning).
+    fn cut_to_points_caps(&self, facts: &Facts, fired: &mut [Option<Fired>]) {
+        let date = facts.local.date();
+        let mut this_event: BTreeMap<String, Decimal> = BTreeMap::new();
+        for (r, slot) in fired.iter_mut().enumerate() {
+            let preview = self.program.rules.get(r).is_none_or(|rule| rule.preview);
+            let Some(f) = slot.as_mut().filter(|_| !preview) else {
+                continue;
+            };
+            for (points, award) in &mut f.awards {
+                let caps = self
+                    .program
+                    .points
+                    .iter()
+                    .find(|p| p.name == *points)
+                    .map(|p| p.caps.clone())
+                    .unwrap_or_default();
+                let so_far = this_event.get(points.as_str()).copied().unwrap_or_default();
+                for (amount, period) in caps {
+                    let start = period_start(date, period);
+                    let used: Decimal = facts
+                        .member
+                        .awarded
+                        .iter()
+                        .filter(|(ar, ap, d, _)| {
+                            ap == points
+                                && period_start(*d, period) == start
+                                && self.program.rules.get(*ar).is_some_and(|x| !x.preview)
+                        })
+                        .map(|(_, _, _, a)| *a)
+                        .sum();
+                    let room = (amount - used - so_far).max(Decimal::ZERO);
+                    if *award > room {
+                        f.cuts.push((points.clone(), *award, room));
+                        *award = room;
+                    }
+                }
+                *this_event.entry(points.clone()).or_default() += *award;
+            }
+        }
     }
 
     /// What the rules on an event of type `event` by `member` at `local`
@@ -1247,6 +1322,58 @@ impl<'p> Evaluation<'p> {
         false
     }
 
+    /// Whether rule `t`, decided in `before`, loses its exclusive group to
+    /// another rule decided there.
+    fn lost(&self, t: usize, before: &[Option<Fired>]) -> bool {
+        let Some(target_rule) = self.program.rules.get(t) else {
+            return false;
+        };
+        group_of(target_rule).is_some_and(|g| {
+            let total = |f: &Fired| f.awards.iter().map(|(_, a)| *a).sum::<Decimal>();
+            let mine = before.get(t).and_then(Option::as_ref).map(total);
+            self.program.rules.iter().enumerate().any(|(o, other)| {
+                let theirs = before.get(o).and_then(Option::as_ref).map(total);
+                // By order, an earlier rule that fired wins; else a larger
+                // award, or an equal one earlier.
+                group_of(other) == Some(g)
+                    && o != t
+                    && match (mine, theirs) {
+                        (Some(_), Some(_)) if by_order(target_rule) => o < t,
+                        (Some(m), Some(x)) => x > m || (x == m && o < t),
+                        _ => false,
+                    }
+            })
+        })
+    }
+
+    /// `multiply P by F`: (F − 1) × what the live rules before it that
+    /// fired awarded of P on this event, after their caps, not counting
+    /// preview rules, other multipliers or a group's losers
+    /// (docs/language.md, "Multiplying the whole earn").
+    fn multiplied(
+        &self,
+        points: &str,
+        factor: Decimal,
+        before: &[Option<Fired>],
+    ) -> Option<Decimal> {
+        let mut base = Decimal::ZERO;
+        for (t, fired) in before.iter().enumerate() {
+            let Some(fired) = fired else { continue };
+            let live = self
+                .program
+                .rules
+                .get(t)
+                .is_some_and(|r| !r.preview && !multiplies(r));
+            if !live || self.lost(t, before) {
+                continue;
+            }
+            for (_, award) in fired.awards.iter().filter(|(p, _)| p == points) {
+                base = base.checked_add(*award)?;
+            }
+        }
+        factor.checked_sub(Decimal::ONE)?.checked_mul(base)
+    }
+
     /// One rule on one event, the rules before it already decided: `None`
     /// if it does not fire.
     fn rule(
@@ -1295,6 +1422,12 @@ impl<'p> Evaluation<'p> {
         // rows).
         let mut sums: Vec<(String, Decimal)> = Vec::new();
         for s in &rule.stmts {
+            if let RuleStmt::Multiply { points, factor } = &s.node {
+                let value = self
+                    .multiplied(&points.node, factor.node, before)
+                    .ok_or(Uncomputable)?;
+                sums.push((points.node.clone(), value));
+            }
             let RuleStmt::Earn(earn) = &s.node else {
                 continue;
             };
@@ -1363,22 +1496,7 @@ impl<'p> Evaluation<'p> {
                     };
                     // After the target's caps; nothing if it did not fire or
                     // lost its group.
-                    let lost = group_of(target_rule).is_some_and(|g| {
-                        let total = |f: &Fired| f.awards.iter().map(|(_, a)| *a).sum::<Decimal>();
-                        let mine = before.get(t).and_then(Option::as_ref).map(total);
-                        self.program.rules.iter().enumerate().any(|(o, other)| {
-                            let theirs = before.get(o).and_then(Option::as_ref).map(total);
-                            // By order, an earlier rule that fired wins;
-                            // else a larger award, or an equal one earlier.
-                            group_of(other) == Some(g)
-                                && o != t
-                                && match (mine, theirs) {
-                                    (Some(_), Some(_)) if by_order(target_rule) => o < t,
-                                    (Some(m), Some(x)) => x > m || (x == m && o < t),
-                                    _ => false,
-                                }
-                        })
-                    });
+                    let lost = self.lost(t, before);
                     let award = before
                         .get(t)
                         .and_then(Option::as_ref)
@@ -1790,9 +1908,21 @@ fn group_of(rule: &RuleDecl) -> Option<&str> {
 }
 
 /// The points types a rule earns, in the order its lines name them.
+/// Whether a rule multiplies what the rules before it earned.
+fn multiplies(rule: &RuleDecl) -> bool {
+    rule.stmts
+        .iter()
+        .any(|s| matches!(s.node, RuleStmt::Multiply { .. }))
+}
+
 fn earned_types(rule: &RuleDecl, rules: &[&RuleDecl]) -> Vec<String> {
     let mut types = Vec::new();
     for s in &rule.stmts {
+        if let RuleStmt::Multiply { points, .. } = &s.node {
+            if !types.contains(&points.node) {
+                types.push(points.node.clone());
+            }
+        }
         if let RuleStmt::Earn(earn) = &s.node {
             let p = match &earn.award {
                 Award::Amount { points, .. } => Some(points.node.clone()),
