@@ -365,9 +365,47 @@ fn name(n: &str) -> Expr {
 }
 
 /// One comparison over a field, an attribute or a built-in name.
+/// `count of purchase in this U` or `over last N`, compared with a count;
+/// `sum of purchase.amount ...` with an amount of money.
+fn counter_atom() -> impl Strategy<Value = Expr> {
+    let window = prop_oneof![
+        calendar_unit().prop_map(CounterWindow::This),
+        (
+            1u32..40,
+            prop_oneof![
+                Just(TimeUnit::Day),
+                Just(TimeUnit::Week),
+                Just(TimeUnit::Month)
+            ]
+        )
+            .prop_map(|(n, unit)| CounterWindow::Last(duration(n, unit))),
+    ];
+    (any::<bool>(), window, compare(), 1i64..8).prop_map(|(sum, window, op, k)| {
+        let purchase = ident("purchase");
+        let (source, bound) = if sum {
+            let source = MeasureSource::FieldSum {
+                event: purchase,
+                field: ident("amount"),
+            };
+            (source, ExprKind::Money(usd(Decimal::from(k * 40))))
+        } else {
+            (
+                MeasureSource::Count(purchase),
+                ExprKind::Number(Decimal::from(k)),
+            )
+        };
+        let counter = ExprKind::Counter(Box::new(CounterRef {
+            source: spanned(source),
+            window: spanned(window),
+        }));
+        binary(op, expr(counter), expr(bound))
+    })
+}
+
 fn atom() -> impl Strategy<Value = Expr> {
     let text_eq = prop_oneof![Just(BinaryOp::Eq), Just(BinaryOp::Ne)];
     prop_oneof![
+        counter_atom(),
         (compare(), positive(4000, 2)).prop_map(|(op, m)| binary(
             op,
             name("amount"),

@@ -90,8 +90,10 @@
 //! condition cannot name a tier measure (`unknown-name`:
 //! tests/bad/unknown_name_measure_in_rule.loyalty). Also `multiply` (after
 //! every grouped rule, as a share of a grouped rule is), caps on a points
-//! type and a rule's own `expire`. Not covered: counters in conditions
-//! (`count of purchase in this month`: tests/semantics.rs covers them), a month's
+//! type, a rule's own `expire`, and counters of purchases in conditions
+//! (`count of purchase in this month`, `sum of purchase.amount over last
+//! 30 days`). Not covered: counters of other event types
+//! (tests/semantics.rs has one), a month's
 //! sales or a measure summing a field past 10^20 (the generated amounts
 //! stay small; only the points issued reach it), and `--stream`
 //! (tests/properties.rs compares it with the sorted replay). Two
@@ -419,6 +421,18 @@ fn wait_on(program: &Program, points: &str, w: &mut Wallet) {
     }
 }
 
+/// A local time a term earlier, on the calendar (a month before 31 March is
+/// the last day of February).
+fn back(local: NaiveDateTime, term: &loyalty::syntax::ast::Duration) -> Option<NaiveDateTime> {
+    let n = u32::try_from(term.count.node.mantissa()).ok()?;
+    match term.unit {
+        TimeUnit::Day => Some(local - Duration::days(i64::from(n))),
+        TimeUnit::Week => Some(local - Duration::weeks(i64::from(n))),
+        TimeUnit::Month => local.checked_sub_months(chrono::Months::new(n)),
+        TimeUnit::Year => local.checked_sub_months(chrono::Months::new(12 * n)),
+    }
+}
+
 /// A local time a term later, on the calendar (a month after 31 January is
 /// the last day of February).
 fn add(local: NaiveDateTime, term: &loyalty::syntax::ast::Duration) -> Option<NaiveDateTime> {
@@ -603,6 +617,9 @@ struct Member {
     /// (rule, points type, local date, amount) of every award, for caps.
     awarded: Vec<(usize, String, NaiveDate, Decimal)>,
     purchases: BTreeMap<String, Purchase>,
+    /// (instant, local time, amount) of every purchase applied, for the
+    /// counters rules read (`count of purchase in this month`).
+    bought: Vec<(DateTime<Utc>, NaiveDateTime, Decimal)>,
     redemptions: BTreeMap<String, Redemption>,
     /// Attributes, pools (tests/reference/moves.rs).
     extra: moves::Extra,
@@ -834,6 +851,7 @@ impl<'p> Evaluation<'p> {
             firings: Vec::new(),
             awarded: Vec::new(),
             purchases: BTreeMap::new(),
+            bought: Vec::new(),
             redemptions: BTreeMap::new(),
             extra: moves::Extra::default(),
         }
@@ -1059,7 +1077,7 @@ impl<'p> Evaluation<'p> {
             awards: Vec::new(),
         };
         let facts = self
-            .facts(&e.member, local, "purchase", BTreeMap::new())
+            .facts(&e.member, t, "purchase", BTreeMap::new())
             .map(|f| Facts {
                 amount,
                 qty,
@@ -1078,6 +1096,7 @@ impl<'p> Evaluation<'p> {
             .collect();
         if let Some(m) = self.members.get_mut(&e.member) {
             m.purchases.insert(e.id.clone(), record);
+            m.bought.push((t, local, amount));
         }
         let fields = BTreeMap::from([
             ("amount".to_string(), Value::Money(amount)),
@@ -1263,11 +1282,12 @@ impl<'p> Evaluation<'p> {
     fn facts<'a>(
         &'a self,
         member: &str,
-        local: NaiveDateTime,
+        t: DateTime<Utc>,
         event: &'a str,
         fields: BTreeMap<String, Value>,
     ) -> Option<Facts<'a>> {
         let m = self.members.get(member)?;
+        let local = self.program.local(t);
         self.program
             .effective
             .is_none_or(|d| local.date() >= d)
@@ -1277,6 +1297,8 @@ impl<'p> Evaluation<'p> {
                 qty: Decimal::ZERO,
                 channel: None,
                 member: m,
+                program: self.program,
+                now: t,
                 local,
                 event,
                 fields,
@@ -1971,6 +1993,9 @@ struct Facts<'m> {
     qty: Decimal,
     channel: Option<&'m str>,
     member: &'m Member,
+    program: &'m Program<'m>,
+    /// The event's instant, and its local time in the program's zone.
+    now: DateTime<Utc>,
     local: NaiveDateTime,
     /// The event's type, and its declared fields (other than a
     /// purchase's), each `Missing` when left empty.
@@ -1979,6 +2004,41 @@ struct Facts<'m> {
 }
 
 impl Facts<'_> {
+    /// A counter of the member's purchases in its window, this event
+    /// included when it is a purchase (docs/semantics.md, Earning): their
+    /// number, or their amounts summed. Only purchases are generated.
+    fn counter(&self, c: &CounterRef) -> Value {
+        let (sum, event) = match &c.source.node {
+            MeasureSource::Count(e) => (false, e),
+            MeasureSource::FieldSum { event, .. } => (true, event),
+            _ => return Value::Missing,
+        };
+        if event.node != "purchase" {
+            return Value::Missing;
+        }
+        let inside = |at: DateTime<Utc>, local: NaiveDateTime| match &c.window.node {
+            CounterWindow::This(unit) => {
+                next_start(local.date(), *unit) == next_start(self.local.date(), *unit)
+            }
+            CounterWindow::Last(term) => {
+                back(self.local, term).is_some_and(|from| at > self.program.instant(from))
+            }
+        };
+        let mut total = Decimal::ZERO;
+        let now = std::iter::once((self.now, self.local, self.amount))
+            .filter(|_| self.event == "purchase");
+        for (at, local, amount) in self.member.bought.iter().copied().chain(now) {
+            if inside(at, local) {
+                total += if sum { amount } else { Decimal::ONE };
+            }
+        }
+        if sum {
+            Value::Money(total)
+        } else {
+            Value::Number(total)
+        }
+    }
+
     fn name(&self, name: &str) -> Value {
         match name {
             "amount" => Value::Money(self.amount),
@@ -2029,9 +2089,7 @@ impl Facts<'_> {
                     .get(&p.node)
                     .map_or(Decimal::ZERO, Wallet::balance),
             ),
-            // Counters, multipliers and caps on a points type are not
-            // generated yet (see "Not covered" above).
-            ExprKind::Counter(_) => Value::Missing,
+            ExprKind::Counter(c) => self.counter(c),
             ExprKind::Paren(inner) => self.eval(inner),
             ExprKind::Unary { op, expr } => match (op, self.eval(expr)) {
                 (UnaryOp::Not, Value::Bool(b)) => Value::Bool(!b),

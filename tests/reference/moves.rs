@@ -278,8 +278,7 @@ impl Evaluation<'_> {
         event: &str,
         fields: BTreeMap<String, Value>,
     ) -> bool {
-        let local = self.program.local(t);
-        let facts = self.facts(&e.member, local, event, fields.clone());
+        let facts = self.facts(&e.member, t, event, fields.clone());
         let fired = match self.decide(facts.as_ref()) {
             Ok(fired) => fired,
             Err(why) => return self.refused(why),
