@@ -507,6 +507,9 @@ impl Engine<'_> {
         let Some(member) = self.members.get(m) else {
             return;
         };
+        if program.points.iter().all(|p| p.caps.is_empty()) {
+            return;
+        }
         let mut awarded_on_event: SmallVec<[Decimal; 4]> =
             SmallVec::from_elem(Decimal::ZERO, program.points.len());
         for proposal in proposals.iter_mut() {
@@ -514,15 +517,15 @@ impl Engine<'_> {
                 .rules
                 .get(proposal.rule.index())
                 .is_none_or(|r| r.preview);
+            if preview {
+                continue;
+            }
             let Some(points) = program.points.get(proposal.points.index()) else {
                 continue;
             };
             let Some(so_far) = awarded_on_event.get_mut(proposal.points.index()) else {
                 continue;
             };
-            if preview {
-                continue;
-            }
             for (i, (amount, period)) in points.caps.iter().enumerate() {
                 let key =
                     Counter::PointsCapped(proposal.points, i, calendar::period_key(*period, date));

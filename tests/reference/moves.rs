@@ -459,20 +459,10 @@ impl Evaluation<'_> {
         }
     }
 
-    /// A `pool_join` or `pool_leave` row: no points.
+    /// A `pool_join` or `pool_leave` row: no points, and a note not
+    /// compared (tests/differential.rs).
     fn pool_row(&mut self, member: &str, t: DateTime<Utc>, kind: &str, event: &str) {
-        self.outcome.ledger.push(Row {
-            member: member.to_string(),
-            time: t,
-            kind: kind.to_string(),
-            points: String::new(),
-            amount: None,
-            balance: None,
-            rule: String::new(),
-            event: event.to_string(),
-            // Not compared for these rows (tests/differential.rs).
-            note: String::new(),
-        });
+        self.note_row(member, t, kind, "", event);
     }
 
     /// The points type of pool `name` (`kind:id`, the kind declared).

@@ -542,9 +542,17 @@ impl Evaluation<'_> {
         self.grant_perks(member, None, 0, t, event);
     }
 
-    /// A `tier_change`, `perk_grant`, `perk_use` or `rollover` row: no
-    /// points type, no amount; what it says is in its note.
-    fn note_row(&mut self, member: &str, time: DateTime<Utc>, kind: &str, note: &str, event: &str) {
+    /// A `tier_change`, `perk_grant`, `perk_use`, `rollover`, `pool_join`
+    /// or `pool_leave` row: no points type, no amount; what it says is in
+    /// its note.
+    pub(super) fn note_row(
+        &mut self,
+        member: &str,
+        time: DateTime<Utc>,
+        kind: &str,
+        note: &str,
+        event: &str,
+    ) {
         self.outcome.ledger.push(Row {
             member: member.to_string(),
             time,
