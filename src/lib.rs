@@ -102,6 +102,7 @@
 
 pub mod check;
 pub mod compile;
+pub mod currency;
 pub mod diagnostic;
 pub mod engine;
 pub mod events;

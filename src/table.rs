@@ -1,20 +1,10 @@
 //! Plain tables for reports: aligned text for a terminal, or Markdown to
-//! paste into a pull request, from the same rows; and money as reports
-//! write it. The ground floor of the reports: the ledger's, finance's and
-//! the simulation's tables all use it, and it uses none of them.
+//! paste into a pull request, from the same rows; and points, percentages
+//! and changes as reports write them (money is [`crate::currency`]'s). The
+//! ground floor of the reports: the ledger's, finance's and the
+//! simulation's tables all use it, and it uses none of them.
 
 use rust_decimal::{Decimal, RoundingStrategy};
-
-/// An amount of money rounded to cents, half away from zero: how the ledger
-/// writes costs, so sums of rounded costs match what `ledger.csv` shows.
-pub fn cents(amount: Decimal) -> Decimal {
-    amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
-}
-
-/// An amount of money with its cents (two decimals, half away from zero).
-pub fn money(amount: Decimal) -> String {
-    format!("{:.2}", cents(amount))
-}
 
 /// A header and rows of cells; the first `labels` columns are text
 /// (left-aligned), the others are figures (right-aligned).
@@ -103,7 +93,9 @@ pub fn points(amount: Decimal) -> String {
 
 /// A fraction as a percentage with two decimals (`0.15` is `15.00%`).
 pub fn percent(fraction: Decimal) -> String {
-    format!("{:.2}%", cents(fraction * Decimal::ONE_HUNDRED))
+    let percent = (fraction * Decimal::ONE_HUNDRED)
+        .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+    format!("{percent:.2}%")
 }
 
 /// A change with its sign: `+12`, `-3.50`, `0`.
@@ -146,9 +138,9 @@ mod tests {
     fn figures_keep_their_sign_and_units() {
         let d = |s: &str| s.parse::<Decimal>().unwrap();
         assert_eq!(signed(d("12.50"), points), "+12.5");
-        assert_eq!(signed(d("-3.5"), money), "-3.50");
-        assert_eq!(signed(Decimal::ZERO, money), "0.00");
+        assert_eq!(signed(d("-3.5"), points), "-3.5");
+        assert_eq!(signed(Decimal::ZERO, points), "0");
         assert_eq!(percent(d("0.12345")), "12.35%");
-        assert_eq!(money(d("0.005")), "0.01");
+        assert_eq!(percent(d("0.00005")), "0.01%");
     }
 }

@@ -31,6 +31,8 @@ const CODES: &[&str] = &[
     "duplicate",
     "unknown-name",
     "invalid-timezone",
+    "unknown-currency",
+    "money-decimals",
     "currency-mismatch",
     "type-mismatch",
     "zero-rate",

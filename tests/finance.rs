@@ -8,6 +8,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use loyalty::compile::{compile, Program};
+use loyalty::currency::Currency;
 use loyalty::engine::replay::{Options, Order, Until};
 use loyalty::events::{read, Format};
 use loyalty::finance::deferred::{self, Allocation, Period, Rounding};
@@ -271,8 +272,13 @@ fn the_reconciliation_adds_up_line_by_line_for_every_example_program() {
         let builder = sinks.liability.unwrap();
         let table = builder.finish(until, Breakage::Program);
         let holdings = builder.holdings(until).unwrap();
-        let revenue = deferred::from_run(&engine, &builder, &table, Rounding::CENTS)
-            .map(|allocation| deferred::recognize(&allocation));
+        let revenue = deferred::from_run(
+            &engine,
+            &builder,
+            &table,
+            Rounding::minor_unit(program.currency),
+        )
+        .map(|allocation| deferred::recognize(&allocation));
         let deferred = match &revenue {
             Ok(rows) => Ok((deferred::redeemable(&program).unwrap().1, rows.as_slice())),
             Err(why) => Err(why.clone()),
@@ -626,7 +632,7 @@ fn deferred_revenue_reproduces_kpmg_examples_10a_and_10b_to_the_cent() {
 #[test]
 fn the_rounding_policy_changes_the_kpmg_figures_as_documented() {
     // Without KPMG's whole-percent ratio: 100,000 × 9,700 / 109,700.
-    let rows = kpmg("0.99", Rounding::CENTS);
+    let rows = kpmg("0.99", Rounding::minor_unit(Currency::of("EUR").unwrap()));
     assert_eq!(rows[0].allocated, d("8842.30"));
     // 8,842.30 × 4,500 / 9,700 = 4,102.10; × 8,500 / 9,900 = 7,591.87.
     assert_eq!(rows[1].revenue, d("4102.10"));

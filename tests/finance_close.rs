@@ -12,6 +12,7 @@
 
 mod support;
 
+use loyalty::currency::Currency;
 use loyalty::engine::replay::{Options, Order, Until};
 use loyalty::events::{read, Format};
 use loyalty::finance::deferred::{self, RevenueRow, Rounding};
@@ -156,7 +157,7 @@ fn kpmg_example_10a_three_years_through_a_run_with_revised_estimates() {
         // 3,489.77. The catch-up: 8,842.30 × 4,500 / 9,900 = 4,019.23,
         // less 4,102.10.
         (
-            Rounding::CENTS,
+            Rounding::minor_unit(Currency::of("EUR").unwrap()),
             [
                 year("2025", "8842.30", "0", "0", "8842.30"),
                 year("2026", "0", "4102.10", "0", "4740.20"),

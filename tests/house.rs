@@ -15,6 +15,7 @@ use std::path::Path;
 /// of its own floor only one way (no circle).
 const FLOORS: &[(&str, u32)] = &[
     ("table", 0),
+    ("currency", 0),
     ("limits", 0),
     ("diagnostic", 0),
     ("file_error", 0),

@@ -3,6 +3,7 @@
 //! in any order.
 
 use super::Checker;
+use crate::currency::Currency;
 use crate::diagnostic::Diagnostic;
 use crate::syntax::ast::*;
 use chrono::NaiveDate;
@@ -205,7 +206,11 @@ impl<'a> Symbols<'a> {
         }
         for setting in &program.settings {
             match &setting.node {
-                ProgramSetting::Currency(c) if self.currency.is_none() => {
+                // An unknown code is reported once, where it is set; money
+                // is then compared with nothing.
+                ProgramSetting::Currency(c)
+                    if self.currency.is_none() && Currency::of(&c.node).is_some() =>
+                {
                     self.currency = Some(&c.node)
                 }
                 ProgramSetting::Effective(d) if self.effective.is_none() => {

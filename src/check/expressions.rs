@@ -101,7 +101,7 @@ impl Types<'_, '_, '_> {
         match &expr.node {
             ExprKind::Number(_) => Ty::Number,
             ExprKind::Money(money) => {
-                self.checker.check_currency(money, self.symbols);
+                self.checker.check_amount(money, self.symbols);
                 Ty::Money
             }
             ExprKind::Percent(_) => Ty::Percent,

@@ -5,6 +5,7 @@ use super::declarations::{BuiltinEvent, Symbols};
 use super::expressions::unknown_points;
 use super::tiers::unknown_tier;
 use super::{suggest, Checker};
+use crate::currency::Currency;
 use crate::diagnostic::Diagnostic;
 use crate::syntax::ast::*;
 use rust_decimal::Decimal;
@@ -46,6 +47,7 @@ pub fn check_program(file: &File, checker: &mut Checker) {
             checker.duplicate(setting.span, &format!("`{key}`"));
         }
         match &setting.node {
+            ProgramSetting::Currency(code) => check_currency_code(code, checker),
             ProgramSetting::Timezone(zone) => check_timezone(zone, checker),
             // `up to 0 days` rejects every late event.
             ProgramSetting::AcceptLate(d) => {
@@ -77,6 +79,22 @@ pub fn check_program(file: &File, checker: &mut Checker) {
             );
         }
     }
+}
+
+fn check_currency_code(code: &Ident, checker: &mut Checker) {
+    if Currency::of(&code.node).is_some() {
+        return;
+    }
+    let diagnostic = Diagnostic::error(
+        "unknown-currency",
+        code.span,
+        format!("`{}` is not an ISO 4217 currency", code.node),
+    )
+    .with_label("unknown currency");
+    checker.report(match suggest::closest(&code.node, Currency::codes()) {
+        Some(close) => diagnostic.with_help(format!("did you mean `{close}`?")),
+        None => diagnostic.with_help("use a three-letter ISO 4217 code, like `EUR` or `JPY`"),
+    });
 }
 
 fn check_timezone(zone: &Spanned<String>, checker: &mut Checker) {
@@ -342,7 +360,7 @@ pub fn check_perks_and_rewards(file: &File, symbols: &Symbols, checker: &mut Che
                             if !seen.insert("cost") {
                                 checker.duplicate(setting.span, "`cost`");
                             }
-                            checker.check_currency(money, symbols);
+                            checker.check_amount(money, symbols);
                         }
                     }
                 }
@@ -422,7 +440,7 @@ fn check_reward(reward: &RewardDecl, symbols: &Symbols, checker: &mut Checker) {
                 if seen.insert("cost", setting.span).is_some() {
                     checker.duplicate(setting.span, "`cost`");
                 }
-                checker.check_currency(money, symbols);
+                checker.check_amount(money, symbols);
             }
         }
     }

@@ -11,6 +11,7 @@ mod tiers;
 
 pub use declarations::{BuiltinEvent, Symbols};
 
+use crate::currency::Currency;
 use crate::diagnostic::{self, Diagnostic};
 use crate::syntax::ast::{Expiry, File, Ident, Money, Number, Span};
 use rust_decimal::Decimal;
@@ -62,6 +63,42 @@ impl Checker {
                     )),
                 );
             }
+        }
+    }
+
+    /// Reports an amount of money (a price, a cost, a threshold) in another
+    /// currency than the program's, or finer than its minor unit: `4.505
+    /// USD`, `100.5 JPY`. A point's value and a rate's `per` are not
+    /// amounts and may be finer.
+    fn check_amount(&mut self, money: &Money, symbols: &Symbols) {
+        self.check_currency(money, symbols);
+        let Some(currency) = Currency::of(&money.currency.node) else {
+            return;
+        };
+        if !currency.holds(money.amount.node) {
+            let places = match currency.minor_units() {
+                0 => "no decimals".to_string(),
+                1 => "one decimal".to_string(),
+                n => format!("{n} decimals"),
+            };
+            self.report(
+                Diagnostic::error(
+                    "money-decimals",
+                    money.amount.span,
+                    format!(
+                        "`{} {currency}` is finer than {currency} allows: {currency} amounts have {places} (ISO 4217)",
+                        money.amount.node
+                    ),
+                )
+                .with_label(format!(
+                    "finer than {} {currency}",
+                    Decimal::new(1, currency.minor_units())
+                ))
+                .with_help(format!(
+                    "round it to a whole number of minor units: `{} {currency}`",
+                    currency.format(money.amount.node)
+                )),
+            );
         }
     }
 

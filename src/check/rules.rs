@@ -191,7 +191,7 @@ fn check_rule<'a>(
             }
             RuleStmt::MinSpend(money) => {
                 once(checker, "min spend", stmt.span);
-                checker.check_currency(money, symbols);
+                checker.check_amount(money, symbols);
                 if let Some((event_name, _)) = event.filter(|(name, _)| *name != "purchase") {
                     checker.report(
                         Diagnostic::error(

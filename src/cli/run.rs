@@ -358,18 +358,23 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         // last lines.
         let revenue =
             (wants(Report::DeferredRevenue) || wants(Report::Reconciliation)).then(|| {
-                deferred::from_run(&engine, &liability, &table, Rounding::CENTS)
-                    .map(|allocation| deferred::recognize(&allocation))
+                deferred::from_run(
+                    &engine,
+                    &liability,
+                    &table,
+                    Rounding::minor_unit(program.currency),
+                )
+                .map(|allocation| deferred::recognize(&allocation))
             });
         if let Some(rows) = revenue.as_ref().filter(|_| wants(Report::DeferredRevenue)) {
             let rows = rows.as_ref().map_err(Clone::clone)?;
             folder.write("deferred_revenue.csv", |f| {
-                Ok(deferred::write_csv(rows, catch_up, f)?)
+                Ok(deferred::write_csv(rows, catch_up, program.currency, f)?)
             })?;
             say(&format!(
                 "\ndeferred revenue (IFRS 15), {}\n\n{}",
                 program.currency,
-                deferred::text(rows, catch_up)
+                deferred::text(rows, catch_up, program.currency)
             ))?;
             if let Some((books, booked)) = books
                 .as_ref()
@@ -377,13 +382,13 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
             {
                 let booked = close::book_revenue(rows, booked, &books.through)?;
                 folder.write("deferred_revenue_booked.csv", |f| {
-                    Ok(booked.write_csv(catch_up, f)?)
+                    Ok(booked.write_csv(catch_up, program.currency, f)?)
                 })?;
                 say(&format!(
                     "\ndeferred revenue as booked, closed through {}, {}\n\n{}",
                     books.through,
                     program.currency,
-                    booked.text(catch_up, &program.currency)
+                    booked.text(catch_up, program.currency)
                 ))?;
             }
         }

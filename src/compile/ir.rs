@@ -3,6 +3,7 @@
 //! looked up by name while events are applied.
 
 pub use crate::check::BuiltinEvent;
+use crate::currency::Currency;
 use crate::syntax::ast::{
     BinaryOp, CalendarUnit, FieldType, OverspentPolicy, Period, Rounding, TimeUnit,
 };
@@ -43,7 +44,7 @@ pub type RewardId = usize;
 #[derive(Debug, Clone)]
 pub struct Program {
     pub name: String,
-    pub currency: String,
+    pub currency: Currency,
     pub timezone: Tz,
     pub effective: Option<NaiveDate>,
     pub overspent: OverspentPolicy,

@@ -3,6 +3,7 @@
 //! rather than a panic.
 
 use super::ir::*;
+use crate::currency::Currency;
 use crate::diagnostic::Diagnostic;
 use crate::syntax::ast::{self, BinaryOp, ExprKind, Item, Spanned, UnaryOp};
 use rust_decimal::Decimal;
@@ -46,10 +47,24 @@ impl Names {
     }
 }
 
+/// The program's currency: the checker has made sure it names one.
+fn currency(file: &ast::File) -> Result<Currency> {
+    let settings = file.items.iter().flat_map(|item| match item {
+        Item::Program(p) => p.settings.as_slice(),
+        _ => &[],
+    });
+    for setting in settings {
+        if let ast::ProgramSetting::Currency(c) = &setting.node {
+            return Currency::of(&c.node).ok_or_else(|| internal(c.span, "the currency"));
+        }
+    }
+    Err(internal(Default::default(), "the currency"))
+}
+
 pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
     let mut program = Program {
         name: String::new(),
-        currency: String::new(),
+        currency: currency(file)?,
         timezone: chrono_tz::UTC,
         effective: None,
         overspent: ast::OverspentPolicy::GoNegative,
@@ -222,7 +237,8 @@ fn lower_header(p: &ast::ProgramDecl, program: &mut Program) -> Result<()> {
     program.name = p.name.node.clone();
     for setting in &p.settings {
         match &setting.node {
-            ast::ProgramSetting::Currency(c) => program.currency = c.node.clone(),
+            // Read first, by `currency`.
+            ast::ProgramSetting::Currency(_) => {}
             ast::ProgramSetting::Timezone(z) => {
                 program.timezone = chrono_tz::Tz::from_str(&z.node)
                     .map_err(|_| internal(z.span, "the time zone"))?;

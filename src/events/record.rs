@@ -271,7 +271,7 @@ fn field_value(program: &Program, field: &Field, text: Option<&str>) -> Result<V
         FieldType::Number => value::decimal(text)
             .map(Value::Number)
             .ok_or_else(|| format!("`{}` is not a number (expected one like 3 or 2.5)", shown())),
-        FieldType::Money => value::money(text, &program.currency).map(Value::Number),
+        FieldType::Money => value::money(text, program.currency).map(Value::Number),
         FieldType::Text => Ok(Value::Text(text.to_owned())),
         FieldType::Date => value::date(text)
             .map(Value::Date)

@@ -3,6 +3,7 @@
 
 use super::echo;
 use crate::compile::calendar;
+use crate::currency::Currency;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
@@ -120,8 +121,9 @@ pub(crate) fn decimal(text: &str) -> Option<Decimal> {
 }
 
 /// An amount of money in `currency`: a decimal, optionally followed by the
-/// currency code (`4.50 USD`); never negative.
-pub(crate) fn money(text: &str, currency: &str) -> Result<Decimal, String> {
+/// currency code (`4.50 USD`); never negative, never finer than the
+/// currency's minor unit (`4.505 USD`, `100.5 JPY`).
+pub(crate) fn money(text: &str, currency: Currency) -> Result<Decimal, String> {
     // A currency code is three letters; `1e2` ends in a digit, not a code.
     let letters = text
         .bytes()
@@ -140,7 +142,7 @@ pub(crate) fn money(text: &str, currency: &str) -> Result<Decimal, String> {
         )
     })?;
     if let Some(code) = code {
-        if code != currency {
+        if code != currency.code() {
             return Err(format!(
                 "`{}` is not in this program's currency, {currency}",
                 shown()
@@ -149,6 +151,13 @@ pub(crate) fn money(text: &str, currency: &str) -> Result<Decimal, String> {
     }
     if amount < Decimal::ZERO {
         return Err(format!("`{}` is negative; money never is", shown()));
+    }
+    if !currency.holds(amount) {
+        return Err(format!(
+            "`{}` is finer than {currency} allows: {currency} amounts have {} decimals (ISO 4217)",
+            shown(),
+            currency.minor_units()
+        ));
     }
     Ok(amount)
 }
@@ -359,19 +368,37 @@ mod tests {
 
     #[test]
     fn money_takes_the_program_currency_as_a_suffix() {
-        assert_eq!(money("4.50", "USD"), Ok(dec("4.50")));
-        assert_eq!(money("4.50 USD", "USD"), Ok(dec("4.50")));
-        assert_eq!(money("4.50USD", "USD"), Ok(dec("4.50")));
-        assert_eq!(money("0", "USD"), Ok(Decimal::ZERO));
-        assert_eq!(money("1e2", "USD"), Ok(dec("100")));
-        let other = money("4.50 EUR", "USD").unwrap_err();
+        let usd = Currency::of("USD").unwrap();
+        assert_eq!(money("4.50", usd), Ok(dec("4.50")));
+        assert_eq!(money("4.50 USD", usd), Ok(dec("4.50")));
+        assert_eq!(money("4.50USD", usd), Ok(dec("4.50")));
+        assert_eq!(money("0", usd), Ok(Decimal::ZERO));
+        assert_eq!(money("1e2", usd), Ok(dec("100")));
+        let other = money("4.50 EUR", usd).unwrap_err();
         assert_eq!(other, "`4.50 EUR` is not in this program's currency, USD");
-        let negative = money("-1 USD", "USD").unwrap_err();
+        let negative = money("-1 USD", usd).unwrap_err();
         assert_eq!(negative, "`-1 USD` is negative; money never is");
-        let junk = money("four", "USD").unwrap_err();
+        let junk = money("four", usd).unwrap_err();
         assert!(junk.starts_with("`four` is not money"), "{junk}");
-        assert!(money("USD", "USD").is_err());
-        assert!(money("5 US", "USD").is_err());
+        assert!(money("USD", usd).is_err());
+        assert!(money("5 US", usd).is_err());
+    }
+
+    #[test]
+    fn money_is_never_finer_than_the_currency_minor_unit() {
+        let usd = Currency::of("USD").unwrap();
+        let jpy = Currency::of("JPY").unwrap();
+        let kwd = Currency::of("KWD").unwrap();
+        assert_eq!(money("4.500", usd), Ok(dec("4.5")));
+        assert_eq!(
+            money("4.505", usd).unwrap_err(),
+            "`4.505` is finer than USD allows: USD amounts have 2 decimals (ISO 4217)"
+        );
+        assert_eq!(money("1200 JPY", jpy), Ok(dec("1200")));
+        assert_eq!(money("1.2e3", jpy), Ok(dec("1200")));
+        assert!(money("1200.5", jpy).is_err());
+        assert_eq!(money("0.125", kwd), Ok(dec("0.125")));
+        assert!(money("0.1255", kwd).is_err());
     }
 
     #[test]

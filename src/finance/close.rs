@@ -7,11 +7,12 @@
 //! files) and as booked (`*_booked.csv`). See `docs/finance.md`.
 
 use crate::compile::ir::Program;
+use crate::currency::Currency;
 use crate::file_error::FileError;
 use crate::finance::deferred::{self, Period, RevenueRow};
 use crate::finance::liability::{LiabilityRow, LiabilityTable, PERKS};
 use crate::finance::Error;
-use crate::table::{money, points, signed};
+use crate::table::{points, signed};
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -144,7 +145,7 @@ pub fn read_liability(
         .iter()
         .map(|r| {
             let fail = |message: String| Err(FileError::new(Some(r.line), message));
-            if r.text("currency") != program.currency {
+            if r.text("currency") != program.currency.code() {
                 return fail(format!(
                     "the currency is `{}`; the program counts {}",
                     r.text("currency"),
@@ -459,8 +460,12 @@ const LIABILITY_ADJUSTMENTS: [&str; 3] = ["adjustment", "adjustment_liability", 
 const REVENUE_ADJUSTMENTS: [&str; 2] = ["adjustment_allocated", "adjustment_revenue"];
 
 impl LiabilityAdjustment {
-    fn cells(&self) -> Vec<String> {
-        vec![points(self.points), money(self.liability), money(self.cost)]
+    fn cells(&self, currency: Currency) -> Vec<String> {
+        vec![
+            points(self.points),
+            currency.format(self.liability),
+            currency.format(self.cost),
+        ]
     }
 
     fn is_zero(&self) -> bool {
@@ -472,7 +477,7 @@ impl BookedLiability {
     fn cells(&self, i: usize) -> Vec<String> {
         self.adjustments
             .get(i)
-            .map(LiabilityAdjustment::cells)
+            .map(|a| a.cells(self.table.currency))
             .unwrap_or_default()
     }
 
@@ -492,13 +497,14 @@ impl BookedLiability {
             .zip(&self.adjustments)
             .filter(|(_, a)| !a.is_zero())
             .map(|(r, a)| {
+                let currency = self.table.currency;
+                let money = |amount| currency.format(amount);
                 format!(
                     "{}: {} points, {} {currency} liability, {} {currency} cost",
                     r.points,
                     signed(a.points, points),
                     signed(a.liability, money),
                     signed(a.cost, money),
-                    currency = self.table.currency
                 )
             })
             .collect();
@@ -512,27 +518,34 @@ impl BookedLiability {
 }
 
 impl BookedRevenue {
-    fn cells(&self, i: usize) -> Vec<String> {
+    fn cells(&self, i: usize, currency: Currency) -> Vec<String> {
         self.adjustments
             .get(i)
-            .map(|a| vec![money(a.allocated), money(a.revenue)])
+            .map(|a| vec![currency.format(a.allocated), currency.format(a.revenue)])
             .unwrap_or_default()
     }
 
     /// `deferred_revenue_booked.csv`: `deferred_revenue.csv`'s columns and
     /// the adjustments.
-    pub fn write_csv<W: Write>(&self, catch_up: bool, out: W) -> csv::Result<()> {
+    pub fn write_csv<W: Write>(
+        &self,
+        catch_up: bool,
+        currency: Currency,
+        out: W,
+    ) -> csv::Result<()> {
         deferred::write_csv_with(
             &self.rows,
             catch_up,
+            currency,
             &REVENUE_ADJUSTMENTS,
-            |i| self.cells(i),
+            |i| self.cells(i, currency),
             out,
         )
     }
 
     /// The table for a person, and what was adjusted.
-    pub fn text(&self, catch_up: bool, currency: &str) -> String {
+    pub fn text(&self, catch_up: bool, currency: Currency) -> String {
+        let money = |amount| currency.format(amount);
         let adjusted: Vec<String> = self
             .adjustments
             .iter()
@@ -547,8 +560,9 @@ impl BookedRevenue {
             .collect();
         format!(
             "{}\n{}\n",
-            deferred::text_with(&self.rows, catch_up, &REVENUE_ADJUSTMENTS, |i| self
-                .cells(i)),
+            deferred::text_with(&self.rows, catch_up, currency, &REVENUE_ADJUSTMENTS, |i| {
+                self.cells(i, currency)
+            }),
             adjustments_line(&self.adjusted_in, &adjusted)
         )
     }

@@ -6,9 +6,10 @@
 //! redemption drew on, so redemptions are traced to cohorts first in,
 //! first out, per member. See `docs/finance.md`.
 
+use crate::currency::Currency;
 use crate::engine::ledger::{Entry, EntryKind};
 use crate::finance::liability::{month_name, Month};
-use crate::table::{money, points};
+use crate::table::points;
 use compact_str::CompactString;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
@@ -266,7 +267,7 @@ pub struct PointsFit {
 pub struct CohortReport {
     /// The last month, `2026-03`.
     pub as_of: String,
-    pub currency: String,
+    pub currency: Currency,
     /// How the ultimate redemption rate is fitted, in words.
     pub method: String,
     pub points: Vec<PointsFit>,
@@ -282,14 +283,15 @@ pub const METHOD: &str = "chain-ladder on the points not yet redeemed: per month
     redemptions traced to cohorts first in, first out per member";
 
 impl CohortBook {
-    /// The fit of points type `p` (named `name`, worth `value` a point) as
-    /// of the end of `last`: `totals` are its cohorts' points issued less
-    /// reversed and expired, `outstanding` the points held at the end.
+    /// The fit of points type `p` (named `name`) as of the end of `last`:
+    /// `totals` are its cohorts' points issued less reversed and expired,
+    /// `outstanding` the points held at the end, and `liability` what they
+    /// are worth at a breakage.
     pub fn fit(
         &self,
         p: usize,
         name: &str,
-        value: Decimal,
+        liability: impl Fn(Decimal) -> Decimal,
         totals: &BTreeMap<Month, CohortTotals>,
         last: Month,
         outstanding: Decimal,
@@ -376,7 +378,7 @@ impl CohortBook {
             .map(|b| b.clamp(Decimal::ZERO, Decimal::ONE))
             .map(|b| Sensitivity {
                 breakage: b,
-                liability: super::liability(outstanding, value, b),
+                liability: liability(b),
             })
             .collect();
         PointsFit {
@@ -447,7 +449,7 @@ impl CohortReport {
                 .map(|s| {
                     format!(
                         "{} at {}",
-                        money(s.liability),
+                        self.currency.format(s.liability),
                         crate::table::percent(s.breakage)
                     )
                 })

@@ -6,10 +6,10 @@
 //! worked example they reproduce, are in `docs/finance.md`.
 
 use crate::compile::ir::Program;
+use crate::currency::Currency;
 use crate::engine::Engine;
 use crate::finance::liability::{month_name, LiabilityBuilder, LiabilityTable};
 use crate::finance::Error;
-use crate::table::money;
 use crate::table::{percent, points, Table};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
@@ -36,16 +36,20 @@ impl Rounding {
         share: Some(2),
         amounts: Some(0),
     };
-    /// `loyalty run --report deferred-revenue`: an exact ratio, amounts in cents.
-    pub const CENTS: Rounding = Rounding {
-        share: None,
-        amounts: Some(2),
-    };
     /// Nothing rounded.
     pub const EXACT: Rounding = Rounding {
         share: None,
         amounts: None,
     };
+
+    /// `loyalty run --report deferred-revenue`: an exact ratio, amounts in
+    /// the currency's minor unit (cents for USD, yen for JPY).
+    pub fn minor_unit(currency: Currency) -> Rounding {
+        Rounding {
+            share: None,
+            amounts: Some(currency.minor_units()),
+        }
+    }
 }
 
 fn round(amount: Decimal, places: Option<u32>) -> Decimal {
@@ -294,7 +298,13 @@ fn columns(catch_up: bool) -> Vec<&'static str> {
         .collect()
 }
 
-fn cells(r: &RevenueRow, catch_up: bool, fraction: impl Fn(Decimal) -> String) -> Vec<String> {
+fn cells(
+    r: &RevenueRow,
+    catch_up: bool,
+    currency: Currency,
+    fraction: impl Fn(Decimal) -> String,
+) -> Vec<String> {
+    let money = |amount| currency.format(amount);
     let p = &r.period;
     let mut cells = vec![
         p.label.clone(),
@@ -316,10 +326,16 @@ fn cells(r: &RevenueRow, catch_up: bool, fraction: impl Fn(Decimal) -> String) -
     cells
 }
 
-/// The rows as CSV: money with two decimals, rates as fractions; with a
-/// `catch_up` column when `catch_up` (estimates that change over time).
-pub fn write_csv<W: Write>(rows: &[RevenueRow], catch_up: bool, out: W) -> csv::Result<()> {
-    write_csv_with(rows, catch_up, &[], |_| Vec::new(), out)
+/// The rows as CSV: money to `currency`'s minor unit, rates as fractions;
+/// with a `catch_up` column when `catch_up` (estimates that change over
+/// time).
+pub fn write_csv<W: Write>(
+    rows: &[RevenueRow],
+    catch_up: bool,
+    currency: Currency,
+    out: W,
+) -> csv::Result<()> {
+    write_csv_with(rows, catch_up, currency, &[], |_| Vec::new(), out)
 }
 
 /// As [`write_csv`], with the columns `extra` last: `cells(i)` gives the
@@ -327,6 +343,7 @@ pub fn write_csv<W: Write>(rows: &[RevenueRow], catch_up: bool, out: W) -> csv::
 pub fn write_csv_with<W: Write>(
     rows: &[RevenueRow],
     catch_up: bool,
+    currency: Currency,
     extra: &[&str],
     more: impl Fn(usize) -> Vec<String>,
     out: W,
@@ -335,7 +352,7 @@ pub fn write_csv_with<W: Write>(
     csv.write_record(columns(catch_up).iter().chain(extra))?;
     for (i, r) in rows.iter().enumerate() {
         csv.write_record(
-            cells(r, catch_up, |d| d.normalize().to_string())
+            cells(r, catch_up, currency, |d| d.normalize().to_string())
                 .into_iter()
                 .chain(more(i)),
         )?;
@@ -345,8 +362,8 @@ pub fn write_csv_with<W: Write>(
 }
 
 /// The rows for a person, rates in percent.
-pub fn text(rows: &[RevenueRow], catch_up: bool) -> String {
-    text_with(rows, catch_up, &[], |_| Vec::new())
+pub fn text(rows: &[RevenueRow], catch_up: bool, currency: Currency) -> String {
+    text_with(rows, catch_up, currency, &[], |_| Vec::new())
 }
 
 /// As [`text`], with the columns `extra` last: `cells(i)` gives the `i`th
@@ -354,6 +371,7 @@ pub fn text(rows: &[RevenueRow], catch_up: bool) -> String {
 pub fn text_with(
     rows: &[RevenueRow],
     catch_up: bool,
+    currency: Currency,
     extra: &[&str],
     more: impl Fn(usize) -> Vec<String>,
 ) -> String {
@@ -363,7 +381,7 @@ pub fn text_with(
         .collect();
     let mut table = Table::new(&header);
     for (i, r) in rows.iter().enumerate() {
-        let mut row = cells(r, catch_up, percent);
+        let mut row = cells(r, catch_up, currency, percent);
         row.extend(more(i));
         table.push(row);
     }
@@ -418,7 +436,7 @@ mod tests {
     fn redemptions_beyond_the_estimate_recognize_no_more_than_allocated() {
         let rows = recognize(&Allocation {
             value_per_point: Decimal::ONE,
-            rounding: Rounding::CENTS,
+            rounding: Rounding::minor_unit(Currency::of("EUR").unwrap()),
             periods: vec![
                 period("900", "100", "0", "0", "0.8"),
                 period("0", "0", "95", "0", "0.8"),
@@ -433,7 +451,7 @@ mod tests {
     fn a_period_without_sales_or_points_allocates_nothing() {
         let rows = recognize(&Allocation {
             value_per_point: Decimal::ONE,
-            rounding: Rounding::CENTS,
+            rounding: Rounding::minor_unit(Currency::of("EUR").unwrap()),
             periods: vec![period("0", "0", "0", "0", "0.9")],
         });
         assert_eq!(rows[0].share, Decimal::ZERO);

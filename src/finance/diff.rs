@@ -4,10 +4,10 @@
 //! members whose balances moved most.
 
 use crate::compile::ir::Program;
+use crate::currency::Currency;
 use crate::engine::member::{Member, Wallet};
 use crate::finance::liability::LiabilityRow;
 use crate::finance::Error;
-use crate::table::money;
 use crate::table::{percent, points, signed, Table};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -44,7 +44,7 @@ pub struct MemberOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub program: String,
-    pub currency: String,
+    pub currency: Currency,
     /// In the program's order.
     pub points: Vec<PointsOutcome>,
     /// Tier names, lowest first.
@@ -113,7 +113,7 @@ impl Outcome {
             .collect();
         Outcome {
             program: program.name.clone(),
-            currency: program.currency.clone(),
+            currency: program.currency,
             points,
             tiers: program
                 .tiers
@@ -165,14 +165,19 @@ impl Line {
 
     /// The line as a sentence's part: `liability USD 9.89 → 13.67 (+3.78,
     /// +38.22%)`.
-    pub fn summary(&self) -> String {
-        let [measure, old, new, change, relative] = self.cells();
+    pub fn summary(&self, currency: Currency) -> String {
+        let [measure, old, new, change, relative] = self.cells(currency);
         format!("{measure} {old} → {new} ({change}, {relative})")
     }
 
     /// The line as the report's cells: the measure, the old and new
-    /// figures, the change and the change relative to the old figure.
-    pub fn cells(&self) -> [String; 5] {
+    /// figures, the change and the change relative to the old figure;
+    /// money to `currency`'s minor unit.
+    pub fn cells(&self, currency: Currency) -> [String; 5] {
+        let show = |amount| match self.unit {
+            Unit::Points | Unit::Count => points(amount),
+            Unit::Money => currency.format(amount),
+        };
         let change = self.change();
         let relative = if self.old.is_zero() {
             if change.is_zero() {
@@ -185,9 +190,9 @@ impl Line {
         };
         [
             self.measure.clone(),
-            show(self.unit, self.old),
-            show(self.unit, self.new),
-            signed(change, |c| show(self.unit, c)),
+            show(self.old),
+            show(self.new),
+            signed(change, show),
             relative,
         ]
     }
@@ -216,7 +221,7 @@ pub struct MemberDiff {
 /// member's balances as `[points type, old, new]`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Diff {
-    pub currency: String,
+    pub currency: Currency,
     pub overall: Vec<Line>,
     pub tiers: Vec<TierDiff>,
     /// The members whose balances moved most, most first (none unchanged).
@@ -245,11 +250,11 @@ const NOT_IN_OLD: &str = "(not in the old run)";
 pub fn compare(old: &Outcome, new: &Outcome) -> Result<Diff, Error> {
     if old.currency != new.currency {
         return Err(Error::DifferentCurrencies {
-            old: old.currency.clone(),
-            new: new.currency.clone(),
+            old: old.currency.to_string(),
+            new: new.currency.to_string(),
         });
     }
-    let currency = &old.currency;
+    let currency = old.currency;
     // Points types by name: the old program's first, then any the new one adds.
     let mut names: Vec<&str> = old.points.iter().map(|p| p.name.as_str()).collect();
     for p in &new.points {
@@ -340,6 +345,7 @@ pub fn compare(old: &Outcome, new: &Outcome) -> Result<Diff, Error> {
                     .filter_map(|p| {
                         let value = p.value?;
                         Some(super::liability(
+                            o.currency,
                             of(&p.name, |m| &m.balance),
                             value,
                             p.breakage,
@@ -397,18 +403,11 @@ pub fn compare(old: &Outcome, new: &Outcome) -> Result<Diff, Error> {
     members.sort_by_key(|m| std::cmp::Reverse(m.moved));
     members.truncate(TOP_MEMBERS);
     Ok(Diff {
-        currency: currency.clone(),
+        currency,
         overall,
         tiers,
         members,
     })
-}
-
-fn show(unit: Unit, amount: Decimal) -> String {
-    match unit {
-        Unit::Points | Unit::Count => points(amount),
-        Unit::Money => money(amount),
-    }
 }
 
 /// The diff as a report: aligned text, or Markdown for a pull request.
@@ -429,7 +428,7 @@ pub fn render(diff: &Diff, title: &str, markdown: bool) -> String {
 
     let mut overall = Table::new(&["measure", "old", "new", "change", "change %"]);
     for line in &diff.overall {
-        overall.push(line.cells().into());
+        overall.push(line.cells(diff.currency).into());
     }
     out.push_str(&heading("Overall"));
     out.push_str(&table(&overall));
@@ -444,7 +443,7 @@ pub fn render(diff: &Diff, title: &str, markdown: bool) -> String {
         let label = format!("{} ({} {members})", tier.tier, tier.members);
         for line in &tier.lines {
             let mut cells = vec![label.clone()];
-            cells.extend(line.cells());
+            cells.extend(line.cells(diff.currency));
             tiers.push(cells);
         }
     }

@@ -7,12 +7,12 @@
 
 use crate::compile::calendar;
 use crate::compile::ir::{ExpiryRule, Program};
+use crate::currency::Currency;
 use crate::engine::ledger::{Entry, EntryKind};
 use crate::finance::balances::{BalanceBook, Holdings};
 use crate::finance::cohorts::{CohortBook, CohortReport, CohortTotals};
 use crate::finance::estimates::Estimates;
 use crate::syntax::ast::Period;
-use crate::table::money;
 use crate::table::{percent, points, Table};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -68,7 +68,7 @@ pub struct LiabilityRow {
     /// The breakage rate applied, as a fraction.
     pub breakage: Decimal,
     /// outstanding × value per point × (1 − breakage), in the currency's major
-    /// units (USD, not cents), rounded to two decimals.
+    /// units (USD, not cents), rounded to its minor unit.
     pub liability: Decimal,
     /// What redemptions and perk uses cost in the month.
     pub cost: Decimal,
@@ -76,7 +76,7 @@ pub struct LiabilityRow {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LiabilityTable {
-    pub currency: String,
+    pub currency: Currency,
     pub rows: Vec<LiabilityRow>,
     /// How the breakage rates were obtained, in words, for the report.
     pub breakage_method: String,
@@ -187,9 +187,12 @@ impl<'p> LiabilityBuilder<'p> {
                 points: vec![Flows::default(); program.points.len()],
                 perks: Decimal::ZERO,
             });
-            // Costs are summed as the ledger shows them, in cents, so the
-            // table adds up to the ledger's column.
-            let cost = e.cost.map(crate::table::cents).unwrap_or_default();
+            // Costs are summed as the ledger shows them, in minor units, so
+            // the table adds up to the ledger's column.
+            let cost = e
+                .cost
+                .map(|c| program.currency.round(c))
+                .unwrap_or_default();
             if e.kind == EntryKind::PerkUse {
                 month.perks += cost;
                 continue;
@@ -284,7 +287,7 @@ impl<'p> LiabilityBuilder<'p> {
                     let value = points.value.filter(|_| !points.qualifying);
                     let worth = |breakage| {
                         value
-                            .map(|v| super::liability(*held, v, breakage))
+                            .map(|v| super::liability(program.currency, *held, v, breakage))
                             .unwrap_or_default()
                     };
                     let breakage = rate.at(month);
@@ -294,7 +297,7 @@ impl<'p> LiabilityBuilder<'p> {
                         rate.catch_ups.push(format!(
                             "{} {} {}",
                             month_name(month),
-                            crate::table::signed(change, money),
+                            crate::table::signed(change, |a| program.currency.format(a)),
                             program.currency
                         ));
                     }
@@ -352,7 +355,7 @@ impl<'p> LiabilityBuilder<'p> {
             })
             .collect();
         LiabilityTable {
-            currency: program.currency.clone(),
+            currency: program.currency,
             rows,
             breakage_method: format!("{source}: {}", details.join("; ")),
         }
@@ -413,10 +416,11 @@ impl<'p> LiabilityBuilder<'p> {
                     .iter()
                     .rfind(|r| r.points == t.name)
                     .map_or(Decimal::ZERO, |r| r.outstanding);
+                let currency = self.program.currency;
                 book.fit(
                     p,
                     &t.name,
-                    value,
+                    |b| super::liability(currency, outstanding, value, b),
                     &totals,
                     last.unwrap_or_default(),
                     outstanding,
@@ -425,7 +429,7 @@ impl<'p> LiabilityBuilder<'p> {
             .collect();
         Some(CohortReport {
             as_of: last.map(month_name).unwrap_or_default(),
-            currency: self.program.currency.clone(),
+            currency: self.program.currency,
             method: crate::finance::cohorts::METHOD.to_string(),
             points,
         })
@@ -614,8 +618,9 @@ impl Rate {
 }
 
 impl LiabilityRow {
-    /// The row's cells, breakage shown by `breakage`, money with its cents.
-    fn cells(&self, breakage: impl Fn(Decimal) -> String) -> Vec<String> {
+    /// The row's cells, breakage shown by `breakage`, money to the minor
+    /// unit of `currency`.
+    fn cells(&self, currency: Currency, breakage: impl Fn(Decimal) -> String) -> Vec<String> {
         vec![
             self.month.clone(),
             self.points.clone(),
@@ -625,14 +630,14 @@ impl LiabilityRow {
             points(self.reversed),
             points(self.outstanding),
             breakage(self.breakage),
-            money(self.liability),
-            money(self.cost),
+            currency.format(self.liability),
+            currency.format(self.cost),
         ]
     }
 }
 
 impl LiabilityTable {
-    /// The rows as CSV: amounts of money with two decimals, breakage as a
+    /// The rows as CSV: amounts of money to the minor unit, breakage as a
     /// fraction.
     pub fn write_csv<W: Write>(&self, out: W) -> csv::Result<()> {
         self.write_csv_with(&[], |_| Vec::new(), out)
@@ -655,10 +660,10 @@ impl LiabilityTable {
         )?;
         for (i, r) in self.rows.iter().enumerate() {
             csv.write_record(
-                r.cells(|b| b.normalize().to_string())
+                r.cells(self.currency, |b| b.normalize().to_string())
                     .into_iter()
                     .chain(cells(i))
-                    .chain(std::iter::once(self.currency.clone())),
+                    .chain(std::iter::once(self.currency.to_string())),
             )?;
         }
         csv.flush()?;
@@ -688,7 +693,7 @@ impl LiabilityTable {
     }
 
     /// The header and rows as people read them (breakage in percent, money
-    /// with its cents), for the terminal and the HTML page.
+    /// to its minor unit), for the terminal and the HTML page.
     pub fn cells(&self) -> (Vec<String>, Vec<Vec<String>>) {
         // The CSV's names, money with its currency.
         let header = CSV_COLUMNS
@@ -700,7 +705,11 @@ impl LiabilityTable {
                 format!("cost {}", self.currency),
             ])
             .collect();
-        let rows = self.rows.iter().map(|r| r.cells(percent)).collect();
+        let rows = self
+            .rows
+            .iter()
+            .map(|r| r.cells(self.currency, percent))
+            .collect();
         (header, rows)
     }
 }

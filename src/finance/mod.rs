@@ -14,14 +14,20 @@ pub mod reconcile;
 pub mod threshold;
 pub mod upcoming;
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use crate::currency::Currency;
+use rust_decimal::Decimal;
 
 /// What outstanding points are worth: outstanding × value per point ×
-/// (1 − breakage), rounded to cents half to even, as `summary.json` has
-/// always rounded its liability (so the two reports agree to the cent).
-pub fn liability(outstanding: Decimal, value: Decimal, breakage: Decimal) -> Decimal {
-    (outstanding * value * (Decimal::ONE - breakage))
-        .round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven)
+/// (1 − breakage), rounded to the currency's minor unit half to even, as
+/// `summary.json` has always rounded its liability (so the two reports
+/// agree to the cent).
+pub fn liability(
+    currency: Currency,
+    outstanding: Decimal,
+    value: Decimal,
+    breakage: Decimal,
+) -> Decimal {
+    currency.round_even(outstanding * value * (Decimal::ONE - breakage))
 }
 
 /// A percentage from 0 to 100 as people write it (`18` or `18%`), as a

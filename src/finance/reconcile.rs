@@ -7,11 +7,12 @@
 //! other reports round. See `docs/finance.md`.
 
 use crate::compile::ir::Program;
+use crate::currency::Currency;
 use crate::finance::balances::Holdings;
 use crate::finance::deferred::RevenueRow;
 use crate::finance::liability::{month_name, LiabilityRow, LiabilityTable, Month};
 use crate::finance::Error;
-use crate::table::{cents, money, points, Table};
+use crate::table::{points, Table};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -31,7 +32,7 @@ pub enum Line {
     HeldLiability,
     /// What members owe, valued like the liability: a receivable.
     Receivable,
-    /// Rounding to liability.csv's cents.
+    /// Rounding to liability.csv's minor unit.
     LiabilityRounding,
     /// liability.csv's liability (a total).
     Liability,
@@ -44,7 +45,7 @@ pub enum Line {
     /// value: below it by the allocation's discount, above it when expiries
     /// left fewer points to redeem than the allocation expected.
     Allocation,
-    /// Rounding to deferred_revenue.csv's cents.
+    /// Rounding to deferred_revenue.csv's minor unit.
     DeferredRounding,
     /// deferred_revenue.csv's contract liability (a total).
     Deferred,
@@ -102,14 +103,14 @@ pub struct ReconciliationLine {
     pub line: Line,
     /// The points the line counts, when it counts points.
     pub count: Option<Decimal>,
-    /// In the currency's major units, to the cent.
+    /// In the currency's major units, to its minor unit.
     pub amount: Decimal,
 }
 
 /// The lines of every month, and why deferred revenue's are missing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reconciliation {
-    pub currency: String,
+    pub currency: Currency,
     pub lines: Vec<ReconciliationLine>,
     /// Why the lines from the liability to deferred revenue are left out,
     /// when they are.
@@ -143,6 +144,7 @@ pub fn reconcile(
         ),
         Err(why) => (BTreeMap::new(), Some(why)),
     };
+    let round = |amount| program.currency.round(amount);
     let mut lines = Vec::new();
     for (&month, types) in holdings {
         let label = month_name(month);
@@ -174,16 +176,16 @@ pub fn reconcile(
             let outstanding = push(
                 Line::Outstanding,
                 Some(row.outstanding),
-                cents(row.outstanding * value),
+                round(row.outstanding * value),
             );
-            let added = push(Line::Owed, Some(owed), cents(owed * value));
+            let added = push(Line::Owed, Some(owed), round(owed * value));
             let held_value = push(Line::Held, Some(held), outstanding + added);
-            let breakage = push(Line::Breakage, None, -cents(held * value * row.breakage));
+            let breakage = push(Line::Breakage, None, -round(held * value * row.breakage));
             let held_liability = push(Line::HeldLiability, None, held_value + breakage);
             let receivable = push(
                 Line::Receivable,
                 Some(owed),
-                -cents(owed * value * (Decimal::ONE - row.breakage)),
+                -round(owed * value * (Decimal::ONE - row.breakage)),
             );
             push(
                 Line::LiabilityRounding,
@@ -195,7 +197,7 @@ pub fn reconcile(
                 continue;
             };
             let expected = r.expected_to_redeem - r.redeemed_to_date;
-            let expected_value = cents(expected * value);
+            let expected_value = round(expected * value);
             push(
                 Line::ExpectedVsOutstanding,
                 Some(expected - row.outstanding),
@@ -203,7 +205,7 @@ pub fn reconcile(
             );
             push(Line::ExpectedRedemptions, Some(expected), expected_value);
             let allocated_to_date = r.deferred + r.cumulative_revenue;
-            let at_allocated_price = cents(
+            let at_allocated_price = round(
                 allocated_to_date
                     .checked_mul(expected)
                     .and_then(|product| product.checked_div(r.expected_to_redeem))
@@ -224,7 +226,7 @@ pub fn reconcile(
         }
     }
     Reconciliation {
-        currency: program.currency.clone(),
+        currency: program.currency,
         lines,
         without_deferred,
     }
@@ -241,8 +243,8 @@ impl Reconciliation {
                 &l.points,
                 l.line.code(),
                 &l.count.map(points).unwrap_or_default(),
-                &money(l.amount),
-                &self.currency,
+                &self.currency.format(l.amount),
+                self.currency.code(),
             ])?;
         }
         csv.flush()?;
@@ -257,13 +259,13 @@ impl Reconciliation {
             .last()
             .map(|l| l.month.as_str())
             .unwrap_or_default();
-        let mut table = Table::new(&["points", "line", "count", &self.currency]).labels(2);
+        let mut table = Table::new(&["points", "line", "count", self.currency.code()]).labels(2);
         for l in self.lines.iter().filter(|l| l.month == last) {
             table.push(vec![
                 l.points.clone(),
                 l.line.label().to_string(),
                 l.count.map(points).unwrap_or_default(),
-                money(l.amount),
+                self.currency.format(l.amount),
             ]);
         }
         let mut text = format!("at the end of {last}\n\n{}", table.text());

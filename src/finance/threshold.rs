@@ -15,6 +15,7 @@
 //! Exact decimals throughout: `liability>+5%` is crossed by 5.01%, not 5%.
 
 use super::diff::{Diff, Figure, Line};
+use crate::currency::Currency;
 use rust_decimal::Decimal;
 use std::cmp::Ordering;
 use std::str::FromStr;
@@ -58,6 +59,8 @@ pub enum Error {
 pub struct Crossed<'a> {
     pub threshold: &'a Threshold,
     pub line: &'a Line,
+    /// The diff's currency, which its money is shown in.
+    pub currency: Currency,
 }
 
 impl std::fmt::Display for Crossed<'_> {
@@ -66,7 +69,7 @@ impl std::fmt::Display for Crossed<'_> {
             f,
             "--fail-if `{}` crossed: {}",
             self.threshold.text,
-            self.line.summary()
+            self.line.summary(self.currency)
         )
     }
 }
@@ -177,6 +180,7 @@ impl Threshold {
             .map(|line| Crossed {
                 threshold: self,
                 line,
+                currency: diff.currency,
             }))
     }
 
@@ -215,7 +219,7 @@ mod tests {
 
     fn diff(lines: Vec<Line>) -> Diff {
         Diff {
-            currency: "EUR".to_string(),
+            currency: Currency::of("EUR").unwrap(),
             overall: lines,
             tiers: Vec::new(),
             members: Vec::new(),

@@ -2,13 +2,14 @@
 //! as CSV and JSON to any writer, and the short table a person reads.
 
 use crate::compile::calendar;
-use crate::compile::ir::Program;
+use crate::compile::ir::{PointsType, Program};
+use crate::currency::Currency;
 use crate::engine::ledger::{Entry, Totals};
 use crate::engine::member::Member;
 use crate::engine::replay::Outcome;
 use crate::engine::{Counts, Engine};
 use crate::events::Reject;
-use crate::table::{money, Table};
+use crate::table::Table;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -85,7 +86,10 @@ impl<'p> LedgerLines<'p> {
                 .last_time
                 .as_ref()
                 .map_or("", |(_, text)| text.as_str());
-            let cost = e.cost.map(money).unwrap_or_default();
+            let cost = e
+                .cost
+                .map(|c| program.currency.format(c))
+                .unwrap_or_default();
             let earned = e
                 .earned
                 .map(|t| calendar::rfc3339(program.timezone, t))
@@ -287,7 +291,7 @@ pub fn write_rejects<W: Write>(rejects: &[Reject], out: W) -> csv::Result<()> {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Summary {
     pub program: String,
-    pub currency: String,
+    pub currency: Currency,
     pub events: EventCounts,
     /// The record whose reject stopped a `--strict` run.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -359,19 +363,12 @@ pub fn summary(engine: &Engine, outcome: &Outcome, now: DateTime<Utc>) -> Summar
                 .filter_map(|m| m.wallets.get(p))
                 .map(|w| w.pending(now))
                 .sum();
-            points_summary(
-                &points.name,
-                totals,
-                pending,
-                points.value,
-                points.breakage,
-                points.qualifying,
-            )
+            points_summary(program.currency, points, totals, pending)
         })
         .collect();
     Summary {
         program: program.name.clone(),
-        currency: program.currency.clone(),
+        currency: program.currency,
         events: EventCounts {
             read: outcome.read,
             applied,
@@ -405,19 +402,17 @@ fn rejects_by_class(rejects: &[Reject]) -> BTreeMap<&'static str, u64> {
 }
 
 fn points_summary(
-    name: &str,
+    currency: Currency,
+    points: &PointsType,
     totals: &Totals,
     pending: Decimal,
-    value: Option<Decimal>,
-    breakage: Option<Decimal>,
-    qualifying: bool,
 ) -> PointsSummary {
     let outstanding = totals.outstanding();
-    let liability = value
-        .filter(|_| !qualifying)
-        .map(|v| crate::finance::liability(outstanding, v, breakage.unwrap_or_default()));
+    let value = points.value.filter(|_| !points.qualifying);
+    let breakage = points.breakage.unwrap_or_default();
+    let liability = value.map(|v| crate::finance::liability(currency, outstanding, v, breakage));
     PointsSummary {
-        points: name.to_string(),
+        points: points.name.clone(),
         issued: totals.issued,
         spent: totals.spent,
         expired: totals.expired,
@@ -427,9 +422,7 @@ fn points_summary(
         liability,
         preview: (!totals.preview.is_zero()).then(|| Preview {
             issued: totals.preview,
-            value: value
-                .filter(|_| !qualifying)
-                .map(|v| crate::table::cents(totals.preview * v)),
+            value: value.map(|v| currency.round(totals.preview * v)),
         }),
     }
 }

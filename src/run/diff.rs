@@ -47,8 +47,10 @@ pub fn replay(
     };
     let mut cost = |rows: &[Entry]| {
         for e in rows.iter().filter(|e| e.cost.is_some()) {
-            *costs.entry(e.member.to_string()).or_default() +=
-                e.cost.map(crate::table::cents).unwrap_or_default();
+            *costs.entry(e.member.to_string()).or_default() += e
+                .cost
+                .map(|c| program.currency.round(c))
+                .unwrap_or_default();
         }
         Ok(())
     };

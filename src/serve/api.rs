@@ -125,14 +125,18 @@ struct TierShown {
 impl Compared {
     fn of(diff: Diff) -> Compared {
         Compared {
-            overall: diff.overall.iter().map(|l| l.cells()).collect(),
+            overall: diff
+                .overall
+                .iter()
+                .map(|l| l.cells(diff.currency))
+                .collect(),
             tiers: diff
                 .tiers
                 .iter()
                 .map(|t| TierShown {
                     tier: t.tier.clone(),
                     members: t.members,
-                    lines: t.lines.iter().map(|l| l.cells()).collect(),
+                    lines: t.lines.iter().map(|l| l.cells(diff.currency)).collect(),
                 })
                 .collect(),
             diff,

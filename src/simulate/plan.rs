@@ -7,6 +7,7 @@ use super::scenario::{Draw, Hours, Rate, Returns, Scenario};
 use crate::check::suggest;
 use crate::compile::calendar;
 use crate::compile::ir::{EventTypeId, Field, PerkId, Program, RewardId, Value};
+use crate::currency::Currency;
 use crate::file_error::FileError;
 use crate::syntax::ast::FieldType;
 use chrono::{DateTime, Months, NaiveDate, Utc};
@@ -134,6 +135,7 @@ pub fn plan(program: &Program, scenario: &Scenario, source: &str) -> Result<Plan
         &scenario.attributes,
         &["attributes"],
         "member attribute",
+        program.currency,
         &fail,
     )?;
 
@@ -151,12 +153,19 @@ pub fn plan(program: &Program, scenario: &Scenario, source: &str) -> Result<Plan
             let (amount, extra) = declared
                 .split_first()
                 .ok_or_else(|| fail(&["ticket"], "the program's purchase has no amount".into()))?;
-            let mut fields = vec![value_draw(amount, ticket, &["ticket"], &fail)?];
+            let mut fields = vec![value_draw(
+                amount,
+                ticket,
+                &["ticket"],
+                program.currency,
+                &fail,
+            )?];
             fields.extend(fields_of(
                 extra,
                 &scenario.fields,
                 &["fields"],
                 "field of `purchase`",
+                program.currency,
                 &fail,
             )?);
             activities.push(Activity {
@@ -210,6 +219,7 @@ pub fn plan(program: &Program, scenario: &Scenario, source: &str) -> Result<Plan
             &spec.fields,
             &["events", name, "fields"],
             &format!("field of `{name}`"),
+            program.currency,
             &fail,
         )?;
         let sales = match &spec.sales {
@@ -375,6 +385,7 @@ fn fields_of(
     given: &BTreeMap<String, Draw>,
     path: &[&str],
     what: &str,
+    currency: Currency,
     fail: &dyn Fn(&[&str], String) -> FileError,
 ) -> Result<Vec<ValueDraw>, FileError> {
     if let Some(name) = given
@@ -398,16 +409,18 @@ fn fields_of(
                     ),
                 )
             })?;
-            value_draw(field, draw, &at, fail)
+            value_draw(field, draw, &at, currency, fail)
         })
         .collect()
 }
 
-/// A draw checked against the type of the field it fills.
+/// A draw checked against the type of the field it fills; money is drawn
+/// to no finer than `currency`'s minor unit.
 fn value_draw(
     field: &Field,
     draw: &Draw,
     path: &[&str],
+    currency: Currency,
     fail: &dyn Fn(&[&str], String) -> FileError,
 ) -> Result<ValueDraw, FileError> {
     let ty = field.ty;
@@ -446,7 +459,7 @@ fn value_draw(
             let mut cumulative = 0.0;
             let mut values = Vec::new();
             for (text, share) in &mix.0 {
-                let value = parse_value(ty, text).ok_or_else(|| {
+                let value = parse_value(ty, currency, text).ok_or_else(|| {
                     let at: Vec<&str> = path.iter().copied().chain([text.as_str()]).collect();
                     fail(&at, format!("`{text}` is not {type_name}"))
                 })?;
@@ -473,7 +486,10 @@ fn value_draw(
         Draw::LogNormal(l) if numeric => ValueDraw::LogNormal {
             mu: l.median.0.ln(),
             sigma: l.sigma.0,
-            decimals: l.decimals.0,
+            decimals: match ty {
+                FieldType::Money => l.decimals.0.min(currency.minor_units()),
+                _ => l.decimals.0,
+            },
         },
         Draw::Age { lo, hi } if ty == FieldType::Date => ValueDraw::Age { lo: *lo, hi: *hi },
         Draw::Poisson { .. } => return Err(wrong("poisson")),
@@ -483,8 +499,8 @@ fn value_draw(
     })
 }
 
-/// A mix's value as the field's type reads it.
-fn parse_value(ty: FieldType, text: &str) -> Option<Value> {
+/// A mix's value as the field's type reads it (money in `currency`).
+fn parse_value(ty: FieldType, currency: Currency, text: &str) -> Option<Value> {
     match ty {
         FieldType::Text => Some(Value::Text(text.to_string())),
         FieldType::Bool => match text.to_ascii_lowercase().as_str() {
@@ -496,7 +512,7 @@ fn parse_value(ty: FieldType, text: &str) -> Option<Value> {
         FieldType::Money => text
             .parse::<Decimal>()
             .ok()
-            .filter(|d| *d >= Decimal::ZERO)
+            .filter(|d| *d >= Decimal::ZERO && currency.holds(*d))
             .map(Value::Number),
         FieldType::Date => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .ok()

@@ -10,6 +10,7 @@ use super::plan::{Activity, Plan};
 use super::stats::RunResult;
 use crate::compile::calendar;
 use crate::compile::ir::{Program, RewardId, Value};
+use crate::currency::Currency;
 use crate::engine::ledger::{Entry, EntryKind};
 use crate::engine::member::Counter;
 use crate::engine::Engine;
@@ -17,7 +18,7 @@ use crate::events::{Body, Event, Origin, Redeem, Return};
 use crate::finance::diff::MemberOutcome;
 use crate::finance::liability::{Breakage, LiabilityBuilder};
 use chrono::{DateTime, Duration, Utc};
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::ops::Range;
@@ -270,7 +271,7 @@ impl Shard<'_> {
             if matches!(e.kind, EntryKind::Earn | EntryKind::Pend | EntryKind::Spend) {
                 seat.last_active = Some(month);
             }
-            seat.cost += cents(e);
+            seat.cost += cost(e, program.currency);
         }
         match &planned {
             Planned::Redeem(_) => tally.redemptions += 1,
@@ -378,9 +379,11 @@ impl Shard<'_> {
         if let (Some((_, returns)), Some(ret)) = (plan.returns, chances.ret) {
             let at = time + Duration::days(i64::from(ret.after_days));
             let amount = if ret.partial < returns.partial.0 {
-                (amount * super::member::fixed(ret.share, 4))
-                    .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
-                    .max(Decimal::new(1, 2))
+                // A part of the purchase, at least one minor unit.
+                let currency = program.currency;
+                currency
+                    .round(amount * super::member::fixed(ret.share, 4))
+                    .max(Decimal::new(1, currency.minor_units()))
                     .min(amount)
             } else {
                 amount
@@ -448,9 +451,7 @@ impl Shard<'_> {
     }
 }
 
-/// An entry's cost as the ledger writes it, in cents.
-fn cents(entry: &Entry) -> Decimal {
-    entry.cost.map_or(Decimal::ZERO, |c| {
-        c.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
-    })
+/// An entry's cost as the ledger writes it, in `currency`'s minor unit.
+fn cost(entry: &Entry, currency: Currency) -> Decimal {
+    entry.cost.map_or(Decimal::ZERO, |c| currency.round(c))
 }

@@ -5,6 +5,7 @@
 
 use super::shard::Tally;
 use crate::compile::ir::Program;
+use crate::currency::Currency;
 use crate::finance::diff::{MemberOutcome, Outcome};
 use crate::finance::liability::LiabilityRow;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -136,7 +137,7 @@ pub fn kpis(program: &Program, months: &[String], run: &RunResult) -> Vec<Vec<(S
                 ("cost".to_string(), cost),
                 (
                     "cost_per_member".to_string(),
-                    money(ratio_exact(cost, count(t.members))),
+                    program.currency.round(ratio_exact(cost, count(t.members))),
                 ),
                 (
                     "cost_pct_of_sales".to_string(),
@@ -160,10 +161,6 @@ fn ratio_exact(a: Decimal, b: Decimal) -> Decimal {
 /// a ÷ b to 4 places (half to even); 0 when b is 0.
 fn ratio(a: Decimal, b: Decimal) -> Decimal {
     ratio_exact(a, b).round_dp_with_strategy(4, RoundingStrategy::MidpointNearestEven)
-}
-
-fn money(a: Decimal) -> Decimal {
-    a.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
 }
 
 /// The 5th, 50th and 95th percentiles of some values.
@@ -226,7 +223,7 @@ pub struct MonthReport {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub program: String,
-    pub currency: String,
+    pub currency: Currency,
     pub seed: u64,
     pub runs: u64,
     /// Members ever enrolled in one run.
@@ -325,7 +322,7 @@ pub fn report(
         .collect();
     Report {
         program: program.name.clone(),
-        currency: program.currency.clone(),
+        currency: program.currency,
         seed,
         runs: runs.len() as u64,
         population,
