@@ -83,6 +83,21 @@ impl Currency {
         amount.round_dp(self.minor_units()) == amount
     }
 
+    /// The minor unit in words: `JPY amounts have no decimals (ISO 4217)`.
+    pub fn unit_rule(&self) -> String {
+        let places = match self.minor_units {
+            0 => "no decimals".to_string(),
+            1 => "one decimal".to_string(),
+            n => format!("{n} decimals"),
+        };
+        format!("{self} amounts have {places} (ISO 4217)")
+    }
+
+    /// An amount to show in an example: `4.50` USD, `450` JPY, `0.450` KWD.
+    pub fn example(&self) -> String {
+        Decimal::new(450, self.minor_units()).to_string()
+    }
+
     /// `amount` rounded to the minor unit, half away from zero: how the
     /// ledger writes costs, so sums of rounded costs match what it shows.
     pub fn round(&self, amount: Decimal) -> Decimal {
@@ -163,5 +178,8 @@ mod tests {
         assert!(!jpy.holds(dec("100.5")));
         assert!(kwd.holds(dec("0.125")));
         assert_eq!(kwd.to_string(), "KWD");
+        assert_eq!(jpy.unit_rule(), "JPY amounts have no decimals (ISO 4217)");
+        assert_eq!(usd.unit_rule(), "USD amounts have 2 decimals (ISO 4217)");
+        assert_eq!([jpy.example(), usd.example()], ["450", "4.50"]);
     }
 }

@@ -4,13 +4,14 @@
 
 use std::path::Path;
 
-/// The five programs the README promises in `programs/`.
-const EXAMPLES: [&str; 5] = [
+/// The six programs the README promises in `programs/`.
+const EXAMPLES: [&str; 6] = [
     "bean_stars",
     "northwind_miles",
     "meridian_cards",
     "harbor_hotels",
     "cartwheel",
+    "sakura_kissa",
 ];
 
 /// Every finding on `source`, rendered, so a failure shows what to fix.

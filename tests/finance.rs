@@ -86,12 +86,13 @@ fn options(until: DateTime<Utc>) -> Options {
 
 /// The `--until` day `tests/programs.rs` and `programs/README.md` use for
 /// each sample stream: late enough for its expiries and period ends.
-const UNTIL: [(&str, &str); 5] = [
+const UNTIL: [(&str, &str); 6] = [
     ("bean_stars", "2026-03-31"),
     ("northwind_miles", "2027-03-31"),
     ("meridian_cards", "2027-01-31"),
     ("harbor_hotels", "2027-03-31"),
     ("cartwheel", "2027-01-31"),
+    ("sakura_kissa", "2027-01-31"),
 ];
 
 /// Every example program with a sample stream.
@@ -914,4 +915,97 @@ fn diff_prints_markdown_for_a_pull_request() {
     assert!(stdout.starts_with(
         "### programs/cartwheel.loyalty → programs/cartwheel.loyalty on programs/cartwheel.events.csv\n\n#### Overall\n\n| measure | old | new | change | change % |\n|---|---:|---:|---:|---:|\n| coins issued |"
     ), "{stdout}");
+}
+
+/// Each report writes money to its currency's minor unit (ISO 4217): yen
+/// without decimals, dinars with three, half to even for the liability and
+/// half away from zero for costs, as for cents.
+#[test]
+fn reports_write_money_to_the_currencys_minor_unit() {
+    let cases = [
+        // 12,345 JPY earns 123 coins; 113 are left after the tea, worth
+        // 113 × 0.5 = 56.5 JPY, 56 to the yen half to even.
+        ("JPY", "Asia/Tokyo", "0.5", "3", "12345", "56", "3"),
+        // 1,234.567 KWD earns 12 coins; 2 are left, worth 2 × 0.0125 =
+        // 0.025 KWD; the tea cost 0.335 KWD.
+        (
+            "KWD",
+            "Asia/Kuwait",
+            "0.0125",
+            "0.335",
+            "1234.567",
+            "0.025",
+            "0.335",
+        ),
+    ];
+    for (code, zone, value, cost, amount, liability, cost_shown) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("p.loyalty");
+        std::fs::write(
+            &program,
+            format!(
+                "program \"Minor units\" {{\n  currency {code}\n  timezone \"{zone}\"\n}}\n\
+                 reward tea {{\n  price 10 coins\n  cost {cost} {code}\n}}\n\
+                 points coins {{\n  value {value} {code}\n}}\n\
+                 rule coins {{\n  on purchase\n  earn 1 coins per 100 {code} of amount\n}}\n"
+            ),
+        )
+        .unwrap();
+        let events = dir.path().join("e.csv");
+        std::fs::write(
+            &events,
+            format!(
+                "id,time,member,type,amount,reward\n\
+                 e1,2025-01-01T09:00:00,ann,enroll,,\n\
+                 e2,2025-01-02T10:00:00,ann,purchase,{amount},\n\
+                 e3,2025-01-03T10:00:00,ann,redeem,,tea\n"
+            ),
+        )
+        .unwrap();
+        let out = dir.path().join("out");
+        let run = Command::new(env!("CARGO_BIN_EXE_loyalty"))
+            .args([
+                "run",
+                "--until",
+                "2025-01-31",
+                "--report",
+                "liability",
+                "--out",
+            ])
+            .arg(&out)
+            .arg(&program)
+            .arg(&events)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+        let spend = read("ledger.csv")
+            .lines()
+            .find(|l| l.starts_with("spend,"))
+            .map(|l| l.split(',').map(str::to_string).collect::<Vec<_>>())
+            .unwrap();
+        assert_eq!(spend[8], cost_shown, "{code}: the ledger's cost");
+        let row: Vec<String> = read("liability.csv")
+            .lines()
+            .find(|l| l.starts_with("2025-01,coins,"))
+            .unwrap()
+            .split(',')
+            .map(str::to_string)
+            .collect();
+        assert_eq!(
+            row[8..].to_vec(),
+            [liability, cost_shown, code],
+            "{code}: liability.csv's liability, cost and currency"
+        );
+        let summary: serde_json::Value = serde_json::from_str(&read("summary.json")).unwrap();
+        assert_eq!(summary["currency"], code);
+        assert_eq!(
+            summary["points"][0]["liability"], liability,
+            "{code}: summary.json"
+        );
+    }
 }

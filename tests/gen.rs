@@ -13,12 +13,13 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const EXAMPLES: [&str; 5] = [
+const EXAMPLES: [&str; 6] = [
     "bean_stars",
     "cartwheel",
     "harbor_hotels",
     "meridian_cards",
     "northwind_miles",
+    "sakura_kissa",
 ];
 
 fn program(name: &str) -> PathBuf {

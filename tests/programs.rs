@@ -28,7 +28,7 @@ struct Sample {
     rejects: &'static [(&'static str, &'static str)],
 }
 
-const SAMPLES: [Sample; 5] = [
+const SAMPLES: [Sample; 6] = [
     Sample {
         name: "bean_stars",
         until: "2026-03-31",
@@ -111,6 +111,18 @@ const SAMPLES: [Sample; 5] = [
             ("c47", "return of unknown purchase `ORD-99812`"),
             ("c60", "unknown member `ole`"),
             ("c06", "duplicate event id `c06`"),
+        ],
+    },
+    Sample {
+        name: "sakura_kissa",
+        until: "2027-01-31",
+        rejects: &[
+            ("k04", "`450.5` is finer than JPY allows"),
+            (
+                "k25",
+                "`1,200` is not money (expected an amount like 450 or 450 JPY)",
+            ),
+            ("k27", "beyond the available balance of 182"),
         ],
     },
 ];

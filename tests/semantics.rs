@@ -3659,3 +3659,47 @@ fn a_late_purchase_re_runs_the_counters_it_changes() {
     );
     assert_eq!(sorted.members["ann"].balances["pts"], d("650"));
 }
+
+/// A yen program and a dinar program with the same rule, one point per
+/// 100 units of the currency, written in a second shape (the rule not first).
+fn priced_in(currency: &str, zone: &str) -> String {
+    format!(
+        "program \"Minor units\" {{\n  currency {currency}\n  timezone \"{zone}\"\n}}\n\
+         points coins {{\n  value 0.5 {currency}\n}}\n\
+         reward tea {{\n  price 10 coins\n  cost 3 {currency}\n}}\n\
+         rule coins_per_hundred {{\n  on purchase\n  earn 1 coins per 100 {currency} of amount\n}}\n"
+    )
+}
+
+#[test]
+fn amounts_finer_than_the_currencys_minor_unit_are_rejected() {
+    let events = |amounts: [&str; 3]| {
+        format!(
+            "id,time,member,type,amount\n\
+             e1,2025-01-01 09:00,ann,enroll,\n\
+             e2,2025-01-02 10:00,ann,purchase,{}\n\
+             e3,2025-01-03 10:00,ann,purchase,{}\n\
+             e4,2025-01-04 10:00,ann,purchase,{}",
+            amounts[0], amounts[1], amounts[2]
+        )
+    };
+    // Yen have no minor unit: 1200.5 cannot be paid; 1.5e3 is 1500.
+    let yen = run(
+        &priced_in("JPY", "Asia/Tokyo"),
+        &events(["1200", "1200.5", "1.5e3"]),
+    );
+    assert_eq!(yen.reject_lines(), [4]);
+    assert_eq!(
+        yen.rejects[0].1,
+        "field `amount`: `1200.5` is finer than JPY allows: JPY amounts have no decimals (ISO 4217)"
+    );
+    assert_eq!(yen.balance("ann", "coins"), d("27"));
+    // Dinars have three decimals: 12.345 is a price, 12.3456 is not.
+    let dinars = run(
+        &priced_in("KWD", "Asia/Kuwait"),
+        &events(["12.345", "12.3456", "100.000"]),
+    );
+    assert_eq!(dinars.reject_lines(), [4]);
+    // 112.345 KWD earns 1 coin (whole coins, rounded down).
+    assert_eq!(dinars.balance("ann", "coins"), d("1"));
+}

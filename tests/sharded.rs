@@ -111,6 +111,7 @@ fn clock_work_in_pieces_of_two_rows_gives_the_same_ledger_for_every_sample() {
         "harbor_hotels",
         "meridian_cards",
         "northwind_miles",
+        "sakura_kissa",
     ];
     for name in samples {
         let source = std::fs::read_to_string(dir.join(format!("{name}.loyalty"))).unwrap();

@@ -76,18 +76,14 @@ impl Checker {
             return;
         };
         if !currency.holds(money.amount.node) {
-            let places = match currency.minor_units() {
-                0 => "no decimals".to_string(),
-                1 => "one decimal".to_string(),
-                n => format!("{n} decimals"),
-            };
             self.report(
                 Diagnostic::error(
                     "money-decimals",
                     money.amount.span,
                     format!(
-                        "`{} {currency}` is finer than {currency} allows: {currency} amounts have {places} (ISO 4217)",
-                        money.amount.node
+                        "`{} {currency}` is finer than {currency} allows: {}",
+                        money.amount.node,
+                        currency.unit_rule()
                     ),
                 )
                 .with_label(format!(

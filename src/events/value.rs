@@ -137,8 +137,9 @@ pub(crate) fn money(text: &str, currency: Currency) -> Result<Decimal, String> {
     let shown = || echo(text);
     let amount = decimal(amount).ok_or_else(|| {
         format!(
-            "`{}` is not money (expected an amount like 4.50 or 4.50 {currency})",
-            shown()
+            "`{}` is not money (expected an amount like {example} or {example} {currency})",
+            shown(),
+            example = currency.example()
         )
     })?;
     if let Some(code) = code {
@@ -154,9 +155,9 @@ pub(crate) fn money(text: &str, currency: Currency) -> Result<Decimal, String> {
     }
     if !currency.holds(amount) {
         return Err(format!(
-            "`{}` is finer than {currency} allows: {currency} amounts have {} decimals (ISO 4217)",
+            "`{}` is finer than {currency} allows: {}",
             shown(),
-            currency.minor_units()
+            currency.unit_rule()
         ));
     }
     Ok(amount)

@@ -41,15 +41,19 @@ pub struct Case {
 /// for it.
 pub fn case(spec: &ProgramSpec, stream: &[EventSpec]) -> Result<Case, TestCaseError> {
     let tree = spec.build();
-    let text = loyalty::syntax::print(&tree);
-    let parsed = loyalty::syntax::parse(&text)
-        .map_err(|d| TestCaseError::fail(format!("{}\n{text}", d.message)))?;
+    let printed = loyalty::syntax::print(&tree);
+    let parse = |text: &str| {
+        loyalty::syntax::parse(text)
+            .map_err(|d| TestCaseError::fail(format!("{}\n{text}", d.message)))
+    };
     prop_assert_eq!(
-        &parsed,
+        &parse(&printed)?,
         &tree,
         "parse(print(tree)) is not the tree:\n{}",
-        text
+        printed
     );
+    let text = spec.in_currency(&printed);
+    let parsed = parse(&text)?;
     let errors: Vec<String> = loyalty::check::check(&parsed)
         .into_iter()
         .filter(loyalty::diagnostic::Diagnostic::is_error)

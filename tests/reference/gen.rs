@@ -185,6 +185,9 @@ const ZONES: [&str; 3] = ["America/New_York", "Europe/Lisbon", "Australia/Sydney
 #[derive(Debug, Clone)]
 pub struct ProgramSpec {
     zone: usize,
+    /// The program's currency: the generator writes `USD` and a case in
+    /// another currency is the same text in it ([`ProgramSpec::in_currency`]).
+    currency: &'static str,
     effective: NaiveDate,
     write_off: bool,
     /// `reject duplicate ids within N days`, or the default (30 days).
@@ -740,6 +743,8 @@ pub fn program() -> impl Strategy<Value = ProgramSpec> {
         .prop_flat_map(|n| {
             (
                 0..ZONES.len(),
+                // Dinars have three decimals where dollars have two.
+                prop_oneof![3 => Just("USD"), 1 => Just("KWD")],
                 prop_oneof![Just(date(2024, 1, 1)), Just(date(2024, 2, 29))],
                 any::<bool>(),
                 proptest::option::weighted(0.3, prop_oneof![Just(0), Just(2), Just(45)]),
@@ -753,9 +758,21 @@ pub fn program() -> impl Strategy<Value = ProgramSpec> {
             )
         })
         .prop_map(
-            |(zone, effective, write_off, duplicate_days, points, rules, tiers, extras, moves)| {
+            |(
+                zone,
+                currency,
+                effective,
+                write_off,
+                duplicate_days,
+                points,
+                rules,
+                tiers,
+                extras,
+                moves,
+            )| {
                 ProgramSpec {
                     zone,
+                    currency,
                     effective,
                     write_off,
                     duplicate_days,
@@ -772,6 +789,13 @@ pub fn program() -> impl Strategy<Value = ProgramSpec> {
 impl ProgramSpec {
     pub fn zone(&self) -> &'static str {
         ZONES.get(self.zone).copied().unwrap_or("UTC")
+    }
+
+    /// The program's text, written in dollars, in the spec's currency: every
+    /// amount the generator writes has at most two decimals, so it is one
+    /// in a currency of three as well.
+    pub fn in_currency(&self, text: &str) -> String {
+        text.replace(" USD", &format!(" {}", self.currency))
     }
 
     /// The points types generated.
@@ -1363,7 +1387,9 @@ fn time_of_day() -> impl Strategy<Value = NaiveTime> {
 fn kind_spec() -> impl Strategy<Value = KindSpec> {
     prop_oneof![
         1 => (any::<bool>(), 0..REGIONS.len()).prop_map(|(v, r)| KindSpec::Enroll(v, r)),
-        8 => (positive(20000, 2), (0i64..6).prop_map(Decimal::from), proptest::option::weighted(0.8, 0..CHANNELS.len()))
+        // Now and then an amount with three decimals: finer than a dollar
+        // (rejected), not than a dinar.
+        8 => (prop_oneof![7 => positive(20000, 2), 1 => positive(200000, 3)], (0i64..6).prop_map(Decimal::from), proptest::option::weighted(0.8, 0..CHANNELS.len()))
             .prop_map(|(a, q, c)| KindSpec::Purchase(a, q, c)),
         2 => (any::<usize>(), 1u32..=5).prop_map(|(n, parts)| KindSpec::Return(n, parts)),
         3 => (0usize..3, -5i64..=1, any::<bool>())

@@ -12,8 +12,9 @@
 //! It lives under `tests/` because it is a test oracle: it must not share
 //! code with the engine, and users of the library have no use for it.
 //!
-//! What it covers (and so what the generators may produce): earning on
-//! purchases (fixed, `per` and `per full` of a field or of `amount - M
+//! What it covers (and so what the generators may produce): money in
+//! dollars or dinars (a purchase or return finer than the currency's minor
+//! unit rejected), earning on purchases (fixed, `per` and `per full` of a field or of `amount - M
 //! USD` (below zero: less than nothing), shares of any earlier rule (one
 //! on another event type: always nothing), conditions over fields,
 //! attributes and built-in names, `times` tables by
@@ -208,6 +209,9 @@ pub struct Program<'a> {
     write_off: bool,
     /// `reject duplicate ids within N days` (the generator writes days).
     duplicate_days: i64,
+    /// The decimals of the currency's minor unit (ISO 4217: USD 2, KWD 3):
+    /// an amount finer than it is no amount.
+    money_decimals: u32,
     points: Vec<Points<'a>>,
     rules: Vec<&'a RuleDecl>,
     /// Reward name: price and points type.
@@ -215,6 +219,17 @@ pub struct Program<'a> {
 }
 
 impl<'a> Program<'a> {
+    /// Whether a purchase's or a return's amount is money in the
+    /// program's currency: no finer than its minor unit.
+    fn is_money(&self, e: &GenEvent) -> bool {
+        match &e.kind {
+            Kind::Purchase { amount, .. } | Kind::Return { amount, .. } => {
+                amount.round_dp(self.money_decimals) == *amount
+            }
+            _ => true,
+        }
+    }
+
     /// Reads a program that `check` accepted.
     pub fn new(file: &'a File) -> Program<'a> {
         let mut program = Program {
@@ -225,6 +240,7 @@ impl<'a> Program<'a> {
             effective: None,
             write_off: false,
             duplicate_days: 30,
+            money_decimals: 2,
             points: Vec::new(),
             rules: Vec::new(),
             rewards: BTreeMap::new(),
@@ -238,6 +254,13 @@ impl<'a> Program<'a> {
                                 program.tz = z.node.parse().unwrap_or(Tz::UTC);
                             }
                             ProgramSetting::Effective(d) => program.effective = Some(d.node),
+                            ProgramSetting::Currency(c) => {
+                                program.money_decimals = match c.node.as_str() {
+                                    "JPY" => 0,
+                                    "KWD" => 3,
+                                    _ => 2,
+                                };
+                            }
                             ProgramSetting::Overspent(o) => {
                                 program.write_off = *o == OverspentPolicy::WriteOff;
                             }
@@ -692,7 +715,9 @@ impl<'p> Evaluation<'p> {
         let (before, after): (Vec<(usize, &GenEvent)>, Vec<_>) = events
             .iter()
             .enumerate()
-            .filter(|(i, e)| moves::readable(program, e) || !rejected.insert(i + 1))
+            .filter(|(i, e)| {
+                (moves::readable(program, e) && program.is_money(e)) || !rejected.insert(i + 1)
+            })
             .partition(|(_, e)| end.is_none_or(|end| self.program.instant(e.time) < end));
         self.outcome.after_until = after.len();
         self.apply_indexed(&before);
@@ -763,7 +788,11 @@ impl<'p> Evaluation<'p> {
         // Rejected before the clock moves: an unknown member, a second
         // enrolment (docs/semantics.md: only a record judged against the
         // member's state advances the clock first).
-        if known == enroll || !self.admissible(e) || !moves::readable(self.program, e) {
+        if known == enroll
+            || !self.admissible(e)
+            || !moves::readable(self.program, e)
+            || !self.program.is_money(e)
+        {
             return false;
         }
         self.advance(t);
