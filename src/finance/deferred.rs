@@ -357,6 +357,17 @@ pub fn text_with(
     extra: &[&str],
     more: impl Fn(usize) -> Vec<String>,
 ) -> String {
+    table_with(rows, catch_up, extra, more).text()
+}
+
+/// The rows as people read them (rates in percent), with the columns
+/// `extra` last: for the terminal and the HTML page.
+pub fn table_with(
+    rows: &[RevenueRow],
+    catch_up: bool,
+    extra: &[&str],
+    more: impl Fn(usize) -> Vec<String>,
+) -> Table {
     let header: Vec<&str> = columns(catch_up)
         .into_iter()
         .chain(extra.iter().copied())
@@ -367,7 +378,7 @@ pub fn text_with(
         row.extend(more(i));
         table.push(row);
     }
-    table.text()
+    table
 }
 
 #[cfg(test)]
