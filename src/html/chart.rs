@@ -326,6 +326,8 @@ fn frame(
             .y_labels(6)
             .y_label_formatter(&label)
             .light_line_style(WHITE)
+            .label_style(("sans-serif", 12))
+            .axis_desc_style(("sans-serif", 13))
             .x_desc(x.title.clone())
             .y_desc(y.title())
             .draw()

@@ -494,3 +494,38 @@ fn liability_table(body: &mut String, table: &LiabilityTable) {
     );
     section(body, "Liability table", &content);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kpi(month: &str, name: &str, value: &str, share: bool) -> Kpi {
+        Kpi {
+            month: month.into(),
+            name: name.into(),
+            value: value.parse().unwrap(),
+            share,
+        }
+    }
+
+    #[test]
+    fn kpis_are_a_row_each_a_column_per_month_shares_in_percent() {
+        let mut body = String::new();
+        kpi_section(
+            &mut body,
+            &[
+                kpi("2025-02", "active_members", "1250", false),
+                kpi("2025-01", "active_members", "1200", false),
+                kpi("2025-01", "redemption_rate", "0.125", true),
+            ],
+        );
+        assert!(body.contains("<th>kpi</th><th>2025-01</th><th>2025-02</th>"));
+        assert!(body.contains(
+            "<tr><td>active_members</td><td class=\"num\">1,200</td><td class=\"num\">1,250</td></tr>"
+        ));
+        // A month without the figure is an empty cell.
+        assert!(body.contains(
+            "<tr><td>redemption_rate</td><td class=\"num\">12.50%</td><td class=\"num\"></td></tr>"
+        ));
+    }
+}
