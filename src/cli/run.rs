@@ -97,9 +97,11 @@ pub struct Args {
     /// --out itself.
     #[arg(long, value_name = "DIR", requires = "close_through")]
     booked: Option<PathBuf>,
-    /// Also write the report as one self-contained HTML page with charts
-    /// (liability over time, issued/spent/expired per month, tier mix).
-    /// Needs --report.
+    /// Also write the reports as one self-contained HTML page for a CFO:
+    /// the headline figures (closing liability, deferred revenue, breakage
+    /// in force, rejects), the liability's roll-forward per month, the
+    /// reports asked for as charts and tables, the rejects' first reasons
+    /// and the tier mix. Needs --report.
     #[arg(long, value_name = "FILE", requires = "report")]
     html: Option<PathBuf>,
     /// Threads: 1 reads, applies and writes in turn. With more, records are
