@@ -169,6 +169,10 @@ fn headline(body: &mut String, reports: &RunReports, months: &[String], rolled: 
         .filter(|r| rolled.iter().any(|l| l.points == r.points))
         .collect();
     let (rates, note) = match valued.as_slice() {
+        [] => (
+            "none".to_string(),
+            "no points type carries a liability".to_string(),
+        ),
         [one] => (percent(one.breakage), one.points.clone()),
         _ => (
             valued
