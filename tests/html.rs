@@ -441,6 +441,10 @@ fn the_diff_page_has_the_diffs_figures_and_the_same_bytes_twice() {
         let old = note.trim_start_matches("was ").split(':').next().unwrap();
         assert_eq!(figure(old), d(line["old"].as_str().unwrap()), "{line}");
     }
+    // The liability and cost of each tier under both programs, as bars.
+    assert!(page.contains("<h3>liability by tier, USD</h3>"));
+    assert!(page.contains("<h3>cost by tier, USD</h3>"));
+    assert_eq!(page.matches("<svg class=\"chart\"").count(), 2);
     // Stars issued went over a thousand: grouped.
     assert!(page.contains("<div class=\"value\">9,567</div>"));
     // The tables: by tier, and the members who moved most.
@@ -481,7 +485,7 @@ fn chromium_draws_every_chart_and_nothing_spills_sideways() {
         (3, 3, true)
     );
     let (diff, _) = diff_page(&dir);
-    assert_eq!(render(chromium, &dir, "diff", &diff), (0, 0, true));
+    assert_eq!(render(chromium, &dir, "diff", &diff), (2, 2, true));
     // The check can fail: an empty chart is counted as not drawn, a page
     // without charts has none, and a page wider than the window spills.
     let empty = run.replacen(
@@ -506,14 +510,15 @@ fn chromium_draws_every_chart_and_nothing_spills_sideways() {
 
 /// Renders a page in headless Chromium and returns (charts on the page,
 /// charts drawn, whether the page fits the window's width): a chart is
-/// drawn when it has a size on the page and a line or area across it.
+/// drawn when it has a size on the page and a line, area or bar (not its
+/// white background) across it.
 fn render(chromium: &str, dir: &Path, name: &str, page: &str) -> (usize, usize, bool) {
     const CHECK: &str = "<script>
 const charts = [...document.querySelectorAll('svg.chart')];
 const drawn = charts.filter(svg => {
   const box = svg.getBoundingClientRect();
-  const marks = [...svg.querySelectorAll('polyline, polygon, path')].filter(m => {
-    return m.getBBox().width > 10;
+  const marks = [...svg.querySelectorAll('polyline, polygon, path, rect')].filter(m => {
+    return m.getAttribute('fill') !== '#FFFFFF' && m.getBBox().width > 10;
   });
   return box.width > 100 && box.height > 100 && marks.length > 0;
 });

@@ -1,6 +1,6 @@
 //! The pages' charts, drawn as inline SVG by plotters: lines over months
-//! or ages (with shaded p5–p95 bands), and the liability's roll-forward as
-//! a waterfall per month. Axes are titled with their units, figures have
+//! or ages (with shaded p5–p95 bands), the liability's roll-forward as a
+//! waterfall per month, and bars side by side (a diff's old and new). Axes are titled with their units, figures have
 //! thousands separators and shares are in percent, months are labelled
 //! every month (every quarter past a year), and the legend is HTML beside
 //! the chart, off the lines. Charts are pictures of the tables: they may
@@ -283,6 +283,30 @@ pub(super) fn waterfall(x: &XAxis, y: &Unit, steps: &[&str], months: &[Month]) -
         .enumerate()
         .map(|(slot, name)| (name.to_string(), step_colour(slot)))
         .chain(std::iter::once(("closing".to_string(), grey)))
+        .collect();
+    with_legend(drawn, &keys)
+}
+
+/// Bars side by side per position on the x axis, one per series (old and
+/// new), and their legend.
+pub(super) fn bars(x: &XAxis, y: &Unit, groups: &[Series]) -> String {
+    let width = 0.8 / groups.len().max(1) as f64;
+    let values = groups.iter().flat_map(|s| s.values.iter().copied());
+    let drawn = frame(x, y, values, |chart| {
+        for (g, series) in groups.iter().enumerate() {
+            let colour = palette(g);
+            let rectangles = series.values.iter().enumerate().map(|(i, v)| {
+                let left = i as f64 - 0.4 + g as f64 * width;
+                Rectangle::new([(left, 0.0), (left + width * 0.9, *v)], colour.filled())
+            });
+            chart.draw_series(rectangles).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    });
+    let keys: Vec<(String, RGBColor)> = groups
+        .iter()
+        .enumerate()
+        .map(|(g, s)| (s.name.clone(), palette(g)))
         .collect();
     with_legend(drawn, &keys)
 }
