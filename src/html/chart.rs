@@ -211,12 +211,16 @@ pub(super) fn lines(
         }
         Ok(())
     });
-    let keys: Vec<(String, RGBColor)> = lines
+    with_legend(drawn, &keys(lines, colour))
+}
+
+/// The legend's keys for `series`: each name with its colour.
+fn keys(series: &[Series], colour: impl Fn(usize) -> RGBColor) -> Vec<(String, RGBColor)> {
+    series
         .iter()
         .enumerate()
         .map(|(i, s)| (s.name.clone(), colour(i)))
-        .collect();
-    with_legend(drawn, &keys)
+        .collect()
 }
 
 /// One month of a waterfall: where it starts, its steps up (positive) or
@@ -303,12 +307,7 @@ pub(super) fn bars(x: &XAxis, y: &Unit, groups: &[Series]) -> String {
         }
         Ok(())
     });
-    let keys: Vec<(String, RGBColor)> = groups
-        .iter()
-        .enumerate()
-        .map(|(g, s)| (s.name.clone(), palette(g)))
-        .collect();
-    with_legend(drawn, &keys)
+    with_legend(drawn, &keys(groups, palette))
 }
 
 type Plot<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
