@@ -1,13 +1,14 @@
 //! `loyalty diff`: what a change to a program costs, from both programs
 //! replayed on the same events or run on the same simulated population, as
-//! text or as Markdown for a pull request.
+//! text or as Markdown for a pull request, and as an HTML page.
 
 use super::input::{self, Inputs};
-use super::{display_name, progress, read, Error};
+use super::{display_name, files_of, progress, read, Error};
 use loyalty::compile::ir::Program;
 use loyalty::events::Format;
 use loyalty::finance::diff::{self, Outcome};
 use loyalty::finance::threshold::Threshold;
+use loyalty::report::output::AtomicFile;
 use loyalty::simulate::{self, Options, Simulation};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -66,6 +67,11 @@ pub struct Args {
     /// of 0, any rise is above every relative limit and any fall below.
     #[arg(long, value_name = "THRESHOLD")]
     fail_if: Vec<String>,
+    /// Also write the diff as one self-contained HTML page: the overall
+    /// figures under both programs first, then the tables by tier and of
+    /// the members who moved most. Written in place at once.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -150,6 +156,21 @@ fn compare(args: &Args) -> Result<ExitCode, Error> {
             args.format == OutputFormat::Markdown,
         ))?,
     }
+    if let Some(path) = &args.html {
+        let mut facts = vec![
+            ("old program".to_string(), display_name(&args.old)),
+            ("new program".to_string(), display_name(&args.new)),
+        ];
+        match &args.scenario {
+            Some(scenario) => facts.push(("scenario".to_string(), display_name(scenario))),
+            None => facts.push(("events".to_string(), files_of(&args.events))),
+        }
+        if let Some(until) = &args.until {
+            facts.push(("until".to_string(), until.clone()));
+        }
+        let page = loyalty::html::diff_page(&title, &facts, &result);
+        AtomicFile::replace(path, page.as_bytes())?;
+    }
     let mut crossed = false;
     for threshold in &thresholds {
         if let Some(crossing) = threshold.crossed(&result)? {
@@ -188,7 +209,6 @@ fn on_events(
         let records = input::records(program, &inputs(path), &bar)?;
         loyalty::run::diff::outcome(program, records, until).map_err(Error::Replay)
     };
-    let files: Vec<String> = args.events.iter().map(|p| display_name(p)).collect();
     let until = args
         .until
         .as_deref()
@@ -198,7 +218,7 @@ fn on_events(
     Ok((
         compared.0,
         compared.1,
-        format!("{}{until}", files.join(", ")),
+        format!("{}{until}", files_of(&args.events)),
     ))
 }
 

@@ -431,3 +431,9 @@ fn display_name(path: &Path) -> String {
         path.display().to_string()
     }
 }
+
+/// Files' names as messages show them, comma-separated.
+fn files_of(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| display_name(p)).collect();
+    names.join(", ")
+}

@@ -4,7 +4,7 @@
 //! files go through `report::output::Folder`: all in place, or none.
 
 use super::input::{self, Inputs};
-use super::{display_name, progress, read, Error, Format, USAGE_ERROR};
+use super::{display_name, files_of, progress, read, Error, Format, USAGE_ERROR};
 use loyalty::compile::Program;
 use loyalty::finance::close::{LiabilityAdjustment, RevenueAdjustment};
 use loyalty::finance::deferred::RevenueRow;
@@ -97,9 +97,11 @@ pub struct Args {
     /// --out itself.
     #[arg(long, value_name = "DIR", requires = "close_through")]
     booked: Option<PathBuf>,
-    /// Also write the report as one self-contained HTML page with charts
-    /// (liability over time, issued/spent/expired per month, tier mix).
-    /// Needs --report.
+    /// Also write the reports as one self-contained HTML page for a CFO:
+    /// the headline figures (closing liability, deferred revenue, breakage
+    /// in force, rejects), the liability's roll-forward per month, the
+    /// reports asked for as charts and tables, the rejects' first reasons
+    /// and the tier mix. Needs --report.
     #[arg(long, value_name = "FILE", requires = "report")]
     html: Option<PathBuf>,
     /// Threads: 1 reads, applies and writes in turn. With more, records are
@@ -307,32 +309,11 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
                 ))?;
             }
         }
-        if let (Some(path), Some(mix)) = (&args.html, &mix) {
-            let facts = vec![
-                ("program".to_string(), display_name(&args.inputs.program)),
-                (
-                    "events".to_string(),
-                    args.inputs
-                        .events
-                        .iter()
-                        .map(|p| display_name(p))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                ),
-                (
-                    "until".to_string(),
-                    args.inputs
-                        .until
-                        .clone()
-                        .unwrap_or("the last event".to_string()),
-                ),
-                ("breakage".to_string(), table.breakage_method.clone()),
-            ];
-            let page = html::run_page(&program, &facts, &table, mix);
-            folder.write_at(path, page.as_bytes())?;
-        }
-        if args.report.contains(&Report::Upcoming) {
-            let upcoming = upcoming::upcoming(&engine, until.unwrap_or(now));
+        let upcoming = args
+            .report
+            .contains(&Report::Upcoming)
+            .then(|| upcoming::upcoming(&engine, until.unwrap_or(now)));
+        if let Some(upcoming) = &upcoming {
             folder.write("upcoming_expiry.csv", |f| {
                 Ok(upcoming.write_expiry_csv(&program, f)?)
             })?;
@@ -342,10 +323,10 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
             say(&format!("\nupcoming\n\n{}", upcoming.text(&program)))?;
         }
         let wants = |report| args.report.contains(&report);
-        if let Some(cohorts) = liability
+        let cohorts = liability
             .cohorts(&table, until.unwrap_or(now))
-            .filter(|_| wants(Report::Cohorts))
-        {
+            .filter(|_| wants(Report::Cohorts));
+        if let Some(cohorts) = &cohorts {
             folder.write("cohorts.csv", |f| Ok(cohorts.write_csv(f)?))?;
             folder.write("cohorts.json", |f| cohorts.write_json(f))?;
             say(&format!(
@@ -356,16 +337,18 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         }
         // Deferred revenue, for its own report and the reconciliation's
         // last lines.
-        let revenue =
-            (wants(Report::DeferredRevenue) || wants(Report::Reconciliation)).then(|| {
-                deferred::from_run(
-                    &engine,
-                    &liability,
-                    &table,
-                    Rounding::minor_unit(program.currency),
-                )
-                .map(|allocation| deferred::recognize(&allocation))
-            });
+        let revenue = (wants(Report::DeferredRevenue)
+            || wants(Report::Reconciliation)
+            || args.html.is_some())
+        .then(|| {
+            deferred::from_run(
+                &engine,
+                &liability,
+                &table,
+                Rounding::minor_unit(program.currency),
+            )
+            .map(|allocation| deferred::recognize(&allocation))
+        });
         if let Some(rows) = revenue.as_ref().filter(|_| wants(Report::DeferredRevenue)) {
             let rows = rows.as_ref().map_err(Clone::clone)?;
             folder.write("deferred_revenue.csv", |f| {
@@ -408,6 +391,37 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
                 program.currency,
                 reconciliation.text()
             ))?;
+        }
+        if let (Some(path), Some(mix)) = (&args.html, &mix) {
+            let facts = vec![
+                ("program".to_string(), display_name(&args.inputs.program)),
+                ("events".to_string(), files_of(&args.inputs.events)),
+                (
+                    "until".to_string(),
+                    args.inputs
+                        .until
+                        .clone()
+                        .unwrap_or("the last event".to_string()),
+                ),
+                ("breakage".to_string(), table.breakage_method.clone()),
+            ];
+            let page = html::run_page(&html::RunReports {
+                program: &program,
+                facts: &facts,
+                liability: &table,
+                tier_mix: mix,
+                rejects: &outcome.rejects,
+                read: outcome.read,
+                revenue: revenue
+                    .as_ref()
+                    .map(|r| r.as_deref().map_err(ToString::to_string)),
+                revenue_asked: wants(Report::DeferredRevenue),
+                upcoming: upcoming.as_ref(),
+                cohorts: cohorts.as_ref(),
+                // `--report kpis` hooks in here.
+                kpis: None,
+            });
+            folder.write_at(path, page.as_bytes())?;
         }
     }
     // Freeing a million members' state one allocation at a time takes

@@ -375,6 +375,18 @@ pub fn text_with(
     extra: &[&str],
     more: impl Fn(usize) -> Vec<String>,
 ) -> String {
+    table_with(rows, catch_up, currency, extra, more).text()
+}
+
+/// The rows as people read them (rates in percent), with the columns
+/// `extra` last: for the terminal and the HTML page.
+pub fn table_with(
+    rows: &[RevenueRow],
+    catch_up: bool,
+    currency: Currency,
+    extra: &[&str],
+    more: impl Fn(usize) -> Vec<String>,
+) -> Table {
     let header: Vec<&str> = columns(catch_up)
         .into_iter()
         .chain(extra.iter().copied())
@@ -385,7 +397,7 @@ pub fn text_with(
         row.extend(more(i));
         table.push(row);
     }
-    table.text()
+    table
 }
 
 #[cfg(test)]

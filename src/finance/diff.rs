@@ -410,29 +410,34 @@ pub fn compare(old: &Outcome, new: &Outcome) -> Result<Diff, Error> {
     })
 }
 
-/// The diff as a report: aligned text, or Markdown for a pull request.
-pub fn render(diff: &Diff, title: &str, markdown: bool) -> String {
-    let table = |t: &Table| if markdown { t.markdown() } else { t.text() };
-    let heading = |text: &str| {
-        if markdown {
-            format!("#### {text}\n\n")
-        } else {
-            format!("{text}\n\n")
-        }
-    };
-    let mut out = if markdown {
-        format!("### {title}\n\n")
-    } else {
-        format!("{title}\n\n")
-    };
+/// The diff's tables, as every rendering of it shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    pub overall: Table,
+    /// By tier (each member's tier at the end under the old program).
+    pub tiers: Table,
+    /// The members whose balances moved most; `None` when no member's
+    /// balance or tier changed.
+    pub members: Option<Table>,
+}
 
+/// The headings of [`Tables`]' three tables.
+pub const OVERALL_HEADING: &str = "Overall";
+pub const TIERS_HEADING: &str = "By tier (each member's tier at the end under the old program)";
+/// Said instead of the members' table when it has no rows.
+pub const NO_MEMBER_MOVED: &str = "No member's balance or tier changed.";
+
+/// The heading of the members' table.
+pub fn members_heading() -> String {
+    format!("Members whose balances moved most (at most {TOP_MEMBERS})")
+}
+
+/// The diff's tables: overall, by tier, and the members who moved most.
+pub fn tables(diff: &Diff) -> Tables {
     let mut overall = Table::new(&["measure", "old", "new", "change", "change %"]);
     for line in &diff.overall {
         overall.push(line.cells(diff.currency).into());
     }
-    out.push_str(&heading("Overall"));
-    out.push_str(&table(&overall));
-
     let mut tiers = Table::new(&["tier", "measure", "old", "new", "change", "change %"]).labels(2);
     for tier in &diff.tiers {
         let members = if tier.members == 1 {
@@ -447,22 +452,16 @@ pub fn render(diff: &Diff, title: &str, markdown: bool) -> String {
             tiers.push(cells);
         }
     }
-    out.push('\n');
-    out.push_str(&heading(
-        "By tier (each member's tier at the end under the old program)",
-    ));
-    out.push_str(&table(&tiers));
-
-    out.push('\n');
-    out.push_str(&heading(&format!(
-        "Members whose balances moved most (at most {TOP_MEMBERS})"
-    )));
-    if diff.members.is_empty() {
-        out.push_str("No member's balance or tier changed.\n");
-        return out;
+    Tables {
+        overall,
+        tiers,
+        members: (!diff.members.is_empty()).then(|| members_table(&diff.members)),
     }
+}
+
+fn members_table(moved: &[MemberDiff]) -> Table {
     let mut header = vec!["member".to_string(), "tier".to_string()];
-    if let Some(first) = diff.members.first() {
+    if let Some(first) = moved.first() {
         header.extend(first.balances.iter().map(|(name, _, _)| name.clone()));
     }
     header.push("moved".to_string());
@@ -478,7 +477,7 @@ pub fn render(diff: &Diff, title: &str, markdown: bool) -> String {
             format!("{old} → {new}")
         }
     };
-    for m in &diff.members {
+    for m in moved {
         let mut cells = vec![
             m.member.clone(),
             arrow(
@@ -494,6 +493,38 @@ pub fn render(diff: &Diff, title: &str, markdown: bool) -> String {
         cells.push(points(m.moved));
         members.push(cells);
     }
-    out.push_str(&table(&members));
+    members
+}
+
+/// The diff as a report: aligned text, or Markdown for a pull request.
+pub fn render(diff: &Diff, title: &str, markdown: bool) -> String {
+    let table = |t: &Table| if markdown { t.markdown() } else { t.text() };
+    let heading = |text: &str| {
+        if markdown {
+            format!("#### {text}\n\n")
+        } else {
+            format!("{text}\n\n")
+        }
+    };
+    let mut out = if markdown {
+        format!("### {title}\n\n")
+    } else {
+        format!("{title}\n\n")
+    };
+    let tables = tables(diff);
+    out.push_str(&heading(OVERALL_HEADING));
+    out.push_str(&table(&tables.overall));
+    out.push('\n');
+    out.push_str(&heading(TIERS_HEADING));
+    out.push_str(&table(&tables.tiers));
+    out.push('\n');
+    out.push_str(&heading(&members_heading()));
+    match &tables.members {
+        Some(members) => out.push_str(&table(members)),
+        None => {
+            out.push_str(NO_MEMBER_MOVED);
+            out.push('\n');
+        }
+    }
     out
 }

@@ -1,5 +1,6 @@
 //! Finance: what the points cost. Liability per month and points type from
-//! the ledger, breakage (estimated, revised over time, or fitted by cohort),
+//! the ledger and its roll-forward, breakage (estimated, revised over time,
+//! or fitted by cohort),
 //! deferred revenue, what members owe and the reconciliation, closed
 //! periods, and the cost of a change to a program.
 
@@ -11,6 +12,7 @@ pub mod diff;
 pub mod estimates;
 pub mod liability;
 pub mod reconcile;
+pub mod rollforward;
 pub mod threshold;
 pub mod upcoming;
 

@@ -221,6 +221,15 @@ impl Upcoming {
 
     /// Totals per points type and window, and the number of downgrades.
     pub fn text(&self, program: &Program) -> String {
+        format!(
+            "{}\n{} member(s) projected to move down at their next review",
+            self.totals(program).text(),
+            self.downgrades.len()
+        )
+    }
+
+    /// The points expiring per points type (not qualifying) and window.
+    pub fn totals(&self, program: &Program) -> Table {
         let mut table = Table::new(&["points", "expiring in 0-30 days", "31-60", "61-90"]);
         for points in program.points.iter().filter(|p| !p.qualifying) {
             let sum = |w: usize| -> Decimal {
@@ -237,11 +246,7 @@ impl Upcoming {
                 sum(2).to_string(),
             ]);
         }
-        format!(
-            "{}\n{} member(s) projected to move down at their next review",
-            table.text(),
-            self.downgrades.len()
-        )
+        table
     }
 }
 
