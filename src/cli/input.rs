@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 pub struct Inputs {
     /// The program (`.loyalty`).
     pub program: PathBuf,
-    /// Event files: `.csv`, `.jsonl` or `.yaml`; `-` reads standard input
-    /// (with `--input-format`). Several files are merged by time.
+    /// Event files: `.csv`, `.jsonl`, `.yaml`, `.parquet` or `.arrow`; `-`
+    /// reads standard input (with `--input-format`). Several files are
+    /// merged by time.
     #[arg(required = true)]
     pub events: Vec<PathBuf>,
     /// Replay up to and including this day (YYYY-MM-DD, in the program's

@@ -1,7 +1,7 @@
-//! Events: the records a program is applied to, read from CSV, JSON Lines or
-//! YAML and typed by the program's declared event schemas. A record that
-//! cannot be typed becomes a [`Reject`] with its line and reason; reading
-//! goes on.
+//! Events: the records a program is applied to, read from CSV, JSON Lines,
+//! YAML, Parquet or Arrow IPC ([`columnar`]) and typed by the program's
+//! declared event schemas. A record that cannot be typed becomes a
+//! [`Reject`] with its line and reason; reading goes on.
 //!
 //! # Records
 //!
@@ -149,6 +149,7 @@
 //! than a record) is cut as a whole the same way.
 
 mod body;
+pub mod columnar;
 mod csv;
 mod jsonl;
 mod nesting;
@@ -299,17 +300,24 @@ pub enum Format {
     Csv,
     Jsonl,
     Yaml,
+    /// Apache Parquet (see [`columnar`] for the column types).
+    Parquet,
+    /// Arrow IPC, a file or a stream.
+    Arrow,
 }
 
 impl Format {
     /// The format a file's extension names: `.csv`, `.jsonl` or `.ndjson`,
-    /// `.yaml` or `.yml`, in any case.
+    /// `.yaml` or `.yml`, `.parquet`, `.arrow`, `.arrows`, `.ipc` or
+    /// `.feather`, in any case.
     pub fn from_path(path: &Path) -> Option<Format> {
         let extension = path.extension()?.to_str()?.to_ascii_lowercase();
         match extension.as_str() {
             "csv" => Some(Format::Csv),
             "jsonl" | "ndjson" => Some(Format::Jsonl),
             "yaml" | "yml" => Some(Format::Yaml),
+            "parquet" => Some(Format::Parquet),
+            "arrow" | "arrows" | "ipc" | "feather" => Some(Format::Arrow),
             _ => None,
         }
     }
@@ -317,7 +325,8 @@ impl Format {
 
 /// Reads the records of `input` in `format`, each typed by `program` or
 /// rejected; `file` names the input in every [`Origin`]. CSV and JSON Lines
-/// are read lazily, a record at a time; YAML is read whole first.
+/// are read lazily, a record at a time; YAML, Parquet and Arrow are read
+/// whole first.
 pub fn read<'p, R: BufRead + 'p>(
     program: &'p Program,
     format: Format,
@@ -328,6 +337,8 @@ pub fn read<'p, R: BufRead + 'p>(
         Format::Csv => Box::new(csv::CsvRecords::new(program, input, file)),
         Format::Jsonl => Box::new(jsonl::JsonlRecords::new(program, input, file)),
         Format::Yaml => yaml::read(program, input, file),
+        Format::Parquet => columnar::read(program, columnar::Columnar::Parquet, input, file),
+        Format::Arrow => columnar::read(program, columnar::Columnar::Arrow, input, file),
     }
 }
 
