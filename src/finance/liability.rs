@@ -91,7 +91,8 @@ pub fn month_label(program: &Program, t: DateTime<Utc>) -> String {
     month_name(month_of(program, t))
 }
 
-fn month_of(program: &Program, t: DateTime<Utc>) -> Month {
+/// The month an instant falls in, in the program's zone, as a number.
+pub fn month_of(program: &Program, t: DateTime<Utc>) -> Month {
     calendar::period_key(Period::Month, calendar::local(program.timezone, t).date())
 }
 

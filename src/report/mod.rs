@@ -15,6 +15,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
 
+pub mod kpis;
 pub mod output;
 pub mod tier_mix;
 

@@ -14,7 +14,6 @@ pub mod stats;
 
 pub use plan::Plan;
 pub use scenario::Scenario;
-pub use shard::Tally;
 pub use stats::{Report, RunResult};
 
 use crate::compile::ir::Program;

@@ -3,11 +3,11 @@
 //! across runs of every column of the liability table and every KPI; then
 //! the report as CSV, JSON and a table for people.
 
-use super::shard::Tally;
 use crate::compile::ir::Program;
 use crate::finance::diff::{MemberOutcome, Outcome};
 use crate::finance::liability::LiabilityRow;
-use rust_decimal::{Decimal, RoundingStrategy};
+use crate::report::kpis::{kpis, Tally};
+use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -79,91 +79,6 @@ impl RunResult {
         let rejected = self.tallies.iter().map(|t| t.rejected).sum();
         Outcome::of(program, &self.rows, rejected, self.members.clone())
     }
-}
-
-/// The KPIs of one run per month, as (name, value), the same names in the
-/// same order for every run. See `docs/simulation.md` for the definitions.
-pub fn kpis(program: &Program, months: &[String], run: &RunResult) -> Vec<Vec<(String, Decimal)>> {
-    let redeemable: Vec<&str> = program
-        .points
-        .iter()
-        .filter(|p| !p.qualifying)
-        .map(|p| p.name.as_str())
-        .collect();
-    // Cumulative issued less reversed, spent and expired per points type.
-    let mut to_date: BTreeMap<&str, (Decimal, Decimal, Decimal)> = BTreeMap::new();
-    months
-        .iter()
-        .zip(&run.tallies)
-        .map(|(month, t)| {
-            let rows: Vec<&LiabilityRow> = run.rows.iter().filter(|r| &r.month == month).collect();
-            for row in &rows {
-                let sums = to_date.entry(row.points.as_str()).or_default();
-                sums.0 += row.issued - row.reversed;
-                sums.1 += row.spent;
-                sums.2 += row.expired;
-            }
-            let cost: Decimal = rows.iter().map(|r| r.cost).sum();
-            let count = |n: u64| Decimal::from(n);
-            let mut kpis = vec![
-                ("members".to_string(), count(t.members)),
-                ("enrolled".to_string(), count(t.enrolled)),
-                ("joined".to_string(), count(t.joined)),
-                ("left".to_string(), count(t.left)),
-                ("active_members".to_string(), count(t.active)),
-                (
-                    "active_share".to_string(),
-                    ratio(count(t.active), count(t.members)),
-                ),
-            ];
-            if let Some(tiers) = &program.tiers {
-                for (tier, n) in tiers.tiers.iter().zip(&t.tiers) {
-                    kpis.push((
-                        format!("tier_share:{}", tier.name),
-                        ratio(count(*n), count(t.members)),
-                    ));
-                }
-            }
-            for points in &redeemable {
-                let (net, spent, expired) = to_date.get(points).copied().unwrap_or_default();
-                kpis.push((format!("redemption_rate:{points}"), ratio(spent, net)));
-                kpis.push((format!("breakage_to_date:{points}"), ratio(expired, net)));
-            }
-            kpis.extend([
-                ("redemptions".to_string(), count(t.redemptions)),
-                ("perk_uses".to_string(), count(t.perk_uses)),
-                ("sales".to_string(), t.sales),
-                ("cost".to_string(), cost),
-                (
-                    "cost_per_member".to_string(),
-                    money(ratio_exact(cost, count(t.members))),
-                ),
-                (
-                    "cost_pct_of_sales".to_string(),
-                    ratio(cost * Decimal::ONE_HUNDRED, t.sales),
-                ),
-                (
-                    "repeat_purchase_rate".to_string(),
-                    ratio(count(t.repeaters), count(t.purchasers)),
-                ),
-                ("rejected".to_string(), count(t.rejected)),
-            ]);
-            kpis
-        })
-        .collect()
-}
-
-fn ratio_exact(a: Decimal, b: Decimal) -> Decimal {
-    a.checked_div(b).unwrap_or_default()
-}
-
-/// a ÷ b to 4 places (half to even); 0 when b is 0.
-fn ratio(a: Decimal, b: Decimal) -> Decimal {
-    ratio_exact(a, b).round_dp_with_strategy(4, RoundingStrategy::MidpointNearestEven)
-}
-
-fn money(a: Decimal) -> Decimal {
-    a.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
 }
 
 /// The 5th, 50th and 95th percentiles of some values.
@@ -244,7 +159,10 @@ pub fn report(
     header: (u64, u64),
 ) -> Report {
     let (seed, population) = header;
-    let per_run_kpis: Vec<_> = runs.iter().map(|r| kpis(program, months, r)).collect();
+    let per_run_kpis: Vec<_> = runs
+        .iter()
+        .map(|r| kpis(program, months, &r.rows, &r.tallies))
+        .collect();
     let names: Vec<String> = program
         .points
         .iter()
