@@ -15,6 +15,7 @@ use compact_str::CompactString;
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::io::Write;
+use std::sync::Mutex;
 
 /// The trailing window of the active-members KPI, in months (about 90 days).
 pub const ACTIVE_MONTHS: usize = 3;
@@ -159,11 +160,15 @@ impl MemberKpis {
     /// purchases, among the members when they `stay` (have not left).
     pub fn close(&mut self, tally: &mut Tally, month: usize, stays: bool) {
         tally.members += u64::from(stays);
-        tally.active += u64::from(stays && self.last_active.is_some_and(|m| m + ACTIVE_MONTHS > month));
+        tally.active +=
+            u64::from(stays && self.last_active.is_some_and(|m| m + ACTIVE_MONTHS > month));
         if stays {
             if let Some(count) = tally.tiers.get_mut(self.tier) {
                 *count += 1;
-                *tally.migration.entry((self.counted_tier, self.tier)).or_default() += 1;
+                *tally
+                    .migration
+                    .entry((self.counted_tier, self.tier))
+                    .or_default() += 1;
             }
         }
         self.counted_tier = Some(self.tier);
@@ -314,7 +319,7 @@ fn ratio_exact(a: Decimal, b: Decimal) -> Decimal {
 }
 
 /// a ÷ b to 4 places (half to even); 0 when b is 0.
-pub fn ratio(a: Decimal, b: Decimal) -> Decimal {
+fn ratio(a: Decimal, b: Decimal) -> Decimal {
     ratio_exact(a, b).round_dp_with_strategy(4, RoundingStrategy::MidpointNearestEven)
 }
 
@@ -349,7 +354,20 @@ pub struct RunEvents {
 }
 
 impl RunEvents {
-    pub fn observe(&mut self, program: &Program, event: &Event) {
+    /// `records` as they are, each event observed into `into` on the way.
+    pub fn observing<'r>(
+        into: &'r Mutex<RunEvents>,
+        program: &'r Program,
+        records: impl Iterator<Item = Result<Event, Reject>> + 'r,
+    ) -> impl Iterator<Item = Result<Event, Reject>> + 'r {
+        records.inspect(move |record| {
+            if let (Ok(event), Ok(mut events)) = (record, into.lock()) {
+                events.observe(program, event);
+            }
+        })
+    }
+
+    fn observe(&mut self, program: &Program, event: &Event) {
         let builtin = program.events.get(event.kind).and_then(|t| t.builtin);
         let fact = match &event.body {
             _ if builtin == Some(BuiltinEvent::Enroll) => Fact::Enroll,
@@ -586,5 +604,28 @@ impl KpiReport {
             }
         }
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_round_to_four_places_and_zero_on_nothing() {
+        assert_eq!(ratio(Decimal::ONE, Decimal::from(3)), Decimal::new(3333, 4));
+        assert_eq!(ratio(Decimal::ONE, Decimal::ZERO), Decimal::ZERO);
+    }
+
+    #[test]
+    fn scores_of_nine_and_ten_promote_and_up_to_six_detract() {
+        let mut tally = Tally::default();
+        for score in [0, 6, 7, 8, 9, 10] {
+            tally.response(Decimal::from(score));
+        }
+        assert_eq!(
+            (tally.responses, tally.promoters, tally.detractors),
+            (6, 2, 2)
+        );
     }
 }

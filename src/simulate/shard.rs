@@ -16,10 +16,10 @@ use crate::engine::Engine;
 use crate::events::{Body, Event, Origin, Redeem, Return};
 use crate::finance::diff::MemberOutcome;
 use crate::finance::liability::{Breakage, LiabilityBuilder};
+use crate::report::kpis::{empty_tally, survey_score, MemberKpis, Tally};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::cmp::Reverse;
-use crate::report::kpis::{empty_tally, survey_score, MemberKpis, Tally};
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::ops::Range;
 
@@ -383,10 +383,7 @@ fn note_entries(
     entries: &[Entry],
 ) {
     for e in entries {
-        if let Some(seat) = index
-            .get(e.member.as_str())
-            .and_then(|&s| seats.get_mut(s))
-        {
+        if let Some(seat) = index.get(e.member.as_str()).and_then(|&s| seats.get_mut(s)) {
             seat.kpis.entry(tally, month, e);
         }
     }

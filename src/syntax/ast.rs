@@ -163,7 +163,10 @@ pub enum ProgramSetting {
     DuplicateWindow(Duration),
     /// `survey feedback.score`: the event type that carries survey
     /// responses and its number field with the 0–10 score (for the NPS).
-    Survey { event: Ident, field: Ident },
+    Survey {
+        event: Ident,
+        field: Ident,
+    },
 }
 
 /// What happens when a return takes back points that were already spent.
