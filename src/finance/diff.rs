@@ -6,6 +6,7 @@
 use crate::compile::ir::Program;
 use crate::engine::member::{Member, Wallet};
 use crate::finance::liability::LiabilityRow;
+use crate::finance::spread::ChangeSpread;
 use crate::finance::Error;
 use crate::table::money;
 use crate::table::{percent, points, signed, Table};
@@ -404,15 +405,17 @@ pub fn compare(old: &Outcome, new: &Outcome) -> Result<Diff, Error> {
     })
 }
 
-fn show(unit: Unit, amount: Decimal) -> String {
+/// An amount as the report shows its unit.
+pub fn show(unit: Unit, amount: Decimal) -> String {
     match unit {
         Unit::Points | Unit::Count => points(amount),
         Unit::Money => money(amount),
     }
 }
 
-/// The diff as a report: aligned text, or Markdown for a pull request.
-pub fn render(diff: &Diff, title: &str, markdown: bool) -> String {
+/// The diff as a report: aligned text, or Markdown for a pull request; a
+/// spread across paired runs (`diff --scenario`) first, under the title.
+pub fn render(diff: &Diff, spread: Option<&ChangeSpread>, title: &str, markdown: bool) -> String {
     let table = |t: &Table| if markdown { t.markdown() } else { t.text() };
     let heading = |text: &str| {
         if markdown {
@@ -427,6 +430,10 @@ pub fn render(diff: &Diff, title: &str, markdown: bool) -> String {
         format!("{title}\n\n")
     };
 
+    if let Some(spread) = spread {
+        out.push_str(&spread.render(markdown));
+        out.push('\n');
+    }
     let mut overall = Table::new(&["measure", "old", "new", "change", "change %"]);
     for line in &diff.overall {
         overall.push(line.cells().into());

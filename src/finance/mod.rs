@@ -11,6 +11,7 @@ pub mod diff;
 pub mod estimates;
 pub mod liability;
 pub mod reconcile;
+pub mod spread;
 pub mod threshold;
 pub mod upcoming;
 

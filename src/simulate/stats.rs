@@ -6,6 +6,7 @@
 use crate::compile::ir::Program;
 use crate::finance::diff::{MemberOutcome, Outcome};
 use crate::finance::liability::LiabilityRow;
+pub use crate::finance::spread::{percentile, Band};
 use crate::report::kpis::{kpis, Tally};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -78,33 +79,6 @@ impl RunResult {
     pub fn outcome(&self, program: &Program) -> Outcome {
         let rejected = self.tallies.iter().map(|t| t.rejected).sum();
         Outcome::of(program, &self.rows, rejected, self.members.clone())
-    }
-}
-
-/// The 5th, 50th and 95th percentiles of some values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-pub struct Band {
-    pub p5: Decimal,
-    pub p50: Decimal,
-    pub p95: Decimal,
-}
-
-/// The `p`th percentile of `sorted` (ascending) by the nearest-rank method:
-/// the value at rank ⌈p/100 × n⌉, so always one of the values; 0 for none.
-pub fn percentile(sorted: &[Decimal], p: u32) -> Decimal {
-    let n = sorted.len();
-    let rank = (n * p as usize).div_ceil(100).max(1);
-    sorted.get(rank - 1).copied().unwrap_or_default()
-}
-
-impl Band {
-    pub fn of(mut values: Vec<Decimal>) -> Band {
-        values.sort();
-        Band {
-            p5: percentile(&values, 5),
-            p50: percentile(&values, 50),
-            p95: percentile(&values, 95),
-        }
     }
 }
 
@@ -421,34 +395,6 @@ mod tests {
 
     fn decimals(values: impl IntoIterator<Item = i64>) -> Vec<Decimal> {
         values.into_iter().map(Decimal::from).collect()
-    }
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let hundred = decimals(1..=100);
-        assert_eq!(percentile(&hundred, 5), Decimal::from(5));
-        assert_eq!(percentile(&hundred, 50), Decimal::from(50));
-        assert_eq!(percentile(&hundred, 95), Decimal::from(95));
-        let twenty = decimals((1..=20).map(|n| n * 10));
-        assert_eq!(percentile(&twenty, 5), Decimal::from(10));
-        assert_eq!(percentile(&twenty, 50), Decimal::from(100));
-        assert_eq!(percentile(&twenty, 95), Decimal::from(190));
-        assert_eq!(percentile(&decimals([7]), 5), Decimal::from(7));
-        assert_eq!(percentile(&decimals([7]), 95), Decimal::from(7));
-        assert_eq!(percentile(&[], 50), Decimal::ZERO);
-    }
-
-    #[test]
-    fn bands_sort_their_values_first() {
-        let band = Band::of(decimals([30, 10, 20, 50, 40]));
-        assert_eq!(
-            band,
-            Band {
-                p5: Decimal::from(10),
-                p50: Decimal::from(30),
-                p95: Decimal::from(50)
-            }
-        );
     }
 
     fn row(
