@@ -393,10 +393,6 @@ fn aligned(rows: &[Vec<String>]) -> String {
 mod tests {
     use super::*;
 
-    fn decimals(values: impl IntoIterator<Item = i64>) -> Vec<Decimal> {
-        values.into_iter().map(Decimal::from).collect()
-    }
-
     fn row(
         month: &str,
         points: &str,

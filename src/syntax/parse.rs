@@ -160,6 +160,7 @@ const BLOCK_STATEMENTS: &[(&str, &[&str])] = &[
             "on",
             "accept",
             "reject",
+            "survey",
         ],
     ),
     (
