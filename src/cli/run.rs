@@ -59,8 +59,9 @@ pub struct Args {
     /// redemption rate, the breakage it implies and the liability at ±2
     /// points of it) and `kpis` (kpis.csv: per month and KPI, the
     /// definitions of `simulate`'s KPIs; tier_migration.csv: members by
-    /// tier at the previous and this month's end). Several are separated by
-    /// commas.
+    /// tier at the previous and this month's end) and `state` (state.csv:
+    /// every member's tier, open buckets and debts at the end, for
+    /// `simulate --from-state`). Several are separated by commas.
     #[arg(long, value_enum, value_name = "REPORT", value_delimiter = ',')]
     report: Vec<Report>,
     /// The breakage rate the reports use for every points type, in percent
@@ -134,6 +135,7 @@ enum Report {
     Reconciliation,
     Cohorts,
     Kpis,
+    State,
 }
 
 fn parse_breakage(text: &str) -> Result<Breakage, String> {
@@ -409,6 +411,15 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
                     booked.text(catch_up, &program.currency)
                 ))?;
             }
+        }
+        if wants(Report::State) {
+            folder.write("state.csv", |f| {
+                Ok(report::state::write_state(
+                    &engine,
+                    until.unwrap_or(now),
+                    f,
+                )?)
+            })?;
         }
         if let Some(kpis) = kpi_rows.take() {
             let events = kpi_events

@@ -117,6 +117,16 @@ pub struct MemberKpis {
 }
 
 impl MemberKpis {
+    /// A member who is in `tier` before the first month (carried over
+    /// from another run's end state).
+    pub fn in_tier(tier: TierRank) -> MemberKpis {
+        MemberKpis {
+            tier,
+            counted_tier: Some(tier),
+            ..MemberKpis::default()
+        }
+    }
+
     /// A ledger row of the member's in `month`: earning or redeeming makes
     /// them active, a tier change moves them, and redemptions and perk uses
     /// are counted (a row that undoes one takes it back).

@@ -17,6 +17,7 @@ use std::io::Write;
 
 pub mod kpis;
 pub mod output;
+pub mod state;
 pub mod tier_mix;
 
 /// Appends `n` to `out` exactly as its `Display` writes it: a whole number

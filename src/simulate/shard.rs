@@ -51,18 +51,36 @@ pub fn run(
     keep_members: bool,
 ) -> RunResult {
     let months = plan.months();
+    let mut engine = Engine::new(program);
+    // The book's members in this shard, and what they hold; the book's
+    // pools in the first shard (they hold points, and never act).
+    let mut opening = vec![Decimal::ZERO; program.points.len()];
+    if let Some(book) = plan.book.as_ref().filter(|_| range.start == 0) {
+        for pool in &book.pools {
+            engine.open(pool, book.as_of);
+            pool.add_holdings(&mut opening);
+        }
+    }
     let seats: Vec<Seat> = range
-        .map(|index| Seat {
-            synthetic: Synthetic::new(plan, run, index),
-            kpis: MemberKpis::default(),
-            cost: Decimal::ZERO,
+        .map(|index| {
+            let mut kpis = MemberKpis::default();
+            if let (Some(carried), Some(book)) = (plan.carried(index), &plan.book) {
+                engine.open(carried, book.as_of);
+                kpis = MemberKpis::in_tier(carried.tier);
+                carried.add_holdings(&mut opening);
+            }
+            Seat {
+                synthetic: Synthetic::new(plan, run, index),
+                kpis,
+                cost: Decimal::ZERO,
+            }
         })
         .collect();
     let mut shard = Shard {
         program,
         plan,
-        engine: Engine::new(program),
-        builder: LiabilityBuilder::new(program),
+        engine,
+        builder: LiabilityBuilder::new(program).with_opening(opening),
         index: seats
             .iter()
             .enumerate()
@@ -367,7 +385,7 @@ impl Shard<'_> {
                 continue;
             }
             tally.enrolled += 1;
-            tally.joined += u64::from(synthetic.join_month == month);
+            tally.joined += u64::from(synthetic.join_month == month && !synthetic.carried);
             tally.left += u64::from(synthetic.leaves == month);
             seat.kpis.close(tally, month, synthetic.leaves > month);
         }
