@@ -323,6 +323,27 @@ fn every_example_program_reports_its_kpis() {
         assert!(kpis.contains(",members,"), "{name}: {kpis}");
         let migration = std::fs::read_to_string(out.path().join("tier_migration.csv")).unwrap();
         assert!(migration.starts_with("month,from,to,members\n"), "{name}");
+        // Read on a thread of their own, applied in shards: the same KPIs.
+        let threaded = tempfile::tempdir().unwrap();
+        let output = loyalty(&[
+            "run",
+            path.to_str().unwrap(),
+            events.to_str().unwrap(),
+            "--report",
+            "kpis",
+            "--threads",
+            "3",
+            "--out",
+            threaded.path().to_str().unwrap(),
+        ]);
+        assert!(output.status.success(), "{name}: {output:?}");
+        for file in ["kpis.csv", "tier_migration.csv"] {
+            assert_eq!(
+                std::fs::read(threaded.path().join(file)).unwrap(),
+                std::fs::read(out.path().join(file)).unwrap(),
+                "{name} {file}"
+            );
+        }
     }
 }
 
@@ -345,4 +366,41 @@ fn a_survey_needs_a_declared_number_field() {
     assert!(errors(&with("survey feedback.comment")).contains("is not a number"));
     assert!(errors(&with("survey feedback.scor")).contains("has no field `scor`"));
     assert!(errors(&with("survey feedbak.score")).contains("unknown event type `feedbak`"));
+    assert!(errors(&with("survey purchase.amount")).contains("is a built-in event, not a survey"));
+}
+
+/// A simulation counts a survey's answers as a run does: the scenario
+/// draws scores, and each month's NPS is its promoters less detractors.
+#[test]
+fn a_simulation_counts_survey_answers() {
+    let program = compile(CAFE).unwrap().0;
+    let scenario = "seed: 3
+start: 2026-01-01
+months: 2
+members: { initial: 200, joins_per_month: 0, churn_per_month: 0 }
+visits_per_month: { poisson: 2, spread: 0 }
+ticket: { lognormal: { median: 20.00, sigma: 0.3 } }
+events:
+  feedback:
+    per_month: { poisson: 0.5, spread: 0 }
+    fields:
+      score: { integers: [0, 10] }
+";
+    let plan = loyalty::simulate::load(&program, scenario).unwrap();
+    let options = loyalty::simulate::Options {
+        runs: 1,
+        seed: None,
+        keep_members: false,
+    };
+    let simulation = loyalty::simulate::simulate(&program, &plan, &options, &|| {}).unwrap();
+    for (m, month) in simulation.report.months.iter().enumerate() {
+        let tally = &simulation.runs[0].tallies[m];
+        assert!(tally.responses > 50, "{tally:?}");
+        assert!(tally.promoters > 0 && tally.detractors > tally.promoters);
+        let kpi = |name: &str| month.kpis.iter().find(|k| k.name == name).unwrap().band.p50;
+        assert_eq!(kpi("survey_responses"), Decimal::from(tally.responses));
+        let nps = Decimal::from(100 * (tally.promoters as i64 - tally.detractors as i64))
+            / Decimal::from(tally.responses);
+        assert_eq!(kpi("nps"), nps.round_dp(4));
+    }
 }

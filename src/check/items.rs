@@ -450,6 +450,18 @@ pub fn check_survey(file: &File, symbols: &Symbols, checker: &mut Checker) {
         let ProgramSetting::Survey { event, field } = &setting.node else {
             continue;
         };
+        if BuiltinEvent::named(&event.node).is_some() {
+            checker.report(
+                Diagnostic::error(
+                    "builtin-event",
+                    event.span,
+                    format!("`{}` is a built-in event, not a survey", event.node),
+                )
+                .with_label("answers come as an event of their own")
+                .with_help("declare one, `event feedback { score: number }`, and name it here"),
+            );
+            continue;
+        }
         match event_field(event, field, symbols, checker) {
             None | Some(FieldType::Number) => {}
             Some(_) => checker.report(
