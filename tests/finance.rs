@@ -821,7 +821,7 @@ fn a_program_against_itself_changes_nothing() {
         assert!(diff.is_zero(), "{name}: {diff:?}");
         // The figures compared are real: the sample issues points.
         assert!(diff.overall[0].old > Decimal::ZERO, "{name}");
-        let text = diff::render(&diff, "same", false);
+        let text = diff::render(&diff, None, "same", false);
         assert!(
             text.ends_with("No member's balance or tier changed.\n"),
             "{text}"

@@ -32,16 +32,17 @@ fn temp(name: &str) -> PathBuf {
 }
 
 /// Every report the page shows.
-const ALL_REPORTS: &str = "liability,deferred-revenue,upcoming,cohorts";
+const ALL_REPORTS: &str = "liability,deferred-revenue,upcoming,cohorts,kpis";
 
 /// The `--until` day each example's sample stream is replayed to (as
 /// `tests/finance.rs` and `programs/README.md` have them).
-const EXAMPLES: [(&str, &str); 5] = [
+const EXAMPLES: [(&str, &str); 6] = [
     ("bean_stars", "2026-03-31"),
     ("northwind_miles", "2027-03-31"),
     ("meridian_cards", "2027-01-31"),
     ("harbor_hotels", "2027-03-31"),
     ("cartwheel", "2027-01-31"),
+    ("sakura_kissa", "2027-01-31"),
 ];
 
 /// `loyalty run` of an example's sample with `--report REPORTS --html` and
@@ -209,6 +210,40 @@ fn the_run_page_puts_the_csv_reports_figures_first_and_gives_the_same_bytes_twic
         assert!(!page.contains(fetch), "{fetch}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--report kpis`: a row per KPI, a column per month, each value
+/// `kpis.csv`'s (fractions in percent).
+#[test]
+fn the_kpi_table_has_kpis_csvs_values() {
+    let dir = temp("kpis");
+    let page = run_page(&dir);
+    let table = rows(section(&page, "KPIs at the end of each month"));
+    let csv = csv_rows(&dir.join("out").join("kpis.csv"));
+    let months: Vec<&str> = {
+        let mut months: Vec<&str> = csv.iter().map(|r| r["month"].as_str()).collect();
+        months.dedup();
+        months
+    };
+    assert!(csv.len() > 10 && months.len() > 3, "{csv:?}");
+    for row in &csv {
+        let shown = table
+            .iter()
+            .find(|cells| cells[0] == row["kpi"])
+            .unwrap_or_else(|| panic!("no row for {}", row["kpi"]));
+        let column = months.iter().position(|m| *m == row["month"]).unwrap() + 1;
+        let value = figure(&shown[column]);
+        let expected = d(&row["value"]);
+        if shown[column].ends_with('%') {
+            assert_eq!(
+                value / Decimal::ONE_HUNDRED,
+                expected.round_dp(4),
+                "{row:?}"
+            );
+        } else {
+            assert_eq!(value, expected, "{row:?}");
+        }
+    }
 }
 
 #[test]

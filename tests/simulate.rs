@@ -10,6 +10,7 @@ mod support;
 
 use loyalty::compile::{compile, Program};
 use loyalty::finance::diff::{self, MemberOutcome};
+use loyalty::simulate::stats::Band;
 use loyalty::simulate::{self, Options, Plan, Report, RunResult, Simulation};
 use rust_decimal::Decimal;
 use std::path::Path;
@@ -341,6 +342,21 @@ fn compared_programs_see_the_same_members_and_a_doubled_rate_doubles_the_points(
     assert_eq!(change.overall[0].change(), first_run);
     assert!(change.tiers[0].lines[0].change() > Decimal::ZERO);
 
+    // Across the paired runs: each run's change is its old issue (the rate
+    // doubled), so the spread is the spread of the old runs' issues.
+    let (diffs, spread) = simulate::diffs((&old, &a), (&new, &b)).unwrap();
+    assert_eq!(diffs.len(), 2);
+    assert_eq!(diffs[0], change);
+    let per_run: Vec<Decimal> = a
+        .runs
+        .iter()
+        .map(|r| r.members.values().map(|m| m.issued["pts"]).sum())
+        .collect();
+    assert_ne!(per_run[0], per_run[1]);
+    assert_eq!(spread.runs, 2);
+    assert_eq!(spread.lines[0].measure, "pts issued");
+    assert_eq!(spread.lines[0].change, Band::of(per_run));
+
     let (same, again) = simulate::compare(&old, &old, SCENARIO, &options, &|| {}).unwrap();
     assert_eq!(bytes(&same.report), bytes(&again.report));
     assert_eq!(same.runs[0].members, again.runs[0].members);
@@ -410,7 +426,7 @@ fn the_command_writes_its_tables_and_names_a_bad_scenario_s_file_and_line() {
             .args([&program, &doubled])
             .arg("--scenario")
             .arg(scenario)
-            .args(["--format", "markdown"])
+            .args(["--runs", "3", "--format", "markdown"])
             .output()
             .unwrap()
     };
@@ -419,7 +435,9 @@ fn the_command_writes_its_tables_and_names_a_bad_scenario_s_file_and_line() {
     assert!(done.status.success(), "{stdout}");
     assert!(
         stdout.starts_with(&format!(
-            "### {} → {} on {} (seed 5, 340 members, 4 months)\n\n#### Overall\n\n| measure | old | new | change | change % |\n|---|---:|---:|---:|---:|\n| pts issued |",
+            "### {} → {} on {} (seed 5, 340 members, 4 months; the tables are run 0's of 3)\n\n\
+             #### Change over 3 paired runs (5th, 50th and 95th percentiles)\n\n\
+             | measure | change p5 | p50 | p95 |\n|---|---:|---:|---:|\n| pts issued | +",
             program.display(),
             doubled.display(),
             scenario.display()
@@ -427,6 +445,7 @@ fn the_command_writes_its_tables_and_names_a_bad_scenario_s_file_and_line() {
         "{stdout}"
     );
     assert!(stdout.contains("+100.00% |"), "{stdout}");
+    assert!(stdout.contains("\n#### Overall\n"), "{stdout}");
     let failed = diff(&bad);
     assert_eq!(failed.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&failed.stderr);

@@ -92,7 +92,8 @@ impl BuiltinEvent {
         self == BuiltinEvent::Purchase
     }
 
-    fn named(name: &str) -> Option<BuiltinEvent> {
+    /// The built-in event type called `name`, if one is.
+    pub(super) fn named(name: &str) -> Option<BuiltinEvent> {
         BuiltinEvent::ALL.into_iter().find(|e| e.name() == name)
     }
 }

@@ -3,7 +3,7 @@
 
 use super::declarations::{BuiltinEvent, Symbols};
 use super::expressions::unknown_points;
-use super::tiers::unknown_tier;
+use super::tiers::{event_field, unknown_tier};
 use super::{suggest, Checker};
 use crate::currency::Currency;
 use crate::diagnostic::Diagnostic;
@@ -42,6 +42,7 @@ pub fn check_program(file: &File, checker: &mut Checker) {
             ProgramSetting::AcceptLate(_) => "accept late events",
             ProgramSetting::AcceptReturns(_) => "accept returns",
             ProgramSetting::DuplicateWindow(_) => "reject duplicate ids",
+            ProgramSetting::Survey { .. } => "survey",
         };
         if seen.insert(key, setting.span).is_some() {
             checker.duplicate(setting.span, &format!("`{key}`"));
@@ -457,12 +458,59 @@ fn check_reward(reward: &RewardDecl, symbols: &Symbols, checker: &mut Checker) {
     }
 }
 
+/// The program's `survey`: a declared event type's number field.
+pub fn check_survey(file: &File, symbols: &Symbols, checker: &mut Checker) {
+    let settings = file.items.iter().filter_map(|item| match item {
+        Item::Program(p) => Some(&p.settings),
+        _ => None,
+    });
+    for setting in settings.flatten() {
+        let ProgramSetting::Survey { event, field } = &setting.node else {
+            continue;
+        };
+        if BuiltinEvent::named(&event.node).is_some() {
+            checker.report(
+                Diagnostic::error(
+                    "builtin-event",
+                    event.span,
+                    format!("`{}` is a built-in event, not a survey", event.node),
+                )
+                .with_label("answers come as an event of their own")
+                .with_help("declare one, `event feedback { score: number }`, and name it here"),
+            );
+            continue;
+        }
+        match event_field(event, field, symbols, checker) {
+            None | Some(FieldType::Number) => {}
+            Some(_) => checker.report(
+                Diagnostic::error(
+                    "type-mismatch",
+                    field.span,
+                    format!("`{}.{}` is not a number", event.node, field.node),
+                )
+                .with_label("a survey's score is a number from 0 to 10")
+                .with_help(format!(
+                    "declare the score as `{}: number` in `event {}`",
+                    field.node, event.node
+                )),
+            ),
+        }
+    }
+}
+
 /// Points types and event types declared but never used.
 pub fn check_unused(file: &File, symbols: &Symbols, checker: &mut Checker) {
     let mut used_points: BTreeSet<&str> = symbols.earned_anywhere();
     let mut used_events: BTreeSet<&str> = BTreeSet::new();
     for item in &file.items {
         match item {
+            Item::Program(program) => {
+                for setting in &program.settings {
+                    if let ProgramSetting::Survey { event, .. } = &setting.node {
+                        used_events.insert(&event.node);
+                    }
+                }
+            }
             Item::Rule(rule) => {
                 for stmt in &rule.stmts {
                     if let RuleStmt::On { event, .. } = &stmt.node {

@@ -22,6 +22,7 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
     let mut checker = Checker::default();
     let symbols = Symbols::collect(file, &mut checker);
     items::check_program(file, &mut checker);
+    items::check_survey(file, &symbols, &mut checker);
     items::check_points(file, &symbols, &mut checker);
     tiers::check_tiers(file, &symbols, &mut checker);
     rules::check_rules(file, &symbols, &mut checker);

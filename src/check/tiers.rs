@@ -122,19 +122,8 @@ pub(super) fn check_source(
             }
         }
         MeasureSource::FieldSum { event, field } => {
-            let Some(schema) = symbols.events.get(event.node.as_str()) else {
-                checker.report(unknown_event(event, symbols));
-                return;
-            };
-            match schema.fields.get(field.node.as_str()) {
-                None => checker.report(suggest::unknown(
-                    &field.node,
-                    field.span,
-                    format!("`{}` has no field `{}`", event.node, field.node),
-                    "fields",
-                    schema.fields.keys().copied(),
-                )),
-                Some(FieldType::Number | FieldType::Money) => {}
+            match event_field(event, field, symbols, checker) {
+                None | Some(FieldType::Number | FieldType::Money) => {}
                 Some(_) => checker.report(
                     Diagnostic::error(
                         "type-mismatch",
@@ -147,6 +136,31 @@ pub(super) fn check_source(
             }
         }
     }
+}
+
+/// The type of `event.field`, or `None` after reporting an unknown event
+/// type or field.
+pub(super) fn event_field(
+    event: &Ident,
+    field: &Ident,
+    symbols: &Symbols,
+    checker: &mut Checker,
+) -> Option<FieldType> {
+    let Some(schema) = symbols.events.get(event.node.as_str()) else {
+        checker.report(unknown_event(event, symbols));
+        return None;
+    };
+    let found = schema.fields.get(field.node.as_str()).copied();
+    if found.is_none() {
+        checker.report(suggest::unknown(
+            &field.node,
+            field.span,
+            format!("`{}` has no field `{}`", event.node, field.node),
+            "fields",
+            schema.fields.keys().copied(),
+        ));
+    }
+    found
 }
 
 fn unknown_event(event: &Ident, symbols: &Symbols) -> Diagnostic {

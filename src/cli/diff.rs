@@ -7,9 +7,10 @@ use super::{display_name, files_of, progress, read, Error};
 use loyalty::compile::ir::Program;
 use loyalty::events::Format;
 use loyalty::finance::diff::{self, Outcome};
+use loyalty::finance::spread::ChangeSpread;
 use loyalty::finance::threshold::Threshold;
 use loyalty::report::output::AtomicFile;
-use loyalty::simulate::{self, Options, Simulation};
+use loyalty::simulate::{self, Options};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -38,6 +39,11 @@ pub struct Args {
     /// population).
     #[arg(long, requires = "scenario")]
     seed: Option<u64>,
+    /// With --scenario: how many paired runs of the population; the report
+    /// gives each overall change's 5th, 50th and 95th percentile across
+    /// them, and the tables of the first run.
+    #[arg(long, default_value_t = 20, requires = "scenario")]
+    runs: u64,
     /// With --events: replay up to and including this day (YYYY-MM-DD, in
     /// the old program's time zone) or instant (RFC 3339). Default: the last
     /// event.
@@ -87,6 +93,9 @@ enum OutputFormat {
 #[derive(serde::Serialize)]
 struct Document<'d> {
     title: &'d str,
+    /// With --scenario: the changes' spread across the paired runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spread: Option<&'d ChangeSpread>,
     #[serde(flatten)]
     diff: &'d diff::Diff,
 }
@@ -127,15 +136,20 @@ fn compare(args: &Args) -> Result<ExitCode, Error> {
     for threshold in &thresholds {
         threshold.fits(points())?;
     }
-    let compared = match &args.scenario {
-        Some(scenario) => on_scenario(args, scenario, (&old, &new))?,
-        None => Some(on_events(args, &old, &new)?),
+    let (result, spread, source) = match &args.scenario {
+        Some(scenario) => {
+            let (mut diffs, spread, source) = on_scenario(args, scenario, (&old, &new))?;
+            // A population of no members makes no run to compare.
+            if diffs.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+            (diffs.swap_remove(0), Some(spread), source)
+        }
+        None => {
+            let (old_outcome, new_outcome, source) = on_events(args, &old, &new)?;
+            (diff::compare(&old_outcome, &new_outcome)?, None, source)
+        }
     };
-    // A population of no members makes no run to compare.
-    let Some((old_outcome, new_outcome, source)) = compared else {
-        return Ok(ExitCode::FAILURE);
-    };
-    let result = diff::compare(&old_outcome, &new_outcome)?;
     let title = format!(
         "{} → {} on {source}",
         display_name(&args.old),
@@ -145,16 +159,16 @@ fn compare(args: &Args) -> Result<ExitCode, Error> {
         OutputFormat::Json => {
             let document = Document {
                 title: &title,
+                spread: spread.as_ref(),
                 diff: &result,
             };
             let json = serde_json::to_string_pretty(&document).map_err(Error::DiffJson)?;
             input::print(&(json + "\n"))?;
         }
-        OutputFormat::Human | OutputFormat::Markdown => input::print(&diff::render(
-            &result,
-            &title,
-            args.format == OutputFormat::Markdown,
-        ))?,
+        OutputFormat::Human | OutputFormat::Markdown => {
+            let markdown = args.format == OutputFormat::Markdown;
+            input::print(&diff::render(&result, spread.as_ref(), &title, markdown))?
+        }
     }
     if let Some(path) = &args.html {
         let mut facts = vec![
@@ -222,17 +236,18 @@ fn on_events(
     ))
 }
 
-/// Both programs on one run of the scenario's population, with common
-/// random numbers; and what the title says they ran on. `None` when the
-/// population has no members, so there is no run.
+/// Both programs on `--runs` runs of the scenario's population, with
+/// common random numbers: each pair of runs' diff (none when the population
+/// has no members), the spread of their changes, and what the title says
+/// they ran on.
 fn on_scenario(
     args: &Args,
     scenario: &Path,
     (old, new): (&Program, &Program),
-) -> Result<Option<(Outcome, Outcome, String)>, Error> {
+) -> Result<(Vec<diff::Diff>, ChangeSpread, String), Error> {
     let source = read(scenario)?;
     let options = Options {
-        runs: 1,
+        runs: args.runs,
         seed: args.seed,
         keep_members: true,
     };
@@ -242,15 +257,14 @@ fn on_scenario(
             error,
         }
     })?;
-    let outcome = |s: &Simulation, program| s.runs.first().map(|run| run.outcome(program));
     let what = format!(
-        "{} (seed {}, {} members, {} months)",
+        "{} (seed {}, {} members, {} months; the tables are run 0's of {})",
         display_name(scenario),
         a.report.seed,
         a.report.population,
-        a.report.months.len()
+        a.report.months.len(),
+        a.runs.len()
     );
-    Ok(outcome(&a, old)
-        .zip(outcome(&b, new))
-        .map(|(old, new)| (old, new, what)))
+    let (diffs, spread) = simulate::diffs((old, &a), (new, &b))?;
+    Ok((diffs, spread, what))
 }

@@ -6,6 +6,7 @@
 use super::input::{self, Inputs};
 use super::{display_name, files_of, progress, read, Error, Format, USAGE_ERROR};
 use loyalty::compile::Program;
+use loyalty::engine::ledger::Entry;
 use loyalty::finance::close::{LiabilityAdjustment, RevenueAdjustment};
 use loyalty::finance::deferred::RevenueRow;
 use loyalty::finance::deferred::{self, Rounding};
@@ -15,12 +16,14 @@ use loyalty::finance::liability::{Breakage, LiabilityBuilder};
 use loyalty::finance::upcoming;
 use loyalty::finance::{close, parse_percent, reconcile};
 use loyalty::html;
+use loyalty::report::kpis::{RunEvents, RunKpis};
 use loyalty::report::output::{summary_document, Folder};
 use loyalty::report::tier_mix::TierMix;
 use loyalty::report::{self, LedgerWriter};
-use loyalty::run::{Finished, RejectLimit, Run, RunError, Sinks};
+use loyalty::run::{Finished, Records, RejectLimit, RowSink, Run, RunError, Sinks};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -54,7 +57,11 @@ pub struct Args {
     /// the share of each monthly earning cohort redeemed by each month
     /// since; cohorts.json: with the chain-ladder fit of the ultimate
     /// redemption rate, the breakage it implies and the liability at ±2
-    /// points of it). Several are separated by commas.
+    /// points of it) and `kpis` (kpis.csv: per month and KPI, the
+    /// definitions of `simulate`'s KPIs; tier_migration.csv: members by
+    /// tier at the previous and this month's end) and `state` (state.csv:
+    /// every member's tier, open buckets and debts at the end, for
+    /// `simulate --from-state`). Several are separated by commas.
     #[arg(long, value_enum, value_name = "REPORT", value_delimiter = ',')]
     report: Vec<Report>,
     /// The breakage rate the reports use for every points type, in percent
@@ -129,6 +136,8 @@ enum Report {
     Upcoming,
     Reconciliation,
     Cohorts,
+    Kpis,
+    State,
 }
 
 fn parse_breakage(text: &str) -> Result<Breakage, String> {
@@ -230,6 +239,15 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let mut folder = Folder::open(&args.out, "summary.json")?;
     let ledger = LedgerWriter::new(&program, folder.create("ledger.csv")?)?;
     let options = args.inputs.options(until, args.strict);
+    let wants_kpis = args.report.contains(&Report::Kpis);
+    let mut kpi_rows = wants_kpis.then(|| RunKpis::new(&program));
+    let kpi_events = Mutex::new(RunEvents::default());
+    let mut to_kpis = |rows: &[Entry]| {
+        if let Some(kpis) = &mut kpi_rows {
+            kpis.add(rows);
+        }
+        Ok(())
+    };
     let sinks = Sinks {
         ledger: Some(ledger),
         liability: (!args.report.is_empty()).then(|| {
@@ -243,12 +261,19 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
             builder
         }),
         tier_mix: args.html.as_ref().map(|_| TierMix::new(&program)),
-        rows: None,
+        rows: wants_kpis.then_some(&mut to_kpis as &mut RowSink),
     };
     // Opened once more, on the thread that reads them (the files opened
     // above stop the run on a missing one before anything is written).
     drop(records);
-    let open = || input::records(&program, &args.inputs, &bar);
+    let open = || {
+        let records = input::records(&program, &args.inputs, &bar)?;
+        Ok(if wants_kpis {
+            Box::new(RunEvents::observing(&kpi_events, &program, records)) as Records
+        } else {
+            records
+        })
+    };
     let finished = Run::new(&program, options)
         .threads(usize::from(args.threads))
         .replay_read(&open, sinks);
@@ -375,6 +400,33 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
                 ))?;
             }
         }
+        if wants(Report::State) {
+            folder.write("state.csv", |f| {
+                Ok(report::state::write_state(
+                    &engine,
+                    until.unwrap_or(now),
+                    f,
+                )?)
+            })?;
+        }
+        let kpi_report = kpi_rows.take().map(|kpis| {
+            let events = kpi_events
+                .lock()
+                .map(|mut events| std::mem::take(&mut *events))
+                .unwrap_or_default();
+            kpis.finish(events, &outcome.rejects, &table.rows, until.unwrap_or(now))
+        });
+        if let Some(report) = &kpi_report {
+            folder.write("kpis.csv", |f| Ok(report.write_csv(f)?))?;
+            folder.write("tier_migration.csv", |f| {
+                Ok(report.write_migration_csv(&program, f)?)
+            })?;
+            say(&format!(
+                "\nKPIs in {}\n\n{}",
+                report.months.last().map_or("", String::as_str),
+                report.text(&program)
+            ))?;
+        }
         if let (Some(holdings), Some(revenue)) =
             (liability.holdings(until.unwrap_or(now)), &revenue)
         {
@@ -418,8 +470,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
                 revenue_asked: wants(Report::DeferredRevenue),
                 upcoming: upcoming.as_ref(),
                 cohorts: cohorts.as_ref(),
-                // `--report kpis` hooks in here.
-                kpis: None,
+                kpis: kpi_report.as_ref(),
             });
             folder.write_at(path, page.as_bytes())?;
         }

@@ -5,9 +5,10 @@
 use super::{display_name, input, read, Error};
 use indicatif::{ProgressBar, ProgressStyle};
 use loyalty::report::output::Folder;
+use loyalty::report::state::read_state;
 use loyalty::simulate::{self, Options};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -36,6 +37,13 @@ pub struct Args {
     /// tier mix).
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
+    /// Start from a run's end state: DIR is a `loyalty run --report state
+    /// --out DIR` folder, whose state.csv holds every member's tier, open
+    /// buckets and debts. Its members continue, with the scenario's habits,
+    /// beside the members the scenario enrols; the scenario must start
+    /// after the state's as-of instant.
+    #[arg(long, value_name = "DIR")]
+    from_state: Option<PathBuf>,
 }
 
 pub fn run(args: &Args) -> Result<ExitCode, Error> {
@@ -45,6 +53,18 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         name: display_name(&args.scenario),
         error,
     })?;
+    let plan = match &args.from_state {
+        None => plan,
+        Some(dir) => {
+            let path = dir.join("state.csv");
+            let in_file = |path: &Path| {
+                let name = display_name(path);
+                move |error| Error::FileContent { name, error }
+            };
+            let state = read_state(&program, &read(&path)?).map_err(in_file(&path))?;
+            plan.from_book(state).map_err(in_file(&args.scenario))?
+        }
+    };
     let options = Options {
         runs: args.runs,
         seed: args.seed,

@@ -75,6 +75,17 @@ pub struct Program {
     /// month`), each once: what they count (a `Count` or a `FieldSum`) and
     /// over which window. An [`Expr::Counter`] is an index here.
     pub counters: Vec<(Measure, CounterWindow)>,
+    /// `survey feedback.score`: the event type that carries a survey
+    /// response, and its number field with the 0–10 score (the NPS KPI).
+    pub survey: Option<Survey>,
+}
+
+/// Where a program's survey responses are: an event type and its score field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Survey {
+    pub event: EventTypeId,
+    /// The field's index among the event type's fields.
+    pub field: usize,
 }
 
 /// The window of a counter: the current calendar unit, or a term back from

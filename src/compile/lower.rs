@@ -83,6 +83,7 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
         points_index: BTreeMap::new(),
         pool_index: BTreeMap::new(),
         counters: Vec::new(),
+        survey: None,
     };
     let mut names = Names::default();
     for item in &file.items {
@@ -120,6 +121,16 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
         .enumerate()
         .map(|(i, e)| (e.name.clone(), i))
         .collect();
+    let surveys = file.items.iter().filter_map(|item| match item {
+        Item::Program(p) => Some(&p.settings),
+        _ => None,
+    });
+    for setting in surveys.flatten() {
+        if let ast::ProgramSetting::Survey { event, field } = &setting.node {
+            let (event, field) = event_field(&names, &program, event, field)?;
+            program.survey = Some(Survey { event, field });
+        }
+    }
     for item in &file.items {
         if let Item::Tiers(t) = item {
             program.tiers = Some(lower_tiers(t, &mut names, &program)?);
@@ -248,6 +259,8 @@ fn lower_header(p: &ast::ProgramDecl, program: &mut Program) -> Result<()> {
             ast::ProgramSetting::AcceptLate(d) => program.late_limit = Some(term(d)?),
             ast::ProgramSetting::AcceptReturns(d) => program.return_window = Some(term(d)?),
             ast::ProgramSetting::DuplicateWindow(d) => program.duplicate_window = term(d)?,
+            // Lowered once the event types are (`survey`).
+            ast::ProgramSetting::Survey { .. } => {}
         }
     }
     Ok(())
@@ -361,15 +374,26 @@ fn measure(
         }
         ast::MeasureSource::Count(e) => Measure::Count(Names::get(&names.events, e, "event type")?),
         ast::MeasureSource::FieldSum { event, field } => {
-            let id = Names::get(&names.events, event, "event type")?;
-            let index = program
-                .events
-                .get(id)
-                .and_then(|t| t.fields.iter().position(|f| f.name == field.node))
-                .ok_or_else(|| internal(field.span, "a field"))?;
+            let (id, index) = event_field(names, program, event, field)?;
             Measure::FieldSum(id, index)
         }
     })
+}
+
+/// An event type's field, as (the type, the field's index among its fields).
+fn event_field(
+    names: &Names,
+    program: &Program,
+    event: &ast::Ident,
+    field: &ast::Ident,
+) -> Result<(EventTypeId, usize)> {
+    let id = Names::get(&names.events, event, "event type")?;
+    let index = program
+        .events
+        .get(id)
+        .and_then(|t| t.fields.iter().position(|f| f.name == field.node))
+        .ok_or_else(|| internal(field.span, "a field"))?;
+    Ok((id, index))
 }
 
 /// The counters an expression reads.

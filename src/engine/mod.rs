@@ -15,6 +15,7 @@ mod ids;
 mod late;
 pub mod ledger;
 pub mod member;
+pub mod opening;
 mod packed;
 pub mod replay;
 mod rules;

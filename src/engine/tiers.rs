@@ -253,7 +253,11 @@ pub(super) fn period_end_of(program: &Program, member: &Member) -> Option<DateTi
 }
 
 /// The end of the tier period that `from` falls in, for `member`.
-fn next_period_end(program: &Program, from: DateTime<Utc>, member: &Member) -> DateTime<Utc> {
+pub(super) fn next_period_end(
+    program: &Program,
+    from: DateTime<Utc>,
+    member: &Member,
+) -> DateTime<Utc> {
     let tz = program.timezone;
     let date = calendar::local(tz, from).date();
     let start = |date| calendar::start_of_day(tz, date);
@@ -304,7 +308,7 @@ fn measures_scope<'a>(measures: &'a [Decimal], local: chrono::NaiveDateTime) -> 
 
 impl Engine<'_> {
     /// Queues member `m`'s period end at `at`, the one current from now on.
-    fn schedule_period_end(&mut self, m: usize, at: DateTime<Utc>) {
+    pub(super) fn schedule_period_end(&mut self, m: usize, at: DateTime<Utc>) {
         self.schedule(at, m, DueKind::PeriodEnd);
         let seq = self.seq;
         if let Some(member) = self.members.get_mut(m) {

@@ -7,6 +7,7 @@ use crate::compile::ir::Program;
 use crate::currency::Currency;
 use crate::engine::member::{Member, Wallet};
 use crate::finance::liability::LiabilityRow;
+use crate::finance::spread::ChangeSpread;
 use crate::finance::Error;
 use crate::table::{percent, points, signed, Table};
 use rust_decimal::Decimal;
@@ -136,6 +137,17 @@ pub enum Unit {
     Count,
 }
 
+impl Unit {
+    /// An amount as the report shows this unit: money to `currency`'s
+    /// minor unit.
+    pub fn show(self, amount: Decimal, currency: Currency) -> String {
+        match self {
+            Unit::Points | Unit::Count => points(amount),
+            Unit::Money => currency.format(amount),
+        }
+    }
+}
+
 /// Which figure a line holds, whatever its label says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -174,10 +186,7 @@ impl Line {
     /// figures, the change and the change relative to the old figure;
     /// money to `currency`'s minor unit.
     pub fn cells(&self, currency: Currency) -> [String; 5] {
-        let show = |amount| match self.unit {
-            Unit::Points | Unit::Count => points(amount),
-            Unit::Money => currency.format(amount),
-        };
+        let show = |amount| self.unit.show(amount, currency);
         let change = self.change();
         let relative = if self.old.is_zero() {
             if change.is_zero() {
@@ -496,8 +505,9 @@ fn members_table(moved: &[MemberDiff]) -> Table {
     members
 }
 
-/// The diff as a report: aligned text, or Markdown for a pull request.
-pub fn render(diff: &Diff, title: &str, markdown: bool) -> String {
+/// The diff as a report: aligned text, or Markdown for a pull request; a
+/// spread across paired runs (`diff --scenario`) first, under the title.
+pub fn render(diff: &Diff, spread: Option<&ChangeSpread>, title: &str, markdown: bool) -> String {
     let table = |t: &Table| if markdown { t.markdown() } else { t.text() };
     let heading = |text: &str| {
         if markdown {
@@ -511,6 +521,10 @@ pub fn render(diff: &Diff, title: &str, markdown: bool) -> String {
     } else {
         format!("{title}\n\n")
     };
+    if let Some(spread) = spread {
+        out.push_str(&spread.render(diff.currency, markdown));
+        out.push('\n');
+    }
     let tables = tables(diff);
     out.push_str(&heading(OVERALL_HEADING));
     out.push_str(&table(&tables.overall));

@@ -91,7 +91,8 @@ pub fn month_label(program: &Program, t: DateTime<Utc>) -> String {
     month_name(month_of(program, t))
 }
 
-fn month_of(program: &Program, t: DateTime<Utc>) -> Month {
+/// The month an instant falls in, in the program's zone, as a number.
+pub fn month_of(program: &Program, t: DateTime<Utc>) -> Month {
     calendar::period_key(Period::Month, calendar::local(program.timezone, t).date())
 }
 
@@ -146,6 +147,9 @@ pub struct LiabilityBuilder<'p> {
     balances: Option<BalanceBook>,
     /// Redemptions traced to cohorts, when asked for ([`Self::with_cohorts`]).
     redemptions: Option<CohortBook>,
+    /// Per points type, what was outstanding before the first entry
+    /// ([`Self::with_opening`]).
+    opening: Vec<Decimal>,
 }
 
 impl<'p> LiabilityBuilder<'p> {
@@ -156,6 +160,17 @@ impl<'p> LiabilityBuilder<'p> {
             cohorts: vec![BTreeMap::new(); program.points.len()],
             balances: None,
             redemptions: None,
+            opening: vec![Decimal::ZERO; program.points.len()],
+        }
+    }
+
+    /// Starts from `outstanding` points per points type (indexed like the
+    /// program's), held before the first entry: a book carried over from
+    /// another run.
+    pub fn with_opening(self, outstanding: Vec<Decimal>) -> Self {
+        LiabilityBuilder {
+            opening: outstanding,
+            ..self
         }
     }
 
@@ -272,7 +287,8 @@ impl<'p> LiabilityBuilder<'p> {
             .collect();
         let mut rows = Vec::new();
         if let Some((first, last)) = self.span(until) {
-            let mut outstanding = vec![Decimal::ZERO; program.points.len()];
+            let mut outstanding = self.opening.clone();
+            outstanding.resize(program.points.len(), Decimal::ZERO);
             for month in first..=last {
                 let flows = self.months.get(&month);
                 for (p, (points, rate)) in program.points.iter().zip(&mut rates).enumerate() {

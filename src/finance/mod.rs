@@ -13,6 +13,7 @@ pub mod estimates;
 pub mod liability;
 pub mod reconcile;
 pub mod rollforward;
+pub mod spread;
 pub mod threshold;
 pub mod upcoming;
 

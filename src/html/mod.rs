@@ -12,7 +12,7 @@ mod run;
 mod simulation;
 
 pub use diff::diff_page;
-pub use run::{run_page, Kpi, RunReports};
+pub use run::{run_page, RunReports};
 pub use simulation::simulation_page;
 
 use crate::compile::ir::Program;

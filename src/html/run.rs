@@ -19,6 +19,7 @@ use crate::finance::deferred::{self, RevenueRow};
 use crate::finance::liability::{LiabilityRow, LiabilityTable, PERKS};
 use crate::finance::rollforward::{roll_forward, RollForward};
 use crate::finance::upcoming::Upcoming;
+use crate::report::kpis::{is_share, KpiReport};
 use crate::report::tier_mix::TierMix;
 use crate::table::{percent, points, Table};
 use rust_decimal::Decimal;
@@ -26,17 +27,6 @@ use std::collections::BTreeMap;
 
 /// How many rejects the page lists with their reasons.
 const FIRST_REJECTS: usize = 5;
-
-/// One KPI's value at one month's end, as the page's KPI table takes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Kpi {
-    /// `2025-01`.
-    pub month: String,
-    pub name: String,
-    pub value: Decimal,
-    /// The value is a fraction, shown as a percentage.
-    pub share: bool,
-}
 
 /// What the run made, for its page: the liability table always; the
 /// other reports when they were asked for.
@@ -58,7 +48,7 @@ pub struct RunReports<'r> {
     pub upcoming: Option<&'r Upcoming>,
     pub cohorts: Option<&'r CohortReport>,
     /// `--report kpis`'s values, month by month.
-    pub kpis: Option<&'r [Kpi]>,
+    pub kpis: Option<&'r KpiReport>,
 }
 
 /// The page for `loyalty run --report ... --html`.
@@ -317,30 +307,36 @@ fn revenue_section(body: &mut String, currency: Currency, revenue: Result<&[Reve
     );
 }
 
-/// The KPIs, one row each, a column per month.
-fn kpi_section(body: &mut String, kpis: &[Kpi]) {
-    let months = months_of(kpis.iter().map(|k| k.month.as_str()));
-    let names = points_types(kpis.iter().map(|k| k.name.as_str()));
+/// The KPIs, one row each (in the report's order), a column per month;
+/// fractions in percent.
+fn kpi_section(body: &mut String, kpis: &KpiReport) {
     let header: Vec<&str> = std::iter::once("kpi")
-        .chain(months.iter().map(String::as_str))
+        .chain(kpis.months.iter().map(String::as_str))
         .collect();
     let mut table = Table::new(&header);
-    for name in &names {
+    let names = kpis
+        .kpis
+        .first()
+        .into_iter()
+        .flatten()
+        .map(|(name, _)| name);
+    for name in names {
         let mut row = vec![name.clone()];
-        row.extend(months.iter().map(|month| {
-            kpis.iter()
-                .find(|k| &k.name == name && &k.month == month)
-                .map_or(String::new(), |k| {
-                    if k.share {
-                        percent(k.value)
+        row.extend(kpis.kpis.iter().map(|month| {
+            month
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(String::new(), |(_, value)| {
+                    if is_share(name) {
+                        percent(*value)
                     } else {
-                        points(k.value)
+                        points(*value)
                     }
                 })
         }));
         table.push(row);
     }
-    section(body, "KPIs at each month's end", &html_table(&table));
+    section(body, "KPIs at the end of each month", &html_table(&table));
 }
 
 /// Per points type: the cohorts' redemption curves, the fit and its
@@ -511,25 +507,23 @@ fn liability_table(body: &mut String, table: &LiabilityTable) {
 mod tests {
     use super::*;
 
-    fn kpi(month: &str, name: &str, value: &str, share: bool) -> Kpi {
-        Kpi {
-            month: month.into(),
-            name: name.into(),
-            value: value.parse().unwrap(),
-            share,
-        }
-    }
-
     #[test]
     fn kpis_are_a_row_each_a_column_per_month_shares_in_percent() {
+        let d = |text: &str| text.parse::<Decimal>().unwrap();
         let mut body = String::new();
         kpi_section(
             &mut body,
-            &[
-                kpi("2025-02", "active_members", "1250", false),
-                kpi("2025-01", "active_members", "1200", false),
-                kpi("2025-01", "redemption_rate", "0.125", true),
-            ],
+            &KpiReport {
+                months: vec!["2025-01".into(), "2025-02".into()],
+                tallies: Vec::new(),
+                kpis: vec![
+                    vec![
+                        ("active_members".into(), d("1200")),
+                        ("redemption_rate:stars".into(), d("0.125")),
+                    ],
+                    vec![("active_members".into(), d("1250"))],
+                ],
+            },
         );
         assert!(body.contains("<th>kpi</th><th>2025-01</th><th>2025-02</th>"));
         assert!(body.contains(
@@ -537,7 +531,7 @@ mod tests {
         ));
         // A month without the figure is an empty cell.
         assert!(body.contains(
-            "<tr><td>redemption_rate</td><td class=\"num\">12.50%</td><td class=\"num\"></td></tr>"
+            "<tr><td>redemption_rate:stars</td><td class=\"num\">12.50%</td><td class=\"num\"></td></tr>"
         ));
     }
 }

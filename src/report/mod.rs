@@ -16,7 +16,9 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
 
+pub mod kpis;
 pub mod output;
+pub mod state;
 pub mod tier_mix;
 
 /// Appends `n` to `out` exactly as its `Display` writes it: a whole number

@@ -71,6 +71,9 @@ pub struct ReturnChances {
 
 pub struct Synthetic {
     pub id: String,
+    /// A member of the plan's book, not of the scenario: enrolled before
+    /// the simulation starts.
+    pub carried: bool,
     rng: ChaCha8Rng,
     pub joined: DateTime<Utc>,
     pub join_month: usize,
@@ -87,10 +90,14 @@ pub struct Synthetic {
 
 impl Synthetic {
     /// Member `index` of `run`: the first `initial` enrol on the first day,
-    /// the others `joins_per_month` a month.
+    /// the others `joins_per_month` a month; past the scenario's own
+    /// population, the members of the plan's book (`--from-state`), there
+    /// from the first instant and not enrolled again.
     pub fn new(plan: &Plan, run: u64, index: u64) -> Synthetic {
         let mut rng = stream(plan.seed, run, index);
+        let carried = plan.carried(index);
         let join_month = match index.checked_sub(plan.initial) {
+            _ if carried.is_some() => 0,
             None => 0,
             Some(later) => usize::try_from(later / plan.joins_per_month.max(1)).unwrap_or(0),
         };
@@ -99,7 +106,9 @@ impl Synthetic {
             .get(join_month)
             .copied()
             .unwrap_or_default();
-        let joined = if index < plan.initial {
+        let joined = if carried.is_some() {
+            month_start
+        } else if index < plan.initial {
             let day = calendar::local(plan.timezone, month_start).date();
             time_in_hours(&mut rng, plan, day, plan.enroll_hours)
         } else {
@@ -129,7 +138,8 @@ impl Synthetic {
             })
             .collect();
         let mut member = Synthetic {
-            id: member_id(index),
+            id: carried.map_or_else(|| member_id(index), |c| c.member.clone()),
+            carried: carried.is_some(),
             rng,
             joined,
             join_month,
@@ -139,7 +149,9 @@ impl Synthetic {
             queue: BTreeMap::new(),
             seq: 0,
         };
-        member.schedule(joined, Planned::Enroll(attributes));
+        if !member.carried {
+            member.schedule(joined, Planned::Enroll(attributes));
+        }
         member
     }
 

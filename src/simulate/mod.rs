@@ -14,11 +14,12 @@ pub mod stats;
 
 pub use plan::Plan;
 pub use scenario::Scenario;
-pub use shard::Tally;
 pub use stats::{Report, RunResult};
 
 use crate::compile::ir::Program;
 use crate::file_error::FileError;
+use crate::finance::diff::Diff;
+use crate::finance::spread::ChangeSpread;
 use rayon::prelude::*;
 use std::ops::Range;
 
@@ -215,4 +216,20 @@ pub fn compare(
         simulate(old, &old_plan, options, progress)?,
         simulate(new, &new_plan, options, progress)?,
     ))
+}
+
+/// The diff of each pair of runs [`compare`] made (run r of `old` with run
+/// r of `new`, the same members), and the spread of their overall changes.
+pub fn diffs(
+    (old, old_runs): (&Program, &Simulation),
+    (new, new_runs): (&Program, &Simulation),
+) -> Result<(Vec<Diff>, ChangeSpread), crate::finance::Error> {
+    let diffs = old_runs
+        .runs
+        .iter()
+        .zip(&new_runs.runs)
+        .map(|(a, b)| crate::finance::diff::compare(&a.outcome(old), &b.outcome(new)))
+        .collect::<Result<Vec<Diff>, _>>()?;
+    let spread = ChangeSpread::of(&diffs);
+    Ok((diffs, spread))
 }

@@ -3,17 +3,21 @@
 //! uses exists, and everything is resolved to the indices the generator
 //! uses. A mismatch is an error naming the scenario's field and its line.
 
+use super::member::member_id;
 use super::scenario::{Draw, Hours, Rate, Returns, Scenario};
 use crate::check::suggest;
 use crate::compile::calendar;
 use crate::compile::ir::{EventTypeId, Field, PerkId, Program, RewardId, Value};
 use crate::currency::Currency;
+use crate::engine::opening::Opening;
 use crate::file_error::FileError;
+use crate::report::state::State;
 use crate::syntax::ast::FieldType;
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What the generator and the shards need, resolved.
 #[derive(Debug, Clone)]
@@ -43,6 +47,9 @@ pub struct Plan {
     pub use_perk: Option<EventTypeId>,
     /// Whether members may all share one engine only (a budget is program-wide).
     pub has_budgets: bool,
+    /// The book the simulation starts from (`--from-state`): its members
+    /// come after the scenario's own.
+    pub book: Option<Arc<State>>,
 }
 
 /// Events of one type a member makes.
@@ -346,6 +353,7 @@ pub fn plan(program: &Program, scenario: &Scenario, source: &str) -> Result<Plan
         },
         perks,
         has_budgets: program.rules.iter().any(|r| !r.budgets.is_empty()),
+        book: None,
     })
 }
 
@@ -354,9 +362,57 @@ impl Plan {
         self.month_names.len()
     }
 
-    /// Everyone who is ever a member: the initial ones and every month's joiners.
+    /// Everyone who is ever a member: the initial ones, every month's
+    /// joiners and the book's members.
     pub fn population(&self) -> u64 {
+        let carried = self.book.as_ref().map_or(0, |b| b.members.len() as u64);
+        self.own_population() + carried
+    }
+
+    /// The scenario's own members: the initial ones and every month's joiners.
+    pub fn own_population(&self) -> u64 {
         self.initial + self.joins_per_month * self.months() as u64
+    }
+
+    /// Member `index`'s state in the book, if it is one of the book's.
+    pub fn carried(&self, index: u64) -> Option<&Opening> {
+        let k = index.checked_sub(self.own_population())?;
+        self.book.as_ref()?.members.get(usize::try_from(k).ok()?)
+    }
+
+    /// Starts the simulation from `book`, a run's end state: its members
+    /// continue (with the scenario's habits) beside the scenario's own. The
+    /// simulation must start after the book's as-of instant, and no member
+    /// of the book may have a simulated member's id.
+    pub fn from_book(mut self, book: State) -> Result<Plan, FileError> {
+        let start = self.month_starts.first().copied().unwrap_or_default();
+        if start <= book.as_of {
+            return Err(FileError::new(
+                None,
+                format!(
+                    "the simulation starts at {}, not after the state's as-of instant {}: start the scenario later",
+                    calendar::rfc3339(self.timezone, start),
+                    calendar::rfc3339(self.timezone, book.as_of)
+                ),
+            ));
+        }
+        let own = self.own_population();
+        if let Some(clash) = book.members.iter().find(|m| {
+            m.member
+                .strip_prefix('m')
+                .and_then(|digits| digits.parse::<u64>().ok())
+                .is_some_and(|i| i < own && member_id(i) == m.member)
+        }) {
+            return Err(FileError::new(
+                None,
+                format!(
+                    "member `{}` of the state has the id of a simulated member",
+                    clash.member
+                ),
+            ));
+        }
+        self.book = Some(Arc::new(book));
+        Ok(self)
     }
 }
 

@@ -11,78 +11,23 @@ use super::stats::RunResult;
 use crate::compile::calendar;
 use crate::compile::ir::{Program, RewardId, Value};
 use crate::currency::Currency;
-use crate::engine::ledger::{Entry, EntryKind};
+use crate::engine::ledger::Entry;
 use crate::engine::member::Counter;
 use crate::engine::Engine;
 use crate::events::{Body, Event, Origin, Redeem, Return};
 use crate::finance::diff::MemberOutcome;
 use crate::finance::liability::{Breakage, LiabilityBuilder};
+use crate::report::kpis::{empty_tally, survey_score, MemberKpis, Tally};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::ops::Range;
-
-/// The trailing window of the active-members KPI, in months (about 90 days).
-pub const ACTIVE_MONTHS: usize = 3;
-/// The trailing window of the repeat-purchase rate, in months.
-pub const REPEAT_MONTHS: usize = 12;
-
-/// What the shard's members did in one month, as counts and sums that add
-/// up across shards.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Tally {
-    /// Members enrolled by the month's end, whether they left or not.
-    pub enrolled: u64,
-    /// Enrolled and not left.
-    pub members: u64,
-    pub joined: u64,
-    pub left: u64,
-    /// Members (not left) who earned or redeemed in the trailing [`ACTIVE_MONTHS`].
-    pub active: u64,
-    /// Members per tier, lowest first, among those who have not left.
-    pub tiers: Vec<u64>,
-    /// Members with a purchase in the trailing [`REPEAT_MONTHS`], and those with two or more.
-    pub purchasers: u64,
-    pub repeaters: u64,
-    /// Purchases less returns, plus the sales field of other events.
-    pub sales: Decimal,
-    pub redemptions: u64,
-    pub perk_uses: u64,
-    /// Events the engine refused: none unless the state changed between a
-    /// decision and its event (an expiry in the minute before a redemption).
-    pub rejected: u64,
-}
-
-impl Tally {
-    pub fn add(&mut self, other: &Tally) {
-        self.enrolled += other.enrolled;
-        self.members += other.members;
-        self.joined += other.joined;
-        self.left += other.left;
-        self.active += other.active;
-        if self.tiers.len() < other.tiers.len() {
-            self.tiers.resize(other.tiers.len(), 0);
-        }
-        for (mine, theirs) in self.tiers.iter_mut().zip(&other.tiers) {
-            *mine += theirs;
-        }
-        self.purchasers += other.purchasers;
-        self.repeaters += other.repeaters;
-        self.sales += other.sales;
-        self.redemptions += other.redemptions;
-        self.perk_uses += other.perk_uses;
-        self.rejected += other.rejected;
-    }
-}
 
 /// A member's place in the shard.
 struct Seat {
     synthetic: Synthetic,
-    /// The last month they earned or redeemed in.
-    last_active: Option<usize>,
-    /// (month, purchases) for recent months, oldest first.
-    purchases: VecDeque<(usize, u32)>,
+    kpis: MemberKpis,
     cost: Decimal,
 }
 
@@ -92,6 +37,8 @@ struct Shard<'a> {
     engine: Engine<'a>,
     builder: LiabilityBuilder<'a>,
     seats: Vec<Seat>,
+    /// Seats by member id.
+    index: HashMap<String, usize>,
     tallies: Vec<Tally>,
     month: usize,
 }
@@ -105,20 +52,43 @@ pub fn run(
     keep_members: bool,
 ) -> RunResult {
     let months = plan.months();
+    let mut engine = Engine::new(program);
+    // The book's members in this shard, and what they hold; the book's
+    // pools in the first shard (they hold points, and never act).
+    let mut opening = vec![Decimal::ZERO; program.points.len()];
+    if let Some(book) = plan.book.as_ref().filter(|_| range.start == 0) {
+        for pool in &book.pools {
+            engine.open(pool, book.as_of);
+            pool.add_holdings(&mut opening);
+        }
+    }
+    let seats: Vec<Seat> = range
+        .map(|index| {
+            let mut kpis = MemberKpis::default();
+            if let (Some(carried), Some(book)) = (plan.carried(index), &plan.book) {
+                engine.open(carried, book.as_of);
+                kpis = MemberKpis::in_tier(carried.tier);
+                carried.add_holdings(&mut opening);
+            }
+            Seat {
+                synthetic: Synthetic::new(plan, run, index),
+                kpis,
+                cost: Decimal::ZERO,
+            }
+        })
+        .collect();
     let mut shard = Shard {
         program,
         plan,
-        engine: Engine::new(program),
-        builder: LiabilityBuilder::new(program),
-        seats: range
-            .map(|index| Seat {
-                synthetic: Synthetic::new(plan, run, index),
-                last_active: None,
-                purchases: VecDeque::new(),
-                cost: Decimal::ZERO,
-            })
+        engine,
+        builder: LiabilityBuilder::new(program).with_opening(opening),
+        index: seats
+            .iter()
+            .enumerate()
+            .map(|(s, seat)| (seat.synthetic.id.clone(), s))
             .collect(),
-        tallies: vec![Tally::default(); months],
+        seats,
+        tallies: vec![empty_tally(program); months],
         month: 0,
     };
     let mut next: BinaryHeap<Reverse<(DateTime<Utc>, usize)>> = BinaryHeap::new();
@@ -260,6 +230,8 @@ impl Shard<'_> {
         let Some(tally) = self.tallies.get_mut(month) else {
             return;
         };
+        // The clock work before the event may be other members' (tier reviews).
+        note_entries(&mut self.seats, &self.index, tally, month, &entries);
         if !applied {
             tally.rejected += 1;
             return;
@@ -268,28 +240,23 @@ impl Shard<'_> {
             return;
         };
         for e in entries.iter().filter(|e| e.member == member) {
-            if matches!(e.kind, EntryKind::Earn | EntryKind::Pend | EntryKind::Spend) {
-                seat.last_active = Some(month);
-            }
             seat.cost += cost(e, program.currency);
         }
         match &planned {
-            Planned::Redeem(_) => tally.redemptions += 1,
-            Planned::UsePerk(_) => tally.perk_uses += 1,
             Planned::Return { amount, .. } => tally.sales -= *amount,
-            Planned::Enroll(_) => {}
+            Planned::Redeem(_) | Planned::UsePerk(_) | Planned::Enroll(_) => {}
             Planned::Activity {
                 fields, chances, ..
             } => {
                 let Some(a) = activity else { return };
                 if a.counts_as_purchase {
-                    match seat.purchases.back_mut() {
-                        Some((m, count)) if *m == month => *count += 1,
-                        _ => seat.purchases.push_back((month, 1)),
-                    }
+                    seat.kpis.purchase(month);
                 }
                 if let Some(Value::Number(sales)) = a.sales.and_then(|f| fields.get(f)) {
                     tally.sales += *sales;
+                }
+                if let Some(score) = survey_score(program, &event) {
+                    tally.response(score);
                 }
                 let amount = match event.body {
                     Body::Purchase { amount } => amount,
@@ -411,42 +378,34 @@ impl Shard<'_> {
         self.engine.advance_to(end - Duration::nanoseconds(1));
         let entries = self.engine.drain_ledger();
         self.builder.add(&entries);
-        let tiers = self.program.tiers.as_ref().map_or(0, |t| t.tiers.len());
         let Some(tally) = self.tallies.get_mut(month) else {
             return;
         };
-        tally.tiers = vec![0; tiers];
+        note_entries(&mut self.seats, &self.index, tally, month, &entries);
         for seat in &mut self.seats {
             let synthetic = &seat.synthetic;
             if synthetic.joined >= end {
                 continue;
             }
             tally.enrolled += 1;
-            tally.joined += u64::from(synthetic.join_month == month);
+            tally.joined += u64::from(synthetic.join_month == month && !synthetic.carried);
             tally.left += u64::from(synthetic.leaves == month);
-            let stays = synthetic.leaves > month;
-            tally.members += u64::from(stays);
-            tally.active +=
-                u64::from(stays && seat.last_active.is_some_and(|m| m + ACTIVE_MONTHS > month));
-            if stays {
-                if let Some(count) = self
-                    .engine
-                    .member(&synthetic.id)
-                    .and_then(|m| tally.tiers.get_mut(m.tier))
-                {
-                    *count += 1;
-                }
-            }
-            while seat
-                .purchases
-                .front()
-                .is_some_and(|(m, _)| m + REPEAT_MONTHS <= month)
-            {
-                seat.purchases.pop_front();
-            }
-            let purchases: u32 = seat.purchases.iter().map(|(_, n)| n).sum();
-            tally.purchasers += u64::from(purchases >= 1);
-            tally.repeaters += u64::from(purchases >= 2);
+            seat.kpis.close(tally, month, synthetic.leaves > month);
+        }
+    }
+}
+
+/// Ledger rows of `month`, each to its member's KPIs.
+fn note_entries(
+    seats: &mut [Seat],
+    index: &HashMap<String, usize>,
+    tally: &mut Tally,
+    month: usize,
+    entries: &[Entry],
+) {
+    for e in entries {
+        if let Some(seat) = index.get(e.member.as_str()).and_then(|&s| seats.get_mut(s)) {
+            seat.kpis.entry(tally, month, e);
         }
     }
 }

@@ -3,12 +3,13 @@
 //! across runs of every column of the liability table and every KPI; then
 //! the report as CSV, JSON and a table for people.
 
-use super::shard::Tally;
 use crate::compile::ir::Program;
 use crate::currency::Currency;
 use crate::finance::diff::{MemberOutcome, Outcome};
 use crate::finance::liability::LiabilityRow;
-use rust_decimal::{Decimal, RoundingStrategy};
+pub use crate::finance::spread::{percentile, Band};
+use crate::report::kpis::{kpis, Tally};
+use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -82,114 +83,6 @@ impl RunResult {
     }
 }
 
-/// The KPIs of one run per month, as (name, value), the same names in the
-/// same order for every run. See `docs/simulation.md` for the definitions.
-pub fn kpis(program: &Program, months: &[String], run: &RunResult) -> Vec<Vec<(String, Decimal)>> {
-    let redeemable: Vec<&str> = program
-        .points
-        .iter()
-        .filter(|p| !p.qualifying)
-        .map(|p| p.name.as_str())
-        .collect();
-    // Cumulative issued less reversed, spent and expired per points type.
-    let mut to_date: BTreeMap<&str, (Decimal, Decimal, Decimal)> = BTreeMap::new();
-    months
-        .iter()
-        .zip(&run.tallies)
-        .map(|(month, t)| {
-            let rows: Vec<&LiabilityRow> = run.rows.iter().filter(|r| &r.month == month).collect();
-            for row in &rows {
-                let sums = to_date.entry(row.points.as_str()).or_default();
-                sums.0 += row.issued - row.reversed;
-                sums.1 += row.spent;
-                sums.2 += row.expired;
-            }
-            let cost: Decimal = rows.iter().map(|r| r.cost).sum();
-            let count = |n: u64| Decimal::from(n);
-            let mut kpis = vec![
-                ("members".to_string(), count(t.members)),
-                ("enrolled".to_string(), count(t.enrolled)),
-                ("joined".to_string(), count(t.joined)),
-                ("left".to_string(), count(t.left)),
-                ("active_members".to_string(), count(t.active)),
-                (
-                    "active_share".to_string(),
-                    ratio(count(t.active), count(t.members)),
-                ),
-            ];
-            if let Some(tiers) = &program.tiers {
-                for (tier, n) in tiers.tiers.iter().zip(&t.tiers) {
-                    kpis.push((
-                        format!("tier_share:{}", tier.name),
-                        ratio(count(*n), count(t.members)),
-                    ));
-                }
-            }
-            for points in &redeemable {
-                let (net, spent, expired) = to_date.get(points).copied().unwrap_or_default();
-                kpis.push((format!("redemption_rate:{points}"), ratio(spent, net)));
-                kpis.push((format!("breakage_to_date:{points}"), ratio(expired, net)));
-            }
-            kpis.extend([
-                ("redemptions".to_string(), count(t.redemptions)),
-                ("perk_uses".to_string(), count(t.perk_uses)),
-                ("sales".to_string(), t.sales),
-                ("cost".to_string(), cost),
-                (
-                    "cost_per_member".to_string(),
-                    program.currency.round(ratio_exact(cost, count(t.members))),
-                ),
-                (
-                    "cost_pct_of_sales".to_string(),
-                    ratio(cost * Decimal::ONE_HUNDRED, t.sales),
-                ),
-                (
-                    "repeat_purchase_rate".to_string(),
-                    ratio(count(t.repeaters), count(t.purchasers)),
-                ),
-                ("rejected".to_string(), count(t.rejected)),
-            ]);
-            kpis
-        })
-        .collect()
-}
-
-fn ratio_exact(a: Decimal, b: Decimal) -> Decimal {
-    a.checked_div(b).unwrap_or_default()
-}
-
-/// a ÷ b to 4 places (half to even); 0 when b is 0.
-fn ratio(a: Decimal, b: Decimal) -> Decimal {
-    ratio_exact(a, b).round_dp_with_strategy(4, RoundingStrategy::MidpointNearestEven)
-}
-
-/// The 5th, 50th and 95th percentiles of some values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-pub struct Band {
-    pub p5: Decimal,
-    pub p50: Decimal,
-    pub p95: Decimal,
-}
-
-/// The `p`th percentile of `sorted` (ascending) by the nearest-rank method:
-/// the value at rank ⌈p/100 × n⌉, so always one of the values; 0 for none.
-pub fn percentile(sorted: &[Decimal], p: u32) -> Decimal {
-    let n = sorted.len();
-    let rank = (n * p as usize).div_ceil(100).max(1);
-    sorted.get(rank - 1).copied().unwrap_or_default()
-}
-
-impl Band {
-    pub fn of(mut values: Vec<Decimal>) -> Band {
-        values.sort();
-        Band {
-            p5: percentile(&values, 5),
-            p50: percentile(&values, 50),
-            p95: percentile(&values, 95),
-        }
-    }
-}
-
 /// The liability table's columns for one month and points type, across runs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LiabilityBand {
@@ -241,7 +134,10 @@ pub fn report(
     header: (u64, u64),
 ) -> Report {
     let (seed, population) = header;
-    let per_run_kpis: Vec<_> = runs.iter().map(|r| kpis(program, months, r)).collect();
+    let per_run_kpis: Vec<_> = runs
+        .iter()
+        .map(|r| kpis(program, months, &r.rows, &r.tallies))
+        .collect();
     let names: Vec<String> = program
         .points
         .iter()
@@ -498,44 +394,6 @@ fn aligned(rows: &[Vec<String>]) -> String {
 mod tests {
     use super::*;
 
-    fn decimals(values: impl IntoIterator<Item = i64>) -> Vec<Decimal> {
-        values.into_iter().map(Decimal::from).collect()
-    }
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let hundred = decimals(1..=100);
-        assert_eq!(percentile(&hundred, 5), Decimal::from(5));
-        assert_eq!(percentile(&hundred, 50), Decimal::from(50));
-        assert_eq!(percentile(&hundred, 95), Decimal::from(95));
-        let twenty = decimals((1..=20).map(|n| n * 10));
-        assert_eq!(percentile(&twenty, 5), Decimal::from(10));
-        assert_eq!(percentile(&twenty, 50), Decimal::from(100));
-        assert_eq!(percentile(&twenty, 95), Decimal::from(190));
-        assert_eq!(percentile(&decimals([7]), 5), Decimal::from(7));
-        assert_eq!(percentile(&decimals([7]), 95), Decimal::from(7));
-        assert_eq!(percentile(&[], 50), Decimal::ZERO);
-    }
-
-    #[test]
-    fn bands_sort_their_values_first() {
-        let band = Band::of(decimals([30, 10, 20, 50, 40]));
-        assert_eq!(
-            band,
-            Band {
-                p5: Decimal::from(10),
-                p50: Decimal::from(30),
-                p95: Decimal::from(50)
-            }
-        );
-    }
-
-    #[test]
-    fn ratios_round_to_four_places_and_zero_on_nothing() {
-        assert_eq!(ratio(Decimal::ONE, Decimal::from(3)), Decimal::new(3333, 4));
-        assert_eq!(ratio(Decimal::ONE, Decimal::ZERO), Decimal::ZERO);
-    }
-
     fn row(
         month: &str,
         points: &str,
@@ -611,7 +469,7 @@ mod tests {
         assert_eq!(run.tallies, vec![tally(4, 500), tally(5, 100)]);
 
         let months = ["2026-01".to_string(), "2026-02".to_string()];
-        let kpis = kpis(&program, &months, &run);
+        let kpis = kpis(&program, &months, &run.rows, &run.tallies);
         let get = |m: usize, name: &str| kpis[m].iter().find(|(n, _)| n == name).unwrap().1;
         assert_eq!(get(0, "redemption_rate:a"), Decimal::new(2, 1));
         // 50 spent of 250 issued to date.

@@ -161,6 +161,12 @@ pub enum ProgramSetting {
     /// `reject duplicate ids within 30 days`: how far apart in time two
     /// records with one id may be for the later to be a duplicate.
     DuplicateWindow(Duration),
+    /// `survey feedback.score`: the event type that carries survey
+    /// responses and its number field with the 0–10 score (for the NPS).
+    Survey {
+        event: Ident,
+        field: Ident,
+    },
 }
 
 /// What happens when a return takes back points that were already spent.

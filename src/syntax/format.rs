@@ -488,6 +488,9 @@ fn program_setting(setting: &ProgramSetting) -> Text {
             format!("reject duplicate ids within {}", duration(d)).into()
         }
         ProgramSetting::AcceptReturns(d) => format!("accept returns up to {}", duration(d)).into(),
+        ProgramSetting::Survey { event, field } => {
+            format!("survey {}.{}", event.node, field.node).into()
+        }
     }
 }
 

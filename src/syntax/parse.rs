@@ -160,6 +160,7 @@ const BLOCK_STATEMENTS: &[(&str, &[&str])] = &[
             "on",
             "accept",
             "reject",
+            "survey",
         ],
     ),
     (
@@ -787,6 +788,10 @@ fn program(pair: Pair<Rule>, s: Span) -> Result<ProgramDecl> {
             Rule::duplicates_stmt => {
                 ProgramSetting::DuplicateWindow(duration(c.expect(Rule::duration)?)?)
             }
+            Rule::survey_stmt => ProgramSetting::Survey {
+                event: ident(c.expect(Rule::ident)?),
+                field: ident(c.expect(Rule::ident)?),
+            },
             _ => return Err(internal(ss)),
         };
         settings.push(Spanned::new(setting, ss));
