@@ -693,6 +693,16 @@ fn deeply_nested_yaml_is_one_reject_naming_the_depth() {
             11,
         ),
         (format!("- {}x\n", "- ".repeat(depth)), 11),
+        // A tab between the key's `:` and the collection: the parser reads
+        // it as a space, so the depth must be seen through it too.
+        (
+            format!("- x: \t{}1{}\n", "[".repeat(depth), "]".repeat(depth)),
+            11,
+        ),
+        (
+            format!("- x:\t{}1{}\n", "{a: ".repeat(depth), "}".repeat(depth)),
+            11,
+        ),
         (
             format!("---\n{}1{}\n", "[".repeat(depth), "]".repeat(depth)),
             12,
