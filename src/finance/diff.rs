@@ -175,8 +175,8 @@ impl Line {
         self.new - self.old
     }
 
-    /// The line as a sentence's part: `liability USD 9.89 → 13.67 (+3.78,
-    /// +38.22%)`.
+    /// The line as a sentence's part: `liability USD 7.34 → 11.12 (+3.78,
+    /// +51.50%)`.
     pub fn summary(&self, currency: Currency) -> String {
         let [measure, old, new, change, relative] = self.cells(currency);
         format!("{measure} {old} → {new} ({change}, {relative})")
