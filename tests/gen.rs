@@ -116,7 +116,7 @@ fn the_stream_has_the_members_and_about_the_events_asked_for() {
 }
 
 #[test]
-fn every_example_stream_loads_without_rejects_in_either_format() {
+fn every_example_stream_loads_without_rejects_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
     for name in EXAMPLES {
         let csv = run(
@@ -128,13 +128,17 @@ fn every_example_stream_loads_without_rejects_in_either_format() {
         );
         assert_eq!(read(&csv, "rejects.csv").lines().count(), 1, "{name}");
         assert!(read(&csv, "ledger.csv").lines().count() > 100, "{name}");
-        let jsonl = gen(name, &["--format", "jsonl"]);
-        let jsonl = run(name, dir.path(), &format!("{name}.jsonl"), &jsonl, &[]);
-        assert_eq!(
-            read(&csv, "ledger.csv"),
-            read(&jsonl, "ledger.csv").replace(&format!("{name}.jsonl"), &format!("{name}.csv")),
-            "{name}"
-        );
+        for format in ["jsonl", "parquet"] {
+            let events = gen(name, &["--format", format]);
+            let file = format!("{name}.{format}");
+            let other = run(name, dir.path(), &file, &events, &[]);
+            assert_eq!(
+                read(&csv, "ledger.csv"),
+                read(&other, "ledger.csv").replace(&file, &format!("{name}.csv")),
+                "{name} {format}"
+            );
+            assert_eq!(read(&other, "rejects.csv").lines().count(), 1, "{name}");
+        }
     }
 }
 

@@ -34,6 +34,8 @@ pub struct Args {
     /// with `.scenario.yaml` (`bean_stars.scenario.yaml`).
     #[arg(long, value_name = "FILE")]
     scenario: Option<PathBuf>,
+    /// The file format: CSV, JSON Lines, or Parquet (CSV's columns as
+    /// nullable text, Snappy-compressed).
     #[arg(long, value_enum, default_value = "csv")]
     format: Format,
     /// The file to write (default: standard output).

@@ -10,8 +10,13 @@ use crate::file_error::FileError;
 use crate::simulate::member::{Planned, Synthetic};
 use crate::simulate::plan::{self, Plan};
 use crate::simulate::scenario::{Members, Months, NonNegative, Scenario, Share};
+use arrow_array::builder::StringBuilder;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
 use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
-use std::io::Write;
+use parquet::arrow::ArrowWriter;
+use std::io::{Seek, Write};
+use std::sync::Arc;
 
 /// What to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +46,9 @@ const EVENT_BYTES: u64 = 256;
 pub enum Format {
     Csv,
     Jsonl,
+    /// Apache Parquet: CSV's columns, each a nullable text column (an
+    /// empty cell a null), Snappy-compressed.
+    Parquet,
 }
 
 /// The plan of a scenario fitted to `options`: half the members enrol on
@@ -205,6 +213,81 @@ struct Writer<'p, W: Write> {
 enum Out<W: Write> {
     Csv(Box<csv::Writer<W>>),
     Jsonl(W),
+    Parquet(Box<Columns<W>>),
+}
+
+/// The rows a Parquet record batch (and row group) holds at most.
+const PARQUET_ROWS: usize = 65_536;
+
+/// A Parquet file being written: rows gathered into text columns, a batch
+/// at a time, into an anonymous temporary file (Parquet's writer needs a
+/// `Send` one, which standard output is not), copied to `out` at the end.
+struct Columns<W: Write> {
+    out: W,
+    schema: Arc<Schema>,
+    columns: Vec<StringBuilder>,
+    rows: usize,
+    writer: ArrowWriter<std::fs::File>,
+}
+
+impl<W: Write> Columns<W> {
+    fn new(out: W, names: &[&str]) -> std::io::Result<Self> {
+        let fields: Vec<Field> = names
+            .iter()
+            .map(|name| Field::new(*name, DataType::Utf8, true))
+            .collect();
+        let schema = Arc::new(Schema::new(fields));
+        let properties = parquet::file::properties::WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .build();
+        let writer =
+            ArrowWriter::try_new(tempfile::tempfile()?, Arc::clone(&schema), Some(properties))
+                .map_err(std::io::Error::other)?;
+        Ok(Columns {
+            out,
+            schema,
+            columns: names.iter().map(|_| StringBuilder::new()).collect(),
+            rows: 0,
+            writer,
+        })
+    }
+
+    fn push<'c>(&mut self, cells: impl Iterator<Item = &'c str>) -> std::io::Result<()> {
+        for (column, cell) in self.columns.iter_mut().zip(cells) {
+            if cell.is_empty() {
+                column.append_null();
+            } else {
+                column.append_value(cell);
+            }
+        }
+        self.rows += 1;
+        if self.rows == PARQUET_ROWS {
+            self.write_batch()?;
+        }
+        Ok(())
+    }
+
+    fn write_batch(&mut self) -> std::io::Result<()> {
+        let arrays = self
+            .columns
+            .iter_mut()
+            .map(|c| Arc::new(c.finish()) as ArrayRef)
+            .collect();
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema), arrays)
+            .map_err(std::io::Error::other)?;
+        self.rows = 0;
+        self.writer.write(&batch).map_err(std::io::Error::other)
+    }
+
+    fn finish(mut self) -> std::io::Result<()> {
+        if self.rows > 0 {
+            self.write_batch()?;
+        }
+        let mut file = self.writer.into_inner().map_err(std::io::Error::other)?;
+        file.seek(std::io::SeekFrom::Start(0))?;
+        std::io::copy(&mut file, &mut self.out)?;
+        self.out.flush()
+    }
 }
 
 impl<'p, W: Write> Writer<'p, W> {
@@ -229,14 +312,18 @@ impl<'p, W: Write> Writer<'p, W> {
                     .collect()
             })
             .collect();
+        let header: Vec<&str> = ["id", "time", "member", "type"]
+            .into_iter()
+            .chain(columns.iter().copied())
+            .collect();
         let out = match format {
             Format::Csv => {
                 let mut csv = csv::Writer::from_writer(out);
-                csv.write_record(["id", "time", "member", "type"].iter().chain(&columns))
-                    .map_err(io_error)?;
+                csv.write_record(&header).map_err(io_error)?;
                 Out::Csv(Box::new(csv))
             }
             Format::Jsonl => Out::Jsonl(out),
+            Format::Parquet => Out::Parquet(Box::new(Columns::new(out, &header)?)),
         };
         Ok(Writer {
             program,
@@ -258,23 +345,23 @@ impl<'p, W: Write> Writer<'p, W> {
         let Some(event) = self.program.events.get(kind) else {
             return Ok(());
         };
-        match &mut self.out {
-            Out::Csv(csv) => {
-                self.row.iter_mut().for_each(String::clear);
-                let places = self.places.get(kind).map_or(&[][..], |p| &p[..]);
-                for (place, value) in places.iter().zip(fields) {
-                    if let Some(cell) = self.row.get_mut(*place) {
-                        *cell = text(value);
-                    }
+        let head = [id, time.as_str(), member, event.name.as_str()];
+        if matches!(self.out, Out::Csv(_) | Out::Parquet(_)) {
+            self.row.iter_mut().for_each(String::clear);
+            let places = self.places.get(kind).map_or(&[][..], |p| &p[..]);
+            for (place, value) in places.iter().zip(fields) {
+                if let Some(cell) = self.row.get_mut(*place) {
+                    *cell = text(value);
                 }
-                let head = [id, time.as_str(), member, event.name.as_str()];
-                csv.write_record(
-                    head.iter()
-                        .copied()
-                        .chain(self.row.iter().map(String::as_str)),
-                )
-                .map_err(io_error)
             }
+        }
+        let cells = head
+            .iter()
+            .copied()
+            .chain(self.row.iter().map(String::as_str));
+        match &mut self.out {
+            Out::Csv(csv) => csv.write_record(cells).map_err(io_error),
+            Out::Parquet(columns) => columns.push(cells),
             Out::Jsonl(out) => {
                 let mut record = serde_json::Map::new();
                 record.insert("id".into(), id.into());
@@ -295,6 +382,7 @@ impl<'p, W: Write> Writer<'p, W> {
         match self.out {
             Out::Csv(mut csv) => csv.flush(),
             Out::Jsonl(mut out) => out.flush(),
+            Out::Parquet(columns) => columns.finish(),
         }
     }
 }
