@@ -110,16 +110,8 @@ fn run(program: &Path, events: &Path, until: &str, out: &Path) -> (String, Strin
 
 #[test]
 fn every_sample_as_parquet_or_arrow_runs_to_its_csvs_ledger_members_and_rejects() {
-    let until = [
-        ("bean_stars", "2026-03-31"),
-        ("cartwheel", "2027-01-31"),
-        ("harbor_hotels", "2027-03-31"),
-        ("meridian_cards", "2027-01-31"),
-        ("northwind_miles", "2027-03-31"),
-        ("sakura_kissa", "2027-01-31"),
-    ];
     let dir = tempfile::tempdir().unwrap();
-    for (name, day) in until {
+    for (name, day) in support::UNTIL {
         let program = support::programs().join(format!("{name}.loyalty"));
         let csv = support::programs().join(format!("{name}.events.csv"));
         let expected = run(&program, &csv, day, &dir.path().join(format!("{name}-csv")));

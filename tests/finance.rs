@@ -7,6 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use chrono::{DateTime, NaiveDate, Utc};
+mod support;
+
 use loyalty::compile::{compile, Program};
 use loyalty::currency::Currency;
 use loyalty::engine::replay::{Options, Order, Until};
@@ -84,17 +86,6 @@ fn options(until: DateTime<Utc>) -> Options {
     }
 }
 
-/// The `--until` day `tests/programs.rs` and `programs/README.md` use for
-/// each sample stream: late enough for its expiries and period ends.
-const UNTIL: [(&str, &str); 6] = [
-    ("bean_stars", "2026-03-31"),
-    ("northwind_miles", "2027-03-31"),
-    ("meridian_cards", "2027-01-31"),
-    ("harbor_hotels", "2027-03-31"),
-    ("cartwheel", "2027-01-31"),
-    ("sakura_kissa", "2027-01-31"),
-];
-
 /// Every example program with a sample stream.
 fn example_programs() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(programs_dir())
@@ -106,14 +97,6 @@ fn example_programs() -> Vec<String> {
     names.sort();
     assert!(names.len() >= 5, "example programs missing: {names:?}");
     names
-}
-
-fn until_of(name: &str) -> &'static str {
-    UNTIL
-        .iter()
-        .find(|(n, _)| *n == name)
-        .unwrap_or_else(|| panic!("add `{name}` and its --until day to UNTIL"))
-        .1
 }
 
 fn sample_records<'p>(
@@ -164,7 +147,7 @@ fn liability_reconciles_with_the_ledger_for_every_example_program() {
         let source =
             std::fs::read_to_string(programs_dir().join(format!("{name}.loyalty"))).unwrap();
         let program = program(&source);
-        let until = end_of_day(&program, until_of(&name));
+        let until = end_of_day(&program, support::until_of(&name));
         let mut ledger = Vec::new();
         let writer = LedgerWriter::new(&program, &mut ledger).unwrap();
         let Finished {
@@ -197,7 +180,7 @@ fn liability_reconciles_with_the_ledger_for_every_example_program() {
         assert_eq!(months.len(), distinct.len() * per_month, "{name}");
         assert_eq!(
             distinct.last().copied(),
-            Some(&until_of(&name)[..7]),
+            Some(&support::until_of(&name)[..7]),
             "{name}"
         );
         for pair in distinct.windows(2) {
@@ -267,7 +250,7 @@ fn the_reconciliation_adds_up_line_by_line_for_every_example_program() {
         let source =
             std::fs::read_to_string(programs_dir().join(format!("{name}.loyalty"))).unwrap();
         let program = program(&source);
-        let until = end_of_day(&program, until_of(&name));
+        let until = end_of_day(&program, support::until_of(&name));
         let Finished { engine, sinks, .. } =
             replayed::<std::io::Sink>(&program, sample_records(&program, &name), until, None);
         let builder = sinks.liability.unwrap();
@@ -382,7 +365,7 @@ fn every_redemption_is_traced_to_a_cohort_for_every_example_program() {
         let source =
             std::fs::read_to_string(programs_dir().join(format!("{name}.loyalty"))).unwrap();
         let program = program(&source);
-        let until = end_of_day(&program, until_of(&name));
+        let until = end_of_day(&program, support::until_of(&name));
         let Finished { sinks, .. } =
             replayed::<std::io::Sink>(&program, sample_records(&program, &name), until, None);
         let builder = sinks.liability.unwrap();
@@ -811,7 +794,7 @@ fn a_program_against_itself_changes_nothing() {
         let source =
             std::fs::read_to_string(programs_dir().join(format!("{name}.loyalty"))).unwrap();
         let program = program(&source);
-        let until = Some(end_of_day(&program, until_of(&name)));
+        let until = Some(end_of_day(&program, support::until_of(&name)));
         let run = || {
             loyalty::run::diff::outcome(&program, Box::new(sample_records(&program, &name)), until)
                 .unwrap()

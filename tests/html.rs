@@ -34,21 +34,10 @@ fn temp(name: &str) -> PathBuf {
 /// Every report the page shows.
 const ALL_REPORTS: &str = "liability,deferred-revenue,upcoming,cohorts,kpis";
 
-/// The `--until` day each example's sample stream is replayed to (as
-/// `tests/finance.rs` and `programs/README.md` have them).
-const EXAMPLES: [(&str, &str); 6] = [
-    ("bean_stars", "2026-03-31"),
-    ("northwind_miles", "2027-03-31"),
-    ("meridian_cards", "2027-01-31"),
-    ("harbor_hotels", "2027-03-31"),
-    ("cartwheel", "2027-01-31"),
-    ("sakura_kissa", "2027-01-31"),
-];
-
 /// `loyalty run` of an example's sample with `--report REPORTS --html` and
 /// `more` arguments: the page; the CSV reports are in `dir/out`.
 fn run_page_of(dir: &Path, example: &str, reports: &str, more: &[&str]) -> String {
-    let (_, until) = EXAMPLES.iter().find(|(name, _)| *name == example).unwrap();
+    let until = support::until_of(example);
     let page = dir.join("report.html");
     let done = Command::new(env!("CARGO_BIN_EXE_loyalty"))
         .current_dir(root())

@@ -125,6 +125,27 @@ pub fn written(args: &[&str], env: &[(&str, &str)], terminal: bool) -> String {
 }
 
 /// The example programs' folder.
+/// The `--until` day `tests/programs.rs` and `programs/README.md` use for
+/// each example's sample stream: late enough for its expiries and period
+/// ends.
+pub const UNTIL: [(&str, &str); 6] = [
+    ("bean_stars", "2026-03-31"),
+    ("northwind_miles", "2027-03-31"),
+    ("meridian_cards", "2027-01-31"),
+    ("harbor_hotels", "2027-03-31"),
+    ("cartwheel", "2027-01-31"),
+    ("sakura_kissa", "2027-01-31"),
+];
+
+/// The `--until` day of the example `name`'s sample ([`UNTIL`]).
+pub fn until_of(name: &str) -> &'static str {
+    UNTIL
+        .iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("add `{name}` and its --until day to UNTIL"))
+        .1
+}
+
 pub fn programs() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("programs")
 }
