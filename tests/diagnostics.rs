@@ -50,6 +50,7 @@ const CODES: &[&str] = &[
     "not-transferable",
     "preview-rule",
     "rollover",
+    "status-match",
     "unreachable-tier",
     "invalid-value",
     "builtin-event",

@@ -440,6 +440,7 @@ fn tiers() -> impl Strategy<Value = Item> {
         }),
         (proptest::option::of(ident()), number())
             .prop_map(|(measure, cap)| TierStmt::Rollover { measure, cap }),
+        ident().prop_map(|tier| TierStmt::StatusMatch { tier }),
     ];
     (
         proptest::collection::vec(measure_source(), 0..3),

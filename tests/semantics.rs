@@ -3659,3 +3659,165 @@ fn a_late_purchase_re_runs_the_counters_it_changes() {
     );
     assert_eq!(sorted.members["ann"].balances["pts"], d("650"));
 }
+
+// ------------------------------------------------------------ member updates and status match
+
+#[test]
+fn a_status_match_holds_the_tier_until_its_day_and_the_tier_rules_go_on_beneath_it() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over calendar quarter {
+  tier blue from 0
+  tier silver from 100
+  tier gold from 300
+  tier platinum from 1000
+  status match up to gold
+}
+"#);
+    let events = "id,time,member,type,amount,tier,reason,until
+         e1,2025-01-01 09:00,ann,enroll,,,,
+         e2,2025-01-01 09:00,bob,enroll,,,,
+         e3,2025-01-05 10:00,bob,set_tier,,silver,manual upgrade,2025-12-31
+         e4,2025-01-10 10:00,ann,set_tier,,gold,rival gold card,2025-05-15
+         e5,2025-01-20 10:00,bob,purchase,350,,,
+         e6,2025-02-01 10:00,ann,purchase,120,,,
+         e7,2025-04-10 10:00,ann,purchase,50,,,
+         e8,2025-04-11 10:00,ann,set_tier,,platinum,vip,2025-12-31
+         e9,2025-04-12 10:00,ann,set_tier,,gld,vip,2025-12-31
+         e10,2025-04-13 10:00,ann,set_tier,,silver,vip,2025-04-12
+         e11,2025-04-14 10:00,ann,set_tier,,silver,vip,";
+    for shards in [None, Some(2)] {
+        let run = support::run_in_shards(program, events, Order::Sort, Some("2025-07-31"), shards);
+        // Ann is gold at once; her first quarter (120 earned) would drop her
+        // to silver, but the match holds through 15 May; the review after
+        // it judges her as any gold member.
+        assert_eq!(
+            run.rows("ann", &["tier_change"]),
+            [
+                "tier_change 2025-01-01T09:00:00-05:00 joined at blue",
+                "tier_change 2025-01-10T10:00:00-05:00 blue → gold \
+                 (status match: rival gold card, until 2025-05-15)",
+                "tier_change 2025-07-01T00:00:00-04:00 gold → blue (not requalified)",
+            ],
+            "{shards:?}"
+        );
+        // Bob earns gold above his matched silver; when gold is not kept,
+        // the match (through the year) is his floor.
+        assert_eq!(
+            run.rows("bob", &["tier_change"]),
+            [
+                "tier_change 2025-01-01T09:00:00-05:00 joined at blue",
+                "tier_change 2025-01-05T10:00:00-05:00 blue → silver \
+                 (status match: manual upgrade, until 2025-12-31)",
+                "tier_change 2025-01-20T10:00:00-05:00 silver → gold (threshold reached)",
+                "tier_change 2025-07-01T00:00:00-04:00 gold → silver (not requalified)",
+            ],
+            "{shards:?}"
+        );
+        assert_eq!(
+            run.rejects
+                .iter()
+                .map(|(_, r)| r.as_str())
+                .collect::<Vec<_>>(),
+            [
+                "a status match goes up to `gold`, not `platinum`",
+                "unknown tier `gld`; did you mean `gold`?",
+                "a status match until 2025-04-12 would be over already",
+                "`set_tier` needs `tier`, a `reason` and `until`, the last day it holds",
+            ],
+            "{shards:?}"
+        );
+    }
+    let explained = support::explain(program, events, "ann");
+    for line in [
+        r#"set_tier e4: tier "gold", reason "rival gold card", until 2025-05-15"#,
+        "tier: blue → gold (status match: rival gold card, until 2025-05-15)",
+        "vip\", until 2025-12-31\n  ✗ rejected: a status match goes up to `gold`, not `platinum`",
+    ] {
+        assert!(explained.contains(line), "{line}\n{explained}");
+    }
+}
+
+#[test]
+fn a_set_tier_is_rejected_by_a_program_without_a_status_match_line() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over calendar year {
+  tier blue from 0
+  tier gold from 300
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,tier,reason,until
+         e1,2025-01-01 09:00,ann,enroll,,,
+         e2,2025-01-10 10:00,ann,set_tier,gold,match,2025-05-15",
+    );
+    assert_eq!(run.tier("ann"), "blue");
+    assert_eq!(
+        run.rejects,
+        [(
+            3,
+            "the program takes no `set_tier`: its tiers have no `status match up to` line".into()
+        )]
+    );
+}
+
+#[test]
+fn a_profile_changes_the_attributes_it_gives_and_never_a_known_birthday() {
+    let program = ny!(r#"
+member {
+  birthday: optional date
+  home_store: optional text
+}
+points pts
+rule birthday_treat {
+  on purchase where days_to_birthday <= 7
+  earn 50 pts
+  limit 1 per member per year
+}
+rule home_store {
+  on purchase where home_store = "Lisbon"
+  earn 5 pts
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,birthday,home_store
+         e1,2025-03-01 09:00,ann,enroll,,,
+         e2,2025-03-01 10:00,ann,purchase,4,,
+         e3,2025-03-02 10:00,ann,profile,,1990-03-06,Lisbon
+         e4,2025-03-03 10:00,ann,purchase,4,,
+         e5,2025-03-04 10:00,ann,profile,,1990-03-20,
+         e6,2025-03-05 10:00,ann,profile,,1990-03-06,Porto
+         e7,2025-03-06 10:00,ann,purchase,4,,
+         e8,2025-03-07 10:00,ann,profile,,,",
+    );
+    // Nothing before the profile; then the birthday week and the home
+    // store; the store changed, the birthday did not.
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-03-03T10:00:00-05:00 50 =50 birthday_treat",
+            "earn 2025-03-03T10:00:00-05:00 5 =55 home_store",
+        ]
+    );
+    assert_eq!(
+        run.rejects,
+        [
+            (
+                6,
+                "the birthday is known already (1990-03-06) and cannot change".into()
+            ),
+            (9, "a `profile` gives no member attribute to change".into()),
+        ]
+    );
+}

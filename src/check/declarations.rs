@@ -21,10 +21,12 @@ pub enum BuiltinEvent {
     LeavePool,
     Adjust,
     CancelRedeem,
+    Profile,
+    SetTier,
 }
 
 impl BuiltinEvent {
-    pub const ALL: [BuiltinEvent; 10] = [
+    pub const ALL: [BuiltinEvent; 12] = [
         BuiltinEvent::Purchase,
         BuiltinEvent::Enroll,
         BuiltinEvent::Return,
@@ -35,6 +37,8 @@ impl BuiltinEvent {
         BuiltinEvent::LeavePool,
         BuiltinEvent::Adjust,
         BuiltinEvent::CancelRedeem,
+        BuiltinEvent::Profile,
+        BuiltinEvent::SetTier,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,14 +53,17 @@ impl BuiltinEvent {
             BuiltinEvent::LeavePool => "leave_pool",
             BuiltinEvent::Adjust => "adjust",
             BuiltinEvent::CancelRedeem => "cancel_redeem",
+            BuiltinEvent::Profile => "profile",
+            BuiltinEvent::SetTier => "set_tier",
         }
     }
 
-    /// The fields the engine reads (an `enroll` carries the member attributes).
+    /// The fields the engine reads (an `enroll` and a `profile` carry the
+    /// member attributes).
     pub fn fields(self) -> &'static [(&'static str, FieldType)] {
         match self {
             BuiltinEvent::Purchase => &[("amount", FieldType::Money)],
-            BuiltinEvent::Enroll => &[],
+            BuiltinEvent::Enroll | BuiltinEvent::Profile => &[],
             BuiltinEvent::Return => &[("of", FieldType::Text), ("amount", FieldType::Money)],
             BuiltinEvent::Redeem => &[
                 ("reward", FieldType::Text),
@@ -78,6 +85,11 @@ impl BuiltinEvent {
                 ("expires", FieldType::Date),
             ],
             BuiltinEvent::CancelRedeem => &[("redemption", FieldType::Text)],
+            BuiltinEvent::SetTier => &[
+                ("tier", FieldType::Text),
+                ("reason", FieldType::Text),
+                ("until", FieldType::Date),
+            ],
         }
     }
 
@@ -192,8 +204,10 @@ impl<'a> Symbols<'a> {
                 }
             }
         }
-        if let Some(enroll) = symbols.events.get_mut("enroll") {
-            enroll.fields = symbols.member.clone();
+        for carrier in [BuiltinEvent::Enroll, BuiltinEvent::Profile] {
+            if let Some(schema) = symbols.events.get_mut(carrier.name()) {
+                schema.fields = symbols.member.clone();
+            }
         }
         symbols
     }
@@ -253,8 +267,8 @@ impl<'a> Symbols<'a> {
                     format!("`{}` is a built-in event and cannot be changed", builtin.name()),
                 )
                 .with_label("built in")
-                .with_help(if builtin == BuiltinEvent::Enroll {
-                    "declare member attributes in a `member { ... }` block: `enroll` events carry them"
+                .with_help(if matches!(builtin, BuiltinEvent::Enroll | BuiltinEvent::Profile) {
+                    "declare member attributes in a `member { ... }` block: `enroll` and `profile` events carry them"
                 } else {
                     "choose another name for a new event type"
                 }),

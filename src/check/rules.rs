@@ -404,9 +404,16 @@ fn resolve_event<'s, 'a>(
                 "redeem" => {
                     "a redeem spends points; rules earn them on purchases and declared events"
                 }
-                _ => {
+                "use_perk" => {
                     "`use_perk` uses up a perk; rules earn points on purchases and declared events"
                 }
+                "profile" => {
+                    "a profile changes member attributes; rules earn points on purchases and declared events"
+                }
+                "set_tier" => {
+                    "a set_tier holds a member at a tier; rules earn points on purchases and declared events"
+                }
+                _ => "its effect is built in; rules earn points on purchases and declared events",
             }),
         );
         return None;

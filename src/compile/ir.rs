@@ -98,9 +98,15 @@ pub struct Field {
 
 impl Program {
     /// Whether records of this kind can do anything here: transfers need a
-    /// points type with `transfers` or a `pool`, pool events a `pool`.
+    /// points type with `transfers` or a `pool`, pool events a `pool`,
+    /// `set_tier` a `status match` line, `profile` member attributes.
     pub fn uses(&self, builtin: Option<BuiltinEvent>) -> bool {
         match builtin {
+            Some(BuiltinEvent::SetTier) => self
+                .tiers
+                .as_ref()
+                .is_some_and(|t| t.status_match.is_some()),
+            Some(BuiltinEvent::Profile) => !self.member_attributes.is_empty(),
             Some(BuiltinEvent::Transfer) => self
                 .points
                 .iter()
@@ -207,6 +213,9 @@ pub struct Tiers {
     pub upgrade_immediately: bool,
     pub downgrade: Downgrade,
     pub lifetime: Vec<Lifetime>,
+    /// `status match up to T`: the highest tier a `set_tier` record may
+    /// give (`None`: the program takes no `set_tier`).
+    pub status_match: Option<TierRank>,
 }
 
 #[derive(Debug, Clone)]

@@ -92,12 +92,22 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
             _ => {}
         }
     }
-    if let Some(enroll) = program
-        .events
-        .iter_mut()
-        .find(|t| t.builtin == Some(BuiltinEvent::Enroll))
-    {
-        enroll.fields = program.member_attributes.clone();
+    for event in &mut program.events {
+        match event.builtin {
+            Some(BuiltinEvent::Enroll) => event.fields = program.member_attributes.clone(),
+            // A profile gives the attributes it changes: none is required.
+            Some(BuiltinEvent::Profile) => {
+                event.fields = program
+                    .member_attributes
+                    .iter()
+                    .map(|a| Field {
+                        required: false,
+                        ..a.clone()
+                    })
+                    .collect();
+            }
+            _ => {}
+        }
     }
     names.events = program
         .events
@@ -432,6 +442,7 @@ fn lower_tiers(t: &ast::TiersDecl, names: &mut Names, program: &Program) -> Resu
             grace: None,
         },
         lifetime: Vec::new(),
+        status_match: None,
     };
     let scope = Scope::Measures;
     for stmt in &t.stmts {
@@ -486,6 +497,9 @@ fn lower_tiers(t: &ast::TiersDecl, names: &mut Names, program: &Program) -> Resu
                 points: Names::get(&names.points, points, "points type")?,
                 threshold: amount.node,
             }),
+            ast::TierStmt::StatusMatch { tier } => {
+                tiers.status_match = Some(Names::get(&names.tiers, tier, "tier")?);
+            }
             ast::TierStmt::Rollover { measure, cap } => {
                 // The checker made sure the measure is a header one, or
                 // that the header has only one.

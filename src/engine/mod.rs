@@ -16,6 +16,7 @@ mod late;
 pub mod ledger;
 pub mod member;
 mod packed;
+mod profile;
 pub mod replay;
 mod rules;
 pub mod sharded;
@@ -532,6 +533,8 @@ impl<'p> Engine<'p> {
             Body::LeavePool { pool } => self.leave_pool(m, pool, event),
             Body::Adjust(a) => self.adjust(m, a, event),
             Body::CancelRedeem { redemption } => self.cancel_redeem(m, redemption, event),
+            Body::Profile => self.update_profile(m, event),
+            Body::SetTier(set) => self.match_status(m, set, event),
             Body::Purchase { .. } | Body::Plain => self.earn(m, event),
         }
         .map_err(reject)?;

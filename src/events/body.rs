@@ -38,6 +38,9 @@ pub enum Body {
         /// The id of the `redeem` cancelled.
         redemption: Box<str>,
     },
+    /// A `profile`: the member attributes it changes are its fields.
+    Profile,
+    SetTier(Box<SetTier>),
 }
 
 /// A `return`: `amount` (greater than 0) of purchase `of`.
@@ -77,6 +80,15 @@ pub struct Adjust {
     pub expires: Option<NaiveDate>,
 }
 
+/// A `set_tier`: the member holds at least `tier` through the day
+/// `until`, for `reason` (a status match, a manual upgrade).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetTier {
+    pub tier: String,
+    pub reason: String,
+    pub until: NaiveDate,
+}
+
 impl Body {
     /// The body of a record of `builtin` type (`None`: a declared type)
     /// whose fields, typed by the type's schema, are `fields`: the built-in
@@ -86,8 +98,10 @@ impl Body {
         let Some(builtin) = builtin else {
             return Ok(Body::Plain);
         };
-        if matches!(builtin, BuiltinEvent::Enroll) {
-            return Ok(Body::Plain);
+        match builtin {
+            BuiltinEvent::Enroll => return Ok(Body::Plain),
+            BuiltinEvent::Profile => return Ok(Body::Profile),
+            _ => {}
         }
         if matches!(builtin, BuiltinEvent::Purchase) {
             return match fields.first() {
@@ -100,7 +114,7 @@ impl Body {
         let mut values = std::mem::take(fields).into_iter().map(present);
         let mut next = || values.next().flatten();
         let body = match builtin {
-            BuiltinEvent::Purchase | BuiltinEvent::Enroll => Body::Plain,
+            BuiltinEvent::Purchase | BuiltinEvent::Enroll | BuiltinEvent::Profile => Body::Plain,
             BuiltinEvent::Return => match (text(next()), number(next())) {
                 (None, _) => {
                     return Err("`return` needs `of`, the id of the purchase returned".into())
@@ -193,6 +207,21 @@ impl Body {
                     return Err("`cancel_redeem` needs `redemption`, the id of the redeem".into())
                 }
             },
+            BuiltinEvent::SetTier => {
+                match (text(next()), text(next()), next()) {
+                    (Some(tier), Some(reason), Some(Value::Date(until))) => {
+                        Body::SetTier(Box::new(SetTier {
+                            tier,
+                            reason,
+                            until,
+                        }))
+                    }
+                    _ => return Err(
+                        "`set_tier` needs `tier`, a `reason` and `until`, the last day it holds"
+                            .into(),
+                    ),
+                }
+            }
         };
         Ok(body)
     }
@@ -211,6 +240,8 @@ impl Body {
             Body::LeavePool { .. } => BuiltinEvent::LeavePool,
             Body::Adjust(_) => BuiltinEvent::Adjust,
             Body::CancelRedeem { .. } => BuiltinEvent::CancelRedeem,
+            Body::Profile => BuiltinEvent::Profile,
+            Body::SetTier(_) => BuiltinEvent::SetTier,
         })
     }
 
@@ -221,7 +252,7 @@ impl Body {
         let text = |t: &str| Value::Text(t.to_owned());
         let maybe = |t: &Option<String>| t.as_deref().map_or(Value::Missing, text);
         match self {
-            Body::Plain | Body::Purchase { .. } => Vec::new(),
+            Body::Plain | Body::Purchase { .. } | Body::Profile => Vec::new(),
             Body::Return(r) => vec![text(&r.of), Value::Number(r.amount)],
             Body::Redeem(r) => match r.as_ref() {
                 Redeem::Reward(reward) => vec![text(reward), Value::Missing, Value::Missing],
@@ -241,6 +272,7 @@ impl Body {
                 a.expires.map_or(Value::Missing, Value::Date),
             ],
             Body::CancelRedeem { redemption } => vec![text(redemption)],
+            Body::SetTier(s) => vec![text(&s.tier), text(&s.reason), Value::Date(s.until)],
         }
     }
 }
@@ -301,7 +333,9 @@ mod tests {
             let plain = builtin == BuiltinEvent::Enroll;
             assert_eq!(body.builtin(), Some(builtin).filter(|_| !plain));
             match body {
-                Body::Plain | Body::Purchase { .. } => assert_eq!(fields, all, "{builtin:?}"),
+                Body::Plain | Body::Purchase { .. } | Body::Profile => {
+                    assert_eq!(fields, all, "{builtin:?}")
+                }
                 _ => {
                     assert!(fields.is_empty(), "{builtin:?}");
                     assert_eq!(body.values(), all, "{builtin:?}");

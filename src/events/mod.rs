@@ -56,7 +56,9 @@
 //! and `points_type`, not both; a `transfer` needs `to`, `points` and
 //! `points_type`; an `adjust` needs `points`, `points_type` and a `reason`;
 //! `join_pool` and `leave_pool` need a `pool`; a `cancel_redeem` needs a
-//! `redemption`. The reader decides this once and hands the engine each
+//! `redemption`; a `set_tier` needs `tier`, `reason` and `until` (a date).
+//! A `profile` carries member attributes, as an `enroll` does, none of
+//! them required. The reader decides this once and hands the engine each
 //! built-in event's values typed ([`Body`]). Every field the program declares (a member
 //! attribute on `enroll`, a field added to `purchase`, a field of a
 //! declared type) is required unless declared `optional`: a record that
@@ -157,7 +159,7 @@ mod value;
 mod yaml;
 
 use crate::compile::ir::{EventTypeId, Program, Value};
-pub use body::{Adjust, Body, Redeem, Return, Transfer};
+pub use body::{Adjust, Body, Redeem, Return, SetTier, Transfer};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
 use std::io::BufRead;

@@ -364,6 +364,11 @@ pub enum TierStmt {
         measure: Option<Ident>,
         cap: Number,
     },
+    /// `status match up to gold`: a `set_tier` record may hold a member at
+    /// a tier up to this one until a day it names.
+    StatusMatch {
+        tier: Ident,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

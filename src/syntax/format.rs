@@ -654,6 +654,7 @@ fn tier_stmt(stmt: &TierStmt) -> Text {
             None => format!("rollover up to {}", cap.node),
         }
         .into(),
+        TierStmt::StatusMatch { tier } => format!("status match up to {}", tier.node).into(),
     }
 }
 

@@ -186,6 +186,7 @@ const BLOCK_STATEMENTS: &[(&str, &[&str])] = &[
             "downgrade",
             "lifetime",
             "rollover",
+            "status",
         ],
     ),
     (
@@ -1021,6 +1022,9 @@ fn tier_stmt(pair: Pair<Rule>) -> Result<TierStmt> {
         Rule::rollover_stmt => TierStmt::Rollover {
             measure: c.optional(Rule::ident).map(ident),
             cap: decimal(&c.expect(Rule::number)?)?,
+        },
+        Rule::status_match_stmt => TierStmt::StatusMatch {
+            tier: ident(c.expect(Rule::ident)?),
         },
         _ => return Err(internal(c.span)),
     })

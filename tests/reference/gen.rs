@@ -66,7 +66,12 @@ pub enum Kind {
     UsePerk {
         perk: String,
     },
-    /// A transfer, a pool move, a record of a declared type.
+    /// A `set_tier` through `until`; the reason is always `match`.
+    SetTier {
+        tier: String,
+        until: NaiveDate,
+    },
+    /// A transfer, a pool move, a record of a declared type, a profile.
     Move(moves::Move),
 }
 
@@ -148,6 +153,12 @@ impl GenEvent {
             Kind::UsePerk { perk } => {
                 put("type", text("use_perk"));
                 put("perk", text(perk));
+            }
+            Kind::SetTier { tier, until } => {
+                put("type", text("set_tier"));
+                put("tier", text(tier));
+                put("reason", text("match"));
+                put("until", text(&until.format("%Y-%m-%d").to_string()));
             }
             Kind::Move(m) => m.put(&mut put),
         }
@@ -1315,6 +1326,10 @@ enum KindSpec {
     /// A `use_perk` of the `n`th of `gen_tiers::PERKS` (past them: a perk
     /// no program has).
     UsePerk(usize),
+    /// A `set_tier` to the `n`th of the tiers (past them: one no program
+    /// has), through so many days after the record's day (before it:
+    /// rejected).
+    SetTier(usize, i64),
     Move(moves::MoveSpec),
 }
 
@@ -1556,6 +1571,10 @@ pub fn resolve(
             },
             KindSpec::UsePerk(n) => Kind::UsePerk {
                 perk: gen_tiers::perk_name(*n),
+            },
+            KindSpec::SetTier(n, days) => Kind::SetTier {
+                tier: TIERS.get(*n).copied().unwrap_or("glod").to_string(),
+                until: spec.day + Duration::days(*days),
             },
             KindSpec::Move(m) => {
                 let time = spec.day.and_time(spec.time);

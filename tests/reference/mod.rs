@@ -84,7 +84,13 @@
 //! (paid after the joining `tier_change`, measured for the tier; one whose
 //! award cannot be computed enrols nobody); a member named like a pool
 //! (`kind:id`: a pool of that name cannot open, and once a pool has it,
-//! the member cannot enrol).
+//! the member cannot enrol); `profile` records (the attributes given
+//! replace the member's, a known birthday cannot change, one giving
+//! nothing or an undeclared attribute is rejected) and `set_tier` records
+//! under `status match up to T` (a tier above T, an unknown one, a day
+//! already over: rejected; a member below the tier moves up at once, and
+//! reviews and grace ends do not drop them below it until the day after
+//! `until` starts).
 //!
 //! The language refuses some of what a reader might look for: a rule's
 //! condition cannot name a tier measure (`unknown-name`:
@@ -801,6 +807,9 @@ impl<'p> Evaluation<'p> {
                 None => false,
             },
             Kind::UsePerk { perk } => self.use_perk(&e.member, t, perk, &e.id),
+            Kind::SetTier { tier, until } => {
+                self.set_tier_record(&e.member, t, &e.id, tier, *until)
+            }
             Kind::CancelRedeem { redemption } => self.cancel(e, t, redemption),
             Kind::Adjust {
                 points,
