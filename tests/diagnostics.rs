@@ -51,6 +51,7 @@ const CODES: &[&str] = &[
     "preview-rule",
     "rollover",
     "status-match",
+    "referral",
     "unreachable-tier",
     "invalid-value",
     "builtin-event",

@@ -108,7 +108,7 @@ fn diff_gives_the_figures_tiers_and_members_as_one_document() {
         .unwrap();
     assert_eq!(
         (&issued["old"], &issued["new"], &issued["unit"]),
-        (&json!("9921"), &json!("10221"), &json!("points"))
+        (&json!("10816"), &json!("11216"), &json!("points"))
     );
     assert_eq!(document["currency"], "EUR");
     assert!(document["title"]

@@ -115,6 +115,8 @@ const SAMPLES: [Sample; 5] = [
             ("c47", "return of unknown purchase `ORD-99812`"),
             ("c60", "unknown member `ole`"),
             ("c06", "duplicate event id `c06`"),
+            ("c82", "`sven` cannot refer themself"),
+            ("c83", "unknown referrer `zoe`"),
         ],
     },
 ];

@@ -3821,3 +3821,181 @@ rule home_store {
         ]
     );
 }
+
+// ------------------------------------------------------------ referrals
+
+const REFERRALS: &str = ny!(r#"
+points coins
+tiers by coins earned over calendar year {
+  tier base from 0
+  tier gold from 1000
+}
+rule base {
+  on purchase
+  earn 1 coins per 1 USD of amount
+}
+rule friend_welcome {
+  on purchase where first purchase and referred
+  earn 200 coins
+}
+rule referrer_thanks {
+  on purchase where referred and amount >= 25 USD
+  earn 500 coins to referrer
+  limit 1 per member per lifetime
+  limit 2 per referrer
+}
+"#);
+
+const REFERRAL_EVENTS: &str = "id,time,member,type,amount,referred_by,of
+     e1,2025-01-01 09:00,ann,enroll,,,
+     e2,2025-01-02 09:00,bob,enroll,,ann,
+     e3,2025-01-02 09:00,cy,enroll,,ann,
+     e4,2025-01-02 09:00,dee,enroll,,ann,
+     e5,2025-01-02 09:00,eve,enroll,,eve,
+     e6,2025-01-02 09:00,fay,enroll,,zed,
+     e7,2025-01-03 10:00,bob,purchase,30,,
+     e8,2025-01-04 10:00,bob,purchase,40,,
+     e9,2025-01-05 10:00,cy,purchase,10,,
+     e10,2025-01-06 10:00,cy,purchase,30,,
+     e11,2025-01-07 10:00,dee,purchase,50,,
+     e12,2025-01-08 10:00,bob,return,30,,e7
+     e13,2025-01-09 10:00,eve,enroll,,,";
+
+#[test]
+fn a_referral_pays_the_referrer_on_the_friends_qualifying_purchase_up_to_a_limit() {
+    let run = run(REFERRALS, REFERRAL_EVENTS);
+    // Bob's first purchase: his welcome, and ann's thanks; cy's first is
+    // below 25 USD (welcome only), her second pays ann; dee's would be a
+    // third for ann, past the limit of 2 per referrer.
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-01T09:00:00-05:00 joined at base",
+            "earn 2025-01-03T10:00:00-05:00 500 =500 referrer_thanks",
+            "earn 2025-01-06T10:00:00-05:00 500 =1000 referrer_thanks",
+            "tier_change 2025-01-06T10:00:00-05:00 base → gold (threshold reached)",
+        ]
+    );
+    assert_eq!(
+        run.rows("bob", &["earn", "reverse"]),
+        [
+            "earn 2025-01-03T10:00:00-05:00 30 =30 base",
+            "earn 2025-01-03T10:00:00-05:00 200 =230 friend_welcome",
+            "earn 2025-01-04T10:00:00-05:00 40 =270 base",
+            "reverse 2025-01-08T10:00:00-05:00 -30 =240 base",
+            "reverse 2025-01-08T10:00:00-05:00 -200 =40 friend_welcome",
+        ]
+    );
+    assert_eq!(run.balance("cy", "coins"), d("240"));
+    assert_eq!(run.balance("dee", "coins"), d("250"));
+    // The return took back bob's awards, not ann's.
+    assert_eq!(run.balance("ann", "coins"), d("1000"));
+    assert_eq!(
+        run.rejects,
+        [
+            (6, "`eve` cannot refer themself".into()),
+            (
+                7,
+                "unknown referrer `zed`: no member of that id has enrolled".into()
+            ),
+        ]
+    );
+    // Eve enrols later without a referrer: the rejected link left nothing.
+    assert_eq!(run.balance("eve", "coins"), d("0"));
+}
+
+#[test]
+fn a_referee_is_dealt_with_the_referrer_so_shards_write_what_one_engine_writes() {
+    let one = run(REFERRALS, REFERRAL_EVENTS);
+    for shards in [2, 3, 4] {
+        let sharded =
+            support::run_in_shards(REFERRALS, REFERRAL_EVENTS, Order::Sort, None, Some(shards));
+        assert_eq!(sharded.ledger, one.ledger, "{shards} shards");
+        assert_eq!(sharded.rejects, one.rejects, "{shards} shards");
+        assert_eq!(sharded.members, one.members, "{shards} shards");
+    }
+}
+
+#[test]
+fn explain_says_who_the_referrer_was_paid_for() {
+    let referee = support::explain(REFERRALS, REFERRAL_EVENTS, "bob");
+    assert!(
+        referee.contains("✓ referrer_thanks: 500 = 500 coins, paid to referrer ann"),
+        "{referee}"
+    );
+    let referrer = support::explain(REFERRALS, REFERRAL_EVENTS, "ann");
+    assert!(
+        referrer.contains(
+            "earns 500 coins by rule referrer_thanks: event e7 of a member they referred"
+        ),
+        "{referrer}"
+    );
+    let capped = support::explain(REFERRALS, REFERRAL_EVENTS, "dee");
+    assert!(
+        capped.contains("✗ referrer_thanks: its limit of 2 per referrer is reached"),
+        "{capped}"
+    );
+}
+
+#[test]
+fn a_late_purchase_of_a_referee_re_runs_the_referrer_and_the_friends_they_referred() {
+    // Bob's first purchase arrives after cy's and dee's: re-run in its
+    // place, it takes the first of ann's two thanks, and dee's comes after
+    // the limit.
+    let e7 = "e7,2025-01-03 10:00,bob,purchase,30,,\n";
+    let e11 = "e11,2025-01-07 10:00,dee,purchase,50,,\n";
+    let late = REFERRAL_EVENTS
+        .replace(e7, "")
+        .replace(e11, &format!("{e11}     {e7}"));
+    let sorted = run(REFERRALS, REFERRAL_EVENTS);
+    let streamed = run_with(REFERRALS, &late, Order::Stream, None);
+    assert_eq!(streamed.members, sorted.members);
+    // Ann's second thanks (cy's, paid first as the stream came) is undone
+    // and written again after bob's.
+    let undone: Vec<&str> = streamed
+        .ledger
+        .iter()
+        .filter(|r| r.member == "ann" && r.note.starts_with("undone for late event e7"))
+        .map(|r| r.event.as_str())
+        .collect();
+    assert!(!undone.is_empty(), "{:?}", streamed.rows("ann", &[]));
+}
+
+#[test]
+fn a_points_type_cap_counts_a_referrers_awards_for_the_referrer() {
+    let program = ny!(r#"
+points coins {
+  cap 600 per member per day
+}
+rule base {
+  on purchase
+  earn 1 coins per 1 USD of amount
+}
+rule referrer_thanks {
+  on purchase where first purchase and referred
+  earn 500 coins to referrer
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,referred_by
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-02 09:00,bob,enroll,,ann
+         e3,2025-01-02 09:00,cy,enroll,,ann
+         e4,2025-01-03 10:00,ann,purchase,50,
+         e5,2025-01-03 11:00,bob,purchase,580,
+         e6,2025-01-03 12:00,cy,purchase,30,",
+    );
+    // Ann's own 50 and bob's thanks fill 550 of her 600; cy's is cut to
+    // 50, on ann's rows; bob's 580 of his own are his.
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-03T10:00:00-05:00 50 =50 base",
+            "earn 2025-01-03T11:00:00-05:00 500 =550 referrer_thanks",
+            "cap_cut 2025-01-03T12:00:00-05:00 450 =550 referrer_thanks",
+            "earn 2025-01-03T12:00:00-05:00 50 =600 referrer_thanks",
+        ]
+    );
+    assert_eq!(run.balance("bob", "coins"), d("580"));
+}

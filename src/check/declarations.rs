@@ -59,11 +59,12 @@ impl BuiltinEvent {
     }
 
     /// The fields the engine reads (an `enroll` and a `profile` carry the
-    /// member attributes).
+    /// member attributes too, an `enroll` before its own).
     pub fn fields(self) -> &'static [(&'static str, FieldType)] {
         match self {
             BuiltinEvent::Purchase => &[("amount", FieldType::Money)],
-            BuiltinEvent::Enroll | BuiltinEvent::Profile => &[],
+            BuiltinEvent::Enroll => &[(REFERRED_BY, FieldType::Text)],
+            BuiltinEvent::Profile => &[],
             BuiltinEvent::Return => &[("of", FieldType::Text), ("amount", FieldType::Money)],
             BuiltinEvent::Redeem => &[
                 ("reward", FieldType::Text),
@@ -126,7 +127,11 @@ pub const BUILTIN_NAMES: &[&str] = &[
     "days_since_enroll",
     "member",
     "balance",
+    "referred",
 ];
+
+/// The built-in field of `enroll` naming the member who referred the new one.
+pub const REFERRED_BY: &str = "referred_by";
 
 /// The columns of every event record, besides its type's fields.
 pub const RECORD_FIELDS: &[&str] = &["id", "time", "member", "type"];
@@ -173,6 +178,7 @@ impl<'a> Symbols<'a> {
                             .duplicate(keyword_span(member.span, "member"), "the `member` block");
                     } else {
                         symbols.member = fields(&member.fields, checker);
+                        reserve_referred_by(&member.fields, checker);
                     }
                 }
                 Item::Event(event) => symbols.event(event, &mut seen, checker),
@@ -415,6 +421,24 @@ fn fields<'a>(decls: &'a [FieldDecl], checker: &mut Checker) -> BTreeMap<&'a str
         }
     }
     fields
+}
+
+/// `referred_by` is the field of `enroll` records that names the member's
+/// referrer, not an attribute.
+fn reserve_referred_by(decls: &[FieldDecl], checker: &mut Checker) {
+    for field in decls.iter().filter(|f| f.name.node == REFERRED_BY) {
+        checker.report(
+            Diagnostic::error(
+                "reserved-name",
+                field.name.span,
+                "`referred_by` is the built-in field of `enroll` that names the member's referrer",
+            )
+            .with_label("reserved")
+            .with_help(
+                "remove this line: every `enroll` may give `referred_by`; rules read `referred`",
+            ),
+        );
+    }
 }
 
 /// The span of the keyword that starts a block, for diagnostics about the whole block.

@@ -292,6 +292,9 @@ pub struct Rule {
     /// `expire ...`: when its awards expire, instead of their points
     /// type's rule (never by inactivity: the checker refuses it).
     pub expiry: Option<ExpiryRule>,
+    /// `earn ... to referrer`: its awards go to the member's referrer (it
+    /// does not fire for a member referred by no one).
+    pub to_referrer: bool,
 }
 
 impl Rule {
@@ -355,6 +358,10 @@ pub struct Cap {
 pub struct Limit {
     pub count: u32,
     pub period: Period,
+    /// `limit N per referrer`: counted for the member's referrer, over the
+    /// firings for all the members they referred (a member referred by no
+    /// one is not limited by it).
+    pub per_referrer: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -408,6 +415,10 @@ pub enum Builtin {
     /// Days to the next birthday: the `birthday` attribute, by index.
     DaysToBirthday(usize),
     DaysSinceEnroll,
+    /// `first purchase`: the event is the member's first purchase applied.
+    FirstPurchase,
+    /// `referred`: the member enrolled naming a referrer.
+    Referred,
 }
 
 #[derive(Debug, Clone)]

@@ -3,6 +3,7 @@
 //! rather than a panic.
 
 use super::ir::*;
+use crate::check::REFERRED_BY;
 use crate::diagnostic::Diagnostic;
 use crate::syntax::ast::{self, BinaryOp, ExprKind, Item, Spanned, UnaryOp};
 use rust_decimal::Decimal;
@@ -94,7 +95,16 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
     }
     for event in &mut program.events {
         match event.builtin {
-            Some(BuiltinEvent::Enroll) => event.fields = program.member_attributes.clone(),
+            // The attributes, then who referred the member (taken out of
+            // the record's fields into its body: `events::Body::take`).
+            Some(BuiltinEvent::Enroll) => {
+                event.fields = program.member_attributes.clone();
+                event.fields.push(Field {
+                    name: REFERRED_BY.to_string(),
+                    ty: ast::FieldType::Text,
+                    required: false,
+                });
+            }
             // A profile gives the attributes it changes: none is required.
             Some(BuiltinEvent::Profile) => {
                 event.fields = program
@@ -568,6 +578,7 @@ fn expr(e: &ast::Expr, names: &Names, program: &Program, scope: Scope) -> Result
                 .ok_or_else(|| internal(attr.span, "a member attribute"))?,
         ),
         ExprKind::Balance(p) => Expr::Balance(Names::get(&names.points, p, "points type")?),
+        ExprKind::FirstPurchase => Expr::Builtin(Builtin::FirstPurchase),
         ExprKind::Counter(c) => {
             let counter = counter(&c.source, &c.window.node, names, program)?;
             let index = program.counters.iter().position(|c| *c == counter);
@@ -643,6 +654,7 @@ fn resolve_name(
                         .ok_or_else(|| internal(span, "the `birthday` attribute"))?,
                 )),
                 "days_since_enroll" => Expr::Builtin(Builtin::DaysSinceEnroll),
+                "referred" => Expr::Builtin(Builtin::Referred),
                 // Compared with `tier`: a tier's name stands for its rank.
                 _ => Expr::Const(Value::Tier(
                     names
@@ -660,6 +672,7 @@ fn period_limit(count: &ast::Number, period: &Spanned<ast::Period>) -> Result<Li
     Ok(Limit {
         count: whole(count)?,
         period: period.node,
+        per_referrer: false,
     })
 }
 
@@ -709,6 +722,7 @@ fn lower_rule(
         preview: r.preview,
         stop: false,
         expiry: None,
+        to_referrer: false,
     };
     for stmt in &r.stmts {
         match &stmt.node {
@@ -721,6 +735,7 @@ fn lower_rule(
                     .transpose()?;
                 rule.awards
                     .extend(award(&earn.award, multiplier, names, program, scope)?);
+                rule.to_referrer |= earn.to_referrer;
             }
             ast::RuleStmt::Cap {
                 amount,
@@ -737,6 +752,11 @@ fn lower_rule(
             ast::RuleStmt::Limit { count, period } => {
                 rule.limits.push(period_limit(count, period)?)
             }
+            ast::RuleStmt::LimitPerReferrer { count } => rule.limits.push(Limit {
+                count: whole(count)?,
+                period: ast::Period::Lifetime,
+                per_referrer: true,
+            }),
             ast::RuleStmt::Budget {
                 amount,
                 points,

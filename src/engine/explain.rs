@@ -30,6 +30,8 @@ pub struct Fired {
     pub rounded: Decimal,
     pub awarded: Decimal,
     pub cuts: Vec<String>,
+    /// The referrer it was paid to (`earn ... to referrer`), if not the member.
+    pub paid_to: Option<String>,
 }
 
 impl RuleOutcome {
@@ -59,8 +61,16 @@ impl RuleOutcome {
                 rounded,
                 awarded,
                 cuts,
+                paid_to: None,
             }),
             reason: None,
+        }
+    }
+
+    /// Says the award went to referrer `to`.
+    pub fn paid_to(&mut self, to: &str) {
+        if let Some(fired) = self.fired.as_mut() {
+            fired.paid_to = Some(to.to_string());
         }
     }
 }
@@ -164,6 +174,9 @@ impl Explanation {
                                 if f.awarded != f.rounded {
                                     let _ = write!(text, " → {} awarded", f.awarded);
                                 }
+                                if let Some(to) = &f.paid_to {
+                                    let _ = write!(text, ", paid to referrer {to}");
+                                }
                                 let _ = writeln!(out, "{text}");
                             }
                             (None, Some(reason)) => {
@@ -177,6 +190,18 @@ impl Explanation {
                     let time = calendar::local(tz, entry.time).format("%Y-%m-%d %H:%M");
                     let points = entry.points.map(points_name).unwrap_or_default();
                     let text = match entry.kind {
+                        // A referrer's award comes with another member's
+                        // event: it has no rule outcome of theirs to show.
+                        EntryKind::Earn | EntryKind::Pend
+                            if entry.rule.is_some_and(|r| pays_referrer(program, r)) =>
+                        {
+                            format!(
+                                "earns {} {points} by rule {}: event {} of a member they referred",
+                                entry.amount,
+                                entry.rule.map(rule_name).unwrap_or_default(),
+                                entry.event.as_deref().unwrap_or_default()
+                            )
+                        }
                         EntryKind::Earn | EntryKind::Pend | EntryKind::CapCut => continue,
                         EntryKind::Release => format!("{} {points} become spendable", entry.amount),
                         EntryKind::Expire => {
@@ -372,6 +397,11 @@ fn points_name(program: &Program, p: PointsId) -> &str {
         .points
         .get(p.index())
         .map_or("points", |t| t.name.as_str())
+}
+
+/// Whether rule `r` pays the member's referrer.
+fn pays_referrer(program: &Program, r: RuleId) -> bool {
+    program.rules.get(r.index()).is_some_and(|t| t.to_referrer)
 }
 
 fn rule_name(program: &Program, r: RuleId) -> &str {

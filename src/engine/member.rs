@@ -28,6 +28,10 @@ pub struct Member {
     pub floor: TierRank,
     /// The last `set_tier`'s hold, if any (boxed: few members have one).
     pub status_match: Option<Box<StatusMatch>>,
+    /// The slot of the member who referred this one (`referred_by`).
+    pub referrer: Option<usize>,
+    /// Whether a purchase of the member's was applied (`first purchase`).
+    pub purchased: bool,
     pub pending_downgrade: Option<(TierRank, DateTime<Utc>)>,
     /// No tier review is queued: every review would change nothing until
     /// the member's next event, which queues one again (`Engine::wake`).
@@ -107,6 +111,8 @@ impl Member {
             tier: 0,
             floor: 0,
             status_match: None,
+            referrer: None,
+            purchased: false,
             pending_downgrade: None,
             reviews_paused: false,
             period_started: time,

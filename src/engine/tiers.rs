@@ -50,13 +50,16 @@ pub fn current_measures<C: FromIterator<Decimal>>(
         .collect()
 }
 
-/// Adds an event to the measures; returns what it added to each, so a
-/// return can take it back.
+/// Adds an event of member `m` to the measures, and the points `earned`
+/// on it per type; returns what it added to each, so a return can take it
+/// back. Without an event (a referrer's award on another member's event),
+/// the points earned alone, at `at`.
 pub fn add_measures(
     engine: &mut Engine,
     m: usize,
-    event: &Event,
+    event: Option<&Event>,
     earned: &[Decimal],
+    at: DateTime<Utc>,
 ) -> SmallVec<[(usize, Decimal); 4]> {
     let program = engine.program;
     let Some(tiers) = &program.tiers else {
@@ -69,8 +72,8 @@ pub fn add_measures(
         .filter_map(|(i, measure)| {
             let value = match measure {
                 Measure::PointsEarned(p) => earned.get(p.index()).copied()?,
-                Measure::Count(e) if *e == event.kind => Decimal::ONE,
-                Measure::FieldSum(e, f) if *e == event.kind => match event.fields.get(*f) {
+                Measure::Count(e) if event?.kind == *e => Decimal::ONE,
+                Measure::FieldSum(e, f) if event?.kind == *e => match event?.fields.get(*f) {
                     Some(Value::Number(n)) => *n,
                     _ => return None,
                 },
@@ -80,7 +83,7 @@ pub fn add_measures(
         })
         .collect();
     if let Some(member) = engine.members.get_mut(m) {
-        add_to_window(member, tiers, &contributions, event.time);
+        add_to_window(member, tiers, &contributions, at);
     }
     contributions
 }
@@ -300,6 +303,8 @@ fn measures_scope<'a>(measures: &'a [Decimal], local: chrono::NaiveDateTime) -> 
         balances: &[],
         measures,
         counters: &[],
+        first_purchase: false,
+        referred: false,
     }
 }
 

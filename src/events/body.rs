@@ -15,9 +15,13 @@ use rust_decimal::Decimal;
 /// alone, and their `fields` are empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
-    /// An `enroll` (its member attributes are its fields), or a type the
-    /// program declares: fields only.
+    /// A type the program declares: fields only.
     Plain,
+    /// An `enroll`: its member attributes are its fields; `referred_by`
+    /// names the member who referred the new one, if any.
+    Enroll {
+        referred_by: Option<Box<str>>,
+    },
     Purchase {
         amount: Decimal,
     },
@@ -99,7 +103,13 @@ impl Body {
             return Ok(Body::Plain);
         };
         match builtin {
-            BuiltinEvent::Enroll => return Ok(Body::Plain),
+            // The attributes, then `referred_by`, last (`compile::lower`).
+            BuiltinEvent::Enroll => {
+                let referred_by = fields.pop().and_then(present);
+                return Ok(Body::Enroll {
+                    referred_by: text(referred_by).map(String::into_boxed_str),
+                });
+            }
             BuiltinEvent::Profile => return Ok(Body::Profile),
             _ => {}
         }
@@ -231,6 +241,7 @@ impl Body {
     pub fn builtin(&self) -> Option<BuiltinEvent> {
         Some(match self {
             Body::Plain => return None,
+            Body::Enroll { .. } => BuiltinEvent::Enroll,
             Body::Purchase { .. } => BuiltinEvent::Purchase,
             Body::Return(_) => BuiltinEvent::Return,
             Body::Redeem(_) => BuiltinEvent::Redeem,
@@ -247,11 +258,15 @@ impl Body {
 
     /// The built-in values a record of this body gave, in its schema's
     /// order, `Value::Missing` for those it left out: the fields `take`
-    /// took (for a purchase or a plain body, none).
+    /// took (for a purchase or a plain body, none), which follow the
+    /// fields left in the record.
     pub fn values(&self) -> Vec<Value> {
         let text = |t: &str| Value::Text(t.to_owned());
         let maybe = |t: &Option<String>| t.as_deref().map_or(Value::Missing, text);
         match self {
+            Body::Enroll { referred_by } => {
+                vec![referred_by.as_deref().map_or(Value::Missing, text)]
+            }
             Body::Plain | Body::Purchase { .. } | Body::Profile => Vec::new(),
             Body::Return(r) => vec![text(&r.of), Value::Number(r.amount)],
             Body::Redeem(r) => match r.as_ref() {
@@ -330,11 +345,13 @@ mod tests {
             }
             let mut fields = all.clone();
             let body = Body::take(Some(builtin), &mut fields).unwrap();
-            let plain = builtin == BuiltinEvent::Enroll;
-            assert_eq!(body.builtin(), Some(builtin).filter(|_| !plain));
+            assert_eq!(body.builtin(), Some(builtin));
             match body {
                 Body::Plain | Body::Purchase { .. } | Body::Profile => {
                     assert_eq!(fields, all, "{builtin:?}")
+                }
+                Body::Enroll { .. } => {
+                    assert_eq!([fields, body.values()].concat(), all, "{builtin:?}")
                 }
                 _ => {
                     assert!(fields.is_empty(), "{builtin:?}");

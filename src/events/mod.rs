@@ -177,8 +177,8 @@ pub struct Event {
     pub body: Body,
     /// One value per field of the event type, in the type's field order;
     /// `Value::Missing` where the record left a field empty. Empty for the
-    /// built-in types whose values are all in `body` (all but `purchase`
-    /// and `enroll`).
+    /// built-in types whose values are all in `body` (all but `purchase`,
+    /// `enroll` and `profile`); an enrolment's `referred_by` is in `body`.
     pub fields: Vec<Value>,
     /// Where it was read from, for rejects found later by the engine.
     pub origin: Origin,
@@ -186,11 +186,13 @@ pub struct Event {
 
 impl Event {
     /// Every field's value, in the event type's field order, built-in
-    /// values included (to show or to store the event).
+    /// values included (to show or to store the event): the fields left
+    /// in the record, then those its body took.
     pub fn values(&self) -> Cow<'_, [Value]> {
         match self.body.values() {
             built_in if built_in.is_empty() => Cow::Borrowed(&self.fields),
-            built_in => Cow::Owned(built_in),
+            built_in if self.fields.is_empty() => Cow::Owned(built_in),
+            built_in => Cow::Owned([self.fields.as_slice(), &built_in].concat()),
         }
     }
 }

@@ -687,6 +687,9 @@ fn rule_stmt(stmt: &RuleStmt) -> String {
                     entries.join(", ")
                 ));
             }
+            if earn.to_referrer {
+                text.push_str(" to referrer");
+            }
             text
         }
         RuleStmt::Cap {
@@ -703,6 +706,7 @@ fn rule_stmt(stmt: &RuleStmt) -> String {
         RuleStmt::Limit { count, period: p } => {
             format!("limit {} per member per {}", count.node, p.node.name())
         }
+        RuleStmt::LimitPerReferrer { count } => format!("limit {} per referrer", count.node),
         RuleStmt::Budget {
             amount,
             points,
@@ -853,6 +857,7 @@ fn expr(e: &Expr) -> String {
         ExprKind::Name(name) => name.clone(),
         ExprKind::MemberAttr(attr) => format!("member.{}", attr.node),
         ExprKind::Balance(points) => format!("balance of {}", points.node),
+        ExprKind::FirstPurchase => "first purchase".to_string(),
         ExprKind::Counter(counter) => {
             let CounterRef { source, window } = counter.as_ref();
             let window = match &window.node {

@@ -751,6 +751,7 @@ impl MovesSpec {
                         points: Some(ident(points_name(*p))),
                     },
                     multiplier: None,
+                    to_referrer: false,
                 })));
             }
         }
@@ -935,7 +936,11 @@ impl MovesSpec {
                 if !types.contains(&p) {
                     types.push(p);
                 }
-                stmts.push(RuleStmt::Earn(Earn { award, multiplier }));
+                stmts.push(RuleStmt::Earn(Earn {
+                    award,
+                    multiplier,
+                    to_referrer: false,
+                }));
             }
             let first = types.first().copied().unwrap_or(0);
             if let Some((amount, period)) = rule.cap {
@@ -1173,8 +1178,8 @@ pub enum MoveSpec {
     /// given, given empty, or left out.
     Declared(usize, Vec<Option<Option<FieldValue>>>),
     /// An enrolment with its attributes (`fit` makes it, from the
-    /// program's values).
-    Enroll(bool, usize, Fields),
+    /// program's values), and the referrer it names.
+    Enroll(bool, usize, Fields, Option<usize>),
     /// A `profile` giving some attributes (`fit` keeps those the program
     /// declares but now and then, and gives the member's own birthday
     /// again now and then).
@@ -1254,6 +1259,15 @@ pub fn rename(events: &mut [GenEvent], spec: &ProgramSpec) {
                 to.clone_from(&alias);
             }
         }
+        if let Kind::Enroll {
+            referred_by: Some(referrer),
+            ..
+        } = &mut e.kind
+        {
+            if referrer == cy {
+                referrer.clone_from(&alias);
+            }
+        }
     }
 }
 
@@ -1326,7 +1340,7 @@ pub fn fit(stream: &mut Vec<EventSpec>, spec: &ProgramSpec) {
     stream.extend(joins);
     for e in stream.iter_mut() {
         match &mut e.kind {
-            KindSpec::Enroll(vip, region) => {
+            KindSpec::Enroll(vip, region, referrer) => {
                 let values = moves.values.get(e.member);
                 let fields: Fields = ATTRIBUTES
                     .iter()
@@ -1338,7 +1352,7 @@ pub fn fit(stream: &mut Vec<EventSpec>, spec: &ProgramSpec) {
                         Some((n.to_string(), Some(v)))
                     })
                     .collect();
-                e.kind = KindSpec::Move(MoveSpec::Enroll(*vip, *region, fields));
+                e.kind = KindSpec::Move(MoveSpec::Enroll(*vip, *region, fields, *referrer));
             }
             KindSpec::Move(MoveSpec::Profile(values)) => {
                 // Mostly the attributes declared; the member's own birthday
@@ -1569,12 +1583,13 @@ pub fn resolve_move(
                 }),
             )
         }
-        MoveSpec::Enroll(vip, region, attributes) => (
+        MoveSpec::Enroll(vip, region, attributes, referrer) => (
             mine,
             Kind::Enroll {
                 vip: *vip,
                 region: REGIONS.get(*region).copied().unwrap_or("north").into(),
                 attributes: attributes.clone(),
+                referred_by: referrer_name(*referrer),
             },
         ),
         MoveSpec::Profile(values) => (

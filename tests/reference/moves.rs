@@ -292,12 +292,14 @@ impl Evaluation<'_> {
         if event == "enroll" {
             self.joined(&e.member, t, &e.id);
         }
-        let earned: Vec<(String, Decimal)> = self
-            .pay(e, t, fired)
+        let paid = self.pay(e, t, fired);
+        let earned: Vec<(String, Decimal)> = paid
+            .awards
             .iter()
             .map(|a| (a.points.clone(), a.amount))
             .collect();
         self.measured(&e.member, t, &e.id, (event, &fields), &earned);
+        self.measured_referrer(e, t, &paid.to_referrer);
         true
     }
 
