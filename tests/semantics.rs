@@ -3999,3 +3999,27 @@ rule referrer_thanks {
     );
     assert_eq!(run.balance("bob", "coins"), d("580"));
 }
+
+#[test]
+fn after_a_late_event_the_referee_still_pays_its_own_referrer() {
+    let program = ny!(r#"
+points coins
+rule thanks {
+  on purchase where referred
+  earn 10 coins to referrer
+}
+"#);
+    // Zed enrols first and is linked to no one: re-running ann and bob
+    // for the late purchase, the scratch engine numbers them otherwise.
+    let events = "id,time,member,type,amount,referred_by
+         e1,2025-01-01 09:00,zed,enroll,,
+         e2,2025-01-01 09:00,ann,enroll,,
+         e3,2025-01-02 09:00,bob,enroll,,ann
+         e5,2025-01-05 10:00,bob,purchase,30,
+         e4,2025-01-04 10:00,bob,purchase,30,
+         e6,2025-01-06 10:00,bob,purchase,30,";
+    let streamed = run_with(program, events, Order::Stream, None);
+    assert_eq!(streamed.balance("ann", "coins"), d("30"));
+    assert_eq!(streamed.balance("zed", "coins"), d("0"));
+    assert_eq!(streamed.members, run(program, events).members);
+}

@@ -396,6 +396,8 @@ impl<'p> Engine<'p> {
             let rank = slot.rank;
             let before = std::mem::replace(slot, rerun);
             slot.rank = rank;
+            // The referrer is in the group re-run, by its scratch slot.
+            slot.referrer = slot.referrer.map(slot_of);
             for (p, totals) in self.totals.iter_mut().enumerate() {
                 if let Some(wallet) = before.wallets.get(p) {
                     totals.subtract(&wallet.totals);

@@ -22,7 +22,8 @@
 //! `amount` and the fields the program's `event purchase { ... }` adds; for
 //! `return`, `of` (the id of the purchase returned) and `amount`; for
 //! `redeem`, `reward`, `points` and `points_type`; for `use_perk`, `perk`;
-//! for `enroll`, the member attributes of the program's `member { ... }`;
+//! for `enroll`, the member attributes of the program's `member { ... }`
+//! and `referred_by` (the member who referred the new one, if any);
 //! for a declared type, its declared fields. A field the type does not have
 //! is rejected ("`purchase` has no field `nights`") unless it is empty, so
 //! one CSV file can have a column for every field of every type. A record
