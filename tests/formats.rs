@@ -87,6 +87,74 @@ fn explain_tells_each_rule_with_its_arithmetic_or_why_not() {
 }
 
 #[test]
+fn explain_names_the_referrer_a_rule_paid_and_what_a_status_match_held() {
+    let story = stdout_json(&[
+        "explain",
+        "programs/cartwheel.loyalty",
+        "programs/cartwheel.events.csv",
+        "--member",
+        "rhea",
+        "--format",
+        "json",
+    ]);
+    let order = story["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "c81")
+        .unwrap();
+    let thanks = order["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "referrer_thanks")
+        .unwrap();
+    assert_eq!(
+        (&thanks["awarded"], &thanks["paid_to"]),
+        (&json!("500"), &json!("paul"))
+    );
+
+    // Cy's match holds gold through the first quarter's review, which
+    // writes no row: the story notes it.
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("matched.loyalty");
+    let events = dir.path().join("matched.csv");
+    std::fs::write(
+        &program,
+        "program \"T\" {\n  currency USD\n  timezone \"UTC\"\n}\npoints pts\n\
+         rule base {\n  on purchase\n  earn 1 pts per 1 USD of amount\n}\n\
+         tiers by pts earned over calendar quarter {\n  tier blue from 0\n  tier gold from 300\n  \
+         status match up to gold\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &events,
+        "id,time,member,type,amount,tier,reason,until\n\
+         e1,2025-01-01 09:00,cy,enroll,,,,\n\
+         e2,2025-01-10 09:00,cy,set_tier,,gold,rival card,2025-05-15\n\
+         e3,2025-04-10 09:00,cy,purchase,10,,,\n",
+    )
+    .unwrap();
+    let (program, events) = (program.to_str().unwrap(), events.to_str().unwrap());
+    let story = stdout_json(&[
+        "explain", program, events, "--member", "cy", "--format", "json",
+    ]);
+    let matched = story["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "e2")
+        .unwrap();
+    assert_eq!(
+        matched["notes"],
+        json!([{
+            "time": "2025-04-01T00:00:00+00:00",
+            "note": "tier: gold held by the status match (rival card) until 2025-05-15"
+        }])
+    );
+}
+
+#[test]
 fn diff_gives_the_figures_tiers_and_members_as_one_document() {
     let old = "programs/cartwheel.loyalty";
     let source = std::fs::read_to_string(old).unwrap();

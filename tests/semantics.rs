@@ -3736,6 +3736,8 @@ tiers by pts earned over calendar quarter {
     for line in [
         r#"set_tier e4: tier "gold", reason "rival gold card", until 2025-05-15"#,
         "tier: blue → gold (status match: rival gold card, until 2025-05-15)",
+        // The first quarter's review would have dropped her to silver.
+        "2025-04-01 00:00  tier: gold held by the status match (rival gold card) until 2025-05-15",
         "vip\", until 2025-12-31\n  ✗ rejected: a status match goes up to `gold`, not `platinum`",
     ] {
         assert!(explained.contains(line), "{line}\n{explained}");

@@ -7,6 +7,7 @@ use super::ledger::{Entry, EntryKind};
 use crate::compile::calendar;
 use crate::compile::ir::{PointsId, Program, RuleId, Value};
 use crate::events::Event;
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -81,6 +82,9 @@ enum Line {
     Rejected(String),
     Rules(Vec<RuleOutcome>),
     Entry(Entry),
+    /// What the clock did that wrote no row (a status match holding a
+    /// tier at a review), at its time.
+    Note(DateTime<Utc>, String),
 }
 
 /// The story of one member, collected while the engine runs.
@@ -120,6 +124,10 @@ impl Explanation {
 
     pub(super) fn entry(&mut self, entry: &Entry) {
         self.lines.push(Line::Entry(entry.clone()));
+    }
+
+    pub(super) fn note(&mut self, at: DateTime<Utc>, text: String) {
+        self.lines.push(Line::Note(at, text));
     }
 
     /// The explanation as text.
@@ -248,6 +256,10 @@ impl Explanation {
                     };
                     let _ = writeln!(out, "  {time}  {}{balance}", text.trim_end());
                 }
+                Line::Note(at, text) => {
+                    let time = calendar::local(tz, *at).format("%Y-%m-%d %H:%M");
+                    let _ = writeln!(out, "  {time}  {text}");
+                }
             }
         }
         out
@@ -278,6 +290,17 @@ pub struct StoryEvent {
     pub rejected: Option<String>,
     pub rules: Vec<StoryRule>,
     pub rows: Vec<StoryRow>,
+    /// What the clock did after it that wrote no row (a status match
+    /// holding a tier at a review).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<StoryNote>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StoryNote {
+    /// Local time, RFC 3339.
+    pub time: String,
+    pub note: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -299,6 +322,9 @@ pub struct StoryRule {
     pub cuts: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub awarded: Option<Decimal>,
+    /// For one that paid the member's referrer: who.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_to: Option<String>,
     /// For one that did not: why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why_not: Option<String>,
@@ -343,6 +369,7 @@ impl Explanation {
                         rejected: None,
                         rules: Vec::new(),
                         rows: Vec::new(),
+                        notes: Vec::new(),
                     });
                 }
                 Line::Rejected(reason) => {
@@ -362,6 +389,7 @@ impl Explanation {
                             rounded: fired.map(|f| f.rounded),
                             cuts: fired.map(|f| f.cuts.clone()).unwrap_or_default(),
                             awarded: fired.map(|f| f.awarded),
+                            paid_to: fired.and_then(|f| f.paid_to.clone()),
                             why_not: outcome.reason.clone().filter(|_| fired.is_none()),
                         }
                     });
@@ -381,6 +409,14 @@ impl Explanation {
                     };
                     if let Some(event) = events.last_mut() {
                         event.rows.push(row);
+                    }
+                }
+                Line::Note(at, text) => {
+                    if let Some(event) = events.last_mut() {
+                        event.notes.push(StoryNote {
+                            time: calendar::rfc3339(tz, *at),
+                            note: text.clone(),
+                        });
                     }
                 }
             }

@@ -88,6 +88,9 @@ pub struct Member {
 pub struct StatusMatch {
     pub tier: TierRank,
     pub lapses: DateTime<Utc>,
+    /// The record's reason and last day, for explanations.
+    pub reason: Box<str>,
+    pub until: NaiveDate,
 }
 
 impl Member {

@@ -406,7 +406,9 @@ impl Engine<'_> {
         let current = member.tier;
         let reached = qualified(tiers, &scope);
         let (target, grace) = review(tiers, current, member.floor_at(at), &scope);
+        let unmatched = review(tiers, current, member.floor, &scope).0;
         let waiting = member.pending_downgrade;
+        self.explain_held(m, at, unmatched, target);
         match grace.map(|g| calendar::after(program.timezone, at, g)) {
             Some(until) if target < current => {
                 // A drop already waiting keeps its date: a rolling window
@@ -541,8 +543,11 @@ impl Engine<'_> {
         };
         // Lifetime status reached during the grace is a floor too, and so
         // is a status match that holds at its end.
+        let unmatched = target.max(member.floor);
         let target = target.max(member.floor_at(at));
-        if target < member.tier {
+        let tier = member.tier;
+        self.explain_held(m, at, unmatched, target);
+        if target < tier {
             self.set_tier(m, target, at, "not requalified, after grace");
         }
     }
@@ -599,12 +604,37 @@ impl Engine<'_> {
             ));
         }
         let member = self.members.get_mut(m).ok_or_else(unknown_member)?;
-        member.status_match = Some(Box::new(StatusMatch { tier: rank, lapses }));
+        member.status_match = Some(Box::new(StatusMatch {
+            tier: rank,
+            lapses,
+            reason: set.reason.as_str().into(),
+            until: set.until,
+        }));
         if rank > member.tier {
             let why = format!("status match: {}, until {}", set.reason, set.until);
             self.set_tier(m, rank, now, &why);
         }
         Ok(())
+    }
+
+    /// Tells an explanation of member `m` that its status match held it at
+    /// `target` at `at`, where the tier rules alone gave `unmatched`.
+    fn explain_held(&mut self, m: usize, at: DateTime<Utc>, unmatched: TierRank, target: TierRank) {
+        let program = self.program;
+        let (Some(tiers), Some(member)) = (&program.tiers, self.members.get(m)) else {
+            return;
+        };
+        let Some(held) = member.status_match.as_ref().filter(|_| unmatched < target) else {
+            return;
+        };
+        let name = tiers.tiers.get(target).map_or("?", |t| t.name.as_str());
+        let text = format!(
+            "tier: {name} held by the status match ({}) until {}",
+            held.reason, held.until
+        );
+        if let Some(explanation) = self.explanation.as_mut().filter(|e| e.member == member.id) {
+            explanation.note(at, text);
+        }
     }
 
     fn set_tier(&mut self, m: usize, to: TierRank, at: DateTime<Utc>, why: &str) {
