@@ -86,6 +86,15 @@ fn explain_tells_each_rule_with_its_arithmetic_or_why_not() {
     assert_eq!(classes[..2], ["invalid", "balance"]);
 }
 
+/// The item of a JSON list whose `key` is `value`.
+fn item<'a>(list: &'a serde_json::Value, key: &str, value: &str) -> &'a serde_json::Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item[key] == value)
+        .unwrap()
+}
+
 #[test]
 fn explain_names_the_referrer_a_rule_paid_and_what_a_status_match_held() {
     let story = stdout_json(&[
@@ -97,18 +106,8 @@ fn explain_names_the_referrer_a_rule_paid_and_what_a_status_match_held() {
         "--format",
         "json",
     ]);
-    let order = story["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["id"] == "c81")
-        .unwrap();
-    let thanks = order["rules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["rule"] == "referrer_thanks")
-        .unwrap();
+    let order = item(&story["events"], "id", "c81");
+    let thanks = item(&order["rules"], "rule", "referrer_thanks");
     assert_eq!(
         (&thanks["awarded"], &thanks["paid_to"]),
         (&json!("500"), &json!("paul"))
@@ -139,12 +138,7 @@ fn explain_names_the_referrer_a_rule_paid_and_what_a_status_match_held() {
     let story = stdout_json(&[
         "explain", program, events, "--member", "cy", "--format", "json",
     ]);
-    let matched = story["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["id"] == "e2")
-        .unwrap();
+    let matched = item(&story["events"], "id", "e2");
     assert_eq!(
         matched["notes"],
         json!([{
