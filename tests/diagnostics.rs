@@ -52,6 +52,8 @@ const CODES: &[&str] = &[
     "not-transferable",
     "preview-rule",
     "rollover",
+    "status-match",
+    "referral",
     "unreachable-tier",
     "invalid-value",
     "builtin-event",

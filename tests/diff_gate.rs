@@ -11,8 +11,8 @@ const OLD: &str = "programs/cartwheel.loyalty";
 const EVENTS: &str = "programs/cartwheel.events.csv";
 
 /// Cartwheel with its 200-coin bonus raised to 300: on the sample events,
-/// coins issued 9921 → 10221 (+3.02%), liability 41.50 → 42.26 EUR
-/// (+1.83%), cost unchanged.
+/// coins issued 10816 → 11216 (+3.70%: four first orders), liability
+/// 48.22 → 49.72 EUR (+3.11%), cost unchanged.
 fn raised_bonus() -> tempfile::NamedTempFile {
     let source = std::fs::read_to_string(OLD).unwrap();
     assert!(source.contains("  earn 200 coins\n"));
@@ -57,7 +57,7 @@ fn detailed_exitcode_is_0_for_the_same_program_and_2_for_a_change() {
     let (code, stdout, stderr) = diff(new, &["--detailed-exitcode"]);
     assert_eq!((code, stderr.as_str()), (Some(2), ""));
     assert!(
-        stdout.contains("coins issued       9921  10221    +300    +3.02%"),
+        stdout.contains("coins issued      10816  11216    +400    +3.70%"),
         "{stdout}"
     );
 
@@ -79,7 +79,7 @@ fn a_threshold_crossed_fails_with_1_and_one_not_crossed_does_not() {
         let (code, stdout, stderr) = diff(new, &crossed);
         assert_eq!(
             stderr,
-            "--fail-if `liability>+1.5%` crossed: liability EUR 41.50 → 42.26 (+0.76, +1.83%)\n"
+            "--fail-if `liability>+1.5%` crossed: liability EUR 48.22 → 49.72 (+1.50, +3.11%)\n"
         );
         assert_eq!(code, Some(1));
         // The report is printed all the same, for the CI log.
@@ -90,11 +90,11 @@ fn a_threshold_crossed_fails_with_1_and_one_not_crossed_does_not() {
             &[
                 &[
                     "--fail-if",
-                    "liability>+2%",
+                    "liability>+3.5%",
                     "--fail-if",
                     "cost>+1000",
                     "--fail-if",
-                    "coins issued<=+300",
+                    "coins issued<=+400",
                 ][..],
                 detailed,
             ]
@@ -102,7 +102,7 @@ fn a_threshold_crossed_fails_with_1_and_one_not_crossed_does_not() {
         );
         assert_eq!(
             stderr,
-            "--fail-if `coins issued<=+300` crossed: coins issued 9921 → 10221 (+300, +3.02%)\n"
+            "--fail-if `coins issued<=+400` crossed: coins issued 10816 → 11216 (+400, +3.70%)\n"
         );
         assert_eq!(code, Some(1));
 
@@ -111,9 +111,9 @@ fn a_threshold_crossed_fails_with_1_and_one_not_crossed_does_not() {
             &[
                 &[
                     "--fail-if",
-                    "liability>+2%",
+                    "liability>+3.5%",
                     "--fail-if",
-                    "coins issued<+300",
+                    "coins issued<+400",
                 ][..],
                 detailed,
             ]

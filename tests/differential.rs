@@ -259,6 +259,7 @@ fn enroll(id: &str, time: &str) -> GenEvent {
             vip: false,
             region: "north".to_string(),
             attributes: Vec::new(),
+            referred_by: None,
         },
     )
 }

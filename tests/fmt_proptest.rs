@@ -201,6 +201,7 @@ fn primary() -> impl Strategy<Value = Expr> {
         name().prop_map(ExprKind::Name),
         ident().prop_map(ExprKind::MemberAttr),
         ident().prop_map(ExprKind::Balance),
+        Just(ExprKind::FirstPurchase),
         (counted(), counter_window()).prop_map(|(source, window)| {
             ExprKind::Counter(Box::new(CounterRef {
                 source: spanned(source),
@@ -440,6 +441,7 @@ fn tiers() -> impl Strategy<Value = Item> {
         }),
         (proptest::option::of(ident()), number())
             .prop_map(|(measure, cap)| TierStmt::Rollover { measure, cap }),
+        ident().prop_map(|tier| TierStmt::StatusMatch { tier }),
     ];
     (
         proptest::collection::vec(measure_source(), 0..3),
@@ -502,8 +504,13 @@ fn earn() -> impl Strategy<Value = Earn> {
             entries,
             span: Span::default(),
         });
-    (award, proptest::option::of(multiplier))
-        .prop_map(|(award, multiplier)| Earn { award, multiplier })
+    (award, proptest::option::of(multiplier), any::<bool>()).prop_map(
+        |(award, multiplier, to_referrer)| Earn {
+            award,
+            multiplier,
+            to_referrer,
+        },
+    )
 }
 
 fn rule() -> impl Strategy<Value = Item> {
@@ -527,6 +534,7 @@ fn rule() -> impl Strategy<Value = Item> {
             scope
         }),
         (number(), period()).prop_map(|(count, period)| RuleStmt::Limit { count, period }),
+        number().prop_map(|count| RuleStmt::LimitPerReferrer { count }),
         (number(), ident(), proptest::option::of(period())).prop_map(|(amount, points, period)| {
             RuleStmt::Budget {
                 amount,

@@ -86,6 +86,68 @@ fn explain_tells_each_rule_with_its_arithmetic_or_why_not() {
     assert_eq!(classes[..2], ["invalid", "balance"]);
 }
 
+/// The item of a JSON list whose `key` is `value`.
+fn item<'a>(list: &'a serde_json::Value, key: &str, value: &str) -> &'a serde_json::Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item[key] == value)
+        .unwrap()
+}
+
+#[test]
+fn explain_names_the_referrer_a_rule_paid_and_what_a_status_match_held() {
+    let story = stdout_json(&[
+        "explain",
+        "programs/cartwheel.loyalty",
+        "programs/cartwheel.events.csv",
+        "--member",
+        "rhea",
+        "--format",
+        "json",
+    ]);
+    let order = item(&story["events"], "id", "c81");
+    let thanks = item(&order["rules"], "rule", "referrer_thanks");
+    assert_eq!(
+        (&thanks["awarded"], &thanks["paid_to"]),
+        (&json!("500"), &json!("paul"))
+    );
+
+    // Cy's match holds gold through the first quarter's review, which
+    // writes no row: the story notes it.
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("matched.loyalty");
+    let events = dir.path().join("matched.csv");
+    std::fs::write(
+        &program,
+        "program \"T\" {\n  currency USD\n  timezone \"UTC\"\n}\npoints pts\n\
+         rule base {\n  on purchase\n  earn 1 pts per 1 USD of amount\n}\n\
+         tiers by pts earned over calendar quarter {\n  tier blue from 0\n  tier gold from 300\n  \
+         status match up to gold\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &events,
+        "id,time,member,type,amount,tier,reason,until\n\
+         e1,2025-01-01 09:00,cy,enroll,,,,\n\
+         e2,2025-01-10 09:00,cy,set_tier,,gold,rival card,2025-05-15\n\
+         e3,2025-04-10 09:00,cy,purchase,10,,,\n",
+    )
+    .unwrap();
+    let (program, events) = (program.to_str().unwrap(), events.to_str().unwrap());
+    let story = stdout_json(&[
+        "explain", program, events, "--member", "cy", "--format", "json",
+    ]);
+    let matched = item(&story["events"], "id", "e2");
+    assert_eq!(
+        matched["notes"],
+        json!([{
+            "time": "2025-04-01T00:00:00+00:00",
+            "note": "tier: gold held by the status match (rival card) until 2025-05-15"
+        }])
+    );
+}
+
 #[test]
 fn diff_gives_the_figures_tiers_and_members_as_one_document() {
     let old = "programs/cartwheel.loyalty";
@@ -108,7 +170,7 @@ fn diff_gives_the_figures_tiers_and_members_as_one_document() {
         .unwrap();
     assert_eq!(
         (&issued["old"], &issued["new"], &issued["unit"]),
-        (&json!("9921"), &json!("10221"), &json!("points"))
+        (&json!("10816"), &json!("11216"), &json!("points"))
     );
     assert_eq!(document["currency"], "EUR");
     assert!(document["title"]

@@ -1,5 +1,6 @@
 //! Late events with `--stream`: an event older than the clock re-runs its
-//! member (with every member linked to it by transfers or a pool) with it
+//! member (with every member linked to it by transfers, a pool or a
+//! referral) with it
 //! in place, writing the rows that change as undone-then-redone, so the
 //! members end as a sorted replay would leave them; or it is rejected when
 //! the program's `accept late events up to N` says it is too late, or when
@@ -32,6 +33,11 @@ rule base {
   on purchase
   earn 1 stars per 1 USD of amount
   cap 500 stars per member per month
+}
+rule thanks {
+  on purchase where referred and amount >= 100 USD
+  earn 5 stars to referrer
+  limit 3 per referrer
 }
 "#);
 
@@ -305,9 +311,14 @@ fn action() -> impl Strategy<Value = Action> {
 }
 
 fn csv(actions: &[Action]) -> String {
-    let mut out = String::from("id,time,member,type,amount,points,points_type,to,pool,of,reason\n");
-    for m in 0..3 {
-        out.push_str(&format!("j{m},2025-01-01 08:00,m{m},enroll,,,,,,,\n"));
+    let mut out = String::from(
+        "id,time,member,type,amount,points,points_type,to,pool,of,reason,referred_by\n",
+    );
+    // m2 was referred by m1: the two are re-run together, m0 apart.
+    for (m, referrer) in [(0, ""), (1, ""), (2, "m1")] {
+        out.push_str(&format!(
+            "j{m},2025-01-01 08:00,m{m},enroll,,,,,,,,{referrer}\n"
+        ));
     }
     let day = |d: u32| {
         chrono::NaiveDate::from_ymd_opt(2025, 1, 2).unwrap() + chrono::Days::new(u64::from(d))
@@ -395,7 +406,7 @@ fn csv(actions: &[Action]) -> String {
         } else {
             ""
         };
-        out.push_str(&format!("{line},{of},{reason}\n"));
+        out.push_str(&format!("{line},{of},{reason},\n"));
     }
     out
 }

@@ -94,6 +94,10 @@ const SAMPLES: [Sample; 6] = [
             ("h37", "`$398.00` is not money"),
             ("h38", "return of unknown purchase `h36`"),
             ("h39", "beyond the available balance"),
+            (
+                "h55",
+                "a status match goes up to `platinum`, not `ambassador`",
+            ),
             ("h74", "below the minimum of 1000"),
             ("h76", "`sam` is not in pool `household:rosa`"),
             ("h69", "unknown member `walkin_2291`"),
@@ -111,6 +115,8 @@ const SAMPLES: [Sample; 6] = [
             ("c47", "return of unknown purchase `ORD-99812`"),
             ("c60", "unknown member `ole`"),
             ("c06", "duplicate event id `c06`"),
+            ("c82", "`sven` cannot refer themself"),
+            ("c83", "unknown referrer `zoe`"),
         ],
     },
     Sample {

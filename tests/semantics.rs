@@ -3703,3 +3703,369 @@ fn amounts_finer_than_the_currencys_minor_unit_are_rejected() {
     // 112.345 KWD earns 1 coin (whole coins, rounded down).
     assert_eq!(dinars.balance("ann", "coins"), d("1"));
 }
+
+// ------------------------------------------------------------ member updates and status match
+
+#[test]
+fn a_status_match_holds_the_tier_until_its_day_and_the_tier_rules_go_on_beneath_it() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over calendar quarter {
+  tier blue from 0
+  tier silver from 100
+  tier gold from 300
+  tier platinum from 1000
+  status match up to gold
+}
+"#);
+    let events = "id,time,member,type,amount,tier,reason,until
+         e1,2025-01-01 09:00,ann,enroll,,,,
+         e2,2025-01-01 09:00,bob,enroll,,,,
+         e3,2025-01-05 10:00,bob,set_tier,,silver,manual upgrade,2025-12-31
+         e4,2025-01-10 10:00,ann,set_tier,,gold,rival gold card,2025-05-15
+         e5,2025-01-20 10:00,bob,purchase,350,,,
+         e6,2025-02-01 10:00,ann,purchase,120,,,
+         e7,2025-04-10 10:00,ann,purchase,50,,,
+         e8,2025-04-11 10:00,ann,set_tier,,platinum,vip,2025-12-31
+         e9,2025-04-12 10:00,ann,set_tier,,gld,vip,2025-12-31
+         e10,2025-04-13 10:00,ann,set_tier,,silver,vip,2025-04-12
+         e11,2025-04-14 10:00,ann,set_tier,,silver,vip,";
+    for shards in [None, Some(2)] {
+        let run = support::run_in_shards(program, events, Order::Sort, Some("2025-07-31"), shards);
+        // Ann is gold at once; her first quarter (120 earned) would drop her
+        // to silver, but the match holds through 15 May; the review after
+        // it judges her as any gold member.
+        assert_eq!(
+            run.rows("ann", &["tier_change"]),
+            [
+                "tier_change 2025-01-01T09:00:00-05:00 joined at blue",
+                "tier_change 2025-01-10T10:00:00-05:00 blue → gold \
+                 (status match: rival gold card, until 2025-05-15)",
+                "tier_change 2025-07-01T00:00:00-04:00 gold → blue (not requalified)",
+            ],
+            "{shards:?}"
+        );
+        // Bob earns gold above his matched silver; when gold is not kept,
+        // the match (through the year) is his floor.
+        assert_eq!(
+            run.rows("bob", &["tier_change"]),
+            [
+                "tier_change 2025-01-01T09:00:00-05:00 joined at blue",
+                "tier_change 2025-01-05T10:00:00-05:00 blue → silver \
+                 (status match: manual upgrade, until 2025-12-31)",
+                "tier_change 2025-01-20T10:00:00-05:00 silver → gold (threshold reached)",
+                "tier_change 2025-07-01T00:00:00-04:00 gold → silver (not requalified)",
+            ],
+            "{shards:?}"
+        );
+        assert_eq!(
+            run.rejects
+                .iter()
+                .map(|(_, r)| r.as_str())
+                .collect::<Vec<_>>(),
+            [
+                "a status match goes up to `gold`, not `platinum`",
+                "unknown tier `gld`; did you mean `gold`?",
+                "a status match until 2025-04-12 would be over already",
+                "`set_tier` needs `tier`, a `reason` and `until`, the last day it holds",
+            ],
+            "{shards:?}"
+        );
+    }
+    let explained = support::explain(program, events, "ann");
+    for line in [
+        r#"set_tier e4: tier "gold", reason "rival gold card", until 2025-05-15"#,
+        "tier: blue → gold (status match: rival gold card, until 2025-05-15)",
+        // The first quarter's review would have dropped her to silver.
+        "2025-04-01 00:00  tier: gold held by the status match (rival gold card) until 2025-05-15",
+        "vip\", until 2025-12-31\n  ✗ rejected: a status match goes up to `gold`, not `platinum`",
+    ] {
+        assert!(explained.contains(line), "{line}\n{explained}");
+    }
+}
+
+#[test]
+fn a_set_tier_is_rejected_by_a_program_without_a_status_match_line() {
+    let program = ny!(r#"
+points pts
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+tiers by pts earned over calendar year {
+  tier blue from 0
+  tier gold from 300
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,tier,reason,until
+         e1,2025-01-01 09:00,ann,enroll,,,
+         e2,2025-01-10 10:00,ann,set_tier,gold,match,2025-05-15",
+    );
+    assert_eq!(run.tier("ann"), "blue");
+    assert_eq!(
+        run.rejects,
+        [(
+            3,
+            "the program takes no `set_tier`: its tiers have no `status match up to` line".into()
+        )]
+    );
+}
+
+#[test]
+fn a_profile_changes_the_attributes_it_gives_and_never_a_known_birthday() {
+    let program = ny!(r#"
+member {
+  birthday: optional date
+  home_store: optional text
+}
+points pts
+rule birthday_treat {
+  on purchase where days_to_birthday <= 7
+  earn 50 pts
+  limit 1 per member per year
+}
+rule home_store {
+  on purchase where home_store = "Lisbon"
+  earn 5 pts
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,birthday,home_store
+         e1,2025-03-01 09:00,ann,enroll,,,
+         e2,2025-03-01 10:00,ann,purchase,4,,
+         e3,2025-03-02 10:00,ann,profile,,1990-03-06,Lisbon
+         e4,2025-03-03 10:00,ann,purchase,4,,
+         e5,2025-03-04 10:00,ann,profile,,1990-03-20,
+         e6,2025-03-05 10:00,ann,profile,,1990-03-06,Porto
+         e7,2025-03-06 10:00,ann,purchase,4,,
+         e8,2025-03-07 10:00,ann,profile,,,",
+    );
+    // Nothing before the profile; then the birthday week and the home
+    // store; the store changed, the birthday did not.
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-03-03T10:00:00-05:00 50 =50 birthday_treat",
+            "earn 2025-03-03T10:00:00-05:00 5 =55 home_store",
+        ]
+    );
+    assert_eq!(
+        run.rejects,
+        [
+            (
+                6,
+                "the birthday is known already (1990-03-06) and cannot change".into()
+            ),
+            (9, "a `profile` gives no member attribute to change".into()),
+        ]
+    );
+}
+
+// ------------------------------------------------------------ referrals
+
+const REFERRALS: &str = ny!(r#"
+points coins
+tiers by coins earned over calendar year {
+  tier base from 0
+  tier gold from 1000
+}
+rule base {
+  on purchase
+  earn 1 coins per 1 USD of amount
+}
+rule friend_welcome {
+  on purchase where first purchase and referred
+  earn 200 coins
+}
+rule referrer_thanks {
+  on purchase where referred and amount >= 25 USD
+  earn 500 coins to referrer
+  limit 1 per member per lifetime
+  limit 2 per referrer
+}
+"#);
+
+const REFERRAL_EVENTS: &str = "id,time,member,type,amount,referred_by,of
+     e1,2025-01-01 09:00,ann,enroll,,,
+     e2,2025-01-02 09:00,bob,enroll,,ann,
+     e3,2025-01-02 09:00,cy,enroll,,ann,
+     e4,2025-01-02 09:00,dee,enroll,,ann,
+     e5,2025-01-02 09:00,eve,enroll,,eve,
+     e6,2025-01-02 09:00,fay,enroll,,zed,
+     e7,2025-01-03 10:00,bob,purchase,30,,
+     e8,2025-01-04 10:00,bob,purchase,40,,
+     e9,2025-01-05 10:00,cy,purchase,10,,
+     e10,2025-01-06 10:00,cy,purchase,30,,
+     e11,2025-01-07 10:00,dee,purchase,50,,
+     e12,2025-01-08 10:00,bob,return,30,,e7
+     e13,2025-01-09 10:00,eve,enroll,,,";
+
+#[test]
+fn a_referral_pays_the_referrer_on_the_friends_qualifying_purchase_up_to_a_limit() {
+    let run = run(REFERRALS, REFERRAL_EVENTS);
+    // Bob's first purchase: his welcome, and ann's thanks; cy's first is
+    // below 25 USD (welcome only), her second pays ann; dee's would be a
+    // third for ann, past the limit of 2 per referrer.
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-01T09:00:00-05:00 joined at base",
+            "earn 2025-01-03T10:00:00-05:00 500 =500 referrer_thanks",
+            "earn 2025-01-06T10:00:00-05:00 500 =1000 referrer_thanks",
+            "tier_change 2025-01-06T10:00:00-05:00 base → gold (threshold reached)",
+        ]
+    );
+    assert_eq!(
+        run.rows("bob", &["earn", "reverse"]),
+        [
+            "earn 2025-01-03T10:00:00-05:00 30 =30 base",
+            "earn 2025-01-03T10:00:00-05:00 200 =230 friend_welcome",
+            "earn 2025-01-04T10:00:00-05:00 40 =270 base",
+            "reverse 2025-01-08T10:00:00-05:00 -30 =240 base",
+            "reverse 2025-01-08T10:00:00-05:00 -200 =40 friend_welcome",
+        ]
+    );
+    assert_eq!(run.balance("cy", "coins"), d("240"));
+    assert_eq!(run.balance("dee", "coins"), d("250"));
+    // The return took back bob's awards, not ann's.
+    assert_eq!(run.balance("ann", "coins"), d("1000"));
+    assert_eq!(
+        run.rejects,
+        [
+            (6, "`eve` cannot refer themself".into()),
+            (
+                7,
+                "unknown referrer `zed`: no member of that id has enrolled".into()
+            ),
+        ]
+    );
+    // Eve enrols later without a referrer: the rejected link left nothing.
+    assert_eq!(run.balance("eve", "coins"), d("0"));
+}
+
+#[test]
+fn a_referee_is_dealt_with_the_referrer_so_shards_write_what_one_engine_writes() {
+    let one = run(REFERRALS, REFERRAL_EVENTS);
+    for shards in [2, 3, 4] {
+        let sharded =
+            support::run_in_shards(REFERRALS, REFERRAL_EVENTS, Order::Sort, None, Some(shards));
+        assert_eq!(sharded.ledger, one.ledger, "{shards} shards");
+        assert_eq!(sharded.rejects, one.rejects, "{shards} shards");
+        assert_eq!(sharded.members, one.members, "{shards} shards");
+    }
+}
+
+#[test]
+fn explain_says_who_the_referrer_was_paid_for() {
+    let referee = support::explain(REFERRALS, REFERRAL_EVENTS, "bob");
+    assert!(
+        referee.contains("✓ referrer_thanks: 500 = 500 coins, paid to referrer ann"),
+        "{referee}"
+    );
+    let referrer = support::explain(REFERRALS, REFERRAL_EVENTS, "ann");
+    assert!(
+        referrer.contains(
+            "earns 500 coins by rule referrer_thanks: event e7 of a member they referred"
+        ),
+        "{referrer}"
+    );
+    let capped = support::explain(REFERRALS, REFERRAL_EVENTS, "dee");
+    assert!(
+        capped.contains("✗ referrer_thanks: its limit of 2 per referrer is reached"),
+        "{capped}"
+    );
+}
+
+#[test]
+fn a_late_purchase_of_a_referee_re_runs_the_referrer_and_the_friends_they_referred() {
+    // Bob's first purchase arrives after cy's and dee's: re-run in its
+    // place, it takes the first of ann's two thanks, and dee's comes after
+    // the limit.
+    let e7 = "e7,2025-01-03 10:00,bob,purchase,30,,\n";
+    let e11 = "e11,2025-01-07 10:00,dee,purchase,50,,\n";
+    let late = REFERRAL_EVENTS
+        .replace(e7, "")
+        .replace(e11, &format!("{e11}     {e7}"));
+    let sorted = run(REFERRALS, REFERRAL_EVENTS);
+    let streamed = run_with(REFERRALS, &late, Order::Stream, None);
+    assert_eq!(streamed.members, sorted.members);
+    // Ann's second thanks (cy's, paid first as the stream came) is undone
+    // and written again after bob's.
+    let undone: Vec<&str> = streamed
+        .ledger
+        .iter()
+        .filter(|r| r.member == "ann" && r.note.starts_with("undone for late event e7"))
+        .map(|r| r.event.as_str())
+        .collect();
+    assert!(!undone.is_empty(), "{:?}", streamed.rows("ann", &[]));
+}
+
+#[test]
+fn a_points_type_cap_counts_a_referrers_awards_for_the_referrer() {
+    let program = ny!(r#"
+points coins {
+  cap 600 per member per day
+}
+rule base {
+  on purchase
+  earn 1 coins per 1 USD of amount
+}
+rule referrer_thanks {
+  on purchase where first purchase and referred
+  earn 500 coins to referrer
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,referred_by
+         e1,2025-01-01 09:00,ann,enroll,,
+         e2,2025-01-02 09:00,bob,enroll,,ann
+         e3,2025-01-02 09:00,cy,enroll,,ann
+         e4,2025-01-03 10:00,ann,purchase,50,
+         e5,2025-01-03 11:00,bob,purchase,580,
+         e6,2025-01-03 12:00,cy,purchase,30,",
+    );
+    // Ann's own 50 and bob's thanks fill 550 of her 600; cy's is cut to
+    // 50, on ann's rows; bob's 580 of his own are his.
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-03T10:00:00-05:00 50 =50 base",
+            "earn 2025-01-03T11:00:00-05:00 500 =550 referrer_thanks",
+            "cap_cut 2025-01-03T12:00:00-05:00 450 =550 referrer_thanks",
+            "earn 2025-01-03T12:00:00-05:00 50 =600 referrer_thanks",
+        ]
+    );
+    assert_eq!(run.balance("bob", "coins"), d("580"));
+}
+
+#[test]
+fn after_a_late_event_the_referee_still_pays_its_own_referrer() {
+    let program = ny!(r#"
+points coins
+rule thanks {
+  on purchase where referred
+  earn 10 coins to referrer
+}
+"#);
+    // Zed enrols first and is linked to no one: re-running ann and bob
+    // for the late purchase, the scratch engine numbers them otherwise.
+    let events = "id,time,member,type,amount,referred_by
+         e1,2025-01-01 09:00,zed,enroll,,
+         e2,2025-01-01 09:00,ann,enroll,,
+         e3,2025-01-02 09:00,bob,enroll,,ann
+         e5,2025-01-05 10:00,bob,purchase,30,
+         e4,2025-01-04 10:00,bob,purchase,30,
+         e6,2025-01-06 10:00,bob,purchase,30,";
+    let streamed = run_with(program, events, Order::Stream, None);
+    assert_eq!(streamed.balance("ann", "coins"), d("30"));
+    assert_eq!(streamed.balance("zed", "coins"), d("0"));
+    assert_eq!(streamed.members, run(program, events).members);
+}

@@ -22,10 +22,12 @@ pub enum BuiltinEvent {
     LeavePool,
     Adjust,
     CancelRedeem,
+    Profile,
+    SetTier,
 }
 
 impl BuiltinEvent {
-    pub const ALL: [BuiltinEvent; 10] = [
+    pub const ALL: [BuiltinEvent; 12] = [
         BuiltinEvent::Purchase,
         BuiltinEvent::Enroll,
         BuiltinEvent::Return,
@@ -36,6 +38,8 @@ impl BuiltinEvent {
         BuiltinEvent::LeavePool,
         BuiltinEvent::Adjust,
         BuiltinEvent::CancelRedeem,
+        BuiltinEvent::Profile,
+        BuiltinEvent::SetTier,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,14 +54,18 @@ impl BuiltinEvent {
             BuiltinEvent::LeavePool => "leave_pool",
             BuiltinEvent::Adjust => "adjust",
             BuiltinEvent::CancelRedeem => "cancel_redeem",
+            BuiltinEvent::Profile => "profile",
+            BuiltinEvent::SetTier => "set_tier",
         }
     }
 
-    /// The fields the engine reads (an `enroll` carries the member attributes).
+    /// The fields the engine reads (an `enroll` and a `profile` carry the
+    /// member attributes too, an `enroll` before its own).
     pub fn fields(self) -> &'static [(&'static str, FieldType)] {
         match self {
             BuiltinEvent::Purchase => &[("amount", FieldType::Money)],
-            BuiltinEvent::Enroll => &[],
+            BuiltinEvent::Enroll => &[(REFERRED_BY, FieldType::Text)],
+            BuiltinEvent::Profile => &[],
             BuiltinEvent::Return => &[("of", FieldType::Text), ("amount", FieldType::Money)],
             BuiltinEvent::Redeem => &[
                 ("reward", FieldType::Text),
@@ -79,6 +87,11 @@ impl BuiltinEvent {
                 ("expires", FieldType::Date),
             ],
             BuiltinEvent::CancelRedeem => &[("redemption", FieldType::Text)],
+            BuiltinEvent::SetTier => &[
+                ("tier", FieldType::Text),
+                ("reason", FieldType::Text),
+                ("until", FieldType::Date),
+            ],
         }
     }
 
@@ -116,7 +129,11 @@ pub const BUILTIN_NAMES: &[&str] = &[
     "days_since_enroll",
     "member",
     "balance",
+    "referred",
 ];
+
+/// The built-in field of `enroll` naming the member who referred the new one.
+pub const REFERRED_BY: &str = "referred_by";
 
 /// The columns of every event record, besides its type's fields.
 pub const RECORD_FIELDS: &[&str] = &["id", "time", "member", "type"];
@@ -163,6 +180,7 @@ impl<'a> Symbols<'a> {
                             .duplicate(keyword_span(member.span, "member"), "the `member` block");
                     } else {
                         symbols.member = fields(&member.fields, checker);
+                        reserve_referred_by(&member.fields, checker);
                     }
                 }
                 Item::Event(event) => symbols.event(event, &mut seen, checker),
@@ -194,8 +212,10 @@ impl<'a> Symbols<'a> {
                 }
             }
         }
-        if let Some(enroll) = symbols.events.get_mut("enroll") {
-            enroll.fields = symbols.member.clone();
+        for carrier in [BuiltinEvent::Enroll, BuiltinEvent::Profile] {
+            if let Some(schema) = symbols.events.get_mut(carrier.name()) {
+                schema.fields = symbols.member.clone();
+            }
         }
         symbols
     }
@@ -259,8 +279,8 @@ impl<'a> Symbols<'a> {
                     format!("`{}` is a built-in event and cannot be changed", builtin.name()),
                 )
                 .with_label("built in")
-                .with_help(if builtin == BuiltinEvent::Enroll {
-                    "declare member attributes in a `member { ... }` block: `enroll` events carry them"
+                .with_help(if matches!(builtin, BuiltinEvent::Enroll | BuiltinEvent::Profile) {
+                    "declare member attributes in a `member { ... }` block: `enroll` and `profile` events carry them"
                 } else {
                     "choose another name for a new event type"
                 }),
@@ -407,6 +427,24 @@ fn fields<'a>(decls: &'a [FieldDecl], checker: &mut Checker) -> BTreeMap<&'a str
         }
     }
     fields
+}
+
+/// `referred_by` is the field of `enroll` records that names the member's
+/// referrer, not an attribute.
+fn reserve_referred_by(decls: &[FieldDecl], checker: &mut Checker) {
+    for field in decls.iter().filter(|f| f.name.node == REFERRED_BY) {
+        checker.report(
+            Diagnostic::error(
+                "reserved-name",
+                field.name.span,
+                "`referred_by` is the built-in field of `enroll` that names the member's referrer",
+            )
+            .with_label("reserved")
+            .with_help(
+                "remove this line: every `enroll` may give `referred_by`; rules read `referred`",
+            ),
+        );
+    }
 }
 
 /// The span of the keyword that starts a block, for diagnostics about the whole block.

@@ -112,6 +112,7 @@ impl Types<'_, '_, '_> {
             ExprKind::Name(name) => self.name(name, expr.span),
             ExprKind::MemberAttr(attr) => self.member_attr(attr),
             ExprKind::Balance(points) => self.balance(points),
+            ExprKind::FirstPurchase => self.first_purchase(expr.span),
             ExprKind::Counter(counter) => self.counter(&counter.source, &counter.window, expr.span),
             ExprKind::Paren(inner) => self.infer(inner),
             ExprKind::Unary { op, expr: inner } => self.unary(*op, inner),
@@ -228,6 +229,7 @@ impl Types<'_, '_, '_> {
             "date" => Ty::Date,
             "weekday" => Ty::Text,
             "hour" | "month" | "days_since_enroll" => Ty::Number,
+            "referred" => Ty::Bool,
             "days_to_birthday" => {
                 if self.symbols.member.get("birthday") != Some(&FieldType::Date) {
                     self.checker.report(
@@ -245,6 +247,29 @@ impl Types<'_, '_, '_> {
             }
             _ => return None,
         })
+    }
+
+    /// `first purchase`: in a rule on purchases (on another event it would
+    /// never hold; a tier condition judges measures, not one event).
+    fn first_purchase(&mut self, span: Span) -> Ty {
+        match self.scope {
+            Scope::Measures => self.checker.report(
+                Diagnostic::error("counter", span, "a tier condition cannot use `first purchase`")
+                    .with_label("not a measure")
+                    .with_help("tiers are judged on their measures; a rule on purchases can read `first purchase`"),
+            ),
+            Scope::Event(Some((event, _))) if event != "purchase" => self.checker.report(
+                Diagnostic::error(
+                    "wrong-event",
+                    span,
+                    format!("`first purchase` needs a purchase, but this rule is on `{event}`"),
+                )
+                .with_label("only for purchases")
+                .with_help("write the rule `on purchase`"),
+            ),
+            Scope::Event(_) => {}
+        }
+        Ty::Bool
     }
 
     fn member_attr(&mut self, attr: &Ident) -> Ty {

@@ -9,7 +9,7 @@ mod rules;
 pub(crate) mod suggest;
 mod tiers;
 
-pub use declarations::{BuiltinEvent, Symbols};
+pub use declarations::{BuiltinEvent, Symbols, REFERRED_BY};
 
 use crate::currency::Currency;
 use crate::diagnostic::{self, Diagnostic};

@@ -102,7 +102,7 @@ fn check_rule<'a>(
                 checker.check_positive(amount, "a cap");
                 check_earned_points(points, &earned, rule, "cap", symbols, checker);
             }
-            RuleStmt::Limit { count, .. } => {
+            RuleStmt::Limit { count, .. } | RuleStmt::LimitPerReferrer { count } => {
                 if count.node.is_zero() {
                     never_fires(
                         checker,
@@ -209,6 +209,8 @@ fn check_rule<'a>(
         }
     }
 
+    check_referral(rule, checker);
+
     let missing = |what: &str, example: &str| {
         Diagnostic::error(
             "missing-setting",
@@ -230,6 +232,65 @@ fn check_rule<'a>(
         let currency = symbols.currency.unwrap_or("USD");
         let example = format!("earn 1 {points} per 1 {currency} of amount");
         checker.report(missing("earn", &example));
+    }
+}
+
+/// Whether a rule's awards go to the member's referrer (`earn ... to
+/// referrer`).
+fn pays_referrer(rule: &RuleDecl) -> bool {
+    rule.stmts
+        .iter()
+        .any(|s| matches!(&s.node, RuleStmt::Earn(earn) if earn.to_referrer))
+}
+
+/// A rule that pays the referrer pays no one else, competes in no group,
+/// has no cap per member (whose?) and is no preview.
+fn check_referral(rule: &RuleDecl, checker: &mut Checker) {
+    if !pays_referrer(rule) {
+        return;
+    }
+    let name = &rule.name.node;
+    let error = |span: Span, message: String, label: &str, help: &str| {
+        Diagnostic::error("referral", span, message)
+            .with_label(label.to_string())
+            .with_help(help.to_string())
+    };
+    for stmt in &rule.stmts {
+        let found = match &stmt.node {
+            RuleStmt::Earn(earn) if !earn.to_referrer => Some(error(
+                stmt.span,
+                format!("rule `{name}` pays the referrer in one `earn` line but not in this one"),
+                "paid to the member",
+                "a rule pays one member: write `to referrer` on every `earn` line, or move this line to a rule of its own",
+            )),
+            RuleStmt::Group { .. } => Some(error(
+                stmt.span,
+                format!("rule `{name}` pays the referrer and cannot compete in an exclusive group"),
+                "a group chooses among the member's awards",
+                "remove this line, or the `to referrer`",
+            )),
+            RuleStmt::Cap {
+                scope: CapScope::PerMember(_),
+                ..
+            } => Some(error(
+                stmt.span,
+                format!("rule `{name}` pays the referrer: a cap per member cannot say whose awards it counts"),
+                "per member",
+                "cap it per event, or limit it with `limit N per referrer`",
+            )),
+            _ => None,
+        };
+        if let Some(diagnostic) = found {
+            checker.report(diagnostic);
+        }
+    }
+    if rule.preview {
+        checker.report(error(
+            rule.name.span,
+            format!("preview rule `{name}` cannot pay the referrer"),
+            "a preview",
+            "a preview rule shows what the member would earn: remove `to referrer` while it is a preview",
+        ));
     }
 }
 
@@ -404,9 +465,16 @@ fn resolve_event<'s, 'a>(
                 "redeem" => {
                     "a redeem spends points; rules earn them on purchases and declared events"
                 }
-                _ => {
+                "use_perk" => {
                     "`use_perk` uses up a perk; rules earn points on purchases and declared events"
                 }
+                "profile" => {
+                    "a profile changes member attributes; rules earn points on purchases and declared events"
+                }
+                "set_tier" => {
+                    "a set_tier holds a member at a tier; rules earn points on purchases and declared events"
+                }
+                _ => "its effect is built in; rules earn points on purchases and declared events",
             }),
         );
         return None;
@@ -459,15 +527,33 @@ fn check_award(
             let Some(other_rule) = symbols.rules.get(other_index) else {
                 return;
             };
-            if other_rule.preview && !rule.preview {
+            // A share of what this member earned, and really: not of
+            // another member's award, nor of a preview's.
+            let refused = if pays_referrer(other_rule) {
+                Some((
+                    "referral",
+                    format!("rule `{}` takes a share of `{}`, which pays the referrer", rule.name.node, other.node),
+                    "another member's award",
+                    "a share is of what this member earned on the event: take it of a rule that pays the member",
+                ))
+            } else if other_rule.preview && !rule.preview {
+                Some((
+                    "preview-rule",
+                    format!(
+                        "rule `{}` takes a share of preview rule `{}`, which awards nothing",
+                        rule.name.node, other.node
+                    ),
+                    "a preview rule",
+                    "make this rule a preview too, or switch the other one on (remove `preview`)",
+                ))
+            } else {
+                None
+            };
+            if let Some((code, message, label, help)) = refused {
                 checker.report(
-                    Diagnostic::error(
-                        "preview-rule",
-                        other.span,
-                        format!("rule `{}` takes a share of preview rule `{}`, which awards nothing", rule.name.node, other.node),
-                    )
-                    .with_label("a preview rule")
-                    .with_help("make this rule a preview too, or switch the other one on (remove `preview`)"),
+                    Diagnostic::error(code, other.span, message)
+                        .with_label(label)
+                        .with_help(help),
                 );
                 return;
             }

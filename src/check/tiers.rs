@@ -26,7 +26,7 @@ pub fn check_tiers(file: &File, symbols: &Symbols, checker: &mut Checker) {
     let earned = symbols.earned_anywhere();
     let mut previous: Option<(&TierDef, &Vec<Number>)> = None;
     let mut first = true;
-    let (mut upgrade, mut downgrade) = (None::<Span>, None::<Span>);
+    let (mut upgrade, mut downgrade, mut matched) = (None::<Span>, None::<Span>, None::<Span>);
     let mut rolled = std::collections::BTreeSet::new();
     for stmt in &tiers.stmts {
         match &stmt.node {
@@ -57,6 +57,27 @@ pub fn check_tiers(file: &File, symbols: &Symbols, checker: &mut Checker) {
                 }
                 if let DowngradePolicy::AtPeriodEnd(options) = policy {
                     check_downgrade(options, checker);
+                }
+            }
+            TierStmt::StatusMatch { tier } => {
+                if matched.replace(stmt.span).is_some() {
+                    checker.duplicate(stmt.span, "`status match`");
+                }
+                match symbols.tier_rank(&tier.node) {
+                    None => checker.report(unknown_tier(tier, symbols)),
+                    Some(0) => checker.report(
+                        Diagnostic::error(
+                            "status-match",
+                            tier.span,
+                            format!(
+                                "`{}` is the lowest tier: a status match up to it matches nobody to anything",
+                                tier.node
+                            ),
+                        )
+                        .with_label("every member holds it already")
+                        .with_help("name the highest tier a `set_tier` record may give, like `status match up to gold`"),
+                    ),
+                    Some(_) => {}
                 }
             }
             TierStmt::Lifetime {

@@ -110,9 +110,15 @@ pub struct Field {
 
 impl Program {
     /// Whether records of this kind can do anything here: transfers need a
-    /// points type with `transfers` or a `pool`, pool events a `pool`.
+    /// points type with `transfers` or a `pool`, pool events a `pool`,
+    /// `set_tier` a `status match` line, `profile` member attributes.
     pub fn uses(&self, builtin: Option<BuiltinEvent>) -> bool {
         match builtin {
+            Some(BuiltinEvent::SetTier) => self
+                .tiers
+                .as_ref()
+                .is_some_and(|t| t.status_match.is_some()),
+            Some(BuiltinEvent::Profile) => !self.member_attributes.is_empty(),
             Some(BuiltinEvent::Transfer) => self
                 .points
                 .iter()
@@ -219,6 +225,9 @@ pub struct Tiers {
     pub upgrade_immediately: bool,
     pub downgrade: Downgrade,
     pub lifetime: Vec<Lifetime>,
+    /// `status match up to T`: the highest tier a `set_tier` record may
+    /// give (`None`: the program takes no `set_tier`).
+    pub status_match: Option<TierRank>,
 }
 
 #[derive(Debug, Clone)]
@@ -295,6 +304,9 @@ pub struct Rule {
     /// `expire ...`: when its awards expire, instead of their points
     /// type's rule (never by inactivity: the checker refuses it).
     pub expiry: Option<ExpiryRule>,
+    /// `earn ... to referrer`: its awards go to the member's referrer (it
+    /// does not fire for a member referred by no one).
+    pub to_referrer: bool,
 }
 
 impl Rule {
@@ -358,6 +370,10 @@ pub struct Cap {
 pub struct Limit {
     pub count: u32,
     pub period: Period,
+    /// `limit N per referrer`: counted for the member's referrer, over the
+    /// firings for all the members they referred (a member referred by no
+    /// one is not limited by it).
+    pub per_referrer: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -411,6 +427,10 @@ pub enum Builtin {
     /// Days to the next birthday: the `birthday` attribute, by index.
     DaysToBirthday(usize),
     DaysSinceEnroll,
+    /// `first purchase`: the event is the member's first purchase applied.
+    FirstPurchase,
+    /// `referred`: the member enrolled naming a referrer.
+    Referred,
 }
 
 #[derive(Debug, Clone)]

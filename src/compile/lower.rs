@@ -3,6 +3,7 @@
 //! rather than a panic.
 
 use super::ir::*;
+use crate::check::REFERRED_BY;
 use crate::currency::Currency;
 use crate::diagnostic::Diagnostic;
 use crate::syntax::ast::{self, BinaryOp, ExprKind, Item, Spanned, UnaryOp};
@@ -108,12 +109,31 @@ pub fn lower(file: &ast::File, source: &str) -> Result<Program> {
             _ => {}
         }
     }
-    if let Some(enroll) = program
-        .events
-        .iter_mut()
-        .find(|t| t.builtin == Some(BuiltinEvent::Enroll))
-    {
-        enroll.fields = program.member_attributes.clone();
+    for event in &mut program.events {
+        match event.builtin {
+            // The attributes, then who referred the member (taken out of
+            // the record's fields into its body: `events::Body::take`).
+            Some(BuiltinEvent::Enroll) => {
+                event.fields = program.member_attributes.clone();
+                event.fields.push(Field {
+                    name: REFERRED_BY.to_string(),
+                    ty: ast::FieldType::Text,
+                    required: false,
+                });
+            }
+            // A profile gives the attributes it changes: none is required.
+            Some(BuiltinEvent::Profile) => {
+                event.fields = program
+                    .member_attributes
+                    .iter()
+                    .map(|a| Field {
+                        required: false,
+                        ..a.clone()
+                    })
+                    .collect();
+            }
+            _ => {}
+        }
     }
     names.events = program
         .events
@@ -472,6 +492,7 @@ fn lower_tiers(t: &ast::TiersDecl, names: &mut Names, program: &Program) -> Resu
             grace: None,
         },
         lifetime: Vec::new(),
+        status_match: None,
     };
     let scope = Scope::Measures;
     for stmt in &t.stmts {
@@ -526,6 +547,9 @@ fn lower_tiers(t: &ast::TiersDecl, names: &mut Names, program: &Program) -> Resu
                 points: Names::get(&names.points, points, "points type")?,
                 threshold: amount.node,
             }),
+            ast::TierStmt::StatusMatch { tier } => {
+                tiers.status_match = Some(Names::get(&names.tiers, tier, "tier")?);
+            }
             ast::TierStmt::Rollover { measure, cap } => {
                 // The checker made sure the measure is a header one, or
                 // that the header has only one.
@@ -594,6 +618,7 @@ fn expr(e: &ast::Expr, names: &Names, program: &Program, scope: Scope) -> Result
                 .ok_or_else(|| internal(attr.span, "a member attribute"))?,
         ),
         ExprKind::Balance(p) => Expr::Balance(Names::get(&names.points, p, "points type")?),
+        ExprKind::FirstPurchase => Expr::Builtin(Builtin::FirstPurchase),
         ExprKind::Counter(c) => {
             let counter = counter(&c.source, &c.window.node, names, program)?;
             let index = program.counters.iter().position(|c| *c == counter);
@@ -669,6 +694,7 @@ fn resolve_name(
                         .ok_or_else(|| internal(span, "the `birthday` attribute"))?,
                 )),
                 "days_since_enroll" => Expr::Builtin(Builtin::DaysSinceEnroll),
+                "referred" => Expr::Builtin(Builtin::Referred),
                 // Compared with `tier`: a tier's name stands for its rank.
                 _ => Expr::Const(Value::Tier(
                     names
@@ -686,6 +712,7 @@ fn period_limit(count: &ast::Number, period: &Spanned<ast::Period>) -> Result<Li
     Ok(Limit {
         count: whole(count)?,
         period: period.node,
+        per_referrer: false,
     })
 }
 
@@ -735,6 +762,7 @@ fn lower_rule(
         preview: r.preview,
         stop: false,
         expiry: None,
+        to_referrer: false,
     };
     for stmt in &r.stmts {
         match &stmt.node {
@@ -747,6 +775,7 @@ fn lower_rule(
                     .transpose()?;
                 rule.awards
                     .extend(award(&earn.award, multiplier, names, program, scope)?);
+                rule.to_referrer |= earn.to_referrer;
             }
             ast::RuleStmt::Cap {
                 amount,
@@ -763,6 +792,11 @@ fn lower_rule(
             ast::RuleStmt::Limit { count, period } => {
                 rule.limits.push(period_limit(count, period)?)
             }
+            ast::RuleStmt::LimitPerReferrer { count } => rule.limits.push(Limit {
+                count: whole(count)?,
+                period: ast::Period::Lifetime,
+                per_referrer: true,
+            }),
             ast::RuleStmt::Budget {
                 amount,
                 points,

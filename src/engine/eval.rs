@@ -21,6 +21,10 @@ pub struct Scope<'a> {
     pub measures: &'a [Decimal],
     /// The program's counters, this event included.
     pub counters: &'a [Decimal],
+    /// The event is the member's first purchase.
+    pub first_purchase: bool,
+    /// The member enrolled naming a referrer.
+    pub referred: bool,
 }
 
 /// Whether a condition holds (a missing value makes it false). Conditions
@@ -162,6 +166,8 @@ fn builtin(b: Builtin, scope: &Scope) -> Value {
             }
             _ => Value::Missing,
         },
+        Builtin::FirstPurchase => Value::Bool(scope.first_purchase),
+        Builtin::Referred => Value::Bool(scope.referred),
     }
 }
 
@@ -309,6 +315,8 @@ mod tests {
                 balances: &[],
                 measures: &[],
                 counters: &[],
+                first_purchase: false,
+                referred: false,
             };
             prop_assert_eq!(holds(&e, &scope), *eval(&e, &scope) == Value::Bool(true), "{:?}", e);
         }

@@ -7,6 +7,7 @@ use super::ledger::{Entry, EntryKind};
 use crate::compile::calendar;
 use crate::compile::ir::{PointsId, Program, RuleId, Value};
 use crate::events::Event;
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -30,6 +31,8 @@ pub struct Fired {
     pub rounded: Decimal,
     pub awarded: Decimal,
     pub cuts: Vec<String>,
+    /// The referrer it was paid to (`earn ... to referrer`), if not the member.
+    pub paid_to: Option<String>,
 }
 
 impl RuleOutcome {
@@ -59,8 +62,16 @@ impl RuleOutcome {
                 rounded,
                 awarded,
                 cuts,
+                paid_to: None,
             }),
             reason: None,
+        }
+    }
+
+    /// Says the award went to referrer `to`.
+    pub fn paid_to(&mut self, to: &str) {
+        if let Some(fired) = self.fired.as_mut() {
+            fired.paid_to = Some(to.to_string());
         }
     }
 }
@@ -71,6 +82,9 @@ enum Line {
     Rejected(String),
     Rules(Vec<RuleOutcome>),
     Entry(Entry),
+    /// What the clock did that wrote no row (a status match holding a
+    /// tier at a review), at its time.
+    Note(DateTime<Utc>, String),
 }
 
 /// The story of one member, collected while the engine runs.
@@ -110,6 +124,10 @@ impl Explanation {
 
     pub(super) fn entry(&mut self, entry: &Entry) {
         self.lines.push(Line::Entry(entry.clone()));
+    }
+
+    pub(super) fn note(&mut self, at: DateTime<Utc>, text: String) {
+        self.lines.push(Line::Note(at, text));
     }
 
     /// The explanation as text.
@@ -164,6 +182,9 @@ impl Explanation {
                                 if f.awarded != f.rounded {
                                     let _ = write!(text, " → {} awarded", f.awarded);
                                 }
+                                if let Some(to) = &f.paid_to {
+                                    let _ = write!(text, ", paid to referrer {to}");
+                                }
                                 let _ = writeln!(out, "{text}");
                             }
                             (None, Some(reason)) => {
@@ -177,6 +198,18 @@ impl Explanation {
                     let time = calendar::local(tz, entry.time).format("%Y-%m-%d %H:%M");
                     let points = entry.points.map(points_name).unwrap_or_default();
                     let text = match entry.kind {
+                        // A referrer's award comes with another member's
+                        // event: it has no rule outcome of theirs to show.
+                        EntryKind::Earn | EntryKind::Pend
+                            if entry.rule.is_some_and(|r| pays_referrer(program, r)) =>
+                        {
+                            format!(
+                                "earns {} {points} by rule {}: event {} of a member they referred",
+                                entry.amount,
+                                entry.rule.map(rule_name).unwrap_or_default(),
+                                entry.event.as_deref().unwrap_or_default()
+                            )
+                        }
                         EntryKind::Earn | EntryKind::Pend | EntryKind::CapCut => continue,
                         EntryKind::Release => format!("{} {points} become spendable", entry.amount),
                         EntryKind::Expire => {
@@ -223,6 +256,10 @@ impl Explanation {
                     };
                     let _ = writeln!(out, "  {time}  {}{balance}", text.trim_end());
                 }
+                Line::Note(at, text) => {
+                    let time = calendar::local(tz, *at).format("%Y-%m-%d %H:%M");
+                    let _ = writeln!(out, "  {time}  {text}");
+                }
             }
         }
         out
@@ -253,6 +290,17 @@ pub struct StoryEvent {
     pub rejected: Option<String>,
     pub rules: Vec<StoryRule>,
     pub rows: Vec<StoryRow>,
+    /// What the clock did after it that wrote no row (a status match
+    /// holding a tier at a review).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<StoryNote>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StoryNote {
+    /// Local time, RFC 3339.
+    pub time: String,
+    pub note: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -274,6 +322,9 @@ pub struct StoryRule {
     pub cuts: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub awarded: Option<Decimal>,
+    /// For one that paid the member's referrer: who.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_to: Option<String>,
     /// For one that did not: why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why_not: Option<String>,
@@ -318,6 +369,7 @@ impl Explanation {
                         rejected: None,
                         rules: Vec::new(),
                         rows: Vec::new(),
+                        notes: Vec::new(),
                     });
                 }
                 Line::Rejected(reason) => {
@@ -337,6 +389,7 @@ impl Explanation {
                             rounded: fired.map(|f| f.rounded),
                             cuts: fired.map(|f| f.cuts.clone()).unwrap_or_default(),
                             awarded: fired.map(|f| f.awarded),
+                            paid_to: fired.and_then(|f| f.paid_to.clone()),
                             why_not: outcome.reason.clone().filter(|_| fired.is_none()),
                         }
                     });
@@ -358,6 +411,14 @@ impl Explanation {
                         event.rows.push(row);
                     }
                 }
+                Line::Note(at, text) => {
+                    if let Some(event) = events.last_mut() {
+                        event.notes.push(StoryNote {
+                            time: calendar::rfc3339(tz, *at),
+                            note: text.clone(),
+                        });
+                    }
+                }
             }
         }
         Story {
@@ -372,6 +433,11 @@ fn points_name(program: &Program, p: PointsId) -> &str {
         .points
         .get(p.index())
         .map_or("points", |t| t.name.as_str())
+}
+
+/// Whether rule `r` pays the member's referrer.
+fn pays_referrer(program: &Program, r: RuleId) -> bool {
+    program.rules.get(r.index()).is_some_and(|t| t.to_referrer)
 }
 
 fn rule_name(program: &Program, r: RuleId) -> &str {

@@ -1,7 +1,8 @@
 //! Late events: an event older than the clock (backdated, or sent late) is
 //! applied by re-running its member from enrolment with the event in its
 //! place in time, on a scratch engine — together with every member linked
-//! to it by transfers or a pool, since their points depend on each other.
+//! to it by transfers, a pool or a referral, since their points depend on
+//! each other.
 //! The ledger stays append-only: per member, the rows the re-run changes
 //! are undone (each written again with its amount negated, newest first)
 //! and the re-run's rows from the first difference on are written after
@@ -172,8 +173,14 @@ impl<'p> Engine<'p> {
     /// Adds an applied event to its member's history (if one is kept).
     pub(super) fn remember_event(&mut self, event: &Event) {
         let m = self.index.get(event.member.as_str()).copied();
+        // A referral links the two: the referrer is paid on the new
+        // member's events.
+        let referrer = m.and_then(|m| self.members.get(m)?.referrer);
         if let (Some(history), Some(m)) = (self.history.as_mut(), m) {
             history.keep(m, event);
+            if let (Body::Enroll { .. }, Some(r)) = (&event.body, referrer) {
+                history.link(m, r);
+            }
         }
     }
 
@@ -389,6 +396,8 @@ impl<'p> Engine<'p> {
             let rank = slot.rank;
             let before = std::mem::replace(slot, rerun);
             slot.rank = rank;
+            // The referrer is in the group re-run, by its scratch slot.
+            slot.referrer = slot.referrer.map(slot_of);
             for (p, totals) in self.totals.iter_mut().enumerate() {
                 if let Some(wallet) = before.wallets.get(p) {
                     totals.subtract(&wallet.totals);
@@ -446,12 +455,15 @@ impl<'p> Engine<'p> {
         Ok(scratch)
     }
 
-    /// The other side of a transfer (its recipient) or of a pool event
-    /// (the pool), if it has a slot.
+    /// The other side of a transfer (its recipient), of a pool event (the
+    /// pool) or of an enrolment (the referrer), if it has a slot.
     pub(super) fn counterpart(&self, event: &Event) -> Option<usize> {
         let name: &str = match &event.body {
             Body::Transfer(t) => &t.to,
             Body::JoinPool { pool } | Body::LeavePool { pool } => pool,
+            Body::Enroll {
+                referred_by: Some(referrer),
+            } => referrer,
             _ => return None,
         };
         self.index.get(name).copied()

@@ -26,6 +26,12 @@ pub struct Member {
     pub tier: TierRank,
     /// The lowest tier the member can fall to (lifetime status).
     pub floor: TierRank,
+    /// The last `set_tier`'s hold, if any (boxed: few members have one).
+    pub status_match: Option<Box<StatusMatch>>,
+    /// The slot of the member who referred this one (`referred_by`).
+    pub referrer: Option<usize>,
+    /// Whether a purchase of the member's was applied (`first purchase`).
+    pub purchased: bool,
     pub pending_downgrade: Option<(TierRank, DateTime<Utc>)>,
     /// No tier review is queued: every review would change nothing until
     /// the member's next event, which queues one again (`Engine::wake`).
@@ -75,6 +81,18 @@ pub struct Member {
     given_back: Vec<(u64, u64)>,
 }
 
+/// What a `set_tier` holds: the member is at least `tier` until `lapses`
+/// (the start of the day after its `until`); then reviews judge them as
+/// any member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusMatch {
+    pub tier: TierRank,
+    pub lapses: DateTime<Utc>,
+    /// The record's reason and last day, for explanations.
+    pub reason: Box<str>,
+    pub until: NaiveDate,
+}
+
 impl Member {
     /// A fresh member: no points, the lowest tier, no purchases; `points`
     /// wallets and `measures` tier measures.
@@ -95,6 +113,9 @@ impl Member {
             attributes,
             tier: 0,
             floor: 0,
+            status_match: None,
+            referrer: None,
+            purchased: false,
             pending_downgrade: None,
             reviews_paused: false,
             period_started: time,
@@ -112,6 +133,15 @@ impl Member {
             lifetime_earned: vec![Decimal::ZERO; points],
             given_back: Vec::new(),
         }
+    }
+
+    /// The lowest tier a review at `at` may leave the member in: lifetime
+    /// status, or a status match that has not lapsed, whichever is higher.
+    pub fn floor_at(&self, at: DateTime<Utc>) -> TierRank {
+        self.status_match
+            .as_ref()
+            .filter(|held| at < held.lapses)
+            .map_or(self.floor, |held| held.tier.max(self.floor))
     }
 
     /// Bucket `to` holds points a cancelled redemption gave back from

@@ -17,6 +17,8 @@ pub mod ledger;
 pub mod member;
 pub mod opening;
 mod packed;
+mod profile;
+mod referrals;
 pub mod replay;
 mod rules;
 pub mod sharded;
@@ -515,8 +517,12 @@ impl<'p> Engine<'p> {
         }
         let Some(m) = member else {
             // Admitted without a member: an enrolment.
+            let referrer = self.referrer_named(event).map_err(reject)?;
             let rows = self.ledger.len();
             let m = self.enroll(event);
+            if let Some(member) = self.members.get_mut(m) {
+                member.referrer = referrer;
+            }
             if let Err(reason) = self.earn(m, event) {
                 self.unenroll(m, rows);
                 return Err(reject(reason));
@@ -533,7 +539,9 @@ impl<'p> Engine<'p> {
             Body::LeavePool { pool } => self.leave_pool(m, pool, event),
             Body::Adjust(a) => self.adjust(m, a, event),
             Body::CancelRedeem { redemption } => self.cancel_redeem(m, redemption, event),
-            Body::Purchase { .. } | Body::Plain => self.earn(m, event),
+            Body::Profile => self.update_profile(m, event),
+            Body::SetTier(set) => self.match_status(m, set, event),
+            Body::Purchase { .. } | Body::Plain | Body::Enroll { .. } => self.earn(m, event),
         }
         .map_err(reject)?;
         self.keep_id(event);

@@ -5,7 +5,7 @@
 use super::eval::{self, Scope};
 use super::explain::RuleOutcome;
 use super::ledger::EntryKind;
-use super::member::{Counter, Purchase, PurchaseAward};
+use super::member::{Counter, Member, Purchase, PurchaseAward};
 use super::{tiers, too_large, within, Engine, Refusal};
 use crate::compile::calendar;
 use crate::compile::ir::{
@@ -67,6 +67,11 @@ impl Engine<'_> {
         let balances: SmallVec<[Decimal; 4]> = member.wallets.iter().map(|w| w.balance()).collect();
         let measures: SmallVec<[Decimal; 4]> = tiers::current_measures(member, program, event.time);
         let counters = self.counters_at(m, event, local.date());
+        let purchase_amount = match event.body {
+            Body::Purchase { amount } => Some(amount),
+            _ => None,
+        };
+        let referrer = member.referrer;
         let scope = Scope {
             fields: &event.fields,
             attributes: &member.attributes,
@@ -76,10 +81,8 @@ impl Engine<'_> {
             balances: &balances,
             measures: &measures,
             counters: &counters,
-        };
-        let purchase_amount = match event.body {
-            Body::Purchase { amount } => Some(amount),
-            _ => None,
+            first_purchase: purchase_amount.is_some() && !member.purchased,
+            referred: referrer.is_some(),
         };
         // The rules' outcomes are told only in an explanation of this
         // member: their texts are not written otherwise.
@@ -160,6 +163,8 @@ impl Engine<'_> {
         let mut limited: SmallVec<[RuleId; 4]> = SmallVec::new();
         let mut earned_now: SmallVec<[Decimal; 4]> =
             SmallVec::from_elem(Decimal::ZERO, program.points.len());
+        // What the rules paying the referrer gave them, per type.
+        let mut referrer_earned: SmallVec<[Decimal; 4]> = earned_now.clone();
         for rule_id in fired {
             let Some(rule) = program.rules.get(rule_id.index()) else {
                 continue;
@@ -174,12 +179,19 @@ impl Engine<'_> {
                 continue;
             }
             self.count_firing(m, rule, rule_id, local.date());
-            if !rule.limits.is_empty() {
+            // A return does not take back what the referrer was paid, nor
+            // the firing that paid it.
+            if !rule.limits.is_empty() && !rule.to_referrer {
                 limited.push(rule_id);
             }
+            // `why_not` made sure a rule paying the referrer has one.
+            let paid = match (rule.to_referrer, referrer) {
+                (true, Some(r)) => r,
+                _ => m,
+            };
             for proposal in of_rule(&proposals, rule_id) {
                 if explaining {
-                    outcomes.push(RuleOutcome::fired(
+                    let mut outcome = RuleOutcome::fired(
                         rule_id,
                         proposal.points,
                         proposal.arithmetic.clone(),
@@ -187,11 +199,16 @@ impl Engine<'_> {
                         proposal.rounded,
                         proposal.awarded,
                         proposal.cuts.iter().map(|(_, why)| why.clone()).collect(),
-                    ));
+                    );
+                    if paid != m {
+                        let to = self.members.get(paid).map(|r| r.id.as_str());
+                        outcome.paid_to(to.unwrap_or_default());
+                    }
+                    outcomes.push(outcome);
                 }
                 for (cut, why) in &proposal.cuts {
                     let entry = self.record(
-                        m,
+                        paid,
                         EntryKind::CapCut,
                         event.time,
                         Some(proposal.points),
@@ -204,7 +221,7 @@ impl Engine<'_> {
                     continue;
                 }
                 self.use_limits(
-                    m,
+                    paid,
                     rule,
                     rule_id,
                     proposal.points,
@@ -226,6 +243,15 @@ impl Engine<'_> {
                     entry.rule = Some(rule_id);
                     continue;
                 }
+                if paid != m {
+                    // Paused reviews resume before the award raises a measure.
+                    self.wake_reviews(paid, event.time);
+                    self.award(paid, proposal.points, proposal.awarded, rule_id, event);
+                    if let Some(earned) = referrer_earned.get_mut(proposal.points.index()) {
+                        *earned += proposal.awarded;
+                    }
+                    continue;
+                }
                 let bucket = self.award(m, proposal.points, proposal.awarded, rule_id, event);
                 if let Some(earned) = earned_now.get_mut(proposal.points.index()) {
                     *earned += proposal.awarded;
@@ -245,10 +271,11 @@ impl Engine<'_> {
             outcomes.sort_by_key(|o| o.rule);
             explanation.rules(outcomes);
         }
-        let contributions = tiers::add_measures(self, m, event, &earned_now);
+        let contributions = tiers::add_measures(self, m, Some(event), &earned_now, event.time);
         self.count_event(m, event, local.date());
         if let Some(amount) = purchase_amount {
             if let Some(member) = self.members.get_mut(m) {
+                member.purchased = true;
                 member.forget_purchases(event.time);
                 // Kept for years by programs without a return window: no
                 // spare capacity (copied from the stack into vectors of
@@ -273,6 +300,10 @@ impl Engine<'_> {
             }
         }
         self.after_event(m, event.time);
+        if let Some(r) = referrer.filter(|_| referrer_earned.iter().any(|e| !e.is_zero())) {
+            tiers::add_measures(self, r, None, &referrer_earned, event.time);
+            self.after_event(r, event.time);
+        }
         Ok(())
     }
 
@@ -419,12 +450,18 @@ impl Engine<'_> {
         {
             return Some(Unfired::False(failed));
         }
+        let member = self.members.get(m)?;
+        if rule.to_referrer && member.referrer.is_none() {
+            return Some(Unfired::NoReferrer);
+        }
         // Limits before amounts: an amount that cannot be computed rejects
         // the record, and only a rule that would fire needs one.
-        let member = self.members.get(m)?;
         for (i, limit) in rule.limits.iter().enumerate() {
+            let Some(holder) = self.limit_holder(m, limit) else {
+                continue;
+            };
             let key = Counter::Fired(rule_id, i, calendar::period_key(limit.period, date));
-            let fired = member.counted(key);
+            let fired = holder.counted(key);
             if fired >= Decimal::from(limit.count) {
                 return Some(Unfired::LimitReached(limit));
             }
@@ -510,26 +547,32 @@ impl Engine<'_> {
         if program.points.iter().all(|p| p.caps.is_empty()) {
             return;
         }
+        // What the member, and their referrer, were awarded on the event
+        // so far: each one's caps count their own awards.
+        let referrer = member.referrer.and_then(|r| self.members.get(r));
         let mut awarded_on_event: SmallVec<[Decimal; 4]> =
             SmallVec::from_elem(Decimal::ZERO, program.points.len());
+        let mut paid_to_referrer = awarded_on_event.clone();
         for proposal in proposals.iter_mut() {
-            let preview = program
-                .rules
-                .get(proposal.rule.index())
-                .is_none_or(|r| r.preview);
-            if preview {
+            let Some(rule) = program.rules.get(proposal.rule.index()) else {
                 continue;
-            }
+            };
+            let (holder, on_event) = match (rule.to_referrer, referrer) {
+                _ if rule.preview => continue,
+                (true, Some(referrer)) => (referrer, &mut paid_to_referrer),
+                (true, None) => continue,
+                (false, _) => (member, &mut awarded_on_event),
+            };
             let Some(points) = program.points.get(proposal.points.index()) else {
                 continue;
             };
-            let Some(so_far) = awarded_on_event.get_mut(proposal.points.index()) else {
+            let Some(so_far) = on_event.get_mut(proposal.points.index()) else {
                 continue;
             };
             for (i, (amount, period)) in points.caps.iter().enumerate() {
                 let key =
                     Counter::PointsCapped(proposal.points, i, calendar::period_key(*period, date));
-                let room = (*amount - member.counted(key) - *so_far).max(Decimal::ZERO);
+                let room = (*amount - holder.counted(key) - *so_far).max(Decimal::ZERO);
                 if proposal.awarded > room {
                     let awarded = proposal.awarded;
                     proposal.cuts.push((
@@ -548,12 +591,29 @@ impl Engine<'_> {
     }
 
     fn count_firing(&mut self, m: usize, rule: &Rule, rule_id: RuleId, date: chrono::NaiveDate) {
-        let Some(member) = self.members.get_mut(m) else {
-            return;
-        };
+        let referrer = self.members.get(m).and_then(|member| member.referrer);
         for (i, limit) in rule.limits.iter().enumerate() {
+            let holder = if limit.per_referrer {
+                referrer
+            } else {
+                Some(m)
+            };
+            let Some(member) = holder.and_then(|h| self.members.get_mut(h)) else {
+                continue;
+            };
             let key = Counter::Fired(rule_id, i, calendar::period_key(limit.period, date));
             *member.counter(key) += Decimal::ONE;
+        }
+    }
+
+    /// Whose firings `limit` counts for member `m`: theirs, or for `limit
+    /// N per referrer` their referrer's (none for a member referred by no
+    /// one: the limit does not apply).
+    fn limit_holder(&self, m: usize, limit: &Limit) -> Option<&Member> {
+        let member = self.members.get(m)?;
+        match limit.per_referrer {
+            true => self.members.get(member.referrer?),
+            false => Some(member),
         }
     }
 
@@ -632,6 +692,8 @@ enum Unfired<'r> {
     /// An `earn` line whose amount has no value.
     NoAmount(&'r Award),
     LimitReached(&'r Limit),
+    /// A rule paying the referrer, for a member referred by no one.
+    NoReferrer,
 }
 
 impl Unfired<'_> {
@@ -679,11 +741,15 @@ impl Unfired<'_> {
                 });
                 format!("nothing to earn: {why}")
             }
+            Unfired::LimitReached(limit) if limit.per_referrer => {
+                format!("its limit of {} per referrer is reached", limit.count)
+            }
             Unfired::LimitReached(limit) => format!(
                 "its limit of {} per {} is reached",
                 limit.count,
                 limit.period.name()
             ),
+            Unfired::NoReferrer => "it pays the referrer, and no one referred the member".into(),
         }
     }
 }
@@ -772,7 +838,7 @@ fn raw_awards(
                         program
                             .rules
                             .get(p.rule.index())
-                            .is_some_and(|r| !r.preview && !r.multiplies())
+                            .is_some_and(|r| !r.preview && !r.multiplies() && !r.to_referrer)
                     })
                     .map(|p| p.awarded)
                     .sum();

@@ -1,9 +1,11 @@
-//! A replay split over threads: members are dealt into shards by their id,
+//! A replay split over threads: members are dealt into shards by their id
+//! (a member enrolled naming a referrer, by its referrer's shard),
 //! each shard applied by an engine of its own on a thread of its own, and
 //! the ledger merged back into exactly the order one engine writes it.
 //!
 //! Only for programs whose members never touch each other's state (no
-//! transfers, pools or program-wide budgets: `why_not_sharded`). What one
+//! transfers, pools or program-wide budgets: `why_not_sharded`), but
+//! through a referral, whose two members share a shard. What one
 //! engine decides across members is decided here, on the calling thread,
 //! before an event is dealt: a duplicate id (`RecentIds` of the ids dealt
 //! and not rejected by a shard), and
@@ -24,8 +26,9 @@ use super::ledger::Entry;
 use super::replay::{InOrder, Options, Order, Outcome};
 use super::{admit_time, duplicate, ids_cutoff, is_copy, ClockOrder, Engine};
 use crate::compile::ir::{BuiltinEvent, Program};
-use crate::events::{Event, Reject};
+use crate::events::{Body, Event, Reject};
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::io;
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -389,6 +392,10 @@ struct Dealer<'p> {
     members: IdSet,
     keeps_history: bool,
     routing: foldhash::fast::FixedState,
+    /// The shard of each member enrolled naming a referrer: the referrer's,
+    /// since its rules may pay the referrer (members referred by no one
+    /// are dealt by their id).
+    referred: BTreeMap<String, usize>,
     outcome: Outcome,
     /// How many events were dealt or rejected here: the next one's
     /// position, as one engine counts the events it is given.
@@ -420,6 +427,7 @@ impl<'p> Dealer<'p> {
             members: IdSet::default(),
             keeps_history: options.order == Order::Stream && accepts_late_events(program),
             routing: foldhash::fast::FixedState::with_seed(0),
+            referred: BTreeMap::new(),
             outcome: Outcome::default(),
             next_position: 0,
         }
@@ -477,17 +485,31 @@ impl<'p> Dealer<'p> {
         let enroll = builtin == Some(Some(BuiltinEvent::Enroll));
         let enrolled = self.members.contains(&event.member);
         let admitted = builtin.is_some() && enroll != enrolled;
-        // An enrolment in time always succeeds, and a late one unless it
-        // is too late (the new member has nothing to re-run).
+        // A referral links the new member to an enrolled one, not itself.
+        let referrer = match &event.body {
+            Body::Enroll {
+                referred_by: Some(r),
+            } => Some(&**r),
+            _ => None,
+        };
+        let linked = referrer.filter(|r| *r != event.member && self.members.contains(r));
+        // An enrolment in time succeeds (but for a referrer it cannot
+        // link), and a late one unless it is too late (the new member has
+        // nothing to re-run).
         let too_late = |clock| too_late(self.program, event.time, clock).is_some();
-        if admitted && enroll && !late.is_some_and(too_late) {
+        let joins = referrer.is_none() || linked.is_some();
+        if admitted && enroll && joins && !late.is_some_and(too_late) {
             self.members.insert(&event.member);
+            if let Some(r) = linked {
+                let shard = self.shard_of(r);
+                self.referred.insert(event.member.clone(), shard);
+            }
         }
         if admitted && late.is_none() {
             self.clock = Some(event.time);
             self.ticks.push((position, event.time));
         }
-        let shard = self.routing.hash_one(&event.member) as usize % self.dealing.len();
+        let shard = self.shard_of(&event.member);
         if let Some(events) = self.dealing.get_mut(shard) {
             events.push((position, event));
         }
@@ -495,6 +517,14 @@ impl<'p> Dealer<'p> {
             self.send(ledger)?;
         }
         Ok(())
+    }
+
+    /// The shard a member's events go to: its referrer's, else by its id.
+    fn shard_of(&self, member: &str) -> usize {
+        match self.referred.get(member) {
+            Some(shard) => *shard,
+            None => self.routing.hash_one(member) as usize % self.dealing.len(),
+        }
     }
 
     /// Waits for the shards to get through everything dealt so far, so

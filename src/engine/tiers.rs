@@ -4,13 +4,14 @@
 
 use super::eval::{self, Scope};
 use super::ledger::EntryKind;
-use super::member::{Member, Purchase};
-use super::{DueKind, Engine};
+use super::member::{Member, Purchase, StatusMatch};
+use super::{unknown_member, DueKind, Engine, Refusal};
+use crate::check::suggest;
 use crate::compile::calendar;
 use crate::compile::ir::{
     Downgrade, Measure, PointsId, Program, Term, TierRank, Tiers, Value, Window,
 };
-use crate::events::Event;
+use crate::events::{Event, RejectClass, SetTier};
 use crate::syntax::ast::{CalendarUnit, TimeUnit};
 use chrono::{DateTime, Datelike, Utc};
 use rust_decimal::Decimal;
@@ -49,13 +50,16 @@ pub fn current_measures<C: FromIterator<Decimal>>(
         .collect()
 }
 
-/// Adds an event to the measures; returns what it added to each, so a
-/// return can take it back.
+/// Adds an event of member `m` to the measures, and the points `earned`
+/// on it per type; returns what it added to each, so a return can take it
+/// back. Without an event (a referrer's award on another member's event),
+/// the points earned alone, at `at`.
 pub fn add_measures(
     engine: &mut Engine,
     m: usize,
-    event: &Event,
+    event: Option<&Event>,
     earned: &[Decimal],
+    at: DateTime<Utc>,
 ) -> SmallVec<[(usize, Decimal); 4]> {
     let program = engine.program;
     let Some(tiers) = &program.tiers else {
@@ -68,8 +72,8 @@ pub fn add_measures(
         .filter_map(|(i, measure)| {
             let value = match measure {
                 Measure::PointsEarned(p) => earned.get(p.index()).copied()?,
-                Measure::Count(e) if *e == event.kind => Decimal::ONE,
-                Measure::FieldSum(e, f) if *e == event.kind => match event.fields.get(*f) {
+                Measure::Count(e) if event?.kind == *e => Decimal::ONE,
+                Measure::FieldSum(e, f) if event?.kind == *e => match event?.fields.get(*f) {
                     Some(Value::Number(n)) => *n,
                     _ => return None,
                 },
@@ -79,7 +83,7 @@ pub fn add_measures(
         })
         .collect();
     if let Some(member) = engine.members.get_mut(m) {
-        add_to_window(member, tiers, &contributions, event.time);
+        add_to_window(member, tiers, &contributions, at);
     }
     contributions
 }
@@ -225,13 +229,13 @@ impl Engine<'_> {
                 // A member in a grace already drops when it ends; the
                 // others at the next review.
                 let (at, pending) = match member.pending_downgrade {
-                    Some((to, until)) => (until, Some(to.max(member.floor))),
+                    Some((to, until)) => (until, Some(to.max(member.floor_at(until)))),
                     None => (next_period_end(program, now, member), None),
                 };
                 let measures: Vec<Decimal> = current_measures(member, program, at);
                 let scope = measures_scope(&measures, calendar::local(program.timezone, at));
-                let to =
-                    pending.unwrap_or_else(|| review(tiers, member.tier, member.floor, &scope).0);
+                let to = pending
+                    .unwrap_or_else(|| review(tiers, member.tier, member.floor_at(at), &scope).0);
                 (to < member.tier).then(|| Projected {
                     member: member.id.to_string(),
                     tier: member.tier,
@@ -303,6 +307,8 @@ fn measures_scope<'a>(measures: &'a [Decimal], local: chrono::NaiveDateTime) -> 
         balances: &[],
         measures,
         counters: &[],
+        first_purchase: false,
+        referred: false,
     }
 }
 
@@ -403,8 +409,10 @@ impl Engine<'_> {
         let scope = measures_scope(&measures, calendar::local(program.timezone, at));
         let current = member.tier;
         let reached = qualified(tiers, &scope);
-        let (target, grace) = review(tiers, current, member.floor, &scope);
+        let (target, grace) = review(tiers, current, member.floor_at(at), &scope);
+        let unmatched = review(tiers, current, member.floor, &scope).0;
         let waiting = member.pending_downgrade;
+        self.explain_held(m, at, unmatched, target);
         match grace.map(|g| calendar::after(program.timezone, at, g)) {
             Some(until) if target < current => {
                 // A drop already waiting keeps its date: a rolling window
@@ -537,10 +545,99 @@ impl Engine<'_> {
         let Some((target, _)) = member.pending_downgrade.take() else {
             return;
         };
-        // Lifetime status reached during the grace is a floor too.
-        let target = target.max(member.floor);
-        if target < member.tier {
+        // Lifetime status reached during the grace is a floor too, and so
+        // is a status match that holds at its end.
+        let unmatched = target.max(member.floor);
+        let target = target.max(member.floor_at(at));
+        let tier = member.tier;
+        self.explain_held(m, at, unmatched, target);
+        if target < tier {
             self.set_tier(m, target, at, "not requalified, after grace");
+        }
+    }
+
+    /// `set_tier`: member `m` holds at least the tier through the `until`
+    /// day (a status match, a manual upgrade), moving up to it at once if
+    /// below; the tier rules go on as before (measures, upgrades above it,
+    /// reviews, which cannot drop the member below it while it holds). A
+    /// later `set_tier` replaces it.
+    pub(super) fn match_status(
+        &mut self,
+        m: usize,
+        set: &SetTier,
+        event: &Event,
+    ) -> Result<(), Refusal> {
+        let program = self.program;
+        let Some((tiers, highest)) = program
+            .tiers
+            .as_ref()
+            .and_then(|t| Some((t, t.status_match?)))
+        else {
+            return Err(Refusal::new(
+                RejectClass::NotAllowed,
+                "the program takes no `set_tier`: its tiers have no `status match up to` line",
+            ));
+        };
+        let name = |rank: TierRank| tiers.tiers.get(rank).map_or("?", |t| t.name.as_str());
+        let Some(rank) = tiers.tiers.iter().position(|t| t.name == set.tier) else {
+            let names = tiers.tiers.iter().map(|t| t.name.as_str());
+            let hint = suggest::closest(&set.tier, names)
+                .map(|close| format!("; did you mean `{close}`?"))
+                .unwrap_or_default();
+            return Err(Refusal::new(
+                RejectClass::UnknownName,
+                format!("unknown tier `{}`{hint}", set.tier),
+            ));
+        };
+        if rank > highest {
+            return Err(Refusal::new(
+                RejectClass::NotAllowed,
+                format!(
+                    "a status match goes up to `{}`, not `{}`",
+                    name(highest),
+                    set.tier
+                ),
+            ));
+        }
+        let now = event.time;
+        let lapses = calendar::start_of_day(program.timezone, set.until + chrono::Days::new(1));
+        if lapses <= now {
+            return Err(Refusal::new(
+                RejectClass::NotAllowed,
+                format!("a status match until {} would be over already", set.until),
+            ));
+        }
+        let member = self.members.get_mut(m).ok_or_else(unknown_member)?;
+        member.status_match = Some(Box::new(StatusMatch {
+            tier: rank,
+            lapses,
+            reason: set.reason.as_str().into(),
+            until: set.until,
+        }));
+        if rank > member.tier {
+            let why = format!("status match: {}, until {}", set.reason, set.until);
+            self.set_tier(m, rank, now, &why);
+        }
+        Ok(())
+    }
+
+    /// Tells an explanation of member `m` that its status match held it at
+    /// `target` at `at`, where the tier rules alone gave `unmatched`.
+    fn explain_held(&mut self, m: usize, at: DateTime<Utc>, unmatched: TierRank, target: TierRank) {
+        let program = self.program;
+        let (Some(tiers), Some(member)) = (&program.tiers, self.members.get(m)) else {
+            return;
+        };
+        let Some(held) = member.status_match.as_ref().filter(|_| unmatched < target) else {
+            return;
+        };
+        let name = tiers.tiers.get(target).map_or("?", |t| t.name.as_str());
+        let text = format!(
+            "tier: {name} held by the status match ({}) until {}",
+            held.reason, held.until
+        );
+        if let Some(explanation) = self.explanation.as_mut().filter(|e| e.member == member.id) {
+            explanation.note(at, text);
         }
     }
 

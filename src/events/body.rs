@@ -15,9 +15,13 @@ use rust_decimal::Decimal;
 /// alone, and their `fields` are empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
-    /// An `enroll` (its member attributes are its fields), or a type the
-    /// program declares: fields only.
+    /// A type the program declares: fields only.
     Plain,
+    /// An `enroll`: its member attributes are its fields; `referred_by`
+    /// names the member who referred the new one, if any.
+    Enroll {
+        referred_by: Option<Box<str>>,
+    },
     Purchase {
         amount: Decimal,
     },
@@ -38,6 +42,9 @@ pub enum Body {
         /// The id of the `redeem` cancelled.
         redemption: Box<str>,
     },
+    /// A `profile`: the member attributes it changes are its fields.
+    Profile,
+    SetTier(Box<SetTier>),
 }
 
 /// A `return`: `amount` (greater than 0) of purchase `of`.
@@ -77,6 +84,15 @@ pub struct Adjust {
     pub expires: Option<NaiveDate>,
 }
 
+/// A `set_tier`: the member holds at least `tier` through the day
+/// `until`, for `reason` (a status match, a manual upgrade).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetTier {
+    pub tier: String,
+    pub reason: String,
+    pub until: NaiveDate,
+}
+
 impl Body {
     /// The body of a record of `builtin` type (`None`: a declared type)
     /// whose fields, typed by the type's schema, are `fields`: the built-in
@@ -86,8 +102,16 @@ impl Body {
         let Some(builtin) = builtin else {
             return Ok(Body::Plain);
         };
-        if matches!(builtin, BuiltinEvent::Enroll) {
-            return Ok(Body::Plain);
+        match builtin {
+            // The attributes, then `referred_by`, last (`compile::lower`).
+            BuiltinEvent::Enroll => {
+                let referred_by = fields.pop().and_then(present);
+                return Ok(Body::Enroll {
+                    referred_by: text(referred_by).map(String::into_boxed_str),
+                });
+            }
+            BuiltinEvent::Profile => return Ok(Body::Profile),
+            _ => {}
         }
         if matches!(builtin, BuiltinEvent::Purchase) {
             return match fields.first() {
@@ -100,7 +124,7 @@ impl Body {
         let mut values = std::mem::take(fields).into_iter().map(present);
         let mut next = || values.next().flatten();
         let body = match builtin {
-            BuiltinEvent::Purchase | BuiltinEvent::Enroll => Body::Plain,
+            BuiltinEvent::Purchase | BuiltinEvent::Enroll | BuiltinEvent::Profile => Body::Plain,
             BuiltinEvent::Return => match (text(next()), number(next())) {
                 (None, _) => {
                     return Err("`return` needs `of`, the id of the purchase returned".into())
@@ -193,6 +217,21 @@ impl Body {
                     return Err("`cancel_redeem` needs `redemption`, the id of the redeem".into())
                 }
             },
+            BuiltinEvent::SetTier => {
+                match (text(next()), text(next()), next()) {
+                    (Some(tier), Some(reason), Some(Value::Date(until))) => {
+                        Body::SetTier(Box::new(SetTier {
+                            tier,
+                            reason,
+                            until,
+                        }))
+                    }
+                    _ => return Err(
+                        "`set_tier` needs `tier`, a `reason` and `until`, the last day it holds"
+                            .into(),
+                    ),
+                }
+            }
         };
         Ok(body)
     }
@@ -202,6 +241,7 @@ impl Body {
     pub fn builtin(&self) -> Option<BuiltinEvent> {
         Some(match self {
             Body::Plain => return None,
+            Body::Enroll { .. } => BuiltinEvent::Enroll,
             Body::Purchase { .. } => BuiltinEvent::Purchase,
             Body::Return(_) => BuiltinEvent::Return,
             Body::Redeem(_) => BuiltinEvent::Redeem,
@@ -211,17 +251,23 @@ impl Body {
             Body::LeavePool { .. } => BuiltinEvent::LeavePool,
             Body::Adjust(_) => BuiltinEvent::Adjust,
             Body::CancelRedeem { .. } => BuiltinEvent::CancelRedeem,
+            Body::Profile => BuiltinEvent::Profile,
+            Body::SetTier(_) => BuiltinEvent::SetTier,
         })
     }
 
     /// The built-in values a record of this body gave, in its schema's
     /// order, `Value::Missing` for those it left out: the fields `take`
-    /// took (for a purchase or a plain body, none).
+    /// took (for a purchase or a plain body, none), which follow the
+    /// fields left in the record.
     pub fn values(&self) -> Vec<Value> {
         let text = |t: &str| Value::Text(t.to_owned());
         let maybe = |t: &Option<String>| t.as_deref().map_or(Value::Missing, text);
         match self {
-            Body::Plain | Body::Purchase { .. } => Vec::new(),
+            Body::Enroll { referred_by } => {
+                vec![referred_by.as_deref().map_or(Value::Missing, text)]
+            }
+            Body::Plain | Body::Purchase { .. } | Body::Profile => Vec::new(),
             Body::Return(r) => vec![text(&r.of), Value::Number(r.amount)],
             Body::Redeem(r) => match r.as_ref() {
                 Redeem::Reward(reward) => vec![text(reward), Value::Missing, Value::Missing],
@@ -241,6 +287,7 @@ impl Body {
                 a.expires.map_or(Value::Missing, Value::Date),
             ],
             Body::CancelRedeem { redemption } => vec![text(redemption)],
+            Body::SetTier(s) => vec![text(&s.tier), text(&s.reason), Value::Date(s.until)],
         }
     }
 }
@@ -298,10 +345,14 @@ mod tests {
             }
             let mut fields = all.clone();
             let body = Body::take(Some(builtin), &mut fields).unwrap();
-            let plain = builtin == BuiltinEvent::Enroll;
-            assert_eq!(body.builtin(), Some(builtin).filter(|_| !plain));
+            assert_eq!(body.builtin(), Some(builtin));
             match body {
-                Body::Plain | Body::Purchase { .. } => assert_eq!(fields, all, "{builtin:?}"),
+                Body::Plain | Body::Purchase { .. } | Body::Profile => {
+                    assert_eq!(fields, all, "{builtin:?}")
+                }
+                Body::Enroll { .. } => {
+                    assert_eq!([fields, body.values()].concat(), all, "{builtin:?}")
+                }
                 _ => {
                     assert!(fields.is_empty(), "{builtin:?}");
                     assert_eq!(body.values(), all, "{builtin:?}");

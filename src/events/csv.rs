@@ -416,7 +416,7 @@ mod tests {
                     time: utc("2025-01-01T05:00:00Z"),
                     member: "m1".into(),
                     kind: 1,
-                    body: Body::Plain,
+                    body: Body::Enroll { referred_by: None },
                     fields: vec![
                         Value::Date(chrono::NaiveDate::from_ymd_opt(1990, 5, 17).unwrap()),
                         Value::Bool(true),

@@ -194,7 +194,7 @@ mod tests {
                     time: utc("2025-01-01T05:00:00Z"),
                     member: "1042".into(),
                     kind: 1,
-                    body: Body::Plain,
+                    body: Body::Enroll { referred_by: None },
                     fields: vec![Value::Missing, Value::Bool(false), Value::Missing],
                     origin: origin(1),
                 },

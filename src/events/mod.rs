@@ -22,7 +22,8 @@
 //! `amount` and the fields the program's `event purchase { ... }` adds; for
 //! `return`, `of` (the id of the purchase returned) and `amount`; for
 //! `redeem`, `reward`, `points` and `points_type`; for `use_perk`, `perk`;
-//! for `enroll`, the member attributes of the program's `member { ... }`;
+//! for `enroll`, the member attributes of the program's `member { ... }`
+//! and `referred_by` (the member who referred the new one, if any);
 //! for a declared type, its declared fields. A field the type does not have
 //! is rejected ("`purchase` has no field `nights`") unless it is empty, so
 //! one CSV file can have a column for every field of every type. A record
@@ -56,7 +57,9 @@
 //! and `points_type`, not both; a `transfer` needs `to`, `points` and
 //! `points_type`; an `adjust` needs `points`, `points_type` and a `reason`;
 //! `join_pool` and `leave_pool` need a `pool`; a `cancel_redeem` needs a
-//! `redemption`. The reader decides this once and hands the engine each
+//! `redemption`; a `set_tier` needs `tier`, `reason` and `until` (a date).
+//! A `profile` carries member attributes, as an `enroll` does, none of
+//! them required. The reader decides this once and hands the engine each
 //! built-in event's values typed ([`Body`]). Every field the program declares (a member
 //! attribute on `enroll`, a field added to `purchase`, a field of a
 //! declared type) is required unless declared `optional`: a record that
@@ -158,7 +161,7 @@ mod value;
 mod yaml;
 
 use crate::compile::ir::{EventTypeId, Program, Value};
-pub use body::{Adjust, Body, Redeem, Return, Transfer};
+pub use body::{Adjust, Body, Redeem, Return, SetTier, Transfer};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
 use std::io::BufRead;
@@ -176,8 +179,8 @@ pub struct Event {
     pub body: Body,
     /// One value per field of the event type, in the type's field order;
     /// `Value::Missing` where the record left a field empty. Empty for the
-    /// built-in types whose values are all in `body` (all but `purchase`
-    /// and `enroll`).
+    /// built-in types whose values are all in `body` (all but `purchase`,
+    /// `enroll` and `profile`); an enrolment's `referred_by` is in `body`.
     pub fields: Vec<Value>,
     /// Where it was read from, for rejects found later by the engine.
     pub origin: Origin,
@@ -185,11 +188,13 @@ pub struct Event {
 
 impl Event {
     /// Every field's value, in the event type's field order, built-in
-    /// values included (to show or to store the event).
+    /// values included (to show or to store the event): the fields left
+    /// in the record, then those its body took.
     pub fn values(&self) -> Cow<'_, [Value]> {
         match self.body.values() {
             built_in if built_in.is_empty() => Cow::Borrowed(&self.fields),
-            built_in => Cow::Owned(built_in),
+            built_in if self.fields.is_empty() => Cow::Owned(built_in),
+            built_in => Cow::Owned([self.fields.as_slice(), &built_in].concat()),
         }
     }
 }

@@ -469,7 +469,7 @@ mod tests {
         assert_eq!(
             reason(&with(&[("type", "refund")])),
             "unknown event type `refund`; this program's types are `purchase`, `enroll`, \
-             `return`, `redeem`, `use_perk`, `adjust`, `cancel_redeem`, `stay`"
+             `return`, `redeem`, `use_perk`, `adjust`, `cancel_redeem`, `profile`, `stay`"
         );
     }
 

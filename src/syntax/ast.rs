@@ -370,6 +370,11 @@ pub enum TierStmt {
         measure: Option<Ident>,
         cap: Number,
     },
+    /// `status match up to gold`: a `set_tier` record may hold a member at
+    /// a tier up to this one until a day it names.
+    StatusMatch {
+        tier: Ident,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -439,6 +444,11 @@ pub enum RuleStmt {
         count: Number,
         period: Spanned<Period>,
     },
+    /// `limit 10 per referrer`: the times the rule may fire, over the
+    /// program's life, for the members one member referred.
+    LimitPerReferrer {
+        count: Number,
+    },
     Budget {
         amount: Number,
         points: Ident,
@@ -474,6 +484,8 @@ pub enum RuleStmt {
 pub struct Earn {
     pub award: Award,
     pub multiplier: Option<Multiplier>,
+    /// `to referrer`: the award goes to the member who referred this one.
+    pub to_referrer: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -602,6 +614,8 @@ pub enum ExprKind {
     MemberAttr(Ident),
     /// `balance of stars`
     Balance(Ident),
+    /// `first purchase`: the event is the member's first purchase.
+    FirstPurchase,
     /// `count of purchase in this month`, `sum of purchase.amount over last
     /// 30 days`: the member's events of a type in a window, this one included.
     Counter(Box<CounterRef>),

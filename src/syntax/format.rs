@@ -657,6 +657,7 @@ fn tier_stmt(stmt: &TierStmt) -> Text {
             None => format!("rollover up to {}", cap.node),
         }
         .into(),
+        TierStmt::StatusMatch { tier } => format!("status match up to {}", tier.node).into(),
     }
 }
 
@@ -689,6 +690,9 @@ fn rule_stmt(stmt: &RuleStmt) -> String {
                     entries.join(", ")
                 ));
             }
+            if earn.to_referrer {
+                text.push_str(" to referrer");
+            }
             text
         }
         RuleStmt::Cap {
@@ -705,6 +709,7 @@ fn rule_stmt(stmt: &RuleStmt) -> String {
         RuleStmt::Limit { count, period: p } => {
             format!("limit {} per member per {}", count.node, p.node.name())
         }
+        RuleStmt::LimitPerReferrer { count } => format!("limit {} per referrer", count.node),
         RuleStmt::Budget {
             amount,
             points,
@@ -855,6 +860,7 @@ fn expr(e: &Expr) -> String {
         ExprKind::Name(name) => name.clone(),
         ExprKind::MemberAttr(attr) => format!("member.{}", attr.node),
         ExprKind::Balance(points) => format!("balance of {}", points.node),
+        ExprKind::FirstPurchase => "first purchase".to_string(),
         ExprKind::Counter(counter) => {
             let CounterRef { source, window } = counter.as_ref();
             let window = match &window.node {

@@ -187,6 +187,7 @@ const BLOCK_STATEMENTS: &[(&str, &[&str])] = &[
             "downgrade",
             "lifetime",
             "rollover",
+            "status",
         ],
     ),
     (
@@ -1027,6 +1028,9 @@ fn tier_stmt(pair: Pair<Rule>) -> Result<TierStmt> {
             measure: c.optional(Rule::ident).map(ident),
             cap: decimal(&c.expect(Rule::number)?)?,
         },
+        Rule::status_match_stmt => TierStmt::StatusMatch {
+            tier: ident(c.expect(Rule::ident)?),
+        },
         _ => return Err(internal(c.span)),
     })
 }
@@ -1072,6 +1076,7 @@ fn rule_stmt(pair: Pair<Rule>) -> Result<RuleStmt> {
         Rule::earn_stmt => RuleStmt::Earn(Earn {
             award: award(c.next()?)?,
             multiplier: c.optional(Rule::multiplier).map(multiplier).transpose()?,
+            to_referrer: c.optional(Rule::to_referrer).is_some(),
         }),
         Rule::cap_stmt => RuleStmt::Cap {
             amount: decimal(&c.expect(Rule::number)?)?,
@@ -1084,10 +1089,16 @@ fn rule_stmt(pair: Pair<Rule>) -> Result<RuleStmt> {
                 }
             },
         },
-        Rule::limit_stmt => RuleStmt::Limit {
-            count: decimal(&c.expect(Rule::number)?)?,
-            period: inner_period(c.expect(Rule::per_member_period)?)?,
-        },
+        Rule::limit_stmt => {
+            let count = decimal(&c.expect(Rule::number)?)?;
+            match c.optional(Rule::per_referrer) {
+                Some(_) => RuleStmt::LimitPerReferrer { count },
+                None => RuleStmt::Limit {
+                    count,
+                    period: inner_period(c.expect(Rule::per_member_period)?)?,
+                },
+            }
+        }
         Rule::budget_stmt => RuleStmt::Budget {
             amount: decimal(&c.expect(Rule::number)?)?,
             points: ident(c.expect(Rule::ident)?),
@@ -1351,6 +1362,7 @@ fn primary(pair: Pair<Rule>) -> Result<Expr> {
         Rule::boolean => ExprKind::Bool(pair.as_str() == "true"),
         Rule::member_attr => ExprKind::MemberAttr(ident(Children::of(pair).expect(Rule::ident)?)),
         Rule::balance_ref => ExprKind::Balance(ident(Children::of(pair).expect(Rule::ident)?)),
+        Rule::first_purchase => ExprKind::FirstPurchase,
         Rule::counter_ref => {
             let mut c = Children::of(pair);
             let source = measure_source(c.next()?)?;

@@ -34,6 +34,8 @@ pub enum Kind {
         region: String,
         /// The other attributes given (see [`moves`]).
         attributes: moves::Fields,
+        /// The member named as the referrer, if any.
+        referred_by: Option<String>,
     },
     Purchase {
         amount: Decimal,
@@ -66,7 +68,12 @@ pub enum Kind {
     UsePerk {
         perk: String,
     },
-    /// A transfer, a pool move, a record of a declared type.
+    /// A `set_tier` through `until`; the reason is always `match`.
+    SetTier {
+        tier: String,
+        until: NaiveDate,
+    },
+    /// A transfer, a pool move, a record of a declared type, a profile.
     Move(moves::Move),
 }
 
@@ -89,11 +96,15 @@ impl GenEvent {
                 vip,
                 region,
                 attributes,
+                referred_by,
             } => {
                 put("type", text("enroll"));
                 put("vip", serde_json::Value::Bool(*vip));
                 put("region", text(region));
                 moves::put_fields(attributes, &mut put);
+                if let Some(referrer) = referred_by {
+                    put("referred_by", text(referrer));
+                }
             }
             Kind::Purchase {
                 amount,
@@ -149,6 +160,12 @@ impl GenEvent {
                 put("type", text("use_perk"));
                 put("perk", text(perk));
             }
+            Kind::SetTier { tier, until } => {
+                put("type", text("set_tier"));
+                put("tier", text(tier));
+                put("reason", text("match"));
+                put("until", text(&until.format("%Y-%m-%d").to_string()));
+            }
             Kind::Move(m) => m.put(&mut put),
         }
         serde_json::Value::Object(fields).to_string()
@@ -198,6 +215,133 @@ pub struct ProgramSpec {
     /// Perks, tier prices, redemption bounds.
     extras: gen_tiers::ExtrasSpec,
     moves: moves::MovesSpec,
+    referral: Option<ReferralSpec>,
+}
+
+/// Two-sided referral rules, written after every other rule (so that no
+/// share or multiplier names them): one paying the referrer, and perhaps
+/// one welcoming the member referred.
+#[derive(Debug, Clone)]
+pub struct ReferralSpec {
+    /// The referrer's award: an amount of the `n`th points type.
+    thanks: (Decimal, usize),
+    /// Its condition: none, `first purchase`, `amount >= N USD`, or
+    /// `first purchase and referred`.
+    when: (u8, Decimal),
+    /// `limit 1 per member per lifetime` (the first qualifying purchase).
+    once_per_member: bool,
+    per_referrer: Option<u32>,
+    per_event_cap: Option<Decimal>,
+    /// The welcome: an amount of the `n`th type, on `first purchase and
+    /// referred` (or, if the flag says, `not referred`).
+    welcome: Option<(Decimal, usize, bool)>,
+}
+
+fn referral() -> impl Strategy<Value = ReferralSpec> {
+    (
+        (positive(60, 0), 0usize..3),
+        (0u8..4, positive(300, 0)),
+        any::<bool>(),
+        proptest::option::weighted(0.6, 1u32..3),
+        proptest::option::weighted(0.2, positive(40, 0)),
+        proptest::option::weighted(
+            0.5,
+            (positive(30, 0), 0usize..3, proptest::bool::weighted(0.2)),
+        ),
+    )
+        .prop_map(
+            |(thanks, when, once_per_member, per_referrer, per_event_cap, welcome)| ReferralSpec {
+                thanks,
+                when,
+                once_per_member,
+                per_referrer,
+                per_event_cap,
+                welcome,
+            },
+        )
+}
+
+impl ReferralSpec {
+    /// The rules, earning the program's `points` types.
+    fn rules(&self, points: &[&str]) -> Vec<RuleDecl> {
+        let points_type = |n: usize| {
+            ident(
+                points
+                    .get(n % points.len().max(1))
+                    .copied()
+                    .unwrap_or("stars"),
+            )
+        };
+        let first = || expr(ExprKind::FirstPurchase);
+        let referred = || name("referred");
+        let condition = match self.when {
+            (1, _) => Some(first()),
+            (2, least) => Some(binary(
+                BinaryOp::Ge,
+                name("amount"),
+                expr(ExprKind::Money(usd(least))),
+            )),
+            (3, _) => Some(binary(BinaryOp::And, first(), referred())),
+            _ => None,
+        };
+        let on = |condition| RuleStmt::On {
+            event: ident("purchase"),
+            condition,
+        };
+        let earn = |(amount, p): (Decimal, usize), to_referrer| {
+            RuleStmt::Earn(Earn {
+                award: Award::Amount {
+                    amount: expr(ExprKind::Number(amount)),
+                    points: points_type(p),
+                    per: None,
+                },
+                multiplier: None,
+                to_referrer,
+            })
+        };
+        let mut thanks = vec![on(condition), earn(self.thanks, true)];
+        if self.once_per_member {
+            thanks.push(RuleStmt::Limit {
+                count: num(Decimal::ONE),
+                period: spanned(Period::Lifetime),
+            });
+        }
+        if let Some(n) = self.per_referrer {
+            thanks.push(RuleStmt::LimitPerReferrer {
+                count: num(Decimal::from(n)),
+            });
+        }
+        if let Some(cap) = self.per_event_cap {
+            thanks.push(RuleStmt::Cap {
+                amount: num(cap),
+                points: points_type(self.thanks.1),
+                scope: CapScope::PerEvent,
+            });
+        }
+        let rule = |name: &str, stmts: Vec<RuleStmt>| RuleDecl {
+            preview: false,
+            name: ident(name),
+            stmts: stmts.into_iter().map(spanned).collect(),
+            span: Span::default(),
+        };
+        let mut rules = vec![rule("thanks", thanks)];
+        if let Some((amount, p, not)) = self.welcome {
+            let who = if not {
+                expr(ExprKind::Unary {
+                    op: UnaryOp::Not,
+                    expr: Box::new(referred()),
+                })
+            } else {
+                referred()
+            };
+            let condition = binary(BinaryOp::And, first(), who);
+            rules.push(rule(
+                "welcome",
+                vec![on(Some(condition)), earn((amount, p), false)],
+            ));
+        }
+        rules
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -755,6 +899,7 @@ pub fn program() -> impl Strategy<Value = ProgramSpec> {
                 proptest::option::weighted(0.6, gen_tiers::tiers()).boxed(),
                 gen_tiers::extras().boxed(),
                 moves::moves(6).boxed(),
+                proptest::option::weighted(0.3, referral()),
             )
         })
         .prop_map(
@@ -769,6 +914,7 @@ pub fn program() -> impl Strategy<Value = ProgramSpec> {
                 tiers,
                 extras,
                 moves,
+                referral,
             )| {
                 ProgramSpec {
                     zone,
@@ -781,6 +927,7 @@ pub fn program() -> impl Strategy<Value = ProgramSpec> {
                     tiers,
                     extras,
                     moves,
+                    referral,
                 }
             },
         )
@@ -965,6 +1112,9 @@ impl ProgramSpec {
             }));
         }
         self.moves.extend(&mut items, self.points.len());
+        for rule in self.referral.iter().flat_map(|r| r.rules(&self.points())) {
+            items.push(Item::Rule(rule));
+        }
         File { items }
     }
 
@@ -1241,7 +1391,11 @@ fn rule_decl(i: usize, rule: &RuleSpec) -> RuleDecl {
                 span: Span::default(),
             }
         });
-        stmts.push(RuleStmt::Earn(Earn { award, multiplier }));
+        stmts.push(RuleStmt::Earn(Earn {
+            award,
+            multiplier,
+            to_referrer: false,
+        }));
     }
     if let Some((amount, p, scope)) = rule.cap {
         stmts.push(RuleStmt::Cap {
@@ -1319,7 +1473,9 @@ pub struct EventSpec {
 
 #[derive(Debug, Clone)]
 enum KindSpec {
-    Enroll(bool, usize),
+    /// An enrolment: vip, region, and the referrer named (see
+    /// [`referrer_name`]).
+    Enroll(bool, usize, Option<usize>),
     Purchase(Decimal, Decimal, Option<usize>),
     /// A return of the `n`th purchase generated (any member's), of a
     /// fraction of its amount: `parts` of 4, or 5 for more than it has.
@@ -1339,6 +1495,10 @@ enum KindSpec {
     /// A `use_perk` of the `n`th of `gen_tiers::PERKS` (past them: a perk
     /// no program has).
     UsePerk(usize),
+    /// A `set_tier` to the `n`th of the tiers (past them: one no program
+    /// has), through so many days after the record's day (before it:
+    /// rejected).
+    SetTier(usize, i64),
     Move(moves::MoveSpec),
 }
 
@@ -1386,7 +1546,7 @@ fn time_of_day() -> impl Strategy<Value = NaiveTime> {
 
 fn kind_spec() -> impl Strategy<Value = KindSpec> {
     prop_oneof![
-        1 => (any::<bool>(), 0..REGIONS.len()).prop_map(|(v, r)| KindSpec::Enroll(v, r)),
+        1 => (any::<bool>(), 0..REGIONS.len()).prop_map(|(v, r)| KindSpec::Enroll(v, r, None)),
         // Now and then an amount with three decimals: finer than a dollar
         // (rejected), not than a dinar.
         8 => (prop_oneof![7 => positive(20000, 2), 1 => positive(200000, 3)], (0i64..6).prop_map(Decimal::from), proptest::option::weighted(0.8, 0..CHANNELS.len()))
@@ -1413,7 +1573,15 @@ fn kind_spec() -> impl Strategy<Value = KindSpec> {
 /// one never does), then records on days where calendars turn or any day to
 /// April 2025, at a few times of day, so that many share an instant.
 pub fn stream() -> impl Strategy<Value = Vec<EventSpec>> {
-    let enrolment = (0i64..21, time_of_day(), any::<bool>(), 0..REGIONS.len());
+    // Now and then naming a referrer: a member (one enrolled before, or
+    // later, or the member itself) or `zed`, who never enrols.
+    let enrolment = (
+        0i64..21,
+        time_of_day(),
+        any::<bool>(),
+        0..REGIONS.len(),
+        proptest::option::weighted(0.35, 0..=MEMBERS.len()),
+    );
     let record = (0..MEMBERS.len(), day(), time_of_day(), kind_spec()).prop_map(
         |(member, day, time, kind)| EventSpec {
             member,
@@ -1431,17 +1599,23 @@ pub fn stream() -> impl Strategy<Value = Vec<EventSpec>> {
                 .into_iter()
                 .enumerate()
                 .filter_map(|(member, e)| {
-                    e.map(|(day, time, vip, region)| EventSpec {
+                    e.map(|(day, time, vip, region, referrer)| EventSpec {
                         member,
                         day: date(2024, 1, 1) + Duration::days(day),
                         time,
-                        kind: KindSpec::Enroll(vip, region),
+                        kind: KindSpec::Enroll(vip, region, referrer),
                     })
                 })
                 .collect();
             stream.extend(records);
             stream
         })
+}
+
+/// The member an enrolment names as its referrer: the `n`th of
+/// [`MEMBERS`], or past them `zed`, who never enrols.
+pub fn referrer_name(n: Option<usize>) -> Option<String> {
+    n.map(|n| MEMBERS.get(n).copied().unwrap_or("zed").to_string())
 }
 
 /// The balance a member could redeem at a local time, after the events
@@ -1491,10 +1665,11 @@ pub fn resolve(
             .to_string();
         let mut id = format!("e{i}");
         let kind = match &spec.kind {
-            KindSpec::Enroll(vip, region) => Kind::Enroll {
+            KindSpec::Enroll(vip, region, referrer) => Kind::Enroll {
                 vip: *vip,
                 region: REGIONS.get(*region).copied().unwrap_or("north").into(),
                 attributes: Vec::new(),
+                referred_by: referrer_name(*referrer),
             },
             KindSpec::Purchase(amount, qty, channel) => {
                 purchases.push((member.clone(), (id.clone(), *amount)));
@@ -1582,6 +1757,10 @@ pub fn resolve(
             },
             KindSpec::UsePerk(n) => Kind::UsePerk {
                 perk: gen_tiers::perk_name(*n),
+            },
+            KindSpec::SetTier(n, days) => Kind::SetTier {
+                tier: TIERS.get(*n).copied().unwrap_or("glod").to_string(),
+                until: spec.day + Duration::days(*days),
             },
             KindSpec::Move(m) => {
                 let time = spec.day.and_time(spec.time);

@@ -8,7 +8,7 @@
 //! transfers between members and into and out of pools, `join_pool` and
 //! `leave_pool`, records of the declared types, enrolments with their
 //! attributes (an optional one now and then left empty, a required one
-//! now and then left out: rejected).
+//! now and then left out: rejected), and `profile` records.
 
 use super::*;
 use chrono::Datelike;
@@ -95,6 +95,10 @@ pub enum Move {
         event: String,
         fields: Fields,
     },
+    /// A `profile`: the attributes it gives.
+    Profile {
+        fields: Fields,
+    },
 }
 
 impl Move {
@@ -122,6 +126,10 @@ impl Move {
             }
             Move::Declared { event, fields } => {
                 put("type", text(event));
+                put_fields(fields, put);
+            }
+            Move::Profile { fields } => {
+                put("type", text("profile"));
                 put_fields(fields, put);
             }
         }
@@ -743,6 +751,7 @@ impl MovesSpec {
                         points: Some(ident(points_name(*p))),
                     },
                     multiplier: None,
+                    to_referrer: false,
                 })));
             }
         }
@@ -927,7 +936,11 @@ impl MovesSpec {
                 if !types.contains(&p) {
                     types.push(p);
                 }
-                stmts.push(RuleStmt::Earn(Earn { award, multiplier }));
+                stmts.push(RuleStmt::Earn(Earn {
+                    award,
+                    multiplier,
+                    to_referrer: false,
+                }));
             }
             let first = types.first().copied().unwrap_or(0);
             if let Some((amount, period)) = rule.cap {
@@ -1165,8 +1178,12 @@ pub enum MoveSpec {
     /// given, given empty, or left out.
     Declared(usize, Vec<Option<Option<FieldValue>>>),
     /// An enrolment with its attributes (`fit` makes it, from the
-    /// program's values).
-    Enroll(bool, usize, Fields),
+    /// program's values), and the referrer it names.
+    Enroll(bool, usize, Fields, Option<usize>),
+    /// A `profile` giving some attributes (`fit` keeps those the program
+    /// declares but now and then, and gives the member's own birthday
+    /// again now and then).
+    Profile(Vec<Option<FieldValue>>),
 }
 
 pub(super) fn declared_values(e: usize) -> BoxedStrategy<MoveSpec> {
@@ -1210,6 +1227,11 @@ pub fn move_spec() -> impl Strategy<Value = MoveSpec> {
         1 => (0usize..4, 0..POOL_IDS.len()).prop_map(|(k, i)| MoveSpec::Leave(k, i)),
         1 => (0usize..3, 0..POOL_IDS.len()).prop_map(|(k, i)| MoveSpec::AsPool(k, i)),
         5 => (0..EVENTS.len()).prop_flat_map(declared_values),
+        2 => ATTRIBUTES
+            .iter()
+            .map(|(_, ty)| proptest::option::weighted(0.4, value(*ty)))
+            .collect::<Vec<_>>()
+            .prop_map(MoveSpec::Profile),
     ]
 }
 
@@ -1235,6 +1257,15 @@ pub fn rename(events: &mut [GenEvent], spec: &ProgramSpec) {
         if let Kind::Move(Move::Transfer { to, .. }) = &mut e.kind {
             if to == cy {
                 to.clone_from(&alias);
+            }
+        }
+        if let Kind::Enroll {
+            referred_by: Some(referrer),
+            ..
+        } = &mut e.kind
+        {
+            if referrer == cy {
+                referrer.clone_from(&alias);
             }
         }
     }
@@ -1309,7 +1340,7 @@ pub fn fit(stream: &mut Vec<EventSpec>, spec: &ProgramSpec) {
     stream.extend(joins);
     for e in stream.iter_mut() {
         match &mut e.kind {
-            KindSpec::Enroll(vip, region) => {
+            KindSpec::Enroll(vip, region, referrer) => {
                 let values = moves.values.get(e.member);
                 let fields: Fields = ATTRIBUTES
                     .iter()
@@ -1321,7 +1352,23 @@ pub fn fit(stream: &mut Vec<EventSpec>, spec: &ProgramSpec) {
                         Some((n.to_string(), Some(v)))
                     })
                     .collect();
-                e.kind = KindSpec::Move(MoveSpec::Enroll(*vip, *region, fields));
+                e.kind = KindSpec::Move(MoveSpec::Enroll(*vip, *region, fields, *referrer));
+            }
+            KindSpec::Move(MoveSpec::Profile(values)) => {
+                // Mostly the attributes declared; the member's own birthday
+                // given again one time in two.
+                let keep_all = e.day.ordinal() % 6 == 0;
+                let own = moves.values.get(e.member);
+                for (a, v) in values.iter_mut().enumerate() {
+                    let declared = moves.attributes.get(a).is_some_and(Option::is_some);
+                    if !declared && !keep_all {
+                        *v = None;
+                    }
+                    let birthday = ATTRIBUTES.get(a).is_some_and(|(n, _)| *n == "birthday");
+                    if birthday && v.is_some() && e.day.ordinal() % 2 == 0 {
+                        *v = own.and_then(|o| o.get(a)).cloned().flatten();
+                    }
+                }
             }
             KindSpec::Move(m) => {
                 // Mostly a type, a kind the program declares: one record in
@@ -1382,7 +1429,7 @@ impl MovesSpec {
             MoveSpec::Declared(t, _) => {
                 *t = choose(*t, &|e| self.declared_fields(e).is_some(), EVENTS.len());
             }
-            MoveSpec::Enroll(..) => {}
+            MoveSpec::Enroll(..) | MoveSpec::Profile(_) => {}
         }
     }
 }
@@ -1536,13 +1583,24 @@ pub fn resolve_move(
                 }),
             )
         }
-        MoveSpec::Enroll(vip, region, attributes) => (
+        MoveSpec::Enroll(vip, region, attributes, referrer) => (
             mine,
             Kind::Enroll {
                 vip: *vip,
                 region: REGIONS.get(*region).copied().unwrap_or("north").into(),
                 attributes: attributes.clone(),
+                referred_by: referrer_name(*referrer),
             },
+        ),
+        MoveSpec::Profile(values) => (
+            mine,
+            Kind::Move(Move::Profile {
+                fields: ATTRIBUTES
+                    .iter()
+                    .zip(values)
+                    .filter_map(|((n, _), v)| v.clone().map(|v| (n.to_string(), Some(v))))
+                    .collect(),
+            }),
         ),
     }
 }

@@ -9,8 +9,10 @@
 //! fields); every window
 //! (calendar units, anchored `from DATE`, rolling terms, membership and
 //! qualification years); keep, step, grace, lifetime, rollover and the
-//! upgrade policies, each written or left to its default; perks with their
-//! limits; rewards priced per tier; `redeem at least/at most` bounds.
+//! upgrade policies, each written or left to its default; a `status match
+//! up to` line; perks with their limits; rewards priced per tier; `redeem
+//! at least/at most` bounds; and the records for them: perk uses and
+//! `set_tier` records.
 
 use super::*;
 
@@ -138,6 +140,8 @@ pub struct TiersSpec {
     /// The second tier's first `from` is rule 0's first award when that is
     /// a whole fixed number and the first measure counts its points.
     exact: bool,
+    /// `status match up to T`: T's index among the tiers above the first.
+    status_match: Option<usize>,
 }
 
 fn window() -> impl Strategy<Value = WindowSpec> {
@@ -218,6 +222,7 @@ pub fn tiers() -> impl Strategy<Value = TiersSpec> {
                 Just(WindowSpec::Calendar(CalendarUnit::Day, None)),
                 (3u32..20).prop_map(|n| WindowSpec::Rolling(n, TimeUnit::Day)),
             ]),
+            proptest::option::weighted(0.5, 0usize..2),
         )
             .prop_map(
                 move |(
@@ -232,6 +237,7 @@ pub fn tiers() -> impl Strategy<Value = TiersSpec> {
                     name_rollover,
                     exact,
                     short,
+                    status_match,
                 )| {
                     // A grace often spans several reviews: a later one
                     // may then lower (never raise) the drop it waits on.
@@ -250,6 +256,7 @@ pub fn tiers() -> impl Strategy<Value = TiersSpec> {
                         rollover,
                         name_rollover,
                         exact,
+                        status_match,
                     }
                 },
             )
@@ -466,6 +473,12 @@ impl TiersSpec {
                 points: points(*p),
             });
         }
+        if let (Some(n), true) = (self.status_match, self.count() > 1) {
+            let rank = 1 + n % (self.count() - 1);
+            stmts.push(TierStmt::StatusMatch {
+                tier: ident(TIERS.get(rank).copied().unwrap_or("silver")),
+            });
+        }
         // Rollover needs header measures, `from` thresholds and a window
         // that starts afresh.
         let rolls = !self.when && !matches!(self.window, WindowSpec::Rolling(..));
@@ -635,9 +648,14 @@ fn perk_use() -> impl Strategy<Value = KindSpec> {
     (0..PERKS.len() + 1).prop_map(KindSpec::UsePerk)
 }
 
-/// Records of the kinds this module adds, to mix into a stream.
+/// Records of the kinds this module adds, to mix into a stream: perk
+/// uses and status matches (to a tier, or one no program has; through a
+/// day from the day before the record's to a few months after).
 pub(super) fn kinds() -> impl Strategy<Value = KindSpec> {
-    perk_use()
+    prop_oneof![
+        3 => perk_use(),
+        2 => (0..TIERS.len() + 1, -1i64..120).prop_map(|(n, days)| KindSpec::SetTier(n, days)),
+    ]
 }
 
 /// The perk a `use_perk` names: one of [`PERKS`], or one no program has.

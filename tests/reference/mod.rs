@@ -85,7 +85,19 @@
 //! (paid after the joining `tier_change`, measured for the tier; one whose
 //! award cannot be computed enrols nobody); a member named like a pool
 //! (`kind:id`: a pool of that name cannot open, and once a pool has it,
-//! the member cannot enrol).
+//! the member cannot enrol); `profile` records (the attributes given
+//! replace the member's, a known birthday cannot change, one giving
+//! nothing or an undeclared attribute is rejected) and `set_tier` records
+//! under `status match up to T` (a tier above T, an unknown one, a day
+//! already over: rejected; a member below the tier moves up at once, and
+//! reviews and grace ends do not drop them below it until the day after
+//! `until` starts); referrals (an enrolment naming its referrer: itself, a
+//! member not enrolled or a pool rejected; rules with `earn ... to
+//! referrer` paying the referrer, cut by their caps per event and the
+//! points type's caps counted for the referrer, measured for the
+//! referrer's tier after the member's own, never taken back by a return
+//! nor given back to limits; `limit N per referrer`; `first purchase` and
+//! `referred` in conditions).
 //!
 //! The language refuses some of what a reader might look for: a rule's
 //! condition cannot name a tier measure (`unknown-name`:
@@ -646,6 +658,11 @@ struct Member {
     redemptions: BTreeMap<String, Redemption>,
     /// Attributes, pools (tests/reference/moves.rs).
     extra: moves::Extra,
+    /// The member named as referrer at enrolment.
+    referrer: Option<String>,
+    /// The rule of every firing that paid this member as a referrer, for
+    /// `limit N per referrer`.
+    referred_firings: Vec<usize>,
 }
 
 /// A reference run: the program and everything the events did so far.
@@ -675,6 +692,13 @@ enum Due {
     /// Every bucket of a type, after the time without activity.
     Inactivity(String),
     Tier(tiers::TierDue),
+}
+
+/// What the rules paid on an event: the member's awards (a return takes
+/// them back), and what went to their referrer, per type.
+struct Paid {
+    awards: Vec<AwardMade>,
+    to_referrer: Vec<(String, Decimal)>,
 }
 
 /// What a rule made of one purchase: awards per points type after caps,
@@ -801,10 +825,20 @@ impl<'p> Evaluation<'p> {
                 vip,
                 region,
                 attributes,
+                referred_by,
             } => {
+                // docs/semantics.md, Referrals: not the member itself, a
+                // member enrolled, not a pool.
+                let referrer_known = referred_by.as_ref().is_none_or(|r| {
+                    *r != e.member && self.members.get(r).is_some_and(|m| m.extra.pool.is_none())
+                });
+                if !referrer_known {
+                    return false;
+                }
                 let mut member = self.account(t);
                 member.vip = *vip;
                 member.region.clone_from(region);
+                member.referrer.clone_from(referred_by);
                 self.members.insert(e.member.clone(), member);
                 // Rules on enrolment, measured for the tier; one whose
                 // award cannot be computed enrols nobody.
@@ -830,6 +864,9 @@ impl<'p> Evaluation<'p> {
                 None => false,
             },
             Kind::UsePerk { perk } => self.use_perk(&e.member, t, perk, &e.id),
+            Kind::SetTier { tier, until } => {
+                self.set_tier_record(&e.member, t, &e.id, tier, *until)
+            }
             Kind::CancelRedeem { redemption } => self.cancel(e, t, redemption),
             Kind::Adjust {
                 points,
@@ -883,6 +920,8 @@ impl<'p> Evaluation<'p> {
             bought: Vec::new(),
             redemptions: BTreeMap::new(),
             extra: moves::Extra::default(),
+            referrer: None,
+            referred_firings: Vec::new(),
         }
     }
 
@@ -1117,7 +1156,8 @@ impl<'p> Evaluation<'p> {
             Ok(fired) => fired,
             Err(why) => return self.refused(why),
         };
-        record.awards = self.pay(e, t, fired);
+        let paid = self.pay(e, t, fired);
+        record.awards = paid.awards;
         let earned: Vec<(String, Decimal)> = record
             .awards
             .iter()
@@ -1132,6 +1172,7 @@ impl<'p> Evaluation<'p> {
             ("qty".to_string(), Value::Number(qty)),
         ]);
         self.measured(&e.member, t, &e.id, ("purchase", &fields), &earned);
+        self.measured_referrer(e, t, &paid.to_referrer);
         true
     }
 
@@ -1140,29 +1181,32 @@ impl<'p> Evaluation<'p> {
     /// nothing else (docs/language.md, "Preview rules": after its own
     /// caps, limits and budgets, which it counts; no balance, no tier
     /// measure). Each firing counts toward limits. Returns the awards paid.
-    fn pay(&mut self, e: &GenEvent, t: DateTime<Utc>, fired: Vec<Option<Fired>>) -> Vec<AwardMade> {
+    fn pay(&mut self, e: &GenEvent, t: DateTime<Utc>, fired: Vec<Option<Fired>>) -> Paid {
         let local = self.program.local(t);
-        let mut awards = Vec::new();
+        let mut paid = Paid {
+            awards: Vec::new(),
+            to_referrer: Vec::new(),
+        };
+        let referrer = self.members.get(&e.member).and_then(|m| m.referrer.clone());
         for (r, fired) in fired.into_iter().enumerate() {
             let Some(fired) = fired else { continue };
             let Some(rule) = self.program.rules.get(r) else {
                 continue;
             };
             let rounding = rounding_of(rule);
+            // docs/semantics.md, Referrals: the referrer's rows, caps and
+            // bucket; `rule` made sure there is a referrer.
+            let to_referrer = pays_referrer(rule);
+            let to = match (&referrer, to_referrer) {
+                (Some(referrer), true) => referrer.clone(),
+                _ => e.member.clone(),
+            };
             for (points, award) in fired.awards {
                 // Each type's cuts come just before its award.
                 for (_, before, after) in fired.cuts.iter().filter(|(p, _, _)| *p == points) {
-                    self.points_row(
-                        &e.member,
-                        t,
-                        "cap_cut",
-                        &points,
-                        *before - *after,
-                        Some(r),
-                        &e.id,
-                    );
+                    self.points_row(&to, t, "cap_cut", &points, *before - *after, Some(r), &e.id);
                 }
-                if let Some(m) = self.members.get_mut(&e.member) {
+                if let Some(m) = self.members.get_mut(&to) {
                     m.awarded.push((r, points.clone(), local.date(), award));
                 }
                 self.budgets.push((r, points.clone(), local.date(), award));
@@ -1175,7 +1219,7 @@ impl<'p> Evaluation<'p> {
                 if award > Decimal::ZERO && rule.preview {
                     self.points_row(&e.member, t, "preview", &points, award, Some(r), &e.id);
                 } else if award > Decimal::ZERO {
-                    let bucket = self.credit(&e.member, &points, award, t);
+                    let bucket = self.credit(&to, &points, award, t);
                     // A rule's own `expire` replaces its points type's
                     // (docs/semantics.md, Buckets), for points that expire.
                     let own = rule.stmts.iter().find_map(|s| match &s.node {
@@ -1186,7 +1230,7 @@ impl<'p> Evaluation<'p> {
                         let expires = self.program.expiry_by(own, t);
                         if let Some(b) = self
                             .members
-                            .get_mut(&e.member)
+                            .get_mut(&to)
                             .and_then(|m| m.wallets.get_mut(&points))
                             .and_then(|w| w.bucket(bucket))
                         {
@@ -1199,8 +1243,13 @@ impl<'p> Evaluation<'p> {
                     } else {
                         "earn"
                     };
-                    self.points_row(&e.member, t, kind, &points, award, Some(r), &e.id);
-                    awards.push(AwardMade {
+                    self.points_row(&to, t, kind, &points, award, Some(r), &e.id);
+                    if to_referrer {
+                        // No return of the referee's takes it back.
+                        paid.to_referrer.push((points, award));
+                        continue;
+                    }
+                    paid.awards.push(AwardMade {
                         rule: Some(r),
                         points,
                         amount: award,
@@ -1213,8 +1262,29 @@ impl<'p> Evaluation<'p> {
             if let Some(m) = self.members.get_mut(&e.member) {
                 m.firings.push((r, local.date(), e.id.clone()));
             }
+            let per_referrer = rule
+                .stmts
+                .iter()
+                .any(|s| matches!(s.node, RuleStmt::LimitPerReferrer { .. }));
+            if let Some(m) = referrer
+                .as_ref()
+                .filter(|_| per_referrer)
+                .and_then(|referrer| self.members.get_mut(referrer))
+            {
+                m.referred_firings.push(r);
+            }
         }
-        awards
+        paid
+    }
+
+    /// What a referrer was paid on a member's event counts toward the
+    /// referrer's measures of points earned (after the member's own),
+    /// and their tier is judged then (docs/semantics.md, Referrals).
+    fn measured_referrer(&mut self, e: &GenEvent, t: DateTime<Utc>, earned: &[(String, Decimal)]) {
+        let referrer = self.members.get(&e.member).and_then(|m| m.referrer.clone());
+        if let (Some(referrer), false) = (referrer, earned.is_empty()) {
+            self.measured(&referrer, t, &e.id, ("", &BTreeMap::new()), earned);
+        }
     }
 
     /// Every rule on one event: `Some` for each rule that fired and did
@@ -1265,10 +1335,25 @@ impl<'p> Evaluation<'p> {
     /// not cut (docs/semantics.md, Earning).
     fn cut_to_points_caps(&self, facts: &Facts, fired: &mut [Option<Fired>]) {
         let date = facts.local.date();
-        let mut this_event: BTreeMap<String, Decimal> = BTreeMap::new();
+        // Each recipient's caps count their own awards: the member's, or
+        // for a rule paying the referrer, the referrer's.
+        let referrer = facts
+            .member
+            .referrer
+            .as_ref()
+            .and_then(|r| self.members.get(r));
+        let mut this_event: BTreeMap<(bool, String), Decimal> = BTreeMap::new();
         for (r, slot) in fired.iter_mut().enumerate() {
             let preview = self.program.rules.get(r).is_none_or(|rule| rule.preview);
             let Some(f) = slot.as_mut().filter(|_| !preview) else {
+                continue;
+            };
+            let to_referrer = self.program.rules.get(r).is_some_and(|x| pays_referrer(x));
+            let Some(holder) = (if to_referrer {
+                referrer
+            } else {
+                Some(facts.member)
+            }) else {
                 continue;
             };
             for (points, award) in &mut f.awards {
@@ -1279,11 +1364,11 @@ impl<'p> Evaluation<'p> {
                     .find(|p| p.name == *points)
                     .map(|p| p.caps.clone())
                     .unwrap_or_default();
-                let so_far = this_event.get(points.as_str()).copied().unwrap_or_default();
+                let key = (to_referrer, points.clone());
+                let so_far = this_event.get(&key).copied().unwrap_or_default();
                 for (amount, period) in caps {
                     let start = period_start(date, period);
-                    let used: Decimal = facts
-                        .member
+                    let used: Decimal = holder
                         .awarded
                         .iter()
                         .filter(|(ar, ap, d, _)| {
@@ -1299,7 +1384,7 @@ impl<'p> Evaluation<'p> {
                         *award = room;
                     }
                 }
-                *this_event.entry(points.clone()).or_default() += *award;
+                *this_event.entry(key).or_default() += *award;
             }
         }
     }
@@ -1414,7 +1499,7 @@ impl<'p> Evaluation<'p> {
                 .program
                 .rules
                 .get(t)
-                .is_some_and(|r| !r.preview && !multiplies(r));
+                .is_some_and(|r| !r.preview && !multiplies(r) && !pays_referrer(r));
             if !live || self.lost(t, before) {
                 continue;
             }
@@ -1464,9 +1549,31 @@ impl<'p> Evaluation<'p> {
                         return Ok(None);
                     }
                 }
+                RuleStmt::LimitPerReferrer { count } => {
+                    // Counted with the referrer; none, no limit.
+                    let used = facts
+                        .member
+                        .referrer
+                        .as_ref()
+                        .and_then(|r| self.members.get(r))
+                        .map(|referrer| {
+                            referrer
+                                .referred_firings
+                                .iter()
+                                .filter(|x| **x == r)
+                                .count()
+                        });
+                    if used.is_some_and(|used| Decimal::from(used) >= count.node) {
+                        return Ok(None);
+                    }
+                }
                 RuleStmt::Round(mode) => rounding = *mode,
                 _ => {}
             }
+        }
+        // A rule paying the referrer does not fire for a member without one.
+        if pays_referrer(rule) && facts.member.referrer.is_none() {
+            return Ok(None);
         }
         // The earn lines of each points type, summed, each times its table,
         // in the order the lines first name the types (the order of the
@@ -1847,7 +1954,10 @@ impl<'p> Evaluation<'p> {
         self.returned(&e.member, of, amount, &due_back, &taken);
         if let Some(m) = self.members.get_mut(&e.member) {
             if m.purchases.get(of).is_some_and(|p| p.returned == p.amount) {
-                m.firings.retain(|(_, _, id)| id != of);
+                let rules = &self.program.rules;
+                m.firings.retain(|(r, _, id)| {
+                    id != of || rules.get(*r).is_some_and(|x| pays_referrer(x))
+                });
             }
         }
         true
@@ -1960,6 +2070,14 @@ fn group_of(rule: &RuleDecl) -> Option<&str> {
 
 /// The points types a rule earns, in the order its lines name them.
 /// Whether a rule multiplies what the rules before it earned.
+/// Whether a rule's awards go to the member's referrer (`earn ... to
+/// referrer`).
+fn pays_referrer(rule: &RuleDecl) -> bool {
+    rule.stmts
+        .iter()
+        .any(|s| matches!(&s.node, RuleStmt::Earn(e) if e.to_referrer))
+}
+
 fn multiplies(rule: &RuleDecl) -> bool {
     rule.stmts
         .iter()
@@ -2077,6 +2195,7 @@ impl Facts<'_> {
                 .channel
                 .map_or(Value::Missing, |c| Value::Text(c.to_string())),
             "vip" => Value::Bool(self.member.vip),
+            "referred" => Value::Bool(self.member.referrer.is_some()),
             "region" => Value::Text(self.member.region.clone()),
             "hour" => Value::Number(Decimal::from(self.local.hour())),
             "month" => Value::Number(Decimal::from(self.local.month())),
@@ -2110,6 +2229,9 @@ impl Facts<'_> {
             ExprKind::Date(d) => Value::Date(*d),
             ExprKind::Text(t) => Value::Text(t.clone()),
             ExprKind::Bool(b) => Value::Bool(*b),
+            ExprKind::FirstPurchase => {
+                Value::Bool(self.event == "purchase" && self.member.bought.is_empty())
+            }
             ExprKind::Name(n) => self.name(n),
             ExprKind::MemberAttr(a) => self.name(&a.node),
             ExprKind::Balance(p) => Value::Number(

@@ -95,9 +95,14 @@ impl Program<'_> {
     }
 
     /// The fields a record of `event` declares (`enroll`: the member's
-    /// attributes), each with whether it is `optional`; `None` for a type
-    /// the program does not declare.
+    /// attributes; `profile`: the same, every one optional), each with
+    /// whether it is `optional`; `None` for a type the program does not
+    /// declare.
     fn schema(&self, event: &str) -> Option<Vec<(String, bool)>> {
+        if event == "profile" {
+            let attributes = self.schema("enroll").unwrap_or_default();
+            return Some(attributes.into_iter().map(|(n, _)| (n, true)).collect());
+        }
         let fields = |fields: &[FieldDecl]| -> Vec<(String, bool)> {
             fields
                 .iter()
@@ -187,6 +192,7 @@ pub(super) fn readable(program: &Program, e: &GenEvent) -> bool {
             program.fits("enroll", &fields)
         }
         Kind::Move(Move::Declared { event, fields }) => program.fits(event, &given(fields)),
+        Kind::Move(Move::Profile { fields }) => program.fits("profile", &given(fields)),
         _ => true,
     }
 }
@@ -286,12 +292,14 @@ impl Evaluation<'_> {
         if event == "enroll" {
             self.joined(&e.member, t, &e.id);
         }
-        let earned: Vec<(String, Decimal)> = self
-            .pay(e, t, fired)
+        let paid = self.pay(e, t, fired);
+        let earned: Vec<(String, Decimal)> = paid
+            .awards
             .iter()
             .map(|a| (a.points.clone(), a.amount))
             .collect();
         self.measured(&e.member, t, &e.id, (event, &fields), &earned);
+        self.measured_referrer(e, t, &paid.to_referrer);
         true
     }
 
@@ -310,7 +318,31 @@ impl Evaluation<'_> {
                 let schema = self.program.schema(event).unwrap_or_default();
                 self.fire(e, t, event, values(&schema, fields))
             }
+            Move::Profile { fields } => self.profile(e, fields),
         }
+    }
+
+    /// docs/semantics.md, "Member updates and status match": the
+    /// attributes given replace the member's (`vip` and `region` are never
+    /// given here); none given, or a birthday other than a known one,
+    /// rejects the record.
+    fn profile(&mut self, e: &GenEvent, fields: &Fields) -> bool {
+        let given: Vec<(String, Value)> = fields
+            .iter()
+            .filter_map(|(n, v)| Some((n.clone(), value(v.as_ref()?))))
+            .collect();
+        let Some(m) = self.members.get_mut(&e.member) else {
+            return false;
+        };
+        let known = m.extra.attributes.get("birthday");
+        let changed = given.iter().any(|(n, v)| {
+            n == "birthday" && matches!(known, Some(Value::Date(_))) && known != Some(v)
+        });
+        if given.is_empty() || changed {
+            return false;
+        }
+        m.extra.attributes.extend(given);
+        true
     }
 
     /// docs/semantics.md, "Transfers and pools": checked in order (the

@@ -86,6 +86,8 @@ pub struct Model {
     lifetime: Vec<(usize, Decimal, String)>,
     /// Per header measure, its rollover cap.
     rollover: Vec<Option<Decimal>>,
+    /// `status match up to T`: T's rank.
+    status_match: Option<usize>,
 }
 
 /// A perk: the tiers that have it and its limit.
@@ -129,6 +131,7 @@ impl Model {
             downgrade: Some((None, None)),
             lifetime: Vec::new(),
             rollover: vec![None; block.by.len()],
+            status_match: None,
         };
         let cond = |t: &Threshold| match t {
             Threshold::Start => Cond::Always,
@@ -184,6 +187,16 @@ impl Model {
                     model
                         .lifetime
                         .push((rank, amount.node, points.node.clone()));
+                }
+                TierStmt::StatusMatch { tier } => {
+                    model.status_match = block
+                        .stmts
+                        .iter()
+                        .filter_map(|s| match &s.node {
+                            TierStmt::Tier(t) => Some(&t.name.node),
+                            _ => None,
+                        })
+                        .position(|n| *n == tier.node);
                 }
                 TierStmt::Rollover { measure, cap } => {
                     let at = match measure {
@@ -378,6 +391,8 @@ pub struct State {
     pub tier: usize,
     /// The lowest tier lifetime status allows.
     floor: usize,
+    /// The last `set_tier`: its tier, and the instant it lapses.
+    matched: Option<(usize, DateTime<Utc>)>,
     enrolled: DateTime<Utc>,
     /// Every contribution to a measure: (time, order, measure, value); a
     /// return's is negative, dated as its purchase.
@@ -403,6 +418,7 @@ impl State {
         State {
             tier: 0,
             floor: 0,
+            matched: None,
             enrolled,
             entries: Vec::new(),
             start: enrolled,
@@ -418,6 +434,15 @@ impl State {
     /// The order the current period's end was scheduled in.
     pub fn review_seq(&self) -> usize {
         self.start_seq
+    }
+
+    /// The lowest tier a review at `at` leaves: the lifetime floor, or a
+    /// status match not lapsed yet.
+    fn floor_at(&self, at: DateTime<Utc>) -> usize {
+        match self.matched {
+            Some((tier, lapses)) if at < lapses => tier.max(self.floor),
+            _ => self.floor,
+        }
     }
 }
 
@@ -735,7 +760,7 @@ impl Evaluation<'_> {
         };
         let measures = self.measures(m, at);
         let current = m.t.tier;
-        let floor = m.t.floor;
+        let floor = m.t.floor_at(at);
         let reached = model.qualified(&measures);
         let mut target = current;
         if !model.upgrade_immediately && reached > current {
@@ -770,6 +795,43 @@ impl Evaluation<'_> {
         self.start_period(member, at, &measures, reached, "");
     }
 
+    /// docs/semantics.md, "Member updates and status match": a `set_tier`
+    /// needs a `status match up to` line, a known tier no higher than it
+    /// and a day not over; the member moves up to the tier at once if
+    /// below it, and holds it until the day after `until` starts.
+    pub(super) fn set_tier_record(
+        &mut self,
+        member: &str,
+        t: DateTime<Utc>,
+        id: &str,
+        tier: &str,
+        until: NaiveDate,
+    ) -> bool {
+        let Some(model) = self.model() else {
+            return false;
+        };
+        let Some(most) = model.status_match else {
+            return false;
+        };
+        let Some(rank) = model.names().iter().position(|n| n == tier) else {
+            return false;
+        };
+        let lapses = self
+            .program
+            .instant(until.succ_opt().unwrap_or(until).and_time(NaiveTime::MIN));
+        if rank > most || lapses <= t {
+            return false;
+        }
+        let Some(m) = self.members.get_mut(member) else {
+            return false;
+        };
+        m.t.matched = Some((rank, lapses));
+        if rank > m.t.tier {
+            self.set_tier(member, rank, t, id);
+        }
+        true
+    }
+
     /// A grace ends: the drop waiting happens (not below the floor).
     pub(super) fn grace_end(&mut self, member: &str, at: DateTime<Utc>) {
         let Some(m) = self.members.get_mut(member) else {
@@ -778,7 +840,7 @@ impl Evaluation<'_> {
         let Some((to, _, _)) = m.t.grace.take() else {
             return;
         };
-        let to = to.max(m.t.floor);
+        let to = to.max(m.t.floor_at(at));
         if to < m.t.tier {
             self.set_tier(member, to, at, "");
         }
