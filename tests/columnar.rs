@@ -3,9 +3,9 @@
 //! same ledger, members and rejects as its CSV; typed columns (decimals,
 //! timestamps with and without a zone, floats, dictionaries, dates) read as
 //! the text a CSV would carry; a file that is not one is one unreadable
-//! record.
+//! record. And `run --output-format parquet`: the CSV outputs' rows, typed.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 mod support;
 
@@ -351,4 +351,153 @@ fn broken_columnar_files_are_rejects_not_panics() {
     }
     // Some of the changes make Arrow's decoders panic: caught, a reject.
     assert!(damaged > 0);
+}
+
+/// The batches of a Parquet file.
+fn parquet_batches(path: &Path) -> Vec<RecordBatch> {
+    let file = std::fs::File::open(path).unwrap();
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// A cell of a typed column as the CSV writes it, for comparing: decimals
+/// as exact numbers, times as instants.
+fn cell_of(column: &ArrayRef, row: usize) -> String {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Decimal128Type, Int64Type, TimestampSecondType};
+    use arrow_array::Array;
+    use arrow_schema::DataType;
+    if column.is_null(row) {
+        return String::new();
+    }
+    match column.data_type() {
+        DataType::Utf8 => column.as_string::<i32>().value(row).to_string(),
+        DataType::Int64 => column.as_primitive::<Int64Type>().value(row).to_string(),
+        DataType::Decimal128(_, scale) => rust_decimal::Decimal::from_i128_with_scale(
+            column.as_primitive::<Decimal128Type>().value(row),
+            u32::try_from(*scale).unwrap(),
+        )
+        .normalize()
+        .to_string(),
+        DataType::Timestamp(_, Some(zone)) => {
+            assert_eq!(zone.as_ref(), "UTC");
+            let seconds = column.as_primitive::<TimestampSecondType>().value(row);
+            chrono::DateTime::from_timestamp(seconds, 0)
+                .unwrap()
+                .to_rfc3339()
+        }
+        other => panic!("unexpected column type {other}"),
+    }
+}
+
+/// A CSV cell as `cell_of` writes its typed twin.
+fn csv_cell(column: &str, cell: &str, typed: &arrow_schema::DataType) -> String {
+    use arrow_schema::DataType;
+    if cell.is_empty() {
+        return String::new();
+    }
+    match typed {
+        DataType::Decimal128(..) => cell
+            .parse::<rust_decimal::Decimal>()
+            .unwrap()
+            .normalize()
+            .to_string(),
+        DataType::Timestamp(..) => chrono::DateTime::parse_from_rfc3339(cell)
+            .unwrap_or_else(|e| panic!("{column}: {cell}: {e}"))
+            .with_timezone(&chrono::Utc)
+            .to_rfc3339(),
+        _ => cell.to_string(),
+    }
+}
+
+/// `--output-format parquet`: the ledger, members and rejects as typed
+/// Parquet, row for row what the CSV run writes, and listed in the summary.
+#[test]
+fn parquet_output_has_the_csv_outputs_rows_in_typed_columns() {
+    use arrow_schema::DataType;
+    let dir = tempfile::tempdir().unwrap();
+    let program = support::programs().join("sakura_kissa.loyalty");
+    let events = support::programs().join("sakura_kissa.events.csv");
+    let run = |format: &str| {
+        let out = dir.path().join(format);
+        let output = loyalty(&[
+            "run",
+            program.to_str().unwrap(),
+            events.to_str().unwrap(),
+            "--until",
+            "2027-01-31",
+            "--out",
+            out.to_str().unwrap(),
+            "--output-format",
+            format,
+            "-q",
+        ]);
+        assert!(output.status.success(), "{output:?}");
+        out
+    };
+    let csv = run("csv");
+    let parquet = run("parquet");
+    let expected_types = [
+        (
+            "ledger",
+            "time",
+            DataType::Timestamp(arrow_schema::TimeUnit::Second, Some("UTC".into())),
+        ),
+        ("ledger", "amount", DataType::Decimal128(38, 0)),
+        ("ledger", "cost", DataType::Decimal128(38, 0)),
+        ("ledger", "kind", DataType::Utf8),
+        (
+            "members",
+            "kissa_points_balance",
+            DataType::Decimal128(38, 0),
+        ),
+        ("rejects", "line", DataType::Int64),
+    ];
+    for table in ["ledger", "members", "rejects"] {
+        let batches = parquet_batches(&parquet.join(format!("{table}.parquet")));
+        let schema = batches[0].schema();
+        for (t, column, typed) in &expected_types {
+            if *t == table {
+                assert_eq!(
+                    schema.field_with_name(column).unwrap().data_type(),
+                    typed,
+                    "{table}.{column}"
+                );
+            }
+        }
+        let mut reader = csv::Reader::from_path(csv.join(format!("{table}.csv"))).unwrap();
+        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(names, header, "{table}");
+        let expected: Vec<Vec<String>> = reader
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                r.iter()
+                    .zip(schema.fields())
+                    .map(|(cell, field)| csv_cell(field.name(), cell, field.data_type()))
+                    .collect()
+            })
+            .collect();
+        let actual: Vec<Vec<String>> = batches
+            .iter()
+            .flat_map(|b| {
+                (0..b.num_rows())
+                    .map(|row| b.columns().iter().map(|c| cell_of(c, row)).collect())
+                    .collect::<Vec<Vec<String>>>()
+            })
+            .collect();
+        assert!(!expected.is_empty(), "{table}");
+        assert_eq!(actual, expected, "{table}");
+    }
+    let summary = std::fs::read_to_string(parquet.join("summary.json")).unwrap();
+    assert!(
+        summary.contains("\"name\": \"ledger.parquet\""),
+        "{summary}"
+    );
+    assert!(!parquet.join("ledger.csv").exists());
 }

@@ -18,6 +18,7 @@ use loyalty::finance::{close, parse_percent, reconcile};
 use loyalty::html;
 use loyalty::report::kpis::{RunEvents, RunKpis};
 use loyalty::report::output::{summary_document, Folder};
+use loyalty::report::parquet::{OutputFormat, Table};
 use loyalty::report::tier_mix::TierMix;
 use loyalty::report::{self, LedgerWriter};
 use loyalty::run::{Finished, Records, RejectLimit, RowSink, Run, RunError, Sinks};
@@ -36,6 +37,11 @@ pub struct Args {
     /// are removed.
     #[arg(long, value_name = "DIR", default_value = "loyalty-out")]
     out: PathBuf,
+    /// The format of the ledger, members and rejects: csv, or parquet
+    /// (ledger.parquet ...: times as timestamps, amounts and balances as
+    /// exact decimal128). The reports stay CSV.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "csv")]
+    output_format: OutputFormat,
     /// Stop at the first rejected record and exit with 1.
     #[arg(long)]
     strict: bool,
@@ -237,7 +243,10 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let bar = progress::bytes(input::total_bytes(&args.inputs), "read");
     let records = input::records(&program, &args.inputs, &bar)?;
     let mut folder = Folder::open(&args.out, "summary.json")?;
-    let ledger = LedgerWriter::new(&program, folder.create("ledger.csv")?)?;
+    let ledger = LedgerWriter::new(
+        &program,
+        Table::Ledger.create(&mut folder, args.output_format)?,
+    )?;
     let options = args.inputs.options(until, args.strict);
     let wants_kpis = args.report.contains(&Report::Kpis);
     let mut kpi_rows = wants_kpis.then(|| RunKpis::new(&program));
@@ -305,12 +314,12 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         // The run was given a ledger, and gives its sinks back.
         return Ok(ExitCode::from(USAGE_ERROR));
     };
-    folder.add(ledger.finish()?)?;
+    Table::Ledger.add(&mut folder, ledger.finish()?)?;
     let now = engine.clock().unwrap_or_default();
-    folder.write("members.csv", |f| {
+    Table::Members.write(&mut folder, args.output_format, |f| {
         Ok(report::write_members(&engine, now, f)?)
     })?;
-    folder.write("rejects.csv", |f| {
+    Table::Rejects.write(&mut folder, args.output_format, |f| {
         Ok(report::write_rejects(&outcome.rejects, f)?)
     })?;
     let summary = report::summary(&engine, &outcome, now);

@@ -18,6 +18,7 @@ use std::io::Write;
 
 pub mod kpis;
 pub mod output;
+pub mod parquet;
 pub mod state;
 pub mod tier_mix;
 

@@ -314,6 +314,11 @@ impl Folder {
         same.then(|| name.to_string())
     }
 
+    /// Where the file `name` of the run goes.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
     /// Starts the file `name` (a plain file name, not the summary's, not
     /// one created before). A `.csv` file's records are counted.
     pub fn create(&mut self, name: &str) -> Result<FolderFile, Error> {
