@@ -368,7 +368,7 @@ fn parquet_batches(path: &Path) -> Vec<RecordBatch> {
 /// as exact numbers, times as instants.
 fn cell_of(column: &ArrayRef, row: usize) -> String {
     use arrow_array::cast::AsArray;
-    use arrow_array::types::{Decimal128Type, Int64Type, TimestampSecondType};
+    use arrow_array::types::{Decimal128Type, Int64Type, TimestampMillisecondType};
     use arrow_array::Array;
     use arrow_schema::DataType;
     if column.is_null(row) {
@@ -385,8 +385,8 @@ fn cell_of(column: &ArrayRef, row: usize) -> String {
         .to_string(),
         DataType::Timestamp(_, Some(zone)) => {
             assert_eq!(zone.as_ref(), "UTC");
-            let seconds = column.as_primitive::<TimestampSecondType>().value(row);
-            chrono::DateTime::from_timestamp(seconds, 0)
+            let millis = column.as_primitive::<TimestampMillisecondType>().value(row);
+            chrono::DateTime::from_timestamp_millis(millis)
                 .unwrap()
                 .to_rfc3339()
         }
@@ -445,7 +445,7 @@ fn parquet_output_has_the_csv_outputs_rows_in_typed_columns() {
         (
             "ledger",
             "time",
-            DataType::Timestamp(arrow_schema::TimeUnit::Second, Some("UTC".into())),
+            DataType::Timestamp(arrow_schema::TimeUnit::Millisecond, Some("UTC".into())),
         ),
         ("ledger", "amount", DataType::Decimal128(38, 0)),
         ("ledger", "cost", DataType::Decimal128(38, 0)),

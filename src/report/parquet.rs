@@ -5,7 +5,7 @@
 //!
 //! | column | Parquet type |
 //! |---|---|
-//! | `time`, `earned` (ledger) | `timestamp(second, UTC)`: the instant |
+//! | `time`, `earned` (ledger) | `timestamp(millisecond, UTC)`: the instant (Parquet has no seconds) |
 //! | `amount`, `balance`, `cost` (ledger); every column of `members` but `member` and `tier` | `decimal128(38, s)`, `s` the most decimals any of its values has, so every value is exact |
 //! | `line` (rejects) | `int64` |
 //! | anything else | `utf8` |
@@ -21,7 +21,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    ArrayBuilder, Decimal128Builder, Int64Builder, StringBuilder, TimestampSecondBuilder,
+    ArrayBuilder, Decimal128Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
@@ -126,7 +126,7 @@ pub fn convert<R: Read + Seek, W: Write + Send>(
 fn data_type(kind: Kind) -> DataType {
     match kind {
         Kind::Text => DataType::Utf8,
-        Kind::Instant => DataType::Timestamp(TimeUnit::Second, Some("UTC".into())),
+        Kind::Instant => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
         Kind::Integer => DataType::Int64,
         // Scales beyond 38 do not occur: decimals have at most 28.
         Kind::Decimal(scale) => DataType::Decimal128(38, i8::try_from(scale).unwrap_or(38)),
@@ -143,7 +143,7 @@ impl Column {
     fn new(kind: Kind) -> Column {
         let builder: Box<dyn ArrayBuilder> = match kind {
             Kind::Text => Box::new(StringBuilder::new()),
-            Kind::Instant => Box::new(TimestampSecondBuilder::new().with_timezone("UTC")),
+            Kind::Instant => Box::new(TimestampMillisecondBuilder::new().with_timezone("UTC")),
             Kind::Integer => Box::new(Int64Builder::new()),
             Kind::Decimal(scale) => {
                 Box::new(Decimal128Builder::new().with_data_type(data_type(Kind::Decimal(scale))))
@@ -165,14 +165,14 @@ impl Column {
             }
             Kind::Instant => {
                 let b = any
-                    .downcast_mut::<TimestampSecondBuilder>()
+                    .downcast_mut::<TimestampMillisecondBuilder>()
                     .ok_or("a time column")?;
                 if cell.is_empty() {
                     b.append_null();
                 } else {
                     let time = DateTime::parse_from_rfc3339(cell)
                         .map_err(|e| format!("`{cell}` is not a time: {e}"))?;
-                    b.append_value(time.timestamp());
+                    b.append_value(time.timestamp_millis());
                 }
             }
             Kind::Integer => {
