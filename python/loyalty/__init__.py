@@ -17,6 +17,7 @@ pyarrow Tables with typed columns (``decimal128`` amounts, UTC timestamps);
 
 from __future__ import annotations
 
+import decimal
 import json
 import os
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from ._loyalty import LoyaltyError
 from ._loyalty import Program as _Program
 from ._loyalty import check as _check
 
-__all__ = ["check", "Program", "Result", "LoyaltyError"]
+__all__ = ["check", "Program", "Result", "Simulation", "LoyaltyError"]
 
 _FORMATS = {
     ".csv": "csv",
@@ -64,6 +65,18 @@ class Result:
     summary: dict
 
 
+@dataclass(frozen=True)
+class Simulation:
+    """A simulation: the liability table's and the KPIs' p5/p50/p95 per
+    month (``liability.csv`` and ``kpis.csv`` of ``loyalty simulate``, with
+    figures as exact ``decimal128``), and the whole report as a dict
+    (``simulation.json``, exact decimals as strings)."""
+
+    liability: pa.Table
+    kpis: pa.Table
+    report: dict
+
+
 class Program:
     """A program, checked and compiled. Raises ``LoyaltyError`` with the
     CLI's messages (file, line and column) if it does not check."""
@@ -88,6 +101,74 @@ class Program:
             rejects=_table(rejects),
             summary=json.loads(summary),
         )
+
+
+    def simulate(
+        self,
+        scenario: Union[str, "os.PathLike[str]"],
+        runs: int = 100,
+        seed: Optional[int] = None,
+    ) -> Simulation:
+        """Simulates the program on a scenario's population (a
+        ``.scenario.yaml`` path, or its text), ``runs`` times, as ``loyalty
+        simulate`` does; ``seed`` replaces the scenario's."""
+        text = _text(scenario)
+        liability, kpis, report = self._program.simulate(text, runs, seed)
+        return Simulation(
+            liability=_decimal_csv(liability), kpis=_decimal_csv(kpis), report=json.loads(report)
+        )
+
+    def diff(self, new: "Program", events: Events, until: Optional[str] = None) -> dict:
+        """What changing this program to ``new`` does on ``events``, as
+        ``loyalty diff --format json`` reports it (exact decimals as
+        strings): the figures overall and per tier, and the members who
+        moved most."""
+        data, format = _event_bytes(events)
+        return json.loads(self._program.diff(new._program, data, format, until))
+
+
+def _text(source: Union[str, "os.PathLike[str]"]) -> str:
+    """A file's text, or ``source`` itself when it is not a file's path."""
+    if isinstance(source, os.PathLike) or (
+        isinstance(source, str) and "\n" not in source and os.path.isfile(source)
+    ):
+        with open(source, encoding="utf-8") as file:
+            return file.read()
+    return str(source)
+
+
+def _decimal_csv(text: str) -> pa.Table:
+    """A report's CSV text as a table: each column whose every value is a
+    decimal as ``decimal128`` at its values' most decimals, the others as
+    text. Never floats."""
+    import pyarrow.csv as pacsv
+
+    table = pacsv.read_csv(
+        pa.BufferReader(text.encode()),
+        read_options=pacsv.ReadOptions(use_threads=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in text.split("\n", 1)[0].split(",")}
+        ),
+    )
+    columns = []
+    for name, column in zip(table.column_names, table.columns):
+        values = [v for v in column.to_pylist() if v not in (None, "")]
+        try:
+            decimals = [decimal.Decimal(v) for v in values]
+        except decimal.InvalidOperation:
+            columns.append(column)
+            continue
+        if not decimals or any(not d.is_finite() for d in decimals):
+            columns.append(column)
+            continue
+        scale = max(max(-d.as_tuple().exponent, 0) for d in decimals)
+        columns.append(
+            pa.array(
+                [decimal.Decimal(v) if v not in (None, "") else None for v in column.to_pylist()],
+                type=pa.decimal128(38, scale),
+            )
+        )
+    return pa.table(columns, names=table.column_names)
 
 
 def _table(parquet: bytes) -> pa.Table:

@@ -9,3 +9,9 @@ class Program:
     def run(
         self, events: bytes, format: str, until: str | None = None, stream: bool = False
     ) -> tuple[bytes, bytes, bytes, str]: ...
+    def simulate(
+        self, scenario: str, runs: int = 100, seed: int | None = None
+    ) -> tuple[str, str, str]: ...
+    def diff(
+        self, new: Program, events: bytes, format: str, until: str | None = None
+    ) -> str: ...

@@ -6,12 +6,14 @@
 //! summary as JSON. The Python half (`loyalty/__init__.py`) turns pandas
 //! and Arrow data into those bytes and the bytes into Arrow tables.
 
+use chrono::{DateTime, Utc};
 use loyalty::compile::ir::Program as Compiled;
 use loyalty::engine::replay::{Options, Order, Until};
 use loyalty::events::Format;
 use loyalty::report::parquet::{convert, Table};
 use loyalty::report::{self, LedgerWriter};
 use loyalty::run::{Finished, Run, Sinks};
+use loyalty::simulate;
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -92,28 +94,10 @@ impl Program {
         stream: bool,
     ) -> PyResult<RunFiles<'py>> {
         let program = &self.program;
-        let format = match format {
-            "csv" => Format::Csv,
-            "jsonl" => Format::Jsonl,
-            "yaml" => Format::Yaml,
-            "parquet" => Format::Parquet,
-            "arrow" => Format::Arrow,
-            other => {
-                return Err(error(format!(
-                    "`{other}` is not an event format: csv, jsonl, yaml, parquet or arrow"
-                )))
-            }
-        };
-        let until = until
-            .map(|text| {
-                text.parse::<Until>()
-                    .map(|until| until.instant(program.timezone))
-                    .map_err(|e| error(format!("--until: {e}")))
-            })
-            .transpose()?;
+        let format = event_format(format)?;
         let options = Options {
             order: if stream { Order::Stream } else { Order::Sort },
-            until,
+            until: instant(program, until)?,
             strict: false,
         };
         let records = loyalty::events::read(program, format, events, "events");
@@ -149,6 +133,88 @@ impl Program {
             summary,
         ))
     }
+
+    /// Simulates the program on the population of `scenario` (the text of
+    /// a `.scenario.yaml`) `runs` times, as `loyalty simulate` does:
+    /// liability.csv's and kpis.csv's text and simulation.json's.
+    #[pyo3(signature = (scenario, runs = 100, seed = None))]
+    fn simulate(
+        &self,
+        scenario: &str,
+        runs: u64,
+        seed: Option<u64>,
+    ) -> PyResult<(String, String, String)> {
+        let plan = simulate::load(&self.program, scenario).map_err(error)?;
+        let options = simulate::Options {
+            runs,
+            seed,
+            keep_members: false,
+        };
+        let simulation =
+            simulate::simulate(&self.program, &plan, &options, &|| {}).map_err(error)?;
+        let report = &simulation.report;
+        let mut liability = Vec::new();
+        report.write_liability_csv(&mut liability).map_err(error)?;
+        let mut kpis = Vec::new();
+        report.write_kpis_csv(&mut kpis).map_err(error)?;
+        let text = |bytes: Vec<u8>| String::from_utf8(bytes).map_err(error);
+        Ok((
+            text(liability)?,
+            text(kpis)?,
+            serde_json::to_string(report).map_err(error)?,
+        ))
+    }
+
+    /// What changing this program to `new` does on `events` (bytes in
+    /// `format`) through `until`, as `loyalty diff --format json` reports
+    /// it: the figures overall and per tier, and the members who moved most.
+    #[pyo3(signature = (new, events, format, until = None))]
+    fn diff(
+        &self,
+        new: &Program,
+        events: &[u8],
+        format: &str,
+        until: Option<&str>,
+    ) -> PyResult<String> {
+        let format = event_format(format)?;
+        let until = instant(&self.program, until)?;
+        let outcome = |program: &Compiled| {
+            let records = loyalty::events::read(program, format, events, "events");
+            loyalty::run::diff::outcome(program, Box::new(records), until).map_err(error)
+        };
+        let diff =
+            loyalty::finance::diff::compare(&outcome(&self.program)?, &outcome(&new.program)?)
+                .map_err(error)?;
+        serde_json::to_string(&diff).map_err(error)
+    }
+}
+
+/// An event format by its name.
+fn event_format(name: &str) -> PyResult<Format> {
+    Ok(match name {
+        "csv" => Format::Csv,
+        "jsonl" => Format::Jsonl,
+        "yaml" => Format::Yaml,
+        "parquet" => Format::Parquet,
+        "arrow" => Format::Arrow,
+        other => {
+            return Err(error(format!(
+                "`{other}` is not an event format: csv, jsonl, yaml, parquet or arrow"
+            )))
+        }
+    })
+}
+
+/// `until` (a day or an instant, as `loyalty run --until`) in `program`'s
+/// zone.
+fn instant(program: &Compiled, until: Option<&str>) -> PyResult<Option<DateTime<Utc>>> {
+    until
+        .map(|text| {
+            text.parse::<Until>()
+                .map(|until| until.instant(program.timezone))
+                .map_err(|e| error(format!("--until: {e}")))
+        })
+        .transpose()
 }
 
 #[pymodule]

@@ -156,3 +156,43 @@ def test_errors_are_exceptions_with_the_clis_messages():
         program.run("events.txt")
     with pytest.raises(loyalty.LoyaltyError, match="until"):
         program.run(PROGRAMS / "bean_stars.events.csv", until="yesterday")
+
+
+def test_simulate_gives_what_loyalty_simulate_writes(tmp_path):
+    program = loyalty.Program.from_file(PROGRAMS / "sakura_kissa.loyalty")
+    scenario = PROGRAMS / "sakura_kissa.scenario.yaml"
+    out = tmp_path / "simulated"
+    subprocess.run(
+        [BINARY, "simulate", str(PROGRAMS / "sakura_kissa.loyalty"), str(scenario),
+         "--runs", "3", "--out", str(out)],
+        capture_output=True, check=True,
+    )
+    simulation = program.simulate(scenario, runs=3)
+    with open(out / "liability.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert as_csv(simulation.liability) == normalized(rows, simulation.liability)
+    assert pa.types.is_decimal(simulation.liability.schema.field("liability_p50").type)
+    report = json.loads((out / "simulation.json").read_text())
+    del report["files"]
+    assert simulation.report == report
+
+
+def test_diff_gives_what_loyalty_diff_reports(tmp_path):
+    old = PROGRAMS / "bean_stars.loyalty"
+    text = old.read_text().replace("earn 1 stars per 1 USD", "earn 2 stars per 1 USD")
+    new_path = tmp_path / "bean_stars_v2.loyalty"
+    new_path.write_text(text)
+    events = PROGRAMS / "bean_stars.events.csv"
+    done = subprocess.run(
+        [BINARY, "diff", str(old), str(new_path), "--events", str(events),
+         "--until", "2026-03-31", "--format", "json"],
+        capture_output=True, text=True,
+    )
+    expected = json.loads(done.stdout)
+    diff = loyalty.Program.from_file(old).diff(
+        loyalty.Program(text), events, until="2026-03-31"
+    )
+    overall = {line["measure"]: (line["old"], line["new"]) for line in diff["overall"]}
+    assert overall["stars issued"] == ("4702", "9567")
+    del expected["title"]
+    assert diff == expected
