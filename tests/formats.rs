@@ -183,3 +183,36 @@ fn diff_gives_the_figures_tiers_and_members_as_one_document() {
     let human = loyalty(&["diff", old, new, "--events", events]);
     assert_eq!(text.stdout, human.stdout);
 }
+
+/// A rule with an `expire` of its own says, in the JSON too, when its
+/// award expires: Bean Stars' birthday treat, 30 days after dana's
+/// birthday purchase.
+#[test]
+fn explain_json_says_when_a_rules_own_expiry_takes_its_award() {
+    let story = stdout_json(&[
+        "explain",
+        PROGRAM,
+        EVENTS,
+        "--member",
+        "dana",
+        "--until",
+        "2026-03-31",
+        "--format",
+        "json",
+    ]);
+    let expiring: Vec<(&Value, &Value)> = story["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["rules"].as_array().unwrap())
+        .filter(|r| r.get("expires").is_some())
+        .map(|r| (&r["rule"], &r["expires"]))
+        .collect();
+    assert_eq!(
+        expiring,
+        [(
+            &json!("birthday_treat"),
+            &json!("2025-07-16T12:00:00-04:00")
+        )]
+    );
+}

@@ -3532,6 +3532,32 @@ fn a_rules_expiry_overrides_its_points_types_and_is_spent_first() {
     assert_eq!(run.members["ann"].balances["status"], d("5"));
 }
 
+/// `explain` says when a rule's own expiry takes its award: not for the
+/// qualifying points it also earns (they never expire), nor for a rule
+/// without an `expire`.
+#[test]
+fn explain_shows_when_a_rules_own_expiry_takes_its_award() {
+    let story = support::explain(
+        CAMPAIGN_EXPIRY,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-03-02 10:00,ann,purchase,10",
+        "ann",
+    );
+    let spring: Vec<&str> = story.lines().filter(|l| l.contains("spring:")).collect();
+    assert_eq!(spring.len(), 2, "{story}");
+    assert!(
+        spring[0].ends_with("50 pts, expiring 2025-04-01 10:00 (the rule's own)"),
+        "{story}"
+    );
+    assert!(!spring[1].contains("expiring"), "{story}");
+    let base = story
+        .lines()
+        .find(|l| l.contains("base:"))
+        .unwrap_or_default();
+    assert!(!base.contains("expiring"), "{story}");
+}
+
 #[test]
 fn a_rules_expiry_comes_before_its_types_inactivity_expiry() {
     let program = CAMPAIGN_EXPIRY.replace(

@@ -109,6 +109,17 @@ pub struct Field {
 }
 
 impl Program {
+    /// How an award of `rule` in points type `points` expires: by the
+    /// rule's own `expire` if it has one (qualifying points never expire),
+    /// else by its points type's.
+    pub fn award_expiry(&self, rule: RuleId, points: &PointsType) -> ExpiryRule {
+        self.rules
+            .get(rule.index())
+            .and_then(|r| r.expiry)
+            .filter(|_| !points.qualifying)
+            .unwrap_or(points.expiry)
+    }
+
     /// Whether records of this kind can do anything here: transfers need a
     /// points type with `transfers` or a `pool`, pool events a `pool`,
     /// `set_tier` a `status match` line, `profile` member attributes.

@@ -33,6 +33,8 @@ pub struct Fired {
     pub cuts: Vec<String>,
     /// The referrer it was paid to (`earn ... to referrer`), if not the member.
     pub paid_to: Option<String>,
+    /// When the award expires, for a rule with an `expire` of its own.
+    pub expires: Option<DateTime<Utc>>,
 }
 
 impl RuleOutcome {
@@ -63,6 +65,7 @@ impl RuleOutcome {
                 awarded,
                 cuts,
                 paid_to: None,
+                expires: None,
             }),
             reason: None,
         }
@@ -72,6 +75,13 @@ impl RuleOutcome {
     pub fn paid_to(&mut self, to: &str) {
         if let Some(fired) = self.fired.as_mut() {
             fired.paid_to = Some(to.to_string());
+        }
+    }
+
+    /// Notes when the award expires, by its rule's own `expire`.
+    pub fn expires(&mut self, at: DateTime<Utc>) {
+        if let Some(fired) = self.fired.as_mut() {
+            fired.expires = Some(at);
         }
     }
 }
@@ -184,6 +194,10 @@ impl Explanation {
                                 }
                                 if let Some(to) = &f.paid_to {
                                     let _ = write!(text, ", paid to referrer {to}");
+                                }
+                                if let Some(at) = f.expires {
+                                    let at = calendar::local(tz, at).format("%Y-%m-%d %H:%M");
+                                    let _ = write!(text, ", expiring {at} (the rule's own)");
                                 }
                                 let _ = writeln!(out, "{text}");
                             }
@@ -325,6 +339,10 @@ pub struct StoryRule {
     /// For one that paid the member's referrer: who.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paid_to: Option<String>,
+    /// For one with an `expire` of its own: when its award expires (local
+    /// time, RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
     /// For one that did not: why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why_not: Option<String>,
@@ -390,6 +408,9 @@ impl Explanation {
                             cuts: fired.map(|f| f.cuts.clone()).unwrap_or_default(),
                             awarded: fired.map(|f| f.awarded),
                             paid_to: fired.and_then(|f| f.paid_to.clone()),
+                            expires: fired
+                                .and_then(|f| f.expires)
+                                .map(|at| calendar::rfc3339(tz, at)),
                             why_not: outcome.reason.clone().filter(|_| fired.is_none()),
                         }
                     });

@@ -946,14 +946,7 @@ impl<'p> Engine<'p> {
         let available_at = points
             .pending
             .map_or(now, |term| calendar::after(tz, now, term));
-        // A rule's own expiry, for the points that can expire.
-        let expiry = program
-            .rules
-            .get(rule.index())
-            .and_then(|r| r.expiry)
-            .filter(|_| !points.qualifying)
-            .unwrap_or(points.expiry);
-        let expires_at = calendar::expiry(tz, expiry, now);
+        let expires_at = calendar::expiry(tz, program.award_expiry(rule, points), now);
         let bucket = self.new_bucket(amount, now, available_at, expires_at);
         let kept = self.wallet(m, p)?.add(bucket);
         self.count(m, p, |t| t.issued += amount);

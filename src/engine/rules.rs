@@ -204,6 +204,15 @@ impl Engine<'_> {
                         let to = self.members.get(paid).map(|r| r.id.as_str());
                         outcome.paid_to(to.unwrap_or_default());
                     }
+                    let own = rule.expiry.is_some();
+                    if let Some(points) =
+                        program.points.get(proposal.points.index()).filter(|_| own)
+                    {
+                        let expiry = program.award_expiry(rule_id, points);
+                        if let Some(at) = calendar::expiry(program.timezone, expiry, event.time) {
+                            outcome.expires(at);
+                        }
+                    }
                     outcomes.push(outcome);
                 }
                 for (cut, why) in &proposal.cuts {
