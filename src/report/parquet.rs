@@ -258,18 +258,27 @@ impl Table {
         }
     }
 
+    /// The table's file name in `format`: `ledger.csv`, `ledger.parquet`.
+    fn file_name(self, format: OutputFormat) -> String {
+        let extension = match format {
+            OutputFormat::Csv => "csv",
+            OutputFormat::Parquet => "parquet",
+        };
+        format!("{}.{extension}", self.stem())
+    }
+
     /// Starts the table's file in `folder`, in `format`.
     pub fn create(self, folder: &mut Folder, format: OutputFormat) -> Result<TableFile, Error> {
         match format {
             OutputFormat::Csv => Ok(TableFile::Csv(Box::new(
-                folder.create(&format!("{}.csv", self.stem()))?,
+                folder.create(&self.file_name(format))?,
             ))),
             OutputFormat::Parquet => {
                 tempfile::tempfile()
                     .map(TableFile::ForParquet)
                     .map_err(|source| Error {
                         action: "write",
-                        path: folder.path(&format!("{}.parquet", self.stem())),
+                        path: folder.path(&self.file_name(format)),
                         source,
                     })
             }
@@ -282,7 +291,7 @@ impl Table {
         match file {
             TableFile::Csv(file) => folder.add(*file),
             TableFile::ForParquet(mut csv) => folder
-                .write(&format!("{}.parquet", self.stem()), |out| {
+                .write(&self.file_name(OutputFormat::Parquet), |out| {
                     convert(self, &mut csv, out)
                 }),
         }
@@ -298,7 +307,7 @@ impl Table {
         let mut file = self.create(folder, format)?;
         write(&mut file).map_err(|source| Error {
             action: "write",
-            path: folder.path(self.stem()),
+            path: folder.path(&self.file_name(format)),
             source,
         })?;
         self.add(folder, file)
