@@ -129,6 +129,15 @@ impl serde::Serialize for Currency {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        Currency::of(&code).ok_or_else(|| {
+            serde::de::Error::custom(format!("`{code}` is not an ISO 4217 currency code"))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

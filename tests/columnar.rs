@@ -111,7 +111,7 @@ fn run(program: &Path, events: &Path, until: &str, out: &Path) -> (String, Strin
 #[test]
 fn every_sample_as_parquet_or_arrow_runs_to_its_csvs_ledger_members_and_rejects() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, day) in support::UNTIL {
+    for (name, day) in support::until_days() {
         let program = support::programs().join(format!("{name}.loyalty"));
         let csv = support::programs().join(format!("{name}.events.csv"));
         let expected = run(&program, &csv, day, &dir.path().join(format!("{name}-csv")));

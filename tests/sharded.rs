@@ -13,7 +13,7 @@ mod support;
 use loyalty::compile::Program;
 use loyalty::engine::ledger::Entry;
 use loyalty::engine::replay::{Options, Order, Until};
-use loyalty::engine::sharded::why_not_sharded;
+use loyalty::engine::sharded::{split, why_not_sharded};
 use loyalty::events::{read, Format};
 use loyalty::report::LedgerWriter;
 use loyalty::run::Sinks;
@@ -173,6 +173,33 @@ fn programs_whose_members_share_points_or_budgets_are_not_sharded() {
     );
 }
 
+#[test]
+fn a_program_splits_by_member_along_its_links_unless_it_has_budgets() {
+    let split = |source: &str| split(&loyalty::compile::compile(source).unwrap().0);
+    let harbor =
+        std::fs::read_to_string(support::programs().join("harbor_hotels.loyalty")).unwrap();
+    let whole = split(&harbor);
+    assert_eq!(whole.by, None);
+    assert_eq!(whole.why, Some("it has program-wide budgets"));
+    // Without its budget, its members split along transfers and pools.
+    let budget = harbor.find("  budget ").unwrap();
+    let end = budget + harbor[budget..].find('\n').unwrap() + 1;
+    let unbudgeted = format!("{}{}", &harbor[..budget], &harbor[end..]);
+    let linked = split(&unbudgeted);
+    assert_eq!(linked.by, Some("member"));
+    assert_eq!(
+        linked.links,
+        [
+            "enroll.referred_by",
+            "transfer.to",
+            "join_pool.pool",
+            "leave_pool.pool"
+        ]
+    );
+    let coffee = std::fs::read_to_string(support::programs().join("bean_stars.loyalty")).unwrap();
+    assert_eq!(split(&coffee).links, ["enroll.referred_by"]);
+}
+
 /// Month-end expiry (every member's at one instant), pending points,
 /// tiers reviewed at period ends with a grace period, a capped rule, a
 /// limited perk, returns, and late events accepted up to 30 days.
@@ -286,5 +313,54 @@ proptest! {
                 prop_assert_eq!(&one.afterwards, &many.afterwards);
             }
         }
+    }
+}
+
+/// The summary of `events` (CSV) through the end of `until`.
+fn summary_of(program: &Program, events: &str, until: &str) -> loyalty::report::Summary {
+    let options = Options {
+        order: Order::Sort,
+        until: Some(until.parse::<Until>().unwrap().instant(program.timezone)),
+        strict: false,
+    };
+    let records = read(program, Format::Csv, events.as_bytes(), "events");
+    let finished = loyalty::run::Run::new(program, options)
+        .replay(records, Sinks::none())
+        .unwrap();
+    let now = finished.engine.clock().unwrap();
+    loyalty::report::summary(&finished.engine, &finished.outcome, now)
+}
+
+#[test]
+fn members_run_apart_add_up_to_the_summary_of_one_run() {
+    for (name, parts) in [("bean_stars", 2), ("bean_stars", 3), ("sakura_kissa", 2)] {
+        let (program, _) = support::example(name);
+        let events =
+            std::fs::read_to_string(support::programs().join(format!("{name}.events.csv")))
+                .unwrap();
+        let until = support::until_of(name);
+        let whole = summary_of(&program, &events, until);
+        // Each member's lines go to one part, members dealt in turn as
+        // they first appear (these samples refer no one).
+        let (header, lines) = events.split_once('\n').unwrap();
+        let member = header.split(',').position(|c| c == "member").unwrap();
+        assert!(!header.contains("referred_by"), "{name}");
+        let mut seen: Vec<&str> = Vec::new();
+        let mut texts = vec![format!("{header}\n"); parts];
+        for line in lines.lines() {
+            let id = line.split(',').nth(member).unwrap();
+            let at = seen.iter().position(|m| *m == id).unwrap_or_else(|| {
+                seen.push(id);
+                seen.len() - 1
+            });
+            texts[at % parts].push_str(&format!("{line}\n"));
+        }
+        let summaries: Vec<_> = texts
+            .iter()
+            .map(|text| summary_of(&program, text, until))
+            .collect();
+        assert!(summaries.iter().all(|s| s.events.read > 0), "{name}");
+        let merged = loyalty::report::merge_summaries(&program, &summaries);
+        assert_eq!(merged, whole, "{name} in {parts} parts");
     }
 }

@@ -83,6 +83,8 @@ class Program:
 
     def __init__(self, text: str, name: str = "program.loyalty") -> None:
         self._program = _Program(text, name)
+        self._text = text
+        self._name = name
 
     @classmethod
     def from_file(cls, path: Union[str, "os.PathLike[str]"]) -> "Program":
@@ -117,6 +119,13 @@ class Program:
         return Simulation(
             liability=_decimal_csv(liability), kpis=_decimal_csv(kpis), report=json.loads(report)
         )
+
+    def split(self) -> dict:
+        """How the program's events may be split among machines, as
+        ``loyalty check --format json`` reports it: ``by`` (``"member"``,
+        or None when it must run whole, and ``why``) and ``links`` (the
+        event fields that join members' groups). See ``loyalty.spark``."""
+        return json.loads(self._program.split())
 
     def diff(self, new: "Program", events: Events, until: Optional[str] = None) -> dict:
         """What changing this program to ``new`` does on ``events``, as

@@ -134,6 +134,26 @@ impl Program {
         ))
     }
 
+    /// How the program's events may be split among machines, as JSON:
+    /// `by` (`"member"`, or null when it must run whole, `why`) and `links`
+    /// (the event fields that join members' groups), as `loyalty check
+    /// --format json` reports it.
+    fn split(&self) -> PyResult<String> {
+        serde_json::to_string(&loyalty::engine::sharded::split(&self.program)).map_err(error)
+    }
+
+    /// The summary of one run made in pieces (groups of members run
+    /// apart), from the pieces' summaries (JSON, as `run` gives them).
+    fn merge_summaries(&self, parts: Vec<String>) -> PyResult<String> {
+        let parts = parts
+            .iter()
+            .map(|part| serde_json::from_str(part))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| error(format!("a piece's summary: {e}")))?;
+        let merged = report::merge_summaries(&self.program, &parts);
+        serde_json::to_string(&merged).map_err(error)
+    }
+
     /// Simulates the program on the population of `scenario` (the text of
     /// a `.scenario.yaml`) `runs` times, as `loyalty simulate` does:
     /// liability.csv's and kpis.csv's text and simulation.json's.

@@ -16,17 +16,7 @@ import pytest
 
 import loyalty
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-PROGRAMS = ROOT / "programs"
-BINARY = os.environ.get("LOYALTY_BIN", str(ROOT / "target" / "debug" / "loyalty"))
-UNTIL = {
-    "bean_stars": "2026-03-31",
-    "northwind_miles": "2027-03-31",
-    "meridian_cards": "2027-01-31",
-    "harbor_hotels": "2027-03-31",
-    "cartwheel": "2027-01-31",
-    "sakura_kissa": "2027-01-31",
-}
+from conftest import BINARY, PROGRAMS, UNTIL
 
 
 def cli_run(name, tmp_path):

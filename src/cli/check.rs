@@ -2,6 +2,7 @@
 
 use super::{display_name, out, progress, read, Error, Format};
 use loyalty::diagnostic::{plural, DiagnosticRecord, Severity};
+use loyalty::engine::sharded::{split, Split};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +24,15 @@ struct JsonReport {
     errors: usize,
     warnings: usize,
     diagnostics: Vec<DiagnosticRecord>,
+    /// How each program without errors may be split among machines.
+    splits: Vec<FileSplit>,
+}
+
+#[derive(Serialize)]
+struct FileSplit {
+    file: String,
+    #[serde(flatten)]
+    split: Split,
 }
 
 /// Checks every file that can be read and reports them all, then names the
@@ -32,6 +42,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let mut records = Vec::new();
     let mut rendered = String::new();
     let mut unreadable = Vec::new();
+    let mut splits = Vec::new();
     for path in &args.files {
         let source = match read(path) {
             Ok(source) => source,
@@ -50,6 +61,12 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
             rendered.push_str(&diagnostic.render(&name, &source, color));
             rendered.push('\n');
             records.push(diagnostic.to_record(&name, &source));
+        }
+        if let Ok((program, _)) = loyalty::compile::compile(&source) {
+            splits.push(FileSplit {
+                file: name,
+                split: split(&program),
+            });
         }
     }
     let errors = records
@@ -74,6 +91,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
                 errors,
                 warnings,
                 diagnostics: records,
+                splits,
             };
             let json = serde_json::to_string_pretty(&report).map_err(Error::CheckJson)?;
             out(&format!("{json}\n"))?;

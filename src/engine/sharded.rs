@@ -54,10 +54,60 @@ pub fn why_not_sharded(program: &Program) -> Option<&'static str> {
     if linking || !program.pool_index.is_empty() {
         return Some("its members can transfer points or pool them");
     }
-    if program.rules.iter().any(|r| !r.budgets.is_empty()) {
-        return Some("it has program-wide budgets");
+    budgets(program)
+}
+
+/// How a program's events may be split among machines (`loyalty check
+/// --format json`'s `split`; `python -m loyalty.spark` groups by it): by
+/// member, each member's events with those of every member and pool
+/// reachable through `links` (the event fields naming another member or a
+/// pool), or not at all (`by` is `None`, and `why` says why).
+///
+/// Members are grouped more coarsely than they need be (a link in any
+/// event joins two groups for the whole history), never more finely, so
+/// each group run alone gives its members exactly what one engine gives
+/// them; events that share an id join their members' groups too (whether a
+/// copy is a duplicate is decided across members).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Split {
+    pub by: Option<&'static str>,
+    pub links: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<&'static str>,
+}
+
+/// How `program`'s events may be split among machines.
+pub fn split(program: &Program) -> Split {
+    if let Some(why) = budgets(program) {
+        return Split {
+            by: None,
+            links: Vec::new(),
+            why: Some(why),
+        };
     }
-    None
+    let mut links = vec!["enroll.referred_by"];
+    if program.points.iter().any(|t| t.transfers.is_some()) {
+        links.push("transfer.to");
+    }
+    if !program.pool_index.is_empty() {
+        links.extend(["transfer.to", "join_pool.pool", "leave_pool.pool"]);
+    }
+    links.dedup();
+    Split {
+        by: Some("member"),
+        links,
+        why: None,
+    }
+}
+
+/// Why `program`'s members depend on each other through program-wide
+/// budgets, or `None`.
+fn budgets(program: &Program) -> Option<&'static str> {
+    program
+        .rules
+        .iter()
+        .any(|r| !r.budgets.is_empty())
+        .then_some("it has program-wide budgets")
 }
 
 /// Turns a shard's rows into the bytes of the output, on the shard's

@@ -12,7 +12,7 @@ use crate::events::Reject;
 use crate::table::Table;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -290,8 +290,9 @@ pub fn write_rejects<W: Write>(rejects: &[Reject], out: W) -> csv::Result<()> {
     Ok(())
 }
 
-/// The run's totals, as finance reconciles them.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// The run's totals, as finance reconciles them. Read back (`Deserialize`)
+/// to add up the summaries of a run made in pieces: [`merge_summaries`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     pub program: String,
     pub currency: Currency,
@@ -303,14 +304,14 @@ pub struct Summary {
 }
 
 /// Records read = applied + rejected + after `--until` + not applied.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct EventCounts {
     pub read: u64,
     pub applied: u64,
     pub rejected: u64,
     /// The rejects by class (`RejectClass::name`), the classes with any.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub rejected_by_class: BTreeMap<&'static str, u64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rejected_by_class: BTreeMap<String, u64>,
     pub after_until: u64,
     /// Only when `--strict` stopped the run: records read but not applied
     /// (the records after the stop were not read, and are not counted).
@@ -318,7 +319,7 @@ pub struct EventCounts {
     pub not_applied: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StoppedAt {
     pub file: String,
     pub line: usize,
@@ -326,7 +327,7 @@ pub struct StoppedAt {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PointsSummary {
     pub points: String,
     pub issued: Decimal,
@@ -345,7 +346,7 @@ pub struct PointsSummary {
     pub preview: Option<Preview>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Preview {
     pub issued: Decimal,
     pub value: Option<Decimal>,
@@ -396,12 +397,75 @@ pub fn summary(engine: &Engine, outcome: &Outcome, now: DateTime<Utc>) -> Summar
 }
 
 /// How many of `rejects` are of each class, the classes with any.
-fn rejects_by_class(rejects: &[Reject]) -> BTreeMap<&'static str, u64> {
+fn rejects_by_class(rejects: &[Reject]) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     for reject in rejects {
-        *counts.entry(reject.class.name()).or_insert(0) += 1;
+        *counts.entry(reject.class.name().to_string()).or_insert(0) += 1;
     }
     counts
+}
+
+/// The summary of one run made in pieces, each piece a group of members
+/// that no other piece's events touch (`engine::sharded::split`), from the
+/// pieces' summaries: counts and points add up, and each points type's
+/// liability and preview value are worked out again from the added-up
+/// points, as one run works them out (never a sum of rounded parts). A
+/// points type a part does not list counts as zero there.
+pub fn merge_summaries(program: &Program, parts: &[Summary]) -> Summary {
+    let mut events = EventCounts {
+        read: 0,
+        applied: 0,
+        rejected: 0,
+        rejected_by_class: BTreeMap::new(),
+        after_until: 0,
+        not_applied: None,
+    };
+    let mut totals = vec![Totals::default(); program.points.len()];
+    let mut pending = vec![Decimal::ZERO; program.points.len()];
+    for part in parts {
+        events.read += part.events.read;
+        events.applied += part.events.applied;
+        events.rejected += part.events.rejected;
+        events.after_until += part.events.after_until;
+        for (class, count) in &part.events.rejected_by_class {
+            *events.rejected_by_class.entry(class.clone()).or_insert(0) += count;
+        }
+        if let Some(not_applied) = part.events.not_applied {
+            *events.not_applied.get_or_insert(0) += not_applied;
+        }
+        for points in &part.points {
+            let Some(p) = program.points.iter().position(|t| t.name == points.points) else {
+                continue;
+            };
+            if let (Some(sum), Some(held)) = (totals.get_mut(p), pending.get_mut(p)) {
+                sum.issued += points.issued;
+                sum.spent += points.spent;
+                sum.expired += points.expired;
+                sum.reversed += points.reversed;
+                // What a part's members hold beyond their flows came to
+                // them by transfer: zero over the whole program.
+                sum.transferred += points.outstanding
+                    - (points.issued - points.spent - points.expired - points.reversed);
+                sum.preview += points.preview.as_ref().map_or(Decimal::ZERO, |p| p.issued);
+                *held += points.pending;
+            }
+        }
+    }
+    Summary {
+        program: program.name.clone(),
+        currency: program.currency,
+        events,
+        stopped_at: parts.iter().find_map(|p| p.stopped_at.clone()),
+        points: program
+            .points
+            .iter()
+            .zip(&totals)
+            .zip(&pending)
+            .map(|((points, totals), pending)| {
+                points_summary(program.currency, points, totals, *pending)
+            })
+            .collect(),
+    }
 }
 
 fn points_summary(

@@ -124,28 +124,27 @@ pub fn written(args: &[&str], env: &[(&str, &str)], terminal: bool) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
 }
 
-/// The example programs' folder.
 /// The `--until` day `tests/programs.rs` and `programs/README.md` use for
-/// each example's sample stream: late enough for its expiries and period
-/// ends.
-pub const UNTIL: [(&str, &str); 6] = [
-    ("bean_stars", "2026-03-31"),
-    ("northwind_miles", "2027-03-31"),
-    ("meridian_cards", "2027-01-31"),
-    ("harbor_hotels", "2027-03-31"),
-    ("cartwheel", "2027-01-31"),
-    ("sakura_kissa", "2027-01-31"),
-];
+/// each example's sample stream, as `tests/until.txt` lists them (the
+/// Python tests read it too).
+pub fn until_days() -> Vec<(&'static str, &'static str)> {
+    include_str!("../until.txt")
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| line.split_once(' ').unwrap())
+        .collect()
+}
 
-/// The `--until` day of the example `name`'s sample ([`UNTIL`]).
+/// The `--until` day of the example `name`'s sample ([`until_days`]).
 pub fn until_of(name: &str) -> &'static str {
-    UNTIL
-        .iter()
+    until_days()
+        .into_iter()
         .find(|(n, _)| *n == name)
-        .unwrap_or_else(|| panic!("add `{name}` and its --until day to UNTIL"))
+        .unwrap_or_else(|| panic!("add `{name}` and its --until day to tests/until.txt"))
         .1
 }
 
+/// The example programs' folder.
 pub fn programs() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("programs")
 }
