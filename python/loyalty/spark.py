@@ -89,6 +89,9 @@ def run(
 
     if not isinstance(program, Program):
         program = Program.from_file(program)
+    # Row ids are the same each time a file is scanned, not always each
+    # time a DataFrame's (or a catalog view's) lineage is computed.
+    from_file = not hasattr(events, "mapInArrow") and not os.fspath(events).startswith("table:")
     header = 0
     if not hasattr(events, "mapInArrow"):
         name = name or os.fspath(events)
@@ -105,7 +108,9 @@ def run(
     if split["by"] is None:
         partitions = 1
 
-    numbered = _numbered(events).localCheckpoint(eager=True)
+    numbered = _numbered(events)
+    if not from_file:
+        numbered = numbered.localCheckpoint(eager=True)
     grouped = _grouped(spark, numbered, split["links"])
     columns = [c for c in events.columns]
     empty = program.run(pa.table({c: pa.array([], pa.string()) for c in columns}), until=until)
@@ -254,10 +259,18 @@ def _grouped(spark: Any, events: Any, links: list[str]) -> Any:
                 )
             )
     if "id" in events.columns:
-        copies = events.groupBy("id").agg(F.countDistinct("member").alias("n")).where("n > 1")
+        # Ids by a 64-bit hash, which shuffles less than the text: two ids
+        # with one hash only join groups that need not be joined.
+        hashed = F.xxhash64(F.col("id").cast("string"))
+        copies = (
+            events.groupBy(hashed.alias("id_hash"))
+            .agg(F.min(member).alias("first"), F.max(member).alias("last"))
+            .where(F.col("first") != F.col("last"))
+            .select("id_hash")
+        )
         edges.append(
-            events.join(copies.select("id"), "id").select(
-                member.alias("a"), F.concat(F.lit(_ID_NODE), F.col("id")).alias("b")
+            events.join(copies, hashed == F.col("id_hash")).select(
+                member.alias("a"), F.concat(F.lit(_ID_NODE), F.col("id_hash").cast("string")).alias("b")
             )
         )
     pairs = []

@@ -156,3 +156,19 @@ def test_the_command_writes_the_folder_and_prints_the_summary(tmp_path):
         capture_output=True, text=True,
     )
     assert bad.returncode == 2 and "--until" in bad.stderr
+
+
+def test_a_dataframe_runs_as_its_rows_in_order(spark, tmp_path):
+    name = "bean_stars"
+    events = PROGRAMS / f"{name}.events.csv"
+    summary, tables = cli(PROGRAMS / f"{name}.loyalty", events, UNTIL[name], tmp_path / "c")
+    frame = loyalty.spark.read_events(spark, str(events)).select("*")
+    result = loyalty.spark.run(spark, PROGRAMS / f"{name}.loyalty", frame, UNTIL[name], partitions=2, name="frame")
+    assert result.summary == summary
+    for table in ("ledger", "members"):
+        assert sorted(cells(getattr(result, table).toArrow())) == sorted(cells(tables[table])), table
+    # A DataFrame has rows, not lines: a reject names its row (the file's
+    # line less the header) and the name given.
+    rows = sorted(cells(result.rejects.toArrow()))
+    expected = sorted(("frame", str(int(line) - 1), *rest) for _, line, *rest in cells(tables["rejects"]))
+    assert rows == expected
