@@ -1,4 +1,3 @@
-
 #[test]
 fn a_month_start_rule_fires_on_the_first_of_each_month_within_its_limit() {
     let program = r#"program "Monthly" {

@@ -15,6 +15,7 @@ use loyalty::engine::ledger::Entry;
 use loyalty::engine::replay::{Options, Order, Until};
 use loyalty::engine::sharded::{split, why_not_sharded};
 use loyalty::events::{read, Format};
+use loyalty::finance::liability::{Breakage, LiabilityBuilder, LiabilityFlows};
 use loyalty::report::LedgerWriter;
 use loyalty::run::Sinks;
 use proptest::prelude::*;
@@ -316,30 +317,55 @@ proptest! {
     }
 }
 
-/// The summary of `events` (CSV) through the end of `until`.
-fn summary_of(program: &Program, events: &str, until: &str) -> loyalty::report::Summary {
+/// The summary of `events` (CSV) through the end of `until`, and the
+/// months and cohorts of its liability table.
+fn summary_of(
+    program: &Program,
+    events: &str,
+    until: &str,
+) -> (loyalty::report::Summary, LiabilityFlows) {
+    let until = until.parse::<Until>().unwrap().instant(program.timezone);
     let options = Options {
         order: Order::Sort,
-        until: Some(until.parse::<Until>().unwrap().instant(program.timezone)),
+        until: Some(until),
         strict: false,
     };
     let records = read(program, Format::Csv, events.as_bytes(), "events");
+    let sinks = Sinks {
+        liability: Some(LiabilityBuilder::new(program)),
+        ..Sinks::none()
+    };
     let finished = loyalty::run::Run::new(program, options)
-        .replay(records, Sinks::none())
+        .replay(records, sinks)
         .unwrap();
     let now = finished.engine.clock().unwrap();
-    loyalty::report::summary(&finished.engine, &finished.outcome, now)
+    let summary = loyalty::report::summary(&finished.engine, &finished.outcome, now);
+    (summary, finished.sinks.liability.unwrap().flows())
+}
+
+/// The liability table of a run whose months and cohorts are `flows`.
+fn liability_of(program: &Program, flows: &[LiabilityFlows], until: &str) -> String {
+    let until = until.parse::<Until>().unwrap().instant(program.timezone);
+    let mut builder = LiabilityBuilder::new(program);
+    for part in flows {
+        builder.add_flows(part);
+    }
+    let mut csv = Vec::new();
+    for breakage in [Breakage::Program, Breakage::Estimated] {
+        builder.finish(until, breakage).write_csv(&mut csv).unwrap();
+    }
+    String::from_utf8(csv).unwrap()
 }
 
 #[test]
-fn members_run_apart_add_up_to_the_summary_of_one_run() {
+fn members_run_apart_add_up_to_the_summary_and_liability_of_one_run() {
     for (name, parts) in [("bean_stars", 2), ("bean_stars", 3), ("sakura_kissa", 2)] {
         let (program, _) = support::example(name);
         let events =
             std::fs::read_to_string(support::programs().join(format!("{name}.events.csv")))
                 .unwrap();
         let until = support::until_of(name);
-        let whole = summary_of(&program, &events, until);
+        let (whole, flows) = summary_of(&program, &events, until);
         // Each member's lines go to one part, members dealt in turn as
         // they first appear (these samples refer no one).
         let (header, lines) = events.split_once('\n').unwrap();
@@ -355,12 +381,15 @@ fn members_run_apart_add_up_to_the_summary_of_one_run() {
             });
             texts[at % parts].push_str(&format!("{line}\n"));
         }
-        let summaries: Vec<_> = texts
+        let (summaries, pieces): (Vec<_>, Vec<_>) = texts
             .iter()
             .map(|text| summary_of(&program, text, until))
-            .collect();
+            .unzip();
         assert!(summaries.iter().all(|s| s.events.read > 0), "{name}");
         let merged = loyalty::report::merge_summaries(&program, &summaries);
         assert_eq!(merged, whole, "{name} in {parts} parts");
+        let one = liability_of(&program, &[flows], until);
+        assert!(one.lines().count() > 10, "{one}");
+        assert_eq!(liability_of(&program, &pieces, until), one, "{name}");
     }
 }

@@ -57,12 +57,18 @@ def check(text: str, name: str = "program.loyalty") -> list[dict]:
 
 @dataclass(frozen=True)
 class Result:
-    """One run: the ledger, members and rejects, and the summary."""
+    """One run: the ledger, members and rejects, the summary, and the
+    liability table per month (``--report liability``'s ``liability.csv``
+    at the program's breakage, figures as exact ``decimal128``)."""
 
     ledger: pa.Table
     members: pa.Table
     rejects: pa.Table
     summary: dict
+    liability: pa.Table
+    #: The liability table's months and cohorts (JSON), to add up runs
+    #: made in pieces (``loyalty.spark``).
+    liability_flows: str
 
 
 @dataclass(frozen=True)
@@ -96,12 +102,16 @@ class Program:
         ``2026-03-31``, or an instant), sorted by time first unless
         ``stream``, as ``loyalty run`` does."""
         data, format = _event_bytes(events)
-        ledger, members, rejects, summary = self._program.run(data, format, until, stream)
+        ledger, members, rejects, summary, liability, flows = self._program.run(
+            data, format, until, stream
+        )
         return Result(
             ledger=_table(ledger),
             members=_table(members),
             rejects=_table(rejects),
             summary=json.loads(summary),
+            liability=_decimal_csv(liability),
+            liability_flows=flows,
         )
 
 

@@ -65,6 +65,9 @@ class SparkResult:
     members: Any
     rejects: Any
     summary: dict
+    #: The liability table per month, as CSV (``--report liability``'s
+    #: ``liability.csv``, at the program's breakage).
+    liability: str
     #: Why the run was not split among partitions, or None.
     whole: Optional[str]
 
@@ -132,14 +135,16 @@ def run(
         .mapInArrow(apply, _spark_schema(schema))
         .persist()
     )
-    parts = [
-        row[0]
-        for row in result.where(F.col(_TABLE) == "summary")
-        .select("summary_json")
+    parts = (
+        result.where(F.col(_TABLE) == "summary")
+        .select("summary_json", "summary_liability")
         .collect()
-    ]
+    )
     summary = json.loads(
-        program._program.merge_summaries([json.dumps(empty.summary)] + parts)
+        program._program.merge_summaries([json.dumps(empty.summary)] + [p[0] for p in parts])
+    )
+    liability = program._program.liability(
+        [empty.liability_flows] + [p[1] for p in parts], until
     )
     # Decimals cross as text; each column then takes the most decimals of
     # any of its values, as `loyalty run --output-format parquet` writes it.
@@ -165,7 +170,9 @@ def run(
         )
         for table in _TABLES
     }
-    return SparkResult(summary=summary, whole=split.get("why"), **tables)
+    return SparkResult(
+        summary=summary, liability=liability, whole=split.get("why"), **tables
+    )
 
 
 def read_events(spark: Any, source: Union[str, "os.PathLike[str]"]) -> Any:
@@ -191,8 +198,8 @@ def read_events(spark: Any, source: Union[str, "os.PathLike[str]"]) -> Any:
 
 
 def write(result: SparkResult, out: Union[str, "os.PathLike[str]"]) -> None:
-    """Writes ``ledger/``, ``members/`` and ``rejects/`` (Parquet folders)
-    and ``summary.json`` into ``out``: all into a new folder beside it
+    """Writes ``ledger/``, ``members/`` and ``rejects/`` (Parquet folders),
+    ``summary.json`` and ``liability.csv`` into ``out``: all into a new folder beside it
     first, which then takes ``out``'s place, so that a run that fails or is
     killed leaves no half-written results under ``out``."""
     out = os.path.abspath(os.fspath(out))
@@ -208,6 +215,8 @@ def write(result: SparkResult, out: Union[str, "os.PathLike[str]"]) -> None:
         with open(os.path.join(staging, "summary.json"), "w", encoding="utf-8") as file:
             json.dump(result.summary, file, indent=2)
             file.write("\n")
+        with open(os.path.join(staging, "liability.csv"), "w", encoding="utf-8", newline="") as file:
+            file.write(result.liability)
         if os.path.isdir(out):
             old = tempfile.mkdtemp(prefix=".loyalty-spark-old-", dir=parent)
             os.rename(out, os.path.join(old, "out"))
@@ -337,22 +346,22 @@ def _run_partition(
     for table_name, rows in (("ledger", result.ledger), ("members", result.members), ("rejects", rejects)):
         if rows.num_rows:
             yield _output(schema, table_name, rows)
-    summary = pa.table({"summary_json": [json.dumps(result.summary)]})
+    summary = pa.table(
+        {"json": [json.dumps(result.summary)], "liability": [result.liability_flows]}
+    )
     yield _output(schema, "summary", summary)
 
 
 def _output(schema: pa.Schema, table: str, rows: pa.Table) -> pa.RecordBatch:
     """``rows`` of ``table`` as a batch of the output schema, the other
     tables' columns null."""
-    prefix = "" if table == "summary" else f"{table}_"
     arrays = []
     for field in schema:
+        column = field.name[len(table) + 1 :] if field.name.startswith(f"{table}_") else None
         if field.name == _TABLE:
             arrays.append(pa.array([table] * rows.num_rows, pa.string()))
-        elif field.name.startswith(prefix) and field.name[len(prefix) :] in rows.column_names and (
-            prefix or field.name == "summary_json"
-        ):
-            arrays.append(rows.column(field.name[len(prefix) :]).combine_chunks().cast(field.type))
+        elif column in rows.column_names:
+            arrays.append(rows.column(column).combine_chunks().cast(field.type))
         else:
             arrays.append(pa.nulls(rows.num_rows, field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
@@ -372,6 +381,7 @@ def _output_schema(empty: Any) -> pa.Schema:
                 kind, metadata = pa.string(), {"decimal": "1"}
             fields.append(pa.field(f"{table}_{field.name}", kind, metadata=metadata))
     fields.append(pa.field("summary_json", pa.string()))
+    fields.append(pa.field("summary_liability", pa.string()))
     return pa.schema(fields)
 
 
@@ -407,7 +417,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         help="the events: a .csv, .jsonl or .parquet file, a Parquet folder, or table:NAME",
     )
     parser.add_argument("--until", required=True, help="run the clock to the end of this day (or instant), in every partition")
-    parser.add_argument("--out", required=True, help="the folder for ledger/, members/, rejects/ and summary.json")
+    parser.add_argument("--out", required=True, help="the folder for ledger/, members/, rejects/, summary.json and liability.csv")
     parser.add_argument("--partitions", type=int, help="partitions to run in (default: the session's parallelism)")
     parser.add_argument("--master", default=None, help="the Spark master (default: the session's, else local[*])")
     args = parser.parse_args(argv)

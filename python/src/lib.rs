@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use loyalty::compile::ir::Program as Compiled;
 use loyalty::engine::replay::{Options, Order, Until};
 use loyalty::events::Format;
+use loyalty::finance::liability::{Breakage, LiabilityBuilder, LiabilityFlows};
 use loyalty::report::parquet::{convert, Table};
 use loyalty::report::{self, LedgerWriter};
 use loyalty::run::{Finished, Run, Sinks};
@@ -44,12 +45,15 @@ fn check(text: &str, name: &str) -> PyResult<String> {
     serde_json::to_string(&records).map_err(error)
 }
 
-/// What a run hands back: the ledger, members and rejects as Parquet, and
-/// the summary as JSON.
+/// What a run hands back: the ledger, members and rejects as Parquet, the
+/// summary as JSON, the liability table as CSV, and its months and cohorts
+/// as JSON (to add up runs made in pieces: `Program.liability`).
 type RunFiles<'py> = (
     Bound<'py, PyBytes>,
     Bound<'py, PyBytes>,
     Bound<'py, PyBytes>,
+    String,
+    String,
     String,
 );
 
@@ -83,7 +87,9 @@ impl Program {
     /// csv, jsonl, yaml, parquet or arrow), through `until` (a day or an
     /// instant, as `loyalty run --until`), sorted by time or, with
     /// `stream`, as they come. Returns the ledger, members and rejects as
-    /// Parquet bytes and the summary as JSON.
+    /// Parquet bytes, the summary as JSON, the liability table as CSV
+    /// (`--report liability`'s, the program's breakage) and its months and
+    /// cohorts as JSON.
     #[pyo3(signature = (events, format, until = None, stream = false))]
     fn run<'py>(
         &self,
@@ -103,18 +109,28 @@ impl Program {
         let records = loyalty::events::read(program, format, events, "events");
         let mut ledger = Vec::new();
         let writer = LedgerWriter::new(program, &mut ledger).map_err(error)?;
+        let sinks = Sinks {
+            liability: Some(LiabilityBuilder::new(program)),
+            ..Sinks::to_ledger(writer)
+        };
         let Finished {
             engine,
             outcome,
             sinks,
             ..
         } = Run::new(program, options)
-            .replay(records, Sinks::to_ledger(writer))
+            .replay(records, sinks)
             .map_err(|e| error(format!("{e:?}")))?;
         if let Some(writer) = sinks.ledger {
             writer.finish().map_err(error)?;
         }
         let now = engine.clock().unwrap_or_default();
+        let flows = sinks.liability.map(|b| b.flows()).unwrap_or_default();
+        let liability = liability_csv(
+            program,
+            std::slice::from_ref(&flows),
+            options.until.unwrap_or(now),
+        )?;
         let mut members = Vec::new();
         report::write_members(&engine, now, &mut members).map_err(error)?;
         let mut rejects = Vec::new();
@@ -131,7 +147,22 @@ impl Program {
             parquet(Table::Members, members)?,
             parquet(Table::Rejects, rejects)?,
             summary,
+            liability,
+            serde_json::to_string(&flows).map_err(error)?,
         ))
+    }
+
+    /// The liability table (CSV, the program's breakage) through `until`
+    /// of one run made in pieces, from the pieces' months and cohorts
+    /// (JSON, as `run` gives them).
+    fn liability(&self, parts: Vec<String>, until: &str) -> PyResult<String> {
+        let parts = parts
+            .iter()
+            .map(|part| serde_json::from_str(part))
+            .collect::<Result<Vec<LiabilityFlows>, _>>()
+            .map_err(|e| error(format!("a piece's liability: {e}")))?;
+        let until = instant(&self.program, Some(until))?.unwrap_or_default();
+        liability_csv(&self.program, &parts, until)
     }
 
     /// How the program's events may be split among machines, as JSON:
@@ -207,6 +238,25 @@ impl Program {
                 .map_err(error)?;
         serde_json::to_string(&diff).map_err(error)
     }
+}
+
+/// The liability table through `until` of the months and cohorts `parts`,
+/// as CSV.
+fn liability_csv(
+    program: &Compiled,
+    parts: &[LiabilityFlows],
+    until: DateTime<Utc>,
+) -> PyResult<String> {
+    let mut builder = LiabilityBuilder::new(program);
+    for part in parts {
+        builder.add_flows(part);
+    }
+    let mut csv = Vec::new();
+    builder
+        .finish(until, Breakage::Program)
+        .write_csv(&mut csv)
+        .map_err(error)?;
+    String::from_utf8(csv).map_err(error)
 }
 
 /// An event format by its name.

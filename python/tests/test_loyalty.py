@@ -27,6 +27,7 @@ def cli_run(name, tmp_path):
             BINARY, "run", str(PROGRAMS / f"{name}.loyalty"),
             str(PROGRAMS / f"{name}.events.csv"),
             "--until", UNTIL[name], "--out", str(out), "--format", "json", "-q",
+            "--report", "liability",
         ],
         capture_output=True, text=True, check=True,
     )
@@ -37,7 +38,7 @@ def cli_run(name, tmp_path):
         with open(out / file, newline="", encoding="utf-8") as f:
             return list(csv.reader(f))
 
-    return summary, rows("ledger.csv"), rows("members.csv"), rows("rejects.csv")
+    return summary, rows("ledger.csv"), rows("members.csv"), rows("rejects.csv"), rows("liability.csv")
 
 
 def as_csv(table: pa.Table):
@@ -75,10 +76,12 @@ def normalized(rows, typed: pa.Table):
 
 @pytest.mark.parametrize("name", sorted(UNTIL))
 def test_a_run_from_python_writes_what_the_cli_writes(name, tmp_path):
-    summary, ledger, members, rejects = cli_run(name, tmp_path)
+    summary, ledger, members, rejects, liability = cli_run(name, tmp_path)
     program = loyalty.Program.from_file(PROGRAMS / f"{name}.loyalty")
     result = program.run(PROGRAMS / f"{name}.events.csv", until=UNTIL[name])
     assert result.summary == summary
+    assert as_csv(result.liability) == normalized(liability, result.liability)
+    assert pa.types.is_decimal(result.liability.schema.field("outstanding").type)
     assert as_csv(result.ledger) == normalized(ledger, result.ledger)
     assert as_csv(result.members) == normalized(members, result.members)
     # The rejects name the file the events came from: here the bytes'.

@@ -1,6 +1,6 @@
 """`python -m loyalty.spark` against `loyalty run` on one machine: the same
-members, ledger rows (as a set), rejects (file and line included) and
-summary, for every example program's sample, a generated stream of ~50,000
+members, ledger rows (as a set), rejects (file and line included), summary
+and liability table, for every example program's sample, a generated stream of ~50,000
 events, a program whose members transfer and pool points, and copies of an
 event sent under two members. Spark runs in local mode on two cores."""
 
@@ -52,12 +52,14 @@ def cli(program, events, until, out):
         [
             BINARY, "run", str(program), str(events), "--until", until,
             "--out", str(out), "--output-format", "parquet", "--format", "json", "-q",
+            "--report", "liability",
         ],
         capture_output=True, text=True, check=True,
     )
     summary = json.loads(done.stdout)
     del summary["files"]
     tables = {t: pq.read_table(out / f"{t}.parquet") for t in ("ledger", "members", "rejects")}
+    tables["liability"] = (out / "liability.csv").read_text()
     return summary, tables
 
 
@@ -69,6 +71,7 @@ def assert_same_as_cli(spark, program, events, until, tmp_path, partitions=3):
     loyalty.spark.write(result, out)
     assert json.loads((out / "summary.json").read_text()) == summary
     assert result.summary == summary
+    assert (out / "liability.csv").read_text() == tables["liability"]
     for table in ("ledger", "members", "rejects"):
         written = pq.read_table(out / table)
         assert written.column_names == tables[table].column_names, table
@@ -149,7 +152,9 @@ def test_the_command_writes_the_folder_and_prints_the_summary(tmp_path):
     )
     summary, _ = cli(PROGRAMS / f"{name}.loyalty", PROGRAMS / f"{name}.events.csv", UNTIL[name], tmp_path / "c")
     assert json.loads(done.stdout) == summary
-    assert sorted(p.name for p in out.iterdir()) == ["ledger", "members", "rejects", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "ledger", "liability.csv", "members", "rejects", "summary.json"
+    ]
     bad = subprocess.run(
         [str(pathlib.Path(os.sys.executable)), "-m", "loyalty.spark", str(PROGRAMS / f"{name}.loyalty"),
          str(PROGRAMS / f"{name}.events.csv"), "--out", str(out)],

@@ -16,7 +16,7 @@ use crate::syntax::ast::Period;
 use crate::table::{percent, points, Table};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -112,7 +112,7 @@ pub fn month_name(month: Month) -> String {
 }
 
 /// One month's movements of one points type, as positive amounts.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 struct Flows {
     issued: Decimal,
     spent: Decimal,
@@ -122,18 +122,30 @@ struct Flows {
 }
 
 /// What became of the points earned in one month.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 struct Cohort {
     issued: Decimal,
     reversed: Decimal,
     expired: Decimal,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct MonthFlows {
     /// Indexed like the program's points types.
     points: Vec<Flows>,
     perks: Decimal,
+}
+
+/// What a builder has collected of its entries' months and cohorts, to be
+/// carried to another process and added to another builder
+/// ([`LiabilityBuilder::add_flows`]): how the table of a run made in pieces
+/// (groups of members run apart) is built from the pieces, exactly as one
+/// run builds it. Members' balances and redemptions traced to cohorts are
+/// not carried.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LiabilityFlows {
+    months: Vec<(Month, MonthFlows)>,
+    cohorts: Vec<Vec<(Month, Cohort)>>,
 }
 
 /// Collects ledger entries, then builds the table.
@@ -191,6 +203,46 @@ impl<'p> LiabilityBuilder<'p> {
         LiabilityBuilder {
             balances: Some(BalanceBook::new(self.program.points.len())),
             ..self
+        }
+    }
+
+    /// The months and cohorts collected so far.
+    pub fn flows(&self) -> LiabilityFlows {
+        LiabilityFlows {
+            months: self.months.iter().map(|(m, f)| (*m, f.clone())).collect(),
+            cohorts: self
+                .cohorts
+                .iter()
+                .map(|c| c.iter().map(|(m, c)| (*m, *c)).collect())
+                .collect(),
+        }
+    }
+
+    /// Adds the months and cohorts another builder collected (of other
+    /// members' entries) to this one's.
+    pub fn add_flows(&mut self, flows: &LiabilityFlows) {
+        let points = self.program.points.len();
+        for (key, other) in &flows.months {
+            let month = self.months.entry(*key).or_insert_with(|| MonthFlows {
+                points: vec![Flows::default(); points],
+                perks: Decimal::ZERO,
+            });
+            month.perks += other.perks;
+            for (sum, f) in month.points.iter_mut().zip(&other.points) {
+                sum.issued += f.issued;
+                sum.spent += f.spent;
+                sum.expired += f.expired;
+                sum.reversed += f.reversed;
+                sum.cost += f.cost;
+            }
+        }
+        for (sums, other) in self.cohorts.iter_mut().zip(&flows.cohorts) {
+            for (key, c) in other {
+                let sum = sums.entry(*key).or_default();
+                sum.issued += c.issued;
+                sum.reversed += c.reversed;
+                sum.expired += c.expired;
+            }
         }
     }
 
