@@ -24,10 +24,12 @@ pub enum BuiltinEvent {
     CancelRedeem,
     Profile,
     SetTier,
+    /// A member's birthday: made by the clock, never read from a record.
+    Birthday,
 }
 
 impl BuiltinEvent {
-    pub const ALL: [BuiltinEvent; 12] = [
+    pub const ALL: [BuiltinEvent; 13] = [
         BuiltinEvent::Purchase,
         BuiltinEvent::Enroll,
         BuiltinEvent::Return,
@@ -40,6 +42,7 @@ impl BuiltinEvent {
         BuiltinEvent::CancelRedeem,
         BuiltinEvent::Profile,
         BuiltinEvent::SetTier,
+        BuiltinEvent::Birthday,
     ];
 
     pub fn name(self) -> &'static str {
@@ -56,6 +59,7 @@ impl BuiltinEvent {
             BuiltinEvent::CancelRedeem => "cancel_redeem",
             BuiltinEvent::Profile => "profile",
             BuiltinEvent::SetTier => "set_tier",
+            BuiltinEvent::Birthday => "birthday",
         }
     }
 
@@ -65,7 +69,7 @@ impl BuiltinEvent {
         match self {
             BuiltinEvent::Purchase => &[("amount", FieldType::Money)],
             BuiltinEvent::Enroll => &[(REFERRED_BY, FieldType::Text)],
-            BuiltinEvent::Profile => &[],
+            BuiltinEvent::Profile | BuiltinEvent::Birthday => &[],
             BuiltinEvent::Return => &[("of", FieldType::Text), ("amount", FieldType::Money)],
             BuiltinEvent::Redeem => &[
                 ("reward", FieldType::Text),
@@ -97,7 +101,16 @@ impl BuiltinEvent {
 
     /// Whether earning rules may fire on it; the others have fixed effects.
     pub fn fires_rules(self) -> bool {
-        matches!(self, BuiltinEvent::Purchase | BuiltinEvent::Enroll)
+        matches!(
+            self,
+            BuiltinEvent::Purchase | BuiltinEvent::Enroll | BuiltinEvent::Birthday
+        )
+    }
+
+    /// Whether the clock makes its events (on each member's birthday)
+    /// rather than records.
+    pub fn from_clock(self) -> bool {
+        self == BuiltinEvent::Birthday
     }
 
     /// Whether a program may add fields to it with an `event` block.

@@ -6,6 +6,7 @@
 //! every change is one ledger entry.
 
 mod adjust;
+mod birthdays;
 
 mod clock;
 mod counters;
@@ -95,6 +96,8 @@ enum DueKind {
     Inactivity(PointsId),
     PeriodEnd,
     GraceEnd,
+    /// The member's birthday starts: the rules `on birthday` run.
+    Birthday,
 }
 
 /// Counts of events, for the summary.
@@ -580,6 +583,7 @@ impl<'p> Engine<'p> {
                 DueKind::Inactivity(p) => self.expire_inactive(due.member, p, due.at, due.seq),
                 DueKind::PeriodEnd => self.period_end(due.member, due.at),
                 DueKind::GraceEnd => self.grace_end(due.member, due.at),
+                DueKind::Birthday => self.celebrate(due.member, due.at),
             }
             if self.ledger.len() >= rows {
                 more = true;
@@ -640,7 +644,7 @@ impl<'p> Engine<'p> {
                 .wallets
                 .get(p.index())
                 .is_some_and(|wallet| wallet.inactivity_due == Some(due.at)),
-            DueKind::Release(..) | DueKind::Expire(..) => true,
+            DueKind::Release(..) | DueKind::Expire(..) | DueKind::Birthday => true,
         }
     }
 
@@ -910,6 +914,7 @@ impl<'p> Engine<'p> {
     fn enroll(&mut self, event: &Event) -> usize {
         let m = self.add_slot(&event.member, event.time, event.fields.clone());
         self.joined(m, event);
+        self.schedule_birthday(m, event.time);
         m
     }
 

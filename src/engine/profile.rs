@@ -25,10 +25,7 @@ impl Engine<'_> {
             ));
         }
         for &(i, value) in &given {
-            let named_birthday = program
-                .member_attributes
-                .get(i)
-                .is_some_and(|a| a.name == "birthday");
+            let named_birthday = program.birthday() == Some(i);
             match member.attributes.get(i) {
                 Some(Value::Date(known)) if named_birthday && value != &Value::Date(*known) => {
                     return Err(Refusal::new(
@@ -39,10 +36,16 @@ impl Engine<'_> {
                 _ => {}
             }
         }
+        let birthday = program.birthday();
+        let knew_birthday = birthday.and_then(|i| member.attributes.get(i)) != Some(&Value::Missing);
         for (i, value) in given {
             if let Some(slot) = member.attributes.get_mut(i) {
                 *slot = value.clone();
             }
+        }
+        // A birthday made known now is celebrated from the next one.
+        if !knew_birthday {
+            self.schedule_birthday(m, event.time);
         }
         Ok(())
     }

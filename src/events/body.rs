@@ -111,6 +111,13 @@ impl Body {
                 });
             }
             BuiltinEvent::Profile => return Ok(Body::Profile),
+            BuiltinEvent::Birthday => {
+                return Err(
+                    "`birthday` events come from the clock, on each member's birthday: \
+                     a record cannot be one"
+                        .to_owned(),
+                )
+            }
             _ => {}
         }
         if matches!(builtin, BuiltinEvent::Purchase) {
@@ -124,7 +131,10 @@ impl Body {
         let mut values = std::mem::take(fields).into_iter().map(present);
         let mut next = || values.next().flatten();
         let body = match builtin {
-            BuiltinEvent::Purchase | BuiltinEvent::Enroll | BuiltinEvent::Profile => Body::Plain,
+            BuiltinEvent::Purchase
+            | BuiltinEvent::Enroll
+            | BuiltinEvent::Profile
+            | BuiltinEvent::Birthday => Body::Plain,
             BuiltinEvent::Return => match (text(next()), number(next())) {
                 (None, _) => {
                     return Err("`return` needs `of`, the id of the purchase returned".into())
