@@ -26,10 +26,12 @@ pub enum BuiltinEvent {
     SetTier,
     /// A member's birthday: made by the clock, never read from a record.
     Birthday,
+    /// The anniversary of the day a member enrolled: made by the clock too.
+    Anniversary,
 }
 
 impl BuiltinEvent {
-    pub const ALL: [BuiltinEvent; 13] = [
+    pub const ALL: [BuiltinEvent; 14] = [
         BuiltinEvent::Purchase,
         BuiltinEvent::Enroll,
         BuiltinEvent::Return,
@@ -43,6 +45,7 @@ impl BuiltinEvent {
         BuiltinEvent::Profile,
         BuiltinEvent::SetTier,
         BuiltinEvent::Birthday,
+        BuiltinEvent::Anniversary,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,6 +63,7 @@ impl BuiltinEvent {
             BuiltinEvent::Profile => "profile",
             BuiltinEvent::SetTier => "set_tier",
             BuiltinEvent::Birthday => "birthday",
+            BuiltinEvent::Anniversary => "anniversary",
         }
     }
 
@@ -69,7 +73,7 @@ impl BuiltinEvent {
         match self {
             BuiltinEvent::Purchase => &[("amount", FieldType::Money)],
             BuiltinEvent::Enroll => &[(REFERRED_BY, FieldType::Text)],
-            BuiltinEvent::Profile | BuiltinEvent::Birthday => &[],
+            BuiltinEvent::Profile | BuiltinEvent::Birthday | BuiltinEvent::Anniversary => &[],
             BuiltinEvent::Return => &[("of", FieldType::Text), ("amount", FieldType::Money)],
             BuiltinEvent::Redeem => &[
                 ("reward", FieldType::Text),
@@ -103,14 +107,17 @@ impl BuiltinEvent {
     pub fn fires_rules(self) -> bool {
         matches!(
             self,
-            BuiltinEvent::Purchase | BuiltinEvent::Enroll | BuiltinEvent::Birthday
+            BuiltinEvent::Purchase
+                | BuiltinEvent::Enroll
+                | BuiltinEvent::Birthday
+                | BuiltinEvent::Anniversary
         )
     }
 
-    /// Whether the clock makes its events (on each member's birthday)
-    /// rather than records.
+    /// Whether the clock makes its events (on each member's birthday or
+    /// enrolment anniversary) rather than records.
     pub fn from_clock(self) -> bool {
-        self == BuiltinEvent::Birthday
+        matches!(self, BuiltinEvent::Birthday | BuiltinEvent::Anniversary)
     }
 
     /// Whether a program may add fields to it with an `event` block.

@@ -6,7 +6,6 @@
 //! every change is one ledger entry.
 
 mod adjust;
-mod birthdays;
 
 mod clock;
 mod counters;
@@ -16,6 +15,7 @@ mod ids;
 mod late;
 pub mod ledger;
 pub mod member;
+mod member_days;
 pub mod opening;
 mod packed;
 mod profile;
@@ -96,8 +96,9 @@ enum DueKind {
     Inactivity(PointsId),
     PeriodEnd,
     GraceEnd,
-    /// The member's birthday starts: the rules `on birthday` run.
-    Birthday,
+    /// The member's birthday or enrolment anniversary starts: the rules
+    /// on it run.
+    MemberDay(member_days::MemberDay),
 }
 
 /// Counts of events, for the summary.
@@ -414,11 +415,7 @@ impl<'p> Engine<'p> {
                 self.remember_event(event);
             }
             Err(reject) => {
-                if let Some(explanation) = self
-                    .explanation
-                    .as_mut()
-                    .filter(|e| e.member == event.member)
-                {
+                if let Some(explanation) = self.explanation_of(&event.member) {
                     explanation.rejected(event, &reject.reason);
                 }
             }
@@ -511,12 +508,9 @@ impl<'p> Engine<'p> {
         }
         self.explained = self.ledger.len();
         self.current_event = Some(event.id.as_str().into());
-        if let Some(explanation) = self
-            .explanation
-            .as_mut()
-            .filter(|e| e.member == event.member)
-        {
-            explanation.event(event, self.program);
+        let program = self.program;
+        if let Some(explanation) = self.explanation_of(&event.member) {
+            explanation.event(event, program);
         }
         let Some(m) = member else {
             // Admitted without a member: an enrolment.
@@ -583,7 +577,7 @@ impl<'p> Engine<'p> {
                 DueKind::Inactivity(p) => self.expire_inactive(due.member, p, due.at, due.seq),
                 DueKind::PeriodEnd => self.period_end(due.member, due.at),
                 DueKind::GraceEnd => self.grace_end(due.member, due.at),
-                DueKind::Birthday => self.celebrate(due.member, due.at),
+                DueKind::MemberDay(day) => self.celebrate(due.member, day, due.at),
             }
             if self.ledger.len() >= rows {
                 more = true;
@@ -644,7 +638,7 @@ impl<'p> Engine<'p> {
                 .wallets
                 .get(p.index())
                 .is_some_and(|wallet| wallet.inactivity_due == Some(due.at)),
-            DueKind::Release(..) | DueKind::Expire(..) | DueKind::Birthday => true,
+            DueKind::Release(..) | DueKind::Expire(..) | DueKind::MemberDay(_) => true,
         }
     }
 
@@ -839,6 +833,11 @@ impl<'p> Engine<'p> {
         self.clock
     }
 
+    /// The explanation being made, if it is of `member`.
+    fn explanation_of(&mut self, member: &str) -> Option<&mut Explanation> {
+        self.explanation.as_mut().filter(|e| e.member == member)
+    }
+
     pub fn take_explanation(&mut self) -> Option<Explanation> {
         self.explanation.take()
     }
@@ -914,7 +913,9 @@ impl<'p> Engine<'p> {
     fn enroll(&mut self, event: &Event) -> usize {
         let m = self.add_slot(&event.member, event.time, event.fields.clone());
         self.joined(m, event);
-        self.schedule_birthday(m, event.time);
+        for day in member_days::MemberDay::ALL {
+            self.schedule_member_day(m, day, event.time);
+        }
         m
     }
 

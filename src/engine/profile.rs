@@ -1,6 +1,7 @@
 //! Member updates: a `profile` record changes the member attributes it
 //! gives and leaves the others; a birthday, once known, stays.
 
+use super::member_days::MemberDay;
 use super::{unknown_member, Engine, Refusal};
 use crate::compile::ir::Value;
 use crate::events::{Event, RejectClass};
@@ -37,7 +38,8 @@ impl Engine<'_> {
             }
         }
         let birthday = program.birthday();
-        let knew_birthday = birthday.and_then(|i| member.attributes.get(i)) != Some(&Value::Missing);
+        let knew_birthday =
+            birthday.and_then(|i| member.attributes.get(i)) != Some(&Value::Missing);
         for (i, value) in given {
             if let Some(slot) = member.attributes.get_mut(i) {
                 *slot = value.clone();
@@ -45,7 +47,7 @@ impl Engine<'_> {
         }
         // A birthday made known now is celebrated from the next one.
         if !knew_birthday {
-            self.schedule_birthday(m, event.time);
+            self.schedule_member_day(m, MemberDay::Birthday, event.time);
         }
         Ok(())
     }

@@ -111,12 +111,11 @@ impl Body {
                 });
             }
             BuiltinEvent::Profile => return Ok(Body::Profile),
-            BuiltinEvent::Birthday => {
-                return Err(
-                    "`birthday` events come from the clock, on each member's birthday: \
-                     a record cannot be one"
-                        .to_owned(),
-                )
+            clock if clock.from_clock() => {
+                return Err(format!(
+                    "`{}` events come from the clock, on each member's day: a record cannot be one",
+                    clock.name()
+                ))
             }
             _ => {}
         }
@@ -134,7 +133,8 @@ impl Body {
             BuiltinEvent::Purchase
             | BuiltinEvent::Enroll
             | BuiltinEvent::Profile
-            | BuiltinEvent::Birthday => Body::Plain,
+            | BuiltinEvent::Birthday
+            | BuiltinEvent::Anniversary => Body::Plain,
             BuiltinEvent::Return => match (text(next()), number(next())) {
                 (None, _) => {
                     return Err("`return` needs `of`, the id of the purchase returned".into())

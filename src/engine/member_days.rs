@@ -1,0 +1,111 @@
+//! Rules `on birthday` and `on anniversary`: the clock makes an event for
+//! a member at the start (local midnight) of their birthday, or of the
+//! anniversary of the day they enrolled, and runs the rules on it like on
+//! any event. A 29 February falls on 28 February in other years. One day
+//! of each kind is queued per member at a time: the next is queued when
+//! one comes, so a member idle for years costs one firing a year.
+
+use super::{DueKind, Engine};
+use crate::compile::calendar;
+use crate::compile::ir::{BuiltinEvent, EventTypeId, Program, Value};
+use crate::events::{Body, Event, Origin};
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// A member's yearly day that rules may fire on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum MemberDay {
+    Birthday,
+    /// Of the day the member enrolled.
+    Anniversary,
+}
+
+impl MemberDay {
+    pub(super) const ALL: [MemberDay; 2] = [MemberDay::Birthday, MemberDay::Anniversary];
+
+    fn event(self) -> BuiltinEvent {
+        match self {
+            MemberDay::Birthday => BuiltinEvent::Birthday,
+            MemberDay::Anniversary => BuiltinEvent::Anniversary,
+        }
+    }
+
+    /// Its event type, if a rule fires on it (else it is never queued, and
+    /// a program without such rules runs as if they did not exist).
+    fn celebrated(self, program: &Program) -> Option<EventTypeId> {
+        program
+            .events
+            .iter()
+            .position(|e| e.builtin == Some(self.event()) && !e.rules.is_empty())
+    }
+
+    /// The id its rows carry in the ledger's event column: no record made
+    /// it, so it is named by its kind and day, `birthday:2025-03-07`.
+    pub(super) fn id(self, day: NaiveDate) -> String {
+        format!("{}:{day}", self.event().name())
+    }
+}
+
+impl Engine<'_> {
+    /// Queues member `m`'s first day of the kind that starts after `after`,
+    /// if a rule fires on it and the day is known (a birthday may not be).
+    pub(super) fn schedule_member_day(&mut self, m: usize, day: MemberDay, after: DateTime<Utc>) {
+        let program = self.program;
+        if day.celebrated(program).is_none() {
+            return;
+        }
+        let Some(member) = self.members.get(m) else {
+            return;
+        };
+        let date = match day {
+            MemberDay::Anniversary => member.enrolled_on,
+            MemberDay::Birthday => {
+                let birthday = program.birthday().and_then(|i| member.attributes.get(i));
+                let Some(Value::Date(birthday)) = birthday else {
+                    return;
+                };
+                *birthday
+            }
+        };
+        if let Some((_, start)) = calendar::next_birthday(program.timezone, after, date) {
+            self.schedule(start, m, DueKind::MemberDay(day));
+        }
+    }
+
+    /// Member `m`'s day has started at `at`: the rules on it run on an
+    /// event of the clock's, then the next one is queued. An award that
+    /// cannot be computed (`engine::rules`) is not made, as a record's
+    /// would be rejected; the explanation says why.
+    pub(super) fn celebrate(&mut self, m: usize, day: MemberDay, at: DateTime<Utc>) {
+        let program = self.program;
+        let Some((kind, member)) = day.celebrated(program).zip(self.members.get(m)) else {
+            return;
+        };
+        let event = Event {
+            id: day.id(calendar::local(program.timezone, at).date()),
+            time: at,
+            member: member.id.to_string(),
+            kind,
+            body: Body::Plain,
+            fields: Vec::new(),
+            origin: Origin {
+                file: "".into(),
+                line: 0,
+            },
+        };
+        // The clock work done before it is told before it.
+        self.observe_entries();
+        if let Some(explanation) = self.explanation_of(&event.member) {
+            explanation.event(&event, program);
+        }
+        self.wake_reviews(m, at);
+        let source = self.current_event.replace(event.id.as_str().into());
+        if let Err(refusal) = self.earn(m, &event) {
+            if let Some(explanation) = self.explanation_of(&event.member) {
+                explanation.rejected(&event, &refusal.reason);
+            }
+        }
+        self.current_event = source;
+        self.observe_entries();
+        self.schedule_member_day(m, day, at);
+    }
+}
