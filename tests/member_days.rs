@@ -9,6 +9,15 @@ mod support;
 use loyalty::engine::replay::Order;
 use support::{d, run, run_in_shards, run_until};
 
+/// The event column of the rows `rule` wrote, in ledger order.
+fn events_of<'r>(run: &'r support::Run, rule: &str) -> Vec<&'r str> {
+    run.ledger
+        .iter()
+        .filter(|r| r.rule == rule)
+        .map(|r| r.event.as_str())
+        .collect()
+}
+
 const CAKE: &str = ny!(r#"
 member {
   birthday: optional date
@@ -55,14 +64,8 @@ fn a_birthday_rule_fires_at_local_midnight_with_the_tier_held_then() {
         ]
     );
     // No record made it: the event column names the day.
-    let events_column: Vec<&str> = run
-        .ledger
-        .iter()
-        .filter(|r| r.rule == "birthday_gift")
-        .map(|r| r.event.as_str())
-        .collect();
     assert_eq!(
-        events_column,
+        events_of(&run, "birthday_gift"),
         ["birthday:2025-03-07", "birthday:2026-03-07"]
     );
 }
@@ -191,14 +194,8 @@ rule loyal_year {
         ]
     );
     assert_eq!(run.balance("bob", "coins"), d("9.99"));
-    let events_column: Vec<&str> = run
-        .ledger
-        .iter()
-        .filter(|r| r.rule == "loyal_year")
-        .map(|r| r.event.as_str())
-        .collect();
     assert_eq!(
-        events_column,
+        events_of(&run, "loyal_year"),
         ["anniversary:2026-02-28", "anniversary:2027-02-28"]
     );
 }
