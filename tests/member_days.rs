@@ -275,3 +275,45 @@ fn explain_tells_a_day_as_an_event_of_its_own() {
         "{text}"
     );
 }
+
+#[test]
+fn at_its_midnight_a_day_comes_after_the_member_s_other_clock_work() {
+    let program = ny!(r#"
+member {
+  birthday: date
+}
+points stars {
+  expire at end of month
+}
+tiers by stars earned over calendar month {
+  tier green from 0
+  tier gold  from 100
+  downgrade at period end
+}
+rule base {
+  on purchase
+  earn 1 stars per 1 USD of amount
+}
+rule gift {
+  on birthday where balance of stars = 0
+  earn 10 stars times tier { green: 1, gold: 5 }
+}
+"#);
+    let events = "id,time,member,type,amount,birthday
+                  e1,2025-01-05 09:00,ann,enroll,,1990-03-01
+                  e2,2025-02-10 10:00,ann,purchase,150,";
+    let run = run_until(program, events, "2025-03-01");
+    // 1 March 00:00: February's 150 stars expire and February is reviewed
+    // (150 keeps gold) before the birthday, whose rule sees a balance of 0
+    // and gold: 10 × 5 = 50.
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-05T09:00:00-05:00 joined at green",
+            "earn 2025-02-10T10:00:00-05:00 150 =150 base",
+            "tier_change 2025-02-10T10:00:00-05:00 green → gold (threshold reached)",
+            "expire 2025-03-01T00:00:00-05:00 -150 =0",
+            "earn 2025-03-01T00:00:00-05:00 50 =50 gift",
+        ]
+    );
+}

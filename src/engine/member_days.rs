@@ -11,6 +11,12 @@ use crate::compile::ir::{BuiltinEvent, EventTypeId, Program, Value};
 use crate::events::{Body, Event, Origin};
 use chrono::{DateTime, NaiveDate, Utc};
 
+/// Added to a day's place in scheduling order: at one instant, a member's
+/// days come after the rest of their clock work (a period ending at that
+/// midnight is reviewed, points expiring then are gone), as an event at
+/// that instant would.
+const AFTER_OTHER_WORK: u64 = 1 << 62;
+
 /// A member's yearly day that rules may fire on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum MemberDay {
@@ -67,7 +73,9 @@ impl Engine<'_> {
             }
         };
         if let Some((_, start)) = calendar::next_birthday(program.timezone, after, date) {
-            self.schedule(start, m, DueKind::MemberDay(day));
+            self.seq += 1;
+            let seq = AFTER_OTHER_WORK + self.seq;
+            self.queue(start, m, seq, DueKind::MemberDay(day));
         }
     }
 

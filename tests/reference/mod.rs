@@ -83,7 +83,11 @@
 //! (on the calendar: a month after 31 January is the last of February),
 //! `times` by a text or number field or attribute; rules `on enroll`
 //! (paid after the joining `tier_change`, measured for the tier; one whose
-//! award cannot be computed enrols nobody); a member named like a pool
+//! award cannot be computed enrols nobody); rules `on birthday` and `on
+//! anniversary` (the first day whose local midnight is after the enrolment,
+//! or after the `profile` that gave the birthday; a 29 February kept on the
+//! 28th in other years; after the member's other clock work at that
+//! instant; the event column `birthday:DAY`); a member named like a pool
 //! (`kind:id`: a pool of that name cannot open, and once a pool has it,
 //! the member cannot enrol); `profile` records (the attributes given
 //! replace the member's, a known birthday cannot change, one giving
@@ -692,6 +696,8 @@ enum Due {
     /// Every bucket of a type, after the time without activity.
     Inactivity(String),
     Tier(tiers::TierDue),
+    /// A birthday or an anniversary starts.
+    Day(&'static str),
 }
 
 /// What the rules paid on an event: the member's awards (a return takes
@@ -1015,6 +1021,7 @@ impl<'p> Evaluation<'p> {
                 }
                 Due::Tier(tiers::TierDue::Review) => self.review(&member, at),
                 Due::Tier(tiers::TierDue::GraceEnd) => self.grace_end(&member, at),
+                Due::Day(day) => self.celebrate(&member, day, at),
             }
         }
         if self.clock.is_none_or(|c| c < t) {
@@ -1053,6 +1060,11 @@ impl<'p> Evaluation<'p> {
             }
             for (at, seq, what) in self.tier_due(m, t) {
                 due.push((at, m.rank, seq, id.clone(), Due::Tier(what)));
+            }
+            // A member's day after the rest of their work at its instant,
+            // as an event then would be.
+            for (day, &(at, seq)) in m.extra.days.iter().filter(|(_, (at, _))| *at <= t) {
+                due.push((at, m.rank, (1 << 40) + seq, id.clone(), Due::Day(day)));
             }
         }
         due.into_iter()

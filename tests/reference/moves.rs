@@ -3,8 +3,9 @@
 //! "Earning", "Input and order"; docs/language.md, "Events", "Preview
 //! rules", "`member`"): transfers between members and into and out of
 //! pools, `join_pool` and `leave_pool`, member attributes of every type,
-//! records of declared types and the rules on them, and rules `on enroll`.
-//! Preview rules are paid in `Evaluation::pay` (mod.rs).
+//! records of declared types and the rules on them, rules `on enroll`, and
+//! rules `on birthday` and `on anniversary` ("Birthdays and
+//! anniversaries"). Preview rules are paid in `Evaluation::pay` (mod.rs).
 //!
 //! A pool is an account kept with the members (`members`), as the docs
 //! say it is listed: it has a rank in the order accounts were opened
@@ -15,7 +16,7 @@
 //! the first tier with a measure of nothing.
 
 use super::*;
-use gen::moves::{FieldValue, Fields, Move};
+use gen::moves::{FieldValue, Fields, Move, DAYS};
 
 /// What an account holds beyond the purchase program's state.
 #[derive(Default)]
@@ -30,6 +31,9 @@ pub(super) struct Extra {
     /// A member: the pool it is in, per points type (a kind pools one
     /// type).
     pub pools: BTreeMap<String, String>,
+    /// A member: the next birthday and anniversary a rule is on, when
+    /// each starts and its place among the member's clock work.
+    pub days: BTreeMap<&'static str, (DateTime<Utc>, usize)>,
 }
 
 fn value(v: &FieldValue) -> Value {
@@ -271,7 +275,64 @@ impl Evaluation<'_> {
             m.extra.attributes.remove("region");
             m.extra.enrolled = Some(local.date());
         }
+        for day in DAYS {
+            self.queue_day(&e.member, day, t);
+        }
         self.fire(e, t, "enroll", BTreeMap::new())
+    }
+
+    /// docs/semantics.md, "Birthdays and anniversaries": queues the
+    /// member's first `day` (`birthday` or `anniversary`) whose local
+    /// midnight is after `after`, if a rule is on it and the day is known.
+    fn queue_day(&mut self, member: &str, day: &'static str, after: DateTime<Utc>) {
+        let on_it = self.program.rules.iter().any(|r| {
+            r.stmts
+                .iter()
+                .any(|s| matches!(&s.node, RuleStmt::On { event, .. } if event.node == day))
+        });
+        let Some(m) = self.members.get(member).filter(|_| on_it) else {
+            return;
+        };
+        let date = match (day, m.extra.attributes.get("birthday")) {
+            ("birthday", Some(Value::Date(d))) => *d,
+            ("anniversary", _) => match m.extra.enrolled {
+                Some(d) => d,
+                None => return,
+            },
+            _ => return,
+        };
+        let year = self.program.local(after).year();
+        let starts = (year..=year + 1).find_map(|y| {
+            let kept = NaiveDate::from_ymd_opt(y, date.month(), date.day())
+                .or_else(|| NaiveDate::from_ymd_opt(y, 2, 28))?;
+            let at = self.program.instant(kept.and_time(NaiveTime::MIN));
+            (at > after).then_some(at)
+        });
+        let seq = self.seq;
+        self.seq += 1;
+        if let (Some(at), Some(m)) = (starts, self.members.get_mut(member)) {
+            m.extra.days.insert(day, (at, seq));
+        }
+    }
+
+    /// The member's `day` started at `at`: the rules on it fire on an
+    /// event named by the day (its rows' `event`), then the next is queued.
+    pub(super) fn celebrate(&mut self, member: &str, day: &'static str, at: DateTime<Utc>) {
+        if let Some(m) = self.members.get_mut(member) {
+            m.extra.days.remove(day);
+        }
+        let local = self.program.local(at);
+        let e = GenEvent {
+            id: format!("{day}:{}", local.date()),
+            time: local,
+            member: member.to_string(),
+            kind: Kind::Move(Move::Declared {
+                event: day.to_string(),
+                fields: Fields::new(),
+            }),
+        };
+        self.fire(&e, at, day, BTreeMap::new());
+        self.queue_day(member, day, at);
     }
 
     /// The rules on an event other than a purchase, on the member's state
@@ -318,7 +379,7 @@ impl Evaluation<'_> {
                 let schema = self.program.schema(event).unwrap_or_default();
                 self.fire(e, t, event, values(&schema, fields))
             }
-            Move::Profile { fields } => self.profile(e, fields),
+            Move::Profile { fields } => self.profile(e, t, fields),
         }
     }
 
@@ -326,7 +387,7 @@ impl Evaluation<'_> {
     /// attributes given replace the member's (`vip` and `region` are never
     /// given here); none given, or a birthday other than a known one,
     /// rejects the record.
-    fn profile(&mut self, e: &GenEvent, fields: &Fields) -> bool {
+    fn profile(&mut self, e: &GenEvent, t: DateTime<Utc>, fields: &Fields) -> bool {
         let given: Vec<(String, Value)> = fields
             .iter()
             .filter_map(|(n, v)| Some((n.clone(), value(v.as_ref()?))))
@@ -341,7 +402,12 @@ impl Evaluation<'_> {
         if given.is_empty() || changed {
             return false;
         }
+        let told = matches!(known, Some(Value::Date(_)));
         m.extra.attributes.extend(given);
+        // A birthday made known now: the next one that starts after it.
+        if !told {
+            self.queue_day(&e.member, "birthday", t);
+        }
         true
     }
 
