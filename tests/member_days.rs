@@ -286,17 +286,17 @@ points stars {
   expire at end of month
 }
 tiers by stars earned over calendar month {
-  tier green from 0
-  tier gold  from 100
-  downgrade at period end
+  tier blue   from 0
+  tier silver from 100
+  downgrade at period end, at most 1 level
 }
-rule base {
+rule spend {
   on purchase
-  earn 1 stars per 1 USD of amount
+  earn 1 stars per full 1 USD of amount
 }
 rule gift {
   on birthday where balance of stars = 0
-  earn 10 stars times tier { green: 1, gold: 5 }
+  earn 10 stars times tier { blue: 1, silver: 5 }
 }
 "#);
     let events = "id,time,member,type,amount,birthday
@@ -304,14 +304,14 @@ rule gift {
                   e2,2025-02-10 10:00,ann,purchase,150,";
     let run = run_until(program, events, "2025-03-01");
     // 1 March 00:00: February's 150 stars expire and February is reviewed
-    // (150 keeps gold) before the birthday, whose rule sees a balance of 0
-    // and gold: 10 × 5 = 50.
+    // (150 keeps silver) before the birthday, whose rule sees a balance of
+    // 0 and silver: 10 × 5 = 50.
     assert_eq!(
         run.rows("ann", &[]),
         [
-            "tier_change 2025-01-05T09:00:00-05:00 joined at green",
-            "earn 2025-02-10T10:00:00-05:00 150 =150 base",
-            "tier_change 2025-02-10T10:00:00-05:00 green → gold (threshold reached)",
+            "tier_change 2025-01-05T09:00:00-05:00 joined at blue",
+            "earn 2025-02-10T10:00:00-05:00 150 =150 spend",
+            "tier_change 2025-02-10T10:00:00-05:00 blue → silver (threshold reached)",
             "expire 2025-03-01T00:00:00-05:00 -150 =0",
             "earn 2025-03-01T00:00:00-05:00 50 =50 gift",
         ]
