@@ -28,10 +28,12 @@ pub enum BuiltinEvent {
     Birthday,
     /// The anniversary of the day a member enrolled: made by the clock too.
     Anniversary,
+    /// The first of each month, for each member: made by the clock too.
+    MonthStart,
 }
 
 impl BuiltinEvent {
-    pub const ALL: [BuiltinEvent; 14] = [
+    pub const ALL: [BuiltinEvent; 15] = [
         BuiltinEvent::Purchase,
         BuiltinEvent::Enroll,
         BuiltinEvent::Return,
@@ -46,6 +48,7 @@ impl BuiltinEvent {
         BuiltinEvent::SetTier,
         BuiltinEvent::Birthday,
         BuiltinEvent::Anniversary,
+        BuiltinEvent::MonthStart,
     ];
 
     pub fn name(self) -> &'static str {
@@ -64,6 +67,7 @@ impl BuiltinEvent {
             BuiltinEvent::SetTier => "set_tier",
             BuiltinEvent::Birthday => "birthday",
             BuiltinEvent::Anniversary => "anniversary",
+            BuiltinEvent::MonthStart => "month_start",
         }
     }
 
@@ -73,7 +77,10 @@ impl BuiltinEvent {
         match self {
             BuiltinEvent::Purchase => &[("amount", FieldType::Money)],
             BuiltinEvent::Enroll => &[(REFERRED_BY, FieldType::Text)],
-            BuiltinEvent::Profile | BuiltinEvent::Birthday | BuiltinEvent::Anniversary => &[],
+            BuiltinEvent::Profile
+            | BuiltinEvent::Birthday
+            | BuiltinEvent::Anniversary
+            | BuiltinEvent::MonthStart => &[],
             BuiltinEvent::Return => &[("of", FieldType::Text), ("amount", FieldType::Money)],
             BuiltinEvent::Redeem => &[
                 ("reward", FieldType::Text),
@@ -111,13 +118,17 @@ impl BuiltinEvent {
                 | BuiltinEvent::Enroll
                 | BuiltinEvent::Birthday
                 | BuiltinEvent::Anniversary
+                | BuiltinEvent::MonthStart
         )
     }
 
-    /// Whether the clock makes its events (on each member's birthday or
-    /// enrolment anniversary) rather than records.
+    /// Whether the clock makes its events (on each member's birthday,
+    /// enrolment anniversary or month start) rather than records.
     pub fn from_clock(self) -> bool {
-        matches!(self, BuiltinEvent::Birthday | BuiltinEvent::Anniversary)
+        matches!(
+            self,
+            BuiltinEvent::Birthday | BuiltinEvent::Anniversary | BuiltinEvent::MonthStart
+        )
     }
 
     /// Whether a program may add fields to it with an `event` block.

@@ -130,7 +130,7 @@ impl Program {
     /// Whether records of this kind can do anything here: transfers need a
     /// points type with `transfers` or a `pool`, pool events a `pool`,
     /// `set_tier` a `status match` line, `profile` member attributes; no
-    /// record is a `birthday` or an `anniversary`, which the clock makes.
+    /// record is of a type the clock makes (`birthday`, ...).
     pub fn uses(&self, builtin: Option<BuiltinEvent>) -> bool {
         match builtin {
             Some(BuiltinEvent::SetTier) => self

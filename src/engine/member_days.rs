@@ -1,14 +1,16 @@
-//! Rules `on birthday` and `on anniversary`: the clock makes an event for
-//! a member at the start (local midnight) of their birthday, or of the
-//! anniversary of the day they enrolled, and runs the rules on it like on
-//! any event. A 29 February falls on 28 February in other years. One day
-//! of each kind is queued per member at a time: the next is queued when
-//! one comes, so a member idle for years costs one firing a year.
+//! Rules `on birthday`, `on anniversary` and `on month_start`: the clock
+//! makes an event for a member at the start (local midnight) of their
+//! birthday, of the anniversary of the day they enrolled, or of each
+//! month, and runs the rules on it like on any event. A 29 February falls
+//! on 28 February in other years. One day of each kind is queued per
+//! member at a time: the next is queued when one comes, so a member idle
+//! for years costs one firing a year (twelve for month starts).
 
 use super::{DueKind, Engine};
 use crate::compile::calendar;
 use crate::compile::ir::{BuiltinEvent, EventTypeId, Program, Value};
 use crate::events::{Body, Event, Origin};
+use crate::syntax::ast::CalendarUnit;
 use chrono::{DateTime, NaiveDate, Utc};
 
 /// Added to a day's place in scheduling order: at one instant, a member's
@@ -17,21 +19,28 @@ use chrono::{DateTime, NaiveDate, Utc};
 /// that instant would.
 const AFTER_OTHER_WORK: u64 = 1 << 62;
 
-/// A member's yearly day that rules may fire on.
+/// A day of a member's that rules may fire on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum MemberDay {
     Birthday,
     /// Of the day the member enrolled.
     Anniversary,
+    /// The first of every month.
+    MonthStart,
 }
 
 impl MemberDay {
-    pub(super) const ALL: [MemberDay; 2] = [MemberDay::Birthday, MemberDay::Anniversary];
+    pub(super) const ALL: [MemberDay; 3] = [
+        MemberDay::Birthday,
+        MemberDay::Anniversary,
+        MemberDay::MonthStart,
+    ];
 
     fn event(self) -> BuiltinEvent {
         match self {
             MemberDay::Birthday => BuiltinEvent::Birthday,
             MemberDay::Anniversary => BuiltinEvent::Anniversary,
+            MemberDay::MonthStart => BuiltinEvent::MonthStart,
         }
     }
 
@@ -62,17 +71,24 @@ impl Engine<'_> {
         let Some(member) = self.members.get(m) else {
             return;
         };
-        let date = match day {
-            MemberDay::Anniversary => member.enrolled_on,
+        let tz = program.timezone;
+        let yearly = |date| calendar::next_birthday(tz, after, date).map(|(_, start)| start);
+        let start = match day {
+            MemberDay::Anniversary => yearly(member.enrolled_on),
             MemberDay::Birthday => {
                 let birthday = program.birthday().and_then(|i| member.attributes.get(i));
                 let Some(Value::Date(birthday)) = birthday else {
                     return;
                 };
-                *birthday
+                yearly(*birthday)
+            }
+            MemberDay::MonthStart => {
+                let today = calendar::local(tz, after).date();
+                let first = calendar::next_unit_start(CalendarUnit::Month, today, 0);
+                Some(calendar::start_of_day(tz, first))
             }
         };
-        if let Some((_, start)) = calendar::next_birthday(program.timezone, after, date) {
+        if let Some(start) = start {
             self.seq += 1;
             let seq = AFTER_OTHER_WORK + self.seq;
             self.queue(start, m, seq, DueKind::MemberDay(day));

@@ -134,7 +134,8 @@ impl Body {
             | BuiltinEvent::Enroll
             | BuiltinEvent::Profile
             | BuiltinEvent::Birthday
-            | BuiltinEvent::Anniversary => Body::Plain,
+            | BuiltinEvent::Anniversary
+            | BuiltinEvent::MonthStart => Body::Plain,
             BuiltinEvent::Return => match (text(next()), number(next())) {
                 (None, _) => {
                     return Err("`return` needs `of`, the id of the purchase returned".into())

@@ -24,7 +24,7 @@ pub const ATTRIBUTES: [(&str, FieldType); 5] = [
 
 /// The days the clock makes events on (docs/semantics.md, "Birthdays and
 /// anniversaries"): a rule's `on` past the declared types' indices.
-pub const DAYS: [&str; 2] = ["birthday", "anniversary"];
+pub const DAYS: [&str; 3] = ["birthday", "anniversary", "month_start"];
 
 /// The event types a program may declare, with the fields each may have.
 pub const EVENTS: [(&str, &[(&str, FieldType)]); 2] = [
@@ -222,7 +222,7 @@ struct OtherRule {
     at: usize,
     /// `None`: `on enroll`; else the declared type (the first declared if
     /// this one is not; on enroll if none is), or past them a day of
-    /// [`DAYS`] (an anniversary if members have no birthday).
+    /// [`DAYS`] (an anniversary for a birthday if members have none).
     on: Option<usize>,
     /// Comparisons joined by `and` (true) or `or`, each maybe negated.
     condition: Vec<(AtomSpec, bool, bool)>,
@@ -533,8 +533,8 @@ impl MovesSpec {
         let e = rule.on?;
         if let Some(day) = e.checked_sub(EVENTS.len()) {
             // `on birthday` needs the attribute (`missing-attribute`).
-            let birthday = day == 0 && self.has_birthday();
-            return Some(EVENTS.len() + usize::from(!birthday));
+            let unknown_birthday = day == 0 && !self.has_birthday();
+            return Some(EVENTS.len() + day + usize::from(unknown_birthday));
         }
         if declared.contains(&e) {
             Some(e)

@@ -83,11 +83,11 @@
 //! (on the calendar: a month after 31 January is the last of February),
 //! `times` by a text or number field or attribute; rules `on enroll`
 //! (paid after the joining `tier_change`, measured for the tier; one whose
-//! award cannot be computed enrols nobody); rules `on birthday` and `on
-//! anniversary` (the first day whose local midnight is after the enrolment,
-//! or after the `profile` that gave the birthday; a 29 February kept on the
-//! 28th in other years; after the member's other clock work at that
-//! instant; the event column `birthday:DAY`); a member named like a pool
+//! award cannot be computed enrols nobody); rules `on birthday`, `on
+//! anniversary` and `on month_start` (the first day whose local midnight
+//! is after the enrolment, or after the `profile` that gave the birthday;
+//! a 29 February kept on the 28th in other years; after the member's other
+//! clock work at that instant; the event column `birthday:DAY`); a member named like a pool
 //! (`kind:id`: a pool of that name cannot open, and once a pool has it,
 //! the member cannot enrol); `profile` records (the attributes given
 //! replace the member's, a known birthday cannot change, one giving

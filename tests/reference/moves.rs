@@ -4,8 +4,8 @@
 //! rules", "`member`"): transfers between members and into and out of
 //! pools, `join_pool` and `leave_pool`, member attributes of every type,
 //! records of declared types and the rules on them, rules `on enroll`, and
-//! rules `on birthday` and `on anniversary` ("Birthdays and
-//! anniversaries"). Preview rules are paid in `Evaluation::pay` (mod.rs).
+//! rules `on birthday`, `on anniversary` and `on month_start` ("Birthdays,
+//! anniversaries and month starts"). Preview rules are paid in `Evaluation::pay` (mod.rs).
 //!
 //! A pool is an account kept with the members (`members`), as the docs
 //! say it is listed: it has a rank in the order accounts were opened
@@ -281,9 +281,10 @@ impl Evaluation<'_> {
         self.fire(e, t, "enroll", BTreeMap::new())
     }
 
-    /// docs/semantics.md, "Birthdays and anniversaries": queues the
-    /// member's first `day` (`birthday` or `anniversary`) whose local
-    /// midnight is after `after`, if a rule is on it and the day is known.
+    /// docs/semantics.md, "Birthdays, anniversaries and month starts":
+    /// queues the member's first `day` (`birthday`, `anniversary` or
+    /// `month_start`) whose local midnight is after `after`, if a rule is
+    /// on it and the day is known.
     fn queue_day(&mut self, member: &str, day: &'static str, after: DateTime<Utc>) {
         let on_it = self.program.rules.iter().any(|r| {
             r.stmts
@@ -293,21 +294,31 @@ impl Evaluation<'_> {
         let Some(m) = self.members.get(member).filter(|_| on_it) else {
             return;
         };
-        let date = match (day, m.extra.attributes.get("birthday")) {
-            ("birthday", Some(Value::Date(d))) => *d,
-            ("anniversary", _) => match m.extra.enrolled {
-                Some(d) => d,
-                None => return,
-            },
+        let local = self.program.local(after).date();
+        // The same day in this year and the next (28 February for a 29
+        // February in other years).
+        let yearly = |date: NaiveDate| -> Vec<NaiveDate> {
+            (local.year()..=local.year() + 1)
+                .filter_map(|y| {
+                    NaiveDate::from_ymd_opt(y, date.month(), date.day())
+                        .or_else(|| NaiveDate::from_ymd_opt(y, 2, 28))
+                })
+                .collect()
+        };
+        let candidates = match (day, m.extra.attributes.get("birthday"), m.extra.enrolled) {
+            ("birthday", Some(Value::Date(d)), _) => yearly(*d),
+            ("anniversary", _, Some(d)) => yearly(d),
+            ("month_start", _, _) => {
+                let (y, mo) = (local.year(), local.month());
+                let (y, mo) = if mo == 12 { (y + 1, 1) } else { (y, mo + 1) };
+                NaiveDate::from_ymd_opt(y, mo, 1).into_iter().collect()
+            }
             _ => return,
         };
-        let year = self.program.local(after).year();
-        let starts = (year..=year + 1).find_map(|y| {
-            let kept = NaiveDate::from_ymd_opt(y, date.month(), date.day())
-                .or_else(|| NaiveDate::from_ymd_opt(y, 2, 28))?;
-            let at = self.program.instant(kept.and_time(NaiveTime::MIN));
-            (at > after).then_some(at)
-        });
+        let starts = candidates
+            .into_iter()
+            .map(|kept| self.program.instant(kept.and_time(NaiveTime::MIN)))
+            .find(|at| *at > after);
         let seq = self.seq;
         self.seq += 1;
         if let (Some(at), Some(m)) = (starts, self.members.get_mut(member)) {
