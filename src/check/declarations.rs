@@ -30,10 +30,12 @@ pub enum BuiltinEvent {
     Anniversary,
     /// The first of each month, for each member: made by the clock too.
     MonthStart,
+    /// A member moving up a tier: made by the engine.
+    Upgrade,
 }
 
 impl BuiltinEvent {
-    pub const ALL: [BuiltinEvent; 15] = [
+    pub const ALL: [BuiltinEvent; 16] = [
         BuiltinEvent::Purchase,
         BuiltinEvent::Enroll,
         BuiltinEvent::Return,
@@ -49,6 +51,7 @@ impl BuiltinEvent {
         BuiltinEvent::Birthday,
         BuiltinEvent::Anniversary,
         BuiltinEvent::MonthStart,
+        BuiltinEvent::Upgrade,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +71,7 @@ impl BuiltinEvent {
             BuiltinEvent::Birthday => "birthday",
             BuiltinEvent::Anniversary => "anniversary",
             BuiltinEvent::MonthStart => "month_start",
+            BuiltinEvent::Upgrade => "upgrade",
         }
     }
 
@@ -80,7 +84,8 @@ impl BuiltinEvent {
             BuiltinEvent::Profile
             | BuiltinEvent::Birthday
             | BuiltinEvent::Anniversary
-            | BuiltinEvent::MonthStart => &[],
+            | BuiltinEvent::MonthStart
+            | BuiltinEvent::Upgrade => &[],
             BuiltinEvent::Return => &[("of", FieldType::Text), ("amount", FieldType::Money)],
             BuiltinEvent::Redeem => &[
                 ("reward", FieldType::Text),
@@ -119,16 +124,23 @@ impl BuiltinEvent {
                 | BuiltinEvent::Birthday
                 | BuiltinEvent::Anniversary
                 | BuiltinEvent::MonthStart
+                | BuiltinEvent::Upgrade
         )
     }
 
     /// Whether the clock makes its events (on each member's birthday,
-    /// enrolment anniversary or month start) rather than records.
+    /// enrolment anniversary or month start).
     pub fn from_clock(self) -> bool {
         matches!(
             self,
             BuiltinEvent::Birthday | BuiltinEvent::Anniversary | BuiltinEvent::MonthStart
         )
+    }
+
+    /// Whether loyalty makes its events itself (the clock's, and an
+    /// `upgrade` when a member moves up a tier), never read from a record.
+    pub fn made_by_loyalty(self) -> bool {
+        self.from_clock() || self == BuiltinEvent::Upgrade
     }
 
     /// Whether a program may add fields to it with an `event` block.

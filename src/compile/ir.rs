@@ -130,7 +130,7 @@ impl Program {
     /// Whether records of this kind can do anything here: transfers need a
     /// points type with `transfers` or a `pool`, pool events a `pool`,
     /// `set_tier` a `status match` line, `profile` member attributes; no
-    /// record is of a type the clock makes (`birthday`, ...).
+    /// record is of a type loyalty makes (`birthday`, `upgrade`, ...).
     pub fn uses(&self, builtin: Option<BuiltinEvent>) -> bool {
         match builtin {
             Some(BuiltinEvent::SetTier) => self
@@ -143,7 +143,7 @@ impl Program {
                 .iter()
                 .any(|p| p.transfers.is_some() || p.pool.is_some()),
             Some(BuiltinEvent::JoinPool | BuiltinEvent::LeavePool) => !self.pool_index.is_empty(),
-            Some(clock) if clock.from_clock() => false,
+            Some(made) if made.made_by_loyalty() => false,
             _ => true,
         }
     }

@@ -14,8 +14,8 @@ pub mod explain;
 mod ids;
 mod late;
 pub mod ledger;
+mod made_events;
 pub mod member;
-mod member_days;
 pub mod opening;
 mod packed;
 mod profile;
@@ -98,7 +98,7 @@ enum DueKind {
     GraceEnd,
     /// The member's birthday or enrolment anniversary starts: the rules
     /// on it run.
-    MemberDay(member_days::MemberDay),
+    MemberDay(made_events::MemberDay),
 }
 
 /// Counts of events, for the summary.
@@ -147,6 +147,9 @@ pub struct Engine<'p> {
     /// Per member slot, how many times a late event re-ran it (empty until
     /// one did): see `Due::generation`.
     generations: Vec<u32>,
+    /// Members who moved up a tier, and when, whose rules `on upgrade` are
+    /// still to run (`made_events`).
+    upgrades: Vec<(usize, DateTime<Utc>)>,
     /// Purchase amounts less what was returned of them, by the month of the
     /// purchase (`calendar::period_key` of months): kept here rather than
     /// summed over the members' purchases, which a return window forgets.
@@ -387,6 +390,7 @@ impl<'p> Engine<'p> {
             memberships: BTreeMap::new(),
             history: None,
             generations: Vec::new(),
+            upgrades: Vec::new(),
             sales: BTreeMap::new(),
         }
     }
@@ -524,6 +528,7 @@ impl<'p> Engine<'p> {
                 self.unenroll(m, rows);
                 return Err(reject(reason));
             }
+            self.fire_upgrades();
             self.keep_id(event);
             return Ok(());
         };
@@ -541,6 +546,7 @@ impl<'p> Engine<'p> {
             Body::Purchase { .. } | Body::Plain | Body::Enroll { .. } => self.earn(m, event),
         }
         .map_err(reject)?;
+        self.fire_upgrades();
         self.keep_id(event);
         Ok(())
     }
@@ -579,6 +585,7 @@ impl<'p> Engine<'p> {
                 DueKind::GraceEnd => self.grace_end(due.member, due.at),
                 DueKind::MemberDay(day) => self.celebrate(due.member, day, due.at),
             }
+            self.fire_upgrades();
             if self.ledger.len() >= rows {
                 more = true;
                 break;
@@ -913,7 +920,7 @@ impl<'p> Engine<'p> {
     fn enroll(&mut self, event: &Event) -> usize {
         let m = self.add_slot(&event.member, event.time, event.fields.clone());
         self.joined(m, event);
-        for day in member_days::MemberDay::ALL {
+        for day in made_events::MemberDay::ALL {
             self.schedule_member_day(m, day, event.time);
         }
         m

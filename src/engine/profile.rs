@@ -1,7 +1,7 @@
 //! Member updates: a `profile` record changes the member attributes it
 //! gives and leaves the others; a birthday, once known, stays.
 
-use super::member_days::MemberDay;
+use super::made_events::MemberDay;
 use super::{unknown_member, Engine, Refusal};
 use crate::compile::ir::Value;
 use crate::events::{Event, RejectClass};

@@ -111,10 +111,10 @@ impl Body {
                 });
             }
             BuiltinEvent::Profile => return Ok(Body::Profile),
-            clock if clock.from_clock() => {
+            made if made.made_by_loyalty() => {
                 return Err(format!(
-                    "`{}` events come from the clock, on each member's day: a record cannot be one",
-                    clock.name()
+                    "`{}` events are made by loyalty itself: a record cannot be one",
+                    made.name()
                 ))
             }
             _ => {}
@@ -135,7 +135,8 @@ impl Body {
             | BuiltinEvent::Profile
             | BuiltinEvent::Birthday
             | BuiltinEvent::Anniversary
-            | BuiltinEvent::MonthStart => Body::Plain,
+            | BuiltinEvent::MonthStart
+            | BuiltinEvent::Upgrade => Body::Plain,
             BuiltinEvent::Return => match (text(next()), number(next())) {
                 (None, _) => {
                     return Err("`return` needs `of`, the id of the purchase returned".into())
@@ -339,10 +340,13 @@ mod tests {
 
     /// Taking a body and giving back its values is the identity on records
     /// that give every built-in field a body can hold: the fields are read
-    /// in the schema's order. (No record is of a type the clock makes.)
+    /// in the schema's order. (No record is of a type loyalty makes.)
     #[test]
     fn values_give_back_what_take_took() {
-        for builtin in BuiltinEvent::ALL.into_iter().filter(|b| !b.from_clock()) {
+        for builtin in BuiltinEvent::ALL
+            .into_iter()
+            .filter(|b| !b.made_by_loyalty())
+        {
             let schema = builtin.fields();
             let mut all: Vec<Value> = schema
                 .iter()
@@ -373,10 +377,13 @@ mod tests {
     }
 
     #[test]
-    fn no_record_is_of_a_type_the_clock_makes() {
-        for clock in BuiltinEvent::ALL.into_iter().filter(|b| b.from_clock()) {
-            let refused = Body::take(Some(clock), &mut Vec::new()).unwrap_err();
-            assert!(refused.contains("come from the clock"), "{refused}");
+    fn no_record_is_of_a_type_loyalty_makes() {
+        for made in BuiltinEvent::ALL
+            .into_iter()
+            .filter(|b| b.made_by_loyalty())
+        {
+            let refused = Body::take(Some(made), &mut Vec::new()).unwrap_err();
+            assert!(refused.contains("made by loyalty itself"), "{refused}");
         }
     }
 

@@ -1,8 +1,10 @@
-//! Rules `on birthday` and `on anniversary` against `docs/semantics.md`
-//! ("Birthdays and anniversaries"): the clock makes the event at local
-//! midnight of the member's day, when it passes it, and the rules run on it
-//! as on any event (conditions, tiers, limits). Expected figures are worked
-//! out by hand in the comments.
+//! Rules on the events loyalty makes itself, against `docs/semantics.md`
+//! ("Events loyalty makes"): `on birthday`, `on anniversary` and `on
+//! month_start`, which the clock makes at local midnight of the member's
+//! day when it passes it, and `on upgrade`, which the engine makes when a
+//! member moves up a tier. The rules run on them as on any event
+//! (conditions, tiers, limits). Expected figures are worked out by hand in
+//! the comments.
 
 mod support;
 
@@ -258,7 +260,7 @@ fn a_record_cannot_be_a_birthday() {
     assert_eq!(run.reject_lines(), [3]);
     assert_eq!(
         run.rejects[0].1,
-        "`birthday` events come from the clock, on each member's day: a record cannot be one"
+        "`birthday` events are made by loyalty itself: a record cannot be one"
     );
 }
 
@@ -378,4 +380,103 @@ rule plus_monthly {
             "month_start:2025-05-01"
         ]
     );
+}
+
+const CLIMB: &str = ny!(r#"
+points stars {
+  precision 0
+}
+tiers by stars earned over calendar year {
+  tier green  from 0
+  tier silver from 100
+  tier gold   from 600
+  downgrade at period end, at most 1 level
+  status match up to gold
+}
+rule base {
+  on purchase
+  earn 1 stars per 1 USD of amount
+}
+rule silver_welcome {
+  on upgrade where tier = silver
+  earn 500 stars
+  limit 1 per member per lifetime
+}
+rule gold_welcome {
+  on upgrade where tier = gold
+  earn 50 stars
+}
+"#);
+
+#[test]
+fn an_upgrade_runs_its_rules_after_what_moved_the_member_and_chains() {
+    let events = "id,time,member,type,amount,tier,reason,until
+                  e1,2025-01-05 09:00,ann,enroll,,,,
+                  e2,2025-02-01 10:00,ann,purchase,150,,,
+                  e3,2025-01-06 09:00,bob,enroll,,,,
+                  e4,2025-03-01 09:00,bob,set_tier,,gold,rival card,2025-06-30";
+    let run = run_until(CLIMB, events, "2027-01-31");
+    // Ann: 150 stars make her silver; then the upgrade's rules: 500 (the
+    // welcome to silver), which make 650 and gold; that upgrade's rules:
+    // 50. 2025 keeps gold (700); 2026 earns nothing, so silver from 1
+    // January 2027: a downgrade runs no rule.
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-05T09:00:00-05:00 joined at green",
+            "earn 2025-02-01T10:00:00-05:00 150 =150 base",
+            "tier_change 2025-02-01T10:00:00-05:00 green → silver (threshold reached)",
+            "earn 2025-02-01T10:00:00-05:00 500 =650 silver_welcome",
+            "tier_change 2025-02-01T10:00:00-05:00 silver → gold (threshold reached)",
+            "earn 2025-02-01T10:00:00-05:00 50 =700 gold_welcome",
+            "tier_change 2027-01-01T00:00:00-05:00 gold → silver (not requalified)",
+        ]
+    );
+    assert_eq!(events_of(&run, "silver_welcome"), ["upgrade:2025-02-01"]);
+    // Bob's status match moves him from green to gold: 50, and no
+    // welcome to silver, a tier he never held.
+    assert_eq!(
+        run.rows("bob", &["earn"]),
+        ["earn 2025-03-01T09:00:00-05:00 50 =50 gold_welcome"]
+    );
+    let sharded = run_in_shards(CLIMB, events, Order::Sort, Some("2027-01-31"), Some(2));
+    assert_eq!(sharded.ledger, run.ledger);
+}
+
+#[test]
+fn an_upgrade_the_clock_makes_runs_its_rules_at_that_instant() {
+    let program = ny!(r#"
+points miles {
+  precision 0
+}
+tiers by miles earned over calendar year {
+  tier blue   from 0
+  tier silver from 100
+  upgrade at period end
+}
+rule flown {
+  on purchase
+  earn 1 miles per 1 USD of amount
+}
+rule silver_gift {
+  on upgrade
+  earn 25 miles
+}
+"#);
+    let events = "id,time,member,type,amount
+                  e1,2025-01-05 09:00,ann,enroll,
+                  e2,2025-05-01 10:00,ann,purchase,150";
+    let run = run_until(program, events, "2026-01-01");
+    // Silver is earned in 2025 and given when the year ends: the gift at
+    // 1 January 2026 00:00, with the clock's upgrade.
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-05T09:00:00-05:00 joined at blue",
+            "earn 2025-05-01T10:00:00-04:00 150 =150 flown",
+            "tier_change 2026-01-01T00:00:00-05:00 blue → silver (requalified upward)",
+            "earn 2026-01-01T00:00:00-05:00 25 =175 silver_gift",
+        ]
+    );
+    assert_eq!(events_of(&run, "silver_gift"), ["upgrade:2026-01-01"]);
 }

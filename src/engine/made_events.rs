@@ -1,10 +1,11 @@
-//! Rules `on birthday`, `on anniversary` and `on month_start`: the clock
-//! makes an event for a member at the start (local midnight) of their
-//! birthday, of the anniversary of the day they enrolled, or of each
-//! month, and runs the rules on it like on any event. A 29 February falls
-//! on 28 February in other years. One day of each kind is queued per
-//! member at a time: the next is queued when one comes, so a member idle
-//! for years costs one firing a year (twelve for month starts).
+//! Events loyalty makes itself, whose rules run like those on any event.
+//! The clock makes `birthday`, `anniversary` and `month_start` for a member
+//! at the start (local midnight) of their birthday, of the anniversary of
+//! the day they enrolled, or of each month; a 29 February falls on 28
+//! February in other years. One day of each kind is queued per member at
+//! a time: the next is queued when one comes, so a member idle for years
+//! costs one firing a year (twelve for month starts). The engine makes an
+//! `upgrade` when a member moves up a tier, once what moved them is done.
 
 use super::{DueKind, Engine};
 use crate::compile::calendar;
@@ -47,10 +48,7 @@ impl MemberDay {
     /// Its event type, if a rule fires on it (else it is never queued, and
     /// a program without such rules runs as if they did not exist).
     fn celebrated(self, program: &Program) -> Option<EventTypeId> {
-        program
-            .events
-            .iter()
-            .position(|e| e.builtin == Some(self.event()) && !e.rules.is_empty())
+        with_rules(program, self.event())
     }
 
     /// The id its rows carry in the ledger's event column: no record made
@@ -95,17 +93,54 @@ impl Engine<'_> {
         }
     }
 
-    /// Member `m`'s day has started at `at`: the rules on it run on an
-    /// event of the clock's, then the next one is queued. An award that
-    /// cannot be computed (`engine::rules`) is not made, as a record's
-    /// would be rejected; the explanation says why.
+    /// Member `m`'s day has started at `at`: the rules on it run, then the
+    /// next one is queued.
     pub(super) fn celebrate(&mut self, m: usize, day: MemberDay, at: DateTime<Utc>) {
         let program = self.program;
-        let Some((kind, member)) = day.celebrated(program).zip(self.members.get(m)) else {
+        if let Some(kind) = day.celebrated(program) {
+            let id = day.id(calendar::local(program.timezone, at).date());
+            self.run_made_event(m, kind, id, at);
+            self.schedule_member_day(m, day, at);
+        }
+    }
+
+    /// Notes that member `m` moved up a tier at `at`, for `fire_upgrades`,
+    /// if a rule is on upgrades.
+    pub(super) fn note_upgrade(&mut self, m: usize, at: DateTime<Utc>) {
+        if upgrade_event(self.program).is_some() {
+            self.upgrades.push((m, at));
+        }
+    }
+
+    /// Runs the rules `on upgrade` for the upgrades noted, in the order
+    /// they happened, and for those their awards make in turn (each moves
+    /// a member up, so this ends by the top tier).
+    pub(super) fn fire_upgrades(&mut self) {
+        let Some(kind) = upgrade_event(self.program) else {
+            return;
+        };
+        while !self.upgrades.is_empty() {
+            for (m, at) in std::mem::take(&mut self.upgrades) {
+                let id = format!(
+                    "upgrade:{}",
+                    calendar::local(self.program.timezone, at).date()
+                );
+                self.run_made_event(m, kind, id, at);
+            }
+        }
+    }
+
+    /// Runs the rules on an event loyalty made, of type `kind`, for member
+    /// `m` at `at`, its rows carrying `id` as their event. An award that
+    /// cannot be computed (`engine::rules`) is not made, as a record's
+    /// would be rejected; the explanation says why.
+    fn run_made_event(&mut self, m: usize, kind: EventTypeId, id: String, at: DateTime<Utc>) {
+        let program = self.program;
+        let Some(member) = self.members.get(m) else {
             return;
         };
         let event = Event {
-            id: day.id(calendar::local(program.timezone, at).date()),
+            id,
             time: at,
             member: member.id.to_string(),
             kind,
@@ -116,7 +151,7 @@ impl Engine<'_> {
                 line: 0,
             },
         };
-        // The clock work done before it is told before it.
+        // The rows written before it are told before it.
         self.observe_entries();
         if let Some(explanation) = self.explanation_of(&event.member) {
             explanation.event(&event, program);
@@ -130,6 +165,18 @@ impl Engine<'_> {
         }
         self.current_event = source;
         self.observe_entries();
-        self.schedule_member_day(m, day, at);
     }
+}
+
+/// The `upgrade` event type, if a rule fires on it.
+fn upgrade_event(program: &Program) -> Option<EventTypeId> {
+    with_rules(program, BuiltinEvent::Upgrade)
+}
+
+/// The built-in event type, if a rule fires on it.
+fn with_rules(program: &Program, builtin: BuiltinEvent) -> Option<EventTypeId> {
+    program
+        .events
+        .iter()
+        .position(|e| e.builtin == Some(builtin) && !e.rules.is_empty())
 }
