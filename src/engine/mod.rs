@@ -419,6 +419,8 @@ impl<'p> Engine<'p> {
                 self.remember_event(event);
             }
             Err(reject) => {
+                // A rejected record made no upgrade to run rules on.
+                self.upgrades.clear();
                 if let Some(explanation) = self.explanation_of(&event.member) {
                     explanation.rejected(event, &reject.reason);
                 }

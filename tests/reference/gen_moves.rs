@@ -22,9 +22,10 @@ pub const ATTRIBUTES: [(&str, FieldType); 5] = [
     ("birthday", FieldType::Date),
 ];
 
-/// The days the clock makes events on (docs/semantics.md, "Birthdays and
-/// anniversaries"): a rule's `on` past the declared types' indices.
-pub const DAYS: [&str; 3] = ["birthday", "anniversary", "month_start"];
+/// The events loyalty makes (docs/semantics.md, "Birthdays, anniversaries
+/// and month starts", "Upgrades"): a rule's `on` past the declared types'
+/// indices.
+pub const MADE: [&str; 4] = ["birthday", "anniversary", "month_start", "upgrade"];
 
 /// The event types a program may declare, with the fields each may have.
 pub const EVENTS: [(&str, &[(&str, FieldType)]); 2] = [
@@ -221,8 +222,8 @@ struct OtherRule {
     /// Where it goes among the purchase rules.
     at: usize,
     /// `None`: `on enroll`; else the declared type (the first declared if
-    /// this one is not; on enroll if none is), or past them a day of
-    /// [`DAYS`] (an anniversary for a birthday if members have none).
+    /// this one is not; on enroll if none is), or past them one of
+    /// [`MADE`] (an anniversary for a birthday if members have none).
     on: Option<usize>,
     /// Comparisons joined by `and` (true) or `or`, each maybe negated.
     condition: Vec<(AtomSpec, bool, bool)>,
@@ -333,7 +334,7 @@ fn other_rule() -> impl Strategy<Value = OtherRule> {
     (
         (
             0usize..7,
-            proptest::option::weighted(0.7, 0..EVENTS.len() + DAYS.len()),
+            proptest::option::weighted(0.7, 0..EVENTS.len() + MADE.len()),
             proptest::collection::vec(
                 (atom_spec(), any::<bool>(), proptest::bool::weighted(0.2)),
                 0..3,
@@ -525,7 +526,7 @@ impl MovesSpec {
     }
 
     /// The event type a rule is on: `None` for enrolment, past the
-    /// declared types' indices a day of [`DAYS`].
+    /// declared types' indices one of [`MADE`].
     fn event_of(&self, rule: &OtherRule) -> Option<usize> {
         let declared: Vec<usize> = (0..EVENTS.len())
             .filter(|&e| self.declared_fields(e).is_some())
@@ -790,7 +791,7 @@ impl MovesSpec {
                 Some(e) => EVENTS
                     .get(e)
                     .map(|(n, _)| *n)
-                    .or_else(|| DAYS.get(e.checked_sub(EVENTS.len())?).copied())
+                    .or_else(|| MADE.get(e.checked_sub(EVENTS.len())?).copied())
                     .unwrap_or("enroll"),
             };
             let mut condition: Option<Expr> = None;

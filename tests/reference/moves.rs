@@ -16,7 +16,7 @@
 //! the first tier with a measure of nothing.
 
 use super::*;
-use gen::moves::{FieldValue, Fields, Move, DAYS};
+use gen::moves::{FieldValue, Fields, Move, MADE};
 
 /// What an account holds beyond the purchase program's state.
 #[derive(Default)]
@@ -275,10 +275,52 @@ impl Evaluation<'_> {
             m.extra.attributes.remove("region");
             m.extra.enrolled = Some(local.date());
         }
-        for day in DAYS {
+        for day in MADE.iter().filter(|made| **made != "upgrade") {
             self.queue_day(&e.member, day, t);
         }
         self.fire(e, t, "enroll", BTreeMap::new())
+    }
+
+    /// Whether a rule is on events of type `event`.
+    fn rules_on(&self, event: &str) -> bool {
+        self.program.rules.iter().any(|r| {
+            r.stmts
+                .iter()
+                .any(|s| matches!(&s.node, RuleStmt::On { event: on, .. } if on.node == event))
+        })
+    }
+
+    /// docs/semantics.md, "Upgrades": member moved up a tier at `t`; the
+    /// rules on it run once what moved them is done.
+    pub(super) fn upgraded_to(&mut self, member: &str, t: DateTime<Utc>) {
+        if self.rules_on("upgrade") {
+            self.upgraded.push((member.to_string(), t));
+        }
+    }
+
+    /// The rules on the upgrades noted, in order, and on those they make.
+    pub(super) fn fire_upgrades(&mut self) {
+        while !self.upgraded.is_empty() {
+            for (member, at) in std::mem::take(&mut self.upgraded) {
+                self.made_event(&member, "upgrade", at);
+            }
+        }
+    }
+
+    /// The rules on an event loyalty made, of type `kind`, for `member` at
+    /// `at`: its rows' `event` is the kind and the local day.
+    fn made_event(&mut self, member: &str, kind: &str, at: DateTime<Utc>) {
+        let local = self.program.local(at);
+        let e = GenEvent {
+            id: format!("{kind}:{}", local.date()),
+            time: local,
+            member: member.to_string(),
+            kind: Kind::Move(Move::Declared {
+                event: kind.to_string(),
+                fields: Fields::new(),
+            }),
+        };
+        self.fire(&e, at, kind, BTreeMap::new());
     }
 
     /// docs/semantics.md, "Birthdays, anniversaries and month starts":
@@ -286,11 +328,7 @@ impl Evaluation<'_> {
     /// `month_start`) whose local midnight is after `after`, if a rule is
     /// on it and the day is known.
     fn queue_day(&mut self, member: &str, day: &'static str, after: DateTime<Utc>) {
-        let on_it = self.program.rules.iter().any(|r| {
-            r.stmts
-                .iter()
-                .any(|s| matches!(&s.node, RuleStmt::On { event, .. } if event.node == day))
-        });
+        let on_it = self.rules_on(day);
         let Some(m) = self.members.get(member).filter(|_| on_it) else {
             return;
         };
@@ -332,17 +370,7 @@ impl Evaluation<'_> {
         if let Some(m) = self.members.get_mut(member) {
             m.extra.days.remove(day);
         }
-        let local = self.program.local(at);
-        let e = GenEvent {
-            id: format!("{day}:{}", local.date()),
-            time: local,
-            member: member.to_string(),
-            kind: Kind::Move(Move::Declared {
-                event: day.to_string(),
-                fields: Fields::new(),
-            }),
-        };
-        self.fire(&e, at, day, BTreeMap::new());
+        self.made_event(member, day, at);
         self.queue_day(member, day, at);
     }
 
