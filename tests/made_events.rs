@@ -480,3 +480,26 @@ rule silver_gift {
     );
     assert_eq!(events_of(&run, "silver_gift"), ["upgrade:2026-01-01"]);
 }
+
+#[test]
+fn a_rule_on_upgrade_without_two_tiers_never_fires() {
+    let program = ny!(r#"
+points stars
+rule welcome {
+  on upgrade
+  earn 5 stars
+}
+"#);
+    let file = loyalty::syntax::parse(program).unwrap();
+    let found: Vec<(String, String)> = loyalty::check::check(&file)
+        .into_iter()
+        .map(|d| (d.code.to_string(), d.message))
+        .collect();
+    assert_eq!(
+        found,
+        [(
+            "never-fires".to_string(),
+            "this rule can never fire: no member can move up a tier without two tiers".to_string()
+        )]
+    );
+}
