@@ -12,7 +12,7 @@ use crate::compile::calendar;
 use crate::compile::ir::{BuiltinEvent, EventTypeId, Program, Value};
 use crate::events::{Body, Event, Origin};
 use crate::syntax::ast::CalendarUnit;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 /// Added to a day's place in scheduling order: at one instant, a member's
 /// days come after the rest of their clock work (a period ending at that
@@ -50,12 +50,14 @@ impl MemberDay {
     fn celebrated(self, program: &Program) -> Option<EventTypeId> {
         with_rules(program, self.event())
     }
+}
 
-    /// The id its rows carry in the ledger's event column: no record made
-    /// it, so it is named by its kind and day, `birthday:2025-03-07`.
-    pub(super) fn id(self, day: NaiveDate) -> String {
-        format!("{}:{day}", self.event().name())
-    }
+/// The id the rows of an event loyalty made carry in the ledger's event
+/// column: no record made it, so it is named by its type and local day,
+/// `birthday:2025-03-07`.
+fn made_id(program: &Program, builtin: BuiltinEvent, at: DateTime<Utc>) -> String {
+    let day = calendar::local(program.timezone, at).date();
+    format!("{}:{day}", builtin.name())
 }
 
 impl Engine<'_> {
@@ -70,7 +72,7 @@ impl Engine<'_> {
             return;
         };
         let tz = program.timezone;
-        let yearly = |date| calendar::next_birthday(tz, after, date).map(|(_, start)| start);
+        let yearly = |date| calendar::next_birthday(tz, after, date);
         let start = match day {
             MemberDay::Anniversary => yearly(member.enrolled_on),
             MemberDay::Birthday => {
@@ -98,8 +100,7 @@ impl Engine<'_> {
     pub(super) fn celebrate(&mut self, m: usize, day: MemberDay, at: DateTime<Utc>) {
         let program = self.program;
         if let Some(kind) = day.celebrated(program) {
-            let id = day.id(calendar::local(program.timezone, at).date());
-            self.run_made_event(m, kind, id, at);
+            self.run_made_event(m, kind, made_id(program, day.event(), at), at);
             self.schedule_member_day(m, day, at);
         }
     }
@@ -121,10 +122,7 @@ impl Engine<'_> {
         };
         while !self.upgrades.is_empty() {
             for (m, at) in std::mem::take(&mut self.upgrades) {
-                let id = format!(
-                    "upgrade:{}",
-                    calendar::local(self.program.timezone, at).date()
-                );
+                let id = made_id(self.program, BuiltinEvent::Upgrade, at);
                 self.run_made_event(m, kind, id, at);
             }
         }
