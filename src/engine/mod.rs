@@ -3,7 +3,8 @@
 //! the contract; in short: the clock advances before each event (expiries,
 //! releases, period ends and grace ends due at or before it, in time order),
 //! rules run in declaration order against the state before the event, and
-//! every change is one ledger entry.
+//! every change is one ledger entry. Rules also run on events the engine
+//! makes itself: members' days and upgrades (`made_events`).
 
 mod adjust;
 
@@ -96,8 +97,8 @@ enum DueKind {
     Inactivity(PointsId),
     PeriodEnd,
     GraceEnd,
-    /// The member's birthday or enrolment anniversary starts: the rules
-    /// on it run.
+    /// The member's birthday, enrolment anniversary or a month starts:
+    /// the rules on it run.
     MemberDay(made_events::MemberDay),
 }
 
