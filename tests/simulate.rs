@@ -278,7 +278,8 @@ fn a_scenario_must_fit_the_program_s_events() {
     let error = simulate::load(
         &program,
         "seed: 1\nstart: 2026-01-01\nmonths: 3\nmembers: { initial: 5 }\n\
-         attributes: { cardholder: { true: 1 } }\nevents:\n  flight: { per_month: { poisson: 1 } }\n",
+         attributes: { cardholder: { true: 1 }, birthday: { age: [30, 40] } }\n\
+         events:\n  flight: { per_month: { poisson: 1 } }\n",
     )
     .unwrap_err();
     assert_eq!(

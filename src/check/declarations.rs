@@ -24,10 +24,18 @@ pub enum BuiltinEvent {
     CancelRedeem,
     Profile,
     SetTier,
+    /// A member's birthday: made by the clock, never read from a record.
+    Birthday,
+    /// The anniversary of the day a member enrolled: made by the clock too.
+    Anniversary,
+    /// The first of each month, for each member: made by the clock too.
+    MonthStart,
+    /// A member moving up a tier: made by the engine.
+    Upgrade,
 }
 
 impl BuiltinEvent {
-    pub const ALL: [BuiltinEvent; 12] = [
+    pub const ALL: [BuiltinEvent; 16] = [
         BuiltinEvent::Purchase,
         BuiltinEvent::Enroll,
         BuiltinEvent::Return,
@@ -40,6 +48,10 @@ impl BuiltinEvent {
         BuiltinEvent::CancelRedeem,
         BuiltinEvent::Profile,
         BuiltinEvent::SetTier,
+        BuiltinEvent::Birthday,
+        BuiltinEvent::Anniversary,
+        BuiltinEvent::MonthStart,
+        BuiltinEvent::Upgrade,
     ];
 
     pub fn name(self) -> &'static str {
@@ -56,6 +68,10 @@ impl BuiltinEvent {
             BuiltinEvent::CancelRedeem => "cancel_redeem",
             BuiltinEvent::Profile => "profile",
             BuiltinEvent::SetTier => "set_tier",
+            BuiltinEvent::Birthday => "birthday",
+            BuiltinEvent::Anniversary => "anniversary",
+            BuiltinEvent::MonthStart => "month_start",
+            BuiltinEvent::Upgrade => "upgrade",
         }
     }
 
@@ -65,7 +81,11 @@ impl BuiltinEvent {
         match self {
             BuiltinEvent::Purchase => &[("amount", FieldType::Money)],
             BuiltinEvent::Enroll => &[(REFERRED_BY, FieldType::Text)],
-            BuiltinEvent::Profile => &[],
+            BuiltinEvent::Profile
+            | BuiltinEvent::Birthday
+            | BuiltinEvent::Anniversary
+            | BuiltinEvent::MonthStart
+            | BuiltinEvent::Upgrade => &[],
             BuiltinEvent::Return => &[("of", FieldType::Text), ("amount", FieldType::Money)],
             BuiltinEvent::Redeem => &[
                 ("reward", FieldType::Text),
@@ -97,7 +117,30 @@ impl BuiltinEvent {
 
     /// Whether earning rules may fire on it; the others have fixed effects.
     pub fn fires_rules(self) -> bool {
-        matches!(self, BuiltinEvent::Purchase | BuiltinEvent::Enroll)
+        matches!(
+            self,
+            BuiltinEvent::Purchase
+                | BuiltinEvent::Enroll
+                | BuiltinEvent::Birthday
+                | BuiltinEvent::Anniversary
+                | BuiltinEvent::MonthStart
+                | BuiltinEvent::Upgrade
+        )
+    }
+
+    /// Whether the clock makes its events (on each member's birthday,
+    /// enrolment anniversary or month start).
+    pub fn from_clock(self) -> bool {
+        matches!(
+            self,
+            BuiltinEvent::Birthday | BuiltinEvent::Anniversary | BuiltinEvent::MonthStart
+        )
+    }
+
+    /// Whether loyalty makes its events itself (the clock's, and an
+    /// `upgrade` when a member moves up a tier), never read from a record.
+    pub fn made_by_loyalty(self) -> bool {
+        self.from_clock() || self == BuiltinEvent::Upgrade
     }
 
     /// Whether a program may add fields to it with an `event` block.

@@ -231,16 +231,12 @@ impl Types<'_, '_, '_> {
             "hour" | "month" | "days_since_enroll" => Ty::Number,
             "referred" => Ty::Bool,
             "days_to_birthday" => {
-                if self.symbols.member.get("birthday") != Some(&FieldType::Date) {
-                    self.checker.report(
-                        Diagnostic::error(
-                            "missing-attribute",
-                            span,
-                            "`days_to_birthday` needs a `birthday` member attribute",
-                        )
-                        .with_label("no birthday to count to")
-                        .with_help("declare it: `member { birthday: date }`"),
-                    );
+                if !knows_birthday(self.symbols) {
+                    self.checker.report(missing_birthday(
+                        span,
+                        "`days_to_birthday`",
+                        "no birthday to count to",
+                    ));
                     return Some(Ty::Unknown);
                 }
                 Ty::Number
@@ -614,4 +610,21 @@ pub fn unknown_points(points: &Ident, symbols: &Symbols) -> Diagnostic {
         "points types",
         symbols.points.keys().copied(),
     )
+}
+
+/// Whether the program's members have a birthday: a `birthday: date`
+/// attribute (optional or not).
+pub(super) fn knows_birthday(symbols: &Symbols) -> bool {
+    symbols.member.get("birthday") == Some(&FieldType::Date)
+}
+
+/// `what` (a built-in name, a rule's event) needs the members' birthday.
+pub(super) fn missing_birthday(span: Span, what: &str, label: &str) -> Diagnostic {
+    Diagnostic::error(
+        "missing-attribute",
+        span,
+        format!("{what} needs a `birthday` member attribute"),
+    )
+    .with_label(label)
+    .with_help("declare it: `member { birthday: date }`")
 }

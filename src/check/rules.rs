@@ -1,8 +1,8 @@
 //! Checks of earning rules: the event they fire on, their awards and rates,
 //! references to earlier rules, caps, limits, budgets and campaign windows.
 
-use super::declarations::Symbols;
-use super::expressions::{unknown_points, Scope, Ty, Types};
+use super::declarations::{BuiltinEvent, Symbols};
+use super::expressions::{knows_birthday, missing_birthday, unknown_points, Scope, Ty, Types};
 use super::{suggest, Checker};
 use crate::diagnostic::Diagnostic;
 use crate::syntax::ast::*;
@@ -74,6 +74,26 @@ fn check_rule<'a>(
         _ => None,
     });
     let event = on.and_then(|(event, _)| resolve_event(event, symbols, checker));
+    let on_builtin = |b| event.is_some_and(|(_, s)| s.builtin == Some(b));
+    if let Some((on_event, _)) = on.filter(|_| on_builtin(BuiltinEvent::Birthday)) {
+        if !knows_birthday(symbols) {
+            checker.report(missing_birthday(
+                on_event.span,
+                "a rule `on birthday`",
+                "no birthday to celebrate",
+            ));
+        }
+    }
+    if let Some((on_event, _)) = on.filter(|_| on_builtin(BuiltinEvent::Upgrade)) {
+        if symbols.tiers.len() < 2 {
+            never_fires(
+                checker,
+                on_event.span,
+                "no member can move up a tier without two tiers",
+                "no upgrade to fire on",
+            );
+        }
+    }
     let scope = || Scope::Event(event);
 
     for stmt in &rule.stmts {

@@ -272,6 +272,18 @@ pub fn days_to_birthday(date: NaiveDate, birthday: NaiveDate) -> i64 {
     }
 }
 
+/// The start (local midnight) of the first birthday that starts after the
+/// instant `after`, kept on 28 February for a 29 February birthday in
+/// other years. A birthday on the day of `after` has started already, so
+/// it is next year's.
+pub fn next_birthday(tz: Tz, after: DateTime<Utc>, birthday: NaiveDate) -> Option<DateTime<Utc>> {
+    let tomorrow = local(tz, after).date().succ_opt()?;
+    let day = tomorrow.checked_add_days(Days::new(
+        u64::try_from(days_to_birthday(tomorrow, birthday)).ok()?,
+    ))?;
+    Some(start_of_day(tz, day))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,6 +367,39 @@ mod tests {
         assert_eq!(
             add_term(t, term),
             d("2026-02-28").and_hms_opt(10, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_next_birthday_starts_after_the_instant_at_local_midnight() {
+        let tz: Tz = "America/New_York".parse().unwrap();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let next = |after: &str, birthday: &str| {
+            let start = next_birthday(tz, at(after), d(birthday)).unwrap();
+            rfc3339(tz, start)
+        };
+        // The day before: tomorrow's midnight, New York time.
+        assert_eq!(
+            next("2025-03-06T12:00:00-05:00", "1990-03-07"),
+            "2025-03-07T00:00:00-05:00"
+        );
+        // On the day, even at its first instant: it has started, so next year.
+        assert_eq!(
+            next("2025-03-07T00:00:00-05:00", "1990-03-07"),
+            "2026-03-07T00:00:00-05:00"
+        );
+        // 29 February: kept on the 28th in other years, on the 29th in leap years.
+        assert_eq!(
+            next("2025-01-10T09:00:00-05:00", "2000-02-29"),
+            "2025-02-28T00:00:00-05:00"
+        );
+        assert_eq!(
+            next("2025-02-28T09:00:00-05:00", "2000-02-29"),
+            "2026-02-28T00:00:00-05:00"
+        );
+        assert_eq!(
+            next("2027-03-01T09:00:00-05:00", "2000-02-29"),
+            "2028-02-29T00:00:00-05:00"
         );
     }
 

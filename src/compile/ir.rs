@@ -120,9 +120,17 @@ impl Program {
             .unwrap_or(points.expiry)
     }
 
+    /// The `birthday` member attribute's index, if the members have one.
+    pub fn birthday(&self) -> Option<usize> {
+        self.member_attributes
+            .iter()
+            .position(|a| a.name == "birthday" && a.ty == FieldType::Date)
+    }
+
     /// Whether records of this kind can do anything here: transfers need a
     /// points type with `transfers` or a `pool`, pool events a `pool`,
-    /// `set_tier` a `status match` line, `profile` member attributes.
+    /// `set_tier` a `status match` line, `profile` member attributes; no
+    /// record is of a type loyalty makes (`birthday`, `upgrade`, ...).
     pub fn uses(&self, builtin: Option<BuiltinEvent>) -> bool {
         match builtin {
             Some(BuiltinEvent::SetTier) => self
@@ -135,6 +143,7 @@ impl Program {
                 .iter()
                 .any(|p| p.transfers.is_some() || p.pool.is_some()),
             Some(BuiltinEvent::JoinPool | BuiltinEvent::LeavePool) => !self.pool_index.is_empty(),
+            Some(made) if made.made_by_loyalty() => false,
             _ => true,
         }
     }

@@ -688,9 +688,7 @@ fn resolve_name(
                 "month" => Expr::Builtin(Builtin::Month),
                 "days_to_birthday" => Expr::Builtin(Builtin::DaysToBirthday(
                     program
-                        .member_attributes
-                        .iter()
-                        .position(|a| a.name == "birthday")
+                        .birthday()
                         .ok_or_else(|| internal(span, "the `birthday` attribute"))?,
                 )),
                 "days_since_enroll" => Expr::Builtin(Builtin::DaysSinceEnroll),

@@ -3,7 +3,8 @@
 //! the contract; in short: the clock advances before each event (expiries,
 //! releases, period ends and grace ends due at or before it, in time order),
 //! rules run in declaration order against the state before the event, and
-//! every change is one ledger entry.
+//! every change is one ledger entry. Rules also run on events the engine
+//! makes itself: members' days and upgrades (`made_events`).
 
 mod adjust;
 
@@ -14,6 +15,7 @@ pub mod explain;
 mod ids;
 mod late;
 pub mod ledger;
+mod made_events;
 pub mod member;
 pub mod opening;
 mod packed;
@@ -95,6 +97,9 @@ enum DueKind {
     Inactivity(PointsId),
     PeriodEnd,
     GraceEnd,
+    /// The member's birthday, enrolment anniversary or a month starts:
+    /// the rules on it run.
+    MemberDay(made_events::MemberDay),
 }
 
 /// Counts of events, for the summary.
@@ -143,6 +148,9 @@ pub struct Engine<'p> {
     /// Per member slot, how many times a late event re-ran it (empty until
     /// one did): see `Due::generation`.
     generations: Vec<u32>,
+    /// Members who moved up a tier, and when, whose rules `on upgrade` are
+    /// still to run (`made_events`).
+    upgrades: Vec<(usize, DateTime<Utc>)>,
     /// Purchase amounts less what was returned of them, by the month of the
     /// purchase (`calendar::period_key` of months): kept here rather than
     /// summed over the members' purchases, which a return window forgets.
@@ -383,6 +391,7 @@ impl<'p> Engine<'p> {
             memberships: BTreeMap::new(),
             history: None,
             generations: Vec::new(),
+            upgrades: Vec::new(),
             sales: BTreeMap::new(),
         }
     }
@@ -411,11 +420,9 @@ impl<'p> Engine<'p> {
                 self.remember_event(event);
             }
             Err(reject) => {
-                if let Some(explanation) = self
-                    .explanation
-                    .as_mut()
-                    .filter(|e| e.member == event.member)
-                {
+                // A rejected record made no upgrade to run rules on.
+                self.upgrades.clear();
+                if let Some(explanation) = self.explanation_of(&event.member) {
                     explanation.rejected(event, &reject.reason);
                 }
             }
@@ -508,12 +515,9 @@ impl<'p> Engine<'p> {
         }
         self.explained = self.ledger.len();
         self.current_event = Some(event.id.as_str().into());
-        if let Some(explanation) = self
-            .explanation
-            .as_mut()
-            .filter(|e| e.member == event.member)
-        {
-            explanation.event(event, self.program);
+        let program = self.program;
+        if let Some(explanation) = self.explanation_of(&event.member) {
+            explanation.event(event, program);
         }
         let Some(m) = member else {
             // Admitted without a member: an enrolment.
@@ -527,6 +531,7 @@ impl<'p> Engine<'p> {
                 self.unenroll(m, rows);
                 return Err(reject(reason));
             }
+            self.fire_upgrades();
             self.keep_id(event);
             return Ok(());
         };
@@ -544,6 +549,7 @@ impl<'p> Engine<'p> {
             Body::Purchase { .. } | Body::Plain | Body::Enroll { .. } => self.earn(m, event),
         }
         .map_err(reject)?;
+        self.fire_upgrades();
         self.keep_id(event);
         Ok(())
     }
@@ -580,7 +586,9 @@ impl<'p> Engine<'p> {
                 DueKind::Inactivity(p) => self.expire_inactive(due.member, p, due.at, due.seq),
                 DueKind::PeriodEnd => self.period_end(due.member, due.at),
                 DueKind::GraceEnd => self.grace_end(due.member, due.at),
+                DueKind::MemberDay(day) => self.celebrate(due.member, day, due.at),
             }
+            self.fire_upgrades();
             if self.ledger.len() >= rows {
                 more = true;
                 break;
@@ -640,7 +648,7 @@ impl<'p> Engine<'p> {
                 .wallets
                 .get(p.index())
                 .is_some_and(|wallet| wallet.inactivity_due == Some(due.at)),
-            DueKind::Release(..) | DueKind::Expire(..) => true,
+            DueKind::Release(..) | DueKind::Expire(..) | DueKind::MemberDay(_) => true,
         }
     }
 
@@ -835,6 +843,11 @@ impl<'p> Engine<'p> {
         self.clock
     }
 
+    /// The explanation being made, if it is of `member`.
+    fn explanation_of(&mut self, member: &str) -> Option<&mut Explanation> {
+        self.explanation.as_mut().filter(|e| e.member == member)
+    }
+
     pub fn take_explanation(&mut self) -> Option<Explanation> {
         self.explanation.take()
     }
@@ -910,6 +923,9 @@ impl<'p> Engine<'p> {
     fn enroll(&mut self, event: &Event) -> usize {
         let m = self.add_slot(&event.member, event.time, event.fields.clone());
         self.joined(m, event);
+        for day in made_events::MemberDay::ALL {
+            self.schedule_member_day(m, day, event.time);
+        }
         m
     }
 

@@ -1,6 +1,7 @@
 //! Member updates: a `profile` record changes the member attributes it
 //! gives and leaves the others; a birthday, once known, stays.
 
+use super::made_events::MemberDay;
 use super::{unknown_member, Engine, Refusal};
 use crate::compile::ir::Value;
 use crate::events::{Event, RejectClass};
@@ -25,10 +26,7 @@ impl Engine<'_> {
             ));
         }
         for &(i, value) in &given {
-            let named_birthday = program
-                .member_attributes
-                .get(i)
-                .is_some_and(|a| a.name == "birthday");
+            let named_birthday = program.birthday() == Some(i);
             match member.attributes.get(i) {
                 Some(Value::Date(known)) if named_birthday && value != &Value::Date(*known) => {
                     return Err(Refusal::new(
@@ -39,10 +37,17 @@ impl Engine<'_> {
                 _ => {}
             }
         }
+        let birthday = program.birthday();
+        let knew_birthday =
+            birthday.and_then(|i| member.attributes.get(i)) != Some(&Value::Missing);
         for (i, value) in given {
             if let Some(slot) = member.attributes.get_mut(i) {
                 *slot = value.clone();
             }
+        }
+        // A birthday made known now is celebrated from the next one.
+        if !knew_birthday {
+            self.schedule_member_day(m, MemberDay::Birthday, event.time);
         }
         Ok(())
     }

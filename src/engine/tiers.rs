@@ -655,6 +655,9 @@ impl Engine<'_> {
         entry.note = note;
         entry.tier = Some(to);
         self.grant_perks(m, Some(from), to, at);
+        if to > from {
+            self.note_upgrade(m, at);
+        }
     }
 
     /// Records the perks a member gains by moving from one tier to another.

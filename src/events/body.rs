@@ -111,6 +111,12 @@ impl Body {
                 });
             }
             BuiltinEvent::Profile => return Ok(Body::Profile),
+            made if made.made_by_loyalty() => {
+                return Err(format!(
+                    "`{}` events are made by loyalty itself: a record cannot be one",
+                    made.name()
+                ))
+            }
             _ => {}
         }
         if matches!(builtin, BuiltinEvent::Purchase) {
@@ -124,7 +130,13 @@ impl Body {
         let mut values = std::mem::take(fields).into_iter().map(present);
         let mut next = || values.next().flatten();
         let body = match builtin {
-            BuiltinEvent::Purchase | BuiltinEvent::Enroll | BuiltinEvent::Profile => Body::Plain,
+            BuiltinEvent::Purchase
+            | BuiltinEvent::Enroll
+            | BuiltinEvent::Profile
+            | BuiltinEvent::Birthday
+            | BuiltinEvent::Anniversary
+            | BuiltinEvent::MonthStart
+            | BuiltinEvent::Upgrade => Body::Plain,
             BuiltinEvent::Return => match (text(next()), number(next())) {
                 (None, _) => {
                     return Err("`return` needs `of`, the id of the purchase returned".into())
@@ -328,10 +340,13 @@ mod tests {
 
     /// Taking a body and giving back its values is the identity on records
     /// that give every built-in field a body can hold: the fields are read
-    /// in the schema's order.
+    /// in the schema's order. (No record is of a type loyalty makes.)
     #[test]
     fn values_give_back_what_take_took() {
-        for builtin in BuiltinEvent::ALL {
+        for builtin in BuiltinEvent::ALL
+            .into_iter()
+            .filter(|b| !b.made_by_loyalty())
+        {
             let schema = builtin.fields();
             let mut all: Vec<Value> = schema
                 .iter()
@@ -358,6 +373,17 @@ mod tests {
                     assert_eq!(body.values(), all, "{builtin:?}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn no_record_is_of_a_type_loyalty_makes() {
+        for made in BuiltinEvent::ALL
+            .into_iter()
+            .filter(|b| b.made_by_loyalty())
+        {
+            let refused = Body::take(Some(made), &mut Vec::new()).unwrap_err();
+            assert!(refused.contains("made by loyalty itself"), "{refused}");
         }
     }
 

@@ -400,7 +400,11 @@ pub fn builtin_note(source: &str, offset: usize, word: &str) -> Option<String> {
         let fields = fields(*event);
         return Some(format!(
             "**built-in event type** `{word}`{}",
-            if fields.is_empty() {
+            if event.from_clock() {
+                ", made by the clock at the start of each member's day".to_string()
+            } else if event.made_by_loyalty() {
+                ", made when a member moves up a tier".to_string()
+            } else if fields.is_empty() {
                 String::new()
             } else {
                 format!(", with {}", fields.join(", "))
@@ -547,6 +551,10 @@ mod tests {
             Some("**built-in event type** `purchase`, with `amount`: money")
         );
         assert_eq!(builtin_note(&source, at("where"), "where"), None);
+        assert_eq!(
+            builtin_note(&source, 0, "birthday").as_deref(),
+            Some("**built-in event type** `birthday`, made by the clock at the start of each member's day")
+        );
     }
 
     #[test]

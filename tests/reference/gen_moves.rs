@@ -22,6 +22,11 @@ pub const ATTRIBUTES: [(&str, FieldType); 5] = [
     ("birthday", FieldType::Date),
 ];
 
+/// The events loyalty makes (docs/semantics.md, "Birthdays, anniversaries
+/// and month starts", "Upgrades"): a rule's `on` past the declared types'
+/// indices.
+pub const MADE: [&str; 4] = ["birthday", "anniversary", "month_start", "upgrade"];
+
 /// The event types a program may declare, with the fields each may have.
 pub const EVENTS: [(&str, &[(&str, FieldType)]); 2] = [
     (
@@ -217,7 +222,8 @@ struct OtherRule {
     /// Where it goes among the purchase rules.
     at: usize,
     /// `None`: `on enroll`; else the declared type (the first declared if
-    /// this one is not; on enroll if none is).
+    /// this one is not; on enroll if none is), or past them one of
+    /// [`MADE`] (an anniversary for a birthday if members have none).
     on: Option<usize>,
     /// Comparisons joined by `and` (true) or `or`, each maybe negated.
     condition: Vec<(AtomSpec, bool, bool)>,
@@ -328,7 +334,7 @@ fn other_rule() -> impl Strategy<Value = OtherRule> {
     (
         (
             0usize..7,
-            proptest::option::weighted(0.7, 0..EVENTS.len()),
+            proptest::option::weighted(0.7, 0..EVENTS.len() + MADE.len()),
             proptest::collection::vec(
                 (atom_spec(), any::<bool>(), proptest::bool::weighted(0.2)),
                 0..3,
@@ -519,12 +525,18 @@ impl MovesSpec {
             .collect()
     }
 
-    /// The event type a rule is on: `None` for enrolment.
+    /// The event type a rule is on: `None` for enrolment, past the
+    /// declared types' indices one of [`MADE`].
     fn event_of(&self, rule: &OtherRule) -> Option<usize> {
         let declared: Vec<usize> = (0..EVENTS.len())
             .filter(|&e| self.declared_fields(e).is_some())
             .collect();
         let e = rule.on?;
+        if let Some(day) = e.checked_sub(EVENTS.len()) {
+            // `on birthday` needs the attribute (`missing-attribute`).
+            let unknown_birthday = day == 0 && !self.has_birthday();
+            return Some(EVENTS.len() + day + usize::from(unknown_birthday));
+        }
         if declared.contains(&e) {
             Some(e)
         } else {
@@ -550,10 +562,15 @@ impl MovesSpec {
         names
     }
 
+    /// Whether members have a `birthday` attribute.
+    fn has_birthday(&self) -> bool {
+        self.attributes.get(4).is_some_and(Option::is_some)
+    }
+
     /// `days_since_enroll`, and `days_to_birthday` with a birthday.
     fn days(&self) -> Vec<InScope> {
         let mut names = vec![("days_since_enroll".to_string(), FieldType::Number, false)];
-        if self.attributes.get(4).is_some_and(Option::is_some) {
+        if self.has_birthday() {
             names.push(("days_to_birthday".to_string(), FieldType::Number, false));
         }
         names
@@ -769,7 +786,14 @@ impl MovesSpec {
         for (k, rule) in self.rules.iter().enumerate() {
             let e = self.event_of(rule);
             let scope = self.scope(e);
-            let event = e.and_then(|e| EVENTS.get(e)).map_or("enroll", |(n, _)| n);
+            let event = match e {
+                None => "enroll",
+                Some(e) => EVENTS
+                    .get(e)
+                    .map(|(n, _)| *n)
+                    .or_else(|| MADE.get(e.checked_sub(EVENTS.len())?).copied())
+                    .unwrap_or("enroll"),
+            };
             let mut condition: Option<Expr> = None;
             for (atom, and, not) in &rule.condition {
                 let Some(mut a) = build_atom(atom, &scope) else {

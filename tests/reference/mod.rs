@@ -83,7 +83,13 @@
 //! (on the calendar: a month after 31 January is the last of February),
 //! `times` by a text or number field or attribute; rules `on enroll`
 //! (paid after the joining `tier_change`, measured for the tier; one whose
-//! award cannot be computed enrols nobody); a member named like a pool
+//! award cannot be computed enrols nobody); rules `on birthday`, `on
+//! anniversary` and `on month_start` (the first day whose local midnight
+//! is after the enrolment, or after the `profile` that gave the birthday;
+//! a 29 February kept on the 28th in other years; after the member's other
+//! clock work at that instant; the event column `birthday:DAY`); rules `on
+//! upgrade` (after the record or clock work that moved the member up, with
+//! the new tier, in turn for the upgrades their awards make); a member named like a pool
 //! (`kind:id`: a pool of that name cannot open, and once a pool has it,
 //! the member cannot enrol); `profile` records (the attributes given
 //! replace the member's, a known birthday cannot change, one giving
@@ -680,6 +686,9 @@ pub struct Evaluation<'p> {
     issued: BTreeMap<String, Decimal>,
     previewed: BTreeMap<String, Decimal>,
     seq: usize,
+    /// Members who moved up a tier, and when, whose rules `on upgrade`
+    /// have not run yet.
+    upgraded: Vec<(String, DateTime<Utc>)>,
     outcome: Outcome,
 }
 
@@ -692,6 +701,8 @@ enum Due {
     /// Every bucket of a type, after the time without activity.
     Inactivity(String),
     Tier(tiers::TierDue),
+    /// A birthday, an anniversary or a month starts.
+    Day(&'static str),
 }
 
 /// What the rules paid on an event: the member's awards (a return takes
@@ -719,6 +730,7 @@ impl<'p> Evaluation<'p> {
             issued: BTreeMap::new(),
             previewed: BTreeMap::new(),
             seq: 0,
+            upgraded: Vec::new(),
             outcome: Outcome::default(),
         }
     }
@@ -876,8 +888,12 @@ impl<'p> Evaluation<'p> {
             } => self.adjust(e, t, points_type, *points, purchase.as_deref(), *expires),
             Kind::Move(m) => self.moved(e, t, m),
         };
+        // The rules on the upgrades it made come after it.
         if applied {
+            self.fire_upgrades();
             self.ids.entry(e.id.clone()).or_default().push(t);
+        } else {
+            self.upgraded.clear();
         }
         applied
     }
@@ -1015,7 +1031,9 @@ impl<'p> Evaluation<'p> {
                 }
                 Due::Tier(tiers::TierDue::Review) => self.review(&member, at),
                 Due::Tier(tiers::TierDue::GraceEnd) => self.grace_end(&member, at),
+                Due::Day(day) => self.celebrate(&member, day, at),
             }
+            self.fire_upgrades();
         }
         if self.clock.is_none_or(|c| c < t) {
             self.clock = Some(t);
@@ -1053,6 +1071,11 @@ impl<'p> Evaluation<'p> {
             }
             for (at, seq, what) in self.tier_due(m, t) {
                 due.push((at, m.rank, seq, id.clone(), Due::Tier(what)));
+            }
+            // A member's day after the rest of their work at its instant,
+            // as an event then would be.
+            for (day, &(at, seq)) in m.extra.days.iter().filter(|(_, (at, _))| *at <= t) {
+                due.push((at, m.rank, (1 << 40) + seq, id.clone(), Due::Day(day)));
             }
         }
         due.into_iter()

@@ -3,8 +3,9 @@
 //! "Earning", "Input and order"; docs/language.md, "Events", "Preview
 //! rules", "`member`"): transfers between members and into and out of
 //! pools, `join_pool` and `leave_pool`, member attributes of every type,
-//! records of declared types and the rules on them, and rules `on enroll`.
-//! Preview rules are paid in `Evaluation::pay` (mod.rs).
+//! records of declared types and the rules on them, rules `on enroll`, and
+//! rules `on birthday`, `on anniversary` and `on month_start` ("Birthdays,
+//! anniversaries and month starts"). Preview rules are paid in `Evaluation::pay` (mod.rs).
 //!
 //! A pool is an account kept with the members (`members`), as the docs
 //! say it is listed: it has a rank in the order accounts were opened
@@ -15,7 +16,7 @@
 //! the first tier with a measure of nothing.
 
 use super::*;
-use gen::moves::{FieldValue, Fields, Move};
+use gen::moves::{FieldValue, Fields, Move, MADE};
 
 /// What an account holds beyond the purchase program's state.
 #[derive(Default)]
@@ -30,6 +31,9 @@ pub(super) struct Extra {
     /// A member: the pool it is in, per points type (a kind pools one
     /// type).
     pub pools: BTreeMap<String, String>,
+    /// A member: the next birthday and anniversary a rule is on, when
+    /// each starts and its place among the member's clock work.
+    pub days: BTreeMap<&'static str, (DateTime<Utc>, usize)>,
 }
 
 fn value(v: &FieldValue) -> Value {
@@ -271,7 +275,103 @@ impl Evaluation<'_> {
             m.extra.attributes.remove("region");
             m.extra.enrolled = Some(local.date());
         }
+        for day in MADE.iter().filter(|made| **made != "upgrade") {
+            self.queue_day(&e.member, day, t);
+        }
         self.fire(e, t, "enroll", BTreeMap::new())
+    }
+
+    /// Whether a rule is on events of type `event`.
+    fn rules_on(&self, event: &str) -> bool {
+        self.program.rules.iter().any(|r| {
+            r.stmts
+                .iter()
+                .any(|s| matches!(&s.node, RuleStmt::On { event: on, .. } if on.node == event))
+        })
+    }
+
+    /// docs/semantics.md, "Upgrades": member moved up a tier at `t`; the
+    /// rules on it run once what moved them is done.
+    pub(super) fn upgraded_to(&mut self, member: &str, t: DateTime<Utc>) {
+        if self.rules_on("upgrade") {
+            self.upgraded.push((member.to_string(), t));
+        }
+    }
+
+    /// The rules on the upgrades noted, in order, and on those they make.
+    pub(super) fn fire_upgrades(&mut self) {
+        while !self.upgraded.is_empty() {
+            for (member, at) in std::mem::take(&mut self.upgraded) {
+                self.made_event(&member, "upgrade", at);
+            }
+        }
+    }
+
+    /// The rules on an event loyalty made, of type `kind`, for `member` at
+    /// `at`: its rows' `event` is the kind and the local day.
+    fn made_event(&mut self, member: &str, kind: &str, at: DateTime<Utc>) {
+        let local = self.program.local(at);
+        let e = GenEvent {
+            id: format!("{kind}:{}", local.date()),
+            time: local,
+            member: member.to_string(),
+            kind: Kind::Move(Move::Declared {
+                event: kind.to_string(),
+                fields: Fields::new(),
+            }),
+        };
+        self.fire(&e, at, kind, BTreeMap::new());
+    }
+
+    /// docs/semantics.md, "Birthdays, anniversaries and month starts":
+    /// queues the member's first `day` (`birthday`, `anniversary` or
+    /// `month_start`) whose local midnight is after `after`, if a rule is
+    /// on it and the day is known.
+    fn queue_day(&mut self, member: &str, day: &'static str, after: DateTime<Utc>) {
+        let on_it = self.rules_on(day);
+        let Some(m) = self.members.get(member).filter(|_| on_it) else {
+            return;
+        };
+        let local = self.program.local(after).date();
+        // The same day in this year and the next (28 February for a 29
+        // February in other years).
+        let yearly = |date: NaiveDate| -> Vec<NaiveDate> {
+            (local.year()..=local.year() + 1)
+                .filter_map(|y| {
+                    NaiveDate::from_ymd_opt(y, date.month(), date.day())
+                        .or_else(|| NaiveDate::from_ymd_opt(y, 2, 28))
+                })
+                .collect()
+        };
+        let candidates = match (day, m.extra.attributes.get("birthday"), m.extra.enrolled) {
+            ("birthday", Some(Value::Date(d)), _) => yearly(*d),
+            ("anniversary", _, Some(d)) => yearly(d),
+            ("month_start", _, _) => {
+                let (y, mo) = (local.year(), local.month());
+                let (y, mo) = if mo == 12 { (y + 1, 1) } else { (y, mo + 1) };
+                NaiveDate::from_ymd_opt(y, mo, 1).into_iter().collect()
+            }
+            _ => return,
+        };
+        let starts = candidates
+            .into_iter()
+            .map(|kept| self.program.instant(kept.and_time(NaiveTime::MIN)))
+            .find(|at| *at > after);
+        let seq = self.seq;
+        self.seq += 1;
+        if let (Some(at), Some(m)) = (starts, self.members.get_mut(member)) {
+            m.extra.days.insert(day, (at, seq));
+        }
+    }
+
+    /// The member's `day` started at `at`: the rules on it fire on an
+    /// event named by the day (its rows' `event`), then the next is queued.
+    pub(super) fn celebrate(&mut self, member: &str, day: &'static str, at: DateTime<Utc>) {
+        if let Some(m) = self.members.get_mut(member) {
+            m.extra.days.remove(day);
+        }
+        self.made_event(member, day, at);
+        self.queue_day(member, day, at);
     }
 
     /// The rules on an event other than a purchase, on the member's state
@@ -318,7 +418,7 @@ impl Evaluation<'_> {
                 let schema = self.program.schema(event).unwrap_or_default();
                 self.fire(e, t, event, values(&schema, fields))
             }
-            Move::Profile { fields } => self.profile(e, fields),
+            Move::Profile { fields } => self.profile(e, t, fields),
         }
     }
 
@@ -326,7 +426,7 @@ impl Evaluation<'_> {
     /// attributes given replace the member's (`vip` and `region` are never
     /// given here); none given, or a birthday other than a known one,
     /// rejects the record.
-    fn profile(&mut self, e: &GenEvent, fields: &Fields) -> bool {
+    fn profile(&mut self, e: &GenEvent, t: DateTime<Utc>, fields: &Fields) -> bool {
         let given: Vec<(String, Value)> = fields
             .iter()
             .filter_map(|(n, v)| Some((n.clone(), value(v.as_ref()?))))
@@ -341,7 +441,12 @@ impl Evaluation<'_> {
         if given.is_empty() || changed {
             return false;
         }
+        let told = matches!(known, Some(Value::Date(_)));
         m.extra.attributes.extend(given);
+        // A birthday made known now: the next one that starts after it.
+        if !told {
+            self.queue_day(&e.member, "birthday", t);
+        }
         true
     }
 

@@ -1,0 +1,180 @@
+//! Events loyalty makes itself, whose rules run like those on any event.
+//! The clock makes `birthday`, `anniversary` and `month_start` for a member
+//! at the start (local midnight) of their birthday, of the anniversary of
+//! the day they enrolled, or of each month; a 29 February falls on 28
+//! February in other years. One day of each kind is queued per member at
+//! a time: the next is queued when one comes, so a member idle for years
+//! costs one firing a year (twelve for month starts). The engine makes an
+//! `upgrade` when a member moves up a tier, once what moved them is done.
+
+use super::{DueKind, Engine};
+use crate::compile::calendar;
+use crate::compile::ir::{BuiltinEvent, EventTypeId, Program, Value};
+use crate::events::{Body, Event, Origin};
+use crate::syntax::ast::CalendarUnit;
+use chrono::{DateTime, Utc};
+
+/// Added to a day's place in scheduling order: at one instant, a member's
+/// days come after the rest of their clock work (a period ending at that
+/// midnight is reviewed, points expiring then are gone), as an event at
+/// that instant would.
+const AFTER_OTHER_WORK: u64 = 1 << 62;
+
+/// A day of a member's that rules may fire on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum MemberDay {
+    Birthday,
+    /// Of the day the member enrolled.
+    Anniversary,
+    /// The first of every month.
+    MonthStart,
+}
+
+impl MemberDay {
+    pub(super) const ALL: [MemberDay; 3] = [
+        MemberDay::Birthday,
+        MemberDay::Anniversary,
+        MemberDay::MonthStart,
+    ];
+
+    fn event(self) -> BuiltinEvent {
+        match self {
+            MemberDay::Birthday => BuiltinEvent::Birthday,
+            MemberDay::Anniversary => BuiltinEvent::Anniversary,
+            MemberDay::MonthStart => BuiltinEvent::MonthStart,
+        }
+    }
+
+    /// Its event type, if a rule fires on it (else it is never queued, and
+    /// a program without such rules runs as if they did not exist).
+    fn celebrated(self, program: &Program) -> Option<EventTypeId> {
+        with_rules(program, self.event())
+    }
+}
+
+/// The id the rows of an event loyalty made carry in the ledger's event
+/// column: no record made it, so it is named by its type and local day,
+/// `birthday:2025-03-07`.
+fn made_id(program: &Program, builtin: BuiltinEvent, at: DateTime<Utc>) -> String {
+    let day = calendar::local(program.timezone, at).date();
+    format!("{}:{day}", builtin.name())
+}
+
+impl Engine<'_> {
+    /// Queues member `m`'s first day of the kind that starts after `after`,
+    /// if a rule fires on it and the day is known (a birthday may not be).
+    pub(super) fn schedule_member_day(&mut self, m: usize, day: MemberDay, after: DateTime<Utc>) {
+        let program = self.program;
+        if day.celebrated(program).is_none() {
+            return;
+        }
+        let Some(member) = self.members.get(m) else {
+            return;
+        };
+        let tz = program.timezone;
+        let yearly = |date| calendar::next_birthday(tz, after, date);
+        let start = match day {
+            MemberDay::Anniversary => yearly(member.enrolled_on),
+            MemberDay::Birthday => {
+                let birthday = program.birthday().and_then(|i| member.attributes.get(i));
+                let Some(Value::Date(birthday)) = birthday else {
+                    return;
+                };
+                yearly(*birthday)
+            }
+            MemberDay::MonthStart => {
+                let today = calendar::local(tz, after).date();
+                let first = calendar::next_unit_start(CalendarUnit::Month, today, 0);
+                Some(calendar::start_of_day(tz, first))
+            }
+        };
+        if let Some(start) = start {
+            self.seq += 1;
+            let seq = AFTER_OTHER_WORK + self.seq;
+            self.queue(start, m, seq, DueKind::MemberDay(day));
+        }
+    }
+
+    /// Member `m`'s day has started at `at`: the rules on it run, then the
+    /// next one is queued.
+    pub(super) fn celebrate(&mut self, m: usize, day: MemberDay, at: DateTime<Utc>) {
+        let program = self.program;
+        if let Some(kind) = day.celebrated(program) {
+            self.run_made_event(m, kind, made_id(program, day.event(), at), at);
+            self.schedule_member_day(m, day, at);
+        }
+    }
+
+    /// Notes that member `m` moved up a tier at `at`, for `fire_upgrades`,
+    /// if a rule is on upgrades.
+    pub(super) fn note_upgrade(&mut self, m: usize, at: DateTime<Utc>) {
+        if upgrade_event(self.program).is_some() {
+            self.upgrades.push((m, at));
+        }
+    }
+
+    /// Runs the rules `on upgrade` for the upgrades noted, in the order
+    /// they happened, and for those their awards make in turn (each moves
+    /// a member up, so this ends by the top tier).
+    pub(super) fn fire_upgrades(&mut self) {
+        let Some(kind) = upgrade_event(self.program) else {
+            return;
+        };
+        while !self.upgrades.is_empty() {
+            for (m, at) in std::mem::take(&mut self.upgrades) {
+                let id = made_id(self.program, BuiltinEvent::Upgrade, at);
+                self.run_made_event(m, kind, id, at);
+            }
+        }
+    }
+
+    /// Runs the rules on an event loyalty made, of type `kind`, for member
+    /// `m` at `at`, its rows carrying `id` as their event. An award that
+    /// cannot be computed (`engine::rules`) is not made, as a record's
+    /// would be rejected; the explanation says why.
+    fn run_made_event(&mut self, m: usize, kind: EventTypeId, id: String, at: DateTime<Utc>) {
+        let program = self.program;
+        let Some(member) = self.members.get(m) else {
+            return;
+        };
+        let event = Event {
+            id,
+            time: at,
+            member: member.id.to_string(),
+            kind,
+            body: Body::Plain,
+            fields: Vec::new(),
+            origin: Origin {
+                file: "".into(),
+                line: 0,
+            },
+        };
+        // The rows written before it are told before it.
+        self.observe_entries();
+        if let Some(explanation) = self.explanation_of(&event.member) {
+            explanation.event(&event, program);
+        }
+        self.wake_reviews(m, at);
+        let source = self.current_event.replace(event.id.as_str().into());
+        if let Err(refusal) = self.earn(m, &event) {
+            if let Some(explanation) = self.explanation_of(&event.member) {
+                explanation.rejected(&event, &refusal.reason);
+            }
+        }
+        self.current_event = source;
+        self.observe_entries();
+    }
+}
+
+/// The `upgrade` event type, if a rule fires on it.
+fn upgrade_event(program: &Program) -> Option<EventTypeId> {
+    with_rules(program, BuiltinEvent::Upgrade)
+}
+
+/// The built-in event type, if a rule fires on it.
+fn with_rules(program: &Program, builtin: BuiltinEvent) -> Option<EventTypeId> {
+    program
+        .events
+        .iter()
+        .position(|e| e.builtin == Some(builtin) && !e.rules.is_empty())
+}

@@ -1,0 +1,505 @@
+//! Rules on the events loyalty makes itself, against `docs/semantics.md`
+//! ("Events loyalty makes"): `on birthday`, `on anniversary` and `on
+//! month_start`, which the clock makes at local midnight of the member's
+//! day when it passes it, and `on upgrade`, which the engine makes when a
+//! member moves up a tier. The rules run on them as on any event
+//! (conditions, tiers, limits). Expected figures are worked out by hand in
+//! the comments.
+
+mod support;
+
+use loyalty::engine::replay::Order;
+use support::{d, run, run_in_shards, run_until};
+
+/// The event column of the rows `rule` wrote, in ledger order.
+fn events_of<'r>(run: &'r support::Run, rule: &str) -> Vec<&'r str> {
+    run.ledger
+        .iter()
+        .filter(|r| r.rule == rule)
+        .map(|r| r.event.as_str())
+        .collect()
+}
+
+const CAKE: &str = ny!(r#"
+member {
+  birthday: optional date
+}
+points stars {
+  precision 0
+}
+tiers by stars earned over calendar year {
+  tier green from 0
+  tier gold  from 300
+  downgrade never
+}
+rule base {
+  on purchase
+  earn 1 stars per 1 USD of amount
+}
+rule birthday_gift {
+  on birthday
+  earn 100 stars times tier { green: 1, gold: 2 }
+}
+"#);
+
+#[test]
+fn a_birthday_rule_fires_at_local_midnight_with_the_tier_held_then() {
+    let events = "id,time,member,type,amount,birthday
+                  e1,2025-01-05 09:00,ann,enroll,,1990-03-07
+                  e2,2025-02-01 10:00,ann,purchase,250,
+                  e3,2025-03-07 00:00,ann,purchase,10,
+                  e4,2026-06-01 10:00,ann,purchase,5,";
+    let run = run(CAKE, events);
+    // 7 March 2025, 00:00 New York (-05:00): 100 × 1 (green), 250 + 100 =
+    // 350 crosses 300, so gold at once. The purchase at that same instant
+    // comes after the clock's work. On 7 March 2026 she is gold: 100 × 2.
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-05T09:00:00-05:00 joined at green",
+            "earn 2025-02-01T10:00:00-05:00 250 =250 base",
+            "earn 2025-03-07T00:00:00-05:00 100 =350 birthday_gift",
+            "tier_change 2025-03-07T00:00:00-05:00 green → gold (threshold reached)",
+            "earn 2025-03-07T00:00:00-05:00 10 =360 base",
+            "earn 2026-03-07T00:00:00-05:00 200 =560 birthday_gift",
+            "earn 2026-06-01T10:00:00-04:00 5 =565 base",
+        ]
+    );
+    // No record made it: the event column names the day.
+    assert_eq!(
+        events_of(&run, "birthday_gift"),
+        ["birthday:2025-03-07", "birthday:2026-03-07"]
+    );
+}
+
+#[test]
+fn a_29_february_birthday_is_kept_on_the_28th_in_other_years() {
+    let events = "id,time,member,type,amount,birthday
+                  e1,2027-01-05 09:00,bob,enroll,,2000-02-29
+                  e2,2028-12-01 10:00,bob,purchase,1,";
+    let run = run(CAKE, events);
+    assert_eq!(
+        run.rows("bob", &["earn"]),
+        [
+            "earn 2027-02-28T00:00:00-05:00 100 =100 birthday_gift",
+            "earn 2028-02-29T00:00:00-05:00 100 =200 birthday_gift",
+            "earn 2028-12-01T10:00:00-05:00 1 =201 base",
+        ]
+    );
+}
+
+#[test]
+fn a_member_enrolled_on_the_day_or_telling_it_later_waits_for_the_next_one() {
+    // Cy enrols at 08:00 on his birthday: it started at midnight, before
+    // him; his first is a year on. Dee gives hers in a profile on 1 March,
+    // after it (14 February): her first is in 2026. Eve gives hers before it.
+    let events = "id,time,member,type,amount,birthday
+                  e1,2025-04-02 08:00,cy,enroll,,1980-04-02
+                  e2,2025-01-10 09:00,dee,enroll,,
+                  e3,2025-03-01 09:00,dee,profile,,1985-02-14
+                  e4,2025-01-10 09:00,eve,enroll,,
+                  e5,2025-03-01 09:00,eve,profile,,1985-05-20
+                  e6,2026-12-31 09:00,cy,purchase,1,";
+    let run = run(CAKE, events);
+    let gifts = |member| run.rows(member, &["earn"]);
+    assert_eq!(
+        gifts("cy"),
+        [
+            "earn 2026-04-02T00:00:00-04:00 100 =100 birthday_gift",
+            "earn 2026-12-31T09:00:00-05:00 1 =101 base",
+        ]
+    );
+    assert_eq!(
+        gifts("dee"),
+        ["earn 2026-02-14T00:00:00-05:00 100 =100 birthday_gift"]
+    );
+    assert_eq!(
+        gifts("eve"),
+        [
+            "earn 2025-05-20T00:00:00-04:00 100 =100 birthday_gift",
+            "earn 2026-05-20T00:00:00-04:00 100 =200 birthday_gift",
+        ]
+    );
+}
+
+#[test]
+fn a_day_fires_only_when_the_clock_passes_it() {
+    let events = "id,time,member,type,amount,birthday
+                  e1,2025-01-05 09:00,ann,enroll,,1990-03-07
+                  e2,2025-03-06 23:59,ann,purchase,1,";
+    // The clock stops at the last event: 7 March has not come.
+    assert_eq!(run(CAKE, events).balance("ann", "stars"), d("1"));
+    // `--until` moves it on: through the end of 7 March.
+    assert_eq!(
+        run_until(CAKE, events, "2025-03-07").balance("ann", "stars"),
+        d("101")
+    );
+}
+
+#[test]
+fn a_member_idle_for_fifty_years_gets_one_award_a_year_and_one_day_queued() {
+    let events = "id,time,member,type,amount,birthday
+                  e1,2025-01-05 09:00,ann,enroll,,1990-03-07";
+    let run = run_until(CAKE, events, "2074-12-31");
+    // 2025 to 2074: 50 birthdays, 100 stars each: 100 a year never
+    // reaches gold's 300, so green throughout: 50 × 100.
+    assert_eq!(run.rows("ann", &["earn"]).len(), 50);
+    assert_eq!(run.balance("ann", "stars"), d("5000"));
+    assert_eq!(run.tier("ann"), "green");
+    // What is left queued is the next birthday only: moved on two years,
+    // the clock pays 2075's and 2076's.
+    assert_eq!(
+        run.afterwards
+            .iter()
+            .map(|r| r.time.as_str())
+            .collect::<Vec<_>>(),
+        ["2075-03-07T00:00:00-05:00", "2076-03-07T00:00:00-05:00"]
+    );
+}
+
+#[test]
+fn limits_conditions_and_effective_apply_to_a_day_as_to_any_event() {
+    let program = r#"program "Test" {
+  currency EUR
+  timezone "Europe/Berlin"
+  effective 2025-03-01
+}
+points coins {
+  precision 2
+}
+rule base {
+  on purchase
+  earn 1 coins per 1 EUR of amount
+}
+rule loyal_year {
+  on anniversary where balance of coins >= 10
+  earn 12.5 coins
+  limit 2 per member per lifetime
+}
+"#;
+    let events = "id,time,member,type,amount,points,points_type,reason
+                  e1,2024-02-29 12:00,ann,enroll,,,,
+                  e2,2024-03-01 12:00,bob,enroll,,,,
+                  e3,2025-01-10 12:00,ann,adjust,,20,coins,welcome
+                  e4,2025-03-10 12:00,bob,purchase,9.99,,,";
+    let run = run_until(program, events, "2029-12-31");
+    // Ann enrolled on 29 February 2024 and holds 20 coins from an adjust:
+    // her anniversaries are 28 February 2025 (before `effective`: no rule
+    // fires), 2026 and 2027 (12.5 each), then the lifetime limit of 2 is
+    // reached. Bob's balance, 9.99, is below 10 on every anniversary.
+    assert_eq!(
+        run.rows("ann", &["earn", "adjust"]),
+        [
+            "adjust 2025-01-10T12:00:00+01:00 20 =20",
+            "earn 2026-02-28T00:00:00+01:00 12.5 =32.5 loyal_year",
+            "earn 2027-02-28T00:00:00+01:00 12.5 =45 loyal_year",
+        ]
+    );
+    assert_eq!(run.balance("bob", "coins"), d("9.99"));
+    assert_eq!(
+        events_of(&run, "loyal_year"),
+        ["anniversary:2026-02-28", "anniversary:2027-02-28"]
+    );
+}
+
+#[test]
+fn a_midnight_the_clocks_skip_is_the_first_instant_of_the_day() {
+    // São Paulo skipped 4 November 2018 00:00 to 01:00: the day starts at
+    // 01:00 -02:00.
+    let program = r#"program "Test" {
+  currency BRL
+  timezone "America/Sao_Paulo"
+}
+member {
+  birthday: date
+}
+points pts
+rule gift {
+  on birthday
+  earn 7 pts
+}
+"#;
+    let events = "id,time,member,type,birthday
+                  e1,2018-01-05 09:00,ann,enroll,1970-11-04";
+    let run = run_until(program, events, "2018-11-04");
+    assert_eq!(
+        run.rows("ann", &["earn"]),
+        ["earn 2018-11-04T01:00:00-02:00 7 =7 gift"]
+    );
+}
+
+#[test]
+fn sorted_streamed_late_and_sharded_runs_agree() {
+    let events = "id,time,member,type,amount,birthday
+                  e1,2025-01-05 09:00,ann,enroll,,1990-03-07
+                  e2,2025-01-06 09:00,bob,enroll,,
+                  e3,2025-02-02 10:00,bob,profile,,2000-02-29
+                  e4,2025-03-07 00:00,ann,purchase,10,
+                  e5,2025-02-01 10:00,ann,purchase,250,
+                  e6,2025-01-07 10:00,cy,enroll,,1999-12-31
+                  e7,2026-06-01 10:00,ann,purchase,5,";
+    let sorted = run(CAKE, events);
+    // Ann's late purchase (e5, read after e4) re-runs her: her birthday
+    // is paid again as gold-to-be: 100, then gold from 350.
+    assert_eq!(sorted.balance("ann", "stars"), d("565"));
+    assert_eq!(sorted.balance("bob", "stars"), d("200"));
+    assert_eq!(sorted.balance("cy", "stars"), d("100"));
+    let streamed = run_in_shards(CAKE, events, Order::Stream, None, None);
+    assert_eq!(streamed.members, sorted.members);
+    let sharded = run_in_shards(CAKE, events, Order::Sort, None, Some(2));
+    assert_eq!(sharded.ledger, sorted.ledger);
+    assert_eq!(sharded.members, sorted.members);
+}
+
+#[test]
+fn a_record_cannot_be_a_birthday() {
+    let events = "id,time,member,type,amount,birthday
+                  e1,2025-01-05 09:00,ann,enroll,,1990-03-07
+                  e2,2025-02-01 10:00,ann,birthday,,";
+    let run = run(CAKE, events);
+    assert_eq!(run.reject_lines(), [3]);
+    assert_eq!(
+        run.rejects[0].1,
+        "`birthday` events are made by loyalty itself: a record cannot be one"
+    );
+}
+
+#[test]
+fn explain_tells_a_day_as_an_event_of_its_own() {
+    let events = "id,time,member,type,amount,birthday
+                  e1,2025-01-05 09:00,ann,enroll,,1990-03-07
+                  e2,2025-03-08 10:00,ann,purchase,10,";
+    let text = support::explain(CAKE, events, "ann");
+    assert!(
+        text.contains(
+            "2025-03-07 00:00  birthday birthday:2025-03-07\n  ✓ birthday_gift: 100 × 1 = 100 stars\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn at_its_midnight_a_day_comes_after_the_member_s_other_clock_work() {
+    let program = ny!(r#"
+member {
+  birthday: date
+}
+points stars {
+  expire at end of month
+}
+tiers by stars earned over calendar month {
+  tier blue   from 0
+  tier silver from 100
+  downgrade at period end, at most 1 level
+}
+rule spend {
+  on purchase
+  earn 1 stars per full 1 USD of amount
+}
+rule gift {
+  on birthday where balance of stars = 0
+  earn 10 stars times tier { blue: 1, silver: 5 }
+}
+"#);
+    let events = "id,time,member,type,amount,birthday
+                  e1,2025-01-05 09:00,ann,enroll,,1990-03-01
+                  e2,2025-02-10 10:00,ann,purchase,150,";
+    let run = run_until(program, events, "2025-03-01");
+    // 1 March 00:00: February's 150 stars expire and February is reviewed
+    // (150 keeps silver) before the birthday, whose rule sees a balance of
+    // 0 and silver: 10 × 5 = 50.
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-05T09:00:00-05:00 joined at blue",
+            "earn 2025-02-10T10:00:00-05:00 150 =150 spend",
+            "tier_change 2025-02-10T10:00:00-05:00 blue → silver (threshold reached)",
+            "expire 2025-03-01T00:00:00-05:00 -150 =0",
+            "earn 2025-03-01T00:00:00-05:00 50 =50 gift",
+        ]
+    );
+}
+
+#[test]
+fn a_month_start_rule_fires_on_the_first_of_each_month_within_its_limit() {
+    let program = r#"program "Monthly" {
+  currency EUR
+  timezone "Europe/Paris"
+  effective 2025-01-01
+}
+points coins {
+  precision 2
+}
+tiers by coins earned over calendar month {
+  tier basic from 0
+  tier plus  from 50
+}
+rule base {
+  on purchase
+  earn 1 coins per 1 EUR of amount
+}
+rule plus_monthly {
+  on month_start where tier >= plus
+  earn 5 coins
+  limit 3 per member per year
+}
+"#;
+    let events = "id,time,member,type,amount
+                  e1,2025-01-31 23:30,ann,enroll,
+                  e2,2025-02-01 00:00,ann,purchase,60
+                  e3,2025-03-10 10:00,ann,purchase,60
+                  e4,2025-04-10 10:00,ann,purchase,60
+                  e5,2025-05-10 10:00,ann,purchase,60
+                  e6,2025-03-15 10:00,bob,enroll,";
+    let run = run_until(program, events, "2025-07-01");
+    // 1 February 00:00 is ann's first month start (she enrolled the night
+    // before): basic, nothing; her purchase at that instant comes after it
+    // and makes her plus. 1 March, April and May: each month's review keeps
+    // plus (60 or more earned), then 5 coins. 1 June: the limit of 3 a year
+    // is reached. 1 July: June earned nothing, so basic, and nothing. Bob,
+    // basic throughout, gets nothing.
+    assert_eq!(
+        run.rows("ann", &["earn"]),
+        [
+            "earn 2025-02-01T00:00:00+01:00 60 =60 base",
+            "earn 2025-03-01T00:00:00+01:00 5 =65 plus_monthly",
+            "earn 2025-03-10T10:00:00+01:00 60 =125 base",
+            "earn 2025-04-01T00:00:00+02:00 5 =130 plus_monthly",
+            "earn 2025-04-10T10:00:00+02:00 60 =190 base",
+            "earn 2025-05-01T00:00:00+02:00 5 =195 plus_monthly",
+            "earn 2025-05-10T10:00:00+02:00 60 =255 base",
+        ]
+    );
+    assert_eq!(run.tier("ann"), "basic");
+    assert_eq!(run.balance("bob", "coins"), d("0"));
+    assert_eq!(
+        events_of(&run, "plus_monthly"),
+        [
+            "month_start:2025-03-01",
+            "month_start:2025-04-01",
+            "month_start:2025-05-01"
+        ]
+    );
+}
+
+const CLIMB: &str = ny!(r#"
+points stars {
+  precision 0
+}
+tiers by stars earned over calendar year {
+  tier green  from 0
+  tier silver from 100
+  tier gold   from 600
+  downgrade at period end, at most 1 level
+  status match up to gold
+}
+rule base {
+  on purchase
+  earn 1 stars per 1 USD of amount
+}
+rule silver_welcome {
+  on upgrade where tier = silver
+  earn 500 stars
+  limit 1 per member per lifetime
+}
+rule gold_welcome {
+  on upgrade where tier = gold
+  earn 50 stars
+}
+"#);
+
+#[test]
+fn an_upgrade_runs_its_rules_after_what_moved_the_member_and_chains() {
+    let events = "id,time,member,type,amount,tier,reason,until
+                  e1,2025-01-05 09:00,ann,enroll,,,,
+                  e2,2025-02-01 10:00,ann,purchase,150,,,
+                  e3,2025-01-06 09:00,bob,enroll,,,,
+                  e4,2025-03-01 09:00,bob,set_tier,,gold,rival card,2025-06-30";
+    let run = run_until(CLIMB, events, "2027-01-31");
+    // Ann: 150 stars make her silver; then the upgrade's rules: 500 (the
+    // welcome to silver), which make 650 and gold; that upgrade's rules:
+    // 50. 2025 keeps gold (700); 2026 earns nothing, so silver from 1
+    // January 2027: a downgrade runs no rule.
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-05T09:00:00-05:00 joined at green",
+            "earn 2025-02-01T10:00:00-05:00 150 =150 base",
+            "tier_change 2025-02-01T10:00:00-05:00 green → silver (threshold reached)",
+            "earn 2025-02-01T10:00:00-05:00 500 =650 silver_welcome",
+            "tier_change 2025-02-01T10:00:00-05:00 silver → gold (threshold reached)",
+            "earn 2025-02-01T10:00:00-05:00 50 =700 gold_welcome",
+            "tier_change 2027-01-01T00:00:00-05:00 gold → silver (not requalified)",
+        ]
+    );
+    assert_eq!(events_of(&run, "silver_welcome"), ["upgrade:2025-02-01"]);
+    // Bob's status match moves him from green to gold: 50, and no
+    // welcome to silver, a tier he never held.
+    assert_eq!(
+        run.rows("bob", &["earn"]),
+        ["earn 2025-03-01T09:00:00-05:00 50 =50 gold_welcome"]
+    );
+    let sharded = run_in_shards(CLIMB, events, Order::Sort, Some("2027-01-31"), Some(2));
+    assert_eq!(sharded.ledger, run.ledger);
+}
+
+#[test]
+fn an_upgrade_the_clock_makes_runs_its_rules_at_that_instant() {
+    let program = ny!(r#"
+points miles {
+  precision 0
+}
+tiers by miles earned over calendar year {
+  tier blue   from 0
+  tier silver from 100
+  upgrade at period end
+}
+rule flown {
+  on purchase
+  earn 1 miles per 1 USD of amount
+}
+rule silver_gift {
+  on upgrade
+  earn 25 miles
+}
+"#);
+    let events = "id,time,member,type,amount
+                  e1,2025-01-05 09:00,ann,enroll,
+                  e2,2025-05-01 10:00,ann,purchase,150";
+    let run = run_until(program, events, "2026-01-01");
+    // Silver is earned in 2025 and given when the year ends: the gift at
+    // 1 January 2026 00:00, with the clock's upgrade.
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-05T09:00:00-05:00 joined at blue",
+            "earn 2025-05-01T10:00:00-04:00 150 =150 flown",
+            "tier_change 2026-01-01T00:00:00-05:00 blue → silver (requalified upward)",
+            "earn 2026-01-01T00:00:00-05:00 25 =175 silver_gift",
+        ]
+    );
+    assert_eq!(events_of(&run, "silver_gift"), ["upgrade:2026-01-01"]);
+}
+
+#[test]
+fn a_rule_on_upgrade_without_two_tiers_never_fires() {
+    let program = ny!(r#"
+points stars
+rule welcome {
+  on upgrade
+  earn 5 stars
+}
+"#);
+    let file = loyalty::syntax::parse(program).unwrap();
+    let found: Vec<(String, String)> = loyalty::check::check(&file)
+        .into_iter()
+        .map(|d| (d.code.to_string(), d.message))
+        .collect();
+    assert_eq!(
+        found,
+        [(
+            "never-fires".to_string(),
+            "this rule can never fire: no member can move up a tier without two tiers".to_string()
+        )]
+    );
+}
