@@ -24,10 +24,13 @@ pub enum BuiltinEvent {
     CancelRedeem,
     Profile,
     SetTier,
+    /// A basket item of the purchase before it (a CSV row of its own;
+    /// JSON Lines and YAML list them in the purchase's `items`).
+    Item,
 }
 
 impl BuiltinEvent {
-    pub const ALL: [BuiltinEvent; 12] = [
+    pub const ALL: [BuiltinEvent; 13] = [
         BuiltinEvent::Purchase,
         BuiltinEvent::Enroll,
         BuiltinEvent::Return,
@@ -40,6 +43,7 @@ impl BuiltinEvent {
         BuiltinEvent::CancelRedeem,
         BuiltinEvent::Profile,
         BuiltinEvent::SetTier,
+        BuiltinEvent::Item,
     ];
 
     pub fn name(self) -> &'static str {
@@ -56,6 +60,7 @@ impl BuiltinEvent {
             BuiltinEvent::CancelRedeem => "cancel_redeem",
             BuiltinEvent::Profile => "profile",
             BuiltinEvent::SetTier => "set_tier",
+            BuiltinEvent::Item => "item",
         }
     }
 
@@ -91,6 +96,16 @@ impl BuiltinEvent {
                 ("tier", FieldType::Text),
                 ("reason", FieldType::Text),
                 ("until", FieldType::Date),
+            ],
+            // `ItemField`s but the computed `amount`. A unit price is a
+            // rate, read as a number: it may be finer than the currency
+            // (fuel at 1.749 EUR a litre).
+            BuiltinEvent::Item => &[
+                ("sku", FieldType::Text),
+                ("category", FieldType::Text),
+                ("quantity", FieldType::Number),
+                ("unit_price", FieldType::Number),
+                ("discount", FieldType::Money),
             ],
         }
     }

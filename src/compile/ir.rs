@@ -5,7 +5,7 @@
 pub use crate::check::BuiltinEvent;
 use crate::currency::Currency;
 use crate::syntax::ast::{
-    BinaryOp, CalendarUnit, FieldType, OverspentPolicy, Period, Rounding, TimeUnit,
+    BinaryOp, CalendarUnit, FieldType, ItemField, OverspentPolicy, Period, Rounding, TimeUnit,
 };
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -298,6 +298,7 @@ pub struct Rule {
     pub conditions: Vec<Condition>,
     pub awards: Vec<Award>,
     pub caps: Vec<Cap>,
+    pub item_caps: Vec<ItemCap>,
     pub limits: Vec<Limit>,
     pub budgets: Vec<Budget>,
     pub rounding: Rounding,
@@ -318,6 +319,26 @@ pub struct Rule {
     /// `earn ... to referrer`: its awards go to the member's referrer (it
     /// does not fire for a member referred by no one).
     pub to_referrer: bool,
+}
+
+impl Expr {
+    /// Whether it reads a basket item's field.
+    pub fn reads_item(&self) -> bool {
+        match self {
+            Expr::Item(_) => true,
+            Expr::Not(e) | Expr::Neg(e) => e.reads_item(),
+            Expr::Binary(_, a, b) => a.reads_item() || b.reads_item(),
+            Expr::InList(e, list) => e.reads_item() || list.iter().any(Expr::reads_item),
+            Expr::InRange(e, a, b) => e.reads_item() || a.reads_item() || b.reads_item(),
+            Expr::Const(_)
+            | Expr::Field(_)
+            | Expr::Attribute(_)
+            | Expr::Builtin(_)
+            | Expr::Measure(_)
+            | Expr::Balance(_)
+            | Expr::Counter(_) => false,
+        }
+    }
 }
 
 impl Rule {
@@ -342,6 +363,24 @@ pub struct Award {
     pub points: PointsId,
     pub amount: AwardAmount,
     pub multiplier: Option<Multiplier>,
+    /// `Some` for a line that earns on each item of the purchase's basket
+    /// (it reads `item.x`, counts `per item` or has a `where`).
+    pub items: Option<Items>,
+}
+
+/// How an `earn` line chooses the basket items it earns on.
+#[derive(Debug, Clone)]
+pub struct Items {
+    /// `where item.category = "coffee"`; `None`: every item.
+    pub filter: Option<Condition>,
+}
+
+/// `cap 50 stars per item`: the most one basket item earns of the points
+/// type, across the rule's item lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemCap {
+    pub points: PointsId,
+    pub amount: Decimal,
 }
 
 #[derive(Debug, Clone)]
@@ -451,6 +490,8 @@ pub enum Expr {
     Field(usize),
     /// A member attribute, by index.
     Attribute(usize),
+    /// A field of the basket item an `earn` line is computed on.
+    Item(ItemField),
     Builtin(Builtin),
     /// A tier measure (only in tier conditions).
     Measure(usize),

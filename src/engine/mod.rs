@@ -541,6 +541,12 @@ impl<'p> Engine<'p> {
             Body::CancelRedeem { redemption } => self.cancel_redeem(m, redemption, event),
             Body::Profile => self.update_profile(m, event),
             Body::SetTier(set) => self.match_status(m, set, event),
+            // The CSV reader joins item rows to their purchase; one read
+            // otherwise (a Parquet or Arrow file) has none to join.
+            Body::Item(_) => Err(Refusal::new(
+                RejectClass::Invalid,
+                "an `item` is a row of a CSV file, right after its purchase (JSON Lines and YAML list a purchase's `items`)".to_string(),
+            )),
             Body::Purchase { .. } | Body::Plain | Body::Enroll { .. } => self.earn(m, event),
         }
         .map_err(reject)?;

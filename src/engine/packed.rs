@@ -11,7 +11,7 @@
 
 use super::ledger::{Entry, EntryKind};
 use crate::compile::ir::{BuiltinEvent, PointsId, RuleId, Term, Value};
-use crate::events::{Body, Event, Origin};
+use crate::events::{Body, Event, Item, Origin};
 use crate::syntax::ast::TimeUnit;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -89,6 +89,19 @@ pub fn pack(seq: u64, event: &Event, files: &mut Files, out: &mut Vec<u8>) {
             Value::Missing => out.push(7),
         }
     }
+    // A purchase's basket, after the values (none for other events).
+    let items = match &event.body {
+        Body::Purchase { items, .. } => items.as_slice(),
+        _ => &[],
+    };
+    number(items.len(), out);
+    for item in items {
+        text(&item.sku, out);
+        text(&item.category, out);
+        for n in [item.quantity, item.unit_price, item.discount, item.amount] {
+            decimal(n, out);
+        }
+    }
 }
 
 /// The events in `bytes`, each with its `seq`, in the order packed, as
@@ -161,7 +174,22 @@ impl Reader<'_> {
             };
             fields.push(value);
         }
-        let body = Body::take(builtin, &mut fields).ok()?;
+        let mut body = Body::take(builtin, &mut fields).ok()?;
+        let count = reader.number()?;
+        if let Body::Purchase { items, .. } = &mut body {
+            for _ in 0..count {
+                items.push(Item {
+                    sku: reader.text()?,
+                    category: reader.text()?,
+                    quantity: reader.decimal()?,
+                    unit_price: reader.decimal()?,
+                    discount: reader.decimal()?,
+                    amount: reader.decimal()?,
+                });
+            }
+        } else if count > 0 {
+            return None;
+        }
         let event = Event {
             id,
             time,
@@ -484,6 +512,7 @@ mod tests {
                 "p1",
                 Body::Purchase {
                     amount: Decimal::new(495, 2),
+                    items: Vec::new(),
                 },
                 vec![Value::Number(Decimal::new(495, 2)), Value::Missing],
                 &a,

@@ -4,6 +4,7 @@
 //! to look up by position and nothing left to check for presence.
 
 use crate::compile::ir::{BuiltinEvent, Value};
+use crate::syntax::ast::ItemField;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
@@ -24,6 +25,8 @@ pub enum Body {
     },
     Purchase {
         amount: Decimal,
+        /// Its basket, in the order given (empty when not itemized).
+        items: Vec<Item>,
     },
     Return(Box<Return>),
     Redeem(Box<Redeem>),
@@ -45,6 +48,38 @@ pub enum Body {
     /// A `profile`: the member attributes it changes are its fields.
     Profile,
     SetTier(Box<SetTier>),
+    /// A CSV row of a basket item, as read: the reader joins it to its
+    /// purchase (`events::basket`), and no such record reaches the engine.
+    Item(Box<Item>),
+}
+
+/// One line of a purchase's basket: `quantity` of `sku` at `unit_price`,
+/// less `discount` on the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub sku: String,
+    pub category: String,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub discount: Decimal,
+    /// quantity × unit price − discount, to the currency's minor unit
+    /// (half away from zero, as a cost), set when the item joins its
+    /// purchase.
+    pub amount: Decimal,
+}
+
+impl Item {
+    /// The value `item.field` reads.
+    pub fn value(&self, field: ItemField) -> Value {
+        match field {
+            ItemField::Sku => Value::Text(self.sku.clone()),
+            ItemField::Category => Value::Text(self.category.clone()),
+            ItemField::Quantity => Value::Number(self.quantity),
+            ItemField::UnitPrice => Value::Number(self.unit_price),
+            ItemField::Discount => Value::Number(self.discount),
+            ItemField::Amount => Value::Number(self.amount),
+        }
+    }
 }
 
 /// A `return`: `amount` (greater than 0) of purchase `of`.
@@ -115,7 +150,10 @@ impl Body {
         }
         if matches!(builtin, BuiltinEvent::Purchase) {
             return match fields.first() {
-                Some(Value::Number(amount)) => Ok(Body::Purchase { amount: *amount }),
+                Some(Value::Number(amount)) => Ok(Body::Purchase {
+                    amount: *amount,
+                    items: Vec::new(),
+                }),
                 _ => Err("`purchase` needs an `amount`".to_owned()),
             };
         }
@@ -232,6 +270,42 @@ impl Body {
                     ),
                 }
             }
+            BuiltinEvent::Item => {
+                let (sku, category) = (text(next()), text(next()));
+                let (quantity, unit_price) = (number(next()), number(next()));
+                let discount = number(next()).unwrap_or_default();
+                let (Some(sku), Some(category), Some(quantity), Some(unit_price)) =
+                    (sku, category, quantity, unit_price)
+                else {
+                    return Err(
+                        "`item` needs `sku`, `category`, `quantity` and `unit_price`".into(),
+                    );
+                };
+                if quantity <= Decimal::ZERO {
+                    return Err(format!(
+                        "`item` needs a `quantity` greater than 0, not {quantity}"
+                    ));
+                }
+                if unit_price < Decimal::ZERO || discount < Decimal::ZERO {
+                    return Err("`item` cannot have a negative `unit_price` or `discount`".into());
+                }
+                let gross = quantity.checked_mul(unit_price).ok_or(
+                    "`item`'s quantity × unit_price exceeds the largest number loyalty holds",
+                )?;
+                if discount > gross {
+                    return Err(format!(
+                        "`item`'s discount {discount} is more than its quantity × unit_price, {gross}"
+                    ));
+                }
+                Body::Item(Box::new(Item {
+                    sku,
+                    category,
+                    quantity,
+                    unit_price,
+                    discount,
+                    amount: gross - discount,
+                }))
+            }
         };
         Ok(body)
     }
@@ -253,6 +327,7 @@ impl Body {
             Body::CancelRedeem { .. } => BuiltinEvent::CancelRedeem,
             Body::Profile => BuiltinEvent::Profile,
             Body::SetTier(_) => BuiltinEvent::SetTier,
+            Body::Item(_) => BuiltinEvent::Item,
         })
     }
 
@@ -288,6 +363,13 @@ impl Body {
             ],
             Body::CancelRedeem { redemption } => vec![text(redemption)],
             Body::SetTier(s) => vec![text(&s.tier), text(&s.reason), Value::Date(s.until)],
+            Body::Item(item) => vec![
+                text(&item.sku),
+                text(&item.category),
+                Value::Number(item.quantity),
+                Value::Number(item.unit_price),
+                Value::Number(item.discount),
+            ],
         }
     }
 }

@@ -145,6 +145,14 @@ impl<'p, R: BufRead> CsvRecords<'p, R> {
         Reject::unreadable(&self.file, line, reason)
     }
 
+    /// Whether the file has a `sku` column, so that rows may be basket
+    /// items (once its header is read).
+    pub(super) fn itemized(&self) -> bool {
+        self.header
+            .as_ref()
+            .is_some_and(|h| h.names.iter().any(|name| name == "sku"))
+    }
+
     /// Reads the header; `Ok(false)` for an empty file.
     fn read_header(&mut self) -> Result<bool, Reject> {
         if !self.read_row()? {
@@ -431,6 +439,7 @@ mod tests {
                     kind: 0,
                     body: Body::Purchase {
                         amount: Decimal::new(1250, 2),
+                        items: Vec::new(),
                     },
                     fields: vec![number(1250, 2), text("Downtown")],
                     origin: origin(3),

@@ -2,8 +2,9 @@
 //! against the event type it names and turned into an [`Event`], or a
 //! [`Reject`] that says what is wrong.
 
-use super::{echo, value, Body, Event, Origin, Reject, RejectClass};
+use super::{echo, value, Body, Event, Item, Origin, Reject, RejectClass};
 use crate::check::suggest;
+use crate::check::BuiltinEvent;
 use crate::compile::ir::{EventType, EventTypeId, Field, Program, Value};
 use crate::syntax::ast::FieldType;
 use std::borrow::Cow;
@@ -144,6 +145,32 @@ impl Cells for Record<'_, '_> {
                     && !event_type.fields.iter().any(|f| f.name == *name)
             })
             .map(|(name, _)| *name)
+    }
+}
+
+/// Types one basket item listed in a purchase's `items`, its cells given
+/// by name, by the schema of an `item` row.
+pub(crate) fn type_item<'k, 'v>(
+    program: &Program,
+    cells: impl IntoIterator<Item = (&'k str, Cell<'v>)>,
+) -> Result<Item, String> {
+    let record = Record::new(cells);
+    if let Some(name) = record.duplicate() {
+        return Err(format!("field `{}` is given twice", echo(name)));
+    }
+    let (kind, event_type) = event_type(program, BuiltinEvent::Item.name())?;
+    if let Some(name) = record.stray(kind, event_type) {
+        return Err(stray_field(name, event_type));
+    }
+    let mut fields = event_type
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(index, field)| field_value(program, field, record.field(kind, index, field)?))
+        .collect::<Result<Vec<_>, _>>()?;
+    match Body::take(event_type.builtin, &mut fields)? {
+        Body::Item(item) => Ok(*item),
+        _ => Err("an item is typed as an `item` row".to_string()),
     }
 }
 
@@ -380,6 +407,7 @@ mod tests {
                 kind: 0,
                 body: Body::Purchase {
                     amount: Decimal::new(1250, 2),
+                    items: Vec::new(),
                 },
                 fields: vec![number("12.50"), Value::Text("Downtown".into())],
                 origin: origin(),

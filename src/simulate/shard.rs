@@ -259,7 +259,7 @@ impl Shard<'_> {
                     tally.response(score);
                 }
                 let amount = match event.body {
-                    Body::Purchase { amount } => amount,
+                    Body::Purchase { amount, .. } => amount,
                     _ => Decimal::ZERO,
                 };
                 self.follow(s, time, &id, a, amount, chances);
