@@ -13,9 +13,10 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const EXAMPLES: [&str; 6] = [
+const EXAMPLES: [&str; 7] = [
     "bean_stars",
     "cartwheel",
+    "fuel_stop",
     "harbor_hotels",
     "meridian_cards",
     "northwind_miles",

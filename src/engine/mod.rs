@@ -541,11 +541,11 @@ impl<'p> Engine<'p> {
             Body::CancelRedeem { redemption } => self.cancel_redeem(m, redemption, event),
             Body::Profile => self.update_profile(m, event),
             Body::SetTier(set) => self.match_status(m, set, event),
-            // The CSV reader joins item rows to their purchase; one read
-            // otherwise (a Parquet or Arrow file) has none to join.
+            // The readers of rows join item rows to their purchase; an
+            // `item` record of JSON Lines or YAML has none to join.
             Body::Item(_) => Err(Refusal::new(
                 RejectClass::Invalid,
-                "an `item` is a row of a CSV file, right after its purchase (JSON Lines and YAML list a purchase's `items`)".to_string(),
+                "an `item` record is a row of a CSV, Parquet or Arrow file right after its purchase; JSON Lines and YAML list a purchase's `items`".to_string(),
             )),
             Body::Purchase { .. } | Body::Plain | Body::Enroll { .. } => self.earn(m, event),
         }

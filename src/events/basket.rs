@@ -1,16 +1,14 @@
-//! Baskets: the items of a purchase joined to it. In CSV an item is a row
-//! of its own, of type `item`, right after its purchase and with the
-//! purchase's id, member and time; JSON Lines and YAML list the items in
-//! the purchase's `items`. A basket is taken whole or not at all: a
+//! Baskets: the items of a purchase joined to it. In CSV (and Parquet or
+//! Arrow) an item is a row of its own, of type `item`, right after its
+//! purchase and with the purchase's id, member and time; JSON Lines and
+//! YAML list the items in the purchase's `items`. A basket is taken whole or not at all: a
 //! rejected item rejects its purchase too, and so do items that add up to
 //! more than the purchase's amount.
 
-use super::csv::CsvRecords;
 use super::record::{type_item, Cell};
 use super::{echo, Body, Event, Item, Reject, RejectClass};
 use crate::compile::ir::Program;
 use std::collections::VecDeque;
-use std::io::BufRead;
 
 /// The field of a JSON Lines or YAML purchase that lists its items.
 pub(super) const ITEMS: &str = "items";
@@ -74,12 +72,19 @@ where
     Ok(purchase)
 }
 
-/// The records of a CSV file with each purchase's `item` rows joined to
-/// it. A purchase is held back until the row after it shows whether its
+/// The records of a file of rows (CSV, Parquet, Arrow), in order.
+pub(super) trait Rows: Iterator<Item = Result<Event, Reject>> {
+    /// Whether its rows may be basket items: it has a `sku` column (once
+    /// known).
+    fn itemized(&self) -> bool;
+}
+
+/// The records of a file of rows with each purchase's `item` rows joined
+/// to it. A purchase is held back until the row after it shows whether its
 /// basket goes on, but only in a file with a `sku` column: without one no
 /// row can be an item, and records go out as they are read.
 pub(super) struct Baskets<'p, R> {
-    records: CsvRecords<'p, R>,
+    records: R,
     program: &'p Program,
     /// The last purchase read (or a rejected record with an id), whose
     /// item rows may follow, and the item rows rejected after it.
@@ -87,8 +92,8 @@ pub(super) struct Baskets<'p, R> {
     ready: VecDeque<Result<Event, Reject>>,
 }
 
-impl<'p, R: BufRead> Baskets<'p, R> {
-    pub(super) fn new(program: &'p Program, records: CsvRecords<'p, R>) -> Self {
+impl<'p, R: Rows> Baskets<'p, R> {
+    pub(super) fn new(program: &'p Program, records: R) -> Self {
         Baskets {
             records,
             program,
@@ -169,7 +174,7 @@ impl<'p, R: BufRead> Baskets<'p, R> {
     }
 }
 
-impl<R: BufRead> Iterator for Baskets<'_, R> {
+impl<R: Rows> Iterator for Baskets<'_, R> {
     type Item = Result<Event, Reject>;
 
     fn next(&mut self) -> Option<Self::Item> {

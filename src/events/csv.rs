@@ -1,6 +1,7 @@
 //! CSV event files: a header naming the columns, then one record per row,
 //! read a row at a time.
 
+use super::basket::Rows;
 use super::record::{type_cells, Cells, Envelope};
 use super::{echo, Event, Origin, Reject, BOM};
 use crate::compile::ir::{EventType, EventTypeId, Field, Program};
@@ -143,14 +144,6 @@ impl<'p, R: BufRead> CsvRecords<'p, R> {
 
     fn reject(&self, line: usize, reason: String) -> Reject {
         Reject::unreadable(&self.file, line, reason)
-    }
-
-    /// Whether the file has a `sku` column, so that rows may be basket
-    /// items (once its header is read).
-    pub(super) fn itemized(&self) -> bool {
-        self.header
-            .as_ref()
-            .is_some_and(|h| h.names.iter().any(|name| name == "sku"))
     }
 
     /// Reads the header; `Ok(false)` for an empty file.
@@ -380,6 +373,14 @@ impl<R: BufRead> Iterator for CsvRecords<'_, R> {
             Ok(false) => None,
             Err(reject) => Some(Err(reject)),
         }
+    }
+}
+
+impl<R: BufRead> Rows for CsvRecords<'_, R> {
+    fn itemized(&self) -> bool {
+        self.header
+            .as_ref()
+            .is_some_and(|h| h.names.iter().any(|name| name == "sku"))
     }
 }
 

@@ -128,13 +128,14 @@ pub fn written(args: &[&str], env: &[(&str, &str)], terminal: bool) -> String {
 /// The `--until` day `tests/programs.rs` and `programs/README.md` use for
 /// each example's sample stream: late enough for its expiries and period
 /// ends.
-pub const UNTIL: [(&str, &str); 6] = [
+pub const UNTIL: [(&str, &str); 7] = [
     ("bean_stars", "2026-03-31"),
     ("northwind_miles", "2027-03-31"),
     ("meridian_cards", "2027-01-31"),
     ("harbor_hotels", "2027-03-31"),
     ("cartwheel", "2027-01-31"),
     ("sakura_kissa", "2027-01-31"),
+    ("fuel_stop", "2026-03-31"),
 ];
 
 /// The `--until` day of the example `name`'s sample ([`UNTIL`]).
