@@ -213,7 +213,7 @@ fn check_rule<'a>(
     }
 
     check_referral(rule, checker);
-    check_item_caps(rule, &item_points, checker);
+    check_item_caps(rule, &item_points, symbols, checker);
 
     let missing = |what: &str, example: &str| {
         Diagnostic::error(
@@ -658,7 +658,12 @@ fn check_award<'w>(
 
 /// `cap N P per item` cuts what one basket item earns of P: the rule must
 /// earn P per item.
-fn check_item_caps(rule: &RuleDecl, item_points: &BTreeSet<&str>, checker: &mut Checker) {
+fn check_item_caps(
+    rule: &RuleDecl,
+    item_points: &BTreeSet<&str>,
+    symbols: &Symbols,
+    checker: &mut Checker,
+) {
     for stmt in &rule.stmts {
         if let RuleStmt::Cap {
             points,
@@ -678,8 +683,9 @@ fn check_item_caps(rule: &RuleDecl, item_points: &BTreeSet<&str>, checker: &mut 
                     )
                     .with_label("no item line to cap")
                     .with_help(format!(
-                        "earn per item first, like `earn 2 {} per 1 USD of item.amount`, or cap `per event`",
-                        points.node
+                        "earn per item first, like `earn 2 {} per 1 {} of item.amount`, or cap `per event`",
+                        points.node,
+                        symbols.currency.unwrap_or("USD")
                     )),
                 );
             }

@@ -120,9 +120,10 @@ impl Program {
             .unwrap_or(points.expiry)
     }
 
-    /// Whether records of this kind can do anything here: transfers need a
-    /// points type with `transfers` or a `pool`, pool events a `pool`,
-    /// `set_tier` a `status match` line, `profile` member attributes.
+    /// Whether records of this kind can do anything here on their own:
+    /// transfers need a points type with `transfers` or a `pool`, pool
+    /// events a `pool`, `set_tier` a `status match` line, `profile` member
+    /// attributes; an `item` is part of its purchase, never a record alone.
     pub fn uses(&self, builtin: Option<BuiltinEvent>) -> bool {
         match builtin {
             Some(BuiltinEvent::SetTier) => self
@@ -135,6 +136,7 @@ impl Program {
                 .iter()
                 .any(|p| p.transfers.is_some() || p.pool.is_some()),
             Some(BuiltinEvent::JoinPool | BuiltinEvent::LeavePool) => !self.pool_index.is_empty(),
+            Some(BuiltinEvent::Item) => false,
             _ => true,
         }
     }

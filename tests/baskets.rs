@@ -1,0 +1,347 @@
+//! Baskets (`docs/semantics.md`, "Baskets"): purchases that list their
+//! items, rules that earn per item, and the readers that join them. Every
+//! figure is worked out by hand in the comment above it.
+
+mod support;
+
+use loyalty::events::Format;
+use support::{d, explain, run, run_format};
+
+/// A café and shop: the per-item rule is written after a plain one, with
+/// a `times` table by the purchase's channel, and rounds half up.
+const CAFE: &str = ny!(r#"
+event purchase {
+  channel: text
+}
+
+points pts {
+  precision 0
+}
+
+rule visit {
+  on purchase
+  earn 1 pts
+}
+
+rule pastry {
+  on purchase
+  earn 3 pts per 1 USD of item.amount where item.category = "pastry" times channel { "app": 2, else: 1 }
+  round half up
+}
+"#);
+
+#[test]
+fn a_rule_sums_its_items_unrounded_then_rounds_once() {
+    // In the app (times 2), two pastry lines: (2 × 1.15 − 0.20) × 3 × 2 =
+    // 12.6 and 1 × 0.95 × 3 × 2 = 5.7; summed, 18.3 rounds half up to 18
+    // (rounded per item it would be 13 + 6 = 19). The tea earns no pastry
+    // points.
+    let run = run(
+        CAFE,
+        "id,time,member,type,amount,channel,sku,category,quantity,unit_price,discount
+         e1,2025-03-01 08:00,ann,enroll,,,,,,,
+         e2,2025-03-01 09:00,ann,purchase,5.10,app,,,,,
+         e2,2025-03-01 09:00,ann,item,,,CROISSANT,pastry,2,1.15,0.20
+         e2,2025-03-01 09:00,ann,item,,,TART,pastry,1,0.95,
+         e2,2025-03-01 09:00,ann,item,,,TEA,drink,1,2.05,",
+    );
+    assert!(run.rejects.is_empty(), "{:?}", run.rejects);
+    assert_eq!(
+        run.rows("ann", &["earn"]),
+        [
+            "earn 2025-03-01T09:00:00-05:00 1 =1 visit",
+            "earn 2025-03-01T09:00:00-05:00 18 =19 pastry",
+        ]
+    );
+}
+
+#[test]
+fn rounding_once_keeps_many_small_lines_from_earning_nothing() {
+    // Six skus of 0.30 USD at 3 points a dollar: 0.9 each, 5.4 in all,
+    // rounded down to 5 (per item, each 0.9 would round down to 0).
+    let program = ny!(r#"
+points pts {
+  precision 0
+}
+
+rule sweets {
+  on purchase
+  earn 3 pts per 1 USD of item.amount
+}
+"#);
+    let mut events = String::from(
+        "id,time,member,type,amount,sku,category,quantity,unit_price,discount\n\
+         e1,2025-03-01 08:00,bo,enroll,,,,,,\n\
+         e2,2025-03-01 09:00,bo,purchase,1.80,,,,,\n",
+    );
+    for n in 1..=6 {
+        events.push_str(&format!(
+            "e2,2025-03-01 09:00,bo,item,,S{n},sweets,1,0.30,\n"
+        ));
+    }
+    let run = run(program, &events);
+    assert_eq!(run.balance("bo", "pts"), d("5"));
+}
+
+/// A fuel station: per-quantity earning, proportional and in whole steps,
+/// with a cap per item; the flat rule comes last.
+const STATION: &str = ny!(r#"
+points drops {
+  precision 1
+}
+
+rule litres {
+  on purchase
+  earn 1 drops per 1 of item.quantity where item.category = "fuel"
+  cap 50 drops per item
+}
+
+rule six_pack {
+  on purchase
+  earn 4 drops per full 6 items where item.sku = "WATER"
+  limit 1 per member per day
+}
+
+rule half_pack {
+  on purchase
+  earn 4 drops per 6 items where item.sku = "WATER"
+}
+
+rule welcome {
+  on purchase where first purchase
+  earn 2 drops
+}
+"#);
+
+#[test]
+fn per_items_counts_quantity_proportionally_or_in_whole_steps_and_a_cap_cuts_each_item() {
+    // Diesel 70 litres: 70 cut to 50 for that item; petrol 12.25 litres
+    // under the cap: 12.25; both lines summed: 62.25, rounded down to one
+    // decimal: 62.2. Water 13 bottles: 2 full six-packs (8) and 13 / 6 × 4
+    // = 8.666… → 8.6 proportionally. The welcome: 2.
+    let run = run(
+        STATION,
+        "id,time,member,type,amount,sku,category,quantity,unit_price,discount
+         e1,2025-05-01 07:00,cy,enroll,,,,,,
+         e2,2025-05-01 07:30,cy,purchase,160.00,,,,,
+         e2,2025-05-01 07:30,cy,item,,DIESEL,fuel,70,1.699,
+         e2,2025-05-01 07:30,cy,item,,PETROL,fuel,12.25,1.80,
+         e2,2025-05-01 07:30,cy,item,,WATER,drinks,13,0.50,",
+    );
+    assert!(run.rejects.is_empty(), "{:?}", run.rejects);
+    assert_eq!(
+        run.rows("cy", &["earn"]),
+        [
+            "earn 2025-05-01T07:30:00-04:00 62.2 =62.2 litres",
+            "earn 2025-05-01T07:30:00-04:00 8 =70.2 six_pack",
+            "earn 2025-05-01T07:30:00-04:00 8.6 =78.8 half_pack",
+            "earn 2025-05-01T07:30:00-04:00 2 =80.8 welcome",
+        ]
+    );
+}
+
+#[test]
+fn a_rule_earning_only_on_items_does_not_fire_without_one_and_keeps_its_limit() {
+    // e2 has no water: `six_pack` does not fire, so its daily limit is
+    // still free for e3 (6 bottles: 4 drops), and explain says why.
+    let events = "id,time,member,type,amount,sku,category,quantity,unit_price,discount
+         e1,2025-05-01 07:00,di,enroll,,,,,,
+         e2,2025-05-01 08:00,di,purchase,3.00,,,,,
+         e2,2025-05-01 08:00,di,item,,COLA,drinks,2,1.50,
+         e3,2025-05-01 09:00,di,purchase,3.00,,,,,
+         e3,2025-05-01 09:00,di,item,,WATER,drinks,6,0.50,
+         e4,2025-05-01 10:00,di,purchase,9.00,,,,,";
+    let run = run(STATION, events);
+    assert_eq!(
+        run.rows("di", &["earn"]),
+        [
+            "earn 2025-05-01T08:00:00-04:00 2 =2 welcome",
+            "earn 2025-05-01T09:00:00-04:00 4 =6 six_pack",
+            "earn 2025-05-01T09:00:00-04:00 4 =10 half_pack",
+        ]
+    );
+    let told = explain(STATION, events, "di");
+    assert!(
+        told.contains(
+            "six_pack: nothing to earn: no item of the basket matches `item.sku = \"WATER\"`"
+        ),
+        "{told}"
+    );
+    assert!(
+        told.contains("litres: nothing to earn: the purchase lists no items"),
+        "{told}"
+    );
+}
+
+#[test]
+fn explain_shows_each_items_share_and_the_cut_per_item() {
+    let told = explain(
+        STATION,
+        "id,time,member,type,amount,sku,category,quantity,unit_price,discount
+         e1,2025-05-01 07:00,ed,enroll,,,,,,
+         e2,2025-05-01 07:30,ed,purchase,200.00,,,,,
+         e2,2025-05-01 07:30,ed,item,,DIESEL,fuel,70,1.699,",
+        "ed",
+    );
+    assert!(
+        told.contains("litres: 1 × 70 / 1, cut to 50 on item DIESEL = 50"),
+        "{told}"
+    );
+}
+
+/// A basket whose items are wrong is rejected whole, each row with its line.
+#[test]
+fn bad_baskets_are_rejected_whole_with_their_lines() {
+    let run = run(
+        CAFE,
+        "id,time,member,type,amount,channel,sku,category,quantity,unit_price,discount
+         e1,2025-03-01 08:00,ann,enroll,,,,,,,
+         e2,2025-03-01 09:00,ann,purchase,3.00,store,,,,,
+         e2,2025-03-01 09:00,ann,item,,,TART,pastry,0,0.85,
+         e3,2025-03-01 10:00,ann,purchase,1.00,store,,,,,
+         e3,2025-03-01 10:00,ann,item,,,TART,pastry,2,0.85,
+         e9,2025-03-01 11:00,ann,item,,,TART,pastry,1,0.85,
+         e4,2025-03-01 12:00,ann,purchase,2.00,store,,,,,
+         e4,2025-03-01 12:00,bob,item,,,TART,pastry,1,0.85,
+         e5,2025-03-01 13:00,ann,purchase,2.00,store,,,,,
+         e5,2025-03-01 13:00,ann,item,,,TART,pastry,1,0.85,0.90
+         e6,2025-03-01 14:00,ann,purchase,2.00,store,,,,,",
+    );
+    let reasons: Vec<(usize, &str)> = run
+        .rejects
+        .iter()
+        .map(|(line, reason)| (*line, reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (3, "its item on line 4 is rejected, so its basket is incomplete"),
+            (4, "`item` needs a `quantity` greater than 0, not 0"),
+            (5, "its item on line 6 is rejected, so its basket is incomplete"),
+            (6, "the items of `e3` add up to more than its amount, 1.00"),
+            (
+                7,
+                "an `item` row follows its purchase and has its id, but no purchase `e9` is just before it"
+            ),
+            (8, "its item on line 9 is rejected, so its basket is incomplete"),
+            (9, "an `item` row has its purchase's member and time"),
+            (10, "its item on line 11 is rejected, so its basket is incomplete"),
+            (11, "`item`'s discount 0.90 is more than its quantity × unit_price, 0.85"),
+        ]
+    );
+    // Only the last purchase is applied: its visit point.
+    assert_eq!(run.balance("ann", "pts"), d("1"));
+}
+
+#[test]
+fn the_three_formats_read_the_same_basket() {
+    // 2 × 1.15 − 0.20 = 2.10 at 3 a dollar: 6.3, rounded half up to 6,
+    // and the visit's 1.
+    let csv = run(
+        CAFE,
+        "id,time,member,type,amount,channel,sku,category,quantity,unit_price,discount
+         e1,2025-03-01 08:00,ann,enroll,,,,,,,
+         e2,2025-03-01 09:00,ann,purchase,2.10,store,,,,,
+         e2,2025-03-01 09:00,ann,item,,,CROISSANT,pastry,2,1.15,0.20",
+    );
+    let jsonl = run_format(
+        CAFE,
+        Format::Jsonl,
+        r#"{"id": "e1", "time": "2025-03-01 08:00", "member": "ann", "type": "enroll"}
+{"id": "e2", "time": "2025-03-01 09:00", "member": "ann", "type": "purchase", "amount": "2.10", "channel": "store", "items": [{"sku": "CROISSANT", "category": "pastry", "quantity": 2, "unit_price": "1.15", "discount": "0.20"}]}"#,
+    );
+    let yaml = run_format(
+        CAFE,
+        Format::Yaml,
+        "- {id: e1, time: 2025-03-01 08:00, member: ann, type: enroll}
+- id: e2
+  time: 2025-03-01 09:00
+  member: ann
+  type: purchase
+  amount: 2.10
+  channel: store
+  items:
+    - {sku: CROISSANT, category: pastry, quantity: 2, unit_price: 1.15, discount: 0.20}
+",
+    );
+    for run in [&csv, &jsonl, &yaml] {
+        assert!(run.rejects.is_empty(), "{:?}", run.rejects);
+        assert_eq!(run.balance("ann", "pts"), d("7"));
+    }
+    assert_eq!(csv.ledger, jsonl.ledger);
+    assert_eq!(csv.ledger, yaml.ledger);
+}
+
+#[test]
+fn a_listed_item_that_is_wrong_rejects_its_purchase_naming_the_item() {
+    let jsonl = run_format(
+        CAFE,
+        Format::Jsonl,
+        r#"{"id": "e1", "time": "2025-03-01 08:00", "member": "ann", "type": "enroll"}
+{"id": "e2", "time": "2025-03-01 09:00", "member": "ann", "type": "purchase", "amount": "9", "channel": "app", "items": [{"sku": "A", "category": "pastry", "quantity": 1, "unit_price": 1}, {"sku": "B", "category": "pastry", "quantity": 1, "unit_pric": 1}]}
+{"id": "e3", "time": "2025-03-01 09:00", "member": "ann", "type": "purchase", "amount": "9", "channel": "app", "items": "A"}
+{"id": "e4", "time": "2025-03-01 09:00", "member": "ann", "type": "item", "sku": "A", "category": "pastry", "quantity": 1, "unit_price": 1}"#,
+    );
+    let reasons: Vec<&str> = jsonl.rejects.iter().map(|(_, r)| r.as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "item 2 of `items`: `item` has no field `unit_pric`; did you mean `unit_price`?",
+            "`items` is a list of the basket's items, each a map of `sku`, `category`, `quantity`, `unit_price` and `discount`",
+            "an `item` record is a row of a CSV, Parquet or Arrow file right after its purchase; JSON Lines and YAML list a purchase's `items`",
+        ]
+    );
+}
+
+#[test]
+fn a_money_return_of_an_itemized_purchase_takes_back_its_share_by_amount() {
+    // 4 tarts at 1.00: 12 pastry points and the visit's 1. 1.00 of 4.00
+    // back: a quarter of each award, 3 and 0.25 (rounded down: 0).
+    let run = run(
+        CAFE,
+        "id,time,member,type,amount,channel,of,sku,category,quantity,unit_price,discount
+         e1,2025-03-01 08:00,ann,enroll,,,,,,,,
+         e2,2025-03-01 09:00,ann,purchase,4.00,store,,,,,,
+         e2,2025-03-01 09:00,ann,item,,,,TART,pastry,4,1.00,
+         e3,2025-03-02 09:00,ann,return,1.00,,e2,,,,,",
+    );
+    assert_eq!(
+        run.rows("ann", &["reverse"]),
+        ["reverse 2025-03-02T09:00:00-05:00 -3 =10 pastry"]
+    );
+}
+
+#[test]
+fn a_file_without_items_reads_as_before() {
+    // No `sku` column: nothing is held back, every record as it was.
+    let run = run(
+        CAFE,
+        "id,time,member,type,amount,channel
+         e1,2025-03-01 08:00,ann,enroll,,
+         e2,2025-03-01 09:00,ann,purchase,4.00,store
+         e2,2025-03-01 09:30,ann,purchase,4.00,store",
+    );
+    assert_eq!(run.balance("ann", "pts"), d("1"));
+    assert_eq!(run.reject_lines(), [4]);
+}
+
+#[test]
+fn programs_with_baskets_format_to_themselves() {
+    let source = ny!(r#"
+points pts
+
+rule pastry {
+  on purchase
+  earn 3 pts per full 2 items where item.category = "pastry" and item.unit_price >= 1 USD
+  cap 10 pts per item
+}
+
+rule cups {
+  on purchase
+  earn 1 pts per item
+}
+"#);
+    let formatted = loyalty::syntax::format(source).unwrap();
+    assert_eq!(formatted, source);
+    assert!(loyalty::check_source(source).is_empty());
+}
