@@ -215,17 +215,17 @@ fn bad_baskets_are_rejected_whole_with_their_lines() {
     assert_eq!(
         reasons,
         [
-            (3, "its item on line 4 is rejected, so its basket is incomplete"),
+            (3, "an item of its basket is rejected (below), so the basket is incomplete"),
             (4, "`item` needs a `quantity` greater than 0, not 0"),
-            (5, "its item on line 6 is rejected, so its basket is incomplete"),
+            (5, "an item of its basket is rejected (below), so the basket is incomplete"),
             (6, "the items of `e3` add up to more than its amount, 1.00"),
             (
                 7,
                 "an `item` row follows its purchase and has its id, but no purchase `e9` is just before it"
             ),
-            (8, "its item on line 9 is rejected, so its basket is incomplete"),
+            (8, "an item of its basket is rejected (below), so the basket is incomplete"),
             (9, "an `item` row has its purchase's member and time"),
-            (10, "its item on line 11 is rejected, so its basket is incomplete"),
+            (10, "an item of its basket is rejected (below), so the basket is incomplete"),
             (11, "`item`'s discount 0.90 is more than its quantity × unit_price, 0.85"),
         ]
     );

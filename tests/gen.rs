@@ -13,10 +13,11 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const EXAMPLES: [&str; 7] = [
+/// Not `fuel_stop`: it earns on baskets, which `gen` does not draw (its
+/// purchases list no items), so its generated ledger holds tier rows only.
+const EXAMPLES: [&str; 6] = [
     "bean_stars",
     "cartwheel",
-    "fuel_stop",
     "harbor_hotels",
     "meridian_cards",
     "northwind_miles",

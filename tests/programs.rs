@@ -135,10 +135,10 @@ const SAMPLES: [Sample; 7] = [
         name: "fuel_stop",
         until: "2026-03-31",
         rejects: &[
-            ("f22", "its item on line 20 is rejected"),
+            ("f22", "an item of its basket is rejected"),
             ("f22", "sku `COFFEE-S` is in the basket of `f22` twice"),
             ("f23", "no purchase `f23` is just before it"),
-            ("f24", "its item on line 23 is rejected"),
+            ("f24", "an item of its basket is rejected"),
             (
                 "f24",
                 "the items of `f24` add up to more than its amount, 20.00",

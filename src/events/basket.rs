@@ -132,11 +132,7 @@ impl<'p, R: Rows> Baskets<'p, R> {
                     return;
                 };
                 let reason = match held {
-                    Err(reject) => Some(format!(
-                        "its purchase `{}` (line {}) is rejected",
-                        echo(&row.id),
-                        reject.origin.line
-                    )),
+                    Err(_) => Some(format!("its purchase `{}` is rejected", echo(&row.id))),
                     Ok(purchase) if purchase.member != row.member || purchase.time != row.time => {
                         Some("an `item` row has its purchase's member and time".to_string())
                     }
@@ -147,14 +143,14 @@ impl<'p, R: Rows> Baskets<'p, R> {
                 };
                 if let Some(reason) = reason {
                     let reject = rejected(&row, reason);
-                    refuse_basket(held, &reject);
+                    refuse_basket(held);
                     rejects.push(reject);
                 }
             }
             // A bad row with the held purchase's id: one of its items.
             Err(reject) if same_id(reject.id.as_deref()) => {
                 if let Some((held, rejects)) = self.held.as_mut() {
-                    refuse_basket(held, &reject);
+                    refuse_basket(held);
                     rejects.push(reject);
                 }
             }
@@ -204,14 +200,13 @@ fn rejected(event: &Event, reason: String) -> Reject {
     }
 }
 
-/// Rejects a held purchase whose item row `item` is rejected: its basket
-/// would be incomplete.
-fn refuse_basket(held: &mut Result<Event, Reject>, item: &Reject) {
+/// Rejects a held purchase one of whose item rows is rejected (the reject
+/// after it says which and why): its basket would be incomplete. (No line
+/// number: a CSV file counts its header as a line, a Parquet file does
+/// not, and the reason is the same in both.)
+fn refuse_basket(held: &mut Result<Event, Reject>) {
     if let Ok(purchase) = held {
-        let reason = format!(
-            "its item on line {} is rejected, so its basket is incomplete",
-            item.origin.line
-        );
-        *held = Err(rejected(purchase, reason));
+        let reason = "an item of its basket is rejected (below), so the basket is incomplete";
+        *held = Err(rejected(purchase, reason.to_string()));
     }
 }
