@@ -532,9 +532,7 @@ fn check_award<'w>(
                 );
                 return None;
             }
-            let Some(other_rule) = symbols.rules.get(other_index) else {
-                return None;
-            };
+            let other_rule = symbols.rules.get(other_index)?;
             // A share of what this member earned, and really: not of
             // another member's award, nor of a preview's.
             let refused = if pays_referrer(other_rule) {

@@ -536,6 +536,9 @@ pub struct Earn {
     pub to_referrer: bool,
 }
 
+// Built once per program, as statements are: the size of the largest
+// variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Award {
     /// `earn 50% of flight_miles [award_miles]`: a share of an earlier rule's
@@ -551,7 +554,7 @@ pub enum Award {
         points: Ident,
         per: Option<PerClause>,
         /// `where ...` after the amount: the basket items the line earns on.
-        filter: Option<Expr>,
+        filter: Option<Box<Expr>>,
     },
 }
 

@@ -1145,7 +1145,7 @@ fn award(pair: Pair<Rule>) -> Result<Award> {
             per: c.optional(Rule::per_clause).map(per_clause).transpose()?,
             filter: c
                 .optional(Rule::item_filter)
-                .map(|f| expr(Children::of(f).expect(Rule::expr)?))
+                .map(|f| expr(Children::of(f).expect(Rule::expr)?).map(Box::new))
                 .transpose()?,
         },
         _ => return Err(internal(c.span)),

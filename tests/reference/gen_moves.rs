@@ -870,6 +870,7 @@ impl MovesSpec {
                                 ),
                                 points: ident(points_name(p)),
                                 per: None,
+                                filter: None,
                             },
                             None => fixed(Decimal::ONE, p),
                         }
@@ -896,7 +897,9 @@ impl MovesSpec {
                                     currency: (*ty == FieldType::Money).then(|| ident("USD")),
                                     base: name(n),
                                     span: Span::default(),
+                                    items: false,
                                 }),
+                                filter: None,
                             },
                             None => fixed(*rate, p),
                         }
@@ -1016,6 +1019,7 @@ fn fixed(n: Decimal, p: usize) -> Award {
         amount: expr(ExprKind::Number(n)),
         points: ident(points_name(p)),
         per: None,
+        filter: None,
     }
 }
 
