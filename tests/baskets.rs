@@ -7,6 +7,11 @@ mod support;
 use loyalty::events::Format;
 use support::{d, explain, run, run_format};
 
+/// The CSV header of the café's tests and ann's enrolment, on line 2.
+const ANN_JOINS: &str =
+    "id,time,member,type,amount,channel,sku,category,quantity,unit_price,discount
+    e1,2025-03-01 08:00,ann,enroll,,,,,,,";
+
 /// A café and shop: the per-item rule is written after a plain one, with
 /// a `times` table by the purchase's channel, and rounds half up.
 const CAFE: &str = ny!(r#"
@@ -38,12 +43,13 @@ fn a_rule_sums_its_items_unrounded_then_rounds_once() {
     // points.
     let run = run(
         CAFE,
-        "id,time,member,type,amount,channel,sku,category,quantity,unit_price,discount
-         e1,2025-03-01 08:00,ann,enroll,,,,,,,
+        &format!(
+            "{ANN_JOINS}
          e2,2025-03-01 09:00,ann,purchase,5.10,app,,,,,
          e2,2025-03-01 09:00,ann,item,,,CROISSANT,pastry,2,1.15,0.20
          e2,2025-03-01 09:00,ann,item,,,TART,pastry,1,0.95,
-         e2,2025-03-01 09:00,ann,item,,,TEA,drink,1,2.05,",
+         e2,2025-03-01 09:00,ann,item,,,TEA,drink,1,2.05,"
+        ),
     );
     assert!(run.rejects.is_empty(), "{:?}", run.rejects);
     assert_eq!(
@@ -194,8 +200,8 @@ fn explain_shows_each_items_share_and_the_cut_per_item() {
 fn bad_baskets_are_rejected_whole_with_their_lines() {
     let run = run(
         CAFE,
-        "id,time,member,type,amount,channel,sku,category,quantity,unit_price,discount
-         e1,2025-03-01 08:00,ann,enroll,,,,,,,
+        &format!(
+            "{ANN_JOINS}
          e2,2025-03-01 09:00,ann,purchase,3.00,store,,,,,
          e2,2025-03-01 09:00,ann,item,,,TART,pastry,0,0.85,
          e3,2025-03-01 10:00,ann,purchase,1.00,store,,,,,
@@ -205,7 +211,8 @@ fn bad_baskets_are_rejected_whole_with_their_lines() {
          e4,2025-03-01 12:00,bob,item,,,TART,pastry,1,0.85,
          e5,2025-03-01 13:00,ann,purchase,2.00,store,,,,,
          e5,2025-03-01 13:00,ann,item,,,TART,pastry,1,0.85,0.90
-         e6,2025-03-01 14:00,ann,purchase,2.00,store,,,,,",
+         e6,2025-03-01 14:00,ann,purchase,2.00,store,,,,,"
+        ),
     );
     let reasons: Vec<(usize, &str)> = run
         .rejects
@@ -239,10 +246,11 @@ fn the_three_formats_read_the_same_basket() {
     // and the visit's 1.
     let csv = run(
         CAFE,
-        "id,time,member,type,amount,channel,sku,category,quantity,unit_price,discount
-         e1,2025-03-01 08:00,ann,enroll,,,,,,,
+        &format!(
+            "{ANN_JOINS}
          e2,2025-03-01 09:00,ann,purchase,2.10,store,,,,,
-         e2,2025-03-01 09:00,ann,item,,,CROISSANT,pastry,2,1.15,0.20",
+         e2,2025-03-01 09:00,ann,item,,,CROISSANT,pastry,2,1.15,0.20"
+        ),
     );
     let jsonl = run_format(
         CAFE,

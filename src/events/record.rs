@@ -159,15 +159,7 @@ pub(crate) fn type_item<'k, 'v>(
         return Err(format!("field `{}` is given twice", echo(name)));
     }
     let (kind, event_type) = event_type(program, BuiltinEvent::Item.name())?;
-    if let Some(name) = record.stray(kind, event_type) {
-        return Err(stray_field(name, event_type));
-    }
-    let mut fields = event_type
-        .fields
-        .iter()
-        .enumerate()
-        .map(|(index, field)| field_value(program, field, record.field(kind, index, field)?))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut fields = field_values(program, &record, kind, event_type)?;
     match Body::take(event_type.builtin, &mut fields)? {
         Body::Item(item) => Ok(*item),
         _ => Err("an item is typed as an `item` row".to_string()),
@@ -221,15 +213,7 @@ fn typed(program: &Program, cells: &impl Cells, origin: &Origin) -> Result<Event
     let member = required(Envelope::Member)?;
     let (kind, event_type) = event_type(program, required(Envelope::Type)?)?;
     let time = value::instant(time, program.timezone).map_err(|e| format!("field `time`: {e}"))?;
-    if let Some(name) = cells.stray(kind, event_type) {
-        return Err(stray_field(name, event_type));
-    }
-    let mut fields = event_type
-        .fields
-        .iter()
-        .enumerate()
-        .map(|(index, field)| field_value(program, field, cells.field(kind, index, field)?))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut fields = field_values(program, cells, kind, event_type)?;
     let body = Body::take(event_type.builtin, &mut fields)?;
     check_declared(event_type, &fields)?;
     Ok(Event {
@@ -241,6 +225,26 @@ fn typed(program: &Program, cells: &impl Cells, origin: &Origin) -> Result<Event
         fields,
         origin: origin.clone(),
     })
+}
+
+/// The values of the fields of `event_type` (type `kind`) in `cells`, in
+/// its order; why not, for a cell of another field or a value that does
+/// not read as its field's type.
+fn field_values(
+    program: &Program,
+    cells: &impl Cells,
+    kind: EventTypeId,
+    event_type: &EventType,
+) -> Result<Vec<Value>, String> {
+    if let Some(name) = cells.stray(kind, event_type) {
+        return Err(stray_field(name, event_type));
+    }
+    event_type
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(index, field)| field_value(program, field, cells.field(kind, index, field)?))
+        .collect()
 }
 
 fn event_type<'p>(
