@@ -42,21 +42,17 @@ pub(super) fn add(program: &Program, purchase: &mut Event, mut item: Item) -> Re
 }
 
 /// The purchase `typed` with the items its `items` list gives (JSON Lines,
-/// YAML), each by its cells; `None` for a list that is not one, and for an
-/// entry that is not an object. A bad item rejects the purchase, naming it.
+/// YAML), each by its cells, `None` for an entry that is not a map. A bad
+/// item rejects the purchase, naming it.
 pub(super) fn listed<'k, 'v, C>(
     program: &Program,
     typed: Result<Event, Reject>,
-    items: Option<Vec<Option<C>>>,
+    items: Vec<Option<C>>,
 ) -> Result<Event, Reject>
 where
     C: IntoIterator<Item = (&'k str, Cell<'v>)>,
 {
     let mut purchase = typed?;
-    let Some(items) = items else {
-        let reason = "`items` is a list of the basket's items, each a map of `sku`, `category`, `quantity`, `unit_price` and `discount`";
-        return Err(rejected(&purchase, reason.to_string()));
-    };
     for (n, cells) in items.into_iter().enumerate() {
         let added = cells
             .ok_or_else(|| "it is not a map of fields".to_string())

@@ -67,32 +67,35 @@ impl<'p, R: BufRead> JsonlRecords<'p, R> {
                 )));
             }
         };
-        // A purchase's basket: typed apart, item by item, after it.
-        let cells = members.iter().map(|(name, value)| match name.as_str() {
-            ITEMS => (ITEMS, Cell::Text(Cow::Borrowed(""))),
-            name => (name, cell(value)),
-        });
+        // A purchase's basket, a list: typed apart, item by item, after
+        // it (any other `items` is a field's value, as before baskets).
+        let cells = members
+            .iter()
+            .map(|(name, value)| match (name.as_str(), value) {
+                (ITEMS, Json::Array(_)) => (ITEMS, Cell::Text(Cow::Borrowed(""))),
+                (name, value) => (name, cell(value)),
+            });
         let origin = Origin {
             file: self.file.clone(),
             line: self.line,
         };
         let typed = type_record(self.program, origin, cells);
-        let listed = members.iter().find(|(name, _)| name == ITEMS);
-        match listed.map(|(_, value)| value) {
-            None | Some(Json::Null) => typed,
-            Some(Json::Array(items)) => {
-                let items = items.iter().map(|item| match item {
-                    Json::Object(fields) => Some(
-                        fields
-                            .iter()
-                            .map(|(name, value)| (name.as_str(), cell(value))),
-                    ),
-                    _ => None,
-                });
-                basket::listed(self.program, typed, Some(items.collect()))
-            }
-            Some(_) => basket::listed::<std::iter::Empty<_>>(self.program, typed, None),
-        }
+        let listed = members.iter().find_map(|(name, value)| match value {
+            Json::Array(items) if name == ITEMS => Some(items),
+            _ => None,
+        });
+        let Some(items) = listed else {
+            return typed;
+        };
+        let items = items.iter().map(|item| match item {
+            Json::Object(fields) => Some(
+                fields
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), cell(value))),
+            ),
+            _ => None,
+        });
+        basket::listed(self.program, typed, items.collect())
     }
 }
 

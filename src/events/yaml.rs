@@ -207,7 +207,7 @@ fn parse_item(
                 None => typed,
                 Some(items) => {
                     let items = items.iter().map(|item| Some(item.cells())).collect();
-                    basket::listed(program, typed, Some(items))
+                    basket::listed(program, typed, items)
                 }
             }
         })
@@ -271,16 +271,62 @@ impl<'de> Visitor<'de> for RecordVisitor {
         let mut cells = Vec::new();
         let mut items = None;
         while let Some(RawScalar(name)) = map.next_key::<RawScalar>()? {
-            if name == ITEMS {
-                // Kept empty among the cells, so that a second is found.
-                items = map.next_value::<Option<Vec<RawRecord>>>()?;
-                cells.push((name, None));
+            if name != ITEMS {
+                let value = map.next_value::<Option<RawScalar>>()?;
+                cells.push((name, value.map(|RawScalar(text)| text)));
                 continue;
             }
-            let value = map.next_value::<Option<RawScalar>>()?;
-            cells.push((name, value.map(|RawScalar(text)| text)));
+            // A list of items is kept apart, an empty cell in its place (so
+            // that a second is found); any other `items` is a field's
+            // value, as before baskets.
+            match map.next_value::<ItemsValue>()? {
+                ItemsValue::List(list) => {
+                    items = Some(list);
+                    cells.push((name, None));
+                }
+                ItemsValue::Scalar(value) => cells.push((name, value)),
+            }
         }
         Ok(RawRecord { cells, items })
+    }
+}
+
+/// The value of a record's `items`: a purchase's basket, or a scalar (a
+/// declared field of that name; `None` for a null).
+enum ItemsValue {
+    List(Vec<RawRecord>),
+    Scalar(Option<String>),
+}
+
+impl<'de> Deserialize<'de> for ItemsValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ItemsVisitor)
+    }
+}
+
+struct ItemsVisitor;
+
+impl<'de> Visitor<'de> for ItemsVisitor {
+    type Value = ItemsValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of items, each a map of `field: value` lines")
+    }
+
+    fn visit_seq<S: de::SeqAccess<'de>>(self, mut seq: S) -> Result<ItemsValue, S::Error> {
+        let mut list = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            list.push(item);
+        }
+        Ok(ItemsValue::List(list))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<ItemsValue, E> {
+        Ok(ItemsValue::Scalar(Some(text.to_owned())))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<ItemsValue, E> {
+        Ok(ItemsValue::Scalar(None))
     }
 }
 
