@@ -4,8 +4,9 @@
 
 mod support;
 
+use loyalty::engine::replay::Order;
 use loyalty::events::Format;
-use support::{d, explain, run, run_format};
+use support::{d, explain, run, run_format, run_with};
 
 /// The CSV header of the café's tests and ann's enrolment, on line 2.
 const ANN_JOINS: &str =
@@ -387,4 +388,122 @@ rule bags {
         assert!(run.rejects.is_empty(), "{:?}", run.rejects);
         assert_eq!(run.balance("ann", "pts"), d("2"));
     }
+}
+
+/// A toy shop whose rule has a line on the whole amount and one per item.
+const TOYS: &str = ny!(r#"
+points pts {
+  precision 0
+}
+
+rule shop {
+  on purchase
+  earn 1 pts per 1 USD of amount
+  earn 10 pts per 1 USD of item.amount where item.category = "toys"
+}
+"#);
+
+#[test]
+fn a_return_naming_items_takes_back_exactly_their_share() {
+    // 50 USD: two toys at 10.00 and a 30.00 book. The award: 50 on the
+    // amount + 10 × 20.00 on the toys = 250, the toys' part 200.
+    // - one toy back (10.00): half the toys' part (100) and 10/50 of the
+    //   amount's (10): 110;
+    // - two toys more: only one is left (rejected); a puzzle: not bought;
+    // - the book (30.00): no toy, 30/50 of the amount's part: 30;
+    // - the last toy (10.00): 100 + 10 = 110, 250 in all.
+    let run = run(
+        TOYS,
+        "id,time,member,type,amount,of,sku,category,quantity,unit_price,discount
+         e1,2025-06-01 10:00,kai,enroll,,,,,,,
+         e2,2025-06-01 11:00,kai,purchase,50.00,,,,,,
+         e2,2025-06-01 11:00,kai,item,,,TOY-A,toys,2,10.00,
+         e2,2025-06-01 11:00,kai,item,,,BOOK,books,1,30.00,
+         r1,2025-06-02 11:00,kai,return,10.00,e2,,,,,
+         r1,2025-06-02 11:00,kai,item,,,TOY-A,,1,,
+         r2,2025-06-03 11:00,kai,return,20.00,e2,,,,,
+         r2,2025-06-03 11:00,kai,item,,,TOY-A,,2,,
+         r3,2025-06-03 12:00,kai,return,5.00,e2,,,,,
+         r3,2025-06-03 12:00,kai,item,,,PUZZLE,,1,,
+         r4,2025-06-04 11:00,kai,return,30.00,e2,,,,,
+         r4,2025-06-04 11:00,kai,item,,,BOOK,,1,,
+         r5,2025-06-05 11:00,kai,return,10.00,e2,,,,,
+         r5,2025-06-05 11:00,kai,item,,,TOY-A,,1,,",
+    );
+    assert_eq!(
+        run.rows("kai", &["earn", "reverse"]),
+        [
+            "earn 2025-06-01T11:00:00-04:00 250 =250 shop",
+            "reverse 2025-06-02T11:00:00-04:00 -110 =140 shop",
+            "reverse 2025-06-04T11:00:00-04:00 -30 =110 shop",
+            "reverse 2025-06-05T11:00:00-04:00 -110 =0 shop",
+        ]
+    );
+    let reasons: Vec<(usize, &str)> = run
+        .rejects
+        .iter()
+        .map(|(line, reason)| (*line, reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (
+                8,
+                "return of 2 TOY-A is more than the 1 left to return of purchase `e2` (2 bought, 1 returned before)"
+            ),
+            (10, "purchase `e2` has no item `PUZZLE`"),
+        ]
+    );
+}
+
+#[test]
+fn a_return_without_items_keeps_the_share_by_amount_and_a_listed_one_reads_alike() {
+    // 25.00 of 50.00 back, no items named: half of 250 (toys' part and
+    // the amount's alike), 125. Then the book, named, with 20.00
+    // refunded: no toy named, so the toys' part gives nothing more; the
+    // amount's part 50 × 20/50 = 20. A returned item that gives a price
+    // is rejected: the purchase has it.
+    let run = run_format(
+        TOYS,
+        Format::Jsonl,
+        r#"{"id": "e1", "time": "2025-06-01 10:00", "member": "kai", "type": "enroll"}
+{"id": "e2", "time": "2025-06-01 11:00", "member": "kai", "type": "purchase", "amount": "50.00", "items": [{"sku": "TOY-A", "category": "toys", "quantity": 2, "unit_price": "10.00"}, {"sku": "BOOK", "category": "books", "quantity": 1, "unit_price": "30.00"}]}
+{"id": "r1", "time": "2025-06-02 11:00", "member": "kai", "type": "return", "of": "e2", "amount": "25.00"}
+{"id": "r2", "time": "2025-06-03 11:00", "member": "kai", "type": "return", "of": "e2", "amount": "20.00", "items": [{"sku": "BOOK", "quantity": 1}]}
+{"id": "r3", "time": "2025-06-03 12:00", "member": "kai", "type": "return", "of": "e2", "amount": "1.00", "items": [{"sku": "BOOK", "quantity": 1, "unit_price": "30.00"}]}"#,
+    );
+    assert_eq!(
+        run.rows("kai", &["reverse"]),
+        [
+            "reverse 2025-06-02T11:00:00-04:00 -125 =125 shop",
+            "reverse 2025-06-03T11:00:00-04:00 -20 =105 shop",
+        ]
+    );
+    let reasons: Vec<&str> = run.rejects.iter().map(|(_, r)| r.as_str()).collect();
+    assert_eq!(
+        reasons,
+        ["item 1 of `items`: an item of a return names its `sku` and `quantity` only: the purchase has the rest"]
+    );
+}
+
+#[test]
+fn a_late_event_re_runs_a_member_with_its_baskets_and_item_returns_as_sorted() {
+    // Streamed, e3 comes after the return it predates: kai is re-run from
+    // the history, baskets and returned items included, and ends where
+    // the sorted replay ends.
+    let events = "id,time,member,type,amount,of,sku,category,quantity,unit_price,discount
+         e1,2025-06-01 10:00,kai,enroll,,,,,,,
+         e2,2025-06-01 11:00,kai,purchase,50.00,,,,,,
+         e2,2025-06-01 11:00,kai,item,,,TOY-A,toys,2,10.00,
+         e2,2025-06-01 11:00,kai,item,,,BOOK,books,1,30.00,
+         r1,2025-06-03 11:00,kai,return,10.00,e2,,,,,
+         r1,2025-06-03 11:00,kai,item,,,TOY-A,,1,,
+         e3,2025-06-02 11:00,kai,purchase,4.00,,,,,,
+         e3,2025-06-02 11:00,kai,item,,,TOY-B,toys,1,4.00,";
+    let sorted = run_with(TOYS, events, Order::Sort, None);
+    let streamed = run_with(TOYS, events, Order::Stream, None);
+    // 250 + 44 − 110.
+    assert_eq!(sorted.balance("kai", "pts"), d("184"));
+    assert_eq!(streamed.balance("kai", "pts"), d("184"));
+    assert!(streamed.rejects.is_empty(), "{:?}", streamed.rejects);
 }

@@ -28,7 +28,7 @@ mod transfers;
 
 use crate::compile::calendar;
 use crate::compile::ir::{BuiltinEvent, ExpiryRule, PointsId, PointsType, Program, RuleId, Term};
-use crate::events::{Body, Event, Redeem, Reject, RejectClass, Return};
+use crate::events::{Body, Event, Redeem, Reject, RejectClass, Return, ReturnedItem};
 use crate::syntax::ast::{Period, TimeUnit};
 use chrono::{DateTime, Utc};
 use compact_str::CompactString;
@@ -1043,8 +1043,28 @@ impl<'p> Engine<'p> {
                 ),
             ));
         }
+        // The items it names: each one of the purchase's, and no more of
+        // it than is left.
+        for back in &r.items {
+            let Some(item) = purchase.items.iter().find(|i| *i.sku == *back.sku) else {
+                return Err(Refusal::new(
+                    RejectClass::UnknownName,
+                    format!("purchase `{of}` has no item `{}`", back.sku),
+                ));
+            };
+            let left = item.quantity - item.returned;
+            if back.quantity > left {
+                return Err(Refusal::new(
+                    RejectClass::Balance,
+                    format!(
+                        "return of {} {} is more than the {left} left to return of purchase `{of}` ({} bought, {} returned before)",
+                        back.quantity, back.sku, item.quantity, item.returned
+                    ),
+                ));
+            }
+        }
         let of = of.to_string();
-        self.reverse(m, &of, amount, event);
+        self.reverse(m, &of, amount, &r.items, event);
         Ok(())
     }
 
@@ -1232,7 +1252,14 @@ impl<'p> Engine<'p> {
     }
 
     /// Takes back the share `amount` of purchase `of` from what it earned.
-    fn reverse(&mut self, m: usize, of: &str, amount: Decimal, event: &Event) {
+    fn reverse(
+        &mut self,
+        m: usize,
+        of: &str,
+        amount: Decimal,
+        items: &[ReturnedItem],
+        event: &Event,
+    ) {
         let program = self.program;
         let Some(member) = self.members.get_mut(m) else {
             return;
@@ -1241,6 +1268,21 @@ impl<'p> Engine<'p> {
             return;
         };
         purchase.returned += amount;
+        // The share of each of its items returned now, by its place.
+        let item_shares: Vec<Decimal> = purchase
+            .items
+            .iter_mut()
+            .map(|item| {
+                let back: Decimal = items
+                    .iter()
+                    .filter(|b| *b.sku == *item.sku)
+                    .map(|b| b.quantity)
+                    .sum();
+                item.returned += back;
+                back.checked_div(item.quantity).unwrap_or_default()
+            })
+            .collect();
+        let money_share = amount.checked_div(purchase.amount).unwrap_or_default();
         let mut reversals = Vec::new();
         for award in &mut purchase.awards {
             let precision = program
@@ -1255,14 +1297,19 @@ impl<'p> Engine<'p> {
             // (Past the largest decimal, the returned fraction first: within
             // a rounding of the 28th digit, which the points' precision
             // rounds away.)
-            let share = live
-                .checked_mul(purchase.returned)
-                .and_then(|product| product.checked_div(purchase.amount))
-                .or_else(|| {
-                    let fraction = purchase.returned.checked_div(purchase.amount)?;
-                    live.checked_mul(fraction)
-                })
-                .unwrap_or(live);
+            let share = match award.shares.as_deref_mut() {
+                Some(shares) => {
+                    shares.take_back(live, &item_shares, money_share, !items.is_empty())
+                }
+                None => live
+                    .checked_mul(purchase.returned)
+                    .and_then(|product| product.checked_div(purchase.amount))
+                    .or_else(|| {
+                        let fraction = purchase.returned.checked_div(purchase.amount)?;
+                        live.checked_mul(fraction)
+                    })
+                    .unwrap_or(live),
+            };
             let due = rules::round(share, precision, award.rounding).min(live);
             let this_time = (due - award.reversed).max(Decimal::ZERO);
             award.reversed = award.reversed.max(due);

@@ -5,7 +5,7 @@
 use super::eval::{self, Scope};
 use super::explain::RuleOutcome;
 use super::ledger::EntryKind;
-use super::member::{Counter, Member, Purchase, PurchaseAward};
+use super::member::{BoughtItem, Counter, ItemShares, Member, Purchase, PurchaseAward};
 use super::{tiers, too_large, within, Engine, Refusal};
 use crate::compile::calendar;
 use crate::compile::ir::{
@@ -45,6 +45,8 @@ struct Proposal {
     /// How it was computed, for an explanation (empty when the member is
     /// not being explained).
     arithmetic: String,
+    /// What each basket item gave of `raw`, by its place in the basket.
+    item_parts: Vec<(usize, Decimal)>,
 }
 
 impl Engine<'_> {
@@ -275,6 +277,13 @@ impl Engine<'_> {
                     expired: Decimal::ZERO,
                     bucket,
                     rounding: rule.rounding,
+                    shares: (!proposal.item_parts.is_empty()).then(|| {
+                        Box::new(ItemShares {
+                            raw: proposal.raw,
+                            items: proposal.item_parts.clone(),
+                            returned: Decimal::ZERO,
+                        })
+                    }),
                 });
             }
         }
@@ -296,6 +305,14 @@ impl Engine<'_> {
                     id: event.id.as_str().into(),
                     amount,
                     returned: Decimal::ZERO,
+                    items: basket
+                        .iter()
+                        .map(|item| BoughtItem {
+                            sku: item.sku.as_str().into(),
+                            quantity: item.quantity,
+                            returned: Decimal::ZERO,
+                        })
+                        .collect(),
                     awards: purchase_awards.to_vec(),
                     limited: limited.to_vec(),
                     measures: contributions.to_vec(),
@@ -409,7 +426,7 @@ impl Engine<'_> {
                     ),
                 )
             })?;
-            for (points, raw, arithmetic) in awards {
+            for (points, raw, arithmetic, item_parts) in awards {
                 let precision = program
                     .points
                     .get(points.index())
@@ -425,6 +442,7 @@ impl Engine<'_> {
                     awarded,
                     cuts,
                     arithmetic,
+                    item_parts,
                 });
             }
         }
@@ -703,28 +721,35 @@ fn has_amount(award: &Award, scope: &Scope) -> bool {
             };
             match &award.items {
                 None => valued(scope),
-                Some(items) => basket_items(items, scope).all(|s| valued(&s)),
+                Some(items) => basket_items(items, scope).all(|(_, s)| valued(&s)),
             }
         }
         AwardAmount::ShareOf { .. } | AwardAmount::Multiply { .. } => true,
     }
 }
 
-/// The scopes of the basket items an `earn` line earns on: each item its
-/// `where` holds for.
-fn basket_items<'a>(items: &'a Items, scope: &Scope<'a>) -> impl Iterator<Item = Scope<'a>> {
+/// The basket items an `earn` line earns on, each item its `where` holds
+/// for, by its place in the basket and as the scope it is computed in.
+fn basket_items<'a>(
+    items: &'a Items,
+    scope: &Scope<'a>,
+) -> impl Iterator<Item = (usize, Scope<'a>)> {
     let scope = *scope;
-    scope.basket.iter().filter_map(move |item| {
-        let on_item = Scope {
-            item: Some(item),
-            ..scope
-        };
-        let holds = items
-            .filter
-            .as_ref()
-            .is_none_or(|f| eval::holds(&f.expr, &on_item));
-        holds.then_some(on_item)
-    })
+    scope
+        .basket
+        .iter()
+        .enumerate()
+        .filter_map(move |(at, item)| {
+            let on_item = Scope {
+                item: Some(item),
+                ..scope
+            };
+            let holds = items
+                .filter
+                .as_ref()
+                .is_none_or(|f| eval::holds(&f.expr, &on_item));
+            holds.then_some((at, on_item))
+        })
 }
 
 /// Why a rule did not fire, told in words only when explained.
@@ -841,10 +866,11 @@ fn raw_awards(
     earlier: &[Proposal],
     losers: &[RuleId],
     explaining: bool,
-) -> Option<SmallVec<[(PointsId, Decimal, String); 2]>> {
+) -> Option<SmallVec<[RawAward; 2]>> {
     let told = |text: &dyn Fn() -> String| if explaining { text() } else { String::new() };
-    let mut awards: SmallVec<[(PointsId, Decimal, String); 2]> = SmallVec::new();
+    let mut awards: SmallVec<[RawAward; 2]> = SmallVec::new();
     for award in &rule.awards {
+        let mut item_parts: Vec<(usize, Decimal)> = Vec::new();
         let (raw, arithmetic) = match (&award.amount, &award.items) {
             (AwardAmount::Rate { amount, per }, Some(items)) => {
                 // Each item's award, after its `times` and the rule's cap
@@ -857,7 +883,7 @@ fn raw_awards(
                     .min();
                 let mut total = Decimal::ZERO;
                 let mut parts: Vec<String> = Vec::new();
-                for on_item in basket_items(items, scope) {
+                for (at, on_item) in basket_items(items, scope) {
                     let Some((raw, how)) = rate(amount, per.as_ref(), &on_item, explaining)? else {
                         continue;
                     };
@@ -868,6 +894,7 @@ fn raw_awards(
                         _ => (raw, how),
                     };
                     total = total.checked_add(raw)?;
+                    item_parts.push((at, raw));
                     if let Some(item) = on_item.item.filter(|_| explaining) {
                         parts.push(format!("{how} on item {}", item.sku));
                     }
@@ -922,18 +949,30 @@ fn raw_awards(
                 times(award, extra.checked_mul(base)?, how, scope, explaining)?
             }
         };
-        match awards.iter_mut().find(|(p, _, _)| *p == award.points) {
-            Some((_, total, how)) => {
+        match awards.iter_mut().find(|(p, _, _, _)| *p == award.points) {
+            Some((_, total, how, parts)) => {
                 *total = total.checked_add(raw)?;
                 if explaining {
                     how.push_str(&format!(" + {arithmetic}"));
                 }
+                // An item on several lines gave their sum.
+                for (at, part) in item_parts {
+                    match parts.iter_mut().find(|(a, _)| *a == at) {
+                        Some((_, sum)) => *sum = sum.checked_add(part)?,
+                        None => parts.push((at, part)),
+                    }
+                }
             }
-            None => awards.push((award.points, raw, arithmetic)),
+            None => awards.push((award.points, raw, arithmetic, item_parts)),
         }
     }
     Some(awards)
 }
+
+/// A rule's unrounded award of a points type: the type, the amount, how
+/// it was computed (for explanations) and what each basket item gave of
+/// it, by its place in the basket.
+type RawAward = (PointsId, Decimal, String, Vec<(usize, Decimal)>);
 
 /// An `earn` line's rate times what it is per, on `scope` (with how, when
 /// `explaining`): `None` when it overflows or divides by zero, `Some(None)`

@@ -1,43 +1,59 @@
-//! Baskets: the items of a purchase joined to it. In CSV (and Parquet or
-//! Arrow) an item is a row of its own, of type `item`, right after its
-//! purchase and with the purchase's id, member and time; JSON Lines and
-//! YAML list the items in the purchase's `items`. A basket is taken whole or not at all: a
-//! rejected item rejects its purchase too, and so do items that add up to
-//! more than the purchase's amount.
+//! Baskets: the items of a purchase (or of a return, which names the
+//! items it brings back) joined to it. In CSV (and Parquet or Arrow) an
+//! item is a row of its own, of type `item`, right after its record and
+//! with its id, member and time; JSON Lines and YAML list the items in the
+//! record's `items`. A basket is taken whole or not at all: a rejected
+//! item rejects its record too, and so do a purchase's items that add up
+//! to more than its amount.
 
 use super::record::{type_item, Cell};
-use super::{echo, Body, Event, Item, Reject, RejectClass};
+use super::{echo, Body, Event, ItemRow, Reject, RejectClass};
 use crate::compile::ir::Program;
 use std::collections::VecDeque;
 
 /// The field of a JSON Lines or YAML purchase that lists its items.
 pub(super) const ITEMS: &str = "items";
 
-/// Adds `item` to the basket of `purchase`, its amount rounded to the
-/// program's currency; why not, if it cannot be.
-pub(super) fn add(program: &Program, purchase: &mut Event, mut item: Item) -> Result<(), String> {
-    let id = echo(&purchase.id).into_owned();
-    let Body::Purchase { amount, items } = &mut purchase.body else {
-        return Err(format!("items belong to a purchase, and `{id}` is not one"));
-    };
-    if items.iter().any(|other| other.sku == item.sku) {
-        return Err(format!(
-            "sku `{}` is in the basket of `{id}` twice: give it once, with its quantity",
-            echo(&item.sku)
-        ));
+/// Adds the item of `row` to the basket of `record`, a purchase (its
+/// amount rounded to the program's currency) or a return; why not, if it
+/// cannot be.
+pub(super) fn add(program: &Program, record: &mut Event, row: ItemRow) -> Result<(), String> {
+    let id = echo(&record.id).into_owned();
+    let twice = format!(
+        "sku `{}` is in the basket of `{id}` twice: give it once, with its quantity",
+        echo(&row.sku)
+    );
+    match &mut record.body {
+        Body::Purchase { amount, items } => {
+            if items.iter().any(|other| other.sku == row.sku) {
+                return Err(twice);
+            }
+            let mut item = row.bought()?;
+            item.amount = program.currency.round(item.amount);
+            items
+                .iter()
+                .try_fold(item.amount, |sum, other| sum.checked_add(other.amount))
+                .filter(|total| total <= amount)
+                .ok_or_else(|| {
+                    format!(
+                        "the items of `{id}` add up to more than its amount, {}",
+                        program.currency.format(*amount)
+                    )
+                })?;
+            items.push(item);
+        }
+        Body::Return(back) => {
+            if back.items.iter().any(|other| other.sku == row.sku) {
+                return Err(twice);
+            }
+            back.items.push(row.returned()?);
+        }
+        _ => {
+            return Err(format!(
+                "items belong to a purchase or a return, and `{id}` is neither"
+            ))
+        }
     }
-    item.amount = program.currency.round(item.amount);
-    items
-        .iter()
-        .try_fold(item.amount, |sum, other| sum.checked_add(other.amount))
-        .filter(|total| total <= amount)
-        .ok_or_else(|| {
-            format!(
-                "the items of `{id}` add up to more than its amount, {}",
-                program.currency.format(*amount)
-            )
-        })?;
-    items.push(item);
     Ok(())
 }
 
@@ -153,7 +169,7 @@ impl<'p, R: Rows> Baskets<'p, R> {
             record => {
                 self.release();
                 let holds = match &record {
-                    Ok(event) => matches!(event.body, Body::Purchase { .. }),
+                    Ok(event) => matches!(event.body, Body::Purchase { .. } | Body::Return(_)),
                     Err(reject) => reject.id.is_some(),
                 };
                 if holds && self.records.itemized() {

@@ -48,9 +48,70 @@ pub enum Body {
     /// A `profile`: the member attributes it changes are its fields.
     Profile,
     SetTier(Box<SetTier>),
-    /// A CSV row of a basket item, as read: the reader joins it to its
-    /// purchase (`events::basket`), and no such record reaches the engine.
-    Item(Box<Item>),
+    /// A row of a basket item, as read: the reader joins it to the
+    /// purchase or return before it (`events::basket`).
+    Item(Box<ItemRow>),
+}
+
+/// An `item` row as read: an item of a purchase gives its `category` and
+/// `unit_price` (and a `discount`), one of a return names its `sku` and
+/// `quantity` only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemRow {
+    pub sku: String,
+    pub quantity: Decimal,
+    pub category: Option<String>,
+    pub unit_price: Option<Decimal>,
+    pub discount: Option<Decimal>,
+}
+
+impl ItemRow {
+    /// The item of a purchase's basket this row gives (its amount not yet
+    /// rounded to the currency); why not.
+    pub fn bought(self) -> Result<Item, String> {
+        let (Some(category), Some(unit_price)) = (self.category, self.unit_price) else {
+            return Err("an item of a purchase needs `category` and `unit_price`".into());
+        };
+        let discount = self.discount.unwrap_or_default();
+        let gross = self
+            .quantity
+            .checked_mul(unit_price)
+            .ok_or("`item`'s quantity × unit_price exceeds the largest number loyalty holds")?;
+        if discount > gross {
+            return Err(format!(
+                "`item`'s discount {discount} is more than its quantity × unit_price, {gross}"
+            ));
+        }
+        Ok(Item {
+            sku: self.sku,
+            category,
+            quantity: self.quantity,
+            unit_price,
+            discount,
+            amount: gross - discount,
+        })
+    }
+
+    /// The item of a return this row names; why not.
+    pub fn returned(self) -> Result<ReturnedItem, String> {
+        if self.category.is_some() || self.unit_price.is_some() || self.discount.is_some() {
+            return Err(
+                "an item of a return names its `sku` and `quantity` only: the purchase has the rest"
+                    .into(),
+            );
+        }
+        Ok(ReturnedItem {
+            sku: self.sku,
+            quantity: self.quantity,
+        })
+    }
+}
+
+/// `quantity` of the item `sku` of a purchase, returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnedItem {
+    pub sku: String,
+    pub quantity: Decimal,
 }
 
 /// One line of a purchase's basket: `quantity` of `sku` at `unit_price`,
@@ -82,11 +143,13 @@ impl Item {
     }
 }
 
-/// A `return`: `amount` (greater than 0) of purchase `of`.
+/// A `return`: `amount` (greater than 0) of purchase `of`; `items`, the
+/// items of its basket brought back, if it names them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Return {
     pub of: String,
     pub amount: Decimal,
+    pub items: Vec<ReturnedItem>,
 }
 
 /// A `redeem`: a reward, or an amount of a points type.
@@ -168,7 +231,11 @@ impl Body {
                     return Err("`return` needs `of`, the id of the purchase returned".into())
                 }
                 (Some(of), Some(amount)) if amount > Decimal::ZERO => {
-                    Body::Return(Box::new(Return { of, amount }))
+                    Body::Return(Box::new(Return {
+                        of,
+                        amount,
+                        items: Vec::new(),
+                    }))
                 }
                 (Some(_), _) => return Err("`return` needs an `amount` greater than 0".into()),
             },
@@ -272,38 +339,29 @@ impl Body {
             }
             BuiltinEvent::Item => {
                 let (sku, category) = (text(next()), text(next()));
-                let (quantity, unit_price) = (number(next()), number(next()));
-                let discount = number(next()).unwrap_or_default();
-                let (Some(sku), Some(category), Some(quantity), Some(unit_price)) =
-                    (sku, category, quantity, unit_price)
-                else {
-                    return Err(
-                        "`item` needs `sku`, `category`, `quantity` and `unit_price`".into(),
-                    );
+                let (quantity, unit_price, discount) =
+                    (number(next()), number(next()), number(next()));
+                let (Some(sku), Some(quantity)) = (sku, quantity) else {
+                    return Err("`item` needs `sku` and `quantity`".into());
                 };
                 if quantity <= Decimal::ZERO {
                     return Err(format!(
                         "`item` needs a `quantity` greater than 0, not {quantity}"
                     ));
                 }
-                if unit_price < Decimal::ZERO || discount < Decimal::ZERO {
+                if [unit_price, discount]
+                    .into_iter()
+                    .flatten()
+                    .any(|n| n < Decimal::ZERO)
+                {
                     return Err("`item` cannot have a negative `unit_price` or `discount`".into());
                 }
-                let gross = quantity.checked_mul(unit_price).ok_or(
-                    "`item`'s quantity × unit_price exceeds the largest number loyalty holds",
-                )?;
-                if discount > gross {
-                    return Err(format!(
-                        "`item`'s discount {discount} is more than its quantity × unit_price, {gross}"
-                    ));
-                }
-                Body::Item(Box::new(Item {
+                Body::Item(Box::new(ItemRow {
                     sku,
-                    category,
                     quantity,
+                    category,
                     unit_price,
                     discount,
-                    amount: gross - discount,
                 }))
             }
         };
@@ -363,12 +421,12 @@ impl Body {
             ],
             Body::CancelRedeem { redemption } => vec![text(redemption)],
             Body::SetTier(s) => vec![text(&s.tier), text(&s.reason), Value::Date(s.until)],
-            Body::Item(item) => vec![
-                text(&item.sku),
-                text(&item.category),
-                Value::Number(item.quantity),
-                Value::Number(item.unit_price),
-                Value::Number(item.discount),
+            Body::Item(row) => vec![
+                text(&row.sku),
+                maybe(&row.category),
+                Value::Number(row.quantity),
+                row.unit_price.map_or(Value::Missing, Value::Number),
+                row.discount.map_or(Value::Missing, Value::Number),
             ],
         }
     }

@@ -454,6 +454,7 @@ mod tests {
                     body: Body::Return(Box::new(crate::events::Return {
                         of: "e1".into(),
                         amount: Decimal::new(250, 2),
+                        items: Vec::new(),
                     })),
                     fields: Vec::new(),
                     origin: origin(4),

@@ -162,7 +162,7 @@ mod value;
 mod yaml;
 
 use crate::compile::ir::{EventTypeId, Program, Value};
-pub use body::{Adjust, Body, Item, Redeem, Return, SetTier, Transfer};
+pub use body::{Adjust, Body, Item, ItemRow, Redeem, Return, ReturnedItem, SetTier, Transfer};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
 use std::io::BufRead;

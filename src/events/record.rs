@@ -2,7 +2,7 @@
 //! against the event type it names and turned into an [`Event`], or a
 //! [`Reject`] that says what is wrong.
 
-use super::{echo, value, Body, Event, Item, Origin, Reject, RejectClass};
+use super::{echo, value, Body, Event, ItemRow, Origin, Reject, RejectClass};
 use crate::check::suggest;
 use crate::check::BuiltinEvent;
 use crate::compile::ir::{EventType, EventTypeId, Field, Program, Value};
@@ -153,7 +153,7 @@ impl Cells for Record<'_, '_> {
 pub(crate) fn type_item<'k, 'v>(
     program: &Program,
     cells: impl IntoIterator<Item = (&'k str, Cell<'v>)>,
-) -> Result<Item, String> {
+) -> Result<ItemRow, String> {
     let record = Record::new(cells);
     if let Some(name) = record.duplicate() {
         return Err(format!("field `{}` is given twice", echo(name)));
@@ -627,6 +627,7 @@ mod tests {
             Body::Return(Box::new(crate::events::Return {
                 of: "e1".into(),
                 amount: Decimal::from(5),
+                items: Vec::new(),
             }))
         );
         assert!(ret.fields.is_empty());

@@ -210,6 +210,7 @@ impl Shard<'_> {
                 let body = Body::Return(Box::new(Return {
                     of: of.clone(),
                     amount: *amount,
+                    items: Vec::new(),
                 }));
                 (event(kind, body, Vec::new()), None)
             }
