@@ -229,7 +229,7 @@ fn bad_baskets_are_rejected_whole_with_their_lines() {
             (6, "the items of `e3` add up to more than its amount, 1.00"),
             (
                 7,
-                "an `item` row follows its purchase and has its id, but no purchase `e9` is just before it"
+                "an `item` row follows the purchase or return it belongs to, with its id, but no record `e9` is just before it"
             ),
             (8, "an item of its basket is rejected (below), so the basket is incomplete"),
             (9, "an `item` row has its purchase's member and time"),

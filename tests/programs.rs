@@ -137,7 +137,7 @@ const SAMPLES: [Sample; 7] = [
         rejects: &[
             ("f22", "an item of its basket is rejected"),
             ("f22", "sku `COFFEE-S` is in the basket of `f22` twice"),
-            ("f23", "no purchase `f23` is just before it"),
+            ("f23", "no record `f23` is just before it"),
             ("f24", "an item of its basket is rejected"),
             (
                 "f24",

@@ -134,7 +134,7 @@ impl<'p, R: Rows> Baskets<'p, R> {
                 if !same_id(Some(&row.id)) {
                     self.release();
                     let reason = format!(
-                        "an `item` row follows its purchase and has its id, but no purchase `{}` is just before it",
+                        "an `item` row follows the purchase or return it belongs to, with its id, but no record `{}` is just before it",
                         echo(&row.id)
                     );
                     self.ready.push_back(Err(rejected(&row, reason)));
