@@ -11,7 +11,8 @@ use super::{echo, Body, Event, ItemRow, Reject, RejectClass};
 use crate::compile::ir::Program;
 use std::collections::VecDeque;
 
-/// The field of a JSON Lines or YAML purchase that lists its items.
+/// The field of a JSON Lines or YAML purchase (or return) that lists its
+/// items.
 pub(super) const ITEMS: &str = "items";
 
 /// Adds the item of `row` to the basket of `record`, a purchase (its
@@ -57,9 +58,9 @@ pub(super) fn add(program: &Program, record: &mut Event, row: ItemRow) -> Result
     Ok(())
 }
 
-/// The purchase `typed` with the items its `items` list gives (JSON Lines,
-/// YAML), each by its cells, `None` for an entry that is not a map. A bad
-/// item rejects the purchase, naming it.
+/// The purchase or return `typed` with the items its `items` list gives
+/// (JSON Lines, YAML), each by its cells, `None` for an entry that is not
+/// a map. A bad item rejects the record, naming it.
 pub(super) fn listed<'k, 'v, C>(
     program: &Program,
     typed: Result<Event, Reject>,
