@@ -194,6 +194,10 @@ fn explain_shows_each_items_share_and_the_cut_per_item() {
         told.contains("litres: 1 × 70 / 1, cut to 50 on item DIESEL = 50"),
         "{told}"
     );
+    assert!(
+        told.contains("purchase e2: amount 200.00, items \"DIESEL × 70\""),
+        "{told}"
+    );
 }
 
 /// A basket whose items are wrong is rejected whole, each row with its line.
