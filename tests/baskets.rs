@@ -511,3 +511,95 @@ fn a_late_event_re_runs_a_member_with_its_baskets_and_item_returns_as_sorted() {
     assert_eq!(streamed.balance("kai", "pts"), d("184"));
     assert!(streamed.rejects.is_empty(), "{:?}", streamed.rejects);
 }
+
+/// Per-item earning summed before rounding earns what the same rate on the
+/// whole amount earns, for any basket whose items make up the amount; and
+/// returning every item, by name and in any order, takes all of it back.
+const TWINS: &str = ny!(r#"
+points by_item {
+  precision 0
+}
+
+points by_amount {
+  precision 0
+}
+
+rule items {
+  on purchase
+  earn 3 by_item per 1 USD of item.amount
+}
+
+rule whole {
+  on purchase
+  earn 3 by_amount per 1 USD of amount
+}
+"#);
+
+/// A basket line: quantity in tenths, unit price and discount in cents.
+fn line() -> impl proptest::strategy::Strategy<Value = (u32, u32, u32)> {
+    use proptest::prelude::*;
+    (1u32..60, 1u32..10_000).prop_flat_map(|(tenths, cents)| {
+        let gross = u64::from(tenths) * u64::from(cents) / 10;
+        let most = u32::try_from(gross.min(1000)).unwrap_or(1000);
+        (Just(tenths), Just(cents), 0..=most)
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn items_earn_as_their_amount_and_come_back_whole(
+        lines in proptest::collection::vec(line(), 1..5),
+        order in proptest::sample::subsequence((0..4usize).collect::<Vec<_>>(), 0..=4),
+    ) {
+        let cents = |n: u32| d(&n.to_string()) / d("100");
+        let tenths = |n: u32| d(&n.to_string()) / d("10");
+        // Each item's amount to the cent, half away from zero, as read.
+        let amounts: Vec<rust_decimal::Decimal> = lines
+            .iter()
+            .map(|&(q, p, off)| {
+                (tenths(q) * cents(p) - cents(off))
+                    .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+            })
+            .collect();
+        let total: rust_decimal::Decimal = amounts.iter().sum();
+        let mut events = format!(
+            "id,time,member,type,amount,of,sku,category,quantity,unit_price,discount\n\
+             e1,2025-06-01 10:00,kai,enroll,,,,,,,\n\
+             e2,2025-06-01 11:00,kai,purchase,{total},,,,,,\n"
+        );
+        for (n, &(q, p, off)) in lines.iter().enumerate() {
+            events.push_str(&format!(
+                "e2,2025-06-01 11:00,kai,item,,,S{n},any,{},{},{}\n",
+                tenths(q),
+                cents(p),
+                cents(off)
+            ));
+        }
+        let bought = run(TWINS, &events);
+        proptest::prop_assert!(bought.rejects.is_empty(), "{:?}", bought.rejects);
+        proptest::prop_assert_eq!(
+            bought.balance("kai", "by_item"),
+            bought.balance("kai", "by_amount")
+        );
+        // Every item back, one return each, the order drawn (those not
+        // drawn after them, in basket order).
+        let drawn: Vec<usize> = order.into_iter().filter(|n| *n < lines.len()).collect();
+        let rest = (0..lines.len()).filter(|n| !drawn.contains(n));
+        let back: Vec<usize> = drawn.iter().copied().chain(rest).collect();
+        for (r, n) in back.iter().enumerate() {
+            let (q, _, _) = lines[*n];
+            events.push_str(&format!(
+                "r{r},2025-06-02 1{r}:00,kai,return,{},e2,,,,,\n\
+                 r{r},2025-06-02 1{r}:00,kai,item,,,S{n},,{},,\n",
+                amounts[*n],
+                tenths(q)
+            ));
+        }
+        let returned = run(TWINS, &events);
+        proptest::prop_assert!(returned.rejects.is_empty(), "{:?}", returned.rejects);
+        proptest::prop_assert_eq!(returned.balance("kai", "by_item"), d("0"));
+        proptest::prop_assert_eq!(returned.balance("kai", "by_amount"), d("0"));
+    }
+}
