@@ -65,6 +65,7 @@ const CODES: &[&str] = &[
     "single-rule-group",
     "group-choice",
     "unused",
+    "item",
 ];
 
 /// A bad file whose only diagnostic is a parser's, pinned to a line and column.

@@ -4,14 +4,15 @@
 
 use std::path::Path;
 
-/// The six programs the README promises in `programs/`.
-const EXAMPLES: [&str; 6] = [
+/// The seven programs the README promises in `programs/`.
+const EXAMPLES: [&str; 7] = [
     "bean_stars",
     "northwind_miles",
     "meridian_cards",
     "harbor_hotels",
     "cartwheel",
     "sakura_kissa",
+    "fuel_stop",
 ];
 
 /// Every finding on `source`, rendered, so a failure shows what to fix.

@@ -200,6 +200,7 @@ fn primary() -> impl Strategy<Value = Expr> {
         any::<bool>().prop_map(ExprKind::Bool),
         name().prop_map(ExprKind::Name),
         ident().prop_map(ExprKind::MemberAttr),
+        ident().prop_map(ExprKind::ItemField),
         ident().prop_map(ExprKind::Balance),
         Just(ExprKind::FirstPurchase),
         (counted(), counter_window()).prop_map(|(source, window)| {
@@ -459,7 +460,7 @@ fn tiers() -> impl Strategy<Value = Item> {
 }
 
 fn earn() -> impl Strategy<Value = Earn> {
-    let per = (
+    let of = (
         any::<bool>(),
         number(),
         proptest::option::of(currency()),
@@ -470,8 +471,19 @@ fn earn() -> impl Strategy<Value = Earn> {
             unit,
             currency,
             base,
+            items: false,
             span: Span::default(),
         });
+    // `per [full] N items`: the base is the item's quantity.
+    let items = (any::<bool>(), number()).prop_map(|(full, unit)| PerClause {
+        full,
+        unit,
+        currency: None,
+        base: spanned(ExprKind::ItemField(spanned("quantity".to_string()))),
+        items: true,
+        span: Span::default(),
+    });
+    let per = prop_oneof![of, items];
     let award = prop_oneof![
         (number(), ident(), proptest::option::of(ident())).prop_map(|(percent, rule, points)| {
             Award::PercentOf {
@@ -480,13 +492,18 @@ fn earn() -> impl Strategy<Value = Earn> {
                 points,
             }
         }),
-        (expr(), ident(), proptest::option::of(per)).prop_map(|(amount, points, per)| {
-            Award::Amount {
+        (
+            expr(),
+            ident(),
+            proptest::option::of(per),
+            proptest::option::of(expr())
+        )
+            .prop_map(|(amount, points, per, filter)| Award::Amount {
                 amount,
                 points,
                 per,
-            }
-        }),
+                filter: filter.map(Box::new),
+            }),
     ];
     let key = prop_oneof![
         text().prop_map(TableKey::Text),
@@ -522,6 +539,7 @@ fn rule() -> impl Strategy<Value = Item> {
     ];
     let scope = prop_oneof![
         Just(CapScope::PerEvent),
+        Just(CapScope::PerItem),
         period().prop_map(CapScope::PerMember)
     ];
     let stmt = prop_oneof![

@@ -13,6 +13,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Not `fuel_stop`: it earns on baskets, which `gen` does not draw (its
+/// purchases list no items), so its generated ledger holds tier rows only.
 const EXAMPLES: [&str; 6] = [
     "bean_stars",
     "cartwheel",

@@ -28,7 +28,7 @@ struct Sample {
     rejects: &'static [(&'static str, &'static str)],
 }
 
-const SAMPLES: [Sample; 6] = [
+const SAMPLES: [Sample; 7] = [
     Sample {
         name: "bean_stars",
         until: "2026-03-31",
@@ -129,6 +129,20 @@ const SAMPLES: [Sample; 6] = [
                 "`1,200` is not money (expected an amount like 450 or 450 JPY)",
             ),
             ("k27", "beyond the available balance of 182"),
+        ],
+    },
+    Sample {
+        name: "fuel_stop",
+        until: "2026-03-31",
+        rejects: &[
+            ("f22", "an item of its basket is rejected"),
+            ("f22", "sku `COFFEE-S` is in the basket of `f22` twice"),
+            ("f23", "no record `f23` is just before it"),
+            ("f24", "an item of its basket is rejected"),
+            (
+                "f24",
+                "the items of `f24` add up to more than its amount, 20.00",
+            ),
         ],
     },
 ];

@@ -109,6 +109,7 @@ fn clock_work_in_pieces_of_two_rows_gives_the_same_ledger_for_every_sample() {
     let samples = [
         "bean_stars",
         "cartwheel",
+        "fuel_stop",
         "harbor_hotels",
         "meridian_cards",
         "northwind_miles",

@@ -24,6 +24,9 @@ pub enum BuiltinEvent {
     CancelRedeem,
     Profile,
     SetTier,
+    /// A basket item of the purchase before it (a CSV row of its own;
+    /// JSON Lines and YAML list them in the purchase's `items`).
+    Item,
     /// A member's birthday: made by the clock, never read from a record.
     Birthday,
     /// The anniversary of the day a member enrolled: made by the clock too.
@@ -35,7 +38,7 @@ pub enum BuiltinEvent {
 }
 
 impl BuiltinEvent {
-    pub const ALL: [BuiltinEvent; 16] = [
+    pub const ALL: [BuiltinEvent; 17] = [
         BuiltinEvent::Purchase,
         BuiltinEvent::Enroll,
         BuiltinEvent::Return,
@@ -48,6 +51,7 @@ impl BuiltinEvent {
         BuiltinEvent::CancelRedeem,
         BuiltinEvent::Profile,
         BuiltinEvent::SetTier,
+        BuiltinEvent::Item,
         BuiltinEvent::Birthday,
         BuiltinEvent::Anniversary,
         BuiltinEvent::MonthStart,
@@ -68,6 +72,7 @@ impl BuiltinEvent {
             BuiltinEvent::CancelRedeem => "cancel_redeem",
             BuiltinEvent::Profile => "profile",
             BuiltinEvent::SetTier => "set_tier",
+            BuiltinEvent::Item => "item",
             BuiltinEvent::Birthday => "birthday",
             BuiltinEvent::Anniversary => "anniversary",
             BuiltinEvent::MonthStart => "month_start",
@@ -111,6 +116,16 @@ impl BuiltinEvent {
                 ("tier", FieldType::Text),
                 ("reason", FieldType::Text),
                 ("until", FieldType::Date),
+            ],
+            // `ItemField`s but the computed `amount`. A unit price is a
+            // rate, read as a number: it may be finer than the currency
+            // (fuel at 1.749 EUR a litre).
+            BuiltinEvent::Item => &[
+                ("sku", FieldType::Text),
+                ("category", FieldType::Text),
+                ("quantity", FieldType::Number),
+                ("unit_price", FieldType::Number),
+                ("discount", FieldType::Money),
             ],
         }
     }

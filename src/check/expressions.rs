@@ -79,6 +79,10 @@ pub struct Types<'s, 'a, 'c> {
     pub symbols: &'s Symbols<'a>,
     pub scope: Scope<'s, 'a>,
     pub checker: &'c mut Checker,
+    /// `item.x` may be read: an `earn` line of a rule on `purchase`.
+    pub items_visible: bool,
+    /// An `item.x` was read (the line earns on each basket item).
+    pub item_read: bool,
 }
 
 impl Types<'_, '_, '_> {
@@ -111,6 +115,7 @@ impl Types<'_, '_, '_> {
             ExprKind::Bool(_) => Ty::Bool,
             ExprKind::Name(name) => self.name(name, expr.span),
             ExprKind::MemberAttr(attr) => self.member_attr(attr),
+            ExprKind::ItemField(field) => self.item_field(field),
             ExprKind::Balance(points) => self.balance(points),
             ExprKind::FirstPurchase => self.first_purchase(expr.span),
             ExprKind::Counter(counter) => self.counter(&counter.source, &counter.window, expr.span),
@@ -278,6 +283,42 @@ impl Types<'_, '_, '_> {
                     format!("unknown member attribute `{}`", attr.node),
                     "member attributes",
                     self.symbols.member.keys().copied(),
+                ));
+                Ty::Unknown
+            }
+        }
+    }
+
+    /// `item.category`: a field of a basket item, in an `earn` line of a
+    /// rule on `purchase`.
+    fn item_field(&mut self, field: &Ident) -> Ty {
+        if !self.items_visible {
+            self.checker.report(
+                Diagnostic::error(
+                    "item",
+                    field.span,
+                    format!(
+                        "`item.{}` is read only in an `earn` line of a rule on `purchase`",
+                        field.node
+                    ),
+                )
+                .with_label("no item here")
+                .with_help("an `earn` line earns on each item of a purchase's basket: `earn 2 stars per 1 USD of item.amount where item.category = \"coffee\"`"),
+            );
+            return Ty::Unknown;
+        }
+        match ItemField::named(&field.node) {
+            Some(known) => {
+                self.item_read = true;
+                Ty::of_field(known.ty())
+            }
+            None => {
+                self.checker.report(suggest::unknown(
+                    &field.node,
+                    field.span,
+                    format!("unknown item field `{}`", field.node),
+                    "item fields",
+                    ItemField::ALL.iter().map(|f| f.name()),
                 ));
                 Ty::Unknown
             }

@@ -95,6 +95,8 @@ fn check_rule<'a>(
         }
     }
     let scope = || Scope::Event(event);
+    // The points types its `earn` lines earn on each basket item.
+    let mut item_points: BTreeSet<&str> = BTreeSet::new();
 
     for stmt in &rule.stmts {
         match &stmt.node {
@@ -113,7 +115,8 @@ fn check_rule<'a>(
                 }
             }
             RuleStmt::Earn(earn) => {
-                check_award(&earn.award, rule, index, symbols, scope(), checker);
+                let item_line = check_award(&earn.award, rule, index, symbols, scope(), checker);
+                item_points.extend(item_line);
                 if let Some(multiplier) = &earn.multiplier {
                     check_multiplier(multiplier, symbols, scope(), checker);
                 }
@@ -230,6 +233,7 @@ fn check_rule<'a>(
     }
 
     check_referral(rule, checker);
+    check_item_caps(rule, &item_points, symbols, checker);
 
     let missing = |what: &str, example: &str| {
         Diagnostic::error(
@@ -438,6 +442,8 @@ fn types<'s, 'a, 'c>(
         symbols,
         scope,
         checker,
+        items_visible: false,
+        item_read: false,
     }
 }
 
@@ -502,14 +508,16 @@ fn resolve_event<'s, 'a>(
     Some((name, schema))
 }
 
-fn check_award(
-    award: &Award,
+/// Checks one `earn` line; the points type it earns if it earns on each
+/// basket item.
+fn check_award<'w>(
+    award: &'w Award,
     rule: &RuleDecl,
     index: Option<usize>,
     symbols: &Symbols,
     scope: Scope,
     checker: &mut Checker,
-) {
+) -> Option<&'w str> {
     match award {
         Award::PercentOf {
             percent,
@@ -525,7 +533,7 @@ fn check_award(
                     "rules",
                     symbols.rules.iter().map(|r| r.name.node.as_str()),
                 ));
-                return;
+                return None;
             };
             if index.is_some_and(|own| other_index >= own) {
                 let which = if other.node == rule.name.node {
@@ -542,11 +550,9 @@ fn check_award(
                     .with_label("not an earlier rule")
                     .with_help("rules run in the order they are written: move this rule below the one it refers to"),
                 );
-                return;
+                return None;
             }
-            let Some(other_rule) = symbols.rules.get(other_index) else {
-                return;
-            };
+            let other_rule = symbols.rules.get(other_index)?;
             // A share of what this member earned, and really: not of
             // another member's award, nor of a preview's.
             let refused = if pays_referrer(other_rule) {
@@ -575,7 +581,7 @@ fn check_award(
                         .with_label(label)
                         .with_help(help),
                 );
-                return;
+                return None;
             }
             let other_earns = symbols.earned_by(other_rule);
             match points {
@@ -617,11 +623,14 @@ fn check_award(
             amount,
             points,
             per,
+            filter,
         } => {
             if !symbols.points.contains_key(points.node.as_str()) {
                 checker.report(unknown_points(points, symbols));
             }
+            let on_purchase = matches!(scope, Scope::Event(Some(("purchase", _))));
             let mut types = types(symbols, scope, checker);
+            types.items_visible = on_purchase;
             let amount_ty = types.infer(amount);
             if !matches!(amount_ty, Ty::Number | Ty::Unknown) {
                 types.checker.report(
@@ -644,8 +653,73 @@ fn check_award(
             if let Some(per) = per {
                 check_per(per, symbols, &mut types);
             }
+            if let Some(filter) = filter {
+                types.condition(filter);
+            }
+            let per_items = per.as_ref().filter(|p| p.items);
+            let item_line = types.item_read || filter.is_some() || per_items.is_some();
+            if item_line && !on_purchase {
+                // `item.x` read here is reported already.
+                let span = filter
+                    .as_ref()
+                    .map(|f| f.span)
+                    .or(per_items.map(|p| p.span));
+                if let Some(span) = span {
+                    types.checker.report(not_on_items(span));
+                }
+            }
+            return item_line.then_some(points.node.as_str());
         }
     }
+    None
+}
+
+/// `cap N P per item` cuts what one basket item earns of P: the rule must
+/// earn P per item.
+fn check_item_caps(
+    rule: &RuleDecl,
+    item_points: &BTreeSet<&str>,
+    symbols: &Symbols,
+    checker: &mut Checker,
+) {
+    for stmt in &rule.stmts {
+        if let RuleStmt::Cap {
+            points,
+            scope: CapScope::PerItem,
+            ..
+        } = &stmt.node
+        {
+            if !item_points.contains(points.node.as_str()) {
+                checker.report(
+                    Diagnostic::error(
+                        "item",
+                        stmt.span,
+                        format!(
+                            "rule `{}` earns no `{}` per basket item, so a cap per item cuts nothing",
+                            rule.name.node, points.node
+                        ),
+                    )
+                    .with_label("no item line to cap")
+                    .with_help(format!(
+                        "earn per item first, like `earn 2 {} per 1 {} of item.amount`, or cap `per event`",
+                        points.node,
+                        symbols.currency.unwrap_or("USD")
+                    )),
+                );
+            }
+        }
+    }
+}
+
+/// A per-item `earn` line (or cap) on a rule whose event has no items.
+fn not_on_items(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        "item",
+        span,
+        "only a purchase has basket items to earn on",
+    )
+    .with_label("no items on this event")
+    .with_help("earn per item in a rule `on purchase`, or drop `where`/`per item` from the `earn` line")
 }
 
 fn earns_help(rule: &str, earns: &BTreeSet<&str>) -> String {

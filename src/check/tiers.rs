@@ -275,6 +275,8 @@ fn check_tier(
                 symbols,
                 scope: Scope::Measures,
                 checker,
+                items_visible: false,
+                item_read: false,
             }
             .condition(condition),
             Threshold::Start => {}

@@ -5,7 +5,7 @@
 pub use crate::check::BuiltinEvent;
 use crate::currency::Currency;
 use crate::syntax::ast::{
-    BinaryOp, CalendarUnit, FieldType, OverspentPolicy, Period, Rounding, TimeUnit,
+    BinaryOp, CalendarUnit, FieldType, ItemField, OverspentPolicy, Period, Rounding, TimeUnit,
 };
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -127,10 +127,11 @@ impl Program {
             .position(|a| a.name == "birthday" && a.ty == FieldType::Date)
     }
 
-    /// Whether records of this kind can do anything here: transfers need a
-    /// points type with `transfers` or a `pool`, pool events a `pool`,
-    /// `set_tier` a `status match` line, `profile` member attributes; no
-    /// record is of a type loyalty makes (`birthday`, `upgrade`, ...).
+    /// Whether records of this kind can do anything here on their own:
+    /// transfers need a points type with `transfers` or a `pool`, pool
+    /// events a `pool`, `set_tier` a `status match` line, `profile` member
+    /// attributes; an `item` is part of its purchase, never a record alone;
+    /// no record is of a type loyalty makes (`birthday`, `upgrade`, ...).
     pub fn uses(&self, builtin: Option<BuiltinEvent>) -> bool {
         match builtin {
             Some(BuiltinEvent::SetTier) => self
@@ -143,6 +144,7 @@ impl Program {
                 .iter()
                 .any(|p| p.transfers.is_some() || p.pool.is_some()),
             Some(BuiltinEvent::JoinPool | BuiltinEvent::LeavePool) => !self.pool_index.is_empty(),
+            Some(BuiltinEvent::Item) => false,
             Some(made) if made.made_by_loyalty() => false,
             _ => true,
         }
@@ -307,6 +309,7 @@ pub struct Rule {
     pub conditions: Vec<Condition>,
     pub awards: Vec<Award>,
     pub caps: Vec<Cap>,
+    pub item_caps: Vec<ItemCap>,
     pub limits: Vec<Limit>,
     pub budgets: Vec<Budget>,
     pub rounding: Rounding,
@@ -327,6 +330,26 @@ pub struct Rule {
     /// `earn ... to referrer`: its awards go to the member's referrer (it
     /// does not fire for a member referred by no one).
     pub to_referrer: bool,
+}
+
+impl Expr {
+    /// Whether it reads a basket item's field.
+    pub fn reads_item(&self) -> bool {
+        match self {
+            Expr::Item(_) => true,
+            Expr::Not(e) | Expr::Neg(e) => e.reads_item(),
+            Expr::Binary(_, a, b) => a.reads_item() || b.reads_item(),
+            Expr::InList(e, list) => e.reads_item() || list.iter().any(Expr::reads_item),
+            Expr::InRange(e, a, b) => e.reads_item() || a.reads_item() || b.reads_item(),
+            Expr::Const(_)
+            | Expr::Field(_)
+            | Expr::Attribute(_)
+            | Expr::Builtin(_)
+            | Expr::Measure(_)
+            | Expr::Balance(_)
+            | Expr::Counter(_) => false,
+        }
+    }
 }
 
 impl Rule {
@@ -351,6 +374,24 @@ pub struct Award {
     pub points: PointsId,
     pub amount: AwardAmount,
     pub multiplier: Option<Multiplier>,
+    /// `Some` for a line that earns on each item of the purchase's basket
+    /// (it reads `item.x`, counts `per item` or has a `where`).
+    pub items: Option<Items>,
+}
+
+/// How an `earn` line chooses the basket items it earns on.
+#[derive(Debug, Clone)]
+pub struct Items {
+    /// `where item.category = "coffee"`; `None`: every item.
+    pub filter: Option<Condition>,
+}
+
+/// `cap 50 stars per item`: the most one basket item earns of the points
+/// type, across the rule's item lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemCap {
+    pub points: PointsId,
+    pub amount: Decimal,
 }
 
 #[derive(Debug, Clone)]
@@ -460,6 +501,8 @@ pub enum Expr {
     Field(usize),
     /// A member attribute, by index.
     Attribute(usize),
+    /// A field of the basket item an `earn` line is computed on.
+    Item(ItemField),
     Builtin(Builtin),
     /// A tier measure (only in tier conditions).
     Measure(usize),

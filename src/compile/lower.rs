@@ -610,6 +610,10 @@ fn expr(e: &ast::Expr, names: &Names, program: &Program, scope: Scope) -> Result
         ExprKind::Bool(b) => Expr::Const(Value::Bool(*b)),
         ExprKind::Paren(inner) => expr(inner, names, program, scope)?,
         ExprKind::Name(name) => resolve_name(name, e.span, names, program, scope)?,
+        ExprKind::ItemField(field) => Expr::Item(
+            ast::ItemField::named(&field.node)
+                .ok_or_else(|| internal(field.span, "an item field"))?,
+        ),
         ExprKind::MemberAttr(attr) => Expr::Attribute(
             program
                 .member_attributes
@@ -750,6 +754,7 @@ fn lower_rule(
         },
         awards: Vec::new(),
         caps: Vec::new(),
+        item_caps: Vec::new(),
         limits: Vec::new(),
         budgets: Vec::new(),
         rounding: ast::Rounding::Down,
@@ -771,10 +776,24 @@ fn lower_rule(
                     .as_ref()
                     .map(|m| multiplier(m, names, program, scope))
                     .transpose()?;
-                rule.awards
-                    .extend(award(&earn.award, multiplier, names, program, scope)?);
+                rule.awards.extend(award(
+                    &earn.award,
+                    multiplier,
+                    names,
+                    program,
+                    scope,
+                    source,
+                )?);
                 rule.to_referrer |= earn.to_referrer;
             }
+            ast::RuleStmt::Cap {
+                amount,
+                points,
+                scope: ast::CapScope::PerItem,
+            } => rule.item_caps.push(ItemCap {
+                points: Names::get(&names.points, points, "points type")?,
+                amount: amount.node,
+            }),
             ast::RuleStmt::Cap {
                 amount,
                 points,
@@ -783,7 +802,7 @@ fn lower_rule(
                 points: Names::get(&names.points, points, "points type")?,
                 amount: amount.node,
                 period: match cap_scope {
-                    ast::CapScope::PerEvent => None,
+                    ast::CapScope::PerEvent | ast::CapScope::PerItem => None,
                     ast::CapScope::PerMember(p) => Some(p.node),
                 },
             }),
@@ -820,6 +839,7 @@ fn lower_rule(
                     factor: factor.node,
                 },
                 multiplier: None,
+                items: None,
             }),
         }
     }
@@ -884,29 +904,44 @@ fn award(
     names: &Names,
     program: &Program,
     scope: Scope,
+    source: &str,
 ) -> Result<Vec<Award>> {
     Ok(match a {
         ast::Award::Amount {
             amount,
             points,
             per,
-        } => vec![Award {
-            points: Names::get(&names.points, points, "points type")?,
-            amount: AwardAmount::Rate {
-                amount: expr(amount, names, program, scope)?,
-                per: per
-                    .as_ref()
-                    .map(|p| {
-                        Ok::<_, Diagnostic>(Per {
-                            full: p.full,
-                            unit: p.unit.node,
-                            base: expr(&p.base, names, program, scope)?,
-                        })
+            filter,
+        } => {
+            let amount = expr(amount, names, program, scope)?;
+            let per = per
+                .as_ref()
+                .map(|p| {
+                    Ok::<_, Diagnostic>(Per {
+                        full: p.full,
+                        unit: p.unit.node,
+                        base: expr(&p.base, names, program, scope)?,
                     })
-                    .transpose()?,
-            },
-            multiplier,
-        }],
+                })
+                .transpose()?;
+            let filter = filter
+                .as_ref()
+                .map(|f| {
+                    Ok::<_, Diagnostic>(Condition {
+                        expr: expr(f, names, program, scope)?,
+                        text: source.get(f.span.range()).unwrap_or_default().to_string(),
+                    })
+                })
+                .transpose()?;
+            let per_item = amount.reads_item() || per.as_ref().is_some_and(|p| p.base.reads_item());
+            let items = (per_item || filter.is_some()).then_some(Items { filter });
+            vec![Award {
+                points: Names::get(&names.points, points, "points type")?,
+                amount: AwardAmount::Rate { amount, per },
+                multiplier,
+                items,
+            }]
+        }
         ast::Award::PercentOf {
             percent,
             rule,
@@ -939,6 +974,7 @@ fn award(
                         rule: rule_id,
                     },
                     multiplier: multiplier.clone(),
+                    items: None,
                 })
                 .collect()
         }

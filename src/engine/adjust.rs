@@ -115,6 +115,7 @@ impl Engine<'_> {
                 // A credit is taken back in proportion, rounded down like
                 // the rules' default.
                 rounding: Rounding::Down,
+                shares: None,
             });
         }
         self.balance_raised(m, p, now);

@@ -4,12 +4,14 @@
 
 use crate::compile::calendar;
 use crate::compile::ir::{Builtin, Expr, PointsId, TierRank, Value};
+use crate::events::Item;
 use crate::syntax::ast::{BinaryOp, TimeUnit};
 use chrono::{Datelike, Days, Months, NaiveDate, NaiveDateTime, Timelike};
 use rust_decimal::Decimal;
 use std::borrow::Cow;
 
 /// What an expression can see.
+#[derive(Clone, Copy)]
 pub struct Scope<'a> {
     pub fields: &'a [Value],
     pub attributes: &'a [Value],
@@ -25,6 +27,10 @@ pub struct Scope<'a> {
     pub first_purchase: bool,
     /// The member enrolled naming a referrer.
     pub referred: bool,
+    /// The purchase's basket (empty for other events).
+    pub basket: &'a [Item],
+    /// The basket item an `earn` line is being computed on.
+    pub item: Option<&'a Item>,
 }
 
 /// Whether a condition holds (a missing value makes it false). Conditions
@@ -55,6 +61,7 @@ pub fn eval<'a>(expr: &'a Expr, scope: &Scope<'a>) -> Cow<'a, Value> {
         Expr::Field(i) => return scope.fields.get(*i).map_or(MISSING, Cow::Borrowed),
         Expr::Attribute(i) => return scope.attributes.get(*i).map_or(MISSING, Cow::Borrowed),
         Expr::Builtin(b) => builtin(*b, scope),
+        Expr::Item(field) => scope.item.map_or(Value::Missing, |item| item.value(*field)),
         Expr::Measure(i) => scope
             .measures
             .get(*i)
@@ -135,6 +142,7 @@ pub fn missing(expr: &Expr, scope: &Scope, found: &mut Vec<Read>) {
         Expr::Const(_)
         | Expr::Field(_)
         | Expr::Attribute(_)
+        | Expr::Item(_)
         | Expr::Builtin(_)
         | Expr::Measure(_)
         | Expr::Balance(_)
@@ -317,6 +325,8 @@ mod tests {
                 counters: &[],
                 first_purchase: false,
                 referred: false,
+                basket: &[],
+                item: None,
             };
             prop_assert_eq!(holds(&e, &scope), *eval(&e, &scope) == Value::Bool(true), "{:?}", e);
         }

@@ -6,7 +6,7 @@
 use super::ledger::{Entry, EntryKind};
 use crate::compile::calendar;
 use crate::compile::ir::{PointsId, Program, RuleId, Value};
-use crate::events::Event;
+use crate::events::{Body, Event};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -469,18 +469,31 @@ fn rule_name(program: &Program, r: RuleId) -> &str {
 }
 
 /// An event's type name, and the values the record gave, by field name
-/// in the type's order.
+/// in the type's order; then its basket's (or a return's) items, as
+/// `sku × quantity`, if it lists them.
 fn given<'a>(program: &'a Program, event: &Event) -> (&'a str, Vec<(&'a str, Value)>) {
     let Some(event_type) = program.events.get(event.kind) else {
         return ("event", Vec::new());
     };
-    let given = event_type
+    let mut given: Vec<(&str, Value)> = event_type
         .fields
         .iter()
         .zip(event.values().iter())
         .filter(|(_, v)| **v != Value::Missing)
         .map(|(f, v)| (f.name.as_str(), v.clone()))
         .collect();
+    let items: Vec<(&str, Decimal)> = match &event.body {
+        Body::Purchase { items, .. } => items.iter().map(|i| (&*i.sku, i.quantity)).collect(),
+        Body::Return(back) => back.items.iter().map(|i| (&*i.sku, i.quantity)).collect(),
+        _ => Vec::new(),
+    };
+    if !items.is_empty() {
+        let listed: Vec<String> = items
+            .iter()
+            .map(|(sku, n)| format!("{sku} × {n}"))
+            .collect();
+        given.push(("items", Value::Text(listed.join(", "))));
+    }
     (event_type.name.as_str(), given)
 }
 

@@ -333,7 +333,7 @@ impl<'p> Engine<'p> {
     /// when they came).
     fn count_late_sale(&mut self, event: &Event, events: &[(u64, Event)]) {
         match &event.body {
-            Body::Purchase { amount } => self.count_sale(event.time, *amount),
+            Body::Purchase { amount, .. } => self.count_sale(event.time, *amount),
             Body::Return(r) => {
                 if let Some((_, purchase)) = events.iter().find(|(_, e)| e.id == r.of) {
                     self.count_sale(purchase.time, -r.amount);

@@ -483,6 +483,8 @@ pub struct Purchase {
     pub id: Box<str>,
     pub amount: Decimal,
     pub returned: Decimal,
+    /// Its basket, for returns that name items (empty when not itemized).
+    pub items: Vec<BoughtItem>,
     pub awards: Vec<PurchaseAward>,
     /// The rules with a `limit` that fired on it: returned in full, it
     /// gives their firings back.
@@ -497,6 +499,66 @@ pub struct Purchase {
     pub closes: Option<DateTime<Utc>>,
 }
 
+/// An item of a kept purchase: what a return naming it may take back.
+#[derive(Debug, Clone)]
+pub struct BoughtItem {
+    pub sku: Box<str>,
+    pub quantity: Decimal,
+    /// The quantity returned so far.
+    pub returned: Decimal,
+}
+
+/// What of an award was earned on each basket item, for returns that name
+/// items: an award of a rule with per-item `earn` lines.
+#[derive(Debug, Clone)]
+pub struct ItemShares {
+    /// The rule's unrounded award of the points type (all its lines).
+    pub raw: Decimal,
+    /// What each item gave of it, by its place in the basket (after its
+    /// `times` and the cap per item); the rest of `raw` is the rule's
+    /// other lines'.
+    pub items: Vec<(usize, Decimal)>,
+    /// The part of `raw` returned so far.
+    pub returned: Decimal,
+}
+
+impl ItemShares {
+    /// What of an award whose points still live are `live` all returns so
+    /// far take back, unrounded, with this one's: each item's part by the
+    /// share of it returned (`items`, by place) when the return names
+    /// items, else by `money`, the share of the purchase's amount
+    /// returned; the other lines' part by `money`.
+    pub fn take_back(
+        &mut self,
+        live: Decimal,
+        items: &[Decimal],
+        money: Decimal,
+        names_items: bool,
+    ) -> Decimal {
+        let on_items: Decimal = self.items.iter().map(|(_, part)| *part).sum();
+        let by_item: Decimal = if names_items {
+            self.items
+                .iter()
+                .map(|(at, part)| *part * items.get(*at).copied().unwrap_or_default())
+                .sum()
+        } else {
+            on_items * money
+        };
+        // Shares are at most 1: no product here exceeds what it scales.
+        self.returned += by_item + (self.raw - on_items) * money;
+        if self.raw <= Decimal::ZERO {
+            return Decimal::ZERO;
+        }
+        // Multiply before dividing, as for any return (past the largest
+        // decimal, the returned fraction first).
+        live.checked_mul(self.returned)
+            .and_then(|product| product.checked_div(self.raw))
+            .or_else(|| live.checked_mul(self.returned.checked_div(self.raw)?))
+            .unwrap_or(live)
+            .min(live)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PurchaseAward {
     pub points: PointsId,
@@ -508,6 +570,8 @@ pub struct PurchaseAward {
     pub expired: Decimal,
     pub bucket: Option<u64>,
     pub rounding: Rounding,
+    /// `Some` for an award earned (in part) per basket item.
+    pub shares: Option<Box<ItemShares>>,
 }
 
 #[cfg(test)]

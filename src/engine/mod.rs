@@ -30,7 +30,7 @@ mod transfers;
 
 use crate::compile::calendar;
 use crate::compile::ir::{BuiltinEvent, ExpiryRule, PointsId, PointsType, Program, RuleId, Term};
-use crate::events::{Body, Event, Redeem, Reject, RejectClass, Return};
+use crate::events::{Body, Event, Redeem, Reject, RejectClass, Return, ReturnedItem};
 use crate::syntax::ast::{Period, TimeUnit};
 use chrono::{DateTime, Utc};
 use compact_str::CompactString;
@@ -546,6 +546,12 @@ impl<'p> Engine<'p> {
             Body::CancelRedeem { redemption } => self.cancel_redeem(m, redemption, event),
             Body::Profile => self.update_profile(m, event),
             Body::SetTier(set) => self.match_status(m, set, event),
+            // The readers of rows join item rows to their purchase; an
+            // `item` record of JSON Lines or YAML has none to join.
+            Body::Item(_) => Err(Refusal::new(
+                RejectClass::Invalid,
+                "an `item` record is a row of a CSV, Parquet or Arrow file right after its purchase; JSON Lines and YAML list a purchase's `items`".to_string(),
+            )),
             Body::Purchase { .. } | Body::Plain | Body::Enroll { .. } => self.earn(m, event),
         }
         .map_err(reject)?;
@@ -1053,8 +1059,28 @@ impl<'p> Engine<'p> {
                 ),
             ));
         }
+        // The items it names: each one of the purchase's, and no more of
+        // it than is left.
+        for back in &r.items {
+            let Some(item) = purchase.items.iter().find(|i| *i.sku == *back.sku) else {
+                return Err(Refusal::new(
+                    RejectClass::UnknownName,
+                    format!("purchase `{of}` has no item `{}`", back.sku),
+                ));
+            };
+            let left = item.quantity - item.returned;
+            if back.quantity > left {
+                return Err(Refusal::new(
+                    RejectClass::Balance,
+                    format!(
+                        "return of {} {} is more than the {left} left to return of purchase `{of}` ({} bought, {} returned before)",
+                        back.quantity, back.sku, item.quantity, item.returned
+                    ),
+                ));
+            }
+        }
         let of = of.to_string();
-        self.reverse(m, &of, amount, event);
+        self.reverse(m, &of, amount, &r.items, event);
         Ok(())
     }
 
@@ -1242,7 +1268,14 @@ impl<'p> Engine<'p> {
     }
 
     /// Takes back the share `amount` of purchase `of` from what it earned.
-    fn reverse(&mut self, m: usize, of: &str, amount: Decimal, event: &Event) {
+    fn reverse(
+        &mut self,
+        m: usize,
+        of: &str,
+        amount: Decimal,
+        items: &[ReturnedItem],
+        event: &Event,
+    ) {
         let program = self.program;
         let Some(member) = self.members.get_mut(m) else {
             return;
@@ -1251,6 +1284,21 @@ impl<'p> Engine<'p> {
             return;
         };
         purchase.returned += amount;
+        // The share of each of its items returned now, by its place.
+        let item_shares: Vec<Decimal> = purchase
+            .items
+            .iter_mut()
+            .map(|item| {
+                let back: Decimal = items
+                    .iter()
+                    .filter(|b| *b.sku == *item.sku)
+                    .map(|b| b.quantity)
+                    .sum();
+                item.returned += back;
+                back.checked_div(item.quantity).unwrap_or_default()
+            })
+            .collect();
+        let money_share = amount.checked_div(purchase.amount).unwrap_or_default();
         let mut reversals = Vec::new();
         for award in &mut purchase.awards {
             let precision = program
@@ -1265,14 +1313,19 @@ impl<'p> Engine<'p> {
             // (Past the largest decimal, the returned fraction first: within
             // a rounding of the 28th digit, which the points' precision
             // rounds away.)
-            let share = live
-                .checked_mul(purchase.returned)
-                .and_then(|product| product.checked_div(purchase.amount))
-                .or_else(|| {
-                    let fraction = purchase.returned.checked_div(purchase.amount)?;
-                    live.checked_mul(fraction)
-                })
-                .unwrap_or(live);
+            let share = match award.shares.as_deref_mut() {
+                Some(shares) => {
+                    shares.take_back(live, &item_shares, money_share, !items.is_empty())
+                }
+                None => live
+                    .checked_mul(purchase.returned)
+                    .and_then(|product| product.checked_div(purchase.amount))
+                    .or_else(|| {
+                        let fraction = purchase.returned.checked_div(purchase.amount)?;
+                        live.checked_mul(fraction)
+                    })
+                    .unwrap_or(live),
+            };
             let due = rules::round(share, precision, award.rounding).min(live);
             let this_time = (due - award.reversed).max(Decimal::ZERO);
             award.reversed = award.reversed.max(due);

@@ -11,7 +11,7 @@
 
 use super::ledger::{Entry, EntryKind};
 use crate::compile::ir::{BuiltinEvent, PointsId, RuleId, Term, Value};
-use crate::events::{Body, Event, Origin};
+use crate::events::{Body, Event, Item, Origin, ReturnedItem};
 use crate::syntax::ast::TimeUnit;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -89,6 +89,28 @@ pub fn pack(seq: u64, event: &Event, files: &mut Files, out: &mut Vec<u8>) {
             Value::Missing => out.push(7),
         }
     }
+    // A purchase's basket, or the items a return names, after the values
+    // (none for other events).
+    match &event.body {
+        Body::Purchase { items, .. } => {
+            number(items.len(), out);
+            for item in items {
+                text(&item.sku, out);
+                text(&item.category, out);
+                for n in [item.quantity, item.unit_price, item.discount, item.amount] {
+                    decimal(n, out);
+                }
+            }
+        }
+        Body::Return(back) => {
+            number(back.items.len(), out);
+            for item in &back.items {
+                text(&item.sku, out);
+                decimal(item.quantity, out);
+            }
+        }
+        _ => number(0, out),
+    }
 }
 
 /// The events in `bytes`, each with its `seq`, in the order packed, as
@@ -161,7 +183,25 @@ impl Reader<'_> {
             };
             fields.push(value);
         }
-        let body = Body::take(builtin, &mut fields).ok()?;
+        let mut body = Body::take(builtin, &mut fields).ok()?;
+        let count = reader.number()?;
+        for _ in 0..count {
+            match &mut body {
+                Body::Purchase { items, .. } => items.push(Item {
+                    sku: reader.text()?,
+                    category: reader.text()?,
+                    quantity: reader.decimal()?,
+                    unit_price: reader.decimal()?,
+                    discount: reader.decimal()?,
+                    amount: reader.decimal()?,
+                }),
+                Body::Return(back) => back.items.push(ReturnedItem {
+                    sku: reader.text()?,
+                    quantity: reader.decimal()?,
+                }),
+                _ => return None,
+            }
+        }
         let event = Event {
             id,
             time,
@@ -484,8 +524,39 @@ mod tests {
                 "p1",
                 Body::Purchase {
                     amount: Decimal::new(495, 2),
+                    items: Vec::new(),
                 },
                 vec![Value::Number(Decimal::new(495, 2)), Value::Missing],
+                &a,
+            ),
+            // A basket, and a return naming some of it.
+            with_body(
+                "p2",
+                Body::Purchase {
+                    amount: Decimal::new(8243, 2),
+                    items: vec![Item {
+                        sku: "DIESEL".into(),
+                        category: "fuel".into(),
+                        quantity: Decimal::new(425, 1),
+                        unit_price: Decimal::new(1749, 3),
+                        discount: Decimal::ZERO,
+                        amount: Decimal::new(7433, 2),
+                    }],
+                },
+                vec![Value::Number(Decimal::new(8243, 2))],
+                &a,
+            ),
+            with_body(
+                "r2",
+                Body::Return(Box::new(crate::events::Return {
+                    of: "p2".into(),
+                    amount: Decimal::new(1749, 2),
+                    items: vec![ReturnedItem {
+                        sku: "DIESEL".into(),
+                        quantity: Decimal::TEN,
+                    }],
+                })),
+                Vec::new(),
                 &a,
             ),
             with_body(
@@ -509,7 +580,8 @@ mod tests {
         assert_eq!(files.0.len(), 2);
         let back = unpack(&bytes, "ann", &files).unwrap();
         let seqs: Vec<u64> = back.iter().map(|(seq, _)| *seq).collect();
-        assert_eq!(seqs, [0, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000]);
+        let packed: Vec<u64> = (0..events.len() as u64).map(|n| n * 1000).collect();
+        assert_eq!(seqs, packed);
         let back: Vec<Event> = back.into_iter().map(|(_, e)| e).collect();
         assert_eq!(back, events);
         // Decimals come back with their sign and scale, not just equal.

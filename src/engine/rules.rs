@@ -5,12 +5,12 @@
 use super::eval::{self, Scope};
 use super::explain::RuleOutcome;
 use super::ledger::EntryKind;
-use super::member::{Counter, Member, Purchase, PurchaseAward};
+use super::member::{BoughtItem, Counter, ItemShares, Member, Purchase, PurchaseAward};
 use super::{tiers, too_large, within, Engine, Refusal};
 use crate::compile::calendar;
 use crate::compile::ir::{
-    Award, AwardAmount, Budget, Condition, EventType, Expr, Limit, Measure, PointsId, Program,
-    Rule, RuleId, Value,
+    Award, AwardAmount, Budget, Condition, EventType, Expr, Items, Limit, Measure, Per, PointsId,
+    Program, Rule, RuleId, Value,
 };
 use crate::diagnostic::and_list;
 use crate::events::{Body, Event, RejectClass};
@@ -45,6 +45,8 @@ struct Proposal {
     /// How it was computed, for an explanation (empty when the member is
     /// not being explained).
     arithmetic: String,
+    /// What each basket item gave of `raw`, by its place in the basket.
+    item_parts: Vec<(usize, Decimal)>,
 }
 
 impl Engine<'_> {
@@ -67,9 +69,9 @@ impl Engine<'_> {
         let balances: SmallVec<[Decimal; 4]> = member.wallets.iter().map(|w| w.balance()).collect();
         let measures: SmallVec<[Decimal; 4]> = tiers::current_measures(member, program, event.time);
         let counters = self.counters_at(m, event, local.date());
-        let purchase_amount = match event.body {
-            Body::Purchase { amount } => Some(amount),
-            _ => None,
+        let (purchase_amount, basket) = match &event.body {
+            Body::Purchase { amount, items } => (Some(*amount), items.as_slice()),
+            _ => (None, [].as_slice()),
         };
         let referrer = member.referrer;
         let scope = Scope {
@@ -83,6 +85,8 @@ impl Engine<'_> {
             counters: &counters,
             first_purchase: purchase_amount.is_some() && !member.purchased,
             referred: referrer.is_some(),
+            basket,
+            item: None,
         };
         // The rules' outcomes are told only in an explanation of this
         // member: their texts are not written otherwise.
@@ -273,6 +277,13 @@ impl Engine<'_> {
                     expired: Decimal::ZERO,
                     bucket,
                     rounding: rule.rounding,
+                    shares: (!proposal.item_parts.is_empty()).then(|| {
+                        Box::new(ItemShares {
+                            raw: proposal.raw,
+                            items: proposal.item_parts.clone(),
+                            returned: Decimal::ZERO,
+                        })
+                    }),
                 });
             }
         }
@@ -294,6 +305,14 @@ impl Engine<'_> {
                     id: event.id.as_str().into(),
                     amount,
                     returned: Decimal::ZERO,
+                    items: basket
+                        .iter()
+                        .map(|item| BoughtItem {
+                            sku: item.sku.as_str().into(),
+                            quantity: item.quantity,
+                            returned: Decimal::ZERO,
+                        })
+                        .collect(),
                     awards: purchase_awards.to_vec(),
                     limited: limited.to_vec(),
                     measures: contributions.to_vec(),
@@ -407,7 +426,7 @@ impl Engine<'_> {
                     ),
                 )
             })?;
-            for (points, raw, arithmetic) in awards {
+            for (points, raw, arithmetic, item_parts) in awards {
                 let precision = program
                     .points
                     .get(points.index())
@@ -423,6 +442,7 @@ impl Engine<'_> {
                     awarded,
                     cuts,
                     arithmetic,
+                    item_parts,
                 });
             }
         }
@@ -477,6 +497,17 @@ impl Engine<'_> {
         }
         if let Some(award) = rule.awards.iter().find(|a| !has_amount(a, scope)) {
             return Some(Unfired::NoAmount(award));
+        }
+        // A rule that earns only on basket items fires on a basket with
+        // an item to earn on.
+        let nothing_to_earn_on = |award: &Award| {
+            award
+                .items
+                .as_ref()
+                .is_some_and(|items| basket_items(items, scope).next().is_none())
+        };
+        if !rule.awards.is_empty() && rule.awards.iter().all(nothing_to_earn_on) {
+            return Some(Unfired::NoItem(&rule.awards));
         }
         None
     }
@@ -676,18 +707,49 @@ impl Engine<'_> {
     }
 }
 
-/// Whether an `earn` line's amount has a value on this event: a rate or a
-/// base that reads a missing field, or divides by zero, has none.
+/// Whether an `earn` line's amount has a value on this event (on each
+/// basket item it earns on): a rate or a base that reads a missing field,
+/// or divides by zero, has none.
 fn has_amount(award: &Award, scope: &Scope) -> bool {
     match &award.amount {
         AwardAmount::Rate { amount, per } => {
-            eval::number(amount, scope).is_some()
-                && per
-                    .as_ref()
-                    .is_none_or(|per| eval::number(&per.base, scope).is_some())
+            let valued = |scope: &Scope| {
+                eval::number(amount, scope).is_some()
+                    && per
+                        .as_ref()
+                        .is_none_or(|per| eval::number(&per.base, scope).is_some())
+            };
+            match &award.items {
+                None => valued(scope),
+                Some(items) => basket_items(items, scope).all(|(_, s)| valued(&s)),
+            }
         }
         AwardAmount::ShareOf { .. } | AwardAmount::Multiply { .. } => true,
     }
+}
+
+/// The basket items an `earn` line earns on, each item its `where` holds
+/// for, by its place in the basket and as the scope it is computed in.
+fn basket_items<'a>(
+    items: &'a Items,
+    scope: &Scope<'a>,
+) -> impl Iterator<Item = (usize, Scope<'a>)> {
+    let scope = *scope;
+    scope
+        .basket
+        .iter()
+        .enumerate()
+        .filter_map(move |(at, item)| {
+            let on_item = Scope {
+                item: Some(item),
+                ..scope
+            };
+            let holds = items
+                .filter
+                .as_ref()
+                .is_none_or(|f| eval::holds(&f.expr, &on_item));
+            holds.then_some((at, on_item))
+        })
 }
 
 /// Why a rule did not fire, told in words only when explained.
@@ -703,6 +765,9 @@ enum Unfired<'r> {
     LimitReached(&'r Limit),
     /// A rule paying the referrer, for a member referred by no one.
     NoReferrer,
+    /// A rule that earns only on basket items (these `earn` lines), and
+    /// none of the purchase's is one to earn on.
+    NoItem(&'r [Award]),
 }
 
 impl Unfired<'_> {
@@ -759,6 +824,19 @@ impl Unfired<'_> {
                 limit.period.name()
             ),
             Unfired::NoReferrer => "it pays the referrer, and no one referred the member".into(),
+            Unfired::NoItem(_) if scope.basket.is_empty() => {
+                "nothing to earn: the purchase lists no items".into()
+            }
+            Unfired::NoItem(awards) => {
+                let filters = awards
+                    .iter()
+                    .filter_map(|a| a.items.as_ref()?.filter.as_ref())
+                    .map(|f| format!("`{}`", f.text));
+                format!(
+                    "nothing to earn: no item of the basket matches {}",
+                    crate::diagnostic::or_list(filters)
+                )
+            }
         }
     }
 }
@@ -788,55 +866,69 @@ fn raw_awards(
     earlier: &[Proposal],
     losers: &[RuleId],
     explaining: bool,
-) -> Option<SmallVec<[(PointsId, Decimal, String); 2]>> {
+) -> Option<SmallVec<[RawAward; 2]>> {
     let told = |text: &dyn Fn() -> String| if explaining { text() } else { String::new() };
-    let mut awards: SmallVec<[(PointsId, Decimal, String); 2]> = SmallVec::new();
+    let mut awards: SmallVec<[RawAward; 2]> = SmallVec::new();
     for award in &rule.awards {
-        let (mut raw, mut arithmetic) = match &award.amount {
-            AwardAmount::Rate { amount, per } => {
-                let Some(rate) = eval::number(amount, scope) else {
-                    continue;
-                };
-                match per {
-                    None => (rate, told(&|| format!("{rate}"))),
-                    Some(per) => {
-                        let Some(base) = eval::number(&per.base, scope) else {
-                            continue;
-                        };
-                        let units = base.checked_div(per.unit)?;
-                        let units = if per.full { units.trunc() } else { units };
-                        let how = told(&|| {
-                            if per.full {
-                                format!("{rate} × {units} full steps of {} in {base}", per.unit)
-                            } else {
-                                format!("{rate} × {base} / {}", per.unit)
-                            }
-                        });
-                        (rate.checked_mul(units)?, how)
+        let mut item_parts: Vec<(usize, Decimal)> = Vec::new();
+        let (raw, arithmetic) = match (&award.amount, &award.items) {
+            (AwardAmount::Rate { amount, per }, Some(items)) => {
+                // Each item's award, after its `times` and the rule's cap
+                // per item, summed unrounded: the rule rounds once.
+                let cap = rule
+                    .item_caps
+                    .iter()
+                    .filter(|c| c.points == award.points)
+                    .map(|c| c.amount)
+                    .min();
+                let mut total = Decimal::ZERO;
+                let mut parts: Vec<String> = Vec::new();
+                for (at, on_item) in basket_items(items, scope) {
+                    let Some((raw, how)) = rate(amount, per.as_ref(), &on_item, explaining)? else {
+                        continue;
+                    };
+                    let (raw, how) = times(award, raw, how, &on_item, explaining)?;
+                    let raw = raw.max(Decimal::ZERO);
+                    let (raw, how) = match cap {
+                        Some(cap) if raw > cap => (cap, told(&|| format!("{how}, cut to {cap}"))),
+                        _ => (raw, how),
+                    };
+                    total = total.checked_add(raw)?;
+                    item_parts.push((at, raw));
+                    if let Some(item) = on_item.item.filter(|_| explaining) {
+                        parts.push(format!("{how} on item {}", item.sku));
                     }
                 }
+                (total, told(&|| parts.join(" + ")))
             }
-            AwardAmount::ShareOf {
-                fraction,
-                rule: other,
-            } => {
+            (AwardAmount::Rate { amount, per }, None) => {
+                let Some((raw, how)) = rate(amount, per.as_ref(), scope, explaining)? else {
+                    continue;
+                };
+                times(award, raw, how, scope, explaining)?
+            }
+            (
+                AwardAmount::ShareOf {
+                    fraction,
+                    rule: other,
+                },
+                _,
+            ) => {
                 let base: Decimal = of_rule(earlier, *other)
                     .iter()
                     .filter(|p| p.points == award.points && p.rule != rule_id)
                     .filter(|p| !is_in(losers, p.rule))
                     .map(|p| p.awarded)
                     .sum();
-                (
-                    fraction.checked_mul(base)?,
-                    told(&|| {
-                        format!(
-                            "{}% of {base}",
-                            (fraction * Decimal::ONE_HUNDRED).normalize()
-                        )
-                    }),
-                )
+                let how = told(&|| {
+                    format!(
+                        "{}% of {base}",
+                        (fraction * Decimal::ONE_HUNDRED).normalize()
+                    )
+                });
+                times(award, fraction.checked_mul(base)?, how, scope, explaining)?
             }
-            AwardAmount::Multiply { factor } => {
+            (AwardAmount::Multiply { factor }, _) => {
                 // What the live earning rules before it awarded: not preview
                 // rules, not group losers, not other multipliers (so
                 // multipliers add up rather than compound).
@@ -852,35 +944,93 @@ fn raw_awards(
                     .map(|p| p.awarded)
                     .sum();
                 let extra = factor.checked_sub(Decimal::ONE)?;
-                (
-                    extra.checked_mul(base)?,
-                    told(&|| format!("({factor} - 1) × {base} earned by the rules before it")),
-                )
+                let how =
+                    told(&|| format!("({factor} - 1) × {base} earned by the rules before it"));
+                times(award, extra.checked_mul(base)?, how, scope, explaining)?
             }
         };
-        if let Some(table) = &award.multiplier {
-            let key = eval::eval(&table.key, scope);
-            let factor = table
-                .entries
-                .iter()
-                .find(|(k, _)| *k == *key)
-                .map(|(_, f)| *f)
-                .or(table.otherwise)
-                .unwrap_or_default();
-            raw = raw.checked_mul(factor)?;
-            arithmetic = told(&|| format!("{arithmetic} × {factor}"));
-        }
-        match awards.iter_mut().find(|(p, _, _)| *p == award.points) {
-            Some((_, total, how)) => {
+        match awards.iter_mut().find(|(p, _, _, _)| *p == award.points) {
+            Some((_, total, how, parts)) => {
                 *total = total.checked_add(raw)?;
                 if explaining {
                     how.push_str(&format!(" + {arithmetic}"));
                 }
+                // An item on several lines gave their sum.
+                for (at, part) in item_parts {
+                    match parts.iter_mut().find(|(a, _)| *a == at) {
+                        Some((_, sum)) => *sum = sum.checked_add(part)?,
+                        None => parts.push((at, part)),
+                    }
+                }
             }
-            None => awards.push((award.points, raw, arithmetic)),
+            None => awards.push((award.points, raw, arithmetic, item_parts)),
         }
     }
     Some(awards)
+}
+
+/// A rule's unrounded award of a points type: the type, the amount, how
+/// it was computed (for explanations) and what each basket item gave of
+/// it, by its place in the basket.
+type RawAward = (PointsId, Decimal, String, Vec<(usize, Decimal)>);
+
+/// An `earn` line's rate times what it is per, on `scope` (with how, when
+/// `explaining`): `None` when it overflows or divides by zero, `Some(None)`
+/// when it reads a missing field.
+fn rate(
+    amount: &Expr,
+    per: Option<&Per>,
+    scope: &Scope,
+    explaining: bool,
+) -> Option<Option<(Decimal, String)>> {
+    let told = |text: &dyn Fn() -> String| if explaining { text() } else { String::new() };
+    let Some(rate) = eval::number(amount, scope) else {
+        return Some(None);
+    };
+    let Some(per) = per else {
+        return Some(Some((rate, told(&|| format!("{rate}")))));
+    };
+    let Some(base) = eval::number(&per.base, scope) else {
+        return Some(None);
+    };
+    let units = base.checked_div(per.unit)?;
+    let units = if per.full { units.trunc() } else { units };
+    let how = told(&|| {
+        if per.full {
+            format!("{rate} × {units} full steps of {} in {base}", per.unit)
+        } else {
+            format!("{rate} × {base} / {}", per.unit)
+        }
+    });
+    Some(Some((rate.checked_mul(units)?, how)))
+}
+
+/// `raw` times the line's `times` table factor on `scope` (a key not in
+/// the table uses `else`, or earns nothing); `None` on overflow.
+fn times(
+    award: &Award,
+    raw: Decimal,
+    how: String,
+    scope: &Scope,
+    explaining: bool,
+) -> Option<(Decimal, String)> {
+    let Some(table) = &award.multiplier else {
+        return Some((raw, how));
+    };
+    let key = eval::eval(&table.key, scope);
+    let factor = table
+        .entries
+        .iter()
+        .find(|(k, _)| *k == *key)
+        .map(|(_, f)| *f)
+        .or(table.otherwise)
+        .unwrap_or_default();
+    let how = if explaining {
+        format!("{how} × {factor}")
+    } else {
+        how
+    };
+    Some((raw.checked_mul(factor)?, how))
 }
 
 /// Whether an `earn` amount without a value reads a field or attribute the

@@ -309,6 +309,8 @@ fn measures_scope<'a>(measures: &'a [Decimal], local: chrono::NaiveDateTime) -> 
         counters: &[],
         first_purchase: false,
         referred: false,
+        basket: &[],
+        item: None,
     }
 }
 

@@ -4,6 +4,7 @@
 //! to look up by position and nothing left to check for presence.
 
 use crate::compile::ir::{BuiltinEvent, Value};
+use crate::syntax::ast::ItemField;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
@@ -24,6 +25,8 @@ pub enum Body {
     },
     Purchase {
         amount: Decimal,
+        /// Its basket, in the order given (empty when not itemized).
+        items: Vec<Item>,
     },
     Return(Box<Return>),
     Redeem(Box<Redeem>),
@@ -45,13 +48,108 @@ pub enum Body {
     /// A `profile`: the member attributes it changes are its fields.
     Profile,
     SetTier(Box<SetTier>),
+    /// A row of a basket item, as read: the reader joins it to the
+    /// purchase or return before it (`events::basket`).
+    Item(Box<ItemRow>),
 }
 
-/// A `return`: `amount` (greater than 0) of purchase `of`.
+/// An `item` row as read: an item of a purchase gives its `category` and
+/// `unit_price` (and a `discount`), one of a return names its `sku` and
+/// `quantity` only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemRow {
+    pub sku: String,
+    pub quantity: Decimal,
+    pub category: Option<String>,
+    pub unit_price: Option<Decimal>,
+    pub discount: Option<Decimal>,
+}
+
+impl ItemRow {
+    /// The item of a purchase's basket this row gives (its amount not yet
+    /// rounded to the currency); why not.
+    pub fn bought(self) -> Result<Item, String> {
+        let (Some(category), Some(unit_price)) = (self.category, self.unit_price) else {
+            return Err("an item of a purchase needs `category` and `unit_price`".into());
+        };
+        let discount = self.discount.unwrap_or_default();
+        let gross = self
+            .quantity
+            .checked_mul(unit_price)
+            .ok_or("`item`'s quantity × unit_price exceeds the largest number loyalty holds")?;
+        if discount > gross {
+            return Err(format!(
+                "`item`'s discount {discount} is more than its quantity × unit_price, {gross}"
+            ));
+        }
+        Ok(Item {
+            sku: self.sku,
+            category,
+            quantity: self.quantity,
+            unit_price,
+            discount,
+            amount: gross - discount,
+        })
+    }
+
+    /// The item of a return this row names; why not.
+    pub fn returned(self) -> Result<ReturnedItem, String> {
+        if self.category.is_some() || self.unit_price.is_some() || self.discount.is_some() {
+            return Err(
+                "an item of a return names its `sku` and `quantity` only: the purchase has the rest"
+                    .into(),
+            );
+        }
+        Ok(ReturnedItem {
+            sku: self.sku,
+            quantity: self.quantity,
+        })
+    }
+}
+
+/// `quantity` of the item `sku` of a purchase, returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnedItem {
+    pub sku: String,
+    pub quantity: Decimal,
+}
+
+/// One line of a purchase's basket: `quantity` of `sku` at `unit_price`,
+/// less `discount` on the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub sku: String,
+    pub category: String,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub discount: Decimal,
+    /// quantity × unit price − discount, to the currency's minor unit
+    /// (half away from zero, as a cost), set when the item joins its
+    /// purchase.
+    pub amount: Decimal,
+}
+
+impl Item {
+    /// The value `item.field` reads.
+    pub fn value(&self, field: ItemField) -> Value {
+        match field {
+            ItemField::Sku => Value::Text(self.sku.clone()),
+            ItemField::Category => Value::Text(self.category.clone()),
+            ItemField::Quantity => Value::Number(self.quantity),
+            ItemField::UnitPrice => Value::Number(self.unit_price),
+            ItemField::Discount => Value::Number(self.discount),
+            ItemField::Amount => Value::Number(self.amount),
+        }
+    }
+}
+
+/// A `return`: `amount` (greater than 0) of purchase `of`; `items`, the
+/// items of its basket brought back, if it names them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Return {
     pub of: String,
     pub amount: Decimal,
+    pub items: Vec<ReturnedItem>,
 }
 
 /// A `redeem`: a reward, or an amount of a points type.
@@ -121,7 +219,10 @@ impl Body {
         }
         if matches!(builtin, BuiltinEvent::Purchase) {
             return match fields.first() {
-                Some(Value::Number(amount)) => Ok(Body::Purchase { amount: *amount }),
+                Some(Value::Number(amount)) => Ok(Body::Purchase {
+                    amount: *amount,
+                    items: Vec::new(),
+                }),
                 _ => Err("`purchase` needs an `amount`".to_owned()),
             };
         }
@@ -142,7 +243,11 @@ impl Body {
                     return Err("`return` needs `of`, the id of the purchase returned".into())
                 }
                 (Some(of), Some(amount)) if amount > Decimal::ZERO => {
-                    Body::Return(Box::new(Return { of, amount }))
+                    Body::Return(Box::new(Return {
+                        of,
+                        amount,
+                        items: Vec::new(),
+                    }))
                 }
                 (Some(_), _) => return Err("`return` needs an `amount` greater than 0".into()),
             },
@@ -244,6 +349,33 @@ impl Body {
                     ),
                 }
             }
+            BuiltinEvent::Item => {
+                let (sku, category) = (text(next()), text(next()));
+                let (quantity, unit_price, discount) =
+                    (number(next()), number(next()), number(next()));
+                let (Some(sku), Some(quantity)) = (sku, quantity) else {
+                    return Err("`item` needs `sku` and `quantity`".into());
+                };
+                if quantity <= Decimal::ZERO {
+                    return Err(format!(
+                        "`item` needs a `quantity` greater than 0, not {quantity}"
+                    ));
+                }
+                if [unit_price, discount]
+                    .into_iter()
+                    .flatten()
+                    .any(|n| n < Decimal::ZERO)
+                {
+                    return Err("`item` cannot have a negative `unit_price` or `discount`".into());
+                }
+                Body::Item(Box::new(ItemRow {
+                    sku,
+                    quantity,
+                    category,
+                    unit_price,
+                    discount,
+                }))
+            }
         };
         Ok(body)
     }
@@ -265,6 +397,7 @@ impl Body {
             Body::CancelRedeem { .. } => BuiltinEvent::CancelRedeem,
             Body::Profile => BuiltinEvent::Profile,
             Body::SetTier(_) => BuiltinEvent::SetTier,
+            Body::Item(_) => BuiltinEvent::Item,
         })
     }
 
@@ -300,6 +433,13 @@ impl Body {
             ],
             Body::CancelRedeem { redemption } => vec![text(redemption)],
             Body::SetTier(s) => vec![text(&s.tier), text(&s.reason), Value::Date(s.until)],
+            Body::Item(row) => vec![
+                text(&row.sku),
+                maybe(&row.category),
+                Value::Number(row.quantity),
+                row.unit_price.map_or(Value::Missing, Value::Number),
+                row.discount.map_or(Value::Missing, Value::Number),
+            ],
         }
     }
 }

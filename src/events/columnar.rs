@@ -27,6 +27,7 @@
 //! [`std::panic::catch_unwind`], and such a panic is that unreadable
 //! record, its message kept off standard error (see [`decoded`]).
 
+use super::basket::{Baskets, Rows};
 use super::record::{type_record, Cell};
 use super::{Event, Origin, Reject};
 use crate::compile::ir::Program;
@@ -69,15 +70,18 @@ pub(super) fn read<'p, R: BufRead + 'p>(
         Err(error) => Err(format!("cannot read the file: {error}")),
     };
     match batches {
-        Ok(batches) => Box::new(Rows {
+        Ok(batches) => Box::new(Baskets::new(
             program,
-            file: file.into(),
-            batches,
-            batch: None,
-            row: 0,
-            line: 0,
-            done: false,
-        }),
+            ColumnRows {
+                program,
+                file: file.into(),
+                batches,
+                batch: None,
+                row: 0,
+                line: 0,
+                done: false,
+            },
+        )),
         Err(reason) => Box::new(std::iter::once(Err(Reject::unreadable(file, 1, reason)))),
     }
 }
@@ -107,7 +111,7 @@ fn batches(format: Columnar, bytes: Vec<u8>) -> Result<Batches, String> {
 }
 
 /// The rows of a columnar file, in order.
-struct Rows<'p> {
+struct ColumnRows<'p> {
     program: &'p Program,
     file: Arc<str>,
     batches: Batches,
@@ -121,7 +125,14 @@ struct Rows<'p> {
     done: bool,
 }
 
-impl Iterator for Rows<'_> {
+/// Read whole, a file holds a purchase back for its items at no cost.
+impl Rows for ColumnRows<'_> {
+    fn itemized(&self) -> bool {
+        true
+    }
+}
+
+impl Iterator for ColumnRows<'_> {
     type Item = Result<Event, Reject>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -159,7 +170,7 @@ impl Iterator for Rows<'_> {
     }
 }
 
-impl Rows<'_> {
+impl ColumnRows<'_> {
     /// The unreadable record a damaged file ends with.
     fn broken(&mut self, why: &str) -> Reject {
         self.done = true;

@@ -1,6 +1,7 @@
 //! CSV event files: a header naming the columns, then one record per row,
 //! read a row at a time.
 
+use super::basket::Rows;
 use super::record::{type_cells, Cells, Envelope};
 use super::{echo, Event, Origin, Reject, BOM};
 use crate::compile::ir::{EventType, EventTypeId, Field, Program};
@@ -375,6 +376,14 @@ impl<R: BufRead> Iterator for CsvRecords<'_, R> {
     }
 }
 
+impl<R: BufRead> Rows for CsvRecords<'_, R> {
+    fn itemized(&self) -> bool {
+        self.header
+            .as_ref()
+            .is_some_and(|h| h.names.iter().any(|name| name == "sku"))
+    }
+}
+
 fn line_number(line: u64) -> usize {
     usize::try_from(line).unwrap_or(usize::MAX)
 }
@@ -431,6 +440,7 @@ mod tests {
                     kind: 0,
                     body: Body::Purchase {
                         amount: Decimal::new(1250, 2),
+                        items: Vec::new(),
                     },
                     fields: vec![number(1250, 2), text("Downtown")],
                     origin: origin(3),
@@ -444,6 +454,7 @@ mod tests {
                     body: Body::Return(Box::new(crate::events::Return {
                         of: "e1".into(),
                         amount: Decimal::new(250, 2),
+                        items: Vec::new(),
                     })),
                     fields: Vec::new(),
                     origin: origin(4),

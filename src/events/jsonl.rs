@@ -1,5 +1,6 @@
 //! JSON Lines event files: one JSON object per line, read a line at a time.
 
+use super::basket::{self, ITEMS};
 use super::record::{type_record, Cell};
 use super::{without_position, Event, Origin, Reject, BOM};
 use crate::compile::ir::Program;
@@ -66,14 +67,35 @@ impl<'p, R: BufRead> JsonlRecords<'p, R> {
                 )));
             }
         };
+        // A purchase's basket, a list: typed apart, item by item, after
+        // it (any other `items` is a field's value, as before baskets).
         let cells = members
             .iter()
-            .map(|(name, value)| (name.as_str(), cell(value)));
+            .map(|(name, value)| match (name.as_str(), value) {
+                (ITEMS, Json::Array(_)) => (ITEMS, Cell::Text(Cow::Borrowed(""))),
+                (name, value) => (name, cell(value)),
+            });
         let origin = Origin {
             file: self.file.clone(),
             line: self.line,
         };
-        type_record(self.program, origin, cells)
+        let typed = type_record(self.program, origin, cells);
+        let listed = members.iter().find_map(|(name, value)| match value {
+            Json::Array(items) if name == ITEMS => Some(items),
+            _ => None,
+        });
+        let Some(items) = listed else {
+            return typed;
+        };
+        let items = items.iter().map(|item| match item {
+            Json::Object(fields) => Some(
+                fields
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), cell(value))),
+            ),
+            _ => None,
+        });
+        basket::listed(self.program, typed, items.collect())
     }
 }
 
@@ -214,6 +236,7 @@ mod tests {
                     kind: 0,
                     body: Body::Purchase {
                         amount: Decimal::from_str("12345678901234567.25").unwrap(),
+                        items: Vec::new(),
                     },
                     // Beyond what an f64 holds: read from the digits.
                     fields: vec![number("12345678901234567.25"), Value::Missing],

@@ -151,6 +151,7 @@
 //! message that quotes a value (YAML's, for a list item that is text rather
 //! than a record) is cut as a whole the same way.
 
+mod basket;
 mod body;
 pub mod columnar;
 mod csv;
@@ -161,7 +162,7 @@ mod value;
 mod yaml;
 
 use crate::compile::ir::{EventTypeId, Program, Value};
-pub use body::{Adjust, Body, Redeem, Return, SetTier, Transfer};
+pub use body::{Adjust, Body, Item, ItemRow, Redeem, Return, ReturnedItem, SetTier, Transfer};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
 use std::io::BufRead;
@@ -339,7 +340,10 @@ pub fn read<'p, R: BufRead + 'p>(
     file: &str,
 ) -> Box<dyn Iterator<Item = Result<Event, Reject>> + 'p> {
     match format {
-        Format::Csv => Box::new(csv::CsvRecords::new(program, input, file)),
+        Format::Csv => Box::new(basket::Baskets::new(
+            program,
+            csv::CsvRecords::new(program, input, file),
+        )),
         Format::Jsonl => Box::new(jsonl::JsonlRecords::new(program, input, file)),
         Format::Yaml => yaml::read(program, input, file),
         Format::Parquet => columnar::read(program, columnar::Columnar::Parquet, input, file),

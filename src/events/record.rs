@@ -2,8 +2,9 @@
 //! against the event type it names and turned into an [`Event`], or a
 //! [`Reject`] that says what is wrong.
 
-use super::{echo, value, Body, Event, Origin, Reject, RejectClass};
+use super::{echo, value, Body, Event, ItemRow, Origin, Reject, RejectClass};
 use crate::check::suggest;
+use crate::check::BuiltinEvent;
 use crate::compile::ir::{EventType, EventTypeId, Field, Program, Value};
 use crate::syntax::ast::FieldType;
 use std::borrow::Cow;
@@ -147,6 +148,24 @@ impl Cells for Record<'_, '_> {
     }
 }
 
+/// Types one basket item listed in a purchase's `items`, its cells given
+/// by name, by the schema of an `item` row.
+pub(crate) fn type_item<'k, 'v>(
+    program: &Program,
+    cells: impl IntoIterator<Item = (&'k str, Cell<'v>)>,
+) -> Result<ItemRow, String> {
+    let record = Record::new(cells);
+    if let Some(name) = record.duplicate() {
+        return Err(format!("field `{}` is given twice", echo(name)));
+    }
+    let (kind, event_type) = event_type(program, BuiltinEvent::Item.name())?;
+    let mut fields = field_values(program, &record, kind, event_type)?;
+    match Body::take(event_type.builtin, &mut fields)? {
+        Body::Item(item) => Ok(*item),
+        _ => Err("an item is typed as an `item` row".to_string()),
+    }
+}
+
 /// Types one record read at `origin` by `program`'s event schemas, its
 /// cells given by name.
 pub(crate) fn type_record<'k, 'v>(
@@ -194,15 +213,7 @@ fn typed(program: &Program, cells: &impl Cells, origin: &Origin) -> Result<Event
     let member = required(Envelope::Member)?;
     let (kind, event_type) = event_type(program, required(Envelope::Type)?)?;
     let time = value::instant(time, program.timezone).map_err(|e| format!("field `time`: {e}"))?;
-    if let Some(name) = cells.stray(kind, event_type) {
-        return Err(stray_field(name, event_type));
-    }
-    let mut fields = event_type
-        .fields
-        .iter()
-        .enumerate()
-        .map(|(index, field)| field_value(program, field, cells.field(kind, index, field)?))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut fields = field_values(program, cells, kind, event_type)?;
     let body = Body::take(event_type.builtin, &mut fields)?;
     check_declared(event_type, &fields)?;
     Ok(Event {
@@ -214,6 +225,26 @@ fn typed(program: &Program, cells: &impl Cells, origin: &Origin) -> Result<Event
         fields,
         origin: origin.clone(),
     })
+}
+
+/// The values of the fields of `event_type` (type `kind`) in `cells`, in
+/// its order; why not, for a cell of another field or a value that does
+/// not read as its field's type.
+fn field_values(
+    program: &Program,
+    cells: &impl Cells,
+    kind: EventTypeId,
+    event_type: &EventType,
+) -> Result<Vec<Value>, String> {
+    if let Some(name) = cells.stray(kind, event_type) {
+        return Err(stray_field(name, event_type));
+    }
+    event_type
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(index, field)| field_value(program, field, cells.field(kind, index, field)?))
+        .collect()
 }
 
 fn event_type<'p>(
@@ -380,6 +411,7 @@ mod tests {
                 kind: 0,
                 body: Body::Purchase {
                     amount: Decimal::new(1250, 2),
+                    items: Vec::new(),
                 },
                 fields: vec![number("12.50"), Value::Text("Downtown".into())],
                 origin: origin(),
@@ -595,6 +627,7 @@ mod tests {
             Body::Return(Box::new(crate::events::Return {
                 of: "e1".into(),
                 amount: Decimal::from(5),
+                items: Vec::new(),
             }))
         );
         assert!(ret.fields.is_empty());

@@ -4,6 +4,7 @@
 //! each item is parsed on its own, so one bad record neither hides the
 //! others nor loses its line.
 
+use super::basket::{self, ITEMS};
 use super::record::{type_record, Cell};
 use super::{echo, nesting, without_position, Event, Origin, Reject, BOM};
 use crate::compile::ir::Program;
@@ -196,16 +197,19 @@ fn parse_item(
     };
     records
         .into_iter()
-        .map(|RawRecord(cells)| {
+        .map(|record| {
             let origin = Origin {
                 file: file.into(),
                 line,
             };
-            let cells = cells.iter().map(|(name, value)| {
-                let text = value.as_deref().unwrap_or_default();
-                (name.as_str(), Cell::Text(Cow::Borrowed(text)))
-            });
-            type_record(program, origin, cells)
+            let typed = type_record(program, origin, record.cells());
+            match record.items {
+                None => typed,
+                Some(items) => {
+                    let items = items.iter().map(|item| Some(item.cells())).collect();
+                    basket::listed(program, typed, items)
+                }
+            }
         })
         .collect()
 }
@@ -233,7 +237,20 @@ fn without_index(message: &str) -> Cow<'_, str> {
 /// A record's fields in order, each value the text it was written as
 /// (`None` for a null): YAML's own reading would make `4.50` a float and
 /// `0x10` the number 16.
-struct RawRecord(Vec<(String, Option<String>)>);
+struct RawRecord {
+    cells: Vec<(String, Option<String>)>,
+    /// A purchase's `items`, each a record of its own.
+    items: Option<Vec<RawRecord>>,
+}
+
+impl RawRecord {
+    fn cells(&self) -> impl Iterator<Item = (&str, Cell<'_>)> {
+        self.cells.iter().map(|(name, value)| {
+            let text = value.as_deref().unwrap_or_default();
+            (name.as_str(), Cell::Text(Cow::Borrowed(text)))
+        })
+    }
+}
 
 impl<'de> Deserialize<'de> for RawRecord {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -252,12 +269,64 @@ impl<'de> Visitor<'de> for RecordVisitor {
 
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<RawRecord, M::Error> {
         let mut cells = Vec::new();
-        while let Some((RawScalar(name), value)) =
-            map.next_entry::<RawScalar, Option<RawScalar>>()?
-        {
-            cells.push((name, value.map(|RawScalar(text)| text)));
+        let mut items = None;
+        while let Some(RawScalar(name)) = map.next_key::<RawScalar>()? {
+            if name != ITEMS {
+                let value = map.next_value::<Option<RawScalar>>()?;
+                cells.push((name, value.map(|RawScalar(text)| text)));
+                continue;
+            }
+            // A list of items is kept apart, an empty cell in its place (so
+            // that a second is found); any other `items` is a field's
+            // value, as before baskets.
+            match map.next_value::<ItemsValue>()? {
+                ItemsValue::List(list) => {
+                    items = Some(list);
+                    cells.push((name, None));
+                }
+                ItemsValue::Scalar(value) => cells.push((name, value)),
+            }
         }
-        Ok(RawRecord(cells))
+        Ok(RawRecord { cells, items })
+    }
+}
+
+/// The value of a record's `items`: a purchase's basket, or a scalar (a
+/// declared field of that name; `None` for a null).
+enum ItemsValue {
+    List(Vec<RawRecord>),
+    Scalar(Option<String>),
+}
+
+impl<'de> Deserialize<'de> for ItemsValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ItemsVisitor)
+    }
+}
+
+struct ItemsVisitor;
+
+impl<'de> Visitor<'de> for ItemsVisitor {
+    type Value = ItemsValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of items, each a map of `field: value` lines")
+    }
+
+    fn visit_seq<S: de::SeqAccess<'de>>(self, mut seq: S) -> Result<ItemsValue, S::Error> {
+        let mut list = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            list.push(item);
+        }
+        Ok(ItemsValue::List(list))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<ItemsValue, E> {
+        Ok(ItemsValue::Scalar(Some(text.to_owned())))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<ItemsValue, E> {
+        Ok(ItemsValue::Scalar(None))
     }
 }
 
@@ -445,6 +514,7 @@ mod tests {
                     kind: 0,
                     body: Body::Purchase {
                         amount: Decimal::from_str("12345678901234567.25").unwrap(),
+                        items: Vec::new(),
                     },
                     fields: vec![number("12345678901234567.25"), Value::Missing],
                     origin: origin(17),

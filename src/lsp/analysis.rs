@@ -253,8 +253,8 @@ fn context(head: &str) -> (Option<&str>, &str) {
 /// (or another comparison); points types after `earn N`; rules after
 /// `earn N% of`; event types after `on`; the event's fields, the member's
 /// attributes and `tier` after `where`, `and`, `or`, `not` and `of` (as in
-/// `per 1 USD of amount`); attributes after `member.`. Only those that
-/// start with the word being typed.
+/// `per 1 USD of amount`); attributes after `member.`, a basket item's
+/// fields after `item.`. Only those that start with the word being typed.
 pub fn completions(source: &str, offset: usize, file: Option<&File>) -> Vec<Offer> {
     let offset = offset.min(source.len());
     let head = source.get(..offset).unwrap_or_default();
@@ -278,6 +278,11 @@ pub fn completions(source: &str, offset: usize, file: Option<&File>) -> Vec<Offe
     let last = words.last().copied().unwrap_or_default();
     let offers: Vec<Offer> = if line.ends_with("member.") {
         named(&[Kind::Attribute])
+    } else if line.ends_with("item.") {
+        crate::syntax::ast::ItemField::ALL
+            .iter()
+            .map(|f| Offer::Keyword(f.name()))
+            .collect()
     } else if words.is_empty() {
         match block {
             None => crate::syntax::block_words()
@@ -585,6 +590,21 @@ mod tests {
         assert_eq!(offered("points p {\n  ex"), ["expire"]);
         assert_eq!(offered("re"), ["reward"]);
         assert_eq!(offered("rule r {\n  on purchase where member."), ["vip"]);
+        assert_eq!(
+            offered("rule r {\n  on purchase\n  earn 2 stars per 1 USD of item."),
+            [
+                "sku",
+                "category",
+                "quantity",
+                "unit_price",
+                "discount",
+                "amount"
+            ]
+        );
+        assert_eq!(
+            offered("rule r {\n  on purchase\n  earn 1 stars per item where item.c"),
+            ["category"]
+        );
         assert!(offered("# rule r {\nrule r {\n  on purchase where \"{ x").is_empty());
     }
 }

@@ -392,7 +392,7 @@ impl RunEvents {
         let builtin = program.events.get(event.kind).and_then(|t| t.builtin);
         let fact = match &event.body {
             _ if builtin == Some(BuiltinEvent::Enroll) => Fact::Enroll,
-            Body::Purchase { amount } => Fact::Purchase(*amount),
+            Body::Purchase { amount, .. } => Fact::Purchase(*amount),
             Body::Return(ret) => Fact::Return(ret.amount),
             _ => survey_score(program, event).map_or(Fact::Other, Fact::Score),
         };

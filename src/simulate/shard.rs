@@ -210,6 +210,7 @@ impl Shard<'_> {
                 let body = Body::Return(Box::new(Return {
                     of: of.clone(),
                     amount: *amount,
+                    items: Vec::new(),
                 }));
                 (event(kind, body, Vec::new()), None)
             }
@@ -259,7 +260,7 @@ impl Shard<'_> {
                     tally.response(score);
                 }
                 let amount = match event.body {
-                    Body::Purchase { amount } => amount,
+                    Body::Purchase { amount, .. } => amount,
                     _ => Decimal::ZERO,
                 };
                 self.follow(s, time, &id, a, amount, chances);

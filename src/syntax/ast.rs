@@ -212,6 +212,54 @@ pub enum FieldType {
     Bool,
 }
 
+/// A field of a basket item (`item.category`): the columns an item row
+/// gives, and `amount`, which the engine computes (quantity × unit price −
+/// discount).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemField {
+    Sku,
+    Category,
+    Quantity,
+    UnitPrice,
+    Discount,
+    Amount,
+}
+
+impl ItemField {
+    pub const ALL: [ItemField; 6] = [
+        ItemField::Sku,
+        ItemField::Category,
+        ItemField::Quantity,
+        ItemField::UnitPrice,
+        ItemField::Discount,
+        ItemField::Amount,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ItemField::Sku => "sku",
+            ItemField::Category => "category",
+            ItemField::Quantity => "quantity",
+            ItemField::UnitPrice => "unit_price",
+            ItemField::Discount => "discount",
+            ItemField::Amount => "amount",
+        }
+    }
+
+    pub fn ty(self) -> FieldType {
+        match self {
+            ItemField::Sku | ItemField::Category => FieldType::Text,
+            ItemField::Quantity => FieldType::Number,
+            ItemField::UnitPrice | ItemField::Discount | ItemField::Amount => FieldType::Money,
+        }
+    }
+
+    /// The field called `name`, if one is.
+    pub fn named(name: &str) -> Option<ItemField> {
+        ItemField::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
 // ------------------------------------------------------------------ points
 
 #[derive(Debug, Clone, PartialEq)]
@@ -488,6 +536,9 @@ pub struct Earn {
     pub to_referrer: bool,
 }
 
+// Built once per program, as statements are: the size of the largest
+// variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Award {
     /// `earn 50% of flight_miles [award_miles]`: a share of an earlier rule's
@@ -497,11 +548,13 @@ pub enum Award {
         rule: Ident,
         points: Option<Ident>,
     },
-    /// `earn 2 stars [per [full] 1 USD of amount]`
+    /// `earn 2 stars [per [full] 1 USD of amount] [where item.category = "coffee"]`
     Amount {
         amount: Expr,
         points: Ident,
         per: Option<PerClause>,
+        /// `where ...` after the amount: the basket items the line earns on.
+        filter: Option<Box<Expr>>,
     },
 }
 
@@ -512,6 +565,9 @@ pub struct PerClause {
     pub unit: Number,
     pub currency: Option<Ident>,
     pub base: Expr,
+    /// `per 2 items`: the base is the item's quantity (`item.quantity`),
+    /// written as a count of items.
+    pub items: bool,
     pub span: Span,
 }
 
@@ -539,6 +595,8 @@ pub enum TableKey {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CapScope {
     PerEvent,
+    /// `cap 50 stars per item`: the most one basket item earns.
+    PerItem,
     PerMember(Spanned<Period>),
 }
 
@@ -612,6 +670,8 @@ pub enum ExprKind {
     Name(String),
     /// `member.birthday`
     MemberAttr(Ident),
+    /// `item.category`: a field of the basket item an `earn` line is on.
+    ItemField(Ident),
     /// `balance of stars`
     Balance(Ident),
     /// `first purchase`: the event is the member's first purchase.

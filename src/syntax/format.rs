@@ -702,6 +702,7 @@ fn rule_stmt(stmt: &RuleStmt) -> String {
         } => {
             let scope = match scope {
                 CapScope::PerEvent => "per event".to_string(),
+                CapScope::PerItem => "per item".to_string(),
                 CapScope::PerMember(p) => format!("per member per {}", p.node.name()),
             };
             format!("cap {} {} {scope}", amount.node, points.node)
@@ -757,6 +758,7 @@ fn award(award: &Award) -> String {
             amount,
             points,
             per,
+            filter,
         } => {
             let mut text = format!("{} {}", expr(amount), points.node);
             if let Some(per) = per {
@@ -764,13 +766,22 @@ fn award(award: &Award) -> String {
                 if per.full {
                     text.push_str("full ");
                 }
-                text.push_str(&per.unit.node.to_string());
-                if let Some(currency) = &per.currency {
-                    text.push(' ');
-                    text.push_str(&currency.node);
+                if per.items && per.unit.node == Decimal::ONE {
+                    text.push_str("item");
+                } else if per.items {
+                    text.push_str(&format!("{} items", per.unit.node));
+                } else {
+                    text.push_str(&per.unit.node.to_string());
+                    if let Some(currency) = &per.currency {
+                        text.push(' ');
+                        text.push_str(&currency.node);
+                    }
+                    text.push_str(" of ");
+                    text.push_str(&expr(&per.base));
                 }
-                text.push_str(" of ");
-                text.push_str(&expr(&per.base));
+            }
+            if let Some(filter) = filter {
+                text.push_str(&format!(" where {}", expr(filter)));
             }
             text
         }
@@ -859,6 +870,7 @@ fn expr(e: &Expr) -> String {
         ExprKind::Bool(b) => b.to_string(),
         ExprKind::Name(name) => name.clone(),
         ExprKind::MemberAttr(attr) => format!("member.{}", attr.node),
+        ExprKind::ItemField(field) => format!("item.{}", field.node),
         ExprKind::Balance(points) => format!("balance of {}", points.node),
         ExprKind::FirstPurchase => "first purchase".to_string(),
         ExprKind::Counter(counter) => {

@@ -1085,6 +1085,7 @@ fn rule_stmt(pair: Pair<Rule>) -> Result<RuleStmt> {
                 let scope = c.next()?;
                 match scope.as_rule() {
                     Rule::per_event => CapScope::PerEvent,
+                    Rule::per_item => CapScope::PerItem,
                     _ => CapScope::PerMember(inner_period(scope)?),
                 }
             },
@@ -1142,6 +1143,10 @@ fn award(pair: Pair<Rule>) -> Result<Award> {
             amount: expr(c.expect(Rule::expr)?)?,
             points: ident(c.expect(Rule::ident)?),
             per: c.optional(Rule::per_clause).map(per_clause).transpose()?,
+            filter: c
+                .optional(Rule::item_filter)
+                .map(|f| expr(Children::of(f).expect(Rule::expr)?).map(Box::new))
+                .transpose()?,
         },
         _ => return Err(internal(c.span)),
     })
@@ -1150,11 +1155,31 @@ fn award(pair: Pair<Rule>) -> Result<Award> {
 fn per_clause(pair: Pair<Rule>) -> Result<PerClause> {
     let s = span(&pair);
     let mut c = Children::of(pair);
+    let full = c.optional(Rule::full).is_some();
+    if let Some(count) = c.optional(Rule::item_count) {
+        // `per 2 items` is `per 2 of item.quantity`, written as a count.
+        let mut cc = Children::of(count);
+        let unit = match cc.optional(Rule::number) {
+            Some(number) => decimal(&number)?,
+            None => Spanned::new(Decimal::ONE, s),
+        };
+        let word = span(&cc.expect(Rule::item_word)?);
+        let quantity = Spanned::new("quantity".to_string(), word);
+        return Ok(PerClause {
+            full,
+            unit,
+            currency: None,
+            base: Spanned::new(ExprKind::ItemField(quantity), word),
+            items: true,
+            span: s,
+        });
+    }
     Ok(PerClause {
-        full: c.optional(Rule::full).is_some(),
+        full,
         unit: decimal(&c.expect(Rule::number)?)?,
         currency: c.optional(Rule::currency).map(ident),
         base: expr(c.expect(Rule::expr)?)?,
+        items: false,
         span: s,
     })
 }
@@ -1361,6 +1386,7 @@ fn primary(pair: Pair<Rule>) -> Result<Expr> {
         Rule::string => ExprKind::Text(string(pair)?.node),
         Rule::boolean => ExprKind::Bool(pair.as_str() == "true"),
         Rule::member_attr => ExprKind::MemberAttr(ident(Children::of(pair).expect(Rule::ident)?)),
+        Rule::item_field => ExprKind::ItemField(ident(Children::of(pair).expect(Rule::ident)?)),
         Rule::balance_ref => ExprKind::Balance(ident(Children::of(pair).expect(Rule::ident)?)),
         Rule::first_purchase => ExprKind::FirstPurchase,
         Rule::counter_ref => {

@@ -116,8 +116,9 @@ impl<'de> Visitor<'de> for EventsVisitor {
 /// One inline record: its fields in order, each value the text it was
 /// written as (`None` for a null), so that `amount: 4.50` reaches the event
 /// readers as `4.50` and `member: 007` as `007`; the readers do the typing.
+/// Then a purchase's `items`, each a record of its own, if it lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record(pub Vec<(String, Option<String>)>);
+pub struct Record(pub Vec<(String, Option<String>)>, pub Option<Vec<Record>>);
 
 impl<'de> Deserialize<'de> for Record {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -136,13 +137,20 @@ impl<'de> Visitor<'de> for RecordVisitor {
 
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Record, M::Error> {
         let mut fields: Vec<(String, Option<String>)> = Vec::new();
-        while let Some((Text(name), value)) = map.next_entry::<Text, Option<Text>>()? {
-            if fields.iter().any(|(seen, _)| *seen == name) {
+        let mut items = None;
+        while let Some(Text(name)) = map.next_key::<Text>()? {
+            if fields.iter().any(|(seen, _)| *seen == name) || (name == "items" && items.is_some())
+            {
                 return Err(de::Error::custom(format!("field `{name}` is given twice")));
             }
+            if name == "items" {
+                items = Some(map.next_value::<Vec<Record>>()?);
+                continue;
+            }
+            let value = map.next_value::<Option<Text>>()?;
             fields.push((name, value.map(|Text(text)| text)));
         }
-        Ok(Record(fields))
+        Ok(Record(fields, items))
     }
 }
 
@@ -430,13 +438,16 @@ mod tests {
         let text = |s: &str| Some(s.to_string());
         assert_eq!(
             case.events,
-            Events::Inline(vec![Record(vec![
-                ("id".into(), text("e1")),
-                ("member".into(), text("007")),
-                ("amount".into(), text("4.50")),
-                ("time".into(), text("2025-01-05 08:00")),
-                ("note".into(), None),
-            ])])
+            Events::Inline(vec![Record(
+                vec![
+                    ("id".into(), text("e1")),
+                    ("member".into(), text("007")),
+                    ("amount".into(), text("4.50")),
+                    ("time".into(), text("2025-01-05 08:00")),
+                    ("note".into(), None),
+                ],
+                None
+            )])
         );
     }
 

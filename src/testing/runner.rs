@@ -706,23 +706,32 @@ impl<'a> Context<'a> {
 pub const INLINE: &str = "inline";
 
 /// Inline records as JSON Lines, every value a JSON string (or null), so
-/// the readers type the text as written.
+/// the readers type the text as written; a purchase's `items` a list of
+/// such objects.
 fn json_lines(records: &[Record]) -> serde_json::Result<String> {
     let mut lines = String::new();
-    for Record(fields) in records {
-        let object: serde_json::Map<String, serde_json::Value> = fields
-            .iter()
-            .map(|(name, value)| {
-                let value = value
-                    .as_ref()
-                    .map_or(serde_json::Value::Null, |v| v.clone().into());
-                (name.clone(), value)
-            })
-            .collect();
-        lines.push_str(&serde_json::to_string(&object)?);
+    for record in records {
+        lines.push_str(&serde_json::to_string(&json_object(record))?);
         lines.push('\n');
     }
     Ok(lines)
+}
+
+fn json_object(Record(fields, items): &Record) -> serde_json::Value {
+    let mut object: serde_json::Map<String, serde_json::Value> = fields
+        .iter()
+        .map(|(name, value)| {
+            let value = value
+                .as_ref()
+                .map_or(serde_json::Value::Null, |v| v.clone().into());
+            (name.clone(), value)
+        })
+        .collect();
+    if let Some(items) = items {
+        let items = items.iter().map(json_object).collect();
+        object.insert("items".to_string(), serde_json::Value::Array(items));
+    }
+    serde_json::Value::Object(object)
 }
 
 /// A failure writing to memory, which does not happen; reported rather than
@@ -1039,11 +1048,14 @@ mod tests {
 
     #[test]
     fn inline_records_become_json_lines_of_text() {
-        let records = [Record(vec![
-            ("id".into(), Some("e1".into())),
-            ("amount".into(), Some("4.50".into())),
-            ("store".into(), None),
-        ])];
+        let records = [Record(
+            vec![
+                ("id".into(), Some("e1".into())),
+                ("amount".into(), Some("4.50".into())),
+                ("store".into(), None),
+            ],
+            None,
+        )];
         assert_eq!(
             json_lines(&records).unwrap(),
             "{\"amount\":\"4.50\",\"id\":\"e1\",\"store\":null}\n"

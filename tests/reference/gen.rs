@@ -294,6 +294,7 @@ impl ReferralSpec {
                     amount: expr(ExprKind::Number(amount)),
                     points: points_type(p),
                     per: None,
+                    filter: None,
                 },
                 multiplier: None,
                 to_referrer,
@@ -1265,6 +1266,7 @@ fn risky(k: u8, points: &str) -> Award {
             currency: None,
             base,
             span: Span::default(),
+            items: false,
         })
     };
     let (amount, per) = match k {
@@ -1279,6 +1281,7 @@ fn risky(k: u8, points: &str) -> Award {
         amount,
         points: ident(points),
         per,
+        filter: None,
     }
 }
 
@@ -1304,6 +1307,7 @@ fn rule_decl(i: usize, rule: &RuleSpec) -> RuleDecl {
                 amount: expr(ExprKind::Number(*n)),
                 points: ident(points),
                 per: None,
+                filter: None,
             },
             AwardSpec::Per {
                 rate,
@@ -1329,7 +1333,9 @@ fn rule_decl(i: usize, rule: &RuleSpec) -> RuleDecl {
                         (false, _) => name("qty"),
                     },
                     span: Span::default(),
+                    items: false,
                 }),
+                filter: None,
             },
             AwardSpec::Risky(k) => risky(*k, points),
             AwardSpec::Share {

@@ -894,6 +894,7 @@ impl MovesSpec {
                                 ),
                                 points: ident(points_name(p)),
                                 per: None,
+                                filter: None,
                             },
                             None => fixed(Decimal::ONE, p),
                         }
@@ -920,7 +921,9 @@ impl MovesSpec {
                                     currency: (*ty == FieldType::Money).then(|| ident("USD")),
                                     base: name(n),
                                     span: Span::default(),
+                                    items: false,
                                 }),
+                                filter: None,
                             },
                             None => fixed(*rate, p),
                         }
@@ -1040,6 +1043,7 @@ fn fixed(n: Decimal, p: usize) -> Award {
         amount: expr(ExprKind::Number(n)),
         points: ident(points_name(p)),
         per: None,
+        filter: None,
     }
 }
 

@@ -114,8 +114,9 @@
 //! 30 days`). Not covered: counters of other event types
 //! (tests/semantics.rs has one), a month's
 //! sales or a measure summing a field past 10^20 (the generated amounts
-//! stay small; only the points issued reach it), and `--stream`
-//! (tests/properties.rs compares it with the sorted replay). Two
+//! stay small; only the points issued reach it), `--stream`
+//! (tests/properties.rs compares it with the sorted replay), and baskets
+//! (purchases' items and per-item `earn` lines: tests/baskets.rs). Two
 //! restrictions keep the contract unambiguous: rules in an exclusive group
 //! earn one points type and have no cap or budget (docs/semantics.md does
 //! not say which award "the largest" compares across types, nor whether a
@@ -1613,10 +1614,13 @@ impl<'p> Evaluation<'p> {
                 continue;
             };
             let (points, value) = match &earn.award {
+                // The generators write no per-item lines (`filter`, `per
+                // item`): baskets are not covered (see above).
                 Award::Amount {
                     amount,
                     points,
                     per,
+                    filter: _,
                 } => {
                     // An amount or base that reads an empty field has no
                     // value: the rule does not fire. One whose fields are
@@ -1718,11 +1722,13 @@ impl<'p> Evaluation<'p> {
                 else {
                     continue;
                 };
-                if points.node != name {
+                // A cap per item cuts per-item lines, which the
+                // generators do not write.
+                if points.node != name || *scope == CapScope::PerItem {
                     continue;
                 }
                 let room = match scope {
-                    CapScope::PerEvent => amount.node,
+                    CapScope::PerEvent | CapScope::PerItem => amount.node,
                     CapScope::PerMember(period) => {
                         let start = period_start(date, period.node);
                         let used: Decimal = facts
@@ -2257,6 +2263,8 @@ impl Facts<'_> {
             }
             ExprKind::Name(n) => self.name(n),
             ExprKind::MemberAttr(a) => self.name(&a.node),
+            // No baskets: the generators write no `item.` fields.
+            ExprKind::ItemField(_) => Value::Missing,
             ExprKind::Balance(p) => Value::Number(
                 self.member
                     .wallets
