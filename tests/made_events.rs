@@ -499,7 +499,189 @@ rule welcome {
         found,
         [(
             "never-fires".to_string(),
-            "this rule can never fire: no member can move up a tier without two tiers".to_string()
+            "this rule can never fire: no member can move between tiers without two tiers"
+                .to_string()
         )]
     );
+}
+
+/// Vouchers for reaching gold from below, and for each step down; the
+/// rules on tier changes come after a purchase rule and an upgrade rule.
+const MOVES: &str = ny!(r#"
+points stars {
+  precision 0
+}
+points vouchers {
+  precision 0
+}
+tiers by stars earned over calendar year {
+  tier green  from 0
+  tier silver from 100
+  tier gold   from 300
+  downgrade at period end, at most 1 level
+  status match up to gold
+}
+rule base {
+  on purchase
+  earn 1 stars per 1 USD of amount
+}
+rule upgraded {
+  on upgrade
+  earn 10 stars
+}
+rule welcome_gold {
+  on tier_change where previous_tier < gold and tier >= gold
+  earn 2 vouchers
+}
+rule sorry {
+  on tier_change where tier < previous_tier
+  earn 1 vouchers
+}
+"#);
+
+#[test]
+fn a_tier_change_fires_on_moves_up_and_down_and_reads_the_tier_left() {
+    let events = "id,time,member,type,amount,tier,reason,until
+                  e1,2025-01-05 09:00,ann,enroll,,,,
+                  e2,2025-02-01 10:00,ann,purchase,350,,,
+                  e3,2025-01-06 09:00,bob,enroll,,,,
+                  e4,2025-03-01 09:00,bob,set_tier,,gold,rival card,2025-06-30";
+    let run = run_until(MOVES, events, "2028-01-31");
+    // Ann: 350 stars take her from green to gold in one move. Its upgrade
+    // rule first (10 stars, 360), then its tier change: green < gold and
+    // gold >= gold, 2 vouchers. 2025 keeps gold on 1 January 2026 (360 >=
+    // 300); 2026 earns nothing: silver on 1 January 2027 (gold > silver:
+    // 1 voucher; no upgrade), and green on 1 January 2028 (1 more).
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-05T09:00:00-05:00 joined at green",
+            "earn 2025-02-01T10:00:00-05:00 350 =350 base",
+            "tier_change 2025-02-01T10:00:00-05:00 green → gold (threshold reached)",
+            "earn 2025-02-01T10:00:00-05:00 10 =360 upgraded",
+            "earn 2025-02-01T10:00:00-05:00 2 =2 welcome_gold",
+            "tier_change 2027-01-01T00:00:00-05:00 gold → silver (not requalified)",
+            "earn 2027-01-01T00:00:00-05:00 1 =3 sorry",
+            "tier_change 2028-01-01T00:00:00-05:00 silver → green (not requalified)",
+            "earn 2028-01-01T00:00:00-05:00 1 =4 sorry",
+        ]
+    );
+    assert_eq!(run.balance("ann", "vouchers"), d("4"));
+    // Bob: the status match moves him from green to gold (upgrade: 10
+    // stars; welcome: 2 vouchers). The match lapses after 30 June; 2025's
+    // 10 stars keep nothing, so silver on 1 January 2026 (sorry, 1), and
+    // green on 1 January 2027 (sorry, 1).
+    assert_eq!(
+        run.rows("bob", &["earn"]),
+        [
+            "earn 2025-03-01T09:00:00-05:00 10 =10 upgraded",
+            "earn 2025-03-01T09:00:00-05:00 2 =2 welcome_gold",
+            "earn 2026-01-01T00:00:00-05:00 1 =3 sorry",
+            "earn 2027-01-01T00:00:00-05:00 1 =4 sorry",
+        ]
+    );
+    // Bob's 2026 step down, Ann's and Bob's 2027, Ann's 2028.
+    assert_eq!(
+        events_of(&run, "sorry"),
+        [
+            "tier_change:2026-01-01",
+            "tier_change:2027-01-01",
+            "tier_change:2027-01-01",
+            "tier_change:2028-01-01"
+        ]
+    );
+    let sharded = run_in_shards(MOVES, events, Order::Sort, Some("2028-01-31"), Some(2));
+    assert_eq!(sharded.ledger, run.ledger);
+}
+
+#[test]
+fn a_tier_change_award_that_lifts_the_member_makes_another_tier_change() {
+    let program = ny!(r#"
+points stars {
+  precision 0
+}
+tiers by stars earned over calendar year {
+  tier green  from 0
+  tier silver from 100
+  tier gold   from 600
+  tier black  from 5000
+  downgrade never
+}
+rule base {
+  on purchase
+  earn 1 stars per 1 USD of amount
+}
+rule step {
+  on tier_change where tier > previous_tier
+  earn 500 stars
+  limit 2 per member per lifetime
+}
+"#);
+    let events = "id,time,member,type,amount
+                  e1,2025-01-05 09:00,ann,enroll,
+                  e2,2025-02-01 10:00,ann,purchase,150";
+    let run = run(program, events);
+    // 150: silver; its tier change pays 500 (650): gold; that one pays
+    // 500 (1150), which lifts no one (black at 5000); the limit of 2 is
+    // reached, so the chain would stop there anyway.
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-05T09:00:00-05:00 joined at green",
+            "earn 2025-02-01T10:00:00-05:00 150 =150 base",
+            "tier_change 2025-02-01T10:00:00-05:00 green → silver (threshold reached)",
+            "earn 2025-02-01T10:00:00-05:00 500 =650 step",
+            "tier_change 2025-02-01T10:00:00-05:00 silver → gold (threshold reached)",
+            "earn 2025-02-01T10:00:00-05:00 500 =1150 step",
+        ]
+    );
+}
+
+#[test]
+fn previous_tier_is_only_for_rules_on_tier_changes() {
+    let program = ny!(r#"
+points stars
+tiers by stars earned over calendar year {
+  tier green from 0
+  tier gold  from 300
+}
+rule odd {
+  on purchase where previous_tier < gold
+  earn 5 stars
+}
+rule typo {
+  on tier_change where previus_tier < gold
+  earn 5 stars
+}
+"#);
+    let file = loyalty::syntax::parse(program).unwrap();
+    let found = loyalty::check::check(&file);
+    // On a purchase: the tier left is no one's, and `gold` is read as a
+    // tier all the same.
+    assert_eq!(found[0].code, "wrong-event");
+    assert_eq!(
+        found[0].message,
+        "`previous_tier` is the tier a member left, but this rule is on `purchase`"
+    );
+    // Misspelt: a did-you-mean (and `gold`, which only `tier` or
+    // `previous_tier` make a tier, unknown too).
+    assert_eq!(found[1].code, "unknown-name");
+    let help = found[1].help.as_deref().unwrap_or_default();
+    assert!(help.contains("`previous_tier`"), "{help}");
+    assert_eq!(found.len(), 3, "{found:?}");
+}
+
+#[test]
+fn explain_tells_a_tier_change_and_why_its_rules_fired() {
+    let events = "id,time,member,type,amount
+                  e1,2025-01-05 09:00,ann,enroll,
+                  e2,2025-02-01 10:00,ann,purchase,150";
+    let text = support::explain(MOVES, events, "ann");
+    // Silver only: the welcome to gold is not for her, nor the sorry.
+    assert!(
+        text.contains("2025-02-01 10:00  tier_change tier_change:2025-02-01\n"),
+        "{text}"
+    );
+    assert!(text.contains("  ✗ welcome_gold: "), "{text}");
+    assert!(text.contains("  ✗ sorry: "), "{text}");
 }

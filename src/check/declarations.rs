@@ -32,10 +32,12 @@ pub enum BuiltinEvent {
     MonthStart,
     /// A member moving up a tier: made by the engine.
     Upgrade,
+    /// A member moving up or down a tier: made by the engine too.
+    TierChange,
 }
 
 impl BuiltinEvent {
-    pub const ALL: [BuiltinEvent; 16] = [
+    pub const ALL: [BuiltinEvent; 17] = [
         BuiltinEvent::Purchase,
         BuiltinEvent::Enroll,
         BuiltinEvent::Return,
@@ -52,6 +54,7 @@ impl BuiltinEvent {
         BuiltinEvent::Anniversary,
         BuiltinEvent::MonthStart,
         BuiltinEvent::Upgrade,
+        BuiltinEvent::TierChange,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +75,7 @@ impl BuiltinEvent {
             BuiltinEvent::Anniversary => "anniversary",
             BuiltinEvent::MonthStart => "month_start",
             BuiltinEvent::Upgrade => "upgrade",
+            BuiltinEvent::TierChange => "tier_change",
         }
     }
 
@@ -85,7 +89,8 @@ impl BuiltinEvent {
             | BuiltinEvent::Birthday
             | BuiltinEvent::Anniversary
             | BuiltinEvent::MonthStart
-            | BuiltinEvent::Upgrade => &[],
+            | BuiltinEvent::Upgrade
+            | BuiltinEvent::TierChange => &[],
             BuiltinEvent::Return => &[("of", FieldType::Text), ("amount", FieldType::Money)],
             BuiltinEvent::Redeem => &[
                 ("reward", FieldType::Text),
@@ -125,6 +130,7 @@ impl BuiltinEvent {
                 | BuiltinEvent::Anniversary
                 | BuiltinEvent::MonthStart
                 | BuiltinEvent::Upgrade
+                | BuiltinEvent::TierChange
         )
     }
 
@@ -137,10 +143,16 @@ impl BuiltinEvent {
         )
     }
 
-    /// Whether loyalty makes its events itself (the clock's, and an
-    /// `upgrade` when a member moves up a tier), never read from a record.
+    /// Whether the engine makes its events when a member moves between
+    /// tiers (`upgrade` up, `tier_change` up or down).
+    pub fn from_tier_move(self) -> bool {
+        matches!(self, BuiltinEvent::Upgrade | BuiltinEvent::TierChange)
+    }
+
+    /// Whether loyalty makes its events itself (the clock's, and those of
+    /// a move between tiers), never read from a record.
     pub fn made_by_loyalty(self) -> bool {
-        self.from_clock() || self == BuiltinEvent::Upgrade
+        self.from_clock() || self.from_tier_move()
     }
 
     /// Whether a program may add fields to it with an `event` block.
@@ -173,6 +185,7 @@ pub const BUILTIN_NAMES: &[&str] = &[
     "member",
     "balance",
     "referred",
+    "previous_tier",
 ];
 
 /// The built-in field of `enroll` naming the member who referred the new one.

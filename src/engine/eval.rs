@@ -25,6 +25,8 @@ pub struct Scope<'a> {
     pub first_purchase: bool,
     /// The member enrolled naming a referrer.
     pub referred: bool,
+    /// The tier the member left, on a tier change.
+    pub previous_tier: Option<TierRank>,
 }
 
 /// Whether a condition holds (a missing value makes it false). Conditions
@@ -168,6 +170,7 @@ fn builtin(b: Builtin, scope: &Scope) -> Value {
         },
         Builtin::FirstPurchase => Value::Bool(scope.first_purchase),
         Builtin::Referred => Value::Bool(scope.referred),
+        Builtin::PreviousTier => scope.previous_tier.map_or(Value::Missing, Value::Tier),
     }
 }
 
@@ -317,6 +320,7 @@ mod tests {
                 counters: &[],
                 first_purchase: false,
                 referred: false,
+                previous_tier: None,
             };
             prop_assert_eq!(holds(&e, &scope), *eval(&e, &scope) == Value::Bool(true), "{:?}", e);
         }

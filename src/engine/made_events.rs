@@ -5,11 +5,12 @@
 //! February in other years. One day of each kind is queued per member at
 //! a time: the next is queued when one comes, so a member idle for years
 //! costs one firing a year (twelve for month starts). The engine makes an
-//! `upgrade` when a member moves up a tier, once what moved them is done.
+//! `upgrade` when a member moves up a tier, and a `tier_change` when they
+//! move up or down, once what moved them is done.
 
 use super::{DueKind, Engine};
 use crate::compile::calendar;
-use crate::compile::ir::{BuiltinEvent, EventTypeId, Program, Value};
+use crate::compile::ir::{BuiltinEvent, EventTypeId, Program, TierRank, Value};
 use crate::events::{Body, Event, Origin};
 use crate::syntax::ast::CalendarUnit;
 use chrono::{DateTime, Utc};
@@ -19,6 +20,15 @@ use chrono::{DateTime, Utc};
 /// midnight is reviewed, points expiring then are gone), as an event at
 /// that instant would.
 const AFTER_OTHER_WORK: u64 = 1 << 62;
+
+/// A member's move between tiers, whose rules are still to run.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TierMove {
+    member: usize,
+    at: DateTime<Utc>,
+    from: TierRank,
+    to: TierRank,
+}
 
 /// A day of a member's that rules may fire on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -100,39 +110,71 @@ impl Engine<'_> {
     pub(super) fn celebrate(&mut self, m: usize, day: MemberDay, at: DateTime<Utc>) {
         let program = self.program;
         if let Some(kind) = day.celebrated(program) {
-            self.run_made_event(m, kind, made_id(program, day.event(), at), at);
+            self.run_made_event(m, kind, made_id(program, day.event(), at), at, None);
             self.schedule_member_day(m, day, at);
         }
     }
 
-    /// Notes that member `m` moved up a tier at `at`, for `fire_upgrades`,
-    /// if a rule is on upgrades.
-    pub(super) fn note_upgrade(&mut self, m: usize, at: DateTime<Utc>) {
-        if upgrade_event(self.program).is_some() {
-            self.upgrades.push((m, at));
+    /// Notes that member `m` moved from tier `from` to `to` at `at`, for
+    /// `fire_tier_moves`, if a rule is on such a move.
+    pub(super) fn note_tier_move(
+        &mut self,
+        m: usize,
+        from: TierRank,
+        to: TierRank,
+        at: DateTime<Utc>,
+    ) {
+        let program = self.program;
+        let upgraded = to > from && upgrade_event(program).is_some();
+        if upgraded || tier_change_event(program).is_some() {
+            self.tier_moves.push(TierMove {
+                member: m,
+                at,
+                from,
+                to,
+            });
         }
     }
 
-    /// Runs the rules `on upgrade` for the upgrades noted, in the order
-    /// they happened, and for those their awards make in turn (each moves
-    /// a member up, so this ends by the top tier).
-    pub(super) fn fire_upgrades(&mut self) {
-        let Some(kind) = upgrade_event(self.program) else {
-            return;
-        };
-        while !self.upgrades.is_empty() {
-            for (m, at) in std::mem::take(&mut self.upgrades) {
-                let id = made_id(self.program, BuiltinEvent::Upgrade, at);
-                self.run_made_event(m, kind, id, at);
+    /// Runs the rules on the moves noted, in the order they happened (for
+    /// each, `on upgrade` if it is one, then `on tier_change`), and on
+    /// those their awards make in turn. An award only raises measures, so
+    /// it can only move a member up: this ends by the top tier.
+    pub(super) fn fire_tier_moves(&mut self) {
+        let program = self.program;
+        while !self.tier_moves.is_empty() {
+            for moved in std::mem::take(&mut self.tier_moves) {
+                let TierMove {
+                    member,
+                    at,
+                    from,
+                    to,
+                } = moved;
+                if let Some(kind) = upgrade_event(program).filter(|_| to > from) {
+                    let id = made_id(program, BuiltinEvent::Upgrade, at);
+                    self.run_made_event(member, kind, id, at, None);
+                }
+                if let Some(kind) = tier_change_event(program) {
+                    let id = made_id(program, BuiltinEvent::TierChange, at);
+                    self.run_made_event(member, kind, id, at, Some(from));
+                }
             }
         }
     }
 
     /// Runs the rules on an event loyalty made, of type `kind`, for member
-    /// `m` at `at`, its rows carrying `id` as their event. An award that
-    /// cannot be computed (`engine::rules`) is not made, as a record's
-    /// would be rejected; the explanation says why.
-    fn run_made_event(&mut self, m: usize, kind: EventTypeId, id: String, at: DateTime<Utc>) {
+    /// `m` at `at`, its rows carrying `id` as their event, `previous_tier`
+    /// the tier left on a tier change. An award that cannot be computed
+    /// (`engine::rules`) is not made, as a record's would be rejected; the
+    /// explanation says why.
+    fn run_made_event(
+        &mut self,
+        m: usize,
+        kind: EventTypeId,
+        id: String,
+        at: DateTime<Utc>,
+        previous_tier: Option<TierRank>,
+    ) {
         let program = self.program;
         let Some(member) = self.members.get(m) else {
             return;
@@ -156,7 +198,7 @@ impl Engine<'_> {
         }
         self.wake_reviews(m, at);
         let source = self.current_event.replace(event.id.as_str().into());
-        if let Err(refusal) = self.earn(m, &event) {
+        if let Err(refusal) = self.earn(m, &event, previous_tier) {
             if let Some(explanation) = self.explanation_of(&event.member) {
                 explanation.rejected(&event, &refusal.reason);
             }
@@ -169,6 +211,11 @@ impl Engine<'_> {
 /// The `upgrade` event type, if a rule fires on it.
 fn upgrade_event(program: &Program) -> Option<EventTypeId> {
     with_rules(program, BuiltinEvent::Upgrade)
+}
+
+/// The `tier_change` event type, if a rule fires on it.
+fn tier_change_event(program: &Program) -> Option<EventTypeId> {
+    with_rules(program, BuiltinEvent::TierChange)
 }
 
 /// The built-in event type, if a rule fires on it.

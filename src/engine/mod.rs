@@ -148,9 +148,9 @@ pub struct Engine<'p> {
     /// Per member slot, how many times a late event re-ran it (empty until
     /// one did): see `Due::generation`.
     generations: Vec<u32>,
-    /// Members who moved up a tier, and when, whose rules `on upgrade` are
-    /// still to run (`made_events`).
-    upgrades: Vec<(usize, DateTime<Utc>)>,
+    /// Members' moves between tiers whose rules `on upgrade` and `on
+    /// tier_change` are still to run (`made_events`).
+    tier_moves: Vec<made_events::TierMove>,
     /// Purchase amounts less what was returned of them, by the month of the
     /// purchase (`calendar::period_key` of months): kept here rather than
     /// summed over the members' purchases, which a return window forgets.
@@ -391,7 +391,7 @@ impl<'p> Engine<'p> {
             memberships: BTreeMap::new(),
             history: None,
             generations: Vec::new(),
-            upgrades: Vec::new(),
+            tier_moves: Vec::new(),
             sales: BTreeMap::new(),
         }
     }
@@ -420,8 +420,8 @@ impl<'p> Engine<'p> {
                 self.remember_event(event);
             }
             Err(reject) => {
-                // A rejected record made no upgrade to run rules on.
-                self.upgrades.clear();
+                // A rejected record moved no one to run rules on.
+                self.tier_moves.clear();
                 if let Some(explanation) = self.explanation_of(&event.member) {
                     explanation.rejected(event, &reject.reason);
                 }
@@ -527,11 +527,11 @@ impl<'p> Engine<'p> {
             if let Some(member) = self.members.get_mut(m) {
                 member.referrer = referrer;
             }
-            if let Err(reason) = self.earn(m, event) {
+            if let Err(reason) = self.earn(m, event, None) {
                 self.unenroll(m, rows);
                 return Err(reject(reason));
             }
-            self.fire_upgrades();
+            self.fire_tier_moves();
             self.keep_id(event);
             return Ok(());
         };
@@ -546,10 +546,10 @@ impl<'p> Engine<'p> {
             Body::CancelRedeem { redemption } => self.cancel_redeem(m, redemption, event),
             Body::Profile => self.update_profile(m, event),
             Body::SetTier(set) => self.match_status(m, set, event),
-            Body::Purchase { .. } | Body::Plain | Body::Enroll { .. } => self.earn(m, event),
+            Body::Purchase { .. } | Body::Plain | Body::Enroll { .. } => self.earn(m, event, None),
         }
         .map_err(reject)?;
-        self.fire_upgrades();
+        self.fire_tier_moves();
         self.keep_id(event);
         Ok(())
     }
@@ -588,7 +588,7 @@ impl<'p> Engine<'p> {
                 DueKind::GraceEnd => self.grace_end(due.member, due.at),
                 DueKind::MemberDay(day) => self.celebrate(due.member, day, due.at),
             }
-            self.fire_upgrades();
+            self.fire_tier_moves();
             if self.ledger.len() >= rows {
                 more = true;
                 break;

@@ -10,7 +10,7 @@ use super::{tiers, too_large, within, Engine, Refusal};
 use crate::compile::calendar;
 use crate::compile::ir::{
     Award, AwardAmount, Budget, Condition, EventType, Expr, Limit, Measure, PointsId, Program,
-    Rule, RuleId, Value,
+    Rule, RuleId, TierRank, Value,
 };
 use crate::diagnostic::and_list;
 use crate::events::{Body, Event, RejectClass};
@@ -49,10 +49,16 @@ struct Proposal {
 
 impl Engine<'_> {
     /// Fires the rules on an event and applies what they award, then the
-    /// event's effect on tier measures and tiers. An award that cannot be
-    /// computed, or a sum it would take past [`LARGEST`], is an error
-    /// before anything changes.
-    pub(super) fn earn(&mut self, m: usize, event: &Event) -> Result<(), Refusal> {
+    /// event's effect on tier measures and tiers; the rules read
+    /// `previous_tier` as the tier the member left, on a tier change. An
+    /// award that cannot be computed, or a sum it would take past
+    /// [`LARGEST`], is an error before anything changes.
+    pub(super) fn earn(
+        &mut self,
+        m: usize,
+        event: &Event,
+        previous_tier: Option<TierRank>,
+    ) -> Result<(), Refusal> {
         let program = self.program;
         let Some(event_type) = program.events.get(event.kind) else {
             return Ok(());
@@ -83,6 +89,7 @@ impl Engine<'_> {
             counters: &counters,
             first_purchase: purchase_amount.is_some() && !member.purchased,
             referred: referrer.is_some(),
+            previous_tier,
         };
         // The rules' outcomes are told only in an explanation of this
         // member: their texts are not written otherwise.

@@ -309,6 +309,7 @@ fn measures_scope<'a>(measures: &'a [Decimal], local: chrono::NaiveDateTime) -> 
         counters: &[],
         first_purchase: false,
         referred: false,
+        previous_tier: None,
     }
 }
 
@@ -655,9 +656,7 @@ impl Engine<'_> {
         entry.note = note;
         entry.tier = Some(to);
         self.grant_perks(m, Some(from), to, at);
-        if to > from {
-            self.note_upgrade(m, at);
-        }
+        self.note_tier_move(m, from, to, at);
     }
 
     /// Records the perks a member gains by moving from one tier to another.

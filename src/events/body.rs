@@ -136,7 +136,8 @@ impl Body {
             | BuiltinEvent::Birthday
             | BuiltinEvent::Anniversary
             | BuiltinEvent::MonthStart
-            | BuiltinEvent::Upgrade => Body::Plain,
+            | BuiltinEvent::Upgrade
+            | BuiltinEvent::TierChange => Body::Plain,
             BuiltinEvent::Return => match (text(next()), number(next())) {
                 (None, _) => {
                     return Err("`return` needs `of`, the id of the purchase returned".into())

@@ -402,8 +402,10 @@ pub fn builtin_note(source: &str, offset: usize, word: &str) -> Option<String> {
             "**built-in event type** `{word}`{}",
             if event.from_clock() {
                 ", made by the clock at the start of each member's day".to_string()
-            } else if event.made_by_loyalty() {
+            } else if *event == BuiltinEvent::Upgrade {
                 ", made when a member moves up a tier".to_string()
+            } else if event.made_by_loyalty() {
+                ", made when a member moves up or down a tier".to_string()
             } else if fields.is_empty() {
                 String::new()
             } else {
