@@ -23,9 +23,18 @@ pub const ATTRIBUTES: [(&str, FieldType); 5] = [
 ];
 
 /// The events loyalty makes (docs/semantics.md, "Birthdays, anniversaries
-/// and month starts", "Upgrades"): a rule's `on` past the declared types'
-/// indices.
-pub const MADE: [&str; 4] = ["birthday", "anniversary", "month_start", "upgrade"];
+/// and month starts", "Upgrades", "Tier changes"): a rule's `on` past the
+/// declared types' indices; the clock's days first.
+pub const MADE: [&str; 5] = [
+    "birthday",
+    "anniversary",
+    "month_start",
+    "upgrade",
+    "tier_change",
+];
+
+/// How many of [`MADE`] are days the clock makes.
+pub const DAYS: usize = 3;
 
 /// The event types a program may declare, with the fields each may have.
 pub const EVENTS: [(&str, &[(&str, FieldType)]); 2] = [
@@ -717,7 +726,8 @@ impl MovesSpec {
                 _ => None,
             })
             .collect();
-        let decls = self.other_rules(points, &places, &purchase);
+        let tiers = items.iter().any(|i| matches!(i, Item::Tiers(_)));
+        let decls = self.other_rules(points, &places, &purchase, tiers);
         self.share_across(&mut purchase, &places, &decls);
         let mut rules: Vec<(usize, RuleDecl)> = Vec::new();
         for (k, decl) in purchase.into_iter().enumerate() {
@@ -778,8 +788,16 @@ impl MovesSpec {
     /// names from their scope, shares of an earlier rule on the same event
     /// that earns the type (or no share), caps and budgets in a type they
     /// earn; a preview rule does not `stop`, and a live rule takes no share
-    /// of a preview one.
-    fn other_rules(&self, points: usize, places: &[usize], purchase: &[RuleDecl]) -> Vec<RuleDecl> {
+    /// of a preview one; a rule on tier changes in a program with `tiers`
+    /// compares `tier` with `previous_tier` when its first comparison is
+    /// on a member attribute.
+    fn other_rules(
+        &self,
+        points: usize,
+        places: &[usize],
+        purchase: &[RuleDecl],
+        tiers: bool,
+    ) -> Vec<RuleDecl> {
         let mut decls: Vec<RuleDecl> = Vec::new();
         // Per rule: its event, whether it is a preview, the types it earns.
         let mut earlier: Vec<(Option<usize>, bool, Vec<usize>)> = Vec::new();
@@ -812,6 +830,14 @@ impl MovesSpec {
                         paren(c),
                         paren(a),
                     ),
+                });
+            }
+            let first = rule.condition.first().map(|(atom, _, _)| atom);
+            if let Some(atom) = first.filter(|a| tiers && a.member && event == "tier_change") {
+                let moved = binary(atom.op, name("tier"), name("previous_tier"));
+                condition = Some(match condition {
+                    None => moved,
+                    Some(c) => binary(BinaryOp::And, paren(c), moved),
                 });
             }
             let mut stmts = vec![RuleStmt::On {

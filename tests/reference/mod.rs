@@ -89,7 +89,9 @@
 //! a 29 February kept on the 28th in other years; after the member's other
 //! clock work at that instant; the event column `birthday:DAY`); rules `on
 //! upgrade` (after the record or clock work that moved the member up, with
-//! the new tier, in turn for the upgrades their awards make); a member named like a pool
+//! the new tier, in turn for the upgrades their awards make) and `on
+//! tier_change` (on every move, up or down, after the upgrade's rules,
+//! reading `previous_tier`); a member named like a pool
 //! (`kind:id`: a pool of that name cannot open, and once a pool has it,
 //! the member cannot enrol); `profile` records (the attributes given
 //! replace the member's, a known birthday cannot change, one giving
@@ -686,9 +688,9 @@ pub struct Evaluation<'p> {
     issued: BTreeMap<String, Decimal>,
     previewed: BTreeMap<String, Decimal>,
     seq: usize,
-    /// Members who moved up a tier, and when, whose rules `on upgrade`
-    /// have not run yet.
-    upgraded: Vec<(String, DateTime<Utc>)>,
+    /// Members who moved between tiers, when, from and to which rank,
+    /// whose rules `on upgrade` and `on tier_change` have not run yet.
+    tier_moves: Vec<(String, DateTime<Utc>, usize, usize)>,
     outcome: Outcome,
 }
 
@@ -730,7 +732,7 @@ impl<'p> Evaluation<'p> {
             issued: BTreeMap::new(),
             previewed: BTreeMap::new(),
             seq: 0,
-            upgraded: Vec::new(),
+            tier_moves: Vec::new(),
             outcome: Outcome::default(),
         }
     }
@@ -890,10 +892,10 @@ impl<'p> Evaluation<'p> {
         };
         // The rules on the upgrades it made come after it.
         if applied {
-            self.fire_upgrades();
+            self.fire_tier_moves();
             self.ids.entry(e.id.clone()).or_default().push(t);
         } else {
-            self.upgraded.clear();
+            self.tier_moves.clear();
         }
         applied
     }
@@ -1033,7 +1035,7 @@ impl<'p> Evaluation<'p> {
                 Due::Tier(tiers::TierDue::GraceEnd) => self.grace_end(&member, at),
                 Due::Day(day) => self.celebrate(&member, day, at),
             }
-            self.fire_upgrades();
+            self.fire_tier_moves();
         }
         if self.clock.is_none_or(|c| c < t) {
             self.clock = Some(t);

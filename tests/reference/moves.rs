@@ -16,7 +16,7 @@
 //! the first tier with a measure of nothing.
 
 use super::*;
-use gen::moves::{FieldValue, Fields, Move, MADE};
+use gen::moves::{FieldValue, Fields, Move, DAYS, MADE};
 
 /// What an account holds beyond the purchase program's state.
 #[derive(Default)]
@@ -275,7 +275,7 @@ impl Evaluation<'_> {
             m.extra.attributes.remove("region");
             m.extra.enrolled = Some(local.date());
         }
-        for day in MADE.iter().filter(|made| **made != "upgrade") {
+        for day in MADE.iter().take(DAYS) {
             self.queue_day(&e.member, day, t);
         }
         self.fire(e, t, "enroll", BTreeMap::new())
@@ -290,26 +290,41 @@ impl Evaluation<'_> {
         })
     }
 
-    /// docs/semantics.md, "Upgrades": member moved up a tier at `t`; the
-    /// rules on it run once what moved them is done.
-    pub(super) fn upgraded_to(&mut self, member: &str, t: DateTime<Utc>) {
-        if self.rules_on("upgrade") {
-            self.upgraded.push((member.to_string(), t));
+    /// docs/semantics.md, "Upgrades" and "Tier changes": member moved from
+    /// tier `from` to `to` at `t`; the rules on it run once what moved
+    /// them is done.
+    pub(super) fn tier_moved(&mut self, member: &str, t: DateTime<Utc>, from: usize, to: usize) {
+        if (to > from && self.rules_on("upgrade")) || self.rules_on("tier_change") {
+            self.tier_moves.push((member.to_string(), t, from, to));
         }
     }
 
-    /// The rules on the upgrades noted, in order, and on those they make.
-    pub(super) fn fire_upgrades(&mut self) {
-        while !self.upgraded.is_empty() {
-            for (member, at) in std::mem::take(&mut self.upgraded) {
-                self.made_event(&member, "upgrade", at);
+    /// The rules on the moves noted, in order (on the upgrade, then on the
+    /// tier change), and on those they make.
+    pub(super) fn fire_tier_moves(&mut self) {
+        while !self.tier_moves.is_empty() {
+            for (member, at, from, to) in std::mem::take(&mut self.tier_moves) {
+                if to > from && self.rules_on("upgrade") {
+                    self.made_event(&member, "upgrade", at, BTreeMap::new());
+                }
+                if self.rules_on("tier_change") {
+                    let left = BTreeMap::from([("previous_tier".to_string(), Value::Tier(from))]);
+                    self.made_event(&member, "tier_change", at, left);
+                }
             }
         }
     }
 
     /// The rules on an event loyalty made, of type `kind`, for `member` at
-    /// `at`: its rows' `event` is the kind and the local day.
-    fn made_event(&mut self, member: &str, kind: &str, at: DateTime<Utc>) {
+    /// `at`, with the values `fields` gives: its rows' `event` is the kind
+    /// and the local day.
+    fn made_event(
+        &mut self,
+        member: &str,
+        kind: &str,
+        at: DateTime<Utc>,
+        fields: BTreeMap<String, Value>,
+    ) {
         let local = self.program.local(at);
         let e = GenEvent {
             id: format!("{kind}:{}", local.date()),
@@ -320,7 +335,7 @@ impl Evaluation<'_> {
                 fields: Fields::new(),
             }),
         };
-        self.fire(&e, at, kind, BTreeMap::new());
+        self.fire(&e, at, kind, fields);
     }
 
     /// docs/semantics.md, "Birthdays, anniversaries and month starts":
@@ -370,7 +385,7 @@ impl Evaluation<'_> {
         if let Some(m) = self.members.get_mut(member) {
             m.extra.days.remove(day);
         }
-        self.made_event(member, day, at);
+        self.made_event(member, day, at, BTreeMap::new());
         self.queue_day(member, day, at);
     }
 

@@ -621,9 +621,7 @@ impl Evaluation<'_> {
         let name = self.model().map(|model| model.name(to)).unwrap_or_default();
         self.note_row(member, t, "tier_change", &name, event);
         self.grant_perks(member, Some(from), to, t, event);
-        if to > from {
-            self.upgraded_to(member, t);
-        }
+        self.tier_moved(member, t, from, to);
     }
 
     /// What an event of a rule-running type added to the measures: points
