@@ -685,3 +685,141 @@ fn explain_tells_a_tier_change_and_why_its_rules_fired() {
     assert!(text.contains("  ✗ welcome_gold: "), "{text}");
     assert!(text.contains("  ✗ sorry: "), "{text}");
 }
+
+/// Two points types expiring in two ways; the rules on expiry come last
+/// and tell the types apart by `points_type`.
+const LAPSES: &str = ny!(r#"
+points stars {
+  precision 0
+  expire 3 months after earn at end of month
+}
+points coins {
+  precision 0
+  expire after 2 months without activity
+}
+rule base {
+  on purchase
+  earn 1 stars per 1 USD of amount
+}
+rule coin {
+  on purchase
+  earn 5 coins
+}
+rule we_miss_you {
+  on expiry where points_type = "stars" and expired >= 100
+  earn 50 stars
+}
+rule coins_to_stars {
+  on expiry where points_type = "coins"
+  earn 1 stars per 1 of expired
+}
+"#);
+
+#[test]
+fn an_expiry_runs_its_rules_once_per_instant_with_the_points_expired() {
+    let events = "id,time,member,type,amount
+                  e1,2025-01-05 09:00,ann,enroll,
+                  e2,2025-01-06 09:00,bob,enroll,
+                  e3,2025-01-10 10:00,ann,purchase,150
+                  e4,2025-01-10 11:00,bob,purchase,80
+                  e5,2025-01-20 10:00,ann,purchase,30";
+    let run = run_until(LAPSES, events, "2025-06-15");
+    // Ann's coins: 5 + 5, her last coin on 20 January, so both go at 20
+    // March 10:00 (-04:00 by then): one expiry of 10 coins, 10 stars. Her
+    // stars of 10 and 20 January both expire at the end of April: one
+    // expiry of 180 at 1 May 00:00, so 50 stars (the 10 stars of 20 March
+    // last until the end of June).
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-10T10:00:00-05:00 150 =150 base",
+            "earn 2025-01-10T10:00:00-05:00 5 =5 coin",
+            "earn 2025-01-20T10:00:00-05:00 30 =180 base",
+            "earn 2025-01-20T10:00:00-05:00 5 =10 coin",
+            "expire 2025-03-20T10:00:00-04:00 -5 =5",
+            "expire 2025-03-20T10:00:00-04:00 -5 =0",
+            "earn 2025-03-20T10:00:00-04:00 10 =190 coins_to_stars",
+            "expire 2025-05-01T00:00:00-04:00 -150 =40",
+            "expire 2025-05-01T00:00:00-04:00 -30 =10",
+            "earn 2025-05-01T00:00:00-04:00 50 =60 we_miss_you",
+        ]
+    );
+    assert_eq!(events_of(&run, "we_miss_you"), ["expiry:2025-05-01"]);
+    // Bob's 5 coins go on 10 March at 11:00 (5 stars); his 80 stars on 1
+    // May are fewer than 100: no consolation.
+    assert_eq!(
+        run.rows("bob", &["earn"]),
+        [
+            "earn 2025-01-10T11:00:00-05:00 80 =80 base",
+            "earn 2025-01-10T11:00:00-05:00 5 =5 coin",
+            "earn 2025-03-10T11:00:00-04:00 5 =85 coins_to_stars",
+        ]
+    );
+    assert_eq!(run.balance("bob", "stars"), d("5"));
+    let sharded = run_in_shards(LAPSES, events, Order::Sort, Some("2025-06-15"), Some(2));
+    assert_eq!(sharded.ledger, run.ledger);
+}
+
+#[test]
+fn an_award_on_expiry_that_expires_in_turn_fires_again_when_it_does() {
+    let program = |limit: &str| {
+        format!(
+            "{}points stars {{\n  precision 0\n  expire 1 months after earn\n}}\n\
+             rule base {{\n  on purchase\n  earn 1 stars per 1 USD of amount\n}}\n\
+             rule again {{\n  on expiry\n  earn 10 stars\n{limit}}}\n",
+            ny!("")
+        )
+    };
+    let events = "id,time,member,type,amount
+                  e1,2025-01-05 09:00,ann,enroll,
+                  e2,2025-01-15 10:00,ann,purchase,100";
+    // 100 stars expire on 15 February, the 10 they pay on 15 March, the
+    // next 10 on 15 April, then on 15 May: four awards by the end of May,
+    // each a month apart, and 10 left.
+    let unbounded = run_until(&program(""), events, "2025-05-31");
+    assert_eq!(
+        events_of(&unbounded, "again"),
+        [
+            "expiry:2025-02-15",
+            "expiry:2025-03-15",
+            "expiry:2025-04-15",
+            "expiry:2025-05-15"
+        ]
+    );
+    assert_eq!(unbounded.balance("ann", "stars"), d("10"));
+    // Two a year: the 10 of 15 March expire on 15 April and pay nothing.
+    let limited = run_until(
+        &program("  limit 2 per member per year\n"),
+        events,
+        "2025-05-31",
+    );
+    assert_eq!(
+        events_of(&limited, "again"),
+        ["expiry:2025-02-15", "expiry:2025-03-15"]
+    );
+    assert_eq!(limited.balance("ann", "stars"), d("0"));
+}
+
+#[test]
+fn explain_tells_an_expiry_with_what_expired() {
+    let events = "id,time,member,type,amount
+                  e1,2025-01-05 09:00,ann,enroll,
+                  e3,2025-01-10 10:00,ann,purchase,150";
+    let text = support::explain_until(LAPSES, events, "ann", Some("2025-05-31"));
+    assert!(
+        text.contains("2025-05-01 00:00  expiry expiry:2025-05-01: expired 150, points_type \"stars\"\n  ✓ we_miss_you: "),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_record_cannot_be_an_expiry() {
+    let events = "id,time,member,type,amount
+                  e1,2025-01-05 09:00,ann,enroll,
+                  e2,2025-02-01 10:00,ann,expiry,";
+    let run = run(LAPSES, events);
+    assert_eq!(
+        run.rejects[0].1,
+        "`expiry` events are made by loyalty itself: a record cannot be one"
+    );
+}

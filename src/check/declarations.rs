@@ -34,10 +34,12 @@ pub enum BuiltinEvent {
     Upgrade,
     /// A member moving up or down a tier: made by the engine too.
     TierChange,
+    /// Points of a member expiring, by the clock: made by the engine too.
+    Expiry,
 }
 
 impl BuiltinEvent {
-    pub const ALL: [BuiltinEvent; 17] = [
+    pub const ALL: [BuiltinEvent; 18] = [
         BuiltinEvent::Purchase,
         BuiltinEvent::Enroll,
         BuiltinEvent::Return,
@@ -55,6 +57,7 @@ impl BuiltinEvent {
         BuiltinEvent::MonthStart,
         BuiltinEvent::Upgrade,
         BuiltinEvent::TierChange,
+        BuiltinEvent::Expiry,
     ];
 
     pub fn name(self) -> &'static str {
@@ -76,6 +79,7 @@ impl BuiltinEvent {
             BuiltinEvent::MonthStart => "month_start",
             BuiltinEvent::Upgrade => "upgrade",
             BuiltinEvent::TierChange => "tier_change",
+            BuiltinEvent::Expiry => "expiry",
         }
     }
 
@@ -112,6 +116,10 @@ impl BuiltinEvent {
                 ("expires", FieldType::Date),
             ],
             BuiltinEvent::CancelRedeem => &[("redemption", FieldType::Text)],
+            BuiltinEvent::Expiry => &[
+                ("expired", FieldType::Number),
+                ("points_type", FieldType::Text),
+            ],
             BuiltinEvent::SetTier => &[
                 ("tier", FieldType::Text),
                 ("reason", FieldType::Text),
@@ -131,6 +139,7 @@ impl BuiltinEvent {
                 | BuiltinEvent::MonthStart
                 | BuiltinEvent::Upgrade
                 | BuiltinEvent::TierChange
+                | BuiltinEvent::Expiry
         )
     }
 
@@ -149,10 +158,10 @@ impl BuiltinEvent {
         matches!(self, BuiltinEvent::Upgrade | BuiltinEvent::TierChange)
     }
 
-    /// Whether loyalty makes its events itself (the clock's, and those of
-    /// a move between tiers), never read from a record.
+    /// Whether loyalty makes its events itself (the clock's, those of a
+    /// move between tiers, an `expiry`), never read from a record.
     pub fn made_by_loyalty(self) -> bool {
-        self.from_clock() || self.from_tier_move()
+        self.from_clock() || self.from_tier_move() || self == BuiltinEvent::Expiry
     }
 
     /// Whether a program may add fields to it with an `event` block.

@@ -6,20 +6,29 @@
 //! a time: the next is queued when one comes, so a member idle for years
 //! costs one firing a year (twelve for month starts). The engine makes an
 //! `upgrade` when a member moves up a tier, and a `tier_change` when they
-//! move up or down, once what moved them is done.
+//! move up or down, once what moved them is done; and an `expiry` when
+//! points of a type of theirs expire by the clock, one for all that expire
+//! at one instant.
 
 use super::{DueKind, Engine};
 use crate::compile::calendar;
-use crate::compile::ir::{BuiltinEvent, EventTypeId, Program, TierRank, Value};
+use crate::compile::ir::{BuiltinEvent, EventTypeId, PointsId, Program, TierRank, Value};
 use crate::events::{Body, Event, Origin};
 use crate::syntax::ast::CalendarUnit;
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 
 /// Added to a day's place in scheduling order: at one instant, a member's
 /// days come after the rest of their clock work (a period ending at that
 /// midnight is reviewed, points expiring then are gone), as an event at
 /// that instant would.
 const AFTER_OTHER_WORK: u64 = 1 << 62;
+
+/// Added to an expiry's place in scheduling order: at one instant, the
+/// rules on a member's expiry run once every bucket of theirs expiring
+/// then is gone (and the rest of their clock work then is done), before
+/// their days.
+const AFTER_EXPIRIES: u64 = 1 << 61;
 
 /// A member's move between tiers, whose rules are still to run.
 #[derive(Debug, Clone, Copy)]
@@ -110,7 +119,14 @@ impl Engine<'_> {
     pub(super) fn celebrate(&mut self, m: usize, day: MemberDay, at: DateTime<Utc>) {
         let program = self.program;
         if let Some(kind) = day.celebrated(program) {
-            self.run_made_event(m, kind, made_id(program, day.event(), at), at, None);
+            self.run_made_event(
+                m,
+                kind,
+                made_id(program, day.event(), at),
+                at,
+                Vec::new(),
+                None,
+            );
             self.schedule_member_day(m, day, at);
         }
     }
@@ -152,27 +168,87 @@ impl Engine<'_> {
                 } = moved;
                 if let Some(kind) = upgrade_event(program).filter(|_| to > from) {
                     let id = made_id(program, BuiltinEvent::Upgrade, at);
-                    self.run_made_event(member, kind, id, at, None);
+                    self.run_made_event(member, kind, id, at, Vec::new(), None);
                 }
                 if let Some(kind) = tier_change_event(program) {
                     let id = made_id(program, BuiltinEvent::TierChange, at);
-                    self.run_made_event(member, kind, id, at, Some(from));
+                    self.run_made_event(member, kind, id, at, Vec::new(), Some(from));
                 }
             }
         }
     }
 
+    /// Notes that `amount` points of type `p` of member `m` expired by the
+    /// clock at `at`, if a rule is on expiry: the first at that instant
+    /// queues the rules, which read the sum (a pool has no rules). Points
+    /// expiring at that instant after the rules ran make no second run,
+    /// so an award cannot make rules run again at one instant.
+    pub(super) fn note_expiry(
+        &mut self,
+        m: usize,
+        p: PointsId,
+        amount: Decimal,
+        at: DateTime<Utc>,
+    ) {
+        if expiry_event(self.program).is_none() || amount.is_zero() || self.is_pool(m) {
+            return;
+        }
+        let Some(wallet) = self.wallet(m, p) else {
+            return;
+        };
+        match &mut wallet.expiring {
+            // Zero: the rules at this instant have run.
+            Some((when, sum)) if *when == at => {
+                if !sum.is_zero() {
+                    *sum += amount;
+                }
+                return;
+            }
+            expiring => *expiring = Some((at, amount)),
+        }
+        self.seq += 1;
+        let seq = AFTER_EXPIRIES + self.seq;
+        self.queue(at, m, seq, DueKind::Expired(p));
+    }
+
+    /// Runs the rules on expiry for the points of type `p` member `m` lost
+    /// at `at`: `expired` is how many, `points_type` the type's name.
+    pub(super) fn fire_expiry(&mut self, m: usize, p: PointsId, at: DateTime<Utc>) {
+        let program = self.program;
+        let Some(kind) = expiry_event(program) else {
+            return;
+        };
+        let Some(wallet) = self.wallet(m, p) else {
+            return;
+        };
+        let Some((_, expired)) = wallet
+            .expiring
+            .filter(|(when, sum)| *when == at && !sum.is_zero())
+        else {
+            return;
+        };
+        wallet.expiring = Some((at, Decimal::ZERO));
+        let name = program
+            .points
+            .get(p.index())
+            .map_or("", |t| t.name.as_str());
+        let fields = vec![Value::Number(expired), Value::Text(name.to_string())];
+        let id = made_id(program, BuiltinEvent::Expiry, at);
+        self.run_made_event(m, kind, id, at, fields, None);
+    }
+
     /// Runs the rules on an event loyalty made, of type `kind`, for member
-    /// `m` at `at`, its rows carrying `id` as their event, `previous_tier`
-    /// the tier left on a tier change. An award that cannot be computed
-    /// (`engine::rules`) is not made, as a record's would be rejected; the
-    /// explanation says why.
+    /// `m` at `at`, its rows carrying `id` as their event, with the values
+    /// of its type's `fields`, and `previous_tier` the tier left on a tier
+    /// change. An award that cannot be computed (`engine::rules`) is not
+    /// made, as a record's would be rejected; the explanation says why.
     fn run_made_event(
         &mut self,
         m: usize,
         kind: EventTypeId,
         id: String,
         at: DateTime<Utc>,
+        fields: Vec<Value>,
         previous_tier: Option<TierRank>,
     ) {
         let program = self.program;
@@ -185,7 +261,7 @@ impl Engine<'_> {
             member: member.id.to_string(),
             kind,
             body: Body::Plain,
-            fields: Vec::new(),
+            fields,
             origin: Origin {
                 file: "".into(),
                 line: 0,
@@ -216,6 +292,11 @@ fn upgrade_event(program: &Program) -> Option<EventTypeId> {
 /// The `tier_change` event type, if a rule fires on it.
 fn tier_change_event(program: &Program) -> Option<EventTypeId> {
     with_rules(program, BuiltinEvent::TierChange)
+}
+
+/// The `expiry` event type, if a rule fires on it.
+fn expiry_event(program: &Program) -> Option<EventTypeId> {
+    with_rules(program, BuiltinEvent::Expiry)
 }
 
 /// The built-in event type, if a rule fires on it.

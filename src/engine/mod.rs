@@ -100,6 +100,8 @@ enum DueKind {
     /// The member's birthday, enrolment anniversary or a month starts:
     /// the rules on it run.
     MemberDay(made_events::MemberDay),
+    /// Points of the type expired at this instant: the rules on expiry run.
+    Expired(PointsId),
 }
 
 /// Counts of events, for the summary.
@@ -587,6 +589,7 @@ impl<'p> Engine<'p> {
                 DueKind::PeriodEnd => self.period_end(due.member, due.at),
                 DueKind::GraceEnd => self.grace_end(due.member, due.at),
                 DueKind::MemberDay(day) => self.celebrate(due.member, day, due.at),
+                DueKind::Expired(p) => self.fire_expiry(due.member, p, due.at),
             }
             self.fire_tier_moves();
             if self.ledger.len() >= rows {
@@ -648,7 +651,10 @@ impl<'p> Engine<'p> {
                 .wallets
                 .get(p.index())
                 .is_some_and(|wallet| wallet.inactivity_due == Some(due.at)),
-            DueKind::Release(..) | DueKind::Expire(..) | DueKind::MemberDay(_) => true,
+            DueKind::Release(..)
+            | DueKind::Expire(..)
+            | DueKind::MemberDay(_)
+            | DueKind::Expired(_) => true,
         }
     }
 
@@ -1354,6 +1360,7 @@ impl<'p> Engine<'p> {
     fn expire_bucket(&mut self, m: usize, p: PointsId, bucket: u64, at: DateTime<Utc>) {
         if let Some(bucket) = self.wallet(m, p).and_then(|w| w.remove(bucket)) {
             self.expired(m, p, &bucket, at, String::new());
+            self.note_expiry(m, p, bucket.amount, at);
         }
     }
 
@@ -1390,6 +1397,7 @@ impl<'p> Engine<'p> {
         // One entry per bucket, in spending order, so each keeps its earn date.
         while let Some(bucket) = self.wallet(m, p).and_then(Wallet::remove_first) {
             self.expired(m, p, &bucket, at, note.clone());
+            self.note_expiry(m, p, bucket.amount, at);
         }
     }
 

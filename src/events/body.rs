@@ -137,7 +137,8 @@ impl Body {
             | BuiltinEvent::Anniversary
             | BuiltinEvent::MonthStart
             | BuiltinEvent::Upgrade
-            | BuiltinEvent::TierChange => Body::Plain,
+            | BuiltinEvent::TierChange
+            | BuiltinEvent::Expiry => Body::Plain,
             BuiltinEvent::Return => match (text(next()), number(next())) {
                 (None, _) => {
                     return Err("`return` needs `of`, the id of the purchase returned".into())
