@@ -25,12 +25,13 @@ pub const ATTRIBUTES: [(&str, FieldType); 5] = [
 /// The events loyalty makes (docs/semantics.md, "Birthdays, anniversaries
 /// and month starts", "Upgrades", "Tier changes"): a rule's `on` past the
 /// declared types' indices; the clock's days first.
-pub const MADE: [&str; 5] = [
+pub const MADE: [&str; 6] = [
     "birthday",
     "anniversary",
     "month_start",
     "upgrade",
     "tier_change",
+    "expiry",
 ];
 
 /// How many of [`MADE`] are days the clock makes.
@@ -790,7 +791,8 @@ impl MovesSpec {
     /// earn; a preview rule does not `stop`, and a live rule takes no share
     /// of a preview one; a rule on tier changes in a program with `tiers`
     /// compares `tier` with `previous_tier` when its first comparison is
-    /// on a member attribute.
+    /// on a member attribute, and a rule on expiry `expired` with a number
+    /// (or else `points_type` with a type's name).
     fn other_rules(
         &self,
         points: usize,
@@ -833,11 +835,29 @@ impl MovesSpec {
                 });
             }
             let first = rule.condition.first().map(|(atom, _, _)| atom);
-            if let Some(atom) = first.filter(|a| tiers && a.member && event == "tier_change") {
-                let moved = binary(atom.op, name("tier"), name("previous_tier"));
+            let made = first.and_then(|atom| match event {
+                "tier_change" if tiers && atom.member => {
+                    Some(binary(atom.op, name("tier"), name("previous_tier")))
+                }
+                "expiry" if atom.member => Some(binary(
+                    atom.op,
+                    name("expired"),
+                    expr(ExprKind::Number(Decimal::from(atom.k % 300))),
+                )),
+                "expiry" => Some(binary(
+                    BinaryOp::Eq,
+                    name("points_type"),
+                    expr(ExprKind::Text(
+                        points_name(usize::try_from(atom.k).unwrap_or(0) % points.max(1))
+                            .to_string(),
+                    )),
+                )),
+                _ => None,
+            });
+            if let Some(made) = made {
                 condition = Some(match condition {
-                    None => moved,
-                    Some(c) => binary(BinaryOp::And, paren(c), moved),
+                    None => made,
+                    Some(c) => binary(BinaryOp::And, paren(c), made),
                 });
             }
             let mut stmts = vec![RuleStmt::On {

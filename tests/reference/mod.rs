@@ -91,7 +91,9 @@
 //! upgrade` (after the record or clock work that moved the member up, with
 //! the new tier, in turn for the upgrades their awards make) and `on
 //! tier_change` (on every move, up or down, after the upgrade's rules,
-//! reading `previous_tier`); a member named like a pool
+//! reading `previous_tier`) and `on expiry` (per member, type and instant
+//! of the clock's expiries, after the member's other work then and before
+//! their days, reading `expired` and `points_type`); a member named like a pool
 //! (`kind:id`: a pool of that name cannot open, and once a pool has it,
 //! the member cannot enrol); `profile` records (the attributes given
 //! replace the member's, a known birthday cannot change, one giving
@@ -705,6 +707,8 @@ enum Due {
     Tier(tiers::TierDue),
     /// A birthday, an anniversary or a month starts.
     Day(&'static str),
+    /// Points of a type expired: the rules on expiry run.
+    Lapse(String),
 }
 
 /// What the rules paid on an event: the member's awards (a return takes
@@ -983,7 +987,10 @@ impl<'p> Evaluation<'p> {
     fn advance(&mut self, t: DateTime<Utc>) {
         while let Some((at, _, _, member, due)) = self.next_due(t) {
             match due {
-                Due::Expiry(points, seq) => self.expire(&member, &points, seq, at, ""),
+                Due::Expiry(points, seq) => {
+                    let amount = self.expire(&member, &points, seq, at, "");
+                    self.lapsed(&member, &points, amount, at);
+                }
                 Due::Release(points, seq) => {
                     let amount = self
                         .members
@@ -1028,12 +1035,14 @@ impl<'p> Evaluation<'p> {
                         })
                         .unwrap_or_default();
                     for seq in seqs {
-                        self.expire(&member, &points, seq, at, "");
+                        let amount = self.expire(&member, &points, seq, at, "");
+                        self.lapsed(&member, &points, amount, at);
                     }
                 }
                 Due::Tier(tiers::TierDue::Review) => self.review(&member, at),
                 Due::Tier(tiers::TierDue::GraceEnd) => self.grace_end(&member, at),
                 Due::Day(day) => self.celebrate(&member, day, at),
+                Due::Lapse(points) => self.lapse(&member, &points, at),
             }
             self.fire_tier_moves();
         }
@@ -1074,8 +1083,20 @@ impl<'p> Evaluation<'p> {
             for (at, seq, what) in self.tier_due(m, t) {
                 due.push((at, m.rank, seq, id.clone(), Due::Tier(what)));
             }
-            // A member's day after the rest of their work at its instant,
-            // as an event then would be.
+            // The rules on an expiry after the rest of the member's work
+            // at its instant, and a member's day after those, as an event
+            // then would be.
+            for (p, &(at, sum, seq)) in &m.extra.lapsed {
+                if at <= t && !sum.is_zero() {
+                    due.push((
+                        at,
+                        m.rank,
+                        (1 << 39) + seq,
+                        id.clone(),
+                        Due::Lapse(p.clone()),
+                    ));
+                }
+            }
             for (day, &(at, seq)) in m.extra.days.iter().filter(|(_, (at, _))| *at <= t) {
                 due.push((at, m.rank, (1 << 40) + seq, id.clone(), Due::Day(day)));
             }
@@ -1084,8 +1105,16 @@ impl<'p> Evaluation<'p> {
             .min_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)))
     }
 
-    /// What is left of bucket `seq` expires at `at`: an `expire` row.
-    fn expire(&mut self, member: &str, points: &str, seq: usize, at: DateTime<Utc>, event: &str) {
+    /// What is left of bucket `seq` expires at `at`: an `expire` row; how
+    /// many points that was.
+    fn expire(
+        &mut self,
+        member: &str,
+        points: &str,
+        seq: usize,
+        at: DateTime<Utc>,
+        event: &str,
+    ) -> Decimal {
         let amount = self
             .members
             .get_mut(member)
@@ -1098,6 +1127,7 @@ impl<'p> Evaluation<'p> {
                 amount
             });
         self.points_row(member, at, "expire", points, -amount, None, event);
+        amount
     }
 
     /// Activity in a points type at `t`.

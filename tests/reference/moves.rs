@@ -34,6 +34,10 @@ pub(super) struct Extra {
     /// A member: the next birthday and anniversary a rule is on, when
     /// each starts and its place among the member's clock work.
     pub days: BTreeMap<&'static str, (DateTime<Utc>, usize)>,
+    /// A member: per points type, the last instant its points expired by
+    /// the clock, how many (zero once the rules on expiry ran) and the
+    /// place of those rules among the member's clock work.
+    pub lapsed: BTreeMap<String, (DateTime<Utc>, Decimal, usize)>,
 }
 
 fn value(v: &FieldValue) -> Value {
@@ -313,6 +317,58 @@ impl Evaluation<'_> {
                 }
             }
         }
+    }
+
+    /// docs/semantics.md, "Expiries": `amount` points of a member's type
+    /// expired by the clock at `at`; the first at that instant places the
+    /// rules on expiry, which read the sum, unless they ran already then.
+    pub(super) fn lapsed(
+        &mut self,
+        member: &str,
+        points: &str,
+        amount: Decimal,
+        at: DateTime<Utc>,
+    ) {
+        if amount.is_zero() || !self.rules_on("expiry") {
+            return;
+        }
+        let seq = self.seq;
+        let Some(m) = self
+            .members
+            .get_mut(member)
+            .filter(|m| m.extra.pool.is_none())
+        else {
+            return;
+        };
+        match m.extra.lapsed.get_mut(points) {
+            Some((when, sum, _)) if *when == at => {
+                if !sum.is_zero() {
+                    *sum += amount;
+                }
+            }
+            _ => {
+                m.extra.lapsed.insert(points.to_string(), (at, amount, seq));
+                self.seq += 1;
+            }
+        }
+    }
+
+    /// The rules on expiry for the points of type `points` the member lost
+    /// at `at`: `expired` and `points_type` their fields.
+    pub(super) fn lapse(&mut self, member: &str, points: &str, at: DateTime<Utc>) {
+        let Some((_, sum, _)) = self
+            .members
+            .get_mut(member)
+            .and_then(|m| m.extra.lapsed.get_mut(points))
+        else {
+            return;
+        };
+        let expired = std::mem::take(sum);
+        let fields = BTreeMap::from([
+            ("expired".to_string(), Value::Number(expired)),
+            ("points_type".to_string(), Value::Text(points.to_string())),
+        ]);
+        self.made_event(member, "expiry", at, fields);
     }
 
     /// The rules on an event loyalty made, of type `kind`, for `member` at
