@@ -408,14 +408,29 @@ rule gold_welcome {
 }
 "#);
 
+/// Ann enrols and buys for `amount` USD on 1 February 2025; Bob enrols
+/// and is matched to gold on 1 March, until 30 June.
+fn climbers(amount: u32) -> String {
+    format!(
+        "id,time,member,type,amount,tier,reason,until
+         e1,2025-01-05 09:00,ann,enroll,,,,
+         e2,2025-02-01 10:00,ann,purchase,{amount},,,
+         e3,2025-01-06 09:00,bob,enroll,,,,
+         e4,2025-03-01 09:00,bob,set_tier,,gold,rival card,2025-06-30"
+    )
+}
+
+/// A run of `program` through `until`, which a sharded run must repeat.
+fn run_alike(program: &str, events: &str, until: &str) -> support::Run {
+    let run = run_until(program, events, until);
+    let sharded = run_in_shards(program, events, Order::Sort, Some(until), Some(2));
+    assert_eq!(sharded.ledger, run.ledger);
+    run
+}
+
 #[test]
 fn an_upgrade_runs_its_rules_after_what_moved_the_member_and_chains() {
-    let events = "id,time,member,type,amount,tier,reason,until
-                  e1,2025-01-05 09:00,ann,enroll,,,,
-                  e2,2025-02-01 10:00,ann,purchase,150,,,
-                  e3,2025-01-06 09:00,bob,enroll,,,,
-                  e4,2025-03-01 09:00,bob,set_tier,,gold,rival card,2025-06-30";
-    let run = run_until(CLIMB, events, "2027-01-31");
+    let run = run_alike(CLIMB, &climbers(150), "2027-01-31");
     // Ann: 150 stars make her silver; then the upgrade's rules: 500 (the
     // welcome to silver), which make 650 and gold; that upgrade's rules:
     // 50. 2025 keeps gold (700); 2026 earns nothing, so silver from 1
@@ -439,8 +454,6 @@ fn an_upgrade_runs_its_rules_after_what_moved_the_member_and_chains() {
         run.rows("bob", &["earn"]),
         ["earn 2025-03-01T09:00:00-05:00 50 =50 gold_welcome"]
     );
-    let sharded = run_in_shards(CLIMB, events, Order::Sort, Some("2027-01-31"), Some(2));
-    assert_eq!(sharded.ledger, run.ledger);
 }
 
 #[test]
@@ -505,60 +518,35 @@ rule welcome {
     );
 }
 
-/// Vouchers for reaching gold from below, and for each step down; the
-/// rules on tier changes come after a purchase rule and an upgrade rule.
-const MOVES: &str = ny!(r#"
-points stars {
-  precision 0
+/// [`CLIMB`] with vouchers for reaching gold from below, and for each
+/// step down: the rules on tier changes come after those on upgrades.
+fn moves() -> String {
+    format!(
+        "{CLIMB}points vouchers {{\n  precision 0\n}}\n\
+         rule welcome_gold {{\n  on tier_change where previous_tier < gold and tier >= gold\n  earn 2 vouchers\n}}\n\
+         rule sorry {{\n  on tier_change where tier < previous_tier\n  earn 1 vouchers\n}}\n"
+    )
 }
-points vouchers {
-  precision 0
-}
-tiers by stars earned over calendar year {
-  tier green  from 0
-  tier silver from 100
-  tier gold   from 300
-  downgrade at period end, at most 1 level
-  status match up to gold
-}
-rule base {
-  on purchase
-  earn 1 stars per 1 USD of amount
-}
-rule upgraded {
-  on upgrade
-  earn 10 stars
-}
-rule welcome_gold {
-  on tier_change where previous_tier < gold and tier >= gold
-  earn 2 vouchers
-}
-rule sorry {
-  on tier_change where tier < previous_tier
-  earn 1 vouchers
-}
-"#);
 
 #[test]
 fn a_tier_change_fires_on_moves_up_and_down_and_reads_the_tier_left() {
-    let events = "id,time,member,type,amount,tier,reason,until
-                  e1,2025-01-05 09:00,ann,enroll,,,,
-                  e2,2025-02-01 10:00,ann,purchase,350,,,
-                  e3,2025-01-06 09:00,bob,enroll,,,,
-                  e4,2025-03-01 09:00,bob,set_tier,,gold,rival card,2025-06-30";
-    let run = run_until(MOVES, events, "2028-01-31");
-    // Ann: 350 stars take her from green to gold in one move. Its upgrade
-    // rule first (10 stars, 360), then its tier change: green < gold and
-    // gold >= gold, 2 vouchers. 2025 keeps gold on 1 January 2026 (360 >=
-    // 300); 2026 earns nothing: silver on 1 January 2027 (gold > silver:
-    // 1 voucher; no upgrade), and green on 1 January 2028 (1 more).
+    let run = run_alike(&moves(), &climbers(350), "2028-01-31");
+    // Ann: 350 stars make her silver. The upgrade's rules first (the
+    // welcome to silver, 500: 850, gold), then its tier change's (green to
+    // silver: no voucher). Then the move to gold: its upgrade's 50, and its
+    // tier change from silver < gold to gold, 2 vouchers. 2025 keeps gold
+    // on 1 January 2026 (900 >= 600); 2026 earns nothing: silver on 1
+    // January 2027 (gold > silver: 1 voucher; no upgrade), and green on 1
+    // January 2028 (1 more).
     assert_eq!(
         run.rows("ann", &[]),
         [
             "tier_change 2025-01-05T09:00:00-05:00 joined at green",
             "earn 2025-02-01T10:00:00-05:00 350 =350 base",
-            "tier_change 2025-02-01T10:00:00-05:00 green → gold (threshold reached)",
-            "earn 2025-02-01T10:00:00-05:00 10 =360 upgraded",
+            "tier_change 2025-02-01T10:00:00-05:00 green → silver (threshold reached)",
+            "earn 2025-02-01T10:00:00-05:00 500 =850 silver_welcome",
+            "tier_change 2025-02-01T10:00:00-05:00 silver → gold (threshold reached)",
+            "earn 2025-02-01T10:00:00-05:00 50 =900 gold_welcome",
             "earn 2025-02-01T10:00:00-05:00 2 =2 welcome_gold",
             "tier_change 2027-01-01T00:00:00-05:00 gold → silver (not requalified)",
             "earn 2027-01-01T00:00:00-05:00 1 =3 sorry",
@@ -567,14 +555,14 @@ fn a_tier_change_fires_on_moves_up_and_down_and_reads_the_tier_left() {
         ]
     );
     assert_eq!(run.balance("ann", "vouchers"), d("4"));
-    // Bob: the status match moves him from green to gold (upgrade: 10
+    // Bob: the status match moves him from green to gold (upgrade: 50
     // stars; welcome: 2 vouchers). The match lapses after 30 June; 2025's
-    // 10 stars keep nothing, so silver on 1 January 2026 (sorry, 1), and
+    // 50 stars keep nothing, so silver on 1 January 2026 (sorry, 1), and
     // green on 1 January 2027 (sorry, 1).
     assert_eq!(
         run.rows("bob", &["earn"]),
         [
-            "earn 2025-03-01T09:00:00-05:00 10 =10 upgraded",
+            "earn 2025-03-01T09:00:00-05:00 50 =50 gold_welcome",
             "earn 2025-03-01T09:00:00-05:00 2 =2 welcome_gold",
             "earn 2026-01-01T00:00:00-05:00 1 =3 sorry",
             "earn 2027-01-01T00:00:00-05:00 1 =4 sorry",
@@ -590,8 +578,6 @@ fn a_tier_change_fires_on_moves_up_and_down_and_reads_the_tier_left() {
             "tier_change:2028-01-01"
         ]
     );
-    let sharded = run_in_shards(MOVES, events, Order::Sort, Some("2028-01-31"), Some(2));
-    assert_eq!(sharded.ledger, run.ledger);
 }
 
 #[test]
@@ -676,14 +662,25 @@ fn explain_tells_a_tier_change_and_why_its_rules_fired() {
     let events = "id,time,member,type,amount
                   e1,2025-01-05 09:00,ann,enroll,
                   e2,2025-02-01 10:00,ann,purchase,150";
-    let text = support::explain(MOVES, events, "ann");
-    // Silver only: the welcome to gold is not for her, nor the sorry.
+    let text = support::explain(&moves(), events, "ann");
+    // Her move to silver (whose upgrade's award moves her on to gold) is
+    // no welcome to gold; her move to gold is.
     assert!(
-        text.contains("2025-02-01 10:00  tier_change tier_change:2025-02-01\n"),
+        text.contains(
+            "2025-02-01 10:00  tier_change tier_change:2025-02-01\n  \
+             ✗ welcome_gold: `tier >= gold` is false\n  \
+             ✗ sorry: `tier < previous_tier` is false\n"
+        ),
         "{text}"
     );
-    assert!(text.contains("  ✗ welcome_gold: "), "{text}");
-    assert!(text.contains("  ✗ sorry: "), "{text}");
+    assert!(
+        text.contains(
+            "2025-02-01 10:00  tier_change tier_change:2025-02-01\n  \
+             ✓ welcome_gold: 2 = 2 vouchers\n  \
+             ✗ sorry: `tier < previous_tier` is false\n"
+        ),
+        "{text}"
+    );
 }
 
 /// Two points types expiring in two ways; the rules on expiry come last
@@ -723,7 +720,7 @@ fn an_expiry_runs_its_rules_once_per_instant_with_the_points_expired() {
                   e3,2025-01-10 10:00,ann,purchase,150
                   e4,2025-01-10 11:00,bob,purchase,80
                   e5,2025-01-20 10:00,ann,purchase,30";
-    let run = run_until(LAPSES, events, "2025-06-15");
+    let run = run_alike(LAPSES, events, "2025-06-15");
     // Ann's coins: 5 + 5, her last coin on 20 January, so both go at 20
     // March 10:00 (-04:00 by then): one expiry of 10 coins, 10 stars. Her
     // stars of 10 and 20 January both expire at the end of April: one
@@ -756,8 +753,6 @@ fn an_expiry_runs_its_rules_once_per_instant_with_the_points_expired() {
         ]
     );
     assert_eq!(run.balance("bob", "stars"), d("5"));
-    let sharded = run_in_shards(LAPSES, events, Order::Sort, Some("2025-06-15"), Some(2));
-    assert_eq!(sharded.ledger, run.ledger);
 }
 
 #[test]

@@ -153,9 +153,10 @@ impl Engine<'_> {
     }
 
     /// Runs the rules on the moves noted, in the order they happened (for
-    /// each, `on upgrade` if it is one, then `on tier_change`), and on
-    /// those their awards make in turn. An award only raises measures, so
-    /// it can only move a member up: this ends by the top tier.
+    /// each, `on upgrade` if it is one, then `on tier_change`, all reading
+    /// the tier that move reached), and on those their awards make in
+    /// turn. An award only raises measures, so it can only move a member
+    /// up: this ends by the top tier.
     pub(super) fn fire_tier_moves(&mut self) {
         let program = self.program;
         while !self.tier_moves.is_empty() {
@@ -168,11 +169,11 @@ impl Engine<'_> {
                 } = moved;
                 if let Some(kind) = upgrade_event(program).filter(|_| to > from) {
                     let id = made_id(program, BuiltinEvent::Upgrade, at);
-                    self.run_made_event(member, kind, id, at, Vec::new(), None);
+                    self.run_made_event(member, kind, id, at, Vec::new(), Some((from, to)));
                 }
                 if let Some(kind) = tier_change_event(program) {
                     let id = made_id(program, BuiltinEvent::TierChange, at);
-                    self.run_made_event(member, kind, id, at, Vec::new(), Some(from));
+                    self.run_made_event(member, kind, id, at, Vec::new(), Some((from, to)));
                 }
             }
         }
@@ -239,9 +240,10 @@ impl Engine<'_> {
 
     /// Runs the rules on an event loyalty made, of type `kind`, for member
     /// `m` at `at`, its rows carrying `id` as their event, with the values
-    /// of its type's `fields`, and `previous_tier` the tier left on a tier
-    /// change. An award that cannot be computed (`engine::rules`) is not
-    /// made, as a record's would be rejected; the explanation says why.
+    /// of its type's `fields`, and on a move between tiers the tier left
+    /// and the tier reached (`Engine::earn`). An award that cannot be
+    /// computed (`engine::rules`) is not made, as a record's would be
+    /// rejected; the explanation says why.
     fn run_made_event(
         &mut self,
         m: usize,
@@ -249,7 +251,7 @@ impl Engine<'_> {
         id: String,
         at: DateTime<Utc>,
         fields: Vec<Value>,
-        previous_tier: Option<TierRank>,
+        moved: Option<(TierRank, TierRank)>,
     ) {
         let program = self.program;
         let Some(member) = self.members.get(m) else {
@@ -274,7 +276,7 @@ impl Engine<'_> {
         }
         self.wake_reviews(m, at);
         let source = self.current_event.replace(event.id.as_str().into());
-        if let Err(refusal) = self.earn(m, &event, previous_tier) {
+        if let Err(refusal) = self.earn(m, &event, moved) {
             if let Some(explanation) = self.explanation_of(&event.member) {
                 explanation.rejected(&event, &refusal.reason);
             }

@@ -49,15 +49,17 @@ struct Proposal {
 
 impl Engine<'_> {
     /// Fires the rules on an event and applies what they award, then the
-    /// event's effect on tier measures and tiers; the rules read
-    /// `previous_tier` as the tier the member left, on a tier change. An
-    /// award that cannot be computed, or a sum it would take past
-    /// [`LARGEST`], is an error before anything changes.
+    /// event's effect on tier measures and tiers. On a move between tiers,
+    /// `moved` gives the tier left and the tier reached: the rules read
+    /// them as `previous_tier` and `tier` (an earlier rule on the same
+    /// record may have moved the member on since). An award that cannot be
+    /// computed, or a sum it would take past [`LARGEST`], is an error
+    /// before anything changes.
     pub(super) fn earn(
         &mut self,
         m: usize,
         event: &Event,
-        previous_tier: Option<TierRank>,
+        moved: Option<(TierRank, TierRank)>,
     ) -> Result<(), Refusal> {
         let program = self.program;
         let Some(event_type) = program.events.get(event.kind) else {
@@ -81,7 +83,7 @@ impl Engine<'_> {
         let scope = Scope {
             fields: &event.fields,
             attributes: &member.attributes,
-            tier: member.tier,
+            tier: moved.map_or(member.tier, |(_, to)| to),
             local,
             enrolled: member.enrolled_on,
             balances: &balances,
@@ -89,7 +91,7 @@ impl Engine<'_> {
             counters: &counters,
             first_purchase: purchase_amount.is_some() && !member.purchased,
             referred: referrer.is_some(),
-            previous_tier,
+            previous_tier: moved.map(|(from, _)| from),
         };
         // The rules' outcomes are told only in an explanation of this
         // member: their texts are not written otherwise.

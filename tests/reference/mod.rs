@@ -2244,7 +2244,13 @@ impl Facts<'_> {
     fn name(&self, name: &str) -> Value {
         match name {
             "amount" => Value::Money(self.amount),
-            "tier" => Value::Tier(self.member.t.tier),
+            // On a move between tiers, the tier it reached (docs/semantics.md,
+            // "Tier changes"), which an earlier rule may have moved on from.
+            "tier" => self
+                .fields
+                .get("tier")
+                .cloned()
+                .unwrap_or(Value::Tier(self.member.t.tier)),
             "qty" => Value::Number(self.qty),
             "channel" => self
                 .channel

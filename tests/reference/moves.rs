@@ -304,16 +304,19 @@ impl Evaluation<'_> {
     }
 
     /// The rules on the moves noted, in order (on the upgrade, then on the
-    /// tier change), and on those they make.
+    /// tier change, each reading the tier the move reached), and on those
+    /// they make.
     pub(super) fn fire_tier_moves(&mut self) {
         while !self.tier_moves.is_empty() {
             for (member, at, from, to) in std::mem::take(&mut self.tier_moves) {
+                let reached = BTreeMap::from([("tier".to_string(), Value::Tier(to))]);
                 if to > from && self.rules_on("upgrade") {
-                    self.made_event(&member, "upgrade", at, BTreeMap::new());
+                    self.made_event(&member, "upgrade", at, reached.clone());
                 }
                 if self.rules_on("tier_change") {
-                    let left = BTreeMap::from([("previous_tier".to_string(), Value::Tier(from))]);
-                    self.made_event(&member, "tier_change", at, left);
+                    let mut moved = reached;
+                    moved.insert("previous_tier".to_string(), Value::Tier(from));
+                    self.made_event(&member, "tier_change", at, moved);
                 }
             }
         }
