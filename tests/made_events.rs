@@ -503,8 +503,7 @@ rule welcome {
   earn 5 stars
 }
 "#);
-    let file = loyalty::syntax::parse(program).unwrap();
-    let found: Vec<(String, String)> = loyalty::check::check(&file)
+    let found: Vec<(String, String)> = checked(program)
         .into_iter()
         .map(|d| (d.code.to_string(), d.message))
         .collect();
@@ -623,25 +622,17 @@ rule step {
     );
 }
 
+/// What `loyalty check` finds in `program`.
+fn checked(program: &str) -> Vec<loyalty::diagnostic::Diagnostic> {
+    loyalty::check::check(&loyalty::syntax::parse(program).unwrap())
+}
+
 #[test]
 fn previous_tier_is_only_for_rules_on_tier_changes() {
-    let program = ny!(r#"
-points stars
-tiers by stars earned over calendar year {
-  tier green from 0
-  tier gold  from 300
-}
-rule odd {
-  on purchase where previous_tier < gold
-  earn 5 stars
-}
-rule typo {
-  on tier_change where previus_tier < gold
-  earn 5 stars
-}
-"#);
-    let file = loyalty::syntax::parse(program).unwrap();
-    let found = loyalty::check::check(&file);
+    let found = checked(&format!(
+        "{CLIMB}rule odd {{\n  on purchase where previous_tier < gold\n  earn 5 stars\n}}\n\
+         rule typo {{\n  on tier_change where previus_tier < gold\n  earn 5 stars\n}}\n"
+    ));
     // On a purchase: the tier left is no one's, and `gold` is read as a
     // tier all the same.
     assert_eq!(found[0].code, "wrong-event");
