@@ -747,6 +747,25 @@ fn an_expiry_runs_its_rules_once_per_instant_with_the_points_expired() {
 }
 
 #[test]
+fn a_late_purchase_re_runs_the_member_s_expiries_as_if_sorted() {
+    // Ann's purchase of 20 January (e5) is read after one of 15 May: the
+    // stream has paid her expiries of 10 March (5 coins) and 1 May (150
+    // stars) by then, and the re-run makes them 20 March (10 coins) and 1
+    // May (180 stars), as a sorted run does.
+    let events = "id,time,member,type,amount
+                  e1,2025-01-05 09:00,ann,enroll,
+                  e3,2025-01-10 10:00,ann,purchase,150
+                  e6,2025-05-15 10:00,ann,purchase,1
+                  e5,2025-01-20 10:00,ann,purchase,30";
+    let sorted = run(LAPSES, events);
+    // 180 + 10 + 1 stars earned, 180 expired, 10 (coins) + 50 paid.
+    assert_eq!(sorted.balance("ann", "stars"), d("61"));
+    assert_eq!(events_of(&sorted, "coins_to_stars"), ["expiry:2025-03-20"]);
+    let streamed = run_in_shards(LAPSES, events, Order::Stream, None, None);
+    assert_eq!(streamed.members, sorted.members);
+}
+
+#[test]
 fn an_award_on_expiry_that_expires_in_turn_fires_again_when_it_does() {
     let program = |limit: &str| {
         format!(
