@@ -828,3 +828,124 @@ fn a_record_cannot_be_an_expiry() {
         "`expiry` events are made by loyalty itself: a record cannot be one"
     );
 }
+
+#[test]
+fn a_tier_period_start_fires_at_each_review_idle_members_included() {
+    let program = ny!(r#"
+points stars {
+  precision 0
+}
+tiers by stars earned over calendar year {
+  tier green  from 0
+  tier silver from 100
+  tier gold   from 300
+  downgrade at period end, at most 1 level
+}
+rule base {
+  on purchase
+  earn 1 stars per 1 USD of amount
+}
+rule loyal {
+  on tier_period_start
+  earn 1 stars
+}
+rule new_year {
+  on tier_period_start where tier >= silver
+  earn 150 stars
+}
+"#);
+    let events = "id,time,member,type,amount
+                  e1,2025-01-05 09:00,ann,enroll,
+                  e2,2025-01-06 09:00,bob,enroll,
+                  e3,2025-02-01 10:00,ann,purchase,350";
+    let run = run_alike(program, events, "2028-01-31");
+    // Ann: gold by 350. 1 January 2026: 2025 keeps gold, then the new
+    // year starts: 1 and 150, which count toward 2026 (151). 1 January
+    // 2027: 151 < 300, down to silver, then 1 and 150 (silver); 2028: 151
+    // keeps silver, 1 and 150 again. The year she enrolled in is no start.
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-05T09:00:00-05:00 joined at green",
+            "earn 2025-02-01T10:00:00-05:00 350 =350 base",
+            "tier_change 2025-02-01T10:00:00-05:00 green → gold (threshold reached)",
+            "earn 2026-01-01T00:00:00-05:00 1 =351 loyal",
+            "earn 2026-01-01T00:00:00-05:00 150 =501 new_year",
+            "tier_change 2027-01-01T00:00:00-05:00 gold → silver (not requalified)",
+            "earn 2027-01-01T00:00:00-05:00 1 =502 loyal",
+            "earn 2027-01-01T00:00:00-05:00 150 =652 new_year",
+            "earn 2028-01-01T00:00:00-05:00 1 =653 loyal",
+            "earn 2028-01-01T00:00:00-05:00 150 =803 new_year",
+        ]
+    );
+    // Bob never buys, green at his floor: his reviews would change
+    // nothing, but each year's start is his too.
+    assert_eq!(
+        run.rows("bob", &["earn"]),
+        [
+            "earn 2026-01-01T00:00:00-05:00 1 =1 loyal",
+            "earn 2027-01-01T00:00:00-05:00 1 =2 loyal",
+            "earn 2028-01-01T00:00:00-05:00 1 =3 loyal",
+        ]
+    );
+}
+
+#[test]
+fn a_qualification_year_starts_at_an_upgrade_and_its_rules_run_after_it() {
+    let program = ny!(r#"
+points stars {
+  precision 0
+}
+tiers by stars earned over qualification year {
+  tier green  from 0
+  tier silver from 100
+  downgrade at period end
+}
+rule base {
+  on purchase
+  earn 1 stars per 1 USD of amount
+}
+rule fresh_start {
+  on tier_period_start where tier >= silver
+  earn 20 stars
+}
+"#);
+    let events = "id,time,member,type,amount
+                  e1,2025-01-05 09:00,ann,enroll,
+                  e2,2025-03-01 10:00,ann,purchase,150";
+    let run = run_alike(program, events, "2026-03-31");
+    // 150 make her silver, which starts a qualification year at once: 20
+    // stars, the first of the new year's measure. A year later, 20 < 100:
+    // green, and a year starts with nothing for green.
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-05T09:00:00-05:00 joined at green",
+            "earn 2025-03-01T10:00:00-05:00 150 =150 base",
+            "tier_change 2025-03-01T10:00:00-05:00 green → silver (threshold reached)",
+            "earn 2025-03-01T10:00:00-05:00 20 =170 fresh_start",
+            "tier_change 2026-03-01T10:00:00-05:00 silver → green (not requalified)",
+        ]
+    );
+    assert_eq!(
+        events_of(&run, "fresh_start"),
+        ["tier_period_start:2025-03-01"]
+    );
+}
+
+#[test]
+fn a_rule_on_tier_period_start_without_periods_never_fires() {
+    let rule = "rule start {\n  on tier_period_start\n  earn 5 stars\n}\n";
+    let rolling = format!(
+        "{}points stars\ntiers by stars earned over rolling 12 months {{\n  tier green from 0\n  tier gold from 100\n}}\n{rule}",
+        ny!("")
+    );
+    let no_tiers = format!("{}points stars\n{rule}", ny!(""));
+    for program in [rolling, no_tiers] {
+        let found: Vec<String> = checked(&program).into_iter().map(|d| d.message).collect();
+        assert_eq!(
+            found,
+            ["this rule can never fire: tier periods need a `tiers` block over a calendar, membership or qualification window"]
+        );
+    }
+}

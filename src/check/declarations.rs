@@ -36,10 +36,12 @@ pub enum BuiltinEvent {
     TierChange,
     /// Points of a member expiring, by the clock: made by the engine too.
     Expiry,
+    /// The start of a member's next tier period: made by the engine too.
+    TierPeriodStart,
 }
 
 impl BuiltinEvent {
-    pub const ALL: [BuiltinEvent; 18] = [
+    pub const ALL: [BuiltinEvent; 19] = [
         BuiltinEvent::Purchase,
         BuiltinEvent::Enroll,
         BuiltinEvent::Return,
@@ -58,6 +60,7 @@ impl BuiltinEvent {
         BuiltinEvent::Upgrade,
         BuiltinEvent::TierChange,
         BuiltinEvent::Expiry,
+        BuiltinEvent::TierPeriodStart,
     ];
 
     pub fn name(self) -> &'static str {
@@ -80,6 +83,7 @@ impl BuiltinEvent {
             BuiltinEvent::Upgrade => "upgrade",
             BuiltinEvent::TierChange => "tier_change",
             BuiltinEvent::Expiry => "expiry",
+            BuiltinEvent::TierPeriodStart => "tier_period_start",
         }
     }
 
@@ -94,7 +98,8 @@ impl BuiltinEvent {
             | BuiltinEvent::Anniversary
             | BuiltinEvent::MonthStart
             | BuiltinEvent::Upgrade
-            | BuiltinEvent::TierChange => &[],
+            | BuiltinEvent::TierChange
+            | BuiltinEvent::TierPeriodStart => &[],
             BuiltinEvent::Return => &[("of", FieldType::Text), ("amount", FieldType::Money)],
             BuiltinEvent::Redeem => &[
                 ("reward", FieldType::Text),
@@ -140,6 +145,7 @@ impl BuiltinEvent {
                 | BuiltinEvent::Upgrade
                 | BuiltinEvent::TierChange
                 | BuiltinEvent::Expiry
+                | BuiltinEvent::TierPeriodStart
         )
     }
 
@@ -159,9 +165,12 @@ impl BuiltinEvent {
     }
 
     /// Whether loyalty makes its events itself (the clock's, those of a
-    /// move between tiers, an `expiry`), never read from a record.
+    /// move between tiers, an `expiry`, a `tier_period_start`), never read
+    /// from a record.
     pub fn made_by_loyalty(self) -> bool {
-        self.from_clock() || self.from_tier_move() || self == BuiltinEvent::Expiry
+        self.from_clock()
+            || self.from_tier_move()
+            || matches!(self, BuiltinEvent::Expiry | BuiltinEvent::TierPeriodStart)
     }
 
     /// Whether a program may add fields to it with an `event` block.
@@ -213,6 +222,8 @@ pub struct Symbols<'a> {
     pub points: BTreeMap<&'a str, &'a PointsDecl>,
     /// The tiers of the (first) `tiers` block, lowest first.
     pub tiers: Vec<&'a Ident>,
+    /// The window of that block.
+    pub window: Option<&'a Window>,
     /// Measures named with `measure` in the tiers block.
     pub measures: BTreeMap<&'a str, &'a Spanned<MeasureSource>>,
     /// Rules in declaration order (the first of each name).
@@ -363,6 +374,7 @@ impl<'a> Symbols<'a> {
     }
 
     fn tiers_block(&mut self, tiers: &'a TiersDecl, checker: &mut Checker) {
+        self.window = Some(&tiers.window.node);
         let mut seen_tiers = BTreeMap::new();
         let mut seen_measures = BTreeMap::new();
         for stmt in &tiers.stmts {

@@ -95,6 +95,16 @@ fn check_rule<'a>(
             );
         }
     }
+    if let Some((on_event, _)) = on.filter(|_| on_builtin(BuiltinEvent::TierPeriodStart)) {
+        if !matches!(symbols.window, Some(w) if !matches!(w, Window::Rolling(_))) {
+            never_fires(
+                checker,
+                on_event.span,
+                "tier periods need a `tiers` block over a calendar, membership or qualification window",
+                "no tier period to start",
+            );
+        }
+    }
     let scope = || Scope::Event(event);
 
     for stmt in &rule.stmts {

@@ -8,7 +8,8 @@
 //! `upgrade` when a member moves up a tier, and a `tier_change` when they
 //! move up or down, once what moved them is done; and an `expiry` when
 //! points of a type of theirs expire by the clock, one for all that expire
-//! at one instant.
+//! at one instant; and a `tier_period_start` when their next tier period
+//! starts.
 
 use super::{DueKind, Engine};
 use crate::compile::calendar;
@@ -152,14 +153,24 @@ impl Engine<'_> {
         }
     }
 
+    /// Notes that member `m`'s next tier period started at `at`, for
+    /// `fire_tier_events`, if a rule is on it.
+    pub(super) fn note_period_start(&mut self, m: usize, at: DateTime<Utc>) {
+        if with_rules(self.program, BuiltinEvent::TierPeriodStart).is_some() {
+            self.period_starts.push((m, at));
+        }
+    }
+
     /// Runs the rules on the moves noted, in the order they happened (for
     /// each, `on upgrade` if it is one, then `on tier_change`, all reading
-    /// the tier that move reached), and on those their awards make in
-    /// turn. An award only raises measures, so it can only move a member
-    /// up: this ends by the top tier.
-    pub(super) fn fire_tier_moves(&mut self) {
+    /// the tier that move reached), then those on the tier periods noted
+    /// to start, and on what their awards make in turn. An award only
+    /// raises measures, so it can only move a member up (and start a
+    /// qualification year at most once per move): this ends by the top
+    /// tier.
+    pub(super) fn fire_tier_events(&mut self) {
         let program = self.program;
-        while !self.tier_moves.is_empty() {
+        while !self.tier_moves.is_empty() || !self.period_starts.is_empty() {
             for moved in std::mem::take(&mut self.tier_moves) {
                 let TierMove {
                     member,
@@ -175,6 +186,14 @@ impl Engine<'_> {
                     let id = made_id(program, BuiltinEvent::TierChange, at);
                     self.run_made_event(member, kind, id, at, Vec::new(), Some((from, to)));
                 }
+            }
+            let Some(kind) = with_rules(program, BuiltinEvent::TierPeriodStart) else {
+                self.period_starts.clear();
+                continue;
+            };
+            for (member, at) in std::mem::take(&mut self.period_starts) {
+                let id = made_id(program, BuiltinEvent::TierPeriodStart, at);
+                self.run_made_event(member, kind, id, at, Vec::new(), None);
             }
         }
     }

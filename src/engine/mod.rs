@@ -153,6 +153,9 @@ pub struct Engine<'p> {
     /// Members' moves between tiers whose rules `on upgrade` and `on
     /// tier_change` are still to run (`made_events`).
     tier_moves: Vec<made_events::TierMove>,
+    /// Members whose next tier period started, and when, whose rules `on
+    /// tier_period_start` are still to run (`made_events`).
+    period_starts: Vec<(usize, DateTime<Utc>)>,
     /// Purchase amounts less what was returned of them, by the month of the
     /// purchase (`calendar::period_key` of months): kept here rather than
     /// summed over the members' purchases, which a return window forgets.
@@ -394,6 +397,7 @@ impl<'p> Engine<'p> {
             history: None,
             generations: Vec::new(),
             tier_moves: Vec::new(),
+            period_starts: Vec::new(),
             sales: BTreeMap::new(),
         }
     }
@@ -424,6 +428,7 @@ impl<'p> Engine<'p> {
             Err(reject) => {
                 // A rejected record moved no one to run rules on.
                 self.tier_moves.clear();
+                self.period_starts.clear();
                 if let Some(explanation) = self.explanation_of(&event.member) {
                     explanation.rejected(event, &reject.reason);
                 }
@@ -533,7 +538,7 @@ impl<'p> Engine<'p> {
                 self.unenroll(m, rows);
                 return Err(reject(reason));
             }
-            self.fire_tier_moves();
+            self.fire_tier_events();
             self.keep_id(event);
             return Ok(());
         };
@@ -551,7 +556,7 @@ impl<'p> Engine<'p> {
             Body::Purchase { .. } | Body::Plain | Body::Enroll { .. } => self.earn(m, event, None),
         }
         .map_err(reject)?;
-        self.fire_tier_moves();
+        self.fire_tier_events();
         self.keep_id(event);
         Ok(())
     }
@@ -591,7 +596,7 @@ impl<'p> Engine<'p> {
                 DueKind::MemberDay(day) => self.celebrate(due.member, day, due.at),
                 DueKind::Expired(p) => self.fire_expiry(due.member, p, due.at),
             }
-            self.fire_tier_moves();
+            self.fire_tier_events();
             if self.ledger.len() >= rows {
                 more = true;
                 break;

@@ -514,6 +514,12 @@ impl Engine<'_> {
         if next > at && !idle {
             self.schedule_period_end(m, next);
         }
+        // A rolling window is reviewed at month ends, but has no periods.
+        // The rules on a start wake paused reviews, as any event of the
+        // member does: the next start comes too.
+        if !matches!(tiers.window, Window::Rolling(_)) {
+            self.note_period_start(m, at);
+        }
     }
 
     /// Before an event of member `m` at `now`: if its reviews were paused,

@@ -138,7 +138,8 @@ impl Body {
             | BuiltinEvent::MonthStart
             | BuiltinEvent::Upgrade
             | BuiltinEvent::TierChange
-            | BuiltinEvent::Expiry => Body::Plain,
+            | BuiltinEvent::Expiry
+            | BuiltinEvent::TierPeriodStart => Body::Plain,
             BuiltinEvent::Return => match (text(next()), number(next())) {
                 (None, _) => {
                     return Err("`return` needs `of`, the id of the purchase returned".into())

@@ -406,6 +406,8 @@ pub fn builtin_note(source: &str, offset: usize, word: &str) -> Option<String> {
                 ", made when a member moves up a tier".to_string()
             } else if event.from_tier_move() {
                 ", made when a member moves up or down a tier".to_string()
+            } else if *event == BuiltinEvent::TierPeriodStart {
+                ", made when a member's next tier period starts".to_string()
             } else if event.made_by_loyalty() {
                 format!(
                     ", made when a member's points expire, with {}",
