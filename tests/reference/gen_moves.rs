@@ -23,15 +23,17 @@ pub const ATTRIBUTES: [(&str, FieldType); 5] = [
 ];
 
 /// The events loyalty makes (docs/semantics.md, "Birthdays, anniversaries
-/// and month starts", "Upgrades", "Tier changes"): a rule's `on` past the
-/// declared types' indices; the clock's days first.
-pub const MADE: [&str; 6] = [
+/// and month starts", "Upgrades", "Tier changes", "Expiries", "Tier
+/// periods"): a rule's `on` past the declared types' indices; the clock's
+/// days first.
+pub const MADE: [&str; 7] = [
     "birthday",
     "anniversary",
     "month_start",
     "upgrade",
     "tier_change",
     "expiry",
+    "tier_period_start",
 ];
 
 /// How many of [`MADE`] are days the clock makes.

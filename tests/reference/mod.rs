@@ -93,7 +93,10 @@
 //! tier_change` (on every move, up or down, after the upgrade's rules,
 //! reading `previous_tier`) and `on expiry` (per member, type and instant
 //! of the clock's expiries, after the member's other work then and before
-//! their days, reading `expired` and `points_type`); a member named like a pool
+//! their days, reading `expired` and `points_type`) and `on
+//! tier_period_start` (at each start of a period but the enrolment's,
+//! after the review and its moves' rules; a qualification year's at an
+//! upgrade too); a member named like a pool
 //! (`kind:id`: a pool of that name cannot open, and once a pool has it,
 //! the member cannot enrol); `profile` records (the attributes given
 //! replace the member's, a known birthday cannot change, one giving
@@ -693,6 +696,9 @@ pub struct Evaluation<'p> {
     /// Members who moved between tiers, when, from and to which rank,
     /// whose rules `on upgrade` and `on tier_change` have not run yet.
     tier_moves: Vec<(String, DateTime<Utc>, usize, usize)>,
+    /// Members whose next tier period started, and when, whose rules `on
+    /// tier_period_start` have not run yet.
+    period_starts: Vec<(String, DateTime<Utc>)>,
     outcome: Outcome,
 }
 
@@ -737,6 +743,7 @@ impl<'p> Evaluation<'p> {
             previewed: BTreeMap::new(),
             seq: 0,
             tier_moves: Vec::new(),
+            period_starts: Vec::new(),
             outcome: Outcome::default(),
         }
     }
@@ -900,6 +907,7 @@ impl<'p> Evaluation<'p> {
             self.ids.entry(e.id.clone()).or_default().push(t);
         } else {
             self.tier_moves.clear();
+            self.period_starts.clear();
         }
         applied
     }

@@ -303,11 +303,19 @@ impl Evaluation<'_> {
         }
     }
 
+    /// docs/semantics.md, "Tier periods": the member's next tier period
+    /// started at `t`; the rules on it run once what started it is done.
+    pub(super) fn period_started(&mut self, member: &str, t: DateTime<Utc>) {
+        if self.rules_on("tier_period_start") {
+            self.period_starts.push((member.to_string(), t));
+        }
+    }
+
     /// The rules on the moves noted, in order (on the upgrade, then on the
-    /// tier change, each reading the tier the move reached), and on those
-    /// they make.
+    /// tier change, each reading the tier the move reached), then on the
+    /// periods started, and on those they make.
     pub(super) fn fire_tier_moves(&mut self) {
-        while !self.tier_moves.is_empty() {
+        while !self.tier_moves.is_empty() || !self.period_starts.is_empty() {
             for (member, at, from, to) in std::mem::take(&mut self.tier_moves) {
                 let reached = BTreeMap::from([("tier".to_string(), Value::Tier(to))]);
                 if to > from && self.rules_on("upgrade") {
@@ -318,6 +326,9 @@ impl Evaluation<'_> {
                     moved.insert("previous_tier".to_string(), Value::Tier(from));
                     self.made_event(&member, "tier_change", at, moved);
                 }
+            }
+            for (member, at) in std::mem::take(&mut self.period_starts) {
+                self.made_event(&member, "tier_period_start", at, BTreeMap::new());
             }
         }
     }

@@ -900,6 +900,7 @@ impl Evaluation<'_> {
         for note in rows {
             self.note_row(member, at, "rollover", &note, event);
         }
+        self.period_started(member, at);
     }
 
     /// A return takes back from the measures what the purchase added:
