@@ -579,29 +579,33 @@ fn a_tier_change_fires_on_moves_up_and_down_and_reads_the_tier_left() {
     );
 }
 
+/// A program in New York time whose stars, a star per dollar, make its
+/// tiers over `window_and_tiers` (`calendar year { ... }`), with `rules`
+/// after the one on purchases.
+fn stars_earned_by_purchases(window_and_tiers: &str, rules: &str) -> String {
+    format!(
+        "{}points stars {{\n  precision 0\n}}\ntiers by stars earned over {window_and_tiers}\n\
+         rule base {{\n  on purchase\n  earn 1 stars per 1 USD of amount\n}}\n{rules}\n",
+        ny!("")
+    )
+}
+
 #[test]
 fn a_tier_change_award_that_lifts_the_member_makes_another_tier_change() {
-    let program = ny!(r#"
-points stars {
-  precision 0
-}
-tiers by stars earned over calendar year {
+    let program = &stars_earned_by_purchases(
+        "calendar year {
   tier green  from 0
   tier silver from 100
   tier gold   from 600
   tier black  from 5000
   downgrade never
-}
-rule base {
-  on purchase
-  earn 1 stars per 1 USD of amount
-}
-rule step {
+}",
+        "rule step {
   on tier_change where tier > previous_tier
   earn 500 stars
   limit 2 per member per lifetime
-}
-"#);
+}",
+    );
     let events = "id,time,member,type,amount
                   e1,2025-01-05 09:00,ann,enroll,
                   e2,2025-02-01 10:00,ann,purchase,150";
@@ -831,29 +835,22 @@ fn a_record_cannot_be_an_expiry() {
 
 #[test]
 fn a_tier_period_start_fires_at_each_review_idle_members_included() {
-    let program = ny!(r#"
-points stars {
-  precision 0
-}
-tiers by stars earned over calendar year {
+    let program = &stars_earned_by_purchases(
+        "calendar year {
   tier green  from 0
   tier silver from 100
   tier gold   from 300
   downgrade at period end, at most 1 level
-}
-rule base {
-  on purchase
-  earn 1 stars per 1 USD of amount
-}
-rule loyal {
+}",
+        "rule loyal {
   on tier_period_start
   earn 1 stars
 }
 rule new_year {
   on tier_period_start where tier >= silver
   earn 150 stars
-}
-"#);
+}",
+    );
     let events = "id,time,member,type,amount
                   e1,2025-01-05 09:00,ann,enroll,
                   e2,2025-01-06 09:00,bob,enroll,
@@ -892,24 +889,17 @@ rule new_year {
 
 #[test]
 fn a_qualification_year_starts_at_an_upgrade_and_its_rules_run_after_it() {
-    let program = ny!(r#"
-points stars {
-  precision 0
-}
-tiers by stars earned over qualification year {
+    let program = &stars_earned_by_purchases(
+        "qualification year {
   tier green  from 0
   tier silver from 100
   downgrade at period end
-}
-rule base {
-  on purchase
-  earn 1 stars per 1 USD of amount
-}
-rule fresh_start {
+}",
+        "rule fresh_start {
   on tier_period_start where tier >= silver
   earn 20 stars
-}
-"#);
+}",
+    );
     let events = "id,time,member,type,amount
                   e1,2025-01-05 09:00,ann,enroll,
                   e2,2025-03-01 10:00,ann,purchase,150";

@@ -571,6 +571,10 @@ mod tests {
             )
         );
         assert_eq!(
+            builtin_note(&source, 0, "tier_period_start").as_deref(),
+            Some("**built-in event type** `tier_period_start`, made when a member's next tier period starts")
+        );
+        assert_eq!(
             builtin_note(&source, 0, "expiry").as_deref(),
             Some("**built-in event type** `expiry`, made when a member's points expire, with `expired`: number, `points_type`: text")
         );
