@@ -503,7 +503,7 @@ rule welcome {
   earn 5 stars
 }
 "#);
-    let found: Vec<(String, String)> = checked(program)
+    let found: Vec<(String, String)> = support::checked(program)
         .into_iter()
         .map(|d| (d.code.to_string(), d.message))
         .collect();
@@ -626,14 +626,9 @@ fn a_tier_change_award_that_lifts_the_member_makes_another_tier_change() {
     );
 }
 
-/// What `loyalty check` finds in `program`.
-fn checked(program: &str) -> Vec<loyalty::diagnostic::Diagnostic> {
-    loyalty::check::check(&loyalty::syntax::parse(program).unwrap())
-}
-
 #[test]
 fn previous_tier_is_only_for_rules_on_tier_changes() {
-    let found = checked(&format!(
+    let found = support::checked(&format!(
         "{CLIMB}rule odd {{\n  on purchase where previous_tier < gold\n  earn 5 stars\n}}\n\
          rule typo {{\n  on tier_change where previus_tier < gold\n  earn 5 stars\n}}\n"
     ));
@@ -932,7 +927,10 @@ fn a_rule_on_tier_period_start_without_periods_never_fires() {
     );
     let no_tiers = format!("{}points stars\n{rule}", ny!(""));
     for program in [rolling, no_tiers] {
-        let found: Vec<String> = checked(&program).into_iter().map(|d| d.message).collect();
+        let found: Vec<String> = support::checked(&program)
+            .into_iter()
+            .map(|d| d.message)
+            .collect();
         assert_eq!(
             found,
             ["this rule can never fire: tier periods need a `tiers` block over a calendar, membership or qualification window"]

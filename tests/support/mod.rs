@@ -451,6 +451,11 @@ fn afterwards(program: &Program, engine: &mut Engine, now: DateTime<Utc>) -> Vec
 }
 
 /// `source` compiled; the test fails with its diagnostics if it does not.
+/// What `loyalty check` finds in `source`, which parses.
+pub fn checked(source: &str) -> Vec<loyalty::diagnostic::Diagnostic> {
+    loyalty::check::check(&loyalty::syntax::parse(source).unwrap())
+}
+
 pub fn compile(source: &str) -> Program {
     match loyalty::compile::compile(source) {
         Ok((program, _warnings)) => program,
