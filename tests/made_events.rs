@@ -408,14 +408,29 @@ rule gold_welcome {
 }
 "#);
 
+/// Ann enrols and buys for `amount` USD on 1 February 2025; Bob enrols
+/// and is matched to gold on 1 March, until 30 June.
+fn climbers(amount: u32) -> String {
+    format!(
+        "id,time,member,type,amount,tier,reason,until
+         e1,2025-01-05 09:00,ann,enroll,,,,
+         e2,2025-02-01 10:00,ann,purchase,{amount},,,
+         e3,2025-01-06 09:00,bob,enroll,,,,
+         e4,2025-03-01 09:00,bob,set_tier,,gold,rival card,2025-06-30"
+    )
+}
+
+/// A run of `program` through `until`, which a sharded run must repeat.
+fn run_alike(program: &str, events: &str, until: &str) -> support::Run {
+    let run = run_until(program, events, until);
+    let sharded = run_in_shards(program, events, Order::Sort, Some(until), Some(2));
+    assert_eq!(sharded.ledger, run.ledger);
+    run
+}
+
 #[test]
 fn an_upgrade_runs_its_rules_after_what_moved_the_member_and_chains() {
-    let events = "id,time,member,type,amount,tier,reason,until
-                  e1,2025-01-05 09:00,ann,enroll,,,,
-                  e2,2025-02-01 10:00,ann,purchase,150,,,
-                  e3,2025-01-06 09:00,bob,enroll,,,,
-                  e4,2025-03-01 09:00,bob,set_tier,,gold,rival card,2025-06-30";
-    let run = run_until(CLIMB, events, "2027-01-31");
+    let run = run_alike(CLIMB, &climbers(150), "2027-01-31");
     // Ann: 150 stars make her silver; then the upgrade's rules: 500 (the
     // welcome to silver), which make 650 and gold; that upgrade's rules:
     // 50. 2025 keeps gold (700); 2026 earns nothing, so silver from 1
@@ -439,8 +454,6 @@ fn an_upgrade_runs_its_rules_after_what_moved_the_member_and_chains() {
         run.rows("bob", &["earn"]),
         ["earn 2025-03-01T09:00:00-05:00 50 =50 gold_welcome"]
     );
-    let sharded = run_in_shards(CLIMB, events, Order::Sort, Some("2027-01-31"), Some(2));
-    assert_eq!(sharded.ledger, run.ledger);
 }
 
 #[test]
@@ -490,8 +503,7 @@ rule welcome {
   earn 5 stars
 }
 "#);
-    let file = loyalty::syntax::parse(program).unwrap();
-    let found: Vec<(String, String)> = loyalty::check::check(&file)
+    let found: Vec<(String, String)> = support::checked(program)
         .into_iter()
         .map(|d| (d.code.to_string(), d.message))
         .collect();
@@ -499,7 +511,476 @@ rule welcome {
         found,
         [(
             "never-fires".to_string(),
-            "this rule can never fire: no member can move up a tier without two tiers".to_string()
+            "this rule can never fire: no member can move between tiers without two tiers"
+                .to_string()
         )]
     );
+}
+
+/// [`CLIMB`] with vouchers for reaching gold from below, and for each
+/// step down: the rules on tier changes come after those on upgrades.
+fn moves() -> String {
+    format!(
+        "{CLIMB}points vouchers {{\n  precision 0\n}}\n\
+         rule welcome_gold {{\n  on tier_change where previous_tier < gold and tier >= gold\n  earn 2 vouchers\n}}\n\
+         rule sorry {{\n  on tier_change where tier < previous_tier\n  earn 1 vouchers\n}}\n"
+    )
+}
+
+#[test]
+fn a_tier_change_fires_on_moves_up_and_down_and_reads_the_tier_left() {
+    let run = run_alike(&moves(), &climbers(350), "2028-01-31");
+    // Ann: 350 stars make her silver. The upgrade's rules first (the
+    // welcome to silver, 500: 850, gold), then its tier change's (green to
+    // silver: no voucher). Then the move to gold: its upgrade's 50, and its
+    // tier change from silver < gold to gold, 2 vouchers. 2025 keeps gold
+    // on 1 January 2026 (900 >= 600); 2026 earns nothing: silver on 1
+    // January 2027 (gold > silver: 1 voucher; no upgrade), and green on 1
+    // January 2028 (1 more).
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-05T09:00:00-05:00 joined at green",
+            "earn 2025-02-01T10:00:00-05:00 350 =350 base",
+            "tier_change 2025-02-01T10:00:00-05:00 green → silver (threshold reached)",
+            "earn 2025-02-01T10:00:00-05:00 500 =850 silver_welcome",
+            "tier_change 2025-02-01T10:00:00-05:00 silver → gold (threshold reached)",
+            "earn 2025-02-01T10:00:00-05:00 50 =900 gold_welcome",
+            "earn 2025-02-01T10:00:00-05:00 2 =2 welcome_gold",
+            "tier_change 2027-01-01T00:00:00-05:00 gold → silver (not requalified)",
+            "earn 2027-01-01T00:00:00-05:00 1 =3 sorry",
+            "tier_change 2028-01-01T00:00:00-05:00 silver → green (not requalified)",
+            "earn 2028-01-01T00:00:00-05:00 1 =4 sorry",
+        ]
+    );
+    assert_eq!(run.balance("ann", "vouchers"), d("4"));
+    // Bob: the status match moves him from green to gold (upgrade: 50
+    // stars; welcome: 2 vouchers). The match lapses after 30 June; 2025's
+    // 50 stars keep nothing, so silver on 1 January 2026 (sorry, 1), and
+    // green on 1 January 2027 (sorry, 1).
+    assert_eq!(
+        run.rows("bob", &["earn"]),
+        [
+            "earn 2025-03-01T09:00:00-05:00 50 =50 gold_welcome",
+            "earn 2025-03-01T09:00:00-05:00 2 =2 welcome_gold",
+            "earn 2026-01-01T00:00:00-05:00 1 =3 sorry",
+            "earn 2027-01-01T00:00:00-05:00 1 =4 sorry",
+        ]
+    );
+    // Bob's 2026 step down, Ann's and Bob's 2027, Ann's 2028.
+    assert_eq!(
+        events_of(&run, "sorry"),
+        [
+            "tier_change:2026-01-01",
+            "tier_change:2027-01-01",
+            "tier_change:2027-01-01",
+            "tier_change:2028-01-01"
+        ]
+    );
+}
+
+/// A program in New York time whose stars, a star per dollar, make its
+/// tiers over `window_and_tiers` (`calendar year { ... }`), with `rules`
+/// after the one on purchases.
+fn stars_earned_by_purchases(window_and_tiers: &str, rules: &str) -> String {
+    format!(
+        "{}points stars {{\n  precision 0\n}}\ntiers by stars earned over {window_and_tiers}\n\
+         rule base {{\n  on purchase\n  earn 1 stars per 1 USD of amount\n}}\n{rules}\n",
+        ny!("")
+    )
+}
+
+#[test]
+fn a_tier_change_award_that_lifts_the_member_makes_another_tier_change() {
+    let program = &stars_earned_by_purchases(
+        "calendar year {
+  tier green  from 0
+  tier silver from 100
+  tier gold   from 600
+  tier black  from 5000
+  downgrade never
+}",
+        "rule step {
+  on tier_change where tier > previous_tier
+  earn 500 stars
+  limit 2 per member per lifetime
+}",
+    );
+    let events = "id,time,member,type,amount
+                  e1,2025-01-05 09:00,ann,enroll,
+                  e2,2025-02-01 10:00,ann,purchase,150";
+    let run = run(program, events);
+    // 150: silver; its tier change pays 500 (650): gold; that one pays
+    // 500 (1150), which lifts no one (black at 5000); the limit of 2 is
+    // reached, so the chain would stop there anyway.
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-05T09:00:00-05:00 joined at green",
+            "earn 2025-02-01T10:00:00-05:00 150 =150 base",
+            "tier_change 2025-02-01T10:00:00-05:00 green → silver (threshold reached)",
+            "earn 2025-02-01T10:00:00-05:00 500 =650 step",
+            "tier_change 2025-02-01T10:00:00-05:00 silver → gold (threshold reached)",
+            "earn 2025-02-01T10:00:00-05:00 500 =1150 step",
+        ]
+    );
+}
+
+#[test]
+fn previous_tier_is_only_for_rules_on_tier_changes() {
+    let found = support::checked(&format!(
+        "{CLIMB}rule odd {{\n  on purchase where previous_tier < gold\n  earn 5 stars\n}}\n\
+         rule typo {{\n  on tier_change where previus_tier < gold\n  earn 5 stars\n}}\n"
+    ));
+    // On a purchase: the tier left is no one's, and `gold` is read as a
+    // tier all the same.
+    assert_eq!(found[0].code, "wrong-event");
+    assert_eq!(
+        found[0].message,
+        "`previous_tier` is the tier a member left, but this rule is on `purchase`"
+    );
+    // Misspelt: a did-you-mean (and `gold`, which only `tier` or
+    // `previous_tier` make a tier, unknown too).
+    assert_eq!(found[1].code, "unknown-name");
+    let help = found[1].help.as_deref().unwrap_or_default();
+    assert!(help.contains("`previous_tier`"), "{help}");
+    assert_eq!(found.len(), 3, "{found:?}");
+}
+
+#[test]
+fn explain_tells_a_tier_change_and_why_its_rules_fired() {
+    let events = "id,time,member,type,amount
+                  e1,2025-01-05 09:00,ann,enroll,
+                  e2,2025-02-01 10:00,ann,purchase,150";
+    let text = support::explain(&moves(), events, "ann");
+    // Her move to silver (whose upgrade's award moves her on to gold) is
+    // no welcome to gold; her move to gold is.
+    assert!(
+        text.contains(
+            "2025-02-01 10:00  tier_change tier_change:2025-02-01\n  \
+             ✗ welcome_gold: `tier >= gold` is false\n  \
+             ✗ sorry: `tier < previous_tier` is false\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "2025-02-01 10:00  tier_change tier_change:2025-02-01\n  \
+             ✓ welcome_gold: 2 = 2 vouchers\n  \
+             ✗ sorry: `tier < previous_tier` is false\n"
+        ),
+        "{text}"
+    );
+}
+
+/// Two points types expiring in two ways; the rules on expiry come last
+/// and tell the types apart by `points_type`.
+const LAPSES: &str = ny!(r#"
+points stars {
+  precision 0
+  expire 3 months after earn at end of month
+}
+points coins {
+  precision 0
+  expire after 2 months without activity
+}
+rule base {
+  on purchase
+  earn 1 stars per 1 USD of amount
+}
+rule coin {
+  on purchase
+  earn 5 coins
+}
+rule we_miss_you {
+  on expiry where points_type = "stars" and expired >= 100
+  earn 50 stars
+}
+rule coins_to_stars {
+  on expiry where points_type = "coins"
+  earn 1 stars per 1 of expired
+}
+"#);
+
+#[test]
+fn an_expiry_runs_its_rules_once_per_instant_with_the_points_expired() {
+    let events = "id,time,member,type,amount
+                  e1,2025-01-05 09:00,ann,enroll,
+                  e2,2025-01-06 09:00,bob,enroll,
+                  e3,2025-01-10 10:00,ann,purchase,150
+                  e4,2025-01-10 11:00,bob,purchase,80
+                  e5,2025-01-20 10:00,ann,purchase,30";
+    let run = run_alike(LAPSES, events, "2025-06-15");
+    // Ann's coins: 5 + 5, her last coin on 20 January, so both go at 20
+    // March 10:00 (-04:00 by then): one expiry of 10 coins, 10 stars. Her
+    // stars of 10 and 20 January both expire at the end of April: one
+    // expiry of 180 at 1 May 00:00, so 50 stars (the 10 stars of 20 March
+    // last until the end of June).
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "earn 2025-01-10T10:00:00-05:00 150 =150 base",
+            "earn 2025-01-10T10:00:00-05:00 5 =5 coin",
+            "earn 2025-01-20T10:00:00-05:00 30 =180 base",
+            "earn 2025-01-20T10:00:00-05:00 5 =10 coin",
+            "expire 2025-03-20T10:00:00-04:00 -5 =5",
+            "expire 2025-03-20T10:00:00-04:00 -5 =0",
+            "earn 2025-03-20T10:00:00-04:00 10 =190 coins_to_stars",
+            "expire 2025-05-01T00:00:00-04:00 -150 =40",
+            "expire 2025-05-01T00:00:00-04:00 -30 =10",
+            "earn 2025-05-01T00:00:00-04:00 50 =60 we_miss_you",
+        ]
+    );
+    assert_eq!(events_of(&run, "we_miss_you"), ["expiry:2025-05-01"]);
+    // Bob's 5 coins go on 10 March at 11:00 (5 stars); his 80 stars on 1
+    // May are fewer than 100: no consolation.
+    assert_eq!(
+        run.rows("bob", &["earn"]),
+        [
+            "earn 2025-01-10T11:00:00-05:00 80 =80 base",
+            "earn 2025-01-10T11:00:00-05:00 5 =5 coin",
+            "earn 2025-03-10T11:00:00-04:00 5 =85 coins_to_stars",
+        ]
+    );
+    assert_eq!(run.balance("bob", "stars"), d("5"));
+}
+
+#[test]
+fn a_late_purchase_re_runs_the_member_s_expiries_as_if_sorted() {
+    // Ann's purchase of 20 January (e5) is read after one of 15 May: the
+    // stream has paid her expiries of 10 March (5 coins) and 1 May (150
+    // stars) by then, and the re-run makes them 20 March (10 coins) and 1
+    // May (180 stars), as a sorted run does.
+    let events = "id,time,member,type,amount
+                  e1,2025-01-05 09:00,ann,enroll,
+                  e3,2025-01-10 10:00,ann,purchase,150
+                  e6,2025-05-15 10:00,ann,purchase,1
+                  e5,2025-01-20 10:00,ann,purchase,30";
+    let sorted = run(LAPSES, events);
+    // 180 + 10 + 1 stars earned, 180 expired, 10 (coins) + 50 paid.
+    assert_eq!(sorted.balance("ann", "stars"), d("61"));
+    assert_eq!(events_of(&sorted, "coins_to_stars"), ["expiry:2025-03-20"]);
+    let streamed = run_in_shards(LAPSES, events, Order::Stream, None, None);
+    assert_eq!(streamed.members, sorted.members);
+}
+
+#[test]
+fn an_award_on_expiry_that_expires_in_turn_fires_again_when_it_does() {
+    let program = |limit: &str| {
+        format!(
+            "{}points stars {{\n  precision 0\n  expire 1 months after earn\n}}\n\
+             rule base {{\n  on purchase\n  earn 1 stars per 1 USD of amount\n}}\n\
+             rule again {{\n  on expiry\n  earn 10 stars\n{limit}}}\n",
+            ny!("")
+        )
+    };
+    let events = "id,time,member,type,amount
+                  e1,2025-01-05 09:00,ann,enroll,
+                  e2,2025-01-15 10:00,ann,purchase,100";
+    // 100 stars expire on 15 February, the 10 they pay on 15 March, the
+    // next 10 on 15 April, then on 15 May: four awards by the end of May,
+    // each a month apart, and 10 left.
+    let unbounded = run_until(&program(""), events, "2025-05-31");
+    assert_eq!(
+        events_of(&unbounded, "again"),
+        [
+            "expiry:2025-02-15",
+            "expiry:2025-03-15",
+            "expiry:2025-04-15",
+            "expiry:2025-05-15"
+        ]
+    );
+    assert_eq!(unbounded.balance("ann", "stars"), d("10"));
+    // Two a year: the 10 of 15 March expire on 15 April and pay nothing.
+    let limited = run_until(
+        &program("  limit 2 per member per year\n"),
+        events,
+        "2025-05-31",
+    );
+    assert_eq!(
+        events_of(&limited, "again"),
+        ["expiry:2025-02-15", "expiry:2025-03-15"]
+    );
+    assert_eq!(limited.balance("ann", "stars"), d("0"));
+}
+
+#[test]
+fn explain_tells_an_expiry_with_what_expired() {
+    let events = "id,time,member,type,amount
+                  e1,2025-01-05 09:00,ann,enroll,
+                  e3,2025-01-10 10:00,ann,purchase,150";
+    let text = support::explain_until(LAPSES, events, "ann", Some("2025-05-31"));
+    assert!(
+        text.contains("2025-05-01 00:00  expiry expiry:2025-05-01: expired 150, points_type \"stars\"\n  ✓ we_miss_you: "),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_record_cannot_be_an_expiry() {
+    let events = "id,time,member,type,amount
+                  e1,2025-01-05 09:00,ann,enroll,
+                  e2,2025-02-01 10:00,ann,expiry,";
+    let run = run(LAPSES, events);
+    assert_eq!(
+        run.rejects[0].1,
+        "`expiry` events are made by loyalty itself: a record cannot be one"
+    );
+}
+
+#[test]
+fn a_tier_period_start_fires_at_each_review_idle_members_included() {
+    let program = &stars_earned_by_purchases(
+        "calendar year {
+  tier green  from 0
+  tier silver from 100
+  tier gold   from 300
+  downgrade at period end, at most 1 level
+}",
+        "rule loyal {
+  on tier_period_start
+  earn 1 stars
+}
+rule new_year {
+  on tier_period_start where tier >= silver
+  earn 150 stars
+}",
+    );
+    let events = "id,time,member,type,amount
+                  e1,2025-01-05 09:00,ann,enroll,
+                  e2,2025-01-06 09:00,bob,enroll,
+                  e3,2025-02-01 10:00,ann,purchase,350";
+    let run = run_alike(program, events, "2028-01-31");
+    // Ann: gold by 350. 1 January 2026: 2025 keeps gold, then the new
+    // year starts: 1 and 150, which count toward 2026 (151). 1 January
+    // 2027: 151 < 300, down to silver, then 1 and 150 (silver); 2028: 151
+    // keeps silver, 1 and 150 again. The year she enrolled in is no start.
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-05T09:00:00-05:00 joined at green",
+            "earn 2025-02-01T10:00:00-05:00 350 =350 base",
+            "tier_change 2025-02-01T10:00:00-05:00 green → gold (threshold reached)",
+            "earn 2026-01-01T00:00:00-05:00 1 =351 loyal",
+            "earn 2026-01-01T00:00:00-05:00 150 =501 new_year",
+            "tier_change 2027-01-01T00:00:00-05:00 gold → silver (not requalified)",
+            "earn 2027-01-01T00:00:00-05:00 1 =502 loyal",
+            "earn 2027-01-01T00:00:00-05:00 150 =652 new_year",
+            "earn 2028-01-01T00:00:00-05:00 1 =653 loyal",
+            "earn 2028-01-01T00:00:00-05:00 150 =803 new_year",
+        ]
+    );
+    // Bob never buys, green at his floor: his reviews would change
+    // nothing, but each year's start is his too.
+    assert_eq!(
+        run.rows("bob", &["earn"]),
+        [
+            "earn 2026-01-01T00:00:00-05:00 1 =1 loyal",
+            "earn 2027-01-01T00:00:00-05:00 1 =2 loyal",
+            "earn 2028-01-01T00:00:00-05:00 1 =3 loyal",
+        ]
+    );
+}
+
+#[test]
+fn a_qualification_year_starts_at_an_upgrade_and_its_rules_run_after_it() {
+    let program = &stars_earned_by_purchases(
+        "qualification year {
+  tier green  from 0
+  tier silver from 100
+  downgrade at period end
+}",
+        "rule fresh_start {
+  on tier_period_start where tier >= silver
+  earn 20 stars
+}",
+    );
+    let events = "id,time,member,type,amount
+                  e1,2025-01-05 09:00,ann,enroll,
+                  e2,2025-03-01 10:00,ann,purchase,150";
+    let run = run_alike(program, events, "2026-03-31");
+    // 150 make her silver, which starts a qualification year at once: 20
+    // stars, the first of the new year's measure. A year later, 20 < 100:
+    // green, and a year starts with nothing for green.
+    assert_eq!(
+        run.rows("ann", &[]),
+        [
+            "tier_change 2025-01-05T09:00:00-05:00 joined at green",
+            "earn 2025-03-01T10:00:00-05:00 150 =150 base",
+            "tier_change 2025-03-01T10:00:00-05:00 green → silver (threshold reached)",
+            "earn 2025-03-01T10:00:00-05:00 20 =170 fresh_start",
+            "tier_change 2026-03-01T10:00:00-05:00 silver → green (not requalified)",
+        ]
+    );
+    assert_eq!(
+        events_of(&run, "fresh_start"),
+        ["tier_period_start:2025-03-01"]
+    );
+}
+
+#[test]
+fn a_rule_on_tier_period_start_without_periods_never_fires() {
+    let rule = "rule start {\n  on tier_period_start\n  earn 5 stars\n}\n";
+    let rolling = format!(
+        "{}points stars\ntiers by stars earned over rolling 12 months {{\n  tier green from 0\n  tier gold from 100\n}}\n{rule}",
+        ny!("")
+    );
+    let no_tiers = format!("{}points stars\n{rule}", ny!(""));
+    for program in [rolling, no_tiers] {
+        let found: Vec<String> = support::checked(&program)
+            .into_iter()
+            .map(|d| d.message)
+            .collect();
+        assert_eq!(
+            found,
+            ["this rule can never fire: tier periods need a `tiers` block over a calendar, membership or qualification window"]
+        );
+    }
+}
+
+/// A program whose purchases can take the stars issued to the most loyalty
+/// counts, and whose members get a star on each enrolment anniversary.
+const AT_THE_LIMIT: &str = ny!(r#"
+points stars {
+  precision 0
+}
+
+rule big {
+  on purchase
+  earn 1000000000000000 stars per 0.0001 of qty
+}
+
+rule yearly {
+  on anniversary
+  earn 1 stars
+}
+
+event purchase {
+  qty: number
+}
+"#);
+
+#[test]
+fn an_award_refused_at_the_limit_is_not_undone_when_a_late_event_re_runs_its_member() {
+    // Ann's purchase issues 10^20 stars, the most loyalty counts: when
+    // bob's purchase moves the clock past both anniversaries, each star is
+    // refused. Bob's late purchase re-runs him; his re-run must take back
+    // what his rows said (no star), not what re-running alone would have
+    // given him.
+    let events = "id,time,member,type,amount,qty
+                  e1,2024-01-01 10:00,ann,enroll,,
+                  e2,2024-01-02 10:00,bob,enroll,,
+                  e3,2024-06-01 10:00,ann,purchase,1,10
+                  e4,2025-03-01 10:00,bob,purchase,1,0
+                  e5,2024-07-01 10:00,bob,purchase,1,0";
+    let run = support::run_with(AT_THE_LIMIT, events, Order::Stream, None);
+    for member in ["ann", "bob"] {
+        let rows: Vec<_> = run.ledger.iter().filter(|r| r.member == member).collect();
+        let sum: rust_decimal::Decimal = rows.iter().map(|r| r.amount).sum();
+        assert_eq!(sum, run.balance(member, "stars"), "{member}: {rows:?}");
+        if let Some(last) = rows.iter().rev().find(|r| !r.points.is_empty()) {
+            assert_eq!(last.balance, run.balance(member, "stars"), "{member}");
+        }
+    }
+    assert_eq!(run.balance("ann", "stars"), d("100000000000000000000"));
 }

@@ -35,10 +35,16 @@ pub enum BuiltinEvent {
     MonthStart,
     /// A member moving up a tier: made by the engine.
     Upgrade,
+    /// A member moving up or down a tier: made by the engine too.
+    TierChange,
+    /// Points of a member expiring, by the clock: made by the engine too.
+    Expiry,
+    /// The start of a member's next tier period: made by the engine too.
+    TierPeriodStart,
 }
 
 impl BuiltinEvent {
-    pub const ALL: [BuiltinEvent; 17] = [
+    pub const ALL: [BuiltinEvent; 20] = [
         BuiltinEvent::Purchase,
         BuiltinEvent::Enroll,
         BuiltinEvent::Return,
@@ -56,6 +62,9 @@ impl BuiltinEvent {
         BuiltinEvent::Anniversary,
         BuiltinEvent::MonthStart,
         BuiltinEvent::Upgrade,
+        BuiltinEvent::TierChange,
+        BuiltinEvent::Expiry,
+        BuiltinEvent::TierPeriodStart,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +86,9 @@ impl BuiltinEvent {
             BuiltinEvent::Anniversary => "anniversary",
             BuiltinEvent::MonthStart => "month_start",
             BuiltinEvent::Upgrade => "upgrade",
+            BuiltinEvent::TierChange => "tier_change",
+            BuiltinEvent::Expiry => "expiry",
+            BuiltinEvent::TierPeriodStart => "tier_period_start",
         }
     }
 
@@ -90,7 +102,9 @@ impl BuiltinEvent {
             | BuiltinEvent::Birthday
             | BuiltinEvent::Anniversary
             | BuiltinEvent::MonthStart
-            | BuiltinEvent::Upgrade => &[],
+            | BuiltinEvent::Upgrade
+            | BuiltinEvent::TierChange
+            | BuiltinEvent::TierPeriodStart => &[],
             BuiltinEvent::Return => &[("of", FieldType::Text), ("amount", FieldType::Money)],
             BuiltinEvent::Redeem => &[
                 ("reward", FieldType::Text),
@@ -112,6 +126,10 @@ impl BuiltinEvent {
                 ("expires", FieldType::Date),
             ],
             BuiltinEvent::CancelRedeem => &[("redemption", FieldType::Text)],
+            BuiltinEvent::Expiry => &[
+                ("expired", FieldType::Number),
+                ("points_type", FieldType::Text),
+            ],
             BuiltinEvent::SetTier => &[
                 ("tier", FieldType::Text),
                 ("reason", FieldType::Text),
@@ -140,6 +158,9 @@ impl BuiltinEvent {
                 | BuiltinEvent::Anniversary
                 | BuiltinEvent::MonthStart
                 | BuiltinEvent::Upgrade
+                | BuiltinEvent::TierChange
+                | BuiltinEvent::Expiry
+                | BuiltinEvent::TierPeriodStart
         )
     }
 
@@ -152,10 +173,19 @@ impl BuiltinEvent {
         )
     }
 
-    /// Whether loyalty makes its events itself (the clock's, and an
-    /// `upgrade` when a member moves up a tier), never read from a record.
+    /// Whether the engine makes its events when a member moves between
+    /// tiers (`upgrade` up, `tier_change` up or down).
+    pub fn from_tier_move(self) -> bool {
+        matches!(self, BuiltinEvent::Upgrade | BuiltinEvent::TierChange)
+    }
+
+    /// Whether loyalty makes its events itself (the clock's, those of a
+    /// move between tiers, an `expiry`, a `tier_period_start`), never read
+    /// from a record.
     pub fn made_by_loyalty(self) -> bool {
-        self.from_clock() || self == BuiltinEvent::Upgrade
+        self.from_clock()
+            || self.from_tier_move()
+            || matches!(self, BuiltinEvent::Expiry | BuiltinEvent::TierPeriodStart)
     }
 
     /// Whether a program may add fields to it with an `event` block.
@@ -188,6 +218,7 @@ pub const BUILTIN_NAMES: &[&str] = &[
     "member",
     "balance",
     "referred",
+    "previous_tier",
 ];
 
 /// The built-in field of `enroll` naming the member who referred the new one.
@@ -206,6 +237,8 @@ pub struct Symbols<'a> {
     pub points: BTreeMap<&'a str, &'a PointsDecl>,
     /// The tiers of the (first) `tiers` block, lowest first.
     pub tiers: Vec<&'a Ident>,
+    /// The window of that block.
+    pub window: Option<&'a Window>,
     /// Measures named with `measure` in the tiers block.
     pub measures: BTreeMap<&'a str, &'a Spanned<MeasureSource>>,
     /// Rules in declaration order (the first of each name).
@@ -356,6 +389,7 @@ impl<'a> Symbols<'a> {
     }
 
     fn tiers_block(&mut self, tiers: &'a TiersDecl, checker: &mut Checker) {
+        self.window = Some(&tiers.window.node);
         let mut seen_tiers = BTreeMap::new();
         let mut seen_measures = BTreeMap::new();
         for stmt in &tiers.stmts {

@@ -1,7 +1,7 @@
 //! Type checking of expressions: conditions, awards and tier thresholds,
 //! against the declared event fields, member attributes and measures.
 
-use super::declarations::{EventSchema, Symbols, BUILTIN_NAMES};
+use super::declarations::{BuiltinEvent, EventSchema, Symbols, BUILTIN_NAMES};
 use super::suggest;
 use super::Checker;
 use crate::diagnostic::Diagnostic;
@@ -127,6 +127,7 @@ impl Types<'_, '_, '_> {
                 items,
             } => {
                 if self.is_tier(subject) {
+                    self.infer(subject);
                     items.iter().for_each(|item| self.tier_name(item));
                 } else {
                     let subject_ty = self.infer(subject);
@@ -219,18 +220,8 @@ impl Types<'_, '_, '_> {
 
     fn builtin(&mut self, name: &str, span: Span) -> Option<Ty> {
         Some(match name {
-            "tier" => {
-                if self.symbols.tiers.is_empty() {
-                    self.checker.report(
-                        Diagnostic::error("unknown-name", span, "this program has no tiers")
-                            .with_label("no `tiers` block")
-                            .with_help("declare tiers in a `tiers ... { }` block to use `tier`"),
-                    );
-                    Ty::Unknown
-                } else {
-                    Ty::Tier
-                }
-            }
+            "tier" => self.tier(span, name),
+            "previous_tier" => self.previous_tier(span),
             "date" => Ty::Date,
             "weekday" => Ty::Text,
             "hour" | "month" | "days_since_enroll" => Ty::Number,
@@ -248,6 +239,44 @@ impl Types<'_, '_, '_> {
             }
             _ => return None,
         })
+    }
+
+    /// `tier` or `previous_tier`: tiers, if the program has them.
+    fn tier(&mut self, span: Span, name: &str) -> Ty {
+        if self.symbols.tiers.is_empty() {
+            self.checker.report(
+                Diagnostic::error("unknown-name", span, "this program has no tiers")
+                    .with_label("no `tiers` block")
+                    .with_help(format!(
+                        "declare tiers in a `tiers ... {{ }}` block to use `{name}`"
+                    )),
+            );
+            Ty::Unknown
+        } else {
+            Ty::Tier
+        }
+    }
+
+    /// `previous_tier`: the tier a member left, in a rule on tier changes
+    /// (no other event moves the member).
+    fn previous_tier(&mut self, span: Span) -> Ty {
+        if let Scope::Event(Some((event, schema))) = self.scope {
+            if schema.builtin != Some(BuiltinEvent::TierChange) {
+                self.checker.report(
+                    Diagnostic::error(
+                        "wrong-event",
+                        span,
+                        format!(
+                            "`previous_tier` is the tier a member left, but this rule is on `{event}`"
+                        ),
+                    )
+                    .with_label("only for tier changes")
+                    .with_help("write the rule `on tier_change`"),
+                );
+                return Ty::Unknown;
+            }
+        }
+        self.tier(span, "previous_tier")
     }
 
     /// `first purchase`: in a rule on purchases (on another event it would
@@ -440,8 +469,10 @@ impl Types<'_, '_, '_> {
             | BinaryOp::Gt
             | BinaryOp::Ge => {
                 if self.is_tier(lhs) {
+                    self.infer(lhs);
                     self.tier_name(rhs);
                 } else if self.is_tier(rhs) {
+                    self.infer(rhs);
                     self.tier_name(lhs);
                 } else {
                     let (lt, rt) = (self.infer(lhs), self.infer(rhs));
@@ -478,16 +509,25 @@ impl Types<'_, '_, '_> {
         }
     }
 
-    /// Whether this is the built-in `tier` (compared with tier names, by rank).
+    /// Whether this is the built-in `tier` or `previous_tier` (compared
+    /// with tier names, or with each other, by rank).
     fn is_tier(&self, expr: &Expr) -> bool {
-        matches!(&expr.node, ExprKind::Name(n) if n == "tier")
-            && matches!(self.scope, Scope::Event(Some((_, schema))) if !schema.fields.contains_key("tier"))
-            && !self.symbols.member.contains_key("tier")
+        let ExprKind::Name(name) = &expr.node else {
+            return false;
+        };
+        ["tier", "previous_tier"].contains(&name.as_str())
+            && matches!(self.scope, Scope::Event(Some((_, schema))) if !schema.fields.contains_key(name.as_str()))
+            && !self.symbols.member.contains_key(name.as_str())
             && !self.symbols.tiers.is_empty()
     }
 
-    /// Checks that an expression names a tier.
+    /// Checks that an expression names a tier (or is `tier` or
+    /// `previous_tier` itself).
     fn tier_name(&mut self, expr: &Expr) {
+        if self.is_tier(expr) {
+            self.infer(expr);
+            return;
+        }
         match &expr.node {
             ExprKind::Name(name) if self.symbols.tier_rank(name).is_some() => {}
             ExprKind::Name(name) => self.checker.report(suggest::unknown(

@@ -84,13 +84,24 @@ fn check_rule<'a>(
             ));
         }
     }
-    if let Some((on_event, _)) = on.filter(|_| on_builtin(BuiltinEvent::Upgrade)) {
+    let on_tier_move = event.is_some_and(|(_, s)| s.builtin.is_some_and(|b| b.from_tier_move()));
+    if let Some((on_event, _)) = on.filter(|_| on_tier_move) {
         if symbols.tiers.len() < 2 {
             never_fires(
                 checker,
                 on_event.span,
-                "no member can move up a tier without two tiers",
-                "no upgrade to fire on",
+                "no member can move between tiers without two tiers",
+                &format!("no {} to fire on", on_event.node),
+            );
+        }
+    }
+    if let Some((on_event, _)) = on.filter(|_| on_builtin(BuiltinEvent::TierPeriodStart)) {
+        if !matches!(symbols.window, Some(w) if !matches!(w, Window::Rolling(_))) {
+            never_fires(
+                checker,
+                on_event.span,
+                "tier periods need a `tiers` block over a calendar, membership or qualification window",
+                "no tier period to start",
             );
         }
     }

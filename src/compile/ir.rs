@@ -492,6 +492,8 @@ pub enum Builtin {
     FirstPurchase,
     /// `referred`: the member enrolled naming a referrer.
     Referred,
+    /// `previous_tier`: the tier a member left (rules on tier changes).
+    PreviousTier,
 }
 
 #[derive(Debug, Clone)]

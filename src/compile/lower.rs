@@ -697,6 +697,7 @@ fn resolve_name(
                 )),
                 "days_since_enroll" => Expr::Builtin(Builtin::DaysSinceEnroll),
                 "referred" => Expr::Builtin(Builtin::Referred),
+                "previous_tier" => Expr::Builtin(Builtin::PreviousTier),
                 // Compared with `tier`: a tier's name stands for its rank.
                 _ => Expr::Const(Value::Tier(
                     names

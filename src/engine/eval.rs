@@ -31,6 +31,8 @@ pub struct Scope<'a> {
     pub basket: &'a [Item],
     /// The basket item an `earn` line is being computed on.
     pub item: Option<&'a Item>,
+    /// The tier the member left, on a tier change.
+    pub previous_tier: Option<TierRank>,
 }
 
 /// Whether a condition holds (a missing value makes it false). Conditions
@@ -176,6 +178,7 @@ fn builtin(b: Builtin, scope: &Scope) -> Value {
         },
         Builtin::FirstPurchase => Value::Bool(scope.first_purchase),
         Builtin::Referred => Value::Bool(scope.referred),
+        Builtin::PreviousTier => scope.previous_tier.map_or(Value::Missing, Value::Tier),
     }
 }
 
@@ -327,6 +330,7 @@ mod tests {
                 referred: false,
                 basket: &[],
                 item: None,
+                previous_tier: None,
             };
             prop_assert_eq!(holds(&e, &scope), *eval(&e, &scope) == Value::Bool(true), "{:?}", e);
         }

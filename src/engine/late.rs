@@ -37,8 +37,9 @@ pub(super) struct History {
 pub(super) struct Histories {
     members: Vec<History>,
     /// Whether rows are kept too: a member's rows depend on other members
-    /// through program-wide budgets, so they must be kept to be undone
-    /// exactly.
+    /// through program-wide budgets, and through the totals that refuse an
+    /// award loyalty makes (`made_events::makes_events`), so they must be
+    /// kept to be undone exactly.
     keep_rows: bool,
     files: packed::Files,
     /// Members linked by transfers and pools: each linked slot's group, by
@@ -154,7 +155,8 @@ impl<'p> Engine<'p> {
     pub fn accept_late_events(&mut self) {
         if accepts_late_events(self.program) && self.members.is_empty() {
             self.history = Some(Histories {
-                keep_rows: self.program.rules.iter().any(|r| !r.budgets.is_empty()),
+                keep_rows: self.program.rules.iter().any(|r| !r.budgets.is_empty())
+                    || super::made_events::makes_events(self.program),
                 ..Histories::default()
             });
         }

@@ -5,20 +5,40 @@
 //! February in other years. One day of each kind is queued per member at
 //! a time: the next is queued when one comes, so a member idle for years
 //! costs one firing a year (twelve for month starts). The engine makes an
-//! `upgrade` when a member moves up a tier, once what moved them is done.
+//! `upgrade` when a member moves up a tier, and a `tier_change` when they
+//! move up or down, once what moved them is done; and an `expiry` when
+//! points of a type of theirs expire by the clock, one for all that expire
+//! at one instant; and a `tier_period_start` when their next tier period
+//! starts.
 
 use super::{DueKind, Engine};
 use crate::compile::calendar;
-use crate::compile::ir::{BuiltinEvent, EventTypeId, Program, Value};
+use crate::compile::ir::{BuiltinEvent, EventTypeId, PointsId, Program, TierRank, Value};
 use crate::events::{Body, Event, Origin};
 use crate::syntax::ast::CalendarUnit;
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 
 /// Added to a day's place in scheduling order: at one instant, a member's
 /// days come after the rest of their clock work (a period ending at that
 /// midnight is reviewed, points expiring then are gone), as an event at
 /// that instant would.
 const AFTER_OTHER_WORK: u64 = 1 << 62;
+
+/// Added to an expiry's place in scheduling order: at one instant, the
+/// rules on a member's expiry run once every bucket of theirs expiring
+/// then is gone (and the rest of their clock work then is done), before
+/// their days.
+const AFTER_EXPIRIES: u64 = 1 << 61;
+
+/// A member's move between tiers, whose rules are still to run.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TierMove {
+    member: usize,
+    at: DateTime<Utc>,
+    from: TierRank,
+    to: TierRank,
+}
 
 /// A day of a member's that rules may fire on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -100,39 +120,158 @@ impl Engine<'_> {
     pub(super) fn celebrate(&mut self, m: usize, day: MemberDay, at: DateTime<Utc>) {
         let program = self.program;
         if let Some(kind) = day.celebrated(program) {
-            self.run_made_event(m, kind, made_id(program, day.event(), at), at);
+            self.run_made_event(
+                m,
+                kind,
+                made_id(program, day.event(), at),
+                at,
+                Vec::new(),
+                None,
+            );
             self.schedule_member_day(m, day, at);
         }
     }
 
-    /// Notes that member `m` moved up a tier at `at`, for `fire_upgrades`,
-    /// if a rule is on upgrades.
-    pub(super) fn note_upgrade(&mut self, m: usize, at: DateTime<Utc>) {
-        if upgrade_event(self.program).is_some() {
-            self.upgrades.push((m, at));
+    /// Notes that member `m` moved from tier `from` to `to` at `at`, for
+    /// `fire_tier_moves`, if a rule is on such a move.
+    pub(super) fn note_tier_move(
+        &mut self,
+        m: usize,
+        from: TierRank,
+        to: TierRank,
+        at: DateTime<Utc>,
+    ) {
+        let program = self.program;
+        let upgraded = to > from && upgrade_event(program).is_some();
+        if upgraded || tier_change_event(program).is_some() {
+            self.tier_moves.push(TierMove {
+                member: m,
+                at,
+                from,
+                to,
+            });
         }
     }
 
-    /// Runs the rules `on upgrade` for the upgrades noted, in the order
-    /// they happened, and for those their awards make in turn (each moves
-    /// a member up, so this ends by the top tier).
-    pub(super) fn fire_upgrades(&mut self) {
-        let Some(kind) = upgrade_event(self.program) else {
-            return;
-        };
-        while !self.upgrades.is_empty() {
-            for (m, at) in std::mem::take(&mut self.upgrades) {
-                let id = made_id(self.program, BuiltinEvent::Upgrade, at);
-                self.run_made_event(m, kind, id, at);
+    /// Notes that member `m`'s next tier period started at `at`, for
+    /// `fire_tier_events`, if a rule is on it.
+    pub(super) fn note_period_start(&mut self, m: usize, at: DateTime<Utc>) {
+        if with_rules(self.program, BuiltinEvent::TierPeriodStart).is_some() {
+            self.period_starts.push((m, at));
+        }
+    }
+
+    /// Runs the rules on the moves noted, in the order they happened (for
+    /// each, `on upgrade` if it is one, then `on tier_change`, all reading
+    /// the tier that move reached), then those on the tier periods noted
+    /// to start, and on what their awards make in turn. An award only
+    /// raises measures, so it can only move a member up (and start a
+    /// qualification year at most once per move): this ends by the top
+    /// tier.
+    pub(super) fn fire_tier_events(&mut self) {
+        let program = self.program;
+        while !self.tier_moves.is_empty() || !self.period_starts.is_empty() {
+            for moved in std::mem::take(&mut self.tier_moves) {
+                let TierMove {
+                    member,
+                    at,
+                    from,
+                    to,
+                } = moved;
+                if let Some(kind) = upgrade_event(program).filter(|_| to > from) {
+                    let id = made_id(program, BuiltinEvent::Upgrade, at);
+                    self.run_made_event(member, kind, id, at, Vec::new(), Some((from, to)));
+                }
+                if let Some(kind) = tier_change_event(program) {
+                    let id = made_id(program, BuiltinEvent::TierChange, at);
+                    self.run_made_event(member, kind, id, at, Vec::new(), Some((from, to)));
+                }
+            }
+            let Some(kind) = with_rules(program, BuiltinEvent::TierPeriodStart) else {
+                self.period_starts.clear();
+                continue;
+            };
+            for (member, at) in std::mem::take(&mut self.period_starts) {
+                let id = made_id(program, BuiltinEvent::TierPeriodStart, at);
+                self.run_made_event(member, kind, id, at, Vec::new(), None);
             }
         }
     }
 
+    /// Notes that `amount` points of type `p` of member `m` expired by the
+    /// clock at `at`, if a rule is on expiry: the first at that instant
+    /// queues the rules, which read the sum (a pool has no rules). Points
+    /// expiring at that instant after the rules ran make no second run,
+    /// so an award cannot make rules run again at one instant.
+    pub(super) fn note_expiry(
+        &mut self,
+        m: usize,
+        p: PointsId,
+        amount: Decimal,
+        at: DateTime<Utc>,
+    ) {
+        if expiry_event(self.program).is_none() || amount.is_zero() || self.is_pool(m) {
+            return;
+        }
+        let Some(wallet) = self.wallet(m, p) else {
+            return;
+        };
+        match &mut wallet.expiring {
+            // Zero: the rules at this instant have run.
+            Some((when, sum)) if *when == at => {
+                if !sum.is_zero() {
+                    *sum += amount;
+                }
+                return;
+            }
+            expiring => *expiring = Some((at, amount)),
+        }
+        self.seq += 1;
+        let seq = AFTER_EXPIRIES + self.seq;
+        self.queue(at, m, seq, DueKind::Expired(p));
+    }
+
+    /// Runs the rules on expiry for the points of type `p` member `m` lost
+    /// at `at`: `expired` is how many, `points_type` the type's name.
+    pub(super) fn fire_expiry(&mut self, m: usize, p: PointsId, at: DateTime<Utc>) {
+        let program = self.program;
+        let Some(kind) = expiry_event(program) else {
+            return;
+        };
+        let Some(wallet) = self.wallet(m, p) else {
+            return;
+        };
+        let Some((_, expired)) = wallet
+            .expiring
+            .filter(|(when, sum)| *when == at && !sum.is_zero())
+        else {
+            return;
+        };
+        wallet.expiring = Some((at, Decimal::ZERO));
+        let name = program
+            .points
+            .get(p.index())
+            .map_or("", |t| t.name.as_str());
+        let fields = vec![Value::Number(expired), Value::Text(name.to_string())];
+        let id = made_id(program, BuiltinEvent::Expiry, at);
+        self.run_made_event(m, kind, id, at, fields, None);
+    }
+
     /// Runs the rules on an event loyalty made, of type `kind`, for member
-    /// `m` at `at`, its rows carrying `id` as their event. An award that
-    /// cannot be computed (`engine::rules`) is not made, as a record's
-    /// would be rejected; the explanation says why.
-    fn run_made_event(&mut self, m: usize, kind: EventTypeId, id: String, at: DateTime<Utc>) {
+    /// `m` at `at`, its rows carrying `id` as their event, with the values
+    /// of its type's `fields`, and on a move between tiers the tier left
+    /// and the tier reached (`Engine::earn`). An award that cannot be
+    /// computed (`engine::rules`) is not made, as a record's would be
+    /// rejected; the explanation says why.
+    fn run_made_event(
+        &mut self,
+        m: usize,
+        kind: EventTypeId,
+        id: String,
+        at: DateTime<Utc>,
+        fields: Vec<Value>,
+        moved: Option<(TierRank, TierRank)>,
+    ) {
         let program = self.program;
         let Some(member) = self.members.get(m) else {
             return;
@@ -143,7 +282,7 @@ impl Engine<'_> {
             member: member.id.to_string(),
             kind,
             body: Body::Plain,
-            fields: Vec::new(),
+            fields,
             origin: Origin {
                 file: "".into(),
                 line: 0,
@@ -156,7 +295,7 @@ impl Engine<'_> {
         }
         self.wake_reviews(m, at);
         let source = self.current_event.replace(event.id.as_str().into());
-        if let Err(refusal) = self.earn(m, &event) {
+        if let Err(refusal) = self.earn(m, &event, moved) {
             if let Some(explanation) = self.explanation_of(&event.member) {
                 explanation.rejected(&event, &refusal.reason);
             }
@@ -169,6 +308,28 @@ impl Engine<'_> {
 /// The `upgrade` event type, if a rule fires on it.
 fn upgrade_event(program: &Program) -> Option<EventTypeId> {
     with_rules(program, BuiltinEvent::Upgrade)
+}
+
+/// The `tier_change` event type, if a rule fires on it.
+fn tier_change_event(program: &Program) -> Option<EventTypeId> {
+    with_rules(program, BuiltinEvent::TierChange)
+}
+
+/// The `expiry` event type, if a rule fires on it.
+fn expiry_event(program: &Program) -> Option<EventTypeId> {
+    with_rules(program, BuiltinEvent::Expiry)
+}
+
+/// Whether any rule fires on an event loyalty makes. Such an award is
+/// refused when it would take a program-wide total past what loyalty
+/// counts, which depends on every member: re-running a member for a late
+/// event could not make its rows again from its own events alone, so they
+/// are kept (`late::Histories`).
+pub(super) fn makes_events(program: &Program) -> bool {
+    program
+        .events
+        .iter()
+        .any(|e| e.builtin.is_some_and(|b| b.made_by_loyalty()) && !e.rules.is_empty())
 }
 
 /// The built-in event type, if a rule fires on it.

@@ -339,6 +339,9 @@ pub struct Wallet {
     /// 00:30 and 31 December 00:00 both end on 28 February, the second
     /// earlier) queues a check of its own there, and the other goes stale.
     pub inactivity_due: Option<DateTime<Utc>>,
+    /// Points that expired by the clock at an instant, whose rules on
+    /// expiry are still to run then (`made_events`); zero once they ran.
+    pub expiring: Option<(DateTime<Utc>, Decimal)>,
     pub totals: Totals,
 }
 

@@ -100,6 +100,8 @@ enum DueKind {
     /// The member's birthday, enrolment anniversary or a month starts:
     /// the rules on it run.
     MemberDay(made_events::MemberDay),
+    /// Points of the type expired at this instant: the rules on expiry run.
+    Expired(PointsId),
 }
 
 /// Counts of events, for the summary.
@@ -148,9 +150,12 @@ pub struct Engine<'p> {
     /// Per member slot, how many times a late event re-ran it (empty until
     /// one did): see `Due::generation`.
     generations: Vec<u32>,
-    /// Members who moved up a tier, and when, whose rules `on upgrade` are
-    /// still to run (`made_events`).
-    upgrades: Vec<(usize, DateTime<Utc>)>,
+    /// Members' moves between tiers whose rules `on upgrade` and `on
+    /// tier_change` are still to run (`made_events`).
+    tier_moves: Vec<made_events::TierMove>,
+    /// Members whose next tier period started, and when, whose rules `on
+    /// tier_period_start` are still to run (`made_events`).
+    period_starts: Vec<(usize, DateTime<Utc>)>,
     /// Purchase amounts less what was returned of them, by the month of the
     /// purchase (`calendar::period_key` of months): kept here rather than
     /// summed over the members' purchases, which a return window forgets.
@@ -391,7 +396,8 @@ impl<'p> Engine<'p> {
             memberships: BTreeMap::new(),
             history: None,
             generations: Vec::new(),
-            upgrades: Vec::new(),
+            tier_moves: Vec::new(),
+            period_starts: Vec::new(),
             sales: BTreeMap::new(),
         }
     }
@@ -420,8 +426,9 @@ impl<'p> Engine<'p> {
                 self.remember_event(event);
             }
             Err(reject) => {
-                // A rejected record made no upgrade to run rules on.
-                self.upgrades.clear();
+                // A rejected record moved no one to run rules on.
+                self.tier_moves.clear();
+                self.period_starts.clear();
                 if let Some(explanation) = self.explanation_of(&event.member) {
                     explanation.rejected(event, &reject.reason);
                 }
@@ -527,11 +534,11 @@ impl<'p> Engine<'p> {
             if let Some(member) = self.members.get_mut(m) {
                 member.referrer = referrer;
             }
-            if let Err(reason) = self.earn(m, event) {
+            if let Err(reason) = self.earn(m, event, None) {
                 self.unenroll(m, rows);
                 return Err(reject(reason));
             }
-            self.fire_upgrades();
+            self.fire_tier_events();
             self.keep_id(event);
             return Ok(());
         };
@@ -552,10 +559,10 @@ impl<'p> Engine<'p> {
                 RejectClass::Invalid,
                 "an `item` record is a row of a CSV, Parquet or Arrow file right after its purchase; JSON Lines and YAML list a purchase's `items`".to_string(),
             )),
-            Body::Purchase { .. } | Body::Plain | Body::Enroll { .. } => self.earn(m, event),
+            Body::Purchase { .. } | Body::Plain | Body::Enroll { .. } => self.earn(m, event, None),
         }
         .map_err(reject)?;
-        self.fire_upgrades();
+        self.fire_tier_events();
         self.keep_id(event);
         Ok(())
     }
@@ -593,8 +600,9 @@ impl<'p> Engine<'p> {
                 DueKind::PeriodEnd => self.period_end(due.member, due.at),
                 DueKind::GraceEnd => self.grace_end(due.member, due.at),
                 DueKind::MemberDay(day) => self.celebrate(due.member, day, due.at),
+                DueKind::Expired(p) => self.fire_expiry(due.member, p, due.at),
             }
-            self.fire_upgrades();
+            self.fire_tier_events();
             if self.ledger.len() >= rows {
                 more = true;
                 break;
@@ -654,7 +662,10 @@ impl<'p> Engine<'p> {
                 .wallets
                 .get(p.index())
                 .is_some_and(|wallet| wallet.inactivity_due == Some(due.at)),
-            DueKind::Release(..) | DueKind::Expire(..) | DueKind::MemberDay(_) => true,
+            DueKind::Release(..)
+            | DueKind::Expire(..)
+            | DueKind::MemberDay(_)
+            | DueKind::Expired(_) => true,
         }
     }
 
@@ -1407,6 +1418,7 @@ impl<'p> Engine<'p> {
     fn expire_bucket(&mut self, m: usize, p: PointsId, bucket: u64, at: DateTime<Utc>) {
         if let Some(bucket) = self.wallet(m, p).and_then(|w| w.remove(bucket)) {
             self.expired(m, p, &bucket, at, String::new());
+            self.note_expiry(m, p, bucket.amount, at);
         }
     }
 
@@ -1443,6 +1455,7 @@ impl<'p> Engine<'p> {
         // One entry per bucket, in spending order, so each keeps its earn date.
         while let Some(bucket) = self.wallet(m, p).and_then(Wallet::remove_first) {
             self.expired(m, p, &bucket, at, note.clone());
+            self.note_expiry(m, p, bucket.amount, at);
         }
     }
 

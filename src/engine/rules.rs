@@ -10,7 +10,7 @@ use super::{tiers, too_large, within, Engine, Refusal};
 use crate::compile::calendar;
 use crate::compile::ir::{
     Award, AwardAmount, Budget, Condition, EventType, Expr, Items, Limit, Measure, Per, PointsId,
-    Program, Rule, RuleId, Value,
+    Program, Rule, RuleId, TierRank, Value,
 };
 use crate::diagnostic::and_list;
 use crate::events::{Body, Event, RejectClass};
@@ -51,10 +51,18 @@ struct Proposal {
 
 impl Engine<'_> {
     /// Fires the rules on an event and applies what they award, then the
-    /// event's effect on tier measures and tiers. An award that cannot be
+    /// event's effect on tier measures and tiers. On a move between tiers,
+    /// `moved` gives the tier left and the tier reached: the rules read
+    /// them as `previous_tier` and `tier` (an earlier rule on the same
+    /// record may have moved the member on since). An award that cannot be
     /// computed, or a sum it would take past [`LARGEST`], is an error
     /// before anything changes.
-    pub(super) fn earn(&mut self, m: usize, event: &Event) -> Result<(), Refusal> {
+    pub(super) fn earn(
+        &mut self,
+        m: usize,
+        event: &Event,
+        moved: Option<(TierRank, TierRank)>,
+    ) -> Result<(), Refusal> {
         let program = self.program;
         let Some(event_type) = program.events.get(event.kind) else {
             return Ok(());
@@ -77,7 +85,7 @@ impl Engine<'_> {
         let scope = Scope {
             fields: &event.fields,
             attributes: &member.attributes,
-            tier: member.tier,
+            tier: moved.map_or(member.tier, |(_, to)| to),
             local,
             enrolled: member.enrolled_on,
             balances: &balances,
@@ -87,6 +95,7 @@ impl Engine<'_> {
             referred: referrer.is_some(),
             basket,
             item: None,
+            previous_tier: moved.map(|(from, _)| from),
         };
         // The rules' outcomes are told only in an explanation of this
         // member: their texts are not written otherwise.

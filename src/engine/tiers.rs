@@ -311,6 +311,7 @@ fn measures_scope<'a>(measures: &'a [Decimal], local: chrono::NaiveDateTime) -> 
         referred: false,
         basket: &[],
         item: None,
+        previous_tier: None,
     }
 }
 
@@ -515,6 +516,12 @@ impl Engine<'_> {
         if next > at && !idle {
             self.schedule_period_end(m, next);
         }
+        // A rolling window is reviewed at month ends, but has no periods.
+        // The rules on a start wake paused reviews, as any event of the
+        // member does: the next start comes too.
+        if !matches!(tiers.window, Window::Rolling(_)) {
+            self.note_period_start(m, at);
+        }
     }
 
     /// Before an event of member `m` at `now`: if its reviews were paused,
@@ -657,9 +664,7 @@ impl Engine<'_> {
         entry.note = note;
         entry.tier = Some(to);
         self.grant_perks(m, Some(from), to, at);
-        if to > from {
-            self.note_upgrade(m, at);
-        }
+        self.note_tier_move(m, from, to, at);
     }
 
     /// Records the perks a member gains by moving from one tier to another.

@@ -237,7 +237,10 @@ impl Body {
             | BuiltinEvent::Birthday
             | BuiltinEvent::Anniversary
             | BuiltinEvent::MonthStart
-            | BuiltinEvent::Upgrade => Body::Plain,
+            | BuiltinEvent::Upgrade
+            | BuiltinEvent::TierChange
+            | BuiltinEvent::Expiry
+            | BuiltinEvent::TierPeriodStart => Body::Plain,
             BuiltinEvent::Return => match (text(next()), number(next())) {
                 (None, _) => {
                     return Err("`return` needs `of`, the id of the purchase returned".into())

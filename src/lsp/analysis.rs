@@ -407,8 +407,17 @@ pub fn builtin_note(source: &str, offset: usize, word: &str) -> Option<String> {
             "**built-in event type** `{word}`{}",
             if event.from_clock() {
                 ", made by the clock at the start of each member's day".to_string()
-            } else if event.made_by_loyalty() {
+            } else if *event == BuiltinEvent::Upgrade {
                 ", made when a member moves up a tier".to_string()
+            } else if event.from_tier_move() {
+                ", made when a member moves up or down a tier".to_string()
+            } else if *event == BuiltinEvent::TierPeriodStart {
+                ", made when a member's next tier period starts".to_string()
+            } else if event.made_by_loyalty() {
+                format!(
+                    ", made when a member's points expire, with {}",
+                    fields.join(", ")
+                )
             } else if fields.is_empty() {
                 String::new()
             } else {
@@ -559,6 +568,30 @@ mod tests {
         assert_eq!(
             builtin_note(&source, 0, "birthday").as_deref(),
             Some("**built-in event type** `birthday`, made by the clock at the start of each member's day")
+        );
+        assert_eq!(
+            builtin_note(&source, 0, "tier_change").as_deref(),
+            Some(
+                "**built-in event type** `tier_change`, made when a member moves up or down a tier"
+            )
+        );
+        assert_eq!(
+            builtin_note(&source, 0, "tier_period_start").as_deref(),
+            Some("**built-in event type** `tier_period_start`, made when a member's next tier period starts")
+        );
+        assert_eq!(
+            builtin_note(&source, 0, "expiry").as_deref(),
+            Some("**built-in event type** `expiry`, made when a member's points expire, with `expired`: number, `points_type`: text")
+        );
+        let on_expiry = format!("{PROGRAM}rule r {{\n  on expiry where expired > 5\n");
+        assert_eq!(
+            builtin_note(
+                &on_expiry,
+                on_expiry.rfind("expired").unwrap_or_default(),
+                "expired"
+            )
+            .as_deref(),
+            Some("**field** `expired` of the built-in event `expiry`: number")
         );
     }
 

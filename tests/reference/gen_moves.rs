@@ -23,9 +23,21 @@ pub const ATTRIBUTES: [(&str, FieldType); 5] = [
 ];
 
 /// The events loyalty makes (docs/semantics.md, "Birthdays, anniversaries
-/// and month starts", "Upgrades"): a rule's `on` past the declared types'
-/// indices.
-pub const MADE: [&str; 4] = ["birthday", "anniversary", "month_start", "upgrade"];
+/// and month starts", "Upgrades", "Tier changes", "Expiries", "Tier
+/// periods"): a rule's `on` past the declared types' indices; the clock's
+/// days first.
+pub const MADE: [&str; 7] = [
+    "birthday",
+    "anniversary",
+    "month_start",
+    "upgrade",
+    "tier_change",
+    "expiry",
+    "tier_period_start",
+];
+
+/// How many of [`MADE`] are days the clock makes.
+pub const DAYS: usize = 3;
 
 /// The event types a program may declare, with the fields each may have.
 pub const EVENTS: [(&str, &[(&str, FieldType)]); 2] = [
@@ -717,7 +729,8 @@ impl MovesSpec {
                 _ => None,
             })
             .collect();
-        let decls = self.other_rules(points, &places, &purchase);
+        let tiers = items.iter().any(|i| matches!(i, Item::Tiers(_)));
+        let decls = self.other_rules(points, &places, &purchase, tiers);
         self.share_across(&mut purchase, &places, &decls);
         let mut rules: Vec<(usize, RuleDecl)> = Vec::new();
         for (k, decl) in purchase.into_iter().enumerate() {
@@ -778,8 +791,17 @@ impl MovesSpec {
     /// names from their scope, shares of an earlier rule on the same event
     /// that earns the type (or no share), caps and budgets in a type they
     /// earn; a preview rule does not `stop`, and a live rule takes no share
-    /// of a preview one.
-    fn other_rules(&self, points: usize, places: &[usize], purchase: &[RuleDecl]) -> Vec<RuleDecl> {
+    /// of a preview one; a rule on tier changes in a program with `tiers`
+    /// compares `tier` with `previous_tier` when its first comparison is
+    /// on a member attribute, and a rule on expiry `expired` with a number
+    /// (or else `points_type` with a type's name).
+    fn other_rules(
+        &self,
+        points: usize,
+        places: &[usize],
+        purchase: &[RuleDecl],
+        tiers: bool,
+    ) -> Vec<RuleDecl> {
         let mut decls: Vec<RuleDecl> = Vec::new();
         // Per rule: its event, whether it is a preview, the types it earns.
         let mut earlier: Vec<(Option<usize>, bool, Vec<usize>)> = Vec::new();
@@ -812,6 +834,32 @@ impl MovesSpec {
                         paren(c),
                         paren(a),
                     ),
+                });
+            }
+            let first = rule.condition.first().map(|(atom, _, _)| atom);
+            let made = first.and_then(|atom| match event {
+                "tier_change" if tiers && atom.member => {
+                    Some(binary(atom.op, name("tier"), name("previous_tier")))
+                }
+                "expiry" if atom.member => Some(binary(
+                    atom.op,
+                    name("expired"),
+                    expr(ExprKind::Number(Decimal::from(atom.k % 300))),
+                )),
+                "expiry" => Some(binary(
+                    BinaryOp::Eq,
+                    name("points_type"),
+                    expr(ExprKind::Text(
+                        points_name(usize::try_from(atom.k).unwrap_or(0) % points.max(1))
+                            .to_string(),
+                    )),
+                )),
+                _ => None,
+            });
+            if let Some(made) = made {
+                condition = Some(match condition {
+                    None => made,
+                    Some(c) => binary(BinaryOp::And, paren(c), made),
                 });
             }
             let mut stmts = vec![RuleStmt::On {

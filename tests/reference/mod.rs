@@ -89,7 +89,14 @@
 //! a 29 February kept on the 28th in other years; after the member's other
 //! clock work at that instant; the event column `birthday:DAY`); rules `on
 //! upgrade` (after the record or clock work that moved the member up, with
-//! the new tier, in turn for the upgrades their awards make); a member named like a pool
+//! the new tier, in turn for the upgrades their awards make) and `on
+//! tier_change` (on every move, up or down, after the upgrade's rules,
+//! reading `previous_tier`) and `on expiry` (per member, type and instant
+//! of the clock's expiries, after the member's other work then and before
+//! their days, reading `expired` and `points_type`) and `on
+//! tier_period_start` (at each start of a period but the enrolment's,
+//! after the review and its moves' rules; a qualification year's at an
+//! upgrade too); a member named like a pool
 //! (`kind:id`: a pool of that name cannot open, and once a pool has it,
 //! the member cannot enrol); `profile` records (the attributes given
 //! replace the member's, a known birthday cannot change, one giving
@@ -687,9 +694,12 @@ pub struct Evaluation<'p> {
     issued: BTreeMap<String, Decimal>,
     previewed: BTreeMap<String, Decimal>,
     seq: usize,
-    /// Members who moved up a tier, and when, whose rules `on upgrade`
-    /// have not run yet.
-    upgraded: Vec<(String, DateTime<Utc>)>,
+    /// Members who moved between tiers, when, from and to which rank,
+    /// whose rules `on upgrade` and `on tier_change` have not run yet.
+    tier_moves: Vec<(String, DateTime<Utc>, usize, usize)>,
+    /// Members whose next tier period started, and when, whose rules `on
+    /// tier_period_start` have not run yet.
+    period_starts: Vec<(String, DateTime<Utc>)>,
     outcome: Outcome,
 }
 
@@ -704,6 +714,8 @@ enum Due {
     Tier(tiers::TierDue),
     /// A birthday, an anniversary or a month starts.
     Day(&'static str),
+    /// Points of a type expired: the rules on expiry run.
+    Lapse(String),
 }
 
 /// What the rules paid on an event: the member's awards (a return takes
@@ -731,7 +743,8 @@ impl<'p> Evaluation<'p> {
             issued: BTreeMap::new(),
             previewed: BTreeMap::new(),
             seq: 0,
-            upgraded: Vec::new(),
+            tier_moves: Vec::new(),
+            period_starts: Vec::new(),
             outcome: Outcome::default(),
         }
     }
@@ -891,10 +904,11 @@ impl<'p> Evaluation<'p> {
         };
         // The rules on the upgrades it made come after it.
         if applied {
-            self.fire_upgrades();
+            self.fire_tier_moves();
             self.ids.entry(e.id.clone()).or_default().push(t);
         } else {
-            self.upgraded.clear();
+            self.tier_moves.clear();
+            self.period_starts.clear();
         }
         applied
     }
@@ -982,7 +996,10 @@ impl<'p> Evaluation<'p> {
     fn advance(&mut self, t: DateTime<Utc>) {
         while let Some((at, _, _, member, due)) = self.next_due(t) {
             match due {
-                Due::Expiry(points, seq) => self.expire(&member, &points, seq, at, ""),
+                Due::Expiry(points, seq) => {
+                    let amount = self.expire(&member, &points, seq, at, "");
+                    self.lapsed(&member, &points, amount, at);
+                }
                 Due::Release(points, seq) => {
                     let amount = self
                         .members
@@ -1027,14 +1044,16 @@ impl<'p> Evaluation<'p> {
                         })
                         .unwrap_or_default();
                     for seq in seqs {
-                        self.expire(&member, &points, seq, at, "");
+                        let amount = self.expire(&member, &points, seq, at, "");
+                        self.lapsed(&member, &points, amount, at);
                     }
                 }
                 Due::Tier(tiers::TierDue::Review) => self.review(&member, at),
                 Due::Tier(tiers::TierDue::GraceEnd) => self.grace_end(&member, at),
                 Due::Day(day) => self.celebrate(&member, day, at),
+                Due::Lapse(points) => self.lapse(&member, &points, at),
             }
-            self.fire_upgrades();
+            self.fire_tier_moves();
         }
         if self.clock.is_none_or(|c| c < t) {
             self.clock = Some(t);
@@ -1073,8 +1092,20 @@ impl<'p> Evaluation<'p> {
             for (at, seq, what) in self.tier_due(m, t) {
                 due.push((at, m.rank, seq, id.clone(), Due::Tier(what)));
             }
-            // A member's day after the rest of their work at its instant,
-            // as an event then would be.
+            // The rules on an expiry after the rest of the member's work
+            // at its instant, and a member's day after those, as an event
+            // then would be.
+            for (p, &(at, sum, seq)) in &m.extra.lapsed {
+                if at <= t && !sum.is_zero() {
+                    due.push((
+                        at,
+                        m.rank,
+                        (1 << 39) + seq,
+                        id.clone(),
+                        Due::Lapse(p.clone()),
+                    ));
+                }
+            }
             for (day, &(at, seq)) in m.extra.days.iter().filter(|(_, (at, _))| *at <= t) {
                 due.push((at, m.rank, (1 << 40) + seq, id.clone(), Due::Day(day)));
             }
@@ -1083,8 +1114,16 @@ impl<'p> Evaluation<'p> {
             .min_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)))
     }
 
-    /// What is left of bucket `seq` expires at `at`: an `expire` row.
-    fn expire(&mut self, member: &str, points: &str, seq: usize, at: DateTime<Utc>, event: &str) {
+    /// What is left of bucket `seq` expires at `at`: an `expire` row; how
+    /// many points that was.
+    fn expire(
+        &mut self,
+        member: &str,
+        points: &str,
+        seq: usize,
+        at: DateTime<Utc>,
+        event: &str,
+    ) -> Decimal {
         let amount = self
             .members
             .get_mut(member)
@@ -1097,6 +1136,7 @@ impl<'p> Evaluation<'p> {
                 amount
             });
         self.points_row(member, at, "expire", points, -amount, None, event);
+        amount
     }
 
     /// Activity in a points type at `t`.
@@ -2218,7 +2258,13 @@ impl Facts<'_> {
     fn name(&self, name: &str) -> Value {
         match name {
             "amount" => Value::Money(self.amount),
-            "tier" => Value::Tier(self.member.t.tier),
+            // On a move between tiers, the tier it reached (docs/semantics.md,
+            // "Tier changes"), which an earlier rule may have moved on from.
+            "tier" => self
+                .fields
+                .get("tier")
+                .cloned()
+                .unwrap_or(Value::Tier(self.member.t.tier)),
             "qty" => Value::Number(self.qty),
             "channel" => self
                 .channel

@@ -16,7 +16,7 @@
 //! the first tier with a measure of nothing.
 
 use super::*;
-use gen::moves::{FieldValue, Fields, Move, MADE};
+use gen::moves::{FieldValue, Fields, Move, DAYS, MADE};
 
 /// What an account holds beyond the purchase program's state.
 #[derive(Default)]
@@ -34,6 +34,10 @@ pub(super) struct Extra {
     /// A member: the next birthday and anniversary a rule is on, when
     /// each starts and its place among the member's clock work.
     pub days: BTreeMap<&'static str, (DateTime<Utc>, usize)>,
+    /// A member: per points type, the last instant its points expired by
+    /// the clock, how many (zero once the rules on expiry ran) and the
+    /// place of those rules among the member's clock work.
+    pub lapsed: BTreeMap<String, (DateTime<Utc>, Decimal, usize)>,
 }
 
 fn value(v: &FieldValue) -> Value {
@@ -275,7 +279,7 @@ impl Evaluation<'_> {
             m.extra.attributes.remove("region");
             m.extra.enrolled = Some(local.date());
         }
-        for day in MADE.iter().filter(|made| **made != "upgrade") {
+        for day in MADE.iter().take(DAYS) {
             self.queue_day(&e.member, day, t);
         }
         self.fire(e, t, "enroll", BTreeMap::new())
@@ -290,26 +294,107 @@ impl Evaluation<'_> {
         })
     }
 
-    /// docs/semantics.md, "Upgrades": member moved up a tier at `t`; the
-    /// rules on it run once what moved them is done.
-    pub(super) fn upgraded_to(&mut self, member: &str, t: DateTime<Utc>) {
-        if self.rules_on("upgrade") {
-            self.upgraded.push((member.to_string(), t));
+    /// docs/semantics.md, "Upgrades" and "Tier changes": member moved from
+    /// tier `from` to `to` at `t`; the rules on it run once what moved
+    /// them is done.
+    pub(super) fn tier_moved(&mut self, member: &str, t: DateTime<Utc>, from: usize, to: usize) {
+        if (to > from && self.rules_on("upgrade")) || self.rules_on("tier_change") {
+            self.tier_moves.push((member.to_string(), t, from, to));
         }
     }
 
-    /// The rules on the upgrades noted, in order, and on those they make.
-    pub(super) fn fire_upgrades(&mut self) {
-        while !self.upgraded.is_empty() {
-            for (member, at) in std::mem::take(&mut self.upgraded) {
-                self.made_event(&member, "upgrade", at);
+    /// docs/semantics.md, "Tier periods": the member's next tier period
+    /// started at `t`; the rules on it run once what started it is done.
+    pub(super) fn period_started(&mut self, member: &str, t: DateTime<Utc>) {
+        if self.rules_on("tier_period_start") {
+            self.period_starts.push((member.to_string(), t));
+        }
+    }
+
+    /// The rules on the moves noted, in order (on the upgrade, then on the
+    /// tier change, each reading the tier the move reached), then on the
+    /// periods started, and on those they make.
+    pub(super) fn fire_tier_moves(&mut self) {
+        while !self.tier_moves.is_empty() || !self.period_starts.is_empty() {
+            for (member, at, from, to) in std::mem::take(&mut self.tier_moves) {
+                let reached = BTreeMap::from([("tier".to_string(), Value::Tier(to))]);
+                if to > from && self.rules_on("upgrade") {
+                    self.made_event(&member, "upgrade", at, reached.clone());
+                }
+                if self.rules_on("tier_change") {
+                    let mut moved = reached;
+                    moved.insert("previous_tier".to_string(), Value::Tier(from));
+                    self.made_event(&member, "tier_change", at, moved);
+                }
+            }
+            for (member, at) in std::mem::take(&mut self.period_starts) {
+                self.made_event(&member, "tier_period_start", at, BTreeMap::new());
             }
         }
     }
 
+    /// docs/semantics.md, "Expiries": `amount` points of a member's type
+    /// expired by the clock at `at`; the first at that instant places the
+    /// rules on expiry, which read the sum, unless they ran already then.
+    pub(super) fn lapsed(
+        &mut self,
+        member: &str,
+        points: &str,
+        amount: Decimal,
+        at: DateTime<Utc>,
+    ) {
+        if amount.is_zero() || !self.rules_on("expiry") {
+            return;
+        }
+        let seq = self.seq;
+        let Some(m) = self
+            .members
+            .get_mut(member)
+            .filter(|m| m.extra.pool.is_none())
+        else {
+            return;
+        };
+        match m.extra.lapsed.get_mut(points) {
+            Some((when, sum, _)) if *when == at => {
+                if !sum.is_zero() {
+                    *sum += amount;
+                }
+            }
+            _ => {
+                m.extra.lapsed.insert(points.to_string(), (at, amount, seq));
+                self.seq += 1;
+            }
+        }
+    }
+
+    /// The rules on expiry for the points of type `points` the member lost
+    /// at `at`: `expired` and `points_type` their fields.
+    pub(super) fn lapse(&mut self, member: &str, points: &str, at: DateTime<Utc>) {
+        let Some((_, sum, _)) = self
+            .members
+            .get_mut(member)
+            .and_then(|m| m.extra.lapsed.get_mut(points))
+        else {
+            return;
+        };
+        let expired = std::mem::take(sum);
+        let fields = BTreeMap::from([
+            ("expired".to_string(), Value::Number(expired)),
+            ("points_type".to_string(), Value::Text(points.to_string())),
+        ]);
+        self.made_event(member, "expiry", at, fields);
+    }
+
     /// The rules on an event loyalty made, of type `kind`, for `member` at
-    /// `at`: its rows' `event` is the kind and the local day.
-    fn made_event(&mut self, member: &str, kind: &str, at: DateTime<Utc>) {
+    /// `at`, with the values `fields` gives: its rows' `event` is the kind
+    /// and the local day.
+    fn made_event(
+        &mut self,
+        member: &str,
+        kind: &str,
+        at: DateTime<Utc>,
+        fields: BTreeMap<String, Value>,
+    ) {
         let local = self.program.local(at);
         let e = GenEvent {
             id: format!("{kind}:{}", local.date()),
@@ -320,7 +405,7 @@ impl Evaluation<'_> {
                 fields: Fields::new(),
             }),
         };
-        self.fire(&e, at, kind, BTreeMap::new());
+        self.fire(&e, at, kind, fields);
     }
 
     /// docs/semantics.md, "Birthdays, anniversaries and month starts":
@@ -370,7 +455,7 @@ impl Evaluation<'_> {
         if let Some(m) = self.members.get_mut(member) {
             m.extra.days.remove(day);
         }
-        self.made_event(member, day, at);
+        self.made_event(member, day, at, BTreeMap::new());
         self.queue_day(member, day, at);
     }
 

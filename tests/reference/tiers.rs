@@ -621,9 +621,7 @@ impl Evaluation<'_> {
         let name = self.model().map(|model| model.name(to)).unwrap_or_default();
         self.note_row(member, t, "tier_change", &name, event);
         self.grant_perks(member, Some(from), to, t, event);
-        if to > from {
-            self.upgraded_to(member, t);
-        }
+        self.tier_moved(member, t, from, to);
     }
 
     /// What an event of a rule-running type added to the measures: points
@@ -902,6 +900,7 @@ impl Evaluation<'_> {
         for note in rows {
             self.note_row(member, at, "rollover", &note, event);
         }
+        self.period_started(member, at);
     }
 
     /// A return takes back from the measures what the purchase added:

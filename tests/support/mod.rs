@@ -407,10 +407,15 @@ fn liability_totals(table: &LiabilityTable) -> BTreeMap<String, Totals> {
 /// as for [`run_with`]): the text it prints, without the rejects it lists
 /// after it.
 pub fn explain(program: &str, events: &str, member: &str) -> String {
+    explain_until(program, events, member, None)
+}
+
+/// As [`explain`], through the end of `until` (as `--until DAY`) when given.
+pub fn explain_until(program: &str, events: &str, member: &str, until: Option<&str>) -> String {
     let program = compile(program);
     let options = Options {
         order: Order::Sort,
-        until: None,
+        until: until.map(|day| end_of_day(&program, day)),
         strict: false,
     };
     let text = trimmed(events);
@@ -446,6 +451,11 @@ fn afterwards(program: &Program, engine: &mut Engine, now: DateTime<Utc>) -> Vec
 }
 
 /// `source` compiled; the test fails with its diagnostics if it does not.
+/// What `loyalty check` finds in `source`, which parses.
+pub fn checked(source: &str) -> Vec<loyalty::diagnostic::Diagnostic> {
+    loyalty::check::check(&loyalty::syntax::parse(source).unwrap())
+}
+
 pub fn compile(source: &str) -> Program {
     match loyalty::compile::compile(source) {
         Ok((program, _warnings)) => program,
