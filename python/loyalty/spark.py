@@ -16,12 +16,13 @@ sorts them by time, as ``loyalty run`` does, and runs the clock to the one
 cannot be split (one member's award depends on every other member's): it
 runs in one partition, and says so.
 
-What comes back is what ``loyalty run`` writes, exactly: the members, the
-ledger rows (as a set: each partition's rows are in its engine's order, the
-partitions' in no particular order), the rejects (``line`` is the record's
-line in a CSV file with no field spanning lines, else its row) and the
-summary, added up by the engine (``Program.merge_summaries``), never in
-Python. See docs/scale.md.
+What comes back is what ``loyalty run --report liability`` writes,
+exactly: the members, the ledger rows (as a set: each partition's rows are
+in its engine's order, the partitions' in no particular order), the
+rejects (``line`` is the record's line in a CSV file with no field spanning
+lines, else its row), and the summary and the liability table, added up by
+the engine (``merge_summaries``, ``liability``), never in Python. See
+docs/scale.md.
 """
 
 from __future__ import annotations
@@ -407,8 +408,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         prog="python -m loyalty.spark",
         description=(
             "Run a loyalty program on Apache Spark: the same members, ledger "
-            "rows, rejects and summary as `loyalty run`, written as Parquet "
-            "folders and summary.json into --out."
+            "rows, rejects, summary and liability table as `loyalty run`, "
+            "written as Parquet folders, summary.json and liability.csv into --out."
         ),
     )
     parser.add_argument("program", help="the program (.loyalty)")
