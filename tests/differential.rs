@@ -277,6 +277,7 @@ fn purchase_of(id: &str, time: &str, amount: i64, qty: i64) -> GenEvent {
             amount: Decimal::from(amount),
             qty: Decimal::from(qty),
             channel: None,
+            items: Vec::new(),
         },
     )
 }

@@ -8,6 +8,8 @@ use loyalty::syntax::ast::*;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
+#[path = "gen_baskets.rs"]
+pub mod baskets;
 #[path = "gen_tiers.rs"]
 pub mod gen_tiers;
 #[path = "gen_moves.rs"]
@@ -42,6 +44,8 @@ pub enum Kind {
         qty: Decimal,
         /// The program's `optional` field: `None` leaves it out.
         channel: Option<String>,
+        /// The basket: none, or its items.
+        items: Vec<baskets::GenItem>,
     },
     Return {
         of: String,
@@ -110,12 +114,21 @@ impl GenEvent {
                 amount,
                 qty,
                 channel,
+                items,
             } => {
                 put("type", text("purchase"));
                 put("amount", text(&amount.to_string()));
                 put("qty", text(&qty.to_string()));
                 if let Some(channel) = channel {
                     put("channel", text(channel));
+                }
+                if !items.is_empty() {
+                    put(
+                        "items",
+                        serde_json::Value::Array(
+                            items.iter().map(baskets::GenItem::json).collect(),
+                        ),
+                    );
                 }
             }
             Kind::Return { of, amount } => {
@@ -216,6 +229,8 @@ pub struct ProgramSpec {
     extras: gen_tiers::ExtrasSpec,
     moves: moves::MovesSpec,
     referral: Option<ReferralSpec>,
+    /// A rule earning per item, after every other.
+    basket: Option<baskets::RuleSpec>,
 }
 
 /// Two-sided referral rules, written after every other rule (so that no
@@ -901,6 +916,7 @@ pub fn program() -> impl Strategy<Value = ProgramSpec> {
                 gen_tiers::extras().boxed(),
                 moves::moves(6).boxed(),
                 proptest::option::weighted(0.3, referral()),
+                proptest::option::weighted(0.4, baskets::rule(n)),
             )
         })
         .prop_map(
@@ -916,6 +932,7 @@ pub fn program() -> impl Strategy<Value = ProgramSpec> {
                 extras,
                 moves,
                 referral,
+                basket,
             )| {
                 ProgramSpec {
                     zone,
@@ -929,6 +946,7 @@ pub fn program() -> impl Strategy<Value = ProgramSpec> {
                     extras,
                     moves,
                     referral,
+                    basket,
                 }
             },
         )
@@ -1116,6 +1134,7 @@ impl ProgramSpec {
         for rule in self.referral.iter().flat_map(|r| r.rules(&self.points())) {
             items.push(Item::Rule(rule));
         }
+        items.extend(self.basket.iter().map(|b| Item::Rule(b.decl())));
         File { items }
     }
 
@@ -1482,7 +1501,9 @@ enum KindSpec {
     /// An enrolment: vip, region, and the referrer named (see
     /// [`referrer_name`]).
     Enroll(bool, usize, Option<usize>),
-    Purchase(Decimal, Decimal, Option<usize>),
+    /// A purchase of an amount, a `qty`, a channel (or none) and perhaps
+    /// a basket (whose items make the amount).
+    Purchase(Decimal, Decimal, Option<usize>, Option<baskets::BasketSpec>),
     /// A return of the `n`th purchase generated (any member's), of a
     /// fraction of its amount: `parts` of 4, or 5 for more than it has.
     Return(usize, u32),
@@ -1555,8 +1576,8 @@ fn kind_spec() -> impl Strategy<Value = KindSpec> {
         1 => (any::<bool>(), 0..REGIONS.len()).prop_map(|(v, r)| KindSpec::Enroll(v, r, None)),
         // Now and then an amount with three decimals: finer than a dollar
         // (rejected), not than a dinar.
-        8 => (prop_oneof![7 => positive(20000, 2), 1 => positive(200000, 3)], (0i64..6).prop_map(Decimal::from), proptest::option::weighted(0.8, 0..CHANNELS.len()))
-            .prop_map(|(a, q, c)| KindSpec::Purchase(a, q, c)),
+        8 => (prop_oneof![7 => positive(20000, 2), 1 => positive(200000, 3)], (0i64..6).prop_map(Decimal::from), proptest::option::weighted(0.8, 0..CHANNELS.len()), proptest::option::weighted(0.3, baskets::basket()))
+            .prop_map(|(a, q, c, b)| KindSpec::Purchase(a, q, c, b)),
         2 => (any::<usize>(), 1u32..=5).prop_map(|(n, parts)| KindSpec::Return(n, parts)),
         3 => (0usize..3, -5i64..=1, any::<bool>())
             .prop_map(|(p, delta, half)| KindSpec::RedeemNear(p, delta, half)),
@@ -1677,12 +1698,17 @@ pub fn resolve(
                 attributes: Vec::new(),
                 referred_by: referrer_name(*referrer),
             },
-            KindSpec::Purchase(amount, qty, channel) => {
-                purchases.push((member.clone(), (id.clone(), *amount)));
+            KindSpec::Purchase(amount, qty, channel, basket) => {
+                let (items, amount) = match basket {
+                    Some(b) => b.resolve(),
+                    None => (Vec::new(), *amount),
+                };
+                purchases.push((member.clone(), (id.clone(), amount)));
                 Kind::Purchase {
-                    amount: *amount,
+                    amount,
                     qty: *qty,
                     channel: channel.and_then(|c| CHANNELS.get(c)).map(|c| c.to_string()),
+                    items,
                 }
             }
             KindSpec::Return(n, parts) => match pick(&purchases, &member, *n) {
@@ -1783,6 +1809,7 @@ pub fn resolve(
                     amount: Decimal::TEN,
                     qty: Decimal::ONE,
                     channel: None,
+                    items: Vec::new(),
                 }
             }
         };

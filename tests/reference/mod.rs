@@ -154,6 +154,7 @@
 //! inactivity expiry's order among ties) the giver's, then the receiver's,
 //! after the rows; `pool_join` and `pool_leave` rows with no points type.
 
+mod baskets;
 pub mod gen;
 mod moves;
 mod tiers;
@@ -766,7 +767,8 @@ impl<'p> Evaluation<'p> {
             .iter()
             .enumerate()
             .filter(|(i, e)| {
-                (moves::readable(program, e) && program.is_money(e)) || !rejected.insert(i + 1)
+                (moves::readable(program, e) && program.is_money(e) && program.whole_basket(e))
+                    || !rejected.insert(i + 1)
             })
             .partition(|(_, e)| end.is_none_or(|end| self.program.instant(e.time) < end));
         self.outcome.after_until = after.len();
@@ -842,6 +844,7 @@ impl<'p> Evaluation<'p> {
             || !self.admissible(e)
             || !moves::readable(self.program, e)
             || !self.program.is_money(e)
+            || !self.program.whole_basket(e)
         {
             return false;
         }
@@ -879,7 +882,8 @@ impl<'p> Evaluation<'p> {
                 amount,
                 qty,
                 channel,
-            } => self.purchase(e, t, *amount, *qty, channel.as_deref()),
+                items,
+            } => self.purchase(e, t, (*amount, *qty), channel.as_deref(), items),
             Kind::Return { of, amount } => self.return_(e, t, of, *amount),
             Kind::RedeemPoints {
                 points,
@@ -1197,9 +1201,9 @@ impl<'p> Evaluation<'p> {
         &mut self,
         e: &GenEvent,
         t: DateTime<Utc>,
-        amount: Decimal,
-        qty: Decimal,
+        (amount, qty): (Decimal, Decimal),
         channel: Option<&str>,
+        items: &[gen::baskets::GenItem],
     ) -> bool {
         let local = self.program.local(t);
         let mut record = Purchase {
@@ -1214,6 +1218,7 @@ impl<'p> Evaluation<'p> {
                 amount,
                 qty,
                 channel,
+                items,
                 ..f
             });
         let fired = match self.decide(facts.as_ref()) {
@@ -1474,6 +1479,8 @@ impl<'p> Evaluation<'p> {
                 amount: Decimal::ZERO,
                 qty: Decimal::ZERO,
                 channel: None,
+                items: &[],
+                item: None,
                 member: m,
                 program: self.program,
                 now: t,
@@ -1643,6 +1650,9 @@ impl<'p> Evaluation<'p> {
         // in the order the lines first name the types (the order of the
         // rows).
         let mut sums: Vec<(String, Decimal)> = Vec::new();
+        // Whether every `earn` line is per item, and some item was one to
+        // earn on: a rule of per-item lines only fires when one is.
+        let (mut all_per_item, mut matched) = (true, false);
         for s in &rule.stmts {
             if let RuleStmt::Multiply { points, factor } = &s.node {
                 let value = self
@@ -1654,46 +1664,38 @@ impl<'p> Evaluation<'p> {
                 continue;
             };
             let (points, value) = match &earn.award {
-                // The generators write no per-item lines (`filter`, `per
-                // item`): baskets are not covered (see above).
                 Award::Amount {
                     amount,
                     points,
                     per,
-                    filter: _,
+                    filter,
+                } if baskets::per_item(amount, per.as_ref(), filter.as_deref()) => {
+                    // Per item: its table applied on each item, so not
+                    // again below.
+                    let Some((value, some)) = facts.per_item_line(
+                        amount,
+                        per.as_ref(),
+                        filter.as_deref(),
+                        earn.multiplier.as_ref(),
+                        baskets::cap_per_item(rule, &points.node),
+                    )?
+                    else {
+                        return Ok(None);
+                    };
+                    matched |= some;
+                    add_to(&mut sums, points.node.clone(), value)?;
+                    continue;
+                }
+                Award::Amount {
+                    amount,
+                    points,
+                    per,
+                    ..
                 } => {
-                    // An amount or base that reads an empty field has no
-                    // value: the rule does not fire. One whose fields are
-                    // there but that divides by zero or overflows cannot be
-                    // computed: the record is rejected.
-                    let base = per.as_ref().map(|per| facts.eval(&per.base));
-                    let n = match (facts.eval(amount), base) {
-                        (Value::Number(n), None | Some(Value::Number(_) | Value::Money(_))) => n,
-                        _ if facts.reads_missing(amount)
-                            || per
-                                .as_ref()
-                                .is_some_and(|per| facts.reads_missing(&per.base)) =>
-                        {
-                            return Ok(None)
-                        }
-                        _ => return Err(Uncomputable),
+                    let Some(value) = facts.line_value(amount, per.as_ref())? else {
+                        return Ok(None);
                     };
-                    let value = match per {
-                        None => n,
-                        Some(per) => {
-                            let base = match facts.eval(&per.base) {
-                                Value::Number(b) | Value::Money(b) => b,
-                                _ => return Ok(None),
-                            };
-                            // Whole steps toward zero: a base below zero
-                            // (`amount - 100 USD`) has -1 whole step at -1.5
-                            // steps (docs/semantics.md does not say; the
-                            // engine does so).
-                            let steps = base.checked_div(per.unit.node).ok_or(Uncomputable)?;
-                            let steps = if per.full { steps.trunc() } else { steps };
-                            n.checked_mul(steps).ok_or(Uncomputable)?
-                        }
-                    };
+                    all_per_item = false;
                     (points.node.clone(), value)
                 }
                 Award::PercentOf {
@@ -1701,6 +1703,7 @@ impl<'p> Evaluation<'p> {
                     rule: target,
                     points,
                 } => {
+                    all_per_item = false;
                     let Some(t) = self
                         .program
                         .rules
@@ -1740,10 +1743,14 @@ impl<'p> Evaluation<'p> {
                 Some(m) => facts.factor(m),
             };
             let value = value.checked_mul(factor).ok_or(Uncomputable)?;
-            match sums.iter_mut().find(|(p, _)| *p == points) {
-                Some((_, sum)) => *sum = sum.checked_add(value).ok_or(Uncomputable)?,
-                None => sums.push((points, value)),
-            }
+            add_to(&mut sums, points, value)?;
+        }
+        let earns = rule
+            .stmts
+            .iter()
+            .any(|s| matches!(s.node, RuleStmt::Earn(_)));
+        if earns && all_per_item && !matched {
+            return Ok(None);
         }
         let mut fired = Fired {
             awards: Vec::new(),
@@ -1762,8 +1769,7 @@ impl<'p> Evaluation<'p> {
                 else {
                     continue;
                 };
-                // A cap per item cuts per-item lines, which the
-                // generators do not write.
+                // A cap per item cut each item's award (above).
                 if points.node != name || *scope == CapScope::PerItem {
                     continue;
                 }
@@ -2098,6 +2104,19 @@ enum Refused {
     PastLargest,
 }
 
+/// Adds `value` to the sum of its points type, or starts it.
+fn add_to(
+    sums: &mut Vec<(String, Decimal)>,
+    points: String,
+    value: Decimal,
+) -> Result<(), Uncomputable> {
+    match sums.iter_mut().find(|(p, _)| *p == points) {
+        Some((_, sum)) => *sum = sum.checked_add(value).ok_or(Uncomputable)?,
+        None => sums.push((points, value)),
+    }
+    Ok(())
+}
+
 /// Whether `so_far` plus `added` stays within 10^20, the most a run counts.
 fn within_largest(so_far: Option<&Decimal>, added: Decimal) -> bool {
     let largest = Decimal::from_i128_with_scale(10i128.pow(20), 0);
@@ -2202,12 +2221,16 @@ enum Value {
 }
 
 /// What a rule's expressions can read on one purchase.
+#[derive(Clone)]
 struct Facts<'m> {
     /// The tiers' names, lowest first.
     tiers: Vec<String>,
     amount: Decimal,
     qty: Decimal,
     channel: Option<&'m str>,
+    /// The purchase's basket, and the item a per-item line is on.
+    items: &'m [gen::baskets::GenItem],
+    item: Option<&'m gen::baskets::GenItem>,
     member: &'m Member,
     program: &'m Program<'m>,
     /// The event's instant, and its local time in the program's zone.
@@ -2309,8 +2332,7 @@ impl Facts<'_> {
             }
             ExprKind::Name(n) => self.name(n),
             ExprKind::MemberAttr(a) => self.name(&a.node),
-            // No baskets: the generators write no `item.` fields.
-            ExprKind::ItemField(_) => Value::Missing,
+            ExprKind::ItemField(f) => self.item_field(&f.node),
             ExprKind::Balance(p) => Value::Number(
                 self.member
                     .wallets
@@ -2358,6 +2380,48 @@ impl Facts<'_> {
             ExprKind::Binary { lhs, rhs, .. } => self.reads_missing(lhs) || self.reads_missing(rhs),
             _ => false,
         }
+    }
+
+    /// The value of an `earn` line's amount, times its `per` steps if it
+    /// has one: `None` when it reads a field left empty (the rule does not
+    /// fire).
+    fn line_value(
+        &self,
+        amount: &Expr,
+        per: Option<&PerClause>,
+    ) -> Result<Option<Decimal>, Uncomputable> {
+        // An amount or base that reads an empty field has no
+        // value: the rule does not fire. One whose fields are
+        // there but that divides by zero or overflows cannot be
+        // computed: the record is rejected.
+        let base = per.map(|per| self.eval(&per.base));
+        let n = match (self.eval(amount), base) {
+            (Value::Number(n), None | Some(Value::Number(_) | Value::Money(_))) => n,
+            _ if self.reads_missing(amount)
+                || per
+                    .as_ref()
+                    .is_some_and(|per| self.reads_missing(&per.base)) =>
+            {
+                return Ok(None)
+            }
+            _ => return Err(Uncomputable),
+        };
+        Ok(Some(match per {
+            None => n,
+            Some(per) => {
+                let base = match self.eval(&per.base) {
+                    Value::Number(b) | Value::Money(b) => b,
+                    _ => return Ok(None),
+                };
+                // Whole steps toward zero: a base below zero
+                // (`amount - 100 USD`) has -1 whole step at -1.5
+                // steps (docs/semantics.md does not say; the
+                // engine does so).
+                let steps = base.checked_div(per.unit.node).ok_or(Uncomputable)?;
+                let steps = if per.full { steps.trunc() } else { steps };
+                n.checked_mul(steps).ok_or(Uncomputable)?
+            }
+        }))
     }
 
     /// A `times` table's factor for this purchase: the key's entry, else
