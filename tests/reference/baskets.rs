@@ -2,7 +2,7 @@
 
 use super::gen::baskets::GenItem;
 use super::gen::{GenEvent, Kind};
-use super::{Facts, Program, Uncomputable, Value};
+use super::{Facts, Program, Purchase, Uncomputable, Value};
 use loyalty::syntax::ast::*;
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::collections::BTreeSet;
@@ -85,9 +85,10 @@ impl<'m> Facts<'m> {
 
     /// A per-item line on the basket: on each item its `where` holds for,
     /// the line's value times its table's factor, below zero nothing, cut
-    /// to `cap` (the rule's least cap per item of the line's type); summed
-    /// unrounded. With whether some item was one to earn on; `None` when
-    /// the line reads a field left empty (the rule does not fire).
+    /// to `cap` (the rule's least cap per item of the line's type): what
+    /// each such item (by sku) gives, unrounded (none: no item to earn
+    /// on); `None` when the line reads a field left empty (the rule does
+    /// not fire).
     pub(super) fn per_item_line(
         &self,
         amount: &Expr,
@@ -95,9 +96,8 @@ impl<'m> Facts<'m> {
         filter: Option<&Expr>,
         table: Option<&Multiplier>,
         cap: Option<Decimal>,
-    ) -> Result<Option<(Decimal, bool)>, Uncomputable> {
-        let mut sum = Decimal::ZERO;
-        let mut matched = false;
+    ) -> Result<Option<Vec<(String, Decimal)>>, Uncomputable> {
+        let mut parts = Vec::new();
         for item in self.items {
             let on = Facts {
                 item: Some(item),
@@ -106,7 +106,6 @@ impl<'m> Facts<'m> {
             if filter.is_some_and(|f| on.eval(f) != Value::Bool(true)) {
                 continue;
             }
-            matched = true;
             let Some(value) = on.line_value(amount, per)? else {
                 return Ok(None);
             };
@@ -116,9 +115,9 @@ impl<'m> Facts<'m> {
                 .ok_or(Uncomputable)?
                 .max(Decimal::ZERO);
             let value = cap.map_or(value, |cap| value.min(cap));
-            sum = sum.checked_add(value).ok_or(Uncomputable)?;
+            parts.push((item.sku.clone(), value));
         }
-        Ok(Some((sum, matched)))
+        Ok(Some(parts))
     }
 }
 
@@ -135,4 +134,49 @@ pub(super) fn cap_per_item(rule: &RuleDecl, points: &str) -> Option<Decimal> {
             _ => None,
         })
         .min()
+}
+
+/// Whether a return may bring back `items` (sku, quantity) of `purchase`,
+/// and if so counts them returned: each a sku of its basket, above zero,
+/// no more than is left of it (docs/semantics.md, "Returns naming items").
+pub(super) fn take_back(purchase: &mut Purchase, items: &[(String, Decimal)]) -> bool {
+    let fits = items.iter().all(|(sku, quantity)| {
+        *quantity > Decimal::ZERO
+            && purchase
+                .items
+                .iter()
+                .any(|(s, bought, back)| s == sku && *back + *quantity <= *bought)
+    });
+    if !fits {
+        return false;
+    }
+    for (sku, quantity) in items {
+        if let Some(item) = purchase.items.iter_mut().find(|(s, _, _)| s == sku) {
+            item.2 += *quantity;
+        }
+    }
+    purchase.named |= !items.is_empty();
+    true
+}
+
+/// What of award `a` the purchase's returns so far give back, when they
+/// name items and the award was earned on items: each item's part by the
+/// share of its quantity returned plus the rest of the unrounded award by
+/// the money share, and the unrounded award it is a share of (the caller
+/// multiplies before dividing: 7 × 0.5 / 7 is exactly 0.5). `None`: the
+/// money share (docs/semantics.md, "Returns without items", and awards
+/// with no per-item lines).
+pub(super) fn share_back(purchase: &Purchase, a: usize) -> Option<(Decimal, Decimal)> {
+    let (raw, parts) = purchase.awards.get(a)?.parts.as_ref()?;
+    if !purchase.named || raw.is_zero() {
+        return None;
+    }
+    let mut items = Decimal::ZERO;
+    let mut rest = *raw;
+    for (sku, part) in parts {
+        let (_, bought, back) = purchase.items.iter().find(|(s, _, _)| s == sku)?;
+        items += *part * *back / *bought;
+        rest -= *part;
+    }
+    Some((items + rest * purchase.returned / purchase.amount, *raw))
 }

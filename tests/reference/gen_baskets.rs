@@ -147,6 +147,34 @@ impl BasketSpec {
     }
 }
 
+/// The items a return names: of `basket`'s items the `n`th (wrapping),
+/// `k` saying how much: 1 all of it, 2 half of it, 3 one of a sku the
+/// basket lacks, 4 one more than it had.
+pub fn named(basket: &[GenItem], n: usize, k: u8) -> Vec<(String, Decimal)> {
+    let Some(item) = basket.get(n % basket.len().max(1)) else {
+        return vec![("PUZZLE".into(), Decimal::ONE)];
+    };
+    let quantity = match k {
+        1 => item.quantity,
+        2 => item.quantity / Decimal::TWO,
+        _ => item.quantity + Decimal::ONE,
+    };
+    let sku = if k == 3 { "PUZZLE" } else { &item.sku };
+    vec![(sku.to_string(), quantity)]
+}
+
+/// A return's `items`, as JSON.
+pub fn returned(items: &[(String, Decimal)]) -> serde_json::Value {
+    serde_json::Value::Array(
+        items
+            .iter()
+            .map(
+                |(sku, quantity)| serde_json::json!({"sku": sku, "quantity": quantity.to_string()}),
+            )
+            .collect(),
+    )
+}
+
 /// A rule earning per item, written after every other rule (so that no
 /// share or multiplier names it): one or two per-item lines of one points
 /// type, maybe a line on the whole purchase, maybe a cap per item.

@@ -638,6 +638,9 @@ struct AwardMade {
     bucket: usize,
     rounding: Rounding,
     reversed: Decimal,
+    /// A rule's with per-item lines: its unrounded award, and what each
+    /// item (by sku) gave of it.
+    parts: Option<(Decimal, Parts)>,
 }
 
 struct Purchase {
@@ -646,6 +649,10 @@ struct Purchase {
     amount: Decimal,
     returned: Decimal,
     awards: Vec<AwardMade>,
+    /// Its basket: (sku, quantity, quantity returned) of each item.
+    items: Vec<(String, Decimal, Decimal)>,
+    /// Whether its returns name items.
+    named: bool,
 }
 
 struct Redemption {
@@ -731,7 +738,13 @@ struct Paid {
 struct Fired {
     awards: Vec<(String, Decimal)>,
     cuts: Vec<(String, Decimal, Decimal)>,
+    /// Per points type earned on basket items: the unrounded award and
+    /// what each item (by sku) gave of it.
+    parts: Vec<(String, Decimal, Parts)>,
 }
+
+/// What each basket item (by sku) gave of an unrounded award.
+type Parts = Vec<(String, Decimal)>;
 
 impl<'p> Evaluation<'p> {
     pub fn new(program: &'p Program<'p>) -> Self {
@@ -884,7 +897,7 @@ impl<'p> Evaluation<'p> {
                 channel,
                 items,
             } => self.purchase(e, t, (*amount, *qty), channel.as_deref(), items),
-            Kind::Return { of, amount } => self.return_(e, t, of, *amount),
+            Kind::Return { of, amount, items } => self.return_(e, t, of, *amount, items),
             Kind::RedeemPoints {
                 points,
                 points_type,
@@ -1211,6 +1224,11 @@ impl<'p> Evaluation<'p> {
             amount,
             returned: Decimal::ZERO,
             awards: Vec::new(),
+            items: items
+                .iter()
+                .map(|i| (i.sku.clone(), i.quantity, Decimal::ZERO))
+                .collect(),
+            named: false,
         };
         let facts = self
             .facts(&e.member, t, "purchase", BTreeMap::new())
@@ -1318,6 +1336,11 @@ impl<'p> Evaluation<'p> {
                         paid.to_referrer.push((points, award));
                         continue;
                     }
+                    let parts = fired
+                        .parts
+                        .iter()
+                        .find(|(p, _, _)| *p == points)
+                        .map(|(_, raw, parts)| (*raw, parts.clone()));
                     paid.awards.push(AwardMade {
                         rule: Some(r),
                         points,
@@ -1325,6 +1348,7 @@ impl<'p> Evaluation<'p> {
                         bucket,
                         rounding,
                         reversed: Decimal::ZERO,
+                        parts,
                     });
                 }
             }
@@ -1653,6 +1677,8 @@ impl<'p> Evaluation<'p> {
         // Whether every `earn` line is per item, and some item was one to
         // earn on: a rule of per-item lines only fires when one is.
         let (mut all_per_item, mut matched) = (true, false);
+        // (points type, sku, what the item gave) of the per-item lines.
+        let mut item_parts: Vec<(String, String, Decimal)> = Vec::new();
         for s in &rule.stmts {
             if let RuleStmt::Multiply { points, factor } = &s.node {
                 let value = self
@@ -1672,7 +1698,7 @@ impl<'p> Evaluation<'p> {
                 } if baskets::per_item(amount, per.as_ref(), filter.as_deref()) => {
                     // Per item: its table applied on each item, so not
                     // again below.
-                    let Some((value, some)) = facts.per_item_line(
+                    let Some(parts) = facts.per_item_line(
                         amount,
                         per.as_ref(),
                         filter.as_deref(),
@@ -1682,7 +1708,12 @@ impl<'p> Evaluation<'p> {
                     else {
                         return Ok(None);
                     };
-                    matched |= some;
+                    matched |= !parts.is_empty();
+                    let mut value = Decimal::ZERO;
+                    for (sku, part) in parts {
+                        value = value.checked_add(part).ok_or(Uncomputable)?;
+                        item_parts.push((points.node.clone(), sku, part));
+                    }
                     add_to(&mut sums, points.node.clone(), value)?;
                     continue;
                 }
@@ -1755,8 +1786,17 @@ impl<'p> Evaluation<'p> {
         let mut fired = Fired {
             awards: Vec::new(),
             cuts: Vec::new(),
+            parts: Vec::new(),
         };
         for (name, sum) in sums {
+            let parts: Vec<(String, Decimal)> = item_parts
+                .iter()
+                .filter(|(p, _, _)| *p == name)
+                .map(|(_, sku, part)| (sku.clone(), *part))
+                .collect();
+            if !parts.is_empty() {
+                fired.parts.push((name.clone(), sum, parts));
+            }
             let precision = self.program.precision(&name);
             let before = round(sum, precision, rounding).max(Decimal::ZERO);
             let mut after = before;
@@ -1990,6 +2030,7 @@ impl<'p> Evaluation<'p> {
                     bucket,
                     rounding: Rounding::Down,
                     reversed: Decimal::ZERO,
+                    parts: None,
                 });
             }
         }
@@ -2000,7 +2041,14 @@ impl<'p> Evaluation<'p> {
 
     // -------------------------------------------------------------- returns
 
-    fn return_(&mut self, e: &GenEvent, t: DateTime<Utc>, of: &str, amount: Decimal) -> bool {
+    fn return_(
+        &mut self,
+        e: &GenEvent,
+        t: DateTime<Utc>,
+        of: &str,
+        amount: Decimal,
+        items: &[(String, Decimal)],
+    ) -> bool {
         let Some(purchase) = self
             .members
             .get_mut(&e.member)
@@ -2008,7 +2056,10 @@ impl<'p> Evaluation<'p> {
         else {
             return false;
         };
-        if amount <= Decimal::ZERO || purchase.returned + amount > purchase.amount {
+        if amount <= Decimal::ZERO
+            || purchase.returned + amount > purchase.amount
+            || !baskets::take_back(purchase, items)
+        {
             return false;
         }
         purchase.returned += amount;
@@ -2054,6 +2105,7 @@ impl<'p> Evaluation<'p> {
         let m = self.members.get_mut(member)?;
         let purchase = m.purchases.get_mut(of)?;
         let (returned, total) = (purchase.returned, purchase.amount);
+        let share = baskets::share_back(purchase, a);
         let award = purchase.awards.get_mut(a)?;
         let precision = self.program.precision(&award.points);
         let w = m.wallets.get_mut(&award.points)?;
@@ -2066,7 +2118,10 @@ impl<'p> Evaluation<'p> {
             .map(|b| b.expired)
             .sum();
         let live = (award.amount - expired).max(Decimal::ZERO);
-        let due = round(live * returned / total, precision, award.rounding);
+        let due = match share {
+            Some((back, raw)) => round(live * back / raw, precision, award.rounding),
+            None => round(live * returned / total, precision, award.rounding),
+        };
         let target = due - award.reversed;
         if target <= Decimal::ZERO {
             return None;
