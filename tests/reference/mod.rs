@@ -112,6 +112,23 @@
 //! nor given back to limits; `limit N per referrer`; `first purchase` and
 //! `referred` in conditions).
 //!
+//! Also (tests/reference/baskets.rs): baskets (docs/semantics.md,
+//! "Baskets"): a purchase's items, `item.amount` rounded to the minor unit
+//! half away from zero, a basket rejected whole (a sku twice, a discount
+//! above quantity × unit price, items above the amount; as read, after
+//! `--until` too); `earn` lines per item (`per N USD of item.amount`, `per
+//! [full] N items`, `where item.category ...`), each item's award cut to
+//! the rule's `cap N P per item`, summed unrounded, the rule rounding once;
+//! a rule of per-item lines only firing when an item is one to earn on;
+//! returns naming items (a sku not the purchase's or more than is left:
+//! rejected), an award earned on items giving back each item's part by
+//! its quantity share and the rest by the money share. Not generated: a
+//! purchase's returns mixing items and amounts only, a cap per item on a
+//! rule of two per-item lines (the docs read two ways, see
+//! docs/testing.md), `times` on per-item lines, `item.` fields in amounts
+//! or in conditions other than the category, shares or multipliers of a
+//! per-item rule, bad items other than those above.
+//!
 //! The language refuses some of what a reader might look for: a rule's
 //! condition cannot name a tier measure (`unknown-name`:
 //! tests/bad/unknown_name_measure_in_rule.loyalty). Also `multiply` (after
@@ -121,9 +138,8 @@
 //! 30 days`). Not covered: counters of other event types
 //! (tests/semantics.rs has one), a month's
 //! sales or a measure summing a field past 10^20 (the generated amounts
-//! stay small; only the points issued reach it), `--stream`
-//! (tests/properties.rs compares it with the sorted replay), and baskets
-//! (purchases' items and per-item `earn` lines: tests/baskets.rs). Two
+//! stay small; only the points issued reach it), and `--stream`
+//! (tests/properties.rs compares it with the sorted replay). Two
 //! restrictions keep the contract unambiguous: rules in an exclusive group
 //! earn one points type and have no cap or budget (docs/semantics.md does
 //! not say which award "the largest" compares across types, nor whether a
