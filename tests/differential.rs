@@ -277,6 +277,7 @@ fn purchase_of(id: &str, time: &str, amount: i64, qty: i64) -> GenEvent {
             amount: Decimal::from(amount),
             qty: Decimal::from(qty),
             channel: None,
+            items: Vec::new(),
         },
     )
 }
@@ -354,6 +355,7 @@ fn cancelled_then_expired_points_are_not_taken_back() {
             gen::Kind::Return {
                 of: "e4".to_string(),
                 amount: Decimal::new(25, 2),
+                items: Vec::new(),
             },
         ),
     ];
@@ -481,6 +483,7 @@ fn a_return_after_a_qualification_upgrade_leaves_the_new_year_alone() {
             gen::Kind::Return {
                 of: "e2".to_string(),
                 amount: Decimal::new(25, 2),
+                items: Vec::new(),
             },
         ),
     ];

@@ -8,6 +8,8 @@ use loyalty::syntax::ast::*;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
+#[path = "gen_baskets.rs"]
+pub mod baskets;
 #[path = "gen_tiers.rs"]
 pub mod gen_tiers;
 #[path = "gen_moves.rs"]
@@ -42,10 +44,15 @@ pub enum Kind {
         qty: Decimal,
         /// The program's `optional` field: `None` leaves it out.
         channel: Option<String>,
+        /// The basket: none, or its items.
+        items: Vec<baskets::GenItem>,
     },
     Return {
         of: String,
         amount: Decimal,
+        /// The basket items brought back, by sku and quantity (none: a
+        /// return by amount only).
+        items: Vec<(String, Decimal)>,
     },
     RedeemPoints {
         points: Decimal,
@@ -110,6 +117,7 @@ impl GenEvent {
                 amount,
                 qty,
                 channel,
+                items,
             } => {
                 put("type", text("purchase"));
                 put("amount", text(&amount.to_string()));
@@ -117,11 +125,22 @@ impl GenEvent {
                 if let Some(channel) = channel {
                     put("channel", text(channel));
                 }
+                if !items.is_empty() {
+                    put(
+                        "items",
+                        serde_json::Value::Array(
+                            items.iter().map(baskets::GenItem::json).collect(),
+                        ),
+                    );
+                }
             }
-            Kind::Return { of, amount } => {
+            Kind::Return { of, amount, items } => {
                 put("type", text("return"));
                 put("of", text(of));
                 put("amount", text(&amount.to_string()));
+                if !items.is_empty() {
+                    put("items", baskets::returned(items));
+                }
             }
             Kind::RedeemPoints {
                 points,
@@ -216,6 +235,8 @@ pub struct ProgramSpec {
     extras: gen_tiers::ExtrasSpec,
     moves: moves::MovesSpec,
     referral: Option<ReferralSpec>,
+    /// A rule earning per item, after every other.
+    basket: Option<baskets::RuleSpec>,
 }
 
 /// Two-sided referral rules, written after every other rule (so that no
@@ -901,6 +922,7 @@ pub fn program() -> impl Strategy<Value = ProgramSpec> {
                 gen_tiers::extras().boxed(),
                 moves::moves(6).boxed(),
                 proptest::option::weighted(0.3, referral()),
+                proptest::option::weighted(0.5, baskets::rule(n)),
             )
         })
         .prop_map(
@@ -916,6 +938,7 @@ pub fn program() -> impl Strategy<Value = ProgramSpec> {
                 extras,
                 moves,
                 referral,
+                basket,
             )| {
                 ProgramSpec {
                     zone,
@@ -929,6 +952,7 @@ pub fn program() -> impl Strategy<Value = ProgramSpec> {
                     extras,
                     moves,
                     referral,
+                    basket,
                 }
             },
         )
@@ -1116,6 +1140,7 @@ impl ProgramSpec {
         for rule in self.referral.iter().flat_map(|r| r.rules(&self.points())) {
             items.push(Item::Rule(rule));
         }
+        items.extend(self.basket.iter().map(|b| Item::Rule(b.decl())));
         File { items }
     }
 
@@ -1482,10 +1507,13 @@ enum KindSpec {
     /// An enrolment: vip, region, and the referrer named (see
     /// [`referrer_name`]).
     Enroll(bool, usize, Option<usize>),
-    Purchase(Decimal, Decimal, Option<usize>),
+    /// A purchase of an amount, a `qty`, a channel (or none) and perhaps
+    /// a basket (whose items make the amount).
+    Purchase(Decimal, Decimal, Option<usize>, Option<baskets::BasketSpec>),
     /// A return of the `n`th purchase generated (any member's), of a
-    /// fraction of its amount: `parts` of 4, or 5 for more than it has.
-    Return(usize, u32),
+    /// fraction of its amount: `parts` of 4, or 5 for more than it has;
+    /// naming items of its basket or not (see [`baskets::named`]).
+    Return(usize, u32, u8),
     /// A redeem of `balance + delta` (in the type's smallest steps), or of
     /// half the balance: found once the stream is resolved, by the
     /// reference's balance there.
@@ -1555,9 +1583,9 @@ fn kind_spec() -> impl Strategy<Value = KindSpec> {
         1 => (any::<bool>(), 0..REGIONS.len()).prop_map(|(v, r)| KindSpec::Enroll(v, r, None)),
         // Now and then an amount with three decimals: finer than a dollar
         // (rejected), not than a dinar.
-        8 => (prop_oneof![7 => positive(20000, 2), 1 => positive(200000, 3)], (0i64..6).prop_map(Decimal::from), proptest::option::weighted(0.8, 0..CHANNELS.len()))
-            .prop_map(|(a, q, c)| KindSpec::Purchase(a, q, c)),
-        2 => (any::<usize>(), 1u32..=5).prop_map(|(n, parts)| KindSpec::Return(n, parts)),
+        8 => (prop_oneof![7 => positive(20000, 2), 1 => positive(200000, 3)], (0i64..6).prop_map(Decimal::from), proptest::option::weighted(0.8, 0..CHANNELS.len()), proptest::option::weighted(0.4, baskets::basket()))
+            .prop_map(|(a, q, c, b)| KindSpec::Purchase(a, q, c, b)),
+        2 => (any::<usize>(), 1u32..=5, prop_oneof![2 => Just(0u8), 3 => 1u8..=2, 1 => 3u8..=4]).prop_map(|(n, parts, named)| KindSpec::Return(n, parts, named)),
         3 => (0usize..3, -5i64..=1, any::<bool>())
             .prop_map(|(p, delta, half)| KindSpec::RedeemNear(p, delta, half)),
         1 => (0usize..3).prop_map(KindSpec::RedeemReward),
@@ -1645,6 +1673,10 @@ fn pick<T: Clone>(earlier: &[(String, T)], member: &str, n: usize) -> Option<T> 
     own.get(n / 8 % own.len().max(1)).map(|v| (*v).clone())
 }
 
+/// A purchase generated, for the returns and adjustments that name it:
+/// its id, amount and basket.
+type Bought = (String, Decimal, Vec<baskets::GenItem>);
+
 /// The stream with every reference resolved: ids, the purchase a return
 /// names and its amount, the redeem a cancel names. References are
 /// resolved in local-time order (a return names a purchase before it), and
@@ -1660,7 +1692,12 @@ pub fn resolve(
     let mut order: Vec<usize> = (0..specs.len()).collect();
     order.sort_by_key(|&i| specs.get(i).map(|s| s.day.and_time(s.time)));
     let mut events: Vec<GenEvent> = Vec::new();
-    let mut purchases: Vec<(String, (String, Decimal))> = Vec::new();
+    // (member, (id, amount, basket)) of each purchase.
+    let mut purchases: Vec<(String, Bought)> = Vec::new();
+    // Whether the returns of a purchase name items: as its first return
+    // does (docs/semantics.md does not say how a return by amount shares
+    // out an award after one naming items, or the reverse).
+    let mut named: std::collections::BTreeMap<String, bool> = std::collections::BTreeMap::new();
     let mut redeems: Vec<(String, String)> = Vec::new();
     for &i in &order {
         let Some(spec) = specs.get(i) else { continue };
@@ -1677,16 +1714,26 @@ pub fn resolve(
                 attributes: Vec::new(),
                 referred_by: referrer_name(*referrer),
             },
-            KindSpec::Purchase(amount, qty, channel) => {
-                purchases.push((member.clone(), (id.clone(), *amount)));
+            KindSpec::Purchase(amount, qty, channel, basket) => {
+                let (items, amount) = match basket {
+                    Some(b) => b.resolve(),
+                    None => (Vec::new(), *amount),
+                };
+                purchases.push((member.clone(), (id.clone(), amount, items.clone())));
                 Kind::Purchase {
-                    amount: *amount,
+                    amount,
                     qty: *qty,
                     channel: channel.and_then(|c| CHANNELS.get(c)).map(|c| c.to_string()),
+                    items,
                 }
             }
-            KindSpec::Return(n, parts) => match pick(&purchases, &member, *n) {
-                Some((of, amount)) => Kind::Return {
+            KindSpec::Return(n, parts, k) => match pick(&purchases, &member, *n) {
+                Some((of, amount, basket)) => Kind::Return {
+                    items: if *named.entry(of.clone()).or_insert(*k > 0) {
+                        baskets::named(&basket, *parts as usize, (*k).max(1))
+                    } else {
+                        Vec::new()
+                    },
                     of,
                     amount: if *parts >= 5 {
                         amount + dec(1, 2)
@@ -1698,6 +1745,7 @@ pub fn resolve(
                 None => Kind::Return {
                     of: "nothing".into(),
                     amount: Decimal::ONE,
+                    items: Vec::new(),
                 },
             },
             KindSpec::RedeemNear(p, delta, half) => {
@@ -1758,7 +1806,7 @@ pub fn resolve(
                     .copied()
                     .unwrap_or("stars")
                     .to_string(),
-                purchase: purchase.and_then(|n| pick(&purchases, &member, n).map(|(id, _)| id)),
+                purchase: purchase.and_then(|n| pick(&purchases, &member, n).map(|(id, _, _)| id)),
                 expires: days.map(|d| spec.day + Duration::days(d)),
             },
             KindSpec::UsePerk(n) => Kind::UsePerk {
@@ -1783,6 +1831,7 @@ pub fn resolve(
                     amount: Decimal::TEN,
                     qty: Decimal::ONE,
                     channel: None,
+                    items: Vec::new(),
                 }
             }
         };

@@ -669,7 +669,7 @@ pub fn perk_name(n: usize) -> String {
 /// little during a grace.
 fn bursts() -> impl Strategy<Value = Vec<EventSpec>> {
     let purchase = (positive(20000, 2), (0i64..6).prop_map(Decimal::from))
-        .prop_map(|(amount, qty)| KindSpec::Purchase(amount, qty, None));
+        .prop_map(|(amount, qty)| KindSpec::Purchase(amount, qty, None, None));
     let declared = (0..moves::EVENTS.len()).prop_flat_map(moves::declared_values);
     let burst = (
         0..MEMBERS.len(),

@@ -112,6 +112,23 @@
 //! nor given back to limits; `limit N per referrer`; `first purchase` and
 //! `referred` in conditions).
 //!
+//! Also (tests/reference/baskets.rs): baskets (docs/semantics.md,
+//! "Baskets"): a purchase's items, `item.amount` rounded to the minor unit
+//! half away from zero, a basket rejected whole (a sku twice, a discount
+//! above quantity × unit price, items above the amount; as read, after
+//! `--until` too); `earn` lines per item (`per N USD of item.amount`, `per
+//! [full] N items`, `where item.category ...`), each item's award cut to
+//! the rule's `cap N P per item`, summed unrounded, the rule rounding once;
+//! a rule of per-item lines only firing when an item is one to earn on;
+//! returns naming items (a sku not the purchase's or more than is left:
+//! rejected), an award earned on items giving back each item's part by
+//! its quantity share and the rest by the money share. Not generated: a
+//! purchase's returns mixing items and amounts only, a cap per item on a
+//! rule of two per-item lines (the docs read two ways, see
+//! docs/testing.md), `times` on per-item lines, `item.` fields in amounts
+//! or in conditions other than the category, shares or multipliers of a
+//! per-item rule, bad items other than those above.
+//!
 //! The language refuses some of what a reader might look for: a rule's
 //! condition cannot name a tier measure (`unknown-name`:
 //! tests/bad/unknown_name_measure_in_rule.loyalty). Also `multiply` (after
@@ -121,9 +138,8 @@
 //! 30 days`). Not covered: counters of other event types
 //! (tests/semantics.rs has one), a month's
 //! sales or a measure summing a field past 10^20 (the generated amounts
-//! stay small; only the points issued reach it), `--stream`
-//! (tests/properties.rs compares it with the sorted replay), and baskets
-//! (purchases' items and per-item `earn` lines: tests/baskets.rs). Two
+//! stay small; only the points issued reach it), and `--stream`
+//! (tests/properties.rs compares it with the sorted replay). Two
 //! restrictions keep the contract unambiguous: rules in an exclusive group
 //! earn one points type and have no cap or budget (docs/semantics.md does
 //! not say which award "the largest" compares across types, nor whether a
@@ -154,6 +170,7 @@
 //! inactivity expiry's order among ties) the giver's, then the receiver's,
 //! after the rows; `pool_join` and `pool_leave` rows with no points type.
 
+mod baskets;
 pub mod gen;
 mod moves;
 mod tiers;
@@ -637,6 +654,9 @@ struct AwardMade {
     bucket: usize,
     rounding: Rounding,
     reversed: Decimal,
+    /// A rule's with per-item lines: its unrounded award, and what each
+    /// item (by sku) gave of it.
+    parts: Option<(Decimal, Parts)>,
 }
 
 struct Purchase {
@@ -645,6 +665,10 @@ struct Purchase {
     amount: Decimal,
     returned: Decimal,
     awards: Vec<AwardMade>,
+    /// Its basket: (sku, quantity, quantity returned) of each item.
+    items: Vec<(String, Decimal, Decimal)>,
+    /// Whether its returns name items.
+    named: bool,
 }
 
 struct Redemption {
@@ -730,7 +754,13 @@ struct Paid {
 struct Fired {
     awards: Vec<(String, Decimal)>,
     cuts: Vec<(String, Decimal, Decimal)>,
+    /// Per points type earned on basket items: the unrounded award and
+    /// what each item (by sku) gave of it.
+    parts: Vec<(String, Decimal, Parts)>,
 }
+
+/// What each basket item (by sku) gave of an unrounded award.
+type Parts = Vec<(String, Decimal)>;
 
 impl<'p> Evaluation<'p> {
     pub fn new(program: &'p Program<'p>) -> Self {
@@ -766,7 +796,8 @@ impl<'p> Evaluation<'p> {
             .iter()
             .enumerate()
             .filter(|(i, e)| {
-                (moves::readable(program, e) && program.is_money(e)) || !rejected.insert(i + 1)
+                (moves::readable(program, e) && program.is_money(e) && program.whole_basket(e))
+                    || !rejected.insert(i + 1)
             })
             .partition(|(_, e)| end.is_none_or(|end| self.program.instant(e.time) < end));
         self.outcome.after_until = after.len();
@@ -842,6 +873,7 @@ impl<'p> Evaluation<'p> {
             || !self.admissible(e)
             || !moves::readable(self.program, e)
             || !self.program.is_money(e)
+            || !self.program.whole_basket(e)
         {
             return false;
         }
@@ -879,8 +911,9 @@ impl<'p> Evaluation<'p> {
                 amount,
                 qty,
                 channel,
-            } => self.purchase(e, t, *amount, *qty, channel.as_deref()),
-            Kind::Return { of, amount } => self.return_(e, t, of, *amount),
+                items,
+            } => self.purchase(e, t, (*amount, *qty), channel.as_deref(), items),
+            Kind::Return { of, amount, items } => self.return_(e, t, of, *amount, items),
             Kind::RedeemPoints {
                 points,
                 points_type,
@@ -1197,9 +1230,9 @@ impl<'p> Evaluation<'p> {
         &mut self,
         e: &GenEvent,
         t: DateTime<Utc>,
-        amount: Decimal,
-        qty: Decimal,
+        (amount, qty): (Decimal, Decimal),
         channel: Option<&str>,
+        items: &[gen::baskets::GenItem],
     ) -> bool {
         let local = self.program.local(t);
         let mut record = Purchase {
@@ -1207,6 +1240,11 @@ impl<'p> Evaluation<'p> {
             amount,
             returned: Decimal::ZERO,
             awards: Vec::new(),
+            items: items
+                .iter()
+                .map(|i| (i.sku.clone(), i.quantity, Decimal::ZERO))
+                .collect(),
+            named: false,
         };
         let facts = self
             .facts(&e.member, t, "purchase", BTreeMap::new())
@@ -1214,6 +1252,7 @@ impl<'p> Evaluation<'p> {
                 amount,
                 qty,
                 channel,
+                items,
                 ..f
             });
         let fired = match self.decide(facts.as_ref()) {
@@ -1313,6 +1352,11 @@ impl<'p> Evaluation<'p> {
                         paid.to_referrer.push((points, award));
                         continue;
                     }
+                    let parts = fired
+                        .parts
+                        .iter()
+                        .find(|(p, _, _)| *p == points)
+                        .map(|(_, raw, parts)| (*raw, parts.clone()));
                     paid.awards.push(AwardMade {
                         rule: Some(r),
                         points,
@@ -1320,6 +1364,7 @@ impl<'p> Evaluation<'p> {
                         bucket,
                         rounding,
                         reversed: Decimal::ZERO,
+                        parts,
                     });
                 }
             }
@@ -1474,6 +1519,8 @@ impl<'p> Evaluation<'p> {
                 amount: Decimal::ZERO,
                 qty: Decimal::ZERO,
                 channel: None,
+                items: &[],
+                item: None,
                 member: m,
                 program: self.program,
                 now: t,
@@ -1643,6 +1690,11 @@ impl<'p> Evaluation<'p> {
         // in the order the lines first name the types (the order of the
         // rows).
         let mut sums: Vec<(String, Decimal)> = Vec::new();
+        // Whether every `earn` line is per item, and some item was one to
+        // earn on: a rule of per-item lines only fires when one is.
+        let (mut all_per_item, mut matched) = (true, false);
+        // (points type, sku, what the item gave) of the per-item lines.
+        let mut item_parts: Vec<(String, String, Decimal)> = Vec::new();
         for s in &rule.stmts {
             if let RuleStmt::Multiply { points, factor } = &s.node {
                 let value = self
@@ -1654,46 +1706,43 @@ impl<'p> Evaluation<'p> {
                 continue;
             };
             let (points, value) = match &earn.award {
-                // The generators write no per-item lines (`filter`, `per
-                // item`): baskets are not covered (see above).
                 Award::Amount {
                     amount,
                     points,
                     per,
-                    filter: _,
+                    filter,
+                } if baskets::per_item(amount, per.as_ref(), filter.as_deref()) => {
+                    // Per item: its table applied on each item, so not
+                    // again below.
+                    let Some(parts) = facts.per_item_line(
+                        amount,
+                        per.as_ref(),
+                        filter.as_deref(),
+                        earn.multiplier.as_ref(),
+                        baskets::cap_per_item(rule, &points.node),
+                    )?
+                    else {
+                        return Ok(None);
+                    };
+                    matched |= !parts.is_empty();
+                    let mut value = Decimal::ZERO;
+                    for (sku, part) in parts {
+                        value = value.checked_add(part).ok_or(Uncomputable)?;
+                        item_parts.push((points.node.clone(), sku, part));
+                    }
+                    add_to(&mut sums, points.node.clone(), value)?;
+                    continue;
+                }
+                Award::Amount {
+                    amount,
+                    points,
+                    per,
+                    ..
                 } => {
-                    // An amount or base that reads an empty field has no
-                    // value: the rule does not fire. One whose fields are
-                    // there but that divides by zero or overflows cannot be
-                    // computed: the record is rejected.
-                    let base = per.as_ref().map(|per| facts.eval(&per.base));
-                    let n = match (facts.eval(amount), base) {
-                        (Value::Number(n), None | Some(Value::Number(_) | Value::Money(_))) => n,
-                        _ if facts.reads_missing(amount)
-                            || per
-                                .as_ref()
-                                .is_some_and(|per| facts.reads_missing(&per.base)) =>
-                        {
-                            return Ok(None)
-                        }
-                        _ => return Err(Uncomputable),
+                    let Some(value) = facts.line_value(amount, per.as_ref())? else {
+                        return Ok(None);
                     };
-                    let value = match per {
-                        None => n,
-                        Some(per) => {
-                            let base = match facts.eval(&per.base) {
-                                Value::Number(b) | Value::Money(b) => b,
-                                _ => return Ok(None),
-                            };
-                            // Whole steps toward zero: a base below zero
-                            // (`amount - 100 USD`) has -1 whole step at -1.5
-                            // steps (docs/semantics.md does not say; the
-                            // engine does so).
-                            let steps = base.checked_div(per.unit.node).ok_or(Uncomputable)?;
-                            let steps = if per.full { steps.trunc() } else { steps };
-                            n.checked_mul(steps).ok_or(Uncomputable)?
-                        }
-                    };
+                    all_per_item = false;
                     (points.node.clone(), value)
                 }
                 Award::PercentOf {
@@ -1701,6 +1750,7 @@ impl<'p> Evaluation<'p> {
                     rule: target,
                     points,
                 } => {
+                    all_per_item = false;
                     let Some(t) = self
                         .program
                         .rules
@@ -1740,16 +1790,29 @@ impl<'p> Evaluation<'p> {
                 Some(m) => facts.factor(m),
             };
             let value = value.checked_mul(factor).ok_or(Uncomputable)?;
-            match sums.iter_mut().find(|(p, _)| *p == points) {
-                Some((_, sum)) => *sum = sum.checked_add(value).ok_or(Uncomputable)?,
-                None => sums.push((points, value)),
-            }
+            add_to(&mut sums, points, value)?;
+        }
+        let earns = rule
+            .stmts
+            .iter()
+            .any(|s| matches!(s.node, RuleStmt::Earn(_)));
+        if earns && all_per_item && !matched {
+            return Ok(None);
         }
         let mut fired = Fired {
             awards: Vec::new(),
             cuts: Vec::new(),
+            parts: Vec::new(),
         };
         for (name, sum) in sums {
+            let parts: Vec<(String, Decimal)> = item_parts
+                .iter()
+                .filter(|(p, _, _)| *p == name)
+                .map(|(_, sku, part)| (sku.clone(), *part))
+                .collect();
+            if !parts.is_empty() {
+                fired.parts.push((name.clone(), sum, parts));
+            }
             let precision = self.program.precision(&name);
             let before = round(sum, precision, rounding).max(Decimal::ZERO);
             let mut after = before;
@@ -1762,8 +1825,7 @@ impl<'p> Evaluation<'p> {
                 else {
                     continue;
                 };
-                // A cap per item cuts per-item lines, which the
-                // generators do not write.
+                // A cap per item cut each item's award (above).
                 if points.node != name || *scope == CapScope::PerItem {
                     continue;
                 }
@@ -1984,6 +2046,7 @@ impl<'p> Evaluation<'p> {
                     bucket,
                     rounding: Rounding::Down,
                     reversed: Decimal::ZERO,
+                    parts: None,
                 });
             }
         }
@@ -1994,7 +2057,14 @@ impl<'p> Evaluation<'p> {
 
     // -------------------------------------------------------------- returns
 
-    fn return_(&mut self, e: &GenEvent, t: DateTime<Utc>, of: &str, amount: Decimal) -> bool {
+    fn return_(
+        &mut self,
+        e: &GenEvent,
+        t: DateTime<Utc>,
+        of: &str,
+        amount: Decimal,
+        items: &[(String, Decimal)],
+    ) -> bool {
         let Some(purchase) = self
             .members
             .get_mut(&e.member)
@@ -2002,7 +2072,10 @@ impl<'p> Evaluation<'p> {
         else {
             return false;
         };
-        if amount <= Decimal::ZERO || purchase.returned + amount > purchase.amount {
+        if amount <= Decimal::ZERO
+            || purchase.returned + amount > purchase.amount
+            || !baskets::take_back(purchase, items)
+        {
             return false;
         }
         purchase.returned += amount;
@@ -2048,6 +2121,7 @@ impl<'p> Evaluation<'p> {
         let m = self.members.get_mut(member)?;
         let purchase = m.purchases.get_mut(of)?;
         let (returned, total) = (purchase.returned, purchase.amount);
+        let share = baskets::share_back(purchase, a);
         let award = purchase.awards.get_mut(a)?;
         let precision = self.program.precision(&award.points);
         let w = m.wallets.get_mut(&award.points)?;
@@ -2060,7 +2134,10 @@ impl<'p> Evaluation<'p> {
             .map(|b| b.expired)
             .sum();
         let live = (award.amount - expired).max(Decimal::ZERO);
-        let due = round(live * returned / total, precision, award.rounding);
+        let due = match share {
+            Some((back, raw)) => round(live * back / raw, precision, award.rounding),
+            None => round(live * returned / total, precision, award.rounding),
+        };
         let target = due - award.reversed;
         if target <= Decimal::ZERO {
             return None;
@@ -2096,6 +2173,19 @@ enum Refused {
     Uncomputable,
     /// The points issued (or that preview rules would) would pass 10^20.
     PastLargest,
+}
+
+/// Adds `value` to the sum of its points type, or starts it.
+fn add_to(
+    sums: &mut Vec<(String, Decimal)>,
+    points: String,
+    value: Decimal,
+) -> Result<(), Uncomputable> {
+    match sums.iter_mut().find(|(p, _)| *p == points) {
+        Some((_, sum)) => *sum = sum.checked_add(value).ok_or(Uncomputable)?,
+        None => sums.push((points, value)),
+    }
+    Ok(())
 }
 
 /// Whether `so_far` plus `added` stays within 10^20, the most a run counts.
@@ -2202,12 +2292,16 @@ enum Value {
 }
 
 /// What a rule's expressions can read on one purchase.
+#[derive(Clone)]
 struct Facts<'m> {
     /// The tiers' names, lowest first.
     tiers: Vec<String>,
     amount: Decimal,
     qty: Decimal,
     channel: Option<&'m str>,
+    /// The purchase's basket, and the item a per-item line is on.
+    items: &'m [gen::baskets::GenItem],
+    item: Option<&'m gen::baskets::GenItem>,
     member: &'m Member,
     program: &'m Program<'m>,
     /// The event's instant, and its local time in the program's zone.
@@ -2309,8 +2403,7 @@ impl Facts<'_> {
             }
             ExprKind::Name(n) => self.name(n),
             ExprKind::MemberAttr(a) => self.name(&a.node),
-            // No baskets: the generators write no `item.` fields.
-            ExprKind::ItemField(_) => Value::Missing,
+            ExprKind::ItemField(f) => self.item_field(&f.node),
             ExprKind::Balance(p) => Value::Number(
                 self.member
                     .wallets
@@ -2358,6 +2451,48 @@ impl Facts<'_> {
             ExprKind::Binary { lhs, rhs, .. } => self.reads_missing(lhs) || self.reads_missing(rhs),
             _ => false,
         }
+    }
+
+    /// The value of an `earn` line's amount, times its `per` steps if it
+    /// has one: `None` when it reads a field left empty (the rule does not
+    /// fire).
+    fn line_value(
+        &self,
+        amount: &Expr,
+        per: Option<&PerClause>,
+    ) -> Result<Option<Decimal>, Uncomputable> {
+        // An amount or base that reads an empty field has no
+        // value: the rule does not fire. One whose fields are
+        // there but that divides by zero or overflows cannot be
+        // computed: the record is rejected.
+        let base = per.map(|per| self.eval(&per.base));
+        let n = match (self.eval(amount), base) {
+            (Value::Number(n), None | Some(Value::Number(_) | Value::Money(_))) => n,
+            _ if self.reads_missing(amount)
+                || per
+                    .as_ref()
+                    .is_some_and(|per| self.reads_missing(&per.base)) =>
+            {
+                return Ok(None)
+            }
+            _ => return Err(Uncomputable),
+        };
+        Ok(Some(match per {
+            None => n,
+            Some(per) => {
+                let base = match self.eval(&per.base) {
+                    Value::Number(b) | Value::Money(b) => b,
+                    _ => return Ok(None),
+                };
+                // Whole steps toward zero: a base below zero
+                // (`amount - 100 USD`) has -1 whole step at -1.5
+                // steps (docs/semantics.md does not say; the
+                // engine does so).
+                let steps = base.checked_div(per.unit.node).ok_or(Uncomputable)?;
+                let steps = if per.full { steps.trunc() } else { steps };
+                n.checked_mul(steps).ok_or(Uncomputable)?
+            }
+        }))
     }
 
     /// A `times` table's factor for this purchase: the key's entry, else
