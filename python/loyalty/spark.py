@@ -116,7 +116,7 @@ def run(
     if not from_file:
         numbered = numbered.localCheckpoint(eager=True)
     grouped = _grouped(spark, numbered, split["links"])
-    columns = [c for c in events.columns]
+    columns = list(events.columns)
     empty = program.run(pa.table({c: pa.array([], pa.string()) for c in columns}), until=until)
     schema = _output_schema(empty)
     text, program_name = program._text, program._name

@@ -150,18 +150,7 @@ impl BuiltinEvent {
 
     /// Whether earning rules may fire on it; the others have fixed effects.
     pub fn fires_rules(self) -> bool {
-        matches!(
-            self,
-            BuiltinEvent::Purchase
-                | BuiltinEvent::Enroll
-                | BuiltinEvent::Birthday
-                | BuiltinEvent::Anniversary
-                | BuiltinEvent::MonthStart
-                | BuiltinEvent::Upgrade
-                | BuiltinEvent::TierChange
-                | BuiltinEvent::Expiry
-                | BuiltinEvent::TierPeriodStart
-        )
+        matches!(self, BuiltinEvent::Purchase | BuiltinEvent::Enroll) || self.made_by_loyalty()
     }
 
     /// Whether the clock makes its events (on each member's birthday,
