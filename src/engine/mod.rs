@@ -24,6 +24,7 @@ mod referrals;
 pub mod replay;
 mod rules;
 pub mod sharded;
+mod slots;
 mod spill;
 mod tiers;
 mod transfers;
@@ -112,7 +113,7 @@ pub struct Counts {
 
 pub struct Engine<'p> {
     program: &'p Program,
-    members: Vec<Member>,
+    members: slots::Slots<Member>,
     /// Member slots by id. An id of up to 24 bytes is kept in the table
     /// itself: a key on the heap was a cache miss of its own at each event.
     index: HashMap<CompactString, usize, FastHash>,
@@ -376,7 +377,7 @@ impl<'p> Engine<'p> {
     pub fn new(program: &'p Program) -> Self {
         Engine {
             program,
-            members: Vec::new(),
+            members: slots::Slots::default(),
             index: HashMap::default(),
             due: clock::ClockQueue::default(),
             seq: 0,
@@ -758,10 +759,9 @@ impl<'p> Engine<'p> {
     /// the reports. Event ids (the dealer checked them) and late-event
     /// histories are not taken over.
     fn absorb(&mut self, shards: Vec<Engine<'p>>) {
-        // Room for every shard's members at once: grown shard by shard,
-        // the list was copied, and held twice, at the run's peak.
+        // Room for every shard's ids at once: grown shard by shard, the
+        // index was copied, and held twice, at the run's peak.
         let members = shards.iter().map(|shard| shard.members.len()).sum();
-        self.members.reserve(members);
         self.index.reserve(members);
         for shard in shards {
             self.absorb_one(shard);
@@ -780,7 +780,7 @@ impl<'p> Engine<'p> {
             .filter(|due| shard.is_current(due))
             .copied()
             .collect();
-        self.members.extend(shard.members);
+        self.members.append(shard.members);
         let slots: Vec<usize> = (first..self.members.len()).collect();
         self.take_dues(current.into_iter(), shard.seq, &slots);
         for (total, more) in self.totals.iter_mut().zip(&shard.totals) {
@@ -1544,10 +1544,16 @@ mod tests {
         engine.advance_to(first);
         let last = Utc.with_ymd_and_hms(2025, 5, 28, 10, 0, 0).unwrap();
         assert_eq!(checks(&engine), [last]);
-        assert_eq!(engine.members[0].wallets[0].balance(), Decimal::from(280));
+        assert_eq!(
+            engine.members.get(0).unwrap().wallets[0].balance(),
+            Decimal::from(280)
+        );
         engine.advance_to(last);
         assert!(checks(&engine).is_empty());
-        assert_eq!(engine.members[0].wallets[0].balance(), Decimal::ZERO);
+        assert_eq!(
+            engine.members.get(0).unwrap().wallets[0].balance(),
+            Decimal::ZERO
+        );
     }
 
     #[test]
@@ -1557,13 +1563,13 @@ mod tests {
             "  pending 14 days\n  expire 6 months after earn\n",
         );
         let mut engine = after_purchases(&program, &["2025-02-01".to_string()]);
-        assert_eq!(engine.members[0].purchases.len(), 1);
+        assert_eq!(engine.members.get(0).unwrap().purchases.len(), 1);
         // The release, 14 days on, is within the 30 days: kept.
         engine.advance_to(Utc.with_ymd_and_hms(2025, 2, 20, 0, 0, 0).unwrap());
-        assert_eq!(engine.members[0].purchases.len(), 1);
+        assert_eq!(engine.members.get(0).unwrap().purchases.len(), 1);
         // The expiry, 6 months on, forgets it, room and all.
         engine.advance_to(Utc.with_ymd_and_hms(2025, 8, 2, 0, 0, 0).unwrap());
-        assert_eq!(engine.members[0].purchases.capacity(), 0);
+        assert_eq!(engine.members.get(0).unwrap().purchases.capacity(), 0);
     }
 
     /// A program whose points expire at the end of the month after they
