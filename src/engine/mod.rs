@@ -39,7 +39,7 @@ use explain::Explanation;
 use ledger::{Entry, EntryKind, Totals};
 use member::{Bucket, Counter, Member, Purchase, Redemption, Wallet};
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::num::NonZeroU64;
 pub use tiers::{current_measures, Projected};
 
@@ -113,10 +113,8 @@ pub struct Counts {
 
 pub struct Engine<'p> {
     program: &'p Program,
-    members: slots::Slots<Member>,
-    /// Member slots by id. An id of up to 24 bytes is kept in the table
-    /// itself: a key on the heap was a cache miss of its own at each event.
-    index: HashMap<CompactString, usize, FastHash>,
+    /// Members and pool accounts by slot, and the slot of each id.
+    members: slots::Members,
     due: clock::ClockQueue<Due>,
     seq: u64,
     next_bucket: u64,
@@ -377,8 +375,7 @@ impl<'p> Engine<'p> {
     pub fn new(program: &'p Program) -> Self {
         Engine {
             program,
-            members: slots::Slots::default(),
-            index: HashMap::default(),
+            members: slots::Members::default(),
             due: clock::ClockQueue::default(),
             seq: 0,
             position: 0,
@@ -474,7 +471,7 @@ impl<'p> Engine<'p> {
             .map(|t| t.builtin)
             .ok_or_else(|| reject(RejectClass::Invalid, "unknown event type".to_string()))?;
         let enroll = builtin == Some(BuiltinEvent::Enroll);
-        let member = match (self.index.get(event.member.as_str()).copied(), enroll) {
+        let member = match (self.members.slot(&event.member), enroll) {
             (Some(m), _) if self.is_pool(m) && builtin != Some(BuiltinEvent::Transfer) => {
                 return Err(reject(
                     RejectClass::NotAllowed,
@@ -762,7 +759,7 @@ impl<'p> Engine<'p> {
         // Room for every shard's ids at once: grown shard by shard, the
         // index was copied, and held twice, at the run's peak.
         let members = shards.iter().map(|shard| shard.members.len()).sum();
-        self.index.reserve(members);
+        self.members.reserve(members);
         for shard in shards {
             self.absorb_one(shard);
         }
@@ -770,9 +767,6 @@ impl<'p> Engine<'p> {
 
     fn absorb_one(&mut self, shard: Engine<'p>) {
         let first = self.members.len();
-        for (i, member) in shard.members.iter().enumerate() {
-            self.index.insert(member.id.clone(), first + i);
-        }
         // The shard's current dues join the queue.
         let current: Vec<Due> = shard
             .due
@@ -846,7 +840,7 @@ impl<'p> Engine<'p> {
     /// One member's state by id (a simulation asks for balances and tiers
     /// after every event, so `members()`'s sorted copy would be too slow).
     pub fn member(&self, id: &str) -> Option<&Member> {
-        self.index.get(id).and_then(|&m| self.members.get(m))
+        self.members.get(self.members.slot(id)?)
     }
 
     /// How many items of clock work (expiries, releases, inactivity checks,
@@ -950,9 +944,7 @@ impl<'p> Engine<'p> {
     /// earning failed: its slot, the rows written since the ledger held
     /// `rows`, and (by a new generation) the clock work it queued.
     fn unenroll(&mut self, m: usize, rows: usize) {
-        if let Some(member) = self.members.pop() {
-            self.index.remove(member.id.as_str());
-        }
+        self.members.pop();
         self.ledger.truncate(rows);
         if self.generations.len() <= m {
             self.generations.resize(m + 1, 0);

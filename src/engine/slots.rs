@@ -1,7 +1,13 @@
 //! Member slots: the engine's members by slot number, kept in chunks of a
 //! fixed number of members, so that adding one never moves the others (a
 //! single list grown by doubling copied every member, and held the old and
-//! the new copy at once, at the run's peak).
+//! the new copy at once, at the run's peak), and found by id through an
+//! index of slot numbers that reads each id from its member.
+
+use super::member::Member;
+use super::FastHash;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
 
 /// How many members a chunk holds: a few hundred kilobytes of members, so
 /// the last chunk's spare room is small beside a large run and a chunk is
@@ -74,14 +80,6 @@ impl<T> Slots<T> {
     pub fn iter(&self) -> std::iter::Flatten<std::slice::Iter<'_, Vec<T>>> {
         self.into_iter()
     }
-
-    /// Moves `other`'s values into the slots after this one's, in their
-    /// order; each of `other`'s chunks is freed once it is emptied.
-    pub fn append(&mut self, other: Slots<T>) {
-        for value in other {
-            self.push(value);
-        }
-    }
 }
 
 impl<T> IntoIterator for Slots<T> {
@@ -100,6 +98,113 @@ impl<'a, T> IntoIterator for &'a Slots<T> {
 
     fn into_iter(self) -> Self::IntoIter {
         self.chunks.iter().flatten()
+    }
+}
+
+/// The engine's members (and pool accounts) by slot, and the slot of each
+/// id. The index holds slot numbers only: a member's id is kept once, in
+/// the member (it held a copy of each id, a tenth of a member's memory).
+/// A member's `id` must not change while it is here.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Members {
+    slots: Slots<Member>,
+    /// Slots, by the hash of their member's id.
+    index: HashTable<usize>,
+    hasher: FastHash,
+}
+
+impl Members {
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    pub fn get(&self, slot: usize) -> Option<&Member> {
+        self.slots.get(slot)
+    }
+
+    /// The member in `slot`, to change anything but its id.
+    pub fn get_mut(&mut self, slot: usize) -> Option<&mut Member> {
+        self.slots.get_mut(slot)
+    }
+
+    /// The slot of the member (or pool) with id `id`.
+    pub fn slot(&self, id: &str) -> Option<usize> {
+        let slots = &self.slots;
+        self.index
+            .find(self.hasher.hash_one(id), |&slot| {
+                slots.get(slot).is_some_and(|member| member.id == id)
+            })
+            .copied()
+    }
+
+    /// Adds `member`, whose id no member here has, in the next slot, and
+    /// returns the slot.
+    pub fn push(&mut self, member: Member) -> usize {
+        let slot = self.slots.len();
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index
+            .insert_unique(hasher.hash_one(member.id.as_str()), slot, |&other| {
+                hasher.hash_one(slots.get(other).map_or("", |m| m.id.as_str()))
+            });
+        self.slots.push(member);
+        slot
+    }
+
+    /// Removes the member in the last slot.
+    pub fn pop(&mut self) -> Option<Member> {
+        let member = self.slots.pop()?;
+        let slot = self.slots.len();
+        if let Ok(entry) = self
+            .index
+            .find_entry(self.hasher.hash_one(member.id.as_str()), |&s| s == slot)
+        {
+            entry.remove();
+        }
+        Some(member)
+    }
+
+    /// Makes room in the index for `more` members at once.
+    pub fn reserve(&mut self, more: usize) {
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index.reserve(more, |&slot| {
+            hasher.hash_one(slots.get(slot).map_or("", |m| m.id.as_str()))
+        });
+    }
+
+    /// The members in slot order.
+    pub fn iter(&self) -> std::iter::Flatten<std::slice::Iter<'_, Vec<Member>>> {
+        self.slots.iter()
+    }
+
+    /// Moves `other`'s members, whose ids none here has, into the slots
+    /// after these, in their order.
+    pub fn append(&mut self, other: Members) {
+        for member in other.slots {
+            self.push(member);
+        }
+    }
+}
+
+impl IntoIterator for Members {
+    type Item = Member;
+    type IntoIter = <Slots<Member> as IntoIterator>::IntoIter;
+
+    /// The members in slot order.
+    fn into_iter(self) -> Self::IntoIter {
+        self.slots.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Members {
+    type Item = &'a Member;
+    type IntoIter = std::iter::Flatten<std::slice::Iter<'a, Vec<Member>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.slots.iter()
     }
 }
 
@@ -148,19 +253,36 @@ mod tests {
         assert_eq!(empty.pop(), None);
     }
 
+    fn member(id: &str) -> Member {
+        let day = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap_or_default();
+        let time = day.and_time(chrono::NaiveTime::MIN).and_utc();
+        Member::new(id, 0, time, day, Vec::new(), 1, 1)
+    }
+
     #[test]
-    fn append_puts_the_other_values_after_these_in_order() {
-        let mut slots = Slots::default();
-        let mut other = Slots::default();
-        for i in 0..CHUNK + 3 {
-            slots.push(i);
+    fn members_are_found_by_id_after_they_are_added_appended_and_popped() {
+        let ids: Vec<String> = (0..CHUNK + 10).map(|i| format!("m{i}")).collect();
+        let mut members = Members::default();
+        let mut other = Members::default();
+        for (i, id) in ids.iter().enumerate() {
+            let to = if i < 700 { &mut members } else { &mut other };
+            to.push(member(id));
         }
-        for i in 0..2 * CHUNK {
-            other.push(CHUNK + 3 + i);
+        assert_eq!(other.slot("m700"), Some(0));
+        members.append(other);
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(members.slot(id), Some(i));
         }
-        slots.append(other);
-        assert_eq!(slots.len(), 3 * CHUNK + 3);
-        assert!(slots.iter().copied().eq(0..3 * CHUNK + 3));
-        assert_eq!(slots.get(2 * CHUNK), Some(&(2 * CHUNK)));
+        assert_eq!(members.slot("m"), None);
+        let last = members.pop().map(|m| m.id);
+        assert_eq!(last.as_deref(), ids.last().map(String::as_str));
+        assert_eq!(members.slot(&ids[CHUNK + 9]), None);
+        assert_eq!(members.slot(&ids[CHUNK + 8]), Some(CHUNK + 8));
+        members.push(member("again"));
+        assert_eq!(members.slot("again"), Some(CHUNK + 9));
+        assert!(members
+            .iter()
+            .map(|m| m.id.as_str())
+            .eq(ids[..CHUNK + 9].iter().map(String::as_str).chain(["again"])));
     }
 }
