@@ -177,7 +177,7 @@ impl<'p> Engine<'p> {
         let m = self.members.slot(&event.member);
         // A referral links the two: the referrer is paid on the new
         // member's events.
-        let referrer = m.and_then(|m| self.members.get(m)?.referrer);
+        let referrer = m.and_then(|m| self.members.get(m)?.referrer());
         if let (Some(history), Some(m)) = (self.history.as_mut(), m) {
             history.keep(m, event);
             if let (Body::Enroll { .. }, Some(r)) = (&event.body, referrer) {
@@ -399,7 +399,8 @@ impl<'p> Engine<'p> {
             let before = std::mem::replace(slot, rerun);
             slot.rank = rank;
             // The referrer is in the group re-run, by its scratch slot.
-            slot.referrer = slot.referrer.map(slot_of);
+            let referrer = slot.referrer().map(slot_of);
+            slot.set_referrer(referrer);
             for (p, totals) in self.totals.iter_mut().enumerate() {
                 if let Some(wallet) = before.wallets.get(p) {
                     totals.subtract(&wallet.totals);

@@ -530,7 +530,7 @@ impl<'p> Engine<'p> {
             let rows = self.ledger.len();
             let m = self.enroll(event);
             if let Some(member) = self.members.get_mut(m) {
-                member.referrer = referrer;
+                member.set_referrer(referrer);
             }
             if let Err(reason) = self.earn(m, event, None) {
                 self.unenroll(m, rows);
@@ -654,7 +654,7 @@ impl<'p> Engine<'p> {
                     && member.period_end_seq == due.seq
             }
             DueKind::GraceEnd => member
-                .pending_downgrade
+                .pending_downgrade()
                 .is_some_and(|(_, until)| until == due.at),
             DueKind::Inactivity(p) => member
                 .wallets
@@ -1213,7 +1213,7 @@ impl<'p> Engine<'p> {
         entry.note = note.clone();
         entry.cost = cost;
         if let Some(member) = self.members.get_mut(m) {
-            member.redemptions.insert(
+            member.rare_mut().redemptions.insert(
                 event.id.clone(),
                 Redemption {
                     points: p,
