@@ -22,7 +22,8 @@ pub struct Member {
     /// The local date of `enrolled` in the program's zone (looking it up
     /// for every event was a fiftieth of a run).
     pub enrolled_on: NaiveDate,
-    pub attributes: Vec<Value>,
+    /// The member's profile fields, by their place in the program's `member` block.
+    pub attributes: Box<[Value]>,
     pub tier: TierRank,
     /// The lowest tier the member can fall to (lifetime status).
     pub floor: TierRank,
@@ -45,9 +46,10 @@ pub struct Member {
     /// very instant of the purchase that made it, which belongs to the
     /// year before).
     pub periods: u64,
-    pub wallets: Vec<Wallet>,
+    /// One wallet per points type (the program fixes how many).
+    pub wallets: Box<[Wallet]>,
     /// Measure sums for the current tier period (calendar and membership windows).
-    pub window: Vec<Decimal>,
+    pub window: Box<[Decimal]>,
     /// Cap, limit, perk and budget counters, in key order (a few a member:
     /// a sorted list is smaller than a map's nodes).
     pub counters: Vec<(Counter, Decimal)>,
@@ -61,7 +63,6 @@ pub struct Member {
     /// reaching into the list: that read was a cache miss of its own, a
     /// fourteenth of a run's time.
     first_close: Option<DateTime<Utc>>,
-    pub lifetime_earned: Vec<Decimal>,
     /// What most members never have (a referrer, a drop in grace, a
     /// rollover, redemptions, dated contributions), out of line: `None`
     /// until one is first kept (`Member::rare_mut`).
@@ -120,7 +121,7 @@ impl Member {
             rank,
             enrolled: time,
             enrolled_on,
-            attributes,
+            attributes: attributes.into_boxed_slice(),
             tier: 0,
             floor: 0,
             status_match: None,
@@ -129,12 +130,11 @@ impl Member {
             period_started: time,
             period_end_seq: 0,
             periods: 0,
-            wallets: vec![Wallet::default(); points],
-            window: vec![Decimal::ZERO; measures],
+            wallets: vec![Wallet::default(); points].into_boxed_slice(),
+            window: vec![Decimal::ZERO; measures].into_boxed_slice(),
             counters: Vec::new(),
             purchases: Vec::new(),
             first_close: None,
-            lifetime_earned: vec![Decimal::ZERO; points],
             rare: None,
         }
     }
@@ -377,6 +377,9 @@ pub struct Wallet {
     /// expiry are still to run then (`made_events`); zero once they ran.
     pub expiring: Option<(DateTime<Utc>, Decimal)>,
     pub totals: Totals,
+    /// Points of this type the member's rules ever awarded, less what
+    /// returns took back of them (lifetime status).
+    pub lifetime_earned: Decimal,
 }
 
 impl Wallet {

@@ -975,10 +975,8 @@ impl<'p> Engine<'p> {
         let bucket = self.new_bucket(amount, now, available_at, expires_at);
         let kept = self.wallet(m, p)?.add(bucket);
         self.count(m, p, |t| t.issued += amount);
-        if let Some(member) = self.members.get_mut(m) {
-            if let Some(earned) = member.lifetime_earned.get_mut(p.index()) {
-                *earned += amount;
-            }
+        if let Some(wallet) = self.wallet(m, p) {
+            wallet.lifetime_earned += amount;
         }
         self.touch(m, p, now);
         let kind = if available_at > now {
@@ -1383,10 +1381,8 @@ impl<'p> Engine<'p> {
                 )
             };
             self.count(m, p, |t| t.reversed += reversed);
-            if let Some(member) = self.members.get_mut(m).filter(|_| rule.is_some()) {
-                if let Some(earned) = member.lifetime_earned.get_mut(p.index()) {
-                    *earned -= reversed;
-                }
+            if let Some(wallet) = self.wallet(m, p).filter(|_| rule.is_some()) {
+                wallet.lifetime_earned -= reversed;
             }
             let entry = self.record(m, EntryKind::Reverse, event.time, Some(p), -reversed);
             entry.rule = rule;

@@ -368,10 +368,9 @@ impl Engine<'_> {
         };
         for lifetime in &tiers.lifetime {
             let earned = member
-                .lifetime_earned
+                .wallets
                 .get(lifetime.points.index())
-                .copied()
-                .unwrap_or_default();
+                .map_or(Decimal::ZERO, |wallet| wallet.lifetime_earned);
             if earned >= lifetime.threshold && member.floor < lifetime.tier {
                 member.floor = lifetime.tier;
             }
