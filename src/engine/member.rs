@@ -27,8 +27,6 @@ pub struct Member {
     pub tier: TierRank,
     /// The lowest tier the member can fall to (lifetime status).
     pub floor: TierRank,
-    /// The last `set_tier`'s hold, if any (boxed: few members have one).
-    pub status_match: Option<Box<StatusMatch>>,
     /// Whether a purchase of the member's was applied (`first purchase`).
     pub purchased: bool,
     /// No tier review is queued: every review would change nothing until
@@ -63,8 +61,8 @@ pub struct Member {
     /// reaching into the list: that read was a cache miss of its own, a
     /// fourteenth of a run's time.
     first_close: Option<DateTime<Utc>>,
-    /// What most members never have (a referrer, a drop in grace, a
-    /// rollover, redemptions, dated contributions), out of line: `None`
+    /// What most members never have (a status match, a referrer, a drop in
+    /// grace, a rollover, redemptions, dated contributions), out of line: `None`
     /// until one is first kept (`Member::rare_mut`).
     pub rare: Option<Box<Rare>>,
 }
@@ -73,6 +71,8 @@ pub struct Member {
 /// allocation of their own so that they take a pointer of the others'.
 #[derive(Debug, Clone, Default)]
 pub struct Rare {
+    /// The last `set_tier`'s hold, if any.
+    pub status_match: Option<StatusMatch>,
     /// The slot of the member who referred this one (`referred_by`).
     pub referrer: Option<usize>,
     pub pending_downgrade: Option<(TierRank, DateTime<Utc>)>,
@@ -124,7 +124,6 @@ impl Member {
             attributes: attributes.into_boxed_slice(),
             tier: 0,
             floor: 0,
-            status_match: None,
             purchased: false,
             reviews_paused: false,
             period_started: time,
@@ -142,8 +141,7 @@ impl Member {
     /// The lowest tier a review at `at` may leave the member in: lifetime
     /// status, or a status match that has not lapsed, whichever is higher.
     pub fn floor_at(&self, at: DateTime<Utc>) -> TierRank {
-        self.status_match
-            .as_ref()
+        self.status_match()
             .filter(|held| at < held.lapses)
             .map_or(self.floor, |held| held.tier.max(self.floor))
     }
@@ -151,6 +149,11 @@ impl Member {
     /// The member's rare parts, made (empty) if it has none yet.
     pub fn rare_mut(&mut self) -> &mut Rare {
         self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// The last `set_tier`'s hold, if any.
+    pub fn status_match(&self) -> Option<&StatusMatch> {
+        self.rare.as_ref()?.status_match.as_ref()
     }
 
     /// The slot of the member who referred this one, if any.

@@ -622,12 +622,12 @@ impl Engine<'_> {
             ));
         }
         let member = self.members.get_mut(m).ok_or_else(unknown_member)?;
-        member.status_match = Some(Box::new(StatusMatch {
+        member.rare_mut().status_match = Some(StatusMatch {
             tier: rank,
             lapses,
             reason: set.reason.as_str().into(),
             until: set.until,
-        }));
+        });
         if rank > member.tier {
             let why = format!("status match: {}, until {}", set.reason, set.until);
             self.set_tier(m, rank, now, &why);
@@ -642,7 +642,7 @@ impl Engine<'_> {
         let (Some(tiers), Some(member)) = (&program.tiers, self.members.get(m)) else {
             return;
         };
-        let Some(held) = member.status_match.as_ref().filter(|_| unmatched < target) else {
+        let Some(held) = member.status_match().filter(|_| unmatched < target) else {
             return;
         };
         let name = tiers.tiers.get(target).map_or("?", |t| t.name.as_str());
