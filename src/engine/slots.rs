@@ -141,15 +141,20 @@ impl Members {
             .copied()
     }
 
-    /// Adds `member`, whose id no member here has, in the next slot, and
-    /// returns the slot.
+    /// Adds `member` in the next slot, and returns the slot. Its id finds
+    /// it from now on, even if an earlier slot's member has the same id (as
+    /// a map's insert would).
     pub fn push(&mut self, member: Member) -> usize {
         let slot = self.slots.len();
         let (slots, hasher) = (&self.slots, &self.hasher);
+        let id = member.id.as_str();
         self.index
-            .insert_unique(hasher.hash_one(member.id.as_str()), slot, |&other| {
-                hasher.hash_one(slots.get(other).map_or("", |m| m.id.as_str()))
-            });
+            .entry(
+                hasher.hash_one(id),
+                |&other| slots.get(other).is_some_and(|m| m.id == id),
+                |&other| id_hash(slots, hasher, other),
+            )
+            .insert(slot);
         self.slots.push(member);
         slot
     }
@@ -170,9 +175,8 @@ impl Members {
     /// Makes room in the index for `more` members at once.
     pub fn reserve(&mut self, more: usize) {
         let (slots, hasher) = (&self.slots, &self.hasher);
-        self.index.reserve(more, |&slot| {
-            hasher.hash_one(slots.get(slot).map_or("", |m| m.id.as_str()))
-        });
+        self.index
+            .reserve(more, |&slot| id_hash(slots, hasher, slot));
     }
 
     /// The members in slot order.
@@ -180,13 +184,17 @@ impl Members {
         self.slots.iter()
     }
 
-    /// Moves `other`'s members, whose ids none here has, into the slots
-    /// after these, in their order.
+    /// Moves `other`'s members into the slots after these, in their order.
     pub fn append(&mut self, other: Members) {
         for member in other.slots {
             self.push(member);
         }
     }
+}
+
+/// The hash of the id of the member in `slot` (the index's key).
+fn id_hash(slots: &Slots<Member>, hasher: &FastHash, slot: usize) -> u64 {
+    hasher.hash_one(slots.get(slot).map_or("", |m| m.id.as_str()))
 }
 
 impl IntoIterator for Members {
@@ -280,6 +288,11 @@ mod tests {
         assert_eq!(members.slot(&ids[CHUNK + 8]), Some(CHUNK + 8));
         members.push(member("again"));
         assert_eq!(members.slot("again"), Some(CHUNK + 9));
+        // A second member of an id is the one its id finds, as in a map.
+        members.push(member("m3"));
+        assert_eq!(members.slot("m3"), Some(CHUNK + 10));
+        members.pop();
+        assert_eq!(members.slot("m3"), None);
         assert!(members
             .iter()
             .map(|m| m.id.as_str())
