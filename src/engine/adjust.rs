@@ -135,7 +135,8 @@ impl Engine<'_> {
     ) -> Result<(), Refusal> {
         let member = self.members.get_mut(m).ok_or_else(unknown_member)?;
         let member_id = member.id.clone();
-        let redemption = member.redemptions.get_mut(id).ok_or_else(|| {
+        let redemptions = member.rare.as_deref_mut().map(|rare| &mut rare.redemptions);
+        let redemption = redemptions.and_then(|r| r.get_mut(id)).ok_or_else(|| {
             Refusal::new(
                 RejectClass::UnknownName,
                 format!("cancel of unknown redemption `{id}` for member `{member_id}`"),

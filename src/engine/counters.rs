@@ -36,8 +36,9 @@ impl Engine<'_> {
                 CounterWindow::Last(term) => {
                     let from = calendar::before(program.timezone, event.time, *term);
                     member
-                        .counted_events
+                        .rare
                         .iter()
+                        .flat_map(|rare| &rare.counted_events)
                         .filter(|(at, c, _)| *c == i && *at > from)
                         .map(|(_, _, n)| *n)
                         .sum()
@@ -63,7 +64,9 @@ impl Engine<'_> {
                 CounterWindow::This(unit) => {
                     *member.counter(Counter::Events(i, period(*unit, date))) += added;
                 }
-                CounterWindow::Last(_) => member.counted_events.push_back((event.time, i, added)),
+                CounterWindow::Last(_) => {
+                    (member.rare_mut().counted_events).push_back((event.time, i, added))
+                }
             }
         }
         // Contributions come in time order: the oldest are in front.
@@ -78,8 +81,10 @@ impl Engine<'_> {
                     CounterWindow::This(_) => true,
                 })
         };
-        while member.counted_events.front().is_some_and(past) {
-            member.counted_events.pop_front();
+        if let Some(rare) = member.rare.as_deref_mut() {
+            while rare.counted_events.front().is_some_and(past) {
+                rare.counted_events.pop_front();
+            }
         }
     }
 }

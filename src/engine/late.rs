@@ -174,10 +174,10 @@ impl<'p> Engine<'p> {
 
     /// Adds an applied event to its member's history (if one is kept).
     pub(super) fn remember_event(&mut self, event: &Event) {
-        let m = self.index.get(event.member.as_str()).copied();
+        let m = self.members.slot(&event.member);
         // A referral links the two: the referrer is paid on the new
         // member's events.
-        let referrer = m.and_then(|m| self.members.get(m)?.referrer);
+        let referrer = m.and_then(|m| self.members.get(m)?.referrer());
         if let (Some(history), Some(m)) = (self.history.as_mut(), m) {
             history.keep(m, event);
             if let (Body::Enroll { .. }, Some(r)) = (&event.body, referrer) {
@@ -195,7 +195,7 @@ impl<'p> Engine<'p> {
         };
         let mut linked = Vec::new();
         for entry in self.ledger.iter().skip(start) {
-            let Some(&m) = self.index.get(entry.member.as_str()) else {
+            let Some(m) = self.members.slot(&entry.member) else {
                 continue;
             };
             match entry.kind {
@@ -203,7 +203,7 @@ impl<'p> Engine<'p> {
                 // The note names the pool, itself a slot.
                 EntryKind::PoolJoin | EntryKind::PoolLeave => {
                     linked.push(m);
-                    linked.extend(self.index.get(entry.note.as_str()).copied());
+                    linked.extend(self.members.slot(&entry.note));
                 }
                 _ => {}
             }
@@ -383,8 +383,8 @@ impl<'p> Engine<'p> {
         let map: Vec<usize> = scratch
             .members
             .iter()
-            .map(|rerun| match self.index.get(&rerun.id) {
-                Some(&slot) => slot,
+            .map(|rerun| match self.members.slot(&rerun.id) {
+                Some(slot) => slot,
                 None => self.add_slot(&rerun.id, rerun.enrolled, Vec::new()),
             })
             .collect();
@@ -399,7 +399,8 @@ impl<'p> Engine<'p> {
             let before = std::mem::replace(slot, rerun);
             slot.rank = rank;
             // The referrer is in the group re-run, by its scratch slot.
-            slot.referrer = slot.referrer.map(slot_of);
+            let referrer = slot.referrer().map(slot_of);
+            slot.set_referrer(referrer);
             for (p, totals) in self.totals.iter_mut().enumerate() {
                 if let Some(wallet) = before.wallets.get(p) {
                     totals.subtract(&wallet.totals);
@@ -468,7 +469,7 @@ impl<'p> Engine<'p> {
             } => referrer,
             _ => return None,
         };
-        self.index.get(name).copied()
+        self.members.slot(name)
     }
 
     /// Writes the ledger rows that turn a member's `old` rows into the

@@ -22,17 +22,13 @@ pub struct Member {
     /// The local date of `enrolled` in the program's zone (looking it up
     /// for every event was a fiftieth of a run).
     pub enrolled_on: NaiveDate,
-    pub attributes: Vec<Value>,
+    /// The member's profile fields, by their place in the program's `member` block.
+    pub attributes: Box<[Value]>,
     pub tier: TierRank,
     /// The lowest tier the member can fall to (lifetime status).
     pub floor: TierRank,
-    /// The last `set_tier`'s hold, if any (boxed: few members have one).
-    pub status_match: Option<Box<StatusMatch>>,
-    /// The slot of the member who referred this one (`referred_by`).
-    pub referrer: Option<usize>,
     /// Whether a purchase of the member's was applied (`first purchase`).
     pub purchased: bool,
-    pub pending_downgrade: Option<(TierRank, DateTime<Utc>)>,
     /// No tier review is queued: every review would change nothing until
     /// the member's next event, which queues one again (`Engine::wake`).
     pub reviews_paused: bool,
@@ -48,17 +44,10 @@ pub struct Member {
     /// very instant of the purchase that made it, which belongs to the
     /// year before).
     pub periods: u64,
-    pub wallets: Vec<Wallet>,
+    /// One wallet per points type (the program fixes how many).
+    pub wallets: Box<[Wallet]>,
     /// Measure sums for the current tier period (calendar and membership windows).
-    pub window: Vec<Decimal>,
-    /// Per measure, what `rollover` carried into the current tier period
-    /// (empty when nothing was): it counts toward this period only.
-    pub carried: Vec<Decimal>,
-    /// Dated measure contributions (rolling windows).
-    pub window_entries: VecDeque<(DateTime<Utc>, usize, Decimal)>,
-    /// Dated contributions to counters over a term (`over last 30 days`),
-    /// by counter index, in time order; kept only inside their term.
-    pub counted_events: VecDeque<(DateTime<Utc>, usize, Decimal)>,
+    pub window: Box<[Decimal]>,
     /// Cap, limit, perk and budget counters, in key order (a few a member:
     /// a sorted list is smaller than a map's nodes).
     pub counters: Vec<(Counter, Decimal)>,
@@ -72,9 +61,31 @@ pub struct Member {
     /// reaching into the list: that read was a cache miss of its own, a
     /// fourteenth of a run's time.
     first_close: Option<DateTime<Utc>>,
+    /// What most members never have (a status match, a referrer, a drop in
+    /// grace, a rollover, redemptions, dated contributions), out of line: `None`
+    /// until one is first kept (`Member::rare_mut`).
+    pub rare: Option<Box<Rare>>,
+}
+
+/// The parts of a member's state most members never use, kept in one
+/// allocation of their own so that they take a pointer of the others'.
+#[derive(Debug, Clone, Default)]
+pub struct Rare {
+    /// The last `set_tier`'s hold, if any.
+    pub status_match: Option<StatusMatch>,
+    /// The slot of the member who referred this one (`referred_by`).
+    pub referrer: Option<usize>,
+    pub pending_downgrade: Option<(TierRank, DateTime<Utc>)>,
+    /// Per measure, what `rollover` carried into the current tier period
+    /// (empty when nothing was): it counts toward this period only.
+    pub carried: Vec<Decimal>,
+    /// Dated measure contributions (rolling windows).
+    pub window_entries: VecDeque<(DateTime<Utc>, usize, Decimal)>,
+    /// Dated contributions to counters over a term (`over last 30 days`),
+    /// by counter index, in time order; kept only inside their term.
+    pub counted_events: VecDeque<(DateTime<Utc>, usize, Decimal)>,
     /// Redemptions by event id, for `cancel_redeem`.
     pub redemptions: BTreeMap<String, Redemption>,
-    pub lifetime_earned: Vec<Decimal>,
     /// Buckets that hold points a cancelled redemption gave back, each
     /// with the bucket an award made that the points came from (`origin`;
     /// empty unless a redemption was cancelled).
@@ -110,45 +121,70 @@ impl Member {
             rank,
             enrolled: time,
             enrolled_on,
-            attributes,
+            attributes: attributes.into_boxed_slice(),
             tier: 0,
             floor: 0,
-            status_match: None,
-            referrer: None,
             purchased: false,
-            pending_downgrade: None,
             reviews_paused: false,
             period_started: time,
             period_end_seq: 0,
             periods: 0,
-            wallets: vec![Wallet::default(); points],
-            window: vec![Decimal::ZERO; measures],
-            carried: Vec::new(),
-            window_entries: VecDeque::new(),
-            counted_events: VecDeque::new(),
+            wallets: vec![Wallet::default(); points].into_boxed_slice(),
+            window: vec![Decimal::ZERO; measures].into_boxed_slice(),
             counters: Vec::new(),
             purchases: Vec::new(),
             first_close: None,
-            redemptions: BTreeMap::new(),
-            lifetime_earned: vec![Decimal::ZERO; points],
-            given_back: Vec::new(),
+            rare: None,
         }
     }
 
     /// The lowest tier a review at `at` may leave the member in: lifetime
     /// status, or a status match that has not lapsed, whichever is higher.
     pub fn floor_at(&self, at: DateTime<Utc>) -> TierRank {
-        self.status_match
-            .as_ref()
+        self.status_match()
             .filter(|held| at < held.lapses)
             .map_or(self.floor, |held| held.tier.max(self.floor))
+    }
+
+    /// The member's rare parts, made (empty) if it has none yet.
+    pub fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// The last `set_tier`'s hold, if any.
+    pub fn status_match(&self) -> Option<&StatusMatch> {
+        self.rare.as_ref()?.status_match.as_ref()
+    }
+
+    /// The slot of the member who referred this one, if any.
+    pub fn referrer(&self) -> Option<usize> {
+        self.rare.as_ref()?.referrer
+    }
+
+    /// Sets the member's referrer (nothing is allocated for none).
+    pub fn set_referrer(&mut self, referrer: Option<usize>) {
+        if referrer.is_some() || self.rare.is_some() {
+            self.rare_mut().referrer = referrer;
+        }
+    }
+
+    /// The drop to a lower tier that waits for its grace to end, and when
+    /// the grace ends.
+    pub fn pending_downgrade(&self) -> Option<(TierRank, DateTime<Utc>)> {
+        self.rare.as_ref()?.pending_downgrade
+    }
+
+    /// Per measure, what `rollover` carried into the current tier period
+    /// (empty when nothing was).
+    pub fn carried(&self) -> &[Decimal] {
+        self.rare.as_ref().map_or(&[], |rare| &rare.carried)
     }
 
     /// Bucket `to` holds points a cancelled redemption gave back from
     /// bucket `from`.
     pub fn note_given_back(&mut self, from: u64, to: u64) {
         let origin = self.origin(from);
-        self.given_back.push((to, origin));
+        self.rare_mut().given_back.push((to, origin));
     }
 
     /// The bucket an award made that the points of bucket `id` belong to:
@@ -156,8 +192,9 @@ impl Member {
     /// bucket they were first taken from. What expires of them expired of
     /// that award, and a return does not take it again.
     pub fn origin(&self, id: u64) -> u64 {
-        self.given_back
+        self.rare
             .iter()
+            .flat_map(|rare| &rare.given_back)
             .find(|(bucket, _)| *bucket == id)
             .map_or(id, |(_, origin)| *origin)
     }
@@ -343,6 +380,9 @@ pub struct Wallet {
     /// expiry are still to run then (`made_events`); zero once they ran.
     pub expiring: Option<(DateTime<Utc>, Decimal)>,
     pub totals: Totals,
+    /// Points of this type the member's rules ever awarded, less what
+    /// returns took back of them (lifetime status).
+    pub lifetime_earned: Decimal,
 }
 
 impl Wallet {
@@ -605,6 +645,21 @@ mod tests {
                 Counter::Budget((RuleId(0), 0, 11)),
             ]
         );
+    }
+
+    #[test]
+    fn rare_parts_are_allocated_only_when_one_is_kept() {
+        let mut member = Member::new("ann", 0, at(1), at(1).date_naive(), Vec::new(), 1, 1);
+        member.set_referrer(None);
+        assert!(member.rare.is_none());
+        assert_eq!((member.referrer(), member.origin(7)), (None, 7));
+        assert!(member.carried().is_empty() && member.pending_downgrade().is_none());
+        member.note_given_back(7, 9);
+        assert_eq!((member.origin(9), member.origin(7)), (7, 7));
+        member.set_referrer(Some(3));
+        assert_eq!(member.referrer(), Some(3));
+        member.set_referrer(None);
+        assert_eq!((member.referrer(), member.origin(9)), (None, 7));
     }
 
     fn at(day: u32) -> DateTime<Utc> {

@@ -24,6 +24,7 @@ mod referrals;
 pub mod replay;
 mod rules;
 pub mod sharded;
+mod slots;
 mod spill;
 mod tiers;
 mod transfers;
@@ -38,7 +39,7 @@ use explain::Explanation;
 use ledger::{Entry, EntryKind, Totals};
 use member::{Bucket, Counter, Member, Purchase, Redemption, Wallet};
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::num::NonZeroU64;
 pub use tiers::{current_measures, Projected};
 
@@ -112,10 +113,8 @@ pub struct Counts {
 
 pub struct Engine<'p> {
     program: &'p Program,
-    members: Vec<Member>,
-    /// Member slots by id. An id of up to 24 bytes is kept in the table
-    /// itself: a key on the heap was a cache miss of its own at each event.
-    index: HashMap<CompactString, usize, FastHash>,
+    /// Members and pool accounts by slot, and the slot of each id.
+    members: slots::Members,
     due: clock::ClockQueue<Due>,
     seq: u64,
     next_bucket: u64,
@@ -376,8 +375,7 @@ impl<'p> Engine<'p> {
     pub fn new(program: &'p Program) -> Self {
         Engine {
             program,
-            members: Vec::new(),
-            index: HashMap::default(),
+            members: slots::Members::default(),
             due: clock::ClockQueue::default(),
             seq: 0,
             position: 0,
@@ -473,7 +471,7 @@ impl<'p> Engine<'p> {
             .map(|t| t.builtin)
             .ok_or_else(|| reject(RejectClass::Invalid, "unknown event type".to_string()))?;
         let enroll = builtin == Some(BuiltinEvent::Enroll);
-        let member = match (self.index.get(event.member.as_str()).copied(), enroll) {
+        let member = match (self.members.slot(&event.member), enroll) {
             (Some(m), _) if self.is_pool(m) && builtin != Some(BuiltinEvent::Transfer) => {
                 return Err(reject(
                     RejectClass::NotAllowed,
@@ -532,7 +530,7 @@ impl<'p> Engine<'p> {
             let rows = self.ledger.len();
             let m = self.enroll(event);
             if let Some(member) = self.members.get_mut(m) {
-                member.referrer = referrer;
+                member.set_referrer(referrer);
             }
             if let Err(reason) = self.earn(m, event, None) {
                 self.unenroll(m, rows);
@@ -656,7 +654,7 @@ impl<'p> Engine<'p> {
                     && member.period_end_seq == due.seq
             }
             DueKind::GraceEnd => member
-                .pending_downgrade
+                .pending_downgrade()
                 .is_some_and(|(_, until)| until == due.at),
             DueKind::Inactivity(p) => member
                 .wallets
@@ -758,11 +756,10 @@ impl<'p> Engine<'p> {
     /// the reports. Event ids (the dealer checked them) and late-event
     /// histories are not taken over.
     fn absorb(&mut self, shards: Vec<Engine<'p>>) {
-        // Room for every shard's members at once: grown shard by shard,
-        // the list was copied, and held twice, at the run's peak.
+        // Room for every shard's ids at once: grown shard by shard, the
+        // index was copied, and held twice, at the run's peak.
         let members = shards.iter().map(|shard| shard.members.len()).sum();
         self.members.reserve(members);
-        self.index.reserve(members);
         for shard in shards {
             self.absorb_one(shard);
         }
@@ -770,9 +767,6 @@ impl<'p> Engine<'p> {
 
     fn absorb_one(&mut self, shard: Engine<'p>) {
         let first = self.members.len();
-        for (i, member) in shard.members.iter().enumerate() {
-            self.index.insert(member.id.clone(), first + i);
-        }
         // The shard's current dues join the queue.
         let current: Vec<Due> = shard
             .due
@@ -780,7 +774,7 @@ impl<'p> Engine<'p> {
             .filter(|due| shard.is_current(due))
             .copied()
             .collect();
-        self.members.extend(shard.members);
+        self.members.append(shard.members);
         let slots: Vec<usize> = (first..self.members.len()).collect();
         self.take_dues(current.into_iter(), shard.seq, &slots);
         for (total, more) in self.totals.iter_mut().zip(&shard.totals) {
@@ -846,7 +840,7 @@ impl<'p> Engine<'p> {
     /// One member's state by id (a simulation asks for balances and tiers
     /// after every event, so `members()`'s sorted copy would be too slow).
     pub fn member(&self, id: &str) -> Option<&Member> {
-        self.index.get(id).and_then(|&m| self.members.get(m))
+        self.members.get(self.members.slot(id)?)
     }
 
     /// How many items of clock work (expiries, releases, inactivity checks,
@@ -950,9 +944,7 @@ impl<'p> Engine<'p> {
     /// earning failed: its slot, the rows written since the ledger held
     /// `rows`, and (by a new generation) the clock work it queued.
     fn unenroll(&mut self, m: usize, rows: usize) {
-        if let Some(member) = self.members.pop() {
-            self.index.remove(member.id.as_str());
-        }
+        self.members.pop();
         self.ledger.truncate(rows);
         if self.generations.len() <= m {
             self.generations.resize(m + 1, 0);
@@ -983,10 +975,8 @@ impl<'p> Engine<'p> {
         let bucket = self.new_bucket(amount, now, available_at, expires_at);
         let kept = self.wallet(m, p)?.add(bucket);
         self.count(m, p, |t| t.issued += amount);
-        if let Some(member) = self.members.get_mut(m) {
-            if let Some(earned) = member.lifetime_earned.get_mut(p.index()) {
-                *earned += amount;
-            }
+        if let Some(wallet) = self.wallet(m, p) {
+            wallet.lifetime_earned += amount;
         }
         self.touch(m, p, now);
         let kind = if available_at > now {
@@ -1221,7 +1211,7 @@ impl<'p> Engine<'p> {
         entry.note = note.clone();
         entry.cost = cost;
         if let Some(member) = self.members.get_mut(m) {
-            member.redemptions.insert(
+            member.rare_mut().redemptions.insert(
                 event.id.clone(),
                 Redemption {
                     points: p,
@@ -1391,10 +1381,8 @@ impl<'p> Engine<'p> {
                 )
             };
             self.count(m, p, |t| t.reversed += reversed);
-            if let Some(member) = self.members.get_mut(m).filter(|_| rule.is_some()) {
-                if let Some(earned) = member.lifetime_earned.get_mut(p.index()) {
-                    *earned -= reversed;
-                }
+            if let Some(wallet) = self.wallet(m, p).filter(|_| rule.is_some()) {
+                wallet.lifetime_earned -= reversed;
             }
             let entry = self.record(m, EntryKind::Reverse, event.time, Some(p), -reversed);
             entry.rule = rule;
@@ -1544,10 +1532,16 @@ mod tests {
         engine.advance_to(first);
         let last = Utc.with_ymd_and_hms(2025, 5, 28, 10, 0, 0).unwrap();
         assert_eq!(checks(&engine), [last]);
-        assert_eq!(engine.members[0].wallets[0].balance(), Decimal::from(280));
+        assert_eq!(
+            engine.members.get(0).unwrap().wallets[0].balance(),
+            Decimal::from(280)
+        );
         engine.advance_to(last);
         assert!(checks(&engine).is_empty());
-        assert_eq!(engine.members[0].wallets[0].balance(), Decimal::ZERO);
+        assert_eq!(
+            engine.members.get(0).unwrap().wallets[0].balance(),
+            Decimal::ZERO
+        );
     }
 
     #[test]
@@ -1557,13 +1551,13 @@ mod tests {
             "  pending 14 days\n  expire 6 months after earn\n",
         );
         let mut engine = after_purchases(&program, &["2025-02-01".to_string()]);
-        assert_eq!(engine.members[0].purchases.len(), 1);
+        assert_eq!(engine.members.get(0).unwrap().purchases.len(), 1);
         // The release, 14 days on, is within the 30 days: kept.
         engine.advance_to(Utc.with_ymd_and_hms(2025, 2, 20, 0, 0, 0).unwrap());
-        assert_eq!(engine.members[0].purchases.len(), 1);
+        assert_eq!(engine.members.get(0).unwrap().purchases.len(), 1);
         // The expiry, 6 months on, forgets it, room and all.
         engine.advance_to(Utc.with_ymd_and_hms(2025, 8, 2, 0, 0, 0).unwrap());
-        assert_eq!(engine.members[0].purchases.capacity(), 0);
+        assert_eq!(engine.members.get(0).unwrap().purchases.capacity(), 0);
     }
 
     /// A program whose points expire at the end of the month after they

@@ -22,7 +22,7 @@ impl Engine<'_> {
                 format!("`{referrer}` cannot refer themself"),
             ));
         }
-        match self.index.get(&**referrer).copied() {
+        match self.members.slot(referrer) {
             Some(r) if self.is_pool(r) => Err(Refusal::new(
                 RejectClass::NotAllowed,
                 format!("`{referrer}` is a pool: only a member can refer another"),

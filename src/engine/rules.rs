@@ -81,7 +81,7 @@ impl Engine<'_> {
             Body::Purchase { amount, items } => (Some(*amount), items.as_slice()),
             _ => (None, [].as_slice()),
         };
-        let referrer = member.referrer;
+        let referrer = member.referrer();
         let scope = Scope {
             fields: &event.fields,
             attributes: &member.attributes,
@@ -489,7 +489,7 @@ impl Engine<'_> {
             return Some(Unfired::False(failed));
         }
         let member = self.members.get(m)?;
-        if rule.to_referrer && member.referrer.is_none() {
+        if rule.to_referrer && member.referrer().is_none() {
             return Some(Unfired::NoReferrer);
         }
         // Limits before amounts: an amount that cannot be computed rejects
@@ -598,7 +598,7 @@ impl Engine<'_> {
         }
         // What the member, and their referrer, were awarded on the event
         // so far: each one's caps count their own awards.
-        let referrer = member.referrer.and_then(|r| self.members.get(r));
+        let referrer = member.referrer().and_then(|r| self.members.get(r));
         let mut awarded_on_event: SmallVec<[Decimal; 4]> =
             SmallVec::from_elem(Decimal::ZERO, program.points.len());
         let mut paid_to_referrer = awarded_on_event.clone();
@@ -640,7 +640,7 @@ impl Engine<'_> {
     }
 
     fn count_firing(&mut self, m: usize, rule: &Rule, rule_id: RuleId, date: chrono::NaiveDate) {
-        let referrer = self.members.get(m).and_then(|member| member.referrer);
+        let referrer = self.members.get(m).and_then(Member::referrer);
         for (i, limit) in rule.limits.iter().enumerate() {
             let holder = if limit.per_referrer {
                 referrer
@@ -661,7 +661,7 @@ impl Engine<'_> {
     fn limit_holder(&self, m: usize, limit: &Limit) -> Option<&Member> {
         let member = self.members.get(m)?;
         match limit.per_referrer {
-            true => self.members.get(member.referrer?),
+            true => self.members.get(member.referrer()?),
             false => Some(member),
         }
     }

@@ -40,8 +40,9 @@ pub fn current_measures<C: FromIterator<Decimal>>(
                 .get(p.index())
                 .map_or(Decimal::ZERO, |w| w.balance()),
             (_, Some(since)) => member
-                .window_entries
+                .rare
                 .iter()
+                .flat_map(|rare| &rare.window_entries)
                 .filter(|(t, m, _)| *m == i && *t > since)
                 .map(|(_, _, v)| *v)
                 .sum(),
@@ -96,7 +97,7 @@ fn add_to_window(
 ) {
     for (i, value) in contributions {
         if matches!(tiers.window, Window::Rolling(_)) {
-            member.window_entries.push_back((at, *i, *value));
+            member.rare_mut().window_entries.push_back((at, *i, *value));
         } else if let Some(sum) = member.window.get_mut(*i) {
             *sum += *value;
         }
@@ -171,7 +172,7 @@ fn reviews_idle(tiers: &Tiers, member: &Member, measures: &[Decimal]) -> bool {
     let measures_matter = upgrades_at_review || tiers.rollover.iter().any(Option::is_some);
     let when_tier = tiers.tiers.iter().any(|t| t.values.is_none());
     member.tier == member.floor
-        && member.pending_downgrade.is_none()
+        && member.pending_downgrade().is_none()
         && !(upgrades_at_review && when_tier)
         && (!measures_matter || measures.iter().all(Decimal::is_zero))
 }
@@ -228,7 +229,7 @@ impl Engine<'_> {
             .filter_map(|(_, member)| {
                 // A member in a grace already drops when it ends; the
                 // others at the next review.
-                let (at, pending) = match member.pending_downgrade {
+                let (at, pending) = match member.pending_downgrade() {
                     Some((to, until)) => (until, Some(to.max(member.floor_at(until)))),
                     None => (next_period_end(program, now, member), None),
                 };
@@ -367,10 +368,9 @@ impl Engine<'_> {
         };
         for lifetime in &tiers.lifetime {
             let earned = member
-                .lifetime_earned
+                .wallets
                 .get(lifetime.points.index())
-                .copied()
-                .unwrap_or_default();
+                .map_or(Decimal::ZERO, |wallet| wallet.lifetime_earned);
             if earned >= lifetime.threshold && member.floor < lifetime.tier {
                 member.floor = lifetime.tier;
             }
@@ -382,9 +382,10 @@ impl Engine<'_> {
         if tiers.upgrade_immediately {
             target = target.max(qualified(tiers, &scope));
         }
-        if member.pending_downgrade.is_some() && (target > current || keeps(tiers, current, &scope))
+        if member.pending_downgrade().is_some()
+            && (target > current || keeps(tiers, current, &scope))
         {
-            member.pending_downgrade = None;
+            member.rare_mut().pending_downgrade = None;
         }
         if target > current {
             let why = if target == member.floor && qualified(tiers, &scope) < target {
@@ -414,7 +415,7 @@ impl Engine<'_> {
         let reached = qualified(tiers, &scope);
         let (target, grace) = review(tiers, current, member.floor_at(at), &scope);
         let unmatched = review(tiers, current, member.floor, &scope).0;
-        let waiting = member.pending_downgrade;
+        let waiting = member.pending_downgrade();
         self.explain_held(m, at, unmatched, target);
         match grace.map(|g| calendar::after(program.timezone, at, g)) {
             Some(until) if target < current => {
@@ -422,7 +423,7 @@ impl Engine<'_> {
                 // is reviewed every month, and a later review must not push
                 // the drop further (it may only lower its target).
                 if let Some(member) = self.members.get_mut(m) {
-                    member.pending_downgrade = Some(match waiting {
+                    member.rare_mut().pending_downgrade = Some(match waiting {
                         Some((to, when)) => (to.min(target), when),
                         None => (target, until),
                     });
@@ -463,16 +464,17 @@ impl Engine<'_> {
         let mut carried = Vec::new();
         if let Window::Rolling(term) = tiers.window {
             let since = calendar::before(program.timezone, at, term);
-            while member
-                .window_entries
-                .front()
-                .is_some_and(|(t, _, _)| *t <= since)
-            {
-                member.window_entries.pop_front();
+            if let Some(rare) = member.rare.as_deref_mut() {
+                let entries = &mut rare.window_entries;
+                while entries.front().is_some_and(|(t, _, _)| *t <= since) {
+                    entries.pop_front();
+                }
             }
         } else {
             member.window.iter_mut().for_each(|v| *v = Decimal::ZERO);
-            let carried_in = std::mem::take(&mut member.carried);
+            let carried_in = (member.rare.as_deref_mut())
+                .map(|rare| std::mem::take(&mut rare.carried))
+                .unwrap_or_default();
             let floor = tiers.tiers.get(reached).and_then(|t| t.values.as_ref());
             let thresholds = floor.into_iter().flatten().zip(&tiers.rollover);
             for (i, (threshold, cap)) in thresholds.enumerate() {
@@ -489,12 +491,13 @@ impl Engine<'_> {
                 }
             }
             if !carried.is_empty() {
-                member.carried = vec![Decimal::ZERO; member.window.len()];
+                let mut kept = vec![Decimal::ZERO; member.window.len()];
                 for &(i, carry) in &carried {
-                    if let Some(slot) = member.carried.get_mut(i) {
+                    if let Some(slot) = kept.get_mut(i) {
                         *slot = carry;
                     }
                 }
+                member.rare_mut().carried = kept;
             }
         }
         member.period_started = at;
@@ -551,7 +554,9 @@ impl Engine<'_> {
             return;
         };
         // The drop this grace end was queued for (`Engine::is_current`).
-        let Some((target, _)) = member.pending_downgrade.take() else {
+        let Some((target, _)) =
+            (member.rare.as_deref_mut()).and_then(|rare| rare.pending_downgrade.take())
+        else {
             return;
         };
         // Lifetime status reached during the grace is a floor too, and so
@@ -617,12 +622,12 @@ impl Engine<'_> {
             ));
         }
         let member = self.members.get_mut(m).ok_or_else(unknown_member)?;
-        member.status_match = Some(Box::new(StatusMatch {
+        member.rare_mut().status_match = Some(StatusMatch {
             tier: rank,
             lapses,
             reason: set.reason.as_str().into(),
             until: set.until,
-        }));
+        });
         if rank > member.tier {
             let why = format!("status match: {}, until {}", set.reason, set.until);
             self.set_tier(m, rank, now, &why);
@@ -637,7 +642,7 @@ impl Engine<'_> {
         let (Some(tiers), Some(member)) = (&program.tiers, self.members.get(m)) else {
             return;
         };
-        let Some(held) = member.status_match.as_ref().filter(|_| unmatched < target) else {
+        let Some(held) = member.status_match().filter(|_| unmatched < target) else {
             return;
         };
         let name = tiers.tiers.get(target).map_or("?", |t| t.name.as_str());

@@ -48,7 +48,6 @@ impl<'p> Engine<'p> {
     ) -> usize {
         let program = self.program;
         let measures = program.tiers.as_ref().map_or(0, |t| t.measures.len());
-        let m = self.members.len();
         self.members.push(Member::new(
             id,
             self.position,
@@ -57,9 +56,7 @@ impl<'p> Engine<'p> {
             attributes,
             program.points.len(),
             measures,
-        ));
-        self.index.insert(id.into(), m);
-        m
+        ))
     }
 
     /// `transfer`: the event's member (or pool) gives `points` of
@@ -92,7 +89,7 @@ impl<'p> Engine<'p> {
                 format!("the program does not let members transfer {type_name}"),
             ));
         }
-        let to_slot = *self.index.get(to.as_str()).ok_or_else(|| {
+        let to_slot = self.members.slot(to).ok_or_else(|| {
             Refusal::new(
                 RejectClass::UnknownName,
                 format!("transfer to unknown member or pool `{to}`"),
@@ -272,7 +269,7 @@ impl<'p> Engine<'p> {
                 ),
             ));
         }
-        let account = match self.index.get(name.as_str()).copied() {
+        let account = match self.members.slot(&name) {
             Some(account) if self.is_pool(account) => account,
             Some(_) => {
                 return Err(Refusal::new(
@@ -324,9 +321,8 @@ impl<'p> Engine<'p> {
     ) -> Result<(), Refusal> {
         let (name, p) = self.pool_named(pool)?;
         let account = self
-            .index
-            .get(name.as_str())
-            .copied()
+            .members
+            .slot(&name)
             .filter(|a| self.membership(m, p) == Some(*a))
             .ok_or_else(|| {
                 Refusal::new(RejectClass::NotAllowed, format!("not in pool `{name}`"))
