@@ -395,6 +395,7 @@ impl Purchase {
 }
 
 impl PurchaseAward {
+    /// Appends the award to `out`.
     fn pack(&self, out: &mut Vec<u8>) {
         packed::number(self.points.index(), out);
         packed::maybe_number(self.rule.map(RuleId::index), out);
@@ -419,37 +420,30 @@ impl PurchaseAward {
         }
     }
 
+    /// The award `pack` wrote at the front of `reader`'s bytes (the fields
+    /// are read in their order).
     fn unpack(reader: &mut Reader) -> Option<PurchaseAward> {
-        let points = PointsId(reader.number()?);
-        let rule = reader.maybe_number()?.map(RuleId);
-        let awarded = reader.decimal()?;
-        let reversed = reader.decimal()?;
-        let expired = reader.decimal()?;
-        let bucket = match reader.wide()? {
-            0 => None,
-            b => Some(u64::try_from(b - 1).ok()?),
-        };
-        let [rounding] = reader.take::<1>()?;
-        let rounding = *ROUNDINGS.get(usize::from(rounding))?;
-        let shares = match reader.take::<1>()? {
-            [0] => None,
-            _ => Some(Box::new(ItemShares {
-                raw: reader.decimal()?,
-                items: (0..reader.number()?)
-                    .map(|_| Some((reader.number()?, reader.decimal()?)))
-                    .collect::<Option<_>>()?,
-                returned: reader.decimal()?,
-            })),
-        };
         Some(PurchaseAward {
-            points,
-            rule,
-            awarded,
-            reversed,
-            expired,
-            bucket,
-            rounding,
-            shares,
+            points: PointsId(reader.number()?),
+            rule: reader.maybe_number()?.map(RuleId),
+            awarded: reader.decimal()?,
+            reversed: reader.decimal()?,
+            expired: reader.decimal()?,
+            bucket: match reader.wide()? {
+                0 => None,
+                b => Some(u64::try_from(b - 1).ok()?),
+            },
+            rounding: *ROUNDINGS.get(usize::from(reader.take::<1>()?[0]))?,
+            shares: match reader.take::<1>()? {
+                [0] => None,
+                _ => Some(Box::new(ItemShares {
+                    raw: reader.decimal()?,
+                    items: (0..reader.number()?)
+                        .map(|_| Some((reader.number()?, reader.decimal()?)))
+                        .collect::<Option<_>>()?,
+                    returned: reader.decimal()?,
+                })),
+            },
         })
     }
 }
