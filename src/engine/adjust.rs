@@ -5,7 +5,7 @@
 //! carry its own expiry date.
 
 use super::ledger::EntryKind;
-use super::member::PurchaseAward;
+use super::purchases::PurchaseAward;
 use super::{points_named, too_large, unknown_member, within, DueKind, Engine, Refusal};
 use crate::compile::calendar;
 use crate::events::{Adjust, Event, RejectClass};
@@ -101,11 +101,8 @@ impl Engine<'_> {
             None => reason.clone(),
         };
         self.record(m, EntryKind::Adjust, now, Some(p), amount).note = note;
-        if let Some(award) = purchase.as_deref().and_then(|id| {
-            let member = self.members.get_mut(m)?;
-            member.purchase_mut(id)
-        }) {
-            award.awards.push(PurchaseAward {
+        if let (Some(id), Some(member)) = (purchase.as_deref(), self.members.get_mut(m)) {
+            let credit = PurchaseAward {
                 points: p,
                 rule: None,
                 awarded: amount,
@@ -116,7 +113,10 @@ impl Engine<'_> {
                 // the rules' default.
                 rounding: Rounding::Down,
                 shares: None,
-            });
+            };
+            member
+                .purchases
+                .change(&member.id, id, |purchase| purchase.awards.push(credit));
         }
         self.balance_raised(m, p, now);
         Ok(())

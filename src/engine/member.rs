@@ -3,8 +3,8 @@
 //! can refer to.
 
 use super::ledger::Totals;
+use super::purchases::Purchases;
 use crate::compile::ir::{PerkId, PointsId, RuleId, TierRank, Value};
-use crate::syntax::ast::Rounding;
 use chrono::{DateTime, NaiveDate, Utc};
 use compact_str::CompactString;
 use rust_decimal::Decimal;
@@ -52,15 +52,8 @@ pub struct Member {
     /// a sorted list is smaller than a map's nodes).
     pub counters: Vec<(Counter, Decimal)>,
     /// The purchases a return can still refer to, in the order they were
-    /// made (a few a member, so a search from the newest is quick); changed
-    /// only by `keep_purchase` and `forget_purchases`, which keep
-    /// `first_close`.
-    pub(super) purchases: Vec<Purchase>,
-    /// When the first purchase's return window closes. The clock and every
-    /// purchase ask whether one has closed, and this answers without
-    /// reaching into the list: that read was a cache miss of its own, a
-    /// fourteenth of a run's time.
-    first_close: Option<DateTime<Utc>>,
+    /// made.
+    pub(super) purchases: Purchases,
     /// What most members never have (a status match, a referrer, a drop in
     /// grace, a rollover, redemptions, dated contributions), out of line: `None`
     /// until one is first kept (`Member::rare_mut`).
@@ -132,8 +125,7 @@ impl Member {
             wallets: vec![Wallet::default(); points].into_boxed_slice(),
             window: vec![Decimal::ZERO; measures].into_boxed_slice(),
             counters: Vec::new(),
-            purchases: Vec::new(),
-            first_close: None,
+            purchases: Purchases::default(),
             rare: None,
         }
     }
@@ -225,6 +217,11 @@ impl Member {
         &mut self.counters[at].1
     }
 
+    /// The purchases a return can still refer to.
+    pub fn purchases(&self) -> &Purchases {
+        &self.purchases
+    }
+
     /// What counter `key` has counted (zero if it has not been created).
     pub fn counted(&self, key: Counter) -> Decimal {
         self.counters
@@ -243,46 +240,6 @@ impl Member {
             }
         }
     }
-
-    /// The purchase with event id `id`, if a return can still refer to it.
-    pub fn purchase_mut(&mut self, id: &str) -> Option<&mut Purchase> {
-        self.purchases.iter_mut().rev().find(|p| &*p.id == id)
-    }
-
-    /// Forgets the purchases whose return window (`accept returns up to
-    /// N`) has closed at `now`. Events come in time order, so a forgotten
-    /// purchase could never be returned again.
-    pub fn forget_purchases(&mut self, now: DateTime<Utc>) {
-        if self.first_close.is_none_or(|closes| closes >= now) {
-            return;
-        }
-        let closed = self
-            .purchases
-            .iter()
-            .take_while(|p| p.closes.is_some_and(|closes| closes < now))
-            .count();
-        self.purchases.drain(..closed);
-        if self.purchases.is_empty() && closed > 0 {
-            // Its room goes too: most members have no purchase open most
-            // of the time.
-            self.purchases = Vec::new();
-        }
-        self.first_close = self.purchases.first().and_then(|p| p.closes);
-    }
-
-    /// The purchases a return can still refer to, oldest first.
-    pub fn purchases(&self) -> &[Purchase] {
-        &self.purchases
-    }
-
-    /// Keeps `purchase` for returns.
-    pub fn keep_purchase(&mut self, purchase: Purchase) {
-        if self.purchases.is_empty() {
-            self.first_close = purchase.closes;
-        }
-        room_for_one(&mut self.purchases);
-        self.purchases.push(purchase);
-    }
 }
 
 /// Makes room for one more item in one of a member's lists, by half its
@@ -290,8 +247,14 @@ impl Member {
 /// four: a member holds a few purchases, buckets and counters at a time, and
 /// the spare room was a tenth of the memory.
 fn room_for_one<T>(list: &mut Vec<T>) {
-    if list.len() == list.capacity() {
-        list.reserve_exact((list.len() / 2).max(1));
+    room_for(list, 1);
+}
+
+/// Makes room for `more` items in one of a member's lists, as
+/// `room_for_one` does.
+pub(super) fn room_for<T>(list: &mut Vec<T>, more: usize) {
+    if list.capacity() - list.len() < more {
+        list.reserve_exact((list.len() / 2).max(more));
     }
 }
 
@@ -517,104 +480,6 @@ pub struct Redemption {
     pub cost: Option<Decimal>,
     pub note: String,
     pub cancelled: bool,
-}
-
-/// A purchase that returns may refer to.
-#[derive(Debug, Clone)]
-pub struct Purchase {
-    /// Its event id.
-    pub id: Box<str>,
-    pub amount: Decimal,
-    pub returned: Decimal,
-    /// Its basket, for returns that name items (empty when not itemized).
-    pub items: Vec<BoughtItem>,
-    pub awards: Vec<PurchaseAward>,
-    /// The rules with a `limit` that fired on it: returned in full, it
-    /// gives their firings back.
-    pub limited: Vec<RuleId>,
-    /// What the purchase added to each tier measure, to take back on return.
-    pub measures: Vec<(usize, Decimal)>,
-    pub time: DateTime<Utc>,
-    /// The tier period it counted in (`Member::periods`).
-    pub period: u64,
-    /// The last instant a return may refer to it (computed once, from the
-    /// program's return window); `None` without a window.
-    pub closes: Option<DateTime<Utc>>,
-}
-
-/// An item of a kept purchase: what a return naming it may take back.
-#[derive(Debug, Clone)]
-pub struct BoughtItem {
-    pub sku: Box<str>,
-    pub quantity: Decimal,
-    /// The quantity returned so far.
-    pub returned: Decimal,
-}
-
-/// What of an award was earned on each basket item, for returns that name
-/// items: an award of a rule with per-item `earn` lines.
-#[derive(Debug, Clone)]
-pub struct ItemShares {
-    /// The rule's unrounded award of the points type (all its lines).
-    pub raw: Decimal,
-    /// What each item gave of it, by its place in the basket (after its
-    /// `times` and the cap per item); the rest of `raw` is the rule's
-    /// other lines'.
-    pub items: Vec<(usize, Decimal)>,
-    /// The part of `raw` returned so far.
-    pub returned: Decimal,
-}
-
-impl ItemShares {
-    /// What of an award whose points still live are `live` all returns so
-    /// far take back, unrounded, with this one's: each item's part by the
-    /// share of it returned (`items`, by place) when the return names
-    /// items, else by `money`, the share of the purchase's amount
-    /// returned; the other lines' part by `money`.
-    pub fn take_back(
-        &mut self,
-        live: Decimal,
-        items: &[Decimal],
-        money: Decimal,
-        names_items: bool,
-    ) -> Decimal {
-        let on_items: Decimal = self.items.iter().map(|(_, part)| *part).sum();
-        let by_item: Decimal = if names_items {
-            self.items
-                .iter()
-                .map(|(at, part)| *part * items.get(*at).copied().unwrap_or_default())
-                .sum()
-        } else {
-            on_items * money
-        };
-        // Shares are at most 1: no product here exceeds what it scales.
-        self.returned += by_item + (self.raw - on_items) * money;
-        if self.raw <= Decimal::ZERO {
-            return Decimal::ZERO;
-        }
-        // Multiply before dividing, as for any return (past the largest
-        // decimal, the returned fraction first).
-        live.checked_mul(self.returned)
-            .and_then(|product| product.checked_div(self.raw))
-            .or_else(|| live.checked_mul(self.returned.checked_div(self.raw)?))
-            .unwrap_or(live)
-            .min(live)
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct PurchaseAward {
-    pub points: PointsId,
-    /// The rule that earned it; `None` for an `adjust` credit made for the purchase.
-    pub rule: Option<RuleId>,
-    pub awarded: Decimal,
-    pub reversed: Decimal,
-    /// What of its bucket expired: gone already, never taken back again.
-    pub expired: Decimal,
-    pub bucket: Option<u64>,
-    pub rounding: Rounding,
-    /// `Some` for an award earned (in part) per basket item.
-    pub shares: Option<Box<ItemShares>>,
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //! members. Numbers are varints: a decimal is its sign and scale in a byte
 //! and its mantissa (3 bytes for 4.95), an instant its seconds and
 //! nanoseconds (6 bytes), and an id that starts with its member's id keeps
-//! only the rest.
+//! only the rest. Kept purchases (`purchases`) are packed with the same
+//! encoders.
 
 use super::ledger::{Entry, EntryKind};
 use crate::compile::ir::{BuiltinEvent, PointsId, RuleId, Term, Value};
@@ -348,7 +349,7 @@ pub fn unpack_entries(bytes: &[u8], member: &str) -> Option<Vec<Entry>> {
 /// Seconds since 1970 (zigzag, so earlier times are small too) and
 /// nanoseconds, each a varint: 6 bytes for a time of these years to the
 /// second, instead of 12.
-fn instant(t: DateTime<Utc>, out: &mut Vec<u8>) {
+pub(super) fn instant(t: DateTime<Utc>, out: &mut Vec<u8>) {
     let seconds = t.timestamp();
     wide((seconds << 1 ^ seconds >> 63) as u64 as u128, out);
     number(t.timestamp_subsec_nanos() as usize, out);
@@ -356,14 +357,14 @@ fn instant(t: DateTime<Utc>, out: &mut Vec<u8>) {
 
 /// A decimal as its sign and scale in one byte and its mantissa's
 /// magnitude as a varint: 3 bytes for 4.95, instead of 16.
-fn decimal(d: Decimal, out: &mut Vec<u8>) {
+pub(super) fn decimal(d: Decimal, out: &mut Vec<u8>) {
     out.push(u8::from(d.is_sign_negative()) << 7 | d.scale() as u8);
     wide(d.mantissa().unsigned_abs(), out);
 }
 
 /// An event id: a member's ids often start with the member's own
 /// (`m0001587-3`), so such an id keeps only the rest.
-fn id(id: &str, member: &str, out: &mut Vec<u8>) {
+pub(super) fn id(id: &str, member: &str, out: &mut Vec<u8>) {
     match id.strip_prefix(member) {
         Some(rest) if !member.is_empty() => {
             number(rest.len() << 1 | 1, out);
@@ -377,57 +378,58 @@ fn id(id: &str, member: &str, out: &mut Vec<u8>) {
 }
 
 /// A number of up to 128 bits as a varint (7 bits a byte, low bits first).
-fn wide(n: u128, out: &mut Vec<u8>) {
+pub(super) fn wide(n: u128, out: &mut Vec<u8>) {
     out.extend_from_slice(varint::encode::u128(n, &mut varint::encode::u128_buffer()));
 }
 
 /// `None` as 0, `Some(n)` as n + 1.
-fn maybe_number(n: Option<usize>, out: &mut Vec<u8>) {
+pub(super) fn maybe_number(n: Option<usize>, out: &mut Vec<u8>) {
     number(n.map_or(0, |n| n.saturating_add(1)), out);
 }
 
 /// A count or index, in 1 to 9 bytes (7 bits a byte, low bits first).
-fn number(n: usize, out: &mut Vec<u8>) {
+pub(super) fn number(n: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(varint::encode::usize(
         n,
         &mut varint::encode::usize_buffer(),
     ));
 }
 
-fn text(t: &str, out: &mut Vec<u8>) {
+pub(super) fn text(t: &str, out: &mut Vec<u8>) {
     number(t.len(), out);
     out.extend_from_slice(t.as_bytes());
 }
 
-struct Reader<'a>(&'a [u8]);
+/// Reads what the functions above wrote, from the front of its bytes.
+pub(super) struct Reader<'a>(pub(super) &'a [u8]);
 
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+impl<'a> Reader<'a> {
+    pub(super) fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
         let (head, rest) = self.0.split_first_chunk::<N>()?;
         self.0 = rest;
         Some(*head)
     }
 
-    fn number(&mut self) -> Option<usize> {
+    pub(super) fn number(&mut self) -> Option<usize> {
         let (n, rest) = varint::decode::usize(self.0).ok()?;
         self.0 = rest;
         Some(n)
     }
 
-    fn wide(&mut self) -> Option<u128> {
+    pub(super) fn wide(&mut self) -> Option<u128> {
         let (n, rest) = varint::decode::u128(self.0).ok()?;
         self.0 = rest;
         Some(n)
     }
 
-    fn instant(&mut self) -> Option<DateTime<Utc>> {
+    pub(super) fn instant(&mut self) -> Option<DateTime<Utc>> {
         let zigzag = u64::try_from(self.wide()?).ok()?;
         let seconds = (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64);
         let nanos = u32::try_from(self.number()?).ok()?;
         DateTime::<Utc>::from_timestamp(seconds, nanos)
     }
 
-    fn decimal(&mut self) -> Option<Decimal> {
+    pub(super) fn decimal(&mut self) -> Option<Decimal> {
         let [head] = self.take::<1>()?;
         let mantissa = i128::try_from(self.wide()?).ok()?;
         let mut d = Decimal::try_from_i128_with_scale(mantissa, u32::from(head & 0x7f)).ok()?;
@@ -436,6 +438,17 @@ impl Reader<'_> {
     }
 
     fn id(&mut self, member: &str) -> Option<String> {
+        let (after_member, text) = self.id_parts()?;
+        Some(if after_member {
+            format!("{member}{text}")
+        } else {
+            text.to_string()
+        })
+    }
+
+    /// An id as `id` wrote it, without copying: whether it starts with the
+    /// member's id, and the text after it (else the whole id).
+    pub(super) fn id_parts(&mut self) -> Option<(bool, &'a str)> {
         let head = self.number()?;
         let len = head >> 1;
         if len > self.0.len() {
@@ -443,19 +456,14 @@ impl Reader<'_> {
         }
         let (bytes, rest) = self.0.split_at(len);
         self.0 = rest;
-        let text = std::str::from_utf8(bytes).ok()?;
-        Some(if head & 1 == 1 {
-            format!("{member}{text}")
-        } else {
-            text.to_string()
-        })
+        Some((head & 1 == 1, std::str::from_utf8(bytes).ok()?))
     }
 
-    fn maybe_number(&mut self) -> Option<Option<usize>> {
+    pub(super) fn maybe_number(&mut self) -> Option<Option<usize>> {
         Some(self.number()?.checked_sub(1))
     }
 
-    fn text(&mut self) -> Option<String> {
+    pub(super) fn text(&mut self) -> Option<String> {
         let len = self.number()?;
         if len > self.0.len() {
             return None;

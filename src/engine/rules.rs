@@ -5,7 +5,8 @@
 use super::eval::{self, Scope};
 use super::explain::RuleOutcome;
 use super::ledger::EntryKind;
-use super::member::{BoughtItem, Counter, ItemShares, Member, Purchase, PurchaseAward};
+use super::member::{Counter, Member};
+use super::purchases::{BoughtItem, ItemShares, Purchase, PurchaseAward};
 use super::{tiers, too_large, within, Engine, Refusal};
 use crate::compile::calendar;
 use crate::compile::ir::{
@@ -305,13 +306,11 @@ impl Engine<'_> {
         if let Some(amount) = purchase_amount {
             if let Some(member) = self.members.get_mut(m) {
                 member.purchased = true;
-                member.forget_purchases(event.time);
-                // Kept for years by programs without a return window: no
-                // spare capacity (copied from the stack into vectors of
-                // their length: shrinking grown ones was a fiftieth of
-                // a run).
-                member.keep_purchase(Purchase {
-                    id: event.id.as_str().into(),
+                member.purchases.forget(event.time);
+                let closes = program
+                    .return_window
+                    .map(|w| calendar::after(tz, event.time, w));
+                let purchase = Purchase {
                     amount,
                     returned: Decimal::ZERO,
                     items: basket
@@ -322,15 +321,15 @@ impl Engine<'_> {
                             returned: Decimal::ZERO,
                         })
                         .collect(),
-                    awards: purchase_awards.to_vec(),
-                    limited: limited.to_vec(),
-                    measures: contributions.to_vec(),
+                    awards: purchase_awards,
+                    limited,
+                    measures: contributions,
                     time: event.time,
                     period: member.periods,
-                    closes: program
-                        .return_window
-                        .map(|w| calendar::after(tz, event.time, w)),
-                });
+                };
+                member
+                    .purchases
+                    .keep(&member.id, &event.id, closes, &purchase);
             }
             if let Some((month, amount)) = sale {
                 *self.sales.entry(month).or_default() += amount;

@@ -4,7 +4,8 @@
 
 use super::eval::{self, Scope};
 use super::ledger::EntryKind;
-use super::member::{Member, Purchase, StatusMatch};
+use super::member::{Member, StatusMatch};
+use super::purchases::Purchase;
 use super::{unknown_member, DueKind, Engine, Refusal};
 use crate::check::suggest;
 use crate::compile::calendar;

@@ -1,0 +1,757 @@
+//! The purchases a member keeps for returns, packed one after another in a
+//! single allocation of bytes (a few dozen each: a program with a year's
+//! return window keeps half of all purchases, and as structs with vectors
+//! of their own they were half of a run's memory), and decoded into a
+//! `Purchase` only when a return, an adjust or an expiry refers to one.
+
+use super::member::room_for;
+use super::packed::{self, Reader};
+use crate::compile::ir::{PointsId, RuleId};
+use crate::syntax::ast::Rounding;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use smallvec::SmallVec;
+use std::ops::Range;
+
+/// A kept purchase, as a return changes it (its event id and the close of
+/// its return window stay in the packed record).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Purchase {
+    pub amount: Decimal,
+    pub returned: Decimal,
+    pub awards: SmallVec<[PurchaseAward; 4]>,
+    /// The rules with a `limit` that fired on it: returned in full, it
+    /// gives their firings back.
+    pub limited: SmallVec<[RuleId; 4]>,
+    /// What the purchase added to each tier measure, to take back on return.
+    pub measures: SmallVec<[(usize, Decimal); 4]>,
+    /// Its basket, for returns that name items (empty when not itemized).
+    pub items: Vec<BoughtItem>,
+    pub time: DateTime<Utc>,
+    /// The tier period it counted in (`Member::periods`).
+    pub period: u64,
+}
+
+/// An item of a kept purchase: what a return naming it may take back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoughtItem {
+    pub sku: Box<str>,
+    pub quantity: Decimal,
+    /// The quantity returned so far.
+    pub returned: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PurchaseAward {
+    pub points: PointsId,
+    /// The rule that earned it; `None` for an `adjust` credit made for the purchase.
+    pub rule: Option<RuleId>,
+    pub awarded: Decimal,
+    pub reversed: Decimal,
+    /// What of its bucket expired: gone already, never taken back again.
+    pub expired: Decimal,
+    pub bucket: Option<u64>,
+    pub rounding: Rounding,
+    /// `Some` for an award earned (in part) per basket item.
+    pub shares: Option<Box<ItemShares>>,
+}
+
+/// What of an award was earned on each basket item, for returns that name
+/// items: an award of a rule with per-item `earn` lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemShares {
+    /// The rule's unrounded award of the points type (all its lines).
+    pub raw: Decimal,
+    /// What each item gave of it, by its place in the basket (after its
+    /// `times` and the cap per item); the rest of `raw` is the rule's
+    /// other lines'.
+    pub items: Vec<(usize, Decimal)>,
+    /// The part of `raw` returned so far.
+    pub returned: Decimal,
+}
+
+impl ItemShares {
+    /// What of an award whose points still live are `live` all returns so
+    /// far take back, unrounded, with this one's: each item's part by the
+    /// share of it returned (`items`, by place) when the return names
+    /// items, else by `money`, the share of the purchase's amount
+    /// returned; the other lines' part by `money`.
+    pub fn take_back(
+        &mut self,
+        live: Decimal,
+        items: &[Decimal],
+        money: Decimal,
+        names_items: bool,
+    ) -> Decimal {
+        let on_items: Decimal = self.items.iter().map(|(_, part)| *part).sum();
+        let by_item: Decimal = if names_items {
+            self.items
+                .iter()
+                .map(|(at, part)| *part * items.get(*at).copied().unwrap_or_default())
+                .sum()
+        } else {
+            on_items * money
+        };
+        // Shares are at most 1: no product here exceeds what it scales.
+        self.returned += by_item + (self.raw - on_items) * money;
+        if self.raw <= Decimal::ZERO {
+            return Decimal::ZERO;
+        }
+        // Multiply before dividing, as for any return (past the largest
+        // decimal, the returned fraction first).
+        live.checked_mul(self.returned)
+            .and_then(|product| product.checked_div(self.raw))
+            .or_else(|| live.checked_mul(self.returned.checked_div(self.raw)?))
+            .unwrap_or(live)
+            .min(live)
+    }
+}
+
+/// A member's kept purchases, oldest first. Each is a record of bytes: the
+/// length of the rest, the close of its return window (the one thing read
+/// for every purchase, when closed ones are forgotten), its event id (as
+/// `packed::id` writes it: an id that starts with the member's keeps only
+/// the rest), then the `Purchase`.
+#[derive(Debug, Clone, Default)]
+pub struct Purchases {
+    /// The records, changed only by the methods below, which keep
+    /// `first_close`.
+    bytes: Vec<u8>,
+    /// When the first purchase's return window closes. The clock and every
+    /// purchase ask whether one has closed, and this answers without
+    /// reaching into the records: that read was a cache miss of its own, a
+    /// fourteenth of a run's time.
+    first_close: Option<DateTime<Utc>>,
+}
+
+/// Where a record lies among the bytes, and what its header says.
+struct Record<'a> {
+    /// The whole record.
+    at: Range<usize>,
+    closes: Option<DateTime<Utc>>,
+    /// Its event id: whether it starts with the member's id, and the rest.
+    id: (bool, &'a str),
+    /// The record's bytes up to its `Purchase`: kept as they are when a
+    /// return changes it.
+    head: &'a [u8],
+    /// Its `Purchase`, packed.
+    body: &'a [u8],
+}
+
+impl Purchases {
+    /// Keeps purchase `id` of member `member`, whose return window closes
+    /// at `closes` (never without a window).
+    pub fn keep(
+        &mut self,
+        member: &str,
+        id: &str,
+        closes: Option<DateTime<Utc>>,
+        purchase: &Purchase,
+    ) {
+        if self.bytes.is_empty() {
+            self.first_close = closes;
+        }
+        let mut rest = Vec::with_capacity(64);
+        maybe_instant(closes, &mut rest);
+        packed::id(id, member, &mut rest);
+        purchase.pack(&mut rest);
+        // Kept for years by programs without a return window: room for
+        // this record (its length takes 2 bytes up to 16 KB), not double.
+        room_for(&mut self.bytes, rest.len() + 2);
+        packed::number(rest.len(), &mut self.bytes);
+        self.bytes.extend_from_slice(&rest);
+    }
+
+    /// Forgets the purchases whose return window (`accept returns up to
+    /// N`) has closed at `now`. Events come in time order, so a forgotten
+    /// purchase could never be returned again.
+    pub fn forget(&mut self, now: DateTime<Utc>) {
+        if self.first_close.is_none_or(|closes| closes >= now) {
+            return;
+        }
+        let closed = self
+            .records()
+            .take_while(|r| r.closes.is_some_and(|closes| closes < now))
+            .last()
+            .map_or(0, |r| r.at.end);
+        self.bytes.drain(..closed);
+        if self.bytes.is_empty() && closed > 0 {
+            // Its room goes too: most members have no purchase open most
+            // of the time.
+            self.bytes = Vec::new();
+        }
+        self.first_close = self.record_at(0).and_then(|r| r.closes);
+    }
+
+    /// How many purchases are kept.
+    pub fn len(&self) -> usize {
+        self.records().count()
+    }
+
+    /// Purchase `id` of member `member`, if a return can still refer to it.
+    pub fn get(&self, member: &str, id: &str) -> Option<Purchase> {
+        Purchase::unpack(self.find(member, id)?.body)
+    }
+
+    /// Changes purchase `id` of member `member` by `change`, if a return
+    /// can still refer to it, and returns what `change` did.
+    pub fn change<R>(
+        &mut self,
+        member: &str,
+        id: &str,
+        change: impl FnOnce(&mut Purchase) -> R,
+    ) -> Option<R> {
+        let at = self.find(member, id)?.at;
+        self.change_at(at, change)
+    }
+
+    /// Notes that `amount` points of bucket `bucket`, of type `points`,
+    /// expired: a return of the purchase whose award made the bucket does
+    /// not take them again.
+    pub fn expired(&mut self, points: PointsId, bucket: u64, amount: Decimal) {
+        let of_bucket = |a: &PurchaseAward| a.points == points && a.bucket == Some(bucket);
+        // The newest purchase with such an award (a bucket is made by one
+        // award: there is at most one).
+        let found = self
+            .records()
+            .filter(|r| Purchase::has_award(r.body, of_bucket))
+            .last()
+            .map(|r| r.at);
+        if let Some(at) = found {
+            self.change_at(at, |purchase| {
+                if let Some(award) = purchase.awards.iter_mut().find(|a| of_bucket(a)) {
+                    award.expired += amount;
+                }
+            });
+        }
+    }
+
+    /// The newest purchase with event id `id` among member `member`'s.
+    fn find(&self, member: &str, id: &str) -> Option<Record<'_>> {
+        self.records()
+            .filter(|r| match r.id {
+                (true, rest) => id.strip_prefix(member) == Some(rest),
+                (false, whole) => id == whole,
+            })
+            .last()
+    }
+
+    /// Changes the purchase whose record lies `at` by `change`.
+    fn change_at<R>(
+        &mut self,
+        at: Range<usize>,
+        change: impl FnOnce(&mut Purchase) -> R,
+    ) -> Option<R> {
+        let (record, done) = {
+            let Record { head, body, .. } = self.record_at(at.start)?;
+            let mut purchase = Purchase::unpack(body)?;
+            let done = change(&mut purchase);
+            let mut rest = head.to_vec();
+            purchase.pack(&mut rest);
+            let mut record = Vec::with_capacity(rest.len() + 2);
+            packed::number(rest.len(), &mut record);
+            record.extend_from_slice(&rest);
+            (record, done)
+        };
+        room_for(&mut self.bytes, record.len().saturating_sub(at.len()));
+        self.bytes.splice(at, record);
+        Some(done)
+    }
+
+    /// The records, oldest first.
+    fn records(&self) -> impl Iterator<Item = Record<'_>> {
+        let mut start = 0;
+        std::iter::from_fn(move || {
+            let record = self.record_at(start)?;
+            start = record.at.end;
+            Some(record)
+        })
+    }
+
+    /// The record that starts at byte `start`, if one does.
+    fn record_at(&self, start: usize) -> Option<Record<'_>> {
+        let mut reader = Reader(self.bytes.get(start..)?);
+        let len = reader.number()?;
+        let rest = reader.0.get(..len)?;
+        let end = start + (self.bytes.len() - start - reader.0.len()) + len;
+        let mut reader = Reader(rest);
+        let closes = match reader.take::<1>()? {
+            [0] => None,
+            _ => Some(reader.instant()?),
+        };
+        let id = reader.id_parts()?;
+        let (head, body) = rest.split_at(rest.len() - reader.0.len());
+        Some(Record {
+            at: start..end,
+            closes,
+            id,
+            head,
+            body,
+        })
+    }
+
+    /// The bytes the records hold room for (for tests of forgetting).
+    #[cfg(test)]
+    pub fn room(&self) -> usize {
+        self.bytes.capacity()
+    }
+}
+
+/// `None` as a 0 byte, an instant after a 1 byte.
+fn maybe_instant(t: Option<DateTime<Utc>>, out: &mut Vec<u8>) {
+    match t {
+        Some(t) => {
+            out.push(1);
+            packed::instant(t, out);
+        }
+        None => out.push(0),
+    }
+}
+
+/// How a rounding is packed.
+const ROUNDINGS: [Rounding; 4] = [
+    Rounding::Down,
+    Rounding::Up,
+    Rounding::HalfUp,
+    Rounding::HalfEven,
+];
+
+impl Purchase {
+    /// Appends the purchase to `out`: its amounts and awards first, which
+    /// an expiry reads of every kept purchase.
+    fn pack(&self, out: &mut Vec<u8>) {
+        packed::decimal(self.amount, out);
+        packed::decimal(self.returned, out);
+        packed::number(self.awards.len(), out);
+        for award in &self.awards {
+            award.pack(out);
+        }
+        packed::number(self.limited.len(), out);
+        for rule in &self.limited {
+            packed::number(rule.index(), out);
+        }
+        packed::number(self.measures.len(), out);
+        for (measure, value) in &self.measures {
+            packed::number(*measure, out);
+            packed::decimal(*value, out);
+        }
+        packed::number(self.items.len(), out);
+        for item in &self.items {
+            packed::text(&item.sku, out);
+            packed::decimal(item.quantity, out);
+            packed::decimal(item.returned, out);
+        }
+        packed::instant(self.time, out);
+        packed::wide(u128::from(self.period), out);
+    }
+
+    /// The purchase `pack` wrote as `bytes`; `None` if it did not.
+    fn unpack(bytes: &[u8]) -> Option<Purchase> {
+        let mut reader = Reader(bytes);
+        let amount = reader.decimal()?;
+        let returned = reader.decimal()?;
+        let awards = (0..reader.number()?)
+            .map(|_| PurchaseAward::unpack(&mut reader))
+            .collect::<Option<_>>()?;
+        let limited = (0..reader.number()?)
+            .map(|_| Some(RuleId(reader.number()?)))
+            .collect::<Option<_>>()?;
+        let measures = (0..reader.number()?)
+            .map(|_| Some((reader.number()?, reader.decimal()?)))
+            .collect::<Option<_>>()?;
+        let items = (0..reader.number()?)
+            .map(|_| {
+                Some(BoughtItem {
+                    sku: reader.text()?.into(),
+                    quantity: reader.decimal()?,
+                    returned: reader.decimal()?,
+                })
+            })
+            .collect::<Option<_>>()?;
+        let purchase = Purchase {
+            amount,
+            returned,
+            awards,
+            limited,
+            measures,
+            items,
+            time: reader.instant()?,
+            period: u64::try_from(reader.wide()?).ok()?,
+        };
+        reader.0.is_empty().then_some(purchase)
+    }
+
+    /// Whether the purchase packed as `bytes` has an award that is `wanted`
+    /// (reading its awards only).
+    fn has_award(bytes: &[u8], wanted: impl Fn(&PurchaseAward) -> bool) -> bool {
+        let mut reader = Reader(bytes);
+        let awards = reader
+            .decimal()
+            .and_then(|_| reader.decimal())
+            .and_then(|_| reader.number())
+            .unwrap_or_default();
+        (0..awards).any(|_| PurchaseAward::unpack(&mut reader).is_some_and(|a| wanted(&a)))
+    }
+}
+
+impl PurchaseAward {
+    /// Appends the award to `out`.
+    fn pack(&self, out: &mut Vec<u8>) {
+        packed::number(self.points.index(), out);
+        packed::maybe_number(self.rule.map(RuleId::index), out);
+        for n in [self.awarded, self.reversed, self.expired] {
+            packed::decimal(n, out);
+        }
+        packed::wide(self.bucket.map_or(0, |b| u128::from(b) + 1), out);
+        let rounding = ROUNDINGS.iter().position(|r| *r == self.rounding);
+        out.push(rounding.unwrap_or_default() as u8);
+        match &self.shares {
+            Some(shares) => {
+                out.push(1);
+                packed::decimal(shares.raw, out);
+                packed::number(shares.items.len(), out);
+                for (at, part) in &shares.items {
+                    packed::number(*at, out);
+                    packed::decimal(*part, out);
+                }
+                packed::decimal(shares.returned, out);
+            }
+            None => out.push(0),
+        }
+    }
+
+    /// The award `pack` wrote at the front of `reader`'s bytes (the fields
+    /// are read in their order).
+    fn unpack(reader: &mut Reader) -> Option<PurchaseAward> {
+        Some(PurchaseAward {
+            points: PointsId(reader.number()?),
+            rule: reader.maybe_number()?.map(RuleId),
+            awarded: reader.decimal()?,
+            reversed: reader.decimal()?,
+            expired: reader.decimal()?,
+            bucket: match reader.wide()? {
+                0 => None,
+                b => Some(u64::try_from(b - 1).ok()?),
+            },
+            rounding: *ROUNDINGS.get(usize::from(reader.take::<1>()?[0]))?,
+            shares: match reader.take::<1>()? {
+                [0] => None,
+                _ => Some(Box::new(ItemShares {
+                    raw: reader.decimal()?,
+                    items: (0..reader.number()?)
+                        .map(|_| Some((reader.number()?, reader.decimal()?)))
+                        .collect::<Option<_>>()?,
+                    returned: reader.decimal()?,
+                })),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const MEMBER: &str = "m0001587";
+
+    /// Any decimal: every mantissa of 96 bits, scale and sign, the extremes
+    /// often.
+    fn decimal() -> impl Strategy<Value = Decimal> {
+        let any = (any::<u128>(), 0u32..=28, any::<bool>()).prop_map(|(m, scale, negative)| {
+            let mut d = Decimal::from_i128_with_scale((m >> 32) as i128, scale);
+            d.set_sign_negative(negative);
+            d
+        });
+        prop_oneof![
+            any,
+            Just(Decimal::MAX),
+            Just(Decimal::MIN),
+            Just(Decimal::new(1, 28)),
+            Just(-Decimal::ZERO),
+            Just(Decimal::new(-5, 28)),
+            (0i64..100_000, 0u32..3).prop_map(|(n, scale)| Decimal::new(n, scale)),
+        ]
+    }
+
+    /// Instants from before 1900 to past 9999, to the nanosecond.
+    fn instant() -> impl Strategy<Value = DateTime<Utc>> {
+        (-3_000_000_000i64..400_000_000_000, 0u32..1_000_000_000)
+            .prop_map(|(s, ns)| DateTime::<Utc>::from_timestamp(s, ns).unwrap_or_default())
+    }
+
+    fn award() -> impl Strategy<Value = PurchaseAward> {
+        let shares = (
+            decimal(),
+            prop::collection::vec((0usize..1000, decimal()), 0..4),
+            decimal(),
+        )
+            .prop_map(|(raw, items, returned)| {
+                Box::new(ItemShares {
+                    raw,
+                    items,
+                    returned,
+                })
+            });
+        (
+            (0usize..3, prop::option::of(0usize..400)),
+            (decimal(), decimal(), decimal()),
+            // Few buckets, so that awards of several purchases share one.
+            prop::option::of(prop_oneof![0u64..6, Just(u64::MAX)]),
+            prop::sample::select(ROUNDINGS.to_vec()),
+            prop::option::of(shares),
+        )
+            .prop_map(
+                |((points, rule), (awarded, reversed, expired), bucket, rounding, shares)| {
+                    PurchaseAward {
+                        points: PointsId(points),
+                        rule: rule.map(RuleId),
+                        awarded,
+                        reversed,
+                        expired,
+                        bucket,
+                        rounding,
+                        shares,
+                    }
+                },
+            )
+    }
+
+    fn purchase() -> impl Strategy<Value = Purchase> {
+        let item =
+            ("\\PC{0,6}", decimal(), decimal()).prop_map(|(sku, quantity, returned)| BoughtItem {
+                sku: sku.into(),
+                quantity,
+                returned,
+            });
+        (
+            (decimal(), decimal()),
+            // Past the four awards, limits and measures kept inline too.
+            prop::collection::vec(award(), 0..6),
+            prop::collection::vec((0usize..1000).prop_map(RuleId), 0..6),
+            prop::collection::vec((0usize..1000, decimal()), 0..6),
+            prop::collection::vec(item, 0..3),
+            (instant(), any::<u64>()),
+        )
+            .prop_map(
+                |((amount, returned), awards, limited, measures, items, (time, period))| Purchase {
+                    amount,
+                    returned,
+                    awards: awards.into(),
+                    limited: limited.into(),
+                    measures: measures.into(),
+                    items,
+                    time,
+                    period,
+                },
+            )
+    }
+
+    /// Event ids: the member's own followed by more, the member's alone,
+    /// others (some that start with part of it), few enough to repeat.
+    fn id() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0u8..4).prop_map(|n| format!("{MEMBER}-{n}")),
+            Just(MEMBER.to_string()),
+            Just("m000158".to_string()),
+            Just(String::new()),
+            "\\PC{0,12}",
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Keep(String, Option<DateTime<Utc>>, Box<Purchase>),
+        Forget(DateTime<Utc>),
+        Expired(usize, u64, Decimal),
+        Return(String, Decimal),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (id(), prop::option::of(instant()), purchase())
+                .prop_map(|(id, closes, p)| Step::Keep(id, closes, Box::new(p))),
+            1 => instant().prop_map(Step::Forget),
+            2 => (0usize..3, 0u64..6, 0i64..1000)
+                .prop_map(|(p, b, n)| Step::Expired(p, b, Decimal::new(n, 1))),
+            1 => (id(), 0i64..1000).prop_map(|(id, n)| Step::Return(id, Decimal::new(n, 2))),
+        ]
+    }
+
+    /// Every record, decoded, in order: its id, close and purchase.
+    fn kept(purchases: &Purchases) -> Vec<(String, Option<DateTime<Utc>>, Purchase)> {
+        purchases
+            .records()
+            .map(|r| {
+                let id = match r.id {
+                    (true, rest) => format!("{MEMBER}{rest}"),
+                    (false, whole) => whole.to_string(),
+                };
+                (id, r.closes, Purchase::unpack(r.body).unwrap())
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// Whatever is kept, forgotten and changed, the records decode to
+        /// what a list of the purchases themselves holds, in its order, to
+        /// the last digit and scale; a lookup finds the newest of an id.
+        #[test]
+        fn kept_purchases_come_back_as_they_were_packed(
+            steps in prop::collection::vec(step(), 0..24)
+        ) {
+            let mut purchases = Purchases::default();
+            let mut model: Vec<(String, Option<DateTime<Utc>>, Purchase)> = Vec::new();
+            for step in steps {
+                match step {
+                    Step::Keep(id, closes, purchase) => {
+                        purchases.keep(MEMBER, &id, closes, &purchase);
+                        model.push((id, closes, *purchase));
+                    }
+                    Step::Forget(now) => {
+                        purchases.forget(now);
+                        let closed = model
+                            .iter()
+                            .take_while(|(_, closes, _)| {
+                                closes.is_some_and(|closes| closes < now)
+                            })
+                            .count();
+                        model.drain(..closed);
+                    }
+                    Step::Expired(p, bucket, amount) => {
+                        let of_bucket =
+                            |a: &PurchaseAward| a.points == PointsId(p) && a.bucket == Some(bucket);
+                        let award = model
+                            .iter_mut()
+                            .rev()
+                            .flat_map(|(_, _, purchase)| &mut purchase.awards)
+                            .find(|a| of_bucket(a));
+                        if let Some(award) = award {
+                            let Some(sum) = award.expired.checked_add(amount) else {
+                                continue;
+                            };
+                            award.expired = sum;
+                        }
+                        purchases.expired(PointsId(p), bucket, amount);
+                    }
+                    Step::Return(id, amount) => {
+                        let newest = model.iter_mut().rev().find(|(i, _, _)| *i == id);
+                        let Some((_, _, purchase)) = newest else {
+                            prop_assert!(purchases.get(MEMBER, &id).is_none());
+                            continue;
+                        };
+                        let Some(sum) = purchase.returned.checked_add(amount) else {
+                            continue;
+                        };
+                        purchase.returned = sum;
+                        purchase.items.push(BoughtItem {
+                            sku: "back".into(),
+                            quantity: amount,
+                            returned: amount,
+                        });
+                        let changed = purchases.change(MEMBER, &id, |kept| {
+                            kept.returned = sum;
+                            kept.items.push(BoughtItem {
+                                sku: "back".into(),
+                                quantity: amount,
+                                returned: amount,
+                            });
+                            kept.clone()
+                        });
+                        prop_assert_eq!(changed.as_ref(), Some(&*purchase));
+                    }
+                }
+                let back = kept(&purchases);
+                prop_assert_eq!(&back, &model);
+                // Decimals come back with their scale and sign, not just equal.
+                prop_assert_eq!(format!("{back:?}"), format!("{model:?}"));
+                prop_assert_eq!(purchases.first_close, model.first().and_then(|(_, c, _)| *c));
+                for (id, _, _) in &model {
+                    let newest = model.iter().rev().find(|(i, _, _)| i == id).map(|(_, _, p)| p);
+                    let found = purchases.get(MEMBER, id);
+                    prop_assert_eq!(found.as_ref(), newest);
+                }
+            }
+        }
+    }
+
+    /// Cut short anywhere, a packed purchase is refused, not misread.
+    #[test]
+    fn a_purchase_cut_short_does_not_decode() {
+        let at = DateTime::<Utc>::from_timestamp(253_402_300_799, 999_999_999).unwrap();
+        let purchase = Purchase {
+            amount: Decimal::MAX,
+            returned: Decimal::new(1, 28),
+            awards: [PurchaseAward {
+                points: PointsId(1),
+                rule: Some(RuleId(7)),
+                awarded: Decimal::MIN,
+                reversed: -Decimal::ZERO,
+                expired: Decimal::new(5, 1),
+                bucket: Some(u64::MAX),
+                rounding: Rounding::HalfEven,
+                shares: Some(Box::new(ItemShares {
+                    raw: Decimal::new(12345, 3),
+                    items: vec![(0, Decimal::ONE), (2, Decimal::new(-7, 28))],
+                    returned: Decimal::ZERO,
+                })),
+            }]
+            .into_iter()
+            .collect(),
+            limited: [RuleId(3)].into_iter().collect(),
+            measures: [(1, Decimal::new(495, 2))].into_iter().collect(),
+            items: vec![BoughtItem {
+                sku: "café".into(),
+                quantity: Decimal::new(425, 1),
+                returned: Decimal::ZERO,
+            }],
+            time: at,
+            period: u64::MAX,
+        };
+        let mut bytes = Vec::new();
+        purchase.pack(&mut bytes);
+        assert_eq!(Purchase::unpack(&bytes), Some(purchase));
+        for end in 0..bytes.len() {
+            assert_eq!(Purchase::unpack(&bytes[..end]), None, "cut at {end}");
+        }
+    }
+
+    /// An airline card purchase (one award, nothing else) takes a few dozen
+    /// bytes.
+    #[test]
+    fn a_common_purchase_takes_a_few_dozen_bytes() {
+        let at = DateTime::<Utc>::from_timestamp(1_735_700_000, 0).unwrap();
+        let purchase = Purchase {
+            amount: Decimal::new(12345, 2),
+            returned: Decimal::ZERO,
+            awards: [PurchaseAward {
+                points: PointsId(0),
+                rule: Some(RuleId(4)),
+                awarded: Decimal::from(60),
+                reversed: Decimal::ZERO,
+                expired: Decimal::ZERO,
+                bucket: Some(1_234_567),
+                rounding: Rounding::Down,
+                shares: None,
+            }]
+            .into_iter()
+            .collect(),
+            limited: SmallVec::new(),
+            measures: SmallVec::new(),
+            items: Vec::new(),
+            time: at,
+            period: 0,
+        };
+        let mut purchases = Purchases::default();
+        purchases.keep(MEMBER, &format!("{MEMBER}-12"), Some(at), &purchase);
+        let award = 1 + 1 + 2 + 2 + 2 + 3 + 1 + 1; // points, rule, 60, 0, 0, bucket, rounding, shares
+        let expected = 1 // the record's length
+            + 1 + 6 // the close: seconds in 5 bytes, nanoseconds in 1
+            + 1 + 3 // `-12` after the member's id
+            + 3 + 2 // 123.45 and nothing returned
+            + 1 + award
+            + 3 // no limits, measures or items
+            + 6 + 1; // the time and the period
+        assert_eq!(purchases.bytes.len(), expected);
+    }
+}
