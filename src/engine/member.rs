@@ -300,9 +300,59 @@ pub struct Bucket {
     pub earned_at: DateTime<Utc>,
     pub available_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The scheduling order of its next clock work (`Wallet::plan`): its
+    /// release while `releasing`, else its expiry, which comes next in the
+    /// order. Zero: it has no clock work (not planned yet, or never).
+    pub seq: u64,
+    /// Whether its release (pending points becoming spendable) is clock
+    /// work still to do.
+    pub releasing: bool,
 }
 
+/// A piece of clock work on a bucket (by its id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketWork {
+    Release(u64),
+    Expire(u64),
+}
+
+/// When a piece of clock work is due and its scheduling order: the order
+/// one member's work at one instant is done in.
+pub type WorkKey = (DateTime<Utc>, u64);
+
 impl Bucket {
+    /// A bucket of `amount` with these dates and no clock work planned.
+    pub fn new(
+        id: u64,
+        amount: Decimal,
+        earned_at: DateTime<Utc>,
+        available_at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Bucket {
+        Bucket {
+            id,
+            amount,
+            earned_at,
+            available_at,
+            expires_at,
+            seq: 0,
+            releasing: false,
+        }
+    }
+
+    /// Its clock work still to do, each piece with its key: its release (if
+    /// it waits for one), then its expiry (if planned).
+    fn work(&self) -> impl Iterator<Item = (WorkKey, BucketWork)> {
+        let release = self
+            .releasing
+            .then_some(((self.available_at, self.seq), BucketWork::Release(self.id)));
+        let expiry = self.expires_at.filter(|_| self.seq > 0).map(|at| {
+            let seq = self.seq + u64::from(self.releasing);
+            ((at, seq), BucketWork::Expire(self.id))
+        });
+        release.into_iter().chain(expiry)
+    }
+
     /// Spending order: earliest expiry first (never-expiring last), then earliest earned.
     fn order(&self) -> (DateTime<Utc>, DateTime<Utc>, u64) {
         (
@@ -342,6 +392,13 @@ pub struct Wallet {
     /// Points that expired by the clock at an instant, whose rules on
     /// expiry are still to run then (`made_events`); zero once they ran.
     pub expiring: Option<(DateTime<Utc>, Decimal)>,
+    /// The key of the clock work last queued for its buckets: the one
+    /// current item (`Engine::is_current`). The queue holds an item per
+    /// wallet for its buckets' first work, not one per release and expiry;
+    /// an item whose work went (a bucket spent or taken back) finds the
+    /// next work when it comes up, and a bucket whose work comes earlier
+    /// queues an item of its own (the other goes stale).
+    pub bucket_work: Option<WorkKey>,
     pub totals: Totals,
 }
 
@@ -465,6 +522,60 @@ impl Wallet {
     /// Live buckets in spending order.
     pub fn buckets(&self) -> &[Bucket] {
         &self.buckets
+    }
+
+    /// Plans the clock work of bucket `id`, in scheduling order from
+    /// `seq`: its release first if `releases`, then its expiry if it
+    /// expires. Returns how many places in the order it took and the key of
+    /// its first work (`None` if it has none, or no such bucket is here).
+    pub fn plan(&mut self, id: u64, seq: u64, releases: bool) -> (u64, Option<WorkKey>) {
+        let Some(bucket) = self.buckets.iter_mut().find(|b| b.id == id) else {
+            return (0, None);
+        };
+        bucket.seq = seq;
+        bucket.releasing = releases;
+        let taken = u64::from(releases) + u64::from(bucket.expires_at.is_some());
+        if taken == 0 {
+            bucket.seq = 0;
+        }
+        (taken, bucket.work().next().map(|(key, _)| key))
+    }
+
+    /// The first clock work of its buckets, by key.
+    pub fn next_work(&self) -> Option<(WorkKey, BucketWork)> {
+        self.buckets
+            .iter()
+            .flat_map(Bucket::work)
+            .min_by_key(|(key, _)| *key)
+    }
+
+    /// The clock work keyed `key`, if it is still the buckets' first (else
+    /// it went: its bucket was spent, taken back or expired); a release
+    /// is marked done here, leaving the bucket's expiry next.
+    pub fn take_work(&mut self, key: WorkKey) -> Option<BucketWork> {
+        let (first, work) = self.next_work().filter(|(first, _)| *first == key)?;
+        if let BucketWork::Release(id) = work {
+            if let Some(bucket) = self.buckets.iter_mut().find(|b| b.id == id) {
+                bucket.releasing = false;
+                bucket.seq = first.1 + 1;
+            }
+        }
+        Some(work)
+    }
+
+    /// Moves every scheduling order it holds `offset` places on (its
+    /// buckets' clock work and inactivity check joining another engine's
+    /// queue after that engine's own).
+    pub fn offset_seqs(&mut self, offset: u64) {
+        if let Some(seq) = &mut self.inactivity_check {
+            *seq = seq.saturating_add(offset);
+        }
+        if let Some((_, seq)) = &mut self.bucket_work {
+            *seq = seq.saturating_add(offset);
+        }
+        for bucket in self.buckets.iter_mut().filter(|b| b.seq > 0) {
+            bucket.seq = bucket.seq.saturating_add(offset);
+        }
     }
 }
 
@@ -612,13 +723,13 @@ mod tests {
     }
 
     fn bucket(id: u64, amount: i64, earned: u32, expires: Option<u32>) -> Bucket {
-        Bucket {
+        Bucket::new(
             id,
-            amount: Decimal::from(amount),
-            earned_at: at(earned),
-            available_at: at(earned),
-            expires_at: expires.map(at),
-        }
+            Decimal::from(amount),
+            at(earned),
+            at(earned),
+            expires.map(at),
+        )
     }
 
     #[test]

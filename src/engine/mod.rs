@@ -36,7 +36,7 @@ use chrono::{DateTime, Utc};
 use compact_str::CompactString;
 use explain::Explanation;
 use ledger::{Entry, EntryKind, Totals};
-use member::{Bucket, Counter, Member, Purchase, Redemption, Wallet};
+use member::{Bucket, BucketWork, Counter, Member, Purchase, Redemption, Wallet, WorkKey};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU64;
@@ -91,8 +91,9 @@ impl clock::Dated for Due {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum DueKind {
-    Release(PointsId, u64),
-    Expire(PointsId, u64),
+    /// The first clock work of the points type's buckets: a release or an
+    /// expiry (`Wallet::bucket_work`).
+    Buckets(PointsId),
     /// Check whether the points type has had no activity for its term.
     Inactivity(PointsId),
     PeriodEnd,
@@ -583,6 +584,15 @@ impl<'p> Engine<'p> {
             if !self.is_current(&due) {
                 continue;
             }
+            let bucket_work = match due.what {
+                DueKind::Buckets(p) => {
+                    match self.take_bucket_work(due.member, p, (due.at, due.seq)) {
+                        Some(work) => Some(work),
+                        None => continue,
+                    }
+                }
+                _ => None,
+            };
             // Purchases whose returns have closed are forgotten when the
             // member's clock work comes too, not only at its next purchase
             // or return (which may never come).
@@ -594,8 +604,11 @@ impl<'p> Engine<'p> {
             }
             self.clock = Some(due.at);
             match due.what {
-                DueKind::Release(p, bucket) => self.release(due.member, p, bucket, due.at),
-                DueKind::Expire(p, bucket) => self.expire_bucket(due.member, p, bucket, due.at),
+                DueKind::Buckets(p) => {
+                    if let Some(work) = bucket_work {
+                        self.do_bucket_work(due.member, p, work, due.at);
+                    }
+                }
                 DueKind::Inactivity(p) => self.expire_inactive(due.member, p, due.at, due.seq),
                 DueKind::PeriodEnd => self.period_end(due.member, due.at),
                 DueKind::GraceEnd => self.grace_end(due.member, due.at),
@@ -641,8 +654,9 @@ impl<'p> Engine<'p> {
     /// settled or put at another date, and an inactivity check once its
     /// wallet waits for another (an activity whose term ends earlier queued
     /// its own; otherwise the one check moves itself to the latest
-    /// activity's date when it comes up, `expire_inactive`). A release or an
-    /// expiry is never stale: if its bucket is gone it finds nothing to do.
+    /// activity's date when it comes up, `expire_inactive`), and a wallet's
+    /// bucket work once an earlier piece queued an item of its own
+    /// (`Wallet::bucket_work`).
     fn is_current(&self, due: &Due) -> bool {
         if due.generation != self.generation(due.member) {
             return false;
@@ -662,11 +676,67 @@ impl<'p> Engine<'p> {
                 .wallets
                 .get(p.index())
                 .is_some_and(|wallet| wallet.inactivity_due == Some(due.at)),
-            DueKind::Release(..)
-            | DueKind::Expire(..)
-            | DueKind::MemberDay(_)
-            | DueKind::Expired(_) => true,
+            DueKind::Buckets(p) => member
+                .wallets
+                .get(p.index())
+                .is_some_and(|wallet| wallet.bucket_work == Some((due.at, due.seq))),
+            DueKind::MemberDay(_) | DueKind::Expired(_) => true,
         }
+    }
+
+    /// Plans the clock work of bucket `id` of member `m`'s points type `p`
+    /// (its release if `releases`, its expiry if it expires) in the
+    /// scheduling order it takes now, and queues it if it comes before the
+    /// wallet's queued bucket work.
+    fn schedule_bucket(&mut self, m: usize, p: PointsId, id: u64, releases: bool) {
+        let seq = self.seq + 1;
+        let Some(wallet) = self.wallet(m, p) else {
+            return;
+        };
+        let (taken, first) = wallet.plan(id, seq, releases);
+        let Some(first) =
+            first.filter(|first| wallet.bucket_work.is_none_or(|queued| *first < queued))
+        else {
+            self.seq += taken;
+            return;
+        };
+        wallet.bucket_work = Some(first);
+        self.seq += taken;
+        self.queue(first.0, m, first.1, DueKind::Buckets(p));
+    }
+
+    /// Queues the first clock work of member `m`'s buckets of points type
+    /// `p`, if they have any.
+    fn queue_bucket_work(&mut self, m: usize, p: PointsId) {
+        let Some(wallet) = self.wallet(m, p) else {
+            return;
+        };
+        let Some((first, _)) = wallet.next_work() else {
+            return;
+        };
+        wallet.bucket_work = Some(first);
+        self.queue(first.0, m, first.1, DueKind::Buckets(p));
+    }
+
+    /// The bucket work keyed `key` of member `m`'s points type `p`, come
+    /// up, if it is still to do; if it went, the wallet's next is queued.
+    fn take_bucket_work(&mut self, m: usize, p: PointsId, key: WorkKey) -> Option<BucketWork> {
+        let wallet = self.wallet(m, p)?;
+        wallet.bucket_work = None;
+        let work = wallet.take_work(key);
+        if work.is_none() {
+            self.queue_bucket_work(m, p);
+        }
+        work
+    }
+
+    /// Does a piece of bucket work at `at`, then queues the wallet's next.
+    fn do_bucket_work(&mut self, m: usize, p: PointsId, work: BucketWork, at: DateTime<Utc>) {
+        match work {
+            BucketWork::Release(bucket) => self.release(m, p, bucket, at),
+            BucketWork::Expire(bucket) => self.expire_bucket(m, p, bucket, at),
+        }
+        self.queue_bucket_work(m, p);
     }
 
     fn schedule(&mut self, at: DateTime<Utc>, member: usize, what: DueKind) {
@@ -696,11 +766,8 @@ impl<'p> Engine<'p> {
         for &slot in slots {
             if let Some(member) = self.members.get_mut(slot) {
                 member.period_end_seq = member.period_end_seq.saturating_add(offset);
-            }
-            let wallets = self.members.get_mut(slot).map(|m| m.wallets.iter_mut());
-            for wallet in wallets.into_iter().flatten() {
-                if let Some(seq) = &mut wallet.inactivity_check {
-                    *seq = seq.saturating_add(offset);
+                for wallet in &mut member.wallets {
+                    wallet.offset_seqs(offset);
                 }
             }
         }
@@ -997,12 +1064,7 @@ impl<'p> Engine<'p> {
         let entry = self.record(m, kind, now, Some(p), amount);
         entry.rule = Some(rule);
         if let Some(bucket) = kept {
-            if available_at > now {
-                self.schedule(available_at, m, DueKind::Release(p, bucket));
-            }
-            if let Some(at) = expires_at {
-                self.schedule(at, m, DueKind::Expire(p, bucket));
-            }
+            self.schedule_bucket(m, p, bucket, available_at > now);
         }
         kept
     }
@@ -1016,13 +1078,13 @@ impl<'p> Engine<'p> {
         expires_at: Option<DateTime<Utc>>,
     ) -> Bucket {
         self.next_bucket += 1;
-        Bucket {
-            id: self.next_bucket,
+        Bucket::new(
+            self.next_bucket,
             amount,
             earned_at,
             available_at,
             expires_at,
-        }
+        )
     }
 
     /// Activity on a points type: restarts its inactivity clock.
