@@ -341,7 +341,7 @@ impl Bucket {
     }
 
     /// Its clock work still to do, each piece with its key: its release (if
-    /// it waits for one), then its expiry (if planned).
+    /// it waits for one) and its expiry (if planned), which may come first.
     fn work(&self) -> impl Iterator<Item = (WorkKey, BucketWork)> {
         let release = self
             .releasing
@@ -397,8 +397,14 @@ pub struct Wallet {
     /// wallet for its buckets' first work, not one per release and expiry;
     /// an item whose work went (a bucket spent or taken back) finds the
     /// next work when it comes up, and a bucket whose work comes earlier
-    /// queues an item of its own (the other goes stale).
+    /// queues an item of its own (`first_work`).
     pub bucket_work: Option<WorkKey>,
+    /// The key of the item an earlier piece of bucket work put aside, still
+    /// in the queue: when its work is the first again, it is current again
+    /// rather than queued twice (a release 14 days on coming before an
+    /// expiry 6 months on, after every award, queued that expiry again and
+    /// again). A key that came up stale never comes back: its work went.
+    put_back: Option<WorkKey>,
     pub totals: Totals,
 }
 
@@ -538,7 +544,31 @@ impl Wallet {
         if taken == 0 {
             bucket.seq = 0;
         }
-        (taken, bucket.work().next().map(|(key, _)| key))
+        (taken, bucket.work().map(|(key, _)| key).min())
+    }
+
+    /// Work keyed `key` is now its buckets' first (planned before the
+    /// queued item's, or the queued item came up): makes it the current
+    /// item and says whether it must be queued.
+    pub fn first_work(&mut self, key: WorkKey) -> bool {
+        if self.bucket_work == Some(key) {
+            return false;
+        }
+        if self.put_back == Some(key) {
+            self.put_back = None;
+            self.bucket_work = Some(key);
+            return false;
+        }
+        if let Some(queued) = self.bucket_work.replace(key) {
+            self.put_back = Some(queued);
+        }
+        true
+    }
+
+    /// Its items but the current one were left out of the queue (a shard's
+    /// stale clock work is not merged): none is put aside.
+    pub fn drop_put_back(&mut self) {
+        self.put_back = None;
     }
 
     /// The first clock work of its buckets, by key.
@@ -570,7 +600,7 @@ impl Wallet {
         if let Some(seq) = &mut self.inactivity_check {
             *seq = seq.saturating_add(offset);
         }
-        if let Some((_, seq)) = &mut self.bucket_work {
+        for (_, seq) in self.bucket_work.iter_mut().chain(&mut self.put_back) {
             *seq = seq.saturating_add(offset);
         }
         for bucket in self.buckets.iter_mut().filter(|b| b.seq > 0) {

@@ -694,28 +694,27 @@ impl<'p> Engine<'p> {
             return;
         };
         let (taken, first) = wallet.plan(id, seq, releases);
-        let Some(first) =
-            first.filter(|first| wallet.bucket_work.is_none_or(|queued| *first < queued))
-        else {
-            self.seq += taken;
-            return;
-        };
-        wallet.bucket_work = Some(first);
+        let first = first.filter(|first| {
+            wallet.bucket_work.is_none_or(|queued| *first < queued) && wallet.first_work(*first)
+        });
         self.seq += taken;
-        self.queue(first.0, m, first.1, DueKind::Buckets(p));
+        if let Some((at, seq)) = first {
+            self.queue(at, m, seq, DueKind::Buckets(p));
+        }
     }
 
     /// Queues the first clock work of member `m`'s buckets of points type
-    /// `p`, if they have any.
+    /// `p`, if they have any (and it is not queued already).
     fn queue_bucket_work(&mut self, m: usize, p: PointsId) {
         let Some(wallet) = self.wallet(m, p) else {
             return;
         };
-        let Some((first, _)) = wallet.next_work() else {
+        let Some(((at, seq), _)) = wallet.next_work() else {
             return;
         };
-        wallet.bucket_work = Some(first);
-        self.queue(first.0, m, first.1, DueKind::Buckets(p));
+        if wallet.first_work((at, seq)) {
+            self.queue(at, m, seq, DueKind::Buckets(p));
+        }
     }
 
     /// The bucket work keyed `key` of member `m`'s points type `p`, come
@@ -840,7 +839,11 @@ impl<'p> Engine<'p> {
         for (i, member) in shard.members.iter().enumerate() {
             self.index.insert(member.id.clone(), first + i);
         }
-        // The shard's current dues join the queue.
+        // The shard's current dues join the queue (and no other).
+        let mut shard = shard;
+        for wallet in shard.members.iter_mut().flat_map(|m| &mut m.wallets) {
+            wallet.drop_put_back();
+        }
         let current: Vec<Due> = shard
             .due
             .iter()
@@ -1552,6 +1555,7 @@ impl<'p> Engine<'p> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use proptest::prelude::*;
 
     /// A program in UTC with `header`'s settings and `points`' body for
     /// its one points type, earned at 1 a dollar.
@@ -1626,6 +1630,137 @@ mod tests {
         // The expiry, 6 months on, forgets it, room and all.
         engine.advance_to(Utc.with_ymd_and_hms(2025, 8, 2, 0, 0, 0).unwrap());
         assert_eq!(engine.members[0].purchases.capacity(), 0);
+    }
+
+    /// A change to the buckets of member `0`, `1` or `2` (each with one
+    /// points type): an award at the clock, released and expiring some
+    /// seconds on (ties likely: few distinct offsets), points taken from a
+    /// bucket (by its place among those awarded), or the clock moving on.
+    #[derive(Debug, Clone)]
+    enum BucketOp {
+        Award(usize, Option<i64>, Option<i64>),
+        Take(usize, usize, bool),
+        Advance(i64),
+    }
+
+    fn bucket_op() -> impl Strategy<Value = BucketOp> {
+        let offset = || {
+            prop::option::of(prop_oneof![
+                Just(0_i64),
+                Just(86_400),
+                Just(14 * 86_400),
+                0_i64..60 * 86_400
+            ])
+        };
+        prop_oneof![
+            3 => (0_usize..3, offset(), offset()).prop_map(|(m, r, e)| BucketOp::Award(m, r, e)),
+            1 => (0_usize..3, 0_usize..20, any::<bool>()).prop_map(|(m, b, all)| BucketOp::Take(m, b, all)),
+            2 => prop_oneof![Just(0_i64), Just(86_400), 0_i64..30 * 86_400].prop_map(BucketOp::Advance),
+        ]
+    }
+
+    proptest! {
+        /// The clock work on buckets, one queued item per wallet, is done
+        /// as the queue of an item per release and per expiry did it: in
+        /// the order of time, member rank and scheduling order, skipping
+        /// the work of buckets spent or taken back meanwhile.
+        #[test]
+        fn bucket_work_comes_in_the_order_of_an_item_per_award(
+            ops in prop::collection::vec(bucket_op(), 1..120),
+        ) {
+            let program = program("", "");
+            let mut records = String::new();
+            for (i, m) in ["ann", "bob", "cat"].iter().enumerate() {
+                records += &format!("e{i},2025-01-01 09:00,{m},enroll,\n");
+            }
+            let mut engine = Engine::new(&program);
+            for event in events(&program, &records) {
+                engine.apply(&event).expect("applied");
+            }
+            engine.drain_ledger();
+            let p = PointsId(0);
+            let mut clock = Utc.with_ymd_and_hms(2025, 1, 1, 9, 0, 0).unwrap();
+            // The old scheme: an item per piece of work, by (time, rank, seq).
+            let mut model: Vec<(DateTime<Utc>, usize, u64, BucketWork)> = Vec::new();
+            let mut amounts: BTreeMap<u64, Decimal> = BTreeMap::new();
+            let mut awarded: [Vec<u64>; 3] = Default::default();
+            let mut expected = Vec::new();
+            for op in ops {
+                match op {
+                    BucketOp::Award(m, release, expiry) => {
+                        let amount = Decimal::from(engine.next_bucket + 1);
+                        let available = clock + chrono::Duration::seconds(release.unwrap_or(0));
+                        let expires = expiry.map(|e| clock + chrono::Duration::seconds(e));
+                        let bucket = engine.new_bucket(amount, clock, available, expires);
+                        let id = engine.wallet(m, p).and_then(|w| w.add(bucket)).expect("added");
+                        let mut seq = engine.seq;
+                        engine.schedule_bucket(m, p, id, release.is_some());
+                        if release.is_some() {
+                            seq += 1;
+                            model.push((available, m, seq, BucketWork::Release(id)));
+                        }
+                        if let Some(at) = expires {
+                            seq += 1;
+                            model.push((at, m, seq, BucketWork::Expire(id)));
+                        }
+                        prop_assert_eq!(engine.seq, seq);
+                        amounts.insert(id, amount);
+                        awarded[m].push(id);
+                    }
+                    BucketOp::Take(m, nth, all) => {
+                        let Some(&id) = awarded[m].get(nth) else { continue };
+                        let Some(left) = amounts.get_mut(&id) else { continue };
+                        let taken = if all { *left } else { Decimal::ONE.min(*left) };
+                        let wallet = engine.wallet(m, p).expect("a wallet");
+                        prop_assert_eq!(wallet.take_back(taken, Some(id)), Decimal::ZERO);
+                        *left -= taken;
+                        if left.is_zero() {
+                            amounts.remove(&id);
+                        }
+                    }
+                    BucketOp::Advance(by) => {
+                        clock += chrono::Duration::seconds(by);
+                        engine.advance_to(clock);
+                        model.sort_by_key(|(at, m, seq, _)| (*at, *m, *seq));
+                        let due = model.partition_point(|(at, ..)| *at <= clock);
+                        for (at, m, _, work) in model.drain(..due) {
+                            let member = ["ann", "bob", "cat"][m];
+                            match work {
+                                BucketWork::Release(id) => {
+                                    if let Some(amount) = amounts.get(&id) {
+                                        expected.push((member, EntryKind::Release, at, *amount));
+                                    }
+                                }
+                                BucketWork::Expire(id) => {
+                                    if let Some(amount) = amounts.remove(&id) {
+                                        expected.push((member, EntryKind::Expire, at, -amount));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let done: Vec<_> = engine
+                .drain_ledger()
+                .into_iter()
+                .map(|e| (e.member, e.kind, e.time, e.amount))
+                .collect();
+            let expected: Vec<_> = expected
+                .into_iter()
+                .map(|(m, kind, at, amount)| (CompactString::from(m), kind, at, amount))
+                .collect();
+            prop_assert_eq!(done, expected);
+            // One piece of bucket work per wallet, at most, is current (an
+            // item put aside and then forgotten may be queued twice).
+            let current: std::collections::BTreeSet<(usize, WorkKey)> = engine
+                .due
+                .iter()
+                .filter(|due| matches!(due.what, DueKind::Buckets(_)) && engine.is_current(due))
+                .map(|due| (due.member, (due.at, due.seq)))
+                .collect();
+            prop_assert!(current.len() <= 3);
+        }
     }
 
     /// A program whose points expire at the end of the month after they
