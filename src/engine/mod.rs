@@ -919,9 +919,9 @@ impl<'p> Engine<'p> {
         self.index.get(id).and_then(|&m| self.members.get(m))
     }
 
-    /// How many items of clock work (expiries, releases, inactivity checks,
-    /// tier reviews and grace ends) wait in the queue: what a clock move
-    /// may have to do.
+    /// How many items of clock work (a wallet's first release or expiry,
+    /// inactivity checks, tier reviews, grace ends, member days; stale ones
+    /// included) wait in the queue: what a clock move may have to do.
     pub fn queued_clock_work(&self) -> usize {
         self.due.iter().count()
     }
