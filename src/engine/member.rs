@@ -340,17 +340,35 @@ impl Bucket {
         }
     }
 
-    /// Its clock work still to do, each piece with its key: its release (if
-    /// it waits for one) and its expiry (if planned), which may come first.
-    fn work(&self) -> impl Iterator<Item = (WorkKey, BucketWork)> {
+    /// The key of its release, if it waits for one.
+    fn release_key(&self) -> Option<WorkKey> {
+        self.releasing.then_some((self.available_at, self.seq))
+    }
+
+    /// The key of its expiry, if planned: next in the order after its
+    /// release.
+    fn expiry_key(&self) -> Option<WorkKey> {
+        let seq = self.seq + u64::from(self.releasing);
+        self.expires_at.filter(|_| self.seq > 0).map(|at| (at, seq))
+    }
+
+    /// Its first clock work still to do, with its key: its release or its
+    /// expiry, which may come first.
+    fn first_work(&self) -> Option<(WorkKey, BucketWork)> {
         let release = self
-            .releasing
-            .then_some(((self.available_at, self.seq), BucketWork::Release(self.id)));
-        let expiry = self.expires_at.filter(|_| self.seq > 0).map(|at| {
-            let seq = self.seq + u64::from(self.releasing);
-            ((at, seq), BucketWork::Expire(self.id))
-        });
-        release.into_iter().chain(expiry)
+            .release_key()
+            .map(|key| (key, BucketWork::Release(self.id)));
+        let expiry = self
+            .expiry_key()
+            .map(|key| (key, BucketWork::Expire(self.id)));
+        match (release, expiry) {
+            (Some(release), Some(expiry)) => Some(if expiry.0 < release.0 {
+                expiry
+            } else {
+                release
+            }),
+            (release, expiry) => release.or(expiry),
+        }
     }
 
     /// Spending order: earliest expiry first (never-expiring last), then earliest earned.
@@ -544,7 +562,7 @@ impl Wallet {
         if taken == 0 {
             bucket.seq = 0;
         }
-        (taken, bucket.work().map(|(key, _)| key).min())
+        (taken, bucket.first_work().map(|(key, _)| key))
     }
 
     /// Work keyed `key` is now its buckets' first (planned before the
@@ -573,24 +591,32 @@ impl Wallet {
 
     /// The first clock work of its buckets, by key.
     pub fn next_work(&self) -> Option<(WorkKey, BucketWork)> {
-        self.buckets
-            .iter()
-            .flat_map(Bucket::work)
-            .min_by_key(|(key, _)| *key)
-    }
-
-    /// The clock work keyed `key`, if it is still the buckets' first (else
-    /// it went: its bucket was spent, taken back or expired); a release
-    /// is marked done here, leaving the bucket's expiry next.
-    pub fn take_work(&mut self, key: WorkKey) -> Option<BucketWork> {
-        let (first, work) = self.next_work().filter(|(first, _)| *first == key)?;
-        if let BucketWork::Release(id) = work {
-            if let Some(bucket) = self.buckets.iter_mut().find(|b| b.id == id) {
-                bucket.releasing = false;
-                bucket.seq = first.1 + 1;
+        let mut first: Option<(WorkKey, BucketWork)> = None;
+        for work in self.buckets.iter().filter_map(Bucket::first_work) {
+            if first.is_none_or(|(key, _)| work.0 < key) {
+                first = Some(work);
             }
         }
-        Some(work)
+        first
+    }
+
+    /// The clock work keyed `key`, the current item's (`bucket_work`), if
+    /// it is still to do (else it went: its bucket was spent, taken back or
+    /// expired). Nothing comes before the current item's work, so this is
+    /// the buckets' first. A release is marked done here, leaving the
+    /// bucket's expiry next.
+    pub fn take_work(&mut self, key: WorkKey) -> Option<BucketWork> {
+        for bucket in &mut self.buckets {
+            if bucket.release_key() == Some(key) {
+                bucket.releasing = false;
+                bucket.seq += 1;
+                return Some(BucketWork::Release(bucket.id));
+            }
+            if bucket.expiry_key() == Some(key) {
+                return Some(BucketWork::Expire(bucket.id));
+            }
+        }
+        None
     }
 
     /// Moves every scheduling order it holds `offset` places on (its
