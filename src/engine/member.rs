@@ -410,19 +410,22 @@ pub struct Wallet {
     /// Points that expired by the clock at an instant, whose rules on
     /// expiry are still to run then (`made_events`); zero once they ran.
     pub expiring: Option<(DateTime<Utc>, Decimal)>,
-    /// The key of the clock work last queued for its buckets: the one
-    /// current item (`Engine::is_current`). The queue holds an item per
-    /// wallet for its buckets' first work, not one per release and expiry;
-    /// an item whose work went (a bucket spent or taken back) finds the
-    /// next work when it comes up, and a bucket whose work comes earlier
-    /// queues an item of its own (`first_work`).
-    pub bucket_work: Option<WorkKey>,
-    /// The key of the item an earlier piece of bucket work put aside, still
-    /// in the queue: when its work is the first again, it is current again
-    /// rather than queued twice (a release 14 days on coming before an
-    /// expiry 6 months on, after every award, queued that expiry again and
-    /// again). A key that came up stale never comes back: its work went.
-    put_back: Option<WorkKey>,
+    /// The scheduling order of the clock work last queued for its buckets
+    /// (unique: it names the item): the one current item (`is_queued`).
+    /// The queue holds an item per wallet for its buckets' first work, not
+    /// one per release and expiry; an item whose work went (a bucket spent
+    /// or taken back) finds the next work when it comes up, and a bucket
+    /// whose work comes earlier queues an item of its own (`planned`).
+    /// Orders, not keys: a wallet of every points type has these, and most
+    /// have no bucket work.
+    bucket_work: Option<NonZeroU64>,
+    /// The scheduling order of the item an earlier piece of bucket work put
+    /// aside, still in the queue: when its work is the first again, it is
+    /// current again rather than queued twice (a release 14 days on coming
+    /// before an expiry 6 months on, after every award, queued that expiry
+    /// again and again). An item that came up stale never comes back: its
+    /// work went.
+    put_back: Option<NonZeroU64>,
     pub totals: Totals,
 }
 
@@ -565,19 +568,52 @@ impl Wallet {
         (taken, bucket.first_work().map(|(key, _)| key))
     }
 
+    /// Whether the item of bucket work in scheduling order `seq` is the
+    /// current one.
+    pub fn is_queued(&self, seq: u64) -> bool {
+        self.bucket_work.is_some_and(|queued| queued.get() == seq)
+    }
+
+    /// Work keyed `first` was planned: the key of the item to queue, if
+    /// one must be, made the current item: `first` if it comes before the
+    /// current item's work; if that work went (the current item would find
+    /// it gone, and is not put aside), the buckets' first work.
+    pub fn planned(&mut self, first: WorkKey) -> Option<WorkKey> {
+        let first = match self.bucket_work.map(|queued| self.key_of(queued.get())) {
+            Some(Some(queued)) if queued < first => return None,
+            Some(None) => {
+                self.bucket_work = None;
+                self.next_work()?.0
+            }
+            _ => first,
+        };
+        self.first_work(first).then_some(first)
+    }
+
+    /// The key of the bucket work in scheduling order `seq`, if it is still
+    /// to do.
+    fn key_of(&self, seq: u64) -> Option<WorkKey> {
+        self.buckets
+            .iter()
+            .flat_map(|b| [b.release_key(), b.expiry_key()])
+            .flatten()
+            .find(|(_, s)| *s == seq)
+    }
+
     /// Work keyed `key` is now its buckets' first (planned before the
-    /// queued item's, or the queued item came up): makes it the current
+    /// current item's, or the current item came up): makes it the current
     /// item and says whether it must be queued.
     pub fn first_work(&mut self, key: WorkKey) -> bool {
-        if self.bucket_work == Some(key) {
+        let seq = NonZeroU64::new(key.1);
+        if self.bucket_work == seq {
             return false;
         }
-        if self.put_back == Some(key) {
+        if self.put_back == seq {
             self.put_back = None;
-            self.bucket_work = Some(key);
+            self.bucket_work = seq;
             return false;
         }
-        if let Some(queued) = self.bucket_work.replace(key) {
+        if let Some(queued) = std::mem::replace(&mut self.bucket_work, seq) {
             self.put_back = Some(queued);
         }
         true
@@ -600,12 +636,13 @@ impl Wallet {
         first
     }
 
-    /// The clock work keyed `key`, the current item's (`bucket_work`), if
-    /// it is still to do (else it went: its bucket was spent, taken back or
+    /// The clock work keyed `key`, the current item's (`bucket_work`, which
+    /// came up and is current no more), if it is still to do (else it went: its bucket was spent, taken back or
     /// expired). Nothing comes before the current item's work, so this is
     /// the buckets' first. A release is marked done here, leaving the
     /// bucket's expiry next.
     pub fn take_work(&mut self, key: WorkKey) -> Option<BucketWork> {
+        self.bucket_work = None;
         for bucket in &mut self.buckets {
             if bucket.release_key() == Some(key) {
                 bucket.releasing = false;
@@ -623,10 +660,10 @@ impl Wallet {
     /// buckets' clock work and inactivity check joining another engine's
     /// queue after that engine's own).
     pub fn offset_seqs(&mut self, offset: u64) {
-        if let Some(seq) = &mut self.inactivity_check {
-            *seq = seq.saturating_add(offset);
-        }
-        for (_, seq) in self.bucket_work.iter_mut().chain(&mut self.put_back) {
+        let seqs = (self.inactivity_check.iter_mut())
+            .chain(&mut self.bucket_work)
+            .chain(&mut self.put_back);
+        for seq in seqs {
             *seq = seq.saturating_add(offset);
         }
         for bucket in self.buckets.iter_mut().filter(|b| b.seq > 0) {

@@ -679,7 +679,7 @@ impl<'p> Engine<'p> {
             DueKind::Buckets(p) => member
                 .wallets
                 .get(p.index())
-                .is_some_and(|wallet| wallet.bucket_work == Some((due.at, due.seq))),
+                .is_some_and(|wallet| wallet.is_queued(due.seq)),
             DueKind::MemberDay(_) | DueKind::Expired(_) => true,
         }
     }
@@ -687,16 +687,14 @@ impl<'p> Engine<'p> {
     /// Plans the clock work of bucket `id` of member `m`'s points type `p`
     /// (its release if `releases`, its expiry if it expires) in the
     /// scheduling order it takes now, and queues it if it comes before the
-    /// wallet's queued bucket work.
+    /// wallet's queued bucket work (`Wallet::planned`).
     fn schedule_bucket(&mut self, m: usize, p: PointsId, id: u64, releases: bool) {
         let seq = self.seq + 1;
         let Some(wallet) = self.wallet(m, p) else {
             return;
         };
         let (taken, first) = wallet.plan(id, seq, releases);
-        let first = first.filter(|first| {
-            wallet.bucket_work.is_none_or(|queued| *first < queued) && wallet.first_work(*first)
-        });
+        let first = first.and_then(|first| wallet.planned(first));
         self.seq += taken;
         if let Some((at, seq)) = first {
             self.queue(at, m, seq, DueKind::Buckets(p));
@@ -720,9 +718,7 @@ impl<'p> Engine<'p> {
     /// The bucket work keyed `key` of member `m`'s points type `p`, come
     /// up, if it is still to do; if it went, the wallet's next is queued.
     fn take_bucket_work(&mut self, m: usize, p: PointsId, key: WorkKey) -> Option<BucketWork> {
-        let wallet = self.wallet(m, p)?;
-        wallet.bucket_work = None;
-        let work = wallet.take_work(key);
+        let work = self.wallet(m, p)?.take_work(key);
         if work.is_none() {
             self.queue_bucket_work(m, p);
         }
