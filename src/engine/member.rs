@@ -292,7 +292,10 @@ impl Counter {
 }
 
 /// One award, as a bucket: the unit of expiry and of FIFO spending.
-#[derive(Debug, Clone, PartialEq)]
+/// Packed to 4-byte alignment: 68 bytes rather than 72 (every award's
+/// bucket of a program without expiry lives for good).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[repr(C, packed(4))]
 pub struct Bucket {
     pub id: u64,
     /// What is left of it.
@@ -300,13 +303,13 @@ pub struct Bucket {
     pub earned_at: DateTime<Utc>,
     pub available_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
-    /// The scheduling order of its next clock work (`Wallet::plan`): its
-    /// release while `releasing`, else its expiry, which comes next in the
-    /// order. Zero: it has no clock work (not planned yet, or never).
-    pub seq: u64,
-    /// Whether its release (pending points becoming spendable) is clock
-    /// work still to do.
-    pub releasing: bool,
+    /// Its clock work still to do (`Wallet::plan`), in one number: the
+    /// scheduling order of the next piece, times two, plus one while that
+    /// piece is its release (pending points becoming spendable; its expiry
+    /// comes next in the order). Zero: it has no clock work (not planned
+    /// yet, or never). Scheduling orders are counts of things scheduled,
+    /// far below 2^63.
+    work: u64,
 }
 
 /// A piece of clock work on a bucket (by its id).
@@ -335,21 +338,37 @@ impl Bucket {
             earned_at,
             available_at,
             expires_at,
-            seq: 0,
-            releasing: false,
+            work: 0,
         }
+    }
+
+    /// The scheduling order of its next clock work (zero if none).
+    pub fn seq(&self) -> u64 {
+        self.work >> 1
+    }
+
+    /// Whether its release is clock work still to do.
+    pub fn releasing(&self) -> bool {
+        self.work & 1 == 1
+    }
+
+    /// Sets its next clock work: in scheduling order `seq`, its release if
+    /// `releasing`.
+    fn set_work(&mut self, seq: u64, releasing: bool) {
+        self.work = seq << 1 | u64::from(releasing);
     }
 
     /// The key of its release, if it waits for one.
     fn release_key(&self) -> Option<WorkKey> {
-        self.releasing.then_some((self.available_at, self.seq))
+        self.releasing().then_some((self.available_at, self.seq()))
     }
 
     /// The key of its expiry, if planned: next in the order after its
     /// release.
     fn expiry_key(&self) -> Option<WorkKey> {
-        let seq = self.seq + u64::from(self.releasing);
-        self.expires_at.filter(|_| self.seq > 0).map(|at| (at, seq))
+        let seq = self.seq() + u64::from(self.releasing());
+        let expires_at = self.expires_at;
+        expires_at.filter(|_| self.work > 0).map(|at| (at, seq))
     }
 
     /// Its first clock work still to do, with its key: its release or its
@@ -489,7 +508,7 @@ impl Wallet {
             left -= part;
             taken.push(Bucket {
                 amount: part,
-                ..bucket.clone()
+                ..*bucket
             });
             if left.is_zero() {
                 break;
@@ -559,12 +578,8 @@ impl Wallet {
         let Some(bucket) = self.buckets.iter_mut().find(|b| b.id == id) else {
             return (0, None);
         };
-        bucket.seq = seq;
-        bucket.releasing = releases;
         let taken = u64::from(releases) + u64::from(bucket.expires_at.is_some());
-        if taken == 0 {
-            bucket.seq = 0;
-        }
+        bucket.set_work(if taken == 0 { 0 } else { seq }, releases);
         (taken, bucket.first_work().map(|(key, _)| key))
     }
 
@@ -645,8 +660,7 @@ impl Wallet {
         self.bucket_work = None;
         for bucket in &mut self.buckets {
             if bucket.release_key() == Some(key) {
-                bucket.releasing = false;
-                bucket.seq += 1;
+                bucket.set_work(key.1 + 1, false);
                 return Some(BucketWork::Release(bucket.id));
             }
             if bucket.expiry_key() == Some(key) {
@@ -666,8 +680,8 @@ impl Wallet {
         for seq in seqs {
             *seq = seq.saturating_add(offset);
         }
-        for bucket in self.buckets.iter_mut().filter(|b| b.seq > 0) {
-            bucket.seq = bucket.seq.saturating_add(offset);
+        for bucket in self.buckets.iter_mut().filter(|b| b.work > 0) {
+            bucket.set_work(bucket.seq().saturating_add(offset), bucket.releasing());
         }
     }
 }
