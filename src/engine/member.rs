@@ -839,6 +839,34 @@ mod tests {
         )
     }
 
+    proptest::proptest! {
+        /// A bucket's clock work, kept in one number, comes back as it was
+        /// planned, and moved on by an offset keeps whether the release
+        /// waits.
+        #[test]
+        fn a_buckets_work_comes_back_as_planned(
+            seq in 1_u64..1 << 62,
+            offset in 0_u64..1 << 61,
+            releases: bool,
+            expires: bool,
+        ) {
+            let mut wallet = Wallet::default();
+            wallet.add(bucket(1, 10, 1, expires.then_some(20)));
+            let (taken, first) = wallet.plan(1, seq, releases);
+            proptest::prop_assert_eq!(taken, u64::from(releases) + u64::from(expires));
+            let planned = wallet.buckets()[0];
+            proptest::prop_assert_eq!(planned.seq(), if taken == 0 { 0 } else { seq });
+            proptest::prop_assert_eq!(planned.releasing(), releases);
+            proptest::prop_assert_eq!(first.is_some(), taken > 0);
+            wallet.offset_seqs(offset);
+            let moved = wallet.buckets()[0];
+            proptest::prop_assert_eq!(moved.seq(), if taken == 0 { 0 } else { seq + offset });
+            proptest::prop_assert_eq!(moved.releasing(), releases);
+            let expiry = moved.expires_at.map(|at| (at, seq + offset + u64::from(releases)));
+            proptest::prop_assert_eq!(moved.expiry_key(), expiry);
+        }
+    }
+
     #[test]
     fn spends_earliest_expiry_first_then_earliest_earned() {
         let mut wallet = Wallet::default();
