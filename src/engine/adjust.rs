@@ -6,7 +6,7 @@
 
 use super::ledger::EntryKind;
 use super::purchases::PurchaseAward;
-use super::{points_named, too_large, unknown_member, within, DueKind, Engine, Refusal};
+use super::{points_named, too_large, unknown_member, within, Engine, Refusal};
 use crate::compile::calendar;
 use crate::events::{Adjust, Event, RejectClass};
 use crate::syntax::ast::Rounding;
@@ -91,8 +91,8 @@ impl Engine<'_> {
         };
         let bucket = self.new_bucket(amount, now, now, expires_at);
         let kept = self.wallet(m, p).ok_or_else(unknown_member)?.add(bucket);
-        if let (Some(bucket), Some(at)) = (kept, expires_at) {
-            self.schedule(at, m, DueKind::Expire(p, bucket));
+        if let Some(bucket) = kept {
+            self.schedule_bucket(m, p, bucket, false);
         }
         self.count(m, p, |t| t.issued += amount);
         self.touch(m, p, now);
@@ -175,8 +175,9 @@ impl Engine<'_> {
         for bucket in expired.iter().cloned().chain(restored) {
             let expires_at = bucket.expires_at;
             let kept = self.wallet(m, p).ok_or_else(unknown_member)?.add(bucket);
-            if let (Some(bucket), Some(at)) = (kept, expires_at.filter(|at| *at > now)) {
-                self.schedule(at, m, DueKind::Expire(p, bucket));
+            // What has expired meanwhile goes below, with no clock work.
+            if let Some(bucket) = kept.filter(|_| expires_at.is_some_and(|at| at > now)) {
+                self.schedule_bucket(m, p, bucket, false);
             }
         }
         self.count(m, p, |t| t.spent -= amount);

@@ -292,7 +292,10 @@ impl Counter {
 }
 
 /// One award, as a bucket: the unit of expiry and of FIFO spending.
-#[derive(Debug, Clone, PartialEq)]
+/// Packed to 4-byte alignment: 68 bytes rather than 72 (every award's
+/// bucket of a program without expiry lives for good).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[repr(C, packed(4))]
 pub struct Bucket {
     pub id: u64,
     /// What is left of it.
@@ -300,9 +303,93 @@ pub struct Bucket {
     pub earned_at: DateTime<Utc>,
     pub available_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// Its clock work still to do (`Wallet::plan`), in one number: the
+    /// scheduling order of the next piece, times two, plus one while that
+    /// piece is its release (pending points becoming spendable; its expiry
+    /// comes next in the order). Zero: it has no clock work (not planned
+    /// yet, or never). Scheduling orders are counts of things scheduled,
+    /// far below 2^63.
+    work: u64,
 }
 
+/// A piece of clock work on a bucket (by its id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketWork {
+    Release(u64),
+    Expire(u64),
+}
+
+/// When a piece of clock work is due and its scheduling order: the order
+/// one member's work at one instant is done in.
+pub type WorkKey = (DateTime<Utc>, u64);
+
 impl Bucket {
+    /// A bucket of `amount` with these dates and no clock work planned.
+    pub fn new(
+        id: u64,
+        amount: Decimal,
+        earned_at: DateTime<Utc>,
+        available_at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Bucket {
+        Bucket {
+            id,
+            amount,
+            earned_at,
+            available_at,
+            expires_at,
+            work: 0,
+        }
+    }
+
+    /// The scheduling order of its next clock work (zero if none).
+    pub fn seq(&self) -> u64 {
+        self.work >> 1
+    }
+
+    /// Whether its release is clock work still to do.
+    pub fn releasing(&self) -> bool {
+        self.work & 1 == 1
+    }
+
+    /// Sets its next clock work: in scheduling order `seq`, its release if
+    /// `releasing`.
+    fn set_work(&mut self, seq: u64, releasing: bool) {
+        self.work = seq << 1 | u64::from(releasing);
+    }
+
+    /// The key of its release, if it waits for one.
+    fn release_key(&self) -> Option<WorkKey> {
+        self.releasing().then_some((self.available_at, self.seq()))
+    }
+
+    /// The key of its expiry, if planned: next in the order after its
+    /// release.
+    fn expiry_key(&self) -> Option<WorkKey> {
+        let seq = self.seq() + u64::from(self.releasing());
+        let expires_at = self.expires_at;
+        expires_at.filter(|_| self.work > 0).map(|at| (at, seq))
+    }
+
+    /// Its first clock work still to do, with its key: its release or its
+    /// expiry, which may come first.
+    fn first_work(&self) -> Option<(WorkKey, BucketWork)> {
+        let release = self
+            .release_key()
+            .map(|key| (key, BucketWork::Release(self.id)));
+        let expiry = self
+            .expiry_key()
+            .map(|key| (key, BucketWork::Expire(self.id)));
+        match (release, expiry) {
+            (Some(release), Some(expiry)) => Some(if expiry.0 < release.0 {
+                expiry
+            } else {
+                release
+            }),
+            (release, expiry) => release.or(expiry),
+        }
+    }
+
     /// Spending order: earliest expiry first (never-expiring last), then earliest earned.
     fn order(&self) -> (DateTime<Utc>, DateTime<Utc>, u64) {
         (
@@ -342,6 +429,22 @@ pub struct Wallet {
     /// Points that expired by the clock at an instant, whose rules on
     /// expiry are still to run then (`made_events`); zero once they ran.
     pub expiring: Option<(DateTime<Utc>, Decimal)>,
+    /// The scheduling order of the clock work last queued for its buckets
+    /// (unique: it names the item): the one current item (`is_queued`).
+    /// The queue holds an item per wallet for its buckets' first work, not
+    /// one per release and expiry; an item whose work went (a bucket spent
+    /// or taken back) finds the next work when it comes up, and a bucket
+    /// whose work comes earlier queues an item of its own (`planned`).
+    /// Orders, not keys: a wallet of every points type has these, and most
+    /// have no bucket work.
+    bucket_work: Option<NonZeroU64>,
+    /// The scheduling order of the item an earlier piece of bucket work put
+    /// aside, still in the queue: when its work is the first again, it is
+    /// current again rather than queued twice (a release 14 days on coming
+    /// before an expiry 6 months on, after every award, queued that expiry
+    /// again and again). An item that came up stale never comes back: its
+    /// work went.
+    put_back: Option<NonZeroU64>,
     pub totals: Totals,
     /// Points of this type the member's rules ever awarded, less what
     /// returns took back of them (lifetime status).
@@ -408,7 +511,7 @@ impl Wallet {
             left -= part;
             taken.push(Bucket {
                 amount: part,
-                ..bucket.clone()
+                ..*bucket
             });
             if left.is_zero() {
                 break;
@@ -468,6 +571,121 @@ impl Wallet {
     /// Live buckets in spending order.
     pub fn buckets(&self) -> &[Bucket] {
         &self.buckets
+    }
+
+    /// Plans the clock work of bucket `id`, in scheduling order from
+    /// `seq`: its release first if `releases`, then its expiry if it
+    /// expires. Returns how many places in the order it took and the key of
+    /// its first work (`None` if it has none, or no such bucket is here).
+    pub fn plan(&mut self, id: u64, seq: u64, releases: bool) -> (u64, Option<WorkKey>) {
+        let Some(bucket) = self.buckets.iter_mut().find(|b| b.id == id) else {
+            return (0, None);
+        };
+        let taken = u64::from(releases) + u64::from(bucket.expires_at.is_some());
+        bucket.set_work(if taken == 0 { 0 } else { seq }, releases);
+        (taken, bucket.first_work().map(|(key, _)| key))
+    }
+
+    /// Whether the item of bucket work in scheduling order `seq` is the
+    /// current one.
+    pub fn is_queued(&self, seq: u64) -> bool {
+        self.bucket_work.is_some_and(|queued| queued.get() == seq)
+    }
+
+    /// Work keyed `first` was planned: the key of the item to queue, if
+    /// one must be, made the current item: `first` if it comes before the
+    /// current item's work; if that work went (the current item would find
+    /// it gone, and is not put aside), the buckets' first work.
+    pub fn planned(&mut self, first: WorkKey) -> Option<WorkKey> {
+        let first = match self.bucket_work.map(|queued| self.key_of(queued.get())) {
+            Some(Some(queued)) if queued < first => return None,
+            Some(None) => {
+                self.bucket_work = None;
+                self.next_work()?.0
+            }
+            _ => first,
+        };
+        self.first_work(first).then_some(first)
+    }
+
+    /// The key of the bucket work in scheduling order `seq`, if it is still
+    /// to do.
+    fn key_of(&self, seq: u64) -> Option<WorkKey> {
+        self.buckets
+            .iter()
+            .flat_map(|b| [b.release_key(), b.expiry_key()])
+            .flatten()
+            .find(|(_, s)| *s == seq)
+    }
+
+    /// Work keyed `key` is now its buckets' first (planned before the
+    /// current item's, or the current item came up): makes it the current
+    /// item and says whether it must be queued.
+    pub fn first_work(&mut self, key: WorkKey) -> bool {
+        let seq = NonZeroU64::new(key.1);
+        if self.bucket_work == seq {
+            return false;
+        }
+        if self.put_back == seq {
+            self.put_back = None;
+            self.bucket_work = seq;
+            return false;
+        }
+        if let Some(queued) = std::mem::replace(&mut self.bucket_work, seq) {
+            self.put_back = Some(queued);
+        }
+        true
+    }
+
+    /// Its items but the current one were left out of the queue (a shard's
+    /// stale clock work is not merged): none is put aside.
+    pub fn drop_put_back(&mut self) {
+        self.put_back = None;
+    }
+
+    /// The first clock work of its buckets, by key.
+    pub fn next_work(&self) -> Option<(WorkKey, BucketWork)> {
+        let mut first: Option<(WorkKey, BucketWork)> = None;
+        for work in self.buckets.iter().filter_map(Bucket::first_work) {
+            if first.is_none_or(|(key, _)| work.0 < key) {
+                first = Some(work);
+            }
+        }
+        first
+    }
+
+    /// The clock work keyed `key`, the current item's (`bucket_work`, which
+    /// came up and is current no more), if it is still to do (else it went: its bucket was spent, taken back or
+    /// expired). Nothing comes before the current item's work, so this is
+    /// the buckets' first. A release is marked done here, leaving the
+    /// bucket's expiry next.
+    pub fn take_work(&mut self, key: WorkKey) -> Option<BucketWork> {
+        self.bucket_work = None;
+        for bucket in &mut self.buckets {
+            if bucket.release_key() == Some(key) {
+                bucket.set_work(key.1 + 1, false);
+                return Some(BucketWork::Release(bucket.id));
+            }
+            if bucket.expiry_key() == Some(key) {
+                return Some(BucketWork::Expire(bucket.id));
+            }
+        }
+        None
+    }
+
+    /// Moves every scheduling order it holds `offset` places on (its
+    /// buckets' clock work and inactivity check joining another engine's
+    /// queue after that engine's own).
+    pub fn offset_seqs(&mut self, offset: u64) {
+        let seqs = (self.inactivity_check.iter_mut())
+            .chain(&mut self.bucket_work)
+            .chain(&mut self.put_back);
+        for seq in seqs {
+            *seq = seq.saturating_add(offset);
+        }
+        for bucket in self.buckets.iter_mut().filter(|b| b.work > 0) {
+            bucket.set_work(bucket.seq().saturating_add(offset), bucket.releasing());
+        }
     }
 }
 
@@ -532,12 +750,40 @@ mod tests {
     }
 
     fn bucket(id: u64, amount: i64, earned: u32, expires: Option<u32>) -> Bucket {
-        Bucket {
+        Bucket::new(
             id,
-            amount: Decimal::from(amount),
-            earned_at: at(earned),
-            available_at: at(earned),
-            expires_at: expires.map(at),
+            Decimal::from(amount),
+            at(earned),
+            at(earned),
+            expires.map(at),
+        )
+    }
+
+    proptest::proptest! {
+        /// A bucket's clock work, kept in one number, comes back as it was
+        /// planned, and moved on by an offset keeps whether the release
+        /// waits.
+        #[test]
+        fn a_buckets_work_comes_back_as_planned(
+            seq in 1_u64..1 << 62,
+            offset in 0_u64..1 << 61,
+            releases: bool,
+            expires: bool,
+        ) {
+            let mut wallet = Wallet::default();
+            wallet.add(bucket(1, 10, 1, expires.then_some(20)));
+            let (taken, first) = wallet.plan(1, seq, releases);
+            proptest::prop_assert_eq!(taken, u64::from(releases) + u64::from(expires));
+            let planned = wallet.buckets()[0];
+            proptest::prop_assert_eq!(planned.seq(), if taken == 0 { 0 } else { seq });
+            proptest::prop_assert_eq!(planned.releasing(), releases);
+            proptest::prop_assert_eq!(first.is_some(), taken > 0);
+            wallet.offset_seqs(offset);
+            let moved = wallet.buckets()[0];
+            proptest::prop_assert_eq!(moved.seq(), if taken == 0 { 0 } else { seq + offset });
+            proptest::prop_assert_eq!(moved.releasing(), releases);
+            let expiry = moved.expires_at.map(|at| (at, seq + offset + u64::from(releases)));
+            proptest::prop_assert_eq!(moved.expiry_key(), expiry);
         }
     }
 

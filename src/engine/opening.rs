@@ -5,7 +5,7 @@
 //! written to the ledger: the points were issued before.
 
 use super::tiers::next_period_end;
-use super::{DueKind, Engine};
+use super::Engine;
 use crate::compile::ir::{PointsId, TierRank, Value};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -72,12 +72,7 @@ impl Engine<'_> {
             let Some(id) = self.wallet(m, *p).and_then(|w| w.add(bucket)) else {
                 continue;
             };
-            if open.spendable > as_of {
-                self.schedule(open.spendable, m, DueKind::Release(*p, id));
-            }
-            if let Some(at) = open.expires {
-                self.schedule(at, m, DueKind::Expire(*p, id));
-            }
+            self.schedule_bucket(m, *p, id, open.spendable > as_of);
         }
         for (p, debt) in &opening.debts {
             if let Some(wallet) = self.wallet(m, *p) {

@@ -80,6 +80,11 @@ impl<T> Slots<T> {
     pub fn iter(&self) -> std::iter::Flatten<std::slice::Iter<'_, Vec<T>>> {
         self.into_iter()
     }
+
+    /// The values in slot order, to change.
+    pub fn iter_mut(&mut self) -> std::iter::Flatten<std::slice::IterMut<'_, Vec<T>>> {
+        self.chunks.iter_mut().flatten()
+    }
 }
 
 impl<T> IntoIterator for Slots<T> {
@@ -184,6 +189,12 @@ impl Members {
         self.slots.iter()
     }
 
+    /// The members in slot order, to change (never their ids: the index
+    /// reads them).
+    pub fn iter_mut(&mut self) -> std::iter::Flatten<std::slice::IterMut<'_, Vec<Member>>> {
+        self.slots.iter_mut()
+    }
+
     /// Moves `other`'s members into the slots after these, in their order.
     pub fn append(&mut self, other: Members) {
         for member in other.slots {
@@ -238,6 +249,11 @@ mod tests {
             *value = 0;
         }
         assert_eq!(slots.get(CHUNK), Some(&0));
+        for value in slots.iter_mut() {
+            *value += 1;
+        }
+        assert_eq!(slots.get(CHUNK), Some(&1));
+        assert!(slots.iter().copied().skip(CHUNK + 1).eq(CHUNK + 2..n + 1));
         // Every chunk after the first is allocated once, at its full size.
         assert!(slots.chunks.iter().skip(1).all(|c| c.capacity() == CHUNK));
     }

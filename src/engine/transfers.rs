@@ -6,7 +6,7 @@
 
 use super::ledger::EntryKind;
 use super::member::{Bucket, Member};
-use super::{points_named, unknown_member, DueKind, Engine, Refusal};
+use super::{points_named, unknown_member, Engine, Refusal};
 use crate::compile::calendar;
 use crate::compile::ir::{PointsId, Transfers, Value};
 use crate::engine::rules;
@@ -250,8 +250,8 @@ impl<'p> Engine<'p> {
         for (amount, earned_at, expires_at) in dated {
             let bucket = self.new_bucket(amount, earned_at, now, expires_at);
             let kept = self.wallet(m, p).and_then(|w| w.add(bucket));
-            if let (Some(bucket), Some(at)) = (kept, expires_at) {
-                self.schedule(at, m, DueKind::Expire(p, bucket));
+            if let Some(bucket) = kept {
+                self.schedule_bucket(m, p, bucket, false);
             }
         }
     }
