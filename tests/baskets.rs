@@ -325,6 +325,40 @@ fn a_money_return_of_an_itemized_purchase_takes_back_its_share_by_amount() {
 }
 
 #[test]
+fn a_per_item_step_is_exact_so_a_half_return_rounds_half_even_on_the_tie() {
+    // 3.3 pts per 3 coffees on one coffee is 1.1 exactly, and the flat 3:
+    // 4.1 pts. Half the money back takes back 2.05, which half even
+    // rounds to 2.0. With 3.3 × (1 / 3) = 1.0999…9 the share came to
+    // 2.0500…1 and was rounded up to 2.1.
+    let program = ny!(r#"
+points pts {
+  precision 1
+}
+rule coffee {
+  on purchase
+  earn 3.3 pts per 3 items where item.category = "coffee"
+  earn 3 pts
+  round half even
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,of,sku,category,quantity,unit_price,discount
+         e1,2025-03-01 08:00,ann,enroll,,,,,,,
+         e2,2025-03-01 09:00,ann,purchase,15.14,,,,,,
+         e2,2025-03-01 09:00,ann,item,,,S0,coffee,1,14.635,
+         e3,2025-03-02 09:00,ann,return,7.57,e2,,,,,",
+    );
+    assert_eq!(
+        run.rows("ann", &["earn", "reverse"]),
+        [
+            "earn 2025-03-01T09:00:00-05:00 4.1 =4.1 coffee",
+            "reverse 2025-03-02T09:00:00-05:00 -2 =2.1 coffee",
+        ]
+    );
+}
+
+#[test]
 fn a_file_without_items_reads_as_before() {
     // No `sku` column: nothing is held back, every record as it was.
     let run = run(

@@ -545,6 +545,42 @@ rule base {
 }
 
 #[test]
+fn a_proportional_rate_is_multiplied_before_it_is_divided() {
+    // 3.3 stars per 3 USD on 1.00 USD is 3.3 × 1 / 3 = 1.1 exactly. Taken
+    // as 3.3 × (1 / 3) it was 1.0999…9, which rounding down paid as 1.0;
+    // and 7 per 3 USD on 3.00 USD is 7, not 6.9999…9 rounded down to 6.9.
+    let program = ny!(r#"
+points stars {
+  precision 1
+}
+rule tenth {
+  on purchase
+  earn 3.3 stars per 3 USD of amount
+}
+rule seventh {
+  on purchase
+  earn 7 stars per 3 USD of amount
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount
+         e1,2025-01-01 09:00,ann,enroll,
+         e2,2025-01-02 10:00,ann,purchase,1.00
+         e3,2025-01-03 10:00,ann,purchase,3.00",
+    );
+    assert_eq!(
+        run.rows("ann", &["earn"]),
+        [
+            "earn 2025-01-02T10:00:00-05:00 1.1 =1.1 tenth",
+            "earn 2025-01-02T10:00:00-05:00 2.3 =3.4 seventh",
+            "earn 2025-01-03T10:00:00-05:00 3.3 =6.7 tenth",
+            "earn 2025-01-03T10:00:00-05:00 7 =13.7 seventh",
+        ]
+    );
+}
+
+#[test]
 fn partial_returns_add_up_to_exactly_the_award() {
     let program = ny!(r#"
 points pts

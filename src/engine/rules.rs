@@ -1002,15 +1002,21 @@ fn rate(
         return Some(None);
     };
     let units = base.checked_div(per.unit)?;
-    let units = if per.full { units.trunc() } else { units };
-    let how = told(&|| {
-        if per.full {
-            format!("{rate} × {units} full steps of {} in {base}", per.unit)
-        } else {
-            format!("{rate} × {base} / {}", per.unit)
-        }
-    });
-    Some(Some((rate.checked_mul(units)?, how)))
+    if per.full {
+        let units = units.trunc();
+        let how = told(&|| format!("{rate} × {units} full steps of {} in {base}", per.unit));
+        return Some(Some((rate.checked_mul(units)?, how)));
+    }
+    let how = told(&|| format!("{rate} × {base} / {}", per.unit));
+    // Multiply before dividing: 3.3 × 1 / 3 is exactly 1.1, where 3.3 ×
+    // (1 / 3) is 1.0999…9, which rounding down pays as 1.0. Past the
+    // largest decimal, the steps first (within a rounding of the 28th
+    // digit, which the points' precision rounds away).
+    let award = rate
+        .checked_mul(base)
+        .and_then(|product| product.checked_div(per.unit))
+        .or_else(|| rate.checked_mul(units))?;
+    Some(Some((award, how)))
 }
 
 /// `raw` times the line's `times` table factor on `scope` (a key not in

@@ -2489,8 +2489,16 @@ impl Facts<'_> {
                 // steps (docs/semantics.md does not say; the
                 // engine does so).
                 let steps = base.checked_div(per.unit.node).ok_or(Uncomputable)?;
-                let steps = if per.full { steps.trunc() } else { steps };
-                n.checked_mul(steps).ok_or(Uncomputable)?
+                if per.full {
+                    n.checked_mul(steps.trunc()).ok_or(Uncomputable)?
+                } else {
+                    // N × X ÷ U, multiplied first (docs/semantics.md);
+                    // past the largest decimal, N × (X ÷ U).
+                    n.checked_mul(base)
+                        .and_then(|product| product.checked_div(per.unit.node))
+                        .or_else(|| n.checked_mul(steps))
+                        .ok_or(Uncomputable)?
+                }
             }
         }))
     }
