@@ -359,6 +359,36 @@ rule coffee {
 }
 
 #[test]
+fn a_money_return_of_an_award_on_items_is_the_award_times_the_money_share_exactly() {
+    // 10 pts per 3 items on one coffee: 3.33…, paid 3. A third of the
+    // money back takes back 3 × 1.00 / 3.00 = 1 exactly. Summed as the
+    // items' part 3.33… × (1.00 / 3.00) = 1.11…1 over 3.33…, it came to
+    // 0.99…9, which rounding down took back as 0.
+    let program = ny!(r#"
+points pts
+rule coffee {
+  on purchase
+  earn 10 pts per 3 items
+}
+"#);
+    let run = run(
+        program,
+        "id,time,member,type,amount,of,sku,category,quantity,unit_price,discount
+         e1,2025-03-01 08:00,ann,enroll,,,,,,,
+         e2,2025-03-01 09:00,ann,purchase,3.00,,,,,,
+         e2,2025-03-01 09:00,ann,item,,,S0,coffee,1,3.00,
+         e3,2025-03-02 09:00,ann,return,1.00,e2,,,,,",
+    );
+    assert_eq!(
+        run.rows("ann", &["earn", "reverse"]),
+        [
+            "earn 2025-03-01T09:00:00-05:00 3 =3 coffee",
+            "reverse 2025-03-02T09:00:00-05:00 -1 =2 coffee",
+        ]
+    );
+}
+
+#[test]
 fn a_file_without_items_reads_as_before() {
     // No `sku` column: nothing is held back, every record as it was.
     let run = run(

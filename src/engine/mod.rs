@@ -1362,6 +1362,11 @@ impl<'p> Engine<'p> {
                 })
                 .collect();
             let money_share = amount.checked_div(purchase.amount).unwrap_or_default();
+            // Until a return names items, every award goes back by the
+            // money share alone, multiplied before it is divided (the
+            // items' shares still count the money returned, for a later
+            // return that names some).
+            let named = purchase.items.iter().any(|item| !item.returned.is_zero());
             let mut reversals = Vec::new();
             for award in &mut purchase.awards {
                 let precision = program
@@ -1376,10 +1381,11 @@ impl<'p> Engine<'p> {
                 // (Past the largest decimal, the returned fraction first: within
                 // a rounding of the 28th digit, which the points' precision
                 // rounds away.)
-                let share = match award.shares.as_deref_mut() {
-                    Some(shares) => {
-                        shares.take_back(live, &item_shares, money_share, !items.is_empty())
-                    }
+                let by_items = award.shares.as_deref_mut().map(|shares| {
+                    shares.take_back(live, &item_shares, money_share, !items.is_empty())
+                });
+                let share = match by_items.filter(|_| named) {
+                    Some(share) => share,
                     None => live
                         .checked_mul(purchase.returned)
                         .and_then(|product| product.checked_div(purchase.amount))

@@ -172,11 +172,17 @@ pub(super) fn share_back(purchase: &Purchase, a: usize) -> Option<(Decimal, Deci
         return None;
     }
     let mut items = Decimal::ZERO;
-    let mut rest = *raw;
     for (sku, part) in parts {
         let (_, bought, back) = purchase.items.iter().find(|(s, _, _)| s == sku)?;
-        items += *part * *back / *bought;
-        rest -= *part;
+        // The share of the item returned first: all of it gives back
+        // exactly its part (part × back ÷ bought rounds at the 28th digit
+        // and can fall short of it).
+        items += *part * (*back / *bought);
     }
+    // The other lines' part: the award less the items' parts summed (as
+    // the award summed them), so that a rule earning on items alone has
+    // none, where subtracting each part in turn left a 28th-digit crumb.
+    let on_items: Decimal = parts.iter().map(|(_, part)| *part).sum();
+    let rest = *raw - on_items;
     Some((items + rest * purchase.returned / purchase.amount, *raw))
 }

@@ -2134,10 +2134,14 @@ impl<'p> Evaluation<'p> {
             .map(|b| b.expired)
             .sum();
         let live = (award.amount - expired).max(Decimal::ZERO);
+        // Never more than the award's live points (docs/semantics.md: the
+        // returns add up to exactly the award, never more), which a share
+        // a 28th digit above them would round up past.
         let due = match share {
             Some((back, raw)) => round(live * back / raw, precision, award.rounding),
             None => round(live * returned / total, precision, award.rounding),
-        };
+        }
+        .min(live);
         let target = due - award.reversed;
         if target <= Decimal::ZERO {
             return None;
