@@ -324,6 +324,25 @@ fn a_money_return_of_an_itemized_purchase_takes_back_its_share_by_amount() {
     );
 }
 
+/// ann's earn and reverse rows under `program`: a purchase of `amount`
+/// listing one coffee at `unit_price`, then a return of `back` of it, by
+/// money.
+fn one_coffee_then_a_return(
+    program: &str,
+    amount: &str,
+    unit_price: &str,
+    back: &str,
+) -> Vec<String> {
+    let events = format!(
+        "id,time,member,type,amount,of,sku,category,quantity,unit_price,discount
+         e1,2025-03-01 08:00,ann,enroll,,,,,,,
+         e2,2025-03-01 09:00,ann,purchase,{amount},,,,,,
+         e2,2025-03-01 09:00,ann,item,,,S0,coffee,1,{unit_price},
+         e3,2025-03-02 09:00,ann,return,{back},e2,,,,,"
+    );
+    run(program, &events).rows("ann", &["earn", "reverse"])
+}
+
 #[test]
 fn a_per_item_step_is_exact_so_a_half_return_rounds_half_even_on_the_tie() {
     // 3.3 pts per 3 coffees on one coffee is 1.1 exactly, and the flat 3:
@@ -341,16 +360,8 @@ rule coffee {
   round half even
 }
 "#);
-    let run = run(
-        program,
-        "id,time,member,type,amount,of,sku,category,quantity,unit_price,discount
-         e1,2025-03-01 08:00,ann,enroll,,,,,,,
-         e2,2025-03-01 09:00,ann,purchase,15.14,,,,,,
-         e2,2025-03-01 09:00,ann,item,,,S0,coffee,1,14.635,
-         e3,2025-03-02 09:00,ann,return,7.57,e2,,,,,",
-    );
     assert_eq!(
-        run.rows("ann", &["earn", "reverse"]),
+        one_coffee_then_a_return(program, "15.14", "14.635", "7.57"),
         [
             "earn 2025-03-01T09:00:00-05:00 4.1 =4.1 coffee",
             "reverse 2025-03-02T09:00:00-05:00 -2 =2.1 coffee",
@@ -371,16 +382,8 @@ rule coffee {
   earn 10 pts per 3 items
 }
 "#);
-    let run = run(
-        program,
-        "id,time,member,type,amount,of,sku,category,quantity,unit_price,discount
-         e1,2025-03-01 08:00,ann,enroll,,,,,,,
-         e2,2025-03-01 09:00,ann,purchase,3.00,,,,,,
-         e2,2025-03-01 09:00,ann,item,,,S0,coffee,1,3.00,
-         e3,2025-03-02 09:00,ann,return,1.00,e2,,,,,",
-    );
     assert_eq!(
-        run.rows("ann", &["earn", "reverse"]),
+        one_coffee_then_a_return(program, "3.00", "3.00", "1.00"),
         [
             "earn 2025-03-01T09:00:00-05:00 3 =3 coffee",
             "reverse 2025-03-02T09:00:00-05:00 -1 =2 coffee",
