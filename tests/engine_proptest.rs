@@ -354,7 +354,7 @@ fn run(program: &Program, events: &str) -> Run {
     // The balance equation, for every member and points type.
     for member in engine.members() {
         for (p, wallet) in member.wallets.iter().enumerate() {
-            let live: Decimal = wallet.buckets().iter().map(|b| b.amount).sum();
+            let live: Decimal = wallet.buckets().map(|b| b.amount).sum();
             assert_eq!(
                 wallet.totals.outstanding(),
                 wallet.balance(),
@@ -367,7 +367,7 @@ fn run(program: &Program, events: &str) -> Run {
                 "member {} points {p}",
                 member.id
             );
-            assert!(wallet.buckets().iter().all(|b| b.amount > Decimal::ZERO));
+            assert!(wallet.buckets().all(|b| b.amount > Decimal::ZERO));
         }
     }
     // The program's totals are the members' totals added up.

@@ -2,6 +2,7 @@
 //! window measures, counters for caps and limits, and the purchases a return
 //! can refer to.
 
+use super::buckets::{Bucket, BucketWork, Buckets, WorkKey};
 use super::ledger::Totals;
 use super::purchases::Purchases;
 use crate::compile::ir::{PerkId, PointsId, RuleId, TierRank, Value};
@@ -291,121 +292,12 @@ impl Counter {
     }
 }
 
-/// One award, as a bucket: the unit of expiry and of FIFO spending.
-/// Packed to 4-byte alignment: 68 bytes rather than 72 (every award's
-/// bucket of a program without expiry lives for good).
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[repr(C, packed(4))]
-pub struct Bucket {
-    pub id: u64,
-    /// What is left of it.
-    pub amount: Decimal,
-    pub earned_at: DateTime<Utc>,
-    pub available_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-    /// Its clock work still to do (`Wallet::plan`), in one number: the
-    /// scheduling order of the next piece, times two, plus one while that
-    /// piece is its release (pending points becoming spendable; its expiry
-    /// comes next in the order). Zero: it has no clock work (not planned
-    /// yet, or never). Scheduling orders are counts of things scheduled,
-    /// far below 2^63.
-    work: u64,
-}
-
-/// A piece of clock work on a bucket (by its id).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BucketWork {
-    Release(u64),
-    Expire(u64),
-}
-
-/// When a piece of clock work is due and its scheduling order: the order
-/// one member's work at one instant is done in.
-pub type WorkKey = (DateTime<Utc>, u64);
-
-impl Bucket {
-    /// A bucket of `amount` with these dates and no clock work planned.
-    pub fn new(
-        id: u64,
-        amount: Decimal,
-        earned_at: DateTime<Utc>,
-        available_at: DateTime<Utc>,
-        expires_at: Option<DateTime<Utc>>,
-    ) -> Bucket {
-        Bucket {
-            id,
-            amount,
-            earned_at,
-            available_at,
-            expires_at,
-            work: 0,
-        }
-    }
-
-    /// The scheduling order of its next clock work (zero if none).
-    pub fn seq(&self) -> u64 {
-        self.work >> 1
-    }
-
-    /// Whether its release is clock work still to do.
-    pub fn releasing(&self) -> bool {
-        self.work & 1 == 1
-    }
-
-    /// Sets its next clock work: in scheduling order `seq`, its release if
-    /// `releasing`.
-    fn set_work(&mut self, seq: u64, releasing: bool) {
-        self.work = seq << 1 | u64::from(releasing);
-    }
-
-    /// The key of its release, if it waits for one.
-    fn release_key(&self) -> Option<WorkKey> {
-        self.releasing().then_some((self.available_at, self.seq()))
-    }
-
-    /// The key of its expiry, if planned: next in the order after its
-    /// release.
-    fn expiry_key(&self) -> Option<WorkKey> {
-        let seq = self.seq() + u64::from(self.releasing());
-        let expires_at = self.expires_at;
-        expires_at.filter(|_| self.work > 0).map(|at| (at, seq))
-    }
-
-    /// Its first clock work still to do, with its key: its release or its
-    /// expiry, which may come first.
-    fn first_work(&self) -> Option<(WorkKey, BucketWork)> {
-        let release = self
-            .release_key()
-            .map(|key| (key, BucketWork::Release(self.id)));
-        let expiry = self
-            .expiry_key()
-            .map(|key| (key, BucketWork::Expire(self.id)));
-        match (release, expiry) {
-            (Some(release), Some(expiry)) => Some(if expiry.0 < release.0 {
-                expiry
-            } else {
-                release
-            }),
-            (release, expiry) => release.or(expiry),
-        }
-    }
-
-    /// Spending order: earliest expiry first (never-expiring last), then earliest earned.
-    fn order(&self) -> (DateTime<Utc>, DateTime<Utc>, u64) {
-        (
-            self.expires_at.unwrap_or(DateTime::<Utc>::MAX_UTC),
-            self.earned_at,
-            self.id,
-        )
-    }
-}
-
 /// A member's holding of one points type.
 #[derive(Debug, Clone, Default)]
 pub struct Wallet {
-    /// Live buckets in spending order (changed only through the methods
-    /// below, which keep `held`).
-    buckets: Vec<Bucket>,
+    /// Live buckets in spending order, packed (changed only through the
+    /// methods below, which keep `held`).
+    buckets: Buckets,
     /// What the buckets hold together: the balance is asked for every
     /// ledger row, and summing the buckets each time was a twentieth of the
     /// engine's time.
@@ -484,14 +376,9 @@ impl Wallet {
         if bucket.amount.is_zero() {
             return None;
         }
-        let id = bucket.id;
         self.held += bucket.amount;
-        let at = self
-            .buckets
-            .partition_point(|b| b.order() <= bucket.order());
-        room_for_one(&mut self.buckets);
-        self.buckets.insert(at, bucket);
-        Some(id)
+        self.buckets.insert(bucket);
+        Some(bucket.id)
     }
 
     /// Takes `amount` from available buckets in spending order. The caller
@@ -503,22 +390,22 @@ impl Wallet {
     /// Takes `amount` from available buckets in spending order and returns
     /// what it took from each, as buckets with their dates. The caller has checked the available balance.
     pub fn withdraw(&mut self, amount: Decimal, now: DateTime<Utc>) -> Vec<Bucket> {
-        let mut taken = Vec::new();
-        let mut left = amount;
-        for bucket in self.buckets.iter_mut().filter(|b| b.available_at <= now) {
-            let part = left.min(bucket.amount);
-            bucket.amount -= part;
-            left -= part;
-            taken.push(Bucket {
-                amount: part,
-                ..*bucket
-            });
-            if left.is_zero() {
-                break;
+        let (taken, left) = self.buckets.rewrite(|buckets| {
+            let mut taken = Vec::new();
+            let mut left = amount;
+            for bucket in buckets.iter_mut().filter(|b| b.available_at <= now) {
+                let part = left.min(bucket.amount);
+                bucket.amount -= part;
+                left -= part;
+                taken.push(bucket.with_amount(part));
+                if left.is_zero() {
+                    break;
+                }
             }
-        }
+            buckets.retain(|b| !b.amount.is_zero());
+            (taken, left)
+        });
         self.held -= amount - left;
-        self.buckets.retain(|b| !b.amount.is_zero());
         taken
     }
 
@@ -526,51 +413,56 @@ impl Wallet {
     /// own), then in spending order, pending points included. Returns what
     /// could not be taken because the points were spent.
     pub fn take_back(&mut self, amount: Decimal, preferred: Option<u64>) -> Decimal {
-        let mut left = amount;
-        let preferred_first = self
-            .buckets
-            .iter()
-            .position(|b| Some(b.id) == preferred)
-            .into_iter()
-            .chain(0..self.buckets.len());
-        for i in preferred_first {
-            if let Some(bucket) = self.buckets.get_mut(i) {
-                let taken = left.min(bucket.amount);
-                bucket.amount -= taken;
-                left -= taken;
+        let left = self.buckets.rewrite(|buckets| {
+            let mut left = amount;
+            let preferred_first = buckets
+                .iter()
+                .position(|b| Some(b.id) == preferred)
+                .into_iter()
+                .chain(0..buckets.len());
+            for i in preferred_first {
+                if let Some(bucket) = buckets.get_mut(i) {
+                    let taken = left.min(bucket.amount);
+                    bucket.amount -= taken;
+                    left -= taken;
+                }
+                if left.is_zero() {
+                    break;
+                }
             }
-            if left.is_zero() {
-                break;
-            }
-        }
+            buckets.retain(|b| !b.amount.is_zero());
+            left
+        });
         self.held -= amount - left;
-        self.buckets.retain(|b| !b.amount.is_zero());
         left
     }
 
     /// Removes a bucket, returning it with what was left in it.
     pub fn remove(&mut self, id: u64) -> Option<Bucket> {
-        let at = self.buckets.iter().position(|b| b.id == id)?;
-        self.take(at)
+        let bucket = self.buckets.remove(id);
+        self.took(bucket)
     }
 
     /// Removes the first bucket in spending order, if any.
     pub fn remove_first(&mut self) -> Option<Bucket> {
-        self.take(0)
+        let bucket = self.buckets.remove_first();
+        self.took(bucket)
     }
 
-    fn take(&mut self, at: usize) -> Option<Bucket> {
-        if at >= self.buckets.len() {
-            return None;
-        }
-        let bucket = self.buckets.remove(at);
-        self.held -= bucket.amount;
-        Some(bucket)
+    /// A bucket was removed: what it held is held no more.
+    fn took(&mut self, bucket: Option<Bucket>) -> Option<Bucket> {
+        self.held -= bucket?.amount;
+        bucket
     }
 
     /// Live buckets in spending order.
-    pub fn buckets(&self) -> &[Bucket] {
-        &self.buckets
+    pub fn buckets(&self) -> impl Iterator<Item = Bucket> + '_ {
+        self.buckets.iter()
+    }
+
+    /// What the live bucket `id` holds, if it is here.
+    pub fn held_in(&self, id: u64) -> Option<Decimal> {
+        self.buckets.amount(id)
     }
 
     /// Plans the clock work of bucket `id`, in scheduling order from
@@ -578,12 +470,7 @@ impl Wallet {
     /// expires. Returns how many places in the order it took and the key of
     /// its first work (`None` if it has none, or no such bucket is here).
     pub fn plan(&mut self, id: u64, seq: u64, releases: bool) -> (u64, Option<WorkKey>) {
-        let Some(bucket) = self.buckets.iter_mut().find(|b| b.id == id) else {
-            return (0, None);
-        };
-        let taken = u64::from(releases) + u64::from(bucket.expires_at.is_some());
-        bucket.set_work(if taken == 0 { 0 } else { seq }, releases);
-        (taken, bucket.first_work().map(|(key, _)| key))
+        self.buckets.plan(id, seq, releases)
     }
 
     /// Whether the item of bucket work in scheduling order `seq` is the
@@ -611,11 +498,7 @@ impl Wallet {
     /// The key of the bucket work in scheduling order `seq`, if it is still
     /// to do.
     fn key_of(&self, seq: u64) -> Option<WorkKey> {
-        self.buckets
-            .iter()
-            .flat_map(|b| [b.release_key(), b.expiry_key()])
-            .flatten()
-            .find(|(_, s)| *s == seq)
+        self.buckets.key_of(seq)
     }
 
     /// Work keyed `key` is now its buckets' first (planned before the
@@ -645,13 +528,7 @@ impl Wallet {
 
     /// The first clock work of its buckets, by key.
     pub fn next_work(&self) -> Option<(WorkKey, BucketWork)> {
-        let mut first: Option<(WorkKey, BucketWork)> = None;
-        for work in self.buckets.iter().filter_map(Bucket::first_work) {
-            if first.is_none_or(|(key, _)| work.0 < key) {
-                first = Some(work);
-            }
-        }
-        first
+        self.buckets.next_work()
     }
 
     /// The clock work keyed `key`, the current item's (`bucket_work`, which
@@ -661,16 +538,7 @@ impl Wallet {
     /// bucket's expiry next.
     pub fn take_work(&mut self, key: WorkKey) -> Option<BucketWork> {
         self.bucket_work = None;
-        for bucket in &mut self.buckets {
-            if bucket.release_key() == Some(key) {
-                bucket.set_work(key.1 + 1, false);
-                return Some(BucketWork::Release(bucket.id));
-            }
-            if bucket.expiry_key() == Some(key) {
-                return Some(BucketWork::Expire(bucket.id));
-            }
-        }
-        None
+        self.buckets.take_work(key)
     }
 
     /// Moves every scheduling order it holds `offset` places on (its
@@ -683,9 +551,7 @@ impl Wallet {
         for seq in seqs {
             *seq = seq.saturating_add(offset);
         }
-        for bucket in self.buckets.iter_mut().filter(|b| b.work > 0) {
-            bucket.set_work(bucket.seq().saturating_add(offset), bucket.releasing());
-        }
+        self.buckets.offset_seqs(offset);
     }
 }
 
@@ -759,34 +625,6 @@ mod tests {
         )
     }
 
-    proptest::proptest! {
-        /// A bucket's clock work, kept in one number, comes back as it was
-        /// planned, and moved on by an offset keeps whether the release
-        /// waits.
-        #[test]
-        fn a_buckets_work_comes_back_as_planned(
-            seq in 1_u64..1 << 62,
-            offset in 0_u64..1 << 61,
-            releases: bool,
-            expires: bool,
-        ) {
-            let mut wallet = Wallet::default();
-            wallet.add(bucket(1, 10, 1, expires.then_some(20)));
-            let (taken, first) = wallet.plan(1, seq, releases);
-            proptest::prop_assert_eq!(taken, u64::from(releases) + u64::from(expires));
-            let planned = wallet.buckets()[0];
-            proptest::prop_assert_eq!(planned.seq(), if taken == 0 { 0 } else { seq });
-            proptest::prop_assert_eq!(planned.releasing(), releases);
-            proptest::prop_assert_eq!(first.is_some(), taken > 0);
-            wallet.offset_seqs(offset);
-            let moved = wallet.buckets()[0];
-            proptest::prop_assert_eq!(moved.seq(), if taken == 0 { 0 } else { seq + offset });
-            proptest::prop_assert_eq!(moved.releasing(), releases);
-            let expiry = moved.expires_at.map(|at| (at, seq + offset + u64::from(releases)));
-            proptest::prop_assert_eq!(moved.expiry_key(), expiry);
-        }
-    }
-
     #[test]
     fn spends_earliest_expiry_first_then_earliest_earned() {
         let mut wallet = Wallet::default();
@@ -794,7 +632,7 @@ mod tests {
         wallet.add(bucket(2, 10, 2, Some(20)));
         wallet.add(bucket(3, 10, 3, Some(10)));
         wallet.spend(Decimal::from(15), at(5));
-        let left: Vec<(u64, Decimal)> = wallet.buckets().iter().map(|b| (b.id, b.amount)).collect();
+        let left: Vec<(u64, Decimal)> = wallet.buckets().map(|b| (b.id, b.amount)).collect();
         assert_eq!(left, vec![(2, Decimal::from(5)), (1, Decimal::from(10))]);
     }
 

@@ -7,6 +7,7 @@
 //! makes itself: members' days and upgrades (`made_events`).
 
 mod adjust;
+pub mod buckets;
 
 mod clock;
 mod counters;
@@ -34,11 +35,12 @@ use crate::compile::calendar;
 use crate::compile::ir::{BuiltinEvent, ExpiryRule, PointsId, PointsType, Program, RuleId, Term};
 use crate::events::{Body, Event, Redeem, Reject, RejectClass, Return, ReturnedItem};
 use crate::syntax::ast::{Period, TimeUnit};
+use buckets::{Bucket, BucketWork, WorkKey};
 use chrono::{DateTime, Utc};
 use compact_str::CompactString;
 use explain::Explanation;
 use ledger::{Entry, EntryKind, Totals};
-use member::{Bucket, BucketWork, Counter, Member, Redemption, Wallet, WorkKey};
+use member::{Counter, Member, Redemption, Wallet};
 use purchases::Purchase;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -1466,10 +1468,7 @@ impl<'p> Engine<'p> {
     // ------------------------------------------------------------ clock
 
     fn release(&mut self, m: usize, p: PointsId, bucket: u64, at: DateTime<Utc>) {
-        let amount = self
-            .wallet(m, p)
-            .and_then(|w| w.buckets().iter().find(|b| b.id == bucket))
-            .map(|b| b.amount);
+        let amount = self.wallet(m, p).and_then(|w| w.held_in(bucket));
         if let Some(amount) = amount.filter(|a| !a.is_zero()) {
             self.record(m, EntryKind::Release, at, Some(p), amount);
         }

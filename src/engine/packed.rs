@@ -350,9 +350,19 @@ pub fn unpack_entries(bytes: &[u8], member: &str) -> Option<Vec<Entry>> {
 /// nanoseconds, each a varint: 6 bytes for a time of these years to the
 /// second, instead of 12.
 pub(super) fn instant(t: DateTime<Utc>, out: &mut Vec<u8>) {
-    let seconds = t.timestamp();
-    wide((seconds << 1 ^ seconds >> 63) as u64 as u128, out);
+    wide(u128::from(zigzag(t.timestamp())), out);
     number(t.timestamp_subsec_nanos() as usize, out);
+}
+
+/// A signed number as an unsigned one small when it is near zero either
+/// way: 0, −1, 1, −2 … as 0, 1, 2, 3 …
+pub(super) fn zigzag(n: i64) -> u64 {
+    (n << 1 ^ n >> 63) as u64
+}
+
+/// The signed number `zigzag` made `n` of.
+pub(super) fn unzigzag(n: u64) -> i64 {
+    (n >> 1) as i64 ^ -((n & 1) as i64)
 }
 
 /// A decimal as its sign and scale in one byte and its mantissa's
@@ -416,6 +426,26 @@ impl<'a> Reader<'a> {
         Some(n)
     }
 
+    /// A number `wide` or `number` wrote that fits 64 bits, read without
+    /// `wide`'s checks of 128-bit numbers (a bucket's clock work reads
+    /// several for each bucket of its wallet).
+    #[inline(always)]
+    pub(super) fn word(&mut self) -> Option<u64> {
+        let mut n = 0u64;
+        for (i, &byte) in self.0.iter().enumerate().take(10) {
+            // The tenth byte holds the 64th bit only.
+            if i == 9 && byte > 1 {
+                return None;
+            }
+            n |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                self.0 = self.0.get(i + 1..)?;
+                return Some(n);
+            }
+        }
+        None
+    }
+
     pub(super) fn wide(&mut self) -> Option<u128> {
         let (n, rest) = varint::decode::u128(self.0).ok()?;
         self.0 = rest;
@@ -423,8 +453,7 @@ impl<'a> Reader<'a> {
     }
 
     pub(super) fn instant(&mut self) -> Option<DateTime<Utc>> {
-        let zigzag = u64::try_from(self.wide()?).ok()?;
-        let seconds = (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64);
+        let seconds = unzigzag(u64::try_from(self.wide()?).ok()?);
         let nanos = u32::try_from(self.number()?).ok()?;
         DateTime::<Utc>::from_timestamp(seconds, nanos)
     }
@@ -494,6 +523,25 @@ mod tests {
                 file: file.clone(),
                 line: 1_000_000,
             },
+        }
+    }
+
+    proptest::proptest! {
+        /// `word` reads every 64-bit number `wide` and `number` write, as
+        /// `wide` reads it, and nothing wider.
+        #[test]
+        fn words_read_as_wide_numbers_do(n: u64, wider in (1u128 << 64)..=u128::MAX) {
+            let mut bytes = Vec::new();
+            wide(u128::from(n), &mut bytes);
+            number(n as usize, &mut bytes);
+            wide(wider, &mut bytes);
+            let mut reader = Reader(&bytes);
+            proptest::prop_assert_eq!((reader.word(), reader.word()), (Some(n), Some(n)));
+            proptest::prop_assert_eq!(reader.word(), None);
+            let mut alone = Vec::new();
+            wide(u128::from(n), &mut alone);
+            let mut cut = Reader(alone.get(..alone.len() - 1).unwrap_or_default());
+            proptest::prop_assert_eq!(cut.word(), None);
         }
     }
 

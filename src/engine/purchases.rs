@@ -449,7 +449,7 @@ impl PurchaseAward {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -457,7 +457,7 @@ mod tests {
 
     /// Any decimal: every mantissa of 96 bits, scale and sign, the extremes
     /// often.
-    fn decimal() -> impl Strategy<Value = Decimal> {
+    pub(in crate::engine) fn decimal() -> impl Strategy<Value = Decimal> {
         let any = (any::<u128>(), 0u32..=28, any::<bool>()).prop_map(|(m, scale, negative)| {
             let mut d = Decimal::from_i128_with_scale((m >> 32) as i128, scale);
             d.set_sign_negative(negative);
@@ -475,7 +475,7 @@ mod tests {
     }
 
     /// Instants from before 1900 to past 9999, to the nanosecond.
-    fn instant() -> impl Strategy<Value = DateTime<Utc>> {
+    pub(in crate::engine) fn instant() -> impl Strategy<Value = DateTime<Utc>> {
         (-3_000_000_000i64..400_000_000_000, 0u32..1_000_000_000)
             .prop_map(|(s, ns)| DateTime::<Utc>::from_timestamp(s, ns).unwrap_or_default())
     }

@@ -4,8 +4,9 @@
 //! earned anew at the transfer (`restart expiry`); either way the program's
 //! outstanding points do not change, only whose they are (a fee is spent).
 
+use super::buckets::Bucket;
 use super::ledger::EntryKind;
-use super::member::{Bucket, Member};
+use super::member::Member;
 use super::{points_named, unknown_member, Engine, Refusal};
 use crate::compile::calendar;
 use crate::compile::ir::{PointsId, Transfers, Value};

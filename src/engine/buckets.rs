@@ -1,0 +1,730 @@
+//! A wallet's live buckets, packed one after another in one allocation of
+//! bytes in spending order (about two dozen bytes a bucket, where a 68-byte
+//! struct in a list with room to grow took about 140: a program whose
+//! points never expire keeps every award's bucket, and buckets were most of
+//! the memory a run added with every event), and decoded as they are read.
+//! Each record starts and ends with its length in a byte, so the list reads
+//! from either end and a search skips a record after reading one number:
+//! an award's bucket, nearly always last in spending order, is added and
+//! planned without decoding the others, and clock work is found by its
+//! scheduling order before its bucket is read in full.
+
+use super::member::room_for;
+use super::packed::{self, Reader};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use std::ops::Range;
+
+/// One award, as a bucket: the unit of expiry and of FIFO spending. Its
+/// instants are `DateTime`s as the engine uses it, `Stamp`s as the list
+/// reads it (making a `DateTime` finds its calendar date: most of the
+/// cost of reading a record).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bucket<T = DateTime<Utc>> {
+    pub id: u64,
+    /// What is left of it.
+    pub amount: Decimal,
+    pub earned_at: T,
+    pub available_at: T,
+    pub expires_at: Option<T>,
+    /// Its clock work still to do (`Buckets::plan`), in one number: the
+    /// scheduling order of the next piece, times two, plus one while that
+    /// piece is its release (pending points becoming spendable; its expiry
+    /// comes next in the order). Zero: it has no clock work (not planned
+    /// yet, or never). Scheduling orders are counts of things scheduled,
+    /// far below 2^63.
+    work: u64,
+}
+
+/// A piece of clock work on a bucket (by its id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketWork {
+    Release(u64),
+    Expire(u64),
+}
+
+/// When a piece of clock work is due and its scheduling order: the order
+/// one member's work at one instant is done in.
+pub type WorkKey<T = DateTime<Utc>> = (T, u64);
+
+/// An instant as a record holds it: seconds since 1970 and nanoseconds,
+/// which order as the `DateTime` they stand for does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Stamp {
+    seconds: i64,
+    nanos: u32,
+}
+
+impl From<DateTime<Utc>> for Stamp {
+    fn from(t: DateTime<Utc>) -> Stamp {
+        Stamp {
+            seconds: t.timestamp(),
+            nanos: t.timestamp_subsec_nanos(),
+        }
+    }
+}
+
+impl Stamp {
+    fn dated(self) -> Option<DateTime<Utc>> {
+        DateTime::<Utc>::from_timestamp(self.seconds, self.nanos)
+    }
+}
+
+/// What a bucket's instants are: both kinds order alike, and have a last.
+pub trait Moment: Copy + Ord {
+    fn last() -> Self;
+}
+
+impl Moment for DateTime<Utc> {
+    fn last() -> Self {
+        DateTime::<Utc>::MAX_UTC
+    }
+}
+
+impl Moment for Stamp {
+    fn last() -> Self {
+        Stamp::from(DateTime::<Utc>::MAX_UTC)
+    }
+}
+
+impl Bucket {
+    /// A bucket of `amount` with these dates and no clock work planned.
+    pub fn new(
+        id: u64,
+        amount: Decimal,
+        earned_at: DateTime<Utc>,
+        available_at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Bucket {
+        Bucket {
+            id,
+            amount,
+            earned_at,
+            available_at,
+            expires_at,
+            work: 0,
+        }
+    }
+
+    /// The same bucket holding `amount`.
+    pub fn with_amount(&self, amount: Decimal) -> Bucket {
+        Bucket { amount, ..*self }
+    }
+
+    /// The bucket with its instants as stamps.
+    fn stamped(&self) -> Bucket<Stamp> {
+        Bucket {
+            id: self.id,
+            amount: self.amount,
+            earned_at: Stamp::from(self.earned_at),
+            available_at: Stamp::from(self.available_at),
+            expires_at: self.expires_at.map(Stamp::from),
+            work: self.work,
+        }
+    }
+}
+
+impl Bucket<Stamp> {
+    /// Appends its record: its length in a byte, then clock work, id and
+    /// earn time as varints (`packed`), its release and expiry as seconds
+    /// from the earn time, its amount, and its length again (so the list
+    /// reads from either end).
+    fn pack(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.push(0);
+        packed::wide(u128::from(self.work), out);
+        packed::wide(u128::from(self.id), out);
+        packed::wide(u128::from(packed::zigzag(self.earned_at.seconds)), out);
+        packed::number(self.earned_at.nanos as usize, out);
+        after(self.earned_at, Some(self.available_at), out);
+        after(self.earned_at, self.expires_at, out);
+        packed::decimal(self.amount, out);
+        // At most 88 bytes (`the_longest_record_fits_its_length_bytes`).
+        let len = u8::try_from(out.len() - start - 1).unwrap_or(u8::MAX);
+        out.push(len);
+        if let Some(head) = out.get_mut(start) {
+            *head = len;
+        }
+    }
+
+    /// The bucket with its instants as `DateTime`s.
+    fn dated(self) -> Option<Bucket> {
+        Some(Bucket {
+            id: self.id,
+            amount: self.amount,
+            earned_at: self.earned_at.dated()?,
+            available_at: self.available_at.dated()?,
+            expires_at: match self.expires_at {
+                Some(at) => Some(at.dated()?),
+                None => None,
+            },
+            work: self.work,
+        })
+    }
+}
+
+impl<T: Moment> Bucket<T> {
+    /// The scheduling order of its next clock work (zero if none).
+    fn seq(&self) -> u64 {
+        self.work >> 1
+    }
+
+    /// Whether its release is clock work still to do.
+    fn releasing(&self) -> bool {
+        self.work & 1 == 1
+    }
+
+    /// Sets its next clock work: in scheduling order `seq`, its release if
+    /// `releasing`.
+    fn set_work(&mut self, seq: u64, releasing: bool) {
+        self.work = seq << 1 | u64::from(releasing);
+    }
+
+    /// The key of its release, if it waits for one.
+    fn release_key(&self) -> Option<WorkKey<T>> {
+        self.releasing().then_some((self.available_at, self.seq()))
+    }
+
+    /// The key of its expiry, if planned: next in the order after its
+    /// release.
+    fn expiry_key(&self) -> Option<WorkKey<T>> {
+        let seq = self.seq() + u64::from(self.releasing());
+        self.expires_at
+            .filter(|_| self.work > 0)
+            .map(|at| (at, seq))
+    }
+
+    /// Its first clock work still to do, with its key: its release or its
+    /// expiry, which may come first.
+    fn first_work(&self) -> Option<(WorkKey<T>, BucketWork)> {
+        let release = self
+            .release_key()
+            .map(|key| (key, BucketWork::Release(self.id)));
+        let expiry = self
+            .expiry_key()
+            .map(|key| (key, BucketWork::Expire(self.id)));
+        match (release, expiry) {
+            (Some(release), Some(expiry)) => Some(if expiry.0 < release.0 {
+                expiry
+            } else {
+                release
+            }),
+            (release, expiry) => release.or(expiry),
+        }
+    }
+
+    /// Spending order: earliest expiry first (never-expiring last), then earliest earned.
+    fn order(&self) -> (T, T, u64) {
+        (
+            self.expires_at.unwrap_or_else(T::last),
+            self.earned_at,
+            self.id,
+        )
+    }
+}
+
+/// An instant as the seconds from `from` (zigzag) plus one and its
+/// nanoseconds, `None` as 0: two bytes for a release on the day earned,
+/// five for an expiry a year on.
+fn after(from: Stamp, to: Option<Stamp>, out: &mut Vec<u8>) {
+    match to {
+        Some(to) => {
+            // Both within chrono's range (under 2^44 seconds from 1970): no overflow.
+            let seconds = to.seconds - from.seconds;
+            packed::wide(u128::from(packed::zigzag(seconds)) + 1, out);
+            packed::number(to.nanos as usize, out);
+        }
+        None => packed::wide(0, out),
+    }
+}
+
+/// One record of the list: where it is, and its bytes between its two
+/// length bytes, read only as far as asked.
+struct Record<'a> {
+    at: Range<usize>,
+    body: &'a [u8],
+}
+
+impl<'a> Record<'a> {
+    /// The record whose body is `body` at `at`.
+    fn new(at: Range<usize>, body: &'a [u8]) -> Record<'a> {
+        Record { at, body }
+    }
+
+    /// Its clock work: its first number.
+    fn work(&self) -> Option<u64> {
+        Reader(self.body).word()
+    }
+
+    /// Whether its bucket has clock work planned.
+    fn has_work(&self) -> bool {
+        self.work().is_some_and(|work| work > 0)
+    }
+
+    /// Whether its bucket has work planned in scheduling order `seq`: its
+    /// release at its order, or its expiry at that order or the next.
+    fn may_have_work(&self, seq: u64) -> bool {
+        self.work()
+            .is_some_and(|work| work > 0 && seq.abs_diff(work >> 1) <= 1)
+    }
+
+    /// Its bucket's id: its second number.
+    fn id(&self) -> Option<u64> {
+        let mut reader = Reader(self.body);
+        reader.word()?;
+        reader.word()
+    }
+
+    /// Its bucket's clock work, id and instants, with instants as stamps,
+    /// and a reader at its amount: all the clock work needs.
+    fn dates(&self) -> Option<(Bucket<Stamp>, Reader<'a>)> {
+        let mut reader = Reader(self.body);
+        let work = reader.word()?;
+        let id = reader.word()?;
+        let seconds = packed::unzigzag(reader.word()?);
+        let nanos = u32::try_from(reader.word()?).ok()?;
+        let earned_at = Stamp { seconds, nanos };
+        let available_at = read_after(&mut reader, earned_at)??;
+        let expires_at = read_after(&mut reader, earned_at)?;
+        let bucket = Bucket {
+            id,
+            amount: Decimal::ZERO,
+            earned_at,
+            available_at,
+            expires_at,
+            work,
+        };
+        Some((bucket, reader))
+    }
+
+    /// Its bucket, with instants as stamps.
+    fn stamped(&self) -> Option<Bucket<Stamp>> {
+        let (bucket, mut reader) = self.dates()?;
+        Some(Bucket {
+            amount: reader.decimal()?,
+            ..bucket
+        })
+    }
+
+    /// Its bucket.
+    fn bucket(&self) -> Option<Bucket> {
+        self.stamped()?.dated()
+    }
+}
+
+/// Reads what `after` wrote.
+fn read_after(reader: &mut Reader, from: Stamp) -> Option<Option<Stamp>> {
+    let Some(seconds) = reader.word()?.checked_sub(1) else {
+        return Some(None);
+    };
+    let seconds = from.seconds.checked_add(packed::unzigzag(seconds))?;
+    let nanos = u32::try_from(reader.word()?).ok()?;
+    Some(Some(Stamp { seconds, nanos }))
+}
+
+/// Room made for a record at a time: most take about two dozen bytes.
+const TYPICAL_RECORD: usize = 32;
+
+/// Live buckets in spending order, packed.
+#[derive(Debug, Clone, Default)]
+pub struct Buckets {
+    bytes: Vec<u8>,
+}
+
+impl Buckets {
+    /// The buckets in spending order.
+    pub fn iter(&self) -> impl Iterator<Item = Bucket> + '_ {
+        self.records().map_while(|record| record.bucket())
+    }
+
+    /// What the bucket `id` holds, if it is here.
+    pub fn amount(&self, id: u64) -> Option<Decimal> {
+        let record = self.records().find(|r| r.id() == Some(id))?;
+        Some(record.stamped()?.amount)
+    }
+
+    /// Its records, first to last.
+    fn records(&self) -> impl Iterator<Item = Record<'_>> + '_ {
+        let mut start = 0;
+        std::iter::from_fn(move || {
+            let body = usize::from(*self.bytes.get(start)?);
+            let at = start..start + body + 2;
+            let record = Record::new(at.clone(), self.bytes.get(start + 1..at.end - 1)?);
+            start = at.end;
+            Some(record)
+        })
+    }
+
+    /// Its records, last to first.
+    fn records_back(&self) -> impl Iterator<Item = Record<'_>> + '_ {
+        let mut end = self.bytes.len();
+        std::iter::from_fn(move || {
+            let body = usize::from(*self.bytes.get(end.checked_sub(1)?)?);
+            let at = end.checked_sub(body + 2)?..end;
+            let record = Record::new(at.clone(), self.bytes.get(at.start + 1..end - 1)?);
+            end = at.start;
+            Some(record)
+        })
+    }
+
+    /// Adds a bucket in its place in spending order: after every bucket it
+    /// does not come before.
+    pub fn insert(&mut self, bucket: Bucket) {
+        let bucket = bucket.stamped();
+        let order = bucket.order();
+        let before = |r: &Record| r.dates().is_some_and(|(b, _)| b.order() > order);
+        let last_before = self.records_back().next().is_some_and(|r| before(&r));
+        let at = if last_before {
+            let later = self.records().find(before);
+            later.map_or(self.bytes.len(), |r| r.at.start)
+        } else {
+            self.bytes.len()
+        };
+        self.put(at..at, &bucket);
+    }
+
+    /// Writes `bucket`'s record in place of the bytes `at` (a record, or
+    /// none to insert it there).
+    fn put(&mut self, at: Range<usize>, bucket: &Bucket<Stamp>) {
+        let end = self.bytes.len();
+        room_for(&mut self.bytes, TYPICAL_RECORD);
+        bucket.pack(&mut self.bytes);
+        let len = self.bytes.len() - end;
+        if let Some(tail) = self.bytes.get_mut(at.start..) {
+            tail.rotate_right(len);
+        }
+        self.bytes.drain(at.start + len..at.end + len);
+    }
+
+    /// Removes the first bucket `wanted` picks (in spending order) and
+    /// returns it.
+    fn remove_where(&mut self, wanted: impl Fn(&Record) -> bool) -> Option<Bucket> {
+        let record = self.records().find(wanted)?;
+        let (at, bucket) = (record.at.clone(), record.bucket());
+        self.bytes.drain(at);
+        bucket
+    }
+
+    /// Removes the bucket `id` and returns it.
+    pub fn remove(&mut self, id: u64) -> Option<Bucket> {
+        self.remove_where(|r| r.id() == Some(id))
+    }
+
+    /// Removes the first bucket in spending order and returns it.
+    pub fn remove_first(&mut self) -> Option<Bucket> {
+        self.remove_where(|_| true)
+    }
+
+    /// Changes the buckets as a list, kept in spending order (for work
+    /// that changes several at once: spending, taking back).
+    pub fn rewrite<R>(&mut self, change: impl FnOnce(&mut Vec<Bucket>) -> R) -> R {
+        let mut list: Vec<Bucket> = self.iter().collect();
+        let result = change(&mut list);
+        self.bytes.clear();
+        for bucket in &list {
+            bucket.stamped().pack(&mut self.bytes);
+        }
+        result
+    }
+
+    /// Plans the clock work of bucket `id` (searched from the last, where
+    /// an award's bucket nearly always is), in scheduling order from `seq`:
+    /// its release first if `releases`, then its expiry if it expires.
+    /// Returns how many places in the order it took and the key of its
+    /// first work (`None` if it has none, or no such bucket is here).
+    pub fn plan(&mut self, id: u64, seq: u64, releases: bool) -> (u64, Option<WorkKey>) {
+        let found = self.records_back().find(|r| r.id() == Some(id));
+        let Some((at, mut bucket)) = found.and_then(|r| Some((r.at.clone(), r.stamped()?))) else {
+            return (0, None);
+        };
+        let taken = u64::from(releases) + u64::from(bucket.expires_at.is_some());
+        bucket.set_work(if taken == 0 { 0 } else { seq }, releases);
+        self.put(at, &bucket);
+        let first = bucket
+            .first_work()
+            .and_then(|((at, seq), _)| Some((at.dated()?, seq)));
+        (taken, first)
+    }
+
+    /// The key of the clock work in scheduling order `seq`, if it is still
+    /// to do.
+    pub fn key_of(&self, seq: u64) -> Option<WorkKey> {
+        let (at, seq) = self
+            .records()
+            .filter(|r| r.may_have_work(seq))
+            .filter_map(|r| Some(r.dates()?.0))
+            .flat_map(|b| [b.release_key(), b.expiry_key()])
+            .flatten()
+            .find(|(_, s)| *s == seq)?;
+        Some((at.dated()?, seq))
+    }
+
+    /// The first clock work of the buckets, by key.
+    pub fn next_work(&self) -> Option<(WorkKey, BucketWork)> {
+        let mut first: Option<(WorkKey<Stamp>, BucketWork)> = None;
+        let planned = self.records().filter(Record::has_work);
+        for work in planned.filter_map(|r| r.dates()?.0.first_work()) {
+            if first.is_none_or(|(key, _)| work.0 < key) {
+                first = Some(work);
+            }
+        }
+        first.and_then(|((at, seq), work)| Some(((at.dated()?, seq), work)))
+    }
+
+    /// The clock work keyed `key` (the buckets' first), if it is still to
+    /// do; a release is marked done, leaving the bucket's expiry next.
+    pub fn take_work(&mut self, key: WorkKey) -> Option<BucketWork> {
+        let (at, seq) = (Stamp::from(key.0), key.1);
+        let record = self.records().filter(|r| r.may_have_work(seq)).find(|r| {
+            r.dates().is_some_and(|(b, _)| {
+                b.release_key() == Some((at, seq)) || b.expiry_key() == Some((at, seq))
+            })
+        })?;
+        let (place, mut bucket) = (record.at.clone(), record.stamped()?);
+        if bucket.release_key() == Some((at, seq)) {
+            bucket.set_work(seq + 1, false);
+            self.put(place, &bucket);
+            return Some(BucketWork::Release(bucket.id));
+        }
+        Some(BucketWork::Expire(bucket.id))
+    }
+
+    /// Moves every bucket's scheduling order `offset` places on.
+    pub fn offset_seqs(&mut self, offset: u64) {
+        self.rewrite(|buckets| {
+            for bucket in buckets.iter_mut().filter(|b| b.work > 0) {
+                bucket.set_work(bucket.seq().saturating_add(offset), bucket.releasing());
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::purchases::tests::{decimal, instant};
+    use proptest::prelude::*;
+
+    fn bucket() -> impl Strategy<Value = Bucket> {
+        (
+            (any::<u64>(), decimal(), instant()),
+            (instant(), prop::option::of(instant())),
+            (0u64..1 << 62, any::<bool>()),
+        )
+            .prop_map(
+                |((id, amount, earned_at), (available_at, expires_at), work)| {
+                    let mut bucket = Bucket::new(id, amount, earned_at, available_at, expires_at);
+                    bucket.set_work(work.0, work.1);
+                    bucket
+                },
+            )
+    }
+
+    /// A change to a wallet's buckets (a bucket by its place in the list).
+    #[derive(Debug, Clone)]
+    enum Step {
+        Insert(Bucket),
+        Plan(usize, u64, bool),
+        Remove(usize),
+        RemoveFirst,
+        SetAmount(usize, Decimal),
+        KeyOf(usize),
+        TakeNextWork,
+        Offset(u64),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => bucket().prop_map(Step::Insert),
+            2 => (0usize..8, 1u64..1 << 40, any::<bool>()).prop_map(|(i, s, r)| Step::Plan(i, s, r)),
+            1 => (0usize..8).prop_map(Step::Remove),
+            1 => Just(Step::RemoveFirst),
+            1 => (0usize..8, decimal()).prop_map(|(i, d)| Step::SetAmount(i, d)),
+            1 => (0usize..8).prop_map(Step::KeyOf),
+            2 => Just(Step::TakeNextWork),
+            1 => (0u64..1 << 20).prop_map(Step::Offset),
+        ]
+    }
+
+    // The model: the list of buckets the wallet kept before they were
+    // packed, and its methods as they were.
+
+    fn model_plan(
+        model: &mut [Bucket],
+        id: u64,
+        seq: u64,
+        releases: bool,
+    ) -> (u64, Option<WorkKey>) {
+        let Some(bucket) = model.iter_mut().find(|b| b.id == id) else {
+            return (0, None);
+        };
+        let taken = u64::from(releases) + u64::from(bucket.expires_at.is_some());
+        bucket.set_work(if taken == 0 { 0 } else { seq }, releases);
+        (taken, bucket.first_work().map(|(key, _)| key))
+    }
+
+    fn model_key_of(model: &[Bucket], seq: u64) -> Option<WorkKey> {
+        model
+            .iter()
+            .flat_map(|b| [b.release_key(), b.expiry_key()])
+            .flatten()
+            .find(|(_, s)| *s == seq)
+    }
+
+    fn model_next_work(model: &[Bucket]) -> Option<(WorkKey, BucketWork)> {
+        let mut first: Option<(WorkKey, BucketWork)> = None;
+        for work in model.iter().filter_map(Bucket::first_work) {
+            if first.is_none_or(|(key, _)| work.0 < key) {
+                first = Some(work);
+            }
+        }
+        first
+    }
+
+    fn model_take_work(model: &mut [Bucket], key: WorkKey) -> Option<BucketWork> {
+        for bucket in model {
+            if bucket.release_key() == Some(key) {
+                bucket.set_work(key.1 + 1, false);
+                return Some(BucketWork::Release(bucket.id));
+            }
+            if bucket.expiry_key() == Some(key) {
+                return Some(BucketWork::Expire(bucket.id));
+            }
+        }
+        None
+    }
+
+    proptest! {
+        /// Packed buckets are the list they stand for, read from either
+        /// end, and their clock work is the list's, whatever their amounts
+        /// and dates.
+        #[test]
+        fn packed_buckets_are_the_list_they_stand_for(steps in prop::collection::vec(step(), 0..32)) {
+            let mut buckets = Buckets::default();
+            let mut model: Vec<Bucket> = Vec::new();
+            for step in steps {
+                let id_at = |i: usize| model.get(i).map(|b| b.id);
+                match step {
+                    Step::Insert(bucket) => {
+                        // Ids are unique in a wallet.
+                        if model.iter().all(|b| b.id != bucket.id) {
+                            let at = model.partition_point(|b| b.order() <= bucket.order());
+                            model.insert(at, bucket);
+                            buckets.insert(bucket);
+                        }
+                    }
+                    Step::Plan(i, seq, releases) => {
+                        let id = id_at(i).unwrap_or(u64::MAX);
+                        let expected = model_plan(&mut model, id, seq, releases);
+                        prop_assert_eq!(buckets.plan(id, seq, releases), expected);
+                    }
+                    Step::Remove(i) => {
+                        if let Some(id) = id_at(i) {
+                            let expected = model.remove(i);
+                            prop_assert_eq!(buckets.remove(id), Some(expected));
+                        }
+                    }
+                    Step::RemoveFirst => {
+                        let expected = (!model.is_empty()).then(|| model.remove(0));
+                        prop_assert_eq!(buckets.remove_first(), expected);
+                    }
+                    Step::SetAmount(i, amount) => {
+                        if let Some(bucket) = model.get_mut(i) {
+                            bucket.amount = amount;
+                        }
+                        model.retain(|b| !b.amount.is_zero());
+                        buckets.rewrite(|list| {
+                            if let Some(bucket) = list.get_mut(i) {
+                                bucket.amount = amount;
+                            }
+                            list.retain(|b| !b.amount.is_zero());
+                        });
+                    }
+                    Step::KeyOf(i) => {
+                        let seq = model.get(i).map_or(1, |b| b.seq() + u64::from(i % 2 == 1));
+                        prop_assert_eq!(buckets.key_of(seq), model_key_of(&model, seq));
+                    }
+                    Step::TakeNextWork => {
+                        let next = model_next_work(&model);
+                        prop_assert_eq!(buckets.next_work(), next);
+                        if let Some((key, _)) = next {
+                            let expected = model_take_work(&mut model, key);
+                            prop_assert_eq!(buckets.take_work(key), expected);
+                        }
+                    }
+                    Step::Offset(offset) => {
+                        for bucket in model.iter_mut().filter(|b| b.work > 0) {
+                            bucket.set_work(bucket.seq().saturating_add(offset), bucket.releasing());
+                        }
+                        buckets.offset_seqs(offset);
+                    }
+                }
+                let forward: Vec<Bucket> = buckets.iter().collect();
+                prop_assert_eq!(&forward, &model);
+                let mut backward: Vec<Bucket> =
+                    buckets.records_back().filter_map(|r| r.bucket()).collect();
+                backward.reverse();
+                prop_assert_eq!(&backward, &model);
+            }
+        }
+
+        /// A bucket's clock work, kept in one number, comes back as it was
+        /// planned, and moved on by an offset keeps whether the release
+        /// waits.
+        #[test]
+        fn a_buckets_work_comes_back_as_planned(
+            seq in 1_u64..1 << 62,
+            offset in 0_u64..1 << 61,
+            releases: bool,
+            expires: bool,
+        ) {
+            let day = |d: i64| DateTime::<Utc>::from_timestamp(1_735_689_600 + d * 86_400, 0).unwrap();
+            let mut buckets = Buckets::default();
+            buckets.insert(Bucket::new(1, Decimal::TEN, day(1), day(1), expires.then(|| day(20))));
+            let (taken, first) = buckets.plan(1, seq, releases);
+            prop_assert_eq!(taken, u64::from(releases) + u64::from(expires));
+            let planned = buckets.iter().next().unwrap();
+            prop_assert_eq!(planned.seq(), if taken == 0 { 0 } else { seq });
+            prop_assert_eq!(planned.releasing(), releases);
+            prop_assert_eq!(first.is_some(), taken > 0);
+            buckets.offset_seqs(offset);
+            let moved = buckets.iter().next().unwrap();
+            prop_assert_eq!(moved.seq(), if taken == 0 { 0 } else { seq + offset });
+            prop_assert_eq!(moved.releasing(), releases);
+            let expiry = moved.expires_at.map(|at| (at, seq + offset + u64::from(releases)));
+            prop_assert_eq!(moved.expiry_key(), expiry);
+        }
+    }
+
+    fn record_of(bucket: &Bucket) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        bucket.stamped().pack(&mut bytes);
+        bytes
+    }
+
+    #[test]
+    fn the_longest_record_fits_its_length_bytes() {
+        let far = DateTime::<Utc>::MAX_UTC;
+        let mut bucket = Bucket::new(
+            u64::MAX,
+            Decimal::MIN,
+            DateTime::<Utc>::MIN_UTC,
+            far,
+            Some(far),
+        );
+        bucket.set_work(u64::MAX >> 1, true);
+        let bytes = record_of(&bucket);
+        assert!(bytes.len() <= 90, "{} bytes", bytes.len());
+        let buckets = Buckets { bytes };
+        assert_eq!(buckets.iter().collect::<Vec<_>>(), [bucket]);
+    }
+
+    #[test]
+    fn an_award_of_these_years_takes_26_bytes() {
+        let earned = DateTime::<Utc>::from_timestamp(1_740_000_000, 0).unwrap();
+        let expires = DateTime::<Utc>::from_timestamp(1_740_000_000 + 366 * 86_400, 0);
+        let mut bucket = Bucket::new(12_000_000, Decimal::new(1250, 2), earned, earned, expires);
+        bucket.set_work(30_000_000, false);
+        assert_eq!(record_of(&bucket).len(), 26);
+    }
+}
