@@ -132,10 +132,10 @@ impl Bucket<Stamp> {
     fn pack(&self, out: &mut Vec<u8>) {
         let start = out.len();
         out.push(0);
-        packed::wide(u128::from(self.work), out);
-        packed::wide(u128::from(self.id), out);
-        packed::wide(u128::from(packed::zigzag(self.earned_at.seconds)), out);
-        packed::number(self.earned_at.nanos as usize, out);
+        packed::word(self.work, out);
+        packed::word(self.id, out);
+        packed::word(packed::zigzag(self.earned_at.seconds), out);
+        packed::word(u64::from(self.earned_at.nanos), out);
         after(self.earned_at, Some(self.available_at), out);
         after(self.earned_at, self.expires_at, out);
         packed::decimal(self.amount, out);
@@ -231,10 +231,11 @@ fn after(from: Stamp, to: Option<Stamp>, out: &mut Vec<u8>) {
         Some(to) => {
             // Both within chrono's range (under 2^44 seconds from 1970): no overflow.
             let seconds = to.seconds - from.seconds;
-            packed::wide(u128::from(packed::zigzag(seconds)) + 1, out);
-            packed::number(to.nanos as usize, out);
+            // Zigzag of under 2^45: no overflow.
+            packed::word(packed::zigzag(seconds) + 1, out);
+            packed::word(u64::from(to.nanos), out);
         }
-        None => packed::wide(0, out),
+        None => packed::word(0, out),
     }
 }
 

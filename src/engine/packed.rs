@@ -392,6 +392,16 @@ pub(super) fn wide(n: u128, out: &mut Vec<u8>) {
     out.extend_from_slice(varint::encode::u128(n, &mut varint::encode::u128_buffer()));
 }
 
+/// A number of up to 64 bits as the varint `wide` writes, a byte at a time
+/// (without `wide`'s buffer: a bucket is packed again at each change).
+pub(super) fn word(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
 /// `None` as 0, `Some(n)` as n + 1.
 pub(super) fn maybe_number(n: Option<usize>, out: &mut Vec<u8>) {
     number(n.map_or(0, |n| n.saturating_add(1)), out);
@@ -527,12 +537,16 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// `word` reads every 64-bit number `wide` and `number` write, as
-        /// `wide` reads it, and nothing wider.
+        /// `word` writes 64-bit numbers as `wide` does, and reads every
+        /// one `wide` and `number` write, as `wide` reads it, and nothing
+        /// wider.
         #[test]
         fn words_read_as_wide_numbers_do(n: u64, wider in (1u128 << 64)..=u128::MAX) {
             let mut bytes = Vec::new();
             wide(u128::from(n), &mut bytes);
+            let mut by_word = Vec::new();
+            word(n, &mut by_word);
+            proptest::prop_assert_eq!(&by_word, &bytes);
             number(n as usize, &mut bytes);
             wide(wider, &mut bytes);
             let mut reader = Reader(&bytes);
