@@ -475,19 +475,25 @@ impl Buckets {
     /// The clock work keyed `key` (the buckets' first), if it is still to
     /// do; a release is marked done, leaving the bucket's expiry next.
     pub fn take_work(&mut self, key: WorkKey) -> Option<BucketWork> {
-        let (at, seq) = (Stamp::from(key.0), key.1);
-        let record = self.records().filter(|r| r.may_have_work(seq)).find(|r| {
-            r.dates().is_some_and(|(b, _)| {
-                b.release_key() == Some((at, seq)) || b.expiry_key() == Some((at, seq))
-            })
-        })?;
-        let (place, mut bucket) = (record.at.clone(), record.stamped()?);
-        if bucket.release_key() == Some((at, seq)) {
-            bucket.set_work(seq + 1, false);
-            self.put(place, &bucket);
-            return Some(BucketWork::Release(bucket.id));
+        let key = (Stamp::from(key.0), key.1);
+        let (place, bucket, mut amount) = self
+            .records()
+            .filter(|r| r.may_have_work(key.1))
+            .find_map(|r| {
+                let (bucket, amount) = r.dates()?;
+                let due = bucket.release_key() == Some(key) || bucket.expiry_key() == Some(key);
+                due.then(|| (r.at.clone(), bucket, amount))
+            })?;
+        if bucket.release_key() != Some(key) {
+            return Some(BucketWork::Expire(bucket.id));
         }
-        Some(BucketWork::Expire(bucket.id))
+        let mut released = Bucket {
+            amount: amount.decimal()?,
+            ..bucket
+        };
+        released.set_work(key.1 + 1, false);
+        self.put(place, &released);
+        Some(BucketWork::Release(released.id))
     }
 
     /// Moves every bucket's scheduling order `offset` places on.
