@@ -241,7 +241,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     }
     // Opens every file now, so a missing one stops the run before anything is written.
     let bar = progress::bytes(input::total_bytes(&args.inputs), "read");
-    let records = input::records(&program, &args.inputs, &bar)?;
+    let records = input::records(&program, &args.inputs, &bar, 1)?;
     let mut folder = Folder::open(&args.out, "summary.json")?;
     let ledger = LedgerWriter::new(
         &program,
@@ -276,7 +276,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     // above stop the run on a missing one before anything is written).
     drop(records);
     let open = || {
-        let records = input::records(&program, &args.inputs, &bar)?;
+        let records = input::records(&program, &args.inputs, &bar, usize::from(args.threads))?;
         Ok(if wants_kpis {
             Box::new(RunEvents::observing(&kpi_events, &program, records)) as Records
         } else {
@@ -317,7 +317,12 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     Table::Ledger.add(&mut folder, ledger.finish()?)?;
     let now = engine.clock().unwrap_or_default();
     Table::Members.write(&mut folder, args.output_format, |f| {
-        Ok(report::write_members(&engine, now, f)?)
+        Ok(report::write_members_on(
+            &engine,
+            now,
+            f,
+            usize::from(args.threads),
+        )?)
     })?;
     Table::Rejects.write(&mut folder, args.output_format, |f| {
         Ok(report::write_rejects(&outcome.rejects, f)?)
