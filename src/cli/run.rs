@@ -117,8 +117,9 @@ pub struct Args {
     /// and the tier mix. Needs --report.
     #[arg(long, value_name = "FILE", requires = "report")]
     html: Option<PathBuf>,
-    /// Threads: 1 reads, applies and writes in turn. With more, records are
-    /// read and typed on a thread of their own, and members are dealt into
+    /// Threads: 1 reads, applies and writes in turn. With more, a CSV
+    /// file's records are read on a thread of their own and typed on
+    /// another, members.csv is formatted on as many, and members are dealt into
     /// as many shards as threads, each applied on a thread of its own that
     /// also formats its ledger lines, merged back in order on the main
     /// thread; for a program whose members can transfer or pool points or
@@ -242,7 +243,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     // Opens every file now, so a missing one stops the run before anything is written.
     let bar = progress::bytes(input::total_bytes(&args.inputs), "read");
     let records = input::records(&program, &args.inputs, &bar, 1)?;
-    let mut folder = Folder::open(&args.out, "summary.json")?;
+    let mut folder = Folder::open(&args.out, "summary.json")?.syncing_aside(args.threads > 1);
     let ledger = LedgerWriter::new(
         &program,
         Table::Ledger.create(&mut folder, args.output_format)?,
