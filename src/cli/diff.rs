@@ -220,7 +220,7 @@ fn on_events(
     let total = input::total_bytes(&inputs(&args.old)).map(|bytes| 2 * bytes);
     let bar = progress::bytes(total, "read");
     let side = |path: &PathBuf, program| {
-        let records = input::records(program, &inputs(path), &bar)?;
+        let records = input::records(program, &inputs(path), &bar, 1)?;
         loyalty::run::diff::outcome(program, records, until).map_err(Error::Replay)
     };
     let until = args

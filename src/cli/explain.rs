@@ -42,7 +42,7 @@ struct Rejected {
 pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let program = input::program(&args.inputs.program)?;
     let until = input::until(&program, args.inputs.until.as_deref())?;
-    let records = input::records(&program, &args.inputs, &indicatif::ProgressBar::hidden())?;
+    let records = input::records(&program, &args.inputs, &indicatif::ProgressBar::hidden(), 1)?;
     let options = args.inputs.options(until, false);
     // Nothing is written, so nothing can fail to be.
     let Ok(explained) = explain::explain(&program, records, options, &args.member) else {

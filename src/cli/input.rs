@@ -71,12 +71,13 @@ pub fn program(path: &Path) -> Result<Program, Error> {
     }
 }
 
-/// The events of every file, one after the other, typed or rejected; the
-/// bytes read counted on `bar`.
+/// The events of every file, one after the other, typed or rejected (on
+/// `threads` threads: `events::read_on`); the bytes read counted on `bar`.
 pub fn records<'p>(
     program: &'p Program,
     inputs: &Inputs,
     bar: &ProgressBar,
+    threads: usize,
 ) -> Result<Box<dyn Iterator<Item = Result<Event, Reject>> + 'p>, Error> {
     let mut all: Box<dyn Iterator<Item = Result<Event, Reject>> + 'p> =
         Box::new(std::iter::empty());
@@ -96,7 +97,13 @@ pub fn records<'p>(
             })?;
             Box::new(BufReader::new(bar.wrap_read(file)))
         };
-        all = Box::new(all.chain(events::read(program, format, reader, &display_name(path))));
+        all = Box::new(all.chain(events::read_on(
+            program,
+            format,
+            reader,
+            &display_name(path),
+            threads,
+        )));
     }
     Ok(Box::new(progress::counting(all, bar)))
 }

@@ -117,8 +117,9 @@ pub struct Args {
     /// and the tier mix. Needs --report.
     #[arg(long, value_name = "FILE", requires = "report")]
     html: Option<PathBuf>,
-    /// Threads: 1 reads, applies and writes in turn. With more, records are
-    /// read and typed on a thread of their own, and members are dealt into
+    /// Threads: 1 reads, applies and writes in turn. With more, a CSV
+    /// file's records are read on a thread of their own and typed on
+    /// another, members.csv is formatted on as many, and members are dealt into
     /// as many shards as threads, each applied on a thread of its own that
     /// also formats its ledger lines, merged back in order on the main
     /// thread; for a program whose members can transfer or pool points or
@@ -241,8 +242,8 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     }
     // Opens every file now, so a missing one stops the run before anything is written.
     let bar = progress::bytes(input::total_bytes(&args.inputs), "read");
-    let records = input::records(&program, &args.inputs, &bar)?;
-    let mut folder = Folder::open(&args.out, "summary.json")?;
+    let records = input::records(&program, &args.inputs, &bar, 1)?;
+    let mut folder = Folder::open(&args.out, "summary.json")?.syncing_aside(args.threads > 1);
     let ledger = LedgerWriter::new(
         &program,
         Table::Ledger.create(&mut folder, args.output_format)?,
@@ -276,7 +277,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     // above stop the run on a missing one before anything is written).
     drop(records);
     let open = || {
-        let records = input::records(&program, &args.inputs, &bar)?;
+        let records = input::records(&program, &args.inputs, &bar, usize::from(args.threads))?;
         Ok(if wants_kpis {
             Box::new(RunEvents::observing(&kpi_events, &program, records)) as Records
         } else {
@@ -317,7 +318,12 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     Table::Ledger.add(&mut folder, ledger.finish()?)?;
     let now = engine.clock().unwrap_or_default();
     Table::Members.write(&mut folder, args.output_format, |f| {
-        Ok(report::write_members(&engine, now, f)?)
+        Ok(report::write_members_on(
+            &engine,
+            now,
+            f,
+            usize::from(args.threads),
+        )?)
     })?;
     Table::Rejects.write(&mut folder, args.output_format, |f| {
         Ok(report::write_rejects(&outcome.rejects, f)?)

@@ -5,7 +5,15 @@ use super::basket::Rows;
 use super::record::{type_cells, Cells, Envelope};
 use super::{echo, Event, Origin, Reject, BOM};
 use crate::compile::ir::{EventType, EventTypeId, Field, Program};
+use ::csv::StringRecord;
+use std::collections::VecDeque;
 use std::io::{BufRead, Read};
+use std::sync::Arc;
+
+/// Rows read at a time when they are typed on a thread of their own
+/// (`CsvRecords::typed_aside`): enough that starting the thread is small
+/// beside typing them, few enough to keep memory flat.
+const ROWS_AT_A_TIME: usize = 4096;
 
 /// A file's columns, and where typing finds each field in its rows: worked
 /// out once from the header, so that typing a row looks nothing up by name.
@@ -73,7 +81,7 @@ impl Header {
 /// A row's cells, found by its header's plan.
 struct Row<'a> {
     header: &'a Header,
-    row: &'a ::csv::StringRecord,
+    row: &'a StringRecord,
 }
 
 impl Row<'_> {
@@ -118,12 +126,23 @@ impl Cells for Row<'_> {
 pub(super) struct CsvRecords<'p, R> {
     program: &'p Program,
     reader: ::csv::Reader<Quotes<R>>,
-    file: std::sync::Arc<str>,
+    file: Arc<str>,
     /// The columns, once the header is read.
-    header: Option<Header>,
-    row: ::csv::StringRecord,
-    /// Set after an error that ends the file: a bad header, a read error.
+    header: Option<Arc<Header>>,
+    row: StringRecord,
+    /// Set after an error that ends the file (a bad header, a read error),
+    /// and, when rows are typed aside, at its end.
     done: bool,
+    /// Whether rows are typed on a thread of their own, a batch at a time,
+    /// while the next batch is read.
+    aside: bool,
+    /// Rows read and not typed yet (each with its line), or why one could
+    /// not be read.
+    unread: Vec<Result<(usize, StringRecord), Reject>>,
+    /// Records typed aside, in order, not handed on yet.
+    typed: VecDeque<Result<Event, Reject>>,
+    /// Rows typed, to read into again.
+    spare: Vec<StringRecord>,
 }
 
 impl<'p, R: BufRead> CsvRecords<'p, R> {
@@ -137,9 +156,19 @@ impl<'p, R: BufRead> CsvRecords<'p, R> {
                 .from_reader(Quotes::new(input)),
             file: file.into(),
             header: None,
-            row: ::csv::StringRecord::new(),
+            row: StringRecord::new(),
             done: false,
+            aside: false,
+            unread: Vec::new(),
+            typed: VecDeque::new(),
+            spare: Vec::new(),
         }
+    }
+
+    /// Rows typed on a thread of their own while the next rows are read
+    /// (when `aside`): the same records, in the same order.
+    pub(super) fn typed_aside(self, aside: bool) -> Self {
+        CsvRecords { aside, ..self }
     }
 
     fn reject(&self, line: usize, reason: String) -> Reject {
@@ -170,18 +199,26 @@ impl<'p, R: BufRead> CsvRecords<'p, R> {
             let reason = format!("the header has column `{}` twice", echo(twice));
             return Err(self.reject(1, reason));
         }
-        self.header = Some(header);
+        self.header = Some(Arc::new(header));
         Ok(true)
     }
 
     /// Reads the next row into `self.row`; `Ok(false)` at the end.
     fn read_row(&mut self) -> Result<bool, Reject> {
-        let read = self.reader.read_record(&mut self.row);
+        let mut row = std::mem::take(&mut self.row);
+        let read = self.read_into(&mut row);
+        self.row = row;
+        read
+    }
+
+    /// Reads the next row into `row`; `Ok(false)` at the end.
+    fn read_into(&mut self, row: &mut StringRecord) -> Result<bool, Reject> {
+        let read = self.reader.read_record(row);
         if let Some(quote) = self.unclosed_quote() {
             // The row ran to the end of the file.
             self.done = true;
             let start = match &read {
-                Ok(_) => self.row.position(),
+                Ok(_) => row.position(),
                 Err(error) => error.position(),
             };
             let reason = format!(
@@ -286,7 +323,7 @@ impl<R> Quotes<R> {
 
     fn follow(&mut self, bytes: &[u8]) {
         let mut rest = bytes;
-        while let Some(at) = rest.iter().position(|b| *b == b'"') {
+        while let Some(at) = memchr::memchr(b'"', rest) {
             let (before, quote) = rest.split_at(at);
             self.pass(before);
             self.state = match self.state {
@@ -343,7 +380,8 @@ impl<R: BufRead> Iterator for CsvRecords<'_, R> {
     type Item = Result<Event, Reject>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
+        // Rows typed aside may still be waiting after the last was read.
+        if self.done && self.typed.is_empty() && self.unread.is_empty() {
             return None;
         }
         if self.header.is_none() {
@@ -356,24 +394,104 @@ impl<R: BufRead> Iterator for CsvRecords<'_, R> {
                 }
             };
         }
+        if self.aside {
+            return self.next_typed_aside();
+        }
         match self.read_row() {
             Ok(true) => {
-                let line = self.row.position().map_or(0, |p| line_number(p.line()));
-                let origin = Origin {
-                    file: self.file.clone(),
-                    line,
-                };
                 let header = self.header.as_ref()?;
-                let row = Row {
-                    header,
-                    row: &self.row,
-                };
-                Some(type_cells(self.program, origin, &row))
+                let line = row_line(&self.row);
+                Some(type_row(self.program, header, &self.file, line, &self.row))
             }
             Ok(false) => None,
             Err(reject) => Some(Err(reject)),
         }
     }
+}
+
+impl<R: BufRead> CsvRecords<'_, R> {
+    /// The next record, rows typed a batch at a time on a thread of their
+    /// own while the next batch is read.
+    fn next_typed_aside(&mut self) -> Option<Result<Event, Reject>> {
+        loop {
+            if let Some(record) = self.typed.pop_front() {
+                return Some(record);
+            }
+            if self.unread.is_empty() {
+                self.unread = self.read_rows();
+                if self.unread.is_empty() {
+                    return None;
+                }
+            }
+            let rows = std::mem::take(&mut self.unread);
+            let (program, header, file) = (self.program, self.header.clone()?, self.file.clone());
+            let (typed, spare) = std::thread::scope(|scope| {
+                let typing = scope.spawn(move || type_rows(program, &header, &file, rows));
+                self.unread = self.read_rows();
+                typing
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+            });
+            self.typed.extend(typed);
+            self.spare = spare;
+        }
+    }
+
+    /// Reads up to `ROWS_AT_A_TIME` rows, or why one could not be read,
+    /// into rows typed before.
+    fn read_rows(&mut self) -> Vec<Result<(usize, StringRecord), Reject>> {
+        let mut rows = Vec::with_capacity(ROWS_AT_A_TIME);
+        while rows.len() < ROWS_AT_A_TIME && !self.done {
+            let mut row = self.spare.pop().unwrap_or_default();
+            match self.read_into(&mut row) {
+                Ok(true) => rows.push(Ok((row_line(&row), row))),
+                Ok(false) => self.done = true,
+                Err(reject) => rows.push(Err(reject)),
+            }
+        }
+        rows
+    }
+}
+
+/// Types `rows` (those not read passed on as they are); gives back the
+/// rows emptied, to read into again.
+fn type_rows(
+    program: &Program,
+    header: &Header,
+    file: &Arc<str>,
+    rows: Vec<Result<(usize, StringRecord), Reject>>,
+) -> (Vec<Result<Event, Reject>>, Vec<StringRecord>) {
+    let mut spare = Vec::with_capacity(rows.len());
+    let typed = rows
+        .into_iter()
+        .map(|row| {
+            let (line, row) = row?;
+            let typed = type_row(program, header, file, line, &row);
+            spare.push(row);
+            typed
+        })
+        .collect();
+    (typed, spare)
+}
+
+/// Types one row read at `line` of `file`.
+fn type_row(
+    program: &Program,
+    header: &Header,
+    file: &Arc<str>,
+    line: usize,
+    row: &StringRecord,
+) -> Result<Event, Reject> {
+    let origin = Origin {
+        file: file.clone(),
+        line,
+    };
+    type_cells(program, origin, &Row { header, row })
+}
+
+/// The line a row starts on.
+fn row_line(row: &StringRecord) -> usize {
+    row.position().map_or(0, |p| line_number(p.line()))
 }
 
 impl<R: BufRead> Rows for CsvRecords<'_, R> {
@@ -461,6 +579,55 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn rows_typed_aside_are_the_records_typed_in_turn() {
+        // More rows than three batches; bad rows (an unknown type, a cell
+        // too many, a number that is not one, a time that is not one, a
+        // cell not UTF-8) on either side of the batches' edges, and a quote
+        // never closed near the end.
+        let mut text = b"id,time,member,type,amount,nights\n".to_vec();
+        let bad = [0, 1, 4093, 4094, 4095, 4096, 4097, 8190, 8191, 8192, 12_000];
+        for i in 0..13_000usize {
+            let row = match (bad.contains(&i), i % 5) {
+                (false, _) => format!(
+                    "e{i},2025-03-01T10:00:00Z,m{},purchase,{}.5,\n",
+                    i % 50,
+                    i % 90
+                ),
+                (true, 0) => format!("e{i},2025-03-01,m1,purchse,5,\n"),
+                (true, 1) => format!("e{i},2025-03-01,m1,purchase,5,,\n"),
+                (true, 2) => format!("e{i},2025-03-01,m1,purchase,five,\n"),
+                (true, 3) => format!("e{i},2025-02-111:00,m1,purchase,5,\n"),
+                (true, _) => format!("e{i},2025-03-01,m1,purchase,5,\u{1}\n"),
+            };
+            text.extend_from_slice(row.as_bytes());
+            if i == 8192 {
+                // A cell that is not UTF-8.
+                text.extend_from_slice(b"e-x,2025-03-01,m1,purchase,5,\xff\n");
+            }
+        }
+        text.extend_from_slice(b"e-q,2025-03-01,m1,\"purchase,5,\ne-r,2025-03-01,m1,purchase,5,\n");
+        let program = program(PROGRAM);
+        let in_turn: Vec<_> = read(&program, Format::Csv, text.as_slice(), "f").collect();
+        let aside: Vec<_> =
+            crate::events::read_on(&program, Format::Csv, text.as_slice(), "f", 2).collect();
+        let rejects = in_turn.iter().filter(|r| r.is_err()).count();
+        assert_eq!(
+            rejects,
+            bad.len() + 2,
+            "each bad row, the cell not UTF-8 and the quote"
+        );
+        assert_eq!(in_turn.len(), 13_002);
+        let differ = aside.iter().zip(&in_turn).position(|(a, b)| a != b);
+        assert_eq!(
+            differ,
+            None,
+            "{:?}",
+            differ.map(|at| (&aside[at], &in_turn[at]))
+        );
+        assert_eq!(aside.len(), in_turn.len());
     }
 
     #[test]

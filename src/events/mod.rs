@@ -339,10 +339,24 @@ pub fn read<'p, R: BufRead + 'p>(
     input: R,
     file: &str,
 ) -> Box<dyn Iterator<Item = Result<Event, Reject>> + 'p> {
+    read_on(program, format, input, file, 1)
+}
+
+/// `read`, on `threads` threads: with more than one, a CSV file's rows are
+/// typed on a thread of their own while the next rows are read (the same
+/// records in the same order; the other formats are read as `read` reads
+/// them).
+pub fn read_on<'p, R: BufRead + 'p>(
+    program: &'p Program,
+    format: Format,
+    input: R,
+    file: &str,
+    threads: usize,
+) -> Box<dyn Iterator<Item = Result<Event, Reject>> + 'p> {
     match format {
         Format::Csv => Box::new(basket::Baskets::new(
             program,
-            csv::CsvRecords::new(program, input, file),
+            csv::CsvRecords::new(program, input, file).typed_aside(threads > 1),
         )),
         Format::Jsonl => Box::new(jsonl::JsonlRecords::new(program, input, file)),
         Format::Yaml => yaml::read(program, input, file),

@@ -237,6 +237,22 @@ impl<'p, W: Write> LedgerWriter<'p, W> {
 /// Writes each member's end state: tier, balance and pending points per
 /// points type, and the tier measures.
 pub fn write_members<W: Write>(engine: &Engine, now: DateTime<Utc>, out: W) -> csv::Result<()> {
+    write_members_on(engine, now, out, 1)
+}
+
+/// Members formatted at a time by `write_members_on`'s threads together:
+/// a few MB of rows held at once, whatever the number of members.
+const MEMBERS_AT_A_TIME: usize = 1 << 16;
+
+/// `write_members`, the rows formatted on `threads` threads (the same
+/// bytes): each formats its share of every `MEMBERS_AT_A_TIME` members,
+/// written in member order.
+pub fn write_members_on<W: Write>(
+    engine: &Engine,
+    now: DateTime<Utc>,
+    out: W,
+    threads: usize,
+) -> csv::Result<()> {
     let program = engine.program();
     let mut csv = csv::Writer::from_writer(out);
     let mut header = vec!["member".to_string(), "tier".to_string()];
@@ -248,10 +264,41 @@ pub fn write_members<W: Write>(engine: &Engine, now: DateTime<Utc>, out: W) -> c
         header.extend(tiers.measure_names.iter().cloned());
     }
     csv.write_record(&header)?;
-    for member in engine.members() {
-        csv.write_record(member_row(program, member, now))?;
+    let members = engine.members();
+    if threads <= 1 {
+        for member in members {
+            csv.write_record(member_row(program, member, now))?;
+        }
+        csv.flush()?;
+        return Ok(());
     }
-    csv.flush()?;
+    let mut out = csv.into_inner().map_err(|e| e.into_error())?;
+    for block in members.chunks(MEMBERS_AT_A_TIME) {
+        let share = block.len().div_ceil(threads).max(1);
+        let rows = |part: &[&Member]| -> csv::Result<Vec<u8>> {
+            let mut csv = csv::Writer::from_writer(Vec::new());
+            for member in part {
+                csv.write_record(member_row(program, member, now))?;
+            }
+            csv.into_inner().map_err(|e| e.into_error().into())
+        };
+        let formatted: Vec<csv::Result<Vec<u8>>> = std::thread::scope(|scope| {
+            let mut parts = block.chunks(share);
+            let first = parts.next().unwrap_or_default();
+            let others: Vec<_> = parts.map(|part| scope.spawn(move || rows(part))).collect();
+            let mut formatted = vec![rows(first)];
+            formatted.extend(others.into_iter().map(|other| {
+                other
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+            }));
+            formatted
+        });
+        for bytes in formatted {
+            out.write_all(&bytes?)?;
+        }
+    }
+    out.flush()?;
     Ok(())
 }
 

@@ -106,12 +106,26 @@ impl AtomicFile {
 
     /// Flushed and synced to the disk, still under its temporary name.
     fn close(self) -> Result<Closed, Error> {
+        self.close_syncing(false)
+    }
+
+    /// Flushed, still under its temporary name, and synced to the disk:
+    /// here, or on a thread of its own when `aside` (joined when the file
+    /// is put in place).
+    fn close_syncing(self, aside: bool) -> Result<Closed, Error> {
         let failed = Error::new("write", &self.target);
         let file = self.out.into_inner().map_err(|e| failed(e.into_error()))?;
-        file.sync_all().map_err(Error::new("write", &self.target))?;
+        let syncing = if aside {
+            let sync = std::thread::Builder::new().spawn(move || file.sync_all());
+            Some(sync.map_err(Error::new("write", &self.target))?)
+        } else {
+            file.sync_all().map_err(Error::new("write", &self.target))?;
+            None
+        };
         Ok(Closed {
             temporary: self.temporary,
             target: self.target,
+            syncing,
         })
     }
 
@@ -155,11 +169,25 @@ impl Write for AtomicFile {
 struct Closed {
     temporary: Temporary,
     target: PathBuf,
+    /// Its sync to the disk, going on on a thread of its own.
+    syncing: Option<std::thread::JoinHandle<io::Result<()>>>,
 }
 
 impl Closed {
+    /// Renames the file into place, once it is synced.
     fn put_in_place(self) -> Result<(), Error> {
-        self.temporary.rename(&self.target)
+        let Closed {
+            temporary,
+            target,
+            syncing,
+        } = self;
+        if let Some(syncing) = syncing {
+            let synced = syncing
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            synced.map_err(Error::new("write", &target))?;
+        }
+        temporary.rename(&target)
     }
 }
 
@@ -267,6 +295,9 @@ pub struct Folder {
     created: Vec<String>,
     /// The files complete under their temporary names, in order.
     complete: Vec<(Closed, Listed)>,
+    /// Whether each file added is synced to the disk on a thread of its
+    /// own (`Folder::syncing_aside`).
+    sync_aside: bool,
 }
 
 impl Folder {
@@ -289,7 +320,18 @@ impl Folder {
             previous,
             created: Vec::new(),
             complete: Vec::new(),
+            sync_aside: false,
         })
+    }
+
+    /// Each file added synced to the disk on a thread of its own while the
+    /// next is written, when `aside` (the files are put in place only once
+    /// synced, as always).
+    pub fn syncing_aside(self, aside: bool) -> Folder {
+        Folder {
+            sync_aside: aside,
+            ..self
+        }
     }
 
     /// Writes `bytes` to `path`: as one of the run's files when `path` is
@@ -352,7 +394,7 @@ impl Folder {
             bytes,
             records,
         } = file;
-        let closed = file.close()?;
+        let closed = file.close_syncing(self.sync_aside)?;
         let listed = Listed {
             name,
             // The header is not a row.
@@ -388,6 +430,7 @@ impl Folder {
             previous,
             created: _,
             complete,
+            sync_aside: _,
         } = self;
         let summary_path = dir.join(&summary_name);
         let (closed, listed): (Vec<Closed>, Vec<Listed>) = complete.into_iter().unzip();
@@ -518,6 +561,26 @@ mod tests {
             std::fs::read_to_string(dir.path().join("summary.json")).unwrap(),
             before
         );
+    }
+
+    #[test]
+    fn files_synced_aside_are_put_in_place_as_files_synced_in_turn() {
+        let root = tempfile::tempdir().unwrap();
+        let mut written = Vec::new();
+        for aside in [false, true] {
+            let dir = root.path().join(format!("{aside}"));
+            let mut folder = Folder::open(&dir, "summary.json")
+                .unwrap()
+                .syncing_aside(aside);
+            folder.write("a.csv", |f| f.write_all(b"h\n1\n")).unwrap();
+            folder.write("b.csv", |f| f.write_all(b"h\n")).unwrap();
+            let listed = folder.commit(&serde_json::json!({"run": 1})).unwrap();
+            assert_eq!(names(&dir), ["a.csv", "b.csv", "summary.json"]);
+            let files = ["a.csv", "b.csv", "summary.json"]
+                .map(|name| std::fs::read_to_string(dir.join(name)).unwrap());
+            written.push((listed, files));
+        }
+        assert_eq!(written[0], written[1]);
     }
 
     #[test]
