@@ -10,7 +10,7 @@
 //! events further behind the clock than that.
 
 use super::ledger::{Entry, EntryKind};
-use super::member::Counter;
+use super::member::{Counter, Wallet};
 use super::{packed, Budgets, Engine, Refusal};
 use crate::compile::calendar;
 use crate::compile::ir::Program;
@@ -159,6 +159,7 @@ impl<'p> Engine<'p> {
                     || super::made_events::makes_events(self.program),
                 ..Histories::default()
             });
+            self.keeps_member_totals = true;
         }
     }
 
@@ -402,11 +403,11 @@ impl<'p> Engine<'p> {
             let referrer = slot.referrer().map(slot_of);
             slot.set_referrer(referrer);
             for (p, totals) in self.totals.iter_mut().enumerate() {
-                if let Some(wallet) = before.wallets.get(p) {
-                    totals.subtract(&wallet.totals);
+                if let Some(kept) = before.wallets.get(p).and_then(Wallet::totals) {
+                    totals.subtract(kept);
                 }
-                if let Some(wallet) = slot.wallets.get(p) {
-                    totals.add(&wallet.totals);
+                if let Some(kept) = slot.wallets.get(p).and_then(Wallet::totals) {
+                    totals.add(kept);
                 }
             }
         }
@@ -447,6 +448,9 @@ impl<'p> Engine<'p> {
         clock: DateTime<Utc>,
     ) -> Result<Engine<'p>, (String, Refusal)> {
         let mut scratch = Engine::new(self.program);
+        // Its members replace these: their totals are taken out again at
+        // the next late event.
+        scratch.keeps_member_totals = true;
         scratch.next_bucket = self.next_bucket;
         scratch.budgets = budgets;
         for (_, e) in events {

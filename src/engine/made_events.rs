@@ -216,15 +216,15 @@ impl Engine<'_> {
         let Some(wallet) = self.wallet(m, p) else {
             return;
         };
-        match &mut wallet.expiring {
+        match wallet.expiring() {
             // Zero: the rules at this instant have run.
-            Some((when, sum)) if *when == at => {
+            Some((when, sum)) if when == at => {
                 if !sum.is_zero() {
-                    *sum += amount;
+                    wallet.set_expiring((at, sum + amount));
                 }
                 return;
             }
-            expiring => *expiring = Some((at, amount)),
+            _ => wallet.set_expiring((at, amount)),
         }
         self.seq += 1;
         let seq = AFTER_EXPIRIES + self.seq;
@@ -242,12 +242,12 @@ impl Engine<'_> {
             return;
         };
         let Some((_, expired)) = wallet
-            .expiring
+            .expiring()
             .filter(|(when, sum)| *when == at && !sum.is_zero())
         else {
             return;
         };
-        wallet.expiring = Some((at, Decimal::ZERO));
+        wallet.set_expiring((at, Decimal::ZERO));
         let name = program
             .points
             .get(p.index())

@@ -292,7 +292,8 @@ impl Counter {
     }
 }
 
-/// A member's holding of one points type.
+/// A member's holding of one points type: what every wallet uses inline
+/// (112 bytes), what few use out of line (`RareWallet`).
 #[derive(Debug, Clone, Default)]
 pub struct Wallet {
     /// Live buckets in spending order, packed (changed only through the
@@ -302,9 +303,18 @@ pub struct Wallet {
     /// ledger row, and summing the buckets each time was a twentieth of the
     /// engine's time.
     held: Decimal,
-    /// Points reversed after they were spent: a debt new earning pays first.
-    pub debt: Decimal,
+    /// Points of this type the member's rules ever awarded, less what
+    /// returns took back of them (lifetime status).
+    pub lifetime_earned: Decimal,
+    /// The last activity, for a points type that expires after a term
+    /// without any (`None` for other types: nothing reads it).
     pub last_activity: Option<DateTime<Utc>>,
+    /// When the waiting inactivity check is due: the one check that is
+    /// current (`Engine::is_current`). An activity whose term ends earlier
+    /// than it (a later day clamped to a shorter month's end: 28 December
+    /// 00:30 and 31 December 00:00 both end on 28 February, the second
+    /// earlier) queues a check of its own there, and the other goes stale.
+    pub inactivity_due: Option<DateTime<Utc>>,
     /// While an inactivity check waits in the clock queue, the scheduling
     /// order of the check the latest activity asked for. Activity does not
     /// queue a check of its own while one waits: the waiting one, come due,
@@ -312,15 +322,6 @@ pub struct Wallet {
     /// the order (a check per activity filled the queue: most of a 2-year
     /// term's work was stale).
     pub inactivity_check: Option<NonZeroU64>,
-    /// When the waiting inactivity check is due: the one check that is
-    /// current (`Engine::is_current`). An activity whose term ends earlier
-    /// than it (a later day clamped to a shorter month's end: 28 December
-    /// 00:30 and 31 December 00:00 both end on 28 February, the second
-    /// earlier) queues a check of its own there, and the other goes stale.
-    pub inactivity_due: Option<DateTime<Utc>>,
-    /// Points that expired by the clock at an instant, whose rules on
-    /// expiry are still to run then (`made_events`); zero once they ran.
-    pub expiring: Option<(DateTime<Utc>, Decimal)>,
     /// The scheduling order of the clock work last queued for its buckets
     /// (unique: it names the item): the one current item (`is_queued`).
     /// The queue holds an item per wallet for its buckets' first work, not
@@ -337,16 +338,63 @@ pub struct Wallet {
     /// again and again). An item that came up stale never comes back: its
     /// work went.
     put_back: Option<NonZeroU64>,
-    pub totals: Totals,
-    /// Points of this type the member's rules ever awarded, less what
-    /// returns took back of them (lifetime status).
-    pub lifetime_earned: Decimal,
+    /// What most wallets never have, out of line: `None` until one is kept.
+    rare: Option<Box<RareWallet>>,
+}
+
+/// The parts of a wallet most wallets never use: a debt (points reversed
+/// after they were spent), points expiring for rules on expiry, and the
+/// wallet's own totals, kept only where a late event's re-run needs them
+/// (`Engine::keeps_member_totals`).
+#[derive(Debug, Clone, Default)]
+struct RareWallet {
+    debt: Decimal,
+    expiring: Option<(DateTime<Utc>, Decimal)>,
+    totals: Option<Totals>,
 }
 
 impl Wallet {
     /// Every live point, pending ones included, less the debt.
     pub fn balance(&self) -> Decimal {
-        self.held - self.debt
+        self.held - self.debt()
+    }
+
+    /// Points reversed after they were spent: a debt new earning pays first.
+    pub fn debt(&self) -> Decimal {
+        self.rare.as_ref().map_or(Decimal::ZERO, |rare| rare.debt)
+    }
+
+    /// Adds `amount` to the debt.
+    pub fn owe(&mut self, amount: Decimal) {
+        if !amount.is_zero() {
+            self.rare_mut().debt += amount;
+        }
+    }
+
+    /// Points that expired by the clock at an instant, whose rules on
+    /// expiry are still to run then (`made_events`); zero once they ran.
+    pub fn expiring(&self) -> Option<(DateTime<Utc>, Decimal)> {
+        self.rare.as_ref()?.expiring
+    }
+
+    /// Sets what `expiring` says.
+    pub fn set_expiring(&mut self, expiring: (DateTime<Utc>, Decimal)) {
+        self.rare_mut().expiring = Some(expiring);
+    }
+
+    /// The wallet's own totals, if they are kept
+    /// (`Engine::keeps_member_totals`).
+    pub fn totals(&self) -> Option<&Totals> {
+        self.rare.as_ref()?.totals.as_ref()
+    }
+
+    /// The wallet's own totals, kept from now on (zero if they were not).
+    pub fn totals_mut(&mut self) -> &mut Totals {
+        self.rare_mut().totals.get_or_insert_with(Totals::default)
+    }
+
+    fn rare_mut(&mut self) -> &mut RareWallet {
+        self.rare.get_or_insert_with(Box::default)
     }
 
     /// Points that can be spent at `now`.
@@ -356,7 +404,7 @@ impl Wallet {
             .filter(|b| b.available_at <= now)
             .map(|b| b.amount)
             .sum::<Decimal>()
-            - self.debt
+            - self.debt()
     }
 
     pub fn pending(&self, now: DateTime<Utc>) -> Decimal {
@@ -370,9 +418,11 @@ impl Wallet {
     /// Adds an award; a debt takes its share first. Returns the id of the
     /// bucket the rest went to, if any.
     pub fn add(&mut self, mut bucket: Bucket) -> Option<u64> {
-        let paid = self.debt.min(bucket.amount);
-        self.debt -= paid;
-        bucket.amount -= paid;
+        if let Some(rare) = self.rare.as_mut() {
+            let paid = rare.debt.min(bucket.amount);
+            rare.debt -= paid;
+            bucket.amount -= paid;
+        }
         if bucket.amount.is_zero() {
             return None;
         }
@@ -638,10 +688,8 @@ mod tests {
 
     #[test]
     fn debt_is_paid_before_new_points_count() {
-        let mut wallet = Wallet {
-            debt: Decimal::from(4),
-            ..Wallet::default()
-        };
+        let mut wallet = Wallet::default();
+        wallet.owe(Decimal::from(4));
         assert_eq!(wallet.add(bucket(1, 3, 1, None)), None);
         assert_eq!(wallet.balance(), Decimal::from(-1));
         wallet.add(bucket(2, 5, 2, None));

@@ -145,6 +145,11 @@ pub struct Engine<'p> {
     /// Per member slot, what re-running it for a late event needs; `None`
     /// when late events are rejected.
     history: Option<late::Histories>,
+    /// Whether each member's wallets keep totals of their own: only where
+    /// a late event's re-run replaces members and must take their share out
+    /// of the program's totals (96 bytes a wallet that a sorted run never
+    /// reads).
+    keeps_member_totals: bool,
     /// With `mark_clock_work`: for each piece of clock work done, its
     /// place in the clock order and where its rows start in `ledger`.
     marks: Option<Vec<(ClockOrder, usize)>>,
@@ -398,11 +403,24 @@ impl<'p> Engine<'p> {
             pools: BTreeMap::new(),
             memberships: BTreeMap::new(),
             history: None,
+            keeps_member_totals: false,
             generations: Vec::new(),
             tier_moves: Vec::new(),
             period_starts: Vec::new(),
             sales: BTreeMap::new(),
         }
+    }
+
+    /// Keeps each member's own totals per points type (`Wallet::totals`),
+    /// for what reads them (`diff`'s points issued per member). A run that
+    /// accepts late events keeps them anyway.
+    pub fn keep_member_totals(&mut self) {
+        self.keeps_member_totals = true;
+    }
+
+    /// Whether each member's own totals are kept.
+    pub fn keeps_member_totals(&self) -> bool {
+        self.keeps_member_totals
     }
 
     /// Records, for one member, why each rule did or did not fire.
@@ -991,8 +1009,10 @@ impl<'p> Engine<'p> {
 
     /// Adds to both the member's and the program's totals.
     fn count(&mut self, m: usize, p: PointsId, update: impl Fn(&mut Totals)) {
-        if let Some(wallet) = self.wallet(m, p) {
-            update(&mut wallet.totals);
+        if self.keeps_member_totals {
+            if let Some(wallet) = self.wallet(m, p) {
+                update(wallet.totals_mut());
+            }
         }
         if let Some(totals) = self.totals.get_mut(p.index()) {
             update(totals);
@@ -1080,19 +1100,20 @@ impl<'p> Engine<'p> {
         )
     }
 
-    /// Activity on a points type: restarts its inactivity clock.
+    /// Activity on a points type: restarts its inactivity clock (a type
+    /// that does not expire by inactivity keeps none).
     fn touch(&mut self, m: usize, p: PointsId, now: DateTime<Utc>) {
         let program = self.program;
-        // Activity at the instant of the last (an event's second award, a
-        // second event of that instant) keeps the place the first took in
-        // the order of clock work.
-        let mut placed = false;
-        if let Some(wallet) = self.wallet(m, p) {
-            placed = wallet.inactivity_check.is_some() && wallet.last_activity == Some(now);
-            wallet.last_activity = Some(now);
-        }
         if let Some(ExpiryRule::Inactivity(term)) = program.points.get(p.index()).map(|t| t.expiry)
         {
+            // Activity at the instant of the last (an event's second award,
+            // a second event of that instant) keeps the place the first took
+            // in the order of clock work.
+            let mut placed = false;
+            if let Some(wallet) = self.wallet(m, p) {
+                placed = wallet.inactivity_check.is_some() && wallet.last_activity == Some(now);
+                wallet.last_activity = Some(now);
+            }
             if placed {
                 return;
             }
@@ -1448,7 +1469,7 @@ impl<'p> Engine<'p> {
                     format!("{short} already spent: written off"),
                 )
             } else {
-                wallet.debt += short;
+                wallet.owe(short);
                 (
                     points,
                     format!("{short} already spent: the balance goes negative"),

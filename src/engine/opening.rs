@@ -76,7 +76,7 @@ impl Engine<'_> {
         }
         for (p, debt) in &opening.debts {
             if let Some(wallet) = self.wallet(m, *p) {
-                wallet.debt += *debt;
+                wallet.owe(*debt);
             }
         }
         let held: Vec<PointsId> = opening.buckets.iter().map(|(p, _)| *p).collect();

@@ -198,6 +198,7 @@ pub fn replay_sharded<'p, E: From<io::Error>>(
         sink: ledger,
     } = output;
     let program = engine.program();
+    let member_totals = engine.keeps_member_totals();
     let shards = shards.max(1);
     engine.leave_ids_to_caller();
     std::thread::scope(|scope| {
@@ -214,6 +215,7 @@ pub fn replay_sharded<'p, E: From<io::Error>>(
                 piece_rows: piece_rows.max(1),
                 format: format.map(|make| make()),
                 keep_rows,
+                member_totals,
             };
             workers.push(scope.spawn(move || shard.work(&items, &send_pieces)));
             inboxes.push(send_items);
@@ -251,6 +253,9 @@ struct Shard<'p> {
     piece_rows: usize,
     format: Option<Box<dyn Format + 'p>>,
     keep_rows: bool,
+    /// Whether its members keep totals of their own, as the engine merged
+    /// into does.
+    member_totals: bool,
 }
 
 impl<'p> Shard<'p> {
@@ -261,6 +266,9 @@ impl<'p> Shard<'p> {
         let mut engine = Engine::new(program);
         if self.stream {
             engine.accept_late_events();
+        }
+        if self.member_totals {
+            engine.keep_member_totals();
         }
         engine.mark_clock_work();
         // The dealer deals an id again only if every shard rejected it.

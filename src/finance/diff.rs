@@ -57,7 +57,9 @@ pub struct Outcome {
 
 impl MemberOutcome {
     /// A member's end state as `program` defines it; `None` (a member not
-    /// enrolled yet) gives zero balances and no tier.
+    /// enrolled yet) gives zero balances and no tier. Points issued are
+    /// read from the member's own totals: the engine must have kept them
+    /// (`Engine::keep_member_totals`).
     pub fn of(program: &Program, state: Option<&Member>, cost: Decimal) -> MemberOutcome {
         let by_type = |f: &dyn Fn(&Wallet) -> Decimal| {
             program
@@ -80,7 +82,7 @@ impl MemberOutcome {
                     .and_then(|t| t.tiers.get(m.tier))
                     .map(|t| t.name.clone())
             }),
-            issued: by_type(&|w| w.totals.issued),
+            issued: by_type(&|w| w.totals().map_or(Decimal::ZERO, |t| t.issued)),
             balance: by_type(&|w| w.balance()),
             cost,
         }

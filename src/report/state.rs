@@ -77,8 +77,12 @@ pub fn write_state<W: Write>(engine: &Engine, as_of: DateTime<Utc>, out: W) -> c
                 row(&points.name, bucket.amount.to_string(), dates)?;
                 rows += 1;
             }
-            if wallet.debt > Decimal::ZERO {
-                row(&points.name, (-wallet.debt).to_string(), Default::default())?;
+            if wallet.debt() > Decimal::ZERO {
+                row(
+                    &points.name,
+                    (-wallet.debt()).to_string(),
+                    Default::default(),
+                )?;
                 rows += 1;
             }
         }

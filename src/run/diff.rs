@@ -58,7 +58,10 @@ pub fn replay(
         liability: Some(LiabilityBuilder::new(program)),
         ..Sinks::rows(&mut cost)
     };
-    let finished = Run::new(program, options).replay(records, sinks)?;
+    // The members' points issued are read from their own totals.
+    let finished = Run::new(program, options)
+        .member_totals()
+        .replay(records, sinks)?;
     let engine = finished.engine;
     let rejected = finished.outcome.rejects.len() as u64;
     let now = engine.clock().unwrap_or_default();

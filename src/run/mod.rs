@@ -52,6 +52,8 @@ pub struct Run<'p> {
     /// The most rows of clock work passed on at a time (`Run::pieces`).
     piece_rows: usize,
     explain: Option<&'p str>,
+    /// Each member's own totals kept (`Run::member_totals`).
+    member_totals: bool,
 }
 
 /// Where a run's rows go; each is optional.
@@ -96,6 +98,7 @@ impl<'p> Run<'p> {
             shards: None,
             piece_rows: replay::PIECE_ROWS,
             explain: None,
+            member_totals: false,
         }
     }
 
@@ -123,6 +126,15 @@ impl<'p> Run<'p> {
     pub fn pieces(self, rows: usize) -> Self {
         Run {
             piece_rows: rows.max(1),
+            ..self
+        }
+    }
+
+    /// Each member's own totals kept (`Engine::keep_member_totals`): for
+    /// what reads them from the engine the run ends with.
+    pub fn member_totals(self) -> Self {
+        Run {
+            member_totals: true,
             ..self
         }
     }
@@ -168,6 +180,9 @@ impl<'p> Run<'p> {
         let options = self.options;
         let pieces = self.piece_rows;
         let mut engine = Engine::new(program);
+        if self.member_totals {
+            engine.keep_member_totals();
+        }
         if let Some(member) = self.explain {
             engine.explain(member);
         }

@@ -53,6 +53,10 @@ pub fn run(
 ) -> RunResult {
     let months = plan.months();
     let mut engine = Engine::new(program);
+    if keep_members {
+        // Their points issued are read from their own totals.
+        engine.keep_member_totals();
+    }
     // The book's members in this shard, and what they hold; the book's
     // pools in the first shard (they hold points, and never act).
     let mut opening = vec![Decimal::ZERO; program.points.len()];
