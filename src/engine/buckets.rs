@@ -13,6 +13,7 @@ use super::member::room_for;
 use super::packed::{self, Reader};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use smallvec::SmallVec;
 use std::ops::Range;
 
 /// One award, as a bucket: the unit of expiry and of FIFO spending. Its
@@ -125,26 +126,27 @@ impl Bucket {
 }
 
 impl Bucket<Stamp> {
-    /// Appends its record: its length in a byte, then clock work, id and
-    /// release as varints (`packed`), its expiry and earn time as seconds
-    /// from the release, its amount, and its length again (so the list
-    /// reads from either end).
-    fn pack(&self, out: &mut Vec<u8>) {
-        let start = out.len();
+    /// Its record: its length in a byte, then clock work, id and release as
+    /// varints (`packed`), its expiry and earn time as seconds from the
+    /// release, its amount, and its length again (so the list reads from
+    /// either end). Made on the stack, so that the list it joins grows by
+    /// its length exactly.
+    fn record(&self) -> OneRecord {
+        let mut out = OneRecord::new();
         out.push(0);
-        packed::word(self.work, out);
-        packed::word(self.id, out);
-        packed::word(packed::zigzag(self.available_at.seconds), out);
-        packed::word(u64::from(self.available_at.nanos), out);
-        after(self.available_at, self.expires_at, out);
-        after(self.available_at, Some(self.earned_at), out);
-        packed::decimal(self.amount, out);
-        // At most 88 bytes (`the_longest_record_fits_its_length_bytes`).
-        let len = u8::try_from(out.len() - start - 1).unwrap_or(u8::MAX);
+        packed::word(self.work, &mut out);
+        packed::word(self.id, &mut out);
+        packed::word(packed::zigzag(self.available_at.seconds), &mut out);
+        packed::word(u64::from(self.available_at.nanos), &mut out);
+        after(self.available_at, self.expires_at, &mut out);
+        after(self.available_at, Some(self.earned_at), &mut out);
+        packed::decimal(self.amount, &mut out);
+        let len = u8::try_from(out.len() - 1).unwrap_or(u8::MAX);
         out.push(len);
-        if let Some(head) = out.get_mut(start) {
+        if let Some(head) = out.first_mut() {
             *head = len;
         }
+        out
     }
 
     /// The bucket with its instants as `DateTime`s.
@@ -249,7 +251,7 @@ impl<T: Moment> Due<T> {
 /// An instant as the seconds from `from` (zigzag) plus one and its
 /// nanoseconds, `None` as 0: two bytes for a release on the day earned,
 /// five for an expiry a year on.
-fn after(from: Stamp, to: Option<Stamp>, out: &mut Vec<u8>) {
+fn after(from: Stamp, to: Option<Stamp>, out: &mut OneRecord) {
     match to {
         Some(to) => {
             // Both within chrono's range (under 2^44 seconds from 1970): no overflow.
@@ -354,8 +356,14 @@ fn read_after(reader: &mut Reader, from: Stamp) -> Option<Option<Stamp>> {
     Some(Some(Stamp { seconds, nanos }))
 }
 
-/// Room made for a record at a time: most take about two dozen bytes.
-const TYPICAL_RECORD: usize = 32;
+/// The most bytes a record takes, its two length bytes included
+/// (`the_longest_record_fits_its_length_bytes`); most take about two dozen.
+const LONGEST_RECORD: usize = 90;
+
+/// One record, made on the stack (room for the longest: `smallvec` takes
+/// arrays of some lengths only).
+type OneRecord = SmallVec<[u8; 96]>;
+const _: () = assert!(LONGEST_RECORD <= 96);
 
 /// Live buckets in spending order, packed.
 #[derive(Debug, Clone, Default)]
@@ -418,14 +426,9 @@ impl Buckets {
     /// Writes `bucket`'s record in place of the bytes `at` (a record, or
     /// none to insert it there).
     fn put(&mut self, at: Range<usize>, bucket: &Bucket<Stamp>) {
-        let end = self.bytes.len();
-        room_for(&mut self.bytes, TYPICAL_RECORD);
-        bucket.pack(&mut self.bytes);
-        let len = self.bytes.len() - end;
-        if let Some(tail) = self.bytes.get_mut(at.start..) {
-            tail.rotate_right(len);
-        }
-        self.bytes.drain(at.start + len..at.end + len);
+        let record = bucket.record();
+        room_for(&mut self.bytes, record.len());
+        self.bytes.splice(at, record);
     }
 
     /// Removes the first bucket `wanted` picks (in spending order) and
@@ -454,7 +457,9 @@ impl Buckets {
         let result = change(&mut list);
         self.bytes.clear();
         for bucket in &list {
-            bucket.stamped().pack(&mut self.bytes);
+            let record = bucket.stamped().record();
+            room_for(&mut self.bytes, record.len());
+            self.bytes.extend_from_slice(&record);
         }
         result
     }
@@ -768,9 +773,7 @@ mod tests {
     }
 
     fn record_of(bucket: &Bucket) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        bucket.stamped().pack(&mut bytes);
-        bytes
+        bucket.stamped().record().to_vec()
     }
 
     #[test]
@@ -785,7 +788,7 @@ mod tests {
         );
         bucket.set_work(u64::MAX >> 1, true);
         let bytes = record_of(&bucket);
-        assert!(bytes.len() <= 90, "{} bytes", bytes.len());
+        assert!(bytes.len() <= LONGEST_RECORD, "{} bytes", bytes.len());
         let buckets = Buckets { bytes };
         assert_eq!(buckets.iter().collect::<Vec<_>>(), [bucket]);
     }

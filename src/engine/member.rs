@@ -243,19 +243,22 @@ impl Member {
     }
 }
 
-/// Makes room for one more item in one of a member's lists, by half its
-/// length (at least one) rather than by the vector's own doubling from
-/// four: a member holds a few purchases, buckets and counters at a time, and
-/// the spare room was a tenth of the memory.
+/// Makes room for one more item in one of a member's lists, as `room_for`
+/// does.
 fn room_for_one<T>(list: &mut Vec<T>) {
     room_for(list, 1);
 }
 
-/// Makes room for `more` items in one of a member's lists, as
-/// `room_for_one` does.
+/// Makes room for `more` items in one of a member's lists: for just those
+/// in a short list, for an eighth more in a long one (so that growing it
+/// copies it a bounded number of times over), rather than by the vector's
+/// own doubling. A member holds a few purchases, buckets and counters at a
+/// time: spare room grown by half was a third of their memory, and the
+/// allocator's size classes leave room enough (mimalloc grows a block in
+/// place within its class).
 pub(super) fn room_for<T>(list: &mut Vec<T>, more: usize) {
     if list.capacity() - list.len() < more {
-        list.reserve_exact((list.len() / 2).max(more));
+        list.reserve_exact((list.len() / 8).max(more));
     }
 }
 

@@ -16,6 +16,7 @@ use crate::events::{Body, Event, Item, Origin, ReturnedItem};
 use crate::syntax::ast::TimeUnit;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
+use smallvec::SmallVec;
 use std::sync::Arc;
 use unsigned_varint as varint;
 
@@ -365,9 +366,36 @@ pub(super) fn unzigzag(n: u64) -> i64 {
     (n >> 1) as i64 ^ -((n & 1) as i64)
 }
 
+/// Where the encoders below write: a list of records, or one record made
+/// on the stack (to learn its length before it joins a list).
+pub(super) trait Out {
+    fn push(&mut self, byte: u8);
+    fn extend_from_slice(&mut self, bytes: &[u8]);
+}
+
+impl Out for Vec<u8> {
+    fn push(&mut self, byte: u8) {
+        Vec::push(self, byte);
+    }
+
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        Vec::extend_from_slice(self, bytes);
+    }
+}
+
+impl<A: smallvec::Array<Item = u8>> Out for SmallVec<A> {
+    fn push(&mut self, byte: u8) {
+        SmallVec::push(self, byte);
+    }
+
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        SmallVec::extend_from_slice(self, bytes);
+    }
+}
+
 /// A decimal as its sign and scale in one byte and its mantissa's
 /// magnitude as a varint: 3 bytes for 4.95, instead of 16.
-pub(super) fn decimal(d: Decimal, out: &mut Vec<u8>) {
+pub(super) fn decimal(d: Decimal, out: &mut impl Out) {
     out.push(u8::from(d.is_sign_negative()) << 7 | d.scale() as u8);
     wide(d.mantissa().unsigned_abs(), out);
 }
@@ -388,13 +416,13 @@ pub(super) fn id(id: &str, member: &str, out: &mut Vec<u8>) {
 }
 
 /// A number of up to 128 bits as a varint (7 bits a byte, low bits first).
-pub(super) fn wide(n: u128, out: &mut Vec<u8>) {
+pub(super) fn wide(n: u128, out: &mut impl Out) {
     out.extend_from_slice(varint::encode::u128(n, &mut varint::encode::u128_buffer()));
 }
 
 /// A number of up to 64 bits as the varint `wide` writes, a byte at a time
 /// (without `wide`'s buffer: a bucket is packed again at each change).
-pub(super) fn word(mut n: u64, out: &mut Vec<u8>) {
+pub(super) fn word(mut n: u64, out: &mut impl Out) {
     while n >= 0x80 {
         out.push(n as u8 | 0x80);
         n >>= 7;
