@@ -349,7 +349,8 @@ fn replay(
         entries.extend_from_slice(rows);
         Ok(())
     };
-    let run = loyalty::run::Run::new(&program, options);
+    // Members keep their own totals, which `member_state` checks.
+    let run = loyalty::run::Run::new(&program, options).member_totals();
     let run = shards.map_or(run, |shards| run.shards(shards));
     let Finished {
         mut engine,
@@ -528,8 +529,15 @@ fn member_state(
     let names = program.points.iter().map(|p| p.name.clone());
     for (p, wallet) in m.wallets.iter().enumerate() {
         // The member's own totals must agree with the balance too.
+        let totals = wallet.totals();
+        assert!(
+            totals.is_some() || wallet.balance().is_zero(),
+            "member `{}` keeps no totals of `{}`",
+            m.id,
+            program.points[p].name
+        );
         assert_eq!(
-            wallet.totals.outstanding(),
+            totals.map(Totals::outstanding).unwrap_or_default(),
             wallet.balance(),
             "member `{}`: issued − spent − expired − reversed is not the balance of `{}`",
             m.id,
