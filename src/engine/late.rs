@@ -159,7 +159,7 @@ impl<'p> Engine<'p> {
                     || super::made_events::makes_events(self.program),
                 ..Histories::default()
             });
-            self.keeps_member_totals = true;
+            self.keep_member_totals();
         }
     }
 
@@ -450,7 +450,7 @@ impl<'p> Engine<'p> {
         let mut scratch = Engine::new(self.program);
         // Its members replace these: their totals are taken out again at
         // the next late event.
-        scratch.keeps_member_totals = true;
+        scratch.keep_member_totals();
         scratch.next_bucket = self.next_bucket;
         scratch.budgets = budgets;
         for (_, e) in events {

@@ -253,9 +253,9 @@ fn room_for_one<T>(list: &mut Vec<T>) {
 /// in a short list, for an eighth more in a long one (so that growing it
 /// copies it a bounded number of times over), rather than by the vector's
 /// own doubling. A member holds a few purchases, buckets and counters at a
-/// time: spare room grown by half was a third of their memory, and the
-/// allocator's size classes leave room enough (mimalloc grows a block in
-/// place within its class).
+/// time, and the allocator's size classes leave room enough (mimalloc grows
+/// a block in place within its class): growing by half rather than this
+/// took 1.14 GB rather than 1.18 at a million members (docs/performance.md).
 pub(super) fn room_for<T>(list: &mut Vec<T>, more: usize) {
     if list.capacity() - list.len() < more {
         list.reserve_exact((list.len() / 8).max(more));
@@ -296,7 +296,7 @@ impl Counter {
 }
 
 /// A member's holding of one points type: what every wallet uses inline
-/// (112 bytes), what few use out of line (`RareWallet`).
+/// (128 bytes), what few use out of line (`RareWallet`).
 #[derive(Debug, Clone, Default)]
 pub struct Wallet {
     /// Live buckets in spending order, packed (changed only through the
@@ -306,6 +306,12 @@ pub struct Wallet {
     /// ledger row, and summing the buckets each time was a twentieth of the
     /// engine's time.
     held: Decimal,
+    /// Points reversed after they were spent: a debt new earning pays
+    /// first. Inline, though few wallets have one: the balance is read for
+    /// every ledger row, and reading the debt out of line where the wallet
+    /// kept its totals was a cache miss each time (a twentieth of a
+    /// `--stream` run).
+    debt: Decimal,
     /// Points of this type the member's rules ever awarded, less what
     /// returns took back of them (lifetime status).
     pub lifetime_earned: Decimal,
@@ -345,13 +351,11 @@ pub struct Wallet {
     rare: Option<Box<RareWallet>>,
 }
 
-/// The parts of a wallet most wallets never use: a debt (points reversed
-/// after they were spent), points expiring for rules on expiry, and the
-/// wallet's own totals, kept only where a late event's re-run needs them
-/// (`Engine::keeps_member_totals`).
+/// The parts of a wallet most wallets never use: points expiring for rules
+/// on expiry, and the wallet's own totals, kept only where something reads
+/// them (`Engine::keep_member_totals`).
 #[derive(Debug, Clone, Default)]
 struct RareWallet {
-    debt: Decimal,
     expiring: Option<(DateTime<Utc>, Decimal)>,
     totals: Option<Totals>,
 }
@@ -364,14 +368,12 @@ impl Wallet {
 
     /// Points reversed after they were spent: a debt new earning pays first.
     pub fn debt(&self) -> Decimal {
-        self.rare.as_ref().map_or(Decimal::ZERO, |rare| rare.debt)
+        self.debt
     }
 
     /// Adds `amount` to the debt.
     pub fn owe(&mut self, amount: Decimal) {
-        if !amount.is_zero() {
-            self.rare_mut().debt += amount;
-        }
+        self.debt += amount;
     }
 
     /// Points that expired by the clock at an instant, whose rules on
@@ -421,11 +423,9 @@ impl Wallet {
     /// Adds an award; a debt takes its share first. Returns the id of the
     /// bucket the rest went to, if any.
     pub fn add(&mut self, mut bucket: Bucket) -> Option<u64> {
-        if let Some(rare) = self.rare.as_mut() {
-            let paid = rare.debt.min(bucket.amount);
-            rare.debt -= paid;
-            bucket.amount -= paid;
-        }
+        let paid = self.debt.min(bucket.amount);
+        self.debt -= paid;
+        bucket.amount -= paid;
         if bucket.amount.is_zero() {
             return None;
         }
