@@ -245,17 +245,27 @@ pub fn expiry(tz: Tz, rule: ExpiryRule, earned: DateTime<Utc>) -> Option<DateTim
 }
 
 /// Which period a date falls in, as a number that is equal for dates in the
-/// same period: the key caps, limits and budgets count by.
-pub fn period_key(period: Period, date: NaiveDate) -> i64 {
-    let year = i64::from(date.year());
+/// same period: the key caps, limits and budgets count by. It fits 32 bits
+/// for every date chrono has (years within ±262,143: months to ±3.2
+/// million, days to ±96 million), which keeps a member's counters small.
+pub fn period_number(period: Period, date: NaiveDate) -> i32 {
+    let year = date.year();
+    // chrono's year bound makes these exact; saturating, they cannot wrap.
     match period {
-        Period::Day => i64::from(date.num_days_from_ce()),
-        Period::Week => i64::from(unit_start(CalendarUnit::Week, date).num_days_from_ce()),
-        Period::Month => year * 12 + i64::from(date.month0()),
-        Period::Quarter => year * 4 + i64::from(date.month0() / 3),
+        Period::Day => date.num_days_from_ce(),
+        Period::Week => unit_start(CalendarUnit::Week, date).num_days_from_ce(),
+        Period::Month => year.saturating_mul(12).saturating_add(date.month0() as i32),
+        Period::Quarter => year
+            .saturating_mul(4)
+            .saturating_add((date.month0() / 3) as i32),
         Period::Year => year,
         Period::Lifetime => 0,
     }
+}
+
+/// `period_number`, widened: the key months are summed by in reports.
+pub fn period_key(period: Period, date: NaiveDate) -> i64 {
+    i64::from(period_number(period, date))
 }
 
 /// Days from `date` to the next birthday on or after it. A 29 February

@@ -30,9 +30,10 @@ impl Engine<'_> {
         let mut values = SmallVec::new();
         for (i, (measure, window)) in program.counters.iter().enumerate() {
             let before = match window {
-                CounterWindow::This(unit) => {
-                    member.counted(Counter::Events(i, period(*unit, date)))
-                }
+                CounterWindow::This(unit) => member.counted(
+                    self.counter_slots
+                        .key(Counter::Events(i, period(*unit, date))),
+                ),
                 CounterWindow::Last(term) => {
                     let from = calendar::before(program.timezone, event.time, *term);
                     member
@@ -62,7 +63,10 @@ impl Engine<'_> {
             };
             match window {
                 CounterWindow::This(unit) => {
-                    *member.counter(Counter::Events(i, period(*unit, date))) += added;
+                    let key = self
+                        .counter_slots
+                        .key(Counter::Events(i, period(*unit, date)));
+                    *member.counter(key) += added;
                 }
                 CounterWindow::Last(_) => {
                     (member.rare_mut().counted_events).push_back((event.time, i, added))
@@ -105,6 +109,6 @@ fn contribution(measure: Measure, event: &Event) -> Option<Decimal> {
 
 /// The calendar period of `date` a counter over `unit` counts in, keyed by
 /// its first day.
-fn period(unit: crate::syntax::ast::CalendarUnit, date: NaiveDate) -> i64 {
-    i64::from(calendar::unit_start(unit, date).num_days_from_ce())
+fn period(unit: crate::syntax::ast::CalendarUnit, date: NaiveDate) -> i32 {
+    calendar::unit_start(unit, date).num_days_from_ce()
 }

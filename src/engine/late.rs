@@ -10,7 +10,7 @@
 //! events further behind the clock than that.
 
 use super::ledger::{Entry, EntryKind};
-use super::member::{Counter, Wallet};
+use super::member::Wallet;
 use super::{packed, Budgets, Engine, Refusal};
 use crate::compile::calendar;
 use crate::compile::ir::Program;
@@ -258,8 +258,8 @@ impl<'p> Engine<'p> {
         // The members' own use of the budgets is given back first.
         for member in slots.iter().filter_map(|&slot| self.members.get(slot)) {
             for (counter, used) in &member.counters {
-                if let Counter::Budget(key) = counter {
-                    if let Some(total) = budgets.get_mut(key) {
+                if let Some(key) = self.counter_slots.budget(*counter) {
+                    if let Some(total) = budgets.get_mut(&key) {
                         *total -= *used;
                     }
                 }

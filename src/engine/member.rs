@@ -5,7 +5,7 @@
 use super::buckets::{Bucket, BucketWork, Buckets, WorkKey};
 use super::ledger::Totals;
 use super::purchases::Purchases;
-use crate::compile::ir::{PerkId, PointsId, RuleId, TierRank, Value};
+use crate::compile::ir::{PerkId, PointsId, Program, RuleId, TierRank, Value};
 use chrono::{DateTime, NaiveDate, Utc};
 use compact_str::CompactString;
 use rust_decimal::Decimal;
@@ -51,7 +51,7 @@ pub struct Member {
     pub window: Box<[Decimal]>,
     /// Cap, limit, perk and budget counters, in key order (a few a member:
     /// a sorted list is smaller than a map's nodes).
-    pub counters: Vec<(Counter, Decimal)>,
+    pub counters: Vec<(CounterKey, Decimal)>,
     /// The purchases a return can still refer to, in the order they were
     /// made.
     pub(super) purchases: Purchases,
@@ -202,7 +202,7 @@ impl Member {
     /// order, so those are never read again. Budget shares are kept (a late
     /// event gives them back).
     #[allow(clippy::indexing_slicing)] // `at` is in bounds: found, or just inserted there
-    pub fn counter(&mut self, key: Counter) -> &mut Decimal {
+    pub fn counter(&mut self, key: CounterKey) -> &mut Decimal {
         let at = match self.counters.binary_search_by(|(k, _)| k.cmp(&key)) {
             Ok(at) => at,
             Err(at) => {
@@ -224,7 +224,7 @@ impl Member {
     }
 
     /// What counter `key` has counted (zero if it has not been created).
-    pub fn counted(&self, key: Counter) -> Decimal {
+    pub fn counted(&self, key: CounterKey) -> Decimal {
         self.counters
             .binary_search_by(|(k, _)| k.cmp(&key))
             .ok()
@@ -234,7 +234,7 @@ impl Member {
 
     /// Takes one back from counter `key`, if it is still kept (a counter
     /// of a past period may be gone; it limits nothing any more).
-    pub fn uncount(&mut self, key: Counter) {
+    pub fn uncount(&mut self, key: CounterKey) {
         if let Ok(at) = self.counters.binary_search_by(|(k, _)| k.cmp(&key)) {
             if let Some((_, n)) = self.counters.get_mut(at) {
                 *n = (*n - Decimal::ONE).max(Decimal::ZERO);
@@ -262,37 +262,143 @@ pub(super) fn room_for<T>(list: &mut Vec<T>, more: usize) {
     }
 }
 
-/// What a cap, limit or perk counts, in which period.
+/// What a cap, limit or perk counts, in which period
+/// (`calendar::period_number`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Counter {
     /// Times a rule fired, for its limit number `usize`.
-    Fired(RuleId, usize, i64),
+    Fired(RuleId, usize, i32),
     /// Points a rule awarded under its cap number `usize`.
-    Capped(RuleId, usize, i64),
+    Capped(RuleId, usize, i32),
     /// Times a perk was used.
-    PerkUsed(PerkId, i64),
+    PerkUsed(PerkId, i32),
     /// The member's use of a program-wide budget (rule, budget, period).
-    Budget((RuleId, usize, i64)),
+    Budget((RuleId, usize, i32)),
     /// Points of a type all rules awarded under the type's cap number `usize`.
-    PointsCapped(PointsId, usize, i64),
+    PointsCapped(PointsId, usize, i32),
     /// What the program's counter number `usize` counted in a calendar
     /// period (keyed by the period's first day).
-    Events(usize, i64),
+    Events(usize, i32),
 }
 
-impl Counter {
+/// A counter as a member keeps it: its slot (`CounterSlots`) and period,
+/// 8 bytes where the `Counter` is 32. Slots of budgets have the top bit
+/// set: their past periods are kept (a late event gives them back), where
+/// the others' are dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CounterKey {
+    slot: u32,
+    period: i32,
+}
+
+/// The top bit of a budget's slot.
+const BUDGET: u32 = 1 << 31;
+
+impl CounterKey {
     /// The same counter in the earliest period there can be, for counters
     /// whose past periods can be dropped.
-    fn first_period(self) -> Option<Counter> {
-        match self {
-            Counter::Fired(rule, i, _) => Some(Counter::Fired(rule, i, i64::MIN)),
-            Counter::Capped(rule, i, _) => Some(Counter::Capped(rule, i, i64::MIN)),
-            Counter::PerkUsed(perk, _) => Some(Counter::PerkUsed(perk, i64::MIN)),
-            Counter::PointsCapped(points, i, _) => Some(Counter::PointsCapped(points, i, i64::MIN)),
-            Counter::Events(i, _) => Some(Counter::Events(i, i64::MIN)),
-            Counter::Budget(_) => None,
+    fn first_period(self) -> Option<CounterKey> {
+        (self.slot & BUDGET == 0).then_some(CounterKey {
+            period: i32::MIN,
+            ..self
+        })
+    }
+}
+
+/// Each limit, cap, perk limit, budget and counter of a program numbered
+/// once, when an engine is made for it, so that a member keeps a counter
+/// in 24 bytes (its key and count) rather than 48 (the `Counter` and
+/// count): a tenth of a million coffee members' memory was counters. A
+/// slot is the first slot of its rule's (perk's, points type's) kind plus
+/// its index among them. A program has far fewer than 2^31 of each kind:
+/// each is a clause of its source.
+#[derive(Debug, Clone, Default)]
+pub struct CounterSlots {
+    /// Per rule, the slot of its first limit.
+    fired: Vec<u32>,
+    /// Per rule, the slot of its first cap.
+    capped: Vec<u32>,
+    /// The slot of the first perk.
+    perk_used: u32,
+    /// Per points type, the slot of its first cap.
+    points_capped: Vec<u32>,
+    /// The slot of the program's first counter.
+    events: u32,
+    /// Per rule, the slot of its first budget, top bit set.
+    budgets: Vec<u32>,
+}
+
+impl CounterSlots {
+    pub fn new(program: &Program) -> CounterSlots {
+        let mut next = 0;
+        let fired = firsts(&mut next, program.rules.iter().map(|r| r.limits.len()));
+        let capped = firsts(&mut next, program.rules.iter().map(|r| r.caps.len()));
+        let points_capped = firsts(&mut next, program.points.iter().map(|p| p.caps.len()));
+        let perk_used = next;
+        let events = perk_used.saturating_add(index(program.perks.len()));
+        let mut next = BUDGET;
+        let budgets = firsts(&mut next, program.rules.iter().map(|r| r.budgets.len()));
+        CounterSlots {
+            fired,
+            capped,
+            perk_used,
+            points_capped,
+            events,
+            budgets,
         }
     }
+
+    /// Where a member keeps `counter`.
+    pub fn key(&self, counter: Counter) -> CounterKey {
+        let at = |firsts: &[u32], id: usize, i: usize| {
+            firsts
+                .get(id)
+                .map_or(u32::MAX, |first| first.saturating_add(index(i)))
+        };
+        let (slot, period) = match counter {
+            Counter::Fired(rule, i, period) => (at(&self.fired, rule.index(), i), period),
+            Counter::Capped(rule, i, period) => (at(&self.capped, rule.index(), i), period),
+            Counter::PerkUsed(perk, period) => (self.perk_used.saturating_add(index(perk)), period),
+            Counter::PointsCapped(points, i, period) => {
+                (at(&self.points_capped, points.index(), i), period)
+            }
+            Counter::Events(i, period) => (self.events.saturating_add(index(i)), period),
+            Counter::Budget((rule, i, period)) => (at(&self.budgets, rule.index(), i), period),
+        };
+        CounterKey { slot, period }
+    }
+
+    /// The budget whose member's share `key` counts (rule, budget and
+    /// period), if it is a budget's.
+    pub fn budget(&self, key: CounterKey) -> Option<(RuleId, usize, i32)> {
+        if key.slot & BUDGET == 0 {
+            return None;
+        }
+        // The last rule whose budgets start at or before the slot.
+        let rule = self
+            .budgets
+            .partition_point(|first| *first <= key.slot)
+            .checked_sub(1)?;
+        let first = self.budgets.get(rule)?;
+        let i = key.slot.checked_sub(*first)?;
+        Some((RuleId(rule), i as usize, key.period))
+    }
+}
+
+/// The first slot of each of `counts` clauses, numbered from `next` on.
+fn firsts(next: &mut u32, counts: impl Iterator<Item = usize>) -> Vec<u32> {
+    counts
+        .map(|count| {
+            let first = *next;
+            *next = next.saturating_add(index(count));
+            first
+        })
+        .collect()
+}
+
+/// An index among a program's clauses as a slot offset.
+fn index(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
 }
 
 /// A member's holding of one points type: what every wallet uses inline
@@ -624,29 +730,99 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    /// A program whose first rule has no limit (so that slots are not all
+    /// the first rule's), whose second has two limits, a cap and a budget,
+    /// and with a perk limit and a counter.
+    const COUNTED: &str = r#"program "T" {
+  currency USD
+  timezone "UTC"
+}
+points pts {
+  value 0.01 USD
+  cap 500 per member per day
+}
+perk lounge for all tiers {
+  limit 2 per year
+}
+rule base {
+  on purchase
+  earn 1 pts per 1 USD of amount
+}
+rule bonus {
+  on purchase where count of purchase in this week = 2
+  earn 5 pts
+  limit 1 per member per day
+  limit 3 per member per month
+  cap 10 pts per member per day
+  budget 100 pts in total
+  budget 50 pts per month
+}
+"#;
+
     #[test]
     fn a_counter_of_a_new_period_drops_that_counters_past_periods_only() {
+        let program = crate::compile::compile(COUNTED).expect("compiles").0;
+        let slots = CounterSlots::new(&program);
+        let key = |counter| slots.key(counter);
+        let bonus = RuleId(1);
         let mut member = Member::new("ann", 0, at(1), at(1).date_naive(), Vec::new(), 0, 0);
-        *member.counter(Counter::Fired(RuleId(0), 0, 10)) += Decimal::ONE;
-        *member.counter(Counter::Fired(RuleId(0), 1, 10)) += Decimal::ONE;
-        *member.counter(Counter::Budget((RuleId(0), 0, 10))) += Decimal::TEN;
-        *member.counter(Counter::Fired(RuleId(0), 0, 10)) += Decimal::ONE;
+        *member.counter(key(Counter::Fired(bonus, 0, 10))) += Decimal::ONE;
+        *member.counter(key(Counter::Fired(bonus, 1, 10))) += Decimal::ONE;
+        *member.counter(key(Counter::Budget((bonus, 1, 10)))) += Decimal::TEN;
+        *member.counter(key(Counter::Fired(bonus, 0, 10))) += Decimal::ONE;
+        *member.counter(key(Counter::PerkUsed(0, 10))) += Decimal::ONE;
         assert_eq!(
-            member.counted(Counter::Fired(RuleId(0), 0, 10)),
+            member.counted(key(Counter::Fired(bonus, 0, 10))),
             Decimal::TWO
         );
-        *member.counter(Counter::Fired(RuleId(0), 0, 11)) += Decimal::ONE;
-        *member.counter(Counter::Budget((RuleId(0), 0, 11))) += Decimal::ONE;
-        let kept: Vec<Counter> = member.counters.iter().map(|(k, _)| *k).collect();
-        assert_eq!(
-            kept,
-            [
-                Counter::Fired(RuleId(0), 0, 11),
-                Counter::Fired(RuleId(0), 1, 10),
-                Counter::Budget((RuleId(0), 0, 10)),
-                Counter::Budget((RuleId(0), 0, 11)),
-            ]
-        );
+        *member.counter(key(Counter::Fired(bonus, 0, 11))) += Decimal::ONE;
+        *member.counter(key(Counter::Budget((bonus, 1, 11)))) += Decimal::ONE;
+        *member.counter(key(Counter::PerkUsed(0, 11))) += Decimal::ONE;
+        let kept: Vec<CounterKey> = member.counters.iter().map(|(k, _)| *k).collect();
+        let mut expected = [
+            Counter::Fired(bonus, 0, 11),
+            Counter::Fired(bonus, 1, 10),
+            Counter::PerkUsed(0, 11),
+            Counter::Budget((bonus, 1, 10)),
+            Counter::Budget((bonus, 1, 11)),
+        ]
+        .map(key);
+        expected.sort();
+        assert_eq!(kept, expected);
+        // Budgets are told apart from the rest, and read back.
+        let budgets: Vec<_> = kept.iter().filter_map(|k| slots.budget(*k)).collect();
+        assert_eq!(budgets, [(bonus, 1, 10), (bonus, 1, 11)]);
+    }
+
+    #[test]
+    fn every_counter_of_a_program_has_a_slot_of_its_own() {
+        let program = crate::compile::compile(COUNTED).expect("compiles").0;
+        let slots = CounterSlots::new(&program);
+        let (base, bonus) = (RuleId(0), RuleId(1));
+        let counters = [
+            Counter::Fired(bonus, 0, 1),
+            Counter::Fired(bonus, 1, 1),
+            Counter::Capped(bonus, 0, 1),
+            Counter::PointsCapped(PointsId(0), 0, 1),
+            Counter::PerkUsed(0, 1),
+            Counter::Events(0, 1),
+            Counter::Budget((bonus, 0, 1)),
+            Counter::Budget((bonus, 1, 1)),
+        ];
+        let keys: std::collections::BTreeSet<_> =
+            counters.iter().map(|c| slots.key(*c).slot).collect();
+        assert_eq!(keys.len(), counters.len(), "{keys:?}");
+        assert_eq!(slots.fired, [0, 0]);
+        assert_eq!(slots.key(Counter::Fired(base, 0, 1)).slot, 0);
+        for counter in &counters {
+            let key = slots.key(*counter);
+            let budget = match counter {
+                Counter::Budget(budget) => Some(*budget),
+                _ => None,
+            };
+            assert_eq!(slots.budget(key), budget, "{counter:?}");
+            assert_eq!(key.first_period().is_none(), budget.is_some());
+        }
     }
 
     #[test]

@@ -40,7 +40,7 @@ use chrono::{DateTime, Utc};
 use compact_str::CompactString;
 use explain::Explanation;
 use ledger::{Entry, EntryKind, Totals};
-use member::{Counter, Member, Redemption, Wallet};
+use member::{Counter, CounterSlots, Member, Redemption, Wallet};
 use purchases::Purchase;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -54,7 +54,7 @@ pub use tiers::{current_measures, Projected};
 type FastHash = foldhash::fast::RandomState;
 
 /// Program-wide budget use per (rule, budget, period).
-type Budgets = BTreeMap<(RuleId, usize, i64), Decimal>;
+type Budgets = BTreeMap<(RuleId, usize, i32), Decimal>;
 
 /// Where a piece of clock work falls among all done at one advance of the
 /// clock: its time, its member's rank and its place in scheduling order.
@@ -129,6 +129,8 @@ pub struct Engine<'p> {
     event_ids: Option<ids::RecentIds>,
     /// Program-wide budget use per (rule, budget, period).
     budgets: Budgets,
+    /// Where members keep each of the program's counters.
+    counter_slots: CounterSlots,
     ledger: Vec<Entry>,
     totals: Vec<Totals>,
     counts: Counts,
@@ -394,6 +396,7 @@ impl<'p> Engine<'p> {
             clock: None,
             event_ids: Some(ids::RecentIds::default()),
             budgets: BTreeMap::new(),
+            counter_slots: CounterSlots::new(program),
             ledger: Vec::new(),
             totals: vec![Totals::default(); program.points.len()],
             counts: Counts::default(),
@@ -409,6 +412,11 @@ impl<'p> Engine<'p> {
             period_starts: Vec::new(),
             sales: BTreeMap::new(),
         }
+    }
+
+    /// Where a member keeps `counter` (`Member::counted` reads it).
+    pub fn counter_key(&self, counter: Counter) -> member::CounterKey {
+        self.counter_slots.key(counter)
     }
 
     /// Keeps each member's own totals per points type (`Wallet::totals`),
@@ -1335,7 +1343,10 @@ impl<'p> Engine<'p> {
         }
         if let Some(limit) = perk.limit {
             let date = calendar::local(program.timezone, event.time).date();
-            let counter = Counter::PerkUsed(id, calendar::period_key(limit.period, date));
+            let counter = self.counter_slots.key(Counter::PerkUsed(
+                id,
+                calendar::period_number(limit.period, date),
+            ));
             let used = member.counter(counter);
             if *used >= Decimal::from(limit.count) {
                 return Err(Refusal::new(
@@ -1440,8 +1451,8 @@ impl<'p> Engine<'p> {
                     .get(rule_id.index())
                     .map(|r| r.limits.as_slice());
                 for (i, limit) in limits.unwrap_or_default().iter().enumerate() {
-                    let period = calendar::period_key(limit.period, date);
-                    member.uncount(Counter::Fired(*rule_id, i, period));
+                    let period = calendar::period_number(limit.period, date);
+                    member.uncount(self.counter_slots.key(Counter::Fired(*rule_id, i, period)));
                 }
             }
         }

@@ -497,8 +497,8 @@ impl Engine<'_> {
             let Some(holder) = self.limit_holder(m, limit) else {
                 continue;
             };
-            let key = Counter::Fired(rule_id, i, calendar::period_key(limit.period, date));
-            let fired = holder.counted(key);
+            let key = Counter::Fired(rule_id, i, calendar::period_number(limit.period, date));
+            let fired = holder.counted(self.counter_slots.key(key));
             if fired >= Decimal::from(limit.count) {
                 return Some(Unfired::LimitReached(limit));
             }
@@ -542,8 +542,8 @@ impl Engine<'_> {
             .filter(|(_, c)| c.points == points)
         {
             let used = cap.period.map_or(Decimal::ZERO, |period| {
-                let key = Counter::Capped(rule_id, i, calendar::period_key(period, date));
-                member.counted(key)
+                let key = Counter::Capped(rule_id, i, calendar::period_number(period, date));
+                member.counted(self.counter_slots.key(key))
             });
             let room = (cap.amount - used).max(Decimal::ZERO);
             if awarded > room {
@@ -618,8 +618,11 @@ impl Engine<'_> {
                 continue;
             };
             for (i, (amount, period)) in points.caps.iter().enumerate() {
-                let key =
-                    Counter::PointsCapped(proposal.points, i, calendar::period_key(*period, date));
+                let key = self.counter_slots.key(Counter::PointsCapped(
+                    proposal.points,
+                    i,
+                    calendar::period_number(*period, date),
+                ));
                 let room = (*amount - holder.counted(key) - *so_far).max(Decimal::ZERO);
                 if proposal.awarded > room {
                     let awarded = proposal.awarded;
@@ -649,8 +652,8 @@ impl Engine<'_> {
             let Some(member) = holder.and_then(|h| self.members.get_mut(h)) else {
                 continue;
             };
-            let key = Counter::Fired(rule_id, i, calendar::period_key(limit.period, date));
-            *member.counter(key) += Decimal::ONE;
+            let key = Counter::Fired(rule_id, i, calendar::period_number(limit.period, date));
+            *member.counter(self.counter_slots.key(key)) += Decimal::ONE;
         }
     }
 
@@ -682,8 +685,8 @@ impl Engine<'_> {
                 .filter(|(_, c)| c.points == points)
             {
                 if let Some(period) = cap.period {
-                    let key = Counter::Capped(rule_id, i, calendar::period_key(period, date));
-                    *member.counter(key) += awarded;
+                    let key = Counter::Capped(rule_id, i, calendar::period_number(period, date));
+                    *member.counter(self.counter_slots.key(key)) += awarded;
                 }
             }
         }
@@ -694,8 +697,8 @@ impl Engine<'_> {
                 .get(points.index())
                 .map(|t| t.caps.as_slice());
             for (i, (_, period)) in caps.unwrap_or_default().iter().enumerate() {
-                let key = Counter::PointsCapped(points, i, calendar::period_key(*period, date));
-                *member.counter(key) += awarded;
+                let key = Counter::PointsCapped(points, i, calendar::period_number(*period, date));
+                *member.counter(self.counter_slots.key(key)) += awarded;
             }
         }
         for (i, budget) in rule
@@ -709,7 +712,7 @@ impl Engine<'_> {
             // The member's share, so re-running the member (a late event)
             // can give it back first.
             if let Some(member) = self.members.get_mut(m) {
-                *member.counter(Counter::Budget(key)) += awarded;
+                *member.counter(self.counter_slots.key(Counter::Budget(key))) += awarded;
             }
         }
     }
@@ -855,11 +858,13 @@ fn budget_key(
     index: usize,
     budget: &Budget,
     date: chrono::NaiveDate,
-) -> (RuleId, usize, i64) {
+) -> (RuleId, usize, i32) {
     (
         rule,
         index,
-        budget.period.map_or(0, |p| calendar::period_key(p, date)),
+        budget
+            .period
+            .map_or(0, |p| calendar::period_number(p, date)),
     )
 }
 

@@ -331,8 +331,8 @@ impl Shard<'_> {
                     // Members use a perk while their tier has it and uses are left.
                     let used_up = perk.limit.is_some_and(|limit| {
                         let date = calendar::local(program.timezone, time).date();
-                        let key =
-                            Counter::PerkUsed(p.perk, calendar::period_key(limit.period, date));
+                        let period = calendar::period_number(limit.period, date);
+                        let key = self.engine.counter_key(Counter::PerkUsed(p.perk, period));
                         state.counted(key) >= Decimal::from(limit.count)
                     });
                     perk.tiers.contains(&state.tier) && !used_up
