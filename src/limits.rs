@@ -11,6 +11,12 @@
 /// everywhere.
 pub const MOST_THREADS: u16 = 256;
 
+/// The most points types a program may declare: 65,536, far more than a
+/// program has (most have one or two), so that clock work names one in two
+/// bytes (`engine::DuePoints`): a million members' queued work was a tenth
+/// of their memory.
+pub const MOST_POINTS_TYPES: usize = 1 << 16;
+
 /// The most memory a simulation or a generated stream may be estimated to
 /// need before it starts: 64 GiB, more than a workstation has and what a
 /// large server gives one job. The estimates (see `simulate::footprint`

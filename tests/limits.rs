@@ -1,8 +1,9 @@
 //! What a command may ask of the machine is bounded, the same on every
 //! machine, and refused up front with the reason: threads past
-//! `limits::MOST_THREADS`, and simulations and generated streams whose
+//! `limits::MOST_THREADS`, simulations and generated streams whose
 //! estimated memory is past `limits::MEMORY_BOUND` (too many members, runs
-//! or events).
+//! or events), and programs with more points types than
+//! `limits::MOST_POINTS_TYPES`.
 
 // clippy.toml allows these in #[test] fns only: for the helpers here.
 #![allow(clippy::unwrap_used)]
@@ -164,4 +165,20 @@ fn a_stream_that_cannot_fit_in_memory_is_refused_with_its_estimate() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("--members 1000000000"), "{stderr}");
     assert!(!out.exists());
+}
+
+#[test]
+fn a_program_with_more_points_types_than_the_most_is_refused_at_the_first_past_it() {
+    let mut source = String::from("program \"Many\" {\n  currency USD\n  timezone \"UTC\"\n}\n");
+    for p in 0..=loyalty::limits::MOST_POINTS_TYPES {
+        source.push_str(&format!("points p{p} {{\n  value 0.01 USD\n}}\n"));
+    }
+    let errors = loyalty::compile::compile(&source).err().unwrap();
+    let too_many: Vec<_> = errors.iter().filter(|d| d.code == "too-many").collect();
+    assert_eq!(too_many.len(), 1, "{too_many:?}");
+    assert!(too_many[0].message.contains("`p65536`"), "{}", too_many[0].message);
+    // One fewer is a program like any other.
+    let last = source.rfind("points p65536").unwrap();
+    let fewer = loyalty::compile::compile(&source[..last]);
+    assert!(fewer.is_ok(), "{:?}", fewer.err().map(|e| e.into_iter().take(3).collect::<Vec<_>>()));
 }

@@ -11,7 +11,7 @@
 //! at one instant; and a `tier_period_start` when their next tier period
 //! starts.
 
-use super::{DueKind, Engine};
+use super::{DueKind, DuePoints, Engine};
 use crate::compile::calendar;
 use crate::compile::ir::{BuiltinEvent, EventTypeId, PointsId, Program, TierRank, Value};
 use crate::events::{Body, Event, Origin};
@@ -228,7 +228,7 @@ impl Engine<'_> {
         }
         self.seq += 1;
         let seq = AFTER_EXPIRIES + self.seq;
-        self.queue(at, m, seq, DueKind::Expired(p));
+        self.queue(at, m, seq, DueKind::Expired(DuePoints::of(p)));
     }
 
     /// Runs the rules on expiry for the points of type `p` member `m` lost

@@ -94,20 +94,38 @@ impl clock::Dated for Due {
     }
 }
 
+/// What clock work does, in 4 bytes (a million members queue a few each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum DueKind {
     /// The first clock work of the points type's buckets: a release or an
     /// expiry (`Wallet::bucket_work`).
-    Buckets(PointsId),
+    Buckets(DuePoints),
     /// Check whether the points type has had no activity for its term.
-    Inactivity(PointsId),
+    Inactivity(DuePoints),
     PeriodEnd,
     GraceEnd,
     /// The member's birthday, enrolment anniversary or a month starts:
     /// the rules on it run.
     MemberDay(made_events::MemberDay),
     /// Points of the type expired at this instant: the rules on expiry run.
-    Expired(PointsId),
+    Expired(DuePoints),
+}
+
+/// A points type as clock work names it: in two bytes, since a program
+/// declares at most `limits::MOST_POINTS_TYPES` (the checker refuses more).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct DuePoints(u16);
+
+impl DuePoints {
+    fn of(p: PointsId) -> DuePoints {
+        const _: () = assert!(crate::limits::MOST_POINTS_TYPES <= 1 << 16);
+        // Within the checker's bound, as every compiled program is.
+        DuePoints(u16::try_from(p.index()).unwrap_or(u16::MAX))
+    }
+
+    fn id(self) -> PointsId {
+        PointsId(usize::from(self.0))
+    }
 }
 
 /// Counts of events, for the summary.
@@ -614,7 +632,7 @@ impl<'p> Engine<'p> {
             }
             let bucket_work = match due.what {
                 DueKind::Buckets(p) => {
-                    match self.take_bucket_work(due.member, p, (due.at, due.seq)) {
+                    match self.take_bucket_work(due.member, p.id(), (due.at, due.seq)) {
                         Some(work) => Some(work),
                         None => continue,
                     }
@@ -634,14 +652,16 @@ impl<'p> Engine<'p> {
             match due.what {
                 DueKind::Buckets(p) => {
                     if let Some(work) = bucket_work {
-                        self.do_bucket_work(due.member, p, work, due.at);
+                        self.do_bucket_work(due.member, p.id(), work, due.at);
                     }
                 }
-                DueKind::Inactivity(p) => self.expire_inactive(due.member, p, due.at, due.seq),
+                DueKind::Inactivity(p) => {
+                    self.expire_inactive(due.member, p.id(), due.at, due.seq)
+                }
                 DueKind::PeriodEnd => self.period_end(due.member, due.at),
                 DueKind::GraceEnd => self.grace_end(due.member, due.at),
                 DueKind::MemberDay(day) => self.celebrate(due.member, day, due.at),
-                DueKind::Expired(p) => self.fire_expiry(due.member, p, due.at),
+                DueKind::Expired(p) => self.fire_expiry(due.member, p.id(), due.at),
             }
             self.fire_tier_events();
             if self.ledger.len() >= rows {
@@ -702,11 +722,11 @@ impl<'p> Engine<'p> {
                 .is_some_and(|(_, until)| until == due.at),
             DueKind::Inactivity(p) => member
                 .wallets
-                .get(p.index())
+                .get(p.id().index())
                 .is_some_and(|wallet| wallet.inactivity_due == Some(due.at)),
             DueKind::Buckets(p) => member
                 .wallets
-                .get(p.index())
+                .get(p.id().index())
                 .is_some_and(|wallet| wallet.is_queued(due.seq)),
             DueKind::MemberDay(_) | DueKind::Expired(_) => true,
         }
@@ -725,7 +745,7 @@ impl<'p> Engine<'p> {
         let first = first.and_then(|first| wallet.planned(first));
         self.seq += taken;
         if let Some((at, seq)) = first {
-            self.queue(at, m, seq, DueKind::Buckets(p));
+            self.queue(at, m, seq, DueKind::Buckets(DuePoints::of(p)));
         }
     }
 
@@ -739,7 +759,7 @@ impl<'p> Engine<'p> {
             return;
         };
         if wallet.first_work((at, seq)) {
-            self.queue(at, m, seq, DueKind::Buckets(p));
+            self.queue(at, m, seq, DueKind::Buckets(DuePoints::of(p)));
         }
     }
 
@@ -1136,7 +1156,7 @@ impl<'p> Engine<'p> {
             // comes due; a term ending before it needs a check of its own.
             if wallet.inactivity_due.is_none_or(|waiting| at < waiting) {
                 wallet.inactivity_due = Some(at);
-                self.queue(at, m, seq, DueKind::Inactivity(p));
+                self.queue(at, m, seq, DueKind::Inactivity(DuePoints::of(p)));
             }
         }
     }
@@ -1538,7 +1558,7 @@ impl<'p> Engine<'p> {
             if let (Some(due), Some(latest)) = (due.filter(|due| *due >= at), latest) {
                 wallet.inactivity_check = Some(latest);
                 wallet.inactivity_due = Some(due);
-                self.queue(due, m, latest.get(), DueKind::Inactivity(p));
+                self.queue(due, m, latest.get(), DueKind::Inactivity(DuePoints::of(p)));
             }
             return;
         }
