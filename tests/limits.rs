@@ -174,11 +174,21 @@ fn a_program_with_more_points_types_than_the_most_is_refused_at_the_first_past_i
         source.push_str(&format!("points p{p} {{\n  value 0.01 USD\n}}\n"));
     }
     let errors = loyalty::compile::compile(&source).err().unwrap();
-    let too_many: Vec<_> = errors.iter().filter(|d| d.code == "too-many").collect();
+    let too_many: Vec<_> = errors.iter().filter(|d| d.code == "too-long").collect();
     assert_eq!(too_many.len(), 1, "{too_many:?}");
-    assert!(too_many[0].message.contains("`p65536`"), "{}", too_many[0].message);
+    assert!(
+        too_many[0].message.contains("`p65536`"),
+        "{}",
+        too_many[0].message
+    );
     // One fewer is a program like any other.
     let last = source.rfind("points p65536").unwrap();
     let fewer = loyalty::compile::compile(&source[..last]);
-    assert!(fewer.is_ok(), "{:?}", fewer.err().map(|e| e.into_iter().take(3).collect::<Vec<_>>()));
+    assert!(
+        fewer.is_ok(),
+        "{:?}",
+        fewer
+            .err()
+            .map(|e| e.into_iter().take(3).collect::<Vec<_>>())
+    );
 }

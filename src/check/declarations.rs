@@ -269,7 +269,7 @@ impl<'a> Symbols<'a> {
                         if symbols.points.len() == crate::limits::MOST_POINTS_TYPES {
                             checker.report(
                                 Diagnostic::error(
-                                    "too-many",
+                                    "too-long",
                                     points.name.span,
                                     format!(
                                         "points type `{}` is one more than the {} a program may declare",

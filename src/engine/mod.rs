@@ -655,9 +655,7 @@ impl<'p> Engine<'p> {
                         self.do_bucket_work(due.member, p.id(), work, due.at);
                     }
                 }
-                DueKind::Inactivity(p) => {
-                    self.expire_inactive(due.member, p.id(), due.at, due.seq)
-                }
+                DueKind::Inactivity(p) => self.expire_inactive(due.member, p.id(), due.at, due.seq),
                 DueKind::PeriodEnd => self.period_end(due.member, due.at),
                 DueKind::GraceEnd => self.grace_end(due.member, due.at),
                 DueKind::MemberDay(day) => self.celebrate(due.member, day, due.at),
