@@ -370,6 +370,13 @@ fn duplicate(program: &Program, event: &Event) -> Reject {
 
 /// Whether `event` copies a kept record: one with its id, the later of the
 /// two no more than the program's duplicate window after the earlier.
+/// Whether lifetime status counts points of type `p` (a `lifetime` line
+/// of the `tiers` block names it): then its wallets keep what they ever
+/// earned (`Activity::lifetime_earned`).
+fn counts_lifetime(program: &Program, p: PointsId) -> bool {
+    (program.tiers.iter()).any(|tiers| tiers.lifetime.iter().any(|l| l.points == p))
+}
+
 fn is_copy(program: &Program, ids: &ids::RecentIds, event: &Event) -> bool {
     ids.times(&event.id).any(|kept| {
         let (earlier, later) = if kept <= event.time {
@@ -721,7 +728,8 @@ impl<'p> Engine<'p> {
             DueKind::Inactivity(p) => member
                 .wallets
                 .get(p.id().index())
-                .is_some_and(|wallet| wallet.inactivity_due == Some(due.at)),
+                .and_then(Wallet::activity)
+                .is_some_and(|activity| activity.inactivity_due == Some(due.at)),
             DueKind::Buckets(p) => member
                 .wallets
                 .get(p.id().index())
@@ -1091,8 +1099,8 @@ impl<'p> Engine<'p> {
         let bucket = self.new_bucket(amount, now, available_at, expires_at);
         let kept = self.wallet(m, p)?.add(bucket);
         self.count(m, p, |t| t.issued += amount);
-        if let Some(wallet) = self.wallet(m, p) {
-            wallet.lifetime_earned += amount;
+        if let Some(wallet) = self.wallet(m, p).filter(|_| counts_lifetime(program, p)) {
+            wallet.activity_mut().lifetime_earned += amount;
         }
         self.touch(m, p, now);
         let kind = if available_at > now {
@@ -1137,8 +1145,9 @@ impl<'p> Engine<'p> {
             // in the order of clock work.
             let mut placed = false;
             if let Some(wallet) = self.wallet(m, p) {
-                placed = wallet.inactivity_check.is_some() && wallet.last_activity == Some(now);
-                wallet.last_activity = Some(now);
+                let activity = wallet.activity_mut();
+                placed = activity.inactivity_check.is_some() && activity.last == Some(now);
+                activity.last = Some(now);
             }
             if placed {
                 return;
@@ -1149,11 +1158,12 @@ impl<'p> Engine<'p> {
             let Some(wallet) = self.wallet(m, p) else {
                 return;
             };
-            wallet.inactivity_check = NonZeroU64::new(seq);
+            let activity = wallet.activity_mut();
+            activity.inactivity_check = NonZeroU64::new(seq);
             // The waiting check is put off to this activity's term when it
             // comes due; a term ending before it needs a check of its own.
-            if wallet.inactivity_due.is_none_or(|waiting| at < waiting) {
-                wallet.inactivity_due = Some(at);
+            if activity.inactivity_due.is_none_or(|waiting| at < waiting) {
+                activity.inactivity_due = Some(at);
                 self.queue(at, m, seq, DueKind::Inactivity(DuePoints::of(p)));
             }
         }
@@ -1505,8 +1515,10 @@ impl<'p> Engine<'p> {
                 )
             };
             self.count(m, p, |t| t.reversed += reversed);
-            if let Some(wallet) = self.wallet(m, p).filter(|_| rule.is_some()) {
-                wallet.lifetime_earned -= reversed;
+            if let Some(wallet) =
+                (self.wallet(m, p)).filter(|_| rule.is_some() && counts_lifetime(program, p))
+            {
+                wallet.activity_mut().lifetime_earned -= reversed;
             }
             let entry = self.record(m, EntryKind::Reverse, event.time, Some(p), -reversed);
             entry.rule = rule;
@@ -1541,10 +1553,11 @@ impl<'p> Engine<'p> {
         let Some(wallet) = self.wallet(m, p) else {
             return;
         };
-        let latest = wallet.inactivity_check.take();
-        wallet.inactivity_due = None;
-        let due = wallet
-            .last_activity
+        let activity = wallet.activity_mut();
+        let latest = activity.inactivity_check.take();
+        activity.inactivity_due = None;
+        let due = activity
+            .last
             .map(|last| calendar::after(program.timezone, last, term));
         // There was activity since this check was queued: the check is put
         // off to the latest activity's term (a later one: an earlier one
@@ -1554,8 +1567,8 @@ impl<'p> Engine<'p> {
         let put_off = due != Some(at) || latest.is_some_and(|latest| latest.get() > seq);
         if put_off {
             if let (Some(due), Some(latest)) = (due.filter(|due| *due >= at), latest) {
-                wallet.inactivity_check = Some(latest);
-                wallet.inactivity_due = Some(due);
+                activity.inactivity_check = Some(latest);
+                activity.inactivity_due = Some(due);
                 self.queue(due, m, latest.get(), DueKind::Inactivity(DuePoints::of(p)));
             }
             return;

@@ -4,7 +4,7 @@
 
 use super::eval::{self, Scope};
 use super::ledger::EntryKind;
-use super::member::{Member, StatusMatch};
+use super::member::{Member, StatusMatch, Wallet};
 use super::purchases::Purchase;
 use super::{unknown_member, DueKind, Engine, Refusal};
 use crate::check::suggest;
@@ -371,7 +371,8 @@ impl Engine<'_> {
             let earned = member
                 .wallets
                 .get(lifetime.points.index())
-                .map_or(Decimal::ZERO, |wallet| wallet.lifetime_earned);
+                .and_then(Wallet::activity)
+                .map_or(Decimal::ZERO, |activity| activity.lifetime_earned);
             if earned >= lifetime.threshold && member.floor < lifetime.tier {
                 member.floor = lifetime.tier;
             }

@@ -86,8 +86,7 @@ pub fn upcoming(engine: &Engine, as_of: DateTime<Utc>) -> Upcoming {
                 ExpiryRule::Inactivity(term) => {
                     // Points a rule gave an expiry of their own go at it,
                     // if that comes first; the rest go together.
-                    let lapse = wallet
-                        .last_activity
+                    let lapse = (wallet.activity().and_then(|a| a.last))
                         .map(|last| calendar::after(program.timezone, last, term));
                     let mut rest = wallet.balance();
                     for bucket in wallet.buckets() {
