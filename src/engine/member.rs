@@ -444,6 +444,15 @@ pub struct Wallet {
     rare: Option<Box<RareWallet>>,
 }
 
+// What a million members hold is the sum of these: a field added to one
+// is a decision, not an accident (docs/performance.md's memory model).
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    assert!(std::mem::size_of::<Member>() == 208);
+    assert!(std::mem::size_of::<Wallet>() == 88);
+    assert!(std::mem::size_of::<(CounterKey, Decimal)>() == 24);
+};
+
 /// What a wallet keeps of its activity for the points types that read it:
 /// lifetime status (a `tiers` block's `lifetime` line) and expiry after a
 /// term without activity.
