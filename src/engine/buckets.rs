@@ -475,6 +475,12 @@ impl Buckets {
             return (0, None);
         };
         let taken = u64::from(releases) + u64::from(bucket.expires_at.is_some());
+        if taken == 0 && bucket.work == 0 {
+            // No work, as its record says already (an award spendable at
+            // once that never expires): writing it again was a tenth of
+            // earning such awards.
+            return (0, None);
+        }
         bucket.set_work(if taken == 0 { 0 } else { seq }, releases);
         self.put(at, &bucket);
         let first = bucket

@@ -1114,11 +1114,8 @@ impl<'p> Engine<'p> {
         };
         let entry = self.record(m, kind, now, Some(p), amount);
         entry.rule = Some(rule);
-        // A bucket spendable now that never expires has no clock work: it
-        // was added with none, and planning would write it again as it is.
-        let releases = available_at > now;
-        if let Some(bucket) = kept.filter(|_| releases || expires_at.is_some()) {
-            self.schedule_bucket(m, p, bucket, releases);
+        if let Some(bucket) = kept {
+            self.schedule_bucket(m, p, bucket, available_at > now);
         }
         kept
     }
