@@ -8,12 +8,20 @@ use crate::compile::ir::{EventType, EventTypeId, Field, Program};
 use ::csv::StringRecord;
 use std::collections::VecDeque;
 use std::io::{BufRead, Read};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 /// Rows read at a time when they are typed on a thread of their own
-/// (`CsvRecords::typed_aside`): enough that starting the thread is small
+/// (`CsvRecords::typed_aside`): enough that handing them over is small
 /// beside typing them, few enough to keep memory flat.
 const ROWS_AT_A_TIME: usize = 4096;
+
+/// Batches of rows read ahead of the records handed on, when they are
+/// typed aside: one being typed while the next waits, so that typing goes
+/// on while the records of the batch before are read and used (a run
+/// packs them into its sorted runs meanwhile).
+const BATCHES_AHEAD: usize = 2;
 
 /// A file's columns, and where typing finds each field in its rows: worked
 /// out once from the header, so that typing a row looks nothing up by name.
@@ -136,9 +144,8 @@ pub(super) struct CsvRecords<'p, R> {
     /// Whether rows are typed on a thread of their own, a batch at a time,
     /// while the next batch is read.
     aside: bool,
-    /// Rows read and not typed yet (each with its line), or why one could
-    /// not be read.
-    unread: Vec<Result<(usize, StringRecord), Reject>>,
+    /// The thread typing rows aside, once the header is read.
+    typist: Option<Typist>,
     /// Records typed aside, in order, not handed on yet.
     typed: VecDeque<Result<Event, Reject>>,
     /// Rows typed, to read into again.
@@ -159,7 +166,7 @@ impl<'p, R: BufRead> CsvRecords<'p, R> {
             row: StringRecord::new(),
             done: false,
             aside: false,
-            unread: Vec::new(),
+            typist: None,
             typed: VecDeque::new(),
             spare: Vec::new(),
         }
@@ -381,7 +388,8 @@ impl<R: BufRead> Iterator for CsvRecords<'_, R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         // Rows typed aside may still be waiting after the last was read.
-        if self.done && self.typed.is_empty() && self.unread.is_empty() {
+        let typing = self.typist.as_ref().is_some_and(|t| t.batches > 0);
+        if self.done && self.typed.is_empty() && !typing {
             return None;
         }
         if self.header.is_none() {
@@ -411,35 +419,49 @@ impl<R: BufRead> Iterator for CsvRecords<'_, R> {
 
 impl<R: BufRead> CsvRecords<'_, R> {
     /// The next record, rows typed a batch at a time on a thread of their
-    /// own while the next batch is read.
+    /// own (`Typist`) while the next batches are read and this one's
+    /// records are used.
     fn next_typed_aside(&mut self) -> Option<Result<Event, Reject>> {
         loop {
             if let Some(record) = self.typed.pop_front() {
                 return Some(record);
             }
-            if self.unread.is_empty() {
-                self.unread = self.read_rows();
-                if self.unread.is_empty() {
-                    return None;
-                }
+            if self.typist.is_none() {
+                let header = self.header.clone()?;
+                self.typist = Some(Typist::start(self.program, header, self.file.clone()));
             }
-            let rows = std::mem::take(&mut self.unread);
-            let (program, header, file) = (self.program, self.header.clone()?, self.file.clone());
-            let (typed, spare) = std::thread::scope(|scope| {
-                let typing = scope.spawn(move || type_rows(program, &header, &file, rows));
-                self.unread = self.read_rows();
-                typing
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e))
-            });
+            self.read_ahead();
+            let (typed, spare) = self.typist.as_mut()?.take()?;
             self.typed.extend(typed);
-            self.spare = spare;
+            self.spare.extend(spare);
+            // The batch after next is read (and typed) while these records
+            // are used.
+            self.read_ahead();
+        }
+    }
+
+    /// Hands the typist batches of rows until `BATCHES_AHEAD` are with it
+    /// or the file has ended.
+    fn read_ahead(&mut self) {
+        while !self.done
+            && self
+                .typist
+                .as_ref()
+                .is_some_and(|t| t.batches < BATCHES_AHEAD)
+        {
+            let rows = self.read_rows();
+            if rows.is_empty() {
+                break;
+            }
+            if let Some(typist) = self.typist.as_mut() {
+                typist.give(rows);
+            }
         }
     }
 
     /// Reads up to `ROWS_AT_A_TIME` rows, or why one could not be read,
     /// into rows typed before.
-    fn read_rows(&mut self) -> Vec<Result<(usize, StringRecord), Reject>> {
+    fn read_rows(&mut self) -> RowBatch {
         let mut rows = Vec::with_capacity(ROWS_AT_A_TIME);
         while rows.len() < ROWS_AT_A_TIME && !self.done {
             let mut row = self.spare.pop().unwrap_or_default();
@@ -453,14 +475,105 @@ impl<R: BufRead> CsvRecords<'_, R> {
     }
 }
 
+/// Rows read, each with its line, or why one could not be read.
+type RowBatch = Vec<Result<(usize, StringRecord), Reject>>;
+
+/// A batch's records, typed, and its rows emptied to read into again.
+type TypedBatch = (Vec<Result<Event, Reject>>, Vec<StringRecord>);
+
+/// A thread kept for a whole file that types the batches of rows it is
+/// given, in turn, and gives them back in the same order. One thread for
+/// the file rather than one per batch, so that typing goes on while the
+/// reader uses the batch before (it waited for each batch's thread to be
+/// joined before: the second core was idle a third of the time the file
+/// was read; docs/performance.md).
+struct Typist {
+    rows: Option<SyncSender<RowBatch>>,
+    typed: Option<Receiver<TypedBatch>>,
+    thread: Option<JoinHandle<()>>,
+    /// Batches given and not taken back yet.
+    batches: usize,
+}
+
+impl Typist {
+    /// A typist for the rows of `file`, whose columns are `header`. It
+    /// types with a copy of `program` of its own, for as long as the file
+    /// is read.
+    fn start(program: &Program, header: Arc<Header>, file: Arc<str>) -> Typist {
+        let program = Arc::new(program.clone());
+        let (give, rows) = mpsc::sync_channel::<RowBatch>(BATCHES_AHEAD);
+        let (send, typed) = mpsc::sync_channel::<TypedBatch>(BATCHES_AHEAD);
+        let thread = std::thread::spawn(move || {
+            for batch in rows {
+                if send
+                    .send(type_rows(&program, &header, &file, batch))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Typist {
+            rows: Some(give),
+            typed: Some(typed),
+            thread: Some(thread),
+            batches: 0,
+        }
+    }
+
+    /// Gives the typist a batch of rows.
+    fn give(&mut self, rows: RowBatch) {
+        let given = self.rows.as_ref().is_some_and(|r| r.send(rows).is_ok());
+        if given {
+            self.batches += 1;
+        } else {
+            self.stop();
+        }
+    }
+
+    /// The oldest batch given, typed; `None` when none is with the typist.
+    fn take(&mut self) -> Option<TypedBatch> {
+        if self.batches == 0 {
+            return None;
+        }
+        match self.typed.as_ref()?.recv() {
+            Ok(batch) => {
+                self.batches -= 1;
+                Some(batch)
+            }
+            Err(_) => {
+                self.stop();
+                None
+            }
+        }
+    }
+
+    /// Ends the thread: it ends once both of its channels are closed. A
+    /// panic on it is a panic here, as when rows are typed in turn.
+    fn stop(&mut self) {
+        self.rows = None;
+        self.typed = None;
+        self.batches = 0;
+        if let Some(thread) = self.thread.take() {
+            if let Err(panic) = thread.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
+}
+
+impl Drop for Typist {
+    fn drop(&mut self) {
+        // A panic already unwinding is not raised again.
+        if !std::thread::panicking() {
+            self.stop();
+        }
+    }
+}
+
 /// Types `rows` (those not read passed on as they are); gives back the
 /// rows emptied, to read into again.
-fn type_rows(
-    program: &Program,
-    header: &Header,
-    file: &Arc<str>,
-    rows: Vec<Result<(usize, StringRecord), Reject>>,
-) -> (Vec<Result<Event, Reject>>, Vec<StringRecord>) {
+fn type_rows(program: &Program, header: &Header, file: &Arc<str>, rows: RowBatch) -> TypedBatch {
     let mut spare = Vec::with_capacity(rows.len());
     let typed = rows
         .into_iter()
@@ -628,6 +741,26 @@ mod tests {
             differ.map(|at| (&aside[at], &in_turn[at]))
         );
         assert_eq!(aside.len(), in_turn.len());
+    }
+
+    #[test]
+    fn records_left_unread_stop_the_typist() {
+        // Ten batches' rows; the reader is dropped after the first batch,
+        // while the typist waits to hand the next ones back (`--until`
+        // stops reading so). Dropping must end its thread, not wait for it.
+        let mut text = b"id,time,member,type,amount,nights\n".to_vec();
+        for i in 0..10 * ROWS_AT_A_TIME {
+            text.extend_from_slice(format!("e{i},2025-03-01,m1,purchase,5,\n").as_bytes());
+        }
+        let program = program(PROGRAM);
+        let mut records = CsvRecords::new(&program, text.as_slice(), "f").typed_aside(true);
+        let first: Vec<_> = records.by_ref().take(ROWS_AT_A_TIME + 1).collect();
+        assert!(first.iter().all(Result::is_ok));
+        let typist = records.typist.as_ref().and_then(|t| t.thread.as_ref());
+        assert!(typist.is_some_and(|t| !t.is_finished()), "typing ahead");
+        // The drop joins the typist's thread: it returns only if closing
+        // the channels ended it, blocked as it is handing a batch back.
+        drop(records);
     }
 
     #[test]
