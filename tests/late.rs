@@ -13,7 +13,7 @@ mod support;
 
 use loyalty::engine::replay::Order;
 use proptest::prelude::*;
-use support::{d, run, run_with, tied_expiries, Run};
+use support::{d, program_totals, run, run_with, tied_expiries, Run};
 
 const PROGRAM: &str = ny!(r#"
 points stars {
@@ -443,6 +443,12 @@ proptest! {
             let held: rust_decimal::Decimal =
                 late.members.values().map(|m| m.balances["stars"]).sum();
             prop_assert_eq!(late.totals["stars"].outstanding(), held);
+            // As `loyalty run` streams, members keeping no totals of their
+            // own: the re-runs move the program's totals alike.
+            prop_assert_eq!(
+                &program_totals(program, &events, Order::Stream, until),
+                &late.totals
+            );
             // liability.csv's flows add up to summary.json's totals, late
             // events or not.
             for run in [&late, &sorted] {

@@ -9,8 +9,8 @@
 //! them. A program that declares `accept late events up to N` rejects
 //! events further behind the clock than that.
 
-use super::ledger::{Entry, EntryKind};
-use super::member::Wallet;
+use super::ledger::{Entry, EntryKind, Totals};
+use super::member::{room_for, Wallet};
 use super::{packed, Budgets, Engine, Refusal};
 use crate::compile::calendar;
 use crate::compile::ir::Program;
@@ -49,6 +49,19 @@ pub(super) struct Histories {
     groups: BTreeMap<usize, Vec<usize>>,
     /// How many events have been kept: the next one's place in the order.
     kept: u64,
+    /// Where an event or a row is packed before it is added to a history.
+    packing: Vec<u8>,
+}
+
+/// Adds to a history's `bytes` what `pack` writes (packed first into
+/// `packing`), with room for just that (`member::room_for`), not double:
+/// histories are kept for the whole run, and grown by doubling they held
+/// about a third more than their bytes (docs/performance.md).
+fn append(bytes: &mut Vec<u8>, packing: &mut Vec<u8>, pack: impl FnOnce(&mut Vec<u8>)) {
+    packing.clear();
+    pack(packing);
+    room_for(bytes, packing.len());
+    bytes.extend_from_slice(packing);
 }
 
 impl Histories {
@@ -67,7 +80,10 @@ impl Histories {
             self.members.resize_with(m + 1, History::default);
         }
         if let Some(h) = self.members.get_mut(m) {
-            packed::pack(seq, event, &mut self.files, &mut h.events);
+            let files = &mut self.files;
+            append(&mut h.events, &mut self.packing, |out| {
+                packed::pack(seq, event, files, out);
+            });
         }
     }
 
@@ -154,12 +170,19 @@ impl<'p> Engine<'p> {
     /// a program that accepts no lateness (`up to 0 days`) keeps nothing.
     pub fn accept_late_events(&mut self) {
         if accepts_late_events(self.program) && self.members.is_empty() {
+            let keep_rows = self.program.rules.iter().any(|r| !r.budgets.is_empty())
+                || super::made_events::makes_events(self.program);
             self.history = Some(Histories {
-                keep_rows: self.program.rules.iter().any(|r| !r.budgets.is_empty())
-                    || super::made_events::makes_events(self.program),
+                keep_rows,
                 ..Histories::default()
             });
-            self.keep_member_totals();
+            // A re-run moves the program's totals from its members' old
+            // state to their new one. Where their rows are made again by a
+            // replay, that replay's totals are the old state's; where rows
+            // are kept instead, each member keeps its own totals.
+            if keep_rows {
+                self.keep_member_totals();
+            }
         }
     }
 
@@ -209,9 +232,13 @@ impl<'p> Engine<'p> {
                 _ => {}
             }
             if history.keep_rows {
+                let mut packing = std::mem::take(&mut history.packing);
                 if let Some(h) = history.of(m) {
-                    packed::pack_entry(entry, &mut h.entries);
+                    append(&mut h.entries, &mut packing, |out| {
+                        packed::pack_entry(entry, out);
+                    });
                 }
+                history.packing = packing;
             }
         }
         if let Some((&first, rest)) = linked.split_first() {
@@ -266,6 +293,9 @@ impl<'p> Engine<'p> {
             }
         }
         events.sort_by_key(|(seq, e)| (e.time, *seq));
+        // The group's totals before the late event, when its members keep
+        // none of their own.
+        let mut replaced = None;
         if !keep_rows {
             // The rows written, made again: without budgets they depend on
             // these members' events alone.
@@ -276,6 +306,9 @@ impl<'p> Engine<'p> {
                             format!("re-running did not give back event `{id}`: {reason}")
                         })
                     })?;
+            if !self.keeps_member_totals {
+                replaced = Some(again.totals);
+            }
             written = by_member(again.ledger);
         }
         events.push((late_seq, event.clone()));
@@ -302,7 +335,7 @@ impl<'p> Engine<'p> {
             let new = rerun_rows.get(&rerun.id).map_or(&[][..], Vec::as_slice);
             self.restate(event, old, new);
         }
-        let map = self.adopt(scratch);
+        let map = self.adopt(scratch, replaced);
         self.count_late_sale(event, &events);
         if let Some(history) = self.history.as_mut() {
             // The rows kept are the re-run's; the events kept do not change
@@ -311,12 +344,16 @@ impl<'p> Engine<'p> {
                 for &slot in &map {
                     let id = self.members.get(slot).map(|m| m.id.as_str());
                     let rows = id.and_then(|id| rerun_rows.get(id));
+                    let mut packing = std::mem::take(&mut history.packing);
                     if let Some(h) = history.of(slot) {
                         h.entries.clear();
                         for entry in rows.into_iter().flatten() {
-                            packed::pack_entry(entry, &mut h.entries);
+                            append(&mut h.entries, &mut packing, |out| {
+                                packed::pack_entry(entry, out);
+                            });
                         }
                     }
+                    history.packing = packing;
                 }
             }
             if let Some((&first, rest)) = map.split_first() {
@@ -377,10 +414,11 @@ impl<'p> Engine<'p> {
     }
 
     /// Takes over the members, pools, budgets and clock work a re-run left
-    /// (the totals moved from the old state to the new); returns, for each
-    /// of its slots, the slot here (a member or pool it made first is
-    /// added).
-    fn adopt(&mut self, scratch: Engine<'p>) -> Vec<usize> {
+    /// (the totals moved from the old state to the new: from `replaced`,
+    /// the group's totals before the re-run, or else from its members' own
+    /// totals); returns, for each of its slots, the slot here (a member or
+    /// pool it made first is added).
+    fn adopt(&mut self, scratch: Engine<'p>, replaced: Option<Vec<Totals>>) -> Vec<usize> {
         let map: Vec<usize> = scratch
             .members
             .iter()
@@ -402,13 +440,23 @@ impl<'p> Engine<'p> {
             // The referrer is in the group re-run, by its scratch slot.
             let referrer = slot.referrer().map(slot_of);
             slot.set_referrer(referrer);
-            for (p, totals) in self.totals.iter_mut().enumerate() {
-                if let Some(kept) = before.wallets.get(p).and_then(Wallet::totals) {
-                    totals.subtract(kept);
+            if replaced.is_none() {
+                for (p, totals) in self.totals.iter_mut().enumerate() {
+                    if let Some(kept) = before.wallets.get(p).and_then(Wallet::totals) {
+                        totals.subtract(kept);
+                    }
+                    if let Some(kept) = slot.wallets.get(p).and_then(Wallet::totals) {
+                        totals.add(kept);
+                    }
                 }
-                if let Some(kept) = slot.wallets.get(p).and_then(Wallet::totals) {
-                    totals.add(kept);
-                }
+            }
+        }
+        if let Some(replaced) = replaced {
+            // A scratch engine holds the group alone: its totals are the
+            // group's.
+            for ((totals, old), new) in self.totals.iter_mut().zip(&replaced).zip(&scratch.totals) {
+                totals.subtract(old);
+                totals.add(new);
             }
         }
         // Pools and who is in them, as the re-run left them.
@@ -448,9 +496,11 @@ impl<'p> Engine<'p> {
         clock: DateTime<Utc>,
     ) -> Result<Engine<'p>, (String, Refusal)> {
         let mut scratch = Engine::new(self.program);
-        // Its members replace these: their totals are taken out again at
-        // the next late event.
-        scratch.keep_member_totals();
+        // Its members replace these: where members keep totals, theirs are
+        // taken out again at the next late event.
+        if self.keeps_member_totals {
+            scratch.keep_member_totals();
+        }
         scratch.next_bucket = self.next_bucket;
         scratch.budgets = budgets;
         for (_, e) in events {

@@ -171,8 +171,9 @@ pub struct Engine<'p> {
     history: Option<late::Histories>,
     /// Whether each member's wallets keep totals of their own: only where
     /// something reads them (96 bytes a wallet a sorted run never reads):
-    /// a late event's re-run, which takes the members it replaces out of
-    /// the program's totals, `diff` and `simulate` (`keep_member_totals`).
+    /// a late event's re-run where rows are kept rather than made again,
+    /// which takes the members it replaces out of the program's totals,
+    /// `diff` and `simulate` (`keep_member_totals`).
     keeps_member_totals: bool,
     /// With `mark_clock_work`: for each piece of clock work done, its
     /// place in the clock order and where its rows start in `ledger`.
@@ -450,7 +451,8 @@ impl<'p> Engine<'p> {
 
     /// Keeps each member's own totals per points type (`Wallet::totals`),
     /// for what reads them (`diff`'s and `simulate`'s points issued per
-    /// member). A run that accepts late events keeps them anyway.
+    /// member). A run that accepts late events and keeps its members' rows
+    /// (`late::Histories::keep_rows`) keeps them anyway.
     pub fn keep_member_totals(&mut self) {
         self.keeps_member_totals = true;
     }

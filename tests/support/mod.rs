@@ -428,6 +428,36 @@ pub fn explain_until(program: &str, events: &str, member: &str, until: Option<&s
     finished.engine.take_explanation().unwrap().render(&program)
 }
 
+/// The program's totals by points type after a replay of `events` (CSV, as
+/// for [`run_with`]) as `loyalty run` makes it: members keep no totals of
+/// their own (a late event's re-run then moves the program's totals by the
+/// group's re-run and the replay that made its old rows again).
+pub fn program_totals(
+    program: &str,
+    events: &str,
+    order: Order,
+    until: Option<&str>,
+) -> BTreeMap<String, Totals> {
+    let program = compile(program);
+    let options = Options {
+        order,
+        until: until.map(|day| end_of_day(&program, day)),
+        strict: false,
+    };
+    let text = trimmed(events);
+    let records = loyalty::events::read(&program, Format::Csv, text.as_bytes(), "t");
+    let finished = loyalty::run::Run::new(&program, options)
+        .replay(Box::new(records), Sinks::none())
+        .unwrap();
+    assert!(!finished.engine.keeps_member_totals());
+    program
+        .points
+        .iter()
+        .zip(finished.engine.totals())
+        .map(|(p, t)| (p.name.clone(), t.clone()))
+        .collect()
+}
+
 /// The rejects (line, reason) of reading `text` in `format`, typed by `program`.
 pub fn read_rejects(
     program: &str,
