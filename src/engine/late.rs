@@ -53,37 +53,64 @@ pub(super) struct Histories {
     packing: Vec<u8>,
 }
 
-/// Adds to a history's `bytes` what `pack` writes (packed first into
-/// `packing`), with room for just that (`member::room_for`), not double:
-/// histories are kept for the whole run, and grown by doubling they held
-/// about a third more than their bytes (docs/performance.md).
-fn append(bytes: &mut Vec<u8>, packing: &mut Vec<u8>, pack: impl FnOnce(&mut Vec<u8>)) {
-    packing.clear();
-    pack(packing);
-    room_for(bytes, packing.len());
-    bytes.extend_from_slice(packing);
-}
-
 impl Histories {
     fn of(&mut self, m: usize) -> Option<&mut History> {
+        self.reach(m);
+        self.members.get_mut(m)
+    }
+
+    /// Makes sure member slot `m` has a history.
+    fn reach(&mut self, m: usize) {
         if self.members.len() <= m {
             self.members.resize_with(m + 1, History::default);
         }
-        self.members.get_mut(m)
     }
 
     /// Adds `event` to member slot `m`'s history, next in the order.
     fn keep(&mut self, m: usize, event: &Event) {
         let seq = self.kept;
         self.kept += 1;
-        if self.members.len() <= m {
-            self.members.resize_with(m + 1, History::default);
-        }
-        if let Some(h) = self.members.get_mut(m) {
-            let files = &mut self.files;
-            append(&mut h.events, &mut self.packing, |out| {
+        self.append(
+            m,
+            |h| &mut h.events,
+            |out, files| {
                 packed::pack(seq, event, files, out);
-            });
+            },
+        );
+    }
+
+    /// Adds `entry` to member slot `m`'s rows.
+    fn keep_row(&mut self, m: usize, entry: &Entry) {
+        self.append(
+            m,
+            |h| &mut h.entries,
+            |out, _| packed::pack_entry(entry, out),
+        );
+    }
+
+    /// Adds to member slot `m`'s events or rows (`list`) what `pack`
+    /// writes, with room for just that (`member::room_for`), not double:
+    /// histories are kept for the whole run, and grown by doubling they
+    /// held about a third more than their bytes (docs/performance.md).
+    fn append(
+        &mut self,
+        m: usize,
+        list: fn(&mut History) -> &mut Vec<u8>,
+        pack: impl FnOnce(&mut Vec<u8>, &mut packed::Files),
+    ) {
+        self.reach(m);
+        let Histories {
+            members,
+            files,
+            packing,
+            ..
+        } = self;
+        if let Some(h) = members.get_mut(m) {
+            packing.clear();
+            pack(packing, files);
+            let bytes = list(h);
+            room_for(bytes, packing.len());
+            bytes.extend_from_slice(packing);
         }
     }
 
@@ -232,13 +259,7 @@ impl<'p> Engine<'p> {
                 _ => {}
             }
             if history.keep_rows {
-                let mut packing = std::mem::take(&mut history.packing);
-                if let Some(h) = history.of(m) {
-                    append(&mut h.entries, &mut packing, |out| {
-                        packed::pack_entry(entry, out);
-                    });
-                }
-                history.packing = packing;
+                history.keep_row(m, entry);
             }
         }
         if let Some((&first, rest)) = linked.split_first() {
@@ -344,16 +365,12 @@ impl<'p> Engine<'p> {
                 for &slot in &map {
                     let id = self.members.get(slot).map(|m| m.id.as_str());
                     let rows = id.and_then(|id| rerun_rows.get(id));
-                    let mut packing = std::mem::take(&mut history.packing);
                     if let Some(h) = history.of(slot) {
                         h.entries.clear();
-                        for entry in rows.into_iter().flatten() {
-                            append(&mut h.entries, &mut packing, |out| {
-                                packed::pack_entry(entry, out);
-                            });
-                        }
                     }
-                    history.packing = packing;
+                    for entry in rows.into_iter().flatten() {
+                        history.keep_row(slot, entry);
+                    }
                 }
             }
             if let Some((&first, rest)) = map.split_first() {
