@@ -153,6 +153,9 @@ pub struct Engine<'p> {
     budgets: Budgets,
     /// Where members keep each of the program's counters.
     counter_slots: CounterSlots,
+    /// Whether lifetime status counts each points type (`lifetime_counted`),
+    /// worked out once rather than on every award.
+    lifetime_counted: Box<[bool]>,
     ledger: Vec<Entry>,
     totals: Vec<Totals>,
     counts: Counts,
@@ -373,15 +376,19 @@ fn duplicate(program: &Program, event: &Event) -> Reject {
     )
 }
 
-/// Whether `event` copies a kept record: one with its id, the later of the
-/// two no more than the program's duplicate window after the earlier.
-/// Whether lifetime status counts points of type `p` (a `lifetime` line
-/// of the `tiers` block names it): then its wallets keep what they ever
-/// earned (`Activity::lifetime_earned`).
-fn counts_lifetime(program: &Program, p: PointsId) -> bool {
-    (program.tiers.iter()).any(|tiers| tiers.lifetime.iter().any(|l| l.points == p))
+/// For each points type of `program`, whether lifetime status counts it (a
+/// `lifetime` line of the `tiers` block names it): then its wallets keep
+/// what they ever earned (`Activity::lifetime_earned`).
+fn lifetime_counted(program: &Program) -> Box<[bool]> {
+    (0..program.points.len())
+        .map(|p| {
+            (program.tiers.iter()).any(|tiers| tiers.lifetime.iter().any(|l| l.points.index() == p))
+        })
+        .collect()
 }
 
+/// Whether `event` copies a kept record: one with its id, the later of the
+/// two no more than the program's duplicate window after the earlier.
 fn is_copy(program: &Program, ids: &ids::RecentIds, event: &Event) -> bool {
     ids.times(&event.id).any(|kept| {
         let (earlier, later) = if kept <= event.time {
@@ -427,6 +434,7 @@ impl<'p> Engine<'p> {
             event_ids: Some(ids::RecentIds::default()),
             budgets: BTreeMap::new(),
             counter_slots: CounterSlots::new(program),
+            lifetime_counted: lifetime_counted(program),
             ledger: Vec::new(),
             totals: vec![Totals::default(); program.points.len()],
             counts: Counts::default(),
@@ -1105,7 +1113,8 @@ impl<'p> Engine<'p> {
         let bucket = self.new_bucket(amount, now, available_at, expires_at);
         let kept = self.wallet(m, p)?.add(bucket);
         self.count(m, p, |t| t.issued += amount);
-        if let Some(wallet) = self.wallet(m, p).filter(|_| counts_lifetime(program, p)) {
+        let counted = self.lifetime_counted.get(p.index()) == Some(&true);
+        if let Some(wallet) = self.wallet(m, p).filter(|_| counted) {
             wallet.activity_mut().lifetime_earned += amount;
         }
         self.touch(m, p, now);
@@ -1521,9 +1530,8 @@ impl<'p> Engine<'p> {
                 )
             };
             self.count(m, p, |t| t.reversed += reversed);
-            if let Some(wallet) =
-                (self.wallet(m, p)).filter(|_| rule.is_some() && counts_lifetime(program, p))
-            {
+            let counted = self.lifetime_counted.get(p.index()) == Some(&true);
+            if let Some(wallet) = self.wallet(m, p).filter(|_| rule.is_some() && counted) {
                 wallet.activity_mut().lifetime_earned -= reversed;
             }
             let entry = self.record(m, EntryKind::Reverse, event.time, Some(p), -reversed);
