@@ -13,7 +13,7 @@ mod support;
 
 use loyalty::engine::replay::Order;
 use proptest::prelude::*;
-use support::{d, program_totals, run, run_with, tied_expiries, Run};
+use support::{d, program_totals, run, run_with, stream_folded, tied_expiries, Run};
 
 const PROGRAM: &str = ny!(r#"
 points stars {
@@ -446,7 +446,7 @@ proptest! {
             // As `loyalty run` streams, members keeping no totals of their
             // own: the re-runs move the program's totals alike.
             prop_assert_eq!(
-                &program_totals(program, &events, Order::Stream, until),
+                &program_totals(program, &events, Order::Stream, until, None),
                 &late.totals
             );
             // liability.csv's flows add up to summary.json's totals, late
@@ -490,6 +490,61 @@ proptest! {
         let late = run_with(&budgeted, &events, Order::Stream, until);
         let held: rust_decimal::Decimal = late.members.values().map(|m| m.balances["stars"]).sum();
         prop_assert_eq!(late.totals["stars"].outstanding(), held);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// With a bound on lateness, histories folded into checkpoints (here at
+    /// every event that leaves something behind the bound, the most folds
+    /// there can be) change nothing: the same rejects, members, totals,
+    /// sales, clock work left and ledger, row for row, as re-running
+    /// members from enrolment — on one engine and in shards, with members
+    /// keeping totals of their own or not (as `loyalty run` streams).
+    #[test]
+    fn histories_folded_into_checkpoints_change_nothing(
+        actions in prop::collection::vec(action(), 1..60),
+        bound in prop_oneof![Just(3), Just(20), Just(90)],
+    ) {
+        let events = csv(&actions);
+        let until = Some("2025-12-31");
+        let bounded = |program: &str| {
+            program.replace(
+                "  timezone \"America/New_York\"\n",
+                &format!("  timezone \"America/New_York\"\n  accept late events up to {bound} days\n"),
+            )
+        };
+        let programs = [
+            bounded(PROGRAM),
+            bounded(&PROGRAM.replace(
+                "  timezone \"America/New_York\"\n",
+                "  timezone \"America/New_York\"\n  accept returns up to 30 days\n",
+            )),
+            bounded(&PROGRAM.replace(
+                "expire 2 months after earn at end of month",
+                "expire after 2 months without activity",
+            )),
+            // Without transfers and pools, members are applied in shards
+            // (each shard folding its members' histories).
+            bounded(&PROGRAM.replace("  transfers\n  pool household\n", "")),
+        ];
+        for program in &programs {
+            let whole = run_with(program, &events, Order::Stream, until);
+            for shards in [None, Some(2)] {
+                let folded = stream_folded(program, &events, until, shards, 0);
+                prop_assert_eq!(&folded.rejects, &whole.rejects);
+                prop_assert_eq!(&folded.members, &whole.members);
+                prop_assert_eq!(&folded.totals, &whole.totals);
+                prop_assert_eq!(&folded.sales, &whole.sales);
+                prop_assert_eq!(&folded.afterwards, &whole.afterwards);
+                prop_assert_eq!(&folded.entries, &whole.entries);
+            }
+            prop_assert_eq!(
+                &program_totals(program, &events, Order::Stream, until, Some(0)),
+                &whole.totals
+            );
+        }
     }
 }
 

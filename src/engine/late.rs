@@ -1,16 +1,18 @@
 //! Late events: an event older than the clock (backdated, or sent late) is
-//! applied by re-running its member from enrolment with the event in its
-//! place in time, on a scratch engine — together with every member linked
-//! to it by transfers, a pool or a referral, since their points depend on
-//! each other.
+//! applied by re-running its member from enrolment (or from the checkpoint
+//! its history was folded into, `checkpoints`) with the event in its place
+//! in time, on a scratch engine — together with every member linked to it
+//! by transfers, a pool or a referral, since their points depend on each
+//! other.
 //! The ledger stays append-only: per member, the rows the re-run changes
 //! are undone (each written again with its amount negated, newest first)
 //! and the re-run's rows from the first difference on are written after
 //! them. A program that declares `accept late events up to N` rejects
 //! events further behind the clock than that.
 
+use super::checkpoints::{Checkpoint, Checkpoints, Opening, Openings};
 use super::ledger::{Entry, EntryKind, Totals};
-use super::member::{room_for, Wallet};
+use super::member::{room_for, Member, Wallet};
 use super::{packed, Budgets, Engine, Refusal};
 use crate::compile::calendar;
 use crate::compile::ir::Program;
@@ -21,8 +23,9 @@ use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
 /// What a member's re-run starts from: every event applied to the member,
-/// in the order applied (packed, see `packed`), and, for a program with
-/// budgets, every ledger row written for it. Without budgets a member's
+/// in the order applied (packed, see `packed`), since its checkpoint if it
+/// has one, and, for a program with budgets, every ledger row written for
+/// it. Without budgets a member's
 /// rows depend on its events (and its linked members') alone, so they are
 /// made again by a replay when needed rather than kept (rows would take
 /// most of the memory).
@@ -51,6 +54,8 @@ pub(super) struct Histories {
     kept: u64,
     /// Where an event or a row is packed before it is added to a history.
     packing: Vec<u8>,
+    /// What the members whose histories were folded start from.
+    checkpoints: Checkpoints,
 }
 
 impl Histories {
@@ -77,6 +82,21 @@ impl Histories {
                 packed::pack(seq, event, files, out);
             },
         );
+    }
+
+    /// Makes `events` (each with its place in the order) member slot `m`'s
+    /// history, in place of those it had.
+    fn replace_events(&mut self, m: usize, events: &[(u64, Event)]) {
+        if let Some(h) = self.of(m) {
+            h.events = Vec::new();
+        }
+        for (seq, event) in events {
+            self.append(
+                m,
+                |h| &mut h.events,
+                |out, files| packed::pack(*seq, event, files, out),
+            );
+        }
     }
 
     /// Adds `entry` to member slot `m`'s rows.
@@ -201,6 +221,7 @@ impl<'p> Engine<'p> {
                 || super::made_events::makes_events(self.program);
             self.history = Some(Histories {
                 keep_rows,
+                checkpoints: Checkpoints::new(self.fold_over),
                 ..Histories::default()
             });
             // A re-run moves the program's totals from its members' old
@@ -223,7 +244,8 @@ impl<'p> Engine<'p> {
         self.history.is_some()
     }
 
-    /// Adds an applied event to its member's history (if one is kept).
+    /// Adds an applied event to its member's history (if one is kept), and
+    /// folds the history if it has grown long.
     pub(super) fn remember_event(&mut self, event: &Event) {
         let m = self.members.slot(&event.member);
         // A referral links the two: the referrer is paid on the new
@@ -234,7 +256,88 @@ impl<'p> Engine<'p> {
             if let (Body::Enroll { .. }, Some(r)) = (&event.body, referrer) {
                 history.link(m, r);
             }
+            self.fold_if_long(m);
         }
+    }
+
+    /// Sets how long a member's late-event history may grow before it is
+    /// folded into a checkpoint (`checkpoints::FOLD_OVER` bytes unless
+    /// set): call before `accept_late_events`.
+    pub fn fold_histories_over(&mut self, bytes: usize) {
+        self.fold_over = bytes;
+    }
+
+    /// How long a history may grow before it is folded.
+    pub fn folds_histories_over(&self) -> usize {
+        self.fold_over
+    }
+
+    /// Folds member slot `m`'s group's events that no late event can come
+    /// before any more into a checkpoint, once its history has grown long:
+    /// only with a bound on lateness, and where rows are not kept (a
+    /// program with budgets or events loyalty makes keeps whole histories).
+    fn fold_if_long(&mut self, m: usize) {
+        let program = self.program;
+        let (Some(history), Some(limit), Some(clock)) =
+            (self.history.as_ref(), program.late_limit, self.clock)
+        else {
+            return;
+        };
+        let bytes = history.members.get(m).map_or(0, |h| h.events.len());
+        if history.keep_rows || !history.checkpoints.due(m, bytes) {
+            return;
+        }
+        // Every late event to come is at or after this instant.
+        let bound = calendar::before(program.timezone, clock, limit);
+        let slots = history.group(m);
+        if !self.fold(&slots, bound) {
+            if let Some(history) = self.history.as_mut() {
+                history.checkpoints.nothing_to_fold(m, bytes);
+            }
+        }
+    }
+
+    /// Folds the events of `slots` (a group) before `bound` into a
+    /// checkpoint of the group at `bound`; says whether there were any (and
+    /// their re-run gave them all back, as it does).
+    fn fold(&mut self, slots: &[usize], bound: DateTime<Utc>) -> bool {
+        let Some(history) = self.history.as_ref() else {
+            return false;
+        };
+        let mut before = Vec::new();
+        let mut after = Vec::new();
+        for &slot in slots {
+            let (Some(member), Some(kept)) = (self.members.get(slot), history.members.get(slot))
+            else {
+                continue;
+            };
+            let Some(events) = packed::unpack(&kept.events, &member.id, &history.files) else {
+                return false;
+            };
+            let (old, new): (Vec<_>, Vec<_>) =
+                events.into_iter().partition(|(_, e)| e.time < bound);
+            before.extend(old);
+            after.push((slot, new));
+        }
+        if before.is_empty() {
+            return false;
+        }
+        before.sort_by_key(|(seq, e)| (e.time, *seq));
+        let Ok(scratch) = self.replay_group(slots, &before, self.budgets.clone(), bound) else {
+            return false;
+        };
+        self.next_bucket = self.next_bucket.max(scratch.next_bucket);
+        let checkpoint = Checkpoint::of(scratch, bound);
+        let Some(history) = self.history.as_mut() else {
+            return false;
+        };
+        let mut kept = Vec::with_capacity(after.len());
+        for (slot, events) in after {
+            history.replace_events(slot, &events);
+            kept.push((slot, history.of(slot).map_or(0, |h| h.events.len())));
+        }
+        history.checkpoints.replace(&kept, checkpoint);
+        true
     }
 
     /// Adds ledger rows written since `start` to their members' histories,
@@ -320,13 +423,13 @@ impl<'p> Engine<'p> {
         if !keep_rows {
             // The rows written, made again: without budgets they depend on
             // these members' events alone.
-            let again =
-                self.replay_group(&events, budgets.clone(), clock)
-                    .map_err(|(id, refusal)| {
-                        refusal.restated(|reason| {
-                            format!("re-running did not give back event `{id}`: {reason}")
-                        })
-                    })?;
+            let again = self
+                .replay_group(&slots, &events, budgets.clone(), clock)
+                .map_err(|(id, refusal)| {
+                    refusal.restated(|reason| {
+                        format!("re-running did not give back event `{id}`: {reason}")
+                    })
+                })?;
             if !self.keeps_member_totals {
                 replaced = Some(again.totals);
             }
@@ -334,30 +437,42 @@ impl<'p> Engine<'p> {
         }
         events.push((late_seq, event.clone()));
         events.sort_by_key(|(seq, e)| (e.time, *seq));
-        let mut scratch = self
-            .replay_group(&events, budgets, clock)
-            .map_err(|(id, refusal)| {
-                if id == event.id {
-                    return refusal;
-                }
-                let time = events.iter().find(|(_, e)| e.id == id).map(|(_, e)| e.time);
-                refusal.restated(|reason| {
-                    format!(
-                        "applied at its time it would make event `{id}` at {} fail: {reason}",
-                        time.map_or(String::new(), |t| shown(program, t).to_string())
-                    )
-                })
-            })?;
+        let mut scratch =
+            self.replay_group(&slots, &events, budgets, clock)
+                .map_err(|(id, refusal)| {
+                    if id == event.id {
+                        return refusal;
+                    }
+                    let time = events.iter().find(|(_, e)| e.id == id).map(|(_, e)| e.time);
+                    refusal.restated(|reason| {
+                        format!(
+                            "applied at its time it would make event `{id}` at {} fail: {reason}",
+                            time.map_or(String::new(), |t| shown(program, t).to_string())
+                        )
+                    })
+                })?;
         let rerun_rows = by_member(std::mem::take(&mut scratch.ledger));
         // Each member's rows: the old undone and the new written, from the
-        // first that differs.
-        for rerun in &scratch.members {
+        // first that differs; member after member in the order they joined
+        // (their enrolment, or a pool's first event, then their rank here),
+        // which is the order a re-run from enrolment adds them in, and a
+        // re-run from checkpoints does not.
+        let openings = self.openings(&slots);
+        let mut reruns: Vec<&Member> = scratch.members.iter().collect();
+        reruns.sort_by_key(|rerun| {
+            let here = self
+                .members
+                .slot(&rerun.id)
+                .and_then(|s| self.members.get(s));
+            (rerun.enrolled, here.map_or(u64::MAX, |m| m.rank))
+        });
+        for rerun in reruns {
             let old = written.get(&rerun.id).map_or(&[][..], Vec::as_slice);
             let new = rerun_rows.get(&rerun.id).map_or(&[][..], Vec::as_slice);
-            self.restate(event, old, new);
+            self.restate(event, old, new, openings.get(&rerun.id));
         }
         let map = self.adopt(scratch, replaced);
-        self.count_late_sale(event, &events);
+        self.count_late_sale(event, &events, &slots);
         if let Some(history) = self.history.as_mut() {
             // The rows kept are the re-run's; the events kept do not change
             // (the late one is added as any applied event is).
@@ -387,13 +502,25 @@ impl<'p> Engine<'p> {
     /// Counts a late purchase's sale, or a late return against its
     /// purchase's month: the re-run counted them on the scratch engine, whose
     /// sales are not adopted (the group's other events were counted here
-    /// when they came).
-    fn count_late_sale(&mut self, event: &Event, events: &[(u64, Event)]) {
+    /// when they came). The purchase is among the group's `events`, or was
+    /// folded into the checkpoint of `slots`, which keeps it for returns.
+    fn count_late_sale(&mut self, event: &Event, events: &[(u64, Event)], slots: &[usize]) {
         match &event.body {
             Body::Purchase { amount, .. } => self.count_sale(event.time, *amount),
             Body::Return(r) => {
-                if let Some((_, purchase)) = events.iter().find(|(_, e)| e.id == r.of) {
-                    self.count_sale(purchase.time, -r.amount);
+                let kept = || {
+                    let checkpoints = self.history.as_ref()?.checkpoints.of(slots);
+                    checkpoints
+                        .iter()
+                        .find_map(|c| c.purchase_time(&event.member, &r.of))
+                };
+                let purchased = events
+                    .iter()
+                    .find(|(_, e)| e.id == r.of)
+                    .map(|(_, purchase)| purchase.time)
+                    .or_else(kept);
+                if let Some(time) = purchased {
+                    self.count_sale(time, -r.amount);
                 }
             }
             _ => {}
@@ -503,23 +630,23 @@ impl<'p> Engine<'p> {
         map
     }
 
-    /// A scratch engine that has applied `events` (a group's, in order)
-    /// over `budgets` and advanced to `clock`; or the id of the event it
-    /// rejected, and why.
+    /// A scratch engine that has applied `events` (of `slots`, a group, in
+    /// order) from the group's checkpoints over `budgets` and advanced to
+    /// `clock`; or the id of the event it rejected, and why.
     fn replay_group(
         &self,
+        slots: &[usize],
         events: &[(u64, Event)],
         budgets: Budgets,
         clock: DateTime<Utc>,
     ) -> Result<Engine<'p>, (String, Refusal)> {
-        let mut scratch = Engine::new(self.program);
-        // Its members replace these: where members keep totals, theirs are
-        // taken out again at the next late event.
-        if self.keeps_member_totals {
-            scratch.keep_member_totals();
-        }
-        scratch.next_bucket = self.next_bucket;
+        let mut scratch = self.start_of(slots);
         scratch.budgets = budgets;
+        // A member re-run from enrolment may have events before the
+        // others' checkpoint.
+        if let Some((_, first)) = events.first() {
+            scratch.clock = scratch.clock.map(|c| c.min(first.time));
+        }
         for (_, e) in events {
             scratch
                 .apply(e)
@@ -527,6 +654,59 @@ impl<'p> Engine<'p> {
         }
         scratch.advance_to(clock);
         Ok(scratch)
+    }
+
+    /// A scratch engine for re-running `slots` (a group): in the state of
+    /// the checkpoints they start from (the oldest restored, the others
+    /// taken over), or new. Its clock is at the oldest checkpoint: the
+    /// others' members have no event and no clock work before their own,
+    /// nor have the members of the group re-run from enrolment any event
+    /// with them before (groups are linked at events no late event can
+    /// come before, so after every checkpoint).
+    fn start_of(&self, slots: &[usize]) -> Engine<'p> {
+        let checkpoints = self
+            .history
+            .as_ref()
+            .map(|h| h.checkpoints.of(slots))
+            .unwrap_or_default();
+        // Its members replace these: where members keep totals, theirs are
+        // taken out again at the next late event.
+        let restore = |c: &Checkpoint| c.restored(self.program, self.keeps_member_totals);
+        let mut scratch = match checkpoints.split_first() {
+            Some((&first, rest)) => {
+                let mut scratch = restore(first);
+                for &other in rest {
+                    scratch.adopt(restore(other), None);
+                }
+                scratch.clock = checkpoints.iter().map(|c| c.at()).min();
+                scratch
+            }
+            None => {
+                let mut scratch = Engine::new(self.program);
+                if self.keeps_member_totals {
+                    scratch.keep_member_totals();
+                }
+                scratch
+            }
+        };
+        scratch.next_bucket = checkpoints
+            .iter()
+            .map(|c| c.next_bucket())
+            .fold(self.next_bucket, u64::max);
+        scratch
+    }
+
+    /// What the rows of `slots`' members showed before a re-run's first:
+    /// their checkpoints' balances and tiers (members re-run from
+    /// enrolment have none).
+    fn openings(&self, slots: &[usize]) -> Openings {
+        let mut openings = Openings::new();
+        if let Some(history) = self.history.as_ref() {
+            for checkpoint in history.checkpoints.of(slots) {
+                checkpoint.openings(self.program.tiers.is_some(), &mut openings);
+            }
+        }
+        openings
     }
 
     /// The other side of a transfer (its recipient), of a pool event (the
@@ -546,8 +726,9 @@ impl<'p> Engine<'p> {
     /// Writes the ledger rows that turn a member's `old` rows into the
     /// re-run's `new` ones: from the first row where they differ, the old
     /// rows undone newest first (amount and cost negated, the balance and
-    /// tier as they were before the row), then the new rows.
-    fn restate(&mut self, late: &Event, old: &[Entry], new: &[Entry]) {
+    /// tier as they were before the row: as `opening` says before the
+    /// first, for a member re-run from a checkpoint), then the new rows.
+    fn restate(&mut self, late: &Event, old: &[Entry], new: &[Entry], opening: Option<&Opening>) {
         let same = old.iter().zip(new).take_while(|(a, b)| a == b).count();
         for (j, row) in old.iter().enumerate().skip(same).rev() {
             let earlier = old.get(..j).unwrap_or_default();
@@ -555,10 +736,17 @@ impl<'p> Engine<'p> {
                 .iter()
                 .rev()
                 .find(|e| row.points.is_some() && e.points == row.points)
-                .map_or(Decimal::ZERO, |e| e.balance);
-            let tier = row
-                .tier
-                .and_then(|_| earlier.iter().rev().find_map(|e| e.tier));
+                .map_or_else(
+                    || opening.map_or(Decimal::ZERO, |o| o.balance(row.points)),
+                    |e| e.balance,
+                );
+            let tier = row.tier.and_then(|_| {
+                earlier
+                    .iter()
+                    .rev()
+                    .find_map(|e| e.tier)
+                    .or_else(|| opening.and_then(Opening::tier))
+            });
             let mut undo = row.clone();
             undo.amount = if row.amount.is_zero() {
                 Decimal::ZERO

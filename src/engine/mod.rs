@@ -8,6 +8,7 @@
 
 mod adjust;
 pub mod buckets;
+mod checkpoints;
 
 mod clock;
 mod counters;
@@ -172,6 +173,9 @@ pub struct Engine<'p> {
     /// Per member slot, what re-running it for a late event needs; `None`
     /// when late events are rejected.
     history: Option<late::Histories>,
+    /// How many bytes of packed events a member's history may hold before
+    /// it is folded into a checkpoint (`late`'s `fold_histories_over`).
+    fold_over: usize,
     /// Whether each member's wallets keep totals of their own: only where
     /// something reads them (96 bytes a wallet a sorted run never reads):
     /// a late event's re-run where rows are kept rather than made again,
@@ -444,6 +448,7 @@ impl<'p> Engine<'p> {
             pools: BTreeMap::new(),
             memberships: BTreeMap::new(),
             history: None,
+            fold_over: checkpoints::FOLD_OVER,
             keeps_member_totals: false,
             generations: Vec::new(),
             tier_moves: Vec::new(),

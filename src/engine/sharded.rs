@@ -199,6 +199,7 @@ pub fn replay_sharded<'p, E: From<io::Error>>(
     } = output;
     let program = engine.program();
     let member_totals = engine.keeps_member_totals();
+    let fold_over = engine.folds_histories_over();
     let shards = shards.max(1);
     engine.leave_ids_to_caller();
     std::thread::scope(|scope| {
@@ -216,6 +217,7 @@ pub fn replay_sharded<'p, E: From<io::Error>>(
                 format: format.map(|make| make()),
                 keep_rows,
                 member_totals,
+                fold_over,
             };
             workers.push(scope.spawn(move || shard.work(&items, &send_pieces)));
             inboxes.push(send_items);
@@ -256,6 +258,8 @@ struct Shard<'p> {
     /// Whether its members keep totals of their own, as the engine merged
     /// into does.
     member_totals: bool,
+    /// Where its histories are folded, as the engine merged into says.
+    fold_over: usize,
 }
 
 impl<'p> Shard<'p> {
@@ -264,6 +268,7 @@ impl<'p> Shard<'p> {
     fn work(mut self, batches: &Receiver<Batch>, pieces: &SyncSender<Piece>) -> Engine<'p> {
         let program = self.program;
         let mut engine = Engine::new(program);
+        engine.fold_histories_over(self.fold_over);
         if self.stream {
             engine.accept_late_events();
         }

@@ -54,6 +54,8 @@ pub struct Run<'p> {
     explain: Option<&'p str>,
     /// Each member's own totals kept (`Run::member_totals`).
     member_totals: bool,
+    /// Where streamed histories are folded (`Run::fold_histories_over`).
+    fold_over: Option<usize>,
 }
 
 /// Where a run's rows go; each is optional.
@@ -99,6 +101,7 @@ impl<'p> Run<'p> {
             piece_rows: replay::PIECE_ROWS,
             explain: None,
             member_totals: false,
+            fold_over: None,
         }
     }
 
@@ -135,6 +138,17 @@ impl<'p> Run<'p> {
     pub fn member_totals(self) -> Self {
         Run {
             member_totals: true,
+            ..self
+        }
+    }
+
+    /// With `--stream`, a member's late-event history folded into a
+    /// checkpoint once its events take more than `bytes` bytes, rather than
+    /// the engine's default (`Engine::fold_histories_over`): how the tests
+    /// make checkpoints of short histories.
+    pub fn fold_histories_over(self, bytes: usize) -> Self {
+        Run {
+            fold_over: Some(bytes),
             ..self
         }
     }
@@ -182,6 +196,9 @@ impl<'p> Run<'p> {
         let mut engine = Engine::new(program);
         if self.member_totals {
             engine.keep_member_totals();
+        }
+        if let Some(bytes) = self.fold_over {
+            engine.fold_histories_over(bytes);
         }
         if let Some(member) = self.explain {
             engine.explain(member);

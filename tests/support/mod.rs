@@ -240,6 +240,8 @@ pub struct MemberState {
 #[derive(Debug, Clone)]
 pub struct Run {
     pub ledger: Vec<Row>,
+    /// The rows as the engine wrote them, every field.
+    pub entries: Vec<Entry>,
     /// `(line, reason)`, in input order.
     pub rejects: Vec<(usize, String)>,
     pub members: BTreeMap<String, MemberState>,
@@ -309,12 +311,42 @@ pub fn run_in_shards(
     until: Option<&str>,
     shards: Option<usize>,
 ) -> Run {
-    replay(program, Format::Csv, &trimmed(events), order, until, shards)
+    replay(
+        program,
+        Format::Csv,
+        &trimmed(events),
+        order,
+        until,
+        shards,
+        None,
+    )
+}
+
+/// As `run_in_shards` with `--stream`, each member's late-event history
+/// folded into a checkpoint once its events take more than `fold_over`
+/// bytes (`Run::fold_histories_over`).
+pub fn stream_folded(
+    program: &str,
+    events: &str,
+    until: Option<&str>,
+    shards: Option<usize>,
+    fold_over: usize,
+) -> Run {
+    let events = trimmed(events);
+    replay(
+        program,
+        Format::Csv,
+        &events,
+        Order::Stream,
+        until,
+        shards,
+        Some(fold_over),
+    )
 }
 
 /// Sorted replay of `events` written in `format`, read as they are.
 pub fn run_format(program: &str, format: Format, events: &str) -> Run {
-    replay(program, format, events, Order::Sort, None, None)
+    replay(program, format, events, Order::Sort, None, None, None)
 }
 
 /// Inline CSV events with each line trimmed and blank lines dropped, so
@@ -335,6 +367,7 @@ fn replay(
     order: Order,
     until: Option<&str>,
     shards: Option<usize>,
+    fold_over: Option<usize>,
 ) -> Run {
     let program = compile(program);
     let records = loyalty::events::read(&program, format, events.as_bytes(), "t");
@@ -352,6 +385,7 @@ fn replay(
     // Members keep their own totals, which `member_state` checks.
     let run = loyalty::run::Run::new(&program, options).member_totals();
     let run = shards.map_or(run, |shards| run.shards(shards));
+    let run = fold_over.map_or(run, |bytes| run.fold_histories_over(bytes));
     let Finished {
         mut engine,
         outcome,
@@ -377,6 +411,7 @@ fn replay(
         .collect();
     Run {
         ledger,
+        entries,
         rejects: outcome
             .rejects
             .into_iter()
@@ -431,12 +466,14 @@ pub fn explain_until(program: &str, events: &str, member: &str, until: Option<&s
 /// The program's totals by points type after a replay of `events` (CSV, as
 /// for [`run_with`]) as `loyalty run` makes it: members keep no totals of
 /// their own (a late event's re-run then moves the program's totals by the
-/// group's re-run and the replay that made its old rows again).
+/// group's re-run and the replay that made its old rows again), with
+/// histories folded over `fold_over` bytes when given.
 pub fn program_totals(
     program: &str,
     events: &str,
     order: Order,
     until: Option<&str>,
+    fold_over: Option<usize>,
 ) -> BTreeMap<String, Totals> {
     let program = compile(program);
     let options = Options {
@@ -446,9 +483,9 @@ pub fn program_totals(
     };
     let text = trimmed(events);
     let records = loyalty::events::read(&program, Format::Csv, text.as_bytes(), "t");
-    let finished = loyalty::run::Run::new(&program, options)
-        .replay(Box::new(records), Sinks::none())
-        .unwrap();
+    let run = loyalty::run::Run::new(&program, options);
+    let run = fold_over.map_or(run, |bytes| run.fold_histories_over(bytes));
+    let finished = run.replay(Box::new(records), Sinks::none()).unwrap();
     assert!(!finished.engine.keeps_member_totals());
     program
         .points
