@@ -372,6 +372,11 @@ pub struct Buckets {
 }
 
 impl Buckets {
+    /// The bytes the buckets take, packed.
+    pub fn packed_len(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// The buckets in spending order.
     pub fn iter(&self) -> impl Iterator<Item = Bucket> + '_ {
         self.records().map_while(|record| record.bucket())

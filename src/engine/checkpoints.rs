@@ -16,11 +16,11 @@ use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
 /// A member's history is folded once its packed events take more than this
-/// many bytes (about a hundred events): a checkpoint of one member (its
-/// state, pending clock work and the record around them) takes about a
-/// kilobyte, so a shorter history is the smaller of the two
+/// many bytes (about a hundred events) and more than twice what a copy of
+/// the member takes (a checkpoint holds one, its pending clock work and the
+/// record around them): a shorter history is the smaller
 /// (docs/performance.md).
-pub(super) const FOLD_OVER: usize = 4096;
+const FOLD_OVER: usize = 4096;
 
 /// A group of members (and pools) as a scratch engine that held them alone
 /// left them at `at`: what it takes to go on from there.
@@ -140,8 +140,9 @@ pub(super) struct Checkpoints {
     /// The member slots whose histories were looked at for folding.
     folded: BTreeMap<usize, Fold>,
     next: u64,
-    /// Histories longer than this are folded (`FOLD_OVER`).
-    fold_over: usize,
+    /// Histories longer than this are folded, if set (`FOLD_OVER` and the
+    /// member's size if not).
+    fold_over: Option<usize>,
 }
 
 /// A member's last fold.
@@ -157,13 +158,14 @@ struct Fold {
 
 impl Default for Checkpoints {
     fn default() -> Self {
-        Checkpoints::new(FOLD_OVER)
+        Checkpoints::new(None)
     }
 }
 
 impl Checkpoints {
-    /// None yet; histories longer than `fold_over` bytes are to be folded.
-    pub(super) fn new(fold_over: usize) -> Checkpoints {
+    /// None yet; histories longer than `fold_over` bytes are to be folded
+    /// (by default, as `FOLD_OVER` says).
+    pub(super) fn new(fold_over: Option<usize>) -> Checkpoints {
         Checkpoints {
             made: BTreeMap::new(),
             folded: BTreeMap::new(),
@@ -173,13 +175,16 @@ impl Checkpoints {
     }
 
     /// Whether member slot `m`'s history, of `bytes` bytes, is to be
-    /// folded.
-    pub(super) fn due(&self, m: usize, bytes: usize) -> bool {
-        bytes > self.fold_over
-            && self
-                .folded
-                .get(&m)
-                .is_none_or(|fold| bytes > fold.kept.saturating_mul(2))
+    /// folded, a copy of the member taking `copy()` bytes.
+    pub(super) fn due(&self, m: usize, bytes: usize, copy: impl FnOnce() -> usize) -> bool {
+        let over = match self.fold_over {
+            Some(over) => bytes > over,
+            None => bytes > FOLD_OVER && bytes > copy().saturating_mul(2),
+        };
+        over && self
+            .folded
+            .get(&m)
+            .is_none_or(|fold| bytes > fold.kept.saturating_mul(2))
     }
 
     /// Notes that member slot `m`'s history, `bytes` bytes, had nothing to
@@ -223,5 +228,35 @@ impl Checkpoints {
             }
         }
         self.made.insert(number, checkpoint);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Checkpoints, FOLD_OVER};
+
+    #[test]
+    fn a_history_is_folded_once_longer_than_4_kb_and_twice_its_member() {
+        let none = Checkpoints::new(None);
+        let small = || 1_000;
+        assert!(!none.due(0, FOLD_OVER, small));
+        assert!(none.due(0, FOLD_OVER + 1, small));
+        // A member whose copy is large keeps a history up to twice it.
+        assert!(!none.due(0, 8_000, || 4_000));
+        assert!(none.due(0, 8_001, || 4_000));
+        // Set, the bound is the number of bytes alone.
+        let set = Checkpoints::new(Some(0));
+        assert!(set.due(0, 1, || 4_000));
+        assert!(!set.due(0, 0, || 4_000));
+    }
+
+    #[test]
+    fn a_fold_that_kept_much_waits_until_the_history_has_doubled() {
+        let mut checkpoints = Checkpoints::new(None);
+        checkpoints.nothing_to_fold(3, 5_000);
+        assert!(!checkpoints.due(3, 10_000, || 0));
+        assert!(checkpoints.due(3, 10_001, || 0));
+        // Other members are not held back.
+        assert!(checkpoints.due(4, 5_000, || 0));
     }
 }

@@ -260,15 +260,16 @@ impl<'p> Engine<'p> {
         }
     }
 
-    /// Sets how long a member's late-event history may grow before it is
-    /// folded into a checkpoint (`checkpoints::FOLD_OVER` bytes unless
-    /// set): call before `accept_late_events`.
+    /// Sets how many bytes a member's late-event history may take before
+    /// it is folded into a checkpoint (by default, 4 KB and twice what a
+    /// copy of the member takes, whichever is more): call before
+    /// `accept_late_events`.
     pub fn fold_histories_over(&mut self, bytes: usize) {
-        self.fold_over = bytes;
+        self.fold_over = Some(bytes);
     }
 
-    /// How long a history may grow before it is folded.
-    pub fn folds_histories_over(&self) -> usize {
+    /// How many bytes a history may take before it is folded, if set.
+    pub fn folds_histories_over(&self) -> Option<usize> {
         self.fold_over
     }
 
@@ -284,7 +285,8 @@ impl<'p> Engine<'p> {
             return;
         };
         let bytes = history.members.get(m).map_or(0, |h| h.events.len());
-        if history.keep_rows || !history.checkpoints.due(m, bytes) {
+        let copy = || self.members.get(m).map_or(0, Member::copy_len);
+        if history.keep_rows || !history.checkpoints.due(m, bytes, copy) {
             return;
         }
         // Every late event to come is at or after this instant.

@@ -99,6 +99,22 @@ pub struct StatusMatch {
 }
 
 impl Member {
+    /// About the bytes a copy of the member takes: its record, wallets,
+    /// measures, counters, packed buckets and kept purchases (what a
+    /// checkpoint of it holds), its rare parts left out.
+    pub(super) fn copy_len(&self) -> usize {
+        use std::mem::size_of;
+        size_of::<Member>()
+            + self
+                .wallets
+                .iter()
+                .map(|w| size_of::<Wallet>() + w.buckets_len())
+                .sum::<usize>()
+            + self.window.len() * size_of::<Decimal>()
+            + self.counters.len() * size_of::<(CounterKey, Decimal)>()
+            + self.purchases.packed_len()
+    }
+
     /// A fresh member: no points, the lowest tier, no purchases; `points`
     /// wallets and `measures` tier measures.
     pub fn new(
@@ -646,6 +662,11 @@ impl Wallet {
     fn took(&mut self, bucket: Option<Bucket>) -> Option<Bucket> {
         self.held -= bucket?.amount;
         bucket
+    }
+
+    /// The bytes the wallet's buckets take, packed.
+    pub(super) fn buckets_len(&self) -> usize {
+        self.buckets.packed_len()
     }
 
     /// Live buckets in spending order.

@@ -174,8 +174,9 @@ pub struct Engine<'p> {
     /// when late events are rejected.
     history: Option<late::Histories>,
     /// How many bytes of packed events a member's history may hold before
-    /// it is folded into a checkpoint (`late`'s `fold_histories_over`).
-    fold_over: usize,
+    /// it is folded into a checkpoint, if set (`fold_histories_over`);
+    /// else `checkpoints::Checkpoints::due` decides.
+    fold_over: Option<usize>,
     /// Whether each member's wallets keep totals of their own: only where
     /// something reads them (96 bytes a wallet a sorted run never reads):
     /// a late event's re-run where rows are kept rather than made again,
@@ -448,7 +449,7 @@ impl<'p> Engine<'p> {
             pools: BTreeMap::new(),
             memberships: BTreeMap::new(),
             history: None,
-            fold_over: checkpoints::FOLD_OVER,
+            fold_over: None,
             keeps_member_totals: false,
             generations: Vec::new(),
             tier_moves: Vec::new(),

@@ -160,6 +160,11 @@ struct Record<'a> {
 }
 
 impl Purchases {
+    /// The bytes the purchases take, packed.
+    pub fn packed_len(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// Keeps purchase `id` of member `member`, whose return window closes
     /// at `closes` (never without a window).
     pub fn keep(

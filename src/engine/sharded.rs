@@ -259,7 +259,7 @@ struct Shard<'p> {
     /// into does.
     member_totals: bool,
     /// Where its histories are folded, as the engine merged into says.
-    fold_over: usize,
+    fold_over: Option<usize>,
 }
 
 impl<'p> Shard<'p> {
@@ -268,7 +268,9 @@ impl<'p> Shard<'p> {
     fn work(mut self, batches: &Receiver<Batch>, pieces: &SyncSender<Piece>) -> Engine<'p> {
         let program = self.program;
         let mut engine = Engine::new(program);
-        engine.fold_histories_over(self.fold_over);
+        if let Some(bytes) = self.fold_over {
+            engine.fold_histories_over(bytes);
+        }
         if self.stream {
             engine.accept_late_events();
         }
