@@ -33,6 +33,9 @@ pub(super) struct Checkpoint {
     dues: Vec<Due>,
     /// How much scheduling order the scratch engine had used.
     seq: u64,
+    /// How many events it had been given: the rank of the next member it
+    /// enrols.
+    position: u64,
     next_bucket: u64,
     pools: BTreeMap<usize, PoolAccount>,
     memberships: BTreeMap<(usize, PointsId), usize>,
@@ -48,6 +51,7 @@ impl Checkpoint {
             members: scratch.members.into_iter().collect(),
             dues,
             seq: scratch.seq,
+            position: scratch.position,
             next_bucket: scratch.next_bucket,
             pools: scratch.pools,
             memberships: scratch.memberships,
@@ -60,6 +64,10 @@ impl Checkpoint {
 
     pub(super) fn next_bucket(&self) -> u64 {
         self.next_bucket
+    }
+
+    pub(super) fn position(&self) -> u64 {
+        self.position
     }
 
     /// When `member`'s purchase `id` was made, if the checkpoint keeps it
@@ -91,6 +99,7 @@ impl Checkpoint {
         // The slots are the checkpoint's: no seq or slot moves.
         engine.take_dues(self.dues.iter().copied(), self.seq, &[]);
         engine.next_bucket = self.next_bucket;
+        engine.position = self.position;
         engine.pools = self.pools.clone();
         engine.memberships = self.memberships.clone();
         engine.clock = Some(self.at);

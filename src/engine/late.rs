@@ -695,6 +695,11 @@ impl<'p> Engine<'p> {
             .iter()
             .map(|c| c.next_bucket())
             .fold(self.next_bucket, u64::max);
+        // A member it enrols ranks after every member it holds.
+        scratch.position = checkpoints
+            .iter()
+            .map(|c| c.position())
+            .fold(scratch.position, u64::max);
         scratch
     }
 
