@@ -660,11 +660,13 @@ impl<'p> Engine<'p> {
 
     /// A scratch engine for re-running `slots` (a group): in the state of
     /// the checkpoints they start from (the oldest restored, the others
-    /// taken over), or new. Its clock is at the oldest checkpoint: the
-    /// others' members have no event and no clock work before their own,
-    /// nor have the members of the group re-run from enrolment any event
-    /// with them before (groups are linked at events no late event can
-    /// come before, so after every checkpoint).
+    /// taken over), or new. Its clock is at the oldest checkpoint
+    /// (`replay_group` moves it back to the group's first event if a member
+    /// re-run from enrolment has one before). Applying events from there
+    /// leaves a later checkpoint's members alone until their own instant:
+    /// they have no event and no clock work before it, and no event before
+    /// it linked them to the others (members are linked by events no late
+    /// event can come before, so after every checkpoint).
     fn start_of(&self, slots: &[usize]) -> Engine<'p> {
         let checkpoints = self
             .history
