@@ -1613,7 +1613,9 @@ impl<'p> Engine<'p> {
         // again (nor, given back by a cancelled redemption, their part).
         if let Some(member) = self.members.get_mut(m) {
             let origin = member.origin(bucket.id);
-            member.purchases.expired(p, origin, amount);
+            member
+                .purchases
+                .expired(p, origin, bucket.earned_at, amount);
         }
         let entry = self.record(m, EntryKind::Expire, at, Some(p), -amount);
         entry.note = note;

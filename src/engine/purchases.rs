@@ -233,9 +233,24 @@ impl Purchases {
     }
 
     /// Notes that `amount` points of bucket `bucket`, of type `points`,
-    /// expired: a return of the purchase whose award made the bucket does
-    /// not take them again.
-    pub fn expired(&mut self, points: PointsId, bucket: u64, amount: Decimal) {
+    /// earned at `earned`, expired: a return of the purchase whose award
+    /// made the bucket does not take them again.
+    pub fn expired(
+        &mut self,
+        points: PointsId,
+        bucket: u64,
+        earned: DateTime<Utc>,
+        amount: Decimal,
+    ) {
+        // A purchase's awards are earned at its time, a credit for it
+        // later: if the oldest kept is newer than the bucket, no kept
+        // purchase made it (points that outlive the return window). Read
+        // through every kept purchase at each expiry, a member buying every
+        // few minutes spent a sixth of their run here.
+        let oldest = self.record_at(0).and_then(|r| Purchase::unpack(r.body));
+        if oldest.is_none_or(|purchase| purchase.time > earned) {
+            return;
+        }
         let of_bucket = |a: &PurchaseAward| a.points == points && a.bucket == Some(bucket);
         // The newest purchase with such an award (a bucket is made by one
         // award: there is at most one).
@@ -590,7 +605,9 @@ pub(super) mod tests {
     enum Step {
         Keep(String, Option<DateTime<Utc>>, Box<Purchase>),
         Forget(DateTime<Utc>),
-        Expired(usize, u64, Decimal),
+        /// Points type, bucket, amount, and the seconds from the time of
+        /// the purchase whose award made the bucket to its earn time.
+        Expired(usize, u64, Decimal, i64),
         Return(String, Decimal),
     }
 
@@ -599,8 +616,8 @@ pub(super) mod tests {
             4 => (id(), prop::option::of(instant()), purchase())
                 .prop_map(|(id, closes, p)| Step::Keep(id, closes, Box::new(p))),
             1 => instant().prop_map(Step::Forget),
-            2 => (0usize..3, 0u64..6, 0i64..1000)
-                .prop_map(|(p, b, n)| Step::Expired(p, b, Decimal::new(n, 1))),
+            2 => (0usize..3, 0u64..6, 0i64..1000, prop_oneof![Just(0), 0i64..1_000_000])
+                .prop_map(|(p, b, n, later)| Step::Expired(p, b, Decimal::new(n, 1), later)),
             1 => (id(), 0i64..1000).prop_map(|(id, n)| Step::Return(id, Decimal::new(n, 2))),
         ]
     }
@@ -631,7 +648,11 @@ pub(super) mod tests {
             let mut model: Vec<(String, Option<DateTime<Utc>>, Purchase)> = Vec::new();
             for step in steps {
                 match step {
-                    Step::Keep(id, closes, purchase) => {
+                    Step::Keep(id, closes, mut purchase) => {
+                        // Kept in time order, as events come.
+                        if let Some((_, _, last)) = model.last() {
+                            purchase.time = purchase.time.max(last.time);
+                        }
                         purchases.keep(MEMBER, &id, closes, &purchase);
                         model.push((id, closes, *purchase));
                     }
@@ -645,21 +666,31 @@ pub(super) mod tests {
                             .count();
                         model.drain(..closed);
                     }
-                    Step::Expired(p, bucket, amount) => {
+                    Step::Expired(p, bucket, amount, later) => {
                         let of_bucket =
                             |a: &PurchaseAward| a.points == PointsId(p) && a.bucket == Some(bucket);
                         let award = model
                             .iter_mut()
                             .rev()
-                            .flat_map(|(_, _, purchase)| &mut purchase.awards)
-                            .find(|a| of_bucket(a));
-                        if let Some(award) = award {
+                            .flat_map(|(_, _, purchase)| {
+                                let time = purchase.time;
+                                purchase.awards.iter_mut().map(move |a| (time, a))
+                            })
+                            .find(|(_, a)| of_bucket(a));
+                        // Earned when its purchase was, or later (a credit
+                        // made for the purchase); any time if no kept
+                        // purchase made it.
+                        let made = award.as_ref().map_or(DateTime::UNIX_EPOCH, |(time, _)| *time);
+                        let Some(earned) = made.checked_add_signed(chrono::TimeDelta::seconds(later)) else {
+                            continue;
+                        };
+                        if let Some((_, award)) = award {
                             let Some(sum) = award.expired.checked_add(amount) else {
                                 continue;
                             };
                             award.expired = sum;
                         }
-                        purchases.expired(PointsId(p), bucket, amount);
+                        purchases.expired(PointsId(p), bucket, earned, amount);
                     }
                     Step::Return(id, amount) => {
                         let newest = model.iter_mut().rev().find(|(i, _, _)| *i == id);
