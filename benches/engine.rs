@@ -5,7 +5,8 @@
 //! applying it; a streamed replay in time order next to the same events
 //! with one in a hundred sent late (each re-runs its member); and the
 //! coffee program's replay in one engine next to two shards on two threads;
-//! and one purchase through programs of 1,000 to 16,000 rules.
+//! one purchase through programs of 1,000 to 16,000 rules; and one coffee
+//! member's year of purchases at 5,000 to 20,000 a year.
 //! Inputs come from `loyalty gen`, generated in the setup.
 #![allow(
     clippy::unwrap_used,
@@ -40,11 +41,17 @@ const PROGRAMS: [&str; 5] = [
 const MEMBERS: u64 = 1_000;
 const EVENTS: u64 = 24_000;
 
-fn example(name: &str) -> (Program, Vec<u8>) {
+/// The example program `name`, compiled.
+fn example_program(name: &str) -> Program {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
     let source = std::fs::read_to_string(dir.join(format!("{name}.loyalty"))).unwrap();
+    compile(&source).unwrap().0
+}
+
+fn example(name: &str) -> (Program, Vec<u8>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
     let scenario = std::fs::read_to_string(dir.join(format!("{name}.scenario.yaml"))).unwrap();
-    let program = compile(&source).unwrap().0;
+    let program = example_program(name);
     let options = gen::Options {
         members: MEMBERS,
         events: EVENTS,
@@ -248,5 +255,67 @@ fn many_rules(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, in_memory, from_csv, late, shards, many_rules);
+/// One coffee member's year of purchases, `count` of them evenly spread
+/// (stars pending 14 days, expiring six months after the month earned).
+fn one_members_year(count: u64) -> String {
+    let mut csv = String::from(
+        "id,time,member,type,amount,channel,category,birthday\n\
+         e0,2025-01-01T00:00:00+00:00,ann,enroll,,,,1990-03-10\n",
+    );
+    let start = NaiveDate::from_ymd_opt(2025, 1, 1)
+        .unwrap()
+        .and_hms_opt(1, 0, 0)
+        .unwrap();
+    let step = 365 * 86_400 / count;
+    for i in 0..count {
+        let time = start + chrono::TimeDelta::seconds((i * step) as i64);
+        let time = time.format("%Y-%m-%dT%H:%M:%S+00:00");
+        csv.push_str(&format!(
+            "e{},{time},ann,purchase,5.00,store,coffee,\n",
+            i + 1
+        ));
+    }
+    csv
+}
+
+/// A member who buys every few minutes keeps thousands of live buckets:
+/// the cost of an event should grow with what the program's terms keep
+/// pending and expiring together, not with every bucket the member holds
+/// (finding the next release or expiry read them all, and four times the
+/// purchases took sixteen times as long).
+fn one_busy_member(c: &mut Criterion) {
+    let mut group = c.benchmark_group("one_busy_member");
+    group.sample_size(10);
+    let program = example_program("bean_stars");
+    for count in [5_000, 20_000] {
+        let events = typed(&program, one_members_year(count).as_bytes());
+        group.throughput(Throughput::Elements(count));
+        group.bench_with_input(BenchmarkId::new("year", count), &events, |b, events| {
+            b.iter(|| {
+                let mut engine = Engine::new(&program);
+                let mut entries = 0;
+                for event in events {
+                    engine.apply(event).unwrap();
+                    entries += engine.drain_ledger().len();
+                }
+                let end = NaiveDate::from_ymd_opt(2027, 1, 1)
+                    .unwrap()
+                    .and_hms_opt(0, 0, 0);
+                engine.advance_to(end.unwrap().and_utc());
+                black_box(entries + engine.drain_ledger().len())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    in_memory,
+    from_csv,
+    late,
+    shards,
+    many_rules,
+    one_busy_member
+);
 criterion_main!(benches);

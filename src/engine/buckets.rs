@@ -1,13 +1,15 @@
 //! A wallet's live buckets, packed one after another in one allocation of
-//! bytes in spending order (about two dozen bytes a bucket, where a 68-byte
-//! struct in a list with room to grow took about 140: a program whose
-//! points never expire keeps every award's bucket, and buckets were most of
-//! the memory a run added with every event), and decoded as they are read.
-//! Each record starts and ends with its length in a byte, so the list reads
-//! from either end and a search skips a record after reading one number:
-//! an award's bucket, nearly always last in spending order, is added and
-//! planned without decoding the others, and clock work is found by its
-//! scheduling order before its bucket is read in full.
+//! bytes (about two dozen bytes a bucket, where a 68-byte struct in a list
+//! with room to grow took about 140: a program whose points never expire
+//! keeps every award's bucket, and buckets were most of the memory a run
+//! added with every event), and decoded as they are read: the settled
+//! buckets in spending order, then those waiting for their release in the
+//! order of their first work. Each record starts and ends with its length
+//! in a byte, so the list reads from either end and a search skips a
+//! record after reading one number: an award's bucket, nearly always the
+//! last settled, is added and planned without decoding the others, and
+//! clock work is the first pending bucket's or among the first expiries,
+//! found by its scheduling order before its bucket is read in full.
 
 use super::member::room_for;
 use super::packed::{self, Reader};
@@ -248,6 +250,12 @@ impl<T: Moment> Due<T> {
     }
 }
 
+/// The key of a bucket's first clock work, if it has any (the order of
+/// the part waiting for releases).
+fn first_key<T: Moment>(due: &Due<T>) -> Option<WorkKey<T>> {
+    due.first_work().map(|(key, _)| key)
+}
+
 /// An instant as the seconds from `from` (zigzag) plus one and its
 /// nanoseconds, `None` as 0: two bytes for a release on the day earned,
 /// five for an expiry a year on.
@@ -287,6 +295,12 @@ impl<'a> Record<'a> {
     fn may_have_work(&self, seq: u64) -> bool {
         self.work()
             .is_some_and(|work| work > 0 && seq.abs_diff(work >> 1) <= 1)
+    }
+
+    /// Whether its bucket waits for its release: its work's lowest bit,
+    /// in its first byte.
+    fn releasing(&self) -> bool {
+        self.body.first().is_some_and(|byte| byte & 1 == 1)
     }
 
     /// Its bucket's id: its second number.
@@ -360,12 +374,24 @@ fn read_after(reader: &mut Reader, from: Stamp) -> Option<Option<Stamp>> {
 /// (`the_longest_record_fits_its_length_bytes`); most take about two dozen.
 const LONGEST_RECORD: usize = 90;
 
+/// How often `Buckets::next_work` reads a bucket it passes over in full,
+/// to learn whether the buckets left expire too late to come first (any
+/// number gives the same work; the tests' small lists read often).
+const CHECK_EVERY: usize = if cfg!(test) { 3 } else { 16 };
+
 /// One record, made on the stack (room for the longest: `smallvec` takes
 /// arrays of some lengths only).
 type OneRecord = SmallVec<[u8; 96]>;
 const _: () = assert!(LONGEST_RECORD <= 96);
 
-/// Live buckets in spending order, packed.
+/// Live buckets, packed in two parts: the settled ones first (spendable,
+/// or never pending) in spending order, then those that wait for their
+/// release (their work's lowest bit set: the part is the records from the
+/// last that have it) in the order of their first work. A wallet's next
+/// clock work is then the first pending bucket's or among its first
+/// expiries, found without reading the others, however many buckets the
+/// member keeps: read through every bucket, a member buying every few
+/// minutes took a minute for a year of purchases (docs/performance.md).
 #[derive(Debug, Clone, Default)]
 pub struct Buckets {
     bytes: Vec<u8>,
@@ -377,22 +403,52 @@ impl Buckets {
         self.bytes.len()
     }
 
-    /// The buckets in spending order.
+    /// The buckets in spending order: the two parts merged.
     pub fn iter(&self) -> impl Iterator<Item = Bucket> + '_ {
-        self.records().map_while(|record| record.bucket())
+        let pending = self.pending_from();
+        let mut settled = self
+            .records_in(0..pending)
+            .map_while(|r| r.stamped())
+            .peekable();
+        let mut waiting: Vec<Bucket<Stamp>> = self
+            .records_in(pending..self.bytes.len())
+            .map_while(|r| r.stamped())
+            .collect();
+        waiting.sort_by_key(Bucket::order);
+        let mut waiting = waiting.into_iter().peekable();
+        std::iter::from_fn(move || {
+            let waiting_first = match (settled.peek(), waiting.peek()) {
+                (Some(s), Some(w)) => w.order() < s.order(),
+                (settled, _) => settled.is_none(),
+            };
+            let next = if waiting_first {
+                waiting.next()
+            } else {
+                settled.next()
+            };
+            next?.dated()
+        })
     }
 
     /// What the bucket `id` holds, if it is here.
     pub fn amount(&self, id: u64) -> Option<Decimal> {
-        let record = self.records().find(|r| r.id() == Some(id))?;
-        Some(record.stamped()?.amount)
+        Some(self.find(id)?.stamped()?.amount)
     }
 
-    /// Its records, first to last.
-    fn records(&self) -> impl Iterator<Item = Record<'_>> + '_ {
-        let mut start = 0;
+    /// Where the part that waits for releases starts.
+    fn pending_from(&self) -> usize {
+        self.records_back()
+            .take_while(Record::releasing)
+            .last()
+            .map_or(self.bytes.len(), |r| r.at.start)
+    }
+
+    /// The records that lie in `part` (which starts and ends at records),
+    /// first to last.
+    fn records_in(&self, part: Range<usize>) -> impl Iterator<Item = Record<'_>> + '_ {
+        let mut start = part.start;
         std::iter::from_fn(move || {
-            let body = usize::from(*self.bytes.get(start)?);
+            let body = usize::from(*self.bytes.get(start).filter(|_| start < part.end)?);
             let at = start..start + body + 2;
             let record = Record::new(at.clone(), self.bytes.get(start + 1..at.end - 1)?);
             start = at.end;
@@ -402,57 +458,137 @@ impl Buckets {
 
     /// Its records, last to first.
     fn records_back(&self) -> impl Iterator<Item = Record<'_>> + '_ {
-        let mut end = self.bytes.len();
+        self.records_back_in(0..self.bytes.len())
+    }
+
+    /// The records that lie in `part`, last to first.
+    fn records_back_in(&self, part: Range<usize>) -> impl Iterator<Item = Record<'_>> + '_ {
+        let mut end = part.end;
         std::iter::from_fn(move || {
+            if end <= part.start {
+                return None;
+            }
             let body = usize::from(*self.bytes.get(end.checked_sub(1)?)?);
-            let at = end.checked_sub(body + 2)?..end;
+            let at = end
+                .checked_sub(body + 2)
+                .filter(|start| *start >= part.start)?..end;
             let record = Record::new(at.clone(), self.bytes.get(at.start + 1..end - 1)?);
             end = at.start;
             Some(record)
         })
     }
 
-    /// Adds a bucket in its place in spending order: after every bucket it
-    /// does not come before.
+    /// The record of bucket `id`: among the settled, read from both ends
+    /// in turn, the last first (an award's and a release's bucket is nearly
+    /// always the last, an expiry's the first), then among those waiting
+    /// for releases.
+    fn find(&self, id: u64) -> Option<Record<'_>> {
+        let pending = self.pending_from();
+        let (mut back, mut front) = (
+            self.records_back_in(0..pending),
+            self.records_in(0..pending),
+        );
+        let (mut low, mut high) = (0, pending);
+        let mut from_back = true;
+        while low < high {
+            let record = if from_back { back.next() } else { front.next() };
+            let Some(record) = record else {
+                break;
+            };
+            if record.id() == Some(id) {
+                return Some(record);
+            }
+            if from_back {
+                high = record.at.start;
+            } else {
+                low = record.at.end;
+            }
+            from_back = !from_back;
+        }
+        self.records_in(pending..self.bytes.len())
+            .find(|r| r.id() == Some(id))
+    }
+
+    /// Adds a bucket in its place in spending order, in its part.
     pub fn insert(&mut self, bucket: Bucket) {
-        let bucket = bucket.stamped();
-        let order = bucket.order();
-        let before = |r: &Record| r.dates().is_some_and(|(b, _)| b.order() > order);
-        let last_before = self.records_back().next().is_some_and(|r| before(&r));
-        let at = if last_before {
-            let later = self.records().find(before);
-            later.map_or(self.bytes.len(), |r| r.at.start)
+        self.insert_stamped(&bucket.stamped());
+    }
+
+    /// Adds a bucket in its part, after every bucket there it does not
+    /// come before (searched from the last, where an award nearly always
+    /// goes).
+    fn insert_stamped(&mut self, bucket: &Bucket<Stamp>) {
+        let pending = self.pending_from();
+        let at = if bucket.due().releasing() {
+            let key = first_key(&bucket.due());
+            self.records_back_in(pending..self.bytes.len())
+                .take_while(|r| r.due().is_some_and(|(due, _)| first_key(&due) > key))
+                .last()
+                .map_or(self.bytes.len(), |r| r.at.start)
         } else {
-            self.bytes.len()
+            let order = bucket.order();
+            self.records_back_in(0..pending)
+                .take_while(|r| r.dates().is_some_and(|(b, _)| b.order() > order))
+                .last()
+                .map_or(pending, |r| r.at.start)
         };
-        self.put(at..at, &bucket);
+        self.put(at..at, bucket);
     }
 
     /// Writes `bucket`'s record in place of the bytes `at` (a record, or
-    /// none to insert it there).
+    /// none to insert it there), making room for what the list grows by
+    /// (room for a whole record at each rewrite grew lists that did not
+    /// grow: 33 MB of a million coffee members', docs/performance.md).
     fn put(&mut self, at: Range<usize>, bucket: &Bucket<Stamp>) {
         let record = bucket.record();
-        room_for(&mut self.bytes, record.len());
+        room_for(&mut self.bytes, record.len().saturating_sub(at.len()));
         self.bytes.splice(at, record);
     }
 
-    /// Removes the first bucket `wanted` picks (in spending order) and
-    /// returns it.
-    fn remove_where(&mut self, wanted: impl Fn(&Record) -> bool) -> Option<Bucket> {
-        let record = self.records().find(wanted)?;
-        let (at, bucket) = (record.at.clone(), record.bucket());
+    /// Writes `bucket`'s record in place of the record `at`, which held
+    /// it waiting for its release if `was_releasing`: in its place in the
+    /// other part if that changed, or in the part waiting for releases
+    /// (ordered by the work that changed).
+    fn replace(&mut self, at: Range<usize>, bucket: &Bucket<Stamp>, was_releasing: bool) {
+        if !bucket.due().releasing() && !was_releasing {
+            self.put(at, bucket);
+        } else {
+            self.bytes.drain(at);
+            self.insert_stamped(bucket);
+        }
+    }
+
+    /// Removes the record that lies `at` and returns its bucket.
+    fn remove_at(&mut self, at: Range<usize>) -> Option<Bucket> {
+        let bucket = self.records_in(at.clone()).next()?.bucket();
         self.bytes.drain(at);
         bucket
     }
 
     /// Removes the bucket `id` and returns it.
     pub fn remove(&mut self, id: u64) -> Option<Bucket> {
-        self.remove_where(|r| r.id() == Some(id))
+        let at = self.find(id)?.at;
+        self.remove_at(at)
     }
 
-    /// Removes the first bucket in spending order and returns it.
+    /// Removes the first bucket in spending order and returns it: the
+    /// first of either part.
     pub fn remove_first(&mut self) -> Option<Bucket> {
-        self.remove_where(|_| true)
+        let pending = self.pending_from();
+        let settled = self.records_in(0..pending).next();
+        let waiting = self
+            .records_in(pending..self.bytes.len())
+            .filter_map(|r| Some((r.stamped()?.order(), r.at)))
+            .min_by_key(|(order, _)| *order);
+        let firsts = [
+            settled.and_then(|r| Some((r.stamped()?.order(), r.at))),
+            waiting,
+        ];
+        let (_, at) = match firsts {
+            [Some(settled), Some(waiting)] if waiting.0 < settled.0 => waiting,
+            [settled, waiting] => settled.or(waiting)?,
+        };
+        self.remove_at(at)
     }
 
     /// Changes the buckets as a list, kept in spending order (for work
@@ -461,7 +597,10 @@ impl Buckets {
         let mut list: Vec<Bucket> = self.iter().collect();
         let result = change(&mut list);
         self.bytes.clear();
-        for bucket in &list {
+        let (mut waiting, settled): (Vec<&Bucket>, Vec<&Bucket>) =
+            list.iter().partition(|b| b.due().releasing());
+        waiting.sort_by_key(|b| first_key(&b.due()));
+        for bucket in settled.into_iter().chain(waiting) {
             let record = bucket.stamped().record();
             room_for(&mut self.bytes, record.len());
             self.bytes.extend_from_slice(&record);
@@ -469,13 +608,12 @@ impl Buckets {
         result
     }
 
-    /// Plans the clock work of bucket `id` (searched from the last, where
-    /// an award's bucket nearly always is), in scheduling order from `seq`:
-    /// its release first if `releases`, then its expiry if it expires.
-    /// Returns how many places in the order it took and the key of its
-    /// first work (`None` if it has none, or no such bucket is here).
+    /// Plans the clock work of bucket `id`, in scheduling order from
+    /// `seq`: its release first if `releases`, then its expiry if it
+    /// expires. Returns how many places in the order it took and the key of
+    /// its first work (`None` if it has none, or no such bucket is here).
     pub fn plan(&mut self, id: u64, seq: u64, releases: bool) -> (u64, Option<WorkKey>) {
-        let found = self.records_back().find(|r| r.id() == Some(id));
+        let found = self.find(id);
         let Some((at, mut bucket)) = found.and_then(|r| Some((r.at.clone(), r.stamped()?))) else {
             return (0, None);
         };
@@ -486,8 +624,9 @@ impl Buckets {
             // earning such awards.
             return (0, None);
         }
+        let was_releasing = bucket.due().releasing();
         bucket.set_work(if taken == 0 { 0 } else { seq }, releases);
-        self.put(at, &bucket);
+        self.replace(at, &bucket, was_releasing);
         let first = bucket
             .due()
             .first_work()
@@ -495,12 +634,21 @@ impl Buckets {
         (taken, first)
     }
 
+    /// The records that may hold clock work in scheduling order `seq`:
+    /// those waiting for their release, then the others (from the first,
+    /// where the next expiries are).
+    fn may_have_work(&self, seq: u64) -> impl Iterator<Item = Record<'_>> + '_ {
+        let pending = self.pending_from();
+        self.records_in(pending..self.bytes.len())
+            .chain(self.records_in(0..pending))
+            .filter(move |r| r.may_have_work(seq))
+    }
+
     /// The key of the clock work in scheduling order `seq`, if it is still
     /// to do.
     pub fn key_of(&self, seq: u64) -> Option<WorkKey> {
         let (at, seq) = self
-            .records()
-            .filter(|r| r.may_have_work(seq))
+            .may_have_work(seq)
             .filter_map(|r| Some(r.due()?.0))
             .flat_map(|due| [due.release_key(), due.expiry_key()])
             .flatten()
@@ -508,50 +656,61 @@ impl Buckets {
         Some((at.dated()?, seq))
     }
 
-    /// The first clock work of the buckets, by key. Buckets are in
-    /// spending order, by expiry first: past the buckets that expire at the
-    /// first expiry, no bucket's expiry comes first, and only buckets that
-    /// wait for their release are read (the others' work is not read past
-    /// its first number).
+    /// The first clock work of the buckets, by key: of those waiting for
+    /// their release, the first's; of the settled, an expiry, and they are
+    /// in spending order, by expiry first. So a settled bucket is passed
+    /// over on its scheduling order alone when it cannot come first (its
+    /// expiry is at or past one read before it, itself at or past the
+    /// first work found, and its order later), and the search ends at the
+    /// first bucket that expires later than the first work found, or
+    /// never (looked for at every `CHECK_EVERY`th bucket passed over): the
+    /// buckets of later months are not read.
     pub fn next_work(&self) -> Option<(WorkKey, BucketWork)> {
-        let mut first: Option<(WorkKey<Stamp>, BucketWork)> = None;
-        let mut first_expiry = None;
-        let mut expiries_past = false;
-        for record in self.records() {
+        let pending = self.pending_from();
+        let mut first = self
+            .records_in(pending..self.bytes.len())
+            .next()
+            .and_then(|r| r.due()?.0.first_work());
+        // The latest expiry read among the settled: none after is earlier.
+        let mut floor = None;
+        for (n, record) in self.records_in(0..pending).enumerate() {
             let work = record.work().unwrap_or(0);
-            if work == 0 || (expiries_past && work & 1 == 0) {
+            let cannot_come_first = work == 0
+                || first.is_some_and(|((at, seq), _)| floor >= Some(at) && work >> 1 >= seq);
+            if cannot_come_first && n % CHECK_EVERY != 0 {
                 continue;
             }
             let Some((due, _)) = record.due() else {
                 continue;
             };
-            match (first_expiry, due.expires_at) {
-                (None, expires) => first_expiry = expires,
-                (Some(first), Some(expires)) => expiries_past |= expires > first,
-                (Some(_), None) => expiries_past = true,
+            let Some(expires) = due.expires_at else {
+                break;
+            };
+            if first.is_some_and(|((at, _), _)| expires > at) {
+                break;
             }
+            floor = Some(expires);
             if let Some(work) = due.first_work() {
                 if first.is_none_or(|(key, _)| work.0 < key) {
                     first = Some(work);
                 }
             }
         }
-        first.and_then(|((at, seq), work)| Some(((at.dated()?, seq), work)))
+        let ((at, seq), work) = first?;
+        Some(((at.dated()?, seq), work))
     }
 
     /// The clock work keyed `key` (the buckets' first), if it is still to
-    /// do; a release is marked done, leaving the bucket's expiry next.
+    /// do; a release is marked done, its bucket settled, leaving its
+    /// expiry next.
     pub fn take_work(&mut self, key: WorkKey) -> Option<BucketWork> {
         let key = (Stamp::from(key.0), key.1);
-        let (place, bucket, mut amount) = self
-            .records()
-            .filter(|r| r.may_have_work(key.1))
-            .find_map(|r| {
-                let (bucket, amount) = r.dates()?;
-                let due = bucket.due();
-                let now = due.release_key() == Some(key) || due.expiry_key() == Some(key);
-                now.then(|| (r.at.clone(), bucket, amount))
-            })?;
+        let (place, bucket, mut amount) = self.may_have_work(key.1).find_map(|r| {
+            let (bucket, amount) = r.dates()?;
+            let due = bucket.due();
+            let now = due.release_key() == Some(key) || due.expiry_key() == Some(key);
+            now.then(|| (r.at.clone(), bucket, amount))
+        })?;
         if bucket.due().release_key() != Some(key) {
             return Some(BucketWork::Expire(bucket.id));
         }
@@ -560,7 +719,7 @@ impl Buckets {
             ..bucket
         };
         released.set_work(key.1 + 1, false);
-        self.put(place, &released);
+        self.replace(place, &released, true);
         Some(BucketWork::Release(released.id))
     }
 
@@ -680,10 +839,31 @@ mod tests {
         None
     }
 
+    /// The places in the scheduling order a bucket's planned work takes:
+    /// its release's, if it waits for one, and its expiry's.
+    fn places(bucket: &Bucket) -> Range<u64> {
+        let due = bucket.due();
+        let start = if bucket.work == 0 { 0 } else { due.seq() };
+        start..start + u64::from(bucket.work > 0) + u64::from(due.releasing())
+    }
+
+    /// Whether `bucket`'s work would take a place another bucket's takes
+    /// (never in a wallet: each piece of work takes a place of its own).
+    fn takes_a_taken_place(model: &[Bucket], bucket: &Bucket) -> bool {
+        let mine = places(bucket);
+        model
+            .iter()
+            .filter(|b| b.id != bucket.id)
+            .map(places)
+            .any(|theirs| theirs.start < mine.end && mine.start < theirs.end)
+    }
+
     proptest! {
         /// Packed buckets are the list they stand for, read from either
-        /// end, and their clock work is the list's, whatever their amounts
-        /// and dates.
+        /// end, the settled part in spending order before the part waiting
+        /// for releases in the order of their first work, and
+        /// their clock work is the list's, whatever their amounts and
+        /// dates.
         #[test]
         fn packed_buckets_are_the_list_they_stand_for(steps in prop::collection::vec(step(), 0..32)) {
             let mut buckets = Buckets::default();
@@ -692,8 +872,10 @@ mod tests {
                 let id_at = |i: usize| model.get(i).map(|b| b.id);
                 match step {
                     Step::Insert(bucket) => {
-                        // Ids are unique in a wallet.
-                        if model.iter().all(|b| b.id != bucket.id) {
+                        // Ids and work places are unique in a wallet.
+                        if model.iter().all(|b| b.id != bucket.id)
+                            && !takes_a_taken_place(&model, &bucket)
+                        {
                             let at = model.partition_point(|b| b.order() <= bucket.order());
                             model.insert(at, bucket);
                             buckets.insert(bucket);
@@ -701,6 +883,14 @@ mod tests {
                     }
                     Step::Plan(i, seq, releases) => {
                         let id = id_at(i).unwrap_or(u64::MAX);
+                        let mut planned = model.get(i).copied();
+                        if let Some(bucket) = &mut planned {
+                            let taken = u64::from(releases) + u64::from(bucket.expires_at.is_some());
+                            bucket.set_work(if taken == 0 { 0 } else { seq }, releases);
+                        }
+                        if planned.is_some_and(|b| takes_a_taken_place(&model, &b)) {
+                            continue;
+                        }
                         let expected = model_plan(&mut model, id, seq, releases);
                         prop_assert_eq!(buckets.plan(id, seq, releases), expected);
                     }
@@ -748,10 +938,19 @@ mod tests {
                 }
                 let forward: Vec<Bucket> = buckets.iter().collect();
                 prop_assert_eq!(&forward, &model);
+                let (mut waiting, settled): (Vec<Bucket>, Vec<Bucket>) =
+                    model.iter().partition(|b| b.due().releasing());
+                waiting.sort_by_key(|b| first_key(&b.due()));
+                let parts: Vec<Bucket> = settled.into_iter().chain(waiting).collect();
+                let packed: Vec<Bucket> = buckets
+                    .records_in(0..buckets.bytes.len())
+                    .filter_map(|r| r.bucket())
+                    .collect();
+                prop_assert_eq!(&packed, &parts);
                 let mut backward: Vec<Bucket> =
                     buckets.records_back().filter_map(|r| r.bucket()).collect();
                 backward.reverse();
-                prop_assert_eq!(&backward, &model);
+                prop_assert_eq!(&backward, &parts);
             }
         }
 
