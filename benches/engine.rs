@@ -15,7 +15,7 @@
     clippy::panic
 )]
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use loyalty::compile::{compile, Program};
 use loyalty::engine::ledger::Entry;
@@ -71,6 +71,22 @@ fn typed(program: &Program, csv: &[u8]) -> Vec<Event> {
         .unwrap()
 }
 
+/// Applies `events` on a new engine, then its clock work through `until`
+/// if given; returns how many ledger rows they made.
+fn apply_all(program: &Program, events: &[Event], until: Option<DateTime<Utc>>) -> usize {
+    let mut engine = Engine::new(program);
+    let mut entries = 0;
+    for event in events {
+        engine.apply(event).unwrap();
+        entries += engine.drain_ledger().len();
+    }
+    if let Some(until) = until {
+        engine.advance_to(until);
+        entries += engine.drain_ledger().len();
+    }
+    entries
+}
+
 fn in_memory(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine");
     group.sample_size(10);
@@ -79,15 +95,7 @@ fn in_memory(c: &mut Criterion) {
         let events = typed(&program, &csv);
         group.throughput(Throughput::Elements(events.len() as u64));
         group.bench_with_input(BenchmarkId::new("apply", name), &events, |b, events| {
-            b.iter(|| {
-                let mut engine = Engine::new(&program);
-                let mut entries = 0;
-                for event in events {
-                    engine.apply(event).unwrap();
-                    entries += engine.drain_ledger().len();
-                }
-                black_box(entries)
-            })
+            b.iter(|| black_box(apply_all(&program, events, None)))
         });
     }
     group.finish();
@@ -268,7 +276,7 @@ fn one_members_year(count: u64) -> String {
         .unwrap();
     let step = 365 * 86_400 / count;
     for i in 0..count {
-        let time = start + chrono::TimeDelta::seconds((i * step) as i64);
+        let time = start + TimeDelta::seconds((i * step) as i64);
         let time = time.format("%Y-%m-%dT%H:%M:%S+00:00");
         csv.push_str(&format!(
             "e{},{time},ann,purchase,5.00,store,coffee,\n",
@@ -290,20 +298,12 @@ fn one_busy_member(c: &mut Criterion) {
     for count in [5_000, 20_000] {
         let events = typed(&program, one_members_year(count).as_bytes());
         group.throughput(Throughput::Elements(count));
+        let end = NaiveDate::from_ymd_opt(2027, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0);
+        let end = end.unwrap().and_utc();
         group.bench_with_input(BenchmarkId::new("year", count), &events, |b, events| {
-            b.iter(|| {
-                let mut engine = Engine::new(&program);
-                let mut entries = 0;
-                for event in events {
-                    engine.apply(event).unwrap();
-                    entries += engine.drain_ledger().len();
-                }
-                let end = NaiveDate::from_ymd_opt(2027, 1, 1)
-                    .unwrap()
-                    .and_hms_opt(0, 0, 0);
-                engine.advance_to(end.unwrap().and_utc());
-                black_box(entries + engine.drain_ledger().len())
-            })
+            b.iter(|| black_box(apply_all(&program, events, Some(end))))
         });
     }
     group.finish();
