@@ -575,19 +575,12 @@ impl Buckets {
     /// first of either part.
     pub fn remove_first(&mut self) -> Option<Bucket> {
         let pending = self.pending_from();
-        let settled = self.records_in(0..pending).next();
-        let waiting = self
-            .records_in(pending..self.bytes.len())
+        let first_settled = self.records_in(0..pending).next();
+        let (_, at) = first_settled
+            .into_iter()
+            .chain(self.records_in(pending..self.bytes.len()))
             .filter_map(|r| Some((r.stamped()?.order(), r.at)))
-            .min_by_key(|(order, _)| *order);
-        let firsts = [
-            settled.and_then(|r| Some((r.stamped()?.order(), r.at))),
-            waiting,
-        ];
-        let (_, at) = match firsts {
-            [Some(settled), Some(waiting)] if waiting.0 < settled.0 => waiting,
-            [settled, waiting] => settled.or(waiting)?,
-        };
+            .min_by_key(|(order, _)| *order)?;
         self.remove_at(at)
     }
 
