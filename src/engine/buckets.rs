@@ -630,7 +630,7 @@ impl Buckets {
     /// The records that may hold clock work in scheduling order `seq`:
     /// those waiting for their release, then the others (from the first,
     /// where the next expiries are).
-    fn may_have_work(&self, seq: u64) -> impl Iterator<Item = Record<'_>> + '_ {
+    fn records_with_work(&self, seq: u64) -> impl Iterator<Item = Record<'_>> + '_ {
         let pending = self.pending_from();
         self.records_in(pending..self.bytes.len())
             .chain(self.records_in(0..pending))
@@ -641,7 +641,7 @@ impl Buckets {
     /// to do.
     pub fn key_of(&self, seq: u64) -> Option<WorkKey> {
         let (at, seq) = self
-            .may_have_work(seq)
+            .records_with_work(seq)
             .filter_map(|r| Some(r.due()?.0))
             .flat_map(|due| [due.release_key(), due.expiry_key()])
             .flatten()
@@ -698,7 +698,7 @@ impl Buckets {
     /// expiry next.
     pub fn take_work(&mut self, key: WorkKey) -> Option<BucketWork> {
         let key = (Stamp::from(key.0), key.1);
-        let (place, bucket, mut amount) = self.may_have_work(key.1).find_map(|r| {
+        let (place, bucket, mut amount) = self.records_with_work(key.1).find_map(|r| {
             let (bucket, amount) = r.dates()?;
             let due = bucket.due();
             let now = due.release_key() == Some(key) || due.expiry_key() == Some(key);
