@@ -13,8 +13,8 @@ use rust_decimal::Decimal;
 use smallvec::SmallVec;
 use std::ops::Range;
 
-/// A kept purchase, as a return changes it (its event id and the close of
-/// its return window stay in the packed record).
+/// A kept purchase, as a return changes it (its time, event id and the
+/// close of its return window stay in the packed record's head as kept).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Purchase {
     pub amount: Decimal,
@@ -108,10 +108,11 @@ impl ItemShares {
 }
 
 /// A member's kept purchases, oldest first. Each is a record of bytes: the
-/// length of the rest, the close of its return window (the one thing read
-/// for every purchase, when closed ones are forgotten), its event id (as
-/// `packed::id` writes it: an id that starts with the member's keeps only
-/// the rest), then the `Purchase`.
+/// length of the rest, the purchase's time and the close of its return
+/// window (the one thing read for every purchase, when closed ones are
+/// forgotten: `close`), its event id (as `packed::id` writes it: an id that
+/// starts with the member's keeps only the rest), then the rest of the
+/// `Purchase` (`Purchase::pack`).
 #[derive(Debug, Clone)]
 pub struct Purchases {
     /// The records, changed only by the methods below, which keep
@@ -149,6 +150,8 @@ fn close_second(closes: Option<DateTime<Utc>>) -> i64 {
 struct Record<'a> {
     /// The whole record.
     at: Range<usize>,
+    /// The purchase's time.
+    time: DateTime<Utc>,
     closes: Option<DateTime<Utc>>,
     /// Its event id: whether it starts with the member's id, and the rest.
     id: (bool, &'a str),
@@ -178,7 +181,8 @@ impl Purchases {
             self.first_close = close_second(closes);
         }
         let mut rest = Vec::with_capacity(64);
-        maybe_instant(closes, &mut rest);
+        packed::instant(purchase.time, &mut rest);
+        close(purchase.time, closes, &mut rest);
         packed::id(id, member, &mut rest);
         purchase.pack(&mut rest);
         // Kept for years by programs without a return window: room for
@@ -217,7 +221,8 @@ impl Purchases {
 
     /// Purchase `id` of member `member`, if a return can still refer to it.
     pub fn get(&self, member: &str, id: &str) -> Option<Purchase> {
-        Purchase::unpack(self.find(member, id)?.body)
+        let record = self.find(member, id)?;
+        Purchase::unpack(record.time, record.body)
     }
 
     /// Changes purchase `id` of member `member` by `change`, if a return
@@ -247,8 +252,8 @@ impl Purchases {
         // purchase made it (points that outlive the return window). Read
         // through every kept purchase at each expiry, a member buying every
         // few minutes spent a sixth of their run here.
-        let oldest = self.record_at(0).and_then(|r| Purchase::unpack(r.body));
-        if oldest.is_none_or(|purchase| purchase.time > earned) {
+        let oldest = self.record_at(0).map(|r| r.time);
+        if oldest.is_none_or(|time| time > earned) {
             return;
         }
         let of_bucket = |a: &PurchaseAward| a.points == points && a.bucket == Some(bucket);
@@ -285,8 +290,10 @@ impl Purchases {
         change: impl FnOnce(&mut Purchase) -> R,
     ) -> Option<R> {
         let (record, done) = {
-            let Record { head, body, .. } = self.record_at(at.start)?;
-            let mut purchase = Purchase::unpack(body)?;
+            let Record {
+                time, head, body, ..
+            } = self.record_at(at.start)?;
+            let mut purchase = Purchase::unpack(time, body)?;
             let done = change(&mut purchase);
             let mut rest = head.to_vec();
             purchase.pack(&mut rest);
@@ -317,14 +324,22 @@ impl Purchases {
         let rest = reader.0.get(..len)?;
         let end = start + (self.bytes.len() - start - reader.0.len()) + len;
         let mut reader = Reader(rest);
-        let closes = match reader.take::<1>()? {
-            [0] => None,
-            _ => Some(reader.instant()?),
+        let time = reader.instant()?;
+        let closes = match reader.word()? {
+            0 => None,
+            seconds => {
+                let seconds = time
+                    .timestamp()
+                    .checked_add(packed::unzigzag(seconds - 1))?;
+                let nanos = u32::try_from(reader.number()?).ok()?;
+                Some(DateTime::<Utc>::from_timestamp(seconds, nanos)?)
+            }
         };
         let id = reader.id_parts()?;
         let (head, body) = rest.split_at(rest.len() - reader.0.len());
         Some(Record {
             at: start..end,
+            time,
             closes,
             id,
             head,
@@ -339,14 +354,20 @@ impl Purchases {
     }
 }
 
-/// `None` as a 0 byte, an instant after a 1 byte.
-fn maybe_instant(t: Option<DateTime<Utc>>, out: &mut Vec<u8>) {
-    match t {
-        Some(t) => {
-            out.push(1);
-            packed::instant(t, out);
+/// The close of the return window of a purchase made at `time`: `None` as
+/// 0, else its seconds from the purchase's (zigzag) plus one, then its
+/// nanoseconds. 5 bytes for a window of a year, where the instant took 7.
+fn close(time: DateTime<Utc>, closes: Option<DateTime<Utc>>, out: &mut Vec<u8>) {
+    match closes {
+        // Instants chrono can make are less than 2^63 seconds apart.
+        Some(closes) => {
+            packed::word(
+                packed::zigzag(closes.timestamp() - time.timestamp()) + 1,
+                out,
+            );
+            packed::number(closes.timestamp_subsec_nanos() as usize, out);
         }
-        None => out.push(0),
+        None => packed::word(0, out),
     }
 }
 
@@ -358,58 +379,119 @@ const ROUNDINGS: [Rounding; 4] = [
     Rounding::HalfEven,
 ];
 
+/// Which of a packed purchase's parts that are often zero or empty are
+/// there (a flag each, in a byte before them): most purchases have none
+/// of them, and each took a byte or two.
+const RETURNED: u8 = 1;
+const LIMITED: u8 = 1 << 1;
+const MEASURES: u8 = 1 << 2;
+const ITEMS: u8 = 1 << 3;
+const PERIOD: u8 = 1 << 4;
+
+/// The same of a packed award (its rounding, `ROUNDINGS`' index, is in the
+/// byte's low two bits).
+const RULE: u8 = 1 << 2;
+const REVERSED: u8 = 1 << 3;
+const EXPIRED: u8 = 1 << 4;
+const BUCKET: u8 = 1 << 5;
+const SHARES: u8 = 1 << 6;
+
+/// Whether `d` is `Decimal::ZERO` to its scale and sign, which a part left
+/// out comes back as (a zero of another scale, `0.00`, is kept: it prints
+/// otherwise).
+fn is_plain_zero(d: Decimal) -> bool {
+    d.serialize() == Decimal::ZERO.serialize()
+}
+
+/// `flag` if `there`, else nothing.
+fn flag(there: bool, flag: u8) -> u8 {
+    if there {
+        flag
+    } else {
+        0
+    }
+}
+
 impl Purchase {
-    /// Appends the purchase to `out`: its amounts and awards first, which
-    /// an expiry reads of every kept purchase.
+    /// Appends the purchase but its time (which the record's head holds) to
+    /// `out`: which parts are there, its amount and awards first (which an
+    /// expiry reads of every kept purchase), then those parts.
     fn pack(&self, out: &mut Vec<u8>) {
+        let flags = flag(!is_plain_zero(self.returned), RETURNED)
+            | flag(!self.limited.is_empty(), LIMITED)
+            | flag(!self.measures.is_empty(), MEASURES)
+            | flag(!self.items.is_empty(), ITEMS)
+            | flag(self.period != 0, PERIOD);
+        out.push(flags);
         packed::decimal(self.amount, out);
-        packed::decimal(self.returned, out);
+        if flags & RETURNED != 0 {
+            packed::decimal(self.returned, out);
+        }
         packed::number(self.awards.len(), out);
         for award in &self.awards {
             award.pack(out);
         }
-        packed::number(self.limited.len(), out);
-        for rule in &self.limited {
-            packed::number(rule.index(), out);
+        if flags & LIMITED != 0 {
+            packed::number(self.limited.len(), out);
+            for rule in &self.limited {
+                packed::number(rule.index(), out);
+            }
         }
-        packed::number(self.measures.len(), out);
-        for (measure, value) in &self.measures {
-            packed::number(*measure, out);
-            packed::decimal(*value, out);
+        if flags & MEASURES != 0 {
+            packed::number(self.measures.len(), out);
+            for (measure, value) in &self.measures {
+                packed::number(*measure, out);
+                packed::decimal(*value, out);
+            }
         }
-        packed::number(self.items.len(), out);
-        for item in &self.items {
-            packed::text(&item.sku, out);
-            packed::decimal(item.quantity, out);
-            packed::decimal(item.returned, out);
+        if flags & ITEMS != 0 {
+            packed::number(self.items.len(), out);
+            for item in &self.items {
+                packed::text(&item.sku, out);
+                packed::decimal(item.quantity, out);
+                packed::decimal(item.returned, out);
+            }
         }
-        packed::instant(self.time, out);
-        packed::wide(u128::from(self.period), out);
+        if flags & PERIOD != 0 {
+            packed::word(self.period, out);
+        }
     }
 
-    /// The purchase `pack` wrote as `bytes`; `None` if it did not.
-    fn unpack(bytes: &[u8]) -> Option<Purchase> {
+    /// The purchase made at `time` that `pack` wrote as `bytes`; `None` if
+    /// it did not.
+    fn unpack(time: DateTime<Utc>, bytes: &[u8]) -> Option<Purchase> {
         let mut reader = Reader(bytes);
-        let amount = reader.decimal()?;
-        let returned = reader.decimal()?;
+        let (flags, amount, returned) = Purchase::unpack_amounts(&mut reader)?;
         let awards = (0..reader.number()?)
             .map(|_| PurchaseAward::unpack(&mut reader))
             .collect::<Option<_>>()?;
-        let limited = (0..reader.number()?)
-            .map(|_| Some(RuleId(reader.number()?)))
-            .collect::<Option<_>>()?;
-        let measures = (0..reader.number()?)
-            .map(|_| Some((reader.number()?, reader.decimal()?)))
-            .collect::<Option<_>>()?;
-        let items = (0..reader.number()?)
-            .map(|_| {
-                Some(BoughtItem {
+        let mut limited = SmallVec::new();
+        if flags & LIMITED != 0 {
+            for _ in 0..reader.number()? {
+                limited.push(RuleId(reader.number()?));
+            }
+        }
+        let mut measures = SmallVec::new();
+        if flags & MEASURES != 0 {
+            for _ in 0..reader.number()? {
+                measures.push((reader.number()?, reader.decimal()?));
+            }
+        }
+        let mut items = Vec::new();
+        if flags & ITEMS != 0 {
+            for _ in 0..reader.number()? {
+                items.push(BoughtItem {
                     sku: reader.text()?.into(),
                     quantity: reader.decimal()?,
                     returned: reader.decimal()?,
-                })
-            })
-            .collect::<Option<_>>()?;
+                });
+            }
+        }
+        let period = if flags & PERIOD != 0 {
+            reader.word()?
+        } else {
+            0
+        };
         let purchase = Purchase {
             amount,
             returned,
@@ -417,19 +499,30 @@ impl Purchase {
             limited,
             measures,
             items,
-            time: reader.instant()?,
-            period: u64::try_from(reader.wide()?).ok()?,
+            time,
+            period,
         };
         reader.0.is_empty().then_some(purchase)
+    }
+
+    /// The flags, amount and amount returned at the front of a packed
+    /// purchase.
+    fn unpack_amounts(reader: &mut Reader) -> Option<(u8, Decimal, Decimal)> {
+        let [flags] = reader.take::<1>()?;
+        let amount = reader.decimal()?;
+        let returned = if flags & RETURNED != 0 {
+            reader.decimal()?
+        } else {
+            Decimal::ZERO
+        };
+        Some((flags, amount, returned))
     }
 
     /// Whether the purchase packed as `bytes` has an award that is `wanted`
     /// (reading its awards only).
     fn has_award(bytes: &[u8], wanted: impl Fn(&PurchaseAward) -> bool) -> bool {
         let mut reader = Reader(bytes);
-        let awards = reader
-            .decimal()
-            .and_then(|_| reader.decimal())
+        let awards = Purchase::unpack_amounts(&mut reader)
             .and_then(|_| reader.number())
             .unwrap_or_default();
         (0..awards).any(|_| PurchaseAward::unpack(&mut reader).is_some_and(|a| wanted(&a)))
@@ -437,54 +530,80 @@ impl Purchase {
 }
 
 impl PurchaseAward {
-    /// Appends the award to `out`.
+    /// Appends the award to `out`: which parts are there and its rounding
+    /// in a byte, its points type, then those parts.
     fn pack(&self, out: &mut Vec<u8>) {
-        packed::number(self.points.index(), out);
-        packed::maybe_number(self.rule.map(RuleId::index), out);
-        for n in [self.awarded, self.reversed, self.expired] {
-            packed::decimal(n, out);
-        }
-        packed::wide(self.bucket.map_or(0, |b| u128::from(b) + 1), out);
         let rounding = ROUNDINGS.iter().position(|r| *r == self.rounding);
-        out.push(rounding.unwrap_or_default() as u8);
-        match &self.shares {
-            Some(shares) => {
-                out.push(1);
-                packed::decimal(shares.raw, out);
-                packed::number(shares.items.len(), out);
-                for (at, part) in &shares.items {
-                    packed::number(*at, out);
-                    packed::decimal(*part, out);
-                }
-                packed::decimal(shares.returned, out);
+        let flags = rounding.unwrap_or_default() as u8
+            | flag(self.rule.is_some(), RULE)
+            | flag(!is_plain_zero(self.reversed), REVERSED)
+            | flag(!is_plain_zero(self.expired), EXPIRED)
+            | flag(self.bucket.is_some(), BUCKET)
+            | flag(self.shares.is_some(), SHARES);
+        out.push(flags);
+        packed::number(self.points.index(), out);
+        if let Some(rule) = self.rule {
+            packed::number(rule.index(), out);
+        }
+        packed::decimal(self.awarded, out);
+        if flags & REVERSED != 0 {
+            packed::decimal(self.reversed, out);
+        }
+        if flags & EXPIRED != 0 {
+            packed::decimal(self.expired, out);
+        }
+        if let Some(bucket) = self.bucket {
+            packed::word(bucket, out);
+        }
+        if let Some(shares) = &self.shares {
+            packed::decimal(shares.raw, out);
+            packed::number(shares.items.len(), out);
+            for (at, part) in &shares.items {
+                packed::number(*at, out);
+                packed::decimal(*part, out);
             }
-            None => out.push(0),
+            packed::decimal(shares.returned, out);
         }
     }
 
     /// The award `pack` wrote at the front of `reader`'s bytes (the fields
     /// are read in their order).
     fn unpack(reader: &mut Reader) -> Option<PurchaseAward> {
+        let [flags] = reader.take::<1>()?;
+        let there = |wanted: u8| flags & wanted != 0;
+        let zero_unless = |reader: &mut Reader, wanted| {
+            if there(wanted) {
+                reader.decimal()
+            } else {
+                Some(Decimal::ZERO)
+            }
+        };
         Some(PurchaseAward {
+            rounding: *ROUNDINGS.get(usize::from(flags & 0b11))?,
             points: PointsId(reader.number()?),
-            rule: reader.maybe_number()?.map(RuleId),
-            awarded: reader.decimal()?,
-            reversed: reader.decimal()?,
-            expired: reader.decimal()?,
-            bucket: match reader.wide()? {
-                0 => None,
-                b => Some(u64::try_from(b - 1).ok()?),
+            rule: if there(RULE) {
+                Some(RuleId(reader.number()?))
+            } else {
+                None
             },
-            rounding: *ROUNDINGS.get(usize::from(reader.take::<1>()?[0]))?,
-            shares: match reader.take::<1>()? {
-                [0] => None,
-                _ => Some(Box::new(ItemShares {
+            awarded: reader.decimal()?,
+            reversed: zero_unless(reader, REVERSED)?,
+            expired: zero_unless(reader, EXPIRED)?,
+            bucket: if there(BUCKET) {
+                Some(reader.word()?)
+            } else {
+                None
+            },
+            shares: if there(SHARES) {
+                Some(Box::new(ItemShares {
                     raw: reader.decimal()?,
                     items: (0..reader.number()?)
                         .map(|_| Some((reader.number()?, reader.decimal()?)))
                         .collect::<Option<_>>()?,
                     returned: reader.decimal()?,
-                })),
+                }))
+            } else {
+                None
             },
         })
     }
@@ -507,6 +626,7 @@ pub(super) mod tests {
         });
         prop_oneof![
             any,
+            Just(Decimal::ZERO),
             Just(Decimal::MAX),
             Just(Decimal::MIN),
             Just(Decimal::new(1, 28)),
@@ -573,7 +693,7 @@ pub(super) mod tests {
             prop::collection::vec((0usize..1000).prop_map(RuleId), 0..6),
             prop::collection::vec((0usize..1000, decimal()), 0..6),
             prop::collection::vec(item, 0..3),
-            (instant(), any::<u64>()),
+            (instant(), prop_oneof![Just(0), any::<u64>()]),
         )
             .prop_map(
                 |((amount, returned), awards, limited, measures, items, (time, period))| Purchase {
@@ -631,7 +751,7 @@ pub(super) mod tests {
                     (true, rest) => format!("{MEMBER}{rest}"),
                     (false, whole) => whole.to_string(),
                 };
-                (id, r.closes, Purchase::unpack(r.body).unwrap())
+                (id, r.closes, Purchase::unpack(r.time, r.body).unwrap())
             })
             .collect()
     }
@@ -769,9 +889,9 @@ pub(super) mod tests {
         };
         let mut bytes = Vec::new();
         purchase.pack(&mut bytes);
-        assert_eq!(Purchase::unpack(&bytes), Some(purchase));
+        assert_eq!(Purchase::unpack(at, &bytes), Some(purchase));
         for end in 0..bytes.len() {
-            assert_eq!(Purchase::unpack(&bytes[..end]), None, "cut at {end}");
+            assert_eq!(Purchase::unpack(at, &bytes[..end]), None, "cut at {end}");
         }
     }
 
@@ -835,15 +955,16 @@ pub(super) mod tests {
             period: 0,
         };
         let mut purchases = Purchases::default();
-        purchases.keep(MEMBER, &format!("{MEMBER}-12"), Some(at), &purchase);
-        let award = 1 + 1 + 2 + 2 + 2 + 3 + 1 + 1; // points, rule, 60, 0, 0, bucket, rounding, shares
+        let closes = at + chrono::TimeDelta::days(365);
+        purchases.keep(MEMBER, &format!("{MEMBER}-12"), Some(closes), &purchase);
+        // What is zero or empty takes no byte: its flag says so.
+        let award = 1 + 1 + 1 + 2 + 3; // flags, points, rule, 60, bucket
         let expected = 1 // the record's length
-            + 1 + 6 // the close: seconds in 5 bytes, nanoseconds in 1
+            + 6 // the time: seconds in 5 bytes, nanoseconds in 1
+            + 4 + 1 // the close a year on: its seconds from the time, its nanoseconds
             + 1 + 3 // `-12` after the member's id
-            + 3 + 2 // 123.45 and nothing returned
-            + 1 + award
-            + 3 // no limits, measures or items
-            + 6 + 1; // the time and the period
+            + 1 + 3 // flags, 123.45
+            + 1 + award;
         assert_eq!(purchases.bytes.len(), expected);
     }
 }
