@@ -6,7 +6,7 @@
 //! member), and a file name is stored as its index in a table shared by all
 //! members. Numbers are varints: a decimal is its sign and scale in a byte
 //! and its mantissa (3 bytes for 4.95), an instant its seconds and
-//! nanoseconds (6 bytes), and an id that starts with its member's id keeps
+//! nanoseconds (5 bytes), and an id that starts with its member's id keeps
 //! only the rest. Kept purchases (`purchases`) are packed with the same
 //! encoders.
 
@@ -347,22 +347,48 @@ pub fn unpack_entries(bytes: &[u8], member: &str) -> Option<Vec<Entry>> {
     Some(entries)
 }
 
-/// Seconds since 1970 (zigzag, so earlier times are small too) and
-/// nanoseconds, each a varint: 6 bytes for a time of these years to the
-/// second, instead of 12.
-pub(super) fn instant(t: DateTime<Utc>, out: &mut Vec<u8>) {
-    wide(u128::from(zigzag(t.timestamp())), out);
-    number(t.timestamp_subsec_nanos() as usize, out);
+/// An instant: its seconds since 1970 (zigzag, so earlier times are small
+/// too) and nanoseconds, as `with_nanos` writes them: 5 bytes for a time of
+/// these years to the second, instead of 12.
+pub(super) fn instant(t: DateTime<Utc>, out: &mut impl Out) {
+    stamp(t.timestamp(), t.timestamp_subsec_nanos(), out);
+}
+
+/// An instant as seconds since 1970 and nanoseconds, as `instant` writes it.
+pub(super) fn stamp(seconds: i64, nanos: u32, out: &mut impl Out) {
+    with_nanos(zigzag(seconds), nanos, out);
+}
+
+/// An instant as its seconds from `from`'s (zigzag) plus one and its
+/// nanoseconds, as `with_nanos` writes them; `None` as 0. One byte for an
+/// instant in the same second as `from`, four for one a year on.
+pub(super) fn maybe_after(from: i64, to: Option<(i64, u32)>, out: &mut impl Out) {
+    match to {
+        // Seconds chrono can make are under 2^44 from 1970: no overflow,
+        // and the zigzag of their difference is under 2^46.
+        Some((seconds, nanos)) => with_nanos(zigzag(seconds - from) + 1, nanos, out),
+        None => word(0, out),
+    }
+}
+
+/// A number under 2^63 and nanoseconds: the number doubled, plus one if
+/// the nanoseconds (not 0) follow, as one varint, then them. Most
+/// instants are whole seconds, and their nanoseconds took a byte.
+fn with_nanos(n: u64, nanos: u32, out: &mut impl Out) {
+    word(n << 1 | u64::from(nanos != 0), out);
+    if nanos != 0 {
+        word(u64::from(nanos), out);
+    }
 }
 
 /// A signed number as an unsigned one small when it is near zero either
 /// way: 0, −1, 1, −2 … as 0, 1, 2, 3 …
-pub(super) fn zigzag(n: i64) -> u64 {
+fn zigzag(n: i64) -> u64 {
     (n << 1 ^ n >> 63) as u64
 }
 
 /// The signed number `zigzag` made `n` of.
-pub(super) fn unzigzag(n: u64) -> i64 {
+fn unzigzag(n: u64) -> i64 {
     (n >> 1) as i64 ^ -((n & 1) as i64)
 }
 
@@ -491,9 +517,36 @@ impl<'a> Reader<'a> {
     }
 
     pub(super) fn instant(&mut self) -> Option<DateTime<Utc>> {
-        let seconds = unzigzag(u64::try_from(self.wide()?).ok()?);
-        let nanos = u32::try_from(self.number()?).ok()?;
+        let (seconds, nanos) = self.stamp()?;
         DateTime::<Utc>::from_timestamp(seconds, nanos)
+    }
+
+    /// The seconds and nanoseconds `stamp` wrote.
+    pub(super) fn stamp(&mut self) -> Option<(i64, u32)> {
+        let (n, nanos) = self.with_nanos()?;
+        Some((unzigzag(n), nanos))
+    }
+
+    /// The seconds and nanoseconds `maybe_after` wrote, `from` the same
+    /// seconds (not checked for chrono's range).
+    pub(super) fn maybe_after(&mut self, from: i64) -> Option<Option<(i64, u32)>> {
+        if self.0.first() == Some(&0) {
+            self.0 = self.0.get(1..)?;
+            return Some(None);
+        }
+        let (n, nanos) = self.with_nanos()?;
+        let seconds = from.checked_add(unzigzag(n.checked_sub(1)?))?;
+        Some(Some((seconds, nanos)))
+    }
+
+    fn with_nanos(&mut self) -> Option<(u64, u32)> {
+        let n = self.word()?;
+        let nanos = if n & 1 == 1 {
+            u32::try_from(self.word()?).ok()?
+        } else {
+            0
+        };
+        Some((n >> 1, nanos))
     }
 
     pub(super) fn decimal(&mut self) -> Option<Decimal> {

@@ -325,15 +325,9 @@ impl Purchases {
         let end = start + (self.bytes.len() - start - reader.0.len()) + len;
         let mut reader = Reader(rest);
         let time = reader.instant()?;
-        let closes = match reader.word()? {
-            0 => None,
-            seconds => {
-                let seconds = time
-                    .timestamp()
-                    .checked_add(packed::unzigzag(seconds - 1))?;
-                let nanos = u32::try_from(reader.number()?).ok()?;
-                Some(DateTime::<Utc>::from_timestamp(seconds, nanos)?)
-            }
+        let closes = match reader.maybe_after(time.timestamp())? {
+            Some((seconds, nanos)) => Some(DateTime::<Utc>::from_timestamp(seconds, nanos)?),
+            None => None,
         };
         let id = reader.id_parts()?;
         let (head, body) = rest.split_at(rest.len() - reader.0.len());
@@ -354,21 +348,12 @@ impl Purchases {
     }
 }
 
-/// The close of the return window of a purchase made at `time`: `None` as
-/// 0, else its seconds from the purchase's (zigzag) plus one, then its
-/// nanoseconds. 5 bytes for a window of a year, where the instant took 7.
+/// The close of the return window of a purchase made at `time`, as
+/// `packed::maybe_after` writes it: 4 bytes for a window of a year, where
+/// the instant took 7.
 fn close(time: DateTime<Utc>, closes: Option<DateTime<Utc>>, out: &mut Vec<u8>) {
-    match closes {
-        // Instants chrono can make are less than 2^63 seconds apart.
-        Some(closes) => {
-            packed::word(
-                packed::zigzag(closes.timestamp() - time.timestamp()) + 1,
-                out,
-            );
-            packed::number(closes.timestamp_subsec_nanos() as usize, out);
-        }
-        None => packed::word(0, out),
-    }
+    let closes = closes.map(|t| (t.timestamp(), t.timestamp_subsec_nanos()));
+    packed::maybe_after(time.timestamp(), closes, out);
 }
 
 /// How a rounding is packed.
@@ -636,9 +621,11 @@ pub(super) mod tests {
         ]
     }
 
-    /// Instants from before 1900 to past 9999, to the nanosecond.
+    /// Instants from before 1900 to past 9999, to the nanosecond, and as
+    /// often in whole seconds.
     pub(in crate::engine) fn instant() -> impl Strategy<Value = DateTime<Utc>> {
-        (-3_000_000_000i64..400_000_000_000, 0u32..1_000_000_000)
+        let nanos = prop_oneof![Just(0), 0u32..1_000_000_000];
+        (-3_000_000_000i64..400_000_000_000, nanos)
             .prop_map(|(s, ns)| DateTime::<Utc>::from_timestamp(s, ns).unwrap_or_default())
     }
 
@@ -960,8 +947,8 @@ pub(super) mod tests {
         // What is zero or empty takes no byte: its flag says so.
         let award = 1 + 1 + 1 + 2 + 3; // flags, points, rule, 60, bucket
         let expected = 1 // the record's length
-            + 6 // the time: seconds in 5 bytes, nanoseconds in 1
-            + 4 + 1 // the close a year on: its seconds from the time, its nanoseconds
+            + 5 // the time: whole seconds
+            + 4 // the close a year on: its seconds from the time
             + 1 + 3 // `-12` after the member's id
             + 1 + 3 // flags, 123.45
             + 1 + award;
