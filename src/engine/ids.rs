@@ -5,6 +5,7 @@
 //! a 24-byte string each; here every id's bytes go into pieces of one
 //! buffer, after its length, and a hash table keeps only where each starts.
 
+use super::packed::{self, Reader};
 use chrono::{DateTime, Utc};
 use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
@@ -21,19 +22,22 @@ pub struct IdSet {
 /// The most bytes a piece holds, unless one id needs more.
 const PIECE: usize = 1 << 20;
 
-/// Each id as its length (4 bytes, little-endian) then its bytes, in pieces
-/// that grow to a MiB: one buffer grown by doubling held up to twice the
-/// ids' bytes, and three times over while it moved (a tenth of the peak).
+/// Each record as its length (a varint: a byte up to 127) then its bytes,
+/// in pieces that grow to a MiB: one buffer grown by doubling held up to
+/// twice the ids' bytes, and three times over while it moved (a tenth of
+/// the peak).
 #[derive(Default)]
 struct Pieces {
     pieces: Vec<Vec<u8>>,
 }
 
 impl Pieces {
-    /// Appends `id` after its length; where it starts (the piece's index
-    /// in the high 32 bits, the offset in it in the low ones).
-    fn push(&mut self, len: u32, id: &[u8]) -> u64 {
-        let need = 4 + id.len();
+    /// Appends `record` after its length; where it starts (the piece's
+    /// index in the high 32 bits, the offset in it in the low ones).
+    fn push(&mut self, record: &[u8]) -> u64 {
+        let mut head = Vec::with_capacity(10);
+        packed::number(record.len(), &mut head);
+        let need = head.len() + record.len();
         if self
             .pieces
             .last()
@@ -48,19 +52,18 @@ impl Pieces {
             return u64::MAX;
         };
         let offset = piece.len() as u64;
-        piece.extend_from_slice(&len.to_le_bytes());
-        piece.extend_from_slice(id);
+        piece.extend_from_slice(&head);
+        piece.extend_from_slice(record);
         (index << 32) | offset
     }
 
-    /// The id whose length starts at `start`.
+    /// The record whose length starts at `start`.
     fn read(&self, start: u64) -> Option<&[u8]> {
         let piece = self.pieces.get(usize::try_from(start >> 32).ok()?)?;
         let at = usize::try_from(start & u64::from(u32::MAX)).ok()?;
-        let len_bytes = piece.get(at..at.checked_add(4)?)?;
-        let len = usize::try_from(u32::from_le_bytes(len_bytes.try_into().ok()?)).ok()?;
-        let from = at + 4;
-        piece.get(from..from.checked_add(len)?)
+        let mut reader = Reader(piece.get(at..)?);
+        let len = reader.number()?;
+        reader.0.get(..len)
     }
 }
 
@@ -78,10 +81,11 @@ impl IdSet {
     /// of the table (the dealer of a sharded run asks this for every event).
     pub fn insert(&mut self, id: &str) -> bool {
         let id = id.as_bytes();
-        // An id of 4 GiB or more is not kept (nor could a file hold many).
-        let Ok(len) = u32::try_from(id.len()) else {
+        // An id of 4 GiB or more is not kept (nor could a file hold many):
+        // where it starts in its own piece would not fit 32 bits.
+        if u32::try_from(id.len()).is_err() {
             return true;
-        };
+        }
         let Self {
             bytes,
             starts,
@@ -95,7 +99,7 @@ impl IdSet {
         let Entry::Vacant(vacant) = entry else {
             return false;
         };
-        vacant.insert(bytes.push(len, id));
+        vacant.insert(bytes.push(id));
         true
     }
 }
@@ -106,8 +110,8 @@ const FIRST_SWEEP: usize = 1 << 16;
 /// The ids of events applied, each with its time, kept while a later
 /// record could still be a copy of them. One id may be kept several times
 /// (copies further apart than the window are not duplicates). Each record
-/// is its id then its time (seconds, 8 bytes, and nanoseconds, 4) in the
-/// pieces; the memory held is at most about twice that of the ids in the
+/// is its time (`packed::instant`: 5 bytes, where it took 12) then its id
+/// in the pieces; the memory held is at most about twice that of the ids in the
 /// window, since the ids are swept whenever their number has doubled.
 pub struct RecentIds {
     bytes: Pieces,
@@ -128,26 +132,25 @@ impl Default for RecentIds {
     }
 }
 
-/// A time as 12 bytes, and back.
-fn time_bytes(time: DateTime<Utc>) -> [u8; 12] {
-    let mut bytes = [0; 12];
-    bytes[..8].copy_from_slice(&time.timestamp().to_le_bytes());
-    bytes[8..].copy_from_slice(&time.timestamp_subsec_nanos().to_le_bytes());
-    bytes
+/// A record of `RecentIds`: `time` then `id`.
+fn record(id: &[u8], time: DateTime<Utc>) -> Vec<u8> {
+    let mut record = Vec::with_capacity(id.len() + 12);
+    packed::instant(time, &mut record);
+    record.extend_from_slice(id);
+    record
 }
 
-fn time_of(bytes: &[u8]) -> Option<DateTime<Utc>> {
-    let seconds = i64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
-    let nanos = u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?);
-    DateTime::from_timestamp(seconds, nanos)
+/// The id and time of a record of `RecentIds`.
+fn id_and_time(record: &[u8]) -> Option<(&[u8], DateTime<Utc>)> {
+    let mut reader = Reader(record);
+    let time = reader.instant()?;
+    Some((reader.0, time))
 }
 
 impl RecentIds {
     /// The id and time of the record that starts at `start`.
     fn read(&self, start: u64) -> Option<(&[u8], DateTime<Utc>)> {
-        let record = self.bytes.read(start)?;
-        let (id, time) = record.split_at_checked(record.len().checked_sub(12)?)?;
-        Some((id, time_of(time)?))
+        id_and_time(self.bytes.read(start)?)
     }
 
     /// The times of the kept records with `id`, in no particular order.
@@ -173,14 +176,12 @@ impl RecentIds {
             }
             self.next_sweep = (2 * self.starts.len()).max(FIRST_SWEEP);
         }
-        let mut record = Vec::with_capacity(id.len() + 12);
-        record.extend_from_slice(id.as_bytes());
-        record.extend_from_slice(&time_bytes(time));
+        let record = record(id.as_bytes(), time);
         // A record of 4 GiB or more is not kept (nor could a file hold many).
-        let Ok(len) = u32::try_from(record.len()) else {
+        if u32::try_from(record.len()).is_err() {
             return;
-        };
-        let start = self.bytes.push(len, &record);
+        }
+        let start = self.bytes.push(&record);
         let hash = self.hasher.hash_one(id.as_bytes());
         let Self {
             bytes,
@@ -201,12 +202,9 @@ impl RecentIds {
             hasher,
             ..
         } = self;
-        let wanted = (id.as_bytes(), time_bytes(time));
+        let wanted = record(id.as_bytes(), time);
         let found = starts.find_entry(hasher.hash_one(id.as_bytes()), |&start| {
-            bytes.read(start).is_some_and(|record| {
-                record.split_at_checked(record.len().saturating_sub(12))
-                    == Some((wanted.0, &wanted.1[..]))
-            })
+            bytes.read(start) == Some(&wanted[..])
         });
         if let Ok(entry) = found {
             entry.remove();
@@ -232,11 +230,9 @@ impl RecentIds {
     }
 }
 
-/// The id of a record of `RecentIds` (its bytes before the time).
+/// The id of a record of `RecentIds` (its bytes after the time).
 fn record_id(record: &[u8]) -> &[u8] {
-    record
-        .get(..record.len().saturating_sub(12))
-        .unwrap_or_default()
+    id_and_time(record).map_or(&[], |(id, _)| id)
 }
 
 #[cfg(test)]
@@ -334,5 +330,16 @@ mod tests {
             all.insert(&format!("e{day}"), at(day), || None);
         }
         assert_eq!(all.starts.len(), super::FIRST_SWEEP + 1);
+    }
+
+    /// A recent id of a generated stream (`m0001587-12`, to the second)
+    /// takes its length, its time in 5 bytes and its 11 bytes.
+    #[test]
+    fn a_recent_id_takes_17_bytes() {
+        let mut ids = RecentIds::default();
+        let time = chrono::DateTime::from_timestamp(1_767_000_000, 0).unwrap_or_default();
+        ids.insert("m0001587-12", time, || None);
+        let held: usize = ids.bytes.pieces.iter().map(Vec::len).sum();
+        assert_eq!(held, 1 + 5 + 11);
     }
 }
