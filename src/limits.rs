@@ -17,6 +17,13 @@ pub const MOST_THREADS: u16 = 256;
 /// of their memory.
 pub const MOST_POINTS_TYPES: usize = 1 << 16;
 
+/// The most members (and pool accounts) one engine holds: 2^32, more than
+/// a machine holds (each takes a few hundred bytes: over a terabyte), so
+/// that queued clock work (`engine::Due`) and the index of members' ids
+/// name a member's slot in four bytes: a million members queue two million
+/// items. An enrolment past it is refused.
+pub const MOST_MEMBERS: u64 = 1 << 32;
+
 /// The most memory a simulation or a generated stream may be estimated to
 /// need before it starts: 64 GiB, more than a workstation has and what a
 /// large server gives one job. The estimates (see `simulate::footprint`

@@ -81,7 +81,8 @@ struct Due {
     /// Insertion order: one member's ties at one instant are applied in the
     /// order they were scheduled.
     seq: u64,
-    member: usize,
+    /// The member's slot: in four bytes (`limits::MOST_MEMBERS`).
+    member: u32,
     /// The member's generation when it was scheduled: a late event's re-run
     /// starts a new one, and the dues of older generations are dropped
     /// when they come up (rather than searched for in the queue).
@@ -91,7 +92,20 @@ struct Due {
 
 // A million members queue two million of these (docs/performance.md).
 #[cfg(target_pointer_width = "64")]
-const _: () = assert!(std::mem::size_of::<Due>() == 48);
+const _: () = assert!(std::mem::size_of::<Due>() == 40);
+
+impl Due {
+    /// The member's slot.
+    fn member(&self) -> usize {
+        self.member as usize
+    }
+}
+
+/// A slot as `Due` and the members' index keep it: within
+/// `limits::MOST_MEMBERS`, which enrolment keeps to.
+fn slot32(slot: usize) -> u32 {
+    u32::try_from(slot).unwrap_or(u32::MAX)
+}
 
 impl clock::Dated for Due {
     fn at(&self) -> DateTime<Utc> {
@@ -183,6 +197,9 @@ pub struct Engine<'p> {
     /// which takes the members it replaces out of the program's totals,
     /// `diff` and `simulate` (`keep_member_totals`).
     keeps_member_totals: bool,
+    /// The most members and pools it holds: `limits::MOST_MEMBERS` (fewer
+    /// in tests).
+    most_members: u64,
     /// With `mark_clock_work`: for each piece of clock work done, its
     /// place in the clock order and where its rows start in `ledger`.
     marks: Option<Vec<(ClockOrder, usize)>>,
@@ -451,6 +468,7 @@ impl<'p> Engine<'p> {
             history: None,
             fold_over: None,
             keeps_member_totals: false,
+            most_members: crate::limits::MOST_MEMBERS,
             generations: Vec::new(),
             tier_moves: Vec::new(),
             period_starts: Vec::new(),
@@ -563,7 +581,11 @@ impl<'p> Engine<'p> {
                     format!("member `{}` is already enrolled", event.member),
                 ))
             }
-            (None, true) => None,
+            (None, true) => {
+                self.room_for_a_slot(&event.member)
+                    .map_err(|refusal| rejected(event, refusal))?;
+                None
+            }
             (Some(m), false) => Some(m),
             (None, false) => {
                 return Err(reject(
@@ -659,7 +681,7 @@ impl<'p> Engine<'p> {
             }
             let bucket_work = match due.what {
                 DueKind::Buckets(p) => {
-                    match self.take_bucket_work(due.member, p.id(), (due.at, due.seq)) {
+                    match self.take_bucket_work(due.member(), p.id(), (due.at, due.seq)) {
                         Some(work) => Some(work),
                         None => continue,
                     }
@@ -669,7 +691,7 @@ impl<'p> Engine<'p> {
             // Purchases whose returns have closed are forgotten when the
             // member's clock work comes too, not only at its next purchase
             // or return (which may never come).
-            if let Some(member) = self.members.get_mut(due.member) {
+            if let Some(member) = self.members.get_mut(due.member()) {
                 member.purchases.forget(due.at);
             }
             if let Some(marks) = self.marks.as_mut() {
@@ -679,14 +701,16 @@ impl<'p> Engine<'p> {
             match due.what {
                 DueKind::Buckets(p) => {
                     if let Some(work) = bucket_work {
-                        self.do_bucket_work(due.member, p.id(), work, due.at);
+                        self.do_bucket_work(due.member(), p.id(), work, due.at);
                     }
                 }
-                DueKind::Inactivity(p) => self.expire_inactive(due.member, p.id(), due.at, due.seq),
-                DueKind::PeriodEnd => self.period_end(due.member, due.at),
-                DueKind::GraceEnd => self.grace_end(due.member, due.at),
-                DueKind::MemberDay(day) => self.celebrate(due.member, day, due.at),
-                DueKind::Expired(p) => self.fire_expiry(due.member, p.id(), due.at),
+                DueKind::Inactivity(p) => {
+                    self.expire_inactive(due.member(), p.id(), due.at, due.seq)
+                }
+                DueKind::PeriodEnd => self.period_end(due.member(), due.at),
+                DueKind::GraceEnd => self.grace_end(due.member(), due.at),
+                DueKind::MemberDay(day) => self.celebrate(due.member(), day, due.at),
+                DueKind::Expired(p) => self.fire_expiry(due.member(), p.id(), due.at),
             }
             self.fire_tier_events();
             if self.ledger.len() >= rows {
@@ -731,10 +755,10 @@ impl<'p> Engine<'p> {
     /// bucket work once an earlier piece queued an item of its own
     /// (`Wallet::bucket_work`).
     fn is_current(&self, due: &Due) -> bool {
-        if due.generation != self.generation(due.member) {
+        if due.generation != self.generation(due.member()) {
             return false;
         }
-        let Some(member) = self.members.get(due.member) else {
+        let Some(member) = self.members.get(due.member()) else {
             return false;
         };
         match due.what {
@@ -821,7 +845,7 @@ impl<'p> Engine<'p> {
             at,
             rank,
             seq,
-            member,
+            member: slot32(member),
             generation,
             what,
         });
@@ -841,7 +865,7 @@ impl<'p> Engine<'p> {
             }
         }
         for due in dues {
-            let slot = slots.get(due.member).copied().unwrap_or(due.member);
+            let slot = slots.get(due.member()).copied().unwrap_or(due.member());
             self.queue(due.at, slot, offset + due.seq, due.what);
         }
         self.seq += seqs;
@@ -1695,6 +1719,32 @@ mod tests {
     }
 
     #[test]
+    fn an_enrolment_past_the_most_members_is_refused() {
+        let program = program("", "");
+        let mut engine = Engine::new(&program);
+        engine.most_members = 2;
+        let records = "e0,2025-01-01 09:00,ann,enroll,\n\
+                       e1,2025-01-01 09:00,bob,enroll,\n\
+                       e2,2025-01-01 09:00,cy,enroll,\n\
+                       p0,2025-01-02 09:00,bob,purchase,10\n";
+        let outcomes: Vec<_> = events(&program, records)
+            .iter()
+            .map(|event| engine.apply(event).map_err(|r| (r.class, r.reason)))
+            .collect();
+        assert!(outcomes[..2].iter().all(Result::is_ok));
+        assert_eq!(
+            outcomes[2],
+            Err((
+                RejectClass::TooLarge,
+                "the run holds the most members and pools it can (2): `cy` is not enrolled"
+                    .to_string()
+            ))
+        );
+        assert!(outcomes[3].is_ok(), "the members enrolled go on");
+        assert_eq!(engine.members.len(), 2);
+    }
+
+    #[test]
     fn clock_work_forgets_purchases_whose_returns_have_closed() {
         let program = program(
             "  accept returns up to 30 days\n",
@@ -1844,7 +1894,7 @@ mod tests {
                 .due
                 .iter()
                 .filter(|due| matches!(due.what, DueKind::Buckets(_)) && engine.is_current(due))
-                .map(|due| (due.member, (due.at, due.seq)))
+                .map(|due| (due.member(), (due.at, due.seq)))
                 .collect();
             prop_assert!(current.len() <= 3);
         }

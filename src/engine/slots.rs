@@ -113,8 +113,9 @@ impl<'a, T> IntoIterator for &'a Slots<T> {
 #[derive(Debug, Clone, Default)]
 pub(super) struct Members {
     slots: Slots<Member>,
-    /// Slots, by the hash of their member's id.
-    index: HashTable<usize>,
+    /// Slots, by the hash of their member's id, in four bytes each
+    /// (`limits::MOST_MEMBERS`).
+    index: HashTable<u32>,
     hasher: FastHash,
 }
 
@@ -141,9 +142,11 @@ impl Members {
         let slots = &self.slots;
         self.index
             .find(self.hasher.hash_one(id), |&slot| {
-                slots.get(slot).is_some_and(|member| member.id == id)
+                slots
+                    .get(slot as usize)
+                    .is_some_and(|member| member.id == id)
             })
-            .copied()
+            .map(|&slot| slot as usize)
     }
 
     /// Adds `member` in the next slot, and returns the slot. Its id finds
@@ -156,10 +159,10 @@ impl Members {
         self.index
             .entry(
                 hasher.hash_one(id),
-                |&other| slots.get(other).is_some_and(|m| m.id == id),
+                |&other| slots.get(other as usize).is_some_and(|m| m.id == id),
                 |&other| id_hash(slots, hasher, other),
             )
-            .insert(slot);
+            .insert(super::slot32(slot));
         self.slots.push(member);
         slot
     }
@@ -170,7 +173,9 @@ impl Members {
         let slot = self.slots.len();
         if let Ok(entry) = self
             .index
-            .find_entry(self.hasher.hash_one(member.id.as_str()), |&s| s == slot)
+            .find_entry(self.hasher.hash_one(member.id.as_str()), |&s| {
+                s as usize == slot
+            })
         {
             entry.remove();
         }
@@ -204,8 +209,8 @@ impl Members {
 }
 
 /// The hash of the id of the member in `slot` (the index's key).
-fn id_hash(slots: &Slots<Member>, hasher: &FastHash, slot: usize) -> u64 {
-    hasher.hash_one(slots.get(slot).map_or("", |m| m.id.as_str()))
+fn id_hash(slots: &Slots<Member>, hasher: &FastHash, slot: u32) -> u64 {
+    hasher.hash_one(slots.get(slot as usize).map_or("", |m| m.id.as_str()))
 }
 
 impl IntoIterator for Members {

@@ -39,6 +39,22 @@ impl<'p> Engine<'p> {
         self.pools.contains_key(&m)
     }
 
+    /// `Err` when the engine holds the most members and pools it can
+    /// (`limits::MOST_MEMBERS`): a slot past them could not be named in four
+    /// bytes.
+    pub(super) fn room_for_a_slot(&self, id: &str) -> Result<(), Refusal> {
+        if self.members.len() as u64 >= self.most_members {
+            return Err(Refusal::new(
+                RejectClass::TooLarge,
+                format!(
+                    "the run holds the most members and pools it can ({}): `{id}` is not enrolled",
+                    self.most_members
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Adds a fresh member slot (a member, or a pool account) for `id`:
     /// no points, the lowest tier, no purchases. Returns the slot.
     pub(super) fn add_slot(
@@ -279,6 +295,7 @@ impl<'p> Engine<'p> {
                 ))
             }
             None => {
+                self.room_for_a_slot(&name)?;
                 let account = self.add_slot(&name, event.time, Vec::new());
                 self.pools.insert(
                     account,

@@ -257,8 +257,9 @@ pub enum RejectClass {
     /// events, or later than `accept late events up to` allows), or more
     /// than a hundred years past it.
     Time,
-    /// A sum that would pass the most loyalty counts, or an award that
-    /// divides by zero.
+    /// A sum that would pass the most loyalty counts, an award that
+    /// divides by zero, or a member past the most one engine holds
+    /// (`limits::MOST_MEMBERS`).
     TooLarge,
     /// A reward, perk, points type, pool, purchase, redemption or recipient
     /// the program or the member does not have.
