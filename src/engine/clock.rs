@@ -101,11 +101,19 @@ impl<T: Ord + Copy + Dated> ClockQueue<T> {
         self.reach(day(time));
         let from_ready = self.first_from_ready()?;
         if from_ready {
-            self.ready
+            let item = self
+                .ready
                 .front()
                 .is_some_and(|item| item.at() <= time)
                 .then(|| self.ready.pop_front())
-                .flatten()
+                .flatten();
+            // The room of a busy day's last item goes with it, though no
+            // day is reached for months (the airline's reviews for every
+            // member kept 30 MB from March to the run's end).
+            if self.ready.is_empty() && self.ready.capacity() > PIECE {
+                self.ready = VecDeque::new();
+            }
+            item
         } else {
             self.late
                 .peek()
@@ -135,9 +143,7 @@ impl<T: Ord + Copy + Dated> ClockQueue<T> {
                 self.ready = items.into();
             } else {
                 // What is left of a busy day (a review for every member at
-                // a period's end) keeps its room no longer: the room a
-                // million members' reviews took stayed to the end of the
-                // run (36 MB of the airline's).
+                // a period's end) keeps its room no longer.
                 let len = self.ready.len() + items.len();
                 if self.ready.capacity() > 2 * len {
                     self.ready.shrink_to(len);
@@ -278,5 +284,24 @@ mod tests {
             "room for {}",
             queue.ready.capacity()
         );
+    }
+
+    /// Nor when nothing is due for months after it: the room goes with
+    /// its last item.
+    #[test]
+    fn a_busy_day_before_a_quiet_season_gives_its_room_back() {
+        let midnight = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let mut queue = ClockQueue::default();
+        for tie in 0..10_000 {
+            queue.push(Item(midnight, tie));
+        }
+        queue.push(Item(midnight + chrono::Duration::days(300), 0));
+        while queue
+            .pop_through(midnight + chrono::Duration::days(30))
+            .is_some()
+        {}
+        assert_eq!(queue.ready.capacity(), 0);
     }
 }
