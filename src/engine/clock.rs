@@ -253,19 +253,25 @@ mod tests {
         }
     }
 
+    /// A queue of 10,000 items at one midnight, and the midnight.
+    fn busy_day() -> (DateTime<Utc>, ClockQueue<Item>) {
+        let midnight = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let mut queue = ClockQueue::default();
+        for tie in 0..10_000 {
+            queue.push(Item(midnight, tie));
+        }
+        (midnight, queue)
+    }
+
     /// A day of many items (a period's end: a review for every member)
     /// does not leave its room behind once they are done, though items of
     /// the day are still waiting when the next day is reached.
     #[test]
     fn a_busy_day_gives_its_room_back() {
-        let midnight = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
-            .unwrap()
-            .to_utc();
-        let mut queue = ClockQueue::default();
+        let (midnight, mut queue) = busy_day();
         queue.push(Item(midnight - chrono::Duration::days(1), 0));
-        for tie in 0..10_000 {
-            queue.push(Item(midnight, tie));
-        }
         let evening = midnight + chrono::Duration::hours(20);
         queue.push(Item(evening, 0));
         queue.push(Item(midnight + chrono::Duration::days(1), 0));
@@ -290,13 +296,7 @@ mod tests {
     /// its last item.
     #[test]
     fn a_busy_day_before_a_quiet_season_gives_its_room_back() {
-        let midnight = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
-            .unwrap()
-            .to_utc();
-        let mut queue = ClockQueue::default();
-        for tie in 0..10_000 {
-            queue.push(Item(midnight, tie));
-        }
+        let (midnight, mut queue) = busy_day();
         queue.push(Item(midnight + chrono::Duration::days(300), 0));
         while queue
             .pop_through(midnight + chrono::Duration::days(30))
