@@ -35,8 +35,8 @@ impl Pieces {
     /// Appends `record` after its length; where it starts (the piece's
     /// index in the high 32 bits, the offset in it in the low ones).
     fn push(&mut self, record: &[u8]) -> u64 {
-        let mut head = Vec::with_capacity(10);
-        packed::number(record.len(), &mut head);
+        let mut head = smallvec::SmallVec::<[u8; 10]>::new();
+        packed::word(record.len() as u64, &mut head);
         let need = head.len() + record.len();
         if self
             .pieces
@@ -111,8 +111,8 @@ const FIRST_SWEEP: usize = 1 << 16;
 /// record could still be a copy of them. One id may be kept several times
 /// (copies further apart than the window are not duplicates). Each record
 /// is its time (`packed::instant`: 5 bytes, where it took 12) then its id
-/// in the pieces; the memory held is at most about twice that of the ids in the
-/// window, since the ids are swept whenever their number has doubled.
+/// in the pieces; the memory held is at most about twice that of the ids in
+/// the window, since the ids are swept whenever their number has doubled.
 pub struct RecentIds {
     bytes: Pieces,
     starts: HashTable<u64>,

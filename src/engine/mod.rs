@@ -1736,7 +1736,7 @@ mod tests {
             outcomes[2],
             Err((
                 RejectClass::TooLarge,
-                "the run holds the most members and pools it can (2): `cy` is not enrolled"
+                "the run holds the most members and pools it can (2), and `cy` would be one more"
                     .to_string()
             ))
         );

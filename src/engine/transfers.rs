@@ -47,7 +47,7 @@ impl<'p> Engine<'p> {
             return Err(Refusal::new(
                 RejectClass::TooLarge,
                 format!(
-                    "the run holds the most members and pools it can ({}): `{id}` is not enrolled",
+                    "the run holds the most members and pools it can ({}), and `{id}` would be one more",
                     self.most_members
                 ),
             ));
