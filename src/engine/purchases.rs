@@ -388,6 +388,15 @@ fn is_plain_zero(d: Decimal) -> bool {
     d.serialize() == Decimal::ZERO.serialize()
 }
 
+/// The decimal `pack` wrote if it is `there`, else the zero it left out.
+fn decimal_or_zero(reader: &mut Reader, there: bool) -> Option<Decimal> {
+    if there {
+        reader.decimal()
+    } else {
+        Some(Decimal::ZERO)
+    }
+}
+
 /// `flag` if `there`, else nothing.
 fn flag(there: bool, flag: u8) -> u8 {
     if there {
@@ -495,11 +504,7 @@ impl Purchase {
     fn unpack_amounts(reader: &mut Reader) -> Option<(u8, Decimal, Decimal)> {
         let [flags] = reader.take::<1>()?;
         let amount = reader.decimal()?;
-        let returned = if flags & RETURNED != 0 {
-            reader.decimal()?
-        } else {
-            Decimal::ZERO
-        };
+        let returned = decimal_or_zero(reader, flags & RETURNED != 0)?;
         Some((flags, amount, returned))
     }
 
@@ -556,13 +561,6 @@ impl PurchaseAward {
     fn unpack(reader: &mut Reader) -> Option<PurchaseAward> {
         let [flags] = reader.take::<1>()?;
         let there = |wanted: u8| flags & wanted != 0;
-        let zero_unless = |reader: &mut Reader, wanted| {
-            if there(wanted) {
-                reader.decimal()
-            } else {
-                Some(Decimal::ZERO)
-            }
-        };
         Some(PurchaseAward {
             rounding: *ROUNDINGS.get(usize::from(flags & 0b11))?,
             points: PointsId(reader.number()?),
@@ -572,8 +570,8 @@ impl PurchaseAward {
                 None
             },
             awarded: reader.decimal()?,
-            reversed: zero_unless(reader, REVERSED)?,
-            expired: zero_unless(reader, EXPIRED)?,
+            reversed: decimal_or_zero(reader, there(REVERSED))?,
+            expired: decimal_or_zero(reader, there(EXPIRED))?,
             bucket: if there(BUCKET) {
                 Some(reader.word()?)
             } else {
