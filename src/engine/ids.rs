@@ -9,6 +9,7 @@ use super::packed::{self, Reader};
 use chrono::{DateTime, Utc};
 use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
+use smallvec::SmallVec;
 use std::hash::BuildHasher;
 
 #[derive(Default)]
@@ -35,7 +36,7 @@ impl Pieces {
     /// Appends `record` after its length; where it starts (the piece's
     /// index in the high 32 bits, the offset in it in the low ones).
     fn push(&mut self, record: &[u8]) -> u64 {
-        let mut head = smallvec::SmallVec::<[u8; 10]>::new();
+        let mut head = SmallVec::<[u8; 10]>::new();
         packed::word(record.len() as u64, &mut head);
         let need = head.len() + record.len();
         if self
@@ -132,9 +133,10 @@ impl Default for RecentIds {
     }
 }
 
-/// A record of `RecentIds`: `time` then `id`.
-fn record(id: &[u8], time: DateTime<Utc>) -> Vec<u8> {
-    let mut record = Vec::with_capacity(id.len() + 12);
+/// A record of `RecentIds`: `time` then `id`, made on the stack (one is
+/// made for every event) unless the id is long.
+fn record(id: &[u8], time: DateTime<Utc>) -> SmallVec<[u8; 64]> {
+    let mut record = SmallVec::new();
     packed::instant(time, &mut record);
     record.extend_from_slice(id);
     record
