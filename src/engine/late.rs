@@ -697,6 +697,10 @@ impl<'p> Engine<'p> {
             .iter()
             .map(|c| c.next_bucket())
             .fold(self.next_bucket, u64::max);
+        // It holds the group's members again; a pool or member new to this
+        // engine takes a slot here too (`adopt`), beside the others.
+        scratch.most_members = self.most_members;
+        scratch.slots_elsewhere = (self.members.len() - slots.len().min(self.members.len())) as u64;
         // A member it enrols ranks after every member it holds.
         scratch.position = checkpoints
             .iter()

@@ -200,6 +200,9 @@ pub struct Engine<'p> {
     /// The most members and pools it holds: `limits::MOST_MEMBERS` (fewer
     /// in tests).
     most_members: u64,
+    /// In a late event's re-run, the slots of the engine it is for that
+    /// the re-run does not hold: they count toward `most_members` too.
+    slots_elsewhere: u64,
     /// With `mark_clock_work`: for each piece of clock work done, its
     /// place in the clock order and where its rows start in `ledger`.
     marks: Option<Vec<(ClockOrder, usize)>>,
@@ -469,6 +472,7 @@ impl<'p> Engine<'p> {
             fold_over: None,
             keeps_member_totals: false,
             most_members: crate::limits::MOST_MEMBERS,
+            slots_elsewhere: 0,
             generations: Vec::new(),
             tier_moves: Vec::new(),
             period_starts: Vec::new(),
@@ -1742,6 +1746,44 @@ mod tests {
         );
         assert!(outcomes[3].is_ok(), "the members enrolled go on");
         assert_eq!(engine.members.len(), 2);
+    }
+
+    #[test]
+    fn a_late_events_re_run_makes_no_pool_past_the_most_members() {
+        let program = program("", "  transfers\n  pool household\n");
+        let mut engine = Engine::new(&program);
+        engine.accept_late_events();
+        engine.most_members = 3;
+        let csv = "id,time,member,type,amount,pool\n\
+                   e0,2025-01-01 09:00,ann,enroll,,\n\
+                   e1,2025-01-01 09:00,bob,enroll,,\n\
+                   e2,2025-01-01 09:00,cy,enroll,,\n\
+                   p0,2025-01-05 09:00,ann,purchase,50,\n\
+                   j0,2025-01-03 09:00,ann,join_pool,,household:h\n";
+        let format = crate::events::Format::Csv;
+        let outcomes: Vec<_> = crate::events::read(&program, format, csv.as_bytes(), "t.csv")
+            .map(|event| {
+                engine
+                    .apply(&event.expect("typed"))
+                    .map_err(|r| (r.class, r.reason))
+            })
+            .collect();
+        // The late joining's re-run would make the pool a fourth slot.
+        assert_eq!(
+            outcomes[4],
+            Err((
+                RejectClass::TooLarge,
+                "the run holds the most members and pools it can (3), and `household:h` would be one more"
+                    .to_string()
+            ))
+        );
+        assert!(outcomes[..4].iter().all(Result::is_ok));
+        assert_eq!(engine.members.len(), 3);
+        assert_eq!(
+            engine.members.get(0).unwrap().wallets[0].balance(),
+            Decimal::from(50),
+            "the refused late event changed nothing"
+        );
     }
 
     #[test]

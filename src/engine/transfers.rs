@@ -43,7 +43,7 @@ impl<'p> Engine<'p> {
     /// (`limits::MOST_MEMBERS`): a slot past them could not be named in four
     /// bytes.
     pub(super) fn room_for_a_slot(&self, id: &str) -> Result<(), Refusal> {
-        if self.members.len() as u64 >= self.most_members {
+        if self.members.len() as u64 + self.slots_elsewhere >= self.most_members {
             return Err(Refusal::new(
                 RejectClass::TooLarge,
                 format!(

@@ -74,6 +74,13 @@ pub fn shards(plan: &Plan) -> Vec<Range<u64>> {
 /// scenarios, rounded up.
 const LIVE_MEMBER_BYTES: u64 = 4096;
 
+// A shard is one engine, which holds at most `limits::MOST_MEMBERS`
+// members and pools: the memory bound refuses a shard with that many first
+// (`check`), with room for as many pools again as a book could name, so a
+// book's members and pools opened in it need no check of their own.
+const _: () =
+    assert!(crate::limits::MEMORY_BOUND / LIVE_MEMBER_BYTES < crate::limits::MOST_MEMBERS / 2);
+
 /// Estimated bytes a shard's results hold per month until the end of the
 /// simulation: a liability row per points type (176 bytes and its two
 /// names), the month's tally (120 bytes) and its count per tier.
