@@ -4,6 +4,7 @@
 
 use super::buckets::{Bucket, BucketWork, Buckets, WorkKey};
 use super::ledger::Totals;
+use super::packed::is_plain_zero;
 use super::purchases::Purchases;
 use crate::compile::ir::{PerkId, PointsId, Program, RuleId, TierRank, Value};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -50,8 +51,9 @@ pub struct Member {
     /// Measure sums for the current tier period (calendar and membership windows).
     pub window: Box<[Decimal]>,
     /// Cap, limit, perk and budget counters, in key order (a few a member:
-    /// a sorted list is smaller than a map's nodes).
-    pub counters: Vec<(CounterKey, Decimal)>,
+    /// a sorted list is smaller than a map's nodes, and one of its exact
+    /// length takes no room to grow nor a capacity).
+    pub counters: Box<[(CounterKey, Decimal)]>,
     /// The purchases a return can still refer to, in the order they were
     /// made.
     pub(super) purchases: Purchases,
@@ -141,7 +143,7 @@ impl Member {
             periods: 0,
             wallets: vec![Wallet::default(); points].into_boxed_slice(),
             window: vec![Decimal::ZERO; measures].into_boxed_slice(),
-            counters: Vec::new(),
+            counters: Box::default(),
             purchases: Purchases::default(),
             rare: None,
         }
@@ -225,9 +227,13 @@ impl Member {
                 let from = key.first_period().map_or(at, |first| {
                     self.counters.partition_point(|(k, _)| *k < first)
                 });
-                self.counters.drain(from..at);
-                room_for_one(&mut self.counters);
-                self.counters.insert(from, (key, Decimal::ZERO));
+                // A new key is rare (one a counter and period): the list
+                // is made again at its new length.
+                let mut counters = std::mem::take(&mut self.counters).into_vec();
+                counters.drain(from..at);
+                counters.reserve_exact(1);
+                counters.insert(from, (key, Decimal::ZERO));
+                self.counters = counters.into_boxed_slice();
                 from
             }
         };
@@ -257,12 +263,6 @@ impl Member {
             }
         }
     }
-}
-
-/// Makes room for one more item in one of a member's lists, as `room_for`
-/// does.
-fn room_for_one<T>(list: &mut Vec<T>) {
-    room_for(list, 1);
 }
 
 /// Makes room for `more` items in one of a member's lists: for just those
@@ -418,7 +418,7 @@ fn index(i: usize) -> u32 {
 }
 
 /// A member's holding of one points type: what every wallet uses inline
-/// (88 bytes), what some points types use in an allocation of their own
+/// (80 bytes), what some points types use in an allocation of their own
 /// (`Activity`), what few wallets use out of line (`RareWallet`).
 #[derive(Debug, Clone, Default)]
 pub struct Wallet {
@@ -430,11 +430,13 @@ pub struct Wallet {
     /// engine's time.
     held: Decimal,
     /// Points reversed after they were spent: a debt new earning pays
-    /// first. Inline, though few wallets have one: the balance is read for
-    /// every ledger row, and reading the debt out of line where the wallet
-    /// kept its totals was a cache miss each time (a twentieth of a
-    /// `--stream` run).
-    debt: Decimal,
+    /// first. `None` (zero) until one is owed, as in most wallets; then in
+    /// an allocation of its own, not among the wallet's rare parts: the
+    /// balance is read for every ledger row, and reading the debt where
+    /// the wallet kept its totals was a cache miss each time (a twentieth
+    /// of a `--stream` run). Kept once owed, paid or not: a debt paid to a
+    /// zero of another scale (`0.00`) still gives the balance its scale.
+    debt: Option<Box<Decimal>>,
     /// The scheduling order of the clock work last queued for its buckets
     /// (unique: it names the item): the one current item (`is_queued`).
     /// The queue holds an item per wallet for its buckets' first work, not
@@ -464,8 +466,8 @@ pub struct Wallet {
 // is a decision, not an accident (docs/performance.md's memory model).
 #[cfg(target_pointer_width = "64")]
 const _: () = {
-    assert!(std::mem::size_of::<Member>() == 208);
-    assert!(std::mem::size_of::<Wallet>() == 88);
+    assert!(std::mem::size_of::<Member>() == 200);
+    assert!(std::mem::size_of::<Wallet>() == 80);
     assert!(std::mem::size_of::<(CounterKey, Decimal)>() == 24);
 };
 
@@ -512,12 +514,12 @@ impl Wallet {
 
     /// Points reversed after they were spent: a debt new earning pays first.
     pub fn debt(&self) -> Decimal {
-        self.debt
+        self.debt.as_deref().copied().unwrap_or_default()
     }
 
     /// Adds `amount` to the debt.
     pub fn owe(&mut self, amount: Decimal) {
-        self.debt += amount;
+        **self.debt.get_or_insert_with(Box::default) += amount;
     }
 
     /// Points that expired by the clock at an instant, whose rules on
@@ -579,8 +581,14 @@ impl Wallet {
     /// Adds an award; a debt takes its share first. Returns the id of the
     /// bucket the rest went to, if any.
     pub fn add(&mut self, mut bucket: Bucket) -> Option<u64> {
-        let paid = self.debt.min(bucket.amount);
-        self.debt -= paid;
+        let debt = self.debt();
+        let paid = debt.min(bucket.amount);
+        let left = debt - paid;
+        match &mut self.debt {
+            Some(debt) => **debt = left,
+            None if !is_plain_zero(left) => self.debt = Some(Box::new(left)),
+            None => {}
+        }
         bucket.amount -= paid;
         if bucket.amount.is_zero() {
             return None;
@@ -932,6 +940,22 @@ rule bonus {
         assert_eq!(wallet.balance(), Decimal::from(-1));
         wallet.add(bucket(2, 5, 2, None));
         assert_eq!(wallet.balance(), Decimal::from(4));
+    }
+
+    #[test]
+    fn a_paid_debt_keeps_its_scale_and_no_debt_is_a_plain_zero() {
+        let scaled = |bucket: Bucket, amount: &str| bucket.with_amount(amount.parse().unwrap());
+        let mut never = Wallet::default();
+        never.add(scaled(bucket(1, 0, 1, None), "2"));
+        assert_eq!(never.balance().to_string(), "2");
+        let mut paid = Wallet::default();
+        paid.owe("1.5".parse().unwrap());
+        assert_eq!(paid.add(scaled(bucket(1, 0, 1, None), "1.5")), None);
+        assert_eq!(paid.debt().to_string(), "0.0");
+        paid.add(scaled(bucket(2, 0, 2, None), "2"));
+        // As when the debt was a field of every wallet: `2 - 0.0`.
+        let before = Decimal::from(2) - "0.0".parse::<Decimal>().unwrap();
+        assert_eq!(paid.balance().to_string(), before.to_string());
     }
 
     #[test]

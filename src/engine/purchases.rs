@@ -5,7 +5,7 @@
 //! `Purchase` only when a return, an adjust or an expiry refers to one.
 
 use super::member::room_for;
-use super::packed::{self, Reader};
+use super::packed::{self, is_plain_zero, Reader};
 use crate::compile::ir::{PointsId, RuleId};
 use crate::syntax::ast::Rounding;
 use chrono::{DateTime, Utc};
@@ -380,13 +380,6 @@ const REVERSED: u8 = 1 << 3;
 const EXPIRED: u8 = 1 << 4;
 const BUCKET: u8 = 1 << 5;
 const SHARES: u8 = 1 << 6;
-
-/// Whether `d` is `Decimal::ZERO` to its scale and sign, which a part left
-/// out comes back as (a zero of another scale, `0.00`, is kept: it prints
-/// otherwise).
-fn is_plain_zero(d: Decimal) -> bool {
-    d.serialize() == Decimal::ZERO.serialize()
-}
 
 /// The decimal `pack` wrote if it is `there`, else the zero it left out.
 fn decimal_or_zero(reader: &mut Reader, there: bool) -> Option<Decimal> {
