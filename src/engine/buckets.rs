@@ -256,7 +256,8 @@ fn first_key<T: Moment>(due: &Due<T>) -> Option<WorkKey<T>> {
 }
 
 /// `to` as `packed::maybe_after` writes it, from `from`: one byte for a
-/// release on the second earned, four for an expiry a year on.
+/// release on the second earned, two for an expiry a year on (whole days
+/// or hours), four for one at a midnight six months on.
 fn after(from: Stamp, to: Option<Stamp>, out: &mut OneRecord) {
     packed::maybe_after(from.seconds, to.map(|to| (to.seconds, to.nanos)), out);
 }
@@ -981,12 +982,13 @@ mod tests {
     }
 
     #[test]
-    fn an_award_of_these_years_takes_23_bytes() {
+    fn an_award_of_these_years_takes_21_bytes() {
         let earned = DateTime::<Utc>::from_timestamp(1_740_000_000, 0).unwrap();
         let expires = DateTime::<Utc>::from_timestamp(1_740_000_000 + 366 * 86_400, 0);
         let mut bucket = Bucket::new(12_000_000, Decimal::new(1250, 2), earned, earned, expires);
         bucket.set_work(30_000_000, false);
-        // Lengths 2, work 4, id 4, release 5, expiry 4, earn time 1, amount 3.
-        assert_eq!(record_of(&bucket).len(), 23);
+        // Lengths 2, work 4, id 4, release 5, expiry 2 (366 days on),
+        // earn time 1, amount 3.
+        assert_eq!(record_of(&bucket).len(), 21);
     }
 }

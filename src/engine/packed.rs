@@ -359,17 +359,39 @@ pub(super) fn stamp(seconds: i64, nanos: u32, out: &mut impl Out) {
     with_nanos(zigzag(seconds), nanos, out);
 }
 
-/// An instant as its seconds from `from`'s (zigzag) plus one and its
-/// nanoseconds, as `with_nanos` writes them; `None` as 0. One byte for an
-/// instant in the same second as `from`, four for one a year on.
+/// An instant as the time from `from`'s seconds to it, in one varint: the
+/// count (zigzag) plus one, times four, plus its unit: whole days, whole
+/// hours, or seconds (then its nanoseconds follow if not 0); `None` as 0.
+/// A return window or a release a number of days on is whole days or (a
+/// clock change between) whole hours from a time to the second: one byte
+/// for a fortnight, two for a year, where their seconds took four. One
+/// byte for an instant in the same second as `from`.
 pub(super) fn maybe_after(from: i64, to: Option<(i64, u32)>, out: &mut impl Out) {
-    match to {
-        // Seconds chrono can make are under 2^44 from 1970: no overflow,
-        // and the zigzag of their difference is under 2^46.
-        Some((seconds, nanos)) => with_nanos(zigzag(seconds - from) + 1, nanos, out),
-        None => word(0, out),
+    let Some((seconds, nanos)) = to else {
+        return word(0, out);
+    };
+    // Seconds chrono can make are under 2^44 from 1970: no overflow, and
+    // the zigzag of their difference is under 2^46.
+    let apart = seconds - from;
+    let (count, unit) = match apart {
+        _ if nanos != 0 => (apart, AFTER_SECONDS_AND_NANOS),
+        _ if apart % DAY == 0 => (apart / DAY, AFTER_DAYS),
+        _ if apart % HOUR == 0 => (apart / HOUR, AFTER_HOURS),
+        _ => (apart, AFTER_SECONDS),
+    };
+    word((zigzag(count) + 1) << 2 | unit, out);
+    if unit == AFTER_SECONDS_AND_NANOS {
+        word(u64::from(nanos), out);
     }
 }
+
+/// The units of `maybe_after`'s count, in its low two bits.
+const AFTER_SECONDS: u64 = 0;
+const AFTER_SECONDS_AND_NANOS: u64 = 1;
+const AFTER_HOURS: u64 = 2;
+const AFTER_DAYS: u64 = 3;
+const HOUR: i64 = 3600;
+const DAY: i64 = 24 * HOUR;
 
 /// A number under 2^63 and nanoseconds: the number doubled, plus one if
 /// the nanoseconds (not 0) follow, as one varint, then them. Most
@@ -530,13 +552,18 @@ impl<'a> Reader<'a> {
     /// The seconds and nanoseconds `maybe_after` wrote, `from` the same
     /// seconds (not checked for chrono's range).
     pub(super) fn maybe_after(&mut self, from: i64) -> Option<Option<(i64, u32)>> {
-        if self.0.first() == Some(&0) {
-            self.0 = self.0.get(1..)?;
+        let n = self.word()?;
+        if n == 0 {
             return Some(None);
         }
-        let (n, nanos) = self.with_nanos()?;
-        let seconds = from.checked_add(unzigzag(n.checked_sub(1)?))?;
-        Some(Some((seconds, nanos)))
+        let count = unzigzag((n >> 2).checked_sub(1)?);
+        let (apart, nanos) = match n & 3 {
+            AFTER_SECONDS => (count, 0),
+            AFTER_SECONDS_AND_NANOS => (count, u32::try_from(self.word()?).ok()?),
+            AFTER_HOURS => (count.checked_mul(HOUR)?, 0),
+            _ => (count.checked_mul(DAY)?, 0),
+        };
+        Some(Some((from.checked_add(apart)?, nanos)))
     }
 
     fn with_nanos(&mut self) -> Option<(u64, u32)> {
@@ -645,6 +672,57 @@ mod tests {
             let mut cut = Reader(alone.get(..alone.len() - 1).unwrap_or_default());
             proptest::prop_assert_eq!(cut.word(), None);
         }
+    }
+
+    /// Seconds chrono can make an instant of.
+    fn chrono_seconds() -> std::ops::RangeInclusive<i64> {
+        DateTime::<Utc>::MIN_UTC.timestamp()..=DateTime::<Utc>::MAX_UTC.timestamp()
+    }
+
+    proptest::proptest! {
+        /// An instant after another comes back as it was, whatever unit
+        /// its distance is written in, and its reading takes its bytes
+        /// alone.
+        #[test]
+        fn an_instant_after_another_comes_back(
+            from in chrono_seconds(),
+            to in proptest::option::of((chrono_seconds(), 0u32..1_000_000_000)),
+            whole in proptest::option::of((-400_000i64..400_000, proptest::bool::ANY)),
+        ) {
+            // Whole days or hours from `from` (most of what is kept), when asked.
+            let to = match whole {
+                Some((count, days)) => {
+                    let seconds = from + count * if days { DAY } else { HOUR };
+                    chrono_seconds().contains(&seconds).then_some((seconds, 0))
+                }
+                None => to,
+            };
+            let mut bytes = Vec::new();
+            maybe_after(from, to, &mut bytes);
+            bytes.push(0xff);
+            let mut reader = Reader(&bytes);
+            proptest::prop_assert_eq!(reader.maybe_after(from), Some(to));
+            proptest::prop_assert_eq!(reader.0, &[0xff][..]);
+        }
+    }
+
+    #[test]
+    fn an_instant_whole_days_or_hours_on_takes_a_byte_or_two() {
+        let from = 1_740_000_000;
+        let len = |to: Option<(i64, u32)>| {
+            let mut bytes = Vec::new();
+            maybe_after(from, to, &mut bytes);
+            bytes.len()
+        };
+        assert_eq!(len(None), 1);
+        assert_eq!(len(Some((from, 0))), 1);
+        assert_eq!(len(Some((from + 365 * DAY, 0))), 2);
+        assert_eq!(len(Some((from + 30 * DAY + HOUR, 0))), 2);
+        assert_eq!(len(Some((from + 14 * DAY, 0))), 1);
+        assert_eq!(len(Some((from - 14 * DAY, 0))), 1);
+        // Not whole hours: seconds, as before; nanoseconds follow.
+        assert_eq!(len(Some((from + 365 * DAY + 1, 0))), 4);
+        assert_eq!(len(Some((from + 365 * DAY, 5))), 5);
     }
 
     #[test]

@@ -349,7 +349,7 @@ impl Purchases {
 }
 
 /// The close of the return window of a purchase made at `time`, as
-/// `packed::maybe_after` writes it: 4 bytes for a window of a year, where
+/// `packed::maybe_after` writes it: 2 bytes for a window of a year, where
 /// the instant took 7.
 fn close(time: DateTime<Utc>, closes: Option<DateTime<Utc>>, out: &mut Vec<u8>) {
     let closes = closes.map(|t| (t.timestamp(), t.timestamp_subsec_nanos()));
@@ -939,7 +939,7 @@ pub(super) mod tests {
         let award = 1 + 1 + 1 + 2 + 3; // flags, points, rule, 60, bucket
         let expected = 1 // the record's length
             + 5 // the time: whole seconds
-            + 4 // the close a year on: its seconds from the time
+            + 2 // the close a year on: its days from the time
             + 1 + 3 // `-12` after the member's id
             + 1 + 3 // flags, 123.45
             + 1 + award;
