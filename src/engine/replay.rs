@@ -61,9 +61,13 @@ impl Until {
 }
 
 /// The most rows of clock work before one event passed on at a time, by
-/// default (about 10 MB). Tests pass a few to `replay_in_pieces` (or to
+/// default. A piece is held twice, in the engine's ledger and in the buffer
+/// it is passed on in (they swap), each with room to grow, at 200 bytes a
+/// row: 50,000 rows held 26 MB, a fifth of a 100,000-member coffee run's
+/// heap; 4,096 hold under 2 MB, at no cost measured in time
+/// (docs/performance.md). Tests pass a few to `replay_in_pieces` (or to
 /// `Run::pieces`), so that a month end comes in pieces.
-pub const PIECE_ROWS: usize = 50_000;
+pub const PIECE_ROWS: usize = 4_096;
 
 /// How to replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
