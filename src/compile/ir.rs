@@ -9,6 +9,7 @@ use crate::syntax::ast::{
 };
 use chrono::NaiveDate;
 use chrono_tz::Tz;
+use compact_str::CompactString;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
@@ -468,7 +469,10 @@ pub struct Reward {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     Number(Decimal),
-    Text(String),
+    /// Inline up to 24 bytes (most texts: a code, a channel, a name),
+    /// rather than an allocation of its own for every field of every event
+    /// and every member's attribute.
+    Text(CompactString),
     Date(NaiveDate),
     Bool(bool),
     Tier(TierRank),
@@ -476,6 +480,11 @@ pub enum Value {
     /// An optional field the record left empty.
     Missing,
 }
+
+// A member holds one for each of its attributes, and an event one for each
+// field: a text inline takes no more than a `String` did.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Value>() == 24);
 
 /// Names the engine computes from the member and the event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -606,7 +606,7 @@ fn expr(e: &ast::Expr, names: &Names, program: &Program, scope: Scope) -> Result
         ExprKind::Percent(p) => Expr::Const(Value::Number(*p / Decimal::ONE_HUNDRED)),
         ExprKind::Date(d) => Expr::Const(Value::Date(*d)),
         ExprKind::Duration(d) => Expr::Const(Value::Duration(term(d)?)),
-        ExprKind::Text(t) => Expr::Const(Value::Text(t.clone())),
+        ExprKind::Text(t) => Expr::Const(Value::Text(t.as_str().into())),
         ExprKind::Bool(b) => Expr::Const(Value::Bool(*b)),
         ExprKind::Paren(inner) => expr(inner, names, program, scope)?,
         ExprKind::Name(name) => resolve_name(name, e.span, names, program, scope)?,
@@ -878,7 +878,7 @@ fn multiplier(
                 otherwise = Some(entry.factor.node);
                 continue;
             }
-            ast::TableKey::Text(t) => Value::Text(t.clone()),
+            ast::TableKey::Text(t) => Value::Text(t.as_str().into()),
             ast::TableKey::Number(n) => Value::Number(*n),
             ast::TableKey::Name(n) => Value::Tier(
                 names

@@ -164,7 +164,7 @@ fn builtin(b: Builtin, scope: &Scope) -> Value {
     match b {
         Builtin::Tier => Value::Tier(scope.tier),
         Builtin::Date => Value::Date(date),
-        Builtin::Weekday => Value::Text(weekday_name(date).to_string()),
+        Builtin::Weekday => Value::Text(weekday_name(date).into()),
         Builtin::Hour => Value::Number(Decimal::from(scope.local.hour())),
         Builtin::Month => Value::Number(Decimal::from(date.month())),
         Builtin::DaysSinceEnroll => {
@@ -271,8 +271,7 @@ mod tests {
     fn leaf() -> impl Strategy<Value = Expr> {
         prop_oneof![
             (-2_i64..3).prop_map(|n| Expr::Const(Value::Number(Decimal::from(n)))),
-            prop::sample::select(vec!["a", "b"])
-                .prop_map(|t| Expr::Const(Value::Text(t.to_owned()))),
+            prop::sample::select(vec!["a", "b"]).prop_map(|t| Expr::Const(Value::Text(t.into()))),
             any::<bool>().prop_map(|b| Expr::Const(Value::Bool(b))),
             Just(Expr::Const(Value::Missing)),
             (0_usize..4).prop_map(Expr::Field),
@@ -311,7 +310,7 @@ mod tests {
         fn holds_is_a_true_value(e in expr()) {
             let fields = [
                 Value::Number(Decimal::ONE),
-                Value::Text("a".to_owned()),
+                Value::Text("a".into()),
                 Value::Bool(false),
                 Value::Missing,
             ];

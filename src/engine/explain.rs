@@ -492,7 +492,7 @@ fn given<'a>(program: &'a Program, event: &Event) -> (&'a str, Vec<(&'a str, Val
             .iter()
             .map(|(sku, n)| format!("{sku} × {n}"))
             .collect();
-        given.push(("items", Value::Text(listed.join(", "))));
+        given.push(("items", Value::Text(listed.join(", ").into())));
     }
     (event_type.name.as_str(), given)
 }
@@ -500,7 +500,7 @@ fn given<'a>(program: &'a Program, event: &Event) -> (&'a str, Vec<(&'a str, Val
 /// A value as a document gives it: text without quotes.
 fn plain(value: &Value) -> String {
     match value {
-        Value::Text(t) => t.clone(),
+        Value::Text(t) => t.to_string(),
         other => show(other),
     }
 }

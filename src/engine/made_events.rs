@@ -252,7 +252,7 @@ impl Engine<'_> {
             .points
             .get(p.index())
             .map_or("", |t| t.name.as_str());
-        let fields = vec![Value::Number(expired), Value::Text(name.to_string())];
+        let fields = vec![Value::Number(expired), Value::Text(name.into())];
         let id = made_id(program, BuiltinEvent::Expiry, at);
         self.run_made_event(m, kind, id, at, fields, None);
     }

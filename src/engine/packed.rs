@@ -162,7 +162,7 @@ impl Reader<'_> {
         for _ in 0..count {
             let value = match reader.take::<1>()?[0] {
                 0 => Value::Number(reader.decimal()?),
-                1 => Value::Text(reader.text()?),
+                1 => Value::Text(reader.text()?.into()),
                 2 => Value::Date(NaiveDate::from_num_days_from_ce_opt(i32::from_le_bytes(
                     reader.take()?,
                 ))?),
@@ -734,7 +734,7 @@ mod tests {
                 "e1",
                 vec![
                     Value::Number(Decimal::new(-12345, 2)),
-                    Value::Text("dîner à 20 €".to_string()),
+                    Value::Text("dîner à 20 €".into()),
                     Value::Date(NaiveDate::from_ymd_opt(1990, 2, 28).unwrap()),
                     Value::Bool(true),
                     Value::Bool(false),
@@ -748,7 +748,13 @@ mod tests {
                 &a,
             ),
             event("", Vec::new(), &b),
-            event("e3", vec![Value::Text(String::new())], &a),
+            event("e3", vec![Value::Text("".into())], &a),
+            // Past the 24 bytes a text keeps inline.
+            event(
+                "e4",
+                vec![Value::Text("a note longer than twenty-four bytes".into())],
+                &a,
+            ),
             // Ids that start with the member's keep only the rest.
             event("ann-17", vec![Value::Number(-Decimal::ZERO)], &a),
             event("ann", vec![Value::Number(Decimal::MAX)], &a),

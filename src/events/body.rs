@@ -133,8 +133,8 @@ impl Item {
     /// The value `item.field` reads.
     pub fn value(&self, field: ItemField) -> Value {
         match field {
-            ItemField::Sku => Value::Text(self.sku.clone()),
-            ItemField::Category => Value::Text(self.category.clone()),
+            ItemField::Sku => Value::Text(self.sku.as_str().into()),
+            ItemField::Category => Value::Text(self.category.as_str().into()),
             ItemField::Quantity => Value::Number(self.quantity),
             ItemField::UnitPrice => Value::Number(self.unit_price),
             ItemField::Discount => Value::Number(self.discount),
@@ -409,7 +409,7 @@ impl Body {
     /// took (for a purchase or a plain body, none), which follow the
     /// fields left in the record.
     pub fn values(&self) -> Vec<Value> {
-        let text = |t: &str| Value::Text(t.to_owned());
+        let text = |t: &str| Value::Text(t.into());
         let maybe = |t: &Option<String>| t.as_deref().map_or(Value::Missing, text);
         match self {
             Body::Enroll { referred_by } => {
@@ -454,7 +454,7 @@ fn present(value: Value) -> Option<Value> {
 
 fn text(value: Option<Value>) -> Option<String> {
     match value {
-        Some(Value::Text(text)) => Some(text),
+        Some(Value::Text(text)) => Some(text.into()),
         _ => None,
     }
 }
@@ -475,7 +475,7 @@ mod tests {
     fn sample(ty: FieldType, n: usize) -> Value {
         match ty {
             FieldType::Number | FieldType::Money => Value::Number(Decimal::from(n + 1)),
-            FieldType::Text => Value::Text(format!("t{n}")),
+            FieldType::Text => Value::Text(format!("t{n}").into()),
             FieldType::Date => Value::Date(NaiveDate::from_ymd_opt(2025, 1, 1).unwrap()),
             FieldType::Bool => Value::Bool(true),
         }

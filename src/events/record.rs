@@ -303,7 +303,7 @@ fn field_value(program: &Program, field: &Field, text: Option<&str>) -> Result<V
             .map(Value::Number)
             .ok_or_else(|| format!("`{}` is not a number (expected one like 3 or 2.5)", shown())),
         FieldType::Money => value::money(text, program.currency).map(Value::Number),
-        FieldType::Text => Ok(Value::Text(text.to_owned())),
+        FieldType::Text => Ok(Value::Text(text.into())),
         FieldType::Date => value::date(text)
             .map(Value::Date)
             .ok_or_else(|| format!("`{}` is not a date (expected YYYY-MM-DD)", shown())),

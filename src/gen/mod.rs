@@ -400,7 +400,7 @@ fn io_error(error: csv::Error) -> std::io::Error {
 fn text(value: &Value) -> String {
     match value {
         Value::Number(n) => n.to_string(),
-        Value::Text(t) => t.clone(),
+        Value::Text(t) => t.to_string(),
         Value::Date(d) => d.to_string(),
         Value::Bool(b) => b.to_string(),
         // Not drawn for events: tiers and durations are not field types.

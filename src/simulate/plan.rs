@@ -558,7 +558,7 @@ fn value_draw(
 /// A mix's value as the field's type reads it (money in `currency`).
 fn parse_value(ty: FieldType, currency: Currency, text: &str) -> Option<Value> {
     match ty {
-        FieldType::Text => Some(Value::Text(text.to_string())),
+        FieldType::Text => Some(Value::Text(text.into())),
         FieldType::Bool => match text.to_ascii_lowercase().as_str() {
             "true" => Some(Value::Bool(true)),
             "false" => Some(Value::Bool(false)),
