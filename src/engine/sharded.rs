@@ -28,7 +28,7 @@ use super::{admit_time, duplicate, ids_cutoff, is_copy, ClockOrder, Engine};
 use crate::compile::ir::{BuiltinEvent, Program};
 use crate::events::{Body, Event, Reject};
 use chrono::{DateTime, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::BuildHasher;
 use std::io;
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -45,6 +45,14 @@ const SPARE_BYTES: usize = 100 * SPARE_ROWS;
 
 /// Batches a shard may be ahead of the merge.
 const IN_FLIGHT: usize = 8;
+
+/// How many pieces of a month end's clock work (of `piece_rows` rows
+/// each) a shard sends as one part of its batch: with the pieces of 4,096
+/// rows of a run, parts of some 6 MB of lines. A month end of a million
+/// members' expiries was held whole, twice (220 MB of a two-thread run's
+/// heap); parts of one piece each churned the buffers they come in, and
+/// took more memory at 100,000 members than they saved (docs/performance.md).
+const PART_PIECES: usize = 16;
 
 /// Why members of `program` cannot be applied in separate shards, or `None`.
 pub fn why_not_sharded(program: &Program) -> Option<&'static str> {
@@ -168,6 +176,9 @@ struct Piece {
     freed: Vec<(String, DateTime<Utc>)>,
     /// Why the rows could not be formatted: the replay fails with it.
     failed: Option<io::Error>,
+    /// Whether more of the batch follows: a month end's clock work is sent
+    /// in parts of at most `piece_rows` rows, the last part then the rest.
+    more: bool,
 }
 
 /// How much of a shard's rows and bytes a piece is.
@@ -296,6 +307,8 @@ impl<'p> Shard<'p> {
                 rows: batch.rows,
                 ..Piece::default()
             };
+            let mut spare_bytes = batch.bytes;
+            let mut stopped = false;
             cut.settled = 0;
             let mut ticks = batch.ticks.iter().peekable();
             let mut events = batch.events.into_iter().peekable();
@@ -311,9 +324,28 @@ impl<'p> Shard<'p> {
                     let Some(&(position, time)) = ticks.next() else {
                         break;
                     };
+                    let mut pieces_held = 0;
                     while engine.advance_some(time, self.piece_rows) {
                         cut.pieces(&mut engine, position, &mut marks, &mut piece);
                         self.settle(&mut engine, &mut cut, &mut piece);
+                        // A month end's clock work goes on in parts: the
+                        // batch's rows so far go every `PART_PIECES` pieces,
+                        // not held (twice, with the merge's copy) to the
+                        // batch's end.
+                        pieces_held += 1;
+                        if pieces_held < PART_PIECES {
+                            continue;
+                        }
+                        pieces_held = 0;
+                        self.close(&mut piece, std::mem::take(&mut spare_bytes), true);
+                        cut.settled = 0;
+                        if pieces.send(std::mem::take(&mut piece)).is_err() {
+                            stopped = true;
+                            break;
+                        }
+                    }
+                    if stopped {
+                        break;
                     }
                     position
                 } else {
@@ -329,14 +361,12 @@ impl<'p> Shard<'p> {
                 };
                 cut.pieces(&mut engine, position, &mut marks, &mut piece);
             }
+            if stopped {
+                break;
+            }
             self.settle(&mut engine, &mut cut, &mut piece);
             last_pieces = piece.pieces.len();
-            if let (Some(format), None) = (self.format.as_mut(), &piece.failed) {
-                match format.take(batch.bytes) {
-                    Ok(bytes) => piece.bytes = bytes,
-                    Err(e) => piece.failed = Some(e),
-                }
-            }
+            self.close(&mut piece, spare_bytes, false);
             if pieces.send(piece).is_err() {
                 break;
             }
@@ -345,6 +375,18 @@ impl<'p> Shard<'p> {
         // history: freed here, before the gathering's peak.
         engine.history = None;
         engine
+    }
+
+    /// Ends `piece` to be sent: the bytes formatted of its rows, into
+    /// `reuse`, and whether more of its batch follows.
+    fn close(&mut self, piece: &mut Piece, reuse: Vec<u8>, more: bool) {
+        piece.more = more;
+        if let (Some(format), None) = (self.format.as_mut(), &piece.failed) {
+            match format.take(reuse) {
+                Ok(bytes) => piece.bytes = bytes,
+                Err(e) => piece.failed = Some(e),
+            }
+        }
     }
 
     /// Moves the rows the engine wrote since the last call into `piece`:
@@ -627,75 +669,126 @@ impl<'p> Dealer<'p> {
         Ok(())
     }
 
-    /// Merges the shards' rows of the oldest batch sent and passes them on.
+    /// Merges the shards' rows of the oldest batch sent and passes them on:
+    /// part by part as the shards send them (a month end's clock work comes
+    /// in parts), what is merged passed on before waiting for a next part.
     fn merge<E: From<io::Error>>(&mut self, ledger: &mut Sink<'_, E>) -> Result<(), E> {
         self.pending = self.pending.saturating_sub(1);
-        // Each shard's pieces, in key order.
-        let mut pieces = Vec::new();
-        let mut rows = Vec::new();
-        let mut bytes = Vec::new();
-        let mut failed = None;
-        for outbox in &self.outboxes {
-            let Ok(piece) = outbox.recv() else {
-                continue;
-            };
-            for (id, time) in &piece.freed {
-                self.ids.remove(id, *time);
-            }
-            self.outcome.rejects.extend(piece.rejects);
-            failed = failed.or(piece.failed);
-            // A shard cuts its pieces in input order, the clock's before an
-            // event's own at one position (the tick moved the clock first).
-            debug_assert!(piece.pieces.is_sorted_by_key(|(key, _)| *key));
-            pieces.push(piece.pieces.into_iter().peekable());
-            rows.push(piece.rows);
-            bytes.push(piece.bytes);
-        }
-        if let Some(e) = failed {
-            return Err(e.into());
-        }
-        let mut columns: Vec<_> = rows.iter_mut().map(|r| r.drain(..)).collect();
-        let mut byte_columns: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
         let mut merged = std::mem::take(&mut self.merged);
         let mut merged_bytes = std::mem::take(&mut self.merged_bytes);
         merged.clear();
         merged_bytes.clear();
-        // Keys of different shards never tie (a member, its clock work and
-        // its events are in one shard): the piece with the least key of the
-        // shards' next ones comes next.
+        let mut incoming = Vec::with_capacity(self.outboxes.len());
+        for shard in 0..self.outboxes.len() {
+            incoming.push(self.receive(shard)?);
+        }
         loop {
-            let next = pieces
+            for shard in 0..incoming.len() {
+                while incoming
+                    .get_mut(shard)
+                    .and_then(Option::as_mut)
+                    .is_some_and(|part| part.more && part.keys.peek().is_none())
+                {
+                    // Its next part may hold the least key: what is merged
+                    // goes on while it is awaited.
+                    if !merged.is_empty() || !merged_bytes.is_empty() {
+                        ledger(&mut merged, &merged_bytes)?;
+                        merged.clear();
+                        merged_bytes.clear();
+                    }
+                    let next = self.receive(shard)?;
+                    if let Some(done) = incoming
+                        .get_mut(shard)
+                        .and_then(|slot| std::mem::replace(slot, next))
+                    {
+                        self.recycle(done);
+                    }
+                }
+            }
+            // Keys of different shards never tie (a member, its clock work
+            // and its events are in one shard): the piece with the least
+            // key of the shards' next ones comes next.
+            let next = incoming
                 .iter_mut()
                 .enumerate()
-                .filter_map(|(shard, list)| list.peek().map(|(key, _)| (*key, shard)))
+                .filter_map(|(shard, part)| Some((part.as_mut()?.keys.peek()?.0, shard)))
                 .min();
             let Some((_, shard)) = next else {
                 break;
             };
-            let Some((_, part)) = pieces.get_mut(shard).and_then(Iterator::next) else {
+            let Some(part) = incoming.get_mut(shard).and_then(Option::as_mut) else {
                 break;
             };
-            if let Some(column) = columns.get_mut(shard) {
-                merged.extend(column.by_ref().take(part.rows));
-            }
-            if let Some(column) = byte_columns.get_mut(shard) {
-                let (these, rest) = column.split_at(part.bytes.min(column.len()));
-                merged_bytes.extend_from_slice(these);
-                *column = rest;
-            }
+            let Some((_, piece)) = part.keys.next() else {
+                break;
+            };
+            merged.extend(part.rows.drain(..piece.rows.min(part.rows.len())));
+            let end = part.taken.saturating_add(piece.bytes).min(part.bytes.len());
+            merged_bytes.extend_from_slice(part.bytes.get(part.taken..end).unwrap_or_default());
+            part.taken = end;
         }
-        drop(columns);
-        // The emptied buffers go back out with the next batches, unless a
-        // month end made them large: kept, they would hold its memory.
-        self.spare
-            .extend(rows.into_iter().filter(|r| r.capacity() <= SPARE_ROWS));
-        self.spare_bytes
-            .extend(bytes.into_iter().filter(|b| b.capacity() <= SPARE_BYTES));
+        for done in incoming.into_iter().flatten() {
+            self.recycle(done);
+        }
         let passed = ledger(&mut merged, &merged_bytes);
         self.merged = merged;
         self.merged_bytes = merged_bytes;
         passed
     }
+
+    /// Shard `shard`'s next part of the batch being merged (`None` if its
+    /// thread ended: its join says why): the ids it rejected are free
+    /// again, its rejects kept; `Err` if its rows could not be formatted.
+    fn receive(&mut self, shard: usize) -> io::Result<Option<Incoming>> {
+        let Some(Ok(piece)) = self.outboxes.get(shard).map(Receiver::recv) else {
+            return Ok(None);
+        };
+        for (id, time) in &piece.freed {
+            self.ids.remove(id, *time);
+        }
+        self.outcome.rejects.extend(piece.rejects);
+        if let Some(e) = piece.failed {
+            return Err(e);
+        }
+        // A shard cuts its pieces in input order, the clock's before an
+        // event's own at one position (the tick moved the clock first).
+        debug_assert!(piece.pieces.is_sorted_by_key(|(key, _)| *key));
+        Ok(Some(Incoming {
+            keys: piece.pieces.into_iter().peekable(),
+            rows: piece.rows.into(),
+            bytes: piece.bytes,
+            taken: 0,
+            more: piece.more,
+        }))
+    }
+
+    /// Keeps a merged part's emptied buffers for the next batches, unless
+    /// a month end made them large (kept, they would hold its memory), or
+    /// enough are kept for every batch that can be in flight (a month end's
+    /// parts bring many).
+    fn recycle(&mut self, done: Incoming) {
+        let most = self.outboxes.len() * IN_FLIGHT;
+        let rows = Vec::from(done.rows);
+        if rows.capacity() <= SPARE_ROWS && self.spare.len() < most {
+            self.spare.push(rows);
+        }
+        if done.bytes.capacity() <= SPARE_BYTES && self.spare_bytes.len() < most {
+            let mut bytes = done.bytes;
+            bytes.clear();
+            self.spare_bytes.push(bytes);
+        }
+    }
+}
+
+/// One shard's part of the batch being merged, and how far the merge took it.
+struct Incoming {
+    keys: std::iter::Peekable<std::vec::IntoIter<(Key, Part)>>,
+    rows: VecDeque<Entry>,
+    bytes: Vec<u8>,
+    /// How many of `bytes` are merged.
+    taken: usize,
+    /// Whether the shard sends another part of the batch after this one.
+    more: bool,
 }
 
 #[cfg(test)]
@@ -707,10 +800,15 @@ mod tests {
 
     #[test]
     fn a_month_end_in_pieces_gives_one_engines_rows_and_lines() {
-        // Seven members' points expire at one month end: the single
+        // A hundred members' points expire at one month end: the single
         // engine and the shards pass that clock work on a few rows at a
-        // time (2 here).
-        let (program, events) = month_end(&["ann", "bob", "cat", "dan", "eve", "fay", "gus"]);
+        // time (2 here), the shards in parts of `PART_PIECES` pieces.
+        let names: Vec<String> = (0..100).map(|i| format!("m{i:02}")).collect();
+        let members: Vec<&str> = ["ann"]
+            .into_iter()
+            .chain(names.iter().map(String::as_str))
+            .collect();
+        let (program, events) = month_end(&members);
         let records = || events.iter().cloned().map(Ok);
         let options = Options {
             order: Order::Stream,
@@ -745,6 +843,7 @@ mod tests {
         for keep_rows in [true, false] {
             let mut rows = Vec::new();
             let mut bytes = Vec::new();
+            let mut passed = Vec::new();
             let format = || -> Box<dyn Format + '_> { Box::new(LedgerLines::new(&program)) };
             let output = Output {
                 format: Some(&format),
@@ -752,10 +851,19 @@ mod tests {
                 sink: &mut |more: &mut Vec<Entry>, lines: &[u8]| {
                     rows.append(more);
                     bytes.extend_from_slice(lines);
+                    passed.push(lines.iter().filter(|b| **b == b'\n').count());
                     Ok::<(), io::Error>(())
                 },
             };
             replay_sharded(&mut Engine::new(&program), records(), options, 3, 2, output).unwrap();
+            // The month end, a batch of its own (the clock moves to
+            // `until` after the events), reached the sink in parts, as one
+            // engine passes it on, not held whole to its batch's end.
+            let month_end: usize = passed.iter().skip(1).sum();
+            assert!(
+                passed.len() > 2 && passed.iter().skip(1).all(|lines| *lines < month_end),
+                "{passed:?}"
+            );
             assert_eq!(
                 String::from_utf8_lossy(&bytes),
                 String::from_utf8_lossy(&one_lines)
