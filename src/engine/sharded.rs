@@ -177,7 +177,7 @@ struct Piece {
     /// Why the rows could not be formatted: the replay fails with it.
     failed: Option<io::Error>,
     /// Whether more of the batch follows: a month end's clock work is sent
-    /// in parts of at most `piece_rows` rows, the last part then the rest.
+    /// in parts of `PART_PIECES` pieces, each but the batch's last marked.
     more: bool,
 }
 
@@ -238,12 +238,16 @@ pub fn replay_sharded<'p, E: From<io::Error>>(
         let result = dealer.deal(records, ledger);
         let Dealer {
             inboxes,
+            outboxes,
             outcome,
             next_position,
             ..
         } = dealer;
-        // Closing the inboxes ends the workers.
+        // Closing the inboxes ends the workers; closing the outboxes ends
+        // one still sending the parts of a batch the merge stopped at (its
+        // sink failed).
         drop(inboxes);
+        drop(outboxes);
         let ends = workers
             .into_iter()
             .map(|worker| {
@@ -797,6 +801,50 @@ mod tests {
     use crate::engine::replay::replay_in_pieces;
     use crate::engine::tests::month_end;
     use crate::report::LedgerLines;
+
+    #[test]
+    fn a_sink_that_fails_in_a_month_end_ends_the_run_with_its_error() {
+        // Two thousand members' points expire at one month end: each shard
+        // sends it in many more parts than its channel holds. The sink
+        // fails at the month end's first part (a full disk); the shards
+        // still sending must not keep the run from ending.
+        let names: Vec<String> = (0..2000).map(|i| format!("m{i:04}")).collect();
+        let members: Vec<&str> = ["ann"]
+            .into_iter()
+            .chain(names.iter().map(String::as_str))
+            .collect();
+        let (program, events) = month_end(&members);
+        let (done, ended) = mpsc::channel();
+        std::thread::spawn(move || {
+            let options = Options {
+                order: Order::Sort,
+                until: DateTime::parse_from_rfc3339("2025-12-31T00:00:00Z")
+                    .ok()
+                    .map(|t| t.to_utc()),
+                strict: false,
+            };
+            let format = || -> Box<dyn Format + '_> { Box::new(LedgerLines::new(&program)) };
+            let mut calls = 0;
+            let output = Output {
+                format: Some(&format),
+                rows: false,
+                sink: &mut |_: &mut Vec<Entry>, _: &[u8]| {
+                    calls += 1;
+                    match calls {
+                        1 => Ok(()),
+                        _ => Err(io::Error::other("no space left on device")),
+                    }
+                },
+            };
+            let records = events.into_iter().map(Ok);
+            let result = replay_sharded(&mut Engine::new(&program), records, options, 2, 1, output);
+            let _ = done.send(result.err().map(|e| e.to_string()));
+        });
+        assert_eq!(
+            ended.recv_timeout(std::time::Duration::from_secs(60)),
+            Ok(Some("no space left on device".to_string()))
+        );
+    }
 
     #[test]
     fn a_month_end_in_pieces_gives_one_engines_rows_and_lines() {
