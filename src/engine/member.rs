@@ -434,8 +434,9 @@ pub struct Wallet {
     /// an allocation of its own, not among the wallet's rare parts: the
     /// balance is read for every ledger row, and reading the debt where
     /// the wallet kept its totals was a cache miss each time (a twentieth
-    /// of a `--stream` run). Kept once owed, paid or not: a debt paid to a
-    /// zero of another scale (`0.00`) still gives the balance its scale.
+    /// of a `--stream` run). Kept once owed, paid or not, so that `debt()`
+    /// gives what the inline field held, a zero of another scale (`0.0`)
+    /// included.
     debt: Option<Box<Decimal>>,
     /// The scheduling order of the clock work last queued for its buckets
     /// (unique: it names the item): the one current item (`is_queued`).
@@ -953,7 +954,8 @@ rule bonus {
         assert_eq!(paid.add(scaled(bucket(1, 0, 1, None), "1.5")), None);
         assert_eq!(paid.debt().to_string(), "0.0");
         paid.add(scaled(bucket(2, 0, 2, None), "2"));
-        // As when the debt was a field of every wallet: `2 - 0.0`.
+        // As when the debt was a field of every wallet: `2 - 0.0`, which
+        // rust_decimal gives as `2`.
         let before = Decimal::from(2) - "0.0".parse::<Decimal>().unwrap();
         assert_eq!(paid.balance().to_string(), before.to_string());
     }

@@ -623,7 +623,7 @@ impl<'a> Reader<'a> {
 
 /// Whether `d` is `Decimal::ZERO` to its scale and sign: what a part left
 /// out comes back as (a zero of another scale, `0.00`, is kept: it prints
-/// otherwise, and gives a sum its scale).
+/// otherwise).
 pub(super) fn is_plain_zero(d: Decimal) -> bool {
     d.serialize() == Decimal::ZERO.serialize()
 }
