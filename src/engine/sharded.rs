@@ -802,18 +802,23 @@ mod tests {
     use crate::engine::tests::month_end;
     use crate::report::LedgerLines;
 
+    /// `month_end` of `ann` and `count` more members.
+    fn month_end_of(count: usize) -> (Program, Vec<Event>) {
+        let names: Vec<String> = (0..count).map(|i| format!("m{i:04}")).collect();
+        let members: Vec<&str> = ["ann"]
+            .into_iter()
+            .chain(names.iter().map(String::as_str))
+            .collect();
+        month_end(&members)
+    }
+
     #[test]
     fn a_sink_that_fails_in_a_month_end_ends_the_run_with_its_error() {
         // Two thousand members' points expire at one month end: each shard
         // sends it in many more parts than its channel holds. The sink
         // fails at the month end's first part (a full disk); the shards
         // still sending must not keep the run from ending.
-        let names: Vec<String> = (0..2000).map(|i| format!("m{i:04}")).collect();
-        let members: Vec<&str> = ["ann"]
-            .into_iter()
-            .chain(names.iter().map(String::as_str))
-            .collect();
-        let (program, events) = month_end(&members);
+        let (program, events) = month_end_of(2000);
         let (done, ended) = mpsc::channel();
         std::thread::spawn(move || {
             let options = Options {
@@ -851,12 +856,7 @@ mod tests {
         // A hundred members' points expire at one month end: the single
         // engine and the shards pass that clock work on a few rows at a
         // time (2 here), the shards in parts of `PART_PIECES` pieces.
-        let names: Vec<String> = (0..100).map(|i| format!("m{i:02}")).collect();
-        let members: Vec<&str> = ["ann"]
-            .into_iter()
-            .chain(names.iter().map(String::as_str))
-            .collect();
-        let (program, events) = month_end(&members);
+        let (program, events) = month_end_of(100);
         let records = || events.iter().cloned().map(Ok);
         let options = Options {
             order: Order::Stream,
