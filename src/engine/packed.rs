@@ -21,7 +21,7 @@ use std::sync::Arc;
 use unsigned_varint as varint;
 
 /// The files events were read from, by index.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Files(Vec<Arc<str>>);
 
 impl Files {

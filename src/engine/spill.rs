@@ -19,13 +19,26 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 /// events than that are sorted in memory, as before.
 pub(super) const RUN: usize = 1 << 16;
 
+/// The most runs of one level kept open at once: that many are merged into
+/// one run of the next level. Each run is an open file, and many machines
+/// let a process open 1,024 (`ulimit -n`): 240 M events (a year of twenty
+/// million members) are 3,662 runs, and a replay of them stopped with "Too
+/// many open files" (as one of 12 M events does under a limit of 120).
+/// With levels, a replay holds fewer than this many files a level (two
+/// levels up to 4 billion events), and one of 16.7 M events or fewer
+/// merges none.
+const FAN_IN: usize = 256;
+
 /// Events being gathered, then given back in time order.
 pub(super) struct Sorter {
     run: usize,
+    /// How many runs of one level are merged into one of the next.
+    fan_in: usize,
     /// The run being gathered, with each event's place in the input.
     events: Vec<(u64, Event)>,
-    /// The runs written so far.
-    files: Vec<File>,
+    /// The runs written so far, each with its level (how many merges made
+    /// it), the levels falling from the first.
+    files: Vec<(u32, File)>,
     names: Files,
     read: u64,
 }
@@ -35,6 +48,7 @@ impl Sorter {
     pub(super) fn new(run: usize) -> Sorter {
         Sorter {
             run: run.max(1),
+            fan_in: FAN_IN,
             events: Vec::new(),
             files: Vec::new(),
             names: Files::default(),
@@ -61,49 +75,75 @@ impl Sorter {
     /// bytes.
     fn write_run(&mut self) -> io::Result<()> {
         self.events.sort_by_key(|(_, event)| event.time);
-        let mut file = BufWriter::new(tempfile::tempfile()?);
-        let mut record = Vec::new();
+        let mut run = RunWriter::new()?;
         for (seq, event) in self.events.drain(..) {
-            record.clear();
-            packed::pack_with_member(seq, &event, &mut self.names, &mut record);
-            let len = u32::try_from(record.len())
-                .map_err(|_| io::Error::other("an event of 4 GiB or more"))?;
-            file.write_all(&len.to_le_bytes())?;
-            file.write_all(&record)?;
+            run.write(seq, &event, &mut self.names)?;
         }
-        let mut file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
-        file.rewind()?;
-        self.files.push(file);
+        self.files.push((0, run.finish()?));
+        self.merge_full_levels()
+    }
+
+    /// Merges the last `fan_in` runs into one of the next level while they
+    /// are all of one level (as a counter carries a digit).
+    fn merge_full_levels(&mut self) -> io::Result<()> {
+        let fan_in = self.fan_in.max(2);
+        while let Some(level) = self.files.len().checked_sub(fan_in).and_then(|from| {
+            let last = self.files.get(from..)?;
+            let level = last.first()?.0;
+            last.iter().all(|(l, _)| *l == level).then_some(level)
+        }) {
+            let from = self.files.len() - fan_in;
+            let runs = self.files.split_off(from).into_iter().map(|(_, file)| file);
+            let mut merged = Sorted::new(Vec::new(), runs, self.names.clone(), 0)?;
+            let mut run = RunWriter::new()?;
+            while let Some((seq, event)) = merged.next_with_place()? {
+                run.write(seq, &event, &mut self.names)?;
+            }
+            self.files.push((level + 1, run.finish()?));
+        }
         Ok(())
     }
 
     /// The events in time order (equal times in input order).
     pub(super) fn sorted(mut self) -> io::Result<Sorted> {
         self.events.sort_by_key(|(_, event)| event.time);
-        let mut sorted = Sorted {
-            memory: self.events.into_iter(),
-            memory_head: None,
-            runs: self
-                .files
-                .into_iter()
-                .map(|file| Run {
-                    file: BufReader::new(file),
-                    record: Vec::new(),
-                    head: None,
-                })
-                .collect(),
-            names: self.names,
-            heads: BinaryHeap::new(),
-            left: self.read,
-        };
-        sorted.memory_head = sorted.memory.next();
-        if let Some((seq, event)) = &sorted.memory_head {
-            sorted.heads.push(Reverse((event.time, *seq, MEMORY)));
-        }
-        for i in 0..sorted.runs.len() {
-            sorted.refill(i)?;
-        }
-        Ok(sorted)
+        let runs = self.files.into_iter().map(|(_, file)| file);
+        Sorted::new(self.events, runs, self.names, self.read)
+    }
+}
+
+/// A run being written to a temporary file of its own: each record its
+/// length, then the event packed with its place in the input.
+struct RunWriter {
+    file: BufWriter<File>,
+    record: Vec<u8>,
+}
+
+impl RunWriter {
+    fn new() -> io::Result<RunWriter> {
+        Ok(RunWriter {
+            file: BufWriter::new(tempfile::tempfile()?),
+            record: Vec::new(),
+        })
+    }
+
+    fn write(&mut self, seq: u64, event: &Event, names: &mut Files) -> io::Result<()> {
+        self.record.clear();
+        packed::pack_with_member(seq, event, names, &mut self.record);
+        let len = u32::try_from(self.record.len())
+            .map_err(|_| io::Error::other("an event of 4 GiB or more"))?;
+        self.file.write_all(&len.to_le_bytes())?;
+        self.file.write_all(&self.record)
+    }
+
+    /// The file written, read from its start.
+    fn finish(self) -> io::Result<File> {
+        let mut file = self
+            .file
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
+        file.rewind()?;
+        Ok(file)
     }
 }
 
@@ -130,6 +170,38 @@ pub(super) struct Sorted {
 }
 
 impl Sorted {
+    /// The events of `memory` (sorted) and of the `runs`' files merged;
+    /// `left` of them in all.
+    fn new(
+        memory: Vec<(u64, Event)>,
+        runs: impl Iterator<Item = File>,
+        names: Files,
+        left: u64,
+    ) -> io::Result<Sorted> {
+        let mut sorted = Sorted {
+            memory: memory.into_iter(),
+            memory_head: None,
+            runs: runs
+                .map(|file| Run {
+                    file: BufReader::new(file),
+                    record: Vec::new(),
+                    head: None,
+                })
+                .collect(),
+            names,
+            heads: BinaryHeap::new(),
+            left,
+        };
+        sorted.memory_head = sorted.memory.next();
+        if let Some((seq, event)) = &sorted.memory_head {
+            sorted.heads.push(Reverse((event.time, *seq, MEMORY)));
+        }
+        for i in 0..sorted.runs.len() {
+            sorted.refill(i)?;
+        }
+        Ok(sorted)
+    }
+
     /// How many events are still to come.
     pub(super) fn left(&self) -> u64 {
         self.left
@@ -160,7 +232,12 @@ impl Sorted {
 
     /// The next event in time order; `None` after the last.
     pub(super) fn next(&mut self) -> io::Result<Option<Event>> {
-        let Some(Reverse((_, _, source))) = self.heads.pop() else {
+        Ok(self.next_with_place()?.map(|(_, event)| event))
+    }
+
+    /// The next event in time order with its place in the input.
+    fn next_with_place(&mut self) -> io::Result<Option<(u64, Event)>> {
+        let Some(Reverse((_, seq, source))) = self.heads.pop() else {
             return Ok(None);
         };
         self.left = self.left.saturating_sub(1);
@@ -169,11 +246,11 @@ impl Sorted {
             if let Some((seq, event)) = &self.memory_head {
                 self.heads.push(Reverse((event.time, *seq, MEMORY)));
             }
-            return Ok(head.map(|(_, event)| event));
+            return Ok(head);
         }
         let head = self.runs.get_mut(source).and_then(|run| run.head.take());
         self.refill(source)?;
-        Ok(head)
+        Ok(head.map(|event| (seq, event)))
     }
 }
 
@@ -200,6 +277,32 @@ mod tests {
         }
     }
 
+    #[test]
+    fn runs_open_at_once_are_few_a_level() {
+        // A thousand runs of one event, merged four at a time: at most
+        // three of each of five levels stay open (1,000 is under 4^5),
+        // where every run was an open file.
+        let file: Arc<str> = Arc::from("events.csv");
+        let mut sorter = Sorter {
+            fan_in: 4,
+            ..Sorter::new(1)
+        };
+        for i in 0..1000 {
+            sorter.push(event(i, (i % 5) as i64, &file)).unwrap();
+            assert!(
+                sorter.files.len() <= 3 * 5,
+                "{} runs open",
+                sorter.files.len()
+            );
+        }
+        let mut sorted = sorter.sorted().unwrap();
+        let mut count = 0;
+        while sorted.next().unwrap().is_some() {
+            count += 1;
+        }
+        assert_eq!(count, 1000);
+    }
+
     proptest! {
         /// Whatever the run length, the events come back as a stable sort
         /// by time of the input gives them: equal times (many, from a few
@@ -208,11 +311,13 @@ mod tests {
         fn runs_merge_into_the_stable_sort_by_time(
             seconds in prop::collection::vec(0i64..6, 0..60),
             run in 1usize..9,
+            fan_in in 2usize..5,
         ) {
             let file: Arc<str> = Arc::from("events.csv");
             let events: Vec<Event> =
                 seconds.iter().enumerate().map(|(i, s)| event(i, *s, &file)).collect();
-            let mut sorter = Sorter::new(run);
+            // Runs of a few events, merged a few at a time into levels.
+            let mut sorter = Sorter { fan_in, ..Sorter::new(run) };
             for e in &events {
                 sorter.push(e.clone()).unwrap();
             }
