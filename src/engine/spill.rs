@@ -1,11 +1,12 @@
 //! Sorting a replay's events by time without holding them all in memory:
 //! events are gathered in runs of at most `RUN` events; a full run is
 //! sorted and written, packed (`engine::packed`), to an anonymous temporary
-//! file, and at the end the runs are merged by time and input order. A
-//! sorted replay of millions of events held them all (a few hundred bytes
-//! each) before the first was applied; now it holds one run, a record of
-//! each file being merged, and the engine's state. Equal times keep input
-//! order, as `sort_by_key` keeps it in memory.
+//! file (every `FAN_IN` runs of one level merged into one of the next, so
+//! that few files are open), and at the end the runs are merged by time
+//! and input order. A sorted replay of millions of events held them all
+//! (a few hundred bytes each) before the first was applied; now it holds
+//! one run, a record of each file being merged, and the engine's state.
+//! Equal times keep input order, as `sort_by_key` keeps it in memory.
 
 use super::packed::{self, Files};
 use crate::events::Event;
