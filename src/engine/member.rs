@@ -268,8 +268,9 @@ impl Member {
 /// Makes room for `more` items in one of a member's lists: for just those
 /// in a short list, for an eighth more in a long one (so that growing it
 /// copies it a bounded number of times over), rather than by the vector's
-/// own doubling. A member holds a few purchases, buckets and counters at a
-/// time, and the allocator's size classes leave room enough (mimalloc grows
+/// own doubling. A member holds a few purchases and buckets at a time (its
+/// counters, fewer still, are a list of their exact length), and the
+/// allocator's size classes leave room enough (mimalloc grows
 /// a block in place within its class): growing by half rather than this
 /// took 1.14 GB rather than 1.18 at a million members (docs/performance.md).
 pub(super) fn room_for<T>(list: &mut Vec<T>, more: usize) {
@@ -949,6 +950,7 @@ rule bonus {
         let mut never = Wallet::default();
         never.add(scaled(bucket(1, 0, 1, None), "2"));
         assert_eq!(never.balance().to_string(), "2");
+        assert_eq!(never.debt().serialize(), Decimal::ZERO.serialize());
         let mut paid = Wallet::default();
         paid.owe("1.5".parse().unwrap());
         assert_eq!(paid.add(scaled(bucket(1, 0, 1, None), "1.5")), None);
