@@ -300,7 +300,7 @@ impl<'p> Shard<'p> {
         // Kept from batch to batch for its row buffer: the engine writes
         // into it in turn, so neither is grown from nothing again.
         let mut cut = Cut::default();
-        for batch in batches {
+        'batches: for batch in batches {
             // Each tick's or event's rows are the ones the engine wrote
             // since the last (`written`); they are formatted and passed to
             // `piece` (`settle`) at the end of the batch, and in between
@@ -312,7 +312,6 @@ impl<'p> Shard<'p> {
                 ..Piece::default()
             };
             let mut spare_bytes = batch.bytes;
-            let mut stopped = false;
             cut.settled = 0;
             let mut ticks = batch.ticks.iter().peekable();
             let mut events = batch.events.into_iter().peekable();
@@ -337,19 +336,14 @@ impl<'p> Shard<'p> {
                         // not held (twice, with the merge's copy) to the
                         // batch's end.
                         pieces_held += 1;
-                        if pieces_held < PART_PIECES {
-                            continue;
+                        if pieces_held == PART_PIECES {
+                            pieces_held = 0;
+                            self.close(&mut piece, std::mem::take(&mut spare_bytes), true);
+                            cut.settled = 0;
+                            if pieces.send(std::mem::take(&mut piece)).is_err() {
+                                break 'batches;
+                            }
                         }
-                        pieces_held = 0;
-                        self.close(&mut piece, std::mem::take(&mut spare_bytes), true);
-                        cut.settled = 0;
-                        if pieces.send(std::mem::take(&mut piece)).is_err() {
-                            stopped = true;
-                            break;
-                        }
-                    }
-                    if stopped {
-                        break;
                     }
                     position
                 } else {
@@ -364,9 +358,6 @@ impl<'p> Shard<'p> {
                     position
                 };
                 cut.pieces(&mut engine, position, &mut marks, &mut piece);
-            }
-            if stopped {
-                break;
             }
             self.settle(&mut engine, &mut cut, &mut piece);
             last_pieces = piece.pieces.len();
@@ -691,7 +682,7 @@ impl<'p> Dealer<'p> {
                 while incoming
                     .get_mut(shard)
                     .and_then(Option::as_mut)
-                    .is_some_and(|part| part.more && part.keys.peek().is_none())
+                    .is_some_and(Incoming::merged_and_more)
                 {
                     // Its next part may hold the least key: what is merged
                     // goes on while it is awaited.
@@ -793,6 +784,13 @@ struct Incoming {
     taken: usize,
     /// Whether the shard sends another part of the batch after this one.
     more: bool,
+}
+
+impl Incoming {
+    /// Whether this part is merged and the shard sends another.
+    fn merged_and_more(&mut self) -> bool {
+        self.more && self.keys.peek().is_none()
+    }
 }
 
 #[cfg(test)]
