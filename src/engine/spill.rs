@@ -87,13 +87,17 @@ impl Sorter {
     /// Merges the last `fan_in` runs into one of the next level while they
     /// are all of one level (as a counter carries a digit).
     fn merge_full_levels(&mut self) -> io::Result<()> {
+        // At least two, or a merge would make one run of the next level
+        // out of one, forever.
         let fan_in = self.fan_in.max(2);
-        while let Some(level) = self.files.len().checked_sub(fan_in).and_then(|from| {
-            let last = self.files.get(from..)?;
-            let level = last.first()?.0;
-            last.iter().all(|(l, _)| *l == level).then_some(level)
-        }) {
-            let from = self.files.len() - fan_in;
+        while let Some(from) = self.files.len().checked_sub(fan_in) {
+            let last = self.files.get(from..).unwrap_or_default();
+            let Some(level) = last.first().map(|(level, _)| *level) else {
+                break;
+            };
+            if last.iter().any(|(l, _)| *l != level) {
+                break;
+            }
             let runs = self.files.split_off(from).into_iter().map(|(_, file)| file);
             let mut merged = Sorted::new(Vec::new(), runs, self.names.clone(), 0)?;
             let mut run = RunWriter::new()?;
