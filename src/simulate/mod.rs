@@ -75,9 +75,12 @@ pub fn shards(plan: &Plan) -> Vec<Range<u64>> {
 const LIVE_MEMBER_BYTES: u64 = 4096;
 
 // A shard is one engine, which holds at most `limits::MOST_MEMBERS`
-// members and pools: the memory bound refuses a shard with that many first
-// (`check`), with room for as many pools again as a book could name, so a
-// book's members and pools opened in it need no check of their own.
+// members and pools. The memory bound (`check`) refuses a shard with more
+// than half that many members; the other half is left to the book's pools,
+// which nothing counts: they are held in memory before the run (an
+// `Opening` each, over a hundred bytes), and 2^31 of them, over 200 GB,
+// could not be read. So members and pools opened in a shard need no check
+// of their own.
 const _: () =
     assert!(crate::limits::MEMORY_BOUND / LIVE_MEMBER_BYTES < crate::limits::MOST_MEMBERS / 2);
 
