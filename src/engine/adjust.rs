@@ -89,7 +89,7 @@ impl Engine<'_> {
             }
             None => calendar::expiry(program.timezone, points.expiry, now),
         };
-        let bucket = self.new_bucket(amount, now, now, expires_at);
+        let bucket = self.new_bucket(m, amount, now, now, expires_at);
         let kept = self.wallet(m, p).ok_or_else(unknown_member)?.add(bucket);
         if let Some(bucket) = kept {
             self.schedule_bucket(m, p, bucket, false);
@@ -156,6 +156,7 @@ impl Engine<'_> {
         let mut restored = Vec::new();
         for part in redemption.parts {
             let bucket = self.new_bucket(
+                m,
                 part.amount,
                 part.earned_at,
                 part.available_at,

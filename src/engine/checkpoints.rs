@@ -36,7 +36,6 @@ pub(super) struct Checkpoint {
     /// How many events it had been given: the rank of the next member it
     /// enrols.
     position: u64,
-    next_bucket: u64,
     pools: BTreeMap<usize, PoolAccount>,
     memberships: BTreeMap<(usize, PointsId), usize>,
 }
@@ -52,7 +51,6 @@ impl Checkpoint {
             dues,
             seq: scratch.seq,
             position: scratch.position,
-            next_bucket: scratch.next_bucket,
             pools: scratch.pools,
             memberships: scratch.memberships,
         }
@@ -60,10 +58,6 @@ impl Checkpoint {
 
     pub(super) fn at(&self) -> DateTime<Utc> {
         self.at
-    }
-
-    pub(super) fn next_bucket(&self) -> u64 {
-        self.next_bucket
     }
 
     pub(super) fn position(&self) -> u64 {
@@ -98,7 +92,6 @@ impl Checkpoint {
         }
         // The slots are the checkpoint's: no seq or slot moves.
         engine.take_dues(self.dues.iter().copied(), self.seq, &[]);
-        engine.next_bucket = self.next_bucket;
         engine.position = self.position;
         engine.pools = self.pools.clone();
         engine.memberships = self.memberships.clone();

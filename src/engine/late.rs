@@ -328,7 +328,6 @@ impl<'p> Engine<'p> {
         let Ok(scratch) = self.replay_group(slots, &before, self.budgets.clone(), bound) else {
             return false;
         };
-        self.next_bucket = self.next_bucket.max(scratch.next_bucket);
         let checkpoint = Checkpoint::of(scratch, bound);
         let Some(history) = self.history.as_mut() else {
             return false;
@@ -617,7 +616,6 @@ impl<'p> Engine<'p> {
             self.pools.insert(slot_of(*account), pool);
         }
         self.budgets = scratch.budgets;
-        self.next_bucket = scratch.next_bucket;
         // Their pending clock work is the re-run's: a new generation makes
         // the old dues void.
         for &slot in &map {
@@ -693,10 +691,6 @@ impl<'p> Engine<'p> {
                 scratch
             }
         };
-        scratch.next_bucket = checkpoints
-            .iter()
-            .map(|c| c.next_bucket())
-            .fold(self.next_bucket, u64::max);
         // It holds the group's members again; a pool or member new to this
         // engine takes a slot here too (`adopt`), beside the others.
         scratch.most_members = self.most_members;

@@ -46,6 +46,9 @@ pub struct Member {
     /// very instant of the purchase that made it, which belongs to the
     /// year before).
     pub periods: u64,
+    /// How many buckets were made for the member: the id of the last
+    /// (`Member::next_bucket_id`).
+    buckets_made: u64,
     /// One wallet per points type (the program fixes how many).
     pub wallets: Box<[Wallet]>,
     /// Measure sums for the current tier period (calendar and membership windows).
@@ -141,6 +144,7 @@ impl Member {
             period_started: time,
             period_end_seq: 0,
             periods: 0,
+            buckets_made: 0,
             wallets: vec![Wallet::default(); points].into_boxed_slice(),
             window: vec![Decimal::ZERO; measures].into_boxed_slice(),
             counters: Box::default(),
@@ -155,6 +159,18 @@ impl Member {
         self.status_match()
             .filter(|held| at < held.lapses)
             .map_or(self.floor, |held| held.tier.max(self.floor))
+    }
+
+    /// The id of a new bucket of the member's. Ids are the member's own:
+    /// they name a bucket among the member's (the award a return reverses,
+    /// the bucket a cancelled redemption gave back), never among all, and
+    /// a member's few make a byte or two in the packed buckets and the
+    /// purchases that refer to them, where ids counted across the run took
+    /// four at a few million awards. Made in the order of the member's
+    /// buckets, as the run's were.
+    pub fn next_bucket_id(&mut self) -> u64 {
+        self.buckets_made += 1;
+        self.buckets_made
     }
 
     /// The member's rare parts, made (empty) if it has none yet.
@@ -468,7 +484,7 @@ pub struct Wallet {
 // is a decision, not an accident (docs/performance.md's memory model).
 #[cfg(target_pointer_width = "64")]
 const _: () = {
-    assert!(std::mem::size_of::<Member>() == 200);
+    assert!(std::mem::size_of::<Member>() == 208);
     assert!(std::mem::size_of::<Wallet>() == 80);
     assert!(std::mem::size_of::<(CounterKey, Decimal)>() == 24);
 };

@@ -159,7 +159,6 @@ pub struct Engine<'p> {
     members: slots::Members,
     due: clock::ClockQueue<Due>,
     seq: u64,
-    next_bucket: u64,
     clock: Option<DateTime<Utc>>,
     /// The ids of the events applied, for the duplicate check; `None` when
     /// the caller checks (a sharded replay's dealer).
@@ -454,7 +453,6 @@ impl<'p> Engine<'p> {
             seq: 0,
             position: 0,
             marks: None,
-            next_bucket: 0,
             clock: None,
             event_ids: Some(ids::RecentIds::default()),
             budgets: BTreeMap::new(),
@@ -955,7 +953,6 @@ impl<'p> Engine<'p> {
         }
         self.counts.applied += shard.counts.applied;
         self.clock = self.clock.max(shard.clock);
-        self.next_bucket = self.next_bucket.max(shard.next_bucket);
     }
 
     /// Ledger entries written since the last call, in the order applied.
@@ -1144,7 +1141,7 @@ impl<'p> Engine<'p> {
             .pending
             .map_or(now, |term| calendar::after(tz, now, term));
         let expires_at = calendar::expiry(tz, program.award_expiry(rule, points), now);
-        let bucket = self.new_bucket(amount, now, available_at, expires_at);
+        let bucket = self.new_bucket(m, amount, now, available_at, expires_at);
         let kept = self.wallet(m, p)?.add(bucket);
         self.count(m, p, |t| t.issued += amount);
         let counted = self.lifetime_counted.get(p.index()) == Some(&true);
@@ -1165,22 +1162,17 @@ impl<'p> Engine<'p> {
         kept
     }
 
-    /// A bucket with the next id.
+    /// A bucket of member `m`'s with the member's next id.
     fn new_bucket(
         &mut self,
+        m: usize,
         amount: Decimal,
         earned_at: DateTime<Utc>,
         available_at: DateTime<Utc>,
         expires_at: Option<DateTime<Utc>>,
     ) -> Bucket {
-        self.next_bucket += 1;
-        Bucket::new(
-            self.next_bucket,
-            amount,
-            earned_at,
-            available_at,
-            expires_at,
-        )
+        let id = self.members.get_mut(m).map_or(0, Member::next_bucket_id);
+        Bucket::new(id, amount, earned_at, available_at, expires_at)
     }
 
     /// Activity on a points type: restarts its inactivity clock (a type
@@ -1811,6 +1803,35 @@ mod tests {
         assert_eq!(engine.members.get(0).unwrap().purchases.room(), 0);
     }
 
+    #[test]
+    fn a_members_buckets_are_numbered_by_the_member_not_the_run() {
+        // Bob's award after 300 of Ann's is his bucket 1, packed and
+        // referred to by his purchase in as many bytes as if he were alone.
+        let program = program("  accept returns up to 30 days\n", "");
+        let bob = "b0,2025-03-01 09:00,bob,enroll,\nb1,2025-03-01 10:00,bob,purchase,10\n";
+        let mut ann = String::from("a0,2025-01-01 09:00,ann,enroll,\n");
+        for i in 0..300 {
+            ann += &format!(
+                "a{},2025-02-{:02} 10:00,ann,purchase,10\n",
+                i + 1,
+                i / 12 + 1
+            );
+        }
+        let bob_after = |records: String| {
+            let mut engine = Engine::new(&program);
+            for event in events(&program, &records) {
+                engine.apply(&event).expect("applied");
+            }
+            let slot = engine.members.slot("bob").expect("enrolled");
+            let member = engine.members.get(slot).expect("a member");
+            let ids: Vec<u64> = member.wallets[0].buckets().map(|b| b.id).collect();
+            (ids, member.copy_len())
+        };
+        let (ids, alone) = bob_after(bob.to_string());
+        assert_eq!(ids, [1]);
+        assert_eq!(bob_after(ann + bob), (ids, alone));
+    }
+
     /// A change to the buckets of member `0`, `1` or `2` (each with one
     /// points type): an award at the clock, released and expiring some
     /// seconds on (ties likely: few distinct offsets), points taken from a
@@ -1861,16 +1882,16 @@ mod tests {
             let mut clock = Utc.with_ymd_and_hms(2025, 1, 1, 9, 0, 0).unwrap();
             // The old scheme: an item per piece of work, by (time, rank, seq).
             let mut model: Vec<(DateTime<Utc>, usize, u64, BucketWork)> = Vec::new();
-            let mut amounts: BTreeMap<u64, Decimal> = BTreeMap::new();
+            let mut amounts: BTreeMap<(usize, u64), Decimal> = BTreeMap::new();
             let mut awarded: [Vec<u64>; 3] = Default::default();
             let mut expected = Vec::new();
             for op in ops {
                 match op {
                     BucketOp::Award(m, release, expiry) => {
-                        let amount = Decimal::from(engine.next_bucket + 1);
+                        let amount = Decimal::from(awarded.iter().map(Vec::len).sum::<usize>() + 1);
                         let available = clock + chrono::Duration::seconds(release.unwrap_or(0));
                         let expires = expiry.map(|e| clock + chrono::Duration::seconds(e));
-                        let bucket = engine.new_bucket(amount, clock, available, expires);
+                        let bucket = engine.new_bucket(m, amount, clock, available, expires);
                         let id = engine.wallet(m, p).and_then(|w| w.add(bucket)).expect("added");
                         let mut seq = engine.seq;
                         engine.schedule_bucket(m, p, id, release.is_some());
@@ -1883,18 +1904,18 @@ mod tests {
                             model.push((at, m, seq, BucketWork::Expire(id)));
                         }
                         prop_assert_eq!(engine.seq, seq);
-                        amounts.insert(id, amount);
+                        amounts.insert((m, id), amount);
                         awarded[m].push(id);
                     }
                     BucketOp::Take(m, nth, all) => {
                         let Some(&id) = awarded[m].get(nth) else { continue };
-                        let Some(left) = amounts.get_mut(&id) else { continue };
+                        let Some(left) = amounts.get_mut(&(m, id)) else { continue };
                         let taken = if all { *left } else { Decimal::ONE.min(*left) };
                         let wallet = engine.wallet(m, p).expect("a wallet");
                         prop_assert_eq!(wallet.take_back(taken, Some(id)), Decimal::ZERO);
                         *left -= taken;
                         if left.is_zero() {
-                            amounts.remove(&id);
+                            amounts.remove(&(m, id));
                         }
                     }
                     BucketOp::Advance(by) => {
@@ -1906,12 +1927,12 @@ mod tests {
                             let member = ["ann", "bob", "cat"][m];
                             match work {
                                 BucketWork::Release(id) => {
-                                    if let Some(amount) = amounts.get(&id) {
+                                    if let Some(amount) = amounts.get(&(m, id)) {
                                         expected.push((member, EntryKind::Release, at, *amount));
                                     }
                                 }
                                 BucketWork::Expire(id) => {
-                                    if let Some(amount) = amounts.remove(&id) {
+                                    if let Some(amount) = amounts.remove(&(m, id)) {
                                         expected.push((member, EntryKind::Expire, at, -amount));
                                     }
                                 }

@@ -68,7 +68,7 @@ impl Engine<'_> {
             }
         }
         for (p, open) in &opening.buckets {
-            let bucket = self.new_bucket(open.amount, open.earned, open.spendable, open.expires);
+            let bucket = self.new_bucket(m, open.amount, open.earned, open.spendable, open.expires);
             let Some(id) = self.wallet(m, *p).and_then(|w| w.add(bucket)) else {
                 continue;
             };

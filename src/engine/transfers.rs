@@ -265,7 +265,7 @@ impl<'p> Engine<'p> {
             vec![(parts.iter().map(|b| b.amount).sum(), now, expires_at)]
         };
         for (amount, earned_at, expires_at) in dated {
-            let bucket = self.new_bucket(amount, earned_at, now, expires_at);
+            let bucket = self.new_bucket(m, amount, earned_at, now, expires_at);
             let kept = self.wallet(m, p).and_then(|w| w.add(bucket));
             if let Some(bucket) = kept {
                 self.schedule_bucket(m, p, bucket, false);
