@@ -42,7 +42,8 @@ pub(super) struct Checkpoint {
 
 impl Checkpoint {
     /// What `scratch`, advanced to `at`, holds.
-    pub(super) fn of(scratch: Engine<'_>, at: DateTime<Utc>) -> Checkpoint {
+    pub(super) fn of(mut scratch: Engine<'_>, at: DateTime<Utc>) -> Checkpoint {
+        scratch.queue_period_ends(None);
         let mut dues = scratch.due.into_all();
         dues.shrink_to_fit();
         Checkpoint {

@@ -18,13 +18,31 @@ pub(super) trait Dated {
 }
 
 /// The UTC day of an instant: the unit work is grouped by.
-fn day(at: DateTime<Utc>) -> i64 {
+pub(super) fn day(at: DateTime<Utc>) -> i64 {
     at.timestamp().div_euclid(86_400)
 }
 
 /// The most items one piece of a day's list holds (a few in unit tests, so
 /// they make days of several pieces).
 const PIECE: usize = if cfg!(test) { 3 } else { 4096 };
+
+/// Adds `item` to a list kept in pieces of at most `PIECE` items (a list
+/// of millions, grown by doubling, was moved and held twice over, and its
+/// freed copies kept by the allocator); a first piece starts small.
+pub(super) fn push_to_pieces<T>(pieces: &mut Vec<Vec<T>>, item: T) {
+    match pieces.last_mut() {
+        Some(piece) if piece.len() < PIECE => piece.push(item),
+        _ => {
+            let mut piece = Vec::with_capacity(if pieces.is_empty() {
+                PIECE.min(4)
+            } else {
+                PIECE
+            });
+            piece.push(item);
+            pieces.push(piece);
+        }
+    }
+}
 
 pub(super) struct ClockQueue<T> {
     /// The items of the days reached, in order, from the lists of later
@@ -58,19 +76,7 @@ impl<T: Ord + Copy + Dated> ClockQueue<T> {
         if self.reached.is_some_and(|reached| day <= reached) {
             self.late.push(Reverse(item));
         } else {
-            let pieces = self.later.entry(day).or_default();
-            match pieces.last_mut() {
-                Some(piece) if piece.len() < PIECE => piece.push(item),
-                _ => {
-                    let mut piece = Vec::with_capacity(if pieces.is_empty() {
-                        PIECE.min(4)
-                    } else {
-                        PIECE
-                    });
-                    piece.push(item);
-                    pieces.push(piece);
-                }
-            }
+            push_to_pieces(self.later.entry(day).or_default(), item);
         }
     }
 

@@ -563,7 +563,9 @@ impl<'p> Engine<'p> {
     /// the group's totals before the re-run, or else from its members' own
     /// totals); returns, for each of its slots, the slot here (a member or
     /// pool it made first is added).
-    fn adopt(&mut self, scratch: Engine<'p>, replaced: Option<Vec<Totals>>) -> Vec<usize> {
+    fn adopt(&mut self, mut scratch: Engine<'p>, replaced: Option<Vec<Totals>>) -> Vec<usize> {
+        // Its waiting period ends join its queue, which joins this one.
+        scratch.queue_period_ends(None);
         let map: Vec<usize> = scratch
             .members
             .iter()

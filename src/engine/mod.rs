@@ -21,6 +21,7 @@ mod made_events;
 pub mod member;
 pub mod opening;
 mod packed;
+mod period_ends;
 mod profile;
 mod purchases;
 mod referrals;
@@ -158,6 +159,9 @@ pub struct Engine<'p> {
     /// Members and pool accounts by slot, and the slot of each id.
     members: slots::Members,
     due: clock::ClockQueue<Due>,
+    /// Period ends shared by many members, queued when the clock reaches
+    /// their day (`period_ends`).
+    period_ends: period_ends::PeriodEnds,
     seq: u64,
     clock: Option<DateTime<Utc>>,
     /// The ids of the events applied, for the duplicate check; `None` when
@@ -450,6 +454,7 @@ impl<'p> Engine<'p> {
             program,
             members: slots::Members::default(),
             due: clock::ClockQueue::default(),
+            period_ends: period_ends::PeriodEnds::default(),
             seq: 0,
             position: 0,
             marks: None,
@@ -539,6 +544,7 @@ impl<'p> Engine<'p> {
     /// at once.
     fn clock_work_before(&mut self, event: &Event, rows: usize) -> bool {
         // Mostly nothing is due: then the checks are left to `apply`.
+        self.queue_period_ends(Some(event.time));
         if !self.due.any_through(event.time) {
             return false;
         }
@@ -676,7 +682,7 @@ impl<'p> Engine<'p> {
     fn advance_some(&mut self, time: DateTime<Utc>, rows: usize) -> bool {
         let mut worked = false;
         let mut more = false;
-        while let Some(due) = self.due.pop_through(time) {
+        while let Some(due) = self.pop_due_through(time) {
             worked = true;
             if !self.is_current(&due) {
                 continue;
@@ -839,6 +845,34 @@ impl<'p> Engine<'p> {
         self.queue(at, member, self.seq, what);
     }
 
+    /// The first clock work due at or before `time`, taken from the queue,
+    /// with the period ends of the days up to `time`'s queued first.
+    fn pop_due_through(&mut self, time: DateTime<Utc>) -> Option<Due> {
+        self.queue_period_ends(Some(time));
+        self.due.pop_through(time)
+    }
+
+    /// Queues the period ends waiting for a day up to `time`'s (every one
+    /// with `None`) that are still their member's current one. A member's
+    /// period end is current while its scheduling order is the member's
+    /// (`is_current`), which changes only to a new order (a new period, a
+    /// late event's re-run, a slot another member took), so one that is
+    /// not would be dropped when it came up, and is dropped now.
+    fn queue_period_ends(&mut self, time: Option<DateTime<Utc>>) {
+        if time.is_some_and(|time| !self.period_ends.any_by(time)) {
+            return;
+        }
+        for (at, m, seq) in self.period_ends.take_by(time) {
+            if self
+                .members
+                .get(m)
+                .is_some_and(|member| member.period_end_seq == seq)
+            {
+                self.queue(at, m, seq, DueKind::PeriodEnd);
+            }
+        }
+    }
+
     /// Queues clock work in scheduling order `seq`, taken before.
     fn queue(&mut self, at: DateTime<Utc>, member: usize, seq: u64, what: DueKind) {
         let generation = self.generation(member);
@@ -933,6 +967,7 @@ impl<'p> Engine<'p> {
         let first = self.members.len();
         // The shard's current dues join the queue (and no other).
         let mut shard = shard;
+        shard.queue_period_ends(None);
         for wallet in shard.members.iter_mut().flat_map(|m| m.wallets.iter_mut()) {
             wallet.drop_put_back();
         }
@@ -1014,7 +1049,7 @@ impl<'p> Engine<'p> {
     /// inactivity checks, tier reviews, grace ends, member days; stale ones
     /// included) wait in the queue: what a clock move may have to do.
     pub fn queued_clock_work(&self) -> usize {
-        self.due.iter().count()
+        self.due.iter().count() + self.period_ends.len()
     }
 
     pub fn clock(&self) -> Option<DateTime<Utc>> {
@@ -1830,6 +1865,48 @@ mod tests {
         let (ids, alone) = bob_after(bob.to_string());
         assert_eq!(ids, [1]);
         assert_eq!(bob_after(ann + bob), (ids, alone));
+    }
+
+    #[test]
+    fn a_calendar_years_period_ends_wait_outside_the_queue_and_come_in_rank_order() {
+        let source = "program \"T\" {\n  currency USD\n  timezone \"UTC\"\n}\n\
+             points pts {\n}\n\
+             tiers by pts earned over calendar year {\n  tier bronze from start\n  \
+             tier silver from 100\n  upgrade immediately\n  downgrade at period end\n}\n\
+             rule base {\n  on purchase\n  earn 1 pts per 1 USD of amount\n}\n";
+        let program = crate::compile::compile(source).expect("compiles").0;
+        // Cat enrols first and Ann last; each reaches silver in 2025 only,
+        // in the other order.
+        let records = "e1,2025-01-02 09:00,cat,enroll,\ne2,2025-01-03 09:00,bob,enroll,\n\
+                       e3,2025-01-04 09:00,ann,enroll,\np1,2025-05-01 10:00,ann,purchase,150\n\
+                       p2,2025-05-02 10:00,bob,purchase,150\np3,2025-05-03 10:00,cat,purchase,150\n";
+        let mut engine = Engine::new(&program);
+        for event in events(&program, records) {
+            engine.apply(&event).expect("applied");
+        }
+        let queued_ends = |engine: &Engine| {
+            engine
+                .due
+                .iter()
+                .filter(|due| due.what == DueKind::PeriodEnd)
+                .count()
+        };
+        assert_eq!((queued_ends(&engine), engine.period_ends.len()), (0, 3));
+        assert_eq!(engine.queued_clock_work(), 3);
+        engine.drain_ledger();
+        // 2025's reviews keep everyone silver; 2026's wait, one a member.
+        engine.advance_to(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+        assert!(engine.drain_ledger().is_empty());
+        assert_eq!((queued_ends(&engine), engine.period_ends.len()), (0, 3));
+        let next = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+        engine.advance_to(next);
+        let drops: Vec<_> = engine
+            .drain_ledger()
+            .into_iter()
+            .map(|e| (e.member.to_string(), e.kind, e.time, e.tier))
+            .collect();
+        let drop = |m: &str| (m.to_string(), EntryKind::TierChange, next, Some(0));
+        assert_eq!(drops, [drop("cat"), drop("bob"), drop("ann")]);
     }
 
     /// A change to the buckets of member `0`, `1` or `2` (each with one

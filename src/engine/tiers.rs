@@ -252,6 +252,16 @@ impl Engine<'_> {
     }
 }
 
+/// Whether every member's tier periods end at the same instants (a
+/// calendar window's, or a rolling window's month ends), so their period
+/// ends wait together (`period_ends`) rather than a queued item each.
+fn shared_period_ends(program: &Program) -> bool {
+    matches!(
+        program.tiers.as_ref().map(|t| t.window),
+        Some(Window::Calendar(..) | Window::Rolling(_)) | None
+    )
+}
+
 /// The end of `member`'s current tier period, if the program has tiers.
 pub(super) fn period_end_of(program: &Program, member: &Member) -> Option<DateTime<Utc>> {
     program.tiers.as_ref()?;
@@ -320,8 +330,13 @@ fn measures_scope<'a>(measures: &'a [Decimal], local: chrono::NaiveDateTime) -> 
 impl Engine<'_> {
     /// Queues member `m`'s period end at `at`, the one current from now on.
     pub(super) fn schedule_period_end(&mut self, m: usize, at: DateTime<Utc>) {
-        self.schedule(at, m, DueKind::PeriodEnd);
+        self.seq += 1;
         let seq = self.seq;
+        if shared_period_ends(self.program) {
+            self.period_ends.add(at, super::slot32(m), seq);
+        } else {
+            self.queue(at, m, seq, DueKind::PeriodEnd);
+        }
         if let Some(member) = self.members.get_mut(m) {
             member.period_end_seq = seq;
         }
