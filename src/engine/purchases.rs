@@ -920,7 +920,7 @@ pub(super) mod tests {
                 awarded: Decimal::from(60),
                 reversed: Decimal::ZERO,
                 expired: Decimal::ZERO,
-                bucket: Some(1_234_567),
+                bucket: Some(3),
                 rounding: Rounding::Down,
                 shares: None,
             }]
@@ -936,7 +936,9 @@ pub(super) mod tests {
         let closes = at + chrono::TimeDelta::days(365);
         purchases.keep(MEMBER, &format!("{MEMBER}-12"), Some(closes), &purchase);
         // What is zero or empty takes no byte: its flag says so.
-        let award = 1 + 1 + 1 + 2 + 3; // flags, points, rule, 60, bucket
+        // A whole number of points takes no byte of sign and scale; a
+        // bucket is numbered among its member's.
+        let award = 1 + 1 + 1 + 1 + 1; // flags, points, rule, 60, bucket 3
         let expected = 1 // the record's length
             + 5 // the time: whole seconds
             + 2 // the close a year on: its days from the time
