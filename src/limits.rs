@@ -17,6 +17,11 @@ pub const MOST_THREADS: u16 = 256;
 /// of their memory.
 pub const MOST_POINTS_TYPES: usize = 1 << 16;
 
+/// The most tiers a program may declare: 65,536, far more than a program
+/// has (most have three to five), so that a member keeps its tier and its
+/// floor in two bytes each.
+pub const MOST_TIERS: usize = 1 << 16;
+
 /// The most members (and pool accounts) one engine holds: 2^32, more than
 /// a machine holds (each takes a few hundred bytes: over a terabyte), so
 /// that queued clock work (`engine::Due`) and the index of members' ids

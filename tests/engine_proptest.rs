@@ -358,7 +358,7 @@ fn run_in(program: &Program, events: &str, order: Order) -> Run {
     for member in engine.members() {
         let entry = per_member.entry(member.id.to_string()).or_default();
         entry.1 = member.wallets.iter().map(|w| w.balance()).collect();
-        entry.2 = member.tier;
+        entry.2 = member.tier();
     }
     // The balance equation, for every member and points type.
     for member in engine.members() {

@@ -182,7 +182,7 @@ fn members_balances_and_tiers_are_carried() {
             let tier = program
                 .tiers
                 .as_ref()
-                .map_or(String::new(), |t| t.tiers[opened.tier].name.clone());
+                .map_or(String::new(), |t| t.tiers[opened.tier()].name.clone());
             assert_eq!(tier, member["tier"], "{name} {id}");
             for (p, points) in program.points.iter().enumerate() {
                 let wallet = &opened.wallets[p];

@@ -192,3 +192,36 @@ fn a_program_with_more_points_types_than_the_most_is_refused_at_the_first_past_i
             .map(|e| e.into_iter().take(3).collect::<Vec<_>>())
     );
 }
+
+#[test]
+fn a_program_with_more_tiers_than_the_most_is_refused_at_the_first_past_it() {
+    let mut source = String::from(
+        "program \"Many\" {\n  currency USD\n  timezone \"UTC\"\n}\n\
+         points pts {\n  value 0.01 USD\n}\n\
+         rule base {\n  on purchase\n  earn 1 pts per 1 USD of amount\n}\n\
+         tiers by pts earned over calendar year {\n  tier t0 from start\n",
+    );
+    for t in 1..=loyalty::limits::MOST_TIERS {
+        source.push_str(&format!("  tier t{t} from {t}\n"));
+    }
+    let fewer = source.clone();
+    source.push_str("}\n");
+    let errors = loyalty::compile::compile(&source).err().unwrap();
+    let too_many: Vec<_> = errors.iter().filter(|d| d.code == "too-long").collect();
+    assert_eq!(too_many.len(), 1, "{too_many:?}");
+    assert!(
+        too_many[0].message.contains("`t65536`"),
+        "{}",
+        too_many[0].message
+    );
+    // One fewer is a program like any other.
+    let last = fewer.rfind("  tier t65536").unwrap();
+    let fewer = loyalty::compile::compile(&format!("{}}}\n", &fewer[..last]));
+    assert!(
+        fewer.is_ok(),
+        "{:?}",
+        fewer
+            .err()
+            .map(|e| e.into_iter().take(3).collect::<Vec<_>>())
+    );
+}

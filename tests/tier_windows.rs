@@ -143,7 +143,7 @@ fn a_member_whose_reviews_can_change_nothing_has_none_queued_until_its_next_even
                  e1,2024-06-01 09:00,ann,enroll,
                  e2,2025-03-15 10:00,ann,purchase,1200";
     let engine = engine_after(&program, quiet, "2026-04-30");
-    assert_eq!(engine.member("ann").unwrap().tier, 0);
+    assert_eq!(engine.member("ann").unwrap().tier(), 0);
     // Nothing queued: moving the clock a millennium does no work.
     assert_eq!(engine.queued_clock_work(), 0);
     // Her next purchase, 30 years on, queues the review of its tier year

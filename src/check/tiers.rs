@@ -28,10 +28,27 @@ pub fn check_tiers(file: &File, symbols: &Symbols, checker: &mut Checker) {
     let mut first = true;
     let (mut upgrade, mut downgrade, mut matched) = (None::<Span>, None::<Span>, None::<Span>);
     let mut rolled = std::collections::BTreeSet::new();
+    let mut declared = 0;
     for stmt in &tiers.stmts {
         match &stmt.node {
             TierStmt::Measure { source, .. } => check_source(source, symbols, checker),
             TierStmt::Tier(tier) => {
+                if declared == crate::limits::MOST_TIERS {
+                    checker.report(
+                        Diagnostic::error(
+                            "too-long",
+                            tier.name.span,
+                            format!(
+                                "tier `{}` is one more than the {} a program may declare",
+                                tier.name.node,
+                                crate::limits::MOST_TIERS
+                            ),
+                        )
+                        .with_label("one too many")
+                        .with_help("most programs have three to five tiers"),
+                    );
+                }
+                declared += 1;
                 check_tier(tier, tiers, symbols, first, previous, &earned, checker);
                 first = false;
                 if let Threshold::Values(values) = &tier.qualify {

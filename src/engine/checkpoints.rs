@@ -115,7 +115,7 @@ impl Opening {
     fn of(member: &Member, tiers: bool) -> Opening {
         Opening {
             balances: member.wallets.iter().map(Wallet::balance).collect(),
-            tier: tiers.then_some(member.tier),
+            tier: tiers.then_some(member.tier()),
         }
     }
 

@@ -26,9 +26,9 @@ pub struct Member {
     pub enrolled_on: NaiveDate,
     /// The member's profile fields, by their place in the program's `member` block.
     pub attributes: Box<[Value]>,
-    pub tier: TierRank,
+    tier: u16,
     /// The lowest tier the member can fall to (lifetime status).
-    pub floor: TierRank,
+    floor: u16,
     /// Whether a purchase of the member's was applied (`first purchase`).
     pub purchased: bool,
     /// No tier review is queued: every review would change nothing until
@@ -44,8 +44,9 @@ pub struct Member {
     /// How many tier periods began after the first: which one a purchase
     /// counted in (a qualification year begun at an upgrade starts at the
     /// very instant of the purchase that made it, which belongs to the
-    /// year before).
-    pub periods: u64,
+    /// year before). A period is a day at least, and events are dated in
+    /// the years 0000 to 9999: a few million periods, in four bytes.
+    pub periods: u32,
     /// How many buckets were made for the member: the id of the last
     /// (`Member::next_bucket_id`).
     buckets_made: u64,
@@ -153,12 +154,32 @@ impl Member {
         }
     }
 
+    /// The member's tier.
+    pub fn tier(&self) -> TierRank {
+        usize::from(self.tier)
+    }
+
+    /// Moves the member to tier `tier`.
+    pub fn set_tier(&mut self, tier: TierRank) {
+        self.tier = rank16(tier);
+    }
+
+    /// The lowest tier the member can fall to (lifetime status).
+    pub fn floor(&self) -> TierRank {
+        usize::from(self.floor)
+    }
+
+    /// Raises the member's floor to tier `tier`.
+    pub fn set_floor(&mut self, tier: TierRank) {
+        self.floor = rank16(tier);
+    }
+
     /// The lowest tier a review at `at` may leave the member in: lifetime
     /// status, or a status match that has not lapsed, whichever is higher.
     pub fn floor_at(&self, at: DateTime<Utc>) -> TierRank {
         self.status_match()
             .filter(|held| at < held.lapses)
-            .map_or(self.floor, |held| held.tier.max(self.floor))
+            .map_or(self.floor(), |held| held.tier.max(self.floor()))
     }
 
     /// The id of a new bucket of the member's. Ids are the member's own:
@@ -434,6 +455,13 @@ fn index(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
+/// A tier's rank as a member keeps it, in two bytes: a program declares
+/// at most `limits::MOST_TIERS` tiers (the checker refuses more).
+fn rank16(tier: TierRank) -> u16 {
+    const _: () = assert!(crate::limits::MOST_TIERS <= 1 << 16);
+    u16::try_from(tier).unwrap_or(u16::MAX)
+}
+
 /// A member's holding of one points type: what every wallet uses inline
 /// (80 bytes), what some points types use in an allocation of their own
 /// (`Activity`), what few wallets use out of line (`RareWallet`).
@@ -484,7 +512,7 @@ pub struct Wallet {
 // is a decision, not an accident (docs/performance.md's memory model).
 #[cfg(target_pointer_width = "64")]
 const _: () = {
-    assert!(std::mem::size_of::<Member>() == 208);
+    assert!(std::mem::size_of::<Member>() == 192);
     assert!(std::mem::size_of::<Wallet>() == 80);
     assert!(std::mem::size_of::<(CounterKey, Decimal)>() == 24);
 };

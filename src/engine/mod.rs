@@ -1322,7 +1322,7 @@ impl<'p> Engine<'p> {
                         Refusal::new(RejectClass::UnknownName, format!("unknown reward `{name}`"))
                     })?;
                 // The member's tier may have a price of its own.
-                let tier = self.members.get(m).map(|member| member.tier);
+                let tier = self.members.get(m).map(Member::tier);
                 let price = reward
                     .tier_prices
                     .iter()
@@ -1434,11 +1434,11 @@ impl<'p> Engine<'p> {
                 Refusal::new(RejectClass::UnknownName, format!("unknown perk `{name}`"))
             })?;
         let member = self.members.get_mut(m).ok_or_else(unknown_member)?;
-        if !perk.tiers.contains(&member.tier) {
+        if !perk.tiers.contains(&member.tier()) {
             let tier = program
                 .tiers
                 .as_ref()
-                .and_then(|t| t.tiers.get(member.tier))
+                .and_then(|t| t.tiers.get(member.tier()))
                 .map_or("no tier", |t| t.name.as_str());
             return Err(Refusal::new(
                 RejectClass::NotAllowed,

@@ -59,7 +59,7 @@ impl Engine<'_> {
         let m = self.add_slot(&opening.member, opening.enrolled, missing);
         if program.tiers.is_some() {
             let next = self.members.get_mut(m).map(|member| {
-                member.tier = opening.tier;
+                member.set_tier(opening.tier);
                 member.period_started = as_of;
                 next_period_end(program, as_of, member)
             });

@@ -86,7 +86,7 @@ impl Engine<'_> {
         let scope = Scope {
             fields: &event.fields,
             attributes: &member.attributes,
-            tier: moved.map_or(member.tier, |(_, to)| to),
+            tier: moved.map_or(member.tier(), |(_, to)| to),
             local,
             enrolled: member.enrolled_on,
             balances: &balances,
@@ -325,7 +325,7 @@ impl Engine<'_> {
                     limited,
                     measures: contributions,
                     time: event.time,
-                    period: member.periods,
+                    period: u64::from(member.periods),
                 };
                 member
                     .purchases

@@ -135,7 +135,7 @@ pub fn take_back_measures(
             None => None,
         })
         .collect();
-    let in_this_period = purchase.period == member.periods;
+    let in_this_period = purchase.period == u64::from(member.periods);
     if matches!(tiers.window, Window::Rolling(_)) || in_this_period {
         add_to_window(member, tiers, &taken, purchase.time);
     }
@@ -172,7 +172,7 @@ fn reviews_idle(tiers: &Tiers, member: &Member, measures: &[Decimal]) -> bool {
     let upgrades_at_review = !tiers.upgrade_immediately;
     let measures_matter = upgrades_at_review || tiers.rollover.iter().any(Option::is_some);
     let when_tier = tiers.tiers.iter().any(|t| t.values.is_none());
-    member.tier == member.floor
+    member.tier() == member.floor()
         && member.pending_downgrade().is_none()
         && !(upgrades_at_review && when_tier)
         && (!measures_matter || measures.iter().all(Decimal::is_zero))
@@ -237,10 +237,10 @@ impl Engine<'_> {
                 let measures: Vec<Decimal> = current_measures(member, program, at);
                 let scope = measures_scope(&measures, calendar::local(program.timezone, at));
                 let to = pending
-                    .unwrap_or_else(|| review(tiers, member.tier, member.floor_at(at), &scope).0);
-                (to < member.tier).then(|| Projected {
+                    .unwrap_or_else(|| review(tiers, member.tier(), member.floor_at(at), &scope).0);
+                (to < member.tier()).then(|| Projected {
                     member: member.id.to_string(),
-                    tier: member.tier,
+                    tier: member.tier(),
                     to,
                     at,
                     measures: measures.clone(),
@@ -388,14 +388,14 @@ impl Engine<'_> {
                 .get(lifetime.points.index())
                 .and_then(Wallet::activity)
                 .map_or(Decimal::ZERO, |activity| activity.lifetime_earned);
-            if earned >= lifetime.threshold && member.floor < lifetime.tier {
-                member.floor = lifetime.tier;
+            if earned >= lifetime.threshold && member.floor() < lifetime.tier {
+                member.set_floor(lifetime.tier);
             }
         }
         let measures: SmallVec<[Decimal; 4]> = current_measures(member, program, now);
         let scope = measures_scope(&measures, calendar::local(program.timezone, now));
-        let current = member.tier;
-        let mut target = member.floor.max(current);
+        let current = member.tier();
+        let mut target = member.floor().max(current);
         if tiers.upgrade_immediately {
             target = target.max(qualified(tiers, &scope));
         }
@@ -405,7 +405,7 @@ impl Engine<'_> {
             member.rare_mut().pending_downgrade = None;
         }
         if target > current {
-            let why = if target == member.floor && qualified(tiers, &scope) < target {
+            let why = if target == member.floor() && qualified(tiers, &scope) < target {
                 "lifetime status"
             } else {
                 "threshold reached"
@@ -428,10 +428,10 @@ impl Engine<'_> {
         };
         let measures: SmallVec<[Decimal; 4]> = current_measures(member, program, at);
         let scope = measures_scope(&measures, calendar::local(program.timezone, at));
-        let current = member.tier;
+        let current = member.tier();
         let reached = qualified(tiers, &scope);
         let (target, grace) = review(tiers, current, member.floor_at(at), &scope);
-        let unmatched = review(tiers, current, member.floor, &scope).0;
+        let unmatched = review(tiers, current, member.floor(), &scope).0;
         let waiting = member.pending_downgrade();
         self.explain_held(m, at, unmatched, target);
         match grace.map(|g| calendar::after(program.timezone, at, g)) {
@@ -518,7 +518,7 @@ impl Engine<'_> {
             }
         }
         member.period_started = at;
-        member.periods += 1;
+        member.periods = member.periods.saturating_add(1);
         let next = next_period_end(program, at, member);
         let idle = reviews_idle(
             tiers,
@@ -560,7 +560,7 @@ impl Engine<'_> {
                 break;
             }
             member.period_started = end;
-            member.periods += 1;
+            member.periods = member.periods.saturating_add(1);
         }
         let next = next_period_end(program, member.period_started, member);
         self.schedule_period_end(m, next);
@@ -578,9 +578,9 @@ impl Engine<'_> {
         };
         // Lifetime status reached during the grace is a floor too, and so
         // is a status match that holds at its end.
-        let unmatched = target.max(member.floor);
+        let unmatched = target.max(member.floor());
         let target = target.max(member.floor_at(at));
-        let tier = member.tier;
+        let tier = member.tier();
         self.explain_held(m, at, unmatched, target);
         if target < tier {
             self.set_tier(m, target, at, "not requalified, after grace");
@@ -645,7 +645,7 @@ impl Engine<'_> {
             reason: set.reason.as_str().into(),
             until: set.until,
         });
-        if rank > member.tier {
+        if rank > member.tier() {
             let why = format!("status match: {}, until {}", set.reason, set.until);
             self.set_tier(m, rank, now, &why);
         }
@@ -678,8 +678,8 @@ impl Engine<'_> {
         let Some(member) = self.members.get_mut(m) else {
             return;
         };
-        let from = member.tier;
-        member.tier = to;
+        let from = member.tier();
+        member.set_tier(to);
         let name = |rank: TierRank| tiers.tiers.get(rank).map_or("?", |t| t.name.as_str());
         let note = format!("{} → {} ({why})", name(from), name(to));
         let entry = self.record(m, EntryKind::TierChange, at, None, Decimal::ZERO);

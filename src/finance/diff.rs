@@ -79,7 +79,7 @@ impl MemberOutcome {
                 program
                     .tiers
                     .as_ref()
-                    .and_then(|t| t.tiers.get(m.tier))
+                    .and_then(|t| t.tiers.get(m.tier()))
                     .map(|t| t.name.clone())
             }),
             issued: by_type(&|w| w.totals().map_or(Decimal::ZERO, |t| t.issued)),

@@ -306,7 +306,7 @@ fn member_row(program: &Program, member: &Member, now: DateTime<Utc>) -> Vec<Str
     let tier = program
         .tiers
         .as_ref()
-        .and_then(|t| t.tiers.get(member.tier))
+        .and_then(|t| t.tiers.get(member.tier()))
         .map_or(String::new(), |t| t.name.clone());
     let mut row = vec![member.id.to_string(), tier];
     for wallet in &member.wallets {

@@ -53,7 +53,7 @@ pub fn write_state<W: Write>(engine: &Engine, as_of: DateTime<Utc>, out: W) -> c
         let tier = program
             .tiers
             .as_ref()
-            .and_then(|t| t.tiers.get(member.tier))
+            .and_then(|t| t.tiers.get(member.tier()))
             .map_or(String::new(), |t| t.name.clone());
         let mut row = |points: &str, amount: String, dates: [String; 3]| {
             let [earned, spendable, expires] = dates;

@@ -335,7 +335,7 @@ impl Shard<'_> {
                         let key = self.engine.counter_key(Counter::PerkUsed(p.perk, period));
                         state.counted(key) >= Decimal::from(limit.count)
                     });
-                    perk.tiers.contains(&state.tier) && !used_up
+                    perk.tiers.contains(&state.tier()) && !used_up
                 })
             })
             .map(|p| p.perk)

@@ -576,7 +576,7 @@ impl<'a> Context<'a> {
                 tier: program
                     .tiers
                     .as_ref()
-                    .and_then(|t| t.tiers.get(member.tier))
+                    .and_then(|t| t.tiers.get(member.tier()))
                     .map(|t| t.name.clone()),
             })
             .collect();

@@ -591,7 +591,7 @@ fn member_state(
     let tier = program
         .tiers
         .as_ref()
-        .map(|t| t.tiers[m.tier].name.clone())
+        .map(|t| t.tiers[m.tier()].name.clone())
         .unwrap_or_default();
     let names = program.points.iter().map(|p| p.name.clone());
     for (p, wallet) in m.wallets.iter().enumerate() {
