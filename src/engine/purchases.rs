@@ -380,6 +380,9 @@ const REVERSED: u8 = 1 << 3;
 const EXPIRED: u8 = 1 << 4;
 const BUCKET: u8 = 1 << 5;
 const SHARES: u8 = 1 << 6;
+/// The award's rule and points type are in one byte, a nibble each: both
+/// are under 16, as in most programs (a byte less an award).
+const SMALL_IDS: u8 = 1 << 7;
 
 /// The decimal `pack` wrote if it is `there`, else the zero it left out.
 fn decimal_or_zero(reader: &mut Reader, there: bool) -> Option<Decimal> {
@@ -514,19 +517,28 @@ impl Purchase {
 
 impl PurchaseAward {
     /// Appends the award to `out`: which parts are there and its rounding
-    /// in a byte, its points type, then those parts.
+    /// in a byte, its points type and rule (in one byte if both are under
+    /// 16), then those parts.
     fn pack(&self, out: &mut Vec<u8>) {
         let rounding = ROUNDINGS.iter().position(|r| *r == self.rounding);
+        let points = self.points.index();
+        let small = self.rule.filter(|rule| rule.index() < 16 && points < 16);
         let flags = rounding.unwrap_or_default() as u8
             | flag(self.rule.is_some(), RULE)
             | flag(!is_plain_zero(self.reversed), REVERSED)
             | flag(!is_plain_zero(self.expired), EXPIRED)
             | flag(self.bucket.is_some(), BUCKET)
-            | flag(self.shares.is_some(), SHARES);
+            | flag(self.shares.is_some(), SHARES)
+            | flag(small.is_some(), SMALL_IDS);
         out.push(flags);
-        packed::number(self.points.index(), out);
-        if let Some(rule) = self.rule {
-            packed::number(rule.index(), out);
+        match (small, self.rule) {
+            (Some(rule), _) => out.push((rule.index() << 4 | points) as u8),
+            (None, rule) => {
+                packed::number(points, out);
+                if let Some(rule) = rule {
+                    packed::number(rule.index(), out);
+                }
+            }
         }
         packed::decimal(self.awarded, out);
         if flags & REVERSED != 0 {
@@ -554,14 +566,23 @@ impl PurchaseAward {
     fn unpack(reader: &mut Reader) -> Option<PurchaseAward> {
         let [flags] = reader.take::<1>()?;
         let there = |wanted: u8| flags & wanted != 0;
+        let (points, rule) = if there(SMALL_IDS) {
+            let [ids] = reader.take::<1>()?;
+            (usize::from(ids & 0xf), Some(RuleId(usize::from(ids >> 4))))
+        } else {
+            let points = reader.number()?;
+            (
+                points,
+                there(RULE).then(|| reader.number().map(RuleId)).flatten(),
+            )
+        };
+        if there(RULE) != rule.is_some() {
+            return None;
+        }
         Some(PurchaseAward {
             rounding: *ROUNDINGS.get(usize::from(flags & 0b11))?,
-            points: PointsId(reader.number()?),
-            rule: if there(RULE) {
-                Some(RuleId(reader.number()?))
-            } else {
-                None
-            },
+            points: PointsId(points),
+            rule,
             awarded: reader.decimal()?,
             reversed: decimal_or_zero(reader, there(REVERSED))?,
             expired: decimal_or_zero(reader, there(EXPIRED))?,
@@ -634,7 +655,12 @@ pub(super) mod tests {
                 })
             });
         (
-            (0usize..3, prop::option::of(0usize..400)),
+            // Points types and rules on either side of 16, where the two
+            // stop sharing a byte.
+            (
+                prop_oneof![0usize..3, 14usize..18],
+                prop::option::of(prop_oneof![0usize..20, 0usize..400]),
+            ),
             (decimal(), decimal(), decimal()),
             // Few buckets, so that awards of several purchases share one.
             prop::option::of(prop_oneof![0u64..6, Just(u64::MAX)]),
@@ -938,7 +964,7 @@ pub(super) mod tests {
         // What is zero or empty takes no byte: its flag says so.
         // A whole number of points takes no byte of sign and scale; a
         // bucket is numbered among its member's.
-        let award = 1 + 1 + 1 + 1 + 1; // flags, points, rule, 60, bucket 3
+        let award = 1 + 1 + 1 + 1; // flags, points and rule, 60, bucket 3
         let expected = 1 // the record's length
             + 5 // the time: whole seconds
             + 2 // the close a year on: its days from the time
