@@ -128,19 +128,26 @@ impl Bucket {
 }
 
 impl Bucket<Stamp> {
-    /// Its record: its length in a byte, then clock work, id and release as
-    /// varints (`packed`), its expiry and earn time as seconds from the
-    /// release, its amount, and its length again (so the list reads from
-    /// either end). Made on the stack, so that the list it joins grows by
-    /// its length exactly.
+    /// Its record: its length in a byte, then clock work, id (doubled, plus
+    /// one if the bucket is plain) and release as varints (`packed`), its
+    /// expiry and earn time as seconds from the release unless it is plain,
+    /// its amount, and its length again (so the list reads from either
+    /// end). A plain bucket never expires by date and was spendable when
+    /// earned, as every bucket of points that expire by inactivity or
+    /// never (the airline's miles): two bytes less. Ids are a member's
+    /// count of its buckets, far below 2^63. Made on the stack, so that
+    /// the list it joins grows by its length exactly.
     fn record(&self) -> OneRecord {
         let mut out = OneRecord::new();
         out.push(0);
+        let plain = self.expires_at.is_none() && self.earned_at == self.available_at;
         packed::word(self.work, &mut out);
-        packed::word(self.id, &mut out);
+        packed::word(self.id << 1 | u64::from(plain), &mut out);
         packed::stamp(self.available_at.seconds, self.available_at.nanos, &mut out);
-        after(self.available_at, self.expires_at, &mut out);
-        after(self.available_at, Some(self.earned_at), &mut out);
+        if !plain {
+            after(self.available_at, self.expires_at, &mut out);
+            after(self.available_at, Some(self.earned_at), &mut out);
+        }
         packed::decimal(self.amount, &mut out);
         let len = u8::try_from(out.len() - 1).unwrap_or(u8::MAX);
         out.push(len);
@@ -293,36 +300,51 @@ impl<'a> Record<'a> {
         self.body.first().is_some_and(|byte| byte & 1 == 1)
     }
 
-    /// Its bucket's id: its second number.
+    /// Its bucket's id: its second number, halved.
     fn id(&self) -> Option<u64> {
         let mut reader = Reader(self.body);
         reader.word()?;
-        reader.word()
+        Some(reader.word()? >> 1)
     }
 
     /// What its bucket's clock work depends on, with instants as stamps,
     /// and a reader at its earn time.
     fn due(&self) -> Option<(Due<Stamp>, Reader<'a>)> {
+        self.due_and_plain().map(|(due, reader, _)| (due, reader))
+    }
+
+    /// What `due` gives, and whether the bucket is plain (its earn time is
+    /// its release, and is not in the record).
+    fn due_and_plain(&self) -> Option<(Due<Stamp>, Reader<'a>, bool)> {
         let mut reader = Reader(self.body);
         let work = reader.word()?;
         let id = reader.word()?;
+        let plain = id & 1 == 1;
         let (seconds, nanos) = reader.stamp()?;
         let available_at = Stamp { seconds, nanos };
-        let expires_at = read_after(&mut reader, available_at)?;
+        let expires_at = if plain {
+            None
+        } else {
+            read_after(&mut reader, available_at)?
+        };
         let due = Due {
-            id,
+            id: id >> 1,
             work,
             available_at,
             expires_at,
         };
-        Some((due, reader))
+        Some((due, reader, plain))
     }
 
     /// Its bucket but its amount, with instants as stamps, and a reader at
     /// its amount.
     fn dates(&self) -> Option<(Bucket<Stamp>, Reader<'a>)> {
-        let (due, mut reader) = self.due()?;
-        let earned_at = read_after(&mut reader, due.available_at)??;
+        let (due, mut reader, plain) = self.due_and_plain()?;
+        let earned_at = if plain {
+            due.available_at
+        } else {
+            read_after(&mut reader, due.available_at)??
+        };
         let bucket = Bucket {
             id: due.id,
             amount: Decimal::ZERO,
@@ -727,15 +749,23 @@ mod tests {
         prop_oneof![few, instant()]
     }
 
-    /// Buckets whose dates and scheduling orders often tie.
+    /// Buckets whose dates and scheduling orders often tie, plain ones
+    /// (earned at their release, never expiring) among them; their ids
+    /// are under 2^63, as a member's count of its buckets is.
     fn bucket() -> impl Strategy<Value = Bucket> {
         (
-            (any::<u64>(), decimal(), day()),
+            (
+                prop_oneof![0u64..8, 0u64..1 << 63],
+                decimal(),
+                day(),
+                any::<bool>(),
+            ),
             (day(), prop::option::of(day())),
             (prop_oneof![0u64..8, 0u64..1 << 62], any::<bool>()),
         )
             .prop_map(
-                |((id, amount, earned_at), (available_at, expires_at), work)| {
+                |((id, amount, earned_at, at_release), (available_at, expires_at), work)| {
+                    let earned_at = if at_release { available_at } else { earned_at };
                     let mut bucket = Bucket::new(id, amount, earned_at, available_at, expires_at);
                     bucket.set_work(work.0, work.1);
                     bucket
@@ -967,8 +997,9 @@ mod tests {
     #[test]
     fn the_longest_record_fits_its_length_bytes() {
         let far = DateTime::<Utc>::MAX_UTC;
+        // The longest id: a member's count of its buckets is under 2^63.
         let mut bucket = Bucket::new(
-            u64::MAX,
+            u64::MAX >> 1,
             Decimal::MIN,
             DateTime::<Utc>::MIN_UTC,
             far,
@@ -990,5 +1021,26 @@ mod tests {
         // Lengths 2, work 4, id 4, release 5, expiry 2 (366 days on),
         // earn time 1, amount 3.
         assert_eq!(record_of(&bucket).len(), 21);
+    }
+
+    #[test]
+    fn a_plain_award_leaves_out_its_expiry_and_earn_time() {
+        let earned = DateTime::<Utc>::from_timestamp(1_740_000_000, 0).unwrap();
+        let miles = Bucket::new(3, Decimal::from(617), earned, earned, None);
+        // Lengths 2, work 1, id and plain 1, release 5, amount 2.
+        assert_eq!(record_of(&miles).len(), 11);
+        let buckets = Buckets {
+            bytes: record_of(&miles).to_vec(),
+        };
+        assert_eq!(buckets.iter().collect::<Vec<_>>(), [miles]);
+        // Earned a second before its release, it is not plain.
+        let pending = Bucket::new(
+            3,
+            Decimal::from(617),
+            earned,
+            earned + chrono::Duration::seconds(1),
+            None,
+        );
+        assert_eq!(record_of(&pending).len(), 13);
     }
 }
