@@ -167,23 +167,21 @@ fn a_stream_that_cannot_fit_in_memory_is_refused_with_its_estimate() {
     assert!(!out.exists());
 }
 
-#[test]
-fn a_program_with_more_points_types_than_the_most_is_refused_at_the_first_past_it() {
-    let mut source = String::from("program \"Many\" {\n  currency USD\n  timezone \"UTC\"\n}\n");
-    for p in 0..=loyalty::limits::MOST_POINTS_TYPES {
-        source.push_str(&format!("points p{p} {{\n  value 0.01 USD\n}}\n"));
-    }
-    let errors = loyalty::compile::compile(&source).err().unwrap();
+/// A program of `before`, `last` and `end` declares one more than the
+/// most in `last`: it is refused with one `too-long` error naming `name`,
+/// and without `last` it is a program like any other.
+fn one_past_the_most_is_refused(before: &str, last: &str, end: &str, name: &str) {
+    let errors = loyalty::compile::compile(&format!("{before}{last}{end}"))
+        .err()
+        .unwrap();
     let too_many: Vec<_> = errors.iter().filter(|d| d.code == "too-long").collect();
     assert_eq!(too_many.len(), 1, "{too_many:?}");
     assert!(
-        too_many[0].message.contains("`p65536`"),
+        too_many[0].message.contains(name),
         "{}",
         too_many[0].message
     );
-    // One fewer is a program like any other.
-    let last = source.rfind("points p65536").unwrap();
-    let fewer = loyalty::compile::compile(&source[..last]);
+    let fewer = loyalty::compile::compile(&format!("{before}{end}"));
     assert!(
         fewer.is_ok(),
         "{:?}",
@@ -194,6 +192,16 @@ fn a_program_with_more_points_types_than_the_most_is_refused_at_the_first_past_i
 }
 
 #[test]
+fn a_program_with_more_points_types_than_the_most_is_refused_at_the_first_past_it() {
+    let mut source = String::from("program \"Many\" {\n  currency USD\n  timezone \"UTC\"\n}\n");
+    for p in 0..loyalty::limits::MOST_POINTS_TYPES {
+        source.push_str(&format!("points p{p} {{\n  value 0.01 USD\n}}\n"));
+    }
+    let last = "points p65536 {\n  value 0.01 USD\n}\n";
+    one_past_the_most_is_refused(&source, last, "", "`p65536`");
+}
+
+#[test]
 fn a_program_with_more_tiers_than_the_most_is_refused_at_the_first_past_it() {
     let mut source = String::from(
         "program \"Many\" {\n  currency USD\n  timezone \"UTC\"\n}\n\
@@ -201,27 +209,8 @@ fn a_program_with_more_tiers_than_the_most_is_refused_at_the_first_past_it() {
          rule base {\n  on purchase\n  earn 1 pts per 1 USD of amount\n}\n\
          tiers by pts earned over calendar year {\n  tier t0 from start\n",
     );
-    for t in 1..=loyalty::limits::MOST_TIERS {
+    for t in 1..loyalty::limits::MOST_TIERS {
         source.push_str(&format!("  tier t{t} from {t}\n"));
     }
-    let fewer = source.clone();
-    source.push_str("}\n");
-    let errors = loyalty::compile::compile(&source).err().unwrap();
-    let too_many: Vec<_> = errors.iter().filter(|d| d.code == "too-long").collect();
-    assert_eq!(too_many.len(), 1, "{too_many:?}");
-    assert!(
-        too_many[0].message.contains("`t65536`"),
-        "{}",
-        too_many[0].message
-    );
-    // One fewer is a program like any other.
-    let last = fewer.rfind("  tier t65536").unwrap();
-    let fewer = loyalty::compile::compile(&format!("{}}}\n", &fewer[..last]));
-    assert!(
-        fewer.is_ok(),
-        "{:?}",
-        fewer
-            .err()
-            .map(|e| e.into_iter().take(3).collect::<Vec<_>>())
-    );
+    one_past_the_most_is_refused(&source, "  tier t65536 from 65536\n", "}\n", "`t65536`");
 }
