@@ -91,7 +91,9 @@ struct Due {
     what: DueKind,
 }
 
-// A million members queue two million of these (docs/performance.md).
+// A million members queue a million or more of these: an inactivity check
+// or bucket work each, besides what waits outside the queue (`period_ends`;
+// docs/performance.md).
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(std::mem::size_of::<Due>() == 40);
 
