@@ -267,18 +267,11 @@ impl<'a> Symbols<'a> {
                 Item::Points(points) => {
                     if checker.declare(&mut seen.points, "points type", &points.name) {
                         if symbols.points.len() == crate::limits::MOST_POINTS_TYPES {
-                            checker.report(
-                                Diagnostic::error(
-                                    "too-long",
-                                    points.name.span,
-                                    format!(
-                                        "points type `{}` is one more than the {} a program may declare",
-                                        points.name.node,
-                                        crate::limits::MOST_POINTS_TYPES
-                                    ),
-                                )
-                                .with_label("one too many")
-                                .with_help("a points type is a currency of the program: most programs have one or two"),
+                            checker.one_too_many(
+                                "points type",
+                                &points.name,
+                                crate::limits::MOST_POINTS_TYPES,
+                                "a points type is a currency of the program: most programs have one or two",
                             );
                         }
                         symbols.points.insert(&points.name.node, points);

@@ -173,6 +173,23 @@ impl Checker {
         );
     }
 
+    /// Reports `name`, a `kind` declared one more time than the `most` a
+    /// program may declare (`limits`).
+    fn one_too_many(&mut self, kind: &str, name: &Ident, most: usize, help: &str) {
+        self.report(
+            Diagnostic::error(
+                "too-long",
+                name.span,
+                format!(
+                    "{kind} `{}` is one more than the {most} a program may declare",
+                    name.node
+                ),
+            )
+            .with_label("one too many")
+            .with_help(help),
+        );
+    }
+
     /// Records a declared name; reports it if it was declared before.
     /// Returns whether the name was new.
     fn declare<'a>(

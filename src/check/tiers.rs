@@ -34,18 +34,11 @@ pub fn check_tiers(file: &File, symbols: &Symbols, checker: &mut Checker) {
             TierStmt::Measure { source, .. } => check_source(source, symbols, checker),
             TierStmt::Tier(tier) => {
                 if declared == crate::limits::MOST_TIERS {
-                    checker.report(
-                        Diagnostic::error(
-                            "too-long",
-                            tier.name.span,
-                            format!(
-                                "tier `{}` is one more than the {} a program may declare",
-                                tier.name.node,
-                                crate::limits::MOST_TIERS
-                            ),
-                        )
-                        .with_label("one too many")
-                        .with_help("most programs have three to five tiers"),
+                    checker.one_too_many(
+                        "tier",
+                        &tier.name,
+                        crate::limits::MOST_TIERS,
+                        "most programs have three to five tiers",
                     );
                 }
                 declared += 1;
