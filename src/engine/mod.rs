@@ -1869,14 +1869,31 @@ mod tests {
         assert_eq!(bob_after(ann + bob), (ids, alone));
     }
 
+    /// A program in UTC with bronze and silver (from 100 points earned)
+    /// over the calendar year, its tiers block ending with `moves`.
+    fn calendar_tiers(moves: &str) -> Program {
+        let source = format!(
+            "program \"T\" {{\n  currency USD\n  timezone \"UTC\"\n}}\n\
+             points pts {{\n}}\n\
+             tiers by pts earned over calendar year {{\n  tier bronze from start\n  \
+             tier silver from 100\n{moves}}}\n\
+             rule base {{\n  on purchase\n  earn 1 pts per 1 USD of amount\n}}\n"
+        );
+        crate::compile::compile(&source).expect("compiles").0
+    }
+
+    /// How many period ends wait in the clock queue.
+    fn queued_ends(engine: &Engine) -> usize {
+        engine
+            .due
+            .iter()
+            .filter(|due| due.what == DueKind::PeriodEnd)
+            .count()
+    }
+
     #[test]
     fn a_calendar_years_period_ends_wait_outside_the_queue_and_come_in_rank_order() {
-        let source = "program \"T\" {\n  currency USD\n  timezone \"UTC\"\n}\n\
-             points pts {\n}\n\
-             tiers by pts earned over calendar year {\n  tier bronze from start\n  \
-             tier silver from 100\n  upgrade immediately\n  downgrade at period end\n}\n\
-             rule base {\n  on purchase\n  earn 1 pts per 1 USD of amount\n}\n";
-        let program = crate::compile::compile(source).expect("compiles").0;
+        let program = calendar_tiers("  upgrade immediately\n  downgrade at period end\n");
         // Cat enrols first and Ann last; each reaches silver in 2025 only,
         // in the other order.
         let records = "e1,2025-01-02 09:00,cat,enroll,\ne2,2025-01-03 09:00,bob,enroll,\n\
@@ -1886,13 +1903,6 @@ mod tests {
         for event in events(&program, records) {
             engine.apply(&event).expect("applied");
         }
-        let queued_ends = |engine: &Engine| {
-            engine
-                .due
-                .iter()
-                .filter(|due| due.what == DueKind::PeriodEnd)
-                .count()
-        };
         assert_eq!((queued_ends(&engine), engine.period_ends.len()), (0, 3));
         assert_eq!(engine.queued_clock_work(), 3);
         engine.drain_ledger();
@@ -1909,6 +1919,43 @@ mod tests {
             .collect();
         let drop = |m: &str| (m.to_string(), EntryKind::TierChange, next, Some(0));
         assert_eq!(drops, [drop("cat"), drop("bob"), drop("ann")]);
+    }
+
+    #[test]
+    fn period_ends_scheduled_out_of_rank_order_still_come_in_it() {
+        let program = calendar_tiers("  upgrade at period end\n");
+        // Cat enrols first and Ann last, and nobody buys in 2025: the
+        // reviews at its end change nothing and pause. Buying in 2026 in
+        // the other order wakes them, so their 2026 ends are scheduled Ann's
+        // first and Cat's last, and must still come in the order they
+        // joined.
+        let records = "e1,2025-01-02 09:00,cat,enroll,\ne2,2025-01-03 09:00,bob,enroll,\n\
+                       e3,2025-01-04 09:00,ann,enroll,\n";
+        let mut engine = Engine::new(&program);
+        for event in events(&program, records) {
+            engine.apply(&event).expect("applied");
+        }
+        assert_eq!((queued_ends(&engine), engine.period_ends.len()), (0, 3));
+        assert_eq!(engine.queued_clock_work(), 3);
+        engine.advance_to(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+        assert_eq!((queued_ends(&engine), engine.period_ends.len()), (0, 0));
+        let purchases = "p1,2026-05-01 10:00,ann,purchase,150\n\
+                         p2,2026-05-02 10:00,bob,purchase,150\n\
+                         p3,2026-05-03 10:00,cat,purchase,150\n";
+        for event in events(&program, purchases) {
+            engine.apply(&event).expect("applied");
+        }
+        assert_eq!((queued_ends(&engine), engine.period_ends.len()), (0, 3));
+        engine.drain_ledger();
+        let next = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+        engine.advance_to(next);
+        let ups: Vec<_> = engine
+            .drain_ledger()
+            .into_iter()
+            .map(|e| (e.member.to_string(), e.kind, e.time, e.tier))
+            .collect();
+        let up = |m: &str| (m.to_string(), EntryKind::TierChange, next, Some(1));
+        assert_eq!(ups, [up("cat"), up("bob"), up("ann")]);
     }
 
     /// A change to the buckets of member `0`, `1` or `2` (each with one
