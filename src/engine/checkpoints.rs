@@ -43,8 +43,7 @@ pub(super) struct Checkpoint {
 impl Checkpoint {
     /// What `scratch`, advanced to `at`, holds.
     pub(super) fn of(mut scratch: Engine<'_>, at: DateTime<Utc>) -> Checkpoint {
-        scratch.queue_period_ends(None);
-        let mut dues = scratch.due.into_all();
+        let mut dues = scratch.take_all_dues();
         dues.shrink_to_fit();
         Checkpoint {
             at,

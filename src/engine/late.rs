@@ -564,8 +564,7 @@ impl<'p> Engine<'p> {
     /// totals); returns, for each of its slots, the slot here (a member or
     /// pool it made first is added).
     fn adopt(&mut self, mut scratch: Engine<'p>, replaced: Option<Vec<Totals>>) -> Vec<usize> {
-        // Its waiting period ends join its queue, which joins this one.
-        scratch.queue_period_ends(None);
+        let dues = scratch.take_all_dues();
         let map: Vec<usize> = scratch
             .members
             .iter()
@@ -628,7 +627,7 @@ impl<'p> Engine<'p> {
                 *generation = generation.wrapping_add(1);
             }
         }
-        self.take_dues(scratch.due.into_all().into_iter(), scratch.seq, &map);
+        self.take_dues(dues.into_iter(), scratch.seq, &map);
         map
     }
 

@@ -875,6 +875,14 @@ impl<'p> Engine<'p> {
         }
     }
 
+    /// Every piece of clock work still to do, the period ends waiting for
+    /// their day among it, in no particular order, taken out of this engine:
+    /// what another takes over (`take_dues`) with its members.
+    fn take_all_dues(&mut self) -> Vec<Due> {
+        self.queue_period_ends(None);
+        std::mem::take(&mut self.due).into_all()
+    }
+
     /// Queues clock work in scheduling order `seq`, taken before.
     fn queue(&mut self, at: DateTime<Utc>, member: usize, seq: u64, what: DueKind) {
         let generation = self.generation(member);
@@ -969,16 +977,11 @@ impl<'p> Engine<'p> {
         let first = self.members.len();
         // The shard's current dues join the queue (and no other).
         let mut shard = shard;
-        shard.queue_period_ends(None);
         for wallet in shard.members.iter_mut().flat_map(|m| m.wallets.iter_mut()) {
             wallet.drop_put_back();
         }
-        let current: Vec<Due> = shard
-            .due
-            .iter()
-            .filter(|due| shard.is_current(due))
-            .copied()
-            .collect();
+        let mut current = shard.take_all_dues();
+        current.retain(|due| shard.is_current(due));
         self.members.append(shard.members);
         let slots: Vec<usize> = (first..self.members.len()).collect();
         self.take_dues(current.into_iter(), shard.seq, &slots);
