@@ -307,14 +307,14 @@ impl<'a> Record<'a> {
         Some(reader.word()? >> 1)
     }
 
-    /// What its bucket's clock work depends on, with instants as stamps,
-    /// and a reader at its earn time.
-    fn due(&self) -> Option<(Due<Stamp>, Reader<'a>)> {
-        self.due_and_plain().map(|(due, reader, _)| (due, reader))
+    /// What its bucket's clock work depends on, with instants as stamps.
+    fn due(&self) -> Option<Due<Stamp>> {
+        self.due_and_plain().map(|(due, ..)| due)
     }
 
-    /// What `due` gives, and whether the bucket is plain (its earn time is
-    /// its release, and is not in the record).
+    /// What `due` gives, a reader after it, and whether the bucket is
+    /// plain (its earn time is its release, and is not in the record: the
+    /// reader is then at its amount, else at its earn time).
     fn due_and_plain(&self) -> Option<(Due<Stamp>, Reader<'a>, bool)> {
         let mut reader = Reader(self.body);
         let work = reader.word()?;
@@ -529,7 +529,7 @@ impl Buckets {
         let at = if bucket.due().releasing() {
             let key = first_key(&bucket.due());
             self.records_back_in(pending..self.bytes.len())
-                .take_while(|r| r.due().is_some_and(|(due, _)| first_key(&due) > key))
+                .take_while(|r| r.due().is_some_and(|due| first_key(&due) > key))
                 .last()
                 .map_or(self.bytes.len(), |r| r.at.start)
         } else {
@@ -649,7 +649,7 @@ impl Buckets {
     pub fn key_of(&self, seq: u64) -> Option<WorkKey> {
         let (at, seq) = self
             .records_with_work(seq)
-            .filter_map(|r| Some(r.due()?.0))
+            .filter_map(|r| r.due())
             .flat_map(|due| [due.release_key(), due.expiry_key()])
             .flatten()
             .find(|(_, s)| *s == seq)?;
@@ -670,7 +670,7 @@ impl Buckets {
         let mut first = self
             .records_in(pending..self.bytes.len())
             .next()
-            .and_then(|r| r.due()?.0.first_work());
+            .and_then(|r| r.due()?.first_work());
         // The latest expiry read among the settled: none after is earlier.
         let mut floor = None;
         for (n, record) in self.records_in(0..pending).enumerate() {
@@ -680,7 +680,7 @@ impl Buckets {
             if cannot_come_first && n % CHECK_EVERY != 0 {
                 continue;
             }
-            let Some((due, _)) = record.due() else {
+            let Some(due) = record.due() else {
                 continue;
             };
             let Some(expires) = due.expires_at else {
