@@ -678,12 +678,8 @@ impl<'p> Dealer<'p> {
             incoming.push(self.receive(shard)?);
         }
         loop {
-            for shard in 0..incoming.len() {
-                while incoming
-                    .get_mut(shard)
-                    .and_then(Option::as_mut)
-                    .is_some_and(Incoming::merged_and_more)
-                {
+            for (shard, slot) in incoming.iter_mut().enumerate() {
+                while slot.as_mut().is_some_and(Incoming::merged_and_more) {
                     // Its next part may hold the least key: what is merged
                     // goes on while it is awaited.
                     if !merged.is_empty() || !merged_bytes.is_empty() {
@@ -692,10 +688,7 @@ impl<'p> Dealer<'p> {
                         merged_bytes.clear();
                     }
                     let next = self.receive(shard)?;
-                    if let Some(done) = incoming
-                        .get_mut(shard)
-                        .and_then(|slot| std::mem::replace(slot, next))
-                    {
+                    if let Some(done) = std::mem::replace(slot, next) {
                         self.recycle(done);
                     }
                 }
@@ -711,16 +704,10 @@ impl<'p> Dealer<'p> {
             let Some((_, shard)) = next else {
                 break;
             };
-            let Some(part) = incoming.get_mut(shard).and_then(Option::as_mut) else {
+            let part = incoming.get_mut(shard).and_then(Option::as_mut);
+            if !part.is_some_and(|part| part.pass_next(&mut merged, &mut merged_bytes)) {
                 break;
-            };
-            let Some((_, piece)) = part.keys.next() else {
-                break;
-            };
-            merged.extend(part.rows.drain(..piece.rows.min(part.rows.len())));
-            let end = part.taken.saturating_add(piece.bytes).min(part.bytes.len());
-            merged_bytes.extend_from_slice(part.bytes.get(part.taken..end).unwrap_or_default());
-            part.taken = end;
+            }
         }
         for done in incoming.into_iter().flatten() {
             self.recycle(done);
@@ -790,6 +777,19 @@ impl Incoming {
     /// Whether this part is merged and the shard sends another.
     fn merged_and_more(&mut self) -> bool {
         self.more && self.keys.peek().is_none()
+    }
+
+    /// Moves its next piece's rows and lines to `rows` and `bytes`;
+    /// `false` if it has none left.
+    fn pass_next(&mut self, rows: &mut Vec<Entry>, bytes: &mut Vec<u8>) -> bool {
+        let Some((_, piece)) = self.keys.next() else {
+            return false;
+        };
+        rows.extend(self.rows.drain(..piece.rows.min(self.rows.len())));
+        let end = self.taken.saturating_add(piece.bytes).min(self.bytes.len());
+        bytes.extend_from_slice(self.bytes.get(self.taken..end).unwrap_or_default());
+        self.taken = end;
+        true
     }
 }
 
