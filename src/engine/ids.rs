@@ -105,30 +105,49 @@ impl IdSet {
     }
 }
 
-/// The fewest ids kept before `RecentIds` first looks for ones to forget.
-const FIRST_SWEEP: usize = 1 << 16;
+/// The fewest records a generation of `RecentIds` takes before it is
+/// sealed.
+const SMALLEST_GENERATION: usize = 1 << 14;
 
 /// The ids of events applied, each with its time, kept while a later
 /// record could still be a copy of them. One id may be kept several times
 /// (copies further apart than the window are not duplicates). Each record
 /// is its time (`packed::instant`: 5 bytes, where it took 12) then its id
-/// in the pieces; the memory held is at most about twice that of the ids in
-/// the window, since the ids are swept whenever their number has doubled.
+/// in the pieces.
+///
+/// Records are kept in generations, oldest first, and go into the newest.
+/// Once that one holds a third as many as the older ones still kept (and
+/// at least `SMALLEST_GENERATION`), it is sealed and a new one begun, and
+/// every sealed generation whose latest record is before `cutoff()` is
+/// dropped whole. A generation is never swept record by record: sweeping
+/// read every record and inserted the kept ones again into a table grown
+/// from nothing, a seventh of the engine's instructions on the peer rules
+/// (docs/performance.md). With about three generations in the window and
+/// one being filled, the records held are at most about twice those in
+/// the window, as when the ids were swept whenever their number doubled.
 pub struct RecentIds {
+    /// Oldest first; never empty: the last takes new records.
+    generations: Vec<Generation>,
+    hasher: super::FastHash,
+    /// How many records the newest generation takes before it is sealed.
+    seal_at: usize,
+}
+
+/// Records of `RecentIds` and where each starts, by the hash of its id.
+#[derive(Default)]
+struct Generation {
     bytes: Pieces,
     starts: HashTable<u64>,
-    hasher: super::FastHash,
-    /// How many ids there will be when the next sweep is due.
-    next_sweep: usize,
+    /// The latest time among its records.
+    latest: Option<DateTime<Utc>>,
 }
 
 impl Default for RecentIds {
     fn default() -> Self {
         RecentIds {
-            bytes: Pieces::default(),
-            starts: HashTable::new(),
+            generations: vec![Generation::default()],
             hasher: super::FastHash::default(),
-            next_sweep: FIRST_SWEEP,
+            seal_at: SMALLEST_GENERATION,
         }
     }
 }
@@ -149,86 +168,103 @@ fn id_and_time(record: &[u8]) -> Option<(&[u8], DateTime<Utc>)> {
     Some((reader.0, time))
 }
 
-impl RecentIds {
+impl Generation {
     /// The id and time of the record that starts at `start`.
     fn read(&self, start: u64) -> Option<(&[u8], DateTime<Utc>)> {
         id_and_time(self.bytes.read(start)?)
     }
+}
 
+impl RecentIds {
     /// The times of the kept records with `id`, in no particular order.
     pub fn times<'a>(&'a self, id: &'a str) -> impl Iterator<Item = DateTime<Utc>> + 'a {
         let id = id.as_bytes();
-        self.starts
-            .iter_hash(self.hasher.hash_one(id))
-            .filter_map(move |&start| self.read(start).filter(|(i, _)| *i == id))
-            .map(|(_, time)| time)
+        let hash = self.hasher.hash_one(id);
+        self.generations.iter().flat_map(move |generation| {
+            generation
+                .starts
+                .iter_hash(hash)
+                .filter_map(move |&start| generation.read(start).filter(|(i, _)| *i == id))
+                .map(|(_, time)| time)
+        })
     }
 
-    /// Keeps `id` at `time`. When the ids have doubled since the last
-    /// sweep, forgets those before `cutoff()` (`None`: keep them all).
+    /// How many records are kept.
+    fn len(&self) -> usize {
+        self.generations.iter().map(|g| g.starts.len()).sum()
+    }
+
+    /// Keeps `id` at `time`. When the newest generation is full, seals it
+    /// and drops the generations whose records are all before `cutoff()`
+    /// (`None`: keeps them all, and fills the newest further).
     pub fn insert(
         &mut self,
         id: &str,
         time: DateTime<Utc>,
         cutoff: impl FnOnce() -> Option<DateTime<Utc>>,
     ) {
-        if self.starts.len() >= self.next_sweep {
-            if let Some(cutoff) = cutoff() {
-                self.forget_before(cutoff);
+        if self.newest_len() >= self.seal_at {
+            match cutoff() {
+                Some(cutoff) => self.seal(cutoff),
+                None => self.seal_at = self.seal_at.saturating_mul(2),
             }
-            self.next_sweep = (2 * self.starts.len()).max(FIRST_SWEEP);
         }
         let record = record(id.as_bytes(), time);
         // A record of 4 GiB or more is not kept (nor could a file hold many).
         if u32::try_from(record.len()).is_err() {
             return;
         }
-        let start = self.bytes.push(&record);
         let hash = self.hasher.hash_one(id.as_bytes());
         let Self {
-            bytes,
-            starts,
+            generations,
             hasher,
             ..
         } = self;
+        let Some(Generation {
+            bytes,
+            starts,
+            latest,
+        }) = generations.last_mut()
+        else {
+            return;
+        };
+        let start = bytes.push(&record);
         starts.insert_unique(hash, start, |&start| {
             hasher.hash_one(record_id(bytes.read(start).unwrap_or_default()))
+        });
+        *latest = (*latest).max(Some(time));
+    }
+
+    fn newest_len(&self) -> usize {
+        self.generations.last().map_or(0, |g| g.starts.len())
+    }
+
+    /// Seals the newest generation, begins one with room for as many
+    /// records, and drops the sealed ones whose latest record is before
+    /// `cutoff`.
+    fn seal(&mut self, cutoff: DateTime<Utc>) {
+        let sealed = self.newest_len();
+        self.generations
+            .retain(|g| g.latest.is_some_and(|latest| latest >= cutoff));
+        let older = self.len();
+        self.seal_at = (older / 3).max(SMALLEST_GENERATION);
+        self.generations.push(Generation {
+            starts: HashTable::with_capacity(sealed.max(self.seal_at)),
+            ..Generation::default()
         });
     }
 
     /// Forgets one record of `id` at `time`, if one is kept.
     pub fn remove(&mut self, id: &str, time: DateTime<Utc>) {
-        let Self {
-            bytes,
-            starts,
-            hasher,
-            ..
-        } = self;
         let wanted = record(id.as_bytes(), time);
-        let found = starts.find_entry(hasher.hash_one(id.as_bytes()), |&start| {
-            bytes.read(start) == Some(&wanted[..])
-        });
-        if let Ok(entry) = found {
-            entry.remove();
-        }
-    }
-
-    /// Keeps only the records at or after `cutoff`, in fresh pieces.
-    fn forget_before(&mut self, cutoff: DateTime<Utc>) {
-        let mut kept = RecentIds {
-            hasher: self.hasher.clone(),
-            next_sweep: usize::MAX,
-            ..RecentIds::default()
-        };
-        for &start in &self.starts {
-            if let Some((id, time)) = self.read(start).filter(|(_, time)| *time >= cutoff) {
-                if let Ok(id) = std::str::from_utf8(id) {
-                    kept.insert(id, time, || None);
-                }
+        let hash = self.hasher.hash_one(id.as_bytes());
+        for Generation { bytes, starts, .. } in self.generations.iter_mut().rev() {
+            let found = starts.find_entry(hash, |&start| bytes.read(start) == Some(&wanted[..]));
+            if let Ok(entry) = found {
+                entry.remove();
+                return;
             }
         }
-        kept.next_sweep = self.next_sweep;
-        *self = kept;
     }
 }
 
@@ -307,31 +343,67 @@ mod tests {
         assert_eq!(ids.times("ab").count(), 0);
     }
 
-    #[test]
-    fn recent_ids_forget_those_before_the_cutoff_once_they_doubled() {
+    /// One id a day for `days` days, each inserted with `window` days
+    /// before it as the cutoff; after each, `check(ids, day)`.
+    fn daily(days: i64, window: i64, mut check: impl FnMut(&RecentIds, i64)) -> RecentIds {
         let mut ids = RecentIds::default();
-        let n = super::FIRST_SWEEP as i64;
-        // One id a day for n days: the sweep is due at the n-th insert.
-        for day in 0..n {
-            ids.insert(&format!("e{day}"), at(day), || Some(at(n - 10)));
+        for day in 0..days {
+            ids.insert(&format!("e{day}"), at(day), || Some(at(day - window)));
+            check(&ids, day);
         }
-        assert_eq!(ids.starts.len(), super::FIRST_SWEEP, "no sweep yet");
-        ids.insert("last", at(n), || Some(at(n - 10)));
-        // Days n-10 .. n-1 kept, and the one inserted.
-        assert_eq!(ids.starts.len(), 11);
+        ids
+    }
+
+    #[test]
+    fn recent_ids_drop_a_generation_once_all_of_it_is_before_the_cutoff() {
+        let g = super::SMALLEST_GENERATION as i64;
+        // The first generation fills, is sealed at the next insert and
+        // kept: its last days are inside the window.
+        let ids = daily(g + 1, 10, |_, _| {});
+        assert_eq!(ids.generations.len(), 2);
+        assert_eq!(ids.len() as i64, g + 1);
+        assert_eq!(ids.times("e0").collect::<Vec<_>>(), [at(0)]);
+        // At the second generation's seal, the first is all before the
+        // cutoff and goes, the second stays.
+        let ids = daily(2 * g + 1, 10, |_, _| {});
+        assert_eq!(ids.generations.len(), 2);
+        assert_eq!(ids.len() as i64, g + 1);
         assert_eq!(ids.times("e0").count(), 0);
-        assert_eq!(ids.times(&format!("e{}", n - 11)).count(), 0);
-        assert_eq!(
-            ids.times(&format!("e{}", n - 10)).collect::<Vec<_>>(),
-            [at(n - 10)]
-        );
-        assert_eq!(ids.times("last").collect::<Vec<_>>(), [at(n)]);
+        assert_eq!(ids.times(&format!("e{}", g - 1)).count(), 0);
+        assert_eq!(ids.times(&format!("e{g}")).collect::<Vec<_>>(), [at(g)]);
         // No cutoff (any lateness accepted): nothing is forgotten.
         let mut all = RecentIds::default();
-        for day in 0..=n {
+        for day in 0..=2 * g {
             all.insert(&format!("e{day}"), at(day), || None);
         }
-        assert_eq!(all.starts.len(), super::FIRST_SWEEP + 1);
+        assert_eq!(all.len() as i64, 2 * g + 1);
+        assert_eq!(all.generations.len(), 1);
+        assert_eq!(all.times("e0").collect::<Vec<_>>(), [at(0)]);
+    }
+
+    /// Whatever the window, every record inside it is kept, and the
+    /// records held are never much more than twice those in the window.
+    #[test]
+    fn recent_ids_keep_the_window_and_at_most_about_twice_it() {
+        for window in [10, 40_000, 100_000] {
+            let mut most = 0_f64;
+            let ids = daily(400_000, window, |ids, day| {
+                let in_window = (day + 1).min(window + 1);
+                let held = ids.len() as i64;
+                assert!(held >= in_window, "day {day}: {held} held");
+                if day > 2 * window {
+                    most = most.max(held as f64 / in_window as f64);
+                }
+            });
+            for day in 400_000 - window - 1..400_000 {
+                assert_eq!(ids.times(&format!("e{day}")).count(), 1, "e{day}");
+            }
+            let floor = super::SMALLEST_GENERATION as f64 / window as f64;
+            assert!(
+                most <= 2.1_f64.max(2.0 * floor + 1.0),
+                "window {window}: {most:.2}×"
+            );
+        }
     }
 
     /// A recent id of a generated stream (`m0001587-12`, to the second)
@@ -341,7 +413,7 @@ mod tests {
         let mut ids = RecentIds::default();
         let time = chrono::DateTime::from_timestamp(1_767_000_000, 0).unwrap_or_default();
         ids.insert("m0001587-12", time, || None);
-        let held: usize = ids.bytes.pieces.iter().map(Vec::len).sum();
+        let held: usize = ids.generations[0].bytes.pieces.iter().map(Vec::len).sum();
         assert_eq!(held, 1 + 5 + 11);
     }
 }
