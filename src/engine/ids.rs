@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 use smallvec::SmallVec;
+use std::collections::VecDeque;
 use std::hash::BuildHasher;
 
 #[derive(Default)]
@@ -26,46 +27,74 @@ const PIECE: usize = 1 << 20;
 /// Each record as its length (a varint: a byte up to 127) then its bytes,
 /// in pieces that grow to a MiB: one buffer grown by doubling held up to
 /// twice the ids' bytes, and three times over while it moved (a tenth of
-/// the peak).
+/// the peak). `RecentIds` drops the oldest pieces; a record's start names
+/// its piece by its number since the first ever made, so the starts of
+/// those after stay as they were.
 #[derive(Default)]
 struct Pieces {
-    pieces: Vec<Vec<u8>>,
+    /// Oldest first.
+    pieces: VecDeque<Vec<u8>>,
+    /// How many pieces were dropped: the number of the first.
+    dropped: u64,
 }
 
 impl Pieces {
     /// Appends `record` after its length; where it starts (the piece's
-    /// index in the high 32 bits, the offset in it in the low ones).
-    fn push(&mut self, record: &[u8]) -> u64 {
+    /// number in the high 32 bits, the offset in it in the low ones), and
+    /// whether it began a piece.
+    fn push(&mut self, record: &[u8]) -> (u64, bool) {
         let mut head = SmallVec::<[u8; 10]>::new();
         packed::word(record.len() as u64, &mut head);
         let need = head.len() + record.len();
-        if self
+        let begins = self
             .pieces
-            .last()
-            .is_none_or(|piece| piece.capacity() - piece.len() < need)
-        {
-            let last = self.pieces.last().map_or(0, Vec::capacity);
+            .back()
+            .is_none_or(|piece| piece.capacity() - piece.len() < need);
+        if begins {
+            let last = self.pieces.back().map_or(0, Vec::capacity);
             let size = last.saturating_mul(2).clamp(256, PIECE).max(need);
-            self.pieces.push(Vec::with_capacity(size));
+            self.pieces.push_back(Vec::with_capacity(size));
         }
-        let index = self.pieces.len().saturating_sub(1) as u64;
-        let Some(piece) = self.pieces.last_mut() else {
-            return u64::MAX;
+        // A run makes fewer than 2^32 pieces: most hold a MiB.
+        let number = self.dropped + self.pieces.len().saturating_sub(1) as u64;
+        let Some(piece) = self.pieces.back_mut() else {
+            return (u64::MAX, begins);
         };
         let offset = piece.len() as u64;
         piece.extend_from_slice(&head);
         piece.extend_from_slice(record);
-        (index << 32) | offset
+        ((number << 32) | offset, begins)
     }
 
     /// The record whose length starts at `start`.
     fn read(&self, start: u64) -> Option<&[u8]> {
-        let piece = self.pieces.get(usize::try_from(start >> 32).ok()?)?;
+        let number = (start >> 32).checked_sub(self.dropped)?;
+        let piece = self.pieces.get(usize::try_from(number).ok()?)?;
         let at = usize::try_from(start & u64::from(u32::MAX)).ok()?;
         let mut reader = Reader(piece.get(at..)?);
         let len = reader.number()?;
         reader.0.get(..len)
     }
+
+    /// Drops the oldest piece: its bytes, and the number its records'
+    /// starts have in their high 32 bits.
+    fn drop_first(&mut self) -> Option<(u64, Vec<u8>)> {
+        let piece = self.pieces.pop_front()?;
+        self.dropped += 1;
+        Some((self.dropped - 1, piece))
+    }
+}
+
+/// The records of a piece, each with the offset its length starts at.
+fn records(piece: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
+    let mut reader = Reader(piece);
+    std::iter::from_fn(move || {
+        let at = (piece.len() - reader.0.len()) as u64;
+        let len = reader.number()?;
+        let (record, rest) = reader.0.split_at_checked(len)?;
+        reader.0 = rest;
+        Some((at, record))
+    })
 }
 
 impl IdSet {
@@ -100,14 +129,10 @@ impl IdSet {
         let Entry::Vacant(vacant) = entry else {
             return false;
         };
-        vacant.insert(bytes.push(id));
+        vacant.insert(bytes.push(id).0);
         true
     }
 }
-
-/// The fewest records a generation of `RecentIds` takes before it is
-/// sealed.
-const SMALLEST_GENERATION: usize = 1 << 14;
 
 /// The ids of events applied, each with its time, kept while a later
 /// record could still be a copy of them. One id may be kept several times
@@ -115,41 +140,20 @@ const SMALLEST_GENERATION: usize = 1 << 14;
 /// is its time (`packed::instant`: 5 bytes, where it took 12) then its id
 /// in the pieces.
 ///
-/// Records are kept in generations, oldest first, and go into the newest.
-/// Once that one holds a third as many as the older ones still kept (and
-/// at least `SMALLEST_GENERATION`), it is sealed and a new one begun, and
-/// every sealed generation whose latest record is before `cutoff()` is
-/// dropped whole. A generation is never swept record by record: sweeping
-/// read every record and inserted the kept ones again into a table grown
-/// from nothing, a seventh of the engine's instructions on the peer rules
-/// (docs/performance.md). With about three generations in the window and
-/// one being filled, the records held are at most about twice those in
-/// the window, as when the ids were swept whenever their number doubled.
-pub struct RecentIds {
-    /// Oldest first; never empty: the last takes new records.
-    generations: Vec<Generation>,
-    hasher: super::FastHash,
-    /// How many records the newest generation takes before it is sealed.
-    seal_at: usize,
-}
-
-/// Records of `RecentIds` and where each starts, by the hash of its id.
+/// Whenever a piece is begun, the oldest pieces whose records are all
+/// before `cutoff()` are dropped, and their records taken out of the
+/// table: the records held are those in the window and at most two pieces
+/// (2 MiB) more. The ids were swept whenever their number doubled, by
+/// reading every record and inserting the kept ones again into a table
+/// grown from nothing: twice the window at most, and a seventh of the
+/// engine's instructions on the peer rules (docs/performance.md).
 #[derive(Default)]
-struct Generation {
+pub struct RecentIds {
     bytes: Pieces,
     starts: HashTable<u64>,
-    /// The latest time among its records.
-    latest: Option<DateTime<Utc>>,
-}
-
-impl Default for RecentIds {
-    fn default() -> Self {
-        RecentIds {
-            generations: vec![Generation::default()],
-            hasher: super::FastHash::default(),
-            seal_at: SMALLEST_GENERATION,
-        }
-    }
+    hasher: super::FastHash,
+    /// The latest time among each piece's records, oldest piece first.
+    latest: VecDeque<DateTime<Utc>>,
 }
 
 /// A record of `RecentIds`: `time` then `id`, made on the stack (one is
@@ -168,103 +172,97 @@ fn id_and_time(record: &[u8]) -> Option<(&[u8], DateTime<Utc>)> {
     Some((reader.0, time))
 }
 
-impl Generation {
+impl RecentIds {
     /// The id and time of the record that starts at `start`.
     fn read(&self, start: u64) -> Option<(&[u8], DateTime<Utc>)> {
         id_and_time(self.bytes.read(start)?)
     }
-}
 
-impl RecentIds {
     /// The times of the kept records with `id`, in no particular order.
     pub fn times<'a>(&'a self, id: &'a str) -> impl Iterator<Item = DateTime<Utc>> + 'a {
         let id = id.as_bytes();
-        let hash = self.hasher.hash_one(id);
-        self.generations.iter().flat_map(move |generation| {
-            generation
-                .starts
-                .iter_hash(hash)
-                .filter_map(move |&start| generation.read(start).filter(|(i, _)| *i == id))
-                .map(|(_, time)| time)
-        })
+        self.starts
+            .iter_hash(self.hasher.hash_one(id))
+            .filter_map(move |&start| self.read(start).filter(|(i, _)| *i == id))
+            .map(|(_, time)| time)
     }
 
-    /// How many records are kept.
-    fn len(&self) -> usize {
-        self.generations.iter().map(|g| g.starts.len()).sum()
-    }
-
-    /// Keeps `id` at `time`. When the newest generation is full, seals it
-    /// and drops the generations whose records are all before `cutoff()`
-    /// (`None`: keeps them all, and fills the newest further).
+    /// Keeps `id` at `time`. When that begins a piece, forgets the records
+    /// of the oldest pieces whose records are all before `cutoff()`
+    /// (`None`: keeps them all).
     pub fn insert(
         &mut self,
         id: &str,
         time: DateTime<Utc>,
         cutoff: impl FnOnce() -> Option<DateTime<Utc>>,
     ) {
-        if self.newest_len() >= self.seal_at {
-            match cutoff() {
-                Some(cutoff) => self.seal(cutoff),
-                None => self.seal_at = self.seal_at.saturating_mul(2),
-            }
-        }
         let record = record(id.as_bytes(), time);
         // A record of 4 GiB or more is not kept (nor could a file hold many).
         if u32::try_from(record.len()).is_err() {
             return;
         }
+        let (start, began) = self.bytes.push(&record);
+        if began {
+            self.latest.push_back(time);
+        } else if let Some(latest) = self.latest.back_mut() {
+            *latest = (*latest).max(time);
+        }
         let hash = self.hasher.hash_one(id.as_bytes());
         let Self {
-            generations,
+            bytes,
+            starts,
             hasher,
             ..
         } = self;
-        let Some(Generation {
-            bytes,
-            starts,
-            latest,
-        }) = generations.last_mut()
-        else {
-            return;
-        };
-        let start = bytes.push(&record);
         starts.insert_unique(hash, start, |&start| {
             hasher.hash_one(record_id(bytes.read(start).unwrap_or_default()))
         });
-        *latest = (*latest).max(Some(time));
+        if began {
+            if let Some(cutoff) = cutoff() {
+                self.forget_before(cutoff);
+            }
+        }
     }
 
-    fn newest_len(&self) -> usize {
-        self.generations.last().map_or(0, |g| g.starts.len())
-    }
-
-    /// Seals the newest generation, begins one with room for as many
-    /// records, and drops the sealed ones whose latest record is before
-    /// `cutoff`.
-    fn seal(&mut self, cutoff: DateTime<Utc>) {
-        let sealed = self.newest_len();
-        self.generations
-            .retain(|g| g.latest.is_some_and(|latest| latest >= cutoff));
-        let older = self.len();
-        self.seal_at = (older / 3).max(SMALLEST_GENERATION);
-        self.generations.push(Generation {
-            starts: HashTable::with_capacity(sealed.max(self.seal_at)),
-            ..Generation::default()
-        });
+    /// Drops the oldest pieces, but the newest, while all their records
+    /// are before `cutoff`, and takes their records out of the table.
+    fn forget_before(&mut self, cutoff: DateTime<Utc>) {
+        while self.latest.len() > 1 && self.latest.front().is_some_and(|&t| t < cutoff) {
+            self.latest.pop_front();
+            let Some((number, piece)) = self.bytes.drop_first() else {
+                return;
+            };
+            for (at, record) in records(&piece) {
+                let start = (number << 32) | at;
+                let hash = self.hasher.hash_one(record_id(record));
+                if let Ok(entry) = self.starts.find_entry(hash, |&s| s == start) {
+                    entry.remove();
+                }
+            }
+        }
     }
 
     /// Forgets one record of `id` at `time`, if one is kept.
     pub fn remove(&mut self, id: &str, time: DateTime<Utc>) {
+        let Self {
+            bytes,
+            starts,
+            hasher,
+            ..
+        } = self;
         let wanted = record(id.as_bytes(), time);
-        let hash = self.hasher.hash_one(id.as_bytes());
-        for Generation { bytes, starts, .. } in self.generations.iter_mut().rev() {
-            let found = starts.find_entry(hash, |&start| bytes.read(start) == Some(&wanted[..]));
-            if let Ok(entry) = found {
-                entry.remove();
-                return;
-            }
+        let found = starts.find_entry(hasher.hash_one(id.as_bytes()), |&start| {
+            bytes.read(start) == Some(&wanted[..])
+        });
+        if let Ok(entry) = found {
+            entry.remove();
         }
+    }
+
+    /// How many records are kept.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.starts.len()
     }
 }
 
@@ -343,66 +341,65 @@ mod tests {
         assert_eq!(ids.times("ab").count(), 0);
     }
 
-    /// One id a day for `days` days, each inserted with `window` days
-    /// before it as the cutoff; after each, `check(ids, day)`.
-    fn daily(days: i64, window: i64, mut check: impl FnMut(&RecentIds, i64)) -> RecentIds {
-        let mut ids = RecentIds::default();
-        for day in 0..days {
-            ids.insert(&format!("e{day}"), at(day), || Some(at(day - window)));
-            check(&ids, day);
-        }
-        ids
-    }
-
     #[test]
-    fn recent_ids_drop_a_generation_once_all_of_it_is_before_the_cutoff() {
-        let g = super::SMALLEST_GENERATION as i64;
-        // The first generation fills, is sealed at the next insert and
-        // kept: its last days are inside the window.
-        let ids = daily(g + 1, 10, |_, _| {});
-        assert_eq!(ids.generations.len(), 2);
-        assert_eq!(ids.len() as i64, g + 1);
-        assert_eq!(ids.times("e0").collect::<Vec<_>>(), [at(0)]);
-        // At the second generation's seal, the first is all before the
-        // cutoff and goes, the second stays.
-        let ids = daily(2 * g + 1, 10, |_, _| {});
-        assert_eq!(ids.generations.len(), 2);
-        assert_eq!(ids.len() as i64, g + 1);
-        assert_eq!(ids.times("e0").count(), 0);
-        assert_eq!(ids.times(&format!("e{}", g - 1)).count(), 0);
-        assert_eq!(ids.times(&format!("e{g}")).collect::<Vec<_>>(), [at(g)]);
+    fn recent_ids_drop_a_piece_once_all_of_it_is_before_the_cutoff() {
+        // A week's window, 100,000 ids a day: a piece (a MiB) holds about
+        // 70,000 records (length, time and id: 14 or 15 bytes).
+        let per_day = 100_000;
+        let mut ids = RecentIds::default();
+        for day in 0..20 {
+            for i in 0..per_day {
+                let time = at(day) + chrono::Duration::seconds(i);
+                ids.insert(&format!("e{day}-{i}"), time, || Some(at(day - 7)));
+            }
+        }
+        assert!(
+            ids.bytes.dropped > 10,
+            "{} pieces dropped",
+            ids.bytes.dropped
+        );
+        assert_eq!(ids.latest.len(), ids.bytes.pieces.len());
+        // Days 12 to 19 are kept, day 11 and before are (nearly) gone.
+        for day in 12..20 {
+            for i in [0, per_day / 2, per_day - 1] {
+                assert_eq!(ids.times(&format!("e{day}-{i}")).count(), 1, "e{day}-{i}");
+            }
+        }
+        assert_eq!(ids.times("e0-0").count(), 0);
+        assert_eq!(ids.times("e10-99999").count(), 0);
+        let held = ids.len() as i64;
+        assert!((8 * per_day..9 * per_day).contains(&held), "{held} held");
         // No cutoff (any lateness accepted): nothing is forgotten.
         let mut all = RecentIds::default();
-        for day in 0..=2 * g {
-            all.insert(&format!("e{day}"), at(day), || None);
+        for i in 0..3 * per_day {
+            all.insert(&format!("e{i}"), at(i / per_day), || None);
         }
-        assert_eq!(all.len() as i64, 2 * g + 1);
-        assert_eq!(all.generations.len(), 1);
+        assert_eq!(all.len() as i64, 3 * per_day);
+        assert_eq!(all.bytes.dropped, 0);
         assert_eq!(all.times("e0").collect::<Vec<_>>(), [at(0)]);
     }
 
-    /// Whatever the window, every record inside it is kept, and the
-    /// records held are never much more than twice those in the window.
+    /// Whatever the window, every record inside it is kept, and no more
+    /// than two pieces' more are held.
     #[test]
-    fn recent_ids_keep_the_window_and_at_most_about_twice_it() {
-        for window in [10, 40_000, 100_000] {
-            let mut most = 0_f64;
-            let ids = daily(400_000, window, |ids, day| {
-                let in_window = (day + 1).min(window + 1);
-                let held = ids.len() as i64;
+    fn recent_ids_keep_the_window_and_at_most_two_pieces_more() {
+        for window in [10, 40_000, 200_000] {
+            let mut ids = RecentIds::default();
+            let days = 600_000;
+            for day in 0..days {
+                ids.insert(&format!("e{day}"), at(day), || Some(at(day - window)));
+                let in_window = (day + 1).min(window + 1) as usize;
+                let held = ids.len();
                 assert!(held >= in_window, "day {day}: {held} held");
-                if day > 2 * window {
-                    most = most.max(held as f64 / in_window as f64);
-                }
-            });
-            for day in 400_000 - window - 1..400_000 {
+                // A record takes 1 + 5 + 2 bytes at least.
+                assert!(
+                    held <= in_window + 2 * super::PIECE / 8,
+                    "day {day}: {held} held, {in_window} in the window"
+                );
+            }
+            for day in days - window - 1..days {
                 assert_eq!(ids.times(&format!("e{day}")).count(), 1, "e{day}");
             }
-            let floor = super::SMALLEST_GENERATION as f64 / window as f64;
-            assert!(
-                most <= 2.1_f64.max(2.0 * floor + 1.0),
-                "window {window}: {most:.2}×"
-            );
         }
     }
 
@@ -413,7 +410,7 @@ mod tests {
         let mut ids = RecentIds::default();
         let time = chrono::DateTime::from_timestamp(1_767_000_000, 0).unwrap_or_default();
         ids.insert("m0001587-12", time, || None);
-        let held: usize = ids.generations[0].bytes.pieces.iter().map(Vec::len).sum();
+        let held: usize = ids.bytes.pieces.iter().map(Vec::len).sum();
         assert_eq!(held, 1 + 5 + 11);
     }
 }
