@@ -1885,6 +1885,32 @@ mod tests {
         crate::compile::compile(&source).expect("compiles").0
     }
 
+    /// Applies `records` (CSV lines) to `engine`.
+    fn apply_records(engine: &mut Engine, records: &str) {
+        for event in events(engine.program, records) {
+            engine.apply(&event).expect("applied");
+        }
+    }
+
+    /// The tier changes `engine` makes up to `at`: member, kind, time and
+    /// the tier after.
+    fn tier_changes_to(
+        engine: &mut Engine,
+        at: DateTime<Utc>,
+    ) -> Vec<(
+        String,
+        EntryKind,
+        DateTime<Utc>,
+        Option<crate::compile::ir::TierRank>,
+    )> {
+        engine.advance_to(at);
+        engine
+            .drain_ledger()
+            .into_iter()
+            .map(|e| (e.member.to_string(), e.kind, e.time, e.tier))
+            .collect()
+    }
+
     /// How many period ends wait in the clock queue.
     fn queued_ends(engine: &Engine) -> usize {
         engine
@@ -1903,23 +1929,16 @@ mod tests {
                        e3,2025-01-04 09:00,ann,enroll,\np1,2025-05-01 10:00,ann,purchase,150\n\
                        p2,2025-05-02 10:00,bob,purchase,150\np3,2025-05-03 10:00,cat,purchase,150\n";
         let mut engine = Engine::new(&program);
-        for event in events(&program, records) {
-            engine.apply(&event).expect("applied");
-        }
+        apply_records(&mut engine, records);
         assert_eq!((queued_ends(&engine), engine.period_ends.len()), (0, 3));
         assert_eq!(engine.queued_clock_work(), 3);
         engine.drain_ledger();
         // 2025's reviews keep everyone silver; 2026's wait, one a member.
-        engine.advance_to(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
-        assert!(engine.drain_ledger().is_empty());
+        let year_end = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        assert!(tier_changes_to(&mut engine, year_end).is_empty());
         assert_eq!((queued_ends(&engine), engine.period_ends.len()), (0, 3));
         let next = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
-        engine.advance_to(next);
-        let drops: Vec<_> = engine
-            .drain_ledger()
-            .into_iter()
-            .map(|e| (e.member.to_string(), e.kind, e.time, e.tier))
-            .collect();
+        let drops = tier_changes_to(&mut engine, next);
         let drop = |m: &str| (m.to_string(), EntryKind::TierChange, next, Some(0));
         assert_eq!(drops, [drop("cat"), drop("bob"), drop("ann")]);
     }
@@ -1935,9 +1954,7 @@ mod tests {
         let records = "e1,2025-01-02 09:00,cat,enroll,\ne2,2025-01-03 09:00,bob,enroll,\n\
                        e3,2025-01-04 09:00,ann,enroll,\n";
         let mut engine = Engine::new(&program);
-        for event in events(&program, records) {
-            engine.apply(&event).expect("applied");
-        }
+        apply_records(&mut engine, records);
         assert_eq!((queued_ends(&engine), engine.period_ends.len()), (0, 3));
         assert_eq!(engine.queued_clock_work(), 3);
         engine.advance_to(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
@@ -1945,18 +1962,11 @@ mod tests {
         let purchases = "p1,2026-05-01 10:00,ann,purchase,150\n\
                          p2,2026-05-02 10:00,bob,purchase,150\n\
                          p3,2026-05-03 10:00,cat,purchase,150\n";
-        for event in events(&program, purchases) {
-            engine.apply(&event).expect("applied");
-        }
+        apply_records(&mut engine, purchases);
         assert_eq!((queued_ends(&engine), engine.period_ends.len()), (0, 3));
         engine.drain_ledger();
         let next = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
-        engine.advance_to(next);
-        let ups: Vec<_> = engine
-            .drain_ledger()
-            .into_iter()
-            .map(|e| (e.member.to_string(), e.kind, e.time, e.tier))
-            .collect();
+        let ups = tier_changes_to(&mut engine, next);
         let up = |m: &str| (m.to_string(), EntryKind::TierChange, next, Some(1));
         assert_eq!(ups, [up("cat"), up("bob"), up("ann")]);
     }
