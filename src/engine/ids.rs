@@ -39,8 +39,7 @@ struct Pieces {
 }
 
 impl Pieces {
-    /// Appends `record` after its length; where it starts (the piece's
-    /// number in the high 32 bits, the offset in it in the low ones), and
+    /// Appends `record` after its length; where it starts (`start`), and
     /// whether it began a piece.
     fn push(&mut self, record: &[u8]) -> (u64, bool) {
         let mut head = SmallVec::<[u8; 10]>::new();
@@ -63,7 +62,7 @@ impl Pieces {
         let offset = piece.len() as u64;
         piece.extend_from_slice(&head);
         piece.extend_from_slice(record);
-        ((number << 32) | offset, begins)
+        (start(number, offset), begins)
     }
 
     /// The record whose length starts at `start`.
@@ -85,15 +84,21 @@ impl Pieces {
     }
 }
 
-/// The records of a piece, each with the offset its length starts at.
-fn records(piece: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
+/// Where the record at `offset` in piece `number` starts, as `Pieces`
+/// names it: the number in the high 32 bits, the offset in the low ones.
+fn start(number: u64, offset: u64) -> u64 {
+    (number << 32) | offset
+}
+
+/// The records of piece `number`, `piece`, each with where it starts.
+fn records(number: u64, piece: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
     let mut reader = Reader(piece);
     std::iter::from_fn(move || {
-        let at = (piece.len() - reader.0.len()) as u64;
+        let offset = (piece.len() - reader.0.len()) as u64;
         let len = reader.number()?;
         let (record, rest) = reader.0.split_at_checked(len)?;
         reader.0 = rest;
-        Some((at, record))
+        Some((start(number, offset), record))
     })
 }
 
@@ -232,8 +237,7 @@ impl RecentIds {
             let Some((number, piece)) = self.bytes.drop_first() else {
                 return;
             };
-            for (at, record) in records(&piece) {
-                let start = (number << 32) | at;
+            for (start, record) in records(number, &piece) {
                 let hash = self.hasher.hash_one(record_id(record));
                 if let Ok(entry) = self.starts.find_entry(hash, |&s| s == start) {
                     entry.remove();
