@@ -2,6 +2,7 @@
 //! literals to `Decimal`s and dates, thresholds to conditions, so nothing is
 //! looked up by name while events are applied.
 
+use super::predicate::Predicate;
 pub use crate::check::BuiltinEvent;
 use crate::currency::Currency;
 use crate::syntax::ast::{
@@ -366,8 +367,20 @@ impl Rule {
 #[derive(Debug, Clone)]
 pub struct Condition {
     pub expr: Expr,
+    /// The same condition as the checks it makes, which the engine decides.
+    pub predicate: Predicate,
     /// The condition as written, for explanations.
     pub text: String,
+}
+
+impl Condition {
+    pub fn new(expr: Expr, text: String) -> Condition {
+        Condition {
+            predicate: Predicate::of(&expr),
+            expr,
+            text,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -742,13 +742,13 @@ fn lower_rule(
             Some(c) => conjuncts(c)
                 .into_iter()
                 .map(|part| {
-                    Ok(Condition {
-                        expr: expr(part, names, program, scope)?,
-                        text: source
+                    Ok(Condition::new(
+                        expr(part, names, program, scope)?,
+                        source
                             .get(part.span.range())
                             .unwrap_or_default()
                             .to_string(),
-                    })
+                    ))
                 })
                 .collect::<Result<_>>()?,
             None => Vec::new(),
@@ -928,10 +928,10 @@ fn award(
             let filter = filter
                 .as_ref()
                 .map(|f| {
-                    Ok::<_, Diagnostic>(Condition {
-                        expr: expr(f, names, program, scope)?,
-                        text: source.get(f.span.range()).unwrap_or_default().to_string(),
-                    })
+                    Ok::<_, Diagnostic>(Condition::new(
+                        expr(f, names, program, scope)?,
+                        source.get(f.span.range()).unwrap_or_default().to_string(),
+                    ))
                 })
                 .transpose()?;
             let per_item = amount.reads_item() || per.as_ref().is_some_and(|p| p.base.reads_item());

@@ -3,6 +3,7 @@
 pub mod calendar;
 pub mod ir;
 mod lower;
+pub mod predicate;
 
 pub use ir::Program;
 

@@ -4,6 +4,7 @@
 
 use crate::compile::calendar;
 use crate::compile::ir::{Builtin, Expr, PointsId, TierRank, Value};
+use crate::compile::predicate::{Predicate, Read as Place};
 use crate::events::Item;
 use crate::syntax::ast::{BinaryOp, TimeUnit};
 use chrono::{Datelike, Days, Months, NaiveDate, NaiveDateTime, Timelike};
@@ -44,6 +45,44 @@ pub fn holds(expr: &Expr, scope: &Scope) -> bool {
         Expr::Binary(op, lhs, rhs) => condition(*op, lhs, rhs, scope).unwrap_or(false),
         Expr::Not(e) => *eval(e, scope) == Value::Bool(false),
         _ => *eval(expr, scope) == Value::Bool(true),
+    }
+}
+
+/// Whether a condition holds, decided by its predicate: the same answer
+/// as [`holds`] of its expression, without making a value of each step.
+pub fn decide(predicate: &Predicate, scope: &Scope) -> bool {
+    match predicate {
+        Predicate::Compare {
+            read,
+            order,
+            constant,
+        } => {
+            let ordering = match (read, constant) {
+                (Place::Builtin(Builtin::Date), Value::Date(date)) => {
+                    Some(scope.local.date().cmp(date))
+                }
+                (Place::Builtin(Builtin::Tier), Value::Tier(tier)) => Some(scope.tier.cmp(tier)),
+                _ => compare(&value_at(*read, scope), constant),
+            };
+            ordering.is_some_and(|o| order.admits(o))
+        }
+        Predicate::OneOf { read, constants } => {
+            let value = value_at(*read, scope);
+            *value != Value::Missing && constants.contains(&value)
+        }
+        Predicate::All(lhs, rhs) => decide(lhs, scope) && decide(rhs, scope),
+        Predicate::Any(lhs, rhs) => decide(lhs, scope) || decide(rhs, scope),
+        Predicate::Not(inner) => !decide(inner, scope),
+        Predicate::Expr(expr) => holds(expr, scope),
+    }
+}
+
+/// What a predicate's comparison reads, as `eval` gives it.
+fn value_at<'a>(place: Place, scope: &Scope<'a>) -> Cow<'a, Value> {
+    match place {
+        Place::Field(i) => scope.fields.get(i).map_or(MISSING, Cow::Borrowed),
+        Place::Attribute(i) => scope.attributes.get(i).map_or(MISSING, Cow::Borrowed),
+        Place::Builtin(b) => Cow::Owned(builtin(b, scope)),
     }
 }
 
@@ -268,13 +307,35 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn date(day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2025, 3, day).expect("a date")
+    }
+
+    /// A value of each type a field, an attribute or a constant can hold.
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            (-2_i64..3).prop_map(|n| Value::Number(Decimal::from(n))),
+            prop::sample::select(vec!["a", "b", "sunday"]).prop_map(|t| Value::Text(t.into())),
+            any::<bool>().prop_map(Value::Bool),
+            (1_u32..3).prop_map(|d| Value::Date(date(d))),
+            (0_usize..3).prop_map(Value::Tier),
+            Just(Value::Missing),
+        ]
+    }
+
     fn leaf() -> impl Strategy<Value = Expr> {
         prop_oneof![
-            (-2_i64..3).prop_map(|n| Expr::Const(Value::Number(Decimal::from(n)))),
-            prop::sample::select(vec!["a", "b"]).prop_map(|t| Expr::Const(Value::Text(t.into()))),
-            any::<bool>().prop_map(|b| Expr::Const(Value::Bool(b))),
-            Just(Expr::Const(Value::Missing)),
-            (0_usize..4).prop_map(Expr::Field),
+            value().prop_map(Expr::Const),
+            (0_usize..5).prop_map(Expr::Field),
+            (0_usize..3).prop_map(Expr::Attribute),
+            prop::sample::select(vec![
+                Builtin::Date,
+                Builtin::Tier,
+                Builtin::Hour,
+                Builtin::Weekday,
+                Builtin::FirstPurchase,
+            ])
+            .prop_map(Expr::Builtin),
         ]
     }
 
@@ -295,11 +356,54 @@ mod tests {
                     )),
                 (inner.clone(), prop::collection::vec(inner, 0..3))
                     .prop_map(|(e, items)| Expr::InList(Box::new(e), items)),
+                // A name compared with a constant either way round, as
+                // programs write them.
+                (
+                    prop::sample::select(&BinaryOp::ALL[..]),
+                    leaf(),
+                    value(),
+                    any::<bool>()
+                )
+                    .prop_map(|(op, read, constant, first)| {
+                        let (read, constant) = (Box::new(read), Box::new(Expr::Const(constant)));
+                        match first {
+                            true => Expr::Binary(op, read, constant),
+                            false => Expr::Binary(op, constant, read),
+                        }
+                    }),
+                // A list of constants, as programs write them.
+                (
+                    leaf(),
+                    prop::collection::vec(value().prop_map(Expr::Const), 0..3)
+                )
+                    .prop_map(|(e, items)| Expr::InList(Box::new(e), items)),
             ]
         })
     }
 
+    /// A scope with these fields and attributes, on Saturday 1 March 2025
+    /// at 10:00, in tier 1.
+    fn scope<'a>(fields: &'a [Value], attributes: &'a [Value]) -> Scope<'a> {
+        Scope {
+            fields,
+            attributes,
+            tier: 1,
+            local: date(1).and_hms_opt(10, 0, 0).expect("a time"),
+            enrolled: NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date"),
+            balances: &[],
+            measures: &[],
+            counters: &[],
+            first_purchase: false,
+            referred: false,
+            basket: &[],
+            item: None,
+            previous_tier: None,
+        }
+    }
+
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
         /// A condition holds exactly when its value is `true`: `holds`'s
         /// own ways (`not` without negating a value, arithmetic as never
         /// true, `and` and `or` through `holds` again) give `eval`'s
@@ -307,31 +411,29 @@ mod tests {
         /// not check comparisons themselves: the example programs' ledger
         /// snapshots and `tests/semantics.rs` (`where` clauses) do.
         #[test]
-        fn holds_is_a_true_value(e in expr()) {
-            let fields = [
-                Value::Number(Decimal::ONE),
-                Value::Text("a".into()),
-                Value::Bool(false),
-                Value::Missing,
-            ];
-            let scope = Scope {
-                fields: &fields,
-                attributes: &[],
-                tier: 0,
-                local: NaiveDate::from_ymd_opt(2025, 3, 1)
-                    .and_then(|d| d.and_hms_opt(10, 0, 0))
-                    .expect("a time"),
-                enrolled: NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date"),
-                balances: &[],
-                measures: &[],
-                counters: &[],
-                first_purchase: false,
-                referred: false,
-                basket: &[],
-                item: None,
-                previous_tier: None,
-            };
+        fn holds_is_a_true_value(
+            e in expr(),
+            fields in prop::collection::vec(value(), 4),
+            attributes in prop::collection::vec(value(), 2),
+        ) {
+            let scope = scope(&fields, &attributes);
             prop_assert_eq!(holds(&e, &scope), *eval(&e, &scope) == Value::Bool(true), "{:?}", e);
+        }
+
+        /// A condition's predicate decides it as its expression does, on
+        /// every shape: comparisons of a field, an attribute or a builtin
+        /// with a constant either way round (and of mismatched types or
+        /// missing values), `in` lists, `not`, and whatever is left as an
+        /// expression.
+        #[test]
+        fn a_predicate_decides_as_its_expression_holds(
+            e in expr(),
+            fields in prop::collection::vec(value(), 4),
+            attributes in prop::collection::vec(value(), 2),
+        ) {
+            let scope = scope(&fields, &attributes);
+            let predicate = Predicate::of(&e);
+            prop_assert_eq!(decide(&predicate, &scope), holds(&e, &scope), "{:?}", predicate);
         }
     }
 }

@@ -483,7 +483,7 @@ impl Engine<'_> {
         if let Some(failed) = rule
             .conditions
             .iter()
-            .find(|c| !eval::holds(&c.expr, scope))
+            .find(|c| !eval::decide(&c.predicate, scope))
         {
             return Some(Unfired::False(failed));
         }
@@ -758,7 +758,7 @@ fn basket_items<'a>(
             let holds = items
                 .filter
                 .as_ref()
-                .is_none_or(|f| eval::holds(&f.expr, &on_item));
+                .is_none_or(|f| eval::decide(&f.predicate, &on_item));
             holds.then_some((at, on_item))
         })
 }
