@@ -1,6 +1,7 @@
 //! `loyalty::run::Run` chooses the thread mode inside: one thread; records
-//! read ahead and members dealt into shards; or, for a program whose
-//! members cannot be split (or with `strict`), events applied on one thread
+//! read ahead and members dealt into shards (kept, for a program whose
+//! members share budgets alone, if every budget held); or, for a program
+//! whose members cannot be split (or with `strict`), events applied on one thread
 //! while others read (and, from three threads, write). Every mode writes
 //! the same ledger and ends in the same state, tested here without the
 //! binary.
@@ -70,9 +71,15 @@ fn replayed(
 #[test]
 fn every_thread_mode_writes_what_one_thread_writes() {
     // Coffee shop members never touch each other's points: sharded. The
-    // airline pools miles: applied on one thread, read (and written) on
+    // airline's share a budget alone, which holds: sharded too. The
+    // hotels' pool points: applied on one thread, read (and written) on
     // others.
-    for (name, splits) in [("bean_stars", true), ("northwind_miles", false)] {
+    let samples = [
+        ("bean_stars", true),
+        ("northwind_miles", true),
+        ("harbor_hotels", false),
+    ];
+    for (name, splits) in samples {
         let (program, _) = example(name);
         let (one, note) = replayed(&program, name, 1, false);
         assert_eq!(note, None);

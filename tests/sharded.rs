@@ -202,6 +202,132 @@ fn a_program_splits_by_member_along_its_links_unless_it_has_budgets() {
     assert_eq!(split(&coffee).links, ["enroll.referred_by"]);
 }
 
+/// `ledger.csv` of a run of `source` over `events` on `threads` threads
+/// (shards when the program allows), read as the command line reads a
+/// file, with a ledger and nothing else; and why events were applied on
+/// one thread, if they were.
+fn ledger_on_threads(source: &str, events: &str, threads: usize) -> (String, Option<&'static str>) {
+    let (program, _) = loyalty::compile::compile(source).unwrap();
+    let options = Options {
+        order: Order::Sort,
+        until: None,
+        strict: false,
+    };
+    let open = || {
+        Ok::<_, std::convert::Infallible>(Box::new(read(
+            &program,
+            Format::Csv,
+            events.as_bytes(),
+            "events.csv",
+        )) as loyalty::run::Records)
+    };
+    let mut buffer = Vec::new();
+    let sinks = Sinks::to_ledger(LedgerWriter::new(&program, &mut buffer).unwrap());
+    let finished = loyalty::run::Run::new(&program, options)
+        .threads(threads)
+        .replay_read(&open, sinks)
+        .unwrap();
+    let one_thread = finished.one_thread;
+    finished.sinks.ledger.unwrap().finish().unwrap();
+    (String::from_utf8(buffer).unwrap(), one_thread)
+}
+
+/// A program whose members are tied by a budget alone is applied in
+/// shards that assume the budget has room; where it had, the ledger is one
+/// engine's, on every sample with budgets (none of them runs out).
+#[test]
+fn programs_tied_by_budgets_alone_give_one_engines_ledger_in_shards() {
+    for name in ["cartwheel", "meridian_cards", "northwind_miles"] {
+        let source =
+            std::fs::read_to_string(support::programs().join(format!("{name}.loyalty"))).unwrap();
+        let events =
+            std::fs::read_to_string(support::programs().join(format!("{name}.events.csv")))
+                .unwrap();
+        let (one, _) = ledger_on_threads(&source, &events, 1);
+        assert!(one.lines().count() > 50, "{name}");
+        for threads in [2, 3] {
+            let (many, one_thread) = ledger_on_threads(&source, &events, threads);
+            assert_eq!(one_thread, None, "{name}, {threads} threads: in shards");
+            assert_eq!(one, many, "{name}, {threads} threads");
+        }
+    }
+}
+
+const BUDGET: &str = r#"
+program "Budget" {
+  currency USD
+  timezone "UTC"
+}
+points pts {
+  precision 0
+}
+rule welcome {
+  on purchase
+  earn 10 pts
+  budget 200 pts in total
+}
+"#;
+
+/// Thirty members enrolled in January 2025, and their purchases in March
+/// (`purchases` of member `m`, at most 31, a day apart): the members'
+/// events.
+fn enrolled_then_buying(purchases: impl Fn(usize) -> usize) -> String {
+    let mut events = String::from("id,time,member,type,amount\n");
+    for m in 0..30 {
+        events += &format!("e{m},2025-01-01 09:{m:02},m{m},enroll,\n");
+        for p in 0..purchases(m) {
+            events += &format!("p{m}-{p},2025-03-{:02} 10:{m:02},m{m},purchase,5\n", 1 + p);
+        }
+    }
+    events
+}
+
+/// Thirty members earn 10 points each from a rule whose budget gives 200
+/// in total (or 50): all of them take it past its amount, whether each
+/// shard's members alone would or not. The shards find it did not hold,
+/// and the run is done again on one engine, which cuts the award that
+/// goes past it and pays nothing after: one engine's ledger, and its note.
+#[test]
+fn a_budget_that_runs_out_across_shards_is_run_again_on_one_engine() {
+    let events = enrolled_then_buying(|_| 1);
+    for (budget, cut) in [("200", 10), ("50", 25)] {
+        let source = BUDGET.replace("200", budget);
+        let (one, _) = ledger_on_threads(&source, &events, 1);
+        let exhausted = format!("budget of {budget} exhausted");
+        assert_eq!(one.matches(&exhausted).count(), cut, "{one}");
+        for threads in [2, 3] {
+            let (many, one_thread) = ledger_on_threads(&source, &events, threads);
+            assert_eq!(
+                one_thread,
+                Some("a program-wide budget ran out, so the run was done again"),
+                "budget {budget}, {threads} threads"
+            );
+            assert_eq!(one, many, "budget {budget}, {threads} threads");
+        }
+    }
+    // With room for all thirty, the shards' ledger stands.
+    let roomy = BUDGET.replace("200", "300");
+    let (one, _) = ledger_on_threads(&roomy, &events, 1);
+    let (many, one_thread) = ledger_on_threads(&roomy, &events, 2);
+    assert_eq!((one_thread, one.matches("exhausted").count()), (None, 0));
+    assert_eq!(one, many);
+}
+
+/// One member buys 30 times and no one else buys: its shard cuts the
+/// awards past the budget's 200 points as one engine does, the budget's use
+/// across the shards is its amount, and the shards' ledger stands.
+#[test]
+fn a_budget_one_shards_member_runs_out_alone_is_cut_in_that_shard() {
+    let events = enrolled_then_buying(|m| if m == 0 { 30 } else { 0 });
+    let (one, _) = ledger_on_threads(BUDGET, &events, 1);
+    assert_eq!(one.matches("budget of 200 exhausted").count(), 10, "{one}");
+    for threads in [2, 3] {
+        let (many, one_thread) = ledger_on_threads(BUDGET, &events, threads);
+        assert_eq!(one_thread, None, "{threads} threads: in shards");
+        assert_eq!(one, many, "{threads} threads");
+    }
+}
+
 /// Month-end expiry (every member's at one instant), pending points,
 /// tiers reviewed at period ends with a grace period, a capped rule, a
 /// limited perk, returns, and late events accepted up to 30 days.

@@ -503,6 +503,25 @@ impl<'p> Engine<'p> {
         self.keeps_member_totals
     }
 
+    /// Whether every program-wide budget's use is within its amount: after
+    /// a sorted replay in shards (each shard's use counted, `absorb`), that
+    /// every budget held across all of them. If so, no award was cut, in
+    /// any shard or in one engine applying every event in order: use only
+    /// grows in a sorted replay (only a late re-run gives it back), so no
+    /// use before the end took a budget past its amount; and a shard that
+    /// cut an award had used the whole budget itself, so none held unless
+    /// the others used none of it, and then one engine cuts the same.
+    pub fn budgets_held(&self) -> bool {
+        self.budgets.iter().all(|((rule, i, _), used)| {
+            let budget = self
+                .program
+                .rules
+                .get(rule.index())
+                .and_then(|r| r.budgets.get(*i));
+            budget.is_some_and(|b| *used <= b.amount)
+        })
+    }
+
     /// Records, for one member, why each rule did or did not fire.
     pub fn explain(&mut self, member: &str) {
         self.explanation = Some(Explanation::new(member));
@@ -990,6 +1009,9 @@ impl<'p> Engine<'p> {
         }
         for (month, sales) in shard.sales {
             *self.sales.entry(month).or_default() += sales;
+        }
+        for (key, used) in shard.budgets {
+            *self.budgets.entry(key).or_default() += used;
         }
         self.counts.applied += shard.counts.applied;
         self.clock = self.clock.max(shard.clock);

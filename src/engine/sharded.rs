@@ -5,7 +5,9 @@
 //!
 //! Only for programs whose members never touch each other's state (no
 //! transfers, pools or program-wide budgets: `why_not_sharded`), but
-//! through a referral, whose two members share a shard. What one
+//! through a referral, whose two members share a shard; and for programs
+//! tied by budgets alone (`tied_by_budgets_only`), whose run keeps the
+//! shards' work only if every budget held across them. What one
 //! engine decides across members is decided here, on the calling thread,
 //! before an event is dealt: a duplicate id (`RecentIds` of the ids dealt
 //! and not rejected by a shard), and
@@ -106,6 +108,13 @@ pub fn split(program: &Program) -> Split {
         links,
         why: None,
     }
+}
+
+/// Whether `program`'s members depend on each other through program-wide
+/// budgets alone: shards then give one engine's rows if every budget held
+/// across them (`Engine::budgets_held`).
+pub fn tied_by_budgets_only(program: &Program) -> bool {
+    budgets(program).is_some() && why_not_sharded(program) == budgets(program)
 }
 
 /// Why `program`'s members depend on each other through program-wide

@@ -5,13 +5,15 @@
 //! go, through one fan-out (the ledger file, the liability table, the tier
 //! mix, a caller's own); [`Run::replay`] chooses the thread mode — one
 //! thread; records read ahead on a thread of their own and members dealt
-//! into shards; or, for a program whose members cannot be split, the ledger
-//! written on a thread of its own — and gives back the engine's end state.
+//! into shards (for a program whose members share budgets alone, kept
+//! only if every budget held, else done again); or, for a program whose
+//! members cannot be split, the ledger written on a thread of its own —
+//! and gives back the engine's end state.
 //! The output is the same for any number of threads.
 
 use crate::compile::ir::Program;
 use crate::engine::ledger::Entry;
-use crate::engine::replay::{self, Options, Outcome};
+use crate::engine::replay::{self, Options, Order, Outcome};
 use crate::engine::sharded;
 use crate::engine::Engine;
 use crate::events::{Event, Reject};
@@ -19,7 +21,7 @@ use crate::finance::liability::LiabilityBuilder;
 use crate::report::tier_mix::TierMix;
 use crate::report::{LedgerLines, LedgerWriter};
 use std::convert::Infallible;
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, Write};
 use std::sync::mpsc::{self, SyncSender};
 
 pub mod diff;
@@ -193,21 +195,25 @@ impl<'p> Run<'p> {
         let program = self.program;
         let options = self.options;
         let pieces = self.piece_rows;
-        let mut engine = Engine::new(program);
-        if self.member_totals {
-            engine.keep_member_totals();
-        }
-        if let Some(bytes) = self.fold_over {
-            engine.fold_histories_over(bytes);
-        }
-        if let Some(member) = self.explain {
-            engine.explain(member);
-        }
-        let one_thread = if options.strict {
+        let mut engine = self.engine();
+        let mut one_thread = if options.strict {
             Some("--strict stops at the first reject in input order")
         } else {
             sharded::why_not_sharded(program)
         };
+        if let (Source::Open(open), true) = (&source, self.speculates(&sinks)) {
+            if let Some((engine, outcome)) =
+                self.replay_in_shards_if_budgets_hold(*open, &mut sinks)?
+            {
+                return Ok(Finished {
+                    engine,
+                    outcome,
+                    sinks,
+                    one_thread: None,
+                });
+            }
+            one_thread = Some("a program-wide budget ran out, so the run was done again");
+        }
         if let (Some(shards), None) = (self.shards, one_thread) {
             let records = source.open()?;
             let (outcome, sinks) =
@@ -272,6 +278,101 @@ impl<'p> Run<'p> {
             sinks,
             one_thread,
         })
+    }
+}
+
+impl<'p> Run<'p> {
+    /// A new engine, set as the run says.
+    fn engine(&self) -> Engine<'p> {
+        let mut engine = Engine::new(self.program);
+        if self.member_totals {
+            engine.keep_member_totals();
+        }
+        if let Some(bytes) = self.fold_over {
+            engine.fold_histories_over(bytes);
+        }
+        if let Some(member) = self.explain {
+            engine.explain(member);
+        }
+        engine
+    }
+
+    /// Whether the run first tries shards as if its members were not tied
+    /// (`replay_in_shards_if_budgets_hold`): for a program whose members
+    /// are tied by budgets alone, in a sorted replay on more than one
+    /// thread, with only a ledger to write (what the rows would tally
+    /// elsewhere cannot be taken back).
+    fn speculates<W: Write>(&self, sinks: &Sinks<'p, '_, W>) -> bool {
+        let options = self.options;
+        let threads = self.shards.unwrap_or(self.threads);
+        threads > 1
+            && !options.strict
+            && options.order != Order::Stream
+            && self.explain.is_none()
+            && !sinks.tallies()
+            && sharded::tied_by_budgets_only(self.program)
+    }
+
+    /// Replays the records `open` gives in shards, each counting the use of
+    /// the program's budgets by its own members, the ledger's lines held in
+    /// a file aside. If every budget held across the shards
+    /// (`Engine::budgets_held`), the shards' rows are one engine's: the
+    /// lines go to the ledger, and the engine and outcome are returned.
+    /// Otherwise `None`: nothing was written, and the run is to be done
+    /// again on one engine.
+    fn replay_in_shards_if_budgets_hold<'r, W: Write, E: Send>(
+        &self,
+        open: &(dyn Fn() -> Result<Records<'r>, E> + Sync),
+        sinks: &mut Sinks<'p, '_, W>,
+    ) -> Result<Option<(Engine<'p>, Outcome)>, RunError<E>> {
+        let program = self.program;
+        let mut engine = self.engine();
+        let mut aside = io::BufWriter::new(tempfile::tempfile().map_err(csv::Error::from)?);
+        let format = || -> Box<dyn sharded::Format + 'p> { Box::new(LedgerLines::new(program)) };
+        let output = sharded::Output {
+            format: sinks.ledger.is_some().then_some(&format as _),
+            rows: false,
+            sink: &mut |_, lines| aside.write_all(lines).map_err(csv::Error::from),
+        };
+        let shards = self.shards.unwrap_or(self.threads);
+        let outcome = std::thread::scope(|scope| {
+            let (send_records, receive_records) = mpsc::sync_channel(IN_FLIGHT);
+            let reader = scope.spawn(move || read_ahead(open, &send_records));
+            let records = receive_records.into_iter().flatten();
+            let replayed = sharded::replay_sharded(
+                &mut engine,
+                records,
+                self.options,
+                shards,
+                self.piece_rows,
+                output,
+            );
+            reader
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+                .map_err(RunError::Open)?;
+            Ok::<_, RunError<E>>(replayed?)
+        })?;
+        if !engine.budgets_held() {
+            return Ok(None);
+        }
+        if let Some(ledger) = &mut sinks.ledger {
+            let mut aside = aside
+                .into_inner()
+                .map_err(|e| csv::Error::from(e.into_error()))?;
+            aside
+                .seek(io::SeekFrom::Start(0))
+                .map_err(csv::Error::from)?;
+            let mut lines = vec![0; 1 << 20];
+            loop {
+                let read = aside.read(&mut lines).map_err(csv::Error::from)?;
+                match lines.get(..read) {
+                    Some(read) if !read.is_empty() => ledger.write_lines(read)?,
+                    _ => break,
+                }
+            }
+        }
+        Ok(Some((engine, outcome)))
     }
 }
 
