@@ -299,7 +299,7 @@ fn a_budget_that_runs_out_across_shards_is_run_again_on_one_engine() {
             let (many, one_thread) = ledger_on_threads(&source, &events, threads);
             assert_eq!(
                 one_thread,
-                Some("a program-wide budget ran out, so the run was done again"),
+                Some("a program-wide budget ran out in shards, so the run was done again: for this input, --threads 1 is faster"),
                 "budget {budget}, {threads} threads"
             );
             assert_eq!(one, many, "budget {budget}, {threads} threads");
@@ -326,6 +326,45 @@ fn a_budget_one_shards_member_runs_out_alone_is_cut_in_that_shard() {
         assert_eq!(one_thread, None, "{threads} threads: in shards");
         assert_eq!(one, many, "{threads} threads");
     }
+}
+
+/// Shards stop being dealt events once their use of a budget together
+/// passes its amount: of 60,000 purchases of 10 points against a budget of
+/// 50, run out in the first batch, no more are applied than the batches
+/// of 4,096 events dealt before the first is merged (eight in flight).
+#[test]
+fn shards_stop_once_a_budget_ran_out_across_them() {
+    let (program, _) = loyalty::compile::compile(&BUDGET.replace("200", "50")).unwrap();
+    let mut events = String::from("id,time,member,type,amount\n");
+    let start = chrono::NaiveDate::from_ymd_opt(2025, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    for m in 0..100 {
+        events += &format!("e{m},{},m{m},enroll,\n", start.format("%Y-%m-%d %H:%M"));
+    }
+    let purchases = 60_000;
+    for p in 0..purchases {
+        let time = start + chrono::Duration::minutes(1 + p);
+        let m = p % 100;
+        events += &format!("p{p},{},m{m},purchase,5\n", time.format("%Y-%m-%d %H:%M"));
+    }
+    let records = read(&program, Format::Csv, events.as_bytes(), "events.csv");
+    let options = Options {
+        order: Order::Sort,
+        until: None,
+        strict: false,
+    };
+    let mut engine = loyalty::engine::Engine::new(&program);
+    let output = loyalty::engine::sharded::Output {
+        format: None,
+        rows: false,
+        sink: &mut |_, _| Ok::<(), std::io::Error>(()),
+    };
+    loyalty::engine::sharded::replay_sharded(&mut engine, records, options, 2, 64, output).unwrap();
+    assert!(!engine.budgets_held());
+    let applied = engine.counts().applied;
+    assert!(applied <= 10 * 4096, "{applied} applied");
 }
 
 /// Month-end expiry (every member's at one instant), pending points,

@@ -450,6 +450,17 @@ fn ids_cutoff(
         .checked_sub_signed(chrono::Duration::days(2))
 }
 
+/// Whether each budget's use in `used` is within its amount.
+fn budgets_held(program: &Program, used: &Budgets) -> bool {
+    used.iter().all(|((rule, i, _), used)| {
+        let budget = program
+            .rules
+            .get(rule.index())
+            .and_then(|r| r.budgets.get(*i));
+        budget.is_some_and(|b| *used <= b.amount)
+    })
+}
+
 impl<'p> Engine<'p> {
     pub fn new(program: &'p Program) -> Self {
         Engine {
@@ -512,14 +523,12 @@ impl<'p> Engine<'p> {
     /// cut an award had used the whole budget itself, so none held unless
     /// the others used none of it, and then one engine cuts the same.
     pub fn budgets_held(&self) -> bool {
-        self.budgets.iter().all(|((rule, i, _), used)| {
-            let budget = self
-                .program
-                .rules
-                .get(rule.index())
-                .and_then(|r| r.budgets.get(*i));
-            budget.is_some_and(|b| *used <= b.amount)
-        })
+        budgets_held(self.program, &self.budgets)
+    }
+
+    /// What each program-wide budget gave so far, by (rule, budget, period).
+    fn budget_use(&self) -> &Budgets {
+        &self.budgets
     }
 
     /// Records, for one member, why each rule did or did not fire.

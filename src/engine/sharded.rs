@@ -26,7 +26,9 @@ use super::ids::{IdSet, RecentIds};
 use super::late::{accepts_late_events, too_late};
 use super::ledger::Entry;
 use super::replay::{InOrder, Options, Order, Outcome};
-use super::{admit_time, duplicate, ids_cutoff, is_copy, ClockOrder, Engine};
+use super::{
+    admit_time, budgets_held, duplicate, ids_cutoff, is_copy, Budgets, ClockOrder, Engine,
+};
 use crate::compile::ir::{BuiltinEvent, Program};
 use crate::events::{Body, Event, Reject};
 use chrono::{DateTime, Utc};
@@ -188,6 +190,9 @@ struct Piece {
     /// Whether more of the batch follows: a month end's clock work is sent
     /// in parts of `PART_PIECES` pieces, each but the batch's last marked.
     more: bool,
+    /// What the program-wide budgets gave the shard's members so far, at
+    /// the batch's end (for a program tied by budgets alone).
+    budget_use: Option<Budgets>,
 }
 
 /// How much of a shard's rows and bytes a piece is.
@@ -306,6 +311,7 @@ impl<'p> Shard<'p> {
         engine.leave_ids_to_caller();
         let mut marks = Vec::new();
         let mut last_pieces = 0;
+        let counts_budgets = tied_by_budgets_only(program);
         // Kept from batch to batch for its row buffer: the engine writes
         // into it in turn, so neither is grown from nothing again.
         let mut cut = Cut::default();
@@ -370,6 +376,9 @@ impl<'p> Shard<'p> {
             }
             self.settle(&mut engine, &mut cut, &mut piece);
             last_pieces = piece.pieces.len();
+            if counts_budgets {
+                piece.budget_use = Some(engine.budget_use().clone());
+            }
             self.close(&mut piece, spare_bytes, false);
             if pieces.send(piece).is_err() {
                 break;
@@ -511,6 +520,13 @@ struct Dealer<'p> {
     /// How many events were dealt or rejected here: the next one's
     /// position, as one engine counts the events it is given.
     next_position: u64,
+    /// What the budgets gave each shard's members, as of its last batch
+    /// merged.
+    budget_use: Vec<Budgets>,
+    /// Whether the shards' budget use together passed a budget's amount:
+    /// no more is dealt, since the run is to be done again on one engine
+    /// (`Engine::budgets_held`).
+    budget_ran_out: bool,
 }
 
 impl<'p> Dealer<'p> {
@@ -541,6 +557,8 @@ impl<'p> Dealer<'p> {
             referred: BTreeMap::new(),
             outcome: Outcome::default(),
             next_position: 0,
+            budget_use: (0..shards).map(|_| Budgets::new()).collect(),
+            budget_ran_out: false,
         }
     }
 
@@ -552,6 +570,9 @@ impl<'p> Dealer<'p> {
         let mut events = InOrder::new(records, self.options);
         while let Some(event) = events.next(&mut self.outcome)? {
             self.event(event, ledger)?;
+            if self.budget_ran_out {
+                break;
+            }
         }
         if let Some(until) = self.options.until {
             // After every event: the clock work up to `until`.
@@ -740,6 +761,16 @@ impl<'p> Dealer<'p> {
         self.outcome.rejects.extend(piece.rejects);
         if let Some(e) = piece.failed {
             return Err(e);
+        }
+        if let Some(used) = piece.budget_use {
+            if let Some(shard_use) = self.budget_use.get_mut(shard) {
+                *shard_use = used;
+            }
+            let mut total = Budgets::new();
+            for (key, used) in self.budget_use.iter().flatten() {
+                *total.entry(*key).or_default() += *used;
+            }
+            self.budget_ran_out = !budgets_held(self.program, &total);
         }
         // A shard cuts its pieces in input order, the clock's before an
         // event's own at one position (the tick moved the clock first).
