@@ -36,6 +36,29 @@ pub struct Scope<'a> {
     pub previous_tier: Option<TierRank>,
 }
 
+impl<'a> Scope<'a> {
+    /// What an expression sees at `local` and nothing else: no event
+    /// fields, attributes or member state, the lowest tier, enrolled that
+    /// day.
+    pub fn at(local: NaiveDateTime) -> Scope<'a> {
+        Scope {
+            fields: &[],
+            attributes: &[],
+            tier: 0,
+            local,
+            enrolled: local.date(),
+            balances: &[],
+            measures: &[],
+            counters: &[],
+            first_purchase: false,
+            referred: false,
+            basket: &[],
+            item: None,
+            previous_tier: None,
+        }
+    }
+}
+
 /// Whether a condition holds (a missing value makes it false). Conditions
 /// are mostly comparisons joined by `and` and `or`: those are decided
 /// without making a value of each step.
@@ -388,16 +411,7 @@ mod tests {
             fields,
             attributes,
             tier: 1,
-            local: date(1).and_hms_opt(10, 0, 0).expect("a time"),
-            enrolled: NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date"),
-            balances: &[],
-            measures: &[],
-            counters: &[],
-            first_purchase: false,
-            referred: false,
-            basket: &[],
-            item: None,
-            previous_tier: None,
+            ..Scope::at(date(1).and_hms_opt(10, 0, 0).expect("a time"))
         }
     }
 

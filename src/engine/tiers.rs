@@ -311,19 +311,8 @@ pub(super) fn next_period_end(
 
 fn measures_scope<'a>(measures: &'a [Decimal], local: chrono::NaiveDateTime) -> Scope<'a> {
     Scope {
-        fields: &[],
-        attributes: &[],
-        tier: 0,
-        local,
-        enrolled: local.date(),
-        balances: &[],
         measures,
-        counters: &[],
-        first_purchase: false,
-        referred: false,
-        basket: &[],
-        item: None,
-        previous_tier: None,
+        ..Scope::at(local)
     }
 }
 
