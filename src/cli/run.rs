@@ -122,12 +122,14 @@ pub struct Args {
     /// another, members.csv is formatted on as many, and members are dealt into
     /// as many shards as threads, each applied on a thread of its own that
     /// also formats its ledger lines, merged back in order on the main
-    /// thread; for a program whose members can transfer or pool points or
-    /// share a budget (which cannot be split), and with --strict, events
-    /// are applied on one thread
-    /// (and with 3 or more the ledger written on another), which a note on
-    /// standard error says. The output is the same for any number. At
-    /// most 256.
+    /// thread. A program whose members share a budget is dealt into shards
+    /// too when only the ledger is written (no --report or --html, not
+    /// --stream), and done again on one thread if a budget ran out across
+    /// them. For a program whose members can transfer or pool points
+    /// (which cannot be split), and with --strict, events are applied on
+    /// one thread (and with 3 or more the ledger written on another),
+    /// which a note on standard error says. The output is the same for any
+    /// number. At most 256.
     #[arg(long, default_value_t = 1, value_parser = super::threads())]
     threads: u16,
     /// What to print: `human`, the totals and reports as tables, or `json`,
