@@ -277,6 +277,40 @@ fn more_threads_say_when_they_cannot_split_members() {
     assert_eq!(note("bean_stars"), "");
 }
 
+/// A program tied by a budget alone whose shards cannot hold the ledger's
+/// lines aside (no temporary folder) is run again on one thread: the same
+/// files as one thread writes, and a note that says why.
+#[test]
+fn shards_that_cannot_hold_the_ledger_aside_run_again_on_one_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = program("northwind_miles");
+    let events = path.with_extension("events.csv");
+    let run = |threads: &str, out: &str, tmp: &std::path::Path| {
+        let output = Command::new(env!("CARGO_BIN_EXE_loyalty"))
+            .args(["run", path.to_str().unwrap(), events.to_str().unwrap()])
+            .args(["--threads", threads, "--out"])
+            .arg(dir.path().join(out))
+            .env("TMPDIR", tmp)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    run("1", "one", dir.path());
+    let stderr = run("2", "two", &dir.path().join("no such folder"));
+    assert!(
+        stderr.contains(
+            "note: events are applied on one thread (the ledger's lines could not be held in \
+             a temporary file, so the run was done again)"
+        ),
+        "{stderr}"
+    );
+    for file in ["ledger.csv", "members.csv", "rejects.csv"] {
+        let read = |out: &str| std::fs::read(dir.path().join(out).join(file)).unwrap();
+        assert_eq!(read("one"), read("two"), "{file}");
+    }
+}
+
 #[test]
 fn a_reader_that_stops_early_is_not_an_error() {
     use std::process::Stdio;

@@ -202,17 +202,18 @@ impl<'p> Run<'p> {
             sharded::why_not_sharded(program)
         };
         if let (Source::Open(open), true) = (&source, self.speculates(&sinks)) {
-            if let Some((engine, outcome)) =
-                self.replay_in_shards_if_budgets_hold(*open, &mut sinks)?
-            {
-                return Ok(Finished {
-                    engine,
-                    outcome,
-                    sinks,
-                    one_thread: None,
-                });
+            match self.replay_in_shards_if_budgets_hold(*open, &mut sinks)? {
+                InShards::Held(held) => {
+                    let (engine, outcome) = *held;
+                    return Ok(Finished {
+                        engine,
+                        outcome,
+                        sinks,
+                        one_thread: None,
+                    });
+                }
+                InShards::Again(why) => one_thread = Some(why),
             }
-            one_thread = Some("a program-wide budget ran out in shards, so the run was done again: for this input, --threads 1 is faster");
         }
         if let (Some(shards), None) = (self.shards, one_thread) {
             let records = source.open()?;
@@ -315,27 +316,34 @@ impl<'p> Run<'p> {
 
     /// Replays the records `open` gives in shards, each counting the use of
     /// the program's budgets by its own members, the ledger's lines held in
-    /// a file aside. If every budget held across the shards
+    /// a temporary file. If every budget held across the shards
     /// (`Engine::budgets_held`), the shards' rows are one engine's: the
     /// lines go to the ledger, and the engine and outcome are returned.
-    /// Otherwise `None`: nothing was written, and the run is to be done
-    /// again on one engine.
+    /// Otherwise nothing was written, and the run is to be done again on
+    /// one engine, for the reason given (a budget ran out, or the lines
+    /// could not be held: a full disk is no reason to fail a run one engine
+    /// can do).
     fn replay_in_shards_if_budgets_hold<'r, W: Write, E: Send>(
         &self,
         open: &(dyn Fn() -> Result<Records<'r>, E> + Sync),
         sinks: &mut Sinks<'p, '_, W>,
-    ) -> Result<Option<(Engine<'p>, Outcome)>, RunError<E>> {
+    ) -> Result<InShards<'p>, RunError<E>> {
+        const NOT_HELD: &str = "the ledger's lines could not be held in a temporary file, so \
+                                the run was done again";
         let program = self.program;
         let mut engine = self.engine();
-        let mut aside = io::BufWriter::new(tempfile::tempfile().map_err(csv::Error::from)?);
+        let Ok(aside) = tempfile::tempfile() else {
+            return Ok(InShards::Again(NOT_HELD));
+        };
+        let mut aside = io::BufWriter::new(aside);
         let format = || -> Box<dyn sharded::Format + 'p> { Box::new(LedgerLines::new(program)) };
         let output = sharded::Output {
             format: sinks.ledger.is_some().then_some(&format as _),
             rows: false,
-            sink: &mut |_, lines| aside.write_all(lines).map_err(csv::Error::from),
+            sink: &mut |_, lines| aside.write_all(lines),
         };
         let shards = self.shards.unwrap_or(self.threads);
-        let outcome = std::thread::scope(|scope| {
+        let replayed = std::thread::scope(|scope| {
             let (send_records, receive_records) = mpsc::sync_channel(IN_FLIGHT);
             let reader = scope.spawn(move || read_ahead(open, &send_records));
             let records = receive_records.into_iter().flatten();
@@ -351,18 +359,26 @@ impl<'p> Run<'p> {
                 .join()
                 .unwrap_or_else(|e| std::panic::resume_unwind(e))
                 .map_err(RunError::Open)?;
-            Ok::<_, RunError<E>>(replayed?)
+            Ok::<_, RunError<E>>(replayed)
         })?;
+        // Only the file aside is written to: an error is its own.
+        let Ok(outcome) = replayed else {
+            return Ok(InShards::Again(NOT_HELD));
+        };
         if !engine.budgets_held() {
-            return Ok(None);
+            return Ok(InShards::Again(
+                "a program-wide budget ran out in shards, so the run was done again: for \
+                 this input, --threads 1 is faster",
+            ));
         }
+        let held = aside
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)
+            .and_then(|mut file| file.seek(io::SeekFrom::Start(0)).map(|_| file));
+        let Ok(mut aside) = held else {
+            return Ok(InShards::Again(NOT_HELD));
+        };
         if let Some(ledger) = &mut sinks.ledger {
-            let mut aside = aside
-                .into_inner()
-                .map_err(|e| csv::Error::from(e.into_error()))?;
-            aside
-                .seek(io::SeekFrom::Start(0))
-                .map_err(csv::Error::from)?;
             let mut lines = vec![0; 1 << 20];
             loop {
                 let read = aside.read(&mut lines).map_err(csv::Error::from)?;
@@ -372,8 +388,18 @@ impl<'p> Run<'p> {
                 }
             }
         }
-        Ok(Some((engine, outcome)))
+        Ok(InShards::Held(Box::new((engine, outcome))))
     }
+}
+
+/// How a run in shards of a program tied by budgets alone went.
+enum InShards<'p> {
+    /// Every budget held: the engine's end state and the outcome, the
+    /// lines in the ledger.
+    Held(Box<(Engine<'p>, Outcome)>),
+    /// Nothing was written; the run is to be done again on one engine, for
+    /// this reason.
+    Again(&'static str),
 }
 
 /// Where a run's records come from.
