@@ -14,14 +14,14 @@ pub enum Predicate {
     /// What `read` reads, compared with a constant: holds when both have
     /// a value of one type and their order is one `order` admits.
     Compare {
-        read: Read,
+        read: Place,
         order: Admits,
         constant: Value,
     },
     /// What `read` reads is one of the constants (`in [...]`); a missing
     /// value is none of them.
     OneOf {
-        read: Read,
+        read: Place,
         constants: Vec<Value>,
     },
     All(Box<Predicate>, Box<Predicate>),
@@ -35,7 +35,7 @@ pub enum Predicate {
 
 /// What a comparison reads, resolved to its place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Read {
+pub enum Place {
     /// A field of the event being applied, by index in its type's fields.
     Field(usize),
     /// A member attribute, by index.
@@ -151,11 +151,11 @@ impl Predicate {
 }
 
 /// Where `expr` reads from, if it is a name with a place.
-fn read(expr: &Expr) -> Option<Read> {
+fn read(expr: &Expr) -> Option<Place> {
     match expr {
-        Expr::Field(i) => Some(Read::Field(*i)),
-        Expr::Attribute(i) => Some(Read::Attribute(*i)),
-        Expr::Builtin(b) => Some(Read::Builtin(*b)),
+        Expr::Field(i) => Some(Place::Field(*i)),
+        Expr::Attribute(i) => Some(Place::Attribute(*i)),
+        Expr::Builtin(b) => Some(Place::Builtin(*b)),
         _ => None,
     }
 }

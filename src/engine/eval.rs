@@ -4,7 +4,7 @@
 
 use crate::compile::calendar;
 use crate::compile::ir::{Builtin, Expr, PointsId, TierRank, Value};
-use crate::compile::predicate::{Predicate, Read as Place};
+use crate::compile::predicate::{Place, Predicate};
 use crate::events::Item;
 use crate::syntax::ast::{BinaryOp, TimeUnit};
 use chrono::{Datelike, Days, Months, NaiveDate, NaiveDateTime, Timelike};

@@ -60,13 +60,16 @@ const PART_PIECES: usize = 16;
 
 /// Why members of `program` cannot be applied in separate shards, or `None`.
 pub fn why_not_sharded(program: &Program) -> Option<&'static str> {
+    linked(program).or_else(|| budgets(program))
+}
+
+/// Why `program`'s members can move points to each other, or `None`.
+fn linked(program: &Program) -> Option<&'static str> {
     // Without these, transfer and pool events are rejected without looking
     // at another member.
-    let linking = program.points.iter().any(|t| t.transfers.is_some());
-    if linking || !program.pool_index.is_empty() {
-        return Some("its members can transfer points or pool them");
-    }
-    budgets(program)
+    let transfers = program.points.iter().any(|t| t.transfers.is_some());
+    (transfers || !program.pool_index.is_empty())
+        .then_some("its members can transfer points or pool them")
 }
 
 /// How a program's events may be split among machines (`loyalty check
@@ -116,7 +119,7 @@ pub fn split(program: &Program) -> Split {
 /// budgets alone: shards then give one engine's rows if every budget held
 /// across them (`Engine::budgets_held`).
 pub fn tied_by_budgets_only(program: &Program) -> bool {
-    budgets(program).is_some() && why_not_sharded(program) == budgets(program)
+    linked(program).is_none() && budgets(program).is_some()
 }
 
 /// Why `program`'s members depend on each other through program-wide

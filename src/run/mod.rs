@@ -280,9 +280,7 @@ impl<'p> Run<'p> {
             one_thread,
         })
     }
-}
 
-impl<'p> Run<'p> {
     /// A new engine, set as the run says.
     fn engine(&self) -> Engine<'p> {
         let mut engine = Engine::new(self.program);
