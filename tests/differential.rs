@@ -33,12 +33,14 @@ use rust_decimal::Decimal;
 /// What the engine writes for `source` and `events` (JSON Lines), read
 /// back from its ledger, members and rejects files: one engine on one
 /// thread (`shards` 1), or members dealt into `shards` shards (a program
-/// whose members can be split).
+/// whose members can be split), handing them over to one engine before the
+/// event at `hand_over_at` when given (`Run::hand_over_at`).
 fn engine(
     source: &str,
     events: &str,
     until: Option<UntilDay>,
     shards: usize,
+    hand_over_at: Option<u64>,
 ) -> Result<Outcome, String> {
     let (program, _) = loyalty::compile::compile(source).map_err(|d| format!("{d:?}"))?;
     let input = read(&program, Format::Jsonl, events.as_bytes(), "t");
@@ -54,6 +56,7 @@ fn engine(
         1 => Run::new(&program, options),
         _ => Run::new(&program, options).threads(shards).shards(shards),
     };
+    let run = hand_over_at.map_or(run, |position| run.hand_over_at(position));
     let Finished {
         engine,
         outcome,
@@ -157,6 +160,7 @@ fn case(
     spec: &ProgramSpec,
     stream: &[EventSpec],
     until: Option<chrono::NaiveDate>,
+    hand_over: prop::sample::Index,
 ) -> Result<(), TestCaseError> {
     let generated::Case {
         text,
@@ -168,7 +172,7 @@ fn case(
     let jsonl = gen::jsonl(&events);
     let expected = Evaluation::new(&program).run(&events, until);
     let until = until.map(|day| (day, zone));
-    let actual = engine(&text, &jsonl, until, 1).map_err(TestCaseError::fail)?;
+    let actual = engine(&text, &jsonl, until, 1, None).map_err(TestCaseError::fail)?;
     let context = format!("program:\n{text}\nevents:\n{jsonl}until: {until:?}\n");
     if actual.ledger != expected.ledger {
         let first = actual
@@ -215,10 +219,22 @@ fn case(
         context
     );
     // Members dealt into shards on threads of their own: the same outcome
-    // (but for the two known exceptions: docs/semantics.md, "Threads").
-    for shards in [2, 3].into_iter().filter(|_| !expected.sharded_may_differ) {
-        let sharded = engine(&text, &jsonl, until, shards).map_err(TestCaseError::fail)?;
-        prop_assert_eq!(&sharded, &actual, "{} shards\n{}", shards, context);
+    // (but for the two known exceptions: docs/semantics.md, "Threads"); and
+    // the same when the shards hand their members over to one engine
+    // before any event.
+    let position = hand_over.index(events.len().max(1)) as u64;
+    let modes = [(2, None), (3, None), (2, Some(position))];
+    for (shards, hand_over_at) in modes.into_iter().filter(|_| !expected.sharded_may_differ) {
+        let sharded =
+            engine(&text, &jsonl, until, shards, hand_over_at).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(
+            &sharded,
+            &actual,
+            "{} shards, handed over before {:?}\n{}",
+            shards,
+            hand_over_at,
+            context
+        );
     }
     Ok(())
 }
@@ -226,8 +242,11 @@ fn case(
 proptest! {
     // The default config: 256 cases, or PROPTEST_CASES.
     #[test]
-    fn engine_agrees_with_the_reference((spec, stream, until) in generated::inputs()) {
-        case(&spec, &stream, until)?;
+    fn engine_agrees_with_the_reference(
+        (spec, stream, until) in generated::inputs(),
+        hand_over in any::<prop::sample::Index>(),
+    ) {
+        case(&spec, &stream, until, hand_over)?;
     }
 }
 
@@ -288,7 +307,7 @@ fn both(source: &str, events: &[GenEvent]) -> (Outcome, Outcome) {
     let program = Program::new(&tree);
     let expected = Evaluation::new(&program).run(events, None);
     (
-        engine(source, &gen::jsonl(events), None, 1).unwrap(),
+        engine(source, &gen::jsonl(events), None, 1, None).unwrap(),
         expected,
     )
 }
@@ -646,7 +665,7 @@ fn an_invalid_record_after_until_is_rejected() {
     let until = chrono::NaiveDate::from_ymd_opt(2024, 1, 31).unwrap();
     let expected = Evaluation::new(&program).run(&events, Some(until));
     let zone: chrono_tz::Tz = "America/New_York".parse().unwrap();
-    let actual = engine(&source, &gen::jsonl(&events), Some((until, zone)), 1).unwrap();
+    let actual = engine(&source, &gen::jsonl(&events), Some((until, zone)), 1, None).unwrap();
     assert_eq!(actual.rejected, expected.rejected);
     assert_eq!(actual.after_until, 1);
     assert_eq!(expected.after_until, 1);

@@ -50,6 +50,7 @@ fn replayed(
         outcome,
         sinks,
         one_thread,
+        ..
     } = Run::new(program, options)
         .threads(threads)
         .replay_read(&open, sinks)

@@ -19,7 +19,7 @@ use loyalty::finance::liability::{Breakage, LiabilityBuilder, LiabilityFlows};
 use loyalty::report::LedgerWriter;
 use loyalty::run::Sinks;
 use proptest::prelude::*;
-use support::{run_in_shards, tied_expiries, Run};
+use support::{run_handed_over, run_in_shards, tied_expiries, Run};
 
 fn assert_same(one: &Run, sharded: &Run, what: &str) {
     assert_eq!(one.ledger.len(), sharded.ledger.len(), "{what}: rows");
@@ -207,6 +207,19 @@ fn a_program_splits_by_member_along_its_links_unless_it_has_budgets() {
 /// file, with a ledger and nothing else; and why events were applied on
 /// one thread, if they were.
 fn ledger_on_threads(source: &str, events: &str, threads: usize) -> (String, Option<&'static str>) {
+    let (ledger, one_thread, _) = ledger_handed_over(source, events, threads, None);
+    (ledger, one_thread)
+}
+
+/// As `ledger_on_threads`, the shards handing their members over to one
+/// engine before the event at `position` when given; and the time from
+/// which one engine applied the events, if the shards handed over.
+fn ledger_handed_over(
+    source: &str,
+    events: &str,
+    threads: usize,
+    position: Option<u64>,
+) -> (String, Option<&'static str>, Option<String>) {
     let (program, _) = loyalty::compile::compile(source).unwrap();
     let options = Options {
         order: Order::Sort,
@@ -223,13 +236,13 @@ fn ledger_on_threads(source: &str, events: &str, threads: usize) -> (String, Opt
     };
     let mut buffer = Vec::new();
     let sinks = Sinks::to_ledger(LedgerWriter::new(&program, &mut buffer).unwrap());
-    let finished = loyalty::run::Run::new(&program, options)
-        .threads(threads)
-        .replay_read(&open, sinks)
-        .unwrap();
+    let run = loyalty::run::Run::new(&program, options).threads(threads);
+    let run = position.map_or(run, |position| run.hand_over_at(position));
+    let finished = run.replay_read(&open, sinks).unwrap();
     let one_thread = finished.one_thread;
+    let handed_over = finished.handed_over.map(|time| time.to_string());
     finished.sinks.ledger.unwrap().finish().unwrap();
-    (String::from_utf8(buffer).unwrap(), one_thread)
+    (String::from_utf8(buffer).unwrap(), one_thread, handed_over)
 }
 
 /// A program whose members are tied by a budget alone is applied in
@@ -361,10 +374,185 @@ fn shards_stop_once_a_budget_ran_out_across_them() {
         rows: false,
         sink: &mut |_, _| Ok::<(), std::io::Error>(()),
     };
-    loyalty::engine::sharded::replay_sharded(&mut engine, records, options, 2, 64, output).unwrap();
+    let shards = loyalty::engine::sharded::Shards {
+        count: 2,
+        piece_rows: 64,
+        hand_over_at: None,
+    };
+    loyalty::engine::sharded::replay_sharded(&mut engine, records, options, shards, output)
+        .unwrap();
     assert!(!engine.budgets_held());
     let applied = engine.counts().applied;
     assert!(applied <= 10 * 4096, "{applied} applied");
+}
+
+/// How many of `events` (CSV) read as events of `source`: the positions
+/// a replay gives them.
+fn events_in(source: &str, events: &str) -> u64 {
+    let (program, _) = loyalty::compile::compile(source).unwrap();
+    let records = read(&program, Format::Csv, events.as_bytes(), "events.csv");
+    records.filter(Result::is_ok).count() as u64
+}
+
+/// The samples whose members can be split, by name, with their source
+/// and events.
+fn split_samples() -> Vec<(&'static str, String, String)> {
+    let names = [
+        "bean_stars",
+        "cartwheel",
+        "fuel_stop",
+        "harbor_hotels",
+        "meridian_cards",
+        "northwind_miles",
+        "sakura_kissa",
+    ];
+    let read = |file: String| std::fs::read_to_string(support::programs().join(file)).unwrap();
+    names
+        .into_iter()
+        .map(|name| {
+            let source = read(format!("{name}.loyalty"));
+            let events = read(format!("{name}.events.csv"));
+            (name, source, events)
+        })
+        .filter(|(_, source, _)| {
+            let (program, _) = loyalty::compile::compile(source).unwrap();
+            why_not_sharded(&program).is_none()
+        })
+        .collect()
+}
+
+/// Shards that hand their members over to one engine before any event
+/// give exactly one engine's run: the rows, rejects, members, totals,
+/// sales and the clock work left scheduled, on every sample whose members
+/// can be split (before the first event, among them, at the last, and
+/// past the end, where nothing is handed over).
+#[test]
+fn every_sample_gives_one_engines_run_handed_over_anywhere() {
+    let samples = split_samples();
+    assert_eq!(samples.len(), 3, "the samples in shards");
+    for (name, source, events) in &samples {
+        let count = events_in(source, events);
+        for until in [None, Some("2026-12-31")] {
+            let one = run_in_shards(source, events, Order::Sort, until, None);
+            assert_eq!(one.handed_over, None);
+            for position in [0, 1, count / 3, count / 2, count - 1, count + 1] {
+                for shards in [2, 3] {
+                    let many = run_handed_over(source, events, until, shards, position);
+                    let what = format!("{name}, {shards} shards, before {position}, {until:?}");
+                    assert_eq!(many.handed_over.is_some(), position < count, "{what}");
+                    assert_same(&one, &many, &what);
+                }
+            }
+        }
+    }
+}
+
+/// Members referred by others, dealt with them into every shard, and
+/// handed over to one engine before they buy: the referrers their
+/// purchases pay are the ones they named (each shard's members, and their
+/// referrers' slots, move when gathered into one engine).
+#[test]
+fn referrers_are_paid_after_a_handover_as_one_engine_pays_them() {
+    let program = r#"
+        program "Referrals" {
+          currency USD
+          timezone "UTC"
+        }
+        points pts {
+          precision 0
+        }
+        rule base {
+          on purchase
+          earn 1 pts per 1 USD of amount
+        }
+        rule thanks {
+          on purchase
+          earn 10 pts to referrer
+        }
+    "#;
+    let mut events = String::from("id,time,member,type,amount,referred_by\n");
+    for m in 0..12 {
+        events += &format!("e{m},2025-01-01 09:{m:02},r{m},enroll,,\n");
+    }
+    for m in 0..12 {
+        let referrer = (m * 5 + 3) % 12;
+        events += &format!("f{m},2025-01-02 09:{m:02},f{m},enroll,,r{referrer}\n");
+    }
+    for m in 0..12 {
+        events += &format!("p{m},2025-02-01 09:{m:02},f{m},purchase,{},\n", m + 1);
+    }
+    let one = run_in_shards(program, &events, Order::Sort, None, None);
+    assert_eq!(one.rows("r3", &["earn"]).len(), 1, "{:?}", one.ledger);
+    for shards in [2, 3, 5] {
+        for position in [12, 24, 30] {
+            let many = run_handed_over(program, &events, None, shards, position);
+            assert_same(&one, &many, &format!("{shards} shards, before {position}"));
+        }
+    }
+}
+
+/// A program tied by budgets alone handed over anywhere, through the
+/// run the command line makes (the lines held aside): one engine's ledger.
+#[test]
+fn every_sample_with_budgets_gives_one_engines_ledger_handed_over_anywhere() {
+    for name in ["cartwheel", "meridian_cards", "northwind_miles"] {
+        let source =
+            std::fs::read_to_string(support::programs().join(format!("{name}.loyalty"))).unwrap();
+        let events =
+            std::fs::read_to_string(support::programs().join(format!("{name}.events.csv")))
+                .unwrap();
+        let count = events_in(&source, &events);
+        let (one, _) = ledger_on_threads(&source, &events, 1);
+        for position in [0, count / 4, count / 2, count - 1] {
+            let (many, one_thread, handed_over) =
+                ledger_handed_over(&source, &events, 2, Some(position));
+            let what = format!("{name}, before {position}");
+            assert_eq!((one_thread, handed_over.is_some()), (None, true), "{what}");
+            assert_eq!(one, many, "{what}");
+        }
+    }
+}
+
+/// 2,000 members each buy once a day for 60 days, earning 10 points a
+/// purchase against a budget of 800,000 (1.2 M would be earned): the
+/// budget is spent on the 40th day. The shards see it nearly spent from
+/// the batches they sent back, hand their members over to one engine
+/// before it runs out, and that engine cuts the award past it and pays
+/// nothing after: one engine's ledger, without a run done again.
+#[test]
+fn shards_hand_over_to_one_engine_before_a_budget_runs_out() {
+    let source = BUDGET.replace("200", "800000");
+    let mut events = String::from("id,time,member,type,amount\n");
+    let start = chrono::NaiveDate::from_ymd_opt(2025, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let members = 2000;
+    for m in 0..members {
+        events += &format!("e{m},{},m{m},enroll,\n", start.format("%Y-%m-%d %H:%M"));
+    }
+    for day in 1..=60 {
+        for m in 0..members {
+            let time = start + chrono::Duration::days(day) + chrono::Duration::seconds(m);
+            events += &format!(
+                "p{day}-{m},{},m{m},purchase,5\n",
+                time.format("%Y-%m-%d %H:%M:%S")
+            );
+        }
+    }
+    let (one, _) = ledger_on_threads(&source, &events, 1);
+    assert_eq!(one.matches("budget of 800000 exhausted").count(), 40_000);
+    let (many, one_thread, handed_over) = ledger_handed_over(&source, &events, 2, None);
+    assert_eq!(one_thread, None);
+    // Handed over before the 40th day: the batches in flight are some 18
+    // days' purchases here (eight of 4,096 events, and the one dealt), and
+    // twice those must fit in what is left.
+    let handed_over = handed_over.expect("handed over");
+    assert!(
+        ("2025-01-05".."2025-02-10").contains(&handed_over.as_str()),
+        "{handed_over}"
+    );
+    assert_eq!(one, many);
 }
 
 /// Month-end expiry (every member's at one instant), pending points,
@@ -479,6 +667,40 @@ proptest! {
                 prop_assert_eq!(&one.sales, &many.sales);
                 prop_assert_eq!(&one.afterwards, &many.afterwards);
             }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Shards that hand their members over to one engine before any event
+    /// of a sorted stream (duplicates, retries and rejects among them)
+    /// give one engine's run.
+    #[test]
+    fn any_sorted_stream_gives_one_engines_run_handed_over_anywhere(
+        actions in prop::collection::vec(
+            (action(), 0u32..400, prop::option::weighted(0.1, any::<u8>())),
+            1..80,
+        ),
+        shards in 2usize..4,
+        at in any::<prop::sample::Index>(),
+    ) {
+        let mut all: Vec<(Action, u32, Option<u8>)> =
+            (0..4).map(|m| (Action::Enroll(m), 0, None)).collect();
+        all.extend(actions);
+        let events = csv(&all);
+        let position = at.index(all.len()) as u64;
+        for until in [None, Some("2026-06-30")] {
+            let one = run_in_shards(PROGRAM, &events, Order::Sort, until, None);
+            let many = run_handed_over(PROGRAM, &events, until, shards, position);
+            prop_assert!(many.handed_over.is_some());
+            prop_assert_eq!(&one.ledger, &many.ledger);
+            prop_assert_eq!(&one.rejects, &many.rejects);
+            prop_assert_eq!(&one.members, &many.members);
+            prop_assert_eq!(&one.totals, &many.totals);
+            prop_assert_eq!(&one.sales, &many.sales);
+            prop_assert_eq!(&one.afterwards, &many.afterwards);
         }
     }
 }

@@ -124,8 +124,9 @@ pub struct Args {
     /// also formats its ledger lines, merged back in order on the main
     /// thread. A program whose members share a budget is dealt into shards
     /// too when only the ledger is written (no --report or --html, not
-    /// --stream), and done again on one thread if a budget ran out across
-    /// them. For a program whose members can transfer or pool points
+    /// --stream), gathered into one engine that goes on alone once a
+    /// budget is nearly spent, and done again on one thread if a budget ran
+    /// out across them all the same. For a program whose members can transfer or pool points
     /// (which cannot be split), and with --strict, events are applied on
     /// one thread (and with 3 or more the ledger written on another),
     /// which a note on standard error says. The output is the same for any
@@ -299,6 +300,13 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
         progress::note(&format!(
             "note: events are applied on one thread ({why}); the others read{}",
             if args.threads > 2 { " and write" } else { "" }
+        ));
+    }
+    if let Some(from) = finished.handed_over {
+        progress::note(&format!(
+            "note: a program-wide budget was nearly spent at {}, so events from then on were \
+             applied on one thread",
+            from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         ));
     }
     let Finished {

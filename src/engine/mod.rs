@@ -452,13 +452,14 @@ fn ids_cutoff(
 
 /// Whether each budget's use in `used` is within its amount.
 fn budgets_held(program: &Program, used: &Budgets) -> bool {
-    used.iter().all(|((rule, i, _), used)| {
-        let budget = program
-            .rules
-            .get(rule.index())
-            .and_then(|r| r.budgets.get(*i));
-        budget.is_some_and(|b| *used <= b.amount)
-    })
+    used.iter()
+        .all(|(key, used)| budget_amount(program, key).is_some_and(|amount| *used <= amount))
+}
+
+/// The amount of the budget a key of `Budgets` is of.
+fn budget_amount(program: &Program, (rule, i, _): &(RuleId, usize, i32)) -> Option<Decimal> {
+    let rule = program.rules.get(rule.index())?;
+    Some(rule.budgets.get(*i)?.amount)
 }
 
 impl<'p> Engine<'p> {
@@ -971,6 +972,12 @@ impl<'p> Engine<'p> {
         self.event_ids = None;
     }
 
+    /// Checks ids again from here on, starting from `ids`: those of the
+    /// events a caller that checked them (`leave_ids_to_caller`) applied.
+    fn check_ids_from(&mut self, ids: ids::RecentIds) {
+        self.event_ids = Some(ids);
+    }
+
     fn keep_id(&mut self, event: &Event) {
         let (program, clock, keeps_history) = (self.program, self.clock, self.keeps_history());
         if let Some(ids) = self.event_ids.as_mut() {
@@ -989,8 +996,10 @@ impl<'p> Engine<'p> {
     /// Takes over the members, clock work, totals, counts and sales of
     /// `shards`, engines that applied other members' events of the same
     /// program, so that one engine holds a sharded replay's end state for
-    /// the reports. Event ids (the dealer checked them) and late-event
-    /// histories are not taken over.
+    /// the reports, or, in a sorted replay, applies the rest of its events
+    /// (`sharded::replay_sharded`'s handover). Event ids (the dealer
+    /// checked them: `check_ids_from`) and late-event histories are not
+    /// taken over.
     fn absorb(&mut self, shards: Vec<Engine<'p>>) {
         // Room for every shard's ids at once: grown shard by shard, the
         // index was copied, and held twice, at the run's peak.
@@ -1012,6 +1021,14 @@ impl<'p> Engine<'p> {
         current.retain(|due| shard.is_current(due));
         self.members.append(shard.members);
         let slots: Vec<usize> = (first..self.members.len()).collect();
+        // A referrer is in its referred member's shard (`sharded`): its slot
+        // moved as theirs did.
+        for &slot in &slots {
+            if let Some(member) = self.members.get_mut(slot) {
+                let referrer = member.referrer().map(|r| r + first);
+                member.set_referrer(referrer);
+            }
+        }
         self.take_dues(current.into_iter(), shard.seq, &slots);
         for (total, more) in self.totals.iter_mut().zip(&shard.totals) {
             total.add(more);

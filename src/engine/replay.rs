@@ -118,23 +118,48 @@ pub fn replay_in_pieces<E: From<io::Error>>(
     piece_rows: usize,
     ledger: &mut dyn FnMut(&mut Vec<Entry>) -> Result<(), E>,
 ) -> Result<Outcome, E> {
-    let piece_rows = piece_rows.max(1);
-    let Options {
-        order,
-        until,
-        strict,
-    } = options;
+    if options.order == Order::Stream {
+        engine.accept_late_events();
+    }
     let mut outcome = Outcome::default();
+    let mut events = InOrder::new(records, options);
+    apply_in_order(engine, None, &mut events, &mut outcome, piece_rows, ledger)?;
+    Ok(outcome)
+}
+
+/// Applies `first`, if given, then the rest of `events` to the engine, and
+/// the clock work up to `until`, counting into `outcome` (its rejects
+/// sorted by origin at the end): `replay_in_pieces`' work, and what one
+/// engine does after shards handed their members over to it
+/// (`sharded::replay_sharded`).
+pub(super) fn apply_in_order<I, E>(
+    engine: &mut Engine,
+    first: Option<Event>,
+    events: &mut InOrder<I>,
+    outcome: &mut Outcome,
+    piece_rows: usize,
+    ledger: &mut dyn FnMut(&mut Vec<Entry>) -> Result<(), E>,
+) -> Result<(), E>
+where
+    I: Iterator<Item = Result<Event, Reject>>,
+    E: From<io::Error>,
+{
+    let piece_rows = piece_rows.max(1);
+    let Options { until, strict, .. } = events.options;
     let mut rows = Vec::new();
     let mut flush = |engine: &mut Engine| {
         engine.drain_ledger_into(&mut rows);
         ledger(&mut rows)
     };
-    if order == Order::Stream {
-        engine.accept_late_events();
-    }
-    let mut events = InOrder::new(records, options);
-    while let Some(event) = events.next(&mut outcome)? {
+    let mut next = first;
+    loop {
+        let event = match next.take() {
+            Some(event) => event,
+            None => match events.next(outcome)? {
+                Some(event) => event,
+                None => break,
+            },
+        };
         // Long clock work before the event (a month end's expiries) is
         // passed on in pieces.
         while engine.clock_work_before(&event, piece_rows) {
@@ -146,11 +171,11 @@ pub fn replay_in_pieces<E: From<io::Error>>(
         flush(engine)?;
         if strict && !outcome.rejects.is_empty() {
             outcome.not_applied = Some(events.left());
-            return Ok(outcome);
+            return Ok(());
         }
     }
     if outcome.not_applied.is_some() {
-        return Ok(outcome);
+        return Ok(());
     }
     if let Some(until) = until {
         while engine.advance_some(until, piece_rows) {
@@ -159,7 +184,7 @@ pub fn replay_in_pieces<E: From<io::Error>>(
     }
     flush(engine)?;
     outcome.rejects.sort_by(|a, b| a.origin.cmp(&b.origin));
-    Ok(outcome)
+    Ok(())
 }
 
 /// The events of a replay in the order it applies them: as read, or all

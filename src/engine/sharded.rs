@@ -21,17 +21,25 @@
 //! pieces by that key gives the single engine's ledger, byte for byte. Each
 //! shard may also format its rows (`Format`: the ledger file's lines) on its
 //! own thread, so that the merge only puts bytes in order.
+//!
+//! A sorted replay may end on one engine: once everything dealt is
+//! applied, the shards are gathered into one engine, which goes on alone
+//! (`Shards::hand_over_at`). A program tied by budgets alone hands over so
+//! before a budget is spent, since only one engine can cut the award that
+//! passes a budget's amount across members.
 
 use super::ids::{IdSet, RecentIds};
 use super::late::{accepts_late_events, too_late};
 use super::ledger::Entry;
-use super::replay::{InOrder, Options, Order, Outcome};
+use super::replay::{apply_in_order, InOrder, Options, Order, Outcome};
 use super::{
-    admit_time, budgets_held, duplicate, ids_cutoff, is_copy, Budgets, ClockOrder, Engine,
+    admit_time, budget_amount, budgets_held, duplicate, ids_cutoff, is_copy, Budgets, ClockOrder,
+    Engine,
 };
 use crate::compile::ir::{BuiltinEvent, Program};
 use crate::events::{Body, Event, Reject};
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::BuildHasher;
 use std::io;
@@ -156,6 +164,31 @@ pub struct Output<'o, 'p, E> {
 /// Where the merged rows and bytes go, batch by batch.
 pub type Sink<'s, E> = dyn FnMut(&mut Vec<Entry>, &[u8]) -> Result<(), E> + 's;
 
+/// How members are dealt into shards.
+#[derive(Debug, Clone, Copy)]
+pub struct Shards {
+    /// How many (at least one).
+    pub count: usize,
+    /// The most rows of clock work passed on at a time, as in
+    /// `replay::replay_in_pieces` (`replay::PIECE_ROWS` for `replay`'s).
+    pub piece_rows: usize,
+    /// In a sorted replay, the position of the event before which the
+    /// shards hand their members over to one engine, which applies the
+    /// rest: how the tests check a handover anywhere. A program tied by
+    /// budgets alone hands over by itself, once a budget is so nearly spent
+    /// that the batches in flight could spend the rest (`BudgetWatch`).
+    pub hand_over_at: Option<u64>,
+}
+
+/// A sharded replay done.
+#[derive(Debug)]
+pub struct Sharded {
+    pub outcome: Outcome,
+    /// The time of the first event one engine applied, if the shards
+    /// handed their members over to it.
+    pub handed_over: Option<DateTime<Utc>>,
+}
+
 /// What a shard is told for one batch: every time the clock moves (the
 /// position of the event it moves for, and to when), shared by all shards,
 /// and the events of its own members with their positions.
@@ -205,21 +238,27 @@ struct Part {
     bytes: usize,
 }
 
-/// Applies records as `replay::replay` does, over `shards` engines on as
-/// many threads, and leaves the end state in `engine` (which must be new)
-/// for the reports; the ids were checked here, so `engine` keeps none and
-/// would not check later events for duplicates. `--strict` is not
-/// supported (a reject is known only when its shard gets to it). Clock
-/// work comes in pieces of at most `piece_rows` rows, as in
-/// `replay::replay_in_pieces` (`replay::PIECE_ROWS` for `replay`'s).
+/// Applies records as `replay::replay` does, over `shards.count` engines
+/// on as many threads, and leaves the end state in `engine` (which must be
+/// new) for the reports; the ids were checked here, so `engine` keeps none
+/// and would not check later events for duplicates. `--strict` is not
+/// supported (a reject is known only when its shard gets to it).
+///
+/// In a sorted replay the shards may hand their members over to one
+/// engine (`Shards::hand_over_at`): the dealer stops dealing, waits for
+/// the shards to apply everything dealt, and gathers them into `engine`
+/// (`Engine::absorb`), which then checks ids and applies the rest here.
+/// Each shard's state there is one engine's state of its members, but for
+/// the use of program-wide budgets, which is theirs only if every budget's
+/// use across them held: if one did not, nothing more is applied, and the
+/// run is to be done again (`Engine::budgets_held`).
 pub fn replay_sharded<'p, E: From<io::Error>>(
     engine: &mut Engine<'p>,
     records: impl Iterator<Item = Result<Event, Reject>>,
     options: Options,
-    shards: usize,
-    piece_rows: usize,
+    shards: Shards,
     output: Output<'_, 'p, E>,
-) -> Result<Outcome, E> {
+) -> Result<Sharded, E> {
     let Output {
         format,
         rows: keep_rows,
@@ -228,20 +267,21 @@ pub fn replay_sharded<'p, E: From<io::Error>>(
     let program = engine.program();
     let member_totals = engine.keeps_member_totals();
     let fold_over = engine.folds_histories_over();
-    let shards = shards.max(1);
+    let piece_rows = shards.piece_rows.max(1);
     engine.leave_ids_to_caller();
-    std::thread::scope(|scope| {
+    let mut events = InOrder::new(records, options);
+    let (dealt, ids, mut outcome) = std::thread::scope(|scope| {
         let mut inboxes = Vec::new();
         let mut outboxes = Vec::new();
         let mut workers = Vec::new();
-        for _ in 0..shards {
+        for _ in 0..shards.count.max(1) {
             let (send_items, items) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
             let (send_pieces, pieces) = mpsc::sync_channel::<Piece>(IN_FLIGHT);
             let stream = options.order == Order::Stream;
             let shard = Shard {
                 program,
                 stream,
-                piece_rows: piece_rows.max(1),
+                piece_rows,
                 format: format.map(|make| make()),
                 keep_rows,
                 member_totals,
@@ -251,13 +291,14 @@ pub fn replay_sharded<'p, E: From<io::Error>>(
             inboxes.push(send_items);
             outboxes.push(pieces);
         }
-        let mut dealer = Dealer::new(program, options, inboxes, outboxes);
-        let result = dealer.deal(records, ledger);
+        let mut dealer = Dealer::new(program, options, inboxes, outboxes, shards.hand_over_at);
+        let dealt = dealer.deal(&mut events, ledger);
         let Dealer {
             inboxes,
             outboxes,
             outcome,
             next_position,
+            ids,
             ..
         } = dealer;
         // Closing the inboxes ends the workers; closing the outboxes ends
@@ -275,7 +316,34 @@ pub fn replay_sharded<'p, E: From<io::Error>>(
             .collect();
         engine.absorb(ends);
         engine.set_position(next_position);
-        result.map(|()| outcome)
+        (dealt, ids, outcome)
+    });
+    let first = dealt?.filter(|_| engine.budgets_held());
+    let handed_over = first.as_ref().map(|event| event.time);
+    if let Some(first) = first {
+        engine.check_ids_from(ids);
+        let mut format = format.map(|make| make());
+        let mut lines = Vec::new();
+        let mut no_rows = Vec::new();
+        let mut pass = |rows: &mut Vec<Entry>| {
+            if let Some(format) = format.as_mut() {
+                format.add(rows)?;
+                lines = format.take(std::mem::take(&mut lines))?;
+            }
+            ledger(if keep_rows { rows } else { &mut no_rows }, &lines)
+        };
+        apply_in_order(
+            engine,
+            Some(first),
+            &mut events,
+            &mut outcome,
+            piece_rows,
+            &mut pass,
+        )?;
+    }
+    Ok(Sharded {
+        outcome,
+        handed_over,
     })
 }
 
@@ -523,13 +591,69 @@ struct Dealer<'p> {
     /// How many events were dealt or rejected here: the next one's
     /// position, as one engine counts the events it is given.
     next_position: u64,
+    /// The shards' use of the program-wide budgets (for a program tied by
+    /// budgets alone).
+    budgets: BudgetWatch,
+    /// The position of the event before which the shards hand their
+    /// members over to one engine (`Shards::hand_over_at`), if asked.
+    hand_over_at: Option<u64>,
+}
+
+/// The shards' use of each program-wide budget, as their batches are
+/// merged: whether a budget ran out across them (no more is dealt: the run
+/// is to be done again on one engine, `Engine::budgets_held`), or is so
+/// nearly spent that the batches in flight could spend the rest (in a
+/// sorted replay the shards hand their members over to one engine then,
+/// which cuts the award that passes the amount as it would have).
+#[derive(Debug)]
+struct BudgetWatch {
     /// What the budgets gave each shard's members, as of its last batch
     /// merged.
-    budget_use: Vec<Budgets>,
-    /// Whether the shards' budget use together passed a budget's amount:
-    /// no more is dealt, since the run is to be done again on one engine
-    /// (`Engine::budgets_held`).
-    budget_ran_out: bool,
+    by_shard: Vec<Budgets>,
+    /// Their sum over the shards.
+    total: Budgets,
+    /// Per budget, the most one shard's batch added to its use.
+    steps: Budgets,
+    ran_out: bool,
+    nearly_spent: bool,
+}
+
+impl BudgetWatch {
+    fn new(shards: usize) -> BudgetWatch {
+        BudgetWatch {
+            by_shard: (0..shards).map(|_| Budgets::new()).collect(),
+            total: Budgets::new(),
+            steps: Budgets::new(),
+            ran_out: false,
+            nearly_spent: false,
+        }
+    }
+
+    /// Shard `shard`'s use as of its batch just merged.
+    fn update(&mut self, program: &Program, shard: usize, used: Budgets) {
+        // Each shard's batches in flight and the one being dealt, twice
+        // over: so many of the largest steps must fit in what a budget has
+        // left for the shards to go on.
+        let margin = Decimal::from(2 * (IN_FLIGHT + 1) * self.by_shard.len());
+        let Some(before) = self.by_shard.get_mut(shard) else {
+            return;
+        };
+        for (key, now) in &used {
+            let added = *now - before.get(key).copied().unwrap_or_default();
+            *self.total.entry(*key).or_default() += added;
+            let step = self.steps.entry(*key).or_default();
+            *step = (*step).max(added);
+        }
+        *before = used;
+        self.ran_out = !budgets_held(program, &self.total);
+        self.nearly_spent = self.total.iter().any(|(key, used)| {
+            let step = self.steps.get(key).copied().unwrap_or_default();
+            let left = budget_amount(program, key).map(|amount| amount - *used);
+            // A margin past a decimal's range is more than any budget has.
+            let needed = step.checked_mul(margin).unwrap_or(Decimal::MAX);
+            left.is_none_or(|left| left <= needed)
+        });
+    }
 }
 
 impl<'p> Dealer<'p> {
@@ -538,6 +662,7 @@ impl<'p> Dealer<'p> {
         options: Options,
         inboxes: Vec<SyncSender<Batch>>,
         outboxes: Vec<Receiver<Piece>>,
+        hand_over_at: Option<u64>,
     ) -> Self {
         let shards = inboxes.len();
         Dealer {
@@ -560,20 +685,31 @@ impl<'p> Dealer<'p> {
             referred: BTreeMap::new(),
             outcome: Outcome::default(),
             next_position: 0,
-            budget_use: (0..shards).map(|_| Budgets::new()).collect(),
-            budget_ran_out: false,
+            budgets: BudgetWatch::new(shards),
+            hand_over_at,
         }
     }
 
-    fn deal<E: From<io::Error>>(
+    /// Deals `events` to the shards and merges their rows, until the end
+    /// or until the shards hand their members over to one engine: then,
+    /// once the shards have applied everything dealt, the first event not
+    /// dealt, for that engine.
+    fn deal<I, E>(
         &mut self,
-        records: impl Iterator<Item = Result<Event, Reject>>,
+        events: &mut InOrder<I>,
         ledger: &mut Sink<'_, E>,
-    ) -> Result<(), E> {
-        let mut events = InOrder::new(records, self.options);
+    ) -> Result<Option<Event>, E>
+    where
+        I: Iterator<Item = Result<Event, Reject>>,
+        E: From<io::Error>,
+    {
         while let Some(event) = events.next(&mut self.outcome)? {
+            if self.hands_over() {
+                self.wait_for_shards(ledger)?;
+                return Ok(Some(event));
+            }
             self.event(event, ledger)?;
-            if self.budget_ran_out {
+            if self.budgets.ran_out {
                 break;
             }
         }
@@ -583,7 +719,15 @@ impl<'p> Dealer<'p> {
         }
         self.wait_for_shards(ledger)?;
         self.outcome.rejects.sort_by(|a, b| a.origin.cmp(&b.origin));
-        Ok(())
+        Ok(None)
+    }
+
+    /// Whether the shards hand their members over to one engine before the
+    /// next event (only in a sorted replay: with `--stream`, the shards'
+    /// late-event histories are not gathered).
+    fn hands_over(&self) -> bool {
+        let asked = self.hand_over_at.is_some_and(|at| self.next_position >= at);
+        self.options.order == Order::Sort && (asked || self.budgets.nearly_spent)
     }
 
     /// Deals one event to its member's shard, after what one engine would
@@ -766,14 +910,7 @@ impl<'p> Dealer<'p> {
             return Err(e);
         }
         if let Some(used) = piece.budget_use {
-            if let Some(shard_use) = self.budget_use.get_mut(shard) {
-                *shard_use = used;
-            }
-            let mut total = Budgets::new();
-            for (key, used) in self.budget_use.iter().flatten() {
-                *total.entry(*key).or_default() += *used;
-            }
-            self.budget_ran_out = !budgets_held(self.program, &total);
+            self.budgets.update(self.program, shard, used);
         }
         // A shard cuts its pieces in input order, the clock's before an
         // event's own at one position (the tick moved the clock first).
@@ -843,6 +980,15 @@ mod tests {
     use crate::engine::tests::month_end;
     use crate::report::LedgerLines;
 
+    /// `count` shards, clock work passed on `piece_rows` rows at a time.
+    fn shards(count: usize, piece_rows: usize) -> Shards {
+        Shards {
+            count,
+            piece_rows,
+            hand_over_at: None,
+        }
+    }
+
     /// `month_end` of `ann` and `count` more members.
     fn month_end_of(count: usize) -> (Program, Vec<Event>) {
         let names: Vec<String> = (0..count).map(|i| format!("m{i:04}")).collect();
@@ -883,7 +1029,13 @@ mod tests {
                 },
             };
             let records = events.into_iter().map(Ok);
-            let result = replay_sharded(&mut Engine::new(&program), records, options, 2, 1, output);
+            let result = replay_sharded(
+                &mut Engine::new(&program),
+                records,
+                options,
+                shards(2, 1),
+                output,
+            );
             let _ = done.send(result.err().map(|e| e.to_string()));
         });
         assert_eq!(
@@ -944,7 +1096,14 @@ mod tests {
                     Ok::<(), io::Error>(())
                 },
             };
-            replay_sharded(&mut Engine::new(&program), records(), options, 3, 2, output).unwrap();
+            replay_sharded(
+                &mut Engine::new(&program),
+                records(),
+                options,
+                shards(3, 2),
+                output,
+            )
+            .unwrap();
             // The month end, a batch of its own (the clock moves to
             // `until` after the events), reached the sink in parts, as one
             // engine passes it on, not held whole to its batch's end.

@@ -20,6 +20,7 @@ use crate::events::{Event, Reject};
 use crate::finance::liability::LiabilityBuilder;
 use crate::report::tier_mix::TierMix;
 use crate::report::{LedgerLines, LedgerWriter};
+use chrono::{DateTime, Utc};
 use std::convert::Infallible;
 use std::io::{self, Read, Seek, Write};
 use std::sync::mpsc::{self, SyncSender};
@@ -58,6 +59,9 @@ pub struct Run<'p> {
     member_totals: bool,
     /// Where streamed histories are folded (`Run::fold_histories_over`).
     fold_over: Option<usize>,
+    /// Where shards hand their members over to one engine
+    /// (`Run::hand_over_at`).
+    hand_over_at: Option<u64>,
 }
 
 /// Where a run's rows go; each is optional.
@@ -79,6 +83,10 @@ pub struct Finished<'p, 's, W: Write> {
     pub sinks: Sinks<'p, 's, W>,
     /// Why events were applied on one thread although more were asked for.
     pub one_thread: Option<&'static str>,
+    /// The time from which events were applied on one thread, when shards
+    /// handed their members over to one engine (a program-wide budget was
+    /// nearly spent).
+    pub handed_over: Option<DateTime<Utc>>,
 }
 
 /// Why a run did not finish.
@@ -104,6 +112,7 @@ impl<'p> Run<'p> {
             explain: None,
             member_totals: false,
             fold_over: None,
+            hand_over_at: None,
         }
     }
 
@@ -151,6 +160,17 @@ impl<'p> Run<'p> {
     pub fn fold_histories_over(self, bytes: usize) -> Self {
         Run {
             fold_over: Some(bytes),
+            ..self
+        }
+    }
+
+    /// In a sorted run in shards, the shards hand their members over to
+    /// one engine before the event at `position` (counted from 0 in the
+    /// order applied), which applies the rest: how the tests check that a
+    /// handover anywhere changes nothing (`sharded::Shards::hand_over_at`).
+    pub fn hand_over_at(self, position: u64) -> Self {
+        Run {
+            hand_over_at: Some(position),
             ..self
         }
     }
@@ -204,12 +224,13 @@ impl<'p> Run<'p> {
         if let (Source::Open(open), true) = (&source, self.speculates(&sinks)) {
             match self.replay_in_shards_if_budgets_hold(*open, &mut sinks)? {
                 InShards::Held(held) => {
-                    let (engine, outcome) = *held;
+                    let (engine, sharded) = *held;
                     return Ok(Finished {
                         engine,
-                        outcome,
+                        outcome: sharded.outcome,
                         sinks,
                         one_thread: None,
+                        handed_over: sharded.handed_over,
                     });
                 }
                 InShards::Again(why) => one_thread = Some(why),
@@ -217,13 +238,14 @@ impl<'p> Run<'p> {
         }
         if let (Some(shards), None) = (self.shards, one_thread) {
             let records = source.open()?;
-            let (outcome, sinks) =
-                replay_in_shards(&mut engine, records, options, shards, pieces, sinks)?;
+            let (sharded, sinks) =
+                replay_in_shards(&mut engine, records, options, self.dealing(shards), sinks)?;
             return Ok(Finished {
                 engine,
-                outcome,
+                outcome: sharded.outcome,
                 sinks,
                 one_thread: None,
+                handed_over: sharded.handed_over,
             });
         }
         if self.threads == 1 {
@@ -237,11 +259,13 @@ impl<'p> Run<'p> {
                 outcome,
                 sinks,
                 one_thread: None,
+                handed_over: None,
             });
         }
         let threads = self.threads;
         let engine_ref = &mut engine;
-        let (outcome, sinks) = std::thread::scope(|scope| {
+        let dealing = self.dealing(threads);
+        let (outcome, sinks, handed_over) = std::thread::scope(|scope| {
             let (records, reader): (Records<'_>, _) = match source {
                 Source::Records(records) => (records, None),
                 Source::Open(open) => {
@@ -254,14 +278,16 @@ impl<'p> Run<'p> {
                 }
             };
             let replayed = match one_thread {
-                None => replay_in_shards(engine_ref, records, options, threads, pieces, sinks),
+                None => replay_in_shards(engine_ref, records, options, dealing, sinks)
+                    .map(|(sharded, sinks)| (sharded.outcome, sinks, sharded.handed_over)),
                 Some(_) if threads == 2 => {
                     replay::replay_in_pieces(engine_ref, records, options, pieces, &mut |rows| {
                         sinks.add(rows)
                     })
-                    .map(|outcome| (outcome, sinks))
+                    .map(|outcome| (outcome, sinks, None))
                 }
-                Some(_) => replay_then_write(scope, engine_ref, records, options, pieces, sinks),
+                Some(_) => replay_then_write(scope, engine_ref, records, options, pieces, sinks)
+                    .map(|(outcome, sinks)| (outcome, sinks, None)),
             };
             // The replay dropped the receiver: a reader still reading (after
             // --strict stopped early) finds the channel closed and stops.
@@ -278,7 +304,17 @@ impl<'p> Run<'p> {
             outcome,
             sinks,
             one_thread,
+            handed_over,
         })
+    }
+
+    /// Members dealt into `count` shards, as the run says.
+    fn dealing(&self, count: usize) -> sharded::Shards {
+        sharded::Shards {
+            count,
+            piece_rows: self.piece_rows,
+            hand_over_at: self.hand_over_at,
+        }
     }
 
     /// A new engine, set as the run says.
@@ -349,8 +385,7 @@ impl<'p> Run<'p> {
                 &mut engine,
                 records,
                 self.options,
-                shards,
-                self.piece_rows,
+                self.dealing(shards),
                 output,
             );
             reader
@@ -360,7 +395,7 @@ impl<'p> Run<'p> {
             Ok::<_, RunError<E>>(replayed)
         })?;
         // Only the file aside is written to: an error is its own.
-        let Ok(outcome) = replayed else {
+        let Ok(sharded) = replayed else {
             return Ok(InShards::Again(NOT_HELD));
         };
         if !engine.budgets_held() {
@@ -386,15 +421,16 @@ impl<'p> Run<'p> {
                 }
             }
         }
-        Ok(InShards::Held(Box::new((engine, outcome))))
+        Ok(InShards::Held(Box::new((engine, sharded))))
     }
 }
 
 /// How a run in shards of a program tied by budgets alone went.
 enum InShards<'p> {
-    /// Every budget held: the engine's end state and the outcome, the
-    /// lines in the ledger.
-    Held(Box<(Engine<'p>, Outcome)>),
+    /// Every budget held (the shards may have handed their members over
+    /// to one engine before one was spent): the engine's end state and how
+    /// the replay went, the lines in the ledger.
+    Held(Box<(Engine<'p>, sharded::Sharded)>),
     /// Nothing was written; the run is to be done again on one engine, for
     /// this reason.
     Again(&'static str),
@@ -508,16 +544,15 @@ fn read_ahead<'p, E>(
     Ok(())
 }
 
-/// Members dealt into `threads` shards, each formatting its own ledger
-/// lines when there is a ledger.
+/// Members dealt into shards, each formatting its own ledger lines when
+/// there is a ledger.
 fn replay_in_shards<'p, 's, W: Write>(
     engine: &mut Engine<'p>,
     records: impl Iterator<Item = Result<Event, Reject>>,
     options: Options,
-    threads: usize,
-    pieces: usize,
+    shards: sharded::Shards,
     mut sinks: Sinks<'p, 's, W>,
-) -> csv::Result<(Outcome, Sinks<'p, 's, W>)> {
+) -> csv::Result<(sharded::Sharded, Sinks<'p, 's, W>)> {
     let program = engine.program();
     let format = || -> Box<dyn sharded::Format + 'p> { Box::new(LedgerLines::new(program)) };
     let output = sharded::Output {
@@ -525,8 +560,8 @@ fn replay_in_shards<'p, 's, W: Write>(
         rows: sinks.tallies(),
         sink: &mut |rows, lines| sinks.add_lines(rows, lines),
     };
-    let outcome = sharded::replay_sharded(engine, records, options, threads, pieces, output)?;
-    Ok((outcome, sinks))
+    let sharded = sharded::replay_sharded(engine, records, options, shards, output)?;
+    Ok((sharded, sinks))
 }
 
 /// Events applied on this thread, the rows written on another.

@@ -255,6 +255,9 @@ pub struct Run {
     /// Per points type, the liability table's months added up, as the
     /// ledger's totals: issued, spent, expired and reversed.
     pub liability: BTreeMap<String, Totals>,
+    /// The time from which one engine applied the events, if shards handed
+    /// their members over to it (`Finished::handed_over`).
+    pub handed_over: Option<DateTime<Utc>>,
 }
 
 impl Run {
@@ -311,14 +314,41 @@ pub fn run_in_shards(
     until: Option<&str>,
     shards: Option<usize>,
 ) -> Run {
+    let threads = Threads {
+        shards,
+        ..Threads::default()
+    };
     replay(
         program,
         Format::Csv,
         &trimmed(events),
         order,
         until,
-        shards,
-        None,
+        threads,
+    )
+}
+
+/// As `run_in_shards` sorted, the shards handing their members over to one
+/// engine before the event at `position` (`Run::hand_over_at`).
+pub fn run_handed_over(
+    program: &str,
+    events: &str,
+    until: Option<&str>,
+    shards: usize,
+    position: u64,
+) -> Run {
+    let threads = Threads {
+        shards: Some(shards),
+        hand_over_at: Some(position),
+        ..Threads::default()
+    };
+    replay(
+        program,
+        Format::Csv,
+        &trimmed(events),
+        Order::Sort,
+        until,
+        threads,
     )
 }
 
@@ -333,20 +363,24 @@ pub fn stream_folded(
     fold_over: usize,
 ) -> Run {
     let events = trimmed(events);
-    replay(
-        program,
-        Format::Csv,
-        &events,
-        Order::Stream,
-        until,
+    let threads = Threads {
         shards,
-        Some(fold_over),
-    )
+        fold_over: Some(fold_over),
+        ..Threads::default()
+    };
+    replay(program, Format::Csv, &events, Order::Stream, until, threads)
 }
 
 /// Sorted replay of `events` written in `format`, read as they are.
 pub fn run_format(program: &str, format: Format, events: &str) -> Run {
-    replay(program, format, events, Order::Sort, None, None, None)
+    replay(
+        program,
+        format,
+        events,
+        Order::Sort,
+        None,
+        Threads::default(),
+    )
 }
 
 /// Inline CSV events with each line trimmed and blank lines dropped, so
@@ -360,14 +394,25 @@ fn trimmed(events: &str) -> String {
     lines.join("\n")
 }
 
+/// How a replay is spread over threads, and what it is asked to do there.
+#[derive(Default)]
+struct Threads {
+    /// Members dealt into this many shards (`Run::shards`).
+    shards: Option<usize>,
+    /// Late-event histories folded over this many bytes
+    /// (`Run::fold_histories_over`).
+    fold_over: Option<usize>,
+    /// The shards hand over to one engine here (`Run::hand_over_at`).
+    hand_over_at: Option<u64>,
+}
+
 fn replay(
     program: &str,
     format: Format,
     events: &str,
     order: Order,
     until: Option<&str>,
-    shards: Option<usize>,
-    fold_over: Option<usize>,
+    threads: Threads,
 ) -> Run {
     let program = compile(program);
     let records = loyalty::events::read(&program, format, events.as_bytes(), "t");
@@ -384,11 +429,17 @@ fn replay(
     };
     // Members keep their own totals, which `member_state` checks.
     let run = loyalty::run::Run::new(&program, options).member_totals();
-    let run = shards.map_or(run, |shards| run.shards(shards));
-    let run = fold_over.map_or(run, |bytes| run.fold_histories_over(bytes));
+    let run = threads.shards.map_or(run, |shards| run.shards(shards));
+    let run = threads
+        .fold_over
+        .map_or(run, |bytes| run.fold_histories_over(bytes));
+    let run = threads
+        .hand_over_at
+        .map_or(run, |position| run.hand_over_at(position));
     let Finished {
         mut engine,
         outcome,
+        handed_over,
         ..
     } = run
         .replay(Box::new(records), Sinks::rows(&mut sink))
@@ -422,6 +473,7 @@ fn replay(
         sales: engine.sales_by_month().clone(),
         after_until: outcome.after_until,
         afterwards: afterwards(&program, &mut engine, now),
+        handed_over,
         liability: liability_totals(&liability.finish(now, Breakage::Program)),
     }
 }
