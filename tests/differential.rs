@@ -34,13 +34,14 @@ use rust_decimal::Decimal;
 /// back from its ledger, members and rejects files: one engine on one
 /// thread (`shards` 1), or members dealt into `shards` shards (a program
 /// whose members can be split), handing them over to one engine before the
-/// event at `hand_over_at` when given (`Run::hand_over_at`).
+/// event at `hand_over_at` when given, and dealing them out again before
+/// the second position given (`Run::hand_over_at`).
 fn engine(
     source: &str,
     events: &str,
     until: Option<UntilDay>,
     shards: usize,
-    hand_over_at: Option<u64>,
+    hand_over_at: Option<(u64, Option<u64>)>,
 ) -> Result<Outcome, String> {
     let (program, _) = loyalty::compile::compile(source).map_err(|d| format!("{d:?}"))?;
     let input = read(&program, Format::Jsonl, events.as_bytes(), "t");
@@ -56,7 +57,7 @@ fn engine(
         1 => Run::new(&program, options),
         _ => Run::new(&program, options).threads(shards).shards(shards),
     };
-    let run = hand_over_at.map_or(run, |position| run.hand_over_at(position));
+    let run = hand_over_at.map_or(run, |(position, again)| run.hand_over_at(position, again));
     let Finished {
         engine,
         outcome,
@@ -160,7 +161,7 @@ fn case(
     spec: &ProgramSpec,
     stream: &[EventSpec],
     until: Option<chrono::NaiveDate>,
-    hand_over: prop::sample::Index,
+    hand_over: (prop::sample::Index, prop::sample::Index),
 ) -> Result<(), TestCaseError> {
     let generated::Case {
         text,
@@ -221,9 +222,17 @@ fn case(
     // Members dealt into shards on threads of their own: the same outcome
     // (but for the two known exceptions: docs/semantics.md, "Threads"); and
     // the same when the shards hand their members over to one engine
-    // before any event.
-    let position = hand_over.index(events.len().max(1)) as u64;
-    let modes = [(2, None), (3, None), (2, Some(position))];
+    // before any event, and when that engine deals them out again before a
+    // later one.
+    let count = events.len().max(1);
+    let position = hand_over.0.index(count);
+    let again = position + 1 + hand_over.1.index(count);
+    let modes = [
+        (2, None),
+        (3, None),
+        (2, Some((position as u64, None))),
+        (3, Some((position as u64, Some(again as u64)))),
+    ];
     for (shards, hand_over_at) in modes.into_iter().filter(|_| !expected.sharded_may_differ) {
         let sharded =
             engine(&text, &jsonl, until, shards, hand_over_at).map_err(TestCaseError::fail)?;
@@ -244,7 +253,7 @@ proptest! {
     #[test]
     fn engine_agrees_with_the_reference(
         (spec, stream, until) in generated::inputs(),
-        hand_over in any::<prop::sample::Index>(),
+        hand_over in any::<(prop::sample::Index, prop::sample::Index)>(),
     ) {
         case(&spec, &stream, until, hand_over)?;
     }

@@ -211,15 +211,19 @@ fn ledger_on_threads(source: &str, events: &str, threads: usize) -> (String, Opt
     (ledger, one_thread)
 }
 
+/// When one engine applied the events alone (`Finished::alone`).
+type Alone = Vec<(String, Option<String>)>;
+
 /// As `ledger_on_threads`, the shards handing their members over to one
-/// engine before the event at `position` when given; and the time from
-/// which one engine applied the events, if the shards handed over.
+/// engine before the event at `position` when given (and dealt out again
+/// before the second position given); and when one engine applied the
+/// events alone.
 fn ledger_handed_over(
     source: &str,
     events: &str,
     threads: usize,
-    position: Option<u64>,
-) -> (String, Option<&'static str>, Option<String>) {
+    position: Option<(u64, Option<u64>)>,
+) -> (String, Option<&'static str>, Alone) {
     let (program, _) = loyalty::compile::compile(source).unwrap();
     let options = Options {
         order: Order::Sort,
@@ -237,12 +241,16 @@ fn ledger_handed_over(
     let mut buffer = Vec::new();
     let sinks = Sinks::to_ledger(LedgerWriter::new(&program, &mut buffer).unwrap());
     let run = loyalty::run::Run::new(&program, options).threads(threads);
-    let run = position.map_or(run, |position| run.hand_over_at(position));
+    let run = position.map_or(run, |(position, again)| run.hand_over_at(position, again));
     let finished = run.replay_read(&open, sinks).unwrap();
     let one_thread = finished.one_thread;
-    let handed_over = finished.handed_over.map(|time| time.to_string());
+    let alone = finished
+        .alone
+        .iter()
+        .map(|(from, to)| (from.to_string(), to.map(|to| to.to_string())))
+        .collect();
     finished.sinks.ledger.unwrap().finish().unwrap();
-    (String::from_utf8(buffer).unwrap(), one_thread, handed_over)
+    (String::from_utf8(buffer).unwrap(), one_thread, alone)
 }
 
 /// A program whose members are tied by a budget alone is applied in
@@ -378,6 +386,7 @@ fn shards_stop_once_a_budget_ran_out_across_them() {
         count: 2,
         piece_rows: 64,
         hand_over_at: None,
+        deal_again_at: None,
     };
     loyalty::engine::sharded::replay_sharded(&mut engine, records, options, shards, output)
         .unwrap();
@@ -421,11 +430,12 @@ fn split_samples() -> Vec<(&'static str, String, String)> {
         .collect()
 }
 
-/// Shards that hand their members over to one engine before any event
-/// give exactly one engine's run: the rows, rejects, members, totals,
-/// sales and the clock work left scheduled, on every sample whose members
-/// can be split (before the first event, among them, at the last, and
-/// past the end, where nothing is handed over).
+/// Shards that hand their members over to one engine before any event,
+/// dealt out again by it later or not, give exactly one engine's run: the
+/// rows, rejects, members, totals, sales and the clock work left
+/// scheduled, on every sample whose members can be split (before the first
+/// event, among them, at the last, and past the end, where nothing is
+/// handed over).
 #[test]
 fn every_sample_gives_one_engines_run_handed_over_anywhere() {
     let samples = split_samples();
@@ -434,13 +444,25 @@ fn every_sample_gives_one_engines_run_handed_over_anywhere() {
         let count = events_in(source, events);
         for until in [None, Some("2026-12-31")] {
             let one = run_in_shards(source, events, Order::Sort, until, None);
-            assert_eq!(one.handed_over, None);
+            assert_eq!(one.alone, []);
             for position in [0, 1, count / 3, count / 2, count - 1, count + 1] {
-                for shards in [2, 3] {
-                    let many = run_handed_over(source, events, until, shards, position);
-                    let what = format!("{name}, {shards} shards, before {position}, {until:?}");
-                    assert_eq!(many.handed_over.is_some(), position < count, "{what}");
-                    assert_same(&one, &many, &what);
+                for again in [None, Some(position + 1), Some(position + count / 4)] {
+                    for shards in [2, 3] {
+                        let many =
+                            run_handed_over(source, events, until, shards, (position, again));
+                        let what = format!(
+                            "{name}, {shards} shards, from {position} to {again:?}, {until:?}"
+                        );
+                        let dealt_again = again.is_some_and(|again| again < count);
+                        let spans: Vec<bool> =
+                            many.alone.iter().map(|(_, to)| to.is_some()).collect();
+                        let expected = match position < count {
+                            true => vec![dealt_again],
+                            false => vec![],
+                        };
+                        assert_eq!(spans, expected, "{what}");
+                        assert_same(&one, &many, &what);
+                    }
                 }
             }
         }
@@ -484,9 +506,10 @@ fn referrers_are_paid_after_a_handover_as_one_engine_pays_them() {
     let one = run_in_shards(program, &events, Order::Sort, None, None);
     assert_eq!(one.rows("r3", &["earn"]).len(), 1, "{:?}", one.ledger);
     for shards in [2, 3, 5] {
-        for position in [12, 24, 30] {
-            let many = run_handed_over(program, &events, None, shards, position);
-            assert_same(&one, &many, &format!("{shards} shards, before {position}"));
+        for (position, again) in [(12, None), (24, None), (30, None), (6, Some(20))] {
+            let many = run_handed_over(program, &events, None, shards, (position, again));
+            let what = format!("{shards} shards, from {position} to {again:?}");
+            assert_same(&one, &many, &what);
         }
     }
 }
@@ -504,11 +527,13 @@ fn every_sample_with_budgets_gives_one_engines_ledger_handed_over_anywhere() {
         let count = events_in(&source, &events);
         let (one, _) = ledger_on_threads(&source, &events, 1);
         for position in [0, count / 4, count / 2, count - 1] {
-            let (many, one_thread, handed_over) =
-                ledger_handed_over(&source, &events, 2, Some(position));
-            let what = format!("{name}, before {position}");
-            assert_eq!((one_thread, handed_over.is_some()), (None, true), "{what}");
-            assert_eq!(one, many, "{what}");
+            for again in [None, Some(position + count / 4 + 1)] {
+                let (many, one_thread, alone) =
+                    ledger_handed_over(&source, &events, 2, Some((position, again)));
+                let what = format!("{name}, from {position} to {again:?}");
+                assert_eq!((one_thread, alone.len()), (None, 1), "{what}");
+                assert_eq!(one, many, "{what}");
+            }
         }
     }
 }
@@ -517,8 +542,10 @@ fn every_sample_with_budgets_gives_one_engines_ledger_handed_over_anywhere() {
 /// purchase against a budget of 800,000 (1.2 M would be earned): the
 /// budget is spent on the 40th day. The shards see it nearly spent from
 /// the batches they sent back, hand their members over to one engine
-/// before it runs out, and that engine cuts the award past it and pays
-/// nothing after: one engine's ledger, without a run done again.
+/// before it runs out; that engine cuts the award past it, and deals the
+/// members out again once it is spent, each shard holding it spent and
+/// paying nothing more from it: one engine's ledger, without a run done
+/// again.
 #[test]
 fn shards_hand_over_to_one_engine_before_a_budget_runs_out() {
     let source = BUDGET.replace("200", "800000");
@@ -542,16 +569,19 @@ fn shards_hand_over_to_one_engine_before_a_budget_runs_out() {
     }
     let (one, _) = ledger_on_threads(&source, &events, 1);
     assert_eq!(one.matches("budget of 800000 exhausted").count(), 40_000);
-    let (many, one_thread, handed_over) = ledger_handed_over(&source, &events, 2, None);
+    let (many, one_thread, alone) = ledger_handed_over(&source, &events, 2, None);
     assert_eq!(one_thread, None);
-    // Handed over before the 40th day: the batches in flight are some 18
-    // days' purchases here (eight of 4,096 events, and the one dealt), and
-    // twice those must fit in what is left.
-    let handed_over = handed_over.expect("handed over");
+    // Handed over before the 40th day (the batches in flight are some 18
+    // days' purchases here: eight of 4,096 events, and the one dealt, and
+    // twice those must fit in what is left), dealt out again on it.
+    let [(from, Some(to))] = alone.as_slice() else {
+        panic!("{alone:?}");
+    };
     assert!(
-        ("2025-01-05".."2025-02-10").contains(&handed_over.as_str()),
-        "{handed_over}"
+        ("2025-01-05".."2025-02-10").contains(&from.as_str()),
+        "{from}"
     );
+    assert!(("2025-02-10".."2025-02-12").contains(&to.as_str()), "{to}");
     assert_eq!(one, many);
 }
 
@@ -685,16 +715,18 @@ proptest! {
         ),
         shards in 2usize..4,
         at in any::<prop::sample::Index>(),
+        again in prop::option::of(any::<prop::sample::Index>()),
     ) {
         let mut all: Vec<(Action, u32, Option<u8>)> =
             (0..4).map(|m| (Action::Enroll(m), 0, None)).collect();
         all.extend(actions);
         let events = csv(&all);
-        let position = at.index(all.len()) as u64;
+        let position = at.index(all.len());
+        let again = again.map(|again| (position + 1 + again.index(all.len())) as u64);
         for until in [None, Some("2026-06-30")] {
             let one = run_in_shards(PROGRAM, &events, Order::Sort, until, None);
-            let many = run_handed_over(PROGRAM, &events, until, shards, position);
-            prop_assert!(many.handed_over.is_some());
+            let many = run_handed_over(PROGRAM, &events, until, shards, (position as u64, again));
+            prop_assert_eq!(many.alone.len(), 1);
             prop_assert_eq!(&one.ledger, &many.ledger);
             prop_assert_eq!(&one.rejects, &many.rejects);
             prop_assert_eq!(&one.members, &many.members);

@@ -124,9 +124,9 @@ pub struct Args {
     /// also formats its ledger lines, merged back in order on the main
     /// thread. A program whose members share a budget is dealt into shards
     /// too when only the ledger is written (no --report or --html, not
-    /// --stream), gathered into one engine that goes on alone once a
-    /// budget is nearly spent, and done again on one thread if a budget ran
-    /// out across them all the same. For a program whose members can transfer or pool points
+    /// --stream), gathered into one engine while a budget is nearly spent
+    /// (until it is), and done again on one thread if a budget ran out
+    /// across them all the same. For a program whose members can transfer or pool points
     /// (which cannot be split), and with --strict, events are applied on
     /// one thread (and with 3 or more the ledger written on another),
     /// which a note on standard error says. The output is the same for any
@@ -302,11 +302,21 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
             if args.threads > 2 { " and write" } else { "" }
         ));
     }
-    if let Some(from) = finished.handed_over {
+    if !finished.alone.is_empty() {
+        let time =
+            |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let spans: Vec<String> = finished
+            .alone
+            .iter()
+            .map(|(from, to)| match to {
+                Some(to) => format!("from {} to {}", time(*from), time(*to)),
+                None => format!("from {} on", time(*from)),
+            })
+            .collect();
         progress::note(&format!(
-            "note: a program-wide budget was nearly spent at {}, so events from then on were \
-             applied on one thread",
-            from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            "note: a program-wide budget was nearly spent, so the events {} were applied on \
+             one thread",
+            spans.join(", ")
         ));
     }
     let Finished {

@@ -55,8 +55,11 @@ pub use tiers::{current_measures, Projected};
 /// never depends on their order.
 type FastHash = foldhash::fast::RandomState;
 
+/// A program-wide budget in one period: (rule, budget, period).
+type BudgetKey = (RuleId, usize, i32);
+
 /// Program-wide budget use per (rule, budget, period).
-type Budgets = BTreeMap<(RuleId, usize, i32), Decimal>;
+type Budgets = BTreeMap<BudgetKey, Decimal>;
 
 /// Where a piece of clock work falls among all done at one advance of the
 /// clock: its time, its member's rank and its place in scheduling order.
@@ -457,7 +460,7 @@ fn budgets_held(program: &Program, used: &Budgets) -> bool {
 }
 
 /// The amount of the budget a key of `Budgets` is of.
-fn budget_amount(program: &Program, (rule, i, _): &(RuleId, usize, i32)) -> Option<Decimal> {
+fn budget_amount(program: &Program, (rule, i, _): &BudgetKey) -> Option<Decimal> {
     let rule = program.rules.get(rule.index())?;
     Some(rule.budgets.get(*i)?.amount)
 }
@@ -1041,6 +1044,73 @@ impl<'p> Engine<'p> {
         }
         self.counts.applied += shard.counts.applied;
         self.clock = self.clock.max(shard.clock);
+    }
+
+    /// Deals this engine's members out into `shards`, new engines of the
+    /// same program, as `absorb` would gather them back: each member to the
+    /// shard `shard_of` gives it (given its referrer's shard, if it has a
+    /// referrer), with its clock work, its scheduling orders and its
+    /// referrer's slot there (a referrer is in an earlier slot: it enrolled
+    /// first). The program's totals, sales, count of events and the use of
+    /// each budget not in `spent` go to the first shard; every shard holds
+    /// each budget in `spent` as spent (at its amount), so that each cuts
+    /// every award from it whole, as this engine would. Returns the ids
+    /// this engine checked, taken out of it.
+    fn split(
+        &mut self,
+        shards: &mut [Engine<'p>],
+        shard_of: impl Fn(&Member, Option<usize>) -> usize,
+        spent: &[BudgetKey],
+    ) -> Option<ids::RecentIds> {
+        for wallet in self.members.iter_mut().flat_map(|m| m.wallets.iter_mut()) {
+            wallet.drop_put_back();
+        }
+        let mut current = self.take_all_dues();
+        current.retain(|due| self.is_current(due));
+        let last = shards.len().saturating_sub(1);
+        // Each slot's shard and slot there.
+        let mut moved: Vec<(usize, usize)> = Vec::with_capacity(self.members.len());
+        for mut member in std::mem::take(&mut self.members) {
+            let referrer = member.referrer().and_then(|r| moved.get(r).copied());
+            let shard = shard_of(&member, referrer.map(|(shard, _)| shard)).min(last);
+            member.set_referrer(referrer.map(|(_, slot)| slot));
+            let slot = shards.get_mut(shard).map_or(0, |s| s.members.push(member));
+            moved.push((shard, slot));
+        }
+        for due in current {
+            let Some(&(shard, slot)) = moved.get(due.member()) else {
+                continue;
+            };
+            let Some(engine) = shards.get_mut(shard) else {
+                continue;
+            };
+            // A period end waits for its day in 12 bytes, not 40 in the
+            // queue (`period_ends`): a million members' reviews.
+            match due.what {
+                DueKind::PeriodEnd => engine.period_ends.add(due.at, slot32(slot), due.seq),
+                what => engine.queue(due.at, slot, due.seq, what),
+            }
+        }
+        let mut budgets = std::mem::take(&mut self.budgets);
+        for engine in shards.iter_mut() {
+            engine.seq = self.seq;
+            engine.clock = self.clock;
+            for key in spent {
+                if let Some(amount) = budget_amount(self.program, key) {
+                    engine.budgets.insert(*key, amount);
+                }
+            }
+        }
+        budgets.retain(|key, _| !spent.contains(key));
+        if let Some(first) = shards.first_mut() {
+            first.totals = std::mem::take(&mut self.totals);
+            first.sales = std::mem::take(&mut self.sales);
+            first.counts = self.counts;
+            first.budgets.extend(budgets);
+        }
+        self.totals = vec![Totals::default(); self.program.points.len()];
+        self.counts = Counts::default();
+        self.event_ids.take()
     }
 
     /// Ledger entries written since the last call, in the order applied.

@@ -123,7 +123,15 @@ pub fn replay_in_pieces<E: From<io::Error>>(
     }
     let mut outcome = Outcome::default();
     let mut events = InOrder::new(records, options);
-    apply_in_order(engine, None, &mut events, &mut outcome, piece_rows, ledger)?;
+    apply_in_order(
+        engine,
+        None,
+        &mut events,
+        &mut outcome,
+        piece_rows,
+        ledger,
+        &|_| false,
+    )?;
     Ok(outcome)
 }
 
@@ -131,15 +139,17 @@ pub fn replay_in_pieces<E: From<io::Error>>(
 /// the clock work up to `until`, counting into `outcome` (its rejects
 /// sorted by origin at the end): `replay_in_pieces`' work, and what one
 /// engine does after shards handed their members over to it
-/// (`sharded::replay_sharded`).
-pub(super) fn apply_in_order<I, E>(
-    engine: &mut Engine,
+/// (`sharded::replay_sharded`), which it deals out again once `stop` says
+/// so before an event: that event is returned, not applied.
+pub(super) fn apply_in_order<'p, I, E>(
+    engine: &mut Engine<'p>,
     first: Option<Event>,
     events: &mut InOrder<I>,
     outcome: &mut Outcome,
     piece_rows: usize,
     ledger: &mut dyn FnMut(&mut Vec<Entry>) -> Result<(), E>,
-) -> Result<(), E>
+    stop: &dyn Fn(&Engine<'p>) -> bool,
+) -> Result<Option<Event>, E>
 where
     I: Iterator<Item = Result<Event, Reject>>,
     E: From<io::Error>,
@@ -160,6 +170,9 @@ where
                 None => break,
             },
         };
+        if stop(engine) {
+            return Ok(Some(event));
+        }
         // Long clock work before the event (a month end's expiries) is
         // passed on in pieces.
         while engine.clock_work_before(&event, piece_rows) {
@@ -171,11 +184,11 @@ where
         flush(engine)?;
         if strict && !outcome.rejects.is_empty() {
             outcome.not_applied = Some(events.left());
-            return Ok(());
+            return Ok(None);
         }
     }
     if outcome.not_applied.is_some() {
-        return Ok(());
+        return Ok(None);
     }
     if let Some(until) = until {
         while engine.advance_some(until, piece_rows) {
@@ -184,7 +197,7 @@ where
     }
     flush(engine)?;
     outcome.rejects.sort_by(|a, b| a.origin.cmp(&b.origin));
-    Ok(())
+    Ok(None)
 }
 
 /// The events of a replay in the order it applies them: as read, or all

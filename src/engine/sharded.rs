@@ -22,19 +22,21 @@
 //! shard may also format its rows (`Format`: the ledger file's lines) on its
 //! own thread, so that the merge only puts bytes in order.
 //!
-//! A sorted replay may end on one engine: once everything dealt is
-//! applied, the shards are gathered into one engine, which goes on alone
-//! (`Shards::hand_over_at`). A program tied by budgets alone hands over so
-//! before a budget is spent, since only one engine can cut the award that
-//! passes a budget's amount across members.
+//! A sorted replay may go on on one engine for a while: once everything
+//! dealt is applied, the shards are gathered into one engine, which goes
+//! on alone until it deals its members out again (`Shards::hand_over_at`).
+//! A program tied by budgets alone hands over so while a budget is nearly
+//! spent, since only one engine can cut the award that passes a budget's
+//! amount across members; once it is spent, every shard cuts that
+//! budget's awards whole, as one engine does.
 
 use super::ids::{IdSet, RecentIds};
 use super::late::{accepts_late_events, too_late};
 use super::ledger::Entry;
 use super::replay::{apply_in_order, InOrder, Options, Order, Outcome};
 use super::{
-    admit_time, budget_amount, budgets_held, duplicate, ids_cutoff, is_copy, Budgets, ClockOrder,
-    Engine,
+    admit_time, budget_amount, budgets_held, duplicate, ids_cutoff, is_copy, BudgetKey, Budgets,
+    ClockOrder, Engine,
 };
 use crate::compile::ir::{BuiltinEvent, Program};
 use crate::events::{Body, Event, Reject};
@@ -174,19 +176,23 @@ pub struct Shards {
     pub piece_rows: usize,
     /// In a sorted replay, the position of the event before which the
     /// shards hand their members over to one engine, which applies the
-    /// rest: how the tests check a handover anywhere. A program tied by
-    /// budgets alone hands over by itself, once a budget is so nearly spent
-    /// that the batches in flight could spend the rest (`BudgetWatch`).
+    /// rest, and of the event before which that engine deals them out into
+    /// shards again: how the tests check a handover anywhere. A program
+    /// tied by budgets alone hands over by itself, once a budget is so
+    /// nearly spent that the batches in flight could spend the rest, and
+    /// deals out again once none is (`BudgetWatch`).
     pub hand_over_at: Option<u64>,
+    pub deal_again_at: Option<u64>,
 }
 
 /// A sharded replay done.
 #[derive(Debug)]
 pub struct Sharded {
     pub outcome: Outcome,
-    /// The time of the first event one engine applied, if the shards
-    /// handed their members over to it.
-    pub handed_over: Option<DateTime<Utc>>,
+    /// When one engine applied the events alone, after the shards handed
+    /// their members over to it: the time of the first event it applied,
+    /// and of the first it dealt out again (`None`: to the end).
+    pub alone: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
 }
 
 /// What a shard is told for one batch: every time the clock moves (the
@@ -247,11 +253,13 @@ struct Part {
 /// In a sorted replay the shards may hand their members over to one
 /// engine (`Shards::hand_over_at`): the dealer stops dealing, waits for
 /// the shards to apply everything dealt, and gathers them into `engine`
-/// (`Engine::absorb`), which then checks ids and applies the rest here.
-/// Each shard's state there is one engine's state of its members, but for
-/// the use of program-wide budgets, which is theirs only if every budget's
-/// use across them held: if one did not, nothing more is applied, and the
-/// run is to be done again (`Engine::budgets_held`).
+/// (`Engine::absorb`), which then checks ids and applies what follows
+/// here, until it deals its members out into shards again
+/// (`Engine::split`) and the dealer goes on. Each shard's state at a
+/// handover is one engine's state of its members, but for the use of
+/// program-wide budgets, which is theirs only if every budget's use
+/// across them held: if one did not, nothing more is applied, and the run
+/// is to be done again (`Engine::budgets_held`).
 pub fn replay_sharded<'p, E: From<io::Error>>(
     engine: &mut Engine<'p>,
     records: impl Iterator<Item = Result<Event, Reject>>,
@@ -259,69 +267,217 @@ pub fn replay_sharded<'p, E: From<io::Error>>(
     shards: Shards,
     output: Output<'_, 'p, E>,
 ) -> Result<Sharded, E> {
-    let Output {
-        format,
-        rows: keep_rows,
-        sink: ledger,
-    } = output;
     let program = engine.program();
-    let member_totals = engine.keeps_member_totals();
-    let fold_over = engine.folds_histories_over();
-    let piece_rows = shards.piece_rows.max(1);
+    let count = shards.count.max(1);
+    let mut run = ShardedRun {
+        options,
+        shards,
+        output,
+        events: InOrder::new(records, options),
+        outcome: Outcome::default(),
+        watch: BudgetWatch::new(count),
+        alone: Vec::new(),
+    };
     engine.leave_ids_to_caller();
-    let mut events = InOrder::new(records, options);
-    let (dealt, ids, mut outcome) = std::thread::scope(|scope| {
-        let mut inboxes = Vec::new();
-        let mut outboxes = Vec::new();
-        let mut workers = Vec::new();
-        for _ in 0..shards.count.max(1) {
-            let (send_items, items) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
-            let (send_pieces, pieces) = mpsc::sync_channel::<Piece>(IN_FLIGHT);
-            let stream = options.order == Order::Stream;
-            let shard = Shard {
-                program,
-                stream,
-                piece_rows,
-                format: format.map(|make| make()),
-                keep_rows,
-                member_totals,
-                fold_over,
-            };
-            workers.push(scope.spawn(move || shard.work(&items, &send_pieces)));
-            inboxes.push(send_items);
-            outboxes.push(pieces);
-        }
-        let mut dealer = Dealer::new(program, options, inboxes, outboxes, shards.hand_over_at);
-        let dealt = dealer.deal(&mut events, ledger);
-        let Dealer {
-            inboxes,
-            outboxes,
-            outcome,
-            next_position,
-            ids,
-            ..
-        } = dealer;
-        // Closing the inboxes ends the workers; closing the outboxes ends
-        // one still sending the parts of a batch the merge stopped at (its
-        // sink failed).
-        drop(inboxes);
-        drop(outboxes);
-        let ends = workers
-            .into_iter()
-            .map(|worker| {
-                worker
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e))
-            })
-            .collect();
-        engine.absorb(ends);
-        engine.set_position(next_position);
-        (dealt, ids, outcome)
-    });
-    let first = dealt?.filter(|_| engine.budgets_held());
-    let handed_over = first.as_ref().map(|event| event.time);
-    if let Some(first) = first {
+    let mut seeds: Vec<Engine<'p>> = (0..count).map(|_| Engine::new(program)).collect();
+    let mut dealer = Resume::new(count);
+    let mut first = None;
+    loop {
+        let (dealt, ids) = run.in_shards(engine, seeds, dealer, first.take())?;
+        let Some(handed_over) = dealt.filter(|_| engine.budgets_held()) else {
+            break;
+        };
         engine.check_ids_from(ids);
+        let Some(again) = run.alone(engine, handed_over)? else {
+            break;
+        };
+        seeds = (0..count).map(|_| Engine::new(program)).collect();
+        dealer = Resume::split(engine, &mut seeds, &run.watch);
+        first = Some(again);
+    }
+    Ok(Sharded {
+        outcome: run.outcome,
+        alone: run.alone,
+    })
+}
+
+/// A sharded replay under way: what goes on from shards to one engine and
+/// back.
+struct ShardedRun<'o, 'p, I, E> {
+    options: Options,
+    shards: Shards,
+    output: Output<'o, 'p, E>,
+    events: InOrder<I>,
+    outcome: Outcome,
+    /// The budgets as the last shards used them.
+    watch: BudgetWatch,
+    alone: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
+}
+
+/// Where a dealer starts: from nothing, or from one engine that dealt its
+/// members out again (`Engine::split`).
+struct Resume {
+    ids: RecentIds,
+    members: IdSet,
+    referred: BTreeMap<String, usize>,
+    clock: Option<DateTime<Utc>>,
+    next_position: u64,
+    budgets: BudgetWatch,
+}
+
+impl Resume {
+    fn new(shards: usize) -> Resume {
+        Resume {
+            ids: RecentIds::default(),
+            members: IdSet::default(),
+            referred: BTreeMap::new(),
+            clock: None,
+            next_position: 0,
+            budgets: BudgetWatch::new(shards),
+        }
+    }
+
+    /// Deals `engine`'s members out into `seeds` (as the dealer deals
+    /// them: a member referred by another to its referrer's shard, the
+    /// others by their id), and where the dealer goes on from.
+    fn split<'p>(engine: &mut Engine<'p>, seeds: &mut [Engine<'p>], watch: &BudgetWatch) -> Resume {
+        let program = engine.program();
+        let count = seeds.len();
+        let watch = watch.dealt_again(program, count, &engine.budgets);
+        let routing = routing();
+        let ids = engine.split(
+            seeds,
+            |member, referrer| referrer.unwrap_or_else(|| shard_by_id(&routing, &member.id, count)),
+            &watch.spent,
+        );
+        let mut resume = Resume {
+            ids: ids.unwrap_or_default(),
+            clock: engine.clock,
+            next_position: engine.position,
+            budgets: watch,
+            ..Resume::new(count)
+        };
+        for (shard, seed) in seeds.iter().enumerate() {
+            for member in seed.members.iter() {
+                resume.members.insert(&member.id);
+                if member.referrer().is_some() {
+                    resume.referred.insert(member.id.to_string(), shard);
+                }
+            }
+        }
+        resume
+    }
+}
+
+impl<'p, I, E> ShardedRun<'_, 'p, I, E>
+where
+    I: Iterator<Item = Result<Event, Reject>>,
+    E: From<io::Error>,
+{
+    /// Deals events (`first`, if given, first) to shards that start from
+    /// `seeds`, until the end or a handover, and gathers the shards into
+    /// `engine`: at a handover, the first event not dealt, and the ids the
+    /// dealer checked.
+    fn in_shards(
+        &mut self,
+        engine: &mut Engine<'p>,
+        seeds: Vec<Engine<'p>>,
+        resume: Resume,
+        first: Option<Event>,
+    ) -> Result<(Option<Event>, RecentIds), E> {
+        let program = engine.program();
+        let options = self.options;
+        let member_totals = engine.keeps_member_totals();
+        let fold_over = engine.folds_histories_over();
+        let piece_rows = self.shards.piece_rows.max(1);
+        let Output {
+            format,
+            rows: keep_rows,
+            ref mut sink,
+        } = self.output;
+        let hand_over_at = self.shards.hand_over_at.take();
+        let events = &mut self.events;
+        let outcome = std::mem::take(&mut self.outcome);
+        let spent = resume.budgets.spent.clone();
+        let (dealt, ids, outcome, watch) = std::thread::scope(|scope| {
+            let mut inboxes = Vec::new();
+            let mut outboxes = Vec::new();
+            let mut workers = Vec::new();
+            for seed in seeds {
+                let (send_items, items) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
+                let (send_pieces, pieces) = mpsc::sync_channel::<Piece>(IN_FLIGHT);
+                let shard = Shard {
+                    program,
+                    stream: options.order == Order::Stream,
+                    piece_rows,
+                    format: format.map(|make| make()),
+                    keep_rows,
+                    member_totals,
+                    fold_over,
+                };
+                workers.push(scope.spawn(move || shard.work(seed, &items, &send_pieces)));
+                inboxes.push(send_items);
+                outboxes.push(pieces);
+            }
+            let mut dealer = Dealer::new(program, options, inboxes, outboxes, hand_over_at);
+            dealer.resume(resume, outcome);
+            let dealt = dealer.deal(first, events, &mut **sink);
+            let Dealer {
+                inboxes,
+                outboxes,
+                outcome,
+                next_position,
+                ids,
+                budgets,
+                ..
+            } = dealer;
+            // Closing the inboxes ends the workers; closing the outboxes ends
+            // one still sending the parts of a batch the merge stopped at (its
+            // sink failed).
+            drop(inboxes);
+            drop(outboxes);
+            let ends = workers
+                .into_iter()
+                .map(|worker| {
+                    worker
+                        .join()
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+                })
+                .collect();
+            engine.absorb(ends);
+            engine.set_position(next_position);
+            (dealt, ids, outcome, budgets)
+        });
+        // Each shard held the budgets spent before at their amount: one
+        // engine's use of them.
+        for key in &spent {
+            if let Some(amount) = budget_amount(program, key) {
+                engine.budgets.insert(*key, amount);
+            }
+        }
+        self.outcome = outcome;
+        self.watch = watch;
+        Ok((dealt?, ids))
+    }
+
+    /// Applies `first` and what follows on `engine` alone, until the end or
+    /// until it deals its members out again: then the first event not
+    /// applied.
+    fn alone(&mut self, engine: &mut Engine<'p>, first: Event) -> Result<Option<Event>, E> {
+        let program = engine.program();
+        let Output {
+            format,
+            rows: keep_rows,
+            ref mut sink,
+        } = self.output;
+        let deal_again_at = self.shards.deal_again_at.take();
+        let watch = &self.watch;
+        let watches_budgets = tied_by_budgets_only(program);
+        let stop = |engine: &Engine| {
+            deal_again_at.is_some_and(|at| engine.position >= at)
+                || (watches_budgets && watch.none_near(program, &engine.budgets))
+        };
+        let started = first.time;
         let mut format = format.map(|make| make());
         let mut lines = Vec::new();
         let mut no_rows = Vec::new();
@@ -330,21 +486,22 @@ pub fn replay_sharded<'p, E: From<io::Error>>(
                 format.add(rows)?;
                 lines = format.take(std::mem::take(&mut lines))?;
             }
-            ledger(if keep_rows { rows } else { &mut no_rows }, &lines)
+            sink(if keep_rows { rows } else { &mut no_rows }, &lines)
         };
-        apply_in_order(
+        let piece_rows = self.shards.piece_rows.max(1);
+        let again = apply_in_order(
             engine,
             Some(first),
-            &mut events,
-            &mut outcome,
+            &mut self.events,
+            &mut self.outcome,
             piece_rows,
             &mut pass,
+            &stop,
         )?;
+        self.alone
+            .push((started, again.as_ref().map(|event| event.time)));
+        Ok(again)
     }
-    Ok(Sharded {
-        outcome,
-        handed_over,
-    })
 }
 
 /// What a shard's thread is given to work with.
@@ -365,9 +522,13 @@ struct Shard<'p> {
 impl<'p> Shard<'p> {
     /// A shard's thread: applies what it is told and sends its rows back per
     /// batch; returns its engine when its inbox closes.
-    fn work(mut self, batches: &Receiver<Batch>, pieces: &SyncSender<Piece>) -> Engine<'p> {
+    fn work(
+        mut self,
+        mut engine: Engine<'p>,
+        batches: &Receiver<Batch>,
+        pieces: &SyncSender<Piece>,
+    ) -> Engine<'p> {
         let program = self.program;
-        let mut engine = Engine::new(program);
         if let Some(bytes) = self.fold_over {
             engine.fold_histories_over(bytes);
         }
@@ -604,7 +765,8 @@ struct Dealer<'p> {
 /// is to be done again on one engine, `Engine::budgets_held`), or is so
 /// nearly spent that the batches in flight could spend the rest (in a
 /// sorted replay the shards hand their members over to one engine then,
-/// which cuts the award that passes the amount as it would have).
+/// which cuts the award that passes the amount as it would have, and deals
+/// them out again once no budget is near its amount).
 #[derive(Debug)]
 struct BudgetWatch {
     /// What the budgets gave each shard's members, as of its last batch
@@ -614,6 +776,10 @@ struct BudgetWatch {
     total: Budgets,
     /// Per budget, the most one shard's batch added to its use.
     steps: Budgets,
+    /// The budgets spent before the shards were dealt: each shard holds
+    /// them at their amount (`Engine::split`), they cannot change, and are
+    /// not summed.
+    spent: Vec<BudgetKey>,
     ran_out: bool,
     nearly_spent: bool,
 }
@@ -624,6 +790,30 @@ impl BudgetWatch {
             by_shard: (0..shards).map(|_| Budgets::new()).collect(),
             total: Budgets::new(),
             steps: Budgets::new(),
+            spent: Vec::new(),
+            ran_out: false,
+            nearly_spent: false,
+        }
+    }
+
+    /// The watch of `shards` shards dealt out again by one engine whose
+    /// budgets had `used` (the first shard holds the use of those not
+    /// spent: `Engine::split`), the steps seen before kept.
+    fn dealt_again(&self, program: &Program, shards: usize, used: &Budgets) -> BudgetWatch {
+        let spent: Vec<BudgetKey> = used
+            .iter()
+            .filter(|(key, _)| is_spent(program, key, used))
+            .map(|(key, _)| *key)
+            .collect();
+        let mut first = used.clone();
+        first.retain(|key, _| !spent.contains(key));
+        let mut by_shard = vec![first.clone()];
+        by_shard.resize_with(shards.max(1), Budgets::new);
+        BudgetWatch {
+            by_shard,
+            total: first,
+            steps: self.steps.clone(),
+            spent,
             ran_out: false,
             nearly_spent: false,
         }
@@ -631,14 +821,10 @@ impl BudgetWatch {
 
     /// Shard `shard`'s use as of its batch just merged.
     fn update(&mut self, program: &Program, shard: usize, used: Budgets) {
-        // Each shard's batches in flight and the one being dealt, twice
-        // over: so many of the largest steps must fit in what a budget has
-        // left for the shards to go on.
-        let margin = Decimal::from(2 * (IN_FLIGHT + 1) * self.by_shard.len());
         let Some(before) = self.by_shard.get_mut(shard) else {
             return;
         };
-        for (key, now) in &used {
+        for (key, now) in used.iter().filter(|(key, _)| !self.spent.contains(key)) {
             let added = *now - before.get(key).copied().unwrap_or_default();
             *self.total.entry(*key).or_default() += added;
             let step = self.steps.entry(*key).or_default();
@@ -646,14 +832,48 @@ impl BudgetWatch {
         }
         *before = used;
         self.ran_out = !budgets_held(program, &self.total);
-        self.nearly_spent = self.total.iter().any(|(key, used)| {
-            let step = self.steps.get(key).copied().unwrap_or_default();
-            let left = budget_amount(program, key).map(|amount| amount - *used);
-            // A margin past a decimal's range is more than any budget has.
-            let needed = step.checked_mul(margin).unwrap_or(Decimal::MAX);
-            left.is_none_or(|left| left <= needed)
-        });
+        self.nearly_spent = self
+            .total
+            .iter()
+            .any(|(key, used)| self.near(program, key, *used));
     }
+
+    /// Whether a budget whose use is `used` has at most so many of the
+    /// largest steps left: each shard's batches in flight and the one
+    /// being dealt, twice over.
+    fn near(&self, program: &Program, key: &BudgetKey, used: Decimal) -> bool {
+        let margin = Decimal::from(2 * (IN_FLIGHT + 1) * self.by_shard.len());
+        let step = self.steps.get(key).copied().unwrap_or_default();
+        let left = budget_amount(program, key).map(|amount| amount - used);
+        // A margin past a decimal's range is more than any budget has.
+        let needed = step.checked_mul(margin).unwrap_or(Decimal::MAX);
+        left.is_none_or(|left| left <= needed)
+    }
+
+    /// Whether one engine whose budgets' use is `used` may deal its members
+    /// out again: every budget is spent or far from its amount.
+    fn none_near(&self, program: &Program, used: &Budgets) -> bool {
+        used.iter()
+            .all(|(key, u)| is_spent(program, key, used) || !self.near(program, key, *u))
+    }
+}
+
+/// How members referred by no one are dealt: by their id's hash, the
+/// same in every run.
+fn routing() -> foldhash::fast::FixedState {
+    foldhash::fast::FixedState::with_seed(0)
+}
+
+/// The shard of `count` a member referred by no one is dealt to.
+fn shard_by_id(routing: &foldhash::fast::FixedState, id: &str, count: usize) -> usize {
+    routing.hash_one(id) as usize % count.max(1)
+}
+
+/// Whether budget `key` is spent in `used`: at its amount (a cut fills a
+/// budget to its amount exactly).
+fn is_spent(program: &Program, key: &BudgetKey, used: &Budgets) -> bool {
+    let amount = budget_amount(program, key);
+    amount.is_some_and(|amount| used.get(key).is_some_and(|used| *used >= amount))
 }
 
 impl<'p> Dealer<'p> {
@@ -681,7 +901,7 @@ impl<'p> Dealer<'p> {
             ids: RecentIds::default(),
             members: IdSet::default(),
             keeps_history: options.order == Order::Stream && accepts_late_events(program),
-            routing: foldhash::fast::FixedState::with_seed(0),
+            routing: routing(),
             referred: BTreeMap::new(),
             outcome: Outcome::default(),
             next_position: 0,
@@ -690,12 +910,24 @@ impl<'p> Dealer<'p> {
         }
     }
 
-    /// Deals `events` to the shards and merges their rows, until the end
-    /// or until the shards hand their members over to one engine: then,
-    /// once the shards have applied everything dealt, the first event not
-    /// dealt, for that engine.
+    /// Goes on from `resume`, counting into `outcome`.
+    fn resume(&mut self, resume: Resume, outcome: Outcome) {
+        self.ids = resume.ids;
+        self.members = resume.members;
+        self.referred = resume.referred;
+        self.clock = resume.clock;
+        self.next_position = resume.next_position;
+        self.budgets = resume.budgets;
+        self.outcome = outcome;
+    }
+
+    /// Deals `first`, if given, and `events` to the shards and merges
+    /// their rows, until the end or until the shards hand their members
+    /// over to one engine: then, once the shards have applied everything
+    /// dealt, the first event not dealt, for that engine.
     fn deal<I, E>(
         &mut self,
+        first: Option<Event>,
         events: &mut InOrder<I>,
         ledger: &mut Sink<'_, E>,
     ) -> Result<Option<Event>, E>
@@ -703,7 +935,15 @@ impl<'p> Dealer<'p> {
         I: Iterator<Item = Result<Event, Reject>>,
         E: From<io::Error>,
     {
-        while let Some(event) = events.next(&mut self.outcome)? {
+        let mut first = first;
+        loop {
+            let event = match first.take() {
+                Some(event) => event,
+                None => match events.next(&mut self.outcome)? {
+                    Some(event) => event,
+                    None => break,
+                },
+            };
             if self.hands_over() {
                 self.wait_for_shards(ledger)?;
                 return Ok(Some(event));
@@ -802,7 +1042,7 @@ impl<'p> Dealer<'p> {
     fn shard_of(&self, member: &str) -> usize {
         match self.referred.get(member) {
             Some(shard) => *shard,
-            None => self.routing.hash_one(member) as usize % self.dealing.len(),
+            None => shard_by_id(&self.routing, member, self.dealing.len()),
         }
     }
 
@@ -986,6 +1226,7 @@ mod tests {
             count,
             piece_rows,
             hand_over_at: None,
+            deal_again_at: None,
         }
     }
 

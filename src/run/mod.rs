@@ -59,9 +59,9 @@ pub struct Run<'p> {
     member_totals: bool,
     /// Where streamed histories are folded (`Run::fold_histories_over`).
     fold_over: Option<usize>,
-    /// Where shards hand their members over to one engine
-    /// (`Run::hand_over_at`).
-    hand_over_at: Option<u64>,
+    /// Where shards hand their members over to one engine, and where it
+    /// deals them out again (`Run::hand_over_at`).
+    hand_over_at: Option<(u64, Option<u64>)>,
 }
 
 /// Where a run's rows go; each is optional.
@@ -83,10 +83,11 @@ pub struct Finished<'p, 's, W: Write> {
     pub sinks: Sinks<'p, 's, W>,
     /// Why events were applied on one thread although more were asked for.
     pub one_thread: Option<&'static str>,
-    /// The time from which events were applied on one thread, when shards
-    /// handed their members over to one engine (a program-wide budget was
-    /// nearly spent).
-    pub handed_over: Option<DateTime<Utc>>,
+    /// When events were applied by one engine, after shards handed their
+    /// members over to it (a program-wide budget was nearly spent): the
+    /// time of the first event it applied and of the first it dealt out
+    /// again (`None`: to the end).
+    pub alone: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
 }
 
 /// Why a run did not finish.
@@ -166,11 +167,13 @@ impl<'p> Run<'p> {
 
     /// In a sorted run in shards, the shards hand their members over to
     /// one engine before the event at `position` (counted from 0 in the
-    /// order applied), which applies the rest: how the tests check that a
-    /// handover anywhere changes nothing (`sharded::Shards::hand_over_at`).
-    pub fn hand_over_at(self, position: u64) -> Self {
+    /// order applied), which applies what follows, until it deals them out
+    /// into shards again before the event at `again`, if given: how the
+    /// tests check that handovers anywhere change nothing
+    /// (`sharded::Shards::hand_over_at`).
+    pub fn hand_over_at(self, position: u64, again: Option<u64>) -> Self {
         Run {
-            hand_over_at: Some(position),
+            hand_over_at: Some((position, again)),
             ..self
         }
     }
@@ -230,7 +233,7 @@ impl<'p> Run<'p> {
                         outcome: sharded.outcome,
                         sinks,
                         one_thread: None,
-                        handed_over: sharded.handed_over,
+                        alone: sharded.alone,
                     });
                 }
                 InShards::Again(why) => one_thread = Some(why),
@@ -245,7 +248,7 @@ impl<'p> Run<'p> {
                 outcome: sharded.outcome,
                 sinks,
                 one_thread: None,
-                handed_over: sharded.handed_over,
+                alone: sharded.alone,
             });
         }
         if self.threads == 1 {
@@ -259,13 +262,13 @@ impl<'p> Run<'p> {
                 outcome,
                 sinks,
                 one_thread: None,
-                handed_over: None,
+                alone: Vec::new(),
             });
         }
         let threads = self.threads;
         let engine_ref = &mut engine;
         let dealing = self.dealing(threads);
-        let (outcome, sinks, handed_over) = std::thread::scope(|scope| {
+        let (outcome, sinks, alone) = std::thread::scope(|scope| {
             let (records, reader): (Records<'_>, _) = match source {
                 Source::Records(records) => (records, None),
                 Source::Open(open) => {
@@ -279,15 +282,15 @@ impl<'p> Run<'p> {
             };
             let replayed = match one_thread {
                 None => replay_in_shards(engine_ref, records, options, dealing, sinks)
-                    .map(|(sharded, sinks)| (sharded.outcome, sinks, sharded.handed_over)),
+                    .map(|(sharded, sinks)| (sharded.outcome, sinks, sharded.alone)),
                 Some(_) if threads == 2 => {
                     replay::replay_in_pieces(engine_ref, records, options, pieces, &mut |rows| {
                         sinks.add(rows)
                     })
-                    .map(|outcome| (outcome, sinks, None))
+                    .map(|outcome| (outcome, sinks, Vec::new()))
                 }
                 Some(_) => replay_then_write(scope, engine_ref, records, options, pieces, sinks)
-                    .map(|(outcome, sinks)| (outcome, sinks, None)),
+                    .map(|(outcome, sinks)| (outcome, sinks, Vec::new())),
             };
             // The replay dropped the receiver: a reader still reading (after
             // --strict stopped early) finds the channel closed and stops.
@@ -304,7 +307,7 @@ impl<'p> Run<'p> {
             outcome,
             sinks,
             one_thread,
-            handed_over,
+            alone,
         })
     }
 
@@ -313,7 +316,8 @@ impl<'p> Run<'p> {
         sharded::Shards {
             count,
             piece_rows: self.piece_rows,
-            hand_over_at: self.hand_over_at,
+            hand_over_at: self.hand_over_at.map(|(at, _)| at),
+            deal_again_at: self.hand_over_at.and_then(|(_, again)| again),
         }
     }
 

@@ -256,8 +256,9 @@ pub struct Run {
     /// ledger's totals: issued, spent, expired and reversed.
     pub liability: BTreeMap<String, Totals>,
     /// The time from which one engine applied the events, if shards handed
-    /// their members over to it (`Finished::handed_over`).
-    pub handed_over: Option<DateTime<Utc>>,
+    /// their members over to it, and until it dealt them out again
+    /// (`Finished::alone`).
+    pub alone: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
 }
 
 impl Run {
@@ -329,17 +330,18 @@ pub fn run_in_shards(
 }
 
 /// As `run_in_shards` sorted, the shards handing their members over to one
-/// engine before the event at `position` (`Run::hand_over_at`).
+/// engine before the event at `position`, which deals them out again
+/// before the event at `again` if given (`Run::hand_over_at`).
 pub fn run_handed_over(
     program: &str,
     events: &str,
     until: Option<&str>,
     shards: usize,
-    position: u64,
+    (position, again): (u64, Option<u64>),
 ) -> Run {
     let threads = Threads {
         shards: Some(shards),
-        hand_over_at: Some(position),
+        hand_over_at: Some((position, again)),
         ..Threads::default()
     };
     replay(
@@ -402,8 +404,9 @@ struct Threads {
     /// Late-event histories folded over this many bytes
     /// (`Run::fold_histories_over`).
     fold_over: Option<usize>,
-    /// The shards hand over to one engine here (`Run::hand_over_at`).
-    hand_over_at: Option<u64>,
+    /// The shards hand over to one engine here, and are dealt again there
+    /// (`Run::hand_over_at`).
+    hand_over_at: Option<(u64, Option<u64>)>,
 }
 
 fn replay(
@@ -435,11 +438,11 @@ fn replay(
         .map_or(run, |bytes| run.fold_histories_over(bytes));
     let run = threads
         .hand_over_at
-        .map_or(run, |position| run.hand_over_at(position));
+        .map_or(run, |(position, again)| run.hand_over_at(position, again));
     let Finished {
         mut engine,
         outcome,
-        handed_over,
+        alone,
         ..
     } = run
         .replay(Box::new(records), Sinks::rows(&mut sink))
@@ -473,7 +476,7 @@ fn replay(
         sales: engine.sales_by_month().clone(),
         after_until: outcome.after_until,
         afterwards: afterwards(&program, &mut engine, now),
-        handed_over,
+        alone,
         liability: liability_totals(&liability.finish(now, Breakage::Program)),
     }
 }
