@@ -105,19 +105,8 @@ fn ledger_in_pieces(
 
 #[test]
 fn clock_work_in_pieces_of_two_rows_gives_the_same_ledger_for_every_sample() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
-    let samples = [
-        "bean_stars",
-        "cartwheel",
-        "fuel_stop",
-        "harbor_hotels",
-        "meridian_cards",
-        "northwind_miles",
-        "sakura_kissa",
-    ];
-    for name in samples {
-        let source = std::fs::read_to_string(dir.join(format!("{name}.loyalty"))).unwrap();
-        let events = std::fs::read_to_string(dir.join(format!("{name}.events.csv"))).unwrap();
+    for name in SAMPLES {
+        let (source, events) = sample(name);
         let (program, _) = loyalty::compile::compile(&source).unwrap();
         for order in [Order::Sort, Order::Stream] {
             for until in [None, Some("2027-12-31")] {
@@ -259,11 +248,7 @@ fn ledger_handed_over(
 #[test]
 fn programs_tied_by_budgets_alone_give_one_engines_ledger_in_shards() {
     for name in ["cartwheel", "meridian_cards", "northwind_miles"] {
-        let source =
-            std::fs::read_to_string(support::programs().join(format!("{name}.loyalty"))).unwrap();
-        let events =
-            std::fs::read_to_string(support::programs().join(format!("{name}.events.csv")))
-                .unwrap();
+        let (source, events) = sample(name);
         let (one, _) = ledger_on_threads(&source, &events, 1);
         assert!(one.lines().count() > 50, "{name}");
         for threads in [2, 3] {
@@ -403,24 +388,33 @@ fn events_in(source: &str, events: &str) -> u64 {
     records.filter(Result::is_ok).count() as u64
 }
 
+/// The sample programs in `programs/`.
+const SAMPLES: [&str; 7] = [
+    "bean_stars",
+    "cartwheel",
+    "fuel_stop",
+    "harbor_hotels",
+    "meridian_cards",
+    "northwind_miles",
+    "sakura_kissa",
+];
+
+/// The sample program `name`'s source and events.
+fn sample(name: &str) -> (String, String) {
+    let read = |file: String| std::fs::read_to_string(support::programs().join(file)).unwrap();
+    (
+        read(format!("{name}.loyalty")),
+        read(format!("{name}.events.csv")),
+    )
+}
+
 /// The samples whose members can be split, by name, with their source
 /// and events.
 fn split_samples() -> Vec<(&'static str, String, String)> {
-    let names = [
-        "bean_stars",
-        "cartwheel",
-        "fuel_stop",
-        "harbor_hotels",
-        "meridian_cards",
-        "northwind_miles",
-        "sakura_kissa",
-    ];
-    let read = |file: String| std::fs::read_to_string(support::programs().join(file)).unwrap();
-    names
+    SAMPLES
         .into_iter()
         .map(|name| {
-            let source = read(format!("{name}.loyalty"));
-            let events = read(format!("{name}.events.csv"));
+            let (source, events) = sample(name);
             (name, source, events)
         })
         .filter(|(_, source, _)| {
@@ -519,11 +513,7 @@ fn referrers_are_paid_after_a_handover_as_one_engine_pays_them() {
 #[test]
 fn every_sample_with_budgets_gives_one_engines_ledger_handed_over_anywhere() {
     for name in ["cartwheel", "meridian_cards", "northwind_miles"] {
-        let source =
-            std::fs::read_to_string(support::programs().join(format!("{name}.loyalty"))).unwrap();
-        let events =
-            std::fs::read_to_string(support::programs().join(format!("{name}.events.csv")))
-                .unwrap();
+        let (source, events) = sample(name);
         let count = events_in(&source, &events);
         let (one, _) = ledger_on_threads(&source, &events, 1);
         for position in [0, count / 4, count / 2, count - 1] {
@@ -670,69 +660,64 @@ fn csv(actions: &[(Action, u32, Option<u8>)]) -> String {
     out
 }
 
+/// Up to 80 actions, each on a day of 400, some with another's id.
+fn actions() -> impl Strategy<Value = Vec<(Action, u32, Option<u8>)>> {
+    prop::collection::vec(
+        (
+            action(),
+            0u32..400,
+            prop::option::weighted(0.1, any::<u8>()),
+        ),
+        1..80,
+    )
+}
+
+/// The events (CSV) of four members' enrolments and then `actions`
+/// (which may enrol them again, or others), and how many there are.
+fn after_enrolments(actions: Vec<(Action, u32, Option<u8>)>) -> (String, usize) {
+    let mut all: Vec<(Action, u32, Option<u8>)> =
+        (0..4).map(|m| (Action::Enroll(m), 0, None)).collect();
+    all.extend(actions);
+    (csv(&all), all.len())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
     fn any_stream_gives_the_same_ledger_sharded_as_in_one_engine(
-        actions in prop::collection::vec(
-            (action(), 0u32..400, prop::option::weighted(0.1, any::<u8>())),
-            1..80,
-        ),
+        actions in actions(),
         shards in 2usize..4,
     ) {
-        // Every member enrolled first, except when the actions say so.
-        let mut all: Vec<(Action, u32, Option<u8>)> =
-            (0..4).map(|m| (Action::Enroll(m), 0, None)).collect();
-        all.extend(actions);
-        let events = csv(&all);
+        let (events, _) = after_enrolments(actions);
         for order in [Order::Stream, Order::Sort] {
             for until in [None, Some("2026-06-30")] {
                 let one = run_in_shards(PROGRAM, &events, order, until, None);
                 let many = run_in_shards(PROGRAM, &events, order, until, Some(shards));
-                prop_assert_eq!(&one.ledger, &many.ledger);
-                prop_assert_eq!(&one.rejects, &many.rejects);
-                prop_assert_eq!(&one.members, &many.members);
-                prop_assert_eq!(&one.totals, &many.totals);
-                prop_assert_eq!(&one.sales, &many.sales);
-                prop_assert_eq!(&one.afterwards, &many.afterwards);
+                assert_same(&one, &many, &format!("{order:?}, {shards} shards, {until:?}"));
             }
         }
     }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
 
     /// Shards that hand their members over to one engine before any event
     /// of a sorted stream (duplicates, retries and rejects among them)
     /// give one engine's run.
     #[test]
     fn any_sorted_stream_gives_one_engines_run_handed_over_anywhere(
-        actions in prop::collection::vec(
-            (action(), 0u32..400, prop::option::weighted(0.1, any::<u8>())),
-            1..80,
-        ),
+        actions in actions(),
         shards in 2usize..4,
         at in any::<prop::sample::Index>(),
         again in prop::option::of(any::<prop::sample::Index>()),
     ) {
-        let mut all: Vec<(Action, u32, Option<u8>)> =
-            (0..4).map(|m| (Action::Enroll(m), 0, None)).collect();
-        all.extend(actions);
-        let events = csv(&all);
-        let position = at.index(all.len());
-        let again = again.map(|again| (position + 1 + again.index(all.len())) as u64);
+        let (events, count) = after_enrolments(actions);
+        let position = at.index(count);
+        let again = again.map(|again| (position + 1 + again.index(count)) as u64);
         for until in [None, Some("2026-06-30")] {
             let one = run_in_shards(PROGRAM, &events, Order::Sort, until, None);
             let many = run_handed_over(PROGRAM, &events, until, shards, (position as u64, again));
             prop_assert_eq!(many.alone.len(), 1);
-            prop_assert_eq!(&one.ledger, &many.ledger);
-            prop_assert_eq!(&one.rejects, &many.rejects);
-            prop_assert_eq!(&one.members, &many.members);
-            prop_assert_eq!(&one.totals, &many.totals);
-            prop_assert_eq!(&one.sales, &many.sales);
-            prop_assert_eq!(&one.afterwards, &many.afterwards);
+            let what = format!("{shards} shards, from {position} to {again:?}, {until:?}");
+            assert_same(&one, &many, &what);
         }
     }
 }
