@@ -175,13 +175,14 @@ pub struct Shards {
     /// `replay::replay_in_pieces` (`replay::PIECE_ROWS` for `replay`'s).
     pub piece_rows: usize,
     /// In a sorted replay, the position of the event before which the
-    /// shards hand their members over to one engine, which applies the
-    /// rest, and of the event before which that engine deals them out into
-    /// shards again: how the tests check a handover anywhere. A program
-    /// tied by budgets alone hands over by itself, once a budget is so
-    /// nearly spent that the batches in flight could spend the rest, and
-    /// deals out again once none is (`BudgetWatch`).
+    /// shards hand their members over to one engine, which applies what
+    /// follows: how the tests check a handover anywhere. A program tied by
+    /// budgets alone hands over by itself, once a budget is so nearly spent
+    /// that the batches in flight could spend the rest (`BudgetWatch`).
     pub hand_over_at: Option<u64>,
+    /// The position of the event before which that engine deals its
+    /// members out into shards again. A program tied by budgets alone
+    /// deals out again by itself, once no budget is near its amount.
     pub deal_again_at: Option<u64>,
 }
 
