@@ -161,15 +161,8 @@ where
         engine.drain_ledger_into(&mut rows);
         ledger(&mut rows)
     };
-    let mut next = first;
-    loop {
-        let event = match next.take() {
-            Some(event) => event,
-            None => match events.next(outcome)? {
-                Some(event) => event,
-                None => break,
-            },
-        };
+    let mut first = first;
+    while let Some(event) = events.next_after(&mut first, outcome)? {
         if stop(engine) {
             return Ok(Some(event));
         }
@@ -228,6 +221,19 @@ impl<I: Iterator<Item = Result<Event, Reject>>> InOrder<I> {
             options,
             sorted: None,
             run,
+        }
+    }
+
+    /// `held`'s event, taken, if it holds one (an event taken from here
+    /// before and not applied: a sharded replay's handover); else `next`'s.
+    pub(super) fn next_after(
+        &mut self,
+        held: &mut Option<Event>,
+        outcome: &mut Outcome,
+    ) -> io::Result<Option<Event>> {
+        match held.take() {
+            Some(event) => Ok(Some(event)),
+            None => self.next(outcome),
         }
     }
 

@@ -937,14 +937,7 @@ impl<'p> Dealer<'p> {
         E: From<io::Error>,
     {
         let mut first = first;
-        loop {
-            let event = match first.take() {
-                Some(event) => event,
-                None => match events.next(&mut self.outcome)? {
-                    Some(event) => event,
-                    None => break,
-                },
-            };
+        while let Some(event) = events.next_after(&mut first, &mut self.outcome)? {
             if self.hands_over() {
                 self.wait_for_shards(ledger)?;
                 return Ok(Some(event));

@@ -90,6 +90,19 @@ pub struct Finished<'p, 's, W: Write> {
     pub alone: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
 }
 
+impl<'p, 's, W: Write> Finished<'p, 's, W> {
+    /// A run done in shards, some of it perhaps by one engine alone.
+    fn in_shards(engine: Engine<'p>, sharded: sharded::Sharded, sinks: Sinks<'p, 's, W>) -> Self {
+        Finished {
+            engine,
+            outcome: sharded.outcome,
+            sinks,
+            one_thread: None,
+            alone: sharded.alone,
+        }
+    }
+}
+
 /// Why a run did not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError<E> {
@@ -228,13 +241,7 @@ impl<'p> Run<'p> {
             match self.replay_in_shards_if_budgets_hold(*open, &mut sinks)? {
                 InShards::Held(held) => {
                     let (engine, sharded) = *held;
-                    return Ok(Finished {
-                        engine,
-                        outcome: sharded.outcome,
-                        sinks,
-                        one_thread: None,
-                        alone: sharded.alone,
-                    });
+                    return Ok(Finished::in_shards(engine, sharded, sinks));
                 }
                 InShards::Again(why) => one_thread = Some(why),
             }
@@ -243,13 +250,7 @@ impl<'p> Run<'p> {
             let records = source.open()?;
             let (sharded, sinks) =
                 replay_in_shards(&mut engine, records, options, self.dealing(shards), sinks)?;
-            return Ok(Finished {
-                engine,
-                outcome: sharded.outcome,
-                sinks,
-                one_thread: None,
-                alone: sharded.alone,
-            });
+            return Ok(Finished::in_shards(engine, sharded, sinks));
         }
         if self.threads == 1 {
             let records = source.open()?;
