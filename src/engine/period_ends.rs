@@ -85,6 +85,12 @@ impl PeriodEnds {
         })
     }
 
+    /// Every one waiting, taken: the instant, the member's slot and the
+    /// scheduling order of each.
+    pub fn into_all(mut self) -> impl Iterator<Item = (DateTime<Utc>, usize, u64)> {
+        self.take_by(None)
+    }
+
     /// How many wait.
     pub fn len(&self) -> usize {
         self.waiting.values().flatten().map(Vec::len).sum()

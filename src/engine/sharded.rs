@@ -423,6 +423,8 @@ where
             let mut dealer = Dealer::new(program, options, inboxes, outboxes, hand_over_at);
             dealer.resume(resume, outcome);
             let dealt = dealer.deal(first, events, &mut **sink);
+            // The rest of the dealer (its members' ids, its buffers) is
+            // dropped here, before the shards are gathered (the run's peak).
             let Dealer {
                 inboxes,
                 outboxes,
@@ -431,7 +433,12 @@ where
                 ids,
                 budgets,
                 ..
-            } = dealer;
+            } = { dealer };
+            // Only an engine that goes on after a handover checks ids.
+            let ids = match dealt {
+                Ok(Some(_)) => ids,
+                _ => RecentIds::default(),
+            };
             // Closing the inboxes ends the workers; closing the outboxes ends
             // one still sending the parts of a batch the merge stopped at (its
             // sink failed).
