@@ -277,38 +277,57 @@ fn more_threads_say_when_they_cannot_split_members() {
     assert_eq!(note("bean_stars"), "");
 }
 
-/// A program tied by a budget alone whose shards cannot hold the ledger's
-/// lines aside (no temporary folder) is run again on one thread: the same
-/// files as one thread writes, and a note that says why.
+/// A program tied by a budget alone writes its shards' lines straight into
+/// the ledger, which starts over if the budget runs out across the shards
+/// (its bytes, hash and count of records in summary.json too): no
+/// temporary folder is needed, and every file is the one thread's, whether
+/// the budget held (the sample's) or ran out (5,000 miles).
 #[test]
-fn shards_that_cannot_hold_the_ledger_aside_run_again_on_one_thread() {
+fn shards_write_the_ledger_in_place_and_start_it_over_when_a_budget_runs_out() {
     let dir = tempfile::tempdir().unwrap();
     let path = program("northwind_miles");
     let events = path.with_extension("events.csv");
-    let run = |threads: &str, out: &str, tmp: &std::path::Path| {
+    let source = std::fs::read_to_string(&path).unwrap();
+    let small = dir.path().join("small_budget.loyalty");
+    let five_thousand = source.replace("budget 5000000 award_miles", "budget 5000 award_miles");
+    assert_ne!(source, five_thousand);
+    std::fs::write(&small, five_thousand).unwrap();
+    let run = |program: &Path, threads: &str, out: &str| {
         let output = Command::new(env!("CARGO_BIN_EXE_loyalty"))
-            .args(["run", path.to_str().unwrap(), events.to_str().unwrap()])
+            .args(["run", program.to_str().unwrap(), events.to_str().unwrap()])
             .args(["--threads", threads, "--out"])
             .arg(dir.path().join(out))
-            .env("TMPDIR", tmp)
+            .env("TMPDIR", dir.path().join("no such folder"))
             .output()
             .unwrap();
         assert!(output.status.success(), "{output:?}");
         String::from_utf8_lossy(&output.stderr).into_owned()
     };
-    run("1", "one", dir.path());
-    let stderr = run("2", "two", &dir.path().join("no such folder"));
-    assert!(
-        stderr.contains(
-            "note: events are applied on one thread (the ledger's lines could not be held in \
-             a temporary file, so the run was done again)"
-        ),
-        "{stderr}"
-    );
-    for file in ["ledger.csv", "members.csv", "rejects.csv"] {
-        let read = |out: &str| std::fs::read(dir.path().join(out).join(file)).unwrap();
-        assert_eq!(read("one"), read("two"), "{file}");
+    for (program, name, again) in [(&path, "held", false), (&small, "ran_out", true)] {
+        run(program, "1", &format!("{name}1"));
+        let stderr = run(program, "2", &format!("{name}2"));
+        assert_eq!(
+            stderr.contains("a program-wide budget ran out in shards, so the run was done again"),
+            again,
+            "{name}: {stderr}"
+        );
+        assert!(!stderr.contains("temporary file"), "{name}: {stderr}");
+        for file in ["ledger.csv", "members.csv", "rejects.csv", "summary.json"] {
+            let read =
+                |out: &str| std::fs::read_to_string(dir.path().join(out).join(file)).unwrap();
+            assert_eq!(
+                read(&format!("{name}1")),
+                read(&format!("{name}2")),
+                "{name}: {file}"
+            );
+        }
     }
+    let exhausted =
+        std::fs::read_to_string(dir.path().join("ran_out2").join("ledger.csv")).unwrap();
+    assert!(
+        exhausted.contains("budget of 5000 exhausted"),
+        "{exhausted}"
+    );
 }
 
 #[test]

@@ -206,12 +206,29 @@ type Alone = Vec<(String, Option<String>)>;
 /// As `ledger_on_threads`, the shards handing their members over to one
 /// engine before the event at `position` when given (and dealt out again
 /// before the second position given); and when one engine applied the
-/// events alone.
+/// events alone. The run is made twice, the same each time: with the
+/// shards' lines held in a temporary file, and written into a ledger that
+/// can start over (as the command line's).
 fn ledger_handed_over(
     source: &str,
     events: &str,
     threads: usize,
     position: Option<(u64, Option<u64>)>,
+) -> (String, Option<&'static str>, Alone) {
+    let aside = replayed(source, events, threads, position, false);
+    let in_place = replayed(source, events, threads, position, true);
+    assert_eq!(aside, in_place, "held aside, then written in place");
+    aside
+}
+
+/// `ledger_handed_over`'s run, into a ledger that can start over if
+/// `in_place`.
+fn replayed(
+    source: &str,
+    events: &str,
+    threads: usize,
+    position: Option<(u64, Option<u64>)>,
+    in_place: bool,
 ) -> (String, Option<&'static str>, Alone) {
     let (program, _) = loyalty::compile::compile(source).unwrap();
     let options = Options {
@@ -228,7 +245,14 @@ fn ledger_handed_over(
         )) as loyalty::run::Records)
     };
     let mut buffer = Vec::new();
-    let sinks = Sinks::to_ledger(LedgerWriter::new(&program, &mut buffer).unwrap());
+    let mut ledger = LedgerWriter::new(&program, &mut buffer).unwrap();
+    if in_place {
+        ledger = ledger.starting_over(|out| {
+            out.clear();
+            Ok(())
+        });
+    }
+    let sinks = Sinks::to_ledger(ledger);
     let run = loyalty::run::Run::new(&program, options).threads(threads);
     let run = position.map_or(run, |(position, again)| run.hand_over_at(position, again));
     let finished = run.replay_read(&open, sinks).unwrap();

@@ -18,7 +18,7 @@ use loyalty::finance::{close, parse_percent, reconcile};
 use loyalty::html;
 use loyalty::report::kpis::{RunEvents, RunKpis};
 use loyalty::report::output::{summary_document, Folder};
-use loyalty::report::parquet::{OutputFormat, Table};
+use loyalty::report::parquet::{OutputFormat, Table, TableFile};
 use loyalty::report::tier_mix::TierMix;
 use loyalty::report::{self, LedgerWriter};
 use loyalty::run::{Finished, Records, RejectLimit, RowSink, Run, RunError, Sinks};
@@ -250,7 +250,8 @@ pub fn run(args: &Args) -> Result<ExitCode, Error> {
     let ledger = LedgerWriter::new(
         &program,
         Table::Ledger.create(&mut folder, args.output_format)?,
-    )?;
+    )?
+    .starting_over(TableFile::start_over);
     let options = args.inputs.options(until, args.strict);
     let wants_kpis = args.report.contains(&Report::Kpis);
     let mut kpi_rows = wants_kpis.then(|| RunKpis::new(&program));

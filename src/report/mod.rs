@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{self, Write};
 
 pub mod kpis;
 pub mod output;
@@ -182,6 +182,20 @@ pub struct LedgerWriter<'p, W: Write> {
     out: W,
     /// The buffer the lines were last written from, emptied.
     spare: Vec<u8>,
+    /// Empties `out`, so that the ledger can be written again from its
+    /// header (`LedgerWriter::starting_over`).
+    start_over: Option<fn(&mut W) -> io::Result<()>>,
+}
+
+/// Writes the ledger's header line.
+fn write_ledger_header(out: &mut impl Write) -> csv::Result<()> {
+    let mut header = csv::Writer::from_writer(Vec::new());
+    header.write_record([
+        "kind", "member", "time", "points", "amount", "balance", "rule", "event", "cost", "note",
+        "earned",
+    ])?;
+    out.write_all(&header.into_inner().map_err(|e| e.into_error())?)?;
+    Ok(())
 }
 
 /// How many bytes of lines the writer gathers before it writes them out.
@@ -189,17 +203,41 @@ const WRITE_AT: usize = 256 * 1024;
 
 impl<'p, W: Write> LedgerWriter<'p, W> {
     pub fn new(program: &'p Program, mut out: W) -> csv::Result<Self> {
-        let mut header = csv::Writer::from_writer(Vec::new());
-        header.write_record([
-            "kind", "member", "time", "points", "amount", "balance", "rule", "event", "cost",
-            "note", "earned",
-        ])?;
-        out.write_all(&header.into_inner().map_err(|e| e.into_error())?)?;
+        write_ledger_header(&mut out)?;
         Ok(LedgerWriter {
             lines: LedgerLines::new(program),
             out,
             spare: Vec::new(),
+            start_over: None,
         })
+    }
+
+    /// The same writer, able to start the ledger over (`start_over`) by
+    /// emptying its output with `empty`. A run whose members share budgets
+    /// alone then writes its shards' lines here as they come, rather than
+    /// into a temporary file copied here once every budget held (a second
+    /// pass over the whole ledger, a gigabyte at a million members).
+    pub fn starting_over(self, empty: fn(&mut W) -> io::Result<()>) -> Self {
+        LedgerWriter {
+            start_over: Some(empty),
+            ..self
+        }
+    }
+
+    /// Whether the ledger can be started over.
+    pub fn can_start_over(&self) -> bool {
+        self.start_over.is_some()
+    }
+
+    /// Drops everything written, if the writer can start over (else does
+    /// nothing), and writes the header again.
+    pub fn start_over(&mut self) -> csv::Result<()> {
+        let Some(empty) = self.start_over else {
+            return Ok(());
+        };
+        self.lines = LedgerLines::new(self.lines.program);
+        empty(&mut self.out)?;
+        write_ledger_header(&mut self.out)
     }
 
     pub fn write(&mut self, entries: &[Entry]) -> csv::Result<()> {

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 
 /// The suffix of a file being written; it starts with a dot, so it is hidden.
@@ -102,6 +102,14 @@ impl AtomicFile {
             temporary: Temporary(Some(path)),
             target: target.to_path_buf(),
         })
+    }
+
+    /// Empties the file (still under its temporary name).
+    fn start_over(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        let file = self.out.get_mut();
+        file.set_len(0)?;
+        file.rewind()
     }
 
     /// Flushed and synced to the disk, still under its temporary name.
@@ -240,6 +248,19 @@ pub struct FolderFile {
     sha256: Sha256,
     bytes: u64,
     records: Option<Records>,
+}
+
+impl FolderFile {
+    /// Empties the file, as if nothing had been written to it.
+    pub fn start_over(&mut self) -> io::Result<()> {
+        self.file.start_over()?;
+        self.sha256 = Sha256::new();
+        self.bytes = 0;
+        if let Some(records) = &mut self.records {
+            *records = Records::default();
+        }
+        Ok(())
+    }
 }
 
 impl Write for FolderFile {

@@ -232,6 +232,19 @@ pub enum TableFile {
     ForParquet(std::fs::File),
 }
 
+impl TableFile {
+    /// Empties the file, as if nothing had been written to it.
+    pub fn start_over(&mut self) -> io::Result<()> {
+        match self {
+            TableFile::Csv(file) => file.start_over(),
+            TableFile::ForParquet(file) => {
+                file.set_len(0)?;
+                file.rewind()
+            }
+        }
+    }
+}
+
 impl Write for TableFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {

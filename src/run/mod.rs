@@ -354,14 +354,16 @@ impl<'p> Run<'p> {
     }
 
     /// Replays the records `open` gives in shards, each counting the use of
-    /// the program's budgets by its own members, the ledger's lines held in
-    /// a temporary file. If every budget held across the shards
-    /// (`Engine::budgets_held`), the shards' rows are one engine's: the
-    /// lines go to the ledger, and the engine and outcome are returned.
-    /// Otherwise nothing was written, and the run is to be done again on
-    /// one engine, for the reason given (a budget ran out, or the lines
-    /// could not be held: a full disk is no reason to fail a run one engine
-    /// can do).
+    /// the program's budgets by its own members, the ledger's lines written
+    /// as they come if the ledger can start over
+    /// (`LedgerWriter::starting_over`), else held in a temporary file. If
+    /// every budget held across the shards (`Engine::budgets_held`), the
+    /// shards' rows are one engine's: the lines are in the ledger (those
+    /// held are copied there), and the engine and outcome are returned.
+    /// Otherwise the ledger is started over (nothing is written to one that
+    /// cannot), and the run is to be done again on one engine, for the
+    /// reason given (a budget ran out, or the lines could not be held: a
+    /// full disk is no reason to fail a run one engine can do).
     fn replay_in_shards_if_budgets_hold<'r, W: Write, E: Send>(
         &self,
         open: &(dyn Fn() -> Result<Records<'r>, E> + Sync),
@@ -371,15 +373,22 @@ impl<'p> Run<'p> {
                                 the run was done again";
         let program = self.program;
         let mut engine = self.engine();
-        let Ok(aside) = tempfile::tempfile() else {
-            return Ok(InShards::Again(NOT_HELD));
+        let ledger = &mut sinks.ledger;
+        let in_place = ledger.as_ref().is_some_and(LedgerWriter::can_start_over);
+        let mut aside = match (in_place, tempfile::tempfile()) {
+            (true, _) => None,
+            (false, Ok(file)) => Some(io::BufWriter::new(file)),
+            (false, Err(_)) => return Ok(InShards::Again(NOT_HELD)),
         };
-        let mut aside = io::BufWriter::new(aside);
         let format = || -> Box<dyn sharded::Format + 'p> { Box::new(LedgerLines::new(program)) };
         let output = sharded::Output {
-            format: sinks.ledger.is_some().then_some(&format as _),
+            format: ledger.is_some().then_some(&format as _),
             rows: false,
-            sink: &mut |_, lines| aside.write_all(lines),
+            sink: &mut |_, lines| match (&mut aside, ledger.as_mut()) {
+                (Some(aside), _) => Ok(aside.write_all(lines)?),
+                (None, Some(ledger)) => ledger.write_lines(lines),
+                (None, None) => Ok(()),
+            },
         };
         let shards = self.shards.unwrap_or(self.threads);
         let replayed = std::thread::scope(|scope| {
@@ -399,24 +408,29 @@ impl<'p> Run<'p> {
                 .map_err(RunError::Open)?;
             Ok::<_, RunError<E>>(replayed)
         })?;
-        // Only the file aside is written to: an error is its own.
-        let Ok(sharded) = replayed else {
-            return Ok(InShards::Again(NOT_HELD));
+        let sharded = match replayed {
+            Ok(sharded) => sharded,
+            // The ledger's own error, as one engine's run would meet it.
+            Err(e) if in_place => return Err(RunError::Write(e)),
+            Err(_) => return Ok(InShards::Again(NOT_HELD)),
         };
         if !engine.budgets_held() {
+            if let Some(ledger) = &mut sinks.ledger {
+                ledger.start_over()?;
+            }
             return Ok(InShards::Again(
                 "a program-wide budget ran out in shards, so the run was done again: for \
                  this input, --threads 1 is faster",
             ));
         }
-        let held = aside
-            .into_inner()
-            .map_err(io::IntoInnerError::into_error)
-            .and_then(|mut file| file.seek(io::SeekFrom::Start(0)).map(|_| file));
-        let Ok(mut aside) = held else {
-            return Ok(InShards::Again(NOT_HELD));
-        };
-        if let Some(ledger) = &mut sinks.ledger {
+        if let (Some(aside), Some(ledger)) = (aside, &mut sinks.ledger) {
+            let held = aside
+                .into_inner()
+                .map_err(io::IntoInnerError::into_error)
+                .and_then(|mut file| file.seek(io::SeekFrom::Start(0)).map(|_| file));
+            let Ok(mut aside) = held else {
+                return Ok(InShards::Again(NOT_HELD));
+            };
             let mut lines = vec![0; 1 << 20];
             loop {
                 let read = aside.read(&mut lines).map_err(csv::Error::from)?;
