@@ -2063,37 +2063,50 @@ mod tests {
             .count()
     }
 
-    #[test]
-    fn a_calendar_years_period_ends_wait_outside_the_queue_and_come_in_rank_order() {
-        let program = calendar_tiers("  upgrade immediately\n  downgrade at period end\n");
-        // Cat enrols first and Ann last; each reaches silver in 2025 only,
-        // in the other order.
-        let records = "e1,2025-01-02 09:00,cat,enroll,\ne2,2025-01-03 09:00,bob,enroll,\n\
-                       e3,2025-01-04 09:00,ann,enroll,\np1,2025-05-01 10:00,ann,purchase,150\n\
-                       p2,2025-05-02 10:00,bob,purchase,150\np3,2025-05-03 10:00,cat,purchase,150\n";
-        let mut engine = Engine::new(&program);
-        apply_records(&mut engine, records);
-        assert_eq!((queued_ends(&engine), engine.period_ends.len()), (0, 3));
-        assert_eq!(engine.queued_clock_work(), 3);
-        engine.drain_ledger();
-        // 2025's reviews keep everyone silver; 2026's wait, one a member.
+    /// Cat enrols first and Ann last; each reaches silver in 2025 only, in
+    /// the other order (`silver_for_2025`'s program).
+    const SILVER_IN_2025: &str =
+        "e1,2025-01-02 09:00,cat,enroll,\ne2,2025-01-03 09:00,bob,enroll,\n\
+        e3,2025-01-04 09:00,ann,enroll,\np1,2025-05-01 10:00,ann,purchase,150\n\
+        p2,2025-05-02 10:00,bob,purchase,150\np3,2025-05-03 10:00,cat,purchase,150\n";
+
+    /// Calendar-year tiers, upgraded at once and dropped at a period's end.
+    fn silver_for_2025() -> Program {
+        calendar_tiers("  upgrade immediately\n  downgrade at period end\n")
+    }
+
+    /// Moves `engine`, after `SILVER_IN_2025`, to the end of 2026: 2025's
+    /// reviews keep everyone silver (then `between` looks at the engine),
+    /// and 2026's drop them in the order they joined.
+    fn kept_then_dropped_in_rank_order(engine: &mut Engine, between: impl Fn(&Engine)) {
         let year_end = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        assert!(tier_changes_to(&mut engine, year_end).is_empty());
-        assert_eq!((queued_ends(&engine), engine.period_ends.len()), (0, 3));
+        assert!(tier_changes_to(engine, year_end).is_empty());
+        between(engine);
         let next = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
-        let drops = tier_changes_to(&mut engine, next);
+        let drops = tier_changes_to(engine, next);
         let drop = |m: &str| (m.to_string(), EntryKind::TierChange, next, Some(0));
         assert_eq!(drops, [drop("cat"), drop("bob"), drop("ann")]);
     }
 
     #[test]
-    fn period_ends_dealt_into_shards_and_gathered_back_wait_outside_the_queue() {
-        let program = calendar_tiers("  upgrade immediately\n  downgrade at period end\n");
-        let records = "e1,2025-01-02 09:00,cat,enroll,\ne2,2025-01-03 09:00,bob,enroll,\n\
-                       e3,2025-01-04 09:00,ann,enroll,\np1,2025-05-01 10:00,ann,purchase,150\n\
-                       p2,2025-05-02 10:00,bob,purchase,150\np3,2025-05-03 10:00,cat,purchase,150\n";
+    fn a_calendar_years_period_ends_wait_outside_the_queue_and_come_in_rank_order() {
+        let program = silver_for_2025();
         let mut engine = Engine::new(&program);
-        apply_records(&mut engine, records);
+        apply_records(&mut engine, SILVER_IN_2025);
+        assert_eq!((queued_ends(&engine), engine.period_ends.len()), (0, 3));
+        assert_eq!(engine.queued_clock_work(), 3);
+        engine.drain_ledger();
+        // 2026's reviews wait, one a member.
+        kept_then_dropped_in_rank_order(&mut engine, |engine| {
+            assert_eq!((queued_ends(engine), engine.period_ends.len()), (0, 3));
+        });
+    }
+
+    #[test]
+    fn period_ends_dealt_into_shards_and_gathered_back_wait_outside_the_queue() {
+        let program = silver_for_2025();
+        let mut engine = Engine::new(&program);
+        apply_records(&mut engine, SILVER_IN_2025);
         engine.drain_ledger();
         // Bob to the second shard, Cat and Ann to the first.
         let mut shards = [Engine::new(&program), Engine::new(&program)];
@@ -2107,23 +2120,15 @@ mod tests {
         let mut gathered = Engine::new(&program);
         gathered.absorb(shards.into());
         assert_eq!(waiting(&gathered), (0, 3));
-        let year_end = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        assert!(tier_changes_to(&mut gathered, year_end).is_empty());
-        let next = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
-        let drops = tier_changes_to(&mut gathered, next);
-        let drop = |m: &str| (m.to_string(), EntryKind::TierChange, next, Some(0));
-        assert_eq!(drops, [drop("cat"), drop("bob"), drop("ann")]);
+        kept_then_dropped_in_rank_order(&mut gathered, |_| {});
     }
 
     #[test]
     fn clock_work_that_writes_nothing_leaves_no_mark_but_the_last() {
-        let program = calendar_tiers("  upgrade immediately\n  downgrade at period end\n");
-        let records = "e1,2025-01-02 09:00,cat,enroll,\ne2,2025-01-03 09:00,bob,enroll,\n\
-                       e3,2025-01-04 09:00,ann,enroll,\np1,2025-05-01 10:00,ann,purchase,150\n\
-                       p2,2025-05-02 10:00,bob,purchase,150\np3,2025-05-03 10:00,cat,purchase,150\n";
+        let program = silver_for_2025();
         let mut engine = Engine::new(&program);
         engine.mark_clock_work();
-        apply_records(&mut engine, records);
+        apply_records(&mut engine, SILVER_IN_2025);
         engine.drain_ledger();
         let mut marks = Vec::new();
         engine.drain_marks_into(&mut marks);
