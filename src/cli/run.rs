@@ -117,20 +117,19 @@ pub struct Args {
     /// and the tier mix. Needs --report.
     #[arg(long, value_name = "FILE", requires = "report")]
     html: Option<PathBuf>,
-    /// Threads: 1 reads, applies and writes in turn. With more, a CSV
-    /// file's records are read on a thread of their own and typed on
-    /// another, members.csv is formatted on as many, and members are dealt into
-    /// as many shards as threads, each applied on a thread of its own that
-    /// also formats its ledger lines, merged back in order on the main
-    /// thread. A program whose members share a budget is dealt into shards
-    /// too when only the ledger is written (no --report or --html, not
-    /// --stream), gathered into one engine while a budget is nearly spent
-    /// (until it is), and done again on one thread if a budget ran out
-    /// across them all the same. For a program whose members can transfer or pool points
-    /// (which cannot be split), and with --strict, events are applied on
-    /// one thread (and with 3 or more the ledger written on another),
-    /// which a note on standard error says. The output is the same for any
-    /// number. At most 256.
+    /// Threads: 1 reads, applies and writes in turn. With more, a CSV file's
+    /// records are read on a thread of their own and typed on another,
+    /// members.csv is formatted on as many, and members are dealt into as many
+    /// shards as threads, each applied on a thread of its own that also formats
+    /// its ledger lines, merged back in order on the main thread. A program
+    /// whose members share a budget is dealt into shards too when only the
+    /// ledger is written (no --report or --html, not --stream), gathered into
+    /// one engine while a budget is nearly spent (until it is), and done again
+    /// on one thread if a budget ran out across them all the same. For a
+    /// program whose members can transfer or pool points (which cannot be
+    /// split), and with --strict, events are applied on one thread (and with 3
+    /// or more the ledger written on another), which a note on standard error
+    /// says. The output is the same for any number. At most 256.
     #[arg(long, default_value_t = 1, value_parser = super::threads())]
     threads: u16,
     /// What to print: `human`, the totals and reports as tables, or `json`,

@@ -943,6 +943,10 @@ impl<'p> Engine<'p> {
     /// million members' period ends took 40 bytes each rather than 12, at a
     /// sharded run's peak.
     fn take_clock_work(&mut self) -> (Vec<Due>, period_ends::PeriodEnds) {
+        // Only current items go: no wallet's item is put aside any more.
+        for wallet in self.members.iter_mut().flat_map(|m| m.wallets.iter_mut()) {
+            wallet.drop_put_back();
+        }
         let mut queued = std::mem::take(&mut self.due).into_all();
         queued.retain(|due| self.is_current(due));
         (queued, std::mem::take(&mut self.period_ends))
@@ -1036,9 +1040,6 @@ impl<'p> Engine<'p> {
         let first = self.members.len();
         // The shard's current dues join the queue (and no other).
         let mut shard = shard;
-        for wallet in shard.members.iter_mut().flat_map(|m| m.wallets.iter_mut()) {
-            wallet.drop_put_back();
-        }
         let (current, period_ends) = shard.take_clock_work();
         self.members.append(shard.members);
         let slots: Vec<usize> = (first..self.members.len()).collect();
@@ -1086,9 +1087,6 @@ impl<'p> Engine<'p> {
         shard_of: impl Fn(&Member, Option<usize>) -> usize,
         spent: &[BudgetKey],
     ) -> Option<ids::RecentIds> {
-        for wallet in self.members.iter_mut().flat_map(|m| m.wallets.iter_mut()) {
-            wallet.drop_put_back();
-        }
         let (current, period_ends) = self.take_clock_work();
         let last = shards.len().saturating_sub(1);
         // Each slot's shard and slot there.
@@ -1120,11 +1118,7 @@ impl<'p> Engine<'p> {
         for engine in shards.iter_mut() {
             engine.seq = self.seq;
             engine.clock = self.clock;
-            for key in spent {
-                if let Some(amount) = budget_amount(self.program, key) {
-                    engine.budgets.insert(*key, amount);
-                }
-            }
+            engine.hold_spent(spent);
         }
         budgets.retain(|key, _| !spent.contains(key));
         if let Some(first) = shards.first_mut() {
@@ -1136,6 +1130,17 @@ impl<'p> Engine<'p> {
         self.totals = vec![Totals::default(); self.program.points.len()];
         self.counts = Counts::default();
         self.event_ids.take()
+    }
+
+    /// Holds each budget in `spent` as spent, at its amount: one engine's
+    /// use of a budget spent before its members were dealt into shards,
+    /// each of which holds it so (`split`), so that their sum is not it.
+    fn hold_spent(&mut self, spent: &[BudgetKey]) {
+        for key in spent {
+            if let Some(amount) = budget_amount(self.program, key) {
+                self.budgets.insert(*key, amount);
+            }
+        }
     }
 
     /// Ledger entries written since the last call, in the order applied.

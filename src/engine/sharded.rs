@@ -280,11 +280,11 @@ pub fn replay_sharded<'p, E: From<io::Error>>(
         alone: Vec::new(),
     };
     engine.leave_ids_to_caller();
-    let mut seeds: Vec<Engine<'p>> = (0..count).map(|_| Engine::new(program)).collect();
-    let mut dealer = Resume::new(count);
+    let mut seeds = new_engines(program, count);
+    let mut resume = Resume::new(count);
     let mut first = None;
     loop {
-        let (dealt, ids) = run.in_shards(engine, seeds, dealer, first.take())?;
+        let (dealt, ids) = run.in_shards(engine, seeds, resume, first.take())?;
         let Some(handed_over) = dealt.filter(|_| engine.budgets_held()) else {
             break;
         };
@@ -292,8 +292,7 @@ pub fn replay_sharded<'p, E: From<io::Error>>(
         let Some(again) = run.alone(engine, handed_over)? else {
             break;
         };
-        seeds = (0..count).map(|_| Engine::new(program)).collect();
-        dealer = Resume::split(engine, &mut seeds, &run.watch);
+        (seeds, resume) = Resume::split(engine, count, &run.watch);
         first = Some(again);
     }
     Ok(Sharded {
@@ -338,16 +337,21 @@ impl Resume {
         }
     }
 
-    /// Deals `engine`'s members out into `seeds` (as the dealer deals
-    /// them: a member referred by another to its referrer's shard, the
-    /// others by their id), and where the dealer goes on from.
-    fn split<'p>(engine: &mut Engine<'p>, seeds: &mut [Engine<'p>], watch: &BudgetWatch) -> Resume {
+    /// Deals `engine`'s members out into `count` new engines (as the dealer
+    /// deals them: a member referred by another to its referrer's shard,
+    /// the others by their id): those engines, and where the dealer goes on
+    /// from.
+    fn split<'p>(
+        engine: &mut Engine<'p>,
+        count: usize,
+        watch: &BudgetWatch,
+    ) -> (Vec<Engine<'p>>, Resume) {
         let program = engine.program();
-        let count = seeds.len();
+        let mut seeds = new_engines(program, count);
         let watch = watch.dealt_again(program, count, &engine.budgets);
         let routing = routing();
         let ids = engine.split(
-            seeds,
+            &mut seeds,
             |member, referrer| referrer.unwrap_or_else(|| shard_by_id(&routing, &member.id, count)),
             &watch.spent,
         );
@@ -366,7 +370,7 @@ impl Resume {
                 }
             }
         }
-        resume
+        (seeds, resume)
     }
 }
 
@@ -420,8 +424,9 @@ where
                 inboxes.push(send_items);
                 outboxes.push(pieces);
             }
-            let mut dealer = Dealer::new(program, options, inboxes, outboxes, hand_over_at);
-            dealer.resume(resume, outcome);
+            let channels = (inboxes, outboxes);
+            let mut dealer =
+                Dealer::new(program, options, channels, (resume, outcome), hand_over_at);
             let dealt = dealer.deal(first, events, &mut **sink);
             // The rest of the dealer (its members' ids, its buffers) is
             // dropped here, before the shards are gathered (the run's peak).
@@ -456,13 +461,8 @@ where
             engine.set_position(next_position);
             (dealt, ids, outcome, budgets)
         });
-        // Each shard held the budgets spent before at their amount: one
-        // engine's use of them.
-        for key in &spent {
-            if let Some(amount) = budget_amount(program, key) {
-                engine.budgets.insert(*key, amount);
-            }
-        }
+        // Each shard held the budgets spent before at their amount.
+        engine.hold_spent(&spent);
         self.outcome = outcome;
         self.watch = watch;
         Ok((dealt?, ids))
@@ -866,6 +866,11 @@ impl BudgetWatch {
     }
 }
 
+/// `count` new engines of `program`, for shards to start from.
+fn new_engines(program: &Program, count: usize) -> Vec<Engine<'_>> {
+    (0..count).map(|_| Engine::new(program)).collect()
+}
+
 /// How members referred by no one are dealt: by their id's hash, the
 /// same in every run.
 fn routing() -> foldhash::fast::FixedState {
@@ -885,48 +890,48 @@ fn is_spent(program: &Program, key: &BudgetKey, used: &Budgets) -> bool {
 }
 
 impl<'p> Dealer<'p> {
+    /// A dealer to the shards behind `channels` (their inboxes and
+    /// outboxes), going on from a `Resume` and counting into an `Outcome`,
+    /// that hands over before the event at `hand_over_at`, if given.
     fn new(
         program: &'p Program,
         options: Options,
-        inboxes: Vec<SyncSender<Batch>>,
-        outboxes: Vec<Receiver<Piece>>,
+        channels: (Vec<SyncSender<Batch>>, Vec<Receiver<Piece>>),
+        (resume, outcome): (Resume, Outcome),
         hand_over_at: Option<u64>,
     ) -> Self {
-        let shards = inboxes.len();
+        let (inboxes, outboxes) = channels;
+        let Resume {
+            ids,
+            members,
+            referred,
+            clock,
+            next_position,
+            budgets,
+        } = resume;
         Dealer {
             program,
             options,
+            dealing: (0..inboxes.len()).map(|_| Vec::new()).collect(),
             inboxes,
             outboxes,
             ticks: Vec::new(),
-            dealing: (0..shards).map(|_| Vec::new()).collect(),
             spare: Vec::new(),
             spare_bytes: Vec::new(),
             pending: 0,
             merged: Vec::new(),
             merged_bytes: Vec::new(),
-            clock: None,
-            ids: RecentIds::default(),
-            members: IdSet::default(),
+            clock,
+            ids,
+            members,
             keeps_history: options.order == Order::Stream && accepts_late_events(program),
             routing: routing(),
-            referred: BTreeMap::new(),
-            outcome: Outcome::default(),
-            next_position: 0,
-            budgets: BudgetWatch::new(shards),
+            referred,
+            outcome,
+            next_position,
+            budgets,
             hand_over_at,
         }
-    }
-
-    /// Goes on from `resume`, counting into `outcome`.
-    fn resume(&mut self, resume: Resume, outcome: Outcome) {
-        self.ids = resume.ids;
-        self.members = resume.members;
-        self.referred = resume.referred;
-        self.clock = resume.clock;
-        self.next_position = resume.next_position;
-        self.budgets = resume.budgets;
-        self.outcome = outcome;
     }
 
     /// Deals `first`, if given, and `events` to the shards and merges
