@@ -12,7 +12,7 @@
 
 use super::checkpoints::{Checkpoint, Checkpoints, Opening, Openings};
 use super::ledger::{Entry, EntryKind, Totals};
-use super::member::{room_for, Member, Wallet};
+use super::member::{ExactBytes, Member, Wallet};
 use super::{packed, Budgets, Engine, Refusal};
 use crate::compile::calendar;
 use crate::compile::ir::Program;
@@ -31,8 +31,8 @@ use std::collections::BTreeMap;
 /// most of the memory).
 #[derive(Debug, Clone, Default)]
 pub(super) struct History {
-    events: Vec<u8>,
-    entries: Vec<u8>,
+    events: ExactBytes,
+    entries: ExactBytes,
 }
 
 /// The histories of all members, by member slot.
@@ -88,7 +88,7 @@ impl Histories {
     /// history, in place of those it had.
     fn replace_events(&mut self, m: usize, events: &[(u64, Event)]) {
         if let Some(h) = self.of(m) {
-            h.events = Vec::new();
+            h.events = ExactBytes::default();
         }
         for (seq, event) in events {
             self.append(
@@ -109,13 +109,13 @@ impl Histories {
     }
 
     /// Adds to member slot `m`'s events or rows (`list`) what `pack`
-    /// writes, with room for just that (`member::room_for`), not double:
+    /// writes, in an allocation of just their length (`ExactBytes`):
     /// histories are kept for the whole run, and grown by doubling they
     /// held about a third more than their bytes (docs/performance.md).
     fn append(
         &mut self,
         m: usize,
-        list: fn(&mut History) -> &mut Vec<u8>,
+        list: fn(&mut History) -> &mut ExactBytes,
         pack: impl FnOnce(&mut Vec<u8>, &mut packed::Files),
     ) {
         self.reach(m);
@@ -128,9 +128,7 @@ impl Histories {
         if let Some(h) = members.get_mut(m) {
             packing.clear();
             pack(packing, files);
-            let bytes = list(h);
-            room_for(bytes, packing.len());
-            bytes.extend_from_slice(packing);
+            list(h).extend(packing);
         }
     }
 
@@ -482,7 +480,7 @@ impl<'p> Engine<'p> {
                     let id = self.members.get(slot).map(|m| m.id.as_str());
                     let rows = id.and_then(|id| rerun_rows.get(id));
                     if let Some(h) = history.of(slot) {
-                        h.entries.clear();
+                        h.entries = ExactBytes::default();
                     }
                     for entry in rows.into_iter().flatten() {
                         history.keep_row(slot, entry);

@@ -4,7 +4,7 @@
 //! of their own they were half of a run's memory), and decoded into a
 //! `Purchase` only when a return, an adjust or an expiry refers to one.
 
-use super::member::room_for;
+use super::member::ExactBytes;
 use super::packed::{self, is_plain_zero, Reader};
 use crate::compile::ir::{PointsId, RuleId};
 use crate::syntax::ast::Rounding;
@@ -117,7 +117,7 @@ impl ItemShares {
 pub struct Purchases {
     /// The records, changed only by the methods below, which keep
     /// `first_close`.
-    bytes: Vec<u8>,
+    bytes: ExactBytes,
     /// The whole second in which the first purchase's return window
     /// closes (`NEVER_CLOSES` without one). The clock and every purchase
     /// ask whether one has closed, and this answers without reaching into
@@ -131,7 +131,7 @@ pub struct Purchases {
 impl Default for Purchases {
     fn default() -> Self {
         Purchases {
-            bytes: Vec::new(),
+            bytes: ExactBytes::default(),
             first_close: NEVER_CLOSES,
         }
     }
@@ -185,11 +185,12 @@ impl Purchases {
         close(purchase.time, closes, &mut rest);
         packed::id(id, member, &mut rest);
         purchase.pack(&mut rest);
-        // Kept for years by programs without a return window: room for
-        // this record (its length takes 2 bytes up to 16 KB), not double.
-        room_for(&mut self.bytes, rest.len() + 2);
-        packed::number(rest.len(), &mut self.bytes);
-        self.bytes.extend_from_slice(&rest);
+        // Its length takes 2 bytes up to 16 KB.
+        self.bytes.edit(|bytes| {
+            bytes.reserve_exact(rest.len() + 2);
+            packed::number(rest.len(), bytes);
+            bytes.extend_from_slice(&rest);
+        });
     }
 
     /// Forgets the purchases whose return window (`accept returns up to
@@ -205,12 +206,9 @@ impl Purchases {
             .take_while(|r| r.closes.is_some_and(|closes| closes < now))
             .last()
             .map_or(0, |r| r.at.end);
-        self.bytes.drain(..closed);
-        if self.bytes.is_empty() && closed > 0 {
-            // Its room goes too: most members have no purchase open most
-            // of the time.
-            self.bytes = Vec::new();
-        }
+        // With the last purchase goes its room: most members have no
+        // purchase open most of the time.
+        self.bytes.drain(0..closed);
         self.first_close = close_second(self.record_at(0).and_then(|r| r.closes));
     }
 
@@ -302,8 +300,7 @@ impl Purchases {
             record.extend_from_slice(&rest);
             (record, done)
         };
-        room_for(&mut self.bytes, record.len().saturating_sub(at.len()));
-        self.bytes.splice(at, record);
+        self.bytes.splice(at, &record);
         Some(done)
     }
 
@@ -341,10 +338,11 @@ impl Purchases {
         })
     }
 
-    /// The bytes the records hold room for (for tests of forgetting).
+    /// The bytes the records hold room for: their length (for tests of
+    /// forgetting).
     #[cfg(test)]
     pub fn room(&self) -> usize {
-        self.bytes.capacity()
+        self.bytes.len()
     }
 }
 
