@@ -168,12 +168,13 @@ impl<T: Ord + Copy + Dated> ClockQueue<T> {
             .chain(self.later.values().flatten().flatten())
     }
 
-    /// Every item, in no particular order.
-    pub fn into_all(self) -> Vec<T> {
-        let mut all: Vec<T> = self.ready.into();
-        all.extend(self.late.into_iter().map(|Reverse(item)| item));
-        all.extend(self.later.into_values().flatten().flatten());
-        all
+    /// Every item, in no particular order, each piece of a day's list
+    /// freed once its items are taken.
+    pub fn into_items(self) -> impl Iterator<Item = T> {
+        self.ready
+            .into_iter()
+            .chain(self.late.into_iter().map(|Reverse(item)| item))
+            .chain(self.later.into_values().flatten().flatten())
     }
 }
 
@@ -251,7 +252,7 @@ mod tests {
                 modelled.sort();
                 prop_assert_eq!(held, modelled);
             }
-            let mut left = queue.into_all();
+            let mut left: Vec<Item> = queue.into_items().collect();
             left.sort();
             let mut modelled: Vec<Item> = model.into_iter().map(|Reverse(item)| item).collect();
             modelled.sort();

@@ -920,7 +920,7 @@ impl<'p> Engine<'p> {
     /// what another takes over (`take_dues`) with its members.
     fn take_all_dues(&mut self) -> Vec<Due> {
         self.queue_period_ends(None);
-        std::mem::take(&mut self.due).into_all()
+        std::mem::take(&mut self.due).into_items().collect()
     }
 
     /// Queues clock work in scheduling order `seq`, taken before.
@@ -937,19 +937,21 @@ impl<'p> Engine<'p> {
         });
     }
 
-    /// The clock work queued, stale items left out, and the period ends
-    /// waiting for their day apart, taken out of this engine: what another
-    /// takes over with its members (`absorb`, `split`). Queued together, a
-    /// million members' period ends took 40 bytes each rather than 12, at a
-    /// sharded run's peak.
-    fn take_clock_work(&mut self) -> (Vec<Due>, period_ends::PeriodEnds) {
+    /// The clock work queued (stale items among it: `is_current` tells
+    /// while the members are here), and the period ends waiting for their
+    /// day apart, taken out of this engine: what another takes over with
+    /// its members (`absorb`, `split`). Queued together, a million members'
+    /// period ends took 40 bytes each rather than 12, at a sharded run's
+    /// peak.
+    fn take_clock_work(&mut self) -> (clock::ClockQueue<Due>, period_ends::PeriodEnds) {
         // Only current items go: no wallet's item is put aside any more.
         for wallet in self.members.iter_mut().flat_map(|m| m.wallets.iter_mut()) {
             wallet.drop_put_back();
         }
-        let mut queued = std::mem::take(&mut self.due).into_all();
-        queued.retain(|due| self.is_current(due));
-        (queued, std::mem::take(&mut self.period_ends))
+        (
+            std::mem::take(&mut self.due),
+            std::mem::take(&mut self.period_ends),
+        )
     }
 
     /// Queues another engine's clock work here, for members now in slots
@@ -957,7 +959,23 @@ impl<'p> Engine<'p> {
     /// scheduling order (`seqs` taken) kept, after this engine's own.
     fn take_dues(&mut self, dues: impl Iterator<Item = Due>, seqs: u64, slots: &[usize]) {
         let offset = self.seq;
-        for &slot in slots {
+        self.offset_seqs(slots.iter().copied(), offset);
+        for due in dues {
+            let slot = slots.get(due.member()).copied().unwrap_or(due.member());
+            self.queue(due.at, slot, offset + due.seq, due.what);
+        }
+        self.seq += seqs;
+    }
+
+    /// Moves the scheduling orders members in `slots` keep of their queued
+    /// work `offset` on, as their work's are when it joins this queue.
+    fn offset_seqs(&mut self, slots: impl Iterator<Item = usize>, offset: u64) {
+        // An offset of none (the first shard gathered) rewrites no bucket
+        // list.
+        if offset == 0 {
+            return;
+        }
+        for slot in slots {
             if let Some(member) = self.members.get_mut(slot) {
                 member.period_end_seq = member.period_end_seq.saturating_add(offset);
                 for wallet in &mut member.wallets {
@@ -965,11 +983,6 @@ impl<'p> Engine<'p> {
                 }
             }
         }
-        for due in dues {
-            let slot = slots.get(due.member()).copied().unwrap_or(due.member());
-            self.queue(due.at, slot, offset + due.seq, due.what);
-        }
-        self.seq += seqs;
     }
 
     /// How many ledger rows wait to be drained.
@@ -1036,28 +1049,39 @@ impl<'p> Engine<'p> {
         }
     }
 
-    fn absorb_one(&mut self, shard: Engine<'p>) {
+    fn absorb_one(&mut self, mut shard: Engine<'p>) {
         let first = self.members.len();
-        // The shard's current dues join the queue (and no other).
-        let mut shard = shard;
-        let (current, period_ends) = shard.take_clock_work();
+        // After this engine's own scheduling orders, as `take_dues` puts
+        // another's.
+        let offset = self.seq;
+        let (queued, period_ends) = shard.take_clock_work();
+        // The shard's current items join the queue (and no other) one by
+        // one, while its members are there to say which are current:
+        // gathered into one list first, a million members' items were held
+        // at 40 bytes each, at the run's peak.
+        for due in queued.into_items().filter(|due| shard.is_current(due)) {
+            let member = first + due.member();
+            self.due.push(Due {
+                member: slot32(member),
+                seq: offset + due.seq,
+                generation: self.generation(member),
+                ..due
+            });
+        }
+        for (at, m, seq) in period_ends.into_all() {
+            self.period_ends.add(at, slot32(first + m), offset + seq);
+        }
         self.members.append(shard.members);
-        let slots: Vec<usize> = (first..self.members.len()).collect();
+        self.offset_seqs(first..self.members.len(), offset);
+        self.seq += shard.seq;
         // A referrer is in its referred member's shard (`sharded`): its slot
         // moved as theirs did.
-        for &slot in &slots {
+        for slot in first..self.members.len() {
             if let Some(member) = self.members.get_mut(slot) {
                 let referrer = member.referrer().map(|r| r + first);
                 member.set_referrer(referrer);
             }
         }
-        // In `take_dues`' order: after this engine's own.
-        let offset = self.seq;
-        for (at, m, seq) in period_ends.into_all() {
-            let slot = slots.get(m).copied().unwrap_or(m);
-            self.period_ends.add(at, slot32(slot), offset + seq);
-        }
-        self.take_dues(current.into_iter(), shard.seq, &slots);
         for (total, more) in self.totals.iter_mut().zip(&shard.totals) {
             total.add(more);
         }
@@ -1087,7 +1111,11 @@ impl<'p> Engine<'p> {
         shard_of: impl Fn(&Member, Option<usize>) -> usize,
         spent: &[BudgetKey],
     ) -> Option<ids::RecentIds> {
-        let (current, period_ends) = self.take_clock_work();
+        let (queued, period_ends) = self.take_clock_work();
+        let current: Vec<Due> = queued
+            .into_items()
+            .filter(|due| self.is_current(due))
+            .collect();
         let last = shards.len().saturating_sub(1);
         // Each slot's shard and slot there.
         let mut moved: Vec<(usize, usize)> = Vec::with_capacity(self.members.len());
