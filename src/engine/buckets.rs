@@ -1026,9 +1026,8 @@ mod tests {
         bucket.set_work(u64::MAX >> 1, true);
         let bytes = record_of(&bucket);
         assert!(bytes.len() <= LONGEST_RECORD, "{} bytes", bytes.len());
-        let buckets = Buckets {
-            bytes: bytes.to_vec().into(),
-        };
+        let mut buckets = Buckets::default();
+        buckets.bytes.extend(&bytes);
         assert_eq!(buckets.iter().collect::<Vec<_>>(), [bucket]);
     }
 
@@ -1049,9 +1048,8 @@ mod tests {
         let miles = Bucket::new(3, Decimal::from(617), earned, earned, None);
         // Lengths 2, work 1, id and plain 1, release 5, amount 2.
         assert_eq!(record_of(&miles).len(), 11);
-        let buckets = Buckets {
-            bytes: record_of(&miles).to_vec().into(),
-        };
+        let mut buckets = Buckets::default();
+        buckets.bytes.extend(&record_of(&miles));
         assert_eq!(buckets.iter().collect::<Vec<_>>(), [miles]);
         // Earned a second before its release, it is not plain.
         let pending = Bucket::new(

@@ -304,12 +304,13 @@ impl Member {
 }
 
 /// One of a member's packed lists (its buckets, its kept purchases, its
-/// late-event history) in an allocation of exactly its length: 16 bytes in the member where a `Vec`
-/// took 24, and no room kept to grow into, where growing by an eighth at a
-/// time kept up to that much (growing by half took 1.18 GB rather than
-/// 1.14 at a million members). mimalloc grows and shrinks a block in
-/// place within its size class, so most changes copy nothing; a million
-/// airline members took 40 MB less (docs/performance.md, fifteenth round).
+/// late-event history) in an allocation of exactly its length: 16 bytes
+/// in the member where a `Vec` took 24, and no room kept to grow into,
+/// where growing by an eighth at a time kept up to that much (growing by
+/// half took 1.18 GB rather than 1.14 at a million members). mimalloc
+/// grows and shrinks a block in place within its size class, so most
+/// changes copy nothing; the airline's million members took 49 MB less
+/// (docs/performance.md, fifteenth round).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct ExactBytes(Box<[u8]>);
 
@@ -318,12 +319,6 @@ impl std::ops::Deref for ExactBytes {
 
     fn deref(&self) -> &[u8] {
         &self.0
-    }
-}
-
-impl From<Vec<u8>> for ExactBytes {
-    fn from(bytes: Vec<u8>) -> ExactBytes {
-        ExactBytes(bytes.into_boxed_slice())
     }
 }
 
