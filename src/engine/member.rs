@@ -311,7 +311,7 @@ impl Member {
 /// grows and shrinks a block in place within its size class, so most
 /// changes copy nothing; the airline's million members took 49 MB less
 /// (docs/performance.md, fifteenth round).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct ExactBytes(Box<[u8]>);
 
 impl std::ops::Deref for ExactBytes {
@@ -347,7 +347,8 @@ impl ExactBytes {
     }
 
     /// Changes the bytes as a vector, whose length is then the
-    /// allocation's.
+    /// allocation's: `change` grows it with `reserve_exact`, or the
+    /// vector's doubling leaves its room in the block.
     pub fn edit(&mut self, change: impl FnOnce(&mut Vec<u8>)) {
         let mut bytes = std::mem::take(&mut self.0).into_vec();
         change(&mut bytes);
