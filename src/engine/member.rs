@@ -349,7 +349,7 @@ impl ExactBytes {
     /// Changes the bytes as a vector, whose length is then the
     /// allocation's: `change` grows it with `reserve_exact`, or the
     /// vector's doubling leaves its room in the block.
-    pub fn edit(&mut self, change: impl FnOnce(&mut Vec<u8>)) {
+    fn edit(&mut self, change: impl FnOnce(&mut Vec<u8>)) {
         let mut bytes = std::mem::take(&mut self.0).into_vec();
         change(&mut bytes);
         self.0 = bytes.into_boxed_slice();

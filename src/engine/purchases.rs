@@ -185,12 +185,7 @@ impl Purchases {
         close(purchase.time, closes, &mut rest);
         packed::id(id, member, &mut rest);
         purchase.pack(&mut rest);
-        // Its length takes 2 bytes up to 16 KB.
-        self.bytes.edit(|bytes| {
-            bytes.reserve_exact(rest.len() + 2);
-            packed::number(rest.len(), bytes);
-            bytes.extend_from_slice(&rest);
-        });
+        self.bytes.extend(&with_length(&rest));
     }
 
     /// Forgets the purchases whose return window (`accept returns up to
@@ -295,10 +290,7 @@ impl Purchases {
             let done = change(&mut purchase);
             let mut rest = head.to_vec();
             purchase.pack(&mut rest);
-            let mut record = Vec::with_capacity(rest.len() + 2);
-            packed::number(rest.len(), &mut record);
-            record.extend_from_slice(&rest);
-            (record, done)
+            (with_length(&rest), done)
         };
         self.bytes.splice(at, &record);
         Some(done)
@@ -337,13 +329,15 @@ impl Purchases {
             body,
         })
     }
+}
 
-    /// The bytes the records hold room for: their length (for tests of
-    /// forgetting).
-    #[cfg(test)]
-    pub fn room(&self) -> usize {
-        self.bytes.len()
-    }
+/// A record as the list keeps it: its length (2 bytes up to 16 KB), then
+/// `rest`; on the stack unless it is long.
+fn with_length(rest: &[u8]) -> SmallVec<[u8; 64]> {
+    let mut record = SmallVec::new();
+    packed::word(rest.len() as u64, &mut record);
+    record.extend_from_slice(rest);
+    record
 }
 
 /// The close of the return window of a purchase made at `time`, as

@@ -424,9 +424,14 @@ where
                 inboxes.push(send_items);
                 outboxes.push(pieces);
             }
-            let channels = (inboxes, outboxes);
-            let mut dealer =
-                Dealer::new(program, options, channels, (resume, outcome), hand_over_at);
+            let mut dealer = Dealer::new(
+                program,
+                options,
+                (inboxes, outboxes),
+                resume,
+                outcome,
+                hand_over_at,
+            );
             let dealt = dealer.deal(first, events, &mut **sink);
             // The rest of the dealer (its members' ids, its buffers) is
             // dropped here, before the shards are gathered (the run's peak).
@@ -890,17 +895,17 @@ fn is_spent(program: &Program, key: &BudgetKey, used: &Budgets) -> bool {
 }
 
 impl<'p> Dealer<'p> {
-    /// A dealer to the shards behind `channels` (their inboxes and
-    /// outboxes), going on from a `Resume` and counting into an `Outcome`,
-    /// that hands over before the event at `hand_over_at`, if given.
+    /// A dealer to the shards behind `inboxes` and `outboxes`, going on
+    /// from `resume` and counting into `outcome`, that hands over before
+    /// the event at `hand_over_at`, if given.
     fn new(
         program: &'p Program,
         options: Options,
-        channels: (Vec<SyncSender<Batch>>, Vec<Receiver<Piece>>),
-        (resume, outcome): (Resume, Outcome),
+        (inboxes, outboxes): (Vec<SyncSender<Batch>>, Vec<Receiver<Piece>>),
+        resume: Resume,
+        outcome: Outcome,
         hand_over_at: Option<u64>,
     ) -> Self {
-        let (inboxes, outboxes) = channels;
         let Resume {
             ids,
             members,
